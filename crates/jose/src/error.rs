@@ -1,0 +1,151 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong in this crate.
+///
+/// Each variant has a stable, machine-readable [`JoseError::code`] that the
+/// verifier, the CLI and the HTTP layers pass on unchanged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoseError {
+    /// The token is larger than [`crate::MAX_TOKEN_LEN`].
+    #[error("token is {len} bytes, more than the limit of {max}")]
+    TokenTooLarge {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a compact JWS: the wrong number of segments, or an empty one.
+    #[error("malformed compact JWS: {0}")]
+    Malformed(&'static str),
+    /// A segment is not unpadded, canonical base64url.
+    #[error("{part} is not valid unpadded base64url")]
+    InvalidBase64 {
+        /// Which part: `header`, `payload`, `signature`, or a JWK member.
+        part: &'static str,
+    },
+    /// A JSON document (header, payload, JWK) is not valid JSON or not an object.
+    #[error("{part} is not a valid JSON object: {reason}")]
+    InvalidJson {
+        /// Which part.
+        part: &'static str,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A JSON object has the same member name twice.
+    #[error("duplicate member {name:?} in {part}")]
+    DuplicateMember {
+        /// Which part.
+        part: &'static str,
+        /// The repeated name.
+        name: String,
+    },
+    /// The header has no `alg`, or it is not a string.
+    #[error("header has no string `alg`")]
+    MissingAlgorithm,
+    /// `alg` is `none` in some spelling.
+    #[error("`alg: {0}` (unsecured JWS) is never accepted")]
+    AlgorithmNone(String),
+    /// `alg` names an algorithm this crate does not implement (HMAC among them).
+    #[error("algorithm {0:?} is not supported")]
+    UnsupportedAlgorithm(String),
+    /// `alg` is supported but not in the caller's allow-list.
+    #[error("algorithm {alg} is not in the allowed set {allowed:?}")]
+    AlgorithmNotAllowed {
+        /// The header's algorithm.
+        alg: Algorithm,
+        /// What the caller allows.
+        allowed: Vec<Algorithm>,
+    },
+    /// `alg` is not the algorithm of the key found for the token's `kid`.
+    #[error("header algorithm {alg} does not match the key's algorithm {key}")]
+    AlgorithmKeyMismatch {
+        /// The header's algorithm.
+        alg: Algorithm,
+        /// The key's algorithm family.
+        key: KeyAlgorithm,
+    },
+    /// The header has no `kid` (or an empty or non-string one).
+    #[error("header has no `kid`")]
+    MissingKid,
+    /// The header carries a member that could supply a key (`jwk`, `jku`, `x5u`, …).
+    #[error("header member {0:?} is not accepted: keys come only from the trusted key store")]
+    ForbiddenHeader(&'static str),
+    /// The header has `crit`.
+    #[error("header has `crit`; no extension is understood")]
+    CriticalHeader,
+    /// The header has `b64` (RFC 7797 unencoded payload).
+    #[error("header has `b64`; unencoded payloads are not accepted")]
+    UnencodedPayload,
+    /// `typ` is present and not the expected type.
+    #[error("header `typ` {found:?} is not the expected {expected:?}")]
+    InvalidType {
+        /// What the header says.
+        found: String,
+        /// What the caller expects.
+        expected: String,
+    },
+    /// The token is untyped (no `typ`, or `typ: JWT`) and the caller did not opt in.
+    #[error("untyped token (typ {found:?}) is not accepted by this policy")]
+    UntypedNotAccepted {
+        /// The `typ`, if any.
+        found: Option<String>,
+    },
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// A key is malformed, of an unsupported type, or inconsistent.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// A key file could not be read or written.
+    #[error("key file {path}: {source}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A private key file is readable or writable by other users.
+    #[error("key file {path} has mode {mode:o}; private keys must be 0600 or stricter")]
+    InsecureKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The cryptographic library failed in a way that does not depend on input.
+    #[error("cryptographic operation failed: {0}")]
+    Crypto(&'static str),
+}
+
+impl JoseError {
+    /// A stable, machine-readable code for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JoseError::TokenTooLarge { .. } => "token_too_large",
+            JoseError::Malformed(_) => "malformed_token",
+            JoseError::InvalidBase64 { .. } => "invalid_base64",
+            JoseError::InvalidJson { .. } => "invalid_json",
+            JoseError::DuplicateMember { .. } => "duplicate_member",
+            JoseError::MissingAlgorithm => "missing_alg",
+            JoseError::AlgorithmNone(_) => "alg_none",
+            JoseError::UnsupportedAlgorithm(_) => "unsupported_alg",
+            JoseError::AlgorithmNotAllowed { .. } => "alg_not_allowed",
+            JoseError::AlgorithmKeyMismatch { .. } => "alg_key_mismatch",
+            JoseError::MissingKid => "missing_kid",
+            JoseError::ForbiddenHeader(_) => "forbidden_header",
+            JoseError::CriticalHeader => "crit_not_supported",
+            JoseError::UnencodedPayload => "b64_not_supported",
+            JoseError::InvalidType { .. } => "invalid_typ",
+            JoseError::UntypedNotAccepted { .. } => "untyped_token",
+            JoseError::BadSignature => "bad_signature",
+            JoseError::InvalidKey(_) => "invalid_key",
+            JoseError::KeyFile { .. } => "key_file",
+            JoseError::InsecureKeyFile { .. } => "insecure_key_file",
+            JoseError::Crypto(_) => "crypto_failure",
+        }
+    }
+}
+
+use crate::alg::{Algorithm, KeyAlgorithm};

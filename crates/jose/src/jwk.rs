@@ -1,0 +1,166 @@
+//! RFC 7638 thumbprints and JWK sets.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::alg::KeyAlgorithm;
+use crate::key::key_algorithm_of;
+use crate::{JoseError, VerifyingKey, json};
+
+/// The RFC 7638 thumbprint of a JWK: SHA-256 over the JSON object of its
+/// required members (RFC 7638 §3.2; OKP members from RFC 8037 §2) in
+/// lexicographic order with no whitespace, base64url-encoded.
+///
+/// ```
+/// // RFC 7638 §3.1
+/// let jwk = serde_json::json!({
+///     "kty": "RSA",
+///     "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+///     "e": "AQAB",
+///     "alg": "RS256",
+///     "kid": "2011-04-29"
+/// });
+/// let thumbprint = passport_jose::thumbprint(jwk.as_object().unwrap())?;
+/// assert_eq!(thumbprint, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+/// # Ok::<(), passport_jose::JoseError>(())
+/// ```
+pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, JoseError> {
+    let names: &[&str] = match key_algorithm_of(jwk)? {
+        KeyAlgorithm::Ed25519 => &["crv", "kty", "x"],
+        KeyAlgorithm::EcP256 => &["crv", "kty", "x", "y"],
+        KeyAlgorithm::Rsa => &["e", "kty", "n"],
+    };
+    let mut required = BTreeMap::new();
+    for name in names {
+        match jwk.get(*name) {
+            Some(Value::String(v)) => {
+                required.insert(*name, v.as_str());
+            }
+            _ => return Err(JoseError::InvalidKey(format!("JWK member {name:?} is missing"))),
+        }
+    }
+    let canonical = serde_json::to_vec(&required).map_err(|_| JoseError::Crypto("thumbprint serialisation"))?;
+    Ok(crate::sha256_b64url(&canonical))
+}
+
+/// A set of public keys (a JWKS document), indexed by `kid`.
+///
+/// Keys of types this crate does not verify with (`use: enc`, RSA-OAEP,
+/// P-384, …) are skipped and counted in [`JwkSet::skipped`]; a malformed key
+/// of a supported type, or two keys with one `kid`, is an error.
+///
+/// ```
+/// use passport_jose::{Algorithm, JwkSet, SigningKey};
+/// let key = SigningKey::generate(Algorithm::EdDSA)?;
+/// let set = JwkSet::from_keys([key.verifying_key()])?;
+/// let doc = set.to_json();
+/// let again = JwkSet::from_json(doc.to_string().as_bytes())?;
+/// assert!(again.get(key.kid()).is_some());
+/// # Ok::<(), passport_jose::JoseError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct JwkSet {
+    keys: HashMap<String, VerifyingKey>,
+    order: Vec<String>,
+    skipped: usize,
+}
+
+impl JwkSet {
+    /// An empty set.
+    pub fn new() -> JwkSet {
+        JwkSet::default()
+    }
+
+    /// A set of the given keys; two keys with one `kid` are an error.
+    pub fn from_keys(keys: impl IntoIterator<Item = VerifyingKey>) -> Result<JwkSet, JoseError> {
+        let mut set = JwkSet::new();
+        for key in keys {
+            set.insert(key)?;
+        }
+        Ok(set)
+    }
+
+    /// Parses a JWKS document (`{"keys": [...]}`), strictly.
+    pub fn from_json(bytes: &[u8]) -> Result<JwkSet, JoseError> {
+        let mut doc = json::parse_object(bytes, "jwks")?;
+        let Some(Value::Array(keys)) = doc.remove("keys") else {
+            return Err(JoseError::InvalidJson { part: "jwks", reason: "no `keys` array".into() });
+        };
+        let mut set = JwkSet::new();
+        for key in keys {
+            let Value::Object(map) = key else {
+                return Err(JoseError::InvalidJson { part: "jwks", reason: "a key is not an object".into() });
+            };
+            if !is_supported_signing_key(&map) {
+                set.skipped += 1;
+                continue;
+            }
+            set.insert(VerifyingKey::from_jwk_map(map)?)?;
+        }
+        Ok(set)
+    }
+
+    /// Reads and parses a JWKS file.
+    pub fn from_file(path: &Path) -> Result<JwkSet, JoseError> {
+        let bytes = std::fs::read(path).map_err(|source| JoseError::KeyFile { path: path.to_owned(), source })?;
+        JwkSet::from_json(&bytes)
+    }
+
+    /// Adds a key; a second key with the same `kid` is an error.
+    pub fn insert(&mut self, key: VerifyingKey) -> Result<(), JoseError> {
+        let kid = key.kid().to_owned();
+        if self.keys.contains_key(&kid) {
+            return Err(JoseError::InvalidKey(format!("two keys with kid {kid:?}")));
+        }
+        self.order.push(kid.clone());
+        self.keys.insert(kid, key);
+        Ok(())
+    }
+
+    /// The key with this `kid`.
+    pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.keys.get(kid)
+    }
+
+    /// The keys, in document order.
+    pub fn iter(&self) -> impl Iterator<Item = &VerifyingKey> {
+        self.order.iter().filter_map(|kid| self.keys.get(kid))
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when there is no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// How many keys of the document were skipped as not usable for verifying.
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    /// The public JWKS document.
+    pub fn to_json(&self) -> Value {
+        let keys: Vec<Value> = self.iter().map(|k| Value::Object(k.jwk().clone())).collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+/// True for keys this crate can verify with; others in a JWKS are skipped.
+fn is_supported_signing_key(map: &Map<String, Value>) -> bool {
+    if map.get("use").is_some_and(|u| u != "sig") {
+        return false;
+    }
+    if let Some(alg) = map.get("alg")
+        && alg.as_str().is_none_or(|a| crate::Algorithm::parse(a).is_err())
+    {
+        return false;
+    }
+    key_algorithm_of(map).is_ok()
+}

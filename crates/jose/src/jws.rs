@@ -1,0 +1,209 @@
+//! Strict compact JWS (RFC 7515 §7.1).
+
+use serde_json::{Map, Value};
+
+use crate::alg::truncate;
+use crate::{Algorithm, JoseError, VerifyingKey, b64, json};
+
+/// The largest token accepted, in bytes (SPEC §5 item 3). Checked before any
+/// decoding, so an oversized input costs nothing but its length check.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Header members that could name or carry a key. Keys come only from the
+/// verifier's trusted key store, looked up by `kid` (SPEC §5 item 2), so a
+/// token that carries any of these is refused rather than silently ignored.
+const FORBIDDEN_MEMBERS: [&str; 6] = ["jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256"];
+
+/// A parsed, unverified JWS protected header.
+#[derive(Debug, Clone)]
+pub struct Header {
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<String>,
+    members: Map<String, Value>,
+}
+
+impl Header {
+    /// The algorithm the header names (already known to be implemented here).
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The `kid`, if present.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The `kid`, or [`JoseError::MissingKid`].
+    pub fn require_kid(&self) -> Result<&str, JoseError> {
+        self.kid.as_deref().ok_or(JoseError::MissingKid)
+    }
+
+    /// The `typ`, if present.
+    pub fn typ(&self) -> Option<&str> {
+        self.typ.as_deref()
+    }
+
+    /// True when the token has no explicit type: no `typ`, or `typ: JWT`
+    /// (what csp-agent-passport and most JWT libraries write).
+    pub fn is_untyped(&self) -> bool {
+        self.typ.as_deref().is_none_or(|t| t.eq_ignore_ascii_case("JWT"))
+    }
+
+    /// All header members.
+    pub fn members(&self) -> &Map<String, Value> {
+        &self.members
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Header, JoseError> {
+        let members = json::parse_object(bytes, "header")?;
+        let alg = match members.get("alg") {
+            Some(Value::String(name)) => Algorithm::parse(name)?,
+            _ => return Err(JoseError::MissingAlgorithm),
+        };
+        if members.contains_key("crit") {
+            return Err(JoseError::CriticalHeader);
+        }
+        if members.contains_key("b64") {
+            return Err(JoseError::UnencodedPayload);
+        }
+        if let Some(name) = FORBIDDEN_MEMBERS.iter().find(|m| members.contains_key(**m)) {
+            return Err(JoseError::ForbiddenHeader(name));
+        }
+        let kid = match members.get("kid") {
+            None => None,
+            Some(Value::String(k)) if !k.is_empty() => Some(k.clone()),
+            Some(_) => return Err(JoseError::MissingKid),
+        };
+        let typ = match members.get("typ") {
+            None => None,
+            Some(Value::String(t)) => Some(t.clone()),
+            Some(other) => {
+                return Err(JoseError::InvalidType { found: truncate(&other.to_string()), expected: String::new() });
+            }
+        };
+        Ok(Header { alg, kid, typ, members })
+    }
+}
+
+/// What a caller accepts when verifying a JWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// The algorithms accepted. A header naming any other is refused before
+    /// the signature is looked at.
+    pub algorithms: Vec<Algorithm>,
+    /// The explicit type expected (`passport+jwt`), compared case-insensitively
+    /// with or without the `application/` prefix (RFC 7515 §4.1.9). `None`
+    /// skips the type check (for documents such as OIDC ID tokens whose type
+    /// is not profiled).
+    pub typ: Option<String>,
+    /// Accept tokens with no `typ` or `typ: JWT` (csp-agent-passport interop,
+    /// SPEC §5 item 10). Off unless a caller opts in.
+    pub accept_untyped: bool,
+}
+
+impl VerifyOptions {
+    /// Accept `algorithms` and require `typ`.
+    pub fn new(algorithms: &[Algorithm], typ: &str) -> VerifyOptions {
+        VerifyOptions { algorithms: algorithms.to_vec(), typ: Some(typ.to_owned()), accept_untyped: false }
+    }
+
+    fn check_type(&self, header: &Header) -> Result<(), JoseError> {
+        let Some(expected) = self.typ.as_deref() else {
+            return Ok(());
+        };
+        if let Some(found) = header.typ() {
+            let bare = strip_prefix_ignore_case(found, "application/").unwrap_or(found);
+            if bare.eq_ignore_ascii_case(expected) {
+                return Ok(());
+            }
+        }
+        if header.is_untyped() {
+            if self.accept_untyped {
+                return Ok(());
+            }
+            return Err(JoseError::UntypedNotAccepted { found: header.typ().map(truncate) });
+        }
+        Err(JoseError::InvalidType {
+            found: header.typ().map(truncate).unwrap_or_default(),
+            expected: expected.to_owned(),
+        })
+    }
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+}
+
+/// A compact JWS whose structure and header have been checked but whose
+/// signature has not. The only way to its payload as trusted bytes is
+/// [`CompactJws::verify`]; [`CompactJws::unverified_payload`] says what it is.
+#[derive(Debug, Clone)]
+pub struct CompactJws<'a> {
+    token: &'a str,
+    signing_input_len: usize,
+    header: Header,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl<'a> CompactJws<'a> {
+    /// Parses a compact JWS strictly (SPEC §5 items 1–3): size, exactly three
+    /// non-empty segments of canonical unpadded base64url, a header that is a
+    /// JSON object without duplicate members, a supported non-`none` `alg`,
+    /// no `crit`, no `b64`, no key-carrying members.
+    pub fn parse(token: &'a str) -> Result<CompactJws<'a>, JoseError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(JoseError::TokenTooLarge { len: token.len(), max: MAX_TOKEN_LEN });
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(JoseError::Malformed("a compact JWS has exactly three segments"));
+        };
+        if h.is_empty() || p.is_empty() || s.is_empty() {
+            return Err(JoseError::Malformed("empty segment"));
+        }
+        let header_bytes = b64::decode(h).ok_or(JoseError::InvalidBase64 { part: "header" })?;
+        let header = Header::parse(&header_bytes)?;
+        let payload = b64::decode(p).ok_or(JoseError::InvalidBase64 { part: "payload" })?;
+        let signature = b64::decode(s).ok_or(JoseError::InvalidBase64 { part: "signature" })?;
+        Ok(CompactJws { token, signing_input_len: h.len() + 1 + p.len(), header, payload, signature })
+    }
+
+    /// The protected header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The token as given.
+    pub fn as_str(&self) -> &'a str {
+        self.token
+    }
+
+    /// The ASCII signing input `header.payload`.
+    pub fn signing_input(&self) -> &'a [u8] {
+        &self.token.as_bytes()[..self.signing_input_len]
+    }
+
+    /// The payload bytes **without** any signature check, for inspection and
+    /// diagnostics only.
+    pub fn unverified_payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// Verifies the token with `key` under `options` and returns the payload.
+    ///
+    /// Order: the algorithm allow-list and the `typ` rule are checked first
+    /// (cheap, and they never depend on key material), then the header's
+    /// algorithm is matched against the key, then the signature.
+    pub fn verify(&self, key: &VerifyingKey, options: &VerifyOptions) -> Result<&[u8], JoseError> {
+        let alg = self.header.alg;
+        if !options.algorithms.contains(&alg) {
+            return Err(JoseError::AlgorithmNotAllowed { alg, allowed: options.algorithms.clone() });
+        }
+        options.check_type(&self.header)?;
+        key.verify(alg, self.signing_input(), &self.signature)?;
+        Ok(&self.payload)
+    }
+}

@@ -1,0 +1,487 @@
+//! Signing and verifying keys.
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::Path;
+
+use aws_lc_rs::encoding::AsBigEndian as _;
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ParsedPublicKey,
+};
+use josekit::jwk::Jwk;
+use josekit::jws::JwsSigner as _;
+use josekit::jws::JwsVerifier as _;
+use josekit::jws::RS256;
+use josekit::jws::alg::rsassa::{RsassaJwsSigner, RsassaJwsVerifier};
+use serde_json::{Map, Value};
+
+use crate::alg::{Algorithm, KeyAlgorithm, truncate};
+use crate::{JoseError, b64, json, jwk};
+
+/// Members that only a private JWK has.
+const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
+
+/// A private signing key with its `kid` (the RFC 7638 thumbprint of its public
+/// half) and the algorithm it signs with.
+///
+/// `Debug` never prints key material.
+///
+/// ```
+/// use passport_jose::{Algorithm, SigningKey};
+/// let key = SigningKey::generate(Algorithm::ES256)?;
+/// assert_eq!(key.algorithm(), Algorithm::ES256);
+/// assert!(!format!("{key:?}").contains("\"d\""));
+/// # Ok::<(), passport_jose::JoseError>(())
+/// ```
+pub struct SigningKey {
+    alg: Algorithm,
+    inner: SigningInner,
+    private_jwk: Map<String, Value>,
+    public: VerifyingKey,
+}
+
+enum SigningInner {
+    Ed25519(Ed25519KeyPair),
+    EcP256(EcdsaKeyPair),
+    Rsa(Box<RsassaJwsSigner>),
+}
+
+impl SigningKey {
+    /// Generates a new key for `alg`: Ed25519 and P-256 through aws-lc-rs,
+    /// RSA (2048 bits) through josekit.
+    pub fn generate(alg: Algorithm) -> Result<SigningKey, JoseError> {
+        let mut map = Map::new();
+        match alg.key_algorithm() {
+            KeyAlgorithm::Ed25519 => {
+                let pair = Ed25519KeyPair::generate().map_err(|_| JoseError::Crypto("Ed25519 key generation"))?;
+                let seed = pair.seed().map_err(|_| JoseError::Crypto("Ed25519 seed export"))?;
+                let seed = seed.as_be_bytes().map_err(|_| JoseError::Crypto("Ed25519 seed export"))?;
+                map.insert("kty".into(), "OKP".into());
+                map.insert("crv".into(), "Ed25519".into());
+                map.insert("x".into(), b64::encode(pair.public_key().as_ref()).into());
+                map.insert("d".into(), b64::encode(seed.as_ref()).into());
+            }
+            KeyAlgorithm::EcP256 => {
+                let pair = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .map_err(|_| JoseError::Crypto("P-256 key generation"))?;
+                let d = pair.private_key().as_be_bytes().map_err(|_| JoseError::Crypto("P-256 key export"))?;
+                let point = pair.public_key().as_ref();
+                if point.len() != 65 {
+                    return Err(JoseError::Crypto("P-256 public key export"));
+                }
+                map.insert("kty".into(), "EC".into());
+                map.insert("crv".into(), "P-256".into());
+                map.insert("x".into(), b64::encode(&point[1..33]).into());
+                map.insert("y".into(), b64::encode(&point[33..65]).into());
+                map.insert("d".into(), b64::encode(d.as_ref()).into());
+            }
+            KeyAlgorithm::Rsa => {
+                let generated = Jwk::generate_rsa_key(2048).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+                map = generated.as_ref().clone();
+            }
+        }
+        map.insert("alg".into(), alg.as_str().into());
+        map.insert("use".into(), "sig".into());
+        SigningKey::from_jwk_map(map)
+    }
+
+    /// Builds a signing key from a private JWK (`kty` OKP/Ed25519, EC/P-256 or
+    /// RSA). The JWK's `alg`, when present, selects the signing algorithm;
+    /// otherwise EdDSA, ES256 or RS256 by key type. A `kid` that is not the
+    /// key's RFC 7638 thumbprint is refused.
+    pub fn from_jwk_map(mut map: Map<String, Value>) -> Result<SigningKey, JoseError> {
+        let key_alg = key_algorithm_of(&map)?;
+        let alg = match map.get("alg") {
+            None => default_algorithm(key_alg),
+            Some(Value::String(name)) => {
+                let alg = Algorithm::parse(name)?;
+                if alg.key_algorithm() != key_alg {
+                    return Err(JoseError::InvalidKey(format!("JWK alg {alg} does not fit a {key_alg} key")));
+                }
+                alg
+            }
+            Some(_) => return Err(JoseError::InvalidKey("JWK alg is not a string".into())),
+        };
+        check_use(&map)?;
+        let inner = match key_alg {
+            KeyAlgorithm::Ed25519 => {
+                let x = member_bytes(&map, "x", 32)?;
+                let d = member_bytes(&map, "d", 32)?;
+                SigningInner::Ed25519(
+                    Ed25519KeyPair::from_seed_and_public_key(&d, &x)
+                        .map_err(|e| JoseError::InvalidKey(format!("Ed25519: {e}")))?,
+                )
+            }
+            KeyAlgorithm::EcP256 => {
+                let point = ec_point(&map)?;
+                let d = member_bytes(&map, "d", 32)?;
+                SigningInner::EcP256(
+                    EcdsaKeyPair::from_private_key_and_public_key(
+                        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                        &d,
+                        &point,
+                    )
+                    .map_err(|e| JoseError::InvalidKey(format!("P-256: {e}")))?,
+                )
+            }
+            KeyAlgorithm::Rsa => {
+                let jwk = Jwk::from_map(map.clone()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+                SigningInner::Rsa(Box::new(
+                    RS256.signer_from_jwk(&jwk).map_err(|e| JoseError::InvalidKey(e.to_string()))?,
+                ))
+            }
+        };
+        let public_map = public_members(&map, key_alg);
+        let kid = jwk::thumbprint(&public_map)?;
+        match map.get("kid") {
+            None => {
+                map.insert("kid".into(), kid.clone().into());
+            }
+            Some(Value::String(k)) if *k == kid => {}
+            Some(_) => {
+                return Err(JoseError::InvalidKey("kid is not the key's RFC 7638 thumbprint".into()));
+            }
+        }
+        let mut public_jwk = public_map;
+        public_jwk.insert("kid".into(), kid.into());
+        public_jwk.insert("alg".into(), alg.as_str().into());
+        public_jwk.insert("use".into(), "sig".into());
+        let public = VerifyingKey::from_jwk_map(public_jwk)?;
+        Ok(SigningKey { alg, inner, private_jwk: map, public })
+    }
+
+    /// Parses a private JWK document.
+    pub fn from_jwk_json(bytes: &[u8]) -> Result<SigningKey, JoseError> {
+        SigningKey::from_jwk_map(json::parse_object(bytes, "jwk")?)
+    }
+
+    /// Loads a private JWK file. On Unix the file must not be readable or
+    /// writable by group or others (like an SSH private key).
+    pub fn load(path: &Path) -> Result<SigningKey, JoseError> {
+        let io = |source| JoseError::KeyFile { path: path.to_owned(), source };
+        let bytes = std::fs::read(path).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(JoseError::InsecureKeyFile { path: path.to_owned(), mode });
+            }
+        }
+        SigningKey::from_jwk_json(&bytes)
+    }
+
+    /// Saves the private JWK to `path` with mode `0600`, atomically: the key
+    /// is written to a new file beside `path` and renamed over it, so a crash
+    /// never leaves a truncated key behind.
+    pub fn save(&self, path: &Path) -> Result<(), JoseError> {
+        let io = |source| JoseError::KeyFile { path: path.to_owned(), source };
+        let bytes = serde_json::to_vec_pretty(&self.private_jwk)
+            .map_err(|_| JoseError::Crypto("JWK serialisation"))?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let result = (|| {
+            let mut file = options.open(&tmp)?;
+            file.write_all(&bytes)?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(io)
+    }
+
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The key's `kid`: its RFC 7638 thumbprint.
+    pub fn kid(&self) -> &str {
+        self.public.kid()
+    }
+
+    /// The public half, ready to verify.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.public.clone()
+    }
+
+    /// The public JWK (with `kid`, `alg` and `use`).
+    pub fn public_jwk(&self) -> &Map<String, Value> {
+        self.public.jwk()
+    }
+
+    /// Signs `signing_input` (the ASCII `header.payload` of a JWS) and
+    /// returns the raw signature (64 bytes `r || s` for ES256).
+    pub fn sign_raw(&self, signing_input: &[u8]) -> Result<Vec<u8>, JoseError> {
+        match &self.inner {
+            SigningInner::Ed25519(pair) => Ok(pair.sign(signing_input).as_ref().to_vec()),
+            SigningInner::EcP256(pair) => {
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                pair.sign(&rng, signing_input)
+                    .map(|s| s.as_ref().to_vec())
+                    .map_err(|_| JoseError::Crypto("ECDSA signing"))
+            }
+            SigningInner::Rsa(signer) => {
+                signer.sign(signing_input).map_err(|_| JoseError::Crypto("RSA signing"))
+            }
+        }
+    }
+
+    /// Signs `payload` as a compact JWS with header
+    /// `{"alg": …, "kid": …, "typ": typ}` (`typ` omitted when `None`).
+    pub fn sign_compact(&self, typ: Option<&str>, payload: &[u8]) -> Result<String, JoseError> {
+        let mut header = Map::new();
+        header.insert("alg".into(), self.alg.as_str().into());
+        header.insert("kid".into(), self.kid().into());
+        if let Some(typ) = typ {
+            header.insert("typ".into(), typ.into());
+        }
+        self.sign_compact_with_header(&header, payload)
+    }
+
+    /// Signs `payload` under a caller-built header. The header is written as
+    /// given; it is the caller's job to make `alg` this key's algorithm.
+    pub fn sign_compact_with_header(
+        &self,
+        header: &Map<String, Value>,
+        payload: &[u8],
+    ) -> Result<String, JoseError> {
+        let header = serde_json::to_vec(header).map_err(|_| JoseError::Crypto("header serialisation"))?;
+        let mut out = b64::encode(header);
+        out.push('.');
+        out.push_str(&b64::encode(payload));
+        let sig = self.sign_raw(out.as_bytes())?;
+        out.push('.');
+        out.push_str(&b64::encode(sig));
+        Ok(out)
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid())
+            .field("private", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A public key, parsed once and ready to verify many signatures.
+///
+/// Ed25519 and P-256 keys are held as `aws-lc-rs` parsed keys; RSA keys as a
+/// josekit (OpenSSL) verifier. Cloning is cheap (the parsed key is shared).
+#[derive(Clone)]
+pub struct VerifyingKey {
+    inner: std::sync::Arc<VerifyingInner>,
+}
+
+struct VerifyingInner {
+    kid: String,
+    key_alg: KeyAlgorithm,
+    jwk_alg: Option<Algorithm>,
+    jwk: Map<String, Value>,
+    key: VerifyKind,
+}
+
+enum VerifyKind {
+    Parsed(ParsedPublicKey),
+    Rsa(RsassaJwsVerifier),
+}
+
+impl VerifyingKey {
+    /// Parses a public JWK. Refuses private members (a public key store must
+    /// never hold private keys), `use` other than `sig`, and keys whose `alg`
+    /// does not fit their type. Without a `kid`, the RFC 7638 thumbprint is used.
+    pub fn from_jwk_map(map: Map<String, Value>) -> Result<VerifyingKey, JoseError> {
+        if let Some(m) = PRIVATE_MEMBERS.iter().find(|m| map.contains_key(**m)) {
+            return Err(JoseError::InvalidKey(format!("public JWK carries private member {m:?}")));
+        }
+        let key_alg = key_algorithm_of(&map)?;
+        check_use(&map)?;
+        let jwk_alg = match map.get("alg") {
+            None => None,
+            Some(Value::String(name)) => {
+                let alg = Algorithm::parse(name)?;
+                if alg.key_algorithm() != key_alg {
+                    return Err(JoseError::InvalidKey(format!("JWK alg {alg} does not fit a {key_alg} key")));
+                }
+                Some(alg)
+            }
+            Some(_) => return Err(JoseError::InvalidKey("JWK alg is not a string".into())),
+        };
+        let key = match key_alg {
+            KeyAlgorithm::Ed25519 => {
+                let x = member_bytes(&map, "x", 32)?;
+                VerifyKind::Parsed(
+                    ParsedPublicKey::new(&signature::ED25519, x)
+                        .map_err(|e| JoseError::InvalidKey(format!("Ed25519: {e}")))?,
+                )
+            }
+            KeyAlgorithm::EcP256 => {
+                let point = ec_point(&map)?;
+                VerifyKind::Parsed(
+                    ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                        .map_err(|e| JoseError::InvalidKey(format!("P-256: {e}")))?,
+                )
+            }
+            KeyAlgorithm::Rsa => {
+                let jwk = Jwk::from_map(map.clone()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+                VerifyKind::Rsa(RS256.verifier_from_jwk(&jwk).map_err(|e| JoseError::InvalidKey(e.to_string()))?)
+            }
+        };
+        let kid = match map.get("kid") {
+            None => jwk::thumbprint(&map)?,
+            Some(Value::String(k)) if !k.is_empty() => k.clone(),
+            Some(_) => return Err(JoseError::InvalidKey("JWK kid is not a non-empty string".into())),
+        };
+        let mut jwk = map;
+        jwk.insert("kid".into(), kid.clone().into());
+        Ok(VerifyingKey { inner: std::sync::Arc::new(VerifyingInner { kid, key_alg, jwk_alg, jwk, key }) })
+    }
+
+    /// Parses a public JWK document.
+    pub fn from_jwk_json(bytes: &[u8]) -> Result<VerifyingKey, JoseError> {
+        VerifyingKey::from_jwk_map(json::parse_object(bytes, "jwk")?)
+    }
+
+    /// The key's `kid`.
+    pub fn kid(&self) -> &str {
+        &self.inner.kid
+    }
+
+    /// The key family.
+    pub fn key_algorithm(&self) -> KeyAlgorithm {
+        self.inner.key_alg
+    }
+
+    /// The public JWK, including its `kid`.
+    pub fn jwk(&self) -> &Map<String, Value> {
+        &self.inner.jwk
+    }
+
+    /// The RFC 7638 thumbprint of this key (equal to `kid` for keys minted here).
+    pub fn thumbprint(&self) -> Result<String, JoseError> {
+        jwk::thumbprint(&self.inner.jwk)
+    }
+
+    /// True when both values hold the same parsed key object (a cheap identity
+    /// test used by caches to notice a key that was replaced).
+    pub fn same_key(&self, other: &VerifyingKey) -> bool {
+        std::sync::Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Checks that `alg` is this key's algorithm, then verifies `signature`
+    /// over `signing_input`.
+    ///
+    /// The algorithm check comes from the key, never from the token: an
+    /// `RS256` header cannot make an EC key verify, an `ES256` header cannot
+    /// make an Ed25519 key verify, and HMAC is not implemented at all.
+    pub fn verify(&self, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> Result<(), JoseError> {
+        let inner = &*self.inner;
+        if alg.key_algorithm() != inner.key_alg {
+            return Err(JoseError::AlgorithmKeyMismatch { alg, key: inner.key_alg });
+        }
+        if let Some(jwk_alg) = inner.jwk_alg
+            && jwk_alg != alg
+            && jwk_alg.key_algorithm() != KeyAlgorithm::Ed25519
+        {
+            return Err(JoseError::AlgorithmKeyMismatch { alg, key: inner.key_alg });
+        }
+        match &inner.key {
+            VerifyKind::Parsed(key) => {
+                if signature.len() != 64 {
+                    return Err(JoseError::BadSignature);
+                }
+                key.verify_sig(signing_input, signature).map_err(|_| JoseError::BadSignature)
+            }
+            VerifyKind::Rsa(verifier) => {
+                verifier.verify(signing_input, signature).map_err(|_| JoseError::BadSignature)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.inner.kid)
+            .field("key", &self.inner.key_alg)
+            .finish()
+    }
+}
+
+fn default_algorithm(key: KeyAlgorithm) -> Algorithm {
+    match key {
+        KeyAlgorithm::Ed25519 => Algorithm::EdDSA,
+        KeyAlgorithm::EcP256 => Algorithm::ES256,
+        KeyAlgorithm::Rsa => Algorithm::RS256,
+    }
+}
+
+fn str_member<'a>(map: &'a Map<String, Value>, name: &str) -> Result<&'a str, JoseError> {
+    match map.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(JoseError::InvalidKey(format!("JWK member {name:?} is not a string"))),
+        None => Err(JoseError::InvalidKey(format!("JWK member {name:?} is missing"))),
+    }
+}
+
+fn member_bytes(map: &Map<String, Value>, name: &str, len: usize) -> Result<Vec<u8>, JoseError> {
+    let bytes = b64::decode(str_member(map, name)?)
+        .ok_or_else(|| JoseError::InvalidKey(format!("JWK member {name:?} is not base64url")))?;
+    if bytes.len() != len {
+        return Err(JoseError::InvalidKey(format!("JWK member {name:?} is {} bytes, expected {len}", bytes.len())));
+    }
+    Ok(bytes)
+}
+
+fn ec_point(map: &Map<String, Value>) -> Result<Vec<u8>, JoseError> {
+    let mut point = Vec::with_capacity(65);
+    point.push(0x04);
+    point.extend(member_bytes(map, "x", 32)?);
+    point.extend(member_bytes(map, "y", 32)?);
+    Ok(point)
+}
+
+pub(crate) fn key_algorithm_of(map: &Map<String, Value>) -> Result<KeyAlgorithm, JoseError> {
+    match (str_member(map, "kty")?, map.get("crv").and_then(Value::as_str)) {
+        ("OKP", Some("Ed25519")) => Ok(KeyAlgorithm::Ed25519),
+        ("EC", Some("P-256")) => Ok(KeyAlgorithm::EcP256),
+        ("RSA", _) => Ok(KeyAlgorithm::Rsa),
+        (kty, crv) => Err(JoseError::InvalidKey(format!(
+            "unsupported key type {} / curve {}",
+            truncate(kty),
+            truncate(crv.unwrap_or("-"))
+        ))),
+    }
+}
+
+fn check_use(map: &Map<String, Value>) -> Result<(), JoseError> {
+    match map.get("use") {
+        None => Ok(()),
+        Some(Value::String(u)) if u == "sig" => Ok(()),
+        Some(_) => Err(JoseError::InvalidKey("JWK `use` is not \"sig\"".into())),
+    }
+}
+
+/// The public members of a JWK of the given family.
+fn public_members(map: &Map<String, Value>, key: KeyAlgorithm) -> Map<String, Value> {
+    let names: &[&str] = match key {
+        KeyAlgorithm::Ed25519 => &["kty", "crv", "x"],
+        KeyAlgorithm::EcP256 => &["kty", "crv", "x", "y"],
+        KeyAlgorithm::Rsa => &["kty", "n", "e"],
+    };
+    names.iter().filter_map(|n| map.get(*n).map(|v| ((*n).to_owned(), v.clone()))).collect()
+}

@@ -1,0 +1,69 @@
+//! # passport-jose
+//!
+//! The only crate of Agent Passport that touches cryptography. It owns:
+//!
+//! - [`SigningKey`]: a private key (EdDSA/Ed25519 by default, ES256, RS256) that
+//!   can be generated, saved as a private JWK file with mode `0600`, and loaded;
+//! - [`VerifyingKey`]: a public key parsed **once** (for EdDSA and ES256 into an
+//!   `aws-lc-rs` parsed key) so verifying a token never re-parses key material;
+//! - [`JwkSet`]: a JWKS document of public keys, indexed by `kid`;
+//! - [`thumbprint`]: the RFC 7638 JWK thumbprint, which is the `kid` of every key
+//!   minted here;
+//! - [`CompactJws`]: strict parsing of a compact JWS and verification under a
+//!   [`VerifyOptions`] (algorithm allow-list, explicit `typ`).
+//!
+//! ## Rules enforced on every token (SPEC §5, items 1–4 and 10)
+//!
+//! | rule | error |
+//! |---|---|
+//! | larger than [`MAX_TOKEN_LEN`] | [`JoseError::TokenTooLarge`] |
+//! | not exactly three non-empty segments | [`JoseError::Malformed`] |
+//! | padding or non-base64url characters, non-canonical trailing bits | [`JoseError::InvalidBase64`] |
+//! | header not a JSON object, invalid JSON | [`JoseError::InvalidJson`] |
+//! | a duplicate member name anywhere in the header | [`JoseError::DuplicateMember`] |
+//! | `alg` missing / `none` in any case / unknown (HS256 …) | [`JoseError::MissingAlgorithm`] / [`JoseError::AlgorithmNone`] / [`JoseError::UnsupportedAlgorithm`] |
+//! | `alg` outside the caller's allow-list | [`JoseError::AlgorithmNotAllowed`] |
+//! | `alg` not the resolved key's algorithm | [`JoseError::AlgorithmKeyMismatch`] |
+//! | `jwk`, `jku`, `x5u`, `x5c`, `x5t`, `x5t#S256` present | [`JoseError::ForbiddenHeader`] |
+//! | `crit` present | [`JoseError::CriticalHeader`] |
+//! | `b64` present | [`JoseError::UnencodedPayload`] |
+//! | `typ` not the expected one (or untyped where not accepted) | [`JoseError::InvalidType`] / [`JoseError::UntypedNotAccepted`] |
+//! | bad signature, including ECDSA `r = 0`/`s = 0` and Ed25519 `S ≥ L` | [`JoseError::BadSignature`] |
+//!
+//! The `kid` is required by the key stores of the verifier, which look keys up
+//! by `kid` only; a header's embedded key material is never used.
+//!
+//! ## Example
+//!
+//! ```
+//! use passport_jose::{Algorithm, CompactJws, SigningKey, VerifyOptions};
+//!
+//! let key = SigningKey::generate(Algorithm::EdDSA)?;
+//! let token = key.sign_compact(Some("passport+jwt"), br#"{"hello":"world"}"#)?;
+//!
+//! let jws = CompactJws::parse(&token)?;
+//! assert_eq!(jws.header().kid(), Some(key.kid()));
+//! let verifying = key.verifying_key();
+//! let options = VerifyOptions::new(&[Algorithm::EdDSA], "passport+jwt");
+//! let payload = jws.verify(&verifying, &options)?;
+//! assert_eq!(payload, br#"{"hello":"world"}"#);
+//! # Ok::<(), passport_jose::JoseError>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod alg;
+pub mod b64;
+mod digest;
+mod error;
+pub mod json;
+mod jwk;
+mod jws;
+mod key;
+
+pub use alg::{Algorithm, KeyAlgorithm};
+pub use digest::{sha256, sha256_b64url};
+pub use error::JoseError;
+pub use jwk::{JwkSet, thumbprint};
+pub use jws::{CompactJws, Header, MAX_TOKEN_LEN, VerifyOptions};
+pub use key::{SigningKey, VerifyingKey};
