@@ -1,0 +1,250 @@
+//! The bundle: a leaf passport followed by its ancestors (SPEC §4).
+
+use std::fmt;
+
+use passport_jose::{CompactJws, MAX_TOKEN_LEN};
+
+use crate::{ClaimsError, Passport};
+
+/// The most passports a bundle may hold, whatever a policy says. A verifier's
+/// `max_depth` is usually far lower (default 5) and is checked first.
+pub const MAX_BUNDLE_LINKS: usize = 32;
+
+/// The longest bundle accepted, in bytes.
+pub const MAX_BUNDLE_LEN: usize = MAX_BUNDLE_LINKS * (MAX_TOKEN_LEN + 1);
+
+/// A bundle whose signatures have **not** been checked:
+/// `<leaf>~<parent>~…~<root>`.
+///
+/// It gives access to the raw tokens (for a verifier) and, through
+/// [`UnverifiedBundle::inspect_unverified`], to decoded claims that say in
+/// their type that nobody vouches for them. Nothing in this crate turns it
+/// into a verified passport; only `passport-verifier` can.
+///
+/// ```
+/// use passport_claims::UnverifiedBundle;
+/// let bundle = UnverifiedBundle::parse("aaa.bbb.ccc~ddd.eee.fff\n")?;
+/// assert_eq!(bundle.len(), 2);
+/// assert_eq!(bundle.leaf(), "aaa.bbb.ccc");
+/// assert_eq!(bundle.get(1), Some("ddd.eee.fff"));
+/// assert_eq!(UnverifiedBundle::parse("aaa.bbb.ccc~").unwrap_err().code(), "malformed_bundle");
+/// # Ok::<(), passport_claims::ClaimsError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct UnverifiedBundle {
+    text: String,
+    /// Byte ranges of each token in `text`, leaf first.
+    spans: Vec<(usize, usize)>,
+}
+
+impl UnverifiedBundle {
+    /// Splits and shape-checks a bundle. Surrounding ASCII whitespace (the
+    /// newline a pipe adds) is ignored; anything else out of place is an error:
+    /// an empty passport (`a~~b`, a trailing `~`), a passport that is not three
+    /// dot-separated runs of base64url characters, one longer than
+    /// [`MAX_TOKEN_LEN`], more than [`MAX_BUNDLE_LINKS`] passports.
+    pub fn parse(text: &str) -> Result<UnverifiedBundle, ClaimsError> {
+        if text.len() > MAX_BUNDLE_LEN {
+            return Err(ClaimsError::BundleTooLarge {
+                len: text.len(),
+                max: MAX_BUNDLE_LEN,
+            });
+        }
+        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        if text.is_empty() {
+            return Err(ClaimsError::EmptyBundle);
+        }
+        let count = text.bytes().filter(|b| *b == b'~').count() + 1;
+        if count > MAX_BUNDLE_LINKS {
+            return Err(ClaimsError::BundleTooDeep {
+                count,
+                max: MAX_BUNDLE_LINKS,
+            });
+        }
+        let mut spans = Vec::with_capacity(count);
+        let mut start = 0;
+        for (index, token) in text.split('~').enumerate() {
+            check_token_shape(token)
+                .map_err(|reason| ClaimsError::MalformedBundle { index, reason })?;
+            spans.push((start, start + token.len()));
+            start += token.len() + 1;
+        }
+        Ok(UnverifiedBundle {
+            text: text.to_owned(),
+            spans,
+        })
+    }
+
+    /// Builds a bundle from tokens, leaf first.
+    pub fn from_tokens<S: AsRef<str>>(tokens: &[S]) -> Result<UnverifiedBundle, ClaimsError> {
+        let joined: Vec<&str> = tokens.iter().map(AsRef::as_ref).collect();
+        UnverifiedBundle::parse(&joined.join("~"))
+    }
+
+    /// How many passports: 1 for a root alone.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Never true: a parsed bundle holds at least its leaf.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The leaf (the passport being presented).
+    pub fn leaf(&self) -> &str {
+        self.get(0).unwrap_or_default()
+    }
+
+    /// The passport at `index` (0 = leaf, `len() - 1` = root).
+    pub fn get(&self, index: usize) -> Option<&str> {
+        self.spans.get(index).map(|&(a, b)| &self.text[a..b])
+    }
+
+    /// The passports, leaf first.
+    pub fn tokens(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.spans.iter().map(|&(a, b)| &self.text[a..b])
+    }
+
+    /// The ancestors of the leaf, nearest first (empty for a root).
+    pub fn ancestors(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.tokens().skip(1)
+    }
+
+    /// The bundle text, `leaf~…~root`.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Decodes every passport **without verifying anything**: for `inspect`
+    /// and diagnostics only. Each entry is the decoded header `typ`/`alg`/`kid`
+    /// and claims, or why the passport could not be decoded.
+    pub fn inspect_unverified(&self) -> Vec<Result<Inspected, ClaimsError>> {
+        self.tokens()
+            .map(|token| {
+                let jws = CompactJws::parse(token).map_err(ClaimsError::Json)?;
+                let claims = Passport::from_json(jws.unverified_payload())?;
+                Ok(Inspected {
+                    alg: jws.header().alg().to_string(),
+                    kid: jws.header().kid().map(str::to_owned),
+                    typ: jws.header().typ().map(str::to_owned),
+                    claims,
+                })
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for UnverifiedBundle {
+    // Never print whole tokens: they are bearer credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnverifiedBundle")
+            .field("passports", &self.len())
+            .finish()
+    }
+}
+
+/// A passport decoded without verification (see [`UnverifiedBundle::inspect_unverified`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Inspected {
+    /// The header's `alg`.
+    pub alg: String,
+    /// The header's `kid`.
+    pub kid: Option<String>,
+    /// The header's `typ`.
+    pub typ: Option<String>,
+    /// The claims, as the token states them. Unverified.
+    pub claims: Passport,
+}
+
+fn check_token_shape(token: &str) -> Result<(), &'static str> {
+    if token.is_empty() {
+        return Err("empty passport");
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err("passport larger than 16 KiB");
+    }
+    let mut dots = 0;
+    let mut run = 0;
+    for b in token.bytes() {
+        match b {
+            b'.' => {
+                if run == 0 {
+                    return Err("empty JWS segment");
+                }
+                dots += 1;
+                run = 0;
+            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => run += 1,
+            _ => return Err("character outside the base64url alphabet"),
+        }
+    }
+    if dots != 2 {
+        return Err("not three dot-separated segments");
+    }
+    if run == 0 {
+        return Err("empty JWS segment");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_malformed_bundles_with_their_position() {
+        let cases = [
+            ("a.b.c~~d.e.f", 1),
+            ("a.b.c~", 1),
+            ("~a.b.c", 0),
+            ("a.b", 0),
+            ("a.b.c.d", 0),
+            ("a.b.c~d.e.f~g..h", 2),
+            ("a.b.c~d.e=.f", 1),
+            ("a.b.c~d.e.f g", 1),
+            ("a.b.c~d.e.f\u{e9}", 1),
+        ];
+        for (text, at) in cases {
+            match UnverifiedBundle::parse(text) {
+                Err(ClaimsError::MalformedBundle { index, .. }) => assert_eq!(index, at, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_empty_oversized_and_overdeep() {
+        assert!(matches!(
+            UnverifiedBundle::parse(" \n"),
+            Err(ClaimsError::EmptyBundle)
+        ));
+        let deep = vec!["a.b.c"; MAX_BUNDLE_LINKS + 1].join("~");
+        assert!(matches!(
+            UnverifiedBundle::parse(&deep),
+            Err(ClaimsError::BundleTooDeep { count: 33, .. })
+        ));
+        let ok = vec!["a.b.c"; MAX_BUNDLE_LINKS].join("~");
+        assert_eq!(
+            UnverifiedBundle::parse(&ok).unwrap().len(),
+            MAX_BUNDLE_LINKS
+        );
+        let huge = "a".repeat(MAX_BUNDLE_LEN + 1);
+        assert!(matches!(
+            UnverifiedBundle::parse(&huge),
+            Err(ClaimsError::BundleTooLarge { .. })
+        ));
+        let big_token = format!("a.{}.c", "b".repeat(MAX_TOKEN_LEN));
+        assert!(matches!(
+            UnverifiedBundle::parse(&big_token),
+            Err(ClaimsError::MalformedBundle { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn debug_does_not_print_tokens() {
+        let b = UnverifiedBundle::parse("secretheader.secretpayload.sig").unwrap();
+        assert!(!format!("{b:?}").contains("secret"));
+    }
+}

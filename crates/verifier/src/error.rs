@@ -1,0 +1,330 @@
+use passport_claims::{ClaimsError, Level};
+use passport_jose::JoseError;
+
+/// Which assurance dimension a floor applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AssuranceKind {
+    /// Identity assurance.
+    Ial,
+    /// Authenticator assurance.
+    Aal,
+    /// Federation assurance.
+    Fal,
+}
+
+impl std::fmt::Display for AssuranceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AssuranceKind::Ial => "IAL",
+            AssuranceKind::Aal => "AAL",
+            AssuranceKind::Fal => "FAL",
+        })
+    }
+}
+
+/// How a link of a delegation chain fails to follow from its parent
+/// (SPEC §5 item 9). Reported inside [`VerifyError::Chain`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainViolation {
+    /// The passport names a parent (`parent_jti`) but the bundle ends.
+    #[error("it names parent {parent_jti:?} but the bundle has no parent for it")]
+    ParentMissing {
+        /// The parent it names.
+        parent_jti: String,
+    },
+    /// The passport is a root (no `parent_jti`) but the bundle goes on.
+    #[error("it is a root but the bundle carries {surplus} more passport(s) after it")]
+    SurplusParent {
+        /// How many passports follow it.
+        surplus: usize,
+    },
+    /// The last passport of a multi-link bundle claims a parent.
+    #[error("the chain root names a parent {parent_jti:?}")]
+    RootClaimsParent {
+        /// The parent it names.
+        parent_jti: String,
+    },
+    /// `parent_jti` is not the next passport's `jti`.
+    #[error("parent_jti {claimed:?} is not the parent's jti {actual:?}")]
+    ParentJtiMismatch {
+        /// What the child says.
+        claimed: String,
+        /// The parent's jti.
+        actual: String,
+    },
+    /// The hash binding to the parent token does not match the parent's bytes.
+    #[error("parent_hash does not match the parent token")]
+    ParentHashMismatch,
+    /// A typed passport without a hash binding to its parent.
+    #[error("it has no parent_hash binding to its parent token")]
+    ParentHashMissing,
+    /// `sub` differs from the parent's.
+    #[error("sub {child:?} differs from the parent's {parent:?}")]
+    SubjectChanged {
+        /// The child's.
+        child: String,
+        /// The parent's.
+        parent: String,
+    },
+    /// `iss` differs from the parent's.
+    #[error("iss {child:?} differs from the parent's {parent:?}")]
+    IssuerChanged {
+        /// The child's.
+        child: String,
+        /// The parent's.
+        parent: String,
+    },
+    /// `acr` differs from the parent's.
+    #[error("acr differs from the parent's")]
+    AcrChanged,
+    /// `act` is not `{"sub": agent_id, "act": <parent act>}` (or `{"sub": agent_id}` on a root).
+    #[error("act is not the parent's act wrapped once around agent {agent_id:?}")]
+    ActorChainMismatch {
+        /// The agent the passport is for.
+        agent_id: String,
+    },
+    /// A scope pattern not implied by any of the parent's.
+    #[error("scope {widened:?} is wider than the parent's {parent:?}")]
+    ScopeWidened {
+        /// The child patterns the parent does not imply.
+        widened: Vec<String>,
+        /// The parent's patterns.
+        parent: Vec<String>,
+    },
+    /// An assurance level higher than the parent's.
+    #[error("{kind} rises from {parent} to {child}")]
+    AssuranceRaised {
+        /// Which level.
+        kind: AssuranceKind,
+        /// The child's.
+        child: Level,
+        /// The parent's.
+        parent: Level,
+    },
+    /// An assurance level the parent does not have.
+    #[error("{kind} {child} appears where the parent asserts none")]
+    AssuranceAppeared {
+        /// Which level.
+        kind: AssuranceKind,
+        /// The child's.
+        child: Level,
+    },
+    /// The child expires after its parent.
+    #[error("it expires at {child_exp}, after its parent at {parent_exp}")]
+    OutlivesParent {
+        /// The child's `exp`.
+        child_exp: i64,
+        /// The parent's `exp`.
+        parent_exp: i64,
+    },
+}
+
+impl ChainViolation {
+    /// A stable code for the specific violation (the error's own code is `chain_broken`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChainViolation::ParentMissing { .. } => "parent_missing",
+            ChainViolation::SurplusParent { .. } => "surplus_parent",
+            ChainViolation::RootClaimsParent { .. } => "root_claims_parent",
+            ChainViolation::ParentJtiMismatch { .. } => "parent_jti_mismatch",
+            ChainViolation::ParentHashMismatch => "parent_hash_mismatch",
+            ChainViolation::ParentHashMissing => "parent_hash_missing",
+            ChainViolation::SubjectChanged { .. } => "subject_changed",
+            ChainViolation::IssuerChanged { .. } => "issuer_changed",
+            ChainViolation::AcrChanged => "acr_changed",
+            ChainViolation::ActorChainMismatch { .. } => "actor_chain_mismatch",
+            ChainViolation::ScopeWidened { .. } => "scope_widened",
+            ChainViolation::AssuranceRaised { .. } => "assurance_raised",
+            ChainViolation::AssuranceAppeared { .. } => "assurance_appeared",
+            ChainViolation::OutlivesParent { .. } => "outlives_parent",
+        }
+    }
+}
+
+/// Why a verification policy cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// No trusted issuer.
+    #[error("the policy trusts no issuer")]
+    NoIssuers,
+    /// Empty audience.
+    #[error("the policy has an empty audience")]
+    NoAudience,
+    /// No algorithm allowed.
+    #[error("the policy allows no algorithm")]
+    NoAlgorithms,
+    /// Clock skew above the 120 s ceiling.
+    #[error("clock skew of {0} s is above the maximum of 120 s")]
+    ClockSkewTooLarge(u64),
+    /// `max_depth` of 0 or above the bundle limit.
+    #[error("max_depth {0} is outside 1..={max}", max = passport_claims::MAX_BUNDLE_LINKS)]
+    InvalidMaxDepth(usize),
+}
+
+/// Why a passport (or a bundle) was refused. Each variant has a stable
+/// [`VerifyError::code`] shared by the CLI and the HTTP layers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The JWS layer refused the token (structure, header rules, algorithm,
+    /// signature). The code is the JOSE code (`alg_none`, `bad_signature`, …).
+    #[error(transparent)]
+    Jose(#[from] JoseError),
+    /// The bundle or the claims are malformed. The code is the claims code.
+    #[error(transparent)]
+    Malformed(#[from] ClaimsError),
+    /// No trusted key has the token's `kid`.
+    #[error("no trusted key has kid {kid:?}")]
+    UnknownKey {
+        /// The `kid` (truncated).
+        kid: String,
+    },
+    /// `iss` is not a trusted issuer.
+    #[error("issuer {iss:?} is not trusted")]
+    UntrustedIssuer {
+        /// The token's `iss`.
+        iss: String,
+    },
+    /// `aud` is not exactly the expected audience.
+    #[error("audience {found:?} is not the expected {expected:?}")]
+    AudienceMismatch {
+        /// The policy's.
+        expected: String,
+        /// The token's.
+        found: String,
+    },
+    /// `exp` is in the past by more than the clock skew.
+    #[error("expired at {exp} (now {now})")]
+    Expired {
+        /// The token's `exp`.
+        exp: i64,
+        /// The verifier's time.
+        now: i64,
+    },
+    /// `nbf` (or `iat`) is in the future by more than the clock skew.
+    #[error("not valid before {nbf} (now {now})")]
+    NotYetValid {
+        /// The token's `nbf` or `iat`.
+        nbf: i64,
+        /// The verifier's time.
+        now: i64,
+    },
+    /// An assurance level is below the policy's floor, or missing.
+    #[error("{kind} {found} is below the required {required}", found = found.map_or("absent".to_owned(), |l| l.to_string()))]
+    InsufficientAssurance {
+        /// Which level.
+        kind: AssuranceKind,
+        /// The floor.
+        required: Level,
+        /// What the passport asserts.
+        found: Option<Level>,
+    },
+    /// The required scope is not covered by the leaf's `tool_scope`.
+    #[error("required scope {required:?} is not covered by {granted:?}")]
+    ScopeNotCovered {
+        /// The required scope.
+        required: String,
+        /// The leaf's patterns.
+        granted: Vec<String>,
+    },
+    /// The leaf claims a universal pattern (`*`) and the policy does not opt in.
+    #[error("tool_scope {pattern:?} matches everything and the policy does not allow wildcards")]
+    WildcardNotAllowed {
+        /// The pattern.
+        pattern: String,
+    },
+    /// A link's agent is not among the policy's allowed actors.
+    #[error("agent {agent_id:?} is not an allowed actor")]
+    ActorNotAllowed {
+        /// The agent.
+        agent_id: String,
+    },
+    /// The bundle has more passports than the policy's `max_depth`.
+    #[error("the bundle holds {depth} passports; the policy allows at most {max}")]
+    ChainTooDeep {
+        /// Passports in the bundle.
+        depth: usize,
+        /// The policy's maximum.
+        max: usize,
+    },
+    /// A link does not follow from its parent.
+    #[error("delegation chain broken at link {link}: {violation}")]
+    Chain {
+        /// The child's position (0 = leaf).
+        link: usize,
+        /// What is wrong.
+        violation: ChainViolation,
+    },
+    /// An ancestor failed a per-passport rule.
+    #[error("link {link} (0 = leaf): {source}")]
+    InLink {
+        /// Its position.
+        link: usize,
+        /// The failure.
+        #[source]
+        source: Box<VerifyError>,
+    },
+    /// The policy itself is invalid.
+    #[error("invalid policy: {0}")]
+    Policy(#[from] PolicyError),
+}
+
+impl VerifyError {
+    /// A stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::Jose(e) => e.code(),
+            VerifyError::Malformed(e) => e.code(),
+            VerifyError::UnknownKey { .. } => "unknown_kid",
+            VerifyError::UntrustedIssuer { .. } => "untrusted_issuer",
+            VerifyError::AudienceMismatch { .. } => "audience_mismatch",
+            VerifyError::Expired { .. } => "expired",
+            VerifyError::NotYetValid { .. } => "not_yet_valid",
+            VerifyError::InsufficientAssurance {
+                kind: AssuranceKind::Ial,
+                ..
+            } => "insufficient_ial",
+            VerifyError::InsufficientAssurance {
+                kind: AssuranceKind::Aal,
+                ..
+            } => "insufficient_aal",
+            VerifyError::InsufficientAssurance {
+                kind: AssuranceKind::Fal,
+                ..
+            } => "insufficient_fal",
+            VerifyError::ScopeNotCovered { .. } => "scope_violation",
+            VerifyError::WildcardNotAllowed { .. } => "wildcard_not_allowed",
+            VerifyError::ActorNotAllowed { .. } => "actor_not_allowed",
+            VerifyError::ChainTooDeep { .. } => "chain_too_deep",
+            VerifyError::Chain { .. } => "chain_broken",
+            VerifyError::InLink { source, .. } => source.code(),
+            VerifyError::Policy(_) => "invalid_policy",
+        }
+    }
+
+    /// The position of the passport that failed (0 = leaf).
+    pub fn link(&self) -> usize {
+        match self {
+            VerifyError::InLink { link, .. } | VerifyError::Chain { link, .. } => *link,
+            _ => 0,
+        }
+    }
+
+    /// The failure itself, without the [`VerifyError::InLink`] wrapper.
+    pub fn root_cause(&self) -> &VerifyError {
+        match self {
+            VerifyError::InLink { source, .. } => source.root_cause(),
+            other => other,
+        }
+    }
+
+    /// For [`VerifyError::Chain`], the specific violation.
+    pub fn chain_violation(&self) -> Option<&ChainViolation> {
+        match self.root_cause() {
+            VerifyError::Chain { violation, .. } => Some(violation),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! The verifier: every rule of SPEC §5 on the leaf and on every link.
+
+use std::sync::Arc;
+
+use passport_claims::{
+    Actor, Clock, Level, PASSPORT_TYP, Passport, ScopeSet, SystemClock, UnverifiedBundle,
+};
+use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256, sha256_b64url};
+
+use crate::cache::{AncestorCache, CachedLink, DEFAULT_CACHE_CAPACITY};
+use crate::{AssuranceKind, ChainViolation, KeyStore, VerificationPolicy, VerifyError};
+
+/// Verifies passports and bundles under one [`VerificationPolicy`] and one
+/// [`KeyStore`]. Build it once and share it (it is `Send + Sync`); its
+/// ancestor cache is what makes repeated chains cheap.
+///
+/// ```
+/// use std::sync::Arc;
+/// use passport_claims::{IdentityAssertion, ScopeSet, UnverifiedBundle};
+/// use passport_issuer::{IssuanceRequest, Issuer};
+/// use passport_jose::{Algorithm, SigningKey};
+/// use passport_verifier::{InMemoryKeyStore, VerificationPolicy, Verifier};
+///
+/// let key = SigningKey::generate(Algorithm::EdDSA)?;
+/// let keys = InMemoryKeyStore::new();
+/// keys.insert(key.verifying_key());
+/// let issuer = Issuer::new("https://issuer.local", key);
+/// let minted = issuer.issue(IssuanceRequest::new(
+///     IdentityAssertion::new("https://idp.example", "alice"),
+///     "https://tool.example", "agent-a", "model-x",
+///     ScopeSet::parse(["files:read"])?,
+/// ))?;
+///
+/// let verifier = Verifier::new(
+///     VerificationPolicy::new("https://issuer.local", "https://tool.example").required_scope("files:read"),
+///     keys,
+/// )?;
+/// let verified = verifier.verify_bundle(&UnverifiedBundle::parse(minted.bundle())?)?;
+/// assert_eq!(verified.principal(), "alice");
+/// assert_eq!(verified.agent_id(), "agent-a");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Verifier {
+    policy: VerificationPolicy,
+    options: VerifyOptions,
+    keys: Arc<dyn KeyStore>,
+    clock: Arc<dyn Clock>,
+    cache: AncestorCache,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("policy", &self.policy)
+            .field("cached_ancestors", &self.cache.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier for `policy` (validated here) using `keys`, the system
+    /// clock, and an ancestor cache of [`DEFAULT_CACHE_CAPACITY`] entries.
+    pub fn new(
+        policy: VerificationPolicy,
+        keys: impl KeyStore + 'static,
+    ) -> Result<Verifier, VerifyError> {
+        Verifier::with_key_store(policy, Arc::new(keys))
+    }
+
+    /// As [`Verifier::new`], with a shared key store.
+    pub fn with_key_store(
+        policy: VerificationPolicy,
+        keys: Arc<dyn KeyStore>,
+    ) -> Result<Verifier, VerifyError> {
+        policy.validate()?;
+        let options = VerifyOptions {
+            algorithms: policy.allowed_algorithms.clone(),
+            typ: Some(PASSPORT_TYP.to_owned()),
+            accept_untyped: policy.accept_untyped,
+        };
+        Ok(Verifier {
+            policy,
+            options,
+            keys,
+            clock: Arc::new(SystemClock),
+            cache: AncestorCache::new(DEFAULT_CACHE_CAPACITY),
+        })
+    }
+
+    /// Uses `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Verifier {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the ancestor cache's fixed capacity (0 disables it).
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Verifier {
+        self.cache = AncestorCache::new(capacity);
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &VerificationPolicy {
+        &self.policy
+    }
+
+    /// How many ancestors are cached now (never more than the capacity).
+    pub fn cached_ancestors(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The cache's capacity.
+    pub fn cache_capacity(&self) -> usize {
+        self.cache.capacity()
+    }
+
+    /// Parses `text` as a bundle and verifies it.
+    pub fn verify_str(&self, text: &str) -> Result<VerifiedPassport, VerifyError> {
+        self.verify_bundle(&UnverifiedBundle::parse(text)?)
+    }
+
+    /// Verifies `token` with its ancestors `chain`, nearest first (parent,
+    /// grandparent, …, root) — the order of a bundle.
+    pub fn verify(&self, token: &str, chain: &[&str]) -> Result<VerifiedPassport, VerifyError> {
+        let mut tokens = Vec::with_capacity(chain.len() + 1);
+        tokens.push(token);
+        tokens.extend_from_slice(chain);
+        self.verify_bundle(&UnverifiedBundle::from_tokens(&tokens)?)
+    }
+
+    /// Verifies a bundle: every SPEC §5 rule on the leaf and every link.
+    ///
+    /// Order: the depth limit (before any cryptography); the leaf's
+    /// signature, claims, issuer, time and actor; the leaf-only rules
+    /// (audience, assurance floors, wildcard, required scope); then each
+    /// ancestor (signature from the cache when possible; issuer, time and
+    /// actor always) and the chain rules between each child and its parent.
+    pub fn verify_bundle(
+        &self,
+        bundle: &UnverifiedBundle,
+    ) -> Result<VerifiedPassport, VerifyError> {
+        if bundle.len() > self.policy.max_depth {
+            return Err(VerifyError::ChainTooDeep {
+                depth: bundle.len(),
+                max: self.policy.max_depth,
+            });
+        }
+        let now = self.clock.now();
+        let mut links = Vec::with_capacity(bundle.len());
+        let mut untyped = Vec::with_capacity(bundle.len());
+
+        let (leaf, leaf_untyped) = self.verify_signature(bundle.leaf())?;
+        self.check_link(&leaf, now)?;
+        self.check_leaf(&leaf)?;
+        links.push(leaf);
+        untyped.push(leaf_untyped);
+
+        for (index, token) in bundle.ancestors().enumerate() {
+            let link = index + 1;
+            let in_link = |e: VerifyError| VerifyError::InLink {
+                link,
+                source: Box::new(e),
+            };
+            let (passport, is_untyped) = self.verify_ancestor(token).map_err(in_link)?;
+            self.check_link(&passport, now).map_err(in_link)?;
+            links.push(passport);
+            untyped.push(is_untyped);
+        }
+
+        self.check_chain(bundle, &links, &untyped)?;
+        Ok(VerifiedPassport {
+            bundle: bundle.clone(),
+            links,
+            verified_at: now,
+        })
+    }
+
+    /// Parses and verifies one token's signature and decodes its claims.
+    fn verify_signature(&self, token: &str) -> Result<(Arc<Passport>, bool), VerifyError> {
+        let (passport, _, untyped) = self.verify_signature_with_key(token)?;
+        Ok((passport, untyped))
+    }
+
+    fn verify_signature_with_key(
+        &self,
+        token: &str,
+    ) -> Result<(Arc<Passport>, CachedLinkKey, bool), VerifyError> {
+        let jws = CompactJws::parse(token)?;
+        let kid = jws.header().require_kid()?;
+        let key = self
+            .keys
+            .key(kid)
+            .ok_or_else(|| VerifyError::UnknownKey { kid: shorten(kid) })?;
+        let payload = jws.verify(&key, &self.options)?;
+        let passport = Arc::new(Passport::from_json(payload)?);
+        let untyped = jws.header().is_untyped();
+        Ok((
+            passport,
+            CachedLinkKey {
+                key,
+                alg: jws.header().alg(),
+            },
+            untyped,
+        ))
+    }
+
+    /// An ancestor: from the cache when its key is still the trusted one.
+    fn verify_ancestor(&self, token: &str) -> Result<(Arc<Passport>, bool), VerifyError> {
+        let digest = sha256(token.as_bytes());
+        if let Some(hit) = self.cache.get(&digest) {
+            let kid = hit.key.kid();
+            match self.keys.key(kid) {
+                Some(current) if current.same_key(&hit.key) => {
+                    // The policy could only differ if the cache outlived it;
+                    // it cannot, but these checks are cheap and keep the
+                    // cached path identical to the cold one.
+                    if !self.options.algorithms.contains(&hit.alg) {
+                        return Err(JoseError::AlgorithmNotAllowed {
+                            alg: hit.alg,
+                            allowed: self.options.algorithms.clone(),
+                        }
+                        .into());
+                    }
+                    if hit.untyped && !self.options.accept_untyped {
+                        return Err(JoseError::UntypedNotAccepted { found: None }.into());
+                    }
+                    return Ok((hit.passport, hit.untyped));
+                }
+                _ => self.cache.remove(&digest),
+            }
+        }
+        let (passport, key, untyped) = self.verify_signature_with_key(token)?;
+        self.cache.insert(
+            digest,
+            CachedLink {
+                key: key.key,
+                alg: key.alg,
+                untyped,
+                passport: Arc::clone(&passport),
+            },
+        );
+        Ok((passport, untyped))
+    }
+
+    /// Rules every link must meet: issuer, time window, allowed actor.
+    fn check_link(&self, p: &Passport, now: i64) -> Result<(), VerifyError> {
+        if !self.policy.trusted_issuers.contains(&p.iss) {
+            return Err(VerifyError::UntrustedIssuer {
+                iss: shorten(&p.iss),
+            });
+        }
+        let skew = i64::try_from(self.policy.clock_skew).unwrap_or(0);
+        if now > p.exp.saturating_add(skew) {
+            return Err(VerifyError::Expired { exp: p.exp, now });
+        }
+        if now < p.nbf.saturating_sub(skew) {
+            return Err(VerifyError::NotYetValid { nbf: p.nbf, now });
+        }
+        if now < p.iat.saturating_sub(skew) {
+            return Err(VerifyError::NotYetValid { nbf: p.iat, now });
+        }
+        if let Some(allowed) = &self.policy.allowed_actors
+            && !allowed.contains(&p.agent.agent_id)
+        {
+            return Err(VerifyError::ActorNotAllowed {
+                agent_id: shorten(&p.agent.agent_id),
+            });
+        }
+        Ok(())
+    }
+
+    /// Rules only the presented passport must meet.
+    fn check_leaf(&self, p: &Passport) -> Result<(), VerifyError> {
+        if p.aud != self.policy.audience {
+            return Err(VerifyError::AudienceMismatch {
+                expected: self.policy.audience.clone(),
+                found: shorten(&p.aud),
+            });
+        }
+        check_floors(
+            p,
+            self.policy.min_ial,
+            self.policy.min_aal,
+            self.policy.min_fal,
+        )?;
+        if !self.policy.allow_wildcard
+            && let Some(pattern) = p.agent.tool_scope.iter().find(|s| s.is_universal())
+        {
+            return Err(VerifyError::WildcardNotAllowed {
+                pattern: pattern.to_string(),
+            });
+        }
+        if let Some(required) = &self.policy.required_scope {
+            check_scope(&p.agent.tool_scope, required)?;
+        }
+        Ok(())
+    }
+
+    /// SPEC §5 item 9 between each child and its parent.
+    fn check_chain(
+        &self,
+        bundle: &UnverifiedBundle,
+        links: &[Arc<Passport>],
+        untyped: &[bool],
+    ) -> Result<(), VerifyError> {
+        let last = links.len() - 1;
+        for (i, child) in links.iter().enumerate() {
+            let broken = |violation| VerifyError::Chain { link: i, violation };
+            let Some(parent) = links.get(i + 1) else {
+                // The last passport must be a root whose actor is just itself.
+                if let Some(parent_jti) = &child.agent.parent_jti {
+                    return Err(broken(if last == 0 {
+                        ChainViolation::ParentMissing {
+                            parent_jti: shorten(parent_jti),
+                        }
+                    } else {
+                        ChainViolation::RootClaimsParent {
+                            parent_jti: shorten(parent_jti),
+                        }
+                    }));
+                }
+                if child.act != Actor::new(child.agent.agent_id.clone()) {
+                    return Err(broken(ChainViolation::ActorChainMismatch {
+                        agent_id: shorten(&child.agent.agent_id),
+                    }));
+                }
+                continue;
+            };
+            let Some(parent_jti) = &child.agent.parent_jti else {
+                return Err(broken(ChainViolation::SurplusParent { surplus: last - i }));
+            };
+            if *parent_jti != parent.jti {
+                return Err(broken(ChainViolation::ParentJtiMismatch {
+                    claimed: shorten(parent_jti),
+                    actual: shorten(&parent.jti),
+                }));
+            }
+            let parent_token = bundle.get(i + 1).unwrap_or_default();
+            match &child.parent_hash {
+                Some(hash) => {
+                    if *hash != sha256_b64url(parent_token.as_bytes()) {
+                        return Err(broken(ChainViolation::ParentHashMismatch));
+                    }
+                }
+                // Only csp-agent-passport children (untyped, accepted by
+                // policy) may lack the binding; a typed passport minted here
+                // always carries it.
+                None if untyped[i] && self.policy.accept_untyped => {}
+                None => return Err(broken(ChainViolation::ParentHashMissing)),
+            }
+            if child.sub != parent.sub {
+                return Err(broken(ChainViolation::SubjectChanged {
+                    child: shorten(&child.sub),
+                    parent: shorten(&parent.sub),
+                }));
+            }
+            if child.iss != parent.iss {
+                return Err(broken(ChainViolation::IssuerChanged {
+                    child: shorten(&child.iss),
+                    parent: shorten(&parent.iss),
+                }));
+            }
+            if child.acr.is_some() && child.acr != parent.acr {
+                return Err(broken(ChainViolation::AcrChanged));
+            }
+            let actor_ok = child.act.sub == child.agent.agent_id
+                && child.act.extra.is_empty()
+                && child.act.act.as_deref() == Some(&parent.act);
+            if !actor_ok {
+                return Err(broken(ChainViolation::ActorChainMismatch {
+                    agent_id: shorten(&child.agent.agent_id),
+                }));
+            }
+            let widened = child
+                .agent
+                .tool_scope
+                .not_implied_by(&parent.agent.tool_scope);
+            if !widened.is_empty() {
+                return Err(broken(ChainViolation::ScopeWidened {
+                    widened: widened.iter().map(ToString::to_string).collect(),
+                    parent: parent
+                        .agent
+                        .tool_scope
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                }));
+            }
+            for (kind, c, p) in [
+                (
+                    AssuranceKind::Ial,
+                    child.assurance.ial,
+                    parent.assurance.ial,
+                ),
+                (
+                    AssuranceKind::Aal,
+                    child.assurance.aal,
+                    parent.assurance.aal,
+                ),
+                (
+                    AssuranceKind::Fal,
+                    child.assurance.fal,
+                    parent.assurance.fal,
+                ),
+            ] {
+                match (c, p) {
+                    (Some(child), None) => {
+                        return Err(broken(ChainViolation::AssuranceAppeared { kind, child }));
+                    }
+                    (Some(child), Some(parent)) if child > parent => {
+                        return Err(broken(ChainViolation::AssuranceRaised {
+                            kind,
+                            child,
+                            parent,
+                        }));
+                    }
+                    _ => {}
+                }
+            }
+            if child.exp > parent.exp {
+                return Err(broken(ChainViolation::OutlivesParent {
+                    child_exp: child.exp,
+                    parent_exp: parent.exp,
+                }));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct CachedLinkKey {
+    key: passport_jose::VerifyingKey,
+    alg: passport_jose::Algorithm,
+}
+
+fn check_floors(
+    p: &Passport,
+    ial: Option<Level>,
+    aal: Option<Level>,
+    fal: Option<Level>,
+) -> Result<(), VerifyError> {
+    for (kind, required, found) in [
+        (AssuranceKind::Ial, ial, p.assurance.ial),
+        (AssuranceKind::Aal, aal, p.assurance.aal),
+        (AssuranceKind::Fal, fal, p.assurance.fal),
+    ] {
+        if let Some(required) = required
+            && found.is_none_or(|found| found < required)
+        {
+            return Err(VerifyError::InsufficientAssurance {
+                kind,
+                required,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_scope(scope: &ScopeSet, required: &str) -> Result<(), VerifyError> {
+    if scope.covers(required) {
+        return Ok(());
+    }
+    Err(VerifyError::ScopeNotCovered {
+        required: required.to_owned(),
+        granted: scope.iter().map(ToString::to_string).collect(),
+    })
+}
+
+/// Keeps attacker-chosen strings in errors and logs short.
+fn shorten(s: &str) -> String {
+    const MAX: usize = 128;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// A passport that passed every rule, with its verified chain.
+///
+/// Only [`Verifier`] makes one: there is no public constructor, so holding a
+/// `VerifiedPassport` proves the checks ran.
+#[derive(Clone)]
+pub struct VerifiedPassport {
+    bundle: UnverifiedBundle,
+    links: Vec<Arc<Passport>>,
+    verified_at: i64,
+}
+
+impl VerifiedPassport {
+    /// The leaf's claims.
+    pub fn passport(&self) -> &Passport {
+        &self.links[0]
+    }
+
+    /// Every link's claims, leaf first, root last.
+    pub fn links(&self) -> &[Arc<Passport>] {
+        &self.links
+    }
+
+    /// The root passport (the leaf itself for a bundle of one).
+    pub fn root(&self) -> &Passport {
+        self.links.last().map_or(&self.links[0], |p| p)
+    }
+
+    /// The principal (`sub`), the same on every link.
+    pub fn principal(&self) -> &str {
+        &self.links[0].sub
+    }
+
+    /// The agent holding the leaf.
+    pub fn agent_id(&self) -> &str {
+        &self.links[0].agent.agent_id
+    }
+
+    /// The leaf's scope patterns.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.links[0].agent.tool_scope
+    }
+
+    /// The leaf's assurance levels.
+    pub fn assurance(&self) -> passport_claims::Assurance {
+        self.links[0].assurance
+    }
+
+    /// How many passports the bundle held.
+    pub fn depth(&self) -> usize {
+        self.links.len()
+    }
+
+    /// The verified bundle's text (`leaf~…~root`).
+    pub fn bundle(&self) -> &str {
+        self.bundle.as_str()
+    }
+
+    /// The leaf token.
+    pub fn token(&self) -> &str {
+        self.bundle.leaf()
+    }
+
+    /// The verifier's time when it was verified.
+    pub fn verified_at(&self) -> i64 {
+        self.verified_at
+    }
+
+    /// A further scope requirement (for example per route or per tool).
+    pub fn require_scope(&self, required: &str) -> Result<(), VerifyError> {
+        check_scope(self.scopes(), required)
+    }
+
+    /// Further assurance floors (for example per route).
+    pub fn require_assurance(
+        &self,
+        ial: Option<Level>,
+        aal: Option<Level>,
+        fal: Option<Level>,
+    ) -> Result<(), VerifyError> {
+        check_floors(self.passport(), ial, aal, fal)
+    }
+}
+
+impl std::fmt::Debug for VerifiedPassport {
+    // No token bytes: jti, sub and agent only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedPassport")
+            .field("jti", &self.links[0].jti)
+            .field("sub", &self.links[0].sub)
+            .field("agent_id", &self.links[0].agent.agent_id)
+            .field("depth", &self.links.len())
+            .finish()
+    }
+}
