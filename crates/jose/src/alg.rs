@@ -34,8 +34,12 @@ pub enum KeyAlgorithm {
 
 impl Algorithm {
     /// Every algorithm, in a stable order.
-    pub const ALL: [Algorithm; 4] =
-        [Algorithm::EdDSA, Algorithm::Ed25519, Algorithm::ES256, Algorithm::RS256];
+    pub const ALL: [Algorithm; 4] = [
+        Algorithm::EdDSA,
+        Algorithm::Ed25519,
+        Algorithm::ES256,
+        Algorithm::RS256,
+    ];
 
     /// The JOSE name (`"EdDSA"`, `"Ed25519"`, `"ES256"`, `"RS256"`).
     pub fn as_str(self) -> &'static str {

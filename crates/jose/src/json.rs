@@ -26,16 +26,24 @@ use crate::JoseError;
 pub fn parse_object(bytes: &[u8], part: &'static str) -> Result<Map<String, Value>, JoseError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut duplicate: Option<String> = None;
-    let value = StrictSeed { duplicate: &mut duplicate }
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v));
+    let value = StrictSeed {
+        duplicate: &mut duplicate,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
     if let Some(name) = duplicate {
         return Err(JoseError::DuplicateMember { part, name });
     }
     match value {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(JoseError::InvalidJson { part, reason: "not a JSON object".into() }),
-        Err(e) => Err(JoseError::InvalidJson { part, reason: e.to_string() }),
+        Ok(_) => Err(JoseError::InvalidJson {
+            part,
+            reason: "not a JSON object".into(),
+        }),
+        Err(e) => Err(JoseError::InvalidJson {
+            part,
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -85,7 +93,9 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::new();
-        while let Some(v) = seq.next_element_seed(StrictSeed { duplicate: &mut *self.duplicate })? {
+        while let Some(v) = seq.next_element_seed(StrictSeed {
+            duplicate: &mut *self.duplicate,
+        })? {
             out.push(v);
         }
         Ok(Value::Array(out))
@@ -93,7 +103,9 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(StrictSeed { duplicate: &mut *self.duplicate })?;
+            let value = map.next_value_seed(StrictSeed {
+                duplicate: &mut *self.duplicate,
+            })?;
             if out.contains_key(&key) {
                 *self.duplicate = Some(key.clone());
                 return Err(de::Error::custom(format_args!("duplicate member {key:?}")));
@@ -123,7 +135,16 @@ mod tests {
 
     #[test]
     fn refuses_non_objects_and_trailing_data() {
-        for doc in [&b"[]"[..], b"1", b"\"s\"", b"null", b"{} {}", b"{", b"", b"{\"a\":1,}"] {
+        for doc in [
+            &b"[]"[..],
+            b"1",
+            b"\"s\"",
+            b"null",
+            b"{} {}",
+            b"{",
+            b"",
+            b"{\"a\":1,}",
+        ] {
             let err = parse_object(doc, "doc").unwrap_err();
             assert_eq!(err.code(), "invalid_json", "{doc:?}");
         }
@@ -135,7 +156,10 @@ mod tests {
         doc.push_str(&"[".repeat(10_000));
         doc.push_str(&"]".repeat(10_000));
         doc.push('}');
-        assert_eq!(parse_object(doc.as_bytes(), "doc").unwrap_err().code(), "invalid_json");
+        assert_eq!(
+            parse_object(doc.as_bytes(), "doc").unwrap_err().code(),
+            "invalid_json"
+        );
     }
 
     #[test]

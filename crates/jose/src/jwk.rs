@@ -39,10 +39,15 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, JoseError> {
             Some(Value::String(v)) => {
                 required.insert(*name, v.as_str());
             }
-            _ => return Err(JoseError::InvalidKey(format!("JWK member {name:?} is missing"))),
+            _ => {
+                return Err(JoseError::InvalidKey(format!(
+                    "JWK member {name:?} is missing"
+                )));
+            }
         }
     }
-    let canonical = serde_json::to_vec(&required).map_err(|_| JoseError::Crypto("thumbprint serialisation"))?;
+    let canonical =
+        serde_json::to_vec(&required).map_err(|_| JoseError::Crypto("thumbprint serialisation"))?;
     Ok(crate::sha256_b64url(&canonical))
 }
 
@@ -87,12 +92,18 @@ impl JwkSet {
     pub fn from_json(bytes: &[u8]) -> Result<JwkSet, JoseError> {
         let mut doc = json::parse_object(bytes, "jwks")?;
         let Some(Value::Array(keys)) = doc.remove("keys") else {
-            return Err(JoseError::InvalidJson { part: "jwks", reason: "no `keys` array".into() });
+            return Err(JoseError::InvalidJson {
+                part: "jwks",
+                reason: "no `keys` array".into(),
+            });
         };
         let mut set = JwkSet::new();
         for key in keys {
             let Value::Object(map) = key else {
-                return Err(JoseError::InvalidJson { part: "jwks", reason: "a key is not an object".into() });
+                return Err(JoseError::InvalidJson {
+                    part: "jwks",
+                    reason: "a key is not an object".into(),
+                });
             };
             if !is_supported_signing_key(&map) {
                 set.skipped += 1;
@@ -105,7 +116,10 @@ impl JwkSet {
 
     /// Reads and parses a JWKS file.
     pub fn from_file(path: &Path) -> Result<JwkSet, JoseError> {
-        let bytes = std::fs::read(path).map_err(|source| JoseError::KeyFile { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| JoseError::KeyFile {
+            path: path.to_owned(),
+            source,
+        })?;
         JwkSet::from_json(&bytes)
     }
 
@@ -147,7 +161,10 @@ impl JwkSet {
 
     /// The public JWKS document.
     pub fn to_json(&self) -> Value {
-        let keys: Vec<Value> = self.iter().map(|k| Value::Object(k.jwk().clone())).collect();
+        let keys: Vec<Value> = self
+            .iter()
+            .map(|k| Value::Object(k.jwk().clone()))
+            .collect();
         serde_json::json!({ "keys": keys })
     }
 }
@@ -158,7 +175,9 @@ fn is_supported_signing_key(map: &Map<String, Value>) -> bool {
         return false;
     }
     if let Some(alg) = map.get("alg")
-        && alg.as_str().is_none_or(|a| crate::Algorithm::parse(a).is_err())
+        && alg
+            .as_str()
+            .is_none_or(|a| crate::Algorithm::parse(a).is_err())
     {
         return false;
     }

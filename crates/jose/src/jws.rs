@@ -47,7 +47,9 @@ impl Header {
     /// True when the token has no explicit type: no `typ`, or `typ: JWT`
     /// (what csp-agent-passport and most JWT libraries write).
     pub fn is_untyped(&self) -> bool {
-        self.typ.as_deref().is_none_or(|t| t.eq_ignore_ascii_case("JWT"))
+        self.typ
+            .as_deref()
+            .is_none_or(|t| t.eq_ignore_ascii_case("JWT"))
     }
 
     /// All header members.
@@ -79,10 +81,18 @@ impl Header {
             None => None,
             Some(Value::String(t)) => Some(t.clone()),
             Some(other) => {
-                return Err(JoseError::InvalidType { found: truncate(&other.to_string()), expected: String::new() });
+                return Err(JoseError::InvalidType {
+                    found: truncate(&other.to_string()),
+                    expected: String::new(),
+                });
             }
         };
-        Ok(Header { alg, kid, typ, members })
+        Ok(Header {
+            alg,
+            kid,
+            typ,
+            members,
+        })
     }
 }
 
@@ -105,7 +115,11 @@ pub struct VerifyOptions {
 impl VerifyOptions {
     /// Accept `algorithms` and require `typ`.
     pub fn new(algorithms: &[Algorithm], typ: &str) -> VerifyOptions {
-        VerifyOptions { algorithms: algorithms.to_vec(), typ: Some(typ.to_owned()), accept_untyped: false }
+        VerifyOptions {
+            algorithms: algorithms.to_vec(),
+            typ: Some(typ.to_owned()),
+            accept_untyped: false,
+        }
     }
 
     fn check_type(&self, header: &Header) -> Result<(), JoseError> {
@@ -122,7 +136,9 @@ impl VerifyOptions {
             if self.accept_untyped {
                 return Ok(());
             }
-            return Err(JoseError::UntypedNotAccepted { found: header.typ().map(truncate) });
+            return Err(JoseError::UntypedNotAccepted {
+                found: header.typ().map(truncate),
+            });
         }
         Err(JoseError::InvalidType {
             found: header.typ().map(truncate).unwrap_or_default(),
@@ -133,7 +149,8 @@ impl VerifyOptions {
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// A compact JWS whose structure and header have been checked but whose
@@ -155,11 +172,18 @@ impl<'a> CompactJws<'a> {
     /// no `crit`, no `b64`, no key-carrying members.
     pub fn parse(token: &'a str) -> Result<CompactJws<'a>, JoseError> {
         if token.len() > MAX_TOKEN_LEN {
-            return Err(JoseError::TokenTooLarge { len: token.len(), max: MAX_TOKEN_LEN });
+            return Err(JoseError::TokenTooLarge {
+                len: token.len(),
+                max: MAX_TOKEN_LEN,
+            });
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(JoseError::Malformed("a compact JWS has exactly three segments"));
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JoseError::Malformed(
+                "a compact JWS has exactly three segments",
+            ));
         };
         if h.is_empty() || p.is_empty() || s.is_empty() {
             return Err(JoseError::Malformed("empty segment"));
@@ -168,7 +192,13 @@ impl<'a> CompactJws<'a> {
         let header = Header::parse(&header_bytes)?;
         let payload = b64::decode(p).ok_or(JoseError::InvalidBase64 { part: "payload" })?;
         let signature = b64::decode(s).ok_or(JoseError::InvalidBase64 { part: "signature" })?;
-        Ok(CompactJws { token, signing_input_len: h.len() + 1 + p.len(), header, payload, signature })
+        Ok(CompactJws {
+            token,
+            signing_input_len: h.len() + 1 + p.len(),
+            header,
+            payload,
+            signature,
+        })
     }
 
     /// The protected header.
@@ -200,7 +230,10 @@ impl<'a> CompactJws<'a> {
     pub fn verify(&self, key: &VerifyingKey, options: &VerifyOptions) -> Result<&[u8], JoseError> {
         let alg = self.header.alg;
         if !options.algorithms.contains(&alg) {
-            return Err(JoseError::AlgorithmNotAllowed { alg, allowed: options.algorithms.clone() });
+            return Err(JoseError::AlgorithmNotAllowed {
+                alg,
+                allowed: options.algorithms.clone(),
+            });
         }
         options.check_type(&self.header)?;
         key.verify(alg, self.signing_input(), &self.signature)?;

@@ -5,9 +5,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use aws_lc_rs::encoding::AsBigEndian as _;
-use aws_lc_rs::signature::{
-    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ParsedPublicKey,
-};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ParsedPublicKey};
 use josekit::jwk::Jwk;
 use josekit::jws::JwsSigner as _;
 use josekit::jws::JwsVerifier as _;
@@ -53,9 +51,14 @@ impl SigningKey {
         let mut map = Map::new();
         match alg.key_algorithm() {
             KeyAlgorithm::Ed25519 => {
-                let pair = Ed25519KeyPair::generate().map_err(|_| JoseError::Crypto("Ed25519 key generation"))?;
-                let seed = pair.seed().map_err(|_| JoseError::Crypto("Ed25519 seed export"))?;
-                let seed = seed.as_be_bytes().map_err(|_| JoseError::Crypto("Ed25519 seed export"))?;
+                let pair = Ed25519KeyPair::generate()
+                    .map_err(|_| JoseError::Crypto("Ed25519 key generation"))?;
+                let seed = pair
+                    .seed()
+                    .map_err(|_| JoseError::Crypto("Ed25519 seed export"))?;
+                let seed = seed
+                    .as_be_bytes()
+                    .map_err(|_| JoseError::Crypto("Ed25519 seed export"))?;
                 map.insert("kty".into(), "OKP".into());
                 map.insert("crv".into(), "Ed25519".into());
                 map.insert("x".into(), b64::encode(pair.public_key().as_ref()).into());
@@ -64,7 +67,10 @@ impl SigningKey {
             KeyAlgorithm::EcP256 => {
                 let pair = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
                     .map_err(|_| JoseError::Crypto("P-256 key generation"))?;
-                let d = pair.private_key().as_be_bytes().map_err(|_| JoseError::Crypto("P-256 key export"))?;
+                let d = pair
+                    .private_key()
+                    .as_be_bytes()
+                    .map_err(|_| JoseError::Crypto("P-256 key export"))?;
                 let point = pair.public_key().as_ref();
                 if point.len() != 65 {
                     return Err(JoseError::Crypto("P-256 public key export"));
@@ -76,7 +82,8 @@ impl SigningKey {
                 map.insert("d".into(), b64::encode(d.as_ref()).into());
             }
             KeyAlgorithm::Rsa => {
-                let generated = Jwk::generate_rsa_key(2048).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+                let generated = Jwk::generate_rsa_key(2048)
+                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?;
                 map = generated.as_ref().clone();
             }
         }
@@ -96,7 +103,9 @@ impl SigningKey {
             Some(Value::String(name)) => {
                 let alg = Algorithm::parse(name)?;
                 if alg.key_algorithm() != key_alg {
-                    return Err(JoseError::InvalidKey(format!("JWK alg {alg} does not fit a {key_alg} key")));
+                    return Err(JoseError::InvalidKey(format!(
+                        "JWK alg {alg} does not fit a {key_alg} key"
+                    )));
                 }
                 alg
             }
@@ -125,9 +134,12 @@ impl SigningKey {
                 )
             }
             KeyAlgorithm::Rsa => {
-                let jwk = Jwk::from_map(map.clone()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+                let jwk =
+                    Jwk::from_map(map.clone()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
                 SigningInner::Rsa(Box::new(
-                    RS256.signer_from_jwk(&jwk).map_err(|e| JoseError::InvalidKey(e.to_string()))?,
+                    RS256
+                        .signer_from_jwk(&jwk)
+                        .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
                 ))
             }
         };
@@ -139,7 +151,9 @@ impl SigningKey {
             }
             Some(Value::String(k)) if *k == kid => {}
             Some(_) => {
-                return Err(JoseError::InvalidKey("kid is not the key's RFC 7638 thumbprint".into()));
+                return Err(JoseError::InvalidKey(
+                    "kid is not the key's RFC 7638 thumbprint".into(),
+                ));
             }
         }
         let mut public_jwk = public_map;
@@ -147,7 +161,18 @@ impl SigningKey {
         public_jwk.insert("alg".into(), alg.as_str().into());
         public_jwk.insert("use".into(), "sig".into());
         let public = VerifyingKey::from_jwk_map(public_jwk)?;
-        Ok(SigningKey { alg, inner, private_jwk: map, public })
+        Ok(SigningKey {
+            alg,
+            inner,
+            private_jwk: map,
+            public,
+        })
+    }
+
+    /// A second handle on the same private key (re-parsed from its JWK; the
+    /// key material is not `Clone` by design).
+    pub fn try_clone(&self) -> Result<SigningKey, JoseError> {
+        SigningKey::from_jwk_map(self.private_jwk.clone())
     }
 
     /// Parses a private JWK document.
@@ -158,14 +183,20 @@ impl SigningKey {
     /// Loads a private JWK file. On Unix the file must not be readable or
     /// writable by group or others (like an SSH private key).
     pub fn load(path: &Path) -> Result<SigningKey, JoseError> {
-        let io = |source| JoseError::KeyFile { path: path.to_owned(), source };
+        let io = |source| JoseError::KeyFile {
+            path: path.to_owned(),
+            source,
+        };
         let bytes = std::fs::read(path).map_err(io)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
-                return Err(JoseError::InsecureKeyFile { path: path.to_owned(), mode });
+                return Err(JoseError::InsecureKeyFile {
+                    path: path.to_owned(),
+                    mode,
+                });
             }
         }
         SigningKey::from_jwk_json(&bytes)
@@ -175,11 +206,20 @@ impl SigningKey {
     /// is written to a new file beside `path` and renamed over it, so a crash
     /// never leaves a truncated key behind.
     pub fn save(&self, path: &Path) -> Result<(), JoseError> {
-        let io = |source| JoseError::KeyFile { path: path.to_owned(), source };
+        let io = |source| JoseError::KeyFile {
+            path: path.to_owned(),
+            source,
+        };
         let bytes = serde_json::to_vec_pretty(&self.private_jwk)
             .map_err(|_| JoseError::Crypto("JWK serialisation"))?;
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -232,9 +272,9 @@ impl SigningKey {
                     .map(|s| s.as_ref().to_vec())
                     .map_err(|_| JoseError::Crypto("ECDSA signing"))
             }
-            SigningInner::Rsa(signer) => {
-                signer.sign(signing_input).map_err(|_| JoseError::Crypto("RSA signing"))
-            }
+            SigningInner::Rsa(signer) => signer
+                .sign(signing_input)
+                .map_err(|_| JoseError::Crypto("RSA signing")),
         }
     }
 
@@ -257,7 +297,8 @@ impl SigningKey {
         header: &Map<String, Value>,
         payload: &[u8],
     ) -> Result<String, JoseError> {
-        let header = serde_json::to_vec(header).map_err(|_| JoseError::Crypto("header serialisation"))?;
+        let header =
+            serde_json::to_vec(header).map_err(|_| JoseError::Crypto("header serialisation"))?;
         let mut out = b64::encode(header);
         out.push('.');
         out.push_str(&b64::encode(payload));
@@ -306,7 +347,9 @@ impl VerifyingKey {
     /// does not fit their type. Without a `kid`, the RFC 7638 thumbprint is used.
     pub fn from_jwk_map(map: Map<String, Value>) -> Result<VerifyingKey, JoseError> {
         if let Some(m) = PRIVATE_MEMBERS.iter().find(|m| map.contains_key(**m)) {
-            return Err(JoseError::InvalidKey(format!("public JWK carries private member {m:?}")));
+            return Err(JoseError::InvalidKey(format!(
+                "public JWK carries private member {m:?}"
+            )));
         }
         let key_alg = key_algorithm_of(&map)?;
         check_use(&map)?;
@@ -315,7 +358,9 @@ impl VerifyingKey {
             Some(Value::String(name)) => {
                 let alg = Algorithm::parse(name)?;
                 if alg.key_algorithm() != key_alg {
-                    return Err(JoseError::InvalidKey(format!("JWK alg {alg} does not fit a {key_alg} key")));
+                    return Err(JoseError::InvalidKey(format!(
+                        "JWK alg {alg} does not fit a {key_alg} key"
+                    )));
                 }
                 Some(alg)
             }
@@ -337,18 +382,35 @@ impl VerifyingKey {
                 )
             }
             KeyAlgorithm::Rsa => {
-                let jwk = Jwk::from_map(map.clone()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
-                VerifyKind::Rsa(RS256.verifier_from_jwk(&jwk).map_err(|e| JoseError::InvalidKey(e.to_string()))?)
+                let jwk =
+                    Jwk::from_map(map.clone()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
+                VerifyKind::Rsa(
+                    RS256
+                        .verifier_from_jwk(&jwk)
+                        .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
+                )
             }
         };
         let kid = match map.get("kid") {
             None => jwk::thumbprint(&map)?,
             Some(Value::String(k)) if !k.is_empty() => k.clone(),
-            Some(_) => return Err(JoseError::InvalidKey("JWK kid is not a non-empty string".into())),
+            Some(_) => {
+                return Err(JoseError::InvalidKey(
+                    "JWK kid is not a non-empty string".into(),
+                ));
+            }
         };
         let mut jwk = map;
         jwk.insert("kid".into(), kid.clone().into());
-        Ok(VerifyingKey { inner: std::sync::Arc::new(VerifyingInner { kid, key_alg, jwk_alg, jwk, key }) })
+        Ok(VerifyingKey {
+            inner: std::sync::Arc::new(VerifyingInner {
+                kid,
+                key_alg,
+                jwk_alg,
+                jwk,
+                key,
+            }),
+        })
     }
 
     /// Parses a public JWK document.
@@ -388,27 +450,39 @@ impl VerifyingKey {
     /// The algorithm check comes from the key, never from the token: an
     /// `RS256` header cannot make an EC key verify, an `ES256` header cannot
     /// make an Ed25519 key verify, and HMAC is not implemented at all.
-    pub fn verify(&self, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> Result<(), JoseError> {
+    pub fn verify(
+        &self,
+        alg: Algorithm,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<(), JoseError> {
         let inner = &*self.inner;
         if alg.key_algorithm() != inner.key_alg {
-            return Err(JoseError::AlgorithmKeyMismatch { alg, key: inner.key_alg });
+            return Err(JoseError::AlgorithmKeyMismatch {
+                alg,
+                key: inner.key_alg,
+            });
         }
         if let Some(jwk_alg) = inner.jwk_alg
             && jwk_alg != alg
             && jwk_alg.key_algorithm() != KeyAlgorithm::Ed25519
         {
-            return Err(JoseError::AlgorithmKeyMismatch { alg, key: inner.key_alg });
+            return Err(JoseError::AlgorithmKeyMismatch {
+                alg,
+                key: inner.key_alg,
+            });
         }
         match &inner.key {
             VerifyKind::Parsed(key) => {
                 if signature.len() != 64 {
                     return Err(JoseError::BadSignature);
                 }
-                key.verify_sig(signing_input, signature).map_err(|_| JoseError::BadSignature)
+                key.verify_sig(signing_input, signature)
+                    .map_err(|_| JoseError::BadSignature)
             }
-            VerifyKind::Rsa(verifier) => {
-                verifier.verify(signing_input, signature).map_err(|_| JoseError::BadSignature)
-            }
+            VerifyKind::Rsa(verifier) => verifier
+                .verify(signing_input, signature)
+                .map_err(|_| JoseError::BadSignature),
         }
     }
 }
@@ -433,8 +507,12 @@ fn default_algorithm(key: KeyAlgorithm) -> Algorithm {
 fn str_member<'a>(map: &'a Map<String, Value>, name: &str) -> Result<&'a str, JoseError> {
     match map.get(name) {
         Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(JoseError::InvalidKey(format!("JWK member {name:?} is not a string"))),
-        None => Err(JoseError::InvalidKey(format!("JWK member {name:?} is missing"))),
+        Some(_) => Err(JoseError::InvalidKey(format!(
+            "JWK member {name:?} is not a string"
+        ))),
+        None => Err(JoseError::InvalidKey(format!(
+            "JWK member {name:?} is missing"
+        ))),
     }
 }
 
@@ -442,7 +520,10 @@ fn member_bytes(map: &Map<String, Value>, name: &str, len: usize) -> Result<Vec<
     let bytes = b64::decode(str_member(map, name)?)
         .ok_or_else(|| JoseError::InvalidKey(format!("JWK member {name:?} is not base64url")))?;
     if bytes.len() != len {
-        return Err(JoseError::InvalidKey(format!("JWK member {name:?} is {} bytes, expected {len}", bytes.len())));
+        return Err(JoseError::InvalidKey(format!(
+            "JWK member {name:?} is {} bytes, expected {len}",
+            bytes.len()
+        )));
     }
     Ok(bytes)
 }
@@ -456,7 +537,10 @@ fn ec_point(map: &Map<String, Value>) -> Result<Vec<u8>, JoseError> {
 }
 
 pub(crate) fn key_algorithm_of(map: &Map<String, Value>) -> Result<KeyAlgorithm, JoseError> {
-    match (str_member(map, "kty")?, map.get("crv").and_then(Value::as_str)) {
+    match (
+        str_member(map, "kty")?,
+        map.get("crv").and_then(Value::as_str),
+    ) {
         ("OKP", Some("Ed25519")) => Ok(KeyAlgorithm::Ed25519),
         ("EC", Some("P-256")) => Ok(KeyAlgorithm::EcP256),
         ("RSA", _) => Ok(KeyAlgorithm::Rsa),
@@ -483,5 +567,8 @@ fn public_members(map: &Map<String, Value>, key: KeyAlgorithm) -> Map<String, Va
         KeyAlgorithm::EcP256 => &["kty", "crv", "x", "y"],
         KeyAlgorithm::Rsa => &["kty", "n", "e"],
     };
-    names.iter().filter_map(|n| map.get(*n).map(|v| ((*n).to_owned(), v.clone()))).collect()
+    names
+        .iter()
+        .filter_map(|n| map.get(*n).map(|v| ((*n).to_owned(), v.clone())))
+        .collect()
 }

@@ -1,7 +1,9 @@
 //! Known-answer tests from the RFCs. Each vector names its source; the values
 //! are copied from the RFC text (see fixtures/vectors/README.md).
 
-use passport_jose::{Algorithm, CompactJws, SigningKey, VerifyOptions, VerifyingKey, b64, thumbprint};
+use passport_jose::{
+    Algorithm, CompactJws, SigningKey, VerifyOptions, VerifyingKey, b64, thumbprint,
+};
 use serde_json::json;
 
 // RFC 8037 Appendix A.1 (private key), A.2 (public key), A.3 (thumbprint),
@@ -26,7 +28,10 @@ fn rfc8037_a3_thumbprint_is_the_kid() {
     let key = rfc8037_signing_key();
     assert_eq!(key.kid(), RFC8037_THUMBPRINT);
     let public = json!({"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X});
-    assert_eq!(thumbprint(public.as_object().unwrap()).unwrap(), RFC8037_THUMBPRINT);
+    assert_eq!(
+        thumbprint(public.as_object().unwrap()).unwrap(),
+        RFC8037_THUMBPRINT
+    );
 }
 
 #[test]
@@ -42,15 +47,25 @@ fn rfc8037_a5_verifies_and_a_flipped_bit_does_not() {
     let public = json!({"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X});
     let key = VerifyingKey::from_jwk_map(public.as_object().unwrap().clone()).unwrap();
     let jws = CompactJws::parse(RFC8037_JWS).unwrap();
-    let options = VerifyOptions { algorithms: vec![Algorithm::EdDSA], typ: None, accept_untyped: true };
-    assert_eq!(jws.verify(&key, &options).unwrap(), b"Example of Ed25519 signing");
+    let options = VerifyOptions {
+        algorithms: vec![Algorithm::EdDSA],
+        typ: None,
+        accept_untyped: true,
+    };
+    assert_eq!(
+        jws.verify(&key, &options).unwrap(),
+        b"Example of Ed25519 signing"
+    );
 
     let (input, sig) = RFC8037_JWS.rsplit_once('.').unwrap();
     let mut raw = b64::decode(sig).unwrap();
     raw[10] ^= 1;
     let tampered = format!("{input}.{}", b64::encode(raw));
     let jws = CompactJws::parse(&tampered).unwrap();
-    assert_eq!(jws.verify(&key, &options).unwrap_err().code(), "bad_signature");
+    assert_eq!(
+        jws.verify(&key, &options).unwrap_err().code(),
+        "bad_signature"
+    );
 }
 
 #[test]
@@ -75,7 +90,11 @@ fn rfc7515_a3_es256_verifies_with_an_injected_clock() {
     let public = json!({"kty": "EC", "crv": "P-256", "x": RFC7515_A3_X, "y": RFC7515_A3_Y});
     let key = VerifyingKey::from_jwk_map(public.as_object().unwrap().clone()).unwrap();
     let jws = CompactJws::parse(RFC7515_A3_JWS).unwrap();
-    let options = VerifyOptions { algorithms: vec![Algorithm::ES256], typ: None, accept_untyped: true };
+    let options = VerifyOptions {
+        algorithms: vec![Algorithm::ES256],
+        typ: None,
+        accept_untyped: true,
+    };
     let payload = jws.verify(&key, &options).unwrap();
     let claims: serde_json::Value = serde_json::from_slice(payload).unwrap();
     let exp = claims["exp"].as_i64().unwrap();
@@ -90,8 +109,15 @@ fn rfc7515_a3_es256_verifies_with_an_injected_clock() {
     // RFC 7515 A.3 under the wrong key family is refused by the key, not the token.
     let ed = json!({"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X});
     let ed = VerifyingKey::from_jwk_map(ed.as_object().unwrap().clone()).unwrap();
-    let options = VerifyOptions { algorithms: vec![Algorithm::ES256, Algorithm::EdDSA], typ: None, accept_untyped: true };
-    assert_eq!(jws.verify(&ed, &options).unwrap_err().code(), "alg_key_mismatch");
+    let options = VerifyOptions {
+        algorithms: vec![Algorithm::ES256, Algorithm::EdDSA],
+        typ: None,
+        accept_untyped: true,
+    };
+    assert_eq!(
+        jws.verify(&ed, &options).unwrap_err().code(),
+        "alg_key_mismatch"
+    );
 }
 
 /// josekit (OpenSSL) as a differential oracle for the aws-lc-rs path.
@@ -100,7 +126,9 @@ fn josekit_agrees_with_aws_lc_on_ed25519_and_es256() {
     use josekit::jws::JwsVerifier as _;
     for alg in [Algorithm::EdDSA, Algorithm::ES256] {
         let key = SigningKey::generate(alg).unwrap();
-        let token = key.sign_compact(Some("passport+jwt"), b"{\"a\":1}").unwrap();
+        let token = key
+            .sign_compact(Some("passport+jwt"), b"{\"a\":1}")
+            .unwrap();
         let (input, sig) = token.rsplit_once('.').unwrap();
         let sig = b64::decode(sig).unwrap();
         let jwk = josekit::jwk::Jwk::from_map(key.public_jwk().clone()).unwrap();

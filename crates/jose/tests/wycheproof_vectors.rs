@@ -1,4 +1,5 @@
 //! Wycheproof Ed25519 and ECDSA P-256/SHA-256 (IEEE P1363 encoding, the JWS
+#![allow(clippy::panic)]
 //! form) through this crate's verification path. Every "valid" vector must be
 //! accepted and every "invalid" one refused; "acceptable" ones may go either way.
 
@@ -25,9 +26,10 @@ fn wycheproof_ed25519() {
         let key = VerifyingKey::from_jwk_map(jwk.as_object().unwrap().clone());
         for test in &group.tests {
             total += 1;
-            let result = key.as_ref().map_err(|_| JoseError::BadSignature).and_then(|k| {
-                k.verify(Algorithm::EdDSA, &test.msg, &test.sig)
-            });
+            let result = key
+                .as_ref()
+                .map_err(|_| JoseError::BadSignature)
+                .and_then(|k| k.verify(Algorithm::EdDSA, &test.msg, &test.sig));
             if check(result, test.result, test.tc_id, &test.comment) {
                 valid += 1;
             }
@@ -39,7 +41,9 @@ fn wycheproof_ed25519() {
 
 #[test]
 fn wycheproof_ecdsa_p256_sha256_p1363() {
-    let set = wycheproof::ecdsa::TestSet::load(wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256P1363).unwrap();
+    let set =
+        wycheproof::ecdsa::TestSet::load(wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256P1363)
+            .unwrap();
     let (mut valid, mut total) = (0, 0);
     for group in &set.test_groups {
         let point: &[u8] = &group.key.key;
@@ -51,9 +55,10 @@ fn wycheproof_ecdsa_p256_sha256_p1363() {
         let key = VerifyingKey::from_jwk_map(jwk.as_object().unwrap().clone());
         for test in &group.tests {
             total += 1;
-            let result = key.as_ref().map_err(|_| JoseError::BadSignature).and_then(|k| {
-                k.verify(Algorithm::ES256, &test.msg, &test.sig)
-            });
+            let result = key
+                .as_ref()
+                .map_err(|_| JoseError::BadSignature)
+                .and_then(|k| k.verify(Algorithm::ES256, &test.msg, &test.sig));
             if check(result, test.result, test.tc_id, &test.comment) {
                 valid += 1;
             }

@@ -1,0 +1,109 @@
+//! The claim layout of SPEC §3, compared with what csp-agent-passport 0.2.1's
+//! `Passport.to_jwt_claims` writes (member order and omission of absent
+//! optional claims; see its claims.py).
+
+use passport_claims::{Actor, AgentClaims, Assurance, Level, Passport, ScopeSet, UnverifiedBundle};
+
+fn sample() -> Passport {
+    let mut p = Passport::new(
+        "https://issuer.local",
+        "alice",
+        "https://tool.example",
+        "0b7c7a2e-0000-4000-8000-000000000001",
+        1_700_000_000,
+        1_700_000_900,
+        AgentClaims {
+            agent_id: "agent-b".into(),
+            agent_model: "model-b".into(),
+            tool_scope: ScopeSet::parse(["files:read"]).unwrap(),
+            task_purpose: Some("summarise".into()),
+            parent_jti: Some("parent-jti".into()),
+        },
+    );
+    p.act = Actor::wrapping("agent-b", &Actor::new("agent-a"));
+    p.acr = Some("http://idmanagement.gov/ns/assurance/ial/2".into());
+    p.assurance = Assurance::uniform(Level::TWO);
+    p
+}
+
+#[test]
+fn members_are_written_in_the_reference_order() {
+    let text = String::from_utf8(sample().to_json()).unwrap();
+    let expected = concat!(
+        r#"{"iss":"https://issuer.local","sub":"alice","aud":"https://tool.example","#,
+        r#""iat":1700000000,"exp":1700000900,"nbf":1700000000,"#,
+        r#""jti":"0b7c7a2e-0000-4000-8000-000000000001","#,
+        r#""act":{"sub":"agent-b","act":{"sub":"agent-a"}},"#,
+        r#""acr":"http://idmanagement.gov/ns/assurance/ial/2","ial":2,"aal":2,"fal":2,"#,
+        r#""https://agent-passport.org/claims/agent_id":"agent-b","#,
+        r#""https://agent-passport.org/claims/agent_model":"model-b","#,
+        r#""https://agent-passport.org/claims/tool_scope":["files:read"],"#,
+        r#""https://agent-passport.org/claims/task_purpose":"summarise","#,
+        r#""https://agent-passport.org/claims/parent_jti":"parent-jti"}"#,
+    );
+    assert_eq!(text, expected);
+}
+
+#[test]
+fn absent_optional_claims_are_omitted_never_null() {
+    let mut p = sample();
+    p.acr = None;
+    p.assurance = Assurance::none();
+    p.agent.task_purpose = None;
+    p.agent.parent_jti = None;
+    p.act = Actor::new("agent-b");
+    let text = String::from_utf8(p.to_json()).unwrap();
+    for absent in [
+        "acr",
+        "ial",
+        "aal",
+        "fal",
+        "task_purpose",
+        "parent_jti",
+        "parent_hash",
+        "null",
+    ] {
+        assert!(!text.contains(absent), "{absent} in {text}");
+    }
+    assert!(text.contains(r#""https://agent-passport.org/claims/tool_scope":["files:read"]"#));
+}
+
+#[test]
+fn decoding_round_trips_and_keeps_unknown_claims() {
+    let mut p = sample();
+    p.parent_hash = Some("abc".into());
+    p.extra
+        .insert("cnf".into(), serde_json::json!({"jkt": "thumb"}));
+    let back = Passport::from_json(&p.to_json()).unwrap();
+    assert_eq!(back, p);
+    assert_eq!(back.extra["cnf"]["jkt"], "thumb");
+}
+
+#[test]
+fn a_reference_payload_decodes() {
+    // A payload exactly as the reference writes it for a root (no task purpose,
+    // no levels): tool_scope present, optional claims absent.
+    let payload = br#"{"iss":"https://py.local","sub":"bob","aud":"https://tool.example","iat":1700000000,"exp":1700000900,"nbf":1700000000,"jti":"j1","act":{"sub":"a"},"https://agent-passport.org/claims/agent_id":"a","https://agent-passport.org/claims/agent_model":"m","https://agent-passport.org/claims/tool_scope":[]}"#;
+    let p = Passport::from_json(payload).unwrap();
+    assert!(p.is_root());
+    assert!(p.agent.tool_scope.is_empty());
+    assert_eq!(p.assurance, Assurance::none());
+}
+
+#[test]
+fn inspecting_a_bundle_decodes_without_verifying() {
+    let header = passport_jose::b64::encode(r#"{"alg":"EdDSA","kid":"k","typ":"passport+jwt"}"#);
+    let payload = passport_jose::b64::encode(sample().to_json());
+    let token = format!("{header}.{payload}.c2ln");
+    let bundle = UnverifiedBundle::parse(&format!("{token}~{token}")).unwrap();
+    let inspected = bundle.inspect_unverified();
+    assert_eq!(inspected.len(), 2);
+    let first = inspected[0].as_ref().unwrap();
+    assert_eq!(first.claims.agent.agent_id, "agent-b");
+    assert_eq!(first.kid.as_deref(), Some("k"));
+    let broken = UnverifiedBundle::parse("eyJhbGciOiJub25lIn0.e30.c2ln").unwrap();
+    assert_eq!(
+        broken.inspect_unverified()[0].as_ref().unwrap_err().code(),
+        "alg_none"
+    );
+}
