@@ -1,6 +1,7 @@
 //! The claim layout of SPEC §3, compared with what csp-agent-passport 0.2.1's
 //! `Passport.to_jwt_claims` writes (member order and omission of absent
 //! optional claims; see its claims.py).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use passport_claims::{Actor, AgentClaims, Assurance, Level, Passport, ScopeSet, UnverifiedBundle};
 
