@@ -158,6 +158,18 @@ pub struct Inspected {
     pub claims: Passport,
 }
 
+/// `true` for the bytes of the base64url alphabet (RFC 4648 §5).
+const BASE64URL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        i += 1;
+    }
+    table
+};
+
 fn check_token_shape(token: &str) -> Result<(), &'static str> {
     if token.is_empty() {
         return Err("empty passport");
@@ -165,26 +177,22 @@ fn check_token_shape(token: &str) -> Result<(), &'static str> {
     if token.len() > MAX_TOKEN_LEN {
         return Err("passport larger than 16 KiB");
     }
-    let mut dots = 0;
-    let mut run = 0;
-    for b in token.bytes() {
-        match b {
-            b'.' => {
-                if run == 0 {
-                    return Err("empty JWS segment");
-                }
-                dots += 1;
-                run = 0;
-            }
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => run += 1,
-            _ => return Err("character outside the base64url alphabet"),
-        }
-    }
-    if dots != 2 {
+    let mut segments = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
         return Err("not three dot-separated segments");
-    }
-    if run == 0 {
-        return Err("empty JWS segment");
+    };
+    for segment in [h, p, s] {
+        if segment.is_empty() {
+            return Err("empty JWS segment");
+        }
+        if !segment.bytes().all(|b| BASE64URL[usize::from(b)]) {
+            return Err("character outside the base64url alphabet");
+        }
     }
     Ok(())
 }

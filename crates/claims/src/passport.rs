@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use passport_jose::JoseError;
+
 use crate::scope::ScopeSet;
 use crate::{Assurance, ClaimsError, Level};
 
@@ -220,17 +222,54 @@ impl Passport {
     /// they identify something); levels 1–3; NumericDates integers in
     /// `0..=MAX_NUMERIC_DATE`; scope patterns valid. Unknown claims are kept
     /// in [`Passport::extra`].
+    ///
+    /// The document is read in one pass: known claims go straight to their
+    /// slot, and only unknown ones are collected into a map.
     pub fn from_json(bytes: &[u8]) -> Result<Passport, ClaimsError> {
-        let map = passport_jose::json::parse_object(bytes, "payload").map_err(ClaimsError::Json)?;
-        Passport::from_map(map)
+        use serde::de::DeserializeSeed as _;
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let mut duplicate = None;
+        let parsed = DocumentSeed {
+            duplicate: &mut duplicate,
+        }
+        .deserialize(&mut de)
+        .and_then(|doc| {
+            de.end()?;
+            Ok(doc)
+        });
+        if let Some(name) = duplicate {
+            return Err(ClaimsError::Json(JoseError::DuplicateMember {
+                part: "payload",
+                name,
+            }));
+        }
+        match parsed {
+            Ok(Some((slots, extra))) => Passport::from_slots(slots, extra),
+            Ok(None) => Err(ClaimsError::Json(JoseError::InvalidJson {
+                part: "payload",
+                reason: "not a JSON object".into(),
+            })),
+            Err(e) => Err(ClaimsError::Json(JoseError::InvalidJson {
+                part: "payload",
+                reason: e.to_string(),
+            })),
+        }
     }
 
     /// As [`Passport::from_json`], from an already strictly parsed object.
     pub fn from_map(mut map: Map<String, Value>) -> Result<Passport, ClaimsError> {
-        let m = &mut map;
-        let iss = required_id(m, "iss")?;
-        let sub = required_id(m, "sub")?;
-        let aud = match m.remove("aud") {
+        let mut slots = Slots::default();
+        for (index, name) in FIELDS.iter().enumerate() {
+            slots[index] = map.remove(*name);
+        }
+        Passport::from_slots(slots, map)
+    }
+
+    fn from_slots(mut slots: Slots, extra: Map<String, Value>) -> Result<Passport, ClaimsError> {
+        let mut take = |f: Field| slots[f as usize].take();
+        let iss = required_id(take(Field::Iss), "iss")?;
+        let sub = required_id(take(Field::Sub), "sub")?;
+        let aud = match take(Field::Aud) {
             Some(Value::String(s)) if !s.is_empty() => s,
             Some(Value::Array(_)) => {
                 return Err(ClaimsError::InvalidClaim {
@@ -246,19 +285,19 @@ impl Passport {
             }
             None => return Err(ClaimsError::MissingClaim("aud")),
         };
-        let iat = numeric_date(m, "iat")?;
-        let nbf = numeric_date(m, "nbf")?;
-        let exp = numeric_date(m, "exp")?;
-        let jti = required_id(m, "jti")?;
-        let acr = optional_string(m, "acr")?;
+        let iat = numeric_date(take(Field::Iat), "iat")?;
+        let nbf = numeric_date(take(Field::Nbf), "nbf")?;
+        let exp = numeric_date(take(Field::Exp), "exp")?;
+        let jti = required_id(take(Field::Jti), "jti")?;
+        let acr = optional_string(take(Field::Acr), "acr")?;
         let assurance = Assurance {
-            ial: level(m, "ial")?,
-            aal: level(m, "aal")?,
-            fal: level(m, "fal")?,
+            ial: level(take(Field::Ial), "ial")?,
+            aal: level(take(Field::Aal), "aal")?,
+            fal: level(take(Field::Fal), "fal")?,
         };
-        let act = Actor::from_value(m.remove("act").ok_or(ClaimsError::MissingClaim("act"))?)?;
-        let agent_id = required_id(m, AGENT_ID)?;
-        let agent_model = match m.remove(AGENT_MODEL) {
+        let act = Actor::from_value(take(Field::Act).ok_or(ClaimsError::MissingClaim("act"))?)?;
+        let agent_id = required_id(take(Field::AgentId), AGENT_ID)?;
+        let agent_model = match take(Field::AgentModel) {
             Some(Value::String(s)) => s,
             Some(_) => {
                 return Err(ClaimsError::InvalidClaim {
@@ -268,7 +307,7 @@ impl Passport {
             }
             None => return Err(ClaimsError::MissingClaim(AGENT_MODEL)),
         };
-        let tool_scope = match m.remove(TOOL_SCOPE) {
+        let tool_scope = match take(Field::ToolScope) {
             None => ScopeSet::empty(),
             Some(Value::Array(items)) => {
                 let mut patterns = Vec::with_capacity(items.len());
@@ -292,9 +331,9 @@ impl Passport {
                 });
             }
         };
-        let task_purpose = optional_string(m, TASK_PURPOSE)?;
-        let parent_jti = optional_id(m, PARENT_JTI)?;
-        let parent_hash = optional_id(m, PARENT_HASH)?;
+        let task_purpose = optional_string(take(Field::TaskPurpose), TASK_PURPOSE)?;
+        let parent_jti = optional_id(take(Field::ParentJti), PARENT_JTI)?;
+        let parent_hash = optional_id(take(Field::ParentHash), PARENT_HASH)?;
         Ok(Passport {
             iss,
             sub,
@@ -314,8 +353,183 @@ impl Passport {
                 parent_jti,
             },
             parent_hash,
-            extra: map,
+            extra,
         })
+    }
+}
+
+/// The claims with a slot of their own, in [`FIELDS`] order.
+#[derive(Clone, Copy)]
+enum Field {
+    Iss,
+    Sub,
+    Aud,
+    Iat,
+    Nbf,
+    Exp,
+    Jti,
+    Acr,
+    Ial,
+    Aal,
+    Fal,
+    Act,
+    AgentId,
+    AgentModel,
+    ToolScope,
+    TaskPurpose,
+    ParentJti,
+    ParentHash,
+}
+
+const FIELDS: [&str; 18] = [
+    "iss",
+    "sub",
+    "aud",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "acr",
+    "ial",
+    "aal",
+    "fal",
+    "act",
+    AGENT_ID,
+    AGENT_MODEL,
+    TOOL_SCOPE,
+    TASK_PURPOSE,
+    PARENT_JTI,
+    PARENT_HASH,
+];
+
+type Slots = [Option<Value>; 18];
+
+/// The slot of a member name (a `match` the compiler turns into a few length
+/// and byte comparisons, rather than a scan of [`FIELDS`]).
+fn field_index(name: &str) -> Option<usize> {
+    let field = match name {
+        "iss" => Field::Iss,
+        "sub" => Field::Sub,
+        "aud" => Field::Aud,
+        "iat" => Field::Iat,
+        "nbf" => Field::Nbf,
+        "exp" => Field::Exp,
+        "jti" => Field::Jti,
+        "acr" => Field::Acr,
+        "ial" => Field::Ial,
+        "aal" => Field::Aal,
+        "fal" => Field::Fal,
+        "act" => Field::Act,
+        AGENT_ID => Field::AgentId,
+        AGENT_MODEL => Field::AgentModel,
+        TOOL_SCOPE => Field::ToolScope,
+        TASK_PURPOSE => Field::TaskPurpose,
+        PARENT_JTI => Field::ParentJti,
+        PARENT_HASH => Field::ParentHash,
+        _ => return None,
+    };
+    Some(field as usize)
+}
+
+/// Reads the top-level object: known members into their slot, the rest into
+/// a map; any duplicate (known or not, at any depth) is recorded and refused.
+struct DocumentSeed<'a> {
+    duplicate: &'a mut Option<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for DocumentSeed<'_> {
+    type Value = Option<(Slots, Map<String, Value>)>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for DocumentSeed<'_> {
+    type Value = Option<(Slots, Map<String, Value>)>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut slots = Slots::default();
+        let mut extra = Map::new();
+        while let Some(key) = map.next_key::<KeyName<'de>>()? {
+            let value =
+                map.next_value_seed(passport_jose::json::StrictSeed::new(&mut *self.duplicate))?;
+            let name = key.as_str();
+            let slot = field_index(name);
+            let seen = match slot {
+                Some(i) => slots[i].replace(value).is_some(),
+                None => extra.insert(name.to_owned(), value).is_some(),
+            };
+            if seen {
+                *self.duplicate = Some(name.to_owned());
+                return Err(serde::de::Error::custom("duplicate member"));
+            }
+        }
+        Ok(Some((slots, extra)))
+    }
+
+    // Any other top-level JSON value is "not an object".
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+/// A member name, borrowed from the input when it has no escapes.
+enum KeyName<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl KeyName<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            KeyName::Borrowed(s) => s,
+            KeyName::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyName<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = KeyName<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<KeyName<'de>, E> {
+                Ok(KeyName::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<KeyName<'de>, E> {
+                Ok(KeyName::Owned(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<KeyName<'de>, E> {
+                Ok(KeyName::Owned(v))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -362,15 +576,12 @@ struct Wire<'a> {
     extra: &'a Map<String, Value>,
 }
 
-fn required_id(m: &mut Map<String, Value>, name: &'static str) -> Result<String, ClaimsError> {
-    optional_id(m, name)?.ok_or(ClaimsError::MissingClaim(name))
+fn required_id(value: Option<Value>, name: &'static str) -> Result<String, ClaimsError> {
+    optional_id(value, name)?.ok_or(ClaimsError::MissingClaim(name))
 }
 
-fn optional_id(
-    m: &mut Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<String>, ClaimsError> {
-    match m.remove(name) {
+fn optional_id(value: Option<Value>, name: &'static str) -> Result<Option<String>, ClaimsError> {
+    match value {
         None => Ok(None),
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
         Some(_) => Err(ClaimsError::InvalidClaim {
@@ -381,10 +592,10 @@ fn optional_id(
 }
 
 fn optional_string(
-    m: &mut Map<String, Value>,
+    value: Option<Value>,
     name: &'static str,
 ) -> Result<Option<String>, ClaimsError> {
-    match m.remove(name) {
+    match value {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(ClaimsError::InvalidClaim {
@@ -394,8 +605,8 @@ fn optional_string(
     }
 }
 
-fn numeric_date(m: &mut Map<String, Value>, name: &'static str) -> Result<i64, ClaimsError> {
-    match m.remove(name) {
+fn numeric_date(value: Option<Value>, name: &'static str) -> Result<i64, ClaimsError> {
+    match value {
         None => Err(ClaimsError::MissingClaim(name)),
         // `as_i64` is `None` for floats (even 1.0), negatives below i64 and
         // integers above i64::MAX, so only exact integers get through.
@@ -407,8 +618,8 @@ fn numeric_date(m: &mut Map<String, Value>, name: &'static str) -> Result<i64, C
     }
 }
 
-fn level(m: &mut Map<String, Value>, name: &'static str) -> Result<Option<Level>, ClaimsError> {
-    match m.remove(name) {
+fn level(value: Option<Value>, name: &'static str) -> Result<Option<Level>, ClaimsError> {
+    match value {
         None => Ok(None),
         Some(Value::Number(n)) => n
             .as_u64()

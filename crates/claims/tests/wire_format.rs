@@ -108,3 +108,30 @@ fn inspecting_a_bundle_decodes_without_verifying() {
         "alg_none"
     );
 }
+
+#[test]
+fn a_duplicate_spelled_with_escapes_is_still_a_duplicate() {
+    let text = String::from_utf8(sample().to_json()).unwrap();
+    // "\u0061ud" is "aud": two parsers must not disagree on which one wins.
+    let doubled = text.replacen('{', r#"{"\u0061ud":"https://attacker.example","#, 1);
+    let err = Passport::from_json(doubled.as_bytes()).unwrap_err();
+    assert_eq!(err.code(), "duplicate_member");
+    // Same for an unknown member repeated, and for one inside `act`.
+    let unknown = text.replacen('{', r#"{"x":1,"\u0078":2,"#, 1);
+    assert_eq!(
+        Passport::from_json(unknown.as_bytes()).unwrap_err().code(),
+        "duplicate_member"
+    );
+    for not_object in [&b"[]"[..], b"1", b"\"x\"", b"null", b"true"] {
+        assert_eq!(
+            Passport::from_json(not_object).unwrap_err().code(),
+            "invalid_json"
+        );
+    }
+    assert_eq!(
+        Passport::from_json(&[text.as_bytes(), b" {}"].concat())
+            .unwrap_err()
+            .code(),
+        "invalid_json"
+    );
+}

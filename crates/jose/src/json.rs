@@ -47,9 +47,18 @@ pub fn parse_object(bytes: &[u8], part: &'static str) -> Result<Map<String, Valu
     }
 }
 
-/// Deserializes one JSON value, recording the first duplicate member name.
-struct StrictSeed<'a> {
+/// Deserializes one JSON value, refusing (and recording in `duplicate`) the
+/// first duplicate member name at any depth. For decoders that walk a
+/// document themselves and need [`parse_object`]'s strictness for the values.
+pub struct StrictSeed<'a> {
     duplicate: &'a mut Option<String>,
+}
+
+impl<'a> StrictSeed<'a> {
+    /// A seed that records a duplicate member's name in `duplicate`.
+    pub fn new(duplicate: &'a mut Option<String>) -> StrictSeed<'a> {
+        StrictSeed { duplicate }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for StrictSeed<'_> {
