@@ -1,0 +1,153 @@
+//! The ancestor cache saves signature work only: every other rule is
+//! re-checked on every use, entries die with their key, and the cache never
+//! grows past its capacity.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use passport_jose::VerifyingKey;
+
+#[test]
+fn warm_chains_cache_ancestors_only() {
+    let f = Fixture::new();
+    let [_, _, grandchild] = f.chain3();
+    let verifier = f.verifier(f.policy());
+    assert_eq!(verifier.cached_ancestors(), 0);
+    verifier.verify_str(grandchild.bundle()).unwrap();
+    assert_eq!(verifier.cached_ancestors(), 2);
+    verifier.verify_str(grandchild.bundle()).unwrap();
+    assert_eq!(verifier.cached_ancestors(), 2);
+}
+
+#[test]
+fn time_rules_apply_to_cached_ancestors() {
+    let f = Fixture::new();
+    let [root, child, _] = f.chain3();
+    let verifier = f.verifier(f.policy());
+    verifier.verify_str(child.bundle()).unwrap();
+    // A fresh child of the cached root, presented after the root expired.
+    f.clock.set(root.claims().exp + 31);
+    let err = verifier.verify_str(child.bundle()).unwrap_err();
+    // The leaf shares the root's expiry (clamped or shorter), so it fails first;
+    // check the root directly as an ancestor of a forged long-lived leaf too.
+    assert_eq!(err.code(), "expired");
+    let mut leaf = child.claims().clone();
+    leaf.exp = root.claims().exp + 1000;
+    let bundle = format!("{}~{}", f.sign(&leaf), root.token());
+    let err = verifier.verify_str(&bundle).unwrap_err();
+    assert_eq!((err.link(), err.code()), (1, "expired"));
+}
+
+#[test]
+fn a_key_removed_from_the_store_takes_its_cached_ancestors_with_it() {
+    let f = Fixture::new();
+    let [_, _, grandchild] = f.chain3();
+    let verifier = f.verifier(f.policy());
+    verifier.verify_str(grandchild.bundle()).unwrap();
+    f.keys.remove(f.key.kid());
+    let err = verifier.verify_str(grandchild.bundle()).unwrap_err();
+    assert_eq!(err.code(), "unknown_kid");
+    // Put a freshly parsed copy back: a different key object, so the cached
+    // entries are not trusted; the signatures are verified again and pass.
+    let reparsed = VerifyingKey::from_jwk_map(f.key.public_jwk().clone()).unwrap();
+    f.keys.insert(reparsed);
+    verifier.verify_str(grandchild.bundle()).unwrap();
+}
+
+#[test]
+fn a_rotated_key_with_the_same_kid_is_not_served_from_the_cache() {
+    // An attacker-controlled store update that maps the same kid to another key
+    // must not be masked by the cache: the cached entry is tied to the key object.
+    let f = Fixture::new();
+    let [_, child, _] = f.chain3();
+    let verifier = f.verifier(f.policy());
+    verifier.verify_str(child.bundle()).unwrap();
+    let other = passport_jose::SigningKey::generate(passport_jose::Algorithm::EdDSA).unwrap();
+    let mut jwk = other.public_jwk().clone();
+    jwk.insert("kid".into(), f.key.kid().into());
+    f.keys.insert(VerifyingKey::from_jwk_map(jwk).unwrap());
+    let err = verifier.verify_str(child.bundle()).unwrap_err();
+    assert_eq!(err.code(), "bad_signature");
+}
+
+#[test]
+fn chain_rules_apply_to_cached_ancestors() {
+    let f = Fixture::new();
+    let [root, child, grandchild] = f.chain3();
+    let verifier = f.verifier(f.policy());
+    verifier.verify_str(grandchild.bundle()).unwrap();
+    // Cached root and child, presented in the wrong order.
+    let err = verifier
+        .verify_str(&format!(
+            "{}~{}~{}",
+            grandchild.token(),
+            root.token(),
+            child.token()
+        ))
+        .unwrap_err();
+    assert_eq!(err.code(), "chain_broken");
+    // The policy's depth and actor rules still apply.
+    let strict = f.verifier(f.policy().allowed_actors(["agent-c", "agent-b"]));
+    strict.verify_str(child.bundle()).unwrap_err();
+}
+
+#[test]
+fn failures_are_not_cached() {
+    let f = Fixture::new();
+    let [root, child, _] = f.chain3();
+    let verifier = f.verifier(f.policy());
+    let (input, sig) = root.token().rsplit_once('.').unwrap();
+    let mut raw = passport_jose::b64::decode(sig).unwrap();
+    raw[5] ^= 4;
+    let bad_root = format!("{input}.{}", passport_jose::b64::encode(raw));
+    verifier
+        .verify_str(&format!("{}~{bad_root}", child.token()))
+        .unwrap_err();
+    assert_eq!(verifier.cached_ancestors(), 0);
+    verifier.verify_str(child.bundle()).unwrap();
+    assert_eq!(verifier.cached_ancestors(), 1);
+}
+
+#[test]
+fn the_cache_never_grows_past_its_capacity() {
+    let f = Fixture::new();
+    let verifier = f.verifier(f.policy()).with_cache_capacity(4);
+    for _ in 0..12 {
+        let root = f.root(&["files:*"]);
+        let child = f.delegate(root.bundle(), "agent-b", &["files:read"]);
+        verifier.verify_str(child.bundle()).unwrap();
+        assert!(verifier.cached_ancestors() <= 4);
+    }
+    assert_eq!(verifier.cached_ancestors(), 4);
+    assert_eq!(verifier.cache_capacity(), 4);
+    // Capacity 0 disables caching altogether.
+    let uncached = f.verifier(f.policy()).with_cache_capacity(0);
+    let [_, _, grandchild] = f.chain3();
+    uncached.verify_str(grandchild.bundle()).unwrap();
+    assert_eq!(uncached.cached_ancestors(), 0);
+}
+
+#[test]
+fn a_verifier_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<passport_verifier::Verifier>();
+    let f = Fixture::new();
+    let [_, _, grandchild] = f.chain3();
+    let verifier = std::sync::Arc::new(f.verifier(f.policy()));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let v = verifier.clone();
+            let b = grandchild.bundle().to_owned();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    v.verify_str(&b).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(verifier.cached_ancestors(), 2);
+}
