@@ -1,0 +1,162 @@
+//! The one error type of this crate.
+
+use passport_jose::JoseError;
+
+/// Everything that can go wrong in discovery, key retrieval, ID-token
+/// validation, acr mapping and the login flow.
+///
+/// Each variant has a stable, machine-readable [`OidcError::code`]; a
+/// [`OidcError::Jose`] error reports the code of the JOSE error it wraps
+/// (`alg_none`, `bad_signature`, `alg_not_allowed`, …), so the CLI and the HTTP
+/// layers see one vocabulary across crates.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OidcError {
+    /// The configuration is incomplete or invalid (a missing `CSP_*`
+    /// variable, an unreadable acr mapping file, a non-loopback redirect URI).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The discovery document could not be fetched, was not JSON, or lacks a
+    /// required field.
+    #[error("discovery failed: {0}")]
+    DiscoveryFailed(String),
+    /// An issuer is not the expected one: the discovery document's `issuer`,
+    /// an ID token's `iss`, or the RFC 9207 `iss` of an authorization response.
+    #[error("{context} issuer {found:?} is not the expected {expected:?}")]
+    IssuerMismatch {
+        /// Where the issuer was found.
+        context: &'static str,
+        /// The issuer expected.
+        expected: String,
+        /// The issuer found (empty when absent).
+        found: String,
+    },
+    /// The JWKS could not be fetched or parsed, or holds no usable key.
+    #[error("JWKS failed: {0}")]
+    JwksFailed(String),
+    /// No key in the provider's JWKS has the token's `kid` (after at most one
+    /// refetch per cooldown).
+    #[error("no key with kid {0:?} in the provider's JWKS")]
+    UnknownKid(String),
+    /// The token has no `kid` and the JWKS holds several keys.
+    #[error("token has no kid and the provider's JWKS holds {0} keys")]
+    AmbiguousKey(usize),
+    /// A JOSE rule refused the token (structure, header, algorithm, signature).
+    #[error(transparent)]
+    Jose(#[from] JoseError),
+    /// A claim is present but of the wrong type or shape.
+    #[error("invalid ID token: {0}")]
+    InvalidIdToken(String),
+    /// A required claim is absent.
+    #[error("ID token has no `{0}` claim")]
+    MissingClaim(&'static str),
+    /// `aud` does not contain this client's id.
+    #[error("ID token audience {found:?} does not contain client id {expected:?}")]
+    AudienceMismatch {
+        /// The client id.
+        expected: String,
+        /// The token's audiences.
+        found: Vec<String>,
+    },
+    /// `azp` is present and not this client's id.
+    #[error("ID token azp {found:?} is not client id {expected:?}")]
+    AzpMismatch {
+        /// The client id.
+        expected: String,
+        /// The token's `azp`.
+        found: String,
+    },
+    /// `exp` is past, beyond the clock skew.
+    #[error("ID token expired at {exp} (now {now})")]
+    Expired {
+        /// The token's `exp`.
+        exp: i64,
+        /// The time of the check.
+        now: i64,
+    },
+    /// `nbf` or `iat` is ahead, beyond the clock skew.
+    #[error("ID token not valid before {at} (now {now})")]
+    NotYetValid {
+        /// The token's `nbf` (or `iat` when that is in the future).
+        at: i64,
+        /// The time of the check.
+        now: i64,
+    },
+    /// The token's `nonce` is absent or not the one sent.
+    #[error("ID token nonce does not match the one sent")]
+    NonceMismatch,
+    /// The acr mapping does not know the token's `acr`.
+    #[error("acr {0:?} is not supported by the configured mapping")]
+    UnsupportedAcr(String),
+    /// The `state` of the authorization response is not the one sent.
+    #[error("authorization response state does not match the one sent (possible CSRF)")]
+    StateMismatch,
+    /// The provider answered the authorization request with an `error`.
+    #[error("provider returned {error:?}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    ProviderError {
+        /// The OAuth `error` code (`access_denied`, …).
+        error: String,
+        /// The `error_description`, if any.
+        description: Option<String>,
+    },
+    /// The authorization response lacks `code`, or the callback request is
+    /// unusable.
+    #[error("invalid authorization response: {0}")]
+    InvalidCallback(String),
+    /// No callback arrived within the login time limit.
+    #[error("no login callback within {0:?}")]
+    LoginTimeout(std::time::Duration),
+    /// The token endpoint refused the code or answered something unusable.
+    #[error("token exchange failed: {0}")]
+    TokenExchangeFailed(String),
+    /// The operating system's random source failed.
+    #[error("random source unavailable: {0}")]
+    RandomUnavailable(String),
+    /// An HTTP request failed at the transport level (other than discovery
+    /// and JWKS, which have their own codes), or the loopback listener failed.
+    #[error("HTTP failed: {0}")]
+    HttpFailed(String),
+}
+
+impl OidcError {
+    /// A stable, machine-readable code for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OidcError::Config(_) => "config",
+            OidcError::DiscoveryFailed(_) => "discovery_failed",
+            OidcError::IssuerMismatch { .. } => "issuer_mismatch",
+            OidcError::JwksFailed(_) => "jwks_failed",
+            OidcError::UnknownKid(_) => "unknown_kid",
+            OidcError::AmbiguousKey(_) => "ambiguous_key",
+            OidcError::Jose(e) => e.code(),
+            OidcError::InvalidIdToken(_) => "invalid_id_token",
+            OidcError::MissingClaim(_) => "missing_claim",
+            OidcError::AudienceMismatch { .. } => "audience_mismatch",
+            OidcError::AzpMismatch { .. } => "azp_mismatch",
+            OidcError::Expired { .. } => "expired",
+            OidcError::NotYetValid { .. } => "not_yet_valid",
+            OidcError::NonceMismatch => "nonce_mismatch",
+            OidcError::UnsupportedAcr(_) => "unsupported_acr",
+            OidcError::StateMismatch => "state_mismatch",
+            OidcError::ProviderError { .. } => "provider_error",
+            OidcError::InvalidCallback(_) => "invalid_callback",
+            OidcError::LoginTimeout(_) => "login_timeout",
+            OidcError::TokenExchangeFailed(_) => "token_exchange_failed",
+            OidcError::RandomUnavailable(_) => "random_unavailable",
+            OidcError::HttpFailed(_) => "http_failed",
+        }
+    }
+}
+
+/// Keeps attacker- or provider-chosen strings in error messages short.
+pub(crate) fn truncate(s: &str) -> String {
+    const MAX: usize = 96;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

@@ -1,0 +1,295 @@
+//! The provider client: cached discovery, cached JWKS, ID-token validation.
+
+use std::sync::Arc;
+
+use passport_claims::{Clock, IdentityAssertion, SystemClock};
+use passport_jose::{CompactJws, JwkSet, VerifyOptions, VerifyingKey};
+use tokio::sync::Mutex;
+
+use crate::discovery::ProviderMetadata;
+use crate::error::truncate;
+use crate::id_token::{ClaimRules, check_claims};
+use crate::{OidcConfig, OidcError};
+
+/// The largest discovery, JWKS or token-endpoint response read, in bytes.
+/// A provider (or whoever answers in its place) cannot make us buffer more.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// One OIDC provider, as seen by one client.
+///
+/// Construct once and share (it is `Send + Sync`; wrap it in an `Arc`). It
+/// fetches the discovery document lazily and reuses it for
+/// [`OidcConfig::discovery_ttl`]; it fetches the JWKS lazily, parses it once,
+/// and fetches it again only when a token names an unknown `kid` and the last
+/// fetch is at least [`OidcConfig::jwks_refetch_cooldown`] old — so a stream
+/// of tokens with random `kid`s costs the provider at most one request per
+/// cooldown, while a key rotation is picked up without a restart.
+#[derive(Debug)]
+pub struct Provider {
+    config: OidcConfig,
+    expected_issuer: String,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    discovery: Mutex<Option<CachedDiscovery>>,
+    jwks: Mutex<JwksCache>,
+}
+
+#[derive(Debug)]
+struct CachedDiscovery {
+    metadata: Arc<ProviderMetadata>,
+    fetched_at: i64,
+}
+
+#[derive(Debug, Default)]
+struct JwksCache {
+    uri: String,
+    keys: Option<Arc<JwkSet>>,
+    last_attempt: Option<i64>,
+}
+
+impl Provider {
+    /// A provider client on the system clock.
+    pub fn new(config: OidcConfig) -> Result<Provider, OidcError> {
+        Provider::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A provider client on `clock` (tests pass a
+    /// [`passport_claims::ManualClock`]).
+    pub fn with_clock(config: OidcConfig, clock: Arc<dyn Clock>) -> Result<Provider, OidcError> {
+        config.check()?;
+        let expected_issuer = config.expected_issuer()?;
+        let http = reqwest::Client::builder()
+            .timeout(config.http_timeout)
+            .connect_timeout(config.http_timeout)
+            // Discovery, JWKS and token responses are never redirects; not
+            // following them keeps every request on the configured origin.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| OidcError::Config(format!("HTTP client: {e}")))?;
+        Ok(Provider {
+            config,
+            expected_issuer,
+            http,
+            clock,
+            discovery: Mutex::new(None),
+            jwks: Mutex::new(JwksCache::default()),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OidcConfig {
+        &self.config
+    }
+
+    /// The issuer every document and token must name.
+    pub fn expected_issuer(&self) -> &str {
+        &self.expected_issuer
+    }
+
+    /// The clock used for token times and cache ages.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The provider metadata, from the cache when it is younger than the TTL.
+    pub async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
+        let mut cached = self.discovery.lock().await;
+        let now = self.clock.now();
+        let ttl = secs(self.config.discovery_ttl);
+        if let Some(c) = cached.as_ref()
+            && now >= c.fetched_at
+            && now - c.fetched_at < ttl
+        {
+            return Ok(Arc::clone(&c.metadata));
+        }
+        let body = self
+            .get_bounded(&self.config.discovery_url)
+            .await
+            .map_err(OidcError::DiscoveryFailed)?;
+        let metadata = Arc::new(ProviderMetadata::from_json(&body, &self.expected_issuer)?);
+        *cached = Some(CachedDiscovery {
+            metadata: Arc::clone(&metadata),
+            fetched_at: now,
+        });
+        Ok(metadata)
+    }
+
+    /// Validates an ID token per OpenID Connect Core §3.1.3.7 and returns the
+    /// identity it asserts, with levels from the configured [`crate::AcrMapping`].
+    ///
+    /// `expected_nonce` is the `nonce` sent in the authorization request; when
+    /// given, the token must carry exactly it. Pass `None` for a token whose
+    /// request is not known (a stored or pasted token).
+    ///
+    /// Checks, in order: the compact JWS structure and header (no `none`, no
+    /// HMAC, no embedded keys), the algorithm allow-list, the type (none or
+    /// `JWT`: an `at+jwt` or `logout+jwt` is not an ID token), the key (by `kid`;
+    /// without `kid` only when the JWKS holds exactly one key), the key's
+    /// algorithm against the header's, the signature, then `iss`, `aud`,
+    /// `azp`, `exp`, `nbf`, `iat`, `sub`, `nonce`, `acr`/`amr`.
+    pub async fn validate_id_token(
+        &self,
+        token: &str,
+        expected_nonce: Option<&str>,
+    ) -> Result<IdentityAssertion, OidcError> {
+        let jws = CompactJws::parse(token)?;
+        let alg = jws.header().alg();
+        if !self.config.allowed_algorithms.contains(&alg) {
+            return Err(passport_jose::JoseError::AlgorithmNotAllowed {
+                alg,
+                allowed: self.config.allowed_algorithms.clone(),
+            }
+            .into());
+        }
+        // An ID token is untyped (no `typ`, or `JWT`). Any explicit type marks
+        // another kind of JWT from the same provider (`at+jwt` access tokens,
+        // `logout+jwt` logout tokens, …) that must not pass as an ID token
+        // (RFC 8725 §3.11).
+        if !jws.header().is_untyped() {
+            return Err(passport_jose::JoseError::InvalidType {
+                found: truncate(jws.header().typ().unwrap_or_default()),
+                expected: "JWT".into(),
+            }
+            .into());
+        }
+        let metadata = self.metadata().await?;
+        let key = self.key_for(&metadata.jwks_uri, jws.header().kid()).await?;
+        let options = VerifyOptions {
+            algorithms: self.config.allowed_algorithms.clone(),
+            typ: None,
+            accept_untyped: true,
+        };
+        let payload = jws.verify(&key, &options)?;
+        let claims = passport_jose::json::parse_object(payload, "payload")?;
+        let rules = ClaimRules {
+            issuer: &metadata.issuer,
+            client_id: &self.config.client_id,
+            now: self.clock.now(),
+            skew: secs(self.config.clock_skew),
+            nonce: expected_nonce,
+            acr_mapping: self.config.acr_mapping.as_ref(),
+        };
+        check_claims(claims, &rules)
+    }
+
+    /// The key for a token's `kid` (or the only key when there is no `kid`),
+    /// fetching the JWKS when it is not cached yet and refetching it at most
+    /// once per cooldown for an unknown `kid`.
+    async fn key_for(&self, jwks_uri: &str, kid: Option<&str>) -> Result<VerifyingKey, OidcError> {
+        let mut cache = self.jwks.lock().await;
+        if cache.uri != jwks_uri {
+            *cache = JwksCache {
+                uri: jwks_uri.to_owned(),
+                ..JwksCache::default()
+            };
+        }
+        let now = self.clock.now();
+        let cooldown = secs(self.config.jwks_refetch_cooldown);
+        let may_fetch = |cache: &JwksCache| {
+            cache
+                .last_attempt
+                .is_none_or(|t| now < t || now - t >= cooldown)
+        };
+        let keys = match cache.keys.clone() {
+            Some(keys) => keys,
+            None if may_fetch(&cache) => self.refresh_jwks(&mut cache, now).await?,
+            None => {
+                return Err(OidcError::JwksFailed(format!(
+                    "the last fetch failed; next attempt in at most {cooldown} s"
+                )));
+            }
+        };
+        match kid {
+            Some(kid) => {
+                if let Some(key) = keys.get(kid) {
+                    return Ok(key.clone());
+                }
+                if !may_fetch(&cache) {
+                    return Err(OidcError::UnknownKid(truncate(kid)));
+                }
+                let keys = self.refresh_jwks(&mut cache, now).await?;
+                keys.get(kid)
+                    .cloned()
+                    .ok_or_else(|| OidcError::UnknownKid(truncate(kid)))
+            }
+            None => {
+                let mut iter = keys.iter();
+                match (iter.next(), iter.next()) {
+                    (Some(only), None) => Ok(only.clone()),
+                    (Some(_), Some(_)) => Err(OidcError::AmbiguousKey(keys.len())),
+                    (None, _) => Err(OidcError::JwksFailed("the JWKS holds no usable key".into())),
+                }
+            }
+        }
+    }
+
+    async fn refresh_jwks(
+        &self,
+        cache: &mut JwksCache,
+        now: i64,
+    ) -> Result<Arc<JwkSet>, OidcError> {
+        // Counted before the request, so a failing provider is not retried
+        // more often than a working one.
+        cache.last_attempt = Some(now);
+        let body = self
+            .get_bounded(&cache.uri)
+            .await
+            .map_err(OidcError::JwksFailed)?;
+        let set = JwkSet::from_json(&body).map_err(|e| OidcError::JwksFailed(e.to_string()))?;
+        if set.is_empty() {
+            return Err(OidcError::JwksFailed("the JWKS holds no usable key".into()));
+        }
+        let set = Arc::new(set);
+        cache.keys = Some(Arc::clone(&set));
+        Ok(set)
+    }
+
+    /// GET `url`; the body when the status is 2xx and the body is at most
+    /// [`MAX_RESPONSE_BYTES`].
+    async fn get_bounded(&self, url: &str) -> Result<Vec<u8>, String> {
+        let response = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("GET {url}: HTTP {status}"));
+        }
+        read_bounded(response)
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))
+    }
+}
+
+/// Reads a response body of at most [`MAX_RESPONSE_BYTES`].
+pub(crate) async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(format!(
+            "response is larger than {MAX_RESPONSE_BYTES} bytes"
+        ));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(format!(
+                "response is larger than {MAX_RESPONSE_BYTES} bytes"
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
