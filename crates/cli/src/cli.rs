@@ -1,0 +1,198 @@
+//! The command line, as clap sees it.
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Configuration (environment or a .env file in the working directory):
+  CSP_DISCOVERY_URL     the OIDC provider's discovery document URL
+  CSP_CLIENT_ID         this client's id at the provider
+  CSP_CLIENT_SECRET     its secret, for confidential clients
+  CSP_REDIRECT_URI      loopback redirect (default http://127.0.0.1:8765/callback)
+  CSP_SCOPES            scopes to request (default openid)
+  CSP_ACR_MAPPING       'ial' (default) or a TOML/JSON table of acr -> levels
+  AGENT_PASSPORT_ISSUER the local issuer's identifier (default https://issuer.local)
+State lives in $XDG_DATA_HOME/agent-passport/ (see `passport where`).
+
+Exit codes: 0 success, 1 rejected or failed, 2 usage or configuration error.
+
+Example:
+  passport login --no-browser
+  passport issue --agent-id planner --agent-model gpt-x --aud https://orchestrator.example \\
+      --tool-scope 'files:*' \\
+    | passport delegate --agent-id reader --agent-model small --aud https://files.example \\
+      --tool-scope files:read \\
+    | passport verify --aud https://files.example --required-scope files:read";
+
+/// Agent Passport: short-lived, scope-bound, identity-rooted credentials for
+/// AI agents, verifiable offline with their whole delegation chain.
+#[derive(Debug, Parser)]
+#[command(name = "passport", version, about, long_about = None, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Sign in with the OIDC provider (authorization code + PKCE on a loopback redirect).
+    #[command(
+        after_help = "Examples:\n  passport login\n  passport login --no-browser\n  passport login --id-token \"$(cat id_token.jwt)\""
+    )]
+    Login(LoginArgs),
+    /// Mint a root passport from the stored ID token and print its bundle.
+    #[command(
+        after_help = "Example:\n  passport issue --agent-id planner --agent-model gpt-x \\\n      --aud https://orchestrator.example --tool-scope 'files:*' --tool-scope mail:send --ttl 600"
+    )]
+    Issue(IssueArgs),
+    /// Verify a bundle from the local issuer and print a narrower, extended bundle.
+    #[command(
+        after_help = "Example:\n  passport issue ... | passport delegate --agent-id reader --agent-model small \\\n      --aud https://files.example --tool-scope files:read"
+    )]
+    Delegate(DelegateArgs),
+    /// Verify a bundle and every link of its chain; print the verified claims.
+    #[command(
+        after_help = "Examples:\n  passport verify \"$BUNDLE\" --aud https://files.example --required-scope files:read\n  passport verify --aud https://files.example --jwks https://issuer.example/jwks.json --json < bundle.txt"
+    )]
+    Verify(VerifyArgs),
+    /// Decode a bundle WITHOUT verifying it.
+    #[command(after_help = "Example:\n  passport inspect --tree < bundle.txt")]
+    Inspect(InspectArgs),
+    /// The local issuer's keys.
+    #[command(
+        after_help = "Examples:\n  passport keys show\n  passport keys jwks > jwks.json\n  passport keys rotate"
+    )]
+    Keys(KeysArgs),
+    /// Show the data directory and the files in it with their modes.
+    #[command(after_help = "Example:\n  passport where")]
+    Where,
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  passport completions bash > ~/.local/share/bash-completion/completions/passport"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// Store this ID token (validated against the provider first) instead of logging in.
+    #[arg(long, value_name = "JWT")]
+    pub(crate) id_token: Option<String>,
+    /// Do not open a browser; print the login URL on stderr and wait.
+    #[arg(long)]
+    pub(crate) no_browser: bool,
+    /// Give up waiting for the browser after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PassportArgs {
+    /// The agent that will hold the passport.
+    #[arg(long, value_name = "ID")]
+    pub(crate) agent_id: String,
+    /// Its model name.
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) agent_model: String,
+    /// The verifier the passport is for (exact match).
+    #[arg(long, value_name = "URL")]
+    pub(crate) aud: String,
+    /// A scope pattern (`*` any run, `?` one character); repeat for several. None = no authority.
+    #[arg(long = "tool-scope", value_name = "PATTERN")]
+    pub(crate) tool_scope: Vec<String>,
+    /// What the agent is doing (audit only).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) task_purpose: Option<String>,
+    /// Lifetime in seconds (default 900 for a root, 300 for a child; at most 86400).
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) ttl: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IssueArgs {
+    #[command(flatten)]
+    pub(crate) passport: PassportArgs,
+    /// Use this ID token instead of the stored one (it is validated the same way).
+    #[arg(long, value_name = "JWT")]
+    pub(crate) id_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DelegateArgs {
+    /// The parent bundle; read from stdin when `-` or absent.
+    #[arg(value_name = "BUNDLE")]
+    pub(crate) bundle: Option<String>,
+    #[command(flatten)]
+    pub(crate) passport: PassportArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The bundle; read from stdin when `-` or absent.
+    #[arg(value_name = "BUNDLE")]
+    pub(crate) bundle: Option<String>,
+    /// This verifier's audience (exact match with the leaf's `aud`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) aud: String,
+    /// A trusted issuer; repeat for several (default: the local issuer).
+    #[arg(long = "issuer", value_name = "URL")]
+    pub(crate) issuers: Vec<String>,
+    /// Trusted keys: a JWKS file or an http(s) URL (default: the local issuer's keys).
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) jwks: Option<String>,
+    /// Minimum identity assurance level.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub(crate) require_ial: Option<u8>,
+    /// Minimum authenticator assurance level.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub(crate) require_aal: Option<u8>,
+    /// Minimum federation assurance level.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub(crate) require_fal: Option<u8>,
+    /// A scope the leaf must cover.
+    #[arg(long, value_name = "SCOPE")]
+    pub(crate) required_scope: Option<String>,
+    /// The most passports a bundle may hold.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=32))]
+    pub(crate) max_depth: u64,
+    /// Accept a leaf whose scope matches everything (`*`).
+    #[arg(long)]
+    pub(crate) allow_wildcard: bool,
+    /// Accept untyped passports minted by csp-agent-passport.
+    #[arg(long)]
+    pub(crate) accept_untyped: bool,
+    /// Clock skew tolerated, in seconds (at most 120).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=120))]
+    pub(crate) clock_skew: u64,
+    /// Print the result (success or rejection) as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// The bundle; read from stdin when `-` or absent.
+    #[arg(value_name = "BUNDLE")]
+    pub(crate) bundle: Option<String>,
+    /// Draw principal → actors → current holder instead of printing JSON.
+    #[arg(long)]
+    pub(crate) tree: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeysArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<KeysAction>,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub(crate) enum KeysAction {
+    /// List the keys: the current one and retired ones still published.
+    Show,
+    /// Print the public JWKS that verifiers need.
+    Jwks,
+    /// Make a new signing key; the old public key stays published until every passport it signed has expired.
+    Rotate,
+}

@@ -1,0 +1,691 @@
+//! End-to-end tests of the `passport` binary: a temporary data directory, the
+//! mock provider on loopback, real pipes between commands.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use passport_mock_oidc::MockOidc;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_passport");
+const ACR_IAL2: &str = "http://idmanagement.gov/ns/assurance/ial/2";
+
+struct Env {
+    data: tempfile::TempDir,
+    work: tempfile::TempDir,
+    discovery: String,
+    client_id: String,
+}
+
+impl Env {
+    fn new(mock: &MockOidc) -> Env {
+        Env {
+            data: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+            discovery: mock.discovery_url(),
+            client_id: mock.client_id().to_owned(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(self.work.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.work.path())
+            .env("XDG_DATA_HOME", self.data.path())
+            .env("CSP_DISCOVERY_URL", &self.discovery)
+            .env("CSP_CLIENT_ID", &self.client_id)
+            .env("CSP_REDIRECT_URI", "http://127.0.0.1:0/callback")
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn dir(&self) -> std::path::PathBuf {
+        self.data.path().join("agent-passport")
+    }
+
+    /// `login --id-token` with a fresh token from the mock.
+    fn login_with_token(&self, mock: &MockOidc) {
+        let mut claims = mock.default_claims();
+        claims["acr"] = ACR_IAL2.into();
+        let token = mock.mint_id_token(claims);
+        let out = self.run(&["login", "--id-token", &token]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+
+    fn issue(&self, scopes: &[&str]) -> String {
+        let mut args = vec![
+            "issue",
+            "--agent-id",
+            "planner",
+            "--agent-model",
+            "m1",
+            "--aud",
+            "https://orch.example",
+        ];
+        for s in scopes {
+            args.extend(["--tool-scope", s]);
+        }
+        let out = self.run(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out).trim().to_owned()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Waits for `passport login --no-browser` to print the URL, then plays the
+/// browser: GET the authorization URL, follow the redirect to the CLI.
+async fn play_browser(child: &mut Child, tamper_state: bool) -> reqwest::StatusCode {
+    let stderr = child.stderr.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stderr);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 {
+            if let Some(start) = line.find("http://") {
+                let url = line[start..].trim().to_owned();
+                // Keep draining so the child never blocks on a full pipe.
+                std::thread::spawn(move || {
+                    let mut rest = String::new();
+                    let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+                });
+                return url;
+            }
+            line.clear();
+        }
+        panic!("login printed no URL");
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let mut location = response.headers()["location"].to_str().unwrap().to_owned();
+    if tamper_state {
+        location = location.replace("state=", "state=x");
+    }
+    client.get(&location).send().await.unwrap().status()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_through_the_loopback_flow_then_issue_delegate_verify_through_pipes() {
+    let mock = MockOidc::builder().acr(ACR_IAL2).start().await.unwrap();
+    let env = Env::new(&mock);
+    let mut child = env
+        .cmd(&["login", "--no-browser", "--timeout", "30"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = play_browser(&mut child, false).await;
+    assert!(status.is_success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    for file in ["id_token.jwt", "session.json"] {
+        assert_eq!(mode(&env.dir().join(file)), 0o600, "{file}");
+    }
+    assert_eq!(mode(&env.dir()), 0o700);
+
+    // issue | delegate | delegate | verify, through real OS pipes.
+    let sh = format!(
+        "'{bin}' issue --agent-id alice-bot --agent-model m1 --aud https://orch.example --tool-scope 'files:*' --tool-scope mail:send \
+         | '{bin}' delegate --agent-id bob --agent-model m2 --aud https://orch.example --tool-scope 'files:*' \
+         | '{bin}' delegate --agent-id carol --agent-model m3 --aud https://files.example --tool-scope files:read \
+         | '{bin}' verify --aud https://files.example --required-scope files:read --require-ial 2",
+        bin = BIN
+    );
+    let cmd = env.cmd(&[]);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&sh)
+        .current_dir(env.work.path())
+        .envs(
+            cmd.get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env_remove("CARGO")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let result: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(result["passport"]["sub"], "alice");
+    assert_eq!(result["passport"]["ial"], 2);
+    let chain: Vec<&str> = result["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["agent_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, ["carol", "bob", "alice-bot"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_refuses_a_tampered_state_and_reports_provider_errors() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    let mut child = env
+        .cmd(&["login", "--no-browser", "--timeout", "30"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    play_browser(&mut child, true).await;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !env.dir().join("id_token.jwt").exists(),
+        "nothing stored on failure"
+    );
+
+    mock.set_deny(true);
+    let mut child = env
+        .cmd(&["login", "--no-browser", "--timeout", "30"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr_pipe = child.stderr.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stderr_pipe);
+        let mut all = String::new();
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 {
+            all.push_str(&line);
+            if let Some(start) = line.find("http://") {
+                let url = line[start..].trim().to_owned();
+                // Keep draining so the child never blocks on a full pipe.
+                std::thread::spawn(move || {
+                    let mut rest = String::new();
+                    let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+                });
+                return url;
+            }
+            line.clear();
+        }
+        panic!("no URL in {all}");
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client.get(&url).send().await.unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("error=access_denied"), "{location}");
+    let _ = client.get(&location).send().await;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_times_out_cleanly() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    let out = env
+        .cmd(&["login", "--no-browser", "--timeout", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("error[login_timeout]"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_with_a_pasted_token_validates_it_before_storing() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    let mut claims = mock.default_claims();
+    claims["aud"] = "another-client".into();
+    let out = env.run(&["login", "--id-token", &mock.mint_id_token(claims)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("error[audience_mismatch]"));
+    assert!(!env.dir().join("id_token.jwt").exists());
+    env.login_with_token(&mock);
+    assert!(env.dir().join("id_token.jwt").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_without_a_session_or_with_an_expired_one_says_run_login() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    let args = [
+        "issue",
+        "--agent-id",
+        "a",
+        "--agent-model",
+        "m",
+        "--aud",
+        "https://x.example",
+    ];
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("run `passport login`"),
+        "{}",
+        stderr(&out)
+    );
+
+    env.login_with_token(&mock);
+    let session = env.dir().join("session.json");
+    let mut meta: Value = serde_json::from_slice(&std::fs::read(&session).unwrap()).unwrap();
+    meta["exp"] = 1.into();
+    std::fs::write(&session, meta.to_string()).unwrap();
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("error[session_expired]"));
+    assert!(stderr(&out).contains("run `passport login`"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delegate_refuses_a_wider_scope_with_both_lists() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let root = env.issue(&["files:read"]);
+    let out = env.run_with_stdin(
+        &[
+            "delegate",
+            "--agent-id",
+            "b",
+            "--agent-model",
+            "m",
+            "--aud",
+            "https://x.example",
+            "--tool-scope",
+            "files:*",
+        ],
+        root.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("error[scope_attenuation]"), "{err}");
+    assert!(
+        err.contains("[files:*]") && err.contains("[files:read]"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reports_rejections_with_codes_and_json() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let root = env.issue(&["files:read"]);
+    let out = env.run(&["verify", &root, "--aud", "https://wrong.example"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error[audience_mismatch]: "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1);
+    let out = env.run(&[
+        "verify",
+        &root,
+        "--aud",
+        "https://orch.example",
+        "--require-ial",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["error"], "insufficient_ial");
+    let out = env.run(&["verify", &root, "--aud", "https://orch.example", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["chain"][0]["tool_scope"][0], "files:read");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let root = env.issue(&["files:read"]);
+    let verify = ["verify", "--aud", "https://orch.example"];
+    // Empty stdin: usage.
+    let out = env.run_with_stdin(&verify, b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("error[no_input]"));
+    // Truncated bundle: rejected.
+    let out = env.run_with_stdin(&verify, &root.as_bytes()[..root.len() - 10]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = env.run_with_stdin(&verify, &root.as_bytes()[..root.len() / 2]);
+    assert_eq!(out.status.code(), Some(1));
+    // A non-UTF-8 byte.
+    let mut bytes = root.clone().into_bytes();
+    bytes[5] = 0xff;
+    let out = env.run_with_stdin(&verify, &bytes);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not UTF-8"));
+    // Usage errors from clap: exit 2.
+    assert_eq!(env.run(&["verify"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["verify", &root, "--aud", "x", "--require-ial", "4"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(env.run(&["frobnicate"]).status.code(), Some(2));
+    // A missing JWKS file: configuration.
+    let out = env.run(&[
+        "verify",
+        &root,
+        "--aud",
+        "https://orch.example",
+        "--jwks",
+        "/nonexistent/jwks.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("error[key_file]"));
+    // A key file that others can read: refused, exit 2.
+    use std::os::unix::fs::PermissionsExt as _;
+    let key = env.dir().join("issuer.jwk");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = env.run_with_stdin(
+        &[
+            "delegate",
+            "--agent-id",
+            "b",
+            "--agent-model",
+            "m",
+            "--aud",
+            "x",
+        ],
+        root.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("error[insecure_key_file]"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // An unreadable data directory.
+    std::fs::set_permissions(env.dir(), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = env.run(&["verify", &root, "--aud", "https://orch.example"]);
+    std::fs::set_permissions(env.dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    // Root ignores permissions; only check when the directory really was unreadable.
+    if std::fs::read_dir("/root").is_err() || out.status.code() != Some(0) {
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    }
+    // An unreachable provider.
+    let mut cmd = env.cmd(&[
+        "issue",
+        "--agent-id",
+        "a",
+        "--agent-model",
+        "m",
+        "--aud",
+        "https://x.example",
+    ]);
+    cmd.env(
+        "CSP_DISCOVERY_URL",
+        "http://127.0.0.1:9/.well-known/openid-configuration",
+    );
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("error[discovery_failed]"),
+        "{}",
+        stderr(&out)
+    );
+    // Missing configuration.
+    let mut cmd = env.cmd(&["login", "--no-browser"]);
+    cmd.env_remove("CSP_DISCOVERY_URL");
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // No panic and no stack trace anywhere.
+    assert!(!stderr(&out).contains("panicked") && !stderr(&out).contains("RUST_BACKTRACE"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_rotate_keeps_verifying_passports_signed_by_the_old_key() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let old = env.issue(&["files:read"]);
+    let old_kid = stdout(&env.run(&["keys", "jwks"]));
+    let out = env.run(&["keys", "rotate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let new_kid = stdout(&out).trim().to_owned();
+    assert!(!old_kid.contains(&new_kid));
+    let jwks: Value = serde_json::from_str(&stdout(&env.run(&["keys", "jwks"]))).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    let out = env.run(&["verify", &old, "--aud", "https://orch.example"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let new = env.issue(&["files:read"]);
+    assert_eq!(
+        env.run(&["verify", &new, "--aud", "https://orch.example"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(mode(&env.dir().join("issuer.jwk")), 0o600);
+    let shown = stdout(&env.run(&["keys", "show"]));
+    assert!(
+        shown.contains("current") && shown.contains("retired, published until"),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_with_a_jwks_served_on_loopback() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let root = env.issue(&["files:read"]);
+    let jwks = stdout(&env.run(&["keys", "jwks"]));
+    // A one-shot JWKS server on loopback.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        for _ in 0..2 {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 2048];
+            let _ = socket.read(&mut buf).await;
+            let body = jwks.clone();
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(response.as_bytes()).await.unwrap();
+        }
+    });
+    let url = format!("http://{addr}/jwks.json");
+    let env_ref = &env;
+    let out = tokio::task::block_in_place(|| {
+        env_ref.run(&[
+            "verify",
+            &root,
+            "--aud",
+            "https://orch.example",
+            "--jwks",
+            &url,
+        ])
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Cached: a second run does not need the server.
+    let out = tokio::task::block_in_place(|| {
+        env_ref.run(&[
+            "verify",
+            &root,
+            "--aud",
+            "https://orch.example",
+            "--jwks",
+            &url,
+        ])
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    server.abort();
+    // A JWKS without the issuer's key: unknown_kid.
+    let other = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(other.path(), r#"{"keys":[]}"#).unwrap();
+    let out = env.run(&[
+        "verify",
+        &root,
+        "--aud",
+        "https://orch.example",
+        "--jwks",
+        other.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("error[no_keys]"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_where_version_completions_and_help() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let root = env.issue(&["files:read"]);
+    let out = env.run_with_stdin(&["inspect", "--tree"], root.as_bytes());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("alice (IAL2 AAL2 FAL2)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("planner [files:read]"));
+    assert!(stderr(&out).contains("WITHOUT verification"));
+    let out = env.run(&["inspect", &root]);
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json[0]["header"]["typ"], "passport+jwt");
+    let out = env.run(&["where"]);
+    assert!(
+        stdout(&out).contains("0600") && stdout(&out).contains("issuer.jwk"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&env.run(&["--version"])).starts_with("passport "));
+    let out = env.run(&["completions", "bash"]);
+    assert!(stdout(&out).contains("_passport"));
+    for sub in [
+        "login",
+        "issue",
+        "delegate",
+        "verify",
+        "inspect",
+        "keys",
+        "where",
+        "completions",
+    ] {
+        let out = env.run(&[sub, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{sub}");
+        assert!(
+            stdout(&out).contains("Example"),
+            "{sub} --help has no example"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_comes_from_a_dotenv_file() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    std::fs::write(
+        env.work.path().join(".env"),
+        format!(
+            "CSP_DISCOVERY_URL={}\nCSP_CLIENT_ID={}\nAGENT_PASSPORT_ISSUER=https://dotenv.issuer\n",
+            mock.discovery_url(),
+            mock.client_id()
+        ),
+    )
+    .unwrap();
+    let token = mock.mint_id_token(mock.default_claims());
+    let out = env
+        .cmd(&["login", "--id-token", &token])
+        .env_remove("CSP_DISCOVERY_URL")
+        .env_remove("CSP_CLIENT_ID")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&[
+        "issue",
+        "--agent-id",
+        "a",
+        "--agent-model",
+        "m",
+        "--aud",
+        "https://x.example",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["inspect", stdout(&out).trim()]);
+    assert!(stdout(&out).contains("https://dotenv.issuer"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_stdout_is_not_a_crash() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let root = env.issue(&["files:read"]);
+    let cmd = env.cmd(&[]);
+    let script =
+        format!("'{BIN}' inspect '{root}' | head -c 1 >/dev/null; echo \"${{PIPESTATUS[0]}}\"");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .envs(
+            cmd.get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .output()
+        .unwrap();
+    let status: i32 = stdout(&out).trim().parse().unwrap();
+    assert_ne!(status, 101, "panicked: {}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"));
+    let _ = Duration::from_secs(0);
+}

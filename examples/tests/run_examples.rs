@@ -1,0 +1,107 @@
+//! Runs every example program (cargo builds them for `cargo test`) and
+//! checks the markers a reader relies on.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/run_examples-… → target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    profile_dir.join("examples").join(name)
+}
+
+fn run(name: &str) -> String {
+    let path = example(name);
+    assert!(
+        path.exists(),
+        "{} not built; run `cargo test -p passport-examples`",
+        path.display()
+    );
+    let start = Instant::now();
+    let out = Command::new(&path).output().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{name} took too long"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().last(),
+        Some("Done."),
+        "{name} must end with Done."
+    );
+    stdout
+}
+
+fn has_all(text: &str, markers: &[&str]) {
+    for m in markers {
+        assert!(text.contains(m), "missing {m:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn quickstart() {
+    let out = run("quickstart");
+    has_all(
+        &out,
+        &[
+            "logged in: alice",
+            "OK: scheduler-bot acting for alice with IAL2 AAL2 FAL2",
+            "refused with `audience_mismatch`",
+            "refused with `insufficient_ial`",
+        ],
+    );
+}
+
+#[test]
+fn multi_agent_chain() {
+    let out = run("multi_agent_chain");
+    has_all(
+        &out,
+        &[
+            "OK: 3 links, principal alice",
+            "└─ alice-bot",
+            "└─ bob",
+            "└─ carol",
+            "refused with `scope_attenuation`",
+        ],
+    );
+}
+
+#[test]
+fn mcp_middleware() {
+    let out = run("mcp_middleware");
+    has_all(
+        &out,
+        &[
+            "read_file    OK",
+            "write_file   OK",
+            "delete_file  DENY scope_violation",
+            "DENY wildcard_not_allowed",
+            "DENY audience_mismatch",
+            "cached ancestors: 1",
+            "write_file DENY scope_violation",
+        ],
+    );
+}
+
+#[test]
+fn tool_wrapper() {
+    let out = run("tool_wrapper");
+    has_all(
+        &out,
+        &[
+            "sunny in Lisbon",
+            "refused with `scope_violation`",
+            "refused with `bad_signature`",
+        ],
+    );
+    assert_eq!(out.matches("refused with `bad_signature`").count(), 2);
+}
