@@ -16,6 +16,11 @@ use passport_jose::{Algorithm, VerifyingKey};
 /// The default number of ancestors remembered.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 
+/// Ancestors longer than this are verified every time rather than cached, so
+/// the cache's memory is bounded by its capacity times a small entry size
+/// whatever claims a trusted issuer puts in a passport.
+pub const MAX_CACHED_TOKEN_LEN: usize = 4 * 1024;
+
 #[derive(Clone)]
 pub(crate) struct CachedLink {
     pub(crate) key: VerifyingKey,
@@ -65,8 +70,8 @@ impl AncestorCache {
         }
     }
 
-    pub(crate) fn insert(&self, digest: [u8; 32], link: CachedLink) {
-        if self.capacity == 0 {
+    pub(crate) fn insert(&self, digest: [u8; 32], token_len: usize, link: CachedLink) {
+        if self.capacity == 0 || token_len > MAX_CACHED_TOKEN_LEN {
             return;
         }
         let mut inner = self.lock();

@@ -266,6 +266,21 @@ pub enum VerifyError {
         #[source]
         source: Box<VerifyError>,
     },
+    /// The passport has been revoked (by its issuer's status list or a deny list).
+    #[error("passport {jti:?} has been revoked")]
+    Revoked {
+        /// The revoked passport's `jti`.
+        jti: String,
+    },
+    /// The passport is suspended.
+    #[error("passport {jti:?} is suspended")]
+    Suspended {
+        /// The suspended passport's `jti`.
+        jti: String,
+    },
+    /// Its revocation status could not be established; refused (fail closed).
+    #[error(transparent)]
+    StatusUnavailable(#[from] crate::StatusUnavailable),
     /// The policy itself is invalid.
     #[error("invalid policy: {0}")]
     Policy(#[from] PolicyError),
@@ -300,6 +315,9 @@ impl VerifyError {
             VerifyError::ChainTooDeep { .. } => "chain_too_deep",
             VerifyError::Chain { .. } => "chain_broken",
             VerifyError::InLink { source, .. } => source.code(),
+            VerifyError::Revoked { .. } => "revoked",
+            VerifyError::Suspended { .. } => "suspended",
+            VerifyError::StatusUnavailable(_) => "status_unavailable",
             VerifyError::Policy(_) => "invalid_policy",
         }
     }

@@ -36,10 +36,12 @@ mod cache;
 mod error;
 mod keys;
 mod policy;
+mod status;
 mod verify;
 
-pub use cache::DEFAULT_CACHE_CAPACITY;
+pub use cache::{DEFAULT_CACHE_CAPACITY, MAX_CACHED_TOKEN_LEN};
 pub use error::{AssuranceKind, ChainViolation, PolicyError, VerifyError};
 pub use keys::{InMemoryKeyStore, JwksKeyStore, KeyStore};
 pub use policy::{DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DEPTH, MAX_CLOCK_SKEW, VerificationPolicy};
+pub use status::{LinkStatus, StatusSource, StatusUnavailable};
 pub use verify::{VerifiedPassport, Verifier};

@@ -5,10 +5,13 @@ use std::sync::Arc;
 use passport_claims::{
     Actor, Clock, Level, PASSPORT_TYP, Passport, ScopeSet, SystemClock, UnverifiedBundle,
 };
-use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256, sha256_b64url};
+use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256};
 
 use crate::cache::{AncestorCache, CachedLink, DEFAULT_CACHE_CAPACITY};
-use crate::{AssuranceKind, ChainViolation, KeyStore, VerificationPolicy, VerifyError};
+use crate::{
+    AssuranceKind, ChainViolation, KeyStore, LinkStatus, StatusSource, VerificationPolicy,
+    VerifyError,
+};
 
 /// Verifies passports and bundles under one [`VerificationPolicy`] and one
 /// [`KeyStore`]. Build it once and share it (it is `Send + Sync`); its
@@ -46,6 +49,7 @@ pub struct Verifier {
     keys: Arc<dyn KeyStore>,
     clock: Arc<dyn Clock>,
     cache: AncestorCache,
+    status: Vec<Arc<dyn StatusSource>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -84,12 +88,22 @@ impl Verifier {
             keys,
             clock: Arc::new(SystemClock),
             cache: AncestorCache::new(DEFAULT_CACHE_CAPACITY),
+            status: Vec::new(),
         })
     }
 
     /// Uses `clock` instead of the system clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Verifier {
         self.clock = clock;
+        self
+    }
+
+    /// Adds a revocation source, consulted for every link of every bundle
+    /// (call again to add more: a status list and a deny list, say). A link
+    /// any source reports revoked or suspended, or that a source cannot
+    /// answer for, is refused.
+    pub fn with_status_source(mut self, source: Arc<dyn StatusSource>) -> Verifier {
+        self.status.push(source);
         self
     }
 
@@ -148,6 +162,10 @@ impl Verifier {
         let now = self.clock.now();
         let mut links = Vec::with_capacity(bundle.len());
         let mut untyped = Vec::with_capacity(bundle.len());
+        // SHA-256 of each ancestor's bytes: the cache key, and what its
+        // child's `parent_hash` must be. Computed once per ancestor.
+        let mut digests = Vec::with_capacity(bundle.len());
+        digests.push([0u8; 32]);
 
         let (leaf, leaf_untyped) = self.verify_signature(bundle.leaf())?;
         self.check_link(&leaf, now)?;
@@ -161,13 +179,15 @@ impl Verifier {
                 link,
                 source: Box::new(e),
             };
-            let (passport, is_untyped) = self.verify_ancestor(token).map_err(in_link)?;
+            let digest = sha256(token.as_bytes());
+            let (passport, is_untyped) = self.verify_ancestor(token, &digest).map_err(in_link)?;
+            digests.push(digest);
             self.check_link(&passport, now).map_err(in_link)?;
             links.push(passport);
             untyped.push(is_untyped);
         }
 
-        self.check_chain(bundle, &links, &untyped)?;
+        self.check_chain(&links, &untyped, &digests)?;
         Ok(VerifiedPassport {
             bundle: bundle.clone(),
             links,
@@ -205,9 +225,12 @@ impl Verifier {
     }
 
     /// An ancestor: from the cache when its key is still the trusted one.
-    fn verify_ancestor(&self, token: &str) -> Result<(Arc<Passport>, bool), VerifyError> {
-        let digest = sha256(token.as_bytes());
-        if let Some(hit) = self.cache.get(&digest) {
+    fn verify_ancestor(
+        &self,
+        token: &str,
+        digest: &[u8; 32],
+    ) -> Result<(Arc<Passport>, bool), VerifyError> {
+        if let Some(hit) = self.cache.get(digest) {
             let kid = hit.key.kid();
             match self.keys.key(kid) {
                 Some(current) if current.same_key(&hit.key) => {
@@ -226,12 +249,13 @@ impl Verifier {
                     }
                     return Ok((hit.passport, hit.untyped));
                 }
-                _ => self.cache.remove(&digest),
+                _ => self.cache.remove(digest),
             }
         }
         let (passport, key, untyped) = self.verify_signature_with_key(token)?;
         self.cache.insert(
-            digest,
+            *digest,
+            token.len(),
             CachedLink {
                 key: key.key,
                 alg: key.alg,
@@ -266,6 +290,22 @@ impl Verifier {
                 agent_id: shorten(&p.agent.agent_id),
             });
         }
+        // Revocation is never cached: asked for every link on every use.
+        for source in &self.status {
+            match source.status(p, now)? {
+                LinkStatus::Valid => {}
+                LinkStatus::Revoked => {
+                    return Err(VerifyError::Revoked {
+                        jti: shorten(&p.jti),
+                    });
+                }
+                LinkStatus::Suspended => {
+                    return Err(VerifyError::Suspended {
+                        jti: shorten(&p.jti),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
@@ -299,9 +339,9 @@ impl Verifier {
     /// SPEC §5 item 9 between each child and its parent.
     fn check_chain(
         &self,
-        bundle: &UnverifiedBundle,
         links: &[Arc<Passport>],
         untyped: &[bool],
+        digests: &[[u8; 32]],
     ) -> Result<(), VerifyError> {
         let last = links.len() - 1;
         for (i, child) in links.iter().enumerate() {
@@ -335,10 +375,14 @@ impl Verifier {
                     actual: shorten(&parent.jti),
                 }));
             }
-            let parent_token = bundle.get(i + 1).unwrap_or_default();
             match &child.parent_hash {
                 Some(hash) => {
-                    if *hash != sha256_b64url(parent_token.as_bytes()) {
+                    let matches = passport_jose::b64::decode(hash).is_some_and(|h| {
+                        digests
+                            .get(i + 1)
+                            .is_some_and(|d| h.as_slice() == d.as_slice())
+                    });
+                    if !matches {
                         return Err(broken(ChainViolation::ParentHashMismatch));
                     }
                 }

@@ -151,3 +151,26 @@ fn a_verifier_is_shareable_across_threads() {
     }
     assert_eq!(verifier.cached_ancestors(), 2);
 }
+
+#[test]
+fn oversized_ancestors_are_verified_every_time_not_cached() {
+    let f = Fixture::new();
+    let root = f.root(&["files:*"]);
+    // A root carrying a large (but legal) claim, then a real child of it.
+    let mut big = root.claims().clone();
+    big.extra.insert(
+        "padding".into(),
+        serde_json::json!("x".repeat(passport_verifier::MAX_CACHED_TOKEN_LEN)),
+    );
+    let big_root = f.sign(&big);
+    let mut child = f
+        .delegate(root.bundle(), "agent-b", &["files:read"])
+        .claims()
+        .clone();
+    child.parent_hash = Some(passport_jose::sha256_b64url(big_root.as_bytes()));
+    let bundle = format!("{}~{big_root}", f.sign(&child));
+    let verifier = f.verifier(f.policy());
+    verifier.verify_str(&bundle).unwrap();
+    verifier.verify_str(&bundle).unwrap();
+    assert_eq!(verifier.cached_ancestors(), 0);
+}
