@@ -108,6 +108,9 @@ pub enum IssueError {
         /// This issuer.
         issuer: String,
     },
+    /// No status-list index could be allocated.
+    #[error("cannot allocate a status-list index: {0}")]
+    Status(String),
     /// Signing failed.
     #[error(transparent)]
     Jose(#[from] JoseError),
@@ -122,6 +125,7 @@ impl IssueError {
             IssueError::DepthExceeded { .. } => "depth_exceeded",
             IssueError::ParentExpired { .. } => "parent_expired",
             IssueError::IssuerMismatch { .. } => "issuer_mismatch",
+            IssueError::Status(_) => "status_allocation_failed",
             IssueError::Jose(e) => e.code(),
         }
     }
@@ -275,6 +279,25 @@ impl std::fmt::Debug for IssuedPassport {
     }
 }
 
+/// Where a minted passport's revocation status will be published: an index
+/// in a status list and the list's URI (draft-ietf-oauth-status-list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReference {
+    /// The passport's index in the list.
+    pub idx: u64,
+    /// The list's URI (the `sub` of its Status List Token).
+    pub uri: String,
+}
+
+/// Hands out status-list indices for new passports. Implementations must
+/// never hand out an index twice (even across restarts) and should not hand
+/// them out in order, so a list does not reveal how many passports exist.
+pub trait StatusAllocator: Send + Sync + std::fmt::Debug {
+    /// Reserves an index for the passport `jti` held by `agent_id`, valid
+    /// until `exp`.
+    fn allocate(&self, jti: &str, agent_id: &str, exp: i64) -> Result<StatusReference, String>;
+}
+
 /// Mints root and delegated passports with one signing key.
 #[derive(Debug)]
 pub struct Issuer {
@@ -282,6 +305,7 @@ pub struct Issuer {
     key: SigningKey,
     clock: Arc<dyn Clock>,
     max_depth: usize,
+    status: Option<Arc<dyn StatusAllocator>>,
 }
 
 impl Issuer {
@@ -292,6 +316,7 @@ impl Issuer {
             key,
             clock: Arc::new(SystemClock),
             max_depth: DEFAULT_MAX_DEPTH,
+            status: None,
         }
     }
 
@@ -304,6 +329,13 @@ impl Issuer {
     /// Sets the maximum bundle length delegation may reach.
     pub fn with_max_depth(mut self, max_depth: usize) -> Issuer {
         self.max_depth = max_depth;
+        self
+    }
+
+    /// Gives every passport minted from now on a `status` claim
+    /// (`{"status_list": {"idx": N, "uri": U}}`) from `allocator`.
+    pub fn with_status(mut self, allocator: Arc<dyn StatusAllocator>) -> Issuer {
+        self.status = Some(allocator);
         self
     }
 
@@ -355,7 +387,7 @@ impl Issuer {
         );
         passport.acr = assertion.acr;
         passport.assurance = assertion.assurance;
-        let token = self.sign(&passport)?;
+        let token = self.sign(&mut passport)?;
         Ok(IssuedPassport {
             bundle: token.clone(),
             token,
@@ -433,7 +465,7 @@ impl Issuer {
         child.acr = parent.acr.clone();
         child.assurance = parent.assurance;
         child.parent_hash = Some(sha256_b64url(verified.token().as_bytes()));
-        let token = self.sign(&child)?;
+        let token = self.sign(&mut child)?;
         let bundle = format!("{token}~{}", verified.bundle());
         Ok(IssuedPassport {
             token,
@@ -443,7 +475,17 @@ impl Issuer {
         })
     }
 
-    fn sign(&self, passport: &Passport) -> Result<String, IssueError> {
+    /// Adds the `status` reference (when configured) and signs.
+    fn sign(&self, passport: &mut Passport) -> Result<String, IssueError> {
+        if let Some(allocator) = &self.status {
+            let reference = allocator
+                .allocate(&passport.jti, &passport.agent.agent_id, passport.exp)
+                .map_err(IssueError::Status)?;
+            passport.extra.insert(
+                "status".into(),
+                serde_json::json!({"status_list": {"idx": reference.idx, "uri": reference.uri}}),
+            );
+        }
         Ok(self
             .key
             .sign_compact(Some(PASSPORT_TYP), &passport.to_json())?)
