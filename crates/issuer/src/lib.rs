@@ -47,6 +47,7 @@
 
 use std::sync::Arc;
 
+use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
 use passport_claims::{
     Actor, AgentClaims, Clock, IdentityAssertion, PASSPORT_TYP, Passport, ScopeSet, SystemClock,
 };
@@ -108,6 +109,9 @@ pub enum IssueError {
         /// This issuer.
         issuer: String,
     },
+    /// The passport was minted but could not be audited, so it is withheld.
+    #[error("the passport could not be audited: {0}")]
+    AuditFailed(String),
     /// No status-list index could be allocated.
     #[error("cannot allocate a status-list index: {0}")]
     Status(String),
@@ -126,6 +130,7 @@ impl IssueError {
             IssueError::ParentExpired { .. } => "parent_expired",
             IssueError::IssuerMismatch { .. } => "issuer_mismatch",
             IssueError::Status(_) => "status_allocation_failed",
+            IssueError::AuditFailed(_) => "audit_failed",
             IssueError::Jose(e) => e.code(),
         }
     }
@@ -299,13 +304,25 @@ pub trait StatusAllocator: Send + Sync + std::fmt::Debug {
 }
 
 /// Mints root and delegated passports with one signing key.
-#[derive(Debug)]
 pub struct Issuer {
     url: String,
     key: SigningKey,
     clock: Arc<dyn Clock>,
     max_depth: usize,
     status: Option<Arc<dyn StatusAllocator>>,
+    audit: Option<Arc<dyn AuditSink>>,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer")
+            .field("url", &self.url)
+            .field("kid", &self.key.kid())
+            .field("max_depth", &self.max_depth)
+            .field("status", &self.status.is_some())
+            .field("audit", &self.audit.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Issuer {
@@ -317,6 +334,7 @@ impl Issuer {
             clock: Arc::new(SystemClock),
             max_depth: DEFAULT_MAX_DEPTH,
             status: None,
+            audit: None,
         }
     }
 
@@ -339,6 +357,13 @@ impl Issuer {
         self
     }
 
+    /// Records every issuance and delegation (and every refusal to mint) in
+    /// `sink`. A passport that cannot be audited is not handed out.
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Issuer {
+        self.audit = Some(sink);
+        self
+    }
+
     /// The issuer identifier.
     pub fn url(&self) -> &str {
         &self.url
@@ -356,6 +381,12 @@ impl Issuer {
 
     /// Mints a root passport for the asserted principal.
     pub fn issue(&self, request: IssuanceRequest) -> Result<IssuedPassport, IssueError> {
+        let audience = request.audience.clone();
+        let result = self.issue_unaudited(request);
+        self.audited(Action::Issue, &audience, &[], result)
+    }
+
+    fn issue_unaudited(&self, request: IssuanceRequest) -> Result<IssuedPassport, IssueError> {
         let IssuanceRequest {
             assertion,
             audience,
@@ -398,6 +429,57 @@ impl Issuer {
 
     /// Mints a child of `request.parent`'s leaf for another agent.
     pub fn delegate(&self, request: DelegationRequest<'_>) -> Result<IssuedPassport, IssueError> {
+        let audience = request.audience.clone();
+        let parent = request.parent;
+        let result = self.delegate_unaudited(request);
+        self.audited(Action::Delegate, &audience, parent.links(), result)
+    }
+
+    /// Records the outcome; a minted passport that cannot be recorded is withheld.
+    fn audited(
+        &self,
+        action: Action,
+        audience: &str,
+        ancestors: &[Arc<Passport>],
+        result: Result<IssuedPassport, IssueError>,
+    ) -> Result<IssuedPassport, IssueError> {
+        let Some(sink) = &self.audit else {
+            return result;
+        };
+        let outcome = if result.is_ok() {
+            Outcome::Done
+        } else {
+            Outcome::Failed
+        };
+        let mut record = AuditRecord::new(self.clock.now(), action, outcome);
+        record.aud = Some(clip(audience));
+        record.iss = Some(self.url.clone());
+        let link = |p: &Passport| LinkRef {
+            jti: clip(&p.jti),
+            agent_id: clip(&p.agent.agent_id),
+        };
+        match &result {
+            Ok(minted) => {
+                record.links.push(link(minted.claims()));
+                record.sub = Some(clip(&minted.claims().sub));
+            }
+            Err(e) => {
+                record.error = Some(e.code().to_owned());
+                record.sub = ancestors.first().map(|p| clip(&p.sub));
+            }
+        }
+        record.links.extend(ancestors.iter().map(|p| link(p)));
+        match (sink.record(&record), result) {
+            (Ok(()), result) => result,
+            (Err(e), Ok(_)) => Err(IssueError::AuditFailed(e.to_string())),
+            (Err(_), Err(e)) => Err(e),
+        }
+    }
+
+    fn delegate_unaudited(
+        &self,
+        request: DelegationRequest<'_>,
+    ) -> Result<IssuedPassport, IssueError> {
         let DelegationRequest {
             parent: verified,
             audience,

@@ -281,6 +281,10 @@ pub enum VerifyError {
     /// Its revocation status could not be established; refused (fail closed).
     #[error(transparent)]
     StatusUnavailable(#[from] crate::StatusUnavailable),
+    /// The bundle verified but the audit record could not be written, so it
+    /// is refused (no acceptance without a trail).
+    #[error("verification could not be audited: {0}")]
+    AuditFailed(String),
     /// The policy itself is invalid.
     #[error("invalid policy: {0}")]
     Policy(#[from] PolicyError),
@@ -318,6 +322,7 @@ impl VerifyError {
             VerifyError::Revoked { .. } => "revoked",
             VerifyError::Suspended { .. } => "suspended",
             VerifyError::StatusUnavailable(_) => "status_unavailable",
+            VerifyError::AuditFailed(_) => "audit_failed",
             VerifyError::Policy(_) => "invalid_policy",
         }
     }

@@ -7,6 +7,8 @@ use passport_claims::{
 };
 use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256};
 
+use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
+
 use crate::cache::{AncestorCache, CachedLink, DEFAULT_CACHE_CAPACITY};
 use crate::{
     AssuranceKind, ChainViolation, KeyStore, LinkStatus, StatusSource, VerificationPolicy,
@@ -50,6 +52,7 @@ pub struct Verifier {
     clock: Arc<dyn Clock>,
     cache: AncestorCache,
     status: Vec<Arc<dyn StatusSource>>,
+    audit: Option<(Arc<dyn AuditSink>, serde_json::Value)>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -89,6 +92,7 @@ impl Verifier {
             clock: Arc::new(SystemClock),
             cache: AncestorCache::new(DEFAULT_CACHE_CAPACITY),
             status: Vec::new(),
+            audit: None,
         })
     }
 
@@ -104,6 +108,30 @@ impl Verifier {
     /// answer for, is refused.
     pub fn with_status_source(mut self, source: Arc<dyn StatusSource>) -> Verifier {
         self.status.push(source);
+        self
+    }
+
+    /// Records every verification in `sink`: accepted or refused, the error
+    /// code, each link's `jti` and `agent_id`, `sub`, `iss`, `aud`, the
+    /// required scope and a summary of the policy — never the token. An
+    /// acceptance that cannot be recorded is refused (`audit_failed`).
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Verifier {
+        let p = &self.policy;
+        let summary = serde_json::json!({
+            "trusted_issuers": p.trusted_issuers,
+            "audience": p.audience,
+            "min_ial": p.min_ial.map(|l| l.get()),
+            "min_aal": p.min_aal.map(|l| l.get()),
+            "min_fal": p.min_fal.map(|l| l.get()),
+            "required_scope": p.required_scope,
+            "allow_wildcard": p.allow_wildcard,
+            "clock_skew": p.clock_skew,
+            "max_depth": p.max_depth,
+            "allowed_actors": p.allowed_actors,
+            "accept_untyped": p.accept_untyped,
+            "status_sources": self.status.len(),
+        });
+        self.audit = Some((sink, summary));
         self
     }
 
@@ -153,6 +181,50 @@ impl Verifier {
         &self,
         bundle: &UnverifiedBundle,
     ) -> Result<VerifiedPassport, VerifyError> {
+        let result = self.verify_unaudited(bundle);
+        let Some((sink, policy)) = &self.audit else {
+            return result;
+        };
+        let mut record = AuditRecord::new(
+            self.clock.now(),
+            Action::Verify,
+            if result.is_ok() {
+                Outcome::Accepted
+            } else {
+                Outcome::Refused
+            },
+        );
+        record.aud = Some(self.policy.audience.clone());
+        record.required_scope = self.policy.required_scope.clone();
+        record.policy = Some(policy.clone());
+        match &result {
+            Ok(v) => {
+                record.links = v.links.iter().map(|p| link_ref(p)).collect();
+                record.sub = Some(clip(&v.passport().sub));
+                record.iss = Some(clip(&v.passport().iss));
+            }
+            Err(e) => {
+                // What the refused bundle claims, marked as unverified.
+                record.error = Some(e.code().to_owned());
+                record.verified = false;
+                let claimed: Vec<Passport> = bundle
+                    .inspect_unverified()
+                    .into_iter()
+                    .filter_map(|d| d.ok().map(|d| d.claims))
+                    .collect();
+                record.links = claimed.iter().map(link_ref).collect();
+                record.sub = claimed.first().map(|p| clip(&p.sub));
+                record.iss = claimed.first().map(|p| clip(&p.iss));
+            }
+        }
+        match (sink.record(&record), result) {
+            (Ok(()), result) => result,
+            (Err(e), Ok(_)) => Err(VerifyError::AuditFailed(e.to_string())),
+            (Err(_), Err(refused)) => Err(refused),
+        }
+    }
+
+    fn verify_unaudited(&self, bundle: &UnverifiedBundle) -> Result<VerifiedPassport, VerifyError> {
         if bundle.len() > self.policy.max_depth {
             return Err(VerifyError::ChainTooDeep {
                 depth: bundle.len(),
@@ -469,6 +541,13 @@ impl Verifier {
             }
         }
         Ok(())
+    }
+}
+
+fn link_ref(p: &Passport) -> LinkRef {
+    LinkRef {
+        jti: clip(&p.jti),
+        agent_id: clip(&p.agent.agent_id),
     }
 }
 

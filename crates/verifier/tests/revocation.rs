@@ -22,7 +22,13 @@ impl Table {
 
 impl StatusSource for Table {
     fn status(&self, p: &Passport, _now: i64) -> Result<LinkStatus, StatusUnavailable> {
-        Ok(self.0.lock().unwrap().get(&p.jti).copied().unwrap_or(LinkStatus::Valid))
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .get(&p.jti)
+            .copied()
+            .unwrap_or(LinkStatus::Valid))
     }
 }
 
@@ -30,7 +36,10 @@ struct Down;
 
 impl StatusSource for Down {
     fn status(&self, _: &Passport, _: i64) -> Result<LinkStatus, StatusUnavailable> {
-        Err(StatusUnavailable::new("status_list_unreachable", "connection refused"))
+        Err(StatusUnavailable::new(
+            "status_list_unreachable",
+            "connection refused",
+        ))
     }
 }
 
@@ -45,9 +54,14 @@ fn revoking_the_root_refuses_child_and_grandchild_naming_the_root() {
     for (bundle, root_link) in [(child.bundle(), 1), (grandchild.bundle(), 2)] {
         let err = verifier.verify_str(bundle).unwrap_err();
         assert_eq!((err.code(), err.link()), ("revoked", root_link));
-        assert!(matches!(err.root_cause(), VerifyError::Revoked { jti } if *jti == root.claims().jti));
+        assert!(
+            matches!(err.root_cause(), VerifyError::Revoked { jti } if *jti == root.claims().jti)
+        );
     }
-    assert_eq!(verifier.verify_str(root.bundle()).unwrap_err().code(), "revoked");
+    assert_eq!(
+        verifier.verify_str(root.bundle()).unwrap_err().code(),
+        "revoked"
+    );
 }
 
 #[test]
@@ -69,7 +83,10 @@ fn suspension_then_reinstatement() {
     let table = Arc::new(Table::default());
     let verifier = f.verifier(f.policy()).with_status_source(table.clone());
     table.set(&child.claims().jti, LinkStatus::Suspended);
-    assert_eq!(verifier.verify_str(grandchild.bundle()).unwrap_err().code(), "suspended");
+    assert_eq!(
+        verifier.verify_str(grandchild.bundle()).unwrap_err().code(),
+        "suspended"
+    );
     table.set(&child.claims().jti, LinkStatus::Valid);
     verifier.verify_str(grandchild.bundle()).unwrap();
 }
@@ -92,5 +109,8 @@ fn cached_ancestors_are_still_asked_about_revocation() {
     verifier.verify_str(grandchild.bundle()).unwrap();
     assert_eq!(verifier.cached_ancestors(), 2);
     table.set(&root.claims().jti, LinkStatus::Revoked);
-    assert_eq!(verifier.verify_str(grandchild.bundle()).unwrap_err().code(), "revoked");
+    assert_eq!(
+        verifier.verify_str(grandchild.bundle()).unwrap_err().code(),
+        "revoked"
+    );
 }

@@ -1,0 +1,182 @@
+//! Every verification, issuance and delegation leaves an audit record with
+//! the right fields and never the token; an acceptance that cannot be
+//! recorded is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use passport_audit::{Action, AuditError, AuditRecord, AuditSink, Outcome};
+use passport_claims::ScopeSet;
+use passport_issuer::{DelegationRequest, Issuer};
+
+#[derive(Default)]
+struct Memory(Mutex<Vec<AuditRecord>>);
+
+impl AuditSink for Memory {
+    fn record(&self, r: &AuditRecord) -> Result<(), AuditError> {
+        self.0.lock().unwrap().push(r.clone());
+        Ok(())
+    }
+}
+
+struct Broken;
+
+impl AuditSink for Broken {
+    fn record(&self, _: &AuditRecord) -> Result<(), AuditError> {
+        Err(AuditError::Io {
+            path: "/dev/full".into(),
+            source: std::io::Error::other("disk full"),
+        })
+    }
+}
+
+#[test]
+fn accepted_and_refused_verifications_are_recorded_without_tokens() {
+    let f = Fixture::new();
+    let [root, child, grandchild] = f.chain3();
+    let sink = Arc::new(Memory::default());
+    let verifier = f
+        .verifier(f.policy().required_scope("files:read"))
+        .with_audit(sink.clone());
+    verifier.verify_str(grandchild.bundle()).unwrap();
+    verifier.verify_str(root.bundle()).unwrap();
+    let other = f
+        .verifier(f.policy().required_scope("admin:x"))
+        .with_audit(sink.clone());
+    other.verify_str(child.bundle()).unwrap_err();
+
+    let records = sink.0.lock().unwrap().clone();
+    assert_eq!(records.len(), 3);
+    let ok = &records[0];
+    assert_eq!(
+        (ok.action, ok.outcome, ok.verified),
+        (Action::Verify, Outcome::Accepted, true)
+    );
+    assert_eq!(
+        ok.links
+            .iter()
+            .map(|l| l.agent_id.as_str())
+            .collect::<Vec<_>>(),
+        ["agent-c", "agent-b", "agent-a"]
+    );
+    assert_eq!(ok.links[2].jti, root.claims().jti);
+    assert_eq!(
+        (ok.sub.as_deref(), ok.iss.as_deref(), ok.aud.as_deref()),
+        (Some("alice"), Some(ISS), Some(AUD))
+    );
+    assert_eq!(ok.required_scope.as_deref(), Some("files:read"));
+    assert_eq!(ok.policy.as_ref().unwrap()["audience"], AUD);
+    let refused = &records[2];
+    assert_eq!(
+        (refused.outcome, refused.error.as_deref(), refused.verified),
+        (Outcome::Refused, Some("scope_violation"), false)
+    );
+    assert_eq!(refused.links.len(), 2);
+    // No token, nor any of its segments, in any record.
+    let text = serde_json::to_string(&records).unwrap();
+    for token in [root.token(), child.token(), grandchild.token()] {
+        for segment in token.split('.') {
+            assert!(
+                !text.contains(segment),
+                "a token segment leaked into the audit trail"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_acceptance_that_cannot_be_audited_is_refused() {
+    let f = Fixture::new();
+    let root = f.root(&["files:read"]);
+    let verifier = f.verifier(f.policy()).with_audit(Arc::new(Broken));
+    assert_eq!(
+        verifier.verify_str(root.bundle()).unwrap_err().code(),
+        "audit_failed"
+    );
+    // A refusal stays the refusal it was.
+    let strict = f
+        .verifier(f.policy().required_scope("x"))
+        .with_audit(Arc::new(Broken));
+    assert_eq!(
+        strict.verify_str(root.bundle()).unwrap_err().code(),
+        "scope_violation"
+    );
+}
+
+#[test]
+fn issuance_and_delegation_are_recorded() {
+    let f = Fixture::new();
+    let sink = Arc::new(Memory::default());
+    let issuer = Issuer::new(ISS, f.key.try_clone().unwrap())
+        .with_clock(f.clock.clone())
+        .with_audit(sink.clone());
+    let assertion = passport_claims::IdentityAssertion::new("https://idp.example", "alice");
+    let root = issuer
+        .issue(passport_issuer::IssuanceRequest::new(
+            assertion,
+            AUD,
+            "agent-a",
+            "m",
+            ScopeSet::parse(["files:*"]).unwrap(),
+        ))
+        .unwrap();
+    let parent = f.verify(root.bundle()).unwrap();
+    let child = issuer
+        .delegate(DelegationRequest::new(
+            &parent,
+            AUD,
+            "agent-b",
+            "m",
+            ScopeSet::parse(["files:read"]).unwrap(),
+        ))
+        .unwrap();
+    issuer
+        .delegate(DelegationRequest::new(
+            &parent,
+            AUD,
+            "agent-b",
+            "m",
+            ScopeSet::parse(["mail:*"]).unwrap(),
+        ))
+        .unwrap_err();
+    let records = sink.0.lock().unwrap().clone();
+    assert_eq!(records.len(), 3);
+    assert_eq!(
+        (records[0].action, records[0].outcome),
+        (Action::Issue, Outcome::Done)
+    );
+    assert_eq!(records[0].links[0].jti, root.claims().jti);
+    assert_eq!(
+        (records[1].action, records[1].outcome),
+        (Action::Delegate, Outcome::Done)
+    );
+    assert_eq!(
+        records[1]
+            .links
+            .iter()
+            .map(|l| l.jti.as_str())
+            .collect::<Vec<_>>(),
+        [child.claims().jti.as_str(), root.claims().jti.as_str()]
+    );
+    assert_eq!(
+        (records[2].outcome, records[2].error.as_deref()),
+        (Outcome::Failed, Some("scope_attenuation"))
+    );
+    assert_eq!(records[2].sub.as_deref(), Some("alice"));
+
+    let withheld = Issuer::new(ISS, f.key.try_clone().unwrap()).with_audit(Arc::new(Broken));
+    let assertion = passport_claims::IdentityAssertion::new("https://idp.example", "alice");
+    let err = withheld
+        .issue(passport_issuer::IssuanceRequest::new(
+            assertion,
+            AUD,
+            "a",
+            "m",
+            ScopeSet::empty(),
+        ))
+        .unwrap_err();
+    assert_eq!(err.code(), "audit_failed");
+}
