@@ -62,6 +62,11 @@ pub(crate) enum Command {
         after_help = "Examples:\n  passport keys show\n  passport keys jwks > jwks.json\n  passport keys rotate"
     )]
     Keys(KeysArgs),
+    /// Read the audit trail: every issuance, delegation, revocation and audited verification.
+    #[command(
+        after_help = "Examples:\n  passport audit\n  passport audit --since 2026-11-22T00:00:00Z --agent reader --outcome refused\n  passport audit --file verifier-audit.jsonl --json"
+    )]
+    Audit(AuditArgs),
     /// Show the data directory and the files in it with their modes.
     #[command(after_help = "Example:\n  passport where")]
     Where,
@@ -167,6 +172,28 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=120))]
     pub(crate) clock_skew: u64,
     /// Print the result (success or rejection) as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Append an audit record of this verification to FILE (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) audit_log: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only records at or after this time (seconds since the epoch, or RFC 3339 like 2026-11-22T13:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// Only records naming this agent in any link.
+    #[arg(long, value_name = "AGENT_ID")]
+    pub(crate) agent: Option<String>,
+    /// Only records with this outcome.
+    #[arg(long, value_name = "OUTCOME", value_parser = ["accepted", "refused", "done", "failed"])]
+    pub(crate) outcome: Option<String>,
+    /// Read this log instead of the local issuer's (for example a verifier's --audit-log).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: Option<std::path::PathBuf>,
+    /// Print JSON lines instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
 }

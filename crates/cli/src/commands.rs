@@ -14,13 +14,19 @@ use passport_oidc::{LoginOptions, OidcConfig, Provider};
 use passport_verifier::{InMemoryKeyStore, VerificationPolicy, VerifiedPassport, Verifier};
 use serde_json::{Value, json};
 
+use passport_audit::{AuditSink, Filter, JsonLinesSink, Outcome, read_records};
+
 use crate::cli::{
-    DelegateArgs, InspectArgs, IssueArgs, KeysAction, LoginArgs, PassportArgs, VerifyArgs,
+    AuditArgs, DelegateArgs, InspectArgs, IssueArgs, KeysAction, LoginArgs, PassportArgs,
+    VerifyArgs,
 };
 use crate::env::Env;
 use crate::error::CliError;
 use crate::store::{DataDir, JWKS_CACHE, mode_of, write_private};
-use crate::time::rfc3339;
+use crate::time::{parse_time, rfc3339};
+
+/// The local issuer's audit log, in the data directory.
+const AUDIT_LOG: &str = "audit.jsonl";
 
 /// How long a JWKS fetched by URL is reused.
 const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -53,7 +59,18 @@ impl Context {
 
     fn issuer(&self) -> Result<Issuer, CliError> {
         let key = self.dir.issuer_key(self.now())?;
-        Ok(Issuer::new(self.env.issuer(), key).with_clock(self.clock.clone()))
+        Ok(Issuer::new(self.env.issuer(), key)
+            .with_clock(self.clock.clone())
+            .with_audit(self.audit_sink()?))
+    }
+
+    /// The local issuer's audit log, under the data directory.
+    fn audit_sink(&self) -> Result<Arc<dyn AuditSink>, CliError> {
+        self.dir.ensure()?;
+        let path = self.dir.path(AUDIT_LOG);
+        let sink =
+            JsonLinesSink::open(&path).map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+        Ok(Arc::new(sink))
     }
 }
 
@@ -319,8 +336,13 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
                 .hint("issue a passport first (creating the local issuer key) or pass --jwks"),
         );
     }
-    let verifier =
+    let mut verifier =
         Verifier::new(policy, InMemoryKeyStore::from_jwks(&jwks))?.with_clock(ctx.clock.clone());
+    if let Some(path) = &args.audit_log {
+        let sink =
+            JsonLinesSink::open(path).map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+        verifier = verifier.with_audit(Arc::new(sink));
+    }
     Ok(verifier.verify_bundle(&bundle)?)
 }
 
@@ -473,6 +495,73 @@ fn tree(leaf_first: &[Passport]) -> String {
         ));
     }
     out
+}
+
+// ---------------------------------------------------------------- audit
+
+pub(crate) fn audit(ctx: &Context, args: &AuditArgs) -> Result<(), CliError> {
+    let since = match &args.since {
+        None => None,
+        Some(text) => Some(parse_time(text).ok_or_else(|| {
+            CliError::usage("usage", format!("--since {text:?}: use seconds since the epoch or RFC 3339 (2026-11-22T13:00:00Z)"))
+        })?),
+    };
+    let outcome = match args.outcome.as_deref() {
+        None => None,
+        Some("accepted") => Some(Outcome::Accepted),
+        Some("refused") => Some(Outcome::Refused),
+        Some("done") => Some(Outcome::Done),
+        Some(_) => Some(Outcome::Failed),
+    };
+    let filter = Filter {
+        since,
+        agent: args.agent.clone(),
+        outcome,
+        action: None,
+    };
+    let path = args.file.clone().unwrap_or_else(|| ctx.dir.path(AUDIT_LOG));
+    let records =
+        read_records(&path, &filter).map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+    if args.json {
+        for r in &records {
+            say!("{}", serde_json::to_string(r).unwrap_or_default());
+        }
+        return Ok(());
+    }
+    say!(
+        "{:<20}  {:<9}  {:<8}  {:<20}  {:<36}  chain (holder first)",
+        "time",
+        "action",
+        "outcome",
+        "error",
+        "jti"
+    );
+    for r in &records {
+        let action = serde_json::to_value(r.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let outcome = serde_json::to_value(r.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let chain: Vec<&str> = r.links.iter().map(|l| l.agent_id.as_str()).collect();
+        say!(
+            "{:<20}  {:<9}  {:<8}  {:<20}  {:<36}  {}{}",
+            rfc3339(r.time),
+            action,
+            outcome,
+            r.error.as_deref().unwrap_or("-"),
+            r.links.first().map_or("-", |l| l.jti.as_str()),
+            chain.join(" <- "),
+            if r.verified {
+                ""
+            } else {
+                "  (claimed, unverified)"
+            }
+        );
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- keys, where

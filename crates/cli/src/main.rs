@@ -65,6 +65,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     commands::keys(&ctx, args.action.unwrap_or(KeysAction::Show))
                 }
                 Command::Where => commands::where_(&ctx),
+                Command::Audit(args) => commands::audit(&ctx, &args),
                 Command::Completions { .. } | Command::Inspect(_) => Ok(()),
             }
         }

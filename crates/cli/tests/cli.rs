@@ -689,3 +689,107 @@ async fn a_closed_stdout_is_not_a_crash() {
     assert!(!stderr(&out).contains("panicked"));
     let _ = Duration::from_secs(0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_trail_records_issuer_actions_and_audited_verifications() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let root = env.issue(&["files:*"]);
+    let out = env.run_with_stdin(
+        &[
+            "delegate",
+            "--agent-id",
+            "reader",
+            "--agent-model",
+            "m",
+            "--aud",
+            "https://files.example",
+            "--tool-scope",
+            "files:read",
+        ],
+        root.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let child = stdout(&out).trim().to_owned();
+    let refused = env.run_with_stdin(
+        &[
+            "delegate",
+            "--agent-id",
+            "x",
+            "--agent-model",
+            "m",
+            "--aud",
+            "https://files.example",
+            "--tool-scope",
+            "admin:*",
+        ],
+        root.as_bytes(),
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let log = env.work.path().join("verifier-audit.jsonl");
+    let log_arg = log.to_str().unwrap();
+    env.run(&[
+        "verify",
+        &child,
+        "--aud",
+        "https://files.example",
+        "--audit-log",
+        log_arg,
+    ]);
+    env.run(&[
+        "verify",
+        &child,
+        "--aud",
+        "https://wrong.example",
+        "--audit-log",
+        log_arg,
+    ]);
+
+    let out = env.run(&["audit", "--json"]);
+    let records: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("issue", "done"),
+            ("delegate", "done"),
+            ("delegate", "failed")
+        ]
+    );
+    assert_eq!(records[2]["error"], "scope_attenuation");
+    assert_eq!(records[1]["links"][1]["agent_id"], "planner");
+    let raw = std::fs::read_to_string(env.dir().join("audit.jsonl")).unwrap();
+    assert!(
+        !raw.contains(root.split('.').nth(2).unwrap()),
+        "a signature leaked into the audit log"
+    );
+    assert_eq!(mode(&env.dir().join("audit.jsonl")), 0o600);
+
+    let out = env.run(&["audit", "--file", log_arg, "--outcome", "refused"]);
+    let table = stdout(&out);
+    assert!(
+        table.contains("audience_mismatch") && table.contains("reader <- planner"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 2, "{table}");
+    let out = env.run(&["audit", "--agent", "nobody"]);
+    assert_eq!(stdout(&out).lines().count(), 1);
+    assert_eq!(
+        env.run(&["audit", "--since", "yesterday"]).status.code(),
+        Some(2)
+    );
+    let out = env.run(&["audit", "--since", "2999-01-01T00:00:00Z", "--json"]);
+    assert!(stdout(&out).is_empty());
+}
