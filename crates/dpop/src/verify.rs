@@ -1,0 +1,375 @@
+//! Proof verification (RFC 9449 §4.3).
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use passport_claims::Clock;
+use passport_jose::{Algorithm, JoseError, VerifyingKey, b64, json};
+
+use crate::nonce::constant_time_eq;
+use crate::replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayCache, ReplayCache};
+use crate::{DPOP_TYP, DpopError, MAX_PROOF_LEN, NonceIssuer, PRIVATE_MEMBERS, ath, normalize_htu};
+
+/// Header members refused in a proof: `crit` and `b64` change how the JWS is
+/// processed; the others would name a second source for the key, which in a
+/// proof comes from `jwk` only.
+const FORBIDDEN_MEMBERS: [&str; 7] = ["crit", "b64", "jku", "x5u", "x5c", "x5t", "x5t#S256"];
+
+/// What a [`DpopVerifier`] accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopPolicy {
+    /// Proof algorithms accepted. Only asymmetric algorithms exist here: `none`
+    /// and HMAC are refused whatever this list says. Default: `ES256`,
+    /// `EdDSA`, `Ed25519`.
+    pub allowed_algorithms: Vec<Algorithm>,
+    /// How old an `iat` may be, in seconds (default 60).
+    pub iat_past: i64,
+    /// How far in the future an `iat` may be, in seconds (default 5).
+    pub iat_future: i64,
+    /// Require a server nonce (needs a [`NonceIssuer`] on the verifier).
+    pub require_nonce: bool,
+}
+
+impl Default for DpopPolicy {
+    fn default() -> DpopPolicy {
+        DpopPolicy {
+            allowed_algorithms: vec![Algorithm::ES256, Algorithm::EdDSA, Algorithm::Ed25519],
+            iat_past: 60,
+            iat_future: 5,
+            require_nonce: false,
+        }
+    }
+}
+
+/// A proof that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifiedProof {
+    /// RFC 7638 thumbprint of the proof's key.
+    pub jkt: String,
+    /// The proof's `jti`.
+    pub jti: String,
+    /// The proof's `htm`.
+    pub htm: String,
+    /// The proof's `htu`, normalised.
+    pub htu: String,
+    /// The proof's `iat`.
+    pub iat: i64,
+}
+
+/// Verifies DPoP proofs: policy, replay cache, optional nonce issuer, clock.
+///
+/// Checks run in the order of RFC 9449 §4.3, each failure with its own
+/// [`DpopError`]; the `jti` is recorded in the replay cache only when every
+/// other check has passed, so a refused proof never spends its `jti`.
+#[derive(Clone)]
+pub struct DpopVerifier {
+    policy: DpopPolicy,
+    replay: Arc<dyn ReplayCache>,
+    nonces: Option<NonceIssuer>,
+    clock: Arc<dyn Clock>,
+}
+
+impl DpopVerifier {
+    /// A verifier with an [`InMemoryReplayCache`] of
+    /// [`DEFAULT_REPLAY_CAPACITY`] entries and no nonce issuer.
+    pub fn new(policy: DpopPolicy, clock: Arc<dyn Clock>) -> DpopVerifier {
+        let replay = Arc::new(InMemoryReplayCache::new(
+            DEFAULT_REPLAY_CAPACITY,
+            clock.clone(),
+        ));
+        DpopVerifier {
+            policy,
+            replay,
+            nonces: None,
+            clock,
+        }
+    }
+
+    /// Uses `cache` (for example one shared by a cluster) for `jti` replay.
+    #[must_use]
+    pub fn with_replay_cache(mut self, cache: Arc<dyn ReplayCache>) -> DpopVerifier {
+        self.replay = cache;
+        self
+    }
+
+    /// Uses `issuer` for server nonces (checked when the policy requires them).
+    #[must_use]
+    pub fn with_nonce_issuer(mut self, issuer: NonceIssuer) -> DpopVerifier {
+        self.nonces = Some(issuer);
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &DpopPolicy {
+        &self.policy
+    }
+
+    /// The nonce issuer, if any (to send a `DPoP-Nonce` ahead of need).
+    pub fn nonce_issuer(&self) -> Option<&NonceIssuer> {
+        self.nonces.as_ref()
+    }
+
+    /// Verifies the proof of one request.
+    ///
+    /// - `headers`: the values of every `DPoP` header of the request;
+    /// - `method`, `url`: the request's method and absolute URL (query and
+    ///   fragment are ignored);
+    /// - `access_token`: the passport bundle presented with the request, if
+    ///   any (the proof's `ath` must then be its hash);
+    /// - `expected_jkt`: the passport's `cnf.jkt`, if it is bound to a key.
+    pub fn verify(
+        &self,
+        headers: &[&str],
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        expected_jkt: Option<&str>,
+    ) -> Result<VerifiedProof, DpopError> {
+        // Exactly one proof.
+        let proof = single_proof(headers)?;
+        // A well-formed JWS.
+        let parsed = Parsed::parse(proof)?;
+        let header = &parsed.header;
+        // typ.
+        if header.get("typ").and_then(Value::as_str) != Some(DPOP_TYP) {
+            return Err(DpopError::InvalidType);
+        }
+        // alg: asymmetric, supported, allowed; no processing-changing members.
+        let alg = match header.get("alg") {
+            Some(Value::String(name)) => Algorithm::parse(name).map_err(|e| match e {
+                JoseError::AlgorithmNone(_) => DpopError::AlgorithmNone,
+                _ => DpopError::UnsupportedAlgorithm(short(name)),
+            })?,
+            _ => return Err(DpopError::MissingAlgorithm),
+        };
+        if !self.policy.allowed_algorithms.contains(&alg) {
+            return Err(DpopError::AlgorithmNotAllowed(alg.as_str().to_owned()));
+        }
+        if let Some(name) = FORBIDDEN_MEMBERS.iter().find(|m| header.contains_key(**m)) {
+            return Err(DpopError::ForbiddenHeader(name));
+        }
+        // jwk: present, public, supported, fits alg.
+        let (key, jkt) = proof_key(header)?;
+        if key.key_algorithm() != alg.key_algorithm() {
+            return Err(DpopError::AlgorithmKeyMismatch {
+                alg: alg.as_str().to_owned(),
+                key: key.key_algorithm().to_string(),
+            });
+        }
+        // The signature, with that jwk.
+        key.verify(alg, parsed.signing_input.as_bytes(), &parsed.signature)
+            .map_err(|e| match e {
+                JoseError::AlgorithmKeyMismatch { alg, key } => DpopError::AlgorithmKeyMismatch {
+                    alg: alg.as_str().to_owned(),
+                    key: key.to_string(),
+                },
+                _ => DpopError::BadSignature,
+            })?;
+        // The required claims.
+        let claims = &parsed.claims;
+        let jti = required_str(claims, "jti")?;
+        let htm = required_str(claims, "htm")?;
+        let htu = required_str(claims, "htu")?;
+        let iat = match claims.get("iat") {
+            None => return Err(DpopError::MissingClaim("iat")),
+            Some(v) => v.as_i64().ok_or(DpopError::InvalidClaim("iat"))?,
+        };
+        // htm.
+        if htm != method {
+            return Err(DpopError::HtmMismatch);
+        }
+        // htu.
+        let request_htu = normalize_htu(url)?;
+        let proof_htu = normalize_htu(htu).map_err(|_| DpopError::InvalidClaim("htu"))?;
+        if proof_htu != request_htu {
+            return Err(DpopError::HtuMismatch);
+        }
+        // nonce, when the policy asks for one.
+        if self.policy.require_nonce {
+            let issuer = self.nonces.as_ref().ok_or(DpopError::NonceNotConfigured)?;
+            match claims.get("nonce") {
+                None => {
+                    return Err(DpopError::UseNonce {
+                        nonce: issuer.current(),
+                        reason: "missing",
+                    });
+                }
+                Some(Value::String(n)) if issuer.check(n) => {}
+                Some(_) => {
+                    return Err(DpopError::UseNonce {
+                        nonce: issuer.current(),
+                        reason: "invalid or expired",
+                    });
+                }
+            }
+        }
+        // iat window.
+        let now = self.clock.now();
+        if iat < now.saturating_sub(self.policy.iat_past) {
+            return Err(DpopError::IatTooOld);
+        }
+        if iat > now.saturating_add(self.policy.iat_future) {
+            return Err(DpopError::IatInFuture);
+        }
+        // ath, when an access token is presented.
+        if let Some(token) = access_token {
+            match claims.get("ath") {
+                None => return Err(DpopError::MissingAth),
+                Some(Value::String(a)) => {
+                    if !constant_time_eq(a.as_bytes(), ath(token).as_bytes()) {
+                        return Err(DpopError::AthMismatch);
+                    }
+                }
+                Some(_) => return Err(DpopError::InvalidClaim("ath")),
+            }
+        }
+        // The binding to the passport's cnf.jkt.
+        if let Some(expected) = expected_jkt
+            && !constant_time_eq(expected.as_bytes(), jkt.as_bytes())
+        {
+            return Err(DpopError::KeyMismatch);
+        }
+        // jti replay, last: only a proof that passed everything spends its jti.
+        let expires_at = iat.saturating_add(self.policy.iat_past.max(0));
+        if !self.replay.check_and_insert(&jkt, jti, expires_at)? {
+            return Err(DpopError::Replay);
+        }
+        Ok(VerifiedProof {
+            jti: jti.to_owned(),
+            htm: htm.to_owned(),
+            htu: proof_htu,
+            iat,
+            jkt,
+        })
+    }
+}
+
+impl fmt::Debug for DpopVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopVerifier")
+            .field("policy", &self.policy)
+            .field("nonces", &self.nonces)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The one proof among the request's `DPoP` header values.
+fn single_proof<'a>(headers: &[&'a str]) -> Result<&'a str, DpopError> {
+    match headers {
+        [] => Err(DpopError::MissingProof),
+        // A proxy may fold repeated headers into one comma-separated value;
+        // a compact JWS never contains a comma.
+        [one] if one.contains(',') => Err(DpopError::MultipleProofs),
+        [one] => Ok(one.trim_matches([' ', '\t'])),
+        _ => Err(DpopError::MultipleProofs),
+    }
+}
+
+/// A proof split and decoded, not yet checked.
+struct Parsed<'a> {
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    signing_input: &'a str,
+    signature: Vec<u8>,
+}
+
+impl<'a> Parsed<'a> {
+    fn parse(proof: &'a str) -> Result<Parsed<'a>, DpopError> {
+        if proof.len() > MAX_PROOF_LEN {
+            return Err(DpopError::ProofTooLarge {
+                len: proof.len(),
+                max: MAX_PROOF_LEN,
+            });
+        }
+        let mut parts = proof.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(DpopError::Malformed(
+                "a compact JWS has exactly three segments".into(),
+            ));
+        };
+        if h.is_empty() || p.is_empty() || s.is_empty() {
+            return Err(DpopError::Malformed("empty segment".into()));
+        }
+        let decode = |segment: &str, part: &str| {
+            b64::decode(segment)
+                .ok_or_else(|| DpopError::Malformed(format!("{part} is not unpadded base64url")))
+        };
+        let header = json::parse_object(&decode(h, "header")?, "header")
+            .map_err(|e| DpopError::Malformed(e.to_string()))?;
+        let claims = json::parse_object(&decode(p, "payload")?, "payload")
+            .map_err(|e| DpopError::Malformed(e.to_string()))?;
+        let signature = decode(s, "signature")?;
+        Ok(Parsed {
+            header,
+            claims,
+            signing_input: &proof[..h.len() + 1 + p.len()],
+            signature,
+        })
+    }
+}
+
+/// The header's `jwk` as a verifying key, and its RFC 7638 thumbprint.
+fn proof_key(header: &Map<String, Value>) -> Result<(VerifyingKey, String), DpopError> {
+    let jwk = match header.get("jwk") {
+        None => return Err(DpopError::MissingJwk),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(DpopError::InvalidJwk("not a JSON object".into())),
+    };
+    if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+        return Err(DpopError::PrivateKeyInProof);
+    }
+    let key = VerifyingKey::from_jwk_map(jwk.clone())
+        .map_err(|e| DpopError::InvalidJwk(e.to_string()))?;
+    let jkt = passport_jose::thumbprint(jwk).map_err(|e| DpopError::InvalidJwk(e.to_string()))?;
+    Ok((key, jkt))
+}
+
+fn required_str<'a>(
+    claims: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<&'a str, DpopError> {
+    match claims.get(name) {
+        None => Err(DpopError::MissingClaim(name)),
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(_) => Err(DpopError::InvalidClaim(name)),
+    }
+}
+
+/// Keeps attacker-chosen strings in errors short.
+fn short(s: &str) -> String {
+    let mut end = s.len().min(32);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_proof_rules() {
+        assert_eq!(single_proof(&[]), Err(DpopError::MissingProof));
+        assert_eq!(
+            single_proof(&["a.b.c", "d.e.f"]),
+            Err(DpopError::MultipleProofs)
+        );
+        assert_eq!(
+            single_proof(&["a.b.c, d.e.f"]),
+            Err(DpopError::MultipleProofs)
+        );
+        assert_eq!(single_proof(&[" a.b.c "]), Ok("a.b.c"));
+    }
+
+    #[test]
+    fn short_respects_char_boundaries() {
+        let s = "é".repeat(40);
+        assert!(short(&s).len() <= 32);
+    }
+}
