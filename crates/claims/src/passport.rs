@@ -151,6 +151,9 @@ pub struct Passport {
     /// Base64url SHA-256 of the parent token's bytes; absent on roots and on
     /// passports minted by csp-agent-passport.
     pub parent_hash: Option<String>,
+    /// RFC 7800 / RFC 9449 `cnf.jkt`: the RFC 7638 thumbprint of the key the
+    /// holder must prove possession of (DPoP). `None` = a bearer passport.
+    pub cnf_jkt: Option<String>,
     /// Every other claim, kept as decoded.
     pub extra: Map<String, Value>,
 }
@@ -180,6 +183,7 @@ impl Passport {
             act: Actor::new(agent.agent_id.clone()),
             agent,
             parent_hash: None,
+            cnf_jkt: None,
             extra: Map::new(),
         }
     }
@@ -211,6 +215,7 @@ impl Passport {
             task_purpose: self.agent.task_purpose.as_deref(),
             parent_jti: self.agent.parent_jti.as_deref(),
             parent_hash: self.parent_hash.as_deref(),
+            cnf: self.cnf_jkt.as_deref().map(|jkt| Cnf { jkt }),
             extra: &self.extra,
         };
         // Serialising strings, integers and maps of JSON values cannot fail.
@@ -334,6 +339,26 @@ impl Passport {
         let task_purpose = optional_string(take(Field::TaskPurpose), TASK_PURPOSE)?;
         let parent_jti = optional_id(take(Field::ParentJti), PARENT_JTI)?;
         let parent_hash = optional_id(take(Field::ParentHash), PARENT_HASH)?;
+        let cnf_jkt = match take(Field::Cnf) {
+            None => None,
+            // Only the jkt confirmation method is understood; a passport bound
+            // some other way must not be mistaken for a bearer passport.
+            Some(Value::Object(mut cnf)) if cnf.len() == 1 => match cnf.remove("jkt") {
+                Some(Value::String(jkt)) if !jkt.is_empty() => Some(jkt),
+                _ => {
+                    return Err(ClaimsError::InvalidClaim {
+                        name: "cnf",
+                        reason: "only {\"jkt\": <thumbprint>} is supported",
+                    });
+                }
+            },
+            Some(_) => {
+                return Err(ClaimsError::InvalidClaim {
+                    name: "cnf",
+                    reason: "only {\"jkt\": <thumbprint>} is supported",
+                });
+            }
+        };
         Ok(Passport {
             iss,
             sub,
@@ -353,6 +378,7 @@ impl Passport {
                 parent_jti,
             },
             parent_hash,
+            cnf_jkt,
             extra,
         })
     }
@@ -379,9 +405,10 @@ enum Field {
     TaskPurpose,
     ParentJti,
     ParentHash,
+    Cnf,
 }
 
-const FIELDS: [&str; 18] = [
+const FIELDS: [&str; 19] = [
     "iss",
     "sub",
     "aud",
@@ -400,9 +427,10 @@ const FIELDS: [&str; 18] = [
     TASK_PURPOSE,
     PARENT_JTI,
     PARENT_HASH,
+    "cnf",
 ];
 
-type Slots = [Option<Value>; 18];
+type Slots = [Option<Value>; 19];
 
 /// The slot of a member name (a `match` the compiler turns into a few length
 /// and byte comparisons, rather than a scan of [`FIELDS`]).
@@ -426,6 +454,7 @@ fn field_index(name: &str) -> Option<usize> {
         TASK_PURPOSE => Field::TaskPurpose,
         PARENT_JTI => Field::ParentJti,
         PARENT_HASH => Field::ParentHash,
+        "cnf" => Field::Cnf,
         _ => return None,
     };
     Some(field as usize)
@@ -534,6 +563,11 @@ impl<'de> serde::Deserialize<'de> for KeyName<'de> {
 }
 
 #[derive(Serialize)]
+struct Cnf<'a> {
+    jkt: &'a str,
+}
+
+#[derive(Serialize)]
 struct Wire<'a> {
     iss: &'a str,
     sub: &'a str,
@@ -572,6 +606,8 @@ struct Wire<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     parent_hash: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Cnf<'a>>,
     #[serde(flatten)]
     extra: &'a Map<String, Value>,
 }

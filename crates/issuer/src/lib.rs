@@ -154,6 +154,9 @@ pub struct IssuanceRequest {
     pub task_purpose: Option<String>,
     /// Lifetime in seconds; `None` = [`DEFAULT_ROOT_TTL`].
     pub ttl: Option<u64>,
+    /// The RFC 7638 thumbprint of the agent's own key: the passport gets
+    /// `cnf: {"jkt": …}` and is only usable with a DPoP proof by that key.
+    pub holder_jkt: Option<String>,
 }
 
 impl IssuanceRequest {
@@ -173,6 +176,7 @@ impl IssuanceRequest {
             tool_scope,
             task_purpose: None,
             ttl: None,
+            holder_jkt: None,
         }
     }
 
@@ -185,6 +189,12 @@ impl IssuanceRequest {
     /// Sets the lifetime in seconds.
     pub fn ttl(mut self, seconds: u64) -> Self {
         self.ttl = Some(seconds);
+        self
+    }
+
+    /// Binds the passport to the holder's key (its RFC 7638 thumbprint).
+    pub fn holder_jkt(mut self, jkt: impl Into<String>) -> Self {
+        self.holder_jkt = Some(jkt.into());
         self
     }
 }
@@ -207,6 +217,9 @@ pub struct DelegationRequest<'a> {
     pub task_purpose: Option<String>,
     /// Lifetime in seconds; `None` = [`DEFAULT_CHILD_TTL`]. Clamped to the parent's expiry.
     pub ttl: Option<u64>,
+    /// The thumbprint of the child agent's own key (not the parent's): the
+    /// child gets `cnf: {"jkt": …}`.
+    pub holder_jkt: Option<String>,
 }
 
 impl<'a> DelegationRequest<'a> {
@@ -226,6 +239,7 @@ impl<'a> DelegationRequest<'a> {
             tool_scope,
             task_purpose: None,
             ttl: None,
+            holder_jkt: None,
         }
     }
 
@@ -238,6 +252,12 @@ impl<'a> DelegationRequest<'a> {
     /// Sets the lifetime in seconds.
     pub fn ttl(mut self, seconds: u64) -> Self {
         self.ttl = Some(seconds);
+        self
+    }
+
+    /// Binds the passport to the holder's key (its RFC 7638 thumbprint).
+    pub fn holder_jkt(mut self, jkt: impl Into<String>) -> Self {
+        self.holder_jkt = Some(jkt.into());
         self
     }
 }
@@ -395,10 +415,12 @@ impl Issuer {
             tool_scope,
             task_purpose,
             ttl,
+            holder_jkt,
         } = request;
         non_empty("audience", &audience)?;
         non_empty("agent_id", &agent_id)?;
         non_empty("subject", &assertion.subject)?;
+        check_jkt(holder_jkt.as_deref())?;
         let ttl = checked_ttl(ttl.unwrap_or(DEFAULT_ROOT_TTL))?;
         let now = self.clock.now();
         let mut passport = Passport::new(
@@ -418,6 +440,7 @@ impl Issuer {
         );
         passport.acr = assertion.acr;
         passport.assurance = assertion.assurance;
+        passport.cnf_jkt = holder_jkt;
         let token = self.sign(&mut passport)?;
         Ok(IssuedPassport {
             bundle: token.clone(),
@@ -488,9 +511,11 @@ impl Issuer {
             tool_scope,
             task_purpose,
             ttl,
+            holder_jkt,
         } = request;
         non_empty("audience", &audience)?;
         non_empty("agent_id", &agent_id)?;
+        check_jkt(holder_jkt.as_deref())?;
         let parent = verified.passport();
         if parent.iss != self.url {
             return Err(IssueError::IssuerMismatch {
@@ -546,6 +571,7 @@ impl Issuer {
         child.act = Actor::wrapping(child.agent.agent_id.clone(), &parent.act);
         child.acr = parent.acr.clone();
         child.assurance = parent.assurance;
+        child.cnf_jkt = holder_jkt;
         child.parent_hash = Some(sha256_b64url(verified.token().as_bytes()));
         let token = self.sign(&mut child)?;
         let bundle = format!("{token}~{}", verified.bundle());
@@ -586,6 +612,19 @@ fn non_empty(field: &'static str, value: &str) -> Result<(), IssueError> {
         });
     }
     Ok(())
+}
+
+/// A holder key thumbprint: 43 base64url characters (SHA-256).
+fn check_jkt(jkt: Option<&str>) -> Result<(), IssueError> {
+    match jkt {
+        Some(jkt) if passport_jose::b64::decode(jkt).is_none_or(|h| h.len() != 32) => {
+            Err(IssueError::InvalidRequest {
+                field: "holder_jkt",
+                reason: "not an RFC 7638 SHA-256 thumbprint (43 base64url characters)".into(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn checked_ttl(ttl: u64) -> Result<i64, IssueError> {

@@ -281,6 +281,11 @@ pub enum VerifyError {
     /// Its revocation status could not be established; refused (fail closed).
     #[error(transparent)]
     StatusUnavailable(#[from] crate::StatusUnavailable),
+    /// The policy requires a sender-constrained passport and the leaf has no `cnf.jkt`.
+    #[error(
+        "the policy requires a passport bound to a key (cnf.jkt); this one is a bearer passport"
+    )]
+    ProofOfPossessionRequired,
     /// The bundle verified but the audit record could not be written, so it
     /// is refused (no acceptance without a trail).
     #[error("verification could not be audited: {0}")]
@@ -323,6 +328,7 @@ impl VerifyError {
             VerifyError::Suspended { .. } => "suspended",
             VerifyError::StatusUnavailable(_) => "status_unavailable",
             VerifyError::AuditFailed(_) => "audit_failed",
+            VerifyError::ProofOfPossessionRequired => "pop_required",
             VerifyError::Policy(_) => "invalid_policy",
         }
     }

@@ -58,6 +58,9 @@ pub struct VerificationPolicy {
     pub allowed_actors: Option<BTreeSet<String>>,
     /// Accept passports with no `typ` or `typ: JWT` (minted by csp-agent-passport).
     pub accept_untyped: bool,
+    /// Require the leaf to be bound to a holder key (`cnf.jkt`); the caller
+    /// (an HTTP layer) then checks a DPoP proof by that key.
+    pub require_proof_of_possession: bool,
 }
 
 impl VerificationPolicy {
@@ -77,6 +80,7 @@ impl VerificationPolicy {
             max_depth: DEFAULT_MAX_DEPTH,
             allowed_actors: None,
             accept_untyped: false,
+            require_proof_of_possession: false,
         }
     }
 
@@ -147,6 +151,12 @@ impl VerificationPolicy {
     /// Accepts untyped (csp-agent-passport) passports.
     pub fn accept_untyped(mut self, accept: bool) -> Self {
         self.accept_untyped = accept;
+        self
+    }
+
+    /// Requires the leaf to be sender-constrained (`cnf.jkt`).
+    pub fn require_proof_of_possession(mut self, require: bool) -> Self {
+        self.require_proof_of_possession = require;
         self
     }
 

@@ -395,6 +395,9 @@ impl Verifier {
             self.policy.min_aal,
             self.policy.min_fal,
         )?;
+        if self.policy.require_proof_of_possession && p.cnf_jkt.is_none() {
+            return Err(VerifyError::ProofOfPossessionRequired);
+        }
         if !self.policy.allow_wildcard
             && let Some(pattern) = p.agent.tool_scope.iter().find(|s| s.is_universal())
         {
@@ -663,6 +666,13 @@ impl VerifiedPassport {
     /// The leaf token.
     pub fn token(&self) -> &str {
         self.bundle.leaf()
+    }
+
+    /// The RFC 7638 thumbprint of the key the leaf is bound to (`cnf.jkt`),
+    /// if it is sender-constrained. A bound passport must be presented with a
+    /// DPoP proof by that key, never as a plain bearer token.
+    pub fn bound_jkt(&self) -> Option<&str> {
+        self.links[0].cnf_jkt.as_deref()
     }
 
     /// The verifier's time when it was verified.
