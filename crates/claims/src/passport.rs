@@ -195,7 +195,22 @@ impl Passport {
 
     /// The JSON payload, members in the order csp-agent-passport writes them;
     /// absent optional claims are omitted (never `null`).
+    ///
+    /// Members of [`Passport::extra`] that share a name with a claim modelled
+    /// here are not written: an extra claim can never shadow or duplicate one.
     pub fn to_json(&self) -> Vec<u8> {
+        let filtered;
+        let extra = if self.extra.keys().any(|k| field_index(k).is_some()) {
+            filtered = self
+                .extra
+                .iter()
+                .filter(|(k, _)| field_index(k).is_none())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Map<String, Value>>();
+            &filtered
+        } else {
+            &self.extra
+        };
         let wire = Wire {
             iss: &self.iss,
             sub: &self.sub,
@@ -216,7 +231,7 @@ impl Passport {
             parent_jti: self.agent.parent_jti.as_deref(),
             parent_hash: self.parent_hash.as_deref(),
             cnf: self.cnf_jkt.as_deref().map(|jkt| Cnf { jkt }),
-            extra: &self.extra,
+            extra,
         };
         // Serialising strings, integers and maps of JSON values cannot fail.
         serde_json::to_vec(&wire).unwrap_or_default()

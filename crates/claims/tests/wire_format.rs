@@ -73,11 +73,13 @@ fn absent_optional_claims_are_omitted_never_null() {
 fn decoding_round_trips_and_keeps_unknown_claims() {
     let mut p = sample();
     p.parent_hash = Some("abc".into());
+    p.cnf_jkt = Some("thumb".into());
     p.extra
-        .insert("cnf".into(), serde_json::json!({"jkt": "thumb"}));
+        .insert("x-custom".into(), serde_json::json!({"nested": [1, 2]}));
     let back = Passport::from_json(&p.to_json()).unwrap();
     assert_eq!(back, p);
-    assert_eq!(back.extra["cnf"]["jkt"], "thumb");
+    assert_eq!(back.extra["x-custom"]["nested"][1], 2);
+    assert_eq!(back.cnf_jkt.as_deref(), Some("thumb"));
 }
 
 #[test]
@@ -133,5 +135,25 @@ fn a_duplicate_spelled_with_escapes_is_still_a_duplicate() {
             .unwrap_err()
             .code(),
         "invalid_json"
+    );
+}
+
+#[test]
+fn an_extra_claim_can_never_shadow_a_known_one() {
+    let mut p = sample();
+    p.extra.insert("sub".into(), "mallory".into());
+    p.extra
+        .insert("cnf".into(), serde_json::json!({"jkt": "x"}));
+    p.extra.insert(
+        "https://agent-passport.org/claims/tool_scope".into(),
+        serde_json::json!(["*"]),
+    );
+    let json = p.to_json();
+    let back = Passport::from_json(&json).unwrap();
+    assert_eq!(back.sub, "alice");
+    assert_eq!(back.cnf_jkt, None);
+    assert_eq!(
+        back.agent.tool_scope,
+        ScopeSet::parse(["files:read"]).unwrap()
     );
 }
