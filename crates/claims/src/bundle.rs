@@ -61,14 +61,44 @@ impl UnverifiedBundle {
                 max: MAX_BUNDLE_LINKS,
             });
         }
+        // One pass over the bytes: each is classified by a table, so the
+        // alphabet, the segment structure and the token boundaries are all
+        // checked without splitting or re-reading the text.
         let mut spans = Vec::with_capacity(count);
-        let mut start = 0;
-        for (index, token) in text.split('~').enumerate() {
-            check_token_shape(token)
-                .map_err(|reason| ClaimsError::MalformedBundle { index, reason })?;
-            spans.push((start, start + token.len()));
-            start += token.len() + 1;
+        let (mut start, mut dots, mut run) = (0usize, 0u8, 0usize);
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            match CLASS[usize::from(b)] {
+                ALPHABET => run += 1,
+                DOT => {
+                    if run == 0 || dots == 2 {
+                        let reason = if run == 0 {
+                            "empty JWS segment"
+                        } else {
+                            "not three dot-separated segments"
+                        };
+                        return Err(ClaimsError::MalformedBundle {
+                            index: spans.len(),
+                            reason,
+                        });
+                    }
+                    dots += 1;
+                    run = 0;
+                }
+                TILDE => {
+                    finish_token(start, i, dots, run, spans.len())?;
+                    spans.push((start, i));
+                    (start, dots, run) = (i + 1, 0, 0);
+                }
+                _ => {
+                    return Err(ClaimsError::MalformedBundle {
+                        index: spans.len(),
+                        reason: "character outside the base64url alphabet",
+                    });
+                }
+            }
         }
+        finish_token(start, text.len(), dots, run, spans.len())?;
+        spans.push((start, text.len()));
         Ok(UnverifiedBundle {
             text: text.to_owned(),
             spans,
@@ -158,43 +188,53 @@ pub struct Inspected {
     pub claims: Passport,
 }
 
-/// `true` for the bytes of the base64url alphabet (RFC 4648 §5).
-const BASE64URL: [bool; 256] = {
-    let mut table = [false; 256];
+const INVALID: u8 = 0;
+const ALPHABET: u8 = 1;
+const DOT: u8 = 2;
+const TILDE: u8 = 3;
+
+/// The class of every byte: the base64url alphabet (RFC 4648 §5), the JWS
+/// segment separator, the bundle separator, or anything else.
+const CLASS: [u8; 256] = {
+    let mut table = [INVALID; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        table[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        table[i] = if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            ALPHABET
+        } else if b == b'.' {
+            DOT
+        } else if b == b'~' {
+            TILDE
+        } else {
+            INVALID
+        };
         i += 1;
     }
     table
 };
 
-fn check_token_shape(token: &str) -> Result<(), &'static str> {
-    if token.is_empty() {
-        return Err("empty passport");
-    }
-    if token.len() > MAX_TOKEN_LEN {
-        return Err("passport larger than 16 KiB");
-    }
-    let mut segments = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
-        return Err("not three dot-separated segments");
+/// Checks a token that ends at `end`: non-empty, three segments, the last
+/// one non-empty, within the size limit.
+fn finish_token(
+    start: usize,
+    end: usize,
+    dots: u8,
+    run: usize,
+    index: usize,
+) -> Result<(), ClaimsError> {
+    let reason = if end == start {
+        "empty passport"
+    } else if end - start > MAX_TOKEN_LEN {
+        "passport larger than 16 KiB"
+    } else if dots != 2 {
+        "not three dot-separated segments"
+    } else if run == 0 {
+        "empty JWS segment"
+    } else {
+        return Ok(());
     };
-    for segment in [h, p, s] {
-        if segment.is_empty() {
-            return Err("empty JWS segment");
-        }
-        if !segment.bytes().all(|b| BASE64URL[usize::from(b)]) {
-            return Err("character outside the base64url alphabet");
-        }
-    }
-    Ok(())
+    Err(ClaimsError::MalformedBundle { index, reason })
 }
 
 #[cfg(test)]
