@@ -485,3 +485,22 @@ fn rs256_passports_verify_and_confusion_with_rsa_is_refused() {
         JoseError::AlgorithmKeyMismatch { .. }
     ));
 }
+
+#[test]
+fn non_alphabet_bytes_in_any_link_are_invalid_base64_at_that_link() {
+    let f = Fixture::new();
+    let [_, child, _] = f.chain3();
+    let (leaf, root) = child.bundle().split_once('~').unwrap();
+    let (h, rest) = root.split_once('.').unwrap();
+    for bad in ['+', '/', '=', '\u{e9}', '*'] {
+        let broken = format!("{leaf}~{h}{bad}.{rest}");
+        let err = f.verify(&broken).unwrap_err();
+        assert_eq!((err.code(), err.link()), ("invalid_base64", 1), "{bad}");
+        let broken = format!("{h}{bad}.{rest}");
+        assert_eq!(
+            f.verify(&broken).unwrap_err().code(),
+            "invalid_base64",
+            "{bad}"
+        );
+    }
+}
