@@ -1,0 +1,183 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+use passport_jose::JoseError;
+
+/// Everything that can go wrong with a status list, its token, the index
+/// allocator or a revocation source.
+///
+/// Each variant has a stable, machine-readable [`StatusError::code`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatusError {
+    /// `bits` is not 1, 2, 4 or 8.
+    #[error("status list `bits` is {0}; only 1, 2, 4 and 8 are defined")]
+    InvalidBits(u64),
+    /// A status value does not fit in the list's `bits`.
+    #[error("status value {value} does not fit in {bits} bit(s)")]
+    InvalidValue {
+        /// The value.
+        value: u8,
+        /// The list's bits per entry.
+        bits: u8,
+    },
+    /// `lst` is not unpadded, canonical base64url.
+    #[error("status list `lst` is not valid unpadded base64url")]
+    InvalidBase64,
+    /// `lst` is not one complete, valid ZLIB stream.
+    #[error("status list `lst` is not a valid ZLIB stream: {0}")]
+    InvalidZlib(String),
+    /// The list (decompressed, or grown by `set`) is larger than the cap.
+    #[error("status list is larger than the cap of {max} bytes")]
+    ListTooLarge {
+        /// The cap in bytes.
+        max: usize,
+    },
+    /// An index past the end of the list.
+    #[error("index {idx} is past the end of the status list ({len} entries)")]
+    IndexOutOfRange {
+        /// The index asked for.
+        idx: u64,
+        /// How many entries the list holds.
+        len: u64,
+    },
+    /// Compressing a list failed (never expected; the output is in memory).
+    #[error("compressing the status list failed: {0}")]
+    Compression(String),
+    /// The status list token failed a JWS rule (structure, header, `alg`,
+    /// `typ`, signature…); the code is `passport-jose`'s.
+    #[error(transparent)]
+    Jose(#[from] JoseError),
+    /// The token's `kid` names no key in the trusted key store.
+    #[error("status list token signed by untrusted key {kid:?}")]
+    UntrustedKey {
+        /// The `kid` (shortened).
+        kid: String,
+    },
+    /// The token's claims are missing, of the wrong type or malformed.
+    #[error("invalid status list token claims: {0}")]
+    InvalidClaims(String),
+    /// The token's `sub` is not the URI the passport references.
+    #[error("status list token is for {found:?}, not the referenced {expected:?}")]
+    UriMismatch {
+        /// The URI asked for.
+        expected: String,
+        /// The token's `sub`.
+        found: String,
+    },
+    /// The token's `iat` is in the future, beyond the clock skew.
+    #[error("status list token issued at {iat}, in the future (now {now})")]
+    IssuedInFuture {
+        /// The token's `iat`.
+        iat: i64,
+        /// Now.
+        now: i64,
+    },
+    /// The token's `exp` has passed, beyond the clock skew.
+    #[error("status list token expired at {exp} (now {now})")]
+    Expired {
+        /// The token's `exp`.
+        exp: i64,
+        /// Now.
+        now: i64,
+    },
+    /// The URI is not one this source may fetch (not under an allowed prefix,
+    /// not an absolute http(s) URL in normal form).
+    #[error("status list URI {0:?} is not allowed")]
+    UriNotAllowed(String),
+    /// A list could not be fetched.
+    #[error("status list {uri} could not be fetched: {reason}")]
+    Unreachable {
+        /// The URI.
+        uri: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The allocator's state file is not what this crate writes.
+    #[error("status index file {path}: {reason}")]
+    CorruptState {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Every index the allocator may hand out is taken.
+    #[error("the status index space is exhausted ({allocated} indices allocated)")]
+    IndexSpaceExhausted {
+        /// How many are allocated.
+        allocated: usize,
+    },
+    /// The operating system's random number generator failed.
+    #[error("random number generator unavailable: {0}")]
+    RandomUnavailable(String),
+    /// No allocated record has this `jti` or index.
+    #[error("no status record for {0}")]
+    UnknownRecord(String),
+    /// A deny-list file is not `{"revoked": [...]}`.
+    #[error("invalid deny list {path}: {reason}")]
+    InvalidDenyList {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl StatusError {
+    /// A stable, machine-readable code for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StatusError::InvalidBits(_) => "invalid_bits",
+            StatusError::InvalidValue { .. } => "invalid_status_value",
+            StatusError::InvalidBase64 => "invalid_base64",
+            StatusError::InvalidZlib(_) => "invalid_zlib",
+            StatusError::ListTooLarge { .. } => "list_too_large",
+            StatusError::IndexOutOfRange { .. } => "index_out_of_range",
+            StatusError::Compression(_) => "compression_failed",
+            StatusError::Jose(e) => e.code(),
+            StatusError::UntrustedKey { .. } => "untrusted_key",
+            StatusError::InvalidClaims(_) => "invalid_claims",
+            StatusError::UriMismatch { .. } => "uri_mismatch",
+            StatusError::IssuedInFuture { .. } => "list_issued_in_future",
+            StatusError::Expired { .. } => "list_expired",
+            StatusError::UriNotAllowed(_) => "uri_not_allowed",
+            StatusError::Unreachable { .. } => "status_list_unreachable",
+            StatusError::Io { .. } => "io_error",
+            StatusError::CorruptState { .. } => "corrupt_state",
+            StatusError::IndexSpaceExhausted { .. } => "index_space_exhausted",
+            StatusError::RandomUnavailable(_) => "random_unavailable",
+            StatusError::UnknownRecord(_) => "unknown_record",
+            StatusError::InvalidDenyList { .. } => "invalid_deny_list",
+        }
+    }
+
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> StatusError {
+        StatusError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Shortens untrusted text before it goes into an error message.
+pub(crate) fn shorten(s: &str) -> String {
+    const MAX: usize = 64;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

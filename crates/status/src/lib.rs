@@ -1,0 +1,81 @@
+//! # passport-status
+//!
+//! Revocation for Agent Passports with Token Status Lists
+//! (draft-ietf-oauth-status-list, JWT form), and the revocation sources a
+//! `passport-verifier` consults for every link of a bundle.
+//!
+//! - [`StatusList`]: the packed array of 1-, 2-, 4- or 8-bit entries
+//!   (`0x00` valid, `0x01` invalid, `0x02` suspended), its ZLIB +
+//!   base64url encoding `lst`, and a hostile-input-proof decoder (bad
+//!   base64, bad ZLIB, a size cap that stops zip bombs, `bits` outside
+//!   {1, 2, 4, 8}, an index past the end).
+//! - [`StatusListToken`]: signs and verifies the Status List Token (`typ:
+//!   statuslist+jwt`, `sub` = the list URI, `iat`, `exp`, `ttl`,
+//!   `status_list: {bits, lst}`), verified like a passport: trusted key by
+//!   `kid`, explicit `typ`, `sub` equal to the referenced URI, time window.
+//! - [`IndexAllocator`]: the issuer's side. A
+//!   [`passport_issuer::StatusAllocator`] handing out random, never reused,
+//!   persisted indices; keeps each passport's status; builds and signs the
+//!   list to publish.
+//! - [`StatusListSource`] and [`DenyListSource`]: implementations of
+//!   [`passport_verifier::StatusSource`].
+//!
+//! ## Revoking a root refuses its whole chain
+//!
+//! ```
+//! use std::sync::Arc;
+//! use passport_claims::{IdentityAssertion, ScopeSet};
+//! use passport_issuer::{IssuanceRequest, Issuer};
+//! use passport_jose::{Algorithm, SigningKey};
+//! use passport_status::{IndexAllocator, Status, StatusListSource};
+//! use passport_verifier::{InMemoryKeyStore, KeyStore, VerificationPolicy, Verifier};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let key = SigningKey::generate(Algorithm::EdDSA)?;
+//! let keys = Arc::new(InMemoryKeyStore::new());
+//! keys.insert(key.verifying_key());
+//!
+//! let uri = "https://issuer.local/status/1";
+//! let allocator = Arc::new(IndexAllocator::open(dir.path().join("status.json"), uri)?);
+//! let issuer = Issuer::new("https://issuer.local", key.try_clone()?).with_status(allocator.clone());
+//! let root = issuer.issue(IssuanceRequest::new(
+//!     IdentityAssertion::new("https://idp.example", "alice"),
+//!     "https://tool.example", "planner", "model-a", ScopeSet::parse(["files:*"])?,
+//! ))?;
+//!
+//! allocator.set_status(root.claims().jti.as_str(), Status::Invalid)?;
+//! let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+//! let token = allocator.publish(&key, now, 300, 3600)?;
+//!
+//! let source = StatusListSource::new(keys.clone() as Arc<dyn KeyStore>);
+//! source.add_token(&token)?;
+//! let verifier = Verifier::with_key_store(
+//!     VerificationPolicy::new("https://issuer.local", "https://tool.example"), keys)?
+//!     .with_status_source(Arc::new(source));
+//! assert_eq!(verifier.verify_str(root.bundle()).unwrap_err().code(), "revoked");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod allocator;
+mod deny;
+mod error;
+mod list;
+mod source;
+mod token;
+
+pub use allocator::{
+    ALLOCATOR_BITS, INITIAL_INDEX_SPACE, IndexAllocator, MAX_INDEX_SPACE, Record, RecordRef,
+};
+pub use deny::{DenyListSource, MAX_DENY_LIST_BYTES};
+pub use error::StatusError;
+pub use list::{DEFAULT_MAX_DECOMPRESSED, Status, StatusList};
+pub use source::{
+    DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_LISTS, DEFAULT_RETRY_AFTER, FailurePolicy, StatusListSource,
+    StatusReference, status_reference,
+};
+pub use token::{
+    DEFAULT_LIST_CLOCK_SKEW, DEFAULT_MAX_LIST_TOKEN_LEN, ListExpectations, STATUS_LIST_TYP,
+    StatusListToken, VerifiedStatusList,
+};

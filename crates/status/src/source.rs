@@ -1,0 +1,639 @@
+//! The verifier's side: a [`StatusSource`] answering from verified Status
+//! List Tokens, loaded from files or fetched over http(s).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
+
+use passport_claims::{Clock, Passport, SystemClock, UnverifiedBundle};
+use passport_jose::Algorithm;
+use passport_verifier::{KeyStore, LinkStatus, StatusSource, StatusUnavailable};
+use serde_json::Value;
+
+use crate::error::shorten;
+use crate::{
+    DEFAULT_LIST_CLOCK_SKEW, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LIST_TOKEN_LEN,
+    ListExpectations, Status, StatusError, StatusListToken, VerifiedStatusList,
+};
+
+/// The most lists a [`StatusListSource`] caches by default.
+pub const DEFAULT_MAX_LISTS: usize = 16;
+
+/// The default timeout of one fetch (connect and whole response).
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long, by default, a source waits after a failed fetch (or file read)
+/// before trying that list again; a dead endpoint costs one attempt per
+/// period, not one per request.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// What a [`StatusListSource`] does when it has no usable list: the list
+/// could not be fetched, or the one it holds is past its refresh time
+/// (`ttl`) or its `exp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// Refuse every passport that references the list (the default).
+    #[default]
+    FailClosed,
+    /// Keep answering from the last good list for at most this long past its
+    /// refresh time or `exp` (whichever comes first), then refuse. Opt-in:
+    /// a passport revoked after that list was signed is accepted meanwhile.
+    Grace(Duration),
+}
+
+/// A passport's reference into a status list: `status.status_list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReference {
+    /// The index.
+    pub idx: u64,
+    /// The list's URI.
+    pub uri: String,
+}
+
+/// The passport's `status.status_list` reference: `Ok(None)` when it has no
+/// `status` claim, an error (a reason) when the claim is malformed or names
+/// no status list.
+pub fn status_reference(passport: &Passport) -> Result<Option<StatusReference>, String> {
+    let Some(status) = passport.extra.get("status") else {
+        return Ok(None);
+    };
+    let Value::Object(status) = status else {
+        return Err("the `status` claim is not an object".into());
+    };
+    let Some(Value::Object(list)) = status.get("status_list") else {
+        return Err("the `status` claim has no `status_list` object".into());
+    };
+    let idx = list
+        .get("idx")
+        .and_then(Value::as_u64)
+        .ok_or("`status.status_list.idx` is not a non-negative integer")?;
+    let uri = match list.get("uri") {
+        Some(Value::String(uri)) if !uri.is_empty() => uri.clone(),
+        _ => return Err("`status.status_list.uri` is not a non-empty string".into()),
+    };
+    Ok(Some(StatusReference { idx, uri }))
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    list: Arc<VerifiedStatusList>,
+    fetched_at: i64,
+}
+
+/// Answers "is this passport revoked?" from Token Status Lists.
+///
+/// - A passport **without** a `status` claim is valid as far as this source
+///   goes; a malformed claim is `invalid_status_claim` (refused).
+/// - **Which lists.** Only lists this source was told about are used: a list
+///   file ([`StatusListSource::add_file`]), a token handed over
+///   ([`StatusListSource::add_token`]), or a URI under an allowed prefix
+///   ([`StatusListSource::allow_uri_prefix`]) — the only URIs ever fetched. A
+///   passport naming any other URI is refused (`status_uri_not_allowed`):
+///   the source never fetches an arbitrary URI a token names.
+/// - **Trust.** Every list is verified ([`StatusListToken::verify`]) with the
+///   key store given at construction (keys by `kid` only), its `sub` equal
+///   to the URI it is used for, its time window checked.
+/// - **Freshness.** A list is used until `ttl` seconds after it was loaded or
+///   its `exp` (plus the skew), whichever is first. [`StatusSource::status`]
+///   is synchronous and answers from what is cached (re-reading a stale list
+///   file on the way); run [`StatusListSource::prefetch`] with the bundle
+///   before verifying it so that missing or stale lists are fetched.
+/// - **Failure policy.** Without a usable list the answer is
+///   [`FailurePolicy::FailClosed`] (refuse) unless a bounded
+///   [`FailurePolicy::Grace`] was configured.
+/// - **Bounded.** At most [`DEFAULT_MAX_LISTS`] lists are cached (the oldest
+///   fetched is evicted), each token at most [`DEFAULT_MAX_LIST_TOKEN_LEN`]
+///   bytes, each list at most [`DEFAULT_MAX_DECOMPRESSED`] bytes inflated;
+///   redirects are not followed.
+pub struct StatusListSource {
+    keys: Arc<dyn KeyStore>,
+    prefixes: Vec<String>,
+    policy: FailurePolicy,
+    clock: Arc<dyn Clock>,
+    clock_skew: u64,
+    max_decompressed: usize,
+    max_token_len: usize,
+    algorithms: Vec<Algorithm>,
+    max_lists: usize,
+    http_timeout: Duration,
+    retry_after: Duration,
+    http: OnceLock<reqwest::Client>,
+    files: RwLock<HashMap<String, PathBuf>>,
+    cache: RwLock<HashMap<String, Cached>>,
+    failures: Mutex<HashMap<String, i64>>,
+}
+
+impl std::fmt::Debug for StatusListSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusListSource")
+            .field("prefixes", &self.prefixes)
+            .field("policy", &self.policy)
+            .field("cached", &read(&self.cache).len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StatusListSource {
+    /// A source whose lists must be signed by a key in `keys`, failing closed,
+    /// with no list and no allowed URI yet.
+    pub fn new(keys: Arc<dyn KeyStore>) -> StatusListSource {
+        StatusListSource {
+            keys,
+            prefixes: Vec::new(),
+            policy: FailurePolicy::FailClosed,
+            clock: Arc::new(SystemClock),
+            clock_skew: DEFAULT_LIST_CLOCK_SKEW,
+            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+            max_token_len: DEFAULT_MAX_LIST_TOKEN_LEN,
+            algorithms: Algorithm::ALL.to_vec(),
+            max_lists: DEFAULT_MAX_LISTS,
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
+            retry_after: DEFAULT_RETRY_AFTER,
+            http: OnceLock::new(),
+            files: RwLock::new(HashMap::new()),
+            cache: RwLock::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Allows fetching lists whose URI starts with `prefix`, an absolute
+    /// `http`/`https` URL. The match is at a path boundary: the prefix
+    /// `https://issuer.example/status` allows `…/status` and `…/status/1`,
+    /// never `…/statusX` nor `https://issuer.example.evil/…`. A URI must also
+    /// be in normal form (what a URL parser prints back), so dot segments,
+    /// user info, fragments and case tricks never slip under a prefix.
+    pub fn allow_uri_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefixes.push(prefix.into());
+        self
+    }
+
+    /// Sets the failure policy.
+    pub fn with_policy(mut self, policy: FailurePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Uses `clock` (for list time windows and freshness).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the clock skew for lists' `iat` and `exp`.
+    pub fn clock_skew(mut self, seconds: u64) -> Self {
+        self.clock_skew = seconds;
+        self
+    }
+
+    /// Sets the cap on a decompressed list.
+    pub fn max_decompressed(mut self, bytes: usize) -> Self {
+        self.max_decompressed = bytes;
+        self
+    }
+
+    /// Sets the cap on a list token's size (and on a fetched body).
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.max_token_len = bytes;
+        self
+    }
+
+    /// Sets the algorithms accepted for list tokens.
+    pub fn algorithms(mut self, algorithms: &[Algorithm]) -> Self {
+        self.algorithms = algorithms.to_vec();
+        self
+    }
+
+    /// Sets how many lists are cached (at least 1).
+    pub fn max_lists(mut self, lists: usize) -> Self {
+        self.max_lists = lists.max(1);
+        self
+    }
+
+    /// Sets the timeout of one fetch.
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self
+    }
+
+    /// Sets how long to wait after a failed load before trying again.
+    pub fn retry_after(mut self, period: Duration) -> Self {
+        self.retry_after = period;
+        self
+    }
+
+    /// Loads, verifies and caches the Status List Token in `path`, for the
+    /// URI its `sub` names; that URI is trusted from now on, and the file is
+    /// read again whenever the list needs refreshing. Returns the URI.
+    pub fn add_file(&self, path: impl AsRef<Path>) -> Result<String, StatusError> {
+        let path = path.as_ref();
+        let token = read_token_file(path, self.max_token_len)?;
+        let uri = StatusListToken::unverified_uri(&token).ok_or_else(|| {
+            StatusError::InvalidClaims(format!("{}: no `sub` in the token", path.display()))
+        })?;
+        let now = self.clock.now();
+        let list = StatusListToken::verify(&token, &*self.keys, &self.expect(&uri, now))?;
+        write(&self.files).insert(uri.clone(), path.to_owned());
+        self.store(list, now);
+        Ok(uri)
+    }
+
+    /// Verifies and caches a Status List Token obtained by other means (an
+    /// issuer checking its own list, say), for the URI its `sub` names; that
+    /// URI is trusted from now on. Returns the URI.
+    pub fn add_token(&self, token: &str) -> Result<String, StatusError> {
+        let uri = StatusListToken::unverified_uri(token)
+            .ok_or_else(|| StatusError::InvalidClaims("no `sub` in the token".into()))?;
+        let now = self.clock.now();
+        let list = StatusListToken::verify(token, &*self.keys, &self.expect(&uri, now))?;
+        self.store(list, now);
+        Ok(uri)
+    }
+
+    /// The cached list for `uri`, if any (fresh or not).
+    pub fn cached(&self, uri: &str) -> Option<Arc<VerifiedStatusList>> {
+        read(&self.cache).get(uri).map(|c| Arc::clone(&c.list))
+    }
+
+    /// How many lists are cached.
+    pub fn cached_lists(&self) -> usize {
+        read(&self.cache).len()
+    }
+
+    /// Makes sure the list for `uri` is cached and fresh: loads it (from its
+    /// file, or over http(s) when its URI is allowed) when it is missing or
+    /// past its refresh time. A list that failed to load less than
+    /// `retry_after` ago is not tried again yet.
+    pub async fn ensure_fresh(&self, uri: &str) -> Result<Arc<VerifiedStatusList>, StatusError> {
+        let now = self.clock.now();
+        if let Some(cached) = read(&self.cache).get(uri)
+            && now <= self.deadline(cached)
+        {
+            return Ok(Arc::clone(&cached.list));
+        }
+        if !self.is_known(uri) {
+            return Err(StatusError::UriNotAllowed(shorten(uri)));
+        }
+        if let Some(failed) = self.failed_at(uri)
+            && now < failed.saturating_add(secs(self.retry_after))
+        {
+            return Err(StatusError::Unreachable {
+                uri: shorten(uri),
+                reason: format!("the last attempt, at {failed}, failed; not retried yet"),
+            });
+        }
+        self.load(uri).await
+    }
+
+    /// Loads every list this source holds or has a file for again, now,
+    /// whatever their freshness. Returns the first failure after trying all.
+    pub async fn refresh(&self) -> Result<(), StatusError> {
+        let mut uris: Vec<String> = read(&self.cache).keys().cloned().collect();
+        uris.extend(read(&self.files).keys().cloned());
+        uris.sort();
+        uris.dedup();
+        let mut first = None;
+        for uri in uris {
+            if let Err(e) = self.load(&uri).await {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Fetches the lists the passports of `bundle` reference that are
+    /// missing or stale (claims decoded **without** verification: this only
+    /// decides what to fetch; every list is verified, and the bundle is
+    /// verified afterwards). Call it before `Verifier::verify_bundle`. URIs
+    /// this source may not fetch are skipped (`status` refuses them). Returns
+    /// the first failure after trying all; with a grace policy a failure may
+    /// still leave a usable list.
+    pub async fn prefetch(&self, bundle: &UnverifiedBundle) -> Result<(), StatusError> {
+        let mut seen = HashSet::new();
+        let mut first = None;
+        for inspected in bundle.inspect_unverified().into_iter().flatten() {
+            let Ok(Some(reference)) = status_reference(&inspected.claims) else {
+                continue;
+            };
+            if !seen.insert(reference.uri.clone()) || !self.is_known(&reference.uri) {
+                continue;
+            }
+            if let Err(e) = self.ensure_fresh(&reference.uri).await {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Loads `uri` from its file or over http(s), verifies and caches it.
+    async fn load(&self, uri: &str) -> Result<Arc<VerifiedStatusList>, StatusError> {
+        let file = read(&self.files).get(uri).cloned();
+        let result = match file {
+            Some(path) => self.load_file(uri, &path),
+            None => self.fetch(uri).await,
+        };
+        self.record_outcome(uri, result)
+    }
+
+    fn load_file(&self, uri: &str, path: &Path) -> Result<VerifiedStatusList, StatusError> {
+        let token = read_token_file(path, self.max_token_len)?;
+        StatusListToken::verify(&token, &*self.keys, &self.expect(uri, self.clock.now()))
+    }
+
+    async fn fetch(&self, uri: &str) -> Result<VerifiedStatusList, StatusError> {
+        if !self.is_allowed_url(uri) {
+            return Err(StatusError::UriNotAllowed(shorten(uri)));
+        }
+        let unreachable = |reason: String| StatusError::Unreachable {
+            uri: shorten(uri),
+            reason,
+        };
+        let client = self.client().map_err(unreachable)?;
+        let mut response = client
+            .get(uri)
+            .header(reqwest::header::ACCEPT, "application/statuslist+jwt")
+            .send()
+            .await
+            .map_err(|e| unreachable(e.without_url().to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(unreachable(format!("HTTP {status}")));
+        }
+        let max = self.max_token_len;
+        if response.content_length().is_some_and(|n| n > max as u64) {
+            return Err(unreachable(format!("response larger than {max} bytes")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| unreachable(e.without_url().to_string()))?
+        {
+            if body.len() + chunk.len() > max {
+                return Err(unreachable(format!("response larger than {max} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let token = String::from_utf8(body)
+            .map_err(|_| StatusError::InvalidClaims("the response is not UTF-8".into()))?;
+        StatusListToken::verify(&token, &*self.keys, &self.expect(uri, self.clock.now()))
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(self.http_timeout)
+            .connect_timeout(self.http_timeout)
+            // A list lives at the URI the passport names; a redirect could
+            // only lead somewhere that was not allowed.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(self.http.get_or_init(|| client))
+    }
+
+    fn record_outcome(
+        &self,
+        uri: &str,
+        result: Result<VerifiedStatusList, StatusError>,
+    ) -> Result<Arc<VerifiedStatusList>, StatusError> {
+        let now = self.clock.now();
+        match result {
+            Ok(list) => {
+                lock(&self.failures).remove(uri);
+                Ok(self.store(list, now))
+            }
+            Err(e) => {
+                let mut failures = lock(&self.failures);
+                if failures.len() >= self.max_lists.saturating_mul(4) {
+                    let horizon = now.saturating_sub(secs(self.retry_after));
+                    failures.retain(|_, t| *t > horizon);
+                }
+                if failures.len() < self.max_lists.saturating_mul(4) {
+                    failures.insert(uri.to_owned(), now);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn store(&self, list: VerifiedStatusList, now: i64) -> Arc<VerifiedStatusList> {
+        let list = Arc::new(list);
+        let mut cache = write(&self.cache);
+        if !cache.contains_key(&list.uri) && cache.len() >= self.max_lists {
+            let files = read(&self.files);
+            let oldest = cache
+                .iter()
+                .filter(|(uri, _)| !files.contains_key(*uri))
+                .min_by_key(|(_, c)| c.fetched_at)
+                .map(|(uri, _)| uri.clone());
+            if let Some(uri) = oldest {
+                cache.remove(&uri);
+            }
+        }
+        cache.insert(
+            list.uri.clone(),
+            Cached {
+                list: Arc::clone(&list),
+                fetched_at: now,
+            },
+        );
+        list
+    }
+
+    fn expect<'a>(&'a self, uri: &'a str, now: i64) -> ListExpectations<'a> {
+        ListExpectations::new(uri, now)
+            .clock_skew(self.clock_skew)
+            .max_decompressed(self.max_decompressed)
+            .max_token_len(self.max_token_len)
+            .algorithms(&self.algorithms)
+    }
+
+    /// The last moment a cached list may be used without a refresh.
+    fn deadline(&self, cached: &Cached) -> i64 {
+        let exp = cached
+            .list
+            .exp
+            .saturating_add(i64::try_from(self.clock_skew).unwrap_or(i64::MAX));
+        match cached.list.ttl {
+            Some(ttl) => exp.min(
+                cached
+                    .fetched_at
+                    .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+            ),
+            None => exp,
+        }
+    }
+
+    fn failed_at(&self, uri: &str) -> Option<i64> {
+        lock(&self.failures).get(uri).copied()
+    }
+
+    /// A list file or token was configured for `uri`, or `uri` may be fetched.
+    fn is_known(&self, uri: &str) -> bool {
+        read(&self.files).contains_key(uri)
+            || read(&self.cache).contains_key(uri)
+            || self.is_allowed_url(uri)
+    }
+
+    fn is_allowed_url(&self, uri: &str) -> bool {
+        let Ok(url) = url::Url::parse(uri) else {
+            return false;
+        };
+        let normal = matches!(url.scheme(), "http" | "https")
+            && url.host().is_some()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.fragment().is_none()
+            && url.as_str() == uri;
+        normal
+            && self.prefixes.iter().any(|prefix| {
+                uri.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+                    prefix.ends_with('/')
+                        || rest.is_empty()
+                        || rest.starts_with('/')
+                        || rest.starts_with('?')
+                })
+            })
+    }
+
+    /// A usable list for `uri` at `now`, under the failure policy.
+    fn usable(&self, uri: &str, now: i64) -> Result<Arc<VerifiedStatusList>, StatusUnavailable> {
+        let cached = read(&self.cache).get(uri).cloned();
+        if let Some(c) = &cached
+            && now <= self.deadline(c)
+        {
+            return Ok(Arc::clone(&c.list));
+        }
+        // A stale list file can be read again right here: no network.
+        let file = read(&self.files).get(uri).cloned();
+        if let Some(path) = file {
+            let may_retry = self
+                .failed_at(uri)
+                .is_none_or(|t| now >= t.saturating_add(secs(self.retry_after)));
+            if may_retry {
+                let loaded = self.load_file(uri, &path);
+                if let Ok(list) = self.record_outcome(uri, loaded) {
+                    return Ok(list);
+                }
+            }
+        }
+        let cached = read(&self.cache).get(uri).cloned().or(cached);
+        let Some(c) = cached else {
+            return Err(match self.failed_at(uri) {
+                Some(_) => StatusUnavailable::new(
+                    "status_list_unreachable",
+                    format!("the status list {} could not be loaded", shorten(uri)),
+                ),
+                None => StatusUnavailable::new(
+                    "status_list_unavailable",
+                    format!(
+                        "the status list {} has not been loaded (prefetch it first)",
+                        shorten(uri)
+                    ),
+                ),
+            });
+        };
+        let deadline = self.deadline(&c);
+        if now <= deadline {
+            return Ok(c.list);
+        }
+        if let FailurePolicy::Grace(grace) = self.policy
+            && now <= deadline.saturating_add(secs(grace))
+        {
+            return Ok(c.list);
+        }
+        let skew = i64::try_from(self.clock_skew).unwrap_or(i64::MAX);
+        Err(if now > c.list.exp.saturating_add(skew) {
+            StatusUnavailable::new(
+                "status_list_expired",
+                format!("the status list {} expired at {}", shorten(uri), c.list.exp),
+            )
+        } else if self.failed_at(uri).is_some() {
+            StatusUnavailable::new(
+                "status_list_unreachable",
+                format!(
+                    "the status list {} is due for a refresh and could not be loaded",
+                    shorten(uri)
+                ),
+            )
+        } else {
+            StatusUnavailable::new(
+                "status_list_stale",
+                format!(
+                    "the status list {} is due for a refresh (prefetch it)",
+                    shorten(uri)
+                ),
+            )
+        })
+    }
+}
+
+impl StatusSource for StatusListSource {
+    fn status(&self, passport: &Passport, now: i64) -> Result<LinkStatus, StatusUnavailable> {
+        let reference = match status_reference(passport) {
+            Ok(Some(reference)) => reference,
+            Ok(None) => return Ok(LinkStatus::Valid),
+            Err(reason) => return Err(StatusUnavailable::new("invalid_status_claim", reason)),
+        };
+        if !self.is_known(&reference.uri) {
+            return Err(StatusUnavailable::new(
+                "status_uri_not_allowed",
+                format!(
+                    "the status list {} is not one this verifier trusts",
+                    shorten(&reference.uri)
+                ),
+            ));
+        }
+        let list = self.usable(&reference.uri, now)?;
+        let value = list.list.get(reference.idx).map_err(|e| {
+            StatusUnavailable::new(e.code(), format!("{}: {e}", shorten(&reference.uri)))
+        })?;
+        match Status::from_value(value) {
+            Some(Status::Valid) => Ok(LinkStatus::Valid),
+            Some(Status::Invalid) => Ok(LinkStatus::Revoked),
+            Some(Status::Suspended) => Ok(LinkStatus::Suspended),
+            _ => Err(StatusUnavailable::new(
+                "unknown_status_value",
+                format!("status value {value:#04x} is not one this verifier understands"),
+            )),
+        }
+    }
+}
+
+/// Reads a list token file of at most `max` bytes.
+pub(crate) fn read_token_file(path: &Path, max: usize) -> Result<String, StatusError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| StatusError::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| StatusError::io(path, e))?;
+    if bytes.len() > max {
+        return Err(passport_jose::JoseError::TokenTooLarge {
+            len: bytes.len(),
+            max,
+        }
+        .into());
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| StatusError::InvalidClaims(format!("{} is not UTF-8", path.display())))
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,382 @@
+//! Every hostile Status List Token and `lst` is refused with its typed
+//! error: untrusted keys, wrong `typ`, wrong `sub`, time window, header
+//! tricks, bad base64, bad ZLIB, oversized lists, bad `bits`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use passport_jose::{Algorithm, SigningKey, b64};
+use passport_status::{ListExpectations, StatusError, StatusList, StatusListToken};
+use serde_json::json;
+
+fn verify(f: &Fixture, token: &str) -> Result<passport_status::VerifiedStatusList, StatusError> {
+    StatusListToken::verify(token, &*f.keys, &ListExpectations::new(URI, NOW))
+}
+
+fn code(f: &Fixture, token: &str) -> &'static str {
+    verify(f, token).unwrap_err().code()
+}
+
+fn good_lst() -> String {
+    let mut list = StatusList::with_capacity(2, 64).unwrap();
+    list.set(3, 1).unwrap();
+    list.encode().unwrap().1
+}
+
+#[test]
+fn a_well_formed_list_verifies() {
+    let f = Fixture::new();
+    let token = f.sign_raw(
+        json!({"typ": "statuslist+jwt"}),
+        list_claims(URI, &good_lst(), 2, json!({})),
+    );
+    let verified = verify(&f, &token).unwrap();
+    assert_eq!(
+        (
+            verified.uri.as_str(),
+            verified.iat,
+            verified.exp,
+            verified.ttl
+        ),
+        (URI, NOW, NOW + 3600, Some(300))
+    );
+    assert_eq!(verified.list.get(3).unwrap(), 1);
+    assert_eq!(verified.kid, f.key.kid());
+    // `application/` prefix and case are tolerated (RFC 7515 §4.1.9).
+    let token = f.sign_raw(
+        json!({"typ": "application/StatusList+JWT"}),
+        list_claims(URI, &good_lst(), 2, json!({})),
+    );
+    verify(&f, &token).unwrap();
+}
+
+#[test]
+fn a_list_signed_by_an_untrusted_key_is_refused() {
+    let f = Fixture::new();
+    let other = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let list = StatusList::with_capacity(2, 64).unwrap();
+    let token = StatusListToken::sign(&other, URI, &list, NOW, NOW + 3600, 300).unwrap();
+    assert_eq!(code(&f, &token), "untrusted_key");
+    // The trusted kid with another key's signature.
+    let forged = f.sign_raw(
+        json!({"typ": "statuslist+jwt"}),
+        list_claims(URI, &good_lst(), 2, json!({})),
+    );
+    let other_sig = token.rsplit('.').next().unwrap();
+    let (head, _) = forged.rsplit_once('.').unwrap();
+    assert_eq!(code(&f, &format!("{head}.{other_sig}")), "bad_signature");
+}
+
+#[test]
+fn a_list_for_another_uri_is_refused() {
+    let f = Fixture::new();
+    let list = StatusList::with_capacity(2, 64).unwrap();
+    let token = f.sign_list("https://issuer.local/status/2", &list, NOW, NOW + 3600, 300);
+    let err = verify(&f, &token).unwrap_err();
+    assert_eq!(err.code(), "uri_mismatch");
+    // No normalisation: a trailing slash is another URI.
+    let token = f.sign_list(&format!("{URI}/"), &list, NOW, NOW + 3600, 300);
+    assert_eq!(code(&f, &token), "uri_mismatch");
+}
+
+#[test]
+fn a_passport_or_an_untyped_jwt_is_not_a_list() {
+    let f = Fixture::new();
+    let passport = f.root().token().to_owned();
+    assert_eq!(code(&f, &passport), "invalid_typ");
+    let claims = list_claims(URI, &good_lst(), 2, json!({}));
+    for (typ, expected) in [
+        (json!("passport+jwt"), "invalid_typ"),
+        (json!("statuslist+cwt"), "invalid_typ"),
+        (json!("JWT"), "untyped_token"),
+        (json!(null), "untyped_token"),
+    ] {
+        let token = f.sign_raw(json!({"typ": typ}), claims.clone());
+        assert_eq!(code(&f, &token), expected, "{typ}");
+    }
+}
+
+#[test]
+fn the_time_window_is_checked_with_the_skew() {
+    let f = Fixture::new();
+    let lst = good_lst();
+    let sign = |changes| {
+        f.sign_raw(
+            json!({"typ": "statuslist+jwt"}),
+            list_claims(URI, &lst, 2, changes),
+        )
+    };
+    assert_eq!(
+        code(&f, &sign(json!({"iat": NOW + 31, "exp": NOW + 100}))),
+        "list_issued_in_future"
+    );
+    verify(&f, &sign(json!({"iat": NOW + 30, "exp": NOW + 100}))).unwrap();
+    assert_eq!(
+        code(&f, &sign(json!({"iat": NOW - 100, "exp": NOW - 31}))),
+        "list_expired"
+    );
+    verify(&f, &sign(json!({"iat": NOW - 100, "exp": NOW - 30}))).unwrap();
+    assert_eq!(
+        code(&f, &sign(json!({"iat": NOW, "exp": NOW}))),
+        "invalid_claims"
+    );
+    let strict = ListExpectations::new(URI, NOW).clock_skew(0);
+    let token = sign(json!({"iat": NOW - 100, "exp": NOW - 1}));
+    assert_eq!(
+        StatusListToken::verify(&token, &*f.keys, &strict)
+            .unwrap_err()
+            .code(),
+        "list_expired"
+    );
+}
+
+#[test]
+fn missing_or_mistyped_claims_are_refused() {
+    let f = Fixture::new();
+    let lst = good_lst();
+    for changes in [
+        json!({"sub": null}),
+        json!({"sub": 1}),
+        json!({"iat": null}),
+        json!({"iat": "now"}),
+        json!({"exp": null}),
+        json!({"exp": 1.5}),
+        json!({"ttl": -1}),
+        json!({"ttl": "300"}),
+        json!({"status_list": null}),
+        json!({"status_list": "x"}),
+        json!({"status_list": {"lst": lst}}),
+        json!({"status_list": {"bits": "2", "lst": lst}}),
+        json!({"status_list": {"bits": 2}}),
+        json!({"status_list": {"bits": 2, "lst": 5}}),
+    ] {
+        let token = f.sign_raw(
+            json!({"typ": "statuslist+jwt"}),
+            list_claims(URI, &lst, 2, changes.clone()),
+        );
+        assert_eq!(code(&f, &token), "invalid_claims", "{changes}");
+    }
+    // Duplicate members anywhere in the payload.
+    let payload = format!(
+        r#"{{"sub":"{URI}","iat":{NOW},"exp":{},"status_list":{{"bits":2,"bits":1,"lst":"{lst}"}}}}"#,
+        NOW + 60
+    );
+    let header = json!({"alg": "EdDSA", "kid": f.key.kid(), "typ": "statuslist+jwt"});
+    let token = f
+        .key
+        .sign_compact_with_header(header.as_object().unwrap(), payload.as_bytes())
+        .unwrap();
+    assert_eq!(code(&f, &token), "duplicate_member");
+}
+
+#[test]
+fn header_rules_are_the_passport_rules() {
+    let f = Fixture::new();
+    let claims = list_claims(URI, &good_lst(), 2, json!({}));
+    for (header, expected) in [
+        (json!({"typ": "statuslist+jwt", "kid": null}), "missing_kid"),
+        (json!({"typ": "statuslist+jwt", "alg": "none"}), "alg_none"),
+        (
+            json!({"typ": "statuslist+jwt", "alg": "HS256"}),
+            "unsupported_alg",
+        ),
+        (
+            json!({"typ": "statuslist+jwt", "alg": "ES256"}),
+            "alg_key_mismatch",
+        ),
+        (
+            json!({"typ": "statuslist+jwt", "crit": ["exp"]}),
+            "crit_not_supported",
+        ),
+        (
+            json!({"typ": "statuslist+jwt", "b64": false}),
+            "b64_not_supported",
+        ),
+        (
+            json!({"typ": "statuslist+jwt", "jku": "https://evil.example/jwks"}),
+            "forbidden_header",
+        ),
+        (
+            json!({"typ": "statuslist+jwt", "jwk": {"kty": "OKP"}}),
+            "forbidden_header",
+        ),
+    ] {
+        let token = f.sign_raw(header.clone(), claims.clone());
+        assert_eq!(code(&f, &token), expected, "{header}");
+    }
+    let only_es256 = ListExpectations::new(URI, NOW).algorithms(&[Algorithm::ES256]);
+    let token = f.sign_raw(json!({"typ": "statuslist+jwt"}), claims);
+    assert_eq!(
+        StatusListToken::verify(&token, &*f.keys, &only_es256)
+            .unwrap_err()
+            .code(),
+        "alg_not_allowed"
+    );
+}
+
+#[test]
+fn structural_garbage_is_refused() {
+    let f = Fixture::new();
+    let token = f.sign_raw(
+        json!({"typ": "statuslist+jwt"}),
+        list_claims(URI, &good_lst(), 2, json!({})),
+    );
+    let parts: Vec<&str> = token.split('.').collect();
+    for (bad, expected) in [
+        (String::new(), "malformed_token"),
+        (format!("{}.{}", parts[0], parts[1]), "malformed_token"),
+        (format!("{token}.x"), "malformed_token"),
+        (format!("{}..{}", parts[0], parts[2]), "malformed_token"),
+        (
+            format!("{}.{}=.{}", parts[0], parts[1], parts[2]),
+            "invalid_base64",
+        ),
+        (
+            format!("{}.{}.{}=", parts[0], parts[1], parts[2]),
+            "invalid_base64",
+        ),
+        (
+            format!("{}+.{}.{}", parts[0], parts[1], parts[2]),
+            "invalid_base64",
+        ),
+        (
+            format!("{}.{}.{}", b64::encode("[]"), parts[1], parts[2]),
+            "invalid_json",
+        ),
+    ] {
+        assert_eq!(code(&f, &bad), expected, "{bad:.40}");
+    }
+    // A payload that is not JSON, validly signed.
+    let header = json!({"alg": "EdDSA", "kid": f.key.kid(), "typ": "statuslist+jwt"});
+    let token = f
+        .key
+        .sign_compact_with_header(header.as_object().unwrap(), b"not json")
+        .unwrap();
+    assert_eq!(code(&f, &token), "invalid_json");
+}
+
+#[test]
+fn list_tokens_may_exceed_a_passports_16_kib_but_not_their_own_cap() {
+    let f = Fixture::new();
+    // 2^20 2-bit entries with 20 000 revoked at pseudo-random positions.
+    let mut list = StatusList::with_capacity(2, 1 << 20).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        list.set(x % (1 << 20), 1).unwrap();
+    }
+    let token = f.sign_list(URI, &list, NOW, NOW + 3600, 300);
+    assert!(
+        token.len() > passport_jose::MAX_TOKEN_LEN,
+        "{}",
+        token.len()
+    );
+    assert_eq!(verify(&f, &token).unwrap().list, list);
+    let small = ListExpectations::new(URI, NOW).max_token_len(16 * 1024);
+    assert_eq!(
+        StatusListToken::verify(&token, &*f.keys, &small)
+            .unwrap_err()
+            .code(),
+        "token_too_large"
+    );
+}
+
+#[test]
+fn hostile_lst_inside_a_validly_signed_token() {
+    let f = Fixture::new();
+    let cases = [
+        ("not base64 !".to_owned(), 2, "invalid_base64"),
+        (format!("{}=", good_lst()), 2, "invalid_base64"),
+        (b64::encode(b"definitely not zlib"), 2, "invalid_zlib"),
+        (good_lst(), 3, "invalid_bits"),
+        (good_lst(), 16, "invalid_bits"),
+        (good_lst(), 0, "invalid_bits"),
+    ];
+    for (lst, bits, expected) in cases {
+        let token = f.sign_raw(
+            json!({"typ": "statuslist+jwt"}),
+            list_claims(URI, &lst, bits, json!({})),
+        );
+        assert_eq!(code(&f, &token), expected, "{lst} bits {bits}");
+    }
+    // 1 MiB of zeros under a 64 KiB cap.
+    let bomb = zlib_lst(&vec![0u8; 1 << 20]);
+    let token = f.sign_raw(
+        json!({"typ": "statuslist+jwt"}),
+        list_claims(URI, &bomb, 1, json!({})),
+    );
+    let capped = ListExpectations::new(URI, NOW).max_decompressed(64 * 1024);
+    assert_eq!(
+        StatusListToken::verify(&token, &*f.keys, &capped)
+            .unwrap_err()
+            .code(),
+        "list_too_large"
+    );
+    verify(&f, &token).unwrap();
+}
+
+#[test]
+fn broken_zlib_streams_are_refused() {
+    let raw = [0xb9u8, 0xa3, 0x00, 0xff, 0x13, 0x37];
+    let good = b64::decode(&zlib_lst(&raw)).unwrap();
+    assert_eq!(
+        StatusList::decode(1, &b64::encode(&good), 1024)
+            .unwrap()
+            .as_bytes(),
+        raw
+    );
+
+    let mut bad_checksum = good.clone();
+    *bad_checksum.last_mut().unwrap() ^= 1;
+    let mut bad_header = good.clone();
+    bad_header[0] = 0x79; // CM 9: not deflate
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"extra");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("truncated", good[..good.len() - 5].to_vec()),
+        ("header only", good[..2].to_vec()),
+        ("bad adler-32", bad_checksum),
+        ("bad header", bad_header),
+        ("trailing bytes", trailing),
+        (
+            "raw deflate without zlib header",
+            good[2..good.len() - 4].to_vec(),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let err = StatusList::decode(1, &b64::encode(&bytes), 1024).unwrap_err();
+        assert_eq!(err.code(), "invalid_zlib", "{what}");
+    }
+    // Non-canonical base64url (padding, standard alphabet, stray bits).
+    for lst in [
+        "eNrbuRgAAhcBXQ==",
+        "eNrbuRgAAhcBXQ=",
+        "eNrb+RgAAhcBXQ",
+        "eNrbuRgAAhcBXR",
+        " eNrbuRgAAhcBXQ",
+    ] {
+        assert_eq!(
+            StatusList::decode(1, lst, 1024).unwrap_err().code(),
+            "invalid_base64",
+            "{lst}"
+        );
+    }
+}
+
+#[test]
+fn the_cap_is_exact() {
+    let lst = zlib_lst(&[0u8; 1000]);
+    assert_eq!(StatusList::decode(8, &lst, 1000).unwrap().len(), 1000);
+    assert_eq!(
+        StatusList::decode(8, &lst, 999).unwrap_err().code(),
+        "list_too_large"
+    );
+    assert_eq!(
+        StatusList::decode(8, &lst, 0).unwrap_err().code(),
+        "list_too_large"
+    );
+}
