@@ -62,6 +62,17 @@ pub(crate) enum Command {
         after_help = "Examples:\n  passport keys show\n  passport keys jwks > jwks.json\n  passport keys rotate"
     )]
     Keys(KeysArgs),
+    /// Revoke (or suspend, or reinstate) a passport issued here, by jti or bundle (its leaf).
+    #[command(
+        after_help = "Examples:\n  passport revoke 0b7c7a2e-…-000000000001\n  passport revoke --suspend < bundle.txt\n  passport revoke --reinstate 0b7c7a2e-…-000000000001\n\nEvery descendant of a revoked passport is refused too: verifiers check each link."
+    )]
+    Revoke(RevokeArgs),
+    /// List the passports the local issuer has revoked or suspended.
+    #[command(after_help = "Example:\n  passport revocations")]
+    Revocations,
+    /// Print (or write) the local issuer's current signed Token Status List, for static hosting.
+    #[command(after_help = "Example:\n  passport status-list --out public/status/1.jwt")]
+    StatusList(StatusListArgs),
     /// Read the audit trail: every issuance, delegation, revocation and audited verification.
     #[command(
         after_help = "Examples:\n  passport audit\n  passport audit --since 2026-11-22T00:00:00Z --agent reader --outcome refused\n  passport audit --file verifier-audit.jsonl --json"
@@ -174,9 +185,42 @@ pub(crate) struct VerifyArgs {
     /// Print the result (success or rejection) as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Check revocation against this Token Status List (a file, or an http(s) URL).
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) status_list: Option<String>,
+    /// Refuse passports whose jti is in this deny list ({"revoked": [...]}).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) deny_list: Option<std::path::PathBuf>,
     /// Append an audit record of this verification to FILE (JSON lines).
     #[arg(long, value_name = "FILE")]
     pub(crate) audit_log: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("change").args(["suspend", "reinstate"])))]
+pub(crate) struct RevokeArgs {
+    /// A jti, or a bundle (its leaf is revoked); read from stdin when `-` or absent.
+    #[arg(value_name = "JTI|BUNDLE")]
+    pub(crate) target: Option<String>,
+    /// Suspend instead of revoking (can be reinstated).
+    #[arg(long)]
+    pub(crate) suspend: bool,
+    /// Reinstate a suspended passport.
+    #[arg(long)]
+    pub(crate) reinstate: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusListArgs {
+    /// Write the token to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<std::path::PathBuf>,
+    /// How long verifiers may cache it before fetching again, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub(crate) ttl: u64,
+    /// How long the token is valid, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=604800))]
+    pub(crate) lifetime: u64,
 }
 
 #[derive(Debug, Args)]

@@ -14,11 +14,15 @@ use passport_oidc::{LoginOptions, OidcConfig, Provider};
 use passport_verifier::{InMemoryKeyStore, VerificationPolicy, VerifiedPassport, Verifier};
 use serde_json::{Value, json};
 
-use passport_audit::{AuditSink, Filter, JsonLinesSink, Outcome, read_records};
+use passport_audit::{
+    Action, AuditRecord, AuditSink, Filter, JsonLinesSink, LinkRef, Outcome, read_records,
+};
+use passport_status::{DenyListSource, IndexAllocator, Status, StatusListSource, status_reference};
+use passport_verifier::{KeyStore, LinkStatus, StatusSource, StatusUnavailable};
 
 use crate::cli::{
     AuditArgs, DelegateArgs, InspectArgs, IssueArgs, KeysAction, LoginArgs, PassportArgs,
-    VerifyArgs,
+    RevokeArgs, StatusListArgs, VerifyArgs,
 };
 use crate::env::Env;
 use crate::error::CliError;
@@ -27,6 +31,8 @@ use crate::time::{parse_time, rfc3339};
 
 /// The local issuer's audit log, in the data directory.
 const AUDIT_LOG: &str = "audit.jsonl";
+/// The local issuer's status-list allocator state, in the data directory.
+const STATUS_STATE: &str = "status.json";
 
 /// How long a JWKS fetched by URL is reused.
 const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -61,7 +67,24 @@ impl Context {
         let key = self.dir.issuer_key(self.now())?;
         Ok(Issuer::new(self.env.issuer(), key)
             .with_clock(self.clock.clone())
-            .with_audit(self.audit_sink()?))
+            .with_audit(self.audit_sink()?)
+            .with_status(self.allocator()?))
+    }
+
+    /// The local issuer's status-list allocator (`status.json`, mode 0600).
+    fn allocator(&self) -> Result<Arc<IndexAllocator>, CliError> {
+        self.dir.ensure()?;
+        let allocator = IndexAllocator::open(self.dir.path(STATUS_STATE), self.env.status_uri())
+            .map_err(|e| CliError::usage(e.code(), e.to_string()))?
+            .with_clock(self.clock.clone());
+        Ok(Arc::new(allocator))
+    }
+
+    /// The local issuer's own revocation state, as a verifier's status source.
+    fn local_status(&self) -> Result<Arc<dyn StatusSource>, CliError> {
+        Ok(Arc::new(LocalStatus {
+            allocator: self.allocator()?,
+        }))
     }
 
     /// The local issuer's audit log, under the data directory.
@@ -208,7 +231,9 @@ pub(crate) fn delegate(ctx: &Context, args: &DelegateArgs) -> Result<(), CliErro
     .allow_wildcard(true);
     policy.accept_untyped = false;
     let keys = InMemoryKeyStore::from_jwks(&ctx.dir.jwks(now)?);
-    let verifier = Verifier::new(policy, keys)?.with_clock(ctx.clock.clone());
+    let verifier = Verifier::new(policy, keys)?
+        .with_clock(ctx.clock.clone())
+        .with_status_source(ctx.local_status()?);
     let parent = verifier.verify_bundle(&bundle)?;
 
     let p = &args.passport;
@@ -323,6 +348,7 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
     if let Some(scope) = &args.required_scope {
         policy = policy.required_scope(scope.clone());
     }
+    let local_keys = args.jwks.is_none();
     let jwks = match &args.jwks {
         None => ctx.dir.jwks(ctx.now())?,
         Some(source) if source.starts_with("https://") || source.starts_with("http://") => {
@@ -338,6 +364,26 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
     }
     let mut verifier =
         Verifier::new(policy, InMemoryKeyStore::from_jwks(&jwks))?.with_clock(ctx.clock.clone());
+    let keys: Arc<dyn KeyStore> = Arc::new(InMemoryKeyStore::from_jwks(&jwks));
+    if local_keys && issuers.contains(&ctx.env.issuer()) {
+        // The local issuer checks its own list automatically.
+        verifier = verifier.with_status_source(ctx.local_status()?);
+    }
+    if let Some(source) = &args.status_list {
+        verifier = verifier.with_status_source(status_list_source(ctx, source, keys, &bundle)?);
+    }
+    if let Some(path) = &args.deny_list {
+        let deny = DenyListSource::from_file(path).map_err(|e| {
+            let exit = if e.code() == "io_error" { 2 } else { 1 };
+            CliError {
+                exit,
+                code: e.code(),
+                message: e.to_string(),
+                hint: None,
+            }
+        })?;
+        verifier = verifier.with_status_source(Arc::new(deny));
+    }
     if let Some(path) = &args.audit_log {
         let sink =
             JsonLinesSink::open(path).map_err(|e| CliError::usage(e.code(), e.to_string()))?;
@@ -495,6 +541,204 @@ fn tree(leaf_first: &[Passport]) -> String {
         ));
     }
     out
+}
+
+/// A status list from a file, or from an http(s) URL fetched now (the
+/// passports' own status URIs must lie under it).
+fn status_list_source(
+    ctx: &Context,
+    source: &str,
+    keys: Arc<dyn KeyStore>,
+    bundle: &UnverifiedBundle,
+) -> Result<Arc<dyn StatusSource>, CliError> {
+    let failed = |e: passport_status::StatusError| CliError::failed(e.code(), e.to_string());
+    let lists = StatusListSource::new(keys).with_clock(ctx.clock.clone());
+    if source.starts_with("https://") || source.starts_with("http://") {
+        let lists = lists.allow_uri_prefix(source);
+        runtime()?
+            .block_on(lists.prefetch(bundle))
+            .map_err(failed)?;
+        Ok(Arc::new(lists))
+    } else {
+        lists.add_file(source).map_err(|e| {
+            let exit = if e.code() == "io_error" { 2 } else { 1 };
+            CliError {
+                exit,
+                code: e.code(),
+                message: e.to_string(),
+                hint: None,
+            }
+        })?;
+        Ok(Arc::new(lists))
+    }
+}
+
+/// The local issuer's allocator answering for its own passports.
+struct LocalStatus {
+    allocator: Arc<IndexAllocator>,
+}
+
+impl StatusSource for LocalStatus {
+    fn status(&self, passport: &Passport, _now: i64) -> Result<LinkStatus, StatusUnavailable> {
+        let reference = match status_reference(passport) {
+            Ok(Some(reference)) => reference,
+            // Minted before revocation existed, or by csp-agent-passport.
+            Ok(None) => return Ok(LinkStatus::Valid),
+            Err(reason) => return Err(StatusUnavailable::new("invalid_status_claim", reason)),
+        };
+        if reference.uri != self.allocator.uri() {
+            return Err(StatusUnavailable::new(
+                "status_uri_unknown",
+                format!(
+                    "the passport's status list {} is not this issuer's",
+                    reference.uri
+                ),
+            ));
+        }
+        let record = self
+            .allocator
+            .lookup_idx(reference.idx)
+            .map_err(|e| StatusUnavailable::new("status_state_unreadable", e.to_string()))?;
+        match record {
+            Some(r) if r.jti == passport.jti => Ok(match r.status {
+                Status::Valid => LinkStatus::Valid,
+                Status::Suspended => LinkStatus::Suspended,
+                _ => LinkStatus::Revoked,
+            }),
+            _ => Err(StatusUnavailable::new(
+                "unknown_status_index",
+                format!("index {} was not issued to this passport", reference.idx),
+            )),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- revocation
+
+pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs) -> Result<(), CliError> {
+    let target = match args.target.as_deref() {
+        Some(t) if t != "-" && !t.contains('.') => t.trim().to_owned(),
+        other => {
+            let text = read_bundle(other)?;
+            let bundle =
+                UnverifiedBundle::parse(&text).map_err(passport_verifier::VerifyError::from)?;
+            leaf_jti(&bundle).ok_or_else(|| {
+                CliError::failed("malformed_bundle", "the bundle's leaf cannot be decoded")
+            })?
+        }
+    };
+    let allocator = ctx.allocator()?;
+    let current = allocator
+        .lookup_jti(&target)
+        .map_err(|e| CliError::usage(e.code(), e.to_string()))?
+        .ok_or_else(|| {
+            CliError::failed(
+                "unknown_passport",
+                format!("no passport {target:?} was issued here"),
+            )
+        })?;
+    let (wanted, action) = if args.suspend {
+        (Status::Suspended, Action::Suspend)
+    } else if args.reinstate {
+        (Status::Valid, Action::Reinstate)
+    } else {
+        (Status::Invalid, Action::Revoke)
+    };
+    // Revocation is final; only a suspension can be lifted.
+    let allowed = match (current.status, wanted) {
+        (Status::Invalid, _) => wanted == Status::Invalid,
+        (_, Status::Valid) => current.status == Status::Suspended,
+        _ => true,
+    };
+    let mut record = AuditRecord::new(ctx.now(), action, Outcome::Done);
+    record.links = vec![LinkRef {
+        jti: current.jti.clone(),
+        agent_id: current.agent_id.clone(),
+    }];
+    record.iss = Some(ctx.env.issuer());
+    if !allowed {
+        record.outcome = Outcome::Failed;
+        record.error = Some("invalid_transition".into());
+        ctx.audit_sink()?
+            .record(&record)
+            .map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+        return Err(CliError::failed(
+            "invalid_transition",
+            format!(
+                "passport {target} is {}; it cannot become {}",
+                current.status, wanted
+            ),
+        ));
+    }
+    let updated = allocator
+        .set_status(target.as_str(), wanted)
+        .map_err(|e| CliError::failed(e.code(), e.to_string()))?;
+    ctx.audit_sink()?
+        .record(&record)
+        .map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+    note!(
+        "{} is now {} (agent {}, expires {}); every passport delegated from it is refused too.",
+        updated.jti,
+        updated.status,
+        updated.agent_id,
+        rfc3339(updated.exp)
+    );
+    Ok(())
+}
+
+fn leaf_jti(bundle: &UnverifiedBundle) -> Option<String> {
+    bundle
+        .inspect_unverified()
+        .into_iter()
+        .next()?
+        .ok()
+        .map(|i| i.claims.jti)
+}
+
+pub(crate) fn revocations(ctx: &Context) -> Result<(), CliError> {
+    let records = ctx
+        .allocator()?
+        .records()
+        .map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+    say!(
+        "{:<36}  {:<9}  {:<16}  {:<20}  changed",
+        "jti",
+        "status",
+        "agent",
+        "expires"
+    );
+    for r in records.iter().filter(|r| r.status != Status::Valid) {
+        say!(
+            "{:<36}  {:<9}  {:<16}  {:<20}  {}",
+            r.jti,
+            r.status.to_string(),
+            r.agent_id,
+            rfc3339(r.exp),
+            r.changed_at.map(rfc3339).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn status_list(ctx: &Context, args: &StatusListArgs) -> Result<(), CliError> {
+    let key = ctx.dir.issuer_key(ctx.now())?;
+    let token = ctx
+        .allocator()?
+        .publish(&key, ctx.now(), args.ttl, args.lifetime)
+        .map_err(|e| CliError::failed(e.code(), e.to_string()))?;
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, format!("{token}\n"))
+                .map_err(|e| CliError::io("cannot write", path, &e))?;
+            note!(
+                "wrote the status list for {} to {}",
+                ctx.env.status_uri(),
+                path.display()
+            );
+        }
+        None => say!("{token}"),
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- audit

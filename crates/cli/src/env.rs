@@ -39,6 +39,13 @@ impl Env {
         self.get("AGENT_PASSPORT_ISSUER")
             .unwrap_or_else(|| DEFAULT_ISSUER.to_owned())
     }
+
+    /// Where the local issuer's status list is published (the `uri` in each
+    /// passport's `status` claim).
+    pub(crate) fn status_uri(&self) -> String {
+        self.get("AGENT_PASSPORT_STATUS_URI")
+            .unwrap_or_else(|| format!("{}/status/1", self.issuer().trim_end_matches('/')))
+    }
 }
 
 /// `KEY=VALUE` lines; `#` comments; optional `export `; single or double

@@ -66,6 +66,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 }
                 Command::Where => commands::where_(&ctx),
                 Command::Audit(args) => commands::audit(&ctx, &args),
+                Command::Revoke(args) => commands::revoke(&ctx, &args),
+                Command::Revocations => commands::revocations(&ctx),
+                Command::StatusList(args) => commands::status_list(&ctx, &args),
                 Command::Completions { .. } | Command::Inspect(_) => Ok(()),
             }
         }

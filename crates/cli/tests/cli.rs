@@ -793,3 +793,241 @@ async fn the_audit_trail_records_issuer_actions_and_audited_verifications() {
     let out = env.run(&["audit", "--since", "2999-01-01T00:00:00Z", "--json"]);
     assert!(stdout(&out).is_empty());
 }
+
+/// issue → delegate → delegate, returning the three bundles.
+fn chain(env: &Env) -> (String, String, String) {
+    let root = env.issue(&["files:*"]);
+    let delegate = |parent: &str, agent: &str| {
+        let out = env.run_with_stdin(
+            &[
+                "delegate",
+                "--agent-id",
+                agent,
+                "--agent-model",
+                "m",
+                "--aud",
+                "https://orch.example",
+                "--tool-scope",
+                "files:read",
+            ],
+            parent.as_bytes(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out).trim().to_owned()
+    };
+    let child = delegate(&root, "reader");
+    let grandchild = delegate(&child, "helper");
+    (root, child, grandchild)
+}
+
+fn jti_of(bundle: &str) -> String {
+    let leaf = bundle.split('~').next().unwrap();
+    let payload = passport_jose::b64::decode(leaf.split('.').nth(1).unwrap()).unwrap();
+    serde_json::from_slice::<Value>(&payload).unwrap()["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoking_a_root_refuses_every_descendant_locally_and_through_a_published_list() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let (root, child, grandchild) = chain(&env);
+    let verify = |bundle: &str, extra: &[&str]| {
+        let mut args = vec!["verify", bundle, "--aud", "https://orch.example"];
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+    assert_eq!(verify(&grandchild, &[]).status.code(), Some(0));
+
+    // Revoke the root by handing over its bundle.
+    let out = env.run_with_stdin(&["revoke"], root.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for bundle in [&child, &grandchild] {
+        let out = verify(bundle, &["--json"]);
+        assert_eq!(out.status.code(), Some(1));
+        let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(json["error"], "revoked");
+        assert!(
+            json["message"].as_str().unwrap().contains(&jti_of(&root)),
+            "{json}"
+        );
+    }
+    let listed = stdout(&env.run(&["revocations"]));
+    assert!(
+        listed.contains(&jti_of(&root)) && listed.contains("planner") && listed.contains("invalid"),
+        "{listed}"
+    );
+    // Revocation is final.
+    let out = env.run(&["revoke", "--reinstate", &jti_of(&root)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("error[invalid_transition]"));
+    // Delegating from a revoked chain is refused too.
+    let out = env.run_with_stdin(
+        &[
+            "delegate",
+            "--agent-id",
+            "z",
+            "--agent-model",
+            "m",
+            "--aud",
+            "x",
+        ],
+        child.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("error[revoked]"));
+
+    // A verifier elsewhere: the public JWKS and the published status list.
+    let jwks = env.work.path().join("jwks.json");
+    std::fs::write(&jwks, stdout(&env.run(&["keys", "jwks"]))).unwrap();
+    let list = env.work.path().join("status-1.jwt");
+    let out = env.run(&["status-list", "--out", list.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let external = [
+        "--jwks",
+        jwks.to_str().unwrap(),
+        "--status-list",
+        list.to_str().unwrap(),
+    ];
+    let out = verify(&grandchild, &external);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("error[revoked]"), "{}", stderr(&out));
+    // Without the list, the external verifier cannot know (offline, by design).
+    assert_eq!(
+        verify(&grandchild, &["--jwks", jwks.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_status_list_served_over_loopback_reaches_an_offline_verifier() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/status/1", listener.local_addr().unwrap());
+    // Passports minted from now on name this list (configured through .env).
+    std::fs::write(
+        env.work.path().join(".env"),
+        format!("AGENT_PASSPORT_STATUS_URI={uri}\n"),
+    )
+    .unwrap();
+    env.login_with_token(&mock);
+    let (root, _, grandchild) = chain(&env);
+    assert_eq!(env.run(&["revoke", &jti_of(&root)]).status.code(), Some(0));
+    let token = stdout(&env.run(&["status-list"])).trim().to_owned();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/statuslist+jwt\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{token}",
+                token.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    let jwks = env.work.path().join("jwks.json");
+    std::fs::write(&jwks, stdout(&env.run(&["keys", "jwks"]))).unwrap();
+    let env_ref = &env;
+    let (grand, jwks_arg) = (grandchild.clone(), jwks.to_str().unwrap().to_owned());
+    let out = tokio::task::block_in_place(|| {
+        env_ref.run(&[
+            "verify",
+            &grand,
+            "--aud",
+            "https://orch.example",
+            "--jwks",
+            &jwks_arg,
+            "--status-list",
+            &uri,
+        ])
+    });
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("error[revoked]"), "{}", stderr(&out));
+    assert!(served.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    server.abort();
+    // An unreachable list: fail closed.
+    let out = tokio::task::block_in_place(|| {
+        env_ref.run(&[
+            "verify",
+            &grand,
+            "--aud",
+            "https://orch.example",
+            "--jwks",
+            &jwks_arg,
+            "--status-list",
+            &uri,
+        ])
+    });
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("unreachable") || stderr(&out).contains("status"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn suspension_is_reversible_and_deny_lists_work() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let (_, child, grandchild) = chain(&env);
+    let verify = |bundle: &str| env.run(&["verify", bundle, "--aud", "https://orch.example"]);
+    let child_jti = jti_of(&child);
+    assert_eq!(
+        env.run(&["revoke", "--suspend", &child_jti]).status.code(),
+        Some(0)
+    );
+    let out = verify(&grandchild);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("error[suspended]"));
+    assert_eq!(
+        env.run(&["revoke", "--reinstate", &child_jti])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(verify(&grandchild).status.code(), Some(0));
+    let out = env.run(&["revoke", "no-such-jti"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("error[unknown_passport]"));
+
+    let deny = env.work.path().join("deny.json");
+    std::fs::write(&deny, format!(r#"{{"revoked": ["{child_jti}"]}}"#)).unwrap();
+    let out = env.run(&[
+        "verify",
+        &grandchild,
+        "--aud",
+        "https://orch.example",
+        "--deny-list",
+        deny.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("error[revoked]"));
+    std::fs::write(&deny, "{not json").unwrap();
+    let out = env.run(&[
+        "verify",
+        &grandchild,
+        "--aud",
+        "https://orch.example",
+        "--deny-list",
+        deny.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    let audit = stdout(&env.run(&["audit", "--json"]));
+    assert!(
+        audit.contains(r#""action":"suspend""#) && audit.contains(r#""action":"reinstate""#),
+        "{audit}"
+    );
+}
