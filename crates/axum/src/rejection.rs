@@ -1,0 +1,257 @@
+//! Refusals as HTTP responses: RFC 6750 §3 and RFC 9449 §7.1 challenges.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, Response, header};
+use axum::response::IntoResponse;
+
+use crate::Scheme;
+use crate::auth::Shared;
+use crate::error::{AuthError, Kind};
+
+/// The longest value put in a challenge parameter or `DPoP-Nonce`.
+const MAX_PARAM_LEN: usize = 256;
+
+/// The `DPoP-Nonce` response header (RFC 9449 §8).
+pub(crate) static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// A refused request: the [`AuthError`] and what is needed to answer it
+/// (realm, metadata URL, DPoP algorithms, the scheme the client used).
+///
+/// It is an [`IntoResponse`], so a handler can return it with `?` (see
+/// [`crate::Passport::require_scope`]). The response is:
+///
+/// - the status of [`AuthError::status`];
+/// - for 400/401/403, one `WWW-Authenticate` challenge per scheme offered
+///   (`Bearer`, unless proof of possession is required; `DPoP` when DPoP is
+///   enabled), the error parameters in the challenge of the scheme the
+///   client used: `error`, `error_description` (the stable code), `scope`
+///   for `insufficient_scope`, and always `resource_metadata`;
+/// - `DPoP-Nonce` for `use_dpop_nonce`;
+/// - a JSON body `{"error": …, "error_description": <code>}` (and `scope`),
+///   where `error` is the challenge's OAuth error, `temporarily_unavailable`
+///   (503), `server_error` (500), or the code itself when the challenge
+///   carries no error (missing credentials, unsupported scheme).
+///
+/// Every parameter value is built by the server (codes, configuration,
+/// nonces); nothing from the request is echoed. Values are still escaped
+/// as RFC 9110 quoted-strings, stripped of anything but visible ASCII and
+/// capped in length.
+pub struct Rejection {
+    error: AuthError,
+    shared: Option<Arc<Shared>>,
+    scheme: Option<Scheme>,
+    pop_required: bool,
+}
+
+impl Rejection {
+    pub(crate) fn new(
+        error: AuthError,
+        shared: Option<Arc<Shared>>,
+        scheme: Option<Scheme>,
+        pop_required: bool,
+    ) -> Rejection {
+        Rejection {
+            error,
+            shared,
+            scheme,
+            pop_required,
+        }
+    }
+
+    /// Why the request was refused.
+    pub fn error(&self) -> &AuthError {
+        &self.error
+    }
+
+    /// The error, consuming the rejection.
+    pub fn into_error(self) -> AuthError {
+        self.error
+    }
+
+    /// The stable code (shorthand for `self.error().code()`).
+    pub fn code(&self) -> &'static str {
+        self.error.code()
+    }
+
+    fn challenges(&self, shared: &Shared) -> Vec<String> {
+        let kind = self.error.kind();
+        let dpop = shared.dpop.is_some();
+        let bearer = !(dpop && (self.pop_required || shared.require_pop));
+        let mut offered: Vec<Scheme> = Vec::with_capacity(2);
+        if bearer {
+            offered.push(Scheme::Bearer);
+        }
+        if dpop {
+            offered.push(Scheme::Dpop);
+        }
+        // The error goes in the challenge of the scheme the client used, or
+        // the first offered; `use_dpop_nonce` always in the DPoP one.
+        let target = match (kind, self.scheme) {
+            (Kind::Nonce, _) => Some(Scheme::Dpop),
+            (_, Some(used)) if offered.contains(&used) => Some(used),
+            _ => offered.first().copied(),
+        };
+        offered
+            .iter()
+            .map(|&scheme| {
+                let mut params: Vec<(&str, String)> = Vec::with_capacity(6);
+                params.push(("realm", shared.realm.clone()));
+                if scheme == Scheme::Dpop {
+                    params.push(("algs", shared.dpop_algs.clone()));
+                }
+                if Some(scheme) == target
+                    && let Some(error) = self.error.oauth_error()
+                {
+                    params.push(("error", error.to_owned()));
+                    params.push(("error_description", self.error.code().to_owned()));
+                    if let Some(scope) = self.error.missing_scope() {
+                        params.push(("scope", scope.to_owned()));
+                    }
+                }
+                params.push(("resource_metadata", shared.metadata_url.clone()));
+                challenge(scheme.as_str(), &params)
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejection")
+            .field("error", &self.error)
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<Rejection> for AuthError {
+    fn from(rejection: Rejection) -> AuthError {
+        rejection.error
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> axum::response::Response {
+        let status = self.error.status();
+        let code = self.error.code();
+        let mut body = serde_json::Map::new();
+        let error = match (self.error.oauth_error(), self.error.kind()) {
+            (Some(error), _) => error,
+            (None, Kind::Unavailable) => "temporarily_unavailable",
+            (None, Kind::Internal) => "server_error",
+            (None, _) => code,
+        };
+        body.insert("error".into(), error.into());
+        body.insert("error_description".into(), code.into());
+        if let Some(scope) = self.error.missing_scope() {
+            body.insert("scope".into(), sanitize(scope).into());
+        }
+        let body = serde_json::to_vec(&serde_json::Value::Object(body)).unwrap_or_default();
+
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let answers_with_challenge = matches!(status.as_u16(), 400 | 401 | 403);
+        if let Some(shared) = self.shared.as_deref()
+            && answers_with_challenge
+        {
+            for challenge in self.challenges(shared) {
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.append(header::WWW_AUTHENTICATE, value);
+                }
+            }
+        }
+        if let Some(nonce) = self.error.dpop_nonce()
+            && let Ok(value) = HeaderValue::from_str(&sanitize(nonce))
+        {
+            headers.insert(DPOP_NONCE.clone(), value);
+        }
+        response
+    }
+}
+
+/// `Scheme p1="v1", p2="v2"`, each value a quoted-string.
+fn challenge(scheme: &str, params: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str(scheme);
+    for (i, (name, value)) in params.iter().enumerate() {
+        out.push_str(if i == 0 { " " } else { ", " });
+        out.push_str(name);
+        out.push('=');
+        quote_into(&mut out, value);
+    }
+    out
+}
+
+/// Appends `value` as an RFC 9110 §5.6.4 quoted-string: `"` and `\`
+/// escaped, anything but visible ASCII and space dropped, at most
+/// [`MAX_PARAM_LEN`] characters.
+pub(crate) fn quote_into(out: &mut String, value: &str) {
+    out.push('"');
+    for c in sanitize(value).chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// Visible ASCII and space only, at most [`MAX_PARAM_LEN`] characters:
+/// never a CR, LF or other control character in a header.
+fn sanitize(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(MAX_PARAM_LEN)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn quoting_escapes_and_strips() {
+        let mut out = String::new();
+        quote_into(&mut out, "a\"b\\c\r\nSet-Cookie: x\u{e9}\t");
+        assert_eq!(out, r#""a\"b\\cSet-Cookie: x""#);
+        let mut long = String::new();
+        quote_into(&mut long, &"x".repeat(10_000));
+        assert_eq!(long.len(), MAX_PARAM_LEN + 2);
+    }
+
+    #[test]
+    fn challenge_format() {
+        let c = challenge(
+            "Bearer",
+            &[
+                ("realm", "r".to_owned()),
+                ("error", "invalid_token".to_owned()),
+            ],
+        );
+        assert_eq!(c, r#"Bearer realm="r", error="invalid_token""#);
+        assert!(HeaderValue::from_str(&c).is_ok());
+    }
+}

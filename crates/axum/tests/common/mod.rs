@@ -1,0 +1,367 @@
+//! A real axum server on 127.0.0.1:0 protected by passport-axum, an issuer
+//! for its audience, and helpers to send raw requests and read challenges.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use passport_axum::{Level, Passport, PassportAuth, PassportAuthBuilder, Requirements};
+use passport_claims::{Assurance, Clock, IdentityAssertion, ManualClock, ScopeSet, SystemClock};
+use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier, NonceIssuer};
+use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
+use passport_jose::{Algorithm, SigningKey};
+use passport_verifier::{InMemoryKeyStore, VerificationPolicy, Verifier};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub const ISS: &str = "https://issuer.local";
+pub const ACR: &str = "http://idmanagement.gov/ns/assurance/ial/2";
+
+/// Runs a test body with a time limit.
+pub async fn bounded<F: Future<Output = ()>>(body: F) {
+    tokio::time::timeout(Duration::from_secs(60), body)
+        .await
+        .expect("test timed out");
+}
+
+pub struct Fixture {
+    pub clock: Arc<ManualClock>,
+    pub keys: Arc<InMemoryKeyStore>,
+    pub issuer: Issuer,
+    /// `http://127.0.0.1:<port>`: the server's origin and the passports' audience.
+    pub base: String,
+    listener: Option<TcpListener>,
+    pub hits: Arc<AtomicUsize>,
+    pub http: reqwest::Client,
+}
+
+impl Fixture {
+    pub async fn new() -> Fixture {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let keys = Arc::new(InMemoryKeyStore::new());
+        keys.insert(key.verifying_key());
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let issuer = Issuer::new(ISS, key).with_clock(clock.clone());
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Fixture {
+            clock,
+            keys,
+            issuer,
+            base,
+            listener: Some(listener),
+            hits: Arc::new(AtomicUsize::new(0)),
+            http,
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn policy(&self) -> VerificationPolicy {
+        VerificationPolicy::new(ISS, &self.base)
+    }
+
+    pub fn verifier(&self, policy: VerificationPolicy) -> Verifier {
+        Verifier::with_key_store(policy, self.keys.clone())
+            .unwrap()
+            .with_clock(self.clock.clone())
+    }
+
+    pub fn dpop(&self) -> DpopVerifier {
+        DpopVerifier::new(DpopPolicy::default(), self.clock.clone())
+    }
+
+    pub fn dpop_with_nonces(&self) -> DpopVerifier {
+        let policy = DpopPolicy {
+            require_nonce: true,
+            ..DpopPolicy::default()
+        };
+        DpopVerifier::new(policy, self.clock.clone())
+            .with_nonce_issuer(NonceIssuer::generate(self.clock.clone()).unwrap())
+    }
+
+    /// The standard builder: the fixture's verifier, DPoP enabled.
+    pub fn auth(&self) -> PassportAuthBuilder {
+        PassportAuth::builder(Arc::new(self.verifier(self.policy())))
+            .dpop(self.dpop())
+            .scopes_supported(["files:read", "files:write"])
+    }
+
+    pub fn root_for(&self, aud: &str, scopes: &[&str], holder: Option<&DpopKey>) -> IssuedPassport {
+        let assertion = IdentityAssertion::new("https://idp.example", "alice")
+            .with_acr(ACR, Assurance::uniform(Level::TWO));
+        let mut request = IssuanceRequest::new(
+            assertion,
+            aud,
+            "agent-a",
+            "model-a",
+            ScopeSet::parse(scopes).unwrap(),
+        );
+        if let Some(key) = holder {
+            request = request.holder_jkt(key.jkt());
+        }
+        self.issuer.issue(request).unwrap()
+    }
+
+    pub fn root(&self, scopes: &[&str], holder: Option<&DpopKey>) -> IssuedPassport {
+        self.root_for(&self.base.clone(), scopes, holder)
+    }
+
+    pub fn delegate(
+        &self,
+        parent_bundle: &str,
+        agent: &str,
+        scopes: &[&str],
+        holder: Option<&DpopKey>,
+    ) -> IssuedPassport {
+        let parent = self
+            .verifier(self.policy())
+            .verify_str(parent_bundle)
+            .unwrap();
+        let mut request = DelegationRequest::new(
+            &parent,
+            &self.base,
+            agent,
+            "model-b",
+            ScopeSet::parse(scopes).unwrap(),
+        );
+        if let Some(key) = holder {
+            request = request.holder_jkt(key.jkt());
+        }
+        self.issuer.delegate(request).unwrap()
+    }
+
+    /// root (agent-a, key a) → agent-b (key b) → agent-c (key c), narrowing;
+    /// the leaf is bound to `leaf_key`.
+    pub fn chain3(&self, leaf_key: &DpopKey) -> IssuedPassport {
+        let a = DpopKey::generate(Algorithm::EdDSA).unwrap();
+        let b = DpopKey::generate(Algorithm::EdDSA).unwrap();
+        let root = self.root(&["files:*", "mail:send"], Some(&a));
+        let child = self.delegate(root.bundle(), "agent-b", &["files:*"], Some(&b));
+        self.delegate(child.bundle(), "agent-c", &["files:read"], Some(leaf_key))
+    }
+
+    pub fn key() -> DpopKey {
+        DpopKey::generate(Algorithm::ES256).unwrap()
+    }
+
+    /// A proof by `key` for `method` and `path` on this server, with `ath`
+    /// over `bundle`, at the fixture's time.
+    pub fn proof(&self, key: &DpopKey, method: &str, path: &str, bundle: &str) -> String {
+        key.proof(method, &self.url(path), Some(bundle), None, self.now())
+            .unwrap()
+    }
+
+    /// Starts the server with `auth`:
+    /// - `GET /whoami`: any valid passport;
+    /// - `GET /files`: `files:read`; `POST /files/write`: `files:write`;
+    /// - `GET /aal3`: AAL 3; `GET /pop`: proof of possession;
+    /// - `GET /handler-scope`: a scope checked inside the handler;
+    /// - `POST /mcp/...`: a nested service;
+    /// - the metadata document, public;
+    /// - every request counted in `hits`.
+    pub async fn serve(&mut self, auth: PassportAuth) {
+        let listener = self.listener.take().expect("serve once");
+        let app = Router::new()
+            .route("/whoami", get(whoami))
+            .merge(
+                Router::new()
+                    .route("/files", get(whoami))
+                    .route_layer(auth.require(Requirements::scope("files:read"))),
+            )
+            .merge(
+                Router::new()
+                    .route("/files/write", post(whoami))
+                    .route_layer(auth.require(Requirements::scope("files:write"))),
+            )
+            .merge(
+                Router::new()
+                    .route("/aal3", get(whoami))
+                    .route_layer(auth.require(Requirements::none().min_aal(Level::THREE))),
+            )
+            .merge(
+                Router::new()
+                    .route("/pop", get(whoami))
+                    .route_layer(auth.require(Requirements::none().with_proof_of_possession())),
+            )
+            .route("/handler-scope", get(handler_scope))
+            .nest_service("/mcp", Router::new().route("/tools/{name}", post(whoami)))
+            .layer(auth.layer())
+            .merge(auth.metadata_router())
+            .layer(from_fn_with_state(self.hits.clone(), count));
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+    }
+
+    /// Sends a request with raw header values.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: &[HeaderValue],
+        dpop: &[HeaderValue],
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, self.url(path));
+        for value in authorization {
+            request = request.header("authorization", value.clone());
+        }
+        for value in dpop {
+            request = request.header("dpop", value.clone());
+        }
+        Answer::read(request.send().await.unwrap()).await
+    }
+
+    /// `<scheme> <bundle>` with an optional proof.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        scheme: &str,
+        bundle: &str,
+        proof: Option<&str>,
+    ) -> Answer {
+        let auth = HeaderValue::from_str(&format!("{scheme} {bundle}")).unwrap();
+        let dpop: Vec<HeaderValue> = proof
+            .map(|p| HeaderValue::from_str(p).unwrap())
+            .into_iter()
+            .collect();
+        self.raw(method, path, &[auth], &dpop).await
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn count(State(hits): State<Arc<AtomicUsize>>, request: Request, next: Next) -> Response {
+    hits.fetch_add(1, Ordering::SeqCst);
+    next.run(request).await
+}
+
+async fn whoami(passport: Passport) -> Json<Value> {
+    Json(json!({
+        "principal": passport.principal(),
+        "agent": passport.agent_id(),
+        "depth": passport.depth(),
+        "scheme": passport.scheme().as_str(),
+        "proof_jkt": passport.proof().map(|p| p.jkt.clone()),
+    }))
+}
+
+async fn handler_scope(passport: Passport) -> Result<Json<Value>, passport_axum::Rejection> {
+    passport.require_scope("mail:send")?;
+    Ok(whoami(passport).await)
+}
+
+/// A response, read.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub challenges: Vec<String>,
+    pub nonce: Option<String>,
+    pub body: Value,
+}
+
+impl Answer {
+    pub async fn read(response: reqwest::Response) -> Answer {
+        let status = response.status().as_u16();
+        let challenges = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = response.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            challenges,
+            nonce,
+            body,
+        }
+    }
+
+    /// The challenge of `scheme`.
+    pub fn challenge(&self, scheme: &str) -> Option<&str> {
+        self.challenges
+            .iter()
+            .find(|c| c.split(' ').next() == Some(scheme))
+            .map(String::as_str)
+    }
+
+    /// The error parameters of whichever challenge carries them:
+    /// (scheme, error, error_description).
+    pub fn error(&self) -> Option<(String, String, String)> {
+        self.challenges.iter().find_map(|c| {
+            let scheme = c.split(' ').next()?.to_owned();
+            Some((scheme, param(c, "error")?, param(c, "error_description")?))
+        })
+    }
+
+    /// The stable code in the body.
+    pub fn code(&self) -> &str {
+        self.body["error_description"].as_str().unwrap_or("")
+    }
+
+    /// Asserts a refusal: status, OAuth error (in a challenge and the body)
+    /// and stable code.
+    pub fn assert_refused(&self, status: u16, error: &str, code: &str) {
+        assert_eq!(self.status, status, "{self:#?}");
+        assert_eq!(self.code(), code, "{self:#?}");
+        assert_eq!(self.body["error"], error, "{self:#?}");
+        let (_, e, d) = self
+            .error()
+            .unwrap_or_else(|| panic!("no error challenge: {self:#?}"));
+        assert_eq!((e.as_str(), d.as_str()), (error, code), "{self:#?}");
+    }
+}
+
+/// The value of `name="…"` in a challenge (unescaping `\x`).
+pub fn param(challenge: &str, name: &str) -> Option<String> {
+    let needle = format!("{name}=\"");
+    let start = challenge
+        .match_indices(&needle)
+        .find(|(i, _)| *i == 0 || matches!(challenge.as_bytes()[i - 1], b' ' | b','))?
+        .0
+        + needle.len();
+    let mut out = String::new();
+    let mut chars = challenge[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return Some(out),
+            c => out.push(c),
+        }
+    }
+    None
+}
