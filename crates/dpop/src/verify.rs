@@ -70,7 +70,19 @@ pub struct DpopVerifier {
     replay: Arc<dyn ReplayCache>,
     nonces: Option<NonceIssuer>,
     clock: Arc<dyn Clock>,
+    keys: Arc<KeyCache>,
 }
+
+/// Proof keys already parsed, keyed by the SHA-256 of the JWK exactly as the
+/// proof carries it (every member, in its order): an agent signs every request with
+/// the same key, so parsing and validating it (a curve-point check) happens
+/// once. A JWK differing in any member is a miss and is validated in full.
+/// Bounded: when full, it is emptied and refilled.
+#[derive(Default)]
+struct KeyCache(std::sync::Mutex<std::collections::HashMap<[u8; 32], (VerifyingKey, String)>>);
+
+/// How many proof keys a verifier remembers.
+const KEY_CACHE_CAPACITY: usize = 4096;
 
 impl DpopVerifier {
     /// A verifier with an [`InMemoryReplayCache`] of
@@ -85,6 +97,7 @@ impl DpopVerifier {
             replay,
             nonces: None,
             clock,
+            keys: Arc::new(KeyCache::default()),
         }
     }
 
@@ -152,7 +165,7 @@ impl DpopVerifier {
             return Err(DpopError::ForbiddenHeader(name));
         }
         // jwk: present, public, supported, fits alg.
-        let (key, jkt) = proof_key(header)?;
+        let (key, jkt) = self.keys.proof_key(header)?;
         if key.key_algorithm() != alg.key_algorithm() {
             return Err(DpopError::AlgorithmKeyMismatch {
                 alg: alg.as_str().to_owned(),
@@ -310,6 +323,39 @@ impl<'a> Parsed<'a> {
             signing_input: &proof[..h.len() + 1 + p.len()],
             signature,
         })
+    }
+}
+
+impl KeyCache {
+    /// [`proof_key`], remembering keys that parsed.
+    fn proof_key(&self, header: &Map<String, Value>) -> Result<(VerifyingKey, String), DpopError> {
+        let Some(Value::Object(jwk)) = header.get("jwk") else {
+            return proof_key(header);
+        };
+        // Equal bytes mean an equal JWK, hence an equal parse; any other
+        // difference (even member order) is merely a miss.
+        let Ok(canonical) = serde_json::to_vec(jwk) else {
+            return proof_key(header);
+        };
+        let digest = passport_jose::sha256(&canonical);
+        let cache = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) = cache.get(&digest) {
+            return Ok(hit.clone());
+        }
+        drop(cache);
+        let parsed = proof_key(header)?;
+        let mut cache = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= KEY_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(digest, parsed.clone());
+        Ok(parsed)
     }
 }
 

@@ -859,3 +859,24 @@ fn error_codes_are_distinct() {
     codes.dedup();
     assert_eq!(codes.len(), n);
 }
+
+#[test]
+fn a_cached_proof_key_never_vouches_for_a_different_jwk() {
+    // One verifier sees a good proof (its key is now cached), then a proof by
+    // the same key whose jwk differs only in a member that makes it invalid.
+    let clock = Arc::new(ManualClock::new(NOW));
+    let verifier = DpopVerifier::new(DpopPolicy::default(), clock);
+    let key = es256();
+    let good = craft(&key, good_header(&key), good_claims());
+    verifier
+        .verify(&[&good], "POST", URL, Some(BUNDLE), None)
+        .unwrap();
+    let mut jwk = public_jwk(&key);
+    jwk.insert("use".into(), "enc".into());
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+    let bad = craft(&key, header, with(good_claims(), json!({"jti": "jti-2"})));
+    let err = verifier
+        .verify(&[&bad], "POST", URL, Some(BUNDLE), None)
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_dpop_jwk");
+}
