@@ -96,3 +96,7 @@ pub fn describe(identity: &IdentityAssertion) -> String {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The MCP server of the `mcp_server` and `mcp_agent` examples, and the
+/// agents' side of the protocol.
+pub mod mcp;

@@ -105,3 +105,41 @@ fn tool_wrapper() {
     );
     assert_eq!(out.matches("refused with `bad_signature`").count(), 2);
 }
+
+#[test]
+fn mcp_server() {
+    let out = run("mcp_server");
+    has_all(
+        &out,
+        &[
+            "MCP endpoint:      http://127.0.0.1:",
+            "/.well-known/oauth-protected-resource/mcp",
+            "dpop_bound_access_tokens_required: true",
+            "HTTP 401 Unauthorized",
+            "initialize → files-and-mail",
+            "Mcp-Session-Id ",
+            "tools/list → read_file, send_mail, write_file",
+            "read_file → notes/q3.txt: Q3: revenue up 12%",
+        ],
+    );
+}
+
+#[test]
+fn mcp_agent() {
+    let out = run("mcp_agent");
+    has_all(
+        &out,
+        &[
+            "summariser: scope [\"files:read\"]",
+            "the bundle holds 2 passports",
+            "read_file → notes/q3.txt: Q3: revenue up 12%",
+            "(read by summariser for alice)",
+            "HTTP 403",
+            "error=\"insufficient_scope\"",
+            "scope=\"files:write\"",
+            "refused with `insufficient_scope`: the tool needs scope `files:write`",
+            "first:  HTTP 200",
+            "second: HTTP 401, refused with `invalid_dpop_proof` / `replay`",
+        ],
+    );
+}

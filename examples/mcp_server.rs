@@ -1,0 +1,112 @@
+//! A real MCP server (the official Rust SDK, `rmcp`, over streamable HTTP)
+//! protected by passport-axum: every request needs a passport bound to the
+//! agent's key with a DPoP proof, and each tool needs its own scope.
+//!
+//! Run: `cargo run -p passport-examples --example mcp_server`
+//! (add `-- --serve` to keep it running after the self-check; Ctrl-C stops it).
+//!
+//! The server itself is `passport_examples::mcp::start_mcp_server` (in
+//! `examples/mcp/server.rs`): read it alongside this file.
+
+use passport_axum::PassportClient;
+use passport_claims::ScopeSet;
+use passport_dpop::DpopKey;
+use passport_examples::mcp::{McpSession, TOOL_SCOPES, start_mcp_server};
+use passport_examples::{BoxError, local_issuer, login_without_browser, section, start_provider};
+use passport_issuer::IssuanceRequest;
+use passport_jose::Algorithm;
+use serde_json::json;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), BoxError> {
+    let serve = std::env::args().any(|a| a == "--serve");
+    let mock = start_provider().await?;
+    let (issuer, keys) = local_issuer()?;
+
+    section("1. The MCP server: rmcp's streamable HTTP service under /mcp, behind passport-axum");
+    // The server trusts the local issuer's keys; passports must name its
+    // URL as their audience.
+    let server = start_mcp_server(keys).await?;
+    println!("   MCP endpoint:      {}", server.url);
+    println!("   resource metadata: {}", server.metadata_url);
+    for (tool, scope) in TOOL_SCOPES {
+        println!("   tool {tool:<11} requires {scope}");
+    }
+
+    section("2. The metadata document is public (RFC 9728): how an agent learns what to present");
+    let metadata: serde_json::Value = reqwest::get(&server.metadata_url).await?.json().await?;
+    println!(
+        "   resource:                          {}",
+        metadata["resource"]
+    );
+    println!(
+        "   authorization_servers:             {}",
+        metadata["authorization_servers"]
+    );
+    println!(
+        "   scopes_supported:                  {}",
+        metadata["scopes_supported"]
+    );
+    println!(
+        "   dpop_bound_access_tokens_required: {}",
+        metadata["dpop_bound_access_tokens_required"]
+    );
+
+    section("3. Without a passport: 401 and a challenge naming the metadata");
+    let anonymous = reqwest::Client::new()
+        .post(&server.url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await?;
+    println!("   HTTP {}", anonymous.status());
+    for challenge in anonymous.headers().get_all("www-authenticate") {
+        println!("   WWW-Authenticate: {}", challenge.to_str()?);
+    }
+
+    section("4. Self-check: a passport bound to a fresh DPoP key, one tool call");
+    let identity = login_without_browser(&mock).await?;
+    let key = DpopKey::generate(Algorithm::ES256)?;
+    let passport = issuer.issue(
+        IssuanceRequest::new(
+            identity,
+            &server.url,
+            "self-check",
+            "model-x",
+            ScopeSet::parse(["files:read"])?,
+        )
+        .holder_jkt(key.jkt()),
+    )?;
+    // PassportClient sends `Authorization: DPoP <bundle>` and a fresh proof
+    // by `key` for each request.
+    let (mut mcp, server_info) = McpSession::connect(
+        PassportClient::new(passport.bundle(), Some(key)),
+        &server.url,
+    )
+    .await?;
+    println!(
+        "   initialize → {} {}, Mcp-Session-Id {}",
+        server_info["name"].as_str().unwrap_or("?"),
+        server_info["version"].as_str().unwrap_or("?"),
+        mcp.session_id().unwrap_or("(none)")
+    );
+    println!("   tools/list → {}", mcp.list_tools().await?.join(", "));
+    let reply = mcp
+        .call_tool("read_file", json!({"path": "notes/q3.txt"}))
+        .await?;
+    let text = reply
+        .tool_text()
+        .ok_or_else(|| format!("read_file failed: {reply:?}"))?;
+    println!("   tools/call read_file → {text}");
+
+    if serve {
+        section("Serving (Ctrl-C to stop)");
+        println!(
+            "   Agents need a passport from this process's issuer: see the mcp_agent example."
+        );
+        std::future::pending::<()>().await;
+    }
+
+    println!("\nDone.");
+    Ok(())
+}
