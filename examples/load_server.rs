@@ -1,0 +1,100 @@
+//! A passport-protected HTTP route for load testing (see scripts/load.sh).
+//!
+//! It mints a 3-link bundle (root → child → grandchild) with a local issuer,
+//! writes it to the file named by the first argument, prints the URL, serves
+//! `GET /files` (scope `files:read`, verified by passport-axum with one shared
+//! `Verifier` and its ancestor cache) on 127.0.0.1 for the number of seconds
+//! given as the second argument (default 20), then exits.
+//!
+//! The passports are bearer passports: a load generator such as wrk cannot
+//! sign a fresh DPoP proof per request. DPoP's cost is measured separately by
+//! `cargo bench -p passport-axum`.
+//!
+//! Run: `cargo run --release -p passport-examples --example load_server -- bundle.txt 20`
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::{Router, routing::get};
+use passport_axum::{Passport, PassportAuth, Requirements};
+use passport_claims::{Assurance, IdentityAssertion, Level, ScopeSet};
+use passport_examples::{BoxError, ISSUER, local_issuer};
+use passport_issuer::{DelegationRequest, IssuanceRequest};
+use passport_verifier::{VerificationPolicy, Verifier};
+
+async fn files(passport: Passport) -> String {
+    format!("ok {}\n", passport.agent_id())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), BoxError> {
+    let mut args = std::env::args().skip(1);
+    let out = args
+        .next()
+        .ok_or("usage: load_server BUNDLE_FILE [SECONDS]")?;
+    let seconds: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(20)
+        .min(600);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let audience = format!("http://{}", listener.local_addr()?);
+    let (issuer, keys) = local_issuer()?;
+    let hop = Verifier::with_key_store(
+        VerificationPolicy::new(ISSUER, audience.clone()),
+        keys.clone(),
+    )?;
+    let alice = IdentityAssertion::new("https://idp.example", "alice").with_acr(
+        "http://idmanagement.gov/ns/assurance/ial/2",
+        Assurance::uniform(Level::TWO),
+    );
+    let ttl = seconds + 300;
+    let root = issuer.issue(
+        IssuanceRequest::new(
+            alice,
+            audience.clone(),
+            "planner",
+            "m",
+            ScopeSet::parse(["files:*"])?,
+        )
+        .ttl(ttl),
+    )?;
+    let child = issuer.delegate(
+        DelegationRequest::new(
+            &hop.verify_str(root.bundle())?,
+            audience.clone(),
+            "reader",
+            "m",
+            ScopeSet::parse(["files:*"])?,
+        )
+        .ttl(ttl),
+    )?;
+    let grandchild = issuer.delegate(
+        DelegationRequest::new(
+            &hop.verify_str(child.bundle())?,
+            audience.clone(),
+            "helper",
+            "m",
+            ScopeSet::parse(["files:read"])?,
+        )
+        .ttl(ttl),
+    )?;
+    std::fs::write(&out, grandchild.bundle())?;
+
+    let verifier =
+        Verifier::with_key_store(VerificationPolicy::new(ISSUER, audience.clone()), keys)?;
+    let auth = PassportAuth::builder(Arc::new(verifier)).build()?;
+    let app = Router::new()
+        .route("/files", get(files))
+        .route_layer(auth.require(Requirements::scope("files:read")))
+        .layer(auth.layer());
+    println!("{audience}/files");
+    let server = axum::serve(listener, app);
+    match tokio::time::timeout(Duration::from_secs(seconds), server).await {
+        Ok(result) => result?,
+        Err(_) => println!("Done."),
+    }
+    Ok(())
+}
