@@ -124,6 +124,10 @@ pub(crate) struct PassportArgs {
     /// Lifetime in seconds (default 900 for a root, 300 for a child; at most 86400).
     #[arg(long, value_name = "SECONDS")]
     pub(crate) ttl: Option<u64>,
+    /// Bind the passport to this agent's public key (a JWK file): it gets
+    /// `cnf.jkt` and is then only usable with a DPoP proof by that key.
+    #[arg(long, value_name = "JWK_FILE")]
+    pub(crate) holder_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

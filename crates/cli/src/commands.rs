@@ -197,10 +197,29 @@ pub(crate) fn issue(ctx: &Context, args: &IssueArgs) -> Result<(), CliError> {
     if let Some(ttl) = p.ttl {
         request = request.ttl(ttl);
     }
+    if let Some(jkt) = holder_jkt(p)? {
+        request = request.holder_jkt(jkt);
+    }
     let minted = issuer.issue(request)?;
     ctx.dir.record_issued(issuer.kid(), minted.claims().exp)?;
     say!("{}", minted.bundle());
     Ok(())
+}
+
+/// The RFC 7638 thumbprint of `--holder-key` (a public JWK; a private one is
+/// refused, so a secret key never has to be handed to the issuer).
+fn holder_jkt(p: &PassportArgs) -> Result<Option<String>, CliError> {
+    let Some(path) = &p.holder_key else {
+        return Ok(None);
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::io("cannot read --holder-key", path, &e))?;
+    let key = passport_jose::VerifyingKey::from_jwk_json(&bytes)
+        .map_err(|e| CliError::usage(e.code(), format!("--holder-key {}: {e}", path.display())))?;
+    let jkt = key
+        .thumbprint()
+        .map_err(|e| CliError::usage(e.code(), format!("--holder-key {}: {e}", path.display())))?;
+    Ok(Some(jkt))
 }
 
 fn scopes(p: &PassportArgs) -> Result<ScopeSet, CliError> {
@@ -249,6 +268,9 @@ pub(crate) fn delegate(ctx: &Context, args: &DelegateArgs) -> Result<(), CliErro
     }
     if let Some(ttl) = p.ttl {
         request = request.ttl(ttl);
+    }
+    if let Some(jkt) = holder_jkt(p)? {
+        request = request.holder_jkt(jkt);
     }
     let minted = issuer.delegate(request).map_err(|e| match e {
         IssueError::ScopeAttenuation {

@@ -1031,3 +1031,74 @@ async fn suspension_is_reversible_and_deny_lists_work() {
         "{audit}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn holder_keys_bind_each_passport_to_its_own_agent() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let write_key = |name: &str| {
+        let key = passport_jose::SigningKey::generate(passport_jose::Algorithm::ES256).unwrap();
+        let path = env.work.path().join(name);
+        std::fs::write(&path, serde_json::to_vec(key.public_jwk()).unwrap()).unwrap();
+        (path, key.verifying_key().thumbprint().unwrap(), key)
+    };
+    let (planner_path, planner_jkt, planner_key) = write_key("planner.jwk");
+    let (reader_path, reader_jkt, _) = write_key("reader.jwk");
+    let out = env.run(&[
+        "issue",
+        "--agent-id",
+        "planner",
+        "--agent-model",
+        "m",
+        "--aud",
+        "https://orch.example",
+        "--tool-scope",
+        "files:*",
+        "--holder-key",
+        planner_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let root = stdout(&out).trim().to_owned();
+    let out = env.run_with_stdin(
+        &[
+            "delegate",
+            "--agent-id",
+            "reader",
+            "--agent-model",
+            "m",
+            "--aud",
+            "https://orch.example",
+            "--tool-scope",
+            "files:read",
+            "--holder-key",
+            reader_path.to_str().unwrap(),
+        ],
+        root.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let child = stdout(&out).trim().to_owned();
+    let inspected: Value = serde_json::from_str(&stdout(&env.run(&["inspect", &child]))).unwrap();
+    assert_eq!(inspected[0]["claims"]["cnf"]["jkt"], reader_jkt.as_str());
+    assert_eq!(inspected[1]["claims"]["cnf"]["jkt"], planner_jkt.as_str());
+    // A private key is refused: the issuer never needs the agent's secret.
+    let private = env.work.path().join("private.jwk");
+    planner_key.save(&private).unwrap();
+    let out = env.run(&[
+        "issue",
+        "--agent-id",
+        "p",
+        "--agent-model",
+        "m",
+        "--aud",
+        "x",
+        "--holder-key",
+        private.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("error[invalid_key]"),
+        "{}",
+        stderr(&out)
+    );
+}
