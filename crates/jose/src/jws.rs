@@ -171,10 +171,17 @@ impl<'a> CompactJws<'a> {
     /// JSON object without duplicate members, a supported non-`none` `alg`,
     /// no `crit`, no `b64`, no key-carrying members.
     pub fn parse(token: &'a str) -> Result<CompactJws<'a>, JoseError> {
-        if token.len() > MAX_TOKEN_LEN {
+        CompactJws::parse_with_max_len(token, MAX_TOKEN_LEN)
+    }
+
+    /// As [`CompactJws::parse`], with another size limit, for documents that
+    /// are legitimately larger than a passport (a Token Status List of many
+    /// entries). Every other rule is the same.
+    pub fn parse_with_max_len(token: &'a str, max_len: usize) -> Result<CompactJws<'a>, JoseError> {
+        if token.len() > max_len {
             return Err(JoseError::TokenTooLarge {
                 len: token.len(),
-                max: MAX_TOKEN_LEN,
+                max: max_len,
             });
         }
         let mut parts = token.split('.');
