@@ -15,7 +15,7 @@ use passport_examples::{
 };
 use passport_issuer::{DelegationRequest, IssuanceRequest};
 use passport_jose::{Algorithm, SigningKey};
-use passport_verifier::{VerificationPolicy, Verifier};
+use passport_verifier::{Verification, VerificationPolicy, Verifier};
 use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
@@ -50,7 +50,13 @@ async fn main() -> Result<(), BoxError> {
     let sub_signing_key = SigningKey::generate(Algorithm::ES256)?;
     let sub_key = DpopKey::from_signing_key(sub_signing_key.try_clone()?)?;
     let verifier = Verifier::with_key_store(VerificationPolicy::new(ISSUER, &server.url), keys)?;
-    let parent = verifier.verify_str(agent.bundle())?;
+    // The agent's passport is bound to its key; holding that key here is the
+    // proof of possession the delegation needs.
+    let parent = match verifier.verify_str_pending_proof(agent.bundle())? {
+        Verification::ProofRequired(pending) => pending.confirm(agent_key.jkt())?,
+        Verification::Verified(bearer) => bearer,
+        _ => return Err("unexpected verification outcome".into()),
+    };
     let sub = issuer.delegate(
         DelegationRequest::new(
             &parent,

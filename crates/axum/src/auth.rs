@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::routing::get;
 use passport_claims::{Level, MAX_BUNDLE_LEN};
 use passport_dpop::{DpopError, DpopVerifier, VerifiedProof};
-use passport_verifier::{VerifiedPassport, Verifier};
+use passport_verifier::{Verification, VerifiedPassport, Verifier};
 use url::Url;
 
 use crate::metadata::ResourceMetadata;
@@ -308,27 +308,27 @@ impl PassportAuth {
         let (scheme, token) =
             credentials(headers, shared.max_authorization_len, shared.dpop.is_some())
                 .map_err(|e| reject(e, None))?;
-        let verified = shared
+        let verification = shared
             .verifier
-            .verify_str(token)
+            .verify_str_pending_proof(token)
             .map_err(|e| reject(AuthError::Token(e), Some(scheme)))?;
 
-        let proof = match (scheme, verified.bound_jkt(), shared.dpop.as_ref()) {
-            (Scheme::Bearer, Some(_), _) => {
+        let (verified, proof) = match (scheme, verification, shared.dpop.as_ref()) {
+            (Scheme::Bearer, Verification::ProofRequired(_), _) => {
                 return Err(reject(AuthError::BoundTokenAsBearer, Some(scheme)));
             }
-            (Scheme::Bearer, None, _) if pop_required => {
+            (Scheme::Bearer, Verification::Verified(_), _) if pop_required => {
                 return Err(reject(AuthError::ProofOfPossessionRequired, Some(scheme)));
             }
-            (Scheme::Bearer, None, _) => None,
-            (Scheme::Dpop, None, _) => {
+            (Scheme::Bearer, Verification::Verified(verified), _) => (verified, None),
+            (Scheme::Dpop, Verification::Verified(_), _) => {
                 return Err(reject(AuthError::TokenNotBound, Some(scheme)));
             }
             // `credentials` only returns `Dpop` when a DPoP verifier is set.
-            (Scheme::Dpop, Some(_), None) => {
+            (Scheme::Dpop, Verification::ProofRequired(_), None) => {
                 return Err(reject(AuthError::UnsupportedScheme, Some(scheme)));
             }
-            (Scheme::Dpop, Some(jkt), Some(dpop)) => {
+            (Scheme::Dpop, Verification::ProofRequired(pending), Some(dpop)) => {
                 let mut proofs: [&str; 2] = ["", ""];
                 let mut count = 0;
                 for value in headers.get_all(&DPOP).iter().take(2) {
@@ -343,17 +343,25 @@ impl PassportAuth {
                     count += 1;
                 }
                 let htu = shared.htu(path);
+                let jkt = pending.bound_jkt().to_owned();
                 let proof = dpop
                     .verify(
                         &proofs[..count],
                         method.as_str(),
                         &htu,
                         Some(token),
-                        Some(jkt),
+                        Some(&jkt),
                     )
                     .map_err(|e| reject(AuthError::Proof(e), Some(scheme)))?;
-                Some(proof)
+                // The proof's key is the bound key (checked above); this is
+                // what turns the pending passport into a verified one.
+                let verified = pending
+                    .confirm(&proof.jkt)
+                    .map_err(|e| reject(AuthError::Token(e), Some(scheme)))?;
+                (verified, Some(proof))
             }
+            // A kind of verification this layer does not know: refuse.
+            (_, _, _) => return Err(reject(AuthError::UnsupportedScheme, Some(scheme))),
         };
 
         let passport = Passport(Arc::new(Inner {

@@ -18,7 +18,7 @@ use passport_audit::{
     Action, AuditRecord, AuditSink, Filter, JsonLinesSink, LinkRef, Outcome, read_records,
 };
 use passport_status::{DenyListSource, IndexAllocator, Status, StatusListSource, status_reference};
-use passport_verifier::{KeyStore, LinkStatus, StatusSource, StatusUnavailable};
+use passport_verifier::{KeyStore, LinkStatus, StatusSource, StatusUnavailable, Verification};
 
 use crate::cli::{
     AuditArgs, DelegateArgs, InspectArgs, IssueArgs, KeysAction, LoginArgs, PassportArgs,
@@ -253,7 +253,19 @@ pub(crate) fn delegate(ctx: &Context, args: &DelegateArgs) -> Result<(), CliErro
     let verifier = Verifier::new(policy, keys)?
         .with_clock(ctx.clock.clone())
         .with_status_source(ctx.local_status()?);
-    let parent = verifier.verify_bundle(&bundle)?;
+    // The local issuer's operator delegates on the holder's behalf: it holds
+    // the issuer key, so a bound parent needs no proof here; the issuer still
+    // binds the child to its own holder key (--holder-key is then required).
+    let parent = match verifier.verify_bundle_pending_proof(&bundle)? {
+        Verification::Verified(v) => v,
+        Verification::ProofRequired(pending) => pending.dangerous_assume_proven(),
+        _ => {
+            return Err(CliError::failed(
+                "unsupported",
+                "unexpected verification outcome",
+            ));
+        }
+    };
 
     let p = &args.passport;
     let mut request = DelegationRequest::new(

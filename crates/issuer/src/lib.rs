@@ -109,6 +109,11 @@ pub enum IssueError {
         /// This issuer.
         issuer: String,
     },
+    /// The parent is bound to a key and the child names no holder key.
+    #[error(
+        "the parent is bound to a key (cnf.jkt); its child must be bound to its own holder's key"
+    )]
+    HolderKeyRequired,
     /// The passport was minted but could not be audited, so it is withheld.
     #[error("the passport could not be audited: {0}")]
     AuditFailed(String),
@@ -131,6 +136,7 @@ impl IssueError {
             IssueError::IssuerMismatch { .. } => "issuer_mismatch",
             IssueError::Status(_) => "status_allocation_failed",
             IssueError::AuditFailed(_) => "audit_failed",
+            IssueError::HolderKeyRequired => "holder_key_required",
             IssueError::Jose(e) => e.code(),
         }
     }
@@ -517,6 +523,12 @@ impl Issuer {
         non_empty("agent_id", &agent_id)?;
         check_jkt(holder_jkt.as_deref())?;
         let parent = verified.passport();
+        // A bound parent's authority must stay bound: a child without its
+        // own holder key would turn a sender-constrained passport into a
+        // bearer one.
+        if parent.cnf_jkt.is_some() && holder_jkt.is_none() {
+            return Err(IssueError::HolderKeyRequired);
+        }
         if parent.iss != self.url {
             return Err(IssueError::IssuerMismatch {
                 parent: parent.iss.clone(),

@@ -281,6 +281,13 @@ pub enum VerifyError {
     /// Its revocation status could not be established; refused (fail closed).
     #[error(transparent)]
     StatusUnavailable(#[from] crate::StatusUnavailable),
+    /// The leaf is bound to a key (`cnf.jkt`) and was verified as a bearer
+    /// passport, with no proof of possession.
+    #[error("the passport is bound to a key (cnf.jkt) and needs a proof of possession (DPoP)")]
+    ProofRequired,
+    /// The proof of possession was made with another key than the bound one.
+    #[error("the proof of possession was made with another key than the passport's cnf.jkt")]
+    ProofKeyMismatch,
     /// The policy requires a sender-constrained passport and the leaf has no `cnf.jkt`.
     #[error(
         "the policy requires a passport bound to a key (cnf.jkt); this one is a bearer passport"
@@ -329,6 +336,8 @@ impl VerifyError {
             VerifyError::StatusUnavailable(_) => "status_unavailable",
             VerifyError::AuditFailed(_) => "audit_failed",
             VerifyError::ProofOfPossessionRequired => "pop_required",
+            VerifyError::ProofRequired => "dpop_proof_required",
+            VerifyError::ProofKeyMismatch => "dpop_key_mismatch",
             VerifyError::Policy(_) => "invalid_policy",
         }
     }

@@ -44,4 +44,4 @@ pub use error::{AssuranceKind, ChainViolation, PolicyError, VerifyError};
 pub use keys::{InMemoryKeyStore, JwksKeyStore, KeyStore};
 pub use policy::{DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DEPTH, MAX_CLOCK_SKEW, VerificationPolicy};
 pub use status::{LinkStatus, StatusSource, StatusUnavailable};
-pub use verify::{VerifiedPassport, Verifier};
+pub use verify::{PendingProof, Verification, VerifiedPassport, Verifier};

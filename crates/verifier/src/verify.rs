@@ -177,11 +177,49 @@ impl Verifier {
     /// (audience, assurance floors, wildcard, required scope); then each
     /// ancestor (signature from the cache when possible; issuer, time and
     /// actor always) and the chain rules between each child and its parent.
+    ///
+    /// A passport bound to a key (`cnf.jkt`) is refused here
+    /// (`dpop_proof_required`): it is only valid with a proof of possession,
+    /// which this method cannot see. Callers that check proofs use
+    /// [`Verifier::verify_bundle_pending_proof`].
     pub fn verify_bundle(
         &self,
         bundle: &UnverifiedBundle,
     ) -> Result<VerifiedPassport, VerifyError> {
-        let result = self.verify_unaudited(bundle);
+        match self.verify_audited(bundle, false)? {
+            Verification::Verified(v) => Ok(v),
+            Verification::ProofRequired(_) => Err(VerifyError::ProofRequired),
+        }
+    }
+
+    /// As [`Verifier::verify_bundle`], for callers that check proofs of
+    /// possession (an HTTP layer with DPoP): a bound leaf is returned as a
+    /// [`PendingProof`], which becomes a [`VerifiedPassport`] only once the
+    /// caller confirms that the request proved possession of the bound key.
+    pub fn verify_bundle_pending_proof(
+        &self,
+        bundle: &UnverifiedBundle,
+    ) -> Result<Verification, VerifyError> {
+        self.verify_audited(bundle, true)
+    }
+
+    /// Parses `text` and calls [`Verifier::verify_bundle_pending_proof`].
+    pub fn verify_str_pending_proof(&self, text: &str) -> Result<Verification, VerifyError> {
+        self.verify_bundle_pending_proof(&UnverifiedBundle::parse(text)?)
+    }
+
+    fn verify_audited(
+        &self,
+        bundle: &UnverifiedBundle,
+        allow_pending: bool,
+    ) -> Result<Verification, VerifyError> {
+        let result = self.verify_unaudited(bundle).and_then(|v| {
+            match (v.bound_jkt().is_some(), allow_pending) {
+                (false, _) => Ok(Verification::Verified(v)),
+                (true, true) => Ok(Verification::ProofRequired(PendingProof { verified: v })),
+                (true, false) => Err(VerifyError::ProofRequired),
+            }
+        });
         let Some((sink, policy)) = &self.audit else {
             return result;
         };
@@ -198,7 +236,8 @@ impl Verifier {
         record.required_scope = self.policy.required_scope.clone();
         record.policy = Some(policy.clone());
         match &result {
-            Ok(v) => {
+            Ok(verification) => {
+                let v = verification.passport();
                 record.links = v.links.iter().map(|p| link_ref(p)).collect();
                 record.sub = Some(clip(&v.passport().sub));
                 record.iss = Some(clip(&v.passport().iss));
@@ -604,6 +643,65 @@ fn shorten(s: &str) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+/// The outcome of [`Verifier::verify_bundle_pending_proof`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Verification {
+    /// A bearer passport (no `cnf`): verified.
+    Verified(VerifiedPassport),
+    /// A passport bound to a key: every rule passed, and it is usable once
+    /// the request proves possession of that key.
+    ProofRequired(PendingProof),
+}
+
+impl Verification {
+    /// The verified claims, whether or not a proof is still owed.
+    fn passport(&self) -> &VerifiedPassport {
+        match self {
+            Verification::Verified(v) => v,
+            Verification::ProofRequired(p) => &p.verified,
+        }
+    }
+}
+
+/// A bound passport that passed every rule but still needs its holder's
+/// proof of possession. Only [`PendingProof::confirm`] (with the thumbprint
+/// of the key a proof was verified with) turns it into a [`VerifiedPassport`].
+#[derive(Debug, Clone)]
+pub struct PendingProof {
+    verified: VerifiedPassport,
+}
+
+impl PendingProof {
+    /// The RFC 7638 thumbprint the proof's key must have (`cnf.jkt`).
+    pub fn bound_jkt(&self) -> &str {
+        self.verified.bound_jkt().unwrap_or_default()
+    }
+
+    /// The bundle as presented (what a DPoP proof's `ath` covers).
+    pub fn bundle(&self) -> &str {
+        self.verified.bundle()
+    }
+
+    /// Completes verification: `proven_jkt` is the thumbprint of the key the
+    /// caller verified a proof of possession with (for DPoP, the verified
+    /// proof's `jkt`). Any other key is refused (`dpop_key_mismatch`).
+    pub fn confirm(self, proven_jkt: &str) -> Result<VerifiedPassport, VerifyError> {
+        if self.bound_jkt() != proven_jkt {
+            return Err(VerifyError::ProofKeyMismatch);
+        }
+        Ok(self.verified)
+    }
+
+    /// Treats possession as proven without a proof. Only for a party that is
+    /// itself trusted with the passport's authority — the issuer's operator
+    /// delegating on the holder's behalf — never for a server answering a
+    /// request.
+    pub fn dangerous_assume_proven(self) -> VerifiedPassport {
+        self.verified
+    }
 }
 
 /// A passport that passed every rule, with its verified chain.

@@ -8,6 +8,7 @@ use common::*;
 use passport_claims::ScopeSet;
 use passport_issuer::{DelegationRequest, IssuanceRequest};
 use passport_jose::{Algorithm, SigningKey};
+use passport_verifier::Verification;
 use serde_json::json;
 
 fn jkt() -> String {
@@ -37,7 +38,14 @@ fn a_child_is_bound_to_its_own_holder_not_the_parents() {
         )
         .unwrap();
     assert_eq!(root.claims().cnf_jkt.as_deref(), Some(alice_key.as_str()));
-    let parent = f.verify(root.bundle()).unwrap();
+    let parent = match f
+        .verifier(f.policy())
+        .verify_str_pending_proof(root.bundle())
+        .unwrap()
+    {
+        Verification::ProofRequired(pending) => pending.confirm(&alice_key).unwrap(),
+        other => panic!("{other:?}"),
+    };
     assert_eq!(parent.bound_jkt(), Some(alice_key.as_str()));
     let child = f
         .issuer
@@ -52,9 +60,14 @@ fn a_child_is_bound_to_its_own_holder_not_the_parents() {
             .holder_jkt(&bob_key),
         )
         .unwrap();
-    let verified = f
-        .verify_with(f.policy().require_proof_of_possession(true), child.bundle())
-        .unwrap();
+    let strict = f.verifier(f.policy().require_proof_of_possession(true));
+    let verified = match strict.verify_str_pending_proof(child.bundle()).unwrap() {
+        Verification::ProofRequired(pending) => {
+            assert_eq!(pending.bound_jkt(), bob_key);
+            pending.confirm(&bob_key).unwrap()
+        }
+        other => panic!("{other:?}"),
+    };
     assert_eq!(verified.bound_jkt(), Some(bob_key.as_str()));
     assert!(
         String::from_utf8(child.claims().to_json())
@@ -102,4 +115,110 @@ fn the_issuer_refuses_a_holder_key_that_is_not_a_thumbprint() {
         )
         .unwrap_err();
     assert_eq!(err.code(), "invalid_request");
+}
+
+/// A stolen bound bundle must not verify as a bearer token anywhere — not
+/// only in the HTTP layer (review finding F1).
+#[test]
+fn a_bound_passport_never_verifies_as_a_bearer_token() {
+    let f = Fixture::new();
+    let key = jkt();
+    let assertion = passport_claims::IdentityAssertion::new("https://idp.example", "alice");
+    let root = f
+        .issuer
+        .issue(
+            IssuanceRequest::new(
+                assertion,
+                AUD,
+                "a",
+                "m",
+                ScopeSet::parse(["files:read"]).unwrap(),
+            )
+            .holder_jkt(&key),
+        )
+        .unwrap();
+    assert_eq!(
+        f.verify(root.bundle()).unwrap_err().code(),
+        "dpop_proof_required"
+    );
+    assert_eq!(
+        f.verifier(f.policy())
+            .verify(root.token(), &[])
+            .unwrap_err()
+            .code(),
+        "dpop_proof_required"
+    );
+    // Pending a proof, another key's proof is refused.
+    let Verification::ProofRequired(pending) = f
+        .verifier(f.policy())
+        .verify_str_pending_proof(root.bundle())
+        .unwrap()
+    else {
+        panic!("a bound passport must be pending")
+    };
+    assert_eq!(
+        pending.confirm(&jkt()).unwrap_err().code(),
+        "dpop_key_mismatch"
+    );
+    // A bearer passport is simply verified.
+    let bearer = f.root(&["files:read"]);
+    assert!(matches!(
+        f.verifier(f.policy())
+            .verify_str_pending_proof(bearer.bundle())
+            .unwrap(),
+        Verification::Verified(_)
+    ));
+}
+
+/// Delegating from a bound parent without binding the child would downgrade
+/// a sender-constrained passport to a bearer one (review finding F2).
+#[test]
+fn a_bound_parents_child_must_name_its_own_holder_key() {
+    let f = Fixture::new();
+    let key = jkt();
+    let assertion = passport_claims::IdentityAssertion::new("https://idp.example", "alice");
+    let root = f
+        .issuer
+        .issue(
+            IssuanceRequest::new(
+                assertion,
+                AUD,
+                "a",
+                "m",
+                ScopeSet::parse(["files:*"]).unwrap(),
+            )
+            .holder_jkt(&key),
+        )
+        .unwrap();
+    let Verification::ProofRequired(pending) = f
+        .verifier(f.policy())
+        .verify_str_pending_proof(root.bundle())
+        .unwrap()
+    else {
+        panic!("a bound passport must be pending")
+    };
+    let parent = pending.confirm(&key).unwrap();
+    let err = f
+        .issuer
+        .delegate(DelegationRequest::new(
+            &parent,
+            AUD,
+            "b",
+            "m",
+            ScopeSet::parse(["files:read"]).unwrap(),
+        ))
+        .unwrap_err();
+    assert_eq!(err.code(), "holder_key_required");
+    f.issuer
+        .delegate(
+            DelegationRequest::new(
+                &parent,
+                AUD,
+                "b",
+                "m",
+                ScopeSet::parse(["files:read"]).unwrap(),
+            )
+            .holder_jkt(jkt()),
+        )
+        .unwrap();
 }
