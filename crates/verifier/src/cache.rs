@@ -23,6 +23,8 @@ pub const MAX_CACHED_TOKEN_LEN: usize = 4 * 1024;
 
 #[derive(Clone)]
 pub(crate) struct CachedLink {
+    /// The token header's `kid`: what the key store is asked on every hit.
+    pub(crate) kid: String,
     pub(crate) key: VerifyingKey,
     pub(crate) alg: Algorithm,
     pub(crate) untyped: bool,

@@ -234,7 +234,10 @@ impl Verifier {
         );
         record.aud = Some(self.policy.audience.clone());
         record.required_scope = self.policy.required_scope.clone();
-        record.policy = Some(policy.clone());
+        let mut policy = policy.clone();
+        // Sources may be added after `with_audit`; report what applies now.
+        policy["status_sources"] = serde_json::Value::from(self.status.len());
+        record.policy = Some(policy);
         match &result {
             Ok(verification) => {
                 let v = verification.passport();
@@ -328,6 +331,7 @@ impl Verifier {
         Ok((
             passport,
             CachedLinkKey {
+                kid: kid.to_owned(),
                 key,
                 alg: jws.header().alg(),
             },
@@ -342,8 +346,8 @@ impl Verifier {
         digest: &[u8; 32],
     ) -> Result<(Arc<Passport>, bool), VerifyError> {
         if let Some(hit) = self.cache.get(digest) {
-            let kid = hit.key.kid();
-            match self.keys.key(kid) {
+            // The same question the cold path asked: the header's `kid`.
+            match self.keys.key(&hit.kid) {
                 Some(current) if current.same_key(&hit.key) => {
                     // The policy could only differ if the cache outlived it;
                     // it cannot, but these checks are cheap and keep the
@@ -368,6 +372,7 @@ impl Verifier {
             *digest,
             token.len(),
             CachedLink {
+                kid: key.kid,
                 key: key.key,
                 alg: key.alg,
                 untyped,
@@ -594,6 +599,7 @@ fn link_ref(p: &Passport) -> LinkRef {
 }
 
 struct CachedLinkKey {
+    kid: String,
     key: passport_jose::VerifyingKey,
     alg: passport_jose::Algorithm,
 }

@@ -174,3 +174,45 @@ fn oversized_ancestors_are_verified_every_time_not_cached() {
     verifier.verify_str(&bundle).unwrap();
     assert_eq!(verifier.cached_ancestors(), 0);
 }
+
+/// A cache hit asks the key store the same question the cold path asked (the
+/// header's `kid`), so a store that stops answering for a name also stops
+/// vouching for cached ancestors signed under it (review finding F4).
+#[test]
+fn a_cache_hit_asks_the_store_for_the_headers_kid() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct Aliased {
+        alias: AtomicBool,
+        key: VerifyingKey,
+    }
+    impl passport_verifier::KeyStore for Aliased {
+        fn key(&self, kid: &str) -> Option<VerifyingKey> {
+            let by_alias = kid == "alias" && self.alias.load(Ordering::SeqCst);
+            (by_alias || kid == self.key.kid()).then(|| self.key.clone())
+        }
+    }
+    let f = Fixture::new();
+    let root = f.root(&["files:*"]);
+    let aliased_root = f.sign_raw(
+        &f.header(serde_json::json!({"kid": "alias"})),
+        &root.claims().to_json(),
+    );
+    let mut child = f
+        .delegate(root.bundle(), "agent-b", &["files:read"])
+        .claims()
+        .clone();
+    child.parent_hash = Some(passport_jose::sha256_b64url(aliased_root.as_bytes()));
+    let bundle = format!("{}~{aliased_root}", f.sign(&child));
+    let store = std::sync::Arc::new(Aliased {
+        alias: AtomicBool::new(true),
+        key: f.key.verifying_key(),
+    });
+    let verifier = passport_verifier::Verifier::with_key_store(f.policy(), store.clone())
+        .unwrap()
+        .with_clock(f.clock.clone());
+    verifier.verify_str(&bundle).unwrap();
+    assert_eq!(verifier.cached_ancestors(), 1);
+    store.alias.store(false, Ordering::SeqCst);
+    let err = verifier.verify_str(&bundle).unwrap_err();
+    assert_eq!((err.link(), err.code()), (1, "unknown_kid"));
+}

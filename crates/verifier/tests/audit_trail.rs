@@ -69,6 +69,7 @@ fn accepted_and_refused_verifications_are_recorded_without_tokens() {
     );
     assert_eq!(ok.required_scope.as_deref(), Some("files:read"));
     assert_eq!(ok.policy.as_ref().unwrap()["audience"], AUD);
+    assert_eq!(ok.policy.as_ref().unwrap()["status_sources"], 0);
     let refused = &records[2];
     assert_eq!(
         (refused.outcome, refused.error.as_deref(), refused.verified),
@@ -179,4 +180,31 @@ fn issuance_and_delegation_are_recorded() {
         ))
         .unwrap_err();
     assert_eq!(err.code(), "audit_failed");
+}
+
+#[test]
+fn the_policy_summary_counts_status_sources_added_after_the_audit_sink() {
+    struct Never;
+    impl passport_verifier::StatusSource for Never {
+        fn status(
+            &self,
+            _: &passport_claims::Passport,
+            _: i64,
+        ) -> Result<passport_verifier::LinkStatus, passport_verifier::StatusUnavailable> {
+            Ok(passport_verifier::LinkStatus::Valid)
+        }
+    }
+    let f = Fixture::new();
+    let sink = Arc::new(Memory::default());
+    let verifier = f
+        .verifier(f.policy())
+        .with_audit(sink.clone())
+        .with_status_source(Arc::new(Never));
+    verifier
+        .verify_str(f.root(&["files:read"]).bundle())
+        .unwrap();
+    assert_eq!(
+        sink.0.lock().unwrap()[0].policy.as_ref().unwrap()["status_sources"],
+        1
+    );
 }
