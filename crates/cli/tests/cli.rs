@@ -106,17 +106,18 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// Waits for `passport login --no-browser` to print the URL, then plays the
-/// browser: GET the authorization URL, follow the redirect to the CLI.
-async fn play_browser(child: &mut Child, tamper_state: bool) -> reqwest::StatusCode {
+/// The authorization URL `passport login --no-browser` prints on stderr; the
+/// rest of stderr keeps being drained so the child never blocks on a full pipe.
+async fn login_url(child: &mut Child) -> String {
     let stderr = child.stderr.take().unwrap();
-    let url = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut reader = BufReader::new(stderr);
+        let mut seen = String::new();
         let mut line = String::new();
         while reader.read_line(&mut line).unwrap() > 0 {
+            seen.push_str(&line);
             if let Some(start) = line.find("http://") {
                 let url = line[start..].trim().to_owned();
-                // Keep draining so the child never blocks on a full pipe.
                 std::thread::spawn(move || {
                     let mut rest = String::new();
                     let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
@@ -125,10 +126,16 @@ async fn play_browser(child: &mut Child, tamper_state: bool) -> reqwest::StatusC
             }
             line.clear();
         }
-        panic!("login printed no URL");
+        panic!("login printed no URL: {seen}");
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Waits for `passport login --no-browser` to print the URL, then plays the
+/// browser: GET the authorization URL, follow the redirect to the CLI.
+async fn play_browser(child: &mut Child, tamper_state: bool) -> reqwest::StatusCode {
+    let url = login_url(child).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -223,28 +230,7 @@ async fn login_refuses_a_tampered_state_and_reports_provider_errors() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr_pipe = child.stderr.take().unwrap();
-    let url = tokio::task::spawn_blocking(move || {
-        let mut reader = BufReader::new(stderr_pipe);
-        let mut all = String::new();
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap() > 0 {
-            all.push_str(&line);
-            if let Some(start) = line.find("http://") {
-                let url = line[start..].trim().to_owned();
-                // Keep draining so the child never blocks on a full pipe.
-                std::thread::spawn(move || {
-                    let mut rest = String::new();
-                    let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
-                });
-                return url;
-            }
-            line.clear();
-        }
-        panic!("no URL in {all}");
-    })
-    .await
-    .unwrap();
+    let url = login_url(&mut child).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
