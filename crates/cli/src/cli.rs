@@ -51,7 +51,7 @@ pub(crate) enum Command {
     Delegate(DelegateArgs),
     /// Verify a bundle and every link of its chain; print the verified claims.
     #[command(
-        after_help = "Examples:\n  passport verify \"$BUNDLE\" --aud https://files.example --required-scope files:read\n  passport verify --aud https://files.example --jwks https://issuer.example/jwks.json --json < bundle.txt"
+        after_help = "Examples:\n  passport verify \"$BUNDLE\" --aud https://files.example --required-scope files:read\n  passport verify --aud https://files.example --jwks https://issuer.example/jwks.json --json < bundle.txt\n\nA passport bound to its holder's key (issued with --holder-key) is refused here\n(dpop_proof_required): it is only valid with a DPoP proof, which a server checks\nper request (passport-axum). `passport inspect` shows its claims."
     )]
     Verify(VerifyArgs),
     /// Decode a bundle WITHOUT verifying it.

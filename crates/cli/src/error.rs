@@ -61,7 +61,11 @@ impl From<VerifyError> for CliError {
         if link > 0 && !message.contains("link") {
             message = format!("link {link} (0 = leaf): {message}");
         }
-        CliError::failed(e.code(), message)
+        let err = CliError::failed(e.code(), message);
+        if matches!(e, VerifyError::ProofRequired) {
+            return err.hint("the passport is bound with --holder-key; a server checks its DPoP proof per request (passport-axum); `passport inspect` shows the claims");
+        }
+        err
     }
 }
 

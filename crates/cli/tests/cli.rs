@@ -1088,3 +1088,35 @@ async fn holder_keys_bind_each_passport_to_its_own_agent() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_refuses_a_key_bound_passport_and_says_why() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let key = passport_jose::SigningKey::generate(passport_jose::Algorithm::ES256).unwrap();
+    let path = env.work.path().join("agent.jwk");
+    std::fs::write(&path, serde_json::to_vec(key.public_jwk()).unwrap()).unwrap();
+    let out = env.run(&[
+        "issue",
+        "--agent-id",
+        "a",
+        "--agent-model",
+        "m",
+        "--aud",
+        "https://orch.example",
+        "--holder-key",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let bound = stdout(&out).trim().to_owned();
+    let out = env.run(&["verify", &bound, "--aud", "https://orch.example"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("error[dpop_proof_required]"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("hint:"), "{}", stderr(&out));
+    assert!(stdout(&env.run(&["verify", "--help"])).contains("dpop_proof_required"));
+}

@@ -12,6 +12,13 @@
 //! only, the signature, strict claims, a trusted `iss`, `exp`/`nbf`/`iat`
 //! within the clock skew, and the allowed actors.
 //!
+//! A leaf bound to its holder's key (`cnf.jkt`) is never accepted as a
+//! bearer token: [`Verifier::verify_bundle`] refuses it
+//! (`dpop_proof_required`), and [`Verifier::verify_bundle_pending_proof`]
+//! returns a [`PendingProof`] that becomes a [`VerifiedPassport`] only
+//! through [`PendingProof::confirm`] with the key a DPoP proof was verified
+//! with.
+//!
 //! On the leaf only: `aud` exactly the policy's audience, the IAL/AAL/FAL
 //! floors (a missing level fails a floor), no universal scope unless the
 //! policy opts in, and the required scope.
