@@ -194,7 +194,14 @@ impl DpopVerifier {
         if htm != method {
             return Err(DpopError::HtmMismatch);
         }
-        // htu.
+        // htu. Normalising resolves dot segments, so a request path that has
+        // them (`/a/../admin`, `/a/%2e%2e/admin`) would match a proof made
+        // for another path than the one the server routes: refuse it.
+        if has_dot_segments(url) {
+            return Err(DpopError::InvalidUrl(
+                "the request path has dot segments".into(),
+            ));
+        }
         let request_htu = normalize_htu(url)?;
         let proof_htu = normalize_htu(htu).map_err(|_| DpopError::InvalidClaim("htu"))?;
         if proof_htu != request_htu {
@@ -357,6 +364,18 @@ impl KeyCache {
         cache.insert(digest, parsed.clone());
         Ok(parsed)
     }
+}
+
+/// True when the path of `url` has a `.` or `..` segment, spelled plainly or
+/// percent-encoded (RFC 3986 §6.2.2.2 lets `%2E` stand for `.`).
+fn has_dot_segments(url: &str) -> bool {
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
 }
 
 /// The header's `jwk` as a verifying key, and its RFC 7638 thumbprint.

@@ -880,3 +880,40 @@ fn a_cached_proof_key_never_vouches_for_a_different_jwk() {
         .unwrap_err();
     assert_eq!(err.code(), "invalid_dpop_jwk");
 }
+
+#[test]
+fn request_paths_with_dot_segments_are_refused() {
+    // A proof for /admin must not serve a request the server routes as
+    // /a/../admin (or its percent-encoded spellings).
+    let f = fixture();
+    for request in [
+        "https://tools.example/a/../mcp",
+        "https://tools.example/a/%2e%2E/mcp",
+        "https://tools.example/./mcp",
+        "https://tools.example/mcp/.",
+        "https://tools.example/a/.%2e/mcp?x=1",
+    ] {
+        let proof = f
+            .key
+            .proof("POST", request, Some(BUNDLE), None, NOW)
+            .unwrap();
+        let err = f
+            .verifier
+            .verify(&[&proof], "POST", request, Some(BUNDLE), Some(f.key.jkt()))
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_url", "{request}");
+    }
+    // Dots inside a segment are ordinary characters.
+    for request in [
+        "https://tools.example/v1.2/mcp",
+        "https://tools.example/a..b/mcp",
+    ] {
+        let proof = f
+            .key
+            .proof("POST", request, Some(BUNDLE), None, NOW)
+            .unwrap();
+        f.verifier
+            .verify(&[&proof], "POST", request, Some(BUNDLE), Some(f.key.jkt()))
+            .unwrap();
+    }
+}
