@@ -407,11 +407,7 @@ fn required_str<'a>(
 
 /// Keeps attacker-chosen strings in errors short.
 fn short(s: &str) -> String {
-    let mut end = s.len().min(32);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
+    passport_jose::clip(s, 32)
 }
 
 #[cfg(test)]

@@ -84,17 +84,9 @@ impl Algorithm {
     }
 }
 
-/// Keeps attacker-chosen strings in error messages short.
+/// Keeps attacker-chosen strings in error messages short (64 bytes).
 pub(crate) fn truncate(s: &str) -> String {
-    const MAX: usize = 64;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    crate::clip(s, 64)
 }
 
 impl fmt::Display for Algorithm {

@@ -62,6 +62,30 @@ mod jws;
 mod key;
 
 pub use alg::{Algorithm, KeyAlgorithm};
+
+/// `s` in at most `max` bytes: whole when it fits, otherwise cut on a
+/// character boundary and ended with `…` (the ellipsis counts towards
+/// `max`). For attacker-chosen strings (a `kid`, an `iss`, a URL) that end up
+/// in error messages and logs, which must stay bounded; the workspace's
+/// crates all use this one.
+///
+/// ```
+/// assert_eq!(passport_jose::clip("abc", 8), "abc");
+/// assert_eq!(passport_jose::clip("abcdef", 4), "a…");
+/// assert_eq!(passport_jose::clip("éééé", 7), "éé…");
+/// assert!(passport_jose::clip(&"é".repeat(40), 32).len() <= 32);
+/// ```
+pub fn clip(s: &str, max: usize) -> String {
+    const ELLIPSIS: &str = "…";
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max.saturating_sub(ELLIPSIS.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
 pub use digest::{sha256, sha256_b64url};
 pub use error::JoseError;
 pub use jwk::{JwkSet, thumbprint};

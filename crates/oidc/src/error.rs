@@ -148,15 +148,7 @@ impl OidcError {
     }
 }
 
-/// Keeps attacker- or provider-chosen strings in error messages short.
+/// Keeps attacker-chosen strings in errors short.
 pub(crate) fn truncate(s: &str) -> String {
-    const MAX: usize = 96;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    passport_jose::clip(s, 96)
 }

@@ -169,15 +169,7 @@ impl StatusError {
     }
 }
 
-/// Shortens untrusted text before it goes into an error message.
+/// Keeps attacker-chosen strings in errors short.
 pub(crate) fn shorten(s: &str) -> String {
-    const MAX: usize = 64;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    passport_jose::clip(s, 64)
 }

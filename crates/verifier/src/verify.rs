@@ -640,15 +640,7 @@ fn check_scope(scope: &ScopeSet, required: &str) -> Result<(), VerifyError> {
 
 /// Keeps attacker-chosen strings in errors and logs short.
 fn shorten(s: &str) -> String {
-    const MAX: usize = 128;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    passport_jose::clip(s, 128)
 }
 
 /// The outcome of [`Verifier::verify_bundle_pending_proof`].
