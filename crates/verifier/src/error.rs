@@ -295,8 +295,8 @@ pub enum VerifyError {
     ProofOfPossessionRequired,
     /// The bundle verified but the audit record could not be written, so it
     /// is refused (no acceptance without a trail).
-    #[error("verification could not be audited: {0}")]
-    AuditFailed(String),
+    #[error("verification could not be audited")]
+    AuditFailed(#[source] passport_audit::AuditError),
     /// The policy itself is invalid.
     #[error("invalid policy: {0}")]
     Policy(#[from] PolicyError),

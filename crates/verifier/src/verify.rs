@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use passport_claims::{
-    Actor, Clock, Level, PASSPORT_TYP, Passport, ScopeSet, SystemClock, UnverifiedBundle,
+    Actor, Clock, Level, PASSPORT_TYP, PassportClaims, ScopeSet, SystemClock, UnverifiedBundle,
 };
 use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256};
 
@@ -240,16 +240,16 @@ impl Verifier {
         record.policy = Some(policy);
         match &result {
             Ok(verification) => {
-                let v = verification.passport();
+                let v = verification.verified();
                 record.links = v.links.iter().map(|p| link_ref(p)).collect();
-                record.sub = Some(clip(&v.passport().sub));
-                record.iss = Some(clip(&v.passport().iss));
+                record.sub = Some(clip(&v.claims().sub));
+                record.iss = Some(clip(&v.claims().iss));
             }
             Err(e) => {
                 // What the refused bundle claims, marked as unverified.
                 record.error = Some(e.code().to_owned());
                 record.verified = false;
-                let claimed: Vec<Passport> = bundle
+                let claimed: Vec<PassportClaims> = bundle
                     .inspect_unverified()
                     .into_iter()
                     .filter_map(|d| d.ok().map(|d| d.claims))
@@ -261,7 +261,7 @@ impl Verifier {
         }
         match (sink.record(&record), result) {
             (Ok(()), result) => result,
-            (Err(e), Ok(_)) => Err(VerifyError::AuditFailed(e.to_string())),
+            (Err(e), Ok(_)) => Err(VerifyError::AuditFailed(e)),
             (Err(_), Err(refused)) => Err(refused),
         }
     }
@@ -310,7 +310,7 @@ impl Verifier {
     }
 
     /// Parses and verifies one token's signature and decodes its claims.
-    fn verify_signature(&self, token: &str) -> Result<(Arc<Passport>, bool), VerifyError> {
+    fn verify_signature(&self, token: &str) -> Result<(Arc<PassportClaims>, bool), VerifyError> {
         let (passport, _, untyped) = self.verify_signature_with_key(token)?;
         Ok((passport, untyped))
     }
@@ -318,7 +318,7 @@ impl Verifier {
     fn verify_signature_with_key(
         &self,
         token: &str,
-    ) -> Result<(Arc<Passport>, CachedLinkKey, bool), VerifyError> {
+    ) -> Result<(Arc<PassportClaims>, CachedLinkKey, bool), VerifyError> {
         let jws = CompactJws::parse(token)?;
         let kid = jws.header().require_kid()?;
         let key = self
@@ -326,7 +326,7 @@ impl Verifier {
             .key(kid)
             .ok_or_else(|| VerifyError::UnknownKey { kid: shorten(kid) })?;
         let payload = jws.verify(&key, &self.options)?;
-        let passport = Arc::new(Passport::from_json(payload)?);
+        let passport = Arc::new(PassportClaims::from_json(payload)?);
         let untyped = jws.header().is_untyped();
         Ok((
             passport,
@@ -344,7 +344,7 @@ impl Verifier {
         &self,
         token: &str,
         digest: &[u8; 32],
-    ) -> Result<(Arc<Passport>, bool), VerifyError> {
+    ) -> Result<(Arc<PassportClaims>, bool), VerifyError> {
         if let Some(hit) = self.cache.get(digest) {
             // The same question the cold path asked: the header's `kid`.
             match self.keys.key(&hit.kid) {
@@ -383,7 +383,7 @@ impl Verifier {
     }
 
     /// Rules every link must meet: issuer, time window, allowed actor.
-    fn check_link(&self, p: &Passport, now: i64) -> Result<(), VerifyError> {
+    fn check_link(&self, p: &PassportClaims, now: i64) -> Result<(), VerifyError> {
         if !self.policy.trusted_issuers.contains(&p.iss) {
             return Err(VerifyError::UntrustedIssuer {
                 iss: shorten(&p.iss),
@@ -426,7 +426,7 @@ impl Verifier {
     }
 
     /// Rules only the presented passport must meet.
-    fn check_leaf(&self, p: &Passport) -> Result<(), VerifyError> {
+    fn check_leaf(&self, p: &PassportClaims) -> Result<(), VerifyError> {
         if p.aud != self.policy.audience {
             return Err(VerifyError::AudienceMismatch {
                 expected: self.policy.audience.clone(),
@@ -458,7 +458,7 @@ impl Verifier {
     /// SPEC §5 item 9 between each child and its parent.
     fn check_chain(
         &self,
-        links: &[Arc<Passport>],
+        links: &[Arc<PassportClaims>],
         untyped: &[bool],
         digests: &[[u8; 32]],
     ) -> Result<(), VerifyError> {
@@ -591,7 +591,7 @@ impl Verifier {
     }
 }
 
-fn link_ref(p: &Passport) -> LinkRef {
+fn link_ref(p: &PassportClaims) -> LinkRef {
     LinkRef {
         jti: clip(&p.jti),
         agent_id: clip(&p.agent.agent_id),
@@ -605,7 +605,7 @@ struct CachedLinkKey {
 }
 
 fn check_floors(
-    p: &Passport,
+    p: &PassportClaims,
     ial: Option<Level>,
     aal: Option<Level>,
     fal: Option<Level>,
@@ -656,7 +656,7 @@ pub enum Verification {
 
 impl Verification {
     /// The verified claims, whether or not a proof is still owed.
-    fn passport(&self) -> &VerifiedPassport {
+    fn verified(&self) -> &VerifiedPassport {
         match self {
             Verification::Verified(v) => v,
             Verification::ProofRequired(p) => &p.verified,
@@ -709,23 +709,23 @@ impl PendingProof {
 #[derive(Clone)]
 pub struct VerifiedPassport {
     bundle: UnverifiedBundle,
-    links: Vec<Arc<Passport>>,
+    links: Vec<Arc<PassportClaims>>,
     verified_at: i64,
 }
 
 impl VerifiedPassport {
     /// The leaf's claims.
-    pub fn passport(&self) -> &Passport {
+    pub fn claims(&self) -> &PassportClaims {
         &self.links[0]
     }
 
     /// Every link's claims, leaf first, root last.
-    pub fn links(&self) -> &[Arc<Passport>] {
+    pub fn links(&self) -> &[Arc<PassportClaims>] {
         &self.links
     }
 
     /// The root passport (the leaf itself for a bundle of one).
-    pub fn root(&self) -> &Passport {
+    pub fn root(&self) -> &PassportClaims {
         self.links.last().map_or(&self.links[0], |p| p)
     }
 
@@ -788,7 +788,7 @@ impl VerifiedPassport {
         aal: Option<Level>,
         fal: Option<Level>,
     ) -> Result<(), VerifyError> {
-        check_floors(self.passport(), ial, aal, fal)
+        check_floors(self.claims(), ial, aal, fal)
     }
 }
 
