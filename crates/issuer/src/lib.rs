@@ -61,8 +61,6 @@ pub const DEFAULT_ROOT_TTL: u64 = 15 * 60;
 pub const DEFAULT_CHILD_TTL: u64 = 5 * 60;
 /// The longest lifetime an issuer grants, in seconds (24 hours).
 pub const MAX_TTL: u64 = 24 * 60 * 60;
-/// Default maximum bundle length (matches the verifier's default).
-pub const DEFAULT_MAX_DEPTH: usize = 5;
 
 /// Why a passport was not minted.
 #[derive(Debug, thiserror::Error)]
@@ -340,7 +338,7 @@ impl Issuer {
             url: url.into(),
             key,
             clock: Arc::new(SystemClock),
-            max_depth: DEFAULT_MAX_DEPTH,
+            max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
             status: None,
             audit: None,
         }

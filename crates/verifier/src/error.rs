@@ -203,11 +203,20 @@ pub enum VerifyError {
         /// The verifier's time.
         now: i64,
     },
-    /// `nbf` (or `iat`) is in the future by more than the clock skew.
+    /// `nbf` is in the future by more than the clock skew.
     #[error("not valid before {nbf} (now {now})")]
     NotYetValid {
-        /// The token's `nbf` or `iat`.
+        /// The token's `nbf`.
         nbf: i64,
+        /// The verifier's time.
+        now: i64,
+    },
+    /// `iat` is in the future by more than the clock skew: the passport
+    /// claims to have been issued later than now.
+    #[error("issued in the future, at {iat} (now {now})")]
+    IssuedInFuture {
+        /// The token's `iat`.
+        iat: i64,
         /// The verifier's time.
         now: i64,
     },
@@ -313,6 +322,7 @@ impl VerifyError {
             VerifyError::AudienceMismatch { .. } => "audience_mismatch",
             VerifyError::Expired { .. } => "expired",
             VerifyError::NotYetValid { .. } => "not_yet_valid",
+            VerifyError::IssuedInFuture { .. } => "issued_in_future",
             VerifyError::InsufficientAssurance {
                 kind: AssuranceKind::Ial,
                 ..

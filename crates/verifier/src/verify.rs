@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use passport_claims::{
-    Actor, Clock, Level, PASSPORT_TYP, PassportClaims, ScopeSet, SystemClock, UnverifiedBundle,
+    Actor, Assurance, Clock, PASSPORT_TYP, PassportClaims, ScopeSet, SystemClock, UnverifiedBundle,
 };
 use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256};
 
@@ -120,9 +120,9 @@ impl Verifier {
         let summary = serde_json::json!({
             "trusted_issuers": p.trusted_issuers,
             "audience": p.audience,
-            "min_ial": p.min_ial.map(|l| l.get()),
-            "min_aal": p.min_aal.map(|l| l.get()),
-            "min_fal": p.min_fal.map(|l| l.get()),
+            "min_ial": p.min_assurance.ial.map(|l| l.get()),
+            "min_aal": p.min_assurance.aal.map(|l| l.get()),
+            "min_fal": p.min_assurance.fal.map(|l| l.get()),
             "required_scope": p.required_scope,
             "allow_wildcard": p.allow_wildcard,
             "clock_skew": p.clock_skew,
@@ -397,7 +397,7 @@ impl Verifier {
             return Err(VerifyError::NotYetValid { nbf: p.nbf, now });
         }
         if now < p.iat.saturating_sub(skew) {
-            return Err(VerifyError::NotYetValid { nbf: p.iat, now });
+            return Err(VerifyError::IssuedInFuture { iat: p.iat, now });
         }
         if let Some(allowed) = &self.policy.allowed_actors
             && !allowed.contains(&p.agent.agent_id)
@@ -433,12 +433,7 @@ impl Verifier {
                 found: shorten(&p.aud),
             });
         }
-        check_floors(
-            p,
-            self.policy.min_ial,
-            self.policy.min_aal,
-            self.policy.min_fal,
-        )?;
+        check_floors(p, &self.policy.min_assurance)?;
         if self.policy.require_proof_of_possession && p.cnf_jkt.is_none() {
             return Err(VerifyError::ProofOfPossessionRequired);
         }
@@ -604,16 +599,11 @@ struct CachedLinkKey {
     alg: passport_jose::Algorithm,
 }
 
-fn check_floors(
-    p: &PassportClaims,
-    ial: Option<Level>,
-    aal: Option<Level>,
-    fal: Option<Level>,
-) -> Result<(), VerifyError> {
+fn check_floors(p: &PassportClaims, floor: &Assurance) -> Result<(), VerifyError> {
     for (kind, required, found) in [
-        (AssuranceKind::Ial, ial, p.assurance.ial),
-        (AssuranceKind::Aal, aal, p.assurance.aal),
-        (AssuranceKind::Fal, fal, p.assurance.fal),
+        (AssuranceKind::Ial, floor.ial, p.assurance.ial),
+        (AssuranceKind::Aal, floor.aal, p.assurance.aal),
+        (AssuranceKind::Fal, floor.fal, p.assurance.fal),
     ] {
         if let Some(required) = required
             && found.is_none_or(|found| found < required)
@@ -781,14 +771,10 @@ impl VerifiedPassport {
         check_scope(self.scopes(), required)
     }
 
-    /// Further assurance floors (for example per route).
-    pub fn require_assurance(
-        &self,
-        ial: Option<Level>,
-        aal: Option<Level>,
-        fal: Option<Level>,
-    ) -> Result<(), VerifyError> {
-        check_floors(self.claims(), ial, aal, fal)
+    /// Further assurance floors (for example per route): each level set in
+    /// `floor` must be met by the leaf.
+    pub fn require_assurance(&self, floor: &Assurance) -> Result<(), VerifyError> {
+        check_floors(self.claims(), floor)
     }
 }
 
