@@ -67,7 +67,7 @@ impl StatusSource for LocalStatus {
         let record = self
             .allocator
             .lookup_idx(reference.idx())
-            .map_err(|e| StatusUnavailable::new("status_state_unreadable", e.to_string()))?;
+            .map_err(|e| StatusUnavailable::caused_by("status_state_unreadable", e))?;
         match record {
             Some(r) if r.jti == passport.jti => Ok(LinkStatus::from(r.status)),
             _ => Err(StatusUnavailable::new(

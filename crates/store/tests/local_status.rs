@@ -97,3 +97,23 @@ fn an_index_issued_to_another_passport_is_refused() {
         .unwrap_err();
     assert_eq!(err.code, "unknown_status_index");
 }
+
+#[test]
+fn unreadable_state_fails_closed_and_keeps_its_cause() {
+    let (dir, allocator, source) = setup();
+    let record = allocator.allocate_record("jti-1", "bot", 0).unwrap();
+    std::fs::write(dir.path().join("status.json"), b"{ not json").unwrap();
+    let p = passport(
+        "jti-1",
+        Some(StatusReference::new(record.idx, URI).unwrap()),
+    );
+    let err = source.status(&p, 0).unwrap_err();
+    assert_eq!(err.code, "status_state_unreadable");
+    let cause = std::error::Error::source(&err).expect("the allocator's error is kept");
+    assert!(
+        cause
+            .downcast_ref::<passport_status::StatusError>()
+            .is_some(),
+        "{cause:?}"
+    );
+}

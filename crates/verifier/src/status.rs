@@ -2,6 +2,8 @@
 //! revoking a root or a middle passport refuses all its descendants without
 //! touching them.
 
+use std::sync::Arc;
+
 use passport_claims::PassportClaims;
 
 /// What a status source says about one passport.
@@ -19,13 +21,14 @@ pub enum LinkStatus {
 /// Why a status source could not answer. A verifier refuses the passport
 /// (fail closed); sources that allow a grace period apply it themselves and
 /// only report this once the grace is over.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("revocation status unavailable: {reason}")]
+#[derive(Debug, Clone)]
 pub struct StatusUnavailable {
     /// What went wrong (list unreachable, expired, invalid, index out of range…).
     pub reason: String,
     /// A stable code for the cause (`status_list_unreachable`, `status_list_expired`, …).
     pub code: &'static str,
+    /// The source's own error, when there is one.
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl StatusUnavailable {
@@ -34,7 +37,36 @@ impl StatusUnavailable {
         StatusUnavailable {
             reason: reason.into(),
             code,
+            source: None,
         }
+    }
+
+    /// A failure caused by `source` (its message is the reason; it stays
+    /// reachable through [`std::error::Error::source`]).
+    pub fn caused_by(
+        code: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StatusUnavailable {
+        StatusUnavailable {
+            reason: source.to_string(),
+            code,
+            source: Some(Arc::new(source)),
+        }
+    }
+}
+
+impl std::fmt::Display for StatusUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "revocation status unavailable: {}", self.reason)
+    }
+}
+
+impl std::error::Error for StatusUnavailable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The inner error itself, not the `Arc` around it, so that callers
+        // can downcast to the source's own type.
+        let source: &(dyn std::error::Error + 'static) = self.source.as_deref()?;
+        Some(source)
     }
 }
 
