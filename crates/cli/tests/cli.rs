@@ -270,7 +270,7 @@ async fn login_with_a_pasted_token_validates_it_before_storing() {
     claims["aud"] = "another-client".into();
     let out = env.run(&["login", "--id-token", &mock.mint_id_token(claims)]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("error[audience_mismatch]"));
+    assert!(stderr(&out).contains("error[id_token_audience_mismatch]"));
     assert!(!env.dir().join("id_token.jwt").exists());
     env.login_with_token(&mock);
     assert!(env.dir().join("id_token.jwt").exists());
