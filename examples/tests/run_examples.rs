@@ -70,7 +70,7 @@ fn multi_agent_chain() {
             "└─ alice-bot",
             "└─ bob",
             "└─ carol",
-            "refused with `scope_attenuation`",
+            "refused with `scope_widened`",
         ],
     );
 }

@@ -164,13 +164,12 @@ pub enum AuditError {
     },
 }
 
-impl AuditError {
-    /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            AuditError::Io { .. } => "audit_io",
-            AuditError::Corrupt { .. } => "audit_corrupt",
-        }
+passport_jose::error_codes! {
+    AuditError {
+        AuditError::Io { .. } => "audit_io":
+            "The audit log could not be opened, locked, written or read.",
+        AuditError::Corrupt { .. } => "audit_corrupt":
+            "A line of the audit log is not a record.",
     }
 }
 

@@ -31,14 +31,15 @@ pub enum ClientError {
     Http(#[from] reqwest::Error),
 }
 
-impl ClientError {
-    /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ClientError::InvalidBundle => "invalid_bundle",
-            ClientError::Proof(e) => e.code(),
-            ClientError::Http(_) => "http_error",
-        }
+passport_jose::error_codes! {
+    ClientError {
+        ClientError::InvalidBundle => "invalid_bundle":
+            "The passport bundle cannot be put in an HTTP header (it is not visible ASCII).",
+        ClientError::Http(_) => "http_failed":
+            "An HTTP request failed at the transport level.",
+    }
+    wraps {
+        ClientError::Proof(e) => e.code(),
     }
 }
 

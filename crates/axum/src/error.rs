@@ -65,25 +65,36 @@ pub enum AuthError {
     InvalidConfig(String),
 }
 
-impl AuthError {
-    /// A stable, machine-readable code (the `error_description` of a refusal).
-    pub fn code(&self) -> &'static str {
-        match self {
-            AuthError::MissingCredentials => "missing_credentials",
-            AuthError::UnsupportedScheme => "unsupported_scheme",
-            AuthError::MultipleAuthorizationHeaders => "multiple_authorization_headers",
-            AuthError::MalformedAuthorization(_) => "malformed_authorization",
-            AuthError::TokenTooLarge { .. } => "token_too_large",
-            AuthError::Token(e) => e.code(),
-            AuthError::Proof(e) => e.code(),
-            AuthError::BoundTokenAsBearer => "dpop_bound_token_as_bearer",
-            AuthError::TokenNotBound => "token_not_bound",
-            AuthError::ProofOfPossessionRequired => "pop_required",
-            AuthError::LayerMissing => "passport_layer_missing",
-            AuthError::InvalidConfig(_) => "invalid_configuration",
-        }
+passport_jose::error_codes! {
+    AuthError {
+        AuthError::MissingCredentials => "missing_credentials":
+            "The request has no `Authorization` header.",
+        AuthError::UnsupportedScheme => "unsupported_scheme":
+            "An `Authorization` scheme other than `Bearer` or `DPoP` (or `DPoP` without a DPoP verifier).",
+        AuthError::MultipleAuthorizationHeaders => "multiple_authorization_headers":
+            "The request has more than one `Authorization` header.",
+        AuthError::MalformedAuthorization(_) => "malformed_authorization":
+            "An `Authorization` header that is not `<scheme> <token68>`.",
+        AuthError::TokenTooLarge { .. } => "token_too_large":
+            "The token (or the credential carrying it) is longer than the accepted limit.",
+        AuthError::BoundTokenAsBearer => "dpop_bound_token_as_bearer":
+            "A DPoP-bound passport presented with the `Bearer` scheme.",
+        AuthError::TokenNotBound => "token_not_bound":
+            "The `DPoP` scheme with a passport that is not bound to a key.",
+        AuthError::ProofOfPossessionRequired => "pop_required":
+            "Proof of possession is required and the passport is a bearer passport (no `cnf.jkt`).",
+        AuthError::LayerMissing => "passport_layer_missing":
+            "The `Passport` extractor ran on a route without the layer.",
+        AuthError::InvalidConfig(_) => "invalid_configuration":
+            "The passport-axum layer's configuration is invalid.",
     }
+    wraps {
+        AuthError::Token(e) => e.code(),
+        AuthError::Proof(e) => e.code(),
+    }
+}
 
+impl AuthError {
     /// The HTTP status of the refusal.
     pub fn status(&self) -> StatusCode {
         match self.kind() {

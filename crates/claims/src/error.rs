@@ -58,20 +58,27 @@ pub enum ClaimsError {
     },
 }
 
-impl ClaimsError {
-    /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ClaimsError::Json(e) => e.code(),
-            ClaimsError::MissingClaim(_) => "missing_claim",
-            ClaimsError::InvalidClaim { .. } => "invalid_claim",
-            ClaimsError::InvalidLevel(_) => "invalid_level",
-            ClaimsError::InvalidNumericDate(_) => "invalid_numeric_date",
-            ClaimsError::Scope(e) => e.code(),
-            ClaimsError::EmptyBundle => "empty_bundle",
-            ClaimsError::BundleTooLarge { .. } => "bundle_too_large",
-            ClaimsError::BundleTooDeep { .. } => "bundle_too_deep",
-            ClaimsError::MalformedBundle { .. } => "malformed_bundle",
-        }
+passport_jose::error_codes! {
+    ClaimsError {
+        ClaimsError::MissingClaim(_) => "missing_claim":
+            "A required passport claim is absent.",
+        ClaimsError::InvalidClaim { .. } => "invalid_claim":
+            "A passport claim has the wrong type or an invalid value.",
+        ClaimsError::InvalidLevel(_) => "invalid_level":
+            "`ial`, `aal` or `fal` is not an integer from 1 to 3.",
+        ClaimsError::InvalidNumericDate(_) => "invalid_numeric_date":
+            "`iat`, `nbf` or `exp` is not an integer NumericDate within range.",
+        ClaimsError::EmptyBundle => "empty_bundle":
+            "The bundle text is empty.",
+        ClaimsError::BundleTooLarge { .. } => "bundle_too_large":
+            "The bundle is longer than `MAX_BUNDLE_LEN` bytes.",
+        ClaimsError::BundleTooDeep { .. } => "bundle_too_deep":
+            "The bundle has more passports than `MAX_BUNDLE_LINKS`, the hard limit of the format.",
+        ClaimsError::MalformedBundle { .. } => "malformed_bundle":
+            "A passport of the bundle is not shaped like a compact JWS, or cannot be decoded.",
+    }
+    wraps {
+        ClaimsError::Json(e) => e.code(),
+        ClaimsError::Scope(e) => e.code(),
     }
 }

@@ -82,16 +82,14 @@ pub enum ScopeError {
     },
 }
 
-impl ScopeError {
-    /// A stable, machine-readable code for this error:
-    /// `"unsupported_scope_syntax"`, `"scope_pattern_too_long"` or
-    /// `"too_many_scope_patterns"`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::UnsupportedSyntax { .. } => "unsupported_scope_syntax",
-            Self::PatternTooLong { .. } => "scope_pattern_too_long",
-            Self::TooManyPatterns { .. } => "too_many_scope_patterns",
-        }
+passport_jose::error_codes! {
+    ScopeError {
+        ScopeError::UnsupportedSyntax { .. } => "unsupported_scope_syntax":
+            "A scope pattern uses `[`, which is not supported.",
+        ScopeError::PatternTooLong { .. } => "scope_pattern_too_long":
+            "A scope pattern is longer than `MAX_PATTERN_LEN` bytes.",
+        ScopeError::TooManyPatterns { .. } => "too_many_scope_patterns":
+            "A scope has more than `MAX_PATTERNS` patterns.",
     }
 }
 

@@ -161,7 +161,7 @@ pub(crate) fn issue(ctx: &Context, args: &IssueArgs) -> Result<(), CliError> {
             let exp = session.get("exp").and_then(Value::as_i64).unwrap_or(0);
             if exp <= ctx.now() {
                 return Err(CliError::usage(
-                    "session_expired",
+                    "id_token_expired",
                     format!("the stored ID token expired at {}", rfc3339(exp)),
                 )
                 .hint("run `passport login`"));
@@ -173,7 +173,7 @@ pub(crate) fn issue(ctx: &Context, args: &IssueArgs) -> Result<(), CliError> {
     let assertion: IdentityAssertion = runtime()?
         .block_on(provider.validate_id_token(&id_token, None))
         .map_err(|e| {
-            let expired = e.code() == "expired";
+            let expired = e.code() == "id_token_expired";
             let err = CliError::from(e);
             if expired && from_store {
                 CliError { exit: 2, ..err }.hint("run `passport login`")
@@ -289,7 +289,7 @@ pub(crate) fn delegate(ctx: &Context, args: &DelegateArgs) -> Result<(), CliErro
             parent,
             widened,
         } => CliError::failed(
-            "scope_attenuation",
+            "scope_widened",
             format!(
                 "requested scope [{}] is wider than the parent's [{}]; not covered: [{}]",
                 requested.join(", "),

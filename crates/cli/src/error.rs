@@ -8,6 +8,90 @@ use passport_jose::JoseError;
 use passport_oidc::OidcError;
 use passport_verifier::VerifyError;
 
+/// The codes the CLI reports itself (besides the codes of the library
+/// errors it passes on), with the exit status and the condition each names.
+/// A test checks that every code literal of this crate is listed here, with
+/// the exit status of the constructor it is given to.
+#[cfg(test)]
+pub(crate) const CODES: &[(&str, u8, &str)] = &[
+    (
+        "config",
+        2,
+        "The configuration is missing or invalid (no data directory: neither `XDG_DATA_HOME` nor `HOME` is set).",
+    ),
+    (
+        "corrupt_keyring",
+        2,
+        "The local issuer's keyring file is unreadable or has a malformed entry.",
+    ),
+    (
+        "corrupt_session",
+        2,
+        "The stored login session is not what `passport login` writes.",
+    ),
+    (
+        "id_token_expired",
+        2,
+        "The stored login session's ID token has expired (run `passport login`).",
+    ),
+    (
+        "invalid_transition",
+        1,
+        "Revocation is final: a revoked passport cannot be suspended or reinstated, nor a valid one reinstated.",
+    ),
+    (
+        "io_error",
+        2,
+        "A file (or stdin) could not be read or written.",
+    ),
+    (
+        "jwks_failed",
+        1,
+        "A JWKS could not be fetched or parsed, or holds no usable key.",
+    ),
+    (
+        "malformed_bundle",
+        1,
+        "A passport of the bundle is not shaped like a compact JWS, or cannot be decoded.",
+    ),
+    (
+        "no_input",
+        2,
+        "No bundle was given (no argument, empty stdin).",
+    ),
+    (
+        "no_keys",
+        2,
+        "The local issuer has no trusted key (the JWKS is empty).",
+    ),
+    (
+        "no_session",
+        2,
+        "No ID token is stored (run `passport login`).",
+    ),
+    ("runtime", 1, "The async runtime could not be started."),
+    (
+        "scope_widened",
+        1,
+        "A child scope pattern is not implied by any of the parent's (delegation would widen the scope).",
+    ),
+    (
+        "unknown_passport",
+        1,
+        "No passport with this `jti` (or status index) was issued here.",
+    ),
+    (
+        "unsupported",
+        1,
+        "The verifier returned an outcome this CLI does not handle.",
+    ),
+    (
+        "usage",
+        2,
+        "A command-line value is invalid (an assurance level, a `--since` time).",
+    ),
+];
+
 /// A failure the CLI reports on stderr as `error[code]: message`.
 #[derive(Debug)]
 pub(crate) struct CliError {

@@ -22,6 +22,8 @@ mod cli;
 mod commands;
 mod env;
 mod error;
+#[cfg(test)]
+mod error_codes;
 mod store;
 mod time;
 

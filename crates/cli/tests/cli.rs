@@ -270,7 +270,7 @@ async fn login_with_a_pasted_token_validates_it_before_storing() {
     claims["aud"] = "another-client".into();
     let out = env.run(&["login", "--id-token", &mock.mint_id_token(claims)]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("error[audience_mismatch]"));
+    assert!(stderr(&out).contains("error[id_token_audience_mismatch]"));
     assert!(!env.dir().join("id_token.jwt").exists());
     env.login_with_token(&mock);
     assert!(env.dir().join("id_token.jwt").exists());
@@ -304,7 +304,7 @@ async fn issue_without_a_session_or_with_an_expired_one_says_run_login() {
     std::fs::write(&session, meta.to_string()).unwrap();
     let out = env.run(&args);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("error[session_expired]"));
+    assert!(stderr(&out).contains("error[id_token_expired]"));
     assert!(stderr(&out).contains("run `passport login`"));
 }
 
@@ -330,7 +330,7 @@ async fn delegate_refuses_a_wider_scope_with_both_lists() {
     );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("error[scope_attenuation]"), "{err}");
+    assert!(err.contains("error[scope_widened]"), "{err}");
     assert!(
         err.contains("[files:*]") && err.contains("[files:read]"),
         "{err}"
@@ -754,7 +754,7 @@ async fn the_audit_trail_records_issuer_actions_and_audited_verifications() {
             ("delegate", "failed")
         ]
     );
-    assert_eq!(records[2]["error"], "scope_attenuation");
+    assert_eq!(records[2]["error"], "scope_widened");
     assert_eq!(records[1]["links"][1]["agent_id"], "planner");
     let raw = std::fs::read_to_string(env.dir().join("audit.jsonl")).unwrap();
     assert!(

@@ -133,47 +133,80 @@ pub enum DpopError {
     Crypto(String),
 }
 
-impl DpopError {
-    /// A stable, machine-readable code for this error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            DpopError::MissingProof => "missing_dpop_proof",
-            DpopError::MultipleProofs => "multiple_dpop_proofs",
-            DpopError::ProofTooLarge { .. } => "dpop_proof_too_large",
-            DpopError::Malformed(_) => "malformed_dpop_proof",
-            DpopError::InvalidType => "invalid_dpop_typ",
-            DpopError::MissingAlgorithm => "missing_dpop_alg",
-            DpopError::AlgorithmNone => "dpop_alg_none",
-            DpopError::UnsupportedAlgorithm(_) => "unsupported_dpop_alg",
-            DpopError::AlgorithmNotAllowed(_) => "dpop_alg_not_allowed",
-            DpopError::ForbiddenHeader(_) => "forbidden_dpop_header",
-            DpopError::MissingJwk => "missing_dpop_jwk",
-            DpopError::InvalidJwk(_) => "invalid_dpop_jwk",
-            DpopError::PrivateKeyInProof => "private_key_in_proof",
-            DpopError::AlgorithmKeyMismatch { .. } => "dpop_alg_key_mismatch",
-            DpopError::BadSignature => "bad_dpop_signature",
-            DpopError::MissingClaim(_) => "missing_dpop_claim",
-            DpopError::InvalidClaim(_) => "invalid_dpop_claim",
-            DpopError::HtmMismatch => "htm_mismatch",
-            DpopError::HtuMismatch => "htu_mismatch",
-            DpopError::InvalidUrl(_) => "invalid_url",
-            DpopError::IatTooOld => "dpop_iat_too_old",
-            DpopError::IatInFuture => "dpop_iat_in_future",
-            DpopError::Replay => "replay",
-            DpopError::ReplayCacheFull => "replay_cache_full",
-            DpopError::ReplayCacheUnavailable(_) => "replay_cache_unavailable",
-            DpopError::MissingAth => "missing_ath",
-            DpopError::AthMismatch => "ath_mismatch",
-            DpopError::UseNonce { .. } => "use_dpop_nonce",
-            DpopError::NonceNotConfigured => "dpop_nonce_not_configured",
-            DpopError::WeakNonceSecret => "weak_nonce_secret",
-            DpopError::KeyMismatch => "dpop_key_mismatch",
-            DpopError::UnsupportedKey(_) => "unsupported_dpop_key",
-            DpopError::RandomUnavailable(_) => "random_unavailable",
-            DpopError::Crypto(_) => "crypto_failure",
-        }
+passport_jose::error_codes! {
+    DpopError {
+        DpopError::MissingProof => "missing_dpop_proof":
+            "The request carries no `DPoP` header.",
+        DpopError::MultipleProofs => "multiple_dpop_proofs":
+            "The request carries more than one DPoP proof.",
+        DpopError::ProofTooLarge { .. } => "dpop_proof_too_large":
+            "The DPoP proof is longer than `MAX_PROOF_LEN`.",
+        DpopError::Malformed(_) => "malformed_dpop_proof":
+            "The DPoP proof is not a well-formed JWS (segments, base64url, JSON, duplicate members).",
+        DpopError::InvalidType => "invalid_dpop_typ":
+            "The DPoP proof's `typ` is not exactly `dpop+jwt`.",
+        DpopError::MissingAlgorithm => "missing_dpop_alg":
+            "The DPoP proof header has no string `alg`.",
+        DpopError::AlgorithmNone => "dpop_alg_none":
+            "The DPoP proof's `alg` is `none` in some spelling.",
+        DpopError::UnsupportedAlgorithm(_) => "unsupported_dpop_alg":
+            "The DPoP proof's `alg` is not implemented (HMAC among them).",
+        DpopError::AlgorithmNotAllowed(_) => "dpop_alg_not_allowed":
+            "The DPoP proof's `alg` is not in the policy's allow-list.",
+        DpopError::ForbiddenHeader(_) => "forbidden_dpop_header":
+            "The DPoP proof header has `crit`, `b64` or a second key source (`jku`, `x5u`, `x5c`, ...).",
+        DpopError::MissingJwk => "missing_dpop_jwk":
+            "The DPoP proof header has no `jwk`.",
+        DpopError::InvalidJwk(_) => "invalid_dpop_jwk":
+            "The DPoP proof's `jwk` is not an object, of an unsupported type, or malformed.",
+        DpopError::PrivateKeyInProof => "private_key_in_proof":
+            "The DPoP proof's `jwk` carries private key material.",
+        DpopError::AlgorithmKeyMismatch { .. } => "dpop_alg_key_mismatch":
+            "The DPoP proof's `alg` does not fit its `jwk`'s key type.",
+        DpopError::BadSignature => "bad_dpop_signature":
+            "The DPoP proof's signature does not verify with its `jwk`.",
+        DpopError::MissingClaim(_) => "missing_dpop_claim":
+            "A required DPoP proof claim (`jti`, `htm`, `htu`, `iat`) is absent.",
+        DpopError::InvalidClaim(_) => "invalid_dpop_claim":
+            "A DPoP proof claim has the wrong JSON type or an empty value.",
+        DpopError::HtmMismatch => "htm_mismatch":
+            "The DPoP proof's `htm` is not the request method.",
+        DpopError::HtuMismatch => "htu_mismatch":
+            "The DPoP proof's `htu` is not the request URI.",
+        DpopError::InvalidUrl(_) => "invalid_url":
+            "A request URL is not an absolute `http`/`https` URL.",
+        DpopError::IatTooOld => "dpop_iat_too_old":
+            "The DPoP proof's `iat` is older than the policy's window.",
+        DpopError::IatInFuture => "dpop_iat_in_future":
+            "The DPoP proof's `iat` is further in the future than the policy tolerates.",
+        DpopError::Replay => "replay":
+            "This key already used this DPoP proof `jti` within the window.",
+        DpopError::ReplayCacheFull => "replay_cache_full":
+            "The in-memory DPoP replay cache is full of unexpired entries (fail closed).",
+        DpopError::ReplayCacheUnavailable(_) => "replay_cache_unavailable":
+            "A DPoP replay cache backend failed.",
+        DpopError::MissingAth => "missing_ath":
+            "An access token was presented and the DPoP proof has no `ath`.",
+        DpopError::AthMismatch => "ath_mismatch":
+            "The DPoP proof's `ath` is not the hash of the presented access token.",
+        DpopError::UseNonce { .. } => "use_dpop_nonce":
+            "The server requires a DPoP nonce and the proof has none, or a wrong or expired one.",
+        DpopError::NonceNotConfigured => "dpop_nonce_not_configured":
+            "The DPoP policy requires nonces but no nonce issuer is configured.",
+        DpopError::WeakNonceSecret => "weak_nonce_secret":
+            "A DPoP nonce secret is shorter than 32 bytes.",
+        DpopError::KeyMismatch => "dpop_key_mismatch":
+            "The proof of possession was made with another key than the passport's `cnf.jkt`.",
+        DpopError::UnsupportedKey(_) => "unsupported_dpop_key":
+            "A DPoP key of a type proofs are not made with here (RSA).",
+        DpopError::RandomUnavailable(_) => "random_unavailable":
+            "The operating system's random source failed.",
+        DpopError::Crypto(_) => "crypto_failure":
+            "The cryptographic library failed in a way that does not depend on the input.",
     }
+}
 
+impl DpopError {
     /// The fresh nonce to send in a `DPoP-Nonce` header, for
     /// [`DpopError::UseNonce`].
     pub fn fresh_nonce(&self) -> Option<&str> {

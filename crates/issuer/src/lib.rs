@@ -124,20 +124,27 @@ pub enum IssueError {
     Jose(#[from] JoseError),
 }
 
-impl IssueError {
-    /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            IssueError::InvalidRequest { .. } => "invalid_request",
-            IssueError::ScopeAttenuation { .. } => "scope_attenuation",
-            IssueError::DepthExceeded { .. } => "depth_exceeded",
-            IssueError::ParentExpired { .. } => "parent_expired",
-            IssueError::IssuerMismatch { .. } => "issuer_mismatch",
-            IssueError::Status(_) => "status_allocation_failed",
-            IssueError::AuditFailed(_) => "audit_failed",
-            IssueError::HolderKeyRequired => "holder_key_required",
-            IssueError::Jose(e) => e.code(),
-        }
+passport_jose::error_codes! {
+    IssueError {
+        IssueError::InvalidRequest { .. } => "invalid_request":
+            "An issuance or delegation request field is empty or invalid.",
+        IssueError::ScopeAttenuation { .. } => "scope_widened":
+            "A child scope pattern is not implied by any of the parent's (delegation would widen the scope).",
+        IssueError::DepthExceeded { .. } => "chain_too_deep":
+            "The chain has (or delegating would make it have) more passports than allowed.",
+        IssueError::ParentExpired { .. } => "parent_expired":
+            "Delegation from a parent passport that has expired.",
+        IssueError::IssuerMismatch { .. } => "issuer_changed":
+            "A child's `iss` differs from its parent's (the parent was minted by another issuer).",
+        IssueError::Status(_) => "status_allocation_failed":
+            "No status-list index could be allocated for a new passport.",
+        IssueError::AuditFailed(_) => "audit_failed":
+            "The audit record could not be written, so the operation is refused.",
+        IssueError::HolderKeyRequired => "holder_key_required":
+            "The parent is bound to a key and the child names no holder key.",
+    }
+    wraps {
+        IssueError::Jose(e) => e.code(),
     }
 }
 

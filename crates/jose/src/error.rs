@@ -119,33 +119,106 @@ pub enum JoseError {
     Crypto(&'static str),
 }
 
-impl JoseError {
-    /// A stable, machine-readable code for this error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            JoseError::TokenTooLarge { .. } => "token_too_large",
-            JoseError::Malformed(_) => "malformed_token",
-            JoseError::InvalidBase64 { .. } => "invalid_base64",
-            JoseError::InvalidJson { .. } => "invalid_json",
-            JoseError::DuplicateMember { .. } => "duplicate_member",
-            JoseError::MissingAlgorithm => "missing_alg",
-            JoseError::AlgorithmNone(_) => "alg_none",
-            JoseError::UnsupportedAlgorithm(_) => "unsupported_alg",
-            JoseError::AlgorithmNotAllowed { .. } => "alg_not_allowed",
-            JoseError::AlgorithmKeyMismatch { .. } => "alg_key_mismatch",
-            JoseError::MissingKid => "missing_kid",
-            JoseError::ForbiddenHeader(_) => "forbidden_header",
-            JoseError::CriticalHeader => "crit_not_supported",
-            JoseError::UnencodedPayload => "b64_not_supported",
-            JoseError::InvalidType { .. } => "invalid_typ",
-            JoseError::UntypedNotAccepted { .. } => "untyped_token",
-            JoseError::BadSignature => "bad_signature",
-            JoseError::InvalidKey(_) => "invalid_key",
-            JoseError::KeyFile { .. } => "key_file",
-            JoseError::InsecureKeyFile { .. } => "insecure_key_file",
-            JoseError::Crypto(_) => "crypto_failure",
-        }
+crate::error_codes! {
+    JoseError {
+        JoseError::TokenTooLarge { .. } => "token_too_large":
+            "The token (or the credential carrying it) is longer than the accepted limit.",
+        JoseError::Malformed(_) => "malformed_token":
+            "Not a compact JWS: the wrong number of segments, or an empty one.",
+        JoseError::InvalidBase64 { .. } => "invalid_base64":
+            "A value that must be unpadded, canonical base64url is not.",
+        JoseError::InvalidJson { .. } => "invalid_json":
+            "A JOSE header, payload or JWK is not valid JSON or not an object.",
+        JoseError::DuplicateMember { .. } => "duplicate_member":
+            "A JSON object has the same member name twice.",
+        JoseError::MissingAlgorithm => "missing_alg":
+            "The header has no string `alg`.",
+        JoseError::AlgorithmNone(_) => "alg_none":
+            "`alg` is `none` in some spelling (unsecured JWS).",
+        JoseError::UnsupportedAlgorithm(_) => "unsupported_alg":
+            "`alg` names an algorithm that is not implemented (HMAC among them).",
+        JoseError::AlgorithmNotAllowed { .. } => "alg_not_allowed":
+            "`alg` is implemented but not in the caller's allow-list.",
+        JoseError::AlgorithmKeyMismatch { .. } => "alg_key_mismatch":
+            "`alg` is not the algorithm of the key found for the token's `kid`.",
+        JoseError::MissingKid => "missing_kid":
+            "The header has no (non-empty, string) `kid`.",
+        JoseError::ForbiddenHeader(_) => "forbidden_header":
+            "The header carries a member that could supply a key (`jwk`, `jku`, `x5u`, ...).",
+        JoseError::CriticalHeader => "crit_not_supported":
+            "The header has `crit`; no extension is understood.",
+        JoseError::UnencodedPayload => "b64_not_supported":
+            "The header has `b64` (RFC 7797 unencoded payload).",
+        JoseError::InvalidType { .. } => "invalid_typ":
+            "`typ` is present and not the expected media type.",
+        JoseError::UntypedNotAccepted { .. } => "untyped_token":
+            "The token has no `typ` (or `typ: JWT`) and the policy does not accept untyped tokens.",
+        JoseError::BadSignature => "bad_signature":
+            "The signature does not verify.",
+        JoseError::InvalidKey(_) => "invalid_key":
+            "A key is malformed, of an unsupported type, or inconsistent.",
+        JoseError::KeyFile { .. } => "key_file":
+            "A key file could not be read or written.",
+        JoseError::InsecureKeyFile { .. } => "insecure_key_file":
+            "A private key file is readable or writable by other users.",
+        JoseError::Crypto(_) => "crypto_failure":
+            "The cryptographic library failed in a way that does not depend on the input.",
     }
+}
+
+/// Implements `code()` and `CODES` for an error enum from one table, so the
+/// list of codes cannot miss one: `code()` is an exhaustive `match` built
+/// from the same rows as `CODES`.
+///
+/// Each row is `pattern => "code": "condition",`. An optional `wraps { … }`
+/// block lists variants that wrap another error and report its code
+/// (`pattern => expression,`); those codes belong to the wrapped type's
+/// `CODES`, not to this one's.
+///
+/// ```
+/// #[derive(Debug)]
+/// pub enum MyError {
+///     Empty,
+///     Jose(passport_jose::JoseError),
+/// }
+///
+/// passport_jose::error_codes! {
+///     MyError {
+///         MyError::Empty => "empty_input": "The input is empty.",
+///     }
+///     wraps {
+///         MyError::Jose(e) => e.code(),
+///     }
+/// }
+///
+/// assert_eq!(MyError::Empty.code(), "empty_input");
+/// assert_eq!(MyError::CODES, &[("empty_input", "The input is empty.")]);
+/// ```
+#[macro_export]
+macro_rules! error_codes {
+    (
+        $ty:ident {
+            $( $pat:pat => $code:literal : $meaning:literal ),* $(,)?
+        }
+        $( wraps { $( $wpat:pat => $wexpr:expr ),* $(,)? } )?
+    ) => {
+        impl $ty {
+            /// Every code this type reports for its own variants, with the
+            /// condition it names (the table of `docs/error-codes.md`).
+            /// Variants that wrap another error report that error's codes.
+            pub const CODES: &'static [(&'static str, &'static str)] =
+                &[ $( ($code, $meaning) ),* ];
+
+            /// A stable, machine-readable code for this error: one of
+            /// [`Self::CODES`], or the code of the error it wraps.
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $( $pat => $code, )*
+                    $( $( $wpat => $wexpr, )* )?
+                }
+            }
+        }
+    };
 }
 
 use crate::alg::{Algorithm, KeyAlgorithm};

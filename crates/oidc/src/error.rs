@@ -118,33 +118,53 @@ pub enum OidcError {
     HttpFailed(String),
 }
 
-impl OidcError {
-    /// A stable, machine-readable code for this error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            OidcError::Config(_) => "config",
-            OidcError::DiscoveryFailed(_) => "discovery_failed",
-            OidcError::IssuerMismatch { .. } => "issuer_mismatch",
-            OidcError::JwksFailed(_) => "jwks_failed",
-            OidcError::UnknownKid(_) => "unknown_kid",
-            OidcError::AmbiguousKey(_) => "ambiguous_key",
-            OidcError::Jose(e) => e.code(),
-            OidcError::InvalidIdToken(_) => "invalid_id_token",
-            OidcError::MissingClaim(_) => "missing_claim",
-            OidcError::AudienceMismatch { .. } => "audience_mismatch",
-            OidcError::AzpMismatch { .. } => "azp_mismatch",
-            OidcError::Expired { .. } => "expired",
-            OidcError::NotYetValid { .. } => "not_yet_valid",
-            OidcError::NonceMismatch => "nonce_mismatch",
-            OidcError::UnsupportedAcr(_) => "unsupported_acr",
-            OidcError::StateMismatch => "state_mismatch",
-            OidcError::ProviderError { .. } => "provider_error",
-            OidcError::InvalidCallback(_) => "invalid_callback",
-            OidcError::LoginTimeout(_) => "login_timeout",
-            OidcError::TokenExchangeFailed(_) => "token_exchange_failed",
-            OidcError::RandomUnavailable(_) => "random_unavailable",
-            OidcError::HttpFailed(_) => "http_failed",
-        }
+passport_jose::error_codes! {
+    OidcError {
+        OidcError::Config(_) => "config":
+            "The configuration is missing or invalid (a `CSP_*` variable, the acr mapping file, a non-loopback redirect URI).",
+        OidcError::DiscoveryFailed(_) => "discovery_failed":
+            "The OpenID Provider's discovery document could not be fetched, is not JSON, or lacks a required field.",
+        OidcError::IssuerMismatch { .. } => "issuer_mismatch":
+            "An OpenID Provider issuer is not the configured one (discovery `issuer`, ID token `iss`, or RFC 9207 `iss`).",
+        OidcError::JwksFailed(_) => "jwks_failed":
+            "A JWKS could not be fetched or parsed, or holds no usable key.",
+        OidcError::UnknownKid(_) => "unknown_kid":
+            "No key the verifier trusts for this kind of token has the token's `kid`.",
+        OidcError::AmbiguousKey(_) => "ambiguous_key":
+            "The ID token has no `kid` and the provider's JWKS holds several keys.",
+        OidcError::InvalidIdToken(_) => "invalid_id_token":
+            "An ID token claim is present but of the wrong type or shape.",
+        OidcError::MissingClaim(_) => "id_token_missing_claim":
+            "A required ID token claim is absent.",
+        OidcError::AudienceMismatch { .. } => "id_token_audience_mismatch":
+            "The ID token's `aud` does not contain this client's id.",
+        OidcError::AzpMismatch { .. } => "azp_mismatch":
+            "The ID token's `azp` is present and not this client's id.",
+        OidcError::Expired { .. } => "id_token_expired":
+            "An ID token's `exp` is in the past by more than the clock skew.",
+        OidcError::NotYetValid { .. } => "id_token_not_yet_valid":
+            "An ID token's `nbf` or `iat` is in the future by more than the clock skew.",
+        OidcError::NonceMismatch => "nonce_mismatch":
+            "The ID token's `nonce` is absent or not the one sent.",
+        OidcError::UnsupportedAcr(_) => "unsupported_acr":
+            "The acr mapping does not know the ID token's `acr`.",
+        OidcError::StateMismatch => "state_mismatch":
+            "The `state` of the authorization response is not the one sent (possible CSRF).",
+        OidcError::ProviderError { .. } => "provider_error":
+            "The provider answered the authorization request with an `error`.",
+        OidcError::InvalidCallback(_) => "invalid_callback":
+            "The authorization response lacks `code`, or the callback request is unusable.",
+        OidcError::LoginTimeout(_) => "login_timeout":
+            "No login callback arrived within the time limit.",
+        OidcError::TokenExchangeFailed(_) => "token_exchange_failed":
+            "The token endpoint refused the code or answered something unusable.",
+        OidcError::RandomUnavailable(_) => "random_unavailable":
+            "The operating system's random source failed.",
+        OidcError::HttpFailed(_) => "http_failed":
+            "An HTTP request failed at the transport level (or the login's loopback listener failed).",
+    }
+    wraps {
+        OidcError::Jose(e) => e.code(),
     }
 }
 

@@ -206,15 +206,15 @@ mod tests {
         c["exp"] = json!(1_000_000 - 30);
         assert!(check(c.clone(), None).is_ok());
         c["exp"] = json!(1_000_000 - 31);
-        assert_eq!(check(c, None).unwrap_err().code(), "expired");
+        assert_eq!(check(c, None).unwrap_err().code(), "id_token_expired");
         let mut c = good();
         c["nbf"] = json!(1_000_030);
         assert!(check(c.clone(), None).is_ok());
         c["nbf"] = json!(1_000_031);
-        assert_eq!(check(c, None).unwrap_err().code(), "not_yet_valid");
+        assert_eq!(check(c, None).unwrap_err().code(), "id_token_not_yet_valid");
         let mut c = good();
         c["iat"] = json!(1_000_031);
-        assert_eq!(check(c, None).unwrap_err().code(), "not_yet_valid");
+        assert_eq!(check(c, None).unwrap_err().code(), "id_token_not_yet_valid");
     }
 
     #[test]

@@ -49,7 +49,7 @@
 //! let mut foreign = mock.default_claims();
 //! foreign["aud"] = "someone-else".into();
 //! let err = provider.validate_id_token(&mock.mint_id_token(foreign), None).await.unwrap_err();
-//! assert_eq!(err.code(), "audience_mismatch");
+//! assert_eq!(err.code(), "id_token_audience_mismatch");
 //! # Ok(()) }
 //! ```
 //!
@@ -81,8 +81,8 @@
 //! | an access token (`at+jwt`) or logout token (`logout+jwt`) presented as an ID token | only untyped (`JWT`) tokens are ID tokens | `invalid_typ` |
 //! | an algorithm outside the allow-list, or not the key's algorithm | [`OidcConfig::allowed_algorithms`]; the key is resolved first | `alg_not_allowed`, `alg_key_mismatch` |
 //! | a token from another provider, or a discovery document naming another issuer | exact `iss`/`issuer` comparison | `issuer_mismatch` |
-//! | a token for another client | `aud` must contain the client id; `azp` required with several audiences | `audience_mismatch`, `missing_claim`, `azp_mismatch` |
-//! | replayed or stale tokens | `exp`, `nbf`, `iat` with at most 120 s skew; `nonce` checked at login | `expired`, `not_yet_valid`, `nonce_mismatch` |
+//! | a token for another client | `aud` must contain the client id; `azp` required with several audiences | `id_token_audience_mismatch`, `id_token_missing_claim`, `azp_mismatch` |
+//! | replayed or stale tokens | `exp`, `nbf`, `iat` with at most 120 s skew; `nonce` checked at login | `id_token_expired`, `id_token_not_yet_valid`, `nonce_mismatch` |
 //! | random `kid`s to make us hammer the provider | one JWKS refetch per [`OidcConfig::jwks_refetch_cooldown`] | `unknown_kid` |
 //! | no `kid` while several keys are published | never guess among keys | `ambiguous_key` |
 //! | login CSRF, code injection, mix-up | `state`, PKCE S256, RFC 9207 `iss` | `state_mismatch`, `issuer_mismatch` |

@@ -133,34 +133,55 @@ pub enum StatusError {
     },
 }
 
-impl StatusError {
-    /// A stable, machine-readable code for this error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            StatusError::InvalidBits(_) => "invalid_bits",
-            StatusError::InvalidValue { .. } => "invalid_status_value",
-            StatusError::InvalidBase64 => "invalid_base64",
-            StatusError::InvalidZlib(_) => "invalid_zlib",
-            StatusError::ListTooLarge { .. } => "list_too_large",
-            StatusError::IndexOutOfRange { .. } => "index_out_of_range",
-            StatusError::Compression(_) => "compression_failed",
-            StatusError::Jose(e) => e.code(),
-            StatusError::UntrustedKey { .. } => "untrusted_key",
-            StatusError::InvalidClaims(_) => "invalid_claims",
-            StatusError::UriMismatch { .. } => "uri_mismatch",
-            StatusError::IssuedInFuture { .. } => "list_issued_in_future",
-            StatusError::Expired { .. } => "list_expired",
-            StatusError::UriNotAllowed(_) => "uri_not_allowed",
-            StatusError::Unreachable { .. } => "status_list_unreachable",
-            StatusError::Io { .. } => "io_error",
-            StatusError::CorruptState { .. } => "corrupt_state",
-            StatusError::IndexSpaceExhausted { .. } => "index_space_exhausted",
-            StatusError::RandomUnavailable(_) => "random_unavailable",
-            StatusError::UnknownRecord(_) => "unknown_record",
-            StatusError::InvalidDenyList { .. } => "invalid_deny_list",
-        }
+passport_jose::error_codes! {
+    StatusError {
+        StatusError::InvalidBits(_) => "invalid_bits":
+            "A status list's `bits` is not 1, 2, 4 or 8.",
+        StatusError::InvalidValue { .. } => "invalid_status_value":
+            "A status value does not fit in the list's `bits`.",
+        StatusError::InvalidBase64 => "invalid_base64":
+            "A value that must be unpadded, canonical base64url is not.",
+        StatusError::InvalidZlib(_) => "invalid_zlib":
+            "A status list's `lst` is not one complete, valid ZLIB stream.",
+        StatusError::ListTooLarge { .. } => "list_too_large":
+            "A status list (decompressed, or grown) is larger than the cap.",
+        StatusError::IndexOutOfRange { .. } => "index_out_of_range":
+            "A status index is past the end of the status list.",
+        StatusError::Compression(_) => "compression_failed":
+            "Compressing a status list failed.",
+        StatusError::UntrustedKey { .. } => "unknown_kid":
+            "No key the verifier trusts for this kind of token has the token's `kid`.",
+        StatusError::InvalidClaims(_) => "invalid_status_list_claims":
+            "A status list token's claims are missing, of the wrong type or malformed.",
+        StatusError::UriMismatch { .. } => "uri_mismatch":
+            "A status list token's `sub` is not the URI the passport references.",
+        StatusError::IssuedInFuture { .. } => "status_list_issued_in_future":
+            "A status list token's `iat` is in the future by more than the clock skew.",
+        StatusError::Expired { .. } => "status_list_expired":
+            "A status list token's `exp` is in the past by more than the clock skew.",
+        StatusError::UriNotAllowed(_) => "status_uri_not_allowed":
+            "A status list URI is not one this source trusts or may fetch.",
+        StatusError::Unreachable { .. } => "status_list_unreachable":
+            "A status list could not be fetched or loaded.",
+        StatusError::Io { .. } => "io_error":
+            "A file could not be read or written.",
+        StatusError::CorruptState { .. } => "corrupt_state":
+            "The status index allocator's state file is not what this crate writes.",
+        StatusError::IndexSpaceExhausted { .. } => "index_space_exhausted":
+            "Every status index the allocator may hand out is taken.",
+        StatusError::RandomUnavailable(_) => "random_unavailable":
+            "The operating system's random source failed.",
+        StatusError::UnknownRecord(_) => "unknown_passport":
+            "No passport with this `jti` (or status index) was issued here.",
+        StatusError::InvalidDenyList { .. } => "invalid_deny_list":
+            "A deny-list file is not `{\"revoked\": [...]}`.",
     }
+    wraps {
+        StatusError::Jose(e) => e.code(),
+    }
+}
 
+impl StatusError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> StatusError {
         StatusError::Io {
             path: path.to_owned(),

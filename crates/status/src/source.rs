@@ -538,6 +538,39 @@ impl StatusListSource {
     }
 }
 
+impl StatusListSource {
+    /// The codes of the [`StatusUnavailable`] errors this source reports,
+    /// with the condition each names. A failed lookup in a verified list
+    /// reports the [`StatusError`](crate::StatusError) code instead
+    /// (`index_out_of_range`).
+    pub const UNAVAILABLE_CODES: &'static [(&'static str, &'static str)] = &[
+        (
+            "status_uri_not_allowed",
+            "A status list URI is not one this source trusts or may fetch.",
+        ),
+        (
+            "status_list_unavailable",
+            "The status list has not been loaded yet (prefetch it first).",
+        ),
+        (
+            "status_list_unreachable",
+            "A status list could not be fetched or loaded.",
+        ),
+        (
+            "status_list_stale",
+            "The status list is due for a refresh and has not been refreshed.",
+        ),
+        (
+            "status_list_expired",
+            "A status list token's `exp` is in the past by more than the clock skew.",
+        ),
+        (
+            "unknown_status_value",
+            "The status list holds a value this verifier does not understand.",
+        ),
+    ];
+}
+
 impl StatusSource for StatusListSource {
     fn status(&self, passport: &PassportClaims, now: i64) -> Result<LinkStatus, StatusUnavailable> {
         let Some(reference) = &passport.status else {

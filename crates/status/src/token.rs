@@ -148,7 +148,7 @@ impl StatusListToken {
     /// JSON header, no `none`, no `crit`/`b64`, no embedded keys, a `kid`);
     /// `alg` in the allow-list; `typ` exactly `statuslist+jwt` (a passport or
     /// an untyped JWT is refused); the key found **by `kid` only** in `keys`
-    /// (else `untrusted_key`); the signature with that key's algorithm; strict
+    /// (else `unknown_kid`); the signature with that key's algorithm; strict
     /// claims; `sub` equal to the expected URI; `iat` not in the future and
     /// `exp` not passed, beyond the skew; then the list itself
     /// ([`StatusList::decode`]).

@@ -117,21 +117,21 @@ fn statuses_are_kept_looked_up_and_published() {
             .set_status("nope", Status::Invalid)
             .unwrap_err()
             .code(),
-        "unknown_record"
+        "unknown_passport"
     );
     assert_eq!(
         allocator
             .set_status(u64::MAX, Status::Invalid)
             .unwrap_err()
             .code(),
-        "unknown_record"
+        "unknown_passport"
     );
     assert_eq!(
         allocator
             .allocate_record("jti-a", "x", 0)
             .unwrap_err()
             .code(),
-        "invalid_claims"
+        "invalid_status_list_claims"
     );
 
     // Another handle (another process) sees the same state.

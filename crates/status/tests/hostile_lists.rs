@@ -57,7 +57,7 @@ fn a_list_signed_by_an_untrusted_key_is_refused() {
     let other = SigningKey::generate(Algorithm::EdDSA).unwrap();
     let list = StatusList::with_capacity(2, 64).unwrap();
     let token = StatusListToken::sign(&other, URI, &list, NOW, NOW + 3600, 300).unwrap();
-    assert_eq!(code(&f, &token), "untrusted_key");
+    assert_eq!(code(&f, &token), "unknown_kid");
     // The trusted kid with another key's signature.
     let forged = f.sign_raw(
         json!({"typ": "statuslist+jwt"}),
@@ -109,17 +109,17 @@ fn the_time_window_is_checked_with_the_skew() {
     };
     assert_eq!(
         code(&f, &sign(json!({"iat": NOW + 31, "exp": NOW + 100}))),
-        "list_issued_in_future"
+        "status_list_issued_in_future"
     );
     verify(&f, &sign(json!({"iat": NOW + 30, "exp": NOW + 100}))).unwrap();
     assert_eq!(
         code(&f, &sign(json!({"iat": NOW - 100, "exp": NOW - 31}))),
-        "list_expired"
+        "status_list_expired"
     );
     verify(&f, &sign(json!({"iat": NOW - 100, "exp": NOW - 30}))).unwrap();
     assert_eq!(
         code(&f, &sign(json!({"iat": NOW, "exp": NOW}))),
-        "invalid_claims"
+        "invalid_status_list_claims"
     );
     let strict = ListExpectations::new(URI, NOW).clock_skew(0);
     let token = sign(json!({"iat": NOW - 100, "exp": NOW - 1}));
@@ -127,7 +127,7 @@ fn the_time_window_is_checked_with_the_skew() {
         StatusListToken::verify(&token, &*f.keys, &strict)
             .unwrap_err()
             .code(),
-        "list_expired"
+        "status_list_expired"
     );
 }
 
@@ -155,7 +155,7 @@ fn missing_or_mistyped_claims_are_refused() {
             json!({"typ": "statuslist+jwt"}),
             list_claims(URI, &lst, 2, changes.clone()),
         );
-        assert_eq!(code(&f, &token), "invalid_claims", "{changes}");
+        assert_eq!(code(&f, &token), "invalid_status_list_claims", "{changes}");
     }
     // Duplicate members anywhere in the payload.
     let payload = format!(

@@ -264,11 +264,11 @@ async fn hostile_or_wrong_responses_are_refused_and_never_cached() {
                 passport_status::StatusListToken::sign(&stranger, &uri, &other, NOW, NOW + 60, 60)
                     .unwrap(),
             ),
-            "untrusted_key",
+            "unknown_kid",
         ),
         (
             Reply::Body(f.sign_list(&uri, &other, NOW - 7200, NOW - 3600, 60)),
-            "list_expired",
+            "status_list_expired",
         ),
     ];
     for (reply, expected) in cases {
@@ -299,7 +299,7 @@ async fn only_uris_under_an_allowed_prefix_in_normal_form_are_fetched() {
         "/status/1".to_owned(),
     ] {
         let err = source.ensure_fresh(&uri).await.unwrap_err();
-        assert_eq!(err.code(), "uri_not_allowed", "{uri}");
+        assert_eq!(err.code(), "status_uri_not_allowed", "{uri}");
     }
     assert_eq!(server.hits(), 0);
     source.ensure_fresh(&server.uri()).await.unwrap();

@@ -230,7 +230,10 @@ fn an_expired_list_is_refused_when_loaded_and_once_cached_past_its_exp() {
     let path = f.path("expired.jwt");
     std::fs::write(&path, f.sign_list(URI, &list, NOW - 7200, NOW - 3600, 300)).unwrap();
     let source = StatusListSource::new(f.key_store()).with_clock(f.clock.clone());
-    assert_eq!(source.add_file(&path).unwrap_err().code(), "list_expired");
+    assert_eq!(
+        source.add_file(&path).unwrap_err().code(),
+        "status_list_expired"
+    );
 
     // Valid now, no ttl, exp in 60 s: used until exp + skew, then refused
     // (the file still holds the same list, so reading it again does not help).

@@ -44,6 +44,23 @@ impl LocalStatus {
     pub fn new(allocator: Arc<IndexAllocator>) -> LocalStatus {
         LocalStatus { allocator }
     }
+
+    /// The codes of the [`StatusUnavailable`] errors this source reports,
+    /// with the condition each names.
+    pub const UNAVAILABLE_CODES: &'static [(&'static str, &'static str)] = &[
+        (
+            "status_uri_not_allowed",
+            "A status list URI is not one this source trusts or may fetch.",
+        ),
+        (
+            "status_state_unreadable",
+            "The local issuer's status state could not be read.",
+        ),
+        (
+            "unknown_status_index",
+            "The passport's status index was not issued to its `jti`.",
+        ),
+    ];
 }
 
 impl StatusSource for LocalStatus {
@@ -57,7 +74,7 @@ impl StatusSource for LocalStatus {
         };
         if reference.uri() != self.allocator.uri() {
             return Err(StatusUnavailable::new(
-                "status_uri_unknown",
+                "status_uri_not_allowed",
                 format!(
                     "the passport's status list {} is not this issuer's",
                     passport_jose::clip(reference.uri(), 128)

@@ -74,7 +74,7 @@ fn another_list_is_refused() {
     let err = source
         .status(&passport("jti-1", Some(elsewhere)), 0)
         .unwrap_err();
-    assert_eq!(err.code, "status_uri_unknown");
+    assert_eq!(err.code, "status_uri_not_allowed");
 }
 
 #[test]

@@ -120,25 +120,36 @@ pub enum ChainViolation {
     },
 }
 
-impl ChainViolation {
-    /// A stable code for the specific violation (the error's own code is `chain_broken`).
-    pub fn code(&self) -> &'static str {
-        match self {
-            ChainViolation::ParentMissing { .. } => "parent_missing",
-            ChainViolation::SurplusParent { .. } => "surplus_parent",
-            ChainViolation::RootClaimsParent { .. } => "root_claims_parent",
-            ChainViolation::ParentJtiMismatch { .. } => "parent_jti_mismatch",
-            ChainViolation::ParentHashMismatch => "parent_hash_mismatch",
-            ChainViolation::ParentHashMissing => "parent_hash_missing",
-            ChainViolation::SubjectChanged { .. } => "subject_changed",
-            ChainViolation::IssuerChanged { .. } => "issuer_changed",
-            ChainViolation::AcrChanged => "acr_changed",
-            ChainViolation::ActorChainMismatch { .. } => "actor_chain_mismatch",
-            ChainViolation::ScopeWidened { .. } => "scope_widened",
-            ChainViolation::AssuranceRaised { .. } => "assurance_raised",
-            ChainViolation::AssuranceAppeared { .. } => "assurance_appeared",
-            ChainViolation::OutlivesParent { .. } => "outlives_parent",
-        }
+passport_jose::error_codes! {
+    ChainViolation {
+        ChainViolation::ParentMissing { .. } => "parent_missing":
+            "A passport names a parent (`parent_jti`) but the bundle ends.",
+        ChainViolation::SurplusParent { .. } => "surplus_parent":
+            "A root passport (no `parent_jti`) is followed by more passports.",
+        ChainViolation::RootClaimsParent { .. } => "root_claims_parent":
+            "The last passport of a multi-link bundle claims a parent.",
+        ChainViolation::ParentJtiMismatch { .. } => "parent_jti_mismatch":
+            "`parent_jti` is not the next passport's `jti`.",
+        ChainViolation::ParentHashMismatch => "parent_hash_mismatch":
+            "`parent_hash` does not match the parent token's bytes.",
+        ChainViolation::ParentHashMissing => "parent_hash_missing":
+            "A typed child passport has no `parent_hash` binding to its parent.",
+        ChainViolation::SubjectChanged { .. } => "subject_changed":
+            "A child's `sub` differs from its parent's.",
+        ChainViolation::IssuerChanged { .. } => "issuer_changed":
+            "A child's `iss` differs from its parent's (the parent was minted by another issuer).",
+        ChainViolation::AcrChanged => "acr_changed":
+            "A child's `acr` differs from its parent's.",
+        ChainViolation::ActorChainMismatch { .. } => "actor_chain_mismatch":
+            "`act` is not the parent's `act` wrapped once around the agent.",
+        ChainViolation::ScopeWidened { .. } => "scope_widened":
+            "A child scope pattern is not implied by any of the parent's (delegation would widen the scope).",
+        ChainViolation::AssuranceRaised { .. } => "assurance_raised":
+            "A child asserts a higher assurance level than its parent.",
+        ChainViolation::AssuranceAppeared { .. } => "assurance_appeared":
+            "A child asserts an assurance level its parent does not have.",
+        ChainViolation::OutlivesParent { .. } => "outlives_parent":
+            "A child expires after its parent.",
     }
 }
 
@@ -311,47 +322,61 @@ pub enum VerifyError {
     Policy(#[from] PolicyError),
 }
 
-impl VerifyError {
-    /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            VerifyError::Jose(e) => e.code(),
-            VerifyError::Malformed(e) => e.code(),
-            VerifyError::UnknownKey { .. } => "unknown_kid",
-            VerifyError::UntrustedIssuer { .. } => "untrusted_issuer",
-            VerifyError::AudienceMismatch { .. } => "audience_mismatch",
-            VerifyError::Expired { .. } => "expired",
-            VerifyError::NotYetValid { .. } => "not_yet_valid",
-            VerifyError::IssuedInFuture { .. } => "issued_in_future",
-            VerifyError::InsufficientAssurance {
-                kind: AssuranceKind::Ial,
-                ..
-            } => "insufficient_ial",
-            VerifyError::InsufficientAssurance {
-                kind: AssuranceKind::Aal,
-                ..
-            } => "insufficient_aal",
-            VerifyError::InsufficientAssurance {
-                kind: AssuranceKind::Fal,
-                ..
-            } => "insufficient_fal",
-            VerifyError::ScopeNotCovered { .. } => "scope_violation",
-            VerifyError::WildcardNotAllowed { .. } => "wildcard_not_allowed",
-            VerifyError::ActorNotAllowed { .. } => "actor_not_allowed",
-            VerifyError::ChainTooDeep { .. } => "chain_too_deep",
-            VerifyError::Chain { .. } => "chain_broken",
-            VerifyError::InLink { source, .. } => source.code(),
-            VerifyError::Revoked { .. } => "revoked",
-            VerifyError::Suspended { .. } => "suspended",
-            VerifyError::StatusUnavailable(_) => "status_unavailable",
-            VerifyError::AuditFailed(_) => "audit_failed",
-            VerifyError::ProofOfPossessionRequired => "pop_required",
-            VerifyError::ProofRequired => "dpop_proof_required",
-            VerifyError::ProofKeyMismatch => "dpop_key_mismatch",
-            VerifyError::Policy(_) => "invalid_policy",
-        }
+passport_jose::error_codes! {
+    VerifyError {
+        VerifyError::UnknownKey { .. } => "unknown_kid":
+            "No key the verifier trusts for this kind of token has the token's `kid`.",
+        VerifyError::UntrustedIssuer { .. } => "untrusted_issuer":
+            "The passport's `iss` is not a trusted issuer.",
+        VerifyError::AudienceMismatch { .. } => "audience_mismatch":
+            "The passport's `aud` is not exactly the expected audience.",
+        VerifyError::Expired { .. } => "expired":
+            "A passport's `exp` is in the past by more than the clock skew.",
+        VerifyError::NotYetValid { .. } => "not_yet_valid":
+            "A passport's `nbf` is in the future by more than the clock skew.",
+        VerifyError::IssuedInFuture { .. } => "issued_in_future":
+            "A passport's `iat` is in the future by more than the clock skew.",
+        VerifyError::InsufficientAssurance { kind: AssuranceKind::Ial, .. } => "insufficient_ial":
+            "The identity assurance level is below the policy's floor, or absent.",
+        VerifyError::InsufficientAssurance { kind: AssuranceKind::Aal, .. } => "insufficient_aal":
+            "The authenticator assurance level is below the policy's floor, or absent.",
+        VerifyError::InsufficientAssurance { kind: AssuranceKind::Fal, .. } => "insufficient_fal":
+            "The federation assurance level is below the policy's floor, or absent.",
+        VerifyError::ScopeNotCovered { .. } => "scope_violation":
+            "The required scope is not covered by the leaf's `tool_scope`.",
+        VerifyError::WildcardNotAllowed { .. } => "wildcard_not_allowed":
+            "The leaf claims a universal scope pattern (`*`) and the policy does not allow it.",
+        VerifyError::ActorNotAllowed { .. } => "actor_not_allowed":
+            "A link's agent is not among the policy's allowed actors.",
+        VerifyError::ChainTooDeep { .. } => "chain_too_deep":
+            "The chain has (or delegating would make it have) more passports than allowed.",
+        VerifyError::Chain { .. } => "chain_broken":
+            "A link does not follow from its parent (the violation has its own code, below).",
+        VerifyError::Revoked { .. } => "revoked":
+            "A passport of the chain has been revoked.",
+        VerifyError::Suspended { .. } => "suspended":
+            "A passport of the chain is suspended.",
+        VerifyError::StatusUnavailable(_) => "status_unavailable":
+            "The revocation status could not be established (fail closed; the cause has its own code, below).",
+        VerifyError::AuditFailed(_) => "audit_failed":
+            "The audit record could not be written, so the operation is refused.",
+        VerifyError::ProofOfPossessionRequired => "pop_required":
+            "Proof of possession is required and the passport is a bearer passport (no `cnf.jkt`).",
+        VerifyError::ProofRequired => "dpop_proof_required":
+            "The leaf is bound to a key (`cnf.jkt`) and was verified with no proof of possession.",
+        VerifyError::ProofKeyMismatch => "dpop_key_mismatch":
+            "The proof of possession was made with another key than the passport's `cnf.jkt`.",
+        VerifyError::Policy(_) => "invalid_policy":
+            "The verification policy itself is invalid.",
     }
+    wraps {
+        VerifyError::Jose(e) => e.code(),
+        VerifyError::Malformed(e) => e.code(),
+        VerifyError::InLink { source, .. } => source.code(),
+    }
+}
 
+impl VerifyError {
     /// The position of the passport that failed (0 = leaf).
     pub fn link(&self) -> usize {
         match self {

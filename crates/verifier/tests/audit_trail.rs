@@ -164,7 +164,7 @@ fn issuance_and_delegation_are_recorded() {
     );
     assert_eq!(
         (records[2].outcome, records[2].error.as_deref()),
-        (Outcome::Failed, Some("scope_attenuation"))
+        (Outcome::Failed, Some("scope_widened"))
     );
     assert_eq!(records[2].sub.as_deref(), Some("alice"));
 

@@ -393,7 +393,7 @@ fn the_issuer_refuses_to_widen_to_outlive_or_to_go_too_deep() {
             ScopeSet::parse(["files:*"]).unwrap(),
         ))
         .unwrap_err();
-    assert_eq!(err.code(), "scope_attenuation");
+    assert_eq!(err.code(), "scope_widened");
     assert!(err.to_string().contains("files:*") && err.to_string().contains("files:read"));
 
     let mut bundle = root.bundle().to_owned();
@@ -415,7 +415,7 @@ fn the_issuer_refuses_to_widen_to_outlive_or_to_go_too_deep() {
             ScopeSet::parse(["files:read"]).unwrap(),
         ))
         .unwrap_err();
-    assert_eq!(err.code(), "depth_exceeded");
+    assert_eq!(err.code(), "chain_too_deep");
 
     f.clock.set(root.claims().exp + 1);
     let err = f

@@ -193,7 +193,7 @@ async fn wrong_iss_is_refused() {
     claims.as_object_mut().unwrap().remove("iss");
     assert_eq!(
         env.validate_code(&env.mock.mint_id_token(claims)).await,
-        "missing_claim"
+        "id_token_missing_claim"
     );
 }
 
@@ -225,7 +225,7 @@ async fn missing_or_wrong_aud_is_refused() {
     claims["aud"] = "another-client".into();
     assert_eq!(
         env.validate_code(&env.mock.mint_id_token(claims)).await,
-        "audience_mismatch"
+        "id_token_audience_mismatch"
     );
 
     let mut claims = env.mock.default_claims();
@@ -233,7 +233,7 @@ async fn missing_or_wrong_aud_is_refused() {
     claims["azp"] = "another-client".into();
     assert_eq!(
         env.validate_code(&env.mock.mint_id_token(claims)).await,
-        "audience_mismatch"
+        "id_token_audience_mismatch"
     );
 }
 
@@ -304,13 +304,13 @@ async fn token_from_the_future_is_refused() {
     claims["nbf"] = (T0 + 60).into();
     assert_eq!(
         env.validate_code(&env.mock.mint_id_token(claims)).await,
-        "not_yet_valid"
+        "id_token_not_yet_valid"
     );
     let mut claims = env.mock.default_claims();
     claims["iat"] = (T0 + 60).into();
     assert_eq!(
         env.validate_code(&env.mock.mint_id_token(claims)).await,
-        "not_yet_valid"
+        "id_token_not_yet_valid"
     );
 }
 
