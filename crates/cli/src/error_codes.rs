@@ -507,7 +507,10 @@ fn every_plain_string_code_is_listed() {
         } else {
             StatusListSource::UNAVAILABLE_CODES
         };
-        for code in literal_args(text, "StatusUnavailable::new(") {
+        let status_codes = literal_args(text, "StatusUnavailable::new(")
+            .into_iter()
+            .chain(literal_args(text, "StatusUnavailable::caused_by("));
+        for code in status_codes {
             used.insert(code);
             if !listed.iter().any(|(c, _)| *c == code) {
                 unlisted.push(format!(
