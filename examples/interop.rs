@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use passport_claims::{Assurance, ClaimsError, IdentityAssertion, Level, ScopeSet};
+use passport_claims::{
+    AgentId, AgentModel, Assurance, Audience, ClaimsError, IdentityAssertion, Level, ScopeSet,
+};
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssueError, Issuer};
 use passport_jose::{Algorithm, JoseError, JwkSet, SigningKey, VerifyingKey};
 use passport_verifier::{InMemoryKeyStore, VerificationPolicy, VerifiedPassport, Verifier};
@@ -86,9 +88,9 @@ fn mint(outdir: &Path) -> Result<(), Failure> {
     let root = issuer
         .issue(IssuanceRequest::new(
             assertion,
-            AUDIENCE,
-            RUST_AGENTS[0],
-            "model-a",
+            Audience::new(AUDIENCE).during("name the request")?,
+            AgentId::new(RUST_AGENTS[0]).during("name the request")?,
+            AgentModel::new("model-a").during("name the request")?,
             scopes(["files:*", "mail:send"])?,
         ))
         .during("issue the root")?;
@@ -100,9 +102,9 @@ fn mint(outdir: &Path) -> Result<(), Failure> {
     let child = issuer
         .delegate(DelegationRequest::new(
             &verified_root,
-            AUDIENCE,
-            RUST_AGENTS[1],
-            "model-b",
+            Audience::new(AUDIENCE).during("name the request")?,
+            AgentId::new(RUST_AGENTS[1]).during("name the request")?,
+            AgentModel::new("model-b").during("name the request")?,
             scopes(["files:*"])?,
         ))
         .during("delegate the child")?;
@@ -112,9 +114,9 @@ fn mint(outdir: &Path) -> Result<(), Failure> {
     let grandchild = issuer
         .delegate(DelegationRequest::new(
             &verified_child,
-            AUDIENCE,
-            RUST_AGENTS[2],
-            "model-c",
+            Audience::new(AUDIENCE).during("name the request")?,
+            AgentId::new(RUST_AGENTS[2]).during("name the request")?,
+            AgentModel::new("model-c").during("name the request")?,
             scopes(["files:read"])?,
         ))
         .during("delegate the grandchild")?;

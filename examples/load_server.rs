@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use axum::{Router, routing::get};
 use passport_axum::{Passport, PassportAuth, Requirements};
-use passport_claims::{Assurance, IdentityAssertion, Level, ScopeSet};
+use passport_claims::{
+    AgentId, AgentModel, Assurance, Audience, IdentityAssertion, Level, ScopeSet,
+};
 use passport_examples::{BoxError, ISSUER, local_issuer};
 use passport_issuer::{DelegationRequest, IssuanceRequest};
 use passport_verifier::{VerificationPolicy, Verifier};
@@ -54,9 +56,9 @@ async fn main() -> Result<(), BoxError> {
     let root = issuer.issue(
         IssuanceRequest::new(
             alice,
-            audience.clone(),
-            "planner",
-            "m",
+            Audience::new(audience.clone())?,
+            AgentId::new("planner")?,
+            AgentModel::new("m")?,
             ScopeSet::parse(["files:*"])?,
         )
         .ttl(ttl),
@@ -64,9 +66,9 @@ async fn main() -> Result<(), BoxError> {
     let child = issuer.delegate(
         DelegationRequest::new(
             &hop.verify_str(root.bundle())?,
-            audience.clone(),
-            "reader",
-            "m",
+            Audience::new(audience.clone())?,
+            AgentId::new("reader")?,
+            AgentModel::new("m")?,
             ScopeSet::parse(["files:*"])?,
         )
         .ttl(ttl),
@@ -74,9 +76,9 @@ async fn main() -> Result<(), BoxError> {
     let grandchild = issuer.delegate(
         DelegationRequest::new(
             &hop.verify_str(child.bundle())?,
-            audience.clone(),
-            "helper",
-            "m",
+            Audience::new(audience.clone())?,
+            AgentId::new("helper")?,
+            AgentModel::new("m")?,
             ScopeSet::parse(["files:read"])?,
         )
         .ttl(ttl),

@@ -7,7 +7,7 @@
 //! Run: `cargo run -p passport-examples --example mcp_agent`
 
 use passport_axum::PassportClient;
-use passport_claims::{Clock, ScopeSet, SystemClock};
+use passport_claims::{AgentId, AgentModel, Audience, Clock, ScopeSet, SystemClock};
 use passport_dpop::DpopKey;
 use passport_examples::mcp::{McpReply, McpSession, read_reply, start_mcp_server};
 use passport_examples::{
@@ -31,9 +31,12 @@ async fn main() -> Result<(), BoxError> {
     let agent = issuer.issue(
         IssuanceRequest::new(
             identity,
-            &server.url, // the audience: this MCP server
-            "planner-bot",
-            "planner-model",
+            Audience::new(&server.url)?,
+            AgentId::new(
+                // the audience: this MCP server
+                "planner-bot",
+            )?,
+            AgentModel::new("planner-model")?,
             ScopeSet::parse(["files:read", "files:write", "mail:send"])?,
         )
         .holder_jkt(agent_key.jkt()),
@@ -60,9 +63,9 @@ async fn main() -> Result<(), BoxError> {
     let sub = issuer.delegate(
         DelegationRequest::new(
             &parent,
-            &server.url,
-            "summariser",
-            "small-model",
+            Audience::new(&server.url)?,
+            AgentId::new("summariser")?,
+            AgentModel::new("small-model")?,
             ScopeSet::parse(["files:read"])?,
         )
         .holder_jkt(sub_key.jkt()),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use passport_claims::ScopeSet;
+use passport_claims::{AgentId, AgentModel, Audience, ScopeSet};
 use passport_examples::{
     BoxError, ISSUER, local_issuer, login_without_browser, section, start_provider,
 };
@@ -69,9 +69,9 @@ async fn main() -> Result<(), BoxError> {
     section("2. The agent's passport: read and write");
     let root = issuer.issue(IssuanceRequest::new(
         identity.clone(),
-        "https://mcp.files.example",
-        "editor-bot",
-        "model-x",
+        Audience::new("https://mcp.files.example")?,
+        AgentId::new("editor-bot")?,
+        AgentModel::new("model-x")?,
         ScopeSet::parse(["files:read", "files:write"])?,
     ))?;
     for tool in ["read_file", "write_file", "delete_file"] {
@@ -84,9 +84,9 @@ async fn main() -> Result<(), BoxError> {
     section("3. An over-broad passport (`*`) is refused outright");
     let greedy = issuer.issue(IssuanceRequest::new(
         identity.clone(),
-        "https://mcp.files.example",
-        "greedy-bot",
-        "model-x",
+        Audience::new("https://mcp.files.example")?,
+        AgentId::new("greedy-bot")?,
+        AgentModel::new("model-x")?,
         ScopeSet::parse(["*"])?,
     ))?;
     match server.call("read_file", greedy.bundle()) {
@@ -97,9 +97,9 @@ async fn main() -> Result<(), BoxError> {
     section("4. A passport for another server is refused");
     let elsewhere = issuer.issue(IssuanceRequest::new(
         identity,
-        "https://mcp.mail.example",
-        "editor-bot",
-        "model-x",
+        Audience::new("https://mcp.mail.example")?,
+        AgentId::new("editor-bot")?,
+        AgentModel::new("model-x")?,
         ScopeSet::parse(["files:read"])?,
     ))?;
     match server.call("read_file", elsewhere.bundle()) {
@@ -117,9 +117,9 @@ async fn main() -> Result<(), BoxError> {
     let parent = hop.verify_str(root.bundle())?;
     let child = issuer.delegate(DelegationRequest::new(
         &parent,
-        "https://mcp.files.example",
-        "summariser",
-        "small-model",
+        Audience::new("https://mcp.files.example")?,
+        AgentId::new("summariser")?,
+        AgentModel::new("small-model")?,
         ScopeSet::parse(["files:read"])?,
     ))?;
     for _ in 0..3 {

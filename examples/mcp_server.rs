@@ -9,7 +9,7 @@
 //! `examples/mcp/server.rs`): read it alongside this file.
 
 use passport_axum::PassportClient;
-use passport_claims::ScopeSet;
+use passport_claims::{AgentId, AgentModel, Audience, ScopeSet};
 use passport_dpop::DpopKey;
 use passport_examples::mcp::{McpSession, TOOL_SCOPES, start_mcp_server};
 use passport_examples::{BoxError, local_issuer, login_without_browser, section, start_provider};
@@ -70,9 +70,9 @@ async fn main() -> Result<(), BoxError> {
     let passport = issuer.issue(
         IssuanceRequest::new(
             identity,
-            &server.url,
-            "self-check",
-            "model-x",
+            Audience::new(&server.url)?,
+            AgentId::new("self-check")?,
+            AgentModel::new("model-x")?,
             ScopeSet::parse(["files:read"])?,
         )
         .holder_jkt(key.jkt()),

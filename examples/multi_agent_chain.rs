@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run -p passport-examples --example multi_agent_chain`
 
-use passport_claims::ScopeSet;
+use passport_claims::{AgentId, AgentModel, Audience, ScopeSet};
 use passport_examples::{
     BoxError, ISSUER, local_issuer, login_without_browser, section, start_provider,
 };
@@ -26,9 +26,9 @@ async fn main() -> Result<(), BoxError> {
     section("1. alice-bot gets the root passport: files and mail");
     let root = issuer.issue(IssuanceRequest::new(
         identity,
-        "https://orchestrator.example",
-        "alice-bot",
-        "planner-model",
+        Audience::new("https://orchestrator.example")?,
+        AgentId::new("alice-bot")?,
+        AgentModel::new("planner-model")?,
         ScopeSet::parse(["files:*", "mail:send"])?,
     ))?;
     println!("   scope {:?}", root.claims().agent.tool_scope);
@@ -37,9 +37,9 @@ async fn main() -> Result<(), BoxError> {
     let parent = hop.verify_str(root.bundle())?;
     let bob = issuer.delegate(DelegationRequest::new(
         &parent,
-        "https://orchestrator.example",
-        "bob",
-        "research-model",
+        Audience::new("https://orchestrator.example")?,
+        AgentId::new("bob")?,
+        AgentModel::new("research-model")?,
         ScopeSet::parse(["files:*"])?,
     ))?;
     println!("   scope {:?}", bob.claims().agent.tool_scope);
@@ -49,9 +49,9 @@ async fn main() -> Result<(), BoxError> {
     let carol = issuer.delegate(
         DelegationRequest::new(
             &parent,
-            "https://files.example",
-            "carol",
-            "reader-model",
+            Audience::new("https://files.example")?,
+            AgentId::new("carol")?,
+            AgentModel::new("reader-model")?,
             ScopeSet::parse(["files:read"])?,
         )
         .ttl(120),
@@ -64,9 +64,9 @@ async fn main() -> Result<(), BoxError> {
     section("4. bob tries to give carol more than he has: refused at issuance");
     match issuer.delegate(DelegationRequest::new(
         &parent,
-        "https://files.example",
-        "carol",
-        "reader-model",
+        Audience::new("https://files.example")?,
+        AgentId::new("carol")?,
+        AgentModel::new("reader-model")?,
         ScopeSet::parse(["mail:send"])?,
     )) {
         Err(e) => println!("   refused with `{}`: {e}", e.code()),

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run -p passport-examples --example quickstart`
 
-use passport_claims::{Level, ScopeSet};
+use passport_claims::{AgentId, AgentModel, Audience, Level, ScopeSet};
 use passport_examples::{
     BoxError, ISSUER, describe, local_issuer, login_without_browser, section, start_provider,
 };
@@ -24,9 +24,9 @@ async fn main() -> Result<(), BoxError> {
     let minted = issuer.issue(
         IssuanceRequest::new(
             identity,
-            "https://calendar.example",
-            "scheduler-bot",
-            "model-x",
+            Audience::new("https://calendar.example")?,
+            AgentId::new("scheduler-bot")?,
+            AgentModel::new("model-x")?,
             ScopeSet::parse(["calendar:read", "calendar:write"])?,
         )
         .task_purpose("find a meeting slot"),

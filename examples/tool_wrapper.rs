@@ -3,7 +3,7 @@
 //!
 //! Run: `cargo run -p passport-examples --example tool_wrapper`
 
-use passport_claims::ScopeSet;
+use passport_claims::{AgentId, AgentModel, Audience, ScopeSet};
 use passport_examples::{
     BoxError, ISSUER, local_issuer, login_without_browser, section, start_provider,
 };
@@ -45,9 +45,9 @@ async fn main() -> Result<(), BoxError> {
     section("2. With the right passport, the tool runs");
     let good = issuer.issue(IssuanceRequest::new(
         identity.clone(),
-        "https://weather.example",
-        "travel-bot",
-        "model-x",
+        Audience::new("https://weather.example")?,
+        AgentId::new("travel-bot")?,
+        AgentModel::new("model-x")?,
         ScopeSet::parse(["weather:*"])?,
     ))?;
     println!("   {}", weather.call(good.bundle(), "Lisbon")?);
@@ -55,9 +55,9 @@ async fn main() -> Result<(), BoxError> {
     section("3. Scope enforcement: a passport for `news:read` only");
     let wrong = issuer.issue(IssuanceRequest::new(
         identity,
-        "https://weather.example",
-        "news-bot",
-        "model-x",
+        Audience::new("https://weather.example")?,
+        AgentId::new("news-bot")?,
+        AgentModel::new("model-x")?,
         ScopeSet::parse(["news:read"])?,
     ))?;
     match weather.call(wrong.bundle(), "Lisbon") {

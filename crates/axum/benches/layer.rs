@@ -38,7 +38,9 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use criterion::{BatchSize, Criterion};
 use passport_axum::{PassportAuth, Requirements};
-use passport_claims::{Assurance, IdentityAssertion, Level, ManualClock, ScopeSet};
+use passport_claims::{
+    AgentId, AgentModel, Assurance, Audience, IdentityAssertion, Level, ManualClock, ScopeSet,
+};
 use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier, InMemoryReplayCache};
 use passport_issuer::{DelegationRequest, IssuanceRequest, Issuer};
 use passport_jose::{Algorithm, CompactJws, SigningKey, b64};
@@ -108,9 +110,9 @@ impl Fixture {
             .issue(
                 IssuanceRequest::new(
                     assertion,
-                    AUD,
-                    "planner-agent-01",
-                    "claude-sonnet-4",
+                    Audience::new(AUD).expect("valid name"),
+                    AgentId::new("planner-agent-01").expect("valid name"),
+                    AgentModel::new("claude-sonnet-4").expect("valid name"),
                     scopes(&["files:read:*", "files:write:drafts/*", "search:query"]),
                 )
                 .task_purpose("Prepare the Q3 board summary from the finance reports")
@@ -122,9 +124,9 @@ impl Fixture {
             .delegate(
                 DelegationRequest::new(
                     &v.verify_str(root.bundle()).expect("root verifies"),
-                    AUD,
-                    "research-agent-02",
-                    "claude-haiku-4",
+                    Audience::new(AUD).expect("valid name"),
+                    AgentId::new("research-agent-02").expect("valid name"),
+                    AgentModel::new("claude-haiku-4").expect("valid name"),
                     scopes(&["files:read:reports/*", "search:query"]),
                 )
                 .holder_jkt(b.jkt()),
@@ -134,9 +136,9 @@ impl Fixture {
             .delegate(
                 DelegationRequest::new(
                     &v.verify_str(mid.bundle()).expect("child verifies"),
-                    AUD,
-                    "reader-agent-03",
-                    "claude-haiku-4",
+                    Audience::new(AUD).expect("valid name"),
+                    AgentId::new("reader-agent-03").expect("valid name"),
+                    AgentModel::new("claude-haiku-4").expect("valid name"),
                     scopes(&["files:read:reports/q3*"]),
                 )
                 .task_purpose("Read the Q3 report")

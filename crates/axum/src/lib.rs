@@ -114,24 +114,28 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod builder;
 #[cfg(feature = "client")]
 mod client;
+mod credentials;
 mod error;
 mod extract;
 mod layer;
 mod metadata;
 mod rejection;
+mod requirements;
 
-pub use auth::{
-    DEFAULT_MAX_AUTHORIZATION_LEN, METADATA_PATH, Passport, PassportAuth, PassportAuthBuilder,
-    Requirements, Scheme,
-};
+pub use auth::PassportAuth;
+pub use builder::{DEFAULT_MAX_AUTHORIZATION_LEN, METADATA_PATH, PassportAuthBuilder};
 #[cfg(feature = "client")]
 pub use client::{ClientError, PassportClient};
+pub use credentials::Scheme;
 pub use error::AuthError;
+pub use extract::Passport;
 pub use layer::{PassportLayer, PassportService, ResponseFuture};
 pub use metadata::ResourceMetadata;
 pub use rejection::Rejection;
+pub use requirements::Requirements;
 
 /// Re-exported for [`Requirements`]' assurance floors.
 pub use passport_claims::Level;

@@ -9,6 +9,8 @@
 //!   only `passport-verifier` can turn into a verified passport;
 //! - [`StatusReference`]: the `status` claim, and the [`StatusAllocator`]
 //!   hook through which an issuer gets one for each passport it mints;
+//! - [`AgentId`], [`AgentModel`], [`Audience`]: validated request strings
+//!   that cannot be swapped for one another;
 //! - [`IdentityAssertion`] and the NIST [`Assurance`] levels an issuer starts from;
 //! - [`Clock`]: injectable time.
 #![forbid(unsafe_code)]
@@ -19,6 +21,7 @@ mod assurance;
 mod bundle;
 mod clock;
 mod error;
+mod ids;
 mod passport;
 pub mod scope;
 mod status;
@@ -28,6 +31,7 @@ pub use assurance::{Assurance, Level};
 pub use bundle::{Inspected, MAX_BUNDLE_LEN, MAX_BUNDLE_LINKS, UnverifiedBundle};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ClaimsError;
+pub use ids::{AgentId, AgentModel, Audience};
 pub use passport::{
     Actor, AgentClaims, CLAIM_NAMESPACE, MAX_NUMERIC_DATE, PASSPORT_TYP, PassportClaims,
 };

@@ -18,8 +18,8 @@ pub const PASSPORT_TYP: &str = "passport+jwt";
 /// The largest NumericDate accepted: 9999-12-31T23:59:59Z.
 pub const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
 
-const AGENT_ID: &str = "https://agent-passport.org/claims/agent_id";
-const AGENT_MODEL: &str = "https://agent-passport.org/claims/agent_model";
+pub(crate) const AGENT_ID: &str = "https://agent-passport.org/claims/agent_id";
+pub(crate) const AGENT_MODEL: &str = "https://agent-passport.org/claims/agent_model";
 const TOOL_SCOPE: &str = "https://agent-passport.org/claims/tool_scope";
 const TASK_PURPOSE: &str = "https://agent-passport.org/claims/task_purpose";
 const PARENT_JTI: &str = "https://agent-passport.org/claims/parent_jti";

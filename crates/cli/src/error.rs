@@ -35,6 +35,11 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
         "The stored login session's ID token has expired (run `passport login`).",
     ),
     (
+        "invalid_request",
+        2,
+        "A command-line value is empty or invalid for its claim (`--agent-id`, `--agent-model`, `--aud`).",
+    ),
+    (
         "invalid_transition",
         1,
         "Revocation is final: a revoked passport cannot be suspended or reinstated, nor a valid one reinstated.",

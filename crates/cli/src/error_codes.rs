@@ -69,6 +69,10 @@ const SHARED: &[(&str, &str)] = &[
         "Configuration the CLI reads from its environment (`CSP_*`, the data directory) is missing or invalid; both exit 2.",
     ),
     (
+        "invalid_request",
+        "An issuance or delegation request field is empty or invalid, whether the issuer finds it or the CLI does while turning its flags into the request's types.",
+    ),
+    (
         "crypto_failure",
         "The cryptographic library failed in a way that does not depend on the input, for a passport or a DPoP proof.",
     ),

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
-use passport_claims::{IdentityAssertion, ManualClock, ScopeSet};
+use passport_claims::{AgentId, AgentModel, Audience, IdentityAssertion, ManualClock, ScopeSet};
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
 use passport_jose::{Algorithm, CompactJws, SigningKey, b64};
 use passport_status::{IndexAllocator, Status, StatusList, StatusListSource};
@@ -64,27 +64,27 @@ impl Fixture {
         let root = issuer
             .issue(IssuanceRequest::new(
                 IdentityAssertion::new("https://login.idp.example.com", "alice@example.com"),
-                AUD,
-                "planner-agent-01",
-                "claude-sonnet-4",
+                Audience::new(AUD).expect("valid name"),
+                AgentId::new("planner-agent-01").expect("valid name"),
+                AgentModel::new("claude-sonnet-4").expect("valid name"),
                 ScopeSet::parse(["files:read:*", "search:query"]).expect("scopes"),
             ))
             .expect("root");
         let mid = issuer
             .delegate(DelegationRequest::new(
                 &plain.verify_str(root.bundle()).expect("root verifies"),
-                AUD,
-                "research-agent-02",
-                "claude-haiku-4",
+                Audience::new(AUD).expect("valid name"),
+                AgentId::new("research-agent-02").expect("valid name"),
+                AgentModel::new("claude-haiku-4").expect("valid name"),
                 ScopeSet::parse(["files:read:reports/*"]).expect("scopes"),
             ))
             .expect("child");
         let chain3 = issuer
             .delegate(DelegationRequest::new(
                 &plain.verify_str(mid.bundle()).expect("child verifies"),
-                AUD,
-                "reader-agent-03",
-                "claude-haiku-4",
+                Audience::new(AUD).expect("valid name"),
+                AgentId::new("reader-agent-03").expect("valid name"),
+                AgentModel::new("claude-haiku-4").expect("valid name"),
                 ScopeSet::parse(["files:read:reports/q3*"]).expect("scopes"),
             ))
             .expect("grandchild");

@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use passport_claims::{IdentityAssertion, ScopeSet};
+//! use passport_claims::{AgentId, AgentModel, Audience, IdentityAssertion, ScopeSet};
 //! use passport_issuer::{IssuanceRequest, Issuer};
 //! use passport_jose::{Algorithm, SigningKey};
 //! use passport_status::{IndexAllocator, Status, StatusListSource};
@@ -40,7 +40,10 @@
 //! let issuer = Issuer::new("https://issuer.local", key.try_clone()?).with_status(allocator.clone());
 //! let root = issuer.issue(IssuanceRequest::new(
 //!     IdentityAssertion::new("https://idp.example", "alice"),
-//!     "https://tool.example", "planner", "model-a", ScopeSet::parse(["files:*"])?,
+//!     Audience::new("https://tool.example")?,
+//!     AgentId::new("planner")?,
+//!     AgentModel::new("model-a")?,
+//!     ScopeSet::parse(["files:*"])?,
 //! ))?;
 //!
 //! allocator.set_status(root.claims().jti.as_str(), Status::Invalid)?;

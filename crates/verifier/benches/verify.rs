@@ -29,7 +29,8 @@ use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BatchSize, BenchmarkGroup, Criterion, Throughput};
 use passport_claims::{
-    Assurance, IdentityAssertion, Level, ManualClock, PassportClaims, ScopeSet, UnverifiedBundle,
+    AgentId, AgentModel, Assurance, Audience, IdentityAssertion, Level, ManualClock,
+    PassportClaims, ScopeSet, UnverifiedBundle,
 };
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
 use passport_jose::{Algorithm, CompactJws, SigningKey, VerifyOptions, b64, sha256};
@@ -134,9 +135,9 @@ impl Fixture {
             );
         let root_request = IssuanceRequest::new(
             assertion,
-            ROOT_AUD,
-            "planner-agent-01",
-            "claude-sonnet-4",
+            Audience::new(ROOT_AUD).expect("valid name"),
+            AgentId::new("planner-agent-01").expect("valid name"),
+            AgentModel::new("claude-sonnet-4").expect("valid name"),
             scopes(ROOT_SCOPE),
         )
         .task_purpose("Prepare the Q3 board summary from the finance reports");
@@ -149,9 +150,9 @@ impl Fixture {
             .delegate(
                 DelegationRequest::new(
                     &root_verified,
-                    MID_AUD,
-                    "research-agent-02",
-                    "claude-haiku-4",
+                    Audience::new(MID_AUD).expect("valid name"),
+                    AgentId::new("research-agent-02").expect("valid name"),
+                    AgentModel::new("claude-haiku-4").expect("valid name"),
                     scopes(MID_SCOPE),
                 )
                 .task_purpose("Collect the Q3 finance reports"),
@@ -164,9 +165,9 @@ impl Fixture {
             .delegate(
                 DelegationRequest::new(
                     &mid_verified,
-                    LEAF_AUD,
-                    "reader-agent-03",
-                    "claude-haiku-4",
+                    Audience::new(LEAF_AUD).expect("valid name"),
+                    AgentId::new("reader-agent-03").expect("valid name"),
+                    AgentModel::new("claude-haiku-4").expect("valid name"),
                     scopes(LEAF_SCOPE),
                 )
                 .task_purpose("Read the Q3 report"),
@@ -288,9 +289,9 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: 
                 || {
                     DelegationRequest::new(
                         &f.root_verified,
-                        MID_AUD,
-                        "research-agent-02",
-                        "claude-haiku-4",
+                        Audience::new(MID_AUD).expect("valid name"),
+                        AgentId::new("research-agent-02").expect("valid name"),
+                        AgentModel::new("claude-haiku-4").expect("valid name"),
                         child_scope.clone(),
                     )
                     .task_purpose("Collect the Q3 finance reports")

@@ -21,7 +21,9 @@ use crate::{
 ///
 /// ```
 /// use std::sync::Arc;
-/// use passport_claims::{IdentityAssertion, ScopeSet, UnverifiedBundle};
+/// use passport_claims::{
+///     AgentId, AgentModel, Audience, IdentityAssertion, ScopeSet, UnverifiedBundle,
+/// };
 /// use passport_issuer::{IssuanceRequest, Issuer};
 /// use passport_jose::{Algorithm, SigningKey};
 /// use passport_verifier::{InMemoryKeyStore, VerificationPolicy, Verifier};
@@ -32,7 +34,9 @@ use crate::{
 /// let issuer = Issuer::new("https://issuer.local", key);
 /// let minted = issuer.issue(IssuanceRequest::new(
 ///     IdentityAssertion::new("https://idp.example", "alice"),
-///     "https://tool.example", "agent-a", "model-x",
+///     Audience::new("https://tool.example")?,
+///     AgentId::new("agent-a")?,
+///     AgentModel::new("model-x")?,
 ///     ScopeSet::parse(["files:read"])?,
 /// ))?;
 ///

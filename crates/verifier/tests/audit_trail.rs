@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use passport_audit::{Action, AuditError, AuditRecord, AuditSink, Outcome};
-use passport_claims::ScopeSet;
+use passport_claims::{AgentId, AgentModel, Audience, ScopeSet};
 use passport_issuer::{DelegationRequest, Issuer};
 
 #[derive(Default)]
@@ -118,9 +118,9 @@ fn issuance_and_delegation_are_recorded() {
     let root = issuer
         .issue(passport_issuer::IssuanceRequest::new(
             assertion,
-            AUD,
-            "agent-a",
-            "m",
+            Audience::new(AUD).unwrap(),
+            AgentId::new("agent-a").unwrap(),
+            AgentModel::new("m").unwrap(),
             ScopeSet::parse(["files:*"]).unwrap(),
         ))
         .unwrap();
@@ -128,18 +128,18 @@ fn issuance_and_delegation_are_recorded() {
     let child = issuer
         .delegate(DelegationRequest::new(
             &parent,
-            AUD,
-            "agent-b",
-            "m",
+            Audience::new(AUD).unwrap(),
+            AgentId::new("agent-b").unwrap(),
+            AgentModel::new("m").unwrap(),
             ScopeSet::parse(["files:read"]).unwrap(),
         ))
         .unwrap();
     issuer
         .delegate(DelegationRequest::new(
             &parent,
-            AUD,
-            "agent-b",
-            "m",
+            Audience::new(AUD).unwrap(),
+            AgentId::new("agent-b").unwrap(),
+            AgentModel::new("m").unwrap(),
             ScopeSet::parse(["mail:*"]).unwrap(),
         ))
         .unwrap_err();
@@ -173,9 +173,9 @@ fn issuance_and_delegation_are_recorded() {
     let err = withheld
         .issue(passport_issuer::IssuanceRequest::new(
             assertion,
-            AUD,
-            "a",
-            "m",
+            Audience::new(AUD).unwrap(),
+            AgentId::new("a").unwrap(),
+            AgentModel::new("m").unwrap(),
             ScopeSet::empty(),
         ))
         .unwrap_err();

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use passport_claims::{Actor, Level, ScopeSet};
+use passport_claims::{Actor, AgentId, AgentModel, Audience, Level, ScopeSet};
 use passport_issuer::DelegationRequest;
 use passport_jose::{Algorithm, SigningKey, sha256_b64url};
 use passport_verifier::{ChainViolation, VerifyError};
@@ -282,9 +282,9 @@ fn the_issuer_clamps_a_child_to_its_parents_expiry() {
         .delegate(
             DelegationRequest::new(
                 &parent,
-                AUD,
-                "agent-b",
-                "m",
+                Audience::new(AUD).unwrap(),
+                AgentId::new("agent-b").unwrap(),
+                AgentModel::new("m").unwrap(),
                 ScopeSet::parse(["files:read"]).unwrap(),
             )
             .ttl(3600),
@@ -387,9 +387,9 @@ fn the_issuer_refuses_to_widen_to_outlive_or_to_go_too_deep() {
         .issuer
         .delegate(DelegationRequest::new(
             &parent,
-            AUD,
-            "b",
-            "m",
+            Audience::new(AUD).unwrap(),
+            AgentId::new("b").unwrap(),
+            AgentModel::new("m").unwrap(),
             ScopeSet::parse(["files:*"]).unwrap(),
         ))
         .unwrap_err();
@@ -409,9 +409,9 @@ fn the_issuer_refuses_to_widen_to_outlive_or_to_go_too_deep() {
         .issuer
         .delegate(DelegationRequest::new(
             &deepest,
-            AUD,
-            "z",
-            "m",
+            Audience::new(AUD).unwrap(),
+            AgentId::new("z").unwrap(),
+            AgentModel::new("m").unwrap(),
             ScopeSet::parse(["files:read"]).unwrap(),
         ))
         .unwrap_err();
@@ -422,9 +422,9 @@ fn the_issuer_refuses_to_widen_to_outlive_or_to_go_too_deep() {
         .issuer
         .delegate(DelegationRequest::new(
             &parent,
-            AUD,
-            "b",
-            "m",
+            Audience::new(AUD).unwrap(),
+            AgentId::new("b").unwrap(),
+            AgentModel::new("m").unwrap(),
             ScopeSet::parse(["files:read"]).unwrap(),
         ))
         .unwrap_err();

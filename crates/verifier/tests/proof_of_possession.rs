@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use passport_claims::ScopeSet;
+use passport_claims::{AgentId, AgentModel, Audience, ScopeSet};
 use passport_issuer::{DelegationRequest, IssuanceRequest};
 use passport_jose::{Algorithm, SigningKey};
 use passport_verifier::Verification;
@@ -29,9 +29,9 @@ fn a_child_is_bound_to_its_own_holder_not_the_parents() {
         .issue(
             IssuanceRequest::new(
                 assertion,
-                AUD,
-                "agent-a",
-                "m",
+                Audience::new(AUD).unwrap(),
+                AgentId::new("agent-a").unwrap(),
+                AgentModel::new("m").unwrap(),
                 ScopeSet::parse(["files:*"]).unwrap(),
             )
             .holder_jkt(&alice_key),
@@ -52,9 +52,9 @@ fn a_child_is_bound_to_its_own_holder_not_the_parents() {
         .delegate(
             DelegationRequest::new(
                 &parent,
-                AUD,
-                "agent-b",
-                "m",
+                Audience::new(AUD).unwrap(),
+                AgentId::new("agent-b").unwrap(),
+                AgentModel::new("m").unwrap(),
                 ScopeSet::parse(["files:read"]).unwrap(),
             )
             .holder_jkt(&bob_key),
@@ -110,8 +110,14 @@ fn the_issuer_refuses_a_holder_key_that_is_not_a_thumbprint() {
     let err = f
         .issuer
         .issue(
-            IssuanceRequest::new(assertion, AUD, "a", "m", ScopeSet::empty())
-                .holder_jkt("not-a-thumbprint"),
+            IssuanceRequest::new(
+                assertion,
+                Audience::new(AUD).unwrap(),
+                AgentId::new("a").unwrap(),
+                AgentModel::new("m").unwrap(),
+                ScopeSet::empty(),
+            )
+            .holder_jkt("not-a-thumbprint"),
         )
         .unwrap_err();
     assert_eq!(err.code(), "invalid_request");
@@ -129,9 +135,9 @@ fn a_bound_passport_never_verifies_as_a_bearer_token() {
         .issue(
             IssuanceRequest::new(
                 assertion,
-                AUD,
-                "a",
-                "m",
+                Audience::new(AUD).unwrap(),
+                AgentId::new("a").unwrap(),
+                AgentModel::new("m").unwrap(),
                 ScopeSet::parse(["files:read"]).unwrap(),
             )
             .holder_jkt(&key),
@@ -182,9 +188,9 @@ fn a_bound_parents_child_must_name_its_own_holder_key() {
         .issue(
             IssuanceRequest::new(
                 assertion,
-                AUD,
-                "a",
-                "m",
+                Audience::new(AUD).unwrap(),
+                AgentId::new("a").unwrap(),
+                AgentModel::new("m").unwrap(),
                 ScopeSet::parse(["files:*"]).unwrap(),
             )
             .holder_jkt(&key),
@@ -202,9 +208,9 @@ fn a_bound_parents_child_must_name_its_own_holder_key() {
         .issuer
         .delegate(DelegationRequest::new(
             &parent,
-            AUD,
-            "b",
-            "m",
+            Audience::new(AUD).unwrap(),
+            AgentId::new("b").unwrap(),
+            AgentModel::new("m").unwrap(),
             ScopeSet::parse(["files:read"]).unwrap(),
         ))
         .unwrap_err();
@@ -213,9 +219,9 @@ fn a_bound_parents_child_must_name_its_own_holder_key() {
         .delegate(
             DelegationRequest::new(
                 &parent,
-                AUD,
-                "b",
-                "m",
+                Audience::new(AUD).unwrap(),
+                AgentId::new("b").unwrap(),
+                AgentModel::new("m").unwrap(),
                 ScopeSet::parse(["files:read"]).unwrap(),
             )
             .holder_jkt(jkt()),

@@ -20,7 +20,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use passport_axum::{Level, Passport, PassportAuth, PassportAuthBuilder, Requirements};
-use passport_claims::{Assurance, Clock, IdentityAssertion, ManualClock, ScopeSet, SystemClock};
+use passport_claims::{
+    AgentId, AgentModel, Assurance, Audience, Clock, IdentityAssertion, ManualClock, ScopeSet,
+    SystemClock,
+};
 use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier, NonceIssuer};
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
 use passport_jose::{Algorithm, SigningKey};
@@ -116,9 +119,9 @@ impl Fixture {
             .with_acr(ACR, Assurance::uniform(Level::TWO));
         let mut request = IssuanceRequest::new(
             assertion,
-            aud,
-            "agent-a",
-            "model-a",
+            Audience::new(aud).unwrap(),
+            AgentId::new("agent-a").unwrap(),
+            AgentModel::new("model-a").unwrap(),
             ScopeSet::parse(scopes).unwrap(),
         );
         if let Some(key) = holder {
@@ -150,9 +153,9 @@ impl Fixture {
         };
         let mut request = DelegationRequest::new(
             &parent,
-            &self.base,
-            agent,
-            "model-b",
+            Audience::new(&self.base).unwrap(),
+            AgentId::new(agent).unwrap(),
+            AgentModel::new("model-b").unwrap(),
             ScopeSet::parse(scopes).unwrap(),
         );
         if let Some(key) = holder {

@@ -10,7 +10,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use passport_claims::{IdentityAssertion, ManualClock, PASSPORT_TYP, PassportClaims, ScopeSet};
+use passport_claims::{
+    AgentId, AgentModel, Audience, IdentityAssertion, ManualClock, PASSPORT_TYP, PassportClaims,
+    ScopeSet,
+};
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
 use passport_jose::{Algorithm, SigningKey, b64};
 use passport_status::{IndexAllocator, StatusList, StatusListToken};
@@ -83,9 +86,9 @@ impl Fixture {
         self.issuer
             .issue(IssuanceRequest::new(
                 IdentityAssertion::new("https://idp.example", "alice"),
-                AUD,
-                "agent-a",
-                "model-a",
+                Audience::new(AUD).unwrap(),
+                AgentId::new("agent-a").unwrap(),
+                AgentModel::new("model-a").unwrap(),
                 ScopeSet::parse(["files:*", "mail:send"]).unwrap(),
             ))
             .unwrap()
@@ -101,9 +104,9 @@ impl Fixture {
         self.issuer
             .delegate(DelegationRequest::new(
                 &parent,
-                AUD,
-                agent,
-                "model-b",
+                Audience::new(AUD).unwrap(),
+                AgentId::new(agent).unwrap(),
+                AgentModel::new("model-b").unwrap(),
                 ScopeSet::parse(scopes).unwrap(),
             ))
             .unwrap()

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use passport_claims::{
-    Assurance, IdentityAssertion, Level, ManualClock, PASSPORT_TYP, PassportClaims, ScopeSet,
+    AgentId, AgentModel, Assurance, Audience, IdentityAssertion, Level, ManualClock, PASSPORT_TYP,
+    PassportClaims, ScopeSet,
 };
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
 use passport_jose::{Algorithm, SigningKey, b64};
@@ -78,9 +79,9 @@ impl Fixture {
         self.issuer
             .issue(IssuanceRequest::new(
                 assertion,
-                AUD,
-                "agent-a",
-                "model-a",
+                Audience::new(AUD).unwrap(),
+                AgentId::new("agent-a").unwrap(),
+                AgentModel::new("model-a").unwrap(),
                 ScopeSet::parse(scopes).unwrap(),
             ))
             .unwrap()
@@ -92,9 +93,9 @@ impl Fixture {
         self.issuer
             .delegate(DelegationRequest::new(
                 &parent,
-                AUD,
-                agent,
-                "model-b",
+                Audience::new(AUD).unwrap(),
+                AgentId::new(agent).unwrap(),
+                AgentModel::new("model-b").unwrap(),
                 ScopeSet::parse(scopes).unwrap(),
             ))
             .unwrap()

@@ -1,0 +1,54 @@
+//! `passport login`: sign in with the OIDC provider and store the ID token.
+
+use std::time::Duration;
+
+use passport_oidc::LoginOptions;
+use serde_json::{Value, json};
+
+use super::{Context, runtime};
+use crate::cli::LoginArgs;
+use crate::error::CliError;
+use crate::time::rfc3339;
+
+pub(crate) fn login(ctx: &Context, args: &LoginArgs) -> Result<(), CliError> {
+    let provider = ctx.provider()?;
+    ctx.dir.ensure()?;
+    let rt = runtime()?;
+    let (id_token, assertion) = match &args.id_token {
+        Some(token) => {
+            let token = token.trim();
+            // Never store what does not validate.
+            let assertion = rt.block_on(provider.validate_id_token(token, None))?;
+            (token.to_owned(), assertion)
+        }
+        None => {
+            let options = LoginOptions::new()
+                .open_browser(!args.no_browser)
+                .timeout(Duration::from_secs(args.timeout))
+                .url_sink(|url| note!("Open this URL in a browser to log in:\n  {url}\nWaiting for the login to finish…"));
+            let result = rt.block_on(passport_oidc::login(&provider, options))?;
+            (result.id_token.as_str().to_owned(), result.assertion)
+        }
+    };
+    let exp = assertion
+        .raw_claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let session = json!({
+        "issuer": assertion.issuer,
+        "subject": assertion.subject,
+        "acr": assertion.acr,
+        "exp": exp,
+        "stored_at": ctx.now(),
+    });
+    ctx.dir.save_session(&id_token, &session)?;
+    note!(
+        "Logged in as {} at {} ({}); the ID token expires at {}.",
+        assertion.subject,
+        assertion.issuer,
+        assertion.assurance,
+        rfc3339(exp)
+    );
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! What each command does: one module per command, and here the context
+//! and input helpers they share.
+
+mod audit;
+mod delegate;
+mod inspect;
+mod issue;
+mod keys;
+mod login;
+mod revoke;
+mod status_list;
+mod verify;
+mod where_;
+
+use std::io::{IsTerminal as _, Read as _};
+use std::sync::Arc;
+
+use passport_audit::{AuditSink, JsonLinesSink};
+use passport_claims::{
+    AgentId, AgentModel, Audience, ClaimsError, Clock, MAX_BUNDLE_LEN, ScopeSet, SystemClock,
+};
+use passport_issuer::Issuer;
+use passport_oidc::{OidcConfig, Provider};
+use passport_status::IndexAllocator;
+use passport_store::LocalStatus;
+use passport_verifier::StatusSource;
+
+use crate::cli::PassportArgs;
+use crate::env::Env;
+use crate::error::CliError;
+use crate::store::DataDir;
+
+pub(crate) use audit::audit;
+pub(crate) use delegate::delegate;
+pub(crate) use inspect::inspect;
+pub(crate) use issue::issue;
+pub(crate) use keys::keys;
+pub(crate) use login::login;
+pub(crate) use revoke::{revocations, revoke};
+pub(crate) use status_list::status_list;
+pub(crate) use verify::verify;
+pub(crate) use where_::where_;
+
+/// The local issuer's audit log, in the data directory.
+const AUDIT_LOG: &str = "audit.jsonl";
+/// The local issuer's status-list allocator state, in the data directory.
+const STATUS_STATE: &str = "status.json";
+
+pub(crate) struct Context {
+    pub(crate) env: Env,
+    pub(crate) dir: DataDir,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Context {
+    pub(crate) fn new() -> Result<Context, CliError> {
+        Ok(Context {
+            env: Env::load()?,
+            dir: DataDir::locate()?,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    fn provider(&self) -> Result<Provider, CliError> {
+        let config = OidcConfig::from_env(|name| self.env.get(name))?;
+        Ok(Provider::with_clock(config, self.clock.clone())?)
+    }
+
+    fn issuer(&self) -> Result<Issuer, CliError> {
+        let key = self.dir.issuer_key(self.now())?;
+        Ok(Issuer::new(self.env.issuer(), key)
+            .with_clock(self.clock.clone())
+            .with_audit(self.audit_sink()?)
+            .with_status(self.allocator()?))
+    }
+
+    /// The local issuer's status-list allocator (`status.json`, mode 0600).
+    fn allocator(&self) -> Result<Arc<IndexAllocator>, CliError> {
+        self.dir.ensure()?;
+        let allocator = IndexAllocator::open(self.dir.path(STATUS_STATE), self.env.status_uri())
+            .map_err(|e| CliError::usage(e.code(), e.to_string()))?
+            .with_clock(self.clock.clone());
+        Ok(Arc::new(allocator))
+    }
+
+    /// The local issuer's own revocation state, as a verifier's status source.
+    fn local_status(&self) -> Result<Arc<dyn StatusSource>, CliError> {
+        Ok(Arc::new(LocalStatus::new(self.allocator()?)))
+    }
+
+    /// The local issuer's audit log, under the data directory.
+    fn audit_sink(&self) -> Result<Arc<dyn AuditSink>, CliError> {
+        self.dir.ensure()?;
+        let path = self.dir.path(AUDIT_LOG);
+        let sink =
+            JsonLinesSink::open(&path).map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+        Ok(Arc::new(sink))
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed("runtime", format!("cannot start the async runtime: {e}")))
+}
+
+/// The RFC 7638 thumbprint of `--holder-key` (a public JWK; a private one is
+/// refused, so a secret key never has to be handed to the issuer).
+fn holder_jkt(p: &PassportArgs) -> Result<Option<String>, CliError> {
+    let Some(path) = &p.holder_key else {
+        return Ok(None);
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::io("cannot read --holder-key", path, &e))?;
+    let key = passport_jose::VerifyingKey::from_jwk_json(&bytes)
+        .map_err(|e| CliError::usage(e.code(), format!("--holder-key {}: {e}", path.display())))?;
+    let jkt = key
+        .thumbprint()
+        .map_err(|e| CliError::usage(e.code(), format!("--holder-key {}: {e}", path.display())))?;
+    Ok(Some(jkt))
+}
+
+/// `--aud`, `--agent-id` and `--agent-model`, each refused when empty (exit
+/// 2, `invalid_request`, as the issuer answered before these were types).
+fn names(p: &PassportArgs) -> Result<(Audience, AgentId, AgentModel), CliError> {
+    let invalid =
+        |flag: &str, e: ClaimsError| CliError::usage("invalid_request", format!("{flag}: {e}"));
+    Ok((
+        Audience::new(p.aud.as_str()).map_err(|e| invalid("--aud", e))?,
+        AgentId::new(p.agent_id.as_str()).map_err(|e| invalid("--agent-id", e))?,
+        AgentModel::new(p.agent_model.as_str()).map_err(|e| invalid("--agent-model", e))?,
+    ))
+}
+
+fn scopes(p: &PassportArgs) -> Result<ScopeSet, CliError> {
+    ScopeSet::parse(&p.tool_scope)
+        .map_err(|e| CliError::usage(e.code(), format!("--tool-scope: {e}")))
+}
+
+// ---------------------------------------------------------------- input
+
+/// The bundle from the argument, or from stdin when it is `-` or absent.
+fn read_bundle(arg: Option<&str>) -> Result<String, CliError> {
+    if let Some(text) = arg.filter(|a| *a != "-") {
+        return Ok(text.to_owned());
+    }
+    let stdin = std::io::stdin();
+    if arg.is_none() && stdin.is_terminal() {
+        return Err(CliError::usage("no_input", "no bundle given")
+            .hint("pass it as an argument, or pipe it on stdin"));
+    }
+    let mut bytes = Vec::new();
+    stdin
+        .lock()
+        .take(u64::try_from(MAX_BUNDLE_LEN).unwrap_or(u64::MAX) + 1024)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::usage("io_error", format!("cannot read stdin: {e}")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(CliError::usage("no_input", "stdin was empty")
+            .hint("pipe a bundle, e.g. `passport issue … | passport verify …`"));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        CliError::failed(
+            "malformed_bundle",
+            format!(
+                "the input is not UTF-8 (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(aud: &str, agent_id: &str, agent_model: &str) -> PassportArgs {
+        PassportArgs {
+            agent_id: agent_id.into(),
+            agent_model: agent_model.into(),
+            aud: aud.into(),
+            tool_scope: Vec::new(),
+            task_purpose: None,
+            ttl: None,
+            holder_key: None,
+        }
+    }
+
+    #[test]
+    fn an_empty_agent_id_is_a_usage_error_naming_its_flag() {
+        let err = names(&args("https://files.example", " ", "model-a")).unwrap_err();
+        assert_eq!((err.exit, err.code), (2, "invalid_request"));
+        assert!(err.message.starts_with("--agent-id: "), "{}", err.message);
+        let err = names(&args("", "reader", "model-a")).unwrap_err();
+        assert!(err.message.starts_with("--aud: "), "{}", err.message);
+        let err = names(&args("https://files.example", "reader", "")).unwrap_err();
+        assert!(
+            err.message.starts_with("--agent-model: "),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn the_names_keep_their_places() {
+        let (aud, id, model) = names(&args("https://files.example", "reader", "model-a")).unwrap();
+        assert_eq!(
+            (aud.as_str(), id.as_str(), model.as_str()),
+            ("https://files.example", "reader", "model-a")
+        );
+    }
+}

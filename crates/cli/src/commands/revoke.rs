@@ -1,0 +1,115 @@
+//! `passport revoke` and `passport revocations`: the local issuer's revocation state.
+
+use passport_audit::{Action, AuditRecord, LinkRef, Outcome};
+use passport_claims::UnverifiedBundle;
+use passport_status::Status;
+
+use super::{Context, read_bundle};
+use crate::cli::RevokeArgs;
+use crate::error::CliError;
+use crate::time::rfc3339;
+
+pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs) -> Result<(), CliError> {
+    let target = match args.target.as_deref() {
+        Some(t) if t != "-" && !t.contains('.') => t.trim().to_owned(),
+        other => {
+            let text = read_bundle(other)?;
+            let bundle =
+                UnverifiedBundle::parse(&text).map_err(passport_verifier::VerifyError::from)?;
+            leaf_jti(&bundle).ok_or_else(|| {
+                CliError::failed("malformed_bundle", "the bundle's leaf cannot be decoded")
+            })?
+        }
+    };
+    let allocator = ctx.allocator()?;
+    let current = allocator
+        .lookup_jti(&target)
+        .map_err(|e| CliError::usage(e.code(), e.to_string()))?
+        .ok_or_else(|| {
+            CliError::failed(
+                "unknown_passport",
+                format!("no passport {target:?} was issued here"),
+            )
+        })?;
+    let (wanted, action) = if args.suspend {
+        (Status::Suspended, Action::Suspend)
+    } else if args.reinstate {
+        (Status::Valid, Action::Reinstate)
+    } else {
+        (Status::Invalid, Action::Revoke)
+    };
+    // Revocation is final; only a suspension can be lifted.
+    let allowed = match (current.status, wanted) {
+        (Status::Invalid, _) => wanted == Status::Invalid,
+        (_, Status::Valid) => current.status == Status::Suspended,
+        _ => true,
+    };
+    let mut record = AuditRecord::new(ctx.now(), action, Outcome::Done);
+    record.links = vec![LinkRef {
+        jti: current.jti.clone(),
+        agent_id: current.agent_id.clone(),
+    }];
+    record.iss = Some(ctx.env.issuer());
+    if !allowed {
+        record.outcome = Outcome::Failed;
+        record.error = Some("invalid_transition".into());
+        ctx.audit_sink()?
+            .record(&record)
+            .map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+        return Err(CliError::failed(
+            "invalid_transition",
+            format!(
+                "passport {target} is {}; it cannot become {}",
+                current.status, wanted
+            ),
+        ));
+    }
+    let updated = allocator
+        .set_status(target.as_str(), wanted)
+        .map_err(|e| CliError::failed(e.code(), e.to_string()))?;
+    ctx.audit_sink()?
+        .record(&record)
+        .map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+    note!(
+        "{} is now {} (agent {}, expires {}); every passport delegated from it is refused too.",
+        updated.jti,
+        updated.status,
+        updated.agent_id,
+        rfc3339(updated.exp)
+    );
+    Ok(())
+}
+
+fn leaf_jti(bundle: &UnverifiedBundle) -> Option<String> {
+    bundle
+        .inspect_unverified()
+        .into_iter()
+        .next()?
+        .ok()
+        .map(|i| i.claims.jti)
+}
+
+pub(crate) fn revocations(ctx: &Context) -> Result<(), CliError> {
+    let records = ctx
+        .allocator()?
+        .records()
+        .map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+    say!(
+        "{:<36}  {:<9}  {:<16}  {:<20}  changed",
+        "jti",
+        "status",
+        "agent",
+        "expires"
+    );
+    for r in records.iter().filter(|r| r.status != Status::Valid) {
+        say!(
+            "{:<36}  {:<9}  {:<16}  {:<20}  {}",
+            r.jti,
+            r.status.to_string(),
+            r.agent_id,
+            rfc3339(r.exp),
+            r.changed_at.map(rfc3339).unwrap_or_default()
+        );
+    }
+    Ok(())
+}

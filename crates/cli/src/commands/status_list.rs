@@ -1,0 +1,26 @@
+//! `passport status-list`: publish the local issuer's signed Token Status List.
+
+use super::Context;
+use crate::cli::StatusListArgs;
+use crate::error::CliError;
+
+pub(crate) fn status_list(ctx: &Context, args: &StatusListArgs) -> Result<(), CliError> {
+    let key = ctx.dir.issuer_key(ctx.now())?;
+    let token = ctx
+        .allocator()?
+        .publish(&key, ctx.now(), args.ttl, args.lifetime)
+        .map_err(|e| CliError::failed(e.code(), e.to_string()))?;
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, format!("{token}\n"))
+                .map_err(|e| CliError::io("cannot write", path, &e))?;
+            note!(
+                "wrote the status list for {} to {}",
+                ctx.env.status_uri(),
+                path.display()
+            );
+        }
+        None => say!("{token}"),
+    }
+    Ok(())
+}

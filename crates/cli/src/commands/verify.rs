@@ -1,0 +1,235 @@
+//! `passport verify`: verify a bundle and every link of its chain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use passport_audit::JsonLinesSink;
+use passport_claims::{Level, MAX_BUNDLE_LINKS, UnverifiedBundle};
+use passport_jose::JwkSet;
+use passport_status::{DenyListSource, StatusListSource};
+use passport_verifier::{
+    InMemoryKeyStore, KeyStore, StatusSource, VerificationPolicy, VerifiedPassport, Verifier,
+};
+use serde_json::{Value, json};
+
+use super::{Context, read_bundle, runtime};
+use crate::cli::VerifyArgs;
+use crate::error::CliError;
+use crate::store::{JWKS_CACHE, write_private};
+
+/// How long a JWKS fetched by URL is reused.
+const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
+/// The largest JWKS document fetched.
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
+pub(crate) fn verify(ctx: &Context, args: &VerifyArgs) -> Result<(), CliError> {
+    let outcome = verify_inner(ctx, args);
+    match (outcome, args.json) {
+        (Ok(verified), json_out) => {
+            let summary = summary(&verified);
+            if json_out {
+                say!(
+                    "{}",
+                    json!({"valid": true, "passport": summary["passport"], "chain": summary["chain"]})
+                );
+            } else {
+                say!("{summary:#}");
+            }
+            Ok(())
+        }
+        (Err(e), true) => {
+            say!(
+                "{}",
+                json!({"valid": false, "error": e.code, "message": e.message})
+            );
+            Err(e)
+        }
+        (Err(e), false) => Err(e),
+    }
+}
+
+fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, CliError> {
+    let text = read_bundle(args.bundle.as_deref())?;
+    let bundle = UnverifiedBundle::parse(&text).map_err(passport_verifier::VerifyError::from)?;
+    let issuers = if args.issuers.is_empty() {
+        vec![ctx.env.issuer()]
+    } else {
+        args.issuers.clone()
+    };
+    let mut policy = VerificationPolicy::new(issuers[0].clone(), args.aud.clone())
+        .max_depth(usize::try_from(args.max_depth).unwrap_or(MAX_BUNDLE_LINKS))
+        .allow_wildcard(args.allow_wildcard)
+        .accept_untyped(args.accept_untyped)
+        .clock_skew(args.clock_skew);
+    for issuer in &issuers[1..] {
+        policy = policy.trust_issuer(issuer.clone());
+    }
+    for (floor, kind) in [
+        (args.require_ial, 0),
+        (args.require_aal, 1),
+        (args.require_fal, 2),
+    ] {
+        if let Some(n) = floor {
+            let level =
+                Level::new(n).ok_or_else(|| CliError::usage("usage", "levels are 1, 2 or 3"))?;
+            policy = match kind {
+                0 => policy.require_ial(level),
+                1 => policy.require_aal(level),
+                _ => policy.require_fal(level),
+            };
+        }
+    }
+    if let Some(scope) = &args.required_scope {
+        policy = policy.required_scope(scope.clone());
+    }
+    let local_keys = args.jwks.is_none();
+    let jwks = match &args.jwks {
+        None => ctx.dir.jwks(ctx.now())?,
+        Some(source) if source.starts_with("https://") || source.starts_with("http://") => {
+            fetch_jwks(ctx, source)?
+        }
+        Some(file) => JwkSet::from_file(std::path::Path::new(file))?,
+    };
+    if jwks.is_empty() {
+        return Err(
+            CliError::usage("no_keys", "no trusted key: the JWKS is empty")
+                .hint("issue a passport first (creating the local issuer key) or pass --jwks"),
+        );
+    }
+    let mut verifier =
+        Verifier::new(policy, InMemoryKeyStore::from_jwks(&jwks))?.with_clock(ctx.clock.clone());
+    let keys: Arc<dyn KeyStore> = Arc::new(InMemoryKeyStore::from_jwks(&jwks));
+    if local_keys && issuers.contains(&ctx.env.issuer()) {
+        // The local issuer checks its own list automatically.
+        verifier = verifier.with_status_source(ctx.local_status()?);
+    }
+    if let Some(source) = &args.status_list {
+        verifier = verifier.with_status_source(status_list_source(ctx, source, keys, &bundle)?);
+    }
+    if let Some(path) = &args.deny_list {
+        let deny = DenyListSource::from_file(path).map_err(|e| {
+            let exit = if e.code() == "io_error" { 2 } else { 1 };
+            CliError {
+                exit,
+                code: e.code(),
+                message: e.to_string(),
+                hint: None,
+            }
+        })?;
+        verifier = verifier.with_status_source(Arc::new(deny));
+    }
+    if let Some(path) = &args.audit_log {
+        let sink =
+            JsonLinesSink::open(path).map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+        verifier = verifier.with_audit(Arc::new(sink));
+    }
+    Ok(verifier.verify_bundle(&bundle)?)
+}
+
+fn summary(v: &VerifiedPassport) -> Value {
+    let passport: Value = serde_json::from_slice(&v.claims().to_json()).unwrap_or(Value::Null);
+    let chain: Vec<Value> = v
+        .links()
+        .iter()
+        .map(|p| {
+            json!({
+                "jti": p.jti,
+                "agent_id": p.agent.agent_id,
+                "tool_scope": p.agent.tool_scope.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                "exp": p.exp,
+            })
+        })
+        .collect();
+    json!({ "passport": passport, "chain": chain })
+}
+
+/// Fetches a JWKS over HTTP(S), reusing a copy younger than five minutes.
+fn fetch_jwks(ctx: &Context, url: &str) -> Result<JwkSet, CliError> {
+    let name = format!(
+        "{}.json",
+        &passport_jose::sha256_b64url(url.as_bytes())[..22]
+    );
+    let cache_dir = ctx.dir.path(JWKS_CACHE);
+    let cached = cache_dir.join(&name);
+    if let Ok(meta) = std::fs::metadata(&cached)
+        && meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age < JWKS_CACHE_TTL)
+        && let Ok(set) = JwkSet::from_file(&cached)
+    {
+        return Ok(set);
+    }
+    let body = runtime()?.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| CliError::failed("jwks_failed", format!("{url}: {e}")))?;
+        let mut response = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| CliError::failed("jwks_failed", format!("cannot fetch {url}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(CliError::failed(
+                "jwks_failed",
+                format!("{url} answered {}", response.status()),
+            ));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| CliError::failed("jwks_failed", format!("{url}: {e}")))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_JWKS_BYTES {
+                return Err(CliError::failed(
+                    "jwks_failed",
+                    format!("{url}: the JWKS is larger than 1 MiB"),
+                ));
+            }
+        }
+        Ok(body)
+    })?;
+    let set = JwkSet::from_json(&body)
+        .map_err(|e| CliError::failed("jwks_failed", format!("{url}: {e}")))?;
+    ctx.dir.ensure()?;
+    if std::fs::create_dir_all(&cache_dir).is_ok() {
+        // A cache that cannot be written is only slower, never wrong.
+        let _ = write_private(&cached, &body);
+    }
+    Ok(set)
+}
+
+/// A status list from a file, or from an http(s) URL fetched now (the
+/// passports' own status URIs must lie under it).
+fn status_list_source(
+    ctx: &Context,
+    source: &str,
+    keys: Arc<dyn KeyStore>,
+    bundle: &UnverifiedBundle,
+) -> Result<Arc<dyn StatusSource>, CliError> {
+    let failed = |e: passport_status::StatusError| CliError::failed(e.code(), e.to_string());
+    let lists = StatusListSource::new(keys).with_clock(ctx.clock.clone());
+    if source.starts_with("https://") || source.starts_with("http://") {
+        let lists = lists.allow_uri_prefix(source);
+        runtime()?
+            .block_on(lists.prefetch(bundle))
+            .map_err(failed)?;
+        Ok(Arc::new(lists))
+    } else {
+        lists.add_file(source).map_err(|e| {
+            let exit = if e.code() == "io_error" { 2 } else { 1 };
+            CliError {
+                exit,
+                code: e.code(),
+                message: e.to_string(),
+                hint: None,
+            }
+        })?;
+        Ok(Arc::new(lists))
+    }
+}

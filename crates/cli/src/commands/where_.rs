@@ -1,0 +1,21 @@
+//! `passport where`: the data directory and its files.
+
+use super::Context;
+use crate::error::CliError;
+use crate::store::mode_of;
+
+pub(crate) fn where_(ctx: &Context) -> Result<(), CliError> {
+    let root = ctx.dir.root();
+    match std::fs::metadata(root) {
+        Ok(meta) => say!("{}  (mode {:04o})", root.display(), mode_of(&meta)),
+        Err(_) => {
+            say!("{}  (not created yet)", root.display());
+            return Ok(());
+        }
+    }
+    for (path, mode, len) in ctx.dir.listing()? {
+        let name = path.strip_prefix(root).unwrap_or(&path);
+        say!("  {:04o}  {:>8}  {}", mode, len, name.display());
+    }
+    Ok(())
+}
