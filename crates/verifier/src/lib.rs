@@ -42,13 +42,16 @@
 mod cache;
 mod error;
 mod keys;
+mod outcome;
 mod policy;
+mod rules;
 mod status;
-mod verify;
+mod verifier;
 
 pub use cache::{DEFAULT_CACHE_CAPACITY, MAX_CACHED_TOKEN_LEN};
 pub use error::{AssuranceKind, ChainViolation, PolicyError, VerifyError};
 pub use keys::{InMemoryKeyStore, JwksKeyStore, KeyStore};
+pub use outcome::{PendingProof, Verification, VerifiedPassport};
 pub use policy::{DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DEPTH, MAX_CLOCK_SKEW, VerificationPolicy};
 pub use status::{LinkStatus, StatusSource, StatusUnavailable};
-pub use verify::{PendingProof, Verification, VerifiedPassport, Verifier};
+pub use verifier::Verifier;
