@@ -405,3 +405,135 @@ pub(crate) fn within_parent_lifetime(
 pub(crate) fn shorten(s: &str) -> String {
     passport_jose::clip(s, 128)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use passport_claims::{AgentClaims, ScopeSet};
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn policy() -> VerificationPolicy {
+        VerificationPolicy::new("https://issuer.local", "https://tool.example")
+    }
+
+    fn root(agent_id: &str) -> PassportClaims {
+        let agent = AgentClaims {
+            agent_id: agent_id.to_owned(),
+            agent_model: "model".to_owned(),
+            tool_scope: ScopeSet::parse(["files:*"]).unwrap(),
+            task_purpose: None,
+            parent_jti: None,
+        };
+        PassportClaims::new(
+            "https://issuer.local",
+            "alice",
+            "https://tool.example",
+            format!("jti-{agent_id}"),
+            NOW,
+            NOW + 300,
+            agent,
+        )
+    }
+
+    fn link(passport: PassportClaims, untyped: bool, digest: Option<[u8; 32]>) -> Link {
+        Link {
+            passport: Arc::new(passport),
+            untyped,
+            digest,
+        }
+    }
+
+    /// `parent` as an ancestor (hashed) and a child bound to it.
+    fn parent_and_child() -> (Link, PassportClaims) {
+        let parent = root("agent-a");
+        let digest = [7u8; 32];
+        let mut child = root("agent-b");
+        child.agent.parent_jti = Some(parent.jti.clone());
+        child.parent_hash = Some(passport_jose::b64::encode(digest));
+        child.act = Actor::wrapping("agent-b", &parent.act);
+        (link(parent, false, Some(digest)), child)
+    }
+
+    #[test]
+    fn time_window_saturates_instead_of_overflowing() {
+        let mut p = root("agent-a");
+        p.exp = i64::MAX;
+        p.nbf = i64::MIN;
+        p.iat = i64::MIN;
+        time_window(&p, &policy(), i64::MAX).unwrap();
+        p.nbf = i64::MAX;
+        assert!(matches!(
+            time_window(&p, &policy(), i64::MIN),
+            Err(VerifyError::NotYetValid { .. })
+        ));
+        p = root("agent-a");
+        p.exp = i64::MIN;
+        assert!(matches!(
+            time_window(&p, &policy(), NOW),
+            Err(VerifyError::Expired { .. })
+        ));
+    }
+
+    #[test]
+    fn a_well_formed_pair_follows() {
+        let (parent, child) = parent_and_child();
+        follows(&link(child, false, None), &parent, 1, &policy()).unwrap();
+    }
+
+    #[test]
+    fn a_child_cannot_bind_to_a_link_that_was_never_hashed() {
+        let (parent, child) = parent_and_child();
+        let unhashed = link((*parent.passport).clone(), false, None);
+        assert_eq!(
+            binds_parent(&link(child, false, None), &unhashed, &policy()),
+            Err(ChainViolation::ParentHashMismatch)
+        );
+    }
+
+    #[test]
+    fn only_an_accepted_untyped_child_may_lack_the_parent_hash() {
+        let (parent, mut child) = parent_and_child();
+        child.parent_hash = None;
+        let child_untyped = link(child.clone(), true, None);
+        let child_typed = link(child, false, None);
+        let lenient = policy().accept_untyped(true);
+        binds_parent(&child_untyped, &parent, &lenient).unwrap();
+        for (c, p) in [
+            (&child_untyped, &policy()),
+            (&child_typed, &lenient),
+            (&child_typed, &policy()),
+        ] {
+            assert_eq!(
+                binds_parent(c, &parent, p),
+                Err(ChainViolation::ParentHashMissing)
+            );
+        }
+    }
+
+    #[test]
+    fn chain_counts_the_surplus_after_a_root_and_checks_the_last_root() {
+        let links = [
+            link(root("agent-a"), false, None),
+            link(root("agent-b"), false, Some([1; 32])),
+            link(root("agent-c"), false, Some([2; 32])),
+        ];
+        match chain(&links, &policy()) {
+            Err(VerifyError::Chain {
+                link: 0,
+                violation: ChainViolation::SurplusParent { surplus: 2 },
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        let mut impostor = root("agent-a");
+        impostor.act = Actor::wrapping("agent-a", &Actor::new("agent-z"));
+        match chain(&[link(impostor, false, None)], &policy()) {
+            Err(VerifyError::Chain {
+                link: 0,
+                violation: ChainViolation::ActorChainMismatch { .. },
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
