@@ -3,32 +3,77 @@
 //! Verifies Agent Passports and their delegation chains offline, under a
 //! [`VerificationPolicy`], with keys from a trusted [`KeyStore`].
 //!
-//! ## What is checked (SPEC §5)
+//! ## Rules, their errors and the tests that prove them (SPEC §5)
 //!
-//! On every passport of a bundle: the JWS rules of `passport-jose` (strict
-//! structure, no `none`/HMAC, allow-listed `alg` that is the key's algorithm,
-//! no embedded keys, no `crit`/`b64`, explicit `typ` unless the policy
-//! accepts csp-agent-passport's untyped tokens), the key found by `kid`
-//! only, the signature, strict claims, a trusted `iss`, `exp`/`nbf`/`iat`
-//! within the clock skew, and the allowed actors.
+//! The code is [`VerifyError::code`]; chain violations are `chain_broken`
+//! with the specific [`ChainViolation::code`] shown. A rule failed by an
+//! ancestor reports that ancestor's code, with its position in
+//! [`VerifyError::link`]. Tests are in `crates/verifier/tests/` unless
+//! another crate is named.
 //!
-//! A leaf bound to its holder's key (`cnf.jkt`) is never accepted as a
-//! bearer token: [`Verifier::verify_bundle`] refuses it
-//! (`dpop_proof_required`), and [`Verifier::verify_bundle_pending_proof`]
-//! returns a [`PendingProof`] that becomes a [`VerifiedPassport`] only
-//! through [`PendingProof::confirm`] with the key a DPoP proof was verified
-//! with.
+//! | § | rule | code | test (file: function) |
+//! |---|---|---|---|
+//! | 1 | `alg` missing | `missing_alg` | header_rules: `rejects_missing_or_non_string_alg` |
+//! | 1 | `alg: none`, any case | `alg_none` | header_rules: `rejects_alg_none_in_every_case_variant` |
+//! | 1 | `alg` outside the policy's list | `alg_not_allowed` | header_rules: `rejects_algorithms_outside_the_allow_list` |
+//! | 1 | `alg` not the resolved key's (HMAC/RSA/EC/OKP confusion) | `alg_key_mismatch`, `unsupported_alg` | header_rules: `rejects_an_alg_that_is_not_the_keys_algorithm`, `rejects_hs256_keyed_with_the_public_key_bytes`, `rs256_passports_verify_and_confusion_with_rsa_is_refused` |
+//! | 1 | `kid` missing | `missing_kid` | header_rules: `rejects_missing_kid_and_unknown_kid` |
+//! | 2 | key found by `kid` in the trusted store only | `unknown_kid`, `bad_signature` | header_rules: `rejects_missing_kid_and_unknown_kid`, `a_token_signed_by_an_untrusted_key_under_a_trusted_kid_fails_the_signature` |
+//! | 2 | `jwk`, `jku`, `x5u`, `x5c` in the header | `forbidden_header` | header_rules: `rejects_embedded_key_headers_even_when_the_signature_is_valid` |
+//! | 2 | `crit`, `b64` | `crit_not_supported`, `b64_not_supported` | header_rules: `rejects_crit_and_b64` |
+//! | 3 | not three segments | `malformed_token` | header_rules: `rejects_wrong_segment_counts` |
+//! | 3 | padding, non-alphabet bytes | `invalid_base64` | header_rules: `rejects_padding_and_non_alphabet_characters`, `non_alphabet_bytes_in_any_link_are_invalid_base64_at_that_link` |
+//! | 3 | header or payload not a JSON object | `invalid_json` | header_rules: `rejects_header_and_payload_that_are_not_objects` |
+//! | 3 | duplicate member names | `duplicate_member` | header_rules: `rejects_duplicate_members_in_header_and_payload` |
+//! | 3 | token over 16 KiB | `token_too_large` | header_rules: `rejects_oversized_tokens_before_decoding` |
+//! | 3, 9 | bundle deeper than `max_depth`, before any signature | `chain_too_deep` (`bundle_too_deep` past 32) | header_rules: `rejects_bundles_deeper_than_the_policy_before_any_signature` |
+//! | 3 | claims missing or mistyped | `missing_claim`, `invalid_claim`, `invalid_level`, `invalid_numeric_date` | time_and_policy_rules: `malformed_claims_are_refused_with_their_own_error` |
+//! | 4 | bad signature, ECDSA `r`/`s` = 0, Ed25519 `S ≥ L` | `bad_signature` | header_rules: `a_tampered_payload_fails_the_signature`, `rejects_es256_signatures_with_r_or_s_zero`, `rejects_non_canonical_ed25519_s` |
+//! | 4 | weak public keys refused when loaded (EC off the curve, RSA under 2048 bits) | `invalid_key` | passport-jose keys_and_jwks: `public_jwks_refuse_private_members_and_bad_points` |
+//! | 5 | `iss` not trusted (exact match) | `untrusted_issuer` | time_and_policy_rules: `rejects_untrusted_issuers` |
+//! | 5 | leaf `aud` not exactly the policy's; an ancestor's names whom it delegated to | `audience_mismatch` | time_and_policy_rules: `rejects_any_audience_but_the_exact_one`; rule_table: `audience_is_the_leafs_and_an_ancestors_names_whom_it_delegated_to` |
+//! | 6 | `exp` passed beyond the skew | `expired` | time_and_policy_rules: `expiry_is_enforced_exactly_at_the_skew_boundary` |
+//! | 6 | `nbf` / `iat` ahead beyond the skew | `not_yet_valid` / `issued_in_future` | time_and_policy_rules: `not_yet_valid_is_enforced_exactly_at_the_skew_boundary` |
+//! | 6 | skew above 120 s | `invalid_policy` | time_and_policy_rules: `a_skew_above_120_seconds_is_an_invalid_policy` |
+//! | 7 | assurance below a floor, or missing | `insufficient_ial` / `_aal` / `_fal` | time_and_policy_rules: `assurance_floors_refuse_lower_and_missing_levels` |
+//! | 8 | `required_scope` not covered | `scope_violation` | time_and_policy_rules: `required_scope_must_be_covered` |
+//! | 8 | bare `*` without the opt-in | `wildcard_not_allowed` | time_and_policy_rules: `bare_wildcards_need_the_policy_opt_in` |
+//! | 9 | parent missing | `parent_missing` | chain_rules: `a_child_without_its_parent_is_refused` |
+//! | 9 | parent surplus | `surplus_parent` | chain_rules: `a_root_followed_by_more_passports_is_refused` |
+//! | 9 | a root that claims a parent | `root_claims_parent` | chain_rules: `a_chain_root_that_claims_a_parent_is_refused` |
+//! | 9 | `parent_jti` not the parent's | `parent_jti_mismatch` | chain_rules: `a_parent_jti_that_is_not_the_parents_is_refused` |
+//! | 9 | `parent_hash` not the parent's bytes, or missing on a typed child | `parent_hash_mismatch`, `parent_hash_missing` | chain_rules: `the_parent_hash_binds_the_exact_parent_token` |
+//! | 9 | `sub` changing | `subject_changed` | chain_rules: `a_changed_subject_is_refused` |
+//! | 9 | issuer changing | `issuer_changed` | chain_rules: `a_changed_issuer_is_refused_even_when_both_are_trusted` |
+//! | 9 | `acr` changing | `acr_changed` | chain_rules: `a_changed_acr_is_refused` |
+//! | 9 | `act` not the parent's wrapped once | `actor_chain_mismatch` | chain_rules: `an_actor_chain_that_is_not_the_parents_wrapped_once_is_refused` |
+//! | 9 | scope wider than the parent's | `scope_widened` | chain_rules: `a_scope_wider_than_the_parents_is_refused` |
+//! | 9 | assurance rising or appearing | `assurance_raised`, `assurance_appeared` | chain_rules: `assurance_that_rises_or_appears_is_refused` |
+//! | 9 | a child outliving its parent | `outlives_parent` | chain_rules: `a_child_outliving_its_parent_is_refused` |
+//! | 9 | an actor outside `allowed_actors`, on any link | `actor_not_allowed` | time_and_policy_rules: `allowed_actors_apply_to_every_link` |
+//! | 9 | any link failing 1–6 or 11, cached or not | that link's code | chain_rules: `an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link`; ancestor_cache: `time_rules_apply_to_cached_ancestors`, `chain_rules_apply_to_cached_ancestors` |
+//! | 10 | untyped (`typ: JWT`) without the policy's opt-in; any other `typ` | `untyped_token`, `invalid_typ` | header_rules: `untyped_tokens_need_the_policy_opt_in_and_other_types_never_pass` |
+//! | 11 | any link revoked or suspended | `revoked`, `suspended` | revocation: `revoking_the_root_refuses_child_and_grandchild_naming_the_root`, `suspension_then_reinstatement`, `cached_ancestors_are_still_asked_about_revocation` |
+//! | 11 | a status source that cannot answer (fail closed) | `status_unavailable` | revocation: `a_source_that_cannot_answer_fails_closed` |
+//! | 11 | a status list not signed by a trusted key, for another URI, or expired | `status_unavailable` (list codes `untrusted_key`, `uri_mismatch`, …) | passport-status hostile_lists: `a_list_signed_by_an_untrusted_key_is_refused`, `a_list_for_another_uri_is_refused`, `the_time_window_is_checked_with_the_skew` |
+//! | — | a policy requiring a holder key gets a bearer passport | `pop_required` | proof_of_possession: `a_policy_requiring_possession_refuses_bearer_passports` |
+//! | — | a bound passport used as a bearer token, or confirmed with another key | `dpop_proof_required`, `dpop_key_mismatch` | proof_of_possession: `a_bound_passport_never_verifies_as_a_bearer_token` |
+//! | — | an acceptance that cannot be audited | `audit_failed` | audit_trail: `an_acceptance_that_cannot_be_audited_is_refused` |
 //!
-//! On the leaf only: `aud` exactly the policy's audience, the IAL/AAL/FAL
-//! floors (a missing level fails a floor), no universal scope unless the
-//! policy opts in, and the required scope.
+//! Not enforced by this crate yet (no error, no test): a key store binding
+//! each key to one issuer (§5 item 5); refusing a passport with a `status`
+//! claim when no status source is configured, and a status list older than
+//! one already seen (item 11); a key's retirement date and a maximum
+//! lifetime (item 12).
 //!
-//! Between each child and its parent: `parent_jti` and the `parent_hash`
-//! binding to the parent's exact bytes, the same `sub`, `iss` and `acr`,
-//! `act` equal to the parent's wrapped once, scope attenuation, assurance
-//! never rising or appearing, the child not outliving its parent; the chain
-//! ends in a root (no parent, `act` just itself) and is no deeper than
-//! `max_depth`.
+//! The [`Verifier`] checks, in order: the depth; the leaf's signature, the
+//! per-link rules and the leaf-only rules (audience, floors, holder key,
+//! wildcard, required scope); each ancestor's signature (from the ancestor
+//! cache when possible) and per-link rules; then the chain rules from the
+//! leaf to the root. A leaf bound to its holder's key (`cnf.jkt`) is never
+//! accepted as a bearer token: [`Verifier::verify_bundle`] refuses it, and
+//! [`Verifier::verify_bundle_pending_proof`] returns a [`PendingProof`] that
+//! becomes a [`VerifiedPassport`] only through [`PendingProof::confirm`].
 //!
 //! ## Performance
 //!
@@ -42,13 +87,16 @@
 mod cache;
 mod error;
 mod keys;
+mod outcome;
 mod policy;
+mod rules;
 mod status;
-mod verify;
+mod verifier;
 
 pub use cache::{DEFAULT_CACHE_CAPACITY, MAX_CACHED_TOKEN_LEN};
 pub use error::{AssuranceKind, ChainViolation, PolicyError, VerifyError};
 pub use keys::{InMemoryKeyStore, JwksKeyStore, KeyStore};
+pub use outcome::{PendingProof, Verification, VerifiedPassport};
 pub use policy::{DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DEPTH, MAX_CLOCK_SKEW, VerificationPolicy};
 pub use status::{LinkStatus, StatusSource, StatusUnavailable};
-pub use verify::{PendingProof, Verification, VerifiedPassport, Verifier};
+pub use verifier::Verifier;

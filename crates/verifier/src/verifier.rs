@@ -1,0 +1,375 @@
+//! The [`Verifier`]: finds keys, checks signatures (through the ancestor
+//! cache), runs the rules of [`crate::rules`] in order and records the
+//! outcome in the audit trail.
+
+use std::sync::Arc;
+
+use passport_claims::{Clock, PASSPORT_TYP, PassportClaims, SystemClock, UnverifiedBundle};
+use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256};
+
+use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
+
+use crate::cache::{AncestorCache, CachedLink, DEFAULT_CACHE_CAPACITY};
+use crate::rules::{self, Link, shorten};
+use crate::{
+    KeyStore, PendingProof, StatusSource, Verification, VerificationPolicy, VerifiedPassport,
+    VerifyError,
+};
+
+/// Verifies passports and bundles under one [`VerificationPolicy`] and one
+/// [`KeyStore`]. Build it once and share it (it is `Send + Sync`); its
+/// ancestor cache is what makes repeated chains cheap.
+///
+/// ```
+/// use std::sync::Arc;
+/// use passport_claims::{
+///     AgentId, AgentModel, Audience, IdentityAssertion, ScopeSet, UnverifiedBundle,
+/// };
+/// use passport_issuer::{IssuanceRequest, Issuer};
+/// use passport_jose::{Algorithm, SigningKey};
+/// use passport_verifier::{InMemoryKeyStore, VerificationPolicy, Verifier};
+///
+/// let key = SigningKey::generate(Algorithm::EdDSA)?;
+/// let keys = InMemoryKeyStore::new();
+/// keys.insert(key.verifying_key());
+/// let issuer = Issuer::new("https://issuer.local", key);
+/// let minted = issuer.issue(IssuanceRequest::new(
+///     IdentityAssertion::new("https://idp.example", "alice"),
+///     Audience::new("https://tool.example")?,
+///     AgentId::new("agent-a")?,
+///     AgentModel::new("model-x")?,
+///     ScopeSet::parse(["files:read"])?,
+/// ))?;
+///
+/// let verifier = Verifier::new(
+///     VerificationPolicy::new("https://issuer.local", "https://tool.example").required_scope("files:read"),
+///     keys,
+/// )?;
+/// let verified = verifier.verify_bundle(&UnverifiedBundle::parse(minted.bundle())?)?;
+/// assert_eq!(verified.principal(), "alice");
+/// assert_eq!(verified.agent_id(), "agent-a");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Verifier {
+    policy: VerificationPolicy,
+    options: VerifyOptions,
+    keys: Arc<dyn KeyStore>,
+    clock: Arc<dyn Clock>,
+    cache: AncestorCache,
+    status: Vec<Arc<dyn StatusSource>>,
+    audit: Option<(Arc<dyn AuditSink>, serde_json::Value)>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("policy", &self.policy)
+            .field("cached_ancestors", &self.cache.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier for `policy` (validated here) using `keys`, the system
+    /// clock, and an ancestor cache of [`DEFAULT_CACHE_CAPACITY`] entries.
+    pub fn new(
+        policy: VerificationPolicy,
+        keys: impl KeyStore + 'static,
+    ) -> Result<Verifier, VerifyError> {
+        Verifier::with_key_store(policy, Arc::new(keys))
+    }
+
+    /// As [`Verifier::new`], with a shared key store.
+    pub fn with_key_store(
+        policy: VerificationPolicy,
+        keys: Arc<dyn KeyStore>,
+    ) -> Result<Verifier, VerifyError> {
+        policy.validate()?;
+        let options = VerifyOptions {
+            algorithms: policy.allowed_algorithms.clone(),
+            typ: Some(PASSPORT_TYP.to_owned()),
+            accept_untyped: policy.accept_untyped,
+        };
+        Ok(Verifier {
+            policy,
+            options,
+            keys,
+            clock: Arc::new(SystemClock),
+            cache: AncestorCache::new(DEFAULT_CACHE_CAPACITY),
+            status: Vec::new(),
+            audit: None,
+        })
+    }
+
+    /// Uses `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Verifier {
+        self.clock = clock;
+        self
+    }
+
+    /// Adds a revocation source, consulted for every link of every bundle
+    /// (call again to add more: a status list and a deny list, say). A link
+    /// any source reports revoked or suspended, or that a source cannot
+    /// answer for, is refused.
+    pub fn with_status_source(mut self, source: Arc<dyn StatusSource>) -> Verifier {
+        self.status.push(source);
+        self
+    }
+
+    /// Records every verification in `sink`: accepted or refused, the error
+    /// code, each link's `jti` and `agent_id`, `sub`, `iss`, `aud`, the
+    /// required scope and a summary of the policy — never the token. An
+    /// acceptance that cannot be recorded is refused (`audit_failed`).
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Verifier {
+        let p = &self.policy;
+        let summary = serde_json::json!({
+            "trusted_issuers": p.trusted_issuers,
+            "audience": p.audience,
+            "min_ial": p.min_assurance.ial.map(|l| l.get()),
+            "min_aal": p.min_assurance.aal.map(|l| l.get()),
+            "min_fal": p.min_assurance.fal.map(|l| l.get()),
+            "required_scope": p.required_scope,
+            "allow_wildcard": p.allow_wildcard,
+            "clock_skew": p.clock_skew,
+            "max_depth": p.max_depth,
+            "allowed_actors": p.allowed_actors,
+            "accept_untyped": p.accept_untyped,
+            "status_sources": self.status.len(),
+        });
+        self.audit = Some((sink, summary));
+        self
+    }
+
+    /// Sets the ancestor cache's fixed capacity (0 disables it).
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Verifier {
+        self.cache = AncestorCache::new(capacity);
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &VerificationPolicy {
+        &self.policy
+    }
+
+    /// How many ancestors are cached now (never more than the capacity).
+    pub fn cached_ancestors(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The cache's capacity.
+    pub fn cache_capacity(&self) -> usize {
+        self.cache.capacity()
+    }
+
+    /// Parses `text` as a bundle and verifies it.
+    pub fn verify_str(&self, text: &str) -> Result<VerifiedPassport, VerifyError> {
+        self.verify_bundle(&UnverifiedBundle::parse(text)?)
+    }
+
+    /// Verifies `token` with its ancestors `chain`, nearest first (parent,
+    /// grandparent, …, root) — the order of a bundle.
+    pub fn verify(&self, token: &str, chain: &[&str]) -> Result<VerifiedPassport, VerifyError> {
+        let mut tokens = Vec::with_capacity(chain.len() + 1);
+        tokens.push(token);
+        tokens.extend_from_slice(chain);
+        self.verify_bundle(&UnverifiedBundle::from_tokens(&tokens)?)
+    }
+
+    /// Verifies a bundle: every SPEC §5 rule on the leaf and every link.
+    ///
+    /// Order: the depth limit (before any cryptography); the leaf's
+    /// signature, claims, issuer, time and actor; the leaf-only rules
+    /// (audience, assurance floors, wildcard, required scope); then each
+    /// ancestor (signature from the cache when possible; issuer, time and
+    /// actor always) and the chain rules between each child and its parent.
+    ///
+    /// A passport bound to a key (`cnf.jkt`) is refused here
+    /// (`dpop_proof_required`): it is only valid with a proof of possession,
+    /// which this method cannot see. Callers that check proofs use
+    /// [`Verifier::verify_bundle_pending_proof`].
+    pub fn verify_bundle(
+        &self,
+        bundle: &UnverifiedBundle,
+    ) -> Result<VerifiedPassport, VerifyError> {
+        match self.verify_audited(bundle, false)? {
+            Verification::Verified(v) => Ok(v),
+            Verification::ProofRequired(_) => Err(VerifyError::ProofRequired),
+        }
+    }
+
+    /// As [`Verifier::verify_bundle`], for callers that check proofs of
+    /// possession (an HTTP layer with DPoP): a bound leaf is returned as a
+    /// [`PendingProof`], which becomes a [`VerifiedPassport`] only once the
+    /// caller confirms that the request proved possession of the bound key.
+    pub fn verify_bundle_pending_proof(
+        &self,
+        bundle: &UnverifiedBundle,
+    ) -> Result<Verification, VerifyError> {
+        self.verify_audited(bundle, true)
+    }
+
+    /// Parses `text` and calls [`Verifier::verify_bundle_pending_proof`].
+    pub fn verify_str_pending_proof(&self, text: &str) -> Result<Verification, VerifyError> {
+        self.verify_bundle_pending_proof(&UnverifiedBundle::parse(text)?)
+    }
+
+    fn verify_audited(
+        &self,
+        bundle: &UnverifiedBundle,
+        allow_pending: bool,
+    ) -> Result<Verification, VerifyError> {
+        let result = self.verify_unaudited(bundle).and_then(|v| {
+            match (v.bound_jkt().is_some(), allow_pending) {
+                (false, _) => Ok(Verification::Verified(v)),
+                (true, true) => Ok(Verification::ProofRequired(PendingProof::new(v))),
+                (true, false) => Err(VerifyError::ProofRequired),
+            }
+        });
+        let Some((sink, policy)) = &self.audit else {
+            return result;
+        };
+        let mut record = AuditRecord::new(
+            self.clock.now(),
+            Action::Verify,
+            if result.is_ok() {
+                Outcome::Accepted
+            } else {
+                Outcome::Refused
+            },
+        );
+        record.aud = Some(self.policy.audience.clone());
+        record.required_scope = self.policy.required_scope.clone();
+        let mut policy = policy.clone();
+        // Sources may be added after `with_audit`; report what applies now.
+        policy["status_sources"] = serde_json::Value::from(self.status.len());
+        record.policy = Some(policy);
+        match &result {
+            Ok(verification) => {
+                let v = verification.verified();
+                record.links = v.links().iter().map(|p| link_ref(p)).collect();
+                record.sub = Some(clip(&v.claims().sub));
+                record.iss = Some(clip(&v.claims().iss));
+            }
+            Err(e) => {
+                // What the refused bundle claims, marked as unverified.
+                record.error = Some(e.code().to_owned());
+                record.verified = false;
+                let claimed: Vec<PassportClaims> = bundle
+                    .inspect_unverified()
+                    .into_iter()
+                    .filter_map(|d| d.ok().map(|d| d.claims))
+                    .collect();
+                record.links = claimed.iter().map(link_ref).collect();
+                record.sub = claimed.first().map(|p| clip(&p.sub));
+                record.iss = claimed.first().map(|p| clip(&p.iss));
+            }
+        }
+        match (sink.record(&record), result) {
+            (Ok(()), result) => result,
+            (Err(e), Ok(_)) => Err(VerifyError::AuditFailed(e)),
+            (Err(_), Err(refused)) => Err(refused),
+        }
+    }
+
+    fn verify_unaudited(&self, bundle: &UnverifiedBundle) -> Result<VerifiedPassport, VerifyError> {
+        rules::depth(bundle.len(), &self.policy)?;
+        let now = self.clock.now();
+        let mut links = Vec::with_capacity(bundle.len());
+
+        let leaf = self.verify_signature(bundle.leaf(), None)?;
+        rules::every_link(&leaf.passport, &self.policy, &self.status, now)?;
+        rules::leaf(&leaf.passport, &self.policy)?;
+        links.push(leaf);
+
+        for (index, token) in bundle.ancestors().enumerate() {
+            let in_link = |e: VerifyError| VerifyError::InLink {
+                link: index + 1,
+                source: Box::new(e),
+            };
+            let link = self.verify_ancestor(token).map_err(in_link)?;
+            rules::every_link(&link.passport, &self.policy, &self.status, now).map_err(in_link)?;
+            links.push(link);
+        }
+
+        rules::chain(&links, &self.policy)?;
+        Ok(VerifiedPassport::new(
+            bundle.clone(),
+            links.into_iter().map(|link| link.passport).collect(),
+            now,
+        ))
+    }
+
+    /// Parses one token, verifies its signature with the key its `kid` names
+    /// and decodes its claims. An ancestor (`digest` of its bytes given) is
+    /// remembered in the cache.
+    fn verify_signature(&self, token: &str, digest: Option<[u8; 32]>) -> Result<Link, VerifyError> {
+        let jws = CompactJws::parse(token)?;
+        let kid = jws.header().require_kid()?;
+        let key = self
+            .keys
+            .key(kid)
+            .ok_or_else(|| VerifyError::UnknownKey { kid: shorten(kid) })?;
+        let payload = jws.verify(&key, &self.options)?;
+        let passport = Arc::new(PassportClaims::from_json(payload)?);
+        let untyped = jws.header().is_untyped();
+        if let Some(digest) = digest {
+            self.cache.insert(
+                digest,
+                token.len(),
+                CachedLink {
+                    kid: kid.to_owned(),
+                    key,
+                    alg: jws.header().alg(),
+                    untyped,
+                    passport: Arc::clone(&passport),
+                },
+            );
+        }
+        Ok(Link {
+            passport,
+            untyped,
+            digest,
+        })
+    }
+
+    /// An ancestor: from the cache when its key is still the trusted one.
+    /// Its SHA-256 is computed once, as the cache key and for its child's
+    /// `parent_hash`.
+    fn verify_ancestor(&self, token: &str) -> Result<Link, VerifyError> {
+        let digest = sha256(token.as_bytes());
+        if let Some(hit) = self.cache.get(&digest) {
+            // The same question the cold path asked: the header's `kid`.
+            match self.keys.key(&hit.kid) {
+                Some(current) if current.same_key(&hit.key) => {
+                    // The policy could only differ if the cache outlived it;
+                    // it cannot, but these checks are cheap and keep the
+                    // cached path identical to the cold one.
+                    if !self.options.algorithms.contains(&hit.alg) {
+                        return Err(JoseError::AlgorithmNotAllowed {
+                            alg: hit.alg,
+                            allowed: self.options.algorithms.clone(),
+                        }
+                        .into());
+                    }
+                    if hit.untyped && !self.options.accept_untyped {
+                        return Err(JoseError::UntypedNotAccepted { found: None }.into());
+                    }
+                    return Ok(Link {
+                        passport: hit.passport,
+                        untyped: hit.untyped,
+                        digest: Some(digest),
+                    });
+                }
+                _ => self.cache.remove(&digest),
+            }
+        }
+        self.verify_signature(token, Some(digest))
+    }
+}
+
+fn link_ref(p: &PassportClaims) -> LinkRef {
+    LinkRef {
+        jti: clip(&p.jti),
+        agent_id: clip(&p.agent.agent_id),
+    }
+}
