@@ -97,6 +97,20 @@ pub enum JoseError {
     /// A key is malformed, of an unsupported type, or inconsistent.
     #[error("invalid key: {0}")]
     InvalidKey(String),
+    /// A key is well-formed but too weak to trust: an RSA modulus under 2048
+    /// bits or even, an RSA public exponent even or below 65537.
+    #[error("weak key: {0}")]
+    WeakKey(String),
+    /// A private RSA JWK lacks a member this crate needs: `d` or one of the
+    /// CRT members `p`, `q`, `dp`, `dq`, `qi` (RFC 7518 §6.3.2 lets a JWK
+    /// omit them; aws-lc-rs builds RSA keys only from the full CRT form).
+    #[error(
+        "private RSA JWK has no {0:?}: d and the CRT members p, q, dp, dq and qi are all required"
+    )]
+    IncompleteRsaKey(&'static str),
+    /// An HMAC tag does not match.
+    #[error("MAC does not verify")]
+    BadMac,
     /// A key file could not be read or written.
     #[error("key file {path}: {source}")]
     KeyFile {
@@ -141,6 +155,9 @@ impl JoseError {
             JoseError::UntypedNotAccepted { .. } => "untyped_token",
             JoseError::BadSignature => "bad_signature",
             JoseError::InvalidKey(_) => "invalid_key",
+            JoseError::WeakKey(_) => "weak_key",
+            JoseError::IncompleteRsaKey(_) => "incomplete_rsa_key",
+            JoseError::BadMac => "bad_mac",
             JoseError::KeyFile { .. } => "key_file",
             JoseError::InsecureKeyFile { .. } => "insecure_key_file",
             JoseError::Crypto(_) => "crypto_failure",
