@@ -235,7 +235,7 @@ fn describe(verified: &VerifiedPassport) -> String {
         .rev()
         .map(|p| p.agent.agent_id.as_str())
         .collect();
-    let leaf = verified.passport();
+    let leaf = verified.claims();
     let scopes: Vec<String> = verified.scopes().iter().map(ToString::to_string).collect();
     format!(
         "sub={} agents={} scope={scopes:?} {} iss={} jti={}",

@@ -348,15 +348,11 @@ pub fn read_records(path: &Path, filter: &Filter) -> Result<Vec<AuditRecord>, Au
     Ok(out)
 }
 
-/// Keeps an identifier taken from a token short enough for a log line.
+/// The longest identifier an audit record keeps, in bytes.
+pub const MAX_FIELD_LEN: usize = 256;
+
+/// Keeps an identifier taken from a token short enough for a log line
+/// ([`passport_jose::clip`] to [`MAX_FIELD_LEN`] bytes).
 pub fn clip(s: &str) -> String {
-    const MAX: usize = 256;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    passport_jose::clip(s, MAX_FIELD_LEN)
 }

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::routing::get;
-use passport_claims::{Level, MAX_BUNDLE_LEN};
+use passport_claims::{Assurance, Level, MAX_BUNDLE_LEN};
 use passport_dpop::{DpopError, DpopVerifier, VerifiedProof};
 use passport_verifier::{Verification, VerifiedPassport, Verifier};
 use url::Url;
@@ -66,12 +66,9 @@ pub struct Requirements {
     /// A scope the leaf's `tool_scope` must cover (403 `insufficient_scope`
     /// with this `scope` otherwise).
     pub scope: Option<String>,
-    /// Identity assurance floor.
-    pub min_ial: Option<Level>,
-    /// Authenticator assurance floor.
-    pub min_aal: Option<Level>,
-    /// Federation assurance floor.
-    pub min_fal: Option<Level>,
+    /// Assurance floors (401 `insufficient_user_authentication` when one
+    /// is not met).
+    pub min_assurance: Assurance,
     /// Only a DPoP-bound passport with a valid proof is accepted.
     pub proof_of_possession: bool,
 }
@@ -97,21 +94,21 @@ impl Requirements {
     /// Sets the IAL floor.
     #[must_use]
     pub fn min_ial(mut self, level: Level) -> Requirements {
-        self.min_ial = Some(level);
+        self.min_assurance.ial = Some(level);
         self
     }
 
     /// Sets the AAL floor.
     #[must_use]
     pub fn min_aal(mut self, level: Level) -> Requirements {
-        self.min_aal = Some(level);
+        self.min_assurance.aal = Some(level);
         self
     }
 
     /// Sets the FAL floor.
     #[must_use]
     pub fn min_fal(mut self, level: Level) -> Requirements {
-        self.min_fal = Some(level);
+        self.min_assurance.fal = Some(level);
         self
     }
 
@@ -719,17 +716,8 @@ impl Passport {
             return Err(reject(AuthError::ProofOfPossessionRequired));
         }
         let v = &self.0.verified;
-        if requirements.min_ial.is_some()
-            || requirements.min_aal.is_some()
-            || requirements.min_fal.is_some()
-        {
-            v.require_assurance(
-                requirements.min_ial,
-                requirements.min_aal,
-                requirements.min_fal,
-            )
+        v.require_assurance(&requirements.min_assurance)
             .map_err(|e| reject(AuthError::Token(e)))?;
-        }
         if let Some(scope) = &requirements.scope {
             v.require_scope(scope)
                 .map_err(|e| reject(AuthError::Token(e)))?;

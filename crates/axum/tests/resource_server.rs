@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use passport_axum::{PassportAuth, PassportClient, ResourceMetadata};
-use passport_claims::Passport as Claims;
+use passport_claims::PassportClaims as Claims;
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
 use passport_verifier::{LinkStatus, StatusSource, StatusUnavailable};

@@ -4,7 +4,7 @@ use std::fmt;
 
 use passport_jose::{CompactJws, MAX_TOKEN_LEN};
 
-use crate::{ClaimsError, Passport};
+use crate::{ClaimsError, PassportClaims};
 
 /// The most passports a bundle may hold, whatever a policy says. A verifier's
 /// `max_depth` is usually far lower (default 5) and is checked first.
@@ -131,7 +131,7 @@ impl UnverifiedBundle {
         self.tokens()
             .map(|token| {
                 let jws = CompactJws::parse(token).map_err(ClaimsError::Json)?;
-                let claims = Passport::from_json(jws.unverified_payload())?;
+                let claims = PassportClaims::from_json(jws.unverified_payload())?;
                 Ok(Inspected {
                     alg: jws.header().alg().to_string(),
                     kid: jws.header().kid().map(str::to_owned),
@@ -163,7 +163,7 @@ pub struct Inspected {
     /// The header's `typ`.
     pub typ: Option<String>,
     /// The claims, as the token states them. Unverified.
-    pub claims: Passport,
+    pub claims: PassportClaims,
 }
 
 /// How many times `needle` occurs in `bytes`. Counting into a `u8` per

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use passport_jose::JoseError;
 
 use crate::scope::ScopeSet;
-use crate::{Assurance, ClaimsError, Level};
+use crate::status::StatusWire;
+use crate::{Assurance, ClaimsError, Level, StatusReference};
 
 /// The namespace of the agent claims: `https://agent-passport.org/claims/`.
 pub const CLAIM_NAMESPACE: &str = "https://agent-passport.org/claims/";
@@ -106,11 +107,11 @@ pub struct AgentClaims {
 }
 
 /// A passport's claims (the JWS payload). Decoding is strict; see
-/// [`Passport::from_json`].
+/// [`PassportClaims::from_json`].
 ///
 /// ```
-/// use passport_claims::{Actor, AgentClaims, Passport, ScopeSet};
-/// let p = Passport::new(
+/// use passport_claims::{Actor, AgentClaims, PassportClaims, ScopeSet};
+/// let p = PassportClaims::new(
 ///     "https://issuer.local", "alice", "https://tool.example", "jti-1",
 ///     1_700_000_000, 1_700_000_900,
 ///     AgentClaims {
@@ -119,13 +120,13 @@ pub struct AgentClaims {
 ///     },
 /// );
 /// let json = p.to_json();
-/// assert_eq!(Passport::from_json(&json)?, p);
+/// assert_eq!(PassportClaims::from_json(&json)?, p);
 /// assert!(String::from_utf8(json).unwrap().contains(r#""act":{"sub":"bot"}"#));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct Passport {
+pub struct PassportClaims {
     /// Issuer identifier.
     pub iss: String,
     /// The principal; identical along a chain.
@@ -154,11 +155,14 @@ pub struct Passport {
     /// RFC 7800 / RFC 9449 `cnf.jkt`: the RFC 7638 thumbprint of the key the
     /// holder must prove possession of (DPoP). `None` = a bearer passport.
     pub cnf_jkt: Option<String>,
+    /// draft-ietf-oauth-status-list `status`: where this passport's
+    /// revocation status is published. `None` = no status list.
+    pub status: Option<StatusReference>,
     /// Every other claim, kept as decoded.
     pub extra: Map<String, Value>,
 }
 
-impl Passport {
+impl PassportClaims {
     /// A root-shaped passport with `nbf = iat` and `act = {"sub": agent_id}`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -169,8 +173,8 @@ impl Passport {
         iat: i64,
         exp: i64,
         agent: AgentClaims,
-    ) -> Passport {
-        Passport {
+    ) -> PassportClaims {
+        PassportClaims {
             iss: iss.into(),
             sub: sub.into(),
             aud: aud.into(),
@@ -184,11 +188,12 @@ impl Passport {
             agent,
             parent_hash: None,
             cnf_jkt: None,
+            status: None,
             extra: Map::new(),
         }
     }
 
-    /// True when this passport names a parent.
+    /// True when this passport names no parent (a root).
     pub fn is_root(&self) -> bool {
         self.agent.parent_jti.is_none()
     }
@@ -196,7 +201,7 @@ impl Passport {
     /// The JSON payload, members in the order csp-agent-passport writes them;
     /// absent optional claims are omitted (never `null`).
     ///
-    /// Members of [`Passport::extra`] that share a name with a claim modelled
+    /// Members of [`PassportClaims::extra`] that share a name with a claim modelled
     /// here are not written: an extra claim can never shadow or duplicate one.
     pub fn to_json(&self) -> Vec<u8> {
         let filtered;
@@ -231,6 +236,7 @@ impl Passport {
             parent_jti: self.agent.parent_jti.as_deref(),
             parent_hash: self.parent_hash.as_deref(),
             cnf: self.cnf_jkt.as_deref().map(|jkt| Cnf { jkt }),
+            status: self.status.as_ref().map(StatusReference::wire),
             extra,
         };
         // Serialising strings, integers and maps of JSON values cannot fail.
@@ -241,11 +247,11 @@ impl Passport {
     /// depth; every claim of SPEC §3 with its type (strings non-empty where
     /// they identify something); levels 1–3; NumericDates integers in
     /// `0..=MAX_NUMERIC_DATE`; scope patterns valid. Unknown claims are kept
-    /// in [`Passport::extra`].
+    /// in [`PassportClaims::extra`].
     ///
     /// The document is read in one pass: known claims go straight to their
     /// slot, and only unknown ones are collected into a map.
-    pub fn from_json(bytes: &[u8]) -> Result<Passport, ClaimsError> {
+    pub fn from_json(bytes: &[u8]) -> Result<PassportClaims, ClaimsError> {
         use serde::de::DeserializeSeed as _;
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let mut duplicate = None;
@@ -264,7 +270,7 @@ impl Passport {
             }));
         }
         match parsed {
-            Ok(Some((slots, extra))) => Passport::from_slots(slots, extra),
+            Ok(Some((slots, extra))) => PassportClaims::from_slots(slots, extra),
             Ok(None) => Err(ClaimsError::Json(JoseError::InvalidJson {
                 part: "payload",
                 reason: "not a JSON object".into(),
@@ -276,16 +282,19 @@ impl Passport {
         }
     }
 
-    /// As [`Passport::from_json`], from an already strictly parsed object.
-    pub fn from_map(mut map: Map<String, Value>) -> Result<Passport, ClaimsError> {
+    /// As [`PassportClaims::from_json`], from an already strictly parsed object.
+    pub fn from_map(mut map: Map<String, Value>) -> Result<PassportClaims, ClaimsError> {
         let mut slots = Slots::default();
         for (index, name) in FIELDS.iter().enumerate() {
             slots[index] = map.remove(*name);
         }
-        Passport::from_slots(slots, map)
+        PassportClaims::from_slots(slots, map)
     }
 
-    fn from_slots(mut slots: Slots, extra: Map<String, Value>) -> Result<Passport, ClaimsError> {
+    fn from_slots(
+        mut slots: Slots,
+        extra: Map<String, Value>,
+    ) -> Result<PassportClaims, ClaimsError> {
         let mut take = |f: Field| slots[f as usize].take();
         let iss = required_id(take(Field::Iss), "iss")?;
         let sub = required_id(take(Field::Sub), "sub")?;
@@ -374,7 +383,10 @@ impl Passport {
                 });
             }
         };
-        Ok(Passport {
+        let status = take(Field::Status)
+            .map(StatusReference::from_value)
+            .transpose()?;
+        Ok(PassportClaims {
             iss,
             sub,
             aud,
@@ -394,6 +406,7 @@ impl Passport {
             },
             parent_hash,
             cnf_jkt,
+            status,
             extra,
         })
     }
@@ -421,9 +434,10 @@ enum Field {
     ParentJti,
     ParentHash,
     Cnf,
+    Status,
 }
 
-const FIELDS: [&str; 19] = [
+const FIELDS: [&str; 20] = [
     "iss",
     "sub",
     "aud",
@@ -443,9 +457,10 @@ const FIELDS: [&str; 19] = [
     PARENT_JTI,
     PARENT_HASH,
     "cnf",
+    "status",
 ];
 
-type Slots = [Option<Value>; 19];
+type Slots = [Option<Value>; 20];
 
 /// The slot of a member name (a `match` the compiler turns into a few length
 /// and byte comparisons, rather than a scan of [`FIELDS`]).
@@ -470,6 +485,7 @@ fn field_index(name: &str) -> Option<usize> {
         PARENT_JTI => Field::ParentJti,
         PARENT_HASH => Field::ParentHash,
         "cnf" => Field::Cnf,
+        "status" => Field::Status,
         _ => return None,
     };
     Some(field as usize)
@@ -623,6 +639,8 @@ struct Wire<'a> {
     parent_hash: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Cnf<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusWire<'a>>,
     #[serde(flatten)]
     extra: &'a Map<String, Value>,
 }

@@ -1,12 +1,14 @@
 //! The claim layout of SPEC §3, compared with what csp-agent-passport 0.2.1's
-//! `Passport.to_jwt_claims` writes (member order and omission of absent
+//! `PassportClaims.to_jwt_claims` writes (member order and omission of absent
 //! optional claims; see its claims.py).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use passport_claims::{Actor, AgentClaims, Assurance, Level, Passport, ScopeSet, UnverifiedBundle};
+use passport_claims::{
+    Actor, AgentClaims, Assurance, Level, PassportClaims, ScopeSet, UnverifiedBundle,
+};
 
-fn sample() -> Passport {
-    let mut p = Passport::new(
+fn sample() -> PassportClaims {
+    let mut p = PassportClaims::new(
         "https://issuer.local",
         "alice",
         "https://tool.example",
@@ -76,7 +78,7 @@ fn decoding_round_trips_and_keeps_unknown_claims() {
     p.cnf_jkt = Some("thumb".into());
     p.extra
         .insert("x-custom".into(), serde_json::json!({"nested": [1, 2]}));
-    let back = Passport::from_json(&p.to_json()).unwrap();
+    let back = PassportClaims::from_json(&p.to_json()).unwrap();
     assert_eq!(back, p);
     assert_eq!(back.extra["x-custom"]["nested"][1], 2);
     assert_eq!(back.cnf_jkt.as_deref(), Some("thumb"));
@@ -87,7 +89,7 @@ fn a_reference_payload_decodes() {
     // A payload exactly as the reference writes it for a root (no task purpose,
     // no levels): tool_scope present, optional claims absent.
     let payload = br#"{"iss":"https://py.local","sub":"bob","aud":"https://tool.example","iat":1700000000,"exp":1700000900,"nbf":1700000000,"jti":"j1","act":{"sub":"a"},"https://agent-passport.org/claims/agent_id":"a","https://agent-passport.org/claims/agent_model":"m","https://agent-passport.org/claims/tool_scope":[]}"#;
-    let p = Passport::from_json(payload).unwrap();
+    let p = PassportClaims::from_json(payload).unwrap();
     assert!(p.is_root());
     assert!(p.agent.tool_scope.is_empty());
     assert_eq!(p.assurance, Assurance::none());
@@ -116,22 +118,24 @@ fn a_duplicate_spelled_with_escapes_is_still_a_duplicate() {
     let text = String::from_utf8(sample().to_json()).unwrap();
     // "\u0061ud" is "aud": two parsers must not disagree on which one wins.
     let doubled = text.replacen('{', r#"{"\u0061ud":"https://attacker.example","#, 1);
-    let err = Passport::from_json(doubled.as_bytes()).unwrap_err();
+    let err = PassportClaims::from_json(doubled.as_bytes()).unwrap_err();
     assert_eq!(err.code(), "duplicate_member");
     // Same for an unknown member repeated, and for one inside `act`.
     let unknown = text.replacen('{', r#"{"x":1,"\u0078":2,"#, 1);
     assert_eq!(
-        Passport::from_json(unknown.as_bytes()).unwrap_err().code(),
+        PassportClaims::from_json(unknown.as_bytes())
+            .unwrap_err()
+            .code(),
         "duplicate_member"
     );
     for not_object in [&b"[]"[..], b"1", b"\"x\"", b"null", b"true"] {
         assert_eq!(
-            Passport::from_json(not_object).unwrap_err().code(),
+            PassportClaims::from_json(not_object).unwrap_err().code(),
             "invalid_json"
         );
     }
     assert_eq!(
-        Passport::from_json(&[text.as_bytes(), b" {}"].concat())
+        PassportClaims::from_json(&[text.as_bytes(), b" {}"].concat())
             .unwrap_err()
             .code(),
         "invalid_json"
@@ -149,11 +153,42 @@ fn an_extra_claim_can_never_shadow_a_known_one() {
         serde_json::json!(["*"]),
     );
     let json = p.to_json();
-    let back = Passport::from_json(&json).unwrap();
+    let back = PassportClaims::from_json(&json).unwrap();
     assert_eq!(back.sub, "alice");
     assert_eq!(back.cnf_jkt, None);
     assert_eq!(
         back.agent.tool_scope,
         ScopeSet::parse(["files:read"]).unwrap()
     );
+}
+
+#[test]
+fn status_is_a_typed_claim_that_round_trips_and_is_never_shadowed() {
+    let mut p = sample();
+    p.status =
+        Some(passport_claims::StatusReference::new(42, "https://issuer.local/status/1").unwrap());
+    // An extra member named `status` can neither replace nor duplicate it.
+    p.extra.insert(
+        "status".into(),
+        serde_json::json!({"status_list": {"idx": 1, "uri": "https://evil"}}),
+    );
+    let json = p.to_json();
+    let text = String::from_utf8(json.clone()).unwrap();
+    assert_eq!(text.matches("\"status\"").count(), 1, "{text}");
+    assert!(
+        text.contains(
+            r#""status":{"status_list":{"idx":42,"uri":"https://issuer.local/status/1"}}"#
+        )
+    );
+    let back = PassportClaims::from_json(&json).unwrap();
+    assert_eq!(back.status, p.status);
+    assert!(!back.extra.contains_key("status"));
+}
+
+#[test]
+fn a_status_claim_this_project_cannot_check_is_refused_when_decoded() {
+    let mut value: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+    value["status"] = serde_json::json!({"status_list": {"idx": 1, "uri": "https://i/s"}, "other_mechanism": {"x": 1}});
+    let err = PassportClaims::from_json(&serde_json::to_vec(&value).unwrap()).unwrap_err();
+    assert_eq!(err.code(), "invalid_claim");
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use passport_claims::{
-    Clock, IdentityAssertion, Level, MAX_BUNDLE_LEN, MAX_BUNDLE_LINKS, Passport, ScopeSet,
+    Clock, IdentityAssertion, Level, MAX_BUNDLE_LEN, MAX_BUNDLE_LINKS, PassportClaims, ScopeSet,
     SystemClock, UnverifiedBundle,
 };
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssueError, Issuer};
@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 use passport_audit::{
     Action, AuditRecord, AuditSink, Filter, JsonLinesSink, LinkRef, Outcome, read_records,
 };
-use passport_status::{DenyListSource, IndexAllocator, Status, StatusListSource, status_reference};
-use passport_verifier::{KeyStore, LinkStatus, StatusSource, StatusUnavailable, Verification};
+use passport_status::{DenyListSource, IndexAllocator, Status, StatusListSource};
+use passport_store::LocalStatus;
+use passport_verifier::{KeyStore, StatusSource, Verification};
 
 use crate::cli::{
     AuditArgs, DelegateArgs, InspectArgs, IssueArgs, KeysAction, LoginArgs, PassportArgs,
@@ -82,9 +83,7 @@ impl Context {
 
     /// The local issuer's own revocation state, as a verifier's status source.
     fn local_status(&self) -> Result<Arc<dyn StatusSource>, CliError> {
-        Ok(Arc::new(LocalStatus {
-            allocator: self.allocator()?,
-        }))
+        Ok(Arc::new(LocalStatus::new(self.allocator()?)))
     }
 
     /// The local issuer's audit log, under the data directory.
@@ -427,7 +426,7 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
 }
 
 fn summary(v: &VerifiedPassport) -> Value {
-    let passport: Value = serde_json::from_slice(&v.passport().to_json()).unwrap_or(Value::Null);
+    let passport: Value = serde_json::from_slice(&v.claims().to_json()).unwrap_or(Value::Null);
     let chain: Vec<Value> = v
         .links()
         .iter()
@@ -544,7 +543,7 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<(), CliError> {
 }
 
 /// principal (levels) → each actor → the current holder, root first.
-fn tree(leaf_first: &[Passport]) -> String {
+fn tree(leaf_first: &[PassportClaims]) -> String {
     let mut out = String::new();
     let Some(root) = leaf_first.last() else {
         return out;
@@ -604,46 +603,6 @@ fn status_list_source(
             }
         })?;
         Ok(Arc::new(lists))
-    }
-}
-
-/// The local issuer's allocator answering for its own passports.
-struct LocalStatus {
-    allocator: Arc<IndexAllocator>,
-}
-
-impl StatusSource for LocalStatus {
-    fn status(&self, passport: &Passport, _now: i64) -> Result<LinkStatus, StatusUnavailable> {
-        let reference = match status_reference(passport) {
-            Ok(Some(reference)) => reference,
-            // Minted before revocation existed, or by csp-agent-passport.
-            Ok(None) => return Ok(LinkStatus::Valid),
-            Err(reason) => return Err(StatusUnavailable::new("invalid_status_claim", reason)),
-        };
-        if reference.uri != self.allocator.uri() {
-            return Err(StatusUnavailable::new(
-                "status_uri_unknown",
-                format!(
-                    "the passport's status list {} is not this issuer's",
-                    reference.uri
-                ),
-            ));
-        }
-        let record = self
-            .allocator
-            .lookup_idx(reference.idx)
-            .map_err(|e| StatusUnavailable::new("status_state_unreadable", e.to_string()))?;
-        match record {
-            Some(r) if r.jti == passport.jti => Ok(match r.status {
-                Status::Valid => LinkStatus::Valid,
-                Status::Suspended => LinkStatus::Suspended,
-                _ => LinkStatus::Revoked,
-            }),
-            _ => Err(StatusUnavailable::new(
-                "unknown_status_index",
-                format!("index {} was not issued to this passport", reference.idx),
-            )),
-        }
     }
 }
 

@@ -47,9 +47,10 @@
 
 use std::sync::Arc;
 
-use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
+use passport_audit::{Action, AuditError, AuditRecord, AuditSink, LinkRef, Outcome, clip};
 use passport_claims::{
-    Actor, AgentClaims, Clock, IdentityAssertion, PASSPORT_TYP, Passport, ScopeSet, SystemClock,
+    Actor, AgentClaims, AllocationError, Clock, IdentityAssertion, PASSPORT_TYP, PassportClaims,
+    ScopeSet, StatusAllocator, SystemClock,
 };
 use passport_jose::{JoseError, SigningKey, VerifyingKey, sha256_b64url};
 use passport_verifier::VerifiedPassport;
@@ -60,8 +61,6 @@ pub const DEFAULT_ROOT_TTL: u64 = 15 * 60;
 pub const DEFAULT_CHILD_TTL: u64 = 5 * 60;
 /// The longest lifetime an issuer grants, in seconds (24 hours).
 pub const MAX_TTL: u64 = 24 * 60 * 60;
-/// Default maximum bundle length (matches the verifier's default).
-pub const DEFAULT_MAX_DEPTH: usize = 5;
 
 /// Why a passport was not minted.
 #[derive(Debug, thiserror::Error)]
@@ -115,11 +114,11 @@ pub enum IssueError {
     )]
     HolderKeyRequired,
     /// The passport was minted but could not be audited, so it is withheld.
-    #[error("the passport could not be audited: {0}")]
-    AuditFailed(String),
+    #[error("the passport could not be audited")]
+    AuditFailed(#[source] AuditError),
     /// No status-list index could be allocated.
-    #[error("cannot allocate a status-list index: {0}")]
-    Status(String),
+    #[error(transparent)]
+    Status(#[from] AllocationError),
     /// Signing failed.
     #[error(transparent)]
     Jose(#[from] JoseError),
@@ -273,7 +272,7 @@ impl<'a> DelegationRequest<'a> {
 pub struct IssuedPassport {
     token: String,
     bundle: String,
-    claims: Passport,
+    claims: PassportClaims,
     clamped: bool,
 }
 
@@ -289,7 +288,7 @@ impl IssuedPassport {
     }
 
     /// The claims that were signed.
-    pub fn claims(&self) -> &Passport {
+    pub fn claims(&self) -> &PassportClaims {
         &self.claims
     }
 
@@ -308,25 +307,6 @@ impl std::fmt::Debug for IssuedPassport {
             .field("clamped", &self.clamped)
             .finish_non_exhaustive()
     }
-}
-
-/// Where a minted passport's revocation status will be published: an index
-/// in a status list and the list's URI (draft-ietf-oauth-status-list).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusReference {
-    /// The passport's index in the list.
-    pub idx: u64,
-    /// The list's URI (the `sub` of its Status List Token).
-    pub uri: String,
-}
-
-/// Hands out status-list indices for new passports. Implementations must
-/// never hand out an index twice (even across restarts) and should not hand
-/// them out in order, so a list does not reveal how many passports exist.
-pub trait StatusAllocator: Send + Sync + std::fmt::Debug {
-    /// Reserves an index for the passport `jti` held by `agent_id`, valid
-    /// until `exp`.
-    fn allocate(&self, jti: &str, agent_id: &str, exp: i64) -> Result<StatusReference, String>;
 }
 
 /// Mints root and delegated passports with one signing key.
@@ -358,7 +338,7 @@ impl Issuer {
             url: url.into(),
             key,
             clock: Arc::new(SystemClock),
-            max_depth: DEFAULT_MAX_DEPTH,
+            max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
             status: None,
             audit: None,
         }
@@ -429,7 +409,7 @@ impl Issuer {
         check_jkt(holder_jkt.as_deref())?;
         let ttl = checked_ttl(ttl.unwrap_or(DEFAULT_ROOT_TTL))?;
         let now = self.clock.now();
-        let mut passport = Passport::new(
+        let mut passport = PassportClaims::new(
             self.url.clone(),
             assertion.subject,
             audience,
@@ -469,7 +449,7 @@ impl Issuer {
         &self,
         action: Action,
         audience: &str,
-        ancestors: &[Arc<Passport>],
+        ancestors: &[Arc<PassportClaims>],
         result: Result<IssuedPassport, IssueError>,
     ) -> Result<IssuedPassport, IssueError> {
         let Some(sink) = &self.audit else {
@@ -483,7 +463,7 @@ impl Issuer {
         let mut record = AuditRecord::new(self.clock.now(), action, outcome);
         record.aud = Some(clip(audience));
         record.iss = Some(self.url.clone());
-        let link = |p: &Passport| LinkRef {
+        let link = |p: &PassportClaims| LinkRef {
             jti: clip(&p.jti),
             agent_id: clip(&p.agent.agent_id),
         };
@@ -500,7 +480,7 @@ impl Issuer {
         record.links.extend(ancestors.iter().map(|p| link(p)));
         match (sink.record(&record), result) {
             (Ok(()), result) => result,
-            (Err(e), Ok(_)) => Err(IssueError::AuditFailed(e.to_string())),
+            (Err(e), Ok(_)) => Err(IssueError::AuditFailed(e)),
             (Err(_), Err(e)) => Err(e),
         }
     }
@@ -522,7 +502,7 @@ impl Issuer {
         non_empty("audience", &audience)?;
         non_empty("agent_id", &agent_id)?;
         check_jkt(holder_jkt.as_deref())?;
-        let parent = verified.passport();
+        let parent = verified.claims();
         // A bound parent's authority must stay bound: a child without its
         // own holder key would turn a sender-constrained passport into a
         // bearer one.
@@ -565,7 +545,7 @@ impl Issuer {
         let ttl = checked_ttl(ttl.unwrap_or(DEFAULT_CHILD_TTL))?;
         let wanted = now.saturating_add(ttl);
         let exp = wanted.min(parent.exp);
-        let mut child = Passport::new(
+        let mut child = PassportClaims::new(
             self.url.clone(),
             parent.sub.clone(),
             audience,
@@ -596,15 +576,9 @@ impl Issuer {
     }
 
     /// Adds the `status` reference (when configured) and signs.
-    fn sign(&self, passport: &mut Passport) -> Result<String, IssueError> {
+    fn sign(&self, passport: &mut PassportClaims) -> Result<String, IssueError> {
         if let Some(allocator) = &self.status {
-            let reference = allocator
-                .allocate(&passport.jti, &passport.agent.agent_id, passport.exp)
-                .map_err(IssueError::Status)?;
-            passport.extra.insert(
-                "status".into(),
-                serde_json::json!({"status_list": {"idx": reference.idx, "uri": reference.uri}}),
-            );
+            passport.status = Some(allocator.allocate(passport)?);
         }
         Ok(self
             .key

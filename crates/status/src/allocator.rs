@@ -7,8 +7,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use passport_claims::{AllocationError, PassportClaims, StatusAllocator, StatusReference};
 use passport_claims::{Clock, SystemClock};
-use passport_issuer::{StatusAllocator, StatusReference};
 use passport_jose::SigningKey;
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +88,7 @@ struct State {
     records: Vec<Record>,
 }
 
-/// Allocates status-list indices for an [`passport_issuer::Issuer`]
+/// Allocates status-list indices for an issuer (`passport_issuer::Issuer::with_status`)
 /// (`Issuer::with_status`) and keeps their statuses.
 ///
 /// - **Never reused.** Every allocated index is recorded in a JSON file
@@ -412,14 +412,11 @@ impl IndexAllocator {
 }
 
 impl StatusAllocator for IndexAllocator {
-    fn allocate(&self, jti: &str, agent_id: &str, exp: i64) -> Result<StatusReference, String> {
+    fn allocate(&self, passport: &PassportClaims) -> Result<StatusReference, AllocationError> {
         let record = self
-            .allocate_record(jti, agent_id, exp)
-            .map_err(|e| e.to_string())?;
-        Ok(StatusReference {
-            idx: record.idx,
-            uri: self.uri.clone(),
-        })
+            .allocate_record(&passport.jti, &passport.agent.agent_id, passport.exp)
+            .map_err(AllocationError::new)?;
+        StatusReference::new(record.idx, self.uri.clone()).map_err(AllocationError::new)
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
-use passport_claims::Passport;
+use passport_claims::PassportClaims;
 use passport_verifier::{LinkStatus, StatusSource, StatusUnavailable};
 use serde_json::Value;
 
@@ -120,7 +120,11 @@ impl DenyListSource {
 }
 
 impl StatusSource for DenyListSource {
-    fn status(&self, passport: &Passport, _now: i64) -> Result<LinkStatus, StatusUnavailable> {
+    fn status(
+        &self,
+        passport: &PassportClaims,
+        _now: i64,
+    ) -> Result<LinkStatus, StatusUnavailable> {
         Ok(if self.contains(&passport.jti) {
             LinkStatus::Revoked
         } else {

@@ -14,7 +14,7 @@
 //!   `status_list: {bits, lst}`), verified like a passport: trusted key by
 //!   `kid`, explicit `typ`, `sub` equal to the referenced URI, time window.
 //! - [`IndexAllocator`]: the issuer's side. A
-//!   [`passport_issuer::StatusAllocator`] handing out random, never reused,
+//!   [`passport_claims::StatusAllocator`] handing out random, never reused,
 //!   persisted indices; keeps each passport's status; builds and signs the
 //!   list to publish.
 //! - [`StatusListSource`] and [`DenyListSource`]: implementations of
@@ -73,7 +73,6 @@ pub use error::StatusError;
 pub use list::{DEFAULT_MAX_DECOMPRESSED, Status, StatusList};
 pub use source::{
     DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_LISTS, DEFAULT_RETRY_AFTER, FailurePolicy, StatusListSource,
-    StatusReference, status_reference,
 };
 pub use token::{
     DEFAULT_LIST_CLOCK_SKEW, DEFAULT_MAX_LIST_TOKEN_LEN, ListExpectations, STATUS_LIST_TYP,

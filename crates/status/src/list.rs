@@ -36,6 +36,18 @@ pub enum Status {
     Suspended,
 }
 
+/// A list's status as the verifier's link status. The match is exhaustive:
+/// a status added here must be mapped before anything compiles.
+impl From<Status> for passport_verifier::LinkStatus {
+    fn from(status: Status) -> passport_verifier::LinkStatus {
+        match status {
+            Status::Valid => passport_verifier::LinkStatus::Valid,
+            Status::Invalid => passport_verifier::LinkStatus::Revoked,
+            Status::Suspended => passport_verifier::LinkStatus::Suspended,
+        }
+    }
+}
+
 impl Status {
     /// The value written in a status list.
     pub const fn value(self) -> u8 {

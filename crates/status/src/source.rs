@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
-use passport_claims::{Clock, Passport, SystemClock, UnverifiedBundle};
+use passport_claims::{Clock, PassportClaims, SystemClock, UnverifiedBundle};
 use passport_jose::Algorithm;
 use passport_verifier::{KeyStore, LinkStatus, StatusSource, StatusUnavailable};
-use serde_json::Value;
 
 use crate::error::shorten;
 use crate::{
@@ -42,39 +41,6 @@ pub enum FailurePolicy {
     Grace(Duration),
 }
 
-/// A passport's reference into a status list: `status.status_list`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusReference {
-    /// The index.
-    pub idx: u64,
-    /// The list's URI.
-    pub uri: String,
-}
-
-/// The passport's `status.status_list` reference: `Ok(None)` when it has no
-/// `status` claim, an error (a reason) when the claim is malformed or names
-/// no status list.
-pub fn status_reference(passport: &Passport) -> Result<Option<StatusReference>, String> {
-    let Some(status) = passport.extra.get("status") else {
-        return Ok(None);
-    };
-    let Value::Object(status) = status else {
-        return Err("the `status` claim is not an object".into());
-    };
-    let Some(Value::Object(list)) = status.get("status_list") else {
-        return Err("the `status` claim has no `status_list` object".into());
-    };
-    let idx = list
-        .get("idx")
-        .and_then(Value::as_u64)
-        .ok_or("`status.status_list.idx` is not a non-negative integer")?;
-    let uri = match list.get("uri") {
-        Some(Value::String(uri)) if !uri.is_empty() => uri.clone(),
-        _ => return Err("`status.status_list.uri` is not a non-empty string".into()),
-    };
-    Ok(Some(StatusReference { idx, uri }))
-}
-
 #[derive(Debug, Clone)]
 struct Cached {
     list: Arc<VerifiedStatusList>,
@@ -84,7 +50,8 @@ struct Cached {
 /// Answers "is this passport revoked?" from Token Status Lists.
 ///
 /// - A passport **without** a `status` claim is valid as far as this source
-///   goes; a malformed claim is `invalid_status_claim` (refused).
+///   goes (a malformed claim never gets this far: the claims decoder
+///   refuses it as `invalid_claim`).
 /// - **Which lists.** Only lists this source was told about are used: a list
 ///   file ([`StatusListSource::add_file`]), a token handed over
 ///   ([`StatusListSource::add_token`]), or a URI under an allowed prefix
@@ -312,13 +279,13 @@ impl StatusListSource {
         let mut seen = HashSet::new();
         let mut first = None;
         for inspected in bundle.inspect_unverified().into_iter().flatten() {
-            let Ok(Some(reference)) = status_reference(&inspected.claims) else {
+            let Some(reference) = &inspected.claims.status else {
                 continue;
             };
-            if !seen.insert(reference.uri.clone()) || !self.is_known(&reference.uri) {
+            if !seen.insert(reference.uri().to_owned()) || !self.is_known(reference.uri()) {
                 continue;
             }
-            if let Err(e) = self.ensure_fresh(&reference.uri).await {
+            if let Err(e) = self.ensure_fresh(reference.uri()).await {
                 first.get_or_insert(e);
             }
         }
@@ -572,30 +539,26 @@ impl StatusListSource {
 }
 
 impl StatusSource for StatusListSource {
-    fn status(&self, passport: &Passport, now: i64) -> Result<LinkStatus, StatusUnavailable> {
-        let reference = match status_reference(passport) {
-            Ok(Some(reference)) => reference,
-            Ok(None) => return Ok(LinkStatus::Valid),
-            Err(reason) => return Err(StatusUnavailable::new("invalid_status_claim", reason)),
+    fn status(&self, passport: &PassportClaims, now: i64) -> Result<LinkStatus, StatusUnavailable> {
+        let Some(reference) = &passport.status else {
+            return Ok(LinkStatus::Valid);
         };
-        if !self.is_known(&reference.uri) {
+        if !self.is_known(reference.uri()) {
             return Err(StatusUnavailable::new(
                 "status_uri_not_allowed",
                 format!(
                     "the status list {} is not one this verifier trusts",
-                    shorten(&reference.uri)
+                    shorten(reference.uri())
                 ),
             ));
         }
-        let list = self.usable(&reference.uri, now)?;
-        let value = list.list.get(reference.idx).map_err(|e| {
-            StatusUnavailable::new(e.code(), format!("{}: {e}", shorten(&reference.uri)))
+        let list = self.usable(reference.uri(), now)?;
+        let value = list.list.get(reference.idx()).map_err(|e| {
+            StatusUnavailable::new(e.code(), format!("{}: {e}", shorten(reference.uri())))
         })?;
         match Status::from_value(value) {
-            Some(Status::Valid) => Ok(LinkStatus::Valid),
-            Some(Status::Invalid) => Ok(LinkStatus::Revoked),
-            Some(Status::Suspended) => Ok(LinkStatus::Suspended),
-            _ => Err(StatusUnavailable::new(
+            Some(status) => Ok(LinkStatus::from(status)),
+            None => Err(StatusUnavailable::new(
                 "unknown_status_value",
                 format!("status value {value:#04x} is not one this verifier understands"),
             )),

@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use passport_issuer::StatusAllocator as _;
 use passport_status::{INITIAL_INDEX_SPACE, IndexAllocator, Status, StatusList};
 use proptest::prelude::*;
 
@@ -31,11 +30,11 @@ proptest! {
             // A tiny space so that it doubles several times along the way.
             let allocator = IndexAllocator::open_with_space(&path, URI, 4).unwrap();
             for i in 0..*count {
-                let reference = allocator
-                    .allocate(&format!("jti-{s}-{i}"), "agent", 1_700_000_000)
+                let record = allocator
+                    .allocate_record(&format!("jti-{s}-{i}"), "agent", 1_700_000_000)
                     .unwrap();
-                prop_assert_eq!(reference.uri.as_str(), URI);
-                prop_assert!(seen.insert(reference.idx), "index {} handed out twice", reference.idx);
+                prop_assert_eq!(allocator.uri(), URI);
+                prop_assert!(seen.insert(record.idx), "index {} handed out twice", record.idx);
                 n += 1;
             }
             let space = allocator.space().unwrap();

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use passport_claims::Passport;
+use passport_claims::{PassportClaims, StatusReference};
 use passport_status::{DenyListSource, Status, StatusList, StatusListSource};
 use passport_verifier::{Verifier, VerifyError};
 use serde_json::json;
@@ -40,9 +40,9 @@ fn every_minted_passport_carries_a_distinct_status_reference() {
     let links = f.chain3();
     let mut seen = std::collections::HashSet::new();
     for link in &links {
-        let status = &link.claims().extra["status"]["status_list"];
-        assert_eq!(status["uri"], URI);
-        assert!(seen.insert(status["idx"].as_u64().unwrap()));
+        let status = link.claims().status.as_ref().unwrap();
+        assert_eq!(status.uri(), URI);
+        assert!(seen.insert(status.idx()));
     }
     assert_eq!(f.allocator.records().unwrap().len(), 3);
 }
@@ -86,9 +86,7 @@ fn revoking_the_root_refuses_child_and_grandchild_naming_the_root() {
 fn revoking_a_middle_link_spares_its_ancestors() {
     let f = Fixture::new();
     let [root, child, grandchild] = f.chain3();
-    let idx = child.claims().extra["status"]["status_list"]["idx"]
-        .as_u64()
-        .unwrap();
+    let idx = child.claims().status.as_ref().unwrap().idx();
     f.allocator.set_status(idx, Status::Invalid).unwrap();
     let source = StatusListSource::new(f.key_store()).with_clock(f.clock.clone());
     source.add_token(&f.publish()).unwrap();
@@ -130,9 +128,12 @@ fn a_passport_without_a_status_claim_is_valid_and_a_malformed_one_is_refused() {
     let source = Arc::new(StatusListSource::new(f.key_store()).with_clock(f.clock.clone()));
     let verifier = f.verifier(source);
     let root = f.root();
-    let mut p: Passport = root.claims().clone();
-    p.extra.remove("status");
+    let mut p: PassportClaims = root.claims().clone();
+    p.status = None;
     verifier.verify_str(&f.sign_passport(&p)).unwrap();
+
+    // A malformed claim is refused by the claims decoder, before any status
+    // source is asked (a status that cannot be checked is never ignored).
 
     for bad in [
         json!("revoked"),
@@ -145,13 +146,11 @@ fn a_passport_without_a_status_claim_is_valid_and_a_malformed_one_is_refused() {
         json!({"status_list": {"idx": 1, "uri": ""}}),
         json!({"status_list": {"idx": 1, "uri": 7}}),
     ] {
-        p.extra.insert("status".into(), bad.clone());
-        let token = f.sign_passport(&p);
-        assert_eq!(
-            unavailable_code(&verifier, &token),
-            "invalid_status_claim",
-            "{bad}"
-        );
+        let mut claims: serde_json::Value = serde_json::from_slice(&p.to_json()).unwrap();
+        claims["status"] = bad.clone();
+        let token = f.sign_raw(json!({"typ": passport_claims::PASSPORT_TYP}), claims);
+        let err = verifier.verify_str(&token).unwrap_err();
+        assert_eq!(err.code(), "invalid_claim", "{bad}: {err}");
     }
 }
 
@@ -190,10 +189,7 @@ fn an_index_past_the_end_of_the_list_is_refused() {
     // A list of 8 entries; the root's index is drawn from 2^16 slots.
     let list = StatusList::with_capacity(2, 8).unwrap();
     let mut p = root.claims().clone();
-    p.extra.insert(
-        "status".into(),
-        json!({"status_list": {"idx": 8, "uri": URI}}),
-    );
+    p.status = Some(StatusReference::new(8, URI).unwrap());
     let source = StatusListSource::new(f.key_store()).with_clock(f.clock.clone());
     source
         .add_token(&f.sign_list(URI, &list, NOW, NOW + 3600, 300))
@@ -203,10 +199,7 @@ fn an_index_past_the_end_of_the_list_is_refused() {
         unavailable_code(&verifier, &f.sign_passport(&p)),
         "index_out_of_range"
     );
-    p.extra.insert(
-        "status".into(),
-        json!({"status_list": {"idx": 7, "uri": URI}}),
-    );
+    p.status = Some(StatusReference::new(7, URI).unwrap());
     verifier.verify_str(&f.sign_passport(&p)).unwrap();
 }
 
@@ -214,9 +207,7 @@ fn an_index_past_the_end_of_the_list_is_refused() {
 fn a_status_value_without_meaning_here_is_refused() {
     let f = Fixture::new();
     let root = f.root();
-    let idx = root.claims().extra["status"]["status_list"]["idx"]
-        .as_u64()
-        .unwrap();
+    let idx = root.claims().status.as_ref().unwrap().idx();
     let mut list = StatusList::with_capacity(2, 1 << 16).unwrap();
     list.set(idx, 3).unwrap();
     let source = StatusListSource::new(f.key_store()).with_clock(f.clock.clone());

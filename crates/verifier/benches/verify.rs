@@ -29,7 +29,7 @@ use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BatchSize, BenchmarkGroup, Criterion, Throughput};
 use passport_claims::{
-    Assurance, IdentityAssertion, Level, ManualClock, Passport, ScopeSet, UnverifiedBundle,
+    Assurance, IdentityAssertion, Level, ManualClock, PassportClaims, ScopeSet, UnverifiedBundle,
 };
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
 use passport_jose::{Algorithm, CompactJws, SigningKey, VerifyOptions, b64, sha256};
@@ -330,7 +330,7 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: 
             b.iter(|| f.keys.key(black_box(key.kid())).expect("key"))
         });
         g.bench_function("passport_from_json", |b| {
-            b.iter(|| Passport::from_json(black_box(&payload)).expect("decodes"))
+            b.iter(|| PassportClaims::from_json(black_box(&payload)).expect("decodes"))
         });
         // check_chain's attenuation test, for both links of the 3-link bundle.
         let (root_scope, mid_scope, leaf_scope) =

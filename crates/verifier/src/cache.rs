@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use passport_claims::Passport;
+use passport_claims::PassportClaims;
 use passport_jose::{Algorithm, VerifyingKey};
 
 /// The default number of ancestors remembered.
@@ -28,7 +28,7 @@ pub(crate) struct CachedLink {
     pub(crate) key: VerifyingKey,
     pub(crate) alg: Algorithm,
     pub(crate) untyped: bool,
-    pub(crate) passport: Arc<Passport>,
+    pub(crate) passport: Arc<PassportClaims>,
 }
 
 pub(crate) struct AncestorCache {

@@ -203,11 +203,20 @@ pub enum VerifyError {
         /// The verifier's time.
         now: i64,
     },
-    /// `nbf` (or `iat`) is in the future by more than the clock skew.
+    /// `nbf` is in the future by more than the clock skew.
     #[error("not valid before {nbf} (now {now})")]
     NotYetValid {
-        /// The token's `nbf` or `iat`.
+        /// The token's `nbf`.
         nbf: i64,
+        /// The verifier's time.
+        now: i64,
+    },
+    /// `iat` is in the future by more than the clock skew: the passport
+    /// claims to have been issued later than now.
+    #[error("issued in the future, at {iat} (now {now})")]
+    IssuedInFuture {
+        /// The token's `iat`.
+        iat: i64,
         /// The verifier's time.
         now: i64,
     },
@@ -295,8 +304,8 @@ pub enum VerifyError {
     ProofOfPossessionRequired,
     /// The bundle verified but the audit record could not be written, so it
     /// is refused (no acceptance without a trail).
-    #[error("verification could not be audited: {0}")]
-    AuditFailed(String),
+    #[error("verification could not be audited")]
+    AuditFailed(#[source] passport_audit::AuditError),
     /// The policy itself is invalid.
     #[error("invalid policy: {0}")]
     Policy(#[from] PolicyError),
@@ -313,6 +322,7 @@ impl VerifyError {
             VerifyError::AudienceMismatch { .. } => "audience_mismatch",
             VerifyError::Expired { .. } => "expired",
             VerifyError::NotYetValid { .. } => "not_yet_valid",
+            VerifyError::IssuedInFuture { .. } => "issued_in_future",
             VerifyError::InsufficientAssurance {
                 kind: AssuranceKind::Ial,
                 ..

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use passport_claims::{Level, MAX_BUNDLE_LINKS};
+use passport_claims::{Assurance, Level, MAX_BUNDLE_LINKS};
 use passport_jose::Algorithm;
 
 use crate::PolicyError;
@@ -38,12 +38,9 @@ pub struct VerificationPolicy {
     pub trusted_issuers: BTreeSet<String>,
     /// The audience this verifier is (exact match on the leaf's `aud`).
     pub audience: String,
-    /// Identity assurance floor; a passport without `ial` fails it.
-    pub min_ial: Option<Level>,
-    /// Authenticator assurance floor.
-    pub min_aal: Option<Level>,
-    /// Federation assurance floor.
-    pub min_fal: Option<Level>,
+    /// Assurance floors, one per level that is set: a passport whose level
+    /// is lower, or absent, fails it.
+    pub min_assurance: Assurance,
     /// A scope the leaf's `tool_scope` must cover.
     pub required_scope: Option<String>,
     /// Accept a leaf whose `tool_scope` has a pattern that matches everything.
@@ -70,9 +67,7 @@ impl VerificationPolicy {
         VerificationPolicy {
             trusted_issuers: BTreeSet::from([issuer.into()]),
             audience: audience.into(),
-            min_ial: None,
-            min_aal: None,
-            min_fal: None,
+            min_assurance: Assurance::none(),
             required_scope: None,
             allow_wildcard: false,
             clock_skew: DEFAULT_CLOCK_SKEW,
@@ -92,19 +87,19 @@ impl VerificationPolicy {
 
     /// Sets the IAL floor.
     pub fn require_ial(mut self, level: Level) -> Self {
-        self.min_ial = Some(level);
+        self.min_assurance.ial = Some(level);
         self
     }
 
     /// Sets the AAL floor.
     pub fn require_aal(mut self, level: Level) -> Self {
-        self.min_aal = Some(level);
+        self.min_assurance.aal = Some(level);
         self
     }
 
     /// Sets the FAL floor.
     pub fn require_fal(mut self, level: Level) -> Self {
-        self.min_fal = Some(level);
+        self.min_assurance.fal = Some(level);
         self
     }
 

@@ -2,7 +2,7 @@
 //! revoking a root or a middle passport refuses all its descendants without
 //! touching them.
 
-use passport_claims::Passport;
+use passport_claims::PassportClaims;
 
 /// What a status source says about one passport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +43,11 @@ impl StatusUnavailable {
 /// source's own business, done before or between verifications.
 pub trait StatusSource: Send + Sync {
     /// The status of `passport` at time `now` (seconds).
-    fn status(&self, passport: &Passport, now: i64) -> Result<LinkStatus, StatusUnavailable>;
+    fn status(&self, passport: &PassportClaims, now: i64) -> Result<LinkStatus, StatusUnavailable>;
 }
 
 impl<S: StatusSource + ?Sized> StatusSource for std::sync::Arc<S> {
-    fn status(&self, passport: &Passport, now: i64) -> Result<LinkStatus, StatusUnavailable> {
+    fn status(&self, passport: &PassportClaims, now: i64) -> Result<LinkStatus, StatusUnavailable> {
         (**self).status(passport, now)
     }
 }

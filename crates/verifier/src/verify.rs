@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use passport_claims::{
-    Actor, Clock, Level, PASSPORT_TYP, Passport, ScopeSet, SystemClock, UnverifiedBundle,
+    Actor, Assurance, Clock, PASSPORT_TYP, PassportClaims, ScopeSet, SystemClock, UnverifiedBundle,
 };
 use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256};
 
@@ -120,9 +120,9 @@ impl Verifier {
         let summary = serde_json::json!({
             "trusted_issuers": p.trusted_issuers,
             "audience": p.audience,
-            "min_ial": p.min_ial.map(|l| l.get()),
-            "min_aal": p.min_aal.map(|l| l.get()),
-            "min_fal": p.min_fal.map(|l| l.get()),
+            "min_ial": p.min_assurance.ial.map(|l| l.get()),
+            "min_aal": p.min_assurance.aal.map(|l| l.get()),
+            "min_fal": p.min_assurance.fal.map(|l| l.get()),
             "required_scope": p.required_scope,
             "allow_wildcard": p.allow_wildcard,
             "clock_skew": p.clock_skew,
@@ -240,16 +240,16 @@ impl Verifier {
         record.policy = Some(policy);
         match &result {
             Ok(verification) => {
-                let v = verification.passport();
+                let v = verification.verified();
                 record.links = v.links.iter().map(|p| link_ref(p)).collect();
-                record.sub = Some(clip(&v.passport().sub));
-                record.iss = Some(clip(&v.passport().iss));
+                record.sub = Some(clip(&v.claims().sub));
+                record.iss = Some(clip(&v.claims().iss));
             }
             Err(e) => {
                 // What the refused bundle claims, marked as unverified.
                 record.error = Some(e.code().to_owned());
                 record.verified = false;
-                let claimed: Vec<Passport> = bundle
+                let claimed: Vec<PassportClaims> = bundle
                     .inspect_unverified()
                     .into_iter()
                     .filter_map(|d| d.ok().map(|d| d.claims))
@@ -261,7 +261,7 @@ impl Verifier {
         }
         match (sink.record(&record), result) {
             (Ok(()), result) => result,
-            (Err(e), Ok(_)) => Err(VerifyError::AuditFailed(e.to_string())),
+            (Err(e), Ok(_)) => Err(VerifyError::AuditFailed(e)),
             (Err(_), Err(refused)) => Err(refused),
         }
     }
@@ -310,7 +310,7 @@ impl Verifier {
     }
 
     /// Parses and verifies one token's signature and decodes its claims.
-    fn verify_signature(&self, token: &str) -> Result<(Arc<Passport>, bool), VerifyError> {
+    fn verify_signature(&self, token: &str) -> Result<(Arc<PassportClaims>, bool), VerifyError> {
         let (passport, _, untyped) = self.verify_signature_with_key(token)?;
         Ok((passport, untyped))
     }
@@ -318,7 +318,7 @@ impl Verifier {
     fn verify_signature_with_key(
         &self,
         token: &str,
-    ) -> Result<(Arc<Passport>, CachedLinkKey, bool), VerifyError> {
+    ) -> Result<(Arc<PassportClaims>, CachedLinkKey, bool), VerifyError> {
         let jws = CompactJws::parse(token)?;
         let kid = jws.header().require_kid()?;
         let key = self
@@ -326,7 +326,7 @@ impl Verifier {
             .key(kid)
             .ok_or_else(|| VerifyError::UnknownKey { kid: shorten(kid) })?;
         let payload = jws.verify(&key, &self.options)?;
-        let passport = Arc::new(Passport::from_json(payload)?);
+        let passport = Arc::new(PassportClaims::from_json(payload)?);
         let untyped = jws.header().is_untyped();
         Ok((
             passport,
@@ -344,7 +344,7 @@ impl Verifier {
         &self,
         token: &str,
         digest: &[u8; 32],
-    ) -> Result<(Arc<Passport>, bool), VerifyError> {
+    ) -> Result<(Arc<PassportClaims>, bool), VerifyError> {
         if let Some(hit) = self.cache.get(digest) {
             // The same question the cold path asked: the header's `kid`.
             match self.keys.key(&hit.kid) {
@@ -383,7 +383,7 @@ impl Verifier {
     }
 
     /// Rules every link must meet: issuer, time window, allowed actor.
-    fn check_link(&self, p: &Passport, now: i64) -> Result<(), VerifyError> {
+    fn check_link(&self, p: &PassportClaims, now: i64) -> Result<(), VerifyError> {
         if !self.policy.trusted_issuers.contains(&p.iss) {
             return Err(VerifyError::UntrustedIssuer {
                 iss: shorten(&p.iss),
@@ -397,7 +397,7 @@ impl Verifier {
             return Err(VerifyError::NotYetValid { nbf: p.nbf, now });
         }
         if now < p.iat.saturating_sub(skew) {
-            return Err(VerifyError::NotYetValid { nbf: p.iat, now });
+            return Err(VerifyError::IssuedInFuture { iat: p.iat, now });
         }
         if let Some(allowed) = &self.policy.allowed_actors
             && !allowed.contains(&p.agent.agent_id)
@@ -426,19 +426,14 @@ impl Verifier {
     }
 
     /// Rules only the presented passport must meet.
-    fn check_leaf(&self, p: &Passport) -> Result<(), VerifyError> {
+    fn check_leaf(&self, p: &PassportClaims) -> Result<(), VerifyError> {
         if p.aud != self.policy.audience {
             return Err(VerifyError::AudienceMismatch {
                 expected: self.policy.audience.clone(),
                 found: shorten(&p.aud),
             });
         }
-        check_floors(
-            p,
-            self.policy.min_ial,
-            self.policy.min_aal,
-            self.policy.min_fal,
-        )?;
+        check_floors(p, &self.policy.min_assurance)?;
         if self.policy.require_proof_of_possession && p.cnf_jkt.is_none() {
             return Err(VerifyError::ProofOfPossessionRequired);
         }
@@ -458,7 +453,7 @@ impl Verifier {
     /// SPEC §5 item 9 between each child and its parent.
     fn check_chain(
         &self,
-        links: &[Arc<Passport>],
+        links: &[Arc<PassportClaims>],
         untyped: &[bool],
         digests: &[[u8; 32]],
     ) -> Result<(), VerifyError> {
@@ -591,7 +586,7 @@ impl Verifier {
     }
 }
 
-fn link_ref(p: &Passport) -> LinkRef {
+fn link_ref(p: &PassportClaims) -> LinkRef {
     LinkRef {
         jti: clip(&p.jti),
         agent_id: clip(&p.agent.agent_id),
@@ -604,16 +599,11 @@ struct CachedLinkKey {
     alg: passport_jose::Algorithm,
 }
 
-fn check_floors(
-    p: &Passport,
-    ial: Option<Level>,
-    aal: Option<Level>,
-    fal: Option<Level>,
-) -> Result<(), VerifyError> {
+fn check_floors(p: &PassportClaims, floor: &Assurance) -> Result<(), VerifyError> {
     for (kind, required, found) in [
-        (AssuranceKind::Ial, ial, p.assurance.ial),
-        (AssuranceKind::Aal, aal, p.assurance.aal),
-        (AssuranceKind::Fal, fal, p.assurance.fal),
+        (AssuranceKind::Ial, floor.ial, p.assurance.ial),
+        (AssuranceKind::Aal, floor.aal, p.assurance.aal),
+        (AssuranceKind::Fal, floor.fal, p.assurance.fal),
     ] {
         if let Some(required) = required
             && found.is_none_or(|found| found < required)
@@ -656,7 +646,7 @@ pub enum Verification {
 
 impl Verification {
     /// The verified claims, whether or not a proof is still owed.
-    fn passport(&self) -> &VerifiedPassport {
+    fn verified(&self) -> &VerifiedPassport {
         match self {
             Verification::Verified(v) => v,
             Verification::ProofRequired(p) => &p.verified,
@@ -709,23 +699,23 @@ impl PendingProof {
 #[derive(Clone)]
 pub struct VerifiedPassport {
     bundle: UnverifiedBundle,
-    links: Vec<Arc<Passport>>,
+    links: Vec<Arc<PassportClaims>>,
     verified_at: i64,
 }
 
 impl VerifiedPassport {
     /// The leaf's claims.
-    pub fn passport(&self) -> &Passport {
+    pub fn claims(&self) -> &PassportClaims {
         &self.links[0]
     }
 
     /// Every link's claims, leaf first, root last.
-    pub fn links(&self) -> &[Arc<Passport>] {
+    pub fn links(&self) -> &[Arc<PassportClaims>] {
         &self.links
     }
 
     /// The root passport (the leaf itself for a bundle of one).
-    pub fn root(&self) -> &Passport {
+    pub fn root(&self) -> &PassportClaims {
         self.links.last().map_or(&self.links[0], |p| p)
     }
 
@@ -781,14 +771,10 @@ impl VerifiedPassport {
         check_scope(self.scopes(), required)
     }
 
-    /// Further assurance floors (for example per route).
-    pub fn require_assurance(
-        &self,
-        ial: Option<Level>,
-        aal: Option<Level>,
-        fal: Option<Level>,
-    ) -> Result<(), VerifyError> {
-        check_floors(self.passport(), ial, aal, fal)
+    /// Further assurance floors (for example per route): each level set in
+    /// `floor` must be met by the leaf.
+    pub fn require_assurance(&self, floor: &Assurance) -> Result<(), VerifyError> {
+        check_floors(self.claims(), floor)
     }
 }
 

@@ -188,7 +188,7 @@ fn the_policy_summary_counts_status_sources_added_after_the_audit_sink() {
     impl passport_verifier::StatusSource for Never {
         fn status(
             &self,
-            _: &passport_claims::Passport,
+            _: &passport_claims::PassportClaims,
             _: i64,
         ) -> Result<passport_verifier::LinkStatus, passport_verifier::StatusUnavailable> {
             Ok(passport_verifier::LinkStatus::Valid)

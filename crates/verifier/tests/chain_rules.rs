@@ -28,7 +28,7 @@ fn a_three_link_chain_verifies_and_reports_its_links() {
     assert_eq!(v.agent_id(), "agent-c");
     assert_eq!(v.root().jti, root.claims().jti);
     assert_eq!(v.links()[1].jti, child.claims().jti);
-    let actors: Vec<&str> = v.passport().act.chain().map(|a| a.sub.as_str()).collect();
+    let actors: Vec<&str> = v.claims().act.chain().map(|a| a.sub.as_str()).collect();
     assert_eq!(actors, ["agent-c", "agent-b", "agent-a"]);
 }
 
@@ -122,7 +122,7 @@ fn forge_child(
     f: &Fixture,
     child: &passport_issuer::IssuedPassport,
     parent_bundle: &str,
-    edit: impl FnOnce(&mut passport_claims::Passport),
+    edit: impl FnOnce(&mut passport_claims::PassportClaims),
 ) -> String {
     let mut claims = child.claims().clone();
     edit(&mut claims);
@@ -168,7 +168,7 @@ fn a_changed_acr_is_refused() {
 fn an_actor_chain_that_is_not_the_parents_wrapped_once_is_refused() {
     let f = Fixture::new();
     let [root, child, _] = f.chain3();
-    type Edit = Box<dyn Fn(&mut passport_claims::Passport)>;
+    type Edit = Box<dyn Fn(&mut passport_claims::PassportClaims)>;
     let edits: Vec<Edit> = vec![
         // Not wrapped at all.
         Box::new(|c| c.act = Actor::new("agent-b")),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use passport_claims::Passport;
+use passport_claims::PassportClaims;
 use passport_verifier::{LinkStatus, StatusSource, StatusUnavailable, VerifyError};
 
 #[derive(Default)]
@@ -21,7 +21,7 @@ impl Table {
 }
 
 impl StatusSource for Table {
-    fn status(&self, p: &Passport, _now: i64) -> Result<LinkStatus, StatusUnavailable> {
+    fn status(&self, p: &PassportClaims, _now: i64) -> Result<LinkStatus, StatusUnavailable> {
         Ok(self
             .0
             .lock()
@@ -35,7 +35,7 @@ impl StatusSource for Table {
 struct Down;
 
 impl StatusSource for Down {
-    fn status(&self, _: &Passport, _: i64) -> Result<LinkStatus, StatusUnavailable> {
+    fn status(&self, _: &PassportClaims, _: i64) -> Result<LinkStatus, StatusUnavailable> {
         Err(StatusUnavailable::new(
             "status_list_unreachable",
             "connection refused",

@@ -51,14 +51,17 @@ fn not_yet_valid_is_enforced_exactly_at_the_skew_boundary() {
     assert!(
         matches!(f.verify(&token), Err(VerifyError::NotYetValid { nbf, .. }) if nbf == NOW + 100)
     );
-    // An `iat` in the future is refused the same way.
+    // An `iat` in the future is refused with its own error, at the same boundary.
     let payload = f.payload(json!({"iat": NOW + 100, "nbf": NOW}));
     let token = f.sign_raw(&f.header(json!({})), &payload);
+    f.clock.set(NOW + 70);
+    f.verify(&token).unwrap();
     f.clock.set(NOW + 69);
-    assert!(matches!(
-        f.verify(&token),
-        Err(VerifyError::NotYetValid { .. })
-    ));
+    let err = f.verify(&token).unwrap_err();
+    assert_eq!(err.code(), "issued_in_future");
+    assert!(
+        matches!(err, VerifyError::IssuedInFuture { iat, now } if iat == NOW + 100 && now == NOW + 69)
+    );
 }
 
 #[test]

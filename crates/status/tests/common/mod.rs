@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use passport_claims::{IdentityAssertion, ManualClock, PASSPORT_TYP, Passport, ScopeSet};
+use passport_claims::{IdentityAssertion, ManualClock, PASSPORT_TYP, PassportClaims, ScopeSet};
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
 use passport_jose::{Algorithm, SigningKey, b64};
 use passport_status::{IndexAllocator, StatusList, StatusListToken};
@@ -153,7 +153,7 @@ impl Fixture {
     }
 
     /// Signs a passport with arbitrary claims (typed passport header).
-    pub fn sign_passport(&self, p: &Passport) -> String {
+    pub fn sign_passport(&self, p: &PassportClaims) -> String {
         self.key
             .sign_compact(Some(PASSPORT_TYP), &p.to_json())
             .unwrap()
@@ -185,7 +185,7 @@ pub fn zlib_lst(bytes: &[u8]) -> String {
 }
 
 /// The claims of a compact token, unverified.
-pub fn claims_of(token: &str) -> Passport {
+pub fn claims_of(token: &str) -> PassportClaims {
     let payload = token.split('.').nth(1).unwrap();
-    Passport::from_json(&b64::decode(payload).unwrap()).unwrap()
+    PassportClaims::from_json(&b64::decode(payload).unwrap()).unwrap()
 }

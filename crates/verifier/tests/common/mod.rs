@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use passport_claims::{
-    Assurance, IdentityAssertion, Level, ManualClock, PASSPORT_TYP, Passport, ScopeSet,
+    Assurance, IdentityAssertion, Level, ManualClock, PASSPORT_TYP, PassportClaims, ScopeSet,
 };
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
 use passport_jose::{Algorithm, SigningKey, b64};
@@ -109,7 +109,7 @@ impl Fixture {
     }
 
     /// Signs any claims as a typed passport with the trusted key.
-    pub fn sign(&self, p: &Passport) -> String {
+    pub fn sign(&self, p: &PassportClaims) -> String {
         self.key
             .sign_compact(Some(PASSPORT_TYP), &p.to_json())
             .unwrap()
@@ -161,10 +161,10 @@ pub fn compact(header: &str, payload: &str, sig: &[u8]) -> String {
     )
 }
 
-pub fn claims_of(token: &str) -> Passport {
+pub fn claims_of(token: &str) -> PassportClaims {
     let (_, rest) = token.split_once('.').unwrap();
     let (payload, _) = rest.split_once('.').unwrap();
-    Passport::from_json(&b64::decode(payload).unwrap()).unwrap()
+    PassportClaims::from_json(&b64::decode(payload).unwrap()).unwrap()
 }
 
 pub fn map(v: Value) -> Map<String, Value> {
