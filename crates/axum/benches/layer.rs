@@ -44,13 +44,27 @@ use passport_claims::{
 use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier, InMemoryReplayCache};
 use passport_issuer::{DelegationRequest, IssuanceRequest, Issuer};
 use passport_jose::{Algorithm, CompactJws, SigningKey, b64};
-use passport_verifier::{InMemoryKeyStore, KeyStore, VerificationPolicy, Verifier};
+use passport_verifier::{
+    InMemoryKeyStore, KeyStore, Verification, VerificationPolicy, VerifiedPassport, Verifier,
+};
 
 const ISSUER: &str = "https://issuer.agent-passport.example";
 const AUD: &str = "https://files.example.com";
 const PATH: &str = "/files/reports/q3.pdf";
 const REQUIRED_SCOPE: &str = "files:read:reports/q3.pdf";
 const NOW: i64 = 1_700_000_000;
+
+/// What the layer does with a key-bound bundle once the holder's proof
+/// verified: `verify_str_pending_proof`, then `confirm` with the proof key's
+/// thumbprint (`verify_str` alone refuses bound passports).
+fn verify_bound(v: &Verifier, bundle: &str, jkt: &str) -> VerifiedPassport {
+    let Verification::ProofRequired(pending) =
+        v.verify_str_pending_proof(bundle).expect("verifies")
+    else {
+        unreachable!("the bench's passports are key-bound");
+    };
+    pending.confirm(jkt).expect("holder key")
+}
 
 struct Fixture {
     auth: PassportAuth,
@@ -123,7 +137,7 @@ impl Fixture {
         let mid = issuer
             .delegate(
                 DelegationRequest::new(
-                    &v.verify_str(root.bundle()).expect("root verifies"),
+                    &verify_bound(&v, root.bundle(), a.jkt()),
                     Audience::new(AUD).expect("valid name"),
                     AgentId::new("research-agent-02").expect("valid name"),
                     AgentModel::new("claude-haiku-4").expect("valid name"),
@@ -135,7 +149,7 @@ impl Fixture {
         let leaf = issuer
             .delegate(
                 DelegationRequest::new(
-                    &v.verify_str(mid.bundle()).expect("child verifies"),
+                    &verify_bound(&v, mid.bundle(), b.jkt()),
                     Audience::new(AUD).expect("valid name"),
                     AgentId::new("reader-agent-03").expect("valid name"),
                     AgentModel::new("claude-haiku-4").expect("valid name"),
@@ -204,7 +218,7 @@ impl Fixture {
         let passport = f.authenticate(f.request()).expect("authenticates");
         assert_eq!(passport.agent_id(), "reader-agent-03");
         assert_eq!(f.auth.verifier().cached_ancestors(), 2);
-        f.verifier.verify_str(&f.bundle).expect("verifies");
+        verify_bound(&f.verifier, &f.bundle, f.key.jkt());
         assert_eq!(f.verifier.cached_ancestors(), 2);
         f
     }
@@ -277,11 +291,7 @@ fn criterion_groups(c: &mut Criterion, f: &Fixture) {
         })
     });
     g.bench_function("verifier_verify_str_chain3_warm", |b| {
-        b.iter(|| {
-            f.verifier
-                .verify_str(black_box(&f.bundle))
-                .expect("verifies")
-        })
+        b.iter(|| verify_bound(&f.verifier, black_box(&f.bundle), f.key.jkt()))
     });
     let jwk = f.key.public_jwk().clone();
     g.bench_function("p256_key_from_jwk", |b| {
@@ -333,7 +343,7 @@ fn interleaved_ratio(f: &Fixture) {
         let start = Instant::now();
         for headers in direct {
             let proof = headers["dpop"].to_str().expect("ascii");
-            black_box(f.verifier.verify_str(&f.bundle).expect("verifies"));
+            black_box(verify_bound(&f.verifier, &f.bundle, &jkt));
             black_box(
                 f.dpop
                     .verify(&[proof], "GET", &f.url, Some(&f.bundle), Some(&jkt))

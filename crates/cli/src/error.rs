@@ -192,7 +192,9 @@ impl From<JoseError> for CliError {
         let exit = match e {
             JoseError::KeyFile { .. }
             | JoseError::InsecureKeyFile { .. }
-            | JoseError::InvalidKey(_) => 2,
+            | JoseError::InvalidKey(_)
+            | JoseError::WeakKey(_)
+            | JoseError::IncompleteRsaKey(_) => 2,
             _ => 1,
         };
         CliError {

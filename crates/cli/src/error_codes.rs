@@ -290,6 +290,9 @@ fn jose_samples() -> Vec<JoseError> {
         JoseError::UntypedNotAccepted { found: None },
         JoseError::BadSignature,
         JoseError::InvalidKey(String::new()),
+        JoseError::WeakKey(String::new()),
+        JoseError::IncompleteRsaKey("p"),
+        JoseError::BadMac,
         JoseError::KeyFile {
             path: path.clone(),
             source: io(),

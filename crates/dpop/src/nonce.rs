@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use passport_claims::Clock;
-use passport_jose::{b64, sha256};
+use passport_jose::{MacKey, b64};
 
 use crate::DpopError;
 
@@ -42,7 +42,7 @@ const LABEL: &[u8] = b"passport-dpop-nonce/v1";
 /// ```
 #[derive(Clone)]
 pub struct NonceIssuer {
-    secret: Vec<u8>,
+    key: MacKey,
     bucket_seconds: i64,
     clock: Arc<dyn Clock>,
 }
@@ -63,7 +63,7 @@ impl NonceIssuer {
             return Err(DpopError::WeakNonceSecret);
         }
         Ok(NonceIssuer {
-            secret: secret.to_vec(),
+            key: MacKey::new(secret),
             bucket_seconds: DEFAULT_BUCKET_SECONDS,
             clock,
         })
@@ -78,7 +78,7 @@ impl NonceIssuer {
 
     /// The nonce of the current bucket.
     pub fn current(&self) -> String {
-        b64::encode(self.mac(self.bucket()))
+        b64::encode(self.key.sign(&self.message(self.bucket())))
     }
 
     /// True when `nonce` is the nonce of the current or the previous bucket.
@@ -88,9 +88,13 @@ impl NonceIssuer {
             return false;
         };
         let bucket = self.bucket();
-        // Evaluate both without short-circuit so timing does not say which matched.
-        let current = constant_time_eq(&presented, &self.mac(bucket));
-        let previous = constant_time_eq(&presented, &self.mac(bucket.saturating_sub(1)));
+        // Both checks are constant-time (MacKey::verify) and both always run,
+        // so timing says neither how close a guess was nor which bucket matched.
+        let current = self.key.verify(&self.message(bucket), &presented).is_ok();
+        let previous = self
+            .key
+            .verify(&self.message(bucket.saturating_sub(1)), &presented)
+            .is_ok();
         current | previous
     }
 
@@ -98,12 +102,13 @@ impl NonceIssuer {
         self.clock.now().div_euclid(self.bucket_seconds)
     }
 
-    fn mac(&self, bucket: i64) -> [u8; 32] {
+    /// The MAC input of a bucket.
+    fn message(&self, bucket: i64) -> Vec<u8> {
         let mut message = Vec::with_capacity(LABEL.len() + 16);
         message.extend_from_slice(LABEL);
         message.extend_from_slice(&bucket.to_be_bytes());
         message.extend_from_slice(&self.bucket_seconds.to_be_bytes());
-        hmac_sha256(&self.secret, &message)
+        message
     }
 }
 
@@ -116,72 +121,10 @@ impl fmt::Debug for NonceIssuer {
     }
 }
 
-/// HMAC-SHA256 (RFC 2104) built from the workspace's SHA-256, so this crate
-/// needs no second cryptographic library. A plain `SHA-256(secret || data)`
-/// would be safe here too (the input has a fixed length, so length extension
-/// cannot forge a nonce), but HMAC is the standard keyed construction.
-pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&sha256(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Vec::with_capacity(BLOCK + message.len());
-    inner.extend(block.iter().map(|b| b ^ 0x36));
-    inner.extend_from_slice(message);
-    let inner_hash = sha256(&inner);
-    let mut outer = Vec::with_capacity(BLOCK + 32);
-    outer.extend(block.iter().map(|b| b ^ 0x5c));
-    outer.extend_from_slice(&inner_hash);
-    sha256(&outer)
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use passport_claims::ManualClock;
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    // RFC 4231 §4.2, §4.3 and §4.7 (a key longer than the block size).
-    #[test]
-    fn hmac_sha256_rfc4231_known_answers() {
-        assert_eq!(
-            hex(&hmac_sha256(&[0x0b; 20], b"Hi There")),
-            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
-        );
-        assert_eq!(
-            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        assert_eq!(
-            hex(&hmac_sha256(
-                &[0xaa; 131],
-                b"Test Using Larger Than Block-Size Key - Hash Key First"
-            )),
-            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
-        );
-    }
-
-    #[test]
-    fn constant_time_eq_works() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-        assert!(constant_time_eq(b"", b""));
-    }
 
     #[test]
     fn buckets_current_previous_and_stale() {

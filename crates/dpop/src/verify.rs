@@ -6,9 +6,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use passport_claims::Clock;
-use passport_jose::{Algorithm, JoseError, VerifyingKey, b64, json};
+use passport_jose::{Algorithm, JoseError, VerifyingKey, b64, constant_time_eq, json};
 
-use crate::nonce::constant_time_eq;
 use crate::replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayCache, ReplayCache};
 use crate::{DPOP_TYP, DpopError, MAX_PROOF_LEN, NonceIssuer, PRIVATE_MEMBERS, ath, normalize_htu};
 

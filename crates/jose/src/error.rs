@@ -97,6 +97,20 @@ pub enum JoseError {
     /// A key is malformed, of an unsupported type, or inconsistent.
     #[error("invalid key: {0}")]
     InvalidKey(String),
+    /// A key is well-formed but too weak to trust: an RSA modulus under 2048
+    /// bits or even, an RSA public exponent even or below 65537.
+    #[error("weak key: {0}")]
+    WeakKey(String),
+    /// A private RSA JWK lacks a member this crate needs: `d` or one of the
+    /// CRT members `p`, `q`, `dp`, `dq`, `qi` (RFC 7518 §6.3.2 lets a JWK
+    /// omit them; aws-lc-rs builds RSA keys only from the full CRT form).
+    #[error(
+        "private RSA JWK has no {0:?}: d and the CRT members p, q, dp, dq and qi are all required"
+    )]
+    IncompleteRsaKey(&'static str),
+    /// An HMAC tag does not match.
+    #[error("MAC does not verify")]
+    BadMac,
     /// A key file could not be read or written.
     #[error("key file {path}: {source}")]
     KeyFile {
@@ -157,6 +171,12 @@ crate::error_codes! {
             "The signature does not verify.",
         JoseError::InvalidKey(_) => "invalid_key":
             "A key is malformed, of an unsupported type, or inconsistent.",
+        JoseError::WeakKey(_) => "weak_key":
+            "A key that admits a signature without its private key, or is too weak to trust (an RSA modulus under 2048 bits or even, an exponent even or below 65537).",
+        JoseError::IncompleteRsaKey(_) => "incomplete_rsa_key":
+            "A private RSA JWK lacks one of `d`, `p`, `q`, `dp`, `dq`, `qi`.",
+        JoseError::BadMac => "bad_mac":
+            "A MAC (HMAC-SHA256) does not verify.",
         JoseError::KeyFile { .. } => "key_file":
             "A key file could not be read or written.",
         JoseError::InsecureKeyFile { .. } => "insecure_key_file":

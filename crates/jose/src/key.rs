@@ -5,16 +5,12 @@ use std::io::Write as _;
 use std::path::Path;
 
 use aws_lc_rs::encoding::AsBigEndian as _;
+use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ParsedPublicKey};
-use josekit::jwk::Jwk;
-use josekit::jws::JwsSigner as _;
-use josekit::jws::JwsVerifier as _;
-use josekit::jws::RS256;
-use josekit::jws::alg::rsassa::{RsassaJwsSigner, RsassaJwsVerifier};
 use serde_json::{Map, Value};
 
 use crate::alg::{Algorithm, KeyAlgorithm, truncate};
-use crate::{JoseError, b64, json, jwk};
+use crate::{JoseError, b64, json, jwk, rsa};
 
 /// Members that only a private JWK has.
 const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
@@ -41,12 +37,12 @@ pub struct SigningKey {
 enum SigningInner {
     Ed25519(Ed25519KeyPair),
     EcP256(EcdsaKeyPair),
-    Rsa(Box<RsassaJwsSigner>),
+    Rsa(RsaKeyPair),
 }
 
 impl SigningKey {
-    /// Generates a new key for `alg`: Ed25519 and P-256 through aws-lc-rs,
-    /// RSA (2048 bits) through josekit.
+    /// Generates a new key for `alg` through aws-lc-rs: Ed25519, P-256, or
+    /// RSA with a 2048-bit modulus and `e = 65537`.
     pub fn generate(alg: Algorithm) -> Result<SigningKey, JoseError> {
         let mut map = Map::new();
         match alg.key_algorithm() {
@@ -82,9 +78,7 @@ impl SigningKey {
                 map.insert("d".into(), b64::encode(d.as_ref()).into());
             }
             KeyAlgorithm::Rsa => {
-                let generated = Jwk::generate_rsa_key(2048)
-                    .map_err(|e| JoseError::InvalidKey(e.to_string()))?;
-                map = generated.as_ref().clone();
+                map = rsa::generate()?;
             }
         }
         map.insert("alg".into(), alg.as_str().into());
@@ -95,7 +89,10 @@ impl SigningKey {
     /// Builds a signing key from a private JWK (`kty` OKP/Ed25519, EC/P-256 or
     /// RSA). The JWK's `alg`, when present, selects the signing algorithm;
     /// otherwise EdDSA, ES256 or RS256 by key type. A `kid` that is not the
-    /// key's RFC 7638 thumbprint is refused.
+    /// key's RFC 7638 thumbprint is refused. A private RSA JWK must carry the
+    /// CRT members (`p`, `q`, `dp`, `dq`, `qi`) as well as `d`
+    /// ([`JoseError::IncompleteRsaKey`]), and its public half must pass the
+    /// checks of [`VerifyingKey::from_jwk_map`].
     pub fn from_jwk_map(mut map: Map<String, Value>) -> Result<SigningKey, JoseError> {
         let key_alg = key_algorithm_of(&map)?;
         let alg = match map.get("alg") {
@@ -133,15 +130,7 @@ impl SigningKey {
                     .map_err(|e| JoseError::InvalidKey(format!("P-256: {e}")))?,
                 )
             }
-            KeyAlgorithm::Rsa => {
-                let jwk =
-                    Jwk::from_map(map.clone()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
-                SigningInner::Rsa(Box::new(
-                    RS256
-                        .signer_from_jwk(&jwk)
-                        .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
-                ))
-            }
+            KeyAlgorithm::Rsa => SigningInner::Rsa(rsa::key_pair(&map)?),
         };
         let public_map = public_members(&map, key_alg);
         let kid = jwk::thumbprint(&public_map)?;
@@ -272,9 +261,7 @@ impl SigningKey {
                     .map(|s| s.as_ref().to_vec())
                     .map_err(|_| JoseError::Crypto("ECDSA signing"))
             }
-            SigningInner::Rsa(signer) => signer
-                .sign(signing_input)
-                .map_err(|_| JoseError::Crypto("RSA signing")),
+            SigningInner::Rsa(pair) => rsa::sign(pair, signing_input),
         }
     }
 
@@ -321,8 +308,8 @@ impl fmt::Debug for SigningKey {
 
 /// A public key, parsed once and ready to verify many signatures.
 ///
-/// Ed25519 and P-256 keys are held as `aws-lc-rs` parsed keys; RSA keys as a
-/// josekit (OpenSSL) verifier. Cloning is cheap (the parsed key is shared).
+/// Every key is held as an `aws-lc-rs` parsed key. Cloning is cheap (the
+/// parsed key is shared).
 #[derive(Clone)]
 pub struct VerifyingKey {
     inner: std::sync::Arc<VerifyingInner>,
@@ -333,18 +320,20 @@ struct VerifyingInner {
     key_alg: KeyAlgorithm,
     jwk_alg: Option<Algorithm>,
     jwk: Map<String, Value>,
-    key: VerifyKind,
-}
-
-enum VerifyKind {
-    Parsed(ParsedPublicKey),
-    Rsa(RsassaJwsVerifier),
+    key: ParsedPublicKey,
+    /// The only signature length that can verify: 64 bytes for Ed25519 and
+    /// ES256, the modulus length for RSA.
+    signature_len: usize,
 }
 
 impl VerifyingKey {
     /// Parses a public JWK. Refuses private members (a public key store must
     /// never hold private keys), `use` other than `sig`, and keys whose `alg`
     /// does not fit their type. Without a `kid`, the RFC 7638 thumbprint is used.
+    ///
+    /// RSA public keys are refused as [`JoseError::WeakKey`] when the modulus
+    /// is under 2048 bits or even, or the exponent is even or below 65537;
+    /// moduli over 8192 bits and exponents over 33 bits are not supported.
     pub fn from_jwk_map(map: Map<String, Value>) -> Result<VerifyingKey, JoseError> {
         if let Some(m) = PRIVATE_MEMBERS.iter().find(|m| map.contains_key(**m)) {
             return Err(JoseError::InvalidKey(format!(
@@ -366,30 +355,20 @@ impl VerifyingKey {
             }
             Some(_) => return Err(JoseError::InvalidKey("JWK alg is not a string".into())),
         };
-        let key = match key_alg {
+        let (key, signature_len) = match key_alg {
             KeyAlgorithm::Ed25519 => {
                 let x = member_bytes(&map, "x", 32)?;
-                VerifyKind::Parsed(
-                    ParsedPublicKey::new(&signature::ED25519, x)
-                        .map_err(|e| JoseError::InvalidKey(format!("Ed25519: {e}")))?,
-                )
+                let key = ParsedPublicKey::new(&signature::ED25519, x)
+                    .map_err(|e| JoseError::InvalidKey(format!("Ed25519: {e}")))?;
+                (key, 64)
             }
             KeyAlgorithm::EcP256 => {
                 let point = ec_point(&map)?;
-                VerifyKind::Parsed(
-                    ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                        .map_err(|e| JoseError::InvalidKey(format!("P-256: {e}")))?,
-                )
+                let key = ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .map_err(|e| JoseError::InvalidKey(format!("P-256: {e}")))?;
+                (key, 64)
             }
-            KeyAlgorithm::Rsa => {
-                let jwk =
-                    Jwk::from_map(map.clone()).map_err(|e| JoseError::InvalidKey(e.to_string()))?;
-                VerifyKind::Rsa(
-                    RS256
-                        .verifier_from_jwk(&jwk)
-                        .map_err(|e| JoseError::InvalidKey(e.to_string()))?,
-                )
-            }
+            KeyAlgorithm::Rsa => rsa::verifying_key(&map)?,
         };
         let kid = match map.get("kid") {
             None => jwk::thumbprint(&map)?,
@@ -409,6 +388,7 @@ impl VerifyingKey {
                 jwk_alg,
                 jwk,
                 key,
+                signature_len,
             }),
         })
     }
@@ -472,18 +452,13 @@ impl VerifyingKey {
                 key: inner.key_alg,
             });
         }
-        match &inner.key {
-            VerifyKind::Parsed(key) => {
-                if signature.len() != 64 {
-                    return Err(JoseError::BadSignature);
-                }
-                key.verify_sig(signing_input, signature)
-                    .map_err(|_| JoseError::BadSignature)
-            }
-            VerifyKind::Rsa(verifier) => verifier
-                .verify(signing_input, signature)
-                .map_err(|_| JoseError::BadSignature),
+        if signature.len() != inner.signature_len {
+            return Err(JoseError::BadSignature);
         }
+        inner
+            .key
+            .verify_sig(signing_input, signature)
+            .map_err(|_| JoseError::BadSignature)
     }
 }
 
@@ -516,9 +491,14 @@ fn str_member<'a>(map: &'a Map<String, Value>, name: &str) -> Result<&'a str, Jo
     }
 }
 
+/// A base64url JWK member, decoded.
+pub(crate) fn member_b64(map: &Map<String, Value>, name: &str) -> Result<Vec<u8>, JoseError> {
+    b64::decode(str_member(map, name)?)
+        .ok_or_else(|| JoseError::InvalidKey(format!("JWK member {name:?} is not base64url")))
+}
+
 fn member_bytes(map: &Map<String, Value>, name: &str, len: usize) -> Result<Vec<u8>, JoseError> {
-    let bytes = b64::decode(str_member(map, name)?)
-        .ok_or_else(|| JoseError::InvalidKey(format!("JWK member {name:?} is not base64url")))?;
+    let bytes = member_b64(map, name)?;
     if bytes.len() != len {
         return Err(JoseError::InvalidKey(format!(
             "JWK member {name:?} is {} bytes, expected {len}",

@@ -1,11 +1,16 @@
 //! # passport-jose
 //!
-//! The only crate of Agent Passport that touches cryptography. It owns:
+//! The only crate of Agent Passport that touches cryptography, and it does so
+//! through one library, `aws-lc-rs`: every signature, key generation and MAC.
+//! It owns:
 //!
 //! - [`SigningKey`]: a private key (EdDSA/Ed25519 by default, ES256, RS256) that
 //!   can be generated, saved as a private JWK file with mode `0600`, and loaded;
-//! - [`VerifyingKey`]: a public key parsed **once** (for EdDSA and ES256 into an
-//!   `aws-lc-rs` parsed key) so verifying a token never re-parses key material;
+//! - [`VerifyingKey`]: a public key parsed **once** into an `aws-lc-rs` parsed
+//!   key, so verifying a token never re-parses key material; RSA keys under
+//!   2048 bits, with an even modulus, or with an even or small exponent are
+//!   refused as [`JoseError::WeakKey`];
+//! - [`MacKey`]: HMAC-SHA256 with a constant-time check (the DPoP nonce);
 //! - [`JwkSet`]: a JWKS document of public keys, indexed by `kid`;
 //! - [`thumbprint`]: the RFC 7638 JWK thumbprint, which is the `kid` of every key
 //!   minted here;
@@ -54,12 +59,15 @@
 
 mod alg;
 pub mod b64;
+mod der;
 mod digest;
 mod error;
 pub mod json;
 mod jwk;
 mod jws;
 mod key;
+mod mac;
+mod rsa;
 
 pub use alg::{Algorithm, KeyAlgorithm};
 
@@ -91,3 +99,4 @@ pub use error::JoseError;
 pub use jwk::{JwkSet, thumbprint};
 pub use jws::{CompactJws, Header, MAX_TOKEN_LEN, VerifyOptions};
 pub use key::{SigningKey, VerifyingKey};
+pub use mac::{MacKey, constant_time_eq};

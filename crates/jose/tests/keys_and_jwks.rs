@@ -144,13 +144,13 @@ fn public_jwks_refuse_private_members_and_bad_points() {
             .code(),
         "invalid_key"
     );
-    // An RSA key under 2048 bits.
+    // An RSA key under 2048 bits (more weak RSA keys in rsa_keys.rs).
     let small = json!({"kty": "RSA", "e": "AQAB", "n": passport_jose::b64::encode([0xc5u8; 128])});
     assert_eq!(
         VerifyingKey::from_jwk_map(small.as_object().unwrap().clone())
             .unwrap_err()
             .code(),
-        "invalid_key"
+        "weak_key"
     );
     // An encryption key.
     let mut enc = key.public_jwk().clone();
