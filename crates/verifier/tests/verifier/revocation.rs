@@ -14,7 +14,7 @@ fn revoking_the_root_refuses_child_and_grandchild_naming_the_root() {
     let verifier = f.verifier(f.policy()).with_status_source(table.clone());
     verifier.verify_str(grandchild.bundle()).unwrap();
     table.set(&root.claims().jti, LinkStatus::Revoked);
-    assert_revoked_from_root(&verifier, &[root, child, grandchild]);
+    assert_revoked_from_root(&verifier, [&root, &child, &grandchild]);
 }
 
 #[test]
