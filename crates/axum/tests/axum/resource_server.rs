@@ -1,18 +1,14 @@
 //! The layer against a real axum server on loopback and a real reqwest
 //! client: every acceptance and refusal of the resource-server side.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use std::sync::Arc;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use common::*;
+use crate::common::*;
 use passport_axum::{PassportAuth, PassportClient, ResourceMetadata};
-use passport_claims::PassportClaims as Claims;
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
-use passport_verifier::{LinkStatus, StatusSource, StatusUnavailable};
+use passport_testkit::{Down, ISS, StatusTable, bounded};
+use passport_verifier::LinkStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_passport_is_accepted() {
@@ -78,12 +74,12 @@ async fn client_helper_sends_bearer_and_dpop() {
         let mut f = Fixture::new().await;
         f.serve(f.auth().build().unwrap()).await;
         let bearer = PassportClient::new(f.root(&["files:*"], None).bundle(), None)
-            .with_clock(f.clock.clone());
+            .with_clock(f.kit.clock.clone());
         let ok = bearer.get(&f.url("/files")).await.unwrap();
         assert_eq!(ok.status(), 200);
         let key = Fixture::key();
         let leaf = f.chain3(&key);
-        let client = PassportClient::new(leaf.bundle(), Some(key)).with_clock(f.clock.clone());
+        let client = PassportClient::new(leaf.bundle(), Some(key)).with_clock(f.kit.clock.clone());
         for _ in 0..3 {
             // A fresh proof every time: no replay.
             let ok = client.get(&f.url("/files?q=1")).await.unwrap();
@@ -329,7 +325,7 @@ async fn server_nonce_missing_then_retried_raw_and_by_the_client() {
         assert_eq!(ok.status, 200, "{ok:#?}");
 
         // The client helper: one 401, one retry, then the nonce is remembered.
-        let client = PassportClient::new(bundle, Some(key)).with_clock(f.clock.clone());
+        let client = PassportClient::new(bundle, Some(key)).with_clock(f.kit.clock.clone());
         let before = f.hits();
         let ok = client.get(&f.url("/files")).await.unwrap();
         assert_eq!(ok.status(), 200);
@@ -489,37 +485,11 @@ async fn proof_of_possession_routes_and_servers_refuse_bearer_passports() {
     .await;
 }
 
-#[derive(Default)]
-struct Table(Mutex<HashMap<String, LinkStatus>>);
-
-impl StatusSource for Table {
-    fn status(&self, p: &Claims, _now: i64) -> Result<LinkStatus, StatusUnavailable> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .get(&p.jti)
-            .copied()
-            .unwrap_or(LinkStatus::Valid))
-    }
-}
-
-struct Down;
-
-impl StatusSource for Down {
-    fn status(&self, _: &Claims, _: i64) -> Result<LinkStatus, StatusUnavailable> {
-        Err(StatusUnavailable::new(
-            "status_list_unreachable",
-            "connection refused",
-        ))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_ancestor_refuses_the_leaf() {
     bounded(async {
         let mut f = Fixture::new().await;
-        let table = Arc::new(Table::default());
+        let table = Arc::new(StatusTable::default());
         let verifier = f.verifier(f.policy()).with_status_source(table.clone());
         let auth = PassportAuth::builder(Arc::new(verifier))
             .dpop(f.dpop())
@@ -528,25 +498,11 @@ async fn a_revoked_ancestor_refuses_the_leaf() {
         f.serve(auth).await;
         let key = Fixture::key();
         let leaf = f.chain3(&key);
-        let client = PassportClient::new(leaf.bundle(), Some(key)).with_clock(f.clock.clone());
+        let client = PassportClient::new(leaf.bundle(), Some(key)).with_clock(f.kit.clock.clone());
         assert_eq!(client.get(&f.url("/files")).await.unwrap().status(), 200);
         // Revoke the root.
-        let root_jti = match f
-            .verifier(f.policy())
-            .verify_str_pending_proof(leaf.bundle())
-            .unwrap()
-        {
-            passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven(),
-            other => panic!("the leaf is bound: {other:?}"),
-        }
-        .root()
-        .jti
-        .clone();
-        table
-            .0
-            .lock()
-            .unwrap()
-            .insert(root_jti, LinkStatus::Revoked);
+        let root_jti = f.kit.parent(leaf.bundle()).root().jti.clone();
+        table.set(&root_jti, LinkStatus::Revoked);
         let answer = Answer::read(client.get(&f.url("/files")).await.unwrap()).await;
         answer.assert_refused(401, "invalid_token", "revoked");
     })
