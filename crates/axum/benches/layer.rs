@@ -38,10 +38,11 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use criterion::{BatchSize, Criterion};
 use passport_axum::{PassportAuth, Requirements};
-use passport_claims::{Assurance, IdentityAssertion, Level, ManualClock, ScopeSet};
+use passport_claims::{Assurance, IdentityAssertion, Level, ManualClock};
 use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier, InMemoryReplayCache};
-use passport_issuer::{DelegationRequest, IssuanceRequest, Issuer};
+use passport_issuer::Issuer;
 use passport_jose::{Algorithm, CompactJws, SigningKey, b64};
+use passport_testkit::{delegation, issuance};
 use passport_verifier::{InMemoryKeyStore, KeyStore, VerificationPolicy, Verifier};
 
 const ISSUER: &str = "https://issuer.agent-passport.example";
@@ -68,10 +69,6 @@ struct Fixture {
     es_key: ParsedPublicKey,
     es_message: Vec<u8>,
     es_signature: Vec<u8>,
-}
-
-fn scopes(patterns: &[&str]) -> ScopeSet {
-    ScopeSet::parse(patterns).expect("scopes")
 }
 
 impl Fixture {
@@ -106,12 +103,12 @@ impl Fixture {
             );
         let root = issuer
             .issue(
-                IssuanceRequest::new(
+                issuance(
                     assertion,
                     AUD,
                     "planner-agent-01",
                     "claude-sonnet-4",
-                    scopes(&["files:read:*", "files:write:drafts/*", "search:query"]),
+                    &["files:read:*", "files:write:drafts/*", "search:query"],
                 )
                 .task_purpose("Prepare the Q3 board summary from the finance reports")
                 .holder_jkt(a.jkt()),
@@ -120,24 +117,24 @@ impl Fixture {
         let v = verifier();
         let mid = issuer
             .delegate(
-                DelegationRequest::new(
+                delegation(
                     &v.verify_str(root.bundle()).expect("root verifies"),
                     AUD,
                     "research-agent-02",
                     "claude-haiku-4",
-                    scopes(&["files:read:reports/*", "search:query"]),
+                    &["files:read:reports/*", "search:query"],
                 )
                 .holder_jkt(b.jkt()),
             )
             .expect("child");
         let leaf = issuer
             .delegate(
-                DelegationRequest::new(
+                delegation(
                     &v.verify_str(mid.bundle()).expect("child verifies"),
                     AUD,
                     "reader-agent-03",
                     "claude-haiku-4",
-                    scopes(&["files:read:reports/q3*"]),
+                    &["files:read:reports/q3*"],
                 )
                 .task_purpose("Read the Q3 report")
                 .holder_jkt(key.jkt()),
