@@ -199,6 +199,18 @@ impl Fixture {
         Answer::read(request.send().await.unwrap()).await
     }
 
+    /// `DPoP <bundle>` with a fresh proof by `key` for this very request.
+    pub(crate) async fn dpop_call(
+        &self,
+        key: &DpopKey,
+        method: &str,
+        path: &str,
+        bundle: &str,
+    ) -> Answer {
+        let proof = self.proof(key, method, path, bundle);
+        self.call(method, path, "DPoP", bundle, Some(&proof)).await
+    }
+
     /// `<scheme> <bundle>` with an optional proof.
     pub(crate) async fn call(
         &self,
