@@ -38,12 +38,11 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use criterion::{BatchSize, Criterion};
 use passport_axum::{PassportAuth, Requirements};
-use passport_claims::{
-    AgentId, AgentModel, Assurance, Audience, IdentityAssertion, Level, ManualClock, ScopeSet,
-};
+use passport_claims::{Assurance, IdentityAssertion, Level, ManualClock};
 use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier, InMemoryReplayCache};
-use passport_issuer::{DelegationRequest, IssuanceRequest, Issuer};
+use passport_issuer::Issuer;
 use passport_jose::{Algorithm, CompactJws, SigningKey, b64};
+use passport_testkit::{delegation, issuance};
 use passport_verifier::{
     InMemoryKeyStore, KeyStore, Verification, VerificationPolicy, VerifiedPassport, Verifier,
 };
@@ -86,10 +85,6 @@ struct Fixture {
     es_signature: Vec<u8>,
 }
 
-fn scopes(patterns: &[&str]) -> ScopeSet {
-    ScopeSet::parse(patterns).expect("scopes")
-}
-
 impl Fixture {
     fn new() -> Fixture {
         let clock = Arc::new(ManualClock::new(NOW));
@@ -122,12 +117,12 @@ impl Fixture {
             );
         let root = issuer
             .issue(
-                IssuanceRequest::new(
+                issuance(
                     assertion,
-                    Audience::new(AUD).expect("valid name"),
-                    AgentId::new("planner-agent-01").expect("valid name"),
-                    AgentModel::new("claude-sonnet-4").expect("valid name"),
-                    scopes(&["files:read:*", "files:write:drafts/*", "search:query"]),
+                    AUD,
+                    "planner-agent-01",
+                    "claude-sonnet-4",
+                    &["files:read:*", "files:write:drafts/*", "search:query"],
                 )
                 .task_purpose("Prepare the Q3 board summary from the finance reports")
                 .holder_jkt(a.jkt()),
@@ -136,24 +131,24 @@ impl Fixture {
         let v = verifier();
         let mid = issuer
             .delegate(
-                DelegationRequest::new(
+                delegation(
                     &verify_bound(&v, root.bundle(), a.jkt()),
-                    Audience::new(AUD).expect("valid name"),
-                    AgentId::new("research-agent-02").expect("valid name"),
-                    AgentModel::new("claude-haiku-4").expect("valid name"),
-                    scopes(&["files:read:reports/*", "search:query"]),
+                    AUD,
+                    "research-agent-02",
+                    "claude-haiku-4",
+                    &["files:read:reports/*", "search:query"],
                 )
                 .holder_jkt(b.jkt()),
             )
             .expect("child");
         let leaf = issuer
             .delegate(
-                DelegationRequest::new(
+                delegation(
                     &verify_bound(&v, mid.bundle(), b.jkt()),
-                    Audience::new(AUD).expect("valid name"),
-                    AgentId::new("reader-agent-03").expect("valid name"),
-                    AgentModel::new("claude-haiku-4").expect("valid name"),
-                    scopes(&["files:read:reports/q3*"]),
+                    AUD,
+                    "reader-agent-03",
+                    "claude-haiku-4",
+                    &["files:read:reports/q3*"],
                 )
                 .task_purpose("Read the Q3 report")
                 .holder_jkt(key.jkt()),

@@ -8,10 +8,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use passport_mock_oidc::MockOidc;
+use passport_testkit::{ACR, claims_of};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_passport");
-const ACR_IAL2: &str = "http://idmanagement.gov/ns/assurance/ial/2";
 
 struct Env {
     data: tempfile::TempDir,
@@ -68,7 +68,7 @@ impl Env {
     /// `login --id-token` with a fresh token from the mock.
     fn login_with_token(&self, mock: &MockOidc) {
         let mut claims = mock.default_claims();
-        claims["acr"] = ACR_IAL2.into();
+        claims["acr"] = ACR.into();
         let token = mock.mint_id_token(claims);
         let out = self.run(&["login", "--id-token", &token]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -91,6 +91,14 @@ impl Env {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         stdout(&out).trim().to_owned()
     }
+}
+
+/// Asserts that a command failed with exit code `exit` and said
+/// `error[<code>]` on stderr.
+fn assert_fails(out: &Output, exit: i32, code: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(exit), "{err}");
+    assert!(err.contains(&format!("error[{code}]")), "{err}");
 }
 
 fn stdout(o: &Output) -> String {
@@ -151,7 +159,7 @@ async fn play_browser(child: &mut Child, tamper_state: bool) -> reqwest::StatusC
 
 #[tokio::test(flavor = "multi_thread")]
 async fn login_through_the_loopback_flow_then_issue_delegate_verify_through_pipes() {
-    let mock = MockOidc::builder().acr(ACR_IAL2).start().await.unwrap();
+    let mock = MockOidc::builder().acr(ACR).start().await.unwrap();
     let env = Env::new(&mock);
     let mut child = env
         .cmd(&["login", "--no-browser", "--timeout", "30"])
@@ -254,12 +262,7 @@ async fn login_times_out_cleanly() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("error[login_timeout]"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 1, "login_timeout");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -269,8 +272,7 @@ async fn login_with_a_pasted_token_validates_it_before_storing() {
     let mut claims = mock.default_claims();
     claims["aud"] = "another-client".into();
     let out = env.run(&["login", "--id-token", &mock.mint_id_token(claims)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("error[id_token_audience_mismatch]"));
+    assert_fails(&out, 1, "id_token_audience_mismatch");
     assert!(!env.dir().join("id_token.jwt").exists());
     env.login_with_token(&mock);
     assert!(env.dir().join("id_token.jwt").exists());
@@ -303,8 +305,7 @@ async fn issue_without_a_session_or_with_an_expired_one_says_run_login() {
     meta["exp"] = 1.into();
     std::fs::write(&session, meta.to_string()).unwrap();
     let out = env.run(&args);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("error[id_token_expired]"));
+    assert_fails(&out, 2, "id_token_expired");
     assert!(stderr(&out).contains("run `passport login`"));
 }
 
@@ -381,8 +382,7 @@ async fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
     let verify = ["verify", "--aud", "https://orch.example"];
     // Empty stdin: usage.
     let out = env.run_with_stdin(&verify, b"");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("error[no_input]"));
+    assert_fails(&out, 2, "no_input");
     // Truncated bundle: rejected.
     let out = env.run_with_stdin(&verify, &root.as_bytes()[..root.len() - 10]);
     assert_eq!(out.status.code(), Some(1));
@@ -412,8 +412,7 @@ async fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
         "--jwks",
         "/nonexistent/jwks.json",
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("error[key_file]"));
+    assert_fails(&out, 2, "key_file");
     // A key file that others can read: refused, exit 2.
     use std::os::unix::fs::PermissionsExt as _;
     let key = env.dir().join("issuer.jwk");
@@ -430,12 +429,7 @@ async fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
         ],
         root.as_bytes(),
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("error[insecure_key_file]"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 2, "insecure_key_file");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     // An unreadable data directory.
     std::fs::set_permissions(env.dir(), std::fs::Permissions::from_mode(0o000)).unwrap();
@@ -460,12 +454,7 @@ async fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
         "http://127.0.0.1:9/.well-known/openid-configuration",
     );
     let out = cmd.stdin(Stdio::null()).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("error[discovery_failed]"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 1, "discovery_failed");
     // Missing configuration.
     let mut cmd = env.cmd(&["login", "--no-browser"]);
     cmd.env_remove("CSP_DISCOVERY_URL");
@@ -566,8 +555,7 @@ async fn verify_with_a_jwks_served_on_loopback() {
         "--jwks",
         other.path().to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("error[no_keys]"));
+    assert_fails(&out, 2, "no_keys");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -807,12 +795,7 @@ fn chain(env: &Env) -> (String, String, String) {
 }
 
 fn jti_of(bundle: &str) -> String {
-    let leaf = bundle.split('~').next().unwrap();
-    let payload = passport_jose::b64::decode(leaf.split('.').nth(1).unwrap()).unwrap();
-    serde_json::from_slice::<Value>(&payload).unwrap()["jti"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    claims_of(bundle.split('~').next().unwrap()).jti
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -848,8 +831,7 @@ async fn revoking_a_root_refuses_every_descendant_locally_and_through_a_publishe
     );
     // Revocation is final.
     let out = env.run(&["revoke", "--reinstate", &jti_of(&root)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("error[invalid_transition]"));
+    assert_fails(&out, 1, "invalid_transition");
     // Delegating from a revoked chain is refused too.
     let out = env.run_with_stdin(
         &[
@@ -863,8 +845,7 @@ async fn revoking_a_root_refuses_every_descendant_locally_and_through_a_publishe
         ],
         child.as_bytes(),
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("error[revoked]"));
+    assert_fails(&out, 1, "revoked");
 
     // A verifier elsewhere: the public JWKS and the published status list.
     let jwks = env.work.path().join("jwks.json");
@@ -879,8 +860,7 @@ async fn revoking_a_root_refuses_every_descendant_locally_and_through_a_publishe
         list.to_str().unwrap(),
     ];
     let out = verify(&grandchild, &external);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("error[revoked]"), "{}", stderr(&out));
+    assert_fails(&out, 1, "revoked");
     // Without the list, the external verifier cannot know (offline, by design).
     assert_eq!(
         verify(&grandchild, &["--jwks", jwks.to_str().unwrap()])
@@ -937,8 +917,7 @@ async fn a_status_list_served_over_loopback_reaches_an_offline_verifier() {
             &uri,
         ])
     });
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("error[revoked]"), "{}", stderr(&out));
+    assert_fails(&out, 1, "revoked");
     assert!(served.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     server.abort();
     // An unreachable list: fail closed.
@@ -975,8 +954,7 @@ async fn suspension_is_reversible_and_deny_lists_work() {
         Some(0)
     );
     let out = verify(&grandchild);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("error[suspended]"));
+    assert_fails(&out, 1, "suspended");
     assert_eq!(
         env.run(&["revoke", "--reinstate", &child_jti])
             .status
@@ -985,8 +963,7 @@ async fn suspension_is_reversible_and_deny_lists_work() {
     );
     assert_eq!(verify(&grandchild).status.code(), Some(0));
     let out = env.run(&["revoke", "no-such-jti"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("error[unknown_passport]"));
+    assert_fails(&out, 1, "unknown_passport");
 
     let deny = env.work.path().join("deny.json");
     std::fs::write(&deny, format!(r#"{{"revoked": ["{child_jti}"]}}"#)).unwrap();
@@ -998,8 +975,7 @@ async fn suspension_is_reversible_and_deny_lists_work() {
         "--deny-list",
         deny.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("error[revoked]"));
+    assert_fails(&out, 1, "revoked");
     std::fs::write(&deny, "{not json").unwrap();
     let out = env.run(&[
         "verify",
@@ -1081,12 +1057,7 @@ async fn holder_keys_bind_each_passport_to_its_own_agent() {
         "--holder-key",
         private.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("error[invalid_key]"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 2, "invalid_key");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1111,12 +1082,7 @@ async fn verify_refuses_a_key_bound_passport_and_says_why() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let bound = stdout(&out).trim().to_owned();
     let out = env.run(&["verify", &bound, "--aud", "https://orch.example"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("error[dpop_proof_required]"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 1, "dpop_proof_required");
     assert!(stderr(&out).contains("hint:"), "{}", stderr(&out));
     assert!(stdout(&env.run(&["verify", "--help"])).contains("dpop_proof_required"));
 }

@@ -19,10 +19,11 @@ use std::time::Duration;
 
 use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
-use passport_claims::{AgentId, AgentModel, Audience, IdentityAssertion, ManualClock, ScopeSet};
-use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
+use passport_claims::{IdentityAssertion, ManualClock};
+use passport_issuer::{IssuedPassport, Issuer};
 use passport_jose::{Algorithm, CompactJws, SigningKey, b64};
 use passport_status::{IndexAllocator, Status, StatusList, StatusListSource};
+use passport_testkit::{delegation, issuance};
 use passport_verifier::{
     InMemoryKeyStore, KeyStore, StatusSource as _, VerificationPolicy, Verifier,
 };
@@ -62,30 +63,30 @@ impl Fixture {
             .with_status(allocator.clone());
         let plain = verifier(&clock, &keys);
         let root = issuer
-            .issue(IssuanceRequest::new(
+            .issue(issuance(
                 IdentityAssertion::new("https://login.idp.example.com", "alice@example.com"),
-                Audience::new(AUD).expect("valid name"),
-                AgentId::new("planner-agent-01").expect("valid name"),
-                AgentModel::new("claude-sonnet-4").expect("valid name"),
-                ScopeSet::parse(["files:read:*", "search:query"]).expect("scopes"),
+                AUD,
+                "planner-agent-01",
+                "claude-sonnet-4",
+                &["files:read:*", "search:query"],
             ))
             .expect("root");
         let mid = issuer
-            .delegate(DelegationRequest::new(
+            .delegate(delegation(
                 &plain.verify_str(root.bundle()).expect("root verifies"),
-                Audience::new(AUD).expect("valid name"),
-                AgentId::new("research-agent-02").expect("valid name"),
-                AgentModel::new("claude-haiku-4").expect("valid name"),
-                ScopeSet::parse(["files:read:reports/*"]).expect("scopes"),
+                AUD,
+                "research-agent-02",
+                "claude-haiku-4",
+                &["files:read:reports/*"],
             ))
             .expect("child");
         let chain3 = issuer
-            .delegate(DelegationRequest::new(
+            .delegate(delegation(
                 &plain.verify_str(mid.bundle()).expect("child verifies"),
-                Audience::new(AUD).expect("valid name"),
-                AgentId::new("reader-agent-03").expect("valid name"),
-                AgentModel::new("claude-haiku-4").expect("valid name"),
-                ScopeSet::parse(["files:read:reports/q3*"]).expect("scopes"),
+                AUD,
+                "reader-agent-03",
+                "claude-haiku-4",
+                &["files:read:reports/q3*"],
             ))
             .expect("grandchild");
         // Some other passports revoked, so the list is not all zeros.

@@ -29,11 +29,11 @@ use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BatchSize, BenchmarkGroup, Criterion, Throughput};
 use passport_claims::{
-    AgentId, AgentModel, Assurance, Audience, IdentityAssertion, Level, ManualClock,
-    PassportClaims, ScopeSet, UnverifiedBundle,
+    Assurance, IdentityAssertion, Level, ManualClock, PassportClaims, ScopeSet, UnverifiedBundle,
 };
-use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
+use passport_issuer::{IssuanceRequest, IssuedPassport, Issuer};
 use passport_jose::{Algorithm, CompactJws, SigningKey, VerifyOptions, b64, sha256};
+use passport_testkit::{delegation, issuance};
 use passport_verifier::{
     InMemoryKeyStore, KeyStore, VerificationPolicy, VerifiedPassport, Verifier,
 };
@@ -133,12 +133,12 @@ impl Fixture {
                 "http://idmanagement.gov/ns/assurance/ial/2",
                 Assurance::uniform(Level::TWO),
             );
-        let root_request = IssuanceRequest::new(
+        let root_request = issuance(
             assertion,
-            Audience::new(ROOT_AUD).expect("valid name"),
-            AgentId::new("planner-agent-01").expect("valid name"),
-            AgentModel::new("claude-sonnet-4").expect("valid name"),
-            scopes(ROOT_SCOPE),
+            ROOT_AUD,
+            "planner-agent-01",
+            "claude-sonnet-4",
+            ROOT_SCOPE,
         )
         .task_purpose("Prepare the Q3 board summary from the finance reports");
         let root = issuer.issue(root_request.clone()).expect("root issued");
@@ -148,12 +148,12 @@ impl Fixture {
             .expect("root verifies");
         let mid = issuer
             .delegate(
-                DelegationRequest::new(
+                delegation(
                     &root_verified,
-                    Audience::new(MID_AUD).expect("valid name"),
-                    AgentId::new("research-agent-02").expect("valid name"),
-                    AgentModel::new("claude-haiku-4").expect("valid name"),
-                    scopes(MID_SCOPE),
+                    MID_AUD,
+                    "research-agent-02",
+                    "claude-haiku-4",
+                    MID_SCOPE,
                 )
                 .task_purpose("Collect the Q3 finance reports"),
             )
@@ -163,12 +163,12 @@ impl Fixture {
             .expect("child verifies");
         let chain3 = issuer
             .delegate(
-                DelegationRequest::new(
+                delegation(
                     &mid_verified,
-                    Audience::new(LEAF_AUD).expect("valid name"),
-                    AgentId::new("reader-agent-03").expect("valid name"),
-                    AgentModel::new("claude-haiku-4").expect("valid name"),
-                    scopes(LEAF_SCOPE),
+                    LEAF_AUD,
+                    "reader-agent-03",
+                    "claude-haiku-4",
+                    LEAF_SCOPE,
                 )
                 .task_purpose("Read the Q3 report"),
             )
@@ -281,18 +281,17 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: 
 
     // 5. Delegating from a verified root.
     {
-        let child_scope = scopes(MID_SCOPE);
         let mut g = c.benchmark_group(name("delegate"));
         f.bench_baseline(&mut g, f.root.token());
         g.bench_function("delegate_from_root", |b| {
             b.iter_batched(
                 || {
-                    DelegationRequest::new(
+                    delegation(
                         &f.root_verified,
-                        Audience::new(MID_AUD).expect("valid name"),
-                        AgentId::new("research-agent-02").expect("valid name"),
-                        AgentModel::new("claude-haiku-4").expect("valid name"),
-                        child_scope.clone(),
+                        MID_AUD,
+                        "research-agent-02",
+                        "claude-haiku-4",
+                        MID_SCOPE,
                     )
                     .task_purpose("Collect the Q3 finance reports")
                 },

@@ -8,8 +8,8 @@
 //! The code is [`VerifyError::code`]; chain violations are `chain_broken`
 //! with the specific [`ChainViolation::code`] shown. A rule failed by an
 //! ancestor reports that ancestor's code, with its position in
-//! [`VerifyError::link`]. Tests are in `crates/verifier/tests/` unless
-//! another crate is named.
+//! [`VerifyError::link`]. Tests are modules of the one integration-test
+//! binary `crates/verifier/tests/verifier/` unless another crate is named.
 //!
 //! | § | rule | code | test (file: function) |
 //! |---|---|---|---|
@@ -35,7 +35,7 @@
 //! | 6 | `exp` passed beyond the skew | `expired` | time_and_policy_rules: `expiry_is_enforced_exactly_at_the_skew_boundary` |
 //! | 6 | `nbf` / `iat` ahead beyond the skew | `not_yet_valid` / `issued_in_future` | time_and_policy_rules: `not_yet_valid_is_enforced_exactly_at_the_skew_boundary` |
 //! | 6 | skew above 120 s | `invalid_policy` | time_and_policy_rules: `a_skew_above_120_seconds_is_an_invalid_policy` |
-//! | 7 | assurance below a floor, or missing | `insufficient_ial` / `_aal` / `_fal` | time_and_policy_rules: `assurance_floors_refuse_lower_and_missing_levels` |
+//! | 7 | assurance below a floor, or missing | `insufficient_ial`, `insufficient_aal`, `insufficient_fal` | time_and_policy_rules: `assurance_floors_refuse_lower_and_missing_levels` |
 //! | 8 | `required_scope` not covered | `scope_violation` | time_and_policy_rules: `required_scope_must_be_covered` |
 //! | 8 | bare `*` without the opt-in | `wildcard_not_allowed` | time_and_policy_rules: `bare_wildcards_need_the_policy_opt_in` |
 //! | 9 | parent missing | `parent_missing` | chain_rules: `a_child_without_its_parent_is_refused` |
@@ -55,7 +55,7 @@
 //! | 10 | untyped (`typ: JWT`) without the policy's opt-in; any other `typ` | `untyped_token`, `invalid_typ` | header_rules: `untyped_tokens_need_the_policy_opt_in_and_other_types_never_pass` |
 //! | 11 | any link revoked or suspended | `revoked`, `suspended` | revocation: `revoking_the_root_refuses_child_and_grandchild_naming_the_root`, `suspension_then_reinstatement`, `cached_ancestors_are_still_asked_about_revocation` |
 //! | 11 | a status source that cannot answer (fail closed) | `status_unavailable` | revocation: `a_source_that_cannot_answer_fails_closed` |
-//! | 11 | a status list not signed by a trusted key, for another URI, or expired | `status_unavailable` (list codes `untrusted_key`, `uri_mismatch`, …) | passport-status hostile_lists: `a_list_signed_by_an_untrusted_key_is_refused`, `a_list_for_another_uri_is_refused`, `the_time_window_is_checked_with_the_skew` |
+//! | 11 | a status list not signed by a trusted key, for another URI, or expired | `status_unavailable` (list codes `unknown_kid`, `uri_mismatch`, `status_list_expired`) | passport-status hostile_lists: `a_list_signed_by_an_untrusted_key_is_refused`, `a_list_for_another_uri_is_refused`, `the_time_window_is_checked_with_the_skew` |
 //! | — | a policy requiring a holder key gets a bearer passport | `pop_required` | proof_of_possession: `a_policy_requiring_possession_refuses_bearer_passports` |
 //! | — | a bound passport used as a bearer token, or confirmed with another key | `dpop_proof_required`, `dpop_key_mismatch` | proof_of_possession: `a_bound_passport_never_verifies_as_a_bearer_token` |
 //! | — | an acceptance that cannot be audited | `audit_failed` | audit_trail: `an_acceptance_that_cannot_be_audited_is_refused` |

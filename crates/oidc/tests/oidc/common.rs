@@ -1,6 +1,5 @@
 //! Shared set-up: a mock provider and a provider client on one manual clock.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +7,11 @@ use passport_claims::{IdentityAssertion, ManualClock};
 use passport_mock_oidc::{MockOidc, MockOidcBuilder};
 use passport_oidc::{OidcConfig, OidcError, Provider};
 
-pub(crate) const T0: i64 = 1_700_000_000;
+/// Every test future gets a hard limit, so a regression hangs nothing.
+pub(crate) use passport_testkit::bounded;
+
+/// The instant the provider's and the mock's clock start at.
+pub(crate) use passport_testkit::NOW as T0;
 
 pub(crate) struct Env {
     pub(crate) mock: MockOidc,
@@ -45,11 +48,4 @@ pub(crate) async fn env_with(builder: MockOidcBuilder, tweak: impl FnOnce(&mut O
         clock,
         provider,
     }
-}
-
-/// Every test future gets a hard limit, so a regression hangs nothing.
-pub(crate) async fn bounded<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), future)
-        .await
-        .expect("test step took more than 20 s")
 }

@@ -1,18 +1,14 @@
 //! The layer against a real axum server on loopback and a real reqwest
 //! client: every acceptance and refusal of the resource-server side.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use std::sync::Arc;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use common::*;
+use crate::common::*;
 use passport_axum::{PassportAuth, PassportClient, ResourceMetadata};
-use passport_claims::PassportClaims as Claims;
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
-use passport_verifier::{LinkStatus, StatusSource, StatusUnavailable};
+use passport_testkit::{Down, ISS, StatusTable, bounded};
+use passport_verifier::LinkStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_passport_is_accepted() {
@@ -45,10 +41,7 @@ async fn dpop_bound_three_link_chain_is_accepted() {
         f.serve(f.auth().build().unwrap()).await;
         let key = Fixture::key();
         let leaf = f.chain3(&key);
-        let proof = f.proof(&key, "GET", "/files", leaf.bundle());
-        let ok = f
-            .call("GET", "/files", "DPoP", leaf.bundle(), Some(&proof))
-            .await;
+        let ok = f.dpop_call(&key, "GET", "/files", leaf.bundle()).await;
         assert_eq!(ok.status, 200, "{ok:#?}");
         assert_eq!(ok.body["agent"], "agent-c");
         assert_eq!(ok.body["depth"], 3);
@@ -63,10 +56,7 @@ async fn dpop_bound_three_link_chain_is_accepted() {
         // An EdDSA proof key works the same.
         let ed = DpopKey::generate(Algorithm::EdDSA).unwrap();
         let leaf = f.chain3(&ed);
-        let proof = f.proof(&ed, "GET", "/whoami", leaf.bundle());
-        let ok = f
-            .call("GET", "/whoami", "DPoP", leaf.bundle(), Some(&proof))
-            .await;
+        let ok = f.dpop_call(&ed, "GET", "/whoami", leaf.bundle()).await;
         assert_eq!(ok.status, 200, "{ok:#?}");
     })
     .await;
@@ -78,12 +68,12 @@ async fn client_helper_sends_bearer_and_dpop() {
         let mut f = Fixture::new().await;
         f.serve(f.auth().build().unwrap()).await;
         let bearer = PassportClient::new(f.root(&["files:*"], None).bundle(), None)
-            .with_clock(f.clock.clone());
+            .with_clock(f.kit.clock.clone());
         let ok = bearer.get(&f.url("/files")).await.unwrap();
         assert_eq!(ok.status(), 200);
         let key = Fixture::key();
         let leaf = f.chain3(&key);
-        let client = PassportClient::new(leaf.bundle(), Some(key)).with_clock(f.clock.clone());
+        let client = PassportClient::new(leaf.bundle(), Some(key)).with_clock(f.kit.clock.clone());
         for _ in 0..3 {
             // A fresh proof every time: no replay.
             let ok = client.get(&f.url("/files?q=1")).await.unwrap();
@@ -161,9 +151,8 @@ async fn missing_scope_is_403_insufficient_scope_naming_the_scope() {
         // With DPoP, the error is in the DPoP challenge.
         let key = Fixture::key();
         let leaf = f.chain3(&key);
-        let proof = f.proof(&key, "POST", "/files/write", leaf.bundle());
         let answer = f
-            .call("POST", "/files/write", "DPoP", leaf.bundle(), Some(&proof))
+            .dpop_call(&key, "POST", "/files/write", leaf.bundle())
             .await;
         answer.assert_refused(403, "insufficient_scope", "scope_violation");
         assert_eq!(
@@ -329,7 +318,7 @@ async fn server_nonce_missing_then_retried_raw_and_by_the_client() {
         assert_eq!(ok.status, 200, "{ok:#?}");
 
         // The client helper: one 401, one retry, then the nonce is remembered.
-        let client = PassportClient::new(bundle, Some(key)).with_clock(f.clock.clone());
+        let client = PassportClient::new(bundle, Some(key)).with_clock(f.kit.clock.clone());
         let before = f.hits();
         let ok = client.get(&f.url("/files")).await.unwrap();
         assert_eq!(ok.status(), 200);
@@ -373,20 +362,14 @@ async fn proof_by_another_key_than_the_bound_one_is_refused() {
         let key = Fixture::key();
         let thief = Fixture::key();
         let leaf = f.chain3(&key);
-        let proof = f.proof(&thief, "GET", "/files", leaf.bundle());
-        let answer = f
-            .call("GET", "/files", "DPoP", leaf.bundle(), Some(&proof))
-            .await;
+        let answer = f.dpop_call(&thief, "GET", "/files", leaf.bundle()).await;
         answer.assert_refused(401, "invalid_token", "dpop_key_mismatch");
         // The parent's key cannot act for the child either.
         let a = Fixture::key();
         let b = Fixture::key();
         let root = f.root(&["files:*"], Some(&a));
         let child = f.delegate(root.bundle(), "agent-b", &["files:read"], Some(&b));
-        let proof = f.proof(&a, "GET", "/files", child.bundle());
-        let answer = f
-            .call("GET", "/files", "DPoP", child.bundle(), Some(&proof))
-            .await;
+        let answer = f.dpop_call(&a, "GET", "/files", child.bundle()).await;
         answer.assert_refused(401, "invalid_token", "dpop_key_mismatch");
     })
     .await;
@@ -409,10 +392,7 @@ async fn bound_passport_as_bearer_is_refused() {
         answer.assert_refused(401, "invalid_token", "dpop_bound_token_as_bearer");
         // And the DPoP scheme with an unbound passport is refused too.
         let root = f.root(&["files:read"], None);
-        let proof = f.proof(&key, "GET", "/files", root.bundle());
-        let answer = f
-            .call("GET", "/files", "DPoP", root.bundle(), Some(&proof))
-            .await;
+        let answer = f.dpop_call(&key, "GET", "/files", root.bundle()).await;
         answer.assert_refused(401, "invalid_token", "token_not_bound");
     })
     .await;
@@ -428,10 +408,7 @@ async fn bound_passports_are_refused_when_dpop_is_not_enabled() {
         f.serve(auth).await;
         let key = Fixture::key();
         let leaf = f.chain3(&key);
-        let proof = f.proof(&key, "GET", "/files", leaf.bundle());
-        let answer = f
-            .call("GET", "/files", "DPoP", leaf.bundle(), Some(&proof))
-            .await;
+        let answer = f.dpop_call(&key, "GET", "/files", leaf.bundle()).await;
         assert_eq!(answer.status, 401);
         assert_eq!(answer.code(), "unsupported_scheme");
         assert!(answer.challenge("DPoP").is_none(), "no DPoP offered");
@@ -457,10 +434,7 @@ async fn proof_of_possession_routes_and_servers_refuse_bearer_passports() {
         assert!(answer.challenge("Bearer").is_none(), "{answer:#?}");
         let key = Fixture::key();
         let leaf = f.chain3(&key);
-        let proof = f.proof(&key, "GET", "/pop", leaf.bundle());
-        let ok = f
-            .call("GET", "/pop", "DPoP", leaf.bundle(), Some(&proof))
-            .await;
+        let ok = f.dpop_call(&key, "GET", "/pop", leaf.bundle()).await;
         assert_eq!(ok.status, 200);
 
         // Server-wide: the metadata says so and every route refuses bearer.
@@ -489,37 +463,11 @@ async fn proof_of_possession_routes_and_servers_refuse_bearer_passports() {
     .await;
 }
 
-#[derive(Default)]
-struct Table(Mutex<HashMap<String, LinkStatus>>);
-
-impl StatusSource for Table {
-    fn status(&self, p: &Claims, _now: i64) -> Result<LinkStatus, StatusUnavailable> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .get(&p.jti)
-            .copied()
-            .unwrap_or(LinkStatus::Valid))
-    }
-}
-
-struct Down;
-
-impl StatusSource for Down {
-    fn status(&self, _: &Claims, _: i64) -> Result<LinkStatus, StatusUnavailable> {
-        Err(StatusUnavailable::new(
-            "status_list_unreachable",
-            "connection refused",
-        ))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_ancestor_refuses_the_leaf() {
     bounded(async {
         let mut f = Fixture::new().await;
-        let table = Arc::new(Table::default());
+        let table = Arc::new(StatusTable::default());
         let verifier = f.verifier(f.policy()).with_status_source(table.clone());
         let auth = PassportAuth::builder(Arc::new(verifier))
             .dpop(f.dpop())
@@ -528,25 +476,11 @@ async fn a_revoked_ancestor_refuses_the_leaf() {
         f.serve(auth).await;
         let key = Fixture::key();
         let leaf = f.chain3(&key);
-        let client = PassportClient::new(leaf.bundle(), Some(key)).with_clock(f.clock.clone());
+        let client = PassportClient::new(leaf.bundle(), Some(key)).with_clock(f.kit.clock.clone());
         assert_eq!(client.get(&f.url("/files")).await.unwrap().status(), 200);
         // Revoke the root.
-        let root_jti = match f
-            .verifier(f.policy())
-            .verify_str_pending_proof(leaf.bundle())
-            .unwrap()
-        {
-            passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven(),
-            other => panic!("the leaf is bound: {other:?}"),
-        }
-        .root()
-        .jti
-        .clone();
-        table
-            .0
-            .lock()
-            .unwrap()
-            .insert(root_jti, LinkStatus::Revoked);
+        let root_jti = f.kit.parent(leaf.bundle()).root().jti.clone();
+        table.set(&root_jti, LinkStatus::Revoked);
         let answer = Answer::read(client.get(&f.url("/files")).await.unwrap()).await;
         answer.assert_refused(401, "invalid_token", "revoked");
     })
@@ -684,15 +618,8 @@ async fn nested_service_uses_the_full_path_for_htu_and_verifies_once() {
         );
         // Under nest_service the inner router sees `/tools/search`; the
         // proof is for the full URL.
-        let proof = f.proof(&key, "POST", "/mcp/tools/search", leaf.bundle());
         let ok = f
-            .call(
-                "POST",
-                "/mcp/tools/search",
-                "DPoP",
-                leaf.bundle(),
-                Some(&proof),
-            )
+            .dpop_call(&key, "POST", "/mcp/tools/search", leaf.bundle())
             .await;
         assert_eq!(ok.status, 200, "{ok:#?}");
         let proof = f.proof(&key, "POST", "/tools/search", leaf.bundle());
@@ -708,10 +635,7 @@ async fn nested_service_uses_the_full_path_for_htu_and_verifies_once() {
         answer.assert_refused(401, "invalid_dpop_proof", "htu_mismatch");
         // /files has two layers (global + files:read) of the same auth: the
         // proof is checked once, so it is not refused as a replay.
-        let proof = f.proof(&key, "GET", "/files", leaf.bundle());
-        let ok = f
-            .call("GET", "/files", "DPoP", leaf.bundle(), Some(&proof))
-            .await;
+        let ok = f.dpop_call(&key, "GET", "/files", leaf.bundle()).await;
         assert_eq!(ok.status, 200, "{ok:#?}");
     })
     .await;
@@ -743,10 +667,7 @@ async fn public_base_url_with_a_prefix() {
             .call("GET", "/files", "DPoP", leaf.bundle(), Some(&proof))
             .await;
         assert_eq!(ok.status, 200, "{ok:#?}");
-        let proof = f.proof(&key, "GET", "/files", leaf.bundle());
-        let answer = f
-            .call("GET", "/files", "DPoP", leaf.bundle(), Some(&proof))
-            .await;
+        let answer = f.dpop_call(&key, "GET", "/files", leaf.bundle()).await;
         answer.assert_refused(401, "invalid_dpop_proof", "htu_mismatch");
     })
     .await;

@@ -1,14 +1,6 @@
 //! A real axum server on 127.0.0.1:0 protected by passport-axum, an issuer
 //! for its audience, and helpers to send raw requests and read challenges.
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,55 +12,36 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use passport_axum::{Level, Passport, PassportAuth, PassportAuthBuilder, Requirements};
-use passport_claims::{
-    AgentId, AgentModel, Assurance, Audience, Clock, IdentityAssertion, ManualClock, ScopeSet,
-    SystemClock,
-};
+use passport_claims::{Clock as _, SystemClock};
 use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier, NonceIssuer};
-use passport_issuer::{DelegationRequest, IssuanceRequest, IssuedPassport, Issuer};
-use passport_jose::{Algorithm, SigningKey};
-use passport_verifier::{InMemoryKeyStore, VerificationPolicy, Verifier};
+use passport_issuer::IssuedPassport;
+use passport_jose::Algorithm;
+use passport_testkit::{Kit, ROOT_SCOPES, alice_ial2, issuance};
+use passport_verifier::{VerificationPolicy, Verifier};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-pub const ISS: &str = "https://issuer.local";
-pub const ACR: &str = "http://idmanagement.gov/ns/assurance/ial/2";
-
-/// Runs a test body with a time limit.
-pub async fn bounded<F: Future<Output = ()>>(body: F) {
-    tokio::time::timeout(Duration::from_secs(60), body)
-        .await
-        .expect("test timed out");
-}
-
-pub struct Fixture {
-    pub clock: Arc<ManualClock>,
-    pub keys: Arc<InMemoryKeyStore>,
-    pub issuer: Issuer,
+/// A [`Kit`] for this server's audience, and the server.
+pub(crate) struct Fixture {
+    /// Issuer, key store and clock; the clock starts at the wall-clock time.
+    pub(crate) kit: Kit,
     /// `http://127.0.0.1:<port>`: the server's origin and the passports' audience.
-    pub base: String,
+    pub(crate) base: String,
     listener: Option<TcpListener>,
-    pub hits: Arc<AtomicUsize>,
-    pub http: reqwest::Client,
+    pub(crate) hits: Arc<AtomicUsize>,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Fixture {
-    pub async fn new() -> Fixture {
+    pub(crate) async fn new() -> Fixture {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
-        let keys = Arc::new(InMemoryKeyStore::new());
-        keys.insert(key.verifying_key());
-        let clock = Arc::new(ManualClock::new(SystemClock.now()));
-        let issuer = Issuer::new(ISS, key).with_clock(clock.clone());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap();
         Fixture {
-            clock,
-            keys,
-            issuer,
+            kit: Kit::at(SystemClock.now(), &base),
             base,
             listener: Some(listener),
             hits: Arc::new(AtomicUsize::new(0)),
@@ -76,111 +49,91 @@ impl Fixture {
         }
     }
 
-    pub fn now(&self) -> i64 {
-        self.clock.now()
+    pub(crate) fn now(&self) -> i64 {
+        self.kit.now()
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub fn policy(&self) -> VerificationPolicy {
-        VerificationPolicy::new(ISS, &self.base)
+    pub(crate) fn policy(&self) -> VerificationPolicy {
+        self.kit.policy()
     }
 
-    pub fn verifier(&self, policy: VerificationPolicy) -> Verifier {
-        Verifier::with_key_store(policy, self.keys.clone())
-            .unwrap()
-            .with_clock(self.clock.clone())
+    pub(crate) fn verifier(&self, policy: VerificationPolicy) -> Verifier {
+        self.kit.verifier(policy)
     }
 
-    pub fn dpop(&self) -> DpopVerifier {
-        DpopVerifier::new(DpopPolicy::default(), self.clock.clone())
+    pub(crate) fn dpop(&self) -> DpopVerifier {
+        DpopVerifier::new(DpopPolicy::default(), self.kit.clock.clone())
     }
 
-    pub fn dpop_with_nonces(&self) -> DpopVerifier {
+    pub(crate) fn dpop_with_nonces(&self) -> DpopVerifier {
         let policy = DpopPolicy {
             require_nonce: true,
             ..DpopPolicy::default()
         };
-        DpopVerifier::new(policy, self.clock.clone())
-            .with_nonce_issuer(NonceIssuer::generate(self.clock.clone()).unwrap())
+        let clock = self.kit.clock.clone();
+        DpopVerifier::new(policy, clock.clone())
+            .with_nonce_issuer(NonceIssuer::generate(clock).unwrap())
     }
 
     /// The standard builder: the fixture's verifier, DPoP enabled.
-    pub fn auth(&self) -> PassportAuthBuilder {
+    pub(crate) fn auth(&self) -> PassportAuthBuilder {
         PassportAuth::builder(Arc::new(self.verifier(self.policy())))
             .dpop(self.dpop())
             .scopes_supported(["files:read", "files:write"])
     }
 
-    pub fn root_for(&self, aud: &str, scopes: &[&str], holder: Option<&DpopKey>) -> IssuedPassport {
-        let assertion = IdentityAssertion::new("https://idp.example", "alice")
-            .with_acr(ACR, Assurance::uniform(Level::TWO));
-        let mut request = IssuanceRequest::new(
-            assertion,
-            Audience::new(aud).unwrap(),
-            AgentId::new("agent-a").unwrap(),
-            AgentModel::new("model-a").unwrap(),
-            ScopeSet::parse(scopes).unwrap(),
-        );
+    /// A root for Alice at IAL 2, for `aud`, bound to `holder` when given.
+    pub(crate) fn root_for(
+        &self,
+        aud: &str,
+        scopes: &[&str],
+        holder: Option<&DpopKey>,
+    ) -> IssuedPassport {
+        let mut request = issuance(alice_ial2(), aud, "agent-a", "model-a", scopes);
         if let Some(key) = holder {
             request = request.holder_jkt(key.jkt());
         }
-        self.issuer.issue(request).unwrap()
+        self.kit.issue(request)
     }
 
-    pub fn root(&self, scopes: &[&str], holder: Option<&DpopKey>) -> IssuedPassport {
-        self.root_for(&self.base.clone(), scopes, holder)
+    /// A root for this server, bound to `holder` when given.
+    pub(crate) fn root(&self, scopes: &[&str], holder: Option<&DpopKey>) -> IssuedPassport {
+        self.root_for(&self.base, scopes, holder)
     }
 
-    pub fn delegate(
+    /// A child of `parent_bundle`'s leaf, bound to `holder` when given.
+    pub(crate) fn delegate(
         &self,
         parent_bundle: &str,
         agent: &str,
         scopes: &[&str],
         holder: Option<&DpopKey>,
     ) -> IssuedPassport {
-        // The fixture stands in for the parent's holder (it minted its key).
-        let parent = match self
-            .verifier(self.policy())
-            .verify_str_pending_proof(parent_bundle)
-            .unwrap()
-        {
-            passport_verifier::Verification::Verified(v) => v,
-            passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven(),
-            _ => unreachable!("no other verification outcome"),
-        };
-        let mut request = DelegationRequest::new(
-            &parent,
-            Audience::new(&self.base).unwrap(),
-            AgentId::new(agent).unwrap(),
-            AgentModel::new("model-b").unwrap(),
-            ScopeSet::parse(scopes).unwrap(),
-        );
-        if let Some(key) = holder {
-            request = request.holder_jkt(key.jkt());
-        }
-        self.issuer.delegate(request).unwrap()
+        self.kit
+            .delegate_bound(parent_bundle, agent, scopes, holder.map(DpopKey::jkt))
     }
 
     /// root (agent-a, key a) → agent-b (key b) → agent-c (key c), narrowing;
     /// the leaf is bound to `leaf_key`.
-    pub fn chain3(&self, leaf_key: &DpopKey) -> IssuedPassport {
+    pub(crate) fn chain3(&self, leaf_key: &DpopKey) -> IssuedPassport {
         let a = DpopKey::generate(Algorithm::EdDSA).unwrap();
         let b = DpopKey::generate(Algorithm::EdDSA).unwrap();
-        let root = self.root(&["files:*", "mail:send"], Some(&a));
+        let root = self.root(ROOT_SCOPES, Some(&a));
         let child = self.delegate(root.bundle(), "agent-b", &["files:*"], Some(&b));
         self.delegate(child.bundle(), "agent-c", &["files:read"], Some(leaf_key))
     }
 
-    pub fn key() -> DpopKey {
+    pub(crate) fn key() -> DpopKey {
         DpopKey::generate(Algorithm::ES256).unwrap()
     }
 
     /// A proof by `key` for `method` and `path` on this server, with `ath`
     /// over `bundle`, at the fixture's time.
-    pub fn proof(&self, key: &DpopKey, method: &str, path: &str, bundle: &str) -> String {
+    pub(crate) fn proof(&self, key: &DpopKey, method: &str, path: &str, bundle: &str) -> String {
         key.proof(method, &self.url(path), Some(bundle), None, self.now())
             .unwrap()
     }
@@ -193,7 +146,7 @@ impl Fixture {
     /// - `POST /mcp/...`: a nested service;
     /// - the metadata document, public;
     /// - every request counted in `hits`.
-    pub async fn serve(&mut self, auth: PassportAuth) {
+    pub(crate) async fn serve(&mut self, auth: PassportAuth) {
         let listener = self.listener.take().expect("serve once");
         let app = Router::new()
             .route("/whoami", get(whoami))
@@ -228,7 +181,7 @@ impl Fixture {
     }
 
     /// Sends a request with raw header values.
-    pub async fn raw(
+    pub(crate) async fn raw(
         &self,
         method: &str,
         path: &str,
@@ -246,8 +199,20 @@ impl Fixture {
         Answer::read(request.send().await.unwrap()).await
     }
 
+    /// `DPoP <bundle>` with a fresh proof by `key` for this very request.
+    pub(crate) async fn dpop_call(
+        &self,
+        key: &DpopKey,
+        method: &str,
+        path: &str,
+        bundle: &str,
+    ) -> Answer {
+        let proof = self.proof(key, method, path, bundle);
+        self.call(method, path, "DPoP", bundle, Some(&proof)).await
+    }
+
     /// `<scheme> <bundle>` with an optional proof.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -263,7 +228,7 @@ impl Fixture {
         self.raw(method, path, &[auth], &dpop).await
     }
 
-    pub fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 }
@@ -290,15 +255,15 @@ async fn handler_scope(passport: Passport) -> Result<Json<Value>, passport_axum:
 
 /// A response, read.
 #[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub challenges: Vec<String>,
-    pub nonce: Option<String>,
-    pub body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) challenges: Vec<String>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) body: Value,
 }
 
 impl Answer {
-    pub async fn read(response: reqwest::Response) -> Answer {
+    pub(crate) async fn read(response: reqwest::Response) -> Answer {
         let status = response.status().as_u16();
         let challenges = response
             .headers()
@@ -321,7 +286,7 @@ impl Answer {
     }
 
     /// The challenge of `scheme`.
-    pub fn challenge(&self, scheme: &str) -> Option<&str> {
+    pub(crate) fn challenge(&self, scheme: &str) -> Option<&str> {
         self.challenges
             .iter()
             .find(|c| c.split(' ').next() == Some(scheme))
@@ -330,7 +295,7 @@ impl Answer {
 
     /// The error parameters of whichever challenge carries them:
     /// (scheme, error, error_description).
-    pub fn error(&self) -> Option<(String, String, String)> {
+    pub(crate) fn error(&self) -> Option<(String, String, String)> {
         self.challenges.iter().find_map(|c| {
             let scheme = c.split(' ').next()?.to_owned();
             Some((scheme, param(c, "error")?, param(c, "error_description")?))
@@ -338,13 +303,13 @@ impl Answer {
     }
 
     /// The stable code in the body.
-    pub fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         self.body["error_description"].as_str().unwrap_or("")
     }
 
     /// Asserts a refusal: status, OAuth error (in a challenge and the body)
     /// and stable code.
-    pub fn assert_refused(&self, status: u16, error: &str, code: &str) {
+    pub(crate) fn assert_refused(&self, status: u16, error: &str, code: &str) {
         assert_eq!(self.status, status, "{self:#?}");
         assert_eq!(self.code(), code, "{self:#?}");
         assert_eq!(self.body["error"], error, "{self:#?}");
@@ -356,7 +321,7 @@ impl Answer {
 }
 
 /// The value of `name="…"` in a challenge (unescaping `\x`).
-pub fn param(challenge: &str, name: &str) -> Option<String> {
+pub(crate) fn param(challenge: &str, name: &str) -> Option<String> {
     let needle = format!("{name}=\"");
     let start = challenge
         .match_indices(&needle)

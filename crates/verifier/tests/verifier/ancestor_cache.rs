@@ -1,16 +1,13 @@
 //! The ancestor cache saves signature work only: every other rule is
 //! re-checked on every use, entries die with their key, and the cache never
 //! grows past its capacity.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use passport_jose::VerifyingKey;
+use passport_testkit::*;
 
 #[test]
 fn warm_chains_cache_ancestors_only() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [_, _, grandchild] = f.chain3();
     let verifier = f.verifier(f.policy());
     assert_eq!(verifier.cached_ancestors(), 0);
@@ -22,7 +19,7 @@ fn warm_chains_cache_ancestors_only() {
 
 #[test]
 fn time_rules_apply_to_cached_ancestors() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, _] = f.chain3();
     let verifier = f.verifier(f.policy());
     verifier.verify_str(child.bundle()).unwrap();
@@ -34,14 +31,14 @@ fn time_rules_apply_to_cached_ancestors() {
     assert_eq!(err.code(), "expired");
     let mut leaf = child.claims().clone();
     leaf.exp = root.claims().exp + 1000;
-    let bundle = format!("{}~{}", f.sign(&leaf), root.token());
+    let bundle = format!("{}~{}", f.sign_passport(&leaf), root.token());
     let err = verifier.verify_str(&bundle).unwrap_err();
     assert_eq!((err.link(), err.code()), (1, "expired"));
 }
 
 #[test]
 fn a_key_removed_from_the_store_takes_its_cached_ancestors_with_it() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [_, _, grandchild] = f.chain3();
     let verifier = f.verifier(f.policy());
     verifier.verify_str(grandchild.bundle()).unwrap();
@@ -59,7 +56,7 @@ fn a_key_removed_from_the_store_takes_its_cached_ancestors_with_it() {
 fn a_rotated_key_with_the_same_kid_is_not_served_from_the_cache() {
     // An attacker-controlled store update that maps the same kid to another key
     // must not be masked by the cache: the cached entry is tied to the key object.
-    let f = Fixture::new();
+    let f = Kit::new();
     let [_, child, _] = f.chain3();
     let verifier = f.verifier(f.policy());
     verifier.verify_str(child.bundle()).unwrap();
@@ -73,7 +70,7 @@ fn a_rotated_key_with_the_same_kid_is_not_served_from_the_cache() {
 
 #[test]
 fn chain_rules_apply_to_cached_ancestors() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, grandchild] = f.chain3();
     let verifier = f.verifier(f.policy());
     verifier.verify_str(grandchild.bundle()).unwrap();
@@ -94,7 +91,7 @@ fn chain_rules_apply_to_cached_ancestors() {
 
 #[test]
 fn failures_are_not_cached() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, _] = f.chain3();
     let verifier = f.verifier(f.policy());
     let (input, sig) = root.token().rsplit_once('.').unwrap();
@@ -111,7 +108,7 @@ fn failures_are_not_cached() {
 
 #[test]
 fn the_cache_never_grows_past_its_capacity() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let verifier = f.verifier(f.policy()).with_cache_capacity(4);
     for _ in 0..12 {
         let root = f.root(&["files:*"]);
@@ -132,7 +129,7 @@ fn the_cache_never_grows_past_its_capacity() {
 fn a_verifier_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<passport_verifier::Verifier>();
-    let f = Fixture::new();
+    let f = Kit::new();
     let [_, _, grandchild] = f.chain3();
     let verifier = std::sync::Arc::new(f.verifier(f.policy()));
     let handles: Vec<_> = (0..4)
@@ -154,7 +151,7 @@ fn a_verifier_is_shareable_across_threads() {
 
 #[test]
 fn oversized_ancestors_are_verified_every_time_not_cached() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let root = f.root(&["files:*"]);
     // A root carrying a large (but legal) claim, then a real child of it.
     let mut big = root.claims().clone();
@@ -162,13 +159,13 @@ fn oversized_ancestors_are_verified_every_time_not_cached() {
         "padding".into(),
         serde_json::json!("x".repeat(passport_verifier::MAX_CACHED_TOKEN_LEN)),
     );
-    let big_root = f.sign(&big);
+    let big_root = f.sign_passport(&big);
     let mut child = f
         .delegate(root.bundle(), "agent-b", &["files:read"])
         .claims()
         .clone();
     child.parent_hash = Some(passport_jose::sha256_b64url(big_root.as_bytes()));
-    let bundle = format!("{}~{big_root}", f.sign(&child));
+    let bundle = format!("{}~{big_root}", f.sign_passport(&child));
     let verifier = f.verifier(f.policy());
     verifier.verify_str(&bundle).unwrap();
     verifier.verify_str(&bundle).unwrap();
@@ -191,7 +188,7 @@ fn a_cache_hit_asks_the_store_for_the_headers_kid() {
             (by_alias || kid == self.key.kid()).then(|| self.key.clone())
         }
     }
-    let f = Fixture::new();
+    let f = Kit::new();
     let root = f.root(&["files:*"]);
     let aliased_root = f.sign_raw(
         &f.header(serde_json::json!({"kid": "alias"})),
@@ -202,7 +199,7 @@ fn a_cache_hit_asks_the_store_for_the_headers_kid() {
         .claims()
         .clone();
     child.parent_hash = Some(passport_jose::sha256_b64url(aliased_root.as_bytes()));
-    let bundle = format!("{}~{aliased_root}", f.sign(&child));
+    let bundle = format!("{}~{aliased_root}", f.sign_passport(&child));
     let store = std::sync::Arc::new(Aliased {
         alias: AtomicBool::new(true),
         key: f.key.verifying_key(),

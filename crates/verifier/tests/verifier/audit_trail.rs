@@ -1,16 +1,11 @@
 //! Every verification, issuance and delegation leaves an audit record with
 //! the right fields and never the token; an acceptance that cannot be
 //! recorded is refused.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::*;
 use passport_audit::{Action, AuditError, AuditRecord, AuditSink, Outcome};
-use passport_claims::{AgentId, AgentModel, Audience, ScopeSet};
-use passport_issuer::{DelegationRequest, Issuer};
+use passport_testkit::*;
 
 #[derive(Default)]
 struct Memory(Mutex<Vec<AuditRecord>>);
@@ -35,7 +30,7 @@ impl AuditSink for Broken {
 
 #[test]
 fn accepted_and_refused_verifications_are_recorded_without_tokens() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, grandchild] = f.chain3();
     let sink = Arc::new(Memory::default());
     let verifier = f
@@ -90,7 +85,7 @@ fn accepted_and_refused_verifications_are_recorded_without_tokens() {
 
 #[test]
 fn an_acceptance_that_cannot_be_audited_is_refused() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let root = f.root(&["files:read"]);
     let verifier = f.verifier(f.policy()).with_audit(Arc::new(Broken));
     assert_eq!(
@@ -109,39 +104,18 @@ fn an_acceptance_that_cannot_be_audited_is_refused() {
 
 #[test]
 fn issuance_and_delegation_are_recorded() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let sink = Arc::new(Memory::default());
-    let issuer = Issuer::new(ISS, f.key.try_clone().unwrap())
-        .with_clock(f.clock.clone())
-        .with_audit(sink.clone());
-    let assertion = passport_claims::IdentityAssertion::new("https://idp.example", "alice");
+    let issuer = f.new_issuer().with_audit(sink.clone());
     let root = issuer
-        .issue(passport_issuer::IssuanceRequest::new(
-            assertion,
-            Audience::new(AUD).unwrap(),
-            AgentId::new("agent-a").unwrap(),
-            AgentModel::new("m").unwrap(),
-            ScopeSet::parse(["files:*"]).unwrap(),
-        ))
+        .issue(issuance(alice(), AUD, "agent-a", "m", &["files:*"]))
         .unwrap();
     let parent = f.verify(root.bundle()).unwrap();
     let child = issuer
-        .delegate(DelegationRequest::new(
-            &parent,
-            Audience::new(AUD).unwrap(),
-            AgentId::new("agent-b").unwrap(),
-            AgentModel::new("m").unwrap(),
-            ScopeSet::parse(["files:read"]).unwrap(),
-        ))
+        .delegate(delegation(&parent, AUD, "agent-b", "m", &["files:read"]))
         .unwrap();
     issuer
-        .delegate(DelegationRequest::new(
-            &parent,
-            Audience::new(AUD).unwrap(),
-            AgentId::new("agent-b").unwrap(),
-            AgentModel::new("m").unwrap(),
-            ScopeSet::parse(["mail:*"]).unwrap(),
-        ))
+        .delegate(delegation(&parent, AUD, "agent-b", "m", &["mail:*"]))
         .unwrap_err();
     let records = sink.0.lock().unwrap().clone();
     assert_eq!(records.len(), 3);
@@ -168,16 +142,9 @@ fn issuance_and_delegation_are_recorded() {
     );
     assert_eq!(records[2].sub.as_deref(), Some("alice"));
 
-    let withheld = Issuer::new(ISS, f.key.try_clone().unwrap()).with_audit(Arc::new(Broken));
-    let assertion = passport_claims::IdentityAssertion::new("https://idp.example", "alice");
+    let withheld = f.new_issuer().with_audit(Arc::new(Broken));
     let err = withheld
-        .issue(passport_issuer::IssuanceRequest::new(
-            assertion,
-            Audience::new(AUD).unwrap(),
-            AgentId::new("a").unwrap(),
-            AgentModel::new("m").unwrap(),
-            ScopeSet::empty(),
-        ))
+        .issue(issuance(alice(), AUD, "a", "m", &[]))
         .unwrap_err();
     assert_eq!(err.code(), "audit_failed");
 }
@@ -194,7 +161,7 @@ fn the_policy_summary_counts_status_sources_added_after_the_audit_sink() {
             Ok(passport_verifier::LinkStatus::Valid)
         }
     }
-    let f = Fixture::new();
+    let f = Kit::new();
     let sink = Arc::new(Memory::default());
     let verifier = f
         .verifier(f.policy())

@@ -1,17 +1,14 @@
 //! Status lists served over HTTP on loopback: fetched on first need,
 //! refreshed after `ttl`, and the failure policy when the list cannot be had.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use passport_claims::UnverifiedBundle;
 use passport_status::{FailurePolicy, Status, StatusList, StatusListSource};
-use passport_verifier::{Verifier, VerifyError};
+use passport_testkit::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
@@ -106,15 +103,6 @@ fn source(f: &Fixture, prefix: &str) -> StatusListSource {
         .http_timeout(Duration::from_secs(5))
 }
 
-fn unavailable_code(verifier: &Verifier, bundle: &str) -> &'static str {
-    let err = verifier.verify_str(bundle).unwrap_err();
-    assert_eq!(err.code(), "status_unavailable", "{err}");
-    match err.root_cause() {
-        VerifyError::StatusUnavailable(s) => s.code,
-        other => panic!("{other:?}"),
-    }
-}
-
 fn bundle(text: &str) -> UnverifiedBundle {
     UnverifiedBundle::parse(text).unwrap()
 }
@@ -126,7 +114,7 @@ async fn fetched_on_first_need_and_refreshed_after_its_ttl() {
     let [root, _, grandchild] = f.chain3();
     server.set(Reply::Body(f.publish())); // ttl 60 s
     let source = Arc::new(source(&f, &server.prefix()));
-    let verifier = f.verifier(source.clone());
+    let verifier = f.verifier_using(source.clone());
 
     // Nothing fetched yet: the synchronous check fails closed.
     assert_eq!(
@@ -168,11 +156,11 @@ async fn an_unreachable_list_fails_closed_by_default() {
     };
     let prefix = format!("http://127.0.0.1:{port}/status/");
     let f = Fixture::with_uri(&format!("{prefix}1"));
-    let root = f.root();
+    let root = f.root(ROOT_SCOPES);
     let source = Arc::new(source(&f, &prefix));
     let err = source.prefetch(&bundle(root.bundle())).await.unwrap_err();
     assert_eq!(err.code(), "status_list_unreachable");
-    let verifier = f.verifier(source);
+    let verifier = f.verifier_using(source);
     assert_eq!(
         unavailable_code(&verifier, root.bundle()),
         "status_list_unreachable"
@@ -183,7 +171,7 @@ async fn an_unreachable_list_fails_closed_by_default() {
 async fn grace_keeps_the_last_good_list_for_a_bounded_time_only() {
     let server = Server::start().await;
     let f = Fixture::with_uri(&server.uri());
-    let root = f.root();
+    let root = f.root(ROOT_SCOPES);
     server.set(Reply::Body(f.publish())); // ttl 60 s, exp 1 h
     let closed = Arc::new(source(&f, &server.prefix()));
     let grace = Arc::new(
@@ -192,7 +180,10 @@ async fn grace_keeps_the_last_good_list_for_a_bounded_time_only() {
     for s in [&closed, &grace] {
         s.prefetch(&bundle(root.bundle())).await.unwrap();
     }
-    let (v_closed, v_grace) = (f.verifier(closed.clone()), f.verifier(grace.clone()));
+    let (v_closed, v_grace) = (
+        f.verifier_using(closed.clone()),
+        f.verifier_using(grace.clone()),
+    );
 
     server.set(Reply::Status(503, ""));
     f.clock.advance(61);
@@ -229,7 +220,7 @@ async fn grace_keeps_the_last_good_list_for_a_bounded_time_only() {
 async fn a_failed_fetch_is_not_retried_before_the_retry_period() {
     let server = Server::start().await;
     let f = Fixture::with_uri(&server.uri());
-    let root = f.root();
+    let root = f.root(ROOT_SCOPES);
     server.set(Reply::Status(500, ""));
     let source = source(&f, &server.prefix()).retry_after(Duration::from_secs(10));
     for _ in 0..5 {
@@ -254,7 +245,10 @@ async fn hostile_or_wrong_responses_are_refused_and_never_cached() {
         // Redirects are not followed, even to an allowed URI.
         (Reply::Status(302, "/status/1"), "status_list_unreachable"),
         (Reply::Body("x".repeat(5000)), "status_list_unreachable"),
-        (Reply::Body(f.root().token().to_owned()), "invalid_typ"),
+        (
+            Reply::Body(f.root(ROOT_SCOPES).token().to_owned()),
+            "invalid_typ",
+        ),
         (
             Reply::Body(f.sign_list(&format!("{}2", server.prefix()), &other, NOW, NOW + 60, 60)),
             "uri_mismatch",

@@ -1,11 +1,8 @@
 //! SPEC §5 items 1–3 and 10: every header and structure attack, each with
 //! the specific error it must produce.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use passport_jose::{Algorithm, JoseError, SigningKey, b64};
+use passport_testkit::*;
 use passport_verifier::VerifyError;
 use serde_json::json;
 
@@ -18,7 +15,7 @@ fn jose(result: Result<passport_verifier::VerifiedPassport, VerifyError>) -> Jos
 
 #[test]
 fn accepts_a_well_formed_root() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let root = f.root(&["files:read"]);
     let v = f.verify(root.bundle()).unwrap();
     assert_eq!(v.principal(), "alice");
@@ -26,7 +23,7 @@ fn accepts_a_well_formed_root() {
 
 #[test]
 fn rejects_alg_none_in_every_case_variant() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let payload = f.payload(json!({}));
     for none in ["none", "None", "NONE", "nOnE", "NoNe"] {
         let header = f.header(json!({"alg": none}));
@@ -53,7 +50,7 @@ fn rejects_alg_none_in_every_case_variant() {
 
 #[test]
 fn rejects_missing_or_non_string_alg() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let payload = f.payload(json!({}));
     for header in [
         f.header(json!({"alg": null})),
@@ -72,7 +69,7 @@ fn rejects_missing_or_non_string_alg() {
 fn rejects_hs256_keyed_with_the_public_key_bytes() {
     // The classic confusion attack: HMAC the token with the issuer's public
     // key as the secret, hoping the verifier feeds its public key to HMAC.
-    let f = Fixture::new();
+    let f = Kit::new();
     let header = f.header(json!({"alg": "HS256"}));
     let payload = f.payload(json!({}));
     let input = format!(
@@ -95,7 +92,7 @@ fn rejects_hs256_keyed_with_the_public_key_bytes() {
 
 #[test]
 fn rejects_algorithms_outside_the_allow_list() {
-    let f = Fixture::with_alg(Algorithm::ES256);
+    let f = Kit::with_alg(Algorithm::ES256);
     let token = f.root(&["files:read"]);
     let policy = f.policy().allowed_algorithms(&[Algorithm::EdDSA]);
     assert!(matches!(
@@ -111,7 +108,7 @@ fn rejects_algorithms_outside_the_allow_list() {
 fn rejects_an_alg_that_is_not_the_keys_algorithm() {
     // Signed by the Ed25519 key, but the header claims ES256 or RS256: the key
     // decides the algorithm, not the token.
-    let f = Fixture::new();
+    let f = Kit::new();
     let payload = f.payload(json!({}));
     for alg in ["ES256", "RS256"] {
         let token = f.sign_raw(&f.header(json!({"alg": alg})), &payload);
@@ -124,7 +121,7 @@ fn rejects_an_alg_that_is_not_the_keys_algorithm() {
         );
     }
     // An EC key store entry asked to verify an EdDSA header.
-    let ec = Fixture::with_alg(Algorithm::ES256);
+    let ec = Kit::with_alg(Algorithm::ES256);
     let token = ec.sign_raw(&ec.header(json!({"alg": "EdDSA"})), &ec.payload(json!({})));
     assert!(matches!(
         jose(ec.verify(&token)),
@@ -134,14 +131,14 @@ fn rejects_an_alg_that_is_not_the_keys_algorithm() {
 
 #[test]
 fn accepts_the_rfc9864_ed25519_name_for_the_same_key() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let token = f.sign_raw(&f.header(json!({"alg": "Ed25519"})), &f.payload(json!({})));
     f.verify(&token).unwrap();
 }
 
 #[test]
 fn rejects_missing_kid_and_unknown_kid() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let payload = f.payload(json!({}));
     for header in [
         f.header(json!({"kid": null})),
@@ -162,7 +159,7 @@ fn rejects_missing_kid_and_unknown_kid() {
 
 #[test]
 fn a_token_signed_by_an_untrusted_key_under_a_trusted_kid_fails_the_signature() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let attacker = SigningKey::generate(Algorithm::EdDSA).unwrap();
     let header = f.header(json!({}));
     let token = attacker
@@ -173,7 +170,7 @@ fn a_token_signed_by_an_untrusted_key_under_a_trusted_kid_fails_the_signature() 
 
 #[test]
 fn rejects_embedded_key_headers_even_when_the_signature_is_valid() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let payload = f.payload(json!({}));
     let jwk = serde_json::Value::Object(f.key.public_jwk().clone());
     for (name, value) in [
@@ -194,7 +191,7 @@ fn rejects_embedded_key_headers_even_when_the_signature_is_valid() {
 
 #[test]
 fn rejects_crit_and_b64() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let payload = f.payload(json!({}));
     for crit in [json!(["exp"]), json!([]), json!("b64")] {
         let token = f.sign_raw(&f.header(json!({"crit": crit})), &payload);
@@ -214,7 +211,7 @@ fn rejects_crit_and_b64() {
 
 #[test]
 fn rejects_wrong_segment_counts() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let token = f.root(&["files:read"]).token().to_owned();
     let (h, rest) = token.split_once('.').unwrap();
     let (p, s) = rest.split_once('.').unwrap();
@@ -245,7 +242,7 @@ fn rejects_wrong_segment_counts() {
 
 #[test]
 fn rejects_padding_and_non_alphabet_characters() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let token = f.root(&["files:read"]).token().to_owned();
     let (h, rest) = token.split_once('.').unwrap();
     let (p, s) = rest.split_once('.').unwrap();
@@ -281,7 +278,7 @@ fn rejects_padding_and_non_alphabet_characters() {
 
 #[test]
 fn rejects_duplicate_members_in_header_and_payload() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let payload = f.payload(json!({}));
     let header = format!(
         r#"{{"alg":"EdDSA","kid":"{}","typ":"passport+jwt","alg":"EdDSA"}}"#,
@@ -321,7 +318,7 @@ fn rejects_duplicate_members_in_header_and_payload() {
 
 #[test]
 fn rejects_header_and_payload_that_are_not_objects() {
-    let f = Fixture::new();
+    let f = Kit::new();
     for header in ["[]", "\"EdDSA\"", "null", "{"] {
         let token = compact(header, "{}", b"sig");
         assert!(
@@ -347,7 +344,7 @@ fn rejects_header_and_payload_that_are_not_objects() {
 
 #[test]
 fn rejects_oversized_tokens_before_decoding() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let big = f.payload(json!({"padding": "x".repeat(17 * 1024)}));
     let token = f.key.sign_compact(Some("passport+jwt"), &big).unwrap();
     assert!(token.len() > passport_jose::MAX_TOKEN_LEN);
@@ -363,7 +360,7 @@ fn rejects_oversized_tokens_before_decoding() {
 
 #[test]
 fn rejects_bundles_deeper_than_the_policy_before_any_signature() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [_, _, grandchild] = f.chain3();
     let policy = f.policy().max_depth(2);
     assert!(matches!(
@@ -382,7 +379,7 @@ fn rejects_bundles_deeper_than_the_policy_before_any_signature() {
 
 #[test]
 fn rejects_es256_signatures_with_r_or_s_zero() {
-    let f = Fixture::with_alg(Algorithm::ES256);
+    let f = Kit::with_alg(Algorithm::ES256);
     let token = f.root(&["files:read"]).token().to_owned();
     let (input, sig) = token.rsplit_once('.').unwrap();
     let sig = b64::decode(sig).unwrap();
@@ -410,7 +407,7 @@ fn rejects_non_canonical_ed25519_s() {
         0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
         0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ];
-    let f = Fixture::new();
+    let f = Kit::new();
     // Find a token whose S + L still fits in 256 bits (S < 2^256 - L: almost always).
     let token = f.root(&["files:read"]).token().to_owned();
     let (input, sig) = token.rsplit_once('.').unwrap();
@@ -434,7 +431,7 @@ fn rejects_non_canonical_ed25519_s() {
 
 #[test]
 fn untyped_tokens_need_the_policy_opt_in_and_other_types_never_pass() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let payload = f.payload(json!({}));
     for typ in [json!(null), json!("JWT"), json!("jwt")] {
         let token = f.sign_raw(&f.header(json!({"typ": typ})), &payload);
@@ -465,7 +462,7 @@ fn untyped_tokens_need_the_policy_opt_in_and_other_types_never_pass() {
 
 #[test]
 fn a_tampered_payload_fails_the_signature() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let token = f.root(&["files:read"]).token().to_owned();
     let (h, rest) = token.split_once('.').unwrap();
     let (_, s) = rest.split_once('.').unwrap();
@@ -476,7 +473,7 @@ fn a_tampered_payload_fails_the_signature() {
 
 #[test]
 fn rs256_passports_verify_and_confusion_with_rsa_is_refused() {
-    let f = Fixture::with_alg(Algorithm::RS256);
+    let f = Kit::with_alg(Algorithm::RS256);
     let root = f.root(&["files:read"]);
     f.verify(root.bundle()).unwrap();
     let token = f.sign_raw(&f.header(json!({"alg": "ES256"})), &f.payload(json!({})));
@@ -488,7 +485,7 @@ fn rs256_passports_verify_and_confusion_with_rsa_is_refused() {
 
 #[test]
 fn non_alphabet_bytes_in_any_link_are_invalid_base64_at_that_link() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [_, child, _] = f.chain3();
     let (leaf, root) = child.bundle().split_once('~').unwrap();
     let (h, rest) = root.split_once('.').unwrap();

@@ -1,17 +1,14 @@
 //! SPEC §5 items 5–8: issuer, audience, time window at the skew boundaries,
 //! assurance floors, scope and wildcard, allowed actors, malformed claims.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use passport_claims::{ClaimsError, Level};
+use passport_testkit::*;
 use passport_verifier::{AssuranceKind, PolicyError, VerificationPolicy, VerifyError};
 use serde_json::json;
 
 #[test]
 fn expiry_is_enforced_exactly_at_the_skew_boundary() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let root = f.root(&["files:read"]);
     let exp = root.claims().exp;
     f.clock.set(exp + 30);
@@ -42,7 +39,7 @@ fn expiry_is_enforced_exactly_at_the_skew_boundary() {
 
 #[test]
 fn not_yet_valid_is_enforced_exactly_at_the_skew_boundary() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let payload = f.payload(json!({"nbf": NOW + 100, "iat": NOW}));
     let token = f.sign_raw(&f.header(json!({})), &payload);
     f.clock.set(NOW + 70);
@@ -66,7 +63,7 @@ fn not_yet_valid_is_enforced_exactly_at_the_skew_boundary() {
 
 #[test]
 fn a_skew_above_120_seconds_is_an_invalid_policy() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let err =
         passport_verifier::Verifier::with_key_store(f.policy().clock_skew(121), f.keys.clone())
             .unwrap_err();
@@ -90,7 +87,7 @@ fn a_skew_above_120_seconds_is_an_invalid_policy() {
 
 #[test]
 fn rejects_untrusted_issuers() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let token = f.sign_raw(
         &f.header(json!({})),
         &f.payload(json!({"iss": "https://evil.example"})),
@@ -115,7 +112,7 @@ fn rejects_untrusted_issuers() {
 
 #[test]
 fn rejects_any_audience_but_the_exact_one() {
-    let f = Fixture::new();
+    let f = Kit::new();
     for aud in [
         "https://tool.example/",
         "https://TOOL.example",
@@ -140,7 +137,7 @@ fn rejects_any_audience_but_the_exact_one() {
 
 #[test]
 fn assurance_floors_refuse_lower_and_missing_levels() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let root = f.root(&["files:read"]); // IAL2 AAL2 FAL2
     f.verify_with(
         f.policy()
@@ -187,7 +184,7 @@ fn assurance_floors_refuse_lower_and_missing_levels() {
 
 #[test]
 fn required_scope_must_be_covered() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let root = f.root(&["files:read", "mail:*"]);
     for ok in ["files:read", "mail:send", "mail:"] {
         f.verify_with(f.policy().required_scope(ok), root.bundle())
@@ -213,7 +210,7 @@ fn required_scope_must_be_covered() {
 
 #[test]
 fn bare_wildcards_need_the_policy_opt_in() {
-    let f = Fixture::new();
+    let f = Kit::new();
     for pattern in ["*", "**", "?*", "*?*"] {
         let root = f.root(&["files:read", pattern]);
         assert!(
@@ -229,7 +226,7 @@ fn bare_wildcards_need_the_policy_opt_in() {
 
 #[test]
 fn allowed_actors_apply_to_every_link() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, grandchild] = f.chain3();
     let all = f.policy().allowed_actors(["agent-a", "agent-b", "agent-c"]);
     f.verify_with(all, grandchild.bundle()).unwrap();
@@ -249,7 +246,7 @@ fn allowed_actors_apply_to_every_link() {
 
 #[test]
 fn malformed_claims_are_refused_with_their_own_error() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let cases: Vec<(serde_json::Value, &str)> = vec![
         (json!({"ial": 4}), "invalid_level"),
         (json!({"ial": 0}), "invalid_level"),

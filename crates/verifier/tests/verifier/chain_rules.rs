@@ -1,13 +1,9 @@
 //! SPEC §5 item 9: every way a delegation chain can be broken, each with
 //! its specific violation, plus ancestors failing per-passport rules.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
-use passport_claims::{Actor, AgentId, AgentModel, Audience, Level, ScopeSet};
-use passport_issuer::DelegationRequest;
+use passport_claims::{Actor, Level, ScopeSet};
 use passport_jose::{Algorithm, SigningKey, sha256_b64url};
+use passport_testkit::*;
 use passport_verifier::{ChainViolation, VerifyError};
 
 fn violation(
@@ -21,7 +17,7 @@ fn violation(
 
 #[test]
 fn a_three_link_chain_verifies_and_reports_its_links() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, grandchild] = f.chain3();
     let v = f.verify(grandchild.bundle()).unwrap();
     assert_eq!(v.depth(), 3);
@@ -34,7 +30,7 @@ fn a_three_link_chain_verifies_and_reports_its_links() {
 
 #[test]
 fn a_child_without_its_parent_is_refused() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [_, child, _] = f.chain3();
     let (link, v) = violation(f.verify(child.token()));
     assert_eq!(link, 0);
@@ -52,7 +48,7 @@ fn a_child_without_its_parent_is_refused() {
 
 #[test]
 fn a_root_followed_by_more_passports_is_refused() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let a = f.root(&["files:read"]);
     let b = f.root(&["files:read"]);
     let (link, v) = violation(f.verify(&format!("{}~{}", a.token(), b.token())));
@@ -67,7 +63,7 @@ fn a_root_followed_by_more_passports_is_refused() {
 
 #[test]
 fn a_chain_root_that_claims_a_parent_is_refused() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [_, child, grandchild] = f.chain3();
     // grandchild~child, dropping the real root: child now ends the chain.
     let bundle = format!("{}~{}", grandchild.token(), child.token());
@@ -78,7 +74,7 @@ fn a_chain_root_that_claims_a_parent_is_refused() {
 
 #[test]
 fn a_parent_jti_that_is_not_the_parents_is_refused() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, _] = f.chain3();
     let other_root = f.root(&["files:*", "mail:send"]);
     // The real child presented with a different (valid, same-scope) root.
@@ -90,18 +86,18 @@ fn a_parent_jti_that_is_not_the_parents_is_refused() {
 
 #[test]
 fn the_parent_hash_binds_the_exact_parent_token() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, _] = f.chain3();
     // Forge a child naming the real parent's jti but hashing other bytes.
     let mut forged = child.claims().clone();
     forged.parent_hash = Some(sha256_b64url(b"another parent"));
-    let token = f.sign(&forged);
+    let token = f.sign_passport(&forged);
     let (link, v) = violation(f.verify(&format!("{token}~{}", root.token())));
     assert_eq!(link, 0);
     assert_eq!(v, ChainViolation::ParentHashMismatch);
     // A typed child without any binding.
     forged.parent_hash = None;
-    let token = f.sign(&forged);
+    let token = f.sign_passport(&forged);
     let (_, v) = violation(f.verify(&format!("{token}~{}", root.token())));
     assert_eq!(v, ChainViolation::ParentHashMissing);
     // A re-signed parent with the same claims (same jti) is different bytes:
@@ -119,19 +115,19 @@ fn the_parent_hash_binds_the_exact_parent_token() {
 
 /// Re-signs `child` after `edit`, keeping its binding to `parent`.
 fn forge_child(
-    f: &Fixture,
+    f: &Kit,
     child: &passport_issuer::IssuedPassport,
     parent_bundle: &str,
     edit: impl FnOnce(&mut passport_claims::PassportClaims),
 ) -> String {
     let mut claims = child.claims().clone();
     edit(&mut claims);
-    format!("{}~{parent_bundle}", f.sign(&claims))
+    format!("{}~{parent_bundle}", f.sign_passport(&claims))
 }
 
 #[test]
 fn a_changed_subject_is_refused() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, _] = f.chain3();
     let bundle = forge_child(&f, &child, root.bundle(), |c| c.sub = "mallory".into());
     assert!(matches!(
@@ -142,7 +138,7 @@ fn a_changed_subject_is_refused() {
 
 #[test]
 fn a_changed_issuer_is_refused_even_when_both_are_trusted() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, _] = f.chain3();
     let bundle = forge_child(&f, &child, root.bundle(), |c| {
         c.iss = "https://second.local".into()
@@ -156,7 +152,7 @@ fn a_changed_issuer_is_refused_even_when_both_are_trusted() {
 
 #[test]
 fn a_changed_acr_is_refused() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, _] = f.chain3();
     let bundle = forge_child(&f, &child, root.bundle(), |c| {
         c.acr = Some("urn:other".into())
@@ -166,7 +162,7 @@ fn a_changed_acr_is_refused() {
 
 #[test]
 fn an_actor_chain_that_is_not_the_parents_wrapped_once_is_refused() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, _] = f.chain3();
     type Edit = Box<dyn Fn(&mut passport_claims::PassportClaims)>;
     let edits: Vec<Edit> = vec![
@@ -194,14 +190,14 @@ fn an_actor_chain_that_is_not_the_parents_wrapped_once_is_refused() {
     // A root whose actor claims a nested actor.
     let mut claims = root.claims().clone();
     claims.act = Actor::wrapping("agent-a", &Actor::new("ghost"));
-    let (link, v) = violation(f.verify(&f.sign(&claims)));
+    let (link, v) = violation(f.verify(&f.sign_passport(&claims)));
     assert_eq!(link, 0);
     assert!(matches!(v, ChainViolation::ActorChainMismatch { .. }));
 }
 
 #[test]
 fn a_scope_wider_than_the_parents_is_refused() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, _] = f.chain3(); // root: files:*, mail:send; child: files:*
     for wider in [
         &["files:*", "admin:*"][..],
@@ -224,7 +220,7 @@ fn a_scope_wider_than_the_parents_is_refused() {
 
 #[test]
 fn assurance_that_rises_or_appears_is_refused() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, _] = f.chain3(); // levels 2/2/2
     let bundle = forge_child(&f, &child, root.bundle(), |c| {
         c.assurance.ial = Some(Level::THREE)
@@ -241,14 +237,14 @@ fn assurance_that_rises_or_appears_is_refused() {
     let mut bare_root = root.claims().clone();
     bare_root.assurance = passport_claims::Assurance::none();
     bare_root.acr = None;
-    let bare_root = f.sign(&bare_root);
+    let bare_root = f.sign_passport(&bare_root);
     let mut claims = child.claims().clone();
     claims.acr = None;
     claims.assurance.aal = Some(Level::ONE);
     claims.assurance.ial = None;
     claims.assurance.fal = None;
     claims.parent_hash = Some(sha256_b64url(bare_root.as_bytes()));
-    let bundle = format!("{}~{bare_root}", f.sign(&claims));
+    let bundle = format!("{}~{bare_root}", f.sign_passport(&claims));
     assert!(matches!(
         violation(f.verify(&bundle)).1,
         ChainViolation::AssuranceAppeared {
@@ -263,7 +259,7 @@ fn assurance_that_rises_or_appears_is_refused() {
 
 #[test]
 fn a_child_outliving_its_parent_is_refused() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, _] = f.chain3();
     let bundle = forge_child(&f, &child, root.bundle(), |c| c.exp = root.claims().exp + 1);
     assert!(matches!(
@@ -274,21 +270,12 @@ fn a_child_outliving_its_parent_is_refused() {
 
 #[test]
 fn the_issuer_clamps_a_child_to_its_parents_expiry() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let root = f.root(&["files:*"]);
     let parent = f.verify(root.bundle()).unwrap();
     let child = f
         .issuer
-        .delegate(
-            DelegationRequest::new(
-                &parent,
-                Audience::new(AUD).unwrap(),
-                AgentId::new("agent-b").unwrap(),
-                AgentModel::new("m").unwrap(),
-                ScopeSet::parse(["files:read"]).unwrap(),
-            )
-            .ttl(3600),
-        )
+        .delegate(delegation(&parent, AUD, "agent-b", "m", &["files:read"]).ttl(3600))
         .unwrap();
     assert!(child.clamped());
     assert_eq!(child.claims().exp, root.claims().exp);
@@ -297,7 +284,7 @@ fn the_issuer_clamps_a_child_to_its_parents_expiry() {
 
 #[test]
 fn an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let [root, child, grandchild] = f.chain3();
     // Tampered root signature.
     let (input, sig) = root.token().rsplit_once('.').unwrap();
@@ -325,7 +312,7 @@ fn an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link() {
         let mut g = grandchild.claims().clone();
         g.exp = NOW + 10;
         g.parent_hash = Some(sha256_b64url(bundle.split('~').next().unwrap().as_bytes()));
-        f.sign(&g)
+        f.sign_passport(&g)
     };
     f.clock.set(NOW + 100);
     let err = f.verify(&format!("{grand}~{bundle}")).unwrap_err();
@@ -337,19 +324,19 @@ fn an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link() {
     let expired_root = {
         let mut r = r2.claims().clone();
         r.exp = NOW + 5;
-        f.sign(&r)
+        f.sign_passport(&r)
     };
     let c2 = {
         let mut c = c2.claims().clone();
         c.exp = NOW + 5;
         c.parent_hash = Some(sha256_b64url(expired_root.as_bytes()));
-        f.sign(&c)
+        f.sign_passport(&c)
     };
     let g2 = {
         let mut g = g2.claims().clone();
         g.exp = NOW + 5;
         g.parent_hash = Some(sha256_b64url(c2.as_bytes()));
-        f.sign(&g)
+        f.sign_passport(&g)
     };
     f.clock.set(NOW + 40);
     let err = f.verify(&format!("{g2}~{c2}~{expired_root}")).unwrap_err();
@@ -359,10 +346,10 @@ fn an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link() {
     let [r3, c3, _] = f.chain3();
     let mut r = r3.claims().clone();
     r.iss = "https://second.local".into();
-    let other_root = f.sign(&r);
+    let other_root = f.sign_passport(&r);
     let mut c = c3.claims().clone();
     c.parent_hash = Some(sha256_b64url(other_root.as_bytes()));
-    let child_token = f.sign(&c);
+    let child_token = f.sign_passport(&c);
     let err = f
         .verify(&format!("{child_token}~{other_root}"))
         .unwrap_err();
@@ -380,18 +367,12 @@ fn an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link() {
 
 #[test]
 fn the_issuer_refuses_to_widen_to_outlive_or_to_go_too_deep() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let root = f.root(&["files:read"]);
     let parent = f.verify(root.bundle()).unwrap();
     let err = f
         .issuer
-        .delegate(DelegationRequest::new(
-            &parent,
-            Audience::new(AUD).unwrap(),
-            AgentId::new("b").unwrap(),
-            AgentModel::new("m").unwrap(),
-            ScopeSet::parse(["files:*"]).unwrap(),
-        ))
+        .delegate(delegation(&parent, AUD, "b", "m", &["files:*"]))
         .unwrap_err();
     assert_eq!(err.code(), "scope_widened");
     assert!(err.to_string().contains("files:*") && err.to_string().contains("files:read"));
@@ -407,26 +388,14 @@ fn the_issuer_refuses_to_widen_to_outlive_or_to_go_too_deep() {
     assert_eq!(deepest.depth(), 5);
     let err = f
         .issuer
-        .delegate(DelegationRequest::new(
-            &deepest,
-            Audience::new(AUD).unwrap(),
-            AgentId::new("z").unwrap(),
-            AgentModel::new("m").unwrap(),
-            ScopeSet::parse(["files:read"]).unwrap(),
-        ))
+        .delegate(delegation(&deepest, AUD, "z", "m", &["files:read"]))
         .unwrap_err();
     assert_eq!(err.code(), "chain_too_deep");
 
     f.clock.set(root.claims().exp + 1);
     let err = f
         .issuer
-        .delegate(DelegationRequest::new(
-            &parent,
-            Audience::new(AUD).unwrap(),
-            AgentId::new("b").unwrap(),
-            AgentModel::new("m").unwrap(),
-            ScopeSet::parse(["files:read"]).unwrap(),
-        ))
+        .delegate(delegation(&parent, AUD, "b", "m", &["files:read"]))
         .unwrap_err();
     assert_eq!(err.code(), "parent_expired");
 }

@@ -1,6 +1,5 @@
 //! Proof creation, and every hostile case of RFC 9449 §4.3 refused with its
 //! own error.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
@@ -9,9 +8,9 @@ use passport_dpop::{
     DpopError, DpopKey, DpopPolicy, DpopVerifier, InMemoryReplayCache, NonceIssuer, ath,
 };
 use passport_jose::{Algorithm, SigningKey, b64};
+use passport_testkit::{NOW, sign_json, with};
 use serde_json::{Map, Value, json};
 
-const NOW: i64 = 1_700_000_000;
 const URL: &str = "https://tools.example/mcp";
 const BUNDLE: &str = "eyJhbGciOiJFZERTQSJ9.e30.sig~eyJhbGciOiJFZERTQSJ9.e30.sig";
 
@@ -72,11 +71,7 @@ fn good_claims() -> Value {
 
 /// A proof signed by `key` with an arbitrary header and claims.
 fn craft(key: &SigningKey, header: Value, claims: Value) -> String {
-    let Value::Object(header) = header else {
-        panic!("header must be an object")
-    };
-    key.sign_compact_with_header(&header, claims.to_string().as_bytes())
-        .unwrap()
+    sign_json(key, &header, claims.to_string().as_bytes())
 }
 
 fn es256() -> SigningKey {
@@ -94,17 +89,6 @@ fn crafted_code(proof: &str) -> &'static str {
         .verify(&[proof], "POST", URL, Some(BUNDLE), None)
         .unwrap_err()
         .code()
-}
-
-fn with(mut base: Value, edits: Value) -> Value {
-    for (k, v) in edits.as_object().unwrap() {
-        if v.is_null() {
-            base.as_object_mut().unwrap().remove(k);
-        } else {
-            base[k] = v.clone();
-        }
-    }
-    base
 }
 
 // ---------------------------------------------------------------- creation

@@ -1,16 +1,13 @@
 //! End to end: an issuer with an `IndexAllocator`, a published status list,
 //! a verifier with a `StatusListSource` (list file or token) or a
 //! `DenyListSource`, asked about every link.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use passport_claims::{PassportClaims, StatusReference};
 use passport_status::{DenyListSource, Status, StatusList, StatusListSource};
-use passport_verifier::{Verifier, VerifyError};
+use passport_testkit::*;
 use serde_json::json;
 
 fn list_file_source(f: &Fixture) -> Arc<StatusListSource> {
@@ -23,15 +20,6 @@ fn list_file_source(f: &Fixture) -> Arc<StatusListSource> {
 
 fn republish(f: &Fixture) {
     std::fs::write(f.path("list.jwt"), f.publish()).unwrap();
-}
-
-fn unavailable_code(verifier: &Verifier, bundle: &str) -> &'static str {
-    let err = verifier.verify_str(bundle).unwrap_err();
-    assert_eq!(err.code(), "status_unavailable", "{err}");
-    match err.root_cause() {
-        VerifyError::StatusUnavailable(s) => s.code,
-        other => panic!("{other:?}"),
-    }
 }
 
 #[test]
@@ -52,7 +40,7 @@ fn revoking_the_root_refuses_child_and_grandchild_naming_the_root() {
     let f = Fixture::new();
     let [root, child, grandchild] = f.chain3();
     let source = list_file_source(&f);
-    let verifier = f.verifier(source.clone());
+    let verifier = f.verifier_using(source.clone());
     verifier.verify_str(grandchild.bundle()).unwrap();
 
     let record = f
@@ -66,17 +54,7 @@ fn revoking_the_root_refuses_child_and_grandchild_naming_the_root() {
     verifier.verify_str(grandchild.bundle()).unwrap();
     f.clock.advance(61);
 
-    for (bundle, root_link) in [(child.bundle(), 1), (grandchild.bundle(), 2)] {
-        let err = verifier.verify_str(bundle).unwrap_err();
-        assert_eq!((err.code(), err.link()), ("revoked", root_link));
-        assert!(
-            matches!(err.root_cause(), VerifyError::Revoked { jti } if *jti == root.claims().jti)
-        );
-    }
-    assert_eq!(
-        verifier.verify_str(root.bundle()).unwrap_err().code(),
-        "revoked"
-    );
+    assert_revoked_from_root(&verifier, [&root, &child, &grandchild]);
     let revoked = f.allocator.revoked().unwrap();
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0].jti, root.claims().jti);
@@ -90,7 +68,7 @@ fn revoking_a_middle_link_spares_its_ancestors() {
     f.allocator.set_status(idx, Status::Invalid).unwrap();
     let source = StatusListSource::new(f.key_store()).with_clock(f.clock.clone());
     source.add_token(&f.publish()).unwrap();
-    let verifier = f.verifier(Arc::new(source));
+    let verifier = f.verifier_using(Arc::new(source));
     let err = verifier.verify_str(grandchild.bundle()).unwrap_err();
     assert_eq!((err.code(), err.link()), ("revoked", 1));
     verifier.verify_str(root.bundle()).unwrap();
@@ -101,7 +79,7 @@ fn suspension_then_reinstatement() {
     let f = Fixture::new();
     let [_, child, grandchild] = f.chain3();
     let source = list_file_source(&f);
-    let verifier = f.verifier(source);
+    let verifier = f.verifier_using(source);
     let jti = child.claims().jti.as_str();
 
     f.allocator.set_status(jti, Status::Suspended).unwrap();
@@ -126,8 +104,8 @@ fn suspension_then_reinstatement() {
 fn a_passport_without_a_status_claim_is_valid_and_a_malformed_one_is_refused() {
     let f = Fixture::new();
     let source = Arc::new(StatusListSource::new(f.key_store()).with_clock(f.clock.clone()));
-    let verifier = f.verifier(source);
-    let root = f.root();
+    let verifier = f.verifier_using(source);
+    let root = f.root(ROOT_SCOPES);
     let mut p: PassportClaims = root.claims().clone();
     p.status = None;
     verifier.verify_str(&f.sign_passport(&p)).unwrap();
@@ -148,7 +126,7 @@ fn a_passport_without_a_status_claim_is_valid_and_a_malformed_one_is_refused() {
     ] {
         let mut claims: serde_json::Value = serde_json::from_slice(&p.to_json()).unwrap();
         claims["status"] = bad.clone();
-        let token = f.sign_raw(json!({"typ": passport_claims::PASSPORT_TYP}), claims);
+        let token = f.sign_claims(json!({"typ": passport_claims::PASSPORT_TYP}), claims);
         let err = verifier.verify_str(&token).unwrap_err();
         assert_eq!(err.code(), "invalid_claim", "{bad}: {err}");
     }
@@ -157,11 +135,11 @@ fn a_passport_without_a_status_claim_is_valid_and_a_malformed_one_is_refused() {
 #[test]
 fn a_list_uri_the_verifier_was_not_given_is_refused_and_never_fetched() {
     let f = Fixture::with_uri("https://elsewhere.example/status/9");
-    let root = f.root();
+    let root = f.root(ROOT_SCOPES);
     let source = StatusListSource::new(f.key_store())
         .with_clock(f.clock.clone())
         .allow_uri_prefix("https://issuer.local/status/");
-    let verifier = f.verifier(Arc::new(source));
+    let verifier = f.verifier_using(Arc::new(source));
     assert_eq!(
         unavailable_code(&verifier, root.bundle()),
         "status_uri_not_allowed"
@@ -171,11 +149,11 @@ fn a_list_uri_the_verifier_was_not_given_is_refused_and_never_fetched() {
 #[test]
 fn an_allowed_list_that_was_never_loaded_fails_closed() {
     let f = Fixture::new();
-    let root = f.root();
+    let root = f.root(ROOT_SCOPES);
     let source = StatusListSource::new(f.key_store())
         .with_clock(f.clock.clone())
         .allow_uri_prefix("https://issuer.local/status/");
-    let verifier = f.verifier(Arc::new(source));
+    let verifier = f.verifier_using(Arc::new(source));
     assert_eq!(
         unavailable_code(&verifier, root.bundle()),
         "status_list_unavailable"
@@ -185,7 +163,7 @@ fn an_allowed_list_that_was_never_loaded_fails_closed() {
 #[test]
 fn an_index_past_the_end_of_the_list_is_refused() {
     let f = Fixture::new();
-    let root = f.root();
+    let root = f.root(ROOT_SCOPES);
     // A list of 8 entries; the root's index is drawn from 2^16 slots.
     let list = StatusList::with_capacity(2, 8).unwrap();
     let mut p = root.claims().clone();
@@ -194,7 +172,7 @@ fn an_index_past_the_end_of_the_list_is_refused() {
     source
         .add_token(&f.sign_list(URI, &list, NOW, NOW + 3600, 300))
         .unwrap();
-    let verifier = f.verifier(Arc::new(source));
+    let verifier = f.verifier_using(Arc::new(source));
     assert_eq!(
         unavailable_code(&verifier, &f.sign_passport(&p)),
         "index_out_of_range"
@@ -206,7 +184,7 @@ fn an_index_past_the_end_of_the_list_is_refused() {
 #[test]
 fn a_status_value_without_meaning_here_is_refused() {
     let f = Fixture::new();
-    let root = f.root();
+    let root = f.root(ROOT_SCOPES);
     let idx = root.claims().status.as_ref().unwrap().idx();
     let mut list = StatusList::with_capacity(2, 1 << 16).unwrap();
     list.set(idx, 3).unwrap();
@@ -214,7 +192,7 @@ fn a_status_value_without_meaning_here_is_refused() {
     source
         .add_token(&f.sign_list(URI, &list, NOW, NOW + 3600, 300))
         .unwrap();
-    let verifier = f.verifier(Arc::new(source));
+    let verifier = f.verifier_using(Arc::new(source));
     assert_eq!(
         unavailable_code(&verifier, root.bundle()),
         "unknown_status_value"
@@ -224,7 +202,7 @@ fn a_status_value_without_meaning_here_is_refused() {
 #[test]
 fn an_expired_list_is_refused_when_loaded_and_once_cached_past_its_exp() {
     let f = Fixture::new();
-    let root = f.root();
+    let root = f.root(ROOT_SCOPES);
     let list = f.allocator.status_list().unwrap();
     // Already expired (beyond the 30 s skew): refused outright.
     let path = f.path("expired.jwt");
@@ -237,7 +215,7 @@ fn an_expired_list_is_refused_when_loaded_and_once_cached_past_its_exp() {
 
     // Valid now, no ttl, exp in 60 s: used until exp + skew, then refused
     // (the file still holds the same list, so reading it again does not help).
-    let token = f.sign_raw(
+    let token = f.sign_claims(
         json!({"typ": "statuslist+jwt"}),
         list_claims(
             URI,
@@ -248,7 +226,7 @@ fn an_expired_list_is_refused_when_loaded_and_once_cached_past_its_exp() {
     );
     std::fs::write(&path, token).unwrap();
     source.add_file(&path).unwrap();
-    let verifier = f.verifier(Arc::new(source));
+    let verifier = f.verifier_using(Arc::new(source));
     verifier.verify_str(root.bundle()).unwrap();
     f.clock.advance(60 + 30);
     verifier.verify_str(root.bundle()).unwrap();
@@ -262,9 +240,9 @@ fn an_expired_list_is_refused_when_loaded_and_once_cached_past_its_exp() {
 #[test]
 fn a_list_file_replaced_by_a_hostile_one_keeps_failing_closed() {
     let f = Fixture::new();
-    let root = f.root();
+    let root = f.root(ROOT_SCOPES);
     let source = list_file_source(&f);
-    let verifier = f.verifier(source);
+    let verifier = f.verifier_using(source);
     verifier.verify_str(root.bundle()).unwrap();
     // An attacker swaps the file for a list signed by another key.
     let other = passport_jose::SigningKey::generate(passport_jose::Algorithm::EdDSA).unwrap();
@@ -286,7 +264,7 @@ fn a_deny_list_revokes_every_descendant_of_a_listed_jti() {
     let path = f.path("deny.json");
     std::fs::write(&path, r#"{"revoked": ["someone-else"]}"#).unwrap();
     let deny = Arc::new(DenyListSource::from_file(&path).unwrap());
-    let verifier = f.verifier(deny.clone());
+    let verifier = f.verifier_using(deny.clone());
     verifier.verify_str(grandchild.bundle()).unwrap();
 
     let doc = json!({"revoked": ["someone-else", {"jti": root.claims().jti, "reason": "lost"}]});
@@ -323,7 +301,7 @@ fn a_deny_list_revokes_every_descendant_of_a_listed_jti() {
     );
 
     let memory = DenyListSource::from_jtis([child.claims().jti.clone()]);
-    let verifier = f.verifier(Arc::new(memory));
+    let verifier = f.verifier_using(Arc::new(memory));
     assert_eq!(
         verifier.verify_str(grandchild.bundle()).unwrap_err().link(),
         1
@@ -336,7 +314,7 @@ fn status_list_and_deny_list_together() {
     let [root, _, grandchild] = f.chain3();
     let source = list_file_source(&f);
     let deny = Arc::new(DenyListSource::from_jtis([grandchild.claims().jti.clone()]));
-    let verifier = f.verifier(source).with_status_source(deny);
+    let verifier = f.verifier_using(source).with_status_source(deny);
     verifier.verify_str(root.bundle()).unwrap();
     let err = verifier.verify_str(grandchild.bundle()).unwrap_err();
     assert_eq!((err.code(), err.link()), ("revoked", 0));

@@ -1,13 +1,11 @@
 //! The layer never panics and never answers 500 on hostile `Authorization`
 //! and `DPoP` headers: a fuzz-style table, over a real server, each case
 //! answered 400 or 401 with a well-formed challenge and JSON body.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use axum::http::{HeaderMap, HeaderValue, Method};
-use common::*;
 use passport_axum::Requirements;
+use passport_testkit::bounded;
 
 fn v(bytes: &[u8]) -> HeaderValue {
     HeaderValue::from_bytes(bytes).unwrap()

@@ -1,13 +1,11 @@
 //! Every hostile Status List Token and `lst` is refused with its typed
 //! error: untrusted keys, wrong `typ`, wrong `sub`, time window, header
 //! tricks, bad base64, bad ZLIB, oversized lists, bad `bits`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use passport_jose::{Algorithm, SigningKey, b64};
 use passport_status::{ListExpectations, StatusError, StatusList, StatusListToken};
+use passport_testkit::*;
 use serde_json::json;
 
 fn verify(f: &Fixture, token: &str) -> Result<passport_status::VerifiedStatusList, StatusError> {
@@ -27,7 +25,7 @@ fn good_lst() -> String {
 #[test]
 fn a_well_formed_list_verifies() {
     let f = Fixture::new();
-    let token = f.sign_raw(
+    let token = f.sign_claims(
         json!({"typ": "statuslist+jwt"}),
         list_claims(URI, &good_lst(), 2, json!({})),
     );
@@ -44,7 +42,7 @@ fn a_well_formed_list_verifies() {
     assert_eq!(verified.list.get(3).unwrap(), 1);
     assert_eq!(verified.kid, f.key.kid());
     // `application/` prefix and case are tolerated (RFC 7515 §4.1.9).
-    let token = f.sign_raw(
+    let token = f.sign_claims(
         json!({"typ": "application/StatusList+JWT"}),
         list_claims(URI, &good_lst(), 2, json!({})),
     );
@@ -59,7 +57,7 @@ fn a_list_signed_by_an_untrusted_key_is_refused() {
     let token = StatusListToken::sign(&other, URI, &list, NOW, NOW + 3600, 300).unwrap();
     assert_eq!(code(&f, &token), "unknown_kid");
     // The trusted kid with another key's signature.
-    let forged = f.sign_raw(
+    let forged = f.sign_claims(
         json!({"typ": "statuslist+jwt"}),
         list_claims(URI, &good_lst(), 2, json!({})),
     );
@@ -83,7 +81,7 @@ fn a_list_for_another_uri_is_refused() {
 #[test]
 fn a_passport_or_an_untyped_jwt_is_not_a_list() {
     let f = Fixture::new();
-    let passport = f.root().token().to_owned();
+    let passport = f.root(ROOT_SCOPES).token().to_owned();
     assert_eq!(code(&f, &passport), "invalid_typ");
     let claims = list_claims(URI, &good_lst(), 2, json!({}));
     for (typ, expected) in [
@@ -92,7 +90,7 @@ fn a_passport_or_an_untyped_jwt_is_not_a_list() {
         (json!("JWT"), "untyped_token"),
         (json!(null), "untyped_token"),
     ] {
-        let token = f.sign_raw(json!({"typ": typ}), claims.clone());
+        let token = f.sign_claims(json!({"typ": typ}), claims.clone());
         assert_eq!(code(&f, &token), expected, "{typ}");
     }
 }
@@ -102,7 +100,7 @@ fn the_time_window_is_checked_with_the_skew() {
     let f = Fixture::new();
     let lst = good_lst();
     let sign = |changes| {
-        f.sign_raw(
+        f.sign_claims(
             json!({"typ": "statuslist+jwt"}),
             list_claims(URI, &lst, 2, changes),
         )
@@ -151,7 +149,7 @@ fn missing_or_mistyped_claims_are_refused() {
         json!({"status_list": {"bits": 2}}),
         json!({"status_list": {"bits": 2, "lst": 5}}),
     ] {
-        let token = f.sign_raw(
+        let token = f.sign_claims(
             json!({"typ": "statuslist+jwt"}),
             list_claims(URI, &lst, 2, changes.clone()),
         );
@@ -202,11 +200,11 @@ fn header_rules_are_the_passport_rules() {
             "forbidden_header",
         ),
     ] {
-        let token = f.sign_raw(header.clone(), claims.clone());
+        let token = f.sign_claims(header.clone(), claims.clone());
         assert_eq!(code(&f, &token), expected, "{header}");
     }
     let only_es256 = ListExpectations::new(URI, NOW).algorithms(&[Algorithm::ES256]);
-    let token = f.sign_raw(json!({"typ": "statuslist+jwt"}), claims);
+    let token = f.sign_claims(json!({"typ": "statuslist+jwt"}), claims);
     assert_eq!(
         StatusListToken::verify(&token, &*f.keys, &only_es256)
             .unwrap_err()
@@ -218,7 +216,7 @@ fn header_rules_are_the_passport_rules() {
 #[test]
 fn structural_garbage_is_refused() {
     let f = Fixture::new();
-    let token = f.sign_raw(
+    let token = f.sign_claims(
         json!({"typ": "statuslist+jwt"}),
         list_claims(URI, &good_lst(), 2, json!({})),
     );
@@ -296,7 +294,7 @@ fn hostile_lst_inside_a_validly_signed_token() {
         (good_lst(), 0, "invalid_bits"),
     ];
     for (lst, bits, expected) in cases {
-        let token = f.sign_raw(
+        let token = f.sign_claims(
             json!({"typ": "statuslist+jwt"}),
             list_claims(URI, &lst, bits, json!({})),
         );
@@ -304,7 +302,7 @@ fn hostile_lst_inside_a_validly_signed_token() {
     }
     // 1 MiB of zeros under a 64 KiB cap.
     let bomb = zlib_lst(&vec![0u8; 1 << 20]);
-    let token = f.sign_raw(
+    let token = f.sign_claims(
         json!({"typ": "statuslist+jwt"}),
         list_claims(URI, &bomb, 1, json!({})),
     );

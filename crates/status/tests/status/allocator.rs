@@ -1,6 +1,5 @@
 //! The index allocator: never the same index twice, across restarts,
 //! threads and allocators sharing one file; statuses kept and published.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -1,13 +1,8 @@
 //! Sender-constrained passports: `cnf.jkt` binds each passport to its own
 //! holder's key; a policy can require it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
-use passport_claims::{AgentId, AgentModel, Audience, ScopeSet};
-use passport_issuer::{DelegationRequest, IssuanceRequest};
 use passport_jose::{Algorithm, SigningKey};
+use passport_testkit::*;
 use passport_verifier::Verification;
 use serde_json::json;
 
@@ -21,21 +16,11 @@ fn jkt() -> String {
 
 #[test]
 fn a_child_is_bound_to_its_own_holder_not_the_parents() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let (alice_key, bob_key) = (jkt(), jkt());
-    let assertion = passport_claims::IdentityAssertion::new("https://idp.example", "alice");
     let root = f
         .issuer
-        .issue(
-            IssuanceRequest::new(
-                assertion,
-                Audience::new(AUD).unwrap(),
-                AgentId::new("agent-a").unwrap(),
-                AgentModel::new("m").unwrap(),
-                ScopeSet::parse(["files:*"]).unwrap(),
-            )
-            .holder_jkt(&alice_key),
-        )
+        .issue(issuance(alice(), AUD, "agent-a", "m", &["files:*"]).holder_jkt(&alice_key))
         .unwrap();
     assert_eq!(root.claims().cnf_jkt.as_deref(), Some(alice_key.as_str()));
     let parent = match f
@@ -49,16 +34,7 @@ fn a_child_is_bound_to_its_own_holder_not_the_parents() {
     assert_eq!(parent.bound_jkt(), Some(alice_key.as_str()));
     let child = f
         .issuer
-        .delegate(
-            DelegationRequest::new(
-                &parent,
-                Audience::new(AUD).unwrap(),
-                AgentId::new("agent-b").unwrap(),
-                AgentModel::new("m").unwrap(),
-                ScopeSet::parse(["files:read"]).unwrap(),
-            )
-            .holder_jkt(&bob_key),
-        )
+        .delegate(delegation(&parent, AUD, "agent-b", "m", &["files:read"]).holder_jkt(&bob_key))
         .unwrap();
     let strict = f.verifier(f.policy().require_proof_of_possession(true));
     let verified = match strict.verify_str_pending_proof(child.bundle()).unwrap() {
@@ -78,7 +54,7 @@ fn a_child_is_bound_to_its_own_holder_not_the_parents() {
 
 #[test]
 fn a_policy_requiring_possession_refuses_bearer_passports() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let root = f.root(&["files:read"]);
     let err = f
         .verify_with(f.policy().require_proof_of_possession(true), root.bundle())
@@ -89,7 +65,7 @@ fn a_policy_requiring_possession_refuses_bearer_passports() {
 
 #[test]
 fn unsupported_confirmation_methods_are_refused_not_ignored() {
-    let f = Fixture::new();
+    let f = Kit::new();
     for cnf in [
         json!({"jwk": {"kty": "OKP"}}),
         json!({"jkt": "a", "jwk": {}}),
@@ -105,20 +81,10 @@ fn unsupported_confirmation_methods_are_refused_not_ignored() {
 
 #[test]
 fn the_issuer_refuses_a_holder_key_that_is_not_a_thumbprint() {
-    let f = Fixture::new();
-    let assertion = passport_claims::IdentityAssertion::new("https://idp.example", "alice");
+    let f = Kit::new();
     let err = f
         .issuer
-        .issue(
-            IssuanceRequest::new(
-                assertion,
-                Audience::new(AUD).unwrap(),
-                AgentId::new("a").unwrap(),
-                AgentModel::new("m").unwrap(),
-                ScopeSet::empty(),
-            )
-            .holder_jkt("not-a-thumbprint"),
-        )
+        .issue(issuance(alice(), AUD, "a", "m", &[]).holder_jkt("not-a-thumbprint"))
         .unwrap_err();
     assert_eq!(err.code(), "invalid_request");
 }
@@ -127,21 +93,11 @@ fn the_issuer_refuses_a_holder_key_that_is_not_a_thumbprint() {
 /// only in the HTTP layer (review finding F1).
 #[test]
 fn a_bound_passport_never_verifies_as_a_bearer_token() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let key = jkt();
-    let assertion = passport_claims::IdentityAssertion::new("https://idp.example", "alice");
     let root = f
         .issuer
-        .issue(
-            IssuanceRequest::new(
-                assertion,
-                Audience::new(AUD).unwrap(),
-                AgentId::new("a").unwrap(),
-                AgentModel::new("m").unwrap(),
-                ScopeSet::parse(["files:read"]).unwrap(),
-            )
-            .holder_jkt(&key),
-        )
+        .issue(issuance(alice(), AUD, "a", "m", &["files:read"]).holder_jkt(&key))
         .unwrap();
     assert_eq!(
         f.verify(root.bundle()).unwrap_err().code(),
@@ -180,21 +136,11 @@ fn a_bound_passport_never_verifies_as_a_bearer_token() {
 /// a sender-constrained passport to a bearer one (review finding F2).
 #[test]
 fn a_bound_parents_child_must_name_its_own_holder_key() {
-    let f = Fixture::new();
+    let f = Kit::new();
     let key = jkt();
-    let assertion = passport_claims::IdentityAssertion::new("https://idp.example", "alice");
     let root = f
         .issuer
-        .issue(
-            IssuanceRequest::new(
-                assertion,
-                Audience::new(AUD).unwrap(),
-                AgentId::new("a").unwrap(),
-                AgentModel::new("m").unwrap(),
-                ScopeSet::parse(["files:*"]).unwrap(),
-            )
-            .holder_jkt(&key),
-        )
+        .issue(issuance(alice(), AUD, "a", "m", &["files:*"]).holder_jkt(&key))
         .unwrap();
     let Verification::ProofRequired(pending) = f
         .verifier(f.policy())
@@ -206,25 +152,10 @@ fn a_bound_parents_child_must_name_its_own_holder_key() {
     let parent = pending.confirm(&key).unwrap();
     let err = f
         .issuer
-        .delegate(DelegationRequest::new(
-            &parent,
-            Audience::new(AUD).unwrap(),
-            AgentId::new("b").unwrap(),
-            AgentModel::new("m").unwrap(),
-            ScopeSet::parse(["files:read"]).unwrap(),
-        ))
+        .delegate(delegation(&parent, AUD, "b", "m", &["files:read"]))
         .unwrap_err();
     assert_eq!(err.code(), "holder_key_required");
     f.issuer
-        .delegate(
-            DelegationRequest::new(
-                &parent,
-                Audience::new(AUD).unwrap(),
-                AgentId::new("b").unwrap(),
-                AgentModel::new("m").unwrap(),
-                ScopeSet::parse(["files:read"]).unwrap(),
-            )
-            .holder_jkt(jkt()),
-        )
+        .delegate(delegation(&parent, AUD, "b", "m", &["files:read"]).holder_jkt(jkt()))
         .unwrap();
 }

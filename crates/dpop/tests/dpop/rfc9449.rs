@@ -2,7 +2,6 @@
 //!
 //! The proofs are the RFC's figures with the RFC 8792 line folding undone;
 //! the `jkt`, `ath` and access token are the values the RFC prints.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 

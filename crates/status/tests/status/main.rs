@@ -1,0 +1,11 @@
+//! Integration tests of passport-status: the index allocator, hostile lists,
+//! lists over HTTP, revocation end to end. One binary with one module per
+//! area, on the shared fixture of `passport-testkit`. (The zip-bomb test
+//! keeps its own binary, so its peak memory is its own.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod allocator;
+mod common;
+mod hostile_lists;
+mod http;
+mod revocation;

@@ -1,0 +1,13 @@
+//! Integration tests of passport-verifier: every hostile input refused with
+//! its typed error. One binary with one module per area, on the shared
+//! fixture of `passport-testkit`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod ancestor_cache;
+mod audit_trail;
+mod chain_rules;
+mod header_rules;
+mod proof_of_possession;
+mod revocation;
+mod rule_table;
+mod time_and_policy_rules;
