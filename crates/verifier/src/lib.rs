@@ -29,7 +29,8 @@
 //! | 3, 9 | bundle deeper than `max_depth`, before any signature | `chain_too_deep` (`bundle_too_deep` past 32) | header_rules: `rejects_bundles_deeper_than_the_policy_before_any_signature` |
 //! | 3 | claims missing or mistyped | `missing_claim`, `invalid_claim`, `invalid_level`, `invalid_numeric_date` | time_and_policy_rules: `malformed_claims_are_refused_with_their_own_error` |
 //! | 4 | bad signature, ECDSA `r`/`s` = 0, Ed25519 `S ≥ L` | `bad_signature` | header_rules: `a_tampered_payload_fails_the_signature`, `rejects_es256_signatures_with_r_or_s_zero`, `rejects_non_canonical_ed25519_s` |
-//! | 4 | weak public keys refused when loaded (EC off the curve, RSA under 2048 bits) | `invalid_key` | passport-jose keys_and_jwks: `public_jwks_refuse_private_members_and_bad_points` |
+//! | 4 | EC points off the curve refused when loaded | `invalid_key` | passport-jose keys_and_jwks: `public_jwks_refuse_private_members_and_bad_points` |
+//! | 4 | weak RSA keys refused when loaded (modulus under 2048 bits or even, exponent even or below 65537) | `weak_key` | passport-jose rsa_keys: `weak_rsa_public_keys_are_refused` |
 //! | 5 | `iss` not trusted (exact match) | `untrusted_issuer` | time_and_policy_rules: `rejects_untrusted_issuers` |
 //! | 5 | leaf `aud` not exactly the policy's; an ancestor's names whom it delegated to | `audience_mismatch` | time_and_policy_rules: `rejects_any_audience_but_the_exact_one`; rule_table: `audience_is_the_leafs_and_an_ancestors_names_whom_it_delegated_to` |
 //! | 6 | `exp` passed beyond the skew | `expired` | time_and_policy_rules: `expiry_is_enforced_exactly_at_the_skew_boundary` |
