@@ -64,7 +64,9 @@ pub use error::DpopError;
 pub use htu::normalize_htu;
 pub use key::DpopKey;
 pub use nonce::{MIN_NONCE_SECRET_LEN, NonceIssuer};
-pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayCache, ReplayCache};
+pub use replay::{
+    DEFAULT_REPLAY_CAPACITY, DEFAULT_REPLAY_KEY_SHARE, InMemoryReplayCache, ReplayCache,
+};
 pub use verify::{DpopPolicy, DpopVerifier, VerifiedProof};
 
 /// The `typ` of every DPoP proof.
