@@ -6,7 +6,9 @@
 //!
 //! - [`DpopKey`]: an agent's key (ES256 or EdDSA) and [`DpopKey::proof`];
 //! - [`DpopVerifier`]: every check of RFC 9449 §4.3 under a [`DpopPolicy`],
-//!   with a pluggable [`ReplayCache`] ([`InMemoryReplayCache`] by default)
+//!   with a pluggable [`ReplayCache`] ([`InMemoryReplayCache`] by default:
+//!   bounded, and each proof key limited to its share, so one agent cannot
+//!   fill it for everyone)
 //!   and optional stateless server nonces ([`NonceIssuer`]);
 //! - [`cnf_jkt`] and [`ath`]: the values a passport and a proof bind with.
 //!
