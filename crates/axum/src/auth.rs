@@ -8,8 +8,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::routing::get;
-use passport_dpop::{DpopError, DpopVerifier};
-use passport_verifier::{Verification, Verifier};
+use passport_dpop::{DpopError, DpopVerifier, VerifiedProof};
+use passport_verifier::{Verification, VerifiedPassport, Verifier};
 
 use crate::credentials::{DPOP, credentials};
 use crate::metadata::ResourceMetadata;
@@ -171,11 +171,32 @@ impl PassportAuth {
     /// policy requires one); a bearer passport is refused where proof of
     /// possession is required; then the assurance floors and the scope.
     ///
+    /// When the verifier has an audit sink, a request that presents a
+    /// passport leaves exactly one record of this decision: `accepted` when
+    /// this returns `Ok` (an acceptance that cannot be recorded is refused,
+    /// 503 `audit_failed`), otherwise the refusal with its code — never an
+    /// `accepted` record for a bound passport whose proof failed.
+    ///
     /// Prefer [`Requirements`] to the verifier policy's own
     /// `required_scope` and floors: the policy's are checked while the
     /// bundle is verified, so their refusals come before the DPoP proof is
     /// looked at.
     pub fn authenticate(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        requirements: &Requirements,
+    ) -> Result<Passport, Rejection> {
+        let passport = self.authenticate_deferred(method, path, headers, requirements)?;
+        passport.settle_accepted()?;
+        Ok(passport)
+    }
+
+    /// [`PassportAuth::authenticate`] for the layer: a refusal is recorded
+    /// at once; an accepted request's record waits in the [`Passport`]
+    /// until the application receives it (inner layers may still refuse).
+    pub(crate) fn authenticate_deferred(
         &self,
         method: &Method,
         path: &str,
@@ -188,67 +209,100 @@ impl PassportAuth {
             Rejection::new(error, Some(shared.clone()), scheme, pop_required)
         };
 
+        // A request without a passport has nothing to attribute a record to.
         let (scheme, token) =
             credentials(headers, shared.max_authorization_len, shared.dpop.is_some())
                 .map_err(|e| reject(e, None))?;
-        let verification = shared
-            .verifier
-            .verify_str_pending_proof(token)
-            .map_err(|e| reject(AuthError::Token(e), Some(scheme)))?;
+        let (verification, audit) = shared.verifier.verify_str_deferring_audit(token);
+        let decided = verification
+            .map_err(|e| reject(AuthError::Token(e), Some(scheme)))
+            .and_then(|verification| {
+                let request = RequestParts {
+                    method,
+                    path,
+                    headers,
+                    token,
+                };
+                self.prove(&request, scheme, verification, pop_required)
+                    .map_err(|e| reject(e, Some(scheme)))
+            });
+        match decided {
+            Ok((verified, proof)) => {
+                let passport = Passport::new(verified, proof, scheme, shared.clone(), audit);
+                // Records its own refusal.
+                passport.require(requirements)?;
+                Ok(passport)
+            }
+            Err(rejection) => {
+                let mut audit = audit;
+                if let Some(scope) = &requirements.scope {
+                    audit.set_required_scope(scope);
+                }
+                audit.refuse(rejection.code());
+                Err(rejection)
+            }
+        }
+    }
 
-        let (verified, proof) = match (scheme, verification, shared.dpop.as_ref()) {
+    /// The scheme and the proof of possession, for a bundle that verified.
+    fn prove(
+        &self,
+        request: &RequestParts<'_>,
+        scheme: Scheme,
+        verification: Verification,
+        pop_required: bool,
+    ) -> Result<(VerifiedPassport, Option<VerifiedProof>), AuthError> {
+        let shared = &self.shared;
+        match (scheme, verification, shared.dpop.as_ref()) {
             (Scheme::Bearer, Verification::ProofRequired(_), _) => {
-                return Err(reject(AuthError::BoundTokenAsBearer, Some(scheme)));
+                Err(AuthError::BoundTokenAsBearer)
             }
             (Scheme::Bearer, Verification::Verified(_), _) if pop_required => {
-                return Err(reject(AuthError::ProofOfPossessionRequired, Some(scheme)));
+                Err(AuthError::ProofOfPossessionRequired)
             }
-            (Scheme::Bearer, Verification::Verified(verified), _) => (verified, None),
-            (Scheme::Dpop, Verification::Verified(_), _) => {
-                return Err(reject(AuthError::TokenNotBound, Some(scheme)));
-            }
+            (Scheme::Bearer, Verification::Verified(verified), _) => Ok((verified, None)),
+            (Scheme::Dpop, Verification::Verified(_), _) => Err(AuthError::TokenNotBound),
             // `credentials` only returns `Dpop` when a DPoP verifier is set.
             (Scheme::Dpop, Verification::ProofRequired(_), None) => {
-                return Err(reject(AuthError::UnsupportedScheme, Some(scheme)));
+                Err(AuthError::UnsupportedScheme)
             }
             (Scheme::Dpop, Verification::ProofRequired(pending), Some(dpop)) => {
                 let mut proofs: [&str; 2] = ["", ""];
                 let mut count = 0;
-                for value in headers.get_all(&DPOP).iter().take(2) {
+                for value in request.headers.get_all(&DPOP).iter().take(2) {
                     proofs[count] = value.to_str().map_err(|_| {
-                        reject(
-                            AuthError::Proof(DpopError::Malformed(
-                                "the DPoP header is not visible ASCII".into(),
-                            )),
-                            Some(scheme),
-                        )
+                        AuthError::Proof(DpopError::Malformed(
+                            "the DPoP header is not visible ASCII".into(),
+                        ))
                     })?;
                     count += 1;
                 }
-                let htu = shared.htu(path);
-                let jkt = pending.bound_jkt().to_owned();
+                let htu = shared.htu(request.path);
                 let proof = dpop
                     .verify(
                         &proofs[..count],
-                        method.as_str(),
+                        request.method.as_str(),
                         &htu,
-                        Some(token),
-                        Some(&jkt),
+                        Some(request.token),
+                        Some(pending.bound_jkt()),
                     )
-                    .map_err(|e| reject(AuthError::Proof(e), Some(scheme)))?;
+                    .map_err(AuthError::Proof)?;
                 // The proof's key is the bound key (checked above); this is
                 // what turns the pending passport into a verified one.
-                let verified = pending
-                    .confirm(&proof.jkt)
-                    .map_err(|e| reject(AuthError::Token(e), Some(scheme)))?;
-                (verified, Some(proof))
+                let verified = pending.confirm(&proof.jkt).map_err(AuthError::Token)?;
+                Ok((verified, Some(proof)))
             }
             // A kind of verification this layer does not know: refuse.
-            (_, _, _) => return Err(reject(AuthError::UnsupportedScheme, Some(scheme))),
-        };
-
-        let passport = Passport::new(verified, proof, scheme, shared.clone());
-        passport.require(requirements)?;
-        Ok(passport)
+            (_, _, _) => Err(AuthError::UnsupportedScheme),
+        }
     }
+}
+
+/// What [`PassportAuth::prove`] needs of the request.
+struct RequestParts<'a> {
+    method: &'a Method,
+    path: &'a str,
+    headers: &'a HeaderMap,
+    /// The bundle as presented (what the proof's `ath` covers).
+    token: &'a str,
 }

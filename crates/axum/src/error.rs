@@ -104,8 +104,18 @@ impl AuthError {
             Kind::StepUp => StatusCode::UNAUTHORIZED,
             Kind::InvalidRequest => StatusCode::BAD_REQUEST,
             Kind::InsufficientScope => StatusCode::FORBIDDEN,
+            Kind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds the client should wait (`Retry-After`), for a DPoP proof key
+    /// over its share of the replay cache (429 `replay_quota_exceeded`).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AuthError::Proof(e) => e.retry_after(),
+            _ => None,
         }
     }
 
@@ -117,7 +127,7 @@ impl AuthError {
     /// server error (5xx, no challenge).
     pub fn oauth_error(&self) -> Option<&'static str> {
         match self.kind() {
-            Kind::Unauthenticated | Kind::Unavailable | Kind::Internal => None,
+            Kind::Unauthenticated | Kind::RateLimited | Kind::Unavailable | Kind::Internal => None,
             Kind::InvalidToken => Some("invalid_token"),
             Kind::InvalidProof => Some("invalid_dpop_proof"),
             Kind::Nonce => Some("use_dpop_nonce"),
@@ -169,6 +179,9 @@ impl AuthError {
             },
             AuthError::Proof(e) => match e {
                 _ if e.is_server_error() => Kind::Unavailable,
+                // One key flooding the replay cache: that client's problem
+                // (429), not the server's (503) nor the proof's (401).
+                DpopError::ReplayQuotaExceeded { .. } => Kind::RateLimited,
                 DpopError::UseNonce { .. } => Kind::Nonce,
                 DpopError::MissingProof | DpopError::MultipleProofs | DpopError::InvalidUrl(_) => {
                     Kind::InvalidRequest
@@ -200,6 +213,8 @@ pub(crate) enum Kind {
     StepUp,
     /// 403 `insufficient_scope` + `scope`.
     InsufficientScope,
+    /// 429 + `Retry-After`, no challenge.
+    RateLimited,
     /// 503, no challenge.
     Unavailable,
     /// 500, no challenge.

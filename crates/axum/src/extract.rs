@@ -2,12 +2,12 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use passport_dpop::VerifiedProof;
-use passport_verifier::VerifiedPassport;
+use passport_verifier::{DeferredAudit, VerifiedPassport};
 
 use crate::auth::Shared;
 use crate::{AuthError, PassportAuth, Rejection, Requirements, Scheme};
@@ -20,6 +20,20 @@ use crate::{AuthError, PassportAuth, Rejection, Requirements, Scheme};
 /// Inside a service mounted with `nest_service` (an MCP server, say) it is
 /// in `request.extensions()`, and frameworks that keep the HTTP request
 /// parts (as `rmcp` does) make it reachable from there.
+///
+/// ## The request's audit record
+///
+/// A request that presents a passport leaves exactly one record in the
+/// verifier's audit sink: the decision of the passport layers. A refusal by
+/// any layer (or any [`Passport::require`] before the application has the
+/// passport) is recorded with its code at once. An acceptance is recorded
+/// when the application receives the passport: when this extractor first
+/// runs — so an acceptance that cannot be recorded is answered 503
+/// `audit_failed` before the handler runs — or, for a service that never
+/// extracts it, when the response passes back through the outermost layer
+/// (a failing sink then turns the response into that 503). Checks the
+/// handler makes itself afterwards are the application's decisions, not
+/// the layer's: the record stays `accepted`.
 #[derive(Clone)]
 pub struct Passport(Arc<Inner>);
 
@@ -28,21 +42,76 @@ struct Inner {
     proof: Option<VerifiedProof>,
     scheme: Scheme,
     shared: Arc<Shared>,
+    audit: AuditSlot,
+}
+
+/// The request's audit record until the decision is known. Dropped while
+/// still pending (the request's future was cancelled after the layers let
+/// it through), it records the acceptance.
+struct AuditSlot(Mutex<Option<DeferredAudit>>);
+
+impl AuditSlot {
+    fn take(&self) -> Option<DeferredAudit> {
+        // Taking an Option cannot leave it inconsistent: a poisoned lock is
+        // still safe to use.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+impl Drop for AuditSlot {
+    fn drop(&mut self) {
+        if let Some(audit) = self.take() {
+            // Nobody is left to answer: the layers let the request through.
+            let _ = audit.accept();
+        }
+    }
 }
 
 impl Passport {
+    /// `audit`: the request's record, written when the decision is known
+    /// (see [`Passport::settle_accepted`] and [`Passport::require`]).
     pub(crate) fn new(
         verified: VerifiedPassport,
         proof: Option<VerifiedProof>,
         scheme: Scheme,
         shared: Arc<Shared>,
+        audit: DeferredAudit,
     ) -> Passport {
         Passport(Arc::new(Inner {
             verified,
             proof,
             scheme,
             shared,
+            audit: AuditSlot(Mutex::new(Some(audit))),
         }))
+    }
+
+    /// Records the request as accepted, unless its record was written
+    /// already. An acceptance that cannot be recorded is refused (503
+    /// `audit_failed`).
+    pub(crate) fn settle_accepted(&self) -> Result<(), Rejection> {
+        let Some(audit) = self.0.audit.take() else {
+            return Ok(());
+        };
+        audit.accept().map_err(|e| {
+            Rejection::new(
+                AuthError::Token(e),
+                Some(self.0.shared.clone()),
+                Some(self.0.scheme),
+                false,
+            )
+        })
+    }
+
+    /// Records `rejection` as the request's outcome, unless its record was
+    /// written already.
+    fn settle_refused(&self, rejection: &Rejection, requirements: &Requirements) {
+        if let Some(mut audit) = self.0.audit.take() {
+            if let Some(scope) = &requirements.scope {
+                audit.set_required_scope(scope);
+            }
+            audit.refuse(rejection.code());
+        }
     }
 
     /// The verified passport and its chain.
@@ -62,7 +131,18 @@ impl Passport {
 
     /// Checks `requirements` (for example per tool, inside a handler),
     /// answering like the layer would.
+    ///
+    /// A refusal before the application has received the passport (a
+    /// route layer's check) is the request's audit record; after that, the
+    /// record already says `accepted` (see [the type's
+    /// documentation](Passport#the-requests-audit-record)).
     pub fn require(&self, requirements: &Requirements) -> Result<(), Rejection> {
+        self.check(requirements).inspect_err(|rejection| {
+            self.settle_refused(rejection, requirements);
+        })
+    }
+
+    fn check(&self, requirements: &Requirements) -> Result<(), Rejection> {
         let reject = |error: AuthError| {
             Rejection::new(
                 error,
@@ -122,27 +202,39 @@ impl fmt::Debug for Passport {
 
 /// Takes the [`Passport`] the layer put in the request. On a route without
 /// the layer it answers 500 `passport_layer_missing` (a server bug, never a
-/// silent pass).
+/// silent pass). The first extraction records the request as accepted; if
+/// that record cannot be written, it answers 503 `audit_failed` and the
+/// handler does not run.
 impl<S: Send + Sync> FromRequestParts<S> for Passport {
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Passport, Rejection> {
-        parts
+        let passport = parts
             .extensions
             .get::<Passport>()
             .cloned()
-            .ok_or_else(|| Rejection::new(AuthError::LayerMissing, None, None, false))
+            .ok_or_else(|| Rejection::new(AuthError::LayerMissing, None, None, false))?;
+        passport.settle_accepted()?;
+        Ok(passport)
     }
 }
 
-/// `Option<Passport>`: `None` on a route without the layer.
+/// `Option<Passport>`: `None` on a route without the layer; like
+/// `Passport`, answers 503 `audit_failed` when the acceptance cannot be
+/// recorded.
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Passport {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Rejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
         _state: &S,
-    ) -> Result<Option<Passport>, Self::Rejection> {
-        Ok(parts.extensions.get::<Passport>().cloned())
+    ) -> Result<Option<Passport>, Rejection> {
+        match parts.extensions.get::<Passport>().cloned() {
+            Some(passport) => {
+                passport.settle_accepted()?;
+                Ok(Some(passport))
+            }
+            None => Ok(None),
+        }
     }
 }

@@ -18,7 +18,9 @@ use crate::{Passport, PassportAuth, Requirements};
 /// and [`PassportAuth::require`].
 ///
 /// Refused requests are answered at once (the inner service never sees
-/// them); accepted ones carry a [`Passport`] in their extensions.
+/// them); accepted ones carry a [`Passport`] in their extensions. Each
+/// request that presents a passport leaves one audit record of the layers'
+/// decision (see [`Passport`]).
 #[derive(Clone, Debug)]
 pub struct PassportLayer {
     auth: PassportAuth,
@@ -74,7 +76,8 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         // An outer layer of the same PassportAuth already verified this
-        // request: only this layer's requirements are left to check.
+        // request: only this layer's requirements are left to check (a
+        // refusal is the request's audit record).
         let outcome = match request.extensions().get::<Passport>() {
             Some(passport) if passport.same_auth(&self.auth) => {
                 passport.require(&self.requirements).map(|()| None)
@@ -87,7 +90,7 @@ where
                     None => request.uri().path(),
                 };
                 self.auth
-                    .authenticate(
+                    .authenticate_deferred(
                         request.method(),
                         path,
                         request.headers(),
@@ -98,14 +101,24 @@ where
         };
         match outcome {
             Ok(passport) => {
-                if let Some(passport) = passport {
-                    request.extensions_mut().insert(passport);
+                if let Some(passport) = &passport {
+                    request.extensions_mut().insert(passport.clone());
                 }
                 // The clone that was made ready is the one that is called.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let future = inner.call(request);
-                Box::pin(async move { future.await.map(IntoResponse::into_response) })
+                Box::pin(async move {
+                    let response = future.await?.into_response();
+                    // This layer authenticated the request: unless an inner
+                    // layer refused it or the handler took the passport
+                    // (either wrote the record), the acceptance is recorded
+                    // now, and one that cannot be is not answered.
+                    match passport.map(|p| p.settle_accepted()) {
+                        Some(Err(rejection)) => Ok(rejection.into_response()),
+                        _ => Ok(response),
+                    }
+                })
             }
             Err(rejection) => {
                 let response = rejection.into_response();

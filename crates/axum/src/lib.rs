@@ -93,6 +93,7 @@
 //! | server nonce missing or stale | 401 | `use_dpop_nonce` + `DPoP-Nonce` header | `use_dpop_nonce` |
 //! | assurance below a floor | 401 | `insufficient_user_authentication` (RFC 9470) | `insufficient_ial` / `_aal` / `_fal` |
 //! | scope not covered | 403 | `insufficient_scope` + `scope="<missing>"` | `scope_violation` |
+//! | this proof key holds its whole share of the replay cache (it floods the server with proofs) | 429 + `Retry-After` | no challenge (body: `replay_quota_exceeded`) | `replay_quota_exceeded` |
 //! | revocation status unknown, audit sink down, replay cache full or down | 503 | no challenge (body: `temporarily_unavailable`) | `status_unavailable`, `audit_failed`, `replay_cache_full`, … |
 //! | [`Passport`] extractor on a route without the layer | 500 | no challenge (body: `server_error`) | `passport_layer_missing` |
 //!
@@ -102,6 +103,16 @@
 //! proof of possession is required); the error parameters go in the
 //! challenge of the scheme the client used. The body is
 //! `{"error": …, "error_description": <code>}` (plus `scope` on 403).
+//!
+//! **One audit record per request, of its final decision.** With an audit
+//! sink on the verifier, each request that presents a passport leaves
+//! exactly one record: the refusal with its code (whichever layer refused,
+//! including a route layer's 403), or `accepted` once the layers let it
+//! through — written before the handler runs, so an acceptance that cannot
+//! be recorded is answered 503 `audit_failed`. The bundle verifying is not
+//! an acceptance: a bound bundle whose proof fails is recorded as refused,
+//! so whoever holds a stolen bundle without its key cannot write
+//! `accepted` records. See [`Passport`] for when exactly it is written.
 //!
 //! **Status source unavailable → 503, not 401.** The verifier refuses a
 //! passport whose revocation status it cannot establish (fail closed); that

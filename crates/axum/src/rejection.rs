@@ -29,7 +29,8 @@ pub(crate) static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce")
 ///   enabled), the error parameters in the challenge of the scheme the
 ///   client used: `error`, `error_description` (the stable code), `scope`
 ///   for `insufficient_scope`, and always `resource_metadata`;
-/// - `DPoP-Nonce` for `use_dpop_nonce`;
+/// - `DPoP-Nonce` for `use_dpop_nonce`; `Retry-After` for 429
+///   `replay_quota_exceeded`;
 /// - a JSON body `{"error": …, "error_description": <code>}` (and `scope`),
 ///   where `error` is the challenge's OAuth error, `temporarily_unavailable`
 ///   (503), `server_error` (500), or the code itself when the challenge
@@ -180,6 +181,9 @@ impl IntoResponse for Rejection {
                     headers.append(header::WWW_AUTHENTICATE, value);
                 }
             }
+        }
+        if let Some(seconds) = self.error.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(nonce) = self.error.dpop_nonce()
             && let Ok(value) = HeaderValue::from_str(&sanitize(nonce))

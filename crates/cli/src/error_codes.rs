@@ -407,6 +407,7 @@ fn dpop_samples() -> Vec<DpopError> {
         DpopError::IatInFuture,
         DpopError::Replay,
         DpopError::ReplayCacheFull,
+        DpopError::ReplayQuotaExceeded { retry_after: 1 },
         DpopError::ReplayCacheUnavailable(s()),
         DpopError::MissingAth,
         DpopError::AthMismatch,

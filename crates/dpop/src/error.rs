@@ -95,6 +95,14 @@ pub enum DpopError {
     /// refused rather than an entry forgotten (fail closed).
     #[error("DPoP replay cache is full")]
     ReplayCacheFull,
+    /// This proof key holds its whole share of the replay cache: it sends
+    /// fresh proofs faster than the cache lets one key, so it (and only it)
+    /// is refused until its entries expire.
+    #[error("too many DPoP proofs by this key; retry after {retry_after} s")]
+    ReplayQuotaExceeded {
+        /// Seconds until the key's share is free again (`Retry-After`).
+        retry_after: u64,
+    },
     /// A replay cache backend failed.
     #[error("DPoP replay cache unavailable: {0}")]
     ReplayCacheUnavailable(String),
@@ -183,6 +191,8 @@ passport_jose::error_codes! {
             "This key already used this DPoP proof `jti` within the window.",
         DpopError::ReplayCacheFull => "replay_cache_full":
             "The in-memory DPoP replay cache is full of unexpired entries (fail closed).",
+        DpopError::ReplayQuotaExceeded { .. } => "replay_quota_exceeded":
+            "This DPoP proof key holds its whole share of the replay cache (HTTP 429, `Retry-After`); other keys are unaffected.",
         DpopError::ReplayCacheUnavailable(_) => "replay_cache_unavailable":
             "A DPoP replay cache backend failed.",
         DpopError::MissingAth => "missing_ath":
@@ -212,6 +222,15 @@ impl DpopError {
     pub fn fresh_nonce(&self) -> Option<&str> {
         match self {
             DpopError::UseNonce { nonce, .. } => Some(nonce),
+            _ => None,
+        }
+    }
+
+    /// For [`DpopError::ReplayQuotaExceeded`]: seconds to wait before the
+    /// key's next proof (an HTTP layer's `Retry-After`).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            DpopError::ReplayQuotaExceeded { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

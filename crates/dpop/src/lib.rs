@@ -6,7 +6,9 @@
 //!
 //! - [`DpopKey`]: an agent's key (ES256 or EdDSA) and [`DpopKey::proof`];
 //! - [`DpopVerifier`]: every check of RFC 9449 §4.3 under a [`DpopPolicy`],
-//!   with a pluggable [`ReplayCache`] ([`InMemoryReplayCache`] by default)
+//!   with a pluggable [`ReplayCache`] ([`InMemoryReplayCache`] by default:
+//!   bounded, and each proof key limited to its share, so one agent cannot
+//!   fill it for everyone)
 //!   and optional stateless server nonces ([`NonceIssuer`]);
 //! - [`cnf_jkt`] and [`ath`]: the values a passport and a proof bind with.
 //!
@@ -64,7 +66,9 @@ pub use error::DpopError;
 pub use htu::normalize_htu;
 pub use key::DpopKey;
 pub use nonce::{MIN_NONCE_SECRET_LEN, NonceIssuer};
-pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayCache, ReplayCache};
+pub use replay::{
+    DEFAULT_REPLAY_CAPACITY, DEFAULT_REPLAY_KEY_SHARE, InMemoryReplayCache, ReplayCache,
+};
 pub use verify::{DpopPolicy, DpopVerifier, VerifiedProof};
 
 /// The `typ` of every DPoP proof.

@@ -12,6 +12,12 @@ use crate::DpopError;
 /// Default capacity of [`InMemoryReplayCache`].
 pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
+/// Default share of one proof key in an [`InMemoryReplayCache`]: how many
+/// live entries one key (`jkt`) may hold. With the default 60-second window
+/// that is about 33 proofs per second, sustained, per key; filling the
+/// default cache takes 50 keys, each with its own bound passport.
+pub const DEFAULT_REPLAY_KEY_SHARE: usize = 2_000;
+
 /// Remembers which (key thumbprint, `jti`) pairs have been used.
 ///
 /// Pluggable so a cluster can share one store (Redis `SET NX EX`, a database
@@ -22,6 +28,8 @@ pub trait ReplayCache: Send + Sync {
     /// the entry is live while `now <= expires_at`). Returns `Ok(true)` when
     /// the pair was not live (the proof is fresh), `Ok(false)` when it was (a
     /// replay). A store that cannot answer must return an error, never `true`.
+    /// A store that gives each key a bounded share answers a key over its
+    /// share with [`DpopError::ReplayQuotaExceeded`].
     fn check_and_insert(&self, jkt: &str, jti: &str, expires_at: i64) -> Result<bool, DpopError>;
 }
 
@@ -32,6 +40,15 @@ pub trait ReplayCache: Send + Sync {
 /// when the cache is full of unexpired entries a new pair is refused with
 /// [`DpopError::ReplayCacheFull`] rather than an unexpired entry forgotten
 /// (forgetting would let that proof be replayed).
+///
+/// **Per-key share.** One key may hold at most its share of live entries
+/// ([`DEFAULT_REPLAY_KEY_SHARE`], or [`InMemoryReplayCache::with_key_share`]).
+/// A key over its share is refused with [`DpopError::ReplayQuotaExceeded`]
+/// (HTTP 429 with `Retry-After`), and only that key: one agent flooding the
+/// server with fresh proofs can no longer fill the cache and deny DPoP to
+/// every other agent. Memory stays bounded by the capacity: the per-key
+/// counters live only while their key has live entries, so there are never
+/// more counters than entries.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -46,18 +63,37 @@ pub trait ReplayCache: Send + Sync {
 /// assert_eq!(cache.check_and_insert("jkt", "b", 1_060).unwrap_err().code(), "replay_cache_full");
 /// clock.advance(61); // both entries expire
 /// assert!(cache.check_and_insert("jkt", "b", 1_121)?);
+///
+/// // A key over its share is refused; the others are not.
+/// let cache = InMemoryReplayCache::new(100, clock.clone()).with_key_share(1);
+/// assert!(cache.check_and_insert("flood", "1", 1_181)?);
+/// let err = cache.check_and_insert("flood", "2", 1_181).unwrap_err();
+/// assert_eq!(err.code(), "replay_quota_exceeded");
+/// assert!(cache.check_and_insert("calm", "1", 1_181)?);
 /// # Ok::<(), passport_dpop::DpopError>(())
 /// ```
 pub struct InMemoryReplayCache {
     capacity: usize,
+    key_share: usize,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
-    expiry: HashMap<[u8; 32], i64>,
+    /// Entry (SHA-256 of the pair) → its expiry and its key's digest.
+    expiry: HashMap<[u8; 32], (i64, [u8; 32])>,
     by_time: BTreeSet<(i64, [u8; 32])>,
+    /// Key digest (SHA-256 of the `jkt`) → its live entries; a key is here
+    /// only while it has at least one.
+    per_key: HashMap<[u8; 32], KeyShare>,
+}
+
+/// One key's use of the cache.
+struct KeyShare {
+    live: usize,
+    /// The latest expiry among its entries: by then its share is free again.
+    last_expiry: i64,
 }
 
 impl State {
@@ -68,19 +104,48 @@ impl State {
                 break;
             }
             self.by_time.pop_first();
-            self.expiry.remove(&key);
+            if let Some((_, owner)) = self.expiry.remove(&key)
+                && let Some(share) = self.per_key.get_mut(&owner)
+            {
+                share.live = share.live.saturating_sub(1);
+                if share.live == 0 {
+                    self.per_key.remove(&owner);
+                }
+            }
         }
     }
 }
 
 impl InMemoryReplayCache {
-    /// A cache holding at most `capacity` live entries (at least 1).
+    /// A cache holding at most `capacity` live entries (at least 1), of
+    /// which one key may hold [`DEFAULT_REPLAY_KEY_SHARE`] (or the whole
+    /// capacity, when that is smaller).
     pub fn new(capacity: usize, clock: Arc<dyn Clock>) -> InMemoryReplayCache {
+        let capacity = capacity.max(1);
         InMemoryReplayCache {
-            capacity: capacity.max(1),
+            capacity,
+            key_share: DEFAULT_REPLAY_KEY_SHARE.min(capacity),
             clock,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// Lets one key hold at most `share` live entries (at least 1, at most
+    /// the capacity; the capacity itself turns the per-key share off).
+    #[must_use]
+    pub fn with_key_share(mut self, share: usize) -> InMemoryReplayCache {
+        self.key_share = share.clamp(1, self.capacity);
+        self
+    }
+
+    /// How many live entries one key may hold.
+    pub fn key_share(&self) -> usize {
+        self.key_share
+    }
+
+    /// How many keys have entries (expired ones included until purged).
+    pub fn keys(&self) -> usize {
+        self.lock().per_key.len()
     }
 
     /// How many entries are held (expired ones included until purged).
@@ -103,6 +168,7 @@ impl InMemoryReplayCache {
 impl ReplayCache for InMemoryReplayCache {
     fn check_and_insert(&self, jkt: &str, jti: &str, expires_at: i64) -> Result<bool, DpopError> {
         let key = entry_key(jkt, jti);
+        let owner = sha256(jkt.as_bytes());
         let now = self.clock.now();
         let mut state = self.lock();
         state.purge(now);
@@ -114,11 +180,29 @@ impl ReplayCache for InMemoryReplayCache {
             // (the verifier's `iat` window refuses such proofs first).
             return Ok(true);
         }
+        // The flooding key is refused before the cache as a whole is full,
+        // so the others keep their room.
+        if self.key_share < self.capacity
+            && let Some(share) = state.per_key.get(&owner)
+            && share.live >= self.key_share
+        {
+            // Entries are live through their expiry second.
+            let wait = share.last_expiry.saturating_sub(now).saturating_add(1);
+            return Err(DpopError::ReplayQuotaExceeded {
+                retry_after: u64::try_from(wait).unwrap_or(1).max(1),
+            });
+        }
         if state.expiry.len() >= self.capacity {
             return Err(DpopError::ReplayCacheFull);
         }
-        state.expiry.insert(key, expires_at);
+        state.expiry.insert(key, (expires_at, owner));
         state.by_time.insert((expires_at, key));
+        let share = state.per_key.entry(owner).or_insert(KeyShare {
+            live: 0,
+            last_expiry: expires_at,
+        });
+        share.live += 1;
+        share.last_expiry = share.last_expiry.max(expires_at);
         Ok(true)
     }
 }
@@ -127,6 +211,7 @@ impl fmt::Debug for InMemoryReplayCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InMemoryReplayCache")
             .field("capacity", &self.capacity)
+            .field("key_share", &self.key_share)
             .field("len", &self.len())
             .finish()
     }
@@ -185,6 +270,59 @@ mod tests {
         clock.set(1_000);
         assert!(cache.check_and_insert("k", "5", 1_050).unwrap());
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_flooding_key_is_refused_alone_and_memory_stays_bounded() {
+        let clock = Arc::new(ManualClock::new(0));
+        let cache = InMemoryReplayCache::new(10, clock.clone()).with_key_share(4);
+        for i in 0..4 {
+            assert!(cache.check_and_insert("flood", &i.to_string(), 60).unwrap());
+        }
+        for i in 4..1_000 {
+            assert_eq!(
+                cache.check_and_insert("flood", &i.to_string(), 60),
+                Err(DpopError::ReplayQuotaExceeded { retry_after: 61 })
+            );
+        }
+        // Replays of the flooder are still replays, not quota refusals.
+        assert!(!cache.check_and_insert("flood", "0", 60).unwrap());
+        // Other keys keep the rest of the cache.
+        for i in 0..6 {
+            assert!(cache.check_and_insert(&format!("k{i}"), "j", 60).unwrap());
+        }
+        assert_eq!(cache.len(), 10);
+        assert_eq!(cache.keys(), 7);
+        // Full: the cache as a whole fails closed.
+        assert_eq!(
+            cache.check_and_insert("late", "j", 60),
+            Err(DpopError::ReplayCacheFull)
+        );
+        // Expiry frees the key's share and drops its counter.
+        clock.set(61);
+        assert!(cache.check_and_insert("flood", "new", 121).unwrap());
+        assert_eq!((cache.len(), cache.keys()), (1, 1));
+    }
+
+    #[test]
+    fn retry_after_is_when_the_share_is_free_again() {
+        let clock = Arc::new(ManualClock::new(100));
+        let cache = InMemoryReplayCache::new(10, clock.clone()).with_key_share(2);
+        assert!(cache.check_and_insert("k", "a", 170).unwrap());
+        assert!(cache.check_and_insert("k", "b", 160).unwrap());
+        clock.set(150);
+        // Both live through 170: the share is free again at 171.
+        assert_eq!(
+            cache.check_and_insert("k", "c", 210),
+            Err(DpopError::ReplayQuotaExceeded { retry_after: 21 })
+        );
+        assert_eq!(cache.key_share(), 2);
+        assert_eq!(
+            InMemoryReplayCache::new(3, clock)
+                .with_key_share(0)
+                .key_share(),
+            1
+        );
     }
 
     #[test]

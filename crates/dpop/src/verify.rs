@@ -193,13 +193,13 @@ impl DpopVerifier {
         if htm != method {
             return Err(DpopError::HtmMismatch);
         }
-        // htu. Normalising resolves dot segments, so a request path that has
-        // them (`/a/../admin`, `/a/%2e%2e/admin`) would match a proof made
-        // for another path than the one the server routes: refuse it.
-        if has_dot_segments(url) {
-            return Err(DpopError::InvalidUrl(
-                "the request path has dot segments".into(),
-            ));
+        // htu. The proof must name the path the server routes, but
+        // normalising rewrites some paths: it resolves dot segments
+        // (`/a/../admin`, `/a/%2e%2e/admin`) and treats `\` as `/`
+        // (`/static/x\..\..\public` becomes `/public`), so such a request
+        // would match a proof made for another path: refuse it.
+        if let Some(reason) = rewritten_request_path(url) {
+            return Err(DpopError::InvalidUrl(reason.into()));
         }
         let request_htu = normalize_htu(url)?;
         let proof_htu = normalize_htu(htu).map_err(|_| DpopError::InvalidClaim("htu"))?;
@@ -365,16 +365,40 @@ impl KeyCache {
     }
 }
 
-/// True when the path of `url` has a `.` or `..` segment, spelled plainly or
-/// percent-encoded (RFC 3986 §6.2.2.2 lets `%2E` stand for `.`).
-fn has_dot_segments(url: &str) -> bool {
-    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+/// Why the URL parser would not leave the request's path as the server
+/// routes it, or `None` when it would:
+///
+/// - a backslash before the query, plain or percent-encoded (`%5C`): the
+///   parser treats `\` as `/`, and a server or file system that decodes
+///   `%5C` may too;
+/// - a `.` or `..` segment, plain or percent-encoded (RFC 3986 §6.2.2.2
+///   lets `%2E` stand for `.`);
+/// - anything else the parser rewrites (a character it percent-encodes):
+///   the parsed path must be the request's path, byte for byte.
+fn rewritten_request_path(url: &str) -> Option<&'static str> {
+    let before_query = url.split(['?', '#']).next().unwrap_or("");
+    if before_query.contains('\\') || before_query.to_ascii_lowercase().contains("%5c") {
+        return Some("the request path has a backslash");
+    }
+    let after_scheme = before_query
+        .find("://")
+        .map_or(before_query, |i| &before_query[i + 3..]);
     let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    path.split('/').any(|segment| {
+    let dots = path.split('/').any(|segment| {
         let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
         decoded == "." || decoded == ".."
-    })
+    });
+    if dots {
+        return Some("the request path has dot segments");
+    }
+    let path = if path.is_empty() { "/" } else { path };
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.path() != path => {
+            Some("the URL parser would rewrite the request path")
+        }
+        // Not a URL at all: `normalize_htu` says so.
+        _ => None,
+    }
 }
 
 /// The header's `jwk` as a verifying key, and its RFC 7638 thumbprint.

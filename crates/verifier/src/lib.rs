@@ -86,6 +86,7 @@
 #![warn(missing_docs)]
 
 mod cache;
+mod deferred;
 mod error;
 mod keys;
 mod outcome;
@@ -95,6 +96,7 @@ mod status;
 mod verifier;
 
 pub use cache::{DEFAULT_CACHE_CAPACITY, MAX_CACHED_TOKEN_LEN};
+pub use deferred::DeferredAudit;
 pub use error::{AssuranceKind, ChainViolation, PolicyError, VerifyError};
 pub use keys::{InMemoryKeyStore, JwksKeyStore, KeyStore};
 pub use outcome::{PendingProof, Verification, VerifiedPassport};

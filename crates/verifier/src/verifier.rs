@@ -12,8 +12,8 @@ use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
 use crate::cache::{AncestorCache, CachedLink, DEFAULT_CACHE_CAPACITY};
 use crate::rules::{self, Link, shorten};
 use crate::{
-    KeyStore, PendingProof, StatusSource, Verification, VerificationPolicy, VerifiedPassport,
-    VerifyError,
+    DeferredAudit, KeyStore, PendingProof, StatusSource, Verification, VerificationPolicy,
+    VerifiedPassport, VerifyError,
 };
 
 /// Verifies passports and bundles under one [`VerificationPolicy`] and one
@@ -213,37 +213,77 @@ impl Verifier {
         self.verify_bundle_pending_proof(&UnverifiedBundle::parse(text)?)
     }
 
+    /// As [`Verifier::verify_str_pending_proof`], for a caller whose
+    /// decision does not end with the bundle (an HTTP layer that still
+    /// checks a DPoP proof and route requirements): no record is written
+    /// now; the [`DeferredAudit`] writes the one record of the caller's
+    /// final decision. A refusal here is final for the caller too: it
+    /// records it with [`DeferredAudit::refuse`] and the error's code.
+    pub fn verify_str_deferring_audit(
+        &self,
+        text: &str,
+    ) -> (Result<Verification, VerifyError>, DeferredAudit) {
+        match UnverifiedBundle::parse(text) {
+            Ok(bundle) => {
+                let result = self.verify_pending(&bundle, true);
+                let audit = self.audit_draft(Some(&bundle), &result);
+                (result, audit)
+            }
+            Err(e) => {
+                let result = Err(VerifyError::from(e));
+                let audit = self.audit_draft(None, &result);
+                (result, audit)
+            }
+        }
+    }
+
     fn verify_audited(
         &self,
         bundle: &UnverifiedBundle,
         allow_pending: bool,
     ) -> Result<Verification, VerifyError> {
-        let result = self.verify_unaudited(bundle).and_then(|v| {
-            match (v.bound_jkt().is_some(), allow_pending) {
+        let result = self.verify_pending(bundle, allow_pending);
+        let audit = self.audit_draft(Some(bundle), &result);
+        match result {
+            Ok(verification) => audit.accept().map(|()| verification),
+            Err(refused) => {
+                audit.refuse(refused.code());
+                Err(refused)
+            }
+        }
+    }
+
+    fn verify_pending(
+        &self,
+        bundle: &UnverifiedBundle,
+        allow_pending: bool,
+    ) -> Result<Verification, VerifyError> {
+        self.verify_unaudited(bundle)
+            .and_then(|v| match (v.bound_jkt().is_some(), allow_pending) {
                 (false, _) => Ok(Verification::Verified(v)),
                 (true, true) => Ok(Verification::ProofRequired(PendingProof::new(v))),
                 (true, false) => Err(VerifyError::ProofRequired),
-            }
-        });
+            })
+    }
+
+    /// The record of a verification of `bundle` (`None`: it did not parse)
+    /// that ended in `result`; its outcome is set when it is written.
+    fn audit_draft(
+        &self,
+        bundle: Option<&UnverifiedBundle>,
+        result: &Result<Verification, VerifyError>,
+    ) -> DeferredAudit {
         let Some((sink, policy)) = &self.audit else {
-            return result;
+            return DeferredAudit::new(None);
         };
-        let mut record = AuditRecord::new(
-            self.clock.now(),
-            Action::Verify,
-            if result.is_ok() {
-                Outcome::Accepted
-            } else {
-                Outcome::Refused
-            },
-        );
+        let mut record = AuditRecord::new(self.clock.now(), Action::Verify, Outcome::Refused);
         record.aud = Some(self.policy.audience.clone());
         record.required_scope = self.policy.required_scope.clone();
         let mut policy = policy.clone();
         // Sources may be added after `with_audit`; report what applies now.
         policy["status_sources"] = serde_json::Value::from(self.status.len());
         record.policy = Some(policy);
-        match &result {
+        match result {
             Ok(verification) => {
                 let v = verification.verified();
                 record.links = v.links().iter().map(|p| link_ref(p)).collect();
@@ -255,7 +295,8 @@ impl Verifier {
                 record.error = Some(e.code().to_owned());
                 record.verified = false;
                 let claimed: Vec<PassportClaims> = bundle
-                    .inspect_unverified()
+                    .map(UnverifiedBundle::inspect_unverified)
+                    .unwrap_or_default()
                     .into_iter()
                     .filter_map(|d| d.ok().map(|d| d.claims))
                     .collect();
@@ -264,11 +305,7 @@ impl Verifier {
                 record.iss = claimed.first().map(|p| clip(&p.iss));
             }
         }
-        match (sink.record(&record), result) {
-            (Ok(()), result) => result,
-            (Err(e), Ok(_)) => Err(VerifyError::AuditFailed(e)),
-            (Err(_), Err(refused)) => Err(refused),
-        }
+        DeferredAudit::new(Some((Arc::clone(sink), record)))
     }
 
     fn verify_unaudited(&self, bundle: &UnverifiedBundle) -> Result<VerifiedPassport, VerifyError> {

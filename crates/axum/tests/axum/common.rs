@@ -127,6 +127,19 @@ impl Fixture {
         self.delegate(child.bundle(), "agent-c", &["files:read"], Some(leaf_key))
     }
 
+    /// A root (agent-a) with file and MCP scopes, and its child for
+    /// agent-b (`files:read`, `mcp:*`) bound to `leaf_key`.
+    pub(crate) fn mcp_leaf(&self, leaf_key: &DpopKey) -> IssuedPassport {
+        let a = Fixture::key();
+        let root = self.root(&["files:*", "mcp:*"], Some(&a));
+        self.delegate(
+            root.bundle(),
+            "agent-b",
+            &["files:read", "mcp:*"],
+            Some(leaf_key),
+        )
+    }
+
     pub(crate) fn key() -> DpopKey {
         DpopKey::generate(Algorithm::ES256).unwrap()
     }
@@ -147,7 +160,6 @@ impl Fixture {
     /// - the metadata document, public;
     /// - every request counted in `hits`.
     pub(crate) async fn serve(&mut self, auth: PassportAuth) {
-        let listener = self.listener.take().expect("serve once");
         let app = Router::new()
             .route("/whoami", get(whoami))
             .merge(
@@ -175,6 +187,12 @@ impl Fixture {
             .layer(auth.layer())
             .merge(auth.metadata_router())
             .layer(from_fn_with_state(self.hits.clone(), count));
+        self.serve_app(app).await;
+    }
+
+    /// Starts the server with `app` as it is.
+    pub(crate) async fn serve_app(&mut self, app: Router) {
+        let listener = self.listener.take().expect("serve once");
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -259,6 +277,7 @@ pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) challenges: Vec<String>,
     pub(crate) nonce: Option<String>,
+    pub(crate) retry_after: Option<String>,
     pub(crate) body: Value,
 }
 
@@ -275,12 +294,17 @@ impl Answer {
             .headers()
             .get("dpop-nonce")
             .map(|v| v.to_str().unwrap().to_owned());
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
         let bytes = response.bytes().await.unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Answer {
             status,
             challenges,
             nonce,
+            retry_after,
             body,
         }
     }

@@ -608,14 +608,7 @@ async fn nested_service_uses_the_full_path_for_htu_and_verifies_once() {
         let mut f = Fixture::new().await;
         f.serve(f.auth().build().unwrap()).await;
         let key = Fixture::key();
-        let a = Fixture::key();
-        let root = f.root(&["files:*", "mcp:*"], Some(&a));
-        let leaf = f.delegate(
-            root.bundle(),
-            "agent-b",
-            &["files:read", "mcp:*"],
-            Some(&key),
-        );
+        let leaf = f.mcp_leaf(&key);
         // Under nest_service the inner router sees `/tools/search`; the
         // proof is for the full URL.
         let ok = f

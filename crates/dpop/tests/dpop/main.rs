@@ -3,5 +3,6 @@
 //! per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod hardening;
 mod proofs;
 mod rfc9449;

@@ -823,6 +823,7 @@ fn error_codes_are_distinct() {
         DpopError::IatInFuture,
         DpopError::Replay,
         DpopError::ReplayCacheFull,
+        DpopError::ReplayQuotaExceeded { retry_after: 1 },
         DpopError::ReplayCacheUnavailable(String::new()),
         DpopError::MissingAth,
         DpopError::AthMismatch,

@@ -2,37 +2,16 @@
 //! the right fields and never the token; an acceptance that cannot be
 //! recorded is refused.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use passport_audit::{Action, AuditError, AuditRecord, AuditSink, Outcome};
+use passport_audit::{Action, Outcome};
 use passport_testkit::*;
-
-#[derive(Default)]
-struct Memory(Mutex<Vec<AuditRecord>>);
-
-impl AuditSink for Memory {
-    fn record(&self, r: &AuditRecord) -> Result<(), AuditError> {
-        self.0.lock().unwrap().push(r.clone());
-        Ok(())
-    }
-}
-
-struct Broken;
-
-impl AuditSink for Broken {
-    fn record(&self, _: &AuditRecord) -> Result<(), AuditError> {
-        Err(AuditError::Io {
-            path: "/dev/full".into(),
-            source: std::io::Error::other("disk full"),
-        })
-    }
-}
 
 #[test]
 fn accepted_and_refused_verifications_are_recorded_without_tokens() {
     let f = Kit::new();
     let [root, child, grandchild] = f.chain3();
-    let sink = Arc::new(Memory::default());
+    let sink = Arc::new(MemorySink::default());
     let verifier = f
         .verifier(f.policy().required_scope("files:read"))
         .with_audit(sink.clone());
@@ -87,7 +66,7 @@ fn accepted_and_refused_verifications_are_recorded_without_tokens() {
 fn an_acceptance_that_cannot_be_audited_is_refused() {
     let f = Kit::new();
     let root = f.root(&["files:read"]);
-    let verifier = f.verifier(f.policy()).with_audit(Arc::new(Broken));
+    let verifier = f.verifier(f.policy()).with_audit(Arc::new(BrokenSink));
     assert_eq!(
         verifier.verify_str(root.bundle()).unwrap_err().code(),
         "audit_failed"
@@ -95,7 +74,7 @@ fn an_acceptance_that_cannot_be_audited_is_refused() {
     // A refusal stays the refusal it was.
     let strict = f
         .verifier(f.policy().required_scope("x"))
-        .with_audit(Arc::new(Broken));
+        .with_audit(Arc::new(BrokenSink));
     assert_eq!(
         strict.verify_str(root.bundle()).unwrap_err().code(),
         "scope_violation"
@@ -105,7 +84,7 @@ fn an_acceptance_that_cannot_be_audited_is_refused() {
 #[test]
 fn issuance_and_delegation_are_recorded() {
     let f = Kit::new();
-    let sink = Arc::new(Memory::default());
+    let sink = Arc::new(MemorySink::default());
     let issuer = f.new_issuer().with_audit(sink.clone());
     let root = issuer
         .issue(issuance(alice(), AUD, "agent-a", "m", &["files:*"]))
@@ -142,7 +121,7 @@ fn issuance_and_delegation_are_recorded() {
     );
     assert_eq!(records[2].sub.as_deref(), Some("alice"));
 
-    let withheld = f.new_issuer().with_audit(Arc::new(Broken));
+    let withheld = f.new_issuer().with_audit(Arc::new(BrokenSink));
     let err = withheld
         .issue(issuance(alice(), AUD, "a", "m", &[]))
         .unwrap_err();
@@ -162,7 +141,7 @@ fn the_policy_summary_counts_status_sources_added_after_the_audit_sink() {
         }
     }
     let f = Kit::new();
-    let sink = Arc::new(Memory::default());
+    let sink = Arc::new(MemorySink::default());
     let verifier = f
         .verifier(f.policy())
         .with_audit(sink.clone())
@@ -174,4 +153,79 @@ fn the_policy_summary_counts_status_sources_added_after_the_audit_sink() {
         sink.0.lock().unwrap()[0].policy.as_ref().unwrap()["status_sources"],
         1
     );
+}
+
+#[test]
+fn a_deferred_audit_records_only_the_callers_final_decision() {
+    let f = Kit::new();
+    let [_, _, grandchild] = f.chain3();
+    let sink = Arc::new(MemorySink::default());
+    let verifier = f.verifier(f.policy()).with_audit(sink.clone());
+    let records = || sink.0.lock().unwrap().clone();
+
+    // Verified, and nothing written until the caller decides.
+    let (result, audit) = verifier.verify_str_deferring_audit(grandchild.bundle());
+    result.unwrap();
+    assert!(audit.is_enabled());
+    assert!(records().is_empty());
+    // The caller refuses (its DPoP proof was a replay, say): one record,
+    // refused with the caller's code, links verified.
+    let mut audit = audit;
+    audit.set_required_scope("files:write");
+    audit.refuse("replay");
+    let r = records();
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].outcome, r[0].error.as_deref(), r[0].verified),
+        (Outcome::Refused, Some("replay"), true)
+    );
+    assert_eq!(r[0].required_scope.as_deref(), Some("files:write"));
+    assert_eq!(r[0].links.len(), 3);
+
+    // The caller accepts: one record, accepted, no error.
+    let (result, audit) = verifier.verify_str_deferring_audit(grandchild.bundle());
+    result.unwrap();
+    audit.accept().unwrap();
+    let r = records();
+    assert_eq!(r.len(), 2);
+    assert_eq!(
+        (r[1].outcome, r[1].error.as_deref()),
+        (Outcome::Accepted, None)
+    );
+
+    // A bundle that does not even parse: the refusal is the caller's to
+    // record too, with no links.
+    let (result, audit) = verifier.verify_str_deferring_audit("not a bundle");
+    let code = result.unwrap_err().code();
+    audit.refuse(code);
+    let r = records();
+    assert_eq!(r.len(), 3);
+    assert_eq!(
+        (
+            r[2].outcome,
+            r[2].error.as_deref(),
+            r[2].verified,
+            r[2].links.len()
+        ),
+        (Outcome::Refused, Some(code), false, 0)
+    );
+
+    // Dropped without a decision: nothing.
+    drop(verifier.verify_str_deferring_audit(grandchild.bundle()));
+    assert_eq!(records().len(), 3);
+}
+
+#[test]
+fn a_deferred_acceptance_that_cannot_be_audited_is_refused() {
+    let f = Kit::new();
+    let [root, _, _] = f.chain3();
+    let verifier = f.verifier(f.policy()).with_audit(Arc::new(BrokenSink));
+    let (result, audit) = verifier.verify_str_deferring_audit(root.bundle());
+    result.unwrap();
+    assert_eq!(audit.accept().unwrap_err().code(), "audit_failed");
+    // Without a sink, both decisions are no-ops.
+    let quiet = f.verifier(f.policy());
+    let (_, audit) = quiet.verify_str_deferring_audit(root.bundle());
+    assert!(!audit.is_enabled());
+    audit.accept().unwrap();
 }
