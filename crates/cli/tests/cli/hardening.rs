@@ -68,6 +68,21 @@ fn file_over(dir: &Path, name: &str, cap: u64) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// `passport issue` with the usual names and `extra` flags.
+fn issue_with(env: &Env, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "issue",
+        "--agent-id",
+        "a",
+        "--agent-model",
+        "m",
+        "--aud",
+        "https://x.example",
+    ];
+    args.extend_from_slice(extra);
+    env.run(&args)
+}
+
 fn run_blocking(env: &Env, args: &[&str]) -> Output {
     tokio::task::block_in_place(|| env.run(args))
 }
@@ -193,17 +208,7 @@ async fn files_an_operator_names_are_read_with_a_size_cap() {
 
     // An endless "file": /dev/zero as the holder key.
     env.login_with_token(&mock);
-    let out = env.run(&[
-        "issue",
-        "--agent-id",
-        "a",
-        "--agent-model",
-        "m",
-        "--aud",
-        "https://x.example",
-        "--holder-key",
-        "/dev/zero",
-    ]);
+    let out = issue_with(&env, &["--holder-key", "/dev/zero"]);
     assert_fails(&out, 2, "file_too_large");
     assert!(stdout(&out).is_empty());
 
@@ -308,17 +313,7 @@ async fn issue_refuses_a_passport_larger_than_verify_accepts() {
     let env = Env::new(&mock);
     env.login_with_token(&mock);
     let purpose = "p".repeat(20 * 1024);
-    let out = env.run(&[
-        "issue",
-        "--agent-id",
-        "a",
-        "--agent-model",
-        "m",
-        "--aud",
-        "https://x.example",
-        "--task-purpose",
-        &purpose,
-    ]);
+    let out = issue_with(&env, &["--task-purpose", &purpose]);
     assert_fails(&out, 1, "token_too_large");
     assert!(stdout(&out).is_empty(), "a passport was handed out");
 }
