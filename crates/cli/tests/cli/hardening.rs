@@ -224,7 +224,7 @@ async fn a_dotenv_file_is_named_and_never_overrides_a_set_variable() {
         env.work.path().join(".env"),
         "CSP_DISCOVERY_URL=http://127.0.0.1:9/evil/.well-known/openid-configuration\n\
          CSP_ACR_MAPPING=/evil/acr.toml\n\
-         AGENT_PASSPORT_ISSUER=https://evil.example\n",
+         AGENT_PASSPORT_ISSUER=https://evil.example\u{1b}]0;t\u{7}\n",
     )
     .unwrap();
     // Set but empty in the environment: the default, never the file's value.
@@ -265,10 +265,11 @@ async fn a_dotenv_file_is_named_and_never_overrides_a_set_variable() {
         .output()
         .unwrap();
     assert!(
-        stdout(&out).contains("issuer https://evil.example"),
+        stdout(&out).contains("issuer https://evil.example\\u001b]0;t\\u0007"),
         "{}",
         stdout(&out)
     );
+    assert!(!stdout(&out).chars().any(is_unsafe), "{:?}", stdout(&out));
     assert!(stderr(&out).contains("AGENT_PASSPORT_ISSUER"));
 }
 
