@@ -53,7 +53,7 @@ fn quickstart() {
         &out,
         &[
             "logged in: alice",
-            "OK: scheduler-bot acting for alice with IAL2 AAL2 FAL2",
+            "OK: scheduler-bot acting for alice with IAL2 AAL- FAL-",
             "refused with `audience_mismatch`",
             "refused with `insufficient_ial`",
         ],

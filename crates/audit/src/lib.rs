@@ -28,7 +28,7 @@
 #![warn(missing_docs)]
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -326,8 +326,19 @@ pub fn read_records(path: &Path, filter: &Filter) -> Result<Vec<AuditRecord>, Au
             });
         }
     };
+    records_from(BufReader::new(file), path, filter)
+}
+
+/// Reads JSON-lines audit records from `reader`, keeping the records
+/// `filter` accepts; `path` names the log in errors. For a log already read
+/// into memory (for example with a size cap), as `&[u8]`.
+pub fn records_from(
+    reader: impl BufRead,
+    path: &Path,
+    filter: &Filter,
+) -> Result<Vec<AuditRecord>, AuditError> {
     let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    for (i, line) in reader.lines().enumerate() {
         let line = line.map_err(|source| AuditError::Io {
             path: path.to_owned(),
             source,

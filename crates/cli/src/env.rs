@@ -1,10 +1,17 @@
 //! Configuration from the environment and a `.env` file (SPEC §6 names).
-//! The environment wins over `.env`.
+//!
+//! The environment wins over `.env`: a variable that is set, even to the
+//! empty string, is never replaced by the file's value (an empty value then
+//! means "the default"). A `.env` file in the working directory can name the
+//! trusted provider and the acr mapping, so when one is read the CLI says so
+//! on stderr, with the variables it supplied.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::CliError;
+use crate::files::{MAX_DOTENV_BYTES, read_capped};
+use crate::term::escape;
 
 /// The default local issuer identifier.
 pub(crate) const DEFAULT_ISSUER: &str = "https://issuer.local";
@@ -15,24 +22,50 @@ pub(crate) struct Env {
 }
 
 impl Env {
-    /// Reads `.env` from the working directory if there is one.
+    /// Reads `.env` from the working directory if there is one (at most
+    /// 64 KiB), and names it on stderr with the variables it supplies.
     pub(crate) fn load() -> Result<Env, CliError> {
         let path = Path::new(".env");
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Env::default()),
-            Err(e) => return Err(CliError::io("cannot read", path, &e)),
-        };
-        Ok(Env {
+        if !path.exists() {
+            return Ok(Env::default());
+        }
+        let bytes = read_capped(path, MAX_DOTENV_BYTES, "the .env file")?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            CliError::usage("io_error", "cannot read the .env file: it is not UTF-8")
+        })?;
+        let env = Env {
             dotenv: parse_dotenv(&text),
-        })
+        };
+        let mut used: Vec<&str> = env
+            .dotenv
+            .keys()
+            .filter(|k| std::env::var_os(k).is_none())
+            .map(String::as_str)
+            .collect();
+        used.sort_unstable();
+        let shown = std::env::current_dir().map_or_else(|_| path.to_owned(), |d| d.join(path));
+        note!(
+            "note: read configuration from {} ({}); variables set in the environment take precedence",
+            escape(&shown.display().to_string()),
+            if used.is_empty() {
+                "nothing it sets is used".to_owned()
+            } else {
+                escape(&used.join(", ")).into_owned()
+            }
+        );
+        Ok(env)
     }
 
+    /// The variable `name`: from the environment when it is set there (even
+    /// empty), otherwise from `.env`; an empty or blank value is `None`.
     pub(crate) fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| self.dotenv.get(name).cloned())
+        let value = match std::env::var(name) {
+            Ok(value) => value,
+            Err(std::env::VarError::NotPresent) => self.dotenv.get(name)?.clone(),
+            // Set, but not UTF-8: set all the same, so `.env` does not win.
+            Err(std::env::VarError::NotUnicode(_)) => return None,
+        };
+        Some(value).filter(|v| !v.trim().is_empty())
     }
 
     pub(crate) fn issuer(&self) -> String {

@@ -30,6 +30,11 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
         "The stored login session is not what `passport login` writes.",
     ),
     (
+        "file_too_large",
+        2,
+        "A file named on the command line or read from the working directory (`--jwks`, `--holder-key`, `audit --file`, `.env`) is larger than its size cap.",
+    ),
+    (
         "id_token_expired",
         2,
         "The stored login session's ID token has expired (run `passport login`).",

@@ -81,12 +81,20 @@ const SHARED: &[(&str, &str)] = &[
         "The proof's key is not the passport's `cnf.jkt`, found by the verifier (`PendingProof`) or by the DPoP verifier.",
     ),
     (
+        "file_too_large",
+        "A file an operator names is larger than its size cap: one the CLI reads (`--jwks`, `--holder-key`, `audit --file`, `.env`) or the acr mapping table passport-oidc reads.",
+    ),
+    (
         "http_failed",
         "An HTTP request failed at the transport level, in the OIDC client or in the agent's client.",
     ),
     (
         "id_token_expired",
         "The ID token has expired; the CLI checks its stored one before asking the provider, with the same code.",
+    ),
+    (
+        "invalid_numeric_date",
+        "The same NumericDate rule (an integer from 0 to 253402300799), for a passport's dates or an ID token's.",
     ),
     (
         "invalid_base64",

@@ -24,7 +24,9 @@ mod env;
 mod error;
 #[cfg(test)]
 mod error_codes;
+mod files;
 mod store;
+mod term;
 mod time;
 
 use std::io::IsTerminal as _;
@@ -78,7 +80,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// `error[code]: message` on stderr (red on a terminal unless NO_COLOR),
-/// then the hint. Never a token, never a stack trace.
+/// then the hint. Never a token, never a stack trace. Messages quote
+/// tokens, providers and files, so they are escaped for the terminal.
 fn report(e: &CliError) {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (on, off) = if colour {
@@ -86,8 +89,8 @@ fn report(e: &CliError) {
     } else {
         ("", "")
     };
-    note!("{on}error[{}]{off}: {}", e.code, e.message);
+    note!("{on}error[{}]{off}: {}", e.code, term::escape(&e.message));
     if let Some(hint) = &e.hint {
-        note!("hint: {hint}");
+        note!("hint: {}", term::escape(hint));
     }
 }

@@ -6,7 +6,7 @@
 //! | `issuer-keys.json` | every public key still needed: the current one and retired ones until every passport they signed has expired | 0600 |
 //! | `id_token.jwt` | the principal's validated ID token | 0600 |
 //! | `session.json` | who it is for, and when it expires | 0600 |
-//! | `jwks-cache/` | JWKS documents fetched by `verify --jwks URL` | 0600 |
+//! | `jwks-cache/` | JWKS documents fetched by `verify --jwks URL` | 0700 (files 0600) |
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -13,6 +13,9 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_passport");
 
+#[path = "cli/hardening.rs"]
+mod hardening;
+
 struct Env {
     data: tempfile::TempDir,
     work: tempfile::TempDir,
@@ -567,7 +570,8 @@ async fn inspect_where_version_completions_and_help() {
     let out = env.run_with_stdin(&["inspect", "--tree"], root.as_bytes());
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        stdout(&out).contains("alice (IAL2 AAL2 FAL2)"),
+        // The mock's acr is `ial/2`: an IAL, and no AAL or FAL.
+        stdout(&out).contains("alice (IAL2 AAL- FAL-)"),
         "{}",
         stdout(&out)
     );

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
 use passport_claims::{
-    Actor, AgentClaims, Clock, PASSPORT_TYP, PassportClaims, StatusAllocator, SystemClock,
+    Actor, AgentClaims, Clock, MAX_BUNDLE_LINKS, PASSPORT_TYP, PassportClaims, StatusAllocator,
+    SystemClock,
 };
-use passport_jose::{SigningKey, VerifyingKey, sha256_b64url};
+use passport_jose::{JoseError, MAX_TOKEN_LEN, SigningKey, VerifyingKey, sha256_b64url};
 
 use crate::{DelegationRequest, IssuanceRequest, IssueError, IssuedPassport};
 
@@ -58,7 +59,8 @@ impl Issuer {
         self
     }
 
-    /// Sets the maximum bundle length delegation may reach.
+    /// Sets the maximum bundle length delegation may reach (at most
+    /// [`MAX_BUNDLE_LINKS`], the format's limit, whatever is set here).
     pub fn with_max_depth(mut self, max_depth: usize) -> Issuer {
         self.max_depth = max_depth;
         self
@@ -227,12 +229,15 @@ impl Issuer {
                 now,
             });
         }
+        // Never deeper than the format allows, whatever `with_max_depth`
+        // says: no verifier would accept the bundle. With every token at most
+        // `MAX_TOKEN_LEN` (checked in `sign`), this also keeps the bundle
+        // within `MAX_BUNDLE_LEN`, which is `MAX_BUNDLE_LINKS` tokens and
+        // their separators.
+        let max = self.max_depth.min(MAX_BUNDLE_LINKS);
         let depth = verified.depth() + 1;
-        if depth > self.max_depth {
-            return Err(IssueError::DepthExceeded {
-                depth,
-                max: self.max_depth,
-            });
+        if depth > max {
+            return Err(IssueError::DepthExceeded { depth, max });
         }
         let widened = tool_scope.not_implied_by(&parent.agent.tool_scope);
         if !widened.is_empty() {
@@ -280,14 +285,24 @@ impl Issuer {
         })
     }
 
-    /// Adds the `status` reference (when configured) and signs.
+    /// Adds the `status` reference (when configured) and signs. A token
+    /// longer than a verifier accepts ([`MAX_TOKEN_LEN`]) is refused here
+    /// (`token_too_large`) rather than handed out to fail everywhere.
     fn sign(&self, passport: &mut PassportClaims) -> Result<String, IssueError> {
         if let Some(allocator) = &self.status {
             passport.status = Some(allocator.allocate(passport)?);
         }
-        Ok(self
+        let token = self
             .key
-            .sign_compact(Some(PASSPORT_TYP), &passport.to_json())?)
+            .sign_compact(Some(PASSPORT_TYP), &passport.to_json())?;
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(JoseError::TokenTooLarge {
+                len: token.len(),
+                max: MAX_TOKEN_LEN,
+            }
+            .into());
+        }
+        Ok(token)
     }
 }
 

@@ -3,8 +3,10 @@
 //! Externally Agent Passport speaks IAL/AAL/FAL only; what a provider puts in
 //! `acr` is provider-specific. An [`AcrMapping`] translates. Two are built in:
 //!
-//! - [`NistIalMapping`], the default (`CSP_ACR_MAPPING=ial`), identical to
-//!   csp-agent-passport's `ial_acr_mapping`;
+//! - [`NistIalMapping`], the default (`CSP_ACR_MAPPING=ial`): each
+//!   idmanagement.gov URI asserts only the level it names (an `ial/N` URI
+//!   is an IAL, not an AAL or a FAL; csp-agent-passport's `ial_acr_mapping`
+//!   asserts all three);
 //! - [`TableMapping`], loaded from a TOML or JSON file
 //!   (`CSP_ACR_MAPPING=/path/to/table.toml`), for providers that emit other
 //!   values, without a code change.
@@ -33,30 +35,54 @@ pub trait AcrMapping: Send + Sync + fmt::Debug {
 }
 
 const IAL_PREFIX: &str = "http://idmanagement.gov/ns/assurance/ial/";
+const AAL_PREFIX: &str = "http://idmanagement.gov/ns/assurance/aal/";
 const LOA_1: &str = "http://idmanagement.gov/ns/assurance/loa/1";
 const LOA_3: &str = "http://idmanagement.gov/ns/assurance/loa/3";
 
-/// The default mapping, identical to csp-agent-passport's:
+/// The default mapping: each idmanagement.gov URI asserts exactly what it
+/// names, and nothing else.
 ///
-/// | `acr` | IAL, AAL, FAL |
-/// |---|---|
-/// | `http://idmanagement.gov/ns/assurance/ial/N`, N ∈ 1–3 | N, N, N |
-/// | `http://idmanagement.gov/ns/assurance/loa/1` (legacy) | 1, 1, 1 |
-/// | `http://idmanagement.gov/ns/assurance/loa/3` (legacy) | 2, 2, 2 |
-/// | absent | none |
-/// | anything else | [`OidcError::UnsupportedAcr`] |
+/// | `acr` | IAL | AAL | FAL |
+/// |---|---|---|---|
+/// | `http://idmanagement.gov/ns/assurance/ial/N`, N ∈ 1–3 | N | none | none |
+/// | `http://idmanagement.gov/ns/assurance/aal/N`, N ∈ 1–3 | none | N | none |
+/// | `http://idmanagement.gov/ns/assurance/loa/1` (legacy) | 1 | 1 | 1 |
+/// | `http://idmanagement.gov/ns/assurance/loa/3` (legacy) | 2 | 2 | 2 |
+/// | absent | none | none | none |
+/// | anything else | [`OidcError::UnsupportedAcr`] | | |
 ///
-/// Legacy LOA-3 is identity-proofed with MFA, which is IAL-2/AAL-2 in
-/// SP 800-63-3 terms, *not* IAL-3 (that requires supervised in-person
-/// proofing); mapping it to 3 would silently satisfy every `--require-ial 3`
-/// policy. `amr` is ignored.
+/// Why, from NIST SP 800-63-3, which splits the old single level of
+/// assurance into three independent ones:
+///
+/// - An `ial/N` URI says how the subject's identity was proofed
+///   (SP 800-63A). It says nothing about how the subject authenticated
+///   this time (AAL, SP 800-63B) nor about the assertion's protection
+///   (FAL, SP 800-63C): Login.gov, which defines these URIs, signals the
+///   AAL with separate `aal/N` values and in its OIDC ID tokens returns only
+///   the IAL value. Mapping `ial/2` to AAL 2 would let a password-only login
+///   pass a `--require-aal 2` policy (csp-agent-passport 0.2.1's
+///   `ial_acr_mapping`, which this mapping used to copy, does that).
+/// - An `aal/N` URI says how the subject authenticated, and only that.
+///   Variants with parameters (`aal/2?phishing_resistant=true`) are not
+///   recognised; a [`TableMapping`] can name them.
+/// - The legacy LOA URIs name OMB M-04-04 levels, which bundled proofing,
+///   authentication and assertion; SP 800-63-3 maps LOA 1 to IAL 1, AAL 1
+///   and FAL 1, and LOA 3 to IAL 2, AAL 2 and FAL 2 — *not* IAL 3, which
+///   requires in-person proofing; mapping it to 3 would silently satisfy
+///   every `--require-ial 3` policy.
+///
+/// No built-in URI asserts a FAL except the legacy LOAs. `amr` is ignored:
+/// RFC 8176 values name methods, not levels (a [`TableMapping`] can raise
+/// the AAL from them).
 ///
 /// ```
 /// use passport_claims::{Assurance, Level};
 /// use passport_oidc::{AcrMapping, NistIalMapping};
 /// let m = NistIalMapping;
 /// let ial2 = m.map(Some("http://idmanagement.gov/ns/assurance/ial/2"), &[])?;
-/// assert_eq!(ial2, Assurance::uniform(Level::TWO));
+/// assert_eq!((ial2.ial, ial2.aal, ial2.fal), (Some(Level::TWO), None, None));
+/// let aal2 = m.map(Some("http://idmanagement.gov/ns/assurance/aal/2"), &[])?;
+/// assert_eq!((aal2.ial, aal2.aal, aal2.fal), (None, Some(Level::TWO), None));
 /// let loa3 = m.map(Some("http://idmanagement.gov/ns/assurance/loa/3"), &[])?;
 /// assert_eq!(loa3, Assurance::uniform(Level::TWO));
 /// assert_eq!(m.map(None, &[])?, Assurance::none());
@@ -81,15 +107,28 @@ fn nist_levels(acr: &str) -> Option<Assurance> {
         LOA_3 => return Some(Assurance::uniform(Level::TWO)),
         _ => {}
     }
-    let suffix = acr.strip_prefix(IAL_PREFIX)?;
-    // Exactly one digit: "02", "+2" or "2 " are not the NIST URI.
-    let level = match suffix {
-        "1" => Level::ONE,
-        "2" => Level::TWO,
-        "3" => Level::THREE,
-        _ => return None,
-    };
-    Some(Assurance::uniform(level))
+    let none = Assurance::none();
+    if let Some(level) = acr.strip_prefix(IAL_PREFIX).and_then(one_digit_level) {
+        return Some(Assurance {
+            ial: Some(level),
+            ..none
+        });
+    }
+    let level = acr.strip_prefix(AAL_PREFIX).and_then(one_digit_level)?;
+    Some(Assurance {
+        aal: Some(level),
+        ..none
+    })
+}
+
+/// Exactly one digit, 1–3: "02", "+2" or "2 " are not the NIST URI.
+fn one_digit_level(suffix: &str) -> Option<Level> {
+    match suffix {
+        "1" => Some(Level::ONE),
+        "2" => Some(Level::TWO),
+        "3" => Some(Level::THREE),
+        _ => None,
+    }
 }
 
 /// A mapping read from a TOML or JSON table.
@@ -180,11 +219,11 @@ impl TableMapping {
         Ok(TableMapping::from_file_struct(file))
     }
 
-    /// Reads a table file: `.json` is JSON, `.toml` is TOML, anything else is
-    /// JSON when it starts with `{` and TOML otherwise.
+    /// Reads a table file (at most [`MAX_TABLE_BYTES`]): `.json` is JSON,
+    /// `.toml` is TOML, anything else is JSON when it starts with `{` and
+    /// TOML otherwise.
     pub fn from_path(path: &Path) -> Result<TableMapping, OidcError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| OidcError::Config(format!("acr mapping table {}: {e}", path.display())))?;
+        let text = read_table(path)?;
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -238,6 +277,32 @@ impl AcrMapping for TableMapping {
         }
         Ok(levels)
     }
+}
+
+/// The largest acr mapping table file read, 1 MiB.
+pub const MAX_TABLE_BYTES: usize = 1024 * 1024;
+
+/// Reads at most [`MAX_TABLE_BYTES`] + 1 bytes, so neither a huge file nor
+/// `/dev/zero` is read whole.
+fn read_table(path: &Path) -> Result<String, OidcError> {
+    use std::io::Read as _;
+    let failed =
+        |e: std::io::Error| OidcError::Config(format!("acr mapping table {}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(failed)?
+        .take(MAX_TABLE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(failed)?;
+    if bytes.len() > MAX_TABLE_BYTES {
+        return Err(OidcError::FileTooLarge {
+            what: "acr mapping table",
+            path: path.to_owned(),
+            max: MAX_TABLE_BYTES,
+        });
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| OidcError::Config(format!("acr mapping table {}: not UTF-8", path.display())))
 }
 
 /// The mapping named by `CSP_ACR_MAPPING`: `ial` (any case, also the

@@ -50,6 +50,21 @@ pub enum OidcError {
     /// A required claim is absent.
     #[error("ID token has no `{0}` claim")]
     MissingClaim(&'static str),
+    /// `exp`, `iat` or `nbf` is not an integer NumericDate from 0 to
+    /// [`passport_claims::MAX_NUMERIC_DATE`] (a float, `1e300`, a negative
+    /// number, a string), the rule passports follow too.
+    #[error("ID token claim {0:?} is not an integer NumericDate between 0 and 253402300799")]
+    InvalidNumericDate(&'static str),
+    /// A file this crate reads (the acr mapping table) is larger than its cap.
+    #[error("{what} {} is larger than the limit of {max} bytes", path.display())]
+    FileTooLarge {
+        /// What the file is for.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cap, in bytes.
+        max: usize,
+    },
     /// `aud` does not contain this client's id.
     #[error("ID token audience {found:?} does not contain client id {expected:?}")]
     AudienceMismatch {
@@ -136,6 +151,10 @@ passport_jose::error_codes! {
             "An ID token claim is present but of the wrong type or shape.",
         OidcError::MissingClaim(_) => "id_token_missing_claim":
             "A required ID token claim is absent.",
+        OidcError::InvalidNumericDate(_) => "invalid_numeric_date":
+            "An ID token's `exp`, `iat` or `nbf` is not an integer NumericDate between 0 and 253402300799.",
+        OidcError::FileTooLarge { .. } => "file_too_large":
+            "A file named in the configuration (the `CSP_ACR_MAPPING` table) is larger than its size cap.",
         OidcError::AudienceMismatch { .. } => "id_token_audience_mismatch":
             "The ID token's `aud` does not contain this client's id.",
         OidcError::AzpMismatch { .. } => "azp_mismatch":

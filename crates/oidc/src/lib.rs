@@ -100,7 +100,7 @@ mod login;
 mod pkce;
 mod provider;
 
-pub use acr::{AcrMapping, NistIalMapping, TableMapping, acr_mapping_from_spec};
+pub use acr::{AcrMapping, MAX_TABLE_BYTES, NistIalMapping, TableMapping, acr_mapping_from_spec};
 pub use config::{
     ClientSecret, DEFAULT_CLOCK_SKEW, DEFAULT_REDIRECT_URI, MAX_CLOCK_SKEW, OidcConfig,
 };

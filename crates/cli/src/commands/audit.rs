@@ -1,10 +1,12 @@
 //! `passport audit`: read the audit trail.
 
-use passport_audit::{Filter, Outcome, read_records};
+use passport_audit::{Filter, Outcome, read_records, records_from};
 
 use super::{AUDIT_LOG, Context};
 use crate::cli::AuditArgs;
 use crate::error::CliError;
+use crate::files::{MAX_AUDIT_FILE_BYTES, read_capped};
+use crate::term::{self, escape};
 use crate::time::{parse_time, rfc3339};
 
 pub(crate) fn audit(ctx: &Context, args: &AuditArgs) -> Result<(), CliError> {
@@ -27,12 +29,20 @@ pub(crate) fn audit(ctx: &Context, args: &AuditArgs) -> Result<(), CliError> {
         outcome,
         action: None,
     };
-    let path = args.file.clone().unwrap_or_else(|| ctx.dir.path(AUDIT_LOG));
-    let records =
-        read_records(&path, &filter).map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+    // A log someone hands us (a verifier's) is read with a size cap; the
+    // local issuer's own log is streamed.
+    let records = match &args.file {
+        Some(path) => {
+            let bytes = read_capped(path, MAX_AUDIT_FILE_BYTES, "audit --file")?;
+            records_from(bytes.as_slice(), path, &filter)
+        }
+        None => read_records(&ctx.dir.path(AUDIT_LOG), &filter),
+    }
+    .map_err(|e| CliError::usage(e.code(), e.to_string()))?;
     if args.json {
         for r in &records {
-            say!("{}", serde_json::to_string(r).unwrap_or_default());
+            let value = serde_json::to_value(r).unwrap_or_default();
+            say!("{}", term::json(&value, false));
         }
         return Ok(());
     }
@@ -53,14 +63,15 @@ pub(crate) fn audit(ctx: &Context, args: &AuditArgs) -> Result<(), CliError> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        let chain: Vec<&str> = r.links.iter().map(|l| l.agent_id.as_str()).collect();
+        // Records of refused bundles quote whatever the bundle claimed.
+        let chain: Vec<_> = r.links.iter().map(|l| escape(&l.agent_id)).collect();
         say!(
             "{:<20}  {:<9}  {:<8}  {:<20}  {:<36}  {}{}",
             rfc3339(r.time),
-            action,
-            outcome,
-            r.error.as_deref().unwrap_or("-"),
-            r.links.first().map_or("-", |l| l.jti.as_str()),
+            escape(&action),
+            escape(&outcome),
+            escape(r.error.as_deref().unwrap_or("-")),
+            escape(r.links.first().map_or("-", |l| l.jti.as_str())),
             chain.join(" <- "),
             if r.verified {
                 ""

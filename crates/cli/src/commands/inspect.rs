@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::read_bundle;
 use crate::cli::InspectArgs;
 use crate::error::CliError;
+use crate::term::{self, escape};
 use crate::time::rfc3339;
 
 pub(crate) fn inspect(args: &InspectArgs) -> Result<(), CliError> {
@@ -41,11 +42,12 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<(), CliError> {
             Err(e) => json!({"error": e.code(), "message": e.to_string()}),
         })
         .collect();
-    say!("{:#}", Value::Array(out));
+    say!("{}", term::json(&Value::Array(out), true));
     Ok(())
 }
 
-/// principal (levels) → each actor → the current holder, root first.
+/// principal (levels) → each actor → the current holder, root first. Every
+/// name comes from an unverified token, so each is escaped.
 fn tree(leaf_first: &[PassportClaims]) -> String {
     let mut out = String::new();
     let Some(root) = leaf_first.last() else {
@@ -53,16 +55,21 @@ fn tree(leaf_first: &[PassportClaims]) -> String {
     };
     out.push_str(&format!(
         "{} ({}){}\n",
-        root.sub,
+        escape(&root.sub),
         root.assurance,
         root.acr
             .as_deref()
-            .map(|a| format!(" acr {a}"))
+            .map(|a| format!(" acr {}", escape(a)))
             .unwrap_or_default()
     ));
     for (depth, p) in leaf_first.iter().rev().enumerate() {
         let indent = "   ".repeat(depth);
-        let scope: Vec<&str> = p.agent.tool_scope.iter().map(|s| s.as_str()).collect();
+        let scope: Vec<_> = p
+            .agent
+            .tool_scope
+            .iter()
+            .map(|s| escape(s.as_str()))
+            .collect();
         let holder = if depth + 1 == leaf_first.len() {
             "  ← current holder"
         } else {
@@ -70,9 +77,9 @@ fn tree(leaf_first: &[PassportClaims]) -> String {
         };
         out.push_str(&format!(
             "{indent}└─ {} [{}] aud {} expires {}{holder}\n",
-            p.agent.agent_id,
+            escape(&p.agent.agent_id),
             scope.join(", "),
-            p.aud,
+            escape(&p.aud),
             rfc3339(p.exp)
         ));
     }

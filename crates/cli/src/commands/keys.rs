@@ -10,7 +10,7 @@ pub(crate) fn keys(ctx: &Context, action: KeysAction) -> Result<(), CliError> {
     match action {
         KeysAction::Show => {
             let current = ctx.dir.issuer_key(now)?;
-            say!("issuer {}", ctx.env.issuer());
+            say!("issuer {}", crate::term::escape(&ctx.env.issuer()));
             for k in ctx.dir.keyring()? {
                 let status = if k.kid == current.kid() {
                     "current".to_owned()

@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use passport_oidc::LoginOptions;
+use passport_oidc::{LoginOptions, OidcError};
 use serde_json::{Value, json};
 
 use super::{Context, runtime};
 use crate::cli::LoginArgs;
 use crate::error::CliError;
+use crate::term::escape;
 use crate::time::rfc3339;
 
 pub(crate) fn login(ctx: &Context, args: &LoginArgs) -> Result<(), CliError> {
@@ -25,16 +26,23 @@ pub(crate) fn login(ctx: &Context, args: &LoginArgs) -> Result<(), CliError> {
             let options = LoginOptions::new()
                 .open_browser(!args.no_browser)
                 .timeout(Duration::from_secs(args.timeout))
-                .url_sink(|url| note!("Open this URL in a browser to log in:\n  {url}\nWaiting for the login to finish…"));
+                .url_sink(|url| {
+                    // The URL is built on the provider's authorization endpoint.
+                    note!(
+                        "Open this URL in a browser to log in:\n  {}\nWaiting for the login to finish…",
+                        escape(url)
+                    );
+                });
             let result = rt.block_on(passport_oidc::login(&provider, options))?;
             (result.id_token.as_str().to_owned(), result.assertion)
         }
     };
+    // Validation refused any `exp` that is not an integer NumericDate.
     let exp = assertion
         .raw_claims
         .get("exp")
         .and_then(Value::as_i64)
-        .unwrap_or(0);
+        .ok_or(OidcError::MissingClaim("exp"))?;
     let session = json!({
         "issuer": assertion.issuer,
         "subject": assertion.subject,
@@ -45,8 +53,8 @@ pub(crate) fn login(ctx: &Context, args: &LoginArgs) -> Result<(), CliError> {
     ctx.dir.save_session(&id_token, &session)?;
     note!(
         "Logged in as {} at {} ({}); the ID token expires at {}.",
-        assertion.subject,
-        assertion.issuer,
+        escape(&assertion.subject),
+        escape(&assertion.issuer),
         assertion.assurance,
         rfc3339(exp)
     );

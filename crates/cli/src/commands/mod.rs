@@ -28,6 +28,7 @@ use passport_verifier::StatusSource;
 use crate::cli::PassportArgs;
 use crate::env::Env;
 use crate::error::CliError;
+use crate::files::{MAX_JWK_BYTES, read_capped};
 use crate::store::DataDir;
 
 pub(crate) use audit::audit;
@@ -115,8 +116,7 @@ fn holder_jkt(p: &PassportArgs) -> Result<Option<String>, CliError> {
     let Some(path) = &p.holder_key else {
         return Ok(None);
     };
-    let bytes =
-        std::fs::read(path).map_err(|e| CliError::io("cannot read --holder-key", path, &e))?;
+    let bytes = read_capped(path, MAX_JWK_BYTES, "--holder-key")?;
     let key = passport_jose::VerifyingKey::from_jwk_json(&bytes)
         .map_err(|e| CliError::usage(e.code(), format!("--holder-key {}: {e}", path.display())))?;
     let jkt = key

@@ -7,6 +7,7 @@ use passport_status::Status;
 use super::{Context, read_bundle};
 use crate::cli::RevokeArgs;
 use crate::error::CliError;
+use crate::term::escape;
 use crate::time::rfc3339;
 
 pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs) -> Result<(), CliError> {
@@ -72,9 +73,9 @@ pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::usage(e.code(), e.to_string()))?;
     note!(
         "{} is now {} (agent {}, expires {}); every passport delegated from it is refused too.",
-        updated.jti,
+        escape(&updated.jti),
         updated.status,
-        updated.agent_id,
+        escape(&updated.agent_id),
         rfc3339(updated.exp)
     );
     Ok(())
@@ -104,9 +105,9 @@ pub(crate) fn revocations(ctx: &Context) -> Result<(), CliError> {
     for r in records.iter().filter(|r| r.status != Status::Valid) {
         say!(
             "{:<36}  {:<9}  {:<16}  {:<20}  {}",
-            r.jti,
+            escape(&r.jti),
             r.status.to_string(),
-            r.agent_id,
+            escape(&r.agent_id),
             rfc3339(r.exp),
             r.changed_at.map(rfc3339).unwrap_or_default()
         );

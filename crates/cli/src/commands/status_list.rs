@@ -3,6 +3,7 @@
 use super::Context;
 use crate::cli::StatusListArgs;
 use crate::error::CliError;
+use crate::term::escape;
 
 pub(crate) fn status_list(ctx: &Context, args: &StatusListArgs) -> Result<(), CliError> {
     let key = ctx.dir.issuer_key(ctx.now())?;
@@ -16,8 +17,8 @@ pub(crate) fn status_list(ctx: &Context, args: &StatusListArgs) -> Result<(), Cl
                 .map_err(|e| CliError::io("cannot write", path, &e))?;
             note!(
                 "wrote the status list for {} to {}",
-                ctx.env.status_uri(),
-                path.display()
+                escape(&ctx.env.status_uri()),
+                escape(&path.display().to_string())
             );
         }
         None => say!("{token}"),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use passport_audit::JsonLinesSink;
 use passport_claims::{Level, MAX_BUNDLE_LINKS, UnverifiedBundle};
-use passport_jose::JwkSet;
+use passport_jose::{JoseError, JwkSet};
 use passport_status::{DenyListSource, StatusListSource};
 use passport_verifier::{
     InMemoryKeyStore, KeyStore, StatusSource, VerificationPolicy, VerifiedPassport, Verifier,
@@ -15,12 +15,12 @@ use serde_json::{Value, json};
 use super::{Context, read_bundle, runtime};
 use crate::cli::VerifyArgs;
 use crate::error::CliError;
+use crate::files::{MAX_JWKS_BYTES, private_dir, read_capped, read_capped_or};
 use crate::store::{JWKS_CACHE, write_private};
+use crate::term;
 
 /// How long a JWKS fetched by URL is reused.
 const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
-/// The largest JWKS document fetched.
-const MAX_JWKS_BYTES: usize = 1024 * 1024;
 
 pub(crate) fn verify(ctx: &Context, args: &VerifyArgs) -> Result<(), CliError> {
     let outcome = verify_inner(ctx, args);
@@ -28,20 +28,16 @@ pub(crate) fn verify(ctx: &Context, args: &VerifyArgs) -> Result<(), CliError> {
         (Ok(verified), json_out) => {
             let summary = summary(&verified);
             if json_out {
-                say!(
-                    "{}",
-                    json!({"valid": true, "passport": summary["passport"], "chain": summary["chain"]})
-                );
+                let out = json!({"valid": true, "passport": summary["passport"], "chain": summary["chain"]});
+                say!("{}", term::json(&out, false));
             } else {
-                say!("{summary:#}");
+                say!("{}", term::json(&summary, true));
             }
             Ok(())
         }
         (Err(e), true) => {
-            say!(
-                "{}",
-                json!({"valid": false, "error": e.code, "message": e.message})
-            );
+            let out = json!({"valid": false, "error": e.code, "message": e.message});
+            say!("{}", term::json(&out, false));
             Err(e)
         }
         (Err(e), false) => Err(e),
@@ -88,7 +84,17 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
         Some(source) if source.starts_with("https://") || source.starts_with("http://") => {
             fetch_jwks(ctx, source)?
         }
-        Some(file) => JwkSet::from_file(std::path::Path::new(file))?,
+        Some(file) => {
+            let path = std::path::Path::new(file);
+            let bytes = read_capped_or(path, MAX_JWKS_BYTES, "--jwks", |source| {
+                JoseError::KeyFile {
+                    path: path.to_owned(),
+                    source,
+                }
+                .into()
+            })?;
+            JwkSet::from_json(&bytes)?
+        }
     };
     if jwks.is_empty() {
         return Err(
@@ -157,7 +163,8 @@ fn fetch_jwks(ctx: &Context, url: &str) -> Result<JwkSet, CliError> {
             .ok()
             .and_then(|m| m.elapsed().ok())
             .is_some_and(|age| age < JWKS_CACHE_TTL)
-        && let Ok(set) = JwkSet::from_file(&cached)
+        && let Ok(bytes) = read_capped(&cached, MAX_JWKS_BYTES, "the cached JWKS")
+        && let Ok(set) = JwkSet::from_json(&bytes)
     {
         return Ok(set);
     }
@@ -197,7 +204,8 @@ fn fetch_jwks(ctx: &Context, url: &str) -> Result<JwkSet, CliError> {
     let set = JwkSet::from_json(&body)
         .map_err(|e| CliError::failed("jwks_failed", format!("{url}: {e}")))?;
     ctx.dir.ensure()?;
-    if std::fs::create_dir_all(&cache_dir).is_ok() {
+    // Only the owner may list or read the cache (mode 0700).
+    if private_dir(&cache_dir).is_ok() {
         // A cache that cannot be written is only slower, never wrong.
         let _ = write_private(&cached, &body);
     }

@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::common::{Env, env_with};
 
 const IAL: &str = "http://idmanagement.gov/ns/assurance/ial/";
+const AAL: &str = "http://idmanagement.gov/ns/assurance/aal/";
 const LOA: &str = "http://idmanagement.gov/ns/assurance/loa/";
 
 fn levels(ial: Option<u8>, aal: Option<u8>, fal: Option<u8>) -> Assurance {
@@ -52,13 +53,29 @@ async fn assurance_of(
 }
 
 #[tokio::test]
-async fn nist_default_maps_ial_uris_uniformly() {
+async fn nist_default_maps_an_ial_uri_to_that_ial_only() {
+    // An IAL URI says how the identity was proofed, not how the user
+    // authenticated nor how the assertion is protected: `ial/2` used to
+    // become AAL 2 and FAL 2, passing `--require-aal 2` without MFA.
     let env = env_with_mapping(Arc::new(NistIalMapping)).await;
     for n in 1..=3u8 {
         let acr = format!("{IAL}{n}");
         assert_eq!(
             assurance_of(&env, Some(&acr), &[]).await,
-            Ok(levels(Some(n), Some(n), Some(n))),
+            Ok(levels(Some(n), None, None)),
+            "{acr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn nist_default_maps_an_aal_uri_to_that_aal_only() {
+    let env = env_with_mapping(Arc::new(NistIalMapping)).await;
+    for n in 1..=3u8 {
+        let acr = format!("{AAL}{n}");
+        assert_eq!(
+            assurance_of(&env, Some(&acr), &[]).await,
+            Ok(levels(None, Some(n), None)),
             "{acr}"
         );
     }
@@ -98,6 +115,9 @@ async fn nist_default_refuses_everything_else() {
         IAL.to_owned(),
         format!("{LOA}2"),
         format!("{LOA}4"),
+        format!("{AAL}0"),
+        format!("{AAL}4"),
+        format!("{AAL}2?phishing_resistant=true"),
         "HTTP://IDMANAGEMENT.GOV/ns/assurance/ial/2".to_owned(),
         "urn:mace:incommon:iap:silver".to_owned(),
         String::new(),
@@ -116,7 +136,7 @@ async fn nist_default_ignores_amr() {
     let acr = format!("{IAL}1");
     assert_eq!(
         assurance_of(&env, Some(&acr), &["mfa", "hwk"]).await,
-        Ok(levels(Some(1), Some(1), Some(1)))
+        Ok(levels(Some(1), None, None))
     );
 }
 
@@ -268,7 +288,7 @@ async fn table_can_fall_back_to_nist() {
     // amr raising applies to the NIST fallback too.
     assert_eq!(
         assurance_of(&env, Some(&format!("{IAL}1")), &["mfa"]).await,
-        Ok(levels(Some(1), Some(3), Some(1)))
+        Ok(levels(Some(1), Some(3), None))
     );
     assert_eq!(
         assurance_of(&env, Some("urn:y"), &[]).await,
@@ -313,12 +333,35 @@ fn malformed_tables_are_configuration_errors() {
 }
 
 #[test]
+fn an_oversized_table_file_is_refused_naming_file_and_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.toml");
+    let file = std::fs::File::create(&path).unwrap();
+    // Sparse: no disk is spent on the attack.
+    file.set_len(passport_oidc::MAX_TABLE_BYTES as u64 + 1)
+        .unwrap();
+    let err = acr_mapping_from_spec(path.to_str().unwrap()).unwrap_err();
+    assert!(
+        matches!(&err, passport_oidc::OidcError::FileTooLarge { path: p, max, .. }
+            if *p == path && *max == passport_oidc::MAX_TABLE_BYTES),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "file_too_large");
+    assert!(err.to_string().contains("huge.toml"), "{err}");
+    #[cfg(unix)]
+    assert_eq!(
+        acr_mapping_from_spec("/dev/zero").unwrap_err().code(),
+        "file_too_large"
+    );
+}
+
+#[test]
 fn csp_acr_mapping_ial_selects_the_nist_default() {
     for spec in ["ial", "IAL", " ial ", ""] {
         let mapping = acr_mapping_from_spec(spec).unwrap();
         assert_eq!(
             mapping.map(Some(&format!("{IAL}3")), &[]).unwrap(),
-            levels(Some(3), Some(3), Some(3))
+            levels(Some(3), None, None)
         );
         assert_eq!(
             mapping.map(Some("urn:x"), &[]).unwrap_err().code(),

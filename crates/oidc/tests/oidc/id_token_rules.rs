@@ -285,6 +285,34 @@ async fn missing_iat_sub_or_exp_is_refused() {
 }
 
 #[tokio::test]
+async fn absurd_numeric_dates_are_refused_not_stored_with_expiry_zero() {
+    // `exp: 1e300` used to saturate and be stored as a session expiring at 0.
+    let env = env().await;
+    for claim in ["exp", "iat", "nbf"] {
+        for value in [
+            json!(1e300),
+            json!(-1e300),
+            json!(T0 as f64 + 0.5),
+            json!(-1),
+            json!(253_402_300_800_i64),
+            json!(u64::MAX),
+        ] {
+            let mut claims = env.mock.default_claims();
+            claims[claim] = value.clone();
+            let err = env
+                .validate(&env.mock.mint_id_token(claims))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, passport_oidc::OidcError::InvalidNumericDate(c) if c == claim),
+                "{claim} = {value}: {err:?}"
+            );
+            assert_eq!(err.code(), "invalid_numeric_date");
+        }
+    }
+}
+
+#[tokio::test]
 async fn expired_token_is_refused_after_the_skew() {
     let env = env().await;
     let token = env.mock.mint_id_token(env.mock.default_claims()); // exp = T0 + 300

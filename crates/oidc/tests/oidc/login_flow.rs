@@ -123,7 +123,14 @@ async fn login_succeeds_end_to_end() {
         result.assertion.acr.as_deref(),
         Some("http://idmanagement.gov/ns/assurance/ial/2")
     );
-    assert_eq!(result.assertion.assurance, Assurance::uniform(Level::TWO));
+    // `ial/2` asserts the IAL only.
+    assert_eq!(
+        result.assertion.assurance,
+        Assurance {
+            ial: Some(Level::TWO),
+            ..Assurance::none()
+        }
+    );
     assert!(result.access_token.is_some());
     assert!(
         !format!("{result:?}").contains(result.id_token.as_str()),

@@ -1,0 +1,90 @@
+//! A passport larger than a verifier accepts, or a chain deeper than the
+//! format allows, is refused at issuance with a typed error instead of being
+//! handed out to fail at every verifier.
+
+use passport_claims::{MAX_BUNDLE_LEN, MAX_BUNDLE_LINKS};
+use passport_issuer::IssueError;
+use passport_jose::{JoseError, MAX_TOKEN_LEN};
+use passport_testkit::{Kit, alice_ial2, delegation, issuance};
+
+fn root_with_purpose(kit: &Kit, purpose_len: usize) -> Result<String, IssueError> {
+    let request = issuance(
+        alice_ial2(),
+        &kit.aud,
+        "agent-a",
+        "model-a",
+        &["files:read"],
+    )
+    .task_purpose("p".repeat(purpose_len));
+    kit.issuer.issue(request).map(|p| p.bundle().to_owned())
+}
+
+#[test]
+fn issuer_refuses_a_passport_longer_than_the_verifier_accepts() {
+    let kit = Kit::new();
+    // The report's case: a 21 KiB passport, minted and then refused by `verify`.
+    let err = root_with_purpose(&kit, 16 * 1024).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IssueError::Jose(JoseError::TokenTooLarge { len, max })
+                if max == MAX_TOKEN_LEN && len > MAX_TOKEN_LEN
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "token_too_large");
+}
+
+#[test]
+fn every_passport_the_issuer_mints_is_one_its_verifier_accepts() {
+    let kit = Kit::new();
+    // Around the limit: each size is either refused at issuance or verifies.
+    let (mut minted, mut refused) = (0, 0);
+    for purpose_len in (11_000..12_600).step_by(50) {
+        match root_with_purpose(&kit, purpose_len) {
+            Ok(bundle) => {
+                assert!(bundle.len() <= MAX_TOKEN_LEN);
+                kit.verify(&bundle).unwrap();
+                minted += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.code(), "token_too_large", "{purpose_len}: {e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        minted > 0 && refused > 0,
+        "{minted} minted, {refused} refused"
+    );
+}
+
+#[test]
+fn issuer_never_delegates_deeper_than_the_format_allows() {
+    let kit = Kit::new();
+    let issuer = kit.new_issuer().with_max_depth(MAX_BUNDLE_LINKS + 10);
+    let policy = kit.policy().max_depth(MAX_BUNDLE_LINKS);
+    let verifier = kit.verifier(policy);
+    let mut bundle = kit.root(&["files:*"]).bundle().to_owned();
+    for i in 1..MAX_BUNDLE_LINKS {
+        let parent = verifier.verify_str(&bundle).unwrap();
+        let request = delegation(&parent, &kit.aud, &format!("agent-{i}"), "m", &["files:*"]);
+        bundle = issuer.delegate(request).unwrap().bundle().to_owned();
+    }
+    let parent = verifier.verify_str(&bundle).unwrap();
+    assert_eq!(parent.depth(), MAX_BUNDLE_LINKS);
+    assert!(bundle.len() <= MAX_BUNDLE_LEN);
+    let err = issuer
+        .delegate(delegation(
+            &parent,
+            &kit.aud,
+            "one-too-many",
+            "m",
+            &["files:*"],
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(err, IssueError::DepthExceeded { depth, max } if depth == MAX_BUNDLE_LINKS + 1 && max == MAX_BUNDLE_LINKS),
+        "{err:?}"
+    );
+}
