@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use passport_jose::{Algorithm, JwkSet, SigningKey, VerifyingKey};
-use passport_store::{KeyRecord, Store, StoreError};
+use passport_store::{KeyRecord, Store};
 use serde_json::{Map, Value};
 
 use crate::error::CliError;
@@ -197,7 +197,9 @@ impl DataDir {
     /// Makes a new current key and retires the old one, in one transaction;
     /// the old private key is deleted (it never signs again) while its
     /// public half stays published until every passport it signed expired.
-    pub(crate) fn rotate(&self, now: i64) -> Result<(KeyRecord, Option<KeyRecord>), CliError> {
+    /// Returns the new key's `kid` (by the time the caller looks, a
+    /// concurrent rotation may already have retired it) and the retired key.
+    pub(crate) fn rotate(&self, now: i64) -> Result<(String, Option<KeyRecord>), CliError> {
         let current = self.current_key(now)?;
         let alg = Algorithm::parse(&current.alg)?;
         let new = SigningKey::generate(alg)?;
@@ -212,11 +214,7 @@ impl DataDir {
         if let Some(old) = &old {
             self.destroy_key(&old.kid)?;
         }
-        let new = self
-            .store(now)?
-            .key(new.kid())?
-            .ok_or(StoreError::NoCurrentKey)?;
-        Ok((new, old))
+        Ok((new.kid().to_owned(), old))
     }
 
     /// The keys verifiers need now: current and retained retired keys, each

@@ -1100,3 +1100,6 @@ async fn verify_refuses_a_key_bound_passport_and_says_why() {
     assert!(stderr(&out).contains("hint:"), "{}", stderr(&out));
     assert!(stdout(&env.run(&["verify", "--help"])).contains("dpop_proof_required"));
 }
+
+#[path = "cli/state.rs"]
+mod state;

@@ -16,6 +16,9 @@ CREATE TABLE keys (
     revoked    INTEGER,
     -- the latest `exp` of any passport the key signed
     max_exp    INTEGER NOT NULL DEFAULT 0,
+    -- the latest `iat` of any passport the key signed: a retirement time is
+    -- never before it, whatever the clocks of concurrent processes say
+    last_iat   INTEGER NOT NULL DEFAULT 0,
     CHECK (revoked IS NULL OR retired IS NOT NULL)
 ) STRICT;
 -- At most one current key.

@@ -34,6 +34,9 @@ pub struct KeyRecord {
     pub revoked: Option<i64>,
     /// The latest `exp` of any passport it signed (0 if none).
     pub max_exp: i64,
+    /// The latest `iat` of any passport it signed (0 if none); its
+    /// retirement time is never earlier.
+    pub last_iat: i64,
 }
 
 impl KeyRecord {
@@ -75,6 +78,7 @@ impl KeyRecord {
                 retired: row.get("retired")?,
                 revoked: row.get("revoked")?,
                 max_exp: row.get("max_exp")?,
+                last_iat: row.get("last_iat")?,
             },
             public,
         ))
@@ -88,12 +92,23 @@ fn finish((mut record, public): (KeyRecord, String)) -> Result<KeyRecord, StoreE
     Ok(record)
 }
 
-const KEY_COLUMNS: &str = "kid, alg, public_jwk, created, retired, revoked, max_exp";
+const KEY_COLUMNS: &str = "kid, alg, public_jwk, created, retired, revoked, max_exp, last_iat";
 
 pub(crate) fn current_in(tx: &Transaction<'_>) -> Result<Option<KeyRecord>, StoreError> {
     tx.query_row(
         &format!("SELECT {KEY_COLUMNS} FROM keys WHERE retired IS NULL"),
         [],
+        KeyRecord::from_row,
+    )
+    .optional()?
+    .map(finish)
+    .transpose()
+}
+
+fn key_in(tx: &Transaction<'_>, kid: &str) -> Result<Option<KeyRecord>, StoreError> {
+    tx.query_row(
+        &format!("SELECT {KEY_COLUMNS} FROM keys WHERE kid = ?1"),
+        [kid],
         KeyRecord::from_row,
     )
     .optional()?
@@ -127,11 +142,14 @@ pub(crate) fn prune_keys(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreE
 }
 
 /// What a signing closure hands back to [`Store::sign_with_current_key`]:
-/// its result and the `exp` of the passport it signed.
+/// its result and the `iat` and `exp` of the passport it signed.
 #[derive(Debug)]
 pub struct Signed<T> {
     /// What the closure produced (the minted passport).
     pub value: T,
+    /// The signed passport's `iat`: the key's retirement time will not be
+    /// earlier, so a verifier never refuses it as signed after retirement.
+    pub iat: i64,
     /// The signed passport's `exp`, recorded as the key's `max_exp`.
     pub exp: i64,
 }
@@ -150,16 +168,7 @@ impl Store {
 
     /// The key with this `kid`.
     pub fn key(&self, kid: &str) -> Result<Option<KeyRecord>, StoreError> {
-        self.read(|tx| {
-            tx.query_row(
-                &format!("SELECT {KEY_COLUMNS} FROM keys WHERE kid = ?1"),
-                [kid],
-                KeyRecord::from_row,
-            )
-            .optional()?
-            .map(finish)
-            .transpose()
-        })
+        self.read(|tx| key_in(tx, kid))
     }
 
     /// The current key, if there is one.
@@ -189,19 +198,25 @@ impl Store {
         })
     }
 
-    /// Retires the current key (if any) at `now` and makes `new` current, in
-    /// one transaction. Returns the retired key. Retired keys past their
-    /// retention are pruned.
+    /// Retires the current key (if any) and makes `new` current, in one
+    /// transaction. Returns the retired key. The retirement time is `now`,
+    /// or the key's last signature if that is later (a process whose `now`
+    /// was read before it waited for the lock must not retire a key before
+    /// a passport it signed). Retired keys past their retention are pruned.
     pub fn rotate(&self, new: &SigningKey, now: i64) -> Result<Option<KeyRecord>, StoreError> {
         self.write(|tx| {
-            let old = current_in(tx)?;
-            tx.execute("UPDATE keys SET retired = ?1 WHERE retired IS NULL", [now])?;
+            let old = current_in(tx)?.map(|k| k.kid);
+            tx.execute(
+                "UPDATE keys SET retired = MAX(?1, last_iat) WHERE retired IS NULL",
+                [now],
+            )?;
             insert_current(tx, new, now)?;
+            let old = match old {
+                Some(kid) => key_in(tx, &kid)?,
+                None => None,
+            };
             prune_keys(tx, now)?;
-            Ok(old.map(|k| KeyRecord {
-                retired: Some(now),
-                ..k
-            }))
+            Ok(old)
         })
     }
 
@@ -211,20 +226,15 @@ impl Store {
     pub fn revoke_key(&self, kid: &str, now: i64) -> Result<KeyRecord, StoreError> {
         self.write(|tx| {
             let changed = tx.execute(
-                "UPDATE keys SET retired = COALESCE(retired, ?2), revoked = COALESCE(revoked, ?2)
+                "UPDATE keys SET retired = COALESCE(retired, MAX(?2, last_iat)),
+                                 revoked = COALESCE(revoked, ?2)
                  WHERE kid = ?1",
                 params![kid, now],
             )?;
             if changed == 0 {
                 return Err(StoreError::UnknownKey(crate::error::shorten(kid)));
             }
-            tx.query_row(
-                &format!("SELECT {KEY_COLUMNS} FROM keys WHERE kid = ?1"),
-                [kid],
-                KeyRecord::from_row,
-            )
-            .map_err(StoreError::from)
-            .and_then(finish)
+            key_in(tx, kid)?.ok_or_else(|| StoreError::UnknownKey(crate::error::shorten(kid)))
         })
     }
 
@@ -257,8 +267,9 @@ impl Store {
                 record_reservation(tx, &reservation)?;
             }
             tx.execute(
-                "UPDATE keys SET max_exp = MAX(max_exp, ?2) WHERE kid = ?1",
-                params![key.kid, signed.exp],
+                "UPDATE keys SET max_exp = MAX(max_exp, ?2), last_iat = MAX(last_iat, ?3)
+                 WHERE kid = ?1",
+                params![key.kid, signed.exp, signed.iat],
             )
             .map_err(StoreError::from)?;
             Ok(signed.value)

@@ -52,7 +52,7 @@ pub(crate) fn keys(ctx: &Context, action: KeysAction) -> Result<(), CliError> {
                     old.kid
                 );
             }
-            say!("{}", new.kid);
+            say!("{new}");
         }
         KeysAction::Revoke { kid } => {
             ctx.dir.key_path(&kid)?;

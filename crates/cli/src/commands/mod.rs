@@ -90,6 +90,7 @@ impl Context {
                 }
                 let minted = mint(&issuer)?;
                 Ok(Signed {
+                    iat: minted.claims().iat,
                     exp: minted.claims().exp,
                     value: minted,
                 })

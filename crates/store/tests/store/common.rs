@@ -49,6 +49,7 @@ pub(crate) fn allocate(store: &Store, jti: &str, exp: i64) -> Result<(String, u6
             .allocate(&passport(jti, exp, None))?;
         Ok::<_, BoxError>(Signed {
             value: (key.kid.clone(), reference.idx()),
+            iat: NOW,
             exp,
         })
     })

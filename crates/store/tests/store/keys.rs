@@ -127,6 +127,7 @@ fn threads_and_rotations_lose_no_max_exp_and_no_retirement() {
                         .sign_with_current_key(NOW, None, |key, _| {
                             Ok::<_, StoreError>(Signed {
                                 value: key.kid.clone(),
+                                iat: NOW,
                                 exp,
                             })
                         })
@@ -148,4 +149,25 @@ fn threads_and_rotations_lose_no_max_exp_and_no_retirement() {
         let key = keys.iter().find(|k| k.kid == kid).unwrap();
         assert!(key.max_exp >= exp, "{kid}: max_exp {} < {exp}", key.max_exp);
     }
+}
+
+#[test]
+fn a_key_is_never_retired_before_a_passport_it_signed() {
+    let (_dir, store, key) = store();
+    // Signed at NOW + 50 by one process...
+    store
+        .sign_with_current_key(NOW + 50, None, |_, _| {
+            Ok::<_, StoreError>(Signed {
+                value: (),
+                iat: NOW + 50,
+                exp: NOW + 900,
+            })
+        })
+        .unwrap();
+    // ...while a rotation that read its clock earlier waited for the lock.
+    let next = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let old = store.rotate(&next, NOW + 40).unwrap().unwrap();
+    assert_eq!((old.kid.as_str(), old.retired), (key.kid(), Some(NOW + 50)));
+    let revoked = store.revoke_key(next.kid(), NOW + 45).unwrap();
+    assert_eq!(revoked.retired, Some(NOW + 45));
 }
