@@ -136,8 +136,8 @@ fn insert_current(tx: &Transaction<'_>, key: &SigningKey, now: i64) -> Result<()
 /// Deletes retired keys whose retention has ended.
 pub(crate) fn prune_keys(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
     Ok(tx.execute(
-        "DELETE FROM keys WHERE retired IS NOT NULL AND max_exp + ?1 < ?2",
-        params![RETENTION_SKEW, now],
+        "DELETE FROM keys WHERE retired IS NOT NULL AND max_exp < ?1",
+        params![now.saturating_sub(RETENTION_SKEW)],
     )?)
 }
 

@@ -201,8 +201,10 @@ pub(crate) fn record_reservation(
 /// skew; their indices stay taken.
 pub(crate) fn prune_status(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
     Ok(tx.execute(
-        "UPDATE status SET jti = NULL, agent_id = NULL WHERE jti IS NOT NULL AND exp + ?1 < ?2",
-        params![RETENTION_SKEW, now],
+        // `exp < now - skew`, not `exp + skew < now`: the bare column is
+        // what lets SQLite range-scan `status_live_by_exp` instead of every row.
+        "UPDATE status SET jti = NULL, agent_id = NULL WHERE jti IS NOT NULL AND exp < ?1",
+        params![now.saturating_sub(RETENTION_SKEW)],
     )?)
 }
 

@@ -321,3 +321,58 @@ async fn the_json_state_of_earlier_versions_is_imported() {
     assert!(!env.dir().join("issuer.jwk").exists());
     assert!(env.dir().join("issuer-keys.json.imported").exists());
 }
+
+/// The measurement of docs/performance.md: `passport issue` with 1,000,000
+/// status records in the store. Needs `sqlite3` and `/usr/bin/time`; run with
+/// `cargo test -p passport-cli --test cli -- --ignored --nocapture million`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement (about a minute), not a check"]
+async fn issue_with_a_million_status_records() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    env.issue(&[]);
+    let db = env.dir().join("state.db");
+    let fill = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) \
+        INSERT OR IGNORE INTO status (list, idx, jti, agent_id, exp) \
+        SELECT 1, (i * 1103515245 + 12345) % 2097152, 'bulk-' || i, 'bot', 4102444800 FROM n; \
+        UPDATE status_lists SET space = 2097152, allocated = (SELECT COUNT(*) FROM status);";
+    let out = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(fill)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let size = std::fs::metadata(&db).unwrap().len();
+    for run in 0..5 {
+        let cmd = env.cmd(&[]);
+        let program = cmd.get_program().to_owned();
+        let mut timed = std::process::Command::new("/usr/bin/time");
+        timed
+            .arg("-f")
+            .arg("TIME %e s, max RSS %M KiB")
+            .arg(program)
+            .args(ISSUE);
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => timed.env(k, v),
+                None => timed.env_remove(k),
+            };
+        }
+        let out = timed
+            .current_dir(env.work.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let err = stderr(&out);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("TIME"))
+            .unwrap_or_default();
+        println!("run {run}: {line} (database {} MiB)", size >> 20);
+    }
+    let store = Store::open(&db).unwrap();
+    let uri = leaf(&env.issue(&[])).uri;
+    assert!(store.index_space(&uri).unwrap() >= 1 << 21);
+}
