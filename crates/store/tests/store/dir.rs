@@ -81,3 +81,24 @@ fn temporary_files_are_created_exclusively_and_private() {
     let left: Vec<_> = std::fs::read_dir(base.path()).unwrap().collect();
     assert_eq!(left.len(), 1);
 }
+
+#[test]
+fn a_symlink_planted_at_a_predictable_temporary_path_is_refused() {
+    // `SigningKey::save` (the CLI's key files) names its temporary file
+    // after the process id, which another user could guess: it is created
+    // exclusively, so a link planted there fails the save instead of
+    // redirecting the private key.
+    use passport_jose::{Algorithm, SigningKey};
+    let base = tempfile::tempdir().unwrap();
+    let victim = base.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let path = base.path().join(format!("{}.jwk", key.kid()));
+    let tmp = base
+        .path()
+        .join(format!(".{}.jwk.{}.tmp", key.kid(), std::process::id()));
+    std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+    assert!(key.save(&path).is_err());
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(!path.exists());
+}
