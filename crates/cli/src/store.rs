@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use passport_jose::{Algorithm, JwkSet, SigningKey, VerifyingKey};
+use passport_jose::{Algorithm, JoseError, JwkSet, SigningKey, VerifyingKey};
 use passport_store::{KeyRecord, Store};
 use serde_json::{Map, Value};
 
@@ -113,12 +113,18 @@ impl DataDir {
 
     fn import_legacy(&self, store: &Store, now: i64) -> Result<(), CliError> {
         let legacy_key = self.path(LEGACY_KEY);
-        let current = if legacy_key.exists() {
-            let key = SigningKey::load(&legacy_key)?;
-            self.save_key(&key)?;
-            Some(key.kid().to_owned())
-        } else {
-            None
+        let current = match SigningKey::load(&legacy_key) {
+            Ok(key) => {
+                self.save_key(&key)?;
+                Some(key.kid().to_owned())
+            }
+            // None, or another process importing at the same time took it.
+            Err(JoseError::KeyFile { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                None
+            }
+            Err(e) => return Err(e.into()),
         };
         let keyring = self.path(LEGACY_KEYRING);
         let status = self.path(LEGACY_STATUS);
@@ -130,8 +136,13 @@ impl DataDir {
                 let key = SigningKey::load(&self.key_path(&kid)?)?;
                 store.add_current_key(&key, now)?;
             }
-            std::fs::remove_file(&legacy_key)
-                .map_err(|e| CliError::io("cannot remove", &legacy_key, &e))?;
+            match std::fs::remove_file(&legacy_key) {
+                // Another process importing at the same time removed it.
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(CliError::io("cannot remove", &legacy_key, &e));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -172,8 +183,10 @@ impl DataDir {
         }
     }
 
-    /// The private half of `kid` (mode 0600 or refused).
+    /// The private half of `kid` (mode 0600 or refused), from a `keys/`
+    /// directory that is this user's and closed to others.
     pub(crate) fn signing_key(&self, kid: &str) -> Result<SigningKey, CliError> {
+        passport_store::ensure_private_dir(&self.root.join(KEYS_DIR))?;
         Ok(SigningKey::load(&self.key_path(kid)?)?)
     }
 

@@ -153,10 +153,14 @@ impl Store {
             })
         })?;
         for path in [keyring, status] {
-            if path.exists() {
-                let mut done = path.as_os_str().to_owned();
-                done.push(".imported");
-                std::fs::rename(path, &done).map_err(|e| StoreError::io(path, e))?;
+            let mut done = path.as_os_str().to_owned();
+            done.push(".imported");
+            match std::fs::rename(path, &done) {
+                // Missing: never there, or another process renamed it first.
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::io(path, e));
+                }
+                _ => {}
             }
         }
         Ok(imported)

@@ -243,6 +243,12 @@ async fn a_data_directory_others_can_write_to_is_refused() {
     }
     std::fs::set_permissions(env.dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
     env.issue(&[]);
+    // The key directory too: a group member could swap the key file.
+    let keys = env.dir().join("keys");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o770)).unwrap();
+    assert_fails(&env.run(ISSUE), 2, "insecure_data_dir");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700)).unwrap();
+    env.issue(&[]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -316,6 +322,25 @@ async fn the_json_state_of_earlier_versions_is_imported() {
         "created": 1, "retired": null, "max_exp": 2_000_000_000i64,
     }]});
     std::fs::write(env.dir().join("issuer-keys.json"), ring.to_string()).unwrap();
+    // Several processes meet the old state at once: one imports it, the
+    // others find it imported.
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            let child = env
+                .cmd(ISSUE)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            ("issue", String::new(), child)
+        })
+        .collect();
+    let outputs = tokio::task::block_in_place(|| wait_all(children, Duration::from_secs(120)));
+    for (_, _, out) in &outputs {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        assert_eq!(leaf(stdout(out).trim()).kid, key.kid());
+    }
     let bundle = env.issue(&[]);
     assert_eq!(leaf(&bundle).kid, key.kid());
     assert!(!env.dir().join("issuer.jwk").exists());
