@@ -54,6 +54,16 @@ fn leaf(bundle: &str) -> Leaf {
     }
 }
 
+/// Starts `passport ARGS` without waiting, its output captured.
+fn spawn(env: &Env, args: &[&str]) -> Child {
+    env.cmd(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Waits for every child, killing all of them past `limit`.
 fn wait_all(
     children: Vec<(&'static str, String, Child)>,
@@ -90,14 +100,7 @@ async fn twenty_parallel_issues_revokes_and_rotations_lose_no_update() {
     env.login_with_token(&mock);
     // Twenty passports to revoke while the rest runs.
     let targets: Vec<String> = (0..20).map(|_| env.issue(&[])).collect();
-    let spawn = |args: &[&str]| {
-        env.cmd(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = |args: &[&str]| spawn(&env, args);
     let mut children = Vec::new();
     for target in &targets {
         let jti = leaf(target).jti;
@@ -325,16 +328,7 @@ async fn the_json_state_of_earlier_versions_is_imported() {
     // Several processes meet the old state at once: one imports it, the
     // others find it imported.
     let children: Vec<_> = (0..6)
-        .map(|_| {
-            let child = env
-                .cmd(ISSUE)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            ("issue", String::new(), child)
-        })
+        .map(|_| ("issue", String::new(), spawn(&env, ISSUE)))
         .collect();
     let outputs = tokio::task::block_in_place(|| wait_all(children, Duration::from_secs(120)));
     for (_, _, out) in &outputs {
