@@ -262,12 +262,20 @@ pub(crate) struct KeysArgs {
     pub(crate) action: Option<KeysAction>,
 }
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub(crate) enum KeysAction {
-    /// List the keys: the current one and retired ones still published.
+    /// List the keys: the current one, retired ones still published, revoked ones.
     Show,
-    /// Print the public JWKS that verifiers need.
+    /// Print the public JWKS that verifiers need (retired keys carry their retirement time).
     Jwks,
-    /// Make a new signing key; the old public key stays published until every passport it signed has expired.
+    /// Make a new signing key; the old one never signs again, and its public key stays published until every passport it signed has expired.
     Rotate,
+    /// Withdraw a compromised key at once: it never signs again and is no longer published, so every passport it signed is refused.
+    #[command(
+        after_help = "Example:\n  passport keys revoke 3vB6…Qw\n\nVerifiers drop the key when they next fetch the JWKS; a passport signed with it then fails with unknown_kid."
+    )]
+    Revoke {
+        /// The `kid` of the key to withdraw (see `passport keys show`).
+        kid: String,
+    },
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use passport_issuer::IssueError;
 use passport_jose::JoseError;
 use passport_oidc::OidcError;
+use passport_store::StoreError;
 use passport_verifier::VerifyError;
 
 /// The codes the CLI reports itself (besides the codes of the library
@@ -18,11 +19,6 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
         "config",
         2,
         "The configuration is missing or invalid (no data directory: neither `XDG_DATA_HOME` nor `HOME` is set).",
-    ),
-    (
-        "corrupt_keyring",
-        2,
-        "The local issuer's keyring file is unreadable or has a malformed entry.",
     ),
     (
         "corrupt_session",
@@ -169,6 +165,31 @@ impl From<IssueError> for CliError {
             2
         } else {
             1
+        };
+        CliError {
+            exit,
+            code: e.code(),
+            message: e.to_string(),
+            hint: None,
+        }
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> CliError {
+        // A data directory or database that cannot be trusted or read is a
+        // configuration problem; a busy or failing database an operation
+        // that failed.
+        let exit = match e {
+            StoreError::Busy
+            | StoreError::Database(_)
+            | StoreError::IndexSpaceExhausted { .. }
+            | StoreError::RandomUnavailable(_)
+            | StoreError::UnknownRecord(_)
+            | StoreError::DuplicateJti(_)
+            | StoreError::UnknownKey(_)
+            | StoreError::Status(_) => 1,
+            _ => 2,
         };
         CliError {
             exit,

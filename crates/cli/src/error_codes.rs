@@ -23,7 +23,7 @@ use passport_issuer::IssueError;
 use passport_jose::{Algorithm, JoseError, KeyAlgorithm};
 use passport_oidc::OidcError;
 use passport_status::{StatusError, StatusListSource};
-use passport_store::LocalStatus;
+use passport_store::{LocalStatus, StoreError};
 use passport_verifier::{
     AssuranceKind, ChainViolation, PolicyError, StatusUnavailable, VerifyError,
 };
@@ -97,6 +97,10 @@ const SHARED: &[(&str, &str)] = &[
         "The same NumericDate rule (an integer from 0 to 253402300799), for a passport's dates or an ID token's.",
     ),
     (
+        "index_space_exhausted",
+        "Every status index is taken, in the file-based allocator (passport-status) or the local issuer's store (passport-store).",
+    ),
+    (
         "invalid_base64",
         "The same encoding rule (unpadded, canonical base64url), for a JWS segment or a status list's `lst`.",
     ),
@@ -150,7 +154,7 @@ const SHARED: &[(&str, &str)] = &[
     ),
     (
         "unknown_passport",
-        "No passport with this `jti` (or index) was issued here: the allocator's lookup, or the CLI's `revoke` target.",
+        "No passport with this `jti` (or index) was issued here: the allocator's or the store's lookup, or the CLI's `revoke` target.",
     ),
 ];
 
@@ -201,6 +205,12 @@ fn sections() -> Vec<Section> {
             "StatusUnavailable from StatusListSource",
             StatusListSource::UNAVAILABLE_CODES,
             "`StatusError` (a lookup in a verified list)",
+        ),
+        section(
+            "passport-store",
+            "StoreError",
+            StoreError::CODES,
+            "`StatusError` (`Status`)",
         ),
         section(
             "passport-store",

@@ -1,36 +1,44 @@
-//! The data directory: `$XDG_DATA_HOME/agent-passport/` (mode 0700).
+//! The data directory: `$XDG_DATA_HOME/agent-passport/` (mode 0700, owned by
+//! this user and closed to others, or refused).
 //!
 //! | file | content | mode |
 //! |---|---|---|
-//! | `issuer.jwk` | the local issuer's current private key | 0600 |
-//! | `issuer-keys.json` | every public key still needed: the current one and retired ones until every passport they signed has expired | 0600 |
+//! | `state.db` (+ `-wal`, `-shm`) | the local issuer's state (`passport-store`): key metadata, status records, revocations | 0600 |
+//! | `keys/<kid>.jwk` | the private half of the current key (retired and revoked keys' files are deleted) | 0600 |
 //! | `id_token.jwt` | the principal's validated ID token | 0600 |
 //! | `session.json` | who it is for, and when it expires | 0600 |
+//! | `audit.jsonl` | the audit trail | 0600 |
 //! | `jwks-cache/` | JWKS documents fetched by `verify --jwks URL` | 0700 (files 0600) |
+//!
+//! The JSON state of earlier versions (`issuer.jwk`, `issuer-keys.json`,
+//! `status.json`) is imported into `state.db` the first time it is opened.
 
-use std::io::Write as _;
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use passport_jose::{Algorithm, JwkSet, SigningKey, VerifyingKey};
-use serde_json::{Map, Value, json};
+use passport_jose::{Algorithm, JoseError, JwkSet, SigningKey, VerifyingKey};
+use passport_store::{KeyRecord, Store};
+use serde_json::{Map, Value};
 
 use crate::error::CliError;
 
-const ISSUER_KEY: &str = "issuer.jwk";
-const KEYRING: &str = "issuer-keys.json";
+const STATE_DB: &str = "state.db";
+const KEYS_DIR: &str = "keys";
 const ID_TOKEN: &str = "id_token.jwt";
 const SESSION: &str = "session.json";
 pub(crate) const JWKS_CACHE: &str = "jwks-cache";
-
-/// How long after its last passport's expiry a retired key stays published:
-/// the largest clock skew a verifier may allow.
-const RETENTION_SKEW: i64 = 120;
+/// The files of earlier versions, imported on first open.
+const LEGACY_KEY: &str = "issuer.jwk";
+const LEGACY_KEYRING: &str = "issuer-keys.json";
+const LEGACY_STATUS: &str = "status.json";
 
 /// A stored ID token and what we noted about it.
 pub(crate) type Session = (String, Map<String, Value>);
 
 pub(crate) struct DataDir {
     root: PathBuf,
+    store: RefCell<Option<Arc<Store>>>,
 }
 
 impl DataDir {
@@ -50,6 +58,7 @@ impl DataDir {
         };
         Ok(DataDir {
             root: base.join("agent-passport"),
+            store: RefCell::new(None),
         })
     }
 
@@ -61,20 +70,10 @@ impl DataDir {
         self.root.join(name)
     }
 
-    /// Creates the directory (0700) if needed and checks it can be used.
+    /// Creates the directory (0700) if needed and checks it can be trusted:
+    /// owned by this user, not writable by group or others.
     pub(crate) fn ensure(&self) -> Result<(), CliError> {
-        if !self.root.exists() {
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::DirBuilderExt as _;
-                builder.mode(0o700);
-            }
-            builder
-                .create(&self.root)
-                .map_err(|e| CliError::io("cannot create the data directory", &self.root, &e))?;
-        }
+        passport_store::ensure_private_dir(&self.root)?;
         std::fs::read_dir(&self.root)
             .map_err(|e| CliError::io("cannot read the data directory", &self.root, &e))?;
         Ok(())
@@ -90,105 +89,155 @@ impl DataDir {
         }
     }
 
-    /// Writes a file atomically with mode 0600 (temp file, fsync, rename).
+    /// Writes a file atomically with mode 0600 (exclusive temp file, fsync,
+    /// rename; a symbolic link at the target is refused).
     pub(crate) fn write_secret(&self, name: &str, bytes: &[u8]) -> Result<(), CliError> {
         self.ensure()?;
         write_private(&self.path(name), bytes)
     }
 
-    // ---- the local issuer's keys ----
+    // ---- the local issuer's state ----
 
-    /// The current signing key, created (EdDSA) on first use.
-    pub(crate) fn issuer_key(&self, now: i64) -> Result<SigningKey, CliError> {
-        self.ensure()?;
-        let path = self.path(ISSUER_KEY);
-        if path.exists() {
-            let key = SigningKey::load(&path)?;
-            let mut ring = self.keyring()?;
-            if !ring.iter().any(|k| k.kid == key.kid()) {
-                ring.push(KeyEntry::new(&key, now));
-                self.save_keyring(&ring)?;
-            }
-            return Ok(key);
+    /// The local issuer's store (`state.db`), opened once per process; the
+    /// JSON state of earlier versions is imported on first open.
+    pub(crate) fn store(&self, now: i64) -> Result<Arc<Store>, CliError> {
+        if let Some(store) = self.store.borrow().as_ref() {
+            return Ok(store.clone());
         }
-        let key = SigningKey::generate(Algorithm::EdDSA)?;
-        key.save(&path)?;
-        let mut ring = self.keyring()?;
-        ring.push(KeyEntry::new(&key, now));
-        self.save_keyring(&ring)?;
-        Ok(key)
+        self.ensure()?;
+        let store = Arc::new(Store::open(self.path(STATE_DB))?);
+        self.import_legacy(&store, now)?;
+        *self.store.borrow_mut() = Some(store.clone());
+        Ok(store)
     }
 
-    /// Records that `kid` signed a passport expiring at `exp`, so the key
-    /// stays published until then after a rotation.
-    pub(crate) fn record_issued(&self, kid: &str, exp: i64) -> Result<(), CliError> {
-        let mut ring = self.keyring()?;
-        if let Some(entry) = ring.iter_mut().find(|k| k.kid == kid) {
-            entry.max_exp = entry.max_exp.max(exp);
-            self.save_keyring(&ring)?;
+    fn import_legacy(&self, store: &Store, now: i64) -> Result<(), CliError> {
+        let legacy_key = self.path(LEGACY_KEY);
+        let current = match SigningKey::load(&legacy_key) {
+            Ok(key) => {
+                self.save_key(&key)?;
+                Some(key.kid().to_owned())
+            }
+            // None, or another process importing at the same time took it.
+            Err(JoseError::KeyFile { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let keyring = self.path(LEGACY_KEYRING);
+        let status = self.path(LEGACY_STATUS);
+        if keyring.exists() || status.exists() {
+            store.import_legacy(&keyring, &status, current.as_deref(), now)?;
+        }
+        if let Some(kid) = current {
+            if store.key(&kid)?.is_none() {
+                let key = SigningKey::load(&self.key_path(&kid)?)?;
+                store.add_current_key(&key, now)?;
+            }
+            match std::fs::remove_file(&legacy_key) {
+                // Another process importing at the same time removed it.
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(CliError::io("cannot remove", &legacy_key, &e));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
 
-    /// Makes a new current key; the old one's public half stays in the JWKS
-    /// until every passport it signed has expired.
-    pub(crate) fn rotate(&self, now: i64) -> Result<(SigningKey, Option<String>), CliError> {
-        self.ensure()?;
-        let old = self.issuer_key(now)?;
-        let new = SigningKey::generate(old.algorithm())?;
-        let mut ring = self.keyring()?;
-        if let Some(entry) = ring.iter_mut().find(|k| k.kid == old.kid()) {
-            entry.retired = Some(now);
+    /// The private key file of `kid`: `keys/<kid>.jwk`.
+    pub(crate) fn key_path(&self, kid: &str) -> Result<PathBuf, CliError> {
+        // A kid is a thumbprint (base64url); anything else never names a file.
+        if kid.is_empty()
+            || kid.len() > 128
+            || !kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(CliError::usage(
+                "invalid_request",
+                format!("{:?} is not a key id", passport_jose::clip(kid, 64)),
+            ));
         }
-        ring.push(KeyEntry::new(&new, now));
-        ring.retain(|k| k.is_published(now));
-        // The keyring first: if saving the new private key fails, the old one
-        // is still current and its entry merely marked retired.
-        self.save_keyring(&ring)?;
-        new.save(&self.path(ISSUER_KEY))?;
-        Ok((new, Some(old.kid().to_owned())))
+        Ok(self.root.join(KEYS_DIR).join(format!("{kid}.jwk")))
     }
 
-    /// The keys verifiers need now: current and retained retired keys.
+    fn save_key(&self, key: &SigningKey) -> Result<(), CliError> {
+        let dir = self.root.join(KEYS_DIR);
+        passport_store::ensure_private_dir(&dir)?;
+        let path = self.key_path(key.kid())?;
+        passport_store::refuse_symlink(&path)?;
+        key.save(&path)?;
+        Ok(())
+    }
+
+    /// Deletes the private half of a key that will never sign again.
+    pub(crate) fn destroy_key(&self, kid: &str) -> Result<(), CliError> {
+        let path = self.key_path(kid)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(CliError::io("cannot remove", &path, &e)),
+        }
+    }
+
+    /// The private half of `kid` (mode 0600 or refused), from a `keys/`
+    /// directory that is this user's and closed to others.
+    pub(crate) fn signing_key(&self, kid: &str) -> Result<SigningKey, CliError> {
+        passport_store::ensure_private_dir(&self.root.join(KEYS_DIR))?;
+        Ok(SigningKey::load(&self.key_path(kid)?)?)
+    }
+
+    /// The current key's record, a new (EdDSA) key made current when there
+    /// is none.
+    pub(crate) fn current_key(&self, now: i64) -> Result<KeyRecord, CliError> {
+        let store = self.store(now)?;
+        if let Some(current) = store.current_key()? {
+            return Ok(current);
+        }
+        let key = SigningKey::generate(Algorithm::EdDSA)?;
+        self.save_key(&key)?;
+        let current = store.add_current_key(&key, now)?;
+        if current.kid != key.kid() {
+            // Another process made its key current first.
+            self.destroy_key(key.kid())?;
+        }
+        Ok(current)
+    }
+
+    /// Makes a new current key and retires the old one, in one transaction;
+    /// the old private key is deleted (it never signs again) while its
+    /// public half stays published until every passport it signed expired.
+    /// Returns the new key's `kid` (by the time the caller looks, a
+    /// concurrent rotation may already have retired it) and the retired key.
+    pub(crate) fn rotate(&self, now: i64) -> Result<(String, Option<KeyRecord>), CliError> {
+        let current = self.current_key(now)?;
+        let alg = Algorithm::parse(&current.alg)?;
+        let new = SigningKey::generate(alg)?;
+        self.save_key(&new)?;
+        let old = match self.store(now)?.rotate(&new, now) {
+            Ok(old) => old,
+            Err(e) => {
+                self.destroy_key(new.kid())?;
+                return Err(e.into());
+            }
+        };
+        if let Some(old) = &old {
+            self.destroy_key(&old.kid)?;
+        }
+        Ok((new.kid().to_owned(), old))
+    }
+
+    /// The keys verifiers need now: current and retained retired keys, each
+    /// retired one with its retirement time.
     pub(crate) fn jwks(&self, now: i64) -> Result<JwkSet, CliError> {
         let mut set = JwkSet::new();
-        for entry in self.keyring()?.into_iter().filter(|k| k.is_published(now)) {
-            let key = VerifyingKey::from_jwk_map(entry.public)?;
-            set.insert(key)?;
+        for key in self.store(now)?.published_keys(now)? {
+            set.insert(VerifyingKey::from_jwk_map(key.published_jwk())?)?;
         }
         Ok(set)
-    }
-
-    pub(crate) fn keyring(&self) -> Result<Vec<KeyEntry>, CliError> {
-        let Some(bytes) = self.read(KEYRING)? else {
-            return Ok(Vec::new());
-        };
-        let doc = passport_jose::json::parse_object(&bytes, "keyring").map_err(|e| {
-            CliError::usage(
-                "corrupt_keyring",
-                format!("{}: {e}", self.path(KEYRING).display()),
-            )
-        })?;
-        let keys = doc
-            .get("keys")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        keys.into_iter()
-            .map(|k| {
-                KeyEntry::from_json(k).ok_or_else(|| {
-                    CliError::usage(
-                        "corrupt_keyring",
-                        format!("{} has a malformed entry", self.path(KEYRING).display()),
-                    )
-                })
-            })
-            .collect()
-    }
-
-    fn save_keyring(&self, ring: &[KeyEntry]) -> Result<(), CliError> {
-        let doc = json!({ "keys": ring.iter().map(KeyEntry::to_json).collect::<Vec<_>>() });
-        self.write_secret(KEYRING, format!("{doc:#}\n").as_bytes())
     }
 
     // ---- the principal's session ----
@@ -245,86 +294,8 @@ pub(crate) fn mode_of(meta: &std::fs::Metadata) -> u32 {
     }
 }
 
-/// Writes `bytes` to `path` with mode 0600, atomically.
+/// Writes `bytes` to `path` with mode 0600, atomically, through an
+/// exclusively created temporary file; a symbolic link at `path` is refused.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let result = (|| {
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(CliError::io("cannot write", path, &e));
-    }
-    Ok(())
-}
-
-/// One key of the local issuer's key ring.
-#[derive(Debug, Clone)]
-pub(crate) struct KeyEntry {
-    pub(crate) kid: String,
-    pub(crate) alg: String,
-    pub(crate) public: Map<String, Value>,
-    pub(crate) created: i64,
-    pub(crate) retired: Option<i64>,
-    /// The latest `exp` of any passport this key signed.
-    pub(crate) max_exp: i64,
-}
-
-impl KeyEntry {
-    fn new(key: &SigningKey, now: i64) -> KeyEntry {
-        KeyEntry {
-            kid: key.kid().to_owned(),
-            alg: key.algorithm().to_string(),
-            public: key.public_jwk().clone(),
-            created: now,
-            retired: None,
-            max_exp: 0,
-        }
-    }
-
-    /// Published while current, or while a passport it signed may still be
-    /// accepted somewhere (its expiry plus the largest allowed skew).
-    pub(crate) fn is_published(&self, now: i64) -> bool {
-        self.retired.is_none() || self.max_exp.saturating_add(RETENTION_SKEW) >= now
-    }
-
-    pub(crate) fn retained_until(&self) -> i64 {
-        self.max_exp.saturating_add(RETENTION_SKEW)
-    }
-
-    fn to_json(&self) -> Value {
-        json!({
-            "kid": self.kid, "alg": self.alg, "public": self.public,
-            "created": self.created, "retired": self.retired, "max_exp": self.max_exp,
-        })
-    }
-
-    fn from_json(v: Value) -> Option<KeyEntry> {
-        Some(KeyEntry {
-            kid: v.get("kid")?.as_str()?.to_owned(),
-            alg: v.get("alg")?.as_str()?.to_owned(),
-            public: v.get("public")?.as_object()?.clone(),
-            created: v.get("created")?.as_i64()?,
-            retired: match v.get("retired") {
-                None | Some(Value::Null) => None,
-                Some(t) => Some(t.as_i64()?),
-            },
-            max_exp: v.get("max_exp")?.as_i64()?,
-        })
-    }
+    Ok(passport_store::write_private(path, bytes)?)
 }

@@ -68,6 +68,16 @@ impl Env {
         self.data.path().join("agent-passport")
     }
 
+    /// The current private key file, `keys/<kid>.jwk` (the only one there).
+    fn key_file(&self) -> std::path::PathBuf {
+        let files: Vec<_> = std::fs::read_dir(self.dir().join("keys"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        files.into_iter().next().unwrap()
+    }
+
     /// `login --id-token` with a fresh token from the mock.
     fn login_with_token(&self, mock: &MockOidc) {
         let mut claims = mock.default_claims();
@@ -418,7 +428,7 @@ async fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
     assert_fails(&out, 2, "key_file");
     // A key file that others can read: refused, exit 2.
     use std::os::unix::fs::PermissionsExt as _;
-    let key = env.dir().join("issuer.jwk");
+    let key = env.key_file();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = env.run_with_stdin(
         &[
@@ -489,10 +499,12 @@ async fn keys_rotate_keeps_verifying_passports_signed_by_the_old_key() {
             .code(),
         Some(0)
     );
-    assert_eq!(mode(&env.dir().join("issuer.jwk")), 0o600);
+    // The retired key's private half is gone: only the new one is left.
+    assert!(env.key_file().ends_with(format!("{new_kid}.jwk")));
+    assert_eq!(mode(&env.key_file()), 0o600);
     let shown = stdout(&env.run(&["keys", "show"]));
     assert!(
-        shown.contains("current") && shown.contains("retired, published until"),
+        shown.contains("current") && shown.contains("published until"),
         "{shown}"
     );
 }
@@ -582,7 +594,9 @@ async fn inspect_where_version_completions_and_help() {
     assert_eq!(json[0]["header"]["typ"], "passport+jwt");
     let out = env.run(&["where"]);
     assert!(
-        stdout(&out).contains("0600") && stdout(&out).contains("issuer.jwk"),
+        stdout(&out).contains("0600")
+            && stdout(&out).contains("state.db")
+            && stdout(&out).contains(".jwk"),
         "{}",
         stdout(&out)
     );
@@ -1090,3 +1104,6 @@ async fn verify_refuses_a_key_bound_passport_and_says_why() {
     assert!(stderr(&out).contains("hint:"), "{}", stderr(&out));
     assert!(stdout(&env.run(&["verify", "--help"])).contains("dpop_proof_required"));
 }
+
+#[path = "cli/state.rs"]
+mod state;

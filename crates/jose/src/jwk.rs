@@ -51,6 +51,10 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, JoseError> {
     Ok(crate::sha256_b64url(&canonical))
 }
 
+/// The JWK member carrying the time (NumericDate, seconds) a published key
+/// stopped signing: a passport issued after it is not the key's.
+pub const JWK_RETIRED_AT: &str = "https://agent-passport.org/jwk/retired_at";
+
 /// A set of public keys (a JWKS document), indexed by `kid`.
 ///
 /// Keys of types this crate does not verify with (`use: enc`, RSA-OAEP,

@@ -106,7 +106,9 @@ struct State {
 ///
 /// Every operation reads the file afresh (cost linear in the number of
 /// records), which keeps several processes — an issuer and a `passport
-/// revoke` — consistent without any other coordination.
+/// revoke` — consistent without any other coordination. For many records
+/// or many processes, use `passport-store` (SQLite, indexed, pruned), which
+/// the `passport` command line uses.
 #[derive(Debug)]
 pub struct IndexAllocator {
     path: PathBuf,

@@ -4,31 +4,57 @@
 //! token service — never needed by a resource server, which depends on
 //! `passport-verifier` and `passport-status` only.
 //!
-//! Today it holds [`LocalStatus`]: the local issuer's own revocation state
-//! (an [`IndexAllocator`]) answering a verifier's status questions directly,
-//! with no list to sign, publish or fetch.
+//! - [`Store`]: one SQLite database (rusqlite, SQLite compiled in) holding
+//!   the local issuer's signing-key metadata, its status-list allocation
+//!   and its revocations; every change in one `BEGIN IMMEDIATE`
+//!   transaction, so concurrent processes lose no update.
+//!   [`Store::sign_with_current_key`] signs a passport with the key that
+//!   is current in the same transaction that records its status index and
+//!   the key's `max_exp`.
+//! - [`LocalStatus`]: the store answering a verifier's status questions
+//!   directly, with no list to sign, publish or fetch.
+//! - [`ensure_private_dir`] and [`write_private`]: a data directory trusted
+//!   only when it is this user's and closed to others, and files written
+//!   through exclusive temporary files that never follow a symbolic link.
+//!
+//! Private keys are not in the database: they stay in `0600` key files the
+//! caller names by `kid` (see `passport-cli`).
 //!
 //! ```
 //! use std::sync::Arc;
-//! use passport_status::IndexAllocator;
-//! use passport_store::LocalStatus;
+//! use passport_store::{LocalStatus, Store};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let allocator = IndexAllocator::open(dir.path().join("status.json"), "https://issuer.local/status/1")?;
-//! let source = LocalStatus::new(Arc::new(allocator));
+//! let store = Arc::new(Store::open(dir.path().join("state.db"))?);
+//! let source = LocalStatus::new(store, "https://issuer.local/status/1");
 //! # let _ = source;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod dir;
+mod error;
+mod keys;
+mod legacy;
+mod status;
+mod store;
+
 use std::sync::Arc;
 
 use passport_claims::PassportClaims;
-use passport_status::IndexAllocator;
+use passport_status::RecordRef;
 use passport_verifier::{LinkStatus, StatusSource, StatusUnavailable};
 
-/// The local issuer's allocator answering for the passports it issued.
+pub use dir::{ensure_private_dir, refuse_symlink, write_private};
+pub use error::StoreError;
+pub use keys::{KeyRecord, RETENTION_SKEW, Signed};
+pub use legacy::Imported;
+pub use status::{INITIAL_INDEX_SPACE, MAX_INDEX_SPACE, Pruned, StatusRecord, Transition};
+pub use store::{DEFAULT_BUSY_TIMEOUT, Store};
+
+/// The local issuer's store answering for the passports it issued on one
+/// status list.
 ///
 /// A passport without a `status` claim (minted before revocation was
 /// configured, or by csp-agent-passport) is valid as far as this source
@@ -36,13 +62,17 @@ use passport_verifier::{LinkStatus, StatusSource, StatusUnavailable};
 /// to its `jti`, cannot be answered for and is refused by the verifier.
 #[derive(Debug, Clone)]
 pub struct LocalStatus {
-    allocator: Arc<IndexAllocator>,
+    store: Arc<Store>,
+    uri: String,
 }
 
 impl LocalStatus {
-    /// A source answering from `allocator`'s records.
-    pub fn new(allocator: Arc<IndexAllocator>) -> LocalStatus {
-        LocalStatus { allocator }
+    /// A source answering from `store`'s records of the list `uri`.
+    pub fn new(store: Arc<Store>, uri: impl Into<String>) -> LocalStatus {
+        LocalStatus {
+            store,
+            uri: uri.into(),
+        }
     }
 
     /// The codes of the [`StatusUnavailable`] errors this source reports,
@@ -72,7 +102,7 @@ impl StatusSource for LocalStatus {
         let Some(reference) = &passport.status else {
             return Ok(LinkStatus::Valid);
         };
-        if reference.uri() != self.allocator.uri() {
+        if reference.uri() != self.uri {
             return Err(StatusUnavailable::new(
                 "status_uri_not_allowed",
                 format!(
@@ -82,8 +112,8 @@ impl StatusSource for LocalStatus {
             ));
         }
         let record = self
-            .allocator
-            .lookup_idx(reference.idx())
+            .store
+            .status_record(&self.uri, RecordRef::Index(reference.idx()))
             .map_err(|e| StatusUnavailable::caused_by("status_state_unreadable", e))?;
         match record {
             Some(r) if r.jti == passport.jti => Ok(LinkStatus::from(r.status)),

@@ -13,7 +13,6 @@ pub(crate) fn delegate(ctx: &Context, args: &DelegateArgs) -> Result<(), CliErro
     let text = read_bundle(args.bundle.as_deref())?;
     let bundle = UnverifiedBundle::parse(&text).map_err(passport_verifier::VerifyError::from)?;
     let now = ctx.now();
-    let issuer = ctx.issuer()?;
     // The parent must verify against this issuer, chain included. Its own
     // audience is used (we are its holder, not its audience); every other rule
     // applies, and the issuer enforces the depth limit itself.
@@ -59,23 +58,24 @@ pub(crate) fn delegate(ctx: &Context, args: &DelegateArgs) -> Result<(), CliErro
     if let Some(jkt) = holder_jkt(p)? {
         request = request.holder_jkt(jkt);
     }
-    let minted = issuer.delegate(request).map_err(|e| match e {
-        IssueError::ScopeAttenuation {
-            requested,
-            parent,
-            widened,
-        } => CliError::failed(
-            "scope_widened",
-            format!(
-                "requested scope [{}] is wider than the parent's [{}]; not covered: [{}]",
-                requested.join(", "),
-                parent.join(", "),
-                widened.join(", ")
+    let minted = ctx.mint(|issuer| {
+        issuer.delegate(request).map_err(|e| match e {
+            IssueError::ScopeAttenuation {
+                requested,
+                parent,
+                widened,
+            } => CliError::failed(
+                "scope_widened",
+                format!(
+                    "requested scope [{}] is wider than the parent's [{}]; not covered: [{}]",
+                    requested.join(", "),
+                    parent.join(", "),
+                    widened.join(", ")
+                ),
             ),
-        ),
-        other => other.into(),
+            other => other.into(),
+        })
     })?;
-    ctx.dir.record_issued(issuer.kid(), minted.claims().exp)?;
     if minted.clamped() {
         note!(
             "note: expiry clamped to the parent's: the passport expires at {}",

@@ -40,7 +40,6 @@ pub(crate) fn issue(ctx: &Context, args: &IssueArgs) -> Result<(), CliError> {
                 err
             }
         })?;
-    let issuer = ctx.issuer()?;
     let p = &args.passport;
     let (audience, agent_id, agent_model) = names(p)?;
     let mut request = IssuanceRequest::new(assertion, audience, agent_id, agent_model, scopes(p)?);
@@ -53,8 +52,7 @@ pub(crate) fn issue(ctx: &Context, args: &IssueArgs) -> Result<(), CliError> {
     if let Some(jkt) = holder_jkt(p)? {
         request = request.holder_jkt(jkt);
     }
-    let minted = issuer.issue(request)?;
-    ctx.dir.record_issued(issuer.kid(), minted.claims().exp)?;
+    let minted = ctx.mint(|issuer| Ok(issuer.issue(request)?))?;
     say!("{}", minted.bundle());
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! `passport keys`: the local issuer's signing keys.
 
+use serde_json::{Value, json};
+
 use super::Context;
 use crate::cli::KeysAction;
 use crate::error::CliError;
@@ -9,15 +11,20 @@ pub(crate) fn keys(ctx: &Context, action: KeysAction) -> Result<(), CliError> {
     let now = ctx.now();
     match action {
         KeysAction::Show => {
-            let current = ctx.dir.issuer_key(now)?;
+            ctx.dir.current_key(now)?;
             say!("issuer {}", crate::term::escape(&ctx.env.issuer()));
-            for k in ctx.dir.keyring()? {
-                let status = if k.kid == current.kid() {
-                    "current".to_owned()
-                } else if k.is_published(now) {
-                    format!("retired, published until {}", rfc3339(k.retained_until()))
-                } else {
-                    "retired, no longer published".to_owned()
+            for k in ctx.store()?.keys()? {
+                let status = match (k.retired, k.revoked) {
+                    (None, _) => "current".to_owned(),
+                    (_, Some(revoked)) => format!("revoked {}, not published", rfc3339(revoked)),
+                    (Some(retired), None) if k.is_published(now) => format!(
+                        "retired {}, published until {}",
+                        rfc3339(retired),
+                        rfc3339(k.retained_until())
+                    ),
+                    (Some(retired), None) => {
+                        format!("retired {}, no longer published", rfc3339(retired))
+                    }
                 };
                 say!(
                     "{}  {}  created {}  {status}",
@@ -28,17 +35,38 @@ pub(crate) fn keys(ctx: &Context, action: KeysAction) -> Result<(), CliError> {
             }
         }
         KeysAction::Jwks => {
-            ctx.dir.issuer_key(now)?;
-            say!("{:#}", ctx.dir.jwks(now)?.to_json());
+            ctx.dir.current_key(now)?;
+            let keys: Vec<Value> = ctx
+                .store()?
+                .published_keys(now)?
+                .iter()
+                .map(|k| Value::Object(k.published_jwk()))
+                .collect();
+            say!("{:#}", json!({ "keys": keys }));
         }
         KeysAction::Rotate => {
             let (new, old) = ctx.dir.rotate(now)?;
             if let Some(old) = old {
                 note!(
-                    "retired {old}: it stays in the JWKS until every passport it signed has expired"
+                    "retired {}: it never signs again, and stays in the JWKS until every passport it signed has expired",
+                    old.kid
                 );
             }
-            say!("{}", new.kid());
+            say!("{new}");
+        }
+        KeysAction::Revoke { kid } => {
+            ctx.dir.key_path(&kid)?;
+            let revoked = ctx.store()?.revoke_key(&kid, now)?;
+            ctx.dir.destroy_key(&revoked.kid)?;
+            note!(
+                "revoked {}: it no longer signs nor is published; verifiers refuse its passports once they fetch the new JWKS{}",
+                revoked.kid,
+                if revoked.retired == revoked.revoked {
+                    " (the next issuance makes a new key)"
+                } else {
+                    ""
+                }
+            );
         }
     }
     Ok(())

@@ -19,10 +19,9 @@ use passport_audit::{AuditSink, JsonLinesSink};
 use passport_claims::{
     AgentId, AgentModel, Audience, ClaimsError, Clock, MAX_BUNDLE_LEN, ScopeSet, SystemClock,
 };
-use passport_issuer::Issuer;
+use passport_issuer::{IssuedPassport, Issuer};
 use passport_oidc::{OidcConfig, Provider};
-use passport_status::IndexAllocator;
-use passport_store::LocalStatus;
+use passport_store::{LocalStatus, Signed, Store};
 use passport_verifier::StatusSource;
 
 use crate::cli::PassportArgs;
@@ -44,8 +43,6 @@ pub(crate) use where_::where_;
 
 /// The local issuer's audit log, in the data directory.
 const AUDIT_LOG: &str = "audit.jsonl";
-/// The local issuer's status-list allocator state, in the data directory.
-const STATUS_STATE: &str = "status.json";
 
 pub(crate) struct Context {
     pub(crate) env: Env,
@@ -71,26 +68,47 @@ impl Context {
         Ok(Provider::with_clock(config, self.clock.clone())?)
     }
 
-    fn issuer(&self) -> Result<Issuer, CliError> {
-        let key = self.dir.issuer_key(self.now())?;
-        Ok(Issuer::new(self.env.issuer(), key)
-            .with_clock(self.clock.clone())
-            .with_audit(self.audit_sink()?)
-            .with_status(self.allocator()?))
+    /// Mints one passport with the local issuer's current key: `mint` gets
+    /// an issuer holding the key that is current in the store's transaction,
+    /// which also records the passport's status index and the key's
+    /// `max_exp` — so a rotation never lets a retired key sign, and no
+    /// update is lost to a concurrent process.
+    fn mint(
+        &self,
+        mint: impl FnOnce(&Issuer) -> Result<IssuedPassport, CliError>,
+    ) -> Result<IssuedPassport, CliError> {
+        let now = self.now();
+        self.dir.current_key(now)?;
+        let audit = self.audit_sink()?;
+        let uri = self.env.status_uri();
+        self.store()?
+            .sign_with_current_key(now, Some(&uri), |key, allocator| {
+                let mut issuer = Issuer::new(self.env.issuer(), self.dir.signing_key(&key.kid)?)
+                    .with_clock(self.clock.clone())
+                    .with_audit(audit);
+                if let Some(allocator) = allocator {
+                    issuer = issuer.with_status(allocator);
+                }
+                let minted = mint(&issuer)?;
+                Ok(Signed {
+                    iat: minted.claims().iat,
+                    exp: minted.claims().exp,
+                    value: minted,
+                })
+            })
     }
 
-    /// The local issuer's status-list allocator (`status.json`, mode 0600).
-    fn allocator(&self) -> Result<Arc<IndexAllocator>, CliError> {
-        self.dir.ensure()?;
-        let allocator = IndexAllocator::open(self.dir.path(STATUS_STATE), self.env.status_uri())
-            .map_err(|e| CliError::usage(e.code(), e.to_string()))?
-            .with_clock(self.clock.clone());
-        Ok(Arc::new(allocator))
+    /// The local issuer's store (`state.db`).
+    fn store(&self) -> Result<Arc<Store>, CliError> {
+        self.dir.store(self.now())
     }
 
     /// The local issuer's own revocation state, as a verifier's status source.
     fn local_status(&self) -> Result<Arc<dyn StatusSource>, CliError> {
-        Ok(Arc::new(LocalStatus::new(self.allocator()?)))
+        Ok(Arc::new(LocalStatus::new(
+            self.store()?,
+            self.env.status_uri(),
+        )))
     }
 
     /// The local issuer's audit log, under the data directory.

@@ -2,7 +2,8 @@
 
 use passport_audit::{Action, AuditRecord, LinkRef, Outcome};
 use passport_claims::UnverifiedBundle;
-use passport_status::Status;
+use passport_status::{RecordRef, Status};
+use passport_store::StoreError;
 
 use super::{Context, read_bundle};
 use crate::cli::RevokeArgs;
@@ -22,16 +23,6 @@ pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs) -> Result<(), CliError> {
             })?
         }
     };
-    let allocator = ctx.allocator()?;
-    let current = allocator
-        .lookup_jti(&target)
-        .map_err(|e| CliError::usage(e.code(), e.to_string()))?
-        .ok_or_else(|| {
-            CliError::failed(
-                "unknown_passport",
-                format!("no passport {target:?} was issued here"),
-            )
-        })?;
     let (wanted, action) = if args.suspend {
         (Status::Suspended, Action::Suspend)
     } else if args.reinstate {
@@ -39,19 +30,27 @@ pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs) -> Result<(), CliError> {
     } else {
         (Status::Invalid, Action::Revoke)
     };
-    // Revocation is final; only a suspension can be lifted.
-    let allowed = match (current.status, wanted) {
-        (Status::Invalid, _) => wanted == Status::Invalid,
-        (_, Status::Valid) => current.status == Status::Suspended,
-        _ => true,
-    };
-    let mut record = AuditRecord::new(ctx.now(), action, Outcome::Done);
+    let now = ctx.now();
+    // One transaction reads the status it changes: revocation is final, only
+    // a suspension can be lifted, whatever runs at the same time.
+    let transition = ctx
+        .store()?
+        .change_status(&ctx.env.status_uri(), RecordRef::Jti(&target), wanted, now)
+        .map_err(|e| match e {
+            StoreError::UnknownRecord(_) => CliError::failed(
+                "unknown_passport",
+                format!("no passport {target:?} was issued here"),
+            ),
+            other => other.into(),
+        })?;
+    let current = &transition.before;
+    let mut record = AuditRecord::new(now, action, Outcome::Done);
     record.links = vec![LinkRef {
         jti: current.jti.clone(),
         agent_id: current.agent_id.clone(),
     }];
     record.iss = Some(ctx.env.issuer());
-    if !allowed {
+    let Some(updated) = transition.after else {
         record.outcome = Outcome::Failed;
         record.error = Some("invalid_transition".into());
         ctx.audit_sink()?
@@ -64,10 +63,7 @@ pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs) -> Result<(), CliError> {
                 current.status, wanted
             ),
         ));
-    }
-    let updated = allocator
-        .set_status(target.as_str(), wanted)
-        .map_err(|e| CliError::failed(e.code(), e.to_string()))?;
+    };
     ctx.audit_sink()?
         .record(&record)
         .map_err(|e| CliError::usage(e.code(), e.to_string()))?;
@@ -91,10 +87,7 @@ fn leaf_jti(bundle: &UnverifiedBundle) -> Option<String> {
 }
 
 pub(crate) fn revocations(ctx: &Context) -> Result<(), CliError> {
-    let records = ctx
-        .allocator()?
-        .records()
-        .map_err(|e| CliError::usage(e.code(), e.to_string()))?;
+    let records = ctx.store()?.revoked(&ctx.env.status_uri())?;
     say!(
         "{:<36}  {:<9}  {:<16}  {:<20}  changed",
         "jti",
@@ -102,7 +95,7 @@ pub(crate) fn revocations(ctx: &Context) -> Result<(), CliError> {
         "agent",
         "expires"
     );
-    for r in records.iter().filter(|r| r.status != Status::Valid) {
+    for r in &records {
         say!(
             "{:<36}  {:<9}  {:<16}  {:<20}  {}",
             escape(&r.jti),

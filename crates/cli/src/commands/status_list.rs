@@ -6,11 +6,11 @@ use crate::error::CliError;
 use crate::term::escape;
 
 pub(crate) fn status_list(ctx: &Context, args: &StatusListArgs) -> Result<(), CliError> {
-    let key = ctx.dir.issuer_key(ctx.now())?;
+    let now = ctx.now();
+    let key = ctx.dir.signing_key(&ctx.dir.current_key(now)?.kid)?;
     let token = ctx
-        .allocator()?
-        .publish(&key, ctx.now(), args.ttl, args.lifetime)
-        .map_err(|e| CliError::failed(e.code(), e.to_string()))?;
+        .store()?
+        .publish(&ctx.env.status_uri(), &key, now, args.ttl, args.lifetime)?;
     match &args.out {
         Some(path) => {
             std::fs::write(path, format!("{token}\n"))

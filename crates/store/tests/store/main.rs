@@ -1,0 +1,9 @@
+//! Integration tests of passport-store: one binary, one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod dir;
+mod keys;
+mod legacy;
+mod local_status;
+mod status;
