@@ -101,14 +101,18 @@ pub(crate) fn lifetime(p: &PassportClaims, policy: &VerificationPolicy) -> Resul
     Ok(())
 }
 
-/// A passport with a `status` reference needs a status source to ask,
-/// unless the caller opted out explicitly: ignoring it in silence would
-/// accept revoked passports.
+/// A passport with a `status` reference needs a status source that answers
+/// for it, unless the caller opted out explicitly: ignoring it in silence
+/// would accept revoked passports.
 pub(crate) fn status_answerable(
     p: &PassportClaims,
     status: &StatusCheck<'_>,
 ) -> Result<(), VerifyError> {
-    if p.status.is_some() && status.sources.is_empty() && !status.dangerous_ignore {
+    let answered = status
+        .sources
+        .iter()
+        .any(|source| source.answers_status_references());
+    if p.status.is_some() && !answered && !status.dangerous_ignore {
         return Err(VerifyError::StatusSourceRequired {
             jti: shorten(&p.jti),
         });
@@ -581,6 +585,36 @@ mod tests {
             dangerous_ignore: true,
         };
         status_answerable(&p, &ignoring).unwrap();
+        // A source that does not answer for references (a deny list) is not
+        // enough; one that does is.
+        struct Source(bool);
+        impl StatusSource for Source {
+            fn status(
+                &self,
+                _: &PassportClaims,
+                _: i64,
+            ) -> Result<LinkStatus, crate::StatusUnavailable> {
+                Ok(LinkStatus::Valid)
+            }
+            fn answers_status_references(&self) -> bool {
+                self.0
+            }
+        }
+        let deny_only: [Arc<dyn StatusSource>; 1] = [Arc::new(Source(false))];
+        let check = StatusCheck {
+            sources: &deny_only,
+            dangerous_ignore: false,
+        };
+        assert!(matches!(
+            status_answerable(&p, &check),
+            Err(VerifyError::StatusSourceRequired { .. })
+        ));
+        let both: [Arc<dyn StatusSource>; 2] = [Arc::new(Source(false)), Arc::new(Source(true))];
+        let check = StatusCheck {
+            sources: &both,
+            dangerous_ignore: false,
+        };
+        status_answerable(&p, &check).unwrap();
     }
 
     #[test]

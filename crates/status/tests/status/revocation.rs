@@ -259,13 +259,26 @@ fn a_list_file_replaced_by_a_hostile_one_keeps_failing_closed() {
 
 #[test]
 fn a_deny_list_revokes_every_descendant_of_a_listed_jti() {
-    let f = Fixture::new();
+    let fixture = Fixture::new();
+    // Passports without a status reference: a deny list is all there is.
+    let f = Kit::new();
     let [root, child, grandchild] = f.chain3();
-    let path = f.path("deny.json");
+    let path = fixture.path("deny.json");
     std::fs::write(&path, r#"{"revoked": ["someone-else"]}"#).unwrap();
     let deny = Arc::new(DenyListSource::from_file(&path).unwrap());
-    let verifier = f.verifier_using(deny.clone());
+    let verifier = f.verifier(f.policy()).with_status_source(deny.clone());
     verifier.verify_str(grandchild.bundle()).unwrap();
+    // A deny list does not read status lists: passports naming one are
+    // refused rather than accepted unchecked.
+    let [_, _, listed] = fixture.chain3();
+    assert_eq!(
+        fixture
+            .verifier_using(deny.clone())
+            .verify_str(listed.bundle())
+            .unwrap_err()
+            .code(),
+        "status_source_required"
+    );
 
     let doc = json!({"revoked": ["someone-else", {"jti": root.claims().jti, "reason": "lost"}]});
     std::fs::write(&path, doc.to_string()).unwrap();
@@ -301,7 +314,7 @@ fn a_deny_list_revokes_every_descendant_of_a_listed_jti() {
     );
 
     let memory = DenyListSource::from_jtis([child.claims().jti.clone()]);
-    let verifier = f.verifier_using(Arc::new(memory));
+    let verifier = f.verifier(f.policy()).with_status_source(Arc::new(memory));
     assert_eq!(
         verifier.verify_str(grandchild.bundle()).unwrap_err().link(),
         1
