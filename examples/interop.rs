@@ -78,7 +78,8 @@ fn mint(outdir: &Path) -> Result<(), Failure> {
     write(outdir, "issuer_public.jwk", &jwk)?;
 
     let keys = InMemoryKeyStore::new();
-    keys.insert(key.verifying_key());
+    keys.insert(RUST_ISSUER, key.verifying_key())
+        .during("trust the issuer key")?;
     let verifier = Verifier::new(VerificationPolicy::new(RUST_ISSUER, AUDIENCE), keys)
         .during("build the verifier")?;
     let issuer = Issuer::new(RUST_ISSUER, key);
@@ -157,7 +158,8 @@ fn verify(dir: &Path) -> Result<(), Failure> {
     let chain = read(dir, "py_chain.txt")?;
 
     let keys = Arc::new(InMemoryKeyStore::new());
-    keys.insert(py_key);
+    keys.insert(PY_ISSUER, py_key)
+        .during("trust the Python issuer key")?;
 
     let interop = Verifier::new(
         VerificationPolicy::new(PY_ISSUER, AUDIENCE).accept_untyped(true),

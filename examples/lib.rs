@@ -79,7 +79,7 @@ pub async fn login_without_browser(mock: &MockOidc) -> Result<IdentityAssertion,
 pub fn local_issuer() -> Result<(Issuer, Arc<InMemoryKeyStore>), BoxError> {
     let key = SigningKey::generate(Algorithm::EdDSA)?;
     let keys = Arc::new(InMemoryKeyStore::new());
-    keys.insert(key.verifying_key());
+    keys.insert(ISSUER, key.verifying_key())?;
     Ok((Issuer::new(ISSUER, key), keys))
 }
 

@@ -90,7 +90,8 @@ impl Fixture {
         let clock = Arc::new(ManualClock::new(NOW));
         let signing = SigningKey::generate(Algorithm::EdDSA).expect("issuer key");
         let keys = Arc::new(InMemoryKeyStore::new());
-        keys.insert(signing.verifying_key());
+        keys.insert(ISSUER, signing.verifying_key())
+            .expect("trusted key");
         let keys: Arc<dyn KeyStore> = keys;
         let issuer = Issuer::new(ISSUER, signing).with_clock(clock.clone());
         let policy = || {

@@ -174,7 +174,12 @@ impl AuthError {
                 VerifyError::StatusUnavailable(_) | VerifyError::AuditFailed(_) => {
                     Kind::Unavailable
                 }
-                VerifyError::Policy(_) => Kind::Internal,
+                // The server's configuration, not the token: a policy or key
+                // store that cannot be used, or no status source for a
+                // passport that names one.
+                VerifyError::Policy(_)
+                | VerifyError::KeyIssuerConflict { .. }
+                | VerifyError::StatusSourceRequired { .. } => Kind::Internal,
                 _ => Kind::InvalidToken,
             },
             AuthError::Proof(e) => match e {

@@ -45,7 +45,8 @@
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // The issuer's public keys (from its JWKS) go in the key store.
+//! // The issuer's public keys (from its JWKS) go in the key store, under
+//! // that issuer: a key of one issuer never verifies another's passports.
 //! let keys = InMemoryKeyStore::new();
 //! let policy = VerificationPolicy::new("https://issuer.local", "https://files.example");
 //! let verifier = Arc::new(Verifier::new(policy, keys)?);

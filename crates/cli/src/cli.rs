@@ -51,7 +51,7 @@ pub(crate) enum Command {
     Delegate(DelegateArgs),
     /// Verify a bundle and every link of its chain; print the verified claims.
     #[command(
-        after_help = "Examples:\n  passport verify \"$BUNDLE\" --aud https://files.example --required-scope files:read\n  passport verify --aud https://files.example --jwks https://issuer.example/jwks.json --json < bundle.txt\n\nA passport bound to its holder's key (issued with --holder-key) is refused here\n(dpop_proof_required): it is only valid with a DPoP proof, which a server checks\nper request (passport-axum). `passport inspect` shows its claims."
+        after_help = "Examples:\n  passport verify \"$BUNDLE\" --aud https://files.example --required-scope files:read\n  passport verify --aud https://files.example --trust https://issuer.example=https://issuer.example/jwks.json --json < bundle.txt\n\nEach key set belongs to its issuer (--trust ISSUER=JWKS, repeatable): a passport\nverifies only with a key of its own iss. A passport naming a status list needs\n--status-list (or the local issuer's own list), or --no-status-check.\n\nA passport bound to its holder's key (issued with --holder-key) is refused here\n(dpop_proof_required): it is only valid with a DPoP proof, which a server checks\nper request (passport-axum). `passport inspect` shows its claims."
     )]
     Verify(VerifyArgs),
     /// Decode a bundle WITHOUT verifying it.
@@ -156,10 +156,16 @@ pub(crate) struct VerifyArgs {
     /// This verifier's audience (exact match with the leaf's `aud`).
     #[arg(long, value_name = "URL")]
     pub(crate) aud: String,
-    /// A trusted issuer; repeat for several (default: the local issuer).
+    /// A trusted issuer and its own keys (a JWKS file or an http(s) URL);
+    /// repeat for several. A key verifies only its own issuer's passports.
+    #[arg(long = "trust", value_name = "ISSUER=JWKS")]
+    pub(crate) trust: Vec<String>,
+    /// The trusted issuer (default: the local issuer); with --jwks, one only.
+    /// For several issuers use --trust.
     #[arg(long = "issuer", value_name = "URL")]
     pub(crate) issuers: Vec<String>,
-    /// Trusted keys: a JWKS file or an http(s) URL (default: the local issuer's keys).
+    /// The issuer's keys: a JWKS file or an http(s) URL (default: the local
+    /// issuer's keys). Pairs with a single --issuer; for several use --trust.
     #[arg(long, value_name = "FILE|URL")]
     pub(crate) jwks: Option<String>,
     /// Minimum identity assurance level.
@@ -183,6 +189,14 @@ pub(crate) struct VerifyArgs {
     /// Accept untyped passports minted by csp-agent-passport.
     #[arg(long)]
     pub(crate) accept_untyped: bool,
+    /// The longest lifetime (exp - iat) accepted on any link, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    pub(crate) max_lifetime: u64,
+    /// Accept passports with a status reference without checking it (when no
+    /// --status-list is given and the issuer is not the local one). Revoked
+    /// passports are then accepted.
+    #[arg(long)]
+    pub(crate) no_status_check: bool,
     /// Clock skew tolerated, in seconds (at most 120).
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=120))]
     pub(crate) clock_skew: u64,

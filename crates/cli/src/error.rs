@@ -16,6 +16,11 @@ use passport_verifier::VerifyError;
 #[cfg(test)]
 pub(crate) const CODES: &[(&str, u8, &str)] = &[
     (
+        "ambiguous_trust",
+        2,
+        "`passport verify` cannot pair every trusted issuer with its own keys (several `--issuer` with one `--jwks`, an issuer without keys, `--trust` mixed with `--issuer`/`--jwks`, or a `--trust` value that is not ISSUER=JWKS).",
+    ),
+    (
         "config",
         2,
         "The configuration is missing or invalid (no data directory: neither `XDG_DATA_HOME` nor `HOME` is set).",

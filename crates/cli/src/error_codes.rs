@@ -117,6 +117,10 @@ const SHARED: &[(&str, &str)] = &[
         "A JWKS could not be fetched or parsed: the provider's (passport-oidc) or the one `passport verify --jwks-url` names.",
     ),
     (
+        "key_retired",
+        "A token (a passport, or a status list token) was issued after its key's retirement time; the same rule for both kinds of token.",
+    ),
+    (
         "malformed_bundle",
         "A bundle that cannot be read or decoded, found by the bundle parser or by the CLI reading one (not UTF-8, a leaf that cannot be decoded).",
     ),
@@ -357,7 +361,25 @@ fn verify_samples() -> Vec<VerifyError> {
         found: None,
     };
     vec![
-        VerifyError::UnknownKey { kid: String::new() },
+        VerifyError::UnknownKey {
+            iss: String::new(),
+            kid: String::new(),
+        },
+        VerifyError::KeyIssuerConflict {
+            kid: String::new(),
+            issuer: String::new(),
+            owner: String::new(),
+        },
+        VerifyError::KeyRetired {
+            kid: String::new(),
+            iat: 0,
+            retired_at: 0,
+        },
+        VerifyError::LifetimeTooLong {
+            lifetime: 0,
+            max: 0,
+        },
+        VerifyError::StatusSourceRequired { jti: String::new() },
         VerifyError::UntrustedIssuer { iss: String::new() },
         VerifyError::AudienceMismatch {
             expected: String::new(),

@@ -543,6 +543,7 @@ async fn verify_with_a_jwks_served_on_loopback() {
             "https://orch.example",
             "--jwks",
             &url,
+            "--no-status-check",
         ])
     });
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -555,6 +556,7 @@ async fn verify_with_a_jwks_served_on_loopback() {
             "https://orch.example",
             "--jwks",
             &url,
+            "--no-status-check",
         ])
     });
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -879,13 +881,71 @@ async fn revoking_a_root_refuses_every_descendant_locally_and_through_a_publishe
     ];
     let out = verify(&grandchild, &external);
     assert_fails(&out, 1, "revoked");
-    // Without the list, the external verifier cannot know (offline, by design).
+    // Without the list, the external verifier cannot know: it refuses the
+    // passports that name a list, unless told explicitly not to check.
+    let out = verify(&grandchild, &["--jwks", jwks.to_str().unwrap()]);
+    assert_fails(&out, 1, "status_source_required");
     assert_eq!(
-        verify(&grandchild, &["--jwks", jwks.to_str().unwrap()])
-            .status
-            .code(),
+        verify(
+            &grandchild,
+            &["--jwks", jwks.to_str().unwrap(), "--no-status-check"]
+        )
+        .status
+        .code(),
         Some(0)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_pairs_each_key_set_with_its_own_issuer() {
+    const LOCAL: &str = "https://issuer.local";
+    const OTHER: &str = "https://other.example";
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let root = env.issue(&["files:read"]);
+    let jwks = env.work.path().join("jwks.json");
+    std::fs::write(&jwks, stdout(&env.run(&["keys", "jwks"]))).unwrap();
+    let jwks = jwks.to_str().unwrap();
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            root.as_str(),
+            "--aud",
+            "https://orch.example",
+            "--no-status-check",
+        ];
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+    let local = format!("{LOCAL}={jwks}");
+    let other = format!("{OTHER}={jwks}");
+    // The local issuer with its own keys.
+    let out = verify(&["--trust", &local]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The same keys given to another issuer: they verify nothing of ours.
+    assert_fails(&verify(&["--trust", &other]), 1, "untrusted_issuer");
+    // One JWKS cannot be both issuers' keys.
+    assert_fails(
+        &verify(&["--trust", &local, "--trust", &other]),
+        1,
+        "key_issuer_conflict",
+    );
+    // Ambiguous pairings are refused, pointing at --trust.
+    for ambiguous in [
+        vec!["--issuer", LOCAL, "--issuer", OTHER, "--jwks", jwks],
+        vec!["--issuer", OTHER],
+        vec!["--trust", &local, "--jwks", jwks],
+        vec!["--trust", &local, "--issuer", LOCAL],
+        vec!["--trust", jwks],
+    ] {
+        let out = verify(&ambiguous);
+        assert_fails(&out, 2, "ambiguous_trust");
+        assert!(stderr(&out).contains("--trust"), "{}", stderr(&out));
+    }
+    // One issuer with --jwks stays unambiguous.
+    let out = verify(&["--issuer", LOCAL, "--jwks", jwks]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[tokio::test(flavor = "multi_thread")]

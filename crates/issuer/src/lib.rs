@@ -33,7 +33,7 @@
 //!
 //! let key = SigningKey::generate(Algorithm::EdDSA)?;
 //! let keys = InMemoryKeyStore::new();
-//! keys.insert(key.verifying_key());
+//! keys.insert("https://issuer.local", key.verifying_key())?;
 //! let issuer = Issuer::new("https://issuer.local", key);
 //!
 //! let root = issuer.issue(IssuanceRequest::new(

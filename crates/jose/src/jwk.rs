@@ -10,6 +10,25 @@ use crate::alg::KeyAlgorithm;
 use crate::key::key_algorithm_of;
 use crate::{JoseError, VerifyingKey, json};
 
+/// The JWK member naming when a key stopped signing: an integer NumericDate
+/// (seconds since the epoch). An issuer publishes it on a retired key; a
+/// verifier refuses a token whose `iat` is after it (`key_retired`). A key
+/// without it is active. See [`VerifyingKey::retired_at`].
+pub const JWK_RETIRED_AT: &str = "https://agent-passport.org/jwk/retired_at";
+
+/// The [`JWK_RETIRED_AT`] member of `jwk`: absent, or a non-negative integer.
+pub(crate) fn retired_at(jwk: &Map<String, Value>) -> Result<Option<i64>, JoseError> {
+    match jwk.get(JWK_RETIRED_AT) {
+        None => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(t) if t >= 0 => Ok(Some(t)),
+            _ => Err(JoseError::InvalidKey(format!(
+                "JWK member {JWK_RETIRED_AT:?} is not a non-negative integer"
+            ))),
+        },
+    }
+}
+
 /// The RFC 7638 thumbprint of a JWK: SHA-256 over the JSON object of its
 /// required members (RFC 7638 §3.2; OKP members from RFC 8037 §2) in
 /// lexicographic order with no whitespace, base64url-encoded.
@@ -50,10 +69,6 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, JoseError> {
         serde_json::to_vec(&required).map_err(|_| JoseError::Crypto("thumbprint serialisation"))?;
     Ok(crate::sha256_b64url(&canonical))
 }
-
-/// The JWK member carrying the time (NumericDate, seconds) a published key
-/// stopped signing: a passport issued after it is not the key's.
-pub const JWK_RETIRED_AT: &str = "https://agent-passport.org/jwk/retired_at";
 
 /// A set of public keys (a JWKS document), indexed by `kid`.
 ///

@@ -324,12 +324,17 @@ struct VerifyingInner {
     /// The only signature length that can verify: 64 bytes for Ed25519 and
     /// ES256, the modulus length for RSA.
     signature_len: usize,
+    /// When the key stopped signing ([`crate::JWK_RETIRED_AT`]), if it has.
+    retired_at: Option<i64>,
 }
 
 impl VerifyingKey {
     /// Parses a public JWK. Refuses private members (a public key store must
     /// never hold private keys), `use` other than `sig`, and keys whose `alg`
     /// does not fit their type. Without a `kid`, the RFC 7638 thumbprint is used.
+    ///
+    /// A [`crate::JWK_RETIRED_AT`] member must be a non-negative integer
+    /// ([`VerifyingKey::retired_at`]); anything else is `invalid_key`.
     ///
     /// RSA public keys are refused as [`JoseError::WeakKey`] when the modulus
     /// is under 2048 bits or even, or the exponent is even or below 65537;
@@ -370,6 +375,7 @@ impl VerifyingKey {
             }
             KeyAlgorithm::Rsa => rsa::verifying_key(&map)?,
         };
+        let retired_at = jwk::retired_at(&map)?;
         let kid = match map.get("kid") {
             None => jwk::thumbprint(&map)?,
             Some(Value::String(k)) if !k.is_empty() => k.clone(),
@@ -389,6 +395,7 @@ impl VerifyingKey {
                 jwk,
                 key,
                 signature_len,
+                retired_at,
             }),
         })
     }
@@ -401,6 +408,14 @@ impl VerifyingKey {
     /// The key's `kid`.
     pub fn kid(&self) -> &str {
         &self.inner.kid
+    }
+
+    /// When the key stopped signing, in seconds since the epoch: the JWK
+    /// member [`crate::JWK_RETIRED_AT`], read when the key was loaded.
+    /// `None` for an active key. A verifier refuses a token whose `iat` is
+    /// after this time.
+    pub fn retired_at(&self) -> Option<i64> {
+        self.inner.retired_at
     }
 
     /// The key family.

@@ -198,3 +198,40 @@ fn jwks_round_trip_skip_unusable_keys_and_refuse_duplicate_kids() {
         assert_eq!(JwkSet::from_json(bad).unwrap_err().code(), "invalid_json");
     }
 }
+
+#[test]
+fn a_retired_at_member_must_be_a_non_negative_integer() {
+    use passport_jose::JWK_RETIRED_AT;
+    let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    assert_eq!(key.verifying_key().retired_at(), None);
+    for good in [0i64, 1_700_000_000] {
+        let mut jwk = key.public_jwk().clone();
+        jwk.insert(JWK_RETIRED_AT.into(), good.into());
+        let parsed = VerifyingKey::from_jwk_map(jwk).unwrap();
+        assert_eq!(parsed.retired_at(), Some(good));
+        // Published again as it came, and read back from a JWKS.
+        let doc = JwkSet::from_keys([parsed]).unwrap().to_json().to_string();
+        let set = JwkSet::from_json(doc.as_bytes()).unwrap();
+        assert_eq!(set.get(key.kid()).unwrap().retired_at(), Some(good));
+    }
+    for bad in [
+        serde_json::json!(-1),
+        serde_json::json!(1.5),
+        serde_json::json!("1700000000"),
+        serde_json::json!(true),
+        serde_json::json!(null),
+        serde_json::json!(1e300),
+        serde_json::json!(u64::MAX),
+    ] {
+        let mut jwk = key.public_jwk().clone();
+        jwk.insert(JWK_RETIRED_AT.into(), bad.clone());
+        let err = VerifyingKey::from_jwk_map(jwk.clone()).unwrap_err();
+        assert_eq!(err.code(), "invalid_key", "{bad}");
+        let doc = serde_json::json!({ "keys": [jwk] }).to_string();
+        assert_eq!(
+            JwkSet::from_json(doc.as_bytes()).unwrap_err().code(),
+            "invalid_key",
+            "{bad}"
+        );
+    }
+}

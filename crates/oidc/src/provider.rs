@@ -40,8 +40,11 @@ struct CachedDiscovery {
     fetched_at: i64,
 }
 
+/// The provider's keys: they belong to this provider's issuer alone, and
+/// are looked up by (issuer, `kid`).
 #[derive(Debug, Default)]
 struct JwksCache {
+    issuer: String,
     uri: String,
     keys: Option<Arc<JwkSet>>,
     last_attempt: Option<i64>,
@@ -157,7 +160,9 @@ impl Provider {
             .into());
         }
         let metadata = self.metadata().await?;
-        let key = self.key_for(&metadata.jwks_uri, jws.header().kid()).await?;
+        let key = self
+            .key_for(&metadata.issuer, &metadata.jwks_uri, jws.header().kid())
+            .await?;
         let options = VerifyOptions {
             algorithms: self.config.allowed_algorithms.clone(),
             typ: None,
@@ -176,13 +181,25 @@ impl Provider {
         check_claims(claims, &rules)
     }
 
-    /// The key for a token's `kid` (or the only key when there is no `kid`),
-    /// fetching the JWKS when it is not cached yet and refetching it at most
-    /// once per cooldown for an unknown `kid`.
-    async fn key_for(&self, jwks_uri: &str, kid: Option<&str>) -> Result<VerifyingKey, OidcError> {
+    /// The key of `issuer` for a token's `kid` (or the only key when there
+    /// is no `kid`), fetching the JWKS when it is not cached yet and
+    /// refetching it at most once per cooldown for an unknown `kid`. Keys are
+    /// held per issuer: a JWKS fetched for one issuer is never asked about
+    /// another (the issuer is the provider's own, checked against the
+    /// configuration when discovery was fetched).
+    async fn key_for(
+        &self,
+        issuer: &str,
+        jwks_uri: &str,
+        kid: Option<&str>,
+    ) -> Result<VerifyingKey, OidcError> {
+        if issuer != self.expected_issuer {
+            return Err(OidcError::UnknownKid(truncate(kid.unwrap_or_default())));
+        }
         let mut cache = self.jwks.lock().await;
-        if cache.uri != jwks_uri {
+        if cache.issuer != issuer || cache.uri != jwks_uri {
             *cache = JwksCache {
+                issuer: issuer.to_owned(),
                 uri: jwks_uri.to_owned(),
                 ..JwksCache::default()
             };

@@ -31,6 +31,7 @@ use passport_verifier::{
 const ISSUER: &str = "https://issuer.agent-passport.example";
 const AUD: &str = "https://files.example.com";
 const URI: &str = "https://issuer.agent-passport.example/status/1";
+const STATUS_BASE: &str = "https://issuer.agent-passport.example/status";
 const NOW: i64 = 1_700_000_000;
 
 struct Fixture {
@@ -55,7 +56,8 @@ impl Fixture {
             .expect("Ed25519 x");
         let raw_key = ParsedPublicKey::new(&ED25519, &x).expect("raw Ed25519 key");
         let keys = Arc::new(InMemoryKeyStore::new());
-        keys.insert(key.verifying_key());
+        keys.insert(ISSUER, key.verifying_key())
+            .expect("trusted key");
         let allocator =
             Arc::new(IndexAllocator::open(dir.path().join("status.json"), URI).expect("allocator"));
         let issuer = Issuer::new(ISSUER, key.try_clone().expect("key clone"))
@@ -99,7 +101,9 @@ impl Fixture {
         }
         let token = allocator.publish(&key, NOW, 300, 3600).expect("list token");
         let keystore: Arc<dyn KeyStore> = keys.clone();
-        let source = StatusListSource::new(keystore).with_clock(clock.clone());
+        let source = StatusListSource::new(keystore)
+            .with_clock(clock.clone())
+            .trust_issuer(ISSUER, STATUS_BASE);
         source.add_token(&token).expect("list verifies");
         Fixture {
             _dir: dir,

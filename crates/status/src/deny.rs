@@ -131,6 +131,12 @@ impl StatusSource for DenyListSource {
             LinkStatus::Valid
         })
     }
+
+    /// A deny list knows `jti`s, not status lists: a passport's `status`
+    /// reference still needs a source that reads it.
+    fn answers_status_references(&self) -> bool {
+        false
+    }
 }
 
 fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {

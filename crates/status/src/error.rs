@@ -55,6 +55,29 @@ pub enum StatusError {
         /// The `kid` (shortened).
         kid: String,
     },
+    /// The token was issued (`iat`) after its key was retired.
+    #[error("status list token issued at {iat}, after its key {kid:?} was retired at {retired_at}")]
+    KeyRetired {
+        /// The `kid` (shortened).
+        kid: String,
+        /// The token's `iat`.
+        iat: i64,
+        /// When the key stopped signing.
+        retired_at: i64,
+    },
+    /// The list is older (`iat`) than one already seen for the same URI: a
+    /// rollback to a list from before a revocation.
+    #[error(
+        "status list {uri:?} issued at {iat} is older than the one already seen, issued at {seen}"
+    )]
+    RolledBack {
+        /// The URI (shortened).
+        uri: String,
+        /// The refused list's `iat`.
+        iat: i64,
+        /// The newest `iat` seen for this URI.
+        seen: i64,
+    },
     /// The token's claims are missing, of the wrong type or malformed.
     #[error("invalid status list token claims: {0}")]
     InvalidClaims(String),
@@ -151,6 +174,10 @@ passport_jose::error_codes! {
             "Compressing a status list failed.",
         StatusError::UntrustedKey { .. } => "unknown_kid":
             "No key the verifier trusts for this kind of token has the token's `kid`.",
+        StatusError::KeyRetired { .. } => "key_retired":
+            "A status list token was issued (`iat`) after its key's retirement time.",
+        StatusError::RolledBack { .. } => "status_list_rolled_back":
+            "A status list is older (`iat`) than one already seen for the same URI (rollback).",
         StatusError::InvalidClaims(_) => "invalid_status_list_claims":
             "A status list token's claims are missing, of the wrong type or malformed.",
         StatusError::UriMismatch { .. } => "uri_mismatch":

@@ -33,7 +33,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let key = SigningKey::generate(Algorithm::EdDSA)?;
 //! let keys = Arc::new(InMemoryKeyStore::new());
-//! keys.insert(key.verifying_key());
+//! keys.insert("https://issuer.local", key.verifying_key())?;
 //!
 //! let uri = "https://issuer.local/status/1";
 //! let allocator = Arc::new(IndexAllocator::open(dir.path().join("status.json"), uri)?);
@@ -50,7 +50,8 @@
 //! let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
 //! let token = allocator.publish(&key, now, 300, 3600)?;
 //!
-//! let source = StatusListSource::new(keys.clone() as Arc<dyn KeyStore>);
+//! let source = StatusListSource::new(keys.clone() as Arc<dyn KeyStore>)
+//!     .trust_issuer("https://issuer.local", "https://issuer.local/status");
 //! source.add_token(&token)?;
 //! let verifier = Verifier::with_key_store(
 //!     VerificationPolicy::new("https://issuer.local", "https://tool.example"), keys)?

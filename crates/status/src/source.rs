@@ -47,20 +47,36 @@ struct Cached {
     fetched_at: i64,
 }
 
+/// A list is held per (issuer, URI): the issuer whose key signed it, the
+/// only issuer whose passports it may answer for.
+type ListKey = (String, String);
+
+fn list_key(issuer: &str, uri: &str) -> ListKey {
+    (issuer.to_owned(), uri.to_owned())
+}
+
 /// Answers "is this passport revoked?" from Token Status Lists.
 ///
 /// - A passport **without** a `status` claim is valid as far as this source
 ///   goes (a malformed claim never gets this far: the claims decoder
 ///   refuses it as `invalid_claim`).
-/// - **Which lists.** Only lists this source was told about are used: a list
-///   file ([`StatusListSource::add_file`]), a token handed over
-///   ([`StatusListSource::add_token`]), or a URI under an allowed prefix
-///   ([`StatusListSource::allow_uri_prefix`]) — the only URIs ever fetched. A
-///   passport naming any other URI is refused (`status_uri_not_allowed`):
-///   the source never fetches an arbitrary URI a token names.
-/// - **Trust.** Every list is verified ([`StatusListToken::verify`]) with the
-///   key store given at construction (keys by `kid` only), its `sub` equal
-///   to the URI it is used for, its time window checked.
+/// - **Issuers and their status bases.** The source knows, per trusted
+///   issuer, its status base: the URI prefix it publishes its lists under
+///   ([`StatusListSource::trust_issuer`]). A passport's status URI must lie
+///   under the base of the passport's own `iss`, else it is refused
+///   (`status_uri_not_allowed`): the source never fetches an arbitrary URI a
+///   token names, nor one under another issuer's base.
+/// - **Which lists.** A list file ([`StatusListSource::add_file`]), a token
+///   handed over ([`StatusListSource::add_token`]), or a fetch of a URI under
+///   an issuer's base.
+/// - **Trust.** Every list is verified ([`StatusListToken::verify`]) with a
+///   key of the issuer whose passports it answers for — never another
+///   issuer's, so issuer B cannot sign a list for A's URI and un-revoke A's
+///   passports — its `sub` equal to the URI it is used for, its time window
+///   checked.
+/// - **No rollback.** A list older (`iat`) than one already seen for the
+///   same issuer and URI is refused (`status_list_rolled_back`), so an old
+///   copy from before a revocation cannot be replayed.
 /// - **Freshness.** A list is used until `ttl` seconds after it was loaded or
 ///   its `exp` (plus the skew), whichever is first. [`StatusSource::status`]
 ///   is synchronous and answers from what is cached (re-reading a stale list
@@ -75,7 +91,8 @@ struct Cached {
 ///   redirects are not followed.
 pub struct StatusListSource {
     keys: Arc<dyn KeyStore>,
-    prefixes: Vec<String>,
+    /// Each trusted issuer with its status base.
+    issuers: Vec<(String, String)>,
     policy: FailurePolicy,
     clock: Arc<dyn Clock>,
     clock_skew: u64,
@@ -87,14 +104,17 @@ pub struct StatusListSource {
     retry_after: Duration,
     http: OnceLock<reqwest::Client>,
     files: RwLock<HashMap<String, PathBuf>>,
-    cache: RwLock<HashMap<String, Cached>>,
-    failures: Mutex<HashMap<String, i64>>,
+    cache: RwLock<HashMap<ListKey, Cached>>,
+    /// The newest `iat` verified per list: what a rollback is measured
+    /// against. Only lists signed by a trusted issuer create entries.
+    seen: Mutex<HashMap<ListKey, i64>>,
+    failures: Mutex<HashMap<ListKey, i64>>,
 }
 
 impl std::fmt::Debug for StatusListSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatusListSource")
-            .field("prefixes", &self.prefixes)
+            .field("issuers", &self.issuers)
             .field("policy", &self.policy)
             .field("cached", &read(&self.cache).len())
             .finish_non_exhaustive()
@@ -102,12 +122,13 @@ impl std::fmt::Debug for StatusListSource {
 }
 
 impl StatusListSource {
-    /// A source whose lists must be signed by a key in `keys`, failing closed,
-    /// with no list and no allowed URI yet.
+    /// A source whose lists must be signed by a key in `keys` of the issuer
+    /// they answer for, failing closed, with no trusted issuer yet
+    /// ([`StatusListSource::trust_issuer`]).
     pub fn new(keys: Arc<dyn KeyStore>) -> StatusListSource {
         StatusListSource {
             keys,
-            prefixes: Vec::new(),
+            issuers: Vec::new(),
             policy: FailurePolicy::FailClosed,
             clock: Arc::new(SystemClock),
             clock_skew: DEFAULT_LIST_CLOCK_SKEW,
@@ -120,18 +141,28 @@ impl StatusListSource {
             http: OnceLock::new(),
             files: RwLock::new(HashMap::new()),
             cache: RwLock::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Allows fetching lists whose URI starts with `prefix`, an absolute
-    /// `http`/`https` URL. The match is at a path boundary: the prefix
-    /// `https://issuer.example/status` allows `…/status` and `…/status/1`,
+    /// Trusts `issuer`'s lists under `status_base`, the absolute
+    /// `http`/`https` URI prefix it publishes them under (its configured
+    /// status URI or a prefix of it): a passport of `issuer` may name a list
+    /// under that base, the list must be signed by a key of `issuer`, and
+    /// such URIs may be fetched. Call again for more issuers (or bases).
+    ///
+    /// The match is at a path boundary: the base
+    /// `https://issuer.example/status` covers `…/status` and `…/status/1`,
     /// never `…/statusX` nor `https://issuer.example.evil/…`. A URI must also
     /// be in normal form (what a URL parser prints back), so dot segments,
-    /// user info, fragments and case tricks never slip under a prefix.
-    pub fn allow_uri_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefixes.push(prefix.into());
+    /// user info, fragments and case tricks never slip under a base.
+    pub fn trust_issuer(
+        mut self,
+        issuer: impl Into<String>,
+        status_base: impl Into<String>,
+    ) -> Self {
+        self.issuers.push((issuer.into(), status_base.into()));
         self
     }
 
@@ -190,7 +221,8 @@ impl StatusListSource {
     }
 
     /// Loads, verifies and caches the Status List Token in `path`, for the
-    /// URI its `sub` names; that URI is trusted from now on, and the file is
+    /// URI its `sub` names, which must lie under a trusted issuer's status
+    /// base; the list answers for the issuer whose key signed it. The file is
     /// read again whenever the list needs refreshing. Returns the URI.
     pub fn add_file(&self, path: impl AsRef<Path>) -> Result<String, StatusError> {
         let path = path.as_ref();
@@ -198,28 +230,49 @@ impl StatusListSource {
         let uri = StatusListToken::unverified_uri(&token).ok_or_else(|| {
             StatusError::InvalidClaims(format!("{}: no `sub` in the token", path.display()))
         })?;
-        let now = self.clock.now();
-        let list = StatusListToken::verify(&token, &*self.keys, &self.expect(&uri, now))?;
+        self.add_verified(&token, &uri)?;
         write(&self.files).insert(uri.clone(), path.to_owned());
-        self.store(list, now);
         Ok(uri)
     }
 
     /// Verifies and caches a Status List Token obtained by other means (an
-    /// issuer checking its own list, say), for the URI its `sub` names; that
-    /// URI is trusted from now on. Returns the URI.
+    /// issuer checking its own list, say), for the URI its `sub` names, as
+    /// [`StatusListSource::add_file`] does. Returns the URI.
     pub fn add_token(&self, token: &str) -> Result<String, StatusError> {
         let uri = StatusListToken::unverified_uri(token)
             .ok_or_else(|| StatusError::InvalidClaims("no `sub` in the token".into()))?;
-        let now = self.clock.now();
-        let list = StatusListToken::verify(token, &*self.keys, &self.expect(&uri, now))?;
-        self.store(list, now);
+        self.add_verified(token, &uri)?;
         Ok(uri)
     }
 
-    /// The cached list for `uri`, if any (fresh or not).
-    pub fn cached(&self, uri: &str) -> Option<Arc<VerifiedStatusList>> {
-        read(&self.cache).get(uri).map(|c| Arc::clone(&c.list))
+    /// Verifies `token` for each issuer whose base covers `uri` and keeps it
+    /// for those whose key signed it; the first error when none did.
+    fn add_verified(&self, token: &str, uri: &str) -> Result<(), StatusError> {
+        let now = self.clock.now();
+        let mut first = None;
+        let mut stored = false;
+        for issuer in self.issuers_covering(uri) {
+            match StatusListToken::verify(token, &*self.keys, &self.expect(issuer, uri, now))
+                .and_then(|list| self.store(list, now))
+            {
+                Ok(_) => stored = true,
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        match (stored, first) {
+            (true, _) => Ok(()),
+            (false, Some(e)) => Err(e),
+            (false, None) => Err(StatusError::UriNotAllowed(shorten(uri))),
+        }
+    }
+
+    /// The cached list of `issuer` for `uri`, if any (fresh or not).
+    pub fn cached(&self, issuer: &str, uri: &str) -> Option<Arc<VerifiedStatusList>> {
+        read(&self.cache)
+            .get(&list_key(issuer, uri))
+            .map(|c| Arc::clone(&c.list))
     }
 
     /// How many lists are cached.
@@ -227,21 +280,27 @@ impl StatusListSource {
         read(&self.cache).len()
     }
 
-    /// Makes sure the list for `uri` is cached and fresh: loads it (from its
-    /// file, or over http(s) when its URI is allowed) when it is missing or
-    /// past its refresh time. A list that failed to load less than
-    /// `retry_after` ago is not tried again yet.
-    pub async fn ensure_fresh(&self, uri: &str) -> Result<Arc<VerifiedStatusList>, StatusError> {
+    /// Makes sure `issuer`'s list for `uri` is cached and fresh: loads it
+    /// (from its file, or over http(s)) when it is missing or past its
+    /// refresh time; `uri` must lie under `issuer`'s status base. A list
+    /// that failed to load less than `retry_after` ago is not tried again
+    /// yet.
+    pub async fn ensure_fresh(
+        &self,
+        issuer: &str,
+        uri: &str,
+    ) -> Result<Arc<VerifiedStatusList>, StatusError> {
         let now = self.clock.now();
-        if let Some(cached) = read(&self.cache).get(uri)
+        let key = list_key(issuer, uri);
+        if let Some(cached) = read(&self.cache).get(&key)
             && now <= self.deadline(cached)
         {
             return Ok(Arc::clone(&cached.list));
         }
-        if !self.is_known(uri) {
+        if !self.is_under_base(issuer, uri) {
             return Err(StatusError::UriNotAllowed(shorten(uri)));
         }
-        if let Some(failed) = self.failed_at(uri)
+        if let Some(failed) = self.failed_at(&key)
             && now < failed.saturating_add(secs(self.retry_after))
         {
             return Err(StatusError::Unreachable {
@@ -249,19 +308,26 @@ impl StatusListSource {
                 reason: format!("the last attempt, at {failed}, failed; not retried yet"),
             });
         }
-        self.load(uri).await
+        self.load(issuer, uri).await
     }
 
     /// Loads every list this source holds or has a file for again, now,
     /// whatever their freshness. Returns the first failure after trying all.
     pub async fn refresh(&self) -> Result<(), StatusError> {
-        let mut uris: Vec<String> = read(&self.cache).keys().cloned().collect();
-        uris.extend(read(&self.files).keys().cloned());
-        uris.sort();
-        uris.dedup();
+        let mut keys: Vec<ListKey> = read(&self.cache).keys().cloned().collect();
+        let files: Vec<String> = read(&self.files).keys().cloned().collect();
+        for uri in &files {
+            keys.extend(
+                self.issuers_covering(uri)
+                    .into_iter()
+                    .map(|issuer| list_key(issuer, uri)),
+            );
+        }
+        keys.sort();
+        keys.dedup();
         let mut first = None;
-        for uri in uris {
-            if let Err(e) = self.load(&uri).await {
+        for (issuer, uri) in keys {
+            if let Err(e) = self.load(&issuer, &uri).await {
                 first.get_or_insert(e);
             }
         }
@@ -272,43 +338,56 @@ impl StatusListSource {
     /// missing or stale (claims decoded **without** verification: this only
     /// decides what to fetch; every list is verified, and the bundle is
     /// verified afterwards). Call it before `Verifier::verify_bundle`. URIs
-    /// this source may not fetch are skipped (`status` refuses them). Returns
-    /// the first failure after trying all; with a grace policy a failure may
-    /// still leave a usable list.
+    /// outside the status base of the link's issuer are skipped (`status`
+    /// refuses them). Returns the first failure after trying all; with a
+    /// grace policy a failure may still leave a usable list.
     pub async fn prefetch(&self, bundle: &UnverifiedBundle) -> Result<(), StatusError> {
         let mut seen = HashSet::new();
         let mut first = None;
         for inspected in bundle.inspect_unverified().into_iter().flatten() {
-            let Some(reference) = &inspected.claims.status else {
+            let claims = &inspected.claims;
+            let Some(reference) = &claims.status else {
                 continue;
             };
-            if !seen.insert(reference.uri().to_owned()) || !self.is_known(reference.uri()) {
+            if !seen.insert(list_key(&claims.iss, reference.uri()))
+                || !self.is_under_base(&claims.iss, reference.uri())
+            {
                 continue;
             }
-            if let Err(e) = self.ensure_fresh(reference.uri()).await {
+            if let Err(e) = self.ensure_fresh(&claims.iss, reference.uri()).await {
                 first.get_or_insert(e);
             }
         }
         first.map_or(Ok(()), Err)
     }
 
-    /// Loads `uri` from its file or over http(s), verifies and caches it.
-    async fn load(&self, uri: &str) -> Result<Arc<VerifiedStatusList>, StatusError> {
+    /// Loads `issuer`'s list for `uri` from its file or over http(s),
+    /// verifies and caches it.
+    async fn load(&self, issuer: &str, uri: &str) -> Result<Arc<VerifiedStatusList>, StatusError> {
         let file = read(&self.files).get(uri).cloned();
         let result = match file {
-            Some(path) => self.load_file(uri, &path),
-            None => self.fetch(uri).await,
+            Some(path) => self.load_file(issuer, uri, &path),
+            None => self.fetch(issuer, uri).await,
         };
-        self.record_outcome(uri, result)
+        self.record_outcome(issuer, uri, result)
     }
 
-    fn load_file(&self, uri: &str, path: &Path) -> Result<VerifiedStatusList, StatusError> {
+    fn load_file(
+        &self,
+        issuer: &str,
+        uri: &str,
+        path: &Path,
+    ) -> Result<VerifiedStatusList, StatusError> {
         let token = read_token_file(path, self.max_token_len)?;
-        StatusListToken::verify(&token, &*self.keys, &self.expect(uri, self.clock.now()))
+        StatusListToken::verify(
+            &token,
+            &*self.keys,
+            &self.expect(issuer, uri, self.clock.now()),
+        )
     }
 
-    async fn fetch(&self, uri: &str) -> Result<VerifiedStatusList, StatusError> {
-        if !self.is_allowed_url(uri) {
+    async fn fetch(&self, issuer: &str, uri: &str) -> Result<VerifiedStatusList, StatusError> {
+        if !self.is_under_base(issuer, uri) {
             return Err(StatusError::UriNotAllowed(shorten(uri)));
         }
         let unreachable = |reason: String| StatusError::Unreachable {
@@ -343,7 +422,11 @@ impl StatusListSource {
         }
         let token = String::from_utf8(body)
             .map_err(|_| StatusError::InvalidClaims("the response is not UTF-8".into()))?;
-        StatusListToken::verify(&token, &*self.keys, &self.expect(uri, self.clock.now()))
+        StatusListToken::verify(
+            &token,
+            &*self.keys,
+            &self.expect(issuer, uri, self.clock.now()),
+        )
     }
 
     fn client(&self) -> Result<&reqwest::Client, String> {
@@ -363,14 +446,16 @@ impl StatusListSource {
 
     fn record_outcome(
         &self,
+        issuer: &str,
         uri: &str,
         result: Result<VerifiedStatusList, StatusError>,
     ) -> Result<Arc<VerifiedStatusList>, StatusError> {
         let now = self.clock.now();
-        match result {
+        let key = list_key(issuer, uri);
+        match result.and_then(|list| self.store(list, now)) {
             Ok(list) => {
-                lock(&self.failures).remove(uri);
-                Ok(self.store(list, now))
+                lock(&self.failures).remove(&key);
+                Ok(list)
             }
             Err(e) => {
                 let mut failures = lock(&self.failures);
@@ -379,39 +464,58 @@ impl StatusListSource {
                     failures.retain(|_, t| *t > horizon);
                 }
                 if failures.len() < self.max_lists.saturating_mul(4) {
-                    failures.insert(uri.to_owned(), now);
+                    failures.insert(key, now);
                 }
                 Err(e)
             }
         }
     }
 
-    fn store(&self, list: VerifiedStatusList, now: i64) -> Arc<VerifiedStatusList> {
+    /// Caches a verified list, unless it is older than one already seen for
+    /// its issuer and URI (a rollback).
+    fn store(
+        &self,
+        list: VerifiedStatusList,
+        now: i64,
+    ) -> Result<Arc<VerifiedStatusList>, StatusError> {
+        let key = list_key(&list.issuer, &list.uri);
+        {
+            let mut seen = lock(&self.seen);
+            let newest = seen.entry(key.clone()).or_insert(list.iat);
+            if list.iat < *newest {
+                return Err(StatusError::RolledBack {
+                    uri: shorten(&list.uri),
+                    iat: list.iat,
+                    seen: *newest,
+                });
+            }
+            *newest = list.iat;
+        }
         let list = Arc::new(list);
         let mut cache = write(&self.cache);
-        if !cache.contains_key(&list.uri) && cache.len() >= self.max_lists {
+        if !cache.contains_key(&key) && cache.len() >= self.max_lists {
             let files = read(&self.files);
             let oldest = cache
                 .iter()
-                .filter(|(uri, _)| !files.contains_key(*uri))
+                .filter(|((_, uri), _)| !files.contains_key(uri))
                 .min_by_key(|(_, c)| c.fetched_at)
-                .map(|(uri, _)| uri.clone());
-            if let Some(uri) = oldest {
-                cache.remove(&uri);
+                .map(|(key, _)| key.clone());
+            if let Some(key) = oldest {
+                cache.remove(&key);
             }
         }
         cache.insert(
-            list.uri.clone(),
+            key,
             Cached {
                 list: Arc::clone(&list),
                 fetched_at: now,
             },
         );
-        list
+        Ok(list)
     }
 
-    fn expect<'a>(&'a self, uri: &'a str, now: i64) -> ListExpectations<'a> {
-        ListExpectations::new(uri, now)
+    fn expect<'a>(&'a self, issuer: &'a str, uri: &'a str, now: i64) -> ListExpectations<'a> {
+        ListExpectations::new(issuer, uri, now)
             .clock_skew(self.clock_skew)
             .max_decompressed(self.max_decompressed)
             .max_token_len(self.max_token_len)
@@ -434,41 +538,58 @@ impl StatusListSource {
         }
     }
 
-    fn failed_at(&self, uri: &str) -> Option<i64> {
-        lock(&self.failures).get(uri).copied()
+    fn failed_at(&self, key: &ListKey) -> Option<i64> {
+        lock(&self.failures).get(key).copied()
     }
 
-    /// A list file or token was configured for `uri`, or `uri` may be fetched.
-    fn is_known(&self, uri: &str) -> bool {
-        read(&self.files).contains_key(uri)
-            || read(&self.cache).contains_key(uri)
-            || self.is_allowed_url(uri)
+    /// The trusted issuers whose status base covers `uri`.
+    fn issuers_covering(&self, uri: &str) -> Vec<&str> {
+        let mut issuers: Vec<&str> = self
+            .issuers
+            .iter()
+            .filter(|(_, base)| under_base(uri, base))
+            .map(|(issuer, _)| issuer.as_str())
+            .collect();
+        issuers.dedup();
+        issuers
     }
 
-    fn is_allowed_url(&self, uri: &str) -> bool {
-        let Ok(url) = url::Url::parse(uri) else {
-            return false;
-        };
-        let normal = matches!(url.scheme(), "http" | "https")
-            && url.host().is_some()
-            && url.username().is_empty()
-            && url.password().is_none()
-            && url.fragment().is_none()
-            && url.as_str() == uri;
-        normal
-            && self.prefixes.iter().any(|prefix| {
-                uri.strip_prefix(prefix.as_str()).is_some_and(|rest| {
-                    prefix.ends_with('/')
-                        || rest.is_empty()
-                        || rest.starts_with('/')
-                        || rest.starts_with('?')
-                })
-            })
+    /// `uri` lies under one of `issuer`'s status bases.
+    fn is_under_base(&self, issuer: &str, uri: &str) -> bool {
+        self.issuers
+            .iter()
+            .any(|(iss, base)| iss == issuer && under_base(uri, base))
     }
+}
 
-    /// A usable list for `uri` at `now`, under the failure policy.
-    fn usable(&self, uri: &str, now: i64) -> Result<Arc<VerifiedStatusList>, StatusUnavailable> {
-        let cached = read(&self.cache).get(uri).cloned();
+/// `uri` is an absolute http(s) URL in normal form under `base`, at a path
+/// boundary.
+fn under_base(uri: &str, base: &str) -> bool {
+    let Ok(url) = url::Url::parse(uri) else {
+        return false;
+    };
+    let normal = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.fragment().is_none()
+        && url.as_str() == uri;
+    normal
+        && uri.strip_prefix(base).is_some_and(|rest| {
+            base.ends_with('/') || rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')
+        })
+}
+
+impl StatusListSource {
+    /// A usable list of `issuer` for `uri` at `now`, under the failure policy.
+    fn usable(
+        &self,
+        issuer: &str,
+        uri: &str,
+        now: i64,
+    ) -> Result<Arc<VerifiedStatusList>, StatusUnavailable> {
+        let key = list_key(issuer, uri);
+        let cached = read(&self.cache).get(&key).cloned();
         if let Some(c) = &cached
             && now <= self.deadline(c)
         {
@@ -478,18 +599,18 @@ impl StatusListSource {
         let file = read(&self.files).get(uri).cloned();
         if let Some(path) = file {
             let may_retry = self
-                .failed_at(uri)
+                .failed_at(&key)
                 .is_none_or(|t| now >= t.saturating_add(secs(self.retry_after)));
             if may_retry {
-                let loaded = self.load_file(uri, &path);
-                if let Ok(list) = self.record_outcome(uri, loaded) {
+                let loaded = self.load_file(issuer, uri, &path);
+                if let Ok(list) = self.record_outcome(issuer, uri, loaded) {
                     return Ok(list);
                 }
             }
         }
-        let cached = read(&self.cache).get(uri).cloned().or(cached);
+        let cached = read(&self.cache).get(&key).cloned().or(cached);
         let Some(c) = cached else {
-            return Err(match self.failed_at(uri) {
+            return Err(match self.failed_at(&key) {
                 Some(_) => StatusUnavailable::new(
                     "status_list_unreachable",
                     format!("the status list {} could not be loaded", shorten(uri)),
@@ -518,7 +639,7 @@ impl StatusListSource {
                 "status_list_expired",
                 format!("the status list {} expired at {}", shorten(uri), c.list.exp),
             )
-        } else if self.failed_at(uri).is_some() {
+        } else if self.failed_at(&key).is_some() {
             StatusUnavailable::new(
                 "status_list_unreachable",
                 format!(
@@ -546,7 +667,7 @@ impl StatusListSource {
     pub const UNAVAILABLE_CODES: &'static [(&'static str, &'static str)] = &[
         (
             "status_uri_not_allowed",
-            "A status list URI is not one this source trusts or may fetch.",
+            "A status list URI is not one this source trusts or may fetch (not under the status base of the passport's issuer).",
         ),
         (
             "status_list_unavailable",
@@ -576,16 +697,17 @@ impl StatusSource for StatusListSource {
         let Some(reference) = &passport.status else {
             return Ok(LinkStatus::Valid);
         };
-        if !self.is_known(reference.uri()) {
+        if !self.is_under_base(&passport.iss, reference.uri()) {
             return Err(StatusUnavailable::new(
                 "status_uri_not_allowed",
                 format!(
-                    "the status list {} is not one this verifier trusts",
-                    shorten(reference.uri())
+                    "the status list {} is not under a status base of the passport's issuer {}",
+                    shorten(reference.uri()),
+                    shorten(&passport.iss)
                 ),
             ));
         }
-        let list = self.usable(reference.uri(), now)?;
+        let list = self.usable(&passport.iss, reference.uri(), now)?;
         let value = list.list.get(reference.idx()).map_err(|e| {
             StatusUnavailable::new(e.code(), format!("{}: {e}", shorten(reference.uri())))
         })?;

@@ -31,6 +31,9 @@ pub struct StatusListToken;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ListExpectations<'a> {
+    /// The issuer whose passports the list covers: the token must be signed
+    /// by a key of this issuer (a key of any other issuer never counts).
+    pub issuer: &'a str,
     /// The URI the passport references: the token's `sub` must be exactly this.
     pub uri: &'a str,
     /// Now, in seconds.
@@ -46,12 +49,13 @@ pub struct ListExpectations<'a> {
 }
 
 impl<'a> ListExpectations<'a> {
-    /// Expect a list for `uri` valid at `now`, with the defaults: a skew of
-    /// [`DEFAULT_LIST_CLOCK_SKEW`], [`DEFAULT_MAX_DECOMPRESSED`],
-    /// [`DEFAULT_MAX_LIST_TOKEN_LEN`] and every algorithm `passport-jose`
-    /// implements.
-    pub fn new(uri: &'a str, now: i64) -> ListExpectations<'a> {
+    /// Expect a list of `issuer`'s for `uri` valid at `now`, with the
+    /// defaults: a skew of [`DEFAULT_LIST_CLOCK_SKEW`],
+    /// [`DEFAULT_MAX_DECOMPRESSED`], [`DEFAULT_MAX_LIST_TOKEN_LEN`] and every
+    /// algorithm `passport-jose` implements.
+    pub fn new(issuer: &'a str, uri: &'a str, now: i64) -> ListExpectations<'a> {
         ListExpectations {
+            issuer,
             uri,
             now,
             clock_skew: DEFAULT_LIST_CLOCK_SKEW,
@@ -94,6 +98,8 @@ pub struct VerifiedStatusList {
     pub list: StatusList,
     /// Its URI (the token's `sub`).
     pub uri: String,
+    /// The issuer whose key signed it.
+    pub issuer: String,
     /// When it was issued.
     pub iat: i64,
     /// When it expires.
@@ -147,10 +153,12 @@ impl StatusListToken {
     /// rules of `passport-jose` (three canonical base64url segments, a strict
     /// JSON header, no `none`, no `crit`/`b64`, no embedded keys, a `kid`);
     /// `alg` in the allow-list; `typ` exactly `statuslist+jwt` (a passport or
-    /// an untyped JWT is refused); the key found **by `kid` only** in `keys`
-    /// (else `unknown_kid`); the signature with that key's algorithm; strict
-    /// claims; `sub` equal to the expected URI; `iat` not in the future and
-    /// `exp` not passed, beyond the skew; then the list itself
+    /// an untyped JWT is refused); the key found by the expected issuer and
+    /// `kid` in `keys` — a key of another issuer never counts (else
+    /// `unknown_kid`); the signature with that key's algorithm; strict
+    /// claims; `sub` equal to the expected URI; `iat` not after the key's
+    /// retirement (`key_retired`); `iat` not in the future and `exp` not
+    /// passed, beyond the skew; then the list itself
     /// ([`StatusList::decode`]).
     pub fn verify(
         token: &str,
@@ -180,7 +188,7 @@ impl StatusListToken {
         check_typ(header.typ())?;
         let kid = header.require_kid()?;
         let key = keys
-            .key(kid)
+            .key(expect.issuer, kid)
             .ok_or_else(|| StatusError::UntrustedKey { kid: shorten(kid) })?;
         // The type was checked above, exactly; the JWS layer checks the
         // algorithm against the key, then the signature.
@@ -219,6 +227,15 @@ impl StatusListToken {
         if exp <= iat {
             return Err(invalid("`exp` is not after `iat`"));
         }
+        if let Some(retired_at) = key.retired_at()
+            && iat > retired_at
+        {
+            return Err(StatusError::KeyRetired {
+                kid: shorten(kid),
+                iat,
+                retired_at,
+            });
+        }
         let skew = i64::try_from(expect.clock_skew).unwrap_or(i64::MAX);
         if iat > expect.now.saturating_add(skew) {
             return Err(StatusError::IssuedInFuture {
@@ -236,6 +253,7 @@ impl StatusListToken {
         Ok(VerifiedStatusList {
             list,
             uri: sub.to_owned(),
+            issuer: expect.issuer.to_owned(),
             iat,
             exp,
             ttl,

@@ -125,7 +125,7 @@ impl Fixture {
             .expect("Ed25519 JWK has a base64url x");
         let raw_key = ParsedPublicKey::new(&ED25519, &x).expect("raw Ed25519 key");
         let keys = Arc::new(InMemoryKeyStore::new());
-        keys.insert(verifying);
+        keys.insert(ISSUER, verifying).expect("trusted key");
         let issuer = Issuer::new(ISSUER, key).with_clock(clock.clone());
 
         let assertion =
@@ -309,7 +309,10 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: 
         let text = f.chain3.bundle();
         let options = VerifyOptions::new(&[Algorithm::EdDSA], passport_claims::PASSPORT_TYP);
         let jws = CompactJws::parse(token).expect("token parses");
-        let key = f.keys.key(jws.header().kid().expect("kid")).expect("key");
+        let key = f
+            .keys
+            .key(ISSUER, jws.header().kid().expect("kid"))
+            .expect("key");
         let payload = jws.verify(&key, &options).expect("verifies").to_vec();
         let mut g = c.benchmark_group(name("components"));
         f.bench_baseline(&mut g, token);
@@ -327,7 +330,11 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: 
             })
         });
         g.bench_function("key_lookup", |b| {
-            b.iter(|| f.keys.key(black_box(key.kid())).expect("key"))
+            b.iter(|| {
+                f.keys
+                    .key(black_box(ISSUER), black_box(key.kid()))
+                    .expect("key")
+            })
         });
         g.bench_function("passport_from_json", |b| {
             b.iter(|| PassportClaims::from_json(black_box(&payload)).expect("decodes"))

@@ -23,7 +23,10 @@ pub const MAX_CACHED_TOKEN_LEN: usize = 4 * 1024;
 
 #[derive(Clone)]
 pub(crate) struct CachedLink {
-    /// The token header's `kid`: what the key store is asked on every hit.
+    /// The token's `iss` and its header's `kid`: what the key store is asked
+    /// on every hit (a key belongs to one issuer).
+    pub(crate) iss: String,
+    /// See `iss`.
     pub(crate) kid: String,
     pub(crate) key: VerifyingKey,
     pub(crate) alg: Algorithm,

@@ -169,6 +169,9 @@ pub enum PolicyError {
     /// Clock skew above the 120 s ceiling.
     #[error("clock skew of {0} s is above the maximum of 120 s")]
     ClockSkewTooLarge(u64),
+    /// `max_lifetime` of 0 or above [`crate::MAX_LIFETIME_CEILING`].
+    #[error("max_lifetime {0} s is outside 1..={max} s", max = crate::MAX_LIFETIME_CEILING)]
+    InvalidMaxLifetime(u64),
     /// `max_depth` of 0 or above the bundle limit.
     #[error("max_depth {0} is outside 1..={max}", max = passport_claims::MAX_BUNDLE_LINKS)]
     InvalidMaxDepth(usize),
@@ -186,11 +189,50 @@ pub enum VerifyError {
     /// The bundle or the claims are malformed. The code is the claims code.
     #[error(transparent)]
     Malformed(#[from] ClaimsError),
-    /// No trusted key has the token's `kid`.
-    #[error("no trusted key has kid {kid:?}")]
+    /// No trusted key of the token's issuer has the token's `kid` (a key of
+    /// another issuer never counts).
+    #[error("no trusted key of issuer {iss:?} has kid {kid:?}")]
     UnknownKey {
+        /// The token's `iss` (truncated).
+        iss: String,
         /// The `kid` (truncated).
         kid: String,
+    },
+    /// A key store was asked to hold one key for two issuers.
+    #[error("key {kid:?} already belongs to issuer {owner:?}; it cannot belong to {issuer:?} too")]
+    KeyIssuerConflict {
+        /// The key's `kid` (truncated).
+        kid: String,
+        /// The issuer it was being added for.
+        issuer: String,
+        /// The issuer it belongs to.
+        owner: String,
+    },
+    /// The token was issued (`iat`) after its key was retired.
+    #[error("issued at {iat}, after its key {kid:?} was retired at {retired_at}")]
+    KeyRetired {
+        /// The key's `kid` (truncated).
+        kid: String,
+        /// The token's `iat`.
+        iat: i64,
+        /// When the key stopped signing.
+        retired_at: i64,
+    },
+    /// `exp - iat` is above the policy's maximum lifetime.
+    #[error("a lifetime of {lifetime} s is above the policy's maximum of {max} s")]
+    LifetimeTooLong {
+        /// `exp - iat`, in seconds.
+        lifetime: i64,
+        /// The policy's maximum.
+        max: u64,
+    },
+    /// The passport names a status list and the verifier has no status
+    /// source to ask (and did not opt out with
+    /// [`crate::Verifier::dangerous_ignore_status`]).
+    #[error("passport {jti:?} has a status reference and no status source is configured")]
+    StatusSourceRequired {
+        /// The passport's `jti`.
+        jti: String,
     },
     /// `iss` is not a trusted issuer.
     #[error("issuer {iss:?} is not trusted")]
@@ -326,6 +368,14 @@ passport_jose::error_codes! {
     VerifyError {
         VerifyError::UnknownKey { .. } => "unknown_kid":
             "No key the verifier trusts for this kind of token has the token's `kid`.",
+        VerifyError::KeyIssuerConflict { .. } => "key_issuer_conflict":
+            "A key store was asked to hold one key for two issuers (every key belongs to exactly one).",
+        VerifyError::KeyRetired { .. } => "key_retired":
+            "A passport was issued (`iat`) after its key's retirement time (JWK member `https://agent-passport.org/jwk/retired_at`).",
+        VerifyError::LifetimeTooLong { .. } => "lifetime_too_long":
+            "A passport's lifetime (`exp - iat`) is above the policy's maximum (default 24 h).",
+        VerifyError::StatusSourceRequired { .. } => "status_source_required":
+            "A passport carries a `status` reference and the verifier has no status source (and did not opt out).",
         VerifyError::UntrustedIssuer { .. } => "untrusted_issuer":
             "The passport's `iss` is not a trusted issuer.",
         VerifyError::AudienceMismatch { .. } => "audience_mismatch":

@@ -1,4 +1,9 @@
-//! Trusted key stores: where a verifier finds a key by `kid`.
+//! Trusted key stores: where a verifier finds a key, by the issuer a token
+//! names (`iss`) and the `kid` of its header.
+//!
+//! Every key belongs to exactly one issuer (SPEC §5 item 5): a passport
+//! claiming `iss: A` is verified only with a key of A, so a key of another
+//! trusted issuer B (or whoever stole it) cannot mint as A.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -6,37 +11,58 @@ use std::sync::{Arc, RwLock};
 
 use passport_jose::{JoseError, JwkSet, VerifyingKey};
 
-/// Finds trusted public keys by `kid`. Keys are only ever found here: a
-/// token's header never supplies one.
+use crate::VerifyError;
+use crate::rules::shorten;
+
+/// Finds trusted public keys by issuer and `kid`. Keys are only ever found
+/// here: a token's header never supplies one.
 pub trait KeyStore: Send + Sync {
-    /// The key with this `kid`, if trusted.
-    fn key(&self, kid: &str) -> Option<VerifyingKey>;
+    /// The key of issuer `iss` with this `kid`, if trusted. A key of any
+    /// other issuer is never returned, whatever its `kid`.
+    fn key(&self, iss: &str, kid: &str) -> Option<VerifyingKey>;
 }
 
 impl<K: KeyStore + ?Sized> KeyStore for Arc<K> {
-    fn key(&self, kid: &str) -> Option<VerifyingKey> {
-        (**self).key(kid)
+    fn key(&self, iss: &str, kid: &str) -> Option<VerifyingKey> {
+        (**self).key(iss, kid)
     }
 }
 
-/// A key store held in memory; keys can be added and removed while
-/// verifiers use it (a removed key also invalidates the verifier's cached
-/// ancestor results for it).
+#[derive(Debug, Clone)]
+struct Entry {
+    key: VerifyingKey,
+    /// The RFC 7638 thumbprint: the same key material under another `kid`
+    /// is still the same key.
+    thumbprint: String,
+}
+
+type Issuers = HashMap<String, HashMap<String, Entry>>;
+
+/// A key store held in memory, keys grouped by issuer; keys can be added and
+/// removed while verifiers use it (a removed key also invalidates the
+/// verifier's cached ancestor results for it).
+///
+/// One key (the same key material, whatever its `kid`) belongs to one issuer
+/// only: adding it under a second issuer is refused (`key_issuer_conflict`).
 ///
 /// ```
 /// use passport_jose::{Algorithm, SigningKey};
 /// use passport_verifier::{InMemoryKeyStore, KeyStore};
 /// let key = SigningKey::generate(Algorithm::EdDSA)?;
 /// let store = InMemoryKeyStore::new();
-/// store.insert(key.verifying_key());
-/// assert!(store.key(key.kid()).is_some());
-/// store.remove(key.kid());
-/// assert!(store.key(key.kid()).is_none());
-/// # Ok::<(), passport_jose::JoseError>(())
+/// store.insert("https://issuer.local", key.verifying_key())?;
+/// assert!(store.key("https://issuer.local", key.kid()).is_some());
+/// // The same kid asked for another issuer: not its key.
+/// assert!(store.key("https://other.example", key.kid()).is_none());
+/// // Nor can the key be given to another issuer as well.
+/// assert!(store.insert("https://other.example", key.verifying_key()).is_err());
+/// store.remove("https://issuer.local", key.kid());
+/// assert!(store.key("https://issuer.local", key.kid()).is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Default)]
 pub struct InMemoryKeyStore {
-    keys: RwLock<HashMap<String, VerifyingKey>>,
+    issuers: RwLock<Issuers>,
 }
 
 impl InMemoryKeyStore {
@@ -45,93 +71,162 @@ impl InMemoryKeyStore {
         InMemoryKeyStore::default()
     }
 
-    /// A store holding every key of a JWKS.
-    pub fn from_jwks(set: &JwkSet) -> InMemoryKeyStore {
+    /// A store holding every key of a JWKS, all belonging to `issuer`.
+    pub fn from_jwks(
+        issuer: impl Into<String>,
+        set: &JwkSet,
+    ) -> Result<InMemoryKeyStore, VerifyError> {
         let store = InMemoryKeyStore::new();
-        store.replace_all(set);
-        store
+        store.replace_all(issuer, set)?;
+        Ok(store)
     }
 
-    /// Adds (or replaces) a key under its `kid`.
-    pub fn insert(&self, key: VerifyingKey) {
-        self.write().insert(key.kid().to_owned(), key);
+    /// Adds (or replaces) a key of `issuer` under its `kid`. Refused when
+    /// the same key already belongs to another issuer.
+    pub fn insert(&self, issuer: impl Into<String>, key: VerifyingKey) -> Result<(), VerifyError> {
+        let issuer = issuer.into();
+        let entry = entry(key)?;
+        let mut issuers = self.write();
+        check_owner(&issuers, &issuer, &entry)?;
+        issuers
+            .entry(issuer)
+            .or_default()
+            .insert(entry.key.kid().to_owned(), entry);
+        Ok(())
     }
 
-    /// Removes the key with this `kid`.
-    pub fn remove(&self, kid: &str) -> Option<VerifyingKey> {
-        self.write().remove(kid)
+    /// Removes the key of `issuer` with this `kid`.
+    pub fn remove(&self, issuer: &str, kid: &str) -> Option<VerifyingKey> {
+        let mut issuers = self.write();
+        let keys = issuers.get_mut(issuer)?;
+        let removed = keys.remove(kid).map(|e| e.key);
+        if keys.is_empty() {
+            issuers.remove(issuer);
+        }
+        removed
     }
 
-    /// Replaces every key with those of `set`.
-    pub fn replace_all(&self, set: &JwkSet) {
-        let keys = set
+    /// Replaces every key of `issuer` with those of `set` (the other
+    /// issuers' keys stay). Refused, changing nothing, when a key of `set`
+    /// belongs to another issuer.
+    pub fn replace_all(&self, issuer: impl Into<String>, set: &JwkSet) -> Result<(), VerifyError> {
+        let issuer = issuer.into();
+        let entries = set
             .iter()
-            .map(|k| (k.kid().to_owned(), k.clone()))
+            .map(|k| entry(k.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut issuers = self.write();
+        for e in &entries {
+            check_owner(&issuers, &issuer, e)?;
+        }
+        let keys: HashMap<String, Entry> = entries
+            .into_iter()
+            .map(|e| (e.key.kid().to_owned(), e))
             .collect();
-        *self.write() = keys;
+        if keys.is_empty() {
+            issuers.remove(&issuer);
+        } else {
+            issuers.insert(issuer, keys);
+        }
+        Ok(())
     }
 
-    /// How many keys.
+    /// The issuers that have at least one key here.
+    pub fn issuers(&self) -> Vec<String> {
+        let mut issuers: Vec<String> = self.read().keys().cloned().collect();
+        issuers.sort();
+        issuers
+    }
+
+    /// How many keys, all issuers together.
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read().values().map(HashMap::len).sum()
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
+        self.len() == 0
     }
 
     // A poisoned lock only means another thread panicked mid-update of a map
     // whose every state is valid; keep serving rather than fail closed forever.
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, VerifyingKey>> {
-        self.keys
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Issuers> {
+        self.issuers
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, VerifyingKey>> {
-        self.keys
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Issuers> {
+        self.issuers
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-impl KeyStore for InMemoryKeyStore {
-    fn key(&self, kid: &str) -> Option<VerifyingKey> {
-        self.read().get(kid).cloned()
+fn entry(key: VerifyingKey) -> Result<Entry, VerifyError> {
+    let thumbprint = key.thumbprint()?;
+    Ok(Entry { key, thumbprint })
+}
+
+/// `entry` may join `issuer`: no other issuer holds the same key material.
+fn check_owner(issuers: &Issuers, issuer: &str, entry: &Entry) -> Result<(), VerifyError> {
+    let other = issuers.iter().find(|(iss, keys)| {
+        iss.as_str() != issuer && keys.values().any(|e| e.thumbprint == entry.thumbprint)
+    });
+    match other {
+        Some((owner, _)) => Err(VerifyError::KeyIssuerConflict {
+            kid: shorten(entry.key.kid()),
+            issuer: shorten(issuer),
+            owner: shorten(owner),
+        }),
+        None => Ok(()),
     }
 }
 
-/// A key store loaded from a JWKS document (a file or a string).
+impl KeyStore for InMemoryKeyStore {
+    fn key(&self, iss: &str, kid: &str) -> Option<VerifyingKey> {
+        self.read()
+            .get(iss)
+            .and_then(|keys| keys.get(kid))
+            .map(|e| e.key.clone())
+    }
+}
+
+/// The keys of one issuer, loaded from a JWKS document (a file or a string).
 ///
 /// ```
 /// use passport_jose::{Algorithm, JwkSet, SigningKey};
 /// use passport_verifier::{JwksKeyStore, KeyStore};
 /// let key = SigningKey::generate(Algorithm::ES256)?;
 /// let doc = JwkSet::from_keys([key.verifying_key()])?.to_json().to_string();
-/// let store = JwksKeyStore::from_json(doc.as_bytes())?;
-/// assert!(store.key(key.kid()).is_some());
+/// let store = JwksKeyStore::from_json("https://issuer.local", doc.as_bytes())?;
+/// assert!(store.key("https://issuer.local", key.kid()).is_some());
+/// assert!(store.key("https://other.example", key.kid()).is_none());
 /// # Ok::<(), passport_jose::JoseError>(())
 /// ```
 #[derive(Debug)]
 pub struct JwksKeyStore {
-    keys: InMemoryKeyStore,
+    issuer: String,
+    keys: RwLock<Arc<JwkSet>>,
     path: Option<PathBuf>,
 }
 
 impl JwksKeyStore {
-    /// Parses a JWKS document.
-    pub fn from_json(bytes: &[u8]) -> Result<JwksKeyStore, JoseError> {
+    /// Parses a JWKS document holding `issuer`'s keys.
+    pub fn from_json(issuer: impl Into<String>, bytes: &[u8]) -> Result<JwksKeyStore, JoseError> {
         Ok(JwksKeyStore {
-            keys: InMemoryKeyStore::from_jwks(&JwkSet::from_json(bytes)?),
+            issuer: issuer.into(),
+            keys: RwLock::new(Arc::new(JwkSet::from_json(bytes)?)),
             path: None,
         })
     }
 
-    /// Reads a JWKS file; [`JwksKeyStore::reload`] reads it again.
-    pub fn from_file(path: &Path) -> Result<JwksKeyStore, JoseError> {
+    /// Reads a JWKS file holding `issuer`'s keys; [`JwksKeyStore::reload`]
+    /// reads it again.
+    pub fn open(issuer: impl Into<String>, path: &Path) -> Result<JwksKeyStore, JoseError> {
         Ok(JwksKeyStore {
-            keys: InMemoryKeyStore::from_jwks(&JwkSet::from_file(path)?),
+            issuer: issuer.into(),
+            keys: RwLock::new(Arc::new(JwkSet::from_file(path)?)),
             path: Some(path.to_owned()),
         })
     }
@@ -139,25 +234,45 @@ impl JwksKeyStore {
     /// Re-reads the file this store came from. On error the old keys stay.
     pub fn reload(&self) -> Result<(), JoseError> {
         if let Some(path) = &self.path {
-            let set = JwkSet::from_file(path)?;
-            self.keys.replace_all(&set);
+            let set = Arc::new(JwkSet::from_file(path)?);
+            *self
+                .keys
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = set;
         }
         Ok(())
     }
 
+    /// The issuer these keys belong to.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// How many keys.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.set().len()
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.set().is_empty()
+    }
+
+    fn set(&self) -> Arc<JwkSet> {
+        Arc::clone(
+            &self
+                .keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 }
 
 impl KeyStore for JwksKeyStore {
-    fn key(&self, kid: &str) -> Option<VerifyingKey> {
-        self.keys.key(kid)
+    fn key(&self, iss: &str, kid: &str) -> Option<VerifyingKey> {
+        if iss != self.issuer {
+            return None;
+        }
+        self.set().get(kid).cloned()
     }
 }

@@ -1,7 +1,8 @@
 //! # passport-verifier
 //!
 //! Verifies Agent Passports and their delegation chains offline, under a
-//! [`VerificationPolicy`], with keys from a trusted [`KeyStore`].
+//! [`VerificationPolicy`], with keys from a trusted [`KeyStore`] where every
+//! key belongs to exactly one issuer.
 //!
 //! ## Rules, their errors and the tests that prove them (SPEC §5)
 //!
@@ -19,6 +20,8 @@
 //! | 1 | `alg` not the resolved key's (HMAC/RSA/EC/OKP confusion) | `alg_key_mismatch`, `unsupported_alg` | header_rules: `rejects_an_alg_that_is_not_the_keys_algorithm`, `rejects_hs256_keyed_with_the_public_key_bytes`, `rs256_passports_verify_and_confusion_with_rsa_is_refused` |
 //! | 1 | `kid` missing | `missing_kid` | header_rules: `rejects_missing_kid_and_unknown_kid` |
 //! | 2 | key found by `kid` in the trusted store only | `unknown_kid`, `bad_signature` | header_rules: `rejects_missing_kid_and_unknown_kid`, `a_token_signed_by_an_untrusted_key_under_a_trusted_kid_fails_the_signature` |
+//! | 2 | key found by (`iss`, `kid`): only a key of the link's own issuer, on every link and cached ancestor | `unknown_kid` | issuer_binding: `a_passport_signed_by_another_trusted_issuers_key_is_refused`, `a_key_of_an_untrusted_issuer_in_the_store_signs_nothing`, `a_delegation_signed_by_another_issuer_is_refused_at_its_link`, `a_cached_ancestor_is_looked_up_by_its_own_issuer` |
+//! | 2 | one key for two issuers in a key store | `key_issuer_conflict` | issuer_binding: `one_key_cannot_belong_to_two_issuers` |
 //! | 2 | `jwk`, `jku`, `x5u`, `x5c` in the header | `forbidden_header` | header_rules: `rejects_embedded_key_headers_even_when_the_signature_is_valid` |
 //! | 2 | `crit`, `b64` | `crit_not_supported`, `b64_not_supported` | header_rules: `rejects_crit_and_b64` |
 //! | 3 | not three segments | `malformed_token` | header_rules: `rejects_wrong_segment_counts` |
@@ -36,6 +39,8 @@
 //! | 6 | `exp` passed beyond the skew | `expired` | time_and_policy_rules: `expiry_is_enforced_exactly_at_the_skew_boundary` |
 //! | 6 | `nbf` / `iat` ahead beyond the skew | `not_yet_valid` / `issued_in_future` | time_and_policy_rules: `not_yet_valid_is_enforced_exactly_at_the_skew_boundary` |
 //! | 6 | skew above 120 s | `invalid_policy` | time_and_policy_rules: `a_skew_above_120_seconds_is_an_invalid_policy` |
+//! | 12 | any link issued (`iat`) after its key's `retired_at`, cached or not | `key_retired` | key_lifetime: `a_passport_issued_after_its_keys_retirement_is_refused`, `an_ancestor_issued_after_its_keys_retirement_is_refused_even_when_cached` |
+//! | 12 | any link's `exp - iat` above `max_lifetime` (default 24 h); the maximum outside 1 s–30 days | `lifetime_too_long`, `invalid_policy` | key_lifetime: `lifetimes_above_the_policy_maximum_are_refused_on_every_link`, `max_lifetime_is_validated` |
 //! | 7 | assurance below a floor, or missing | `insufficient_ial`, `insufficient_aal`, `insufficient_fal` | time_and_policy_rules: `assurance_floors_refuse_lower_and_missing_levels` |
 //! | 8 | `required_scope` not covered | `scope_violation` | time_and_policy_rules: `required_scope_must_be_covered` |
 //! | 8 | bare `*` without the opt-in | `wildcard_not_allowed` | time_and_policy_rules: `bare_wildcards_need_the_policy_opt_in` |
@@ -56,18 +61,15 @@
 //! | 10 | untyped (`typ: JWT`) without the policy's opt-in; any other `typ` | `untyped_token`, `invalid_typ` | header_rules: `untyped_tokens_need_the_policy_opt_in_and_other_types_never_pass` |
 //! | 11 | any link revoked or suspended | `revoked`, `suspended` | revocation: `revoking_the_root_refuses_child_and_grandchild_naming_the_root`, `suspension_then_reinstatement`, `cached_ancestors_are_still_asked_about_revocation` |
 //! | 11 | a status source that cannot answer (fail closed) | `status_unavailable` | revocation: `a_source_that_cannot_answer_fails_closed` |
+//! | 11 | a `status` reference and no status source that reads it (a deny list does not), without [`Verifier::dangerous_ignore_status`] | `status_source_required` | revocation: `a_status_reference_without_a_status_source_is_refused_unless_ignored` |
+//! | 11 | a status list signed by another issuer than the passport's, at a URI outside its issuer's status base, or older than one already seen | `status_unavailable` (list codes `unknown_kid`, `status_uri_not_allowed`, `status_list_rolled_back`) | passport-status hostile_lists: `a_list_for_one_issuers_uri_signed_by_another_issuer_is_refused`, `a_status_uri_outside_the_issuers_base_is_refused`, `a_list_older_than_one_already_seen_is_refused` |
 //! | 11 | a status list not signed by a trusted key, for another URI, or expired | `status_unavailable` (list codes `unknown_kid`, `uri_mismatch`, `status_list_expired`) | passport-status hostile_lists: `a_list_signed_by_an_untrusted_key_is_refused`, `a_list_for_another_uri_is_refused`, `the_time_window_is_checked_with_the_skew` |
 //! | — | a policy requiring a holder key gets a bearer passport | `pop_required` | proof_of_possession: `a_policy_requiring_possession_refuses_bearer_passports` |
 //! | — | a bound passport used as a bearer token, or confirmed with another key | `dpop_proof_required`, `dpop_key_mismatch` | proof_of_possession: `a_bound_passport_never_verifies_as_a_bearer_token` |
 //! | — | an acceptance that cannot be audited | `audit_failed` | audit_trail: `an_acceptance_that_cannot_be_audited_is_refused` |
 //!
-//! Not enforced by this crate yet (no error, no test): a key store binding
-//! each key to one issuer (§5 item 5); refusing a passport with a `status`
-//! claim when no status source is configured, and a status list older than
-//! one already seen (item 11); a key's retirement date and a maximum
-//! lifetime (item 12).
-//!
-//! The [`Verifier`] checks, in order: the depth; the leaf's signature, the
+//! The [`Verifier`] checks, in order: the depth; the leaf's issuer, its key
+//! (of that issuer), signature and key retirement, the
 //! per-link rules and the leaf-only rules (audience, floors, holder key,
 //! wildcard, required scope); each ancestor's signature (from the ancestor
 //! cache when possible) and per-link rules; then the chain rules from the
@@ -100,6 +102,9 @@ pub use deferred::DeferredAudit;
 pub use error::{AssuranceKind, ChainViolation, PolicyError, VerifyError};
 pub use keys::{InMemoryKeyStore, JwksKeyStore, KeyStore};
 pub use outcome::{PendingProof, Verification, VerifiedPassport};
-pub use policy::{DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DEPTH, MAX_CLOCK_SKEW, VerificationPolicy};
+pub use policy::{
+    DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DEPTH, DEFAULT_MAX_LIFETIME, MAX_CLOCK_SKEW,
+    MAX_LIFETIME_CEILING, VerificationPolicy,
+};
 pub use status::{LinkStatus, StatusSource, StatusUnavailable};
 pub use verifier::Verifier;

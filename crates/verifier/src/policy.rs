@@ -13,12 +13,18 @@ pub const DEFAULT_CLOCK_SKEW: u64 = 30;
 pub const MAX_CLOCK_SKEW: u64 = 120;
 /// The default maximum number of passports in a bundle (root + 4 delegations).
 pub const DEFAULT_MAX_DEPTH: usize = 5;
+/// The default maximum lifetime of a passport (`exp - iat`), in seconds:
+/// 24 h, the issuer's own ceiling. A stolen signing key cannot mint
+/// passports that outlive this.
+pub const DEFAULT_MAX_LIFETIME: u64 = 24 * 60 * 60;
+/// The largest `max_lifetime` a policy may set, in seconds (30 days).
+pub const MAX_LIFETIME_CEILING: u64 = 30 * 24 * 60 * 60;
 
 /// What a [`crate::Verifier`] requires before it accepts a passport.
 ///
 /// A plain struct with public fields whose defaults are the safe ones:
-/// explicit typing required, no wildcard, depth 5, 30 s skew, every
-/// implemented asymmetric algorithm and nothing else.
+/// explicit typing required, no wildcard, depth 5, 30 s skew, lifetimes of
+/// at most 24 h, every implemented asymmetric algorithm and nothing else.
 ///
 /// ```
 /// use passport_verifier::VerificationPolicy;
@@ -28,6 +34,7 @@ pub const DEFAULT_MAX_DEPTH: usize = 5;
 ///     .require_ial(Level::TWO)
 ///     .required_scope("files:read");
 /// assert_eq!(policy.clock_skew, 30);
+/// assert_eq!(policy.max_lifetime, 86_400);
 /// assert!(!policy.accept_untyped);
 /// policy.validate().unwrap();
 /// ```
@@ -51,6 +58,9 @@ pub struct VerificationPolicy {
     pub allowed_algorithms: Vec<Algorithm>,
     /// The most passports a bundle may hold (1 = roots only).
     pub max_depth: usize,
+    /// The longest lifetime (`exp - iat`) of any link, in seconds (1 to
+    /// [`MAX_LIFETIME_CEILING`]; default [`DEFAULT_MAX_LIFETIME`]).
+    pub max_lifetime: u64,
     /// When set, every link's `agent_id` must be one of these.
     pub allowed_actors: Option<BTreeSet<String>>,
     /// Accept passports with no `typ` or `typ: JWT` (minted by csp-agent-passport).
@@ -73,6 +83,7 @@ impl VerificationPolicy {
             clock_skew: DEFAULT_CLOCK_SKEW,
             allowed_algorithms: Algorithm::ALL.to_vec(),
             max_depth: DEFAULT_MAX_DEPTH,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
             allowed_actors: None,
             accept_untyped: false,
             require_proof_of_possession: false,
@@ -133,6 +144,13 @@ impl VerificationPolicy {
         self
     }
 
+    /// Sets the longest lifetime (`exp - iat`) accepted on any link, in
+    /// seconds (validated: 1 to [`MAX_LIFETIME_CEILING`]).
+    pub fn max_lifetime(mut self, seconds: u64) -> Self {
+        self.max_lifetime = seconds;
+        self
+    }
+
     /// Restricts the agents that may appear anywhere in a chain.
     pub fn allowed_actors<I, S>(mut self, actors: I) -> Self
     where
@@ -156,7 +174,8 @@ impl VerificationPolicy {
     }
 
     /// Checks the policy is usable: an issuer, an audience, an algorithm,
-    /// skew ≤ 120 s, `max_depth` in `1..=32`.
+    /// skew ≤ 120 s, `max_depth` in `1..=32`, `max_lifetime` in
+    /// `1..=`[`MAX_LIFETIME_CEILING`].
     pub fn validate(&self) -> Result<(), PolicyError> {
         if self.trusted_issuers.is_empty() || self.trusted_issuers.iter().any(String::is_empty) {
             return Err(PolicyError::NoIssuers);
@@ -172,6 +191,9 @@ impl VerificationPolicy {
         }
         if self.max_depth == 0 || self.max_depth > MAX_BUNDLE_LINKS {
             return Err(PolicyError::InvalidMaxDepth(self.max_depth));
+        }
+        if self.max_lifetime == 0 || self.max_lifetime > MAX_LIFETIME_CEILING {
+            return Err(PolicyError::InvalidMaxLifetime(self.max_lifetime));
         }
         Ok(())
     }

@@ -39,28 +39,82 @@ pub(crate) fn depth(passports: usize, policy: &VerificationPolicy) -> Result<(),
     Ok(())
 }
 
-/// Every link: a trusted issuer, inside its time window, an allowed actor,
-/// neither revoked nor suspended.
+/// How a verifier learns about revocation: its status sources, and whether
+/// its caller explicitly chose to ignore `status` references.
+pub(crate) struct StatusCheck<'a> {
+    pub(crate) sources: &'a [Arc<dyn StatusSource>],
+    pub(crate) dangerous_ignore: bool,
+}
+
+/// Every link: a trusted issuer, inside its time window and its maximum
+/// lifetime, an allowed actor, neither revoked nor suspended.
 pub(crate) fn every_link(
     p: &PassportClaims,
     policy: &VerificationPolicy,
-    status: &[Arc<dyn StatusSource>],
+    status: &StatusCheck<'_>,
     now: i64,
 ) -> Result<(), VerifyError> {
-    trusted_issuer(p, policy)?;
+    trusted_issuer(&p.iss, policy)?;
     time_window(p, policy, now)?;
+    lifetime(p, policy)?;
     allowed_actor(p, policy)?;
-    not_revoked(p, status, now)
+    status_answerable(p, status)?;
+    not_revoked(p, status.sources, now)
 }
 
 /// `iss` is one of the policy's trusted issuers (exact match).
-pub(crate) fn trusted_issuer(
+pub(crate) fn trusted_issuer(iss: &str, policy: &VerificationPolicy) -> Result<(), VerifyError> {
+    if !policy.trusted_issuers.contains(iss) {
+        return Err(VerifyError::UntrustedIssuer { iss: shorten(iss) });
+    }
+    Ok(())
+}
+
+/// A passport issued (`iat`) after its key's retirement (`retired_at`, from
+/// the key's JWK) is refused; a key without a retirement time is active.
+/// No clock skew: both times come from the same issuer's clock.
+pub(crate) fn key_not_retired(
     p: &PassportClaims,
-    policy: &VerificationPolicy,
+    kid: &str,
+    retired_at: Option<i64>,
 ) -> Result<(), VerifyError> {
-    if !policy.trusted_issuers.contains(&p.iss) {
-        return Err(VerifyError::UntrustedIssuer {
-            iss: shorten(&p.iss),
+    match retired_at {
+        Some(retired_at) if p.iat > retired_at => Err(VerifyError::KeyRetired {
+            kid: shorten(kid),
+            iat: p.iat,
+            retired_at,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `exp - iat` is at most the policy's `max_lifetime`, so a stolen key
+/// cannot mint long-lived passports.
+pub(crate) fn lifetime(p: &PassportClaims, policy: &VerificationPolicy) -> Result<(), VerifyError> {
+    let lifetime = p.exp.saturating_sub(p.iat);
+    if u64::try_from(lifetime).is_ok_and(|l| l > policy.max_lifetime) {
+        return Err(VerifyError::LifetimeTooLong {
+            lifetime,
+            max: policy.max_lifetime,
+        });
+    }
+    Ok(())
+}
+
+/// A passport with a `status` reference needs a status source that answers
+/// for it, unless the caller opted out explicitly: ignoring it in silence
+/// would accept revoked passports.
+pub(crate) fn status_answerable(
+    p: &PassportClaims,
+    status: &StatusCheck<'_>,
+) -> Result<(), VerifyError> {
+    let answered = status
+        .sources
+        .iter()
+        .any(|source| source.answers_status_references());
+    if p.status.is_some() && !answered && !status.dangerous_ignore {
+        return Err(VerifyError::StatusSourceRequired {
+            jti: shorten(&p.jti),
         });
     }
     Ok(())
@@ -474,6 +528,93 @@ mod tests {
             time_window(&p, &policy(), NOW),
             Err(VerifyError::Expired { .. })
         ));
+    }
+
+    #[test]
+    fn a_key_retired_before_iat_refuses_and_an_active_key_does_not() {
+        let p = root("agent-a");
+        key_not_retired(&p, "k", None).unwrap();
+        key_not_retired(&p, "k", Some(NOW)).unwrap();
+        assert!(matches!(
+            key_not_retired(&p, "k", Some(NOW - 1)),
+            Err(VerifyError::KeyRetired { iat: NOW, retired_at, .. }) if retired_at == NOW - 1
+        ));
+    }
+
+    #[test]
+    fn lifetime_is_bounded_exactly_and_saturates() {
+        let mut p = root("agent-a");
+        let policy = policy().max_lifetime(300);
+        lifetime(&p, &policy).unwrap();
+        p.exp += 1;
+        assert!(matches!(
+            lifetime(&p, &policy),
+            Err(VerifyError::LifetimeTooLong {
+                lifetime: 301,
+                max: 300
+            })
+        ));
+        p.iat = i64::MIN;
+        p.exp = i64::MAX;
+        assert!(matches!(
+            lifetime(&p, &policy),
+            Err(VerifyError::LifetimeTooLong { .. })
+        ));
+        p.iat = NOW;
+        p.exp = NOW - 10;
+        lifetime(&p, &policy).unwrap();
+    }
+
+    #[test]
+    fn a_status_reference_needs_a_source_unless_ignored_explicitly() {
+        let mut p = root("agent-a");
+        let none = StatusCheck {
+            sources: &[],
+            dangerous_ignore: false,
+        };
+        status_answerable(&p, &none).unwrap();
+        p.status = Some(
+            passport_claims::StatusReference::new(7, "https://issuer.local/status/1").unwrap(),
+        );
+        assert!(matches!(
+            status_answerable(&p, &none),
+            Err(VerifyError::StatusSourceRequired { .. })
+        ));
+        let ignoring = StatusCheck {
+            sources: &[],
+            dangerous_ignore: true,
+        };
+        status_answerable(&p, &ignoring).unwrap();
+        // A source that does not answer for references (a deny list) is not
+        // enough; one that does is.
+        struct Source(bool);
+        impl StatusSource for Source {
+            fn status(
+                &self,
+                _: &PassportClaims,
+                _: i64,
+            ) -> Result<LinkStatus, crate::StatusUnavailable> {
+                Ok(LinkStatus::Valid)
+            }
+            fn answers_status_references(&self) -> bool {
+                self.0
+            }
+        }
+        let deny_only: [Arc<dyn StatusSource>; 1] = [Arc::new(Source(false))];
+        let check = StatusCheck {
+            sources: &deny_only,
+            dangerous_ignore: false,
+        };
+        assert!(matches!(
+            status_answerable(&p, &check),
+            Err(VerifyError::StatusSourceRequired { .. })
+        ));
+        let both: [Arc<dyn StatusSource>; 2] = [Arc::new(Source(false)), Arc::new(Source(true))];
+        let check = StatusCheck {
+            sources: &both,
+            dangerous_ignore: false,
+        };
+        status_answerable(&p, &check).unwrap();
     }
 
     #[test]

@@ -76,10 +76,23 @@ impl std::error::Error for StatusUnavailable {
 pub trait StatusSource: Send + Sync {
     /// The status of `passport` at time `now` (seconds).
     fn status(&self, passport: &PassportClaims, now: i64) -> Result<LinkStatus, StatusUnavailable>;
+
+    /// Whether this source answers for a passport's `status` reference (the
+    /// status list it names). A verifier none of whose sources does refuses
+    /// passports carrying one (`status_source_required`), since their
+    /// revocation would go unchecked. True by default; a source keyed on
+    /// something else (a deny list of `jti`s) says false.
+    fn answers_status_references(&self) -> bool {
+        true
+    }
 }
 
 impl<S: StatusSource + ?Sized> StatusSource for std::sync::Arc<S> {
     fn status(&self, passport: &PassportClaims, now: i64) -> Result<LinkStatus, StatusUnavailable> {
         (**self).status(passport, now)
+    }
+
+    fn answers_status_references(&self) -> bool {
+        (**self).answers_status_references()
     }
 }

@@ -31,7 +31,7 @@ use crate::{
 ///
 /// let key = SigningKey::generate(Algorithm::EdDSA)?;
 /// let keys = InMemoryKeyStore::new();
-/// keys.insert(key.verifying_key());
+/// keys.insert("https://issuer.local", key.verifying_key())?;
 /// let issuer = Issuer::new("https://issuer.local", key);
 /// let minted = issuer.issue(IssuanceRequest::new(
 ///     IdentityAssertion::new("https://idp.example", "alice"),
@@ -57,6 +57,7 @@ pub struct Verifier {
     clock: Arc<dyn Clock>,
     cache: AncestorCache,
     status: Vec<Arc<dyn StatusSource>>,
+    ignore_status: bool,
     audit: Option<(Arc<dyn AuditSink>, serde_json::Value)>,
 }
 
@@ -97,6 +98,7 @@ impl Verifier {
             clock: Arc::new(SystemClock),
             cache: AncestorCache::new(DEFAULT_CACHE_CAPACITY),
             status: Vec::new(),
+            ignore_status: false,
             audit: None,
         })
     }
@@ -116,6 +118,16 @@ impl Verifier {
         self
     }
 
+    /// Accepts passports that carry a `status` reference although this
+    /// verifier has no status source: their revocation is not checked at
+    /// all. Without this opt-out such passports are refused
+    /// (`status_source_required`), since ignoring the reference in silence
+    /// accepts revoked passports. For offline tools that know what they do.
+    pub fn dangerous_ignore_status(mut self) -> Verifier {
+        self.ignore_status = true;
+        self
+    }
+
     /// Records every verification in `sink`: accepted or refused, the error
     /// code, each link's `jti` and `agent_id`, `sub`, `iss`, `aud`, the
     /// required scope and a summary of the policy — never the token. An
@@ -132,6 +144,7 @@ impl Verifier {
             "allow_wildcard": p.allow_wildcard,
             "clock_skew": p.clock_skew,
             "max_depth": p.max_depth,
+            "max_lifetime": p.max_lifetime,
             "allowed_actors": p.allowed_actors,
             "accept_untyped": p.accept_untyped,
             "status_sources": self.status.len(),
@@ -313,8 +326,12 @@ impl Verifier {
         let now = self.clock.now();
         let mut links = Vec::with_capacity(bundle.len());
 
+        let status = rules::StatusCheck {
+            sources: &self.status,
+            dangerous_ignore: self.ignore_status,
+        };
         let leaf = self.verify_signature(bundle.leaf(), None)?;
-        rules::every_link(&leaf.passport, &self.policy, &self.status, now)?;
+        rules::every_link(&leaf.passport, &self.policy, &status, now)?;
         rules::leaf(&leaf.passport, &self.policy)?;
         links.push(leaf);
 
@@ -324,7 +341,7 @@ impl Verifier {
                 source: Box::new(e),
             };
             let link = self.verify_ancestor(token).map_err(in_link)?;
-            rules::every_link(&link.passport, &self.policy, &self.status, now).map_err(in_link)?;
+            rules::every_link(&link.passport, &self.policy, &status, now).map_err(in_link)?;
             links.push(link);
         }
 
@@ -336,24 +353,36 @@ impl Verifier {
         ))
     }
 
-    /// Parses one token, verifies its signature with the key its `kid` names
-    /// and decodes its claims. An ancestor (`digest` of its bytes given) is
-    /// remembered in the cache.
+    /// Parses one token, finds the key its `iss` and `kid` name — a key of
+    /// that issuer only — verifies its signature and checks the key was not
+    /// retired when the token was issued. An ancestor (`digest` of its bytes
+    /// given) is remembered in the cache.
+    ///
+    /// The claims are decoded before the signature is checked, because the
+    /// issuer they name decides which keys may have signed; nothing in them
+    /// is trusted until the signature verifies.
     fn verify_signature(&self, token: &str, digest: Option<[u8; 32]>) -> Result<Link, VerifyError> {
         let jws = CompactJws::parse(token)?;
         let kid = jws.header().require_kid()?;
+        let passport = Arc::new(PassportClaims::from_json(jws.unverified_payload())?);
+        // An untrusted issuer's keys are never looked for.
+        rules::trusted_issuer(&passport.iss, &self.policy)?;
         let key = self
             .keys
-            .key(kid)
-            .ok_or_else(|| VerifyError::UnknownKey { kid: shorten(kid) })?;
-        let payload = jws.verify(&key, &self.options)?;
-        let passport = Arc::new(PassportClaims::from_json(payload)?);
+            .key(&passport.iss, kid)
+            .ok_or_else(|| VerifyError::UnknownKey {
+                iss: shorten(&passport.iss),
+                kid: shorten(kid),
+            })?;
+        jws.verify(&key, &self.options)?;
+        rules::key_not_retired(&passport, kid, key.retired_at())?;
         let untyped = jws.header().is_untyped();
         if let Some(digest) = digest {
             self.cache.insert(
                 digest,
                 token.len(),
                 CachedLink {
+                    iss: passport.iss.clone(),
                     kid: kid.to_owned(),
                     key,
                     alg: jws.header().alg(),
@@ -375,9 +404,14 @@ impl Verifier {
     fn verify_ancestor(&self, token: &str) -> Result<Link, VerifyError> {
         let digest = sha256(token.as_bytes());
         if let Some(hit) = self.cache.get(&digest) {
-            // The same question the cold path asked: the header's `kid`.
-            match self.keys.key(&hit.kid) {
+            // The same question the cold path asked: the claims' `iss` and
+            // the header's `kid`, so a hit is only ever used with a key of
+            // the link's own issuer.
+            match self.keys.key(&hit.iss, &hit.kid) {
                 Some(current) if current.same_key(&hit.key) => {
+                    rules::trusted_issuer(&hit.iss, &self.policy)?;
+                    // Retirement may have been published since it was cached.
+                    rules::key_not_retired(&hit.passport, &hit.kid, current.retired_at())?;
                     // The policy could only differ if the cache outlived it;
                     // it cannot, but these checks are cheap and keep the
                     // cached path identical to the cold one.

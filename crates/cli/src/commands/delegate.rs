@@ -28,7 +28,7 @@ pub(crate) fn delegate(ctx: &Context, args: &DelegateArgs) -> Result<(), CliErro
     .max_depth(MAX_BUNDLE_LINKS)
     .allow_wildcard(true);
     policy.accept_untyped = false;
-    let keys = InMemoryKeyStore::from_jwks(&ctx.dir.jwks(now)?);
+    let keys = InMemoryKeyStore::from_jwks(ctx.env.issuer(), &ctx.dir.jwks(now)?)?;
     let verifier = Verifier::new(policy, keys)?
         .with_clock(ctx.clock.clone())
         .with_status_source(ctx.local_status()?);

@@ -47,13 +47,11 @@ pub(crate) fn verify(ctx: &Context, args: &VerifyArgs) -> Result<(), CliError> {
 fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, CliError> {
     let text = read_bundle(args.bundle.as_deref())?;
     let bundle = UnverifiedBundle::parse(&text).map_err(passport_verifier::VerifyError::from)?;
-    let issuers = if args.issuers.is_empty() {
-        vec![ctx.env.issuer()]
-    } else {
-        args.issuers.clone()
-    };
+    let trust = trusted_issuers(ctx, args)?;
+    let issuers: Vec<String> = trust.iter().map(|t| t.issuer.clone()).collect();
     let mut policy = VerificationPolicy::new(issuers[0].clone(), args.aud.clone())
         .max_depth(usize::try_from(args.max_depth).unwrap_or(MAX_BUNDLE_LINKS))
+        .max_lifetime(args.max_lifetime)
         .allow_wildcard(args.allow_wildcard)
         .accept_untyped(args.accept_untyped)
         .clock_skew(args.clock_skew);
@@ -78,39 +76,53 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
     if let Some(scope) = &args.required_scope {
         policy = policy.required_scope(scope.clone());
     }
-    let local_keys = args.jwks.is_none();
-    let jwks = match &args.jwks {
-        None => ctx.dir.jwks(ctx.now())?,
-        Some(source) if source.starts_with("https://") || source.starts_with("http://") => {
-            fetch_jwks(ctx, source)?
+    let store = Arc::new(InMemoryKeyStore::new());
+    let mut local_keys = false;
+    for t in &trust {
+        let jwks = match &t.jwks {
+            None => {
+                local_keys = true;
+                ctx.dir.jwks(ctx.now())?
+            }
+            Some(source) if source.starts_with("https://") || source.starts_with("http://") => {
+                fetch_jwks(ctx, source)?
+            }
+            Some(file) => {
+                let path = std::path::Path::new(file);
+                let bytes = read_capped_or(path, MAX_JWKS_BYTES, "--jwks", |source| {
+                    JoseError::KeyFile {
+                        path: path.to_owned(),
+                        source,
+                    }
+                    .into()
+                })?;
+                JwkSet::from_json(&bytes)?
+            }
+        };
+        if jwks.is_empty() {
+            return Err(CliError::usage(
+                "no_keys",
+                format!("no trusted key for issuer {}: the JWKS is empty", t.issuer),
+            )
+            .hint("issue a passport first (creating the local issuer key) or pass --trust ISSUER=JWKS"));
         }
-        Some(file) => {
-            let path = std::path::Path::new(file);
-            let bytes = read_capped_or(path, MAX_JWKS_BYTES, "--jwks", |source| {
-                JoseError::KeyFile {
-                    path: path.to_owned(),
-                    source,
-                }
-                .into()
-            })?;
-            JwkSet::from_json(&bytes)?
+        for key in jwks.iter() {
+            store.insert(t.issuer.clone(), key.clone())?;
         }
-    };
-    if jwks.is_empty() {
-        return Err(
-            CliError::usage("no_keys", "no trusted key: the JWKS is empty")
-                .hint("issue a passport first (creating the local issuer key) or pass --jwks"),
-        );
     }
+    let keys: Arc<dyn KeyStore> = store;
     let mut verifier =
-        Verifier::new(policy, InMemoryKeyStore::from_jwks(&jwks))?.with_clock(ctx.clock.clone());
-    let keys: Arc<dyn KeyStore> = Arc::new(InMemoryKeyStore::from_jwks(&jwks));
-    if local_keys && issuers.contains(&ctx.env.issuer()) {
+        Verifier::with_key_store(policy, Arc::clone(&keys))?.with_clock(ctx.clock.clone());
+    if local_keys {
         // The local issuer checks its own list automatically.
         verifier = verifier.with_status_source(ctx.local_status()?);
     }
     if let Some(source) = &args.status_list {
-        verifier = verifier.with_status_source(status_list_source(ctx, source, keys, &bundle)?);
+        verifier =
+            verifier.with_status_source(status_list_source(ctx, source, keys, &issuers, &bundle)?);
+    }
+    if args.no_status_check {
+        verifier = verifier.dangerous_ignore_status();
     }
     if let Some(path) = &args.deny_list {
         let deny = DenyListSource::from_file(path).map_err(|e| {
@@ -130,6 +142,66 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
         verifier = verifier.with_audit(Arc::new(sink));
     }
     Ok(verifier.verify_bundle(&bundle)?)
+}
+
+/// A trusted issuer and where its keys come from (`None`: the local issuer's).
+struct Trust {
+    issuer: String,
+    jwks: Option<String>,
+}
+
+/// Pairs every trusted issuer with its own keys: `--trust ISSUER=JWKS`
+/// (repeatable), or one `--issuer` with `--jwks`, or the local issuer with
+/// its own keys. Anything that would let one key set speak for several
+/// issuers is refused.
+fn trusted_issuers(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Trust>, CliError> {
+    let ambiguous = |message: String| {
+        CliError::usage("ambiguous_trust", message)
+            .hint("pair each issuer with its own keys: --trust ISSUER=JWKS (repeatable)")
+    };
+    if !args.trust.is_empty() {
+        if !args.issuers.is_empty() || args.jwks.is_some() {
+            return Err(ambiguous(
+                "--trust cannot be combined with --issuer or --jwks".into(),
+            ));
+        }
+        return args
+            .trust
+            .iter()
+            .map(|value| match value.split_once('=') {
+                Some((issuer, jwks)) if !issuer.is_empty() && !jwks.is_empty() => Ok(Trust {
+                    issuer: issuer.to_owned(),
+                    jwks: Some(jwks.to_owned()),
+                }),
+                _ => Err(ambiguous(format!("--trust {value:?} is not ISSUER=JWKS"))),
+            })
+            .collect();
+    }
+    let local = ctx.env.issuer();
+    let mut issuers = args.issuers.clone();
+    issuers.dedup();
+    match (&args.jwks, issuers.as_slice()) {
+        (Some(_), [_, _, ..]) => Err(ambiguous(
+            "one --jwks cannot hold the keys of several issuers".into(),
+        )),
+        (Some(jwks), one) => Ok(vec![Trust {
+            issuer: one.first().cloned().unwrap_or(local),
+            jwks: Some(jwks.clone()),
+        }]),
+        (None, []) => Ok(vec![Trust {
+            issuer: local,
+            jwks: None,
+        }]),
+        (None, named) => match named.iter().find(|i| **i != local) {
+            Some(other) => Err(ambiguous(format!(
+                "no keys for issuer {other}: the local keys belong to the local issuer only"
+            ))),
+            None => Ok(vec![Trust {
+                issuer: local,
+                jwks: None,
+            }]),
+        },
+    }
 }
 
 fn summary(v: &VerifiedPassport) -> Value {
@@ -213,22 +285,35 @@ fn fetch_jwks(ctx: &Context, url: &str) -> Result<JwkSet, CliError> {
 }
 
 /// A status list from a file, or from an http(s) URL fetched now (the
-/// passports' own status URIs must lie under it).
+/// passports' own status URIs must lie under it). A list answers only for
+/// passports of the issuer whose key signed it: another trusted issuer's
+/// key cannot sign a list that un-revokes them.
 fn status_list_source(
     ctx: &Context,
     source: &str,
     keys: Arc<dyn KeyStore>,
+    issuers: &[String],
     bundle: &UnverifiedBundle,
 ) -> Result<Arc<dyn StatusSource>, CliError> {
     let failed = |e: passport_status::StatusError| CliError::failed(e.code(), e.to_string());
-    let lists = StatusListSource::new(keys).with_clock(ctx.clock.clone());
+    let trusting = |base: &str| {
+        issuers.iter().fold(
+            StatusListSource::new(Arc::clone(&keys)).with_clock(ctx.clock.clone()),
+            |lists, issuer| lists.trust_issuer(issuer.clone(), base.to_owned()),
+        )
+    };
     if source.starts_with("https://") || source.starts_with("http://") {
-        let lists = lists.allow_uri_prefix(source);
+        let lists = trusting(source);
         runtime()?
             .block_on(lists.prefetch(bundle))
             .map_err(failed)?;
         Ok(Arc::new(lists))
     } else {
+        // The CLI does not know the issuers' status bases: the list file's
+        // own URI is the base, and its signer decides whose passports it
+        // answers for.
+        let base = list_file_uri(source)?;
+        let lists = trusting(&base);
         lists.add_file(source).map_err(|e| {
             let exit = if e.code() == "io_error" { 2 } else { 1 };
             CliError {
@@ -240,4 +325,18 @@ fn status_list_source(
         })?;
         Ok(Arc::new(lists))
     }
+}
+
+/// The URI a list file claims (its `sub`), read without verifying anything.
+fn list_file_uri(path: &str) -> Result<String, CliError> {
+    use std::io::Read as _;
+    let io = |e: std::io::Error| CliError::usage("io_error", format!("{path}: {e}"));
+    let mut token = String::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(passport_status::DEFAULT_MAX_LIST_TOKEN_LEN as u64)
+        .read_to_string(&mut token)
+        .map_err(io)?;
+    // Without a `sub`, no base: loading the file then reports why.
+    Ok(passport_status::StatusListToken::unverified_uri(&token).unwrap_or_default())
 }

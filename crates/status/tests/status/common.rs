@@ -5,12 +5,14 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use passport_status::{IndexAllocator, StatusList, StatusListToken};
+use passport_status::{IndexAllocator, StatusList, StatusListSource, StatusListToken};
 use passport_testkit::{Kit, NOW, with};
 use passport_verifier::{StatusSource, Verifier, VerifyError};
 use serde_json::{Value, json};
 
 pub(crate) const URI: &str = "https://issuer.local/status/1";
+/// The kit issuer's status base: where its lists live.
+pub(crate) const STATUS_BASE: &str = "https://issuer.local/status";
 
 /// A [`Kit`] whose issuer allocates status indices for the list at a URI.
 pub(crate) struct Fixture {
@@ -50,6 +52,14 @@ impl Fixture {
 
     pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// A list source trusting the kit's issuer with its lists under
+    /// [`STATUS_BASE`], on the kit's clock.
+    pub(crate) fn source(&self) -> StatusListSource {
+        StatusListSource::new(self.key_store())
+            .with_clock(self.clock.clone())
+            .trust_issuer(passport_testkit::ISS, STATUS_BASE)
     }
 
     /// A verifier asking `source` about every link.

@@ -1,15 +1,19 @@
 //! Every hostile Status List Token and `lst` is refused with its typed
 //! error: untrusted keys, wrong `typ`, wrong `sub`, time window, header
-//! tricks, bad base64, bad ZLIB, oversized lists, bad `bits`.
+//! tricks, bad base64, bad ZLIB, oversized lists, bad `bits`; lists signed
+//! by another issuer, outside the issuer's status base, older than one
+//! already seen, or signed after the key's retirement.
 
 use crate::common::*;
 use passport_jose::{Algorithm, SigningKey, b64};
-use passport_status::{ListExpectations, StatusError, StatusList, StatusListToken};
+use std::sync::Arc;
+
+use passport_status::{ListExpectations, Status, StatusError, StatusList, StatusListToken};
 use passport_testkit::*;
 use serde_json::json;
 
 fn verify(f: &Fixture, token: &str) -> Result<passport_status::VerifiedStatusList, StatusError> {
-    StatusListToken::verify(token, &*f.keys, &ListExpectations::new(URI, NOW))
+    StatusListToken::verify(token, &*f.keys, &ListExpectations::new(ISS, URI, NOW))
 }
 
 fn code(f: &Fixture, token: &str) -> &'static str {
@@ -119,7 +123,7 @@ fn the_time_window_is_checked_with_the_skew() {
         code(&f, &sign(json!({"iat": NOW, "exp": NOW}))),
         "invalid_status_list_claims"
     );
-    let strict = ListExpectations::new(URI, NOW).clock_skew(0);
+    let strict = ListExpectations::new(ISS, URI, NOW).clock_skew(0);
     let token = sign(json!({"iat": NOW - 100, "exp": NOW - 1}));
     assert_eq!(
         StatusListToken::verify(&token, &*f.keys, &strict)
@@ -203,7 +207,7 @@ fn header_rules_are_the_passport_rules() {
         let token = f.sign_claims(header.clone(), claims.clone());
         assert_eq!(code(&f, &token), expected, "{header}");
     }
-    let only_es256 = ListExpectations::new(URI, NOW).algorithms(&[Algorithm::ES256]);
+    let only_es256 = ListExpectations::new(ISS, URI, NOW).algorithms(&[Algorithm::ES256]);
     let token = f.sign_claims(json!({"typ": "statuslist+jwt"}), claims);
     assert_eq!(
         StatusListToken::verify(&token, &*f.keys, &only_es256)
@@ -273,7 +277,7 @@ fn list_tokens_may_exceed_a_passports_16_kib_but_not_their_own_cap() {
         token.len()
     );
     assert_eq!(verify(&f, &token).unwrap().list, list);
-    let small = ListExpectations::new(URI, NOW).max_token_len(16 * 1024);
+    let small = ListExpectations::new(ISS, URI, NOW).max_token_len(16 * 1024);
     assert_eq!(
         StatusListToken::verify(&token, &*f.keys, &small)
             .unwrap_err()
@@ -306,7 +310,7 @@ fn hostile_lst_inside_a_validly_signed_token() {
         json!({"typ": "statuslist+jwt"}),
         list_claims(URI, &bomb, 1, json!({})),
     );
-    let capped = ListExpectations::new(URI, NOW).max_decompressed(64 * 1024);
+    let capped = ListExpectations::new(ISS, URI, NOW).max_decompressed(64 * 1024);
     assert_eq!(
         StatusListToken::verify(&token, &*f.keys, &capped)
             .unwrap_err()
@@ -377,4 +381,109 @@ fn the_cap_is_exact() {
         StatusList::decode(8, &lst, 0).unwrap_err().code(),
         "list_too_large"
     );
+}
+
+/// Issuer B: trusted for its own passports, its key in the same store.
+const B: &str = "https://second.local";
+
+#[test]
+fn a_list_for_one_issuers_uri_signed_by_another_issuer_is_refused() {
+    let f = Fixture::new();
+    let b_key = f.trust_second_issuer(B);
+    let root = f.root(ROOT_SCOPES);
+    f.allocator
+        .set_status(root.claims().jti.as_str(), Status::Invalid)
+        .unwrap();
+    let revoked_list = f.publish();
+    // B signs a newer, all-valid list for A's URI: it would un-revoke A's root.
+    let all_valid = StatusList::with_capacity(2, 1 << 16).unwrap();
+    let b_list = StatusListToken::sign(&b_key, URI, &all_valid, NOW + 1, NOW + 3600, 60).unwrap();
+    // Verified as A's list: B's key is not A's.
+    assert_eq!(code(&f, &b_list), "unknown_kid");
+    let source = f.source();
+    assert_eq!(source.add_token(&b_list).unwrap_err().code(), "unknown_kid");
+    // Even when B is trusted under the very same status base, B's list
+    // answers only for B's passports: A's root still reads A's list.
+    let shared = f.source().trust_issuer(B, STATUS_BASE);
+    shared.add_token(&b_list).unwrap();
+    assert!(shared.cached(ISS, URI).is_none());
+    let shared = Arc::new(shared);
+    let verifier = f.verifier_using(shared.clone());
+    assert_eq!(
+        unavailable_code(&verifier, root.bundle()),
+        "status_list_unavailable"
+    );
+    shared.add_token(&revoked_list).unwrap();
+    assert_eq!(
+        verifier.verify_str(root.bundle()).unwrap_err().code(),
+        "revoked"
+    );
+}
+
+#[test]
+fn a_status_uri_outside_the_issuers_base_is_refused() {
+    // A's passports name a list under B's base.
+    let f = Fixture::with_uri("https://second.local/status/1");
+    f.trust_second_issuer(B);
+    let root = f.root(ROOT_SCOPES);
+    let source = f.source().trust_issuer(B, "https://second.local/status");
+    let token = f.publish();
+    // A's key signed it, but the URI is not under A's base: nobody's list.
+    assert_eq!(source.add_token(&token).unwrap_err().code(), "unknown_kid");
+    let verifier = f.verifier_using(Arc::new(source));
+    assert_eq!(
+        unavailable_code(&verifier, root.bundle()),
+        "status_uri_not_allowed"
+    );
+}
+
+#[tokio::test]
+async fn a_list_older_than_one_already_seen_is_refused() {
+    let f = Fixture::new();
+    let root = f.root(ROOT_SCOPES);
+    let before = f.publish();
+    f.clock.advance(10);
+    f.allocator
+        .set_status(root.claims().jti.as_str(), Status::Invalid)
+        .unwrap();
+    let after = f.publish();
+    let source = Arc::new(f.source());
+    source.add_token(&after).unwrap();
+    let err = source.add_token(&before).unwrap_err();
+    assert!(matches!(
+        err,
+        StatusError::RolledBack { iat, seen, .. } if iat == NOW && seen == NOW + 10
+    ));
+    assert_eq!(err.code(), "status_list_rolled_back");
+    // The newer list stays in use; the same list again is no rollback.
+    source.add_token(&after).unwrap();
+    let verifier = f.verifier_using(source.clone());
+    assert_eq!(
+        verifier.verify_str(root.bundle()).unwrap_err().code(),
+        "revoked"
+    );
+    // A list file replaced by the older copy is refused when re-read.
+    let path = f.path("list.jwt");
+    std::fs::write(&path, &after).unwrap();
+    let files = f.source();
+    files.add_file(&path).unwrap();
+    std::fs::write(&path, &before).unwrap();
+    assert_eq!(
+        files.refresh().await.unwrap_err().code(),
+        "status_list_rolled_back"
+    );
+}
+
+#[test]
+fn a_list_signed_after_its_keys_retirement_is_refused() {
+    let f = Fixture::new();
+    let token = f.publish(); // iat NOW
+    let mut jwk = f.key.public_jwk().clone();
+    jwk.insert(passport_jose::JWK_RETIRED_AT.into(), (NOW - 1).into());
+    f.keys
+        .insert(ISS, passport_jose::VerifyingKey::from_jwk_map(jwk).unwrap())
+        .unwrap();
+    let err = verify(&f, &token).unwrap_err();
+    assert!(matches!(err, StatusError::KeyRetired { retired_at, .. } if retired_at == NOW - 1));
+    assert_eq!(err.code(), "key_retired");
 }

@@ -99,7 +99,7 @@ impl Drop for Server {
 fn source(f: &Fixture, prefix: &str) -> StatusListSource {
     StatusListSource::new(f.key_store())
         .with_clock(f.clock.clone())
-        .allow_uri_prefix(prefix)
+        .trust_issuer(ISS, prefix)
         .http_timeout(Duration::from_secs(5))
 }
 
@@ -268,7 +268,7 @@ async fn hostile_or_wrong_responses_are_refused_and_never_cached() {
     for (reply, expected) in cases {
         server.set(reply);
         let source = source(&f, &server.prefix()).max_token_len(4096);
-        let err = source.ensure_fresh(&uri).await.unwrap_err();
+        let err = source.ensure_fresh(ISS, &uri).await.unwrap_err();
         assert_eq!(err.code(), expected);
         assert_eq!(source.cached_lists(), 0);
     }
@@ -292,11 +292,11 @@ async fn only_uris_under_an_allowed_prefix_in_normal_form_are_fetched() {
         "file:///etc/passwd".to_owned(),
         "/status/1".to_owned(),
     ] {
-        let err = source.ensure_fresh(&uri).await.unwrap_err();
+        let err = source.ensure_fresh(ISS, &uri).await.unwrap_err();
         assert_eq!(err.code(), "status_uri_not_allowed", "{uri}");
     }
     assert_eq!(server.hits(), 0);
-    source.ensure_fresh(&server.uri()).await.unwrap();
+    source.ensure_fresh(ISS, &server.uri()).await.unwrap();
     assert_eq!(server.hits(), 1);
 }
 
@@ -309,10 +309,18 @@ async fn the_cache_is_bounded() {
     for i in 0..5 {
         let uri = format!("{}{i}", server.prefix());
         server.set(Reply::Body(f.sign_list(&uri, &list, NOW, NOW + 600, 60)));
-        source.ensure_fresh(&uri).await.unwrap();
+        source.ensure_fresh(ISS, &uri).await.unwrap();
         f.clock.advance(1);
         assert!(source.cached_lists() <= 2);
     }
-    assert!(source.cached(&format!("{}4", server.prefix())).is_some());
-    assert!(source.cached(&format!("{}0", server.prefix())).is_none());
+    assert!(
+        source
+            .cached(ISS, &format!("{}4", server.prefix()))
+            .is_some()
+    );
+    assert!(
+        source
+            .cached(ISS, &format!("{}0", server.prefix()))
+            .is_none()
+    );
 }

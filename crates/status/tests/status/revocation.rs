@@ -13,7 +13,7 @@ use serde_json::json;
 fn list_file_source(f: &Fixture) -> Arc<StatusListSource> {
     let path = f.path("list.jwt");
     std::fs::write(&path, f.publish()).unwrap();
-    let source = StatusListSource::new(f.key_store()).with_clock(f.clock.clone());
+    let source = f.source();
     assert_eq!(source.add_file(&path).unwrap(), URI);
     Arc::new(source)
 }
@@ -66,7 +66,7 @@ fn revoking_a_middle_link_spares_its_ancestors() {
     let [root, child, grandchild] = f.chain3();
     let idx = child.claims().status.as_ref().unwrap().idx();
     f.allocator.set_status(idx, Status::Invalid).unwrap();
-    let source = StatusListSource::new(f.key_store()).with_clock(f.clock.clone());
+    let source = f.source();
     source.add_token(&f.publish()).unwrap();
     let verifier = f.verifier_using(Arc::new(source));
     let err = verifier.verify_str(grandchild.bundle()).unwrap_err();
@@ -103,7 +103,7 @@ fn suspension_then_reinstatement() {
 #[test]
 fn a_passport_without_a_status_claim_is_valid_and_a_malformed_one_is_refused() {
     let f = Fixture::new();
-    let source = Arc::new(StatusListSource::new(f.key_store()).with_clock(f.clock.clone()));
+    let source = Arc::new(f.source());
     let verifier = f.verifier_using(source);
     let root = f.root(ROOT_SCOPES);
     let mut p: PassportClaims = root.claims().clone();
@@ -138,7 +138,7 @@ fn a_list_uri_the_verifier_was_not_given_is_refused_and_never_fetched() {
     let root = f.root(ROOT_SCOPES);
     let source = StatusListSource::new(f.key_store())
         .with_clock(f.clock.clone())
-        .allow_uri_prefix("https://issuer.local/status/");
+        .trust_issuer(ISS, "https://issuer.local/status/");
     let verifier = f.verifier_using(Arc::new(source));
     assert_eq!(
         unavailable_code(&verifier, root.bundle()),
@@ -152,7 +152,7 @@ fn an_allowed_list_that_was_never_loaded_fails_closed() {
     let root = f.root(ROOT_SCOPES);
     let source = StatusListSource::new(f.key_store())
         .with_clock(f.clock.clone())
-        .allow_uri_prefix("https://issuer.local/status/");
+        .trust_issuer(ISS, "https://issuer.local/status/");
     let verifier = f.verifier_using(Arc::new(source));
     assert_eq!(
         unavailable_code(&verifier, root.bundle()),
@@ -168,7 +168,7 @@ fn an_index_past_the_end_of_the_list_is_refused() {
     let list = StatusList::with_capacity(2, 8).unwrap();
     let mut p = root.claims().clone();
     p.status = Some(StatusReference::new(8, URI).unwrap());
-    let source = StatusListSource::new(f.key_store()).with_clock(f.clock.clone());
+    let source = f.source();
     source
         .add_token(&f.sign_list(URI, &list, NOW, NOW + 3600, 300))
         .unwrap();
@@ -188,7 +188,7 @@ fn a_status_value_without_meaning_here_is_refused() {
     let idx = root.claims().status.as_ref().unwrap().idx();
     let mut list = StatusList::with_capacity(2, 1 << 16).unwrap();
     list.set(idx, 3).unwrap();
-    let source = StatusListSource::new(f.key_store()).with_clock(f.clock.clone());
+    let source = f.source();
     source
         .add_token(&f.sign_list(URI, &list, NOW, NOW + 3600, 300))
         .unwrap();
@@ -207,7 +207,7 @@ fn an_expired_list_is_refused_when_loaded_and_once_cached_past_its_exp() {
     // Already expired (beyond the 30 s skew): refused outright.
     let path = f.path("expired.jwt");
     std::fs::write(&path, f.sign_list(URI, &list, NOW - 7200, NOW - 3600, 300)).unwrap();
-    let source = StatusListSource::new(f.key_store()).with_clock(f.clock.clone());
+    let source = f.source();
     assert_eq!(
         source.add_file(&path).unwrap_err().code(),
         "status_list_expired"
@@ -259,13 +259,26 @@ fn a_list_file_replaced_by_a_hostile_one_keeps_failing_closed() {
 
 #[test]
 fn a_deny_list_revokes_every_descendant_of_a_listed_jti() {
-    let f = Fixture::new();
+    let fixture = Fixture::new();
+    // Passports without a status reference: a deny list is all there is.
+    let f = Kit::new();
     let [root, child, grandchild] = f.chain3();
-    let path = f.path("deny.json");
+    let path = fixture.path("deny.json");
     std::fs::write(&path, r#"{"revoked": ["someone-else"]}"#).unwrap();
     let deny = Arc::new(DenyListSource::from_file(&path).unwrap());
-    let verifier = f.verifier_using(deny.clone());
+    let verifier = f.verifier(f.policy()).with_status_source(deny.clone());
     verifier.verify_str(grandchild.bundle()).unwrap();
+    // A deny list does not read status lists: passports naming one are
+    // refused rather than accepted unchecked.
+    let [_, _, listed] = fixture.chain3();
+    assert_eq!(
+        fixture
+            .verifier_using(deny.clone())
+            .verify_str(listed.bundle())
+            .unwrap_err()
+            .code(),
+        "status_source_required"
+    );
 
     let doc = json!({"revoked": ["someone-else", {"jti": root.claims().jti, "reason": "lost"}]});
     std::fs::write(&path, doc.to_string()).unwrap();
@@ -301,7 +314,7 @@ fn a_deny_list_revokes_every_descendant_of_a_listed_jti() {
     );
 
     let memory = DenyListSource::from_jtis([child.claims().jti.clone()]);
-    let verifier = f.verifier_using(Arc::new(memory));
+    let verifier = f.verifier(f.policy()).with_status_source(Arc::new(memory));
     assert_eq!(
         verifier.verify_str(grandchild.bundle()).unwrap_err().link(),
         1

@@ -42,13 +42,13 @@ fn a_key_removed_from_the_store_takes_its_cached_ancestors_with_it() {
     let [_, _, grandchild] = f.chain3();
     let verifier = f.verifier(f.policy());
     verifier.verify_str(grandchild.bundle()).unwrap();
-    f.keys.remove(f.key.kid());
+    f.keys.remove(ISS, f.key.kid());
     let err = verifier.verify_str(grandchild.bundle()).unwrap_err();
     assert_eq!(err.code(), "unknown_kid");
     // Put a freshly parsed copy back: a different key object, so the cached
     // entries are not trusted; the signatures are verified again and pass.
     let reparsed = VerifyingKey::from_jwk_map(f.key.public_jwk().clone()).unwrap();
-    f.keys.insert(reparsed);
+    f.keys.insert(ISS, reparsed).unwrap();
     verifier.verify_str(grandchild.bundle()).unwrap();
 }
 
@@ -63,7 +63,9 @@ fn a_rotated_key_with_the_same_kid_is_not_served_from_the_cache() {
     let other = passport_jose::SigningKey::generate(passport_jose::Algorithm::EdDSA).unwrap();
     let mut jwk = other.public_jwk().clone();
     jwk.insert("kid".into(), f.key.kid().into());
-    f.keys.insert(VerifyingKey::from_jwk_map(jwk).unwrap());
+    f.keys
+        .insert(ISS, VerifyingKey::from_jwk_map(jwk).unwrap())
+        .unwrap();
     let err = verifier.verify_str(child.bundle()).unwrap_err();
     assert_eq!(err.code(), "bad_signature");
 }
@@ -183,7 +185,10 @@ fn a_cache_hit_asks_the_store_for_the_headers_kid() {
         key: VerifyingKey,
     }
     impl passport_verifier::KeyStore for Aliased {
-        fn key(&self, kid: &str) -> Option<VerifyingKey> {
+        fn key(&self, iss: &str, kid: &str) -> Option<VerifyingKey> {
+            if iss != ISS {
+                return None;
+            }
             let by_alias = kid == "alias" && self.alias.load(Ordering::SeqCst);
             (by_alias || kid == self.key.kid()).then(|| self.key.clone())
         }

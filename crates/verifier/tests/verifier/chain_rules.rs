@@ -140,9 +140,16 @@ fn a_changed_subject_is_refused() {
 fn a_changed_issuer_is_refused_even_when_both_are_trusted() {
     let f = Kit::new();
     let [root, child, _] = f.chain3();
-    let bundle = forge_child(&f, &child, root.bundle(), |c| {
-        c.iss = "https://second.local".into()
-    });
+    // The child is signed by the second issuer's own key: a key of the
+    // first would not verify a passport claiming the second (issuer_binding).
+    let second = f.trust_second_issuer("https://second.local");
+    let mut claims = child.claims().clone();
+    claims.iss = "https://second.local".into();
+    let bundle = format!(
+        "{}~{}",
+        Kit::sign_passport_with(&second, &claims),
+        root.bundle()
+    );
     let policy = f.policy().trust_issuer("https://second.local");
     assert!(matches!(
         violation(f.verify_with(policy, &bundle)).1,
@@ -346,7 +353,8 @@ fn an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link() {
     let [r3, c3, _] = f.chain3();
     let mut r = r3.claims().clone();
     r.iss = "https://second.local".into();
-    let other_root = f.sign_passport(&r);
+    let second = f.trust_second_issuer("https://second.local");
+    let other_root = Kit::sign_passport_with(&second, &r);
     let mut c = c3.claims().clone();
     c.parent_hash = Some(sha256_b64url(other_root.as_bytes()));
     let child_token = f.sign_passport(&c);

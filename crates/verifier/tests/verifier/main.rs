@@ -7,6 +7,8 @@ mod ancestor_cache;
 mod audit_trail;
 mod chain_rules;
 mod header_rules;
+mod issuer_binding;
+mod key_lifetime;
 mod proof_of_possession;
 mod revocation;
 mod rule_table;

@@ -67,3 +67,42 @@ fn cached_ancestors_are_still_asked_about_revocation() {
         "revoked"
     );
 }
+
+#[test]
+fn a_status_reference_without_a_status_source_is_refused_unless_ignored() {
+    let f = Kit::new();
+    let root = f.root(&["files:read"]);
+    // A passport naming a status list, as an issuer with an allocator mints.
+    let mut claims = root.claims().clone();
+    claims.status =
+        Some(passport_claims::StatusReference::new(3, "https://issuer.local/status/1").unwrap());
+    let token = f.sign_passport(&claims);
+    let err = f.verify(&token).unwrap_err();
+    assert!(matches!(
+        err,
+        passport_verifier::VerifyError::StatusSourceRequired { .. }
+    ));
+    assert_eq!(err.code(), "status_source_required");
+    // The same as an ancestor: refused at its link.
+    let mut child = f
+        .delegate(root.bundle(), "agent-b", &["files:read"])
+        .claims()
+        .clone();
+    child.parent_hash = Some(passport_jose::sha256_b64url(token.as_bytes()));
+    let bundle = format!("{}~{token}", f.sign_passport(&child));
+    let err = f.verify(&bundle).unwrap_err();
+    assert_eq!((err.link(), err.code()), (1, "status_source_required"));
+    // A passport without a reference needs no source.
+    f.verify(root.bundle()).unwrap();
+    // With any status source the reference is asked about, not refused.
+    let table = Arc::new(StatusTable::default());
+    f.verifier(f.policy())
+        .with_status_source(table)
+        .verify_str(&token)
+        .unwrap();
+    // The explicit opt-out accepts it unchecked.
+    f.verifier(f.policy())
+        .dangerous_ignore_status()
+        .verify_str(&token)
+        .unwrap();
+}
