@@ -5,3 +5,4 @@
 
 mod proofs;
 mod rfc9449;
+mod weak_keys;
