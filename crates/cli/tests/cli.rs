@@ -1086,3 +1086,55 @@ async fn verify_refuses_a_key_bound_passport_and_says_why() {
     assert!(stderr(&out).contains("hint:"), "{}", stderr(&out));
     assert!(stdout(&env.run(&["verify", "--help"])).contains("dpop_proof_required"));
 }
+
+/// Issue 10, item 2: a key that needs no private key. A passport "signed"
+/// under the identity point of edwards25519 (signature `01 00 … 00`) with that
+/// key in `--jwks`, or the key given as `--holder-key`: refused on load as
+/// `weak_key` (exit 2: the key file is the problem, not the passport).
+#[tokio::test(flavor = "multi_thread")]
+async fn small_order_ed25519_keys_are_refused_as_jwks_and_as_holder_keys() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    let jwk = serde_json::json!({
+        "kty": "OKP", "crv": "Ed25519", "x": "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    });
+    let kid = passport_jose::thumbprint(jwk.as_object().unwrap()).unwrap();
+    let genuine = passport_testkit::Kit::new().root(&["files:read"]);
+    let payload = genuine.token().split('.').nth(1).unwrap();
+    let header = serde_json::json!({"alg": "EdDSA", "kid": kid, "typ": "passport+jwt"});
+    let mut forged_sig = [0u8; 64];
+    forged_sig[0] = 1;
+    let forged = format!(
+        "{}.{payload}.{}",
+        passport_jose::b64::encode(header.to_string()),
+        passport_jose::b64::encode(forged_sig)
+    );
+    let jwks = env.work.path().join("jwks.json");
+    std::fs::write(&jwks, serde_json::json!({"keys": [jwk]}).to_string()).unwrap();
+    let out = env.run(&[
+        "verify",
+        &forged,
+        "--aud",
+        passport_testkit::AUD,
+        "--issuer",
+        passport_testkit::ISS,
+        "--jwks",
+        jwks.to_str().unwrap(),
+    ]);
+    assert_fails(&out, 2, "weak_key");
+    env.login_with_token(&mock);
+    let holder = env.work.path().join("holder.jwk");
+    std::fs::write(&holder, jwk.to_string()).unwrap();
+    let out = env.run(&[
+        "issue",
+        "--agent-id",
+        "a",
+        "--agent-model",
+        "m",
+        "--aud",
+        "https://orch.example",
+        "--holder-key",
+        holder.to_str().unwrap(),
+    ]);
+    assert_fails(&out, 2, "weak_key");
+}
