@@ -1123,18 +1123,25 @@ async fn small_order_ed25519_keys_are_refused_as_jwks_and_as_holder_keys() {
     ]);
     assert_fails(&out, 2, "weak_key");
     env.login_with_token(&mock);
+    // As a holder key too; and so is an RSA holder key whose modulus is
+    // prime (anyone computes its private exponent; crates/jose/tests/
+    // weak_keys.rs forges a signature with it).
+    let prime_n = "woJ2AMKV7lGahTUYMlw7npBuj8p5ayfmjfaA_9OkJh_E6_MvzbIsVRMmCqxDBQmoak59THkCYjWdSWa5xsCajHHtXMsNcreFhlAXev2GLMKZ0C829caiSPuAp1a6c92oNLHh0WdXZ2Ubaw1gJshDrJDDaD3WOsWdmHNGC4175RngLhVOqOPi6HY6_rm-1idtKCdWpenz9xjag8Pguku58bkFUdnwlAmq5fr4-7P2nzzRXeoFMgWLKefEGXlOn4NdelsM1IwBj_rwE9IRbCRl_Q90B6kz4O16L2JKBptONPuc0KMsnwnCmID4bXi5tuzB5h-jbFyolrJHLHDUiNINhw";
+    let prime_rsa = serde_json::json!({"kty": "RSA", "n": prime_n, "e": "AQAB"});
     let holder = env.work.path().join("holder.jwk");
-    std::fs::write(&holder, jwk.to_string()).unwrap();
-    let out = env.run(&[
-        "issue",
-        "--agent-id",
-        "a",
-        "--agent-model",
-        "m",
-        "--aud",
-        "https://orch.example",
-        "--holder-key",
-        holder.to_str().unwrap(),
-    ]);
-    assert_fails(&out, 2, "weak_key");
+    for key in [jwk, prime_rsa] {
+        std::fs::write(&holder, key.to_string()).unwrap();
+        let out = env.run(&[
+            "issue",
+            "--agent-id",
+            "a",
+            "--agent-model",
+            "m",
+            "--aud",
+            "https://orch.example",
+            "--holder-key",
+            holder.to_str().unwrap(),
+        ]);
+        assert_fails(&out, 2, "weak_key");
+    }
 }

@@ -338,10 +338,13 @@ impl VerifyingKey {
     /// - Ed25519: the eight points of small order (the identity, and the
     ///   points of order 2, 4 and 8) however spelled, and every encoding
     ///   whose `y` is not below `2^255 - 19` (not canonical);
-    /// - RSA: a modulus under 2048 bits, even, or with the ROCA fingerprint
-    ///   (CVE-2017-15361); an exponent even or below 65537. Moduli over 8192
-    ///   bits and exponents over 33 bits are not supported
-    ///   ([`JoseError::InvalidKey`]).
+    /// - RSA: a modulus under 2048 bits, or divisible by a prime below 752
+    ///   (NIST SP 800-89 §5.3.3), or with the ROCA fingerprint
+    ///   (CVE-2017-15361), or prime (a base-2 Fermat test), or a prime power
+    ///   (a perfect square among them); an exponent even or below 65537.
+    ///   Moduli over 8192 bits and exponents over 33 bits are not supported,
+    ///   and `n` and `e` must be minimally encoded, without a leading zero
+    ///   octet (RFC 7518 §6.3.1) ([`JoseError::InvalidKey`]).
     ///
     /// A P-256 point off the curve, or with a coordinate not below the field
     /// prime, is not a key ([`JoseError::InvalidKey`]; aws-lc-rs checks it).
@@ -358,6 +361,34 @@ impl VerifyingKey {
     /// assert_eq!(err.code(), "weak_key");
     /// ```
     pub fn from_jwk_map(map: Map<String, Value>) -> Result<VerifyingKey, JoseError> {
+        VerifyingKey::from_jwk_map_bounded(map, rsa::MAX_MODULUS_BITS)
+    }
+
+    /// [`VerifyingKey::from_jwk_map`] for a holder's key: a DPoP proof's
+    /// `jwk`, or a key a passport is to be bound to (`cnf.jkt`). Such keys
+    /// arrive with requests, so what loading one costs is bounded: an RSA
+    /// modulus over 4096 bits is refused ([`JoseError::InvalidKey`]) before
+    /// the primality test, whose cost grows with the cube of the modulus
+    /// size. Keys of a trusted key store may have up to 8192 bits.
+    ///
+    /// ```
+    /// use passport_jose::{VerifyingKey, b64};
+    /// // A 4097-bit modulus (odd, with no small factor tested first).
+    /// let mut n = vec![0xffu8; 513];
+    /// n[0] = 0x01;
+    /// let jwk = serde_json::json!({"kty": "RSA", "n": b64::encode(&n), "e": "AQAB"});
+    /// let err = VerifyingKey::from_holder_jwk_map(jwk.as_object().unwrap().clone()).unwrap_err();
+    /// assert_eq!(err.code(), "invalid_key");
+    /// ```
+    pub fn from_holder_jwk_map(map: Map<String, Value>) -> Result<VerifyingKey, JoseError> {
+        VerifyingKey::from_jwk_map_bounded(map, rsa::MAX_HOLDER_MODULUS_BITS)
+    }
+
+    /// Parses a public JWK whose RSA modulus has at most `max_rsa_bits` bits.
+    fn from_jwk_map_bounded(
+        map: Map<String, Value>,
+        max_rsa_bits: usize,
+    ) -> Result<VerifyingKey, JoseError> {
         if let Some(m) = PRIVATE_MEMBERS.iter().find(|m| map.contains_key(**m)) {
             return Err(JoseError::InvalidKey(format!(
                 "public JWK carries private member {m:?}"
@@ -392,7 +423,7 @@ impl VerifyingKey {
                     .map_err(|e| JoseError::InvalidKey(format!("P-256: {e}")))?;
                 (key, 64)
             }
-            KeyAlgorithm::Rsa => rsa::verifying_key(&map)?,
+            KeyAlgorithm::Rsa => rsa::verifying_key(&map, max_rsa_bits)?,
         };
         let kid = match map.get("kid") {
             None => jwk::thumbprint(&map)?,

@@ -11,8 +11,9 @@
 //!   a signature without their private key, or are too weak to trust, are
 //!   refused on load as [`JoseError::WeakKey`], whatever their source (a
 //!   JWKS, a holder key, a DPoP proof's `jwk`): Ed25519 points of small order
-//!   and non-canonical encodings; RSA keys under 2048 bits, with an even
-//!   modulus, an even or small exponent, or the ROCA fingerprint. P-256
+//!   and non-canonical encodings; RSA keys under 2048 bits, with an even or
+//!   small exponent, or a modulus that is prime, a prime power, has a prime
+//!   factor below 752 or the ROCA fingerprint. P-256
 //!   points off the curve, or with a coordinate not below the field prime,
 //!   are not keys at all: [`JoseError::InvalidKey`];
 //! - [`MacKey`]: HMAC-SHA256 with a constant-time check (the DPoP nonce);
@@ -73,6 +74,7 @@ mod jwk;
 mod jws;
 mod key;
 mod mac;
+mod modulus;
 mod rsa;
 
 pub use alg::{Algorithm, KeyAlgorithm};

@@ -261,3 +261,119 @@ fn keys_whose_key_ops_are_not_for_signatures_are_refused() {
         assert_eq!(err.code(), "invalid_key", "{ops}");
     }
 }
+
+// A 2048-bit *prime* modulus with e = 65537, and an RS256 signature over
+// FORGED_INPUT made from the public key alone (d = e⁻¹ mod n − 1). From the
+// independent review of crates/jose/src/rsa.rs (branch `review`, 8eb2bac).
+const PRIME_N: &str = "woJ2AMKV7lGahTUYMlw7npBuj8p5ayfmjfaA_9OkJh_E6_MvzbIsVRMmCqxDBQmoak59THkCYjWdSWa5xsCajHHtXMsNcreFhlAXev2GLMKZ0C829caiSPuAp1a6c92oNLHh0WdXZ2Ubaw1gJshDrJDDaD3WOsWdmHNGC4175RngLhVOqOPi6HY6_rm-1idtKCdWpenz9xjag8Pguku58bkFUdnwlAmq5fr4-7P2nzzRXeoFMgWLKefEGXlOn4NdelsM1IwBj_rwE9IRbCRl_Q90B6kz4O16L2JKBptONPuc0KMsnwnCmID4bXi5tuzB5h-jbFyolrJHLHDUiNINhw";
+const FORGED_INPUT: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImZvcmdlZCJ9.eyJzdWIiOiJmb3JnZWQifQ";
+const FORGED_SIG: &str = "f7DCFyHMfw8E1CWs4CjYxbA2BjcUpBlG1le3AJKe7TDZLooCnk6N4kkNLXmhQAMQtqp-sqzJW8bgatMEsW3cnfQ0ZooBVjtjcwlnaulpWJmCDcCVSu9f_si9ns4kr8ofsYNVaghPBu3Dac_Sjzmwot10VmOo7udWh27kUl9nigAa29YNSIUcm8oywESdWY67_UuzyxRqXRoJJ50u2QjEZWxQvA11tldukbzqWDZbJRomVFITi54tqEhyzQzAMZ4r7-30JuBWN1ooJemvBFNQWNS9ZJTyMaOa1FjWC_r6oKd2g5ZP2-N-6zZjoArGAa-iTttGiaMue4iE0wyC36F85g";
+
+fn rsa_public(n: &[u8]) -> Map<String, Value> {
+    json!({"kty": "RSA", "n": b64::encode(n), "e": "AQAB"})
+        .as_object()
+        .unwrap()
+        .clone()
+}
+
+/// Refused as weak by every loader, with `what` in the message.
+fn assert_weak_rsa(n: &[u8], what: &str) {
+    let jwk = rsa_public(n);
+    for result in [
+        VerifyingKey::from_jwk_map(jwk.clone()),
+        VerifyingKey::from_holder_jwk_map(jwk.clone()),
+    ] {
+        let err = result.unwrap_err();
+        assert!(matches!(err, JoseError::WeakKey(_)), "{what}: {err:?}");
+        assert!(err.to_string().contains(what), "{what}: {err}");
+    }
+    let set = json!({"keys": [jwk]}).to_string();
+    assert_eq!(code_of(JwkSet::from_json(set.as_bytes())), "weak_key");
+}
+
+fn code_of<T: std::fmt::Debug>(result: Result<T, JoseError>) -> &'static str {
+    result.unwrap_err().code()
+}
+
+/// Big-endian `x·y`, schoolbook, for building test moduli.
+fn mul(x: &[u8], y: &[u8]) -> Vec<u8> {
+    let mut acc = vec![0u64; x.len() + y.len()];
+    for (i, a) in x.iter().rev().enumerate() {
+        for (j, b) in y.iter().rev().enumerate() {
+            acc[i + j] += u64::from(*a) * u64::from(*b);
+        }
+    }
+    let mut out = Vec::with_capacity(acc.len());
+    let mut carry = 0u64;
+    for v in acc {
+        let v = v + carry;
+        out.push(v as u8);
+        carry = v >> 8;
+    }
+    out.reverse();
+    let zeros = out.iter().take_while(|b| **b == 0).count();
+    out.split_off(zeros)
+}
+
+/// `p`, `q` and `n` of a freshly generated 2048-bit key, from its private JWK.
+fn fresh_primes() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let key = SigningKey::generate(Algorithm::RS256).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.jwk");
+    key.save(&path).unwrap();
+    let jwk: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let member = |m: &str| b64::decode(jwk[m].as_str().unwrap()).unwrap();
+    (member("p"), member("q"), member("n"))
+}
+
+/// SPEC §5 item 4. A prime modulus passes every structural check (odd, 2048
+/// bits, e = 65537), and anyone computes its private exponent from the
+/// public key: the review's forged signature verifies through aws-lc-rs
+/// itself. Loading it is refused (`weak_key`), from every source.
+#[test]
+fn a_prime_rsa_modulus_admits_a_forged_signature_and_is_refused() {
+    let n = b64::decode(PRIME_N).unwrap();
+    let forged = b64::decode(FORGED_SIG).unwrap();
+    // The vector is what it claims: aws-lc-rs, with no check of ours in
+    // the way, accepts the signature made without any private key.
+    let raw = aws_lc_rs::rsa::PublicKeyComponents {
+        n: &n[..],
+        e: &[1u8, 0, 1][..],
+    }
+    .to_parsed_public_key(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256)
+    .unwrap();
+    raw.verify_sig(FORGED_INPUT.as_bytes(), &forged).unwrap();
+
+    assert_weak_rsa(&n, "prime");
+}
+
+/// The other moduli whose private key anyone computes: a prime times a
+/// small prime (NIST SP 800-89 §5.3.3 trial division up to 751), a prime
+/// squared, a prime cubed. A product of two fresh primes, and a 5120-bit
+/// product of three, load; the latter only where keys may have 8192 bits.
+#[test]
+fn rsa_moduli_with_computable_factors_are_refused() {
+    let prime = b64::decode(PRIME_N).unwrap();
+    assert_weak_rsa(&mul(&prime, &[0x02, 0xef]), "divisible by 751");
+    assert_weak_rsa(&mul(&prime, &[3]), "divisible by 3");
+
+    let (p, q, n) = fresh_primes();
+    let p_squared = mul(&p, &p);
+    assert_eq!(p_squared.len(), 256);
+    assert_weak_rsa(&p_squared, "square");
+    let p_cubed = mul(&p_squared, &p);
+    assert_weak_rsa(&p_cubed, "prime power");
+    // p²·q: 3072 bits, not a prime power; nobody factors it more easily
+    // than p·q, and it loads.
+    VerifyingKey::from_jwk_map(rsa_public(&mul(&p_squared, &q))).unwrap();
+
+    assert_eq!(mul(&p, &q), n);
+    VerifyingKey::from_holder_jwk_map(rsa_public(&n)).unwrap();
+    let (p2, _, n2) = fresh_primes();
+    let big = mul(&mul(&n, &n2), &p2);
+    assert_eq!(big.len(), 640);
+    VerifyingKey::from_jwk_map(rsa_public(&big)).unwrap();
+    let err = VerifyingKey::from_holder_jwk_map(rsa_public(&big)).unwrap_err();
+    assert!(matches!(err, JoseError::InvalidKey(_)), "{err:?}");
+    assert!(err.to_string().contains("at most 4096"), "{err}");
+}

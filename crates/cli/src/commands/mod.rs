@@ -117,7 +117,8 @@ fn holder_jkt(p: &PassportArgs) -> Result<Option<String>, CliError> {
     };
     let bytes =
         std::fs::read(path).map_err(|e| CliError::io("cannot read --holder-key", path, &e))?;
-    let key = passport_jose::VerifyingKey::from_jwk_json(&bytes)
+    let key = passport_jose::json::parse_object(&bytes, "jwk")
+        .and_then(passport_jose::VerifyingKey::from_holder_jwk_map)
         .map_err(|e| CliError::usage(e.code(), format!("--holder-key {}: {e}", path.display())))?;
     let jkt = key
         .thumbprint()

@@ -68,3 +68,48 @@ fn a_proof_whose_jwk_is_a_small_order_key_is_refused() {
             .any(|(_, jwk)| jwk["x"] == identity)
     );
 }
+
+/// A 2048-bit prime RSA modulus (anyone computes its private exponent; see
+/// crates/jose/tests/weak_keys.rs) as a proof key. Loading an RSA key costs
+/// milliseconds (a primality test), so a proof's jwk is parsed only when it
+/// can matter: an RSA jwk under a non-RSA `alg`, or one that is not the
+/// passport's bound key, is refused on its members alone — the weak key is
+/// never reached — and the bound key itself, when weak, is `weak_key`.
+#[test]
+fn an_rsa_proof_key_is_parsed_only_when_alg_and_binding_fit_and_a_prime_modulus_is_weak() {
+    const PRIME_N: &str = "woJ2AMKV7lGahTUYMlw7npBuj8p5ayfmjfaA_9OkJh_E6_MvzbIsVRMmCqxDBQmoak59THkCYjWdSWa5xsCajHHtXMsNcreFhlAXev2GLMKZ0C829caiSPuAp1a6c92oNLHh0WdXZ2Ubaw1gJshDrJDDaD3WOsWdmHNGC4175RngLhVOqOPi6HY6_rm-1idtKCdWpenz9xjag8Pguku58bkFUdnwlAmq5fr4-7P2nzzRXeoFMgWLKefEGXlOn4NdelsM1IwBj_rwE9IRbCRl_Q90B6kz4O16L2JKBptONPuc0KMsnwnCmID4bXi5tuzB5h-jbFyolrJHLHDUiNINhw";
+    let jwk = json!({"kty": "RSA", "n": PRIME_N, "e": "AQAB"});
+    let jkt = passport_jose::thumbprint(jwk.as_object().unwrap()).unwrap();
+    let policy = DpopPolicy {
+        allowed_algorithms: vec![
+            passport_jose::Algorithm::RS256,
+            passport_jose::Algorithm::ES256,
+        ],
+        ..DpopPolicy::default()
+    };
+    let verifier = DpopVerifier::new(policy, Arc::new(ManualClock::new(NOW)));
+    let claims =
+        json!({"jti": "j", "htm": "POST", "htu": URL, "iat": NOW, "ath": ath(BUNDLE)}).to_string();
+    let proof = |alg: &str| {
+        let header = json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk}).to_string();
+        compact(&header, &claims, &[7u8; 256])
+    };
+    let verify = |alg: &str, expected: &str| {
+        verifier
+            .verify(&[&proof(alg)], "POST", URL, Some(BUNDLE), Some(expected))
+            .unwrap_err()
+    };
+    let err = verify("ES256", &jkt);
+    assert!(
+        matches!(err, DpopError::AlgorithmKeyMismatch { .. }),
+        "{err:?}"
+    );
+    let err = verify("RS256", "another-key-thumbprint");
+    assert!(matches!(err, DpopError::KeyMismatch), "{err:?}");
+    let err = verify("RS256", &jkt);
+    assert!(weak(&err), "{err:?}");
+    assert!(err.to_string().contains("prime"), "{err}");
+    // Nor can a passport be bound to it.
+    let err = cnf_jkt(jwk.as_object().unwrap()).unwrap_err();
+    assert!(weak(&err), "{err:?}");
+}
