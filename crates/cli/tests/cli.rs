@@ -1165,5 +1165,64 @@ async fn verify_refuses_a_key_bound_passport_and_says_why() {
     assert!(stdout(&env.run(&["verify", "--help"])).contains("dpop_proof_required"));
 }
 
+/// Issue 10, item 2: a key that needs no private key. A passport "signed"
+/// under the identity point of edwards25519 (signature `01 00 … 00`) with that
+/// key in `--jwks`, or the key given as `--holder-key`: refused on load as
+/// `weak_key` (exit 2: the key file is the problem, not the passport).
+#[tokio::test(flavor = "multi_thread")]
+async fn small_order_ed25519_keys_are_refused_as_jwks_and_as_holder_keys() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    let jwk = serde_json::json!({
+        "kty": "OKP", "crv": "Ed25519", "x": "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    });
+    let kid = passport_jose::thumbprint(jwk.as_object().unwrap()).unwrap();
+    let genuine = passport_testkit::Kit::new().root(&["files:read"]);
+    let payload = genuine.token().split('.').nth(1).unwrap();
+    let header = serde_json::json!({"alg": "EdDSA", "kid": kid, "typ": "passport+jwt"});
+    let mut forged_sig = [0u8; 64];
+    forged_sig[0] = 1;
+    let forged = format!(
+        "{}.{payload}.{}",
+        passport_jose::b64::encode(header.to_string()),
+        passport_jose::b64::encode(forged_sig)
+    );
+    let jwks = env.work.path().join("jwks.json");
+    std::fs::write(&jwks, serde_json::json!({"keys": [jwk]}).to_string()).unwrap();
+    let out = env.run(&[
+        "verify",
+        &forged,
+        "--aud",
+        passport_testkit::AUD,
+        "--issuer",
+        passport_testkit::ISS,
+        "--jwks",
+        jwks.to_str().unwrap(),
+    ]);
+    assert_fails(&out, 2, "weak_key");
+    env.login_with_token(&mock);
+    // As a holder key too; and so is an RSA holder key whose modulus is
+    // prime (anyone computes its private exponent; crates/jose/tests/
+    // weak_keys.rs forges a signature with it).
+    let prime_n = "woJ2AMKV7lGahTUYMlw7npBuj8p5ayfmjfaA_9OkJh_E6_MvzbIsVRMmCqxDBQmoak59THkCYjWdSWa5xsCajHHtXMsNcreFhlAXev2GLMKZ0C829caiSPuAp1a6c92oNLHh0WdXZ2Ubaw1gJshDrJDDaD3WOsWdmHNGC4175RngLhVOqOPi6HY6_rm-1idtKCdWpenz9xjag8Pguku58bkFUdnwlAmq5fr4-7P2nzzRXeoFMgWLKefEGXlOn4NdelsM1IwBj_rwE9IRbCRl_Q90B6kz4O16L2JKBptONPuc0KMsnwnCmID4bXi5tuzB5h-jbFyolrJHLHDUiNINhw";
+    let prime_rsa = serde_json::json!({"kty": "RSA", "n": prime_n, "e": "AQAB"});
+    let holder = env.work.path().join("holder.jwk");
+    for key in [jwk, prime_rsa] {
+        std::fs::write(&holder, key.to_string()).unwrap();
+        let out = env.run(&[
+            "issue",
+            "--agent-id",
+            "a",
+            "--agent-model",
+            "m",
+            "--aud",
+            "https://orch.example",
+            "--holder-key",
+            holder.to_str().unwrap(),
+        ]);
+        assert_fails(&out, 2, "weak_key");
+    }
+}
+
 #[path = "cli/state.rs"]
 mod state;

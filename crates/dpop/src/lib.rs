@@ -103,7 +103,7 @@ pub fn cnf_jkt(jwk: &Map<String, Value>) -> Result<String, DpopError> {
         return Err(DpopError::PrivateKeyInProof);
     }
     // Parsing checks the key is a real public key of a supported type.
-    passport_jose::VerifyingKey::from_jwk_map(jwk.clone())
+    passport_jose::VerifyingKey::from_holder_jwk_map(jwk.clone())
         .map_err(|e| DpopError::InvalidJwk(e.to_string()))?;
     passport_jose::thumbprint(jwk).map_err(|e| DpopError::InvalidJwk(e.to_string()))
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use passport_claims::Clock;
-use passport_jose::{Algorithm, JoseError, VerifyingKey, b64, constant_time_eq, json};
+use passport_jose::{
+    Algorithm, JoseError, KeyAlgorithm, VerifyingKey, b64, constant_time_eq, json,
+};
 
 use crate::replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayCache, ReplayCache};
 use crate::{DPOP_TYP, DpopError, MAX_PROOF_LEN, NonceIssuer, PRIVATE_MEMBERS, ath, normalize_htu};
@@ -162,6 +164,25 @@ impl DpopVerifier {
         }
         if let Some(name) = FORBIDDEN_MEMBERS.iter().find(|m| header.contains_key(**m)) {
             return Err(DpopError::ForbiddenHeader(name));
+        }
+        // Before the jwk is parsed, which for RSA costs milliseconds (a
+        // primality test): an RSA jwk under a non-RSA alg, and a jwk that is
+        // not the passport's bound key, are refused on their members alone.
+        if let Some(Value::Object(jwk)) = header.get("jwk") {
+            if jwk.get("kty").and_then(Value::as_str) == Some("RSA")
+                && alg.key_algorithm() != KeyAlgorithm::Rsa
+            {
+                return Err(DpopError::AlgorithmKeyMismatch {
+                    alg: alg.as_str().to_owned(),
+                    key: KeyAlgorithm::Rsa.to_string(),
+                });
+            }
+            if let Some(expected) = expected_jkt
+                && passport_jose::thumbprint(jwk)
+                    .is_ok_and(|jkt| !constant_time_eq(expected.as_bytes(), jkt.as_bytes()))
+            {
+                return Err(DpopError::KeyMismatch);
+            }
         }
         // jwk: present, public, supported, fits alg.
         let (key, jkt) = self.keys.proof_key(header)?;
@@ -411,7 +432,7 @@ fn proof_key(header: &Map<String, Value>) -> Result<(VerifyingKey, String), Dpop
     if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
         return Err(DpopError::PrivateKeyInProof);
     }
-    let key = VerifyingKey::from_jwk_map(jwk.clone())
+    let key = VerifyingKey::from_holder_jwk_map(jwk.clone())
         .map_err(|e| DpopError::InvalidJwk(e.to_string()))?;
     let jkt = passport_jose::thumbprint(jwk).map_err(|e| DpopError::InvalidJwk(e.to_string()))?;
     Ok((key, jkt))

@@ -10,12 +10,12 @@
 use std::hint::black_box;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{
     KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
 };
 use criterion::Criterion;
-use passport_jose::{Algorithm, SigningKey};
+use passport_jose::{Algorithm, SigningKey, VerifyingKey, b64};
 
 /// The signing input of a passport-sized JWS (about 600 bytes).
 fn signing_input() -> Vec<u8> {
@@ -67,5 +67,35 @@ fn rs256(c: &mut Criterion) {
     group.finish();
 }
 
-criterion::criterion_group!(benches, rs256);
+/// Loading a public RSA JWK (`VerifyingKey::from_jwk_map`: decoding, the
+/// weak-key checks, parsing) against aws-lc-rs parsing the same `n` and `e`,
+/// for a 2048- and a 4096-bit modulus. Every key that arrives with a request
+/// (a DPoP proof's `jwk`) pays this once per distinct key.
+fn rsa_key_load(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rsa_key_load");
+    for (bits, size) in [(2048, KeySize::Rsa2048), (4096, KeySize::Rsa4096)] {
+        let pair = KeyPair::generate(size).expect("raw RSA key");
+        let public = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+        let jwk = serde_json::json!({
+            "kty": "RSA", "n": b64::encode(&public.n), "e": b64::encode(&public.e),
+        });
+        let jwk = jwk.as_object().expect("object").clone();
+        group.bench_function(format!("{bits}/passport_jose"), |b| {
+            b.iter(|| VerifyingKey::from_jwk_map(black_box(jwk.clone())).expect("load"))
+        });
+        group.bench_function(format!("{bits}/baseline_aws_lc_rs"), |b| {
+            b.iter(|| {
+                PublicKeyComponents {
+                    n: black_box(&public.n[..]),
+                    e: black_box(&public.e[..]),
+                }
+                .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+                .expect("parse")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion::criterion_group!(benches, rs256, rsa_key_load);
 criterion::criterion_main!(benches);

@@ -97,8 +97,12 @@ pub enum JoseError {
     /// A key is malformed, of an unsupported type, or inconsistent.
     #[error("invalid key: {0}")]
     InvalidKey(String),
-    /// A key is well-formed but too weak to trust: an RSA modulus under 2048
-    /// bits or even, an RSA public exponent even or below 65537.
+    /// A key is well-formed but admits signatures without its private key,
+    /// or its private key can be computed: an Ed25519 point of small order
+    /// or a non-canonical encoding; an RSA modulus under 2048 bits, with a
+    /// prime factor below 752 (2 included), with the ROCA fingerprint, prime,
+    /// or a prime power or perfect square; an RSA public exponent even or
+    /// below 65537.
     #[error("weak key: {0}")]
     WeakKey(String),
     /// A private RSA JWK lacks a member this crate needs: `d` or one of the
@@ -172,7 +176,7 @@ crate::error_codes! {
         JoseError::InvalidKey(_) => "invalid_key":
             "A key is malformed, of an unsupported type, or inconsistent.",
         JoseError::WeakKey(_) => "weak_key":
-            "A key that admits a signature without its private key, or is too weak to trust (an RSA modulus under 2048 bits or even, an exponent even or below 65537).",
+            "A key that admits a signature without its private key, or is too weak to trust: an Ed25519 point of small order or non-canonically encoded; an RSA modulus under 2048 bits, with a prime factor below 752, with the ROCA fingerprint, prime, or a prime power or perfect square; an exponent even or below 65537.",
         JoseError::IncompleteRsaKey(_) => "incomplete_rsa_key":
             "A private RSA JWK lacks one of `d`, `p`, `q`, `dp`, `dq`, `qi`.",
         JoseError::BadMac => "bad_mac":

@@ -72,9 +72,11 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, JoseError> {
 
 /// A set of public keys (a JWKS document), indexed by `kid`.
 ///
-/// Keys of types this crate does not verify with (`use: enc`, RSA-OAEP,
-/// P-384, …) are skipped and counted in [`JwkSet::skipped`]; a malformed key
-/// of a supported type, or two keys with one `kid`, is an error.
+/// Keys of types this crate does not verify with (`use: enc`, `key_ops`
+/// naming encryption, RSA-OAEP, P-384, …) are skipped and counted in
+/// [`JwkSet::skipped`]; a malformed or weak key of a supported type (see
+/// [`VerifyingKey::from_jwk_map`]), or two keys with one `kid`, makes the
+/// whole set an error.
 ///
 /// ```
 /// use passport_jose::{Algorithm, JwkSet, SigningKey};
@@ -191,6 +193,9 @@ impl JwkSet {
 /// True for keys this crate can verify with; others in a JWKS are skipped.
 fn is_supported_signing_key(map: &Map<String, Value>) -> bool {
     if map.get("use").is_some_and(|u| u != "sig") {
+        return false;
+    }
+    if matches!(crate::key::key_ops_allow_signatures(map), Ok(false)) {
         return false;
     }
     if let Some(alg) = map.get("alg")

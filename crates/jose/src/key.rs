@@ -10,7 +10,7 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, Par
 use serde_json::{Map, Value};
 
 use crate::alg::{Algorithm, KeyAlgorithm, truncate};
-use crate::{JoseError, b64, json, jwk, rsa};
+use crate::{JoseError, b64, ed25519, json, jwk, rsa};
 
 /// Members that only a private JWK has.
 const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
@@ -330,16 +330,70 @@ struct VerifyingInner {
 
 impl VerifyingKey {
     /// Parses a public JWK. Refuses private members (a public key store must
-    /// never hold private keys), `use` other than `sig`, and keys whose `alg`
-    /// does not fit their type. Without a `kid`, the RFC 7638 thumbprint is used.
+    /// never hold private keys), `use` other than `sig`, `key_ops` naming an
+    /// operation other than `sign` or `verify`, and keys whose `alg` does not
+    /// fit their type. Without a `kid`, the RFC 7638 thumbprint is used.
     ///
     /// A [`crate::JWK_RETIRED_AT`] member must be a non-negative integer
     /// ([`VerifyingKey::retired_at`]); anything else is `invalid_key`.
     ///
-    /// RSA public keys are refused as [`JoseError::WeakKey`] when the modulus
-    /// is under 2048 bits or even, or the exponent is even or below 65537;
-    /// moduli over 8192 bits and exponents over 33 bits are not supported.
+    /// Refused as [`JoseError::WeakKey`], because anyone can sign for them or
+    /// their private key can be computed:
+    ///
+    /// - Ed25519: the eight points of small order (the identity, and the
+    ///   points of order 2, 4 and 8) however spelled, and every encoding
+    ///   whose `y` is not below `2^255 - 19` (not canonical);
+    /// - RSA: a modulus under 2048 bits, or divisible by a prime below 752
+    ///   (NIST SP 800-89 §5.3.3), or with the ROCA fingerprint
+    ///   (CVE-2017-15361), or prime (a base-2 Fermat test), or a prime power
+    ///   (a perfect square among them); an exponent even or below 65537.
+    ///   Moduli over 8192 bits and exponents over 33 bits are not supported,
+    ///   and `n` and `e` must be minimally encoded, without a leading zero
+    ///   octet (RFC 7518 §6.3.1) ([`JoseError::InvalidKey`]).
+    ///
+    /// A P-256 point off the curve, or with a coordinate not below the field
+    /// prime, is not a key ([`JoseError::InvalidKey`]; aws-lc-rs checks it).
+    ///
+    /// ```
+    /// use passport_jose::VerifyingKey;
+    /// // The identity point of edwards25519: every signature (R = identity,
+    /// // S = 0) verifies under it.
+    /// let identity = serde_json::json!({
+    ///     "kty": "OKP", "crv": "Ed25519",
+    ///     "x": "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    /// });
+    /// let err = VerifyingKey::from_jwk_map(identity.as_object().unwrap().clone()).unwrap_err();
+    /// assert_eq!(err.code(), "weak_key");
+    /// ```
     pub fn from_jwk_map(map: Map<String, Value>) -> Result<VerifyingKey, JoseError> {
+        VerifyingKey::from_jwk_map_bounded(map, rsa::MAX_MODULUS_BITS)
+    }
+
+    /// [`VerifyingKey::from_jwk_map`] for a holder's key: a DPoP proof's
+    /// `jwk`, or a key a passport is to be bound to (`cnf.jkt`). Such keys
+    /// arrive with requests, so what loading one costs is bounded: an RSA
+    /// modulus over 4096 bits is refused ([`JoseError::InvalidKey`]) before
+    /// the primality test, whose cost grows with the cube of the modulus
+    /// size. Keys of a trusted key store may have up to 8192 bits.
+    ///
+    /// ```
+    /// use passport_jose::{VerifyingKey, b64};
+    /// // A 4097-bit modulus (odd, with no small factor tested first).
+    /// let mut n = vec![0xffu8; 513];
+    /// n[0] = 0x01;
+    /// let jwk = serde_json::json!({"kty": "RSA", "n": b64::encode(&n), "e": "AQAB"});
+    /// let err = VerifyingKey::from_holder_jwk_map(jwk.as_object().unwrap().clone()).unwrap_err();
+    /// assert_eq!(err.code(), "invalid_key");
+    /// ```
+    pub fn from_holder_jwk_map(map: Map<String, Value>) -> Result<VerifyingKey, JoseError> {
+        VerifyingKey::from_jwk_map_bounded(map, rsa::MAX_HOLDER_MODULUS_BITS)
+    }
+
+    /// Parses a public JWK whose RSA modulus has at most `max_rsa_bits` bits.
+    fn from_jwk_map_bounded(
+        map: Map<String, Value>,
+        max_rsa_bits: usize,
+    ) -> Result<VerifyingKey, JoseError> {
         if let Some(m) = PRIVATE_MEMBERS.iter().find(|m| map.contains_key(**m)) {
             return Err(JoseError::InvalidKey(format!(
                 "public JWK carries private member {m:?}"
@@ -363,6 +417,7 @@ impl VerifyingKey {
         let (key, signature_len) = match key_alg {
             KeyAlgorithm::Ed25519 => {
                 let x = member_bytes(&map, "x", 32)?;
+                ed25519::check_public_key(&x)?;
                 let key = ParsedPublicKey::new(&signature::ED25519, x)
                     .map_err(|e| JoseError::InvalidKey(format!("Ed25519: {e}")))?;
                 (key, 64)
@@ -373,7 +428,7 @@ impl VerifyingKey {
                     .map_err(|e| JoseError::InvalidKey(format!("P-256: {e}")))?;
                 (key, 64)
             }
-            KeyAlgorithm::Rsa => rsa::verifying_key(&map)?,
+            KeyAlgorithm::Rsa => rsa::verifying_key(&map, max_rsa_bits)?,
         };
         let retired_at = jwk::retired_at(&map)?;
         let kid = match map.get("kid") {
@@ -549,10 +604,45 @@ pub(crate) fn key_algorithm_of(map: &Map<String, Value>) -> Result<KeyAlgorithm,
 
 fn check_use(map: &Map<String, Value>) -> Result<(), JoseError> {
     match map.get("use") {
-        None => Ok(()),
-        Some(Value::String(u)) if u == "sig" => Ok(()),
-        Some(_) => Err(JoseError::InvalidKey("JWK `use` is not \"sig\"".into())),
+        None => {}
+        Some(Value::String(u)) if u == "sig" => {}
+        Some(_) => return Err(JoseError::InvalidKey("JWK `use` is not \"sig\"".into())),
     }
+    if !key_ops_allow_signatures(map)? {
+        return Err(JoseError::InvalidKey(
+            "JWK `key_ops` names an operation other than sign and verify".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The operations RFC 7517 §4.3 registers that are not signatures.
+const NON_SIGNATURE_OPS: [&str; 6] = [
+    "encrypt",
+    "decrypt",
+    "wrapKey",
+    "unwrapKey",
+    "deriveKey",
+    "deriveBits",
+];
+
+/// False when the JWK's `key_ops` names a registered operation other than
+/// `sign` and `verify` (RFC 7517 §4.3: one key should not serve unrelated
+/// operations), so a key published for encryption is never used to verify,
+/// as with `use: enc`. Unregistered values are ignored, as the RFC allows.
+/// `key_ops` that is not an array of strings is an error.
+pub(crate) fn key_ops_allow_signatures(map: &Map<String, Value>) -> Result<bool, JoseError> {
+    let Some(ops) = map.get("key_ops") else {
+        return Ok(true);
+    };
+    let not_strings = || JoseError::InvalidKey("JWK `key_ops` is not an array of strings".into());
+    let ops = ops.as_array().ok_or_else(not_strings)?;
+    let mut allowed = true;
+    for op in ops {
+        let op = op.as_str().ok_or_else(not_strings)?;
+        allowed &= !NON_SIGNATURE_OPS.contains(&op);
+    }
+    Ok(allowed)
 }
 
 /// The public members of a JWK of the given family.

@@ -7,9 +7,15 @@
 //! - [`SigningKey`]: a private key (EdDSA/Ed25519 by default, ES256, RS256) that
 //!   can be generated, saved as a private JWK file with mode `0600`, and loaded;
 //! - [`VerifyingKey`]: a public key parsed **once** into an `aws-lc-rs` parsed
-//!   key, so verifying a token never re-parses key material; RSA keys under
-//!   2048 bits, with an even modulus, or with an even or small exponent are
-//!   refused as [`JoseError::WeakKey`];
+//!   key, so verifying a token never re-parses key material. Keys that admit
+//!   a signature without their private key, or are too weak to trust, are
+//!   refused on load as [`JoseError::WeakKey`], whatever their source (a
+//!   JWKS, a holder key, a DPoP proof's `jwk`): Ed25519 points of small order
+//!   and non-canonical encodings; RSA keys under 2048 bits, with an even or
+//!   small exponent, or a modulus that is prime, a prime power, has a prime
+//!   factor below 752 or the ROCA fingerprint. P-256
+//!   points off the curve, or with a coordinate not below the field prime,
+//!   are not keys at all: [`JoseError::InvalidKey`];
 //! - [`MacKey`]: HMAC-SHA256 with a constant-time check (the DPoP nonce);
 //! - [`JwkSet`]: a JWKS document of public keys, indexed by `kid`;
 //! - [`thumbprint`]: the RFC 7638 JWK thumbprint, which is the `kid` of every key
@@ -61,12 +67,14 @@ mod alg;
 pub mod b64;
 mod der;
 mod digest;
+mod ed25519;
 mod error;
 pub mod json;
 mod jwk;
 mod jws;
 mod key;
 mod mac;
+mod modulus;
 mod rsa;
 
 pub use alg::{Algorithm, KeyAlgorithm};

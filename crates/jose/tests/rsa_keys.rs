@@ -230,19 +230,81 @@ fn rsa_keys_outside_what_aws_lc_implements_are_invalid_and_edges_are_accepted() 
     );
     assert_eq!(code(VerifyingKey::from_jwk_map(with("n", &[]))), "weak_key");
 
-    // Accepted: e = 65537 written with a leading zero byte, n likewise (the
-    // value is what counts), e at the 33-bit limit, a 2048-bit n.
-    let public = VerifyingKey::from_jwk_map(with("e", &[0, 1, 0, 1])).unwrap();
+    // Accepted: e at the 33-bit limit, a 2048-bit n (the A.2 key itself).
+    VerifyingKey::from_jwk_map(with("e", &[0x01, 0xff, 0xff, 0xff, 0xff])).unwrap();
     let (input, sig) = A2_JWS.rsplit_once('.').unwrap();
     let sig = b64::decode(sig).unwrap();
-    public
+    VerifyingKey::from_jwk_map(a2_public())
+        .unwrap()
         .verify(Algorithm::RS256, input.as_bytes(), &sig)
         .unwrap();
-    let mut padded = vec![0u8];
-    padded.extend(a2_n());
-    let public = VerifyingKey::from_jwk_map(with("n", &padded)).unwrap();
-    public
-        .verify(Algorithm::RS256, input.as_bytes(), &sig)
-        .unwrap();
-    VerifyingKey::from_jwk_map(with("e", &[0x01, 0xff, 0xff, 0xff, 0xff])).unwrap();
+}
+
+/// RFC 7518 §6.3.1 requires the minimal encoding of `n` and `e`. A leading
+/// zero octet does not change the value, so an accepted one would give one
+/// key a second RFC 7638 thumbprint: a second `kid`, a second `cnf.jkt`.
+/// Zero itself is spelled as one zero octet and is refused as weak instead.
+#[test]
+fn rsa_members_with_a_leading_zero_are_refused_not_a_second_thumbprint() {
+    let mut padded_n = vec![0u8];
+    padded_n.extend(a2_n());
+    let mut padded_both = with("n", &padded_n);
+    padded_both.insert("e".into(), "AAEAAQ".into());
+    let cases = [
+        ("n with a zero octet", with("n", &padded_n)),
+        ("e = 00 01 00 01", with("e", &[0, 1, 0, 1])),
+        ("e = 00 00 01 00 01", with("e", &[0, 0, 1, 0, 1])),
+        ("both", padded_both),
+    ];
+    for (what, jwk) in cases {
+        let err = VerifyingKey::from_jwk_map(jwk.clone()).unwrap_err();
+        assert!(matches!(err, JoseError::InvalidKey(_)), "{what}: {err:?}");
+        assert!(err.to_string().contains("leading zero"), "{what}: {err}");
+        let doc = json!({"keys": [jwk.clone()]}).to_string();
+        assert_eq!(
+            code(JwkSet::from_json(doc.as_bytes())),
+            "invalid_key",
+            "{what}"
+        );
+        // The private key spelled so is refused too.
+        let mut private = a2_private();
+        private.insert("n".into(), jwk["n"].clone());
+        private.insert("e".into(), jwk["e"].clone());
+        assert_eq!(
+            code(SigningKey::from_jwk_map(private)),
+            "invalid_key",
+            "{what}"
+        );
+    }
+    // e = 0 as the single octet RFC 7518 §2 prescribes is minimal, and weak.
+    assert_eq!(
+        code(VerifyingKey::from_jwk_map(with("e", &[0]))),
+        "weak_key"
+    );
+}
+
+/// A private JWK whose `d` (or any CRT member) is longer than the modulus is
+/// refused before aws-lc-rs sees it: its consistency check takes time in the
+/// length of `d` (about a second for 1 MiB).
+#[test]
+fn private_rsa_members_longer_than_the_modulus_are_refused_quickly() {
+    for member in ["d", "p", "q", "dp", "dq", "qi"] {
+        // 1 MiB: refused without being decoded.
+        let mut jwk = a2_private();
+        jwk.insert(member.into(), b64::encode(vec![0xabu8; 1 << 20]).into());
+        let start = std::time::Instant::now();
+        let err = SigningKey::from_jwk_map(jwk).unwrap_err();
+        let took = start.elapsed();
+        assert!(matches!(err, JoseError::InvalidKey(_)), "{member}: {err:?}");
+        assert!(err.to_string().contains("longer than the modulus"), "{err}");
+        assert!(took.as_millis() < 200, "{member}: {took:?}");
+        // One byte longer than the modulus (257 bytes): refused after decoding.
+        let mut jwk = a2_private();
+        jwk.insert(member.into(), b64::encode(vec![0x01u8; 257]).into());
+        let err = SigningKey::from_jwk_map(jwk).unwrap_err();
+        assert!(
+            err.to_string().contains("longer than the modulus"),
+            "{member}: {err}"
+        );
+    }
 }

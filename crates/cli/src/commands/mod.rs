@@ -135,7 +135,8 @@ fn holder_jkt(p: &PassportArgs) -> Result<Option<String>, CliError> {
         return Ok(None);
     };
     let bytes = read_capped(path, MAX_JWK_BYTES, "--holder-key")?;
-    let key = passport_jose::VerifyingKey::from_jwk_json(&bytes)
+    let key = passport_jose::json::parse_object(&bytes, "jwk")
+        .and_then(passport_jose::VerifyingKey::from_holder_jwk_map)
         .map_err(|e| CliError::usage(e.code(), format!("--holder-key {}: {e}", path.display())))?;
     let jkt = key
         .thumbprint()

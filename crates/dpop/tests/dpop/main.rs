@@ -6,3 +6,4 @@
 mod hardening;
 mod proofs;
 mod rfc9449;
+mod weak_keys;
