@@ -1,5 +1,5 @@
 //! Errors with the exit code they map to: 1 rejected or failed, 2 usage or
-//! configuration.
+//! configuration, 4 log in first.
 
 use std::fmt;
 
@@ -23,7 +23,7 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     (
         "config",
         2,
-        "The configuration is missing or invalid (no data directory: neither `XDG_DATA_HOME` nor `HOME` is set).",
+        "The configuration is missing or invalid (no data directory can be found, or the `.env` file cannot be parsed).",
     ),
     (
         "corrupt_session",
@@ -37,7 +37,7 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     ),
     (
         "id_token_expired",
-        2,
+        4,
         "The stored login session's ID token has expired (run `passport login`).",
     ),
     (
@@ -68,7 +68,7 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     (
         "no_input",
         2,
-        "No bundle was given (no argument, empty stdin).",
+        "No bundle or ID token was given (no argument, empty stdin, stdin a terminal), or the ID token given is empty.",
     ),
     (
         "no_keys",
@@ -77,7 +77,7 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     ),
     (
         "no_session",
-        2,
+        4,
         "No ID token is stored (run `passport login`).",
     ),
     ("runtime", 1, "The async runtime could not be started."),
@@ -99,7 +99,7 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     (
         "usage",
         2,
-        "A command-line value is invalid (an assurance level, a `--since` time).",
+        "A command-line value is invalid (an assurance level, a `--since` time, a client secret given as an option).",
     ),
 ];
 
@@ -130,6 +130,17 @@ impl CliError {
             code,
             message: message.into(),
             hint: None,
+        }
+    }
+
+    /// Exit 4: the operator must log in first (as `gh` does), with the hint
+    /// that says how.
+    pub(crate) fn login_required(code: &'static str, message: impl Into<String>) -> CliError {
+        CliError {
+            exit: 4,
+            code,
+            message: message.into(),
+            hint: Some("run `passport login`".to_owned()),
         }
     }
 
