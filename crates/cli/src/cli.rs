@@ -66,8 +66,13 @@ pub(crate) struct ConfigArgs {
     /// 'ial' (default) or a TOML/JSON table of acr -> levels.
     #[arg(long, value_name = "SPEC", env = "CSP_ACR_MAPPING")]
     pub(crate) acr_mapping: Option<String>,
-    /// The local issuer's identifier [default: https://issuer.local].
-    #[arg(long, value_name = "URL", env = "AGENT_PASSPORT_ISSUER")]
+    // The help is an attribute: rustdoc would take the URL for a link.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "AGENT_PASSPORT_ISSUER",
+        help = "The local issuer's identifier [default: https://issuer.local]"
+    )]
     pub(crate) local_issuer: Option<String>,
     /// Where the local issuer's status list is published [default: the
     /// issuer's /status/1].

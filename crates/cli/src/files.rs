@@ -51,7 +51,8 @@ pub(crate) fn read_capped_or(
                 "{what} {} is larger than the limit of {max} bytes",
                 path.display()
             ),
-        ));
+        )
+        .hint("check that the right file was named"));
     }
     Ok(bytes)
 }

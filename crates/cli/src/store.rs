@@ -315,10 +315,13 @@ impl DataDir {
         let (Some(token), Some(meta)) = (self.read(ID_TOKEN)?, self.read(SESSION)?) else {
             return Ok(None);
         };
-        let token = String::from_utf8(token)
-            .map_err(|_| CliError::usage("corrupt_session", "the stored ID token is not UTF-8"))?;
-        let meta = passport_jose::json::parse_object(&meta, "session")
-            .map_err(|e| CliError::usage("corrupt_session", format!("session.json: {e}")))?;
+        let relogin = "run `passport logout`, then `passport login`";
+        let token = String::from_utf8(token).map_err(|_| {
+            CliError::usage("corrupt_session", "the stored ID token is not UTF-8").hint(relogin)
+        })?;
+        let meta = passport_jose::json::parse_object(&meta, "session").map_err(|e| {
+            CliError::usage("corrupt_session", format!("session.json: {e}")).hint(relogin)
+        })?;
         Ok(Some((token.trim().to_owned(), meta)))
     }
 

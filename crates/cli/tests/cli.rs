@@ -1167,3 +1167,6 @@ async fn verify_refuses_a_key_bound_passport_and_says_why() {
 
 #[path = "cli/state.rs"]
 mod state;
+
+#[path = "cli/session.rs"]
+mod session;

@@ -192,8 +192,13 @@ fn id_token(args: &IdTokenArgs) -> Result<Option<String>, CliError> {
             }
             bytes
         }
-        (None, Some(path)) => read_capped(path, MAX_ID_TOKEN_BYTES, "--id-token-file")
-            .map_err(|e| e.hint("the file holds one ID token (a compact JWT) and nothing else"))?,
+        (None, Some(path)) => {
+            read_capped(path, MAX_ID_TOKEN_BYTES, "--id-token-file").map_err(|e| {
+                e.or_hint(Some(
+                    "the file holds one ID token (a compact JWT) and nothing else",
+                ))
+            })?
+        }
     };
     let token = String::from_utf8(bytes)
         .map_err(|_| CliError::usage("no_input", "the ID token is not UTF-8"))?;
