@@ -169,7 +169,12 @@ fn scopes(p: &PassportArgs) -> Result<ScopeSet, CliError> {
 fn id_token(args: &IdTokenArgs) -> Result<Option<String>, CliError> {
     let bytes = match (&args.id_token, &args.id_token_file) {
         (None, None) => return Ok(None),
-        (Some(token), _) if token != "-" => token.clone().into_bytes(),
+        (Some(token), _) if token != "-" => {
+            note!(
+                "note: an ID token given in argv is visible to other users (the process list); prefer --id-token - or --id-token-file"
+            );
+            token.clone().into_bytes()
+        }
         (Some(_), _) => {
             let stdin = std::io::stdin();
             if stdin.is_terminal() {

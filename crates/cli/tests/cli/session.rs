@@ -212,6 +212,14 @@ async fn id_tokens_come_from_stdin_or_a_file() {
     let out = env.run(&["login", "--id-token-file", "missing.jwt"]);
     assert_fails(&out, 2, "io_error");
     assert!(hint_of(&out).contains("path"));
+    // A token in argv still works, with a warning.
+    let out = env.run(&["login", "--id-token", &token(&mock)]);
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("prefer --id-token -"),
+        "{}",
+        stderr(&out)
+    );
     // The help examples use the forms that keep the token out of argv.
     let help = stdout(&env.run(&["login", "--help"]));
     assert!(
@@ -286,6 +294,10 @@ async fn errors_carry_a_hint_where_a_next_step_exists() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(hint_of(&out).contains("path"));
+    // The local issuer's records.
+    let out = env.run(&["revoke", "no-such-jti"]);
+    assert_fails(&out, 1, "unknown_passport");
+    assert!(hint_of(&out).contains("passport audit"));
     // Files: the data directory open to others.
     #[cfg(unix)]
     {
