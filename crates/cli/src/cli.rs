@@ -3,17 +3,16 @@
 use clap::{Args, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
-Configuration (environment or a .env file in the working directory):
-  CSP_DISCOVERY_URL     the OIDC provider's discovery document URL
-  CSP_CLIENT_ID         this client's id at the provider
-  CSP_CLIENT_SECRET     its secret, for confidential clients
-  CSP_REDIRECT_URI      loopback redirect (default http://127.0.0.1:8765/callback)
-  CSP_SCOPES            scopes to request (default openid)
-  CSP_ACR_MAPPING       'ial' (default) or a TOML/JSON table of acr -> levels
-  AGENT_PASSPORT_ISSUER the local issuer's identifier (default https://issuer.local)
-State lives in $XDG_DATA_HOME/agent-passport/ (see `passport where`).
+Configuration: each option under Configuration above can be set by its
+environment variable or in a .env file in the working directory (the file is
+named on stderr when read; a variable set in the environment, even empty,
+wins over it; the data directory never comes from .env). Secrets are never
+given on the command line: CSP_CLIENT_SECRET only from the environment or
+.env, an ID token with --id-token - (stdin) or --id-token-file.
+The data directory is --data-dir, else $AGENT_PASSPORT_HOME, else
+$XDG_DATA_HOME/agent-passport, else the platform's (see `passport where`).
 
-Exit codes: 0 success, 1 rejected or failed, 2 usage or configuration error.
+Exit codes: 0 success, 1 rejected or failed, 2 usage or configuration error,\n4 log in first (`passport login`).
 
 Example:
   passport login --no-browser
@@ -30,18 +29,92 @@ Example:
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+}
+
+/// The configuration, each value an option or its environment variable (or
+/// `.env`, read by [`crate::env::Env`]; clap reads only the environment).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Configuration")]
+pub(crate) struct ConfigArgs {
+    /// The data directory [default: $XDG_DATA_HOME/agent-passport, or the
+    /// platform's data directory]. Never taken from .env.
+    #[arg(long, global = true, value_name = "DIR", env = "AGENT_PASSPORT_HOME")]
+    pub(crate) data_dir: Option<std::path::PathBuf>,
+    /// The OIDC provider's discovery document URL.
+    #[arg(long, value_name = "URL", env = "CSP_DISCOVERY_URL")]
+    pub(crate) discovery_url: Option<String>,
+    /// This client's id at the provider.
+    #[arg(long, value_name = "ID", env = "CSP_CLIENT_ID")]
+    pub(crate) client_id: Option<String>,
+    /// The client's secret, for confidential clients: from the environment
+    /// or .env only (refused on the command line).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "CSP_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub(crate) client_secret: Option<String>,
+    /// The loopback redirect URI [default: http://127.0.0.1:8765/callback].
+    #[arg(long, value_name = "URL", env = "CSP_REDIRECT_URI")]
+    pub(crate) redirect_uri: Option<String>,
+    /// The scopes to request, space-separated [default: openid].
+    #[arg(long, value_name = "SCOPES", env = "CSP_SCOPES")]
+    pub(crate) scopes: Option<String>,
+    /// 'ial' (default) or a TOML/JSON table of acr -> levels.
+    #[arg(long, value_name = "SPEC", env = "CSP_ACR_MAPPING")]
+    pub(crate) acr_mapping: Option<String>,
+    // The help is an attribute: rustdoc would take the URL for a link.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "AGENT_PASSPORT_ISSUER",
+        help = "The local issuer's identifier [default: https://issuer.local]"
+    )]
+    pub(crate) local_issuer: Option<String>,
+    /// Where the local issuer's status list is published [default: the
+    /// issuer's /status/1].
+    #[arg(long, value_name = "URL", env = "AGENT_PASSPORT_STATUS_URI")]
+    pub(crate) status_uri: Option<String>,
+}
+
+/// The configuration options' ids with the variables they stand for, in
+/// the order of the help.
+pub(crate) const CONFIG_VARIABLES: &[(&str, &str)] = &[
+    ("discovery_url", "CSP_DISCOVERY_URL"),
+    ("client_id", "CSP_CLIENT_ID"),
+    ("client_secret", "CSP_CLIENT_SECRET"),
+    ("redirect_uri", "CSP_REDIRECT_URI"),
+    ("scopes", "CSP_SCOPES"),
+    ("acr_mapping", "CSP_ACR_MAPPING"),
+    ("local_issuer", "AGENT_PASSPORT_ISSUER"),
+    ("status_uri", "AGENT_PASSPORT_STATUS_URI"),
+];
+
+/// An ID token, never in argv if the operator can help it.
+#[derive(Debug, Args)]
+pub(crate) struct IdTokenArgs {
+    /// The ID token; `-` reads it from stdin. A token given here is visible
+    /// to other users in the process list: prefer `-` or --id-token-file.
+    #[arg(long, value_name = "JWT|-", conflicts_with = "id_token_file")]
+    pub(crate) id_token: Option<String>,
+    /// Read the ID token from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) id_token_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Sign in with the OIDC provider (authorization code + PKCE on a loopback redirect).
     #[command(
-        after_help = "Examples:\n  passport login\n  passport login --no-browser\n  passport login --id-token \"$(cat id_token.jwt)\""
+        after_help = "Examples:\n  passport login\n  passport login --no-browser --timeout 60\n  passport login --id-token-file id_token.jwt\n  get-id-token | passport login --id-token -"
     )]
     Login(LoginArgs),
     /// Mint a root passport from the stored ID token and print its bundle.
     #[command(
-        after_help = "Example:\n  passport issue --agent-id planner --agent-model gpt-x \\\n      --aud https://orchestrator.example --tool-scope 'files:*' --tool-scope mail:send --ttl 600"
+        after_help = "Examples:\n  passport issue --agent-id planner --agent-model gpt-x \\\n      --aud https://orchestrator.example --tool-scope 'files:*' --tool-scope mail:send --ttl 600\n  passport issue --id-token-file id_token.jwt --agent-id planner --agent-model gpt-x \\\n      --aud https://orchestrator.example"
     )]
     Issue(IssueArgs),
     /// Verify a bundle from the local issuer and print a narrower, extended bundle.
@@ -78,6 +151,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  passport audit\n  passport audit --since 2026-11-22T00:00:00Z --agent reader --outcome refused\n  passport audit --file verifier-audit.jsonl --json"
     )]
     Audit(AuditArgs),
+    /// Who is logged in, at which provider, with which levels, until when.
+    #[command(after_help = "Example:\n  passport whoami")]
+    Whoami,
+    /// Forget the stored login (the ID token and its session); does nothing when logged out.
+    #[command(after_help = "Example:\n  passport logout")]
+    Logout,
     /// Show the data directory and the files in it with their modes.
     #[command(after_help = "Example:\n  passport where")]
     Where,
@@ -93,9 +172,10 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
-    /// Store this ID token (validated against the provider first) instead of logging in.
-    #[arg(long, value_name = "JWT")]
-    pub(crate) id_token: Option<String>,
+    /// Store this ID token (validated against the provider first) instead
+    /// of logging in.
+    #[command(flatten)]
+    pub(crate) id_token: IdTokenArgs,
     /// Do not open a browser; print the login URL on stderr and wait.
     #[arg(long)]
     pub(crate) no_browser: bool,
@@ -135,8 +215,8 @@ pub(crate) struct IssueArgs {
     #[command(flatten)]
     pub(crate) passport: PassportArgs,
     /// Use this ID token instead of the stored one (it is validated the same way).
-    #[arg(long, value_name = "JWT")]
-    pub(crate) id_token: Option<String>,
+    #[command(flatten)]
+    pub(crate) id_token: IdTokenArgs,
 }
 
 #[derive(Debug, Args)]

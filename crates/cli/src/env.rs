@@ -18,23 +18,27 @@ pub(crate) const DEFAULT_ISSUER: &str = "https://issuer.local";
 
 #[derive(Debug, Default)]
 pub(crate) struct Env {
+    /// Values given as command-line options: they win over everything.
+    flags: HashMap<&'static str, String>,
     dotenv: HashMap<String, String>,
 }
 
 impl Env {
     /// Reads `.env` from the working directory if there is one (at most
     /// 64 KiB), and names it on stderr with the variables it supplies.
-    pub(crate) fn load() -> Result<Env, CliError> {
+    /// `flags` are the variables given as command-line options.
+    pub(crate) fn load(flags: HashMap<&'static str, String>) -> Result<Env, CliError> {
         let path = Path::new(".env");
         if !path.exists() {
-            return Ok(Env::default());
+            return Ok(Env {
+                flags,
+                ..Env::default()
+            });
         }
         let bytes = read_capped(path, MAX_DOTENV_BYTES, "the .env file")?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            CliError::usage("io_error", "cannot read the .env file: it is not UTF-8")
-        })?;
         let env = Env {
-            dotenv: parse_dotenv(&text),
+            flags,
+            dotenv: parse_dotenv(&bytes)?,
         };
         let mut used: Vec<&str> = env
             .dotenv
@@ -56,9 +60,13 @@ impl Env {
         Ok(env)
     }
 
-    /// The variable `name`: from the environment when it is set there (even
-    /// empty), otherwise from `.env`; an empty or blank value is `None`.
+    /// The variable `name`: the command-line option when given, then the
+    /// environment when it is set there (even empty), otherwise `.env`; an
+    /// empty or blank value is `None`.
     pub(crate) fn get(&self, name: &str) -> Option<String> {
+        if let Some(value) = self.flags.get(name) {
+            return Some(value.clone()).filter(|v| !v.trim().is_empty());
+        }
         let value = match std::env::var(name) {
             Ok(value) => value,
             Err(std::env::VarError::NotPresent) => self.dotenv.get(name)?.clone(),
@@ -81,44 +89,72 @@ impl Env {
     }
 }
 
-/// `KEY=VALUE` lines; `#` comments; optional `export `; single or double
-/// quotes around the value.
-fn parse_dotenv(text: &str) -> HashMap<String, String> {
+/// The `.env` syntax dotenvy reads (`KEY=VALUE`, `#` comments, optional
+/// `export `, single or double quotes, `${VAR}` substitution), taken as
+/// values: dotenvy's iterator, never its `load`, which would write into the
+/// process environment.
+fn parse_dotenv(bytes: &[u8]) -> Result<HashMap<String, String>, CliError> {
     let mut out = HashMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let value = value.trim();
-        let value = if value.len() >= 2
-            && ((value.starts_with('"') && value.ends_with('"'))
-                || (value.starts_with('\'') && value.ends_with('\'')))
-        {
-            &value[1..value.len() - 1]
-        } else {
-            value.split(" #").next().unwrap_or(value).trim()
-        };
-        out.insert(key.trim().to_owned(), value.to_owned());
+    for item in dotenvy::from_read_iter(bytes) {
+        let (key, value) = item.map_err(|e| {
+            // The message never quotes the line: it may hold a secret.
+            let what = match e {
+                dotenvy::Error::LineParse(..) => format!(
+                    "a line after the {} variable(s) read so far is not KEY=VALUE (or a quote is not closed)",
+                    out.len()
+                ),
+                dotenvy::Error::Io(e) => e.to_string(),
+                _ => "it is not valid".to_owned(),
+            };
+            CliError::usage("config", format!("cannot read the .env file: {what}")).hint(
+                "write one KEY=VALUE per line; quote values with spaces or `#`, e.g. CSP_SCOPES=\"openid email\"",
+            )
+        })?;
+        out.insert(key, value);
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::parse_dotenv;
+
     #[test]
     fn dotenv_lines() {
-        let env = super::parse_dotenv(
-            "# comment\nCSP_CLIENT_ID=abc\nexport CSP_SCOPES=\"openid email\"\nX='y z'\nBAD LINE\nY=1 # trailing\n",
-        );
+        let env = parse_dotenv(
+            b"# comment\nCSP_CLIENT_ID=abc\nexport CSP_SCOPES=\"openid email\"\nX='y z'\nY=1 # trailing\n",
+        )
+        .unwrap();
         assert_eq!(env["CSP_CLIENT_ID"], "abc");
         assert_eq!(env["CSP_SCOPES"], "openid email");
         assert_eq!(env["X"], "y z");
         assert_eq!(env["Y"], "1");
         assert_eq!(env.len(), 4);
+    }
+
+    #[test]
+    fn a_quoted_value_with_a_comment_loses_quotes_and_comment() {
+        let env = parse_dotenv(
+            b"CSP_DISCOVERY_URL=\"http://127.0.0.1:9/.well-known/openid-configuration\" # the mock\n",
+        )
+        .unwrap();
+        assert_eq!(
+            env["CSP_DISCOVERY_URL"],
+            "http://127.0.0.1:9/.well-known/openid-configuration"
+        );
+    }
+
+    #[test]
+    fn a_broken_line_is_a_config_error_that_does_not_quote_it() {
+        let err = parse_dotenv(b"A=1\nCSP_CLIENT_SECRET=\"s3cret\n").unwrap_err();
+        assert_eq!((err.exit, err.code), (2, "config"));
+        assert!(!err.message.contains("s3cret"), "{}", err.message);
+        assert!(err.hint.is_some());
+    }
+
+    #[test]
+    fn reading_dotenv_never_writes_the_process_environment() {
+        parse_dotenv(b"PASSPORT_TEST_NEVER_SET=1\n").unwrap();
+        assert!(std::env::var_os("PASSPORT_TEST_NEVER_SET").is_none());
     }
 }

@@ -1,5 +1,5 @@
 //! Errors with the exit code they map to: 1 rejected or failed, 2 usage or
-//! configuration.
+//! configuration, 4 log in first.
 
 use std::fmt;
 
@@ -23,7 +23,7 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     (
         "config",
         2,
-        "The configuration is missing or invalid (no data directory: neither `XDG_DATA_HOME` nor `HOME` is set).",
+        "The configuration is missing or invalid (no data directory can be found, or the `.env` file cannot be parsed).",
     ),
     (
         "corrupt_session",
@@ -37,7 +37,7 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     ),
     (
         "id_token_expired",
-        2,
+        4,
         "The stored login session's ID token has expired (run `passport login`).",
     ),
     (
@@ -68,7 +68,7 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     (
         "no_input",
         2,
-        "No bundle was given (no argument, empty stdin).",
+        "No bundle or ID token was given (no argument, empty stdin, stdin a terminal), or the ID token given is empty.",
     ),
     (
         "no_keys",
@@ -77,7 +77,7 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     ),
     (
         "no_session",
-        2,
+        4,
         "No ID token is stored (run `passport login`).",
     ),
     ("runtime", 1, "The async runtime could not be started."),
@@ -99,7 +99,7 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     (
         "usage",
         2,
-        "A command-line value is invalid (an assurance level, a `--since` time).",
+        "A command-line value is invalid (an assurance level, a `--since` time, a client secret given as an option).",
     ),
 ];
 
@@ -133,14 +133,92 @@ impl CliError {
         }
     }
 
+    /// Exit 4: the operator must log in first (as `gh` does), with the hint
+    /// that says how.
+    pub(crate) fn login_required(code: &'static str, message: impl Into<String>) -> CliError {
+        CliError {
+            exit: 4,
+            code,
+            message: message.into(),
+            hint: Some("run `passport login`".to_owned()),
+        }
+    }
+
     pub(crate) fn hint(mut self, hint: impl Into<String>) -> CliError {
         self.hint = Some(hint.into());
         self
     }
 
     pub(crate) fn io(what: &str, path: &std::path::Path, e: &std::io::Error) -> CliError {
-        CliError::usage("io_error", format!("{what} {}: {e}", path.display()))
+        let err = CliError::usage("io_error", format!("{what} {}: {e}", path.display()));
+        match io_hint(e.kind()) {
+            Some(hint) => err.hint(hint),
+            None => err,
+        }
     }
+
+    /// Adds `hint` unless the error already has one.
+    pub(crate) fn or_hint(self, hint: Option<&str>) -> CliError {
+        match (&self.hint, hint) {
+            (None, Some(hint)) => self.hint(hint),
+            _ => self,
+        }
+    }
+}
+
+/// The next step for a file that cannot be read or written.
+fn io_hint(kind: std::io::ErrorKind) -> Option<&'static str> {
+    match kind {
+        std::io::ErrorKind::NotFound => {
+            Some("check the path; relative paths start in the working directory")
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            Some("check the file's owner and mode, and its directory's (`ls -l`)")
+        }
+        _ => None,
+    }
+}
+
+/// The next step for a library error, by its stable code.
+fn code_hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "config" => {
+            "set CSP_DISCOVERY_URL and CSP_CLIENT_ID in the environment or a .env file (see `passport --help`)"
+        }
+        "discovery_failed" | "http_failed" => {
+            "check that CSP_DISCOVERY_URL is right and the provider is reachable from here"
+        }
+        "issuer_mismatch" => {
+            "CSP_DISCOVERY_URL must be the provider's issuer followed by /.well-known/openid-configuration"
+        }
+        "id_token_audience_mismatch" | "azp_mismatch" => {
+            "the ID token was issued to another client: check CSP_CLIENT_ID"
+        }
+        "id_token_expired" | "nonce_mismatch" | "state_mismatch" => {
+            "run `passport login` for a fresh ID token"
+        }
+        "id_token_not_yet_valid" => "check this machine's clock",
+        "unsupported_acr" => {
+            "set CSP_ACR_MAPPING to a table mapping the provider's acr values to levels"
+        }
+        "login_timeout" => {
+            "finish the login in the browser sooner, or raise --timeout; with --no-browser open the printed URL yourself"
+        }
+        "token_exchange_failed" => {
+            "check CSP_CLIENT_ID and CSP_CLIENT_SECRET, and that CSP_REDIRECT_URI is registered at the provider"
+        }
+        "file_too_large" => "check that the right file was named",
+        "store_busy" => "another passport command is using the data directory; try again",
+        "store_schema_newer" => {
+            "a newer passport wrote this data directory: upgrade, or use another --data-dir"
+        }
+        "insecure_data_dir" | "insecure_path" => {
+            "the data directory must be yours and closed to others: chmod 700 it (`passport where` shows it)"
+        }
+        "insecure_key_file" => "chmod 600 the key file",
+        "key_file" => "check the key file's path, and that it is readable by this user",
+        _ => return None,
+    })
 }
 
 impl fmt::Display for CliError {
@@ -177,6 +255,7 @@ impl From<IssueError> for CliError {
             message: e.to_string(),
             hint: None,
         }
+        .or_hint(code_hint(e.code()))
     }
 }
 
@@ -202,6 +281,7 @@ impl From<StoreError> for CliError {
             message: e.to_string(),
             hint: None,
         }
+        .or_hint(code_hint(e.code()))
     }
 }
 
@@ -214,6 +294,7 @@ impl From<OidcError> for CliError {
             message: e.to_string(),
             hint: None,
         }
+        .or_hint(code_hint(e.code()))
     }
 }
 
@@ -234,5 +315,41 @@ impl From<JoseError> for CliError {
             message: e.to_string(),
             hint: None,
         }
+        .or_hint(code_hint(e.code()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_errors_get_the_hint_of_their_code() {
+        let err = CliError::from(OidcError::Config("CSP_CLIENT_ID is not set".into()));
+        assert_eq!((err.exit, err.code), (2, "config"));
+        assert!(
+            err.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("CSP_CLIENT_ID"))
+        );
+        let err = CliError::from(StoreError::Busy);
+        assert!(err.hint.as_deref().is_some_and(|h| h.contains("try again")));
+        assert!(code_hint("login_timeout").is_some_and(|h| h.contains("--timeout")));
+        assert!(code_hint("no_such_code").is_none());
+    }
+
+    #[test]
+    fn a_missing_file_says_to_check_the_path() {
+        let e = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let err = CliError::io("cannot read", std::path::Path::new("x.json"), &e);
+        assert!(err.hint.as_deref().is_some_and(|h| h.contains("path")));
+    }
+
+    #[test]
+    fn an_existing_hint_is_kept() {
+        let err = CliError::usage("config", "x")
+            .hint("mine")
+            .or_hint(code_hint("config"));
+        assert_eq!(err.hint.as_deref(), Some("mine"));
     }
 }

@@ -569,7 +569,11 @@ fn every_plain_string_code_is_listed() {
         if !name.starts_with("crates/cli/") {
             continue;
         }
-        for (call, exit) in [("CliError::usage(", 2), ("CliError::failed(", 1)] {
+        for (call, exit) in [
+            ("CliError::usage(", 2),
+            ("CliError::failed(", 1),
+            ("CliError::login_required(", 4),
+        ] {
             for code in literal_args(text, call) {
                 used.insert(code);
                 match cli.get(code) {
@@ -673,7 +677,8 @@ fn render() -> String {
          HTTP is the status and OAuth `error` passport-axum answers with when\n\
          the code refuses a request (a passport's codes, DPoP codes and the\n\
          layer's own); `—` where the code never reaches it. Exit is the\n\
-         CLI's status: 1 rejected or failed, 2 usage or configuration.\n\
+         CLI's status: 1 rejected or failed, 2 usage or configuration, 4 log in\n\
+         first.\n\
          \n\
          ## Shared codes\n\
          \n\

@@ -15,6 +15,8 @@ use crate::error::CliError;
 pub(crate) const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// The largest single JWK file (`--holder-key`), 64 KiB.
 pub(crate) const MAX_JWK_BYTES: usize = 64 * 1024;
+/// The largest ID token read from a file or stdin, 64 KiB.
+pub(crate) const MAX_ID_TOKEN_BYTES: usize = 64 * 1024;
 /// The largest `.env` file, 64 KiB.
 pub(crate) const MAX_DOTENV_BYTES: usize = 64 * 1024;
 /// The largest audit log read with `passport audit --file`, 64 MiB.
@@ -49,7 +51,8 @@ pub(crate) fn read_capped_or(
                 "{what} {} is larger than the limit of {max} bytes",
                 path.display()
             ),
-        ));
+        )
+        .hint("check that the right file was named"));
     }
     Ok(bytes)
 }

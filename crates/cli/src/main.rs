@@ -32,15 +32,24 @@ mod time;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, Parser as _};
+use std::collections::HashMap;
 
-use crate::cli::{Cli, Command, KeysAction};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
+
+use crate::cli::{CONFIG_VARIABLES, Cli, Command, KeysAction};
 use crate::commands::Context;
+use crate::env::Env;
 use crate::error::CliError;
+use crate::store::{DataDir, DirSource};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&e);
@@ -49,7 +58,48 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), CliError> {
+/// The configuration options given on the command line (not those clap
+/// filled from the environment: [`Env::get`] reads those itself, so `.env`
+/// fills in only what neither gives).
+fn config_flags(matches: &ArgMatches) -> Result<HashMap<&'static str, String>, CliError> {
+    let mut flags = HashMap::new();
+    for (id, variable) in CONFIG_VARIABLES {
+        if matches.value_source(id) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        if *variable == "CSP_CLIENT_SECRET" {
+            return Err(CliError::usage(
+                "usage",
+                "--client-secret is refused on the command line: other users can read it in the process list",
+            )
+            .hint("set CSP_CLIENT_SECRET in the environment or in a .env file (mode 0600)"));
+        }
+        if let Some(value) = matches.get_one::<String>(id) {
+            flags.insert(*variable, value.clone());
+        }
+    }
+    Ok(flags)
+}
+
+/// `--data-dir` or `AGENT_PASSPORT_HOME`, with the rule that gave it.
+fn given_data_dir(cli: &Cli, matches: &ArgMatches) -> Option<(std::path::PathBuf, DirSource)> {
+    let dir = cli.config.data_dir.clone()?;
+    // A global option is recorded on the subcommand where it was written.
+    let from_flag = std::iter::successors(Some(matches), |m| m.subcommand().map(|(_, m)| m))
+        .any(|m| m.value_source("data_dir") == Some(ValueSource::CommandLine));
+    Some((
+        dir,
+        if from_flag {
+            DirSource::Flag
+        } else {
+            DirSource::Home
+        },
+    ))
+}
+
+fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
+    let flags = config_flags(matches)?;
+    let data_dir = given_data_dir(&cli, matches);
     match cli.command {
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -59,7 +109,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Inspect(args) => commands::inspect(&args),
         command => {
-            let ctx = Context::new()?;
+            let ctx = Context::new(Env::load(flags)?, DataDir::locate(data_dir)?);
             match command {
                 Command::Login(args) => commands::login(&ctx, &args),
                 Command::Issue(args) => commands::issue(&ctx, &args),
@@ -69,6 +119,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     commands::keys(&ctx, args.action.unwrap_or(KeysAction::Show))
                 }
                 Command::Where => commands::where_(&ctx),
+                Command::Whoami => commands::whoami(&ctx),
+                Command::Logout => commands::logout(&ctx),
                 Command::Audit(args) => commands::audit(&ctx, &args),
                 Command::Revoke(args) => commands::revoke(&ctx, &args),
                 Command::Revocations => commands::revocations(&ctx),

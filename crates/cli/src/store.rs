@@ -1,5 +1,8 @@
-//! The data directory: `$XDG_DATA_HOME/agent-passport/` (mode 0700, owned by
-//! this user and closed to others, or refused).
+//! The data directory (mode 0700, owned by this user and closed to others, or
+//! refused): `--data-dir`, else `$AGENT_PASSPORT_HOME`, else
+//! `$XDG_DATA_HOME/agent-passport/`, else the platform's local data directory
+//! (`~/.local/share`, `~/Library/Application Support`, `%LOCALAPPDATA%`)
+//! joined with `agent-passport`.
 //!
 //! | file | content | mode |
 //! |---|---|---|
@@ -36,34 +39,77 @@ const LEGACY_STATUS: &str = "status.json";
 /// A stored ID token and what we noted about it.
 pub(crate) type Session = (String, Map<String, Value>);
 
+/// Which rule chose the data directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DirSource {
+    /// `--data-dir`.
+    Flag,
+    /// `AGENT_PASSPORT_HOME`.
+    Home,
+    /// `$XDG_DATA_HOME/agent-passport`.
+    Xdg,
+    /// The platform's local data directory.
+    Platform,
+}
+
+impl DirSource {
+    /// The rule, as `passport where` names it.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            DirSource::Flag => "--data-dir",
+            DirSource::Home => "AGENT_PASSPORT_HOME",
+            DirSource::Xdg => "XDG_DATA_HOME",
+            DirSource::Platform => "the platform's data directory",
+        }
+    }
+}
+
 pub(crate) struct DataDir {
     root: PathBuf,
+    source: DirSource,
     store: RefCell<Option<Arc<Store>>>,
 }
 
 impl DataDir {
-    /// `$XDG_DATA_HOME/agent-passport`, or `~/.local/share/agent-passport`.
-    pub(crate) fn locate() -> Result<DataDir, CliError> {
-        let base = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-            Some(dir) => PathBuf::from(dir),
-            None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-                Some(home) => PathBuf::from(home).join(".local").join("share"),
+    /// `given` (from `--data-dir` or `AGENT_PASSPORT_HOME`, as clap found
+    /// it), else `$XDG_DATA_HOME/agent-passport`, else the platform's local
+    /// data directory joined with `agent-passport`.
+    pub(crate) fn locate(given: Option<(PathBuf, DirSource)>) -> Result<DataDir, CliError> {
+        let (root, source) = match given.filter(|(dir, _)| !dir.as_os_str().is_empty()) {
+            Some(given) => given,
+            None => match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+                Some(dir) => (PathBuf::from(dir).join("agent-passport"), DirSource::Xdg),
                 None => {
-                    return Err(CliError::usage(
-                        "config",
-                        "neither XDG_DATA_HOME nor HOME is set",
-                    ));
+                    // Looks up the home directory in the user database when
+                    // HOME is not set, and uses the Known Folder API on Windows.
+                    let base = directories::BaseDirs::new().ok_or_else(|| {
+                        CliError::usage(
+                            "config",
+                            "cannot find a data directory: no home directory is known for this user",
+                        )
+                        .hint("pass --data-dir DIR or set AGENT_PASSPORT_HOME")
+                    })?;
+                    (
+                        base.data_local_dir().join("agent-passport"),
+                        DirSource::Platform,
+                    )
                 }
             },
         };
         Ok(DataDir {
-            root: base.join("agent-passport"),
+            root,
+            source,
             store: RefCell::new(None),
         })
     }
 
     pub(crate) fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The rule that chose [`DataDir::root`].
+    pub(crate) fn source(&self) -> DirSource {
+        self.source
     }
 
     pub(crate) fn path(&self, name: &str) -> PathBuf {
@@ -247,14 +293,35 @@ impl DataDir {
         self.write_secret(SESSION, format!("{session:#}\n").as_bytes())
     }
 
+    /// Forgets the stored login; `false` when there was none.
+    pub(crate) fn forget_session(&self) -> Result<bool, CliError> {
+        let mut found = false;
+        // The token first: a session without its token is no login at all.
+        for name in [ID_TOKEN, SESSION] {
+            let path = self.path(name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => found = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(CliError::io("cannot remove", &path, &e)
+                        .hint("check the data directory's permissions (`passport where`)"));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     pub(crate) fn session(&self) -> Result<Option<Session>, CliError> {
         let (Some(token), Some(meta)) = (self.read(ID_TOKEN)?, self.read(SESSION)?) else {
             return Ok(None);
         };
-        let token = String::from_utf8(token)
-            .map_err(|_| CliError::usage("corrupt_session", "the stored ID token is not UTF-8"))?;
-        let meta = passport_jose::json::parse_object(&meta, "session")
-            .map_err(|e| CliError::usage("corrupt_session", format!("session.json: {e}")))?;
+        let relogin = "run `passport logout`, then `passport login`";
+        let token = String::from_utf8(token).map_err(|_| {
+            CliError::usage("corrupt_session", "the stored ID token is not UTF-8").hint(relogin)
+        })?;
+        let meta = passport_jose::json::parse_object(&meta, "session").map_err(|e| {
+            CliError::usage("corrupt_session", format!("session.json: {e}")).hint(relogin)
+        })?;
         Ok(Some((token.trim().to_owned(), meta)))
     }
 

@@ -305,7 +305,7 @@ async fn issue_without_a_session_or_with_an_expired_one_says_run_login() {
         "https://x.example",
     ];
     let out = env.run(&args);
-    assert_eq!(out.status.code(), Some(2));
+    assert_fails(&out, 4, "no_session");
     assert!(
         stderr(&out).contains("run `passport login`"),
         "{}",
@@ -318,7 +318,7 @@ async fn issue_without_a_session_or_with_an_expired_one_says_run_login() {
     meta["exp"] = 1.into();
     std::fs::write(&session, meta.to_string()).unwrap();
     let out = env.run(&args);
-    assert_fails(&out, 2, "id_token_expired");
+    assert_fails(&out, 4, "id_token_expired");
     assert!(stderr(&out).contains("run `passport login`"));
 }
 
@@ -1226,3 +1226,6 @@ async fn small_order_ed25519_keys_are_refused_as_jwks_and_as_holder_keys() {
 
 #[path = "cli/state.rs"]
 mod state;
+
+#[path = "cli/session.rs"]
+mod session;

@@ -2,31 +2,15 @@
 
 use passport_claims::IdentityAssertion;
 use passport_issuer::IssuanceRequest;
-use serde_json::Value;
 
-use super::{Context, holder_jkt, names, runtime, scopes};
+use super::{Context, holder_jkt, id_token, names, runtime, scopes};
 use crate::cli::IssueArgs;
 use crate::error::CliError;
-use crate::time::rfc3339;
 
 pub(crate) fn issue(ctx: &Context, args: &IssueArgs) -> Result<(), CliError> {
-    let (id_token, from_store) = match &args.id_token {
-        Some(token) => (token.trim().to_owned(), false),
-        None => {
-            let Some((token, session)) = ctx.dir.session()? else {
-                return Err(CliError::usage("no_session", "no ID token is stored")
-                    .hint("run `passport login`"));
-            };
-            let exp = session.get("exp").and_then(Value::as_i64).unwrap_or(0);
-            if exp <= ctx.now() {
-                return Err(CliError::usage(
-                    "id_token_expired",
-                    format!("the stored ID token expired at {}", rfc3339(exp)),
-                )
-                .hint("run `passport login`"));
-            }
-            (token, true)
-        }
+    let (id_token, from_store) = match id_token(&args.id_token)? {
+        Some(token) => (token, false),
+        None => (super::session::stored_login(ctx)?.0, true),
     };
     let provider = ctx.provider()?;
     let assertion: IdentityAssertion = runtime()?
@@ -35,7 +19,7 @@ pub(crate) fn issue(ctx: &Context, args: &IssueArgs) -> Result<(), CliError> {
             let expired = e.code() == "id_token_expired";
             let err = CliError::from(e);
             if expired && from_store {
-                CliError { exit: 2, ..err }.hint("run `passport login`")
+                CliError { exit: 4, ..err }.hint("run `passport login`")
             } else {
                 err
             }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use passport_oidc::{LoginOptions, OidcError};
 use serde_json::{Value, json};
 
-use super::{Context, runtime};
+use super::{Context, id_token, runtime};
 use crate::cli::LoginArgs;
 use crate::error::CliError;
 use crate::term::escape;
@@ -15,12 +15,11 @@ pub(crate) fn login(ctx: &Context, args: &LoginArgs) -> Result<(), CliError> {
     let provider = ctx.provider()?;
     ctx.dir.ensure()?;
     let rt = runtime()?;
-    let (id_token, assertion) = match &args.id_token {
+    let (id_token, assertion) = match id_token(&args.id_token)? {
         Some(token) => {
-            let token = token.trim();
             // Never store what does not validate.
-            let assertion = rt.block_on(provider.validate_id_token(token, None))?;
-            (token.to_owned(), assertion)
+            let assertion = rt.block_on(provider.validate_id_token(&token, None))?;
+            (token, assertion)
         }
         None => {
             let options = LoginOptions::new()
@@ -47,6 +46,7 @@ pub(crate) fn login(ctx: &Context, args: &LoginArgs) -> Result<(), CliError> {
         "issuer": assertion.issuer,
         "subject": assertion.subject,
         "acr": assertion.acr,
+        "levels": assertion.assurance.to_string(),
         "exp": exp,
         "stored_at": ctx.now(),
     });

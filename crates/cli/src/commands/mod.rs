@@ -8,6 +8,7 @@ mod issue;
 mod keys;
 mod login;
 mod revoke;
+mod session;
 mod status_list;
 mod verify;
 mod where_;
@@ -24,10 +25,10 @@ use passport_oidc::{OidcConfig, Provider};
 use passport_store::{LocalStatus, Signed, Store};
 use passport_verifier::StatusSource;
 
-use crate::cli::PassportArgs;
+use crate::cli::{IdTokenArgs, PassportArgs};
 use crate::env::Env;
 use crate::error::CliError;
-use crate::files::{MAX_JWK_BYTES, read_capped};
+use crate::files::{MAX_ID_TOKEN_BYTES, MAX_JWK_BYTES, read_capped};
 use crate::store::DataDir;
 
 pub(crate) use audit::audit;
@@ -37,6 +38,7 @@ pub(crate) use issue::issue;
 pub(crate) use keys::keys;
 pub(crate) use login::login;
 pub(crate) use revoke::{revocations, revoke};
+pub(crate) use session::{logout, whoami};
 pub(crate) use status_list::status_list;
 pub(crate) use verify::verify;
 pub(crate) use where_::where_;
@@ -51,12 +53,12 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub(crate) fn new() -> Result<Context, CliError> {
-        Ok(Context {
-            env: Env::load()?,
-            dir: DataDir::locate()?,
+    pub(crate) fn new(env: Env, dir: DataDir) -> Context {
+        Context {
+            env,
+            dir,
             clock: Arc::new(SystemClock),
-        })
+        }
     }
 
     fn now(&self) -> i64 {
@@ -162,6 +164,57 @@ fn scopes(p: &PassportArgs) -> Result<ScopeSet, CliError> {
 }
 
 // ---------------------------------------------------------------- input
+
+/// The ID token of `--id-token JWT`, `--id-token -` (stdin) or
+/// `--id-token-file FILE`, trimmed; `None` when none is given.
+fn id_token(args: &IdTokenArgs) -> Result<Option<String>, CliError> {
+    let bytes = match (&args.id_token, &args.id_token_file) {
+        (None, None) => return Ok(None),
+        (Some(token), _) if token != "-" => {
+            note!(
+                "note: an ID token given in argv is visible to other users (the process list); prefer --id-token - or --id-token-file"
+            );
+            token.clone().into_bytes()
+        }
+        (Some(_), _) => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                return Err(CliError::usage("no_input", "--id-token - reads stdin, which is a terminal")
+                    .hint("pipe the token, e.g. `passport login --id-token - < id_token.jwt`, or use --id-token-file"));
+            }
+            let mut bytes = Vec::new();
+            stdin
+                .lock()
+                .take(u64::try_from(MAX_ID_TOKEN_BYTES).unwrap_or(u64::MAX) + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| CliError::usage("io_error", format!("cannot read stdin: {e}")))?;
+            if bytes.len() > MAX_ID_TOKEN_BYTES {
+                return Err(CliError::usage(
+                    "file_too_large",
+                    format!(
+                        "the ID token on stdin is larger than the limit of {MAX_ID_TOKEN_BYTES} bytes"
+                    ),
+                ));
+            }
+            bytes
+        }
+        (None, Some(path)) => {
+            read_capped(path, MAX_ID_TOKEN_BYTES, "--id-token-file").map_err(|e| {
+                e.or_hint(Some(
+                    "the file holds one ID token (a compact JWT) and nothing else",
+                ))
+            })?
+        }
+    };
+    let token = String::from_utf8(bytes)
+        .map_err(|_| CliError::usage("no_input", "the ID token is not UTF-8"))?;
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(CliError::usage("no_input", "the ID token is empty")
+            .hint("pass a compact JWT with --id-token - (stdin) or --id-token-file FILE"));
+    }
+    Ok(Some(token.to_owned()))
+}
 
 /// The bundle from the argument, or from stdin when it is `-` or absent.
 fn read_bundle(arg: Option<&str>) -> Result<String, CliError> {

@@ -40,7 +40,8 @@ pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs) -> Result<(), CliError> {
             StoreError::UnknownRecord(_) => CliError::failed(
                 "unknown_passport",
                 format!("no passport {target:?} was issued here"),
-            ),
+            )
+            .hint("`passport audit` lists the passports issued here with their jti"),
             other => other.into(),
         })?;
     let current = &transition.before;

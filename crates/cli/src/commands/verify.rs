@@ -246,11 +246,10 @@ fn fetch_jwks(ctx: &Context, url: &str) -> Result<JwkSet, CliError> {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| CliError::failed("jwks_failed", format!("{url}: {e}")))?;
-        let mut response = client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| CliError::failed("jwks_failed", format!("cannot fetch {url}: {e}")))?;
+        let mut response = client.get(url).send().await.map_err(|e| {
+            CliError::failed("jwks_failed", format!("cannot fetch {url}: {e}"))
+                .hint("check the URL and that its host is reachable; a JWKS file works too")
+        })?;
         if !response.status().is_success() {
             return Err(CliError::failed(
                 "jwks_failed",

@@ -7,14 +7,18 @@ use crate::term::escape;
 
 pub(crate) fn where_(ctx: &Context) -> Result<(), CliError> {
     let root = ctx.dir.root();
+    let chosen = ctx.dir.source().describe();
     match std::fs::metadata(root) {
         Ok(meta) => say!(
-            "{}  (mode {:04o})",
+            "{}  (mode {:04o}; chosen by {chosen})",
             escape(&root.display().to_string()),
             mode_of(&meta)
         ),
         Err(_) => {
-            say!("{}  (not created yet)", escape(&root.display().to_string()));
+            say!(
+                "{}  (not created yet; chosen by {chosen})",
+                escape(&root.display().to_string())
+            );
             return Ok(());
         }
     }
