@@ -28,8 +28,24 @@ Example:
 #[derive(Debug, Parser)]
 #[command(name = "passport", version, about, long_about = None, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// How results and messages are shown (any command, before or after it).
+#[derive(Debug, Args)]
+pub(crate) struct OutputArgs {
+    /// Print the result as one JSON document on stdout (shapes: docs/cli-json.md).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// No messages on stderr except errors; results still go to stdout.
+    #[arg(long, short, global = true)]
+    pub(crate) quiet: bool,
+    /// Log to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,9 +216,6 @@ pub(crate) struct VerifyArgs {
     /// Clock skew tolerated, in seconds (at most 120).
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=120))]
     pub(crate) clock_skew: u64,
-    /// Print the result (success or rejection) as JSON on stdout.
-    #[arg(long)]
-    pub(crate) json: bool,
     /// Check revocation against this Token Status List (a file, or an http(s) URL).
     #[arg(long, value_name = "FILE|URL")]
     pub(crate) status_list: Option<String>,
@@ -255,9 +268,6 @@ pub(crate) struct AuditArgs {
     /// Read this log instead of the local issuer's (for example a verifier's --audit-log).
     #[arg(long, value_name = "FILE")]
     pub(crate) file: Option<std::path::PathBuf>,
-    /// Print JSON lines instead of a table.
-    #[arg(long)]
-    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::read_bundle;
 use crate::cli::InspectArgs;
 use crate::error::CliError;
+use crate::output;
 use crate::term::{self, escape};
 use crate::time::rfc3339;
 
@@ -13,10 +14,11 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<(), CliError> {
     let text = read_bundle(args.bundle.as_deref())?;
     let bundle = UnverifiedBundle::parse(&text).map_err(passport_verifier::VerifyError::from)?;
     note!(
-        "warning: decoded WITHOUT verification; nothing here is trusted (use `passport verify`)."
+        "{}: decoded WITHOUT verification; nothing here is trusted (use `passport verify`).",
+        output::paint(output::WARNING, "warning")
     );
     let decoded = bundle.inspect_unverified();
-    if args.tree {
+    if args.tree && !output::json_mode() {
         let mut links = Vec::new();
         for (i, d) in decoded.into_iter().enumerate() {
             match d {
@@ -42,7 +44,11 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<(), CliError> {
             Err(e) => json!({"error": e.code(), "message": e.to_string()}),
         })
         .collect();
-    say!("{}", term::json(&Value::Array(out), true));
+    if output::json_mode() {
+        output::emit(&Value::Array(out));
+    } else {
+        say!("{}", term::json(&Value::Array(out), true));
+    }
     Ok(())
 }
 

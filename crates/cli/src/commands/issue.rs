@@ -4,7 +4,7 @@ use passport_claims::IdentityAssertion;
 use passport_issuer::IssuanceRequest;
 use serde_json::Value;
 
-use super::{Context, holder_jkt, names, runtime, scopes};
+use super::{Context, holder_jkt, names, print_minted, runtime, scopes};
 use crate::cli::IssueArgs;
 use crate::error::CliError;
 use crate::time::rfc3339;
@@ -53,6 +53,6 @@ pub(crate) fn issue(ctx: &Context, args: &IssueArgs) -> Result<(), CliError> {
         request = request.holder_jkt(jkt);
     }
     let minted = ctx.mint(|issuer| Ok(issuer.issue(request)?))?;
-    say!("{}", minted.bundle());
+    print_minted(&minted);
     Ok(())
 }
