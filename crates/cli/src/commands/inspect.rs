@@ -1,5 +1,7 @@
 //! `passport inspect`: decode a bundle WITHOUT verifying it.
 
+use std::borrow::Borrow;
+
 use passport_claims::{PassportClaims, UnverifiedBundle};
 use serde_json::{Value, json};
 
@@ -54,9 +56,9 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<(), CliError> {
 
 /// principal (levels) → each actor → the current holder, root first. Every
 /// name comes from an unverified token, so each is escaped.
-fn tree(leaf_first: &[PassportClaims]) -> String {
+pub(super) fn tree<C: Borrow<PassportClaims>>(leaf_first: &[C]) -> String {
     let mut out = String::new();
-    let Some(root) = leaf_first.last() else {
+    let Some(root) = leaf_first.last().map(Borrow::borrow) else {
         return out;
     };
     out.push_str(&format!(
@@ -68,7 +70,7 @@ fn tree(leaf_first: &[PassportClaims]) -> String {
             .map(|a| format!(" acr {}", escape(a)))
             .unwrap_or_default()
     ));
-    for (depth, p) in leaf_first.iter().rev().enumerate() {
+    for (depth, p) in leaf_first.iter().map(Borrow::borrow).rev().enumerate() {
         let indent = "   ".repeat(depth);
         let scope: Vec<_> = p
             .agent

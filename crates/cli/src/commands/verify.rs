@@ -18,8 +18,6 @@ use crate::error::CliError;
 use crate::files::{MAX_JWKS_BYTES, private_dir, read_capped, read_capped_or};
 use crate::output;
 use crate::store::{JWKS_CACHE, write_private};
-use crate::term::escape;
-use crate::time::rfc3339;
 
 /// How long a JWKS fetched by URL is reused.
 const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -48,35 +46,14 @@ pub(crate) fn verify(ctx: &Context, args: &VerifyArgs) -> Result<(), CliError> {
     }
 }
 
-/// `valid`, the principal and its levels, then one line per link, root
-/// first (every name escaped: it comes from a token).
+/// `valid`, then principal → actors → holder as `inspect --tree` draws
+/// them (every name escaped: it comes from a token).
 fn text(v: &VerifiedPassport) -> String {
-    let claims = v.claims();
-    let mut out = format!(
-        "{}  {} ({}) at {}",
+    format!(
+        "{}  {}",
         output::paint(output::GOOD, "valid"),
-        escape(&claims.sub),
-        claims.assurance,
-        escape(&claims.iss)
-    );
-    for (depth, p) in v.links().iter().rev().enumerate() {
-        let scope: Vec<_> = p
-            .agent
-            .tool_scope
-            .iter()
-            .map(|s| escape(s.as_str()))
-            .collect();
-        out.push_str(&format!(
-            "\n{}└─ {} [{}] aud {} expires {}  jti {}",
-            "   ".repeat(depth),
-            escape(&p.agent.agent_id),
-            scope.join(", "),
-            escape(&p.aud),
-            rfc3339(p.exp),
-            escape(&p.jti)
-        ));
-    }
-    out
+        super::inspect::tree(v.links()).trim_end()
+    )
 }
 
 fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, CliError> {

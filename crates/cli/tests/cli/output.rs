@@ -7,6 +7,7 @@ use passport_mock_oidc::MockOidc;
 use passport_testkit::ACR;
 use serde_json::Value;
 
+use super::state::ISSUE;
 use super::{Env, assert_fails, stderr, stdout};
 
 /// Objects whose members are open: documented in part (claims, audit
@@ -90,17 +91,8 @@ fn id_token(mock: &MockOidc) -> String {
     mock.mint_id_token(claims)
 }
 
-const ISSUE: &[&str] = &[
-    "issue",
-    "--agent-id",
-    "planner",
-    "--agent-model",
-    "m1",
-    "--aud",
-    "https://orch.example",
-    "--tool-scope",
-    "files:*",
-];
+/// `issue` (as the state tests run it) with one scope.
+const SCOPE: &[&str] = &["--tool-scope", "files:*"];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_shapes_match_docs_cli_json() {
@@ -117,7 +109,7 @@ async fn json_shapes_match_docs_cli_json() {
     assert_eq!(login["ial"], 2);
     printed.push(("login", login));
 
-    let issued = ok("issue", &env.run(&[ISSUE, &["--json"]].concat()));
+    let issued = ok("issue", &env.run(&[ISSUE, SCOPE, &["--json"]].concat()));
     let bundle = issued["bundle"].as_str().unwrap().to_owned();
     printed.push(("issue", issued.clone()));
 
@@ -266,8 +258,9 @@ fn the_shape_check_catches_a_missing_or_extra_member() {
     same_shape(&doc, &serde_json::json!({"a": 2, "b": [{"c": "y"}]}), "t");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn quiet_leaves_results_and_errors_only() {
+/// A provider, a logged-in data directory, and a root passport's bundle
+/// and jti.
+async fn logged_in_with_a_passport() -> (MockOidc, Env, String, String) {
     let mock = MockOidc::builder().acr(ACR).start().await.unwrap();
     let env = Env::new(&mock);
     env.login_with_token(&mock);
@@ -276,6 +269,12 @@ async fn quiet_leaves_results_and_errors_only() {
         .as_str()
         .unwrap()
         .to_owned();
+    (mock, env, bundle, jti)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quiet_leaves_results_and_errors_only() {
+    let (_mock, env, bundle, jti) = logged_in_with_a_passport().await;
 
     // Without --quiet, these say something on stderr.
     let out = env.run(&["revoke", "--suspend", &jti]);
@@ -359,12 +358,8 @@ async fn colour_follows_clicolor_force_and_no_color_never_in_json() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verbose_logs_identifiers_never_the_token() {
-    let mock = MockOidc::builder().acr(ACR).start().await.unwrap();
-    let env = Env::new(&mock);
-    env.login_with_token(&mock);
-    let bundle = env.issue(&["files:*"]);
-    let claims = &ok("inspect", &env.run(&["inspect", "--json", &bundle]))[0]["claims"];
-    let jti = claims["jti"].as_str().unwrap();
+    let (_mock, env, bundle, jti) = logged_in_with_a_passport().await;
+    let jti = jti.as_str();
     let verify = ["verify", &bundle, "--aud", "https://orch.example"];
 
     // Quiet by default: no log lines.

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{Env, assert_fails, stderr, stdout};
 
-const ISSUE: &[&str] = &[
+pub(super) const ISSUE: &[&str] = &[
     "issue",
     "--agent-id",
     "planner",
