@@ -260,6 +260,7 @@ fn fetch_jwks(ctx: &Context, url: &str) -> Result<JwkSet, CliError> {
     {
         return Ok(set);
     }
+    tracing::debug!(url, "fetching the JWKS");
     let body = runtime()?.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
