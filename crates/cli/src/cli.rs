@@ -300,6 +300,8 @@ pub(crate) enum KeysAction {
     )]
     Revoke {
         /// The `kid` of the key to withdraw (see `passport keys show`).
+        /// A base64url kid may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }

@@ -398,3 +398,19 @@ async fn verbose_logs_identifiers_never_the_token() {
         "{log}"
     );
 }
+
+/// A base64url kid may start with `-` (one in 64 keys): `keys revoke`
+/// takes it as the kid, not as an unknown flag.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_revoke_takes_a_kid_starting_with_a_hyphen() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    for args in [
+        &["keys", "revoke", "-Yabc", "--json"][..],
+        &["keys", "revoke", "--json", "-Yabc"],
+    ] {
+        let out = env.run(args);
+        assert_fails(&out, 1, "unknown_key");
+        assert!(stderr(&out).contains("-Yabc"), "{}", stderr(&out));
+    }
+}
