@@ -414,3 +414,18 @@ async fn keys_revoke_takes_a_kid_starting_with_a_hyphen() {
         assert!(stderr(&out).contains("-Yabc"), "{}", stderr(&out));
     }
 }
+
+/// `--json` output is escaped for the terminal and still reads back as
+/// what the token said (every command prints through the same function).
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_of_a_hostile_bundle_is_escaped() {
+    use super::hardening::{HOSTILE, assert_escaped, hostile_bundle};
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    let bundle = hostile_bundle();
+    let out = env.run(&["inspect", "--json", &bundle]);
+    assert_escaped("inspect --json", &stdout(&out));
+    let doc = ok("inspect --json", &out);
+    assert_eq!(doc[0]["claims"]["sub"], HOSTILE);
+    assert_eq!(stdout(&out).lines().count(), 1, "one line");
+}
