@@ -36,6 +36,7 @@ pub(crate) struct Cli {
 
 /// How results and messages are shown (any command, before or after it).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
 pub(crate) struct OutputArgs {
     /// Print the result as one JSON document on stdout (shapes: docs/cli-json.md).
     #[arg(long, global = true)]

@@ -386,7 +386,12 @@ async fn verbose_logs_identifiers_never_the_token() {
             assert!(!log.contains(part), "{how}: a token part is logged: {log}");
         }
         // The result is still the only thing on stdout.
-        assert!(stdout(&out).starts_with("valid"), "{how}: {}", stdout(&out));
+        let text = stdout(&out);
+        assert!(text.starts_with("valid  alice (IAL2"), "{how}: {text}");
+        assert!(
+            text.contains("\n└─ planner [files:*] aud https://orch.example expires "),
+            "{how}: {text}"
+        );
     }
 
     // A refusal is a warning naming the error.
