@@ -27,6 +27,8 @@ Example:
 #[derive(Debug, Parser)]
 #[command(name = "passport", version, about, long_about = None, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
     #[command(subcommand)]
     pub(crate) command: Command,
     #[command(flatten)]
@@ -103,6 +105,21 @@ pub(crate) struct IdTokenArgs {
     /// Read the ID token from FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) id_token_file: Option<std::path::PathBuf>,
+}
+
+/// How results and messages are shown (any command, before or after it).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub(crate) struct OutputArgs {
+    /// Print the result as one JSON document on stdout (shapes: docs/cli-json.md).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// No messages on stderr except errors; results still go to stdout.
+    #[arg(long, short, global = true)]
+    pub(crate) quiet: bool,
+    /// Log to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,9 +297,6 @@ pub(crate) struct VerifyArgs {
     /// Clock skew tolerated, in seconds (at most 120).
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=120))]
     pub(crate) clock_skew: u64,
-    /// Print the result (success or rejection) as JSON on stdout.
-    #[arg(long)]
-    pub(crate) json: bool,
     /// Check revocation against this Token Status List (a file, or an http(s) URL).
     #[arg(long, value_name = "FILE|URL")]
     pub(crate) status_list: Option<String>,
@@ -335,9 +349,6 @@ pub(crate) struct AuditArgs {
     /// Read this log instead of the local issuer's (for example a verifier's --audit-log).
     #[arg(long, value_name = "FILE")]
     pub(crate) file: Option<std::path::PathBuf>,
-    /// Print JSON lines instead of a table.
-    #[arg(long)]
-    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -370,6 +381,8 @@ pub(crate) enum KeysAction {
     )]
     Revoke {
         /// The `kid` of the key to withdraw (see `passport keys show`).
+        /// A base64url kid may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }

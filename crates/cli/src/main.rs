@@ -2,19 +2,23 @@
 #![forbid(unsafe_code)]
 
 /// `println!` that never panics: a closed stdout (`passport … | head -1`)
-/// must not turn into a crash.
+/// must not turn into a crash. Styles (`output::paint`) reach a terminal
+/// only; JSON is never styled.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        let _ = writeln!(anstream::stdout(), $($arg)*);
     }};
 }
 
-/// `eprintln!` that never panics on a closed stderr.
+/// A message on stderr (silenced by `--quiet`), never panicking on a
+/// closed stderr.
 macro_rules! note {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        if !crate::output::quiet() {
+            use std::io::Write as _;
+            let _ = writeln!(anstream::stderr(), $($arg)*);
+        }
     }};
 }
 
@@ -25,11 +29,12 @@ mod error;
 #[cfg(test)]
 mod error_codes;
 mod files;
+mod output;
 mod store;
 mod term;
 mod time;
 
-use std::io::IsTerminal as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use std::collections::HashMap;
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    output::init(cli.output.json, cli.output.quiet, cli.output.verbose);
     match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -131,18 +137,24 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
     }
 }
 
-/// `error[code]: message` on stderr (red on a terminal unless NO_COLOR),
-/// then the hint. Never a token, never a stack trace. Messages quote
-/// tokens, providers and files, so they are escaped for the terminal.
+/// `error[code]: message` on stderr, then the hint, even with `--quiet`
+/// (labels coloured on a terminal, see [`output`]). Never a token, never a
+/// stack trace. Messages quote tokens, providers and files, so they are
+/// escaped for the terminal.
 fn report(e: &CliError) {
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (on, off) = if colour {
-        ("\x1b[1;31m", "\x1b[0m")
-    } else {
-        ("", "")
-    };
-    note!("{on}error[{}]{off}: {}", e.code, term::escape(&e.message));
+    let mut stderr = anstream::stderr();
+    let _ = writeln!(
+        stderr,
+        "{}: {}",
+        output::paint(output::ERROR, format_args!("error[{}]", e.code)),
+        term::escape(&e.message)
+    );
     if let Some(hint) = &e.hint {
-        note!("hint: {}", term::escape(hint));
+        let _ = writeln!(
+            stderr,
+            "{}: {}",
+            output::paint(output::HINT, "hint"),
+            term::escape(hint)
+        );
     }
 }

@@ -196,7 +196,7 @@ async fn login_through_the_loopback_flow_then_issue_delegate_verify_through_pipe
         "'{bin}' issue --agent-id alice-bot --agent-model m1 --aud https://orch.example --tool-scope 'files:*' --tool-scope mail:send \
          | '{bin}' delegate --agent-id bob --agent-model m2 --aud https://orch.example --tool-scope 'files:*' \
          | '{bin}' delegate --agent-id carol --agent-model m3 --aud https://files.example --tool-scope files:read \
-         | '{bin}' verify --aud https://files.example --required-scope files:read --require-ial 2",
+         | '{bin}' verify --aud https://files.example --required-scope files:read --require-ial 2 --json",
         bin = BIN
     );
     let cmd = env.cmd(&[]);
@@ -1229,3 +1229,5 @@ mod state;
 
 #[path = "cli/session.rs"]
 mod session;
+#[path = "cli/output.rs"]
+mod output;

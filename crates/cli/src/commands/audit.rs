@@ -6,6 +6,7 @@ use super::{AUDIT_LOG, Context};
 use crate::cli::AuditArgs;
 use crate::error::CliError;
 use crate::files::{MAX_AUDIT_FILE_BYTES, read_capped};
+use crate::output;
 use crate::term::{self, escape};
 use crate::time::{parse_time, rfc3339};
 
@@ -39,7 +40,7 @@ pub(crate) fn audit(ctx: &Context, args: &AuditArgs) -> Result<(), CliError> {
         None => read_records(&ctx.dir.path(AUDIT_LOG), &filter),
     }
     .map_err(|e| CliError::usage(e.code(), e.to_string()))?;
-    if args.json {
+    if output::json_mode() {
         for r in &records {
             let value = serde_json::to_value(r).unwrap_or_default();
             say!("{}", term::json(&value, false));

@@ -4,7 +4,7 @@ use passport_claims::{MAX_BUNDLE_LINKS, UnverifiedBundle};
 use passport_issuer::{DelegationRequest, IssueError};
 use passport_verifier::{InMemoryKeyStore, Verification, VerificationPolicy, Verifier};
 
-use super::{Context, holder_jkt, names, read_bundle, scopes};
+use super::{Context, holder_jkt, names, print_minted, read_bundle, scopes};
 use crate::cli::DelegateArgs;
 use crate::error::CliError;
 use crate::time::rfc3339;
@@ -82,7 +82,7 @@ pub(crate) fn delegate(ctx: &Context, args: &DelegateArgs) -> Result<(), CliErro
             rfc3339(minted.claims().exp)
         );
     }
-    say!("{}", minted.bundle());
+    print_minted(&minted);
     Ok(())
 }
 

@@ -1,11 +1,14 @@
 //! `passport inspect`: decode a bundle WITHOUT verifying it.
 
+use std::borrow::Borrow;
+
 use passport_claims::{PassportClaims, UnverifiedBundle};
 use serde_json::{Value, json};
 
 use super::read_bundle;
 use crate::cli::InspectArgs;
 use crate::error::CliError;
+use crate::output;
 use crate::term::{self, escape};
 use crate::time::rfc3339;
 
@@ -13,10 +16,11 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<(), CliError> {
     let text = read_bundle(args.bundle.as_deref())?;
     let bundle = UnverifiedBundle::parse(&text).map_err(passport_verifier::VerifyError::from)?;
     note!(
-        "warning: decoded WITHOUT verification; nothing here is trusted (use `passport verify`)."
+        "{}: decoded WITHOUT verification; nothing here is trusted (use `passport verify`).",
+        output::paint(output::WARNING, "warning")
     );
     let decoded = bundle.inspect_unverified();
-    if args.tree {
+    if args.tree && !output::json_mode() {
         let mut links = Vec::new();
         for (i, d) in decoded.into_iter().enumerate() {
             match d {
@@ -42,15 +46,19 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<(), CliError> {
             Err(e) => json!({"error": e.code(), "message": e.to_string()}),
         })
         .collect();
-    say!("{}", term::json(&Value::Array(out), true));
+    if output::json_mode() {
+        output::emit(&Value::Array(out));
+    } else {
+        say!("{}", term::json(&Value::Array(out), true));
+    }
     Ok(())
 }
 
 /// principal (levels) → each actor → the current holder, root first. Every
 /// name comes from an unverified token, so each is escaped.
-fn tree(leaf_first: &[PassportClaims]) -> String {
+pub(super) fn tree<C: Borrow<PassportClaims>>(leaf_first: &[C]) -> String {
     let mut out = String::new();
-    let Some(root) = leaf_first.last() else {
+    let Some(root) = leaf_first.last().map(Borrow::borrow) else {
         return out;
     };
     out.push_str(&format!(
@@ -62,7 +70,7 @@ fn tree(leaf_first: &[PassportClaims]) -> String {
             .map(|a| format!(" acr {}", escape(a)))
             .unwrap_or_default()
     ));
-    for (depth, p) in leaf_first.iter().rev().enumerate() {
+    for (depth, p) in leaf_first.iter().map(Borrow::borrow).rev().enumerate() {
         let indent = "   ".repeat(depth);
         let scope: Vec<_> = p
             .agent

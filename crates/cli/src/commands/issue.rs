@@ -3,7 +3,7 @@
 use passport_claims::IdentityAssertion;
 use passport_issuer::IssuanceRequest;
 
-use super::{Context, holder_jkt, id_token, names, runtime, scopes};
+use super::{Context, holder_jkt, id_token, names, print_minted, runtime, scopes};
 use crate::cli::IssueArgs;
 use crate::error::CliError;
 
@@ -37,6 +37,6 @@ pub(crate) fn issue(ctx: &Context, args: &IssueArgs) -> Result<(), CliError> {
         request = request.holder_jkt(jkt);
     }
     let minted = ctx.mint(|issuer| Ok(issuer.issue(request)?))?;
-    say!("{}", minted.bundle());
+    print_minted(&minted);
     Ok(())
 }

@@ -1,10 +1,13 @@
 //! `passport keys`: the local issuer's signing keys.
 
+use passport_store::KeyRecord;
 use serde_json::{Value, json};
 
 use super::Context;
 use crate::cli::KeysAction;
 use crate::error::CliError;
+use crate::output::{self, paint, status_style};
+use crate::term::escape;
 use crate::time::rfc3339;
 
 pub(crate) fn keys(ctx: &Context, action: KeysAction) -> Result<(), CliError> {
@@ -12,11 +15,21 @@ pub(crate) fn keys(ctx: &Context, action: KeysAction) -> Result<(), CliError> {
     match action {
         KeysAction::Show => {
             ctx.dir.current_key(now)?;
-            say!("issuer {}", crate::term::escape(&ctx.env.issuer()));
-            for k in ctx.store()?.keys()? {
+            let keys = ctx.store()?.keys()?;
+            if output::json_mode() {
+                let keys: Vec<Value> = keys.iter().map(|k| key_json(k, now)).collect();
+                output::emit(&json!({ "issuer": ctx.env.issuer(), "keys": keys }));
+                return Ok(());
+            }
+            say!("issuer {}", escape(&ctx.env.issuer()));
+            for k in &keys {
                 let status = match (k.retired, k.revoked) {
-                    (None, _) => "current".to_owned(),
-                    (_, Some(revoked)) => format!("revoked {}, not published", rfc3339(revoked)),
+                    (None, _) => paint(status_style("current"), "current"),
+                    (_, Some(revoked)) => format!(
+                        "{} {}, not published",
+                        paint(status_style("revoked"), "revoked"),
+                        rfc3339(revoked)
+                    ),
                     (Some(retired), None) if k.is_published(now) => format!(
                         "retired {}, published until {}",
                         rfc3339(retired),
@@ -42,17 +55,29 @@ pub(crate) fn keys(ctx: &Context, action: KeysAction) -> Result<(), CliError> {
                 .iter()
                 .map(|k| Value::Object(k.published_jwk()))
                 .collect();
-            say!("{:#}", json!({ "keys": keys }));
+            let jwks = json!({ "keys": keys });
+            if output::json_mode() {
+                output::emit(&jwks);
+            } else {
+                say!("{jwks:#}");
+            }
         }
         KeysAction::Rotate => {
             let (new, old) = ctx.dir.rotate(now)?;
-            if let Some(old) = old {
+            if let Some(old) = &old {
                 note!(
                     "retired {}: it never signs again, and stays in the JWKS until every passport it signed has expired",
                     old.kid
                 );
             }
-            say!("{new}");
+            if output::json_mode() {
+                output::emit(&json!({
+                    "kid": new,
+                    "retired": old.as_ref().map(|old| key_json(old, now)),
+                }));
+            } else {
+                say!("{new}");
+            }
         }
         KeysAction::Revoke { kid } => {
             ctx.dir.key_path(&kid)?;
@@ -67,7 +92,29 @@ pub(crate) fn keys(ctx: &Context, action: KeysAction) -> Result<(), CliError> {
                     ""
                 }
             );
+            if output::json_mode() {
+                output::emit(&key_json(&revoked, now));
+            }
         }
     }
     Ok(())
+}
+
+/// One key as `keys show --json` lists it (docs/cli-json.md).
+fn key_json(k: &KeyRecord, now: i64) -> Value {
+    let status = match (k.retired, k.revoked) {
+        (None, _) => "current",
+        (_, Some(_)) => "revoked",
+        (Some(_), None) => "retired",
+    };
+    json!({
+        "kid": k.kid,
+        "alg": k.alg,
+        "status": status,
+        "created": k.created,
+        "retired": k.retired,
+        "revoked": k.revoked,
+        "published": k.is_published(now),
+        "published_until": k.retired.filter(|_| k.revoked.is_none()).map(|_| k.retained_until()),
+    })
 }

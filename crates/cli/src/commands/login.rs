@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use passport_claims::{Assurance, Level};
 use passport_oidc::{LoginOptions, OidcError};
 use serde_json::{Value, json};
 
@@ -26,8 +27,12 @@ pub(crate) fn login(ctx: &Context, args: &LoginArgs) -> Result<(), CliError> {
                 .open_browser(!args.no_browser)
                 .timeout(Duration::from_secs(args.timeout))
                 .url_sink(|url| {
-                    // The URL is built on the provider's authorization endpoint.
-                    note!(
+                    // The URL is built on the provider's authorization
+                    // endpoint. Shown even with --quiet: without it a
+                    // --no-browser login cannot finish.
+                    use std::io::Write as _;
+                    let _ = writeln!(
+                        anstream::stderr(),
                         "Open this URL in a browser to log in:\n  {}\nWaiting for the login to finish…",
                         escape(url)
                     );
@@ -58,5 +63,23 @@ pub(crate) fn login(ctx: &Context, args: &LoginArgs) -> Result<(), CliError> {
         assertion.assurance,
         rfc3339(exp)
     );
+    if crate::output::json_mode() {
+        crate::output::emit(&session_json(&session, &assertion.assurance));
+    }
     Ok(())
+}
+
+/// Who is logged in, as `login --json` prints it (docs/cli-json.md): the
+/// stored session's fields under the names of the claims they came from.
+pub(crate) fn session_json(session: &Value, assurance: &Assurance) -> Value {
+    let level = |l: Option<Level>| l.map(Level::get);
+    json!({
+        "sub": session.get("subject"),
+        "iss": session.get("issuer"),
+        "acr": session.get("acr"),
+        "ial": level(assurance.ial),
+        "aal": level(assurance.aal),
+        "fal": level(assurance.fal),
+        "expires_at": session.get("exp"),
+    })
 }

@@ -117,10 +117,32 @@ impl Context {
     fn audit_sink(&self) -> Result<Arc<dyn AuditSink>, CliError> {
         self.dir.ensure()?;
         let path = self.dir.path(AUDIT_LOG);
-        let sink =
-            JsonLinesSink::open(&path).map_err(|e| CliError::usage(e.code(), e.to_string()))?;
-        Ok(Arc::new(sink))
+        let sink: Arc<dyn AuditSink> = Arc::new(
+            JsonLinesSink::open(&path).map_err(|e| CliError::usage(e.code(), e.to_string()))?,
+        );
+        Ok(crate::output::with_tracing(Some(Arc::clone(&sink))).unwrap_or(sink))
     }
+}
+
+/// A minted passport: its bundle (text), or the bundle with the new leaf's
+/// identifiers (`--json`, docs/cli-json.md).
+fn print_minted(minted: &IssuedPassport) {
+    if !crate::output::json_mode() {
+        say!("{}", minted.bundle());
+        return;
+    }
+    let c = minted.claims();
+    crate::output::emit(&serde_json::json!({
+        "bundle": minted.bundle(),
+        "jti": c.jti,
+        "sub": c.sub,
+        "iss": c.iss,
+        "aud": c.aud,
+        "agent_id": c.agent.agent_id,
+        "tool_scope": c.agent.tool_scope.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "exp": c.exp,
+        "clamped": minted.clamped(),
+    }));
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {

@@ -3,11 +3,13 @@
 use passport_audit::{Action, AuditRecord, LinkRef, Outcome};
 use passport_claims::UnverifiedBundle;
 use passport_status::{RecordRef, Status};
-use passport_store::StoreError;
+use passport_store::{StatusRecord, StoreError};
+use serde_json::{Value, json};
 
 use super::{Context, read_bundle};
 use crate::cli::RevokeArgs;
 use crate::error::CliError;
+use crate::output::{self, paint, status_style};
 use crate::term::escape;
 use crate::time::rfc3339;
 
@@ -71,10 +73,13 @@ pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs) -> Result<(), CliError> {
     note!(
         "{} is now {} (agent {}, expires {}); every passport delegated from it is refused too.",
         escape(&updated.jti),
-        updated.status,
+        paint(status_style(updated.status.as_str()), updated.status),
         escape(&updated.agent_id),
         rfc3339(updated.exp)
     );
+    if output::json_mode() {
+        output::emit(&record_json(&updated));
+    }
     Ok(())
 }
 
@@ -89,6 +94,11 @@ fn leaf_jti(bundle: &UnverifiedBundle) -> Option<String> {
 
 pub(crate) fn revocations(ctx: &Context) -> Result<(), CliError> {
     let records = ctx.store()?.revoked(&ctx.env.status_uri())?;
+    if output::json_mode() {
+        let list: Vec<Value> = records.iter().map(record_json).collect();
+        output::emit(&json!({ "revocations": list }));
+        return Ok(());
+    }
     say!(
         "{:<36}  {:<9}  {:<16}  {:<20}  changed",
         "jti",
@@ -98,13 +108,27 @@ pub(crate) fn revocations(ctx: &Context) -> Result<(), CliError> {
     );
     for r in &records {
         say!(
-            "{:<36}  {:<9}  {:<16}  {:<20}  {}",
+            "{:<36}  {}  {:<16}  {:<20}  {}",
             escape(&r.jti),
-            r.status.to_string(),
+            paint(
+                status_style(r.status.as_str()),
+                format_args!("{:<9}", r.status.as_str())
+            ),
             escape(&r.agent_id),
             rfc3339(r.exp),
             r.changed_at.map(rfc3339).unwrap_or_default()
         );
     }
     Ok(())
+}
+
+/// One passport's status as `revoke` and `revocations` print it in JSON.
+fn record_json(r: &StatusRecord) -> Value {
+    json!({
+        "jti": r.jti,
+        "status": r.status.as_str(),
+        "agent_id": r.agent_id,
+        "exp": r.exp,
+        "changed_at": r.changed_at,
+    })
 }

@@ -3,6 +3,7 @@
 use super::Context;
 use crate::cli::StatusListArgs;
 use crate::error::CliError;
+use crate::output;
 use crate::term::escape;
 
 pub(crate) fn status_list(ctx: &Context, args: &StatusListArgs) -> Result<(), CliError> {
@@ -21,7 +22,15 @@ pub(crate) fn status_list(ctx: &Context, args: &StatusListArgs) -> Result<(), Cl
                 escape(&path.display().to_string())
             );
         }
-        None => say!("{token}"),
+        None if !output::json_mode() => say!("{token}"),
+        None => {}
+    }
+    if output::json_mode() {
+        output::emit(&serde_json::json!({
+            "uri": ctx.env.status_uri(),
+            "token": token.to_string(),
+            "out": args.out.as_ref().map(|p| p.display().to_string()),
+        }));
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use passport_audit::JsonLinesSink;
+use passport_audit::{AuditSink, JsonLinesSink};
 use passport_claims::{Level, MAX_BUNDLE_LINKS, UnverifiedBundle};
 use passport_jose::{JoseError, JwkSet};
 use passport_status::{DenyListSource, StatusListSource};
@@ -16,32 +16,44 @@ use super::{Context, read_bundle, runtime};
 use crate::cli::VerifyArgs;
 use crate::error::CliError;
 use crate::files::{MAX_JWKS_BYTES, private_dir, read_capped, read_capped_or};
+use crate::output;
 use crate::store::{JWKS_CACHE, write_private};
-use crate::term;
 
 /// How long a JWKS fetched by URL is reused.
 const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
 
 pub(crate) fn verify(ctx: &Context, args: &VerifyArgs) -> Result<(), CliError> {
     let outcome = verify_inner(ctx, args);
-    match (outcome, args.json) {
-        (Ok(verified), json_out) => {
-            let summary = summary(&verified);
+    let json_out = output::json_mode();
+    match outcome {
+        Ok(verified) => {
             if json_out {
-                let out = json!({"valid": true, "passport": summary["passport"], "chain": summary["chain"]});
-                say!("{}", term::json(&out, false));
+                let mut out = serde_json::Map::new();
+                out.insert("valid".into(), Value::Bool(true));
+                out.extend(summary(&verified));
+                output::emit(&Value::Object(out));
             } else {
-                say!("{}", term::json(&summary, true));
+                say!("{}", text(&verified));
             }
             Ok(())
         }
-        (Err(e), true) => {
-            let out = json!({"valid": false, "error": e.code, "message": e.message});
-            say!("{}", term::json(&out, false));
+        Err(e) => {
+            if json_out {
+                output::emit(&json!({"valid": false, "error": e.code, "message": e.message}));
+            }
             Err(e)
         }
-        (Err(e), false) => Err(e),
     }
+}
+
+/// `valid`, then principal → actors → holder as `inspect --tree` draws
+/// them (every name escaped: it comes from a token).
+fn text(v: &VerifiedPassport) -> String {
+    format!(
+        "{}  {}",
+        output::paint(output::GOOD, "valid"),
+        super::inspect::tree(v.links()).trim_end()
+    )
 }
 
 fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, CliError> {
@@ -136,10 +148,14 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
         })?;
         verifier = verifier.with_status_source(Arc::new(deny));
     }
-    if let Some(path) = &args.audit_log {
-        let sink =
-            JsonLinesSink::open(path).map_err(|e| CliError::usage(e.code(), e.to_string()))?;
-        verifier = verifier.with_audit(Arc::new(sink));
+    let sink: Option<Arc<dyn AuditSink>> = match &args.audit_log {
+        Some(path) => Some(Arc::new(
+            JsonLinesSink::open(path).map_err(|e| CliError::usage(e.code(), e.to_string()))?,
+        )),
+        None => None,
+    };
+    if let Some(sink) = output::with_tracing(sink) {
+        verifier = verifier.with_audit(sink);
     }
     Ok(verifier.verify_bundle(&bundle)?)
 }
@@ -204,7 +220,8 @@ fn trusted_issuers(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Trust>, CliEr
     }
 }
 
-fn summary(v: &VerifiedPassport) -> Value {
+/// The verified leaf's claims and the chain, leaf first.
+fn summary(v: &VerifiedPassport) -> serde_json::Map<String, Value> {
     let passport: Value = serde_json::from_slice(&v.claims().to_json()).unwrap_or(Value::Null);
     let chain: Vec<Value> = v
         .links()
@@ -218,7 +235,10 @@ fn summary(v: &VerifiedPassport) -> Value {
             })
         })
         .collect();
-    json!({ "passport": passport, "chain": chain })
+    let mut out = serde_json::Map::new();
+    out.insert("passport".into(), passport);
+    out.insert("chain".into(), Value::Array(chain));
+    out
 }
 
 /// Fetches a JWKS over HTTP(S), reusing a copy younger than five minutes.
@@ -240,6 +260,7 @@ fn fetch_jwks(ctx: &Context, url: &str) -> Result<JwkSet, CliError> {
     {
         return Ok(set);
     }
+    tracing::debug!(url, "fetching the JWKS");
     let body = runtime()?.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))

@@ -15,7 +15,7 @@ use super::{Env, assert_fails, stderr, stdout};
 
 /// ESC sequences (a window title, clear screen, an OSC 8 link), the C1 CSI,
 /// a right-to-left override, and a newline with a forged line after it.
-const HOSTILE: &str =
+pub(super) const HOSTILE: &str =
     "x\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}]8;;https://evil/\u{7}\u{9b}31m\u{202e}fdp.exe\n\rFORGED";
 /// How [`HOSTILE`]'s ESC shows once escaped.
 const SHOWN: &str = "x\\u001b]0;pwned\\u0007";
@@ -29,7 +29,7 @@ fn is_unsafe(c: char) -> bool {
 
 /// Asserts that `text` (one stream of a command) carries nothing unsafe and
 /// shows the hostile string escaped; no line may start with the forged text.
-fn assert_escaped(what: &str, text: &str) {
+pub(super) fn assert_escaped(what: &str, text: &str) {
     assert!(
         !text.chars().any(is_unsafe),
         "{what} is not escaped: {text:?}"
@@ -46,7 +46,7 @@ fn assert_escaped(what: &str, text: &str) {
 
 /// A passport whose every free-text claim is [`HOSTILE`], signed by a key
 /// nobody here trusts (`inspect` does not care; `verify` refuses it).
-fn hostile_bundle() -> String {
+pub(super) fn hostile_bundle() -> String {
     let kit = Kit::new();
     let payload = kit.payload(json!({
         "sub": HOSTILE,
