@@ -248,3 +248,22 @@ fn open_browser(url: &str) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn the_login_future_is_send() {
+        let config = crate::OidcConfig::new(
+            "https://idp.example/.well-known/openid-configuration",
+            "cli",
+        );
+        let provider = Provider::new(config).unwrap();
+        // Callers may spawn the login on a multi-threaded runtime.
+        let future = login(&provider, LoginOptions::new());
+        assert_send(&future);
+    }
+}
