@@ -256,6 +256,29 @@ mod tests {
     fn assert_send<T: Send>(_: &T) {}
 
     #[test]
+    fn a_provider_listing_pkce_methods_must_list_s256() {
+        let metadata = |methods: &[&str]| {
+            let doc = serde_json::json!({
+                "issuer": "https://idp.example",
+                "authorization_endpoint": "https://idp.example/authorize",
+                "token_endpoint": "https://idp.example/token",
+                "jwks_uri": "https://idp.example/jwks",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": methods,
+            });
+            ProviderMetadata::from_json(doc.to_string().as_bytes(), "https://idp.example").unwrap()
+        };
+        assert!(require_s256(&metadata(&[])).is_ok());
+        assert!(require_s256(&metadata(&["plain", "S256"])).is_ok());
+        assert_eq!(
+            require_s256(&metadata(&["plain"])).unwrap_err().code(),
+            "discovery_failed"
+        );
+    }
+
+    #[test]
     fn the_login_future_is_send() {
         let config = crate::OidcConfig::new(
             "https://idp.example/.well-known/openid-configuration",
