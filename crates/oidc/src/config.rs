@@ -168,13 +168,13 @@ impl OidcConfig {
 
     /// The scopes to request: the configured ones, with `openid` first when
     /// it was left out (without it the provider sends no ID token).
-    pub(crate) fn request_scopes(&self) -> String {
-        let mut scopes: Vec<&str> = Vec::with_capacity(self.scopes.len() + 1);
+    pub(crate) fn request_scopes(&self) -> Vec<String> {
+        let mut scopes = Vec::with_capacity(self.scopes.len() + 1);
         if !self.scopes.iter().any(|s| s == "openid") {
-            scopes.push("openid");
+            scopes.push("openid".to_owned());
         }
-        scopes.extend(self.scopes.iter().map(String::as_str));
-        scopes.join(" ")
+        scopes.extend(self.scopes.iter().cloned());
+        scopes
     }
 
     pub(crate) fn check(&self) -> Result<(), OidcError> {

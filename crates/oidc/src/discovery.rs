@@ -1,6 +1,8 @@
 //! OpenID Connect Discovery 1.0 provider metadata.
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_with::{DefaultOnNull, serde_as};
 
 use crate::OidcError;
 use crate::error::truncate;
@@ -39,6 +41,32 @@ pub struct ProviderMetadata {
     pub authorization_response_iss_parameter_supported: bool,
 }
 
+/// The discovery document as it arrives. Unknown members are ignored
+/// (Discovery §3 lets providers add their own); `null` counts as absent for
+/// the optional ones.
+#[serde_as]
+#[derive(Deserialize)]
+struct Document {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    #[serde(default)]
+    userinfo_endpoint: Option<String>,
+    response_types_supported: Vec<String>,
+    subject_types_supported: Vec<String>,
+    id_token_signing_alg_values_supported: Vec<String>,
+    #[serde_as(as = "DefaultOnNull")]
+    #[serde(default)]
+    code_challenge_methods_supported: Vec<String>,
+    #[serde_as(as = "DefaultOnNull")]
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Vec<String>,
+    #[serde_as(as = "DefaultOnNull")]
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
 impl ProviderMetadata {
     /// Parses and checks a discovery document: a JSON object (no duplicate
     /// members) with the required fields of Discovery §3, whose `issuer` is
@@ -46,70 +74,40 @@ impl ProviderMetadata {
     pub fn from_json(bytes: &[u8], expected_issuer: &str) -> Result<ProviderMetadata, OidcError> {
         let doc = passport_jose::json::parse_object(bytes, "discovery document")
             .map_err(|e| OidcError::DiscoveryFailed(e.to_string()))?;
-        let issuer = required_string(&doc, "issuer")?;
-        if issuer != expected_issuer {
+        let doc: Document = serde_json::from_value(Value::Object(doc))
+            .map_err(|e| OidcError::DiscoveryFailed(truncate(&e.to_string())))?;
+        if doc.issuer.is_empty() {
+            return Err(OidcError::DiscoveryFailed("`issuer` is empty".into()));
+        }
+        if doc.issuer != expected_issuer {
             return Err(OidcError::IssuerMismatch {
                 context: "discovery document",
                 expected: expected_issuer.to_owned(),
-                found: truncate(&issuer),
+                found: truncate(&doc.issuer),
             });
         }
-        let metadata = ProviderMetadata {
-            issuer,
-            authorization_endpoint: required_url(&doc, "authorization_endpoint")?,
-            token_endpoint: required_url(&doc, "token_endpoint")?,
-            jwks_uri: required_url(&doc, "jwks_uri")?,
-            userinfo_endpoint: match doc.get("userinfo_endpoint") {
-                None | Some(Value::Null) => None,
-                Some(_) => Some(required_url(&doc, "userinfo_endpoint")?),
-            },
-            response_types_supported: string_list(&doc, "response_types_supported", true)?,
-            subject_types_supported: string_list(&doc, "subject_types_supported", true)?,
-            id_token_signing_alg_values_supported: string_list(
-                &doc,
-                "id_token_signing_alg_values_supported",
-                true,
-            )?,
-            code_challenge_methods_supported: string_list(
-                &doc,
-                "code_challenge_methods_supported",
-                false,
-            )?,
-            token_endpoint_auth_methods_supported: string_list(
-                &doc,
-                "token_endpoint_auth_methods_supported",
-                false,
-            )?,
-            authorization_response_iss_parameter_supported: match doc
-                .get("authorization_response_iss_parameter_supported")
-            {
-                None | Some(Value::Null) => false,
-                Some(Value::Bool(b)) => *b,
-                Some(_) => {
-                    return Err(OidcError::DiscoveryFailed(
-                        "authorization_response_iss_parameter_supported is not a boolean".into(),
-                    ));
-                }
-            },
-        };
-        Ok(metadata)
+        Ok(ProviderMetadata {
+            issuer: doc.issuer,
+            authorization_endpoint: http_url(doc.authorization_endpoint, "authorization_endpoint")?,
+            token_endpoint: http_url(doc.token_endpoint, "token_endpoint")?,
+            jwks_uri: http_url(doc.jwks_uri, "jwks_uri")?,
+            userinfo_endpoint: doc
+                .userinfo_endpoint
+                .map(|u| http_url(u, "userinfo_endpoint"))
+                .transpose()?,
+            response_types_supported: doc.response_types_supported,
+            subject_types_supported: doc.subject_types_supported,
+            id_token_signing_alg_values_supported: doc.id_token_signing_alg_values_supported,
+            code_challenge_methods_supported: doc.code_challenge_methods_supported,
+            token_endpoint_auth_methods_supported: doc.token_endpoint_auth_methods_supported,
+            authorization_response_iss_parameter_supported: doc
+                .authorization_response_iss_parameter_supported,
+        })
     }
 }
 
-fn required_string(doc: &Map<String, Value>, name: &str) -> Result<String, OidcError> {
-    match doc.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(_) => Err(OidcError::DiscoveryFailed(format!(
-            "`{name}` is not a non-empty string"
-        ))),
-        None => Err(OidcError::DiscoveryFailed(format!(
-            "required field `{name}` is missing"
-        ))),
-    }
-}
-
-fn required_url(doc: &Map<String, Value>, name: &str) -> Result<String, OidcError> {
-    let value = required_string(doc, name)?;
+/// `value` when it is an absolute http(s) URL.
+fn http_url(value: String, name: &str) -> Result<String, OidcError> {
     let url = url::Url::parse(&value)
         .map_err(|e| OidcError::DiscoveryFailed(format!("`{name}` is not a URL: {e}")))?;
     if !matches!(url.scheme(), "https" | "http") {
@@ -118,30 +116,6 @@ fn required_url(doc: &Map<String, Value>, name: &str) -> Result<String, OidcErro
         )));
     }
     Ok(value)
-}
-
-fn string_list(
-    doc: &Map<String, Value>,
-    name: &str,
-    required: bool,
-) -> Result<Vec<String>, OidcError> {
-    match doc.get(name) {
-        None | Some(Value::Null) if !required => Ok(Vec::new()),
-        None => Err(OidcError::DiscoveryFailed(format!(
-            "required field `{name}` is missing"
-        ))),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str().map(str::to_owned).ok_or_else(|| {
-                    OidcError::DiscoveryFailed(format!("`{name}` holds a non-string"))
-                })
-            })
-            .collect(),
-        Some(_) => Err(OidcError::DiscoveryFailed(format!(
-            "`{name}` is not an array"
-        ))),
-    }
 }
 
 #[cfg(test)]
@@ -182,6 +156,40 @@ mod tests {
         ] {
             let mut d = doc();
             d.as_object_mut().unwrap().remove(field);
+            let err = ProviderMetadata::from_json(d.to_string().as_bytes(), "https://idp.example")
+                .unwrap_err();
+            assert_eq!(err.code(), "discovery_failed", "{field}");
+        }
+    }
+
+    #[test]
+    fn optional_fields_may_be_null_and_wrong_types_are_refused() {
+        let mut d = doc();
+        d["code_challenge_methods_supported"] = Value::Null;
+        d["authorization_response_iss_parameter_supported"] = Value::Null;
+        d["userinfo_endpoint"] = Value::Null;
+        d["x-vendor"] = json!({"anything": [1, 2]});
+        let m =
+            ProviderMetadata::from_json(d.to_string().as_bytes(), "https://idp.example").unwrap();
+        assert!(m.code_challenge_methods_supported.is_empty());
+        assert!(!m.authorization_response_iss_parameter_supported);
+        assert_eq!(m.userinfo_endpoint, None);
+        for (field, value) in [
+            ("issuer", json!("")),
+            ("issuer", json!(7)),
+            ("jwks_uri", json!("ftp://idp.example/jwks")),
+            ("jwks_uri", json!("/jwks")),
+            ("userinfo_endpoint", json!("not a url")),
+            ("response_types_supported", json!("code")),
+            ("subject_types_supported", json!(["public", 1])),
+            ("code_challenge_methods_supported", json!("S256")),
+            (
+                "authorization_response_iss_parameter_supported",
+                json!("true"),
+            ),
+        ] {
+            let mut d = doc();
+            d[field] = value;
             let err = ProviderMetadata::from_json(d.to_string().as_bytes(), "https://idp.example")
                 .unwrap_err();
             assert_eq!(err.code(), "discovery_failed", "{field}");

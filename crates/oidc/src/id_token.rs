@@ -2,7 +2,10 @@
 //! signature has been verified.
 
 use passport_claims::{IdentityAssertion, MAX_NUMERIC_DATE};
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use serde_with::formats::PreferMany;
+use serde_with::{OneOrMany, serde_as};
 
 use crate::error::truncate;
 use crate::{AcrMapping, OidcError};
@@ -15,6 +18,12 @@ pub(crate) struct ClaimRules<'a> {
     pub(crate) nonce: Option<&'a str>,
     pub(crate) acr_mapping: &'a dyn AcrMapping,
 }
+
+/// `aud`: one string or an array of strings (RFC 7519 §4.1.3).
+#[serde_as]
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Audience(#[serde_as(as = "OneOrMany<_, PreferMany>")] Vec<String>);
 
 pub(crate) fn check_claims(
     claims: Map<String, Value>,
@@ -31,19 +40,16 @@ pub(crate) fn check_claims(
     }
 
     // aud: contains our client id (item 3).
-    let audience: Vec<String> = match claims.get("aud") {
+    let audience = match claims.get("aud") {
         None => return Err(OidcError::MissingClaim("aud")),
-        Some(Value::String(a)) => vec![a.clone()],
-        Some(Value::Array(items)) if !items.is_empty() => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| OidcError::InvalidIdToken("`aud` holds a non-string".into()))?,
-        Some(_) => {
-            return Err(OidcError::InvalidIdToken(
-                "`aud` is not a string or a non-empty array".into(),
-            ));
-        }
+        Some(aud) => match Audience::deserialize(aud) {
+            Ok(Audience(list)) if !list.is_empty() => list,
+            _ => {
+                return Err(OidcError::InvalidIdToken(
+                    "`aud` is not a string or a non-empty array of strings".into(),
+                ));
+            }
+        },
     };
     if !audience.iter().any(|a| a == rules.client_id) {
         return Err(OidcError::AudienceMismatch {
@@ -246,6 +252,11 @@ mod tests {
         for (name, value) in [
             ("aud", json!([])),
             ("aud", json!([1])),
+            ("aud", json!(["client", 1])),
+            ("aud", json!(null)),
+            ("aud", json!(7)),
+            ("aud", json!({"client": true})),
+            ("aud", json!([["client"]])),
             ("sub", json!("")),
             ("azp", json!(7)),
             ("acr", json!(2)),
@@ -259,6 +270,21 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn audience_is_one_string_or_many() {
+        let mut c = good();
+        c["aud"] = json!(["client"]);
+        assert_eq!(check(c, None).unwrap().audience, ["client"]);
+        let mut c = good();
+        c["aud"] = json!(["other", "client"]);
+        c["azp"] = json!("client");
+        assert_eq!(check(c, None).unwrap().audience, ["other", "client"]);
+        assert_eq!(check(good(), None).unwrap().audience, ["client"]);
+        let mut c = good();
+        c.as_object_mut().unwrap().remove("aud");
+        assert_eq!(check(c, None).unwrap_err().code(), "id_token_missing_claim");
     }
 
     #[test]

@@ -16,10 +16,17 @@
 //!   [`Provider::validate_id_token`] (OpenID Connect Core §3.1.3.7).
 //! - [`AcrMapping`]: `acr`/`amr` → levels; [`NistIalMapping`] (the default)
 //!   and [`TableMapping`] (TOML or JSON tables).
-//! - [`login`]: authorization code + PKCE S256 on a loopback redirect.
+//! - [`login`]: authorization code + PKCE S256 on a loopback redirect. The
+//!   OAuth messages (authorization URL, client authentication, code exchange,
+//!   token response) are built and parsed by the `oauth2` crate, on this
+//!   crate's reqwest client with its timeouts and response-size cap; `state`,
+//!   the RFC 9207 `iss` parameter, the loopback listener and the ID token are
+//!   checked here.
 //!
 //! All signature work goes through `passport-jose`, the workspace's only
 //! crypto crate; this crate adds HTTP (reqwest with rustls) and the protocol.
+//! (`oauth2` computes the PKCE S256 challenge with `sha2`; it is the same
+//! value, and the crate signs and verifies nothing.)
 //!
 //! ## Validating an ID token
 //!
@@ -87,7 +94,7 @@
 //! | no `kid` while several keys are published | never guess among keys | `ambiguous_key` |
 //! | login CSRF, code injection, mix-up | `state`, PKCE S256, RFC 9207 `iss` | `state_mismatch`, `issuer_mismatch` |
 //! | an `acr` nobody mapped | no guessing: the mapping must know it | `unsupported_acr` |
-//! | oversized responses | bodies capped at [`MAX_RESPONSE_BYTES`] | `discovery_failed`, `jwks_failed` |
+//! | oversized responses | bodies capped at [`MAX_RESPONSE_BYTES`] | `discovery_failed`, `jwks_failed`, `token_exchange_failed` |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -131,7 +131,7 @@ async fn login_succeeds_end_to_end() {
             ..Assurance::none()
         }
     );
-    assert!(result.access_token.is_some());
+    assert!(!result.access_token.as_str().is_empty());
     assert!(
         !format!("{result:?}").contains(result.id_token.as_str()),
         "the ID token leaked into Debug"

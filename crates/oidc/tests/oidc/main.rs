@@ -9,3 +9,4 @@ mod id_token_rules;
 mod jwks_cache;
 mod login_flow;
 mod provider_faults;
+mod token_exchange;

@@ -15,7 +15,7 @@ use crate::common::{bounded, env_with};
 
 const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
-fn discovery_doc(base: &str) -> Value {
+pub(crate) fn discovery_doc(base: &str) -> Value {
     json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}/authorize"),

@@ -1,0 +1,240 @@
+//! The loopback redirect server of a native app's login (RFC 8252 §7.3): a
+//! one-shot HTTP listener on 127.0.0.1 or [::1] that receives the browser's
+//! redirect and answers it with a small page. It knows nothing of OAuth: it
+//! hands the query parameters of the first request on the redirect path to
+//! the flow and shows the page the flow chooses.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use url::Url;
+
+use crate::OidcError;
+
+/// How long one loopback connection may take to send its request line.
+const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head the loopback listener reads.
+const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// Connections served at once by the loopback listener; more are dropped.
+const MAX_CONNECTIONS: usize = 16;
+
+/// A redirect URI on a loopback address (RFC 8252 §7.3).
+pub(super) struct LoopbackRedirect {
+    url: Url,
+    pub(super) ip: IpAddr,
+    pub(super) port: u16,
+    path: String,
+}
+
+impl LoopbackRedirect {
+    /// Parses `redirect_uri`; `port` overrides its port (`Some(0)`: a free
+    /// one; a URI without a port also means a free one).
+    pub(super) fn parse(
+        redirect_uri: &str,
+        port: Option<u16>,
+    ) -> Result<LoopbackRedirect, OidcError> {
+        let bad = |why: &str| OidcError::Config(format!("redirect URI {redirect_uri:?}: {why}"));
+        let url = Url::parse(redirect_uri).map_err(|e| bad(&e.to_string()))?;
+        if url.scheme() != "http" {
+            return Err(bad(
+                "a loopback redirect URI is http://127.0.0.1, http://[::1] or http://localhost",
+            ));
+        }
+        let ip = match url.host() {
+            Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            }
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => IpAddr::V4(ip),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => IpAddr::V6(ip),
+            _ => return Err(bad("the host is not a loopback address")),
+        };
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("a query or fragment is not supported"));
+        }
+        let port = port.or(url.port()).unwrap_or(0);
+        let path = url.path().to_owned();
+        Ok(LoopbackRedirect {
+            url,
+            ip,
+            port,
+            path,
+        })
+    }
+
+    /// The redirect URI with `port`, the one actually listened on.
+    pub(super) fn uri_with_port(&self, port: u16) -> Result<String, OidcError> {
+        let mut url = self.url.clone();
+        url.set_port(Some(port))
+            .map_err(|()| OidcError::Config("cannot set the redirect URI's port".into()))?;
+        Ok(url.into())
+    }
+
+    /// Binds the listener; the redirect URI to send carries its actual port.
+    pub(super) async fn bind(self) -> Result<LoopbackListener, OidcError> {
+        let listener = TcpListener::bind((self.ip, self.port)).await.map_err(|e| {
+            OidcError::HttpFailed(format!("cannot listen on {}:{}: {e}", self.ip, self.port))
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| OidcError::HttpFailed(format!("loopback listener: {e}")))?
+            .port();
+        Ok(LoopbackListener {
+            redirect_uri: self.uri_with_port(port)?,
+            listener,
+            path: self.path,
+        })
+    }
+}
+
+/// A bound loopback listener, waiting for its one callback.
+pub(super) struct LoopbackListener {
+    listener: TcpListener,
+    path: String,
+    redirect_uri: String,
+}
+
+impl LoopbackListener {
+    /// The redirect URI, with the port listened on.
+    pub(super) fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// Accepts connections until one brings a request for the redirect path;
+    /// each connection is served by its own task, so an idle (pre-connected)
+    /// socket cannot hold up the real callback. Other paths (`/favicon.ico`,
+    /// …) get a 404 and do not count. Consuming the listener closes it: no
+    /// further callback is accepted.
+    pub(super) async fn wait_for_callback(self) -> Result<Callback, OidcError> {
+        let (tx, mut rx) = mpsc::channel::<Callback>(1);
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, _) = accepted
+                        .map_err(|e| OidcError::HttpFailed(format!("loopback listener: {e}")))?;
+                    if connections.len() < MAX_CONNECTIONS {
+                        connections.spawn(serve_connection(stream, self.path.clone(), tx.clone()));
+                    }
+                }
+                Some(callback) = rx.recv() => return Ok(callback),
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        // Returning drops the listener and the JoinSet (every other
+        // connection is aborted).
+    }
+}
+
+/// The callback request, with its connection kept open for the answer page.
+pub(super) struct Callback {
+    stream: TcpStream,
+    /// The query parameters, in order, repeated names kept.
+    pub(super) params: Vec<(String, String)>,
+}
+
+impl Callback {
+    /// Answers the browser with `text` and closes the connection.
+    pub(super) async fn answer(mut self, text: &str) {
+        write_page(&mut self.stream, "200 OK", text).await;
+    }
+}
+
+async fn serve_connection(mut stream: TcpStream, path: String, tx: mpsc::Sender<Callback>) {
+    let head = match tokio::time::timeout(REQUEST_READ_TIMEOUT, read_head(&mut stream)).await {
+        Ok(Some(head)) => head,
+        _ => return,
+    };
+    let mut parts = head.lines().next().unwrap_or_default().split(' ');
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        write_page(&mut stream, "400 Bad Request", "Bad request.").await;
+        return;
+    };
+    let (request_path, query) = target.split_once('?').unwrap_or((target, ""));
+    if request_path != path {
+        write_page(&mut stream, "404 Not Found", "Not found.").await;
+        return;
+    }
+    if method != "GET" {
+        write_page(&mut stream, "405 Method Not Allowed", "Method not allowed.").await;
+        return;
+    }
+    let params = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    // When the login already has its callback the receiver is gone and the
+    // connection is simply closed.
+    let _ = tx.send(Callback { stream, params }).await;
+}
+
+/// Reads up to the end of the request head; `None` when the peer closes
+/// first, sends more than [`MAX_REQUEST_HEAD`] bytes, or not UTF-8.
+async fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        if buf.len() > MAX_REQUEST_HEAD {
+            return None;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8(buf).ok()
+}
+
+async fn write_page(stream: &mut TcpStream, status: &str, text: &str) {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Agent Passport</title></head>\
+         <body><p>{text}</p></body></html>"
+    );
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nConnection: close\r\n\r\n{html}",
+        html.len()
+    );
+    let write = async {
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), write).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_must_be_loopback() {
+        for ok in [
+            "http://127.0.0.1:8765/callback",
+            "http://localhost/cb",
+            "http://[::1]:9/x",
+        ] {
+            assert!(LoopbackRedirect::parse(ok, None).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://127.0.0.1/cb",
+            "http://example.com/cb",
+            "http://10.0.0.1/cb",
+            "http://127.0.0.1/cb?x=1",
+        ] {
+            assert_eq!(
+                LoopbackRedirect::parse(bad, None).err().map(|e| e.code()),
+                Some("config"),
+                "{bad}"
+            );
+        }
+        let r = LoopbackRedirect::parse("http://127.0.0.1:8765/callback", Some(0)).unwrap();
+        assert_eq!(r.port, 0);
+        assert_eq!(
+            r.uri_with_port(4242).unwrap(),
+            "http://127.0.0.1:4242/callback"
+        );
+    }
+}

@@ -1,0 +1,292 @@
+//! The PKCE loopback login (RFC 6749 §4.1, RFC 7636 S256, RFC 8252 §7.3,
+//! RFC 9207, RFC 9700 §2.1): [`flow`] speaks OAuth (through the `oauth2`
+//! crate) and [`loopback`] receives the browser's redirect; [`login`] runs
+//! one after the other.
+
+mod flow;
+mod http;
+mod loopback;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use passport_claims::IdentityAssertion;
+
+use self::flow::AuthorizationRequest;
+use self::loopback::LoopbackRedirect;
+use crate::discovery::ProviderMetadata;
+use crate::{OidcError, Provider};
+
+/// The default time a login waits for the browser to come back.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What the page shown in the browser after the callback says.
+const PAGE_DONE: &str = "Login finished; you can close this window.";
+
+/// An ID token. `Debug` prints `[redacted]`: it is a bearer credential for
+/// the issuer's token exchange.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdToken(String);
+
+impl IdToken {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> IdToken {
+        IdToken(token.into())
+    }
+
+    /// The compact JWS.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The compact JWS, by value.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for IdToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdToken([redacted])")
+    }
+}
+
+/// An OAuth access token. `Debug` prints `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    /// The token.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken([redacted])")
+    }
+}
+
+/// How a login runs.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct LoginOptions {
+    /// Try to open the system browser on the authorization URL
+    /// (`xdg-open`, `open`); failure is ignored (the URL sink still gets it).
+    pub open_browser: bool,
+    /// How long to wait for the callback (default 300 s).
+    pub timeout: Duration,
+    /// The loopback port; `None` takes the redirect URI's port (a free port
+    /// when it has none), `Some(0)` a free port.
+    pub port: Option<u16>,
+    /// Receives the authorization URL before the wait starts. The default
+    /// prints it on stderr with a line asking to open it.
+    pub url_sink: Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+impl LoginOptions {
+    /// The defaults: open the browser, 300 s, the redirect URI's port, print
+    /// the URL on stderr.
+    pub fn new() -> LoginOptions {
+        LoginOptions {
+            open_browser: true,
+            timeout: DEFAULT_LOGIN_TIMEOUT,
+            port: None,
+            url_sink: Arc::new(|url| {
+                eprintln!("Open this URL in your browser to log in:\n  {url}")
+            }),
+        }
+    }
+
+    /// Sets whether to open the browser.
+    pub fn open_browser(mut self, open: bool) -> LoginOptions {
+        self.open_browser = open;
+        self
+    }
+
+    /// Sets the time limit.
+    pub fn timeout(mut self, timeout: Duration) -> LoginOptions {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the loopback port (`0` for a free one).
+    pub fn port(mut self, port: u16) -> LoginOptions {
+        self.port = Some(port);
+        self
+    }
+
+    /// Sets the receiver of the authorization URL.
+    pub fn url_sink(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> LoginOptions {
+        self.url_sink = Arc::new(sink);
+        self
+    }
+}
+
+impl Default for LoginOptions {
+    fn default() -> LoginOptions {
+        LoginOptions::new()
+    }
+}
+
+impl fmt::Debug for LoginOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginOptions")
+            .field("open_browser", &self.open_browser)
+            .field("timeout", &self.timeout)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A finished login.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LoginResult {
+    /// The ID token, validated (nonce included).
+    pub id_token: IdToken,
+    /// The access token. Every token response carries one (RFC 6749 §5.1);
+    /// a response without it fails the exchange.
+    pub access_token: AccessToken,
+    /// The identity the ID token asserts.
+    pub assertion: IdentityAssertion,
+    /// The redirect URI used (with the port actually listened on).
+    pub redirect_uri: String,
+}
+
+/// Runs the authorization code flow with PKCE on a loopback redirect, then
+/// validates the ID token:
+///
+/// 1. Discovery gives the authorization and token endpoints.
+/// 2. A listener is bound on the loopback address of the redirect URI, on its
+///    port or on a free one; the redirect URI sent carries the actual port.
+/// 3. Fresh `state`, `nonce` (256 bits each) and PKCE verifier; the browser
+///    is opened on the authorization URL and the URL is handed to the
+///    caller's sink (so it can be printed when no browser opens).
+/// 4. The first request on the redirect path is the callback; the listener
+///    then closes. Other paths (`/favicon.ico`, …) get a 404 and do not count.
+/// 5. `state` must be the one sent; `iss` must be the issuer when present and
+///    must be present when the provider advertises RFC 9207; an `error`
+///    response becomes [`OidcError::ProviderError`].
+/// 6. The code is exchanged with the verifier (and the client secret, by
+///    `client_secret_basic` unless the provider only offers
+///    `client_secret_post`); the ID token is validated in full, with the nonce.
+pub async fn login(provider: &Provider, options: LoginOptions) -> Result<LoginResult, OidcError> {
+    let metadata = provider.metadata().await?;
+    require_s256(&metadata)?;
+    let listener = LoopbackRedirect::parse(&provider.config().redirect_uri, options.port)?
+        .bind()
+        .await?;
+    let redirect_uri = listener.redirect_uri().to_owned();
+    let request = AuthorizationRequest::new(provider.config(), &metadata, &redirect_uri)?;
+
+    (options.url_sink)(request.url().as_str());
+    if options.open_browser {
+        open_browser(request.url().as_str());
+    }
+
+    let callback = match tokio::time::timeout(options.timeout, listener.wait_for_callback()).await {
+        Ok(callback) => callback?,
+        Err(_) => return Err(OidcError::LoginTimeout(options.timeout)),
+    };
+    let outcome = request.check_callback(&callback.params, &metadata);
+    let page = match &outcome {
+        Ok(_) => PAGE_DONE.to_owned(),
+        Err(e) => format!("Login failed ({}); you can close this window.", e.code()),
+    };
+    callback.answer(&page).await;
+    let code = outcome?;
+
+    let nonce = request.nonce().to_owned();
+    let tokens = request.exchange(provider, code).await?;
+    let assertion = provider
+        .validate_id_token(tokens.id_token.as_str(), Some(&nonce))
+        .await?;
+    Ok(LoginResult {
+        id_token: tokens.id_token,
+        access_token: tokens.access_token,
+        assertion,
+        redirect_uri,
+    })
+}
+
+/// A provider that lists its PKCE methods must list S256 (RFC 7636 §4.2);
+/// one that lists none is tried with S256 all the same.
+fn require_s256(metadata: &ProviderMetadata) -> Result<(), OidcError> {
+    let methods = &metadata.code_challenge_methods_supported;
+    if !methods.is_empty() && !methods.iter().any(|m| m == "S256") {
+        return Err(OidcError::DiscoveryFailed(
+            "the provider does not support PKCE S256".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Best effort: hands the URL to the desktop's opener and returns at once.
+fn open_browser(url: &str) {
+    #[cfg(target_os = "macos")]
+    let mut command = std::process::Command::new("open");
+    #[cfg(windows)]
+    let mut command = {
+        let mut c = std::process::Command::new("rundll32");
+        c.arg("url.dll,FileProtocolHandler");
+        c
+    };
+    #[cfg(not(any(target_os = "macos", windows)))]
+    let mut command = std::process::Command::new("xdg-open");
+    command
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Ok(mut child) = command.spawn() {
+        // Reap the opener so it does not linger as a zombie.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn a_provider_listing_pkce_methods_must_list_s256() {
+        let metadata = |methods: &[&str]| {
+            let doc = serde_json::json!({
+                "issuer": "https://idp.example",
+                "authorization_endpoint": "https://idp.example/authorize",
+                "token_endpoint": "https://idp.example/token",
+                "jwks_uri": "https://idp.example/jwks",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": methods,
+            });
+            ProviderMetadata::from_json(doc.to_string().as_bytes(), "https://idp.example").unwrap()
+        };
+        assert!(require_s256(&metadata(&[])).is_ok());
+        assert!(require_s256(&metadata(&["plain", "S256"])).is_ok());
+        assert_eq!(
+            require_s256(&metadata(&["plain"])).unwrap_err().code(),
+            "discovery_failed"
+        );
+    }
+
+    #[test]
+    fn the_login_future_is_send() {
+        let config = crate::OidcConfig::new(
+            "https://idp.example/.well-known/openid-configuration",
+            "cli",
+        );
+        let provider = Provider::new(config).unwrap();
+        // Callers may spawn the login on a multi-threaded runtime.
+        let future = login(&provider, LoginOptions::new());
+        assert_send(&future);
+    }
+}
