@@ -65,6 +65,16 @@ pub enum StatusError {
         /// When the key stopped signing.
         retired_at: i64,
     },
+    /// The list's lifetime (`exp - iat`) is above the verifier's maximum: a
+    /// stolen or retired key could otherwise sign, before its retirement, a
+    /// list valid for decades that un-revokes everything.
+    #[error("status list token lives {lifetime} s (exp - iat), more than the maximum of {max} s")]
+    LifetimeTooLong {
+        /// `exp - iat`.
+        lifetime: i64,
+        /// The maximum.
+        max: u64,
+    },
     /// The list is older (`iat`) than one already seen for the same URI: a
     /// rollback to a list from before a revocation.
     #[error(
@@ -176,6 +186,8 @@ passport_jose::error_codes! {
             "No key the verifier trusts for this kind of token has the token's `kid`.",
         StatusError::KeyRetired { .. } => "key_retired":
             "A status list token was issued (`iat`) after its key's retirement time.",
+        StatusError::LifetimeTooLong { .. } => "status_list_lifetime_too_long":
+            "A status list token's lifetime (`exp - iat`) is above the verifier's maximum.",
         StatusError::RolledBack { .. } => "status_list_rolled_back":
             "A status list is older (`iat`) than one already seen for the same URI (rollback).",
         StatusError::InvalidClaims(_) => "invalid_status_list_claims":

@@ -79,6 +79,6 @@ pub use source::{
     DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_LISTS, DEFAULT_RETRY_AFTER, FailurePolicy, StatusListSource,
 };
 pub use token::{
-    DEFAULT_LIST_CLOCK_SKEW, DEFAULT_MAX_LIST_TOKEN_LEN, ListExpectations, STATUS_LIST_TYP,
-    StatusListToken, VerifiedStatusList,
+    DEFAULT_LIST_CLOCK_SKEW, DEFAULT_MAX_LIST_LIFETIME, DEFAULT_MAX_LIST_TOKEN_LEN,
+    ListExpectations, STATUS_LIST_TYP, StatusListToken, VerifiedStatusList,
 };

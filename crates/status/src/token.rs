@@ -23,6 +23,10 @@ pub const DEFAULT_MAX_LIST_TOKEN_LEN: usize = 4 * 1024 * 1024;
 /// verifier's default).
 pub const DEFAULT_LIST_CLOCK_SKEW: u64 = passport_verifier::DEFAULT_CLOCK_SKEW;
 
+/// The longest lifetime (`exp - iat`) a status list token may have by
+/// default: 7 days, the most `passport status-list --lifetime` signs.
+pub const DEFAULT_MAX_LIST_LIFETIME: u64 = 7 * 24 * 60 * 60;
+
 /// Signs and verifies Status List Tokens.
 #[derive(Debug, Clone, Copy)]
 pub struct StatusListToken;
@@ -46,6 +50,8 @@ pub struct ListExpectations<'a> {
     pub max_token_len: usize,
     /// The algorithms accepted.
     pub algorithms: &'a [Algorithm],
+    /// The longest lifetime (`exp - iat`) accepted, in seconds.
+    pub max_lifetime: u64,
 }
 
 impl<'a> ListExpectations<'a> {
@@ -62,7 +68,14 @@ impl<'a> ListExpectations<'a> {
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
             max_token_len: DEFAULT_MAX_LIST_TOKEN_LEN,
             algorithms: &Algorithm::ALL,
+            max_lifetime: DEFAULT_MAX_LIST_LIFETIME,
         }
+    }
+
+    /// Sets the longest lifetime (`exp - iat`) accepted, in seconds.
+    pub fn max_lifetime(mut self, seconds: u64) -> Self {
+        self.max_lifetime = seconds;
+        self
     }
 
     /// Sets the clock skew.
@@ -226,6 +239,13 @@ impl StatusListToken {
         }
         if exp <= iat {
             return Err(invalid("`exp` is not after `iat`"));
+        }
+        let lifetime = exp.saturating_sub(iat);
+        if u64::try_from(lifetime).unwrap_or(u64::MAX) > expect.max_lifetime {
+            return Err(StatusError::LifetimeTooLong {
+                lifetime,
+                max: expect.max_lifetime,
+            });
         }
         if let Some(retired_at) = key.retired_at()
             && iat > retired_at

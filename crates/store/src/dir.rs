@@ -121,6 +121,47 @@ pub(crate) fn create_new_private(path: &Path) -> Result<File, StoreError> {
     })
 }
 
+/// The metadata of a file this user may trust: `None` when it does not
+/// exist; refused ([`StoreError::InsecurePath`]) when it is a symbolic link,
+/// not a regular file, owned by another user, or readable or writable by
+/// group or others. Check it before trusting what a file says (a cached key
+/// set, for example).
+pub fn private_file(path: &Path) -> Result<Option<std::fs::Metadata>, StoreError> {
+    let insecure = |reason: String| StoreError::InsecurePath {
+        path: path.to_owned(),
+        reason,
+    };
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(path, e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(insecure("it is a symbolic link".into()));
+    }
+    if !meta.is_file() {
+        return Err(insecure("it is not a regular file".into()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me {
+            return Err(insecure(format!(
+                "owned by uid {}, not by this user (uid {me})",
+                meta.uid()
+            )));
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err(insecure(format!(
+                "readable or writable by others (mode {:04o})",
+                meta.mode() & 0o7777
+            )));
+        }
+    }
+    Ok(Some(meta))
+}
+
 /// Refuses a symbolic link at `path` (a missing path is fine): for a path
 /// about to be replaced by a rename, which must not be an attacker's link.
 pub fn refuse_symlink(path: &Path) -> Result<(), StoreError> {

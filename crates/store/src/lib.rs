@@ -46,7 +46,7 @@ use passport_claims::PassportClaims;
 use passport_status::RecordRef;
 use passport_verifier::{LinkStatus, StatusSource, StatusUnavailable};
 
-pub use dir::{ensure_private_dir, refuse_symlink, write_private};
+pub use dir::{ensure_private_dir, private_file, refuse_symlink, write_private};
 pub use error::StoreError;
 pub use keys::{KeyRecord, RETENTION_SKEW, Signed};
 pub use legacy::Imported;

@@ -249,7 +249,14 @@ fn fetch_jwks(ctx: &Context, url: &str) -> Result<JwkSet, CliError> {
     );
     let cache_dir = ctx.dir.path(JWKS_CACHE);
     let cached = cache_dir.join(&name);
-    if let Ok(meta) = std::fs::metadata(&cached)
+    // A cached key set is trusted like the URL it came from, so it is read
+    // only from a data directory and a cache directory this user alone
+    // controls, and only from a private regular file (never through a link).
+    ctx.dir.ensure()?;
+    let cache_usable =
+        private_dir(&cache_dir).is_ok() && passport_store::ensure_private_dir(&cache_dir).is_ok();
+    if cache_usable
+        && let Some(meta) = passport_store::private_file(&cached)?
         && meta
             .modified()
             .ok()
@@ -295,9 +302,8 @@ fn fetch_jwks(ctx: &Context, url: &str) -> Result<JwkSet, CliError> {
     })?;
     let set = JwkSet::from_json(&body)
         .map_err(|e| CliError::failed("jwks_failed", format!("{url}: {e}")))?;
-    ctx.dir.ensure()?;
     // Only the owner may list or read the cache (mode 0700).
-    if private_dir(&cache_dir).is_ok() {
+    if cache_usable {
         // A cache that cannot be written is only slower, never wrong.
         let _ = write_private(&cached, &body);
     }

@@ -321,3 +321,62 @@ async fn issue_refuses_a_passport_larger_than_verify_accepts() {
     assert_fails(&out, 1, "token_too_large");
     assert!(stdout(&out).is_empty(), "a passport was handed out");
 }
+
+/// The JWKS cache lives in the data directory, so it is trusted only when
+/// the data directory is. A copy planted in a directory others can write to
+/// (here the issuer's real JWKS; an attacker would plant its own key) is not
+/// used: `verify --jwks URL` refuses the directory (`insecure_data_dir`), as
+/// `issue`, `keys` and `revocations` do. Nothing listens at the URL, so only
+/// the planted copy could answer. (Found by the second adversarial review.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jwks_cache_in_an_insecure_data_directory_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let root = env.issue(&["files:read"]);
+    let body = stdout(&env.run(&["keys", "jwks"]));
+    let url = "http://127.0.0.1:9/jwks.json";
+    let name = format!(
+        "{}.json",
+        &passport_jose::sha256_b64url(url.as_bytes())[..22]
+    );
+    let cache = env.dir().join("jwks-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let planted = cache.join(name);
+    std::fs::write(&planted, &body).unwrap();
+    let verify = [
+        "verify",
+        &root,
+        "--aud",
+        "https://orch.example",
+        "--jwks",
+        url,
+        "--no-status-check",
+    ];
+
+    // An open data directory: refused before the cache is read.
+    std::fs::set_permissions(env.dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = run_blocking(&env, &verify);
+    std::fs::set_permissions(env.dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_fails(&out, 2, "insecure_data_dir");
+
+    // A private directory but a cached file others could have written.
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_fails(&run_blocking(&env, &verify), 2, "insecure_path");
+
+    // A symbolic link in the cache is never followed.
+    std::fs::remove_file(&planted).unwrap();
+    let elsewhere = env.work.path().join("keys.json");
+    std::fs::write(&elsewhere, &body).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+    assert_fails(&run_blocking(&env, &verify), 2, "insecure_path");
+
+    // The genuine, private cache entry is still used (nothing listens at the URL).
+    std::fs::remove_file(&planted).unwrap();
+    std::fs::write(&planted, &body).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run_blocking(&env, &verify);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

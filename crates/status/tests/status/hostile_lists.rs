@@ -99,6 +99,38 @@ fn a_passport_or_an_untyped_jwt_is_not_a_list() {
     }
 }
 
+/// A list valid for decades, signed by a key before its retirement (or by a
+/// thief holding a retired key), would un-revoke the issuer's passports for
+/// as long as the key stays published: a list's lifetime is bounded, by
+/// default to the 7 days `passport status-list` signs at most. (Found by the
+/// second adversarial review.)
+#[test]
+fn a_list_that_lives_longer_than_the_maximum_is_refused() {
+    let f = Fixture::new();
+    let lst = good_lst();
+    let sign = |changes| {
+        f.sign_claims(
+            json!({"typ": "statuslist+jwt"}),
+            list_claims(URI, &lst, 2, changes),
+        )
+    };
+    let max = i64::try_from(passport_status::DEFAULT_MAX_LIST_LIFETIME).unwrap();
+    verify(&f, &sign(json!({"iat": NOW, "exp": NOW + max}))).unwrap();
+    let err = verify(&f, &sign(json!({"iat": NOW, "exp": NOW + max + 1}))).unwrap_err();
+    assert_eq!(err.code(), "status_list_lifetime_too_long");
+    assert!(matches!(err, StatusError::LifetimeTooLong { lifetime, .. } if lifetime == max + 1));
+    let decades = sign(json!({"iat": NOW, "exp": NOW + 30 * 365 * 86_400}));
+    assert_eq!(code(&f, &decades), "status_list_lifetime_too_long");
+    let strict = ListExpectations::new(ISS, URI, NOW).max_lifetime(3600);
+    let token = sign(json!({"iat": NOW, "exp": NOW + 3601}));
+    assert_eq!(
+        StatusListToken::verify(&token, &*f.keys, &strict)
+            .unwrap_err()
+            .code(),
+        "status_list_lifetime_too_long"
+    );
+}
+
 #[test]
 fn the_time_window_is_checked_with_the_skew() {
     let f = Fixture::new();
