@@ -63,7 +63,8 @@ impl Fixture {
         let issuer = Issuer::new(ISSUER, key.try_clone().expect("key clone"))
             .with_clock(clock.clone())
             .with_status(allocator.clone());
-        let plain = verifier(&clock, &keys);
+        // Parents just minted here, verified to delegate from: no status check.
+        let plain = verifier(&clock, &keys).dangerous_ignore_status();
         let root = issuer
             .issue(issuance(
                 IdentityAssertion::new("https://login.idp.example.com", "alice@example.com"),
@@ -142,7 +143,8 @@ fn chain3_warm(c: &mut Criterion, f: &Fixture) {
     let mut group = c.benchmark_group("status_chain3_warm");
     f.baseline(&mut group);
     let bundle = f.chain3.bundle();
-    let plain = verifier(&f.clock, &f.keys);
+    // The same verification without asking any status source (the baseline).
+    let plain = verifier(&f.clock, &f.keys).dangerous_ignore_status();
     let with_status = verifier(&f.clock, &f.keys).with_status_source(f.source.clone());
     plain.verify_str(bundle).expect("warm up");
     with_status.verify_str(bundle).expect("warm up");
