@@ -1231,3 +1231,5 @@ mod state;
 mod output;
 #[path = "cli/session.rs"]
 mod session;
+#[path = "cli/units.rs"]
+mod units;
