@@ -29,10 +29,10 @@ fn unit_seconds(unit: char) -> Option<u64> {
 /// spaces and overflow are refused.
 fn parse_duration(text: &str) -> Result<u64, String> {
     if text.starts_with('-') {
-        return Err(format!("{text:?} is negative: {DURATION_FORMS}"));
+        return Err(format!("negative; {DURATION_FORMS}"));
     }
-    let garbage = || format!("{text:?} is not a duration: {DURATION_FORMS}");
-    let overflow = || format!("{text:?} is too long a duration");
+    let garbage = || format!("not a duration; {DURATION_FORMS}");
+    let overflow = || format!("too long a duration; {DURATION_FORMS}");
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse::<u64>().map_err(|_| overflow());
     }
@@ -86,11 +86,14 @@ pub(crate) fn duration(
     move |text| {
         let secs = parse_duration(text)?;
         if secs < min {
-            return Err(format!("{text:?} is too short: at least {}", human(min)));
+            return Err(format!(
+                "too short: at least {}; {DURATION_FORMS}",
+                human(min)
+            ));
         }
         if secs > max {
             return Err(format!(
-                "{text:?} is too long: at most {} ({max} s)",
+                "too long: at most {} ({max} s); {DURATION_FORMS}",
                 human(max)
             ));
         }
@@ -133,7 +136,7 @@ pub(crate) fn since(text: &str) -> Result<Since, String> {
     {
         return Ok(Since::Ago(secs));
     }
-    Err(format!("{text:?} is not a time: {SINCE_FORMS}"))
+    Err(format!("not a time; {SINCE_FORMS}"))
 }
 
 /// RFC 3339 §5.6 `date-time`: `2026-11-27T10:00:00Z`, with a fraction of
@@ -235,17 +238,17 @@ mod tests {
                 "{bad}: {e}"
             );
         }
-        assert!(parse_duration("-5m").unwrap_err().contains("negative"));
-        assert!(parse_duration("-5").unwrap_err().contains("negative"));
+        for negative in ["-5m", "-5"] {
+            let e = parse_duration(negative).unwrap_err();
+            assert!(e.contains("negative") && e.contains("15m"), "{e}");
+        }
         for huge in [
             "18446744073709551616",
             "213503982334602d",
             "99999999999999999999s",
         ] {
-            assert!(
-                parse_duration(huge).unwrap_err().contains("too long"),
-                "{huge}"
-            );
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("too long") && e.contains("15m"), "{huge}: {e}");
         }
         assert_eq!(parse_duration("18446744073709551615"), Ok(u64::MAX));
     }

@@ -27,6 +27,8 @@ fn assert_usage(out: &std::process::Output, arg: &str, says: &str) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(arg) && err.contains(says), "{err}");
+    // Every refusal names the accepted forms.
+    assert!(err.contains("15m") || err.contains("RFC 3339"), "{err}");
     assert!(stdout(out).is_empty(), "{}", stdout(out));
 }
 
