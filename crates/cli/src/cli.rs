@@ -2,6 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::units;
+
 const AFTER_HELP: &str = "\
 Configuration: each option under Configuration above can be set by its
 environment variable or in a .env file in the working directory (the file is
@@ -196,8 +198,8 @@ pub(crate) struct LoginArgs {
     /// Do not open a browser; print the login URL on stderr and wait.
     #[arg(long)]
     pub(crate) no_browser: bool,
-    /// Give up waiting for the browser after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// Give up waiting for the browser after this long (seconds, or 30s, 5m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = units::duration(1, 3600))]
     pub(crate) timeout: u64,
 }
 
@@ -218,8 +220,9 @@ pub(crate) struct PassportArgs {
     /// What the agent is doing (audit only).
     #[arg(long, value_name = "TEXT")]
     pub(crate) task_purpose: Option<String>,
-    /// Lifetime in seconds (default 900 for a root, 300 for a child; at most 86400).
-    #[arg(long, value_name = "SECONDS")]
+    /// Lifetime: seconds, or with units s, m, h, d (90s, 15m, 2h, 1h30m)
+    /// [default: 15m for a root, 5m for a child; at most 1d].
+    #[arg(long, value_name = "DURATION", value_parser = units::duration(1, passport_issuer::MAX_TTL))]
     pub(crate) ttl: Option<u64>,
     /// Bind the passport to this agent's public key (a JWK file): it gets
     /// `cnf.jkt` and is then only usable with a DPoP proof by that key.
@@ -286,16 +289,17 @@ pub(crate) struct VerifyArgs {
     /// Accept untyped passports minted by csp-agent-passport.
     #[arg(long)]
     pub(crate) accept_untyped: bool,
-    /// The longest lifetime (exp - iat) accepted on any link, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    /// The longest lifetime (exp - iat) accepted on any link (seconds, or
+    /// with units s, m, h, d; at most 30d).
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = units::duration(1, 2_592_000))]
     pub(crate) max_lifetime: u64,
     /// Accept passports with a status reference without checking it (when no
     /// --status-list is given and the issuer is not the local one). Revoked
     /// passports are then accepted.
     #[arg(long)]
     pub(crate) no_status_check: bool,
-    /// Clock skew tolerated, in seconds (at most 120).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=120))]
+    /// Clock skew tolerated (seconds, or 2m; at most 2m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = units::duration(0, 120))]
     pub(crate) clock_skew: u64,
     /// Check revocation against this Token Status List (a file, or an http(s) URL).
     #[arg(long, value_name = "FILE|URL")]
@@ -327,19 +331,22 @@ pub(crate) struct StatusListArgs {
     /// Write the token to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<std::path::PathBuf>,
-    /// How long verifiers may cache it before fetching again, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    /// How long verifiers may cache it before fetching again (seconds, or
+    /// with units s, m, h, d; at most 1d).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = units::duration(1, 86_400))]
     pub(crate) ttl: u64,
-    /// How long the token is valid, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=604800))]
+    /// How long the token is valid (seconds, or with units; 1m to 7d).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = units::duration(60, 604_800))]
     pub(crate) lifetime: u64,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {
-    /// Only records at or after this time (seconds since the epoch, or RFC 3339 like 2026-11-22T13:00:00Z).
-    #[arg(long, value_name = "TIME")]
-    pub(crate) since: Option<String>,
+    /// Only records at or after this time: a duration ago (30m, 2h, 7d),
+    /// RFC 3339 with any offset (2026-11-27T10:00:00+01:00), or seconds
+    /// since the epoch.
+    #[arg(long, value_name = "TIME", value_parser = units::since)]
+    pub(crate) since: Option<units::Since>,
     /// Only records naming this agent in any link.
     #[arg(long, value_name = "AGENT_ID")]
     pub(crate) agent: Option<String>,

@@ -99,7 +99,7 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     (
         "usage",
         2,
-        "A command-line value is invalid (an assurance level, a `--since` time, a client secret given as an option).",
+        "A command-line value is invalid (an assurance level, a client secret given as an option).",
     ),
 ];
 

@@ -33,6 +33,7 @@ mod output;
 mod store;
 mod term;
 mod time;
+mod units;
 
 use std::io::Write as _;
 use std::process::ExitCode;

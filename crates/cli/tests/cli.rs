@@ -516,24 +516,16 @@ async fn verify_with_a_jwks_served_on_loopback() {
     env.login_with_token(&mock);
     let root = env.issue(&["files:read"]);
     let jwks = stdout(&env.run(&["keys", "jwks"]));
-    // A one-shot JWKS server on loopback.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        for _ in 0..2 {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut buf = [0u8; 2048];
-            let _ = socket.read(&mut buf).await;
-            let body = jwks.clone();
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            socket.write_all(response.as_bytes()).await.unwrap();
-        }
-    });
-    let url = format!("http://{addr}/jwks.json");
+    // The JWKS on loopback, answered once only.
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/jwks.json"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_raw(jwks, "application/json"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let url = format!("{}/jwks.json", server.uri());
     let env_ref = &env;
     let out = tokio::task::block_in_place(|| {
         env_ref.run(&[
@@ -560,7 +552,8 @@ async fn verify_with_a_jwks_served_on_loopback() {
         ])
     });
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    server.abort();
+    // Dropping the server checks it was asked exactly once.
+    drop(server);
     // A JWKS without the issuer's key: unknown_kid.
     let other = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(other.path(), r#"{"keys":[]}"#).unwrap();
@@ -952,8 +945,10 @@ async fn verify_pairs_each_key_set_with_its_own_issuer() {
 async fn a_status_list_served_over_loopback_reaches_an_offline_verifier() {
     let mock = MockOidc::start().await;
     let env = Env::new(&mock);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let uri = format!("http://{}/status/1", listener.local_addr().unwrap());
+    // Not from wiremock's pool: dropped, it stops listening (the
+    // unreachable case below).
+    let server = wiremock::MockServer::builder().start().await;
+    let uri = format!("{}/status/1", server.uri());
     // Passports minted from now on name this list (configured through .env).
     std::fs::write(
         env.work.path().join(".env"),
@@ -964,21 +959,14 @@ async fn a_status_list_served_over_loopback_reaches_an_offline_verifier() {
     let (root, _, grandchild) = chain(&env);
     assert_eq!(env.run(&["revoke", &jti_of(&root)]).status.code(), Some(0));
     let token = stdout(&env.run(&["status-list"])).trim().to_owned();
-    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = served.clone();
-    let server = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut buf = [0u8; 4096];
-            let _ = socket.read(&mut buf).await;
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/statuslist+jwt\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{token}",
-                token.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-        }
-    });
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/status/1"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_raw(token, "application/statuslist+jwt"),
+        )
+        .expect(1..)
+        .mount(&server)
+        .await;
     let jwks = env.work.path().join("jwks.json");
     std::fs::write(&jwks, stdout(&env.run(&["keys", "jwks"]))).unwrap();
     let env_ref = &env;
@@ -996,8 +984,8 @@ async fn a_status_list_served_over_loopback_reaches_an_offline_verifier() {
         ])
     });
     assert_fails(&out, 1, "revoked");
-    assert!(served.load(std::sync::atomic::Ordering::SeqCst) >= 1);
-    server.abort();
+    // Checks the list was fetched, and stops listening.
+    drop(server);
     // An unreachable list: fail closed.
     let out = tokio::task::block_in_place(|| {
         env_ref.run(&[
@@ -1231,3 +1219,5 @@ mod state;
 mod output;
 #[path = "cli/session.rs"]
 mod session;
+#[path = "cli/units.rs"]
+mod units;

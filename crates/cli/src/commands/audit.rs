@@ -8,15 +8,10 @@ use crate::error::CliError;
 use crate::files::{MAX_AUDIT_FILE_BYTES, read_capped};
 use crate::output;
 use crate::term::{self, escape};
-use crate::time::{parse_time, rfc3339};
+use crate::time::rfc3339;
 
 pub(crate) fn audit(ctx: &Context, args: &AuditArgs) -> Result<(), CliError> {
-    let since = match &args.since {
-        None => None,
-        Some(text) => Some(parse_time(text).ok_or_else(|| {
-            CliError::usage("usage", format!("--since {text:?}: use seconds since the epoch or RFC 3339 (2026-11-22T13:00:00Z)"))
-        })?),
-    };
+    let since = args.since.map(|since| since.resolve(ctx.now()));
     let outcome = match args.outcome.as_deref() {
         None => None,
         Some("accepted") => Some(Outcome::Accepted),

@@ -1,9 +1,12 @@
 //! `passport whoami` and `passport logout`: the stored login.
 
-use serde_json::{Map, Value};
+use passport_claims::{Assurance, Level};
+use serde_json::{Map, Value, json};
 
 use super::Context;
+use super::login::session_json;
 use crate::error::CliError;
+use crate::output;
 use crate::store::Session;
 use crate::term::escape;
 use crate::time::rfc3339;
@@ -49,8 +52,33 @@ fn describe(session: &Map<String, Value>, now: i64) -> Vec<(&'static str, String
     ]
 }
 
+/// The levels of a stored session's `levels` (`IAL2 AAL- FAL1`, as
+/// [`Assurance`] displays them).
+fn stored_levels(session: &Map<String, Value>) -> Assurance {
+    let levels = session.get("levels").and_then(Value::as_str).unwrap_or("");
+    let level = |prefix: &str| {
+        levels
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(prefix))
+            .and_then(|n| n.parse::<u8>().ok())
+            .and_then(Level::new)
+    };
+    Assurance {
+        ial: level("IAL"),
+        aal: level("AAL"),
+        fal: level("FAL"),
+    }
+}
+
 pub(crate) fn whoami(ctx: &Context) -> Result<(), CliError> {
     let (_, session) = stored_login(ctx)?;
+    if output::json_mode() {
+        let mut value = session_json(&Value::Object(session.clone()), &stored_levels(&session));
+        let exp = session.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        value["expires_in"] = exp.saturating_sub(ctx.now()).max(0).into();
+        output::emit(&value);
+        return Ok(());
+    }
     for (label, value) in describe(&session, ctx.now()) {
         say!("{label:<9}{}", escape(&value));
     }
@@ -58,10 +86,14 @@ pub(crate) fn whoami(ctx: &Context) -> Result<(), CliError> {
 }
 
 pub(crate) fn logout(ctx: &Context) -> Result<(), CliError> {
-    if ctx.dir.forget_session()? {
+    let forgotten = ctx.dir.forget_session()?;
+    if forgotten {
         note!("Logged out: the stored ID token is deleted.");
     } else {
         note!("Not logged in; nothing to forget.");
+    }
+    if output::json_mode() {
+        output::emit(&json!({ "logged_out": forgotten }));
     }
     Ok(())
 }
@@ -85,5 +117,29 @@ mod tests {
         assert_eq!(get("provider"), "https://idp.example");
         assert_eq!(get("levels"), "IAL2 AAL2 FAL1");
         assert!(get("until").ends_with("(in 1h 05m)"), "{}", get("until"));
+    }
+
+    #[test]
+    fn stored_levels_read_back_as_numbers() {
+        use passport_claims::{Assurance, Level};
+        let levels =
+            |text: &str| super::stored_levels(json!({ "levels": text }).as_object().unwrap());
+        assert_eq!(
+            levels("IAL2 AAL- FAL1"),
+            Assurance {
+                ial: Some(Level::TWO),
+                aal: None,
+                fal: Some(Level::ONE)
+            }
+        );
+        assert_eq!(
+            levels(&Assurance::uniform(Level::THREE).to_string()),
+            Assurance::uniform(Level::THREE)
+        );
+        assert_eq!(levels("IAL9 garbage"), Assurance::none());
+        assert_eq!(
+            super::stored_levels(&serde_json::Map::new()),
+            Assurance::none()
+        );
     }
 }

@@ -275,24 +275,18 @@ async fn a_dotenv_file_is_named_and_never_overrides_a_set_variable() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_jwks_cache_directory_is_private() {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mock = MockOidc::start().await;
     let env = Env::new(&mock);
     env.login_with_token(&mock);
     let root = env.issue(&["files:read"]);
     let body = stdout(&env.run(&["keys", "jwks"]));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        let _ = socket.read(&mut [0u8; 2048]).await;
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        );
-        socket.write_all(head.as_bytes()).await.unwrap();
-        socket.write_all(body.as_bytes()).await.unwrap();
-    });
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/jwks.json"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let url = format!("{}/jwks.json", server.uri());
     let out = run_blocking(
         &env,
         &[

@@ -107,7 +107,21 @@ async fn json_shapes_match_docs_cli_json() {
     );
     assert_eq!(login["sub"], "alice");
     assert_eq!(login["ial"], 2);
-    printed.push(("login", login));
+    printed.push(("login", login.clone()));
+
+    let who = ok("whoami", &env.run(&["whoami", "--json"]));
+    for member in ["sub", "iss", "acr", "ial", "aal", "fal", "expires_at"] {
+        assert_eq!(
+            who[member], login[member],
+            "whoami and login agree on {member}"
+        );
+    }
+    let left = who["expires_in"].as_i64().unwrap();
+    assert!(
+        left > 0 && left <= who["expires_at"].as_i64().unwrap(),
+        "{who}"
+    );
+    printed.push(("whoami", who));
 
     let issued = ok("issue", &env.run(&[ISSUE, SCOPE, &["--json"]].concat()));
     let bundle = issued["bundle"].as_str().unwrap().to_owned();
@@ -214,6 +228,17 @@ async fn json_shapes_match_docs_cli_json() {
         (&new_kid.clone().into(), &"revoked".into())
     );
     printed.push(("keys revoke", withdrawn));
+
+    // Last, so the commands above still had the login.
+    let out = ok("logout", &env.run(&["--json", "logout"]));
+    assert_eq!(out["logged_out"], true);
+    printed.push(("logout", out));
+    let again = ok("logout", &env.run(&["logout", "--json"]));
+    assert_eq!(again["logged_out"], false, "nothing left to forget");
+    printed.push(("logout", again));
+    let out = env.run(&["whoami", "--json"]);
+    assert_fails(&out, 4, "no_session");
+    assert!(stdout(&out).is_empty(), "no JSON without a login");
 
     let docs = documented();
     // Every documented command was printed, every printed one is documented.
