@@ -29,6 +29,7 @@ mod error;
 #[cfg(test)]
 mod error_codes;
 mod files;
+mod manual;
 mod output;
 mod store;
 mod term;
@@ -114,6 +115,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
             Ok(())
         }
         Command::Inspect(args) => commands::inspect(&args),
+        Command::Man(args) => manual::man(args.out.as_deref()),
         command => {
             let ctx = Context::new(Env::load(flags)?, DataDir::locate(data_dir)?);
             match command {
@@ -131,7 +133,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
                 Command::Revoke(args) => commands::revoke(&ctx, &args),
                 Command::Revocations => commands::revocations(&ctx),
                 Command::StatusList(args) => commands::status_list(&ctx, &args),
-                Command::Completions { .. } | Command::Inspect(_) => Ok(()),
+                Command::Completions { .. } | Command::Inspect(_) | Command::Man(_) => Ok(()),
             }
         }
     }
