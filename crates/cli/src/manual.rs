@@ -174,7 +174,10 @@ mod tests {
             assert!(page.contains(&format!("\n.TH {name} 1 ")), "{page}");
             // Every page carries its examples.
             // Every page carries its examples, unfilled (each line as written).
-            assert!(page.contains("\n.SH EXAMPLES\n.nf\n  "), "{name} has no example");
+            assert!(
+                page.contains("\n.SH EXAMPLES\n.nf\n  "),
+                "{name} has no example"
+            );
         }
         // The top page names every command, and `keys` its own.
         let page = |name: &str| {
