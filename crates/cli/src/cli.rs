@@ -18,16 +18,36 @@ Exit codes: 0 success, 1 rejected or failed, 2 usage or configuration error,\n4 
 
 Example:
   passport login --no-browser
-  passport issue --agent-id planner --agent-model gpt-x --aud https://orchestrator.example \\
-      --tool-scope 'files:*' \\
-    | passport delegate --agent-id reader --agent-model small --aud https://files.example \\
-      --tool-scope files:read \\
-    | passport verify --aud https://files.example --required-scope files:read";
+  passport issue --agent-id planner --agent-model gpt-x \\
+      --aud https://orchestrator.example --tool-scope 'files:*' \\
+    | passport delegate --agent-id reader --agent-model small \\
+      --aud https://files.example --tool-scope files:read \\
+    | passport verify --aud https://files.example --required-scope files:read
 
-/// Agent Passport: short-lived, scope-bound, identity-rooted credentials for
-/// AI agents, verifiable offline with their whole delegation chain.
+Every command has an example in its help (`passport <command> --help`); the
+manual pages are `passport man`.";
+
+/// `passport --version`: the crate's version, the commit it was built from
+/// and the target it was built for (see build.rs).
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PASSPORT_BUILD_COMMIT"),
+    " ",
+    env!("PASSPORT_BUILD_TARGET"),
+    ")"
+);
+
+/// The top of `passport --help`: what the tool is.
+const ABOUT: &str = concat!(
+    "Agent Passport: short-lived, scope-bound credentials for AI agents, ",
+    "rooted in a person's OIDC login and verified offline with their whole ",
+    "delegation chain (person -> agent -> sub-agent -> tool)."
+);
+
+/// The `passport` command line.
 #[derive(Debug, Parser)]
-#[command(name = "passport", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(name = "passport", version = VERSION, about = ABOUT, long_about = None, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) output: OutputArgs,
@@ -127,51 +147,96 @@ pub(crate) struct OutputArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Sign in with the OIDC provider (authorization code + PKCE on a loopback redirect).
-    #[command(
-        after_help = "Examples:\n  passport login\n  passport login --no-browser --timeout 60\n  passport login --id-token-file id_token.jwt\n  get-id-token | passport login --id-token -"
-    )]
+    #[command(after_help = "\
+Examples:
+  passport login
+  passport login --no-browser --timeout 60
+  passport login --id-token-file id_token.jwt
+  get-id-token | passport login --id-token -")]
     Login(LoginArgs),
     /// Mint a root passport from the stored ID token and print its bundle.
-    #[command(
-        after_help = "Examples:\n  passport issue --agent-id planner --agent-model gpt-x \\\n      --aud https://orchestrator.example --tool-scope 'files:*' --tool-scope mail:send --ttl 600\n  passport issue --id-token-file id_token.jwt --agent-id planner --agent-model gpt-x \\\n      --aud https://orchestrator.example"
-    )]
+    #[command(after_help = "\
+Examples:
+  passport issue --agent-id planner --agent-model gpt-x \\
+      --aud https://orchestrator.example \\
+      --tool-scope 'files:*' --tool-scope mail:send --ttl 600
+  passport issue --id-token-file id_token.jwt \\
+      --agent-id planner --agent-model gpt-x --aud https://orchestrator.example")]
     Issue(IssueArgs),
     /// Verify a bundle from the local issuer and print a narrower, extended bundle.
-    #[command(
-        after_help = "Example:\n  passport issue ... | passport delegate --agent-id reader --agent-model small \\\n      --aud https://files.example --tool-scope files:read"
-    )]
+    #[command(after_help = "\
+Examples:
+  passport delegate --agent-id reader --agent-model small \\
+      --aud https://files.example --tool-scope files:read < parent.txt
+  passport issue --agent-id planner --agent-model gpt-x \\
+      --aud https://orchestrator.example --tool-scope 'files:*' \\
+    | passport delegate --agent-id reader --agent-model small \\
+      --aud https://files.example --tool-scope files:read")]
     Delegate(DelegateArgs),
     /// Verify a bundle and every link of its chain; print the verified claims.
-    #[command(
-        after_help = "Examples:\n  passport verify \"$BUNDLE\" --aud https://files.example --required-scope files:read\n  passport verify --aud https://files.example --trust https://issuer.example=https://issuer.example/jwks.json --json < bundle.txt\n\nEach key set belongs to its issuer (--trust ISSUER=JWKS, repeatable): a passport\nverifies only with a key of its own iss. A passport naming a status list needs\n--status-list (or the local issuer's own list), or --no-status-check.\n\nA passport bound to its holder's key (issued with --holder-key) is refused here\n(dpop_proof_required): it is only valid with a DPoP proof, which a server checks\nper request (passport-axum). `passport inspect` shows its claims."
-    )]
+    #[command(after_help = "\
+Examples:
+  passport verify \"$BUNDLE\" --aud https://files.example \\
+      --required-scope files:read
+  passport verify --aud https://files.example \\
+      --trust https://issuer.example=https://issuer.example/jwks.json \\
+      --json < bundle.txt
+
+Each key set belongs to its issuer (--trust ISSUER=JWKS, repeatable): a
+passport verifies only with a key of its own iss. A passport naming a status
+list needs --status-list (or the local issuer's own list), or
+--no-status-check.
+
+A passport bound to its holder's key (issued with --holder-key) is refused
+here (dpop_proof_required): it is only valid with a DPoP proof, which a server
+checks per request (passport-axum). `passport inspect` shows its claims.")]
     Verify(VerifyArgs),
     /// Decode a bundle WITHOUT verifying it.
-    #[command(after_help = "Example:\n  passport inspect --tree < bundle.txt")]
+    #[command(after_help = "\
+Examples:
+  passport inspect --tree < bundle.txt
+  passport inspect \"$BUNDLE\" | jq '.[0].payload'")]
     Inspect(InspectArgs),
     /// The local issuer's keys.
-    #[command(
-        after_help = "Examples:\n  passport keys show\n  passport keys jwks > jwks.json\n  passport keys rotate"
-    )]
+    #[command(after_help = "\
+Examples:
+  passport keys show
+  passport keys jwks > jwks.json
+  passport keys rotate")]
     Keys(KeysArgs),
     /// Revoke (or suspend, or reinstate) a passport issued here, by jti or bundle (its leaf).
-    #[command(
-        after_help = "Examples:\n  passport revoke 0b7c7a2e-…-000000000001\n  passport revoke --suspend < bundle.txt\n  passport revoke --reinstate 0b7c7a2e-…-000000000001\n\nEvery descendant of a revoked passport is refused too: verifiers check each link."
-    )]
+    #[command(after_help = "\
+Examples:
+  passport revoke 0b7c7a2e-…-000000000001
+  passport revoke --suspend < bundle.txt
+  passport revoke --reinstate 0b7c7a2e-…-000000000001
+
+Every descendant of a revoked passport is refused too: verifiers check each
+link.")]
     Revoke(RevokeArgs),
     /// List the passports the local issuer has revoked or suspended.
     #[command(after_help = "Example:\n  passport revocations")]
     Revocations,
     /// Print (or write) the local issuer's current signed Token Status List, for static hosting.
-    #[command(after_help = "Example:\n  passport status-list --out public/status/1.jwt")]
+    #[command(after_help = "\
+Examples:
+  passport status-list --out public/status/1.jwt
+  passport status-list --ttl 60 --lifetime 600 > status.jwt")]
     StatusList(StatusListArgs),
     /// Read the audit trail: every issuance, delegation, revocation and audited verification.
-    #[command(
-        after_help = "Examples:\n  passport audit\n  passport audit --since 2026-11-22T00:00:00Z --agent reader --outcome refused\n  passport audit --file verifier-audit.jsonl --json"
-    )]
+    #[command(after_help = "\
+Examples:
+  passport audit
+  passport audit --since 2h --agent reader --outcome refused
+  passport audit --since 2026-11-22T00:00:00+01:00
+  passport audit --file verifier-audit.jsonl --json")]
     Audit(AuditArgs),
     /// Who is logged in, at which provider, with which levels, until when.
-    #[command(after_help = "Example:\n  passport whoami")]
+    #[command(after_help = "\
+Examples:
+  passport whoami
+  passport whoami --json
+  passport whoami || passport login")]
     Whoami,
     /// Forget the stored login (the ID token and its session); does nothing when logged out.
     #[command(after_help = "Example:\n  passport logout")]
@@ -180,13 +245,21 @@ pub(crate) enum Command {
     #[command(after_help = "Example:\n  passport where")]
     Where,
     /// Print a shell completion script.
-    #[command(
-        after_help = "Example:\n  passport completions bash > ~/.local/share/bash-completion/completions/passport"
-    )]
+    #[command(after_help = "\
+Examples:
+  passport completions bash \\
+      > ~/.local/share/bash-completion/completions/passport
+  passport completions zsh > ~/.zfunc/_passport")]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff), or write one page per command.
+    #[command(after_help = "\
+Examples:
+  passport man | man -l -
+  passport man --out ~/.local/share/man/man1")]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -359,6 +432,14 @@ pub(crate) struct AuditArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write one page per command (passport.1, passport-keys-show.1, …) into
+    /// DIR, creating it, instead of printing passport(1).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
     /// The bundle; read from stdin when `-` or absent.
     #[arg(value_name = "BUNDLE")]
@@ -377,19 +458,245 @@ pub(crate) struct KeysArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub(crate) enum KeysAction {
     /// List the keys: the current one, retired ones still published, revoked ones.
+    #[command(after_help = "\
+Examples:
+  passport keys show
+  passport keys show --json")]
     Show,
     /// Print the public JWKS that verifiers need (retired keys carry their retirement time).
+    #[command(after_help = "\
+Example:
+  passport keys jwks > public/.well-known/jwks.json")]
     Jwks,
     /// Make a new signing key; the old one never signs again, and its public key stays published until every passport it signed has expired.
+    #[command(after_help = "\
+Examples:
+  passport keys rotate
+  passport keys rotate && passport keys jwks > public/.well-known/jwks.json")]
     Rotate,
     /// Withdraw a compromised key at once: it never signs again and is no longer published, so every passport it signed is refused.
-    #[command(
-        after_help = "Example:\n  passport keys revoke 3vB6…Qw\n\nVerifiers drop the key when they next fetch the JWKS; a passport signed with it then fails with unknown_kid."
-    )]
+    #[command(after_help = "\
+Example:
+  passport keys revoke 3vB6…Qw
+
+Verifiers drop the key when they next fetch the JWKS; a passport signed with
+it then fails with unknown_kid.")]
     Revoke {
         /// The `kid` of the key to withdraw (see `passport keys show`).
         /// A base64url kid may start with `-`.
         #[arg(allow_hyphen_values = true)]
         kid: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// Every command and subcommand (clap's own `help` aside), with the
+    /// words that run it.
+    fn commands() -> Vec<(Vec<String>, clap::Command)> {
+        fn walk(
+            cmd: &clap::Command,
+            path: Vec<String>,
+            out: &mut Vec<(Vec<String>, clap::Command)>,
+        ) {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let mut p = path.clone();
+                p.push(sub.get_name().to_owned());
+                walk(sub, p, out);
+            }
+            out.push((path, cmd.clone()));
+        }
+        let mut root = Cli::command().term_width(80);
+        root.build();
+        let mut out = Vec::new();
+        walk(&root, Vec::new(), &mut out);
+        out
+    }
+
+    /// The example command lines of an after-help, continuation lines
+    /// (after a line ending in ` \`) joined to theirs.
+    fn examples(after_help: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for paragraph in after_help.split("\n\n") {
+            let mut lines = paragraph.lines();
+            if !lines.next().is_some_and(|l| l.starts_with("Example")) {
+                continue;
+            }
+            let mut joined = String::new();
+            for line in lines {
+                assert!(
+                    line.starts_with("  "),
+                    "an example line is indented: {line:?}"
+                );
+                match line.strip_suffix(" \\") {
+                    Some(head) => {
+                        joined.push_str(head);
+                        joined.push(' ');
+                    }
+                    None => {
+                        joined.push_str(line);
+                        out.push(std::mem::take(&mut joined));
+                    }
+                }
+            }
+            assert!(
+                joined.is_empty(),
+                "a continuation ends the examples: {joined:?}"
+            );
+        }
+        out
+    }
+
+    /// A shell line's words, quotes removed, redirections and comments
+    /// dropped, split into its commands at `|`, `||`, `&&` and `;`.
+    fn shell_commands(line: &str) -> Vec<Vec<String>> {
+        let mut commands = vec![Vec::new()];
+        let mut word: Option<String> = None;
+        let mut quote = None;
+        let mut chars = line.chars().peekable();
+        let mut skip_next_word = false;
+        let finish =
+            |word: &mut Option<String>, skip: &mut bool, commands: &mut Vec<Vec<String>>| {
+                if let Some(w) = word.take() {
+                    if std::mem::take(skip) {
+                        return;
+                    }
+                    if let Some(last) = commands.last_mut() {
+                        last.push(w);
+                    }
+                }
+            };
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.get_or_insert_default().push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    word.get_or_insert_default();
+                }
+                (None, ' ') => finish(&mut word, &mut skip_next_word, &mut commands),
+                (None, '#') if word.is_none() => break,
+                (None, '<' | '>') => {
+                    let redirect_of_fd = word
+                        .as_deref()
+                        .is_some_and(|w| w.chars().all(|d| d.is_ascii_digit()));
+                    if redirect_of_fd {
+                        word = None;
+                    }
+                    finish(&mut word, &mut skip_next_word, &mut commands);
+                    skip_next_word = true;
+                }
+                (None, '|' | '&' | ';') => {
+                    finish(&mut word, &mut skip_next_word, &mut commands);
+                    if matches!(chars.peek(), Some('|' | '&')) {
+                        chars.next();
+                    }
+                    commands.push(Vec::new());
+                }
+                (None, c) => word.get_or_insert_default().push(c),
+            }
+        }
+        finish(&mut word, &mut skip_next_word, &mut commands);
+        commands.retain(|c| !c.is_empty());
+        commands
+    }
+
+    #[test]
+    fn the_shell_splitter_sees_what_a_shell_sees() {
+        assert_eq!(
+            shell_commands("a 'b c' \"$X\" < in.txt 2> err | d --e x > out # note"),
+            vec![vec!["a", "b c", "$X"], vec!["d", "--e", "x"]]
+        );
+        assert_eq!(
+            shell_commands("a || b && c; d"),
+            vec![vec!["a"], vec!["b"], vec!["c"], vec!["d"]]
+        );
+    }
+
+    #[test]
+    fn every_command_has_examples_that_survive_80_columns_verbatim() {
+        for (path, cmd) in commands() {
+            let name = format!("passport {}", path.join(" "));
+            let after = cmd
+                .get_after_help()
+                .unwrap_or_else(|| panic!("{name} has no after-help"))
+                .to_string();
+            assert!(!examples(&after).is_empty(), "{name} has no example");
+            assert!(
+                cmd.get_after_long_help().is_none(),
+                "{name}: one after-help to check"
+            );
+            let mut cmd = cmd.clone();
+            for rendered in [
+                cmd.render_help().to_string(),
+                cmd.render_long_help().to_string(),
+            ] {
+                let rendered: Vec<&str> = rendered.lines().collect();
+                // Every line of the after-help (the examples among them)
+                // fits in 80 columns and is printed as written, not
+                // re-wrapped by clap.
+                for line in after.lines() {
+                    assert!(
+                        line.chars().count() <= 80,
+                        "{name}: wider than 80 columns: {line:?}"
+                    );
+                    assert!(
+                        rendered.contains(&line.trim_end()),
+                        "{name}: not printed verbatim at 80 columns: {line:?}\n{}",
+                        rendered.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_example_is_a_valid_command_line() {
+        let mut seen = 0;
+        for (path, cmd) in commands() {
+            let after = cmd
+                .get_after_help()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            for line in examples(&after) {
+                let mut ran_this_command = false;
+                for words in shell_commands(&line) {
+                    if words[0] != "passport" {
+                        continue;
+                    }
+                    ran_this_command |= words[1..].starts_with(&path);
+                    if let Err(e) = Cli::try_parse_from(&words) {
+                        panic!("the example {line:?} does not parse: {e}");
+                    }
+                    seen += 1;
+                }
+                if !path.is_empty() {
+                    assert!(
+                        ran_this_command,
+                        "passport {}: {line:?} does not run it",
+                        path.join(" ")
+                    );
+                }
+            }
+        }
+        assert!(seen > 30, "{seen}");
+    }
+
+    #[test]
+    fn the_version_names_the_commit_and_the_target() {
+        let (version, rest) = VERSION.split_once(" (").unwrap();
+        assert_eq!(version, env!("CARGO_PKG_VERSION"));
+        let (commit, target) = rest.strip_suffix(')').unwrap().split_once(' ').unwrap();
+        assert!(
+            commit == "unknown"
+                || (commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+            "{commit}"
+        );
+        assert!(target.starts_with(std::env::consts::ARCH), "{target}");
+        assert!(Cli::command().render_version().contains(VERSION));
+    }
 }

@@ -29,6 +29,7 @@ mod error;
 #[cfg(test)]
 mod error_codes;
 mod files;
+mod manual;
 mod output;
 mod store;
 mod term;
@@ -115,6 +116,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
             Ok(())
         }
         Command::Inspect(args) => commands::inspect(&args),
+        Command::Man(args) => manual::man(args.out.as_deref()),
         command => {
             let ctx = Context::new(Env::load(flags)?, DataDir::locate(data_dir)?);
             match command {
@@ -132,7 +134,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
                 Command::Revoke(args) => commands::revoke(&ctx, &args),
                 Command::Revocations => commands::revocations(&ctx),
                 Command::StatusList(args) => commands::status_list(&ctx, &args),
-                Command::Completions { .. } | Command::Inspect(_) => Ok(()),
+                Command::Completions { .. } | Command::Inspect(_) | Command::Man(_) => Ok(()),
             }
         }
     }

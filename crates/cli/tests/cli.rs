@@ -1215,6 +1215,8 @@ async fn small_order_ed25519_keys_are_refused_as_jwks_and_as_holder_keys() {
 #[path = "cli/state.rs"]
 mod state;
 
+#[path = "cli/help.rs"]
+mod help;
 #[path = "cli/output.rs"]
 mod output;
 #[path = "cli/session.rs"]
