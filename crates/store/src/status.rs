@@ -294,17 +294,7 @@ impl Store {
     /// Every live record of the list `uri` whose status is not valid
     /// (revoked or suspended), by index.
     pub fn revoked(&self, uri: &str) -> Result<Vec<StatusRecord>, StoreError> {
-        self.read(|tx| {
-            let Some(list) = list_id(tx, uri)? else {
-                return Ok(Vec::new());
-            };
-            let mut stmt = tx.prepare(&format!(
-                "SELECT {RECORD_COLUMNS} FROM status
-                 WHERE list = ?1 AND status != 0 AND jti IS NOT NULL ORDER BY idx"
-            ))?;
-            let rows = stmt.query_map([list], StatusRecord::from_row)?;
-            rows.map(|r| finish(r?)).collect()
-        })
+        self.read(|tx| revoked_in(tx, uri))
     }
 
     /// Every live record of the list `uri`, by index (for tests and audits;
@@ -325,33 +315,24 @@ impl Store {
     /// The size of the index space of the list `uri` (the published list's
     /// length); [`INITIAL_INDEX_SPACE`] for a list with no allocation yet.
     pub fn index_space(&self, uri: &str) -> Result<u64, StoreError> {
-        self.read(|tx| {
-            let space: Option<i64> = tx
-                .query_row(
-                    "SELECT space FROM status_lists WHERE uri = ?1",
-                    [uri],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(space
-                .and_then(|s| u64::try_from(s).ok())
-                .unwrap_or(INITIAL_INDEX_SPACE))
-        })
+        self.read(|tx| index_space_in(tx, uri))
     }
 
     /// The status list to publish for `uri`: 2 bits per entry over the
     /// whole index space, each live non-valid record set to its status.
     pub fn status_list(&self, uri: &str) -> Result<StatusList, StoreError> {
-        let space = self.index_space(uri)?;
-        let mut list = StatusList::with_capacity(ALLOCATOR_BITS, space)?;
-        for r in self.revoked(uri)? {
-            list.set(r.idx, r.status.value())?;
-        }
-        Ok(list)
+        self.read(|tx| status_list_in(tx, uri))
     }
 
     /// The signed Status List Token for `uri`: issued at `now`, expiring
     /// `lifetime` seconds later, to be cached at most `ttl` seconds.
+    ///
+    /// Each publication of a list gets a strictly later `iat` than the one
+    /// before (`now`, or one second after the last if that is not later),
+    /// and the list is read in the same transaction that takes the `iat`: a
+    /// later `iat` always means a list at least as recent, so a verifier's
+    /// rollback check (it refuses a list older than one it has seen) can
+    /// never be fooled by two lists of the same second.
     pub fn publish(
         &self,
         uri: &str,
@@ -360,14 +341,29 @@ impl Store {
         ttl: u64,
         lifetime: u64,
     ) -> Result<String, StoreError> {
-        let list = self.status_list(uri)?;
+        let (list, iat) = self.write(|tx| {
+            let last: Option<i64> = tx
+                .query_row(
+                    "SELECT last_iat FROM published_lists WHERE uri = ?1",
+                    [uri],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let iat = last.map_or(now, |last| now.max(last.saturating_add(1)));
+            tx.execute(
+                "INSERT INTO published_lists (uri, last_iat) VALUES (?1, ?2)
+                 ON CONFLICT (uri) DO UPDATE SET last_iat = excluded.last_iat",
+                rusqlite::params![uri, iat],
+            )?;
+            Ok::<_, StoreError>((status_list_in(tx, uri)?, iat))
+        })?;
         let lifetime = i64::try_from(lifetime).unwrap_or(i64::MAX);
         Ok(StatusListToken::sign(
             key,
             uri,
             &list,
-            now,
-            now.saturating_add(lifetime),
+            iat,
+            iat.saturating_add(lifetime),
             ttl,
         )?)
     }
@@ -383,4 +379,38 @@ impl Store {
             })
         })
     }
+}
+
+fn revoked_in(tx: &Transaction<'_>, uri: &str) -> Result<Vec<StatusRecord>, StoreError> {
+    let Some(list) = list_id(tx, uri)? else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {RECORD_COLUMNS} FROM status
+         WHERE list = ?1 AND status != 0 AND jti IS NOT NULL ORDER BY idx"
+    ))?;
+    let rows = stmt.query_map([list], StatusRecord::from_row)?;
+    rows.map(|r| finish(r?)).collect()
+}
+
+fn index_space_in(tx: &Transaction<'_>, uri: &str) -> Result<u64, StoreError> {
+    let space: Option<i64> = tx
+        .query_row(
+            "SELECT space FROM status_lists WHERE uri = ?1",
+            [uri],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(space
+        .and_then(|s| u64::try_from(s).ok())
+        .unwrap_or(INITIAL_INDEX_SPACE))
+}
+
+/// The list for `uri` as this transaction sees it.
+fn status_list_in(tx: &Transaction<'_>, uri: &str) -> Result<StatusList, StoreError> {
+    let mut list = StatusList::with_capacity(ALLOCATOR_BITS, index_space_in(tx, uri)?)?;
+    for r in revoked_in(tx, uri)? {
+        list.set(r.idx, r.status.value())?;
+    }
+    Ok(list)
 }

@@ -16,7 +16,10 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The migrations, in order; migration `n` (1-based) brings the schema to
 /// `PRAGMA user_version = n`. Embedded, so the binary carries its schema.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_published_lists.sql"),
+];
 
 /// The local issuer's state in one SQLite database: signing-key metadata,
 /// status-list allocation and revocations.

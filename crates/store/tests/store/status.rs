@@ -155,3 +155,43 @@ fn the_database_file_is_private() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// Two publications in the same second, a revocation between them: the
+/// second gets a strictly later `iat` and carries the revocation, so a
+/// verifier that has seen it refuses the first as a rollback (it refuses only
+/// a strictly older `iat`). The list is read in the same transaction that
+/// takes the `iat`. (Found by the second adversarial review.)
+#[test]
+fn each_publication_of_a_list_has_a_strictly_later_iat() {
+    let (_dir, store, key) = store();
+    let (_, idx) = allocate(&store, "r", NOW + 600).unwrap();
+    let iat_and_list = |token: &str| {
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&passport_jose::b64::decode(payload).unwrap()).unwrap();
+        (
+            claims["iat"].as_i64().unwrap(),
+            claims["exp"].as_i64().unwrap(),
+        )
+    };
+    let first = store.publish(URI, &key, NOW, 300, 3600).unwrap();
+    store
+        .change_status(URI, RecordRef::Jti("r"), Status::Invalid, NOW)
+        .unwrap();
+    let second = store.publish(URI, &key, NOW, 300, 3600).unwrap();
+    let third = store.publish(URI, &key, NOW - 100, 300, 3600).unwrap();
+    let (iat1, exp1) = iat_and_list(&first);
+    let (iat2, exp2) = iat_and_list(&second);
+    let (iat3, _) = iat_and_list(&third);
+    assert_eq!(iat1, NOW);
+    assert_eq!(iat2, NOW + 1, "the same second: one later");
+    assert_eq!(iat3, NOW + 2, "a clock that went back: still later");
+    assert_eq!((exp1 - iat1, exp2 - iat2), (3600, 3600));
+    assert_eq!(
+        store.status_list(URI).unwrap().get(idx).unwrap(),
+        Status::Invalid.value()
+    );
+    // A later publication at a later time uses that time.
+    let later = store.publish(URI, &key, NOW + 50, 300, 3600).unwrap();
+    assert_eq!(iat_and_list(&later).0, NOW + 50);
+}
