@@ -86,15 +86,24 @@ impl ProviderMetadata {
                 found: truncate(&doc.issuer),
             });
         }
+        // An https issuer's endpoints are https too: a plain-http token
+        // endpoint would send the code, the PKCE verifier and the client
+        // secret in clear, and a plain-http JWKS lets anyone on the path
+        // choose the keys ID tokens are checked with.
+        let https = doc.issuer.starts_with("https://");
         Ok(ProviderMetadata {
-            issuer: doc.issuer,
-            authorization_endpoint: http_url(doc.authorization_endpoint, "authorization_endpoint")?,
-            token_endpoint: http_url(doc.token_endpoint, "token_endpoint")?,
-            jwks_uri: http_url(doc.jwks_uri, "jwks_uri")?,
+            authorization_endpoint: http_url(
+                doc.authorization_endpoint,
+                "authorization_endpoint",
+                https,
+            )?,
+            token_endpoint: http_url(doc.token_endpoint, "token_endpoint", https)?,
+            jwks_uri: http_url(doc.jwks_uri, "jwks_uri", https)?,
             userinfo_endpoint: doc
                 .userinfo_endpoint
-                .map(|u| http_url(u, "userinfo_endpoint"))
+                .map(|u| http_url(u, "userinfo_endpoint", https))
                 .transpose()?,
+            issuer: doc.issuer,
             response_types_supported: doc.response_types_supported,
             subject_types_supported: doc.subject_types_supported,
             id_token_signing_alg_values_supported: doc.id_token_signing_alg_values_supported,
@@ -106,16 +115,21 @@ impl ProviderMetadata {
     }
 }
 
-/// `value` when it is an absolute http(s) URL.
-fn http_url(value: String, name: &str) -> Result<String, OidcError> {
+/// `value` when it is an absolute http(s) URL (https only when
+/// `https_only`: the issuer itself is https).
+fn http_url(value: String, name: &str, https_only: bool) -> Result<String, OidcError> {
     let url = url::Url::parse(&value)
         .map_err(|e| OidcError::DiscoveryFailed(format!("`{name}` is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err(OidcError::DiscoveryFailed(format!(
+    match url.scheme() {
+        "https" => Ok(value),
+        "http" if !https_only => Ok(value),
+        "http" => Err(OidcError::DiscoveryFailed(format!(
+            "`{name}` is plain http while the issuer is https"
+        ))),
+        _ => Err(OidcError::DiscoveryFailed(format!(
             "`{name}` is not an http(s) URL"
-        )));
+        ))),
     }
-    Ok(value)
 }
 
 #[cfg(test)]
@@ -194,6 +208,34 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.code(), "discovery_failed", "{field}");
         }
+    }
+
+    #[test]
+    fn an_https_issuer_cannot_send_its_secrets_or_keys_over_plain_http() {
+        for field in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+            "userinfo_endpoint",
+        ] {
+            let mut d = doc();
+            d[field] = json!("http://idp.example/x");
+            let err = ProviderMetadata::from_json(d.to_string().as_bytes(), "https://idp.example")
+                .unwrap_err();
+            assert_eq!(err.code(), "discovery_failed", "{field}");
+        }
+        // A plain-http issuer (a development provider on loopback) may use http.
+        let mut d = doc();
+        for field in [
+            "issuer",
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+        ] {
+            let v = d[field].as_str().unwrap().replace("https://", "http://");
+            d[field] = json!(v);
+        }
+        ProviderMetadata::from_json(d.to_string().as_bytes(), "http://idp.example").unwrap();
     }
 
     #[test]
