@@ -693,6 +693,11 @@ impl StatusListSource {
 }
 
 impl StatusSource for StatusListSource {
+    /// It answers from the status list a passport's `status` names.
+    fn answers_status_references(&self) -> bool {
+        true
+    }
+
     fn status(&self, passport: &PassportClaims, now: i64) -> Result<LinkStatus, StatusUnavailable> {
         let Some(reference) = &passport.status else {
             return Ok(LinkStatus::Valid);

@@ -94,6 +94,11 @@ impl LocalStatus {
 }
 
 impl StatusSource for LocalStatus {
+    /// It answers from the status list a passport's `status` names.
+    fn answers_status_references(&self) -> bool {
+        true
+    }
+
     fn status(
         &self,
         passport: &PassportClaims,

@@ -80,10 +80,11 @@ pub trait StatusSource: Send + Sync {
     /// Whether this source answers for a passport's `status` reference (the
     /// status list it names). A verifier none of whose sources does refuses
     /// passports carrying one (`status_source_required`), since their
-    /// revocation would go unchecked. True by default; a source keyed on
-    /// something else (a deny list of `jti`s) says false.
+    /// revocation would go unchecked. False by default, so that a source
+    /// that never reads the claim cannot stand in for one that does: a
+    /// source that looks up the list a passport's `status` names says true.
     fn answers_status_references(&self) -> bool {
-        true
+        false
     }
 }
 

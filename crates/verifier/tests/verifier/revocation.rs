@@ -105,4 +105,22 @@ fn a_status_reference_without_a_status_source_is_refused_unless_ignored() {
         .dangerous_ignore_status()
         .verify_str(&token)
         .unwrap();
+    // A source of the caller's own that does not say it reads `status`
+    // references (the trait's default) does not count as one.
+    struct ReadsNothing;
+    impl passport_verifier::StatusSource for ReadsNothing {
+        fn status(
+            &self,
+            _: &passport_claims::PassportClaims,
+            _: i64,
+        ) -> Result<passport_verifier::LinkStatus, passport_verifier::StatusUnavailable> {
+            Ok(passport_verifier::LinkStatus::Valid)
+        }
+    }
+    let err = f
+        .verifier(f.policy())
+        .with_status_source(Arc::new(ReadsNothing))
+        .verify_str(&token)
+        .unwrap_err();
+    assert_eq!(err.code(), "status_source_required");
 }
