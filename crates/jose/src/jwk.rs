@@ -94,6 +94,10 @@ pub struct JwkSet {
     skipped: usize,
 }
 
+/// The most keys a JWKS document may hold. Real sets hold a handful
+/// (current, next and retired keys).
+pub const MAX_JWKS_KEYS: usize = 64;
+
 impl JwkSet {
     /// An empty set.
     pub fn new() -> JwkSet {
@@ -109,7 +113,10 @@ impl JwkSet {
         Ok(set)
     }
 
-    /// Parses a JWKS document (`{"keys": [...]}`), strictly.
+    /// Parses a JWKS document (`{"keys": [...]}`), strictly. A set of more
+    /// than [`MAX_JWKS_KEYS`] keys is refused before any key is parsed:
+    /// checking an RSA key costs milliseconds, so a hostile provider's set of
+    /// hundreds of large keys would otherwise cost minutes.
     pub fn from_json(bytes: &[u8]) -> Result<JwkSet, JoseError> {
         let mut doc = json::parse_object(bytes, "jwks")?;
         let Some(Value::Array(keys)) = doc.remove("keys") else {
@@ -118,6 +125,15 @@ impl JwkSet {
                 reason: "no `keys` array".into(),
             });
         };
+        if keys.len() > MAX_JWKS_KEYS {
+            return Err(JoseError::InvalidJson {
+                part: "jwks",
+                reason: format!(
+                    "{} keys, more than the {MAX_JWKS_KEYS} accepted",
+                    keys.len()
+                ),
+            });
+        }
         let mut set = JwkSet::new();
         for key in keys {
             let Value::Object(map) = key else {

@@ -235,3 +235,20 @@ fn a_retired_at_member_must_be_a_non_negative_integer() {
         );
     }
 }
+
+/// A JWKS of more keys than any real set holds is refused before a key is
+/// parsed: each RSA key costs milliseconds to check, so a hostile provider's
+/// set of hundreds of large keys would cost minutes. (Sign-off review.)
+#[test]
+fn a_jwks_with_too_many_keys_is_refused_before_parsing_them() {
+    let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let jwk = key.public_jwk().clone();
+    let at_most = serde_json::json!({"keys": vec![jwk.clone(); passport_jose::MAX_JWKS_KEYS]});
+    // At the limit the parse proceeds (and refuses the duplicate kids).
+    let err = JwkSet::from_json(at_most.to_string().as_bytes()).unwrap_err();
+    assert_ne!(err.code(), "invalid_json", "{err}");
+    let too_many = serde_json::json!({"keys": vec![jwk; passport_jose::MAX_JWKS_KEYS + 1]});
+    let err = JwkSet::from_json(too_many.to_string().as_bytes()).unwrap_err();
+    assert_eq!(err.code(), "invalid_json");
+    assert!(err.to_string().contains("65 keys"), "{err}");
+}

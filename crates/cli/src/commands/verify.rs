@@ -290,13 +290,13 @@ fn fetch_jwks(ctx: &Context, url: &str) -> Result<JwkSet, CliError> {
             .await
             .map_err(|e| CliError::failed("jwks_failed", format!("{url}: {e}")))?
         {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_JWKS_BYTES {
+            if body.len().saturating_add(chunk.len()) > MAX_JWKS_BYTES {
                 return Err(CliError::failed(
                     "jwks_failed",
                     format!("{url}: the JWKS is larger than 1 MiB"),
                 ));
             }
+            body.extend_from_slice(&chunk);
         }
         Ok(body)
     })?;
