@@ -173,7 +173,7 @@ Examples:
     | passport delegate --agent-id reader --agent-model small \\
       --aud https://files.example --tool-scope files:read")]
     Delegate(DelegateArgs),
-    /// Verify a bundle and every link of its chain; print the verified claims.
+    /// Verify a bundle and every link of its chain; print `valid` and the chain (`--json`: the claims).
     #[command(after_help = "\
 Examples:
   passport verify \"$BUNDLE\" --aud https://files.example \\

@@ -24,11 +24,11 @@
 //! | 2 | one key for two issuers in a key store | `key_issuer_conflict` | issuer_binding: `one_key_cannot_belong_to_two_issuers` |
 //! | 2 | `jwk`, `jku`, `x5u`, `x5c` in the header | `forbidden_header` | header_rules: `rejects_embedded_key_headers_even_when_the_signature_is_valid` |
 //! | 2 | `crit`, `b64` | `crit_not_supported`, `b64_not_supported` | header_rules: `rejects_crit_and_b64` |
-//! | 3 | not three segments | `malformed_token` | header_rules: `rejects_wrong_segment_counts` |
+//! | 3 | not three segments | `malformed_token` (`malformed_bundle` when the bundle parser sees it first) | header_rules: `rejects_wrong_segment_counts` |
 //! | 3 | padding, non-alphabet bytes | `invalid_base64` | header_rules: `rejects_padding_and_non_alphabet_characters`, `non_alphabet_bytes_in_any_link_are_invalid_base64_at_that_link` |
 //! | 3 | header or payload not a JSON object | `invalid_json` | header_rules: `rejects_header_and_payload_that_are_not_objects` |
 //! | 3 | duplicate member names | `duplicate_member` | header_rules: `rejects_duplicate_members_in_header_and_payload` |
-//! | 3 | token over 16 KiB | `token_too_large` | header_rules: `rejects_oversized_tokens_before_decoding` |
+//! | 3 | token over 16 KiB, refused before decoding | `malformed_bundle` (the bundle parser, naming the link; `token_too_large` from `CompactJws::parse`) | header_rules: `rejects_oversized_tokens_before_decoding` |
 //! | 3, 9 | bundle deeper than `max_depth`, before any signature | `chain_too_deep` (`bundle_too_deep` past 32) | header_rules: `rejects_bundles_deeper_than_the_policy_before_any_signature` |
 //! | 3 | claims missing or mistyped | `missing_claim`, `invalid_claim`, `invalid_level`, `invalid_numeric_date` | time_and_policy_rules: `malformed_claims_are_refused_with_their_own_error` |
 //! | 4 | bad signature, ECDSA `r`/`s` = 0, Ed25519 `S ≥ L` | `bad_signature` | header_rules: `a_tampered_payload_fails_the_signature`, `rejects_es256_signatures_with_r_or_s_zero`, `rejects_non_canonical_ed25519_s` |
@@ -57,7 +57,7 @@
 //! | 9 | assurance rising or appearing | `assurance_raised`, `assurance_appeared` | chain_rules: `assurance_that_rises_or_appears_is_refused` |
 //! | 9 | a child outliving its parent | `outlives_parent` | chain_rules: `a_child_outliving_its_parent_is_refused` |
 //! | 9 | an actor outside `allowed_actors`, on any link | `actor_not_allowed` | time_and_policy_rules: `allowed_actors_apply_to_every_link` |
-//! | 9 | any link failing 1–6 or 11, cached or not | that link's code | chain_rules: `an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link`; ancestor_cache: `time_rules_apply_to_cached_ancestors`, `chain_rules_apply_to_cached_ancestors` |
+//! | 9 | any link failing 1–6, 11 or 12, cached or not | that link's code | chain_rules: `an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link`; ancestor_cache: `time_rules_apply_to_cached_ancestors`, `chain_rules_apply_to_cached_ancestors` |
 //! | 10 | untyped (`typ: JWT`) without the policy's opt-in; any other `typ` | `untyped_token`, `invalid_typ` | header_rules: `untyped_tokens_need_the_policy_opt_in_and_other_types_never_pass` |
 //! | 11 | any link revoked or suspended | `revoked`, `suspended` | revocation: `revoking_the_root_refuses_child_and_grandchild_naming_the_root`, `suspension_then_reinstatement`, `cached_ancestors_are_still_asked_about_revocation` |
 //! | 11 | a status source that cannot answer (fail closed) | `status_unavailable` | revocation: `a_source_that_cannot_answer_fails_closed` |
