@@ -28,7 +28,7 @@
 //! | 3 | padding, non-alphabet bytes | `invalid_base64` | header_rules: `rejects_padding_and_non_alphabet_characters`, `non_alphabet_bytes_in_any_link_are_invalid_base64_at_that_link` |
 //! | 3 | header or payload not a JSON object | `invalid_json` | header_rules: `rejects_header_and_payload_that_are_not_objects` |
 //! | 3 | duplicate member names | `duplicate_member` | header_rules: `rejects_duplicate_members_in_header_and_payload` |
-//! | 3 | token over 16 KiB, refused before decoding | `malformed_bundle` (the bundle parser, naming the link; `token_too_large` from `CompactJws::parse`) | header_rules: `rejects_oversized_tokens_before_decoding` |
+//! | 3 | token over 16 KiB, refused before decoding | `malformed_bundle` (from the bundle parser, naming the link; `token_too_large` from a lone JWS parse) | header_rules: `rejects_oversized_tokens_before_decoding` |
 //! | 3, 9 | bundle deeper than `max_depth`, before any signature | `chain_too_deep` (`bundle_too_deep` past 32) | header_rules: `rejects_bundles_deeper_than_the_policy_before_any_signature` |
 //! | 3 | claims missing or mistyped | `missing_claim`, `invalid_claim`, `invalid_level`, `invalid_numeric_date` | time_and_policy_rules: `malformed_claims_are_refused_with_their_own_error` |
 //! | 4 | bad signature, ECDSA `r`/`s` = 0, Ed25519 `S ≥ L` | `bad_signature` | header_rules: `a_tampered_payload_fails_the_signature`, `rejects_es256_signatures_with_r_or_s_zero`, `rejects_non_canonical_ed25519_s` |
