@@ -158,8 +158,12 @@ impl Fixture {
         let bundle = leaf.bundle().to_owned();
         assert_eq!(bundle.split('~').count(), 3);
 
-        // Room for every proof of the run: nothing is ever refused as full.
-        let replay = Arc::new(InMemoryReplayCache::new(10_000_000, clock.clone()));
+        // Room for every proof of the run: nothing is ever refused as full,
+        // and the one holder key of the bench may fill all of it (the
+        // per-key share guards a server shared by many agents).
+        let replay = Arc::new(
+            InMemoryReplayCache::new(10_000_000, clock.clone()).with_key_share(10_000_000),
+        );
         let dpop =
             DpopVerifier::new(DpopPolicy::default(), clock.clone()).with_replay_cache(replay);
         let auth = PassportAuth::builder(Arc::new(verifier()))
@@ -190,9 +194,9 @@ impl Fixture {
         assert!(es_key.verify_sig(&es_message, &es_signature).is_ok());
 
         let authorization = HeaderValue::from_str(&format!("DPoP {bundle}")).expect("header");
-        let components_dpop =
-            DpopVerifier::new(DpopPolicy::default(), clock.clone()).with_replay_cache(Arc::new(
-                InMemoryReplayCache::new(10_000_000, clock.clone()),
+        let components_dpop = DpopVerifier::new(DpopPolicy::default(), clock.clone())
+            .with_replay_cache(Arc::new(
+                InMemoryReplayCache::new(10_000_000, clock.clone()).with_key_share(10_000_000),
             ));
         let f = Fixture {
             auth,
