@@ -285,6 +285,21 @@ impl From<StoreError> for CliError {
     }
 }
 
+impl From<passport_status::StatusError> for CliError {
+    fn from(e: passport_status::StatusError) -> CliError {
+        // A list file that cannot be read is the operator's to fix; a list
+        // that is read and refused is a refusal.
+        let exit = if e.code() == "io_error" { 2 } else { 1 };
+        CliError {
+            exit,
+            code: e.code(),
+            message: e.to_string(),
+            hint: None,
+        }
+        .or_hint(code_hint(e.code()))
+    }
+}
+
 impl From<OidcError> for CliError {
     fn from(e: OidcError) -> CliError {
         let exit = if e.code() == "config" { 2 } else { 1 };

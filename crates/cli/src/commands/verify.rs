@@ -137,15 +137,7 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
         verifier = verifier.dangerous_ignore_status();
     }
     if let Some(path) = &args.deny_list {
-        let deny = DenyListSource::from_file(path).map_err(|e| {
-            let exit = if e.code() == "io_error" { 2 } else { 1 };
-            CliError {
-                exit,
-                code: e.code(),
-                message: e.to_string(),
-                hint: None,
-            }
-        })?;
+        let deny = DenyListSource::from_file(path)?;
         verifier = verifier.with_status_source(Arc::new(deny));
     }
     let sink: Option<Arc<dyn AuditSink>> = match &args.audit_log {
@@ -340,15 +332,7 @@ fn status_list_source(
         // answers for.
         let base = list_file_uri(source)?;
         let lists = trusting(&base);
-        lists.add_file(source).map_err(|e| {
-            let exit = if e.code() == "io_error" { 2 } else { 1 };
-            CliError {
-                exit,
-                code: e.code(),
-                message: e.to_string(),
-                hint: None,
-            }
-        })?;
+        lists.add_file(source)?;
         Ok(Arc::new(lists))
     }
 }
