@@ -76,7 +76,8 @@ pub use deny::{DenyListSource, MAX_DENY_LIST_BYTES};
 pub use error::StatusError;
 pub use list::{DEFAULT_MAX_DECOMPRESSED, Status, StatusList};
 pub use source::{
-    DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_LISTS, DEFAULT_RETRY_AFTER, FailurePolicy, StatusListSource,
+    DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_LISTS, DEFAULT_RETRY_AFTER, FailurePolicy, MAX_PREFETCH_URIS,
+    StatusListSource,
 };
 pub use token::{
     DEFAULT_LIST_CLOCK_SKEW, DEFAULT_MAX_LIST_LIFETIME, DEFAULT_MAX_LIST_TOKEN_LEN,

@@ -19,6 +19,10 @@ use crate::{
 /// The most lists a [`StatusListSource`] caches by default.
 pub const DEFAULT_MAX_LISTS: usize = 16;
 
+/// The most distinct status lists [`StatusListSource::prefetch`] fetches for
+/// one bundle.
+pub const MAX_PREFETCH_URIS: usize = 4;
+
 /// The default timeout of one fetch (connect and whole response).
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -341,6 +345,13 @@ impl StatusListSource {
     /// outside the status base of the link's issuer are skipped (`status`
     /// refuses them). Returns the first failure after trying all; with a
     /// grace policy a failure may still leave a usable list.
+    ///
+    /// At most [`MAX_PREFETCH_URIS`] distinct lists are fetched per call:
+    /// the claims are not verified yet, so a forged bundle of many links,
+    /// each naming another URI under a trusted base, must not turn one
+    /// request into dozens of outbound fetches. A genuine chain has one
+    /// issuer and names one or two lists; a list not fetched is refused as
+    /// unavailable when the bundle is verified (fail closed).
     pub async fn prefetch(&self, bundle: &UnverifiedBundle) -> Result<(), StatusError> {
         let mut seen = HashSet::new();
         let mut first = None;
@@ -349,8 +360,9 @@ impl StatusListSource {
             let Some(reference) = &claims.status else {
                 continue;
             };
-            if !seen.insert(list_key(&claims.iss, reference.uri()))
+            if seen.len() >= MAX_PREFETCH_URIS
                 || !self.is_under_base(&claims.iss, reference.uri())
+                || !seen.insert(list_key(&claims.iss, reference.uri()))
             {
                 continue;
             }
@@ -459,13 +471,23 @@ impl StatusListSource {
             }
             Err(e) => {
                 let mut failures = lock(&self.failures);
-                if failures.len() >= self.max_lists.saturating_mul(4) {
+                let bound = self.max_lists.saturating_mul(4);
+                if failures.len() >= bound {
                     let horizon = now.saturating_sub(secs(self.retry_after));
                     failures.retain(|_, t| *t > horizon);
                 }
-                if failures.len() < self.max_lists.saturating_mul(4) {
-                    failures.insert(key, now);
+                // Still full of recent failures: forget the oldest rather
+                // than this one, so the retry period always holds for the
+                // list that failed last.
+                if failures.len() >= bound
+                    && let Some(oldest) = failures
+                        .iter()
+                        .min_by_key(|(_, t)| **t)
+                        .map(|(k, _)| k.clone())
+                {
+                    failures.remove(&oldest);
                 }
+                failures.insert(key, now);
                 Err(e)
             }
         }

@@ -324,3 +324,31 @@ async fn the_cache_is_bounded() {
             .is_none()
     );
 }
+
+/// A forged bundle (prefetch reads claims before anything is verified) of
+/// many links, each naming another list under the trusted base, makes at
+/// most `MAX_PREFETCH_URIS` outbound fetches, and the unfetched lists are
+/// refused when the bundle is verified. (Sign-off review.)
+#[tokio::test]
+async fn a_forged_bundle_cannot_make_prefetch_fetch_many_lists() {
+    let server = Server::start().await;
+    let f = Fixture::with_uri(&server.uri());
+    let source = source(&f, &server.prefix());
+    let root = f.root(&["files:read"]);
+    let links: Vec<String> = (0..12)
+        .map(|i| {
+            let mut claims = root.claims().clone();
+            claims.status = Some(
+                passport_claims::StatusReference::new(1, format!("{}{i}", server.prefix()))
+                    .unwrap(),
+            );
+            f.sign_passport(&claims)
+        })
+        .collect();
+    let forged = bundle(&links.join("~"));
+    assert!(
+        source.prefetch(&forged).await.is_err(),
+        "the server answers 404"
+    );
+    assert_eq!(server.hits(), passport_status::MAX_PREFETCH_URIS);
+}
