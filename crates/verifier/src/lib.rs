@@ -57,7 +57,7 @@
 //! | 9 | assurance rising or appearing | `assurance_raised`, `assurance_appeared` | chain_rules: `assurance_that_rises_or_appears_is_refused` |
 //! | 9 | a child outliving its parent | `outlives_parent` | chain_rules: `a_child_outliving_its_parent_is_refused` |
 //! | 9 | an actor outside `allowed_actors`, on any link | `actor_not_allowed` | time_and_policy_rules: `allowed_actors_apply_to_every_link` |
-//! | 9 | any link failing 1–6, 11 or 12, cached or not | that link's code | chain_rules: `an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link`; ancestor_cache: `time_rules_apply_to_cached_ancestors`, `chain_rules_apply_to_cached_ancestors` |
+//! | 9 | any link failing 1–6, 11 or 12, cached or not | that link's code | chain_rules: `an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link`, `an_ancestor_with_a_hostile_header_is_refused_at_its_link`; ancestor_cache: `time_rules_apply_to_cached_ancestors`, `chain_rules_apply_to_cached_ancestors` |
 //! | 10 | untyped (`typ: JWT`) without the policy's opt-in; any other `typ` | `untyped_token`, `invalid_typ` | header_rules: `untyped_tokens_need_the_policy_opt_in_and_other_types_never_pass` |
 //! | 11 | any link revoked or suspended | `revoked`, `suspended` | revocation: `revoking_the_root_refuses_child_and_grandchild_naming_the_root`, `suspension_then_reinstatement`, `cached_ancestors_are_still_asked_about_revocation` |
 //! | 11 | a status source that cannot answer (fail closed) | `status_unavailable` | revocation: `a_source_that_cannot_answer_fails_closed` |

@@ -407,3 +407,36 @@ fn the_issuer_refuses_to_widen_to_outlive_or_to_go_too_deep() {
         .unwrap_err();
     assert_eq!(err.code(), "parent_expired");
 }
+
+/// SPEC §5 item 9: an ancestor is held to the header rules of items 1–3 and
+/// 10 like the leaf, and the error names its link. The root below carries
+/// the genuine claims (so the child's `parent_jti` and `parent_hash` match)
+/// under a hostile header. (Sign-off review: these rules were tested on the
+/// leaf only.)
+#[test]
+fn an_ancestor_with_a_hostile_header_is_refused_at_its_link() {
+    let f = Kit::new();
+    let root = f.root(&["files:read"]);
+    let child = f.delegate(root.bundle(), "agent-b", &["files:read"]);
+    let stranger = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let embedded = stranger.public_jwk().clone();
+    let with_root_header = |changes: serde_json::Value| {
+        let root_token = f.sign_raw(&f.header(changes), &root.claims().to_json());
+        let mut c = child.claims().clone();
+        c.parent_hash = Some(sha256_b64url(root_token.as_bytes()));
+        format!("{}~{root_token}", f.sign_passport(&c))
+    };
+    // The construction itself is sound: with the genuine header it verifies.
+    f.verify(&with_root_header(serde_json::json!({}))).unwrap();
+    for (changes, code) in [
+        (serde_json::json!({"alg": "none"}), "alg_none"),
+        (serde_json::json!({"alg": "ES256"}), "alg_key_mismatch"),
+        (serde_json::json!({"jwk": embedded}), "forbidden_header"),
+        (serde_json::json!({"crit": ["exp"]}), "crit_not_supported"),
+        (serde_json::json!({"b64": false}), "b64_not_supported"),
+        (serde_json::json!({"typ": null}), "untyped_token"),
+    ] {
+        let err = f.verify(&with_root_header(changes.clone())).unwrap_err();
+        assert_eq!((err.link(), err.code()), (1, code), "{changes}");
+    }
+}
