@@ -93,6 +93,7 @@ mod error;
 mod keys;
 mod outcome;
 mod policy;
+mod refetch;
 mod rules;
 mod status;
 mod verifier;
@@ -106,5 +107,6 @@ pub use policy::{
     DEFAULT_CLOCK_SKEW, DEFAULT_MAX_DEPTH, DEFAULT_MAX_LIFETIME, MAX_CLOCK_SKEW,
     MAX_LIFETIME_CEILING, VerificationPolicy,
 };
+pub use refetch::{Refetch, RefetchFuture};
 pub use status::{LinkStatus, StatusSource, StatusUnavailable};
 pub use verifier::Verifier;
