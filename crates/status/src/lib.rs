@@ -66,6 +66,7 @@ mod allocator;
 mod deny;
 mod error;
 mod list;
+mod refresher;
 mod source;
 mod token;
 
@@ -75,6 +76,11 @@ pub use allocator::{
 pub use deny::{DenyListSource, MAX_DENY_LIST_BYTES};
 pub use error::StatusError;
 pub use list::{DEFAULT_MAX_DECOMPRESSED, Status, StatusList};
+pub use refresher::{
+    DEFAULT_CHECK_INTERVAL, DEFAULT_JITTER, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_REFRESH_INTERVAL,
+    DEFAULT_REFETCH_COOLDOWN, DEFAULT_REFRESH_FRACTION, ListHealth, MAX_REFETCHES_PER_COOLDOWN,
+    RefresherHealth, RefresherOptions, StatusRefresher,
+};
 pub use source::{
     DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_LISTS, DEFAULT_RETRY_AFTER, FailurePolicy, MAX_PREFETCH_URIS,
     StatusListSource,
