@@ -526,7 +526,8 @@ impl Shared {
         if now.duration_since(r.window_start) >= cooldown {
             r.window_start = now;
             r.in_window = 0;
-            r.per_list.retain(|_, at| now.duration_since(*at) < cooldown);
+            r.per_list
+                .retain(|_, at| now.duration_since(*at) < cooldown);
         }
         if r.in_window >= MAX_REFETCHES_PER_COOLDOWN
             || r.per_list
@@ -574,7 +575,10 @@ impl Refetch for StatusRefresher {
         if !self.shared.source.is_under_base(&claims.iss, uri) {
             return None;
         }
-        if !self.shared.may_refetch(&(claims.iss.clone(), uri.to_owned())) {
+        if !self
+            .shared
+            .may_refetch(&(claims.iss.clone(), uri.to_owned()))
+        {
             return None;
         }
         Some(Box::pin(async move {
