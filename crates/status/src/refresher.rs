@@ -383,7 +383,7 @@ impl Shared {
         lists.insert(
             key,
             ListState {
-                due: i64::MIN,
+                due: self.source.clock().now(),
                 ..ListState::default()
             },
         );
@@ -406,7 +406,7 @@ impl Shared {
             let due = self
                 .source
                 .held(&key.0, &key.1)
-                .map_or(i64::MIN, |h| self.next_refresh(&h, now));
+                .map_or(now, |h| self.next_refresh(&h, now));
             lists.insert(
                 key,
                 ListState {
@@ -439,28 +439,28 @@ impl Shared {
             let result = self.source.reload(&issuer, &uri).await;
             let now = self.source.clock().now();
             let next = match &result {
-                Ok(_) => self
+                Ok(_) => Ok(self
                     .source
                     .held(&issuer, &uri)
                     .map_or(now.saturating_add(self.floor()), |h| {
                         self.next_refresh(&h, now)
-                    }),
-                Err(_) => 0,
+                    })),
+                Err(e) => Err(e.code()),
             };
             let mut lists = lock(&self.lists);
             let Some(state) = lists.get_mut(&(issuer, uri)) else {
                 continue;
             };
-            match result {
-                Ok(_) => {
+            match next {
+                Ok(due) => {
                     state.last_success = Some(now);
                     state.failures = 0;
                     state.last_error = None;
-                    state.due = next;
+                    state.due = due;
                 }
-                Err(e) => {
+                Err(code) => {
                     state.failures = state.failures.saturating_add(1);
-                    state.last_error = Some(e.code());
+                    state.last_error = Some(code);
                     state.due = now.saturating_add(self.backoff(state.failures));
                 }
             }

@@ -402,3 +402,97 @@ async fn lists_held_at_start_are_watched() {
     assert_eq!(health.lists[0].uri, URI);
     assert!(health.is_healthy());
 }
+
+/// Records which metrics were emitted, with their labels.
+#[derive(Default)]
+struct Emitted(std::sync::Mutex<Vec<String>>);
+
+impl Emitted {
+    fn note(&self, key: &metrics::Key) {
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{}{{{}}}", key.name(), labels.join(",")));
+    }
+
+    fn count(&self, line: &str) -> usize {
+        self.0.lock().unwrap().iter().filter(|l| *l == line).count()
+    }
+}
+
+impl metrics::Recorder for Emitted {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        self.note(key);
+        metrics::Counter::noop()
+    }
+
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        self.note(key);
+        metrics::Gauge::noop()
+    }
+
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        self.note(key);
+        metrics::Histogram::noop()
+    }
+}
+
+#[test]
+fn fetches_are_timed_and_failures_counted_by_issuer() {
+    let emitted = Emitted::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&emitted, || {
+        runtime.block_on(async {
+            let server = Server::start().await;
+            let f = Fixture::with_uri(&server.uri());
+            server.set(Reply::Body(f.publish()));
+            let source = source(&f, &server.prefix()).retry_after(Duration::ZERO);
+            source.ensure_fresh(ISS, &server.uri()).await.unwrap();
+            server.set(Reply::Status(503, ""));
+            f.clock.advance(61);
+            source.ensure_fresh(ISS, &server.uri()).await.unwrap_err();
+        });
+    });
+    let label = format!("issuer={ISS}");
+    assert_eq!(
+        emitted.count(&format!("passport_status_fetch_seconds{{{label}}}")),
+        2
+    );
+    assert_eq!(
+        emitted.count(&format!("passport_status_fetch_failures_total{{{label}}}")),
+        1
+    );
+}
