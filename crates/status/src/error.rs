@@ -156,6 +156,9 @@ pub enum StatusError {
     /// No allocated record has this `jti` or index.
     #[error("no status record for {0}")]
     UnknownRecord(String),
+    /// A background task was to be started outside a tokio runtime.
+    #[error("the status refresher needs a tokio runtime (none is running)")]
+    NoRuntime,
     /// A deny-list file is not `{"revoked": [...]}`.
     #[error("invalid deny list {path}: {reason}")]
     InvalidDenyList {
@@ -212,6 +215,8 @@ passport_jose::error_codes! {
             "The operating system's random source failed.",
         StatusError::UnknownRecord(_) => "unknown_passport":
             "No passport with this `jti` (or status index) was issued here.",
+        StatusError::NoRuntime => "no_tokio_runtime":
+            "The status refresher was started outside a tokio runtime.",
         StatusError::InvalidDenyList { .. } => "invalid_deny_list":
             "A deny-list file is not `{\"revoked\": [...]}`.",
     }

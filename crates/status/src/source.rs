@@ -49,6 +49,19 @@ pub enum FailurePolicy {
 struct Cached {
     list: Arc<VerifiedStatusList>,
     fetched_at: i64,
+    /// `Cache-Control: max-age` of the response it came in, when fetched
+    /// over http(s) with one (`no-store`/`no-cache` count as 0).
+    max_age: Option<u64>,
+}
+
+/// What a [`StatusListSource`] holds for one list, as a refresher sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    pub(crate) list: Arc<VerifiedStatusList>,
+    pub(crate) fetched_at: i64,
+    /// The last moment it may be used without a refresh (`ttl`, `exp`).
+    pub(crate) usable_until: i64,
+    pub(crate) max_age: Option<u64>,
 }
 
 /// A list is held per (issuer, URI): the issuer whose key signed it, the
@@ -257,7 +270,7 @@ impl StatusListSource {
         let mut stored = false;
         for issuer in self.issuers_covering(uri) {
             match StatusListToken::verify(token, &*self.keys, &self.expect(issuer, uri, now))
-                .and_then(|list| self.store(list, now))
+                .and_then(|list| self.store(list, None, now))
             {
                 Ok(_) => stored = true,
                 Err(e) => {
@@ -377,11 +390,64 @@ impl StatusListSource {
     /// verifies and caches it.
     async fn load(&self, issuer: &str, uri: &str) -> Result<Arc<VerifiedStatusList>, StatusError> {
         let file = read(&self.files).get(uri).cloned();
-        let result = match file {
-            Some(path) => self.load_file(issuer, uri, &path),
-            None => self.fetch(issuer, uri).await,
-        };
-        self.record_outcome(issuer, uri, result)
+        if let Some(path) = file {
+            let loaded = self.load_file(issuer, uri, &path).map(|list| (list, None));
+            return self.record_outcome(issuer, uri, loaded);
+        }
+        let started = std::time::Instant::now();
+        let fetched = self.fetch(issuer, uri).await;
+        let outcome = self.record_outcome(issuer, uri, fetched);
+        // The label is a trusted issuer: `fetch` refuses a URI outside the
+        // status base of one, so the label set is the configured issuers.
+        metrics::histogram!("passport_status_fetch_seconds", "issuer" => issuer.to_owned())
+            .record(started.elapsed().as_secs_f64());
+        if let Err(e) = &outcome {
+            metrics::counter!("passport_status_fetch_failures_total", "issuer" => issuer.to_owned())
+                .increment(1);
+            tracing::warn!(issuer, uri = %shorten(uri), code = e.code(), error = %e, "status list fetch failed");
+        } else {
+            tracing::debug!(issuer, uri = %shorten(uri), "status list fetched");
+        }
+        outcome
+    }
+
+    /// Loads `issuer`'s list for `uri` now, whatever the freshness of the one
+    /// held and the retry period (the refresher keeps its own schedule).
+    pub(crate) async fn reload(
+        &self,
+        issuer: &str,
+        uri: &str,
+    ) -> Result<Arc<VerifiedStatusList>, StatusError> {
+        if !self.is_under_base(issuer, uri) {
+            return Err(StatusError::UriNotAllowed(shorten(uri)));
+        }
+        self.load(issuer, uri).await
+    }
+
+    /// The list held for `issuer` and `uri`, with its timing.
+    pub(crate) fn held(&self, issuer: &str, uri: &str) -> Option<Held> {
+        let cached = read(&self.cache).get(&list_key(issuer, uri)).cloned()?;
+        Some(Held {
+            usable_until: self.deadline(&cached),
+            list: cached.list,
+            fetched_at: cached.fetched_at,
+            max_age: cached.max_age,
+        })
+    }
+
+    /// The (issuer, URI) of every list held.
+    pub(crate) fn held_keys(&self) -> Vec<(String, String)> {
+        read(&self.cache).keys().cloned().collect()
+    }
+
+    /// The most lists this source holds.
+    pub(crate) fn list_bound(&self) -> usize {
+        self.max_lists
+    }
+
+    /// The source's clock.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     fn load_file(
@@ -398,7 +464,13 @@ impl StatusListSource {
         )
     }
 
-    async fn fetch(&self, issuer: &str, uri: &str) -> Result<VerifiedStatusList, StatusError> {
+    /// Fetches and verifies `issuer`'s list for `uri`, with the response's
+    /// `max-age`.
+    async fn fetch(
+        &self,
+        issuer: &str,
+        uri: &str,
+    ) -> Result<(VerifiedStatusList, Option<u64>), StatusError> {
         if !self.is_under_base(issuer, uri) {
             return Err(StatusError::UriNotAllowed(shorten(uri)));
         }
@@ -417,6 +489,7 @@ impl StatusListSource {
         if !status.is_success() {
             return Err(unreachable(format!("HTTP {status}")));
         }
+        let max_age = max_age(response.headers());
         let max = self.max_token_len;
         if response.content_length().is_some_and(|n| n > max as u64) {
             return Err(unreachable(format!("response larger than {max} bytes")));
@@ -434,11 +507,12 @@ impl StatusListSource {
         }
         let token = String::from_utf8(body)
             .map_err(|_| StatusError::InvalidClaims("the response is not UTF-8".into()))?;
-        StatusListToken::verify(
+        let list = StatusListToken::verify(
             &token,
             &*self.keys,
             &self.expect(issuer, uri, self.clock.now()),
-        )
+        )?;
+        Ok((list, max_age))
     }
 
     fn client(&self) -> Result<&reqwest::Client, String> {
@@ -460,11 +534,11 @@ impl StatusListSource {
         &self,
         issuer: &str,
         uri: &str,
-        result: Result<VerifiedStatusList, StatusError>,
+        result: Result<(VerifiedStatusList, Option<u64>), StatusError>,
     ) -> Result<Arc<VerifiedStatusList>, StatusError> {
         let now = self.clock.now();
         let key = list_key(issuer, uri);
-        match result.and_then(|list| self.store(list, now)) {
+        match result.and_then(|(list, max_age)| self.store(list, max_age, now)) {
             Ok(list) => {
                 lock(&self.failures).remove(&key);
                 Ok(list)
@@ -498,6 +572,7 @@ impl StatusListSource {
     fn store(
         &self,
         list: VerifiedStatusList,
+        max_age: Option<u64>,
         now: i64,
     ) -> Result<Arc<VerifiedStatusList>, StatusError> {
         let key = list_key(&list.issuer, &list.uri);
@@ -531,6 +606,7 @@ impl StatusListSource {
             Cached {
                 list: Arc::clone(&list),
                 fetched_at: now,
+                max_age,
             },
         );
         Ok(list)
@@ -577,7 +653,7 @@ impl StatusListSource {
     }
 
     /// `uri` lies under one of `issuer`'s status bases.
-    fn is_under_base(&self, issuer: &str, uri: &str) -> bool {
+    pub(crate) fn is_under_base(&self, issuer: &str, uri: &str) -> bool {
         self.issuers
             .iter()
             .any(|(iss, base)| iss == issuer && under_base(uri, base))
@@ -624,7 +700,7 @@ impl StatusListSource {
                 .failed_at(&key)
                 .is_none_or(|t| now >= t.saturating_add(secs(self.retry_after)));
             if may_retry {
-                let loaded = self.load_file(issuer, uri, &path);
+                let loaded = self.load_file(issuer, uri, &path).map(|list| (list, None));
                 if let Ok(list) = self.record_outcome(issuer, uri, loaded) {
                     return Ok(list);
                 }
@@ -767,7 +843,31 @@ pub(crate) fn read_token_file(path: &Path, max: usize) -> Result<String, StatusE
         .map_err(|_| StatusError::InvalidClaims(format!("{} is not UTF-8", path.display())))
 }
 
-fn secs(d: Duration) -> i64 {
+/// The `max-age` of a `Cache-Control` header (0 for `no-store` or
+/// `no-cache`), if any.
+fn max_age(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let mut found = None;
+    for value in headers.get_all(reqwest::header::CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',').map(str::trim) {
+            let (name, arg) = directive.split_once('=').unwrap_or((directive, ""));
+            let seconds = if name.eq_ignore_ascii_case("max-age") {
+                arg.trim_matches('"').parse::<u64>().ok()
+            } else if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache")
+            {
+                Some(0)
+            } else {
+                None
+            };
+            if let Some(s) = seconds {
+                found = Some(found.map_or(s, |f: u64| f.min(s)));
+            }
+        }
+    }
+    found
+}
+
+pub(crate) fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
@@ -779,6 +879,6 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -13,21 +13,23 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
 #[derive(Clone)]
-enum Reply {
+pub(crate) enum Reply {
     Body(String),
+    /// A body with this `Cache-Control` header.
+    Cached(String, &'static str),
     Status(u16, &'static str),
 }
 
 /// A tiny HTTP/1.1 responder: every request gets the current reply.
-struct Server {
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) port: u16,
     reply: Arc<Mutex<Reply>>,
     hits: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
-    async fn start() -> Server {
+    pub(crate) async fn start() -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let reply = Arc::new(Mutex::new(Reply::Status(404, "")));
@@ -55,6 +57,12 @@ impl Server {
                              content-length: {}\r\nconnection: close\r\n\r\n{body}",
                             body.len()
                         ),
+                        Reply::Cached(body, cache_control) => format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/statuslist+jwt\r\n\
+                             cache-control: {cache_control}\r\n\
+                             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        ),
                         Reply::Status(code, location) => format!(
                             "HTTP/1.1 {code} X\r\nlocation: {location}\r\ncontent-length: 0\r\n\
                              connection: close\r\n\r\n"
@@ -73,19 +81,19 @@ impl Server {
         }
     }
 
-    fn set(&self, reply: Reply) {
+    pub(crate) fn set(&self, reply: Reply) {
         *self.reply.lock().unwrap() = reply;
     }
 
-    fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 
-    fn prefix(&self) -> String {
+    pub(crate) fn prefix(&self) -> String {
         format!("http://127.0.0.1:{}/status/", self.port)
     }
 
-    fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         format!("{}1", self.prefix())
     }
 }
@@ -96,14 +104,14 @@ impl Drop for Server {
     }
 }
 
-fn source(f: &Fixture, prefix: &str) -> StatusListSource {
+pub(crate) fn source(f: &Fixture, prefix: &str) -> StatusListSource {
     StatusListSource::new(f.key_store())
         .with_clock(f.clock.clone())
         .trust_issuer(ISS, prefix)
         .http_timeout(Duration::from_secs(5))
 }
 
-fn bundle(text: &str) -> UnverifiedBundle {
+pub(crate) fn bundle(text: &str) -> UnverifiedBundle {
     UnverifiedBundle::parse(text).unwrap()
 }
 

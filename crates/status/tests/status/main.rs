@@ -1,5 +1,5 @@
 //! Integration tests of passport-status: the index allocator, hostile lists,
-//! lists over HTTP, revocation end to end. One binary with one module per
+//! lists over HTTP, the background refresher, revocation end to end. One binary with one module per
 //! area, on the shared fixture of `passport-testkit`. (The zip-bomb test
 //! keeps its own binary, so its peak memory is its own.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -8,4 +8,5 @@ mod allocator;
 mod common;
 mod hostile_lists;
 mod http;
+mod refresher;
 mod revocation;
