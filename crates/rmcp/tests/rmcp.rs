@@ -14,7 +14,7 @@ use passport_claims::{Clock as _, SystemClock};
 use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier};
 use passport_jose::Algorithm;
 use passport_rmcp::{AgentPassport, ToolScopes};
-use passport_testkit::{Kit, alice_ial2, issuance};
+use passport_testkit::{Kit, MemorySink, alice_ial2, issuance};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -87,6 +87,7 @@ struct Server {
     url: String,
     metadata_url: String,
     calls: Arc<AtomicUsize>,
+    audit: Arc<MemorySink>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -104,7 +105,9 @@ async fn start(stack: Stack, dpop: bool) -> Server {
     let url = format!("{base}/mcp");
     let kit = Kit::at(SystemClock.now(), &url);
     let scopes = ToolScopes::from_router(&Tools::tool_router()).unwrap();
-    let mut auth = PassportAuth::builder(Arc::new(kit.verifier(kit.policy())))
+    let audit = Arc::new(MemorySink::default());
+    let verifier = kit.verifier(kit.policy()).with_audit(audit.clone());
+    let mut auth = PassportAuth::builder(Arc::new(verifier))
         .resource(&url)
         .public_base_url(&base)
         .scopes_supported(scopes.scopes());
@@ -147,6 +150,7 @@ async fn start(stack: Stack, dpop: bool) -> Server {
         url,
         metadata_url,
         calls,
+        audit,
         task,
     }
 }
@@ -288,6 +292,10 @@ async fn a_call_beyond_scope_is_403_naming_the_scope_and_the_tool_never_runs() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["scope"], "files:write");
     assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+    // The request's one audit record is the refusal, naming the scope.
+    let last = server.audit.take().pop().unwrap();
+    assert_eq!(last.error.as_deref(), Some("scope_violation"));
+    assert_eq!(last.required_scope.as_deref(), Some("files:write"));
 }
 
 #[tokio::test]
