@@ -1,6 +1,7 @@
 //! A real MCP server (the official Rust SDK, `rmcp`, over streamable HTTP)
-//! protected by passport-axum: every request needs a passport bound to the
-//! agent's key with a DPoP proof, and each tool needs its own scope.
+//! protected by passport-axum and passport-rmcp: every request needs a
+//! passport bound to the agent's key with a DPoP proof, and each tool needs
+//! the scope it declares on itself.
 //!
 //! Run: `cargo run -p passport-examples --example mcp_server`
 //! (add `-- --serve` to keep it running after the self-check; Ctrl-C stops it).
@@ -11,10 +12,11 @@
 use passport_axum::PassportClient;
 use passport_claims::{AgentId, AgentModel, Audience, ScopeSet};
 use passport_dpop::DpopKey;
-use passport_examples::mcp::{McpSession, TOOL_SCOPES, start_mcp_server};
+use passport_examples::mcp::{McpReply, McpSession, start_mcp_server, tool_scopes};
 use passport_examples::{BoxError, local_issuer, login_without_browser, section, start_provider};
 use passport_issuer::IssuanceRequest;
 use passport_jose::Algorithm;
+use passport_rmcp::ToolAccess;
 use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
@@ -23,14 +25,22 @@ async fn main() -> Result<(), BoxError> {
     let mock = start_provider().await?;
     let (issuer, keys) = local_issuer()?;
 
-    section("1. The MCP server: rmcp's streamable HTTP service under /mcp, behind passport-axum");
+    section(
+        "1. The MCP server: rmcp's streamable HTTP service under /mcp, behind passport-axum and passport-rmcp",
+    );
     // The server trusts the local issuer's keys; passports must name its
     // URL as their audience.
     let server = start_mcp_server(keys).await?;
     println!("   MCP endpoint:      {}", server.url);
     println!("   resource metadata: {}", server.metadata_url);
-    for (tool, scope) in TOOL_SCOPES {
-        println!("   tool {tool:<11} requires {scope}");
+    // Each tool declares its scope in its own #[tool] attribute
+    // (`meta = passport_rmcp::scope("files:read")`); passport-rmcp reads the
+    // declarations once, and refuses to start if a tool has none.
+    for (tool, access) in tool_scopes()?.tools() {
+        match access {
+            ToolAccess::Scope(scope) => println!("   tool {tool:<11} requires {scope}"),
+            _ => println!("   tool {tool:<11} is open to any valid passport"),
+        }
     }
 
     section("2. The metadata document is public (RFC 9728): how an agent learns what to present");
@@ -98,6 +108,28 @@ async fn main() -> Result<(), BoxError> {
         .tool_text()
         .ok_or_else(|| format!("read_file failed: {reply:?}"))?;
     println!("   tools/call read_file → {text}");
+
+    section("5. Beyond the passport's scope: 403 before the tool runs (MCP step-up)");
+    // The passport holds files:read; write_file declares files:write.
+    // passport-rmcp refuses the call at the HTTP level, naming the scope to
+    // ask for, with the same challenge passport-axum gives a route.
+    let refused = mcp
+        .call_tool(
+            "write_file",
+            json!({"path": "notes/q4.txt", "content": "-"}),
+        )
+        .await?;
+    match &refused {
+        McpReply::Refused {
+            status, challenge, ..
+        } => {
+            println!("   tools/call write_file → HTTP {status}");
+            println!("   WWW-Authenticate: {challenge}");
+        }
+        McpReply::Response(_) => {
+            return Err(format!("write_file was not refused: {refused:?}").into());
+        }
+    }
 
     if serve {
         section("Serving (Ctrl-C to stop)");

@@ -6,6 +6,5 @@ mod server;
 
 pub use client::{McpReply, McpSession, PROTOCOL_VERSION, challenge_param, read_reply};
 pub use server::{
-    FilesAndMail, McpServer, ReadFile, SendMail, TOOL_SCOPES, WriteFile, scope_for,
-    start_mcp_server, tool_scope_check,
+    FilesAndMail, McpServer, ReadFile, SendMail, WriteFile, start_mcp_server, tool_scopes,
 };

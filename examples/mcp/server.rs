@@ -1,22 +1,17 @@
-//! The example MCP server: three tools, each requiring a scope, served by
-//! `rmcp` over streamable HTTP under `/mcp`, behind passport-axum.
+//! The example MCP server: three tools, each declaring the scope it needs,
+//! served by `rmcp` over streamable HTTP under `/mcp`, behind passport-axum
+//! and passport-rmcp.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::Request;
-use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
-use axum::middleware::{Next, from_fn};
-use axum::response::{IntoResponse, Response};
-use passport_axum::{Passport, PassportAuth};
+use passport_axum::PassportAuth;
 use passport_claims::SystemClock;
 use passport_dpop::{DpopPolicy, DpopVerifier};
+use passport_rmcp::{AgentPassport, ToolScopeError, ToolScopes};
 use passport_verifier::{InMemoryKeyStore, VerificationPolicy, Verifier};
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -26,24 +21,12 @@ use serde::Deserialize;
 
 use crate::{BoxError, ISSUER};
 
-/// Each tool and the scope a passport needs to call it: the one table both
-/// checks (the HTTP middleware and the tool itself) read.
-pub const TOOL_SCOPES: [(&str, &str); 3] = [
-    ("read_file", "files:read"),
-    ("write_file", "files:write"),
-    ("send_mail", "mail:send"),
-];
-
-/// The scope `tool` requires; `None` for a tool not in [`TOOL_SCOPES`].
-pub fn scope_for(tool: &str) -> Option<&'static str> {
-    TOOL_SCOPES
-        .iter()
-        .find(|(name, _)| *name == tool)
-        .map(|(_, scope)| *scope)
+/// Every tool of the server and the scope it declares (in its `#[tool]`
+/// attribute, below): read once at startup, refused if a tool declares
+/// nothing.
+pub fn tool_scopes() -> Result<ToolScopes, ToolScopeError> {
+    ToolScopes::from_router(&FilesAndMail::tool_router())
 }
-
-/// The largest request body the scope middleware reads (rmcp's own limit).
-const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// A running MCP server on 127.0.0.1; stopped when dropped.
 #[derive(Debug)]
@@ -68,14 +51,16 @@ impl Drop for McpServer {
 /// The stack, outermost first:
 /// 1. passport-axum's layer: a valid passport for this server, bound to a
 ///    key and presented with a DPoP proof for this request (401 otherwise);
-/// 2. [`tool_scope_check`]: for `tools/call`, the tool's scope (403
-///    `insufficient_scope` with `scope="…"` otherwise);
-/// 3. rmcp's streamable HTTP service, whose tools check the scope once more
-///    from the passport in the HTTP request parts.
+/// 2. passport-rmcp's tool scope check: for `tools/call`, the scope the
+///    tool declares (403 `insufficient_scope` with `scope="…"` otherwise),
+///    before rmcp reads the call;
+/// 3. rmcp's streamable HTTP service, whose tools take the caller's
+///    passport ([`AgentPassport`]), which checks the declared scope once more.
 pub async fn start_mcp_server(keys: Arc<InMemoryKeyStore>) -> Result<McpServer, BoxError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let url = format!("{base}/mcp");
+    let scopes = tool_scopes()?;
 
     // The audience of the passports this server accepts is its own URL.
     let verifier = Verifier::with_key_store(VerificationPolicy::new(ISSUER, &url), keys)?;
@@ -88,7 +73,7 @@ pub async fn start_mcp_server(keys: Arc<InMemoryKeyStore>) -> Result<McpServer, 
         .resource(&url)
         .public_base_url(&base)
         .resource_name("Files and mail (example MCP server)")
-        .scopes_supported(TOOL_SCOPES.map(|(_, scope)| scope))
+        .scopes_supported(scopes.scopes())
         .build()?;
     let metadata_url = auth.metadata_url().to_owned();
 
@@ -106,8 +91,7 @@ pub async fn start_mcp_server(keys: Arc<InMemoryKeyStore>) -> Result<McpServer, 
     );
 
     let app = Router::new()
-        .nest_service("/mcp", mcp)
-        .layer(from_fn(tool_scope_check))
+        .nest_service("/mcp", scopes.layer().service(mcp))
         .layer(auth.layer())
         // After `.layer`: the metadata document is public.
         .merge(auth.metadata_router());
@@ -121,60 +105,13 @@ pub async fn start_mcp_server(keys: Arc<InMemoryKeyStore>) -> Result<McpServer, 
     })
 }
 
-/// An axum middleware between the passport layer and the MCP service: for
-/// a JSON-RPC `tools/call`, checks the passport covers the tool's scope
-/// before rmcp dispatches it, and answers a refusal exactly like
-/// passport-axum: 403, `WWW-Authenticate: DPoP …, error="insufficient_scope",
-/// scope="<the tool's scope>"` (what MCP's authorization spec asks for, so
-/// an agent knows which scope to ask for).
-///
-/// The body is read (up to rmcp's own limit) and handed on unchanged.
-/// Requests it cannot parse go on to rmcp, which refuses them; tools not in
-/// the table go on too (rmcp answers "tool not found"), and each tool also
-/// checks its own scope (see [`FilesAndMail`]).
-pub async fn tool_scope_check(passport: Passport, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST {
-        return next.run(request).await;
-    }
-    let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
-    };
-    for tool in called_tools(&bytes) {
-        if let Some(scope) = scope_for(&tool)
-            && let Err(refusal) = passport.require_scope(scope)
-        {
-            return refusal.into_response();
-        }
-    }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
-}
-
-/// The tool names of the `tools/call` requests in a JSON-RPC body (one
-/// message, or a batch).
-fn called_tools(body: &[u8]) -> Vec<String> {
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Vec::new();
-    };
-    let messages = match json {
-        serde_json::Value::Array(batch) => batch,
-        message => vec![message],
-    };
-    messages
-        .iter()
-        .filter(|m| m["method"] == "tools/call")
-        .filter_map(|m| m["params"]["name"].as_str().map(str::to_owned))
-        .collect()
-}
-
 /// The MCP server's tools (an rmcp handler).
 ///
-/// Each tool takes the HTTP request parts (rmcp puts them in the request
-/// context), finds the [`Passport`] passport-axum left there, and checks
-/// its scope again: the middleware already refused at the HTTP level, this
-/// keeps a tool safe on its own (mounted without the middleware, or added
-/// without a table entry: then it refuses).
+/// Each tool states its scope in its attribute (`meta =
+/// passport_rmcp::scope(…)`): the one declaration the HTTP check and the
+/// tool's [`AgentPassport`] parameter both read. Taking the passport checks
+/// the scope once more inside rmcp, which keeps a tool safe on its own
+/// (mounted without the HTTP check, it refuses).
 #[derive(Clone)]
 pub struct FilesAndMail {
     disk: Arc<Mutex<BTreeMap<String, String>>>,
@@ -216,16 +153,12 @@ impl FilesAndMail {
         }
     }
 
-    #[tool(description = "Read a file (requires files:read)")]
+    #[tool(description = "Read a file", meta = passport_rmcp::scope("files:read"))]
     fn read_file(
         &self,
-        Extension(http): Extension<Parts>,
+        passport: AgentPassport,
         Parameters(args): Parameters<ReadFile>,
     ) -> CallToolResult {
-        let passport = match authorize(&http, "read_file") {
-            Ok(passport) => passport,
-            Err(refusal) => return tool_error(refusal),
-        };
         match self.disk().get(&args.path) {
             Some(text) => text_result(format!(
                 "{}: {text} (read by {} for {})",
@@ -237,29 +170,23 @@ impl FilesAndMail {
         }
     }
 
-    #[tool(description = "Write a file (requires files:write)")]
+    #[tool(description = "Write a file", meta = passport_rmcp::scope("files:write"))]
     fn write_file(
         &self,
-        Extension(http): Extension<Parts>,
+        _passport: AgentPassport,
         Parameters(args): Parameters<WriteFile>,
     ) -> CallToolResult {
-        if let Err(refusal) = authorize(&http, "write_file") {
-            return tool_error(refusal);
-        }
         let len = args.content.len();
         self.disk().insert(args.path.clone(), args.content);
         text_result(format!("wrote {len} bytes to {}", args.path))
     }
 
-    #[tool(description = "Send an e-mail (requires mail:send)")]
+    #[tool(description = "Send an e-mail", meta = passport_rmcp::scope("mail:send"))]
     fn send_mail(
         &self,
-        Extension(http): Extension<Parts>,
+        _passport: AgentPassport,
         Parameters(args): Parameters<SendMail>,
     ) -> CallToolResult {
-        if let Err(refusal) = authorize(&http, "send_mail") {
-            return tool_error(refusal);
-        }
         text_result(format!("queued mail to {}: {}", args.to, args.subject))
     }
 }
@@ -280,21 +207,6 @@ impl ServerHandler for FilesAndMail {
             ))
             .with_instructions("Every tool call needs an Agent Passport covering the tool's scope.")
     }
-}
-
-/// The passport of this HTTP request, if it covers `tool`'s scope; the
-/// reason for a refusal otherwise, naming the missing scope (fail closed: no
-/// passport, or a tool without a scope, is refused).
-fn authorize(http: &Parts, tool: &str) -> Result<Passport, String> {
-    let passport = http
-        .extensions
-        .get::<Passport>()
-        .ok_or("no passport on this request")?;
-    let scope = scope_for(tool).ok_or_else(|| format!("{tool} has no scope"))?;
-    passport
-        .require_scope(scope)
-        .map_err(|_| format!("insufficient_scope: {tool} requires {scope}"))?;
-    Ok(passport.clone())
 }
 
 fn text_result(text: String) -> CallToolResult {

@@ -120,6 +120,10 @@ fn mcp_server() {
             "Mcp-Session-Id ",
             "tools/list → read_file, send_mail, write_file",
             "read_file → notes/q3.txt: Q3: revenue up 12%",
+            "tool read_file   requires files:read",
+            "tools/call write_file → HTTP 403",
+            "error=\"insufficient_scope\"",
+            "scope=\"files:write\"",
         ],
     );
 }

@@ -1,0 +1,419 @@
+//! The HTTP check: a `tools/call` beyond the passport's scope is answered
+//! 403 before rmcp reads it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::FromRequestParts;
+use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
+use axum::response::IntoResponse;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use passport_axum::Passport;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::ToolScopeError;
+use crate::declare::{ToolAccess, ToolScopes};
+
+/// The default bound on a request body: rmcp's own default
+/// (`StreamableHttpServerConfig::max_request_body_bytes`), so the layer
+/// refuses nothing rmcp would have read.
+pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The boxed error of a body.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A tower layer for rmcp's `StreamableHttpService`, inside passport-axum's
+/// layer: it refuses, before rmcp reads the request, every JSON-RPC
+/// `tools/call` whose tool's declared scope the request's passport does not
+/// cover. Made by [`ToolScopes::layer`].
+///
+/// For each request:
+///
+/// - no [`Passport`] in the request's extensions (the passport layer is not
+///   in front): 500 `passport_layer_missing`, whatever the method;
+/// - `POST`: the body is read up to the bound ([`DEFAULT_MAX_BODY`] unless
+///   set with [`ToolScopeLayer::max_body`]; larger: 413
+///   `request_too_large`) and parsed as JSON (not JSON, or an object with a
+///   member twice: 400 `malformed_jsonrpc`). Each `tools/call` in it — the
+///   message, or every message of a batch — names a tool (else 400); a
+///   tool whose declared scope the passport does not cover is refused
+///   exactly as passport-axum refuses a route's scope: 403,
+///   `WWW-Authenticate: Bearer|DPoP …, error="insufficient_scope",
+///   scope="<the tool's scope>", resource_metadata="…"` (MCP
+///   authorization, step-up). Otherwise the same bytes go on to rmcp;
+/// - a tool that is not in the table goes on to rmcp, which answers that
+///   it does not exist.
+///
+/// It also puts the [`ToolScopes`] in the request's extensions, where
+/// [`crate::AgentPassport`] reads them for the tool-side check.
+#[derive(Clone, Debug)]
+pub struct ToolScopeLayer {
+    scopes: ToolScopes,
+    max_body: usize,
+}
+
+impl ToolScopes {
+    /// The layer that checks these scopes over HTTP (see
+    /// [`ToolScopeLayer`]).
+    pub fn layer(&self) -> ToolScopeLayer {
+        ToolScopeLayer {
+            scopes: self.clone(),
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+impl ToolScopeLayer {
+    /// The largest request body read, in bytes (larger: 413). Keep it at
+    /// most rmcp's `max_request_body_bytes`.
+    pub fn max_body(mut self, bytes: usize) -> ToolScopeLayer {
+        self.max_body = bytes;
+        self
+    }
+
+    /// `inner` (rmcp's `StreamableHttpService`) behind this check: the same
+    /// as [`Layer::layer`], without importing the trait.
+    pub fn service<S>(&self, inner: S) -> ToolScopeService<S> {
+        ToolScopeService {
+            inner,
+            scopes: self.scopes.clone(),
+            max_body: self.max_body,
+        }
+    }
+}
+
+impl<S> Layer<S> for ToolScopeLayer {
+    type Service = ToolScopeService<S>;
+
+    fn layer(&self, inner: S) -> ToolScopeService<S> {
+        self.service(inner)
+    }
+}
+
+/// The service of [`ToolScopeLayer`].
+#[derive(Clone)]
+pub struct ToolScopeService<S> {
+    inner: S,
+    scopes: ToolScopes,
+    max_body: usize,
+}
+
+impl<S> fmt::Debug for ToolScopeService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToolScopeService")
+            .field("scopes", &self.scopes)
+            .field("max_body", &self.max_body)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of [`ToolScopeService`].
+pub type ToolScopeFuture<E> =
+    Pin<Box<dyn Future<Output = Result<axum::response::Response, E>> + Send>>;
+
+impl<S, B, RB> Service<Request<B>> for ToolScopeService<S>
+where
+    S: Service<Request<Body>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    RB: HttpBody<Data = Bytes> + Send + 'static,
+    RB::Error: Into<BoxError>,
+{
+    type Response = axum::response::Response;
+    type Error = S::Error;
+    type Future = ToolScopeFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // The clone that was polled ready serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let scopes = self.scopes.clone();
+        let max_body = self.max_body;
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let Some(passport) = parts.extensions.get::<Passport>().cloned() else {
+                return Ok(layer_missing(&mut parts).await);
+            };
+            let body = if parts.method == Method::POST {
+                match check(&passport, &scopes, &parts, body, max_body).await {
+                    Ok(bytes) => Body::from(bytes),
+                    Err(refusal) => return Ok(refusal),
+                }
+            } else {
+                Body::new(body)
+            };
+            parts.extensions.insert(scopes);
+            let response = inner.call(Request::from_parts(parts, body)).await?;
+            Ok(response.map(Body::new))
+        })
+    }
+}
+
+/// passport-axum's own answer to a missing layer (500
+/// `passport_layer_missing`).
+async fn layer_missing(parts: &mut Parts) -> axum::response::Response {
+    match Passport::from_request_parts(parts, &()).await {
+        Err(rejection) => rejection.into_response(),
+        // Not reached: the caller found no passport.
+        Ok(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Reads the body and checks every tool it calls; the body's bytes when
+/// they may go on, the refusal otherwise.
+async fn check<B>(
+    passport: &Passport,
+    scopes: &ToolScopes,
+    parts: &Parts,
+    body: B,
+    max_body: usize,
+) -> Result<Bytes, axum::response::Response>
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let bytes = read_bounded(parts, body, max_body).await.map_err(refuse)?;
+    let tools = called_tools(&bytes).map_err(refuse)?;
+    for tool in &tools {
+        if let Some(ToolAccess::Scope(scope)) = scopes.access(tool) {
+            passport
+                .require_scope(scope)
+                .map_err(IntoResponse::into_response)?;
+        }
+    }
+    Ok(bytes)
+}
+
+async fn read_bounded<B>(parts: &Parts, body: B, max: usize) -> Result<Bytes, ToolScopeError>
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let too_large = ToolScopeError::BodyTooLarge { max };
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(too_large);
+    }
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large),
+        Err(_) => Err(ToolScopeError::MalformedRequest(
+            "the request body could not be read",
+        )),
+    }
+}
+
+/// 413 or 400, with a body like passport-axum's refusals.
+fn refuse(error: ToolScopeError) -> axum::response::Response {
+    let status = match error {
+        ToolScopeError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let body = serde_json::json!({
+        "error": "invalid_request",
+        "error_description": error.code(),
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The tool names of the `tools/call` requests in a JSON-RPC body: one
+/// message, or each message of a batch.
+///
+/// Refused (so never passed on unchecked): a body that is not JSON, any
+/// object with a member twice (two parsers could each pick a different
+/// one), a `method` that is not a string, a `tools/call` whose
+/// `params.name` is not a string.
+pub(crate) fn called_tools(body: &[u8]) -> Result<Vec<String>, ToolScopeError> {
+    let Strict(json) = serde_json::from_slice(body).map_err(|_| {
+        ToolScopeError::MalformedRequest("not JSON, or an object with a member twice")
+    })?;
+    let messages = match json {
+        Value::Array(batch) => batch,
+        message => vec![message],
+    };
+    let mut tools = Vec::new();
+    for message in &messages {
+        let Some(method) = message.get("method") else {
+            continue;
+        };
+        let Some(method) = method.as_str() else {
+            return Err(ToolScopeError::MalformedRequest(
+                "a method that is not a string",
+            ));
+        };
+        if method != "tools/call" {
+            continue;
+        }
+        let name = message
+            .get("params")
+            .and_then(|params| params.get("name"))
+            .and_then(Value::as_str)
+            .ok_or(ToolScopeError::MalformedRequest(
+                "a tools/call without a tool name",
+            ))?;
+        tools.push(name.to_owned());
+    }
+    Ok(tools)
+}
+
+/// A JSON value parsed without tolerating a member twice in one object.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Strict, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if members.contains_key(&key) {
+                return Err(de::Error::custom("a member twice in one object"));
+            }
+            let Strict(value) = map.next_value()?;
+            members.insert(key, value);
+        }
+        Ok(Value::Object(members))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn code(body: &str) -> &'static str {
+        called_tools(body.as_bytes()).unwrap_err().code()
+    }
+
+    #[test]
+    fn finds_calls_in_messages_and_batches() {
+        let one = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file"}}"#;
+        assert_eq!(called_tools(one.as_bytes()).unwrap(), ["read_file"]);
+        let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},
+            {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a"}},
+            {"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"b"}}]"#;
+        assert_eq!(called_tools(batch.as_bytes()).unwrap(), ["a", "b"]);
+        // An escaped method is the same method to every JSON parser.
+        let escaped = r#"{"method":"tools\/call","params":{"name":"read_\u0066ile"}}"#;
+        assert_eq!(called_tools(escaped.as_bytes()).unwrap(), ["read_file"]);
+        let response = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+        assert!(called_tools(response.as_bytes()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn refuses_what_could_hide_a_call() {
+        assert_eq!(code("{\"method\":\"tools/call\""), "malformed_jsonrpc");
+        assert_eq!(code("not json"), "malformed_jsonrpc");
+        // The same member twice: one parser may keep the first, another the last.
+        assert_eq!(
+            code(r#"{"method":"tools/list","method":"tools/call","params":{"name":"x"}}"#),
+            "malformed_jsonrpc"
+        );
+        assert_eq!(
+            code(r#"{"method":"tools/call","params":{"name":"read_file","name":"send_mail"}}"#),
+            "malformed_jsonrpc"
+        );
+        assert_eq!(code(r#"{"method":7}"#), "malformed_jsonrpc");
+        assert_eq!(
+            code(r#"{"method":"tools/call","params":{}}"#),
+            "malformed_jsonrpc"
+        );
+        assert_eq!(
+            code(r#"[{"method":"tools/call","params":{"name":3}}]"#),
+            "malformed_jsonrpc"
+        );
+        // Nesting past serde_json's recursion limit is an error, not a stack overflow.
+        let deep = "[".repeat(100_000);
+        assert_eq!(code(&deep), "malformed_jsonrpc");
+    }
+
+    #[tokio::test]
+    async fn the_bound_holds_without_a_content_length() {
+        // No `Content-Length` (a chunked body): the bound is enforced while
+        // reading.
+        let (parts, ()) = Request::new(()).into_parts();
+        let error = read_bounded(&parts, Body::from(vec![b' '; 1025]), 1024)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "request_too_large");
+        let exact = read_bounded(&parts, Body::from(vec![b' '; 1024]), 1024).await;
+        assert_eq!(exact.unwrap().len(), 1024);
+        // A Content-Length over the bound is refused before reading.
+        let (mut parts, ()) = Request::new(()).into_parts();
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(1025));
+        let error = read_bounded(&parts, Body::empty(), 1024).await.unwrap_err();
+        assert_eq!(error.code(), "request_too_large");
+    }
+}

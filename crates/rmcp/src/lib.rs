@@ -1,0 +1,119 @@
+//! # passport-rmcp
+//!
+//! Agent Passports for MCP servers built with [rmcp](https://docs.rs/rmcp),
+//! the official Rust MCP SDK, served over streamable HTTP behind
+//! passport-axum:
+//!
+//! - **a tool declares its scope on itself**, in its `#[tool]` attribute:
+//!   `meta = passport_rmcp::scope("files:read")` (or
+//!   [`public()`] for a tool any valid passport may call). The
+//!   declaration is the tool's `_meta` (`"agentpassport/scope"`), so
+//!   clients see it in `tools/list` too;
+//! - [`ToolScopes::from_router`] reads every tool's declaration at startup
+//!   and refuses a tool that declares nothing: no tool is open by default;
+//! - [`ToolScopes::layer`], in front of rmcp's `StreamableHttpService` and
+//!   inside passport-axum's layer, answers a `tools/call` beyond the
+//!   passport's scope with **403** `insufficient_scope` naming the scope
+//!   (MCP authorization's step-up challenge, the same bytes as
+//!   passport-axum's) **before rmcp reads it**;
+//! - a tool takes the caller's passport as a parameter, [`AgentPassport`],
+//!   which checks the declared scope once more inside rmcp.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use axum::Router;
+//! use passport_axum::PassportAuth;
+//! use passport_rmcp::{AgentPassport, ToolScopes};
+//! use passport_verifier::{InMemoryKeyStore, VerificationPolicy, Verifier};
+//! use rmcp::handler::server::router::tool::ToolRouter;
+//! use rmcp::handler::server::wrapper::Parameters;
+//! use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+//! use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+//! use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct ReadFile {
+//!     path: String,
+//! }
+//!
+//! #[derive(Clone)]
+//! struct Files {
+//!     tool_router: ToolRouter<Files>,
+//! }
+//!
+//! #[tool_router]
+//! impl Files {
+//!     // The scope is written on the tool; the HTTP check and the tool's
+//!     // `AgentPassport` both read it from here.
+//!     #[tool(description = "Read a file", meta = passport_rmcp::scope("files:read"))]
+//!     fn read_file(&self, passport: AgentPassport, Parameters(args): Parameters<ReadFile>) -> String {
+//!         format!("{} read by {}", args.path, passport.agent_id())
+//!     }
+//!
+//!     #[tool(description = "Say who you are", meta = passport_rmcp::public())]
+//!     fn whoami(&self, passport: AgentPassport) -> String {
+//!         passport.principal().to_string()
+//!     }
+//! }
+//!
+//! #[tool_handler(router = self.tool_router)]
+//! impl ServerHandler for Files {}
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let resource = "https://files.example/mcp";
+//! let verifier = Verifier::new(
+//!     VerificationPolicy::new("https://issuer.example", resource),
+//!     InMemoryKeyStore::new(),
+//! )?;
+//! // Every tool's declaration, read once: a tool without one is an error here.
+//! let scopes = ToolScopes::from_router(&Files::tool_router())?;
+//! assert_eq!(scopes.scopes(), ["files:read"]);
+//!
+//! let auth = PassportAuth::builder(Arc::new(verifier))
+//!     .resource(resource)
+//!     .scopes_supported(scopes.scopes())
+//!     .build()?;
+//! let mcp = StreamableHttpService::new(
+//!     || Ok(Files { tool_router: Files::tool_router() }),
+//!     Arc::new(LocalSessionManager::default()),
+//!     StreamableHttpServerConfig::default(),
+//! );
+//! let app: Router = Router::new()
+//!     // Outermost first: the passport layer, then the tool scope check, then rmcp.
+//!     .nest_service("/mcp", scopes.layer().service(mcp))
+//!     .layer(auth.layer())
+//!     .merge(auth.metadata_router());
+//! # let _ = app;
+//! # Ok(()) }
+//! ```
+//!
+//! [`ToolScopeLayer`] is a [`tower_layer::Layer`] too, for a
+//! `tower::ServiceBuilder`.
+//!
+//! ## What is refused, and where
+//!
+//! | request | answer |
+//! |---|---|
+//! | no valid passport | passport-axum's 401 (before this crate) |
+//! | no passport layer in front | 500 `passport_layer_missing` |
+//! | `tools/call` of a tool whose scope the passport lacks (alone or in a batch) | 403, `WWW-Authenticate: … error="insufficient_scope", scope="<scope>", resource_metadata="…"`; the tool never runs |
+//! | body over the bound (4 MiB, rmcp's default) | 413 `request_too_large` |
+//! | body not JSON, a member twice in an object, a `tools/call` without a name | 400 `malformed_jsonrpc` |
+//! | `tools/call` of an unknown tool | rmcp's own error |
+//! | `tools/list`, `initialize`, … | passed on: any valid passport |
+//!
+//! See the workspace's `docs/design.md` ("rmcp") for why the scope is
+//! checked both over HTTP and in the tool.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod declare;
+mod error;
+mod extract;
+mod layer;
+
+pub use declare::{PUBLIC_META_KEY, SCOPE_META_KEY, ToolAccess, ToolScopes, public, scope};
+pub use error::ToolScopeError;
+pub use extract::{AgentPassport, insufficient_scope};
+pub use layer::{DEFAULT_MAX_BODY, ToolScopeFuture, ToolScopeLayer, ToolScopeService};

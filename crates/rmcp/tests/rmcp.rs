@@ -1,0 +1,505 @@
+//! passport-rmcp end to end: rmcp's streamable HTTP server behind
+//! passport-axum and the tool scope layer on 127.0.0.1:0, passports from the
+//! test kit's issuer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use passport_axum::{PassportAuth, PassportClient, Requirements};
+use passport_claims::{Clock as _, SystemClock};
+use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier};
+use passport_jose::Algorithm;
+use passport_rmcp::{AgentPassport, ToolScopes};
+use passport_testkit::{Kit, MemorySink, alice_ial2, issuance};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// `read_file` arguments.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct ReadFile {
+    path: String,
+    /// Also the file's history: needs `files:history` besides `files:read`.
+    #[serde(default)]
+    history: bool,
+}
+
+/// The tools; `calls` counts the tool bodies that ran.
+#[derive(Clone)]
+struct Tools {
+    calls: Arc<AtomicUsize>,
+    tool_router: ToolRouter<Tools>,
+}
+
+#[tool_router]
+impl Tools {
+    #[tool(description = "Read a file", meta = passport_rmcp::scope("files:read"))]
+    fn read_file(
+        &self,
+        passport: AgentPassport,
+        Parameters(args): Parameters<ReadFile>,
+    ) -> Result<String, ErrorData> {
+        if args.history {
+            passport.require_scope("files:history")?;
+        }
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(format!("{} read by {}", args.path, passport.agent_id()))
+    }
+
+    // No passport parameter: only the HTTP check guards this tool.
+    #[tool(description = "Write a file", meta = passport_rmcp::scope("files:write"))]
+    fn write_file(&self) -> String {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        "written".to_owned()
+    }
+
+    #[tool(description = "Who is calling", meta = passport_rmcp::public())]
+    fn whoami(&self, passport: AgentPassport) -> String {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        format!("{} for {}", passport.agent_id(), passport.principal())
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Tools {}
+
+/// Which layers stand in front of rmcp.
+#[derive(Clone, Copy, PartialEq)]
+enum Stack {
+    /// passport-axum, then the tool scope layer (the intended stack).
+    Full,
+    /// passport-axum only: the tools' own check is all there is.
+    NoScopeLayer,
+    /// The tool scope layer only: no passport layer in front.
+    NoPassportLayer,
+}
+
+struct Server {
+    kit: Kit,
+    url: String,
+    metadata_url: String,
+    calls: Arc<AtomicUsize>,
+    audit: Arc<MemorySink>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+const MAX_BODY: usize = 64 * 1024;
+
+async fn start(stack: Stack, dpop: bool) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("{base}/mcp");
+    let kit = Kit::at(SystemClock.now(), &url);
+    let scopes = ToolScopes::from_router(&Tools::tool_router()).unwrap();
+    let audit = Arc::new(MemorySink::default());
+    let verifier = kit.verifier(kit.policy()).with_audit(audit.clone());
+    let mut auth = PassportAuth::builder(Arc::new(verifier))
+        .resource(&url)
+        .public_base_url(&base)
+        .scopes_supported(scopes.scopes());
+    if dpop {
+        auth = auth.dpop(DpopVerifier::new(DpopPolicy::default(), kit.clock.clone()));
+    }
+    let auth = auth.build().unwrap();
+    let metadata_url = auth.metadata_url().to_owned();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let mcp = StreamableHttpService::new(
+        move || {
+            Ok(Tools {
+                calls: counter.clone(),
+                tool_router: Tools::tool_router(),
+            })
+        },
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let layer = scopes.layer().max_body(MAX_BODY);
+    // `/reference`: passport-axum's own refusal for `files:write`, to hold
+    // the layer's challenge to it byte for byte.
+    let reference = Router::new()
+        .route("/reference", get(|| async { "ok" }))
+        .route_layer(auth.require(Requirements::scope("files:write")));
+    let app = match stack {
+        Stack::Full => reference
+            .nest_service("/mcp", layer.service(mcp))
+            .layer(auth.layer()),
+        Stack::NoScopeLayer => reference.nest_service("/mcp", mcp).layer(auth.layer()),
+        Stack::NoPassportLayer => Router::new().nest_service("/mcp", layer.service(mcp)),
+    }
+    .merge(auth.metadata_router());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Server {
+        kit,
+        url,
+        metadata_url,
+        calls,
+        audit,
+        task,
+    }
+}
+
+/// A client with a passport for `agent` holding `patterns` (bound to a
+/// fresh key and sent with DPoP proofs when `dpop`).
+fn client(server: &Server, patterns: &[&str], dpop: bool) -> PassportClient {
+    let request = issuance(alice_ial2(), &server.url, "agent-a", "model-a", patterns);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    if dpop {
+        let key = DpopKey::generate(Algorithm::ES256).unwrap();
+        let passport = server.kit.issue(request.holder_jkt(key.jkt()));
+        PassportClient::new(passport.bundle(), Some(key)).with_http_client(http)
+    } else {
+        let passport = server.kit.issue(request);
+        PassportClient::new(passport.bundle(), None).with_http_client(http)
+    }
+}
+
+/// An initialized MCP session: the client and its `Mcp-Session-Id`.
+struct Session {
+    client: PassportClient,
+    url: String,
+    id: String,
+}
+
+impl Session {
+    async fn open(server: &Server, client: PassportClient) -> Session {
+        let mut session = Session {
+            client,
+            url: server.url.clone(),
+            id: String::new(),
+        };
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "0"},
+        }});
+        let response = session.post(init.to_string()).await;
+        assert_eq!(response.status(), 200);
+        session.id = response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let _ = jsonrpc_reply(response).await;
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert_eq!(session.post(initialized.to_string()).await.status(), 202);
+        session
+    }
+
+    async fn post(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .http()
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body);
+        if !self.id.is_empty() {
+            request = request
+                .header("mcp-session-id", &self.id)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        self.client.send(request).await.unwrap()
+    }
+
+    async fn call(&self, tool: &str, arguments: Value) -> reqwest::Response {
+        let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}});
+        self.post(call.to_string()).await
+    }
+}
+
+/// The JSON-RPC response in a 200 answer (JSON, or the SSE event that
+/// carries it).
+async fn jsonrpc_reply(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    if let Ok(value) = serde_json::from_str::<Value>(&text) {
+        return value;
+    }
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|message| message.get("id").is_some())
+        .unwrap_or_else(|| panic!("no JSON-RPC response in {text:?}"))
+}
+
+fn challenges(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The challenge of passport-axum's own 403 for `files:write`.
+async fn reference_challenge(server: &Server, client: &PassportClient) -> Vec<String> {
+    let reference = server.url.replace("/mcp", "/reference");
+    let response = client.get(&reference).await.unwrap();
+    assert_eq!(response.status(), 403);
+    challenges(&response)
+}
+
+#[tokio::test]
+async fn a_call_within_scope_reaches_the_tool_with_the_passport() {
+    let server = start(Stack::Full, false).await;
+    let session = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let reply = jsonrpc_reply(session.call("read_file", json!({"path": "a.txt"})).await).await;
+    assert_eq!(
+        reply["result"]["content"][0]["text"],
+        "a.txt read by agent-a"
+    );
+    assert_eq!(server.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_call_beyond_scope_is_403_naming_the_scope_and_the_tool_never_runs() {
+    let server = start(Stack::Full, false).await;
+    let client = client(&server, &["files:read"], false);
+    let expected = reference_challenge(&server, &client).await;
+    let session = Session::open(&server, client).await;
+
+    let response = session.call("write_file", json!({})).await;
+    assert_eq!(response.status(), 403);
+    let got = challenges(&response);
+    assert_eq!(got, expected, "the same bytes as passport-axum's own 403");
+    assert_eq!(
+        got,
+        [format!(
+            "Bearer realm=\"{}\", error=\"insufficient_scope\", error_description=\"scope_violation\", scope=\"files:write\", resource_metadata=\"{}\"",
+            server.url, server.metadata_url
+        )]
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "files:write");
+    assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+    // The request's one audit record is the refusal, naming the scope.
+    let last = server.audit.take().pop().unwrap();
+    assert_eq!(last.error.as_deref(), Some("scope_violation"));
+    assert_eq!(last.required_scope.as_deref(), Some("files:write"));
+}
+
+#[tokio::test]
+async fn with_dpop_the_challenge_is_dpop_and_identical_to_the_layers() {
+    let server = start(Stack::Full, true).await;
+    let client = client(&server, &["files:read"], true);
+    let expected = reference_challenge(&server, &client).await;
+    let session = Session::open(&server, client).await;
+    let response = session.call("write_file", json!({})).await;
+    assert_eq!(response.status(), 403);
+    let got = challenges(&response);
+    assert_eq!(got, expected);
+    let dpop = got.iter().find(|c| c.starts_with("DPoP ")).unwrap();
+    assert!(dpop.contains("error=\"insufficient_scope\""), "{dpop}");
+    assert!(dpop.contains("scope=\"files:write\""), "{dpop}");
+    assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+    // Within scope, with a proof per request, the tool runs.
+    let reply = jsonrpc_reply(session.call("read_file", json!({"path": "b"})).await).await;
+    assert_eq!(reply["result"]["content"][0]["text"], "b read by agent-a");
+}
+
+#[tokio::test]
+async fn a_batch_with_one_forbidden_call_is_refused() {
+    let server = start(Stack::Full, false).await;
+    let session = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "read_file", "arguments": {"path": "a"}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "write_file", "arguments": {}}},
+    ]);
+    let response = session.post(batch.to_string()).await;
+    assert_eq!(response.status(), 403);
+    assert!(challenges(&response)[0].contains("scope=\"files:write\""));
+    assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_tool_name_given_twice_is_refused_not_guessed() {
+    let server = start(Stack::Full, false).await;
+    let session = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let smuggled = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_file","name":"write_file","arguments":{"path":"a"}}}"#;
+    let response = session.post(smuggled).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_description"], "malformed_jsonrpc");
+    let broken = session
+        .post(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call""#)
+        .await;
+    assert_eq!(broken.status(), 400);
+    assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_413() {
+    let server = start(Stack::Full, false).await;
+    let session = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"read_file","arguments":{{"path":"{}"}}}}}}"#,
+        "x".repeat(MAX_BODY)
+    );
+    let response = session.post(big).await;
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_description"], "request_too_large");
+    assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn tools_list_and_public_tools_need_only_a_valid_passport() {
+    let server = start(Stack::Full, false).await;
+    // A passport with none of the tools' scopes.
+    let session = Session::open(&server, client(&server, &["mail:send"], false)).await;
+    let list = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"});
+    let reply = jsonrpc_reply(session.post(list.to_string()).await).await;
+    let tools = reply["result"]["tools"].as_array().unwrap();
+    let read = tools.iter().find(|t| t["name"] == "read_file").unwrap();
+    // The declaration is the tool's `_meta`: clients see the scope too.
+    assert_eq!(read["_meta"]["agentpassport/scope"], "files:read");
+    assert_eq!(tools.len(), 3);
+
+    let reply = jsonrpc_reply(session.call("whoami", json!({})).await).await;
+    assert_eq!(reply["result"]["content"][0]["text"], "agent-a for alice");
+    // And an unknown tool is rmcp's to answer.
+    let reply = jsonrpc_reply(session.call("no_such_tool", json!({})).await).await;
+    assert!(reply["error"].is_object(), "{reply}");
+    assert_eq!(server.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn without_the_passport_layer_every_request_fails_closed() {
+    let server = start(Stack::NoPassportLayer, false).await;
+    let anonymous = reqwest::Client::new()
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 500);
+    let body: Value = anonymous.json().await.unwrap();
+    assert_eq!(body["error_description"], "passport_layer_missing");
+}
+
+#[tokio::test]
+async fn the_tool_checks_its_scope_itself() {
+    // Without the scope layer, the tool's `AgentPassport` refuses: it finds
+    // no scope table (fail closed), and the tool does not run.
+    let server = start(Stack::NoScopeLayer, false).await;
+    let session = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let reply = jsonrpc_reply(session.call("read_file", json!({"path": "a"})).await).await;
+    assert_eq!(
+        reply["error"]["data"]["error"], "passport_layer_missing",
+        "{reply}"
+    );
+    assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+
+    // With it, `require_scope` inside the tool names the extra scope.
+    let server = start(Stack::Full, false).await;
+    let session = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let reply = jsonrpc_reply(
+        session
+            .call("read_file", json!({"path": "a", "history": true}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        reply["error"]["data"]["error"], "insufficient_scope",
+        "{reply}"
+    );
+    assert_eq!(reply["error"]["data"]["scope"], "files:history");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`files:history`")
+    );
+    assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+}
+
+/// Tools whose declarations are wrong (or missing).
+#[derive(Clone)]
+struct Undeclared;
+
+#[tool_router]
+impl Undeclared {
+    #[tool(description = "Forgot its scope")]
+    fn forgot(&self) -> String {
+        String::new()
+    }
+}
+
+#[test]
+fn a_tool_without_a_declaration_is_refused_at_startup() {
+    let error = ToolScopes::from_router(&Undeclared::tool_router()).unwrap_err();
+    assert_eq!(error.code(), "tool_scope_undeclared");
+    assert!(error.to_string().contains("`forgot`"));
+}
+
+#[test]
+fn unusable_declarations_are_refused_at_startup() {
+    use rmcp::model::Tool;
+    let tool = |meta: rmcp::model::MetaObject| {
+        Tool::new_with_raw("t", None, Arc::new(serde_json::Map::new())).with_meta(meta)
+    };
+    let mut both = passport_rmcp::scope("files:read");
+    both.0.extend(passport_rmcp::public().0);
+    let mut not_string = rmcp::model::MetaObject::new();
+    not_string
+        .0
+        .insert("agentpassport/scope".into(), json!(["files:read"]));
+    let mut not_true = rmcp::model::MetaObject::new();
+    not_true
+        .0
+        .insert("agentpassport/public".into(), json!(false));
+    for meta in [
+        passport_rmcp::scope("files:*"),
+        passport_rmcp::scope("files:read mail:send"),
+        passport_rmcp::scope(""),
+        passport_rmcp::scope("caf\u{e9}"),
+        passport_rmcp::scope(&"x".repeat(300)),
+        both,
+        not_string,
+        not_true,
+    ] {
+        let error = ToolScopes::from_tools([&tool(meta.clone())]).unwrap_err();
+        assert_eq!(error.code(), "tool_scope_invalid", "{meta:?}");
+    }
+    // A router that hands unknown tools elsewhere cannot be tabled.
+    let mut transparent = Tools::tool_router();
+    transparent.transparent_when_not_found = true;
+    assert_eq!(
+        ToolScopes::from_router(&transparent).unwrap_err().code(),
+        "tool_router_transparent"
+    );
+    // Disabled tools are in the table (they may be enabled later).
+    let disabled = Tools::tool_router().with_disabled("write_file");
+    let scopes = ToolScopes::from_router(&disabled).unwrap();
+    assert_eq!(
+        scopes.access("write_file"),
+        Some(passport_rmcp::ToolAccess::Scope("files:write"))
+    );
+    assert_eq!(
+        scopes.access("whoami"),
+        Some(passport_rmcp::ToolAccess::Public)
+    );
+    assert_eq!(scopes.scopes(), ["files:read", "files:write"]);
+}
