@@ -115,9 +115,9 @@ pub async fn get_bounded(
 ) -> Result<(Vec<u8>, HeaderMap), RemoteError> {
     let transport = |e: reqwest::Error| RemoteError::Transport {
         url: truncate(url),
-        reason: e.to_string(),
+        reason: e.without_url().to_string(),
     };
-    let mut response = client
+    let response = client
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
@@ -138,8 +138,21 @@ pub async fn get_bounded(
             status: status.as_u16(),
         });
     }
+    let headers = response.headers().clone();
+    let body = read_bounded(response, max_bytes).await?;
+    Ok((body, headers))
+}
+
+/// Reads a response body of at most `max_bytes` (checked against
+/// `Content-Length` first, then while reading). Errors name the response's
+/// URL.
+pub async fn read_bounded(
+    mut response: reqwest::Response,
+    max_bytes: usize,
+) -> Result<Vec<u8>, RemoteError> {
+    let url = truncate(response.url().as_str());
     let too_large = || RemoteError::TooLarge {
-        url: truncate(url),
+        url: url.clone(),
         limit: max_bytes,
     };
     if response
@@ -148,15 +161,17 @@ pub async fn get_bounded(
     {
         return Err(too_large());
     }
-    let headers = response.headers().clone();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| RemoteError::Transport {
+        url: url.clone(),
+        reason: e.without_url().to_string(),
+    })? {
         if body.len().saturating_add(chunk.len()) > max_bytes {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
-    Ok((body, headers))
+    Ok(body)
 }
 
 /// `url` as reqwest prints it after parsing (a bare host gains its `/`).
