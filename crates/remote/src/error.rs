@@ -124,7 +124,7 @@ passport_jose::error_codes! {
             "The remote key store's configuration is invalid.",
         RemoteError::InsecureUrl { .. } => "insecure_url":
             "A URL is not http(s), or is plain http where https is required (an https issuer's `jwks_uri`, a non-loopback issuer).",
-        RemoteError::Transport { .. } => "jwks_failed":
+        RemoteError::Transport { .. } => "fetch_failed":
             "Fetching a key set or issuer metadata failed at the transport level (connection, TLS, timeout).",
         RemoteError::Redirected { .. } => "http_redirect":
             "A server answered a redirect; redirects are not followed.",
