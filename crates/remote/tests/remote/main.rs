@@ -11,5 +11,6 @@
 mod common;
 mod discovery;
 mod hostile;
+mod metrics;
 mod refetch;
 mod refresh;
