@@ -426,6 +426,32 @@ mod tests {
     }
 
     #[test]
+    fn discovered_jwks_uris_follow_the_issuers_scheme_and_name() {
+        let doc = |issuer: &str, jwks: &str| {
+            serde_json::json!({"issuer": issuer, "jwks_uri": jwks}).to_string()
+        };
+        let i = "https://as.example";
+        let ok = jwks_uri_of(doc(i, "https://as.example/jwks").as_bytes(), "m", i).unwrap();
+        assert_eq!(ok, "https://as.example/jwks");
+        let err = jwks_uri_of(doc(i, "http://as.example/jwks").as_bytes(), "m", i).unwrap_err();
+        assert_eq!(err.code(), "insecure_url");
+        let err = jwks_uri_of(
+            doc("https://evil.example", "https://as.example/jwks").as_bytes(),
+            "m",
+            i,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "issuer_mismatch");
+        let err = jwks_uri_of(br#"{"issuer": "https://as.example"}"#, "m", i).unwrap_err();
+        assert_eq!(err.code(), "discovery_failed");
+        let dup = br#"{"issuer": "https://as.example", "issuer": "https://as.example", "jwks_uri": "https://as.example/j"}"#;
+        assert_eq!(
+            jwks_uri_of(dup, "m", i).unwrap_err().code(),
+            "discovery_failed"
+        );
+    }
+
+    #[test]
     fn a_plain_http_issuer_must_be_loopback() {
         assert!(check_issuer("http://127.0.0.1:8080").is_ok());
         assert!(check_issuer("http://[::1]:8080").is_ok());

@@ -150,3 +150,58 @@ async fn other_failures_and_untrusted_issuers_fetch_nothing() {
     assert!(keys.refetch_issuer("https://untrusted.example").is_none());
     assert_eq!(server.hits("/jwks"), 1);
 }
+
+#[tokio::test]
+async fn an_unknown_kid_at_an_ancestor_refetches_that_links_issuer() {
+    let server = Server::start().await;
+    let clock = clock();
+    let iss = server.base.clone();
+    let (a, b) = (key(), key());
+    server.set_jwks("/jwks", &[&a, &b]);
+    let keys = builder(&clock)
+        .trust_jwks(&iss, server.url("/jwks"))
+        .build()
+        .await
+        .unwrap();
+
+    // A root signed with B, delegated with A: leaf~root.
+    let root = passport(&iss, &b, &clock);
+    let parent = match verifier(&keys, &iss, &clock)
+        .dangerous_ignore_status()
+        .verify_str_pending_proof(&root)
+        .unwrap()
+    {
+        passport_verifier::Verification::Verified(v) => v,
+        passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven(),
+        other => panic!("{other:?}"),
+    };
+    let delegating = Issuer::new(&iss, a.try_clone().unwrap()).with_clock(clock.clone());
+    let text = delegating
+        .delegate(passport_testkit::delegation(
+            &parent,
+            AUD,
+            "agent-b",
+            "model-b",
+            &["files:read"],
+        ))
+        .unwrap()
+        .bundle()
+        .to_owned();
+
+    // B leaves the set; the leaf's key (A) is still known, the root's is not.
+    server.set_jwks("/jwks", &[&a]);
+    keys.refresh_now(&iss).await.unwrap();
+    let verifier = verifier(&keys, &iss, &clock);
+    let err = verifier.verify_str(&text).unwrap_err();
+    assert_eq!((err.code(), err.link()), ("unknown_kid", 1));
+
+    server.set_jwks("/jwks", &[&a, &b]);
+    clock.advance(30);
+    let bundle = UnverifiedBundle::parse(&text).unwrap();
+    keys.refetch(&bundle, &err)
+        .expect("a refetch of link 1's issuer")
+        .await;
+    verifier
+        .verify_str(&text)
+        .expect("verifies after the refetch");
+}
