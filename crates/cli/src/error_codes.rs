@@ -29,6 +29,7 @@ use passport_verifier::{
 };
 
 use crate::error::CODES as CLI_CODES;
+use passport_remote::RemoteError;
 
 type Codes = &'static [(&'static str, &'static str)];
 
@@ -111,6 +112,18 @@ const SHARED: &[(&str, &str)] = &[
     (
         "issuer_changed",
         "A chain keeps one issuer: the issuer refuses to delegate from another issuer's parent, the verifier refuses a child whose `iss` differs.",
+    ),
+    (
+        "discovery_failed",
+        "An issuer's metadata document could not be fetched or used, whether passport-oidc reads it for a login or passport-remote for a trusted issuer's `jwks_uri`.",
+    ),
+    (
+        "issuer_mismatch",
+        "A document or response names another issuer than the expected one, byte for byte: the same rule in the OIDC client and in the remote key store's discovery.",
+    ),
+    (
+        "key_issuer_conflict",
+        "One key (the same RFC 7638 thumbprint) cannot belong to two issuers, whether added to an in-memory key store or fetched by the remote key store.",
     ),
     (
         "jwks_failed",
@@ -196,6 +209,12 @@ fn sections() -> Vec<Section> {
             "OidcError",
             OidcError::CODES,
             "`JoseError` (`Jose`)",
+        ),
+        section(
+            "passport-remote",
+            "RemoteError",
+            RemoteError::CODES,
+            "the wrapped `RemoteError` (`Issuer`, naming the issuer)",
         ),
         section("passport-dpop", "DpopError", DpopError::CODES, ""),
         section(

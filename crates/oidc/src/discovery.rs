@@ -90,18 +90,18 @@ impl ProviderMetadata {
         // endpoint would send the code, the PKCE verifier and the client
         // secret in clear, and a plain-http JWKS lets anyone on the path
         // choose the keys ID tokens are checked with.
-        let https = doc.issuer.starts_with("https://");
+        let issuer = doc.issuer.as_str();
         Ok(ProviderMetadata {
             authorization_endpoint: http_url(
                 doc.authorization_endpoint,
                 "authorization_endpoint",
-                https,
+                issuer,
             )?,
-            token_endpoint: http_url(doc.token_endpoint, "token_endpoint", https)?,
-            jwks_uri: http_url(doc.jwks_uri, "jwks_uri", https)?,
+            token_endpoint: http_url(doc.token_endpoint, "token_endpoint", issuer)?,
+            jwks_uri: http_url(doc.jwks_uri, "jwks_uri", issuer)?,
             userinfo_endpoint: doc
                 .userinfo_endpoint
-                .map(|u| http_url(u, "userinfo_endpoint", https))
+                .map(|u| http_url(u, "userinfo_endpoint", issuer))
                 .transpose()?,
             issuer: doc.issuer,
             response_types_supported: doc.response_types_supported,
@@ -115,21 +115,17 @@ impl ProviderMetadata {
     }
 }
 
-/// `value` when it is an absolute http(s) URL (https only when
-/// `https_only`: the issuer itself is https).
-fn http_url(value: String, name: &str, https_only: bool) -> Result<String, OidcError> {
-    let url = url::Url::parse(&value)
-        .map_err(|e| OidcError::DiscoveryFailed(format!("`{name}` is not a URL: {e}")))?;
-    match url.scheme() {
-        "https" => Ok(value),
-        "http" if !https_only => Ok(value),
-        "http" => Err(OidcError::DiscoveryFailed(format!(
-            "`{name}` is plain http while the issuer is https"
-        ))),
-        _ => Err(OidcError::DiscoveryFailed(format!(
-            "`{name}` is not an http(s) URL"
-        ))),
-    }
+/// `value` when it may serve `issuer` ([`passport_remote::check_endpoint`]:
+/// an absolute http(s) URL, https when the issuer is https).
+fn http_url(value: String, name: &str, issuer: &str) -> Result<String, OidcError> {
+    passport_remote::check_endpoint(issuer, &value)
+        .map(|()| value)
+        .map_err(|e| match e {
+            passport_remote::RemoteError::InsecureUrl { reason, .. } => {
+                OidcError::DiscoveryFailed(format!("`{name}` is {reason}"))
+            }
+            e => OidcError::DiscoveryFailed(format!("`{name}`: {e}")),
+        })
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@
 //! | a token from another provider, or a discovery document naming another issuer | exact `iss`/`issuer` comparison | `issuer_mismatch` |
 //! | a token for another client | `aud` must contain the client id; `azp` required with several audiences | `id_token_audience_mismatch`, `id_token_missing_claim`, `azp_mismatch` |
 //! | replayed or stale tokens | `exp`, `nbf`, `iat` with at most 120 s skew; `nonce` checked at login | `id_token_expired`, `id_token_not_yet_valid`, `nonce_mismatch` |
-//! | random `kid`s to make us hammer the provider | one JWKS refetch per [`OidcConfig::jwks_refetch_cooldown`] | `unknown_kid` |
+//! | random `kid`s to make us hammer the provider | one JWKS refetch per [`OidcConfig::jwks_refetch_cooldown`] (the keys are a `passport_remote::RemoteKeys` store) | `unknown_kid` |
 //! | no `kid` while several keys are published | never guess among keys | `ambiguous_key` |
 //! | login CSRF, code injection, mix-up | `state`, PKCE S256, RFC 9207 `iss` | `state_mismatch`, `issuer_mismatch` |
 //! | an `acr` nobody mapped | no guessing: the mapping must know it | `unsupported_acr` |

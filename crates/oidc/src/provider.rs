@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use passport_claims::{Clock, IdentityAssertion, SystemClock};
-use passport_jose::{CompactJws, JwkSet, VerifyOptions, VerifyingKey};
+use passport_jose::{CompactJws, VerifyOptions, VerifyingKey};
+use passport_remote::RemoteKeys;
+use passport_verifier::KeyStore as _;
 use tokio::sync::Mutex;
 
 use crate::discovery::ProviderMetadata;
@@ -19,11 +21,13 @@ pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 ///
 /// Construct once and share (it is `Send + Sync`; wrap it in an `Arc`). It
 /// fetches the discovery document lazily and reuses it for
-/// [`OidcConfig::discovery_ttl`]; it fetches the JWKS lazily, parses it once,
-/// and fetches it again only when a token names an unknown `kid` and the last
-/// fetch is at least [`OidcConfig::jwks_refetch_cooldown`] old — so a stream
-/// of tokens with random `kid`s costs the provider at most one request per
-/// cooldown, while a key rotation is picked up without a restart.
+/// [`OidcConfig::discovery_ttl`]. Its keys are a [`RemoteKeys`] store of the
+/// provider's `jwks_uri`, built on first use: refreshed in the background
+/// within the HTTP cache headers, and fetched again when a token names an
+/// unknown `kid` only if the last fetch is at least
+/// [`OidcConfig::jwks_refetch_cooldown`] old — so a stream of tokens with
+/// random `kid`s costs the provider at most one request per cooldown, while
+/// a key rotation is picked up without a restart.
 #[derive(Debug)]
 pub struct Provider {
     config: OidcConfig,
@@ -31,7 +35,7 @@ pub struct Provider {
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
     discovery: Mutex<Option<CachedDiscovery>>,
-    jwks: Mutex<JwksCache>,
+    jwks: Mutex<JwksState>,
 }
 
 #[derive(Debug)]
@@ -43,10 +47,10 @@ struct CachedDiscovery {
 /// The provider's keys: they belong to this provider's issuer alone, and
 /// are looked up by (issuer, `kid`).
 #[derive(Debug, Default)]
-struct JwksCache {
+struct JwksState {
     issuer: String,
     uri: String,
-    keys: Option<Arc<JwkSet>>,
+    keys: Option<RemoteKeys>,
     last_attempt: Option<i64>,
 }
 
@@ -75,7 +79,7 @@ impl Provider {
             http,
             clock,
             discovery: Mutex::new(None),
-            jwks: Mutex::new(JwksCache::default()),
+            jwks: Mutex::new(JwksState::default()),
         })
     }
 
@@ -182,8 +186,9 @@ impl Provider {
     }
 
     /// The key of `issuer` for a token's `kid` (or the only key when there
-    /// is no `kid`), fetching the JWKS when it is not cached yet and
-    /// refetching it at most once per cooldown for an unknown `kid`. Keys are
+    /// is no `kid`), from the provider's [`RemoteKeys`]: fetched when first
+    /// needed, refreshed in the background within the HTTP cache headers,
+    /// and refetched at most once per cooldown for an unknown `kid`. Keys are
     /// held per issuer: a JWKS fetched for one issuer is never asked about
     /// another (the issuer is the provider's own, checked against the
     /// configuration when discovery was fetched).
@@ -196,115 +201,96 @@ impl Provider {
         if issuer != self.expected_issuer {
             return Err(OidcError::UnknownKid(truncate(kid.unwrap_or_default())));
         }
-        let mut cache = self.jwks.lock().await;
-        if cache.issuer != issuer || cache.uri != jwks_uri {
-            *cache = JwksCache {
+        let keys = self.remote_keys(issuer, jwks_uri).await?;
+        let Some(kid) = kid else {
+            let mut all = keys.keys_of(issuer);
+            return match all.len() {
+                1 => Ok(all.remove(0)),
+                0 => Err(OidcError::JwksFailed("the JWKS holds no usable key".into())),
+                n => Err(OidcError::AmbiguousKey(n)),
+            };
+        };
+        if let Some(key) = keys.key(issuer, kid) {
+            return Ok(key);
+        }
+        let Some(refetch) = keys.refetch_issuer(issuer) else {
+            return Err(OidcError::UnknownKid(truncate(kid)));
+        };
+        refetch.await;
+        if let Some(key) = keys.key(issuer, kid) {
+            return Ok(key);
+        }
+        // The refetch failed: say why rather than blame the token.
+        match keys.health().into_iter().find_map(|h| h.last_error) {
+            Some(error) => Err(OidcError::JwksFailed(error.message)),
+            None => Err(OidcError::UnknownKid(truncate(kid))),
+        }
+    }
+
+    /// The key store of `issuer`'s `jwks_uri`, built (one fetch) on first
+    /// use. A failed first fetch is retried at most once per cooldown.
+    async fn remote_keys(&self, issuer: &str, jwks_uri: &str) -> Result<RemoteKeys, OidcError> {
+        let mut state = self.jwks.lock().await;
+        if state.issuer != issuer || state.uri != jwks_uri {
+            *state = JwksState {
                 issuer: issuer.to_owned(),
                 uri: jwks_uri.to_owned(),
-                ..JwksCache::default()
+                ..JwksState::default()
             };
+        }
+        if let Some(keys) = &state.keys {
+            return Ok(keys.clone());
         }
         let now = self.clock.now();
         let cooldown = secs(self.config.jwks_refetch_cooldown);
-        let may_fetch = |cache: &JwksCache| {
-            cache
-                .last_attempt
-                .is_none_or(|t| now < t || now - t >= cooldown)
-        };
-        let keys = match cache.keys.clone() {
-            Some(keys) => keys,
-            None if may_fetch(&cache) => self.refresh_jwks(&mut cache, now).await?,
-            None => {
-                return Err(OidcError::JwksFailed(format!(
-                    "the last fetch failed; next attempt in at most {cooldown} s"
-                )));
-            }
-        };
-        match kid {
-            Some(kid) => {
-                if let Some(key) = keys.get(kid) {
-                    return Ok(key.clone());
-                }
-                if !may_fetch(&cache) {
-                    return Err(OidcError::UnknownKid(truncate(kid)));
-                }
-                let keys = self.refresh_jwks(&mut cache, now).await?;
-                keys.get(kid)
-                    .cloned()
-                    .ok_or_else(|| OidcError::UnknownKid(truncate(kid)))
-            }
-            None => {
-                let mut iter = keys.iter();
-                match (iter.next(), iter.next()) {
-                    (Some(only), None) => Ok(only.clone()),
-                    (Some(_), Some(_)) => Err(OidcError::AmbiguousKey(keys.len())),
-                    (None, _) => Err(OidcError::JwksFailed("the JWKS holds no usable key".into())),
-                }
-            }
-        }
-    }
-
-    async fn refresh_jwks(
-        &self,
-        cache: &mut JwksCache,
-        now: i64,
-    ) -> Result<Arc<JwkSet>, OidcError> {
         // Counted before the request, so a failing provider is not retried
         // more often than a working one.
-        cache.last_attempt = Some(now);
-        let body = self
-            .get_bounded(&cache.uri)
-            .await
-            .map_err(OidcError::JwksFailed)?;
-        let set = JwkSet::from_json(&body).map_err(|e| OidcError::JwksFailed(e.to_string()))?;
-        if set.is_empty() {
-            return Err(OidcError::JwksFailed("the JWKS holds no usable key".into()));
+        if state
+            .last_attempt
+            .is_some_and(|t| now >= t && now - t < cooldown)
+        {
+            return Err(OidcError::JwksFailed(format!(
+                "the last fetch failed; next attempt in at most {cooldown} s"
+            )));
         }
-        let set = Arc::new(set);
-        cache.keys = Some(Arc::clone(&set));
-        Ok(set)
+        state.last_attempt = Some(now);
+        let keys = RemoteKeys::builder()
+            .trust_jwks(issuer, jwks_uri)
+            .clock(Arc::clone(&self.clock))
+            .http_client(self.http.clone())
+            .unknown_kid_cooldown(self.config.jwks_refetch_cooldown)
+            .max_response_bytes(MAX_RESPONSE_BYTES)
+            .build()
+            .await
+            .map_err(|e| OidcError::JwksFailed(jwks_error(e)))?;
+        state.keys = Some(keys.clone());
+        Ok(keys)
     }
 
     /// GET `url`; the body when the status is 2xx and the body is at most
-    /// [`MAX_RESPONSE_BYTES`].
+    /// [`MAX_RESPONSE_BYTES`] (redirects refused).
     async fn get_bounded(&self, url: &str) -> Result<Vec<u8>, String> {
-        let response = self
-            .http
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
+        passport_remote::get_bounded(&self.http, url, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(format!("GET {url}: HTTP {status}"));
-        }
-        read_bounded(response)
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))
+            .map(|(body, _)| body)
+            .map_err(|e| e.to_string())
     }
 }
 
 /// Reads a response body of at most [`MAX_RESPONSE_BYTES`].
-pub(crate) async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-    {
-        return Err(format!(
-            "response is larger than {MAX_RESPONSE_BYTES} bytes"
-        ));
+pub(crate) async fn read_bounded(response: reqwest::Response) -> Result<Vec<u8>, String> {
+    passport_remote::read_bounded(response, MAX_RESPONSE_BYTES)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The message of a JWKS fetch error, without the "issuer …:" wrapper (the
+/// provider has one issuer).
+fn jwks_error(e: passport_remote::RemoteError) -> String {
+    match e {
+        passport_remote::RemoteError::Issuer { source, .. } => source.to_string(),
+        e => e.to_string(),
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(format!(
-                "response is larger than {MAX_RESPONSE_BYTES} bytes"
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 fn secs(d: std::time::Duration) -> i64 {

@@ -260,40 +260,22 @@ fn fetch_jwks(ctx: &Context, url: &str) -> Result<JwkSet, CliError> {
         return Ok(set);
     }
     tracing::debug!(url, "fetching the JWKS");
-    let body = runtime()?.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| CliError::failed("jwks_failed", format!("{url}: {e}")))?;
-        let mut response = client.get(url).send().await.map_err(|e| {
-            CliError::failed("jwks_failed", format!("cannot fetch {url}: {e}"))
-                .hint("check the URL and that its host is reachable; a JWKS file works too")
-        })?;
-        if !response.status().is_success() {
-            return Err(CliError::failed(
-                "jwks_failed",
-                format!("{url} answered {}", response.status()),
-            ));
+    // The same bounded, redirect-refusing fetch as the servers' remote key
+    // store (passport-remote); every failure is `jwks_failed`.
+    let fetched = runtime()?.block_on(async {
+        let client = passport_remote::http_client(Duration::from_secs(10))?;
+        passport_remote::fetch_jwks(&client, url, MAX_JWKS_BYTES).await
+    });
+    let fetched = fetched.map_err(|e| {
+        let transport = matches!(e, passport_remote::RemoteError::Transport { .. });
+        let error = CliError::failed("jwks_failed", e.to_string());
+        if transport {
+            error.hint("check the URL and that its host is reachable; a JWKS file works too")
+        } else {
+            error
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| CliError::failed("jwks_failed", format!("{url}: {e}")))?
-        {
-            if body.len().saturating_add(chunk.len()) > MAX_JWKS_BYTES {
-                return Err(CliError::failed(
-                    "jwks_failed",
-                    format!("{url}: the JWKS is larger than 1 MiB"),
-                ));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
     })?;
-    let set = JwkSet::from_json(&body)
-        .map_err(|e| CliError::failed("jwks_failed", format!("{url}: {e}")))?;
+    let (set, body) = (fetched.keys, fetched.body);
     // Only the owner may list or read the cache (mode 0700).
     if cache_usable {
         // A cache that cannot be written is only slower, never wrong.

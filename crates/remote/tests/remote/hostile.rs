@@ -1,0 +1,142 @@
+//! Hostile refreshes: each is refused as a whole, with its own error, and
+//! the previous set stays in use.
+
+use passport_jose::MAX_JWKS_KEYS;
+use passport_remote::{RemoteError, RemoteKeys};
+use serde_json::{Value, json};
+
+use crate::common::{Reply, Server, builder, clock, jwks, key, lookup};
+
+/// A store trusting `server.base` with key A, then the hostile `reply`:
+/// the refresh fails with `code`, A is still served, health names the code.
+async fn refused(server: &Server, reply: Reply, code: &str) -> RemoteError {
+    let a = key();
+    server.set_jwks("/jwks", &[&a]);
+    let keys = builder(&clock())
+        .max_response_bytes(64 * 1024)
+        .trust_jwks(&server.base, server.url("/jwks"))
+        .build()
+        .await
+        .unwrap();
+    server.set("/jwks", reply);
+    let err = keys.refresh_now(&server.base).await.unwrap_err();
+    assert_eq!(err.code(), code, "{err:?}");
+    assert!(
+        lookup(&keys, &server.base, a.kid()).is_some(),
+        "the previous set is kept"
+    );
+    let health = &keys.health()[0];
+    assert_eq!(health.keys, 1);
+    assert_eq!(health.last_error.as_ref().map(|e| e.code), Some(code));
+    err
+}
+
+#[tokio::test]
+async fn a_set_with_a_weak_key_is_refused_whole() {
+    let server = Server::start().await;
+    let weak =
+        json!({"kty": "RSA", "kid": "weak", "alg": "RS256", "use": "sig", "n": "xQ", "e": "AQAB"});
+    let good = key().verifying_key().jwk().clone();
+    let err = refused(
+        &server,
+        Reply::json(&json!({"keys": [Value::Object(good), weak]})),
+        "invalid_jwks",
+    )
+    .await;
+    let RemoteError::InvalidJwks { source, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(source.code(), "weak_key");
+}
+
+#[tokio::test]
+async fn a_set_of_more_than_the_maximum_keys_is_refused() {
+    let server = Server::start().await;
+    let one = Value::Object(key().verifying_key().jwk().clone());
+    let doc = json!({"keys": vec![one; MAX_JWKS_KEYS + 1]});
+    let err = refused(&server, Reply::json(&doc), "invalid_jwks").await;
+    assert!(err.to_string().contains("more than the 64"), "{err}");
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused() {
+    let server = Server::start().await;
+    let mut reply = Reply::json(&jwks(&[&key()]));
+    reply.body.resize(64 * 1024 + 1, b' ');
+    refused(&server, reply, "response_too_large").await;
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let server = Server::start().await;
+    server.set_jwks("/elsewhere", &[&key()]);
+    let reply = Reply::status(302).with_header("location", &server.url("/elsewhere"));
+    refused(&server, reply, "http_redirect").await;
+    assert_eq!(server.hits("/elsewhere"), 0);
+}
+
+#[tokio::test]
+async fn a_set_without_usable_keys_is_refused() {
+    let server = Server::start().await;
+    refused(&server, Reply::json(&json!({"keys": []})), "jwks_empty").await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_refused() {
+    let server = Server::start().await;
+    let mut reply = Reply::json(&json!({}));
+    reply.body = b"{\"keys\": [".to_vec();
+    refused(&server, reply, "invalid_jwks").await;
+}
+
+#[tokio::test]
+async fn a_key_of_another_trusted_issuer_is_refused() {
+    let server = Server::start().await;
+    let (one, two) = (server.url("/one"), server.url("/two"));
+    let (a, b) = (key(), key());
+    server.set_jwks("/one/jwks", &[&a]);
+    server.set_jwks("/two/jwks", &[&b]);
+    let keys = builder(&clock())
+        .trust_jwks(&one, server.url("/one/jwks"))
+        .trust_jwks(&two, server.url("/two/jwks"))
+        .build()
+        .await
+        .unwrap();
+    // Issuer two now publishes issuer one's key (under its own kid or not):
+    // tokens of one would pass as two's.
+    server.set_jwks("/two/jwks", &[&b, &a]);
+    let err = keys.refresh_now(&two).await.unwrap_err();
+    assert_eq!(err.code(), "key_issuer_conflict");
+    assert!(
+        matches!(&err, RemoteError::KeyIssuerConflict { issuer, other, .. } if *issuer == two && *other == one),
+        "{err:?}"
+    );
+    assert!(lookup(&keys, &two, a.kid()).is_none());
+    assert!(
+        lookup(&keys, &two, b.kid()).is_some(),
+        "the previous set is kept"
+    );
+    assert!(lookup(&keys, &one, a.kid()).is_some());
+
+    // The same at startup: the store is not built.
+    let err = builder(&clock())
+        .trust_jwks(&one, server.url("/one/jwks"))
+        .trust_jwks(&two, server.url("/two/jwks"))
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "key_issuer_conflict");
+}
+
+#[tokio::test]
+async fn refresh_now_refuses_an_untrusted_issuer() {
+    let server = Server::start().await;
+    server.set_jwks("/jwks", &[&key()]);
+    let keys: RemoteKeys = builder(&clock())
+        .trust_jwks(&server.base, server.url("/jwks"))
+        .build()
+        .await
+        .unwrap();
+    let err = keys.refresh_now("https://other.example").await.unwrap_err();
+    assert_eq!(err.code(), "unknown_issuer");
+}
