@@ -475,13 +475,15 @@ fn sse_events(response: reqwest::Response, max_event_size: usize) -> Events {
         event_size: 0,
         max_event_size,
         ready: VecDeque::new(),
+        failed: false,
     };
     stream::unfold(parser, |mut parser| async move {
-        let item = parser.next_event().await?;
-        if item.is_err() {
-            parser.response = None;
-            parser.ready.clear();
+        if parser.failed {
+            return None;
         }
+        let item = parser.next_event().await?;
+        // An error ends the stream: what follows cannot be framed.
+        parser.failed = item.is_err();
         Some((item, parser))
     })
     .boxed()
@@ -498,6 +500,8 @@ struct SseParser {
     event_size: usize,
     max_event_size: usize,
     ready: VecDeque<Sse>,
+    /// Set after an error: the stream has ended.
+    failed: bool,
 }
 
 fn too_large(limit: usize) -> SseError {
@@ -516,7 +520,10 @@ impl SseParser {
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
-                self.event_size += line.len() + 1;
+                // The blank line that ends an event is not part of it.
+                if !line.is_empty() {
+                    self.event_size += line.len() + 1;
+                }
                 if self.event_size > self.max_event_size {
                     return Some(Err(too_large(self.max_event_size)));
                 }
@@ -581,7 +588,55 @@ impl SseParser {
 
 #[cfg(test)]
 mod tests {
-    use super::challenge_param;
+    use futures_util::StreamExt;
+
+    use super::{challenge_param, read_bounded, sse_events};
+
+    fn response(body: &'static str) -> reqwest::Response {
+        reqwest::Response::from(http::Response::new(body))
+    }
+
+    #[tokio::test]
+    async fn sse_events_are_parsed_line_by_line() {
+        let body = ": keep-alive\r\nid: 7\r\nevent: message\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\nretry: 50\nid: 8\n\ndata: cut short";
+        let events: Vec<_> = sse_events(response(body), 1024).collect().await;
+        assert_eq!(events.len(), 2, "{events:?}");
+        let first = events[0].as_ref().unwrap();
+        assert_eq!(first.id.as_deref(), Some("7"));
+        assert_eq!(first.event.as_deref(), Some("message"));
+        assert_eq!(first.data.as_deref(), Some("{\"a\":\n1}"));
+        let second = events[1].as_ref().unwrap();
+        assert_eq!((second.id.as_deref(), second.retry), (Some("8"), Some(50)));
+    }
+
+    #[tokio::test]
+    async fn an_sse_event_past_the_limit_ends_the_stream_with_an_error() {
+        // One event of 40 bytes of lines, under a 32-byte limit; and a line
+        // that never ends.
+        for body in [
+            "data: aaaaaaaaaaaaaaaa\ndata: bbbbbbbbbbbbbbbb\n\ndata: c\n\n",
+            "data: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ] {
+            let events: Vec<_> = sse_events(response(body), 32).collect().await;
+            assert_eq!(events.len(), 1, "{events:?}");
+            let error = events[0].as_ref().unwrap_err().to_string();
+            assert!(error.contains("exceeds 32 bytes"), "{error}");
+        }
+        // At the limit exactly: accepted.
+        let events: Vec<_> = sse_events(response("data: 0123456789\n\n"), 17)
+            .collect()
+            .await;
+        assert!(events[0].is_ok(), "{events:?}");
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_up_to_the_limit_only() {
+        assert_eq!(
+            read_bounded(response("0123456789"), 10).await.unwrap(),
+            Some(b"0123456789".to_vec())
+        );
+        assert_eq!(read_bounded(response("0123456789"), 9).await.unwrap(), None);
+    }
 
     #[test]
     fn challenge_params_are_found_whole() {
