@@ -6,17 +6,21 @@
 //!
 //! Run: `cargo run -p passport-examples --example mcp_agent`
 
-use passport_axum::PassportClient;
+use passport_agent::PassportClient;
 use passport_claims::{AgentId, AgentModel, Audience, Clock, ScopeSet, SystemClock};
 use passport_dpop::DpopKey;
-use passport_examples::mcp::{McpReply, McpSession, read_reply, start_mcp_server};
+use passport_examples::mcp::{McpReply, McpSession, challenge_param, read_reply, start_mcp_server};
 use passport_examples::{
     BoxError, ISSUER, local_issuer, login_without_browser, section, start_provider,
 };
 use passport_issuer::{DelegationRequest, IssuanceRequest};
 use passport_jose::{Algorithm, SigningKey};
 use passport_verifier::{Verification, VerificationPolicy, Verifier};
-use serde_json::json;
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Map, Value, json};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BoxError> {
@@ -76,44 +80,60 @@ async fn main() -> Result<(), BoxError> {
         sub_key.jkt()
     );
 
-    section("3. The sub-agent speaks MCP: initialize, then tools/call read_file → OK");
-    // Every request carries `Authorization: DPoP <bundle>` and a fresh proof
-    // signed by the sub-agent's key.
-    let client = PassportClient::new(sub.bundle(), Some(sub_key));
-    let (mut mcp, server_info) = McpSession::connect(client, &server.url).await?;
-    println!(
-        "   initialize → {}, Mcp-Session-Id {}",
-        server_info["name"].as_str().unwrap_or("?"),
-        mcp.session_id().unwrap_or("(none)")
+    section(
+        "3. The sub-agent speaks MCP (rmcp's client): initialize, then tools/call read_file → OK",
     );
-    let reply = mcp
-        .call_tool("read_file", json!({"path": "notes/q3.txt"}))
+    // passport-agent's client: every request carries `Authorization: DPoP
+    // <bundle>` and a fresh proof signed by the sub-agent's key. rmcp's
+    // streamable HTTP client runs over it (`client.mcp()`).
+    let client = PassportClient::new(sub.bundle(), Some(sub_key));
+    let transport = StreamableHttpClientTransport::with_client(
+        client.mcp(),
+        StreamableHttpClientTransportConfig::with_uri(server.url.as_str()),
+    );
+    let mcp = ().serve(transport).await?;
+    println!(
+        "   initialize → {}",
+        mcp.peer_info()
+            .and_then(|info| info.server_info.as_ref().map(|s| s.name.clone()))
+            .unwrap_or_default()
+    );
+    let result = mcp
+        .call_tool(
+            CallToolRequestParams::new("read_file")
+                .with_arguments(arguments(json!({"path": "notes/q3.txt"}))?),
+        )
         .await?;
-    let text = reply
-        .tool_text()
-        .ok_or_else(|| format!("read_file failed: {reply:?}"))?;
+    let text = result
+        .content
+        .iter()
+        .find_map(|c| c.as_text().map(|t| t.text.clone()))
+        .ok_or_else(|| format!("read_file failed: {result:?}"))?;
     println!("   read_file → {text}");
 
     section("4. tools/call write_file: beyond the sub-agent's passport → 403 insufficient_scope");
-    let reply = mcp
+    let refused = mcp
         .call_tool(
-            "write_file",
-            json!({"path": "notes/q3.txt", "content": "rewritten"}),
+            CallToolRequestParams::new("write_file").with_arguments(arguments(
+                json!({"path": "notes/q3.txt", "content": "rewritten"}),
+            )?),
         )
-        .await?;
-    let McpReply::Refused {
-        status, challenge, ..
-    } = &reply
-    else {
-        return Err(format!("write_file was not refused: {reply:?}").into());
+        .await;
+    let Err(error) = refused else {
+        return Err(format!("write_file was not refused: {refused:?}").into());
     };
-    println!("   HTTP {status}");
+    // rmcp's typed 403 (`InsufficientScope`), carrying the challenge.
+    let challenge = error
+        .auth_challenge()
+        .ok_or_else(|| format!("not an HTTP refusal: {error}"))?;
+    println!("   HTTP 403: rmcp's `InsufficientScope` error");
     println!("   WWW-Authenticate: {challenge}");
     println!(
         "   → refused with `{}`: the tool needs scope `{}` (the agent could ask its parent for it)",
-        reply.challenge_param("error").unwrap_or_default(),
-        reply.challenge_param("scope").unwrap_or_default()
+        challenge_param(challenge, "error").unwrap_or_default(),
+        challenge_param(challenge, "scope").unwrap_or_default()
     );
+    mcp.cancel().await?;
 
     section("5. The same request sent twice with the same DPoP proof → the copy is refused");
     // PassportClient signs a fresh proof per request; here the sub-agent
@@ -126,7 +146,9 @@ async fn main() -> Result<(), BoxError> {
         None,
         SystemClock.now(),
     )?;
-    let (id, request) = mcp.request(
+    // A session of the small hand-written client, to see the wire.
+    let (mut session, _) = McpSession::connect(client.clone(), &server.url).await?;
+    let (id, request) = session.request(
         "tools/call",
         json!({"name": "read_file", "arguments": {"path": "notes/q3.txt"}}),
     );
@@ -155,4 +177,9 @@ async fn main() -> Result<(), BoxError> {
 
     println!("\nDone.");
     Ok(())
+}
+
+/// A tool call's arguments (a JSON object).
+fn arguments(value: Value) -> Result<Map<String, Value>, BoxError> {
+    Ok(serde_json::from_value(value)?)
 }

@@ -9,7 +9,7 @@
 //! The server itself is `passport_examples::mcp::start_mcp_server` (in
 //! `examples/mcp/server.rs`): read it alongside this file.
 
-use passport_axum::PassportClient;
+use passport_agent::PassportClient;
 use passport_claims::{AgentId, AgentModel, Audience, ScopeSet};
 use passport_dpop::DpopKey;
 use passport_examples::mcp::{McpReply, McpSession, start_mcp_server, tool_scopes};

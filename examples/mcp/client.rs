@@ -1,8 +1,10 @@
 //! An MCP client session over streamable HTTP, small enough to read: JSON-RPC
-//! messages POSTed with an agent's [`PassportClient`] (its bundle and a fresh
-//! DPoP proof on every request).
+//! messages POSTed with an agent's [`PassportClient`] (passport-agent: its
+//! bundle and a fresh DPoP proof on every request). An agent that wants the
+//! whole protocol uses rmcp's client over `PassportClient::mcp` instead (see
+//! the `mcp_agent` example); this one shows what goes over the wire.
 
-use passport_axum::PassportClient;
+use passport_agent::PassportClient;
 use serde_json::{Value, json};
 
 use crate::BoxError;
@@ -140,10 +142,14 @@ impl McpSession {
         read_reply(response, id).await
     }
 
-    /// A JSON-RPC request, ready to send (with the MCP headers, without the
-    /// passport: [`PassportClient::send`] adds it, or add it by hand).
-    /// Returns the request's `id`.
-    pub fn request(&mut self, method: &str, params: Value) -> (u64, reqwest::RequestBuilder) {
+    /// A JSON-RPC request, ready to send (with the MCP headers; the
+    /// passport is added when it goes through the client's middleware, or
+    /// by hand). Returns the request's `id`.
+    pub fn request(
+        &mut self,
+        method: &str,
+        params: Value,
+    ) -> (u64, reqwest_middleware::RequestBuilder) {
         let id = self.next_id;
         self.next_id += 1;
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
@@ -151,7 +157,7 @@ impl McpSession {
     }
 
     /// A POST to the MCP endpoint with the streamable HTTP headers.
-    fn post(&self) -> reqwest::RequestBuilder {
+    fn post(&self) -> reqwest_middleware::RequestBuilder {
         let mut post = self
             .client
             .http()

@@ -14,8 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use passport_agent::ClientError;
 use passport_audit::AuditError;
-use passport_axum::{AuthError, ClientError};
+use passport_axum::AuthError;
 use passport_claims::scope::ScopeError;
 use passport_claims::{ClaimsError, Level};
 use passport_dpop::DpopError;
@@ -248,7 +249,7 @@ fn sections() -> Vec<Section> {
             "`VerifyError` (`Token`), `DpopError` (`Proof`)",
         ),
         section(
-            "passport-axum",
+            "passport-agent",
             "ClientError",
             ClientError::CODES,
             "`DpopError` (`Proof`)",

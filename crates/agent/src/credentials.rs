@@ -1,0 +1,94 @@
+//! Where the bundle and the proof key come from.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use passport_dpop::DpopKey;
+
+use crate::ClientError;
+
+/// What a request carries: the passport bundle (`leaf~…~root`) and, for a
+/// passport bound to a key (`cnf.jkt`), that key, which signs a DPoP proof
+/// per request. Cheap to clone (shared).
+///
+/// A fixed `Credentials` is itself the simplest [`CredentialSource`].
+#[derive(Clone)]
+pub struct Credentials {
+    bundle: Arc<str>,
+    key: Option<Arc<DpopKey>>,
+}
+
+impl fmt::Debug for Credentials {
+    // Never the bundle.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("dpop_jkt", &self.key.as_deref().map(DpopKey::jkt))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// `bundle` with the key its leaf is bound to, or `None` for a bearer
+    /// passport (sent as `Authorization: Bearer`).
+    pub fn new(bundle: impl Into<Arc<str>>, key: Option<DpopKey>) -> Credentials {
+        Credentials::shared(bundle, key.map(Arc::new))
+    }
+
+    /// Like [`Credentials::new`], with a key shared with other owners.
+    pub fn shared(bundle: impl Into<Arc<str>>, key: Option<Arc<DpopKey>>) -> Credentials {
+        Credentials {
+            bundle: bundle.into(),
+            key,
+        }
+    }
+
+    /// The bundle.
+    pub fn bundle(&self) -> &str {
+        &self.bundle
+    }
+
+    /// The proof key, if the passport is bound to one.
+    pub fn key(&self) -> Option<&DpopKey> {
+        self.key.as_deref()
+    }
+}
+
+/// The future a [`CredentialSource`] answers with.
+pub type CredentialsFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Credentials, ClientError>> + Send + 'a>>;
+
+/// Gives the credentials for the next request. Asked once per request
+/// (not per retry of a nonce challenge: both attempts carry the same bundle),
+/// so a source that renews passports before they expire — a rotating cache —
+/// plugs in without changing the client.
+///
+/// ```
+/// use passport_agent::{ClientError, CredentialSource, Credentials, CredentialsFuture};
+/// use std::sync::{Arc, RwLock};
+///
+/// /// Credentials another task replaces when it renews the passport.
+/// struct Swappable(RwLock<Credentials>);
+///
+/// impl CredentialSource for Swappable {
+///     fn credentials(&self) -> CredentialsFuture<'_> {
+///         let current = self.0.read().map(|c| c.clone()).map_err(|_| {
+///             ClientError::Credentials("the credential lock is poisoned".into())
+///         });
+///         Box::pin(std::future::ready(current))
+///     }
+/// }
+/// # let _ = Swappable(RwLock::new(Credentials::new("bundle", None)));
+/// ```
+pub trait CredentialSource: Send + Sync + 'static {
+    /// The credentials to send now; an error fails the request with it
+    /// (use [`ClientError::Credentials`]).
+    fn credentials(&self) -> CredentialsFuture<'_>;
+}
+
+impl CredentialSource for Credentials {
+    fn credentials(&self) -> CredentialsFuture<'_> {
+        Box::pin(std::future::ready(Ok(self.clone())))
+    }
+}

@@ -1,0 +1,65 @@
+//! The agent's side of Agent Passport: an HTTP client that presents a
+//! passport. [`PassportMiddleware`] is
+//! [reqwest-middleware](reqwest_middleware) that puts the bundle in
+//! `Authorization` and a fresh DPoP proof on every attempt, remembers each
+//! server's nonce and answers a nonce challenge once; [`PassportClient`]
+//! is a ready client with it. With feature `rmcp`, [`McpHttpClient`] lets an
+//! rmcp client speak MCP over it. No server framework is compiled in.
+//!
+//! ```no_run
+//! # async fn run(bundle: String, key: passport_dpop::DpopKey) -> Result<(), passport_agent::ClientError> {
+//! use passport_agent::{Credentials, PassportClient};
+//! use reqwest_middleware::{Middleware, Next};
+//!
+//! /// Another middleware: logs each attempt (never its headers: they hold
+//! /// the passport and the proof).
+//! struct LogAttempts;
+//!
+//! #[async_trait::async_trait]
+//! impl Middleware for LogAttempts {
+//!     async fn handle(
+//!         &self,
+//!         request: reqwest::Request,
+//!         extensions: &mut http::Extensions,
+//!         next: Next<'_>,
+//!     ) -> reqwest_middleware::Result<reqwest::Response> {
+//!         eprintln!("{} {}", request.method(), request.url());
+//!         next.run(request, extensions).await
+//!     }
+//! }
+//!
+//! // The passport bundle and the key its leaf is bound to (`cnf.jkt`).
+//! let client = PassportClient::builder(Credentials::new(bundle, Some(key)))
+//!     .outer(LogAttempts) // runs before the passport middleware
+//!     .build();
+//! let report = client.get("https://files.example/reports/q3").await?;
+//! match report.status().as_u16() {
+//!     200 => println!("{}", report.text().await.map_err(passport_agent::ClientError::from)?),
+//!     // `WWW-Authenticate: DPoP …, error="insufficient_scope", scope="…"`
+//!     403 => eprintln!("this passport does not cover the report"),
+//!     other => eprintln!("refused: {other}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Where the bundle comes from is a [`CredentialSource`]: a fixed
+//! [`Credentials`], or a source that renews passports before they expire.
+//!
+//! See the [workspace README](https://github.com/agent-passport/agent-passport-rs)
+//! and `docs/design.md` ("passport-agent").
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod credentials;
+mod error;
+#[cfg(feature = "rmcp")]
+mod mcp;
+mod middleware;
+
+pub use client::{PassportClient, PassportClientBuilder};
+pub use credentials::{CredentialSource, Credentials, CredentialsFuture};
+pub use error::ClientError;
+#[cfg(feature = "rmcp")]
+pub use mcp::McpHttpClient;
+pub use middleware::PassportMiddleware;

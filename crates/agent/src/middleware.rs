@@ -1,0 +1,203 @@
+//! The middleware: credentials, a fresh proof per attempt, server nonces.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use http::Extensions;
+use passport_claims::{Clock, SystemClock};
+use passport_dpop::DpopError;
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use reqwest::{Request, Response, StatusCode};
+use reqwest_middleware::{Middleware, Next};
+
+use crate::{ClientError, CredentialSource, Credentials};
+
+/// The longest server nonce remembered (anything longer is ignored).
+const MAX_NONCE_LEN: usize = 1024;
+/// The most origins whose nonce is remembered at once; past it, one is
+/// forgotten (its server asks again, costing one round trip).
+const MAX_ORIGINS: usize = 256;
+
+static DPOP: HeaderName = HeaderName::from_static("dpop");
+static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// reqwest middleware that sends the agent's passport: the bundle in
+/// `Authorization` (`DPoP` when the credentials hold a key, `Bearer`
+/// otherwise) and, with a key, a DPoP proof made for this attempt (`htm`
+/// and `htu` from the request, `ath` over the bundle, the origin's last
+/// nonce, a new `jti`).
+///
+/// - **A fresh proof per attempt.** Every request passing through the
+///   middleware gets a new proof, so a retry middleware placed *outside*
+///   it (added before it on the
+///   [`ClientBuilder`](reqwest_middleware::ClientBuilder)) re-enters it and
+///   never resends a proof: a proof's `jti` is single-use (RFC 9449 §11.1).
+/// - **Nonces per origin.** A `DPoP-Nonce` from any response is remembered
+///   for that response's origin (scheme, host, port) only, and put in the
+///   next proofs for that origin (RFC 9449 §8.2, §9): one server's nonce is
+///   never shown to another.
+/// - **One retry on a nonce challenge.** On 401 with
+///   `error="use_dpop_nonce"` and a new `DPoP-Nonce`, the request is sent
+///   once more with a proof carrying that nonce — only if its body can be
+///   cloned (a stream cannot be sent twice: that answer is returned as is).
+///   Never a second retry.
+///
+/// Clones share the nonce memory.
+#[derive(Clone)]
+pub struct PassportMiddleware {
+    source: Arc<dyn CredentialSource>,
+    clock: Arc<dyn Clock>,
+    nonces: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl fmt::Debug for PassportMiddleware {
+    // Never the bundle.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PassportMiddleware")
+            .field("origins_with_nonce", &self.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PassportMiddleware {
+    /// Middleware sending the credentials `source` gives (a fixed
+    /// [`Credentials`] or a renewing source).
+    pub fn new(source: impl CredentialSource) -> PassportMiddleware {
+        PassportMiddleware::from_arc(Arc::new(source))
+    }
+
+    /// Like [`PassportMiddleware::new`], with a source shared with others.
+    pub fn from_arc(source: Arc<dyn CredentialSource>) -> PassportMiddleware {
+        PassportMiddleware {
+            source,
+            clock: Arc::new(SystemClock),
+            nonces: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Uses `clock` for the proofs' `iat` instead of the system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> PassportMiddleware {
+        self.clock = clock;
+        self
+    }
+
+    /// The last nonce a server at `origin` (`scheme://host[:port]`) sent.
+    pub fn nonce_for(&self, origin: &str) -> Option<String> {
+        self.lock().get(origin).cloned()
+    }
+
+    /// Puts the credentials and, with a key, a new proof on `request`
+    /// (replacing any `Authorization` or `DPoP` header it had).
+    fn authorize(
+        &self,
+        mut request: Request,
+        credentials: &Credentials,
+        nonce: Option<&str>,
+    ) -> Result<Request, ClientError> {
+        let scheme = if credentials.key().is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        };
+        let authorization = HeaderValue::from_str(&format!("{scheme} {}", credentials.bundle()))
+            .map_err(|_| ClientError::InvalidBundle)?;
+        let proof = match credentials.key() {
+            Some(key) => Some(key.proof(
+                request.method().as_str(),
+                request.url().as_str(),
+                Some(credentials.bundle()),
+                nonce,
+                self.clock.now(),
+            )?),
+            None => None,
+        };
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, authorization);
+        headers.remove(&DPOP);
+        if let Some(proof) = proof {
+            let value = HeaderValue::from_str(&proof)
+                .map_err(|e| DpopError::Crypto(format!("proof is not a header value: {e}")))?;
+            headers.insert(DPOP.clone(), value);
+        }
+        Ok(request)
+    }
+
+    /// Remembers the response's `DPoP-Nonce` for its origin and returns it.
+    fn remember_nonce(&self, origin: &str, response: &Response) -> Option<String> {
+        let nonce = response.headers().get(&DPOP_NONCE)?.to_str().ok()?;
+        if nonce.is_empty() || nonce.len() > MAX_NONCE_LEN {
+            return None;
+        }
+        let mut nonces = self.lock();
+        if nonces.len() >= MAX_ORIGINS
+            && !nonces.contains_key(origin)
+            && let Some(forget) = nonces.keys().next().cloned()
+        {
+            nonces.remove(&forget);
+        }
+        nonces.insert(origin.to_owned(), nonce.to_owned());
+        Some(nonce.to_owned())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, String>> {
+        // A map of strings is consistent after every statement.
+        self.nonces.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for PassportMiddleware {
+    async fn handle(
+        &self,
+        request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let credentials = self
+            .source
+            .credentials()
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        let origin = request.url().origin().ascii_serialization();
+        // Only a proof can carry a nonce: a bearer request is never retried.
+        let retry = match credentials.key() {
+            Some(_) => request.try_clone(),
+            None => None,
+        };
+        let sent_nonce = self.nonce_for(&origin);
+        let request = self
+            .authorize(request, &credentials, sent_nonce.as_deref())
+            .map_err(reqwest_middleware::Error::middleware)?;
+        let response = next.clone().run(request, extensions).await?;
+        let fresh = self.remember_nonce(&origin, &response);
+        if let (Some(retry), Some(nonce)) = (retry, fresh)
+            && response.status() == StatusCode::UNAUTHORIZED
+            && asks_for_nonce(&response)
+            && sent_nonce.as_deref() != Some(nonce.as_str())
+        {
+            let retry = self
+                .authorize(retry, &credentials, Some(&nonce))
+                .map_err(reqwest_middleware::Error::middleware)?;
+            let response = next.run(retry, extensions).await?;
+            self.remember_nonce(&origin, &response);
+            return Ok(response);
+        }
+        Ok(response)
+    }
+}
+
+/// True when a `WWW-Authenticate` challenge carries `error="use_dpop_nonce"`.
+fn asks_for_nonce(response: &Response) -> bool {
+    response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.to_ascii_lowercase()
+                .replace(' ', "")
+                .contains("error=\"use_dpop_nonce\"")
+        })
+}
