@@ -83,6 +83,15 @@ fn request_path<'a>(uri: &'a Uri, extensions: &'a Extensions) -> &'a str {
     uri.path()
 }
 
+impl<S: Clone> PassportService<S> {
+    /// The inner service that was made ready, to be called; a clone stays
+    /// for the next `poll_ready`.
+    fn ready_inner(&mut self) -> S {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for PassportService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -118,11 +127,9 @@ where
                 )
                 .map(Some),
         };
-        // The clone that was made ready is the one that is called.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         match outcome {
             Ok(passport) => {
+                let mut inner = self.ready_inner();
                 if let Some(passport) = &passport {
                     request.extensions_mut().insert(passport.clone());
                 }
@@ -134,6 +141,7 @@ where
                 Box::pin(async move { Ok(response) })
             }
             Err(Refused::Retry { rejection, audit }) => {
+                let mut inner = self.ready_inner();
                 let auth = self.auth.clone();
                 let requirements = self.requirements.clone();
                 // Only the parts are borrowed across the wait: a body need

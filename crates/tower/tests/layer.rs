@@ -400,3 +400,43 @@ async fn at_most_one_retry_per_request_and_every_refetch_is_asked() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(useless.load(Ordering::SeqCst), 1);
 }
+
+/// Header values hyper would not put on the wire (or a client would not
+/// send), straight into `authenticate`: never a panic, always 400 or 401.
+#[test]
+fn authenticate_survives_arbitrary_bytes() {
+    let f = Fixture::new();
+    let auth = f.auth().dpop(f.dpop()).build().unwrap();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet: &[u8] = b"Bearer DPoP \t~.-_=+/abcXYZ019\x80\xff\"\\,";
+    for _ in 0..2_000 {
+        let len = (next() % 64) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        let Ok(value) = HeaderValue::from_bytes(&bytes) else {
+            continue;
+        };
+        let mut headers = http::HeaderMap::new();
+        headers.append("authorization", value.clone());
+        if next() % 2 == 0 {
+            headers.append("dpop", value);
+        }
+        let rejection = auth
+            .authenticate(
+                &http::Method::GET,
+                "/files",
+                &headers,
+                &Requirements::none(),
+            )
+            .unwrap_err();
+        let status = rejection.error().status().as_u16();
+        assert!(status == 400 || status == 401, "{bytes:?}: {status}");
+    }
+}
