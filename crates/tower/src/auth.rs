@@ -351,7 +351,10 @@ impl PassportAuth {
                         .iter()
                         .filter_map(|r| r.refetch(&bundle, error))
                         .collect();
+                    // The timeout needs tokio's timer: outside a tokio
+                    // runtime the first refusal stands rather than a panic.
                     !work.is_empty()
+                        && tokio::runtime::Handle::try_current().is_ok()
                         && tokio::time::timeout(shared.refetch_timeout, join_all(work))
                             .await
                             .is_ok()

@@ -440,3 +440,24 @@ fn authenticate_survives_arbitrary_bytes() {
         assert!(status == 400 || status == 401, "{bytes:?}: {status}");
     }
 }
+
+/// Outside a tokio runtime the refetch cannot be timed: the first refusal
+/// stands (no panic, one record).
+#[test]
+fn without_a_tokio_runtime_the_first_refusal_stands() {
+    let f = Fixture::new();
+    let (bundle, _) = rotated(&f, false, Duration::ZERO);
+    let useless = Arc::new(AtomicUsize::new(0));
+    let auth = f.auth().refetch(Useless(useless.clone())).build().unwrap();
+    let mut service = auth.layer().layer(f.app.clone());
+    let mut future = service.call(get("/", Some(&format!("Bearer {bundle}"))));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    // Nothing is left to wait for: the first poll answers.
+    let Poll::Ready(response) = future.as_mut().poll(&mut cx) else {
+        panic!("the layer waited without a runtime");
+    };
+    let response = response.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(useless.load(Ordering::SeqCst), 1);
+    assert_eq!(one_record(&f).error.as_deref(), Some("unknown_kid"));
+}
