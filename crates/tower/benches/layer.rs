@@ -90,8 +90,12 @@ impl Service<Request<Bytes>> for Ok200 {
 }
 
 struct Fixture {
-    service: RefCell<PassportService<Ok200>>,
-    auth: PassportAuth,
+    /// The layer for `layer_new_leaf`.
+    new_leaf: RefCell<PassportService<Ok200>>,
+    /// The layer for `layer_repeated_bundle`: the same verifier, another
+    /// replay cache.
+    repeated: RefCell<PassportService<Ok200>>,
+    verifier: Arc<Verifier>,
     issuer: Issuer,
     /// The leaf's parent, verified: new leaves are delegated from it.
     parent: VerifiedPassport,
@@ -162,21 +166,27 @@ impl Fixture {
             .expect("child");
         let parent = verify_bound(&verifier, mid.bundle(), b.jkt());
 
-        // Room for every proof of the run: nothing is ever refused as full,
-        // and the one holder key of the bench may fill all of it (the
-        // per-key share guards a server shared by many agents).
-        let replay = Arc::new(
-            InMemoryReplayCache::new(10_000_000, clock.clone()).with_key_share(10_000_000),
-        );
-        let dpop =
-            DpopVerifier::new(DpopPolicy::default(), clock.clone()).with_replay_cache(replay);
-        let auth = PassportAuth::builder(Arc::new(verifier))
-            .dpop(dpop)
-            .build()
-            .expect("auth");
-        let service = auth
-            .require(Requirements::scope(REQUIRED_SCOPE))
-            .layer(Ok200);
+        // Each group has its own replay cache, so one group's proofs do not
+        // make the other's cache larger. Room for every proof of the run:
+        // nothing is ever refused as full, and the one holder key of the
+        // bench may fill all of it (the per-key share guards a server shared
+        // by many agents).
+        let verifier = Arc::new(verifier);
+        let service = || {
+            let replay = Arc::new(
+                InMemoryReplayCache::new(10_000_000, clock.clone()).with_key_share(10_000_000),
+            );
+            let dpop =
+                DpopVerifier::new(DpopPolicy::default(), clock.clone()).with_replay_cache(replay);
+            let auth = PassportAuth::builder(verifier.clone())
+                .dpop(dpop)
+                .build()
+                .expect("auth");
+            RefCell::new(
+                auth.require(Requirements::scope(REQUIRED_SCOPE))
+                    .layer(Ok200),
+            )
+        };
 
         let url = format!("{AUD}{PATH}");
         let bundle = new_bundle(&issuer, &parent, &key);
@@ -204,8 +214,9 @@ impl Fixture {
         let es_key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point).expect("raw P-256 key");
 
         let f = Fixture {
-            service: RefCell::new(service),
-            auth,
+            new_leaf: service(),
+            repeated: service(),
+            verifier,
             issuer,
             parent,
             bundle,
@@ -221,10 +232,10 @@ impl Fixture {
         assert!(f.ed_and_es256());
 
         // Warm the ancestor cache (and check the whole path once).
-        assert_eq!(f.serve(f.request(&f.bundle)), StatusCode::OK);
-        assert_eq!(f.auth.verifier().cached_ancestors(), 2);
+        assert_eq!(f.serve(&f.repeated, f.request(&f.bundle)), StatusCode::OK);
+        assert_eq!(f.verifier.cached_ancestors(), 2);
         let fresh = f.new_bundle();
-        assert_eq!(f.serve(f.request(&fresh)), StatusCode::OK);
+        assert_eq!(f.serve(&f.new_leaf, f.request(&fresh)), StatusCode::OK);
         f
     }
 
@@ -252,8 +263,12 @@ impl Fixture {
 
     /// The request through the layer; its status. The inner service is
     /// ready at once, so the future completes on its first poll.
-    fn serve(&self, request: Request<Bytes>) -> StatusCode {
-        let mut future = self.service.borrow_mut().call(request);
+    fn serve(
+        &self,
+        service: &RefCell<PassportService<Ok200>>,
+        request: Request<Bytes>,
+    ) -> StatusCode {
+        let mut future = service.borrow_mut().call(request);
         match future
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))
@@ -305,7 +320,7 @@ fn criterion_groups(c: &mut Criterion, f: &Fixture) {
     g.bench_function("dpop_chain3_new_leaf_scope", |b| {
         b.iter_batched(
             || f.request(&f.new_bundle()),
-            |request| assert_eq!(f.serve(request), StatusCode::OK),
+            |request| assert_eq!(f.serve(&f.new_leaf, request), StatusCode::OK),
             BatchSize::SmallInput,
         )
     });
@@ -316,7 +331,7 @@ fn criterion_groups(c: &mut Criterion, f: &Fixture) {
     g.bench_function("dpop_chain3_same_bundle_scope", |b| {
         b.iter_batched(
             || f.request(&f.bundle),
-            |request| assert_eq!(f.serve(request), StatusCode::OK),
+            |request| assert_eq!(f.serve(&f.repeated, request), StatusCode::OK),
             BatchSize::SmallInput,
         )
     });
@@ -331,6 +346,7 @@ fn interleaved(
     baseline: impl Fn() -> bool,
     request: impl Fn() -> Request<Bytes>,
     f: &Fixture,
+    service: &RefCell<PassportService<Ok200>>,
 ) {
     const ROUNDS: usize = 40;
     const BATCH: usize = 200;
@@ -346,7 +362,7 @@ fn interleaved(
         let base = start.elapsed();
         let start = Instant::now();
         for request in requests {
-            assert_eq!(black_box(f.serve(request)), StatusCode::OK);
+            assert_eq!(black_box(f.serve(service, request)), StatusCode::OK);
         }
         let layer = start.elapsed();
         ratios.push(layer.as_secs_f64() / base.as_secs_f64());
@@ -396,6 +412,7 @@ fn main() {
             || f.ed_and_es256(),
             || f.request(&f.new_bundle()),
             &f,
+            &f.new_leaf,
         );
         interleaved(
             "layer_repeated_bundle/interleaved",
@@ -403,6 +420,7 @@ fn main() {
             || f.es256(),
             || f.request(&f.bundle),
             &f,
+            &f.repeated,
         );
     }
 }
