@@ -6,6 +6,16 @@
 //! `Verifier` and its ancestor cache) on 127.0.0.1 for the number of seconds
 //! given as the second argument (default 20), then exits.
 //!
+//! `GET /metrics` answers the process's metrics in Prometheus text format
+//! (`passport_verify_total`, `passport_verify_cache_total`, … as the
+//! libraries emit them through the `metrics` facade), recorded by
+//! `metrics-exporter-prometheus`'s recorder. The route is not behind the
+//! passport layer: this server listens on the loopback interface only, for
+//! the load generator and a scraper on the same machine. A server reachable
+//! from elsewhere would serve metrics on a separate, internal listener or
+//! behind its own authentication, since outcome counts tell an attacker
+//! which of their attempts fail and how.
+//!
 //! The passports are bearer passports: a load generator such as wrk cannot
 //! sign a fresh DPoP proof per request. DPoP's cost is measured separately by
 //! `cargo bench -p passport-axum`.
@@ -15,7 +25,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{HeaderValue, header};
 use axum::{Router, routing::get};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use passport_axum::{Passport, PassportAuth, Requirements};
 use passport_claims::{
     AgentId, AgentModel, Assurance, Audience, IdentityAssertion, Level, ScopeSet,
@@ -26,6 +38,29 @@ use passport_verifier::{VerificationPolicy, Verifier};
 
 async fn files(passport: Passport) -> String {
     format!("ok {}\n", passport.agent_id())
+}
+
+/// The Prometheus text exposition format, version 0.0.4.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
+/// `GET /metrics`: every metric recorded so far.
+fn metrics_router(handle: PrometheusHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            handle.run_upkeep();
+            let body = handle.render();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(PROMETHEUS_TEXT),
+                    )],
+                    body,
+                )
+            }
+        }),
+    )
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -41,6 +76,19 @@ async fn main() -> Result<(), BoxError> {
         .unwrap_or(20)
         .min(600);
 
+    // Installed before anything is verified, so every event is counted.
+    let metrics = PrometheusBuilder::new().install_recorder()?;
+    // Without its HTTP listener the recorder leaves upkeep (draining
+    // histogram samples into their buckets) to us; the task ends with the
+    // runtime, when `main` returns.
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let audience = format!("http://{}", listener.local_addr()?);
     let (issuer, keys) = local_issuer()?;
@@ -91,7 +139,9 @@ async fn main() -> Result<(), BoxError> {
     let app = Router::new()
         .route("/files", get(files))
         .route_layer(auth.require(Requirements::scope("files:read")))
-        .layer(auth.layer());
+        .layer(auth.layer())
+        // After `.layer`: not behind the passport layer (see above).
+        .merge(metrics_router(metrics));
     println!("{audience}/files");
     let server = axum::serve(listener, app);
     match tokio::time::timeout(Duration::from_secs(seconds), server).await {

@@ -147,3 +147,72 @@ fn mcp_agent() {
         ],
     );
 }
+
+/// One HTTP/1.1 request over a plain socket; the whole answer.
+fn http_get(addr: &str, path: &str, authorization: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn load_server_serves_prometheus_metrics() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let path = example("load_server");
+    assert!(path.exists(), "{} not built", path.display());
+    let dir = std::env::temp_dir().join(format!("load-server-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bundle_file = dir.join("bundle.txt");
+    let mut child = Command::new(&path)
+        .args([bundle_file.to_str().unwrap(), "30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let addr = url
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches("/files")
+        .to_owned();
+    let bundle = std::fs::read_to_string(&bundle_file).unwrap();
+
+    let files = http_get(&addr, "/files", Some(&format!("Bearer {bundle}")));
+    let unauthenticated = http_get(&addr, "/files", None);
+    let metrics = http_get(&addr, "/metrics", None);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    assert!(files.starts_with("HTTP/1.1 200"), "{files}");
+    assert!(files.contains("ok helper"), "{files}");
+    assert!(
+        unauthenticated.starts_with("HTTP/1.1 401"),
+        "{unauthenticated}"
+    );
+    // Unauthenticated, in the Prometheus text format.
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{metrics}"
+    );
+}

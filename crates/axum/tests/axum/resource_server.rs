@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use crate::common::*;
-use passport_axum::{PassportAuth, PassportClient, ResourceMetadata};
+use passport_agent::{Credentials, PassportClient};
+use passport_axum::{PassportAuth, ResourceMetadata};
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
 use passport_testkit::{Down, ISS, StatusTable, bounded};
@@ -67,13 +68,16 @@ async fn client_helper_sends_bearer_and_dpop() {
     bounded(async {
         let mut f = Fixture::new().await;
         f.serve(f.auth().build().unwrap()).await;
-        let bearer = PassportClient::new(f.root(&["files:*"], None).bundle(), None)
-            .with_clock(f.kit.clock.clone());
+        let bearer = agent_client(
+            f.root(&["files:*"], None).bundle(),
+            None,
+            f.kit.clock.clone(),
+        );
         let ok = bearer.get(&f.url("/files")).await.unwrap();
         assert_eq!(ok.status(), 200);
         let key = Fixture::key();
         let leaf = f.chain3(&key);
-        let client = PassportClient::new(leaf.bundle(), Some(key)).with_clock(f.kit.clock.clone());
+        let client = agent_client(leaf.bundle(), Some(key), f.kit.clock.clone());
         for _ in 0..3 {
             // A fresh proof every time: no replay.
             let ok = client.get(&f.url("/files?q=1")).await.unwrap();
@@ -318,7 +322,7 @@ async fn server_nonce_missing_then_retried_raw_and_by_the_client() {
         assert_eq!(ok.status, 200, "{ok:#?}");
 
         // The client helper: one 401, one retry, then the nonce is remembered.
-        let client = PassportClient::new(bundle, Some(key)).with_clock(f.kit.clock.clone());
+        let client = agent_client(bundle, Some(key), f.kit.clock.clone());
         let before = f.hits();
         let ok = client.get(&f.url("/files")).await.unwrap();
         assert_eq!(ok.status(), 200);
@@ -343,9 +347,11 @@ async fn the_client_retries_only_once() {
         f.serve(auth).await;
         let key = Fixture::key();
         let leaf = f.chain3(&key);
-        let client = PassportClient::new(leaf.bundle(), Some(key)).with_clock(Arc::new(
-            passport_claims::ManualClock::new(f.now() - 10_000),
-        ));
+        let client = agent_client(
+            leaf.bundle(),
+            Some(key),
+            Arc::new(passport_claims::ManualClock::new(f.now() - 10_000)),
+        );
         let before = f.hits();
         let answer = Answer::read(client.get(&f.url("/files")).await.unwrap()).await;
         answer.assert_refused(401, "invalid_dpop_proof", "dpop_iat_too_old");
@@ -476,7 +482,7 @@ async fn a_revoked_ancestor_refuses_the_leaf() {
         f.serve(auth).await;
         let key = Fixture::key();
         let leaf = f.chain3(&key);
-        let client = PassportClient::new(leaf.bundle(), Some(key)).with_clock(f.kit.clock.clone());
+        let client = agent_client(leaf.bundle(), Some(key), f.kit.clock.clone());
         assert_eq!(client.get(&f.url("/files")).await.unwrap().status(), 200);
         // Revoke the root.
         let root_jti = f.kit.parent(leaf.bundle()).root().jti.clone();
@@ -702,4 +708,15 @@ fn shared_types_are_send_sync_and_clone() {
     send_sync::<passport_axum::PassportLayer>();
     send_sync::<PassportClient>();
     send_sync::<passport_axum::Rejection>();
+}
+
+/// The agent's client (passport-agent) on the fixture's clock.
+fn agent_client(
+    bundle: &str,
+    key: Option<passport_dpop::DpopKey>,
+    clock: Arc<dyn passport_claims::Clock>,
+) -> PassportClient {
+    PassportClient::builder(Credentials::new(bundle, key))
+        .clock(clock)
+        .build()
 }

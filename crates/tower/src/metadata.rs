@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The protected resource metadata document (RFC 9728 §2), served by
-/// [`crate::PassportAuth::metadata_router`]. Empty lists and a `false`
+/// [`crate::PassportAuth::metadata_json`] (passport-axum: `metadata_router`). Empty lists and a `false`
 /// `dpop_bound_access_tokens_required` are left out, as the RFC's defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -1,15 +1,20 @@
 //! [`PassportAuth`]: the shared state, and the one function that
 //! authenticates a request.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::routing::get;
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use passport_claims::UnverifiedBundle;
 use passport_dpop::{DpopError, DpopVerifier, VerifiedProof};
-use passport_verifier::{Verification, VerifiedPassport, Verifier};
+use passport_verifier::{
+    DeferredAudit, Refetch, RefetchFuture, Verification, VerifiedPassport, Verifier,
+};
 
 use crate::credentials::{DPOP, credentials};
 use crate::metadata::ResourceMetadata;
@@ -31,18 +36,50 @@ pub(crate) struct Shared {
     pub(crate) dpop_algs: String,
     pub(crate) require_pop: bool,
     pub(crate) max_authorization_len: usize,
+    pub(crate) refetch: Vec<Arc<dyn Refetch>>,
+    pub(crate) refetch_timeout: Duration,
+}
+
+thread_local! {
+    /// The `htu` of the request being checked on this thread: one buffer
+    /// reused, so building the URL costs no allocation per request.
+    static HTU: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 impl Shared {
-    /// The absolute URL of a request for `htu`: the configured base and the
-    /// request's path (the query never matters for `htu`).
-    pub(crate) fn htu(&self, path: &str) -> String {
+    /// Calls `f` with the absolute URL of a request for `htu`: the
+    /// configured base and the request's path (the query never matters for
+    /// `htu`).
+    pub(crate) fn with_htu<T>(&self, path: &str, f: impl FnOnce(&str) -> T) -> T {
         let path = if path.starts_with('/') { path } else { "/" };
-        let mut url = String::with_capacity(self.base.len() + path.len());
-        url.push_str(&self.base);
-        url.push_str(path);
-        url
+        HTU.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut url) => {
+                url.clear();
+                url.push_str(&self.base);
+                url.push_str(path);
+                f(&url)
+            }
+            // Only if `f` itself checked a proof on this thread: never in
+            // this crate, but a fresh String is always correct.
+            Err(_) => f(&format!("{}{path}", self.base)),
+        })
     }
+}
+
+/// A refusal of the first verification, before it is recorded.
+pub(crate) enum Refused {
+    /// Recorded already: the answer.
+    Final(Rejection),
+    /// The verifier refused the bundle and a [`Refetch`] may help: the
+    /// record waits for the retry's decision.
+    Retry {
+        /// The refusal, answered if the retry does not happen.
+        rejection: Rejection,
+        /// The first verification's record, never written when a second
+        /// verification runs (that one writes its own). Boxed: a record is
+        /// large, and this path is rare.
+        audit: Box<DeferredAudit>,
+    },
 }
 
 /// A resource server's passport authentication: the shared [`Verifier`]
@@ -52,7 +89,8 @@ impl Shared {
 ///
 /// Build it once with [`PassportAuth::builder`], then take layers from it
 /// ([`PassportAuth::layer`], [`PassportAuth::require`]) and the metadata
-/// route ([`PassportAuth::metadata_router`]).
+/// route ([`PassportAuth::metadata_path`], [`PassportAuth::metadata_json`];
+/// passport-axum serves them with `metadata_router`).
 ///
 /// ## Why the base URL comes from configuration
 ///
@@ -103,15 +141,18 @@ impl PassportAuth {
     }
 
     /// A router serving the RFC 9728 metadata document at
-    /// [`PassportAuth::metadata_path`]; merge it into the application's.
-    pub fn metadata_router<S>(&self) -> Router<S>
+    /// [`PassportAuth::metadata_path`], without authentication; merge it
+    /// into the application's after its passport layers.
+    #[cfg(feature = "axum")]
+    pub fn metadata_router<S>(&self) -> axum::Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
+        use http::{HeaderValue, header};
         let body = self.shared.metadata_json.clone();
-        Router::new().route(
+        axum::Router::new().route(
             &self.shared.metadata_path,
-            get(move || {
+            axum::routing::get(move || {
                 let body = body.clone();
                 async move {
                     (
@@ -130,6 +171,13 @@ impl PassportAuth {
                 }
             }),
         )
+    }
+
+    /// The RFC 9728 metadata document as served: its JSON bytes (cheap to
+    /// clone), for a server that routes [`PassportAuth::metadata_path`]
+    /// itself (with the `axum` feature, `metadata_router` serves it).
+    pub fn metadata_json(&self) -> Bytes {
+        self.shared.metadata_json.clone()
     }
 
     /// The metadata document.
@@ -203,6 +251,32 @@ impl PassportAuth {
         headers: &HeaderMap,
         requirements: &Requirements,
     ) -> Result<Passport, Rejection> {
+        self.first_attempt(method, path, headers, requirements, false)
+            .map_err(|refused| match refused {
+                Refused::Final(rejection) => rejection,
+                Refused::Retry { rejection, audit } => {
+                    record_refusal(*audit, &rejection, requirements);
+                    rejection
+                }
+            })
+    }
+
+    /// True when a refusal of the verifier may be worth a refetch.
+    pub(crate) fn refetches(&self) -> bool {
+        !self.shared.refetch.is_empty()
+    }
+
+    /// The first verification of a request. With `may_retry`, a refusal by
+    /// the verifier is returned unrecorded ([`Refused::Retry`]), for
+    /// [`PassportAuth::refetch_and_retry`].
+    pub(crate) fn first_attempt(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        requirements: &Requirements,
+        may_retry: bool,
+    ) -> Result<Passport, Refused> {
         let shared = &self.shared;
         let pop_required = requirements.proof_of_possession || shared.require_pop;
         let reject = |error: AuthError, scheme: Option<Scheme>| {
@@ -212,36 +286,91 @@ impl PassportAuth {
         // A request without a passport has nothing to attribute a record to.
         let (scheme, token) =
             credentials(headers, shared.max_authorization_len, shared.dpop.is_some())
-                .map_err(|e| reject(e, None))?;
+                .map_err(|e| Refused::Final(reject(e, None)))?;
         let (verification, audit) = shared.verifier.verify_str_deferring_audit(token);
-        let decided = verification
-            .map_err(|e| reject(AuthError::Token(e), Some(scheme)))
-            .and_then(|verification| {
-                let request = RequestParts {
-                    method,
-                    path,
-                    headers,
-                    token,
-                };
-                self.prove(&request, scheme, verification, pop_required)
-                    .map_err(|e| reject(e, Some(scheme)))
-            });
-        match decided {
+        let verification = match verification {
+            Ok(verification) => verification,
+            Err(e) => {
+                let rejection = reject(AuthError::Token(e), Some(scheme));
+                if may_retry {
+                    return Err(Refused::Retry {
+                        rejection,
+                        audit: Box::new(audit),
+                    });
+                }
+                record_refusal(audit, &rejection, requirements);
+                return Err(Refused::Final(rejection));
+            }
+        };
+        let request = RequestParts {
+            method,
+            path,
+            headers,
+            token,
+        };
+        match self.prove(&request, scheme, verification, pop_required) {
             Ok((verified, proof)) => {
                 let passport = Passport::new(verified, proof, scheme, shared.clone(), audit);
                 // Records its own refusal.
-                passport.require(requirements)?;
+                passport.require(requirements).map_err(Refused::Final)?;
                 Ok(passport)
             }
-            Err(rejection) => {
-                let mut audit = audit;
-                if let Some(scope) = &requirements.scope {
-                    audit.set_required_scope(scope);
-                }
-                audit.refuse(rejection.code());
-                Err(rejection)
+            Err(e) => {
+                let rejection = reject(e, Some(scheme));
+                record_refusal(audit, &rejection, requirements);
+                Err(Refused::Final(rejection))
             }
         }
+    }
+
+    /// After the verifier refused a request's bundle: asks each
+    /// [`Refetch`] for the work that may let it pass, awaits that work
+    /// (concurrently, within the configured timeout) and authenticates the
+    /// request once more. Without any work to do, or when the work does not
+    /// finish in time, the first refusal stands. Either way exactly one
+    /// audit record is written: the first refusal's, or the second
+    /// attempt's.
+    pub(crate) async fn refetch_and_retry(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        requirements: &Requirements,
+        rejection: Rejection,
+        audit: Box<DeferredAudit>,
+    ) -> Result<Passport, Rejection> {
+        let shared = &self.shared;
+        let refetched = match (
+            rejection.error(),
+            credentials(headers, shared.max_authorization_len, shared.dpop.is_some()),
+        ) {
+            (AuthError::Token(error), Ok((_, token))) => match UnverifiedBundle::parse(token) {
+                Ok(bundle) => {
+                    let work: Vec<RefetchFuture<'_>> = shared
+                        .refetch
+                        .iter()
+                        .filter_map(|r| r.refetch(&bundle, error))
+                        .collect();
+                    // The timeout needs tokio's timer: outside a tokio
+                    // runtime the first refusal stands rather than a panic.
+                    !work.is_empty()
+                        && tokio::runtime::Handle::try_current().is_ok()
+                        && tokio::time::timeout(shared.refetch_timeout, join_all(work))
+                            .await
+                            .is_ok()
+                }
+                Err(_) => false,
+            },
+            _ => false,
+        };
+        if !refetched {
+            record_refusal(*audit, &rejection, requirements);
+            return Err(rejection);
+        }
+        // The first verification's record is dropped unwritten: the second
+        // one is the request's decision.
+        drop(audit);
+        self.authenticate_deferred(method, path, headers, requirements)
     }
 
     /// The scheme and the proof of possession, for a bundle that verified.
@@ -277,15 +406,16 @@ impl PassportAuth {
                     })?;
                     count += 1;
                 }
-                let htu = shared.htu(request.path);
-                let proof = dpop
-                    .verify(
-                        &proofs[..count],
-                        request.method.as_str(),
-                        &htu,
-                        Some(request.token),
-                        Some(pending.bound_jkt()),
-                    )
+                let proof = shared
+                    .with_htu(request.path, |htu| {
+                        dpop.verify(
+                            &proofs[..count],
+                            request.method.as_str(),
+                            htu,
+                            Some(request.token),
+                            Some(pending.bound_jkt()),
+                        )
+                    })
                     .map_err(AuthError::Proof)?;
                 // The proof's key is the bound key (checked above); this is
                 // what turns the pending passport into a verified one.
@@ -305,4 +435,26 @@ struct RequestParts<'a> {
     headers: &'a HeaderMap,
     /// The bundle as presented (what the proof's `ath` covers).
     token: &'a str,
+}
+
+/// Records a refusal as the request's one audit record, with the route's
+/// scope.
+fn record_refusal(mut audit: DeferredAudit, rejection: &Rejection, requirements: &Requirements) {
+    if let Some(scope) = &requirements.scope {
+        audit.set_required_scope(scope);
+    }
+    audit.refuse(rejection.code());
+}
+
+/// Awaits every future, polling them together.
+async fn join_all(mut work: Vec<RefetchFuture<'_>>) {
+    std::future::poll_fn(|cx| {
+        work.retain_mut(|future| Pin::as_mut(future).poll(cx).is_pending());
+        if work.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
 }

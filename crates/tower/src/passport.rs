@@ -1,11 +1,10 @@
-//! The [`Passport`] extractor: the passport of an authenticated request.
+//! [`Passport`]: the passport of an authenticated request (with the `axum`
+//! feature, an extractor).
 
 use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-use axum::http::request::Parts;
 use passport_dpop::VerifiedProof;
 use passport_verifier::{DeferredAudit, VerifiedPassport};
 
@@ -14,8 +13,9 @@ use crate::{AuthError, PassportAuth, Rejection, Requirements, Scheme};
 
 /// An authenticated request's passport: the [`VerifiedPassport`] (it
 /// dereferences to it), the DPoP proof when the passport is bound, and the
-/// scheme. The layer puts it in the request's extensions; handlers take it
-/// as an extractor.
+/// scheme. The layer puts it in the request's extensions
+/// (`request.extensions().get::<Passport>()`); with the `axum` feature,
+/// handlers take it as an extractor.
 ///
 /// Inside a service mounted with `nest_service` (an MCP server, say) it is
 /// in `request.extensions()`, and frameworks that keep the HTTP request
@@ -166,8 +166,8 @@ impl Passport {
 
     /// Checks one scope: `Err` is a 403 `insufficient_scope` naming it.
     ///
-    /// ```no_run
-    /// use passport_axum::{Passport, Rejection};
+    /// ```
+    /// use passport_tower::{Passport, Rejection};
     ///
     /// async fn delete_file(passport: Passport) -> Result<&'static str, Rejection> {
     ///     passport.require_scope("files:delete")?;
@@ -205,10 +205,14 @@ impl fmt::Debug for Passport {
 /// silent pass). The first extraction records the request as accepted; if
 /// that record cannot be written, it answers 503 `audit_failed` and the
 /// handler does not run.
-impl<S: Send + Sync> FromRequestParts<S> for Passport {
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Passport {
     type Rejection = Rejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Passport, Rejection> {
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Passport, Rejection> {
         let passport = parts
             .extensions
             .get::<Passport>()
@@ -222,11 +226,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Passport {
 /// `Option<Passport>`: `None` on a route without the layer; like
 /// `Passport`, answers 503 `audit_failed` when the acceptance cannot be
 /// recorded.
-impl<S: Send + Sync> OptionalFromRequestParts<S> for Passport {
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Passport {
     type Rejection = Rejection;
 
     async fn from_request_parts(
-        parts: &mut Parts,
+        parts: &mut http::request::Parts,
         _state: &S,
     ) -> Result<Option<Passport>, Rejection> {
         match parts.extensions.get::<Passport>().cloned() {

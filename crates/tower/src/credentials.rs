@@ -1,7 +1,7 @@
 //! The credentials of a request: the one `Authorization` header (RFC 9110
 //! §11.4, RFC 6750 §2.1, RFC 9449 §7.1), parsed strictly.
 
-use axum::http::{HeaderMap, header};
+use http::{HeaderMap, header};
 
 use crate::AuthError;
 
@@ -119,7 +119,7 @@ fn is_token68(token: &[u8]) -> bool {
 }
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     use super::*;
 

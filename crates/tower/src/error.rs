@@ -1,6 +1,6 @@
 //! The one error type of this crate and how each error answers over HTTP.
 
-use axum::http::StatusCode;
+use http::StatusCode;
 use passport_dpop::DpopError;
 use passport_verifier::VerifyError;
 
@@ -61,7 +61,7 @@ pub enum AuthError {
     #[error("no passport layer in front of this handler")]
     LayerMissing,
     /// The layer's configuration is invalid.
-    #[error("invalid passport-axum configuration: {0}")]
+    #[error("invalid passport layer configuration: {0}")]
     InvalidConfig(String),
 }
 

@@ -10,7 +10,7 @@ use passport_claims::{Assurance, Level};
 /// [`Passport::require`]: crate::Passport::require
 ///
 /// ```
-/// use passport_axum::{Level, Requirements};
+/// use passport_tower::{Level, Requirements};
 ///
 /// let read = Requirements::scope("files:read");
 /// let admin = Requirements::scope("files:admin")

@@ -3,9 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Response, header};
-use axum::response::IntoResponse;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Response, header};
 
 use crate::Scheme;
 use crate::auth::Shared;
@@ -20,7 +19,9 @@ pub(crate) static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce")
 /// A refused request: the [`AuthError`] and what is needed to answer it
 /// (realm, metadata URL, DPoP algorithms, the scheme the client used).
 ///
-/// It is an [`IntoResponse`], so a handler can return it with `?` (see
+/// [`Rejection::into_http_response`] makes the answer, in any response body
+/// type that can be made from [`Bytes`] (with the `axum` feature it is also
+/// axum's `IntoResponse`, so a handler can return it with `?`, see
 /// [`crate::Passport::require_scope`]). The response is:
 ///
 /// - the status of [`AuthError::status`];
@@ -77,17 +78,18 @@ impl Rejection {
         self.error.code()
     }
 
-    fn challenges(&self, shared: &Shared) -> Vec<String> {
+    /// One `WWW-Authenticate` value per scheme offered, written straight
+    /// into the response's headers.
+    fn append_challenges(&self, shared: &Shared, headers: &mut http::HeaderMap) {
         let kind = self.error.kind();
         let dpop = shared.dpop.is_some();
         let bearer = !(dpop && (self.pop_required || shared.require_pop));
-        let mut offered: Vec<Scheme> = Vec::with_capacity(2);
-        if bearer {
-            offered.push(Scheme::Bearer);
-        }
-        if dpop {
-            offered.push(Scheme::Dpop);
-        }
+        let offered: &[Scheme] = match (bearer, dpop) {
+            (true, true) => &[Scheme::Bearer, Scheme::Dpop],
+            (true, false) => &[Scheme::Bearer],
+            (false, true) => &[Scheme::Dpop],
+            (false, false) => &[],
+        };
         // The error goes in the challenge of the scheme the client used, or
         // the first offered; `use_dpop_nonce` always in the DPoP one.
         let target = match (kind, self.scheme) {
@@ -95,27 +97,81 @@ impl Rejection {
             (_, Some(used)) if offered.contains(&used) => Some(used),
             _ => offered.first().copied(),
         };
-        offered
-            .iter()
-            .map(|&scheme| {
-                let mut params: Vec<(&str, String)> = Vec::with_capacity(6);
-                params.push(("realm", shared.realm.clone()));
-                if scheme == Scheme::Dpop {
-                    params.push(("algs", shared.dpop_algs.clone()));
+        for &scheme in offered {
+            let mut out = Challenge::new(scheme.as_str());
+            out.param("realm", &shared.realm);
+            if scheme == Scheme::Dpop {
+                out.param("algs", &shared.dpop_algs);
+            }
+            if Some(scheme) == target
+                && let Some(error) = self.error.oauth_error()
+            {
+                out.param("error", error);
+                out.param("error_description", self.error.code());
+                if let Some(scope) = self.error.missing_scope() {
+                    out.param("scope", scope);
                 }
-                if Some(scheme) == target
-                    && let Some(error) = self.error.oauth_error()
-                {
-                    params.push(("error", error.to_owned()));
-                    params.push(("error_description", self.error.code().to_owned()));
-                    if let Some(scope) = self.error.missing_scope() {
-                        params.push(("scope", scope.to_owned()));
-                    }
-                }
-                params.push(("resource_metadata", shared.metadata_url.clone()));
-                challenge(scheme.as_str(), &params)
-            })
-            .collect()
+            }
+            out.param("resource_metadata", &shared.metadata_url);
+            if let Ok(value) = HeaderValue::try_from(out.0) {
+                headers.append(header::WWW_AUTHENTICATE, value);
+            }
+        }
+    }
+
+    /// The HTTP answer (see the type's documentation), in any body type
+    /// made from [`Bytes`]: hyper's and `http-body-util`'s `Full<Bytes>`,
+    /// axum's `Body`, `Bytes` itself. A service whose body is a boxed body
+    /// maps it first (for example `Full::new(bytes).boxed()` through
+    /// tower-http's `MapResponseBody`).
+    pub fn into_http_response<B: From<Bytes>>(self) -> Response<B> {
+        let status = self.error.status();
+        let code = self.error.code();
+        let error = match (self.error.oauth_error(), self.error.kind()) {
+            (Some(error), _) => error,
+            (None, Kind::Unavailable) => "temporarily_unavailable",
+            (None, Kind::Internal) => "server_error",
+            (None, _) => code,
+        };
+        // Codes and OAuth errors are fixed identifiers: only the scope needs
+        // escaping as a JSON string.
+        let mut body = String::with_capacity(96);
+        body.push_str("{\"error\":\"");
+        body.push_str(error);
+        body.push_str("\",\"error_description\":\"");
+        body.push_str(code);
+        body.push('"');
+        if let Some(scope) = self.error.missing_scope()
+            && let Ok(scope) = serde_json::to_string(&sanitize(scope))
+        {
+            body.push_str(",\"scope\":");
+            body.push_str(&scope);
+        }
+        body.push('}');
+
+        let mut response = Response::new(B::from(Bytes::from(body)));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let answers_with_challenge = matches!(status.as_u16(), 400 | 401 | 403);
+        if let Some(shared) = self.shared.as_deref()
+            && answers_with_challenge
+        {
+            self.append_challenges(shared, headers);
+        }
+        if let Some(seconds) = self.error.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(nonce) = self.error.dpop_nonce()
+            && let Ok(value) = HeaderValue::try_from(sanitize(nonce))
+        {
+            headers.insert(DPOP_NONCE.clone(), value);
+        }
+        response
     }
 }
 
@@ -146,65 +202,30 @@ impl From<Rejection> for AuthError {
     }
 }
 
-impl IntoResponse for Rejection {
+#[cfg(feature = "axum")]
+impl axum::response::IntoResponse for Rejection {
     fn into_response(self) -> axum::response::Response {
-        let status = self.error.status();
-        let code = self.error.code();
-        let mut body = serde_json::Map::new();
-        let error = match (self.error.oauth_error(), self.error.kind()) {
-            (Some(error), _) => error,
-            (None, Kind::Unavailable) => "temporarily_unavailable",
-            (None, Kind::Internal) => "server_error",
-            (None, _) => code,
-        };
-        body.insert("error".into(), error.into());
-        body.insert("error_description".into(), code.into());
-        if let Some(scope) = self.error.missing_scope() {
-            body.insert("scope".into(), sanitize(scope).into());
-        }
-        let body = serde_json::to_vec(&serde_json::Value::Object(body)).unwrap_or_default();
-
-        let mut response = Response::new(Body::from(body));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        let answers_with_challenge = matches!(status.as_u16(), 400 | 401 | 403);
-        if let Some(shared) = self.shared.as_deref()
-            && answers_with_challenge
-        {
-            for challenge in self.challenges(shared) {
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    headers.append(header::WWW_AUTHENTICATE, value);
-                }
-            }
-        }
-        if let Some(seconds) = self.error.retry_after() {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        if let Some(nonce) = self.error.dpop_nonce()
-            && let Ok(value) = HeaderValue::from_str(&sanitize(nonce))
-        {
-            headers.insert(DPOP_NONCE.clone(), value);
-        }
-        response
+        self.into_http_response()
     }
 }
 
 /// `Scheme p1="v1", p2="v2"`, each value a quoted-string.
-fn challenge(scheme: &str, params: &[(&str, String)]) -> String {
-    let mut out = String::with_capacity(256);
-    out.push_str(scheme);
-    for (i, (name, value)) in params.iter().enumerate() {
-        out.push_str(if i == 0 { " " } else { ", " });
-        out.push_str(name);
-        out.push('=');
-        quote_into(&mut out, value);
+struct Challenge(String, bool);
+
+impl Challenge {
+    fn new(scheme: &str) -> Challenge {
+        let mut out = String::with_capacity(256);
+        out.push_str(scheme);
+        Challenge(out, false)
     }
-    out
+
+    fn param(&mut self, name: &str, value: &str) {
+        self.0.push_str(if self.1 { ", " } else { " " });
+        self.1 = true;
+        self.0.push_str(name);
+        self.0.push('=');
+        quote_into(&mut self.0, value);
+    }
 }
 
 /// Appends `value` as an RFC 9110 §5.6.4 quoted-string: `"` and `\`
@@ -212,7 +233,7 @@ fn challenge(scheme: &str, params: &[(&str, String)]) -> String {
 /// [`MAX_PARAM_LEN`] characters.
 pub(crate) fn quote_into(out: &mut String, value: &str) {
     out.push('"');
-    for c in sanitize(value).chars() {
+    for c in visible(value) {
         if c == '"' || c == '\\' {
             out.push('\\');
         }
@@ -223,12 +244,16 @@ pub(crate) fn quote_into(out: &mut String, value: &str) {
 
 /// Visible ASCII and space only, at most [`MAX_PARAM_LEN`] characters:
 /// never a CR, LF or other control character in a header.
-fn sanitize(value: &str) -> String {
+fn visible(value: &str) -> impl Iterator<Item = char> + '_ {
     value
         .chars()
         .filter(|c| c.is_ascii_graphic() || *c == ' ')
         .take(MAX_PARAM_LEN)
-        .collect()
+}
+
+/// [`visible`] as a string.
+fn sanitize(value: &str) -> String {
+    visible(value).collect()
 }
 
 #[cfg(test)]
@@ -248,14 +273,11 @@ mod tests {
 
     #[test]
     fn challenge_format() {
-        let c = challenge(
-            "Bearer",
-            &[
-                ("realm", "r".to_owned()),
-                ("error", "invalid_token".to_owned()),
-            ],
-        );
-        assert_eq!(c, r#"Bearer realm="r", error="invalid_token""#);
+        let mut c = Challenge::new("Bearer");
+        c.param("realm", "r=1");
+        c.param("error", "invalid_token");
+        let c = c.0;
+        assert_eq!(c, r#"Bearer realm="r=1", error="invalid_token""#);
         assert!(HeaderValue::from_str(&c).is_ok());
     }
 }

@@ -2,11 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use passport_claims::MAX_BUNDLE_LEN;
 use passport_dpop::DpopVerifier;
-use passport_verifier::Verifier;
+use passport_verifier::{Refetch, Verifier};
 use url::Url;
 
 use crate::auth::Shared;
@@ -23,6 +24,11 @@ pub const DEFAULT_MAX_AUTHORIZATION_LEN: usize = 64 * 1024;
 /// (RFC 9728 §3.1).
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
+/// How long a request waits at most for the work of the
+/// [`Refetch`]es after its first verification failed (see
+/// [`PassportAuthBuilder::refetch`]).
+pub const DEFAULT_REFETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Configures a [`PassportAuth`]; see [`PassportAuth::builder`].
 #[must_use]
 pub struct PassportAuthBuilder {
@@ -36,6 +42,8 @@ pub struct PassportAuthBuilder {
     realm: Option<String>,
     require_pop: bool,
     max_authorization_len: usize,
+    refetch: Vec<Arc<dyn Refetch>>,
+    refetch_timeout: Duration,
 }
 
 impl fmt::Debug for PassportAuthBuilder {
@@ -43,6 +51,8 @@ impl fmt::Debug for PassportAuthBuilder {
         f.debug_struct("PassportAuthBuilder")
             .field("resource", &self.resource)
             .field("public_base_url", &self.public_base_url)
+            .field("refetch", &self.refetch.len())
+            .field("refetch_timeout", &self.refetch_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -60,6 +70,8 @@ impl PassportAuthBuilder {
             realm: None,
             require_pop: false,
             max_authorization_len: DEFAULT_MAX_AUTHORIZATION_LEN,
+            refetch: Vec::new(),
+            refetch_timeout: DEFAULT_REFETCH_TIMEOUT,
         }
     }
 
@@ -134,6 +146,28 @@ impl PassportAuthBuilder {
     /// `passport-claims` plus the scheme).
     pub fn max_authorization_len(mut self, len: usize) -> Self {
         self.max_authorization_len = len;
+        self
+    }
+
+    /// Adds a [`Refetch`] (a remote key store, a status list refresher):
+    /// when the verifier refuses a request's bundle for want of something
+    /// one of them can fetch (an `unknown_kid`, a `status_unavailable`),
+    /// the layer awaits that work and verifies the request once more — at
+    /// most one retry per request, the request's one audit record being the
+    /// final decision. Call it once per source; the work of several runs
+    /// concurrently, bounded by [`PassportAuthBuilder::refetch_timeout`].
+    ///
+    /// The wait uses tokio's timer: the layer's service must run on a
+    /// tokio runtime with time enabled (hyper's and axum's servers do).
+    pub fn refetch(mut self, refetch: impl Refetch + 'static) -> Self {
+        self.refetch.push(Arc::new(refetch));
+        self
+    }
+
+    /// How long a request waits at most for the refetch work before its
+    /// first refusal stands (default [`DEFAULT_REFETCH_TIMEOUT`]).
+    pub fn refetch_timeout(mut self, timeout: Duration) -> Self {
+        self.refetch_timeout = timeout;
         self
     }
 
@@ -215,6 +249,8 @@ impl PassportAuthBuilder {
                 dpop_algs: dpop_algs.join(" "),
                 require_pop,
                 max_authorization_len,
+                refetch: self.refetch,
+                refetch_timeout: self.refetch_timeout,
             }),
         })
     }
