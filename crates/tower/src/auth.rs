@@ -38,6 +38,9 @@ pub(crate) struct Shared {
     pub(crate) max_authorization_len: usize,
     pub(crate) refetch: Vec<Arc<dyn Refetch>>,
     pub(crate) refetch_timeout: Duration,
+    /// What [`PassportAuth::trusting`] started (keys and status refreshers).
+    #[cfg(feature = "remote")]
+    pub(crate) trust: Option<crate::Trust>,
 }
 
 thread_local! {
@@ -123,6 +126,46 @@ impl PassportAuth {
     /// audience is by default the resource identifier.
     pub fn builder(verifier: Arc<Verifier>) -> PassportAuthBuilder {
         PassportAuthBuilder::new(verifier)
+    }
+
+    /// A resource server that trusts `issuer` by its URL alone (feature
+    /// `remote`, on by default):
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), passport_tower::AuthError> {
+    /// use passport_tower::PassportAuth;
+    ///
+    /// let auth = PassportAuth::trusting("https://issuer.example")
+    ///     .resource("https://files.example")
+    ///     .build()
+    ///     .await?;
+    /// # let _ = auth;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// The defaults are the safe ones: the issuer's keys come from its RFC
+    /// 8414 (or OpenID) metadata and are refreshed in the background within
+    /// their HTTP cache lifetime, refetched when a passport names a new
+    /// `kid` (once per cooldown), and failed closed after a bounded outage;
+    /// status lists under the issuer's URL are fetched when first named and
+    /// refreshed before they expire, and every passport's status is checked
+    /// (a passport whose list cannot be established is refused, 503);
+    /// passports must name `resource` as their audience exactly; bearer and
+    /// DPoP-bound passports are accepted, each under its rules; the RFC 9728
+    /// metadata names the issuer as the authorization server.
+    /// [`PassportAuth::trust`] reports the refreshers' health.
+    #[cfg(feature = "remote")]
+    pub fn trusting(issuer: impl Into<String>) -> crate::TrustingBuilder {
+        crate::TrustingBuilder::new(issuer)
+    }
+
+    /// The key store and status refresher [`PassportAuth::trusting`]
+    /// started, for their health; `None` for a `PassportAuth` built from
+    /// its parts.
+    #[cfg(feature = "remote")]
+    pub fn trust(&self) -> Option<&crate::Trust> {
+        self.shared.trust.as_ref()
     }
 
     /// A layer that requires a valid passport and nothing more.

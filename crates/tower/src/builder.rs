@@ -44,6 +44,8 @@ pub struct PassportAuthBuilder {
     max_authorization_len: usize,
     refetch: Vec<Arc<dyn Refetch>>,
     refetch_timeout: Duration,
+    #[cfg(feature = "remote")]
+    pub(crate) trust: Option<crate::Trust>,
 }
 
 impl fmt::Debug for PassportAuthBuilder {
@@ -72,6 +74,8 @@ impl PassportAuthBuilder {
             max_authorization_len: DEFAULT_MAX_AUTHORIZATION_LEN,
             refetch: Vec::new(),
             refetch_timeout: DEFAULT_REFETCH_TIMEOUT,
+            #[cfg(feature = "remote")]
+            trust: None,
         }
     }
 
@@ -251,6 +255,8 @@ impl PassportAuthBuilder {
                 max_authorization_len,
                 refetch: self.refetch,
                 refetch_timeout: self.refetch_timeout,
+                #[cfg(feature = "remote")]
+                trust: self.trust,
             }),
         })
     }

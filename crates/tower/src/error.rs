@@ -63,6 +63,18 @@ pub enum AuthError {
     /// The layer's configuration is invalid.
     #[error("invalid passport layer configuration: {0}")]
     InvalidConfig(String),
+    /// [`PassportAuth::trusting`](crate::PassportAuth::trusting) could not
+    /// establish trust in the issuer at startup (its metadata or keys could
+    /// not be fetched or were refused). The code is the source's
+    /// (`discovery_failed`, `issuer_mismatch`, `weak_key`, …).
+    #[error("cannot trust the issuer: {source}")]
+    TrustUnavailable {
+        /// The source error's code.
+        code: &'static str,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 passport_jose::error_codes! {
@@ -91,6 +103,7 @@ passport_jose::error_codes! {
     wraps {
         AuthError::Token(e) => e.code(),
         AuthError::Proof(e) => e.code(),
+        AuthError::TrustUnavailable { code, .. } => code,
     }
 }
 
@@ -196,7 +209,9 @@ impl AuthError {
                 DpopError::KeyMismatch => Kind::InvalidToken,
                 _ => Kind::InvalidProof,
             },
-            AuthError::LayerMissing | AuthError::InvalidConfig(_) => Kind::Internal,
+            AuthError::LayerMissing
+            | AuthError::InvalidConfig(_)
+            | AuthError::TrustUnavailable { .. } => Kind::Internal,
         }
     }
 }

@@ -139,6 +139,8 @@ mod metadata;
 mod passport;
 mod rejection;
 mod requirements;
+#[cfg(feature = "remote")]
+mod trusting;
 
 pub use auth::PassportAuth;
 pub use builder::{
@@ -151,6 +153,8 @@ pub use metadata::ResourceMetadata;
 pub use passport::Passport;
 pub use rejection::Rejection;
 pub use requirements::Requirements;
+#[cfg(feature = "remote")]
+pub use trusting::{Trust, TrustingBuilder};
 
 /// Re-exported for [`Requirements`]' assurance floors.
 pub use passport_claims::Level;
