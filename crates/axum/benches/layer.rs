@@ -214,12 +214,12 @@ impl Fixture {
             es_message,
             es_signature,
         };
-        // Warm the ancestor cache (and check the whole path once).
+        // Warm the signature cache, leaf and ancestors (and check the whole path once).
         let passport = f.authenticate(f.request()).expect("authenticates");
         assert_eq!(passport.agent_id(), "reader-agent-03");
-        assert_eq!(f.auth.verifier().cached_ancestors(), 2);
+        assert_eq!(f.auth.verifier().cached_tokens(), 3);
         verify_bound(&f.verifier, &f.bundle, f.key.jkt());
-        assert_eq!(f.verifier.cached_ancestors(), 2);
+        assert_eq!(f.verifier.cached_tokens(), 3);
         f
     }
 

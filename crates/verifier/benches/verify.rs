@@ -235,7 +235,7 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: 
         let text = f.chain3.bundle();
         let parsed = UnverifiedBundle::parse(text).expect("bundle parses");
         v.verify_str(text).expect("chain verifies");
-        assert_eq!(v.cached_ancestors(), 0);
+        assert_eq!(v.cached_tokens(), 0);
         let mut g = c.benchmark_group(name("verify_chain3_cold"));
         f.bench_baseline(&mut g, f.chain3.token());
         g.bench_function("verify_str", |b| {
@@ -253,7 +253,7 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: 
         let text = f.chain3.bundle();
         let parsed = UnverifiedBundle::parse(text).expect("bundle parses");
         v.verify_str(text).expect("chain verifies");
-        assert_eq!(v.cached_ancestors(), 2);
+        assert_eq!(v.cached_tokens(), 2);
         let mut g = c.benchmark_group(name("verify_chain3_warm"));
         f.bench_baseline(&mut g, f.chain3.token());
         g.bench_function("verify_str", |b| {
