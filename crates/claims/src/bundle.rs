@@ -1,6 +1,7 @@
 //! The bundle: a leaf passport followed by its ancestors (SPEC §4).
 
 use std::fmt;
+use std::sync::Arc;
 
 use passport_jose::{CompactJws, MAX_TOKEN_LEN};
 
@@ -32,7 +33,9 @@ pub const MAX_BUNDLE_LEN: usize = MAX_BUNDLE_LINKS * (MAX_TOKEN_LEN + 1);
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct UnverifiedBundle {
-    text: String,
+    /// Shared: a verified passport keeps the bundle it came from, and a
+    /// clone must not copy kilobytes on every request.
+    text: Arc<str>,
     /// Byte ranges of each token in `text`, leaf first.
     spans: Vec<(usize, usize)>,
 }
@@ -78,7 +81,7 @@ impl UnverifiedBundle {
             start += token.len() + 1;
         }
         Ok(UnverifiedBundle {
-            text: text.to_owned(),
+            text: Arc::from(text),
             spans,
         })
     }

@@ -2,8 +2,9 @@
 //! aws-lc-rs Ed25519 verification of a passport-sized signing input in the
 //! same run, so results read as ratios (see `docs/performance.md`).
 //!
-//! Groups: `verify_root`, `verify_chain3_cold`, `verify_chain3_warm`,
-//! `issue`, `delegate`, and `components` (the parts of one link's cold
+//! Groups: `verify_root`, `verify_chain3_cold`, `verify_chain3_warm` (the
+//! ancestors cached, a new leaf each time), `verify_repeat` (a bundle seen
+//! before: every token cached), `issue`, `delegate`, and `components` (the parts of one link's cold
 //! verification, for the breakdown).
 //!
 //! Run with `cargo bench -p passport-verifier` (wall-clock time).
@@ -58,6 +59,7 @@ struct Fixture {
     root: IssuedPassport,
     root_verified: VerifiedPassport,
     chain3: IssuedPassport,
+    mid_verified: VerifiedPassport,
     raw_key: ParsedPublicKey,
     raw_public: Vec<u8>,
 }
@@ -183,6 +185,7 @@ impl Fixture {
             root,
             root_verified,
             chain3,
+            mid_verified,
             raw_key,
             raw_public: x,
         }
@@ -190,6 +193,25 @@ impl Fixture {
 
     fn verifier(&self, policy: VerificationPolicy) -> Verifier {
         verifier(&self.clock, &self.keys, policy)
+    }
+
+    /// A new leaf under the 3-link bundle's middle link (its own `jti`,
+    /// so its own bytes), as a whole bundle.
+    fn fresh_leaf_bundle(&self) -> String {
+        self.issuer
+            .delegate(
+                delegation(
+                    &self.mid_verified,
+                    LEAF_AUD,
+                    "reader-agent-03",
+                    "claude-haiku-4",
+                    LEAF_SCOPE,
+                )
+                .task_purpose("Read the Q3 report"),
+            )
+            .expect("grandchild delegated")
+            .bundle()
+            .to_owned()
     }
 
     /// The baseline every group carries: one raw Ed25519 verification of
@@ -212,9 +234,12 @@ impl Fixture {
 fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: &str) {
     let name = |group: &str| format!("{group}{suffix}");
 
-    // 1. A root passport, from text (the main number) and pre-parsed.
+    // 1. A root passport seen for the first time, from text (the main
+    //    number) and pre-parsed: the signature cache is off, so every
+    //    iteration decodes and checks the signature (`verify_repeat` has the
+    //    same root served from the cache).
     {
-        let v = f.verifier(root_policy());
+        let v = f.verifier(root_policy()).with_cache_capacity(0);
         let text = f.root.bundle();
         let parsed = UnverifiedBundle::parse(text).expect("bundle parses");
         v.verify_str(text).expect("root verifies");
@@ -247,20 +272,62 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: 
         g.finish();
     }
 
-    // 3. The same bundle with both ancestors cached (verified once first).
+    // 3. Ancestors cached, the leaf new: a fresh leaf is delegated from the
+    //    verified middle link for every iteration (outside the measurement),
+    //    as when an agent mints a new passport per task on a known chain.
+    {
+        let v = f.verifier(chain3_policy());
+        let text = f.chain3.bundle();
+        v.verify_str(text).expect("chain verifies");
+        assert_eq!(v.cached_tokens(), 3);
+        let fresh = || f.fresh_leaf_bundle();
+        let probe = fresh();
+        v.verify_str(&probe).expect("a fresh leaf verifies");
+        let before = v.cached_tokens();
+        v.verify_str(&fresh()).expect("a fresh leaf verifies");
+        assert_eq!(v.cached_tokens(), before + 1, "each fresh leaf is new");
+        let mut g = c.benchmark_group(name("verify_chain3_warm"));
+        f.bench_baseline(&mut g, f.chain3.token());
+        g.bench_function("verify_str", |b| {
+            b.iter_batched(
+                fresh,
+                |text| v.verify_str(black_box(&text)).expect("verifies"),
+                BatchSize::NumBatches(1),
+            )
+        });
+        g.bench_function("verify_bundle_preparsed", |b| {
+            b.iter_batched(
+                || UnverifiedBundle::parse(&fresh()).expect("bundle parses"),
+                |parsed| v.verify_bundle(black_box(&parsed)).expect("verifies"),
+                BatchSize::NumBatches(1),
+            )
+        });
+        g.finish();
+    }
+
+    // 3b. A bundle seen before: the same bytes again, every token cached.
     {
         let v = f.verifier(chain3_policy());
         let text = f.chain3.bundle();
         let parsed = UnverifiedBundle::parse(text).expect("bundle parses");
         v.verify_str(text).expect("chain verifies");
-        assert_eq!(v.cached_tokens(), 2);
-        let mut g = c.benchmark_group(name("verify_chain3_warm"));
+        assert_eq!(v.cached_tokens(), 3);
+        let root_v = f.verifier(root_policy());
+        root_v.verify_str(f.root.bundle()).expect("root verifies");
+        let mut g = c.benchmark_group(name("verify_repeat"));
         f.bench_baseline(&mut g, f.chain3.token());
-        g.bench_function("verify_str", |b| {
+        g.bench_function("chain3_verify_str", |b| {
             b.iter(|| v.verify_str(black_box(text)).expect("verifies"))
         });
-        g.bench_function("verify_bundle_preparsed", |b| {
+        g.bench_function("chain3_verify_bundle_preparsed", |b| {
             b.iter(|| v.verify_bundle(black_box(&parsed)).expect("verifies"))
+        });
+        g.bench_function("root_verify_str", |b| {
+            b.iter(|| {
+                root_v
+                    .verify_str(black_box(f.root.bundle()))
+                    .expect("verifies")
+            })
         });
         g.finish();
     }

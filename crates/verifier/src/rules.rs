@@ -22,8 +22,8 @@ pub(crate) struct Link {
     pub(crate) passport: Arc<PassportClaims>,
     /// Its header had no `typ` or `typ: JWT` (a csp-agent-passport token).
     pub(crate) untyped: bool,
-    /// SHA-256 of its token bytes: what its child's `parent_hash` must be
-    /// (and the signature cache's key). `None` only in unit tests.
+    /// SHA-256 of its token bytes: what its child's `parent_hash` must be.
+    /// `None` for the leaf, which has no child (so it is not hashed).
     pub(crate) digest: Option<[u8; 32]>,
 }
 

@@ -9,7 +9,7 @@ use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256};
 
 use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
 
-use crate::cache::{CachedLink, DEFAULT_CACHE_CAPACITY, SignatureCache};
+use crate::cache::{DEFAULT_CACHE_CAPACITY, SignatureCache, Verified};
 use crate::observe;
 use crate::rules::{self, Link, shorten};
 use crate::{
@@ -359,7 +359,7 @@ impl Verifier {
             sources: &self.status,
             dangerous_ignore: self.ignore_status,
         };
-        let leaf = self.verify_link(bundle.leaf())?;
+        let leaf = self.verify_link(bundle.leaf(), false)?;
         rules::every_link(&leaf.passport, &self.policy, &status, now)?;
         rules::leaf(&leaf.passport, &self.policy)?;
         links.push(leaf);
@@ -369,7 +369,7 @@ impl Verifier {
                 link: index + 1,
                 source: Box::new(e),
             };
-            let link = self.verify_link(token).map_err(in_link)?;
+            let link = self.verify_link(token, true).map_err(in_link)?;
             rules::every_link(&link.passport, &self.policy, &status, now).map_err(in_link)?;
             links.push(link);
         }
@@ -384,13 +384,14 @@ impl Verifier {
 
     /// Parses one token, finds the key its `iss` and `kid` name — a key of
     /// that issuer only — verifies its signature and checks the key was not
-    /// retired when the token was issued. The token is remembered in the
-    /// cache under `digest`, the SHA-256 of its bytes.
+    /// retired when the token was issued, then remembers it in the cache.
+    /// An `ancestor` is hashed (its child's `parent_hash` must equal the
+    /// digest); a leaf is not, unless it is later used as an ancestor.
     ///
     /// The claims are decoded before the signature is checked, because the
     /// issuer they name decides which keys may have signed; nothing in them
     /// is trusted until the signature verifies.
-    fn verify_signature(&self, token: &str, digest: [u8; 32]) -> Result<Link, VerifyError> {
+    fn verify_signature(&self, token: &str, ancestor: bool) -> Result<Link, VerifyError> {
         let jws = CompactJws::parse(token)?;
         let kid = jws.header().require_kid()?;
         let passport = Arc::new(PassportClaims::from_json(jws.unverified_payload())?);
@@ -406,38 +407,39 @@ impl Verifier {
         jws.verify(&key, &self.options)?;
         rules::key_not_retired(&passport, kid, key.retired_at())?;
         let untyped = jws.header().is_untyped();
+        let digest = ancestor.then(|| sha256(token.as_bytes()));
         self.cache.insert(
+            token,
             digest,
-            token.len(),
-            CachedLink::new(
-                passport.iss.clone(),
-                kid.to_owned(),
+            Verified {
+                iss: passport.iss.clone(),
+                kid: kid.to_owned(),
                 key,
-                jws.header().alg(),
+                alg: jws.header().alg(),
                 untyped,
-                Arc::clone(&passport),
-            ),
+                passport: Arc::clone(&passport),
+            },
         );
         Ok(Link {
             passport,
             untyped,
-            digest: Some(digest),
+            digest,
         })
     }
 
-    /// One token of the bundle, leaf or ancestor: from the cache when its
-    /// key is still the trusted one, else parsed and its signature verified.
-    /// Its SHA-256 is computed once, as the cache key and for its child's
-    /// `parent_hash`. Only the decoding and the signature are skipped on a
-    /// hit; the caller runs every other rule on the link as on a cold one.
-    fn verify_link(&self, token: &str) -> Result<Link, VerifyError> {
+    /// One token of the bundle, leaf or `ancestor`: from the cache when its
+    /// exact bytes were verified before and its key is still the very key
+    /// object the store returns, else parsed and its signature verified.
+    /// Only the decoding and the signature are skipped on a hit; the caller
+    /// runs every other rule on the link as on a cold one. An ancestor's
+    /// SHA-256 is computed at most once per token, ever.
+    fn verify_link(&self, token: &str, ancestor: bool) -> Result<Link, VerifyError> {
         if !self.cache.enabled() {
-            return self.verify_signature(token, sha256(token.as_bytes()));
+            return self.verify_signature(token, ancestor);
         }
-        let digest = sha256(token.as_bytes());
-        let Some(hit) = self.cache.get(&digest) else {
+        let Some(hit) = self.cache.get(token) else {
             observe::cache_lookup(false);
-            return self.verify_signature(token, digest);
+            return self.verify_signature(token, ancestor);
         };
         // The same question the cold path asked: the claims' `iss` and the
         // header's `kid`, so a hit is only ever used with a key of the
@@ -464,14 +466,14 @@ impl Verifier {
                 Ok(Link {
                     passport: Arc::clone(&hit.passport),
                     untyped: hit.untyped,
-                    digest: Some(digest),
+                    digest: ancestor.then(|| hit.digest()),
                 })
             }
             _ => {
                 // The key was removed or replaced: the entry dies with it.
                 observe::cache_lookup(false);
-                self.cache.remove(&digest);
-                self.verify_signature(token, digest)
+                self.cache.remove(token);
+                self.verify_signature(token, ancestor)
             }
         }
     }

@@ -229,3 +229,39 @@ fn a_cached_bound_leaf_still_needs_its_proof_every_time() {
     }
     assert_eq!(verifier.cached_tokens(), 1);
 }
+
+#[test]
+fn a_forged_token_reusing_a_cached_signature_is_not_served_from_the_cache() {
+    let f = Kit::new();
+    let [root, child, _] = f.chain3();
+    let verifier = f.verifier(f.policy());
+    verifier.verify_str(child.bundle()).unwrap();
+    assert_eq!(verifier.cached_tokens(), 2);
+    // A cached token's header and signature over a payload that lives a
+    // second longer.
+    let forge = |token: &str| {
+        let (header, rest) = token.split_once('.').unwrap();
+        let signature = rest.rsplit_once('.').unwrap().1;
+        let mut claims = claims_of(token);
+        claims.exp += 1;
+        let forged = format!(
+            "{header}.{}.{signature}",
+            passport_jose::b64::encode(claims.to_json())
+        );
+        assert_ne!(forged, token);
+        forged
+    };
+    let forged_leaf = forge(child.token());
+    let err = verifier
+        .verify_str(&format!("{forged_leaf}~{}", root.token()))
+        .unwrap_err();
+    assert_eq!((err.link(), err.code()), (0, "bad_signature"));
+    // The same for a cached ancestor.
+    let forged_root = forge(root.token());
+    let err = verifier
+        .verify_str(&format!("{}~{forged_root}", child.token()))
+        .unwrap_err();
+    assert_eq!((err.link(), err.code()), (1, "bad_signature"));
+    assert_eq!(verifier.cached_tokens(), 2);
+    verifier.verify_str(child.bundle()).unwrap();
+}
