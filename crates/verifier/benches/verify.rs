@@ -507,8 +507,141 @@ impl ValueFormatter for RatioFormatter {
     }
 }
 
+/// Runs `op` `n` times: the only function whose instructions are collected
+/// in the instruction-count mode (see [`count_instructions`]).
+#[inline(never)]
+fn count_target(op: &mut dyn FnMut(), n: usize) {
+    for _ in 0..n {
+        op();
+    }
+}
+
+/// One operation of the instruction-count and interleaved modes, run
+/// `n` times at most (a warm chain mints `n` fresh leaves first).
+fn operation<'a>(f: &'a Fixture, n: usize, op: &str) -> Box<dyn FnMut() + 'a> {
+    let chain = f.chain3.bundle();
+    match op {
+        "baseline" => {
+            let baseline = Baseline::of(f.chain3.token());
+            Box::new(move || {
+                black_box(
+                    f.raw_key
+                        .verify_sig(black_box(&baseline.message), black_box(&baseline.signature))
+                        .is_ok(),
+                );
+            })
+        }
+        "root_cold" => {
+            let v = f.verifier(root_policy()).with_cache_capacity(0);
+            Box::new(move || {
+                black_box(v.verify_str(black_box(f.root.bundle())).expect("verifies"));
+            })
+        }
+        "chain3_cold" => {
+            let v = f.verifier(chain3_policy()).with_cache_capacity(0);
+            Box::new(move || {
+                black_box(v.verify_str(black_box(chain)).expect("verifies"));
+            })
+        }
+        "chain3_warm" => {
+            let v = f.verifier(chain3_policy());
+            v.verify_str(chain).expect("chain verifies");
+            let mut fresh: Vec<String> = (0..n).map(|_| f.fresh_leaf_bundle()).collect();
+            Box::new(move || {
+                let text = fresh.pop().expect("one fresh leaf per iteration");
+                black_box(v.verify_str(black_box(&text)).expect("verifies"));
+            })
+        }
+        "chain3_repeat" => {
+            let v = f.verifier(chain3_policy());
+            v.verify_str(chain).expect("chain verifies");
+            Box::new(move || {
+                black_box(v.verify_str(black_box(chain)).expect("verifies"));
+            })
+        }
+        "root_repeat" => {
+            let v = f.verifier(root_policy());
+            v.verify_str(f.root.bundle()).expect("root verifies");
+            Box::new(move || {
+                black_box(v.verify_str(black_box(f.root.bundle())).expect("verifies"));
+            })
+        }
+        other => panic!("unknown PASSPORT_BENCH_OP {other:?}"),
+    }
+}
+
+/// Instruction counts: `PASSPORT_BENCH_COUNT=<n> PASSPORT_BENCH_OP=<op>`
+/// runs one operation `n` times inside [`count_target`] and exits. Run it
+/// under `valgrind --tool=callgrind --collect-atstart=no
+/// --toggle-collect=*count_target*` and divide by `n`. Valgrind hides
+/// AVX-512 and SHA-NI from aws-lc, so the baseline takes the portable path:
+/// compare builds with it, not against the timed ratios.
+fn count_instructions(f: &Fixture, n: usize, op: &str) {
+    let mut run = operation(f, n, op);
+    count_target(&mut run, n);
+}
+
+/// `PASSPORT_BENCH_INTERLEAVED=<rounds>`: for each operation, `rounds`
+/// times, `BATCH` raw Ed25519 verifications then `BATCH` runs of the
+/// operation, each batch timed; prints the median, 10th and 90th percentile
+/// of the per-round ratio and of the baseline batch time. Both halves of a
+/// round see the same machine within milliseconds, so a shared machine's
+/// load drifts out of the ratio.
+fn interleaved(f: &Fixture, rounds: usize) {
+    const BATCH: usize = 20;
+    println!(
+        "op median p10 p90 (ratio to one raw Ed25519 verification); baseline us median p10 p90"
+    );
+    for op in [
+        "root_cold",
+        "chain3_cold",
+        "chain3_warm",
+        "chain3_repeat",
+        "root_repeat",
+    ] {
+        let mut base = operation(f, 0, "baseline");
+        let mut run = operation(f, rounds * BATCH + BATCH, op);
+        count_target(&mut run, BATCH);
+        let mut ratios = Vec::with_capacity(rounds);
+        let mut bases = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let t = Instant::now();
+            count_target(&mut base, BATCH);
+            let b = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            count_target(&mut run, BATCH);
+            let o = t.elapsed().as_secs_f64();
+            ratios.push(o / b);
+            bases.push(b * 1e6 / BATCH as f64);
+        }
+        let pick = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
+            (at(0.5), at(0.1), at(0.9))
+        };
+        let (m, lo, hi) = pick(&mut ratios);
+        let (bm, blo, bhi) = pick(&mut bases);
+        println!("{op} {m:.4} {lo:.4} {hi:.4}; {bm:.1} {blo:.1} {bhi:.1}");
+    }
+}
+
 fn main() {
     let f = Fixture::new();
+    if let Ok(n) = std::env::var("PASSPORT_BENCH_COUNT") {
+        let n = n.parse().expect("PASSPORT_BENCH_COUNT is a count");
+        let op = std::env::var("PASSPORT_BENCH_OP").expect("PASSPORT_BENCH_OP names an operation");
+        count_instructions(&f, n, &op);
+        return;
+    }
+    if let Ok(rounds) = std::env::var("PASSPORT_BENCH_INTERLEAVED") {
+        interleaved(
+            &f,
+            rounds
+                .parse()
+                .expect("PASSPORT_BENCH_INTERLEAVED is a count"),
+        );
+        return;
+    }
     if std::env::var("PASSPORT_BENCH_UNIT").as_deref() == Ok("ed25519") {
         let unit = Ed25519Units::new(&f);
         let mut c = config(Criterion::default().with_measurement(unit)).configure_from_args();
