@@ -605,11 +605,12 @@ fn implied_by_any(child: &ScopePattern, parent: &ScopeSet) -> bool {
         }
         match p.0.find(['*', '?']) {
             None => {}
-            Some(i) if i + 1 == p.0.len() && p.0.ends_with('*') => {
-                if child.0.starts_with(&p.0[..i]) {
-                    return true;
-                }
+            Some(i)
+                if i + 1 == p.0.len() && p.0.ends_with('*') && child.0.starts_with(&p.0[..i]) =>
+            {
+                return true;
             }
+            Some(i) if i + 1 == p.0.len() && p.0.ends_with('*') => {}
             Some(_) => general = true,
         }
     }

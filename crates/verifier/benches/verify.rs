@@ -20,7 +20,7 @@
 //! criterion never compares them with wall-clock runs.
 // A benchmark fixture that cannot be built is a bug in the benchmark; failing
 // loudly is the right behaviour.
-#![allow(clippy::expect_used)]
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
 use std::sync::Arc;
