@@ -72,10 +72,10 @@
 //! | — | an acceptance that cannot be audited | `audit_failed` | audit_trail: `an_acceptance_that_cannot_be_audited_is_refused` |
 //!
 //! The [`Verifier`] checks, in order: the depth; the leaf's issuer, its key
-//! (of that issuer), signature and key retirement, the
-//! per-link rules and the leaf-only rules (audience, floors, holder key,
-//! wildcard, required scope); each ancestor's signature (from the ancestor
-//! cache when possible) and per-link rules; then the chain rules from the
+//! (of that issuer), signature (from the signature cache when possible) and
+//! key retirement, the per-link rules and the leaf-only rules (audience,
+//! floors, holder key, wildcard, required scope); each ancestor's signature
+//! (likewise) and per-link rules; then the chain rules from the
 //! leaf to the root. A leaf bound to its holder's key (`cnf.jkt`) is never
 //! accepted as a bearer token: [`Verifier::verify_bundle`] refuses it, and
 //! [`Verifier::verify_bundle_pending_proof`] returns a [`PendingProof`] that
@@ -84,11 +84,12 @@
 //! ## Performance
 //!
 //! Keys are parsed once, when they enter the key store. Signature results,
-//! of leaves and ancestors alike, are kept in a bounded cache keyed by the
-//! SHA-256 of the token bytes and tied to the key object that verified them:
-//! a bundle presented again (an agent calling a server again and again) costs
-//! its hashes and its rules, no signature; a new leaf on a known chain costs
-//! one signature. Only decoding and signature checks are skipped on a hit;
+//! of leaves and ancestors alike, are kept in a bounded cache matched by the
+//! token's exact bytes and tied to the key object that verified them (an
+//! ancestor's SHA-256, what its child's `parent_hash` must equal, is kept
+//! with it): a bundle presented again (an agent calling a server again and
+//! again) costs lookups and its rules, no signature and no hash; a new leaf
+//! on a known chain costs one signature. Only decoding and signature checks are skipped on a hit;
 //! every other rule runs on every use. See `docs/performance.md`.
 //!
 //! ## Observability

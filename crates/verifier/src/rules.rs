@@ -18,7 +18,7 @@ use crate::{
 
 /// One passport of a bundle whose signature has been verified.
 pub(crate) struct Link {
-    /// Its claims (shared with the ancestor cache and the outcome).
+    /// Its claims (shared with the signature cache and the outcome).
     pub(crate) passport: Arc<PassportClaims>,
     /// Its header had no `typ` or `typ: JWT` (a csp-agent-passport token).
     pub(crate) untyped: bool,
