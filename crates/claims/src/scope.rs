@@ -583,13 +583,46 @@ impl ScopeSet {
     }
 }
 
-/// Is `child` implied by some pattern of `parent`? Digests `child` once.
+/// Is `child` implied by some pattern of `parent`? Digests `child` once,
+/// and only when a parent pattern needs the general algorithm.
+///
+/// Two parent shapes, the common ones, are answered exactly without it:
+/// - a literal (no `*`, no `?`) matches one string, so it implies only the
+///   identical child (a child with a wildcard matches at least two strings);
+/// - a literal prefix `P` then one final `*` matches the strings starting
+///   with `P`: it implies the child exactly when the child starts with the
+///   characters of `P` (literals, as `P` has no wildcard). A child differing
+///   from `P`, or with a `?` or `*`, within `P`'s length matches a string
+///   that does not start with `P` (a `*` may match any other character).
+///
+/// The general algorithm gives the same answers for these shapes (it is
+/// complete for parents without `?`); the unit tests compare the two.
 fn implied_by_any(child: &ScopePattern, parent: &ScopeSet) -> bool {
-    if parent.0.iter().any(|p| p == child || p.0 == "*") {
-        return true;
+    let mut general = false;
+    for p in &parent.0 {
+        if *p == *child {
+            return true;
+        }
+        match p.0.find(['*', '?']) {
+            None => {}
+            Some(i)
+                if i + 1 == p.0.len() && p.0.ends_with('*') && child.0.starts_with(&p.0[..i]) =>
+            {
+                return true;
+            }
+            Some(i) if i + 1 == p.0.len() && p.0.ends_with('*') => {}
+            Some(_) => general = true,
+        }
+    }
+    if !general {
+        return false;
     }
     let word = ChildWord::new(&child.0);
-    parent.0.iter().any(|p| word.is_implied_by(&p.0))
+    parent
+        .0
+        .iter()
+        .filter(|p| p.0.contains(['*', '?']))
+        .any(|p| word.is_implied_by(&p.0))
 }
 
 impl fmt::Debug for ScopeSet {

@@ -72,6 +72,7 @@ pub struct DpopVerifier {
     nonces: Option<NonceIssuer>,
     clock: Arc<dyn Clock>,
     keys: Arc<KeyCache>,
+    headers: Arc<HeaderCache>,
 }
 
 /// Proof keys already parsed, keyed by the SHA-256 of the JWK exactly as the
@@ -84,6 +85,53 @@ struct KeyCache(std::sync::Mutex<std::collections::HashMap<[u8; 32], (VerifyingK
 
 /// How many proof keys a verifier remembers.
 const KEY_CACHE_CAPACITY: usize = 4096;
+
+/// Proof headers that passed every header rule of this verifier's policy
+/// and then a signature check, keyed by the header segment's exact bytes:
+/// an agent sends the same header (`typ`, `alg`, its `jwk`) with every
+/// request, so its base64url decoding, its JSON, the header rules, the key
+/// and its thumbprint are settled once. Only equal bytes hit (equal bytes
+/// are an equal header, hence the same answers); the claims, the signature
+/// and every claim rule are checked on every proof. Bounded like
+/// [`KeyCache`]; headers over [`MAX_CACHED_HEADER_LEN`] are not kept.
+#[derive(Default)]
+struct HeaderCache(std::sync::Mutex<std::collections::HashMap<Box<str>, CheckedHeader>>);
+
+/// What a header that passed the header rules yields.
+#[derive(Clone)]
+struct CheckedHeader {
+    alg: Algorithm,
+    key: VerifyingKey,
+    jkt: String,
+}
+
+/// The longest header segment kept (a 4096-bit RSA `jwk` fits).
+const MAX_CACHED_HEADER_LEN: usize = 2048;
+
+impl HeaderCache {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Box<str>, CheckedHeader>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, segment: &str) -> Option<CheckedHeader> {
+        self.lock().get(segment).cloned()
+    }
+
+    fn insert(&self, segment: &str, checked: &CheckedHeader) {
+        if segment.len() > MAX_CACHED_HEADER_LEN {
+            return;
+        }
+        let mut cache = self.lock();
+        if cache.len() >= KEY_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(segment.into(), checked.clone());
+    }
+}
 
 impl DpopVerifier {
     /// A verifier with an [`InMemoryReplayCache`] of
@@ -99,6 +147,7 @@ impl DpopVerifier {
             nonces: None,
             clock,
             keys: Arc::new(KeyCache::default()),
+            headers: Arc::new(HeaderCache::default()),
         }
     }
 
@@ -144,56 +193,27 @@ impl DpopVerifier {
     ) -> Result<VerifiedProof, DpopError> {
         // Exactly one proof.
         let proof = single_proof(headers)?;
-        // A well-formed JWS.
-        let parsed = Parsed::parse(proof)?;
-        let header = &parsed.header;
-        // typ.
-        if header.get("typ").and_then(Value::as_str) != Some(DPOP_TYP) {
-            return Err(DpopError::InvalidType);
-        }
-        // alg: asymmetric, supported, allowed; no processing-changing members.
-        let alg = match header.get("alg") {
-            Some(Value::String(name)) => Algorithm::parse(name).map_err(|e| match e {
-                JoseError::AlgorithmNone(_) => DpopError::AlgorithmNone,
-                _ => DpopError::UnsupportedAlgorithm(short(name)),
-            })?,
-            _ => return Err(DpopError::MissingAlgorithm),
+        // A well-formed JWS; a header seen before (the same bytes) under
+        // this policy is not decoded or checked again.
+        let cached = Parsed::header_segment(proof).and_then(|h| self.headers.get(h));
+        let parsed = Parsed::parse(proof, cached.is_none())?;
+        let checked = match (cached, &parsed.header) {
+            (Some(hit), _) => {
+                // What the cold path checks before parsing the jwk.
+                if let Some(expected) = expected_jkt
+                    && !constant_time_eq(expected.as_bytes(), hit.jkt.as_bytes())
+                {
+                    return Err(DpopError::KeyMismatch);
+                }
+                hit
+            }
+            (None, Some(header)) => self.check_header(header, expected_jkt)?,
+            // `parse` decodes the header whenever it was not cached.
+            (None, None) => return Err(DpopError::Malformed("header".into())),
         };
-        if !self.policy.allowed_algorithms.contains(&alg) {
-            return Err(DpopError::AlgorithmNotAllowed(alg.as_str().to_owned()));
-        }
-        if let Some(name) = FORBIDDEN_MEMBERS.iter().find(|m| header.contains_key(**m)) {
-            return Err(DpopError::ForbiddenHeader(name));
-        }
-        // Before the jwk is parsed, which for RSA costs milliseconds (a
-        // primality test): an RSA jwk under a non-RSA alg, and a jwk that is
-        // not the passport's bound key, are refused on their members alone.
-        if let Some(Value::Object(jwk)) = header.get("jwk") {
-            if jwk.get("kty").and_then(Value::as_str) == Some("RSA")
-                && alg.key_algorithm() != KeyAlgorithm::Rsa
-            {
-                return Err(DpopError::AlgorithmKeyMismatch {
-                    alg: alg.as_str().to_owned(),
-                    key: KeyAlgorithm::Rsa.to_string(),
-                });
-            }
-            if let Some(expected) = expected_jkt
-                && passport_jose::thumbprint(jwk)
-                    .is_ok_and(|jkt| !constant_time_eq(expected.as_bytes(), jkt.as_bytes()))
-            {
-                return Err(DpopError::KeyMismatch);
-            }
-        }
-        // jwk: present, public, supported, fits alg.
-        let (key, jkt) = self.keys.proof_key(header)?;
-        if key.key_algorithm() != alg.key_algorithm() {
-            return Err(DpopError::AlgorithmKeyMismatch {
-                alg: alg.as_str().to_owned(),
-                key: key.key_algorithm().to_string(),
-            });
-        }
+        let CheckedHeader { alg, key, jkt } = &checked;
         // The signature, with that jwk.
-        key.verify(alg, parsed.signing_input.as_bytes(), &parsed.signature)
+        key.verify(*alg, parsed.signing_input.as_bytes(), &parsed.signature)
             .map_err(|e| match e {
                 JoseError::AlgorithmKeyMismatch { alg, key } => DpopError::AlgorithmKeyMismatch {
                     alg: alg.as_str().to_owned(),
@@ -201,6 +221,10 @@ impl DpopVerifier {
                 },
                 _ => DpopError::BadSignature,
             })?;
+        if parsed.header.is_some() {
+            self.headers.insert(parsed.header_segment, &checked);
+        }
+        let jkt = jkt.clone();
         // The required claims.
         let claims = &parsed.claims;
         let jti = required_str(claims, "jti")?;
@@ -285,6 +309,64 @@ impl DpopVerifier {
             jkt,
         })
     }
+
+    /// The header rules, in order: `typ`; `alg` asymmetric, supported and
+    /// allowed; no processing-changing or key-source member; then the `jwk`
+    /// (refused on its members alone when it is RSA under another `alg` or
+    /// not the bound key, before it is parsed), public, supported, of `alg`'s
+    /// key type.
+    fn check_header(
+        &self,
+        header: &Map<String, Value>,
+        expected_jkt: Option<&str>,
+    ) -> Result<CheckedHeader, DpopError> {
+        // typ.
+        if header.get("typ").and_then(Value::as_str) != Some(DPOP_TYP) {
+            return Err(DpopError::InvalidType);
+        }
+        // alg: asymmetric, supported, allowed; no processing-changing members.
+        let alg = match header.get("alg") {
+            Some(Value::String(name)) => Algorithm::parse(name).map_err(|e| match e {
+                JoseError::AlgorithmNone(_) => DpopError::AlgorithmNone,
+                _ => DpopError::UnsupportedAlgorithm(short(name)),
+            })?,
+            _ => return Err(DpopError::MissingAlgorithm),
+        };
+        if !self.policy.allowed_algorithms.contains(&alg) {
+            return Err(DpopError::AlgorithmNotAllowed(alg.as_str().to_owned()));
+        }
+        if let Some(name) = FORBIDDEN_MEMBERS.iter().find(|m| header.contains_key(**m)) {
+            return Err(DpopError::ForbiddenHeader(name));
+        }
+        // Before the jwk is parsed, which for RSA costs milliseconds (a
+        // primality test): an RSA jwk under a non-RSA alg, and a jwk that is
+        // not the passport's bound key, are refused on their members alone.
+        if let Some(Value::Object(jwk)) = header.get("jwk") {
+            if jwk.get("kty").and_then(Value::as_str) == Some("RSA")
+                && alg.key_algorithm() != KeyAlgorithm::Rsa
+            {
+                return Err(DpopError::AlgorithmKeyMismatch {
+                    alg: alg.as_str().to_owned(),
+                    key: KeyAlgorithm::Rsa.to_string(),
+                });
+            }
+            if let Some(expected) = expected_jkt
+                && passport_jose::thumbprint(jwk)
+                    .is_ok_and(|jkt| !constant_time_eq(expected.as_bytes(), jkt.as_bytes()))
+            {
+                return Err(DpopError::KeyMismatch);
+            }
+        }
+        // jwk: present, public, supported, fits alg.
+        let (key, jkt) = self.keys.proof_key(header)?;
+        if key.key_algorithm() != alg.key_algorithm() {
+            return Err(DpopError::AlgorithmKeyMismatch {
+                alg: alg.as_str().to_owned(),
+                key: key.key_algorithm().to_string(),
+            });
+        }
+        Ok(CheckedHeader { alg, key, jkt })
+    }
 }
 
 impl fmt::Debug for DpopVerifier {
@@ -310,14 +392,25 @@ fn single_proof<'a>(headers: &[&'a str]) -> Result<&'a str, DpopError> {
 
 /// A proof split and decoded, not yet checked.
 struct Parsed<'a> {
-    header: Map<String, Value>,
+    /// `None` when the header segment was found in the [`HeaderCache`].
+    header: Option<Map<String, Value>>,
+    header_segment: &'a str,
     claims: Map<String, Value>,
     signing_input: &'a str,
     signature: Vec<u8>,
 }
 
 impl<'a> Parsed<'a> {
-    fn parse(proof: &'a str) -> Result<Parsed<'a>, DpopError> {
+    /// The first segment of something that may be a proof, for a cache
+    /// lookup only (`parse` checks the shape).
+    fn header_segment(proof: &'a str) -> Option<&'a str> {
+        proof.split_once('.').map(|(h, _)| h)
+    }
+
+    /// Splits and decodes `proof`; its header only when `decode_header`
+    /// (else it was found in the cache). The checks and their order are
+    /// those of a full parse: a cached header passed them already.
+    fn parse(proof: &'a str, decode_header: bool) -> Result<Parsed<'a>, DpopError> {
         if proof.len() > MAX_PROOF_LEN {
             return Err(DpopError::ProofTooLarge {
                 len: proof.len(),
@@ -339,13 +432,20 @@ impl<'a> Parsed<'a> {
             b64::decode(segment)
                 .ok_or_else(|| DpopError::Malformed(format!("{part} is not unpadded base64url")))
         };
-        let header = json::parse_object(&decode(h, "header")?, "header")
-            .map_err(|e| DpopError::Malformed(e.to_string()))?;
+        let header = if decode_header {
+            Some(
+                json::parse_object(&decode(h, "header")?, "header")
+                    .map_err(|e| DpopError::Malformed(e.to_string()))?,
+            )
+        } else {
+            None
+        };
         let claims = json::parse_object(&decode(p, "payload")?, "payload")
             .map_err(|e| DpopError::Malformed(e.to_string()))?;
         let signature = decode(s, "signature")?;
         Ok(Parsed {
             header,
+            header_segment: h,
             claims,
             signing_input: &proof[..h.len() + 1 + p.len()],
             signature,

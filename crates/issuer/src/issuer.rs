@@ -1,6 +1,8 @@
 //! [`Issuer`]: mints root passports and delegates narrower ones.
 
 use std::sync::Arc;
+use tracing::Span;
+use tracing::field::Empty;
 
 use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
 use passport_claims::{
@@ -96,10 +98,26 @@ impl Issuer {
     }
 
     /// Mints a root passport for the asserted principal.
+    ///
+    /// Runs in a `passport.issue` span (fields `agent_id`, `jti`, `outcome`)
+    /// and counts `passport_issue_total{kind = "root", outcome}`.
     pub fn issue(&self, request: IssuanceRequest) -> Result<IssuedPassport, IssueError> {
-        let audience = request.audience.clone();
-        let result = self.issue_unaudited(request);
-        self.audited(Action::Issue, audience.as_str(), &[], result)
+        let span = tracing::info_span!(
+            "passport.issue",
+            jti = Empty,
+            agent_id = Empty,
+            outcome = Empty
+        );
+        if !span.is_disabled() {
+            span.record("agent_id", request.agent_id.as_str());
+        }
+        let result = span.in_scope(|| {
+            let audience = request.audience.clone();
+            let result = self.issue_unaudited(request);
+            self.audited(Action::Issue, audience.as_str(), &[], result)
+        });
+        observed(&span, "root", &result);
+        result
     }
 
     fn issue_unaudited(&self, request: IssuanceRequest) -> Result<IssuedPassport, IssueError> {
@@ -146,11 +164,28 @@ impl Issuer {
     }
 
     /// Mints a child of `request.parent`'s leaf for another agent.
+    ///
+    /// Runs in a `passport.delegate` span (fields `agent_id` of the child,
+    /// `jti`, `outcome`) and counts
+    /// `passport_issue_total{kind = "delegate", outcome}`.
     pub fn delegate(&self, request: DelegationRequest<'_>) -> Result<IssuedPassport, IssueError> {
-        let audience = request.audience.clone();
-        let parent = request.parent;
-        let result = self.delegate_unaudited(request);
-        self.audited(Action::Delegate, audience.as_str(), parent.links(), result)
+        let span = tracing::info_span!(
+            "passport.delegate",
+            jti = Empty,
+            agent_id = Empty,
+            outcome = Empty
+        );
+        if !span.is_disabled() {
+            span.record("agent_id", request.agent_id.as_str());
+        }
+        let result = span.in_scope(|| {
+            let audience = request.audience.clone();
+            let parent = request.parent;
+            let result = self.delegate_unaudited(request);
+            self.audited(Action::Delegate, audience.as_str(), parent.links(), result)
+        });
+        observed(&span, "delegate", &result);
+        result
     }
 
     /// Records the outcome; a minted passport that cannot be recorded is withheld.
@@ -303,6 +338,23 @@ impl Issuer {
             .into());
         }
         Ok(token)
+    }
+}
+
+/// Counts a minting in `passport_issue_total` and fills its span's
+/// `outcome` and (when minted) `jti`. Never the token.
+fn observed(span: &Span, kind: &'static str, result: &Result<IssuedPassport, IssueError>) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    };
+    metrics::counter!("passport_issue_total", "kind" => kind, "outcome" => outcome).increment(1);
+    if span.is_disabled() {
+        return;
+    }
+    span.record("outcome", outcome);
+    if let Ok(minted) = result {
+        span.record("jti", minted.claims().jti.as_str());
     }
 }
 

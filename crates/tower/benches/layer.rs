@@ -233,7 +233,7 @@ impl Fixture {
 
         // Warm the ancestor cache (and check the whole path once).
         assert_eq!(f.serve(&f.repeated, f.request(&f.bundle)), StatusCode::OK);
-        assert_eq!(f.verifier.cached_ancestors(), 2);
+        assert_eq!(f.verifier.cached_tokens(), 3);
         let fresh = f.new_bundle();
         assert_eq!(f.serve(&f.new_leaf, f.request(&fresh)), StatusCode::OK);
         f

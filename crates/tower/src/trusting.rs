@@ -175,12 +175,13 @@ impl TrustingBuilder {
         let store: Arc<dyn KeyStore> = Arc::new(keys.clone());
         let base = self.status_base.unwrap_or_else(|| self.issuer.clone());
         let source = StatusListSource::new(Arc::clone(&store)).trust_issuer(&self.issuer, base);
-        let status = StatusRefresher::start(Arc::new(source), (self.status)(RefresherOptions::default()))
-            .await
-            .map_err(|e| AuthError::TrustUnavailable {
-                code: e.code(),
-                source: Box::new(e),
-            })?;
+        let status =
+            StatusRefresher::start(Arc::new(source), (self.status)(RefresherOptions::default()))
+                .await
+                .map_err(|e| AuthError::TrustUnavailable {
+                    code: e.code(),
+                    source: Box::new(e),
+                })?;
         let policy = (self.policy)(VerificationPolicy::new(&self.issuer, &resource));
         let verifier = Verifier::with_key_store(policy, store)
             .map_err(|e| AuthError::InvalidConfig(format!("verification policy: {e}")))?
@@ -191,7 +192,10 @@ impl TrustingBuilder {
             .refetch(keys.clone())
             .refetch(status.clone());
         if self.dpop {
-            builder = builder.dpop(DpopVerifier::new(DpopPolicy::default(), Arc::new(SystemClock)));
+            builder = builder.dpop(DpopVerifier::new(
+                DpopPolicy::default(),
+                Arc::new(SystemClock),
+            ));
         }
         let mut builder = (self.auth)(builder);
         builder.trust = Some(Trust { keys, status });

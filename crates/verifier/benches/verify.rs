@@ -2,8 +2,9 @@
 //! aws-lc-rs Ed25519 verification of a passport-sized signing input in the
 //! same run, so results read as ratios (see `docs/performance.md`).
 //!
-//! Groups: `verify_root`, `verify_chain3_cold`, `verify_chain3_warm`,
-//! `issue`, `delegate`, and `components` (the parts of one link's cold
+//! Groups: `verify_root`, `verify_chain3_cold`, `verify_chain3_warm` (the
+//! ancestors cached, a new leaf each time), `verify_repeat` (a bundle seen
+//! before: every token cached), `issue`, `delegate`, and `components` (the parts of one link's cold
 //! verification, for the breakdown).
 //!
 //! Run with `cargo bench -p passport-verifier` (wall-clock time).
@@ -19,7 +20,7 @@
 //! criterion never compares them with wall-clock runs.
 // A benchmark fixture that cannot be built is a bug in the benchmark; failing
 // loudly is the right behaviour.
-#![allow(clippy::expect_used)]
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -58,6 +59,7 @@ struct Fixture {
     root: IssuedPassport,
     root_verified: VerifiedPassport,
     chain3: IssuedPassport,
+    mid_verified: VerifiedPassport,
     raw_key: ParsedPublicKey,
     raw_public: Vec<u8>,
 }
@@ -183,6 +185,7 @@ impl Fixture {
             root,
             root_verified,
             chain3,
+            mid_verified,
             raw_key,
             raw_public: x,
         }
@@ -190,6 +193,25 @@ impl Fixture {
 
     fn verifier(&self, policy: VerificationPolicy) -> Verifier {
         verifier(&self.clock, &self.keys, policy)
+    }
+
+    /// A new leaf under the 3-link bundle's middle link (its own `jti`,
+    /// so its own bytes), as a whole bundle.
+    fn fresh_leaf_bundle(&self) -> String {
+        self.issuer
+            .delegate(
+                delegation(
+                    &self.mid_verified,
+                    LEAF_AUD,
+                    "reader-agent-03",
+                    "claude-haiku-4",
+                    LEAF_SCOPE,
+                )
+                .task_purpose("Read the Q3 report"),
+            )
+            .expect("grandchild delegated")
+            .bundle()
+            .to_owned()
     }
 
     /// The baseline every group carries: one raw Ed25519 verification of
@@ -212,9 +234,12 @@ impl Fixture {
 fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: &str) {
     let name = |group: &str| format!("{group}{suffix}");
 
-    // 1. A root passport, from text (the main number) and pre-parsed.
+    // 1. A root passport seen for the first time, from text (the main
+    //    number) and pre-parsed: the signature cache is off, so every
+    //    iteration decodes and checks the signature (`verify_repeat` has the
+    //    same root served from the cache).
     {
-        let v = f.verifier(root_policy());
+        let v = f.verifier(root_policy()).with_cache_capacity(0);
         let text = f.root.bundle();
         let parsed = UnverifiedBundle::parse(text).expect("bundle parses");
         v.verify_str(text).expect("root verifies");
@@ -235,7 +260,7 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: 
         let text = f.chain3.bundle();
         let parsed = UnverifiedBundle::parse(text).expect("bundle parses");
         v.verify_str(text).expect("chain verifies");
-        assert_eq!(v.cached_ancestors(), 0);
+        assert_eq!(v.cached_tokens(), 0);
         let mut g = c.benchmark_group(name("verify_chain3_cold"));
         f.bench_baseline(&mut g, f.chain3.token());
         g.bench_function("verify_str", |b| {
@@ -247,20 +272,62 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, f: &Fixture, suffix: 
         g.finish();
     }
 
-    // 3. The same bundle with both ancestors cached (verified once first).
+    // 3. Ancestors cached, the leaf new: a fresh leaf is delegated from the
+    //    verified middle link for every iteration (outside the measurement),
+    //    as when an agent mints a new passport per task on a known chain.
+    {
+        let v = f.verifier(chain3_policy());
+        let text = f.chain3.bundle();
+        v.verify_str(text).expect("chain verifies");
+        assert_eq!(v.cached_tokens(), 3);
+        let fresh = || f.fresh_leaf_bundle();
+        let probe = fresh();
+        v.verify_str(&probe).expect("a fresh leaf verifies");
+        let before = v.cached_tokens();
+        v.verify_str(&fresh()).expect("a fresh leaf verifies");
+        assert_eq!(v.cached_tokens(), before + 1, "each fresh leaf is new");
+        let mut g = c.benchmark_group(name("verify_chain3_warm"));
+        f.bench_baseline(&mut g, f.chain3.token());
+        g.bench_function("verify_str", |b| {
+            b.iter_batched(
+                fresh,
+                |text| v.verify_str(black_box(&text)).expect("verifies"),
+                BatchSize::NumBatches(1),
+            )
+        });
+        g.bench_function("verify_bundle_preparsed", |b| {
+            b.iter_batched(
+                || UnverifiedBundle::parse(&fresh()).expect("bundle parses"),
+                |parsed| v.verify_bundle(black_box(&parsed)).expect("verifies"),
+                BatchSize::NumBatches(1),
+            )
+        });
+        g.finish();
+    }
+
+    // 3b. A bundle seen before: the same bytes again, every token cached.
     {
         let v = f.verifier(chain3_policy());
         let text = f.chain3.bundle();
         let parsed = UnverifiedBundle::parse(text).expect("bundle parses");
         v.verify_str(text).expect("chain verifies");
-        assert_eq!(v.cached_ancestors(), 2);
-        let mut g = c.benchmark_group(name("verify_chain3_warm"));
+        assert_eq!(v.cached_tokens(), 3);
+        let root_v = f.verifier(root_policy());
+        root_v.verify_str(f.root.bundle()).expect("root verifies");
+        let mut g = c.benchmark_group(name("verify_repeat"));
         f.bench_baseline(&mut g, f.chain3.token());
-        g.bench_function("verify_str", |b| {
+        g.bench_function("chain3_verify_str", |b| {
             b.iter(|| v.verify_str(black_box(text)).expect("verifies"))
         });
-        g.bench_function("verify_bundle_preparsed", |b| {
+        g.bench_function("chain3_verify_bundle_preparsed", |b| {
             b.iter(|| v.verify_bundle(black_box(&parsed)).expect("verifies"))
+        });
+        g.bench_function("root_verify_str", |b| {
+            b.iter(|| {
+                root_v
+                    .verify_str(black_box(f.root.bundle()))
+                    .expect("verifies")
+            })
         });
         g.finish();
     }
@@ -440,8 +507,141 @@ impl ValueFormatter for RatioFormatter {
     }
 }
 
+/// Runs `op` `n` times: the only function whose instructions are collected
+/// in the instruction-count mode (see [`count_instructions`]).
+#[inline(never)]
+fn count_target(op: &mut dyn FnMut(), n: usize) {
+    for _ in 0..n {
+        op();
+    }
+}
+
+/// One operation of the instruction-count and interleaved modes, run
+/// `n` times at most (a warm chain mints `n` fresh leaves first).
+fn operation<'a>(f: &'a Fixture, n: usize, op: &str) -> Box<dyn FnMut() + 'a> {
+    let chain = f.chain3.bundle();
+    match op {
+        "baseline" => {
+            let baseline = Baseline::of(f.chain3.token());
+            Box::new(move || {
+                black_box(
+                    f.raw_key
+                        .verify_sig(black_box(&baseline.message), black_box(&baseline.signature))
+                        .is_ok(),
+                );
+            })
+        }
+        "root_cold" => {
+            let v = f.verifier(root_policy()).with_cache_capacity(0);
+            Box::new(move || {
+                black_box(v.verify_str(black_box(f.root.bundle())).expect("verifies"));
+            })
+        }
+        "chain3_cold" => {
+            let v = f.verifier(chain3_policy()).with_cache_capacity(0);
+            Box::new(move || {
+                black_box(v.verify_str(black_box(chain)).expect("verifies"));
+            })
+        }
+        "chain3_warm" => {
+            let v = f.verifier(chain3_policy());
+            v.verify_str(chain).expect("chain verifies");
+            let mut fresh: Vec<String> = (0..n).map(|_| f.fresh_leaf_bundle()).collect();
+            Box::new(move || {
+                let text = fresh.pop().expect("one fresh leaf per iteration");
+                black_box(v.verify_str(black_box(&text)).expect("verifies"));
+            })
+        }
+        "chain3_repeat" => {
+            let v = f.verifier(chain3_policy());
+            v.verify_str(chain).expect("chain verifies");
+            Box::new(move || {
+                black_box(v.verify_str(black_box(chain)).expect("verifies"));
+            })
+        }
+        "root_repeat" => {
+            let v = f.verifier(root_policy());
+            v.verify_str(f.root.bundle()).expect("root verifies");
+            Box::new(move || {
+                black_box(v.verify_str(black_box(f.root.bundle())).expect("verifies"));
+            })
+        }
+        other => panic!("unknown PASSPORT_BENCH_OP {other:?}"),
+    }
+}
+
+/// Instruction counts: `PASSPORT_BENCH_COUNT=<n> PASSPORT_BENCH_OP=<op>`
+/// runs one operation `n` times inside [`count_target`] and exits. Run it
+/// under `valgrind --tool=callgrind --collect-atstart=no
+/// --toggle-collect=*count_target*` and divide by `n`. Valgrind hides
+/// AVX-512 and SHA-NI from aws-lc, so the baseline takes the portable path:
+/// compare builds with it, not against the timed ratios.
+fn count_instructions(f: &Fixture, n: usize, op: &str) {
+    let mut run = operation(f, n, op);
+    count_target(&mut run, n);
+}
+
+/// `PASSPORT_BENCH_INTERLEAVED=<rounds>`: for each operation, `rounds`
+/// times, `BATCH` raw Ed25519 verifications then `BATCH` runs of the
+/// operation, each batch timed; prints the median, 10th and 90th percentile
+/// of the per-round ratio and of the baseline batch time. Both halves of a
+/// round see the same machine within milliseconds, so a shared machine's
+/// load drifts out of the ratio.
+fn interleaved(f: &Fixture, rounds: usize) {
+    const BATCH: usize = 20;
+    println!(
+        "op median p10 p90 (ratio to one raw Ed25519 verification); baseline us median p10 p90"
+    );
+    for op in [
+        "root_cold",
+        "chain3_cold",
+        "chain3_warm",
+        "chain3_repeat",
+        "root_repeat",
+    ] {
+        let mut base = operation(f, 0, "baseline");
+        let mut run = operation(f, rounds * BATCH + BATCH, op);
+        count_target(&mut run, BATCH);
+        let mut ratios = Vec::with_capacity(rounds);
+        let mut bases = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let t = Instant::now();
+            count_target(&mut base, BATCH);
+            let b = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            count_target(&mut run, BATCH);
+            let o = t.elapsed().as_secs_f64();
+            ratios.push(o / b);
+            bases.push(b * 1e6 / BATCH as f64);
+        }
+        let pick = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
+            (at(0.5), at(0.1), at(0.9))
+        };
+        let (m, lo, hi) = pick(&mut ratios);
+        let (bm, blo, bhi) = pick(&mut bases);
+        println!("{op} {m:.4} {lo:.4} {hi:.4}; {bm:.1} {blo:.1} {bhi:.1}");
+    }
+}
+
 fn main() {
     let f = Fixture::new();
+    if let Ok(n) = std::env::var("PASSPORT_BENCH_COUNT") {
+        let n = n.parse().expect("PASSPORT_BENCH_COUNT is a count");
+        let op = std::env::var("PASSPORT_BENCH_OP").expect("PASSPORT_BENCH_OP names an operation");
+        count_instructions(&f, n, &op);
+        return;
+    }
+    if let Ok(rounds) = std::env::var("PASSPORT_BENCH_INTERLEAVED") {
+        interleaved(
+            &f,
+            rounds
+                .parse()
+                .expect("PASSPORT_BENCH_INTERLEAVED is a count"),
+        );
+        return;
+    }
     if std::env::var("PASSPORT_BENCH_UNIT").as_deref() == Ok("ed25519") {
         let unit = Ed25519Units::new(&f);
         let mut c = config(Criterion::default().with_measurement(unit)).configure_from_args();

@@ -58,6 +58,9 @@
 //! | 9 | a child outliving its parent | `outlives_parent` | chain_rules: `a_child_outliving_its_parent_is_refused` |
 //! | 9 | an actor outside `allowed_actors`, on any link | `actor_not_allowed` | time_and_policy_rules: `allowed_actors_apply_to_every_link` |
 //! | 9 | any link failing 1–6, 11 or 12, cached or not | that link's code | chain_rules: `an_ancestor_failing_a_per_passport_rule_fails_the_bundle_at_its_link`, `an_ancestor_with_a_hostile_header_is_refused_at_its_link`; ancestor_cache: `time_rules_apply_to_cached_ancestors`, `chain_rules_apply_to_cached_ancestors` |
+//! | 4, 5–12 | a leaf seen before (same bytes, same key object) skips only its decoding and signature: time, issuer, audience, scope, actor, status, key and chain rules run on every use | that rule's code (`expired`, `not_yet_valid`, `audience_mismatch`, `scope_violation`, `untrusted_issuer`, `actor_not_allowed`, `revoked`, `suspended`, `chain_broken`) | leaf_cache: `time_rules_apply_to_a_cached_leaf`, `the_audience_and_scope_rules_apply_to_a_cached_leaf`, `another_policy_shares_nothing_with_a_warm_verifier`, `a_cached_leaf_revoked_later_is_refused`, `chain_rules_apply_to_a_cached_leaf` |
+//! | 2, 12 | a cached leaf whose key was removed, replaced (another key object under its `kid`) or retired | `unknown_kid`, `bad_signature`, `key_retired` | leaf_cache: `a_key_removed_or_replaced_takes_the_cached_leaf_with_it`, `a_cached_leaf_issued_after_its_keys_retirement_is_refused` |
+//! | — | a cached bound leaf (`cnf.jkt`) still needs its proof of possession on every use | `dpop_proof_required`, `dpop_key_mismatch` | leaf_cache: `a_cached_bound_leaf_still_needs_its_proof_every_time` |
 //! | 10 | untyped (`typ: JWT`) without the policy's opt-in; any other `typ` | `untyped_token`, `invalid_typ` | header_rules: `untyped_tokens_need_the_policy_opt_in_and_other_types_never_pass` |
 //! | 11 | any link revoked or suspended | `revoked`, `suspended` | revocation: `revoking_the_root_refuses_child_and_grandchild_naming_the_root`, `suspension_then_reinstatement`, `cached_ancestors_are_still_asked_about_revocation` |
 //! | 11 | a status source that cannot answer (fail closed) | `status_unavailable` | revocation: `a_source_that_cannot_answer_fails_closed` |
@@ -69,10 +72,10 @@
 //! | — | an acceptance that cannot be audited | `audit_failed` | audit_trail: `an_acceptance_that_cannot_be_audited_is_refused` |
 //!
 //! The [`Verifier`] checks, in order: the depth; the leaf's issuer, its key
-//! (of that issuer), signature and key retirement, the
-//! per-link rules and the leaf-only rules (audience, floors, holder key,
-//! wildcard, required scope); each ancestor's signature (from the ancestor
-//! cache when possible) and per-link rules; then the chain rules from the
+//! (of that issuer), signature (from the signature cache when possible) and
+//! key retirement, the per-link rules and the leaf-only rules (audience,
+//! floors, holder key, wildcard, required scope); each ancestor's signature
+//! (likewise) and per-link rules; then the chain rules from the
 //! leaf to the root. A leaf bound to its holder's key (`cnf.jkt`) is never
 //! accepted as a bearer token: [`Verifier::verify_bundle`] refuses it, and
 //! [`Verifier::verify_bundle_pending_proof`] returns a [`PendingProof`] that
@@ -80,10 +83,24 @@
 //!
 //! ## Performance
 //!
-//! Keys are parsed once, when they enter the key store. Ancestors' signature
-//! results are kept in a bounded cache keyed by the SHA-256 of the token
-//! bytes, so a server that sees the same chain prefix on every request
-//! verifies one signature per request. See `docs/performance.md`.
+//! Keys are parsed once, when they enter the key store. Signature results,
+//! of leaves and ancestors alike, are kept in a bounded cache matched by the
+//! token's exact bytes and tied to the key object that verified them (an
+//! ancestor's SHA-256, what its child's `parent_hash` must equal, is kept
+//! with it): a bundle presented again (an agent calling a server again and
+//! again) costs lookups and its rules, no signature and no hash; a new leaf
+//! on a known chain costs one signature. Only decoding and signature checks are skipped on a hit;
+//! every other rule runs on every use. See `docs/performance.md`.
+//!
+//! ## Observability
+//!
+//! Each verification runs in a `tracing` span `passport.verify` whose fields
+//! are the verified leaf's `jti` and `agent_id` and the `outcome` (`ok` or
+//! the error's [`VerifyError::code`]); a refused bundle's claims are not
+//! recorded (they are unverified), and no field ever holds a token. Through
+//! the `metrics` facade it counts `passport_verify_total{outcome}` and
+//! `passport_verify_cache_total{result = hit | miss}`. With no subscriber and
+//! no recorder installed both cost next to nothing.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -91,6 +108,7 @@ mod cache;
 mod deferred;
 mod error;
 mod keys;
+mod observe;
 mod outcome;
 mod policy;
 mod refetch;

@@ -18,12 +18,12 @@ use crate::{
 
 /// One passport of a bundle whose signature has been verified.
 pub(crate) struct Link {
-    /// Its claims (shared with the ancestor cache and the outcome).
+    /// Its claims (shared with the signature cache and the outcome).
     pub(crate) passport: Arc<PassportClaims>,
     /// Its header had no `typ` or `typ: JWT` (a csp-agent-passport token).
     pub(crate) untyped: bool,
     /// SHA-256 of its token bytes: what its child's `parent_hash` must be.
-    /// `None` for the leaf, which has no child (so it is never hashed).
+    /// `None` for the leaf, which has no child (so it is not hashed).
     pub(crate) digest: Option<[u8; 32]>,
 }
 

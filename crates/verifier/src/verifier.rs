@@ -9,7 +9,8 @@ use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256};
 
 use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
 
-use crate::cache::{AncestorCache, CachedLink, DEFAULT_CACHE_CAPACITY};
+use crate::cache::{DEFAULT_CACHE_CAPACITY, SignatureCache, Verified};
+use crate::observe;
 use crate::rules::{self, Link, shorten};
 use crate::{
     DeferredAudit, KeyStore, PendingProof, StatusSource, Verification, VerificationPolicy,
@@ -18,7 +19,7 @@ use crate::{
 
 /// Verifies passports and bundles under one [`VerificationPolicy`] and one
 /// [`KeyStore`]. Build it once and share it (it is `Send + Sync`); its
-/// ancestor cache is what makes repeated chains cheap.
+/// signature cache is what makes repeated bundles and chains cheap.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -55,7 +56,7 @@ pub struct Verifier {
     options: VerifyOptions,
     keys: Arc<dyn KeyStore>,
     clock: Arc<dyn Clock>,
-    cache: AncestorCache,
+    cache: SignatureCache,
     status: Vec<Arc<dyn StatusSource>>,
     ignore_status: bool,
     audit: Option<(Arc<dyn AuditSink>, serde_json::Value)>,
@@ -65,14 +66,14 @@ impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
             .field("policy", &self.policy)
-            .field("cached_ancestors", &self.cache.len())
+            .field("cached_tokens", &self.cache.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Verifier {
     /// A verifier for `policy` (validated here) using `keys`, the system
-    /// clock, and an ancestor cache of [`DEFAULT_CACHE_CAPACITY`] entries.
+    /// clock, and a signature cache of [`DEFAULT_CACHE_CAPACITY`] tokens.
     pub fn new(
         policy: VerificationPolicy,
         keys: impl KeyStore + 'static,
@@ -96,7 +97,7 @@ impl Verifier {
             options,
             keys,
             clock: Arc::new(SystemClock),
-            cache: AncestorCache::new(DEFAULT_CACHE_CAPACITY),
+            cache: SignatureCache::new(DEFAULT_CACHE_CAPACITY),
             status: Vec::new(),
             ignore_status: false,
             audit: None,
@@ -153,9 +154,12 @@ impl Verifier {
         self
     }
 
-    /// Sets the ancestor cache's fixed capacity (0 disables it).
+    /// Sets the signature cache's fixed capacity in tokens, leaves and
+    /// ancestors together (0 disables it). A token verified once is then
+    /// neither decoded nor signature-checked again while its key stays the
+    /// same key object in the store; every other rule runs on every use.
     pub fn with_cache_capacity(mut self, capacity: usize) -> Verifier {
-        self.cache = AncestorCache::new(capacity);
+        self.cache = SignatureCache::new(capacity);
         self
     }
 
@@ -164,8 +168,9 @@ impl Verifier {
         &self.policy
     }
 
-    /// How many ancestors are cached now (never more than the capacity).
-    pub fn cached_ancestors(&self) -> usize {
+    /// How many tokens (leaves and ancestors) are cached now, never more
+    /// than the capacity.
+    pub fn cached_tokens(&self) -> usize {
         self.cache.len()
     }
 
@@ -176,7 +181,7 @@ impl Verifier {
 
     /// Parses `text` as a bundle and verifies it.
     pub fn verify_str(&self, text: &str) -> Result<VerifiedPassport, VerifyError> {
-        self.verify_bundle(&UnverifiedBundle::parse(text)?)
+        self.verify_bundle(&self.parse_observed(text)?)
     }
 
     /// Verifies `token` with its ancestors `chain`, nearest first (parent,
@@ -223,7 +228,7 @@ impl Verifier {
 
     /// Parses `text` and calls [`Verifier::verify_bundle_pending_proof`].
     pub fn verify_str_pending_proof(&self, text: &str) -> Result<Verification, VerifyError> {
-        self.verify_bundle_pending_proof(&UnverifiedBundle::parse(text)?)
+        self.verify_bundle_pending_proof(&self.parse_observed(text)?)
     }
 
     /// As [`Verifier::verify_str_pending_proof`], for a caller whose
@@ -238,12 +243,13 @@ impl Verifier {
     ) -> (Result<Verification, VerifyError>, DeferredAudit) {
         match UnverifiedBundle::parse(text) {
             Ok(bundle) => {
-                let result = self.verify_pending(&bundle, true);
+                let result = self.verify_observed(&bundle, true);
                 let audit = self.audit_draft(Some(&bundle), &result);
                 (result, audit)
             }
             Err(e) => {
                 let result = Err(VerifyError::from(e));
+                observe::verified(&observe::verify_span(), result.as_ref());
                 let audit = self.audit_draft(None, &result);
                 (result, audit)
             }
@@ -255,7 +261,7 @@ impl Verifier {
         bundle: &UnverifiedBundle,
         allow_pending: bool,
     ) -> Result<Verification, VerifyError> {
-        let result = self.verify_pending(bundle, allow_pending);
+        let result = self.verify_observed(bundle, allow_pending);
         let audit = self.audit_draft(Some(bundle), &result);
         match result {
             Ok(verification) => audit.accept().map(|()| verification),
@@ -264,6 +270,29 @@ impl Verifier {
                 Err(refused)
             }
         }
+    }
+
+    /// Parses a bundle; a bundle that does not parse is a refused
+    /// verification for the span and the metrics too.
+    fn parse_observed(&self, text: &str) -> Result<UnverifiedBundle, VerifyError> {
+        UnverifiedBundle::parse(text).map_err(|e| {
+            let refused = VerifyError::from(e);
+            observe::verified(&observe::verify_span(), Err(&refused));
+            refused
+        })
+    }
+
+    /// [`Verifier::verify_pending`] inside a `passport.verify` span, its
+    /// outcome counted.
+    fn verify_observed(
+        &self,
+        bundle: &UnverifiedBundle,
+        allow_pending: bool,
+    ) -> Result<Verification, VerifyError> {
+        let span = observe::verify_span();
+        let result = span.in_scope(|| self.verify_pending(bundle, allow_pending));
+        observe::verified(&span, result.as_ref());
+        result
     }
 
     fn verify_pending(
@@ -330,7 +359,7 @@ impl Verifier {
             sources: &self.status,
             dangerous_ignore: self.ignore_status,
         };
-        let leaf = self.verify_signature(bundle.leaf(), None)?;
+        let leaf = self.verify_link(bundle.leaf(), false)?;
         rules::every_link(&leaf.passport, &self.policy, &status, now)?;
         rules::leaf(&leaf.passport, &self.policy)?;
         links.push(leaf);
@@ -340,7 +369,7 @@ impl Verifier {
                 link: index + 1,
                 source: Box::new(e),
             };
-            let link = self.verify_ancestor(token).map_err(in_link)?;
+            let link = self.verify_link(token, true).map_err(in_link)?;
             rules::every_link(&link.passport, &self.policy, &status, now).map_err(in_link)?;
             links.push(link);
         }
@@ -355,13 +384,14 @@ impl Verifier {
 
     /// Parses one token, finds the key its `iss` and `kid` name — a key of
     /// that issuer only — verifies its signature and checks the key was not
-    /// retired when the token was issued. An ancestor (`digest` of its bytes
-    /// given) is remembered in the cache.
+    /// retired when the token was issued, then remembers it in the cache.
+    /// An `ancestor` is hashed (its child's `parent_hash` must equal the
+    /// digest); a leaf is not, unless it is later used as an ancestor.
     ///
     /// The claims are decoded before the signature is checked, because the
     /// issuer they name decides which keys may have signed; nothing in them
     /// is trusted until the signature verifies.
-    fn verify_signature(&self, token: &str, digest: Option<[u8; 32]>) -> Result<Link, VerifyError> {
+    fn verify_signature(&self, token: &str, ancestor: bool) -> Result<Link, VerifyError> {
         let jws = CompactJws::parse(token)?;
         let kid = jws.header().require_kid()?;
         let passport = Arc::new(PassportClaims::from_json(jws.unverified_payload())?);
@@ -377,20 +407,19 @@ impl Verifier {
         jws.verify(&key, &self.options)?;
         rules::key_not_retired(&passport, kid, key.retired_at())?;
         let untyped = jws.header().is_untyped();
-        if let Some(digest) = digest {
-            self.cache.insert(
-                digest,
-                token.len(),
-                CachedLink {
-                    iss: passport.iss.clone(),
-                    kid: kid.to_owned(),
-                    key,
-                    alg: jws.header().alg(),
-                    untyped,
-                    passport: Arc::clone(&passport),
-                },
-            );
-        }
+        let digest = ancestor.then(|| sha256(token.as_bytes()));
+        self.cache.insert(
+            token,
+            digest,
+            Verified {
+                iss: passport.iss.clone(),
+                kid: kid.to_owned(),
+                key,
+                alg: jws.header().alg(),
+                untyped,
+                passport: Arc::clone(&passport),
+            },
+        );
         Ok(Link {
             passport,
             untyped,
@@ -398,43 +427,55 @@ impl Verifier {
         })
     }
 
-    /// An ancestor: from the cache when its key is still the trusted one.
-    /// Its SHA-256 is computed once, as the cache key and for its child's
-    /// `parent_hash`.
-    fn verify_ancestor(&self, token: &str) -> Result<Link, VerifyError> {
-        let digest = sha256(token.as_bytes());
-        if let Some(hit) = self.cache.get(&digest) {
-            // The same question the cold path asked: the claims' `iss` and
-            // the header's `kid`, so a hit is only ever used with a key of
-            // the link's own issuer.
-            match self.keys.key(&hit.iss, &hit.kid) {
-                Some(current) if current.same_key(&hit.key) => {
-                    rules::trusted_issuer(&hit.iss, &self.policy)?;
-                    // Retirement may have been published since it was cached.
-                    rules::key_not_retired(&hit.passport, &hit.kid, current.retired_at())?;
-                    // The policy could only differ if the cache outlived it;
-                    // it cannot, but these checks are cheap and keep the
-                    // cached path identical to the cold one.
-                    if !self.options.algorithms.contains(&hit.alg) {
-                        return Err(JoseError::AlgorithmNotAllowed {
-                            alg: hit.alg,
-                            allowed: self.options.algorithms.clone(),
-                        }
-                        .into());
+    /// One token of the bundle, leaf or `ancestor`: from the cache when its
+    /// exact bytes were verified before and its key is still the very key
+    /// object the store returns, else parsed and its signature verified.
+    /// Only the decoding and the signature are skipped on a hit; the caller
+    /// runs every other rule on the link as on a cold one. An ancestor's
+    /// SHA-256 is computed at most once per token, ever.
+    fn verify_link(&self, token: &str, ancestor: bool) -> Result<Link, VerifyError> {
+        if !self.cache.enabled() {
+            return self.verify_signature(token, ancestor);
+        }
+        let Some(hit) = self.cache.get(token) else {
+            observe::cache_lookup(false);
+            return self.verify_signature(token, ancestor);
+        };
+        // The same question the cold path asked: the claims' `iss` and the
+        // header's `kid`, so a hit is only ever used with a key of the
+        // link's own issuer.
+        match self.keys.key(&hit.iss, &hit.kid) {
+            Some(current) if current.same_key(&hit.key) => {
+                observe::cache_lookup(true);
+                rules::trusted_issuer(&hit.iss, &self.policy)?;
+                // Retirement may have been published since it was cached.
+                rules::key_not_retired(&hit.passport, &hit.kid, current.retired_at())?;
+                // The policy could only differ if the cache outlived it; it
+                // cannot (each verifier owns its cache), but these checks are
+                // cheap and keep the cached path identical to the cold one.
+                if !self.options.algorithms.contains(&hit.alg) {
+                    return Err(JoseError::AlgorithmNotAllowed {
+                        alg: hit.alg,
+                        allowed: self.options.algorithms.clone(),
                     }
-                    if hit.untyped && !self.options.accept_untyped {
-                        return Err(JoseError::UntypedNotAccepted { found: None }.into());
-                    }
-                    return Ok(Link {
-                        passport: hit.passport,
-                        untyped: hit.untyped,
-                        digest: Some(digest),
-                    });
+                    .into());
                 }
-                _ => self.cache.remove(&digest),
+                if hit.untyped && !self.options.accept_untyped {
+                    return Err(JoseError::UntypedNotAccepted { found: None }.into());
+                }
+                Ok(Link {
+                    passport: Arc::clone(&hit.passport),
+                    untyped: hit.untyped,
+                    digest: ancestor.then(|| hit.digest()),
+                })
+            }
+            _ => {
+                // The key was removed or replaced: the entry dies with it.
+                observe::cache_lookup(false);
+                self.cache.remove(token);
+                self.verify_signature(token, ancestor)
             }
         }
-        self.verify_signature(token, Some(digest))
     }
 }
 

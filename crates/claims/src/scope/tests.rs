@@ -476,3 +476,46 @@ proptest! {
         prop_assert!(ChildWord::new(&child).is_implied_by(&child));
     }
 }
+
+/// Short patterns over a small alphabet, often literal or `prefix*`: the
+/// shapes `implied_by_any` answers without the table.
+fn shaped_pattern() -> impl Strategy<Value = String> {
+    (prop::collection::vec(0u8..8, 0..8), 0u8..4).prop_map(|(v, tail)| {
+        let mut s: String = v
+            .into_iter()
+            .map(|k| match k {
+                0..=3 => 'a',
+                4 | 5 => 'b',
+                6 => '*',
+                _ => '?',
+            })
+            .collect();
+        if tail == 0 {
+            s.push('*');
+        } else if tail == 1 {
+            s.retain(|c| c != '*' && c != '?');
+            s.push('*');
+        } else if tail == 2 {
+            s.retain(|c| c != '*' && c != '?');
+        }
+        s
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+    /// The literal and `prefix*` shortcuts of set attenuation give the
+    /// table's answer, pattern by pattern and for whole sets.
+    #[test]
+    fn set_shortcuts_agree_with_the_table(
+        child in shaped_pattern(),
+        parents in prop::collection::vec(shaped_pattern(), 1..4),
+    ) {
+        let want = parents.iter().any(|p| implied_plain(&child, p));
+        let set = ScopeSet::parse(parents.iter().map(String::as_str)).unwrap();
+        let child_set = ScopeSet::parse([child.as_str()]).unwrap();
+        prop_assert_eq!(child_set.attenuates(&set), want);
+        prop_assert_eq!(child_set.not_implied_by(&set).is_empty(), want);
+    }
+}

@@ -902,3 +902,54 @@ fn request_paths_with_dot_segments_are_refused() {
             .unwrap();
     }
 }
+
+#[test]
+fn a_cached_header_settles_only_the_header() {
+    // The first good proof puts its header in the verifier's cache; every
+    // later proof with the same header bytes still has its signature, its
+    // claims, its binding and its jti checked.
+    let f = fixture();
+    f.verify(&f.proof()).unwrap();
+    let proof = f.proof();
+    let (head, sig) = proof.rsplit_once('.').unwrap();
+    let mut bytes = b64::decode(sig).unwrap();
+    bytes[0] ^= 0x80;
+    assert_eq!(
+        f.code(&format!("{head}.{}", b64::encode(&bytes))),
+        "bad_dpop_signature"
+    );
+    let (h, rest) = proof.split_once('.').unwrap();
+    let (_, s) = rest.split_once('.').unwrap();
+    let swapped = format!(
+        "{h}.{}.{s}",
+        b64::encode(with(good_claims(), json!({"jti": "x"})).to_string())
+    );
+    assert_eq!(f.code(&swapped), "bad_dpop_signature");
+    // Another bound key: refused on the cached header as on a fresh one.
+    let other = DpopKey::generate(Algorithm::ES256).unwrap();
+    let err = f
+        .verifier
+        .verify(&[&proof], "POST", URL, Some(BUNDLE), Some(other.jkt()))
+        .unwrap_err();
+    assert_eq!(err, DpopError::KeyMismatch);
+    // The claim rules.
+    let get = f
+        .verifier
+        .verify(&[&proof], "GET", URL, Some(BUNDLE), Some(f.key.jkt()))
+        .unwrap_err();
+    assert_eq!(get.code(), "htm_mismatch");
+    f.verify(&proof).unwrap();
+    assert_eq!(f.code(&proof), "replay");
+    // Another verifier, with another policy, shares nothing.
+    let strict = DpopVerifier::new(
+        DpopPolicy {
+            allowed_algorithms: vec![Algorithm::EdDSA],
+            ..DpopPolicy::default()
+        },
+        f.clock.clone(),
+    );
+    let err = strict
+        .verify(&[&f.proof()], "POST", URL, Some(BUNDLE), Some(f.key.jkt()))
+        .unwrap_err();
+    assert_eq!(err.code(), "dpop_alg_not_allowed");
+}

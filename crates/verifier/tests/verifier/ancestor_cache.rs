@@ -6,15 +6,15 @@ use passport_jose::VerifyingKey;
 use passport_testkit::*;
 
 #[test]
-fn warm_chains_cache_ancestors_only() {
+fn warm_chains_cache_each_token_once() {
     let f = Kit::new();
     let [_, _, grandchild] = f.chain3();
     let verifier = f.verifier(f.policy());
-    assert_eq!(verifier.cached_ancestors(), 0);
+    assert_eq!(verifier.cached_tokens(), 0);
     verifier.verify_str(grandchild.bundle()).unwrap();
-    assert_eq!(verifier.cached_ancestors(), 2);
+    assert_eq!(verifier.cached_tokens(), 3);
     verifier.verify_str(grandchild.bundle()).unwrap();
-    assert_eq!(verifier.cached_ancestors(), 2);
+    assert_eq!(verifier.cached_tokens(), 3);
 }
 
 #[test]
@@ -103,9 +103,10 @@ fn failures_are_not_cached() {
     verifier
         .verify_str(&format!("{}~{bad_root}", child.token()))
         .unwrap_err();
-    assert_eq!(verifier.cached_ancestors(), 0);
+    // The child's signature verified (it is cached); the forged root's did not.
+    assert_eq!(verifier.cached_tokens(), 1);
     verifier.verify_str(child.bundle()).unwrap();
-    assert_eq!(verifier.cached_ancestors(), 1);
+    assert_eq!(verifier.cached_tokens(), 2);
 }
 
 #[test]
@@ -116,15 +117,15 @@ fn the_cache_never_grows_past_its_capacity() {
         let root = f.root(&["files:*"]);
         let child = f.delegate(root.bundle(), "agent-b", &["files:read"]);
         verifier.verify_str(child.bundle()).unwrap();
-        assert!(verifier.cached_ancestors() <= 4);
+        assert!(verifier.cached_tokens() <= 4);
     }
-    assert_eq!(verifier.cached_ancestors(), 4);
+    assert_eq!(verifier.cached_tokens(), 4);
     assert_eq!(verifier.cache_capacity(), 4);
     // Capacity 0 disables caching altogether.
     let uncached = f.verifier(f.policy()).with_cache_capacity(0);
     let [_, _, grandchild] = f.chain3();
     uncached.verify_str(grandchild.bundle()).unwrap();
-    assert_eq!(uncached.cached_ancestors(), 0);
+    assert_eq!(uncached.cached_tokens(), 0);
 }
 
 #[test]
@@ -148,7 +149,7 @@ fn a_verifier_is_shareable_across_threads() {
     for h in handles {
         h.join().unwrap();
     }
-    assert_eq!(verifier.cached_ancestors(), 2);
+    assert_eq!(verifier.cached_tokens(), 3);
 }
 
 #[test]
@@ -171,7 +172,8 @@ fn oversized_ancestors_are_verified_every_time_not_cached() {
     let verifier = f.verifier(f.policy());
     verifier.verify_str(&bundle).unwrap();
     verifier.verify_str(&bundle).unwrap();
-    assert_eq!(verifier.cached_ancestors(), 0);
+    // The small leaf only.
+    assert_eq!(verifier.cached_tokens(), 1);
 }
 
 /// A cache hit asks the key store the same question the cold path asked (the
@@ -213,7 +215,7 @@ fn a_cache_hit_asks_the_store_for_the_headers_kid() {
         .unwrap()
         .with_clock(f.clock.clone());
     verifier.verify_str(&bundle).unwrap();
-    assert_eq!(verifier.cached_ancestors(), 1);
+    assert_eq!(verifier.cached_tokens(), 2);
     store.alias.store(false, Ordering::SeqCst);
     let err = verifier.verify_str(&bundle).unwrap_err();
     assert_eq!((err.link(), err.code()), (1, "unknown_kid"));

@@ -81,7 +81,7 @@ fn a_cached_ancestor_is_looked_up_by_its_own_issuer() {
     let bundle = format!("{leaf}~{}~{}", child.token(), root.token());
     let verifier = f.verifier(f.policy());
     verifier.verify_str(&bundle).unwrap();
-    assert_eq!(verifier.cached_ancestors(), 2);
+    assert_eq!(verifier.cached_tokens(), 3);
     // The ancestors' key (the very same key object) now belongs to B: the
     // cached ancestors, which claim A, must not be vouched for by it.
     let key = f.keys.remove(ISS, f.key.kid()).unwrap();

@@ -9,6 +9,8 @@ mod chain_rules;
 mod header_rules;
 mod issuer_binding;
 mod key_lifetime;
+mod leaf_cache;
+mod observability;
 mod proof_of_possession;
 mod revocation;
 mod rule_table;

@@ -60,7 +60,7 @@ fn cached_ancestors_are_still_asked_about_revocation() {
     let table = Arc::new(StatusTable::default());
     let verifier = f.verifier(f.policy()).with_status_source(table.clone());
     verifier.verify_str(grandchild.bundle()).unwrap();
-    assert_eq!(verifier.cached_ancestors(), 2);
+    assert_eq!(verifier.cached_tokens(), 3);
     table.set(&root.claims().jti, LinkStatus::Revoked);
     assert_eq!(
         verifier.verify_str(grandchild.bundle()).unwrap_err().code(),
