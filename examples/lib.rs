@@ -100,3 +100,7 @@ pub struct ReadmeDoctests;
 /// The MCP server of the `mcp_server` and `mcp_agent` examples, and the
 /// agents' side of the protocol.
 pub mod mcp;
+
+/// The `remote_trust` example's issuer: metadata, JWKS and a status list
+/// over HTTP.
+pub mod remote;

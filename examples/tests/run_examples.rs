@@ -47,6 +47,21 @@ fn has_all(text: &str, markers: &[&str]) {
 }
 
 #[test]
+fn remote_trust() {
+    let out = run("remote_trust");
+    has_all(
+        &out,
+        &[
+            "RFC 9728 authorization_servers: [\"http://127.0.0.1:",
+            "GET /files → 200 files of alice for agent report-writer",
+            "error_description=\"revoked\"",
+            "signs the next passport",
+            "healthy: ",
+        ],
+    );
+}
+
+#[test]
 fn quickstart() {
     let out = run("quickstart");
     has_all(
