@@ -37,6 +37,7 @@ mod dir;
 mod error;
 mod keys;
 mod legacy;
+pub mod server;
 mod status;
 mod store;
 
