@@ -341,7 +341,11 @@ impl Database {
     }
 
     /// Deletes what expired by `now`: DPoP replay entries, authorization
-    /// codes and refresh tokens. How many rows went.
+    /// codes and refresh tokens. How many rows went. A code or refresh
+    /// token presented after its row is gone is only `unknown_code` /
+    /// `unknown_refresh_token` (its reuse no longer names what it issued):
+    /// purge codes and tokens some time after they expire, e.g. with a
+    /// `now` an hour behind.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         on_backend!(self, write, |x| ops::purge_expired(x, now))
     }
