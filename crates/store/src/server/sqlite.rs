@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -32,6 +33,9 @@ type Job = Box<dyn FnOnce(Result<&mut Connection, &Arc<rusqlite::Error>>) -> Don
 pub(super) struct Sqlite {
     jobs: mpsc::Sender<Job>,
     readers: Arc<Readers>,
+    /// Transactions the writer committed (for the group-commit test).
+    #[cfg_attr(not(test), allow(dead_code))]
+    commits: Arc<AtomicU64>,
 }
 
 #[derive(Debug)]
@@ -173,12 +177,15 @@ impl Sqlite {
             }
         }
         let (jobs, queue) = mpsc::channel::<Job>();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&commits);
         std::thread::Builder::new()
             .name("passport-store-writer".into())
-            .spawn(move || writer(conn, queue))
+            .spawn(move || writer(conn, queue, &counted))
             .map_err(|e| StoreError::io(path, e))?;
         Ok(Sqlite {
             jobs,
+            commits,
             readers: Arc::new(Readers {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
@@ -262,7 +269,7 @@ fn in_savepoint<T>(
 /// The writer: takes every change waiting (up to [`MAX_BATCH`]), runs them
 /// in one transaction, commits once (one fsync), then answers each caller.
 /// Stops when the database is dropped.
-fn writer(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+fn writer(mut conn: Connection, queue: mpsc::Receiver<Job>, commits: &AtomicU64) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -282,10 +289,84 @@ fn writer(mut conn: Connection, queue: mpsc::Receiver<Job>) {
         let commit = conn.execute_batch("COMMIT").map_err(Arc::new);
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+        } else {
+            commits.fetch_add(1, Ordering::Relaxed);
         }
         let failure = commit.as_ref().err();
         for d in done {
             d(failure);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use super::{SqliteExec, run_now};
+    use crate::StoreError;
+
+    /// 64 concurrent changes share commits; one that fails rolls back only
+    /// itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_changes_share_commits_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(super::Sqlite::open(&dir.path().join("s.db"), 0).unwrap());
+        // hold the writer for a moment, so the 64 changes queue behind it
+        let blocker = {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                db.write(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let before = db.commits.load(Ordering::Relaxed);
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..64i64 {
+            let db = Arc::clone(&db);
+            tasks.spawn(async move {
+                db.write(move |conn| {
+                    let x = &mut SqliteExec(conn);
+                    run_now(super::super::ops::allocate_status_index(x, "u"))?;
+                    if i % 8 == 0 {
+                        // this job's allocation must be rolled back
+                        return Err(StoreError::Corrupt("refused on purpose".into()));
+                    }
+                    Ok(i)
+                })
+                .await
+            });
+        }
+        let mut ok = 0;
+        while let Some(done) = tasks.join_next().await {
+            match done.unwrap() {
+                Ok(_) => ok += 1,
+                Err(e) => assert_eq!(e.code(), "corrupt_store"),
+            }
+        }
+        assert_eq!(ok, 56);
+        blocker.await.unwrap().unwrap();
+        // the blocker's batch, then a few batches for the 64 (one, unless the
+        // machine is slow to queue them)
+        let commits = db.commits.load(Ordering::Relaxed) - before;
+        assert!(commits <= 8, "{commits} commits for 64 changes");
+        // the refused jobs' allocations were rolled back: 56 indices used
+        let next = db
+            .write(|conn| {
+                run_now(super::super::ops::allocate_status_index(
+                    &mut SqliteExec(conn),
+                    "u",
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(next, 56);
     }
 }

@@ -156,3 +156,34 @@ async fn sqlite_refuses_a_group_writable_directory_and_bad_urls() {
     let err = Database::open("", NOW).await.unwrap_err();
     assert_eq!(err.code(), "invalid_database_url");
 }
+
+/// A database a newer version migrated is refused, on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused() {
+    let sqlite = Fixture::sqlite().await;
+    rusqlite::Connection::open(&sqlite.url)
+        .unwrap()
+        .execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, '0099_future', 0)",
+            [],
+        )
+        .unwrap();
+    let err = Database::open(&sqlite.url, NOW).await.unwrap_err();
+    assert_eq!(err.code(), "store_schema_newer");
+
+    let Some(postgres) = Fixture::postgres().await else {
+        return;
+    };
+    let (client, connection) = tokio_postgres::connect(&postgres.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, '0099_future', 0)",
+        )
+        .await
+        .unwrap();
+    let err = Database::open(&postgres.url, NOW).await.unwrap_err();
+    assert_eq!(err.code(), "store_schema_newer");
+}
