@@ -88,7 +88,9 @@ pub(super) enum Dialect {
 pub(super) trait Exec: Send {
     fn dialect(&self) -> Dialect;
 
-    /// Runs `sql`; the number of rows it changed.
+    /// Runs `sql`; the number of rows it changed. Without parameters `sql`
+    /// may be a script of several statements (a migration), and PostgreSQL
+    /// then reports no count (0): count only parameterised statements.
     fn exec(
         &mut self,
         sql: &str,
