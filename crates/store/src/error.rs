@@ -1,6 +1,7 @@
 //! The one error type of this crate.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use passport_status::StatusError;
 
@@ -91,6 +92,76 @@ pub enum StoreError {
     /// Building the status list failed.
     #[error(transparent)]
     Status(#[from] StatusError),
+    /// The PostgreSQL database could not be reached, read or written.
+    #[error("server state database (PostgreSQL): {0}")]
+    Postgres(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A group commit failed: every change of the batch was rolled back.
+    #[error("server state database: the commit failed: {0}")]
+    Commit(#[source] Arc<rusqlite::Error>),
+    /// The server state's writer has stopped (the database was closed).
+    #[error("the server state database is closed")]
+    Closed,
+    /// An async operation was called outside a tokio runtime.
+    #[error("the server state database needs a tokio runtime")]
+    NoRuntime,
+    /// A database URL is neither a file path nor a `postgres://` URL.
+    #[error("invalid database URL {0:?}")]
+    DatabaseUrl(String),
+    /// A `postgres://` URL, and this build was made without PostgreSQL.
+    #[error("this build has no PostgreSQL support (passport-store feature `postgres`)")]
+    PostgresUnsupported,
+    /// A passport with this `jti` is already in the registry.
+    #[error("passport {0:?} is already in the registry")]
+    DuplicatePassport(String),
+    /// The parent of a delegated passport is revoked.
+    #[error("the parent passport {0:?} is revoked")]
+    ParentRevoked(String),
+    /// An authorization code was used before; its first use issued these
+    /// passports (revoke them).
+    #[error("the authorization code was already used")]
+    CodeReused {
+        /// The `jti`s the first use issued.
+        issued: Vec<String>,
+    },
+    /// An authorization code has expired.
+    #[error("the authorization code has expired")]
+    CodeExpired,
+    /// No such authorization code.
+    #[error("unknown authorization code")]
+    UnknownCode,
+    /// A refresh token was used before: its whole family is now revoked.
+    #[error("the refresh token was already used; its family is revoked")]
+    RefreshReused {
+        /// The family, now revoked.
+        family: String,
+        /// The passports issued in the family (revoke them).
+        passports: Vec<String>,
+    },
+    /// A refresh token has expired.
+    #[error("the refresh token has expired")]
+    RefreshExpired,
+    /// A refresh token's family was revoked.
+    #[error("the refresh token's family is revoked")]
+    RefreshRevoked,
+    /// No such refresh token.
+    #[error("unknown refresh token")]
+    UnknownRefreshToken,
+    /// This DPoP proof (key thumbprint and `jti`) was seen before.
+    #[error("the DPoP proof was already used")]
+    DpopReplayed,
+    /// No client with this id.
+    #[error("unknown client {0:?}")]
+    UnknownClient(String),
+    /// A client with this id is already registered.
+    #[error("client {0:?} is already registered")]
+    DuplicateClient(String),
+    /// Client authentication failed (unknown client, no secret, or a wrong
+    /// one: deliberately not told apart).
+    #[error("client authentication failed")]
+    ClientAuthFailed,
+    /// No signing key is waiting to become current.
+    #[error("no next signing key to promote")]
+    NoNextKey,
 }
 
 passport_jose::error_codes! {
@@ -125,6 +196,46 @@ passport_jose::error_codes! {
             "No passport with this `jti` (or status index) was issued here.",
         StoreError::LegacyState { .. } => "corrupt_legacy_state":
             "A JSON state file of an older version (issuer-keys.json, status.json) could not be imported.",
+        StoreError::Postgres(_) => "postgres_failed":
+            "The token service's PostgreSQL database could not be reached, read or written.",
+        StoreError::Commit(_) => "store_commit_failed":
+            "A group commit of the token service's SQLite database failed; the whole batch was rolled back.",
+        StoreError::Closed => "store_closed":
+            "The token service's database was closed (its writer has stopped).",
+        StoreError::NoRuntime => "store_no_runtime":
+            "The token service's database was used outside a tokio runtime.",
+        StoreError::DatabaseUrl(_) => "invalid_database_url":
+            "A database URL is neither a file path nor a `postgres://` URL.",
+        StoreError::PostgresUnsupported => "postgres_unsupported":
+            "A `postgres://` database was asked of a build without PostgreSQL support.",
+        StoreError::DuplicatePassport(_) => "duplicate_passport":
+            "A passport with this `jti` is already in the token service's registry.",
+        StoreError::ParentRevoked(_) => "parent_revoked":
+            "The parent of a passport being delegated is revoked.",
+        StoreError::CodeReused { .. } => "code_reused":
+            "An authorization code was presented a second time (what its first use issued is revoked).",
+        StoreError::CodeExpired => "code_expired":
+            "An authorization code has expired.",
+        StoreError::UnknownCode => "unknown_code":
+            "An authorization code was never issued here.",
+        StoreError::RefreshReused { .. } => "refresh_token_reused":
+            "A rotated refresh token was presented again; its whole family is revoked.",
+        StoreError::RefreshExpired => "refresh_token_expired":
+            "A refresh token has expired.",
+        StoreError::RefreshRevoked => "refresh_token_revoked":
+            "A refresh token's family was revoked.",
+        StoreError::UnknownRefreshToken => "unknown_refresh_token":
+            "A refresh token was never issued here.",
+        StoreError::DpopReplayed => "dpop_replayed":
+            "A DPoP proof (the same key and `jti`) was presented a second time.",
+        StoreError::UnknownClient(_) => "unknown_client":
+            "No client with this `client_id` is registered.",
+        StoreError::DuplicateClient(_) => "duplicate_client":
+            "A client with this `client_id` is already registered.",
+        StoreError::ClientAuthFailed => "invalid_client":
+            "Client authentication failed (unknown client, no secret, or a wrong one).",
+        StoreError::NoNextKey => "no_next_key":
+            "No signing key is waiting to become current.",
     }
     wraps {
         StoreError::Status(e) => e.code(),

@@ -13,12 +13,18 @@
 //!   the key's `max_exp`.
 //! - [`LocalStatus`]: the store answering a verifier's status questions
 //!   directly, with no list to sign, publish or fetch.
+//! - [`server::Database`]: the token service's state (`passport serve`) on
+//!   SQLite or, with the `postgres` feature, PostgreSQL — the registry of
+//!   every passport minted, clients, codes, refresh tokens, DPoP replay
+//!   entries, signing keys and status-index allocation, with group commit
+//!   on SQLite.
 //! - [`ensure_private_dir`] and [`write_private`]: a data directory trusted
 //!   only when it is this user's and closed to others, and files written
 //!   through exclusive temporary files that never follow a symbolic link.
 //!
-//! Private keys are not in the database: they stay in `0600` key files the
-//! caller names by `kid` (see `passport-cli`).
+//! The CLI's private keys are not in its database: they stay in `0600` key
+//! files the caller names by `kid` (see `passport-cli`). The token
+//! service's keys are in its own database (see [`server`]).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -37,6 +43,7 @@ mod dir;
 mod error;
 mod keys;
 mod legacy;
+pub mod server;
 mod status;
 mod store;
 

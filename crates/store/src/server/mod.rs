@@ -1,0 +1,387 @@
+//! The token service's state (`passport serve`), on SQLite or PostgreSQL.
+//!
+//! One type, [`Database`], opened from a URL: a file path (SQLite, the
+//! embedded default) or `postgres://…` (feature `postgres`). Both hold the
+//! same tables, created and upgraded by migrations kept in lockstep
+//! (`migrations/sqlite/NNNN_*.sql`, `migrations/postgres/NNNN_*.sql`,
+//! recorded in `schema_migrations`), and every operation is written once
+//! and runs on either.
+//!
+//! - **Durable before it returns.** On SQLite a single writer thread takes
+//!   every change waiting, runs them in one transaction (each in a
+//!   savepoint of its own, so one failure rolls back only itself) and
+//!   commits once with `synchronous=FULL` in WAL mode: one fsync for the
+//!   whole batch (group commit); each caller gets its answer after that
+//!   commit. On PostgreSQL each change is a transaction on a pooled
+//!   connection; the server groups concurrent WAL flushes itself.
+//! - **Atomic.** A revocation marks the passport and every descendant in
+//!   one statement; a code or a refresh token is consumed by a conditional
+//!   update, so of two concurrent uses exactly one wins; a DPoP proof is
+//!   remembered by an insert that conflicts on replay; a status index is
+//!   handed out by an upsert. Several instances on one PostgreSQL database
+//!   act as one.
+//! - **Secrets hashed.** Codes, refresh tokens and client secrets are
+//!   stored as SHA-256 hashes ([`TokenHash`]); a client secret is checked
+//!   in constant time.
+//!
+//! ```
+//! use passport_store::server::{Database, PassportEntry};
+//!
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path().join("server.db").to_str().unwrap(), 1_700_000_000).await?;
+//! db.record_issued(PassportEntry {
+//!     jti: "p1".into(),
+//!     parent_jti: None,
+//!     client_id: "client".into(),
+//!     agent_id: "agent".into(),
+//!     principal: "alice".into(),
+//!     audience: "https://tool.example".into(),
+//!     scopes: "read".into(),
+//!     iat: 1_700_000_000,
+//!     exp: 1_700_000_300,
+//!     kid: "k1".into(),
+//!     status_uri: Some("https://issuer.example/status/1".into()),
+//!     status_idx: Some(db.allocate_status_index("https://issuer.example/status/1").await?),
+//!     created_at: 1_700_000_000,
+//! })
+//! .await?;
+//! let revoked = db.revoke_cascade("p1", 1_700_000_010).await?;
+//! assert_eq!(revoked.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod exec;
+mod ops;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod sql;
+mod sqlite;
+mod types;
+
+use std::path::Path;
+
+pub use types::{
+    ClientKind, ClientRecord, ClientSecret, CodeGrant, KeyMaterial, KeyState, NewClient, NewCode,
+    NewRefreshToken, NewSigningKey, PassportEntry, PassportState, RefreshGrant, RefreshSuccessor,
+    RegistryRecord, RevocationReason, Revoked, SigningKeyRecord, TokenHash,
+};
+
+use crate::error::StoreError;
+
+/// The token service's state: SQLite or PostgreSQL behind one API.
+///
+/// Every method is async and cancel-safe in the sense that matters: a
+/// change handed to the database is committed or rolled back as a whole,
+/// whether or not its caller still waits for the answer.
+#[derive(Debug)]
+pub struct Database {
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    #[cfg(feature = "postgres")]
+    Postgres(Box<postgres::Postgres>),
+}
+
+/// Runs one operation of `ops` on whichever backend: `write` in a
+/// transaction (on SQLite, the writer's next group commit), `read` on a
+/// snapshot. The body names its executor `$x`; on SQLite it runs in a
+/// `'static` closure, so it uses owned values only.
+macro_rules! on_backend {
+    ($self:ident, write, |$x:ident| $body:expr) => {
+        match &$self.backend {
+            Backend::Sqlite(s) => {
+                s.write(move |conn| {
+                    let $x = &mut sqlite::SqliteExec(conn);
+                    sqlite::run_now($body)
+                })
+                .await
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => {
+                let mut conn = p.get().await?;
+                let tx = conn.client()?.transaction().await.map_err(postgres::pg)?;
+                let $x = &mut postgres::PgExec(&tx);
+                let out = $body.await?;
+                tx.commit().await.map_err(postgres::pg)?;
+                Ok(out)
+            }
+        }
+    };
+    ($self:ident, read, |$x:ident| $body:expr) => {
+        match &$self.backend {
+            Backend::Sqlite(s) => {
+                s.read(move |conn| {
+                    let $x = &mut sqlite::SqliteExec(conn);
+                    sqlite::run_now($body)
+                })
+                .await
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => {
+                let mut conn = p.get().await?;
+                let client = conn.client()?;
+                let $x = &mut postgres::PgExec(&*client);
+                $body.await
+            }
+        }
+    };
+}
+
+impl Database {
+    /// Opens the database `url` names, creating and migrating it:
+    /// `postgres://…` or `postgresql://…` (feature `postgres`), `sqlite://PATH`
+    /// or a plain file path (SQLite: the file is created `0600`, its
+    /// directory `0700` when missing and refused when others may write to
+    /// it). `now` stamps the migrations applied.
+    pub async fn open(url: &str, now: i64) -> Result<Database, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            return Ok(Database {
+                backend: Backend::Postgres(Box::new(postgres::Postgres::open(url, now).await?)),
+            });
+            #[cfg(not(feature = "postgres"))]
+            return Err(StoreError::PostgresUnsupported);
+        }
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        if path.is_empty() || path.contains("://") {
+            return Err(StoreError::DatabaseUrl(crate::error::shorten(url)));
+        }
+        let path = Path::new(path).to_owned();
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
+        let sqlite = handle
+            .spawn_blocking(move || sqlite::Sqlite::open(&path, now))
+            .await
+            .map_err(|_| StoreError::Closed)??;
+        Ok(Database {
+            backend: Backend::Sqlite(sqlite),
+        })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The newest schema version this crate knows.
+    pub const SCHEMA_VERSION: i64 = ops::SCHEMA_VERSION;
+
+    /// The schema versions applied, oldest first.
+    pub async fn schema_versions(&self) -> Result<Vec<i64>, StoreError> {
+        on_backend!(self, write, |x| ops::applied_versions(x))
+    }
+
+    // ---- registry ----
+
+    /// Records a passport just minted, durably, before it is handed out.
+    /// A delegated passport whose parent is revoked (or unknown) is refused
+    /// ([`StoreError::ParentRevoked`]), so a child minted during its
+    /// parent's revocation cannot escape the cascade. The signing key's
+    /// `max_exp` follows the passport's `exp` in the same transaction.
+    pub async fn record_issued(&self, entry: PassportEntry) -> Result<(), StoreError> {
+        on_backend!(self, write, |x| ops::record_issued(x, &entry))
+    }
+
+    /// Revokes the passport `jti` and every passport delegated from it,
+    /// directly or not, in one transaction; returns those this call
+    /// revoked (the named one first, `Direct`; the descendants `Cascaded`),
+    /// for the status lists. Idempotent: passports already revoked are not
+    /// returned again, so a second call returns only descendants recorded
+    /// since (usually none). An unknown `jti` is
+    /// [`StoreError::UnknownRecord`].
+    pub async fn revoke_cascade(&self, jti: &str, now: i64) -> Result<Vec<Revoked>, StoreError> {
+        let jti = jti.to_owned();
+        on_backend!(self, write, |x| ops::revoke_cascade(x, &jti, now))
+    }
+
+    /// The registry row of `jti`.
+    pub async fn passport(&self, jti: &str) -> Result<Option<RegistryRecord>, StoreError> {
+        let jti = jti.to_owned();
+        on_backend!(self, read, |x| ops::passport(x, &jti))
+    }
+
+    /// The passport `jti` and its ancestors, root first (empty if unknown).
+    pub async fn chain(&self, jti: &str) -> Result<Vec<RegistryRecord>, StoreError> {
+        let jti = jti.to_owned();
+        on_backend!(self, read, |x| ops::chain(x, &jti))
+    }
+
+    // ---- clients ----
+
+    /// Registers a client ([`StoreError::DuplicateClient`] if its id is
+    /// taken). Its secret, if any, is stored as a SHA-256 hash.
+    pub async fn insert_client(&self, client: NewClient) -> Result<(), StoreError> {
+        on_backend!(self, write, |x| ops::insert_client(x, &client))
+    }
+
+    /// The client `client_id`.
+    pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let id = client_id.to_owned();
+        let found: Option<(ClientRecord, Option<String>)> =
+            on_backend!(self, read, |x| ops::client(x, &id))?;
+        Ok(found.map(|(c, _)| c))
+    }
+
+    /// Removes the client `client_id`; whether it existed.
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let id = client_id.to_owned();
+        on_backend!(self, write, |x| ops::delete_client(x, &id))
+    }
+
+    /// Checks a client's secret: the client, or
+    /// [`StoreError::ClientAuthFailed`] whether the client is unknown, has
+    /// no secret or presented a wrong one. The comparison is of SHA-256
+    /// hashes in constant time, and an unknown client costs the same hash
+    /// and comparison, so timing tells nothing of the secret.
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: &ClientSecret,
+    ) -> Result<ClientRecord, StoreError> {
+        let id = client_id.to_owned();
+        let found: Option<(ClientRecord, Option<String>)> =
+            on_backend!(self, read, |x| ops::client(x, &id))?;
+        let presented = TokenHash::of(secret.expose());
+        let (client, stored) = match found {
+            Some((client, Some(stored))) => (Some(client), stored),
+            _ => (None, TokenHash::of("").as_str().to_owned()),
+        };
+        let equal =
+            passport_jose::constant_time_eq(presented.as_str().as_bytes(), stored.as_bytes());
+        match client {
+            Some(client) if equal => Ok(client),
+            _ => Err(StoreError::ClientAuthFailed),
+        }
+    }
+
+    // ---- authorization codes ----
+
+    /// Remembers an authorization code (by hash) until it is used.
+    pub async fn insert_code(&self, code: NewCode) -> Result<(), StoreError> {
+        on_backend!(self, write, |x| ops::insert_code(x, &code))
+    }
+
+    /// Uses an authorization code once, recording the `jti`s the server is
+    /// about to issue for it. A second use is [`StoreError::CodeReused`]
+    /// carrying those `jti`s (revoke them: the code leaked); an expired code
+    /// [`StoreError::CodeExpired`]; an unknown one
+    /// [`StoreError::UnknownCode`]. Of concurrent uses exactly one wins.
+    pub async fn consume_code(
+        &self,
+        code: &TokenHash,
+        now: i64,
+        issued_jtis: &[String],
+    ) -> Result<CodeGrant, StoreError> {
+        let code = code.clone();
+        let issued = issued_jtis.to_vec();
+        let answer: Result<CodeGrant, StoreError> =
+            on_backend!(self, write, |x| ops::consume_code(x, &code, now, &issued))?;
+        answer
+    }
+
+    // ---- refresh tokens ----
+
+    /// Remembers the first refresh token of a new family.
+    pub async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<(), StoreError> {
+        on_backend!(self, write, |x| ops::insert_refresh(x, &token))
+    }
+
+    /// Uses a refresh token once and records its successor in the same
+    /// family and grant. A token used before is
+    /// [`StoreError::RefreshReused`]: its whole family is revoked (in the
+    /// same transaction) and the passports issued in it are named, to be
+    /// revoked too. Otherwise [`StoreError::RefreshRevoked`],
+    /// [`StoreError::RefreshExpired`] or [`StoreError::UnknownRefreshToken`].
+    pub async fn rotate_refresh(
+        &self,
+        presented: &TokenHash,
+        next: RefreshSuccessor,
+        now: i64,
+    ) -> Result<RefreshGrant, StoreError> {
+        let presented = presented.clone();
+        let answer: Result<RefreshGrant, StoreError> =
+            on_backend!(self, write, |x| ops::rotate_refresh(
+                x, &presented, &next, now
+            ))?;
+        answer
+    }
+
+    /// Revokes every refresh token of `family`; how many were still live.
+    pub async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<u64, StoreError> {
+        let family = family.to_owned();
+        on_backend!(self, write, |x| ops::revoke_family(x, &family, now))
+    }
+
+    // ---- DPoP replay ----
+
+    /// Remembers a DPoP proof (the key's thumbprint and the proof's `jti`,
+    /// stored hashed) until `expires_at`; [`StoreError::DpopReplayed`] if
+    /// it was seen before and has not expired. Shared by every instance on
+    /// one PostgreSQL database.
+    pub async fn remember_dpop_proof(
+        &self,
+        jkt: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (jkt, jti) = (jkt.to_owned(), jti.to_owned());
+        on_backend!(self, write, |x| ops::remember_dpop(
+            x, &jkt, &jti, expires_at, now
+        ))
+    }
+
+    /// Deletes what expired by `now`: DPoP replay entries, authorization
+    /// codes and refresh tokens. How many rows went. A code or refresh
+    /// token presented after its row is gone is only `unknown_code` /
+    /// `unknown_refresh_token` (its reuse no longer names what it issued):
+    /// purge codes and tokens some time after they expire, e.g. with a
+    /// `now` an hour behind.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        on_backend!(self, write, |x| ops::purge_expired(x, now))
+    }
+
+    // ---- signing keys ----
+
+    /// Adds a key in state `next` (published, not signing):
+    /// [`StoreError::DuplicateKey`] if its `kid` is taken or another key
+    /// is already next.
+    pub async fn add_next_key(&self, key: NewSigningKey) -> Result<(), StoreError> {
+        on_backend!(self, write, |x| ops::add_next_key(x, &key))
+    }
+
+    /// Makes the next key current and retires the current one (it stays
+    /// published until its `max_exp`); the new current key, or
+    /// [`StoreError::NoNextKey`].
+    pub async fn promote_next_key(&self, now: i64) -> Result<SigningKeyRecord, StoreError> {
+        on_backend!(self, write, |x| ops::promote_next_key(x, now))
+    }
+
+    /// Every signing key, oldest first.
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        on_backend!(self, read, |x| ops::signing_keys(x))
+    }
+
+    /// Deletes retired keys whose last passport expired before `before`.
+    pub async fn delete_retired_keys(&self, before: i64) -> Result<u64, StoreError> {
+        on_backend!(self, write, |x| ops::delete_retired_keys(x, before))
+    }
+
+    // ---- status lists ----
+
+    /// The next free index of the status list `uri` (0, 1, 2, …), never
+    /// handed out twice, whichever instance asks.
+    pub async fn allocate_status_index(&self, uri: &str) -> Result<u64, StoreError> {
+        let uri = uri.to_owned();
+        on_backend!(self, write, |x| ops::allocate_status_index(x, &uri))
+    }
+}

@@ -1,0 +1,601 @@
+//! Every operation on the token service's state, written once over
+//! [`Exec`]: the SQLite backend runs them inside its group-commit writer's
+//! transactions, the PostgreSQL backend inside its own.
+
+use super::exec::{Dialect, Exec, Row, Val};
+use super::sql;
+use super::types::{
+    ClientKind, ClientRecord, CodeGrant, KeyState, NewClient, NewCode, NewRefreshToken,
+    NewSigningKey, PassportEntry, PassportState, RefreshGrant, RefreshSuccessor, RegistryRecord,
+    RevocationReason, Revoked, SigningKeyRecord, TokenHash,
+};
+use crate::error::{StoreError, shorten};
+
+/// Serialises revocations against the insertion of delegated passports on
+/// PostgreSQL, where several instances write at once: a child recorded
+/// while its parent's subtree is being revoked would escape the recursive
+/// query's snapshot. Children take it shared (they do not wait for each
+/// other), a revocation exclusively; SQLite's single writer needs none.
+const REVOCATION_LOCK: i64 = 0x7061_7373_7265_766b;
+
+/// Migrations run under this transaction-level lock on PostgreSQL, so
+/// instances starting together apply each one once.
+const MIGRATION_LOCK: i64 = 0x7061_7373_6d69_6772;
+
+fn pg_lock(kind: &str, key: i64) -> String {
+    format!("SELECT {kind}({key})")
+}
+
+fn idx_in(v: Option<u64>) -> Result<Val, StoreError> {
+    v.map(|i| i64::try_from(i).map_err(|_| StoreError::Corrupt(format!("status index {i}"))))
+        .transpose()
+        .map(Val::from)
+}
+
+fn idx_out(v: Option<i64>) -> Result<Option<u64>, StoreError> {
+    v.map(|i| u64::try_from(i).map_err(|_| StoreError::Corrupt(format!("status index {i}"))))
+        .transpose()
+}
+
+fn json_list(v: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse_list(s: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("a JSON list: {e}")))
+}
+
+/// One statement's only row, if any.
+async fn one<E: Exec>(x: &mut E, query: &str, params: &[Val]) -> Result<Option<Row>, StoreError> {
+    Ok(x.query(query, params).await?.into_iter().next())
+}
+
+// ---- migrations ----
+
+/// A schema migration, the same number and name on both databases.
+pub(super) struct Migration {
+    pub(super) version: i64,
+    pub(super) name: &'static str,
+    pub(super) sqlite: &'static str,
+    pub(super) postgres: &'static str,
+}
+
+/// The migrations, in order.
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_server_state",
+    sqlite: include_str!("../../migrations/sqlite/0001_server_state.sql"),
+    postgres: include_str!("../../migrations/postgres/0001_server_state.sql"),
+}];
+
+/// The newest schema version this crate knows.
+pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Creates the version table; the versions applied.
+pub(super) async fn applied_versions<E: Exec>(x: &mut E) -> Result<Vec<i64>, StoreError> {
+    match x.dialect() {
+        Dialect::Sqlite => x.exec(sql::MIGRATIONS_TABLE_SQLITE, &[]).await?,
+        Dialect::Postgres => {
+            x.exec(&pg_lock("pg_advisory_xact_lock", MIGRATION_LOCK), &[])
+                .await?;
+            x.exec(sql::MIGRATIONS_TABLE_POSTGRES, &[]).await?
+        }
+    };
+    let rows = x.query(sql::APPLIED_VERSIONS, &[]).await?;
+    rows.iter().map(|r| r.int(0)).collect()
+}
+
+/// Applies migration `m` unless it is already recorded; inside the
+/// caller's transaction (one per migration).
+pub(super) async fn apply<E: Exec>(x: &mut E, m: &Migration, now: i64) -> Result<(), StoreError> {
+    let applied = applied_versions(x).await?;
+    if let Some(&found) = applied.iter().max()
+        && found > SCHEMA_VERSION
+    {
+        return Err(StoreError::NewerSchema {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if applied.contains(&m.version) {
+        return Ok(());
+    }
+    let script = match x.dialect() {
+        Dialect::Sqlite => m.sqlite,
+        Dialect::Postgres => m.postgres,
+    };
+    x.exec(script, &[]).await?;
+    x.exec(
+        sql::RECORD_MIGRATION,
+        &[m.version.into(), m.name.into(), now.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+// ---- registry ----
+
+fn registry_row(r: &Row) -> Result<RegistryRecord, StoreError> {
+    let state = match r.text(13)?.as_str() {
+        "active" => PassportState::Active,
+        "revoked" => PassportState::Revoked,
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "passport state {:?}",
+                shorten(other)
+            )));
+        }
+    };
+    Ok(RegistryRecord {
+        entry: PassportEntry {
+            jti: r.text(0)?,
+            parent_jti: r.opt_text(1)?,
+            client_id: r.text(2)?,
+            agent_id: r.text(3)?,
+            principal: r.text(4)?,
+            audience: r.text(5)?,
+            scopes: r.text(6)?,
+            iat: r.int(7)?,
+            exp: r.int(8)?,
+            kid: r.text(9)?,
+            status_uri: r.opt_text(10)?,
+            status_idx: idx_out(r.opt_int(11)?)?,
+            created_at: r.int(12)?,
+        },
+        state,
+        revoked_at: r.opt_int(14)?,
+        revoked_reason: r
+            .opt_text(15)?
+            .map(|s| RevocationReason::parse(&s))
+            .transpose()?,
+    })
+}
+
+pub(super) async fn record_issued<E: Exec>(x: &mut E, e: &PassportEntry) -> Result<(), StoreError> {
+    if let Some(parent) = &e.parent_jti {
+        if x.dialect() == Dialect::Postgres {
+            x.exec(
+                &pg_lock("pg_advisory_xact_lock_shared", REVOCATION_LOCK),
+                &[],
+            )
+            .await?;
+        }
+        let state = one(x, sql::PARENT_STATE, &[parent.as_str().into()]).await?;
+        match state.map(|r| r.text(0)).transpose()?.as_deref() {
+            Some("active") => {}
+            Some(_) => return Err(StoreError::ParentRevoked(shorten(parent))),
+            None => {
+                return Err(StoreError::UnknownRecord(format!(
+                    "parent {}",
+                    shorten(parent)
+                )));
+            }
+        }
+    }
+    let changed = x
+        .exec(
+            sql::INSERT_PASSPORT,
+            &[
+                e.jti.as_str().into(),
+                e.parent_jti.as_deref().into(),
+                e.client_id.as_str().into(),
+                e.agent_id.as_str().into(),
+                e.principal.as_str().into(),
+                e.audience.as_str().into(),
+                e.scopes.as_str().into(),
+                e.iat.into(),
+                e.exp.into(),
+                e.kid.as_str().into(),
+                e.status_uri.as_deref().into(),
+                idx_in(e.status_idx)?,
+                e.created_at.into(),
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(StoreError::DuplicatePassport(shorten(&e.jti)));
+    }
+    x.exec(sql::NOTE_KEY_EXP, &[e.exp.into(), e.kid.as_str().into()])
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn revoke_cascade<E: Exec>(
+    x: &mut E,
+    jti: &str,
+    now: i64,
+) -> Result<Vec<Revoked>, StoreError> {
+    if x.dialect() == Dialect::Postgres {
+        x.exec(&pg_lock("pg_advisory_xact_lock", REVOCATION_LOCK), &[])
+            .await?;
+    }
+    if one(x, sql::PASSPORT_EXISTS, &[jti.into()]).await?.is_none() {
+        return Err(StoreError::UnknownRecord(shorten(jti)));
+    }
+    let rows = x
+        .query(sql::REVOKE_CASCADE, &[jti.into(), now.into()])
+        .await?;
+    let mut out = rows
+        .iter()
+        .map(|r| {
+            Ok(Revoked {
+                jti: r.text(0)?,
+                status_uri: r.opt_text(1)?,
+                status_idx: idx_out(r.opt_int(2)?)?,
+                reason: RevocationReason::parse(&r.text(3)?)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // the direct one first, then the descendants in a stable order
+    out.sort_by(|a, b| {
+        (a.reason != RevocationReason::Direct, &a.jti)
+            .cmp(&(b.reason != RevocationReason::Direct, &b.jti))
+    });
+    Ok(out)
+}
+
+pub(super) async fn passport<E: Exec>(
+    x: &mut E,
+    jti: &str,
+) -> Result<Option<RegistryRecord>, StoreError> {
+    one(x, &sql::passport_by_jti(), &[jti.into()])
+        .await?
+        .map(|r| registry_row(&r))
+        .transpose()
+}
+
+pub(super) async fn chain<E: Exec>(
+    x: &mut E,
+    jti: &str,
+) -> Result<Vec<RegistryRecord>, StoreError> {
+    let rows = x.query(&sql::chain(), &[jti.into()]).await?;
+    rows.iter().map(registry_row).collect()
+}
+
+// ---- clients ----
+
+fn client_row(r: &Row) -> Result<(ClientRecord, Option<String>), StoreError> {
+    let secret_hash = r.opt_text(2)?;
+    Ok((
+        ClientRecord {
+            client_id: r.text(0)?,
+            kind: ClientKind::parse(&r.text(1)?)?,
+            has_secret: secret_hash.is_some(),
+            auth_method: r.text(3)?,
+            redirect_uris: parse_list(&r.text(4)?)?,
+            grant_types: parse_list(&r.text(5)?)?,
+            scopes: r.text(6)?,
+            owner: r.opt_text(7)?,
+            jwks: r.opt_text(8)?,
+            metadata: r.text(9)?,
+            created_at: r.int(10)?,
+        },
+        secret_hash,
+    ))
+}
+
+pub(super) async fn insert_client<E: Exec>(x: &mut E, c: &NewClient) -> Result<(), StoreError> {
+    let changed = x
+        .exec(
+            sql::INSERT_CLIENT,
+            &[
+                c.client_id.as_str().into(),
+                c.kind.as_str().into(),
+                c.secret
+                    .as_ref()
+                    .map(|s| TokenHash::of(s.expose()).as_str().to_owned())
+                    .into(),
+                c.auth_method.as_str().into(),
+                json_list(&c.redirect_uris)?.into(),
+                json_list(&c.grant_types)?.into(),
+                c.scopes.as_str().into(),
+                c.owner.as_deref().into(),
+                c.jwks.as_deref().into(),
+                c.metadata.as_str().into(),
+                c.created_at.into(),
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(StoreError::DuplicateClient(shorten(&c.client_id)));
+    }
+    Ok(())
+}
+
+/// The client and its secret's hash.
+pub(super) async fn client<E: Exec>(
+    x: &mut E,
+    client_id: &str,
+) -> Result<Option<(ClientRecord, Option<String>)>, StoreError> {
+    one(x, &sql::client_by_id(), &[client_id.into()])
+        .await?
+        .map(|r| client_row(&r))
+        .transpose()
+}
+
+pub(super) async fn delete_client<E: Exec>(x: &mut E, client_id: &str) -> Result<bool, StoreError> {
+    Ok(x.exec(sql::DELETE_CLIENT, &[client_id.into()]).await? > 0)
+}
+
+// ---- authorization codes ----
+
+pub(super) async fn insert_code<E: Exec>(x: &mut E, c: &NewCode) -> Result<(), StoreError> {
+    let changed = x
+        .exec(
+            sql::INSERT_CODE,
+            &[
+                c.code.as_str().into(),
+                c.client_id.as_str().into(),
+                c.redirect_uri.as_str().into(),
+                c.code_challenge.as_str().into(),
+                c.resource.as_str().into(),
+                c.scope.as_str().into(),
+                c.claims.as_str().into(),
+                c.expires_at.into(),
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(StoreError::Corrupt(
+            "an authorization code hash collided".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The outer error rolls back; the inner one (a reuse, an expiry) is an
+/// answer, committed.
+pub(super) async fn consume_code<E: Exec>(
+    x: &mut E,
+    code: &TokenHash,
+    now: i64,
+    issued: &[String],
+) -> Result<Result<CodeGrant, StoreError>, StoreError> {
+    let used = one(
+        x,
+        sql::CONSUME_CODE,
+        &[now.into(), json_list(issued)?.into(), code.as_str().into()],
+    )
+    .await?;
+    if let Some(r) = used {
+        return Ok(Ok(CodeGrant {
+            client_id: r.text(0)?,
+            redirect_uri: r.text(1)?,
+            code_challenge: r.text(2)?,
+            resource: r.text(3)?,
+            scope: r.text(4)?,
+            claims: r.text(5)?,
+            expires_at: r.int(6)?,
+        }));
+    }
+    let Some(state) = one(x, sql::CODE_STATE, &[code.as_str().into()]).await? else {
+        return Ok(Err(StoreError::UnknownCode));
+    };
+    if state.opt_int(0)?.is_some() {
+        let issued = state
+            .opt_text(1)?
+            .map(|s| parse_list(&s))
+            .transpose()?
+            .unwrap_or_default();
+        return Ok(Err(StoreError::CodeReused { issued }));
+    }
+    Ok(Err(StoreError::CodeExpired))
+}
+
+// ---- refresh tokens ----
+
+pub(super) async fn insert_refresh<E: Exec>(
+    x: &mut E,
+    t: &NewRefreshToken,
+) -> Result<(), StoreError> {
+    let changed = x
+        .exec(
+            sql::INSERT_REFRESH,
+            &[
+                t.token.as_str().into(),
+                t.family_id.as_str().into(),
+                t.client_id.as_str().into(),
+                t.passport_jti.as_str().into(),
+                t.scope.as_str().into(),
+                t.claims.as_str().into(),
+                t.expires_at.into(),
+                t.created_at.into(),
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(StoreError::Corrupt("a refresh token hash collided".into()));
+    }
+    Ok(())
+}
+
+pub(super) async fn revoke_family<E: Exec>(
+    x: &mut E,
+    family: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    x.exec(sql::REVOKE_FAMILY, &[now.into(), family.into()])
+        .await
+}
+
+/// As [`consume_code`]: a reuse revokes the family and is committed.
+pub(super) async fn rotate_refresh<E: Exec>(
+    x: &mut E,
+    presented: &TokenHash,
+    next: &RefreshSuccessor,
+    now: i64,
+) -> Result<Result<RefreshGrant, StoreError>, StoreError> {
+    let used = one(
+        x,
+        sql::USE_REFRESH,
+        &[now.into(), presented.as_str().into()],
+    )
+    .await?;
+    if let Some(r) = used {
+        let grant = RefreshGrant {
+            family_id: r.text(0)?,
+            client_id: r.text(1)?,
+            previous_passport_jti: r.text(2)?,
+            scope: r.text(3)?,
+            claims: r.text(4)?,
+        };
+        insert_refresh(
+            x,
+            &NewRefreshToken {
+                token: next.token.clone(),
+                family_id: grant.family_id.clone(),
+                client_id: grant.client_id.clone(),
+                passport_jti: next.passport_jti.clone(),
+                scope: grant.scope.clone(),
+                claims: grant.claims.clone(),
+                expires_at: next.expires_at,
+                created_at: now,
+            },
+        )
+        .await?;
+        return Ok(Ok(grant));
+    }
+    let Some(state) = one(x, sql::REFRESH_STATE, &[presented.as_str().into()]).await? else {
+        return Ok(Err(StoreError::UnknownRefreshToken));
+    };
+    let family = state.text(0)?;
+    if state.opt_int(1)?.is_some() {
+        revoke_family(x, &family, now).await?;
+        let passports = x
+            .query(sql::FAMILY_PASSPORTS, &[family.as_str().into()])
+            .await?
+            .iter()
+            .map(|r| r.text(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Err(StoreError::RefreshReused { family, passports }));
+    }
+    if state.opt_int(2)?.is_some() {
+        return Ok(Err(StoreError::RefreshRevoked));
+    }
+    Ok(Err(StoreError::RefreshExpired))
+}
+
+// ---- DPoP replay ----
+
+pub(super) async fn remember_dpop<E: Exec>(
+    x: &mut E,
+    jkt: &str,
+    jti: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    // the proof's jti is attacker-chosen and unbounded: store its hash
+    let jti_hash = TokenHash::of(jti);
+    let changed = x
+        .exec(
+            sql::REMEMBER_DPOP,
+            &[
+                jkt.into(),
+                jti_hash.as_str().into(),
+                expires_at.into(),
+                now.into(),
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(StoreError::DpopReplayed);
+    }
+    Ok(())
+}
+
+pub(super) async fn purge_expired<E: Exec>(x: &mut E, now: i64) -> Result<u64, StoreError> {
+    let mut total = 0;
+    for statement in sql::PURGE {
+        total += x.exec(statement, &[now.into()]).await?;
+    }
+    Ok(total)
+}
+
+// ---- signing keys ----
+
+fn key_row(r: &Row) -> Result<SigningKeyRecord, StoreError> {
+    Ok(SigningKeyRecord {
+        kid: r.text(0)?,
+        alg: r.text(1)?,
+        private_key: super::types::KeyMaterial::new(r.text(2)?),
+        state: KeyState::parse(&r.text(3)?)?,
+        not_before: r.int(4)?,
+        retired_at: r.opt_int(5)?,
+        max_exp: r.int(6)?,
+        created_at: r.int(7)?,
+    })
+}
+
+pub(super) async fn add_next_key<E: Exec>(x: &mut E, k: &NewSigningKey) -> Result<(), StoreError> {
+    let changed = x
+        .exec(
+            sql::INSERT_KEY,
+            &[
+                k.kid.as_str().into(),
+                k.alg.as_str().into(),
+                k.private_key.expose().into(),
+                k.not_before.into(),
+                k.created_at.into(),
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        // the same kid, or another key is already next
+        return Err(StoreError::DuplicateKey(shorten(&k.kid)));
+    }
+    Ok(())
+}
+
+pub(super) async fn signing_keys<E: Exec>(x: &mut E) -> Result<Vec<SigningKeyRecord>, StoreError> {
+    x.query(&sql::keys(), &[])
+        .await?
+        .iter()
+        .map(key_row)
+        .collect()
+}
+
+pub(super) async fn promote_next_key<E: Exec>(
+    x: &mut E,
+    now: i64,
+) -> Result<SigningKeyRecord, StoreError> {
+    let next = match x.dialect() {
+        Dialect::Sqlite => "SELECT kid FROM signing_keys WHERE state = 'next'",
+        // two instances promoting at once: the second waits, then finds none
+        Dialect::Postgres => "SELECT kid FROM signing_keys WHERE state = 'next' FOR UPDATE",
+    };
+    let kid = one(x, next, &[])
+        .await?
+        .ok_or(StoreError::NoNextKey)?
+        .text(0)?;
+    x.exec(sql::RETIRE_CURRENT, &[now.into()]).await?;
+    x.exec(sql::MAKE_CURRENT, &[kid.as_str().into()]).await?;
+    signing_keys(x)
+        .await?
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .ok_or(StoreError::UnknownKey(shorten(&kid)))
+}
+
+pub(super) async fn delete_retired_keys<E: Exec>(
+    x: &mut E,
+    before: i64,
+) -> Result<u64, StoreError> {
+    x.exec(sql::DELETE_RETIRED_KEYS, &[before.into()]).await
+}
+
+// ---- status lists ----
+
+pub(super) async fn allocate_status_index<E: Exec>(
+    x: &mut E,
+    uri: &str,
+) -> Result<u64, StoreError> {
+    let idx = one(x, sql::ALLOCATE_INDEX, &[uri.into()])
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the allocation returned no index".into()))?
+        .int(0)?;
+    let idx = u64::try_from(idx).map_err(|_| StoreError::Corrupt(format!("status index {idx}")))?;
+    if idx >= crate::MAX_INDEX_SPACE {
+        return Err(StoreError::IndexSpaceExhausted { allocated: idx });
+    }
+    Ok(idx)
+}

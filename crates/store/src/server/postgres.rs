@@ -1,0 +1,212 @@
+//! The PostgreSQL backend: tokio-postgres over a small pool of its own.
+
+use std::future::Future;
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, Config, GenericClient, NoTls};
+
+use super::exec::{Dialect, Exec, Row, Val};
+use crate::error::StoreError;
+
+/// Connections per instance: enough for the commits of concurrent requests
+/// to overlap (PostgreSQL groups their WAL flushes), few enough that several
+/// instances stay under the server's `max_connections` (100 by default).
+const POOL_SIZE: usize = 16;
+
+pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Postgres(Box::new(e))
+}
+
+impl ToSql for Val {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut tokio_postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Val::Null => Ok(IsNull::Yes),
+            Val::Int(v) => v.to_sql(ty, out),
+            Val::Text(s) => s.as_str().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <i64 as ToSql>::accepts(ty) || <&str as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
+fn read_row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
+    let mut values = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let ty = column.type_();
+        let v = if *ty == Type::INT8 {
+            row.try_get::<_, Option<i64>>(i).map_err(pg)?.map(Val::Int)
+        } else if *ty == Type::INT4 {
+            row.try_get::<_, Option<i32>>(i)
+                .map_err(pg)?
+                .map(|v| Val::Int(v.into()))
+        } else if *ty == Type::TEXT || *ty == Type::VARCHAR {
+            row.try_get::<_, Option<String>>(i)
+                .map_err(pg)?
+                .map(Val::Text)
+        } else {
+            return Err(StoreError::Corrupt(format!(
+                "column {} has type {ty}",
+                column.name()
+            )));
+        };
+        values.push(v.unwrap_or(Val::Null));
+    }
+    Ok(Row(values))
+}
+
+/// [`Exec`] on a pooled client or one of its transactions.
+pub(super) struct PgExec<'a, C>(pub(super) &'a C);
+
+impl<C: GenericClient + Sync> Exec for PgExec<'_, C> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn exec(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let client = self.0;
+        async move {
+            if params.is_empty() {
+                // scripts (migrations) and parameterless statements
+                client.batch_execute(sql).await.map_err(pg)?;
+                return Ok(0);
+            }
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+            client.execute(sql, &refs).await.map_err(pg)
+        }
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
+        let client = self.0;
+        async move {
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+            let rows = client.query(sql, &refs).await.map_err(pg)?;
+            rows.iter().map(read_row).collect()
+        }
+    }
+}
+
+/// The PostgreSQL server state: a fixed number of connections, opened on
+/// demand and reopened when one breaks.
+pub(super) struct Postgres {
+    config: Config,
+    idle: Mutex<Vec<Client>>,
+    permits: Semaphore,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // the configuration may carry a password: not printed
+        f.debug_struct("Postgres").finish_non_exhaustive()
+    }
+}
+
+/// A pooled connection, back in the pool when dropped (unless broken).
+pub(super) struct Pooled<'a> {
+    client: Option<Client>,
+    pool: &'a Postgres,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Pooled<'_> {
+    pub(super) fn client(&mut self) -> Result<&mut Client, StoreError> {
+        self.client.as_mut().ok_or(StoreError::Closed)
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take()
+            && !client.is_closed()
+        {
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(client);
+        }
+    }
+}
+
+impl Postgres {
+    /// Connects to `url` and migrates the database.
+    pub(super) async fn open(url: &str, now: i64) -> Result<Postgres, StoreError> {
+        let config: Config = url
+            .parse()
+            .map_err(|_| StoreError::DatabaseUrl(redact(url)))?;
+        let db = Postgres {
+            config,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(POOL_SIZE),
+        };
+        for m in super::ops::MIGRATIONS {
+            let mut conn = db.get().await?;
+            let tx = conn.client()?.transaction().await.map_err(pg)?;
+            super::ops::apply(&mut PgExec(&tx), m, now).await?;
+            tx.commit().await.map_err(pg)?;
+        }
+        Ok(db)
+    }
+
+    /// A connection of the pool (waiting while all are busy).
+    pub(super) async fn get(&self) -> Result<Pooled<'_>, StoreError> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let idle = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            std::iter::from_fn(|| idle.pop()).find(|c| !c.is_closed())
+        };
+        let client = match idle {
+            Some(c) => c,
+            None => {
+                let (client, connection) = self.config.connect(NoTls).await.map_err(pg)?;
+                let handle =
+                    tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
+                // ends when the client is dropped or the server goes away
+                handle.spawn(connection);
+                client
+            }
+        };
+        Ok(Pooled {
+            client: Some(client),
+            pool: self,
+            _permit: permit,
+        })
+    }
+}
+
+/// A database URL for an error message, without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!(
+                "{}://[redacted]@{}",
+                &url[..scheme],
+                crate::error::shorten(&url[at + 1..])
+            )
+        }
+        _ => crate::error::shorten(url),
+    }
+}

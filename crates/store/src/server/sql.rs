@@ -1,0 +1,137 @@
+//! The statements both backends run, written once. Parameters are `$N`,
+//! which PostgreSQL numbers and SQLite treats as named parameters indexed
+//! in order of first appearance: in every statement here `$1`, `$2`, …
+//! first appear in that order, so both bind the same positional values.
+
+/// The registry's columns, in the order `registry_row` reads them.
+pub(super) const REGISTRY_COLUMNS: &str = "jti, parent_jti, client_id, agent_id, principal, \
+     audience, scopes, iat, exp, kid, status_uri, status_idx, created_at, state, revoked_at, \
+     revoked_reason";
+
+pub(super) const INSERT_PASSPORT: &str = "INSERT INTO registry (jti, parent_jti, client_id, \
+     agent_id, principal, audience, scopes, iat, exp, kid, status_uri, status_idx, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING";
+
+pub(super) const PARENT_STATE: &str = "SELECT state FROM registry WHERE jti = $1";
+
+pub(super) const NOTE_KEY_EXP: &str =
+    "UPDATE signing_keys SET max_exp = $1 WHERE max_exp < $1 AND kid = $2";
+
+pub(super) const PASSPORT_EXISTS: &str = "SELECT 1 FROM registry WHERE jti = $1";
+
+pub(super) const REVOKE_CASCADE: &str = "WITH RECURSIVE chain(jti) AS ( \
+       SELECT jti FROM registry WHERE jti = $1 \
+       UNION \
+       SELECT r.jti FROM registry r JOIN chain c ON r.parent_jti = c.jti) \
+     UPDATE registry SET state = 'revoked', revoked_at = $2, \
+       revoked_reason = CASE WHEN jti = $1 THEN 'direct' ELSE 'cascaded' END \
+     WHERE jti IN (SELECT jti FROM chain) AND state = 'active' \
+     RETURNING jti, status_uri, status_idx, revoked_reason";
+
+pub(super) fn passport_by_jti() -> String {
+    format!("SELECT {REGISTRY_COLUMNS} FROM registry WHERE jti = $1")
+}
+
+/// The passport and its ancestors, root first (bounded: a chain is never
+/// that deep, a corrupt cycle does not loop).
+pub(super) fn chain() -> String {
+    let columns = REGISTRY_COLUMNS
+        .split(", ")
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "WITH RECURSIVE up(jti, parent_jti, depth) AS ( \
+           SELECT jti, parent_jti, 0 FROM registry WHERE jti = $1 \
+           UNION ALL \
+           SELECT r.jti, r.parent_jti, up.depth + 1 FROM registry r \
+             JOIN up ON r.jti = up.parent_jti WHERE up.depth < 64) \
+         SELECT {columns} FROM registry r JOIN up ON r.jti = up.jti ORDER BY up.depth DESC"
+    )
+}
+
+pub(super) const CLIENT_COLUMNS: &str = "client_id, kind, secret_hash, auth_method, \
+     redirect_uris, grant_types, scopes, owner, jwks, metadata, created_at";
+
+pub(super) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, kind, secret_hash, \
+     auth_method, redirect_uris, grant_types, scopes, owner, jwks, metadata, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING";
+
+pub(super) fn client_by_id() -> String {
+    format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1")
+}
+
+pub(super) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
+
+pub(super) const INSERT_CODE: &str = "INSERT INTO auth_codes (code_hash, client_id, \
+     redirect_uri, code_challenge, resource, scope, claims, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING";
+
+pub(super) const CONSUME_CODE: &str = "UPDATE auth_codes SET used_at = $1, issued_jtis = $2 \
+     WHERE code_hash = $3 AND used_at IS NULL AND expires_at > $1 \
+     RETURNING client_id, redirect_uri, code_challenge, resource, scope, claims, expires_at";
+
+pub(super) const CODE_STATE: &str =
+    "SELECT used_at, issued_jtis FROM auth_codes WHERE code_hash = $1";
+
+pub(super) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, family_id, \
+     client_id, passport_jti, scope, claims, expires_at, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING";
+
+pub(super) const USE_REFRESH: &str = "UPDATE refresh_tokens SET used_at = $1 \
+     WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+     RETURNING family_id, client_id, passport_jti, scope, claims, expires_at";
+
+pub(super) const REFRESH_STATE: &str =
+    "SELECT family_id, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1";
+
+pub(super) const REVOKE_FAMILY: &str =
+    "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL";
+
+pub(super) const FAMILY_PASSPORTS: &str =
+    "SELECT passport_jti FROM refresh_tokens WHERE family_id = $1 ORDER BY created_at";
+
+pub(super) const REMEMBER_DPOP: &str = "INSERT INTO dpop_replay (jkt, jti_hash, expires_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (jkt, jti_hash) DO UPDATE \
+     SET expires_at = excluded.expires_at WHERE dpop_replay.expires_at <= $4";
+
+pub(super) const PURGE: [&str; 3] = [
+    "DELETE FROM dpop_replay WHERE expires_at <= $1",
+    "DELETE FROM auth_codes WHERE expires_at <= $1",
+    "DELETE FROM refresh_tokens WHERE expires_at <= $1",
+];
+
+pub(super) const KEY_COLUMNS: &str =
+    "kid, alg, private_key, state, not_before, retired_at, max_exp, created_at";
+
+pub(super) const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, state, \
+     not_before, created_at) VALUES ($1, $2, $3, 'next', $4, $5) ON CONFLICT DO NOTHING";
+
+pub(super) fn keys() -> String {
+    format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid")
+}
+
+pub(super) const RETIRE_CURRENT: &str =
+    "UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE state = 'current'";
+
+pub(super) const MAKE_CURRENT: &str = "UPDATE signing_keys SET state = 'current' WHERE kid = $1";
+
+pub(super) const DELETE_RETIRED_KEYS: &str =
+    "DELETE FROM signing_keys WHERE state = 'retired' AND max_exp < $1";
+
+pub(super) const ALLOCATE_INDEX: &str = "INSERT INTO status_allocation (uri, next_idx) \
+     VALUES ($1, 1) ON CONFLICT (uri) DO UPDATE SET next_idx = status_allocation.next_idx + 1 \
+     RETURNING next_idx - 1";
+
+pub(super) const MIGRATIONS_TABLE_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations ( \
+       version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL \
+     ) STRICT";
+
+pub(super) const MIGRATIONS_TABLE_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS \
+     schema_migrations (version BIGINT PRIMARY KEY NOT NULL, name TEXT NOT NULL, \
+     applied_at BIGINT NOT NULL)";
+
+pub(super) const APPLIED_VERSIONS: &str = "SELECT version FROM schema_migrations ORDER BY version";
+
+pub(super) const RECORD_MIGRATION: &str =
+    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)";

@@ -1,0 +1,372 @@
+//! The SQLite backend: one writer thread that commits concurrent changes
+//! together (group commit), and a few reader connections used from tokio's
+//! blocking pool.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+
+use super::exec::{Dialect, Exec, Row, Val};
+use crate::dir::{create_new_private, ensure_private_dir, refuse_symlink};
+use crate::error::StoreError;
+use crate::store::DEFAULT_BUSY_TIMEOUT;
+
+/// The most changes one commit carries: enough to amortise the fsync,
+/// few enough that no caller waits behind a long batch.
+const MAX_BATCH: usize = 512;
+
+/// Idle reader connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+type Done = Box<dyn FnOnce(Option<&Arc<rusqlite::Error>>) + Send>;
+type Job = Box<dyn FnOnce(Result<&mut Connection, &Arc<rusqlite::Error>>) -> Done + Send>;
+
+/// The SQLite server state.
+#[derive(Debug)]
+pub(super) struct Sqlite {
+    jobs: mpsc::Sender<Job>,
+    readers: Arc<Readers>,
+    /// Transactions the writer committed (for the group-commit test).
+    #[cfg_attr(not(test), allow(dead_code))]
+    commits: Arc<AtomicU64>,
+}
+
+#[derive(Debug)]
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Runs a future that never waits (every [`SqliteExec`] call is ready at
+/// once) to its end on the current thread.
+pub(super) fn run_now<T>(
+    future: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(out) => out,
+        Poll::Pending => Err(StoreError::Corrupt(
+            "a SQLite operation waited on something".into(),
+        )),
+    }
+}
+
+/// [`Exec`] on a SQLite connection, inside the writer's transaction or a
+/// reader's.
+pub(super) struct SqliteExec<'a>(pub(super) &'a mut Connection);
+
+fn bind(params: &[Val]) -> Vec<rusqlite::types::Value> {
+    params
+        .iter()
+        .map(|v| match v {
+            Val::Null => rusqlite::types::Value::Null,
+            Val::Int(i) => rusqlite::types::Value::Integer(*i),
+            Val::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        })
+        .collect()
+}
+
+fn exec_now(conn: &Connection, sql: &str, params: &[Val]) -> Result<u64, StoreError> {
+    if params.is_empty() {
+        // migrations are scripts of several statements
+        let before = conn.total_changes();
+        conn.execute_batch(sql)?;
+        return Ok(conn.total_changes().saturating_sub(before));
+    }
+    let mut statement = conn.prepare(sql)?;
+    let changed = statement.execute(rusqlite::params_from_iter(bind(params)))?;
+    Ok(changed as u64)
+}
+
+fn query_now(conn: &Connection, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
+    let mut statement = conn.prepare(sql)?;
+    let width = statement.column_count();
+    let mut rows = statement.query(rusqlite::params_from_iter(bind(params)))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
+            values.push(match row.get_ref(i)? {
+                ValueRef::Null => Val::Null,
+                ValueRef::Integer(v) => Val::Int(v),
+                ValueRef::Text(t) => Val::Text(
+                    String::from_utf8(t.to_vec())
+                        .map_err(|_| StoreError::Corrupt(format!("column {i} is not UTF-8")))?,
+                ),
+                ValueRef::Real(_) | ValueRef::Blob(_) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "column {i} has a foreign type"
+                    )));
+                }
+            });
+        }
+        out.push(Row(values));
+    }
+    Ok(out)
+}
+
+impl Exec for SqliteExec<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn exec(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        std::future::ready(exec_now(self.0, sql, params))
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
+        std::future::ready(query_now(self.0, sql, params))
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    refuse_symlink(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
+    // WAL: readers never block the writer. FULL: a commit is on disk when
+    // it returns (the WAL is synced at every commit).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl Sqlite {
+    /// Opens (creating, mode `0600`, in a private directory) the database
+    /// at `path`, migrates it, and starts its writer.
+    pub(super) fn open(path: &Path, now: i64) -> Result<Sqlite, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            ensure_private_dir(parent)?;
+        }
+        refuse_symlink(path)?;
+        match create_new_private(path) {
+            Ok(_) | Err(StoreError::InsecurePath { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let mut conn = open_connection(path)?;
+        // one transaction per migration (the write lock taken first, so
+        // two processes opening at once apply each migration once)
+        for m in super::ops::MIGRATIONS {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            match run_now(super::ops::apply(&mut SqliteExec(&mut conn), m, now)) {
+                Ok(()) => conn.execute_batch("COMMIT")?,
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
+        }
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&commits);
+        std::thread::Builder::new()
+            .name("passport-store-writer".into())
+            .spawn(move || writer(conn, queue, &counted))
+            .map_err(|e| StoreError::io(path, e))?;
+        Ok(Sqlite {
+            jobs,
+            commits,
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `change` in the writer's next batch; its result once the batch
+    /// is committed (durable), or the commit's error.
+    pub(super) async fn write<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tell, told) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let out = match conn {
+                Ok(conn) => in_savepoint(conn, change),
+                Err(e) => Err(StoreError::Commit(Arc::clone(e))),
+            };
+            Box::new(move |commit: Option<&Arc<rusqlite::Error>>| {
+                let out = match (out, commit) {
+                    (Ok(_), Some(e)) => Err(StoreError::Commit(Arc::clone(e))),
+                    (out, _) => out,
+                };
+                let _ = tell.send(out);
+            })
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        told.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `query` on a reader connection, off the async workers.
+    pub(super) async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = Arc::clone(&self.readers);
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
+        handle
+            .spawn_blocking(move || {
+                let idle = readers
+                    .idle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop();
+                let mut conn = match idle {
+                    Some(c) => c,
+                    None => open_connection(&readers.path)?,
+                };
+                let out = query(&mut conn);
+                let mut idle = readers.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                if idle.len() < MAX_IDLE_READERS {
+                    idle.push(conn);
+                }
+                out
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Runs one job inside a savepoint of the batch's transaction: its failure
+/// rolls back its own changes only.
+fn in_savepoint<T>(
+    conn: &mut Connection,
+    change: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match change(conn) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(e)
+        }
+    }
+}
+
+/// The writer: takes every change waiting (up to [`MAX_BATCH`]), runs them
+/// in one transaction, commits once (one fsync), then answers each caller.
+/// Stops when the database is dropped.
+fn writer(mut conn: Connection, queue: mpsc::Receiver<Job>, commits: &AtomicU64) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let e = Arc::new(e);
+            for job in batch {
+                job(Err(&e))(Some(&e));
+            }
+            continue;
+        }
+        let done: Vec<Done> = batch.into_iter().map(|job| job(Ok(&mut conn))).collect();
+        let commit = conn.execute_batch("COMMIT").map_err(Arc::new);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        } else {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
+        let failure = commit.as_ref().err();
+        for d in done {
+            d(failure);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use super::{SqliteExec, run_now};
+    use crate::StoreError;
+
+    /// 64 concurrent changes share commits; one that fails rolls back only
+    /// itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_changes_share_commits_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(super::Sqlite::open(&dir.path().join("s.db"), 0).unwrap());
+        // hold the writer for a moment, so the 64 changes queue behind it
+        let blocker = {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                db.write(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let before = db.commits.load(Ordering::Relaxed);
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..64i64 {
+            let db = Arc::clone(&db);
+            tasks.spawn(async move {
+                db.write(move |conn| {
+                    let x = &mut SqliteExec(conn);
+                    run_now(super::super::ops::allocate_status_index(x, "u"))?;
+                    if i % 8 == 0 {
+                        // this job's allocation must be rolled back
+                        return Err(StoreError::Corrupt("refused on purpose".into()));
+                    }
+                    Ok(i)
+                })
+                .await
+            });
+        }
+        let mut ok = 0;
+        while let Some(done) = tasks.join_next().await {
+            match done.unwrap() {
+                Ok(_) => ok += 1,
+                Err(e) => assert_eq!(e.code(), "corrupt_store"),
+            }
+        }
+        assert_eq!(ok, 56);
+        blocker.await.unwrap().unwrap();
+        // the blocker's batch, then a few batches for the 64 (one, unless the
+        // machine is slow to queue them)
+        let commits = db.commits.load(Ordering::Relaxed) - before;
+        assert!(commits <= 8, "{commits} commits for 64 changes");
+        // the refused jobs' allocations were rolled back: 56 indices used
+        let next = db
+            .write(|conn| {
+                run_now(super::super::ops::allocate_status_index(
+                    &mut SqliteExec(conn),
+                    "u",
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(next, 56);
+    }
+}

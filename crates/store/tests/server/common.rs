@@ -1,0 +1,122 @@
+use passport_store::server::{Database, PassportEntry};
+
+pub(crate) const NOW: i64 = 1_800_000_000;
+
+/// A database of one backend, with whatever keeps it alive.
+pub(crate) struct Fixture {
+    pub(crate) db: std::sync::Arc<Database>,
+    pub(crate) url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    pub(crate) async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("data").join("server.db");
+        let url = url.to_str().unwrap().to_owned();
+        Fixture {
+            db: std::sync::Arc::new(Database::open(&url, NOW).await.unwrap()),
+            url,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A fresh PostgreSQL database, or `None` when skipping was asked for.
+    pub(crate) async fn postgres() -> Option<Fixture> {
+        let url = postgres_url()?;
+        let url = fresh_database(&url).await;
+        let db = match Database::open(&url, NOW).await {
+            Ok(db) => db,
+            Err(e) if e.code() == "postgres_unsupported" => panic!(
+                "PASSPORT_TEST_DATABASE_URL is set but passport-store was built without \
+                 PostgreSQL: run with `--features passport-store/postgres`"
+            ),
+            Err(e) => panic!("opening {url}: {e}"),
+        };
+        Some(Fixture {
+            db: std::sync::Arc::new(db),
+            url,
+            _dir: None,
+        })
+    }
+}
+
+/// The cluster to test against; a failure naming how to get one, unless
+/// `PASSPORT_SKIP_POSTGRES=1`.
+pub(crate) fn postgres_url() -> Option<String> {
+    if let Ok(url) = std::env::var("PASSPORT_TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        return Some(url);
+    }
+    if std::env::var("PASSPORT_SKIP_POSTGRES").as_deref() == Ok("1") {
+        eprintln!("skipped: the PostgreSQL half of this test (PASSPORT_SKIP_POSTGRES=1)");
+        return None;
+    }
+    panic!(
+        "this test also runs on PostgreSQL and PASSPORT_TEST_DATABASE_URL is not set: \
+         start a throwaway cluster with `export PASSPORT_TEST_DATABASE_URL=$(scripts/postgres.sh \
+         start)` (Debian's `postgresql` package), or set PASSPORT_SKIP_POSTGRES=1 to skip \
+         the PostgreSQL half explicitly"
+    );
+}
+
+/// Creates a database with a random name on the cluster of `url`; its URL.
+async fn fresh_database(url: &str) -> String {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    tokio::spawn(connection);
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("passport_test_{name}");
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+/// Runs `$name(&Database)` on SQLite and on PostgreSQL, as two tests.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    let f = crate::common::Fixture::sqlite().await;
+                    super::$name(std::sync::Arc::clone(&f.db)).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    let Some(f) = crate::common::Fixture::postgres().await else {
+                        return;
+                    };
+                    super::$name(std::sync::Arc::clone(&f.db)).await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both;
+
+pub(crate) fn entry(jti: &str, parent: Option<&str>) -> PassportEntry {
+    PassportEntry {
+        jti: jti.into(),
+        parent_jti: parent.map(Into::into),
+        client_id: "client-1".into(),
+        agent_id: format!("agent-{jti}"),
+        principal: "alice".into(),
+        audience: "https://tool.example".into(),
+        scopes: "read write".into(),
+        iat: NOW,
+        exp: NOW + 300,
+        kid: "k1".into(),
+        status_uri: Some("https://issuer.example/status/1".into()),
+        status_idx: None,
+        created_at: NOW,
+    }
+}

@@ -1,0 +1,189 @@
+//! Both databases end up with the same schema; the SQLite file is private.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use passport_store::server::Database;
+
+use crate::common::{Fixture, NOW};
+
+/// table → column → (type, nullable), the types mapped to one vocabulary.
+type Columns = BTreeMap<String, BTreeMap<String, (String, bool)>>;
+
+fn sqlite_columns(path: &str) -> Columns {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut tables = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    let names: Vec<String> = tables
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = Columns::new();
+    for table in names {
+        let mut info = conn
+            .prepare(&format!(
+                "SELECT name, type, \"notnull\" FROM pragma_table_info('{table}')"
+            ))
+            .unwrap();
+        let columns = info
+            .query_map([], |r| {
+                let ty: String = r.get(1)?;
+                let not_null: bool = r.get(2)?;
+                Ok((r.get::<_, String>(0)?, (ty.to_lowercase(), !not_null)))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .map(|(name, (ty, nullable))| {
+                let ty = match ty.as_str() {
+                    "integer" => "int64".to_owned(),
+                    other => other.to_owned(),
+                };
+                (name, (ty, nullable))
+            })
+            .collect();
+        out.insert(table, columns);
+    }
+    out
+}
+
+async fn postgres_columns(url: &str) -> Columns {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text \
+             FROM information_schema.columns WHERE table_schema = 'public'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut out = Columns::new();
+    for row in rows {
+        let ty: String = row.get(2);
+        let ty = match ty.as_str() {
+            "bigint" => "int64".to_owned(),
+            other => other.to_owned(),
+        };
+        let nullable: String = row.get(3);
+        out.entry(row.get(0))
+            .or_default()
+            .insert(row.get(1), (ty, nullable == "YES"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_and_postgres_have_the_same_tables_and_columns() {
+    let sqlite = Fixture::sqlite().await;
+    let Some(postgres) = Fixture::postgres().await else {
+        return;
+    };
+    let left = sqlite_columns(&sqlite.url);
+    let right = postgres_columns(&postgres.url).await;
+    assert!(left.contains_key("registry") && left.contains_key("schema_migrations"));
+    assert_eq!(left.len(), 8, "{:?}", left.keys().collect::<Vec<_>>());
+    assert_eq!(left, right);
+    assert_eq!(sqlite.db.schema_versions().await.unwrap(), [1]);
+    assert_eq!(postgres.db.schema_versions().await.unwrap(), [1]);
+}
+
+fn migration_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn migrations_are_kept_in_lockstep() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let sqlite = migration_names(&root.join("sqlite"));
+    assert_eq!(sqlite, migration_names(&root.join("postgres")));
+    // numbered from 0001 without gaps, and all of them applied
+    for (n, name) in sqlite.iter().enumerate() {
+        assert!(name.starts_with(&format!("{:04}_", n + 1)), "{name}");
+        assert!(name.ends_with(".sql"), "{name}");
+    }
+    assert_eq!(Database::SCHEMA_VERSION, sqlite.len() as i64);
+}
+
+#[tokio::test]
+async fn sqlite_state_is_private_and_reopens_migrated() {
+    let f = Fixture::sqlite().await;
+    f.db.record_issued(crate::common::entry("kept", None))
+        .await
+        .unwrap();
+    drop(f.db);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let path = Path::new(&f.url);
+        assert_eq!(mode(path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+    }
+    // reopened (the writer of the first handle may still be closing)
+    let again = Database::open(&f.url, NOW + 1).await.unwrap();
+    assert_eq!(again.schema_versions().await.unwrap(), [1]);
+    assert!(again.passport("kept").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_group_writable_directory_and_bad_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let url = open.join("server.db");
+        let err = Database::open(url.to_str().unwrap(), NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "insecure_data_dir");
+    }
+    let err = Database::open("mysql://localhost/x", NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_database_url");
+    let err = Database::open("", NOW).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_database_url");
+}
+
+/// A database a newer version migrated is refused, on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused() {
+    let sqlite = Fixture::sqlite().await;
+    rusqlite::Connection::open(&sqlite.url)
+        .unwrap()
+        .execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, '0099_future', 0)",
+            [],
+        )
+        .unwrap();
+    let err = Database::open(&sqlite.url, NOW).await.unwrap_err();
+    assert_eq!(err.code(), "store_schema_newer");
+
+    let Some(postgres) = Fixture::postgres().await else {
+        return;
+    };
+    let (client, connection) = tokio_postgres::connect(&postgres.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, '0099_future', 0)",
+        )
+        .await
+        .unwrap();
+    let err = Database::open(&postgres.url, NOW).await.unwrap_err();
+    assert_eq!(err.code(), "store_schema_newer");
+}

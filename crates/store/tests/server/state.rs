@@ -1,0 +1,564 @@
+//! Each operation, on both databases.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use passport_store::server::{
+    ClientKind, ClientSecret, Database, KeyMaterial, KeyState, NewClient, NewCode, NewRefreshToken,
+    NewSigningKey, PassportState, RefreshSuccessor, RevocationReason, TokenHash,
+};
+
+use crate::common::{NOW, entry, on_both};
+
+on_both!(
+    registry_records_and_reads_chains,
+    revoke_cascade_revokes_descendants_once,
+    concurrent_revocations_lose_nothing,
+    child_recorded_during_revocation_cannot_escape,
+    authorization_code_is_single_use,
+    refresh_reuse_revokes_the_family,
+    dpop_proof_replay_is_refused,
+    clients_authenticate_by_secret_hash,
+    signing_keys_rotate_next_current_retired,
+    status_indices_are_never_handed_out_twice,
+);
+
+async fn registry_records_and_reads_chains(db: Arc<Database>) {
+    db.record_issued(entry("root", None)).await.unwrap();
+    db.record_issued(entry("child", Some("root")))
+        .await
+        .unwrap();
+    let mut grandchild = entry("grandchild", Some("child"));
+    grandchild.status_idx = Some(7);
+    grandchild.exp = NOW + 100;
+    db.record_issued(grandchild.clone()).await.unwrap();
+
+    let row = db.passport("grandchild").await.unwrap().unwrap();
+    assert_eq!(row.entry, grandchild);
+    assert_eq!(row.state, PassportState::Active);
+    assert_eq!(row.revoked_at, None);
+    assert!(db.passport("nobody").await.unwrap().is_none());
+
+    let chain: Vec<String> = db
+        .chain("grandchild")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.entry.jti)
+        .collect();
+    assert_eq!(chain, ["root", "child", "grandchild"]);
+    assert!(db.chain("nobody").await.unwrap().is_empty());
+
+    let err = db.record_issued(entry("root", None)).await.unwrap_err();
+    assert_eq!(err.code(), "duplicate_passport");
+    // the same status index twice is a duplicate too
+    let mut twin = entry("twin", None);
+    twin.status_idx = Some(7);
+    assert_eq!(
+        db.record_issued(twin).await.unwrap_err().code(),
+        "duplicate_passport"
+    );
+    let err = db
+        .record_issued(entry("orphan", Some("nobody")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unknown_passport");
+}
+
+async fn revoke_cascade_revokes_descendants_once(db: Arc<Database>) {
+    for (jti, parent) in [
+        ("root", None),
+        ("a", Some("root")),
+        ("b", Some("a")),
+        ("c", Some("root")),
+        ("other", None),
+    ] {
+        db.record_issued(entry(jti, parent)).await.unwrap();
+    }
+    let revoked = db.revoke_cascade("a", NOW + 1).await.unwrap();
+    let got: Vec<(&str, RevocationReason)> =
+        revoked.iter().map(|r| (r.jti.as_str(), r.reason)).collect();
+    assert_eq!(
+        got,
+        [
+            ("a", RevocationReason::Direct),
+            ("b", RevocationReason::Cascaded)
+        ]
+    );
+    assert_eq!(
+        revoked[0].status_uri.as_deref(),
+        Some("https://issuer.example/status/1")
+    );
+    let b = db.passport("b").await.unwrap().unwrap();
+    assert_eq!(b.state, PassportState::Revoked);
+    assert_eq!(b.revoked_at, Some(NOW + 1));
+    assert_eq!(b.revoked_reason, Some(RevocationReason::Cascaded));
+
+    // idempotent: nothing newly revoked
+    assert!(db.revoke_cascade("a", NOW + 2).await.unwrap().is_empty());
+    assert_eq!(
+        db.passport("a").await.unwrap().unwrap().revoked_at,
+        Some(NOW + 1)
+    );
+
+    let revoked = db.revoke_cascade("root", NOW + 3).await.unwrap();
+    let got: Vec<(&str, RevocationReason)> =
+        revoked.iter().map(|r| (r.jti.as_str(), r.reason)).collect();
+    assert_eq!(
+        got,
+        [
+            ("root", RevocationReason::Direct),
+            ("c", RevocationReason::Cascaded)
+        ]
+    );
+    assert_eq!(
+        db.passport("other").await.unwrap().unwrap().state,
+        PassportState::Active
+    );
+    // a revoked parent delegates no more
+    let err = db
+        .record_issued(entry("late", Some("c")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "parent_revoked");
+    let err = db.revoke_cascade("nobody", NOW).await.unwrap_err();
+    assert_eq!(err.code(), "unknown_passport");
+}
+
+/// 20 trees of 10 passports (a chain of 5 under each of two children of
+/// the root); 64 tasks revoke random members at once. Every acknowledged
+/// revocation is revoked afterwards with its whole subtree, and no passport
+/// is reported revoked by two calls.
+async fn concurrent_revocations_lose_nothing(db: Arc<Database>) {
+    let mut parent_of: HashMap<String, Option<String>> = HashMap::new();
+    for t in 0..20 {
+        let root = format!("t{t}");
+        parent_of.insert(root.clone(), None);
+        for branch in 0..2 {
+            let mut parent = root.clone();
+            for depth in 0..4 {
+                let jti = format!("t{t}-b{branch}-d{depth}");
+                parent_of.insert(jti.clone(), Some(parent.clone()));
+                parent = jti;
+            }
+        }
+    }
+    // insert parents before children
+    let mut ordered: Vec<&String> = parent_of.keys().collect();
+    ordered.sort_by_key(|j| (j.matches('-').count(), j.to_string()));
+    for jti in ordered {
+        db.record_issued(entry(jti, parent_of[jti].as_deref()))
+            .await
+            .unwrap();
+    }
+    let all: Vec<String> = parent_of.keys().cloned().collect();
+    let mut targets: Vec<String> = Vec::new();
+    for i in 0..64 {
+        targets.push(all[(i * 37) % all.len()].clone());
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for target in targets.clone() {
+        let db = Arc::clone(&db);
+        tasks.spawn(async move { (target.clone(), db.revoke_cascade(&target, NOW + 5).await) });
+    }
+    let mut reported = Vec::new();
+    let mut acknowledged = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (target, result) = done.unwrap();
+        let revoked = result.unwrap();
+        acknowledged.push(target);
+        reported.extend(revoked.into_iter().map(|r| r.jti));
+    }
+    let unique: BTreeSet<&String> = reported.iter().collect();
+    assert_eq!(
+        unique.len(),
+        reported.len(),
+        "a passport reported revoked twice"
+    );
+    let descends_from = |jti: &str, ancestor: &str| {
+        let mut cur = Some(jti.to_owned());
+        while let Some(j) = cur {
+            if j == ancestor {
+                return true;
+            }
+            cur = parent_of[&j].clone();
+        }
+        false
+    };
+    for jti in &all {
+        let should = acknowledged.iter().any(|a| descends_from(jti, a));
+        let state = db.passport(jti).await.unwrap().unwrap().state;
+        assert_eq!(state == PassportState::Revoked, should, "{jti}");
+        assert_eq!(unique.contains(jti), should, "{jti} reported");
+    }
+}
+
+/// Children recorded while their root is being revoked: 16 tasks record
+/// children (and grandchildren) without pause until the root's revocation
+/// stops them; afterwards no recorded descendant is active. (On PostgreSQL
+/// the recursive query's snapshot would otherwise miss a child committed
+/// during the cascade: without the advisory lock this test fails.)
+async fn child_recorded_during_revocation_cannot_escape(db: Arc<Database>) {
+    for round in 0..3 {
+        let root = format!("r{round}");
+        db.record_issued(entry(&root, None)).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..16 {
+            let db = Arc::clone(&db);
+            let root = root.clone();
+            tasks.spawn(async move {
+                let mut recorded = Vec::new();
+                let mut parent = root.clone();
+                for n in 0.. {
+                    let child = format!("{root}-t{t}-{n}");
+                    match db.record_issued(entry(&child, Some(&parent))).await {
+                        Ok(()) => recorded.push(child.clone()),
+                        Err(e) => {
+                            assert_eq!(e.code(), "parent_revoked");
+                            break;
+                        }
+                    }
+                    // every other one a grandchild of the last
+                    parent = if n % 2 == 0 { child } else { root.clone() };
+                }
+                recorded
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        db.revoke_cascade(&root, NOW).await.unwrap();
+        let mut recorded = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            recorded.extend(done.unwrap());
+        }
+        assert!(!recorded.is_empty());
+        for jti in recorded {
+            let row = db.passport(&jti).await.unwrap().unwrap();
+            assert_eq!(
+                row.state,
+                PassportState::Revoked,
+                "{jti} escaped the cascade"
+            );
+        }
+    }
+}
+
+fn code(hash: &TokenHash, expires_at: i64) -> NewCode {
+    NewCode {
+        code: hash.clone(),
+        client_id: "client-1".into(),
+        redirect_uri: "http://127.0.0.1:8080/cb".into(),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        resource: "https://tool.example".into(),
+        scope: "read".into(),
+        claims: r#"{"sub":"alice"}"#.into(),
+        expires_at,
+    }
+}
+
+async fn authorization_code_is_single_use(db: Arc<Database>) {
+    let hash = TokenHash::of("the-code");
+    db.insert_code(code(&hash, NOW + 60)).await.unwrap();
+    let grant = db
+        .consume_code(&hash, NOW, &["p1".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(grant.client_id, "client-1");
+    assert_eq!(grant.redirect_uri, "http://127.0.0.1:8080/cb");
+    assert_eq!(grant.resource, "https://tool.example");
+    assert_eq!(grant.claims, r#"{"sub":"alice"}"#);
+    match db.consume_code(&hash, NOW + 1, &["p2".to_owned()]).await {
+        Err(passport_store::StoreError::CodeReused { issued }) => assert_eq!(issued, ["p1"]),
+        other => panic!("expected code_reused, got {other:?}"),
+    }
+    let stale = TokenHash::of("stale-code");
+    db.insert_code(code(&stale, NOW + 60)).await.unwrap();
+    let err = db.consume_code(&stale, NOW + 60, &[]).await.unwrap_err();
+    assert_eq!(err.code(), "code_expired");
+    let err = db
+        .consume_code(&TokenHash::of("never-issued"), NOW, &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unknown_code");
+
+    // of 16 concurrent uses exactly one wins
+    let raced = TokenHash::of("raced-code");
+    db.insert_code(code(&raced, NOW + 60)).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (db, raced) = (Arc::clone(&db), raced.clone());
+        tasks.spawn(async move { db.consume_code(&raced, NOW, &[format!("j{i}")]).await });
+    }
+    let mut wins = 0;
+    while let Some(done) = tasks.join_next().await {
+        match done.unwrap() {
+            Ok(_) => wins += 1,
+            Err(e) => assert_eq!(e.code(), "code_reused"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
+    let first = TokenHash::of("rt-1");
+    db.insert_refresh_token(NewRefreshToken {
+        token: first.clone(),
+        family_id: "fam-1".into(),
+        client_id: "client-1".into(),
+        passport_jti: "p1".into(),
+        scope: "read".into(),
+        claims: "{}".into(),
+        expires_at: NOW + 3600,
+        created_at: NOW,
+    })
+    .await
+    .unwrap();
+    let successor = |token: &str, jti: &str| RefreshSuccessor {
+        token: TokenHash::of(token),
+        passport_jti: jti.into(),
+        expires_at: NOW + 3600,
+    };
+    let grant = db
+        .rotate_refresh(&first, successor("rt-2", "p2"), NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(grant.family_id, "fam-1");
+    assert_eq!(grant.previous_passport_jti, "p1");
+    assert_eq!(grant.scope, "read");
+    db.rotate_refresh(&TokenHash::of("rt-2"), successor("rt-3", "p3"), NOW + 2)
+        .await
+        .unwrap();
+    // the first token again: the whole family goes
+    match db
+        .rotate_refresh(&first, successor("rt-x", "px"), NOW + 3)
+        .await
+    {
+        Err(passport_store::StoreError::RefreshReused { family, passports }) => {
+            assert_eq!(family, "fam-1");
+            assert_eq!(passports, ["p1", "p2", "p3"]);
+        }
+        other => panic!("expected refresh_token_reused, got {other:?}"),
+    }
+    // the live member of the family is dead too
+    let err = db
+        .rotate_refresh(&TokenHash::of("rt-3"), successor("rt-4", "p4"), NOW + 4)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "refresh_token_revoked");
+    let err = db
+        .rotate_refresh(&TokenHash::of("nope"), successor("rt-5", "p5"), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unknown_refresh_token");
+
+    let old = TokenHash::of("old");
+    db.insert_refresh_token(NewRefreshToken {
+        token: old.clone(),
+        family_id: "fam-2".into(),
+        client_id: "client-1".into(),
+        passport_jti: "q1".into(),
+        scope: "read".into(),
+        claims: "{}".into(),
+        expires_at: NOW + 10,
+        created_at: NOW,
+    })
+    .await
+    .unwrap();
+    let err = db
+        .rotate_refresh(&old, successor("rt-6", "q2"), NOW + 10)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "refresh_token_expired");
+    assert_eq!(db.revoke_refresh_family("fam-2", NOW).await.unwrap(), 1);
+}
+
+async fn dpop_proof_replay_is_refused(db: Arc<Database>) {
+    db.remember_dpop_proof("jkt-a", "proof-1", NOW + 60, NOW)
+        .await
+        .unwrap();
+    let err = db
+        .remember_dpop_proof("jkt-a", "proof-1", NOW + 60, NOW + 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "dpop_replayed");
+    // the same jti under another key is another proof
+    db.remember_dpop_proof("jkt-b", "proof-1", NOW + 60, NOW)
+        .await
+        .unwrap();
+    // concurrent replays: one wins
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let db = Arc::clone(&db);
+        tasks.spawn(async move { db.remember_dpop_proof("jkt-c", "p", NOW + 60, NOW).await });
+    }
+    let mut accepted = 0;
+    while let Some(done) = tasks.join_next().await {
+        match done.unwrap() {
+            Ok(()) => accepted += 1,
+            Err(e) => assert_eq!(e.code(), "dpop_replayed"),
+        }
+    }
+    assert_eq!(accepted, 1);
+    // once expired the entry no longer counts, and the purge removes it
+    db.remember_dpop_proof("jkt-a", "proof-1", NOW + 200, NOW + 60)
+        .await
+        .unwrap();
+    assert!(db.purge_expired(NOW + 60).await.unwrap() >= 2);
+    let err = db
+        .remember_dpop_proof("jkt-a", "proof-1", NOW + 200, NOW + 61)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "dpop_replayed");
+}
+
+fn client(id: &str, secret: Option<ClientSecret>) -> NewClient {
+    NewClient {
+        client_id: id.into(),
+        kind: if secret.is_some() {
+            ClientKind::Confidential
+        } else {
+            ClientKind::Public
+        },
+        secret,
+        auth_method: "client_secret_basic".into(),
+        redirect_uris: vec!["http://127.0.0.1:8080/cb".into()],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: "read write".into(),
+        owner: None,
+        jwks: None,
+        metadata: r#"{"client_name":"test"}"#.into(),
+        created_at: NOW,
+    }
+}
+
+async fn clients_authenticate_by_secret_hash(db: Arc<Database>) {
+    let secret = ClientSecret::generate().unwrap();
+    assert_eq!(secret.expose().len(), 43); // 256 bits, base64url
+    assert_eq!(format!("{secret:?}"), "ClientSecret([redacted])");
+    db.insert_client(client("conf", Some(secret.clone())))
+        .await
+        .unwrap();
+    db.insert_client(client("pub", None)).await.unwrap();
+    let err = db.insert_client(client("conf", None)).await.unwrap_err();
+    assert_eq!(err.code(), "duplicate_client");
+
+    let found = db.client("conf").await.unwrap().unwrap();
+    assert!(found.has_secret);
+    assert_eq!(found.kind, ClientKind::Confidential);
+    assert_eq!(found.redirect_uris, ["http://127.0.0.1:8080/cb"]);
+    assert_eq!(found.grant_types, ["authorization_code", "refresh_token"]);
+    assert_eq!(found.metadata, r#"{"client_name":"test"}"#);
+    assert!(db.client("nobody").await.unwrap().is_none());
+
+    let ok = db.authenticate_client("conf", &secret).await.unwrap();
+    assert_eq!(ok.client_id, "conf");
+    let mut wrong = secret.expose().to_owned();
+    wrong.pop();
+    wrong.push('A');
+    for (id, presented) in [
+        ("conf", ClientSecret::new(wrong)),
+        ("conf", ClientSecret::new("")),
+        ("pub", ClientSecret::new("")),
+        ("pub", secret.clone()),
+        ("nobody", secret.clone()),
+    ] {
+        let err = db.authenticate_client(id, &presented).await.unwrap_err();
+        assert_eq!(err.code(), "invalid_client", "{id}");
+    }
+    assert!(db.delete_client("conf").await.unwrap());
+    assert!(!db.delete_client("conf").await.unwrap());
+    let err = db.authenticate_client("conf", &secret).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_client");
+}
+
+fn key(kid: &str) -> NewSigningKey {
+    NewSigningKey {
+        kid: kid.into(),
+        alg: "EdDSA".into(),
+        private_key: KeyMaterial::new(format!("secret-of-{kid}")),
+        not_before: NOW,
+        created_at: NOW,
+    }
+}
+
+async fn signing_keys_rotate_next_current_retired(db: Arc<Database>) {
+    assert_eq!(
+        db.promote_next_key(NOW).await.unwrap_err().code(),
+        "no_next_key"
+    );
+    db.add_next_key(key("k1")).await.unwrap();
+    let current = db.promote_next_key(NOW).await.unwrap();
+    assert_eq!(
+        (current.kid.as_str(), current.state),
+        ("k1", KeyState::Current)
+    );
+    assert_eq!(current.private_key.expose(), "secret-of-k1");
+    assert_eq!(
+        format!("{:?}", current.private_key),
+        "KeyMaterial([redacted])"
+    );
+
+    // signing with k1 raises its max_exp
+    db.record_issued(entry("p", None)).await.unwrap();
+    db.add_next_key(key("k2")).await.unwrap();
+    assert_eq!(
+        db.add_next_key(key("k3")).await.unwrap_err().code(),
+        "duplicate_key"
+    );
+    assert_eq!(
+        db.add_next_key(key("k1")).await.unwrap_err().code(),
+        "duplicate_key"
+    );
+    let keys = db.signing_keys().await.unwrap();
+    let states: Vec<(&str, KeyState)> = keys.iter().map(|k| (k.kid.as_str(), k.state)).collect();
+    assert_eq!(states, [("k1", KeyState::Current), ("k2", KeyState::Next)]);
+    assert!(keys.iter().all(|k| k.is_published(NOW)));
+
+    db.promote_next_key(NOW + 100).await.unwrap();
+    let keys = db.signing_keys().await.unwrap();
+    let k1 = keys.iter().find(|k| k.kid == "k1").unwrap();
+    assert_eq!(k1.state, KeyState::Retired);
+    assert_eq!(k1.retired_at, Some(NOW + 100));
+    assert_eq!(k1.max_exp, NOW + 300);
+    assert!(k1.is_published(NOW + 300));
+    assert!(!k1.is_published(NOW + 301));
+    assert_eq!(db.delete_retired_keys(NOW + 300).await.unwrap(), 0);
+    assert_eq!(db.delete_retired_keys(NOW + 301).await.unwrap(), 1);
+    let kids: Vec<String> = db
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, ["k2"]);
+}
+
+async fn status_indices_are_never_handed_out_twice(db: Arc<Database>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let db = Arc::clone(&db);
+        tasks.spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..20 {
+                got.push(
+                    db.allocate_status_index("https://i.example/s/1")
+                        .await
+                        .unwrap(),
+                );
+            }
+            got
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        all.extend(done.unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..640).collect::<Vec<u64>>());
+    assert_eq!(
+        db.allocate_status_index("https://i.example/s/2")
+            .await
+            .unwrap(),
+        0
+    );
+}
