@@ -336,3 +336,26 @@ async fn a_redirect_never_carries_the_proof_or_a_nonce_across_origins() {
     })
     .await;
 }
+
+/// Review finding 7: the middleware attaches the passport to every request
+/// the client sends, whatever the origin. An agent that fetches a URL a
+/// tool result or a web page named hands its bundle to that host; a bearer
+/// passport is then replayable at its real audience until it expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "finding 7: the passport is sent to origins other than its audience"]
+async fn a_passport_is_only_sent_to_its_audience() {
+    bounded(async {
+        let audience = Server::start(false).await;
+        let elsewhere = Server::start(false).await;
+        let passport = audience.passport(&["files:read"], None);
+        let client = PassportClient::new(passport.bundle(), None);
+        let _ = client.get(&elsewhere.url("/files")).await.unwrap();
+        let seen = elsewhere.recorder.seen();
+        assert!(
+            seen.iter().all(|s| s.authorization.is_none()),
+            "{} received the bundle",
+            elsewhere.base
+        );
+    })
+    .await;
+}
