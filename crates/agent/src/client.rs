@@ -47,7 +47,7 @@ impl PassportClient {
     /// middleware, another reqwest client or another clock.
     pub fn builder(source: impl CredentialSource) -> PassportClientBuilder {
         PassportClientBuilder {
-            http: reqwest::Client::new(),
+            http: no_redirects(),
             passport: PassportMiddleware::new(source),
             outer: Vec::new(),
             inner: Vec::new(),
@@ -92,6 +92,16 @@ impl PassportClient {
     }
 }
 
+/// The default HTTP client: redirects are not followed (a 3xx is the
+/// caller's answer), so a proof never reaches an origin it was not made for.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        // It fails only where `Client::new` panics (no TLS backend).
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
 /// Builds a [`PassportClient`]: the passport middleware, with middleware
 /// before it (outer: sees each attempt before it is signed — retries,
 /// timeouts — so each attempt gets a fresh proof) and after it (inner: sees
@@ -116,6 +126,10 @@ impl std::fmt::Debug for PassportClientBuilder {
 
 impl PassportClientBuilder {
     /// Uses `http` (timeouts, TLS roots, proxies…) instead of a default client.
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`: reqwest
+    /// strips `Authorization` on a cross-origin redirect but not `DPoP`, so
+    /// a client that follows redirects hands the proof to whoever the server
+    /// redirects to (the default client follows none).
     pub fn http_client(mut self, http: reqwest::Client) -> PassportClientBuilder {
         self.http = http;
         self

@@ -471,6 +471,8 @@ fn sse_events(response: reqwest::Response, max_event_size: usize) -> Events {
     let parser = SseParser {
         response: Some(response),
         buffer: Vec::new(),
+        consumed: 0,
+        scanned: 0,
         event: Sse::default(),
         event_size: 0,
         max_event_size,
@@ -492,8 +494,12 @@ fn sse_events(response: reqwest::Response, max_event_size: usize) -> Events {
 struct SseParser {
     /// `None` once the body ended or failed.
     response: Option<reqwest::Response>,
-    /// Bytes received, not yet a whole line.
+    /// Bytes received; those before `consumed` are parsed already.
     buffer: Vec<u8>,
+    /// Where the next line starts in `buffer`.
+    consumed: usize,
+    /// `buffer[consumed..scanned]` holds no line end.
+    scanned: usize,
     /// The event being read.
     event: Sse,
     /// Raw bytes of the event's lines so far.
@@ -514,12 +520,19 @@ impl SseParser {
             if let Some(event) = self.ready.pop_front() {
                 return Some(Ok(event));
             }
-            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-                let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
-                line.pop();
+            // Lines are read from `consumed` on, and the buffer compacted only
+            // before a new chunk is appended: draining each line from the front
+            // would move the rest of the buffer every time (quadratic in the
+            // lines of one chunk). `scanned` skips what holds no line end yet.
+            let from = self.scanned.max(self.consumed);
+            if let Some(found) = self.buffer[from..].iter().position(|b| *b == b'\n') {
+                let end = from + found;
+                let mut line = &self.buffer[self.consumed..end];
                 if line.last() == Some(&b'\r') {
-                    line.pop();
+                    line = &line[..line.len() - 1];
                 }
+                let line = line.to_vec();
+                self.consumed = end + 1;
                 // The blank line that ends an event is not part of it.
                 if !line.is_empty() {
                     self.event_size += line.len() + 1;
@@ -532,6 +545,9 @@ impl SseParser {
                 }
                 continue;
             }
+            self.buffer.drain(..self.consumed);
+            self.consumed = 0;
+            self.scanned = self.buffer.len();
             if self.event_size + self.buffer.len() > self.max_event_size {
                 return Some(Err(too_large(self.max_event_size)));
             }

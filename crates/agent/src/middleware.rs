@@ -125,7 +125,12 @@ impl PassportMiddleware {
     }
 
     /// Remembers the response's `DPoP-Nonce` for its origin and returns it.
+    /// A response that came from elsewhere (a client below that followed a
+    /// redirect) is ignored: its nonce is another origin's.
     fn remember_nonce(&self, origin: &str, response: &Response) -> Option<String> {
+        if response.url().origin().ascii_serialization() != origin {
+            return None;
+        }
         let nonce = response.headers().get(&DPOP_NONCE)?.to_str().ok()?;
         if nonce.is_empty() || nonce.len() > MAX_NONCE_LEN {
             return None;

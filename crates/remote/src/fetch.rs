@@ -263,9 +263,13 @@ pub fn check_endpoint(issuer: &str, endpoint: &str) -> Result<(), RemoteError> {
         reason,
     };
     let url = url::Url::parse(endpoint).map_err(|_| insecure("not a URL"))?;
+    // The scheme as a URL parser reads it (case-insensitive, surrounding
+    // blanks trimmed): `HTTPS://as.example` is an https issuer too. An
+    // issuer that does not parse gets the strict rule.
+    let https_issuer = url::Url::parse(issuer).map_or(true, |i| i.scheme() != "http");
     match url.scheme() {
         "https" => Ok(()),
-        "http" if !issuer.starts_with("https://") => Ok(()),
+        "http" if !https_issuer => Ok(()),
         "http" => Err(insecure("plain http while the issuer is https")),
         _ => Err(insecure("not an http(s) URL")),
     }

@@ -80,6 +80,9 @@ enum Stack {
     NoScopeLayer,
     /// The tool scope layer only: no passport layer in front.
     NoPassportLayer,
+    /// The full stack, with a table that misses `write_file` (a tool the
+    /// handler serves that was not tabled: added later, another router…).
+    PartialTable,
 }
 
 struct Server {
@@ -104,7 +107,12 @@ async fn start(stack: Stack, dpop: bool) -> Server {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let url = format!("{base}/mcp");
     let kit = Kit::at(SystemClock.now(), &url);
-    let scopes = ToolScopes::from_router(&Tools::tool_router()).unwrap();
+    let scopes = if stack == Stack::PartialTable {
+        let tools = Tools::tool_router().list_all();
+        ToolScopes::from_tools(tools.iter().filter(|t| t.name != "write_file")).unwrap()
+    } else {
+        ToolScopes::from_router(&Tools::tool_router()).unwrap()
+    };
     let audit = Arc::new(MemorySink::default());
     let verifier = kit.verifier(kit.policy()).with_audit(audit.clone());
     let mut auth = PassportAuth::builder(Arc::new(verifier))
@@ -135,7 +143,7 @@ async fn start(stack: Stack, dpop: bool) -> Server {
         .route("/reference", get(|| async { "ok" }))
         .route_layer(auth.require(Requirements::scope("files:write")));
     let app = match stack {
-        Stack::Full => reference
+        Stack::Full | Stack::PartialTable => reference
             .nest_service("/mcp", layer.service(mcp))
             .layer(auth.layer()),
         Stack::NoScopeLayer => reference.nest_service("/mcp", mcp).layer(auth.layer()),
@@ -502,4 +510,24 @@ fn unusable_declarations_are_refused_at_startup() {
         Some(passport_rmcp::ToolAccess::Public)
     );
     assert_eq!(scopes.scopes(), ["files:read", "files:write"]);
+}
+
+/// Review finding 5: the HTTP check lets a tool it has no declaration for
+/// through to rmcp ("rmcp answers that it does not exist"). A tool the
+/// handler serves but the table misses then runs for any valid passport,
+/// unless it happens to take `AgentPassport`: the check fails open.
+#[tokio::test]
+#[ignore = "finding 5: a tools/call naming a tool missing from the table is passed on unchecked (fail open)"]
+async fn a_tool_missing_from_the_table_is_refused_not_passed_on() {
+    let server = start(Stack::PartialTable, false).await;
+    let session = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let response = session.call("write_file", json!({})).await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        server.calls.load(Ordering::SeqCst),
+        0,
+        "the tool ran: {text}"
+    );
+    assert!(status.is_client_error(), "{status} {text}");
 }

@@ -194,3 +194,52 @@ async fn a_tool_call_beyond_the_passport_is_a_403_insufficient_scope_error() {
     })
     .await;
 }
+
+/// Review finding 2: a hostile server's SSE body of many short lines must
+/// cost time linear in its size. The parser drained each line from the
+/// front of its buffer, moving the rest every time: a chunk of n blank
+/// lines cost O(n²) (4 MiB of `\n` took minutes of CPU).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sse_body_of_many_short_lines_is_parsed_in_linear_time() {
+    use futures_util::StreamExt as _;
+    use rmcp::transport::streamable_http_client::StreamableHttpClient as _;
+
+    bounded(async {
+        const BYTES: usize = 4 * 1024 * 1024;
+        let server = Server::start_with(false, |_, router| {
+            router.route(
+                "/events",
+                axum::routing::get(|| async {
+                    let mut body = vec![b'\n'; BYTES];
+                    body.extend_from_slice(b"data: end\n\n");
+                    ([("content-type", "text/event-stream")], body)
+                }),
+            )
+        })
+        .await;
+        let key = key();
+        let passport = server.passport(&["files:read"], Some(&key));
+        let client = PassportClient::new(passport.bundle(), Some(key));
+        let started = std::time::Instant::now();
+        let events = client
+            .mcp()
+            .get_stream(
+                server.url("/events").into(),
+                None,
+                None,
+                None,
+                std::collections::HashMap::new(),
+            )
+            .await
+            .unwrap();
+        let events: Vec<_> = events.collect().await;
+        let elapsed = started.elapsed();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].as_ref().unwrap().data.as_deref(), Some("end"));
+        assert!(
+            elapsed < std::time::Duration::from_secs(3),
+            "4 MiB of blank lines took {elapsed:?}"
+        );
+    })
+    .await;
+}

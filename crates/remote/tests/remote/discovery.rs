@@ -198,3 +198,25 @@ async fn insecure_issuers_and_jwks_urls_are_refused_before_any_request() {
     assert_eq!(err.code(), "insecure_url");
     assert_eq!(server.hits("/jwks"), 0);
 }
+
+/// Review finding 3: whether the issuer is https was read with a
+/// case-sensitive prefix test, so an issuer configured as `HTTPS://…` (a
+/// valid spelling: schemes are case-insensitive) took its keys, and an OIDC
+/// provider its token endpoint, over plain http.
+#[tokio::test]
+async fn an_https_issuer_in_any_spelling_needs_https_endpoints() {
+    for issuer in ["HTTPS://issuer.example", "Https://issuer.example/t"] {
+        let err = passport_remote::check_endpoint(issuer, "http://keys.example/jwks").unwrap_err();
+        assert_eq!(err.code(), "insecure_url", "{issuer}");
+    }
+    let server = Server::start().await;
+    server.set_jwks("/jwks", &[&key()]);
+    let err = builder(&clock())
+        .trust_jwks("HTTPS://issuer.example", server.url("/jwks"))
+        .build()
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.code(), "insecure_url");
+    assert_eq!(server.hits("/jwks"), 0);
+}

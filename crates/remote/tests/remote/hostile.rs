@@ -140,3 +140,34 @@ async fn refresh_now_refuses_an_untrusted_issuer() {
     let err = keys.refresh_now("https://other.example").await.unwrap_err();
     assert_eq!(err.code(), "unknown_issuer");
 }
+
+/// Review finding 4: a key found in two issuers' sets refuses the *later*
+/// set as a whole. So one trusted issuer that copies another's newly
+/// published key (a JWKS is public) into its own set, and gets refreshed
+/// first (an unknown-`kid` token naming it is enough), freezes the other's
+/// rotation: every refresh of the victim is refused, its tokens under the
+/// new key fail, and after `max_stale` it fails closed altogether.
+#[tokio::test]
+#[ignore = "finding 4: a co-trusted issuer can freeze another issuer's key rotation (KeyIssuerConflict refuses the victim's whole set)"]
+async fn another_issuer_copying_a_new_key_cannot_freeze_a_rotation() {
+    let server = Server::start().await;
+    let (victim, hostile) = (server.url("/victim"), server.url("/hostile"));
+    let (a1, a2, h) = (key(), key(), key());
+    server.set_jwks("/victim/jwks", &[&a1]);
+    server.set_jwks("/hostile/jwks", &[&h]);
+    let keys = builder(&clock())
+        .trust_jwks(&victim, server.url("/victim/jwks"))
+        .trust_jwks(&hostile, server.url("/hostile/jwks"))
+        .build()
+        .await
+        .unwrap();
+    // The victim publishes its next key; the hostile issuer copies it first.
+    server.set_jwks("/victim/jwks", &[&a1, &a2]);
+    server.set_jwks("/hostile/jwks", &[&h, &a2]);
+    keys.refresh_now(&hostile).await.unwrap();
+    let refreshed = keys.refresh_now(&victim).await;
+    assert!(
+        refreshed.is_ok() && lookup(&keys, &victim, a2.kid()).is_some(),
+        "the victim's rotation was refused: {refreshed:?}"
+    );
+}
