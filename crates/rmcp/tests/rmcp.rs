@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use passport_axum::{PassportAuth, PassportClient, Requirements};
+use passport_agent::{Credentials, PassportClient};
+use passport_axum::{PassportAuth, Requirements};
 use passport_claims::{Clock as _, SystemClock};
 use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier};
 use passport_jose::Algorithm;
@@ -174,10 +175,14 @@ fn client(server: &Server, patterns: &[&str], dpop: bool) -> PassportClient {
     if dpop {
         let key = DpopKey::generate(Algorithm::ES256).unwrap();
         let passport = server.kit.issue(request.holder_jkt(key.jkt()));
-        PassportClient::new(passport.bundle(), Some(key)).with_http_client(http)
+        PassportClient::builder(Credentials::new(passport.bundle(), Some(key)))
+            .http_client(http)
+            .build()
     } else {
         let passport = server.kit.issue(request);
-        PassportClient::new(passport.bundle(), None).with_http_client(http)
+        PassportClient::builder(Credentials::new(passport.bundle(), None))
+            .http_client(http)
+            .build()
     }
 }
 
