@@ -130,7 +130,10 @@ async fn main() -> Result<(), BoxError> {
                 .map_err(BoxError::from)?
         );
     }
-    println!("   cached ancestors: {}", server.verifier.cached_tokens());
+    println!(
+        "   signature cache: {} tokens (each passport seen above, leaves and ancestors)",
+        server.verifier.cached_tokens()
+    );
     match server.call("write_file", child.bundle()) {
         Err(e) => println!("   write_file DENY {e}"),
         Ok(_) => return Err("a read-only child wrote".into()),

@@ -101,7 +101,7 @@ fn mcp_middleware() {
             "delete_file  DENY scope_violation",
             "DENY wildcard_not_allowed",
             "DENY audience_mismatch",
-            "cached ancestors: 1",
+            "signature cache: 4 tokens",
             "write_file DENY scope_violation",
         ],
     );
