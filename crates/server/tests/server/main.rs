@@ -1,0 +1,5 @@
+//! Integration tests of passport-server's protocol core: each module fed
+//! hostile input, expecting the specific typed error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod client_auth;
