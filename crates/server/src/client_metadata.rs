@@ -496,6 +496,26 @@ impl ClientMetadataFetcher {
         Ok(doc)
     }
 
+    /// The keys at a document's `jwks_uri` (for [`DocumentAuth::JwksUri`]),
+    /// fetched under the same rules as the document: https with a path,
+    /// public addresses only, pinned connection, no redirect, the size cap
+    /// and the timeout. Not cached here: the caller keeps the keys with the
+    /// document.
+    pub async fn fetch_jwks(&self, jwks_uri: &str) -> Result<JwkSet, ClientMetadataError> {
+        let url = ClientIdUrl::parse(jwks_uri, self.test_mode)?;
+        let (body, _) = tokio::time::timeout(self.policy.timeout, self.fetch_pinned(&url))
+            .await
+            .map_err(|_| ClientMetadataError::Timeout)??;
+        let keys = JwkSet::from_json(&body)
+            .map_err(|e| ClientMetadataError::AuthMethod(format!("jwks_uri: {e}")))?;
+        if keys.is_empty() {
+            return Err(ClientMetadataError::AuthMethod(
+                "jwks_uri has no usable key".into(),
+            ));
+        }
+        Ok(keys)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CacheEntry>> {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }

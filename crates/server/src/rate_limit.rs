@@ -35,6 +35,9 @@ use passport_claims::Clock;
 
 use crate::oauth::{OAuthError, codes};
 
+/// The longest `Retry-After` answered, in seconds (a day).
+pub const MAX_RETRY_AFTER: u64 = 86_400;
+
 /// A limit: `burst` requests at once, refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {
@@ -105,8 +108,18 @@ impl RateLimiter {
     /// A limiter applying `limit` to each client and to each address, with
     /// at most `max_keys` buckets in memory.
     pub fn new(limit: RateLimit, max_keys: usize, clock: Arc<dyn Clock>) -> RateLimiter {
+        // a rate that is negative or not a number would never refill (or
+        // always): read it as "never refills"
+        let per_second = if limit.per_second.is_finite() && limit.per_second > 0.0 {
+            limit.per_second
+        } else {
+            0.0
+        };
         RateLimiter {
-            limit,
+            limit: RateLimit {
+                per_second,
+                ..limit
+            },
             max_keys: max_keys.max(2),
             clock,
             buckets: Mutex::new(HashMap::new()),
@@ -171,11 +184,11 @@ impl RateLimiter {
 
     fn seconds_until_one(&self, tokens: f64) -> u64 {
         if self.limit.per_second <= 0.0 {
-            return u64::MAX;
+            return MAX_RETRY_AFTER;
         }
         let secs = ((1.0 - tokens) / self.limit.per_second).ceil();
         // saturating float-to-int conversion
-        (secs as u64).max(1)
+        (secs as u64).clamp(1, MAX_RETRY_AFTER)
     }
 
     fn evict(&self, buckets: &mut HashMap<Key, Bucket>, now: i64) {

@@ -504,3 +504,30 @@ fn document_rules() {
     v["jwks_uri"] = json!("https://app.example/jwks.json");
     assert!(matches!(check(v).unwrap().auth, DocumentAuth::JwksUri(_)));
 }
+
+#[tokio::test]
+async fn jwks_uri_fetched_under_the_same_rules() {
+    let key = passport_jose::SigningKey::generate(passport_jose::Algorithm::EdDSA).unwrap();
+    let jwks = json!({"keys": [key.public_jwk()]}).to_string();
+    let (port, hits) = serve_with(|_| http_response("200 OK", "", &jwks)).await;
+    let clock = Arc::new(ManualClock::new(0));
+    let keys = fetcher(Fake::new(&[&["127.0.0.1"]]), clock.clone())
+        .dangerous_test_mode()
+        .fetch_jwks(&format!("http://keys.test:{port}/jwks.json"))
+        .await
+        .unwrap();
+    assert!(keys.get(key.kid()).is_some());
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let err = fetcher(Fake::new(&[&["10.1.1.1"]]), clock.clone())
+        .fetch_jwks("https://keys.example/jwks.json")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "client_id_address_forbidden");
+    let (port, _) = serve_with(|_| http_response("200 OK", "", r#"{"keys":[]}"#)).await;
+    let err = fetcher(Fake::new(&[]), clock)
+        .dangerous_test_mode()
+        .fetch_jwks(&format!("http://127.0.0.1:{port}/jwks.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "client_metadata_auth_method_invalid");
+}

@@ -93,5 +93,12 @@ fn zero_rate_never_refills() {
     l.check(None, ip("192.0.2.1")).unwrap();
     clock.advance(1_000_000);
     let err = l.check(None, ip("192.0.2.1")).unwrap_err();
-    assert_eq!(err.retry_after(), u64::MAX);
+    assert_eq!(err.retry_after(), 86_400);
+    // nonsense rates read as "never refills", not "unlimited"
+    for rate in [f64::NAN, -1.0, f64::INFINITY] {
+        let (l, clock) = limiter(1, rate, 10);
+        l.check(None, ip("192.0.2.1")).unwrap();
+        clock.advance(1_000);
+        assert!(l.check(None, ip("192.0.2.1")).is_err(), "{rate}");
+    }
 }
