@@ -1,0 +1,590 @@
+//! Client ID metadata documents (draft-ietf-oauth-client-id-metadata-document):
+//! a `client_id` that is an `https` URL names a JSON document describing the
+//! client, which the server fetches.
+//!
+//! Fetching a URL a stranger chose is a server-side request forgery risk, so
+//! [`ClientMetadataFetcher::fetch`]:
+//!
+//! - accepts only `https` URLs with a host and a path, no user name or
+//!   password, no fragment, no dot segments, in canonical form
+//!   ([`ClientIdUrl::parse`]); `http` only in the explicit test mode
+//!   ([`ClientMetadataFetcher::dangerous_test_mode`]) and only to loopback
+//!   addresses;
+//! - resolves the name once through the injected [`Resolver`] and refuses it
+//!   unless **every** address is public ([`is_public`]: no loopback, private,
+//!   CGNAT, link-local, unique-local, multicast, unspecified, documentation,
+//!   benchmarking or reserved range, nor an IPv4 address embedded in IPv6);
+//! - connects to the checked address only (the HTTP client is pinned to it,
+//!   so a DNS answer that changes between check and connect — rebinding —
+//!   changes nothing), ignores proxies, follows no redirect, stops after
+//!   [`FetchPolicy::max_bytes`] and [`FetchPolicy::timeout`];
+//! - caches the document as long as its `Cache-Control` says, within
+//!   [`FetchPolicy::min_ttl`]..[`FetchPolicy::max_ttl`], in a bounded cache.
+//!
+//! The document must name itself (`client_id` equal to the URL, character
+//! for character), list valid `redirect_uris`, and use `none` or
+//! `private_key_jwt` (with `jwks` or `jwks_uri`); it may not carry a
+//! `client_secret`.
+//!
+//! ```
+//! use passport_server::client_metadata::{ClientIdUrl, is_public};
+//! assert!(ClientIdUrl::parse("https://app.example/oauth/client.json", false).is_ok());
+//! let err = ClientIdUrl::parse("https://app.example", false).unwrap_err();
+//! assert_eq!(err.code(), "client_id_url_invalid");
+//! assert!(!is_public("169.254.169.254".parse().unwrap()));
+//! assert!(!is_public("::ffff:10.0.0.1".parse().unwrap()));
+//! assert!(is_public("93.184.215.14".parse().unwrap()));
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use passport_claims::Clock;
+use passport_jose::JwkSet;
+use passport_remote::{CacheLifetime, RemoteError};
+use serde_json::{Map, Value};
+use url::{Host, Url};
+
+use crate::oauth::{OAuthError, codes};
+
+/// Why a client ID metadata document was not used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientMetadataError {
+    /// The `client_id` is not an acceptable metadata document URL.
+    #[error("client_id is not a valid metadata document URL: {0}")]
+    InvalidUrl(&'static str),
+    /// The name did not resolve.
+    #[error("cannot resolve the client_id host: {0}")]
+    Resolve(String),
+    /// The name resolves to an address that is not public.
+    #[error("client_id host resolves to a forbidden address {0}")]
+    ForbiddenAddress(IpAddr),
+    /// Resolving or fetching took longer than the policy allows.
+    #[error("fetching the client metadata document timed out")]
+    Timeout,
+    /// The fetch failed (transport, status, redirect, size).
+    #[error("fetching the client metadata document: {0}")]
+    Fetch(#[from] RemoteError),
+    /// Not a JSON object, or a member of the wrong type.
+    #[error("client metadata document invalid: {0}")]
+    InvalidDocument(String),
+    /// The document's `client_id` is not its URL.
+    #[error("the document's client_id is not the URL it was fetched from")]
+    ClientIdMismatch,
+    /// `redirect_uris` missing, empty, or holding an unacceptable URI.
+    #[error("client metadata redirect_uris invalid: {0}")]
+    RedirectUris(String),
+    /// `token_endpoint_auth_method` other than `none` / `private_key_jwt`, or
+    /// `private_key_jwt` without keys.
+    #[error("client metadata token_endpoint_auth_method invalid: {0}")]
+    AuthMethod(String),
+    /// The document carries `client_secret` or `client_secret_expires_at`.
+    #[error("client metadata documents cannot carry a client secret")]
+    SecretPresent,
+}
+
+passport_jose::error_codes! {
+    ClientMetadataError {
+        ClientMetadataError::InvalidUrl(_) => "client_id_url_invalid":
+            "A URL client_id is not https with a host and a path, or has credentials, a fragment, dot segments or a non-canonical form.",
+        ClientMetadataError::Resolve(_) => "client_id_resolve_failed":
+            "The host of a URL client_id does not resolve.",
+        ClientMetadataError::ForbiddenAddress(_) => "client_id_address_forbidden":
+            "The host of a URL client_id resolves to a loopback, private, link-local or otherwise non-public address.",
+        ClientMetadataError::Timeout => "client_metadata_timeout":
+            "Resolving or fetching a client metadata document took too long.",
+        ClientMetadataError::InvalidDocument(_) => "client_metadata_invalid":
+            "A client metadata document is not a JSON object of the expected members.",
+        ClientMetadataError::ClientIdMismatch => "client_metadata_client_id_mismatch":
+            "A client metadata document's client_id is not the URL it was fetched from.",
+        ClientMetadataError::RedirectUris(_) => "client_metadata_redirect_uris_invalid":
+            "A client metadata document's redirect_uris are missing, empty or invalid.",
+        ClientMetadataError::AuthMethod(_) => "client_metadata_auth_method_invalid":
+            "A client metadata document names a secret-based or unknown auth method, or private_key_jwt without keys.",
+        ClientMetadataError::SecretPresent => "client_metadata_secret_present":
+            "A client metadata document carries client_secret or client_secret_expires_at.",
+    }
+    wraps {
+        ClientMetadataError::Fetch(e) => e.code(),
+    }
+}
+
+impl ClientMetadataError {
+    /// The answer: `invalid_client` (400). At `/authorize` it is shown as a
+    /// direct error page, never sent to a redirect URI.
+    pub fn oauth(&self) -> OAuthError {
+        OAuthError::new(400, codes::INVALID_CLIENT, self.to_string())
+    }
+}
+
+/// Resolves a host name to addresses. Injected so tests never send traffic
+/// to a private range and deployments may use their own resolver.
+pub trait Resolver: Send + Sync {
+    /// The addresses of `host`.
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>>;
+}
+
+/// The system resolver (`getaddrinfo` through tokio).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>> {
+        Box::pin(async move {
+            let addrs = tokio::net::lookup_host((host, 443)).await?;
+            Ok(addrs.map(|a| a.ip()).collect())
+        })
+    }
+}
+
+/// Whether `ip` is a public unicast address a metadata fetch may connect to.
+///
+/// IPv4: everything but `0.0.0.0/8`, `10/8`, `100.64/10` (CGNAT), `127/8`,
+/// `169.254/16`, `172.16/12`, `192.0.0/24`, `192.0.2/24`, `192.88.99/24`,
+/// `192.168/16`, `198.18/15`, `198.51.100/24`, `203.0.113/24`, `224/4`
+/// (multicast) and `240/4` (reserved, with the broadcast address).
+/// IPv6: only global unicast `2000::/3`, minus documentation (`2001:db8::/32`,
+/// `3fff::/20`), Teredo and the IETF block `2001::/23`; and an IPv4 address
+/// carried in IPv6 (mapped `::ffff:0:0/96`, NAT64 `64:ff9b::/96`, 6to4
+/// `2002::/16`) counts as that IPv4 address.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0
+        || a == 10
+        || a == 127
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 169 && b == 254)
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 192 && b == 0 && c == 2)
+        || (a == 192 && b == 88 && c == 99)
+        || (a == 192 && b == 168)
+        || (a == 198 && (18..20).contains(&b))
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113)
+        || a >= 224)
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        let o = ip.octets();
+        return is_public_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+    }
+    if s[0] == 0x2002 {
+        let o = ip.octets();
+        return is_public_v4(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+    }
+    let global_unicast = (s[0] & 0xe000) == 0x2000;
+    let documentation = (s[0] == 0x2001 && s[1] == 0x0db8) || (s[0] & 0xfff0) == 0x3ff0;
+    let ietf_block = s[0] == 0x2001 && s[1] < 0x0200; // 2001::/23, Teredo 2001::/32 in it
+    global_unicast && !documentation && !ietf_block
+}
+
+/// A validated metadata document URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdUrl(Url);
+
+impl ClientIdUrl {
+    /// Validates `client_id` as a metadata document URL. `loopback_http`
+    /// (test mode only) also accepts `http`, which
+    /// [`ClientMetadataFetcher::fetch`] then connects to only when every
+    /// address of the host is loopback.
+    pub fn parse(client_id: &str, loopback_http: bool) -> Result<ClientIdUrl, ClientMetadataError> {
+        use ClientMetadataError::InvalidUrl as I;
+        if client_id.len() > crate::client_auth::MAX_CLIENT_ID_LEN {
+            return Err(I("too long"));
+        }
+        let url = Url::parse(client_id).map_err(|_| I("not an absolute URL"))?;
+        match url.scheme() {
+            "https" => {}
+            // test mode: the fetch then requires every address to be loopback
+            "http" if loopback_http => {}
+            _ => return Err(I("not https")),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(I("credentials in the URL"));
+        }
+        if url.fragment().is_some() || client_id.contains('#') {
+            return Err(I("fragment"));
+        }
+        if url.host().is_none() {
+            return Err(I("no host"));
+        }
+        if url.path() == "/" || url.path().is_empty() {
+            return Err(I("no path"));
+        }
+        if client_id.split(['?']).next().is_some_and(|p| {
+            p.split('/').any(|seg| {
+                seg == "."
+                    || seg == ".."
+                    || seg.eq_ignore_ascii_case("%2e")
+                    || seg.eq_ignore_ascii_case("%2e%2e")
+            })
+        }) {
+            return Err(I("dot segment in the path"));
+        }
+        // The document must name itself exactly; a URL whose parsed form
+        // differs (case, default port, escapes) would never match.
+        if url.as_str() != client_id {
+            return Err(I("not in canonical form"));
+        }
+        Ok(ClientIdUrl(url))
+    }
+
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// How the client's authentication method is constrained by a metadata
+/// document.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum DocumentAuth {
+    /// `none`: a public client (PKCE).
+    None,
+    /// `private_key_jwt` with the document's own `jwks`.
+    Jwks(JwkSet),
+    /// `private_key_jwt` with keys to fetch from `jwks_uri`.
+    JwksUri(String),
+}
+
+/// A client metadata document that passed every check.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientMetadataDocument {
+    /// The `client_id` (= the URL).
+    pub client_id: String,
+    /// `redirect_uris`, each valid.
+    pub redirect_uris: Vec<String>,
+    /// `client_name`, if any (shown on the consent page).
+    pub client_name: Option<String>,
+    /// The authentication method and its keys.
+    pub auth: DocumentAuth,
+    /// `scope`, if the document names the scopes it asks for.
+    pub scope: Option<String>,
+}
+
+impl ClientMetadataDocument {
+    /// Parses and checks a document fetched from `url`.
+    pub fn from_json(
+        body: &[u8],
+        url: &ClientIdUrl,
+    ) -> Result<ClientMetadataDocument, ClientMetadataError> {
+        let invalid = |e: String| ClientMetadataError::InvalidDocument(e);
+        let doc: Map<String, Value> = passport_jose::json::parse_object(body, "client metadata")
+            .map_err(|e| invalid(e.to_string()))?;
+        let string = |name: &str| -> Result<Option<String>, ClientMetadataError> {
+            match doc.get(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(invalid(format!("{name} is not a string"))),
+            }
+        };
+        if string("client_id")?.as_deref() != Some(url.as_str()) {
+            return Err(ClientMetadataError::ClientIdMismatch);
+        }
+        if doc.contains_key("client_secret") || doc.contains_key("client_secret_expires_at") {
+            return Err(ClientMetadataError::SecretPresent);
+        }
+        let redirect_uris = match doc.get("redirect_uris") {
+            Some(Value::Array(list)) if !list.is_empty() && list.len() <= 16 => list
+                .iter()
+                .map(|v| {
+                    let s = v
+                        .as_str()
+                        .ok_or_else(|| ClientMetadataError::RedirectUris("not a string".into()))?;
+                    crate::authorize::check_redirect_uri(s)
+                        .map_err(|e| ClientMetadataError::RedirectUris(e.to_owned()))?;
+                    Ok(s.to_owned())
+                })
+                .collect::<Result<Vec<_>, ClientMetadataError>>()?,
+            Some(Value::Array(list)) if !list.is_empty() => {
+                return Err(ClientMetadataError::RedirectUris("more than 16".into()));
+            }
+            _ => return Err(ClientMetadataError::RedirectUris("missing or empty".into())),
+        };
+        let method = string("token_endpoint_auth_method")?.unwrap_or_else(|| "none".to_owned());
+        let auth = match method.as_str() {
+            "none" => DocumentAuth::None,
+            "private_key_jwt" => match (doc.get("jwks"), string("jwks_uri")?) {
+                (Some(_), Some(_)) => {
+                    return Err(ClientMetadataError::AuthMethod(
+                        "both jwks and jwks_uri".into(),
+                    ));
+                }
+                (Some(jwks), None) => {
+                    let bytes = serde_json::to_vec(jwks).map_err(|e| invalid(e.to_string()))?;
+                    let keys = JwkSet::from_json(&bytes)
+                        .map_err(|e| ClientMetadataError::AuthMethod(format!("jwks: {e}")))?;
+                    if keys.is_empty() {
+                        return Err(ClientMetadataError::AuthMethod(
+                            "jwks has no usable key".into(),
+                        ));
+                    }
+                    DocumentAuth::Jwks(keys)
+                }
+                (None, Some(uri)) => {
+                    let parsed = Url::parse(&uri).map_err(|_| {
+                        ClientMetadataError::AuthMethod("jwks_uri is not a URL".into())
+                    })?;
+                    if parsed.scheme() != "https" {
+                        return Err(ClientMetadataError::AuthMethod(
+                            "jwks_uri is not https".into(),
+                        ));
+                    }
+                    DocumentAuth::JwksUri(uri)
+                }
+                (None, None) => {
+                    return Err(ClientMetadataError::AuthMethod(
+                        "private_key_jwt without jwks or jwks_uri".into(),
+                    ));
+                }
+            },
+            other => {
+                return Err(ClientMetadataError::AuthMethod(passport_jose::clip(
+                    other, 40,
+                )));
+            }
+        };
+        Ok(ClientMetadataDocument {
+            client_id: url.as_str().to_owned(),
+            redirect_uris,
+            client_name: string("client_name")?.map(|n| passport_jose::clip(&n, 100)),
+            auth,
+            scope: string("scope")?,
+        })
+    }
+}
+
+/// The bounds of a fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchPolicy {
+    /// The largest document accepted, in bytes (default 5 KiB, the draft's
+    /// suggestion).
+    pub max_bytes: usize,
+    /// The time allowed for resolving, connecting and reading together
+    /// (default 5 s).
+    pub timeout: Duration,
+    /// The shortest time a document is cached (default 1 minute), even when
+    /// the response says `no-store`: that bounds how often a client can make
+    /// the server fetch.
+    pub min_ttl: Duration,
+    /// The longest (default 24 hours).
+    pub max_ttl: Duration,
+    /// Without caching headers (default 1 hour).
+    pub default_ttl: Duration,
+    /// The most documents cached (default 1024).
+    pub cache_capacity: usize,
+}
+
+impl Default for FetchPolicy {
+    fn default() -> FetchPolicy {
+        FetchPolicy {
+            max_bytes: 5 * 1024,
+            timeout: Duration::from_secs(5),
+            min_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(24 * 3600),
+            default_ttl: Duration::from_secs(3600),
+            cache_capacity: 1024,
+        }
+    }
+}
+
+type CacheEntry = (Arc<ClientMetadataDocument>, i64);
+
+/// Fetches, checks and caches client metadata documents.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), passport_server::client_metadata::ClientMetadataError> {
+/// use std::sync::Arc;
+/// use passport_claims::SystemClock;
+/// use passport_server::client_metadata::{ClientMetadataFetcher, SystemResolver};
+///
+/// let fetcher = ClientMetadataFetcher::new(Arc::new(SystemResolver), Arc::new(SystemClock));
+/// let doc = fetcher.fetch("https://app.example/oauth/client.json").await?;
+/// println!("{:?} redirects to {:?}", doc.client_name, doc.redirect_uris);
+/// # Ok(()) }
+/// ```
+pub struct ClientMetadataFetcher {
+    resolver: Arc<dyn Resolver>,
+    clock: Arc<dyn Clock>,
+    policy: FetchPolicy,
+    test_mode: bool,
+    cache: Mutex<HashMap<String, CacheEntry>>,
+}
+
+impl std::fmt::Debug for ClientMetadataFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientMetadataFetcher")
+            .field("policy", &self.policy)
+            .field("test_mode", &self.test_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientMetadataFetcher {
+    /// A fetcher with the default [`FetchPolicy`].
+    pub fn new(resolver: Arc<dyn Resolver>, clock: Arc<dyn Clock>) -> ClientMetadataFetcher {
+        ClientMetadataFetcher {
+            resolver,
+            clock,
+            policy: FetchPolicy::default(),
+            test_mode: false,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Replaces the policy.
+    pub fn with_policy(mut self, policy: FetchPolicy) -> ClientMetadataFetcher {
+        self.policy = policy;
+        self
+    }
+
+    /// **Test mode**: also accepts `http` URLs whose host is loopback, and
+    /// loopback addresses (only those: private ranges stay refused). For
+    /// tests and local demos; never for a server reachable by others.
+    pub fn dangerous_test_mode(mut self) -> ClientMetadataFetcher {
+        self.test_mode = true;
+        self
+    }
+
+    /// The checked document of `client_id`, from the cache or fetched.
+    pub async fn fetch(
+        &self,
+        client_id: &str,
+    ) -> Result<Arc<ClientMetadataDocument>, ClientMetadataError> {
+        let url = ClientIdUrl::parse(client_id, self.test_mode)?;
+        let now = self.clock.now();
+        if let Some((doc, expires)) = self.lock().get(client_id)
+            && *expires > now
+        {
+            return Ok(Arc::clone(doc));
+        }
+        let (body, headers) = tokio::time::timeout(self.policy.timeout, self.fetch_pinned(&url))
+            .await
+            .map_err(|_| ClientMetadataError::Timeout)??;
+        let doc = Arc::new(ClientMetadataDocument::from_json(&body, &url)?);
+        let p = &self.policy;
+        let ttl = CacheLifetime::from_headers(&headers).ttl(p.min_ttl, p.max_ttl, p.default_ttl);
+        let expires = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+        self.remember(client_id, Arc::clone(&doc), expires, now);
+        Ok(doc)
+    }
+
+    /// The keys at a document's `jwks_uri` (for [`DocumentAuth::JwksUri`]),
+    /// fetched under the same rules as the document: https with a path,
+    /// public addresses only, pinned connection, no redirect, the size cap
+    /// and the timeout. Not cached here: the caller keeps the keys with the
+    /// document.
+    pub async fn fetch_jwks(&self, jwks_uri: &str) -> Result<JwkSet, ClientMetadataError> {
+        let url = ClientIdUrl::parse(jwks_uri, self.test_mode)?;
+        let (body, _) = tokio::time::timeout(self.policy.timeout, self.fetch_pinned(&url))
+            .await
+            .map_err(|_| ClientMetadataError::Timeout)??;
+        let keys = JwkSet::from_json(&body)
+            .map_err(|e| ClientMetadataError::AuthMethod(format!("jwks_uri: {e}")))?;
+        if keys.is_empty() {
+            return Err(ClientMetadataError::AuthMethod(
+                "jwks_uri has no usable key".into(),
+            ));
+        }
+        Ok(keys)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CacheEntry>> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn remember(&self, key: &str, doc: Arc<ClientMetadataDocument>, expires: i64, now: i64) {
+        let mut cache = self.lock();
+        if cache.len() >= self.policy.cache_capacity && !cache.contains_key(key) {
+            cache.retain(|_, (_, e)| *e > now);
+            if cache.len() >= self.policy.cache_capacity
+                && let Some(soonest) = cache
+                    .iter()
+                    .min_by_key(|(_, (_, e))| *e)
+                    .map(|(k, _)| k.clone())
+            {
+                cache.remove(&soonest);
+            }
+        }
+        if self.policy.cache_capacity > 0 {
+            cache.insert(key.to_owned(), (doc, expires));
+        }
+    }
+
+    /// Resolves once, checks every address, then fetches with the HTTP
+    /// client pinned to the first checked address.
+    async fn fetch_pinned(
+        &self,
+        url: &ClientIdUrl,
+    ) -> Result<(Vec<u8>, reqwest::header::HeaderMap), ClientMetadataError> {
+        let http = url.0.scheme() == "http";
+        let allowed = |ip: IpAddr| {
+            if http {
+                self.test_mode && ip.is_loopback()
+            } else {
+                is_public(ip) || (self.test_mode && ip.is_loopback())
+            }
+        };
+        let port = url.0.port_or_known_default().unwrap_or(443);
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.policy.timeout)
+            .connect_timeout(self.policy.timeout)
+            .https_only(!self.test_mode);
+        match url.0.host() {
+            Some(Host::Domain(name)) => {
+                let addrs = self
+                    .resolver
+                    .resolve(name)
+                    .await
+                    .map_err(|e| ClientMetadataError::Resolve(e.to_string()))?;
+                if addrs.is_empty() {
+                    return Err(ClientMetadataError::Resolve("no address".into()));
+                }
+                if let Some(bad) = addrs.iter().copied().find(|ip| !allowed(*ip)) {
+                    return Err(ClientMetadataError::ForbiddenAddress(bad));
+                }
+                builder = builder.resolve_to_addrs(name, &[SocketAddr::new(addrs[0], port)]);
+            }
+            Some(Host::Ipv4(ip)) if !allowed(IpAddr::V4(ip)) => {
+                return Err(ClientMetadataError::ForbiddenAddress(IpAddr::V4(ip)));
+            }
+            Some(Host::Ipv6(ip)) if !allowed(IpAddr::V6(ip)) => {
+                return Err(ClientMetadataError::ForbiddenAddress(IpAddr::V6(ip)));
+            }
+            _ => {}
+        }
+        let client = builder
+            .build()
+            .map_err(|e| RemoteError::Config(format!("HTTP client: {e}")))?;
+        Ok(passport_remote::get_bounded(&client, url.as_str(), self.policy.max_bytes).await?)
+    }
+}

@@ -1,0 +1,46 @@
+//! # passport-server (under construction)
+//!
+//! The protocol core of Agent Passport's OAuth 2.1 authorization server
+//! (SPEC §7, issue 13): pure, separately tested pieces the HTTP endpoints
+//! will stand on. No HTTP server yet.
+//!
+//! | module | standard | what it does |
+//! |---|---|---|
+//! | [`metadata`] | RFC 8414 | issuer validation, the metadata document, the well-known URLs |
+//! | [`pkce`] | RFC 7636 | S256 only, verifier syntax, constant-time check |
+//! | [`client_auth`] | RFC 6749 §2.3, RFC 7523 | Basic, post, `private_key_jwt`, `none`; hashed 256-bit secrets |
+//! | [`client_metadata`] | draft-ietf-oauth-client-id-metadata-document | fetching a client's metadata document behind SSRF defences |
+//! | [`authorize`] | RFC 6749 §4.1, RFC 8707, RFC 9207 | validation of an authorization request |
+//! | [`rate_limit`] | — | token buckets per client and per address |
+//! | [`token_request`] | RFC 6749 §4–6, RFC 8693 | strict parsing of token endpoint bodies |
+//! | [`form`] | RFC 6749 §3 | form bodies with each parameter at most once |
+//!
+//! Every refusal is a typed error with a stable `code()` and an
+//! [`OAuthError`] (the RFC 6749 `error`, status and headers).
+//!
+//! ```
+//! use passport_server::metadata::{Issuer, MetadataOptions, ServerMetadata};
+//! use passport_server::pkce::CodeChallenge;
+//!
+//! let issuer = Issuer::new("http://127.0.0.1:8080")?;
+//! let metadata = ServerMetadata::new(&issuer, &MetadataOptions::default());
+//! assert_eq!(metadata.issuer, "http://127.0.0.1:8080");
+//!
+//! let err = CodeChallenge::from_request(Some("x"), Some("plain")).unwrap_err();
+//! assert_eq!(err.oauth().error, "invalid_request");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod authorize;
+pub mod client_auth;
+pub mod client_metadata;
+pub mod form;
+pub mod metadata;
+mod oauth;
+pub mod pkce;
+pub mod rate_limit;
+pub mod token_request;
+
+pub use oauth::{OAuthError, codes};

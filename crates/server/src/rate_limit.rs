@@ -1,0 +1,219 @@
+//! Token buckets per client and per address, for `/token`, `/authorize` and
+//! `/register` (429 with `Retry-After`).
+//!
+//! Memory is bounded: at most `max_keys` buckets. When full, buckets that
+//! have refilled completely are dropped first (they are the same as no
+//! bucket); if none has, the one touched least recently goes. Evicting an
+//! active bucket only ever lets its key start afresh, so an attacker who
+//! floods the table with addresses weakens limits but cannot lock anyone
+//! out. IPv6 addresses are keyed by their /64 (one host usually owns a whole
+//! /64), IPv4-mapped IPv6 addresses as IPv4.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use passport_claims::ManualClock;
+//! use passport_server::rate_limit::{RateLimit, RateLimiter};
+//!
+//! let clock = Arc::new(ManualClock::new(1_000));
+//! let limiter = RateLimiter::new(RateLimit { burst: 2, per_second: 1.0 }, 1024, clock.clone());
+//! let addr = "203.0.113.7".parse().unwrap();
+//! limiter.check(Some("client-1"), addr)?;
+//! limiter.check(Some("client-1"), addr)?;
+//! let err = limiter.check(Some("client-1"), addr).unwrap_err();
+//! assert_eq!(err.retry_after(), 1);
+//! assert_eq!(err.oauth().status, 429);
+//! clock.advance(1);
+//! limiter.check(Some("client-1"), addr)?;
+//! # Ok::<(), passport_server::rate_limit::RateLimitError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use passport_claims::Clock;
+
+use crate::oauth::{OAuthError, codes};
+
+/// The longest `Retry-After` answered, in seconds (a day).
+pub const MAX_RETRY_AFTER: u64 = 86_400;
+
+/// A limit: `burst` requests at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// The bucket's size.
+    pub burst: u32,
+    /// Tokens added per second.
+    pub per_second: f64,
+}
+
+/// A request over its limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RateLimitError {
+    /// Too many requests; try again after `retry_after` seconds.
+    #[error("too many requests; retry after {retry_after} s")]
+    Limited {
+        /// Seconds until a token is available (at least 1).
+        retry_after: u64,
+    },
+}
+
+passport_jose::error_codes! {
+    RateLimitError {
+        RateLimitError::Limited { .. } => "rate_limited":
+            "Too many requests from this client or address (HTTP 429 with Retry-After).",
+    }
+}
+
+impl RateLimitError {
+    /// Seconds to wait.
+    pub fn retry_after(&self) -> u64 {
+        match self {
+            RateLimitError::Limited { retry_after } => *retry_after,
+        }
+    }
+
+    /// The answer: 429, `Retry-After`, `error` `temporarily_unavailable`
+    /// (RFC 6749 has no rate-limit code; this one says "try later").
+    pub fn oauth(&self) -> OAuthError {
+        let mut e = OAuthError::new(429, codes::TEMPORARILY_UNAVAILABLE, self.to_string());
+        e.retry_after = Some(self.retry_after());
+        e
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Client(String),
+    Address(IpAddr),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: i64,
+}
+
+/// Token buckets keyed by client and by address.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: RateLimit,
+    max_keys: usize,
+    clock: Arc<dyn Clock>,
+    buckets: Mutex<HashMap<Key, Bucket>>,
+}
+
+impl RateLimiter {
+    /// A limiter applying `limit` to each client and to each address, with
+    /// at most `max_keys` buckets in memory.
+    pub fn new(limit: RateLimit, max_keys: usize, clock: Arc<dyn Clock>) -> RateLimiter {
+        // a rate that is negative or not a number would never refill (or
+        // always): read it as "never refills"
+        let per_second = if limit.per_second.is_finite() && limit.per_second > 0.0 {
+            limit.per_second
+        } else {
+            0.0
+        };
+        RateLimiter {
+            limit: RateLimit {
+                per_second,
+                ..limit
+            },
+            max_keys: max_keys.max(2),
+            clock,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token from the address's bucket and (when known) the
+    /// client's, or neither when either is empty.
+    pub fn check(&self, client: Option<&str>, addr: IpAddr) -> Result<(), RateLimitError> {
+        let now = self.clock.now();
+        let mut keys = vec![Key::Address(address_key(addr))];
+        if let Some(c) = client {
+            keys.push(Key::Client(c.to_owned()));
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut wait = 0u64;
+        let mut levels = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let tokens = buckets
+                .get(key)
+                .map_or(f64::from(self.limit.burst), |b| self.refilled(b, now));
+            if tokens < 1.0 {
+                wait = wait.max(self.seconds_until_one(tokens));
+            }
+            levels.push(tokens);
+        }
+        if wait > 0 {
+            return Err(RateLimitError::Limited { retry_after: wait });
+        }
+        for (key, tokens) in keys.into_iter().zip(levels) {
+            if !buckets.contains_key(&key) && buckets.len() >= self.max_keys {
+                self.evict(&mut buckets, now);
+            }
+            buckets.insert(
+                key,
+                Bucket {
+                    tokens: tokens - 1.0,
+                    updated: now,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// How many buckets are in memory.
+    pub fn len(&self) -> usize {
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no bucket is in memory.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn refilled(&self, bucket: &Bucket, now: i64) -> f64 {
+        let elapsed = now.saturating_sub(bucket.updated).max(0) as f64;
+        (bucket.tokens + elapsed * self.limit.per_second).min(f64::from(self.limit.burst))
+    }
+
+    fn seconds_until_one(&self, tokens: f64) -> u64 {
+        if self.limit.per_second <= 0.0 {
+            return MAX_RETRY_AFTER;
+        }
+        let secs = ((1.0 - tokens) / self.limit.per_second).ceil();
+        // saturating float-to-int conversion
+        (secs as u64).clamp(1, MAX_RETRY_AFTER)
+    }
+
+    fn evict(&self, buckets: &mut HashMap<Key, Bucket>, now: i64) {
+        let full = f64::from(self.limit.burst);
+        buckets.retain(|_, b| self.refilled(b, now) < full);
+        if buckets.len() >= self.max_keys
+            && let Some(oldest) = buckets
+                .iter()
+                .min_by_key(|(_, b)| b.updated)
+                .map(|(k, _)| k.clone())
+        {
+            buckets.remove(&oldest);
+        }
+    }
+}
+
+fn address_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => addr,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}

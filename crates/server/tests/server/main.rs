@@ -1,0 +1,9 @@
+//! Integration tests of passport-server's protocol core: each module fed
+//! hostile input, expecting the specific typed error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod authorize;
+mod client_auth;
+mod client_metadata;
+mod rate_limit;
+mod token_request;
