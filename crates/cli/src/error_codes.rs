@@ -31,6 +31,8 @@ use passport_verifier::{
 
 use crate::error::CODES as CLI_CODES;
 use passport_remote::RemoteError;
+use passport_rmcp::ToolScopeError;
+use passport_server as server;
 
 type Codes = &'static [(&'static str, &'static str)];
 
@@ -58,6 +60,14 @@ fn section(krate: &'static str, ty: &'static str, codes: Codes, wraps: &'static 
 
 /// Codes that name the same condition in more than one place, and why.
 const SHARED: &[(&str, &str)] = &[
+    (
+        "resource_invalid",
+        "The token service checks the RFC 8707 `resource` parameter the same way at `/authorize` and `/token`: the same rule, the same code.",
+    ),
+    (
+        "scope_invalid",
+        "The token service parses the `scope` parameter the same way at `/authorize` and `/token`: the same rule, the same code.",
+    ),
     (
         "audit_failed",
         "Issuing and verifying both refuse to act without an audit record; the condition (the record could not be written) is the same. Both wrap an `AuditError`, whose own code says why.",
@@ -243,7 +253,7 @@ fn sections() -> Vec<Section> {
             "",
         ),
         section(
-            "passport-axum",
+            "passport-tower",
             "AuthError",
             AuthError::CODES,
             "`VerifyError` (`Token`), `DpopError` (`Proof`)",
@@ -253,6 +263,55 @@ fn sections() -> Vec<Section> {
             "ClientError",
             ClientError::CODES,
             "`DpopError` (`Proof`)",
+        ),
+        section("passport-rmcp", "ToolScopeError", ToolScopeError::CODES, ""),
+        section(
+            "passport-server",
+            "FormError",
+            server::form::FormError::CODES,
+            "",
+        ),
+        section(
+            "passport-server",
+            "MetadataError",
+            server::metadata::MetadataError::CODES,
+            "",
+        ),
+        section(
+            "passport-server",
+            "PkceError",
+            server::pkce::PkceError::CODES,
+            "",
+        ),
+        section(
+            "passport-server",
+            "ClientAuthError",
+            server::client_auth::ClientAuthError::CODES,
+            "",
+        ),
+        section(
+            "passport-server",
+            "ClientMetadataError",
+            server::client_metadata::ClientMetadataError::CODES,
+            "",
+        ),
+        section(
+            "passport-server",
+            "AuthorizeError",
+            server::authorize::AuthorizeError::CODES,
+            "",
+        ),
+        section(
+            "passport-server",
+            "TokenRequestError",
+            server::token_request::TokenRequestError::CODES,
+            "",
+        ),
+        section(
+            "passport-server",
+            "RateLimitError",
+            server::rate_limit::RateLimitError::CODES,
+            "",
         ),
     ];
     for sec in &mut s {
