@@ -116,11 +116,21 @@ impl PublishingIssuer {
     }
 
     /// Rotates: publishes a new key and returns the [`Issuer`] that signs
-    /// with it (the old keys stay published, so the passports they signed
-    /// keep verifying).
+    /// with it. The old passport keys stay published, so the passports
+    /// they signed keep verifying, but marked retired (`retired_at`, RFC
+    /// 7517 allows extra members): a passport one of them signs from now
+    /// on is refused, so a leaked old key cannot mint forever.
     pub fn rotate(&self) -> Result<Issuer, BoxError> {
         let key = SigningKey::generate(Algorithm::EdDSA)?;
+        let now = SystemClock.now();
         let mut state = lock(&self.state);
+        // The first key signs the status list and stays active.
+        for old in state.published.iter_mut().skip(1) {
+            if let Value::Object(jwk) = old {
+                jwk.entry(passport_jose::JWK_RETIRED_AT)
+                    .or_insert_with(|| Value::from(now));
+            }
+        }
         state
             .published
             .push(Value::Object(key.public_jwk().clone()));

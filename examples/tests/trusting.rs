@@ -180,3 +180,41 @@ async fn passports_verify_revocations_and_rotations_arrive_and_other_issuers_are
     assert_eq!(keys[0].keys, 3, "the status key and two signing keys");
     assert!(!trust.status().health().lists.is_empty());
 }
+
+/// Finding 3: the publishing issuer the remote examples teach with kept
+/// every rotated-out key fully active: a leaked old key could mint
+/// passports forever. Rotation publishes the old passport key as retired
+/// (`passport_jose::JWK_RETIRED_AT`), so passports it signed before keep
+/// verifying and none it signs afterwards do.
+#[tokio::test]
+async fn a_rotated_out_key_is_published_as_retired() {
+    let (issuer, first) = PublishingIssuer::start().await.unwrap();
+    let old_kid = first.kid().to_owned();
+    let second = issuer.rotate().unwrap();
+    let jwks: serde_json::Value = reqwest::get(format!("{}/jwks.json", issuer.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    let by_kid = |kid: &str| {
+        keys.iter()
+            .find(|k| k["kid"] == kid)
+            .unwrap_or_else(|| panic!("{kid} not published"))
+            .clone()
+    };
+    assert!(
+        by_kid(&old_kid)
+            .get(passport_jose::JWK_RETIRED_AT)
+            .is_some(),
+        "the rotated-out key is still active: {jwks}"
+    );
+    assert!(
+        by_kid(second.kid())
+            .get(passport_jose::JWK_RETIRED_AT)
+            .is_none()
+    );
+    // The status list's key (the first published) is never retired.
+    assert!(keys[0].get(passport_jose::JWK_RETIRED_AT).is_none());
+}

@@ -230,3 +230,47 @@ proptest! {
         prop_assert_eq!(back, set);
     }
 }
+
+/// A literal or `prefix*` pattern (the shapes set attenuation answers
+/// without the general algorithm), or anything else, over a multibyte
+/// alphabet.
+fn shaped(alphabet: &'static str) -> impl Strategy<Value = ScopePattern> {
+    (word(alphabet, 0..5), 0u8..3).prop_map(|(s, shape)| {
+        let literal: String = s.chars().filter(|c| *c != '*' && *c != '?').collect();
+        ScopePattern::new(match shape {
+            0 => literal,
+            1 => format!("{literal}*"),
+            _ => s,
+        })
+        .unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+    /// review2: the set-level shortcuts (literal and `prefix*` parents)
+    /// never accept a child set covering a string the parent set does not,
+    /// checked on every short string, multibyte characters included; and
+    /// they agree with the per-pattern general algorithm.
+    #[test]
+    fn set_shortcuts_are_sound_and_agree_with_the_general_algorithm(
+        child in prop::collection::vec(shaped("aé:*?"), 1..3),
+        parent in prop::collection::vec(shaped("aé:*?"), 1..4),
+    ) {
+        let child_set = ScopeSet::new(child.clone()).unwrap();
+        let parent_set = ScopeSet::new(parent.clone()).unwrap();
+        let general = child
+            .iter()
+            .all(|c| parent.iter().any(|p| c.is_implied_by(p)));
+        prop_assert_eq!(child_set.attenuates(&parent_set), general);
+        if general {
+            for s in all_words(&['a', 'é', ':'], 5) {
+                prop_assert!(
+                    !child_set.covers(&s) || parent_set.covers(&s),
+                    "{:?} attenuates {:?} claimed, but {:?}", child_set, parent_set, s
+                );
+            }
+        }
+    }
+}

@@ -390,6 +390,30 @@ impl Shared {
         true
     }
 
+    /// Watches a list a request needed and could not load (not held):
+    /// counted as one failure, retried after the first backoff. Nothing
+    /// when it is watched or held already, or the bound is reached.
+    fn watch_failed(&self, key: ListKey) {
+        if self.source.held(&key.0, &key.1).is_some() {
+            return;
+        }
+        let now = self.source.clock().now();
+        let due = now.saturating_add(self.backoff(1));
+        let mut lists = lock(&self.lists);
+        if lists.contains_key(&key) || lists.len() >= self.source.list_bound() {
+            return;
+        }
+        lists.insert(
+            key,
+            ListState {
+                due,
+                failures: 1,
+                last_error: Some("status_list_unreachable"),
+                ..ListState::default()
+            },
+        );
+    }
+
     /// Watches the lists the source holds and this refresher does not watch
     /// yet (loaded for a request), up to the bound.
     fn join_held(&self) {
@@ -581,11 +605,17 @@ impl Refetch for StatusRefresher {
         {
             return None;
         }
+        let key = (claims.iss, uri.to_owned());
         Some(Box::pin(async move {
             // A failure leaves the state as it was: the second verification
             // fails closed again.
             let _ = self.shared.source.prefetch(bundle).await;
             self.shared.join_held();
+            // The failing link's signature was verified before its status
+            // was asked: its list is the issuer's. Watched even when it
+            // could not be loaded, so health reports the outage and the
+            // background retries it (within the bound).
+            self.shared.watch_failed(key);
             self.shared.wake.notify_one();
         }))
     }

@@ -383,6 +383,13 @@ impl PassportAuth {
         audit: Box<DeferredAudit>,
     ) -> Result<Passport, Rejection> {
         let shared = &self.shared;
+        // Written if this future is dropped while the refetch runs (the
+        // client went away): the request still leaves its one record.
+        let pending = PendingRefusal {
+            audit: Some(*audit),
+            code: rejection.code(),
+            scope: requirements.scope.as_deref(),
+        };
         let refetched = match (
             rejection.error(),
             credentials(headers, shared.max_authorization_len, shared.dpop.is_some()),
@@ -407,12 +414,13 @@ impl PassportAuth {
             _ => false,
         };
         if !refetched {
-            record_refusal(*audit, &rejection, requirements);
+            // Records the first refusal.
+            drop(pending);
             return Err(rejection);
         }
         // The first verification's record is dropped unwritten: the second
         // one is the request's decision.
-        drop(audit);
+        pending.disarm();
         self.authenticate_deferred(method, path, headers, requirements)
     }
 
@@ -487,6 +495,33 @@ fn record_refusal(mut audit: DeferredAudit, rejection: &Rejection, requirements:
         audit.set_required_scope(scope);
     }
     audit.refuse(rejection.code());
+}
+
+/// The first refusal's record while a refetch runs: written when dropped
+/// (also when the request's future is cancelled mid-wait), unless
+/// [`PendingRefusal::disarm`]ed because a second verification decides.
+struct PendingRefusal<'a> {
+    audit: Option<DeferredAudit>,
+    code: &'static str,
+    scope: Option<&'a str>,
+}
+
+impl PendingRefusal<'_> {
+    /// Drops the record unwritten.
+    fn disarm(mut self) {
+        drop(self.audit.take());
+    }
+}
+
+impl Drop for PendingRefusal<'_> {
+    fn drop(&mut self) {
+        if let Some(mut audit) = self.audit.take() {
+            if let Some(scope) = self.scope {
+                audit.set_required_scope(scope);
+            }
+            audit.refuse(self.code);
+        }
+    }
 }
 
 /// Awaits every future, polling them together.

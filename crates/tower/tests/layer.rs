@@ -461,3 +461,28 @@ fn without_a_tokio_runtime_the_first_refusal_stands() {
     assert_eq!(useless.load(Ordering::SeqCst), 1);
     assert_eq!(one_record(&f).error.as_deref(), Some("unknown_kid"));
 }
+
+/// Finding 1: a request refused by the verifier whose refetch is still
+/// running when the client goes away (its future dropped) must still leave
+/// its one audit record, the first refusal. An attacker who triggers a
+/// refetch (an unknown `kid`) and disconnects must not erase the trace.
+#[tokio::test(start_paused = true)]
+async fn a_request_cancelled_during_its_refetch_still_leaves_its_record() {
+    let f = Fixture::new();
+    let (bundle, fetch) = rotated(&f, true, Duration::from_secs(60));
+    let auth = f.auth().refetch(fetch).build().unwrap();
+    let mut service = auth.layer().layer(f.app.clone());
+    poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+    let mut future = service.call(get("/", Some(&format!("Bearer {bundle}"))));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(
+        future.as_mut().poll(&mut cx).is_pending(),
+        "the layer waits for the refetch"
+    );
+    // The client disconnects: the server drops the request's future.
+    drop(future);
+    let record = one_record(&f);
+    assert_eq!(record.outcome, Outcome::Refused);
+    assert_eq!(record.error.as_deref(), Some("unknown_kid"));
+    assert_eq!(f.app.hits.load(Ordering::SeqCst), 0);
+}

@@ -526,3 +526,42 @@ async fn lists_loaded_later_never_evict_a_watched_list() {
     let verifier = f.verifier_using(Arc::new(refresher.clone()));
     verifier.verify_str(root.bundle()).unwrap();
 }
+
+/// Finding 2: a list that a verified passport names but that cannot be
+/// loaded (the issuer's status endpoint is down) makes every such request
+/// fail closed (503), yet the refresher (and `Trust::is_healthy` of
+/// `PassportAuth::trusting`) reported healthy: the list was never watched.
+/// The list of the link that failed (its signature verified) is watched
+/// from then on, so health reports it and the background retries it.
+#[tokio::test]
+async fn a_list_a_verified_passport_names_that_cannot_be_loaded_is_unhealthy() {
+    let server = Server::start().await;
+    let f = Fixture::with_uri(&server.uri());
+    let root = f.root(ROOT_SCOPES);
+    server.set(Reply::Status(503, ""));
+    let source = Arc::new(source(&f, &server.prefix()));
+    let refresher = StatusRefresher::start(source, fast()).await.unwrap();
+    let refetch: Arc<dyn Refetch> = Arc::new(refresher.clone());
+    let verifier = f.verifier_using(Arc::new(refresher.clone()));
+
+    let text = bundle(root.bundle());
+    let err = unavailable(&verifier, root.bundle());
+    refetch.refetch(&text, &err).unwrap().await;
+    assert_eq!(
+        unavailable(&verifier, root.bundle()).code(),
+        "status_unavailable"
+    );
+    assert!(
+        !refresher.is_healthy(),
+        "every request is refused for want of this list: {:?}",
+        refresher.health()
+    );
+    // The background retries it; once the issuer is back, healthy again.
+    server.set(Reply::Body(f.publish()));
+    f.clock.advance(60);
+    until("the list is loaded in the background", || {
+        refresher.is_healthy()
+    })
+    .await;
+    verifier.verify_str(root.bundle()).unwrap();
+}
