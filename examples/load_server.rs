@@ -16,11 +16,14 @@
 //! behind its own authentication, since outcome counts tell an attacker
 //! which of their attempts fail and how.
 //!
-//! The passports are bearer passports: a load generator such as wrk cannot
-//! sign a fresh DPoP proof per request. DPoP's cost is measured separately by
-//! `cargo bench -p passport-axum`.
+//! By default the passports are bearer passports. With `--dpop N`, the
+//! grandchild is bound to a P-256 key (`cnf.jkt`), the server verifies a
+//! DPoP proof on every request, and N single-use proofs for `GET /files`
+//! (each with its own `jti`) are written one per line to `BUNDLE_FILE.proofs`
+//! for the load generator to send, one per request (a load generator cannot
+//! sign proofs itself; `scripts/load.lua` hands them out to wrk).
 //!
-//! Run: `cargo run --release -p passport-examples --example load_server -- bundle.txt 20`
+//! Run: `cargo run --release -p passport-examples --example load_server -- bundle.txt 20 [--dpop N]`
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,10 +33,13 @@ use axum::{Router, routing::get};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use passport_axum::{Passport, PassportAuth, Requirements};
 use passport_claims::{
-    AgentId, AgentModel, Assurance, Audience, IdentityAssertion, Level, ScopeSet,
+    AgentId, AgentModel, Assurance, Audience, Clock, IdentityAssertion, Level, ScopeSet,
+    SystemClock,
 };
+use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier, InMemoryReplayCache};
 use passport_examples::{BoxError, ISSUER, local_issuer};
 use passport_issuer::{DelegationRequest, IssuanceRequest};
+use passport_jose::Algorithm;
 use passport_verifier::{VerificationPolicy, Verifier};
 
 async fn files(passport: Passport) -> String {
@@ -75,6 +81,15 @@ async fn main() -> Result<(), BoxError> {
         .transpose()?
         .unwrap_or(20)
         .min(600);
+    let proofs: Option<usize> = match (args.next().as_deref(), args.next()) {
+        (None, _) => None,
+        (Some("--dpop"), Some(n)) => Some(n.parse::<usize>()?.min(2_000_000)),
+        _ => return Err("usage: load_server BUNDLE_FILE [SECONDS] [--dpop N]".into()),
+    };
+    let holder = match proofs {
+        Some(_) => Some(DpopKey::generate(Algorithm::ES256)?),
+        None => None,
+    };
 
     // Installed before anything is verified, so every event is counted.
     let metrics = PrometheusBuilder::new().install_recorder()?;
@@ -121,21 +136,42 @@ async fn main() -> Result<(), BoxError> {
         )
         .ttl(ttl),
     )?;
-    let grandchild = issuer.delegate(
-        DelegationRequest::new(
-            &hop.verify_str(child.bundle())?,
-            Audience::new(audience.clone())?,
-            AgentId::new("helper")?,
-            AgentModel::new("m")?,
-            ScopeSet::parse(["files:read"])?,
-        )
-        .ttl(ttl),
-    )?;
+    let verified_child = hop.verify_str(child.bundle())?;
+    let mut request = DelegationRequest::new(
+        &verified_child,
+        Audience::new(audience.clone())?,
+        AgentId::new("helper")?,
+        AgentModel::new("m")?,
+        ScopeSet::parse(["files:read"])?,
+    )
+    .ttl(ttl);
+    if let Some(key) = &holder {
+        request = request.holder_jkt(key.jkt());
+    }
+    let grandchild = issuer.delegate(request)?;
     std::fs::write(&out, grandchild.bundle())?;
 
     let verifier =
         Verifier::with_key_store(VerificationPolicy::new(ISSUER, audience.clone()), keys)?;
-    let auth = PassportAuth::builder(Arc::new(verifier)).build()?;
+    let mut auth = PassportAuth::builder(Arc::new(verifier));
+    if let (Some(key), Some(count)) = (&holder, proofs) {
+        // Every proof of the run fits in the replay cache (one key sends
+        // them all, so its share is the whole cache).
+        let clock = Arc::new(SystemClock);
+        let replay = Arc::new(
+            InMemoryReplayCache::new(count + 1024, clock.clone()).with_key_share(count + 1024),
+        );
+        auth = auth.dpop(DpopVerifier::new(DpopPolicy::default(), clock).with_replay_cache(replay));
+        let url = format!("{audience}/files");
+        let now = SystemClock.now();
+        let mut lines = String::with_capacity(count * 600);
+        for _ in 0..count {
+            lines.push_str(&key.proof("GET", &url, Some(grandchild.bundle()), None, now)?);
+            lines.push('\n');
+        }
+        std::fs::write(format!("{out}.proofs"), lines)?;
+    }
+    let auth = auth.build()?;
     let app = Router::new()
         .route("/files", get(files))
         .route_layer(auth.require(Requirements::scope("files:read")))
