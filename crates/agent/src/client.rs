@@ -11,8 +11,10 @@ use crate::{ClientError, CredentialSource, Credentials, PassportMiddleware};
 /// An agent's HTTP client: a
 /// [`ClientWithMiddleware`] whose stack holds a [`PassportMiddleware`]
 /// (and whatever other middleware the caller adds around it), with the
-/// short `get` / `post_json` / `send` of a plain client. Every request —
-/// also one built with [`PassportClient::http`] — carries the passport.
+/// short `get` / `post_json` / `send` of a plain client. Every request to
+/// the passport's audience — also one built with [`PassportClient::http`] —
+/// carries the passport; a request to any other origin carries nothing of
+/// it unless allowed with [`PassportClientBuilder::allow_origin`].
 ///
 /// Cheap to clone (the stack and the nonce memory are shared).
 ///
@@ -132,6 +134,26 @@ impl PassportClientBuilder {
     /// redirects to (the default client follows none).
     pub fn http_client(mut self, http: reqwest::Client) -> PassportClientBuilder {
         self.http = http;
+        self
+    }
+
+    /// Sends the passport to `origin` too (see
+    /// [`PassportMiddleware::allow_origin`]). By default it goes only to the
+    /// origin of the leaf passport's `aud`; every other request goes out
+    /// without `Authorization` or `DPoP`. Needed when the `aud` is not an
+    /// http(s) URL (`urn:…`), or the audience is served from several
+    /// origins.
+    ///
+    /// ```
+    /// use passport_agent::{Credentials, PassportClient};
+    /// # let credentials = Credentials::new("bundle", None);
+    /// let client = PassportClient::builder(credentials)
+    ///     .allow_origin("https://files.example")
+    ///     .build();
+    /// # let _ = client;
+    /// ```
+    pub fn allow_origin(mut self, origin: impl AsRef<str>) -> PassportClientBuilder {
+        self.passport = self.passport.allow_origin(origin);
         self
     }
 

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use passport_claims::UnverifiedBundle;
 use passport_dpop::DpopKey;
 
 use crate::ClientError;
@@ -18,6 +19,7 @@ use crate::ClientError;
 pub struct Credentials {
     bundle: Arc<str>,
     key: Option<Arc<DpopKey>>,
+    audience: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Credentials {
@@ -25,6 +27,7 @@ impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
             .field("dpop_jkt", &self.key.as_deref().map(DpopKey::jkt))
+            .field("audience_origin", &self.audience)
             .finish_non_exhaustive()
     }
 }
@@ -38,10 +41,25 @@ impl Credentials {
 
     /// Like [`Credentials::new`], with a key shared with other owners.
     pub fn shared(bundle: impl Into<Arc<str>>, key: Option<Arc<DpopKey>>) -> Credentials {
+        let bundle = bundle.into();
         Credentials {
-            bundle: bundle.into(),
+            audience: audience_origin(&bundle).map(Arc::from),
+            bundle,
             key,
         }
+    }
+
+    /// The origin (`scheme://host[:port]`) of the leaf passport's `aud`,
+    /// when it is an http(s) URL: the one origin
+    /// [`crate::PassportMiddleware`] sends these credentials to by default.
+    /// `None` when the `aud` is not such a URL (use
+    /// [`crate::PassportClientBuilder::allow_origin`]).
+    ///
+    /// Read from the agent's own bundle without verifying it: it only
+    /// decides where the agent sends its passport, never whether anything
+    /// is trusted.
+    pub fn audience_origin(&self) -> Option<&str> {
+        self.audience.as_deref()
     }
 
     /// The bundle.
@@ -91,4 +109,23 @@ impl CredentialSource for Credentials {
     fn credentials(&self) -> CredentialsFuture<'_> {
         Box::pin(std::future::ready(Ok(self.clone())))
     }
+}
+
+/// The origin of the leaf's `aud`, read unverified (see
+/// [`Credentials::audience_origin`]).
+fn audience_origin(bundle: &str) -> Option<String> {
+    let bundle = UnverifiedBundle::parse(bundle).ok()?;
+    let leaf = bundle.inspect_unverified().into_iter().next()?.ok()?;
+    origin_of(&leaf.claims.aud)
+}
+
+/// The ASCII origin of an http(s) URL; `None` for anything else (an opaque
+/// origin never matches).
+pub(crate) fn origin_of(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return None;
+    }
+    let origin = url.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
 }

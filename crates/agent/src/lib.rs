@@ -2,8 +2,10 @@
 //! passport. [`PassportMiddleware`] is
 //! [reqwest-middleware](reqwest_middleware) that puts the bundle in
 //! `Authorization` and a fresh DPoP proof on every attempt, remembers each
-//! server's nonce and answers a nonce challenge once; [`PassportClient`]
-//! is a ready client with it. With feature `rmcp`, [`McpHttpClient`] lets an
+//! server's nonce and answers a nonce challenge once — only on requests to
+//! the origin of the passport's `aud` (or origins allowed with
+//! [`PassportClientBuilder::allow_origin`]); [`PassportClient`] is a ready
+//! client with it. With feature `rmcp`, [`McpHttpClient`] lets an
 //! rmcp client speak MCP over it. No server framework is compiled in.
 //!
 //! ```no_run

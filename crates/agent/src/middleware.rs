@@ -11,6 +11,7 @@ use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
+use crate::credentials::origin_of;
 use crate::{ClientError, CredentialSource, Credentials};
 
 /// The longest server nonce remembered (anything longer is ignored).
@@ -43,12 +44,23 @@ static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 ///   cloned (a stream cannot be sent twice: that answer is returned as is).
 ///   Never a second retry.
 ///
+/// - **Only to the passport's audience.** Credentials (and a proof) go only
+///   to the origin of the leaf passport's `aud`
+///   ([`Credentials::audience_origin`]) and to the origins added with
+///   [`PassportMiddleware::allow_origin`] (for an `aud` that is not a URL,
+///   or an API served from several origins). A request to any other origin —
+///   a URL a tool result or a web page named — goes out untouched, without
+///   `Authorization` or `DPoP` from this middleware: a bearer passport
+///   handed to another host could be replayed at its audience.
+///
 /// Clones share the nonce memory.
 #[derive(Clone)]
 pub struct PassportMiddleware {
     source: Arc<dyn CredentialSource>,
     clock: Arc<dyn Clock>,
     nonces: Arc<Mutex<HashMap<String, String>>>,
+    /// Origins the credentials go to besides the audience's.
+    allowed: Arc<[String]>,
 }
 
 impl fmt::Debug for PassportMiddleware {
@@ -73,7 +85,33 @@ impl PassportMiddleware {
             source,
             clock: Arc::new(SystemClock),
             nonces: Arc::new(Mutex::new(HashMap::new())),
+            allowed: Arc::from([]),
         }
+    }
+
+    /// Sends the credentials to `origin` too (an http(s) URL; only its
+    /// scheme, host and port count), besides the origin of the passport's
+    /// `aud`. For an `aud` that is not a URL, this is the only way the
+    /// passport is sent anywhere. Something that is not an http(s) URL
+    /// allows nothing.
+    ///
+    /// ```
+    /// use passport_agent::{Credentials, PassportMiddleware};
+    /// # let credentials = Credentials::new("bundle", None);
+    /// let middleware = PassportMiddleware::new(credentials)
+    ///     .allow_origin("https://files.example");
+    /// # let _ = middleware;
+    /// ```
+    #[must_use]
+    pub fn allow_origin(mut self, origin: impl AsRef<str>) -> PassportMiddleware {
+        if let Some(origin) = origin_of(origin.as_ref())
+            && !self.allowed.contains(&origin)
+        {
+            let mut allowed = self.allowed.to_vec();
+            allowed.push(origin);
+            self.allowed = Arc::from(allowed);
+        }
+        self
     }
 
     /// Uses `clock` for the proofs' `iat` instead of the system clock.
@@ -160,12 +198,18 @@ impl Middleware for PassportMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
+        let origin = origin_of(request.url().as_str());
         let credentials = self
             .source
             .credentials()
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        let origin = request.url().origin().ascii_serialization();
+        let Some(origin) = origin.filter(|origin| {
+            credentials.audience_origin() == Some(origin.as_str()) || self.allowed.contains(origin)
+        }) else {
+            // Not the passport's audience: nothing of it goes there.
+            return next.run(request, extensions).await;
+        };
         // Only a proof can carry a nonce: a bearer request is never retried.
         let retry = match credentials.key() {
             Some(_) => request.try_clone(),

@@ -93,9 +93,10 @@ pub enum RemoteError {
         /// The JWKS URL.
         url: String,
     },
-    /// A key of the fetched set is already a key of another trusted issuer
+    /// A key of the fetched set is held or claimed by another trusted issuer
     /// (the same RFC 7638 thumbprint): one key belongs to one issuer only.
-    #[error("key {kid:?} of {issuer} is already a key of {other}")]
+    /// Only that key was refused; the rest of the set is in use.
+    #[error("key {kid:?} of {issuer} is held or claimed by {other}: not used for {issuer}")]
     KeyIssuerConflict {
         /// The issuer whose set was fetched.
         issuer: String,
@@ -141,7 +142,7 @@ passport_jose::error_codes! {
         RemoteError::NoUsableKey { .. } => "jwks_empty":
             "A fetched key set holds no key usable for verifying.",
         RemoteError::KeyIssuerConflict { .. } => "key_issuer_conflict":
-            "A fetched key is already a key of another trusted issuer.",
+            "A fetched key is held or claimed by another trusted issuer: that key alone is not used.",
         RemoteError::UnknownIssuer(_) => "unknown_issuer":
             "The issuer is not one the remote key store trusts.",
     }

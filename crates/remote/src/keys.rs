@@ -1,6 +1,6 @@
 //! [`RemoteKeys`]: the key store that trusts issuers by URL.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -95,6 +95,9 @@ struct Status {
     /// Fetches reserved or running.
     in_flight: u32,
     last_attempt: Option<i64>,
+    /// When the last fetch finished: a refetch re-checks the cooldown
+    /// against it once it holds the fetch lock.
+    last_finished: Option<i64>,
     last_success: Option<i64>,
     last_error: Option<FetchError>,
     refresh_at: i64,
@@ -104,10 +107,20 @@ struct Status {
 #[derive(Default)]
 struct Snapshot {
     issuers: HashMap<String, Arc<IssuerKeys>>,
+    /// Counts accepted sets: orders when each issuer got each key.
+    seq: u64,
 }
 
+#[derive(Clone)]
 struct IssuerKeys {
+    /// The usable keys: the fetched set less the keys it shares with
+    /// another issuer (see [`Inner::publish`]).
     keys: HashMap<String, Entry>,
+    /// The thumbprints of every key of the fetched set, usable or not: a
+    /// key another issuer claims is not given to a third.
+    claimed: HashSet<String>,
+    /// The [`Snapshot::seq`] of this set.
+    seq: u64,
     expires_at: i64,
     /// `expires_at + max_stale`: past it, the keys are no longer returned.
     usable_until: i64,
@@ -117,6 +130,9 @@ struct IssuerKeys {
 struct Entry {
     key: VerifyingKey,
     thumbprint: String,
+    /// The [`Snapshot::seq`] of the set that first gave the key to this
+    /// issuer.
+    since: u64,
 }
 
 /// The last failure of an issuer's fetch, as shown by [`RemoteKeys::health`].
@@ -319,10 +335,11 @@ impl RemoteKeysBuilder {
         for state in &inner.issuers {
             let _running = InFlight::begin(state, inner.clock.now());
             let _fetching = state.fetch_lock.lock().await;
-            inner
-                .fetch_now(state)
-                .await
-                .map_err(|e| e.for_issuer(&state.issuer))?;
+            match inner.fetch_now(state).await {
+                // The rest of the set is in use; the conflict is in health.
+                Ok(()) | Err(RemoteError::KeyIssuerConflict { .. }) => {}
+                Err(e) => return Err(e.for_issuer(&state.issuer)),
+            }
         }
         let weak = Arc::downgrade(&inner);
         let interval = inner.config.check_interval;
@@ -447,9 +464,24 @@ impl RemoteKeys {
         Some(Box::pin(async move {
             let _running = running;
             let _fetching = state.fetch_lock.lock().await;
-            if lock(&state.status).generation != seen {
-                // A fetch finished while this one waited: its result is ours.
-                return;
+            {
+                let status = lock(&state.status);
+                if status.generation != seen {
+                    // A fetch finished while this one waited: its result is
+                    // ours.
+                    return;
+                }
+                // A fetch that finished before this one was reserved, while
+                // its own reservation was not yet released, skipped the
+                // cooldown check above: check it again.
+                let now = inner.clock.now();
+                let cooldown = secs(inner.config.cooldown);
+                if status
+                    .last_finished
+                    .is_some_and(|t| now >= t && now - t < cooldown)
+                {
+                    return;
+                }
             }
             // A failure is recorded in health; the second verification then
             // fails closed with the same error.
@@ -528,7 +560,7 @@ impl Inner {
         let result = match self.fetch_keys(state).await {
             Ok((uri, fetched)) => self
                 .publish(state, &uri, fetched, now)
-                .map(|ttl| (uri, ttl)),
+                .map(|(ttl, conflict)| (uri, ttl, conflict)),
             Err(e) => Err(e),
         };
         let label = state.issuer.clone();
@@ -536,12 +568,16 @@ impl Inner {
             .record(started.elapsed().as_secs_f64());
         let mut status = lock(&state.status);
         status.generation = status.generation.wrapping_add(1);
+        status.last_finished = Some(self.clock.now());
         match result {
-            Ok((uri, ttl)) => {
+            Ok((uri, ttl, conflict)) => {
                 let ttl = secs(ttl);
                 status.jwks_uri = Some(uri);
                 status.last_success = Some(now);
-                status.last_error = None;
+                status.last_error = conflict.as_ref().map(|e| FetchError {
+                    code: e.code(),
+                    message: truncate(&e.to_string()),
+                });
                 // Ahead of expiry (at 80 % of the lifetime), less up to a
                 // tenth of it at random, so many servers do not refetch
                 // together.
@@ -550,7 +586,14 @@ impl Inner {
                     (self.jitter.hash_one((&state.issuer, now)) % spread.unsigned_abs()) as i64;
                 status.refresh_at = now.saturating_add(ttl / 10 * 8 - jitter).max(now + 1);
                 tracing::debug!(issuer = %state.issuer, ttl, "issuer keys refreshed");
-                Ok(())
+                match conflict {
+                    None => Ok(()),
+                    Some(e) => {
+                        metrics::counter!("passport_key_fetch_failures_total", "issuer" => label)
+                            .increment(1);
+                        Err(e)
+                    }
+                }
             }
             Err(e) => {
                 metrics::counter!("passport_key_fetch_failures_total", "issuer" => label)
@@ -596,23 +639,35 @@ impl Inner {
 
     /// Replaces `state`'s keys with `fetched`, keeping the key object of
     /// every key that did not change (the verifier's signature cache is tied
-    /// to it), after checking that no key belongs to another issuer. Returns
-    /// the cache lifetime.
+    /// to it). Returns the cache lifetime, and the first key conflict.
+    ///
+    /// One key (RFC 7638 thumbprint) is usable by one issuer only. A key of
+    /// the set that another issuer already holds stays with that issuer,
+    /// refused here — unless that issuer got it after this issuer's previous
+    /// set was fetched: then both claimed it at once, and it is taken from
+    /// both. A key no one holds but another issuer claims is refused too,
+    /// until one of them stops publishing it. The rest of the set is used
+    /// either way: one issuer's set changes another's usable keys by the
+    /// contested key at most.
     fn publish(
         &self,
         state: &IssuerState,
         uri: &str,
         fetched: FetchedJwks,
         now: i64,
-    ) -> Result<Duration, RemoteError> {
+    ) -> Result<(Duration, Option<RemoteError>), RemoteError> {
         let c = &self.config;
         let ttl = fetched.cache.ttl(c.min_ttl, c.max_ttl, c.default_ttl);
         let mut snapshot = self
             .snapshot
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let previous = snapshot.issuers.get(&state.issuer);
+        let seq = snapshot.seq.wrapping_add(1);
+        let previous = snapshot.issuers.get(&state.issuer).cloned();
         let mut keys = HashMap::with_capacity(fetched.keys.len());
+        let mut claimed = HashSet::with_capacity(fetched.keys.len());
+        let mut conflict = None;
+        let mut taken: Vec<(String, String)> = Vec::new();
         for key in fetched.keys.iter() {
             let thumbprint = key
                 .thumbprint()
@@ -620,16 +675,33 @@ impl Inner {
                     url: truncate(uri),
                     source,
                 })?;
-            if let Some((other, _)) = snapshot.issuers.iter().find(|(other, set)| {
-                *other != &state.issuer && set.keys.values().any(|e| e.thumbprint == thumbprint)
-            }) {
-                return Err(RemoteError::KeyIssuerConflict {
+            claimed.insert(thumbprint.clone());
+            let held = previous
+                .as_deref()
+                .and_then(|set| set.keys.values().find(|e| e.thumbprint == thumbprint));
+            if held.is_none()
+                && let Some(other) =
+                    contest(&snapshot, &state.issuer, &thumbprint, previous.as_deref())
+            {
+                tracing::warn!(
+                    issuer = %state.issuer,
+                    other = %other.issuer,
+                    kid = %truncate(key.kid()),
+                    taken_from_both = other.take,
+                    "a fetched key is claimed by another trusted issuer: not used for this one"
+                );
+                if other.take {
+                    taken.push((other.issuer.clone(), thumbprint));
+                }
+                conflict.get_or_insert_with(|| RemoteError::KeyIssuerConflict {
                     issuer: state.issuer.clone(),
-                    other: other.clone(),
+                    other: other.issuer,
                     kid: truncate(key.kid()),
                 });
+                continue;
             }
             let kept = previous
+                .as_deref()
                 .and_then(|set| set.keys.get(key.kid()))
                 .filter(|old| {
                     old.thumbprint == thumbprint && old.key.retired_at() == key.retired_at()
@@ -639,21 +711,69 @@ impl Inner {
                 None => Entry {
                     key: key.clone(),
                     thumbprint,
+                    since: held.map_or(seq, |e| e.since),
                 },
             };
             keys.insert(key.kid().to_owned(), entry);
         }
+        for (other, thumbprint) in taken {
+            if let Some(set) = snapshot.issuers.get(&other) {
+                let mut set = IssuerKeys::clone(set);
+                set.keys.retain(|_, e| e.thumbprint != thumbprint);
+                snapshot.issuers.insert(other, Arc::new(set));
+            }
+        }
         let expires_at = now.saturating_add(secs(ttl));
+        snapshot.seq = seq;
         snapshot.issuers.insert(
             state.issuer.clone(),
             Arc::new(IssuerKeys {
                 keys,
+                claimed,
+                seq,
                 expires_at,
                 usable_until: expires_at.saturating_add(secs(c.max_stale)),
             }),
         );
-        Ok(ttl)
+        Ok((ttl, conflict))
     }
+}
+
+/// Another issuer's claim on a key `issuer` does not hold yet.
+struct Claim {
+    issuer: String,
+    /// Both claimed it at once: it is taken from the other issuer too.
+    take: bool,
+}
+
+/// Who else claims the key `thumbprint`, if anyone: an issuer holding it
+/// (taken from it too when it got the key after `issuer`'s `previous` set),
+/// or an issuer publishing it without holding it.
+fn contest(
+    snapshot: &Snapshot,
+    issuer: &str,
+    thumbprint: &str,
+    previous: Option<&IssuerKeys>,
+) -> Option<Claim> {
+    let others = snapshot
+        .issuers
+        .iter()
+        .filter(|(other, _)| *other != issuer);
+    for (other, set) in others.clone() {
+        if let Some(e) = set.keys.values().find(|e| e.thumbprint == thumbprint) {
+            return Some(Claim {
+                issuer: other.clone(),
+                take: previous.is_some_and(|p| e.since > p.seq),
+            });
+        }
+    }
+    others
+        .into_iter()
+        .find(|(_, set)| set.claimed.contains(thumbprint))
+        .map(|(other, _)| Claim {
+            issuer: other.clone(),
+            take: false,
+        })
 }
 
 /// Refreshes every issuer whose refresh time has come, until the last

@@ -45,8 +45,14 @@
 //! - A fetched set is refused as a whole — the previous one kept, the error
 //!   recorded in health and in `passport_key_fetch_failures_total` — when it
 //!   does not parse, holds a weak or malformed key, holds more than
-//!   [`passport_jose::MAX_JWKS_KEYS`] keys, holds no usable key, or holds a
-//!   key (same RFC 7638 thumbprint) of another trusted issuer. Redirects are
+//!   [`passport_jose::MAX_JWKS_KEYS`] keys, or holds no usable key.
+//! - One key (RFC 7638 thumbprint) is used for one issuer only. A key another
+//!   trusted issuer holds stays with it; a new key two issuers publish at
+//!   once (the holder got it after the other's previous fetch) is used by
+//!   neither until one withdraws it. Only that key is refused: the rest of
+//!   the set is used, and the conflict is in health (`key_issuer_conflict`),
+//!   the failure counter and a warning — so no issuer can freeze another's
+//!   rotation by copying its next key. Redirects are
 //!   refused, responses are capped, and an https issuer's `jwks_uri` must be
 //!   https (a plain-http issuer must be on a loopback host).
 //! - An unchanged key (same `kid`, thumbprint and retirement) keeps its

@@ -9,7 +9,8 @@
 pub enum ToolScopeError {
     /// A tool declares neither a scope nor that it is public: every tool
     /// must say which scope it needs ([`crate::scope`]) or that it needs
-    /// none ([`crate::public`]).
+    /// none ([`crate::public`]). At startup; and over HTTP, a `tools/call`
+    /// naming a tool that is not in the [`crate::ToolScopes`] table (400).
     #[error(
         "tool `{tool}` declares no scope: add `meta = passport_rmcp::scope(\"…\")` (or `passport_rmcp::public()`) to its #[tool] attribute"
     )]
@@ -49,7 +50,7 @@ pub enum ToolScopeError {
 passport_jose::error_codes! {
     ToolScopeError {
         ToolScopeError::Undeclared { .. } => "tool_scope_undeclared":
-            "An MCP tool declares neither a scope nor that it is public (refused at startup).",
+            "An MCP tool declares neither a scope nor that it is public (refused at startup), or a tools/call names a tool missing from the scope table (400, fail closed).",
         ToolScopeError::InvalidDeclaration { .. } => "tool_scope_invalid":
             "An MCP tool's scope declaration is not one valid scope token (refused at startup).",
         ToolScopeError::TransparentRouter => "tool_router_transparent":

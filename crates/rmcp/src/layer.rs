@@ -48,9 +48,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///   exactly as passport-axum refuses a route's scope: 403,
 ///   `WWW-Authenticate: Bearer|DPoP …, error="insufficient_scope",
 ///   scope="<the tool's scope>", resource_metadata="…"` (MCP
-///   authorization, step-up). Otherwise the same bytes go on to rmcp;
-/// - a tool that is not in the table goes on to rmcp, which answers that
-///   it does not exist.
+///   authorization, step-up). A tool that is not in the table is refused
+///   with 400 `tool_scope_undeclared` — not 403: no scope would let it
+///   through, so there is nothing to step up to — whether or not rmcp
+///   serves it (fail closed: a tool added to the handler but not to the
+///   table never runs unchecked). Otherwise the same bytes go on to rmcp.
 ///
 /// It also puts the [`ToolScopes`] in the request's extensions, where
 /// [`crate::AgentPassport`] reads them for the tool-side check.
@@ -188,11 +190,15 @@ where
 {
     let bytes = read_bounded(parts, body, max_body).await.map_err(refuse)?;
     let tools = called_tools(&bytes).map_err(refuse)?;
-    for tool in &tools {
-        if let Some(ToolAccess::Scope(scope)) = scopes.access(tool) {
-            passport
+    for tool in tools {
+        match scopes.access(&tool) {
+            Some(ToolAccess::Scope(scope)) => passport
                 .require_scope(scope)
-                .map_err(IntoResponse::into_response)?;
+                .map_err(IntoResponse::into_response)?,
+            Some(ToolAccess::Public) => {}
+            // Fail closed: a tool the table does not know may still be one
+            // the handler serves (added later, another router).
+            None => return Err(refuse(ToolScopeError::Undeclared { tool })),
         }
     }
     Ok(bytes)
@@ -221,7 +227,8 @@ where
     }
 }
 
-/// 413 or 400, with a body like passport-axum's refusals.
+/// 413 or 400, with a body like passport-axum's refusals; the
+/// `error_description` is the code.
 fn refuse(error: ToolScopeError) -> axum::response::Response {
     let status = match error {
         ToolScopeError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -100,7 +100,7 @@
 //! | `tools/call` of a tool whose scope the passport lacks (alone or in a batch) | 403, `WWW-Authenticate: … error="insufficient_scope", scope="<scope>", resource_metadata="…"`; the tool never runs |
 //! | body over the bound (4 MiB, rmcp's default) | 413 `request_too_large` |
 //! | body not JSON, a member twice in an object, a `tools/call` without a name | 400 `malformed_jsonrpc` |
-//! | `tools/call` of an unknown tool | rmcp's own error |
+//! | `tools/call` of a tool not in the [`ToolScopes`] table (alone or in a batch), served by the handler or not | 400 `tool_scope_undeclared`; nothing reaches rmcp |
 //! | `tools/list`, `initialize`, … | passed on: any valid passport |
 //!
 //! See the workspace's `docs/design.md` ("rmcp") for why the scope is

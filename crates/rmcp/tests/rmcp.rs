@@ -172,18 +172,16 @@ fn client(server: &Server, patterns: &[&str], dpop: bool) -> PassportClient {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    if dpop {
+    let credentials = if dpop {
         let key = DpopKey::generate(Algorithm::ES256).unwrap();
         let passport = server.kit.issue(request.holder_jkt(key.jkt()));
-        PassportClient::builder(Credentials::new(passport.bundle(), Some(key)))
-            .http_client(http)
-            .build()
+        Credentials::new(passport.bundle(), Some(key))
     } else {
-        let passport = server.kit.issue(request);
-        PassportClient::builder(Credentials::new(passport.bundle(), None))
-            .http_client(http)
-            .build()
-    }
+        Credentials::new(server.kit.issue(request).bundle(), None)
+    };
+    PassportClient::builder(credentials)
+        .http_client(http)
+        .build()
 }
 
 /// An initialized MCP session: the client and its `Mcp-Session-Id`.
@@ -390,9 +388,12 @@ async fn tools_list_and_public_tools_need_only_a_valid_passport() {
 
     let reply = jsonrpc_reply(session.call("whoami", json!({})).await).await;
     assert_eq!(reply["result"]["content"][0]["text"], "agent-a for alice");
-    // And an unknown tool is rmcp's to answer.
-    let reply = jsonrpc_reply(session.call("no_such_tool", json!({})).await).await;
-    assert!(reply["error"].is_object(), "{reply}");
+    // An unknown tool is refused by the layer (it fails closed), before
+    // rmcp, which would answer that it does not exist.
+    let response = session.call("no_such_tool", json!({})).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_description"], "tool_scope_undeclared");
     assert_eq!(server.calls.load(Ordering::SeqCst), 1);
 }
 
@@ -517,15 +518,20 @@ fn unusable_declarations_are_refused_at_startup() {
     assert_eq!(scopes.scopes(), ["files:read", "files:write"]);
 }
 
-/// Review finding 5: the HTTP check lets a tool it has no declaration for
+/// Review finding 5: the HTTP check let a tool it has no declaration for
 /// through to rmcp ("rmcp answers that it does not exist"). A tool the
-/// handler serves but the table misses then runs for any valid passport,
-/// unless it happens to take `AgentPassport`: the check fails open.
+/// handler serves but the table misses then ran for any valid passport,
+/// unless it happened to take `AgentPassport`: the check failed open. Now
+/// the layer refuses it (400 `tool_scope_undeclared`), alone or in a batch.
 #[tokio::test]
-#[ignore = "finding 5: a tools/call naming a tool missing from the table is passed on unchecked (fail open)"]
 async fn a_tool_missing_from_the_table_is_refused_not_passed_on() {
     let server = start(Stack::PartialTable, false).await;
-    let session = Session::open(&server, client(&server, &["files:read"], false)).await;
+    // Even a passport holding the tool's real scope: the table decides.
+    let session = Session::open(
+        &server,
+        client(&server, &["files:read", "files:write"], false),
+    )
+    .await;
     let response = session.call("write_file", json!({})).await;
     let status = response.status();
     let text = response.text().await.unwrap();
@@ -534,5 +540,18 @@ async fn a_tool_missing_from_the_table_is_refused_not_passed_on() {
         0,
         "the tool ran: {text}"
     );
-    assert!(status.is_client_error(), "{status} {text}");
+    assert_eq!(status, 400, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error_description"], "tool_scope_undeclared");
+
+    // Hidden in a batch beside a tabled call: the whole body is refused.
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+         "params": {"name": "read_file", "arguments": {"path": "a"}}},
+        {"jsonrpc": "2.0", "id": 8, "method": "tools/call",
+         "params": {"name": "write_file", "arguments": {}}},
+    ]);
+    let response = session.post(batch.to_string()).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(server.calls.load(Ordering::SeqCst), 0);
 }

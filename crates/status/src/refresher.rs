@@ -247,6 +247,11 @@ impl Drop for TaskGuard {
 /// - **Lists passports name.** A list the source loads for a request
 ///   ([`StatusListSource::prefetch`], [`Refetch`]) joins the watched set, up
 ///   to the source's `max_lists`.
+/// - **Watched lists stay.** The source never evicts a list given to
+///   [`RefresherOptions::watch`] or [`StatusRefresher::watch`] to make room
+///   for another (as it spares list files): lists loaded for requests —
+///   whose URIs forged bundles may choose — cannot push them out. Lists that
+///   only joined the watched set get no such protection.
 /// - **Requests.** It is a [`StatusSource`] (the source's answers) and a
 ///   [`Refetch`]: after a verification fails with `status_unavailable`, it
 ///   prefetches the bundle's lists, at most once per list per cooldown and
@@ -374,11 +379,14 @@ impl Shared {
     fn add(&self, issuer: String, uri: String) -> bool {
         let mut lists = lock(&self.lists);
         let key = (issuer, uri);
+        if !lists.contains_key(&key) && lists.len() >= self.source.list_bound() {
+            return false;
+        }
+        // Asked for by name: lists loaded later for requests never evict it
+        // from the source (those that merely joined are not pinned).
+        self.source.pin(&key.0, &key.1);
         if lists.contains_key(&key) {
             return true;
-        }
-        if lists.len() >= self.source.list_bound() {
-            return false;
         }
         lists.insert(
             key,

@@ -103,7 +103,9 @@ fn list_key(issuer: &str, uri: &str) -> ListKey {
 ///   [`FailurePolicy::FailClosed`] (refuse) unless a bounded
 ///   [`FailurePolicy::Grace`] was configured.
 /// - **Bounded.** At most [`DEFAULT_MAX_LISTS`] lists are cached (the oldest
-///   fetched is evicted), each token at most [`DEFAULT_MAX_LIST_TOKEN_LEN`]
+///   fetched is evicted — never a list file, nor a list a
+///   [`crate::StatusRefresher`] was told to watch, so lists loaded for
+///   requests cannot push those out), each token at most [`DEFAULT_MAX_LIST_TOKEN_LEN`]
 ///   bytes, each list at most [`DEFAULT_MAX_DECOMPRESSED`] bytes inflated;
 ///   redirects are not followed.
 pub struct StatusListSource {
@@ -121,6 +123,9 @@ pub struct StatusListSource {
     retry_after: Duration,
     http: OnceLock<reqwest::Client>,
     files: RwLock<HashMap<String, PathBuf>>,
+    /// Lists a [`crate::StatusRefresher`] was told to watch: like list
+    /// files, never evicted to make room.
+    pinned: RwLock<HashSet<ListKey>>,
     cache: RwLock<HashMap<ListKey, Cached>>,
     /// The newest `iat` verified per list: what a rollback is measured
     /// against. Only lists signed by a trusted issuer create entries.
@@ -157,6 +162,7 @@ impl StatusListSource {
             retry_after: DEFAULT_RETRY_AFTER,
             http: OnceLock::new(),
             files: RwLock::new(HashMap::new()),
+            pinned: RwLock::new(HashSet::new()),
             cache: RwLock::new(HashMap::new()),
             seen: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
@@ -435,6 +441,12 @@ impl StatusListSource {
         })
     }
 
+    /// Never evicts the list of `issuer` at `uri` to make room for another
+    /// (a list a refresher was told to watch).
+    pub(crate) fn pin(&self, issuer: &str, uri: &str) {
+        write(&self.pinned).insert(list_key(issuer, uri));
+    }
+
     /// The (issuer, URI) of every list held.
     pub(crate) fn held_keys(&self) -> Vec<(String, String)> {
         read(&self.cache).keys().cloned().collect()
@@ -592,9 +604,10 @@ impl StatusListSource {
         let mut cache = write(&self.cache);
         if !cache.contains_key(&key) && cache.len() >= self.max_lists {
             let files = read(&self.files);
+            let pinned = read(&self.pinned);
             let oldest = cache
                 .iter()
-                .filter(|((_, uri), _)| !files.contains_key(uri))
+                .filter(|(key, _)| !files.contains_key(&key.1) && !pinned.contains(*key))
                 .min_by_key(|(_, c)| c.fetched_at)
                 .map(|(key, _)| key.clone());
             if let Some(key) = oldest {

@@ -243,7 +243,11 @@ async fn a_nonce_is_never_sent_to_another_origin() {
         let other = Server::start(false).await;
         let key = key();
         let passport = with_nonces.passport(&["files:read"], Some(&key));
-        let client = PassportClient::new(passport.bundle(), Some(key));
+        // The other server is allowed explicitly: without that it would get
+        // no proof at all (the passport's audience is the first server).
+        let client = PassportClient::builder(Credentials::new(passport.bundle(), Some(key)))
+            .allow_origin(&other.base)
+            .build();
         let ok = client.get(&with_nonces.url("/files")).await.unwrap();
         assert_eq!(ok.status(), 200);
         assert!(client.nonce_for(&with_nonces.base).is_some());
@@ -275,7 +279,10 @@ impl CredentialSource for Unavailable {
 async fn unusable_credentials_fail_with_their_code_before_sending() {
     bounded(async {
         let server = Server::start(false).await;
-        let client = PassportClient::new("not\na header", None);
+        // A bundle that does not parse names no audience: allowed by origin.
+        let client = PassportClient::builder(Credentials::new("not\na header", None))
+            .allow_origin(&server.base)
+            .build();
         let err = client.get(&server.url("/files")).await.unwrap_err();
         assert!(matches!(err, ClientError::InvalidBundle), "{err:?}");
         assert_eq!(err.code(), "invalid_bundle");
@@ -337,25 +344,73 @@ async fn a_redirect_never_carries_the_proof_or_a_nonce_across_origins() {
     .await;
 }
 
-/// Review finding 7: the middleware attaches the passport to every request
-/// the client sends, whatever the origin. An agent that fetches a URL a
-/// tool result or a web page named hands its bundle to that host; a bearer
+/// Review finding 7: the middleware attached the passport to every request
+/// the client sent, whatever the origin. An agent that fetches a URL a
+/// tool result or a web page named handed its bundle to that host; a bearer
 /// passport is then replayable at its real audience until it expires.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finding 7: the passport is sent to origins other than its audience"]
 async fn a_passport_is_only_sent_to_its_audience() {
     bounded(async {
         let audience = Server::start(false).await;
         let elsewhere = Server::start(false).await;
         let passport = audience.passport(&["files:read"], None);
         let client = PassportClient::new(passport.bundle(), None);
-        let _ = client.get(&elsewhere.url("/files")).await.unwrap();
+        let response = client.get(&elsewhere.url("/files")).await.unwrap();
+        assert_eq!(response.status(), 401);
         let seen = elsewhere.recorder.seen();
+        assert_eq!(seen.len(), 1);
         assert!(
             seen.iter().all(|s| s.authorization.is_none()),
             "{} received the bundle",
             elsewhere.base
         );
+        // The audience itself still gets it.
+        let response = client.get(&audience.url("/files")).await.unwrap();
+        assert_eq!(response.status(), 200);
+
+        // Bound to a key: neither the bundle nor a proof goes elsewhere.
+        let key = key();
+        let bound = audience.passport(&["files:read"], Some(&key));
+        let client = PassportClient::new(bound.bundle(), Some(key));
+        let _ = client.get(&elsewhere.url("/files")).await.unwrap();
+        let seen = elsewhere.recorder.seen();
+        assert!(
+            seen.iter()
+                .all(|s| s.authorization.is_none() && s.dpop.is_none()),
+            "{seen:?}"
+        );
+        assert_eq!(
+            client.get(&audience.url("/files")).await.unwrap().status(),
+            200
+        );
+    })
+    .await;
+}
+
+/// The opt-in: an origin added with `allow_origin` gets the passport (for
+/// an `aud` that is not a URL it is the only way); anything that is not an
+/// http(s) URL allows nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_origins_get_the_passport_too() {
+    bounded(async {
+        let audience = Server::start(false).await;
+        let other = Server::start(false).await;
+        let passport = audience.passport(&["files:read"], None);
+        let credentials = Credentials::new(passport.bundle(), None);
+        assert_eq!(credentials.audience_origin(), Some(audience.base.as_str()));
+        let client = PassportClient::builder(credentials)
+            .allow_origin(format!("{}/any/path?q=1", other.base))
+            .allow_origin("urn:files-api")
+            .build();
+        let _ = client.get(&other.url("/files")).await.unwrap();
+        assert!(other.recorder.seen()[0].authorization.is_some());
+
+        // An `aud` that is not a URL: sent nowhere but to allowed origins.
+        let urn = passport_agent::Credentials::new("not a bundle", None);
+        assert_eq!(urn.audience_origin(), None);
+        let client = PassportClient::new("not-a-bundle", None);
+        let _ = client.get(&audience.url("/files")).await.unwrap();
+        assert!(audience.recorder.seen()[0].authorization.is_none());
     })
     .await;
 }

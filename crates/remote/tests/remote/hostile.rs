@@ -93,7 +93,7 @@ async fn malformed_json_is_refused() {
 async fn a_key_of_another_trusted_issuer_is_refused() {
     let server = Server::start().await;
     let (one, two) = (server.url("/one"), server.url("/two"));
-    let (a, b) = (key(), key());
+    let (a, b, c) = (key(), key(), key());
     server.set_jwks("/one/jwks", &[&a]);
     server.set_jwks("/two/jwks", &[&b]);
     let keys = builder(&clock())
@@ -102,30 +102,49 @@ async fn a_key_of_another_trusted_issuer_is_refused() {
         .build()
         .await
         .unwrap();
-    // Issuer two now publishes issuer one's key (under its own kid or not):
-    // tokens of one would pass as two's.
-    server.set_jwks("/two/jwks", &[&b, &a]);
+    // Issuer two now publishes issuer one's key (under its own kid or not)
+    // beside a new key of its own: one's key holder could sign as two.
+    server.set_jwks("/two/jwks", &[&b, &a, &c]);
     let err = keys.refresh_now(&two).await.unwrap_err();
     assert_eq!(err.code(), "key_issuer_conflict");
     assert!(
         matches!(&err, RemoteError::KeyIssuerConflict { issuer, other, .. } if *issuer == two && *other == one),
         "{err:?}"
     );
-    assert!(lookup(&keys, &two, a.kid()).is_none());
     assert!(
-        lookup(&keys, &two, b.kid()).is_some(),
-        "the previous set is kept"
+        lookup(&keys, &two, a.kid()).is_none(),
+        "the key stays one's"
     );
     assert!(lookup(&keys, &one, a.kid()).is_some());
+    assert!(
+        lookup(&keys, &two, b.kid()).is_some() && lookup(&keys, &two, c.kid()).is_some(),
+        "the rest of two's set is used"
+    );
+    let health = &keys.health()[1];
+    assert_eq!(health.keys, 2);
+    assert_eq!(
+        health.last_error.as_ref().map(|e| e.code),
+        Some("key_issuer_conflict")
+    );
+    // One's next refresh keeps its key: two's claim changes nothing there.
+    keys.refresh_now(&one).await.unwrap();
+    assert!(lookup(&keys, &one, a.kid()).is_some());
 
-    // The same at startup: the store is not built.
-    let err = builder(&clock())
+    // The same at startup: the store is built, the key stays with the issuer
+    // fetched first, the conflict is in the other's health.
+    let keys = builder(&clock())
         .trust_jwks(&one, server.url("/one/jwks"))
         .trust_jwks(&two, server.url("/two/jwks"))
         .build()
         .await
-        .unwrap_err();
-    assert_eq!(err.code(), "key_issuer_conflict");
+        .unwrap();
+    assert!(lookup(&keys, &one, a.kid()).is_some());
+    assert!(lookup(&keys, &two, a.kid()).is_none());
+    assert!(lookup(&keys, &two, b.kid()).is_some());
+    assert_eq!(
+        keys.health()[1].last_error.as_ref().map(|e| e.code),
+        Some("key_issuer_conflict")
+    );
 }
 
 #[tokio::test]
@@ -141,18 +160,19 @@ async fn refresh_now_refuses_an_untrusted_issuer() {
     assert_eq!(err.code(), "unknown_issuer");
 }
 
-/// Review finding 4: a key found in two issuers' sets refuses the *later*
-/// set as a whole. So one trusted issuer that copies another's newly
-/// published key (a JWKS is public) into its own set, and gets refreshed
-/// first (an unknown-`kid` token naming it is enough), freezes the other's
-/// rotation: every refresh of the victim is refused, its tokens under the
-/// new key fail, and after `max_stale` it fails closed altogether.
+/// Review finding 4: a key found in two issuers' sets used to refuse the
+/// *later* set as a whole. So one trusted issuer that copied another's newly
+/// published key (a JWKS is public) into its own set, and got refreshed
+/// first (an unknown-`kid` token naming it is enough), froze the other's
+/// rotation: every refresh of the victim was refused, and after `max_stale`
+/// it failed closed altogether. Now only the contested key is refused — for
+/// both, since both claimed it at once — and the rest of the victim's set,
+/// its later keys included, is used.
 #[tokio::test]
-#[ignore = "finding 4: a co-trusted issuer can freeze another issuer's key rotation (KeyIssuerConflict refuses the victim's whole set)"]
 async fn another_issuer_copying_a_new_key_cannot_freeze_a_rotation() {
     let server = Server::start().await;
     let (victim, hostile) = (server.url("/victim"), server.url("/hostile"));
-    let (a1, a2, h) = (key(), key(), key());
+    let (a1, a2, a3, h) = (key(), key(), key(), key());
     server.set_jwks("/victim/jwks", &[&a1]);
     server.set_jwks("/hostile/jwks", &[&h]);
     let keys = builder(&clock())
@@ -165,9 +185,37 @@ async fn another_issuer_copying_a_new_key_cannot_freeze_a_rotation() {
     server.set_jwks("/victim/jwks", &[&a1, &a2]);
     server.set_jwks("/hostile/jwks", &[&h, &a2]);
     keys.refresh_now(&hostile).await.unwrap();
-    let refreshed = keys.refresh_now(&victim).await;
+    let err = keys.refresh_now(&victim).await.unwrap_err();
     assert!(
-        refreshed.is_ok() && lookup(&keys, &victim, a2.kid()).is_some(),
-        "the victim's rotation was refused: {refreshed:?}"
+        matches!(&err, RemoteError::KeyIssuerConflict { issuer, other, .. } if *issuer == victim && *other == hostile),
+        "{err:?}"
     );
+    // Claimed by both at once: usable by neither; everything else stays.
+    assert!(lookup(&keys, &victim, a2.kid()).is_none());
+    assert!(lookup(&keys, &hostile, a2.kid()).is_none());
+    assert!(lookup(&keys, &victim, a1.kid()).is_some());
+    assert!(lookup(&keys, &hostile, h.kid()).is_some());
+    let health = &keys.health()[0];
+    assert_eq!(health.keys, 1);
+    assert!(!health.failed_closed);
+    assert_eq!(
+        health.last_error.as_ref().map(|e| e.code),
+        Some("key_issuer_conflict")
+    );
+    // The hostile issuer's next refresh does not win the key back.
+    keys.refresh_now(&hostile).await.unwrap_err();
+    assert!(lookup(&keys, &hostile, a2.kid()).is_none());
+
+    // The rotation goes on: a key the hostile issuer did not copy is used.
+    server.set_jwks("/victim/jwks", &[&a1, &a2, &a3]);
+    keys.refresh_now(&victim).await.unwrap_err();
+    assert!(lookup(&keys, &victim, a3.kid()).is_some());
+    assert!(lookup(&keys, &victim, a1.kid()).is_some());
+
+    // Once the hostile issuer stops publishing it, the key is the victim's.
+    server.set_jwks("/hostile/jwks", &[&h]);
+    keys.refresh_now(&hostile).await.unwrap();
+    keys.refresh_now(&victim).await.unwrap();
+    assert!(lookup(&keys, &victim, a2.kid()).is_some());
+    assert_eq!(keys.health()[0].last_error, None);
 }

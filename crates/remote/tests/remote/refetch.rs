@@ -86,8 +86,9 @@ async fn an_unknown_kid_refetches_once_per_cooldown() {
     );
 }
 
-#[tokio::test]
-async fn concurrent_refetches_share_one_fetch() {
+/// A store trusting one issuer with one key, its clock at the end of the
+/// startup fetch's cooldown.
+async fn one_issuer_past_the_cooldown() -> (Server, String, RemoteKeys) {
     let server = Server::start().await;
     let clock = clock();
     let iss = server.base.clone();
@@ -98,6 +99,12 @@ async fn concurrent_refetches_share_one_fetch() {
         .await
         .unwrap();
     clock.advance(30);
+    (server, iss, keys)
+}
+
+#[tokio::test]
+async fn concurrent_refetches_share_one_fetch() {
+    let (server, iss, keys) = one_issuer_past_the_cooldown().await;
     let futures: Vec<_> = (0..10)
         .map(|_| {
             keys.refetch_issuer(&iss)
@@ -204,4 +211,22 @@ async fn an_unknown_kid_at_an_ancestor_refetches_that_links_issuer() {
     verifier
         .verify_str(&text)
         .expect("verifies after the refetch");
+}
+
+/// Review: a refetch reserved while another fetch's reservation was still
+/// held skipped the cooldown check, and fetched again right after that
+/// fetch finished. The cooldown is checked once more under the fetch lock.
+#[tokio::test]
+async fn a_refetch_reserved_beside_a_finished_fetch_keeps_the_cooldown() {
+    let (server, iss, keys) = one_issuer_past_the_cooldown().await;
+    // Reserved, not yet run: the issuer counts a fetch in flight.
+    let first = keys.refetch_issuer(&iss).expect("past the cooldown");
+    keys.refresh_now(&iss).await.unwrap();
+    assert_eq!(server.hits("/jwks"), 2);
+    // Still in flight (the first reservation), so no cooldown check here …
+    let second = keys.refetch_issuer(&iss).expect("a fetch is in flight");
+    first.await;
+    second.await;
+    // … but none of them fetches within the cooldown of the last fetch.
+    assert_eq!(server.hits("/jwks"), 2);
 }

@@ -497,15 +497,16 @@ fn fetches_are_timed_and_failures_counted_by_issuer() {
     );
 }
 
-/// Review finding 6: the source's cache evicts the oldest list, watched or
-/// not, when lists loaded later fill it. Lists a request had fetched
+/// Review finding 6: the source's cache evicted the oldest list, watched or
+/// not, when lists loaded later filled it. Lists a request had fetched
 /// (`prefetch` and `Refetch` follow the URIs forged bundles name, under a
 /// trusted base) push out a list the refresher was told to watch: it is
 /// no longer held, passports naming it are refused `status_unavailable`
 /// until its next scheduled refresh, and health turns red. `add_token`
 /// stands in here for those request-path fetches of other genuine lists.
+/// Now a watched list is never evicted; a list that only joined the watched
+/// set (loaded for a request) still makes room for the next.
 #[tokio::test]
-#[ignore = "finding 6: request-loaded lists evict a watched list from the source's cache"]
 async fn lists_loaded_later_never_evict_a_watched_list() {
     let server = Server::start().await;
     let f = Fixture::with_uri(&server.uri());
@@ -522,6 +523,17 @@ async fn lists_loaded_later_never_evict_a_watched_list() {
         let token = f.sign_list(&uri, &list, f.now(), f.now() + 3600, 300);
         source.add_token(&token).unwrap();
     }
+    let joined = format!("{}2", server.prefix());
+    assert!(
+        source.cached(ISS, &joined).is_none(),
+        "a request-loaded list is evicted"
+    );
+    assert!(
+        source
+            .cached(ISS, &format!("{}3", server.prefix()))
+            .is_some()
+    );
+    assert!(source.cached(ISS, &server.uri()).is_some());
     assert!(refresher.is_healthy(), "{:?}", refresher.health());
     let verifier = f.verifier_using(Arc::new(refresher.clone()));
     verifier.verify_str(root.bundle()).unwrap();
