@@ -23,7 +23,16 @@ const ECHO_MAX: usize = 64;
 /// # Ok::<(), passport_dpop::DpopError>(())
 /// ```
 pub fn normalize_htu(uri: &str) -> Result<String, DpopError> {
-    let mut url = Url::parse(uri).map_err(|_| DpopError::InvalidUrl(echo(uri)))?;
+    normalize_parsed(parse(uri)?, uri)
+}
+
+/// The first step of [`normalize_htu`]: `uri` parsed.
+pub(crate) fn parse(uri: &str) -> Result<Url, DpopError> {
+    Url::parse(uri).map_err(|_| DpopError::InvalidUrl(echo(uri)))
+}
+
+/// The rest of [`normalize_htu`], for `url` parsed from `uri`.
+pub(crate) fn normalize_parsed(mut url: Url, uri: &str) -> Result<String, DpopError> {
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(DpopError::InvalidUrl(echo(uri)));
     }

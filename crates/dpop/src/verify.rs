@@ -73,6 +73,7 @@ pub struct DpopVerifier {
     clock: Arc<dyn Clock>,
     keys: Arc<KeyCache>,
     headers: Arc<HeaderCache>,
+    aths: Arc<AthCache>,
 }
 
 /// Proof keys already parsed, keyed by the SHA-256 of the JWK exactly as the
@@ -103,6 +104,79 @@ struct CheckedHeader {
     alg: Algorithm,
     key: VerifyingKey,
     jkt: String,
+}
+
+/// The `ath` of recently presented bundles: hashing a bundle (kilobytes)
+/// on every request of an agent that presents the same one each time costs
+/// more than the rest of the claim checks together. A direct-mapped table
+/// of [`ATH_CACHE_SLOTS`] entries, each holding a bundle's exact bytes and
+/// its `ath`; a slot is chosen from the bundle's length and its leaf's last
+/// bytes (its signature), and a hit needs the whole bundle to be equal, so
+/// a bundle differing in any byte is a miss and is hashed. Bundles over
+/// [`MAX_CACHED_BUNDLE_LEN`] are not kept, which bounds the memory.
+struct AthCache(std::sync::Mutex<Vec<AthSlot>>);
+
+/// A bundle's exact bytes and its `ath`, or nothing.
+type AthSlot = Option<(Box<str>, String)>;
+
+/// How many bundles' `ath` a verifier remembers.
+const ATH_CACHE_SLOTS: usize = 256;
+
+/// The longest bundle whose `ath` is kept (256 slots of it: 4 MiB at most).
+const MAX_CACHED_BUNDLE_LEN: usize = 16 * 1024;
+
+impl Default for AthCache {
+    fn default() -> AthCache {
+        AthCache(std::sync::Mutex::new(vec![None; ATH_CACHE_SLOTS]))
+    }
+}
+
+impl AthCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<AthSlot>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `claimed` is `token`'s `ath` (compared in constant time),
+    /// remembering the `ath` of a token that matched.
+    fn matches(&self, token: &str, claimed: &str) -> bool {
+        let slot = ath_slot(token);
+        if let Some((cached, value)) = &self.lock()[slot]
+            && **cached == *token
+        {
+            return constant_time_eq(claimed.as_bytes(), value.as_bytes());
+        }
+        let value = ath(token);
+        let matched = constant_time_eq(claimed.as_bytes(), value.as_bytes());
+        if matched && token.len() <= MAX_CACHED_BUNDLE_LEN {
+            self.lock()[slot] = Some((token.into(), value));
+        }
+        matched
+    }
+
+    /// How many slots hold a bundle.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().iter().filter(|e| e.is_some()).count()
+    }
+}
+
+/// The slot of `token` in an [`AthCache`]: a hash of its length and of the
+/// 32 bytes before its first `~` (the leaf's signature, which differs
+/// between any two leaves; a bundle's last bytes are its root's signature,
+/// shared by every leaf under that root), or of its last 32 bytes.
+fn ath_slot(token: &str) -> usize {
+    let bytes = token.as_bytes();
+    // `find` searches with memchr: the leaf is a kilobyte.
+    let leaf = &bytes[..token.find('~').unwrap_or(bytes.len())];
+    let tail = &leaf[leaf.len().saturating_sub(32)..];
+    let mut h = bytes.len() as u64;
+    for &b in tail {
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    // The top bits are the best mixed.
+    (h >> 56) as usize % ATH_CACHE_SLOTS
 }
 
 /// The longest header segment kept (a 4096-bit RSA `jwk` fits).
@@ -148,6 +222,7 @@ impl DpopVerifier {
             clock,
             keys: Arc::new(KeyCache::default()),
             headers: Arc::new(HeaderCache::default()),
+            aths: Arc::new(AthCache::default()),
         }
     }
 
@@ -243,14 +318,21 @@ impl DpopVerifier {
         // (`/a/../admin`, `/a/%2e%2e/admin`) and treats `\` as `/`
         // (`/static/x\..\..\public` becomes `/public`), so such a request
         // would match a proof made for another path: refuse it.
-        if let Some(reason) = rewritten_request_path(url) {
-            return Err(DpopError::InvalidUrl(reason.into()));
-        }
-        let request_htu = normalize_htu(url)?;
-        let proof_htu = normalize_htu(htu).map_err(|_| DpopError::InvalidClaim("htu"))?;
-        if proof_htu != request_htu {
-            return Err(DpopError::HtuMismatch);
-        }
+        // One parse of the request URL serves both the path check and the
+        // normalisation.
+        let request_htu = request_htu(url)?;
+        // A proof whose `htu` is the request URL byte for byte (what an
+        // agent signs) normalises to the same string: the normaliser is a
+        // function of its input, and it accepted that input just above.
+        let proof_htu = if htu == url {
+            request_htu
+        } else {
+            let proof_htu = normalize_htu(htu).map_err(|_| DpopError::InvalidClaim("htu"))?;
+            if proof_htu != request_htu {
+                return Err(DpopError::HtuMismatch);
+            }
+            proof_htu
+        };
         // nonce, when the policy asks for one.
         if self.policy.require_nonce {
             let issuer = self.nonces.as_ref().ok_or(DpopError::NonceNotConfigured)?;
@@ -283,7 +365,7 @@ impl DpopVerifier {
             match claims.get("ath") {
                 None => return Err(DpopError::MissingAth),
                 Some(Value::String(a)) => {
-                    if !constant_time_eq(a.as_bytes(), ath(token).as_bytes()) {
+                    if !self.aths.matches(token, a) {
                         return Err(DpopError::AthMismatch);
                     }
                 }
@@ -486,8 +568,9 @@ impl KeyCache {
     }
 }
 
-/// Why the URL parser would not leave the request's path as the server
-/// routes it, or `None` when it would:
+/// The request URL normalised for `htu` ([`normalize_htu`], parsing it
+/// once), refused when the URL parser would not leave the request's path as
+/// the server routes it:
 ///
 /// - a backslash before the query, plain or percent-encoded (`%5C`): the
 ///   parser treats `\` as `/`, and a server or file system that decodes
@@ -496,30 +579,50 @@ impl KeyCache {
 ///   lets `%2E` stand for `.`);
 /// - anything else the parser rewrites (a character it percent-encodes):
 ///   the parsed path must be the request's path, byte for byte.
-fn rewritten_request_path(url: &str) -> Option<&'static str> {
+fn request_htu(url: &str) -> Result<String, DpopError> {
     let before_query = url.split(['?', '#']).next().unwrap_or("");
-    if before_query.contains('\\') || before_query.to_ascii_lowercase().contains("%5c") {
-        return Some("the request path has a backslash");
+    let encoded_backslash = before_query
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'5' && w[2].eq_ignore_ascii_case(&b'c'));
+    if before_query.contains('\\') || encoded_backslash {
+        return Err(DpopError::InvalidUrl(
+            "the request path has a backslash".into(),
+        ));
     }
     let after_scheme = before_query
         .find("://")
         .map_or(before_query, |i| &before_query[i + 3..]);
     let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
-    let dots = path.split('/').any(|segment| {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        decoded == "." || decoded == ".."
-    });
-    if dots {
-        return Some("the request path has dot segments");
+    if path.split('/').any(is_dot_segment) {
+        return Err(DpopError::InvalidUrl(
+            "the request path has dot segments".into(),
+        ));
     }
     let path = if path.is_empty() { "/" } else { path };
-    match url::Url::parse(url) {
-        Ok(parsed) if parsed.path() != path => {
-            Some("the URL parser would rewrite the request path")
-        }
-        // Not a URL at all: `normalize_htu` says so.
-        _ => None,
+    let parsed = crate::htu::parse(url)?;
+    if parsed.path() != path {
+        return Err(DpopError::InvalidUrl(
+            "the URL parser would rewrite the request path".into(),
+        ));
     }
+    crate::htu::normalize_parsed(parsed, url)
+}
+
+/// True for a `.` or `..` segment, each dot plain or percent-encoded
+/// (`%2e`, `%2E`).
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        rest = match rest {
+            [b'.', tail @ ..] => tail,
+            [b'%', b'2', e, tail @ ..] if e.eq_ignore_ascii_case(&b'e') => tail,
+            _ => return false,
+        };
+        dots += 1;
+    }
+    dots == 1 || dots == 2
 }
 
 /// The header's `jwk` as a verifying key, and its RFC 7638 thumbprint.
@@ -570,6 +673,65 @@ mod tests {
             Err(DpopError::MultipleProofs)
         );
         assert_eq!(single_proof(&[" a.b.c "]), Ok("a.b.c"));
+    }
+
+    #[test]
+    fn ath_cache_never_answers_for_another_bundle() {
+        let cache = AthCache::default();
+        let bundle = format!("{}.sig-one~{}", "h".repeat(100), "root".repeat(50));
+        assert!(cache.matches(&bundle, &ath(&bundle)));
+        assert_eq!(cache.len(), 1);
+        // Found in the cache: still only its own ath matches.
+        assert!(cache.matches(&bundle, &ath(&bundle)));
+        assert!(!cache.matches(&bundle, &ath("another")));
+        // The same length and the same leaf tail (hence the same slot), one
+        // byte different elsewhere: the cached ath is not its answer.
+        let other = bundle.replacen('h', "x", 1);
+        assert_eq!(ath_slot(&other), ath_slot(&bundle));
+        assert!(!cache.matches(&other, &ath(&bundle)));
+        assert!(cache.matches(&other, &ath(&other)));
+        // It took the slot; the first bundle is hashed again, still right.
+        assert!(!cache.matches(&bundle, &ath(&other)));
+        assert!(cache.matches(&bundle, &ath(&bundle)));
+    }
+
+    #[test]
+    fn ath_cache_is_bounded() {
+        let cache = AthCache::default();
+        for i in 0..4 * ATH_CACHE_SLOTS {
+            let bundle = format!("leaf.{i:08}~root");
+            assert!(cache.matches(&bundle, &ath(&bundle)));
+        }
+        assert!(cache.len() <= ATH_CACHE_SLOTS);
+        assert!(cache.len() > ATH_CACHE_SLOTS / 2, "slots are spread");
+        // Too long to keep: checked, not remembered.
+        let cache = AthCache::default();
+        let long = "a".repeat(MAX_CACHED_BUNDLE_LEN + 1);
+        assert!(cache.matches(&long, &ath(&long)));
+        assert_eq!(cache.len(), 0);
+        // A mismatch is not remembered either.
+        assert!(!cache.matches("leaf~root", &ath("other")));
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn dot_segments() {
+        for dot in [".", "..", "%2e", "%2E", ".%2e", "%2e%2E", "%2e."] {
+            assert!(is_dot_segment(dot), "{dot}");
+        }
+        for not in [
+            "",
+            "...",
+            "a",
+            ".a",
+            "%2",
+            "%2f",
+            "%2e%2e%2e",
+            "%25e",
+            "a..",
+        ] {
+            assert!(!is_dot_segment(not), "{not}");
+        }
     }
 
     #[test]
