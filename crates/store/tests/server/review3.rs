@@ -1,0 +1,175 @@
+//! Findings of the third security review, on the token service's state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use passport_store::StoreError;
+use passport_store::server::{Database, NewRefreshToken, RefreshSuccessor, TokenHash};
+
+use crate::common::{Fixture, NOW};
+
+fn successor(token: &str, jti: &str) -> RefreshSuccessor {
+    RefreshSuccessor {
+        token: TokenHash::of(token),
+        passport_jti: jti.into(),
+        expires_at: NOW + 3600,
+    }
+}
+
+async fn family_of_two(db: &Database, family: &str) {
+    db.insert_refresh_token(NewRefreshToken {
+        token: TokenHash::of(&format!("{family}-1")),
+        family_id: family.into(),
+        client_id: "client-1".into(),
+        passport_jti: format!("{family}-p1"),
+        scope: "read".into(),
+        claims: "{}".into(),
+        expires_at: NOW + 3600,
+        created_at: NOW,
+    })
+    .await
+    .unwrap();
+    db.rotate_refresh(
+        &TokenHash::of(&format!("{family}-1")),
+        successor(&format!("{family}-2"), &format!("{family}-p2")),
+        NOW + 1,
+    )
+    .await
+    .unwrap();
+}
+
+/// A second connection holding an uncommitted row with `hash`: an insert
+/// of the same hash by the store waits until it rolls back. Used to stall
+/// a rotation between "token used" and "successor committed", as a slow
+/// instance would.
+async fn stall_insert_of(url: &str, hash: &TokenHash) -> tokio_postgres::Client {
+    let (raw, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    raw.batch_execute("BEGIN").await.unwrap();
+    raw.execute(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, passport_jti, scope, \
+         claims, expires_at, created_at) VALUES ($1, 'stall', 'c', 'x', '', '{}', 0, 0)",
+        &[&hash.as_str()],
+    )
+    .await
+    .unwrap();
+    raw
+}
+
+/// Finding 1: on PostgreSQL a family revoked (by reuse, or by
+/// `revoke_refresh_family`) while another instance rotates one of its
+/// tokens missed the successor that rotation committed: the revocation's
+/// snapshot predates the successor's row, so the family stayed alive
+/// through it. Rotations and revocations of one family must be serialised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_reuse_revocation_catches_a_successor_committed_concurrently() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let db = Arc::clone(&f.db);
+    family_of_two(&db, "race").await;
+    let raw = stall_insert_of(&f.url, &TokenHash::of("race-3")).await;
+
+    // instance B rotates race-2 -> race-3, stalls on inserting race-3
+    let b = {
+        let db = Arc::clone(&db);
+        tokio::spawn(async move {
+            db.rotate_refresh(
+                &TokenHash::of("race-2"),
+                successor("race-3", "race-p3"),
+                NOW + 2,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // instance A sees race-1 replayed: the family must die, race-3 included
+    let a = {
+        let db = Arc::clone(&db);
+        tokio::spawn(async move {
+            db.rotate_refresh(
+                &TokenHash::of("race-1"),
+                successor("race-x", "race-px"),
+                NOW + 3,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    raw.batch_execute("ROLLBACK").await.unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(10), b)
+        .await
+        .unwrap()
+        .unwrap();
+    let a = tokio::time::timeout(Duration::from_secs(10), a)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(b.is_ok(), "{b:?}");
+    assert!(matches!(a, Err(StoreError::RefreshReused { .. })), "{a:?}");
+    // the successor committed by B belongs to the revoked family
+    let c = db
+        .rotate_refresh(
+            &TokenHash::of("race-3"),
+            successor("race-4", "race-p4"),
+            NOW + 4,
+        )
+        .await;
+    assert_eq!(
+        c.map(|g| g.family_id).unwrap_err().code(),
+        "refresh_token_revoked"
+    );
+}
+
+/// Finding 1, the operator's path: `revoke_refresh_family` during a
+/// rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_family_revocation_catches_a_successor_committed_concurrently() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let db = Arc::clone(&f.db);
+    family_of_two(&db, "fam").await;
+    let raw = stall_insert_of(&f.url, &TokenHash::of("fam-3")).await;
+    let b = {
+        let db = Arc::clone(&db);
+        tokio::spawn(async move {
+            db.rotate_refresh(
+                &TokenHash::of("fam-2"),
+                successor("fam-3", "fam-p3"),
+                NOW + 2,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let a = {
+        let db = Arc::clone(&db);
+        tokio::spawn(async move { db.revoke_refresh_family("fam", NOW + 3).await })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    raw.batch_execute("ROLLBACK").await.unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(10), b)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), a)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(b.is_ok(), "{b:?}");
+    let c = db
+        .rotate_refresh(
+            &TokenHash::of("fam-3"),
+            successor("fam-4", "fam-p4"),
+            NOW + 4,
+        )
+        .await;
+    assert_eq!(
+        c.map(|g| g.family_id).unwrap_err().code(),
+        "refresh_token_revoked"
+    );
+}
