@@ -173,3 +173,28 @@ async fn postgres_family_revocation_catches_a_successor_committed_concurrently()
         "refresh_token_revoked"
     );
 }
+
+/// Finding 5: an existing SQLite file was opened whatever its mode, and the
+/// signing keys' private halves are stored in it in clear: a database file
+/// created by the operator (`touch`, a restore, a copy under umask 022) was
+/// readable by every local user. An existing file must be private, like
+/// every other file the store trusts.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_refuses_an_existing_database_file_others_can_read() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let path = data.join("server.db");
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = Database::open(path.to_str().unwrap(), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "insecure_path", "{err}");
+    // a private one opens
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Database::open(path.to_str().unwrap(), NOW).await.unwrap();
+}
