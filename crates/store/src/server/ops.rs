@@ -248,6 +248,17 @@ pub(super) async fn revoke_cascade<E: Exec>(
     Ok(out)
 }
 
+pub(super) async fn revoked_status_indices<E: Exec>(
+    x: &mut E,
+    uri: &str,
+) -> Result<Vec<u64>, StoreError> {
+    x.query(sql::REVOKED_INDICES, &[uri.into()])
+        .await?
+        .iter()
+        .map(|r| idx_out(Some(r.int(0)?)).map(|i| i.unwrap_or_default()))
+        .collect()
+}
+
 pub(super) async fn passport<E: Exec>(
     x: &mut E,
     jti: &str,
