@@ -362,6 +362,9 @@ pub fn check_resource(resource: &str) -> Result<(), &'static str> {
     if resource.len() > MAX_URI_LEN {
         return Err("too long");
     }
+    if !visible_ascii(resource) {
+        return Err("a space, control or non-ASCII character");
+    }
     let url = Url::parse(resource).map_err(|_| "not an absolute URI")?;
     if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
         return Err("not an http(s) URI with a host");
@@ -379,6 +382,12 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
     if uri.len() > MAX_URI_LEN {
         return Err("too long");
     }
+    // `Url::parse` silently drops tabs and newlines, and spaces and
+    // controls at either end; the URI is matched and redirected to as
+    // sent, so what it drops would reach the `Location` header
+    if !visible_ascii(uri) {
+        return Err("a space, control or non-ASCII character");
+    }
     let url = Url::parse(uri).map_err(|_| "not an absolute URI")?;
     if url.fragment().is_some() || uri.contains('#') {
         return Err("has a fragment");
@@ -394,6 +403,11 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
         scheme if scheme.contains('.') => Ok(()),
         _ => Err("a private-use scheme must be a reverse domain name"),
     }
+}
+
+/// Only `%x21-7E`: what a URI may hold as sent (RFC 3986 §2).
+fn visible_ascii(s: &str) -> bool {
+    s.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 fn loopback_ip(url: &Url) -> bool {

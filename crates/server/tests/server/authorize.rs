@@ -256,3 +256,42 @@ fn other_errors_redirect_with_state_and_iss() {
     // absent scope: nothing granted (least privilege), not everything
     assert!(Req::good().without("scope").run().unwrap().scope.is_empty());
 }
+
+/// Review 3, finding 2: `Url::parse` silently drops tabs and newlines
+/// anywhere and spaces/controls at either end, so a redirect URI holding
+/// them passed the registration check, then matched as a string and went
+/// verbatim into the `Location` of the redirect: a header injection
+/// (`\r\nSet-Cookie: …`), or an answer the HTTP layer refuses to build.
+#[test]
+fn redirect_uris_with_controls_or_spaces_are_not_registrable() {
+    use passport_server::authorize::{check_redirect_uri, check_resource};
+    for bad in [
+        "https://app.example/cb\r\nSet-Cookie: sid=attacker",
+        "https://app.example/c\tb",
+        " https://app.example/cb",
+        "https://app.example/cb ",
+        "https://app.example/c b",
+        "http://127.0.0.1/cb\n",
+        "com.example.app:/cb\r\nx: y",
+    ] {
+        assert!(check_redirect_uri(bad).is_err(), "{bad:?}");
+    }
+    assert!(check_resource("https://mcp.example/mcp\r\n").is_err());
+    assert!(check_resource(" https://mcp.example/mcp").is_err());
+    // such a URI in a client metadata document is refused with the document
+    let url = passport_server::client_metadata::ClientIdUrl::parse(
+        "https://app.example/client.json",
+        false,
+    )
+    .unwrap();
+    let doc = serde_json::json!({
+        "client_id": "https://app.example/client.json",
+        "redirect_uris": ["https://app.example/cb\r\nSet-Cookie: sid=attacker"],
+    });
+    let err = passport_server::client_metadata::ClientMetadataDocument::from_json(
+        &serde_json::to_vec(&doc).unwrap(),
+        &url,
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "client_metadata_redirect_uris_invalid");
+}

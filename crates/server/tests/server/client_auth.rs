@@ -460,3 +460,57 @@ fn private_key_jwt_request_shape_and_store_failure() {
         authenticate(&creds, &RegisteredAuth::PrivateKeyJwt(JwkSet::new()), None).unwrap_err();
     assert_eq!(err.code(), "client_assertion_not_configured");
 }
+
+/// Review 3, finding 3: `%` in the form-encoded id or secret of a Basic
+/// header must be followed by two hex digits; `u8::from_str_radix` also
+/// takes a sign, so `%+A` decoded as a newline, a second spelling of the
+/// same credentials that no other form decoder accepts.
+#[test]
+fn basic_percent_escape_takes_two_hex_digits_only() {
+    for raw in ["c%+A:secret", "c:se%+1cret", "c:se%-1cret"] {
+        let err = extract(Some(&basic(raw)), "").unwrap_err();
+        assert_eq!(err.code(), "client_auth_malformed_basic", "{raw}");
+    }
+    // the ordinary escapes still decode
+    let creds = extract(Some(&basic("c%0A:se%2Bcret")), "").unwrap();
+    assert_eq!(creds.client_id(), "c\n");
+}
+
+/// Review 3, finding 4: audience injection (the 2025 private_key_jwt
+/// advisory; draft-ietf-oauth-rfc7523bis): a client that also talks to a
+/// malicious authorization server builds assertions with `aud` set to
+/// whatever that server's metadata names as its token endpoint, i.e. this
+/// server's token endpoint. That server can then replay the assertion
+/// here. rfc7523bis requires `aud` to be this server's issuer identifier,
+/// as a single string; neither the token endpoint nor an array.
+#[test]
+#[ignore = "finding 4: aud must be exactly the issuer (a string), not the token endpoint nor an array; a change of AssertionCheck's contract"]
+fn private_key_jwt_audience_is_the_issuer_only() {
+    let f = Fixture::new();
+    // aud = the token endpoint (what a client misled by another server's
+    // metadata would put)
+    assert_eq!(
+        f.with(|c| {
+            c.insert("aud".into(), json!(TOKEN_ENDPOINT));
+            c.insert("jti".into(), json!("inj-1"));
+        })
+        .unwrap_err()
+        .code(),
+        "client_assertion_audience_mismatch"
+    );
+    // an array naming the issuer among others
+    assert_eq!(
+        f.with(|c| {
+            c.insert("aud".into(), json!(["https://evil.example", ISSUER]));
+            c.insert("jti".into(), json!("inj-2"));
+        })
+        .unwrap_err()
+        .code(),
+        "client_assertion_audience_mismatch"
+    );
+    f.with(|c| {
+        c.insert("aud".into(), json!(ISSUER));
+        c.insert("jti".into(), json!("inj-3"));
+    })
+    .unwrap();
+}

@@ -203,6 +203,17 @@ impl Database {
         on_backend!(self, write, |x| ops::revoke_cascade(x, &jti, now))
     }
 
+    /// The indices of the status list `uri` whose passports are revoked,
+    /// ascending: what the list publishes, read from the registry (the
+    /// source of truth), so that a revocation whose
+    /// [`revoke_cascade`](Database::revoke_cascade) answer was lost (a
+    /// crash before publishing) or made by another instance still reaches
+    /// the list.
+    pub async fn revoked_status_indices(&self, uri: &str) -> Result<Vec<u64>, StoreError> {
+        let uri = uri.to_owned();
+        on_backend!(self, read, |x| ops::revoked_status_indices(x, &uri))
+    }
+
     /// The registry row of `jti`.
     pub async fn passport(&self, jti: &str) -> Result<Option<RegistryRecord>, StoreError> {
         let jti = jti.to_owned();

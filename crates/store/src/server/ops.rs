@@ -22,6 +22,20 @@ const REVOCATION_LOCK: i64 = 0x7061_7373_7265_766b;
 /// instances starting together apply each one once.
 const MIGRATION_LOCK: i64 = 0x7061_7373_6d69_6772;
 
+/// Serialises, on PostgreSQL, the rotations and revocations of one refresh
+/// token family (keyed by the hash of its id, in the two-key space, apart
+/// from the locks above). Without it a family revoked while another
+/// instance rotates one of its tokens misses the successor that rotation
+/// commits: the revocation's snapshot predates the successor's row.
+const REFRESH_FAMILY_LOCK: &str = "SELECT pg_advisory_xact_lock(1919247974, hashtext($1))";
+
+async fn lock_family<E: Exec>(x: &mut E, family: &str) -> Result<(), StoreError> {
+    if x.dialect() == Dialect::Postgres {
+        x.exec(REFRESH_FAMILY_LOCK, &[family.into()]).await?;
+    }
+    Ok(())
+}
+
 fn pg_lock(kind: &str, key: i64) -> String {
     format!("SELECT {kind}({key})")
 }
@@ -234,6 +248,17 @@ pub(super) async fn revoke_cascade<E: Exec>(
     Ok(out)
 }
 
+pub(super) async fn revoked_status_indices<E: Exec>(
+    x: &mut E,
+    uri: &str,
+) -> Result<Vec<u64>, StoreError> {
+    x.query(sql::REVOKED_INDICES, &[uri.into()])
+        .await?
+        .iter()
+        .map(|r| idx_out(Some(r.int(0)?)).map(|i| i.unwrap_or_default()))
+        .collect()
+}
+
 pub(super) async fn passport<E: Exec>(
     x: &mut E,
     jti: &str,
@@ -414,6 +439,7 @@ pub(super) async fn revoke_family<E: Exec>(
     family: &str,
     now: i64,
 ) -> Result<u64, StoreError> {
+    lock_family(x, family).await?;
     x.exec(sql::REVOKE_FAMILY, &[now.into(), family.into()])
         .await
 }
@@ -425,6 +451,13 @@ pub(super) async fn rotate_refresh<E: Exec>(
     next: &RefreshSuccessor,
     now: i64,
 ) -> Result<Result<RefreshGrant, StoreError>, StoreError> {
+    // the family first (PostgreSQL): the statements below then see every
+    // rotation and revocation of it committed before, and none runs meanwhile
+    if x.dialect() == Dialect::Postgres
+        && let Some(r) = one(x, sql::REFRESH_STATE, &[presented.as_str().into()]).await?
+    {
+        lock_family(x, &r.text(0)?).await?;
+    }
     let used = one(
         x,
         sql::USE_REFRESH,

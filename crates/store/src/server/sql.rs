@@ -28,6 +28,9 @@ pub(super) const REVOKE_CASCADE: &str = "WITH RECURSIVE chain(jti) AS ( \
      WHERE jti IN (SELECT jti FROM chain) AND state = 'active' \
      RETURNING jti, status_uri, status_idx, revoked_reason";
 
+pub(super) const REVOKED_INDICES: &str = "SELECT status_idx FROM registry \
+     WHERE status_uri = $1 AND state = 'revoked' AND status_idx IS NOT NULL ORDER BY status_idx";
+
 pub(super) fn passport_by_jti() -> String {
     format!("SELECT {REGISTRY_COLUMNS} FROM registry WHERE jti = $1")
 }

@@ -14,7 +14,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use super::exec::{Dialect, Exec, Row, Val};
-use crate::dir::{create_new_private, ensure_private_dir, refuse_symlink};
+use crate::dir::{create_new_private, ensure_private_dir, private_file, refuse_symlink};
 use crate::error::StoreError;
 use crate::store::DEFAULT_BUSY_TIMEOUT;
 
@@ -162,6 +162,15 @@ impl Sqlite {
         match create_new_private(path) {
             Ok(_) | Err(StoreError::InsecurePath { .. }) => {}
             Err(e) => return Err(e),
+        }
+        // an existing file (and its WAL, which SQLite creates with the
+        // file's mode) must be this user's alone: it holds the signing
+        // keys' private halves
+        private_file(path)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            private_file(Path::new(&side))?;
         }
         let mut conn = open_connection(path)?;
         // one transaction per migration (the write lock taken first, so
