@@ -107,6 +107,12 @@ pub enum StoreError {
     /// A database URL is neither a file path nor a `postgres://` URL.
     #[error("invalid database URL {0:?}")]
     DatabaseUrl(String),
+    /// A `postgres://` URL this build would reach in plain text: a host not
+    /// on loopback nor a Unix socket, or an explicit `sslmode` asking for
+    /// TLS. TLS to PostgreSQL is not supported yet, and the state carries the
+    /// private signing keys.
+    #[error("TLS to PostgreSQL is not supported yet: {0}")]
+    PostgresTlsRequired(String),
     /// A `postgres://` URL, and this build was made without PostgreSQL.
     #[error("this build has no PostgreSQL support (passport-store feature `postgres`)")]
     PostgresUnsupported,
@@ -206,6 +212,8 @@ passport_jose::error_codes! {
             "The token service's database was used outside a tokio runtime.",
         StoreError::DatabaseUrl(_) => "invalid_database_url":
             "A database URL is neither a file path nor a `postgres://` URL.",
+        StoreError::PostgresTlsRequired(_) => "postgres_tls_required":
+            "A PostgreSQL database not on loopback or a Unix socket, or a URL asking for TLS: TLS to PostgreSQL is not supported yet.",
         StoreError::PostgresUnsupported => "postgres_unsupported":
             "A `postgres://` database was asked of a build without PostgreSQL support.",
         StoreError::DuplicatePassport(_) => "duplicate_passport":

@@ -104,17 +104,28 @@ fn list_id(tx: &Transaction<'_>, uri: &str) -> Result<Option<i64>, StoreError> {
         .optional()?)
 }
 
-/// Reserves a uniformly random index never handed out before, growing the
-/// space first if this allocation would fill more than half of it.
-pub(crate) fn reserve(tx: &Transaction<'_>, uri: &str) -> Result<Reservation, StoreError> {
-    let (list, mut space, allocated) = list_row(tx, uri)?;
-    let count = allocated.saturating_add(1);
+/// The index space (a power of two, at least `space`) that keeps `count`
+/// allocations to at most half of it; `None` past [`MAX_INDEX_SPACE`].
+pub(crate) fn space_for(count: u64, mut space: u64) -> Option<u64> {
     while count.saturating_mul(2) > space && space < MAX_INDEX_SPACE {
         space *= 2;
     }
-    if count.saturating_mul(2) > space {
-        return Err(StoreError::IndexSpaceExhausted { allocated });
-    }
+    (count.saturating_mul(2) <= space).then_some(space)
+}
+
+/// A uniformly random index below `space` (a power of two).
+pub(crate) fn random_below(space: u64) -> Result<u64, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::RandomUnavailable(e.to_string()))?;
+    Ok(u64::from_le_bytes(bytes) & space.wrapping_sub(1))
+}
+
+/// Reserves a uniformly random index never handed out before, growing the
+/// space first if this allocation would fill more than half of it.
+pub(crate) fn reserve(tx: &Transaction<'_>, uri: &str) -> Result<Reservation, StoreError> {
+    let (list, space, allocated) = list_row(tx, uri)?;
+    let space = space_for(allocated.saturating_add(1), space)
+        .ok_or(StoreError::IndexSpaceExhausted { allocated })?;
     let taken = |idx: u64| -> Result<bool, StoreError> {
         Ok(tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM status WHERE list = ?1 AND idx = ?2)",
@@ -122,13 +133,10 @@ pub(crate) fn reserve(tx: &Transaction<'_>, uri: &str) -> Result<Reservation, St
             |r| r.get(0),
         )?)
     };
-    let mask = space - 1;
     let mut chosen = None;
     // At most half the space is used: 64 misses have probability ≤ 2^-64.
     for _ in 0..64 {
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).map_err(|e| StoreError::RandomUnavailable(e.to_string()))?;
-        let idx = u64::from_le_bytes(bytes) & mask;
+        let idx = random_below(space)?;
         if !taken(idx)? {
             chosen = Some(idx);
             break;
@@ -185,11 +193,9 @@ pub(crate) fn record_reservation(
         params![reservation.list, reservation.idx as i64, jti, agent_id, exp],
     )?;
     // Grow the space as `reserve` decided, and count the allocation.
-    let (_, mut space, allocated) = list_row(tx, &reservation.uri)?;
+    let (_, space, allocated) = list_row(tx, &reservation.uri)?;
     let count = allocated.saturating_add(1);
-    while count.saturating_mul(2) > space && space < MAX_INDEX_SPACE {
-        space *= 2;
-    }
+    let space = space_for(count, space).unwrap_or(space);
     tx.execute(
         "UPDATE status_lists SET space = ?2, allocated = ?3 WHERE id = ?1",
         params![reservation.list, space as i64, count as i64],

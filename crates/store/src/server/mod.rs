@@ -139,6 +139,11 @@ impl Database {
     /// or a plain file path (SQLite: the file is created `0600`, its
     /// directory `0700` when missing and refused when others may write to
     /// it). `now` stamps the migrations applied.
+    ///
+    /// The PostgreSQL client has no TLS yet: a host that is not loopback
+    /// (`127.0.0.0/8`, `::1`, `localhost`) nor a Unix socket directory, and
+    /// an explicit `sslmode=require`, `verify-ca` or `verify-full`, are
+    /// refused before connecting ([`StoreError::PostgresTlsRequired`]).
     pub async fn open(url: &str, now: i64) -> Result<Database, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             #[cfg(feature = "postgres")]
@@ -389,8 +394,9 @@ impl Database {
 
     // ---- status lists ----
 
-    /// The next free index of the status list `uri` (0, 1, 2, …), never
-    /// handed out twice, whichever instance asks.
+    /// A random free index of the status list `uri`, drawn from an index
+    /// space kept at most half full (so an index reveals no issuance count),
+    /// never handed out twice, whichever instance asks.
     pub async fn allocate_status_index(&self, uri: &str) -> Result<u64, StoreError> {
         let uri = uri.to_owned();
         on_backend!(self, write, |x| ops::allocate_status_index(x, &uri))

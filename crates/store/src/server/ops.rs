@@ -75,12 +75,20 @@ pub(super) struct Migration {
 }
 
 /// The migrations, in order.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_server_state",
-    sqlite: include_str!("../../migrations/sqlite/0001_server_state.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_server_state.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_server_state",
+        sqlite: include_str!("../../migrations/sqlite/0001_server_state.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_server_state.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_random_status_indices",
+        sqlite: include_str!("../../migrations/sqlite/0002_random_status_indices.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_random_status_indices.sql"),
+    },
+];
 
 /// The newest schema version this crate knows.
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -622,13 +630,27 @@ pub(super) async fn allocate_status_index<E: Exec>(
     x: &mut E,
     uri: &str,
 ) -> Result<u64, StoreError> {
-    let idx = one(x, sql::ALLOCATE_INDEX, &[uri.into()])
+    let count = one(x, sql::COUNT_ALLOCATION, &[uri.into()])
         .await?
-        .ok_or_else(|| StoreError::Corrupt("the allocation returned no index".into()))?
+        .ok_or_else(|| StoreError::Corrupt("the allocation returned no count".into()))?
         .int(0)?;
-    let idx = u64::try_from(idx).map_err(|_| StoreError::Corrupt(format!("status index {idx}")))?;
-    if idx >= crate::MAX_INDEX_SPACE {
-        return Err(StoreError::IndexSpaceExhausted { allocated: idx });
+    let count =
+        u64::try_from(count).map_err(|_| StoreError::Corrupt(format!("status count {count}")))?;
+    let allocated = count.saturating_sub(1);
+    // a random index, so that an index tells nothing of how many came before
+    let space = crate::status::space_for(count, crate::INITIAL_INDEX_SPACE)
+        .ok_or(StoreError::IndexSpaceExhausted { allocated })?;
+    // At most half the space is taken: 64 misses have probability ≤ 2^-64.
+    for _ in 0..64 {
+        let idx = crate::status::random_below(space)?;
+        let as_int =
+            i64::try_from(idx).map_err(|_| StoreError::Corrupt(format!("status index {idx}")))?;
+        if x.exec(sql::TAKE_INDEX, &[uri.into(), as_int.into()])
+            .await?
+            == 1
+        {
+            return Ok(idx);
+        }
     }
-    Ok(idx)
+    Err(StoreError::IndexSpaceExhausted { allocated })
 }

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_postgres::config::Host;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, Config, GenericClient, NoTls};
 
@@ -150,9 +151,13 @@ impl Drop for Pooled<'_> {
 impl Postgres {
     /// Connects to `url` and migrates the database.
     pub(super) async fn open(url: &str, now: i64) -> Result<Postgres, StoreError> {
+        // before parsing: tokio-postgres does not parse `verify-ca` or
+        // `verify-full`, and those deserve the TLS error, not a syntax one
+        refuse_tls_mode(url)?;
         let config: Config = url
             .parse()
             .map_err(|_| StoreError::DatabaseUrl(redact(url)))?;
+        refuse_network(&config)?;
         let db = Postgres {
             config,
             idle: Mutex::new(Vec::new()),
@@ -195,6 +200,53 @@ impl Postgres {
             _permit: permit,
         })
     }
+}
+
+/// Refuses a URL whose `sslmode` asks for TLS (`require`, `verify-ca`,
+/// `verify-full`): the connection would be plain text or fail later.
+fn refuse_tls_mode(url: &str) -> Result<(), StoreError> {
+    let mode = url
+        .split(['?', '&', ' ', '\t', '\n'])
+        .find_map(|part| part.trim().strip_prefix("sslmode="));
+    match mode {
+        Some(m @ ("require" | "verify-ca" | "verify-full")) => Err(
+            StoreError::PostgresTlsRequired(format!("the database URL asks for sslmode={m}")),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a configuration that would reach a host other than loopback
+/// (`127.0.0.0/8`, `::1`, `localhost`) or a Unix socket directory: without
+/// TLS, the signing keys would cross the network in clear.
+fn refuse_network(config: &Config) -> Result<(), StoreError> {
+    for host in config.get_hosts() {
+        if let Host::Tcp(name) = host
+            && !is_loopback_name(name)
+        {
+            return Err(StoreError::PostgresTlsRequired(format!(
+                "host {:?} is neither loopback nor a Unix socket",
+                crate::error::shorten(name)
+            )));
+        }
+    }
+    if let Some(addr) = config.get_hostaddrs().iter().find(|a| !a.is_loopback()) {
+        return Err(StoreError::PostgresTlsRequired(format!(
+            "hostaddr {addr} is not loopback"
+        )));
+    }
+    Ok(())
+}
+
+fn is_loopback_name(name: &str) -> bool {
+    let bare = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A database URL for an error message, without its password.

@@ -122,9 +122,15 @@ pub(super) const MAKE_CURRENT: &str = "UPDATE signing_keys SET state = 'current'
 pub(super) const DELETE_RETIRED_KEYS: &str =
     "DELETE FROM signing_keys WHERE state = 'retired' AND max_exp < $1";
 
-pub(super) const ALLOCATE_INDEX: &str = "INSERT INTO status_allocation (uri, next_idx) \
+/// Counts an allocation of the list `$1` (`next_idx` is the number handed
+/// out); on PostgreSQL the row lock queues the list's other allocations.
+pub(super) const COUNT_ALLOCATION: &str = "INSERT INTO status_allocation (uri, next_idx) \
      VALUES ($1, 1) ON CONFLICT (uri) DO UPDATE SET next_idx = status_allocation.next_idx + 1 \
-     RETURNING next_idx - 1";
+     RETURNING next_idx";
+
+/// Takes the index `$2` of the list `$1`: one row changed, or none if taken.
+pub(super) const TAKE_INDEX: &str =
+    "INSERT INTO status_index (uri, idx) VALUES ($1, $2) ON CONFLICT (uri, idx) DO NOTHING";
 
 pub(super) const MIGRATIONS_TABLE_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations ( \
        version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL \

@@ -367,15 +367,22 @@ mod tests {
         let commits = db.commits.load(Ordering::Relaxed) - before;
         assert!(commits <= 8, "{commits} commits for 64 changes");
         // the refused jobs' allocations were rolled back: 56 indices used
-        let next = db
+        let used = db
             .write(|conn| {
-                run_now(super::super::ops::allocate_status_index(
-                    &mut SqliteExec(conn),
-                    "u",
-                ))
+                let taken: i64 = conn.query_row(
+                    "SELECT count(*) FROM status_index WHERE uri = 'u'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let counted: i64 = conn.query_row(
+                    "SELECT next_idx FROM status_allocation WHERE uri = 'u'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                Ok((taken, counted))
             })
             .await
             .unwrap();
-        assert_eq!(next, 56);
+        assert_eq!(used, (56, 56));
     }
 }

@@ -210,9 +210,11 @@ async fn sqlite_refuses_an_existing_database_file_others_can_read() {
 /// registry must answer which indices of a list are revoked.
 async fn a_revocation_whose_answer_was_lost_is_still_published(db: Arc<Database>) {
     let uri = "https://issuer.example/status/1";
+    let mut idx = Vec::new();
     for (jti, parent) in [("root", None), ("child", Some("root")), ("other", None)] {
         let mut e = entry(jti, parent);
-        e.status_idx = Some(db.allocate_status_index(uri).await.unwrap());
+        idx.push(db.allocate_status_index(uri).await.unwrap());
+        e.status_idx = idx.last().copied();
         db.record_issued(e).await.unwrap();
     }
     // the answer is lost (the process dies before publishing)
@@ -220,7 +222,9 @@ async fn a_revocation_whose_answer_was_lost_is_still_published(db: Arc<Database>
     // the retry says nothing more ...
     assert!(db.revoke_cascade("root", NOW + 6).await.unwrap().is_empty());
     // ... but the list is built from the registry
-    assert_eq!(db.revoked_status_indices(uri).await.unwrap(), [0, 1]);
+    let mut revoked = idx[..2].to_vec();
+    revoked.sort_unstable();
+    assert_eq!(db.revoked_status_indices(uri).await.unwrap(), revoked);
     assert!(
         db.revoked_status_indices("https://issuer.example/status/2")
             .await
@@ -240,7 +244,6 @@ async fn a_revocation_whose_answer_was_lost_is_still_published(db: Arc<Database>
 /// that table); the registry's unique (status_uri, status_idx) index
 /// already refuses a reuse.
 #[tokio::test]
-#[ignore = "finding 7: sequential status indices reveal issuance counts; needs random allocation (migration 0002)"]
 async fn status_indices_reveal_no_issuance_count() {
     let f = Fixture::sqlite().await;
     let mut got = Vec::new();
@@ -253,6 +256,54 @@ async fn status_indices_reveal_no_issuance_count() {
     }
     let sequential: Vec<u64> = (0..16).collect();
     assert_ne!(got, sequential, "indices are a counter");
+    assert!(got.iter().all(|&i| i < passport_store::INITIAL_INDEX_SPACE));
+    let mut distinct = got.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), got.len(), "an index handed out twice");
+}
+
+/// A database migrated from schema 1 (the counter) keeps the indices the
+/// counter handed out: the random draws never hand them out again.
+#[tokio::test]
+async fn indices_of_the_counter_are_kept_by_migration_0002() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let path = path.to_str().unwrap();
+    drop(Database::open(path, NOW).await.unwrap());
+    {
+        // back to schema 1, with 30 indices from the counter of one list
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE status_index; DELETE FROM schema_migrations WHERE version = 2; \
+             INSERT INTO status_allocation (uri, next_idx) VALUES ('https://i.example/s', 30);",
+        )
+        .unwrap();
+    }
+    let db = Database::open(path, NOW).await.unwrap();
+    assert_eq!(db.schema_versions().await.unwrap(), [1, 2]);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..200 {
+        let idx = db
+            .allocate_status_index("https://i.example/s")
+            .await
+            .unwrap();
+        assert!(idx >= 30, "index {idx} of the counter handed out again");
+        assert!(seen.insert(idx), "index {idx} handed out twice");
+    }
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let kept: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM status_index WHERE uri = 'https://i.example/s' AND idx < 30",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, 30);
+    let counted: i64 = conn
+        .query_row("SELECT next_idx FROM status_allocation", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(counted, 230);
 }
 
 /// Finding 9: the PostgreSQL backend connects with `NoTls` whatever the
@@ -265,10 +316,42 @@ async fn status_indices_reveal_no_issuance_count() {
 /// socket must be refused before any byte is sent.
 #[cfg(feature = "postgres")]
 #[tokio::test]
-#[ignore = "finding 9: plain-text PostgreSQL to a remote host carries the private signing keys; refuse it until TLS is supported"]
 async fn postgres_over_the_network_without_tls_is_refused() {
-    let err = Database::open("postgres://passport:pw@db.invalid:5432/passport", NOW)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "postgres_tls_required", "{err}");
+    for url in [
+        "postgres://passport:pw@db.invalid:5432/passport",
+        "postgresql://passport@10.0.0.7/passport",
+        "postgres://passport@[2001:db8::1]:5432/passport",
+        // one of several hosts remote
+        "postgres://passport@localhost,db.invalid/passport",
+        // a loopback name, but the address connected to is remote
+        "postgres://passport@localhost/passport?hostaddr=192.0.2.1",
+        // TLS asked for explicitly, even on loopback: refused, not downgraded
+        "postgres://passport@127.0.0.1/passport?sslmode=require",
+        "postgres://passport@localhost/passport?sslmode=verify-ca",
+        "postgres://passport@[::1]/passport?connect_timeout=1&sslmode=verify-full",
+    ] {
+        let err = Database::open(url, NOW).await.unwrap_err();
+        assert_eq!(err.code(), "postgres_tls_required", "{url}: {err}");
+        assert!(
+            err.to_string()
+                .contains("TLS to PostgreSQL is not supported yet")
+        );
+        assert!(!err.to_string().contains("pw"), "{err}");
+    }
+}
+
+/// Loopback and Unix sockets pass the TLS check (and then fail to connect
+/// to nothing, with the ordinary PostgreSQL error).
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_on_loopback_or_a_socket_is_not_refused_for_tls() {
+    for url in [
+        "postgres://passport@127.0.0.2:1/passport?connect_timeout=1",
+        "postgres://passport@[::1]:1/passport?connect_timeout=1&sslmode=disable",
+        "postgres://passport@localhost:1/passport?connect_timeout=1&sslmode=prefer",
+        "postgres://passport@%2Fnonexistent%2Fdir/passport?connect_timeout=1",
+    ] {
+        let err = Database::open(url, NOW).await.unwrap_err();
+        assert_eq!(err.code(), "postgres_failed", "{url}: {err}");
+    }
 }
