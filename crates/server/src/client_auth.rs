@@ -109,8 +109,9 @@ pub enum ClientAuthError {
     /// `iss` or `sub` is not the client.
     #[error("client assertion iss and sub must both be the client_id")]
     WrongSubject,
-    /// `aud` is not the token endpoint or the issuer.
-    #[error("client assertion aud is not this server")]
+    /// `aud` is not exactly this server's issuer identifier as a single
+    /// string (an array, or the token endpoint, is refused).
+    #[error("client assertion aud must be this server's issuer identifier, as a single string")]
     WrongAudience,
     /// `exp` has passed.
     #[error("client assertion expired")]
@@ -166,7 +167,7 @@ passport_jose::error_codes! {
         ClientAuthError::WrongSubject => "client_assertion_subject_mismatch":
             "The client assertion's iss or sub is not the client_id.",
         ClientAuthError::WrongAudience => "client_assertion_audience_mismatch":
-            "The client assertion's aud is neither the token endpoint nor the issuer.",
+            "The client assertion's aud is not exactly this server's issuer identifier as a single string (draft-ietf-oauth-rfc7523bis): the token endpoint or an array is refused.",
         ClientAuthError::Expired => "client_assertion_expired":
             "The client assertion's exp has passed.",
         ClientAuthError::NotYetValid => "client_assertion_not_yet_valid":
@@ -507,8 +508,12 @@ pub trait AssertionReplay: Send + Sync {
 /// What a `private_key_jwt` assertion is checked against.
 #[derive(Clone, Copy)]
 pub struct AssertionCheck<'a> {
-    /// Accepted `aud` values: the token endpoint URL and the issuer.
-    pub audiences: &'a [&'a str],
+    /// This server's issuer identifier: the only accepted `aud`, as a
+    /// single string (draft-ietf-oauth-rfc7523bis). Neither the token
+    /// endpoint nor an array is accepted: a client that also talks to a
+    /// malicious server may address assertions to whatever token endpoint
+    /// that server names, i.e. ours, and that server could replay them here.
+    pub issuer: &'a str,
     /// Algorithms accepted.
     pub algorithms: &'a [Algorithm],
     /// The clock.
@@ -524,7 +529,7 @@ pub struct AssertionCheck<'a> {
 impl fmt::Debug for AssertionCheck<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AssertionCheck")
-            .field("audiences", &self.audiences)
+            .field("issuer", &self.issuer)
             .field("max_lifetime", &self.max_lifetime)
             .finish_non_exhaustive()
     }
@@ -572,8 +577,8 @@ pub fn authenticate(
 /// Verifies an RFC 7523 client assertion for `client_id` with its registered
 /// `keys`: the JWS rules of SPEC §5 (no `alg: none`, no HMAC, no embedded
 /// key, the key found by `kid` among the client's keys and its algorithm
-/// required), then `iss` = `sub` = `client_id`, `aud` one of
-/// `check.audiences`, `exp` present, not passed and at most
+/// required), then `iss` = `sub` = `client_id`, `aud` exactly
+/// `check.issuer` as a single string, `exp` present, not passed and at most
 /// `check.max_lifetime` ahead, `nbf`/`iat` not in the future, and `jti`
 /// used once.
 pub fn verify_assertion(
@@ -608,15 +613,12 @@ pub fn verify_assertion(
     if string("iss")? != client_id || string("sub")? != client_id {
         return Err(ClientAuthError::WrongSubject);
     }
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(s)) => check.audiences.contains(&s.as_str()),
-        Some(Value::Array(list)) if !list.is_empty() => list
-            .iter()
-            .any(|v| v.as_str().is_some_and(|s| check.audiences.contains(&s))),
-        _ => return Err(ClientAuthError::MissingClaim("aud")),
-    };
-    if !aud_ok {
-        return Err(ClientAuthError::WrongAudience);
+    match claims.get("aud") {
+        None => return Err(ClientAuthError::MissingClaim("aud")),
+        Some(Value::String(s)) if s == check.issuer => {}
+        // the token endpoint, another server, an array (even of the issuer
+        // alone): rfc7523bis wants the issuer as the sole, string audience
+        Some(_) => return Err(ClientAuthError::WrongAudience),
     }
     let now = check.clock.now();
     let exp = number("exp")?.ok_or(ClientAuthError::MissingClaim("exp"))?;
