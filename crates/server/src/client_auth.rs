@@ -25,7 +25,8 @@
 //! let creds = ClientCredentials::extract(None, &form)?;
 //! assert_eq!(creds.client_id(), "w1");
 //! let registered = RegisteredAuth::SecretPost(hash);
-//! authenticate(&creds, &registered, None)?;
+//! let client = authenticate(&creds, &registered, None)?;
+//! assert_eq!(client.client_id(), "w1");
 //!
 //! // the same client sending no secret is refused
 //! let form = Form::parse(b"grant_type=client_credentials&client_id=w1", 4096)?;
@@ -538,6 +539,29 @@ impl fmt::Debug for AssertionCheck<'_> {
 /// The default `max_lifetime` of an assertion: 5 minutes.
 pub const DEFAULT_ASSERTION_LIFETIME: i64 = 300;
 
+/// A client that passed [`authenticate`], the only way to make one: what
+/// the per-client rate limit ([`crate::rate_limit::RateLimiter::check_client`])
+/// is keyed by, so that strangers claiming a `client_id` cannot spend that
+/// client's bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedClient {
+    client_id: String,
+    proven: bool,
+}
+
+impl AuthenticatedClient {
+    /// The client.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Whether the client proved a credential (a secret or a key). `false`
+    /// for a public client (`none`): its `client_id` is all anyone needs.
+    pub fn proven(&self) -> bool {
+        self.proven
+    }
+}
+
 /// Checks `credentials` against what the client registered. The method must
 /// be the registered one: a confidential client presenting only its
 /// `client_id` is refused, and so is a public client presenting a secret.
@@ -546,16 +570,15 @@ pub fn authenticate(
     credentials: &ClientCredentials,
     registered: &RegisteredAuth,
     assertions: Option<&AssertionCheck<'_>>,
-) -> Result<(), ClientAuthError> {
-    match (credentials, registered) {
-        (ClientCredentials::None { .. }, RegisteredAuth::None) => Ok(()),
+) -> Result<AuthenticatedClient, ClientAuthError> {
+    let proven = match (credentials, registered) {
+        (ClientCredentials::None { .. }, RegisteredAuth::None) => false,
         (ClientCredentials::SecretBasic { secret, .. }, RegisteredAuth::SecretBasic(hash))
         | (ClientCredentials::SecretPost { secret, .. }, RegisteredAuth::SecretPost(hash)) => {
-            if hash.verify(secret) {
-                Ok(())
-            } else {
-                Err(ClientAuthError::BadSecret)
+            if !hash.verify(secret) {
+                return Err(ClientAuthError::BadSecret);
             }
+            true
         }
         (
             ClientCredentials::PrivateKeyJwt {
@@ -565,13 +588,20 @@ pub fn authenticate(
             RegisteredAuth::PrivateKeyJwt(keys),
         ) => {
             let check = assertions.ok_or(ClientAuthError::AssertionsNotConfigured)?;
-            verify_assertion(assertion, client_id, keys, check)
+            verify_assertion(assertion, client_id, keys, check)?;
+            true
         }
-        (used, registered) => Err(ClientAuthError::MethodMismatch {
-            used: used.method(),
-            registered: registered.method(),
-        }),
-    }
+        (used, registered) => {
+            return Err(ClientAuthError::MethodMismatch {
+                used: used.method(),
+                registered: registered.method(),
+            });
+        }
+    };
+    Ok(AuthenticatedClient {
+        client_id: credentials.client_id().to_owned(),
+        proven,
+    })
 }
 
 /// Verifies an RFC 7523 client assertion for `client_id` with its registered

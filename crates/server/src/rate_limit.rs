@@ -1,30 +1,53 @@
 //! Token buckets per client and per address, for `/token`, `/authorize` and
 //! `/register` (429 with `Retry-After`).
 //!
-//! Memory is bounded: at most `max_keys` buckets. When full, buckets that
-//! have refilled completely are dropped first (they are the same as no
-//! bucket); if none has, the one touched least recently goes. Evicting an
-//! active bucket only ever lets its key start afresh, so an attacker who
-//! floods the table with addresses weakens limits but cannot lock anyone
-//! out. IPv6 addresses are keyed by their /64 (one host usually owns a whole
-//! /64), IPv4-mapped IPv6 addresses as IPv4.
+//! Two checks, at two moments. [`RateLimiter::check_address`] runs before
+//! anything else is read and charges the address's bucket.
+//! [`RateLimiter::check_client`] runs only once the client authenticated:
+//! it takes an [`AuthenticatedClient`], which only
+//! [`client_auth::authenticate`](crate::client_auth::authenticate) makes, so
+//! strangers merely claiming a `client_id` cannot spend that client's bucket
+//! and lock its users out (third review, finding 8). A public client (method
+//! `none`) proves nothing, so its requests are limited by address only, as
+//! are `/authorize` (where the `client_id` is public, in every link, and
+//! nothing authenticates) and `/register`.
+//!
+//! Memory is bounded: at most `max_keys` buckets, each key of fixed size (an
+//! address, or the SHA-256 of a client id). When full, buckets that have
+//! refilled completely are dropped first (they are the same as no bucket),
+//! then the least recently touched, down to one eighth below the bound: the
+//! scan that finds them is paid once per `max_keys / 8` new keys, not on
+//! every one. Evicting an active bucket only ever lets its key start afresh,
+//! so an attacker who floods the table with addresses weakens limits but
+//! cannot lock anyone out. IPv6 addresses are keyed by their /64 (one host
+//! usually owns a whole /64), IPv4-mapped IPv6 addresses as IPv4.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use passport_claims::ManualClock;
+//! use passport_server::client_auth::{authenticate, ClientCredentials, ClientSecret, RegisteredAuth};
+//! use passport_server::form::Form;
 //! use passport_server::rate_limit::{RateLimit, RateLimiter};
 //!
 //! let clock = Arc::new(ManualClock::new(1_000));
 //! let limiter = RateLimiter::new(RateLimit { burst: 2, per_second: 1.0 }, 1024, clock.clone());
-//! let addr = "203.0.113.7".parse().unwrap();
-//! limiter.check(Some("client-1"), addr)?;
-//! limiter.check(Some("client-1"), addr)?;
-//! let err = limiter.check(Some("client-1"), addr).unwrap_err();
+//! let addr = "203.0.113.7".parse()?;
+//! // before reading the request: the address
+//! limiter.check_address(addr)?;
+//! limiter.check_address(addr)?;
+//! let err = limiter.check_address(addr).unwrap_err();
 //! assert_eq!(err.retry_after(), 1);
 //! assert_eq!(err.oauth().status, 429);
 //! clock.advance(1);
-//! limiter.check(Some("client-1"), addr)?;
-//! # Ok::<(), passport_server::rate_limit::RateLimitError>(())
+//! limiter.check_address(addr)?;
+//!
+//! // after client authentication: the client
+//! let (secret, hash) = ClientSecret::generate()?;
+//! let body = format!("client_id=client-1&client_secret={}", secret.expose());
+//! let creds = ClientCredentials::extract(None, &Form::parse(body.as_bytes(), 4096)?)?;
+//! let client = authenticate(&creds, &RegisteredAuth::SecretPost(hash), None)?;
+//! limiter.check_client(&client)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::collections::HashMap;
@@ -33,6 +56,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use passport_claims::Clock;
 
+use crate::client_auth::AuthenticatedClient;
 use crate::oauth::{OAuthError, codes};
 
 /// The longest `Retry-After` answered, in seconds (a day).
@@ -83,9 +107,11 @@ impl RateLimitError {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A bucket's key, of fixed size whatever the client id's length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
-    Client(String),
+    /// The SHA-256 of an authenticated client's id.
+    Client([u8; 32]),
     Address(IpAddr),
 }
 
@@ -126,41 +152,47 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token from the address's bucket and (when known) the
-    /// client's, or neither when either is empty.
-    pub fn check(&self, client: Option<&str>, addr: IpAddr) -> Result<(), RateLimitError> {
+    /// Takes one token from the bucket of `addr` (its /64 for IPv6). Call it
+    /// before reading the request.
+    pub fn check_address(&self, addr: IpAddr) -> Result<(), RateLimitError> {
+        self.take(Key::Address(address_key(addr)))
+    }
+
+    /// Takes one token from the bucket of an authenticated client. Call it
+    /// after [`authenticate`](crate::client_auth::authenticate) succeeded. A
+    /// public client (not [`AuthenticatedClient::proven`]) has no bucket of
+    /// its own: anyone may send its `client_id`, so it is limited by
+    /// address only.
+    pub fn check_client(&self, client: &AuthenticatedClient) -> Result<(), RateLimitError> {
+        if !client.proven() {
+            return Ok(());
+        }
+        self.take(Key::Client(passport_jose::sha256(
+            client.client_id().as_bytes(),
+        )))
+    }
+
+    fn take(&self, key: Key) -> Result<(), RateLimitError> {
         let now = self.clock.now();
-        let mut keys = vec![Key::Address(address_key(addr))];
-        if let Some(c) = client {
-            keys.push(Key::Client(c.to_owned()));
-        }
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut wait = 0u64;
-        let mut levels = Vec::with_capacity(keys.len());
-        for key in &keys {
-            let tokens = buckets
-                .get(key)
-                .map_or(f64::from(self.limit.burst), |b| self.refilled(b, now));
-            if tokens < 1.0 {
-                wait = wait.max(self.seconds_until_one(tokens));
-            }
-            levels.push(tokens);
+        let tokens = buckets
+            .get(&key)
+            .map_or(f64::from(self.limit.burst), |b| self.refilled(b, now));
+        if tokens < 1.0 {
+            return Err(RateLimitError::Limited {
+                retry_after: self.seconds_until_one(tokens),
+            });
         }
-        if wait > 0 {
-            return Err(RateLimitError::Limited { retry_after: wait });
+        if !buckets.contains_key(&key) && buckets.len() >= self.max_keys {
+            self.evict(&mut buckets, now);
         }
-        for (key, tokens) in keys.into_iter().zip(levels) {
-            if !buckets.contains_key(&key) && buckets.len() >= self.max_keys {
-                self.evict(&mut buckets, now);
-            }
-            buckets.insert(
-                key,
-                Bucket {
-                    tokens: tokens - 1.0,
-                    updated: now,
-                },
-            );
-        }
+        buckets.insert(
+            key,
+            Bucket {
+                tokens: tokens - 1.0,
+                updated: now,
+            },
+        );
         Ok(())
     }
 
@@ -191,16 +223,20 @@ impl RateLimiter {
         (secs as u64).clamp(1, MAX_RETRY_AFTER)
     }
 
+    /// Makes room for `max_keys / 8` new keys (at least one): refilled
+    /// buckets first, then the least recently touched.
     fn evict(&self, buckets: &mut HashMap<Key, Bucket>, now: i64) {
         let full = f64::from(self.limit.burst);
         buckets.retain(|_, b| self.refilled(b, now) < full);
-        if buckets.len() >= self.max_keys
-            && let Some(oldest) = buckets
-                .iter()
-                .min_by_key(|(_, b)| b.updated)
-                .map(|(k, _)| k.clone())
-        {
-            buckets.remove(&oldest);
+        let target = self.max_keys - (self.max_keys / 8).max(1);
+        let excess = buckets.len().saturating_sub(target);
+        if excess == 0 {
+            return;
+        }
+        let mut by_age: Vec<(i64, Key)> = buckets.iter().map(|(k, b)| (b.updated, *k)).collect();
+        by_age.select_nth_unstable_by_key(excess - 1, |(updated, _)| *updated);
+        for (_, key) in &by_age[..excess] {
+            buckets.remove(key);
         }
     }
 }

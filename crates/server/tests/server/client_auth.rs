@@ -242,11 +242,13 @@ impl Fixture {
             max_lifetime: 300,
             skew: 30,
         };
-        authenticate(
+        let client = authenticate(
             &creds,
             &RegisteredAuth::PrivateKeyJwt(self.keys.clone()),
             Some(&check),
-        )
+        )?;
+        assert_eq!((client.client_id(), client.proven()), ("c1", true));
+        Ok(())
     }
 
     fn with(&self, edit: impl FnOnce(&mut Map<String, Value>)) -> Result<(), ClientAuthError> {
