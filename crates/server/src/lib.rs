@@ -36,11 +36,18 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod client_metadata;
+mod endpoints;
 pub mod form;
+mod keys;
 pub mod metadata;
 mod oauth;
 pub mod pkce;
 pub mod rate_limit;
+mod service;
 pub mod token_request;
 
 pub use oauth::{OAuthError, codes};
+pub use service::{
+    DEFAULT_PASSPORT_TTL, DEFAULT_STATUS_TTL, DEFAULT_TOKEN_RATE, Server, ServerBuilder,
+    ServerError, WorkloadClient,
+};

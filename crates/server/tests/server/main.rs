@@ -5,5 +5,6 @@
 mod authorize;
 mod client_auth;
 mod client_metadata;
+mod endpoints;
 mod rate_limit;
 mod token_request;

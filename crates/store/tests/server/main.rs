@@ -10,3 +10,4 @@
 mod common;
 mod schema;
 mod state;
+mod status_entries;
