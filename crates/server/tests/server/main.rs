@@ -7,4 +7,5 @@ mod client_auth;
 mod client_metadata;
 mod endpoints;
 mod rate_limit;
+mod resource_server;
 mod token_request;
