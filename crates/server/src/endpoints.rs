@@ -607,7 +607,14 @@ async fn introspect_inner(server: &Server, request: Request) -> Result<Value, OA
 
 async fn revoke(State(server): State<Server>, request: Request) -> Response {
     match revoke_inner(&server, request).await {
-        Ok(()) => no_store(&json!({})),
+        // RFC 7009 §2.2: 200, and the client ignores the body: none
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
         Err(e) => oauth_error(&e),
     }
 }

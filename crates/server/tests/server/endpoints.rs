@@ -680,6 +680,8 @@ async fn revocation_revokes_and_introspection_shows_it() {
         .post_authenticated("/revoke", &client, &[("token", &bundle)])
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.text().await.unwrap().is_empty(), "RFC 7009: no body");
     let jti = claims_of(&bundle).jti;
     let record = s.server.database().passport(&jti).await.unwrap().unwrap();
     assert_eq!(record.state, PassportState::Revoked);
