@@ -15,13 +15,13 @@ use passport_claims::{
     StatusReference, UnverifiedBundle,
 };
 use passport_dpop::{DpopError, ReplayCache};
-use passport_issuer::{IssuanceRequest, Issuer};
+use passport_issuer::{DelegationRequest, IssuanceRequest, IssueError, IssuedPassport, Issuer};
 use passport_status::{Status, StatusList, StatusListToken};
 use passport_store::StoreError;
 use passport_store::server::{
     ClientKind, ClientRecord, ClientSecret, PassportEntry, PassportState,
 };
-use passport_verifier::{VerificationPolicy, Verifier, VerifyError};
+use passport_verifier::{VerificationPolicy, VerifiedPassport, Verifier, VerifyError};
 use serde_json::{Map, Value, json};
 
 use crate::client_auth::{ClientAuthError, ClientCredentials};
@@ -29,7 +29,7 @@ use crate::form::{DEFAULT_MAX_FORM_BYTES, Form};
 use crate::metadata::{MetadataOptions, ServerMetadata, paths};
 use crate::oauth::{OAuthError, codes};
 use crate::service::{STATUS_LIST_PATH, Server};
-use crate::token_request::TokenRequest;
+use crate::token_request::{TOKEN_EXCHANGE, TokenExchange, TokenRequest, TokenType};
 
 /// The agent model recorded in a workload's passports (a workload is a
 /// program, not a model).
@@ -123,7 +123,7 @@ async fn metadata(State(server): State<Server>) -> Response {
         ..MetadataOptions::default()
     };
     let mut document = ServerMetadata::new(issuer, &options);
-    document.grant_types_supported = vec!["client_credentials"];
+    document.grant_types_supported = vec!["client_credentials", TOKEN_EXCHANGE];
     document.token_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();
     document.introspection_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();
     document.revocation_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();
@@ -313,27 +313,40 @@ async fn token_inner(server: &Server, request: Request) -> Result<Value, OAuthEr
     let credentials = credentials?;
     let client = authenticate(server, &credentials).await?;
     let grant = TokenRequest::from_form(&posted.form).map_err(|e| e.oauth())?;
-    let TokenRequest::ClientCredentials { scope, resource } = grant else {
+    let grant_type = grant.grant_type();
+    if !matches!(
+        grant,
+        TokenRequest::ClientCredentials { .. } | TokenRequest::TokenExchange(_)
+    ) {
         return Err(OAuthError::new(
             400,
             codes::UNSUPPORTED_GRANT_TYPE,
-            format!("{} is not supported by this server yet", grant.grant_type()),
-        ));
-    };
-    let (Some(owner), ClientKind::Workload) = (client.owner.clone(), client.kind) else {
-        return Err(OAuthError::new(
-            400,
-            codes::UNAUTHORIZED_CLIENT,
-            "only workload clients may use client_credentials",
-        ));
-    };
-    if !client.grant_types.iter().any(|g| g == "client_credentials") {
-        return Err(OAuthError::new(
-            400,
-            codes::UNAUTHORIZED_CLIENT,
-            "this client may not use client_credentials",
+            format!("{grant_type} is not supported by this server yet"),
         ));
     }
+    if !client.grant_types.iter().any(|g| g == grant_type) {
+        return Err(OAuthError::new(
+            400,
+            codes::UNAUTHORIZED_CLIENT,
+            format!("this client may not use {grant_type}"),
+        ));
+    }
+    match grant {
+        TokenRequest::ClientCredentials { scope, resource } => {
+            client_credentials(server, &client, scope, resource, &posted.headers).await
+        }
+        TokenRequest::TokenExchange(exchange) => {
+            token_exchange(server, &client, exchange, &posted.headers).await
+        }
+        _ => Err(OAuthError::new(
+            400,
+            codes::UNSUPPORTED_GRANT_TYPE,
+            format!("{grant_type} is not supported by this server yet"),
+        )),
+    }
+}
+
+fn require_resource(resource: Option<String>) -> Result<Audience, OAuthError> {
     let resource = resource.ok_or_else(|| {
         OAuthError::new(
             400,
@@ -341,9 +354,143 @@ async fn token_inner(server: &Server, request: Request) -> Result<Value, OAuthEr
             "resource is required (RFC 8707): it becomes the passport's aud",
         )
     })?;
-    let scopes = granted_scopes(&client, scope)?;
-    let jkt = dpop_binding(server, &posted.headers).await?;
+    Audience::new(resource)
+        .map_err(|e| OAuthError::new(400, codes::INVALID_TARGET, format!("resource: {e}")))
+}
 
+/// RFC 6749 §4.4 for a workload: the principal is its registered owner.
+async fn client_credentials(
+    server: &Server,
+    client: &ClientRecord,
+    scope: Option<ScopeSet>,
+    resource: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Value, OAuthError> {
+    let (Some(owner), ClientKind::Workload) = (client.owner.clone(), client.kind) else {
+        return Err(OAuthError::new(
+            400,
+            codes::UNAUTHORIZED_CLIENT,
+            "only workload clients may use client_credentials",
+        ));
+    };
+    let audience = require_resource(resource)?;
+    let scopes = granted_scopes(client, scope)?;
+    let jkt = dpop_binding(server, headers, None).await?;
+    let inner = &server.inner;
+    let ttl = inner.passport_ttl;
+    mint(server, client, None, move |issuer| {
+        let mut request = IssuanceRequest::new(
+            // no assurance level is asserted: nobody authenticated a person
+            IdentityAssertion::new(inner.issuer.as_str(), owner),
+            audience,
+            agent_of(client)?,
+            model()?,
+            scopes,
+        )
+        .ttl(ttl);
+        if let Some(jkt) = jkt {
+            request = request.holder_jkt(jkt);
+        }
+        issuer.issue(request).map_err(issue_error)
+    })
+    .await
+}
+
+/// RFC 8693: a passport bundle as the subject token yields a delegated
+/// child for the calling client — attenuated (within the parent's scope and
+/// the client's), clamped to the parent's expiry, depth-limited, bound to
+/// the DPoP key of the request (required, and the parent's own key, when
+/// the parent is bound), recorded with its parent.
+async fn token_exchange(
+    server: &Server,
+    client: &ClientRecord,
+    exchange: TokenExchange,
+    headers: &HeaderMap,
+) -> Result<Value, OAuthError> {
+    if !matches!(
+        exchange.subject_token_type,
+        TokenType::Jwt | TokenType::AccessToken
+    ) {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            "only a passport bundle (jwt or access_token) can be exchanged yet",
+        ));
+    }
+    if exchange.actor_token.is_some() {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            "actor_token is not supported yet",
+        ));
+    }
+    let audience = require_resource(exchange.resource.or(exchange.audience))?;
+    let Some((parent, _)) = verified(server, &exchange.subject_token).await else {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_GRANT,
+            "the subject token is not an active passport of this issuer",
+        ));
+    };
+    // a bound parent is exchanged only by its holder: the proof must be by
+    // its key (and the child is bound to it, as the issuer requires)
+    let bound = parent.bound_jkt().map(str::to_owned);
+    let jkt = dpop_binding(server, headers, bound.as_deref()).await?;
+    if bound.is_some() && jkt.is_none() {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_GRANT,
+            "the subject token is bound to a key: send a DPoP proof by that key",
+        ));
+    }
+    let scopes = match exchange.scope {
+        Some(asked) => asked,
+        None => parent.scopes().clone(),
+    };
+    let scopes = granted_scopes(client, Some(scopes))?;
+    let parent_jti = parent.claims().jti.clone();
+    let ttl = server.inner.passport_ttl;
+    mint(server, client, Some(parent_jti), move |issuer| {
+        let mut request =
+            DelegationRequest::new(&parent, audience, agent_of(client)?, model()?, scopes).ttl(ttl);
+        if let Some(jkt) = jkt {
+            request = request.holder_jkt(jkt);
+        }
+        issuer.delegate(request).map_err(issue_error)
+    })
+    .await
+}
+
+fn agent_of(client: &ClientRecord) -> Result<AgentId, OAuthError> {
+    AgentId::new(client.client_id.clone())
+        .map_err(|e| OAuthError::new(400, codes::INVALID_REQUEST, format!("client_id: {e}")))
+}
+
+fn model() -> Result<AgentModel, OAuthError> {
+    AgentModel::new(WORKLOAD_MODEL).map_err(|e| server_error("agent model", &e))
+}
+
+fn issue_error(e: IssueError) -> OAuthError {
+    let error = match e {
+        IssueError::ScopeAttenuation { .. } => codes::INVALID_SCOPE,
+        IssueError::DepthExceeded { .. }
+        | IssueError::ParentExpired { .. }
+        | IssueError::IssuerMismatch { .. }
+        | IssueError::HolderKeyRequired => codes::INVALID_GRANT,
+        _ => codes::INVALID_REQUEST,
+    };
+    OAuthError::new(400, error, format!("{}: {e}", e.code()))
+}
+
+/// Reserves a status index, signs with `sign` (given an issuer holding this
+/// server's key and that index), records the passport durably, and answers
+/// RFC 6749 §5.1 (with RFC 8693's `issued_token_type` for an exchange).
+async fn mint(
+    server: &Server,
+    client: &ClientRecord,
+    parent_jti: Option<String>,
+    sign: impl FnOnce(&Issuer) -> Result<IssuedPassport, OAuthError>,
+) -> Result<Value, OAuthError> {
     let inner = &server.inner;
     let index = inner
         .db
@@ -360,36 +507,17 @@ async fn token_inner(server: &Server, request: Request) -> Result<Value, OAuthEr
             .map_err(|e| server_error("the signing key is unusable", &e))?,
     )
     .with_clock(inner.clock.clone())
+    .with_max_depth(inner.max_depth)
     .with_status(Arc::new(Reserved(reference)));
-    let invalid = |what: &str, e: &dyn std::error::Error| {
-        OAuthError::new(400, codes::INVALID_REQUEST, format!("{what}: {e}"))
-    };
-    let audience = Audience::new(resource.clone()).map_err(|e| invalid("resource", &e))?;
-    let agent = AgentId::new(client.client_id.clone()).map_err(|e| invalid("client_id", &e))?;
-    let model = AgentModel::new(WORKLOAD_MODEL).map_err(|e| invalid("agent model", &e))?;
-    let mut request = IssuanceRequest::new(
-        // the principal is the client's registered owner; no assurance
-        // level is asserted (nobody authenticated a person)
-        IdentityAssertion::new(inner.issuer.as_str(), owner),
-        audience,
-        agent,
-        model,
-        scopes,
-    )
-    .ttl(inner.passport_ttl);
-    if let Some(jkt) = &jkt {
-        request = request.holder_jkt(jkt.clone());
-    }
-    let issued = issuer
-        .issue(request)
-        .map_err(|e| OAuthError::new(400, codes::INVALID_REQUEST, format!("cannot issue: {e}")))?;
+    let issued = sign(&issuer)?;
     let claims = issued.claims();
-    // durable before it is handed out
-    inner
+    let exchange = parent_jti.is_some();
+    // durable before it is handed out; a parent revoked meanwhile refuses it
+    match inner
         .db
         .record_issued(PassportEntry {
             jti: claims.jti.clone(),
-            parent_jti: None,
+            parent_jti,
             client_id: client.client_id.clone(),
             agent_id: claims.agent.agent_id.clone(),
             principal: claims.sub.clone(),
@@ -403,19 +531,33 @@ async fn token_inner(server: &Server, request: Request) -> Result<Value, OAuthEr
             created_at: server.now(),
         })
         .await
-        .map_err(|e| server_error("the passport could not be recorded", &e))?;
+    {
+        Ok(()) => {}
+        Err(StoreError::ParentRevoked(_)) => {
+            return Err(OAuthError::new(
+                400,
+                codes::INVALID_GRANT,
+                "the subject token was revoked",
+            ));
+        }
+        Err(e) => return Err(server_error("the passport could not be recorded", &e)),
+    }
     tracing::info!(
         jti = %claims.jti,
         client_id = %client.client_id,
         outcome = "ok",
-        "client_credentials passport issued"
+        "passport issued"
     );
-    Ok(json!({
+    let mut answer = json!({
         "access_token": issued.bundle(),
-        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
-        "expires_in": claims.exp.saturating_sub(claims.iat),
+        "token_type": if claims.cnf_jkt.is_some() { "DPoP" } else { "Bearer" },
+        "expires_in": claims.exp.saturating_sub(server.now()).max(0),
         "scope": scope_string(&claims.agent.tool_scope),
-    }))
+    });
+    if exchange {
+        answer["issued_token_type"] = json!(TokenType::AccessToken.as_str());
+    }
+    Ok(answer)
 }
 
 /// The scopes granted: those asked (each within what the client may
@@ -451,7 +593,11 @@ fn scope_string(scopes: &ScopeSet) -> String {
 /// valid for `POST` to the token endpoint and never seen before (the
 /// database remembers it, so every instance refuses its replay); the
 /// passport is then bound to its key (`cnf.jkt`). Without one, `None`.
-async fn dpop_binding(server: &Server, headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+async fn dpop_binding(
+    server: &Server,
+    headers: &HeaderMap,
+    expected_jkt: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
     let proofs: Vec<&str> = headers
         .get_all("dpop")
         .iter()
@@ -466,7 +612,7 @@ async fn dpop_binding(server: &Server, headers: &HeaderMap) -> Result<Option<Str
         |e: &DpopError| OAuthError::new(400, INVALID_DPOP_PROOF, format!("{}: {e}", e.code()));
     let proof = inner
         .dpop
-        .verify(&proofs, "POST", &url, None, None)
+        .verify(&proofs, "POST", &url, None, expected_jkt)
         .map_err(|e| bad(&e))?;
     let policy = inner.dpop.policy();
     let expires = proof
@@ -520,7 +666,7 @@ impl StatusAllocator for Reserved {
 /// Verifies a presented bundle against this server's keys (every link's
 /// signature and every SPEC §5 chain rule) and the registry (every link
 /// recorded and active). `None` for anything else.
-async fn verified(server: &Server, token: &str) -> Option<(PassportClaims, Vec<String>)> {
+async fn verified(server: &Server, token: &str) -> Option<(VerifiedPassport, Vec<String>)> {
     let bundle = UnverifiedBundle::parse(token).ok()?;
     let leaf = bundle.inspect_unverified().into_iter().next()?.ok()?;
     // the audience is only read to configure the verifier: the signature
@@ -555,7 +701,7 @@ async fn verified(server: &Server, token: &str) -> Option<(PassportClaims, Vec<S
         }
         client.push(record.entry.client_id);
     }
-    Some((passport.claims().clone(), client))
+    Some((passport, client))
 }
 
 async fn refresh_keys(server: &Server) {
@@ -580,9 +726,10 @@ async fn introspect_inner(server: &Server, request: Request) -> Result<Value, OA
         .form
         .get("token")
         .ok_or_else(|| OAuthError::new(400, codes::INVALID_REQUEST, "missing parameter: token"))?;
-    let Some((claims, clients)) = verified(server, token).await else {
+    let Some((passport, clients)) = verified(server, token).await else {
         return Ok(json!({ "active": false }));
     };
+    let claims = passport.claims();
     let mut answer: Map<String, Value> =
         serde_json::from_slice(&claims.to_json()).unwrap_or_default();
     answer.insert("active".into(), json!(true));
@@ -629,9 +776,10 @@ async fn revoke_inner(server: &Server, request: Request) -> Result<(), OAuthErro
         .form
         .get("token")
         .ok_or_else(|| OAuthError::new(400, codes::INVALID_REQUEST, "missing parameter: token"))?;
-    let Some((claims, clients)) = verified(server, token).await else {
+    let Some((passport, clients)) = verified(server, token).await else {
         return Ok(());
     };
+    let claims = passport.claims();
     if clients.first() != Some(&client.client_id) {
         return Err(OAuthError::new(
             400,

@@ -5,7 +5,8 @@
 //! metadata (advertising only what is implemented), the JWKS, the signed
 //! Token Status List built from its registry, `/token` with
 //! `client_credentials` for workload clients ([`Server::register_workload_client`]),
-//! DPoP-bound on request, `/introspect` (RFC 7662) and `/revoke` (RFC 7009,
+//! DPoP-bound on request, RFC 8693 token exchange of a passport for a
+//! delegated child, `/introspect` (RFC 7662) and `/revoke` (RFC 7009,
 //! cascading). Its state is a `passport_store::server::Database` (SQLite, or
 //! PostgreSQL with feature `postgres`).
 //!

@@ -105,6 +105,7 @@ pub struct ServerBuilder {
     token_rate: RateLimit,
     passport_ttl: u64,
     status_ttl: u64,
+    max_depth: usize,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -144,6 +145,13 @@ impl ServerBuilder {
         self
     }
 
+    /// The longest bundle token exchange may build (default
+    /// `passport_verifier::DEFAULT_MAX_DEPTH`).
+    pub fn max_depth(mut self, links: usize) -> ServerBuilder {
+        self.max_depth = links;
+        self
+    }
+
     /// Validates the issuer and loads (or, on the first start, generates and
     /// stores) the signing key.
     pub async fn build(self) -> Result<Server, ServerError> {
@@ -171,6 +179,7 @@ impl ServerBuilder {
                 limiter,
                 passport_ttl: self.passport_ttl,
                 status_ttl: self.status_ttl,
+                max_depth: self.max_depth,
             }),
         })
     }
@@ -189,6 +198,7 @@ pub(crate) struct Inner {
     pub(crate) limiter: RateLimiter,
     pub(crate) passport_ttl: u64,
     pub(crate) status_ttl: u64,
+    pub(crate) max_depth: usize,
     pub(crate) status_uri: String,
 }
 
@@ -235,6 +245,7 @@ impl Server {
             token_rate: DEFAULT_TOKEN_RATE,
             passport_ttl: DEFAULT_PASSPORT_TTL,
             status_ttl: DEFAULT_STATUS_TTL,
+            max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
         }
     }
 
@@ -257,7 +268,8 @@ impl Server {
     /// passports it obtains with `client_credentials`) that may be granted
     /// `scopes` (space-separated scope patterns). Its secret is returned
     /// once; the database keeps its SHA-256. It authenticates with
-    /// `client_secret_basic` or `client_secret_post`.
+    /// `client_secret_basic` or `client_secret_post`, and may use
+    /// `client_credentials` and token exchange.
     pub async fn register_workload_client(
         &self,
         owner: &str,
@@ -282,7 +294,10 @@ impl Server {
                 secret: Some(secret.clone()),
                 auth_method: "client_secret_basic".into(),
                 redirect_uris: Vec::new(),
-                grant_types: vec!["client_credentials".into()],
+                grant_types: vec![
+                    "client_credentials".into(),
+                    crate::token_request::TOKEN_EXCHANGE.into(),
+                ],
                 scopes: canonical.join(" "),
                 owner: Some(owner.to_owned()),
                 jwks: None,

@@ -133,14 +133,32 @@ fn claims_of(bundle: &str) -> PassportClaims {
     parsed.inspect_unverified().remove(0).unwrap().claims
 }
 
-async fn error_of(response: reqwest::Response, status: StatusCode) -> Value {
+pub(crate) async fn error_of(response: reqwest::Response, status: StatusCode) -> Value {
     assert_eq!(response.status(), status);
     assert_eq!(response.headers()["cache-control"], "no-store");
     response.json().await.unwrap()
 }
 
+/// The answer must be `status` with the OAuth `error` `code`, and its
+/// description must start with the specific error code `why`.
+pub(crate) async fn expect_refusal(
+    response: reqwest::Response,
+    status: StatusCode,
+    code: &str,
+    why: &str,
+) -> Value {
+    let body = expect_error(response, status, code).await;
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(description.starts_with(why), "{body}");
+    body
+}
+
 /// The answer must be `status` with the OAuth `error` `code`.
-async fn expect_error(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+pub(crate) async fn expect_error(
+    response: reqwest::Response,
+    status: StatusCode,
+    code: &str,
+) -> Value {
     let body = error_of(response, status).await;
     assert_eq!(body["error"], code, "{body}");
     body
@@ -168,7 +186,10 @@ async fn metadata_advertises_only_what_exists() {
         assert_eq!(m["token_endpoint"], s.at("/token"));
         assert_eq!(
             m["grant_types_supported"],
-            serde_json::json!(["client_credentials"])
+            serde_json::json!([
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ])
         );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],
@@ -495,34 +516,27 @@ async fn a_dpop_proof_binds_the_passport_and_its_replay_is_refused() {
     assert_eq!(claims.cnf_jkt.as_deref(), Some(key.jkt()));
 
     // the same proof again
-    let body = error_of(
-        dpop_token(&s, &client, &proof).await,
+    let replayed = dpop_token(&s, &client, &proof).await;
+    expect_refusal(
+        replayed,
         StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+        "replay:",
     )
     .await;
-    assert_eq!(body["error"], "invalid_dpop_proof");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .starts_with("replay:")
-    );
 
     // a proof for another URL
     let proof = key
         .proof("POST", &s.at("/revoke"), None, None, now())
         .unwrap();
-    let body = error_of(
-        dpop_token(&s, &client, &proof).await,
+    let elsewhere = dpop_token(&s, &client, &proof).await;
+    expect_refusal(
+        elsewhere,
         StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+        "htu_mismatch:",
     )
     .await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .starts_with("htu_mismatch:")
-    );
 }
 
 #[tokio::test]
@@ -545,19 +559,13 @@ async fn a_dpop_proof_with_alg_none_is_refused() {
     assert_eq!(body["error"], "invalid_dpop_proof");
     // with some signature bytes: refused for its algorithm
     let proof = format!("{}.{}.AAAA", b64(&header), b64(&claims));
-    let body = error_of(
+    expect_refusal(
         dpop_token(&s, &client, &proof).await,
         StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+        "dpop_alg_none:",
     )
     .await;
-    assert_eq!(body["error"], "invalid_dpop_proof");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .starts_with("dpop_alg_none:"),
-        "{body}"
-    );
 }
 
 // ---- /introspect ----

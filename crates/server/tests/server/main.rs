@@ -6,6 +6,7 @@ mod authorize;
 mod client_auth;
 mod client_metadata;
 mod endpoints;
+mod exchange;
 mod rate_limit;
 mod resource_server;
 mod token_request;
