@@ -223,6 +223,18 @@ Examples:
   passport status-list --out public/status/1.jwt
   passport status-list --ttl 60 --lifetime 600 > status.jwt")]
     StatusList(StatusListArgs),
+    /// Run the token service (an OAuth 2.1 authorization server that mints passports).
+    #[command(after_help = "\
+Examples:
+  passport serve --listen 127.0.0.1:8080
+  passport serve --listen 127.0.0.1:0 --database postgres://db.internal/passport
+  passport serve --register-workload alice --scope files:read
+
+The first line of output is the issuer URL. Without --database the state is
+kept in SQLite (server.db in the data directory). A non-loopback --listen is
+refused without --allow-remote; put it behind TLS and give --issuer https://….
+--register-workload prints a new client's id and secret once and exits.")]
+    Serve(ServeArgs),
     /// Read the audit trail: every issuance, delegation, revocation and audited verification.
     #[command(after_help = "\
 Examples:
@@ -411,6 +423,30 @@ pub(crate) struct StatusListArgs {
     /// How long the token is valid (seconds, or with units; 1m to 7d).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = units::duration(60, 604_800))]
     pub(crate) lifetime: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// The issuer identifier (default: http://ADDR, the address listened on).
+    #[arg(long, value_name = "URL")]
+    pub(crate) issuer: Option<String>,
+    /// The database: postgres://… or a SQLite file (default: server.db in the
+    /// data directory).
+    #[arg(long, value_name = "URL")]
+    pub(crate) database: Option<String>,
+    /// Listen on a non-loopback address (serve it behind TLS).
+    #[arg(long)]
+    pub(crate) allow_remote: bool,
+    /// Register a workload client acting for OWNER, print its id and secret
+    /// once, and exit.
+    #[arg(long, value_name = "OWNER", requires = "scope")]
+    pub(crate) register_workload: Option<String>,
+    /// A scope the workload may be granted (repeatable).
+    #[arg(long, value_name = "SCOPE", requires = "register_workload")]
+    pub(crate) scope: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -82,6 +82,16 @@ pub(crate) const CODES: &[(&str, u8, &str)] = &[
     ),
     ("runtime", 1, "The async runtime could not be started."),
     (
+        "serve_not_loopback",
+        2,
+        "`passport serve --listen` names an address that is not loopback, without `--allow-remote`.",
+    ),
+    (
+        "serve_listen",
+        1,
+        "`passport serve` cannot listen on its address or read it.",
+    ),
+    (
         "scope_widened",
         1,
         "A child scope pattern is not implied by any of the parent's (delegation would widen the scope).",

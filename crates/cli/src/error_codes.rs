@@ -313,6 +313,12 @@ fn sections() -> Vec<Section> {
             server::rate_limit::RateLimitError::CODES,
             "",
         ),
+        section(
+            "passport-server",
+            "ServerError",
+            server::ServerError::CODES,
+            "`MetadataError` (`Issuer`), `StoreError` (`Store`), `JoseError` (`Key`)",
+        ),
     ];
     for sec in &mut s {
         let samples: Vec<AuthError> = match sec.ty {

@@ -134,6 +134,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
                 Command::Revoke(args) => commands::revoke(&ctx, &args),
                 Command::Revocations => commands::revocations(&ctx),
                 Command::StatusList(args) => commands::status_list(&ctx, &args),
+                Command::Serve(args) => commands::serve(&ctx, &args),
                 Command::Completions { .. } | Command::Inspect(_) | Command::Man(_) => Ok(()),
             }
         }

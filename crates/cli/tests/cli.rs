@@ -1219,6 +1219,8 @@ mod state;
 mod help;
 #[path = "cli/output.rs"]
 mod output;
+#[path = "cli/serve.rs"]
+mod serve;
 #[path = "cli/session.rs"]
 mod session;
 #[path = "cli/units.rs"]

@@ -164,6 +164,21 @@ impl SigningKey {
         SigningKey::from_jwk_map(self.private_jwk.clone())
     }
 
+    /// The private JWK document [`SigningKey::from_jwk_json`] reads back: for
+    /// a key store that keeps keys in a database rather than in a file
+    /// ([`SigningKey::save`]). **Secret**: never log or print it.
+    ///
+    /// ```
+    /// use passport_jose::{Algorithm, SigningKey};
+    /// let key = SigningKey::generate(Algorithm::EdDSA)?;
+    /// let again = SigningKey::from_jwk_json(key.private_jwk_json()?.as_bytes())?;
+    /// assert_eq!(again.kid(), key.kid());
+    /// # Ok::<(), passport_jose::JoseError>(())
+    /// ```
+    pub fn private_jwk_json(&self) -> Result<String, JoseError> {
+        serde_json::to_string(&self.private_jwk).map_err(|_| JoseError::Crypto("JWK serialisation"))
+    }
+
     /// Parses a private JWK document.
     pub fn from_jwk_json(bytes: &[u8]) -> Result<SigningKey, JoseError> {
         SigningKey::from_jwk_map(json::parse_object(bytes, "jwk")?)

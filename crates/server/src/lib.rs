@@ -1,8 +1,31 @@
-//! # passport-server (under construction)
+//! # passport-server
 //!
-//! The protocol core of Agent Passport's OAuth 2.1 authorization server
-//! (SPEC §7, issue 13): pure, separately tested pieces the HTTP endpoints
-//! will stand on. No HTTP server yet.
+//! Agent Passport's OAuth 2.1 authorization server (SPEC §7, issue 13),
+//! started by `passport serve`. [`Server`] serves, so far: the RFC 8414
+//! metadata (advertising only what is implemented), the JWKS, the signed
+//! Token Status List built from its registry, `/token` with
+//! `client_credentials` for workload clients ([`Server::register_workload_client`]),
+//! DPoP-bound on request, RFC 8693 token exchange of a passport for a
+//! delegated child, `/introspect` (RFC 7662) and `/revoke` (RFC 7009,
+//! cascading). Its state is a `passport_store::server::Database` (SQLite, or
+//! PostgreSQL with feature `postgres`).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use passport_server::Server;
+//! use passport_store::server::Database;
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let issuer = format!("http://{}", listener.local_addr()?);
+//! let db = Database::open("/var/lib/passport/server.db", 1_700_000_000).await?;
+//! let server = Server::builder(&issuer, db).build().await?;
+//! println!("{}", server.issuer());
+//! server.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The protocol core the endpoints stand on: pure, separately tested modules.
 //!
 //! | module | standard | what it does |
 //! |---|---|---|
@@ -36,11 +59,18 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod client_metadata;
+mod endpoints;
 pub mod form;
+mod keys;
 pub mod metadata;
 mod oauth;
 pub mod pkce;
 pub mod rate_limit;
+mod service;
 pub mod token_request;
 
 pub use oauth::{OAuthError, codes};
+pub use service::{
+    DEFAULT_PASSPORT_TTL, DEFAULT_STATUS_TTL, DEFAULT_TOKEN_RATE, Server, ServerBuilder,
+    ServerError, WorkloadClient,
+};

@@ -211,6 +211,35 @@ async fn json_shapes_match_docs_cli_json() {
         printed.push(("audit", serde_json::from_str(line).unwrap()));
     }
     printed.push(("where", ok("where", &env.run(&["where", "--json"]))));
+    let registered = ok(
+        "serve --register-workload",
+        &env.run(&[
+            "serve",
+            "--register-workload",
+            "alice",
+            "--scope",
+            "files:read",
+            "--json",
+        ]),
+    );
+    printed.push(("serve", registered));
+    let mut server = env
+        .cmd(&["serve", "--listen", "127.0.0.1:0", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = {
+        use std::io::BufRead as _;
+        let mut line = String::new();
+        std::io::BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        line
+    };
+    server.kill().unwrap();
+    server.wait().unwrap();
+    printed.push(("serve", serde_json::from_str(&first).unwrap()));
     let first = ok("keys show", &env.run(&["keys", "show", "--json"]));
     let old_kid = first["keys"][0]["kid"].clone();
     printed.push(("keys show", first));
@@ -258,10 +287,14 @@ async fn json_shapes_match_docs_cli_json() {
             !examples.is_empty(),
             "`{name} --json` is not in docs/cli-json.md"
         );
-        // verify has two shapes, told apart by `valid`.
+        // verify has two shapes, told apart by `valid`; serve two, told
+        // apart by `client_id`.
         let doc = examples
             .iter()
-            .find(|d| d.get("valid") == value.get("valid"))
+            .find(|d| {
+                d.get("valid") == value.get("valid")
+                    && d.get("client_id").is_some() == value.get("client_id").is_some()
+            })
             .unwrap_or(&examples[0]);
         let root = if *name == "audit" { "audit" } else { name };
         same_shape(doc, value, root);

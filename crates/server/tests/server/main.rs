@@ -5,5 +5,9 @@
 mod authorize;
 mod client_auth;
 mod client_metadata;
+mod endpoints;
+mod exchange;
+mod postgres;
 mod rate_limit;
+mod resource_server;
 mod token_request;

@@ -133,6 +133,8 @@ macro_rules! on_backend {
     };
 }
 
+mod status_query;
+
 impl Database {
     /// Opens the database `url` names, creating and migrating it:
     /// `postgres://…` or `postgresql://…` (feature `postgres`), `sqlite://PATH`

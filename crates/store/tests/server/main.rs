@@ -11,3 +11,4 @@ mod common;
 mod review3;
 mod schema;
 mod state;
+mod status_entries;

@@ -1,0 +1,115 @@
+//! `passport serve`: starts on a free loopback port, prints its issuer URL
+//! first, answers its metadata, registers workloads without reading a
+//! secret from argv, refuses a non-loopback address, and stops on Ctrl-C.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+
+use super::{BIN, assert_fails, stdout};
+
+fn passport(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .env_remove("AGENT_PASSPORT_HOME");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_prints_its_issuer_serves_metadata_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    // a workload client, registered before the server starts
+    let out = passport(&data)
+        .args([
+            "serve",
+            "--register-workload",
+            "alice",
+            "--scope",
+            "files:read",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = stdout(&out);
+    let id = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id: "))
+        .unwrap()
+        .to_owned();
+    let secret = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap()
+        .to_owned();
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+
+    let mut child = passport(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let issuer = lines.next().unwrap().unwrap();
+    assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer}");
+    assert!(!issuer.ends_with(":0"), "{issuer}");
+
+    let metadata: serde_json::Value =
+        reqwest::get(format!("{issuer}/.well-known/oauth-authorization-server"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(metadata["issuer"], issuer.as_str());
+
+    // the workload registered above gets a passport from the running server
+    let token = reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://tools.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+
+    // Ctrl-C
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(data.join("server.db").exists());
+}
+
+#[test]
+fn serve_refuses_a_non_loopback_address_without_allow_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = passport(dir.path())
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "serve_not_loopback");
+}
+
+#[test]
+fn a_workload_needs_a_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = passport(dir.path())
+        .args(["serve", "--register-workload", "alice"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,341 @@
+//! The token service: [`Server`] (its state and configuration), built by
+//! [`ServerBuilder`], answering over HTTP through [`Server::router`] or
+//! [`Server::serve`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use passport_claims::{Clock, ScopeSet, SystemClock};
+use passport_dpop::{DpopPolicy, DpopVerifier};
+use passport_jose::{JoseError, SigningKey};
+use passport_store::StoreError;
+use passport_store::server::{ClientKind, ClientSecret, Database, NewClient};
+use passport_verifier::InMemoryKeyStore;
+
+use crate::metadata::{Issuer, MetadataError};
+use crate::rate_limit::{RateLimit, RateLimiter};
+
+/// The default lifetime of a passport minted by `client_credentials`, in
+/// seconds (15 minutes).
+pub const DEFAULT_PASSPORT_TTL: u64 = 15 * 60;
+/// The default `ttl` of a status list (how long a client may cache it), in
+/// seconds.
+pub const DEFAULT_STATUS_TTL: u64 = 60;
+/// The default per-client and per-address limit on `/token`: a burst of 60,
+/// then 20 requests a second.
+pub const DEFAULT_TOKEN_RATE: RateLimit = RateLimit {
+    burst: 60,
+    per_second: 20.0,
+};
+/// How many rate-limit buckets are kept in memory.
+const MAX_RATE_KEYS: usize = 100_000;
+
+/// Why the server could not start or an operator action failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The issuer identifier is not acceptable.
+    #[error(transparent)]
+    Issuer(#[from] MetadataError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key could not be generated, parsed or used.
+    #[error(transparent)]
+    Key(#[from] JoseError),
+    /// No signing key could be established (instances kept racing).
+    #[error("no current signing key could be established in the database")]
+    NoSigningKey,
+    /// A workload client's owner is empty or too long.
+    #[error("a workload client's owner must be 1 to 256 characters without controls")]
+    InvalidOwner,
+    /// A workload client's scopes are not valid scope patterns.
+    #[error("invalid scope for a workload client: {0}")]
+    InvalidScope(String),
+    /// Binding or serving the listening socket failed.
+    #[error("cannot serve: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+passport_jose::error_codes! {
+    ServerError {
+        ServerError::NoSigningKey => "server_no_signing_key":
+            "The token service could not establish a current signing key in its database.",
+        ServerError::InvalidOwner => "workload_owner_invalid":
+            "A workload client is registered without a valid owner (1 to 256 characters, no controls).",
+        ServerError::InvalidScope(_) => "workload_scope_invalid":
+            "A workload client is registered with scopes that are not valid scope patterns.",
+        ServerError::Io(_) => "server_io":
+            "The token service could not bind or serve its listening socket.",
+    }
+    wraps {
+        ServerError::Issuer(e) => e.code(),
+        ServerError::Store(e) => e.code(),
+        ServerError::Key(e) => e.code(),
+    }
+}
+
+/// A workload client just registered: its id, and its secret, shown once.
+/// `Debug` never prints the secret.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct WorkloadClient {
+    /// The `client_id`.
+    pub client_id: String,
+    /// The secret (256 random bits, base64url); the database keeps only its
+    /// hash.
+    pub secret: ClientSecret,
+}
+
+impl std::fmt::Debug for WorkloadClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkloadClient")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Server`].
+#[must_use]
+pub struct ServerBuilder {
+    issuer: String,
+    database: Database,
+    clock: Arc<dyn Clock>,
+    token_rate: RateLimit,
+    passport_ttl: u64,
+    status_ttl: u64,
+    max_depth: usize,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("issuer", &self.issuer)
+            .field("database", &self.database.backend_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// Uses `clock` instead of the system clock (tests).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> ServerBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// The per-client and per-address limit on `/token`
+    /// (default [`DEFAULT_TOKEN_RATE`]).
+    pub fn token_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
+        self.token_rate = limit;
+        self
+    }
+
+    /// The lifetime of the passports `client_credentials` mints, in seconds
+    /// (default [`DEFAULT_PASSPORT_TTL`]).
+    pub fn passport_ttl(mut self, seconds: u64) -> ServerBuilder {
+        self.passport_ttl = seconds;
+        self
+    }
+
+    /// The status lists' `ttl` and `Cache-Control: max-age`, in seconds
+    /// (default [`DEFAULT_STATUS_TTL`]).
+    pub fn status_ttl(mut self, seconds: u64) -> ServerBuilder {
+        self.status_ttl = seconds.max(1);
+        self
+    }
+
+    /// The longest bundle token exchange may build (default
+    /// `passport_verifier::DEFAULT_MAX_DEPTH`).
+    pub fn max_depth(mut self, links: usize) -> ServerBuilder {
+        self.max_depth = links;
+        self
+    }
+
+    /// Validates the issuer and loads (or, on the first start, generates and
+    /// stores) the signing key.
+    pub async fn build(self) -> Result<Server, ServerError> {
+        let issuer = Issuer::new(&self.issuer)?;
+        let now = self.clock.now();
+        let key = crate::keys::current_key(&self.database, now).await?;
+        let verifier_keys = InMemoryKeyStore::new();
+        for k in crate::keys::published(&self.database, now).await? {
+            verifier_keys
+                .insert(issuer.as_str(), k)
+                .map_err(|e| ServerError::Store(StoreError::Corrupt(e.to_string())))?;
+        }
+        let dpop = DpopVerifier::new(DpopPolicy::default(), self.clock.clone())
+            .with_replay_cache(Arc::new(crate::endpoints::StoreReplay));
+        let limiter = RateLimiter::new(self.token_rate, MAX_RATE_KEYS, self.clock.clone());
+        Ok(Server {
+            inner: Arc::new(Inner {
+                status_uri: issuer.endpoint(STATUS_LIST_PATH),
+                issuer,
+                db: self.database,
+                clock: self.clock,
+                key,
+                verifier_keys: Arc::new(verifier_keys),
+                dpop,
+                limiter,
+                passport_ttl: self.passport_ttl,
+                status_ttl: self.status_ttl,
+                max_depth: self.max_depth,
+            }),
+        })
+    }
+}
+
+/// The path of the one status list this version publishes.
+pub(crate) const STATUS_LIST_PATH: &str = "/status/1";
+
+pub(crate) struct Inner {
+    pub(crate) issuer: Issuer,
+    pub(crate) db: Database,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) key: SigningKey,
+    pub(crate) verifier_keys: Arc<InMemoryKeyStore>,
+    pub(crate) dpop: DpopVerifier,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) passport_ttl: u64,
+    pub(crate) status_ttl: u64,
+    pub(crate) max_depth: usize,
+    pub(crate) status_uri: String,
+}
+
+/// The token service (SPEC §7): its issuer, database, signing key and
+/// limits. Cheap to clone (one `Arc`).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use passport_server::Server;
+/// use passport_store::server::Database;
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let issuer = format!("http://{}", listener.local_addr()?);
+/// let db = Database::open("/var/lib/passport/server.db", 1_700_000_000).await?;
+/// let server = Server::builder(&issuer, db).build().await?;
+/// let workload = server.register_workload_client("alice", "files:read").await?;
+/// println!("{}", workload.client_id);
+/// server.serve(listener, std::future::pending()).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("issuer", &self.inner.issuer.as_str())
+            .field("kid", &self.inner.key.kid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server named `issuer` (its RFC 8414 issuer identifier: `https`, or
+    /// `http` on a loopback address) keeping its state in `database`.
+    pub fn builder(issuer: &str, database: Database) -> ServerBuilder {
+        ServerBuilder {
+            issuer: issuer.to_owned(),
+            database,
+            clock: Arc::new(SystemClock),
+            token_rate: DEFAULT_TOKEN_RATE,
+            passport_ttl: DEFAULT_PASSPORT_TTL,
+            status_ttl: DEFAULT_STATUS_TTL,
+            max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
+        }
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        self.inner.issuer.as_str()
+    }
+
+    /// The `kid` of the key it signs with.
+    pub fn kid(&self) -> &str {
+        self.inner.key.kid()
+    }
+
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// Registers a workload client acting for `owner` (the principal of the
+    /// passports it obtains with `client_credentials`) that may be granted
+    /// `scopes` (space-separated scope patterns). Its secret is returned
+    /// once; the database keeps its SHA-256. It authenticates with
+    /// `client_secret_basic` or `client_secret_post`, and may use
+    /// `client_credentials` and token exchange.
+    pub async fn register_workload_client(
+        &self,
+        owner: &str,
+        scopes: &str,
+    ) -> Result<WorkloadClient, ServerError> {
+        if owner.is_empty() || owner.len() > 256 || owner.chars().any(char::is_control) {
+            return Err(ServerError::InvalidOwner);
+        }
+        let parsed = ScopeSet::parse(scopes.split_ascii_whitespace())
+            .map_err(|e| ServerError::InvalidScope(e.to_string()))?;
+        if parsed.is_empty() {
+            return Err(ServerError::InvalidScope("no scope".into()));
+        }
+        let canonical: Vec<&str> = parsed.iter().map(|p| p.as_str()).collect();
+        let secret = ClientSecret::generate()?;
+        let client_id = format!("workload-{}", random_id()?);
+        self.inner
+            .db
+            .insert_client(NewClient {
+                client_id: client_id.clone(),
+                kind: ClientKind::Workload,
+                secret: Some(secret.clone()),
+                auth_method: "client_secret_basic".into(),
+                redirect_uris: Vec::new(),
+                grant_types: vec![
+                    "client_credentials".into(),
+                    crate::token_request::TOKEN_EXCHANGE.into(),
+                ],
+                scopes: canonical.join(" "),
+                owner: Some(owner.to_owned()),
+                jwks: None,
+                metadata: "{}".into(),
+                created_at: self.inner.clock.now(),
+            })
+            .await?;
+        Ok(WorkloadClient { client_id, secret })
+    }
+
+    /// The HTTP endpoints. Serve it with connection information
+    /// (`into_make_service_with_connect_info::<SocketAddr>()`, as
+    /// [`Server::serve`] does) so that `/token` limits each address;
+    /// without it every request counts against one shared address bucket.
+    pub fn router(&self) -> axum::Router {
+        crate::endpoints::router(self.clone())
+    }
+
+    /// Serves [`Server::router`] on `listener` until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+/// 128 random bits, base64url.
+pub(crate) fn random_id() -> Result<String, ServerError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ServerError::Store(StoreError::RandomUnavailable(e.to_string())))?;
+    Ok(passport_jose::b64::encode(bytes))
+}

@@ -1,0 +1,725 @@
+//! The token service over HTTP: a real server on 127.0.0.1:0 (SQLite in a
+//! temporary directory), driven with reqwest. Every security rule is fed
+//! its hostile input and must answer the specific OAuth error.
+
+use passport_claims::{PassportClaims, UnverifiedBundle};
+use passport_dpop::DpopKey;
+use passport_jose::Algorithm;
+use passport_server::rate_limit::RateLimit;
+use passport_server::{Server, ServerBuilder, WorkloadClient};
+use passport_status::{ListExpectations, StatusListToken};
+use passport_store::server::{Database, PassportState};
+use passport_verifier::InMemoryKeyStore;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub(crate) const RESOURCE: &str = "https://tools.example/mcp";
+
+pub(crate) struct Running {
+    pub(crate) server: Server,
+    pub(crate) url: String,
+    pub(crate) http: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+    pub(crate) dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub(crate) async fn start() -> Running {
+    start_with(tempfile::tempdir().unwrap(), |b| b).await
+}
+
+pub(crate) async fn start_with(
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let path = dir.path().join("server.db");
+    let db = Database::open(path.to_str().unwrap(), now()).await.unwrap();
+    let server = configure(Server::builder(&url, db)).build().await.unwrap();
+    let task = tokio::spawn({
+        let server = server.clone();
+        async move {
+            server
+                .serve(listener, std::future::pending())
+                .await
+                .unwrap();
+        }
+    });
+    Running {
+        server,
+        url,
+        http: reqwest::Client::new(),
+        task,
+        dir: Some(dir),
+    }
+}
+
+impl Running {
+    pub(crate) fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub(crate) async fn workload(&self, scopes: &str) -> WorkloadClient {
+        self.server
+            .register_workload_client("alice", scopes)
+            .await
+            .unwrap()
+    }
+
+    /// POSTs `form` to `path`, with HTTP Basic `(id, secret)` if given.
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.at(path)).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.unwrap()
+    }
+
+    pub(crate) async fn token(
+        &self,
+        client: &WorkloadClient,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.post_authenticated("/token", client, form).await
+    }
+
+    pub(crate) async fn mint(&self, client: &WorkloadClient, scope: &str) -> String {
+        let r = self
+            .token(
+                client,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", RESOURCE),
+                    ("scope", scope),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub(crate) async fn post_authenticated(
+        &self,
+        path: &str,
+        client: &WorkloadClient,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let basic = (client.client_id.as_str(), client.secret.expose());
+        self.post(path, Some(basic), form).await
+    }
+}
+
+fn claims_of(bundle: &str) -> PassportClaims {
+    let parsed = UnverifiedBundle::parse(bundle).unwrap();
+    parsed.inspect_unverified().remove(0).unwrap().claims
+}
+
+pub(crate) async fn error_of(response: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    response.json().await.unwrap()
+}
+
+/// The answer must be `status` with the OAuth `error` `code`, and its
+/// description must start with the specific error code `why`.
+pub(crate) async fn expect_refusal(
+    response: reqwest::Response,
+    status: StatusCode,
+    code: &str,
+    why: &str,
+) -> Value {
+    let body = expect_error(response, status, code).await;
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(description.starts_with(why), "{body}");
+    body
+}
+
+/// The answer must be `status` with the OAuth `error` `code`.
+pub(crate) async fn expect_error(
+    response: reqwest::Response,
+    status: StatusCode,
+    code: &str,
+) -> Value {
+    let body = error_of(response, status).await;
+    assert_eq!(body["error"], code, "{body}");
+    body
+}
+
+// ---- metadata, JWKS, status list ----
+
+#[tokio::test]
+async fn metadata_advertises_only_what_exists() {
+    let s = start().await;
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let m: Value = s
+            .http
+            .get(s.at(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(m["issuer"], s.url.as_str());
+        assert_eq!(m["token_endpoint"], s.at("/token"));
+        assert_eq!(
+            m["grant_types_supported"],
+            serde_json::json!([
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ])
+        );
+        assert_eq!(
+            m["token_endpoint_auth_methods_supported"],
+            serde_json::json!(["client_secret_basic", "client_secret_post"])
+        );
+        // not implemented yet, so not advertised
+        for absent in [
+            "authorization_endpoint",
+            "registration_endpoint",
+            "code_challenge_methods_supported",
+        ] {
+            assert!(m.get(absent).is_none(), "{absent} advertised");
+        }
+        assert!(
+            m["dpop_signing_alg_values_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"ES256".into())
+        );
+        // every endpoint it names answers (an empty POST is refused, not 404)
+        for member in [
+            "jwks_uri",
+            "token_endpoint",
+            "introspection_endpoint",
+            "revocation_endpoint",
+        ] {
+            let url = m[member].as_str().unwrap();
+            let get = s.http.get(url).send().await.unwrap().status();
+            let post = s.http.post(url).send().await.unwrap().status();
+            assert!(
+                get != StatusCode::NOT_FOUND && post != StatusCode::NOT_FOUND,
+                "{member} does not exist"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_signing_key_and_a_restart_reuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start_with(dir, |b| b).await;
+    let kid = s.server.kid().to_owned();
+    let r = s.http.get(s.at("/jwks.json")).send().await.unwrap();
+    assert_eq!(r.headers()["cache-control"], "public, max-age=60");
+    let jwks: Value = r.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kid"], kid.as_str());
+    assert_eq!(keys[0]["alg"], "EdDSA");
+    assert!(keys[0].get("d").is_none(), "the private key is published");
+
+    // a second start on the same database signs with the same key
+    let dir = s.dir.take().unwrap();
+    drop(s);
+    let again = start_with(dir, |b| b).await;
+    assert_eq!(again.server.kid(), kid);
+}
+
+async fn fetch_list(s: &Running) -> passport_status::VerifiedStatusList {
+    let r = s.http.get(s.at("/status/1")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/statuslist+jwt");
+    assert_eq!(r.headers()["cache-control"], "public, max-age=60");
+    let token = r.text().await.unwrap();
+    let jwks = s
+        .http
+        .get(s.at("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let keys =
+        InMemoryKeyStore::from_jwks(&s.url, &passport_jose::JwkSet::from_json(&jwks).unwrap())
+            .unwrap();
+    let uri = s.at("/status/1");
+    StatusListToken::verify(&token, &keys, &ListExpectations::new(&s.url, &uri, now())).unwrap()
+}
+
+#[tokio::test]
+async fn the_status_list_is_signed_and_shows_a_revocation_on_the_next_fetch() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    let bundle = s.mint(&client, "files:read").await;
+    let status = claims_of(&bundle).status.unwrap();
+    assert_eq!(status.uri(), s.at("/status/1"));
+
+    let before = fetch_list(&s).await;
+    assert_eq!(before.ttl, Some(60));
+    assert_eq!(before.list.get(status.idx()).unwrap(), 0);
+
+    let r = s
+        .post_authenticated("/revoke", &client, &[("token", &bundle)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let after = fetch_list(&s).await;
+    assert_eq!(after.list.get(status.idx()).unwrap(), 1);
+
+    let other = s.http.get(s.at("/status/2")).send().await.unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}
+
+// ---- /token: client_credentials ----
+
+#[tokio::test]
+async fn client_credentials_mints_a_recorded_passport_for_the_owner() {
+    let s = start().await;
+    let client = s.workload("files:* mail:send").await;
+    let r = s
+        .token(
+            &client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", RESOURCE),
+                ("scope", "files:read"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "files:read");
+    assert_eq!(body["expires_in"], 900);
+    let claims = claims_of(body["access_token"].as_str().unwrap());
+    assert_eq!(claims.iss, s.url);
+    assert_eq!(claims.sub, "alice");
+    assert_eq!(claims.aud, RESOURCE);
+    assert_eq!(claims.agent.agent_id, client.client_id);
+    assert!(claims.assurance.ial.is_none() && claims.acr.is_none());
+    assert!(claims.cnf_jkt.is_none());
+    // durable before the response
+    let record = s
+        .server
+        .database()
+        .passport(&claims.jti)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.state, PassportState::Active);
+    assert_eq!(record.entry.client_id, client.client_id);
+    assert_eq!(record.entry.status_idx, Some(claims.status.unwrap().idx()));
+
+    // no scope asked: everything the client may have
+    let r = s
+        .token(
+            &client,
+            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
+        )
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["scope"], "files:* mail:send");
+}
+
+#[tokio::test]
+async fn client_secret_post_works_too() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    let r = s
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", RESOURCE),
+                ("client_id", client.client_id.as_str()),
+                ("client_secret", client.secret.expose()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn no_client_authentication_is_invalid_client() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    // nothing at all
+    let r = s
+        .post(
+            "/token",
+            None,
+            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
+        )
+        .await;
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    // a client_id without a secret (the hole authgent-server had)
+    let r = s
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", RESOURCE),
+                ("client_id", client.client_id.as_str()),
+            ],
+        )
+        .await;
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_invalid_client_with_a_basic_challenge() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    let r = s
+        .post(
+            "/token",
+            Some((client.client_id.as_str(), "not-the-secret")),
+            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
+        )
+        .await;
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let body = error_of(r, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(body["error"], "invalid_client");
+    // an unknown client the same
+    let r = s
+        .post(
+            "/token",
+            Some(("nobody", client.secret.expose())),
+            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
+        )
+        .await;
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn a_scope_the_client_may_not_have_is_invalid_scope() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    for scope in ["files:write", "files:*", "files:read mail:send"] {
+        let r = s
+            .token(
+                &client,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", RESOURCE),
+                    ("scope", scope),
+                ],
+            )
+            .await;
+        expect_error(r, StatusCode::BAD_REQUEST, "invalid_scope").await;
+    }
+}
+
+#[tokio::test]
+async fn a_missing_resource_is_invalid_target() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    let r = s
+        .token(&client, &[("grant_type", "client_credentials")])
+        .await;
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_target").await;
+}
+
+#[tokio::test]
+async fn grants_not_implemented_yet_are_unsupported() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    let r = s
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+        )
+        .await;
+    expect_error(r, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
+}
+
+#[tokio::test]
+async fn token_requests_over_the_limit_get_429_with_retry_after() {
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        b.token_rate_limit(RateLimit {
+            burst: 2,
+            per_second: 0.001,
+        })
+    })
+    .await;
+    let client = s.workload("files:read").await;
+    let form = [("grant_type", "client_credentials"), ("resource", RESOURCE)];
+    assert_eq!(s.token(&client, &form).await.status(), StatusCode::OK);
+    assert_eq!(s.token(&client, &form).await.status(), StatusCode::OK);
+    let r = s.token(&client, &form).await;
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    expect_error(r, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable").await;
+}
+
+// ---- DPoP at /token ----
+
+async fn dpop_token(s: &Running, client: &WorkloadClient, proof: &str) -> reqwest::Response {
+    s.http
+        .post(s.at("/token"))
+        .basic_auth(&client.client_id, Some(client.secret.expose()))
+        .header("DPoP", proof)
+        .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_dpop_proof_binds_the_passport_and_its_replay_is_refused() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    let key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let proof = key
+        .proof("POST", &s.at("/token"), None, None, now())
+        .unwrap();
+    let r = dpop_token(&s, &client, &proof).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    let claims = claims_of(body["access_token"].as_str().unwrap());
+    assert_eq!(claims.cnf_jkt.as_deref(), Some(key.jkt()));
+
+    // the same proof again
+    let replayed = dpop_token(&s, &client, &proof).await;
+    expect_refusal(
+        replayed,
+        StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+        "replay:",
+    )
+    .await;
+
+    // a proof for another URL
+    let proof = key
+        .proof("POST", &s.at("/revoke"), None, None, now())
+        .unwrap();
+    let elsewhere = dpop_token(&s, &client, &proof).await;
+    expect_refusal(
+        elsewhere,
+        StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+        "htu_mismatch:",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_dpop_proof_with_alg_none_is_refused() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    let key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let b64 = |v: &Value| passport_jose::b64::encode(serde_json::to_vec(v).unwrap());
+    let header = serde_json::json!({"typ": "dpop+jwt", "alg": "none", "jwk": key.public_jwk()});
+    let claims = serde_json::json!({
+        "jti": "none-1", "htm": "POST", "htu": s.at("/token"), "iat": now(),
+    });
+    // with the empty signature of an unsecured JWS: not even well-formed here
+    let proof = format!("{}.{}.", b64(&header), b64(&claims));
+    let body = error_of(
+        dpop_token(&s, &client, &proof).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_dpop_proof");
+    // with some signature bytes: refused for its algorithm
+    let proof = format!("{}.{}.AAAA", b64(&header), b64(&claims));
+    expect_refusal(
+        dpop_token(&s, &client, &proof).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+        "dpop_alg_none:",
+    )
+    .await;
+}
+
+// ---- /introspect ----
+
+#[tokio::test]
+async fn introspection_requires_client_authentication() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    let bundle = s.mint(&client, "files:read").await;
+    let r = s
+        .post("/introspect", None, &[("token", bundle.as_str())])
+        .await;
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let r = s
+        .post(
+            "/introspect",
+            Some((client.client_id.as_str(), "wrong")),
+            &[("token", bundle.as_str())],
+        )
+        .await;
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn introspection_answers_the_verified_passport_or_inactive() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    let caller = s.workload("introspect").await;
+    let bundle = s.mint(&client, "files:read").await;
+    let claims = claims_of(&bundle);
+    let r = s
+        .post_authenticated("/introspect", &caller, &[("token", &bundle)])
+        .await;
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["scope"], "files:read");
+    assert_eq!(answer["client_id"], client.client_id.as_str());
+    assert_eq!(answer["sub"], "alice");
+    assert_eq!(answer["aud"], RESOURCE);
+    assert_eq!(answer["iss"], s.url.as_str());
+    assert_eq!(answer["jti"], claims.jti.as_str());
+    assert_eq!(answer["exp"], claims.exp);
+    assert_eq!(answer["iat"], claims.iat);
+    assert!(answer.get("act").is_some());
+    assert_eq!(answer["token_type"], "Bearer");
+
+    // a DPoP-bound passport reports its cnf
+    let key = DpopKey::generate(Algorithm::EdDSA).unwrap();
+    let proof = key
+        .proof("POST", &s.at("/token"), None, None, now())
+        .unwrap();
+    let bound: Value = dpop_token(&s, &client, &proof).await.json().await.unwrap();
+    let answer: Value = s
+        .post_authenticated(
+            "/introspect",
+            &caller,
+            &[("token", bound["access_token"].as_str().unwrap())],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["cnf"]["jkt"], key.jkt());
+    assert_eq!(answer["token_type"], "DPoP");
+
+    // garbage, a tampered passport, one signed by someone else: inactive
+    let mut tampered = bundle.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let other = start().await;
+    let other_client = other.workload("files:read").await;
+    let foreign = other.mint(&other_client, "files:read").await;
+    for token in ["not a token", tampered.as_str(), foreign.as_str()] {
+        let answer: Value = s
+            .post_authenticated("/introspect", &caller, &[("token", token)])
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer, serde_json::json!({"active": false}), "{token:.20}");
+    }
+}
+
+// ---- /revoke ----
+
+#[tokio::test]
+async fn revocation_requires_client_authentication() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    let bundle = s.mint(&client, "files:read").await;
+    let r = s.post("/revoke", None, &[("token", bundle.as_str())]).await;
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    // still active
+    let jti = claims_of(&bundle).jti;
+    let record = s.server.database().passport(&jti).await.unwrap().unwrap();
+    assert_eq!(record.state, PassportState::Active);
+}
+
+#[tokio::test]
+async fn revocation_revokes_and_introspection_shows_it() {
+    let s = start().await;
+    let client = s.workload("files:read").await;
+    let stranger = s.workload("files:read").await;
+    let bundle = s.mint(&client, "files:read").await;
+
+    // unknown tokens: 200 (RFC 7009 §2.2)
+    let r = s
+        .post_authenticated("/revoke", &client, &[("token", "unknown")])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // another client may not revoke it
+    let r = s
+        .post_authenticated("/revoke", &stranger, &[("token", &bundle)])
+        .await;
+    expect_error(r, StatusCode::BAD_REQUEST, "unauthorized_client").await;
+
+    let r = s
+        .post_authenticated("/revoke", &client, &[("token", &bundle)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.text().await.unwrap().is_empty(), "RFC 7009: no body");
+    let jti = claims_of(&bundle).jti;
+    let record = s.server.database().passport(&jti).await.unwrap().unwrap();
+    assert_eq!(record.state, PassportState::Revoked);
+    let answer: Value = s
+        .post_authenticated("/introspect", &stranger, &[("token", &bundle)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer, serde_json::json!({"active": false}));
+    // a second revocation is still 200
+    let r = s
+        .post_authenticated("/revoke", &client, &[("token", &bundle)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn workload_registration_refuses_bad_input() {
+    let s = start().await;
+    let err = s
+        .server
+        .register_workload_client("", "files:read")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "workload_owner_invalid");
+    let err = s
+        .server
+        .register_workload_client("alice", "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "workload_scope_invalid");
+}

@@ -1,0 +1,256 @@
+//! RFC 8693 token exchange at `/token`: a passport bundle as the subject
+//! token yields a delegated child, attenuated, clamped to its parent's
+//! expiry, depth-limited, bound to the caller's DPoP key, recorded with its
+//! parent (so a revocation of the parent reaches it).
+
+use std::sync::Arc;
+
+use passport_claims::{Clock as _, ManualClock, PassportClaims, UnverifiedBundle};
+use passport_dpop::DpopKey;
+use passport_jose::Algorithm;
+use passport_server::WorkloadClient;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::endpoints::{RESOURCE, Running, expect_refusal, start, start_with};
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+const CHILD_RESOURCE: &str = "https://files.example/api";
+
+fn links(bundle: &str) -> Vec<PassportClaims> {
+    UnverifiedBundle::parse(bundle)
+        .unwrap()
+        .inspect_unverified()
+        .into_iter()
+        .map(|l| l.unwrap().claims)
+        .collect()
+}
+
+async fn exchange(
+    s: &Running,
+    client: &WorkloadClient,
+    subject: &str,
+    extra: &[(&str, &str)],
+    proof: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", JWT),
+    ];
+    form.extend_from_slice(extra);
+    let mut request = s
+        .http
+        .post(s.at("/token"))
+        .basic_auth(&client.client_id, Some(client.secret.expose()))
+        .form(&form);
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    request.send().await.unwrap()
+}
+
+async fn error(r: reqwest::Response) -> Value {
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_bundle_is_exchanged_for_a_narrower_child_recorded_with_its_parent() {
+    let clock = Arc::new(ManualClock::new(now()));
+    let s = start_with(tempfile::tempdir().unwrap(), {
+        let clock = clock.clone();
+        move |b| b.clock(clock)
+    })
+    .await;
+    let orchestrator = s.workload("files:*").await;
+    let reader = s.workload("files:read").await;
+    let parent = s.mint(&orchestrator, "files:*").await;
+    // later: the child cannot outlive its parent
+    clock.advance(600);
+    let r = exchange(
+        &s,
+        &reader,
+        &parent,
+        &[("resource", CHILD_RESOURCE), ("scope", "files:read")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "files:read");
+    let child = body["access_token"].as_str().unwrap();
+    let chain = links(child);
+    assert_eq!(chain.len(), 2);
+    let (leaf, root) = (&chain[0], &chain[1]);
+    assert_eq!(leaf.aud, CHILD_RESOURCE);
+    assert_eq!(leaf.sub, "alice");
+    assert_eq!(leaf.agent.agent_id, reader.client_id);
+    assert_eq!(leaf.agent.parent_jti.as_deref(), Some(root.jti.as_str()));
+    assert_eq!(leaf.exp, root.exp, "clamped to the parent's expiry");
+    assert!(leaf.exp < clock.now() + 900);
+    assert_eq!(body["expires_in"], leaf.exp - clock.now());
+    let recorded = s.server.database().chain(&leaf.jti).await.unwrap();
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(recorded[0].entry.jti, root.jti, "root first");
+    assert_eq!(
+        recorded[1].entry.parent_jti.as_deref(),
+        Some(root.jti.as_str())
+    );
+
+    // revoking the parent revokes the child at once
+    let r = s
+        .post_authenticated("/revoke", &orchestrator, &[("token", &parent)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = s
+        .post_authenticated("/introspect", &reader, &[("token", child)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer, serde_json::json!({"active": false}));
+    // and a revoked subject cannot be exchanged
+    let r = exchange(&s, &reader, &parent, &[("resource", CHILD_RESOURCE)], None).await;
+    assert_eq!(error(r).await["error"], "invalid_grant");
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn an_exchange_that_widens_the_scope_is_invalid_scope() {
+    let s = start().await;
+    let orchestrator = s.workload("files:read mail:send").await;
+    let parent = s.mint(&orchestrator, "files:read").await;
+    // within the client's scopes, beyond the parent's
+    let r = exchange(
+        &s,
+        &orchestrator,
+        &parent,
+        &[
+            ("resource", CHILD_RESOURCE),
+            ("scope", "files:read mail:send"),
+        ],
+        None,
+    )
+    .await;
+    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_scope", "scope_widened").await;
+    // within the parent's, beyond the calling client's
+    let narrow = s.workload("mail:send").await;
+    let r = exchange(&s, &narrow, &parent, &[("resource", CHILD_RESOURCE)], None).await;
+    assert_eq!(error(r).await["error"], "invalid_scope");
+}
+
+#[tokio::test]
+async fn an_exchange_beyond_the_depth_limit_is_invalid_grant() {
+    let s = start_with(tempfile::tempdir().unwrap(), |b| b.max_depth(2)).await;
+    let client = s.workload("files:*").await;
+    let root = s.mint(&client, "files:*").await;
+    let r = exchange(&s, &client, &root, &[("resource", RESOURCE)], None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let child: Value = r.json().await.unwrap();
+    let r = exchange(
+        &s,
+        &client,
+        child["access_token"].as_str().unwrap(),
+        &[("resource", RESOURCE)],
+        None,
+    )
+    .await;
+    expect_refusal(
+        r,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "chain_too_deep",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_subjects_and_missing_resources_are_refused() {
+    let s = start().await;
+    let client = s.workload("files:*").await;
+    let root = s.mint(&client, "files:*").await;
+    let mut tampered = root.clone();
+    tampered.pop();
+    tampered.push('x');
+    for subject in ["garbage", tampered.as_str()] {
+        let r = exchange(&s, &client, subject, &[("resource", RESOURCE)], None).await;
+        assert_eq!(error(r).await["error"], "invalid_grant");
+    }
+    let r = exchange(&s, &client, &root, &[], None).await;
+    assert_eq!(error(r).await["error"], "invalid_target");
+    // an unauthenticated exchange
+    let r = s
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", root.as_str()),
+                ("subject_token_type", JWT),
+                ("resource", RESOURCE),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_bound_subject_needs_a_proof_by_its_key_and_binds_the_child() {
+    let s = start().await;
+    let client = s.workload("files:*").await;
+    let holder = DpopKey::generate(Algorithm::ES256).unwrap();
+    let proof = holder
+        .proof("POST", &s.at("/token"), None, None, now())
+        .unwrap();
+    let r = s
+        .http
+        .post(s.at("/token"))
+        .basic_auth(&client.client_id, Some(client.secret.expose()))
+        .header("DPoP", proof)
+        .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
+        .send()
+        .await
+        .unwrap();
+    let bound: Value = r.json().await.unwrap();
+    let bound = bound["access_token"].as_str().unwrap();
+
+    // a thief without the key: no proof, or a proof by another key
+    let r = exchange(&s, &client, bound, &[("resource", RESOURCE)], None).await;
+    assert_eq!(error(r).await["error"], "invalid_grant");
+    let thief = DpopKey::generate(Algorithm::ES256).unwrap();
+    let proof = thief
+        .proof("POST", &s.at("/token"), None, None, now())
+        .unwrap();
+    let r = exchange(&s, &client, bound, &[("resource", RESOURCE)], Some(&proof)).await;
+    expect_refusal(
+        r,
+        StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+        "dpop_key_mismatch",
+    )
+    .await;
+
+    // the holder
+    let proof = holder
+        .proof("POST", &s.at("/token"), None, None, now())
+        .unwrap();
+    let r = exchange(&s, &client, bound, &[("resource", RESOURCE)], Some(&proof)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    let child = links(body["access_token"].as_str().unwrap());
+    assert_eq!(child[0].cnf_jkt.as_deref(), Some(holder.jkt()));
+}

@@ -1,0 +1,156 @@
+//! Two passport-server instances on one PostgreSQL database act as one:
+//! the same signing key, the same clients, one DPoP replay cache, one
+//! registry and status list. Runs when `PASSPORT_TEST_DATABASE_URL` names a
+//! cluster and passport-store has its `postgres` feature (`scripts/test.sh`,
+//! or `--features passport-store/postgres`); skipped otherwise, saying so.
+
+use passport_dpop::DpopKey;
+use passport_jose::Algorithm;
+use passport_server::Server;
+use passport_store::server::Database;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::endpoints::{RESOURCE, expect_refusal};
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A fresh database on the test cluster, or `None` (skipped).
+async fn fresh_database() -> Option<String> {
+    let Ok(url) = std::env::var("PASSPORT_TEST_DATABASE_URL") else {
+        eprintln!("skipped: PASSPORT_TEST_DATABASE_URL is not set");
+        return None;
+    };
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("passport_server_test_{name}");
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+struct Instance {
+    server: Server,
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An instance on `database` listening on its own port, under the shared
+/// issuer name the instances serve as one.
+async fn instance(
+    database: &str,
+    issuer: &str,
+    listener: tokio::net::TcpListener,
+) -> Option<Instance> {
+    let db = match Database::open(database, now()).await {
+        Ok(db) => db,
+        Err(e) if e.code() == "postgres_unsupported" => {
+            eprintln!("skipped: passport-store was built without its postgres feature");
+            return None;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = Server::builder(issuer, db).build().await.unwrap();
+    let task = tokio::spawn({
+        let server = server.clone();
+        async move {
+            server
+                .serve(listener, std::future::pending())
+                .await
+                .unwrap();
+        }
+    });
+    Some(Instance { server, url, task })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_database_act_as_one() {
+    let Some(database) = fresh_database().await else {
+        return;
+    };
+    // one issuer name for both (a load balancer's); each answers on its
+    // own port, and DPoP proofs name the issuer's token endpoint
+    let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", first.local_addr().unwrap());
+    let second = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let Some(a) = instance(&database, &issuer, first).await else {
+        return;
+    };
+    let b = instance(&database, &issuer, second).await.unwrap();
+    assert_eq!(a.server.kid(), b.server.kid(), "one signing key");
+
+    let client = a
+        .server
+        .register_workload_client("alice", "files:read")
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let token = |base: &str, proof: Option<String>| {
+        let mut request = http
+            .post(format!("{base}/token"))
+            .basic_auth(&client.client_id, Some(client.secret.expose()))
+            .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)]);
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        request.send()
+    };
+
+    // a DPoP proof spent at one instance is a replay at the other
+    let key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let proof = key
+        .proof("POST", &format!("{issuer}/token"), None, None, now())
+        .unwrap();
+    let r = token(&a.url, Some(proof.clone())).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bundle: Value = r.json().await.unwrap();
+    let bundle = bundle["access_token"].as_str().unwrap().to_owned();
+    let replay = token(&b.url, Some(proof)).await.unwrap();
+    expect_refusal(
+        replay,
+        StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+        "replay:",
+    )
+    .await;
+
+    // minted at one, introspected and revoked at the other, shown by both
+    let introspect = |base: &str| {
+        http.post(format!("{base}/introspect"))
+            .basic_auth(&client.client_id, Some(client.secret.expose()))
+            .form(&[("token", bundle.as_str())])
+            .send()
+    };
+    let answer: Value = introspect(&b.url).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["active"], true);
+    let r = http
+        .post(format!("{}/revoke", b.url))
+        .basic_auth(&client.client_id, Some(client.secret.expose()))
+        .form(&[("token", bundle.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = introspect(&a.url).await.unwrap().json().await.unwrap();
+    assert_eq!(answer, serde_json::json!({"active": false}));
+}
