@@ -24,7 +24,7 @@ use passport_store::server::{
 use passport_verifier::{VerificationPolicy, VerifiedPassport, Verifier, VerifyError};
 use serde_json::{Map, Value, json};
 
-use crate::client_auth::{ClientAuthError, ClientCredentials};
+use crate::client_auth::{AuthenticatedClient, ClientAuthError, ClientCredentials};
 use crate::form::{DEFAULT_MAX_FORM_BYTES, Form};
 use crate::metadata::{MetadataOptions, ServerMetadata, paths};
 use crate::oauth::{OAuthError, codes};
@@ -183,18 +183,15 @@ async fn status_list(State(server): State<Server>) -> Response {
 }
 
 async fn signed_status_list(server: &Server, uri: &str) -> Result<String, OAuthError> {
-    let (allocated, revoked) = server
+    // The list covers the whole index space the allocator draws from (a
+    // power of two of at least 2^16 entries, twice the places handed out):
+    // every index is inside it, and its size tells little of how many exist.
+    let (size, revoked) = server
         .inner
         .db
         .status_list_entries(uri)
         .await
         .map_err(|e| server_error("the status list could not be read", &e))?;
-    // every index handed out is inside the list; its size is a power of
-    // two of at least 2^16 entries, so it tells little of how many exist
-    let size = allocated
-        .max(passport_store::INITIAL_INDEX_SPACE)
-        .checked_next_power_of_two()
-        .unwrap_or(passport_store::MAX_INDEX_SPACE);
     let mut list = StatusList::with_capacity(1, size)
         .map_err(|e| server_error("the status list could not be built", &e))?;
     for idx in revoked {
@@ -259,9 +256,10 @@ impl Posted {
     }
 }
 
-/// Authenticates the client of a request by its secret (Basic or in the
-/// body: the same secret either way). A client presenting no secret,
-/// unknown, or with a wrong secret is `invalid_client` (401).
+/// Authenticates the client of a request by its secret, presented the way
+/// it registered (`client_secret_basic` or `client_secret_post`, RFC 6749
+/// §2.3: one method per client). A client presenting no secret, another
+/// method, an unknown id or a wrong secret is `invalid_client` (401).
 async fn authenticate(
     server: &Server,
     credentials: &ClientCredentials,
@@ -284,7 +282,12 @@ async fn authenticate(
         .authenticate_client(credentials.client_id(), &ClientSecret::new(secret.clone()))
         .await
     {
-        Ok(client) if SECRET_METHODS.contains(&client.auth_method.as_str()) => Ok(client),
+        Ok(client)
+            if SECRET_METHODS.contains(&client.auth_method.as_str())
+                && client.auth_method == credentials.method() =>
+        {
+            Ok(client)
+        }
         Ok(_) | Err(StoreError::ClientAuthFailed) => Err(ClientAuthError::BadSecret.oauth(basic)),
         Err(e) => Err(server_error("client authentication failed", &e)),
     }
@@ -302,16 +305,23 @@ async fn token(State(server): State<Server>, request: Request) -> Response {
 async fn token_inner(server: &Server, request: Request) -> Result<Value, OAuthError> {
     let posted = read_post(request).await?;
     let credentials = posted.credentials();
-    // the limit first, before any hashing: per address always, per client
-    // when one is named
-    let client_id = credentials.as_ref().ok().map(ClientCredentials::client_id);
+    // The address's limit first, before any hashing; the client's only once
+    // it has authenticated, so a stranger naming a client_id cannot spend
+    // that client's allowance.
     server
         .inner
         .limiter
-        .check(client_id, posted.peer)
+        .check_address(posted.peer)
         .map_err(|e| e.oauth())?;
     let credentials = credentials?;
     let client = authenticate(server, &credentials).await?;
+    server
+        .inner
+        .limiter
+        .check_client(&AuthenticatedClient::proven_by_store(
+            client.client_id.as_str(),
+        ))
+        .map_err(|e| e.oauth())?;
     let grant = TokenRequest::from_form(&posted.form).map_err(|e| e.oauth())?;
     let grant_type = grant.grant_type();
     if !matches!(

@@ -346,7 +346,10 @@ async fn client_credentials_mints_a_recorded_passport_for_the_owner() {
 }
 
 #[tokio::test]
-async fn client_secret_post_works_too() {
+async fn a_secret_in_the_body_is_refused_for_a_client_registered_for_basic() {
+    // RFC 6749 §2.3: one authentication method per client. A workload
+    // registers `client_secret_basic`; the same secret in the body is
+    // another method and is refused like a wrong secret.
     let s = start().await;
     let client = s.workload("files:read").await;
     let r = s
@@ -361,7 +364,7 @@ async fn client_secret_post_works_too() {
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
 
 #[tokio::test]

@@ -1,15 +1,11 @@
 //! What the token service's status-list endpoint reads: the revoked places
-//! of one list and how many places it has handed out.
+//! of one list and the size of its index space.
 
 use super::exec::Val;
 #[cfg(feature = "postgres")]
 use super::postgres;
 use super::{Backend, Database, sqlite};
 use crate::error::StoreError;
-
-const REVOKED_INDICES: &str = "SELECT status_idx FROM registry \
-     WHERE status_uri = $1 AND state = 'revoked' AND status_idx IS NOT NULL \
-     ORDER BY status_idx";
 
 const ALLOCATED: &str = "SELECT next_idx FROM status_allocation WHERE uri = $1";
 
@@ -22,13 +18,13 @@ async fn revoked<E: super::exec::Exec>(
         Some(row) => index(row.int(0)?)?,
         None => 0,
     };
-    let revoked = x
-        .query(REVOKED_INDICES, &params)
-        .await?
-        .iter()
-        .map(|r| index(r.int(0)?))
-        .collect::<Result<Vec<u64>, StoreError>>()?;
-    Ok((allocated, revoked))
+    // The allocator draws each index below the space for the count at that
+    // time; the space only grows with the count, so every index handed out
+    // is below the space for the count now.
+    let space = crate::status::space_for(allocated, crate::INITIAL_INDEX_SPACE)
+        .unwrap_or(crate::MAX_INDEX_SPACE);
+    let revoked = super::ops::revoked_status_indices(x, uri).await?;
+    Ok((space, revoked))
 }
 
 fn index(v: i64) -> Result<u64, StoreError> {
@@ -36,8 +32,9 @@ fn index(v: i64) -> Result<u64, StoreError> {
 }
 
 impl Database {
-    /// The status list `uri` as the registry has it: how many places were
-    /// handed out (every index is below it) and the indices of the revoked
+    /// The status list `uri` as the registry has it: the size of its index
+    /// space (a power of two of at least [`crate::INITIAL_INDEX_SPACE`];
+    /// every index handed out is below it) and the indices of the revoked
     /// passports, ascending — what a Token Status List publishes.
     pub async fn status_list_entries(&self, uri: &str) -> Result<(u64, Vec<u64>), StoreError> {
         let uri = uri.to_owned();
