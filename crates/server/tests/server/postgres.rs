@@ -2,7 +2,10 @@
 //! the same signing key, the same clients, one DPoP replay cache, one
 //! registry and status list. Runs when `PASSPORT_TEST_DATABASE_URL` names a
 //! cluster and passport-store has its `postgres` feature (`scripts/test.sh`,
-//! or `--features passport-store/postgres`); skipped otherwise, saying so.
+//! or `--features passport-store/postgres`). Without them it fails, saying
+//! how to run it, unless `PASSPORT_SKIP_POSTGRES=1` asks to skip it (the
+//! rule of passport-store's own PostgreSQL tests): a test that cannot run
+//! must not pass silently.
 
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
@@ -20,11 +23,25 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-/// A fresh database on the test cluster, or `None` (skipped).
-async fn fresh_database() -> Option<String> {
-    let Ok(url) = std::env::var("PASSPORT_TEST_DATABASE_URL") else {
-        eprintln!("skipped: PASSPORT_TEST_DATABASE_URL is not set");
+/// `None` when `PASSPORT_SKIP_POSTGRES=1` asks to skip (saying so);
+/// otherwise a failure naming what is missing.
+fn skip_or_fail(missing: &str) -> Option<String> {
+    if std::env::var("PASSPORT_SKIP_POSTGRES").as_deref() == Ok("1") {
+        eprintln!("skipped: {missing} (PASSPORT_SKIP_POSTGRES=1)");
         return None;
+    }
+    panic!(
+        "{missing}: run `scripts/test.sh` (it starts a throwaway PostgreSQL cluster and \
+         turns on passport-store's postgres feature), or set PASSPORT_SKIP_POSTGRES=1 to \
+         skip this test explicitly"
+    );
+}
+
+/// A fresh database on the test cluster, or `None` (skipped on request).
+async fn fresh_database() -> Option<String> {
+    let url = match std::env::var("PASSPORT_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => return skip_or_fail("PASSPORT_TEST_DATABASE_URL is not set"),
     };
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
@@ -64,7 +81,7 @@ async fn instance(
     let db = match Database::open(database, now()).await {
         Ok(db) => db,
         Err(e) if e.code() == "postgres_unsupported" => {
-            eprintln!("skipped: passport-store was built without its postgres feature");
+            skip_or_fail("passport-store was built without its postgres feature")?;
             return None;
         }
         Err(e) => panic!("{e}"),
