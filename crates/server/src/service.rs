@@ -165,7 +165,7 @@ impl ServerBuilder {
                 .map_err(|e| ServerError::Store(StoreError::Corrupt(e.to_string())))?;
         }
         let dpop = DpopVerifier::new(DpopPolicy::default(), self.clock.clone())
-            .with_replay_cache(Arc::new(crate::endpoints::StoreReplay));
+            .with_replay_cache(Arc::new(crate::endpoints::token::StoreReplay));
         let limiter = RateLimiter::new(self.token_rate, MAX_RATE_KEYS, self.clock.clone());
         Ok(Server {
             inner: Arc::new(Inner {

@@ -1,0 +1,151 @@
+//! `/introspect` and `/revoke`.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+// ---- /introspect and /revoke ----
+
+/// Verifies a presented bundle against this server's keys (every link's
+/// signature and every SPEC §5 chain rule) and the registry (every link
+/// recorded and active). `None` for anything else.
+pub(super) async fn verified(
+    server: &Server,
+    token: &str,
+) -> Option<(VerifiedPassport, Vec<String>)> {
+    let bundle = UnverifiedBundle::parse(token).ok()?;
+    let leaf = bundle.inspect_unverified().into_iter().next()?.ok()?;
+    // the audience is only read to configure the verifier: the signature
+    // then covers it like every other claim
+    let policy = VerificationPolicy::new(server.issuer(), leaf.claims.aud.clone());
+    let verify = || -> Result<passport_verifier::Verification, VerifyError> {
+        Verifier::with_key_store(policy.clone(), server.inner.verifier_keys.clone())?
+            .with_clock(server.inner.clock.clone())
+            .dangerous_ignore_status()
+            .verify_bundle_pending_proof(&bundle)
+    };
+    let outcome = match verify() {
+        Err(e) if e.code() == "unknown_kid" => {
+            refresh_keys(server).await;
+            verify()
+        }
+        other => other,
+    }
+    .ok()?;
+    // a bound passport is valid only with a proof, which the resource
+    // server checks; introspection reports its cnf
+    let passport = match outcome {
+        passport_verifier::Verification::Verified(v) => v,
+        passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven(),
+        _ => return None,
+    };
+    let mut client = Vec::new();
+    for link in passport.links() {
+        let record = server.inner.db.passport(&link.jti).await.ok()??;
+        if record.state != PassportState::Active {
+            return None;
+        }
+        client.push(record.entry.client_id);
+    }
+    Some((passport, client))
+}
+
+pub(super) async fn refresh_keys(server: &Server) {
+    if let Ok(keys) = crate::keys::published(&server.inner.db, server.now()).await {
+        for k in keys {
+            let _ = server.inner.verifier_keys.insert(server.issuer(), k);
+        }
+    }
+}
+
+pub(super) async fn introspect(State(server): State<Server>, request: Request) -> Response {
+    match introspect_inner(&server, request).await {
+        Ok(body) => no_store(&body),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+pub(super) async fn introspect_inner(
+    server: &Server,
+    request: Request,
+) -> Result<Value, OAuthError> {
+    let posted = read_post(request).await?;
+    authenticate(server, &posted.credentials()?).await?;
+    let token = posted
+        .form
+        .get("token")
+        .ok_or_else(|| OAuthError::new(400, codes::INVALID_REQUEST, "missing parameter: token"))?;
+    let Some((passport, clients)) = verified(server, token).await else {
+        return Ok(json!({ "active": false }));
+    };
+    let claims = passport.claims();
+    let mut answer: Map<String, Value> =
+        serde_json::from_slice(&claims.to_json()).unwrap_or_default();
+    answer.insert("active".into(), json!(true));
+    answer.insert(
+        "scope".into(),
+        json!(scope_string(&claims.agent.tool_scope)),
+    );
+    if let Some(client) = clients.first() {
+        answer.insert("client_id".into(), json!(client));
+    }
+    answer.insert(
+        "token_type".into(),
+        json!(if claims.cnf_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }),
+    );
+    answer.insert("passport_status".into(), json!("active"));
+    Ok(Value::Object(answer))
+}
+
+pub(super) async fn revoke(State(server): State<Server>, request: Request) -> Response {
+    match revoke_inner(&server, request).await {
+        // RFC 7009 §2.2: 200, and the client ignores the body: none
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => oauth_error(&e),
+    }
+}
+
+/// RFC 7009: the caller must be the client the passport was issued to;
+/// revoking it revokes every passport delegated from it, in one
+/// transaction. An unknown, invalid or already revoked token is 200.
+pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<(), OAuthError> {
+    let posted = read_post(request).await?;
+    let client = authenticate(server, &posted.credentials()?).await?;
+    let token = posted
+        .form
+        .get("token")
+        .ok_or_else(|| OAuthError::new(400, codes::INVALID_REQUEST, "missing parameter: token"))?;
+    let Some((passport, clients)) = verified(server, token).await else {
+        return Ok(());
+    };
+    let claims = passport.claims();
+    if clients.first() != Some(&client.client_id) {
+        return Err(OAuthError::new(
+            400,
+            codes::UNAUTHORIZED_CLIENT,
+            "this token was not issued to this client",
+        ));
+    }
+    match server
+        .inner
+        .db
+        .revoke_cascade(&claims.jti, server.now())
+        .await
+    {
+        Ok(revoked) => {
+            tracing::info!(jti = %claims.jti, revoked = revoked.len(), "passport revoked");
+            Ok(())
+        }
+        Err(StoreError::UnknownRecord(_)) => Ok(()),
+        Err(e) => Err(server_error("the revocation failed", &e)),
+    }
+}

@@ -1,0 +1,121 @@
+//! The HTTP endpoints: metadata, JWKS, status list, `/token`
+//! (`client_credentials`), `/introspect`, `/revoke`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use passport_claims::{
+    AgentId, AgentModel, Audience, IdentityAssertion, PassportClaims, ScopeSet, StatusAllocator,
+    StatusReference, UnverifiedBundle,
+};
+use passport_dpop::{DpopError, ReplayCache};
+use passport_issuer::{DelegationRequest, IssuanceRequest, IssueError, IssuedPassport, Issuer};
+use passport_status::{Status, StatusList, StatusListToken};
+use passport_store::StoreError;
+use passport_store::server::{
+    ClientKind, ClientRecord, ClientSecret, PassportEntry, PassportState,
+};
+use passport_verifier::{VerificationPolicy, VerifiedPassport, Verifier, VerifyError};
+use serde_json::{Map, Value, json};
+
+use crate::client_auth::{AuthenticatedClient, ClientAuthError, ClientCredentials};
+use crate::form::{DEFAULT_MAX_FORM_BYTES, Form};
+use crate::metadata::{MetadataOptions, ServerMetadata, paths};
+use crate::oauth::{OAuthError, codes};
+use crate::service::{STATUS_LIST_PATH, Server};
+use crate::token_request::{TOKEN_EXCHANGE, TokenExchange, TokenRequest, TokenType};
+
+/// The agent model recorded in a workload's passports (a workload is a
+/// program, not a model).
+const WORKLOAD_MODEL: &str = "workload";
+/// How long the JWKS may be cached, in seconds. A next key is published
+/// at least this long before it signs.
+const JWKS_MAX_AGE: u64 = 60;
+/// How long a signed status list stays valid after it was fetched.
+const STATUS_LIST_LIFETIME: i64 = 3600;
+/// The token endpoint authentication methods implemented so far.
+const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+/// RFC 9449 §5's error for a bad proof at the token endpoint.
+const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
+
+mod clients;
+mod introspect;
+mod published;
+pub(crate) mod token;
+
+use clients::*;
+use introspect::*;
+use published::*;
+use token::*;
+
+pub(crate) fn router(server: Server) -> Router {
+    let route = |p: &str| server.route_path(p);
+    let mut router = Router::new();
+    for path in server.inner.issuer.well_known_paths() {
+        router = router.route(&path, get(metadata));
+    }
+    router
+        .route(&route(paths::JWKS), get(jwks))
+        .route(&route(STATUS_LIST_PATH), get(status_list))
+        .route(&route(paths::TOKEN), post(token))
+        .route(&route(paths::INTROSPECT), post(introspect))
+        .route(&route(paths::REVOKE), post(revoke))
+        .with_state(server)
+}
+
+impl Server {
+    /// The router path of an endpoint under the issuer (its URL's path).
+    fn route_path(&self, endpoint: &str) -> String {
+        let full = self.inner.issuer.endpoint(endpoint);
+        url::Url::parse(&full)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_else(|_| endpoint.to_owned())
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+}
+
+// ---- responses ----
+
+fn oauth_error(e: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, axum::Json(e.body())).into_response();
+    for (name, value) in e.headers() {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}
+
+fn server_error(what: &str, e: &dyn std::error::Error) -> OAuthError {
+    tracing::error!(error = %e, "{what}");
+    OAuthError::new(500, codes::SERVER_ERROR, what)
+}
+
+fn json_response(body: &Value, cache_control: &str) -> Response {
+    let mut response = axum::Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(cache_control) {
+        response.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    response
+}
+
+/// A token endpoint answer (RFC 6749 §5.1): never cached.
+fn no_store(body: &Value) -> Response {
+    let mut response = json_response(body, "no-store");
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}

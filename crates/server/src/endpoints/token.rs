@@ -1,0 +1,385 @@
+//! `/token`: the grants.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+// ---- /token ----
+
+pub(super) async fn token(State(server): State<Server>, request: Request) -> Response {
+    match token_inner(&server, request).await {
+        Ok(body) => no_store(&body),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+pub(super) async fn token_inner(server: &Server, request: Request) -> Result<Value, OAuthError> {
+    let posted = read_post(request).await?;
+    let credentials = posted.credentials();
+    // The address's limit first, before any hashing; the client's only once
+    // it has authenticated, so a stranger naming a client_id cannot spend
+    // that client's allowance.
+    server
+        .inner
+        .limiter
+        .check_address(posted.peer)
+        .map_err(|e| e.oauth())?;
+    let credentials = credentials?;
+    let client = authenticate(server, &credentials).await?;
+    server
+        .inner
+        .limiter
+        .check_client(&AuthenticatedClient::proven_by_store(
+            client.client_id.as_str(),
+        ))
+        .map_err(|e| e.oauth())?;
+    let grant = TokenRequest::from_form(&posted.form).map_err(|e| e.oauth())?;
+    let grant_type = grant.grant_type();
+    if !matches!(
+        grant,
+        TokenRequest::ClientCredentials { .. } | TokenRequest::TokenExchange(_)
+    ) {
+        return Err(OAuthError::new(
+            400,
+            codes::UNSUPPORTED_GRANT_TYPE,
+            format!("{grant_type} is not supported by this server yet"),
+        ));
+    }
+    if !client.grant_types.iter().any(|g| g == grant_type) {
+        return Err(OAuthError::new(
+            400,
+            codes::UNAUTHORIZED_CLIENT,
+            format!("this client may not use {grant_type}"),
+        ));
+    }
+    match grant {
+        TokenRequest::ClientCredentials { scope, resource } => {
+            client_credentials(server, &client, scope, resource, &posted.headers).await
+        }
+        TokenRequest::TokenExchange(exchange) => {
+            token_exchange(server, &client, exchange, &posted.headers).await
+        }
+        _ => Err(OAuthError::new(
+            400,
+            codes::UNSUPPORTED_GRANT_TYPE,
+            format!("{grant_type} is not supported by this server yet"),
+        )),
+    }
+}
+
+pub(super) fn require_resource(resource: Option<String>) -> Result<Audience, OAuthError> {
+    let resource = resource.ok_or_else(|| {
+        OAuthError::new(
+            400,
+            codes::INVALID_TARGET,
+            "resource is required (RFC 8707): it becomes the passport's aud",
+        )
+    })?;
+    Audience::new(resource)
+        .map_err(|e| OAuthError::new(400, codes::INVALID_TARGET, format!("resource: {e}")))
+}
+
+/// RFC 6749 §4.4 for a workload: the principal is its registered owner.
+pub(super) async fn client_credentials(
+    server: &Server,
+    client: &ClientRecord,
+    scope: Option<ScopeSet>,
+    resource: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Value, OAuthError> {
+    let (Some(owner), ClientKind::Workload) = (client.owner.clone(), client.kind) else {
+        return Err(OAuthError::new(
+            400,
+            codes::UNAUTHORIZED_CLIENT,
+            "only workload clients may use client_credentials",
+        ));
+    };
+    let audience = require_resource(resource)?;
+    let scopes = granted_scopes(client, scope)?;
+    let jkt = dpop_binding(server, headers, None).await?;
+    let inner = &server.inner;
+    let ttl = inner.passport_ttl;
+    mint(server, client, None, move |issuer| {
+        let mut request = IssuanceRequest::new(
+            // no assurance level is asserted: nobody authenticated a person
+            IdentityAssertion::new(inner.issuer.as_str(), owner),
+            audience,
+            agent_of(client)?,
+            model()?,
+            scopes,
+        )
+        .ttl(ttl);
+        if let Some(jkt) = jkt {
+            request = request.holder_jkt(jkt);
+        }
+        issuer.issue(request).map_err(issue_error)
+    })
+    .await
+}
+
+/// RFC 8693: a passport bundle as the subject token yields a delegated
+/// child for the calling client — attenuated (within the parent's scope and
+/// the client's), clamped to the parent's expiry, depth-limited, bound to
+/// the DPoP key of the request (required, and the parent's own key, when
+/// the parent is bound), recorded with its parent.
+pub(super) async fn token_exchange(
+    server: &Server,
+    client: &ClientRecord,
+    exchange: TokenExchange,
+    headers: &HeaderMap,
+) -> Result<Value, OAuthError> {
+    if !matches!(
+        exchange.subject_token_type,
+        TokenType::Jwt | TokenType::AccessToken
+    ) {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            "only a passport bundle (jwt or access_token) can be exchanged yet",
+        ));
+    }
+    if exchange.actor_token.is_some() {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            "actor_token is not supported yet",
+        ));
+    }
+    let audience = require_resource(exchange.resource.or(exchange.audience))?;
+    let Some((parent, _)) = verified(server, &exchange.subject_token).await else {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_GRANT,
+            "the subject token is not an active passport of this issuer",
+        ));
+    };
+    // a bound parent is exchanged only by its holder: the proof must be by
+    // its key (and the child is bound to it, as the issuer requires)
+    let bound = parent.bound_jkt().map(str::to_owned);
+    let jkt = dpop_binding(server, headers, bound.as_deref()).await?;
+    if bound.is_some() && jkt.is_none() {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_GRANT,
+            "the subject token is bound to a key: send a DPoP proof by that key",
+        ));
+    }
+    let scopes = match exchange.scope {
+        Some(asked) => asked,
+        None => parent.scopes().clone(),
+    };
+    let scopes = granted_scopes(client, Some(scopes))?;
+    let parent_jti = parent.claims().jti.clone();
+    let ttl = server.inner.passport_ttl;
+    mint(server, client, Some(parent_jti), move |issuer| {
+        let mut request =
+            DelegationRequest::new(&parent, audience, agent_of(client)?, model()?, scopes).ttl(ttl);
+        if let Some(jkt) = jkt {
+            request = request.holder_jkt(jkt);
+        }
+        issuer.delegate(request).map_err(issue_error)
+    })
+    .await
+}
+
+pub(super) fn agent_of(client: &ClientRecord) -> Result<AgentId, OAuthError> {
+    AgentId::new(client.client_id.clone())
+        .map_err(|e| OAuthError::new(400, codes::INVALID_REQUEST, format!("client_id: {e}")))
+}
+
+pub(super) fn model() -> Result<AgentModel, OAuthError> {
+    AgentModel::new(WORKLOAD_MODEL).map_err(|e| server_error("agent model", &e))
+}
+
+pub(super) fn issue_error(e: IssueError) -> OAuthError {
+    let error = match e {
+        IssueError::ScopeAttenuation { .. } => codes::INVALID_SCOPE,
+        IssueError::DepthExceeded { .. }
+        | IssueError::ParentExpired { .. }
+        | IssueError::IssuerMismatch { .. }
+        | IssueError::HolderKeyRequired => codes::INVALID_GRANT,
+        _ => codes::INVALID_REQUEST,
+    };
+    OAuthError::new(400, error, format!("{}: {e}", e.code()))
+}
+
+/// Reserves a status index, signs with `sign` (given an issuer holding this
+/// server's key and that index), records the passport durably, and answers
+/// RFC 6749 §5.1 (with RFC 8693's `issued_token_type` for an exchange).
+pub(super) async fn mint(
+    server: &Server,
+    client: &ClientRecord,
+    parent_jti: Option<String>,
+    sign: impl FnOnce(&Issuer) -> Result<IssuedPassport, OAuthError>,
+) -> Result<Value, OAuthError> {
+    let inner = &server.inner;
+    let index = inner
+        .db
+        .allocate_status_index(&inner.status_uri)
+        .await
+        .map_err(|e| server_error("no status index could be allocated", &e))?;
+    let reference = StatusReference::new(index, inner.status_uri.clone())
+        .map_err(|e| server_error("bad status reference", &e))?;
+    let issuer = Issuer::new(
+        inner.issuer.as_str(),
+        inner
+            .key
+            .try_clone()
+            .map_err(|e| server_error("the signing key is unusable", &e))?,
+    )
+    .with_clock(inner.clock.clone())
+    .with_max_depth(inner.max_depth)
+    .with_status(Arc::new(Reserved(reference)));
+    let issued = sign(&issuer)?;
+    let claims = issued.claims();
+    let exchange = parent_jti.is_some();
+    // durable before it is handed out; a parent revoked meanwhile refuses it
+    match inner
+        .db
+        .record_issued(PassportEntry {
+            jti: claims.jti.clone(),
+            parent_jti,
+            client_id: client.client_id.clone(),
+            agent_id: claims.agent.agent_id.clone(),
+            principal: claims.sub.clone(),
+            audience: claims.aud.clone(),
+            scopes: scope_string(&claims.agent.tool_scope),
+            iat: claims.iat,
+            exp: claims.exp,
+            kid: inner.key.kid().to_owned(),
+            status_uri: Some(inner.status_uri.clone()),
+            status_idx: Some(index),
+            created_at: server.now(),
+        })
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ParentRevoked(_)) => {
+            return Err(OAuthError::new(
+                400,
+                codes::INVALID_GRANT,
+                "the subject token was revoked",
+            ));
+        }
+        Err(e) => return Err(server_error("the passport could not be recorded", &e)),
+    }
+    tracing::info!(
+        jti = %claims.jti,
+        client_id = %client.client_id,
+        outcome = "ok",
+        "passport issued"
+    );
+    let mut answer = json!({
+        "access_token": issued.bundle(),
+        "token_type": if claims.cnf_jkt.is_some() { "DPoP" } else { "Bearer" },
+        "expires_in": claims.exp.saturating_sub(server.now()).max(0),
+        "scope": scope_string(&claims.agent.tool_scope),
+    });
+    if exchange {
+        answer["issued_token_type"] = json!(TokenType::AccessToken.as_str());
+    }
+    Ok(answer)
+}
+
+/// The scopes granted: those asked (each within what the client may
+/// have), or all the client may have when it asks for none.
+pub(super) fn granted_scopes(
+    client: &ClientRecord,
+    asked: Option<ScopeSet>,
+) -> Result<ScopeSet, OAuthError> {
+    let allowed = ScopeSet::parse(client.scopes.split_ascii_whitespace())
+        .map_err(|e| server_error("the client's registered scopes are invalid", &e))?;
+    let Some(asked) = asked else {
+        return Ok(allowed);
+    };
+    let beyond = asked.not_implied_by(&allowed);
+    if beyond.is_empty() && asked.attenuates(&allowed) {
+        Ok(asked)
+    } else {
+        let names: Vec<&str> = beyond.iter().map(|p| p.as_str()).collect();
+        Err(OAuthError::new(
+            400,
+            codes::INVALID_SCOPE,
+            format!("this client may not have: {}", names.join(" ")),
+        ))
+    }
+}
+
+pub(super) fn scope_string(scopes: &ScopeSet) -> String {
+    scopes
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// RFC 9449 at the token endpoint: with a `DPoP` header the proof must be
+/// valid for `POST` to the token endpoint and never seen before (the
+/// database remembers it, so every instance refuses its replay); the
+/// passport is then bound to its key (`cnf.jkt`). Without one, `None`.
+pub(super) async fn dpop_binding(
+    server: &Server,
+    headers: &HeaderMap,
+    expected_jkt: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    let proofs: Vec<&str> = headers
+        .get_all("dpop")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .collect();
+    if proofs.is_empty() {
+        return Ok(None);
+    }
+    let inner = &server.inner;
+    let url = inner.issuer.endpoint(paths::TOKEN);
+    let bad =
+        |e: &DpopError| OAuthError::new(400, INVALID_DPOP_PROOF, format!("{}: {e}", e.code()));
+    let proof = inner
+        .dpop
+        .verify(&proofs, "POST", &url, None, expected_jkt)
+        .map_err(|e| bad(&e))?;
+    let policy = inner.dpop.policy();
+    let expires = proof
+        .iat
+        .saturating_add(policy.iat_past)
+        .saturating_add(policy.iat_future);
+    match inner
+        .db
+        .remember_dpop_proof(&proof.jkt, &proof.jti, expires, server.now())
+        .await
+    {
+        Ok(()) => Ok(Some(proof.jkt)),
+        Err(StoreError::DpopReplayed) => Err(bad(&DpopError::Replay)),
+        Err(e) => Err(server_error("the DPoP replay cache is unavailable", &e)),
+    }
+}
+
+/// The DPoP verifier's replay step, deferred to the database: the verifier
+/// runs every other check, then [`dpop_binding`] records the proof's
+/// (`jkt`, `jti`) with the database's atomic insert, which refuses a replay
+/// whichever instance saw the proof first. Used only there.
+pub(crate) struct StoreReplay;
+
+impl ReplayCache for StoreReplay {
+    fn check_and_insert(
+        &self,
+        _jkt: &str,
+        _jti: &str,
+        _expires_at: i64,
+    ) -> Result<bool, DpopError> {
+        Ok(true)
+    }
+}
+
+/// Hands the issuer the status place reserved in the database for the
+/// passport being minted.
+#[derive(Debug)]
+pub(super) struct Reserved(StatusReference);
+
+impl StatusAllocator for Reserved {
+    fn allocate(
+        &self,
+        _passport: &PassportClaims,
+    ) -> Result<StatusReference, passport_claims::AllocationError> {
+        Ok(self.0.clone())
+    }
+}
