@@ -61,6 +61,7 @@ pub mod client_auth;
 pub mod client_metadata;
 mod endpoints;
 pub mod form;
+mod grant;
 mod keys;
 pub mod metadata;
 mod oauth;
