@@ -9,6 +9,7 @@ use std::sync::Arc;
 use passport_claims::{Clock, ScopeSet, SystemClock};
 use passport_dpop::{DpopPolicy, DpopVerifier};
 use passport_jose::{JoseError, SigningKey};
+use passport_oidc::Provider;
 use passport_store::StoreError;
 use passport_store::server::{ClientKind, ClientSecret, Database, NewClient};
 use passport_verifier::InMemoryKeyStore;
@@ -106,6 +107,7 @@ pub struct ServerBuilder {
     passport_ttl: u64,
     status_ttl: u64,
     max_depth: usize,
+    upstream: Option<Arc<Provider>>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -152,6 +154,15 @@ impl ServerBuilder {
         self
     }
 
+    /// The upstream OpenID provider principals log in at (the `CSP_*`
+    /// configuration of `passport serve`): `/authorize` sends them there,
+    /// and token exchange accepts its ID tokens as subject tokens. Without
+    /// one, neither is offered.
+    pub fn upstream(mut self, provider: Provider) -> ServerBuilder {
+        self.upstream = Some(Arc::new(provider));
+        self
+    }
+
     /// Validates the issuer and loads (or, on the first start, generates and
     /// stores) the signing key.
     pub async fn build(self) -> Result<Server, ServerError> {
@@ -180,6 +191,7 @@ impl ServerBuilder {
                 passport_ttl: self.passport_ttl,
                 status_ttl: self.status_ttl,
                 max_depth: self.max_depth,
+                upstream: self.upstream,
             }),
         })
     }
@@ -200,6 +212,9 @@ pub(crate) struct Inner {
     pub(crate) status_ttl: u64,
     pub(crate) max_depth: usize,
     pub(crate) status_uri: String,
+    /// The provider principals log in at, if configured.
+    #[allow(dead_code)] // /authorize and the ID-token exchange, next
+    pub(crate) upstream: Option<Arc<Provider>>,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and
@@ -246,6 +261,7 @@ impl Server {
             passport_ttl: DEFAULT_PASSPORT_TTL,
             status_ttl: DEFAULT_STATUS_TTL,
             max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
+            upstream: None,
         }
     }
 
