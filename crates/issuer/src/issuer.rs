@@ -130,9 +130,14 @@ impl Issuer {
             task_purpose,
             ttl,
             holder_jkt,
+            jti,
         } = request;
         // The audience and agent id are non-empty by construction (their types).
         non_empty("subject", &assertion.subject)?;
+        let jti = match jti {
+            Some(jti) => checked_jti(jti)?,
+            None => new_jti(),
+        };
         check_jkt(holder_jkt.as_deref())?;
         let ttl = checked_ttl(ttl.unwrap_or(DEFAULT_ROOT_TTL))?;
         let now = self.clock.now();
@@ -140,7 +145,7 @@ impl Issuer {
             self.url.clone(),
             assertion.subject,
             String::from(audience),
-            new_jti(),
+            jti,
             now,
             now.saturating_add(ttl),
             AgentClaims {
@@ -360,6 +365,17 @@ fn observed(span: &Span, kind: &'static str, result: &Result<IssuedPassport, Iss
 
 fn new_jti() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// A caller's `jti`: 1 to 128 printable ASCII characters.
+fn checked_jti(jti: String) -> Result<String, IssueError> {
+    if jti.is_empty() || jti.len() > 128 || !jti.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(IssueError::InvalidRequest {
+            field: "jti",
+            reason: "must be 1 to 128 printable ASCII characters".into(),
+        });
+    }
+    Ok(jti)
 }
 
 fn non_empty(field: &'static str, value: &str) -> Result<(), IssueError> {

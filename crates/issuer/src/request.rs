@@ -63,6 +63,8 @@ pub struct IssuanceRequest {
     /// The RFC 7638 thumbprint of the agent's own key: the passport gets
     /// `cnf: {"jkt": …}` and is only usable with a DPoP proof by that key.
     pub holder_jkt: Option<String>,
+    /// The passport's `jti`, chosen by the caller; `None` = a random UUID.
+    pub jti: Option<String>,
 }
 
 impl IssuanceRequest {
@@ -83,6 +85,7 @@ impl IssuanceRequest {
             task_purpose: None,
             ttl: None,
             holder_jkt: None,
+            jti: None,
         }
     }
 
@@ -101,6 +104,15 @@ impl IssuanceRequest {
     /// Binds the passport to the holder's key (its RFC 7638 thumbprint).
     pub fn holder_jkt(mut self, jkt: impl Into<String>) -> Self {
         self.holder_jkt = Some(jkt.into());
+        self
+    }
+
+    /// Uses `jti` (1 to 128 printable ASCII characters, unique: e.g. 128
+    /// random bits) instead of a random UUID, for a caller that must record
+    /// the `jti` before the passport exists (a token service consuming an
+    /// authorization code names what it will issue).
+    pub fn jti(mut self, jti: impl Into<String>) -> Self {
+        self.jti = Some(jti.into());
         self
     }
 }

@@ -20,6 +20,10 @@ use crate::rate_limit::{RateLimit, RateLimiter};
 /// The default lifetime of a passport minted by `client_credentials`, in
 /// seconds (15 minutes).
 pub const DEFAULT_PASSPORT_TTL: u64 = 15 * 60;
+/// The default lifetime of a refresh token, in seconds (24 hours). Each
+/// use rotates it: the successor lives this long again from its issue, so
+/// a family left unused this long dies.
+pub const DEFAULT_REFRESH_TTL: u64 = 24 * 60 * 60;
 /// The default `ttl` of a status list (how long a client may cache it), in
 /// seconds.
 pub const DEFAULT_STATUS_TTL: u64 = 60;
@@ -105,6 +109,7 @@ pub struct ServerBuilder {
     clock: Arc<dyn Clock>,
     token_rate: RateLimit,
     passport_ttl: u64,
+    refresh_ttl: u64,
     status_ttl: u64,
     max_depth: usize,
     upstream: Option<Arc<Provider>>,
@@ -137,6 +142,14 @@ impl ServerBuilder {
     /// (default [`DEFAULT_PASSPORT_TTL`]).
     pub fn passport_ttl(mut self, seconds: u64) -> ServerBuilder {
         self.passport_ttl = seconds;
+        self
+    }
+
+    /// The lifetime of a refresh token, in seconds (default
+    /// [`DEFAULT_REFRESH_TTL`], 24 hours), counted from its issue: each
+    /// refresh rotates the token and the successor gets this lifetime anew.
+    pub fn refresh_ttl(mut self, seconds: u64) -> ServerBuilder {
+        self.refresh_ttl = seconds.max(1);
         self
     }
 
@@ -189,6 +202,7 @@ impl ServerBuilder {
                 dpop,
                 limiter,
                 passport_ttl: self.passport_ttl,
+                refresh_ttl: self.refresh_ttl,
                 status_ttl: self.status_ttl,
                 max_depth: self.max_depth,
                 upstream: self.upstream,
@@ -209,6 +223,7 @@ pub(crate) struct Inner {
     pub(crate) dpop: DpopVerifier,
     pub(crate) limiter: RateLimiter,
     pub(crate) passport_ttl: u64,
+    pub(crate) refresh_ttl: u64,
     pub(crate) status_ttl: u64,
     pub(crate) max_depth: usize,
     pub(crate) status_uri: String,
@@ -259,6 +274,7 @@ impl Server {
             clock: Arc::new(SystemClock),
             token_rate: DEFAULT_TOKEN_RATE,
             passport_ttl: DEFAULT_PASSPORT_TTL,
+            refresh_ttl: DEFAULT_REFRESH_TTL,
             status_ttl: DEFAULT_STATUS_TTL,
             max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
             upstream: None,

@@ -88,3 +88,27 @@ fn issuer_never_delegates_deeper_than_the_format_allows() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_caller_chosen_jti_is_used_and_a_bad_one_refused() {
+    let kit = Kit::new();
+    let request = issuance(
+        alice_ial2(),
+        &kit.aud,
+        "agent-a",
+        "model-a",
+        &["files:read"],
+    );
+    let minted = kit
+        .issuer
+        .issue(request.clone().jti("chosen-jti-1"))
+        .unwrap();
+    assert_eq!(minted.claims().jti, "chosen-jti-1");
+    for bad in [String::new(), "a b".into(), "x".repeat(129)] {
+        let err = kit.issuer.issue(request.clone().jti(bad)).unwrap_err();
+        assert!(
+            matches!(err, IssueError::InvalidRequest { field: "jti", .. }),
+            "{err:?}"
+        );
+    }
+}

@@ -45,11 +45,13 @@ const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 
 mod clients;
+mod code_grant;
 mod introspect;
 mod published;
 pub(crate) mod token;
 
 use clients::*;
+use code_grant::*;
 use introspect::*;
 use published::*;
 use token::*;

@@ -16,7 +16,12 @@ pub(super) async fn metadata(State(server): State<Server>) -> Response {
         ..MetadataOptions::default()
     };
     let mut document = ServerMetadata::new(issuer, &options);
-    document.grant_types_supported = vec!["client_credentials", TOKEN_EXCHANGE];
+    document.grant_types_supported = vec![
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        TOKEN_EXCHANGE,
+    ];
     document.token_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();
     document.introspection_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();
     document.revocation_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();

@@ -34,16 +34,6 @@ pub(super) async fn token_inner(server: &Server, request: Request) -> Result<Val
         .map_err(|e| e.oauth())?;
     let grant = TokenRequest::from_form(&posted.form).map_err(|e| e.oauth())?;
     let grant_type = grant.grant_type();
-    if !matches!(
-        grant,
-        TokenRequest::ClientCredentials { .. } | TokenRequest::TokenExchange(_)
-    ) {
-        return Err(OAuthError::new(
-            400,
-            codes::UNSUPPORTED_GRANT_TYPE,
-            format!("{grant_type} is not supported by this server yet"),
-        ));
-    }
     if !client.grant_types.iter().any(|g| g == grant_type) {
         return Err(OAuthError::new(
             400,
@@ -58,11 +48,29 @@ pub(super) async fn token_inner(server: &Server, request: Request) -> Result<Val
         TokenRequest::TokenExchange(exchange) => {
             token_exchange(server, &client, exchange, &posted.headers).await
         }
-        _ => Err(OAuthError::new(
-            400,
-            codes::UNSUPPORTED_GRANT_TYPE,
-            format!("{grant_type} is not supported by this server yet"),
-        )),
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+            resource,
+        } => {
+            let (code, uri, verifier) = (&code, &redirect_uri, &code_verifier);
+            authorization_code(
+                server,
+                &client,
+                code,
+                uri,
+                verifier,
+                resource,
+                &posted.headers,
+            )
+            .await
+        }
+        TokenRequest::RefreshToken {
+            refresh_token: token,
+            scope,
+            resource,
+        } => refresh_token(server, &client, &token, scope, resource, &posted.headers).await,
     }
 }
 

@@ -187,6 +187,8 @@ async fn metadata_advertises_only_what_exists() {
         assert_eq!(
             m["grant_types_supported"],
             serde_json::json!([
+                "authorization_code",
+                "refresh_token",
                 "client_credentials",
                 "urn:ietf:params:oauth:grant-type:token-exchange"
             ])
@@ -455,16 +457,21 @@ async fn a_missing_resource_is_invalid_target() {
 }
 
 #[tokio::test]
-async fn grants_not_implemented_yet_are_unsupported() {
+async fn unknown_grants_are_unsupported_and_a_client_uses_only_its_own() {
     let s = start().await;
     let client = s.workload("files:read").await;
+    let r = s
+        .token(&client, &[("grant_type", "password"), ("username", "x")])
+        .await;
+    expect_error(r, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
+    // a workload is not registered for refresh_token
     let r = s
         .token(
             &client,
             &[("grant_type", "refresh_token"), ("refresh_token", "x")],
         )
         .await;
-    expect_error(r, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
+    expect_error(r, StatusCode::BAD_REQUEST, "unauthorized_client").await;
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 mod authorize;
 mod client_auth;
 mod client_metadata;
+mod code_grant;
 mod endpoints;
 mod exchange;
 mod postgres;

@@ -65,8 +65,8 @@ use std::path::Path;
 
 pub use types::{
     ClientKind, ClientRecord, ClientSecret, CodeGrant, KeyMaterial, KeyState, NewClient, NewCode,
-    NewRefreshToken, NewSigningKey, PassportEntry, PassportState, RefreshGrant, RefreshSuccessor,
-    RegistryRecord, RevocationReason, Revoked, SigningKeyRecord, TokenHash,
+    NewRefreshToken, NewSigningKey, PassportEntry, PassportState, RefreshFamily, RefreshGrant,
+    RefreshSuccessor, RegistryRecord, RevocationReason, Revoked, SigningKeyRecord, TokenHash,
 };
 
 use crate::error::StoreError;
@@ -306,7 +306,27 @@ impl Database {
         answer
     }
 
+    /// What the authorization code `code` grants, whatever its state (used,
+    /// expired or not), without using it: to check the request before
+    /// [`consume_code`](Database::consume_code), which alone decides.
+    pub async fn code(&self, code: &TokenHash) -> Result<Option<CodeGrant>, StoreError> {
+        let code = code.clone();
+        on_backend!(self, read, |x| ops::code(x, &code))
+    }
+
     // ---- refresh tokens ----
+
+    /// The family of the refresh token `token` (whatever its state), with
+    /// every passport issued in it, without using the token: to check who
+    /// presents it before [`rotate_refresh`](Database::rotate_refresh), or
+    /// to revoke the family (RFC 7009).
+    pub async fn refresh_family(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        let token = token.clone();
+        on_backend!(self, read, |x| ops::refresh_family(x, &token))
+    }
 
     /// Remembers the first refresh token of a new family.
     pub async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<(), StoreError> {

@@ -6,8 +6,8 @@ use super::exec::{Dialect, Exec, Row, Val};
 use super::sql;
 use super::types::{
     ClientKind, ClientRecord, CodeGrant, KeyState, NewClient, NewCode, NewRefreshToken,
-    NewSigningKey, PassportEntry, PassportState, RefreshGrant, RefreshSuccessor, RegistryRecord,
-    RevocationReason, Revoked, SigningKeyRecord, TokenHash,
+    NewSigningKey, PassportEntry, PassportState, RefreshFamily, RefreshGrant, RefreshSuccessor,
+    RegistryRecord, RevocationReason, Revoked, SigningKeyRecord, TokenHash,
 };
 use crate::error::{StoreError, shorten};
 
@@ -391,15 +391,7 @@ pub(super) async fn consume_code<E: Exec>(
     )
     .await?;
     if let Some(r) = used {
-        return Ok(Ok(CodeGrant {
-            client_id: r.text(0)?,
-            redirect_uri: r.text(1)?,
-            code_challenge: r.text(2)?,
-            resource: r.text(3)?,
-            scope: r.text(4)?,
-            claims: r.text(5)?,
-            expires_at: r.int(6)?,
-        }));
+        return Ok(Ok(code_row(&r)?));
     }
     let Some(state) = one(x, sql::CODE_STATE, &[code.as_str().into()]).await? else {
         return Ok(Err(StoreError::UnknownCode));
@@ -415,7 +407,54 @@ pub(super) async fn consume_code<E: Exec>(
     Ok(Err(StoreError::CodeExpired))
 }
 
+fn code_row(r: &Row) -> Result<CodeGrant, StoreError> {
+    Ok(CodeGrant {
+        client_id: r.text(0)?,
+        redirect_uri: r.text(1)?,
+        code_challenge: r.text(2)?,
+        resource: r.text(3)?,
+        scope: r.text(4)?,
+        claims: r.text(5)?,
+        expires_at: r.int(6)?,
+    })
+}
+
+pub(super) async fn code<E: Exec>(
+    x: &mut E,
+    code: &TokenHash,
+) -> Result<Option<CodeGrant>, StoreError> {
+    one(x, sql::CODE_BY_HASH, &[code.as_str().into()])
+        .await?
+        .map(|r| code_row(&r))
+        .transpose()
+}
+
 // ---- refresh tokens ----
+
+pub(super) async fn refresh_family<E: Exec>(
+    x: &mut E,
+    token: &TokenHash,
+) -> Result<Option<RefreshFamily>, StoreError> {
+    let Some(r) = one(x, sql::REFRESH_BY_HASH, &[token.as_str().into()]).await? else {
+        return Ok(None);
+    };
+    let family_id = r.text(0)?;
+    let passports = x
+        .query(sql::FAMILY_PASSPORTS, &[family_id.as_str().into()])
+        .await?
+        .iter()
+        .map(|r| r.text(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(RefreshFamily {
+        family_id,
+        client_id: r.text(1)?,
+        passport_jti: r.text(2)?,
+        scope: r.text(3)?,
+        claims: r.text(4)?,
+        expires_at: r.int(5)?,
+        passports,
+    }))
+}
 
 pub(super) async fn insert_refresh<E: Exec>(
     x: &mut E,

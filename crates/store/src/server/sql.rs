@@ -74,6 +74,12 @@ pub(super) const CONSUME_CODE: &str = "UPDATE auth_codes SET used_at = $1, issue
      WHERE code_hash = $3 AND used_at IS NULL AND expires_at > $1 \
      RETURNING client_id, redirect_uri, code_challenge, resource, scope, claims, expires_at";
 
+pub(super) const CODE_BY_HASH: &str = "SELECT client_id, redirect_uri, code_challenge, \
+     resource, scope, claims, expires_at FROM auth_codes WHERE code_hash = $1";
+
+pub(super) const REFRESH_BY_HASH: &str = "SELECT family_id, client_id, passport_jti, scope, \
+     claims, expires_at FROM refresh_tokens WHERE token_hash = $1";
+
 pub(super) const CODE_STATE: &str =
     "SELECT used_at, issued_jtis FROM auth_codes WHERE code_hash = $1";
 

@@ -356,6 +356,27 @@ pub struct RefreshGrant {
     pub claims: String,
 }
 
+/// A refresh token's family, read without using the token (to check who
+/// presents it, or to revoke the family).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefreshFamily {
+    /// The family.
+    pub family_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The passport issued beside this token.
+    pub passport_jti: String,
+    /// The scopes the family may refresh.
+    pub scope: String,
+    /// The principal and its claims (JSON).
+    pub claims: String,
+    /// This token's expiry.
+    pub expires_at: i64,
+    /// Every passport issued in the family, oldest first.
+    pub passports: Vec<String>,
+}
+
 /// A signing key's place in its rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {

@@ -258,6 +258,16 @@ fn code(hash: &TokenHash, expires_at: i64) -> NewCode {
 async fn authorization_code_is_single_use(db: Arc<Database>) {
     let hash = TokenHash::of("the-code");
     db.insert_code(code(&hash, NOW + 60)).await.unwrap();
+    // read without being used: the use below still wins
+    let peeked = db.code(&hash).await.unwrap().unwrap();
+    assert_eq!(peeked.client_id, "client-1");
+    assert_eq!(peeked.expires_at, NOW + 60);
+    assert!(
+        db.code(&TokenHash::of("never-issued"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let grant = db
         .consume_code(&hash, NOW, &["p1".to_owned()])
         .await
@@ -327,6 +337,24 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
     db.rotate_refresh(&TokenHash::of("rt-2"), successor("rt-3", "p3"), NOW + 2)
         .await
         .unwrap();
+    // any member names its family and every passport issued in it, unused
+    for (token, beside) in [("rt-1", "p1"), ("rt-3", "p3")] {
+        let family = db
+            .refresh_family(&TokenHash::of(token))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(family.family_id, "fam-1");
+        assert_eq!(family.client_id, "client-1");
+        assert_eq!(family.passport_jti, beside);
+        assert_eq!(family.passports, ["p1", "p2", "p3"]);
+    }
+    assert!(
+        db.refresh_family(&TokenHash::of("nope"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     // the first token again: the whole family goes
     match db
         .rotate_refresh(&first, successor("rt-x", "px"), NOW + 3)

@@ -1,0 +1,401 @@
+//! `/token` with `authorization_code` (RFC 6749 §4.1.3, OAuth 2.1, PKCE
+//! S256) and `refresh_token` (RFC 6749 §6, rotated on every use), and the
+//! RFC 7009 revocation of a refresh token.
+//!
+//! - A code is read first (not used) to check the request against it —
+//!   its client, its exact redirect URI, the PKCE verifier, the resource —
+//!   so that a request that fails a check does not spend it. Only then is
+//!   it consumed, naming the `jti` about to be minted; a second use is
+//!   `code_reused` carrying the first use's `jti`s, which are revoked.
+//! - A refresh token lives in a family (one per authorization). Each use
+//!   rotates it; a rotated token presented again revokes the family and
+//!   every passport issued in it. A family whose code grant was DPoP-bound
+//!   refreshes only with a proof by that key. Revoking the passport issued
+//!   beside the current refresh token ends the grant: the next refresh
+//!   revokes the family and is refused.
+
+use std::time::Duration;
+
+use passport_store::server::{NewRefreshToken, RefreshFamily, RefreshSuccessor, TokenHash};
+use serde::{Deserialize, Serialize};
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+use crate::grant::GrantedPrincipal;
+use crate::pkce::CodeChallenge;
+
+/// The agent model recorded in the passports of the code flow: the server
+/// knows the OAuth client, not the model behind it.
+const CLIENT_MODEL: &str = "oauth-client";
+/// How long a reused code (or refresh token) waits for the passport its
+/// first use is minting to be recorded, so that revoking it cannot miss a
+/// first use still in flight.
+const FIRST_USE_GRACE: Duration = Duration::from_secs(2);
+const FIRST_USE_POLL: Duration = Duration::from_millis(20);
+
+/// What a refresh family keeps in its `claims` column: the principal, and
+/// the DPoP key the grant is bound to (if the code grant was).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FamilyClaims {
+    principal: GrantedPrincipal,
+    jkt: Option<String>,
+}
+
+fn invalid_grant(why: &str) -> OAuthError {
+    OAuthError::new(400, codes::INVALID_GRANT, why)
+}
+
+fn stored_error(what: &str) -> impl Fn(StoreError) -> OAuthError + '_ {
+    move |e| server_error(what, &e)
+}
+
+/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6) and RFC 8707.
+///
+/// A missing `code_verifier` never gets here: `TokenRequest::from_form`
+/// refuses it as `invalid_request` (OAuth 2.1 §4.1.3 makes it REQUIRED
+/// whenever the authorization request had a `code_challenge`, which ours
+/// always do; §3.2.4 answers a missing required parameter with
+/// `invalid_request`). A verifier that does not match is `invalid_grant`
+/// (RFC 7636 §4.6).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn authorization_code(
+    server: &Server,
+    client: &ClientRecord,
+    code: &str,
+    redirect_uri: &str,
+    code_verifier: &str,
+    resource: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Value, OAuthError> {
+    let db = &server.inner.db;
+    let hash = TokenHash::of(code);
+    let stored = db
+        .code(&hash)
+        .await
+        .map_err(stored_error("the authorization code could not be read"))?
+        .ok_or_else(|| invalid_grant("unknown_code: this code was not issued here"))?;
+    if stored.client_id != client.client_id {
+        return Err(invalid_grant(
+            "code_client_mismatch: the code was issued to another client",
+        ));
+    }
+    if stored.redirect_uri != redirect_uri {
+        return Err(invalid_grant(
+            "redirect_uri_mismatch: redirect_uri differs from the authorization request's",
+        ));
+    }
+    CodeChallenge::from_stored(&stored.code_challenge)
+        .map_err(|e| server_error("a stored code_challenge is invalid", &e))?
+        .verify(Some(code_verifier))
+        .map_err(|e| {
+            let answer = e.oauth();
+            OAuthError::new(answer.status, answer.error, format!("{}: {e}", e.code()))
+        })?;
+    if resource.as_deref().is_some_and(|r| r != stored.resource) {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_TARGET,
+            "resource differs from the authorization request's",
+        ));
+    }
+    // never a default identity: a principal this version cannot read refuses
+    let principal = GrantedPrincipal::from_json(&stored.claims).ok_or_else(|| {
+        server_error(
+            "the authorization code's principal is unreadable",
+            &StoreError::Corrupt("claims".into()),
+        )
+    })?;
+    let audience = Audience::new(stored.resource.clone())
+        .map_err(|e| server_error("the authorization code's resource is invalid", &e))?;
+    let scopes = ScopeSet::parse(stored.scope.split_ascii_whitespace())
+        .map_err(|e| server_error("the authorization code's scope is invalid", &e))?;
+    let scopes = granted_scopes(client, Some(scopes))?;
+    let jkt = dpop_binding(server, headers, None).await?;
+
+    let jti = new_id()?;
+    let now = server.now();
+    match db
+        .consume_code(&hash, now, std::slice::from_ref(&jti))
+        .await
+    {
+        Ok(grant) if grant == stored => {}
+        Ok(_) => return Err(invalid_grant("the authorization code changed meanwhile")),
+        Err(StoreError::CodeReused { issued }) => {
+            revoke_passports(server, &issued, true).await?;
+            tracing::warn!(
+                client_id = %client.client_id,
+                revoked = issued.len(),
+                "authorization code reused: what its first use issued is revoked"
+            );
+            return Err(invalid_grant(
+                "code_reused: the code was already used; what it issued is revoked",
+            ));
+        }
+        Err(StoreError::CodeExpired) => {
+            return Err(invalid_grant("code_expired: the code has expired"));
+        }
+        Err(StoreError::UnknownCode) => {
+            return Err(invalid_grant("unknown_code: this code was not issued here"));
+        }
+        Err(e) => return Err(server_error("the authorization code could not be used", &e)),
+    }
+
+    let refresh = if client.grant_types.iter().any(|g| g == "refresh_token") {
+        let token = ClientSecret::generate()
+            .map_err(stored_error("no refresh token could be generated"))?;
+        let claims = FamilyClaims {
+            principal: principal.clone(),
+            jkt: jkt.clone(),
+        };
+        db.insert_refresh_token(NewRefreshToken {
+            token: TokenHash::of(token.expose()),
+            family_id: new_id()?,
+            client_id: client.client_id.clone(),
+            passport_jti: jti.clone(),
+            scope: scope_string(&scopes),
+            claims: serde_json::to_string(&claims)
+                .map_err(|e| server_error("the refresh family could not be written", &e))?,
+            expires_at: refresh_expiry(server, now),
+            created_at: now,
+        })
+        .await
+        .map_err(stored_error("the refresh token could not be recorded"))?;
+        Some(token)
+    } else {
+        None
+    };
+    let mut answer = mint_root(server, client, &principal, audience, scopes, jkt, jti).await?;
+    if let Some(token) = refresh {
+        answer["refresh_token"] = json!(token.expose());
+    }
+    Ok(answer)
+}
+
+/// RFC 6749 §6, rotated: the refresh token of the authenticated client
+/// (and, for a DPoP-bound grant, a proof by its key) yields a new passport
+/// for the same principal and resource, within the family's scopes, and a
+/// new refresh token; the presented one is spent.
+pub(super) async fn refresh_token(
+    server: &Server,
+    client: &ClientRecord,
+    refresh_token: &str,
+    scope: Option<ScopeSet>,
+    resource: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Value, OAuthError> {
+    let db = &server.inner.db;
+    let hash = TokenHash::of(refresh_token);
+    let family = db
+        .refresh_family(&hash)
+        .await
+        .map_err(stored_error("the refresh token could not be read"))?
+        .ok_or_else(|| invalid_grant("unknown_refresh_token: this token was not issued here"))?;
+    // checked before the token is used: a stranger does not spend it
+    if family.client_id != client.client_id {
+        return Err(invalid_grant(
+            "refresh_client_mismatch: the refresh token was issued to another client",
+        ));
+    }
+    let claims: FamilyClaims = serde_json::from_str(&family.claims)
+        .map_err(|e| server_error("the refresh family's principal is unreadable", &e))?;
+    let jkt = dpop_binding(server, headers, claims.jkt.as_deref()).await?;
+    if claims.jkt.is_some() && jkt.is_none() {
+        return Err(invalid_grant(
+            "the grant is bound to a key: send a DPoP proof by that key",
+        ));
+    }
+    let previous = db
+        .passport(&family.passport_jti)
+        .await
+        .map_err(stored_error("the registry could not be read"))?
+        .ok_or_else(|| invalid_grant("the grant's passport was never issued"))?;
+    if previous.state != PassportState::Active {
+        // the grant was killed: its family goes with it
+        end_family(server, &family).await?;
+        return Err(invalid_grant(
+            "refresh_token_revoked: the grant's passport was revoked; so is the grant",
+        ));
+    }
+    let original = previous.entry.audience;
+    if resource.as_deref().is_some_and(|r| r != original) {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_TARGET,
+            "resource differs from the original grant's",
+        ));
+    }
+    let granted = ScopeSet::parse(family.scope.split_ascii_whitespace())
+        .map_err(|e| server_error("the refresh family's scope is invalid", &e))?;
+    let scopes = match scope {
+        // RFC 6749 §6: a scope not originally granted is refused
+        Some(asked) => {
+            let beyond = asked.not_implied_by(&granted);
+            if !beyond.is_empty() || !asked.attenuates(&granted) {
+                let names: Vec<&str> = beyond.iter().map(|p| p.as_str()).collect();
+                return Err(OAuthError::new(
+                    400,
+                    codes::INVALID_SCOPE,
+                    format!("beyond the original grant: {}", names.join(" ")),
+                ));
+            }
+            asked
+        }
+        None => granted,
+    };
+    let scopes = granted_scopes(client, Some(scopes))?;
+    let audience =
+        Audience::new(original).map_err(|e| server_error("the grant's resource is invalid", &e))?;
+
+    let jti = new_id()?;
+    let next =
+        ClientSecret::generate().map_err(stored_error("no refresh token could be generated"))?;
+    let now = server.now();
+    let successor = RefreshSuccessor {
+        token: TokenHash::of(next.expose()),
+        passport_jti: jti.clone(),
+        expires_at: refresh_expiry(server, now),
+    };
+    match db.rotate_refresh(&hash, successor, now).await {
+        Ok(grant) if grant.family_id == family.family_id => {}
+        Ok(_) => return Err(invalid_grant("the refresh token changed meanwhile")),
+        Err(StoreError::RefreshReused { family, passports }) => {
+            // the store revoked the family; its passports follow
+            revoke_passports(server, &passports, true).await?;
+            tracing::warn!(
+                client_id = %client.client_id,
+                family = %family,
+                revoked = passports.len(),
+                "refresh token reused: its family and passports are revoked"
+            );
+            return Err(invalid_grant(
+                "refresh_token_reused: the token was already used; its grant is revoked",
+            ));
+        }
+        Err(
+            e @ (StoreError::RefreshRevoked
+            | StoreError::RefreshExpired
+            | StoreError::UnknownRefreshToken),
+        ) => {
+            return Err(invalid_grant(&format!("{}: {e}", e.code())));
+        }
+        Err(e) => return Err(server_error("the refresh token could not be used", &e)),
+    }
+    let mut answer = mint_root(
+        server,
+        client,
+        &claims.principal,
+        audience,
+        scopes,
+        jkt,
+        jti,
+    )
+    .await?;
+    answer["refresh_token"] = json!(next.expose());
+    Ok(answer)
+}
+
+/// RFC 7009 for a refresh token: its family and every passport issued in
+/// it are revoked (RFC 7009 §2.1: the access tokens of the same grant go
+/// too). `Ok(false)` when `token` is not one (a passport bundle is a JWS,
+/// with dots; a refresh token never has one), so the hint is not needed.
+/// An unknown refresh token is `Ok(true)`: 200, like any unknown token.
+pub(super) async fn revoke_refresh_token(
+    server: &Server,
+    client: &ClientRecord,
+    token: &str,
+) -> Result<bool, OAuthError> {
+    if token.contains('.') {
+        return Ok(false);
+    }
+    let Some(family) = server
+        .inner
+        .db
+        .refresh_family(&TokenHash::of(token))
+        .await
+        .map_err(stored_error("the refresh token could not be read"))?
+    else {
+        return Ok(true);
+    };
+    if family.client_id != client.client_id {
+        return Err(OAuthError::new(
+            400,
+            codes::UNAUTHORIZED_CLIENT,
+            "this token was not issued to this client",
+        ));
+    }
+    end_family(server, &family).await?;
+    Ok(true)
+}
+
+/// Mints the root passport of a grant (reusing [`mint`]), with the given
+/// `jti` (already named to the store), bound to `jkt` if any.
+async fn mint_root(
+    server: &Server,
+    client: &ClientRecord,
+    principal: &GrantedPrincipal,
+    audience: Audience,
+    scopes: ScopeSet,
+    jkt: Option<String>,
+    jti: String,
+) -> Result<Value, OAuthError> {
+    let ttl = server.inner.passport_ttl;
+    let identity = principal.assertion();
+    let model = AgentModel::new(CLIENT_MODEL).map_err(|e| server_error("agent model", &e))?;
+    mint(server, client, None, move |issuer| {
+        let mut request =
+            IssuanceRequest::new(identity, audience, agent_of(client)?, model, scopes)
+                .ttl(ttl)
+                .jti(jti);
+        if let Some(jkt) = jkt {
+            request = request.holder_jkt(jkt);
+        }
+        issuer.issue(request).map_err(issue_error)
+    })
+    .await
+}
+
+/// Revokes a family's refresh tokens and every passport issued in it.
+async fn end_family(server: &Server, family: &RefreshFamily) -> Result<(), OAuthError> {
+    server
+        .inner
+        .db
+        .revoke_refresh_family(&family.family_id, server.now())
+        .await
+        .map_err(stored_error("the refresh family could not be revoked"))?;
+    revoke_passports(server, &family.passports, false).await?;
+    tracing::info!(family = %family.family_id, "refresh family revoked");
+    Ok(())
+}
+
+/// Revokes each passport (and its descendants). A `jti` not in the
+/// registry yet may be a first use still minting: with `wait`, it is
+/// retried for up to [`FIRST_USE_GRACE`], so that the passport of a first
+/// use racing its reuse is revoked too; otherwise it is skipped.
+async fn revoke_passports(server: &Server, jtis: &[String], wait: bool) -> Result<(), OAuthError> {
+    let deadline = tokio::time::Instant::now() + FIRST_USE_GRACE;
+    for jti in jtis {
+        loop {
+            match server.inner.db.revoke_cascade(jti, server.now()).await {
+                Ok(_) => break,
+                Err(StoreError::UnknownRecord(_))
+                    if wait && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(FIRST_USE_POLL).await;
+                }
+                Err(StoreError::UnknownRecord(_)) => break,
+                Err(e) => return Err(server_error("the revocation failed", &e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn refresh_expiry(server: &Server, now: i64) -> i64 {
+    now.saturating_add(i64::try_from(server.inner.refresh_ttl).unwrap_or(i64::MAX))
+}
+
+/// 128 random bits: a `jti` or a family id.
+fn new_id() -> Result<String, OAuthError> {
+    crate::service::random_id().map_err(|e| server_error("no random id could be drawn", &e))
+}

@@ -1,0 +1,595 @@
+//! `/token` with `authorization_code` and `refresh_token`, and `/revoke` of
+//! a refresh token, over HTTP. Codes are put in the store the way
+//! `/authorize` does (hashed, with the principal's JSON), since the
+//! authorization endpoint is tested on its own.
+
+use passport_claims::{PassportClaims, UnverifiedBundle};
+use passport_dpop::DpopKey;
+use passport_jose::Algorithm;
+use passport_server::pkce::CodeChallenge;
+use passport_store::server::{ClientKind, ClientSecret, NewClient, NewCode, TokenHash};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, start};
+
+const REDIRECT: &str = "http://127.0.0.1:9999/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const PRINCIPAL: &str = r#"{"issuer":"https://idp.example","subject":"alice","acr":null,"ial":null,"aal":null,"fal":null}"#;
+
+/// A confidential client registered by an operator (secret, Basic).
+struct Client {
+    id: String,
+    secret: String,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn client(s: &Running, id: &str, scopes: &str) -> Client {
+    let secret = ClientSecret::generate().unwrap();
+    s.server
+        .database()
+        .insert_client(NewClient {
+            client_id: id.to_owned(),
+            kind: ClientKind::Confidential,
+            secret: Some(secret.clone()),
+            auth_method: "client_secret_basic".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            scopes: scopes.into(),
+            owner: None,
+            jwks: None,
+            metadata: "{}".into(),
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    Client {
+        id: id.to_owned(),
+        secret: secret.expose().to_owned(),
+    }
+}
+
+/// Stores a code for `client`, as `/authorize` does, expiring at `expires_at`.
+async fn code_for(s: &Running, client: &Client, code: &str, scope: &str, expires_at: i64) {
+    s.server
+        .database()
+        .insert_code(NewCode {
+            code: TokenHash::of(code),
+            client_id: client.id.clone(),
+            redirect_uri: REDIRECT.into(),
+            code_challenge: CodeChallenge::s256(VERIFIER).unwrap().as_str().to_owned(),
+            resource: RESOURCE.into(),
+            scope: scope.into(),
+            claims: PRINCIPAL.into(),
+            expires_at,
+        })
+        .await
+        .unwrap();
+}
+
+async fn post(
+    s: &Running,
+    path: &str,
+    client: &Client,
+    form: &[(&str, &str)],
+    dpop: Option<&str>,
+) -> reqwest::Response {
+    let mut request = s
+        .http
+        .post(s.at(path))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(form);
+    if let Some(proof) = dpop {
+        request = request.header("DPoP", proof);
+    }
+    request.send().await.unwrap()
+}
+
+async fn redeem(
+    s: &Running,
+    client: &Client,
+    code: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    form.extend_from_slice(extra);
+    post(s, "/token", client, &form, None).await
+}
+
+async fn refresh(
+    s: &Running,
+    client: &Client,
+    token: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    form.extend_from_slice(extra);
+    post(s, "/token", client, &form, None).await
+}
+
+async fn ok(r: reqwest::Response) -> Value {
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    r.json().await.unwrap()
+}
+
+fn claims_of(bundle: &str) -> PassportClaims {
+    let parsed = UnverifiedBundle::parse(bundle).unwrap();
+    parsed.inspect_unverified().remove(0).unwrap().claims
+}
+
+async fn active(s: &Running, client: &Client, token: &str) -> bool {
+    let body = ok(post(s, "/introspect", client, &[("token", token)], None).await).await;
+    body["active"].as_bool().unwrap()
+}
+
+fn token(body: &Value, member: &str) -> String {
+    body[member].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_code_works_once_and_its_reuse_revokes_what_it_issued() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, "code-1", "files:read", now() + 60).await;
+
+    let body = ok(redeem(&s, &c, "code-1", &[("resource", RESOURCE)]).await).await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "files:read");
+    assert!(body["expires_in"].as_i64().unwrap() > 0);
+    let passport = token(&body, "access_token");
+    let refresh_token = token(&body, "refresh_token");
+    assert!(refresh_token.len() >= 43 && !refresh_token.contains('.'));
+    let claims = claims_of(&passport);
+    assert_eq!(claims.sub, "alice");
+    assert_eq!(claims.aud, RESOURCE);
+    assert_eq!(claims.agent.agent_id, "app");
+    assert!(claims.agent.parent_jti.is_none(), "a root passport");
+    let record = s
+        .server
+        .database()
+        .passport(&claims.jti)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.entry.client_id, "app");
+    assert!(active(&s, &c, &passport).await);
+
+    // the second use: refused, and the first use's passport revoked
+    expect_refusal(
+        redeem(&s, &c, "code-1", &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "code_reused",
+    )
+    .await;
+    assert!(!active(&s, &c, &passport).await);
+}
+
+#[tokio::test]
+async fn a_wrong_verifier_is_refused_and_does_not_spend_the_code() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, "code-v", "files:read", now() + 60).await;
+    let wrong = "x".repeat(43);
+    let r = post(
+        &s,
+        "/token",
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "code-v"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &wrong),
+        ],
+        None,
+    )
+    .await;
+    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", "pkce_mismatch").await;
+    // a malformed verifier is a malformed request
+    let r = post(
+        &s,
+        "/token",
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "code-v"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", "short"),
+        ],
+        None,
+    )
+    .await;
+    expect_refusal(
+        r,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "pkce_verifier_invalid",
+    )
+    .await;
+    ok(redeem(&s, &c, "code-v", &[]).await).await;
+}
+
+#[tokio::test]
+async fn a_missing_verifier_is_an_invalid_request() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, "code-m", "files:read", now() + 60).await;
+    let r = post(
+        &s,
+        "/token",
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "code-m"),
+            ("redirect_uri", REDIRECT),
+        ],
+        None,
+    )
+    .await;
+    let body = expect_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("code_verifier")
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_uri_one_character_off_is_refused() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, "code-r", "files:read", now() + 60).await;
+    for off in [
+        "http://127.0.0.1:9999/callbacK",
+        "http://127.0.0.1:9999/callback/",
+        "http://127.0.0.1:9999/callbac",
+    ] {
+        let r = post(
+            &s,
+            "/token",
+            &c,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "code-r"),
+                ("redirect_uri", off),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+        expect_refusal(
+            r,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "redirect_uri_mismatch",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn another_clients_code_is_refused() {
+    let s = start().await;
+    let owner = client(&s, "app", "files:*").await;
+    let thief = client(&s, "thief", "files:*").await;
+    code_for(&s, &owner, "code-t", "files:read", now() + 60).await;
+    expect_refusal(
+        redeem(&s, &thief, "code-t", &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "code_client_mismatch",
+    )
+    .await;
+    // the rightful client still gets its passport
+    ok(redeem(&s, &owner, "code-t", &[]).await).await;
+}
+
+#[tokio::test]
+async fn expired_and_unknown_codes_are_refused() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, "code-old", "files:read", now() - 1).await;
+    expect_refusal(
+        redeem(&s, &c, "code-old", &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "code_expired",
+    )
+    .await;
+    expect_refusal(
+        redeem(&s, &c, "never-issued", &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "unknown_code",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_resource_other_than_the_codes_is_refused() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, "code-res", "files:read", now() + 60).await;
+    let r = redeem(
+        &s,
+        &c,
+        "code-res",
+        &[("resource", "https://other.example/mcp")],
+    )
+    .await;
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_target").await;
+    ok(redeem(&s, &c, "code-res", &[("resource", RESOURCE)]).await).await;
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_a_reuse_revokes_the_family_and_its_passports() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, "code-f", "files:read files:write", now() + 60).await;
+    let first = ok(redeem(&s, &c, "code-f", &[]).await).await;
+    let (p1, rt1) = (
+        token(&first, "access_token"),
+        token(&first, "refresh_token"),
+    );
+
+    let second = ok(refresh(&s, &c, &rt1, &[]).await).await;
+    let (p2, rt2) = (
+        token(&second, "access_token"),
+        token(&second, "refresh_token"),
+    );
+    assert_ne!(rt1, rt2, "rotated");
+    assert_eq!(second["scope"], "files:read files:write");
+    let claims = claims_of(&p2);
+    assert_eq!(
+        (claims.sub.as_str(), claims.aud.as_str()),
+        ("alice", RESOURCE)
+    );
+    assert!(active(&s, &c, &p2).await);
+
+    // rt1 again: refused, and the whole family goes with its passports
+    expect_refusal(
+        refresh(&s, &c, &rt1, &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "refresh_token_reused",
+    )
+    .await;
+    assert!(!active(&s, &c, &p1).await);
+    assert!(!active(&s, &c, &p2).await);
+    expect_refusal(
+        refresh(&s, &c, &rt2, &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "refresh_token_revoked",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_may_narrow_but_never_widen_and_belongs_to_its_client() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    let other = client(&s, "other", "files:*").await;
+    code_for(&s, &c, "code-s", "files:read", now() + 60).await;
+    let rt = token(
+        &ok(redeem(&s, &c, "code-s", &[]).await).await,
+        "refresh_token",
+    );
+
+    // beyond the original grant, though within what the client may have
+    let r = refresh(&s, &c, &rt, &[("scope", "files:read files:write")]).await;
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_scope").await;
+    let r = refresh(&s, &c, &rt, &[("resource", "https://other.example/mcp")]).await;
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_target").await;
+    // another client presenting it: refused, and the token is not spent
+    expect_refusal(
+        refresh(&s, &other, &rt, &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "refresh_client_mismatch",
+    )
+    .await;
+
+    let body = ok(refresh(
+        &s,
+        &c,
+        &rt,
+        &[("scope", "files:read"), ("resource", RESOURCE)],
+    )
+    .await)
+    .await;
+    assert_eq!(body["scope"], "files:read");
+}
+
+#[tokio::test]
+async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, "code-d", "files:read", now() + 60).await;
+    let holder = DpopKey::generate(Algorithm::ES256).unwrap();
+    let proof = holder
+        .proof("POST", &s.at("/token"), None, None, now())
+        .unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", "code-d"),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let body = ok(post(&s, "/token", &c, &form, Some(&proof)).await).await;
+    assert_eq!(body["token_type"], "DPoP");
+    let claims = claims_of(&token(&body, "access_token"));
+    assert_eq!(claims.cnf_jkt.as_deref(), Some(holder.jkt()));
+    let introspected = ok(post(
+        &s,
+        "/introspect",
+        &c,
+        &[("token", &token(&body, "access_token"))],
+        None,
+    )
+    .await)
+    .await;
+    assert_eq!(introspected["cnf"]["jkt"], holder.jkt());
+    let rt = token(&body, "refresh_token");
+
+    // the refresh token is bound too: no proof, or another key's, refused
+    let r = refresh(&s, &c, &rt, &[]).await;
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let thief = DpopKey::generate(Algorithm::ES256).unwrap();
+    let proof = thief
+        .proof("POST", &s.at("/token"), None, None, now())
+        .unwrap();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+    ];
+    let r = post(&s, "/token", &c, &form, Some(&proof)).await;
+    expect_refusal(
+        r,
+        StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+        "dpop_key_mismatch",
+    )
+    .await;
+
+    let proof = holder
+        .proof("POST", &s.at("/token"), None, None, now())
+        .unwrap();
+    let body = ok(post(&s, "/token", &c, &form, Some(&proof)).await).await;
+    assert_eq!(body["token_type"], "DPoP");
+    let claims = claims_of(&token(&body, "access_token"));
+    assert_eq!(claims.cnf_jkt.as_deref(), Some(holder.jkt()));
+}
+
+#[tokio::test]
+async fn of_concurrent_uses_of_one_code_exactly_one_succeeds() {
+    let s = std::sync::Arc::new(start().await);
+    let c = std::sync::Arc::new(client(&s, "app", "files:*").await);
+    code_for(&s, &c, "code-race", "files:read", now() + 60).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (s, c) = (s.clone(), c.clone());
+        tasks.spawn(async move {
+            let r = redeem(&s, &c, "code-race", &[]).await;
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (status, body) = done.unwrap();
+        if status == StatusCode::OK {
+            winners.push(token(&body, "access_token"));
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["error"], "invalid_grant", "{body}");
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    // the losers were reuses: the winner's passport is revoked
+    assert!(!active(&s, &c, &winners[0]).await);
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_revokes_its_family_and_passports() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    let other = client(&s, "other", "files:*").await;
+    code_for(&s, &c, "code-rv", "files:read", now() + 60).await;
+    let first = ok(redeem(&s, &c, "code-rv", &[]).await).await;
+    let second = ok(refresh(&s, &c, &token(&first, "refresh_token"), &[]).await).await;
+    let rt = token(&second, "refresh_token");
+
+    // another client may not revoke it
+    let r = post(&s, "/revoke", &other, &[("token", &rt)], None).await;
+    expect_error(r, StatusCode::BAD_REQUEST, "unauthorized_client").await;
+    assert!(active(&s, &c, &token(&second, "access_token")).await);
+
+    let form = [("token", rt.as_str()), ("token_type_hint", "refresh_token")];
+    let r = post(&s, "/revoke", &c, &form, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(!active(&s, &c, &token(&first, "access_token")).await);
+    assert!(!active(&s, &c, &token(&second, "access_token")).await);
+    expect_refusal(
+        refresh(&s, &c, &rt, &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "refresh_token_revoked",
+    )
+    .await;
+    // unknown refresh tokens are 200 (RFC 7009 §2.2)
+    let r = post(
+        &s,
+        "/revoke",
+        &c,
+        &[("token", "no-such-refresh-token")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revoking_the_grants_passport_ends_the_grant() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, "code-k", "files:read", now() + 60).await;
+    let body = ok(redeem(&s, &c, "code-k", &[]).await).await;
+    let r = post(
+        &s,
+        "/revoke",
+        &c,
+        &[("token", &token(&body, "access_token"))],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let rt = token(&body, "refresh_token");
+    expect_refusal(
+        refresh(&s, &c, &rt, &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "refresh_token_revoked",
+    )
+    .await;
+    // and it stays refused: the family itself is revoked
+    expect_refusal(
+        refresh(&s, &c, &rt, &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "refresh_token_revoked",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_without_the_grant_type_is_unauthorized() {
+    let s = start().await;
+    let workload = s.workload("files:*").await;
+    let r = s
+        .post_authenticated(
+            "/token",
+            &workload,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "c"),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await;
+    expect_error(r, StatusCode::BAD_REQUEST, "unauthorized_client").await;
+}
