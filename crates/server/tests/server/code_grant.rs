@@ -97,14 +97,24 @@ async fn redeem(
     code: &str,
     extra: &[(&str, &str)],
 ) -> reqwest::Response {
+    let mut form = code_form(code, REDIRECT, Some(VERIFIER));
+    form.extend_from_slice(extra);
+    post(s, "/token", client, &form, None).await
+}
+
+/// An `authorization_code` request's form.
+fn code_form<'a>(
+    code: &'a str,
+    redirect_uri: &'a str,
+    verifier: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
+        ("redirect_uri", redirect_uri),
     ];
-    form.extend_from_slice(extra);
-    post(s, "/token", client, &form, None).await
+    form.extend(verifier.map(|v| ("code_verifier", v)));
+    form
 }
 
 async fn refresh(
@@ -122,6 +132,11 @@ async fn ok(r: reqwest::Response) -> Value {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
     r.json().await.unwrap()
+}
+
+/// The answer must be 400 `invalid_grant` for the reason `why`.
+async fn refused(r: reqwest::Response, why: &str) {
+    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", why).await;
 }
 
 fn claims_of(bundle: &str) -> PassportClaims {
@@ -167,13 +182,7 @@ async fn a_code_works_once_and_its_reuse_revokes_what_it_issued() {
     assert!(active(&s, &c, &passport).await);
 
     // the second use: refused, and the first use's passport revoked
-    expect_refusal(
-        redeem(&s, &c, "code-1", &[]).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "code_reused",
-    )
-    .await;
+    refused(redeem(&s, &c, "code-1", &[]).await, "code_reused").await;
     assert!(!active(&s, &c, &passport).await);
 }
 
@@ -187,27 +196,17 @@ async fn a_wrong_verifier_is_refused_and_does_not_spend_the_code() {
         &s,
         "/token",
         &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", "code-v"),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &wrong),
-        ],
+        &code_form("code-v", REDIRECT, Some(&wrong)),
         None,
     )
     .await;
-    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", "pkce_mismatch").await;
+    refused(r, "pkce_mismatch").await;
     // a malformed verifier is a malformed request
     let r = post(
         &s,
         "/token",
         &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", "code-v"),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", "short"),
-        ],
+        &code_form("code-v", REDIRECT, Some("short")),
         None,
     )
     .await;
@@ -226,18 +225,7 @@ async fn a_missing_verifier_is_an_invalid_request() {
     let s = start().await;
     let c = client(&s, "app", "files:*").await;
     code_for(&s, &c, "code-m", "files:read", now() + 60).await;
-    let r = post(
-        &s,
-        "/token",
-        &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", "code-m"),
-            ("redirect_uri", REDIRECT),
-        ],
-        None,
-    )
-    .await;
+    let r = post(&s, "/token", &c, &code_form("code-m", REDIRECT, None), None).await;
     let body = expect_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert!(
         body["error_description"]
@@ -261,22 +249,11 @@ async fn a_redirect_uri_one_character_off_is_refused() {
             &s,
             "/token",
             &c,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", "code-r"),
-                ("redirect_uri", off),
-                ("code_verifier", VERIFIER),
-            ],
+            &code_form("code-r", off, Some(VERIFIER)),
             None,
         )
         .await;
-        expect_refusal(
-            r,
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "redirect_uri_mismatch",
-        )
-        .await;
+        refused(r, "redirect_uri_mismatch").await;
     }
 }
 
@@ -286,10 +263,8 @@ async fn another_clients_code_is_refused() {
     let owner = client(&s, "app", "files:*").await;
     let thief = client(&s, "thief", "files:*").await;
     code_for(&s, &owner, "code-t", "files:read", now() + 60).await;
-    expect_refusal(
+    refused(
         redeem(&s, &thief, "code-t", &[]).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
         "code_client_mismatch",
     )
     .await;
@@ -302,20 +277,8 @@ async fn expired_and_unknown_codes_are_refused() {
     let s = start().await;
     let c = client(&s, "app", "files:*").await;
     code_for(&s, &c, "code-old", "files:read", now() - 1).await;
-    expect_refusal(
-        redeem(&s, &c, "code-old", &[]).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "code_expired",
-    )
-    .await;
-    expect_refusal(
-        redeem(&s, &c, "never-issued", &[]).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "unknown_code",
-    )
-    .await;
+    refused(redeem(&s, &c, "code-old", &[]).await, "code_expired").await;
+    refused(redeem(&s, &c, "never-issued", &[]).await, "unknown_code").await;
 }
 
 #[tokio::test]
@@ -360,22 +323,10 @@ async fn refresh_rotates_and_a_reuse_revokes_the_family_and_its_passports() {
     assert!(active(&s, &c, &p2).await);
 
     // rt1 again: refused, and the whole family goes with its passports
-    expect_refusal(
-        refresh(&s, &c, &rt1, &[]).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "refresh_token_reused",
-    )
-    .await;
+    refused(refresh(&s, &c, &rt1, &[]).await, "refresh_token_reused").await;
     assert!(!active(&s, &c, &p1).await);
     assert!(!active(&s, &c, &p2).await);
-    expect_refusal(
-        refresh(&s, &c, &rt2, &[]).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "refresh_token_revoked",
-    )
-    .await;
+    refused(refresh(&s, &c, &rt2, &[]).await, "refresh_token_revoked").await;
 }
 
 #[tokio::test]
@@ -395,10 +346,8 @@ async fn refresh_may_narrow_but_never_widen_and_belongs_to_its_client() {
     let r = refresh(&s, &c, &rt, &[("resource", "https://other.example/mcp")]).await;
     expect_error(r, StatusCode::BAD_REQUEST, "invalid_target").await;
     // another client presenting it: refused, and the token is not spent
-    expect_refusal(
+    refused(
         refresh(&s, &other, &rt, &[]).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
         "refresh_client_mismatch",
     )
     .await;
@@ -423,12 +372,7 @@ async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
     let proof = holder
         .proof("POST", &s.at("/token"), None, None, now())
         .unwrap();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", "code-d"),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
+    let form = code_form("code-d", REDIRECT, Some(VERIFIER));
     let body = ok(post(&s, "/token", &c, &form, Some(&proof)).await).await;
     assert_eq!(body["token_type"], "DPoP");
     let claims = claims_of(&token(&body, "access_token"));
@@ -523,13 +467,7 @@ async fn revoking_a_refresh_token_revokes_its_family_and_passports() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(!active(&s, &c, &token(&first, "access_token")).await);
     assert!(!active(&s, &c, &token(&second, "access_token")).await);
-    expect_refusal(
-        refresh(&s, &c, &rt, &[]).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "refresh_token_revoked",
-    )
-    .await;
+    refused(refresh(&s, &c, &rt, &[]).await, "refresh_token_revoked").await;
     // unknown refresh tokens are 200 (RFC 7009 §2.2)
     let r = post(
         &s,
@@ -558,21 +496,9 @@ async fn revoking_the_grants_passport_ends_the_grant() {
     .await;
     assert_eq!(r.status(), StatusCode::OK);
     let rt = token(&body, "refresh_token");
-    expect_refusal(
-        refresh(&s, &c, &rt, &[]).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "refresh_token_revoked",
-    )
-    .await;
+    refused(refresh(&s, &c, &rt, &[]).await, "refresh_token_revoked").await;
     // and it stays refused: the family itself is revoked
-    expect_refusal(
-        refresh(&s, &c, &rt, &[]).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "refresh_token_revoked",
-    )
-    .await;
+    refused(refresh(&s, &c, &rt, &[]).await, "refresh_token_revoked").await;
 }
 
 #[tokio::test]
@@ -583,12 +509,7 @@ async fn a_client_without_the_grant_type_is_unauthorized() {
         .post_authenticated(
             "/token",
             &workload,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", "c"),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-            ],
+            &code_form("c", REDIRECT, Some(VERIFIER)),
         )
         .await;
     expect_error(r, StatusCode::BAD_REQUEST, "unauthorized_client").await;

@@ -439,12 +439,7 @@ pub(super) async fn refresh_family<E: Exec>(
         return Ok(None);
     };
     let family_id = r.text(0)?;
-    let passports = x
-        .query(sql::FAMILY_PASSPORTS, &[family_id.as_str().into()])
-        .await?
-        .iter()
-        .map(|r| r.text(0))
-        .collect::<Result<Vec<_>, _>>()?;
+    let passports = family_passports(x, &family_id).await?;
     Ok(Some(RefreshFamily {
         family_id,
         client_id: r.text(1)?,
@@ -479,6 +474,14 @@ pub(super) async fn insert_refresh<E: Exec>(
         return Err(StoreError::Corrupt("a refresh token hash collided".into()));
     }
     Ok(())
+}
+
+async fn family_passports<E: Exec>(x: &mut E, family: &str) -> Result<Vec<String>, StoreError> {
+    x.query(sql::FAMILY_PASSPORTS, &[family.into()])
+        .await?
+        .iter()
+        .map(|r| r.text(0))
+        .collect()
 }
 
 pub(super) async fn revoke_family<E: Exec>(
@@ -541,12 +544,7 @@ pub(super) async fn rotate_refresh<E: Exec>(
     let family = state.text(0)?;
     if state.opt_int(1)?.is_some() {
         revoke_family(x, &family, now).await?;
-        let passports = x
-            .query(sql::FAMILY_PASSPORTS, &[family.as_str().into()])
-            .await?
-            .iter()
-            .map(|r| r.text(0))
-            .collect::<Result<Vec<_>, _>>()?;
+        let passports = family_passports(x, &family).await?;
         return Ok(Err(StoreError::RefreshReused { family, passports }));
     }
     if state.opt_int(2)?.is_some() {
