@@ -15,6 +15,11 @@ fn passport(dir: &std::path::Path) -> Command {
     cmd
 }
 
+async fn metadata_at(issuer: &str) -> serde_json::Value {
+    let url = format!("{issuer}/.well-known/oauth-authorization-server");
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_prints_its_issuer_serves_metadata_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,13 +66,7 @@ async fn serve_prints_its_issuer_serves_metadata_and_stops_on_ctrl_c() {
     assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer}");
     assert!(!issuer.ends_with(":0"), "{issuer}");
 
-    let metadata: serde_json::Value =
-        reqwest::get(format!("{issuer}/.well-known/oauth-authorization-server"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let metadata = metadata_at(&issuer).await;
     assert_eq!(metadata["issuer"], issuer.as_str());
 
     // the workload registered above gets a passport from the running server
@@ -152,21 +151,16 @@ async fn serve_logs_principals_in_at_the_csp_provider() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let issuer = lines.next().unwrap().unwrap();
-    let metadata: serde_json::Value =
-        reqwest::get(format!("{issuer}/.well-known/oauth-authorization-server"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let metadata = metadata_at(&issuer).await;
     assert_eq!(
         metadata["authorization_endpoint"],
         format!("{issuer}/authorize")
     );
     assert_eq!(metadata["code_challenge_methods_supported"][0], "S256");
-    Command::new("kill")
+    let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
+    assert!(killed.success());
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }

@@ -267,6 +267,19 @@ impl Flow {
     }
 }
 
+async fn metadata_of(running: &Running) -> Value {
+    let url = running.at("/.well-known/oauth-authorization-server");
+    running
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -585,15 +598,7 @@ async fn without_an_upstream_there_is_no_login_and_no_code() {
     )
     .await;
     assert!(page.contains("upstream identity provider"), "{page}");
-    let metadata: Value = running
-        .http
-        .get(running.at("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = metadata_of(&running).await;
     for member in [
         "authorization_endpoint",
         "code_challenge_methods_supported",
@@ -607,16 +612,7 @@ async fn without_an_upstream_there_is_no_login_and_no_code() {
 #[tokio::test]
 async fn the_metadata_advertises_authorize_with_an_upstream() {
     let f = flow().await;
-    let metadata: Value = f
-        .running
-        .http
-        .get(f.running.at("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = metadata_of(&f.running).await;
     assert_eq!(
         metadata["authorization_endpoint"],
         f.running.at("/authorize")
