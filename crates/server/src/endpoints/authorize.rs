@@ -676,6 +676,65 @@ mod tests {
         );
     }
 
+    fn waiting_for_consent(expires_at: i64) -> Pending {
+        let uris = vec!["https://app.example/cb".to_owned()];
+        let allowed = ScopeSet::empty();
+        let policy = ClientPolicy {
+            client_id: "app",
+            redirect_uris: &uris,
+            allowed_scopes: &allowed,
+        };
+        let query = "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb\
+            &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+            &code_challenge_method=S256&resource=https%3A%2F%2Fmcp.example";
+        let form = Form::parse(query.as_bytes(), 8192).unwrap();
+        Pending {
+            request: crate::authorize::validate(&form, &policy).unwrap(),
+            client_name: None,
+            expires_at,
+            stage: Stage::Consent {
+                identity: Box::new(IdentityAssertion::new("https://idp.example", "alice")),
+                csrf: passport_jose::sha256(b"csrf"),
+                browser: passport_jose::sha256(b"cookie"),
+            },
+        }
+    }
+
+    #[test]
+    fn the_pending_store_is_bounded_and_expires() {
+        let store = PendingAuthorizations::new(1);
+        store
+            .insert("a".into(), waiting_for_consent(100), 0)
+            .unwrap();
+        // full of live entries: refused
+        let full = store
+            .insert("b".into(), waiting_for_consent(100), 50)
+            .unwrap_err();
+        assert_eq!(
+            (full.status, full.error),
+            (503, codes::TEMPORARILY_UNAVAILABLE)
+        );
+        // once the first expired, its place is taken
+        store
+            .insert("b".into(), waiting_for_consent(300), 100)
+            .unwrap();
+        assert!(matches!(
+            store.take_consent("a", "csrf", Some("cookie"), 100),
+            Err(ConsentRefusal::Unknown)
+        ));
+        // the wrong cookie leaves it in place; an expired one is gone
+        assert!(matches!(
+            store.take_consent("b", "csrf", Some("other"), 200),
+            Err(ConsentRefusal::NotBound)
+        ));
+        assert!(matches!(
+            store.take_consent("b", "csrf", Some("cookie"), 300),
+            Err(ConsentRefusal::Unknown)
+        ));
+        // a login key never answers a consent form
+        assert!(store.take_login("b", 0).is_none());
+    }
+
     #[test]
     fn a_cookie_is_found_among_others() {
         let mut headers = HeaderMap::new();

@@ -379,6 +379,35 @@ async fn approval_needs_the_csrf_token_and_the_browser_cookie() {
 }
 
 #[tokio::test]
+async fn a_consent_form_expires() {
+    let clock = std::sync::Arc::new(passport_claims::ManualClock::new(now()));
+    let f = flow_with(json!({}), {
+        let clock = clock.clone();
+        move |b| b.clock(clock)
+    })
+    .await;
+    let consent = f.consent().await;
+    clock.advance(5 * 60 + 1);
+    let response = f.approve(&consent).await;
+    let page = assert_page(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(page.contains("expired"), "{page}");
+}
+
+#[tokio::test]
+async fn an_upstream_login_expires() {
+    let clock = std::sync::Arc::new(passport_claims::ManualClock::new(now()));
+    let f = flow_with(json!({}), {
+        let clock = clock.clone();
+        move |b| b.clock(clock)
+    })
+    .await;
+    let callback = f.upstream_login().await;
+    clock.advance(10 * 60 + 1);
+    let response = f.http.get(&callback).send().await.unwrap();
+    assert_page(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+}
+
+#[tokio::test]
 async fn deny_redirects_with_access_denied_state_and_iss() {
     let f = flow().await;
     let consent = f.consent().await;
