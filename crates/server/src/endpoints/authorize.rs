@@ -172,17 +172,15 @@ pub(super) async fn authorize(State(server): State<Server>, request: Request) ->
 }
 
 async fn authorize_inner(server: &Server, request: Request) -> Result<Response, Response> {
+    // the address's limit before anything is read
+    check_rate(server, peer_of(&request)).map_err(|e| error_page(&e))?;
     let post = request.method() == Method::POST;
-    let (form, peer) = if post {
-        let posted = read_post(request).await.map_err(|e| error_page(&e))?;
-        (posted.form, posted.peer)
+    let form = if post {
+        read_post(request).await.map_err(|e| error_page(&e))?.form
     } else {
-        let peer = peer_of(&request);
         let query = request.uri().query().unwrap_or("").as_bytes();
-        let form = Form::parse(query, DEFAULT_MAX_FORM_BYTES).map_err(|e| error_page(&e.oauth()));
-        (form?, peer)
+        Form::parse(query, DEFAULT_MAX_FORM_BYTES).map_err(|e| error_page(&e.oauth()))?
     };
-    check_rate(server, peer).map_err(|e| error_page(&e))?;
     let Some(upstream) = server.inner.upstream.clone() else {
         return Err(error_page(&OAuthError::new(
             503,
@@ -362,17 +360,24 @@ async fn callback_inner(server: &Server, request: Request) -> Result<Response, R
 // ---- the consent form ----
 
 pub(super) async fn consent(State(server): State<Server>, request: Request) -> Response {
-    let mut response = consent_inner(&server, request).await.unwrap_or_else(|r| r);
-    // the cookie has served (or the form is void): forget it either way
-    if let Ok(v) = HeaderValue::from_str(&cookie(&server, "", 0)) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    let response = match consent_inner(&server, request).await {
+        Ok(mut response) => {
+            // the cookie has served: forget it (not on a refusal, which a
+            // forged cross-site post would otherwise use to log the real
+            // browser out of its consent)
+            if let Ok(v) = HeaderValue::from_str(&cookie(&server, "", 0)) {
+                response.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            response
+        }
+        Err(response) => response,
+    };
     harden(response)
 }
 
 async fn consent_inner(server: &Server, request: Request) -> Result<Response, Response> {
+    check_rate(server, peer_of(&request)).map_err(|e| error_page(&e))?;
     let posted = read_post(request).await.map_err(|e| error_page(&e))?;
-    check_rate(server, posted.peer).map_err(|e| error_page(&e))?;
     let bad = |what: &str| error_page(&OAuthError::new(400, codes::INVALID_REQUEST, what));
     let approve_it = match posted.form.get("decision") {
         Some("approve") => true,

@@ -314,6 +314,8 @@ async fn the_whole_round_trip_ends_with_a_code_in_the_store() {
     let response = f.approve(&consent).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_hardened(&response);
+    let cleared = response.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
     let to = location(&response);
     assert!(to.starts_with(REDIRECT), "{to}");
     assert_eq!(param(&to, "state").as_deref(), Some(STATE));
@@ -367,6 +369,10 @@ async fn approval_needs_the_csrf_token_and_the_browser_cookie() {
         (Some(consent.csrf.as_str()), Some(wrong_cookie.as_str())),
     ] {
         let response = f.decide(&consent, "approve", csrf, cookie).await;
+        assert!(
+            response.headers().get(SET_COOKIE).is_none(),
+            "the cookie stays"
+        );
         if csrf.is_none() {
             assert_page(response, StatusCode::BAD_REQUEST, "invalid_request").await;
         } else {
