@@ -384,14 +384,18 @@ async fn approval_needs_the_csrf_token_and_the_browser_cookie() {
     assert!(param(&location(&response), "code").is_some());
 }
 
+async fn flow_on_manual_clock() -> (Flow, std::sync::Arc<passport_claims::ManualClock>) {
+    let clock = std::sync::Arc::new(passport_claims::ManualClock::new(now()));
+    let server_clock = clock.clone();
+    (
+        flow_with(json!({}), move |b| b.clock(server_clock)).await,
+        clock,
+    )
+}
+
 #[tokio::test]
 async fn a_consent_form_expires() {
-    let clock = std::sync::Arc::new(passport_claims::ManualClock::new(now()));
-    let f = flow_with(json!({}), {
-        let clock = clock.clone();
-        move |b| b.clock(clock)
-    })
-    .await;
+    let (f, clock) = flow_on_manual_clock().await;
     let consent = f.consent().await;
     clock.advance(5 * 60 + 1);
     let response = f.approve(&consent).await;
@@ -401,12 +405,7 @@ async fn a_consent_form_expires() {
 
 #[tokio::test]
 async fn an_upstream_login_expires() {
-    let clock = std::sync::Arc::new(passport_claims::ManualClock::new(now()));
-    let f = flow_with(json!({}), {
-        let clock = clock.clone();
-        move |b| b.clock(clock)
-    })
-    .await;
+    let (f, clock) = flow_on_manual_clock().await;
     let callback = f.upstream_login().await;
     clock.advance(10 * 60 + 1);
     let response = f.http.get(&callback).send().await.unwrap();
