@@ -29,6 +29,13 @@ pub const DEFAULT_TOKEN_RATE: RateLimit = RateLimit {
     burst: 60,
     per_second: 20.0,
 };
+/// The default per-address limit on `/authorize`, its login callback and
+/// its consent form (one authorization is three requests): a burst of 30,
+/// then one request a second.
+pub const DEFAULT_AUTHORIZE_RATE: RateLimit = RateLimit {
+    burst: 30,
+    per_second: 1.0,
+};
 /// How many rate-limit buckets are kept in memory.
 const MAX_RATE_KEYS: usize = 100_000;
 
@@ -54,6 +61,9 @@ pub enum ServerError {
     /// A workload client's scopes are not valid scope patterns.
     #[error("invalid scope for a workload client: {0}")]
     InvalidScope(String),
+    /// Auto-consent was asked for on a listener that is not loopback only.
+    #[error("auto-consent is refused on {0}, which is not a loopback address")]
+    AutoConsentNotLoopback(SocketAddr),
     /// Binding or serving the listening socket failed.
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
@@ -67,6 +77,8 @@ passport_jose::error_codes! {
             "A workload client is registered without a valid owner (1 to 256 characters, no controls).",
         ServerError::InvalidScope(_) => "workload_scope_invalid":
             "A workload client is registered with scopes that are not valid scope patterns.",
+        ServerError::AutoConsentNotLoopback(_) => "auto_consent_not_loopback":
+            "Auto-consent (authorization without a consent page) is refused unless the server listens on loopback only.",
         ServerError::Io(_) => "server_io":
             "The token service could not bind or serve its listening socket.",
     }
@@ -108,6 +120,8 @@ pub struct ServerBuilder {
     status_ttl: u64,
     max_depth: usize,
     upstream: Option<Arc<Provider>>,
+    authorize_rate: RateLimit,
+    auto_consent: bool,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -163,6 +177,26 @@ impl ServerBuilder {
         self
     }
 
+    /// The per-address limit on `/authorize`, its login callback and its
+    /// consent form (default [`DEFAULT_AUTHORIZE_RATE`]).
+    pub fn authorize_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
+        self.authorize_rate = limit;
+        self
+    }
+
+    /// Skips the consent page: once the principal has logged in upstream,
+    /// `/authorize` issues the code at once (for tests and demos). Anyone
+    /// who can make a logged-in browser open an authorization URL then gets
+    /// a code for any registered client, so [`Server::serve`] refuses it
+    /// unless its listener is on a loopback address
+    /// ([`ServerError::AutoConsentNotLoopback`]), and `passport serve
+    /// --auto-consent` refuses a non-loopback `--listen`. Whoever serves
+    /// [`Server::router`] some other way must make the same check.
+    pub fn auto_consent(mut self, skip_consent: bool) -> ServerBuilder {
+        self.auto_consent = skip_consent;
+        self
+    }
+
     /// Validates the issuer and loads (or, on the first start, generates and
     /// stores) the signing key.
     pub async fn build(self) -> Result<Server, ServerError> {
@@ -178,6 +212,8 @@ impl ServerBuilder {
         let dpop = DpopVerifier::new(DpopPolicy::default(), self.clock.clone())
             .with_replay_cache(Arc::new(crate::endpoints::token::StoreReplay));
         let limiter = RateLimiter::new(self.token_rate, MAX_RATE_KEYS, self.clock.clone());
+        let authorize_limiter =
+            RateLimiter::new(self.authorize_rate, MAX_RATE_KEYS, self.clock.clone());
         Ok(Server {
             inner: Arc::new(Inner {
                 status_uri: issuer.endpoint(STATUS_LIST_PATH),
@@ -192,6 +228,11 @@ impl ServerBuilder {
                 status_ttl: self.status_ttl,
                 max_depth: self.max_depth,
                 upstream: self.upstream,
+                authorize_limiter,
+                auto_consent: self.auto_consent,
+                authorizations: crate::endpoints::authorize::PendingAuthorizations::new(
+                    crate::endpoints::authorize::MAX_PENDING,
+                ),
             }),
         })
     }
@@ -213,8 +254,13 @@ pub(crate) struct Inner {
     pub(crate) max_depth: usize,
     pub(crate) status_uri: String,
     /// The provider principals log in at, if configured.
-    #[allow(dead_code)] // /authorize and the ID-token exchange, next
     pub(crate) upstream: Option<Arc<Provider>>,
+    /// The per-address limit of `/authorize` and its follow-ups.
+    pub(crate) authorize_limiter: RateLimiter,
+    /// Approve right after the upstream login (loopback only).
+    pub(crate) auto_consent: bool,
+    /// Authorizations between `/authorize` and the code (this instance's).
+    pub(crate) authorizations: crate::endpoints::authorize::PendingAuthorizations,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and
@@ -262,6 +308,8 @@ impl Server {
             status_ttl: DEFAULT_STATUS_TTL,
             max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
             upstream: None,
+            authorize_rate: DEFAULT_AUTHORIZE_RATE,
+            auto_consent: false,
         }
     }
 
@@ -338,6 +386,12 @@ impl Server {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        if self.inner.auto_consent {
+            let local = listener.local_addr()?;
+            if !local.ip().is_loopback() {
+                return Err(ServerError::AutoConsentNotLoopback(local));
+            }
+        }
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -44,6 +44,7 @@ const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 /// RFC 9449 §5's error for a bad proof at the token endpoint.
 const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 
+pub(crate) mod authorize;
 mod clients;
 mod introspect;
 mod published;
@@ -66,6 +67,12 @@ pub(crate) fn router(server: Server) -> Router {
         .route(&route(paths::TOKEN), post(token))
         .route(&route(paths::INTROSPECT), post(introspect))
         .route(&route(paths::REVOKE), post(revoke))
+        .route(
+            &route(paths::AUTHORIZE),
+            get(authorize::authorize).post(authorize::authorize),
+        )
+        .route(&route(authorize::CALLBACK_PATH), get(authorize::callback))
+        .route(&route(authorize::CONSENT_PATH), post(authorize::consent))
         .with_state(server)
 }
 

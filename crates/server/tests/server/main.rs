@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authorize;
+mod authorize_flow;
 mod client_auth;
 mod client_metadata;
 mod endpoints;
