@@ -45,12 +45,16 @@ const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 
 mod clients;
+mod exchange;
 mod introspect;
+pub(crate) mod nonce;
 mod published;
 pub(crate) mod token;
 
 use clients::*;
+use exchange::*;
 use introspect::*;
+use nonce::*;
 use published::*;
 use token::*;
 
