@@ -30,7 +30,9 @@ use serde_json::json;
 async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(at) = args.iter().position(|a| a == "--trust") {
-        let issuer = args.get(at + 1).ok_or("--trust needs the token service's URL")?;
+        let issuer = args
+            .get(at + 1)
+            .ok_or("--trust needs the token service's URL")?;
         let server = start_mcp_server_trusting(issuer).await?;
         println!("MCP_URL={}", server.url);
         tokio::signal::ctrl_c().await?;

@@ -74,6 +74,7 @@ pub mod token_request;
 
 pub use oauth::{OAuthError, codes};
 pub use service::{
-    DEFAULT_AUTHORIZE_RATE, DEFAULT_PASSPORT_TTL, DEFAULT_STATUS_TTL, DEFAULT_TOKEN_RATE, Server,
-    ServerBuilder, ServerError, WorkloadClient,
+    DEFAULT_AUTHORIZE_RATE, DEFAULT_INTROSPECTION_RATE, DEFAULT_PASSPORT_TTL,
+    DEFAULT_REVOCATION_RATE, DEFAULT_STATUS_TTL, DEFAULT_TOKEN_RATE, Server, ServerBuilder,
+    ServerError, WorkloadClient,
 };

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use passport_claims::{Clock, ScopeSet, SystemClock};
-use passport_dpop::{DpopPolicy, DpopVerifier};
+use passport_dpop::DpopVerifier;
 use passport_jose::{JoseError, SigningKey};
 use passport_oidc::Provider;
 use passport_store::StoreError;
@@ -35,6 +35,21 @@ pub const DEFAULT_TOKEN_RATE: RateLimit = RateLimit {
 pub const DEFAULT_AUTHORIZE_RATE: RateLimit = RateLimit {
     burst: 30,
     per_second: 1.0,
+};
+/// The default per-client and per-address limit on `/introspect`: a burst
+/// of 2,000, then 1,000 requests a second — room for a resource server
+/// that introspects on every call it serves (raise it for more; the load
+/// run of docs/performance.md sets its own).
+pub const DEFAULT_INTROSPECTION_RATE: RateLimit = RateLimit {
+    burst: 2_000,
+    per_second: 1_000.0,
+};
+/// The default per-client and per-address limit on `/revoke`: a burst of
+/// 200, then 50 requests a second (its own buckets: introspecting never
+/// spends a client's revocations).
+pub const DEFAULT_REVOCATION_RATE: RateLimit = RateLimit {
+    burst: 200,
+    per_second: 50.0,
 };
 /// How many rate-limit buckets are kept in memory.
 const MAX_RATE_KEYS: usize = 100_000;
@@ -116,6 +131,9 @@ pub struct ServerBuilder {
     database: Database,
     clock: Arc<dyn Clock>,
     token_rate: RateLimit,
+    introspection_rate: RateLimit,
+    revocation_rate: RateLimit,
+    dpop_nonces: bool,
     passport_ttl: u64,
     status_ttl: u64,
     max_depth: usize,
@@ -144,6 +162,31 @@ impl ServerBuilder {
     /// (default [`DEFAULT_TOKEN_RATE`]).
     pub fn token_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
         self.token_rate = limit;
+        self
+    }
+
+    /// The per-client and per-address limit on `/introspect`
+    /// (default [`DEFAULT_INTROSPECTION_RATE`]).
+    pub fn introspection_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
+        self.introspection_rate = limit;
+        self
+    }
+
+    /// The per-client and per-address limit on `/revoke`
+    /// (default [`DEFAULT_REVOCATION_RATE`]).
+    pub fn revocation_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
+        self.revocation_rate = limit;
+        self
+    }
+
+    /// Requires RFC 9449 §8 server nonces in the DPoP proofs sent to
+    /// `/token` (default off). A proof without a current nonce is refused
+    /// with `use_dpop_nonce` and a `DPoP-Nonce` header; every `/token`
+    /// answer carries a fresh one. Nonces are derived from the time and a
+    /// secret kept in the database, so every instance on one database
+    /// accepts the others' without writing anything per request.
+    pub fn dpop_nonces(mut self, required: bool) -> ServerBuilder {
+        self.dpop_nonces = required;
         self
     }
 
@@ -209,11 +252,16 @@ impl ServerBuilder {
                 .insert(issuer.as_str(), k)
                 .map_err(|e| ServerError::Store(StoreError::Corrupt(e.to_string())))?;
         }
-        let dpop = DpopVerifier::new(DpopPolicy::default(), self.clock.clone())
-            .with_replay_cache(Arc::new(crate::endpoints::token::StoreReplay));
+        let dpop =
+            crate::endpoints::nonce::dpop_verifier(&self.database, &self.clock, self.dpop_nonces)
+                .await?;
         let limiter = RateLimiter::new(self.token_rate, MAX_RATE_KEYS, self.clock.clone());
         let authorize_limiter =
             RateLimiter::new(self.authorize_rate, MAX_RATE_KEYS, self.clock.clone());
+        let introspection_limiter =
+            RateLimiter::new(self.introspection_rate, MAX_RATE_KEYS, self.clock.clone());
+        let revocation_limiter =
+            RateLimiter::new(self.revocation_rate, MAX_RATE_KEYS, self.clock.clone());
         Ok(Server {
             inner: Arc::new(Inner {
                 status_uri: issuer.endpoint(STATUS_LIST_PATH),
@@ -224,6 +272,8 @@ impl ServerBuilder {
                 verifier_keys: Arc::new(verifier_keys),
                 dpop,
                 limiter,
+                introspection_limiter,
+                revocation_limiter,
                 passport_ttl: self.passport_ttl,
                 status_ttl: self.status_ttl,
                 max_depth: self.max_depth,
@@ -249,6 +299,10 @@ pub(crate) struct Inner {
     pub(crate) verifier_keys: Arc<InMemoryKeyStore>,
     pub(crate) dpop: DpopVerifier,
     pub(crate) limiter: RateLimiter,
+    /// `/introspect`'s buckets.
+    pub(crate) introspection_limiter: RateLimiter,
+    /// `/revoke`'s buckets.
+    pub(crate) revocation_limiter: RateLimiter,
     pub(crate) passport_ttl: u64,
     pub(crate) status_ttl: u64,
     pub(crate) max_depth: usize,
@@ -304,6 +358,9 @@ impl Server {
             database,
             clock: Arc::new(SystemClock),
             token_rate: DEFAULT_TOKEN_RATE,
+            introspection_rate: DEFAULT_INTROSPECTION_RATE,
+            revocation_rate: DEFAULT_REVOCATION_RATE,
+            dpop_nonces: false,
             passport_ttl: DEFAULT_PASSPORT_TTL,
             status_ttl: DEFAULT_STATUS_TTL,
             max_depth: passport_verifier::DEFAULT_MAX_DEPTH,

@@ -46,12 +46,16 @@ const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 
 pub(crate) mod authorize;
 mod clients;
+mod exchange;
 mod introspect;
+pub(crate) mod nonce;
 mod published;
 pub(crate) mod token;
 
 use clients::*;
+use exchange::*;
 use introspect::*;
+use nonce::*;
 use published::*;
 use token::*;
 
