@@ -6,13 +6,20 @@
 //! Run: `cargo run -p passport-examples --example mcp_server`
 //! (add `-- --serve` to keep it running after the self-check; Ctrl-C stops it).
 //!
+//! With `-- --trust ISSUER_URL` it instead trusts a running token service
+//! (`passport serve`) by its URL, prints `MCP_URL=<endpoint>` as its first
+//! line and serves until Ctrl-C: the setup of the official MCP Python SDK
+//! test (`scripts/mcp-sdk.sh`).
+//!
 //! The server itself is `passport_examples::mcp::start_mcp_server` (in
 //! `examples/mcp/server.rs`): read it alongside this file.
 
 use passport_agent::PassportClient;
 use passport_claims::{AgentId, AgentModel, Audience, ScopeSet};
 use passport_dpop::DpopKey;
-use passport_examples::mcp::{McpReply, McpSession, start_mcp_server, tool_scopes};
+use passport_examples::mcp::{
+    McpReply, McpSession, start_mcp_server, start_mcp_server_trusting, tool_scopes,
+};
 use passport_examples::{BoxError, local_issuer, login_without_browser, section, start_provider};
 use passport_issuer::IssuanceRequest;
 use passport_jose::Algorithm;
@@ -21,7 +28,17 @@ use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BoxError> {
-    let serve = std::env::args().any(|a| a == "--serve");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--trust") {
+        let issuer = args
+            .get(at + 1)
+            .ok_or("--trust needs the token service's URL")?;
+        let server = start_mcp_server_trusting(issuer).await?;
+        println!("MCP_URL={}", server.url);
+        tokio::signal::ctrl_c().await?;
+        return Ok(());
+    }
+    let serve = args.iter().any(|a| a == "--serve");
     let mock = start_provider().await?;
     let (issuer, keys) = local_issuer()?;
 

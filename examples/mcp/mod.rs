@@ -6,5 +6,6 @@ mod server;
 
 pub use client::{McpReply, McpSession, PROTOCOL_VERSION, challenge_param, read_reply};
 pub use server::{
-    FilesAndMail, McpServer, ReadFile, SendMail, WriteFile, start_mcp_server, tool_scopes,
+    FilesAndMail, McpServer, ReadFile, SendMail, WriteFile, start_mcp_server,
+    start_mcp_server_trusting, tool_scopes,
 };

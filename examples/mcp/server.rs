@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
-use passport_axum::PassportAuth;
+use passport_axum::{PassportAuth, PassportAuthBuilder};
 use passport_claims::SystemClock;
 use passport_dpop::{DpopPolicy, DpopVerifier};
 use passport_rmcp::{AgentPassport, ToolScopeError, ToolScopes};
@@ -57,11 +57,7 @@ impl Drop for McpServer {
 /// 3. rmcp's streamable HTTP service, whose tools take the caller's
 ///    passport ([`AgentPassport`]), which checks the declared scope once more.
 pub async fn start_mcp_server(keys: Arc<InMemoryKeyStore>) -> Result<McpServer, BoxError> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let url = format!("{base}/mcp");
-    let scopes = tool_scopes()?;
-
+    let (listener, base, url) = bind().await?;
     // The audience of the passports this server accepts is its own URL.
     let verifier = Verifier::with_key_store(VerificationPolicy::new(ISSUER, &url), keys)?;
     let auth = PassportAuth::builder(Arc::new(verifier))
@@ -69,12 +65,59 @@ pub async fn start_mcp_server(keys: Arc<InMemoryKeyStore>) -> Result<McpServer, 
             DpopPolicy::default(),
             Arc::new(SystemClock),
         ))
-        .require_proof_of_possession(true)
+        .require_proof_of_possession(true);
+    let auth = describe(auth, &base, &url, &tool_scopes()?).build()?;
+    serve(listener, url, auth)
+}
+
+/// Starts the same MCP server trusting a token service by its URL
+/// (`passport serve`): its keys and status lists are fetched and kept
+/// fresh, and its RFC 9728 metadata names `issuer` as the authorization
+/// server, so a standard MCP client finds where to get a passport. Bearer
+/// passports are accepted (an MCP client such as the official Python SDK
+/// has no DPoP); DPoP-bound ones still need their proof.
+///
+/// A request without a passport is answered 401 with `scope="files:read"`
+/// in its challenge: the scope an MCP client asks for first (the MCP
+/// authorization specification's scope selection); each other tool's scope
+/// is asked for when the tool answers 403 `insufficient_scope`.
+pub async fn start_mcp_server_trusting(issuer: &str) -> Result<McpServer, BoxError> {
+    let (listener, base, url) = bind().await?;
+    let scopes = tool_scopes()?;
+    let (base_for, url_for) = (base.clone(), url.clone());
+    let auth = PassportAuth::trusting(issuer)
         .resource(&url)
-        .public_base_url(&base)
+        .configure(move |auth| {
+            describe(auth, &base_for, &url_for, &scopes).challenge_scope(FIRST_SCOPE)
+        })
+        .build()
+        .await?;
+    serve(listener, url, auth)
+}
+
+/// The scope a client without a passport is told to ask for first.
+const FIRST_SCOPE: &str = "files:read";
+
+/// What the RFC 9728 metadata says of this server.
+fn describe(
+    auth: PassportAuthBuilder,
+    base: &str,
+    url: &str,
+    scopes: &ToolScopes,
+) -> PassportAuthBuilder {
+    auth.resource(url)
+        .public_base_url(base)
         .resource_name("Files and mail (example MCP server)")
         .scopes_supported(scopes.scopes())
-        .build()?;
+}
+
+/// Serves the tools under `/mcp` behind `auth` and the scope check.
+fn serve(
+    listener: tokio::net::TcpListener,
+    url: String,
+    auth: PassportAuth,
+) -> Result<McpServer, BoxError> {
+    let scopes = tool_scopes()?;
     let metadata_url = auth.metadata_url().to_owned();
 
     // One in-memory "disk" shared by every MCP session.
@@ -103,6 +146,13 @@ pub async fn start_mcp_server(keys: Arc<InMemoryKeyStore>) -> Result<McpServer, 
         metadata_url,
         task,
     })
+}
+
+async fn bind() -> Result<(tokio::net::TcpListener, String, String), BoxError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let url = format!("{base}/mcp");
+    Ok((listener, base, url))
 }
 
 /// The MCP server's tools (an rmcp handler).

@@ -233,7 +233,14 @@ Examples:
 The first line of output is the issuer URL. Without --database the state is
 kept in SQLite (server.db in the data directory). A non-loopback --listen is
 refused without --allow-remote; put it behind TLS and give --issuer https://….
---register-workload prints a new client's id and secret once and exits.")]
+--register-workload prints a new client's id and secret once and exits.
+
+Principals log in at the upstream OpenID provider of the CSP_* environment
+(CSP_DISCOVERY_URL, CSP_CLIENT_ID, CSP_CLIENT_SECRET, CSP_SCOPES,
+CSP_ACR_MAPPING; register ISSUER/authorize/callback as a redirect URI there):
+with it set, /authorize sends them there, then to a consent page. Without it,
+/authorize answers 503. --auto-consent skips the consent page (tests, demos)
+and is refused unless --listen is a loopback address.")]
     Serve(ServeArgs),
     /// Read the audit trail: every issuance, delegation, revocation and audited verification.
     #[command(after_help = "\
@@ -440,6 +447,10 @@ pub(crate) struct ServeArgs {
     /// Listen on a non-loopback address (serve it behind TLS).
     #[arg(long)]
     pub(crate) allow_remote: bool,
+    /// Approve every authorization right after the upstream login, without
+    /// a consent page (tests and demos; loopback --listen only).
+    #[arg(long)]
+    pub(crate) auto_consent: bool,
     /// Register a workload client acting for OWNER, print its id and secret
     /// once, and exit.
     #[arg(long, value_name = "OWNER", requires = "scope")]

@@ -22,6 +22,9 @@
 //!   crate's reqwest client with its timeouts and response-size cap; `state`,
 //!   the RFC 9207 `iss` parameter, the loopback listener and the ID token are
 //!   checked here.
+//! - [`PendingLogin`]: the same flow for a server acting as the provider's
+//!   relying party on a callback route of its own (passport-server's
+//!   `/authorize`); [`login`] is built on it.
 //!
 //! All signature work goes through `passport-jose`, the workspace's only
 //! crypto crate; this crate adds HTTP (reqwest with rustls) and the protocol.
@@ -113,6 +116,8 @@ pub use config::{
 };
 pub use discovery::{ProviderMetadata, WELL_KNOWN_SUFFIX};
 pub use error::OidcError;
-pub use login::{AccessToken, DEFAULT_LOGIN_TIMEOUT, IdToken, LoginOptions, LoginResult, login};
+pub use login::{
+    AccessToken, DEFAULT_LOGIN_TIMEOUT, IdToken, LoginOptions, LoginResult, PendingLogin, login,
+};
 pub use pkce::PkceVerifier;
 pub use provider::{MAX_RESPONSE_BYTES, Provider};

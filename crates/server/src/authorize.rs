@@ -194,17 +194,31 @@ impl AuthorizeFailure {
         else {
             return None;
         };
-        let oauth = error.oauth();
-        let mut params = vec![
-            ("error", oauth.error),
-            ("error_description", oauth.description.as_str()),
-        ];
-        if let Some(s) = state {
-            params.push(("state", s));
-        }
-        params.push(("iss", issuer));
-        Some(append_query(redirect_uri, &params))
+        Some(error_location(
+            redirect_uri,
+            state.as_deref(),
+            &error.oauth(),
+            issuer,
+        ))
     }
+}
+
+/// An error redirect: `error`, `error_description`, `state`, `iss`.
+fn error_location(
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &OAuthError,
+    issuer: &str,
+) -> String {
+    let mut params = vec![
+        ("error", error.error),
+        ("error_description", error.description.as_str()),
+    ];
+    if let Some(s) = state {
+        params.push(("state", s));
+    }
+    params.push(("iss", issuer));
+    append_query(redirect_uri, &params)
 }
 
 /// What the server knows of the client making the request.
@@ -245,6 +259,14 @@ impl AuthorizationRequest {
         }
         params.push(("iss", issuer));
         append_query(&self.redirect_uri, &params)
+    }
+
+    /// The `Location` of an error redirect after validation (RFC 6749
+    /// §4.1.2.1: `access_denied` when the principal refuses,
+    /// `server_error`, `temporarily_unavailable`): `error`,
+    /// `error_description`, `state`, `iss`.
+    pub fn redirect_with_error(&self, error: &OAuthError, issuer: &str) -> String {
+        error_location(&self.redirect_uri, self.state.as_deref(), error, issuer)
     }
 }
 

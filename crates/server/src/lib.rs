@@ -7,7 +7,9 @@
 //! `client_credentials` for workload clients ([`Server::register_workload_client`]),
 //! DPoP-bound on request, RFC 8693 token exchange of a passport for a
 //! delegated child, `/introspect` (RFC 7662) and `/revoke` (RFC 7009,
-//! cascading). Its state is a `passport_store::server::Database` (SQLite, or
+//! cascading), and — with an upstream OpenID provider
+//! ([`ServerBuilder::upstream`]) — `/authorize`: the principal logs in
+//! upstream, approves on a consent page, and the client gets a code. Its state is a `passport_store::server::Database` (SQLite, or
 //! PostgreSQL with feature `postgres`).
 //!
 //! ```no_run
@@ -72,6 +74,7 @@ pub mod token_request;
 
 pub use oauth::{OAuthError, codes};
 pub use service::{
-    DEFAULT_PASSPORT_TTL, DEFAULT_REFRESH_TTL, DEFAULT_STATUS_TTL, DEFAULT_TOKEN_RATE, Server,
-    ServerBuilder, ServerError, WorkloadClient,
+    DEFAULT_AUTHORIZE_RATE, DEFAULT_INTROSPECTION_RATE, DEFAULT_PASSPORT_TTL, DEFAULT_REFRESH_TTL,
+    DEFAULT_REVOCATION_RATE, DEFAULT_STATUS_TTL, DEFAULT_TOKEN_RATE, Server, ServerBuilder,
+    ServerError, WorkloadClient,
 };

@@ -20,6 +20,8 @@ pub mod codes {
     pub const INVALID_SCOPE: &str = "invalid_scope";
     /// RFC 8707 §2: the `resource` is invalid.
     pub const INVALID_TARGET: &str = "invalid_target";
+    /// RFC 6749 §4.1.2.1: the resource owner (or the server) refused.
+    pub const ACCESS_DENIED: &str = "access_denied";
     /// RFC 6749 §4.1.2.1: the server cannot answer now.
     pub const TEMPORARILY_UNAVAILABLE: &str = "temporarily_unavailable";
     /// RFC 6749 §4.1.2.1: an unexpected condition.

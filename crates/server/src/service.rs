@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use passport_claims::{Clock, ScopeSet, SystemClock};
-use passport_dpop::{DpopPolicy, DpopVerifier};
+use passport_dpop::DpopVerifier;
 use passport_jose::{JoseError, SigningKey};
 use passport_oidc::Provider;
 use passport_store::StoreError;
@@ -32,6 +32,28 @@ pub const DEFAULT_STATUS_TTL: u64 = 60;
 pub const DEFAULT_TOKEN_RATE: RateLimit = RateLimit {
     burst: 60,
     per_second: 20.0,
+};
+/// The default per-address limit on `/authorize`, its login callback and
+/// its consent form (one authorization is three requests): a burst of 30,
+/// then one request a second.
+pub const DEFAULT_AUTHORIZE_RATE: RateLimit = RateLimit {
+    burst: 30,
+    per_second: 1.0,
+};
+/// The default per-client and per-address limit on `/introspect`: a burst
+/// of 2,000, then 1,000 requests a second — room for a resource server
+/// that introspects on every call it serves (raise it for more; the load
+/// run of docs/performance.md sets its own).
+pub const DEFAULT_INTROSPECTION_RATE: RateLimit = RateLimit {
+    burst: 2_000,
+    per_second: 1_000.0,
+};
+/// The default per-client and per-address limit on `/revoke`: a burst of
+/// 200, then 50 requests a second (its own buckets: introspecting never
+/// spends a client's revocations).
+pub const DEFAULT_REVOCATION_RATE: RateLimit = RateLimit {
+    burst: 200,
+    per_second: 50.0,
 };
 /// How many rate-limit buckets are kept in memory.
 const MAX_RATE_KEYS: usize = 100_000;
@@ -58,6 +80,9 @@ pub enum ServerError {
     /// A workload client's scopes are not valid scope patterns.
     #[error("invalid scope for a workload client: {0}")]
     InvalidScope(String),
+    /// Auto-consent was asked for on a listener that is not loopback only.
+    #[error("auto-consent is refused on {0}, which is not a loopback address")]
+    AutoConsentNotLoopback(SocketAddr),
     /// Binding or serving the listening socket failed.
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
@@ -71,6 +96,8 @@ passport_jose::error_codes! {
             "A workload client is registered without a valid owner (1 to 256 characters, no controls).",
         ServerError::InvalidScope(_) => "workload_scope_invalid":
             "A workload client is registered with scopes that are not valid scope patterns.",
+        ServerError::AutoConsentNotLoopback(_) => "auto_consent_not_loopback":
+            "Auto-consent (authorization without a consent page) is refused unless the server listens on loopback only.",
         ServerError::Io(_) => "server_io":
             "The token service could not bind or serve its listening socket.",
     }
@@ -108,11 +135,16 @@ pub struct ServerBuilder {
     database: Database,
     clock: Arc<dyn Clock>,
     token_rate: RateLimit,
+    introspection_rate: RateLimit,
+    revocation_rate: RateLimit,
+    dpop_nonces: bool,
     passport_ttl: u64,
     refresh_ttl: u64,
     status_ttl: u64,
     max_depth: usize,
     upstream: Option<Arc<Provider>>,
+    authorize_rate: RateLimit,
+    auto_consent: bool,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -135,6 +167,31 @@ impl ServerBuilder {
     /// (default [`DEFAULT_TOKEN_RATE`]).
     pub fn token_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
         self.token_rate = limit;
+        self
+    }
+
+    /// The per-client and per-address limit on `/introspect`
+    /// (default [`DEFAULT_INTROSPECTION_RATE`]).
+    pub fn introspection_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
+        self.introspection_rate = limit;
+        self
+    }
+
+    /// The per-client and per-address limit on `/revoke`
+    /// (default [`DEFAULT_REVOCATION_RATE`]).
+    pub fn revocation_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
+        self.revocation_rate = limit;
+        self
+    }
+
+    /// Requires RFC 9449 §8 server nonces in the DPoP proofs sent to
+    /// `/token` (default off). A proof without a current nonce is refused
+    /// with `use_dpop_nonce` and a `DPoP-Nonce` header; every `/token`
+    /// answer carries a fresh one. Nonces are derived from the time and a
+    /// secret kept in the database, so every instance on one database
+    /// accepts the others' without writing anything per request.
+    pub fn dpop_nonces(mut self, required: bool) -> ServerBuilder {
+        self.dpop_nonces = required;
         self
     }
 
@@ -176,6 +233,26 @@ impl ServerBuilder {
         self
     }
 
+    /// The per-address limit on `/authorize`, its login callback and its
+    /// consent form (default [`DEFAULT_AUTHORIZE_RATE`]).
+    pub fn authorize_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
+        self.authorize_rate = limit;
+        self
+    }
+
+    /// Skips the consent page: once the principal has logged in upstream,
+    /// `/authorize` issues the code at once (for tests and demos). Anyone
+    /// who can make a logged-in browser open an authorization URL then gets
+    /// a code for any registered client, so [`Server::serve`] refuses it
+    /// unless its listener is on a loopback address
+    /// ([`ServerError::AutoConsentNotLoopback`]), and `passport serve
+    /// --auto-consent` refuses a non-loopback `--listen`. Whoever serves
+    /// [`Server::router`] some other way must make the same check.
+    pub fn auto_consent(mut self, skip_consent: bool) -> ServerBuilder {
+        self.auto_consent = skip_consent;
+        self
+    }
+
     /// Validates the issuer and loads (or, on the first start, generates and
     /// stores) the signing key.
     pub async fn build(self) -> Result<Server, ServerError> {
@@ -188,9 +265,16 @@ impl ServerBuilder {
                 .insert(issuer.as_str(), k)
                 .map_err(|e| ServerError::Store(StoreError::Corrupt(e.to_string())))?;
         }
-        let dpop = DpopVerifier::new(DpopPolicy::default(), self.clock.clone())
-            .with_replay_cache(Arc::new(crate::endpoints::token::StoreReplay));
+        let dpop =
+            crate::endpoints::nonce::dpop_verifier(&self.database, &self.clock, self.dpop_nonces)
+                .await?;
         let limiter = RateLimiter::new(self.token_rate, MAX_RATE_KEYS, self.clock.clone());
+        let authorize_limiter =
+            RateLimiter::new(self.authorize_rate, MAX_RATE_KEYS, self.clock.clone());
+        let introspection_limiter =
+            RateLimiter::new(self.introspection_rate, MAX_RATE_KEYS, self.clock.clone());
+        let revocation_limiter =
+            RateLimiter::new(self.revocation_rate, MAX_RATE_KEYS, self.clock.clone());
         Ok(Server {
             inner: Arc::new(Inner {
                 status_uri: issuer.endpoint(STATUS_LIST_PATH),
@@ -201,11 +285,18 @@ impl ServerBuilder {
                 verifier_keys: Arc::new(verifier_keys),
                 dpop,
                 limiter,
+                introspection_limiter,
+                revocation_limiter,
                 passport_ttl: self.passport_ttl,
                 refresh_ttl: self.refresh_ttl,
                 status_ttl: self.status_ttl,
                 max_depth: self.max_depth,
                 upstream: self.upstream,
+                authorize_limiter,
+                auto_consent: self.auto_consent,
+                authorizations: crate::endpoints::authorize::PendingAuthorizations::new(
+                    crate::endpoints::authorize::MAX_PENDING,
+                ),
             }),
         })
     }
@@ -222,14 +313,23 @@ pub(crate) struct Inner {
     pub(crate) verifier_keys: Arc<InMemoryKeyStore>,
     pub(crate) dpop: DpopVerifier,
     pub(crate) limiter: RateLimiter,
+    /// `/introspect`'s buckets.
+    pub(crate) introspection_limiter: RateLimiter,
+    /// `/revoke`'s buckets.
+    pub(crate) revocation_limiter: RateLimiter,
     pub(crate) passport_ttl: u64,
     pub(crate) refresh_ttl: u64,
     pub(crate) status_ttl: u64,
     pub(crate) max_depth: usize,
     pub(crate) status_uri: String,
     /// The provider principals log in at, if configured.
-    #[allow(dead_code)] // /authorize and the ID-token exchange, next
     pub(crate) upstream: Option<Arc<Provider>>,
+    /// The per-address limit of `/authorize` and its follow-ups.
+    pub(crate) authorize_limiter: RateLimiter,
+    /// Approve right after the upstream login (loopback only).
+    pub(crate) auto_consent: bool,
+    /// Authorizations between `/authorize` and the code (this instance's).
+    pub(crate) authorizations: crate::endpoints::authorize::PendingAuthorizations,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and
@@ -273,11 +373,16 @@ impl Server {
             database,
             clock: Arc::new(SystemClock),
             token_rate: DEFAULT_TOKEN_RATE,
+            introspection_rate: DEFAULT_INTROSPECTION_RATE,
+            revocation_rate: DEFAULT_REVOCATION_RATE,
+            dpop_nonces: false,
             passport_ttl: DEFAULT_PASSPORT_TTL,
             refresh_ttl: DEFAULT_REFRESH_TTL,
             status_ttl: DEFAULT_STATUS_TTL,
             max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
             upstream: None,
+            authorize_rate: DEFAULT_AUTHORIZE_RATE,
+            auto_consent: false,
         }
     }
 
@@ -354,6 +459,12 @@ impl Server {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        if self.inner.auto_consent {
+            let local = listener.local_addr()?;
+            if !local.ip().is_loopback() {
+                return Err(ServerError::AutoConsentNotLoopback(local));
+            }
+        }
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();

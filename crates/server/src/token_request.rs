@@ -172,7 +172,9 @@ pub struct TokenExchange {
     pub subject_token: String,
     /// `subject_token_type`.
     pub subject_token_type: TokenType,
-    /// `actor_token`, with its type.
+    /// `actor_token`, with its type: a passport bundle (`jwt` or
+    /// `access_token`) naming the agent that will act; an `id_token` is
+    /// refused when parsing.
     pub actor_token: Option<(String, TokenType)>,
     /// `requested_token_type` (a JWT / access token: passports are both).
     pub requested_token_type: Option<TokenType>,
@@ -267,9 +269,17 @@ impl TokenRequest {
                     TokenType::parse("subject_token_type", &owned("subject_token_type"))?;
                 let actor_token = match (form.get("actor_token"), form.get("actor_token_type")) {
                     (None, None) => None,
-                    (Some(t), Some(ty)) => {
-                        Some((t.to_owned(), TokenType::parse("actor_token_type", ty)?))
-                    }
+                    // the actor is named by a passport (its agent, its key):
+                    // an ID token names a person, not an agent that acts
+                    (Some(t), Some(ty)) => match TokenType::parse("actor_token_type", ty)? {
+                        TokenType::IdToken => {
+                            return Err(TokenRequestError::UnsupportedTokenType {
+                                param: "actor_token_type",
+                                value: ty.to_owned(),
+                            });
+                        }
+                        actor => Some((t.to_owned(), actor)),
+                    },
                     // RFC 8693 §2.1: actor_token_type is required with an
                     // actor_token and must not appear without one.
                     (Some(_), None) => {

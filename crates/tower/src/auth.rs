@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) metadata_path: String,
     pub(crate) metadata_url: String,
     pub(crate) realm: String,
+    /// The scope named in a challenge to a request without a passport.
+    pub(crate) challenge_scope: Option<String>,
     pub(crate) dpop_algs: String,
     pub(crate) require_pop: bool,
     pub(crate) max_authorization_len: usize,

@@ -40,6 +40,7 @@ pub struct PassportAuthBuilder {
     scopes_supported: Vec<String>,
     resource_name: Option<String>,
     realm: Option<String>,
+    challenge_scope: Option<String>,
     require_pop: bool,
     max_authorization_len: usize,
     refetch: Vec<Arc<dyn Refetch>>,
@@ -70,6 +71,7 @@ impl PassportAuthBuilder {
             scopes_supported: Vec::new(),
             resource_name: None,
             realm: None,
+            challenge_scope: None,
             require_pop: false,
             max_authorization_len: DEFAULT_MAX_AUTHORIZATION_LEN,
             refetch: Vec::new(),
@@ -127,6 +129,18 @@ impl PassportAuthBuilder {
     /// A human-readable name for the metadata document (`resource_name`).
     pub fn resource_name(mut self, name: impl Into<String>) -> Self {
         self.resource_name = Some(name.into());
+        self
+    }
+
+    /// The scope named in the challenge of a request that carries no
+    /// passport (`scope="…"` beside `resource_metadata`): what a client
+    /// should ask for first. The MCP authorization specification's clients
+    /// prefer it to the metadata's `scopes_supported`, which lists every
+    /// tool's scope. A space-separated list of scope tokens
+    /// (RFC 6749 §3.3); anything else is refused by
+    /// [`build`](Self::build). Default: none.
+    pub fn challenge_scope(mut self, scope: impl Into<String>) -> Self {
+        self.challenge_scope = Some(scope.into());
         self
     }
 
@@ -237,6 +251,21 @@ impl PassportAuthBuilder {
             dpop_bound_access_tokens_required: require_pop,
             resource_name: self.resource_name,
         };
+        if let Some(scope) = &self.challenge_scope {
+            // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ),
+            // space-separated; it is written unescaped into a header value.
+            let token_ok = |t: &str| {
+                !t.is_empty()
+                    && t.bytes().all(|b| {
+                        b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
+                    })
+            };
+            if !scope.split(' ').all(token_ok) {
+                return Err(AuthError::InvalidConfig(format!(
+                    "challenge_scope {scope:?} is not a space-separated list of scope tokens"
+                )));
+            }
+        }
         let metadata_json = serde_json::to_vec(&metadata)
             .map_err(|e| AuthError::InvalidConfig(format!("metadata: {e}")))?;
 
@@ -250,6 +279,7 @@ impl PassportAuthBuilder {
                 metadata_path,
                 metadata_url,
                 realm: self.realm.unwrap_or(resource),
+                challenge_scope: self.challenge_scope,
                 dpop_algs: dpop_algs.join(" "),
                 require_pop,
                 max_authorization_len,

@@ -112,6 +112,11 @@ impl Rejection {
                     out.param("scope", scope);
                 }
             }
+            if kind == Kind::Unauthenticated
+                && let Some(scope) = &shared.challenge_scope
+            {
+                out.param("scope", scope);
+            }
             out.param("resource_metadata", &shared.metadata_url);
             if let Ok(value) = HeaderValue::try_from(out.0) {
                 headers.append(header::WWW_AUTHENTICATE, value);

@@ -192,6 +192,42 @@ async fn refusals_answer_with_challenges_and_a_json_body() {
 }
 
 #[tokio::test]
+async fn a_challenge_scope_is_named_to_a_client_without_a_passport_only() {
+    let f = Fixture::new();
+    let auth = f.auth().challenge_scope("files:read").build().unwrap();
+    let mut service = auth
+        .require(Requirements::scope("mail:send"))
+        .layer(f.app.clone());
+
+    // No passport: the challenge names the scope to ask for first.
+    let (status, headers, _) = send(&mut service, get("/files", None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let challenge = headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(challenge.contains("scope=\"files:read\""), "{challenge}");
+    assert!(!challenge.contains("error="), "{challenge}");
+
+    // A passport lacking a tool's scope: 403 names that scope, not the
+    // challenge scope.
+    let [_, _, leaf] = f.kit.chain3();
+    let (status, headers, _) = send(
+        &mut service,
+        get("/mail", Some(&format!("Bearer {}", leaf.bundle()))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let challenge = headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(challenge.contains("scope=\"mail:send\""), "{challenge}");
+    assert!(!challenge.contains("files:read"), "{challenge}");
+
+    // Something that is not a list of scope tokens would be written into a
+    // header unescaped: refused when the layer is built.
+    for bad in ["files:read\"", "", "a  b", "a\\b", "caf\u{e9}"] {
+        let err = f.auth().challenge_scope(bad).build().unwrap_err();
+        assert_eq!(err.code(), "invalid_configuration", "{bad:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_dpop_proof_names_the_request_uri_path() {
     let f = Fixture::new();
     let auth = f.auth().dpop(f.dpop()).build().unwrap();

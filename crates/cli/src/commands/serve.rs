@@ -25,6 +25,13 @@ pub(crate) fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), CliError> {
         )
         .hint("pass --allow-remote (behind TLS, with --issuer https://…) or listen on 127.0.0.1"));
     }
+    if args.auto_consent && !args.listen.ip().is_loopback() {
+        // anyone could get codes for a logged-in browser
+        return Err(
+            server_error(ServerError::AutoConsentNotLoopback(args.listen))
+                .hint("listen on 127.0.0.1, or drop --auto-consent to show the consent page"),
+        );
+    }
     let database = match &args.database {
         Some(url) => url.clone(),
         None => {
@@ -63,10 +70,13 @@ pub(crate) fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), CliError> {
             )
         })?;
         let issuer = issuer_of(args, local);
-        let server = Server::builder(&issuer, db)
-            .build()
-            .await
-            .map_err(server_error)?;
+        let mut builder = Server::builder(&issuer, db).auto_consent(args.auto_consent);
+        // the upstream provider principals log in at, as `passport login`
+        // reads it
+        if ctx.env.get("CSP_DISCOVERY_URL").is_some() {
+            builder = builder.upstream(ctx.provider()?);
+        }
+        let server = builder.build().await.map_err(server_error)?;
         if output::json_mode() {
             output::emit(&serde_json::json!({
                 "issuer": server.issuer(),
@@ -117,9 +127,10 @@ async fn register(server: &Server, owner: &str, scopes: &str) -> Result<(), CliE
 
 fn server_error(e: ServerError) -> CliError {
     match e {
-        ServerError::InvalidOwner | ServerError::InvalidScope(_) | ServerError::Issuer(_) => {
-            CliError::usage(e.code(), e.to_string())
-        }
+        ServerError::InvalidOwner
+        | ServerError::InvalidScope(_)
+        | ServerError::Issuer(_)
+        | ServerError::AutoConsentNotLoopback(_) => CliError::usage(e.code(), e.to_string()),
         ServerError::Store(e) => e.into(),
         e => CliError::failed(e.code(), e.to_string()),
     }

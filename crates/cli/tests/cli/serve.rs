@@ -15,6 +15,11 @@ fn passport(dir: &std::path::Path) -> Command {
     cmd
 }
 
+async fn metadata_at(issuer: &str) -> serde_json::Value {
+    let url = format!("{issuer}/.well-known/oauth-authorization-server");
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_prints_its_issuer_serves_metadata_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,13 +66,7 @@ async fn serve_prints_its_issuer_serves_metadata_and_stops_on_ctrl_c() {
     assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer}");
     assert!(!issuer.ends_with(":0"), "{issuer}");
 
-    let metadata: serde_json::Value =
-        reqwest::get(format!("{issuer}/.well-known/oauth-authorization-server"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let metadata = metadata_at(&issuer).await;
     assert_eq!(metadata["issuer"], issuer.as_str());
 
     // the workload registered above gets a passport from the running server
@@ -112,4 +111,56 @@ fn a_workload_needs_a_scope() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn auto_consent_is_refused_on_a_non_loopback_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // --allow-remote lifts the listening rule, not the auto-consent one; the
+    // refusal comes before anything is bound or created
+    let out = passport(&data)
+        .args([
+            "serve",
+            "--auto-consent",
+            "--allow-remote",
+            "--listen",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "auto_consent_not_loopback");
+    assert!(!data.join("server.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_logs_principals_in_at_the_csp_provider() {
+    let mock = passport_mock_oidc::MockOidc::builder()
+        .redirect_path("/authorize/callback")
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = passport(&dir.path().join("data"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--auto-consent"])
+        .env("CSP_DISCOVERY_URL", mock.discovery_url())
+        .env("CSP_CLIENT_ID", mock.client_id())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let issuer = lines.next().unwrap().unwrap();
+    let metadata = metadata_at(&issuer).await;
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        format!("{issuer}/authorize")
+    );
+    assert_eq!(metadata["code_challenge_methods_supported"][0], "S256");
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

@@ -120,6 +120,11 @@ impl AuthorizationRequest {
         &self.url
     }
 
+    /// The `state` sent.
+    pub(super) fn state(&self) -> &str {
+        &self.state
+    }
+
     /// The `nonce` the ID token must carry.
     pub(super) fn nonce(&self) -> &str {
         &self.nonce

@@ -174,42 +174,125 @@ pub struct LoginResult {
 ///    `client_secret_basic` unless the provider only offers
 ///    `client_secret_post`); the ID token is validated in full, with the nonce.
 pub async fn login(provider: &Provider, options: LoginOptions) -> Result<LoginResult, OidcError> {
-    let metadata = provider.metadata().await?;
-    require_s256(&metadata)?;
     let listener = LoopbackRedirect::parse(&provider.config().redirect_uri, options.port)?
         .bind()
         .await?;
-    let redirect_uri = listener.redirect_uri().to_owned();
-    let request = AuthorizationRequest::new(provider.config(), &metadata, &redirect_uri)?;
+    let pending = PendingLogin::start(provider, listener.redirect_uri()).await?;
 
-    (options.url_sink)(request.url().as_str());
+    (options.url_sink)(pending.authorization_url());
     if options.open_browser {
-        open_browser(request.url().as_str());
+        open_browser(pending.authorization_url());
     }
 
     let callback = match tokio::time::timeout(options.timeout, listener.wait_for_callback()).await {
         Ok(callback) => callback?,
         Err(_) => return Err(OidcError::LoginTimeout(options.timeout)),
     };
-    let outcome = request.check_callback(&callback.params, &metadata);
+    let outcome = pending.finish(provider, &callback.params).await;
     let page = match &outcome {
         Ok(_) => PAGE_DONE.to_owned(),
         Err(e) => format!("Login failed ({}); you can close this window.", e.code()),
     };
     callback.answer(&page).await;
-    let code = outcome?;
+    outcome
+}
 
-    let nonce = request.nonce().to_owned();
-    let tokens = request.exchange(provider, code).await?;
-    let assertion = provider
-        .validate_id_token(tokens.id_token.as_str(), Some(&nonce))
-        .await?;
-    Ok(LoginResult {
-        id_token: tokens.id_token,
-        access_token: tokens.access_token,
-        assertion,
-        redirect_uri,
-    })
+/// One login at the provider, for a program acting as its relying party
+/// with a redirect URI of its own (a server's callback route; [`login`]
+/// runs it on a loopback listener): [`PendingLogin::start`] makes the
+/// authorization URL to send the browser to, with fresh `state`, `nonce`
+/// (256 bits each) and a PKCE S256 verifier; keep the pending login (keyed
+/// by [`PendingLogin::state`]) until the browser comes back, then
+/// [`PendingLogin::finish`] checks the authorization response (`state`, the
+/// RFC 9207 `iss`, `error`), exchanges the code and validates the ID token
+/// with the nonce. `Debug` prints none of its secrets.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), passport_oidc::OidcError> {
+/// use passport_mock_oidc::MockOidc;
+/// use passport_oidc::{OidcConfig, PendingLogin, Provider};
+///
+/// let mock = MockOidc::start().await;
+/// let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id()))?;
+/// let pending = PendingLogin::start(&provider, "http://127.0.0.1:9/callback").await?;
+/// assert!(pending.authorization_url().contains("code_challenge_method=S256"));
+///
+/// // a response carrying another state is refused before any exchange
+/// let forged = vec![
+///     ("code".to_owned(), "c".to_owned()),
+///     ("state".to_owned(), "not-the-one-sent".to_owned()),
+///     ("iss".to_owned(), mock.issuer().to_owned()),
+/// ];
+/// let err = pending.finish(&provider, &forged).await.unwrap_err();
+/// assert_eq!(err.code(), "state_mismatch");
+/// # Ok(()) }
+/// ```
+pub struct PendingLogin {
+    request: AuthorizationRequest,
+    redirect_uri: String,
+}
+
+impl PendingLogin {
+    /// Starts a login whose response comes back to `redirect_uri` (which
+    /// the provider must have registered for this client). Discovery gives
+    /// the endpoints; a provider listing PKCE methods must list S256.
+    pub async fn start(provider: &Provider, redirect_uri: &str) -> Result<PendingLogin, OidcError> {
+        let metadata = provider.metadata().await?;
+        require_s256(&metadata)?;
+        let request = AuthorizationRequest::new(provider.config(), &metadata, redirect_uri)?;
+        Ok(PendingLogin {
+            request,
+            redirect_uri: redirect_uri.to_owned(),
+        })
+    }
+
+    /// The URL to send the browser to.
+    pub fn authorization_url(&self) -> &str {
+        self.request.url().as_str()
+    }
+
+    /// The `state` sent (256 random bits, base64url): the authorization
+    /// response carries it back, so it can key the pending login.
+    pub fn state(&self) -> &str {
+        self.request.state()
+    }
+
+    /// Finishes the login with the query of the authorization response:
+    /// no parameter twice, `state` the one sent, `iss` the provider's when
+    /// present and present when the provider advertises RFC 9207 (else
+    /// `state_mismatch`, `issuer_mismatch`); an `error` response is
+    /// `provider_error`. The code is exchanged with the PKCE verifier and
+    /// the client's authentication (`client_secret_basic` unless the
+    /// provider only offers `client_secret_post`), and the ID token is
+    /// validated in full, with the nonce; the assertion's levels come from
+    /// the provider's acr mapping.
+    pub async fn finish(
+        self,
+        provider: &Provider,
+        callback: &[(String, String)],
+    ) -> Result<LoginResult, OidcError> {
+        let metadata = provider.metadata().await?;
+        let code = self.request.check_callback(callback, &metadata)?;
+        let nonce = self.request.nonce().to_owned();
+        let tokens = self.request.exchange(provider, code).await?;
+        let assertion = provider
+            .validate_id_token(tokens.id_token.as_str(), Some(&nonce))
+            .await?;
+        Ok(LoginResult {
+            id_token: tokens.id_token,
+            access_token: tokens.access_token,
+            assertion,
+            redirect_uri: self.redirect_uri,
+        })
+    }
+}
+
+impl fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingLogin")
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A provider that lists its PKCE methods must list S256 (RFC 7636 §4.2);

@@ -69,7 +69,10 @@ pub(super) async fn introspect_inner(
     request: Request,
 ) -> Result<Value, OAuthError> {
     let posted = read_post(request).await?;
-    authenticate(server, &posted.credentials()?).await?;
+    let limiter = &server.inner.introspection_limiter;
+    limit_address(limiter, &posted)?;
+    let client = authenticate(server, &posted.credentials()?).await?;
+    limit_client(limiter, &client)?;
     let token = posted
         .form
         .get("token")
@@ -119,7 +122,10 @@ pub(super) async fn revoke(State(server): State<Server>, request: Request) -> Re
 /// transaction. An unknown, invalid or already revoked token is 200.
 pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<(), OAuthError> {
     let posted = read_post(request).await?;
+    let limiter = &server.inner.revocation_limiter;
+    limit_address(limiter, &posted)?;
     let client = authenticate(server, &posted.credentials()?).await?;
+    limit_client(limiter, &client)?;
     let token = posted
         .form
         .get("token")

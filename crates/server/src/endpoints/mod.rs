@@ -44,15 +44,20 @@ const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 /// RFC 9449 §5's error for a bad proof at the token endpoint.
 const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 
+pub(crate) mod authorize;
 mod clients;
 mod code_grant;
+mod exchange;
 mod introspect;
+pub(crate) mod nonce;
 mod published;
 pub(crate) mod token;
 
 use clients::*;
 use code_grant::*;
+use exchange::*;
 use introspect::*;
+use nonce::*;
 use published::*;
 use token::*;
 
@@ -68,6 +73,12 @@ pub(crate) fn router(server: Server) -> Router {
         .route(&route(paths::TOKEN), post(token))
         .route(&route(paths::INTROSPECT), post(introspect))
         .route(&route(paths::REVOKE), post(revoke))
+        .route(
+            &route(paths::AUTHORIZE),
+            get(authorize::authorize).post(authorize::authorize),
+        )
+        .route(&route(authorize::CALLBACK_PATH), get(authorize::callback))
+        .route(&route(authorize::CONSENT_PATH), post(authorize::consent))
         .with_state(server)
 }
 

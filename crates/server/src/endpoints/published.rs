@@ -5,9 +5,10 @@ use super::*;
 
 // ---- metadata, keys, status ----
 
-/// The RFC 8414 document, listing only what this server implements: no
-/// authorization endpoint, no registration, no PKCE or `private_key_jwt`
-/// yet — a client must never be sent to an endpoint that does not exist.
+/// The RFC 8414 document, listing only what this server implements: the
+/// authorization endpoint (code, PKCE S256, RFC 9207 `iss`) only with an
+/// upstream provider; no registration or `private_key_jwt` yet — a client
+/// must never be sent to an endpoint that does not exist.
 pub(super) async fn metadata(State(server): State<Server>) -> Response {
     let issuer = &server.inner.issuer;
     let options = MetadataOptions {
@@ -33,17 +34,23 @@ pub(super) async fn metadata(State(server): State<Server>) -> Response {
         .iter()
         .map(|a| a.as_str())
         .collect();
-    document.response_types_supported = Vec::new();
+    // `/authorize` only with an upstream provider to log principals in
+    let authorize = server.inner.upstream.is_some();
+    if !authorize {
+        document.response_types_supported = Vec::new();
+    }
     let mut value = serde_json::to_value(&document).unwrap_or_else(|_| json!({}));
     if let Some(map) = value.as_object_mut() {
-        for member in [
-            "authorization_endpoint",
-            "response_modes_supported",
-            "code_challenge_methods_supported",
-            "token_endpoint_auth_signing_alg_values_supported",
-            "authorization_response_iss_parameter_supported",
-        ] {
-            map.remove(member);
+        map.remove("token_endpoint_auth_signing_alg_values_supported");
+        if !authorize {
+            for member in [
+                "authorization_endpoint",
+                "response_modes_supported",
+                "code_challenge_methods_supported",
+                "authorization_response_iss_parameter_supported",
+            ] {
+                map.remove(member);
+            }
         }
     }
     json_response(&value, "public, max-age=300")

@@ -6,10 +6,11 @@ use super::*;
 // ---- /token ----
 
 pub(super) async fn token(State(server): State<Server>, request: Request) -> Response {
-    match token_inner(&server, request).await {
+    let response = match token_inner(&server, request).await {
         Ok(body) => no_store(&body),
         Err(e) => oauth_error(&e),
-    }
+    };
+    with_nonce(&server, response)
 }
 
 pub(super) async fn token_inner(server: &Server, request: Request) -> Result<Value, OAuthError> {
@@ -125,32 +126,26 @@ pub(super) async fn client_credentials(
 }
 
 /// RFC 8693: a passport bundle as the subject token yields a delegated
-/// child for the calling client — attenuated (within the parent's scope and
-/// the client's), clamped to the parent's expiry, depth-limited, bound to
-/// the DPoP key of the request (required, and the parent's own key, when
-/// the parent is bound), recorded with its parent.
+/// child — attenuated (within the parent's scope and the client's), clamped
+/// to the parent's expiry, depth-limited, recorded with its parent — for
+/// the calling client, or for the agent an `actor_token` names (the child's
+/// `act` then names that agent, wrapping the parent's `act`). The child is
+/// bound to the actor's key when the actor passport is bound, else to the
+/// DPoP key of the request (required, and the parent's own key, when the
+/// parent is bound). An upstream ID token yields a root
+/// ([`id_token_root`]).
 pub(super) async fn token_exchange(
     server: &Server,
     client: &ClientRecord,
     exchange: TokenExchange,
     headers: &HeaderMap,
 ) -> Result<Value, OAuthError> {
-    if !matches!(
-        exchange.subject_token_type,
-        TokenType::Jwt | TokenType::AccessToken
-    ) {
-        return Err(OAuthError::new(
-            400,
-            codes::INVALID_REQUEST,
-            "only a passport bundle (jwt or access_token) can be exchanged yet",
-        ));
-    }
-    if exchange.actor_token.is_some() {
-        return Err(OAuthError::new(
-            400,
-            codes::INVALID_REQUEST,
-            "actor_token is not supported yet",
-        ));
+    let acting = acting_agent(server, client, exchange.actor_token.as_ref()).await?;
+    match exchange.subject_token_type {
+        TokenType::IdToken => {
+            return id_token_root(server, client, exchange, acting, headers).await;
+        }
+        TokenType::Jwt | TokenType::AccessToken => {}
     }
     let audience = require_resource(exchange.resource.or(exchange.audience))?;
     let Some((parent, _)) = verified(server, &exchange.subject_token).await else {
@@ -161,16 +156,17 @@ pub(super) async fn token_exchange(
         ));
     };
     // a bound parent is exchanged only by its holder: the proof must be by
-    // its key (and the child is bound to it, as the issuer requires)
+    // its key (and the child is bound, as the issuer requires)
     let bound = parent.bound_jkt().map(str::to_owned);
-    let jkt = dpop_binding(server, headers, bound.as_deref()).await?;
-    if bound.is_some() && jkt.is_none() {
+    let proven = dpop_binding(server, headers, bound.as_deref()).await?;
+    if bound.is_some() && proven.is_none() {
         return Err(OAuthError::new(
             400,
             codes::INVALID_GRANT,
             "the subject token is bound to a key: send a DPoP proof by that key",
         ));
     }
+    let jkt = acting.jkt.or(proven);
     let scopes = match exchange.scope {
         Some(asked) => asked,
         None => parent.scopes().clone(),
@@ -180,7 +176,8 @@ pub(super) async fn token_exchange(
     let ttl = server.inner.passport_ttl;
     mint(server, client, Some(parent_jti), move |issuer| {
         let mut request =
-            DelegationRequest::new(&parent, audience, agent_of(client)?, model()?, scopes).ttl(ttl);
+            DelegationRequest::new(&parent, audience, acting.agent_id, acting.model, scopes)
+                .ttl(ttl);
         if let Some(jkt) = jkt {
             request = request.holder_jkt(jkt);
         }
@@ -339,8 +336,7 @@ pub(super) async fn dpop_binding(
     }
     let inner = &server.inner;
     let url = inner.issuer.endpoint(paths::TOKEN);
-    let bad =
-        |e: &DpopError| OAuthError::new(400, INVALID_DPOP_PROOF, format!("{}: {e}", e.code()));
+    let bad = proof_error;
     let proof = inner
         .dpop
         .verify(&proofs, "POST", &url, None, expected_jkt)

@@ -44,10 +44,20 @@ pub(crate) async fn start_with(
     dir: tempfile::TempDir,
     configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
 ) -> Running {
+    let path = dir.path().join("server.db");
+    let mut running = start_on(path.to_str().unwrap(), configure).await;
+    running.dir = Some(dir);
+    running
+}
+
+/// A server on the SQLite database at `path` (another instance may share it).
+pub(crate) async fn start_on(
+    path: &str,
+    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let path = dir.path().join("server.db");
-    let db = Database::open(path.to_str().unwrap(), now()).await.unwrap();
+    let db = Database::open(path, now()).await.unwrap();
     let server = configure(Server::builder(&url, db)).build().await.unwrap();
     let task = tokio::spawn({
         let server = server.clone();
@@ -63,7 +73,7 @@ pub(crate) async fn start_with(
         url,
         http: reqwest::Client::new(),
         task,
-        dir: Some(dir),
+        dir: None,
     }
 }
 

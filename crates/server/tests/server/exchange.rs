@@ -14,11 +14,11 @@ use serde_json::Value;
 
 use crate::endpoints::{RESOURCE, Running, expect_refusal, start, start_with};
 
-const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
-const CHILD_RESOURCE: &str = "https://files.example/api";
+pub(crate) const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub(crate) const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub(crate) const CHILD_RESOURCE: &str = "https://files.example/api";
 
-fn links(bundle: &str) -> Vec<PassportClaims> {
+pub(crate) fn links(bundle: &str) -> Vec<PassportClaims> {
     UnverifiedBundle::parse(bundle)
         .unwrap()
         .inspect_unverified()
@@ -27,7 +27,7 @@ fn links(bundle: &str) -> Vec<PassportClaims> {
         .collect()
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     s: &Running,
     client: &WorkloadClient,
     subject: &str,
@@ -51,7 +51,7 @@ async fn exchange(
     request.send().await.unwrap()
 }
 
-async fn error(r: reqwest::Response) -> Value {
+pub(crate) async fn error(r: reqwest::Response) -> Value {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     r.json().await.unwrap()
 }
@@ -121,7 +121,7 @@ async fn a_bundle_is_exchanged_for_a_narrower_child_recorded_with_its_parent() {
     assert_eq!(error(r).await["error"], "invalid_grant");
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -2,12 +2,18 @@
 //! hostile input, expecting the specific typed error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod actor_token;
 mod authorize;
+mod authorize_flow;
+mod chain_rules;
 mod client_auth;
 mod client_metadata;
 mod code_grant;
+mod dpop_nonce;
 mod endpoints;
 mod exchange;
+mod id_token_exchange;
+mod introspect_limits;
 mod postgres;
 mod rate_limit;
 mod resource_server;

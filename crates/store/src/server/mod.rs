@@ -423,4 +423,22 @@ impl Database {
         let uri = uri.to_owned();
         on_backend!(self, write, |x| ops::allocate_status_index(x, &uri))
     }
+
+    // ---- shared secrets ----
+
+    /// The secret every instance on this database shares under `name`
+    /// (base64url text): the first caller's `candidate` is stored and every
+    /// later call, from any instance, returns it. One write per start, none
+    /// per request. The caller keeps it out of logs.
+    pub async fn shared_secret(
+        &self,
+        name: &str,
+        candidate: &str,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let (name, candidate) = (name.to_owned(), candidate.to_owned());
+        on_backend!(self, write, |x| ops::shared_secret(
+            x, &name, &candidate, now
+        ))
+    }
 }

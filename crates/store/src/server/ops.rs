@@ -88,6 +88,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_random_status_indices.sql"),
         postgres: include_str!("../../migrations/postgres/0002_random_status_indices.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_server_secrets",
+        sqlite: include_str!("../../migrations/sqlite/0003_server_secrets.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_server_secrets.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows.
@@ -690,4 +696,24 @@ pub(super) async fn allocate_status_index<E: Exec>(
         }
     }
     Err(StoreError::IndexSpaceExhausted { allocated })
+}
+
+// ---- shared secrets ----
+
+/// The secret stored under `name`, storing `candidate` first if there is none.
+pub(super) async fn shared_secret<E: Exec>(
+    x: &mut E,
+    name: &str,
+    candidate: &str,
+    now: i64,
+) -> Result<String, StoreError> {
+    x.exec(
+        sql::INSERT_SECRET,
+        &[name.into(), candidate.into(), now.into()],
+    )
+    .await?;
+    one(x, sql::SECRET, &[name.into()])
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("the secret {name} vanished")))?
+        .text(0)
 }

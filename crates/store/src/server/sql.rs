@@ -138,6 +138,11 @@ pub(super) const COUNT_ALLOCATION: &str = "INSERT INTO status_allocation (uri, n
 pub(super) const TAKE_INDEX: &str =
     "INSERT INTO status_index (uri, idx) VALUES ($1, $2) ON CONFLICT (uri, idx) DO NOTHING";
 
+pub(super) const INSERT_SECRET: &str = "INSERT INTO server_secrets (name, value, created_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+
+pub(super) const SECRET: &str = "SELECT value FROM server_secrets WHERE name = $1";
+
 pub(super) const MIGRATIONS_TABLE_SQLITE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations ( \
        version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL \
      ) STRICT";

@@ -10,5 +10,6 @@
 mod common;
 mod review3;
 mod schema;
+mod secrets;
 mod state;
 mod status_entries;

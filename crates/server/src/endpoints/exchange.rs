@@ -1,0 +1,128 @@
+//! RFC 8693 token exchange, the parts beyond a bundle → child: who acts
+//! (`actor_token`, §2.1 and §4.1) and an upstream ID token → root.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+use passport_oidc::OidcError;
+
+/// The agent a minted passport names: the authenticated client, or the
+/// agent of the actor token's passport.
+pub(super) struct Acting {
+    pub(super) agent_id: AgentId,
+    pub(super) model: AgentModel,
+    /// The actor passport's `cnf.jkt`: the new passport is bound to it, so
+    /// only the actor can use what is minted for it.
+    pub(super) jkt: Option<String>,
+}
+
+/// Who will act. Without an actor token, the authenticated client (as a
+/// workload). With one, the agent of that passport — a passport of this
+/// issuer, verified in full (every link's signature, times, and its
+/// registry state, so a revoked or expired one is refused) — whose key,
+/// when it is bound, the new passport is bound to. Its type was checked
+/// when the request was parsed (a passport: `jwt` or `access_token`).
+pub(super) async fn acting_agent(
+    server: &Server,
+    client: &ClientRecord,
+    actor_token: Option<&(String, TokenType)>,
+) -> Result<Acting, OAuthError> {
+    let Some((token, _)) = actor_token else {
+        return Ok(Acting {
+            agent_id: agent_of(client)?,
+            model: model()?,
+            jkt: None,
+        });
+    };
+    let Some((actor, _)) = verified(server, token).await else {
+        // RFC 8693 §2.2.2: an invalid actor_token is invalid_request
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            "actor_token_invalid: the actor token is not an active passport of this issuer",
+        ));
+    };
+    let agent = &actor.claims().agent;
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            format!("actor_token_invalid: {what}: {e}"),
+        )
+    };
+    Ok(Acting {
+        agent_id: AgentId::new(agent.agent_id.clone()).map_err(|e| bad("agent_id", &e))?,
+        model: AgentModel::new(agent.agent_model.clone()).map_err(|e| bad("agent_model", &e))?,
+        jkt: actor.bound_jkt().map(str::to_owned),
+    })
+}
+
+/// An ID token of the configured upstream provider (its signature by a key
+/// of the provider's JWKS, `iss`, `aud` = the upstream client id, times, and
+/// the acr mapping, all checked by [`passport_oidc::Provider::validate_id_token`])
+/// yields a root passport for its `sub`: agent the caller (or the actor),
+/// audience `resource` (required), scopes within the client's, bound to the
+/// DPoP key of the request when a proof is sent (or to the actor's key).
+/// Without an upstream provider, this subject token type is not supported.
+pub(super) async fn id_token_root(
+    server: &Server,
+    client: &ClientRecord,
+    exchange: TokenExchange,
+    acting: Acting,
+    headers: &HeaderMap,
+) -> Result<Value, OAuthError> {
+    let Some(upstream) = server.inner.upstream.clone() else {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            "token_type_unsupported: an ID token is exchanged only where an upstream \
+             provider is configured",
+        ));
+    };
+    let audience = require_resource(exchange.resource.or(exchange.audience))?;
+    let scopes = granted_scopes(client, exchange.scope)?;
+    let assertion = upstream
+        .validate_id_token(&exchange.subject_token, None)
+        .await
+        .map_err(|e| id_token_error(&e))?;
+    let proven = dpop_binding(server, headers, None).await?;
+    let jkt = acting.jkt.or(proven);
+    let ttl = server.inner.passport_ttl;
+    tracing::info!(
+        client_id = %client.client_id,
+        sub = %assertion.subject,
+        "upstream ID token exchanged"
+    );
+    let mut answer = mint(server, client, None, move |issuer| {
+        let mut request =
+            IssuanceRequest::new(assertion, audience, acting.agent_id, acting.model, scopes)
+                .ttl(ttl);
+        if let Some(jkt) = jkt {
+            request = request.holder_jkt(jkt);
+        }
+        issuer.issue(request).map_err(issue_error)
+    })
+    .await?;
+    answer["issued_token_type"] = json!(TokenType::AccessToken.as_str());
+    Ok(answer)
+}
+
+/// A refused ID token is `invalid_grant` with the passport-oidc code; a
+/// provider that cannot be reached (discovery, JWKS) is 503.
+fn id_token_error(e: &OidcError) -> OAuthError {
+    match e {
+        OidcError::DiscoveryFailed(_) | OidcError::JwksFailed(_) | OidcError::HttpFailed(_) => {
+            tracing::warn!(error = %e, "the upstream provider is unavailable");
+            OAuthError::new(
+                503,
+                codes::TEMPORARILY_UNAVAILABLE,
+                "the upstream provider is unavailable",
+            )
+        }
+        _ => OAuthError::new(
+            400,
+            codes::INVALID_GRANT,
+            format!("{}: the ID token is refused: {e}", e.code()),
+        ),
+    }
+}

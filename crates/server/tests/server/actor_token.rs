@@ -1,0 +1,171 @@
+//! RFC 8693 `actor_token` (§2.1, §4.1): the sub-agent's own passport names
+//! who will act. The child's agent is that passport's agent, its `act`
+//! names it and wraps the parent's `act` once, and it is bound to the
+//! actor's key. The actor token is verified in full; an ID token or an
+//! unknown type as `actor_token_type` is refused.
+
+use std::sync::Arc;
+
+use passport_claims::{Actor, Clock as _, ManualClock, PASSPORT_TYP};
+use passport_dpop::DpopKey;
+use passport_jose::Algorithm;
+use passport_server::WorkloadClient;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::endpoints::{RESOURCE, Running, expect_refusal, start_with};
+use crate::exchange::{CHILD_RESOURCE, JWT, exchange, links, now};
+
+/// A passport for `client`, bound to `key`.
+async fn bound_passport(s: &Running, client: &WorkloadClient, key: &DpopKey, at: i64) -> String {
+    let proof = key.proof("POST", &s.at("/token"), None, None, at).unwrap();
+    let r = s
+        .http
+        .post(s.at("/token"))
+        .basic_auth(&client.client_id, Some(client.secret.expose()))
+        .header("DPoP", proof)
+        .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn delegate_to(
+    s: &Running,
+    orchestrator: &WorkloadClient,
+    parent: &str,
+    actor: &str,
+    actor_type: &str,
+) -> reqwest::Response {
+    exchange(
+        s,
+        orchestrator,
+        parent,
+        &[
+            ("resource", CHILD_RESOURCE),
+            ("scope", "files:read"),
+            ("actor_token", actor),
+            ("actor_token_type", actor_type),
+        ],
+        None,
+    )
+    .await
+}
+
+async fn actor_refused(r: reqwest::Response, why: &str) {
+    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_request", why).await;
+}
+
+#[tokio::test]
+async fn the_actor_passport_names_the_childs_agent_act_and_key() {
+    let clock = Arc::new(ManualClock::new(now()));
+    let s = start_with(tempfile::tempdir().unwrap(), {
+        let clock = clock.clone();
+        move |b| b.clock(clock)
+    })
+    .await;
+    let orchestrator = s.workload("files:*").await;
+    let sub_agent = s.workload("files:read").await;
+    let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let actor = bound_passport(&s, &sub_agent, &sub_key, clock.now()).await;
+    let parent = s.mint(&orchestrator, "files:*").await;
+
+    let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP", "bound to the actor's key");
+    let chain = links(body["access_token"].as_str().unwrap());
+    let (child, root) = (&chain[0], &chain[1]);
+    assert_eq!(child.agent.agent_id, sub_agent.client_id);
+    assert_eq!(child.cnf_jkt.as_deref(), Some(sub_key.jkt()));
+    assert_eq!(
+        child.act,
+        Actor::wrapping(sub_agent.client_id.clone(), &root.act),
+        "RFC 8693 §4.1: the actor, wrapping the parent's act once"
+    );
+    assert_eq!(
+        child.act.act.as_deref().unwrap().sub,
+        orchestrator.client_id
+    );
+    assert!(child.exp <= root.exp);
+    // recorded as issued to the orchestrator, held by the sub-agent
+    let record = s.server.database().passport(&child.jti).await.unwrap();
+    let record = record.unwrap().entry;
+    assert_eq!(record.client_id, orchestrator.client_id);
+    assert_eq!(record.agent_id, sub_agent.client_id);
+    // an access_token type names a passport too
+    let r = delegate_to(
+        &s,
+        &orchestrator,
+        &parent,
+        &actor,
+        "urn:ietf:params:oauth:token-type:access_token",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_actor_token_that_is_not_an_active_passport_is_refused() {
+    let clock = Arc::new(ManualClock::new(now()));
+    let s = start_with(tempfile::tempdir().unwrap(), {
+        let clock = clock.clone();
+        move |b| b.clock(clock)
+    })
+    .await;
+    let orchestrator = s.workload("files:*").await;
+    let sub_agent = s.workload("files:read").await;
+    let expiring = s.mint(&sub_agent, "files:read").await;
+    // expired: the passports live 15 minutes; the verifier allows 30 s skew
+    clock.advance(900 + 31);
+    let parent = s.mint(&orchestrator, "files:*").await;
+    let r = delegate_to(&s, &orchestrator, &parent, &expiring, JWT).await;
+    actor_refused(r, "actor_token_invalid:").await;
+
+    // revoked
+    let actor = s.mint(&sub_agent, "files:read").await;
+    let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
+    assert_eq!(r.status(), StatusCode::OK, "active before");
+    let r = s
+        .post_authenticated("/revoke", &sub_agent, &[("token", &actor)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
+    actor_refused(r, "actor_token_invalid:").await;
+
+    // a bad signature, alg none, garbage
+    let fresh = s.mint(&sub_agent, "files:read").await;
+    // a character well inside the signature (the last one carries padding bits)
+    let at = fresh.len() - 10;
+    let flipped = if &fresh[at..=at] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{flipped}{}", &fresh[..at], &fresh[at + 1..]);
+    let segments: Vec<&str> = fresh.split('.').collect();
+    let b64 = |v: &Value| passport_jose::b64::encode(serde_json::to_vec(v).unwrap());
+    let none = format!(
+        "{}.{}.AAAA",
+        b64(&json!({"alg": "none", "typ": PASSPORT_TYP})),
+        segments[1]
+    );
+    for token in [tampered.as_str(), none.as_str(), "garbage"] {
+        let r = delegate_to(&s, &orchestrator, &parent, token, JWT).await;
+        actor_refused(r, "actor_token_invalid:").await;
+    }
+}
+
+#[tokio::test]
+async fn an_unsupported_actor_token_type_is_invalid_request() {
+    let s = start_with(tempfile::tempdir().unwrap(), |b| b).await;
+    let orchestrator = s.workload("files:*").await;
+    let parent = s.mint(&orchestrator, "files:*").await;
+    let actor = s.mint(&orchestrator, "files:read").await;
+    for ty in [
+        "urn:ietf:params:oauth:token-type:id_token",
+        "urn:ietf:params:oauth:token-type:saml2",
+    ] {
+        let r = delegate_to(&s, &orchestrator, &parent, &actor, ty).await;
+        actor_refused(r, "actor_token_type not supported:").await;
+    }
+}
