@@ -9,8 +9,11 @@
 //! delegated child, `/introspect` (RFC 7662) and `/revoke` (RFC 7009,
 //! cascading), and — with an upstream OpenID provider
 //! ([`ServerBuilder::upstream`]) — `/authorize`: the principal logs in
-//! upstream, approves on a consent page, and the client gets a code. Its state is a `passport_store::server::Database` (SQLite, or
-//! PostgreSQL with feature `postgres`).
+//! upstream, approves on a consent page, and the client gets a code, which
+//! `/token` redeems once (`authorization_code`, PKCE S256) for a passport
+//! and a refresh token rotated on every use (`refresh_token`). Its state is
+//! a `passport_store::server::Database` (SQLite, or PostgreSQL with feature
+//! `postgres`).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
