@@ -57,7 +57,6 @@ async fn finding_1_a_bearer_passport_is_exchanged_only_by_its_own_client() {
 /// itself, since the child is bound to the actor's key only when the
 /// actor passport has one.
 #[tokio::test]
-#[ignore = "finding 2"]
 async fn finding_2_an_unbound_actor_token_cannot_name_its_agent_for_someone_else() {
     let s = start().await;
     let orchestrator = s.workload("files:*").await;
