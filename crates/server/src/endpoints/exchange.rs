@@ -74,7 +74,8 @@ pub(super) async fn acting_agent(
 /// the acr mapping, all checked by [`passport_oidc::Provider::validate_id_token`])
 /// yields a root passport for its `sub`: agent the caller (or the actor),
 /// audience `resource` (required), scopes within the client's, bound to the
-/// DPoP key of the request when a proof is sent (or to the actor's key).
+/// DPoP key of the request when a proof is sent (or to the actor's key),
+/// expiring no later than the ID token.
 /// Without an upstream provider, this subject token type is not supported.
 pub(super) async fn id_token_root(
     server: &Server,
@@ -97,9 +98,23 @@ pub(super) async fn id_token_root(
         .validate_id_token(&exchange.subject_token, None)
         .await
         .map_err(|e| id_token_error(&e))?;
+    // the root never outlives the authentication it stands for: an ID
+    // token a minute from expiry yields a passport for that minute
+    let remaining = assertion
+        .raw_claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .map_or(0, |exp| exp.saturating_sub(server.now()));
+    let Ok(remaining @ 1..) = u64::try_from(remaining) else {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_GRANT,
+            "id_token_expired: the ID token has no time left for a passport",
+        ));
+    };
     let proven = dpop_binding(server, headers, None).await?;
     let jkt = acting.jkt.or(proven);
-    let ttl = server.inner.passport_ttl;
+    let ttl = server.inner.passport_ttl.min(remaining);
     tracing::info!(
         client_id = %client.client_id,
         sub = %assertion.subject,

@@ -125,7 +125,6 @@ async fn exchange_id_token(s: &Running, client: &WorkloadClient, id_token: &str)
 /// times until then) yields authority for 15 more minutes. The root must
 /// not outlive the authentication it stands for.
 #[tokio::test]
-#[ignore = "finding 3"]
 async fn finding_3_a_root_never_outlives_the_id_token_it_came_from() {
     let (mock, s) = with_upstream().await;
     let client = s.workload("files:read").await;
