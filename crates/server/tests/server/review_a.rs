@@ -142,3 +142,77 @@ async fn finding_3_a_root_never_outlives_the_id_token_it_came_from() {
     );
     assert!(body["expires_in"].as_i64().unwrap() <= 60, "{body}");
 }
+
+/// Finding 4: with `--auto-consent` the loopback server hands out codes to
+/// whoever drives the browser, and it answers any `Host`. A web page the
+/// principal visits can rebind its own name to 127.0.0.1 (DNS rebinding;
+/// `passport serve` listens on 127.0.0.1:8080 by default) and then drive
+/// `/authorize`, and read `/token`, as a same-origin page: the loopback
+/// rule keeps out the network, not the browser. Under auto-consent,
+/// `/authorize` must answer only requests addressed to the issuer.
+#[tokio::test]
+#[ignore = "finding 4"]
+async fn finding_4_auto_consent_refuses_a_rebound_host() {
+    let mock = MockOidc::builder()
+        .redirect_path("/authorize/callback")
+        .start()
+        .await
+        .unwrap();
+    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        b.upstream(provider).auto_consent(true)
+    })
+    .await;
+    s.server
+        .database()
+        .insert_client(passport_store::server::NewClient {
+            client_id: "app".into(),
+            kind: passport_store::server::ClientKind::Public,
+            secret: None,
+            auth_method: "none".into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            scopes: "tools:read".into(),
+            owner: None,
+            jwks: None,
+            metadata: "{}".into(),
+            created_at: 1_700_000_000,
+        })
+        .await
+        .unwrap();
+    let verifier = passport_oidc::PkceVerifier::generate().unwrap();
+    let url = url::Url::parse_with_params(
+        &s.at("/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", "app"),
+            ("redirect_uri", "https://app.example/cb"),
+            ("code_challenge", verifier.challenge_s256().as_str()),
+            ("code_challenge_method", "S256"),
+            ("resource", RESOURCE),
+        ],
+    )
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let port = url.port().unwrap();
+    let rebound = http
+        .get(url.clone())
+        .header("Host", format!("rebind.attacker.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        rebound.status(),
+        StatusCode::BAD_REQUEST,
+        "a request for another host was served: {:?}",
+        rebound.headers().get("location")
+    );
+    let page = rebound.text().await.unwrap();
+    assert!(page.contains("invalid_request"), "{page}");
+    // addressed to the issuer, it is served
+    let own = http.get(url).send().await.unwrap();
+    assert_eq!(own.status(), StatusCode::FOUND);
+}
