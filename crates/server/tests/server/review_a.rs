@@ -151,7 +151,6 @@ async fn finding_3_a_root_never_outlives_the_id_token_it_came_from() {
 /// rule keeps out the network, not the browser. Under auto-consent,
 /// `/authorize` must answer only requests addressed to the issuer.
 #[tokio::test]
-#[ignore = "finding 4"]
 async fn finding_4_auto_consent_refuses_a_rebound_host() {
     let mock = MockOidc::builder()
         .redirect_path("/authorize/callback")
