@@ -174,6 +174,16 @@ pub(super) async fn authorize(State(server): State<Server>, request: Request) ->
 async fn authorize_inner(server: &Server, request: Request) -> Result<Response, Response> {
     // the address's limit before anything is read
     check_rate(server, peer_of(&request)).map_err(|e| error_page(&e))?;
+    if server.inner.auto_consent && !addressed_to_issuer(server, &request) {
+        // the loopback rule keeps out the network, not the browser: a page
+        // that rebinds its own name to 127.0.0.1 would drive this endpoint
+        // (and read /token) as a same-origin page
+        return Err(error_page(&OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            "with auto-consent, authorization requests must be addressed to the issuer's host",
+        )));
+    }
     let post = request.method() == Method::POST;
     let form = if post {
         read_post(request).await.map_err(|e| error_page(&e))?.form
@@ -483,6 +493,26 @@ fn peer_of(request: &Request) -> IpAddr {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// Whether the request's `Host` (or HTTP/2 `:authority`) is the issuer's
+/// host and port, as sent (ASCII case aside).
+fn addressed_to_issuer(server: &Server, request: &Request) -> bool {
+    let Ok(issuer) = url::Url::parse(server.inner.issuer.as_str()) else {
+        return false;
+    };
+    let Some(host) = issuer.host_str() else {
+        return false;
+    };
+    let expected = match issuer.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let sent = match request.headers().get(header::HOST) {
+        Some(v) => v.to_str().ok(),
+        None => request.uri().authority().map(|a| a.as_str()),
+    };
+    sent.is_some_and(|h| h.eq_ignore_ascii_case(&expected))
 }
 
 fn check_rate(server: &Server, peer: IpAddr) -> Result<(), OAuthError> {

@@ -17,10 +17,10 @@ pub(super) struct Acting {
 }
 
 /// Who will act. Without an actor token, the authenticated client (as a
-/// workload). With one, the agent of that passport — a passport of this
-/// issuer, verified in full (every link's signature, times, and its
-/// registry state, so a revoked or expired one is refused) — whose key,
-/// when it is bound, the new passport is bound to. Its type was checked
+/// workload). With one, the agent of that passport — a bound passport of
+/// this issuer, verified in full (every link's signature, times, and its
+/// registry state, so a revoked or expired one is refused) — whose key the
+/// new passport is bound to. Its type was checked
 /// when the request was parsed (a passport: `jwt` or `access_token`).
 pub(super) async fn acting_agent(
     server: &Server,
@@ -42,6 +42,18 @@ pub(super) async fn acting_agent(
             "actor_token_invalid: the actor token is not an active passport of this issuer",
         ));
     };
+    // a bearer passport proves nothing about who presents it: whoever saw
+    // it (its audience, a proxy, a log) could name its agent as the one
+    // acting and hold the result. A bound one is safe to accept: what is
+    // minted for it is bound to its key, so only that agent can use it.
+    let Some(actor_jkt) = actor.bound_jkt().map(str::to_owned) else {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            "actor_token_invalid: the actor token must be a bound passport (cnf.jkt): \
+             a bearer passport does not show who presents it",
+        ));
+    };
     let agent = &actor.claims().agent;
     let bad = |what: &str, e: &dyn std::fmt::Display| {
         OAuthError::new(
@@ -53,7 +65,7 @@ pub(super) async fn acting_agent(
     Ok(Acting {
         agent_id: AgentId::new(agent.agent_id.clone()).map_err(|e| bad("agent_id", &e))?,
         model: AgentModel::new(agent.agent_model.clone()).map_err(|e| bad("agent_model", &e))?,
-        jkt: actor.bound_jkt().map(str::to_owned),
+        jkt: Some(actor_jkt),
     })
 }
 
@@ -62,7 +74,8 @@ pub(super) async fn acting_agent(
 /// the acr mapping, all checked by [`passport_oidc::Provider::validate_id_token`])
 /// yields a root passport for its `sub`: agent the caller (or the actor),
 /// audience `resource` (required), scopes within the client's, bound to the
-/// DPoP key of the request when a proof is sent (or to the actor's key).
+/// DPoP key of the request when a proof is sent (or to the actor's key),
+/// expiring no later than the ID token.
 /// Without an upstream provider, this subject token type is not supported.
 pub(super) async fn id_token_root(
     server: &Server,
@@ -85,9 +98,23 @@ pub(super) async fn id_token_root(
         .validate_id_token(&exchange.subject_token, None)
         .await
         .map_err(|e| id_token_error(&e))?;
+    // the root never outlives the authentication it stands for: an ID
+    // token a minute from expiry yields a passport for that minute
+    let remaining = assertion
+        .raw_claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .map_or(0, |exp| exp.saturating_sub(server.now()));
+    let Ok(remaining @ 1..) = u64::try_from(remaining) else {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_GRANT,
+            "id_token_expired: the ID token has no time left for a passport",
+        ));
+    };
     let proven = dpop_binding(server, headers, None).await?;
     let jkt = acting.jkt.or(proven);
-    let ttl = server.inner.passport_ttl;
+    let ttl = server.inner.passport_ttl.min(remaining);
     tracing::info!(
         client_id = %client.client_id,
         sub = %assertion.subject,

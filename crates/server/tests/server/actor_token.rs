@@ -125,8 +125,9 @@ async fn an_actor_token_that_is_not_an_active_passport_is_refused() {
     let r = delegate_to(&s, &orchestrator, &parent, &expiring, JWT).await;
     actor_refused(r, "actor_token_invalid:").await;
 
-    // revoked
-    let actor = s.mint(&sub_agent, "files:read").await;
+    // revoked (a bound actor: an unbound one is refused outright)
+    let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let actor = bound_passport(&s, &sub_agent, &sub_key, clock.now()).await;
     let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
     assert_eq!(r.status(), StatusCode::OK, "active before");
     let r = s

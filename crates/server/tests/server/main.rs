@@ -17,4 +17,5 @@ mod introspect_limits;
 mod postgres;
 mod rate_limit;
 mod resource_server;
+mod review_a;
 mod token_request;
