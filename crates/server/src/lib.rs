@@ -72,6 +72,6 @@ pub mod token_request;
 
 pub use oauth::{OAuthError, codes};
 pub use service::{
-    DEFAULT_PASSPORT_TTL, DEFAULT_STATUS_TTL, DEFAULT_TOKEN_RATE, Server, ServerBuilder,
-    ServerError, WorkloadClient,
+    DEFAULT_PASSPORT_TTL, DEFAULT_REGISTRATION_RATE, DEFAULT_STATUS_TTL, DEFAULT_TOKEN_RATE,
+    Server, ServerBuilder, ServerError, WorkloadClient,
 };

@@ -11,9 +11,12 @@ use passport_dpop::{DpopPolicy, DpopVerifier};
 use passport_jose::{JoseError, SigningKey};
 use passport_oidc::Provider;
 use passport_store::StoreError;
-use passport_store::server::{ClientKind, ClientSecret, Database, NewClient};
+use passport_store::server::{ClientKind, Database, NewClient};
 use passport_verifier::InMemoryKeyStore;
 
+use crate::client_auth::ClientSecret;
+use crate::client_metadata::{ClientMetadataFetcher, Resolver, SystemResolver};
+use crate::endpoints::clients::ClientSettings;
 use crate::metadata::{Issuer, MetadataError};
 use crate::rate_limit::{RateLimit, RateLimiter};
 
@@ -28,6 +31,12 @@ pub const DEFAULT_STATUS_TTL: u64 = 60;
 pub const DEFAULT_TOKEN_RATE: RateLimit = RateLimit {
     burst: 60,
     per_second: 20.0,
+};
+/// The default per-address limit on `/register`: a burst of 10, then one
+/// registration a minute.
+pub const DEFAULT_REGISTRATION_RATE: RateLimit = RateLimit {
+    burst: 10,
+    per_second: 1.0 / 60.0,
 };
 /// How many rate-limit buckets are kept in memory.
 const MAX_RATE_KEYS: usize = 100_000;
@@ -108,6 +117,28 @@ pub struct ServerBuilder {
     status_ttl: u64,
     max_depth: usize,
     upstream: Option<Arc<Provider>>,
+    clients: ClientOptions,
+}
+
+/// The builder's client options (registration, metadata documents).
+struct ClientOptions {
+    registration: bool,
+    registration_scopes: String,
+    registration_rate: RateLimit,
+    resolver: Arc<dyn Resolver>,
+    metadata_test_mode: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            registration: true,
+            registration_scopes: String::new(),
+            registration_rate: DEFAULT_REGISTRATION_RATE,
+            resolver: Arc::new(SystemResolver),
+            metadata_test_mode: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -163,6 +194,51 @@ impl ServerBuilder {
         self
     }
 
+    /// Whether `/register` (RFC 7591 dynamic registration, open to anyone)
+    /// is served and advertised. Default on: MCP clients that cannot use a
+    /// client ID metadata document register themselves. A client
+    /// registered there may use `authorization_code` and `refresh_token`
+    /// only, and be granted at most [`ServerBuilder::registration_scopes`].
+    pub fn registration(mut self, open: bool) -> ServerBuilder {
+        self.clients.registration = open;
+        self
+    }
+
+    /// The scopes (space-separated patterns) a client nobody vouches for —
+    /// registered at `/register`, or described by a client ID metadata
+    /// document — may be granted at most. It asks for some (its `scope`) and
+    /// gets those these imply; asking for none, it gets these. Default
+    /// none: such a client is granted nothing until the operator says what
+    /// strangers may ask a person to consent to.
+    pub fn registration_scopes(mut self, scopes: &str) -> ServerBuilder {
+        self.clients.registration_scopes = scopes.to_owned();
+        self
+    }
+
+    /// The per-address limit on `/register` (default
+    /// [`DEFAULT_REGISTRATION_RATE`]).
+    pub fn registration_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
+        self.clients.registration_rate = limit;
+        self
+    }
+
+    /// The resolver client ID metadata documents and `jwks_uri`s are looked
+    /// up with (default the system's): tests inject one, so that no test
+    /// sends traffic to a private range.
+    pub fn client_metadata_resolver(mut self, resolver: Arc<dyn Resolver>) -> ServerBuilder {
+        self.clients.resolver = resolver;
+        self
+    }
+
+    /// **Test mode** for client ID metadata documents: `http` URLs on
+    /// loopback addresses, and loopback addresses, are fetched too
+    /// ([`ClientMetadataFetcher::dangerous_test_mode`]). For tests and local
+    /// demos, never for a server others reach.
+    pub fn dangerous_client_metadata_test_mode(mut self) -> ServerBuilder {
+        self.clients.metadata_test_mode = true;
+        self
+    }
+
     /// Validates the issuer and loads (or, on the first start, generates and
     /// stores) the signing key.
     pub async fn build(self) -> Result<Server, ServerError> {
@@ -178,6 +254,19 @@ impl ServerBuilder {
         let dpop = DpopVerifier::new(DpopPolicy::default(), self.clock.clone())
             .with_replay_cache(Arc::new(crate::endpoints::token::StoreReplay));
         let limiter = RateLimiter::new(self.token_rate, MAX_RATE_KEYS, self.clock.clone());
+        let c = self.clients;
+        let open_scopes = ScopeSet::parse(c.registration_scopes.split_ascii_whitespace())
+            .map_err(|e| ServerError::InvalidScope(e.to_string()))?;
+        let mut fetcher = ClientMetadataFetcher::new(c.resolver, self.clock.clone());
+        if c.metadata_test_mode {
+            fetcher = fetcher.dangerous_test_mode();
+        }
+        let clients = ClientSettings::new(
+            c.registration,
+            open_scopes,
+            RateLimiter::new(c.registration_rate, MAX_RATE_KEYS, self.clock.clone()),
+            fetcher,
+        );
         Ok(Server {
             inner: Arc::new(Inner {
                 status_uri: issuer.endpoint(STATUS_LIST_PATH),
@@ -192,6 +281,7 @@ impl ServerBuilder {
                 status_ttl: self.status_ttl,
                 max_depth: self.max_depth,
                 upstream: self.upstream,
+                clients,
             }),
         })
     }
@@ -215,6 +305,8 @@ pub(crate) struct Inner {
     /// The provider principals log in at, if configured.
     #[allow(dead_code)] // /authorize and the ID-token exchange, next
     pub(crate) upstream: Option<Arc<Provider>>,
+    /// Registration, metadata documents, open clients' scopes.
+    pub(crate) clients: ClientSettings,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and
@@ -262,6 +354,7 @@ impl Server {
             status_ttl: DEFAULT_STATUS_TTL,
             max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
             upstream: None,
+            clients: ClientOptions::default(),
         }
     }
 
@@ -283,7 +376,7 @@ impl Server {
     /// Registers a workload client acting for `owner` (the principal of the
     /// passports it obtains with `client_credentials`) that may be granted
     /// `scopes` (space-separated scope patterns). Its secret is returned
-    /// once; the database keeps its SHA-256. It authenticates with
+    /// once; the database keeps its SHA-256 (`client_auth::SecretHash`). It authenticates with
     /// `client_secret_basic` or `client_secret_post`, and may use
     /// `client_credentials` and token exchange.
     pub async fn register_workload_client(
@@ -300,14 +393,15 @@ impl Server {
             return Err(ServerError::InvalidScope("no scope".into()));
         }
         let canonical: Vec<&str> = parsed.iter().map(|p| p.as_str()).collect();
-        let secret = ClientSecret::generate()?;
+        let (secret, hash) = ClientSecret::generate()
+            .map_err(|e| ServerError::Store(StoreError::RandomUnavailable(e.to_string())))?;
         let client_id = format!("workload-{}", random_id()?);
         self.inner
             .db
             .insert_client(NewClient {
                 client_id: client_id.clone(),
                 kind: ClientKind::Workload,
-                secret: Some(secret.clone()),
+                secret_hash: Some(hash.to_b64()),
                 auth_method: "client_secret_basic".into(),
                 redirect_uris: Vec::new(),
                 grant_types: vec![

@@ -69,7 +69,7 @@ pub(super) async fn introspect_inner(
     request: Request,
 ) -> Result<Value, OAuthError> {
     let posted = read_post(request).await?;
-    authenticate(server, &posted.credentials()?).await?;
+    authenticate(server, &posted.credentials()?, At::Introspect).await?;
     let token = posted
         .form
         .get("token")
@@ -116,10 +116,13 @@ pub(super) async fn revoke(State(server): State<Server>, request: Request) -> Re
 
 /// RFC 7009: the caller must be the client the passport was issued to;
 /// revoking it revokes every passport delegated from it, in one
-/// transaction. An unknown, invalid or already revoked token is 200.
+/// transaction. An unknown, invalid or already revoked token is 200. A
+/// public client (`none`) may revoke its own tokens (RFC 7009 §2.1): whoever
+/// presents one already holds it, and revoking only takes access away.
 pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<(), OAuthError> {
     let posted = read_post(request).await?;
-    let client = authenticate(server, &posted.credentials()?).await?;
+    let caller = authenticate(server, &posted.credentials()?, At::Revoke).await?;
+    let client = caller.record();
     let token = posted
         .form
         .get("token")

@@ -6,20 +6,25 @@ use super::*;
 // ---- metadata, keys, status ----
 
 /// The RFC 8414 document, listing only what this server implements: no
-/// authorization endpoint, no registration, no PKCE or `private_key_jwt`
-/// yet — a client must never be sent to an endpoint that does not exist.
+/// authorization endpoint or PKCE yet — a client must never be sent to an
+/// endpoint that does not exist. Registration (when on), client ID
+/// metadata documents and the four client authentication methods are.
 pub(super) async fn metadata(State(server): State<Server>) -> Response {
     let issuer = &server.inner.issuer;
     let options = MetadataOptions {
-        dynamic_registration: false,
-        client_id_metadata_documents: false,
+        dynamic_registration: server.inner.clients.registration,
+        client_id_metadata_documents: true,
+        algorithms: clients::ASSERTION_ALGORITHMS.to_vec(),
         ..MetadataOptions::default()
     };
     let mut document = ServerMetadata::new(issuer, &options);
     document.grant_types_supported = vec!["client_credentials", TOKEN_EXCHANGE];
-    document.token_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();
-    document.introspection_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();
-    document.revocation_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();
+    // client authentication: every method implemented (`none` for public
+    // clients); introspection requires a credential, revocation allows a
+    // public client's own tokens (RFC 7009 §2.1)
+    document.token_endpoint_auth_methods_supported = AUTH_METHODS.to_vec();
+    document.introspection_endpoint_auth_methods_supported = AUTH_METHODS[1..].to_vec();
+    document.revocation_endpoint_auth_methods_supported = AUTH_METHODS.to_vec();
     document.dpop_signing_alg_values_supported = server
         .inner
         .dpop
@@ -35,7 +40,6 @@ pub(super) async fn metadata(State(server): State<Server>) -> Response {
             "authorization_endpoint",
             "response_modes_supported",
             "code_challenge_methods_supported",
-            "token_endpoint_auth_signing_alg_values_supported",
             "authorization_response_iss_parameter_supported",
         ] {
             map.remove(member);

@@ -5,9 +5,20 @@
 mod authorize;
 mod client_auth;
 mod client_metadata;
+mod clients;
 mod endpoints;
 mod exchange;
 mod postgres;
 mod rate_limit;
 mod resource_server;
 mod token_request;
+
+/// Runs `future` to completion on a runtime of its own (for the sync tests
+/// of async APIs that do not actually wait, such as secret checks).
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
