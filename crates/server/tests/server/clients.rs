@@ -46,6 +46,48 @@ impl Running {
     }
 }
 
+impl Running {
+    /// `/revoke` of a made-up token by `client_id` alone (`none`).
+    async fn revoke_as(&self, client_id: &str) -> reqwest::Response {
+        self.post("/revoke", None, &[("token", "x"), ("client_id", client_id)])
+            .await
+    }
+
+    async fn metadata(&self) -> Value {
+        let r = self
+            .http
+            .get(self.at("/.well-known/oauth-authorization-server"));
+        r.send().await.unwrap().json().await.unwrap()
+    }
+}
+
+/// A server whose `/register` allows `burst` requests per address, then
+/// `per_second`.
+async fn with_registration_limit(burst: u32, per_second: f64) -> Running {
+    let limit = RateLimit { burst, per_second };
+    start_with(tempfile::tempdir().unwrap(), |b| {
+        b.registration_rate_limit(limit)
+    })
+    .await
+}
+
+/// The 400 `unauthorized_client` of a public client asking for a grant
+/// only confidential clients get.
+async fn refused_as_public(r: reqwest::Response) {
+    expect_refusal(
+        r,
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        "a public client",
+    )
+    .await;
+}
+
+/// A 401 `invalid_client` whose description starts with the code `why`.
+async fn unauthenticated(r: reqwest::Response, why: &str) {
+    expect_refusal(r, StatusCode::UNAUTHORIZED, "invalid_client", why).await;
+}
+
 fn public_client() -> Value {
     json!({
         "redirect_uris": ["http://127.0.0.1:9999/callback"],
@@ -141,13 +183,7 @@ async fn registration_refuses_bad_redirect_uris() {
 
 #[tokio::test]
 async fn registration_refuses_operator_only_grants_and_bad_metadata() {
-    let s = start_with(tempfile::tempdir().unwrap(), |b| {
-        b.registration_rate_limit(RateLimit {
-            burst: 100,
-            per_second: 1.0,
-        })
-    })
-    .await;
+    let s = with_registration_limit(100, 1.0).await;
     let cases = [
         json!({"grant_types": ["authorization_code", "client_credentials"]}),
         json!({"grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"]}),
@@ -200,13 +236,7 @@ async fn registration_body_is_bounded() {
 
 #[tokio::test]
 async fn registration_is_rate_limited_per_address() {
-    let s = start_with(tempfile::tempdir().unwrap(), |b| {
-        b.registration_rate_limit(RateLimit {
-            burst: 2,
-            per_second: 0.001,
-        })
-    })
-    .await;
+    let s = with_registration_limit(2, 0.001).await;
     s.registered(&public_client()).await;
     s.registered(&public_client()).await;
     let r = s.register(&public_client()).await;
@@ -226,30 +256,14 @@ async fn registration_can_be_turned_off() {
         s.register(&public_client()).await.status(),
         StatusCode::NOT_FOUND
     );
-    let metadata: Value = s
-        .http
-        .get(s.at("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = s.metadata().await;
     assert!(metadata.get("registration_endpoint").is_none());
 }
 
 #[tokio::test]
 async fn metadata_lists_exactly_the_methods_implemented() {
     let s = start().await;
-    let m: Value = s
-        .http
-        .get(s.at("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let m = s.metadata().await;
     assert_eq!(m["registration_endpoint"], s.at("/register"));
     assert_eq!(m["client_id_metadata_document_supported"], true);
     assert_eq!(
@@ -308,13 +322,7 @@ async fn secret_clients_must_authenticate_as_registered() {
     assert_eq!(r.status(), StatusCode::OK);
     // no authentication at all
     let r = s.post("/introspect", None, &[("token", "x")]).await;
-    expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client_auth_missing",
-    )
-    .await;
+    unauthenticated(r, "client_auth_missing").await;
     // only its client_id (none)
     let r = s
         .post(
@@ -323,13 +331,7 @@ async fn secret_clients_must_authenticate_as_registered() {
             &[("grant_type", "authorization_code"), ("client_id", id)],
         )
         .await;
-    expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client_auth_method_mismatch",
-    )
-    .await;
+    unauthenticated(r, "client_auth_method_mismatch").await;
     // a wrong secret
     let r = s
         .post(
@@ -342,13 +344,7 @@ async fn secret_clients_must_authenticate_as_registered() {
             ],
         )
         .await;
-    expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client_secret_invalid",
-    )
-    .await;
+    unauthenticated(r, "client_secret_invalid").await;
     // the right secret by another method (Basic for a post client)
     let r = s
         .post("/introspect", Some((id, secret)), &[("token", "x")])
@@ -359,13 +355,7 @@ async fn secret_clients_must_authenticate_as_registered() {
             .unwrap()
             .starts_with("Basic")
     );
-    expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client_auth_method_mismatch",
-    )
-    .await;
+    unauthenticated(r, "client_auth_method_mismatch").await;
     // an unknown client
     let r = s
         .post(
@@ -374,13 +364,7 @@ async fn secret_clients_must_authenticate_as_registered() {
             &[("token", "x")],
         )
         .await;
-    expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "unknown_client",
-    )
-    .await;
+    unauthenticated(r, "unknown_client").await;
 }
 
 #[tokio::test]
@@ -399,13 +383,7 @@ async fn public_clients_get_only_the_grants_pkce_protects() {
             ],
         )
         .await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "unauthorized_client",
-        "a public client",
-    )
-    .await;
+    refused_as_public(r).await;
     let r = s
         .post(
             "/token",
@@ -422,29 +400,15 @@ async fn public_clients_get_only_the_grants_pkce_protects() {
             ],
         )
         .await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "unauthorized_client",
-        "a public client",
-    )
-    .await;
+    refused_as_public(r).await;
     // introspection needs a credential
     let r = s
         .post("/introspect", None, &[("token", "x"), ("client_id", id)])
         .await;
-    expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client_auth_method_mismatch",
-    )
-    .await;
+    unauthenticated(r, "client_auth_method_mismatch").await;
     // RFC 7009 §2.1: a public client may revoke (its own tokens; an
     // unknown token is 200)
-    let r = s
-        .post("/revoke", None, &[("token", "x"), ("client_id", id)])
-        .await;
+    let r = s.revoke_as(&id).await;
     assert_eq!(r.status(), StatusCode::OK);
     // a secret presented by a public client is refused
     let r = s
@@ -454,13 +418,7 @@ async fn public_clients_get_only_the_grants_pkce_protects() {
             &[("token", "x"), ("client_id", id), ("client_secret", "s")],
         )
         .await;
-    expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client_auth_method_mismatch",
-    )
-    .await;
+    unauthenticated(r, "client_auth_method_mismatch").await;
 }
 
 #[tokio::test]
@@ -548,7 +506,7 @@ async fn private_key_jwt_rules_at_the_endpoints() {
     let kid = c.key.kid().to_owned();
     let refused = |code: &'static str| {
         move |r: reqwest::Response| async move {
-            expect_refusal(r, StatusCode::UNAUTHORIZED, "invalid_client", code).await;
+            unauthenticated(r, code).await;
         }
     };
 
@@ -694,15 +652,23 @@ async fn metadata_urls_resolving_to_private_addresses_are_refused() {
                     ],
                 )
                 .await;
-            expect_refusal(
-                r,
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "client_id_address_forbidden",
-            )
-            .await;
+            unauthenticated(r, "client_id_address_forbidden").await;
         }
     }
+    // a jwks_uri is fetched behind the same defences
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let mut body = public_client();
+    body["token_endpoint_auth_method"] = json!("private_key_jwt");
+    body["jwks_uri"] = json!("https://private.example/jwks.json");
+    let c = s.registered(&body).await;
+    assert_eq!(c["jwks_uri"], "https://private.example/jwks.json");
+    let c = KeyClient {
+        key,
+        client_id: c["client_id"].as_str().unwrap().to_owned(),
+    };
+    let assertion = c.sign(&c.claims(&s.url, "j-1"));
+    let r = introspect_with(&s, &assertion).await;
+    unauthenticated(r, "client_id_address_forbidden").await;
     // an http client_id outside test mode
     let r = s
         .post(
@@ -711,13 +677,7 @@ async fn metadata_urls_resolving_to_private_addresses_are_refused() {
             &[("token", "x"), ("client_id", "http://127.0.0.1:1/c.json")],
         )
         .await;
-    expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client_id_url_invalid",
-    )
-    .await;
+    unauthenticated(r, "client_id_url_invalid").await;
 }
 
 /// Serves the documents `documents(base)` lists (path → JSON) on
@@ -746,6 +706,7 @@ async fn document_server(
 
 #[tokio::test]
 async fn metadata_documents_name_themselves_and_make_open_clients() {
+    let doc_key = SigningKey::generate(Algorithm::ES256).unwrap();
     let (base, task) = document_server(|base| {
         vec![
             (
@@ -762,6 +723,15 @@ async fn metadata_documents_name_themselves_and_make_open_clients() {
                 json!({
                     "client_id": "https://trusted.example/client.json",
                     "redirect_uris": ["http://127.0.0.1:9999/callback"],
+                }),
+            ),
+            (
+                "/keys.json",
+                json!({
+                    "client_id": format!("{base}/keys.json"),
+                    "redirect_uris": ["http://127.0.0.1:9999/callback"],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks": JwkSet::from_keys([doc_key.verifying_key()]).unwrap().to_json(),
                 }),
             ),
             (
@@ -792,60 +762,39 @@ async fn metadata_documents_name_themselves_and_make_open_clients() {
             ],
         )
         .await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "unauthorized_client",
-        "a public client",
-    )
-    .await;
+    refused_as_public(r).await;
     // it may revoke (its own tokens), never introspect
-    let r = s
-        .post("/revoke", None, &[("token", "x"), ("client_id", &good)])
-        .await;
+    let r = s.revoke_as(&good).await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = s
         .post("/introspect", None, &[("token", "x"), ("client_id", &good)])
         .await;
-    expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client_auth_method_mismatch",
-    )
-    .await;
+    unauthenticated(r, "client_auth_method_mismatch").await;
     // never stored as a registered client
     assert!(s.server.database().client(&good).await.unwrap().is_none());
 
+    // a private_key_jwt client whose keys are in its document
+    let keyed = KeyClient {
+        key: doc_key,
+        client_id: format!("{base}/keys.json"),
+    };
+    let assertion = keyed.sign(&keyed.claims(&s.url, "j-doc"));
+    let r = introspect_with(&s, &assertion).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = introspect_with(&s, &assertion).await;
+    unauthenticated(r, "client_assertion_replayed").await;
+
     // a document naming another URL than its own
     let liar = format!("{base}/liar.json");
-    let r = s
-        .post("/revoke", None, &[("token", "x"), ("client_id", &liar)])
-        .await;
-    expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client_metadata_client_id_mismatch",
-    )
-    .await;
+    let r = s.revoke_as(&liar).await;
+    unauthenticated(r, "client_metadata_client_id_mismatch").await;
     // a document claiming a secret-based method
     let secret = format!("{base}/secret.json");
-    let r = s
-        .post("/revoke", None, &[("token", "x"), ("client_id", &secret)])
-        .await;
-    expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client_metadata_auth_method_invalid",
-    )
-    .await;
+    let r = s.revoke_as(&secret).await;
+    unauthenticated(r, "client_metadata_auth_method_invalid").await;
     // a document that does not exist
     let missing = format!("{base}/missing.json");
-    let r = s
-        .post("/revoke", None, &[("token", "x"), ("client_id", &missing)])
-        .await;
+    let r = s.revoke_as(&missing).await;
     expect_error_status(r, StatusCode::UNAUTHORIZED).await;
     task.abort();
 }
