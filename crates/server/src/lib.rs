@@ -7,7 +7,9 @@
 //! `client_credentials` for workload clients ([`Server::register_workload_client`]),
 //! DPoP-bound on request, RFC 8693 token exchange of a passport for a
 //! delegated child, `/introspect` (RFC 7662) and `/revoke` (RFC 7009,
-//! cascading). Its state is a `passport_store::server::Database` (SQLite, or
+//! cascading), `/register` (RFC 7591) and client ID metadata documents;
+//! clients authenticate with `client_secret_basic`, `client_secret_post`,
+//! `private_key_jwt` (RFC 7523) or, public ones, `none`. Its state is a `passport_store::server::Database` (SQLite, or
 //! PostgreSQL with feature `postgres`).
 //!
 //! ```no_run

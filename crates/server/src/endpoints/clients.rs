@@ -199,12 +199,25 @@ impl Caller {
 /// across every instance), or `none` where `at` allows it. An unknown
 /// client, another method, a wrong secret or a bad assertion is
 /// `invalid_client` (401, with a Basic challenge after HTTP Basic).
+///
+/// A `client_id` that is a metadata document URL may make the server fetch:
+/// at `/introspect` and `/revoke` (which have no limit of their own) it
+/// costs the `peer` address's `/token` allowance first (`/token` charged it
+/// already).
 pub(super) async fn authenticate(
     server: &Server,
     credentials: &ClientCredentials,
     at: At,
+    peer: IpAddr,
 ) -> Result<Caller, OAuthError> {
     let basic = credentials.used_basic();
+    if at != At::Token && is_document_url(credentials.client_id()) {
+        server
+            .inner
+            .limiter
+            .check_address(peer)
+            .map_err(|e| e.oauth())?;
+    }
     let challenge = |mut e: OAuthError| {
         if basic && e.status == 401 {
             e.www_authenticate = Some("Basic realm=\"passport\", charset=\"UTF-8\"".into());
@@ -347,6 +360,12 @@ impl AssertionReplay for DatabaseReplay<'_> {
     }
 }
 
+/// Whether `client_id` names a metadata document (registered ids never
+/// are URLs).
+fn is_document_url(client_id: &str) -> bool {
+    client_id.starts_with("https://") || client_id.starts_with("http://")
+}
+
 /// The client a `client_id` names, for the endpoints that do not
 /// authenticate it (`/authorize`) and before authentication: a registered
 /// client, or — for an `https` URL — the client its metadata document
@@ -357,7 +376,7 @@ pub(super) async fn client_by_id(
     client_id: &str,
 ) -> Result<ClientRecord, OAuthError> {
     let settings = &server.inner.clients;
-    if client_id.starts_with("https://") || client_id.starts_with("http://") {
+    if is_document_url(client_id) {
         let document = settings.fetcher.fetch(client_id).await.map_err(|e| {
             OAuthError::new(401, codes::INVALID_CLIENT, format!("{}: {e}", e.code()))
         })?;

@@ -69,7 +69,7 @@ pub(super) async fn introspect_inner(
     request: Request,
 ) -> Result<Value, OAuthError> {
     let posted = read_post(request).await?;
-    authenticate(server, &posted.credentials()?, At::Introspect).await?;
+    authenticate(server, &posted.credentials()?, At::Introspect, posted.peer).await?;
     let token = posted
         .form
         .get("token")
@@ -121,7 +121,7 @@ pub(super) async fn revoke(State(server): State<Server>, request: Request) -> Re
 /// presents one already holds it, and revoking only takes access away.
 pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<(), OAuthError> {
     let posted = read_post(request).await?;
-    let caller = authenticate(server, &posted.credentials()?, At::Revoke).await?;
+    let caller = authenticate(server, &posted.credentials()?, At::Revoke, posted.peer).await?;
     let client = caller.record();
     let token = posted
         .form

@@ -24,7 +24,7 @@ pub(super) async fn token_inner(server: &Server, request: Request) -> Result<Val
         .check_address(posted.peer)
         .map_err(|e| e.oauth())?;
     let credentials = credentials?;
-    let caller = authenticate(server, &credentials, At::Token).await?;
+    let caller = authenticate(server, &credentials, At::Token, posted.peer).await?;
     server
         .inner
         .limiter

@@ -408,7 +408,7 @@ async fn public_clients_get_only_the_grants_pkce_protects() {
     unauthenticated(r, "client_auth_method_mismatch").await;
     // RFC 7009 §2.1: a public client may revoke (its own tokens; an
     // unknown token is 200)
-    let r = s.revoke_as(&id).await;
+    let r = s.revoke_as(id).await;
     assert_eq!(r.status(), StatusCode::OK);
     // a secret presented by a public client is refused
     let r = s
@@ -797,6 +797,32 @@ async fn metadata_documents_name_themselves_and_make_open_clients() {
     let r = s.revoke_as(&missing).await;
     expect_error_status(r, StatusCode::UNAUTHORIZED).await;
     task.abort();
+}
+
+#[tokio::test]
+async fn metadata_urls_at_revoke_spend_the_address_allowance() {
+    let resolver = FixedResolver(HashMap::new());
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        b.client_metadata_resolver(Arc::new(resolver))
+            .token_rate_limit(RateLimit {
+                burst: 2,
+                per_second: 0.001,
+            })
+    })
+    .await;
+    for i in 0..2 {
+        let r = s
+            .revoke_as(&format!("https://nowhere{i}.example/c.json"))
+            .await;
+        unauthenticated(r, "client_id_resolve_failed").await;
+    }
+    // a third URL is not even resolved
+    let r = s.revoke_as("https://nowhere3.example/c.json").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // registered clients are not charged at /revoke
+    let c = s.registered(&public_client()).await;
+    let r = s.revoke_as(c["client_id"].as_str().unwrap()).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 async fn expect_error_status(r: reqwest::Response, status: StatusCode) {
