@@ -149,7 +149,7 @@ impl Posted {
 
 /// The endpoint a client authenticates at: `none` is refused at
 /// `/introspect` (RFC 7662 callers are resource servers, which
-/// authenticate), allowed at `/token` (for the grants PKCE and rotation
+/// authenticate; and only operator-registered clients may introspect), allowed at `/token` (for the grants PKCE and rotation
 /// protect: [`Caller::may_use_grant`]) and at `/revoke` (RFC 7009 §2.1: a
 /// public client revokes its own tokens).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,12 +240,24 @@ pub(super) async fn authenticate(
     let proof = crate::client_auth::authenticate(credentials, &registered, Some(&check))
         .await
         .map_err(|e| e.oauth(basic))?;
-    if at == At::Introspect && !proof.proven() {
-        return Err(OAuthError::new(
-            401,
-            codes::INVALID_CLIENT,
-            "client_auth_method_mismatch: introspection requires an authenticated client, not none",
-        ));
+    if at == At::Introspect {
+        if !proof.proven() {
+            return Err(OAuthError::new(
+                401,
+                codes::INVALID_CLIENT,
+                "client_auth_method_mismatch: introspection requires an authenticated client, not none",
+            ));
+        }
+        // RFC 7662 §4: introspection needs authorization too, or anyone
+        // registering at /register could scan tokens: it is for clients an
+        // operator registered (resource servers, workloads)
+        if !matches!(record.kind, ClientKind::Workload | ClientKind::Confidential) {
+            return Err(OAuthError::new(
+                401,
+                codes::INVALID_CLIENT,
+                "introspection_not_allowed: introspection is for clients an operator registered",
+            ));
+        }
     }
     Ok(Caller { proof, record })
 }

@@ -145,10 +145,14 @@ async fn registration_answers_rfc7591_fields_and_the_secret_once() {
     assert_ne!(stored.secret_hash.as_deref(), Some(secret));
     assert_eq!(stored.scopes, "files:read");
     let r = s
-        .post("/introspect", Some((id, secret)), &[("token", "x")])
+        .post("/revoke", Some((id, secret)), &[("token", "x")])
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<Value>().await.unwrap()["active"], false);
+    // authenticated, but introspection is for clients an operator registered
+    let r = s
+        .post("/introspect", Some((id, secret)), &[("token", "x")])
+        .await;
+    unauthenticated(r, "introspection_not_allowed").await;
 }
 
 #[tokio::test]
@@ -314,14 +318,14 @@ async fn secret_clients_must_authenticate_as_registered() {
     // the registered method works
     let r = s
         .post(
-            "/introspect",
+            "/revoke",
             None,
             &[("token", "x"), ("client_id", id), ("client_secret", secret)],
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     // no authentication at all
-    let r = s.post("/introspect", None, &[("token", "x")]).await;
+    let r = s.post("/revoke", None, &[("token", "x")]).await;
     unauthenticated(r, "client_auth_missing").await;
     // only its client_id (none)
     let r = s
@@ -335,7 +339,7 @@ async fn secret_clients_must_authenticate_as_registered() {
     // a wrong secret
     let r = s
         .post(
-            "/introspect",
+            "/revoke",
             None,
             &[
                 ("token", "x"),
@@ -347,7 +351,7 @@ async fn secret_clients_must_authenticate_as_registered() {
     unauthenticated(r, "client_secret_invalid").await;
     // the right secret by another method (Basic for a post client)
     let r = s
-        .post("/introspect", Some((id, secret)), &[("token", "x")])
+        .post("/revoke", Some((id, secret)), &[("token", "x")])
         .await;
     assert!(
         r.headers()["www-authenticate"]
@@ -358,11 +362,7 @@ async fn secret_clients_must_authenticate_as_registered() {
     unauthenticated(r, "client_auth_method_mismatch").await;
     // an unknown client
     let r = s
-        .post(
-            "/introspect",
-            Some(("dyn-nobody", secret)),
-            &[("token", "x")],
-        )
+        .post("/revoke", Some(("dyn-nobody", secret)), &[("token", "x")])
         .await;
     unauthenticated(r, "unknown_client").await;
 }
@@ -486,9 +486,10 @@ impl KeyClient {
     }
 }
 
-async fn introspect_with(s: &Running, assertion: &str) -> reqwest::Response {
+/// `/revoke` of a made-up token, authenticated by `assertion`.
+async fn revoke_with(s: &Running, assertion: &str) -> reqwest::Response {
     s.post(
-        "/introspect",
+        "/revoke",
         None,
         &[
             ("token", "x"),
@@ -513,39 +514,37 @@ async fn private_key_jwt_rules_at_the_endpoints() {
     // alg none and HMAC: refused by name
     let header = json!({"alg": "none", "kid": kid});
     let none = c.forged(&header, &c.claims(&s.url, "j-none"));
-    refused("alg_none")(introspect_with(&s, &none).await).await;
+    refused("alg_none")(revoke_with(&s, &none).await).await;
     let header = json!({"alg": "HS256", "kid": kid});
     let hs = c.forged(&header, &c.claims(&s.url, "j-hs"));
-    refused("unsupported_alg")(introspect_with(&s, &hs).await).await;
+    refused("unsupported_alg")(revoke_with(&s, &hs).await).await;
     // the audience is this issuer alone (not another server, not an array)
     let wrong = c.sign(&c.claims("https://other.example", "j-aud"));
-    refused("client_assertion_audience_mismatch")(introspect_with(&s, &wrong).await).await;
+    refused("client_assertion_audience_mismatch")(revoke_with(&s, &wrong).await).await;
     let mut claims = c.claims(&s.url, "j-arr");
     claims["aud"] = json!([s.url]);
     let array = c.sign(&claims);
-    refused("client_assertion_audience_mismatch")(introspect_with(&s, &array).await).await;
+    refused("client_assertion_audience_mismatch")(revoke_with(&s, &array).await).await;
     // expired, and too long-lived
     let mut claims = c.claims(&s.url, "j-exp");
     claims["exp"] = json!(now() - 120);
-    refused("client_assertion_expired")(introspect_with(&s, &c.sign(&claims)).await).await;
+    refused("client_assertion_expired")(revoke_with(&s, &c.sign(&claims)).await).await;
     claims["exp"] = json!(now() + 3600);
-    refused("client_assertion_lifetime_too_long")(introspect_with(&s, &c.sign(&claims)).await)
-        .await;
+    refused("client_assertion_lifetime_too_long")(revoke_with(&s, &c.sign(&claims)).await).await;
     // iss of another client (the client is found by sub)
     let mut claims = c.claims(&s.url, "j-sub");
     claims["iss"] = json!("dyn-someone-else");
-    refused("client_assertion_subject_mismatch")(introspect_with(&s, &c.sign(&claims)).await).await;
+    refused("client_assertion_subject_mismatch")(revoke_with(&s, &c.sign(&claims)).await).await;
 
     // a good one works once, then is a replay on this instance...
     let good = c.sign(&c.claims(&s.url, "j-good"));
-    let r = introspect_with(&s, &good).await;
+    let r = revoke_with(&s, &good).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<Value>().await.unwrap()["active"], false);
-    refused("client_assertion_replayed")(introspect_with(&s, &good).await).await;
+    refused("client_assertion_replayed")(revoke_with(&s, &good).await).await;
     // ... at another endpoint ...
     let r = s
         .post(
-            "/revoke",
+            "/introspect",
             None,
             &[
                 ("token", "x"),
@@ -566,7 +565,7 @@ async fn private_key_jwt_rules_at_the_endpoints() {
     let fresh = c.sign(&c.claims(&s.url, "j-shared"));
     let at_second = |assertion: String| {
         let http = s.http.clone();
-        let url = format!("{second_url}/introspect");
+        let url = format!("{second_url}/revoke");
         async move {
             http.post(url)
                 .form(&[
@@ -580,7 +579,7 @@ async fn private_key_jwt_rules_at_the_endpoints() {
         }
     };
     assert_eq!(at_second(fresh.clone()).await.status(), StatusCode::OK);
-    refused("client_assertion_replayed")(introspect_with(&s, &fresh).await).await;
+    refused("client_assertion_replayed")(revoke_with(&s, &fresh).await).await;
     refused("client_assertion_replayed")(at_second(good).await).await;
     task.abort();
 
@@ -667,7 +666,7 @@ async fn metadata_urls_resolving_to_private_addresses_are_refused() {
         client_id: c["client_id"].as_str().unwrap().to_owned(),
     };
     let assertion = c.sign(&c.claims(&s.url, "j-1"));
-    let r = introspect_with(&s, &assertion).await;
+    let r = revoke_with(&s, &assertion).await;
     unauthenticated(r, "client_id_address_forbidden").await;
     // an http client_id outside test mode
     let r = s
@@ -779,9 +778,9 @@ async fn metadata_documents_name_themselves_and_make_open_clients() {
         client_id: format!("{base}/keys.json"),
     };
     let assertion = keyed.sign(&keyed.claims(&s.url, "j-doc"));
-    let r = introspect_with(&s, &assertion).await;
+    let r = revoke_with(&s, &assertion).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = introspect_with(&s, &assertion).await;
+    let r = revoke_with(&s, &assertion).await;
     unauthenticated(r, "client_assertion_replayed").await;
 
     // a document naming another URL than its own
