@@ -9,7 +9,10 @@
 //! keys can never authenticate with `none`.
 //!
 //! Secrets are 256 random bits; only their SHA-256 is stored
-//! ([`SecretHash`]). With that much entropy a slow password hash adds no
+//! ([`SecretHash`]). This is the one implementation of client secrets: the
+//! database (`passport_store::server`) stores the hash this module makes and
+//! never sees a secret, and [`AuthenticatedClient`], made only by
+//! [`authenticate`], is how the endpoints learn a client proved itself. With that much entropy a slow password hash adds no
 //! protection (there is no dictionary to slow down) and would make client
 //! authentication the bottleneck of the token endpoint.
 //!
@@ -25,19 +28,22 @@
 //! let creds = ClientCredentials::extract(None, &form)?;
 //! assert_eq!(creds.client_id(), "w1");
 //! let registered = RegisteredAuth::SecretPost(hash);
-//! let client = authenticate(&creds, &registered, None)?;
+//! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! let client = runtime.block_on(authenticate(&creds, &registered, None))?;
 //! assert_eq!(client.client_id(), "w1");
 //!
 //! // the same client sending no secret is refused
 //! let form = Form::parse(b"grant_type=client_credentials&client_id=w1", 4096)?;
 //! let creds = ClientCredentials::extract(None, &form)?;
-//! let err = authenticate(&creds, &registered, None).unwrap_err();
+//! let err = runtime.block_on(authenticate(&creds, &registered, None)).unwrap_err();
 //! assert_eq!(err.code(), "client_auth_method_mismatch");
 //! assert_eq!(err.oauth(false).error, "invalid_client");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 
 use base64::Engine as _;
 use passport_claims::Clock;
@@ -203,7 +209,9 @@ impl ClientAuthError {
                 OAuthError::new(500, codes::SERVER_ERROR, "client assertions not configured")
             }
             _ => {
-                let mut e = OAuthError::new(401, codes::INVALID_CLIENT, self.to_string());
+                // the specific code first: `alg_none`, `client_secret_invalid`…
+                let why = format!("{}: {self}", self.code());
+                let mut e = OAuthError::new(401, codes::INVALID_CLIENT, why);
                 if used_basic {
                     e.www_authenticate = Some("Basic realm=\"passport\", charset=\"UTF-8\"".into());
                 }
@@ -495,15 +503,19 @@ impl RegisteredAuth {
     }
 }
 
+/// The answer of [`AssertionReplay::first_use`].
+pub type FirstUse<'a> = Pin<Box<dyn Future<Output = Result<bool, String>> + Send + 'a>>;
+
 /// Remembers the `jti` of client assertions until they expire, so each is
-/// used once (RFC 7523 §3 item 7). The store implements it on its replay
-/// table. Implementations must be atomic: of two concurrent calls with the
-/// same pair, at most one returns `Ok(true)`.
+/// used once (RFC 7523 §3 item 7). The server implements it on its
+/// database's replay table, shared by every instance. Implementations must
+/// be atomic: of two concurrent calls with the same pair, at most one
+/// returns `Ok(true)`.
 pub trait AssertionReplay: Send + Sync {
     /// Records (`client_id`, `jti`) until `expires_at` (seconds since the
     /// epoch). `Ok(true)` when the pair was fresh, `Ok(false)` on a replay; an
     /// error (never `true`) when the store cannot answer.
-    fn first_use(&self, client_id: &str, jti: &str, expires_at: i64) -> Result<bool, String>;
+    fn first_use<'a>(&'a self, client_id: &'a str, jti: &'a str, expires_at: i64) -> FirstUse<'a>;
 }
 
 /// What a `private_key_jwt` assertion is checked against.
@@ -539,8 +551,9 @@ impl fmt::Debug for AssertionCheck<'_> {
 /// The default `max_lifetime` of an assertion: 5 minutes.
 pub const DEFAULT_ASSERTION_LIFETIME: i64 = 300;
 
-/// A client that passed [`authenticate`], the only way to make one: what
-/// the per-client rate limit ([`crate::rate_limit::RateLimiter::check_client`])
+/// A client that passed [`authenticate`], the only way to make one: how
+/// every endpoint learns that a client authenticated, and what the
+/// per-client rate limit ([`crate::rate_limit::RateLimiter::check_client`])
 /// is keyed by, so that strangers claiming a `client_id` cannot spend that
 /// client's bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -550,16 +563,6 @@ pub struct AuthenticatedClient {
 }
 
 impl AuthenticatedClient {
-    /// A client whose secret the token service's database checked (the
-    /// endpoints authenticate against stored hashes); only this crate makes
-    /// one.
-    pub(crate) fn proven_by_store(client_id: impl Into<String>) -> AuthenticatedClient {
-        AuthenticatedClient {
-            client_id: client_id.into(),
-            proven: true,
-        }
-    }
-
     /// The client.
     pub fn client_id(&self) -> &str {
         &self.client_id
@@ -575,8 +578,9 @@ impl AuthenticatedClient {
 /// Checks `credentials` against what the client registered. The method must
 /// be the registered one: a confidential client presenting only its
 /// `client_id` is refused, and so is a public client presenting a secret.
-/// `assertions` is needed for `private_key_jwt` only.
-pub fn authenticate(
+/// `assertions` is needed for `private_key_jwt` only (its replay check is
+/// the only step that waits).
+pub async fn authenticate(
     credentials: &ClientCredentials,
     registered: &RegisteredAuth,
     assertions: Option<&AssertionCheck<'_>>,
@@ -598,7 +602,7 @@ pub fn authenticate(
             RegisteredAuth::PrivateKeyJwt(keys),
         ) => {
             let check = assertions.ok_or(ClientAuthError::AssertionsNotConfigured)?;
-            verify_assertion(assertion, client_id, keys, check)?;
+            verify_assertion(assertion, client_id, keys, check).await?;
             true
         }
         (used, registered) => {
@@ -621,7 +625,10 @@ pub fn authenticate(
 /// `check.issuer` as a single string, `exp` present, not passed and at most
 /// `check.max_lifetime` ahead, `nbf`/`iat` not in the future, and `jti`
 /// used once.
-pub fn verify_assertion(
+///
+/// `alg: none` is refused as `alg_none`, an HMAC algorithm (`HS256`…) as
+/// `unsupported_alg`: a client's registered keys are public keys.
+pub async fn verify_assertion(
     assertion: &str,
     client_id: &str,
     keys: &JwkSet,
@@ -684,6 +691,7 @@ pub fn verify_assertion(
     match check
         .replay
         .first_use(client_id, jti, exp.saturating_add(check.skew))
+        .await
     {
         Ok(true) => Ok(()),
         Ok(false) => Err(ClientAuthError::Replayed),

@@ -7,13 +7,15 @@
 //! `client_credentials` for workload clients ([`Server::register_workload_client`]),
 //! DPoP-bound on request, RFC 8693 token exchange of a passport for a
 //! delegated child, `/introspect` (RFC 7662) and `/revoke` (RFC 7009,
-//! cascading), and — with an upstream OpenID provider
-//! ([`ServerBuilder::upstream`]) — `/authorize`: the principal logs in
-//! upstream, approves on a consent page, and the client gets a code, which
-//! `/token` redeems once (`authorization_code`, PKCE S256) for a passport
-//! and a refresh token rotated on every use (`refresh_token`). Its state is
-//! a `passport_store::server::Database` (SQLite, or PostgreSQL with feature
-//! `postgres`).
+//! cascading), `/register` (RFC 7591) and client ID metadata documents
+//! (clients authenticate with `client_secret_basic`, `client_secret_post`,
+//! `private_key_jwt` (RFC 7523) or, public ones, `none`), and — with an
+//! upstream OpenID provider ([`ServerBuilder::upstream`]) — `/authorize`:
+//! the principal logs in upstream, approves on a consent page, and the
+//! client gets a code, which `/token` redeems once (`authorization_code`,
+//! PKCE S256) for a passport and a refresh token rotated on every use
+//! (`refresh_token`). Its state is a `passport_store::server::Database`
+//! (SQLite, or PostgreSQL with feature `postgres`).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -78,6 +80,6 @@ pub mod token_request;
 pub use oauth::{OAuthError, codes};
 pub use service::{
     DEFAULT_AUTHORIZE_RATE, DEFAULT_INTROSPECTION_RATE, DEFAULT_PASSPORT_TTL, DEFAULT_REFRESH_TTL,
-    DEFAULT_REVOCATION_RATE, DEFAULT_STATUS_TTL, DEFAULT_TOKEN_RATE, Server, ServerBuilder,
-    ServerError, WorkloadClient,
+    DEFAULT_REGISTRATION_RATE, DEFAULT_REVOCATION_RATE, DEFAULT_STATUS_TTL, DEFAULT_TOKEN_RATE,
+    Server, ServerBuilder, ServerError, WorkloadClient,
 };

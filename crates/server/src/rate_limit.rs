@@ -45,7 +45,8 @@
 //! let (secret, hash) = ClientSecret::generate()?;
 //! let body = format!("client_id=client-1&client_secret={}", secret.expose());
 //! let creds = ClientCredentials::extract(None, &Form::parse(body.as_bytes(), 4096)?)?;
-//! let client = authenticate(&creds, &RegisteredAuth::SecretPost(hash), None)?;
+//! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! let client = runtime.block_on(authenticate(&creds, &RegisteredAuth::SecretPost(hash), None))?;
 //! limiter.check_client(&client)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

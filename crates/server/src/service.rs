@@ -11,9 +11,12 @@ use passport_dpop::DpopVerifier;
 use passport_jose::{JoseError, SigningKey};
 use passport_oidc::Provider;
 use passport_store::StoreError;
-use passport_store::server::{ClientKind, ClientSecret, Database, NewClient};
+use passport_store::server::{ClientKind, Database, NewClient};
 use passport_verifier::InMemoryKeyStore;
 
+use crate::client_auth::ClientSecret;
+use crate::client_metadata::{ClientMetadataFetcher, Resolver, SystemResolver};
+use crate::endpoints::clients::ClientSettings;
 use crate::metadata::{Issuer, MetadataError};
 use crate::rate_limit::{RateLimit, RateLimiter};
 
@@ -54,6 +57,12 @@ pub const DEFAULT_INTROSPECTION_RATE: RateLimit = RateLimit {
 pub const DEFAULT_REVOCATION_RATE: RateLimit = RateLimit {
     burst: 200,
     per_second: 50.0,
+};
+/// The default per-address limit on `/register`: a burst of 10, then one
+/// registration a minute.
+pub const DEFAULT_REGISTRATION_RATE: RateLimit = RateLimit {
+    burst: 10,
+    per_second: 1.0 / 60.0,
 };
 /// How many rate-limit buckets are kept in memory.
 const MAX_RATE_KEYS: usize = 100_000;
@@ -145,6 +154,28 @@ pub struct ServerBuilder {
     upstream: Option<Arc<Provider>>,
     authorize_rate: RateLimit,
     auto_consent: bool,
+    clients: ClientOptions,
+}
+
+/// The builder's client options (registration, metadata documents).
+struct ClientOptions {
+    registration: bool,
+    registration_scopes: String,
+    registration_rate: RateLimit,
+    resolver: Arc<dyn Resolver>,
+    metadata_test_mode: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            registration: true,
+            registration_scopes: String::new(),
+            registration_rate: DEFAULT_REGISTRATION_RATE,
+            resolver: Arc::new(SystemResolver),
+            metadata_test_mode: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -253,6 +284,51 @@ impl ServerBuilder {
         self
     }
 
+    /// Whether `/register` (RFC 7591 dynamic registration, open to anyone)
+    /// is served and advertised. Default on: MCP clients that cannot use a
+    /// client ID metadata document register themselves. A client
+    /// registered there may use `authorization_code` and `refresh_token`
+    /// only, and be granted at most [`ServerBuilder::registration_scopes`].
+    pub fn registration(mut self, open: bool) -> ServerBuilder {
+        self.clients.registration = open;
+        self
+    }
+
+    /// The scopes (space-separated patterns) a client nobody vouches for —
+    /// registered at `/register`, or described by a client ID metadata
+    /// document — may be granted at most. It asks for some (its `scope`) and
+    /// gets those these imply; asking for none, it gets these. Default
+    /// none: such a client is granted nothing until the operator says what
+    /// strangers may ask a person to consent to.
+    pub fn registration_scopes(mut self, scopes: &str) -> ServerBuilder {
+        self.clients.registration_scopes = scopes.to_owned();
+        self
+    }
+
+    /// The per-address limit on `/register` (default
+    /// [`DEFAULT_REGISTRATION_RATE`]).
+    pub fn registration_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
+        self.clients.registration_rate = limit;
+        self
+    }
+
+    /// The resolver client ID metadata documents and `jwks_uri`s are looked
+    /// up with (default the system's): tests inject one, so that no test
+    /// sends traffic to a private range.
+    pub fn client_metadata_resolver(mut self, resolver: Arc<dyn Resolver>) -> ServerBuilder {
+        self.clients.resolver = resolver;
+        self
+    }
+
+    /// **Test mode** for client ID metadata documents: `http` URLs on
+    /// loopback addresses, and loopback addresses, are fetched too
+    /// ([`ClientMetadataFetcher::dangerous_test_mode`]). For tests and local
+    /// demos, never for a server others reach.
+    pub fn dangerous_client_metadata_test_mode(mut self) -> ServerBuilder {
+        self.clients.metadata_test_mode = true;
+        self
+    }
+
     /// Validates the issuer and loads (or, on the first start, generates and
     /// stores) the signing key.
     pub async fn build(self) -> Result<Server, ServerError> {
@@ -275,6 +351,19 @@ impl ServerBuilder {
             RateLimiter::new(self.introspection_rate, MAX_RATE_KEYS, self.clock.clone());
         let revocation_limiter =
             RateLimiter::new(self.revocation_rate, MAX_RATE_KEYS, self.clock.clone());
+        let c = self.clients;
+        let open_scopes = ScopeSet::parse(c.registration_scopes.split_ascii_whitespace())
+            .map_err(|e| ServerError::InvalidScope(e.to_string()))?;
+        let mut fetcher = ClientMetadataFetcher::new(c.resolver, self.clock.clone());
+        if c.metadata_test_mode {
+            fetcher = fetcher.dangerous_test_mode();
+        }
+        let clients = ClientSettings::new(
+            c.registration,
+            open_scopes,
+            RateLimiter::new(c.registration_rate, MAX_RATE_KEYS, self.clock.clone()),
+            fetcher,
+        );
         Ok(Server {
             inner: Arc::new(Inner {
                 status_uri: issuer.endpoint(STATUS_LIST_PATH),
@@ -297,6 +386,7 @@ impl ServerBuilder {
                 authorizations: crate::endpoints::authorize::PendingAuthorizations::new(
                     crate::endpoints::authorize::MAX_PENDING,
                 ),
+                clients,
             }),
         })
     }
@@ -330,6 +420,8 @@ pub(crate) struct Inner {
     pub(crate) auto_consent: bool,
     /// Authorizations between `/authorize` and the code (this instance's).
     pub(crate) authorizations: crate::endpoints::authorize::PendingAuthorizations,
+    /// Registration, metadata documents, open clients' scopes.
+    pub(crate) clients: ClientSettings,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and
@@ -383,6 +475,7 @@ impl Server {
             upstream: None,
             authorize_rate: DEFAULT_AUTHORIZE_RATE,
             auto_consent: false,
+            clients: ClientOptions::default(),
         }
     }
 
@@ -404,7 +497,7 @@ impl Server {
     /// Registers a workload client acting for `owner` (the principal of the
     /// passports it obtains with `client_credentials`) that may be granted
     /// `scopes` (space-separated scope patterns). Its secret is returned
-    /// once; the database keeps its SHA-256. It authenticates with
+    /// once; the database keeps its SHA-256 (`client_auth::SecretHash`). It authenticates with
     /// `client_secret_basic` or `client_secret_post`, and may use
     /// `client_credentials` and token exchange.
     pub async fn register_workload_client(
@@ -421,14 +514,15 @@ impl Server {
             return Err(ServerError::InvalidScope("no scope".into()));
         }
         let canonical: Vec<&str> = parsed.iter().map(|p| p.as_str()).collect();
-        let secret = ClientSecret::generate()?;
+        let (secret, hash) = ClientSecret::generate()
+            .map_err(|e| ServerError::Store(StoreError::RandomUnavailable(e.to_string())))?;
         let client_id = format!("workload-{}", random_id()?);
         self.inner
             .db
             .insert_client(NewClient {
                 client_id: client_id.clone(),
                 kind: ClientKind::Workload,
-                secret: Some(secret.clone()),
+                secret_hash: Some(hash.to_b64()),
                 auth_method: "client_secret_basic".into(),
                 redirect_uris: Vec::new(),
                 grant_types: vec![
@@ -473,6 +567,13 @@ impl Server {
             .await?;
         Ok(())
     }
+}
+
+/// 256 random bits, base64url: codes, refresh tokens, login state.
+pub(crate) fn random_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(passport_jose::b64::encode(bytes))
 }
 
 /// 128 random bits, base64url.

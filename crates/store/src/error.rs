@@ -161,10 +161,6 @@ pub enum StoreError {
     /// A client with this id is already registered.
     #[error("client {0:?} is already registered")]
     DuplicateClient(String),
-    /// Client authentication failed (unknown client, no secret, or a wrong
-    /// one: deliberately not told apart).
-    #[error("client authentication failed")]
-    ClientAuthFailed,
     /// No signing key is waiting to become current.
     #[error("no next signing key to promote")]
     NoNextKey,
@@ -240,8 +236,6 @@ passport_jose::error_codes! {
             "No client with this `client_id` is registered.",
         StoreError::DuplicateClient(_) => "duplicate_client":
             "A client with this `client_id` is already registered.",
-        StoreError::ClientAuthFailed => "invalid_client":
-            "Client authentication failed (unknown client, no secret, or a wrong one).",
         StoreError::NoNextKey => "no_next_key":
             "No signing key is waiting to become current.",
     }

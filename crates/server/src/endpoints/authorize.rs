@@ -19,6 +19,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::service::random_token;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -480,13 +481,6 @@ async fn approve(
 }
 
 // ---- helpers ----
-
-/// 256 random bits, base64url.
-fn random_token() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    Ok(passport_jose::b64::encode(bytes))
-}
 
 fn peer_of(request: &Request) -> IpAddr {
     request

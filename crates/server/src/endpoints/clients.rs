@@ -1,9 +1,102 @@
-//! Reading a POST and authenticating its client.
+//! Reading a POST and authenticating its client: the one place an endpoint
+//! learns who calls. A [`Caller`] is made only by [`authenticate`], after
+//! `client_auth::authenticate` checked the method the client registered
+//! (its secret, its assertion, or `none` for a public client).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use passport_jose::{Algorithm, JwkSet};
+use passport_store::server::NewClient;
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::client_auth::{
+    AssertionCheck, AssertionReplay, DEFAULT_ASSERTION_LIFETIME, FirstUse, RegisteredAuth,
+    SecretHash,
+};
+use crate::client_metadata::{ClientMetadataDocument, ClientMetadataFetcher, DocumentAuth};
+use crate::rate_limit::RateLimiter;
 
-// ---- client authentication ----
+/// The algorithms a `private_key_jwt` assertion may use (public-key only:
+/// `none` and HMAC are refused by name), as the metadata advertises them.
+pub(crate) const ASSERTION_ALGORITHMS: [Algorithm; 3] =
+    [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256];
+/// Clock skew allowed on an assertion's times, in seconds.
+const ASSERTION_SKEW: i64 = 30;
+/// How long keys fetched from a client's `jwks_uri` are used, in seconds.
+const JWKS_URI_TTL: i64 = 300;
+/// The most `jwks_uri` key sets kept.
+const JWKS_URI_CACHE: usize = 1024;
+/// The grant types of a client nobody vouches for (dynamic registration, a
+/// metadata document): those PKCE and refresh rotation protect.
+pub(crate) const OPEN_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+
+/// How clients come to exist and what the strangers among them may have.
+pub(crate) struct ClientSettings {
+    /// Whether `/register` (RFC 7591) is served.
+    pub(crate) registration: bool,
+    /// What a client registered by anyone (or described by a metadata
+    /// document) may be granted at most: canonical scope patterns.
+    pub(crate) open_scopes: ScopeSet,
+    /// The per-address limit on `/register`.
+    pub(crate) register_limiter: RateLimiter,
+    /// Fetches client ID metadata documents and `jwks_uri` key sets.
+    pub(crate) fetcher: ClientMetadataFetcher,
+    /// Keys fetched from `jwks_uri`, with when they go stale.
+    jwks_cache: Mutex<HashMap<String, (JwkSet, i64)>>,
+}
+
+impl ClientSettings {
+    pub(crate) fn new(
+        registration: bool,
+        open_scopes: ScopeSet,
+        register_limiter: RateLimiter,
+        fetcher: ClientMetadataFetcher,
+    ) -> ClientSettings {
+        ClientSettings {
+            registration,
+            open_scopes,
+            register_limiter,
+            fetcher,
+            jwks_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The scopes an open client may be granted: those it asks for that
+    /// [`ClientSettings::open_scopes`] implies (the others are dropped, and
+    /// the answer says what was kept), or all of them when it asks for none.
+    pub(crate) fn open_scope_string(&self, asked: Option<&str>) -> Result<String, String> {
+        let kept = match asked {
+            None => self.open_scopes.clone(),
+            Some(asked) => {
+                // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+                if !asked.is_empty()
+                    && asked.split(' ').any(|t| {
+                        t.is_empty()
+                            || !t.bytes().all(|b| {
+                                b == 0x21
+                                    || (0x23..=0x5b).contains(&b)
+                                    || (0x5d..=0x7e).contains(&b)
+                            })
+                    })
+                {
+                    return Err("scope: not space-separated RFC 6749 scope tokens".into());
+                }
+                let asked = ScopeSet::parse(asked.split_ascii_whitespace())
+                    .map_err(|e| format!("scope: {e}"))?;
+                let beyond = asked.not_implied_by(&self.open_scopes);
+                let kept: Vec<&str> = asked
+                    .iter()
+                    .filter(|p| !beyond.contains(p))
+                    .map(|p| p.as_str())
+                    .collect();
+                ScopeSet::parse(kept).map_err(|e| format!("scope: {e}"))?
+            }
+        };
+        Ok(scope_string(&kept))
+    }
+}
 
 /// A POST request read: its form, its `Authorization` header, the peer.
 pub(super) struct Posted {
@@ -12,12 +105,17 @@ pub(super) struct Posted {
     pub(super) peer: IpAddr,
 }
 
-pub(super) async fn read_post(request: Request) -> Result<Posted, OAuthError> {
-    let (parts, body) = request.into_parts();
-    let peer = parts
+/// The peer address of a request (unspecified without connection info).
+pub(super) fn peer_of(parts: &axum::http::request::Parts) -> IpAddr {
+    parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+pub(super) async fn read_post(request: Request) -> Result<Posted, OAuthError> {
+    let (parts, body) = request.into_parts();
+    let peer = peer_of(&parts);
     let bytes: Bytes = axum::body::to_bytes(body, DEFAULT_MAX_FORM_BYTES)
         .await
         .map_err(|_| {
@@ -49,58 +147,306 @@ impl Posted {
     }
 }
 
-/// Authenticates the client of a request by its secret, presented the way
-/// it registered (`client_secret_basic` or `client_secret_post`, RFC 6749
-/// §2.3: one method per client). A client presenting no secret, another
-/// method, an unknown id or a wrong secret is `invalid_client` (401).
-pub(super) async fn authenticate(
-    server: &Server,
-    credentials: &ClientCredentials,
-) -> Result<ClientRecord, OAuthError> {
-    let basic = credentials.used_basic();
-    let secret = match credentials {
-        ClientCredentials::SecretBasic { secret, .. }
-        | ClientCredentials::SecretPost { secret, .. } => secret,
-        other => {
-            return Err(ClientAuthError::MethodMismatch {
-                used: other.method(),
-                registered: "client_secret_basic",
-            }
-            .oauth(basic));
+/// The endpoint a client authenticates at: `none` is refused at
+/// `/introspect` (RFC 7662 callers are resource servers, which
+/// authenticate; and only operator-registered clients may introspect), allowed at `/token` (for the grants PKCE and rotation
+/// protect: [`Caller::may_use_grant`]) and at `/revoke` (RFC 7009 §2.1: a
+/// public client revokes its own tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum At {
+    Token,
+    Introspect,
+    Revoke,
+}
+
+/// A client that authenticated the way it registered, with its record.
+/// Only [`authenticate`] makes one.
+pub(super) struct Caller {
+    proof: AuthenticatedClient,
+    record: ClientRecord,
+}
+
+impl Caller {
+    /// The client's registration.
+    pub(super) fn record(&self) -> &ClientRecord {
+        &self.record
+    }
+
+    /// The proof of authentication (what the per-client limit is keyed by).
+    pub(super) fn proof(&self) -> &AuthenticatedClient {
+        &self.proof
+    }
+
+    /// Whether this client may use `grant_type` at all: a public client
+    /// (`none`) only `authorization_code` and `refresh_token`, where PKCE and
+    /// refresh rotation stand in for a credential; `unauthorized_client`
+    /// (400) otherwise, before the grant's own checks.
+    pub(super) fn may_use_grant(&self, grant_type: &str) -> Result<(), OAuthError> {
+        if self.proof.proven() || OPEN_GRANT_TYPES.contains(&grant_type) {
+            return Ok(());
         }
-    };
-    match server
-        .inner
-        .db
-        .authenticate_client(credentials.client_id(), &ClientSecret::new(secret.clone()))
-        .await
-    {
-        Ok(client)
-            if SECRET_METHODS.contains(&client.auth_method.as_str())
-                && client.auth_method == credentials.method() =>
-        {
-            Ok(client)
-        }
-        Ok(_) | Err(StoreError::ClientAuthFailed) => Err(ClientAuthError::BadSecret.oauth(basic)),
-        Err(e) => Err(server_error("client authentication failed", &e)),
+        Err(OAuthError::new(
+            400,
+            codes::UNAUTHORIZED_CLIENT,
+            format!("a public client (none) may not use {grant_type}"),
+        ))
     }
 }
 
+/// Authenticates the client of a request with the method it registered
+/// (RFC 6749 §2.3: one per client): `client_secret_basic`,
+/// `client_secret_post`, `private_key_jwt` (RFC 7523, its `jti` used once
+/// across every instance), or `none` where `at` allows it. An unknown
+/// client, another method, a wrong secret or a bad assertion is
+/// `invalid_client` (401, with a Basic challenge after HTTP Basic).
+///
+/// A `client_id` that is a metadata document URL may make the server fetch:
+/// at `/introspect` and `/revoke` (which have no limit of their own) it
+/// costs the `peer` address's `/token` allowance first (`/token` charged it
+/// already).
+pub(super) async fn authenticate(
+    server: &Server,
+    credentials: &ClientCredentials,
+    at: At,
+    peer: IpAddr,
+) -> Result<Caller, OAuthError> {
+    let basic = credentials.used_basic();
+    if at != At::Token && is_document_url(credentials.client_id()) {
+        server
+            .inner
+            .limiter
+            .check_address(peer)
+            .map_err(|e| e.oauth())?;
+    }
+    let challenge = |mut e: OAuthError| {
+        if basic && e.status == 401 {
+            e.www_authenticate = Some("Basic realm=\"passport\", charset=\"UTF-8\"".into());
+        }
+        e
+    };
+    let record = client_by_id(server, credentials.client_id())
+        .await
+        .map_err(challenge)?;
+    let registered = registered_auth(server, &record).await.map_err(challenge)?;
+    let replay = DatabaseReplay(server);
+    let check = AssertionCheck {
+        issuer: server.issuer(),
+        algorithms: &ASSERTION_ALGORITHMS,
+        clock: server.inner.clock.as_ref(),
+        replay: &replay,
+        max_lifetime: DEFAULT_ASSERTION_LIFETIME,
+        skew: ASSERTION_SKEW,
+    };
+    let proof = crate::client_auth::authenticate(credentials, &registered, Some(&check))
+        .await
+        .map_err(|e| e.oauth(basic))?;
+    if at == At::Introspect {
+        if !proof.proven() {
+            return Err(OAuthError::new(
+                401,
+                codes::INVALID_CLIENT,
+                "client_auth_method_mismatch: introspection requires an authenticated client, not none",
+            ));
+        }
+        // RFC 7662 §4: introspection needs authorization too, or anyone
+        // registering at /register could scan tokens: it is for clients an
+        // operator registered (resource servers, workloads)
+        if !matches!(record.kind, ClientKind::Workload | ClientKind::Confidential) {
+            return Err(OAuthError::new(
+                401,
+                codes::INVALID_CLIENT,
+                "introspection_not_allowed: introspection is for clients an operator registered",
+            ));
+        }
+    }
+    Ok(Caller { proof, record })
+}
+
+/// What `record` registered to authenticate with, its keys fetched from
+/// its `jwks_uri` when it named one.
+async fn registered_auth(
+    server: &Server,
+    record: &ClientRecord,
+) -> Result<RegisteredAuth, OAuthError> {
+    let corrupt = || {
+        tracing::error!(client_id = %record.client_id, "client record unusable");
+        OAuthError::new(
+            500,
+            codes::SERVER_ERROR,
+            "the client's registration is unusable",
+        )
+    };
+    let hash = || {
+        record
+            .secret_hash
+            .as_deref()
+            .and_then(SecretHash::from_b64)
+            .ok_or_else(corrupt)
+    };
+    Ok(match record.auth_method.as_str() {
+        "none" => RegisteredAuth::None,
+        "client_secret_basic" => RegisteredAuth::SecretBasic(hash()?),
+        "client_secret_post" => RegisteredAuth::SecretPost(hash()?),
+        "private_key_jwt" => RegisteredAuth::PrivateKeyJwt(client_keys(server, record).await?),
+        _ => return Err(corrupt()),
+    })
+}
+
+/// A `private_key_jwt` client's keys: its registered `jwks`, or the set at
+/// its `jwks_uri`, fetched behind the SSRF defences of client metadata and
+/// kept [`JWKS_URI_TTL`] seconds.
+async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, OAuthError> {
+    if let Some(jwks) = &record.jwks {
+        return JwkSet::from_json(jwks.as_bytes())
+            .map_err(|e| server_error("the client's registered keys are unusable", &e));
+    }
+    let metadata: Map<String, Value> = serde_json::from_str(&record.metadata).unwrap_or_default();
+    let Some(uri) = metadata.get("jwks_uri").and_then(Value::as_str) else {
+        return Err(OAuthError::new(
+            500,
+            codes::SERVER_ERROR,
+            "the client registered private_key_jwt without keys",
+        ));
+    };
+    let settings = &server.inner.clients;
+    let now = server.now();
+    let cached = {
+        let cache = settings
+            .jwks_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache
+            .get(uri)
+            .filter(|(_, until)| *until > now)
+            .map(|(keys, _)| keys.clone())
+    };
+    if let Some(keys) = cached {
+        return Ok(keys);
+    }
+    let keys = settings.fetcher.fetch_jwks(uri).await.map_err(|e| {
+        OAuthError::new(
+            401,
+            codes::INVALID_CLIENT,
+            format!("{}: the client's jwks_uri: {e}", e.code()),
+        )
+    })?;
+    let mut cache = settings
+        .jwks_cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if cache.len() >= JWKS_URI_CACHE {
+        cache.retain(|_, (_, until)| *until > now);
+        if cache.len() >= JWKS_URI_CACHE {
+            cache.clear();
+        }
+    }
+    cache.insert(
+        uri.to_owned(),
+        (keys.clone(), now.saturating_add(JWKS_URI_TTL)),
+    );
+    Ok(keys)
+}
+
+/// The replay check of client assertions, on the database's replay table:
+/// every instance on one database refuses a `jti` any of them saw.
+struct DatabaseReplay<'a>(&'a Server);
+
+impl AssertionReplay for DatabaseReplay<'_> {
+    fn first_use<'a>(&'a self, client_id: &'a str, jti: &'a str, expires_at: i64) -> FirstUse<'a> {
+        Box::pin(async move {
+            let server = self.0;
+            match server
+                .inner
+                .db
+                .remember_assertion_jti(client_id, jti, expires_at, server.now())
+                .await
+            {
+                Ok(()) => Ok(true),
+                Err(StoreError::DpopReplayed) => Ok(false),
+                Err(e) => {
+                    tracing::error!(error = %e, "assertion replay check failed");
+                    Err(e.code().to_owned())
+                }
+            }
+        })
+    }
+}
+
+/// Whether `client_id` names a metadata document (registered ids never
+/// are URLs).
+fn is_document_url(client_id: &str) -> bool {
+    client_id.starts_with("https://") || client_id.starts_with("http://")
+}
+
 /// The client a `client_id` names, for the endpoints that do not
-/// authenticate it (`/authorize`): a registered client. An unknown id is
-/// `invalid_client` (401).
-#[allow(dead_code)] // the authorization endpoint's, next
+/// authenticate it (`/authorize`) and before authentication: a registered
+/// client, or — for an `https` URL — the client its metadata document
+/// describes (fetched behind SSRF defences, cached, never stored). An
+/// unknown id, or a document that fails a check, is `invalid_client` (401).
 pub(super) async fn client_by_id(
     server: &Server,
     client_id: &str,
 ) -> Result<ClientRecord, OAuthError> {
+    let settings = &server.inner.clients;
+    if is_document_url(client_id) {
+        let document = settings.fetcher.fetch(client_id).await.map_err(|e| {
+            OAuthError::new(401, codes::INVALID_CLIENT, format!("{}: {e}", e.code()))
+        })?;
+        return document_client(server, &document);
+    }
     match server.inner.db.client(client_id).await {
         Ok(Some(client)) => Ok(client),
         Ok(None) => Err(OAuthError::new(
             401,
             codes::INVALID_CLIENT,
-            "this client is not registered",
+            "unknown_client: this client is not registered",
         )),
         Err(e) => Err(server_error("client lookup failed", &e)),
     }
+}
+
+/// The client a checked metadata document describes: public (`none`) or
+/// `private_key_jwt`, the open grant types, the scopes open clients may have.
+fn document_client(
+    server: &Server,
+    document: &ClientMetadataDocument,
+) -> Result<ClientRecord, OAuthError> {
+    let invalid = |why: String| {
+        OAuthError::new(
+            401,
+            codes::INVALID_CLIENT,
+            format!("client_metadata_invalid: {why}"),
+        )
+    };
+    let mut metadata = Map::new();
+    if let Some(name) = &document.client_name {
+        metadata.insert("client_name".into(), json!(name));
+    }
+    let (auth_method, jwks) = match &document.auth {
+        DocumentAuth::None => ("none", None),
+        DocumentAuth::Jwks(keys) => ("private_key_jwt", Some(keys.to_json().to_string())),
+        DocumentAuth::JwksUri(uri) => {
+            metadata.insert("jwks_uri".into(), json!(uri));
+            ("private_key_jwt", None)
+        }
+    };
+    let scopes = server
+        .inner
+        .clients
+        .open_scope_string(document.scope.as_deref())
+        .map_err(invalid)?;
+    Ok(NewClient {
+        client_id: document.client_id.clone(),
+        kind: ClientKind::MetadataDocument,
+        secret_hash: None,
+        auth_method: auth_method.into(),
+        redirect_uris: document.redirect_uris.clone(),
+        grant_types: OPEN_GRANT_TYPES.iter().map(|g| (*g).to_owned()).collect(),
+        scopes,
+        owner: None,
+        jwks,
+        metadata: Value::Object(metadata).to_string(),
+        created_at: server.now(),
+    }
+    .into_record())
 }

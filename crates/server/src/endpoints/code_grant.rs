@@ -142,14 +142,14 @@ pub(super) async fn authorization_code(
     }
 
     let refresh = if client.grant_types.iter().any(|g| g == "refresh_token") {
-        let token = ClientSecret::generate()
-            .map_err(stored_error("no refresh token could be generated"))?;
+        let token = crate::service::random_token()
+            .map_err(|e| server_error("no refresh token could be generated", &e))?;
         let claims = FamilyClaims {
             principal: principal.clone(),
             jkt: jkt.clone(),
         };
         db.insert_refresh_token(NewRefreshToken {
-            token: TokenHash::of(token.expose()),
+            token: TokenHash::of(&token),
             family_id: new_id()?,
             client_id: client.client_id.clone(),
             passport_jti: jti.clone(),
@@ -167,7 +167,7 @@ pub(super) async fn authorization_code(
     };
     let mut answer = mint_root(server, client, &principal, audience, scopes, jkt, jti).await?;
     if let Some(token) = refresh {
-        answer["refresh_token"] = json!(token.expose());
+        answer["refresh_token"] = json!(token);
     }
     Ok(answer)
 }
@@ -248,11 +248,11 @@ pub(super) async fn refresh_token(
         Audience::new(original).map_err(|e| server_error("the grant's resource is invalid", &e))?;
 
     let jti = new_id()?;
-    let next =
-        ClientSecret::generate().map_err(stored_error("no refresh token could be generated"))?;
+    let next = crate::service::random_token()
+        .map_err(|e| server_error("no refresh token could be generated", &e))?;
     let now = server.now();
     let successor = RefreshSuccessor {
-        token: TokenHash::of(next.expose()),
+        token: TokenHash::of(&next),
         passport_jti: jti.clone(),
         expires_at: refresh_expiry(server, now),
     };
@@ -291,7 +291,7 @@ pub(super) async fn refresh_token(
         jti,
     )
     .await?;
-    answer["refresh_token"] = json!(next.expose());
+    answer["refresh_token"] = json!(next);
     Ok(answer)
 }
 

@@ -71,8 +71,8 @@ pub(super) async fn introspect_inner(
     let posted = read_post(request).await?;
     let limiter = &server.inner.introspection_limiter;
     limit_address(limiter, &posted)?;
-    let client = authenticate(server, &posted.credentials()?).await?;
-    limit_client(limiter, &client)?;
+    let caller = authenticate(server, &posted.credentials()?, At::Introspect, posted.peer).await?;
+    limit_client(limiter, &caller)?;
     let token = posted
         .form
         .get("token")
@@ -119,13 +119,16 @@ pub(super) async fn revoke(State(server): State<Server>, request: Request) -> Re
 
 /// RFC 7009: the caller must be the client the passport was issued to;
 /// revoking it revokes every passport delegated from it, in one
-/// transaction. An unknown, invalid or already revoked token is 200.
+/// transaction. An unknown, invalid or already revoked token is 200. A
+/// public client (`none`) may revoke its own tokens (RFC 7009 §2.1): whoever
+/// presents one already holds it, and revoking only takes access away.
 pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<(), OAuthError> {
     let posted = read_post(request).await?;
     let limiter = &server.inner.revocation_limiter;
     limit_address(limiter, &posted)?;
-    let client = authenticate(server, &posted.credentials()?).await?;
-    limit_client(limiter, &client)?;
+    let caller = authenticate(server, &posted.credentials()?, At::Revoke, posted.peer).await?;
+    limit_client(limiter, &caller)?;
+    let client = caller.record();
     let token = posted
         .form
         .get("token")

@@ -18,15 +18,13 @@ use passport_dpop::{DpopError, ReplayCache};
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssueError, IssuedPassport, Issuer};
 use passport_status::{Status, StatusList, StatusListToken};
 use passport_store::StoreError;
-use passport_store::server::{
-    ClientKind, ClientRecord, ClientSecret, PassportEntry, PassportState,
-};
+use passport_store::server::{ClientKind, ClientRecord, PassportEntry, PassportState};
 use passport_verifier::{VerificationPolicy, VerifiedPassport, Verifier, VerifyError};
 use serde_json::{Map, Value, json};
 
 use crate::client_auth::{AuthenticatedClient, ClientAuthError, ClientCredentials};
 use crate::form::{DEFAULT_MAX_FORM_BYTES, Form};
-use crate::metadata::{MetadataOptions, ServerMetadata, paths};
+use crate::metadata::{AUTH_METHODS, MetadataOptions, ServerMetadata, paths};
 use crate::oauth::{OAuthError, codes};
 use crate::service::{STATUS_LIST_PATH, Server};
 use crate::token_request::{TOKEN_EXCHANGE, TokenExchange, TokenRequest, TokenType};
@@ -39,18 +37,17 @@ const WORKLOAD_MODEL: &str = "workload";
 const JWKS_MAX_AGE: u64 = 60;
 /// How long a signed status list stays valid after it was fetched.
 const STATUS_LIST_LIFETIME: i64 = 3600;
-/// The token endpoint authentication methods implemented so far.
-const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 /// RFC 9449 §5's error for a bad proof at the token endpoint.
 const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 
 pub(crate) mod authorize;
-mod clients;
+pub(crate) mod clients;
 mod code_grant;
 mod exchange;
 mod introspect;
 pub(crate) mod nonce;
 mod published;
+mod register;
 pub(crate) mod token;
 
 use clients::*;
@@ -59,6 +56,7 @@ use exchange::*;
 use introspect::*;
 use nonce::*;
 use published::*;
+use register::*;
 use token::*;
 
 pub(crate) fn router(server: Server) -> Router {
@@ -79,6 +77,7 @@ pub(crate) fn router(server: Server) -> Router {
         )
         .route(&route(authorize::CALLBACK_PATH), get(authorize::callback))
         .route(&route(authorize::CONSENT_PATH), post(authorize::consent))
+        .route(&route(paths::REGISTER), post(register))
         .with_state(server)
 }
 

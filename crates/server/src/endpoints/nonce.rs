@@ -88,10 +88,6 @@ pub(super) fn limit_address(limiter: &RateLimiter, posted: &Posted) -> Result<()
 }
 
 /// Charges `limiter`'s bucket of a client that authenticated.
-pub(super) fn limit_client(limiter: &RateLimiter, client: &ClientRecord) -> Result<(), OAuthError> {
-    limiter
-        .check_client(&AuthenticatedClient::proven_by_store(
-            client.client_id.as_str(),
-        ))
-        .map_err(|e| e.oauth())
+pub(super) fn limit_client(limiter: &RateLimiter, caller: &Caller) -> Result<(), OAuthError> {
+    limiter.check_client(caller.proof()).map_err(|e| e.oauth())
 }

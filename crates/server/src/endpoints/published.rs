@@ -5,15 +5,17 @@ use super::*;
 
 // ---- metadata, keys, status ----
 
-/// The RFC 8414 document, listing only what this server implements: the
+/// The RFC 8414 document, listing only what this server implements — a
+/// client must never be sent to an endpoint that does not exist: the
 /// authorization endpoint (code, PKCE S256, RFC 9207 `iss`) only with an
-/// upstream provider; no registration or `private_key_jwt` yet — a client
-/// must never be sent to an endpoint that does not exist.
+/// upstream provider; registration only when it is on; client ID metadata
+/// documents and the four client authentication methods.
 pub(super) async fn metadata(State(server): State<Server>) -> Response {
     let issuer = &server.inner.issuer;
     let options = MetadataOptions {
-        dynamic_registration: false,
-        client_id_metadata_documents: false,
+        dynamic_registration: server.inner.clients.registration,
+        client_id_metadata_documents: true,
+        algorithms: clients::ASSERTION_ALGORITHMS.to_vec(),
         ..MetadataOptions::default()
     };
     let mut document = ServerMetadata::new(issuer, &options);
@@ -23,9 +25,12 @@ pub(super) async fn metadata(State(server): State<Server>) -> Response {
         "client_credentials",
         TOKEN_EXCHANGE,
     ];
-    document.token_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();
-    document.introspection_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();
-    document.revocation_endpoint_auth_methods_supported = SECRET_METHODS.to_vec();
+    // client authentication: every method implemented (`none` for public
+    // clients); introspection requires a credential, revocation allows a
+    // public client's own tokens (RFC 7009 §2.1)
+    document.token_endpoint_auth_methods_supported = AUTH_METHODS.to_vec();
+    document.introspection_endpoint_auth_methods_supported = AUTH_METHODS[1..].to_vec();
+    document.revocation_endpoint_auth_methods_supported = AUTH_METHODS.to_vec();
     document.dpop_signing_alg_values_supported = server
         .inner
         .dpop
@@ -41,7 +46,6 @@ pub(super) async fn metadata(State(server): State<Server>) -> Response {
     }
     let mut value = serde_json::to_value(&document).unwrap_or_else(|_| json!({}));
     if let Some(map) = value.as_object_mut() {
-        map.remove("token_endpoint_auth_signing_alg_values_supported");
         if !authorize {
             for member in [
                 "authorization_endpoint",

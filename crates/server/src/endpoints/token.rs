@@ -25,15 +25,15 @@ pub(super) async fn token_inner(server: &Server, request: Request) -> Result<Val
         .check_address(posted.peer)
         .map_err(|e| e.oauth())?;
     let credentials = credentials?;
-    let client = authenticate(server, &credentials).await?;
+    let caller = authenticate(server, &credentials, At::Token, posted.peer).await?;
     server
         .inner
         .limiter
-        .check_client(&AuthenticatedClient::proven_by_store(
-            client.client_id.as_str(),
-        ))
+        .check_client(caller.proof())
         .map_err(|e| e.oauth())?;
     let grant = TokenRequest::from_form(&posted.form).map_err(|e| e.oauth())?;
+    caller.may_use_grant(grant.grant_type())?;
+    let client = caller.record();
     let grant_type = grant.grant_type();
     if !client.grant_types.iter().any(|g| g == grant_type) {
         return Err(OAuthError::new(
@@ -44,10 +44,10 @@ pub(super) async fn token_inner(server: &Server, request: Request) -> Result<Val
     }
     match grant {
         TokenRequest::ClientCredentials { scope, resource } => {
-            client_credentials(server, &client, scope, resource, &posted.headers).await
+            client_credentials(server, client, scope, resource, &posted.headers).await
         }
         TokenRequest::TokenExchange(exchange) => {
-            token_exchange(server, &client, exchange, &posted.headers).await
+            token_exchange(server, client, exchange, &posted.headers).await
         }
         TokenRequest::AuthorizationCode {
             code,

@@ -68,7 +68,7 @@ async fn register_client(running: &Running, client_id: &str, metadata: Value, gr
         .insert_client(NewClient {
             client_id: client_id.to_owned(),
             kind: ClientKind::Public,
-            secret: None,
+            secret_hash: None,
             auth_method: "none".into(),
             redirect_uris: vec![REDIRECT.to_owned()],
             grant_types: vec![grant.to_owned()],

@@ -5,10 +5,12 @@ use base64::Engine as _;
 use passport_claims::ManualClock;
 use passport_jose::{Algorithm, JwkSet, SigningKey};
 use passport_server::client_auth::{
-    AssertionCheck, AssertionReplay, ClientAuthError, ClientCredentials, ClientSecret,
+    AssertionCheck, AssertionReplay, ClientAuthError, ClientCredentials, ClientSecret, FirstUse,
     JWT_BEARER_ASSERTION, RegisteredAuth, SecretHash, authenticate,
 };
 use passport_server::form::Form;
+
+use crate::block_on;
 use serde_json::{Map, Value, json};
 
 const NOW: i64 = 1_800_000_000;
@@ -138,16 +140,18 @@ fn secret_checks_and_method_downgrades() {
         &format!("client_id=c&client_secret={}", secret.expose()),
     )
     .unwrap();
-    authenticate(&good, &post, None).unwrap();
+    block_on(authenticate(&good, &post, None)).unwrap();
     let wrong = extract(None, "client_id=c&client_secret=guess").unwrap();
     assert_eq!(
-        authenticate(&wrong, &post, None).unwrap_err().code(),
+        block_on(authenticate(&wrong, &post, None))
+            .unwrap_err()
+            .code(),
         "client_secret_invalid"
     );
 
     let via_basic = extract(Some(&basic(&format!("c:{}", secret.expose()))), "").unwrap();
-    authenticate(&via_basic, &basic_reg, None).unwrap();
-    let err = authenticate(&via_basic, &post, None).unwrap_err();
+    block_on(authenticate(&via_basic, &basic_reg, None)).unwrap();
+    let err = block_on(authenticate(&via_basic, &post, None)).unwrap_err();
     assert!(matches!(
         err,
         ClientAuthError::MethodMismatch {
@@ -163,13 +167,13 @@ fn secret_checks_and_method_downgrades() {
         &basic_reg,
         &RegisteredAuth::PrivateKeyJwt(JwkSet::new()),
     ] {
-        let err = authenticate(&bare, registered, None).unwrap_err();
+        let err = block_on(authenticate(&bare, registered, None)).unwrap_err();
         assert_eq!(err.code(), "client_auth_method_mismatch");
     }
     // a public client is only ever `none`
-    authenticate(&bare, &RegisteredAuth::None, None).unwrap();
+    block_on(authenticate(&bare, &RegisteredAuth::None, None)).unwrap();
     assert_eq!(
-        authenticate(&good, &RegisteredAuth::None, None)
+        block_on(authenticate(&good, &RegisteredAuth::None, None))
             .unwrap_err()
             .code(),
         "client_auth_method_mismatch"
@@ -180,15 +184,17 @@ fn secret_checks_and_method_downgrades() {
 struct Seen(Mutex<HashSet<(String, String)>>, bool);
 
 impl AssertionReplay for Seen {
-    fn first_use(&self, client_id: &str, jti: &str, _expires_at: i64) -> Result<bool, String> {
-        if self.1 {
-            return Err("database down".into());
-        }
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .insert((client_id.into(), jti.into())))
+    fn first_use<'a>(&'a self, client_id: &'a str, jti: &'a str, _expires_at: i64) -> FirstUse<'a> {
+        let answer = if self.1 {
+            Err("database down".into())
+        } else {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .insert((client_id.into(), jti.into())))
+        };
+        Box::pin(async move { answer })
     }
 }
 
@@ -242,11 +248,11 @@ impl Fixture {
             max_lifetime: 300,
             skew: 30,
         };
-        let client = authenticate(
+        let client = block_on(authenticate(
             &creds,
             &RegisteredAuth::PrivateKeyJwt(self.keys.clone()),
             Some(&check),
-        )?;
+        ))?;
         assert_eq!((client.client_id(), client.proven()), ("c1", true));
         Ok(())
     }
@@ -452,8 +458,12 @@ fn private_key_jwt_request_shape_and_store_failure() {
         ),
     )
     .unwrap();
-    let err =
-        authenticate(&creds, &RegisteredAuth::PrivateKeyJwt(JwkSet::new()), None).unwrap_err();
+    let err = block_on(authenticate(
+        &creds,
+        &RegisteredAuth::PrivateKeyJwt(JwkSet::new()),
+        None,
+    ))
+    .unwrap_err();
     assert_eq!(err.code(), "client_assertion_not_configured");
 }
 

@@ -6,8 +6,9 @@
 use passport_claims::{PassportClaims, UnverifiedBundle};
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
+use passport_server::client_auth::ClientSecret;
 use passport_server::pkce::CodeChallenge;
-use passport_store::server::{ClientKind, ClientSecret, NewClient, NewCode, TokenHash};
+use passport_store::server::{ClientKind, NewClient, NewCode, TokenHash};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -31,13 +32,13 @@ fn now() -> i64 {
 }
 
 async fn client(s: &Running, id: &str, scopes: &str) -> Client {
-    let secret = ClientSecret::generate().unwrap();
+    let (secret, hash) = ClientSecret::generate().unwrap();
     s.server
         .database()
         .insert_client(NewClient {
             client_id: id.to_owned(),
             kind: ClientKind::Confidential,
-            secret: Some(secret.clone()),
+            secret_hash: Some(hash.to_b64()),
             auth_method: "client_secret_basic".into(),
             redirect_uris: vec![REDIRECT.into()],
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],

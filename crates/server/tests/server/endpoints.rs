@@ -205,14 +205,15 @@ async fn metadata_advertises_only_what_exists() {
         );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post"])
+            serde_json::json!([
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
         );
         // not implemented yet, so not advertised
-        for absent in [
-            "authorization_endpoint",
-            "registration_endpoint",
-            "code_challenge_methods_supported",
-        ] {
+        for absent in ["authorization_endpoint", "code_challenge_methods_supported"] {
             assert!(m.get(absent).is_none(), "{absent} advertised");
         }
         assert!(
@@ -227,6 +228,7 @@ async fn metadata_advertises_only_what_exists() {
             "token_endpoint",
             "introspection_endpoint",
             "revocation_endpoint",
+            "registration_endpoint",
         ] {
             let url = m[member].as_str().unwrap();
             let get = s.http.get(url).send().await.unwrap().status();

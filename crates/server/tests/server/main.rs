@@ -8,6 +8,7 @@ mod authorize_flow;
 mod chain_rules;
 mod client_auth;
 mod client_metadata;
+mod clients;
 mod code_grant;
 mod dpop_nonce;
 mod endpoints;
@@ -19,3 +20,13 @@ mod rate_limit;
 mod resource_server;
 mod review_a;
 mod token_request;
+
+/// Runs `future` to completion on a runtime of its own (for the sync tests
+/// of async APIs that do not actually wait, such as secret checks).
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}

@@ -43,20 +43,13 @@ async fn fresh_database() -> Option<String> {
         Ok(url) if !url.is_empty() => url,
         _ => return skip_or_fail("PASSPORT_TEST_DATABASE_URL is not set"),
     };
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("passport_server_test_{name}");
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
+    match Database::create_scratch_postgres_database(&url).await {
+        Ok(url) => Some(url),
+        Err(e) if e.code() == "postgres_unsupported" => {
+            skip_or_fail("passport-store was built without its postgres feature")
+        }
+        Err(e) => panic!("creating a test database: {e}"),
+    }
 }
 
 struct Instance {

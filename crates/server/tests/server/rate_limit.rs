@@ -6,6 +6,8 @@ use passport_server::client_auth::{
     AuthenticatedClient, ClientCredentials, ClientSecret, RegisteredAuth, authenticate,
 };
 use passport_server::form::Form;
+
+use crate::block_on;
 use passport_server::rate_limit::{RateLimit, RateLimiter};
 
 fn ip(s: &str) -> IpAddr {
@@ -26,7 +28,12 @@ fn confidential(id: &str) -> AuthenticatedClient {
     let body = format!("client_id={id}&client_secret={}", secret.expose());
     let creds =
         ClientCredentials::extract(None, &Form::parse(body.as_bytes(), 4096).unwrap()).unwrap();
-    authenticate(&creds, &RegisteredAuth::SecretPost(hash), None).unwrap()
+    block_on(authenticate(
+        &creds,
+        &RegisteredAuth::SecretPost(hash),
+        None,
+    ))
+    .unwrap()
 }
 
 /// `id` as a public client (method `none`).
@@ -34,7 +41,7 @@ fn public(id: &str) -> AuthenticatedClient {
     let body = format!("client_id={id}");
     let creds =
         ClientCredentials::extract(None, &Form::parse(body.as_bytes(), 4096).unwrap()).unwrap();
-    authenticate(&creds, &RegisteredAuth::None, None).unwrap()
+    block_on(authenticate(&creds, &RegisteredAuth::None, None)).unwrap()
 }
 
 #[test]
@@ -196,7 +203,14 @@ fn strangers_cannot_spend_a_clients_bucket() {
         let creds =
             ClientCredentials::extract(None, &Form::parse(body.as_bytes(), 4096).unwrap()).unwrap();
         let (_, hash) = ClientSecret::generate().unwrap();
-        assert!(authenticate(&creds, &RegisteredAuth::SecretPost(hash), None).is_err());
+        assert!(
+            block_on(authenticate(
+                &creds,
+                &RegisteredAuth::SecretPost(hash),
+                None
+            ))
+            .is_err()
+        );
     }
     // a genuine user of the app, from a fresh address
     l.check_address(ip("198.51.100.77")).unwrap();

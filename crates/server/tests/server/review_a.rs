@@ -167,7 +167,7 @@ async fn finding_4_auto_consent_refuses_a_rebound_host() {
         .insert_client(passport_store::server::NewClient {
             client_id: "app".into(),
             kind: passport_store::server::ClientKind::Public,
-            secret: None,
+            secret_hash: None,
             auth_method: "none".into(),
             redirect_uris: vec!["https://app.example/cb".into()],
             grant_types: vec!["authorization_code".into()],

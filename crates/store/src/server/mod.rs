@@ -20,9 +20,11 @@
 //!   remembered by an insert that conflicts on replay; a status index is
 //!   handed out by an upsert. Several instances on one PostgreSQL database
 //!   act as one.
-//! - **Secrets hashed.** Codes, refresh tokens and client secrets are
-//!   stored as SHA-256 hashes ([`TokenHash`]); a client secret is checked
-//!   in constant time.
+//! - **Secrets hashed.** Codes and refresh tokens are stored as SHA-256
+//!   hashes ([`TokenHash`]); a client secret arrives already hashed
+//!   ([`NewClient::secret_hash`], made and checked in constant time by
+//!   passport-server's `client_auth`, the one implementation of client
+//!   secrets).
 //!
 //! ```
 //! use passport_store::server::{Database, PassportEntry};
@@ -64,7 +66,7 @@ mod types;
 use std::path::Path;
 
 pub use types::{
-    ClientKind, ClientRecord, ClientSecret, CodeGrant, KeyMaterial, KeyState, NewClient, NewCode,
+    ClientKind, ClientRecord, CodeGrant, KeyMaterial, KeyState, NewClient, NewCode,
     NewRefreshToken, NewSigningKey, PassportEntry, PassportState, RefreshFamily, RefreshGrant,
     RefreshSuccessor, RegistryRecord, RevocationReason, Revoked, SigningKeyRecord, TokenHash,
 };
@@ -170,6 +172,23 @@ impl Database {
         })
     }
 
+    /// Test support, not API (hidden, may change): creates an empty
+    /// database with a random name on the PostgreSQL cluster `url` names
+    /// (a loopback one, as [`Database::open`] requires) and returns its URL,
+    /// for a test to open. Shared by passport-store's and passport-server's
+    /// tests. Without feature `postgres`,
+    /// [`StoreError::PostgresUnsupported`].
+    #[doc(hidden)]
+    pub async fn create_scratch_postgres_database(url: &str) -> Result<String, StoreError> {
+        #[cfg(feature = "postgres")]
+        return postgres::Postgres::create_scratch_database(url).await;
+        #[cfg(not(feature = "postgres"))]
+        {
+            let _ = url;
+            Err(StoreError::PostgresUnsupported)
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {
@@ -236,7 +255,7 @@ impl Database {
     // ---- clients ----
 
     /// Registers a client ([`StoreError::DuplicateClient`] if its id is
-    /// taken). Its secret, if any, is stored as a SHA-256 hash.
+    /// taken). Its secret, if any, arrives hashed.
     pub async fn insert_client(&self, client: NewClient) -> Result<(), StoreError> {
         on_backend!(self, write, |x| ops::insert_client(x, &client))
     }
@@ -244,41 +263,13 @@ impl Database {
     /// The client `client_id`.
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         let id = client_id.to_owned();
-        let found: Option<(ClientRecord, Option<String>)> =
-            on_backend!(self, read, |x| ops::client(x, &id))?;
-        Ok(found.map(|(c, _)| c))
+        on_backend!(self, read, |x| ops::client(x, &id))
     }
 
     /// Removes the client `client_id`; whether it existed.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
         let id = client_id.to_owned();
         on_backend!(self, write, |x| ops::delete_client(x, &id))
-    }
-
-    /// Checks a client's secret: the client, or
-    /// [`StoreError::ClientAuthFailed`] whether the client is unknown, has
-    /// no secret or presented a wrong one. The comparison is of SHA-256
-    /// hashes in constant time, and an unknown client costs the same hash
-    /// and comparison, so timing tells nothing of the secret.
-    pub async fn authenticate_client(
-        &self,
-        client_id: &str,
-        secret: &ClientSecret,
-    ) -> Result<ClientRecord, StoreError> {
-        let id = client_id.to_owned();
-        let found: Option<(ClientRecord, Option<String>)> =
-            on_backend!(self, read, |x| ops::client(x, &id))?;
-        let presented = TokenHash::of(secret.expose());
-        let (client, stored) = match found {
-            Some((client, Some(stored))) => (Some(client), stored),
-            _ => (None, TokenHash::of("").as_str().to_owned()),
-        };
-        let equal =
-            passport_jose::constant_time_eq(presented.as_str().as_bytes(), stored.as_bytes());
-        match client {
-            Some(client) if equal => Ok(client),
-            _ => Err(StoreError::ClientAuthFailed),
-        }
     }
 
     // ---- authorization codes ----
@@ -375,6 +366,24 @@ impl Database {
         let (jkt, jti) = (jkt.to_owned(), jti.to_owned());
         on_backend!(self, write, |x| ops::remember_dpop(
             x, &jkt, &jti, expires_at, now
+        ))
+    }
+
+    /// Remembers the `jti` of a `private_key_jwt` client assertion of
+    /// `client_id` (RFC 7523 §3 item 7) until `expires_at`, in the DPoP
+    /// replay table under a key no proof can have;
+    /// [`StoreError::DpopReplayed`] if this client used it before and it has
+    /// not expired. Shared by every instance on the database.
+    pub async fn remember_assertion_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (key, jti) = (ops::assertion_replay_key(client_id), jti.to_owned());
+        on_backend!(self, write, |x| ops::remember_dpop(
+            x, &key, &jti, expires_at, now
         ))
     }
 

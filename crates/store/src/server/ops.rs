@@ -293,24 +293,20 @@ pub(super) async fn chain<E: Exec>(
 
 // ---- clients ----
 
-fn client_row(r: &Row) -> Result<(ClientRecord, Option<String>), StoreError> {
-    let secret_hash = r.opt_text(2)?;
-    Ok((
-        ClientRecord {
-            client_id: r.text(0)?,
-            kind: ClientKind::parse(&r.text(1)?)?,
-            has_secret: secret_hash.is_some(),
-            auth_method: r.text(3)?,
-            redirect_uris: parse_list(&r.text(4)?)?,
-            grant_types: parse_list(&r.text(5)?)?,
-            scopes: r.text(6)?,
-            owner: r.opt_text(7)?,
-            jwks: r.opt_text(8)?,
-            metadata: r.text(9)?,
-            created_at: r.int(10)?,
-        },
-        secret_hash,
-    ))
+fn client_row(r: &Row) -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord {
+        client_id: r.text(0)?,
+        kind: ClientKind::parse(&r.text(1)?)?,
+        secret_hash: r.opt_text(2)?,
+        auth_method: r.text(3)?,
+        redirect_uris: parse_list(&r.text(4)?)?,
+        grant_types: parse_list(&r.text(5)?)?,
+        scopes: r.text(6)?,
+        owner: r.opt_text(7)?,
+        jwks: r.opt_text(8)?,
+        metadata: r.text(9)?,
+        created_at: r.int(10)?,
+    })
 }
 
 pub(super) async fn insert_client<E: Exec>(x: &mut E, c: &NewClient) -> Result<(), StoreError> {
@@ -320,10 +316,7 @@ pub(super) async fn insert_client<E: Exec>(x: &mut E, c: &NewClient) -> Result<(
             &[
                 c.client_id.as_str().into(),
                 c.kind.as_str().into(),
-                c.secret
-                    .as_ref()
-                    .map(|s| TokenHash::of(s.expose()).as_str().to_owned())
-                    .into(),
+                c.secret_hash.as_deref().into(),
                 c.auth_method.as_str().into(),
                 json_list(&c.redirect_uris)?.into(),
                 json_list(&c.grant_types)?.into(),
@@ -341,11 +334,10 @@ pub(super) async fn insert_client<E: Exec>(x: &mut E, c: &NewClient) -> Result<(
     Ok(())
 }
 
-/// The client and its secret's hash.
 pub(super) async fn client<E: Exec>(
     x: &mut E,
     client_id: &str,
-) -> Result<Option<(ClientRecord, Option<String>)>, StoreError> {
+) -> Result<Option<ClientRecord>, StoreError> {
     one(x, &sql::client_by_id(), &[client_id.into()])
         .await?
         .map(|r| client_row(&r))
@@ -560,6 +552,13 @@ pub(super) async fn rotate_refresh<E: Exec>(
 }
 
 // ---- DPoP replay ----
+
+/// The replay table's first column for a client assertion's `jti`: a
+/// prefix no JWK thumbprint has (those are bare base64url), then the
+/// client id's hash (bounded, whatever the client id's length).
+pub(super) fn assertion_replay_key(client_id: &str) -> String {
+    format!("client-assertion:{}", TokenHash::of(client_id).as_str())
+}
 
 pub(super) async fn remember_dpop<E: Exec>(
     x: &mut E,

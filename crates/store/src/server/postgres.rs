@@ -172,6 +172,29 @@ impl Postgres {
         Ok(db)
     }
 
+    /// Test support: creates a database named `passport_test_<random>` on
+    /// the cluster of `url` (loopback only, like [`Postgres::open`]); its URL.
+    pub(super) async fn create_scratch_database(url: &str) -> Result<String, StoreError> {
+        refuse_tls_mode(url)?;
+        let config: Config = url
+            .parse()
+            .map_err(|_| StoreError::DatabaseUrl(redact(url)))?;
+        refuse_network(&config)?;
+        let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
+        handle.spawn(connection);
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(|e| StoreError::RandomUnavailable(e.to_string()))?;
+        let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let name = format!("passport_test_{name}");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .map_err(pg)?;
+        let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+        Ok(format!("{base}/{name}"))
+    }
+
     /// A connection of the pool (waiting while all are busy).
     pub(super) async fn get(&self) -> Result<Pooled<'_>, StoreError> {
         let permit = self

@@ -5,8 +5,10 @@ use std::fmt;
 use crate::error::StoreError;
 
 /// The SHA-256 (base64url) of a bearer secret the server hands out (an
-/// authorization code, a refresh token) or checks (a client secret): the
-/// database holds only this, never the secret.
+/// authorization code, a refresh token): the database holds only this,
+/// never the secret. (A client secret's hash is made and checked by
+/// passport-server's `client_auth::SecretHash`; the database stores it as
+/// given.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TokenHash(String);
 
@@ -24,35 +26,6 @@ impl TokenHash {
     /// The hash, base64url.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-/// A client secret: 256 random bits, base64url. Printed `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ClientSecret(String);
-
-impl ClientSecret {
-    /// A new random secret from the operating system's generator.
-    pub fn generate() -> Result<ClientSecret, StoreError> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| StoreError::RandomUnavailable(e.to_string()))?;
-        Ok(ClientSecret(passport_jose::b64::encode(bytes)))
-    }
-
-    /// A secret a client presented.
-    pub fn new(secret: impl Into<String>) -> ClientSecret {
-        ClientSecret(secret.into())
-    }
-
-    /// The secret itself, to hand to the client once.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ClientSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientSecret([redacted])")
     }
 }
 
@@ -218,8 +191,10 @@ pub struct NewClient {
     pub client_id: String,
     /// How it came to be.
     pub kind: ClientKind,
-    /// Its secret (stored as a SHA-256 hash), if it has one.
-    pub secret: Option<ClientSecret>,
+    /// Its secret's hash, if it has a secret, in the form the server made
+    /// it (passport-server's `client_auth::SecretHash::to_b64`): the
+    /// database never sees the secret.
+    pub secret_hash: Option<String>,
     /// `token_endpoint_auth_method`.
     pub auth_method: String,
     /// Its redirect URIs, matched exactly.
@@ -238,7 +213,28 @@ pub struct NewClient {
     pub created_at: i64,
 }
 
-/// A registered client (its secret's hash stays in the database).
+impl NewClient {
+    /// The record this client has once registered, for a client the server
+    /// describes without storing it (a client ID metadata document, fetched
+    /// and cached instead).
+    pub fn into_record(self) -> ClientRecord {
+        ClientRecord {
+            client_id: self.client_id,
+            kind: self.kind,
+            secret_hash: self.secret_hash,
+            auth_method: self.auth_method,
+            redirect_uris: self.redirect_uris,
+            grant_types: self.grant_types,
+            scopes: self.scopes,
+            owner: self.owner,
+            jwks: self.jwks,
+            metadata: self.metadata,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// A registered client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientRecord {
@@ -246,8 +242,9 @@ pub struct ClientRecord {
     pub client_id: String,
     /// How it came to be.
     pub kind: ClientKind,
-    /// Whether it has a secret.
-    pub has_secret: bool,
+    /// Its secret's hash as registered ([`NewClient::secret_hash`]), if it
+    /// has a secret.
+    pub secret_hash: Option<String>,
     /// `token_endpoint_auth_method`.
     pub auth_method: String,
     /// Its redirect URIs.

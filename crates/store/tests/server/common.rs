@@ -24,7 +24,14 @@ impl Fixture {
     /// A fresh PostgreSQL database, or `None` when skipping was asked for.
     pub(crate) async fn postgres() -> Option<Fixture> {
         let url = postgres_url()?;
-        let url = fresh_database(&url).await;
+        let url = match Database::create_scratch_postgres_database(&url).await {
+            Ok(url) => url,
+            Err(e) if e.code() == "postgres_unsupported" => panic!(
+                "PASSPORT_TEST_DATABASE_URL is set but passport-store was built without \
+                 PostgreSQL: run with `--features passport-store/postgres`"
+            ),
+            Err(e) => panic!("creating a test database: {e}"),
+        };
         let db = match Database::open(&url, NOW).await {
             Ok(db) => db,
             Err(e) if e.code() == "postgres_unsupported" => panic!(
@@ -59,24 +66,6 @@ pub(crate) fn postgres_url() -> Option<String> {
          start)` (Debian's `postgresql` package), or set PASSPORT_SKIP_POSTGRES=1 to skip \
          the PostgreSQL half explicitly"
     );
-}
-
-/// Creates a database with a random name on the cluster of `url`; its URL.
-async fn fresh_database(url: &str) -> String {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
-    tokio::spawn(connection);
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("passport_test_{name}");
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
-    format!("{base}/{name}")
 }
 
 /// Runs `$name(&Database)` on SQLite and on PostgreSQL, as two tests.

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use passport_store::server::{
-    ClientKind, ClientSecret, Database, KeyMaterial, KeyState, NewClient, NewCode, NewRefreshToken,
+    ClientKind, Database, KeyMaterial, KeyState, NewClient, NewCode, NewRefreshToken,
     NewSigningKey, PassportState, RefreshSuccessor, RevocationReason, TokenHash,
 };
 
@@ -18,7 +18,8 @@ on_both!(
     authorization_code_is_single_use,
     refresh_reuse_revokes_the_family,
     dpop_proof_replay_is_refused,
-    clients_authenticate_by_secret_hash,
+    clients_keep_their_secret_hash,
+    assertion_jti_single_use,
     signing_keys_rotate_next_current_retired,
     status_indices_are_never_handed_out_twice,
 );
@@ -438,15 +439,15 @@ async fn dpop_proof_replay_is_refused(db: Arc<Database>) {
     assert_eq!(err.code(), "dpop_replayed");
 }
 
-fn client(id: &str, secret: Option<ClientSecret>) -> NewClient {
+fn client(id: &str, secret_hash: Option<&str>) -> NewClient {
     NewClient {
         client_id: id.into(),
-        kind: if secret.is_some() {
+        kind: if secret_hash.is_some() {
             ClientKind::Confidential
         } else {
             ClientKind::Public
         },
-        secret,
+        secret_hash: secret_hash.map(Into::into),
         auth_method: "client_secret_basic".into(),
         redirect_uris: vec!["http://127.0.0.1:8080/cb".into()],
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
@@ -458,46 +459,52 @@ fn client(id: &str, secret: Option<ClientSecret>) -> NewClient {
     }
 }
 
-async fn clients_authenticate_by_secret_hash(db: Arc<Database>) {
-    let secret = ClientSecret::generate().unwrap();
-    assert_eq!(secret.expose().len(), 43); // 256 bits, base64url
-    assert_eq!(format!("{secret:?}"), "ClientSecret([redacted])");
-    db.insert_client(client("conf", Some(secret.clone())))
-        .await
-        .unwrap();
+/// Clients are stored with the secret hash the server made (the database
+/// never sees a secret), read back whole, and deleted.
+async fn clients_keep_their_secret_hash(db: Arc<Database>) {
+    let hash = "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0";
+    db.insert_client(client("conf", Some(hash))).await.unwrap();
     db.insert_client(client("pub", None)).await.unwrap();
     let err = db.insert_client(client("conf", None)).await.unwrap_err();
     assert_eq!(err.code(), "duplicate_client");
 
     let found = db.client("conf").await.unwrap().unwrap();
-    assert!(found.has_secret);
+    assert_eq!(found.secret_hash.as_deref(), Some(hash));
+    assert_eq!(found, client("conf", Some(hash)).into_record());
     assert_eq!(found.kind, ClientKind::Confidential);
     assert_eq!(found.redirect_uris, ["http://127.0.0.1:8080/cb"]);
     assert_eq!(found.grant_types, ["authorization_code", "refresh_token"]);
     assert_eq!(found.metadata, r#"{"client_name":"test"}"#);
+    assert_eq!(db.client("pub").await.unwrap().unwrap().secret_hash, None);
     assert!(db.client("nobody").await.unwrap().is_none());
 
-    let ok = db.authenticate_client("conf", &secret).await.unwrap();
-    assert_eq!(ok.client_id, "conf");
-    let mut wrong = secret.expose().to_owned();
-    // Another last character, whatever the real one is (a fixed `A` would
-    // be the real secret one time in 64).
-    let last = wrong.pop();
-    wrong.push(if last == Some('A') { 'B' } else { 'A' });
-    for (id, presented) in [
-        ("conf", ClientSecret::new(wrong)),
-        ("conf", ClientSecret::new("")),
-        ("pub", ClientSecret::new("")),
-        ("pub", secret.clone()),
-        ("nobody", secret.clone()),
-    ] {
-        let err = db.authenticate_client(id, &presented).await.unwrap_err();
-        assert_eq!(err.code(), "invalid_client", "{id}");
-    }
     assert!(db.delete_client("conf").await.unwrap());
     assert!(!db.delete_client("conf").await.unwrap());
-    let err = db.authenticate_client("conf", &secret).await.unwrap_err();
-    assert_eq!(err.code(), "invalid_client");
+    assert!(db.client("conf").await.unwrap().is_none());
+}
+
+/// A client assertion's `jti` is single use per client, in the replay
+/// table, apart from DPoP proofs with the same `jti`.
+async fn assertion_jti_single_use(db: Arc<Database>) {
+    db.remember_assertion_jti("c1", "j1", NOW + 60, NOW)
+        .await
+        .unwrap();
+    let err = db
+        .remember_assertion_jti("c1", "j1", NOW + 60, NOW + 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "dpop_replayed");
+    // another client, or a DPoP proof, with the same jti: distinct
+    db.remember_assertion_jti("c2", "j1", NOW + 60, NOW)
+        .await
+        .unwrap();
+    db.remember_dpop_proof("c1", "j1", NOW + 60, NOW)
+        .await
+        .unwrap();
+    // once expired, the row no longer blocks
+    db.remember_assertion_jti("c1", "j1", NOW + 200, NOW + 61)
+        .await
+        .unwrap();
 }
 
 fn key(kid: &str) -> NewSigningKey {
