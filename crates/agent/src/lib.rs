@@ -52,12 +52,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod challenge;
 mod client;
 mod credentials;
 mod error;
 #[cfg(feature = "rmcp")]
 mod mcp;
 mod middleware;
+mod service_passport;
+mod token_service;
+mod user_agent;
 
 pub use client::{PassportClient, PassportClientBuilder};
 pub use credentials::{CredentialSource, Credentials, CredentialsFuture};
@@ -65,3 +69,9 @@ pub use error::ClientError;
 #[cfg(feature = "rmcp")]
 pub use mcp::McpHttpClient;
 pub use middleware::PassportMiddleware;
+pub use service_passport::ServicePassport;
+pub use token_service::{
+    ClientSecret, OAuthClient, PassportRequest, RefreshToken, ServerMetadata, TokenResponse,
+    TokenService, TokenServiceBuilder,
+};
+pub use user_agent::{AuthorizationRequest, AuthorizationResponse, LoopbackUserAgent, UserAgent};
