@@ -566,32 +566,43 @@ async fn insufficient_scope_steps_up_with_consent_and_retries_once() {
     .await;
 }
 
+/// A workload's client holding a `files:read` passport for `rs`, whose
+/// token service answers a step-up with `stepped` (granted `files:read
+/// files:write`). Returns the client and its first bundle.
+async fn workload_stepping_up_to(
+    authz: &MockServer,
+    rs: &ResourceServer,
+    stepped: &str,
+) -> (PassportClient, String) {
+    let first = bundle_for(&rs.server.uri(), &["files:read"]);
+    token_endpoint(
+        authz,
+        vec![
+            ResponseTemplate::new(200).set_body_json(token(&first, "Bearer", "files:read")),
+            ResponseTemplate::new(200).set_body_json(token(
+                stepped,
+                "Bearer",
+                "files:read files:write",
+            )),
+        ],
+    )
+    .await;
+    let passport = ServicePassport::client_credentials(
+        service_for(authz).await,
+        PassportRequest::new(rs.server.uri()).scope("files:read"),
+    )
+    .await
+    .unwrap();
+    (PassportClient::builder(passport).build(), first)
+}
+
 #[tokio::test]
 async fn a_second_refusal_is_returned_and_nothing_loops() {
     bounded(async {
         let authz = authorization_server(None, true).await;
         let rs = ResourceServer::start().await; // accepts nothing
-        let b1 = bundle_for(&rs.server.uri(), &["files:read"]);
         let b2 = bundle_for(&rs.server.uri(), &["files:read", "files:write"]);
-        token_endpoint(
-            &authz,
-            vec![
-                ResponseTemplate::new(200).set_body_json(token(&b1, "Bearer", "files:read")),
-                ResponseTemplate::new(200).set_body_json(token(
-                    &b2,
-                    "Bearer",
-                    "files:read files:write",
-                )),
-            ],
-        )
-        .await;
-        let passport = ServicePassport::client_credentials(
-            service_for(&authz).await,
-            PassportRequest::new(rs.server.uri()).scope("files:read"),
-        )
-        .await
-        .unwrap();
-        let client = PassportClient::builder(passport).build();
+        let (client, _) = workload_stepping_up_to(&authz, &rs, &b2).await;
         let answer = client.post_json(&rs.upload(), &json!({})).await.unwrap();
         assert_eq!(answer.status(), 403, "the second refusal, as is");
         assert_eq!(rs.authorizations().await.len(), 2);
@@ -615,27 +626,8 @@ async fn a_stepped_up_passport_for_another_origin_is_not_sent() {
         let authz = authorization_server(None, true).await;
         let rs = ResourceServer::start().await;
         let elsewhere = MockServer::start().await;
-        let b1 = bundle_for(&rs.server.uri(), &["files:read"]);
         let foreign = bundle_for(&elsewhere.uri(), &["files:read", "files:write"]);
-        token_endpoint(
-            &authz,
-            vec![
-                ResponseTemplate::new(200).set_body_json(token(&b1, "Bearer", "files:read")),
-                ResponseTemplate::new(200).set_body_json(token(
-                    &foreign,
-                    "Bearer",
-                    "files:read files:write",
-                )),
-            ],
-        )
-        .await;
-        let passport = ServicePassport::client_credentials(
-            service_for(&authz).await,
-            PassportRequest::new(rs.server.uri()).scope("files:read"),
-        )
-        .await
-        .unwrap();
-        let client = PassportClient::builder(passport).build();
+        let (client, b1) = workload_stepping_up_to(&authz, &rs, &foreign).await;
         let answer = client.get(&rs.upload()).await.unwrap();
         assert_eq!(answer.status(), 403);
         assert_eq!(
