@@ -45,6 +45,14 @@ static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 ///   cloned (a stream cannot be sent twice: that answer is returned as is).
 ///   Never a second retry.
 ///
+/// - **Step-up, once.** On 401 or 403 with `error="insufficient_scope"`
+///   and a `scope` (RFC 6750 §3.1, the MCP authorization specification),
+///   the source is asked for more ([`CredentialSource::step_up`]; a
+///   [`crate::ServicePassport`] asks the token service for the passport's
+///   scopes plus the named ones). With new credentials that may go to this
+///   origin, the request (if its body can be cloned) is sent once more;
+///   that answer is returned as is. Without them, the refusal is.
+///
 /// - **Only to the passport's audience.** Credentials (and a proof) go only
 ///   to the origin of the leaf passport's `aud`
 ///   ([`Credentials::audience_origin`]) and to the origins added with
