@@ -120,6 +120,14 @@ impl ServerMetadata {
 /// Who the agent is at the authorization server: its `client_id`, and its
 /// secret for a confidential client (sent as `client_secret_basic`, RFC
 /// 6749 §2.3.1). `Debug` never shows the secret.
+///
+/// ```
+/// use passport_agent::{ClientSecret, OAuthClient};
+/// let workload = OAuthClient::with_secret("workload-reports", ClientSecret::new("s3cr3t"));
+/// assert!(!format!("{workload:?}").contains("s3cr3t"));
+/// let desktop = OAuthClient::public("https://agent.example/client.json");
+/// assert_eq!(desktop.client_id(), "https://agent.example/client.json");
+/// ```
 #[derive(Clone)]
 pub struct OAuthClient {
     client_id: String,

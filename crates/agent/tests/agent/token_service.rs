@@ -471,7 +471,7 @@ async fn refresh_tokens_rotate_and_the_newest_is_kept() {
 }
 
 /// A resource server at `/upload` that accepts only the bundle set in
-/// `accepted` (as a bearer) and refuses anything else with
+/// `accepted` (its proof unchecked) and refuses anything else with
 /// `insufficient_scope` naming `files:write`.
 struct ResourceServer {
     server: MockServer,
@@ -487,7 +487,9 @@ impl ResourceServer {
             .respond_with(move |request: &Request| {
                 let ok = shared.lock().unwrap().clone();
                 match (ok, header(request, "authorization")) {
-                    (Some(ok), Some(auth)) if auth == format!("Bearer {ok}") => {
+                    (Some(ok), Some(auth))
+                        if auth == format!("Bearer {ok}") || auth == format!("DPoP {ok}") =>
+                    {
                         ResponseTemplate::new(200).set_body_json(json!({"ok": true}))
                     }
                     _ => ResponseTemplate::new(403).insert_header(
@@ -616,6 +618,64 @@ async fn a_second_refusal_is_returned_and_nothing_loops() {
         assert_eq!(answer.status(), 403);
         assert_eq!(rs.authorizations().await.len(), 3);
         assert_eq!(requests_to(&authz, "/token").await.len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sub_agent_steps_up_by_a_new_exchange_from_its_parent() {
+    bounded(async {
+        let authz = authorization_server(None, true).await;
+        let rs = ResourceServer::start().await;
+        let parent = bundle_for(&rs.server.uri(), &["files:*"]);
+        let c1 = bundle_for(&rs.server.uri(), &["files:read"]);
+        let c2 = bundle_for(&rs.server.uri(), &["files:read", "files:write"]);
+        rs.accept(&c2);
+        token_endpoint(
+            &authz,
+            vec![
+                ResponseTemplate::new(200).set_body_json(token(&c1, "DPoP", "files:read")),
+                ResponseTemplate::new(200).set_body_json(token(
+                    &c2,
+                    "DPoP",
+                    "files:read files:write",
+                )),
+            ],
+        )
+        .await;
+        let sub_key = key();
+        let jkt = sub_key.jkt().to_owned();
+        let passport = ServicePassport::exchange(
+            service_for(&authz).await,
+            passport_agent::Credentials::new(parent.clone(), None),
+            PassportRequest::new(rs.server.uri())
+                .scope("files:read")
+                .dpop_key(sub_key),
+        )
+        .await
+        .unwrap();
+        let client = PassportClient::builder(passport).build();
+        let answer = client.get(&rs.upload()).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let sent = requests_to(&authz, "/token").await;
+        assert_eq!(sent.len(), 2);
+        let forms: Vec<_> = sent.iter().map(form_of).collect();
+        assert_eq!(forms[1]["subject_token"], parent, "from the parent again");
+        assert_eq!(forms[1]["scope"], "files:read files:write");
+        for request in &sent {
+            let proof = header(request, "dpop").unwrap();
+            DpopVerifier::new(DpopPolicy::default(), Arc::new(SystemClock))
+                .verify(
+                    &[&proof],
+                    "POST",
+                    &format!("{}/token", authz.uri()),
+                    None,
+                    Some(&jkt),
+                )
+                .unwrap();
+        }
+        let seen = rs.authorizations().await;
+        assert_eq!(seen, [format!("DPoP {c1}"), format!("DPoP {c2}")]);
     })
     .await;
 }
