@@ -892,3 +892,196 @@ async fn a_real_passport_server_issues_by_client_credentials_and_exchange() {
     })
     .await;
 }
+
+/// Where the real server sends the person's browser back to.
+const CODE_REDIRECT: &str = "http://127.0.0.1:9/agent/callback";
+
+/// A browser that follows every hop by hand — the token service's
+/// `/authorize`, the upstream provider's login, the service's callback
+/// (auto-consent) — until the redirect to [`CODE_REDIRECT`].
+struct HopBrowser {
+    http: reqwest::Client,
+    authorizations: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl UserAgent for HopBrowser {
+    async fn authorize(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<AuthorizationResponse, ClientError> {
+        self.authorizations.fetch_add(1, Ordering::SeqCst);
+        let mut url = url::Url::parse(&request.url(CODE_REDIRECT)).unwrap();
+        for _ in 0..8 {
+            if url.as_str().starts_with(CODE_REDIRECT) {
+                let params = url.query_pairs().into_owned().collect();
+                return Ok(AuthorizationResponse::new(CODE_REDIRECT, params));
+            }
+            let response = self.http.get(url.clone()).send().await.unwrap();
+            assert!(
+                response.status().is_redirection(),
+                "{} at {url}",
+                response.status()
+            );
+            let location = response.headers()["location"].to_str().unwrap().to_owned();
+            url = url.join(&location).unwrap();
+        }
+        panic!("no redirect back after 8 hops");
+    }
+}
+
+/// A resource server that accepts a passport whose leaf holds
+/// `files:write` and otherwise answers `insufficient_scope` for it.
+async fn scope_checking_resource_server() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(path("/upload"))
+        .respond_with(|request: &Request| {
+            let bundle = header(request, "authorization")
+                .and_then(|a| a.split_once(' ').map(|(_, b)| b.to_owned()))
+                .unwrap_or_default();
+            let writes = UnverifiedBundle::parse(&bundle)
+                .ok()
+                .and_then(|b| b.inspect_unverified().into_iter().next())
+                .and_then(Result::ok)
+                .is_some_and(|leaf| {
+                    leaf.claims
+                        .agent
+                        .tool_scope
+                        .iter()
+                        .any(|p| p.as_str() == "files:write")
+                });
+            if writes {
+                ResponseTemplate::new(200)
+            } else {
+                ResponseTemplate::new(403).insert_header(
+                    "www-authenticate",
+                    r#"DPoP error="insufficient_scope", scope="files:write""#,
+                )
+            }
+        })
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_passport_server_runs_the_code_flow_with_nonces_refresh_and_step_up() {
+    bounded(async {
+        use passport_store::server::{ClientKind, NewClient};
+
+        let mock = passport_mock_oidc::MockOidc::builder()
+            .redirect_path("/authorize/callback")
+            .start()
+            .await
+            .unwrap();
+        let upstream = passport_oidc::Provider::new(passport_oidc::OidcConfig::new(
+            mock.discovery_url(),
+            mock.client_id(),
+        ))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let db = passport_store::server::Database::open(
+            dir.path().join("server.db").to_str().unwrap(),
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+        let server = passport_server::Server::builder(&issuer, db)
+            .upstream(upstream)
+            .auto_consent(true)
+            .dpop_nonces(true)
+            .build()
+            .await
+            .unwrap();
+        let secret = passport_store::server::ClientSecret::generate().unwrap();
+        server
+            .database()
+            .insert_client(NewClient {
+                client_id: "person-agent".into(),
+                kind: ClientKind::Confidential,
+                secret: Some(secret.clone()),
+                auth_method: "client_secret_basic".into(),
+                redirect_uris: vec![CODE_REDIRECT.into()],
+                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                scopes: "files:read files:write".into(),
+                owner: None,
+                jwks: None,
+                metadata: "{}".into(),
+                created_at: SystemClock.now(),
+            })
+            .await
+            .unwrap();
+        let task = tokio::spawn(server.clone().serve(listener, std::future::pending()));
+        let rs = scope_checking_resource_server().await;
+
+        let service = TokenService::discover(
+            &issuer,
+            OAuthClient::with_secret("person-agent", ClientSecret::new(secret.expose())),
+        )
+        .await
+        .unwrap();
+        assert!(service.metadata().authorization_response_iss_parameter_supported);
+        let authorizations = Arc::new(AtomicUsize::new(0));
+        let browser = HopBrowser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            authorizations: authorizations.clone(),
+        };
+        let key = Arc::new(key());
+        let jkt = key.jkt().to_owned();
+        // every token request meets the server's nonce challenge first
+        let passport = ServicePassport::authorization_code(
+            service.clone(),
+            browser,
+            PassportRequest::new(rs.uri())
+                .scope("files:read")
+                .shared_dpop_key(key.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(passport.scopes(), ["files:read"]);
+        let leaf = UnverifiedBundle::parse(passport.current().bundle())
+            .unwrap()
+            .inspect_unverified()
+            .remove(0)
+            .unwrap()
+            .claims;
+        assert_eq!(leaf.cnf_jkt.as_deref(), Some(jkt.as_str()));
+        assert_eq!(leaf.aud, rs.uri());
+
+        // refresh: rotated; the old refresh token is dead afterwards
+        let first = passport.refresh_token().unwrap();
+        let before = passport.current();
+        let renewed = passport.renew().await.unwrap();
+        assert_ne!(renewed.bundle(), before.bundle(), "a new passport");
+        assert_eq!(renewed.key().unwrap().jkt(), jkt, "bound to the same key");
+        let second = passport.refresh_token().unwrap();
+        assert_ne!(first, second);
+
+        // step-up: the server refuses files:write, the person consents
+        // again (auto-consent), the upload goes once more and passes
+        let client = PassportClient::builder(passport).build();
+        let upload = format!("{}/upload", rs.uri());
+        let answer = client.post_json(&upload, &json!({"f": 1})).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(authorizations.load(Ordering::SeqCst), 2);
+        assert_eq!(requests_to(&rs, "/upload").await.len(), 2);
+
+        // reusing the rotated-out refresh token is refused (and revokes
+        // its family at the server)
+        let err = service
+            .refresh(&first, &PassportRequest::new(rs.uri()).shared_dpop_key(key))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ClientError::TokenRefused { status: 400, error, .. } if error == "invalid_grant"),
+            "{err:?}"
+        );
+        task.abort();
+    })
+    .await;
+}
