@@ -103,6 +103,27 @@ pub trait CredentialSource: Send + Sync + 'static {
     /// The credentials to send now; an error fails the request with it
     /// (use [`ClientError::Credentials`]).
     fn credentials(&self) -> CredentialsFuture<'_>;
+
+    /// Step-up (the MCP authorization specification's answer to
+    /// `insufficient_scope`): credentials that also cover `scopes` — the
+    /// scopes a resource server's challenge named, in addition to those
+    /// `current` was granted. `None` (the default) when this source cannot
+    /// obtain more: the refusal is then returned as is.
+    ///
+    /// [`crate::PassportMiddleware`] asks at most once per request, sends
+    /// the request once more with the answer, and returns that second
+    /// answer whatever it is. A source must ask only for what `current`
+    /// had plus `scopes` (never anything the challenge did not name), and
+    /// answer `None` when `scopes` adds nothing (asking again could not
+    /// help).
+    fn step_up<'a>(
+        &'a self,
+        current: &'a Credentials,
+        scopes: &'a [String],
+    ) -> Option<CredentialsFuture<'a>> {
+        let _ = (current, scopes);
+        None
+    }
 }
 
 impl CredentialSource for Credentials {

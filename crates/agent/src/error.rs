@@ -1,9 +1,12 @@
 //! The crate's error type.
 
 use passport_dpop::DpopError;
+use passport_oidc::OidcError;
+use passport_remote::RemoteError;
 
-/// Why a request failed before an answer came back. (A refusal by the
-/// server — 401, 403 — is a response, not an error.)
+/// Why a request failed before an answer came back (a refusal by a
+/// resource server — 401, 403 — is a response, not an error), or why the
+/// [`TokenService`](crate::TokenService) could not obtain a passport.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -21,6 +24,37 @@ pub enum ClientError {
     /// building, …) or in another middleware of the stack.
     #[error("HTTP: {0}")]
     Http(#[source] reqwest_middleware::Error),
+    /// The authorization server's metadata could not be fetched or names
+    /// another issuer, or a response could not be read (its own code says
+    /// why: `issuer_mismatch`, `discovery_failed`, `insecure_url`, …).
+    #[error("token service: {0}")]
+    Remote(#[source] RemoteError),
+    /// The authorization server's metadata lacks what this grant needs (an
+    /// authorization endpoint, PKCE S256), or holds a field of the wrong type.
+    #[error("token service metadata: {0}")]
+    Metadata(String),
+    /// The token endpoint refused the request with an OAuth error.
+    #[error("the token endpoint refused (HTTP {status}): {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    TokenRefused {
+        /// The HTTP status.
+        status: u16,
+        /// The OAuth `error` code (`invalid_grant`, `invalid_scope`, …).
+        error: String,
+        /// The `error_description`, clipped.
+        description: Option<String>,
+    },
+    /// The token endpoint answered something that is not a usable token
+    /// response (no `access_token`, an unknown `token_type`, a bearer
+    /// passport where a DPoP-bound one was asked for, …).
+    #[error("unusable token response: {0}")]
+    TokenResponse(String),
+    /// The authorization step of the code flow failed: the redirect's
+    /// `state` or RFC 9207 `iss` is wrong or missing, it carried an
+    /// `error`, the user agent timed out or could not listen (the codes of
+    /// passport-oidc: `state_mismatch`, `issuer_mismatch`, `provider_error`,
+    /// `invalid_callback`, `login_timeout`, …).
+    #[error("authorization: {0}")]
+    Authorization(#[source] OidcError),
 }
 
 passport_jose::error_codes! {
@@ -31,9 +65,17 @@ passport_jose::error_codes! {
             "The agent's credential source had no passport bundle to send.",
         ClientError::Http(_) => "http_failed":
             "An HTTP request failed at the transport level (or in another middleware of the client).",
+        ClientError::Metadata(_) => "token_service_metadata":
+            "The authorization server's metadata lacks what the grant needs (an authorization endpoint, PKCE S256) or has a field of the wrong type.",
+        ClientError::TokenRefused { .. } => "token_request_refused":
+            "The authorization server's token endpoint refused the request with an OAuth error.",
+        ClientError::TokenResponse(_) => "invalid_token_response":
+            "The token endpoint's answer is not a usable token response (no access token, an unknown or unexpected token type).",
     }
     wraps {
         ClientError::Proof(e) => e.code(),
+        ClientError::Remote(e) => e.code(),
+        ClientError::Authorization(e) => e.code(),
     }
 }
 
@@ -54,5 +96,17 @@ impl From<reqwest_middleware::Error> for ClientError {
 impl From<reqwest::Error> for ClientError {
     fn from(error: reqwest::Error) -> ClientError {
         ClientError::Http(error.into())
+    }
+}
+
+impl From<RemoteError> for ClientError {
+    fn from(error: RemoteError) -> ClientError {
+        ClientError::Remote(error)
+    }
+}
+
+impl From<OidcError> for ClientError {
+    fn from(error: OidcError) -> ClientError {
+        ClientError::Authorization(error)
     }
 }

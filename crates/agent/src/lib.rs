@@ -47,17 +47,51 @@
 //! Where the bundle comes from is a [`CredentialSource`]: a fixed
 //! [`Credentials`], or a source that renews passports before they expire.
 //!
+//! ## Obtaining passports
+//!
+//! [`TokenService`] is the client of the token service (passport-server, or
+//! any OAuth 2.1 authorization server minting passports), discovered by its
+//! issuer URL: [`TokenService::client_credentials`] for a workload,
+//! [`TokenService::exchange`] (RFC 8693) for a sub-agent's narrower,
+//! DPoP-bound child, [`TokenService::authorization_code`] (PKCE, `state`,
+//! RFC 9207 `iss`) through a [`UserAgent`] such as [`LoopbackUserAgent`]
+//! for a person's agent, and [`TokenService::refresh`]. [`ServicePassport`]
+//! turns that into a [`CredentialSource`] that renews the passport and
+//! steps up on `insufficient_scope`:
+//!
+//! ```no_run
+//! # async fn run(secret: String) -> Result<(), passport_agent::ClientError> {
+//! use passport_agent::{
+//!     ClientSecret, OAuthClient, PassportClient, PassportRequest, ServicePassport, TokenService,
+//! };
+//!
+//! let me = OAuthClient::with_secret("workload-reports", ClientSecret::new(secret));
+//! let service = TokenService::discover("https://auth.example", me).await?;
+//! let key = passport_dpop::DpopKey::generate(passport_jose::Algorithm::ES256)?;
+//! let request = PassportRequest::new("https://files.example").scope("files:read").dpop_key(key);
+//! let passport = ServicePassport::client_credentials(service, request).await?;
+//! let client = PassportClient::builder(passport).build();
+//! // A 403 `insufficient_scope, scope="files:write"` here makes the source
+//! // ask for files:read files:write, and the request is sent once more.
+//! let uploaded = client.post_json("https://files.example/upload", &"…").await?;
+//! # let _ = uploaded; Ok(()) }
+//! ```
+//!
 //! See the [workspace README](https://github.com/agent-passport/agent-passport-rs)
 //! and `docs/design.md` ("passport-agent").
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod challenge;
 mod client;
 mod credentials;
 mod error;
 #[cfg(feature = "rmcp")]
 mod mcp;
 mod middleware;
+mod service_passport;
+mod token_service;
+mod user_agent;
 
 pub use client::{PassportClient, PassportClientBuilder};
 pub use credentials::{CredentialSource, Credentials, CredentialsFuture};
@@ -65,3 +99,9 @@ pub use error::ClientError;
 #[cfg(feature = "rmcp")]
 pub use mcp::McpHttpClient;
 pub use middleware::PassportMiddleware;
+pub use service_passport::ServicePassport;
+pub use token_service::{
+    ClientSecret, OAuthClient, PassportRequest, RefreshToken, ServerMetadata, TokenResponse,
+    TokenService, TokenServiceBuilder,
+};
+pub use user_agent::{AuthorizationRequest, AuthorizationResponse, LoopbackUserAgent, UserAgent};

@@ -20,6 +20,7 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::Sse;
 
+use crate::challenge::challenge_param;
 use crate::{ClientError, PassportClient};
 
 type McpError = StreamableHttpError<ClientError>;
@@ -142,42 +143,6 @@ fn refusal(response: &reqwest::Response) -> Option<McpError> {
         let scope = challenge_param(&challenge, "scope");
         StreamableHttpError::InsufficientScope(InsufficientScopeError::new(challenge, scope))
     })
-}
-
-/// The value of `name="…"` (or `name=token`) in a challenge.
-fn challenge_param(challenge: &str, name: &str) -> Option<String> {
-    let lower = challenge.to_ascii_lowercase();
-    let needle = format!("{name}=");
-    let mut from = 0;
-    while let Some(found) = lower[from..].find(&needle) {
-        let at = from + found;
-        from = at + needle.len();
-        // A whole parameter name, not the tail of another (`error_scope=`).
-        let starts = lower[..at]
-            .chars()
-            .next_back()
-            .is_none_or(|c| c == ' ' || c == ',');
-        if !starts {
-            continue;
-        }
-        let rest = &challenge[from..];
-        return Some(match rest.strip_prefix('"') {
-            Some(quoted) => {
-                let mut value = String::new();
-                let mut chars = quoted.chars();
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => value.extend(chars.next()),
-                        '"' => break,
-                        c => value.push(c),
-                    }
-                }
-                value
-            }
-            None => rest.split([',', ' ']).next().unwrap_or_default().to_owned(),
-        });
-    }
-    None
 }
 
 /// Status metadata of a failure, without its body.
@@ -606,7 +571,7 @@ impl SseParser {
 mod tests {
     use futures_util::StreamExt;
 
-    use super::{challenge_param, read_bounded, sse_events};
+    use super::{read_bounded, sse_events};
 
     fn response(body: &'static str) -> reqwest::Response {
         reqwest::Response::from(http::Response::new(body))
@@ -652,23 +617,5 @@ mod tests {
             Some(b"0123456789".to_vec())
         );
         assert_eq!(read_bounded(response("0123456789"), 9).await.unwrap(), None);
-    }
-
-    #[test]
-    fn challenge_params_are_found_whole() {
-        let challenge = r#"DPoP algs="ES256", error="insufficient_scope", error_scope="x", scope="files:write mail:send""#;
-        assert_eq!(
-            challenge_param(challenge, "scope").as_deref(),
-            Some("files:write mail:send")
-        );
-        assert_eq!(
-            challenge_param(challenge, "error").as_deref(),
-            Some("insufficient_scope")
-        );
-        assert_eq!(
-            challenge_param("Bearer scope=a:b", "scope").as_deref(),
-            Some("a:b")
-        );
-        assert_eq!(challenge_param("Bearer realm=\"x\"", "scope"), None);
     }
 }

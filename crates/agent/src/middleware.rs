@@ -11,6 +11,7 @@ use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
+use crate::challenge::{challenge_param, insufficient_scope};
 use crate::credentials::origin_of;
 use crate::{ClientError, CredentialSource, Credentials};
 
@@ -43,6 +44,14 @@ static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 ///   once more with a proof carrying that nonce — only if its body can be
 ///   cloned (a stream cannot be sent twice: that answer is returned as is).
 ///   Never a second retry.
+///
+/// - **Step-up, once.** On 401 or 403 with `error="insufficient_scope"`
+///   and a `scope` (RFC 6750 §3.1, the MCP authorization specification),
+///   the source is asked for more ([`CredentialSource::step_up`]; a
+///   [`crate::ServicePassport`] asks the token service for the passport's
+///   scopes plus the named ones). With new credentials that may go to this
+///   origin, the request (if its body can be cloned) is sent once more;
+///   that answer is returned as is. Without them, the refusal is.
 ///
 /// - **Only to the passport's audience.** Credentials (and a proof) go only
 ///   to the origin of the leaf passport's `aud`
@@ -190,6 +199,49 @@ impl PassportMiddleware {
     }
 }
 
+impl PassportMiddleware {
+    /// True when `credentials` may go to `origin`.
+    fn sends_to(&self, credentials: &Credentials, origin: &str) -> bool {
+        credentials.audience_origin() == Some(origin) || self.allowed.iter().any(|o| o == origin)
+    }
+
+    /// One request with `credentials`, and once more with a fresh nonce on a
+    /// nonce challenge.
+    async fn attempt(
+        &self,
+        request: Request,
+        credentials: &Credentials,
+        origin: &str,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        // Only a proof can carry a nonce: a bearer request is never retried.
+        let retry = match credentials.key() {
+            Some(_) => request.try_clone(),
+            None => None,
+        };
+        let sent_nonce = self.nonce_for(origin);
+        let request = self
+            .authorize(request, credentials, sent_nonce.as_deref())
+            .map_err(reqwest_middleware::Error::middleware)?;
+        let response = next.clone().run(request, extensions).await?;
+        let fresh = self.remember_nonce(origin, &response);
+        if let (Some(retry), Some(nonce)) = (retry, fresh)
+            && response.status() == StatusCode::UNAUTHORIZED
+            && asks_for_nonce(&response)
+            && sent_nonce.as_deref() != Some(nonce.as_str())
+        {
+            let retry = self
+                .authorize(retry, credentials, Some(&nonce))
+                .map_err(reqwest_middleware::Error::middleware)?;
+            let response = next.run(retry, extensions).await?;
+            self.remember_nonce(origin, &response);
+            return Ok(response);
+        }
+        Ok(response)
+    }
+}
+
 #[async_trait::async_trait]
 impl Middleware for PassportMiddleware {
     async fn handle(
@@ -204,36 +256,33 @@ impl Middleware for PassportMiddleware {
             .credentials()
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        let Some(origin) = origin.filter(|origin| {
-            credentials.audience_origin() == Some(origin.as_str()) || self.allowed.contains(origin)
-        }) else {
+        let Some(origin) = origin.filter(|origin| self.sends_to(&credentials, origin)) else {
             // Not the passport's audience: nothing of it goes there.
             return next.run(request, extensions).await;
         };
-        // Only a proof can carry a nonce: a bearer request is never retried.
-        let retry = match credentials.key() {
-            Some(_) => request.try_clone(),
-            None => None,
-        };
-        let sent_nonce = self.nonce_for(&origin);
-        let request = self
-            .authorize(request, &credentials, sent_nonce.as_deref())
-            .map_err(reqwest_middleware::Error::middleware)?;
-        let response = next.clone().run(request, extensions).await?;
-        let fresh = self.remember_nonce(&origin, &response);
-        if let (Some(retry), Some(nonce)) = (retry, fresh)
-            && response.status() == StatusCode::UNAUTHORIZED
-            && asks_for_nonce(&response)
-            && sent_nonce.as_deref() != Some(nonce.as_str())
-        {
-            let retry = self
-                .authorize(retry, &credentials, Some(&nonce))
-                .map_err(reqwest_middleware::Error::middleware)?;
-            let response = next.run(retry, extensions).await?;
-            self.remember_nonce(&origin, &response);
+        let spare = request.try_clone();
+        let response = self
+            .attempt(request, &credentials, &origin, extensions, next.clone())
+            .await?;
+        // Step-up: at most once per request, and only with credentials that
+        // may go to this origin; the second answer is returned as is.
+        let (Some(spare), Some(scopes)) = (spare, insufficient_scope(&response)) else {
             return Ok(response);
+        };
+        let Some(step_up) = self.source.step_up(&credentials, &scopes) else {
+            return Ok(response);
+        };
+        match step_up.await {
+            Ok(stepped)
+                if stepped.bundle() != credentials.bundle() && self.sends_to(&stepped, &origin) =>
+            {
+                self.attempt(spare, &stepped, &origin, extensions, next)
+                    .await
+            }
+            // No more to be had (consent refused, the token service down, a
+            // passport for another audience): the refusal stands.
+            _ => Ok(response),
         }
-        Ok(response)
     }
 }
 
@@ -244,9 +293,5 @@ fn asks_for_nonce(response: &Response) -> bool {
         .get_all(WWW_AUTHENTICATE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.to_ascii_lowercase()
-                .replace(' ', "")
-                .contains("error=\"use_dpop_nonce\"")
-        })
+        .any(|v| challenge_param(v, "error").as_deref() == Some("use_dpop_nonce"))
 }

@@ -262,7 +262,7 @@ fn sections() -> Vec<Section> {
             "passport-agent",
             "ClientError",
             ClientError::CODES,
-            "`DpopError` (`Proof`)",
+            "`DpopError` (`Proof`), `RemoteError` (`Remote`), `OidcError` (`Authorization`)",
         ),
         section("passport-rmcp", "ToolScopeError", ToolScopeError::CODES, ""),
         section(

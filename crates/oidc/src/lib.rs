@@ -102,6 +102,7 @@
 #![warn(missing_docs)]
 
 mod acr;
+mod callback;
 mod config;
 mod discovery;
 mod error;
@@ -111,11 +112,13 @@ mod pkce;
 mod provider;
 
 pub use acr::{AcrMapping, MAX_TABLE_BYTES, NistIalMapping, TableMapping, acr_mapping_from_spec};
+pub use callback::check_authorization_response;
 pub use config::{
     ClientSecret, DEFAULT_CLOCK_SKEW, DEFAULT_REDIRECT_URI, MAX_CLOCK_SKEW, OidcConfig,
 };
 pub use discovery::{ProviderMetadata, WELL_KNOWN_SUFFIX};
 pub use error::OidcError;
+pub use login::loopback::{Callback as LoopbackCallback, LoopbackListener, LoopbackRedirect};
 pub use login::{
     AccessToken, DEFAULT_LOGIN_TIMEOUT, IdToken, LoginOptions, LoginResult, PendingLogin, login,
 };

@@ -277,7 +277,15 @@ pub fn check_endpoint(issuer: &str, endpoint: &str) -> Result<(), RemoteError> {
 
 /// Checks that a trusted issuer is https, or plain http on a loopback host
 /// (a development issuer on this machine).
-pub(crate) fn check_issuer(issuer: &str) -> Result<(), RemoteError> {
+///
+/// ```
+/// assert!(passport_remote::check_issuer("http://127.0.0.1:8080").is_ok());
+/// assert_eq!(
+///     passport_remote::check_issuer("http://as.example").unwrap_err().code(),
+///     "insecure_url"
+/// );
+/// ```
+pub fn check_issuer(issuer: &str) -> Result<(), RemoteError> {
     let url = url::Url::parse(issuer).map_err(|e| {
         RemoteError::Config(format!("issuer {:?} is not a URL: {e}", truncate(issuer)))
     })?;
@@ -309,11 +317,43 @@ pub async fn discover_jwks_uri(
     issuer: &str,
     max_bytes: usize,
 ) -> Result<String, RemoteError> {
+    let (url, doc) = discover_metadata(client, issuer, max_bytes).await?;
+    jwks_uri_of(doc, &url, issuer)
+}
+
+/// Fetches `issuer`'s metadata document: RFC 8414 first, OpenID discovery
+/// when that answers with an HTTP error (see [`metadata_urls`]). Returns the
+/// URL it came from and the document, a JSON object (no duplicate members)
+/// whose `issuer` equals `issuer` exactly (RFC 8414 §3.3: a document naming
+/// another issuer is refused with [`RemoteError::IssuerMismatch`]). Each
+/// endpoint read from it must still pass [`check_endpoint`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), passport_remote::RemoteError> {
+/// use std::time::Duration;
+/// let client = passport_remote::http_client(Duration::from_secs(10))?;
+/// let (_url, metadata) = passport_remote::discover_metadata(
+///     &client,
+///     "https://as.example",
+///     passport_remote::DEFAULT_MAX_RESPONSE_BYTES,
+/// )
+/// .await?;
+/// println!("token endpoint: {:?}", metadata.get("token_endpoint"));
+/// # Ok(()) }
+/// ```
+pub async fn discover_metadata(
+    client: &reqwest::Client,
+    issuer: &str,
+    max_bytes: usize,
+) -> Result<(String, serde_json::Map<String, Value>), RemoteError> {
     let urls = metadata_urls(issuer)?;
     let mut last = None;
-    for url in &urls {
-        match get_bounded(client, url, max_bytes).await {
-            Ok((body, _)) => return jwks_uri_of(&body, url, issuer),
+    for url in urls {
+        match get_bounded(client, &url, max_bytes).await {
+            Ok((body, _)) => {
+                let doc = metadata_of(&body, &url, issuer)?;
+                return Ok((url, doc));
+            }
             // Not served here: try the other well-known location.
             Err(e @ RemoteError::HttpStatus { .. }) => last = Some(e),
             Err(e) => return Err(e),
@@ -328,25 +368,41 @@ pub async fn discover_jwks_uri(
     })
 }
 
-fn jwks_uri_of(body: &[u8], url: &str, issuer: &str) -> Result<String, RemoteError> {
+/// Parses a metadata document and checks that it names `issuer`.
+fn metadata_of(
+    body: &[u8],
+    url: &str,
+    issuer: &str,
+) -> Result<serde_json::Map<String, Value>, RemoteError> {
     let discovery = |reason: String| RemoteError::Discovery {
         issuer: truncate(issuer),
         reason,
     };
-    let mut doc = passport_jose::json::parse_object(body, "metadata")
+    let doc = passport_jose::json::parse_object(body, "metadata")
         .map_err(|e| discovery(format!("{url}: {e}")))?;
-    let Some(Value::String(found)) = doc.remove("issuer") else {
+    let Some(Value::String(found)) = doc.get("issuer") else {
         return Err(discovery(format!("{url}: no `issuer` string")));
     };
     if found != issuer {
         return Err(RemoteError::IssuerMismatch {
             url: truncate(url),
             expected: issuer.to_owned(),
-            found: truncate(&found),
+            found: truncate(found),
         });
     }
+    Ok(doc)
+}
+
+fn jwks_uri_of(
+    mut doc: serde_json::Map<String, Value>,
+    url: &str,
+    issuer: &str,
+) -> Result<String, RemoteError> {
     let Some(Value::String(jwks_uri)) = doc.remove("jwks_uri") else {
-        return Err(discovery(format!("{url}: no `jwks_uri` string")));
+        return Err(RemoteError::Discovery {
+            issuer: truncate(issuer),
+            reason: format!("{url}: no `jwks_uri` string"),
+        });
     };
     check_endpoint(issuer, &jwks_uri)?;
     Ok(jwks_uri)
@@ -433,6 +489,9 @@ mod tests {
     fn discovered_jwks_uris_follow_the_issuers_scheme_and_name() {
         let doc = |issuer: &str, jwks: &str| {
             serde_json::json!({"issuer": issuer, "jwks_uri": jwks}).to_string()
+        };
+        let jwks_uri_of = |body: &[u8], url: &str, issuer: &str| {
+            jwks_uri_of(metadata_of(body, url, issuer)?, url, issuer)
         };
         let i = "https://as.example";
         let ok = jwks_uri_of(doc(i, "https://as.example/jwks").as_bytes(), "m", i).unwrap();

@@ -83,7 +83,7 @@ mod keys;
 pub use error::RemoteError;
 pub use fetch::{
     CacheLifetime, DEFAULT_MAX_RESPONSE_BYTES, FetchedJwks, OAUTH_METADATA_SUFFIX,
-    OPENID_METADATA_SUFFIX, check_endpoint, discover_jwks_uri, fetch_jwks, get_bounded,
-    http_client, metadata_urls, read_bounded,
+    OPENID_METADATA_SUFFIX, check_endpoint, check_issuer, discover_jwks_uri, discover_metadata,
+    fetch_jwks, get_bounded, http_client, metadata_urls, read_bounded,
 };
 pub use keys::{FetchError, IssuerHealth, RemoteKeys, RemoteKeysBuilder};

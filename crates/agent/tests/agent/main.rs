@@ -6,3 +6,4 @@
 mod common;
 mod mcp;
 mod middleware;
+mod token_service;

@@ -230,63 +230,19 @@ fn exchange_error(e: RequestTokenError<TransportError, BasicErrorResponse>) -> O
     OidcError::TokenExchangeFailed(detail)
 }
 
-/// Checks the authorization response and returns the code: no parameter
-/// twice, `state` the one sent, `iss` the issuer when present and present
-/// when the provider advertises RFC 9207, then `error` or `code`.
+/// Checks the authorization response and returns the code (see
+/// [`crate::check_authorization_response`]).
 pub(super) fn check_callback(
     params: &[(String, String)],
     state: &str,
     metadata: &ProviderMetadata,
 ) -> Result<String, OidcError> {
-    for (i, (name, _)) in params.iter().enumerate() {
-        if params[..i].iter().any(|(n, _)| n == name) {
-            return Err(OidcError::InvalidCallback(format!(
-                "parameter {:?} appears twice",
-                truncate(name)
-            )));
-        }
-    }
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
-    match get("state") {
-        Some(s) if s == state => {}
-        // An error response without state is still reported as the error.
-        None if get("error").is_some() => {}
-        _ => return Err(OidcError::StateMismatch),
-    }
-    match get("iss") {
-        Some(iss) if iss != metadata.issuer => {
-            return Err(OidcError::IssuerMismatch {
-                context: "authorization response",
-                expected: metadata.issuer.clone(),
-                found: truncate(iss),
-            });
-        }
-        None if metadata.authorization_response_iss_parameter_supported => {
-            return Err(OidcError::IssuerMismatch {
-                context: "authorization response",
-                expected: metadata.issuer.clone(),
-                found: String::new(),
-            });
-        }
-        _ => {}
-    }
-    if let Some(error) = get("error") {
-        return Err(OidcError::ProviderError {
-            error: truncate(error),
-            description: get("error_description").map(truncate),
-        });
-    }
-    match get("code") {
-        Some(code) if !code.is_empty() => Ok(code.to_owned()),
-        _ => Err(OidcError::InvalidCallback(
-            "no `code` in the authorization response".into(),
-        )),
-    }
+    crate::check_authorization_response(
+        params,
+        state,
+        &metadata.issuer,
+        metadata.authorization_response_iss_parameter_supported,
+    )
 }
 
 #[cfg(test)]

@@ -22,8 +22,22 @@ const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// Connections served at once by the loopback listener; more are dropped.
 const MAX_CONNECTIONS: usize = 16;
 
-/// A redirect URI on a loopback address (RFC 8252 §7.3).
-pub(super) struct LoopbackRedirect {
+/// A redirect URI on a loopback address (RFC 8252 §7.3), before its
+/// listener is bound. Used by the CLI login and by passport-agent's
+/// loopback user agent.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), passport_oidc::OidcError> {
+/// use passport_oidc::LoopbackRedirect;
+/// let listener = LoopbackRedirect::parse("http://127.0.0.1/callback", Some(0))?.bind().await?;
+/// println!("send the browser to a URL redirecting to {}", listener.redirect_uri());
+/// let callback = listener.wait_for_callback().await?;
+/// let code = callback.params.iter().find(|(k, _)| k == "code").map(|(_, v)| v.clone());
+/// callback.answer("Done; you can close this window.").await;
+/// # let _ = code; Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct LoopbackRedirect {
     url: Url,
     pub(super) ip: IpAddr,
     pub(super) port: u16,
@@ -33,10 +47,7 @@ pub(super) struct LoopbackRedirect {
 impl LoopbackRedirect {
     /// Parses `redirect_uri`; `port` overrides its port (`Some(0)`: a free
     /// one; a URI without a port also means a free one).
-    pub(super) fn parse(
-        redirect_uri: &str,
-        port: Option<u16>,
-    ) -> Result<LoopbackRedirect, OidcError> {
+    pub fn parse(redirect_uri: &str, port: Option<u16>) -> Result<LoopbackRedirect, OidcError> {
         let bad = |why: &str| OidcError::Config(format!("redirect URI {redirect_uri:?}: {why}"));
         let url = Url::parse(redirect_uri).map_err(|e| bad(&e.to_string()))?;
         if url.scheme() != "http" {
@@ -74,7 +85,7 @@ impl LoopbackRedirect {
     }
 
     /// Binds the listener; the redirect URI to send carries its actual port.
-    pub(super) async fn bind(self) -> Result<LoopbackListener, OidcError> {
+    pub async fn bind(self) -> Result<LoopbackListener, OidcError> {
         let listener = TcpListener::bind((self.ip, self.port)).await.map_err(|e| {
             OidcError::HttpFailed(format!("cannot listen on {}:{}: {e}", self.ip, self.port))
         })?;
@@ -91,7 +102,8 @@ impl LoopbackRedirect {
 }
 
 /// A bound loopback listener, waiting for its one callback.
-pub(super) struct LoopbackListener {
+#[derive(Debug)]
+pub struct LoopbackListener {
     listener: TcpListener,
     path: String,
     redirect_uri: String,
@@ -99,7 +111,7 @@ pub(super) struct LoopbackListener {
 
 impl LoopbackListener {
     /// The redirect URI, with the port listened on.
-    pub(super) fn redirect_uri(&self) -> &str {
+    pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
     }
 
@@ -108,7 +120,7 @@ impl LoopbackListener {
     /// socket cannot hold up the real callback. Other paths (`/favicon.ico`,
     /// …) get a 404 and do not count. Consuming the listener closes it: no
     /// further callback is accepted.
-    pub(super) async fn wait_for_callback(self) -> Result<Callback, OidcError> {
+    pub async fn wait_for_callback(self) -> Result<Callback, OidcError> {
         let (tx, mut rx) = mpsc::channel::<Callback>(1);
         let mut connections = JoinSet::new();
         loop {
@@ -130,15 +142,26 @@ impl LoopbackListener {
 }
 
 /// The callback request, with its connection kept open for the answer page.
-pub(super) struct Callback {
+/// `Debug` names the parameters, never their values (a code is one).
+#[non_exhaustive]
+pub struct Callback {
     stream: TcpStream,
     /// The query parameters, in order, repeated names kept.
-    pub(super) params: Vec<(String, String)>,
+    pub params: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Callback")
+            .field("params", &names)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Callback {
     /// Answers the browser with `text` and closes the connection.
-    pub(super) async fn answer(mut self, text: &str) {
+    pub async fn answer(mut self, text: &str) {
         write_page(&mut self.stream, "200 OK", text).await;
     }
 }

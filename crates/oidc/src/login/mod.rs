@@ -5,7 +5,7 @@
 
 mod flow;
 mod http;
-mod loopback;
+pub(crate) mod loopback;
 
 use std::fmt;
 use std::sync::Arc;

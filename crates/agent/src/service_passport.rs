@@ -1,0 +1,270 @@
+//! A credential source backed by the token service: renews the passport
+//! before it expires and steps up on `insufficient_scope`.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::token_service::{PassportRequest, RefreshToken, TokenResponse, TokenService};
+use crate::user_agent::UserAgent;
+use crate::{ClientError, CredentialSource, Credentials, CredentialsFuture};
+
+/// A passport is renewed when it has at most this many seconds left.
+const RENEW_BEFORE_SECS: i64 = 30;
+
+/// How the passport was obtained, and so how more is obtained.
+enum Grant {
+    ClientCredentials,
+    /// From the parent's passport (asked for each time: a renewing parent
+    /// hands its current bundle).
+    Exchange(Arc<dyn CredentialSource>),
+    AuthorizationCode(Arc<dyn UserAgent>),
+}
+
+struct Held {
+    request: PassportRequest,
+    response: TokenResponse,
+}
+
+/// A [`CredentialSource`] whose passport comes from a [`TokenService`]:
+/// the agent's passport for a [`crate::PassportClient`], obtained once
+/// when it is made, renewed when it is about to expire (with the refresh
+/// token after the code flow, rotated; by the same grant otherwise), and
+/// **stepped up** when a resource server answers `insufficient_scope`:
+///
+/// - code flow: a new authorization for the passport's scopes plus the
+///   ones the challenge named (the person consents again);
+/// - token exchange: a new child of the parent with those scopes;
+/// - client credentials: a new passport with those scopes.
+///
+/// The middleware then retries the refused request once (see
+/// [`CredentialSource::step_up`]). Only scopes the challenge named are
+/// added; a challenge naming nothing new asks for nothing; one step-up
+/// runs at a time (a second request refused meanwhile uses its result
+/// when it covers the scopes it was refused for).
+///
+/// ```no_run
+/// # async fn run(service: passport_agent::TokenService) -> Result<(), passport_agent::ClientError> {
+/// use passport_agent::{LoopbackUserAgent, PassportClient, PassportRequest, ServicePassport};
+///
+/// let browser = LoopbackUserAgent::new("http://127.0.0.1:8765/callback", |url| {
+///     eprintln!("Open this URL to continue:\n  {url}");
+/// });
+/// let request = PassportRequest::new("https://files.example").scope("files:read");
+/// let passport = ServicePassport::authorization_code(service, browser, request).await?;
+/// let client = PassportClient::builder(passport).build();
+/// // 403 insufficient_scope, scope="files:write" → the person is asked to
+/// // consent to files:read files:write, and the upload is sent once more
+/// let upload = client.post_json("https://files.example/upload", &"…").await?;
+/// # let _ = upload; Ok(()) }
+/// ```
+pub struct ServicePassport {
+    service: TokenService,
+    grant: Grant,
+    held: Mutex<Held>,
+    /// One renewal or step-up at a time.
+    obtaining: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for ServicePassport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let held = self.held();
+        f.debug_struct("ServicePassport")
+            .field("issuer", &self.service.issuer())
+            .field("request", &held.request)
+            .field("passport", &held.response)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServicePassport {
+    /// A workload's passport (client credentials).
+    pub async fn client_credentials(
+        service: TokenService,
+        request: PassportRequest,
+    ) -> Result<ServicePassport, ClientError> {
+        ServicePassport::obtain_first(service, Grant::ClientCredentials, request).await
+    }
+
+    /// A sub-agent's passport, exchanged from `parent`'s (its current
+    /// bundle is the subject token each time one is obtained).
+    pub async fn exchange(
+        service: TokenService,
+        parent: impl CredentialSource,
+        request: PassportRequest,
+    ) -> Result<ServicePassport, ClientError> {
+        let grant = Grant::Exchange(Arc::new(parent));
+        ServicePassport::obtain_first(service, grant, request).await
+    }
+
+    /// A person's agent's passport (the code flow through `user_agent`).
+    pub async fn authorization_code(
+        service: TokenService,
+        user_agent: impl UserAgent + 'static,
+        request: PassportRequest,
+    ) -> Result<ServicePassport, ClientError> {
+        let grant = Grant::AuthorizationCode(Arc::new(user_agent));
+        ServicePassport::obtain_first(service, grant, request).await
+    }
+
+    async fn obtain_first(
+        service: TokenService,
+        grant: Grant,
+        request: PassportRequest,
+    ) -> Result<ServicePassport, ClientError> {
+        let response = obtain(&service, &grant, &request).await?;
+        Ok(ServicePassport {
+            service,
+            grant,
+            held: Mutex::new(Held { request, response }),
+            obtaining: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The current passport.
+    pub fn current(&self) -> Credentials {
+        self.held().response.credentials.clone()
+    }
+
+    /// The scopes the current passport was granted.
+    pub fn scopes(&self) -> Vec<String> {
+        self.held().response.scopes.clone()
+    }
+
+    /// The refresh token held (the code flow's, the latest of its rotation).
+    pub fn refresh_token(&self) -> Option<RefreshToken> {
+        self.held().response.refresh_token.clone()
+    }
+
+    /// A new passport with the same scopes: with the refresh token when one
+    /// is held (the new refresh token replaces it; a server that sends none
+    /// leaves it in place), by the grant otherwise.
+    pub async fn renew(&self) -> Result<Credentials, ClientError> {
+        let _one = self.obtaining.lock().await;
+        self.renew_locked().await
+    }
+
+    async fn renew_locked(&self) -> Result<Credentials, ClientError> {
+        let (request, refresh) = {
+            let held = self.held();
+            (held.request.clone(), held.response.refresh_token.clone())
+        };
+        let response = match refresh {
+            Some(refresh) => {
+                let mut response = self.service.refresh(&refresh, &request).await?;
+                response.refresh_token.get_or_insert(refresh);
+                response
+            }
+            None => obtain(&self.service, &self.grant, &request).await?,
+        };
+        let credentials = response.credentials.clone();
+        self.held().response = response;
+        Ok(credentials)
+    }
+
+    async fn step_up_to(
+        &self,
+        current: &Credentials,
+        scopes: &[String],
+    ) -> Result<Credentials, ClientError> {
+        let _one = self.obtaining.lock().await;
+        let (base, granted, held) = {
+            let held = self.held();
+            (
+                held.request.clone(),
+                held.response.scopes.clone(),
+                held.response.credentials.clone(),
+            )
+        };
+        let covered = scopes.iter().all(|s| granted.contains(s));
+        if covered && held.bundle() != current.bundle() {
+            // another request stepped up meanwhile
+            return Ok(held);
+        }
+        if covered {
+            return Err(ClientError::Credentials(
+                "the challenge names no scope this passport lacks".into(),
+            ));
+        }
+        // the passport's scopes and the challenge's: nothing else
+        let request = base.with_exact_scopes(&granted).with_scopes(scopes);
+        let response = match &self.grant {
+            // a refresh may only narrow: a wider passport needs consent
+            Grant::AuthorizationCode(_) => {
+                let refresh = self.held().response.refresh_token.clone();
+                let mut response = obtain(&self.service, &self.grant, &request).await?;
+                if response.refresh_token.is_none() {
+                    response.refresh_token = refresh;
+                }
+                response
+            }
+            _ => obtain(&self.service, &self.grant, &request).await?,
+        };
+        let credentials = response.credentials.clone();
+        *self.held() = Held { request, response };
+        Ok(credentials)
+    }
+
+    fn held(&self) -> MutexGuard<'_, Held> {
+        // replaced whole, never left half-written
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One passport by `grant`.
+async fn obtain(
+    service: &TokenService,
+    grant: &Grant,
+    request: &PassportRequest,
+) -> Result<TokenResponse, ClientError> {
+    match grant {
+        Grant::ClientCredentials => service.client_credentials(request).await,
+        Grant::Exchange(parent) => {
+            let subject = parent.credentials().await?;
+            service.exchange(subject.bundle(), request).await
+        }
+        Grant::AuthorizationCode(user_agent) => {
+            service
+                .authorization_code(user_agent.as_ref(), request)
+                .await
+        }
+    }
+}
+
+impl CredentialSource for ServicePassport {
+    fn credentials(&self) -> CredentialsFuture<'_> {
+        Box::pin(async move {
+            let expires_at = self.held().response.expires_at;
+            let now = self.service.now();
+            match expires_at {
+                Some(exp) if exp.saturating_sub(now) <= RENEW_BEFORE_SECS => {
+                    let _one = self.obtaining.lock().await;
+                    // renewed by another request while this one waited?
+                    let held = self.held().response.clone();
+                    match held.expires_at {
+                        Some(exp) if exp.saturating_sub(now) <= RENEW_BEFORE_SECS => {
+                            self.renew_locked().await
+                        }
+                        _ => Ok(held.credentials),
+                    }
+                }
+                _ => Ok(self.current()),
+            }
+        })
+    }
+
+    fn step_up<'a>(
+        &'a self,
+        current: &'a Credentials,
+        scopes: &'a [String],
+    ) -> Option<CredentialsFuture<'a>> {
+        {
+            let held = self.held();
+            let covered = scopes.iter().all(|s| held.response.scopes.contains(s));
+            if covered && held.response.credentials.bundle() == current.bundle() {
+                // asking again for what was granted cannot help
+                return None;
+            }
+        }
+        Some(Box::pin(self.step_up_to(current, scopes)))
+    }
+}
