@@ -38,13 +38,19 @@ pub(crate) const CALLBACK_PATH: &str = "/authorize/callback";
 pub(crate) const CONSENT_PATH: &str = "/authorize/consent";
 /// At most this many authorizations in progress per instance.
 pub(crate) const MAX_PENDING: usize = 10_000;
+/// At most this many of them from one address (review A finding 5: a few
+/// addresses must not fill the whole store). Behind a reverse proxy every
+/// request comes from the proxy's address (no `X-Forwarded-For` is
+/// trusted), so this is then a cap on the proxy.
+const MAX_PENDING_PER_ADDRESS: usize = 64;
 /// How long an authorization code lives, in seconds.
 const CODE_TTL: i64 = 60;
 /// How long the principal has to log in upstream, in seconds.
 const LOGIN_TTL: i64 = 600;
 /// How long the consent page stays answerable, in seconds.
 const CONSENT_TTL: i64 = 300;
-/// The browser-binding cookie (prefixed `__Host-` on an https issuer).
+/// The browser-binding cookie's name (prefixed `__Host-` on an https
+/// issuer, suffixed per authorization: see [`cookie_name`]).
 const COOKIE: &str = "passport-consent";
 /// The longest upstream callback query read.
 const MAX_CALLBACK_QUERY: usize = 8192;
@@ -69,6 +75,8 @@ enum Stage {
 }
 
 struct Pending {
+    /// The address of the browser that started it (or finished its login).
+    peer: IpAddr,
     request: AuthorizationRequest,
     client_name: Option<String>,
     expires_at: i64,
@@ -84,9 +92,12 @@ enum ConsentRefusal {
 }
 
 /// Authorizations between `/authorize` and the code, in this instance's
-/// memory: random unguessable keys, expiring, at most `max`.
+/// memory: random unguessable keys, expiring, at most `max`, at most
+/// `per_address` of them from one address (a place is freed when its
+/// authorization ends or expires).
 pub(crate) struct PendingAuthorizations {
     max: usize,
+    per_address: usize,
     entries: Mutex<HashMap<String, Pending>>,
 }
 
@@ -94,15 +105,29 @@ impl PendingAuthorizations {
     pub(crate) fn new(max: usize) -> PendingAuthorizations {
         PendingAuthorizations {
             max: max.max(1),
+            per_address: MAX_PENDING_PER_ADDRESS.min(max).max(1),
             entries: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Keeps `pending` under `key`; refused when full of live entries.
+    /// Keeps `pending` under `key`; refused when full of live entries, or
+    /// when its address already has `per_address` live ones.
     fn insert(&self, key: String, pending: Pending, now: i64) -> Result<(), OAuthError> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = |p: &Pending| p.expires_at > now;
+        let from_peer = entries
+            .values()
+            .filter(|p| p.peer == pending.peer && live(p))
+            .count();
+        if from_peer >= self.per_address {
+            return Err(OAuthError::new(
+                503,
+                codes::TEMPORARILY_UNAVAILABLE,
+                "too many authorizations in progress from this address; try again later",
+            ));
+        }
         if entries.len() >= self.max {
-            entries.retain(|_, p| p.expires_at > now);
+            entries.retain(|_, p| live(p));
         }
         if entries.len() >= self.max {
             return Err(OAuthError::new(
@@ -174,7 +199,8 @@ pub(super) async fn authorize(State(server): State<Server>, request: Request) ->
 
 async fn authorize_inner(server: &Server, request: Request) -> Result<Response, Response> {
     // the address's limit before anything is read
-    check_rate(server, peer_of(&request)).map_err(|e| error_page(&e))?;
+    let peer = peer_of(&request);
+    check_rate(server, peer).map_err(|e| error_page(&e))?;
     if server.inner.auto_consent && !addressed_to_issuer(server, &request) {
         // the loopback rule keeps out the network, not the browser: a page
         // that rebinds its own name to 127.0.0.1 would drive this endpoint
@@ -250,6 +276,7 @@ async fn authorize_inner(server: &Server, request: Request) -> Result<Response, 
     let key = login.state().to_owned();
     let now = server.now();
     let pending = Pending {
+        peer,
         client_name: client_name(&client),
         request: request.clone(),
         expires_at: now.saturating_add(LOGIN_TTL),
@@ -270,7 +297,8 @@ pub(super) async fn callback(State(server): State<Server>, request: Request) -> 
 }
 
 async fn callback_inner(server: &Server, request: Request) -> Result<Response, Response> {
-    check_rate(server, peer_of(&request)).map_err(|e| error_page(&e))?;
+    let peer = peer_of(&request);
+    check_rate(server, peer).map_err(|e| error_page(&e))?;
     let query = request.uri().query().unwrap_or("");
     if query.len() > MAX_CALLBACK_QUERY {
         return Err(error_page(&OAuthError::new(
@@ -343,12 +371,14 @@ async fn callback_inner(server: &Server, request: Request) -> Result<Response, R
         &id,
         &csrf,
     );
+    let set_cookie = cookie(server, &id, &browser, CONSENT_TTL);
     server
         .inner
         .authorizations
         .insert(
             id,
             Pending {
+                peer,
                 request: request.clone(),
                 client_name: pending.client_name,
                 expires_at: now.saturating_add(CONSENT_TTL),
@@ -362,7 +392,7 @@ async fn callback_inner(server: &Server, request: Request) -> Result<Response, R
         )
         .map_err(&refuse)?;
     let mut response = html(StatusCode::OK, page);
-    if let Ok(v) = HeaderValue::from_str(&cookie(server, &browser, CONSENT_TTL)) {
+    if let Ok(v) = HeaderValue::from_str(&set_cookie) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(response)
@@ -372,11 +402,11 @@ async fn callback_inner(server: &Server, request: Request) -> Result<Response, R
 
 pub(super) async fn consent(State(server): State<Server>, request: Request) -> Response {
     let response = match consent_inner(&server, request).await {
-        Ok(mut response) => {
+        Ok((mut response, id)) => {
             // the cookie has served: forget it (not on a refusal, which a
             // forged cross-site post would otherwise use to log the real
-            // browser out of its consent)
-            if let Ok(v) = HeaderValue::from_str(&cookie(&server, "", 0)) {
+            // browser out of its consent); another consent's stays
+            if let Ok(v) = HeaderValue::from_str(&cookie(&server, &id, "", 0)) {
                 response.headers_mut().insert(header::SET_COOKIE, v);
             }
             response
@@ -386,7 +416,8 @@ pub(super) async fn consent(State(server): State<Server>, request: Request) -> R
     harden(response)
 }
 
-async fn consent_inner(server: &Server, request: Request) -> Result<Response, Response> {
+/// The answer, and the authorization's id (naming its cookie).
+async fn consent_inner(server: &Server, request: Request) -> Result<(Response, String), Response> {
     check_rate(server, peer_of(&request)).map_err(|e| error_page(&e))?;
     let posted = read_post(request).await.map_err(|e| error_page(&e))?;
     let bad = |what: &str| error_page(&OAuthError::new(400, codes::INVALID_REQUEST, what));
@@ -403,7 +434,7 @@ async fn consent_inner(server: &Server, request: Request) -> Result<Response, Re
         .form
         .get("csrf")
         .ok_or_else(|| bad("the form has no CSRF token"))?;
-    let browser = cookie_value(&posted.headers, &cookie_name(server));
+    let browser = cookie_value(&posted.headers, &cookie_name(server, id));
     let now = server.now();
     let pending = match server
         .inner
@@ -428,20 +459,23 @@ async fn consent_inner(server: &Server, request: Request) -> Result<Response, Re
     let Stage::Consent { identity, .. } = &pending.stage else {
         return Err(bad("this authorization is not waiting for consent"));
     };
+    let id = id.to_owned();
     if approve_it {
-        return approve(server, &pending.request, identity, StatusCode::SEE_OTHER).await;
+        let response = approve(server, &pending.request, identity, StatusCode::SEE_OTHER).await?;
+        return Ok((response, id));
     }
     let denied = OAuthError::new(
         400,
         codes::ACCESS_DENIED,
         "the principal denied the request",
     );
-    Ok(redirect(
+    let response = redirect(
         StatusCode::SEE_OTHER,
         &pending
             .request
             .redirect_with_error(&denied, server.inner.issuer.as_str()),
-    ))
+    );
+    Ok((response, id))
 }
 
 /// Mints the code (256 random bits; the store keeps its SHA-256) and
@@ -524,17 +558,23 @@ fn client_name(client: &ClientRecord) -> Option<String> {
     (!name.is_empty()).then(|| passport_jose::clip(name, MAX_CLIENT_NAME))
 }
 
-fn cookie_name(server: &Server) -> String {
+/// The cookie of the authorization `id`: one per authorization, so two
+/// consent pages open in one browser each keep their own. The suffix (48
+/// bits of the SHA-256 of `id`, which the page's form carries anyway) is
+/// not a secret; the cookie's value is.
+fn cookie_name(server: &Server, id: &str) -> String {
+    let digest = passport_jose::b64::encode(passport_jose::sha256(id.as_bytes()));
+    let suffix = digest.get(..8).unwrap_or(&digest);
     if server.inner.issuer.as_str().starts_with("https://") {
-        format!("__Host-{COOKIE}")
+        format!("__Host-{COOKIE}-{suffix}")
     } else {
         // browsers refuse a `__Host-` cookie that is not `Secure`, and an
         // http (loopback) issuer cannot set `Secure`
-        COOKIE.to_owned()
+        format!("{COOKIE}-{suffix}")
     }
 }
 
-fn cookie(server: &Server, value: &str, max_age: i64) -> String {
+fn cookie(server: &Server, id: &str, value: &str, max_age: i64) -> String {
     let secure = if server.inner.issuer.as_str().starts_with("https://") {
         "; Secure"
     } else {
@@ -542,7 +582,7 @@ fn cookie(server: &Server, value: &str, max_age: i64) -> String {
     };
     format!(
         "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
-        cookie_name(server)
+        cookie_name(server, id)
     )
 }
 
@@ -718,6 +758,7 @@ mod tests {
             &code_challenge_method=S256&resource=https%3A%2F%2Fmcp.example";
         let form = Form::parse(query.as_bytes(), 8192).unwrap();
         Pending {
+            peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
             request: crate::authorize::validate(&form, &policy).unwrap(),
             client_name: None,
             expires_at,
@@ -762,6 +803,36 @@ mod tests {
         ));
         // a login key never answers a consent form
         assert!(store.take_login("b", 0).is_none());
+    }
+
+    fn from(peer: [u8; 4], expires_at: i64) -> Pending {
+        Pending {
+            peer: IpAddr::V4(Ipv4Addr::from(peer)),
+            ..waiting_for_consent(expires_at)
+        }
+    }
+
+    #[test]
+    fn one_address_cannot_fill_the_pending_store() {
+        let store = PendingAuthorizations::new(1_000);
+        let (a, b) = ([127, 0, 0, 2], [127, 0, 0, 3]);
+        for i in 0..MAX_PENDING_PER_ADDRESS {
+            store.insert(format!("a{i}"), from(a, 100), 0).unwrap();
+        }
+        let refused = store.insert("a-more".into(), from(a, 100), 0).unwrap_err();
+        assert_eq!(
+            (refused.status, refused.error),
+            (503, codes::TEMPORARILY_UNAVAILABLE)
+        );
+        assert!(refused.description.contains("from this address"));
+        // another address still has its places
+        store.insert("b0".into(), from(b, 100), 0).unwrap();
+        // an authorization that ends frees its place
+        assert!(store.take_consent("a0", "csrf", Some("cookie"), 0).is_ok());
+        store.insert("a-again".into(), from(a, 100), 0).unwrap();
+        assert!(store.insert("a-more".into(), from(a, 100), 0).is_err());
+        // and so do expired ones
+        store.insert("a-later".into(), from(a, 300), 100).unwrap();
     }
 
     #[test]

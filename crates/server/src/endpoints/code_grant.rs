@@ -7,14 +7,15 @@
 //!   so that a request that fails a check does not spend it. Only then is
 //!   it consumed, naming the `jti` about to be minted; a second use is
 //!   `code_reused` carrying the first use's `jti`s, which are revoked.
+//!   A first use still minting when the reuse is refused cannot be missed
+//!   (see [`authorization_code`]): the reuse marks the code, and the first
+//!   use re-reads that mark after recording its passport.
 //! - A refresh token lives in a family (one per authorization). Each use
 //!   rotates it; a rotated token presented again revokes the family and
 //!   every passport issued in it. A family whose code grant was DPoP-bound
 //!   refreshes only with a proof by that key. Revoking the passport issued
 //!   beside the current refresh token ends the grant: the next refresh
 //!   revokes the family and is refused.
-
-use std::time::Duration;
 
 use passport_store::server::{NewRefreshToken, RefreshFamily, RefreshSuccessor, TokenHash};
 use serde::{Deserialize, Serialize};
@@ -27,11 +28,6 @@ use crate::pkce::CodeChallenge;
 /// The agent model recorded in the passports of the code flow: the server
 /// knows the OAuth client, not the model behind it.
 const CLIENT_MODEL: &str = "oauth-client";
-/// How long a reused code (or refresh token) waits for the passport its
-/// first use is minting to be recorded, so that revoking it cannot miss a
-/// first use still in flight.
-const FIRST_USE_GRACE: Duration = Duration::from_secs(2);
-const FIRST_USE_POLL: Duration = Duration::from_millis(20);
 
 /// What a refresh family keeps in its `claims` column: the principal, and
 /// the DPoP key the grant is bound to (if the code grant was).
@@ -58,6 +54,17 @@ fn stored_error(what: &str) -> impl Fn(StoreError) -> OAuthError + '_ {
 /// always do; §3.2.4 answers a missing required parameter with
 /// `invalid_request`). A verifier that does not match is `invalid_grant`
 /// (RFC 7636 §4.6).
+///
+/// A reuse racing the first use. The first use W: (1) consumes the code
+/// naming its `jti`, (2) records its passport, (3) re-reads the code's
+/// reuse mark and revokes its own passport if it is set. A reuse L:
+/// (a) finds the code used and marks it reused, both in one committed
+/// transaction, then (b) revokes the `jti`s the code names, skipping one
+/// not recorded yet. (a) sees (1), so (a) commits after (1). Either (2)
+/// commits before (b) reads the registry, and (b) revokes the passport; or
+/// (b) ran before (2) — then (a) < (b) < (2) < (3), and (3) sees the mark.
+/// No interleaving leaves the passport of a reused code active, and
+/// nothing waits. The refresh grant has the same shape ([`refresh_token`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn authorization_code(
     server: &Server,
@@ -122,7 +129,7 @@ pub(super) async fn authorization_code(
         Ok(grant) if grant == stored => {}
         Ok(_) => return Err(invalid_grant("the authorization code changed meanwhile")),
         Err(StoreError::CodeReused { issued }) => {
-            revoke_passports(server, &issued, true).await?;
+            revoke_passports(server, &issued).await?;
             tracing::warn!(
                 client_id = %client.client_id,
                 revoked = issued.len(),
@@ -165,7 +172,19 @@ pub(super) async fn authorization_code(
     } else {
         None
     };
-    let mut answer = mint_root(server, client, &principal, audience, scopes, jkt, jti).await?;
+    let mut answer = mint_root(server, client, &principal, audience, scopes, jkt, &jti).await?;
+    // recorded: a reuse refused meanwhile may have missed it (see above)
+    let reused = db
+        .code_reused(&hash)
+        .await
+        .map_err(stored_error("the authorization code could not be read"))?;
+    if reused {
+        revoke_passports(server, std::slice::from_ref(&jti)).await?;
+        tracing::warn!(
+            client_id = %client.client_id,
+            "authorization code reused while its first use was minting: its passport is revoked"
+        );
+    }
     if let Some(token) = refresh {
         answer["refresh_token"] = json!(token);
     }
@@ -176,6 +195,13 @@ pub(super) async fn authorization_code(
 /// (and, for a DPoP-bound grant, a proof by its key) yields a new passport
 /// for the same principal and resource, within the family's scopes, and a
 /// new refresh token; the presented one is spent.
+///
+/// A reuse of the presented token racing this rotation is ordered as a
+/// code's reuse ([`authorization_code`]): the reuse revokes the family in
+/// its transaction — the successor recorded by this rotation included —
+/// and then the family's recorded passports; this rotation re-reads its
+/// successor's state after recording its passport and revokes that
+/// passport if the family is revoked.
 pub(super) async fn refresh_token(
     server: &Server,
     client: &ClientRecord,
@@ -251,8 +277,9 @@ pub(super) async fn refresh_token(
     let next = crate::service::random_token()
         .map_err(|e| server_error("no refresh token could be generated", &e))?;
     let now = server.now();
+    let next_hash = TokenHash::of(&next);
     let successor = RefreshSuccessor {
-        token: TokenHash::of(&next),
+        token: next_hash.clone(),
         passport_jti: jti.clone(),
         expires_at: refresh_expiry(server, now),
     };
@@ -261,7 +288,7 @@ pub(super) async fn refresh_token(
         Ok(_) => return Err(invalid_grant("the refresh token changed meanwhile")),
         Err(StoreError::RefreshReused { family, passports }) => {
             // the store revoked the family; its passports follow
-            revoke_passports(server, &passports, true).await?;
+            revoke_passports(server, &passports).await?;
             tracing::warn!(
                 client_id = %client.client_id,
                 family = %family,
@@ -288,9 +315,23 @@ pub(super) async fn refresh_token(
         audience,
         scopes,
         jkt,
-        jti,
+        &jti,
     )
     .await?;
+    // recorded: a reuse (or a revocation) of the family meanwhile may have
+    // missed it
+    let revoked = db
+        .refresh_revoked(&next_hash)
+        .await
+        .map_err(stored_error("the refresh token could not be read"))?;
+    if revoked {
+        revoke_passports(server, std::slice::from_ref(&jti)).await?;
+        tracing::warn!(
+            client_id = %client.client_id,
+            family = %family.family_id,
+            "refresh family revoked while a rotation was minting: its passport is revoked"
+        );
+    }
     answer["refresh_token"] = json!(next);
     Ok(answer)
 }
@@ -337,9 +378,10 @@ async fn mint_root(
     audience: Audience,
     scopes: ScopeSet,
     jkt: Option<String>,
-    jti: String,
+    jti: &str,
 ) -> Result<Value, OAuthError> {
     let ttl = server.inner.passport_ttl;
+    let jti = jti.to_owned();
     let identity = principal.assertion();
     let model = AgentModel::new(CLIENT_MODEL).map_err(|e| server_error("agent model", &e))?;
     mint(server, client, None, move |issuer| {
@@ -363,29 +405,19 @@ async fn end_family(server: &Server, family: &RefreshFamily) -> Result<(), OAuth
         .revoke_refresh_family(&family.family_id, server.now())
         .await
         .map_err(stored_error("the refresh family could not be revoked"))?;
-    revoke_passports(server, &family.passports, false).await?;
+    revoke_passports(server, &family.passports).await?;
     tracing::info!(family = %family.family_id, "refresh family revoked");
     Ok(())
 }
 
 /// Revokes each passport (and its descendants). A `jti` not in the
-/// registry yet may be a first use still minting: with `wait`, it is
-/// retried for up to [`FIRST_USE_GRACE`], so that the passport of a first
-/// use racing its reuse is revoked too; otherwise it is skipped.
-async fn revoke_passports(server: &Server, jtis: &[String], wait: bool) -> Result<(), OAuthError> {
-    let deadline = tokio::time::Instant::now() + FIRST_USE_GRACE;
+/// registry (yet) is skipped: a first use still minting revokes its own
+/// passport when it sees the reuse (see [`authorization_code`]).
+async fn revoke_passports(server: &Server, jtis: &[String]) -> Result<(), OAuthError> {
     for jti in jtis {
-        loop {
-            match server.inner.db.revoke_cascade(jti, server.now()).await {
-                Ok(_) => break,
-                Err(StoreError::UnknownRecord(_))
-                    if wait && tokio::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(FIRST_USE_POLL).await;
-                }
-                Err(StoreError::UnknownRecord(_)) => break,
-                Err(e) => return Err(server_error("the revocation failed", &e)),
-            }
+        match server.inner.db.revoke_cascade(jti, server.now()).await {
+            Ok(_) | Err(StoreError::UnknownRecord(_)) => {}
+            Err(e) => return Err(server_error("the revocation failed", &e)),
         }
     }
     Ok(())

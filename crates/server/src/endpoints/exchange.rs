@@ -14,6 +14,52 @@ pub(super) struct Acting {
     /// The actor passport's `cnf.jkt`: the new passport is bound to it, so
     /// only the actor can use what is minted for it.
     pub(super) jkt: Option<String>,
+    /// The actor passport's `exp`: what is minted for it never outlives it.
+    pub(super) expires_at: Option<i64>,
+}
+
+impl Acting {
+    /// `ttl`, shortened so that the passport minted for the actor expires
+    /// no later than the actor passport (a child is clamped to its parent
+    /// by the issuer; this adds the actor's bound).
+    pub(super) fn clamp(&self, server: &Server, ttl: u64) -> Result<u64, OAuthError> {
+        let Some(exp) = self.expires_at else {
+            return Ok(ttl);
+        };
+        match u64::try_from(exp.saturating_sub(server.now())) {
+            Ok(left @ 1..) => Ok(ttl.min(left)),
+            _ => Err(OAuthError::new(
+                400,
+                codes::INVALID_REQUEST,
+                "actor_token_invalid: the actor token has no time left",
+            )),
+        }
+    }
+}
+
+/// Review A finding 1: a bearer (unbound) passport is an audience-restricted
+/// credential (RFC 8707; RFC 9700 §4.10). Whoever it was presented to — an
+/// MCP server, a proxy — must not turn it into a child for another
+/// audience. So it is exchanged only by the client it was issued to (the
+/// registry records it: `clients[0]`, the leaf's), or by the agent it names
+/// when that agent is the authenticated client. A bound subject is checked
+/// by its key's proof instead.
+pub(super) fn bearer_held_by(
+    client: &ClientRecord,
+    parent: &VerifiedPassport,
+    clients: &[String],
+) -> Result<(), OAuthError> {
+    let issued_to = clients.first().is_some_and(|c| *c == client.client_id);
+    let names_it = parent.claims().agent.agent_id == client.client_id;
+    if issued_to || names_it {
+        return Ok(());
+    }
+    Err(OAuthError::new(
+        400,
+        codes::INVALID_GRANT,
+        "subject_token_not_held: a bearer passport is exchanged only by the client it was \
+         issued to or the agent it names (RFC 8707 audience restriction; RFC 9700 §4.10)",
+    ))
 }
 
 /// Who will act. Without an actor token, the authenticated client (as a
@@ -32,6 +78,7 @@ pub(super) async fn acting_agent(
             agent_id: agent_of(client)?,
             model: model()?,
             jkt: None,
+            expires_at: None,
         });
     };
     let Some((actor, _)) = verified(server, token).await else {
@@ -66,6 +113,7 @@ pub(super) async fn acting_agent(
         agent_id: AgentId::new(agent.agent_id.clone()).map_err(|e| bad("agent_id", &e))?,
         model: AgentModel::new(agent.agent_model.clone()).map_err(|e| bad("agent_model", &e))?,
         jkt: Some(actor_jkt),
+        expires_at: Some(actor.claims().exp),
     })
 }
 
@@ -113,8 +161,8 @@ pub(super) async fn id_token_root(
         ));
     };
     let proven = dpop_binding(server, headers, None).await?;
+    let ttl = acting.clamp(server, server.inner.passport_ttl.min(remaining))?;
     let jkt = acting.jkt.or(proven);
-    let ttl = server.inner.passport_ttl.min(remaining);
     tracing::info!(
         client_id = %client.client_id,
         sub = %assertion.subject,

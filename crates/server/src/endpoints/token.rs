@@ -129,7 +129,9 @@ pub(super) async fn client_credentials(
 /// child — attenuated (within the parent's scope and the client's), clamped
 /// to the parent's expiry, depth-limited, recorded with its parent — for
 /// the calling client, or for the agent an `actor_token` names (the child's
-/// `act` then names that agent, wrapping the parent's `act`). The child is
+/// `act` then names that agent, wrapping the parent's `act`; the child
+/// expires no later than the actor passport either). A bearer parent is
+/// exchanged only by its own client ([`bearer_held_by`]). The child is
 /// bound to the actor's key when the actor passport is bound, else to the
 /// DPoP key of the request (required, and the parent's own key, when the
 /// parent is bound). An upstream ID token yields a root
@@ -148,7 +150,7 @@ pub(super) async fn token_exchange(
         TokenType::Jwt | TokenType::AccessToken => {}
     }
     let audience = require_resource(exchange.resource.or(exchange.audience))?;
-    let Some((parent, _)) = verified(server, &exchange.subject_token).await else {
+    let Some((parent, clients)) = verified(server, &exchange.subject_token).await else {
         return Err(OAuthError::new(
             400,
             codes::INVALID_GRANT,
@@ -158,6 +160,9 @@ pub(super) async fn token_exchange(
     // a bound parent is exchanged only by its holder: the proof must be by
     // its key (and the child is bound, as the issuer requires)
     let bound = parent.bound_jkt().map(str::to_owned);
+    if bound.is_none() {
+        bearer_held_by(client, &parent, &clients)?;
+    }
     let proven = dpop_binding(server, headers, bound.as_deref()).await?;
     if bound.is_some() && proven.is_none() {
         return Err(OAuthError::new(
@@ -166,6 +171,9 @@ pub(super) async fn token_exchange(
             "the subject token is bound to a key: send a DPoP proof by that key",
         ));
     }
+    // the child outlives neither the actor passport (here) nor the parent
+    // (the issuer clamps it)
+    let ttl = acting.clamp(server, server.inner.passport_ttl)?;
     let jkt = acting.jkt.or(proven);
     let scopes = match exchange.scope {
         Some(asked) => asked,
@@ -173,7 +181,6 @@ pub(super) async fn token_exchange(
     };
     let scopes = granted_scopes(client, Some(scopes))?;
     let parent_jti = parent.claims().jti.clone();
-    let ttl = server.inner.passport_ttl;
     mint(server, client, Some(parent_jti), move |issuer| {
         let mut request =
             DelegationRequest::new(&parent, audience, acting.agent_id, acting.model, scopes)

@@ -13,25 +13,8 @@ use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::endpoints::{RESOURCE, Running, expect_refusal, start_with};
-use crate::exchange::{CHILD_RESOURCE, JWT, exchange, links, now};
-
-/// A passport for `client`, bound to `key`.
-async fn bound_passport(s: &Running, client: &WorkloadClient, key: &DpopKey, at: i64) -> String {
-    let proof = key.proof("POST", &s.at("/token"), None, None, at).unwrap();
-    let r = s
-        .http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .header("DPoP", proof)
-        .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
+use crate::endpoints::{Running, expect_refusal, start_with};
+use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links, now};
 
 async fn delegate_to(
     s: &Running,
@@ -70,7 +53,7 @@ async fn the_actor_passport_names_the_childs_agent_act_and_key() {
     let orchestrator = s.workload("files:*").await;
     let sub_agent = s.workload("files:read").await;
     let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();
-    let actor = bound_passport(&s, &sub_agent, &sub_key, clock.now()).await;
+    let actor = bound_passport(&s, &sub_agent, &sub_key, None, clock.now()).await;
     let parent = s.mint(&orchestrator, "files:*").await;
 
     let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
@@ -127,7 +110,7 @@ async fn an_actor_token_that_is_not_an_active_passport_is_refused() {
 
     // revoked (a bound actor: an unbound one is refused outright)
     let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();
-    let actor = bound_passport(&s, &sub_agent, &sub_key, clock.now()).await;
+    let actor = bound_passport(&s, &sub_agent, &sub_key, None, clock.now()).await;
     let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
     assert_eq!(r.status(), StatusCode::OK, "active before");
     let r = s
@@ -169,4 +152,30 @@ async fn an_unsupported_actor_token_type_is_invalid_request() {
         let r = delegate_to(&s, &orchestrator, &parent, &actor, ty).await;
         actor_refused(r, "actor_token_type not supported:").await;
     }
+}
+
+#[tokio::test]
+async fn the_child_never_outlives_the_actor_passport() {
+    let clock = Arc::new(ManualClock::new(now()));
+    let s = start_with(tempfile::tempdir().unwrap(), {
+        let clock = clock.clone();
+        move |b| b.clock(clock)
+    })
+    .await;
+    let orchestrator = s.workload("files:*").await;
+    let sub_agent = s.workload("files:read").await;
+    let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();
+    // the actor passport first, the parent five minutes later: the parent
+    // lives longer than the actor
+    let actor = bound_passport(&s, &sub_agent, &sub_key, None, clock.now()).await;
+    clock.advance(300);
+    let parent = s.mint(&orchestrator, "files:*").await;
+    let (actor_exp, parent_exp) = (links(&actor)[0].exp, links(&parent)[0].exp);
+    assert!(actor_exp < parent_exp);
+    let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    let child = &links(body["access_token"].as_str().unwrap())[0];
+    assert_eq!(child.exp, actor_exp, "clamped to the actor passport");
+    assert_eq!(body["expires_in"], actor_exp - clock.now());
 }

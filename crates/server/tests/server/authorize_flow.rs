@@ -683,3 +683,76 @@ async fn authorize_is_rate_limited_per_address() {
     )
     .await;
 }
+
+/// The cookies of `responses` kept as a browser keeps them: one value per
+/// name, a later cookie replacing an earlier one of the same name; as a
+/// `Cookie` header.
+fn jar(cookies: &[&str]) -> String {
+    let mut jar = std::collections::BTreeMap::new();
+    for cookie in cookies {
+        let (name, value) = cookie.split_once('=').unwrap();
+        jar.insert(name, value);
+    }
+    let pairs: Vec<String> = jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    pairs.join("; ")
+}
+
+#[tokio::test]
+async fn two_consent_pages_open_in_one_browser_both_work() {
+    let f = flow().await;
+    let first = f.consent().await;
+    let second = f.consent().await;
+    let browser = jar(&[&first.cookie, &second.cookie]);
+    for consent in [&first, &second] {
+        let response = f
+            .decide(consent, "approve", Some(&consent.csrf), Some(&browser))
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        // only this consent's cookie is forgotten
+        let cleared = response.headers()[SET_COOKIE].to_str().unwrap();
+        let name = consent.cookie.split_once('=').unwrap().0;
+        assert!(cleared.starts_with(&format!("{name}=;")), "{cleared}");
+        assert!(cleared.contains("Max-Age=0"), "{cleared}");
+        assert!(param(&location(&response), "code").is_some());
+    }
+}
+
+/// A browser-like client sending from `address` (any 127.0.0.0/8 address
+/// reaches the server on 127.0.0.1).
+fn from_address(address: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from(address))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_address_cannot_fill_the_authorizations_in_progress() {
+    let f = flow_with(json!({}), |b| {
+        b.authorize_rate_limit(RateLimit {
+            burst: 1_000,
+            per_second: 0.0,
+        })
+    })
+    .await;
+    let url = url::Url::parse_with_params(&f.running.at("/authorize"), &f.params()).unwrap();
+    let (greedy, other) = (from_address([127, 0, 0, 2]), from_address([127, 0, 0, 3]));
+    for _ in 0..64 {
+        let response = greedy.get(url.clone()).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert!(location(&response).starts_with(f.mock.issuer()));
+    }
+    let response = greedy.get(url.clone()).send().await.unwrap();
+    let to = f.assert_error_redirect(&response, "temporarily_unavailable");
+    assert!(
+        param(&to, "error_description")
+            .unwrap()
+            .contains("from this address"),
+        "{to}"
+    );
+    // another address is served
+    let response = other.get(url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert!(location(&response).starts_with(f.mock.issuer()));
+}

@@ -448,6 +448,69 @@ async fn of_concurrent_uses_of_one_code_exactly_one_succeeds() {
     assert!(!active(&s, &c, &winners[0]).await);
 }
 
+/// A reuse revokes what is recorded and answers at once: it never waits for
+/// a first use that consumed the code but has not recorded (or never
+/// records) its passport — that first use re-checks the code itself.
+#[tokio::test]
+async fn a_reuse_answers_at_once_whatever_the_first_use_is_doing() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, "code-lost", "files:read", now() + 60).await;
+    // a first use that consumed the code and never recorded its passport
+    let first = ["never-recorded".to_owned()];
+    s.server
+        .database()
+        .consume_code(&TokenHash::of("code-lost"), now(), &first)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    refused(redeem(&s, &c, "code-lost", &[]).await, "code_reused").await;
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "the reuse waited {took:?}"
+    );
+    assert!(
+        s.server
+            .database()
+            .code_reused(&TokenHash::of("code-lost"))
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn of_concurrent_uses_of_one_refresh_token_one_succeeds_and_is_revoked() {
+    let s = std::sync::Arc::new(start().await);
+    let c = std::sync::Arc::new(client(&s, "app", "files:*").await);
+    code_for(&s, &c, "code-rr", "files:read", now() + 60).await;
+    let first = ok(redeem(&s, &c, "code-rr", &[]).await).await;
+    let rt = std::sync::Arc::new(token(&first, "refresh_token"));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (s, c, rt) = (s.clone(), c.clone(), rt.clone());
+        tasks.spawn(async move {
+            let r = refresh(&s, &c, &rt, &[]).await;
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (status, body) = done.unwrap();
+        if status == StatusCode::OK {
+            winners.push(token(&body, "access_token"));
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["error"], "invalid_grant", "{body}");
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    // the others were reuses: the family and the winner's passport are revoked
+    assert!(!active(&s, &c, &winners[0]).await);
+    assert!(!active(&s, &c, &token(&first, "access_token")).await);
+}
+
 #[tokio::test]
 async fn revoking_a_refresh_token_revokes_its_family_and_passports() {
     let s = start().await;

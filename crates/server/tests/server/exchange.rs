@@ -51,6 +51,34 @@ pub(crate) async fn exchange(
     request.send().await.unwrap()
 }
 
+/// A passport for `client` (with `scope`, or all of its scopes), bound to
+/// `key`.
+pub(crate) async fn bound_passport(
+    s: &Running,
+    client: &WorkloadClient,
+    key: &DpopKey,
+    scope: Option<&str>,
+    at: i64,
+) -> String {
+    let proof = key.proof("POST", &s.at("/token"), None, None, at).unwrap();
+    let mut form = vec![("grant_type", "client_credentials"), ("resource", RESOURCE)];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    let r = s
+        .http
+        .post(s.at("/token"))
+        .basic_auth(&client.client_id, Some(client.secret.expose()))
+        .header("DPoP", proof)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
 pub(crate) async fn error(r: reqwest::Response) -> Value {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     r.json().await.unwrap()
@@ -69,11 +97,20 @@ async fn a_bundle_is_exchanged_for_a_narrower_child_recorded_with_its_parent() {
     let parent = s.mint(&orchestrator, "files:*").await;
     // later: the child cannot outlive its parent
     clock.advance(600);
+    // the orchestrator (the parent's own client) exchanges it for the
+    // reader, named by its bound passport
+    let reader_key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let actor = bound_passport(&s, &reader, &reader_key, None, clock.now()).await;
     let r = exchange(
         &s,
-        &reader,
+        &orchestrator,
         &parent,
-        &[("resource", CHILD_RESOURCE), ("scope", "files:read")],
+        &[
+            ("resource", CHILD_RESOURCE),
+            ("scope", "files:read"),
+            ("actor_token", &actor),
+            ("actor_token_type", JWT),
+        ],
         None,
     )
     .await;
@@ -83,7 +120,7 @@ async fn a_bundle_is_exchanged_for_a_narrower_child_recorded_with_its_parent() {
         body["issued_token_type"],
         "urn:ietf:params:oauth:token-type:access_token"
     );
-    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["token_type"], "DPoP", "held by the reader's key");
     assert_eq!(body["scope"], "files:read");
     let child = body["access_token"].as_str().unwrap();
     let chain = links(child);
@@ -117,7 +154,14 @@ async fn a_bundle_is_exchanged_for_a_narrower_child_recorded_with_its_parent() {
         .unwrap();
     assert_eq!(answer, serde_json::json!({"active": false}));
     // and a revoked subject cannot be exchanged
-    let r = exchange(&s, &reader, &parent, &[("resource", CHILD_RESOURCE)], None).await;
+    let r = exchange(
+        &s,
+        &orchestrator,
+        &parent,
+        &[("resource", CHILD_RESOURCE)],
+        None,
+    )
+    .await;
     assert_eq!(error(r).await["error"], "invalid_grant");
 }
 
@@ -132,7 +176,16 @@ pub(crate) fn now() -> i64 {
 async fn an_exchange_that_widens_the_scope_is_invalid_scope() {
     let s = start().await;
     let orchestrator = s.workload("files:read mail:send").await;
-    let parent = s.mint(&orchestrator, "files:read").await;
+    // bound to a key the narrow client below holds too: a bound subject is
+    // exchanged by whoever proves its key
+    let key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let parent = bound_passport(&s, &orchestrator, &key, Some("files:read"), now()).await;
+    let proof = || {
+        Some(
+            key.proof("POST", &s.at("/token"), None, None, now())
+                .unwrap(),
+        )
+    };
     // within the client's scopes, beyond the parent's
     let r = exchange(
         &s,
@@ -142,13 +195,20 @@ async fn an_exchange_that_widens_the_scope_is_invalid_scope() {
             ("resource", CHILD_RESOURCE),
             ("scope", "files:read mail:send"),
         ],
-        None,
+        proof().as_deref(),
     )
     .await;
     expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_scope", "scope_widened").await;
     // within the parent's, beyond the calling client's
     let narrow = s.workload("mail:send").await;
-    let r = exchange(&s, &narrow, &parent, &[("resource", CHILD_RESOURCE)], None).await;
+    let r = exchange(
+        &s,
+        &narrow,
+        &parent,
+        &[("resource", CHILD_RESOURCE)],
+        proof().as_deref(),
+    )
+    .await;
     assert_eq!(error(r).await["error"], "invalid_scope");
 }
 

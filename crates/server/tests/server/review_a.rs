@@ -18,7 +18,6 @@ const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 /// turn it into a child for another audience; only the client it was
 /// issued to, or the agent it names, may exchange it.
 #[tokio::test]
-#[ignore = "finding 1"]
 async fn finding_1_a_bearer_passport_is_exchanged_only_by_its_own_client() {
     let s = start().await;
     let owner = s.workload("files:*").await;

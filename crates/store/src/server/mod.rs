@@ -297,6 +297,15 @@ impl Database {
         answer
     }
 
+    /// Whether a second use of the code was refused: the winner of a
+    /// reuse race re-reads this after recording its passport, and revokes
+    /// that passport itself if so (the loser's revocation may have run
+    /// before the passport was recorded). `false` for an unknown code.
+    pub async fn code_reused(&self, code: &TokenHash) -> Result<bool, StoreError> {
+        let code = code.clone();
+        on_backend!(self, read, |x| ops::code_reused(x, &code))
+    }
+
     /// What the authorization code `code` grants, whatever its state (used,
     /// expired or not), without using it: to check the request before
     /// [`consume_code`](Database::consume_code), which alone decides.
@@ -317,6 +326,15 @@ impl Database {
     ) -> Result<Option<RefreshFamily>, StoreError> {
         let token = token.clone();
         on_backend!(self, read, |x| ops::refresh_family(x, &token))
+    }
+
+    /// Whether the refresh token `token` is revoked (its family ended by a
+    /// reuse or an RFC 7009 revocation): the rotation that issued it
+    /// re-reads this after recording its passport. `false` for an unknown
+    /// token.
+    pub async fn refresh_revoked(&self, token: &TokenHash) -> Result<bool, StoreError> {
+        let token = token.clone();
+        on_backend!(self, read, |x| ops::refresh_revoked(x, &token))
     }
 
     /// Remembers the first refresh token of a new family.

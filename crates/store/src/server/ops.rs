@@ -94,6 +94,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_server_secrets.sql"),
         postgres: include_str!("../../migrations/postgres/0003_server_secrets.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_code_reuse",
+        sqlite: include_str!("../../migrations/sqlite/0004_code_reuse.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_code_reuse.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows.
@@ -395,6 +401,10 @@ pub(super) async fn consume_code<E: Exec>(
         return Ok(Err(StoreError::UnknownCode));
     };
     if state.opt_int(0)?.is_some() {
+        // marked in this (committed) transaction: a first use still minting
+        // sees it when it re-reads the code ([`code_reused`])
+        x.exec(sql::MARK_CODE_REUSED, &[now.into(), code.as_str().into()])
+            .await?;
         let issued = state
             .opt_text(1)?
             .map(|s| parse_list(&s))
@@ -427,7 +437,27 @@ pub(super) async fn code<E: Exec>(
         .transpose()
 }
 
+/// Whether a second use of the code was seen (false for an unknown code).
+pub(super) async fn code_reused<E: Exec>(x: &mut E, code: &TokenHash) -> Result<bool, StoreError> {
+    match one(x, sql::CODE_REUSED, &[code.as_str().into()]).await? {
+        Some(r) => Ok(r.opt_int(0)?.is_some()),
+        None => Ok(false),
+    }
+}
+
 // ---- refresh tokens ----
+
+/// Whether the refresh token was revoked (its family ended: a reuse, an
+/// RFC 7009 revocation); false for an unknown token.
+pub(super) async fn refresh_revoked<E: Exec>(
+    x: &mut E,
+    token: &TokenHash,
+) -> Result<bool, StoreError> {
+    match one(x, sql::REFRESH_STATE, &[token.as_str().into()]).await? {
+        Some(r) => Ok(r.opt_int(2)?.is_some()),
+        None => Ok(false),
+    }
+}
 
 pub(super) async fn refresh_family<E: Exec>(
     x: &mut E,

@@ -80,6 +80,11 @@ pub(super) const CODE_BY_HASH: &str = "SELECT client_id, redirect_uri, code_chal
 pub(super) const REFRESH_BY_HASH: &str = "SELECT family_id, client_id, passport_jti, scope, \
      claims, expires_at FROM refresh_tokens WHERE token_hash = $1";
 
+pub(super) const MARK_CODE_REUSED: &str =
+    "UPDATE auth_codes SET reused_at = $1 WHERE code_hash = $2 AND reused_at IS NULL";
+
+pub(super) const CODE_REUSED: &str = "SELECT reused_at FROM auth_codes WHERE code_hash = $1";
+
 pub(super) const CODE_STATE: &str =
     "SELECT used_at, issued_jtis FROM auth_codes WHERE code_hash = $1";
 

@@ -277,10 +277,19 @@ async fn authorization_code_is_single_use(db: Arc<Database>) {
     assert_eq!(grant.redirect_uri, "http://127.0.0.1:8080/cb");
     assert_eq!(grant.resource, "https://tool.example");
     assert_eq!(grant.claims, r#"{"sub":"alice"}"#);
+    // used once: not reused yet
+    assert!(!db.code_reused(&hash).await.unwrap());
     match db.consume_code(&hash, NOW + 1, &["p2".to_owned()]).await {
         Err(passport_store::StoreError::CodeReused { issued }) => assert_eq!(issued, ["p1"]),
         other => panic!("expected code_reused, got {other:?}"),
     }
+    // the refused second use is marked, for the first use to see
+    assert!(db.code_reused(&hash).await.unwrap());
+    assert!(
+        !db.code_reused(&TokenHash::of("never-issued"))
+            .await
+            .unwrap()
+    );
     let stale = TokenHash::of("stale-code");
     db.insert_code(code(&stale, NOW + 60)).await.unwrap();
     let err = db.consume_code(&stale, NOW + 60, &[]).await.unwrap_err();
@@ -338,6 +347,7 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
     db.rotate_refresh(&TokenHash::of("rt-2"), successor("rt-3", "p3"), NOW + 2)
         .await
         .unwrap();
+    assert!(!db.refresh_revoked(&TokenHash::of("rt-3")).await.unwrap());
     // any member names its family and every passport issued in it, unused
     for (token, beside) in [("rt-1", "p1"), ("rt-3", "p3")] {
         let family = db
@@ -367,7 +377,14 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
         }
         other => panic!("expected refresh_token_reused, got {other:?}"),
     }
-    // the live member of the family is dead too
+    // the live member of the family is dead too, as the rotation that
+    // issued it sees when it re-reads it
+    assert!(db.refresh_revoked(&TokenHash::of("rt-3")).await.unwrap());
+    assert!(
+        !db.refresh_revoked(&TokenHash::of("rt-never"))
+            .await
+            .unwrap()
+    );
     let err = db
         .rotate_refresh(&TokenHash::of("rt-3"), successor("rt-4", "p4"), NOW + 4)
         .await
