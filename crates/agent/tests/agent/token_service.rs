@@ -852,10 +852,25 @@ async fn a_real_passport_server_issues_by_client_credentials_and_exchange() {
             .unwrap();
         assert_eq!(parent.scopes, ["files:read", "files:write"]);
 
-        let sub_agent = TokenService::discover(&issuer, client(&reader)).await.unwrap();
+        // The orchestrator delegates to a sub-agent whose key it provisions:
+        // a bearer passport is exchanged only by the client that holds it
+        // (another client presenting it is refused: RFC 8707 audience
+        // restriction), and the child is bound to the sub-agent's key.
+        let stranger = TokenService::discover(&issuer, client(&reader)).await.unwrap();
+        let err = stranger
+            .exchange(
+                parent.credentials.bundle(),
+                &PassportRequest::new("https://files.example/api").scope("files:read"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ClientError::TokenRefused { status: 400, error, .. } if error == "invalid_grant"),
+            "{err:?}"
+        );
         let sub_key = key();
         let jkt = sub_key.jkt().to_owned();
-        let child = sub_agent
+        let child = agent
             .exchange(
                 parent.credentials.bundle(),
                 &PassportRequest::new("https://files.example/api")
@@ -873,14 +888,13 @@ async fn a_real_passport_server_issues_by_client_credentials_and_exchange() {
             .collect();
         assert_eq!(chain.len(), 2);
         assert_eq!(chain[0].cnf_jkt.as_deref(), Some(jkt.as_str()));
-        assert_eq!(chain[0].agent.agent_id.as_str(), reader.client_id);
         assert_eq!(chain[0].agent.parent_jti.as_deref(), Some(chain[1].jti.as_str()));
 
         // a wider child is refused with the server's OAuth error
-        let err = sub_agent
+        let err = agent
             .exchange(
                 parent.credentials.bundle(),
-                &PassportRequest::new("https://files.example/api").scope("files:write"),
+                &PassportRequest::new("https://files.example/api").scope("mail:send"),
             )
             .await
             .unwrap_err();
@@ -995,14 +1009,14 @@ async fn a_real_passport_server_runs_the_code_flow_with_nonces_refresh_and_step_
             .build()
             .await
             .unwrap();
-        let secret = passport_store::server::ClientSecret::generate().unwrap();
+        // a public client (`none`), as an agent on a person's machine is
         server
             .database()
             .insert_client(NewClient {
                 client_id: "person-agent".into(),
-                kind: ClientKind::Confidential,
-                secret: Some(secret.clone()),
-                auth_method: "client_secret_basic".into(),
+                kind: ClientKind::Public,
+                secret_hash: None,
+                auth_method: "none".into(),
                 redirect_uris: vec![CODE_REDIRECT.into()],
                 grant_types: vec!["authorization_code".into(), "refresh_token".into()],
                 scopes: "files:read files:write".into(),
@@ -1018,7 +1032,7 @@ async fn a_real_passport_server_runs_the_code_flow_with_nonces_refresh_and_step_
 
         let service = TokenService::discover(
             &issuer,
-            OAuthClient::with_secret("person-agent", ClientSecret::new(secret.expose())),
+            OAuthClient::public("person-agent"),
         )
         .await
         .unwrap();
