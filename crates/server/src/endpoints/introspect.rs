@@ -133,7 +133,7 @@ pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<()
         .form
         .get("token")
         .ok_or_else(|| OAuthError::new(400, codes::INVALID_REQUEST, "missing parameter: token"))?;
-    if revoke_refresh_token(server, &client, token).await? {
+    if revoke_refresh_token(server, client, token).await? {
         return Ok(());
     }
     let Some((passport, clients)) = verified(server, token).await else {

@@ -45,16 +45,16 @@ pub(super) async fn metadata(State(server): State<Server>) -> Response {
         document.response_types_supported = Vec::new();
     }
     let mut value = serde_json::to_value(&document).unwrap_or_else(|_| json!({}));
-    if let Some(map) = value.as_object_mut() {
-        if !authorize {
-            for member in [
-                "authorization_endpoint",
-                "response_modes_supported",
-                "code_challenge_methods_supported",
-                "authorization_response_iss_parameter_supported",
-            ] {
-                map.remove(member);
-            }
+    if let Some(map) = value.as_object_mut()
+        && !authorize
+    {
+        for member in [
+            "authorization_endpoint",
+            "response_modes_supported",
+            "code_challenge_methods_supported",
+            "authorization_response_iss_parameter_supported",
+        ] {
+            map.remove(member);
         }
     }
     json_response(&value, "public, max-age=300")

@@ -58,7 +58,7 @@ pub(super) async fn token_inner(server: &Server, request: Request) -> Result<Val
             let (code, uri, verifier) = (&code, &redirect_uri, &code_verifier);
             authorization_code(
                 server,
-                &client,
+                client,
                 code,
                 uri,
                 verifier,
@@ -71,7 +71,7 @@ pub(super) async fn token_inner(server: &Server, request: Request) -> Result<Val
             refresh_token: token,
             scope,
             resource,
-        } => refresh_token(server, &client, &token, scope, resource, &posted.headers).await,
+        } => refresh_token(server, client, &token, scope, resource, &posted.headers).await,
     }
 }
 
