@@ -10,4 +10,5 @@ mod exchange;
 mod postgres;
 mod rate_limit;
 mod resource_server;
+mod shared_state;
 mod token_request;

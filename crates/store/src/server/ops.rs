@@ -88,6 +88,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_random_status_indices.sql"),
         postgres: include_str!("../../migrations/postgres/0002_random_status_indices.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_revocation_epoch",
+        sqlite: include_str!("../../migrations/sqlite/0003_revocation_epoch.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_revocation_epoch.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows.
@@ -237,6 +243,10 @@ pub(super) async fn revoke_cascade<E: Exec>(
     let rows = x
         .query(sql::REVOKE_CASCADE, &[jti.into(), now.into()])
         .await?;
+    if !rows.is_empty() {
+        // in the same transaction: whoever reads the new epoch sees these
+        x.exec(sql::BUMP_REVOCATION_EPOCH, &[]).await?;
+    }
     let mut out = rows
         .iter()
         .map(|r| {
@@ -625,6 +635,29 @@ pub(super) async fn delete_retired_keys<E: Exec>(
 }
 
 // ---- status lists ----
+
+/// The registry's revocation epoch: a counter every revocation of a
+/// passport increments in its own transaction.
+pub(super) async fn revocation_epoch<E: Exec>(x: &mut E) -> Result<i64, StoreError> {
+    one(x, sql::REVOCATION_EPOCH, &[])
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the revocation epoch is missing".into()))?
+        .int(0)
+}
+
+/// `n` indices of the list `uri`, each drawn as [`allocate_status_index`]
+/// draws one, in one transaction.
+pub(super) async fn allocate_status_indices<E: Exec>(
+    x: &mut E,
+    uri: &str,
+    n: usize,
+) -> Result<Vec<u64>, StoreError> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(allocate_status_index(x, uri).await?);
+    }
+    Ok(out)
+}
 
 pub(super) async fn allocate_status_index<E: Exec>(
     x: &mut E,
