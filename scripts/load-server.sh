@@ -41,7 +41,7 @@ server=$!
 for _ in $(seq 1200); do [ -s "$dir/url" ] && break; sleep 0.1; done
 url="$(head -1 "$dir/url")"
 [ -n "$url" ] || { echo "load-server.sh: the server did not start" >&2; exit 1; }
-echo "server: $url (${DATABASE:+PostgreSQL}${DATABASE:-SQLite}), $CONNECTIONS connections, $THREADS wrk threads, ${DURATION}s per scenario, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "server: $url ($([ -n "${DATABASE:-}" ] && echo PostgreSQL || echo SQLite)), $CONNECTIONS connections, $THREADS wrk threads, ${DURATION}s per scenario, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 run() {
     local name=$1 path=$2 auth=$3 body=$4

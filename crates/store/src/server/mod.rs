@@ -108,8 +108,9 @@ macro_rules! on_backend {
             #[cfg(feature = "postgres")]
             Backend::Postgres(p) => {
                 let mut conn = p.get().await?;
-                let tx = conn.client()?.transaction().await.map_err(postgres::pg)?;
-                let $x = &mut postgres::PgExec(&tx);
+                let (client, statements) = conn.client()?;
+                let tx = client.transaction().await.map_err(postgres::pg)?;
+                let $x = &mut postgres::PgExec::new(&tx, statements);
                 let out = $body.await?;
                 tx.commit().await.map_err(postgres::pg)?;
                 Ok(out)
@@ -125,8 +126,8 @@ macro_rules! on_backend {
             #[cfg(feature = "postgres")]
             Backend::Postgres(p) => {
                 let mut conn = p.get().await?;
-                let client = conn.client()?;
-                let $x = &mut postgres::PgExec(&*client);
+                let (client, statements) = conn.client()?;
+                let $x = &mut postgres::PgExec::new(&*client, statements);
                 $body.await
             }
         }
@@ -143,8 +144,8 @@ macro_rules! on_backend {
             #[cfg(feature = "postgres")]
             Backend::Postgres(p) => {
                 let mut conn = p.get().await?;
-                let client = conn.client()?;
-                let $x = &mut postgres::PgExec(&*client);
+                let (client, statements) = conn.client()?;
+                let $x = &mut postgres::PgExec::new(&*client, statements);
                 $body.await
             }
         }
