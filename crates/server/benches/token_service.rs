@@ -30,6 +30,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use passport_store::server::Database;
 
 const DISTINCT: usize = 4096;
+
+fn active(body: &[u8]) -> bool {
+    body.windows(13).any(|w| w == b"\"active\":true")
+}
 const CONCURRENT: usize = 64;
 
 fn bench(c: &mut Criterion) {
@@ -70,7 +74,7 @@ fn bench(c: &mut Criterion) {
                 &f.repeated_body,
             ));
             assert_eq!(status, StatusCode::OK);
-            assert!(body.starts_with(b"{\"act"), "inactive?");
+            assert!(active(&body), "inactive?");
         });
     });
     let mut turn = 0usize;
@@ -84,7 +88,7 @@ fn bench(c: &mut Criterion) {
                 &f.distinct_bodies[turn],
             ));
             assert_eq!(status, StatusCode::OK);
-            assert!(body.starts_with(b"{\"act"), "inactive?");
+            assert!(active(&body), "inactive?");
         });
     });
     group.finish();

@@ -14,7 +14,7 @@ use passport_oidc::Provider;
 use passport_store::StoreError;
 use passport_store::server::{ClientKind, ClientSecret, Database, NewClient};
 
-use crate::active_cache::ActiveCache;
+use crate::active_cache::{ActiveCache, EpochGate};
 use crate::keys::{KEY_RELOAD_INTERVAL, KeySet, KeySetConfig, ScheduledKey};
 use crate::metadata::{Issuer, MetadataError};
 use crate::rate_limit::{RateLimit, RateLimiter};
@@ -197,6 +197,7 @@ impl ServerBuilder {
                 next_key_reload: AtomicI64::new(now.saturating_add(KEY_RELOAD_INTERVAL)),
                 last_forced_reload: AtomicI64::new(i64::MIN),
                 active: ActiveCache::default(),
+                epoch: EpochGate::default(),
                 dpop,
                 limiter,
                 passport_ttl: self.passport_ttl,
@@ -226,6 +227,9 @@ pub(crate) struct Inner {
     pub(crate) status_pool: StatusPool,
     /// Passports introspection found active, per revocation epoch.
     pub(crate) active: ActiveCache,
+    /// Reads of the registry's revocation epoch, shared by concurrent
+    /// introspections.
+    pub(crate) epoch: EpochGate,
     pub(crate) dpop: DpopVerifier,
     pub(crate) limiter: RateLimiter,
     pub(crate) passport_ttl: u64,

@@ -44,7 +44,7 @@ pub(super) async fn verified(
     // every link recorded and active: the epoch first, then the rows (see
     // crate::active_cache), so no revocation on any instance is missed
     let db = &server.inner.db;
-    let epoch = db.revocation_epoch().await.ok()?;
+    let epoch = server.inner.epoch.read(db).await.ok()?;
     let mut client = Vec::new();
     for link in passport.links() {
         if let Some(known) = server.inner.active.get(epoch, &link.jti) {
