@@ -458,6 +458,11 @@ pub(crate) struct ServeArgs {
     /// A scope the workload may be granted (repeatable).
     #[arg(long, value_name = "SCOPE", requires = "register_workload")]
     pub(crate) scope: Vec<String>,
+    /// Schedule a rotation of the signing key of every instance on the
+    /// database (the new key is published now and signs about a minute
+    /// later), print its kid, and exit.
+    #[arg(long, conflicts_with = "register_workload")]
+    pub(crate) rotate_key: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1221,6 +1221,8 @@ mod help;
 mod output;
 #[path = "cli/serve.rs"]
 mod serve;
+#[path = "cli/serve_rotate.rs"]
+mod serve_rotate;
 #[path = "cli/session.rs"]
 mod session;
 #[path = "cli/units.rs"]

@@ -63,6 +63,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod active_cache;
 pub mod authorize;
 pub mod client_auth;
 pub mod client_metadata;
@@ -75,8 +76,10 @@ mod oauth;
 pub mod pkce;
 pub mod rate_limit;
 mod service;
+mod status_pool;
 pub mod token_request;
 
+pub use keys::{KEY_RELOAD_INTERVAL, KEY_ROTATION_DELAY, ScheduledKey, rotate_signing_key};
 pub use oauth::{OAuthError, codes};
 pub use service::{
     DEFAULT_AUTHORIZE_RATE, DEFAULT_INTROSPECTION_RATE, DEFAULT_PASSPORT_TTL, DEFAULT_REFRESH_TTL,

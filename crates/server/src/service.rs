@@ -4,21 +4,24 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use passport_claims::{Clock, ScopeSet, SystemClock};
 use passport_dpop::DpopVerifier;
-use passport_jose::{JoseError, SigningKey};
+use passport_jose::JoseError;
 use passport_oidc::Provider;
 use passport_store::StoreError;
 use passport_store::server::{ClientKind, Database, NewClient};
-use passport_verifier::InMemoryKeyStore;
 
+use crate::active_cache::{ActiveCache, EpochGate};
 use crate::client_auth::ClientSecret;
 use crate::client_metadata::{ClientMetadataFetcher, Resolver, SystemResolver};
 use crate::endpoints::clients::ClientSettings;
+use crate::keys::{KEY_RELOAD_INTERVAL, KeySet, KeySetConfig, ScheduledKey};
 use crate::metadata::{Issuer, MetadataError};
 use crate::rate_limit::{RateLimit, RateLimiter};
+use crate::status_pool::StatusPool;
 
 /// The default lifetime of a passport minted by `client_credentials`, in
 /// seconds (15 minutes).
@@ -334,13 +337,18 @@ impl ServerBuilder {
     pub async fn build(self) -> Result<Server, ServerError> {
         let issuer = Issuer::new(&self.issuer)?;
         let now = self.clock.now();
-        let key = crate::keys::current_key(&self.database, now).await?;
-        let verifier_keys = InMemoryKeyStore::new();
-        for k in crate::keys::published(&self.database, now).await? {
-            verifier_keys
-                .insert(issuer.as_str(), k)
-                .map_err(|e| ServerError::Store(StoreError::Corrupt(e.to_string())))?;
-        }
+        let status_uri = issuer.endpoint(STATUS_LIST_PATH);
+        let records = crate::keys::load(&self.database, now).await?;
+        let keys = KeySet::build(
+            &records,
+            now,
+            &KeySetConfig {
+                issuer: issuer.as_str(),
+                clock: &self.clock,
+                max_depth: self.max_depth,
+                status_uri: &status_uri,
+            },
+        )?;
         let dpop =
             crate::endpoints::nonce::dpop_verifier(&self.database, &self.clock, self.dpop_nonces)
                 .await?;
@@ -366,12 +374,16 @@ impl ServerBuilder {
         );
         Ok(Server {
             inner: Arc::new(Inner {
-                status_uri: issuer.endpoint(STATUS_LIST_PATH),
+                status_pool: StatusPool::new(&status_uri),
+                status_uri,
                 issuer,
                 db: self.database,
                 clock: self.clock,
-                key,
-                verifier_keys: Arc::new(verifier_keys),
+                keys: RwLock::new(Arc::new(keys)),
+                next_key_reload: AtomicI64::new(now.saturating_add(KEY_RELOAD_INTERVAL)),
+                last_forced_reload: AtomicI64::new(i64::MIN),
+                active: ActiveCache::default(),
+                epoch: EpochGate::default(),
                 dpop,
                 limiter,
                 introspection_limiter,
@@ -399,8 +411,20 @@ pub(crate) struct Inner {
     pub(crate) issuer: Issuer,
     pub(crate) db: Database,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) key: SigningKey,
-    pub(crate) verifier_keys: Arc<InMemoryKeyStore>,
+    /// The issuer, verifiers and JWKS of the database's keys, swapped whole
+    /// when they change.
+    keys: RwLock<Arc<KeySet>>,
+    /// When the keys are read again (Unix seconds).
+    next_key_reload: AtomicI64,
+    /// The last reload an unknown `kid` caused (at most one a second).
+    last_forced_reload: AtomicI64,
+    /// Status indices taken from the database by blocks.
+    pub(crate) status_pool: StatusPool,
+    /// Passports introspection found active, per revocation epoch.
+    pub(crate) active: ActiveCache,
+    /// Reads of the registry's revocation epoch, shared by concurrent
+    /// introspections.
+    pub(crate) epoch: EpochGate,
     pub(crate) dpop: DpopVerifier,
     pub(crate) limiter: RateLimiter,
     /// `/introspect`'s buckets.
@@ -451,7 +475,7 @@ impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("issuer", &self.inner.issuer.as_str())
-            .field("kid", &self.inner.key.kid())
+            .field("kid", &self.kid())
             .finish_non_exhaustive()
     }
 }
@@ -484,9 +508,87 @@ impl Server {
         self.inner.issuer.as_str()
     }
 
-    /// The `kid` of the key it signs with.
-    pub fn kid(&self) -> &str {
-        self.inner.key.kid()
+    /// The `kid` of the key it signs with now.
+    pub fn kid(&self) -> String {
+        self.keys().kid().to_owned()
+    }
+
+    /// Schedules a rotation of the signing key (for every instance on the
+    /// database, see [`crate::rotate_signing_key`]) and publishes the new
+    /// key at once on this instance; it signs once its time has come.
+    pub async fn rotate_signing_key(&self) -> Result<ScheduledKey, ServerError> {
+        let scheduled =
+            crate::keys::rotate_signing_key(&self.inner.db, self.inner.clock.now()).await?;
+        self.reload_keys().await?;
+        Ok(scheduled)
+    }
+
+    /// What it signs and verifies with now.
+    pub(crate) fn keys(&self) -> Arc<KeySet> {
+        Arc::clone(
+            &self
+                .inner
+                .keys
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Reads the database's keys again (promoting a next key whose time
+    /// has come) and swaps in a new key set if they changed.
+    pub(crate) async fn reload_keys(&self) -> Result<(), ServerError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let records = crate::keys::load(&inner.db, now).await?;
+        if self.keys().fingerprint == crate::keys::fingerprint(&records, now) {
+            return Ok(());
+        }
+        let keys = KeySet::build(
+            &records,
+            now,
+            &KeySetConfig {
+                issuer: inner.issuer.as_str(),
+                clock: &inner.clock,
+                max_depth: inner.max_depth,
+                status_uri: &inner.status_uri,
+            },
+        )?;
+        tracing::info!(kid = %keys.kid(), "signing keys reloaded");
+        *inner.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        Ok(())
+    }
+
+    /// Reloads the keys if [`KEY_RELOAD_INTERVAL`] has passed since the last
+    /// time (one request does it; the others go on with the keys they
+    /// have), or, with `unknown_kid`, at most once a second.
+    pub(crate) async fn reload_keys_if_due(&self, unknown_kid: bool) {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let (slot, next) = if unknown_kid {
+            (&inner.last_forced_reload, now)
+        } else {
+            (
+                &inner.next_key_reload,
+                now.saturating_add(KEY_RELOAD_INTERVAL),
+            )
+        };
+        let due = slot.load(Ordering::Relaxed);
+        let is_due = if unknown_kid { due < now } else { due <= now };
+        if !is_due
+            || slot
+                .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if unknown_kid {
+            inner
+                .next_key_reload
+                .store(now.saturating_add(KEY_RELOAD_INTERVAL), Ordering::Relaxed);
+        }
+        if let Err(e) = self.reload_keys().await {
+            tracing::warn!(error = %e, "the signing keys could not be reloaded");
+        }
     }
 
     /// The database.

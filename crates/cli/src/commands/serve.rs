@@ -47,6 +47,9 @@ pub(crate) fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), CliError> {
     let now = ctx.now();
     runtime()?.block_on(async {
         let db = Database::open(&database, now).await?;
+        if args.rotate_key {
+            return rotate(&db, now).await;
+        }
         if let Some(owner) = &args.register_workload {
             let issuer = issuer_of(args, args.listen);
             let server = Server::builder(&issuer, db)
@@ -121,6 +124,20 @@ async fn register(server: &Server, owner: &str, scopes: &str) -> Result<(), CliE
         say!("client_id: {}", client.client_id);
         say!("client_secret: {}", client.secret.expose());
         note!("the secret is shown once: the server keeps only its hash");
+    }
+    Ok(())
+}
+
+/// `--rotate-key`: the running instances pick the new key up by themselves.
+async fn rotate(db: &Database, now: i64) -> Result<(), CliError> {
+    let next = passport_server::rotate_signing_key(db, now)
+        .await
+        .map_err(server_error)?;
+    if output::json_mode() {
+        output::emit(&serde_json::json!({ "kid": next.kid, "signs_from": next.signs_from }));
+    } else {
+        say!("kid: {}", next.kid);
+        say!("signs_from: {}", next.signs_from);
     }
     Ok(())
 }

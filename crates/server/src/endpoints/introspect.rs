@@ -12,21 +12,24 @@ pub(super) async fn verified(
     server: &Server,
     token: &str,
 ) -> Option<(VerifiedPassport, Vec<String>)> {
+    server.reload_keys_if_due(false).await;
     let bundle = UnverifiedBundle::parse(token).ok()?;
-    let leaf = bundle.inspect_unverified().into_iter().next()?.ok()?;
-    // the audience is only read to configure the verifier: the signature
-    // then covers it like every other claim
-    let policy = VerificationPolicy::new(server.issuer(), leaf.claims.aud.clone());
-    let verify = || -> Result<passport_verifier::Verification, VerifyError> {
-        Verifier::with_key_store(policy.clone(), server.inner.verifier_keys.clone())?
-            .with_clock(server.inner.clock.clone())
-            .dangerous_ignore_status()
-            .verify_bundle_pending_proof(&bundle)
+    // the audience is only read to pick the verifier: the signature then
+    // covers it like every other claim. Only it is decoded here (the
+    // verifier decodes the rest, or finds the token in its cache).
+    let audience = leaf_audience(bundle.leaf())?;
+    let audience = audience.as_str();
+    let verify = |keys: &crate::keys::KeySet| {
+        let verifier = keys.verifier(server.issuer(), audience, &server.inner.clock)?;
+        let outcome = verifier.verify_bundle_pending_proof(&bundle)?;
+        // warm from now on: it verified a passport of this issuer
+        keys.keep(&verifier);
+        Ok::<_, VerifyError>(outcome)
     };
-    let outcome = match verify() {
+    let outcome = match verify(&server.keys()) {
         Err(e) if e.code() == "unknown_kid" => {
             refresh_keys(server).await;
-            verify()
+            verify(&server.keys())
         }
         other => other,
     }
@@ -38,23 +41,46 @@ pub(super) async fn verified(
         passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven(),
         _ => return None,
     };
+    // every link recorded and active: the epoch first, then the rows (see
+    // crate::active_cache), so no revocation on any instance is missed
+    let db = &server.inner.db;
+    let epoch = server.inner.epoch.read(db).await.ok()?;
     let mut client = Vec::new();
     for link in passport.links() {
-        let record = server.inner.db.passport(&link.jti).await.ok()??;
+        if let Some(known) = server.inner.active.get(epoch, &link.jti) {
+            client.push(known);
+            continue;
+        }
+        let record = db.passport(&link.jti).await.ok()??;
         if record.state != PassportState::Active {
             return None;
         }
+        server
+            .inner
+            .active
+            .insert(epoch, &link.jti, &record.entry.client_id);
         client.push(record.entry.client_id);
     }
     Some((passport, client))
 }
 
-pub(super) async fn refresh_keys(server: &Server) {
-    if let Ok(keys) = crate::keys::published(&server.inner.db, server.now()).await {
-        for k in keys {
-            let _ = server.inner.verifier_keys.insert(server.issuer(), k);
-        }
+/// The unverified `aud` of a compact JWS, to pick the verifier by: its
+/// payload's only member read (a duplicate or a non-string `aud` fails,
+/// and the token is inactive).
+fn leaf_audience(leaf: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Aud {
+        aud: String,
     }
+    let payload = leaf.split('.').nth(1)?;
+    let bytes = passport_jose::b64::decode(payload)?;
+    serde_json::from_slice::<Aud>(&bytes).ok().map(|a| a.aud)
+}
+
+/// Reads the keys again after an unknown `kid` (a key another instance
+/// just promoted), at most once a second.
+pub(super) async fn refresh_keys(server: &Server) {
+    server.reload_keys_if_due(true).await;
 }
 
 pub(super) async fn introspect(State(server): State<Server>, request: Request) -> Response {

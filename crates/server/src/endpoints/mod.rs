@@ -2,7 +2,6 @@
 //! (`client_credentials`), `/introspect`, `/revoke`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -11,15 +10,14 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use passport_claims::{
-    AgentId, AgentModel, Audience, IdentityAssertion, PassportClaims, ScopeSet, StatusAllocator,
-    StatusReference, UnverifiedBundle,
+    AgentId, AgentModel, Audience, IdentityAssertion, ScopeSet, UnverifiedBundle,
 };
 use passport_dpop::{DpopError, ReplayCache};
 use passport_issuer::{DelegationRequest, IssuanceRequest, IssueError, IssuedPassport, Issuer};
 use passport_status::{Status, StatusList, StatusListToken};
 use passport_store::StoreError;
 use passport_store::server::{ClientKind, ClientRecord, PassportEntry, PassportState};
-use passport_verifier::{VerificationPolicy, VerifiedPassport, Verifier, VerifyError};
+use passport_verifier::{VerifiedPassport, VerifyError};
 use serde_json::{Map, Value, json};
 
 use crate::client_auth::{AuthenticatedClient, ClientAuthError, ClientCredentials};
@@ -32,9 +30,6 @@ use crate::token_request::{TOKEN_EXCHANGE, TokenExchange, TokenRequest, TokenTyp
 /// The agent model recorded in a workload's passports (a workload is a
 /// program, not a model).
 const WORKLOAD_MODEL: &str = "workload";
-/// How long the JWKS may be cached, in seconds. A next key is published
-/// at least this long before it signs.
-const JWKS_MAX_AGE: u64 = 60;
 /// How long a signed status list stays valid after it was fetched.
 const STATUS_LIST_LIFETIME: i64 = 3600;
 /// RFC 9449 §5's error for a bad proof at the token endpoint.

@@ -7,6 +7,8 @@
 //! all of them issue and accept the same nonces (the current and the
 //! previous window), and nothing is written per request.
 
+use std::sync::Arc;
+
 #[allow(clippy::wildcard_imports)]
 use super::*;
 

@@ -60,14 +60,14 @@ pub(super) async fn metadata(State(server): State<Server>) -> Response {
     json_response(&value, "public, max-age=300")
 }
 
+/// The JWK Set of the instance's key set: built when the keys last
+/// changed, not at each request.
 pub(super) async fn jwks(State(server): State<Server>) -> Response {
-    match crate::keys::published(&server.inner.db, server.now()).await {
-        Ok(keys) => json_response(
-            &crate::keys::jwks(&keys),
-            &format!("public, max-age={JWKS_MAX_AGE}"),
-        ),
-        Err(e) => oauth_error(&server_error("the keys could not be read", &e)),
-    }
+    server.reload_keys_if_due(false).await;
+    json_response(
+        &server.keys().jwks,
+        &format!("public, max-age={}", crate::keys::JWKS_MAX_AGE),
+    )
 }
 
 /// The signed Token Status List, built from the registry at each request:
@@ -109,7 +109,7 @@ pub(super) async fn signed_status_list(server: &Server, uri: &str) -> Result<Str
     }
     let now = server.now();
     StatusListToken::sign(
-        &server.inner.key,
+        &server.keys().key,
         uri,
         &list,
         now,

@@ -224,24 +224,19 @@ pub(super) async fn mint(
     sign: impl FnOnce(&Issuer) -> Result<IssuedPassport, OAuthError>,
 ) -> Result<Value, OAuthError> {
     let inner = &server.inner;
+    server.reload_keys_if_due(false).await;
+    // an index from the blocks taken before: no write of its own
     let index = inner
-        .db
-        .allocate_status_index(&inner.status_uri)
+        .status_pool
+        .take(&inner.db)
         .await
         .map_err(|e| server_error("no status index could be allocated", &e))?;
-    let reference = StatusReference::new(index, inner.status_uri.clone())
-        .map_err(|e| server_error("bad status reference", &e))?;
-    let issuer = Issuer::new(
-        inner.issuer.as_str(),
-        inner
-            .key
-            .try_clone()
-            .map_err(|e| server_error("the signing key is unusable", &e))?,
-    )
-    .with_clock(inner.clock.clone())
-    .with_max_depth(inner.max_depth)
-    .with_status(Arc::new(Reserved(reference)));
-    let issued = sign(&issuer)?;
+    let keys = server.keys();
+    let (issued, unused) = crate::status_pool::with_reserved(index, || sign(&keys.issuer));
+    if let Some(index) = unused {
+        inner.status_pool.put_back(index);
+    }
+    let issued = issued?;
     let claims = issued.claims();
     let exchange = parent_jti.is_some();
     // durable before it is handed out; a parent revoked meanwhile refuses it
@@ -257,7 +252,7 @@ pub(super) async fn mint(
             scopes: scope_string(&claims.agent.tool_scope),
             iat: claims.iat,
             exp: claims.exp,
-            kid: inner.key.kid().to_owned(),
+            kid: keys.kid().to_owned(),
             status_uri: Some(inner.status_uri.clone()),
             status_idx: Some(index),
             created_at: server.now(),
@@ -378,19 +373,5 @@ impl ReplayCache for StoreReplay {
         _expires_at: i64,
     ) -> Result<bool, DpopError> {
         Ok(true)
-    }
-}
-
-/// Hands the issuer the status place reserved in the database for the
-/// passport being minted.
-#[derive(Debug)]
-pub(super) struct Reserved(StatusReference);
-
-impl StatusAllocator for Reserved {
-    fn allocate(
-        &self,
-        _passport: &PassportClaims,
-    ) -> Result<StatusReference, passport_claims::AllocationError> {
-        Ok(self.0.clone())
     }
 }

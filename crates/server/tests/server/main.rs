@@ -19,6 +19,7 @@ mod postgres;
 mod rate_limit;
 mod resource_server;
 mod review_a;
+mod shared_state;
 mod token_request;
 
 /// Runs `future` to completion on a runtime of its own (for the sync tests

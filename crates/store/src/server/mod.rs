@@ -92,8 +92,11 @@ enum Backend {
 
 /// Runs one operation of `ops` on whichever backend: `write` in a
 /// transaction (on SQLite, the writer's next group commit), `read` on a
-/// snapshot. The body names its executor `$x`; on SQLite it runs in a
-/// `'static` closure, so it uses owned values only.
+/// snapshot; `point_read` a read of a row or two by key, which on SQLite
+/// runs on the calling thread (a few microseconds: cheaper than handing it
+/// to the blocking pool). The body names its executor `$x`; on SQLite a
+/// `write` or `read` runs in a `'static` closure, so it uses owned values
+/// only.
 macro_rules! on_backend {
     ($self:ident, write, |$x:ident| $body:expr) => {
         match &$self.backend {
@@ -107,11 +110,27 @@ macro_rules! on_backend {
             #[cfg(feature = "postgres")]
             Backend::Postgres(p) => {
                 let mut conn = p.get().await?;
-                let tx = conn.client()?.transaction().await.map_err(postgres::pg)?;
-                let $x = &mut postgres::PgExec(&tx);
+                let (client, statements) = conn.client()?;
+                let tx = client.transaction().await.map_err(postgres::pg)?;
+                let $x = &mut postgres::PgExec::new(&tx, statements);
                 let out = $body.await?;
                 tx.commit().await.map_err(postgres::pg)?;
                 Ok(out)
+            }
+        }
+    };
+    ($self:ident, point_read, |$x:ident| $body:expr) => {
+        match &$self.backend {
+            Backend::Sqlite(s) => s.read_inline(|conn| {
+                let $x = &mut sqlite::SqliteExec(conn);
+                sqlite::run_now($body)
+            }),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => {
+                let mut conn = p.get().await?;
+                let (client, statements) = conn.client()?;
+                let $x = &mut postgres::PgExec::new(&*client, statements);
+                $body.await
             }
         }
     };
@@ -127,8 +146,8 @@ macro_rules! on_backend {
             #[cfg(feature = "postgres")]
             Backend::Postgres(p) => {
                 let mut conn = p.get().await?;
-                let client = conn.client()?;
-                let $x = &mut postgres::PgExec(&*client);
+                let (client, statements) = conn.client()?;
+                let $x = &mut postgres::PgExec::new(&*client, statements);
                 $body.await
             }
         }
@@ -242,8 +261,7 @@ impl Database {
 
     /// The registry row of `jti`.
     pub async fn passport(&self, jti: &str) -> Result<Option<RegistryRecord>, StoreError> {
-        let jti = jti.to_owned();
-        on_backend!(self, read, |x| ops::passport(x, &jti))
+        on_backend!(self, point_read, |x| ops::passport(x, jti))
     }
 
     /// The passport `jti` and its ancestors, root first (empty if unknown).
@@ -405,6 +423,16 @@ impl Database {
         ))
     }
 
+    /// The registry's revocation epoch: a number every revocation of a
+    /// passport ([`revoke_cascade`](Database::revoke_cascade), by any
+    /// instance on this database) increments in its own transaction. A
+    /// passport read active while the epoch was `e` is still active while
+    /// it reads `e`: read the epoch first, then the passport, and cache
+    /// the answer under that epoch. One indexed read of one row.
+    pub async fn revocation_epoch(&self) -> Result<i64, StoreError> {
+        on_backend!(self, point_read, |x| ops::revocation_epoch(x))
+    }
+
     /// Deletes what expired by `now`: DPoP replay entries, authorization
     /// codes and refresh tokens. How many rows went. A code or refresh
     /// token presented after its row is gone is only `unknown_code` /
@@ -442,6 +470,20 @@ impl Database {
     }
 
     // ---- status lists ----
+
+    /// `n` random free indices of the status list `uri` (as
+    /// [`allocate_status_index`](Database::allocate_status_index) draws
+    /// them), in one transaction: a server hands them out from memory, so
+    /// a mint costs no write of its own for its index. An index taken and
+    /// never used stays taken (it is never handed out twice).
+    pub async fn allocate_status_indices(
+        &self,
+        uri: &str,
+        n: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let uri = uri.to_owned();
+        on_backend!(self, write, |x| ops::allocate_status_indices(x, &uri, n))
+    }
 
     /// A random free index of the status list `uri`, drawn from an index
     /// space kept at most half full (so an index reveals no issuance count),

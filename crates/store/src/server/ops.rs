@@ -100,6 +100,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_code_reuse.sql"),
         postgres: include_str!("../../migrations/postgres/0004_code_reuse.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_revocation_epoch",
+        sqlite: include_str!("../../migrations/sqlite/0005_revocation_epoch.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_revocation_epoch.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows.
@@ -249,6 +255,10 @@ pub(super) async fn revoke_cascade<E: Exec>(
     let rows = x
         .query(sql::REVOKE_CASCADE, &[jti.into(), now.into()])
         .await?;
+    if !rows.is_empty() {
+        // in the same transaction: whoever reads the new epoch sees these
+        x.exec(sql::BUMP_REVOCATION_EPOCH, &[]).await?;
+    }
     let mut out = rows
         .iter()
         .map(|r| {
@@ -697,6 +707,29 @@ pub(super) async fn delete_retired_keys<E: Exec>(
 }
 
 // ---- status lists ----
+
+/// The registry's revocation epoch: a counter every revocation of a
+/// passport increments in its own transaction.
+pub(super) async fn revocation_epoch<E: Exec>(x: &mut E) -> Result<i64, StoreError> {
+    one(x, sql::REVOCATION_EPOCH, &[])
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the revocation epoch is missing".into()))?
+        .int(0)
+}
+
+/// `n` indices of the list `uri`, each drawn as [`allocate_status_index`]
+/// draws one, in one transaction.
+pub(super) async fn allocate_status_indices<E: Exec>(
+    x: &mut E,
+    uri: &str,
+    n: usize,
+) -> Result<Vec<u64>, StoreError> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(allocate_status_index(x, uri).await?);
+    }
+    Ok(out)
+}
 
 pub(super) async fn allocate_status_index<E: Exec>(
     x: &mut E,

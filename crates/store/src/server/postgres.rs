@@ -1,12 +1,13 @@
 //! The PostgreSQL backend: tokio-postgres over a small pool of its own.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::config::Host;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, Config, GenericClient, NoTls};
+use tokio_postgres::{Client, Config, GenericClient, NoTls, Statement};
 
 use super::exec::{Dialect, Exec, Row, Val};
 use crate::error::StoreError;
@@ -66,7 +67,42 @@ fn read_row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
 }
 
 /// [`Exec`] on a pooled client or one of its transactions.
-pub(super) struct PgExec<'a, C>(pub(super) &'a C);
+/// The statements prepared on one connection, by their text: each is
+/// prepared (a round trip) once per connection, not at every use.
+pub(super) type Statements = HashMap<String, Statement>;
+
+/// Statements kept per connection (the operations use fewer).
+const MAX_STATEMENTS: usize = 128;
+
+/// [`Exec`] on a pooled connection or one of its transactions, with the
+/// connection's prepared statements.
+pub(super) struct PgExec<'a, C> {
+    conn: &'a C,
+    statements: &'a mut Statements,
+}
+
+impl<'a, C: GenericClient + Sync> PgExec<'a, C> {
+    pub(super) fn new(conn: &'a C, statements: &'a mut Statements) -> PgExec<'a, C> {
+        PgExec { conn, statements }
+    }
+}
+
+/// The prepared statement of `sql` on `conn`, prepared now if new (the
+/// operations' statements are a fixed set: the cache stays small).
+async fn prepared<C: GenericClient + Sync>(
+    conn: &C,
+    statements: &mut Statements,
+    sql: &str,
+) -> Result<Statement, StoreError> {
+    if let Some(statement) = statements.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = conn.prepare(sql).await.map_err(pg)?;
+    if statements.len() < MAX_STATEMENTS {
+        statements.insert(sql.to_owned(), statement.clone());
+    }
+    Ok(statement)
+}
 
 impl<C: GenericClient + Sync> Exec for PgExec<'_, C> {
     fn dialect(&self) -> Dialect {
@@ -78,16 +114,17 @@ impl<C: GenericClient + Sync> Exec for PgExec<'_, C> {
         sql: &str,
         params: &[Val],
     ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        let client = self.0;
+        let client = self.conn;
+        let statements = &mut *self.statements;
         async move {
             if params.is_empty() {
-                // scripts (migrations) and parameterless statements
                 client.batch_execute(sql).await.map_err(pg)?;
                 return Ok(0);
             }
+            let statement = prepared(client, statements, sql).await?;
             let refs: Vec<&(dyn ToSql + Sync)> =
                 params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            client.execute(sql, &refs).await.map_err(pg)
+            client.execute(&statement, &refs).await.map_err(pg)
         }
     }
 
@@ -96,21 +133,21 @@ impl<C: GenericClient + Sync> Exec for PgExec<'_, C> {
         sql: &str,
         params: &[Val],
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
-        let client = self.0;
+        let client = self.conn;
+        let statements = &mut *self.statements;
         async move {
+            let statement = prepared(client, statements, sql).await?;
             let refs: Vec<&(dyn ToSql + Sync)> =
                 params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            let rows = client.query(sql, &refs).await.map_err(pg)?;
+            let rows = client.query(&statement, &refs).await.map_err(pg)?;
             rows.iter().map(read_row).collect()
         }
     }
 }
 
-/// The PostgreSQL server state: a fixed number of connections, opened on
-/// demand and reopened when one breaks.
 pub(super) struct Postgres {
     config: Config,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<(Client, Statements)>>,
     permits: Semaphore,
 }
 
@@ -123,21 +160,25 @@ impl std::fmt::Debug for Postgres {
 
 /// A pooled connection, back in the pool when dropped (unless broken).
 pub(super) struct Pooled<'a> {
-    client: Option<Client>,
+    client: Option<(Client, Statements)>,
     pool: &'a Postgres,
     _permit: SemaphorePermit<'a>,
 }
 
 impl Pooled<'_> {
-    pub(super) fn client(&mut self) -> Result<&mut Client, StoreError> {
-        self.client.as_mut().ok_or(StoreError::Closed)
+    /// The connection and its prepared statements.
+    pub(super) fn client(&mut self) -> Result<(&mut Client, &mut Statements), StoreError> {
+        self.client
+            .as_mut()
+            .map(|(c, s)| (c, s))
+            .ok_or(StoreError::Closed)
     }
 }
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         if let Some(client) = self.client.take()
-            && !client.is_closed()
+            && !client.0.is_closed()
         {
             self.pool
                 .idle
@@ -165,8 +206,9 @@ impl Postgres {
         };
         for m in super::ops::MIGRATIONS {
             let mut conn = db.get().await?;
-            let tx = conn.client()?.transaction().await.map_err(pg)?;
-            super::ops::apply(&mut PgExec(&tx), m, now).await?;
+            let (client, statements) = conn.client()?;
+            let tx = client.transaction().await.map_err(pg)?;
+            super::ops::apply(&mut PgExec::new(&tx, statements), m, now).await?;
             tx.commit().await.map_err(pg)?;
         }
         Ok(db)
@@ -204,7 +246,7 @@ impl Postgres {
             .map_err(|_| StoreError::Closed)?;
         let idle = {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            std::iter::from_fn(|| idle.pop()).find(|c| !c.is_closed())
+            std::iter::from_fn(|| idle.pop()).find(|c| !c.0.is_closed())
         };
         let client = match idle {
             Some(c) => c,
@@ -214,7 +256,7 @@ impl Postgres {
                     tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
                 // ends when the client is dropped or the server goes away
                 handle.spawn(connection);
-                client
+                (client, Statements::new())
             }
         };
         Ok(Pooled {

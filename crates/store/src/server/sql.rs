@@ -28,6 +28,13 @@ pub(super) const REVOKE_CASCADE: &str = "WITH RECURSIVE chain(jti) AS ( \
      WHERE jti IN (SELECT jti FROM chain) AND state = 'active' \
      RETURNING jti, status_uri, status_idx, revoked_reason";
 
+/// Moves the revocation epoch (no parameters: the statement runs as a
+/// script on both backends).
+pub(super) const BUMP_REVOCATION_EPOCH: &str =
+    "UPDATE registry_epoch SET revocations = revocations + 1 WHERE id = 1";
+
+pub(super) const REVOCATION_EPOCH: &str = "SELECT revocations FROM registry_epoch WHERE id = 1";
+
 pub(super) const REVOKED_INDICES: &str = "SELECT status_idx FROM registry \
      WHERE status_uri = $1 AND state = 'revoked' AND status_idx IS NOT NULL ORDER BY status_idx";
 

@@ -22,6 +22,9 @@ use crate::store::DEFAULT_BUSY_TIMEOUT;
 /// few enough that no caller waits behind a long batch.
 const MAX_BATCH: usize = 512;
 
+/// Prepared statements kept per connection (the operations use fewer).
+const STATEMENT_CACHE: usize = 64;
+
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -83,13 +86,13 @@ fn exec_now(conn: &Connection, sql: &str, params: &[Val]) -> Result<u64, StoreEr
         conn.execute_batch(sql)?;
         return Ok(conn.total_changes().saturating_sub(before));
     }
-    let mut statement = conn.prepare(sql)?;
+    let mut statement = conn.prepare_cached(sql)?;
     let changed = statement.execute(rusqlite::params_from_iter(bind(params)))?;
     Ok(changed as u64)
 }
 
 fn query_now(conn: &Connection, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
-    let mut statement = conn.prepare(sql)?;
+    let mut statement = conn.prepare_cached(sql)?;
     let width = statement.column_count();
     let mut rows = statement.query(rusqlite::params_from_iter(bind(params)))?;
     let mut out = Vec::new();
@@ -144,6 +147,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
+    // every statement is prepared once per connection
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // WAL: readers never block the writer. FULL: a commit is on disk when
     // it returns (the WAL is synced at every commit).
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -224,6 +229,31 @@ impl Sqlite {
         });
         self.jobs.send(job).map_err(|_| StoreError::Closed)?;
         told.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `query` on an idle reader connection on the calling thread:
+    /// for reads of a row or two by key, which cost a few microseconds
+    /// (WAL readers never wait for the writer).
+    pub(super) fn read_inline<T>(
+        &self,
+        query: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let readers = &self.readers;
+        let idle = readers
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut conn = match idle {
+            Some(c) => c,
+            None => open_connection(&readers.path)?,
+        };
+        let out = query(&mut conn);
+        let mut idle = readers.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        out
     }
 
     /// Runs `query` on a reader connection, off the async workers.

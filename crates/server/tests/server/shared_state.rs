@@ -1,0 +1,298 @@
+//! Two instances on one SQLite file act as one while each keeps its hot
+//! state in memory: a revocation on one is refused by the other's next
+//! introspection, a rotated signing key is published before it signs and
+//! reaches both, and the retired key stays published until its last
+//! passport expires. Time is a shared `ManualClock`.
+
+use std::sync::Arc;
+
+use passport_claims::{Clock as _, ManualClock, PassportClaims, UnverifiedBundle};
+use passport_server::{KEY_RELOAD_INTERVAL, KEY_ROTATION_DELAY, Server, WorkloadClient};
+use passport_store::server::Database;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::endpoints::RESOURCE;
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+struct Instance {
+    server: Server,
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn wall_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Two instances named `issuer` (the first one's address, as behind a load
+/// balancer) on the database file in `dir`, on `clock`.
+async fn pair(dir: &tempfile::TempDir, clock: &Arc<ManualClock>) -> (Instance, Instance) {
+    let path = dir.path().join("server.db");
+    let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", first.local_addr().unwrap());
+    let second = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut out = Vec::new();
+    for listener in [first, second] {
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let db = Database::open(path.to_str().unwrap(), clock.now())
+            .await
+            .unwrap();
+        let server = Server::builder(&issuer, db)
+            .clock(clock.clone())
+            .build()
+            .await
+            .unwrap();
+        let task = tokio::spawn({
+            let server = server.clone();
+            async move {
+                server
+                    .serve(listener, std::future::pending())
+                    .await
+                    .unwrap();
+            }
+        });
+        out.push(Instance { server, url, task });
+    }
+    let b = out.pop().unwrap();
+    let a = out.pop().unwrap();
+    (a, b)
+}
+
+impl Instance {
+    async fn post(&self, path: &str, client: &WorkloadClient, form: &[(&str, &str)]) -> Value {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .basic_auth(&client.client_id, Some(client.secret.expose()))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        if path == "/revoke" {
+            return Value::Null;
+        }
+        r.json().await.unwrap()
+    }
+
+    async fn mint(&self, client: &WorkloadClient, scope: &str) -> String {
+        let body = self
+            .post(
+                "/token",
+                client,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", RESOURCE),
+                    ("scope", scope),
+                ],
+            )
+            .await;
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn exchange(&self, client: &WorkloadClient, subject: &str, scope: &str) -> String {
+        let body = self
+            .post(
+                "/token",
+                client,
+                &[
+                    ("grant_type", EXCHANGE),
+                    ("subject_token", subject),
+                    ("subject_token_type", JWT),
+                    ("resource", RESOURCE),
+                    ("scope", scope),
+                ],
+            )
+            .await;
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn active(&self, caller: &WorkloadClient, token: &str) -> bool {
+        let body = self.post("/introspect", caller, &[("token", token)]).await;
+        body["active"].as_bool().unwrap()
+    }
+
+    async fn jwks_kids(&self) -> Vec<String> {
+        let jwks: Value = reqwest::get(format!("{}/jwks.json", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut kids: Vec<String> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        kids.sort();
+        kids
+    }
+}
+
+fn leaf(bundle: &str) -> PassportClaims {
+    UnverifiedBundle::parse(bundle)
+        .unwrap()
+        .inspect_unverified()
+        .remove(0)
+        .unwrap()
+        .claims
+}
+
+fn kid_of(bundle: &str) -> String {
+    let header = bundle.split('.').next().unwrap();
+    let header: Value =
+        serde_json::from_slice(&passport_jose::b64::decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_instance_is_refused_at_once_by_the_others_introspection() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(wall_clock()));
+    let (a, b) = pair(&dir, &clock).await;
+    let owner = a
+        .server
+        .register_workload_client("alice", "files:*")
+        .await
+        .unwrap();
+    let caller = a
+        .server
+        .register_workload_client("tool", "introspect")
+        .await
+        .unwrap();
+    let parent = a.mint(&owner, "files:*").await;
+    // the child is minted on B, from a parent minted on A (by its holder:
+    // a bearer passport is exchanged by no other client)
+    let child = b.exchange(&owner, &parent, "files:read").await;
+    // both instances have found both active (and remember it)
+    for _ in 0..2 {
+        for instance in [&a, &b] {
+            assert!(instance.active(&caller, &parent).await);
+            assert!(instance.active(&caller, &child).await);
+        }
+    }
+    // revoked on A; B refuses the child (cascade) and the parent at once,
+    // without any time passing
+    a.post("/revoke", &owner, &[("token", &parent)]).await;
+    assert!(!b.active(&caller, &child).await);
+    assert!(!b.active(&caller, &parent).await);
+    assert!(!a.active(&caller, &child).await);
+    // and a revocation on B reaches A the same way
+    let other = a.mint(&owner, "files:read").await;
+    assert!(a.active(&caller, &other).await);
+    b.post("/revoke", &owner, &[("token", &other)]).await;
+    assert!(!a.active(&caller, &other).await);
+    // a fresh passport is still active on both (the caches only forgot)
+    let fresh = b.mint(&owner, "files:read").await;
+    assert!(a.active(&caller, &fresh).await);
+    assert!(b.active(&caller, &fresh).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_mints_get_distinct_status_indices_from_both_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(wall_clock()));
+    let (a, b) = pair(&dir, &clock).await;
+    let owner = a
+        .server
+        .register_workload_client("alice", "files:*")
+        .await
+        .unwrap();
+    let a = Arc::new(a);
+    let b = Arc::new(b);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let instance = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let owner = owner.clone();
+        tasks.spawn(async move { instance.mint(&owner, "files:read").await });
+    }
+    let mut indices = std::collections::BTreeSet::new();
+    while let Some(token) = tasks.join_next().await {
+        let claims = leaf(&token.unwrap());
+        let status = claims.status.unwrap();
+        assert!(indices.insert(status.idx()), "index {} twice", status.idx());
+        let record = a
+            .server
+            .database()
+            .passport(&claims.jti)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.entry.status_idx, Some(status.idx()));
+    }
+    assert_eq!(indices.len(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_is_published_before_it_signs_and_the_retired_one_until_its_last_passport_expires()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(wall_clock()));
+    let (a, b) = pair(&dir, &clock).await;
+    let old = a.server.kid();
+    assert_eq!(b.server.kid(), old, "one key on one database");
+    let owner = a
+        .server
+        .register_workload_client("alice", "files:*")
+        .await
+        .unwrap();
+    let caller = a
+        .server
+        .register_workload_client("tool", "introspect")
+        .await
+        .unwrap();
+    let before = b.mint(&owner, "files:read").await;
+    assert_eq!(kid_of(&before), old);
+
+    // rotation scheduled on A: published there at once, not signing
+    let next = a.server.rotate_signing_key().await.unwrap();
+    assert_eq!(next.signs_from, clock.now() + KEY_ROTATION_DELAY);
+    let both = {
+        let mut k = vec![old.clone(), next.kid.clone()];
+        k.sort();
+        k
+    };
+    assert_eq!(a.jwks_kids().await, both);
+    assert_eq!(kid_of(&a.mint(&owner, "files:read").await), old);
+    // a second rotation while one is pending is refused
+    assert!(a.server.rotate_signing_key().await.is_err());
+    // B publishes it within one reload interval, still signing with the old
+    clock.advance(KEY_RELOAD_INTERVAL);
+    assert_eq!(b.jwks_kids().await, both);
+    assert_eq!(kid_of(&b.mint(&owner, "files:read").await), old);
+
+    // its time comes: whichever instance reloads first promotes it, and
+    // both sign with it from their next reload on
+    clock.set(next.signs_from);
+    let on_b = b.mint(&owner, "files:read").await;
+    assert_eq!(kid_of(&on_b), next.kid);
+    let on_a = a.mint(&owner, "files:read").await;
+    assert_eq!(kid_of(&on_a), next.kid);
+    assert_eq!(a.server.kid(), next.kid);
+    assert_eq!(b.server.kid(), next.kid);
+    // the old key stays published while a passport it signed is valid,
+    // and that passport still introspects active on both
+    assert_eq!(a.jwks_kids().await, both);
+    assert!(a.active(&caller, &before).await);
+    assert!(b.active(&caller, &before).await);
+    assert!(b.active(&caller, &on_a).await);
+
+    // once the last passport the old key signed has expired (and one
+    // reload interval passed), neither instance publishes it
+    let last_old_exp = leaf(&before).exp.max(clock.now() + 15 * 60);
+    clock.set(last_old_exp + 1 + KEY_RELOAD_INTERVAL);
+    assert_eq!(a.jwks_kids().await, vec![next.kid.clone()]);
+    assert_eq!(b.jwks_kids().await, vec![next.kid.clone()]);
+}
