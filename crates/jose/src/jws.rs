@@ -1,8 +1,13 @@
 //! Strict compact JWS (RFC 7515 §7.1).
 
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::alg::truncate;
+use crate::json::{StrictSeed, Text};
 use crate::{Algorithm, JoseError, VerifyingKey, b64, json};
 
 /// The largest token accepted, in bytes (SPEC §5 item 3). Checked before any
@@ -20,7 +25,11 @@ pub struct Header {
     alg: Algorithm,
     kid: Option<String>,
     typ: Option<String>,
-    members: Map<String, Value>,
+    /// The header's JSON, for [`Header::members`].
+    json: Vec<u8>,
+    /// Built on first use of [`Header::members`]: verifying a token reads
+    /// only `alg`, `kid` and `typ`, which are decoded straight into fields.
+    members: OnceLock<Map<String, Value>>,
 }
 
 impl Header {
@@ -52,13 +61,29 @@ impl Header {
             .is_none_or(|t| t.eq_ignore_ascii_case("JWT"))
     }
 
-    /// All header members.
+    /// All header members (decoded into JSON values on first use).
     pub fn members(&self) -> &Map<String, Value> {
-        &self.members
+        // The JSON was parsed strictly when the header was built, so this
+        // parse succeeds; an empty map would be the answer if it did not.
+        self.members
+            .get_or_init(|| json::parse_object(&self.json, "header").unwrap_or_default())
     }
 
-    fn parse(bytes: &[u8]) -> Result<Header, JoseError> {
-        let members = json::parse_object(bytes, "header")?;
+    /// Decodes and checks a header: the typed path for the usual shape, and
+    /// for anything it does not take (an error, an unusual member) the
+    /// general path, which decides and names the error. The typed path only
+    /// accepts what the general one accepts, with the same result.
+    fn parse(json: Vec<u8>) -> Result<Header, JoseError> {
+        if let Some(typed) = typed_header(&json) {
+            return Ok(Header {
+                alg: typed.alg,
+                kid: typed.kid,
+                typ: typed.typ,
+                json,
+                members: OnceLock::new(),
+            });
+        }
+        let members = json::parse_object(&json, "header")?;
         let alg = match members.get("alg") {
             Some(Value::String(name)) => Algorithm::parse(name)?,
             _ => return Err(JoseError::MissingAlgorithm),
@@ -91,8 +116,87 @@ impl Header {
             alg,
             kid,
             typ,
-            members,
+            json,
+            members: OnceLock::from(members),
         })
+    }
+}
+
+/// What the typed path reads from a header.
+struct TypedHeader {
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<String>,
+}
+
+/// Past this many members other than `alg`, `kid` and `typ`, the typed path
+/// leaves the header to the general one (its duplicate check is a scan).
+const TYPED_MAX_OTHER_MEMBERS: usize = 8;
+
+/// The header decoded without building JSON values for `alg`, `kid` and
+/// `typ`, or `None` when it is anything but a valid header the general path
+/// would accept: invalid JSON, a duplicate member at any depth, a missing or
+/// unsupported `alg`, an empty or non-string `kid`, a non-string `typ`,
+/// `crit`, `b64`, a key-carrying member, many other members.
+fn typed_header(json: &[u8]) -> Option<TypedHeader> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let header = de::Deserializer::deserialize_map(&mut de, HeaderVisitor).ok()?;
+    de.end().ok()?;
+    Some(header)
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = TypedHeader;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWS header")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TypedHeader, A::Error> {
+        // Any refusal leaves the header to the general path.
+        fn other<E: de::Error>() -> E {
+            E::custom("left to the general path")
+        }
+        let (mut alg, mut kid, mut typ) = (None, None, None);
+        let mut others: Vec<Text<'de>> = Vec::new();
+        while let Some(name) = map.next_key::<Text<'de>>()? {
+            match name.as_str() {
+                "alg" => {
+                    let value: Text<'de> = map.next_value()?;
+                    let parsed = Algorithm::parse(value.as_str()).map_err(|_| other())?;
+                    if alg.replace(parsed).is_some() {
+                        return Err(other());
+                    }
+                }
+                "kid" => {
+                    let value: Text<'de> = map.next_value()?;
+                    if value.as_str().is_empty() || kid.replace(value.into_string()).is_some() {
+                        return Err(other());
+                    }
+                }
+                "typ" => {
+                    let value: Text<'de> = map.next_value()?;
+                    if typ.replace(value.into_string()).is_some() {
+                        return Err(other());
+                    }
+                }
+                "crit" | "b64" => return Err(other()),
+                name if FORBIDDEN_MEMBERS.contains(&name) => return Err(other()),
+                _ => {
+                    let mut duplicate = None;
+                    map.next_value_seed(StrictSeed::new(&mut duplicate))?;
+                    let seen = others.iter().any(|o| o.as_str() == name.as_str());
+                    if seen || others.len() >= TYPED_MAX_OTHER_MEMBERS {
+                        return Err(other());
+                    }
+                    others.push(name);
+                }
+            }
+        }
+        let alg = alg.ok_or_else(other)?;
+        Ok(TypedHeader { alg, kid, typ })
     }
 }
 
@@ -196,7 +300,7 @@ impl<'a> CompactJws<'a> {
             return Err(JoseError::Malformed("empty segment"));
         }
         let header_bytes = b64::decode(h).ok_or(JoseError::InvalidBase64 { part: "header" })?;
-        let header = Header::parse(&header_bytes)?;
+        let header = Header::parse(header_bytes)?;
         let payload = b64::decode(p).ok_or(JoseError::InvalidBase64 { part: "payload" })?;
         let signature = b64::decode(s).ok_or(JoseError::InvalidBase64 { part: "signature" })?;
         Ok(CompactJws {
