@@ -139,7 +139,9 @@ const TYPED_MAX_OTHER_MEMBERS: usize = 8;
 /// unsupported `alg`, an empty or non-string `kid`, a non-string `typ`,
 /// `crit`, `b64`, a key-carrying member, many other members.
 fn typed_header(json: &[u8]) -> Option<TypedHeader> {
-    let mut de = serde_json::Deserializer::from_slice(json);
+    // UTF-8 checked once for the whole header, not string by string.
+    let text = std::str::from_utf8(json).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let header = de::Deserializer::deserialize_map(&mut de, HeaderVisitor).ok()?;
     de.end().ok()?;
     Some(header)

@@ -25,7 +25,11 @@ use crate::{Assurance, Level, ScopeSet, StatusReference};
 
 /// The claims of `payload`, or `None` when the general path must decide.
 pub(super) fn decode(payload: &[u8]) -> Option<PassportClaims> {
-    let mut de = serde_json::Deserializer::from_slice(payload);
+    // JSON text is UTF-8 (RFC 8259 §8.1): checked once for the whole payload
+    // (a payload that is not is left to the general path, which names the
+    // error), so the parser need not check each string again.
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let claims = (&mut de).deserialize_map(ClaimsVisitor).ok()?;
     de.end().ok()?;
     Some(claims)
