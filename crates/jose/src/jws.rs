@@ -83,6 +83,12 @@ impl Header {
                 members: OnceLock::new(),
             });
         }
+        Header::parse_general(json)
+    }
+
+    /// [`Header::parse`] through JSON values: the whole header read into a
+    /// map, then each rule in a fixed order.
+    fn parse_general(json: Vec<u8>) -> Result<Header, JoseError> {
         let members = json::parse_object(&json, "header")?;
         let alg = match members.get("alg") {
             Some(Value::String(name)) => Algorithm::parse(name)?,
@@ -351,5 +357,137 @@ impl<'a> CompactJws<'a> {
         options.check_type(&self.header)?;
         key.verify(alg, self.signing_input(), &self.signature)?;
         Ok(&self.payload)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const NAMES: [&str; 12] = [
+        "alg",
+        "kid",
+        "typ",
+        "crit",
+        "b64",
+        "jwk",
+        "x5t#S256",
+        "cty",
+        "zip",
+        "\\u0061lg",
+        "",
+        "x",
+    ];
+    const VALUES: [&str; 20] = [
+        "\"EdDSA\"",
+        "\"ES256\"",
+        "\"none\"",
+        "\"NONE\"",
+        "\"HS256\"",
+        "\"passport+jwt\"",
+        "\"JWT\"",
+        "\"\"",
+        "\"k\\u00e9\"",
+        "1",
+        "null",
+        "true",
+        "[]",
+        "[\"exp\"]",
+        "{}",
+        "{\"a\":1,\"a\":1}",
+        "[{\"b\":0,\"b\":0}]",
+        "1e400",
+        "\"x\"",
+        "{\"kty\":\"OKP\"}",
+    ];
+
+    fn document(members: &[(&str, &str)]) -> Vec<u8> {
+        let body: Vec<String> = members
+            .iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        format!("{{{}}}", body.join(",")).into_bytes()
+    }
+
+    /// Whatever the typed path accepts, the general path accepts with the
+    /// same `alg`, `kid` and `typ`; and `parse` answers as the general path.
+    fn agrees(json: &[u8]) {
+        let general = Header::parse_general(json.to_vec());
+        if let Some(typed) = typed_header(json) {
+            let general = general
+                .as_ref()
+                .unwrap_or_else(|e| panic!("typed accepted, general refused: {e:?}"));
+            assert_eq!(
+                (typed.alg, typed.kid.as_deref(), typed.typ.as_deref()),
+                (general.alg, general.kid(), general.typ())
+            );
+        }
+        match (Header::parse(json.to_vec()), general) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!((a.alg, a.kid(), a.typ()), (b.alg, b.kid(), b.typ()));
+                assert_eq!(a.members(), b.members());
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!("parse {a:?}, general path {b:?}"),
+        }
+    }
+
+    #[test]
+    fn every_pair_of_members_agrees() {
+        let base = [
+            ("alg", "\"EdDSA\""),
+            ("kid", "\"k1\""),
+            ("typ", "\"passport+jwt\""),
+        ];
+        assert!(typed_header(&document(&base)).is_some());
+        agrees(&document(&base));
+        for name in NAMES {
+            for value in VALUES {
+                // Replaced, added, and added twice.
+                for extra in [0, 1, 2] {
+                    let mut m: Vec<(&str, &str)> = base.to_vec();
+                    match m.iter_mut().find(|(k, _)| *k == name) {
+                        Some(slot) if extra == 0 => slot.1 = value,
+                        _ => {
+                            for _ in 0..extra.max(1) {
+                                m.push((name, value));
+                            }
+                        }
+                    }
+                    agrees(&document(&m));
+                    m.reverse();
+                    agrees(&document(&m));
+                }
+            }
+        }
+        for doc in [&b"[]"[..], b"{}", b"\xff", b"{\"alg\":\"EdDSA\"} x", b""] {
+            agrees(doc);
+        }
+    }
+
+    #[test]
+    fn refusals_keep_their_codes() {
+        let code = |members: &[(&str, &str)]| Header::parse(document(members)).unwrap_err().code();
+        let alg = ("alg", "\"EdDSA\"");
+        // An unknown critical extension is refused, never ignored.
+        assert_eq!(
+            code(&[alg, ("crit", "[\"exp\"]"), ("exp", "1")]),
+            "crit_not_supported"
+        );
+        assert_eq!(
+            code(&[alg, ("crit", "[\"b64\"]"), ("b64", "false")]),
+            "crit_not_supported"
+        );
+        assert_eq!(code(&[alg, ("b64", "false")]), "b64_not_supported");
+        assert_eq!(code(&[alg, ("jwk", "{}")]), "forbidden_header");
+        assert_eq!(code(&[alg, alg]), "duplicate_member");
+        assert_eq!(code(&[alg, ("\\u0061lg", "\"EdDSA\"")]), "duplicate_member");
+        assert_eq!(code(&[alg, ("x", "{\"a\":1,\"a\":1}")]), "duplicate_member");
+        assert_eq!(code(&[("alg", "1")]), "missing_alg");
+        assert_eq!(code(&[("alg", "\"nOnE\"")]), "alg_none");
+        assert_eq!(code(&[alg, ("kid", "\"\"")]), "missing_kid");
+        assert_eq!(code(&[alg, ("kid", "7")]), "missing_kid");
+        assert_eq!(code(&[alg, ("typ", "7")]), "invalid_typ");
     }
 }

@@ -405,7 +405,11 @@ fn main() {
     criterion_groups(&mut c, &f);
     c.final_summary();
     // `cargo test --benches` runs each benchmark once, in test mode.
-    if !std::env::args().any(|a| a == "--test") {
+    // `PASSPORT_BENCH_ONLY=new_leaf` or `=repeated`: one interleaved group
+    // alone (for a profiler).
+    let only = std::env::var("PASSPORT_BENCH_ONLY").ok();
+    let run = |group: &str| only.as_deref().is_none_or(|o| o == group);
+    if !std::env::args().any(|a| a == "--test") && run("new_leaf") {
         interleaved(
             "layer_new_leaf/interleaved",
             1.2,
@@ -414,6 +418,8 @@ fn main() {
             &f,
             &f.new_leaf,
         );
+    }
+    if !std::env::args().any(|a| a == "--test") && run("repeated") {
         interleaved(
             "layer_repeated_bundle/interleaved",
             1.1,

@@ -230,3 +230,288 @@ impl<'de> Visitor<'de> for CnfSeed {
         jkt.ok_or_else(general)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::ClaimsError;
+    use proptest::prelude::*;
+
+    /// Every claim with a field of its own, an unknown one, and `iss`
+    /// spelled with an escape.
+    const NAMES: [&str; 23] = [
+        "iss",
+        "sub",
+        "aud",
+        "iat",
+        "nbf",
+        "exp",
+        "jti",
+        "acr",
+        "ial",
+        "aal",
+        "fal",
+        "act",
+        AGENT_ID,
+        AGENT_MODEL,
+        TOOL_SCOPE,
+        TASK_PURPOSE,
+        PARENT_JTI,
+        PARENT_HASH,
+        "cnf",
+        "status",
+        "x-unknown",
+        "\\u0069ss",
+        "",
+    ];
+
+    /// Values of every JSON type, at and past each claim's limits.
+    const VALUES: [&str; 44] = [
+        "0",
+        "1",
+        "2",
+        "4",
+        "256",
+        "-1",
+        "-0",
+        "1.0",
+        "1e3",
+        "1e400",
+        "1700000000",
+        "253402300799",
+        "253402300800",
+        "9223372036854775807",
+        "9223372036854775808",
+        "18446744073709551616",
+        "\"\"",
+        "\"x\"",
+        "\"files:read\"",
+        "\"a\\\"b\\u00e9\"",
+        "null",
+        "true",
+        "[]",
+        "[\"files:read\"]",
+        "[\"files:*\",\"files:read\"]",
+        "[\"files:read\",\"files:read\"]",
+        "[1]",
+        "[\"\"]",
+        "{}",
+        "{\"sub\":\"a\"}",
+        "{\"sub\":\"\"}",
+        "{\"sub\":\"a\",\"act\":{\"sub\":\"b\"}}",
+        "{\"sub\":\"a\",\"act\":null}",
+        "{\"sub\":\"a\",\"x\":1,\"y\":2}",
+        "{\"sub\":\"a\",\"sub\":\"b\"}",
+        "{\"jkt\":\"abc\"}",
+        "{\"jkt\":\"abc\",\"jkt\":\"abc\"}",
+        "{\"jkt\":\"\"}",
+        "{\"jkt\":\"abc\",\"x5t\":\"y\"}",
+        "{\"status_list\":{\"idx\":1,\"uri\":\"https://s.example/1\"}}",
+        "{\"status_list\":{\"idx\":1,\"uri\":\"https://s.example/1\",\"idx\":2}}",
+        "{\"status_list\":{\"idx\":-1,\"uri\":\"https://s.example/1\"}}",
+        "{\"a\":{\"b\":1,\"b\":2}}",
+        "[{\"a\":1,\"a\":1}]",
+    ];
+
+    /// A valid passport's members, as `(name, JSON value)` text.
+    fn valid_members() -> Vec<(String, String)> {
+        [
+            ("iss", "\"https://issuer.local\""),
+            ("sub", "\"alice\""),
+            ("aud", "\"https://tool.example\""),
+            ("iat", "1700000000"),
+            ("exp", "1700000900"),
+            ("nbf", "1700000000"),
+            ("jti", "\"jti-1\""),
+            ("act", "{\"sub\":\"agent-b\",\"act\":{\"sub\":\"agent-a\"}}"),
+            ("acr", "\"urn:acr\""),
+            ("ial", "2"),
+            ("aal", "2"),
+            ("fal", "1"),
+            (AGENT_ID, "\"agent-b\""),
+            (AGENT_MODEL, "\"model\""),
+            (TOOL_SCOPE, "[\"files:read:*\",\"search:query\"]"),
+            (TASK_PURPOSE, "\"summarise\""),
+            (PARENT_JTI, "\"jti-0\""),
+            (PARENT_HASH, "\"aGFzaA\""),
+            ("cnf", "{\"jkt\":\"thumb\"}"),
+            (
+                "status",
+                "{\"status_list\":{\"idx\":7,\"uri\":\"https://s.example/1\"}}",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    }
+
+    fn document(members: &[(String, String)]) -> Vec<u8> {
+        let body: Vec<String> = members
+            .iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        format!("{{{}}}", body.join(",")).into_bytes()
+    }
+
+    /// The one property that makes the typed path safe: whatever it
+    /// accepts, the general path accepts with the same claims.
+    fn agrees(payload: &[u8]) {
+        let general = PassportClaims::from_json_general(payload);
+        match (decode(payload), &general) {
+            (Some(typed), Ok(expected)) => {
+                assert_eq!(&typed, expected);
+                // Equality of maps ignores order; the writer does not.
+                assert_eq!(typed.to_json(), expected.to_json());
+            }
+            (Some(typed), Err(e)) => panic!(
+                "typed path accepted what the general one refuses ({}): {typed:?}\n{}",
+                e.code(),
+                String::from_utf8_lossy(payload)
+            ),
+            (None, _) => {}
+        }
+        // And `from_json` answers exactly as the general path.
+        match (PassportClaims::from_json(payload), general) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!("from_json {a:?} but the general path {b:?}"),
+        }
+    }
+
+    #[test]
+    fn the_usual_shape_takes_the_typed_path() {
+        let payload = document(&valid_members());
+        let typed = decode(&payload).expect("typed path");
+        assert_eq!(
+            Ok(typed),
+            PassportClaims::from_json_general(&payload).map_err(|e| e.to_string())
+        );
+    }
+
+    #[test]
+    fn the_general_path_names_every_refusal() {
+        let with = |name: &str, value: &str| {
+            let mut m = valid_members();
+            match m.iter_mut().find(|(k, _)| k == name) {
+                Some(slot) => slot.1 = value.to_owned(),
+                None => m.push((name.to_owned(), value.to_owned())),
+            }
+            document(&m)
+        };
+        let code = |payload: Vec<u8>| PassportClaims::from_json(&payload).unwrap_err().code();
+        let mut duplicated = valid_members();
+        duplicated.push(("iss".into(), "\"https://issuer.local\"".into()));
+        // Duplicates are refused at every depth, as before the typed path,
+        // even when both values are equal.
+        assert_eq!(code(document(&duplicated)), "duplicate_member");
+        let mut escaped = valid_members();
+        escaped.push(("\\u0069ss".into(), "\"https://issuer.local\"".into()));
+        assert_eq!(code(document(&escaped)), "duplicate_member");
+        for (name, value) in [
+            ("act", "{\"sub\":\"a\",\"sub\":\"a\"}"),
+            ("cnf", "{\"jkt\":\"a\",\"jkt\":\"a\"}"),
+            (
+                "status",
+                "{\"status_list\":{\"idx\":1,\"idx\":1,\"uri\":\"https://s\"}}",
+            ),
+            ("x-unknown", "{\"a\":[{\"b\":1,\"b\":1}]}"),
+        ] {
+            assert_eq!(code(with(name, value)), "duplicate_member", "{name}");
+        }
+        for (name, value, expected) in [
+            ("iss", "7", "invalid_claim"),
+            ("iss", "\"\"", "invalid_claim"),
+            ("aud", "[\"https://tool.example\"]", "invalid_claim"),
+            ("iat", "1.0", "invalid_numeric_date"),
+            ("iat", "-1", "invalid_numeric_date"),
+            ("exp", "253402300800", "invalid_numeric_date"),
+            ("exp", "18446744073709551616", "invalid_numeric_date"),
+            ("nbf", "\"1700000000\"", "invalid_numeric_date"),
+            ("ial", "4", "invalid_level"),
+            ("aal", "258", "invalid_level"),
+            ("act", "{\"sub\":\"\"}", "invalid_claim"),
+            ("act", "{\"sub\":\"a\",\"act\":null}", "invalid_claim"),
+            ("cnf", "{\"jkt\":\"a\",\"x5t#S256\":\"b\"}", "invalid_claim"),
+            (TOOL_SCOPE, "\"files:read\"", "invalid_claim"),
+            (TOOL_SCOPE, "[1]", "invalid_claim"),
+            (PARENT_HASH, "null", "invalid_claim"),
+        ] {
+            assert_eq!(code(with(name, value)), expected, "{name}: {value}");
+        }
+        // A number too large for any integer type is still a date error,
+        // or a JSON error where serde_json refuses it outright.
+        let huge = code(with("iat", "1e400"));
+        assert!(
+            ["invalid_numeric_date", "invalid_json"].contains(&huge),
+            "{huge}"
+        );
+        assert_eq!(code(b"\xff".to_vec()), "invalid_json");
+        assert_eq!(code(b"[]".to_vec()), "invalid_json");
+    }
+
+    #[test]
+    fn unknown_claims_and_actor_members_are_kept() {
+        let mut m = valid_members();
+        m.push(("x-unknown".into(), "{\"n\":[1,2.5,\"é\"]}".into()));
+        let typed = decode(&document(&m)).expect("typed path");
+        assert_eq!(typed.extra["x-unknown"]["n"][1], 2.5);
+        // An actor with other members goes through the general path, which
+        // keeps them (equality of actors is exact).
+        let mut m = valid_members();
+        m[7].1 = "{\"sub\":\"agent-b\",\"note\":1}".into();
+        assert!(decode(&document(&m)).is_none());
+        let general = PassportClaims::from_json(&document(&m)).unwrap();
+        assert_eq!(general.act.extra["note"], 1);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Valid passports with members replaced, added, duplicated,
+        /// dropped or reordered: the typed path never disagrees.
+        #[test]
+        fn typed_and_general_paths_agree(
+            edits in proptest::collection::vec(
+                (0usize..4, 0usize..NAMES.len(), 0usize..VALUES.len()),
+                0..4,
+            ),
+            rotate in 0usize..20,
+        ) {
+            let mut m = valid_members();
+            let len = m.len();
+            m.rotate_left(rotate % len);
+            for (op, name, value) in edits {
+                let (name, value) = (NAMES[name].to_owned(), VALUES[value].to_owned());
+                match op {
+                    0 => match m.iter_mut().find(|(k, _)| *k == name) {
+                        Some(slot) => slot.1 = value,
+                        None => m.push((name, value)),
+                    },
+                    1 => m.push((name, value)),
+                    2 => m.retain(|(k, _)| *k != name),
+                    _ => {
+                        let copy = m.iter().find(|(k, _)| *k == name).cloned();
+                        if let Some(copy) = copy {
+                            m.push(copy);
+                        }
+                    }
+                }
+            }
+            agrees(&document(&m));
+        }
+    }
+
+    #[test]
+    fn errors_other_than_json_keep_their_order() {
+        // Two faults: the general path reports the first claim in its
+        // fixed order (`iss` before `iat`), whatever the members' order.
+        let mut m = valid_members();
+        m[3].1 = "1.5".into();
+        m[0].1 = "1".into();
+        m.reverse();
+        assert!(matches!(
+            PassportClaims::from_json(&document(&m)),
+            Err(ClaimsError::InvalidClaim { name: "iss", .. })
+        ));
+    }
+}
