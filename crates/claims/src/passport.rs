@@ -4,10 +4,13 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use passport_jose::JoseError;
+use passport_jose::json::Text;
 
 use crate::scope::ScopeSet;
 use crate::status::StatusWire;
 use crate::{Assurance, ClaimsError, Level, StatusReference};
+
+mod typed;
 
 /// The namespace of the agent claims: `https://agent-passport.org/claims/`.
 pub const CLAIM_NAMESPACE: &str = "https://agent-passport.org/claims/";
@@ -252,6 +255,21 @@ impl PassportClaims {
     /// The document is read in one pass: known claims go straight to their
     /// slot, and only unknown ones are collected into a map.
     pub fn from_json(bytes: &[u8]) -> Result<PassportClaims, ClaimsError> {
+        // The typed path takes a valid passport in one pass without building
+        // JSON values for its claims; anything it does not take (every
+        // error, whatever its kind) goes through the general path below,
+        // which decides and names the error. The typed path only accepts
+        // what the general one accepts, with the same result.
+        if let Some(claims) = typed::decode(bytes) {
+            return Ok(claims);
+        }
+        PassportClaims::from_json_general(bytes)
+    }
+
+    /// [`PassportClaims::from_json`] through JSON values: every member read
+    /// whole, then each claim checked in a fixed order, so that the first
+    /// error found is the same whatever the members' order.
+    fn from_json_general(bytes: &[u8]) -> Result<PassportClaims, ClaimsError> {
         use serde::de::DeserializeSeed as _;
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let mut duplicate = None;
@@ -514,7 +532,7 @@ impl<'de> serde::de::Visitor<'de> for DocumentSeed<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut slots = Slots::default();
         let mut extra = Map::new();
-        while let Some(key) = map.next_key::<KeyName<'de>>()? {
+        while let Some(key) = map.next_key::<Text<'de>>()? {
             let value =
                 map.next_value_seed(passport_jose::json::StrictSeed::new(&mut *self.duplicate))?;
             let name = key.as_str();
@@ -553,43 +571,6 @@ impl<'de> serde::de::Visitor<'de> for DocumentSeed<'_> {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
         Ok(None)
-    }
-}
-
-/// A member name, borrowed from the input when it has no escapes.
-enum KeyName<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
-
-impl KeyName<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            KeyName::Borrowed(s) => s,
-            KeyName::Owned(s) => s,
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for KeyName<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = KeyName<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<KeyName<'de>, E> {
-                Ok(KeyName::Borrowed(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<KeyName<'de>, E> {
-                Ok(KeyName::Owned(v.to_owned()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<KeyName<'de>, E> {
-                Ok(KeyName::Owned(v))
-            }
-        }
-        d.deserialize_str(V)
     }
 }
 

@@ -10,6 +10,7 @@ use passport_jose::{
     Algorithm, JoseError, KeyAlgorithm, VerifyingKey, b64, constant_time_eq, json,
 };
 
+use crate::claims::{Optional, ProofClaims};
 use crate::replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayCache, ReplayCache};
 use crate::{DPOP_TYP, DpopError, MAX_PROOF_LEN, NonceIssuer, PRIVATE_MEMBERS, ath, normalize_htu};
 
@@ -302,13 +303,10 @@ impl DpopVerifier {
         let jkt = jkt.clone();
         // The required claims.
         let claims = &parsed.claims;
-        let jti = required_str(claims, "jti")?;
-        let htm = required_str(claims, "htm")?;
-        let htu = required_str(claims, "htu")?;
-        let iat = match claims.get("iat") {
-            None => return Err(DpopError::MissingClaim("iat")),
-            Some(v) => v.as_i64().ok_or(DpopError::InvalidClaim("iat"))?,
-        };
+        let jti = claims.required_str("jti")?;
+        let htm = claims.required_str("htm")?;
+        let htu = claims.required_str("htu")?;
+        let iat = claims.iat()?;
         // htm.
         if htm != method {
             return Err(DpopError::HtmMismatch);
@@ -336,15 +334,15 @@ impl DpopVerifier {
         // nonce, when the policy asks for one.
         if self.policy.require_nonce {
             let issuer = self.nonces.as_ref().ok_or(DpopError::NonceNotConfigured)?;
-            match claims.get("nonce") {
-                None => {
+            match claims.optional("nonce") {
+                Optional::Absent => {
                     return Err(DpopError::UseNonce {
                         nonce: issuer.current(),
                         reason: "missing",
                     });
                 }
-                Some(Value::String(n)) if issuer.check(n) => {}
-                Some(_) => {
+                Optional::Str(n) if issuer.check(n) => {}
+                Optional::Str(_) | Optional::Other => {
                     return Err(DpopError::UseNonce {
                         nonce: issuer.current(),
                         reason: "invalid or expired",
@@ -362,14 +360,14 @@ impl DpopVerifier {
         }
         // ath, when an access token is presented.
         if let Some(token) = access_token {
-            match claims.get("ath") {
-                None => return Err(DpopError::MissingAth),
-                Some(Value::String(a)) => {
+            match claims.optional("ath") {
+                Optional::Absent => return Err(DpopError::MissingAth),
+                Optional::Str(a) => {
                     if !self.aths.matches(token, a) {
                         return Err(DpopError::AthMismatch);
                     }
                 }
-                Some(_) => return Err(DpopError::InvalidClaim("ath")),
+                Optional::Other => return Err(DpopError::InvalidClaim("ath")),
             }
         }
         // The binding to the passport's cnf.jkt.
@@ -477,7 +475,7 @@ struct Parsed<'a> {
     /// `None` when the header segment was found in the [`HeaderCache`].
     header: Option<Map<String, Value>>,
     header_segment: &'a str,
-    claims: Map<String, Value>,
+    claims: ProofClaims,
     signing_input: &'a str,
     signature: Vec<u8>,
 }
@@ -522,8 +520,7 @@ impl<'a> Parsed<'a> {
         } else {
             None
         };
-        let claims = json::parse_object(&decode(p, "payload")?, "payload")
-            .map_err(|e| DpopError::Malformed(e.to_string()))?;
+        let claims = ProofClaims::decode(&decode(p, "payload")?)?;
         let signature = decode(s, "signature")?;
         Ok(Parsed {
             header,
@@ -639,17 +636,6 @@ fn proof_key(header: &Map<String, Value>) -> Result<(VerifyingKey, String), Dpop
         .map_err(|e| DpopError::InvalidJwk(e.to_string()))?;
     let jkt = passport_jose::thumbprint(jwk).map_err(|e| DpopError::InvalidJwk(e.to_string()))?;
     Ok((key, jkt))
-}
-
-fn required_str<'a>(
-    claims: &'a Map<String, Value>,
-    name: &'static str,
-) -> Result<&'a str, DpopError> {
-    match claims.get(name) {
-        None => Err(DpopError::MissingClaim(name)),
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        Some(_) => Err(DpopError::InvalidClaim(name)),
-    }
 }
 
 /// Keeps attacker-chosen strings in errors short.

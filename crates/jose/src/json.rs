@@ -125,6 +125,64 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
     }
 }
 
+/// A JSON string borrowed from the input when it has no escapes, owned
+/// otherwise: what typed decoders read member names and short values into,
+/// so that the common case allocates nothing.
+///
+/// ```
+/// use passport_jose::json::Text;
+/// let mut de = serde_json::Deserializer::from_slice(br#""plain""#);
+/// let text: Text<'_> = serde::Deserialize::deserialize(&mut de).unwrap();
+/// assert_eq!(text.as_str(), "plain");
+/// ```
+#[derive(Debug)]
+pub enum Text<'de> {
+    /// Borrowed from the input.
+    Borrowed(&'de str),
+    /// Unescaped into a buffer of its own.
+    Owned(String),
+}
+
+impl Text<'_> {
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+
+    /// The string, owned (a copy only when it was borrowed).
+    pub fn into_string(self) -> String {
+        match self {
+            Text::Borrowed(s) => s.to_owned(),
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text::Owned(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text::Owned(v))
+            }
+        }
+        d.deserialize_str(TextVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

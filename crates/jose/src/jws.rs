@@ -1,8 +1,13 @@
 //! Strict compact JWS (RFC 7515 §7.1).
 
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::alg::truncate;
+use crate::json::{StrictSeed, Text};
 use crate::{Algorithm, JoseError, VerifyingKey, b64, json};
 
 /// The largest token accepted, in bytes (SPEC §5 item 3). Checked before any
@@ -20,7 +25,11 @@ pub struct Header {
     alg: Algorithm,
     kid: Option<String>,
     typ: Option<String>,
-    members: Map<String, Value>,
+    /// The header's JSON, for [`Header::members`].
+    json: Vec<u8>,
+    /// Built on first use of [`Header::members`]: verifying a token reads
+    /// only `alg`, `kid` and `typ`, which are decoded straight into fields.
+    members: OnceLock<Map<String, Value>>,
 }
 
 impl Header {
@@ -52,13 +61,35 @@ impl Header {
             .is_none_or(|t| t.eq_ignore_ascii_case("JWT"))
     }
 
-    /// All header members.
+    /// All header members (decoded into JSON values on first use).
     pub fn members(&self) -> &Map<String, Value> {
-        &self.members
+        // The JSON was parsed strictly when the header was built, so this
+        // parse succeeds; an empty map would be the answer if it did not.
+        self.members
+            .get_or_init(|| json::parse_object(&self.json, "header").unwrap_or_default())
     }
 
-    fn parse(bytes: &[u8]) -> Result<Header, JoseError> {
-        let members = json::parse_object(bytes, "header")?;
+    /// Decodes and checks a header: the typed path for the usual shape, and
+    /// for anything it does not take (an error, an unusual member) the
+    /// general path, which decides and names the error. The typed path only
+    /// accepts what the general one accepts, with the same result.
+    fn parse(json: Vec<u8>) -> Result<Header, JoseError> {
+        if let Some(typed) = typed_header(&json) {
+            return Ok(Header {
+                alg: typed.alg,
+                kid: typed.kid,
+                typ: typed.typ,
+                json,
+                members: OnceLock::new(),
+            });
+        }
+        Header::parse_general(json)
+    }
+
+    /// [`Header::parse`] through JSON values: the whole header read into a
+    /// map, then each rule in a fixed order.
+    fn parse_general(json: Vec<u8>) -> Result<Header, JoseError> {
+        let members = json::parse_object(&json, "header")?;
         let alg = match members.get("alg") {
             Some(Value::String(name)) => Algorithm::parse(name)?,
             _ => return Err(JoseError::MissingAlgorithm),
@@ -91,8 +122,89 @@ impl Header {
             alg,
             kid,
             typ,
-            members,
+            json,
+            members: OnceLock::from(members),
         })
+    }
+}
+
+/// What the typed path reads from a header.
+struct TypedHeader {
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<String>,
+}
+
+/// Past this many members other than `alg`, `kid` and `typ`, the typed path
+/// leaves the header to the general one (its duplicate check is a scan).
+const TYPED_MAX_OTHER_MEMBERS: usize = 8;
+
+/// The header decoded without building JSON values for `alg`, `kid` and
+/// `typ`, or `None` when it is anything but a valid header the general path
+/// would accept: invalid JSON, a duplicate member at any depth, a missing or
+/// unsupported `alg`, an empty or non-string `kid`, a non-string `typ`,
+/// `crit`, `b64`, a key-carrying member, many other members.
+fn typed_header(json: &[u8]) -> Option<TypedHeader> {
+    // UTF-8 checked once for the whole header, not string by string.
+    let text = std::str::from_utf8(json).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let header = de::Deserializer::deserialize_map(&mut de, HeaderVisitor).ok()?;
+    de.end().ok()?;
+    Some(header)
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = TypedHeader;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWS header")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TypedHeader, A::Error> {
+        // Any refusal leaves the header to the general path.
+        fn other<E: de::Error>() -> E {
+            E::custom("left to the general path")
+        }
+        let (mut alg, mut kid, mut typ) = (None, None, None);
+        let mut others: Vec<Text<'de>> = Vec::new();
+        while let Some(name) = map.next_key::<Text<'de>>()? {
+            match name.as_str() {
+                "alg" => {
+                    let value: Text<'de> = map.next_value()?;
+                    let parsed = Algorithm::parse(value.as_str()).map_err(|_| other())?;
+                    if alg.replace(parsed).is_some() {
+                        return Err(other());
+                    }
+                }
+                "kid" => {
+                    let value: Text<'de> = map.next_value()?;
+                    if value.as_str().is_empty() || kid.replace(value.into_string()).is_some() {
+                        return Err(other());
+                    }
+                }
+                "typ" => {
+                    let value: Text<'de> = map.next_value()?;
+                    if typ.replace(value.into_string()).is_some() {
+                        return Err(other());
+                    }
+                }
+                "crit" | "b64" => return Err(other()),
+                name if FORBIDDEN_MEMBERS.contains(&name) => return Err(other()),
+                _ => {
+                    let mut duplicate = None;
+                    map.next_value_seed(StrictSeed::new(&mut duplicate))?;
+                    let seen = others.iter().any(|o| o.as_str() == name.as_str());
+                    if seen || others.len() >= TYPED_MAX_OTHER_MEMBERS {
+                        return Err(other());
+                    }
+                    others.push(name);
+                }
+            }
+        }
+        let alg = alg.ok_or_else(other)?;
+        Ok(TypedHeader { alg, kid, typ })
     }
 }
 
@@ -196,7 +308,7 @@ impl<'a> CompactJws<'a> {
             return Err(JoseError::Malformed("empty segment"));
         }
         let header_bytes = b64::decode(h).ok_or(JoseError::InvalidBase64 { part: "header" })?;
-        let header = Header::parse(&header_bytes)?;
+        let header = Header::parse(header_bytes)?;
         let payload = b64::decode(p).ok_or(JoseError::InvalidBase64 { part: "payload" })?;
         let signature = b64::decode(s).ok_or(JoseError::InvalidBase64 { part: "signature" })?;
         Ok(CompactJws {
@@ -245,5 +357,137 @@ impl<'a> CompactJws<'a> {
         options.check_type(&self.header)?;
         key.verify(alg, self.signing_input(), &self.signature)?;
         Ok(&self.payload)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const NAMES: [&str; 12] = [
+        "alg",
+        "kid",
+        "typ",
+        "crit",
+        "b64",
+        "jwk",
+        "x5t#S256",
+        "cty",
+        "zip",
+        "\\u0061lg",
+        "",
+        "x",
+    ];
+    const VALUES: [&str; 20] = [
+        "\"EdDSA\"",
+        "\"ES256\"",
+        "\"none\"",
+        "\"NONE\"",
+        "\"HS256\"",
+        "\"passport+jwt\"",
+        "\"JWT\"",
+        "\"\"",
+        "\"k\\u00e9\"",
+        "1",
+        "null",
+        "true",
+        "[]",
+        "[\"exp\"]",
+        "{}",
+        "{\"a\":1,\"a\":1}",
+        "[{\"b\":0,\"b\":0}]",
+        "1e400",
+        "\"x\"",
+        "{\"kty\":\"OKP\"}",
+    ];
+
+    fn document(members: &[(&str, &str)]) -> Vec<u8> {
+        let body: Vec<String> = members
+            .iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        format!("{{{}}}", body.join(",")).into_bytes()
+    }
+
+    /// Whatever the typed path accepts, the general path accepts with the
+    /// same `alg`, `kid` and `typ`; and `parse` answers as the general path.
+    fn agrees(json: &[u8]) {
+        let general = Header::parse_general(json.to_vec());
+        if let Some(typed) = typed_header(json) {
+            let general = general
+                .as_ref()
+                .unwrap_or_else(|e| panic!("typed accepted, general refused: {e:?}"));
+            assert_eq!(
+                (typed.alg, typed.kid.as_deref(), typed.typ.as_deref()),
+                (general.alg, general.kid(), general.typ())
+            );
+        }
+        match (Header::parse(json.to_vec()), general) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!((a.alg, a.kid(), a.typ()), (b.alg, b.kid(), b.typ()));
+                assert_eq!(a.members(), b.members());
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!("parse {a:?}, general path {b:?}"),
+        }
+    }
+
+    #[test]
+    fn every_pair_of_members_agrees() {
+        let base = [
+            ("alg", "\"EdDSA\""),
+            ("kid", "\"k1\""),
+            ("typ", "\"passport+jwt\""),
+        ];
+        assert!(typed_header(&document(&base)).is_some());
+        agrees(&document(&base));
+        for name in NAMES {
+            for value in VALUES {
+                // Replaced, added, and added twice.
+                for extra in [0, 1, 2] {
+                    let mut m: Vec<(&str, &str)> = base.to_vec();
+                    match m.iter_mut().find(|(k, _)| *k == name) {
+                        Some(slot) if extra == 0 => slot.1 = value,
+                        _ => {
+                            for _ in 0..extra.max(1) {
+                                m.push((name, value));
+                            }
+                        }
+                    }
+                    agrees(&document(&m));
+                    m.reverse();
+                    agrees(&document(&m));
+                }
+            }
+        }
+        for doc in [&b"[]"[..], b"{}", b"\xff", b"{\"alg\":\"EdDSA\"} x", b""] {
+            agrees(doc);
+        }
+    }
+
+    #[test]
+    fn refusals_keep_their_codes() {
+        let code = |members: &[(&str, &str)]| Header::parse(document(members)).unwrap_err().code();
+        let alg = ("alg", "\"EdDSA\"");
+        // An unknown critical extension is refused, never ignored.
+        assert_eq!(
+            code(&[alg, ("crit", "[\"exp\"]"), ("exp", "1")]),
+            "crit_not_supported"
+        );
+        assert_eq!(
+            code(&[alg, ("crit", "[\"b64\"]"), ("b64", "false")]),
+            "crit_not_supported"
+        );
+        assert_eq!(code(&[alg, ("b64", "false")]), "b64_not_supported");
+        assert_eq!(code(&[alg, ("jwk", "{}")]), "forbidden_header");
+        assert_eq!(code(&[alg, alg]), "duplicate_member");
+        assert_eq!(code(&[alg, ("\\u0061lg", "\"EdDSA\"")]), "duplicate_member");
+        assert_eq!(code(&[alg, ("x", "{\"a\":1,\"a\":1}")]), "duplicate_member");
+        assert_eq!(code(&[("alg", "1")]), "missing_alg");
+        assert_eq!(code(&[("alg", "\"nOnE\"")]), "alg_none");
+        assert_eq!(code(&[alg, ("kid", "\"\"")]), "missing_kid");
+        assert_eq!(code(&[alg, ("kid", "7")]), "missing_kid");
+        assert_eq!(code(&[alg, ("typ", "7")]), "invalid_typ");
     }
 }

@@ -338,7 +338,7 @@ fn criterion_groups(c: &mut Criterion, f: &Fixture) {
     g.finish();
 }
 
-/// Interleaved rounds of `BATCH` baselines and `BATCH` requests, each
+/// Interleaved rounds of `batch` baselines and `batch` requests, each
 /// request made beforehand; the median and spread of the per-round ratios.
 fn interleaved(
     name: &str,
@@ -348,15 +348,26 @@ fn interleaved(
     f: &Fixture,
     service: &RefCell<PassportService<Ok200>>,
 ) {
-    const ROUNDS: usize = 40;
-    const BATCH: usize = 200;
-    let mut ratios = Vec::with_capacity(ROUNDS);
-    let mut base_spread = Vec::with_capacity(ROUNDS);
+    // `PASSPORT_BENCH_ROUNDS` and `PASSPORT_BENCH_BATCH` override the
+    // defaults: on a loaded machine, short batches (20) in many rounds
+    // (400) keep each round's two halves under the same load.
+    let setting = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (rounds, batch) = (
+        setting("PASSPORT_BENCH_ROUNDS", 40),
+        setting("PASSPORT_BENCH_BATCH", 200),
+    );
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut base_spread = Vec::with_capacity(rounds);
     let mut totals = [Duration::ZERO; 2];
-    for _ in 0..ROUNDS {
-        let requests: Vec<Request<Bytes>> = (0..BATCH).map(|_| request()).collect();
+    for _ in 0..rounds {
+        let requests: Vec<Request<Bytes>> = (0..batch).map(|_| request()).collect();
         let start = Instant::now();
-        for _ in 0..BATCH {
+        for _ in 0..batch {
             assert!(black_box(baseline()));
         }
         let base = start.elapsed();
@@ -370,7 +381,7 @@ fn interleaved(
         totals[0] += base;
         totals[1] += layer;
     }
-    let per = |d: Duration| d.as_secs_f64() * 1e6 / (ROUNDS * BATCH) as f64;
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / (rounds * batch) as f64;
     let pct = |v: &mut Vec<f64>, p: f64| {
         v.sort_by(f64::total_cmp);
         v[((v.len() - 1) as f64 * p).round() as usize]
@@ -388,7 +399,7 @@ fn interleaved(
         per(totals[1]),
     );
     println!(
-        "{name}: layer / baseline: median {:.3}× (p10 {:.3}×, p90 {:.3}×) over {ROUNDS} rounds of {BATCH}; target ≤ {target}×",
+        "{name}: layer / baseline: median {:.3}× (p10 {:.3}×, p90 {:.3}×) over {rounds} rounds of {batch}; target ≤ {target}×",
         pct(&mut ratios, 0.5),
         pct(&mut ratios, 0.1),
         pct(&mut ratios, 0.9),
@@ -405,7 +416,11 @@ fn main() {
     criterion_groups(&mut c, &f);
     c.final_summary();
     // `cargo test --benches` runs each benchmark once, in test mode.
-    if !std::env::args().any(|a| a == "--test") {
+    // `PASSPORT_BENCH_ONLY=new_leaf` or `=repeated`: one interleaved group
+    // alone (for a profiler).
+    let only = std::env::var("PASSPORT_BENCH_ONLY").ok();
+    let run = |group: &str| only.as_deref().is_none_or(|o| o == group);
+    if !std::env::args().any(|a| a == "--test") && run("new_leaf") {
         interleaved(
             "layer_new_leaf/interleaved",
             1.2,
@@ -414,6 +429,8 @@ fn main() {
             &f,
             &f.new_leaf,
         );
+    }
+    if !std::env::args().any(|a| a == "--test") && run("repeated") {
         interleaved(
             "layer_repeated_bundle/interleaved",
             1.1,

@@ -20,7 +20,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use passport_claims::PassportClaims;
+use passport_claims::{ClaimsError, PassportClaims, UnverifiedBundle};
 use passport_jose::{Algorithm, VerifyingKey, sha256};
 
 /// The default number of tokens (leaves and ancestors) remembered.
@@ -219,6 +219,60 @@ impl SignatureCache {
     }
 }
 
+/// How many parsed bundles a [`BundleMemo`] keeps.
+pub(crate) const BUNDLE_MEMO_SLOTS: usize = 64;
+
+/// The longest bundle text a [`BundleMemo`] keeps (64 slots of it: 1 MiB
+/// at most).
+pub(crate) const MAX_MEMO_BUNDLE_LEN: usize = 16 * 1024;
+
+/// Parsed bundles by their exact text: an agent presents the same bundle on
+/// every request, and parsing it (several passes over kilobytes) costs more
+/// than comparing it with the one parsed last time. Parsing is a function of
+/// the text alone, so a memo hit — the very same bytes — is exactly what a
+/// new parse would return; nothing else about the bundle is remembered here
+/// (its signatures, keys and rules are the verifier's business on every
+/// use). Direct-mapped: a slot from the text's length and its last bytes.
+pub(crate) struct BundleMemo(Mutex<Vec<Option<UnverifiedBundle>>>);
+
+impl BundleMemo {
+    pub(crate) fn new() -> BundleMemo {
+        BundleMemo(Mutex::new(vec![None; BUNDLE_MEMO_SLOTS]))
+    }
+
+    fn slot(text: &str) -> usize {
+        // The top bits of `slot` are the best mixed.
+        (slot(text) >> 58) as usize % BUNDLE_MEMO_SLOTS
+    }
+
+    /// `UnverifiedBundle::parse(text)`, from the memo when `text` is
+    /// byte for byte a bundle parsed before.
+    pub(crate) fn parse(&self, text: &str) -> Result<UnverifiedBundle, ClaimsError> {
+        if text.len() > MAX_MEMO_BUNDLE_LEN {
+            return UnverifiedBundle::parse(text);
+        }
+        let slot = BundleMemo::slot(text);
+        if let Some(hit) = &self.lock()[slot]
+            && hit.as_str() == text
+        {
+            return Ok(hit.clone());
+        }
+        let parsed = UnverifiedBundle::parse(text)?;
+        // A bundle parsed with surrounding whitespace has another text than
+        // its input: it could never hit, so it is not kept.
+        if parsed.as_str().len() == text.len() {
+            self.lock()[slot] = Some(parsed.clone());
+        }
+        Ok(parsed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<UnverifiedBundle>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -301,5 +355,30 @@ mod tests {
         off.insert(T1, None, entry());
         assert_eq!(off.len(), 0);
         assert!(off.get(T1).is_none());
+    }
+
+    #[test]
+    fn the_bundle_memo_answers_as_a_parse_for_the_same_bytes_only() {
+        let memo = BundleMemo::new();
+        let text = "aaa.bbb.ccc~ddd.eee.fff";
+        let first = memo.parse(text).unwrap();
+        assert_eq!(first, UnverifiedBundle::parse(text).unwrap());
+        assert_eq!(memo.parse(text).unwrap(), first);
+        // Same length and last bytes (the same slot), other bytes: parsed.
+        let other = "aab.bbb.ccc~ddd.eee.fff";
+        assert_eq!(memo.parse(other).unwrap().leaf(), "aab.bbb.ccc");
+        assert_eq!(memo.parse(text).unwrap().leaf(), "aaa.bbb.ccc");
+        // Refusals are a parse's refusals, and are not remembered.
+        assert_eq!(memo.parse("a.b~").unwrap_err().code(), "malformed_bundle");
+        assert_eq!(memo.parse("a.b~").unwrap_err().code(), "malformed_bundle");
+        // Whitespace around a bundle is trimmed as by a parse.
+        assert_eq!(
+            memo.parse(" aaa.bbb.ccc\n").unwrap().as_str(),
+            "aaa.bbb.ccc"
+        );
+        assert_eq!(
+            memo.parse(" aaa.bbb.ccc\n").unwrap().as_str(),
+            "aaa.bbb.ccc"
+        );
     }
 }

@@ -9,7 +9,7 @@ use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256};
 
 use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
 
-use crate::cache::{DEFAULT_CACHE_CAPACITY, SignatureCache, Verified};
+use crate::cache::{BundleMemo, DEFAULT_CACHE_CAPACITY, SignatureCache, Verified};
 use crate::observe;
 use crate::rules::{self, Link, shorten};
 use crate::{
@@ -57,6 +57,7 @@ pub struct Verifier {
     keys: Arc<dyn KeyStore>,
     clock: Arc<dyn Clock>,
     cache: SignatureCache,
+    bundles: BundleMemo,
     status: Vec<Arc<dyn StatusSource>>,
     ignore_status: bool,
     audit: Option<(Arc<dyn AuditSink>, serde_json::Value)>,
@@ -98,6 +99,7 @@ impl Verifier {
             keys,
             clock: Arc::new(SystemClock),
             cache: SignatureCache::new(DEFAULT_CACHE_CAPACITY),
+            bundles: BundleMemo::new(),
             status: Vec::new(),
             ignore_status: false,
             audit: None,
@@ -155,7 +157,8 @@ impl Verifier {
     }
 
     /// Sets the signature cache's fixed capacity in tokens, leaves and
-    /// ancestors together (0 disables it). A token verified once is then
+    /// ancestors together (0 disables it, and the memo of recently parsed
+    /// bundle texts with it). A token verified once is then
     /// neither decoded nor signature-checked again while its key stays the
     /// same key object in the store; every other rule runs on every use.
     pub fn with_cache_capacity(mut self, capacity: usize) -> Verifier {
@@ -241,7 +244,7 @@ impl Verifier {
         &self,
         text: &str,
     ) -> (Result<Verification, VerifyError>, DeferredAudit) {
-        match UnverifiedBundle::parse(text) {
+        match self.parse_bundle(text) {
             Ok(bundle) => {
                 let result = self.verify_observed(&bundle, true);
                 let audit = self.audit_draft(Some(&bundle), &result);
@@ -272,10 +275,20 @@ impl Verifier {
         }
     }
 
+    /// Parses a bundle, through the memo of recent bundles unless the
+    /// cache is off (capacity 0: every verification starts from nothing).
+    fn parse_bundle(&self, text: &str) -> Result<UnverifiedBundle, passport_claims::ClaimsError> {
+        if self.cache.enabled() {
+            self.bundles.parse(text)
+        } else {
+            UnverifiedBundle::parse(text)
+        }
+    }
+
     /// Parses a bundle; a bundle that does not parse is a refused
     /// verification for the span and the metrics too.
     fn parse_observed(&self, text: &str) -> Result<UnverifiedBundle, VerifyError> {
-        UnverifiedBundle::parse(text).map_err(|e| {
+        self.parse_bundle(text).map_err(|e| {
             let refused = VerifyError::from(e);
             observe::verified(&observe::verify_span(), Err(&refused));
             refused
