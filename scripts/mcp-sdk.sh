@@ -88,7 +88,7 @@ echo "mcp-sdk: upstream provider $discovery"
 mkdir -m 700 "$dir/home"
 CSP_DISCOVERY_URL="$discovery" CSP_CLIENT_ID="$client_id" \
     target/debug/passport --data-dir "$dir/home" serve --listen 127.0.0.1:0 --auto-consent \
-    --registration-scope "files:read files:write" \
+    --registration-scope files:read --registration-scope files:write \
     >"$dir/serve.out" 2>"$dir/serve.log" &
 pids+=($!)
 issuer=$(first_line "$dir/serve.out" '^https?://')

@@ -97,6 +97,30 @@ passport_jose::error_codes! {
 // ScopePattern
 // ---------------------------------------------------------------------------
 
+/// Whether `scope` is an OAuth `scope` parameter: scope tokens separated by
+/// single spaces (RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B /
+/// %x5D-7E )`). A [`ScopePattern`] is looser (wire compatibility with the
+/// reference allows any character but `[`); whatever travels in an OAuth
+/// parameter or a `WWW-Authenticate` challenge, which is written unescaped,
+/// must pass this.
+///
+/// ```
+/// use passport_claims::scope::is_oauth_scope;
+/// assert!(is_oauth_scope("files:read files:*"));
+/// assert!(!is_oauth_scope(""));
+/// assert!(!is_oauth_scope("files:read  files:write")); // two spaces
+/// assert!(!is_oauth_scope("say\"hi\""));
+/// assert!(!is_oauth_scope("caf\u{e9}"));
+/// ```
+pub fn is_oauth_scope(scope: &str) -> bool {
+    scope.split(' ').all(|token| {
+        !token.is_empty()
+            && token
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    })
+}
+
 /// One validated scope pattern.
 ///
 /// It (de)serializes as a plain JSON string; deserialization validates it like

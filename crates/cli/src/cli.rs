@@ -451,6 +451,19 @@ pub(crate) struct ServeArgs {
     /// a consent page (tests and demos; loopback --listen only).
     #[arg(long)]
     pub(crate) auto_consent: bool,
+    /// A scope a client nobody vouches for (registered at /register, or
+    /// described by a client ID metadata document) may be granted, with the
+    /// principal's consent (repeatable; default: none — such clients get
+    /// nothing until the operator says what strangers may ask for).
+    #[arg(long, value_name = "SCOPE")]
+    pub(crate) registration_scope: Vec<String>,
+    /// Do not serve /register (RFC 7591 dynamic registration).
+    #[arg(long)]
+    pub(crate) no_registration: bool,
+    /// Do not require DPoP server nonces at /token (RFC 9449 §8; required
+    /// by default, so a proof cannot be made ahead of time).
+    #[arg(long)]
+    pub(crate) no_dpop_nonces: bool,
     /// Register a workload client acting for OWNER, print its id and secret
     /// once, and exit.
     #[arg(long, value_name = "OWNER", requires = "scope")]

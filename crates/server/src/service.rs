@@ -362,6 +362,16 @@ impl ServerBuilder {
         let c = self.clients;
         let open_scopes = ScopeSet::parse(c.registration_scopes.split_ascii_whitespace())
             .map_err(|e| ServerError::InvalidScope(e.to_string()))?;
+        // granted through OAuth parameters: RFC 6749 scope tokens only
+        if let Some(bad) = open_scopes
+            .iter()
+            .find(|p| !passport_claims::scope::is_oauth_scope(p.as_str()))
+        {
+            return Err(ServerError::InvalidScope(format!(
+                "{:?} is not an RFC 6749 scope token",
+                bad.as_str()
+            )));
+        }
         let mut fetcher = ClientMetadataFetcher::new(c.resolver, self.clock.clone());
         if c.metadata_test_mode {
             fetcher = fetcher.dangerous_test_mode();

@@ -251,20 +251,13 @@ impl PassportAuthBuilder {
             dpop_bound_access_tokens_required: require_pop,
             resource_name: self.resource_name,
         };
-        if let Some(scope) = &self.challenge_scope {
-            // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ),
-            // space-separated; it is written unescaped into a header value.
-            let token_ok = |t: &str| {
-                !t.is_empty()
-                    && t.bytes().all(|b| {
-                        b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
-                    })
-            };
-            if !scope.split(' ').all(token_ok) {
-                return Err(AuthError::InvalidConfig(format!(
-                    "challenge_scope {scope:?} is not a space-separated list of scope tokens"
-                )));
-            }
+        if let Some(scope) = &self.challenge_scope
+            && !passport_claims::scope::is_oauth_scope(scope)
+        {
+            // written unescaped into a header value
+            return Err(AuthError::InvalidConfig(format!(
+                "challenge_scope {scope:?} is not a space-separated list of scope tokens"
+            )));
         }
         let metadata_json = serde_json::to_vec(&metadata)
             .map_err(|e| AuthError::InvalidConfig(format!("metadata: {e}")))?;

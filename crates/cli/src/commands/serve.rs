@@ -73,7 +73,11 @@ pub(crate) fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), CliError> {
             )
         })?;
         let issuer = issuer_of(args, local);
-        let mut builder = Server::builder(&issuer, db).auto_consent(args.auto_consent);
+        let mut builder = Server::builder(&issuer, db)
+            .auto_consent(args.auto_consent)
+            .registration(!args.no_registration)
+            .registration_scopes(&args.registration_scope.join(" "))
+            .dpop_nonces(!args.no_dpop_nonces);
         // the upstream provider principals log in at, as `passport login`
         // reads it
         if ctx.env.get("CSP_DISCOVERY_URL").is_some() {

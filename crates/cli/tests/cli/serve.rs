@@ -164,3 +164,100 @@ async fn serve_logs_principals_in_at_the_csp_provider() {
     assert!(killed.success());
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// Starts `passport serve` with `extra` arguments on a free port; the child
+/// and its issuer URL.
+fn serve_with(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    let mut child = passport(&dir.join("data"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let issuer = lines.next().unwrap().unwrap();
+    (child, issuer)
+}
+
+fn stop(mut child: std::process::Child) {
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_scopes_bound_what_a_registered_client_may_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, issuer) = serve_with(
+        dir.path(),
+        &[
+            "--registration-scope",
+            "files:read",
+            "--registration-scope",
+            "files:write",
+        ],
+    );
+    let metadata = metadata_at(&issuer).await;
+    assert_eq!(
+        metadata["registration_endpoint"],
+        format!("{issuer}/register")
+    );
+    let registered: serde_json::Value = reqwest::Client::new()
+        .post(format!("{issuer}/register"))
+        .json(&serde_json::json!({
+            "redirect_uris": ["http://127.0.0.1:9/callback"],
+            "token_endpoint_auth_method": "none",
+            "scope": "files:read admin:all",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // the operator's set, whatever was asked (never admin:all)
+    assert_eq!(registered["scope"], "files:read files:write");
+    stop(child);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_registration_serves_and_advertises_no_register_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, issuer) = serve_with(dir.path(), &["--no-registration"]);
+    let metadata = metadata_at(&issuer).await;
+    assert!(
+        metadata.get("registration_endpoint").is_none(),
+        "{metadata}"
+    );
+    let status = reqwest::Client::new()
+        .post(format!("{issuer}/register"))
+        .json(&serde_json::json!({"redirect_uris": ["http://127.0.0.1:9/callback"]}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_client_error(), "{status}");
+    stop(child);
+}
+
+#[test]
+fn a_bad_registration_scope_is_refused_before_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = passport(&dir.path().join("data"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--registration-scope",
+            "bad scope\u{7f}",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("scope"), "{stderr}");
+}

@@ -63,38 +63,24 @@ impl ClientSettings {
         }
     }
 
-    /// The scopes an open client may be granted: those it asks for that
-    /// [`ClientSettings::open_scopes`] implies (the others are dropped, and
-    /// the answer says what was kept), or all of them when it asks for none.
+    /// The scopes an open client may be granted: all of
+    /// [`ClientSettings::open_scopes`], whatever it asked for at
+    /// registration. RFC 7591 §2 lets the server register a client with
+    /// other scopes than those asked (the answer says which), and an MCP
+    /// client registers once, with the scope of its first request, then
+    /// steps up to others (the MCP authorization specification's
+    /// `insufficient_scope`): a registration narrowed to its first scope
+    /// would refuse every step-up. Nothing widens silently: the ceiling is
+    /// the operator's, and each authorization still names its scopes on the
+    /// consent page. A `scope` that is not RFC 6749 scope tokens is refused.
     pub(crate) fn open_scope_string(&self, asked: Option<&str>) -> Result<String, String> {
-        let kept = match asked {
-            None => self.open_scopes.clone(),
-            Some(asked) => {
-                // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-                if !asked.is_empty()
-                    && asked.split(' ').any(|t| {
-                        t.is_empty()
-                            || !t.bytes().all(|b| {
-                                b == 0x21
-                                    || (0x23..=0x5b).contains(&b)
-                                    || (0x5d..=0x7e).contains(&b)
-                            })
-                    })
-                {
-                    return Err("scope: not space-separated RFC 6749 scope tokens".into());
-                }
-                let asked = ScopeSet::parse(asked.split_ascii_whitespace())
-                    .map_err(|e| format!("scope: {e}"))?;
-                let beyond = asked.not_implied_by(&self.open_scopes);
-                let kept: Vec<&str> = asked
-                    .iter()
-                    .filter(|p| !beyond.contains(p))
-                    .map(|p| p.as_str())
-                    .collect();
-                ScopeSet::parse(kept).map_err(|e| format!("scope: {e}"))?
+        if let Some(asked) = asked {
+            if !asked.is_empty() && !passport_claims::scope::is_oauth_scope(asked) {
+                return Err("scope: not space-separated RFC 6749 scope tokens".into());
             }
-        };
-        Ok(scope_string(&kept))
+            ScopeSet::parse(asked.split_ascii_whitespace()).map_err(|e| format!("scope: {e}"))?;
+        }
+        Ok(scope_string(&self.open_scopes))
     }
 }
 

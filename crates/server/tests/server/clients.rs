@@ -136,14 +136,15 @@ async fn registration_answers_rfc7591_fields_and_the_secret_once() {
         "client_secret_basic"
     );
     assert_eq!(confidential["client_secret_expires_at"], 0);
-    // what it asked beyond the configured set is dropped, and said so
-    assert_eq!(confidential["scope"], "files:read");
+    // registered with the configured set, whatever it asked (it steps up
+    // within it later; beyond it, nothing), and said so
+    assert_eq!(confidential["scope"], "files:* calendar:read");
     let id = confidential["client_id"].as_str().unwrap();
     let secret = confidential["client_secret"].as_str().unwrap();
     assert_eq!(secret.len(), 43); // 256 bits, base64url
     let stored = s.server.database().client(id).await.unwrap().unwrap();
     assert_ne!(stored.secret_hash.as_deref(), Some(secret));
-    assert_eq!(stored.scopes, "files:read");
+    assert_eq!(stored.scopes, "files:* calendar:read");
     let r = s
         .post("/revoke", Some((id, secret)), &[("token", "x")])
         .await;
