@@ -231,9 +231,12 @@ impl Registration {
             (_, _, _) => return Err(invalid("jwks and jwks_uri are for private_key_jwt only")),
         };
         if let Some(name) = string("client_name")? {
-            if name.chars().count() > MAX_CLIENT_NAME || name.chars().any(char::is_control) {
+            if name.chars().count() > MAX_CLIENT_NAME
+                || !crate::client_metadata::displayable_name(name)
+            {
                 return Err(invalid(format!(
-                    "client_name must be at most {MAX_CLIENT_NAME} characters without controls"
+                    "client_name must be at most {MAX_CLIENT_NAME} characters without control, \
+                     invisible or direction-changing characters"
                 )));
             }
             stored.insert("client_name".into(), json!(name));
