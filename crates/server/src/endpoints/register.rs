@@ -84,11 +84,9 @@ async fn register_inner(server: &Server, request: Request) -> Result<Value, OAut
         .db
         .insert_client(NewClient {
             client_id: client_id.clone(),
-            kind: if client.method == "none" {
-                ClientKind::Public
-            } else {
-                ClientKind::Dynamic
-            },
+            // whatever its method: `Public` is a public client an operator
+            // registered, and no rule may mistake a stranger for one
+            kind: ClientKind::Dynamic,
             secret_hash: secret.as_ref().map(|(_, hash)| hash.clone()),
             auth_method: client.method.into(),
             redirect_uris: client.redirect_uris,

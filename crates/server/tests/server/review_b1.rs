@@ -220,18 +220,17 @@ fn a_forms_debug_shows_names_not_values() {
     assert!(debug.contains("client_secret"), "{debug}");
 }
 
-/// Finding 5: a client anyone registered with `none` is recorded as
+/// Finding 5: a client anyone registered with `none` was recorded as
 /// `ClientKind::Public`, the kind of a public client an operator registered,
-/// so no later rule (nor an operator listing clients) can tell them apart;
-/// with a secret or keys it is `Dynamic`. `/introspect` is safe today only
+/// so no later rule (nor an operator listing clients) could tell them apart;
+/// with a secret or keys it was `Dynamic`. `/introspect` was safe only
 /// because it allows `Workload | Confidential` by name.
 #[tokio::test]
-#[ignore = "finding 5"]
 async fn a_self_registered_public_client_is_not_an_operator_public_client() {
     let s = start().await;
     let c = s.registered(&public_client()).await;
     let id = c["client_id"].as_str().unwrap();
     let record = s.server.database().client(id).await.unwrap().unwrap();
     assert_eq!(record.auth_method, "none");
-    assert_ne!(record.kind, ClientKind::Public);
+    assert_eq!(record.kind, ClientKind::Dynamic);
 }
