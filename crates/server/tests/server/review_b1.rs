@@ -234,3 +234,82 @@ async fn a_self_registered_public_client_is_not_an_operator_public_client() {
     assert_eq!(record.auth_method, "none");
     assert_eq!(record.kind, ClientKind::Dynamic);
 }
+
+/// Finding 6: a metadata document's `grant_types` was ignored: every
+/// document client was given `authorization_code` and `refresh_token`, so a
+/// client that declared it does not use refresh tokens (RFC 7591 §2, which
+/// documents reuse) was handed one anyway — a long-lived credential it does
+/// not expect to keep, rotate or revoke. A document without `grant_types`
+/// keeps both (what MCP clients expect).
+#[tokio::test]
+#[ignore = "finding 6"]
+async fn a_documents_grant_types_bound_what_it_gets() {
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const REDIRECT: &str = "http://127.0.0.1:9999/callback";
+    let (base, task) = document_server(|base| {
+        vec![
+            (
+                "/code-only.json",
+                json!({
+                    "client_id": format!("{base}/code-only.json"),
+                    "redirect_uris": [REDIRECT],
+                    "grant_types": ["authorization_code"],
+                }),
+            ),
+            (
+                "/default.json",
+                json!({
+                    "client_id": format!("{base}/default.json"),
+                    "redirect_uris": [REDIRECT],
+                }),
+            ),
+        ]
+    })
+    .await;
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        b.dangerous_client_metadata_test_mode()
+    })
+    .await;
+    for (path, refresh) in [("/code-only.json", false), ("/default.json", true)] {
+        let client_id = format!("{base}{path}");
+        let code = format!("code-{path}");
+        s.server
+            .database()
+            .insert_code(passport_store::server::NewCode {
+                code: passport_store::server::TokenHash::of(&code),
+                client_id: client_id.clone(),
+                redirect_uri: REDIRECT.into(),
+                code_challenge: passport_server::pkce::CodeChallenge::s256(VERIFIER)
+                    .unwrap()
+                    .as_str()
+                    .to_owned(),
+                resource: crate::endpoints::RESOURCE.into(),
+                scope: String::new(),
+                claims: r#"{"issuer":"https://idp.example","subject":"alice","acr":null,"ial":null,"aal":null,"fal":null}"#.into(),
+                expires_at: now() + 60,
+            })
+            .await
+            .unwrap();
+        let r = s
+            .post(
+                "/token",
+                None,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", VERIFIER),
+                    ("client_id", &client_id),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            body.get("refresh_token").is_some(),
+            refresh,
+            "{path}: {body}"
+        );
+    }
+    task.abort();
+}
