@@ -311,6 +311,9 @@ pub struct ClientMetadataDocument {
     pub auth: DocumentAuth,
     /// `scope`, if the document names the scopes it asks for.
     pub scope: Option<String>,
+    /// `grant_types`, if the document names the grant types it uses (RFC
+    /// 7591 §2): the client is given no other.
+    pub grant_types: Option<Vec<String>>,
 }
 
 impl ClientMetadataDocument {
@@ -395,6 +398,19 @@ impl ClientMetadataDocument {
                 )));
             }
         };
+        let grant_types = match doc.get("grant_types") {
+            None => None,
+            Some(Value::Array(list)) => Some(
+                list.iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| invalid("grant_types holds a non-string".into()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(invalid("grant_types is not an array".into())),
+        };
         let client_name = string("client_name")?;
         if client_name.as_deref().is_some_and(|n| !displayable_name(n)) {
             return Err(invalid(
@@ -407,6 +423,7 @@ impl ClientMetadataDocument {
             client_name: client_name.map(|n| passport_jose::clip(&n, 100)),
             auth,
             scope: string("scope")?,
+            grant_types,
         })
     }
 }

@@ -428,7 +428,8 @@ fn metadata_refusal(e: &ClientMetadataError, what: &str) -> OAuthError {
 }
 
 /// The client a checked metadata document describes: public (`none`) or
-/// `private_key_jwt`, the open grant types, the scopes open clients may have.
+/// `private_key_jwt`, the open grant types it names (both when it names
+/// none), the scopes open clients may have.
 fn document_client(
     server: &Server,
     document: &ClientMetadataDocument,
@@ -463,7 +464,18 @@ fn document_client(
         secret_hash: None,
         auth_method: auth_method.into(),
         redirect_uris: document.redirect_uris.clone(),
-        grant_types: OPEN_GRANT_TYPES.iter().map(|g| (*g).to_owned()).collect(),
+        // those it names (RFC 7591 §2) among the open ones; both when it
+        // names none
+        grant_types: OPEN_GRANT_TYPES
+            .iter()
+            .filter(|g| {
+                document
+                    .grant_types
+                    .as_ref()
+                    .is_none_or(|named| named.iter().any(|n| n == *g))
+            })
+            .map(|g| (*g).to_owned())
+            .collect(),
         scopes,
         owner: None,
         jwks,

@@ -242,7 +242,6 @@ async fn a_self_registered_public_client_is_not_an_operator_public_client() {
 /// not expect to keep, rotate or revoke. A document without `grant_types`
 /// keeps both (what MCP clients expect).
 #[tokio::test]
-#[ignore = "finding 6"]
 async fn a_documents_grant_types_bound_what_it_gets() {
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const REDIRECT: &str = "http://127.0.0.1:9999/callback";
