@@ -5,19 +5,57 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use passport_claims::Clock as _;
 use passport_server::form::Form;
 use passport_store::server::ClientKind;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::clients::{FixedResolver, KeyClient, document_server, public_client, revoke_with};
-use crate::endpoints::{expect_refusal, start, start_with};
+use crate::endpoints::{Running, expect_refusal, start, start_with};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const REDIRECT: &str = "http://127.0.0.1:9999/callback";
+
+/// Stores `code` for `client_id` as `/authorize` does (PKCE with
+/// [`VERIFIER`], [`REDIRECT`], no scope).
+async fn store_code(s: &Running, client_id: &str, code: &str) {
+    s.server
+        .database()
+        .insert_code(passport_store::server::NewCode {
+            code: passport_store::server::TokenHash::of(code),
+            client_id: client_id.to_owned(),
+            redirect_uri: REDIRECT.into(),
+            code_challenge: passport_server::pkce::CodeChallenge::s256(VERIFIER)
+                .unwrap()
+                .as_str()
+                .to_owned(),
+            resource: crate::endpoints::RESOURCE.into(),
+            scope: String::new(),
+            claims: r#"{"issuer":"https://idp.example","subject":"alice","acr":null,"ial":null,"aal":null,"fal":null}"#.into(),
+            expires_at: now() + 60,
+        })
+        .await
+        .unwrap();
+}
+
+/// Redeems `code` as the public client `client_id`.
+async fn redeem(s: &Running, client_id: &str, code: &str) -> reqwest::Response {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+        ("client_id", client_id),
+    ];
+    s.post("/token", None, &form).await
 }
 
 /// Names that render as something else on the consent page: a right-to-left
@@ -243,8 +281,6 @@ async fn a_self_registered_public_client_is_not_an_operator_public_client() {
 /// keeps both (what MCP clients expect).
 #[tokio::test]
 async fn a_documents_grant_types_bound_what_it_gets() {
-    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    const REDIRECT: &str = "http://127.0.0.1:9999/callback";
     let (base, task) = document_server(|base| {
         vec![
             (
@@ -272,36 +308,8 @@ async fn a_documents_grant_types_bound_what_it_gets() {
     for (path, refresh) in [("/code-only.json", false), ("/default.json", true)] {
         let client_id = format!("{base}{path}");
         let code = format!("code-{path}");
-        s.server
-            .database()
-            .insert_code(passport_store::server::NewCode {
-                code: passport_store::server::TokenHash::of(&code),
-                client_id: client_id.clone(),
-                redirect_uri: REDIRECT.into(),
-                code_challenge: passport_server::pkce::CodeChallenge::s256(VERIFIER)
-                    .unwrap()
-                    .as_str()
-                    .to_owned(),
-                resource: crate::endpoints::RESOURCE.into(),
-                scope: String::new(),
-                claims: r#"{"issuer":"https://idp.example","subject":"alice","acr":null,"ial":null,"aal":null,"fal":null}"#.into(),
-                expires_at: now() + 60,
-            })
-            .await
-            .unwrap();
-        let r = s
-            .post(
-                "/token",
-                None,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT),
-                    ("code_verifier", VERIFIER),
-                    ("client_id", &client_id),
-                ],
-            )
-            .await;
+        store_code(&s, &client_id, &code).await;
+        let r = redeem(&s, &client_id, &code).await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(
@@ -311,4 +319,54 @@ async fn a_documents_grant_types_bound_what_it_gets() {
         );
     }
     task.abort();
+}
+
+/// Finding 7: a refresh family has no absolute lifetime. Each rotation sets
+/// the successor's expiry to now + `refresh_ttl` (24 h), and nothing bounds
+/// the family from its authorization: a grant refreshed once a day mints
+/// passports for the principal for ever, though the principal was
+/// authenticated upstream once, at the start (RFC 9700 §4.14.2 expects
+/// refresh tokens to end; OAuth 2.1 §4.3.1 lets the server bound them). A
+/// person who left keeps an agent minting in their name for a year.
+#[tokio::test]
+#[ignore = "finding 7"]
+async fn a_refresh_family_ends_however_often_it_is_used() {
+    let clock = Arc::new(passport_claims::ManualClock::new(now()));
+    let s = start_with(tempfile::tempdir().unwrap(), {
+        let clock = clock.clone();
+        move |b| b.clock(clock)
+    })
+    .await;
+    let c = s.registered(&public_client()).await;
+    let client_id = c["client_id"].as_str().unwrap().to_owned();
+    store_code(&s, &client_id, "the-code").await;
+    let r = redeem(&s, &client_id, "the-code").await;
+    let body: serde_json::Value = r.json().await.unwrap();
+    let mut token = body["refresh_token"].as_str().unwrap().to_owned();
+    // a refresh every 23 hours, for 400 days
+    let mut refreshed_for_days = 0;
+    for _ in 0..400 {
+        clock.advance(23 * 3600);
+        let r = s
+            .post(
+                "/token",
+                None,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                    ("client_id", &client_id),
+                ],
+            )
+            .await;
+        if r.status() != StatusCode::OK {
+            break;
+        }
+        let body: serde_json::Value = r.json().await.unwrap();
+        token = body["refresh_token"].as_str().unwrap().to_owned();
+        refreshed_for_days = (clock.now() - now()) / 86_400;
+    }
+    assert!(
+        refreshed_for_days < 365,
+        "the grant was still refreshing after {refreshed_for_days} days"
+    );
 }
