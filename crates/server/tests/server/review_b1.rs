@@ -370,3 +370,42 @@ async fn a_refresh_family_ends_however_often_it_is_used() {
         "the grant was still refreshing after {refreshed_for_days} days"
     );
 }
+
+/// Finding 8: authenticating a `private_key_jwt` client resolved and fetched
+/// its `jwks_uri` before looking at what the request presented, so a bare
+/// `client_id` — no assertion at all, nothing to verify — made the server
+/// resolve and fetch (here: be refused for the address) for anyone who
+/// names the client.
+#[tokio::test]
+#[ignore = "finding 8"]
+async fn a_key_set_is_fetched_only_to_verify_an_assertion() {
+    let resolver = FixedResolver(HashMap::from([(
+        "keys.internal.example".to_owned(),
+        vec!["10.0.0.1".parse().unwrap()],
+    )]));
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        b.client_metadata_resolver(Arc::new(resolver))
+    })
+    .await;
+    let mut body = public_client();
+    body["token_endpoint_auth_method"] = json!("private_key_jwt");
+    body["jwks_uri"] = json!("https://keys.internal.example/jwks.json");
+    let c = s.registered(&body).await;
+    let client_id = c["client_id"].as_str().unwrap();
+    for basic in [None, Some((client_id, "a-guessed-secret"))] {
+        let r = s
+            .post(
+                "/revoke",
+                basic,
+                &[("token", "x"), ("client_id", client_id)],
+            )
+            .await;
+        expect_refusal(
+            r,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client_auth_method_mismatch",
+        )
+        .await;
+    }
+}
