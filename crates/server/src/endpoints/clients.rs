@@ -229,6 +229,17 @@ pub(super) async fn authenticate(
     let record = client_by_id(server, credentials.client_id())
         .await
         .map_err(challenge)?;
+    // the method first: keys are fetched only to verify an assertion, never
+    // for a request that brings none
+    if record.auth_method == "private_key_jwt"
+        && !matches!(credentials, ClientCredentials::PrivateKeyJwt { .. })
+    {
+        return Err(ClientAuthError::MethodMismatch {
+            used: credentials.method(),
+            registered: "private_key_jwt",
+        }
+        .oauth(basic));
+    }
     let registered = registered_auth(server, &record).await.map_err(challenge)?;
     let replay = DatabaseReplay(server);
     let check = AssertionCheck {

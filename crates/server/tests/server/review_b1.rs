@@ -377,7 +377,6 @@ async fn a_refresh_family_ends_however_often_it_is_used() {
 /// resolve and fetch (here: be refused for the address) for anyone who
 /// names the client.
 #[tokio::test]
-#[ignore = "finding 8"]
 async fn a_key_set_is_fetched_only_to_verify_an_assertion() {
     let resolver = FixedResolver(HashMap::from([(
         "keys.internal.example".to_owned(),
