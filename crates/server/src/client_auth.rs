@@ -126,7 +126,8 @@ pub enum ClientAuthError {
     /// `nbf` or `iat` is in the future.
     #[error("client assertion not yet valid")]
     NotYetValid,
-    /// `exp` is further ahead than the accepted lifetime.
+    /// `exp` is further ahead, or `iat` further back, than the accepted
+    /// lifetime.
     #[error("client assertion lifetime above {max} seconds")]
     LifetimeTooLong {
         /// The accepted lifetime.
@@ -180,7 +181,7 @@ passport_jose::error_codes! {
         ClientAuthError::NotYetValid => "client_assertion_not_yet_valid":
             "The client assertion's nbf or iat is in the future.",
         ClientAuthError::LifetimeTooLong { .. } => "client_assertion_lifetime_too_long":
-            "The client assertion's exp is further ahead than the accepted lifetime.",
+            "The client assertion's exp is further ahead, or its iat further back, than the accepted lifetime.",
         ClientAuthError::Replayed => "client_assertion_replayed":
             "The client assertion's jti was used before.",
         ClientAuthError::ReplayUnavailable(_) => "client_assertion_replay_unavailable":
@@ -623,8 +624,8 @@ pub async fn authenticate(
 /// key, the key found by `kid` among the client's keys and its algorithm
 /// required), then `iss` = `sub` = `client_id`, `aud` exactly
 /// `check.issuer` as a single string, `exp` present, not passed and at most
-/// `check.max_lifetime` ahead, `nbf`/`iat` not in the future, and `jti`
-/// used once.
+/// `check.max_lifetime` ahead, `nbf`/`iat` not in the future, `iat` (when
+/// present) at most `check.max_lifetime` ago, and `jti` used once.
 ///
 /// `alg: none` is refused as `alg_none`, an HMAC algorithm (`HS256`…) as
 /// `unsupported_alg`: a client's registered keys are public keys.
@@ -683,6 +684,16 @@ pub async fn verify_assertion(
         {
             return Err(ClientAuthError::NotYetValid);
         }
+    }
+    // RFC 7523 §3 item 6: an `iat` unreasonably far in the past. Without
+    // this, an assertion made to live a day is refused by the bound on
+    // `exp` only until its last minutes, then accepted
+    if let Some(iat) = number("iat")?
+        && now.saturating_sub(iat) > check.max_lifetime.saturating_add(check.skew)
+    {
+        return Err(ClientAuthError::LifetimeTooLong {
+            max: check.max_lifetime,
+        });
     }
     let jti = string("jti")?;
     if jti.len() > MAX_JTI_LEN {

@@ -202,6 +202,31 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     global_unicast && !documentation && !ietf_block
 }
 
+/// Whether `name` may be shown as a client's name on the consent page: no
+/// control character (C0, C1), and none of the invisible or
+/// direction-changing characters that make text render as something else
+/// (bidirectional embeddings, overrides and isolates, zero-width
+/// characters, line and paragraph separators, the byte order mark, soft
+/// hyphen and interlinear annotations). A right-to-left override in a name
+/// would show the rest of the line — the client id, the resource —
+/// reversed. Letters of every script stay allowed.
+pub(crate) fn displayable_name(name: &str) -> bool {
+    !name.chars().any(|c| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{00AD}'
+                    | '\u{061C}'
+                    | '\u{180E}'
+                    | '\u{200B}'..='\u{200F}'
+                    | '\u{2028}'..='\u{202E}'
+                    | '\u{2060}'..='\u{206F}'
+                    | '\u{FEFF}'
+                    | '\u{FFF9}'..='\u{FFFB}'
+            )
+    })
+}
+
 /// A validated metadata document URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientIdUrl(Url);
@@ -286,6 +311,9 @@ pub struct ClientMetadataDocument {
     pub auth: DocumentAuth,
     /// `scope`, if the document names the scopes it asks for.
     pub scope: Option<String>,
+    /// `grant_types`, if the document names the grant types it uses (RFC
+    /// 7591 §2): the client is given no other.
+    pub grant_types: Option<Vec<String>>,
 }
 
 impl ClientMetadataDocument {
@@ -370,12 +398,32 @@ impl ClientMetadataDocument {
                 )));
             }
         };
+        let grant_types = match doc.get("grant_types") {
+            None => None,
+            Some(Value::Array(list)) => Some(
+                list.iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| invalid("grant_types holds a non-string".into()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(invalid("grant_types is not an array".into())),
+        };
+        let client_name = string("client_name")?;
+        if client_name.as_deref().is_some_and(|n| !displayable_name(n)) {
+            return Err(invalid(
+                "client_name holds a control, invisible or direction-changing character".into(),
+            ));
+        }
         Ok(ClientMetadataDocument {
             client_id: url.as_str().to_owned(),
             redirect_uris,
-            client_name: string("client_name")?.map(|n| passport_jose::clip(&n, 100)),
+            client_name: client_name.map(|n| passport_jose::clip(&n, 100)),
             auth,
             scope: string("scope")?,
+            grant_types,
         })
     }
 }

@@ -77,9 +77,19 @@ impl FormError {
 /// assert_eq!(err.code(), "form_duplicate_parameter");
 /// # Ok::<(), passport_server::form::FormError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Form {
     fields: BTreeMap<String, String>,
+}
+
+/// The names only: the values are client secrets, assertions, codes,
+/// verifiers and tokens.
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Form")
+            .field("names", &self.fields.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Form {

@@ -15,7 +15,9 @@ use crate::client_auth::{
     AssertionCheck, AssertionReplay, DEFAULT_ASSERTION_LIFETIME, FirstUse, RegisteredAuth,
     SecretHash,
 };
-use crate::client_metadata::{ClientMetadataDocument, ClientMetadataFetcher, DocumentAuth};
+use crate::client_metadata::{
+    ClientMetadataDocument, ClientMetadataError, ClientMetadataFetcher, DocumentAuth,
+};
 use crate::rate_limit::RateLimiter;
 
 /// The algorithms a `private_key_jwt` assertion may use (public-key only:
@@ -213,6 +215,17 @@ pub(super) async fn authenticate(
     let record = client_by_id(server, credentials.client_id())
         .await
         .map_err(challenge)?;
+    // the method first: keys are fetched only to verify an assertion, never
+    // for a request that brings none
+    if record.auth_method == "private_key_jwt"
+        && !matches!(credentials, ClientCredentials::PrivateKeyJwt { .. })
+    {
+        return Err(ClientAuthError::MethodMismatch {
+            used: credentials.method(),
+            registered: "private_key_jwt",
+        }
+        .oauth(basic));
+    }
     let registered = registered_auth(server, &record).await.map_err(challenge)?;
     let replay = DatabaseReplay(server);
     let check = AssertionCheck {
@@ -309,13 +322,11 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
     if let Some(keys) = cached {
         return Ok(keys);
     }
-    let keys = settings.fetcher.fetch_jwks(uri).await.map_err(|e| {
-        OAuthError::new(
-            401,
-            codes::INVALID_CLIENT,
-            format!("{}: the client's jwks_uri: {e}", e.code()),
-        )
-    })?;
+    let keys = settings
+        .fetcher
+        .fetch_jwks(uri)
+        .await
+        .map_err(|e| metadata_refusal(&e, "the client's jwks_uri"))?;
     let mut cache = settings
         .jwks_cache
         .lock()
@@ -375,9 +386,11 @@ pub(super) async fn client_by_id(
 ) -> Result<ClientRecord, OAuthError> {
     let settings = &server.inner.clients;
     if is_document_url(client_id) {
-        let document = settings.fetcher.fetch(client_id).await.map_err(|e| {
-            OAuthError::new(401, codes::INVALID_CLIENT, format!("{}: {e}", e.code()))
-        })?;
+        let document = settings
+            .fetcher
+            .fetch(client_id)
+            .await
+            .map_err(|e| metadata_refusal(&e, "the client metadata document"))?;
         return document_client(server, &document);
     }
     match server.inner.db.client(client_id).await {
@@ -391,8 +404,29 @@ pub(super) async fn client_by_id(
     }
 }
 
+/// The answer to a metadata document or `jwks_uri` (`what`) that could not
+/// be used: `invalid_client` (401) starting with the error's code. When the
+/// URL could not be resolved, was refused for its address, or could not be
+/// fetched, the answer stops at the code: the address a name resolves to,
+/// or why a connection failed, goes to the log only — otherwise anyone
+/// could read the deployment's internal DNS through `/token`.
+fn metadata_refusal(e: &ClientMetadataError, what: &str) -> OAuthError {
+    let description = match e {
+        ClientMetadataError::Resolve(_)
+        | ClientMetadataError::ForbiddenAddress(_)
+        | ClientMetadataError::Timeout
+        | ClientMetadataError::Fetch(_) => {
+            tracing::info!(code = e.code(), error = %e, "{what} refused");
+            format!("{}: {what} cannot be fetched", e.code())
+        }
+        _ => format!("{}: {e}", e.code()),
+    };
+    OAuthError::new(401, codes::INVALID_CLIENT, description)
+}
+
 /// The client a checked metadata document describes: public (`none`) or
-/// `private_key_jwt`, the open grant types, the scopes open clients may have.
+/// `private_key_jwt`, the open grant types it names (both when it names
+/// none), the scopes open clients may have.
 fn document_client(
     server: &Server,
     document: &ClientMetadataDocument,
@@ -427,7 +461,18 @@ fn document_client(
         secret_hash: None,
         auth_method: auth_method.into(),
         redirect_uris: document.redirect_uris.clone(),
-        grant_types: OPEN_GRANT_TYPES.iter().map(|g| (*g).to_owned()).collect(),
+        // those it names (RFC 7591 §2) among the open ones; both when it
+        // names none
+        grant_types: OPEN_GRANT_TYPES
+            .iter()
+            .filter(|g| {
+                document
+                    .grant_types
+                    .as_ref()
+                    .is_none_or(|named| named.iter().any(|n| n == *g))
+            })
+            .map(|g| (*g).to_owned())
+            .collect(),
         scopes,
         owner: None,
         jwks,

@@ -84,11 +84,9 @@ async fn register_inner(server: &Server, request: Request) -> Result<Value, OAut
         .db
         .insert_client(NewClient {
             client_id: client_id.clone(),
-            kind: if client.method == "none" {
-                ClientKind::Public
-            } else {
-                ClientKind::Dynamic
-            },
+            // whatever its method: `Public` is a public client an operator
+            // registered, and no rule may mistake a stranger for one
+            kind: ClientKind::Dynamic,
             secret_hash: secret.as_ref().map(|(_, hash)| hash.clone()),
             auth_method: client.method.into(),
             redirect_uris: client.redirect_uris,
@@ -231,9 +229,12 @@ impl Registration {
             (_, _, _) => return Err(invalid("jwks and jwks_uri are for private_key_jwt only")),
         };
         if let Some(name) = string("client_name")? {
-            if name.chars().count() > MAX_CLIENT_NAME || name.chars().any(char::is_control) {
+            if name.chars().count() > MAX_CLIENT_NAME
+                || !crate::client_metadata::displayable_name(name)
+            {
                 return Err(invalid(format!(
-                    "client_name must be at most {MAX_CLIENT_NAME} characters without controls"
+                    "client_name must be at most {MAX_CLIENT_NAME} characters without control, \
+                     invisible or direction-changing characters"
                 )));
             }
             stored.insert("client_name".into(), json!(name));

@@ -28,7 +28,7 @@ fn now() -> i64 {
 }
 
 impl Running {
-    async fn register(&self, body: &Value) -> reqwest::Response {
+    pub(crate) async fn register(&self, body: &Value) -> reqwest::Response {
         self.http
             .post(self.at("/register"))
             .json(body)
@@ -38,7 +38,7 @@ impl Running {
     }
 
     /// Registers `body`, expecting 201; the answer.
-    async fn registered(&self, body: &Value) -> Value {
+    pub(crate) async fn registered(&self, body: &Value) -> Value {
         let r = self.register(body).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         assert_eq!(r.headers()["cache-control"], "no-store");
@@ -88,7 +88,7 @@ async fn unauthenticated(r: reqwest::Response, why: &str) {
     expect_refusal(r, StatusCode::UNAUTHORIZED, "invalid_client", why).await;
 }
 
-fn public_client() -> Value {
+pub(crate) fn public_client() -> Value {
     json!({
         "redirect_uris": ["http://127.0.0.1:9999/callback"],
         "token_endpoint_auth_method": "none",
@@ -441,13 +441,13 @@ async fn a_public_client_revokes_its_own_passports_only() {
     .await;
 }
 
-struct KeyClient {
-    key: SigningKey,
-    client_id: String,
+pub(crate) struct KeyClient {
+    pub(crate) key: SigningKey,
+    pub(crate) client_id: String,
 }
 
 impl KeyClient {
-    async fn register(s: &Running) -> KeyClient {
+    pub(crate) async fn register(s: &Running) -> KeyClient {
         let key = SigningKey::generate(Algorithm::ES256).unwrap();
         let jwks = JwkSet::from_keys([key.verifying_key()]).unwrap().to_json();
         let mut body = public_client();
@@ -462,14 +462,14 @@ impl KeyClient {
         }
     }
 
-    fn claims(&self, aud: &str, jti: &str) -> Value {
+    pub(crate) fn claims(&self, aud: &str, jti: &str) -> Value {
         json!({
             "iss": self.client_id, "sub": self.client_id, "aud": aud,
             "iat": now(), "exp": now() + 60, "jti": jti,
         })
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         self.key
             .sign_compact(None, &serde_json::to_vec(claims).unwrap())
             .unwrap()
@@ -488,7 +488,7 @@ impl KeyClient {
 }
 
 /// `/revoke` of a made-up token, authenticated by `assertion`.
-async fn revoke_with(s: &Running, assertion: &str) -> reqwest::Response {
+pub(crate) async fn revoke_with(s: &Running, assertion: &str) -> reqwest::Response {
     s.post(
         "/revoke",
         None,
@@ -598,7 +598,7 @@ async fn private_key_jwt_rules_at_the_endpoints() {
 // ---- client ID metadata documents ----
 
 /// Resolves every name to the addresses given for it.
-struct FixedResolver(HashMap<String, Vec<IpAddr>>);
+pub(crate) struct FixedResolver(pub(crate) HashMap<String, Vec<IpAddr>>);
 
 impl Resolver for FixedResolver {
     fn resolve<'a>(
@@ -682,7 +682,7 @@ async fn metadata_urls_resolving_to_private_addresses_are_refused() {
 
 /// Serves the documents `documents(base)` lists (path → JSON) on
 /// loopback, where `base` is the server's own URL; `base`.
-async fn document_server(
+pub(crate) async fn document_server(
     documents: impl FnOnce(&str) -> Vec<(&'static str, Value)>,
 ) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
