@@ -151,12 +151,24 @@ fn parse(record: &SigningKeyRecord) -> Result<SigningKey, ServerError> {
     )?)
 }
 
+/// Whether the JWKS publishes `record` at `now`: as the database says
+/// ([`SigningKeyRecord::is_published`]), and a retired key for one reload
+/// interval after its retirement whatever it signed, since an instance that
+/// has not reloaded yet still signs with it (status lists, passports).
+fn published(record: &SigningKeyRecord, now: i64) -> bool {
+    record.is_published(now)
+        || (record.state == KeyState::Retired
+            && record
+                .retired_at
+                .is_some_and(|at| at.saturating_add(KEY_RELOAD_INTERVAL + 1) >= now))
+}
+
 /// What identifies a key set: the current key and every published key
 /// with its state. Equal fingerprints, equal key sets.
 pub(crate) fn fingerprint(records: &[SigningKeyRecord], now: i64) -> Vec<(String, KeyState)> {
     records
         .iter()
-        .filter(|k| k.is_published(now))
+        .filter(|k| published(k, now))
         .map(|k| (k.kid.clone(), k.state))
         .collect()
 }
@@ -206,7 +218,7 @@ impl KeySet {
             )));
         let published = records
             .iter()
-            .filter(|k| k.is_published(now))
+            .filter(|k| published(k, now))
             .map(|k| Ok(parse(k)?.verifying_key()))
             .collect::<Result<Vec<VerifyingKey>, ServerError>>()?;
         let keys = InMemoryKeyStore::new();

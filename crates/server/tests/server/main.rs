@@ -19,6 +19,7 @@ mod postgres;
 mod rate_limit;
 mod resource_server;
 mod review_a;
+mod review_b2;
 mod shared_state;
 mod token_request;
 

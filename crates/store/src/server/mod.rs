@@ -454,7 +454,8 @@ impl Database {
 
     /// Makes the next key current and retires the current one (it stays
     /// published until its `max_exp`); the new current key, or
-    /// [`StoreError::NoNextKey`].
+    /// [`StoreError::NoNextKey`] — also while the next key's `not_before`
+    /// is after `now` (unless no key is current yet).
     pub async fn promote_next_key(&self, now: i64) -> Result<SigningKeyRecord, StoreError> {
         on_backend!(self, write, |x| ops::promote_next_key(x, now))
     }

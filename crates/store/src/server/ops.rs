@@ -681,12 +681,15 @@ pub(super) async fn promote_next_key<E: Exec>(
     x: &mut E,
     now: i64,
 ) -> Result<SigningKeyRecord, StoreError> {
+    // only a key whose time has come (a caller's view of the keys may be
+    // stale: the next key it saw promoted and another scheduled since), or
+    // any on the first start (nothing signed before it)
     let next = match x.dialect() {
-        Dialect::Sqlite => "SELECT kid FROM signing_keys WHERE state = 'next'",
+        Dialect::Sqlite => sql::DUE_NEXT_KEY.to_owned(),
         // two instances promoting at once: the second waits, then finds none
-        Dialect::Postgres => "SELECT kid FROM signing_keys WHERE state = 'next' FOR UPDATE",
+        Dialect::Postgres => format!("{} FOR UPDATE", sql::DUE_NEXT_KEY),
     };
-    let kid = one(x, next, &[])
+    let kid = one(x, &next, &[now.into()])
         .await?
         .ok_or(StoreError::NoNextKey)?
         .text(0)?;

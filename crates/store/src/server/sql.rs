@@ -135,6 +135,10 @@ pub(super) fn keys() -> String {
 pub(super) const RETIRE_CURRENT: &str =
     "UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE state = 'current'";
 
+/// The next key if it is due at `$1`, or if no key is current yet.
+pub(super) const DUE_NEXT_KEY: &str = "SELECT kid FROM signing_keys WHERE state = 'next' \
+     AND (not_before <= $1 OR NOT EXISTS (SELECT 1 FROM signing_keys WHERE state = 'current'))";
+
 pub(super) const MAKE_CURRENT: &str = "UPDATE signing_keys SET state = 'current' WHERE kid = $1";
 
 pub(super) const DELETE_RETIRED_KEYS: &str =
