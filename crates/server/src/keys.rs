@@ -120,20 +120,17 @@ async fn current_key(db: &Database, now: i64) -> Result<SigningKey, ServerError>
             return parse(current);
         }
         if !keys.iter().any(|k| k.state == KeyState::Next) {
+            // only while no other instance has added or promoted one since
+            // the read above (else this would be a rotation without overlap)
             let key = SigningKey::generate(Algorithm::EdDSA)?;
-            let added = db
-                .add_next_key(NewSigningKey {
-                    kid: key.kid().to_owned(),
-                    alg: key.algorithm().as_str().to_owned(),
-                    private_key: KeyMaterial::new(key.private_jwk_json()?),
-                    not_before: now,
-                    created_at: now,
-                })
-                .await;
-            match added {
-                Ok(()) | Err(StoreError::DuplicateKey(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
+            db.add_first_key(NewSigningKey {
+                kid: key.kid().to_owned(),
+                alg: key.algorithm().as_str().to_owned(),
+                private_key: KeyMaterial::new(key.private_jwk_json()?),
+                not_before: now,
+                created_at: now,
+            })
+            .await?;
         }
         match db.promote_next_key(now).await {
             Ok(record) => return parse(&record),

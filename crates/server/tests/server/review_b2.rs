@@ -97,3 +97,45 @@ async fn a_retired_key_stays_published_while_another_instance_may_still_sign_wit
         "A's JWKS {published:?} lacks {signer}, which B still signs with"
     );
 }
+
+/// Finding 5: two instances starting together on a new database can
+/// rotate the key at once. The second reads no key, generates its own and
+/// adds it as `next` after the first promoted its key to `current` (the
+/// insert only conflicts with another `next`), then promotes it: the first
+/// key is retired at once (unpublished: nothing signed with it yet) while
+/// the first instance signs with it for up to a reload interval, and the
+/// second signs with a key the first instance's JWKS has not published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn instances_starting_together_on_a_new_database_agree_on_one_key() {
+    for round in 0..30 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db").to_str().unwrap().to_owned();
+        let now = wall_clock();
+        // opened one after the other (opening a new SQLite file from two
+        // processes at once can fail with `Busy`: another matter)
+        let mut dbs = Vec::new();
+        for _ in 0..2 {
+            dbs.push(
+                passport_store::server::Database::open(&path, now)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let start = |db: passport_store::server::Database| {
+            tokio::spawn(async move {
+                passport_server::Server::builder("http://127.0.0.1:9", db)
+                    .clock(Arc::new(ManualClock::new(now)))
+                    .build()
+                    .await
+                    .unwrap()
+            })
+        };
+        let (b, a) = (start(dbs.pop().unwrap()), start(dbs.pop().unwrap()));
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        let keys = a.database().signing_keys().await.unwrap();
+        let states: Vec<_> = keys.iter().map(|k| k.state).collect();
+        assert_eq!(keys.len(), 1, "round {round}: keys {states:?}");
+        assert_eq!(a.kid(), b.kid(), "round {round}");
+    }
+}

@@ -669,6 +669,25 @@ pub(super) async fn add_next_key<E: Exec>(x: &mut E, k: &NewSigningKey) -> Resul
     Ok(())
 }
 
+pub(super) async fn add_first_key<E: Exec>(
+    x: &mut E,
+    k: &NewSigningKey,
+) -> Result<bool, StoreError> {
+    let changed = x
+        .exec(
+            sql::INSERT_FIRST_KEY,
+            &[
+                k.kid.as_str().into(),
+                k.alg.as_str().into(),
+                k.private_key.expose().into(),
+                k.not_before.into(),
+                k.created_at.into(),
+            ],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
 pub(super) async fn signing_keys<E: Exec>(x: &mut E) -> Result<Vec<SigningKeyRecord>, StoreError> {
     x.query(&sql::keys(), &[])
         .await?
