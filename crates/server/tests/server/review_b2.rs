@@ -139,3 +139,33 @@ async fn instances_starting_together_on_a_new_database_agree_on_one_key() {
         assert_eq!(a.kid(), b.kid(), "round {round}");
     }
 }
+
+/// Finding 6: `/introspect` answers `active: true` for a passport up to
+/// 30 s after its `exp`. Its verifier keeps the offline verifiers' default
+/// clock skew, but the token service judges by its own clock (RFC 7662
+/// §2.2: `active` means not expired) — and a resource server trusting the
+/// answer may add its own tolerance on top.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_passport_is_never_introspected_active() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(wall_clock()));
+    let (a, _b) = pair(&dir, &clock).await;
+    let owner = a
+        .server
+        .register_workload_client("alice", "files:*")
+        .await
+        .unwrap();
+    let caller = a
+        .server
+        .register_workload_client("tool", "introspect")
+        .await
+        .unwrap();
+    let passport = a.mint(&owner, "files:read").await;
+    assert!(a.active(&caller, &passport).await);
+    let exp = crate::shared_state::leaf(&passport).exp;
+    clock.set(exp + 10);
+    assert!(
+        !a.active(&caller, &passport).await,
+        "introspected active 10 s after its exp"
+    );
+}

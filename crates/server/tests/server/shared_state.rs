@@ -144,7 +144,7 @@ impl Instance {
     }
 }
 
-fn leaf(bundle: &str) -> PassportClaims {
+pub(crate) fn leaf(bundle: &str) -> PassportClaims {
     UnverifiedBundle::parse(bundle)
         .unwrap()
         .inspect_unverified()
