@@ -193,6 +193,12 @@ impl ServicePassport {
                 "the challenge names no scope this passport lacks".into(),
             ));
         }
+        // declined while this request waited for another's step-up
+        if self.declined_before(&granted, scopes) {
+            return Err(ClientError::Credentials(
+                "the scopes the challenge names were asked for and not granted".into(),
+            ));
+        }
         // the passport's scopes and the challenge's: nothing else
         let request = base.with_exact_scopes(&granted).with_scopes(scopes);
         let obtained = match &self.grant {
@@ -240,6 +246,16 @@ impl ServicePassport {
         let credentials = response.credentials.clone();
         *self.held() = Held { request, response };
         Ok(credentials)
+    }
+
+    /// True when every scope of `scopes` not in `granted` was asked for
+    /// by an earlier step-up and not granted.
+    fn declined_before(&self, granted: &[String], scopes: &[String]) -> bool {
+        let declined = self.lock_declined();
+        scopes
+            .iter()
+            .filter(|s| !granted.contains(s))
+            .all(|s| declined.contains(s))
     }
 
     fn lock_declined(&self) -> MutexGuard<'_, Vec<String>> {
@@ -306,13 +322,7 @@ impl CredentialSource for ServicePassport {
                 // asking again for what was granted cannot help
                 return None;
             }
-            let declined = self.lock_declined();
-            if !covered
-                && scopes
-                    .iter()
-                    .filter(|s| !held.response.scopes.contains(s))
-                    .all(|s| declined.contains(s))
-            {
+            if !covered && self.declined_before(&held.response.scopes, scopes) {
                 // asked for before and not granted: the refusal stands
                 return None;
             }
