@@ -10,6 +10,8 @@ use crate::{ClientError, CredentialSource, Credentials, CredentialsFuture};
 
 /// A passport is renewed when it has at most this many seconds left.
 const RENEW_BEFORE_SECS: i64 = 30;
+/// The most declined scopes remembered (the oldest are forgotten first).
+const MAX_DECLINED: usize = 256;
 
 /// How the passport was obtained, and so how more is obtained.
 enum Grant {
@@ -63,6 +65,11 @@ pub struct ServicePassport {
     held: Mutex<Held>,
     /// One renewal or step-up at a time.
     obtaining: tokio::sync::Mutex<()>,
+    /// Scopes a step-up asked for and did not get (the person declined,
+    /// the token service refused): not asked for again, so a resource
+    /// server repeating its challenge cannot make every request open a
+    /// consent page or a token request.
+    declined: Mutex<Vec<String>>,
 }
 
 impl fmt::Debug for ServicePassport {
@@ -117,6 +124,7 @@ impl ServicePassport {
             grant,
             held: Mutex::new(Held { request, response }),
             obtaining: tokio::sync::Mutex::new(()),
+            declined: Mutex::new(Vec::new()),
         })
     }
 
@@ -185,23 +193,73 @@ impl ServicePassport {
                 "the challenge names no scope this passport lacks".into(),
             ));
         }
+        // declined while this request waited for another's step-up
+        if self.declined_before(&granted, scopes) {
+            return Err(ClientError::Credentials(
+                "the scopes the challenge names were asked for and not granted".into(),
+            ));
+        }
         // the passport's scopes and the challenge's: nothing else
         let request = base.with_exact_scopes(&granted).with_scopes(scopes);
-        let response = match &self.grant {
+        let obtained = match &self.grant {
             // a refresh may only narrow: a wider passport needs consent
             Grant::AuthorizationCode(_) => {
                 let refresh = self.held().response.refresh_token.clone();
-                let mut response = obtain(&self.service, &self.grant, &request).await?;
-                if response.refresh_token.is_none() {
-                    response.refresh_token = refresh;
-                }
-                response
+                obtain(&self.service, &self.grant, &request)
+                    .await
+                    .map(|mut response| {
+                        if response.refresh_token.is_none() {
+                            response.refresh_token = refresh;
+                        }
+                        response
+                    })
             }
-            _ => obtain(&self.service, &self.grant, &request).await?,
+            _ => obtain(&self.service, &self.grant, &request).await,
         };
+        let not_granted: Vec<&String> = match &obtained {
+            Ok(response) => scopes
+                .iter()
+                .filter(|s| !response.scopes.contains(s))
+                .collect(),
+            // a refusal (the person or the server said no), not an outage
+            Err(ClientError::TokenRefused { error, .. })
+                if error == "invalid_scope" || error == "access_denied" =>
+            {
+                scopes.iter().collect()
+            }
+            Err(ClientError::Authorization(e)) if e.code() == "provider_error" => {
+                scopes.iter().collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        {
+            let mut declined = self.lock_declined();
+            for scope in not_granted {
+                if !declined.contains(scope) {
+                    declined.push(scope.clone());
+                }
+            }
+            let excess = declined.len().saturating_sub(MAX_DECLINED);
+            declined.drain(..excess);
+        }
+        let response = obtained?;
         let credentials = response.credentials.clone();
         *self.held() = Held { request, response };
         Ok(credentials)
+    }
+
+    /// True when every scope of `scopes` not in `granted` was asked for
+    /// by an earlier step-up and not granted.
+    fn declined_before(&self, granted: &[String], scopes: &[String]) -> bool {
+        let declined = self.lock_declined();
+        scopes
+            .iter()
+            .filter(|s| !granted.contains(s))
+            .all(|s| declined.contains(s))
+    }
+
+    fn lock_declined(&self) -> MutexGuard<'_, Vec<String>> {
+        self.declined.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn held(&self) -> MutexGuard<'_, Held> {
@@ -262,6 +320,10 @@ impl CredentialSource for ServicePassport {
             let covered = scopes.iter().all(|s| held.response.scopes.contains(s));
             if covered && held.response.credentials.bundle() == current.bundle() {
                 // asking again for what was granted cannot help
+                return None;
+            }
+            if !covered && self.declined_before(&held.response.scopes, scopes) {
+                // asked for before and not granted: the refusal stands
                 return None;
             }
         }

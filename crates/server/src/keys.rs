@@ -120,20 +120,17 @@ async fn current_key(db: &Database, now: i64) -> Result<SigningKey, ServerError>
             return parse(current);
         }
         if !keys.iter().any(|k| k.state == KeyState::Next) {
+            // only while no other instance has added or promoted one since
+            // the read above (else this would be a rotation without overlap)
             let key = SigningKey::generate(Algorithm::EdDSA)?;
-            let added = db
-                .add_next_key(NewSigningKey {
-                    kid: key.kid().to_owned(),
-                    alg: key.algorithm().as_str().to_owned(),
-                    private_key: KeyMaterial::new(key.private_jwk_json()?),
-                    not_before: now,
-                    created_at: now,
-                })
-                .await;
-            match added {
-                Ok(()) | Err(StoreError::DuplicateKey(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
+            db.add_first_key(NewSigningKey {
+                kid: key.kid().to_owned(),
+                alg: key.algorithm().as_str().to_owned(),
+                private_key: KeyMaterial::new(key.private_jwk_json()?),
+                not_before: now,
+                created_at: now,
+            })
+            .await?;
         }
         match db.promote_next_key(now).await {
             Ok(record) => return parse(&record),
@@ -151,12 +148,24 @@ fn parse(record: &SigningKeyRecord) -> Result<SigningKey, ServerError> {
     )?)
 }
 
+/// Whether the JWKS publishes `record` at `now`: as the database says
+/// ([`SigningKeyRecord::is_published`]), and a retired key for one reload
+/// interval after its retirement whatever it signed, since an instance that
+/// has not reloaded yet still signs with it (status lists, passports).
+fn published(record: &SigningKeyRecord, now: i64) -> bool {
+    record.is_published(now)
+        || (record.state == KeyState::Retired
+            && record
+                .retired_at
+                .is_some_and(|at| at.saturating_add(KEY_RELOAD_INTERVAL + 1) >= now))
+}
+
 /// What identifies a key set: the current key and every published key
 /// with its state. Equal fingerprints, equal key sets.
 pub(crate) fn fingerprint(records: &[SigningKeyRecord], now: i64) -> Vec<(String, KeyState)> {
     records
         .iter()
-        .filter(|k| k.is_published(now))
+        .filter(|k| published(k, now))
         .map(|k| (k.kid.clone(), k.state))
         .collect()
 }
@@ -206,7 +215,7 @@ impl KeySet {
             )));
         let published = records
             .iter()
-            .filter(|k| k.is_published(now))
+            .filter(|k| published(k, now))
             .map(|k| Ok(parse(k)?.verifying_key()))
             .collect::<Result<Vec<VerifyingKey>, ServerError>>()?;
         let keys = InMemoryKeyStore::new();

@@ -6,4 +6,5 @@
 mod common;
 mod mcp;
 mod middleware;
+mod review_b2;
 mod token_service;

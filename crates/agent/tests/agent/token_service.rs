@@ -22,11 +22,11 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::common::key;
 
-const CLIENT_ID: &str = "agent-1";
+pub(crate) const CLIENT_ID: &str = "agent-1";
 const SECRET: &str = "s3cr3t/with+chars";
 
 /// A passport bundle for `aud` (a bearer passport of a test issuer).
-fn bundle_for(aud: &str, scopes: &[&str]) -> String {
+pub(crate) fn bundle_for(aud: &str, scopes: &[&str]) -> String {
     let kit = Kit::at(SystemClock.now(), aud);
     kit.issue(issuance(alice_ial2(), aud, "agent-a", "model-a", scopes))
         .bundle()
@@ -59,7 +59,7 @@ fn token(bundle: &str, token_type: &str, scope: &str) -> Value {
 
 /// An authorization server's metadata at the RFC 8414 path, naming
 /// `issuer` (the mock's own URL unless given).
-async fn authorization_server(issuer: Option<&str>, iss_supported: bool) -> MockServer {
+pub(crate) async fn authorization_server(issuer: Option<&str>, iss_supported: bool) -> MockServer {
     let server = MockServer::start().await;
     let own = server.uri();
     let issuer = issuer.unwrap_or(&own);
@@ -80,7 +80,7 @@ async fn authorization_server(issuer: Option<&str>, iss_supported: bool) -> Mock
 }
 
 /// `/token` answering `answers` in turn (the last one again past the end).
-async fn token_endpoint(server: &MockServer, answers: Vec<ResponseTemplate>) {
+pub(crate) async fn token_endpoint(server: &MockServer, answers: Vec<ResponseTemplate>) {
     let next = AtomicUsize::new(0);
     Mock::given(method("POST"))
         .and(path("/token"))
@@ -102,7 +102,7 @@ async fn requests_to(server: &MockServer, at: &str) -> Vec<Request> {
         .collect()
 }
 
-async fn service(server: &MockServer, client: OAuthClient) -> TokenService {
+pub(crate) async fn service(server: &MockServer, client: OAuthClient) -> TokenService {
     TokenService::discover(&server.uri(), client).await.unwrap()
 }
 
@@ -200,7 +200,7 @@ async fn client_credentials_authenticate_with_basic_and_name_the_resource() {
     .await;
 }
 
-async fn service_for(server: &MockServer) -> TokenService {
+pub(crate) async fn service_for(server: &MockServer) -> TokenService {
     service(server, confidential()).await
 }
 
@@ -278,7 +278,7 @@ async fn an_exchange_sends_the_subject_token_and_a_proof_by_the_sub_agents_key()
 
 /// How the fake browser answers.
 #[derive(Clone, Copy, PartialEq)]
-enum Tamper {
+pub(crate) enum Tamper {
     None,
     State,
     Iss,
@@ -288,14 +288,14 @@ enum Tamper {
 /// A user agent that "consents" at once: answers with a code, the request's
 /// state and the issuer — or tampers with them.
 #[derive(Clone)]
-struct FakeBrowser {
+pub(crate) struct FakeBrowser {
     issuer: String,
     tamper: Tamper,
     urls: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeBrowser {
-    fn new(issuer: &str, tamper: Tamper) -> FakeBrowser {
+    pub(crate) fn new(issuer: &str, tamper: Tamper) -> FakeBrowser {
         FakeBrowser {
             issuer: issuer.to_owned(),
             tamper,
@@ -303,7 +303,7 @@ impl FakeBrowser {
         }
     }
 
-    fn urls(&self) -> Vec<HashMap<String, String>> {
+    pub(crate) fn urls(&self) -> Vec<HashMap<String, String>> {
         self.urls
             .lock()
             .unwrap()
@@ -353,7 +353,7 @@ impl UserAgent for FakeBrowser {
     }
 }
 
-fn with_refresh(bundle: &str, scope: &str, refresh: &str) -> ResponseTemplate {
+pub(crate) fn with_refresh(bundle: &str, scope: &str, refresh: &str) -> ResponseTemplate {
     let mut body = token(bundle, "Bearer", scope);
     body["refresh_token"] = refresh.into();
     ResponseTemplate::new(200).set_body_json(body)
@@ -473,13 +473,13 @@ async fn refresh_tokens_rotate_and_the_newest_is_kept() {
 /// A resource server at `/upload` that accepts only the bundle set in
 /// `accepted` (its proof unchecked) and refuses anything else with
 /// `insufficient_scope` naming `files:write`.
-struct ResourceServer {
-    server: MockServer,
+pub(crate) struct ResourceServer {
+    pub(crate) server: MockServer,
     accepted: Arc<Mutex<Option<String>>>,
 }
 
 impl ResourceServer {
-    async fn start() -> ResourceServer {
+    pub(crate) async fn start() -> ResourceServer {
         let server = MockServer::start().await;
         let accepted: Arc<Mutex<Option<String>>> = Arc::default();
         let shared = accepted.clone();
@@ -507,7 +507,7 @@ impl ResourceServer {
         *self.accepted.lock().unwrap() = Some(bundle.to_owned());
     }
 
-    fn upload(&self) -> String {
+    pub(crate) fn upload(&self) -> String {
         format!("{}/upload", self.server.uri())
     }
 

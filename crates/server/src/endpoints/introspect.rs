@@ -41,6 +41,12 @@ pub(super) async fn verified(
         passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven(),
         _ => return None,
     };
+    // by this server's own clock, without the offline verifiers' skew
+    // (RFC 7662 §2.2: active means not expired, here and now)
+    let now = server.now();
+    if passport.links().iter().any(|link| link.exp <= now) {
+        return None;
+    }
     // every link recorded and active: the epoch first, then the rows (see
     // crate::active_cache), so no revocation on any instance is missed
     let db = &server.inner.db;

@@ -73,6 +73,8 @@ pub(super) async fn jwks(State(server): State<Server>) -> Response {
 /// The signed Token Status List, built from the registry at each request:
 /// a revocation shows on the next fetch.
 pub(super) async fn status_list(State(server): State<Server>) -> Response {
+    // signed with the current key, never one retired (and unpublished) since
+    server.reload_keys_if_due(false).await;
     match signed_status_list(&server, &server.inner.status_uri).await {
         Ok(token) => {
             let ttl = server.inner.status_ttl;

@@ -20,6 +20,7 @@ mod rate_limit;
 mod resource_server;
 mod review_a;
 mod review_b1;
+mod review_b2;
 mod shared_state;
 mod token_request;
 

@@ -17,9 +17,9 @@ use crate::endpoints::RESOURCE;
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 
-struct Instance {
-    server: Server,
-    url: String,
+pub(crate) struct Instance {
+    pub(crate) server: Server,
+    pub(crate) url: String,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -29,7 +29,7 @@ impl Drop for Instance {
     }
 }
 
-fn wall_clock() -> i64 {
+pub(crate) fn wall_clock() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -38,7 +38,10 @@ fn wall_clock() -> i64 {
 
 /// Two instances named `issuer` (the first one's address, as behind a load
 /// balancer) on the database file in `dir`, on `clock`.
-async fn pair(dir: &tempfile::TempDir, clock: &Arc<ManualClock>) -> (Instance, Instance) {
+pub(crate) async fn pair(
+    dir: &tempfile::TempDir,
+    clock: &Arc<ManualClock>,
+) -> (Instance, Instance) {
     let path = dir.path().join("server.db");
     let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://{}", first.local_addr().unwrap());
@@ -86,7 +89,7 @@ impl Instance {
         r.json().await.unwrap()
     }
 
-    async fn mint(&self, client: &WorkloadClient, scope: &str) -> String {
+    pub(crate) async fn mint(&self, client: &WorkloadClient, scope: &str) -> String {
         let body = self
             .post(
                 "/token",
@@ -118,12 +121,12 @@ impl Instance {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    async fn active(&self, caller: &WorkloadClient, token: &str) -> bool {
+    pub(crate) async fn active(&self, caller: &WorkloadClient, token: &str) -> bool {
         let body = self.post("/introspect", caller, &[("token", token)]).await;
         body["active"].as_bool().unwrap()
     }
 
-    async fn jwks_kids(&self) -> Vec<String> {
+    pub(crate) async fn jwks_kids(&self) -> Vec<String> {
         let jwks: Value = reqwest::get(format!("{}/jwks.json", self.url))
             .await
             .unwrap()
@@ -141,7 +144,7 @@ impl Instance {
     }
 }
 
-fn leaf(bundle: &str) -> PassportClaims {
+pub(crate) fn leaf(bundle: &str) -> PassportClaims {
     UnverifiedBundle::parse(bundle)
         .unwrap()
         .inspect_unverified()
@@ -150,7 +153,7 @@ fn leaf(bundle: &str) -> PassportClaims {
         .claims
 }
 
-fn kid_of(bundle: &str) -> String {
+pub(crate) fn kid_of(bundle: &str) -> String {
     let header = bundle.split('.').next().unwrap();
     let header: Value =
         serde_json::from_slice(&passport_jose::b64::decode(header).unwrap()).unwrap();

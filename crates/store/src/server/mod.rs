@@ -452,9 +452,18 @@ impl Database {
         on_backend!(self, write, |x| ops::add_next_key(x, &key))
     }
 
+    /// Adds the database's first key, in state `next`, only while no key is
+    /// `current` or `next` (instances starting together on a new database:
+    /// one key is added, the others find it). `false` when another key was
+    /// there.
+    pub async fn add_first_key(&self, key: NewSigningKey) -> Result<bool, StoreError> {
+        on_backend!(self, write, |x| ops::add_first_key(x, &key))
+    }
+
     /// Makes the next key current and retires the current one (it stays
     /// published until its `max_exp`); the new current key, or
-    /// [`StoreError::NoNextKey`].
+    /// [`StoreError::NoNextKey`] — also while the next key's `not_before`
+    /// is after `now` (unless no key is current yet).
     pub async fn promote_next_key(&self, now: i64) -> Result<SigningKeyRecord, StoreError> {
         on_backend!(self, write, |x| ops::promote_next_key(x, now))
     }

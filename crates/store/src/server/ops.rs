@@ -669,6 +669,25 @@ pub(super) async fn add_next_key<E: Exec>(x: &mut E, k: &NewSigningKey) -> Resul
     Ok(())
 }
 
+pub(super) async fn add_first_key<E: Exec>(
+    x: &mut E,
+    k: &NewSigningKey,
+) -> Result<bool, StoreError> {
+    let changed = x
+        .exec(
+            sql::INSERT_FIRST_KEY,
+            &[
+                k.kid.as_str().into(),
+                k.alg.as_str().into(),
+                k.private_key.expose().into(),
+                k.not_before.into(),
+                k.created_at.into(),
+            ],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
 pub(super) async fn signing_keys<E: Exec>(x: &mut E) -> Result<Vec<SigningKeyRecord>, StoreError> {
     x.query(&sql::keys(), &[])
         .await?
@@ -681,12 +700,15 @@ pub(super) async fn promote_next_key<E: Exec>(
     x: &mut E,
     now: i64,
 ) -> Result<SigningKeyRecord, StoreError> {
+    // only a key whose time has come (a caller's view of the keys may be
+    // stale: the next key it saw promoted and another scheduled since), or
+    // any on the first start (nothing signed before it)
     let next = match x.dialect() {
-        Dialect::Sqlite => "SELECT kid FROM signing_keys WHERE state = 'next'",
+        Dialect::Sqlite => sql::DUE_NEXT_KEY.to_owned(),
         // two instances promoting at once: the second waits, then finds none
-        Dialect::Postgres => "SELECT kid FROM signing_keys WHERE state = 'next' FOR UPDATE",
+        Dialect::Postgres => format!("{} FOR UPDATE", sql::DUE_NEXT_KEY),
     };
-    let kid = one(x, next, &[])
+    let kid = one(x, &next, &[now.into()])
         .await?
         .ok_or(StoreError::NoNextKey)?
         .text(0)?;

@@ -128,12 +128,23 @@ pub(super) const KEY_COLUMNS: &str =
 pub(super) const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, state, \
      not_before, created_at) VALUES ($1, $2, $3, 'next', $4, $5) ON CONFLICT DO NOTHING";
 
+/// [`INSERT_KEY`], only while no key is current or next.
+pub(super) const INSERT_FIRST_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, \
+     state, not_before, created_at) SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), \
+     CAST($3 AS TEXT), 'next', CAST($4 AS BIGINT), CAST($5 AS BIGINT) \
+     WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE state IN ('current', 'next')) \
+     ON CONFLICT DO NOTHING";
+
 pub(super) fn keys() -> String {
     format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid")
 }
 
 pub(super) const RETIRE_CURRENT: &str =
     "UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE state = 'current'";
+
+/// The next key if it is due at `$1`, or if no key is current yet.
+pub(super) const DUE_NEXT_KEY: &str = "SELECT kid FROM signing_keys WHERE state = 'next' \
+     AND (not_before <= $1 OR NOT EXISTS (SELECT 1 FROM signing_keys WHERE state = 'current'))";
 
 pub(super) const MAKE_CURRENT: &str = "UPDATE signing_keys SET state = 'current' WHERE kid = $1";
 
