@@ -6,6 +6,10 @@
 #
 #   scripts/test.sh [cargo test arguments...]
 #
+# With the cluster, passport-server's suite then runs a second time with
+# every test server's state on PostgreSQL (PASSPORT_SERVER_TEST_BACKEND):
+# the token service is tested on both of its databases.
+#
 # Without the PostgreSQL server binaries the PostgreSQL tests fail and say
 # so; PASSPORT_SKIP_POSTGRES=1 skips them explicitly instead.
 set -euo pipefail
@@ -19,3 +23,8 @@ if [ "${PASSPORT_SKIP_POSTGRES:-}" != 1 ] && [ -z "${PASSPORT_TEST_DATABASE_URL:
     echo "PostgreSQL for the tests: $PASSPORT_TEST_DATABASE_URL"
 fi
 cargo test --workspace --features passport-store/postgres "$@"
+if [ -n "${PASSPORT_TEST_DATABASE_URL:-}" ]; then
+    echo "passport-server's tests again, with its state on PostgreSQL"
+    PASSPORT_SERVER_TEST_BACKEND=postgres \
+        cargo test -p passport-server --features postgres "$@" --test server
+fi

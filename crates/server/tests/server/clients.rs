@@ -558,7 +558,9 @@ async fn private_key_jwt_rules_at_the_endpoints() {
 
     // ... and on a second server on the same database file
     let path = s.dir.as_ref().unwrap().path().join("server.db");
-    let db = Database::open(path.to_str().unwrap(), now()).await.unwrap();
+    let db = Database::open(&crate::test_database(path.to_str().unwrap()).await, now())
+        .await
+        .unwrap();
     let second = Server::builder(&s.url, db).build().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let second_url = format!("http://{}", listener.local_addr().unwrap());

@@ -57,7 +57,9 @@ pub(crate) async fn start_on(
 ) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let db = Database::open(path, now()).await.unwrap();
+    let db = Database::open(&crate::test_database(path).await, now())
+        .await
+        .unwrap();
     let server = configure(Server::builder(&url, db)).build().await.unwrap();
     let task = tokio::spawn({
         let server = server.clone();

@@ -33,3 +33,34 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .unwrap()
         .block_on(future)
 }
+
+/// The database a test's server keeps its state in, named by the SQLite
+/// file `path` it would use: that file, or — with
+/// `PASSPORT_SERVER_TEST_BACKEND=postgres` (set by `scripts/test.sh` for a
+/// second run of this suite) — a scratch database of its own on the
+/// cluster at `PASSPORT_TEST_DATABASE_URL`, the same one for every server
+/// of the test that names the same `path` (several instances, one
+/// database).
+pub(crate) async fn test_database(path: &str) -> String {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static SCRATCH: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    if std::env::var("PASSPORT_SERVER_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return path.to_owned();
+    }
+    let scratch = SCRATCH.get_or_init(Mutex::default);
+    if let Some(url) = scratch.lock().unwrap().get(path) {
+        return url.clone();
+    }
+    let cluster = std::env::var("PASSPORT_TEST_DATABASE_URL")
+        .expect("PASSPORT_SERVER_TEST_BACKEND=postgres needs PASSPORT_TEST_DATABASE_URL");
+    let url = passport_store::server::Database::create_scratch_postgres_database(&cluster)
+        .await
+        .expect("a scratch database on the test cluster (feature passport-server/postgres)");
+    scratch
+        .lock()
+        .unwrap()
+        .entry(path.to_owned())
+        .or_insert(url)
+        .clone()
+}

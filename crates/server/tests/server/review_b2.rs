@@ -117,7 +117,7 @@ async fn instances_starting_together_on_a_new_database_agree_on_one_key() {
         let mut dbs = Vec::new();
         for _ in 0..2 {
             dbs.push(
-                passport_store::server::Database::open(&path, now)
+                passport_store::server::Database::open(&crate::test_database(&path).await, now)
                     .await
                     .unwrap(),
             );

@@ -49,9 +49,12 @@ pub(crate) async fn pair(
     let mut out = Vec::new();
     for listener in [first, second] {
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let db = Database::open(path.to_str().unwrap(), clock.now())
-            .await
-            .unwrap();
+        let db = Database::open(
+            &crate::test_database(path.to_str().unwrap()).await,
+            clock.now(),
+        )
+        .await
+        .unwrap();
         let server = Server::builder(&issuer, db)
             .clock(clock.clone())
             .build()
