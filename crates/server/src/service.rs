@@ -67,6 +67,9 @@ pub const DEFAULT_REGISTRATION_RATE: RateLimit = RateLimit {
     burst: 10,
     per_second: 1.0 / 60.0,
 };
+/// How long a request may take by default, its body and any upstream call
+/// included (30 seconds).
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// How many rate-limit buckets are kept in memory.
 const MAX_RATE_KEYS: usize = 100_000;
 
@@ -155,6 +158,7 @@ pub struct ServerBuilder {
     status_ttl: u64,
     max_depth: usize,
     upstream: Option<Arc<Provider>>,
+    request_timeout: std::time::Duration,
     authorize_rate: RateLimit,
     auto_consent: bool,
     clients: ClientOptions,
@@ -255,6 +259,15 @@ impl ServerBuilder {
     /// `passport_verifier::DEFAULT_MAX_DEPTH`).
     pub fn max_depth(mut self, links: usize) -> ServerBuilder {
         self.max_depth = links;
+        self
+    }
+
+    /// How long a request may take, from its first byte to its answer, its
+    /// body and any upstream call included (default
+    /// [`DEFAULT_REQUEST_TIMEOUT`]); past it, 408 and the connection
+    /// closes. At least one millisecond.
+    pub fn request_timeout(mut self, timeout: std::time::Duration) -> ServerBuilder {
+        self.request_timeout = timeout.max(std::time::Duration::from_millis(1));
         self
     }
 
@@ -403,6 +416,7 @@ impl ServerBuilder {
                 status_ttl: self.status_ttl,
                 max_depth: self.max_depth,
                 upstream: self.upstream,
+                request_timeout: self.request_timeout,
                 authorize_limiter,
                 auto_consent: self.auto_consent,
                 authorizations: crate::endpoints::authorize::PendingAuthorizations::new(
@@ -448,6 +462,8 @@ pub(crate) struct Inner {
     pub(crate) status_uri: String,
     /// The provider principals log in at, if configured.
     pub(crate) upstream: Option<Arc<Provider>>,
+    /// The longest a request may take (the `deadline` layer).
+    pub(crate) request_timeout: std::time::Duration,
     /// The per-address limit of `/authorize` and its follow-ups.
     pub(crate) authorize_limiter: RateLimiter,
     /// Approve right after the upstream login (loopback only).
@@ -507,6 +523,7 @@ impl Server {
             status_ttl: DEFAULT_STATUS_TTL,
             max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
             upstream: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             authorize_rate: DEFAULT_AUTHORIZE_RATE,
             auto_consent: false,
             clients: ClientOptions::default(),

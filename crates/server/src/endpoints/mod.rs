@@ -73,7 +73,37 @@ pub(crate) fn router(server: Server) -> Router {
         .route(&route(authorize::CALLBACK_PATH), get(authorize::callback))
         .route(&route(authorize::CONSENT_PATH), post(authorize::consent))
         .route(&route(paths::REGISTER), post(register))
+        .layer(axum::middleware::from_fn_with_state(
+            server.inner.request_timeout,
+            deadline,
+        ))
         .with_state(server)
+}
+
+/// Every request is answered within `timeout`, reading its body included:
+/// a client that sends its request slowly (or never finishes it) holds a
+/// connection and a task for that long, and is then answered 408 with an
+/// OAuth error body (`temporarily_unavailable` would invite a retry of
+/// the same slow request).
+async fn deadline(
+    State(timeout): State<std::time::Duration>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = oauth_error(&OAuthError::new(
+                408,
+                codes::INVALID_REQUEST,
+                "request_timeout: the request was not received and answered in time",
+            ));
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
 }
 
 impl Server {

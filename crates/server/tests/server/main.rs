@@ -15,6 +15,7 @@ mod endpoints;
 mod exchange;
 mod id_token_exchange;
 mod introspect_limits;
+mod limits;
 mod postgres;
 mod rate_limit;
 mod resource_server;
