@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A bounded load run of the token service (passport-server) on loopback:
-# examples/load_server starts it on 127.0.0.1:0 (its /token limit set to
-# LOAD_RATE in crates/server/benches/load_fixture/mod.rs: a burst of
+# examples/load_server starts it on 127.0.0.1:0 (its /token, /introspect
+# and /revoke limits set to LOAD_RATE in
+# crates/server/benches/load_fixture/mod.rs: a burst of
 # 1,000,000, then 1,000,000 a second, per client and per address — no
 # request of the run is limited), prepares three workload clients, a
 # parent passport, one child and DISTINCT other children, and wrk runs

@@ -17,8 +17,9 @@ use tower::ServiceExt as _;
 
 /// The audience of every passport.
 pub(crate) const RESOURCE: &str = "https://tools.example/mcp";
-/// The `/token` limit of the runs (per client and per address): high
-/// enough never to refuse a request of the load generator.
+/// The `/token`, `/introspect` and `/revoke` limits of the runs (per
+/// client and per address): high enough never to refuse a request of the
+/// load generator.
 pub(crate) const LOAD_RATE: RateLimit = RateLimit {
     burst: 1_000_000,
     per_second: 1_000_000.0,
@@ -88,6 +89,8 @@ fn access_token(status: StatusCode, body: &Bytes) -> String {
 pub(crate) async fn prepare(issuer: &str, database: Database, distinct: usize) -> Fixture {
     let server = Server::builder(issuer, database)
         .token_rate_limit(LOAD_RATE)
+        .introspection_rate_limit(LOAD_RATE)
+        .revocation_rate_limit(LOAD_RATE)
         .build()
         .await
         .expect("server");
