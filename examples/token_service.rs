@@ -84,9 +84,22 @@ async fn main() -> Result<(), BoxError> {
     };
     println!("   upstream provider   {}", mock.issuer());
     println!("   token service       {issuer} (SQLite in a temporary directory)");
-    println!("   RFC 8414 metadata:  authorization, token, registration, introspection,");
+    let advertised: Vec<&str> = [
+        "authorization",
+        "token",
+        "registration",
+        "introspection",
+        "revocation",
+    ]
+    .into_iter()
+    .filter(|name| metadata[format!("{name}_endpoint")].is_string())
+    .collect();
     println!(
-        "                       revocation endpoints; PKCE {}; DPoP {}",
+        "   RFC 8414 metadata:  {} endpoints;",
+        advertised.join(", ")
+    );
+    println!(
+        "                       PKCE {}; DPoP {}",
         metadata["code_challenge_methods_supported"], metadata["dpop_signing_alg_values_supported"]
     );
 

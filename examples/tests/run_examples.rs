@@ -170,6 +170,7 @@ fn token_service() {
         &out,
         &[
             "token service       http://127.0.0.1:",
+            "metadata:  authorization, token, registration, introspection, revocation endpoints",
             "PKCE [\"S256\"]",
             "(a public client: PKCE, no secret)",
             "(browser) back at the agent's http://127.0.0.1:8765/callback",
