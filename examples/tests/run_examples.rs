@@ -163,6 +163,59 @@ fn mcp_agent() {
     );
 }
 
+#[test]
+fn token_service() {
+    let out = run("token_service");
+    has_all(
+        &out,
+        &[
+            "token service       http://127.0.0.1:",
+            "metadata:  authorization, token, registration, introspection, revocation endpoints",
+            "PKCE [\"S256\"]",
+            "(a public client: PKCE, no secret)",
+            "(browser) back at the agent's http://127.0.0.1:8765/callback",
+            "principal alice (IAL2 AAL- FAL-)",
+            "scopes    [\"files:read\", \"files:write\"]",
+            "audience  https://files.example/api",
+            "bound to the agent's key",
+            "flow: RFC 8693 with actor_token",
+            "use_dpop_nonce: the agent signs again with the nonce",
+            "POST /token (token exchange) → HTTP 200, token_type \"DPoP\"",
+            "child passport (2 links):",
+            "scopes    [\"files:read\"]",
+            "bound to the sub-agent's key",
+            "active: true",
+            "scope:  \"files:read\"",
+            "sub: \"alice\"",
+            "→ HTTP 200",
+            "active: false",
+        ],
+    );
+    // the child's act names the sub-agent, wrapping the agent
+    let act = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("act:    "))
+        .unwrap();
+    let act: serde_json::Value = serde_json::from_str(act).unwrap();
+    assert!(
+        act["sub"].as_str().unwrap().starts_with("workload-"),
+        "{act}"
+    );
+    assert!(
+        act["act"]["sub"].as_str().unwrap().starts_with("dyn-"),
+        "{act}"
+    );
+    assert!(out.contains("cnf:    {\"jkt\":\""), "{out}");
+    for name in ["agent's passport", "child"] {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(&format!("signed status list: {name} "))
+                    && l.ends_with("→ revoked")),
+            "{name} not revoked in the status list:\n{out}"
+        );
+    }
+}
+
 /// One HTTP/1.1 request over a plain socket; the whole answer.
 fn http_get(addr: &str, path: &str, authorization: Option<&str>) -> String {
     use std::io::{Read, Write};
