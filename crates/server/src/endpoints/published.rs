@@ -19,12 +19,20 @@ pub(super) async fn metadata(State(server): State<Server>) -> Response {
         ..MetadataOptions::default()
     };
     let mut document = ServerMetadata::new(issuer, &options);
-    document.grant_types_supported = vec![
-        "authorization_code",
-        "refresh_token",
-        "client_credentials",
-        TOKEN_EXCHANGE,
-    ];
+    // `/authorize` only with an upstream provider to log principals in;
+    // without it no code is ever issued, so neither the code grant nor the
+    // refresh tokens that come only with it are offered
+    let authorize = server.inner.upstream.is_some();
+    document.grant_types_supported = if authorize {
+        vec![
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            TOKEN_EXCHANGE,
+        ]
+    } else {
+        vec!["client_credentials", TOKEN_EXCHANGE]
+    };
     // client authentication: every method implemented (`none` for public
     // clients); introspection requires a credential, revocation allows a
     // public client's own tokens (RFC 7009 §2.1)
@@ -39,8 +47,6 @@ pub(super) async fn metadata(State(server): State<Server>) -> Response {
         .iter()
         .map(|a| a.as_str())
         .collect();
-    // `/authorize` only with an upstream provider to log principals in
-    let authorize = server.inner.upstream.is_some();
     if !authorize {
         document.response_types_supported = Vec::new();
     }

@@ -641,6 +641,13 @@ async fn without_an_upstream_there_is_no_login_and_no_code() {
         assert!(metadata.get(member).is_none(), "{member}: {metadata}");
     }
     assert_eq!(metadata["response_types_supported"], json!([]));
+    assert_eq!(
+        metadata["grant_types_supported"],
+        json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
+    );
 }
 
 #[tokio::test]
@@ -659,6 +666,15 @@ async fn the_metadata_advertises_authorize_with_an_upstream() {
     assert_eq!(
         metadata["authorization_response_iss_parameter_supported"],
         true
+    );
+    assert_eq!(
+        metadata["grant_types_supported"],
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
 }
 

@@ -196,11 +196,11 @@ async fn metadata_advertises_only_what_exists() {
             .unwrap();
         assert_eq!(m["issuer"], s.url.as_str());
         assert_eq!(m["token_endpoint"], s.at("/token"));
+        // no upstream provider: no /authorize, so no code grant and no
+        // refresh tokens (authorize_flow checks them with one)
         assert_eq!(
             m["grant_types_supported"],
             serde_json::json!([
-                "authorization_code",
-                "refresh_token",
                 "client_credentials",
                 "urn:ietf:params:oauth:grant-type:token-exchange"
             ])
