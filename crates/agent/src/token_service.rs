@@ -527,6 +527,49 @@ impl TokenService {
         self.token_request(form, request).await
     }
 
+    /// RFC 8693 token exchange naming who will act (§2.1 `actor_token`):
+    /// `subject_token` is the delegating agent's passport (bound to
+    /// `request`'s key, which signs the proof), `actor_token` the
+    /// sub-agent's own bound passport. passport-server makes the child the
+    /// actor's — its agent, bound to the actor's key, `act` naming it over
+    /// the subject's — never longer-lived than either. This is how an agent
+    /// hands a narrower passport to a sub-agent that holds its own key: a
+    /// bearer passport is exchanged by no client but its holder.
+    ///
+    /// ```no_run
+    /// # async fn run(service: passport_agent::TokenService, parent: &str, sub_agents_passport: &str, my_key: passport_dpop::DpopKey) -> Result<(), passport_agent::ClientError> {
+    /// use passport_agent::PassportRequest;
+    /// let child = service
+    ///     .exchange_for_actor(
+    ///         parent,
+    ///         sub_agents_passport,
+    ///         &PassportRequest::new("https://files.example").scope("files:read").dpop_key(my_key),
+    ///     )
+    ///     .await?;
+    /// // bound to the sub-agent's key: the answer's credentials carry the
+    /// // bundle and no key; the sub-agent pairs it with its own
+    /// # let _ = child; Ok(()) }
+    /// ```
+    pub async fn exchange_for_actor(
+        &self,
+        subject_token: &str,
+        actor_token: &str,
+        request: &PassportRequest,
+    ) -> Result<TokenResponse, ClientError> {
+        let form = vec![
+            ("grant_type", TOKEN_EXCHANGE.to_owned()),
+            ("subject_token", subject_token.to_owned()),
+            ("subject_token_type", ACCESS_TOKEN_TYPE.to_owned()),
+            ("actor_token", actor_token.to_owned()),
+            ("actor_token_type", ACCESS_TOKEN_TYPE.to_owned()),
+            ("requested_token_type", ACCESS_TOKEN_TYPE.to_owned()),
+        ];
+        let mut answer = self.token_request(form, request).await?;
+        // bound to the actor's key, which this agent does not hold
+        answer.credentials = Credentials::new(answer.credentials.bundle().to_owned(), None);
+        Ok(answer)
+    }
+
     /// The authorization code flow for a person's agent (OAuth 2.1 §4.1,
     /// PKCE S256): builds the authorization request (`state`, `resource`,
     /// `scope`, `code_challenge`), has `user_agent` take the person there

@@ -907,6 +907,90 @@ async fn a_real_passport_server_issues_by_client_credentials_and_exchange() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_passport_server_hands_a_child_to_the_actor_that_holds_its_own_key() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let db = passport_store::server::Database::open(
+            dir.path().join("server.db").to_str().unwrap(),
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+        let server = passport_server::Server::builder(&issuer, db)
+            .dpop_nonces(true)
+            .build()
+            .await
+            .unwrap();
+        let orchestrator = server
+            .register_workload_client("alice", "files:*")
+            .await
+            .unwrap();
+        let reader = server
+            .register_workload_client("alice", "files:read")
+            .await
+            .unwrap();
+        let task = tokio::spawn(server.clone().serve(listener, std::future::pending()));
+        let client = |w: &passport_server::WorkloadClient| {
+            OAuthClient::with_secret(w.client_id.clone(), ClientSecret::new(w.secret.expose()))
+        };
+        const API: &str = "https://files.example/api";
+
+        // each agent holds its own key and its own bound passport
+        let (agent_key, sub_key) = (Arc::new(key()), key());
+        let sub_jkt = sub_key.jkt().to_owned();
+        let agent = TokenService::discover(&issuer, client(&orchestrator))
+            .await
+            .unwrap();
+        let parent = agent
+            .client_credentials(
+                &PassportRequest::new(API)
+                    .scope("files:read")
+                    .scope("files:write")
+                    .shared_dpop_key(agent_key.clone()),
+            )
+            .await
+            .unwrap();
+        let sub_agent = TokenService::discover(&issuer, client(&reader))
+            .await
+            .unwrap();
+        let own = sub_agent
+            .client_credentials(
+                &PassportRequest::new(API)
+                    .scope("files:read")
+                    .dpop_key(sub_key),
+            )
+            .await
+            .unwrap();
+
+        let child = agent
+            .exchange_for_actor(
+                parent.credentials.bundle(),
+                own.credentials.bundle(),
+                &PassportRequest::new(API)
+                    .scope("files:read")
+                    .shared_dpop_key(agent_key),
+            )
+            .await
+            .unwrap();
+        assert_eq!(child.scopes, ["files:read"]);
+        // the agent does not hold the child's key
+        assert!(child.credentials.key().is_none());
+        let leaf = UnverifiedBundle::parse(child.credentials.bundle())
+            .unwrap()
+            .inspect_unverified()
+            .remove(0)
+            .unwrap()
+            .claims;
+        assert_eq!(leaf.cnf_jkt.as_deref(), Some(sub_jkt.as_str()));
+        assert_eq!(leaf.agent.agent_id.as_str(), reader.client_id);
+        task.abort();
+    })
+    .await;
+}
+
 /// Where the real server sends the person's browser back to.
 const CODE_REDIRECT: &str = "http://127.0.0.1:9/agent/callback";
 
