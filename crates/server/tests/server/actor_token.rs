@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::endpoints::{Running, expect_refusal, start_with};
 use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links, now};
 
-async fn delegate_to(
+pub(crate) async fn delegate_to(
     s: &Running,
     orchestrator: &WorkloadClient,
     parent: &str,

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::endpoints::{RESOURCE, Running, start, start_with};
 
 const CLIENT: &str = "app";
-const REDIRECT: &str = "https://app.example/cb";
+pub(crate) const REDIRECT: &str = "https://app.example/cb";
 const STATE: &str = "st-4711 &<x>";
 
 /// Parameters of the standard request to replace (`None`: remove).
@@ -61,7 +61,12 @@ async fn flow_with(
     }
 }
 
-async fn register_client(running: &Running, client_id: &str, metadata: Value, grant: &str) {
+pub(crate) async fn register_client(
+    running: &Running,
+    client_id: &str,
+    metadata: Value,
+    grant: &str,
+) {
     running
         .server
         .database()

@@ -476,7 +476,7 @@ impl KeyClient {
     }
 
     /// A JWS under `header` with a made-up signature.
-    fn forged(&self, header: &Value, claims: &Value) -> String {
+    pub(crate) fn forged(&self, header: &Value, claims: &Value) -> String {
         let b64 = |v: &Value| passport_jose::b64::encode(serde_json::to_vec(v).unwrap());
         format!(
             "{}.{}.{}",

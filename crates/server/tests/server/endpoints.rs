@@ -264,7 +264,7 @@ async fn jwks_publishes_the_signing_key_and_a_restart_reuses_it() {
     assert_eq!(again.server.kid(), kid);
 }
 
-async fn fetch_list(s: &Running) -> passport_status::VerifiedStatusList {
+pub(crate) async fn fetch_list(s: &Running) -> passport_status::VerifiedStatusList {
     let r = s.http.get(s.at("/status/1")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/statuslist+jwt");
