@@ -47,10 +47,10 @@ impl<V> LruMap<V> {
         let used = self.next_use();
         if let Some((_, last)) = self.entries.get(&key) {
             self.by_use.remove(last);
-        } else if self.entries.len() >= self.capacity {
-            if let Some((_, oldest)) = self.by_use.pop_first() {
-                self.entries.remove(&oldest);
-            }
+        } else if self.entries.len() >= self.capacity
+            && let Some((_, oldest)) = self.by_use.pop_first()
+        {
+            self.entries.remove(&oldest);
         }
         self.by_use.insert(used, key.clone());
         self.entries.insert(key, (value, used));
