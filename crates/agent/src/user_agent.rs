@@ -159,8 +159,10 @@ pub trait UserAgent: Send + Sync {
 /// 8252 §7.3: `http://127.0.0.1:PORT/path`, `[::1]` or `localhost`; port 0
 /// or none picks a free one), hands the authorization URL to `open`
 /// (print it, start a browser), and waits up to a time limit (300 s by
-/// default) for the one redirect to that path. Each authorization binds
-/// its own listener, closed when the redirect arrives. The listener is
+/// default) for the one redirect to that path carrying the request's
+/// `state` (a request with another `state` or none — any page open in the
+/// browser can send one — is answered 400 and the wait goes on). Each
+/// authorization binds its own listener, closed when the redirect arrives. The listener is
 /// passport-oidc's, the one `passport login` uses.
 ///
 /// ```no_run
@@ -219,7 +221,8 @@ impl UserAgent for LoopbackUserAgent {
     ) -> Result<AuthorizationResponse, ClientError> {
         let listener = LoopbackRedirect::parse(&self.redirect_uri, None)?
             .bind()
-            .await?;
+            .await?
+            .expect_state(&request.state);
         let redirect_uri = listener.redirect_uri().to_owned();
         (self.open)(&request.url(&redirect_uri));
         let callback = tokio::time::timeout(self.timeout, listener.wait_for_callback())

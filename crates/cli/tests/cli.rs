@@ -228,13 +228,15 @@ async fn login_through_the_loopback_flow_then_issue_delegate_verify_through_pipe
 async fn login_refuses_a_tampered_state_and_reports_provider_errors() {
     let mock = MockOidc::start().await;
     let env = Env::new(&mock);
+    // a callback with another state is answered 400 and does not end the
+    // login; with no other callback it times out, storing nothing
     let mut child = env
-        .cmd(&["login", "--no-browser", "--timeout", "30"])
+        .cmd(&["login", "--no-browser", "--timeout", "2"])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    play_browser(&mut child, true).await;
+    assert_eq!(play_browser(&mut child, true).await, 400);
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();

@@ -30,6 +30,10 @@ pub const DEFAULT_PASSPORT_TTL: u64 = 15 * 60;
 /// use rotates it: the successor lives this long again from its issue, so
 /// a family left unused this long dies.
 pub const DEFAULT_REFRESH_TTL: u64 = 24 * 60 * 60;
+/// The default longest life of a refresh grant, in seconds (30 days):
+/// however often its tokens rotate, none outlives the grant's start by
+/// more; the principal then logs in again.
+pub const DEFAULT_REFRESH_GRANT_MAX_LIFETIME: u64 = 30 * 24 * 60 * 60;
 /// The default `ttl` of a status list (how long a client may cache it), in
 /// seconds.
 pub const DEFAULT_STATUS_TTL: u64 = 60;
@@ -155,6 +159,7 @@ pub struct ServerBuilder {
     dpop_nonces: bool,
     passport_ttl: u64,
     refresh_ttl: u64,
+    refresh_grant_max_lifetime: u64,
     status_ttl: u64,
     max_depth: usize,
     upstream: Option<Arc<Provider>>,
@@ -245,6 +250,17 @@ impl ServerBuilder {
     /// refresh rotates the token and the successor gets this lifetime anew.
     pub fn refresh_ttl(mut self, seconds: u64) -> ServerBuilder {
         self.refresh_ttl = seconds.max(1);
+        self
+    }
+
+    /// The longest a refresh grant lives, in seconds, counted from the
+    /// authorization that started it (default
+    /// [`DEFAULT_REFRESH_GRANT_MAX_LIFETIME`], 30 days): every refresh
+    /// token of the family expires by then, however often it is rotated,
+    /// and a refresh past it is `invalid_grant` — the principal, who was
+    /// authenticated upstream once at the start, logs in again.
+    pub fn refresh_grant_max_lifetime(mut self, seconds: u64) -> ServerBuilder {
+        self.refresh_grant_max_lifetime = seconds.max(1);
         self
     }
 
@@ -413,6 +429,7 @@ impl ServerBuilder {
                 revocation_limiter,
                 passport_ttl: self.passport_ttl,
                 refresh_ttl: self.refresh_ttl,
+                refresh_grant_max_lifetime: self.refresh_grant_max_lifetime,
                 status_ttl: self.status_ttl,
                 max_depth: self.max_depth,
                 upstream: self.upstream,
@@ -457,6 +474,8 @@ pub(crate) struct Inner {
     pub(crate) revocation_limiter: RateLimiter,
     pub(crate) passport_ttl: u64,
     pub(crate) refresh_ttl: u64,
+    /// The longest life of a refresh family, from its start.
+    pub(crate) refresh_grant_max_lifetime: u64,
     pub(crate) status_ttl: u64,
     pub(crate) max_depth: usize,
     pub(crate) status_uri: String,
@@ -520,6 +539,7 @@ impl Server {
             dpop_nonces: false,
             passport_ttl: DEFAULT_PASSPORT_TTL,
             refresh_ttl: DEFAULT_REFRESH_TTL,
+            refresh_grant_max_lifetime: DEFAULT_REFRESH_GRANT_MAX_LIFETIME,
             status_ttl: DEFAULT_STATUS_TTL,
             max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
             upstream: None,

@@ -69,7 +69,6 @@ async fn a_declined_step_up_is_not_asked_for_at_every_request() {
 /// the provider's answer, callback.rs:49; a wrong `state` ends it too). A callback whose `state` is not the
 /// request's should be answered 400 and the wait go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finding 4"]
 async fn a_forged_callback_does_not_end_the_loopback_login() {
     bounded(async {
         let server = authorization_server(None, true).await;

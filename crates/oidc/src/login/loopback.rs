@@ -1,10 +1,16 @@
 //! The loopback redirect server of a native app's login (RFC 8252 §7.3): a
 //! one-shot HTTP listener on 127.0.0.1 or [::1] that receives the browser's
-//! redirect and answers it with a small page. It knows nothing of OAuth: it
-//! hands the query parameters of the first request on the redirect path to
-//! the flow and shows the page the flow chooses.
+//! redirect and answers it with a small page. It knows one thing of OAuth:
+//! the `state` the flow sent ([`LoopbackListener::expect_state`]); a request
+//! on the redirect path carrying another `state`, or none, is answered 400
+//! and the listener keeps waiting, so no other page open in the browser can
+//! end the login (RFC 6749 §4.1.2 and §4.1.2.1: success and error responses
+//! both carry the request's `state`). It hands the query parameters of the
+//! first request that passes to the flow and shows the page the flow
+//! chooses.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -29,7 +35,10 @@ const MAX_CONNECTIONS: usize = 16;
 /// ```no_run
 /// # async fn run() -> Result<(), passport_oidc::OidcError> {
 /// use passport_oidc::LoopbackRedirect;
-/// let listener = LoopbackRedirect::parse("http://127.0.0.1/callback", Some(0))?.bind().await?;
+/// let listener = LoopbackRedirect::parse("http://127.0.0.1/callback", Some(0))?
+///     .bind()
+///     .await?
+///     .expect_state("the-state-sent");
 /// println!("send the browser to a URL redirecting to {}", listener.redirect_uri());
 /// let callback = listener.wait_for_callback().await?;
 /// let code = callback.params.iter().find(|(k, _)| k == "code").map(|(_, v)| v.clone());
@@ -97,6 +106,7 @@ impl LoopbackRedirect {
             redirect_uri: self.uri_with_port(port)?,
             listener,
             path: self.path,
+            state: None,
         })
     }
 }
@@ -107,6 +117,7 @@ pub struct LoopbackListener {
     listener: TcpListener,
     path: String,
     redirect_uri: String,
+    state: Option<Arc<str>>,
 }
 
 impl LoopbackListener {
@@ -115,7 +126,18 @@ impl LoopbackListener {
         &self.redirect_uri
     }
 
-    /// Accepts connections until one brings a request for the redirect path;
+    /// Takes only a callback whose one `state` parameter is `state` (the one
+    /// the authorization request sent): any other request on the redirect
+    /// path — another `state`, none (an `error` response included), the
+    /// parameter twice — is answered 400 and does not count. Without it the
+    /// first request on the path is the callback, whatever it carries.
+    pub fn expect_state(mut self, state: &str) -> LoopbackListener {
+        self.state = Some(Arc::from(state));
+        self
+    }
+
+    /// Accepts connections until one brings a request for the redirect path
+    /// (with the expected `state`, see [`expect_state`](Self::expect_state));
     /// each connection is served by its own task, so an idle (pre-connected)
     /// socket cannot hold up the real callback. Other paths (`/favicon.ico`,
     /// …) get a 404 and do not count. Consuming the listener closes it: no
@@ -129,7 +151,12 @@ impl LoopbackListener {
                     let (stream, _) = accepted
                         .map_err(|e| OidcError::HttpFailed(format!("loopback listener: {e}")))?;
                     if connections.len() < MAX_CONNECTIONS {
-                        connections.spawn(serve_connection(stream, self.path.clone(), tx.clone()));
+                        connections.spawn(serve_connection(
+                            stream,
+                            self.path.clone(),
+                            self.state.clone(),
+                            tx.clone(),
+                        ));
                     }
                 }
                 Some(callback) = rx.recv() => return Ok(callback),
@@ -166,7 +193,12 @@ impl Callback {
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, path: String, tx: mpsc::Sender<Callback>) {
+async fn serve_connection(
+    mut stream: TcpStream,
+    path: String,
+    state: Option<Arc<str>>,
+    tx: mpsc::Sender<Callback>,
+) {
     let head = match tokio::time::timeout(REQUEST_READ_TIMEOUT, read_head(&mut stream)).await {
         Ok(Some(head)) => head,
         _ => return,
@@ -185,9 +217,25 @@ async fn serve_connection(mut stream: TcpStream, path: String, tx: mpsc::Sender<
         write_page(&mut stream, "405 Method Not Allowed", "Method not allowed.").await;
         return;
     }
-    let params = url::form_urlencoded::parse(query.as_bytes())
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
+    if let Some(expected) = state {
+        let mut states = params.iter().filter(|(k, _)| k == "state");
+        let matches = match (states.next(), states.next()) {
+            (Some((_, sent)), None) => sent.as_str() == &*expected,
+            _ => false,
+        };
+        if !matches {
+            write_page(
+                &mut stream,
+                "400 Bad Request",
+                "This is not the answer to the login in progress.",
+            )
+            .await;
+            return;
+        }
+    }
     // When the login already has its callback the receiver is gone and the
     // connection is simply closed.
     let _ = tx.send(Callback { stream, params }).await;

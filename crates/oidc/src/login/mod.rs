@@ -165,8 +165,11 @@ pub struct LoginResult {
 /// 3. Fresh `state`, `nonce` (256 bits each) and PKCE verifier; the browser
 ///    is opened on the authorization URL and the URL is handed to the
 ///    caller's sink (so it can be printed when no browser opens).
-/// 4. The first request on the redirect path is the callback; the listener
-///    then closes. Other paths (`/favicon.ico`, …) get a 404 and do not count.
+/// 4. The first request on the redirect path carrying the `state` sent is
+///    the callback; the listener then closes. Other paths (`/favicon.ico`,
+///    …) get a 404, and requests with another `state` or none (any page in
+///    the browser can send one) a 400; neither counts, and the wait goes on
+///    until the timeout.
 /// 5. `state` must be the one sent; `iss` must be the issuer when present and
 ///    must be present when the provider advertises RFC 9207; an `error`
 ///    response becomes [`OidcError::ProviderError`].
@@ -178,6 +181,7 @@ pub async fn login(provider: &Provider, options: LoginOptions) -> Result<LoginRe
         .bind()
         .await?;
     let pending = PendingLogin::start(provider, listener.redirect_uri()).await?;
+    let listener = listener.expect_state(pending.state());
 
     (options.url_sink)(pending.authorization_url());
     if options.open_browser {

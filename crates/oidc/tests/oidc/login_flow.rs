@@ -192,17 +192,57 @@ async fn wrong_client_secret_fails_the_exchange() {
     );
 }
 
+/// A request on the redirect path with another `state`, or none (an error
+/// response too: RFC 6749 §4.1.2.1 has it carry the request's `state`), is
+/// what any page open in the browser can send: answered 400, and the login
+/// waits on for the real redirect, which completes it.
 #[tokio::test]
-async fn state_mismatch_is_refused() {
+async fn a_callback_with_another_state_is_refused_and_the_login_goes_on() {
     let env = login_env(MockOidc::builder(), |_| {}).await;
-    let (result, visit, _) = run_login(&env, |u| set_query(u, "state", "forged-state")).await;
-    assert!(matches!(result.unwrap_err(), OidcError::StateMismatch));
-    assert!(
-        visit.page.contains("Login failed (state_mismatch)"),
-        "{}",
-        visit.page
-    );
-    // The code was never exchanged.
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let browse = async {
+        let auth_url = rx.recv().await.unwrap();
+        let client = browser();
+        let response = client.get(&auth_url).send().await.unwrap();
+        let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+        let mut no_state = location.clone();
+        no_state.set_query(None);
+        no_state
+            .query_pairs_mut()
+            .append_pair("error", "access_denied");
+        let forged = [
+            set_query(location.clone(), "state", "forged-state"),
+            no_state,
+            Url::parse(&format!("{location}&state=forged-state")).unwrap(),
+        ];
+        for forged in forged {
+            let answer = client.get(forged.as_str()).send().await.unwrap();
+            assert_eq!(answer.status(), 400, "{forged}");
+            assert!(answer.text().await.unwrap().contains("not the answer"));
+        }
+        let genuine = client.get(location).send().await.unwrap();
+        assert_eq!(genuine.status(), 200);
+    };
+    let (result, ()) =
+        bounded(async { tokio::join!(login(&env.provider, options(tx)), browse) }).await;
+    assert_eq!(result.unwrap().assertion.subject, "alice");
+    assert_eq!(env.mock.request_count(Endpoint::Token), 1);
+}
+
+/// With only forged callbacks, the login ends at its timeout, never on one
+/// of them; nothing is exchanged.
+#[tokio::test]
+async fn only_forged_callbacks_end_the_login_at_its_timeout() {
+    let env = login_env(MockOidc::builder(), |_| {}).await;
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let browse = async {
+        let auth_url = rx.recv().await.unwrap();
+        let visit = play_browser(&auth_url, |u| set_query(u, "state", "forged-state")).await;
+        assert_eq!(visit.status, 400);
+    };
+    let options = options(tx).timeout(Duration::from_millis(800));
+    let (result, ()) = bounded(async { tokio::join!(login(&env.provider, options), browse) }).await;
+    assert_eq!(result.unwrap_err().code(), "login_timeout");
     assert_eq!(env.mock.request_count(Endpoint::Token), 0);
 }
 

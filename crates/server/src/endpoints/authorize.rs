@@ -692,7 +692,10 @@ fn consent_page(
     id: &str,
     csrf: &str,
 ) -> String {
-    let client = match client_name {
+    // checked again here: a name stored before registration checked it (or
+    // written to the store by other means) must not reach the page either
+    let shown = client_name.filter(|n| crate::client_metadata::displayable_name(n));
+    let client = match shown {
         Some(name) => format!(
             "<strong>{}</strong> (client <code>{}</code>)",
             escape(name),

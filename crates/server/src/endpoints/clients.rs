@@ -3,7 +3,6 @@
 //! `client_auth::authenticate` checked the method the client registered
 //! (its secret, its assertion, or `none` for a public client).
 
-use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use passport_jose::{Algorithm, JwkSet};
@@ -18,6 +17,7 @@ use crate::client_auth::{
 use crate::client_metadata::{
     ClientMetadataDocument, ClientMetadataError, ClientMetadataFetcher, DocumentAuth,
 };
+use crate::lru::LruMap;
 use crate::rate_limit::RateLimiter;
 
 /// The algorithms a `private_key_jwt` assertion may use (public-key only:
@@ -28,7 +28,8 @@ pub(crate) const ASSERTION_ALGORITHMS: [Algorithm; 3] =
 const ASSERTION_SKEW: i64 = 30;
 /// How long keys fetched from a client's `jwks_uri` are used, in seconds.
 const JWKS_URI_TTL: i64 = 300;
-/// The most `jwks_uri` key sets kept.
+/// The most `jwks_uri` key sets kept; past it, the least recently used
+/// goes (one at a time: a flood of new URLs never empties it).
 const JWKS_URI_CACHE: usize = 1024;
 /// The grant types of a client nobody vouches for (dynamic registration, a
 /// metadata document): those PKCE and refresh rotation protect.
@@ -46,7 +47,7 @@ pub(crate) struct ClientSettings {
     /// Fetches client ID metadata documents and `jwks_uri` key sets.
     pub(crate) fetcher: ClientMetadataFetcher,
     /// Keys fetched from `jwks_uri`, with when they go stale.
-    jwks_cache: Mutex<HashMap<String, (JwkSet, i64)>>,
+    jwks_cache: Mutex<LruMap<(JwkSet, i64)>>,
 }
 
 impl ClientSettings {
@@ -61,7 +62,7 @@ impl ClientSettings {
             open_scopes,
             register_limiter,
             fetcher,
-            jwks_cache: Mutex::new(HashMap::new()),
+            jwks_cache: Mutex::new(LruMap::new(JWKS_URI_CACHE)),
         }
     }
 
@@ -310,7 +311,7 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
     let settings = &server.inner.clients;
     let now = server.now();
     let cached = {
-        let cache = settings
+        let mut cache = settings
             .jwks_cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -331,12 +332,6 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
         .jwks_cache
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    if cache.len() >= JWKS_URI_CACHE {
-        cache.retain(|_, (_, until)| *until > now);
-        if cache.len() >= JWKS_URI_CACHE {
-            cache.clear();
-        }
-    }
     cache.insert(
         uri.to_owned(),
         (keys.clone(), now.saturating_add(JWKS_URI_TTL)),

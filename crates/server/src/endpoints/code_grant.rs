@@ -13,9 +13,14 @@
 //! - A refresh token lives in a family (one per authorization). Each use
 //!   rotates it; a rotated token presented again revokes the family and
 //!   every passport issued in it. A family whose code grant was DPoP-bound
-//!   refreshes only with a proof by that key. Revoking the passport issued
-//!   beside the current refresh token ends the grant: the next refresh
-//!   revokes the family and is refused.
+//!   refreshes only with a proof by that key. Revoking (RFC 7009) any
+//!   passport issued in a family ends the family at once; a passport
+//!   revoked otherwise (a cascade from elsewhere) ends it at the next
+//!   refresh, which is refused.
+//! - A family ends at its start (the code grant) plus
+//!   `refresh_grant_max_lifetime`, however often it is rotated: no
+//!   successor expires later, and a refresh past it is `invalid_grant`
+//!   (`refresh_grant_expired`). The principal logs in again.
 
 use passport_store::server::{NewRefreshToken, RefreshFamily, RefreshSuccessor, TokenHash};
 use serde::{Deserialize, Serialize};
@@ -29,14 +34,22 @@ use crate::pkce::CodeChallenge;
 /// knows the OAuth client, not the model behind it.
 const CLIENT_MODEL: &str = "oauth-client";
 
-/// What a refresh family keeps in its `claims` column: the principal, and
-/// the DPoP key the grant is bound to (if the code grant was).
+/// What a refresh family keeps in its `claims` column: the principal, the
+/// DPoP key the grant is bound to (if the code grant was), and when the
+/// grant started (Unix seconds; absent in families of earlier versions,
+/// whose start is their first passport's `iat`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FamilyClaims {
     principal: GrantedPrincipal,
     jkt: Option<String>,
+    #[serde(default)]
+    started_at: Option<i64>,
 }
+
+/// The refusal of a refresh past the grant's maximum lifetime.
+const GRANT_EXPIRED: &str = "refresh_grant_expired: the grant has reached its maximum lifetime; \
+     the principal must log in again";
 
 fn invalid_grant(why: &str) -> OAuthError {
     OAuthError::new(400, codes::INVALID_GRANT, why)
@@ -154,6 +167,7 @@ pub(super) async fn authorization_code(
         let claims = FamilyClaims {
             principal: principal.clone(),
             jkt: jkt.clone(),
+            started_at: Some(now),
         };
         db.insert_refresh_token(NewRefreshToken {
             token: TokenHash::of(&token),
@@ -163,7 +177,7 @@ pub(super) async fn authorization_code(
             scope: scope_string(&scopes),
             claims: serde_json::to_string(&claims)
                 .map_err(|e| server_error("the refresh family could not be written", &e))?,
-            expires_at: refresh_expiry(server, now),
+            expires_at: refresh_expiry(server, now, grant_end(server, now)),
             created_at: now,
         })
         .await
@@ -225,6 +239,14 @@ pub(super) async fn refresh_token(
     }
     let claims: FamilyClaims = serde_json::from_str(&family.claims)
         .map_err(|e| server_error("the refresh family's principal is unreadable", &e))?;
+    let started_at = match claims.started_at {
+        Some(at) => at,
+        None => legacy_start(server, &family).await?,
+    };
+    let grant_ends = grant_end(server, started_at);
+    if server.now() >= grant_ends {
+        return Err(invalid_grant(GRANT_EXPIRED));
+    }
     let jkt = dpop_binding(server, headers, claims.jkt.as_deref()).await?;
     if claims.jkt.is_some() && jkt.is_none() {
         return Err(invalid_grant(
@@ -281,7 +303,7 @@ pub(super) async fn refresh_token(
     let successor = RefreshSuccessor {
         token: next_hash.clone(),
         passport_jti: jti.clone(),
-        expires_at: refresh_expiry(server, now),
+        expires_at: refresh_expiry(server, now, grant_ends),
     };
     match db.rotate_refresh(&hash, successor, now).await {
         Ok(grant) if grant.family_id == family.family_id => {}
@@ -369,6 +391,23 @@ pub(super) async fn revoke_refresh_token(
     Ok(true)
 }
 
+/// RFC 7009 §2.1 for a passport a refresh family issued (the code grant's
+/// or any rotation's, the latest or not): the family ends — its refresh
+/// tokens and every passport issued in it are revoked. Nothing for a
+/// passport no family issued (client credentials, token exchange).
+pub(super) async fn end_family_of(server: &Server, jti: &str) -> Result<(), OAuthError> {
+    let family = server
+        .inner
+        .db
+        .refresh_family_of(jti)
+        .await
+        .map_err(stored_error("the refresh family could not be read"))?;
+    match family {
+        Some(family) => end_family(server, &family).await,
+        None => Ok(()),
+    }
+}
+
 /// Mints the root passport of a grant (reusing [`mint`]), with the given
 /// `jti` (already named to the store), bound to `jkt` if any.
 async fn mint_root(
@@ -423,8 +462,36 @@ async fn revoke_passports(server: &Server, jtis: &[String]) -> Result<(), OAuthE
     Ok(())
 }
 
-fn refresh_expiry(server: &Server, now: i64) -> i64 {
+/// A refresh token issued `now` expires `refresh_ttl` later, never after
+/// its grant ends.
+fn refresh_expiry(server: &Server, now: i64, grant_ends: i64) -> i64 {
     now.saturating_add(i64::try_from(server.inner.refresh_ttl).unwrap_or(i64::MAX))
+        .min(grant_ends)
+}
+
+/// When a grant started at `started_at` ends.
+fn grant_end(server: &Server, started_at: i64) -> i64 {
+    started_at
+        .saturating_add(i64::try_from(server.inner.refresh_grant_max_lifetime).unwrap_or(i64::MAX))
+}
+
+/// The start of a family written before families recorded it: its first
+/// passport's `iat`. A family whose first passport is not in the registry
+/// is taken as ended (refused: the principal logs in again).
+async fn legacy_start(server: &Server, family: &RefreshFamily) -> Result<i64, OAuthError> {
+    let Some(first) = family.passports.first() else {
+        return Err(invalid_grant(GRANT_EXPIRED));
+    };
+    match server
+        .inner
+        .db
+        .passport(first)
+        .await
+        .map_err(stored_error("the registry could not be read"))?
+    {
+        Some(record) => Ok(record.entry.iat),
+        None => Err(invalid_grant(GRANT_EXPIRED)),
+    }
 }
 
 /// 128 random bits: a `jti` or a family id.

@@ -151,7 +151,7 @@ pub(super) async fn revoke(State(server): State<Server>, request: Request) -> Re
 
 /// RFC 7009: the caller must be the client the passport was issued to;
 /// revoking it revokes every passport delegated from it, in one
-/// transaction. An unknown, invalid or already revoked token is 200. A
+/// transaction, and ends the refresh family that issued it, if any. An unknown, invalid or already revoked token is 200. A
 /// public client (`none`) may revoke its own tokens (RFC 7009 §2.1): whoever
 /// presents one already holds it, and revoking only takes access away.
 pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<(), OAuthError> {
@@ -179,6 +179,8 @@ pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<()
             "this token was not issued to this client",
         ));
     }
+    // the grant that issued it ends too, whichever of its passports this is
+    end_family_of(server, &claims.jti).await?;
     match server
         .inner
         .db

@@ -362,6 +362,26 @@ async fn the_consent_page_escapes_the_client_name() {
     );
 }
 
+/// A name stored before registration checked names (or written to the
+/// store directly, as here) is checked again when the page is drawn: one
+/// that would render as something else is not shown; the client id is.
+#[tokio::test]
+async fn a_stored_spoofing_client_name_is_not_shown() {
+    for name in ["Trusted App\u{202E}nosj.tneilc", "Tru\u{200B}sted App"] {
+        let f = flow_with(json!({ "client_name": name }), |b| b).await;
+        let consent = f.consent().await;
+        assert!(!consent.page.contains(name), "{}", consent.page);
+        assert!(!consent.page.contains("Trusted"), "{}", consent.page);
+        assert!(
+            consent
+                .page
+                .contains(&format!("the client <code>{CLIENT}</code>")),
+            "{}",
+            consent.page
+        );
+    }
+}
+
 #[tokio::test]
 async fn approval_needs_the_csrf_token_and_the_browser_cookie() {
     let f = flow().await;

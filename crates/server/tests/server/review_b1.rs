@@ -329,7 +329,6 @@ async fn a_documents_grant_types_bound_what_it_gets() {
 /// refresh tokens to end; OAuth 2.1 §4.3.1 lets the server bound them). A
 /// person who left keeps an agent minting in their name for a year.
 #[tokio::test]
-#[ignore = "finding 7"]
 async fn a_refresh_family_ends_however_often_it_is_used() {
     let clock = Arc::new(passport_claims::ManualClock::new(now()));
     let s = start_with(tempfile::tempdir().unwrap(), {
@@ -340,11 +339,13 @@ async fn a_refresh_family_ends_however_often_it_is_used() {
     let c = s.registered(&public_client()).await;
     let client_id = c["client_id"].as_str().unwrap().to_owned();
     store_code(&s, &client_id, "the-code").await;
+    let started = clock.now();
     let r = redeem(&s, &client_id, "the-code").await;
     let body: serde_json::Value = r.json().await.unwrap();
     let mut token = body["refresh_token"].as_str().unwrap().to_owned();
     // a refresh every 23 hours, for 400 days
     let mut refreshed_for_days = 0;
+    let mut refusal = None;
     for _ in 0..400 {
         clock.advance(23 * 3600);
         let r = s
@@ -359,16 +360,85 @@ async fn a_refresh_family_ends_however_often_it_is_used() {
             )
             .await;
         if r.status() != StatusCode::OK {
+            refusal = Some(r);
             break;
         }
         let body: serde_json::Value = r.json().await.unwrap();
         token = body["refresh_token"].as_str().unwrap().to_owned();
-        refreshed_for_days = (clock.now() - now()) / 86_400;
+        refreshed_for_days = (clock.now() - started) / 86_400;
     }
     assert!(
-        refreshed_for_days < 365,
+        refreshed_for_days < 30,
         "the grant was still refreshing after {refreshed_for_days} days"
     );
+    // the default cap, 30 days: refreshed up to it, refused past it
+    assert!(
+        refreshed_for_days >= 29,
+        "ended early: {refreshed_for_days}"
+    );
+    assert!(clock.now() - started >= 30 * 86_400);
+    expect_refusal(
+        refusal.expect("the grant never ended"),
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "refresh_grant_expired",
+    )
+    .await;
+}
+
+/// The cap is configurable, and a rotated token never outlives it: with a
+/// 36-hour grant and 24-hour tokens, the token rotated at 23 h expires at
+/// 36 h, not at 47 h.
+#[tokio::test]
+async fn a_rotated_refresh_token_expires_when_its_grant_does() {
+    let clock = Arc::new(passport_claims::ManualClock::new(now()));
+    let s = start_with(tempfile::tempdir().unwrap(), {
+        let clock = clock.clone();
+        move |b| b.clock(clock).refresh_grant_max_lifetime(36 * 3600)
+    })
+    .await;
+    let c = s.registered(&public_client()).await;
+    let client_id = c["client_id"].as_str().unwrap().to_owned();
+    store_code(&s, &client_id, "the-code").await;
+    let r = redeem(&s, &client_id, "the-code").await;
+    let body: serde_json::Value = r.json().await.unwrap();
+    let refresh = |token: String| {
+        let s = &s;
+        let client_id = client_id.clone();
+        async move {
+            s.post(
+                "/token",
+                None,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                    ("client_id", &client_id),
+                ],
+            )
+            .await
+        }
+    };
+    clock.advance(23 * 3600);
+    let r = refresh(body["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let token = body["refresh_token"].as_str().unwrap().to_owned();
+    let stored = s
+        .server
+        .database()
+        .refresh_family(&passport_store::server::TokenHash::of(&token))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.expires_at - (clock.now() - 23 * 3600), 36 * 3600);
+    clock.advance(13 * 3600);
+    expect_refusal(
+        refresh(token).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "refresh_grant_expired",
+    )
+    .await;
 }
 
 /// Finding 8: authenticating a `private_key_jwt` client resolved and fetched
@@ -407,4 +477,77 @@ async fn a_key_set_is_fetched_only_to_verify_an_assertion() {
         )
         .await;
     }
+}
+
+/// Revoking (RFC 7009, at `/revoke`) a passport a refresh family issued
+/// ends the family at once, whichever of its passports it is: here the
+/// code grant's, two rotations old. Before, only revoking the latest one
+/// did (at the next refresh); an older one left the grant refreshing.
+#[tokio::test]
+async fn revoking_any_passport_of_a_refresh_family_ends_the_family() {
+    let s = start().await;
+    let c = s.registered(&public_client()).await;
+    let client_id = c["client_id"].as_str().unwrap().to_owned();
+    store_code(&s, &client_id, "the-code").await;
+    let body: serde_json::Value = redeem(&s, &client_id, "the-code")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first_passport = body["access_token"].as_str().unwrap().to_owned();
+    let mut token = body["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |token: String| {
+        let s = &s;
+        let client_id = client_id.clone();
+        async move {
+            s.post(
+                "/token",
+                None,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                    ("client_id", &client_id),
+                ],
+            )
+            .await
+        }
+    };
+    for _ in 0..2 {
+        let r = refresh(token.clone()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: serde_json::Value = r.json().await.unwrap();
+        token = body["refresh_token"].as_str().unwrap().to_owned();
+    }
+    let r = s
+        .post(
+            "/revoke",
+            None,
+            &[("token", &first_passport), ("client_id", &client_id)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // every passport of the family is revoked, the latest included
+    let db = s.server.database();
+    let family = db
+        .refresh_family(&passport_store::server::TokenHash::of(&token))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(family.passports.len(), 3);
+    for jti in &family.passports {
+        let record = db.passport(jti).await.unwrap().unwrap();
+        assert_ne!(
+            record.state,
+            passport_store::server::PassportState::Active,
+            "{jti}"
+        );
+    }
+    // and the current refresh token is dead
+    expect_refusal(
+        refresh(token).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "refresh_token_revoked",
+    )
+    .await;
 }

@@ -355,6 +355,16 @@ impl Database {
         on_backend!(self, read, |x| ops::refresh_revoked(x, &token))
     }
 
+    /// The refresh family that issued the passport `jti` (by the code
+    /// grant that started it or by a rotation), whatever its state, as
+    /// [`refresh_family`](Database::refresh_family) gives it for the token
+    /// issued beside that passport; `None` for a passport no refresh
+    /// family issued. Revoking such a passport ends its family.
+    pub async fn refresh_family_of(&self, jti: &str) -> Result<Option<RefreshFamily>, StoreError> {
+        let jti = jti.to_owned();
+        on_backend!(self, read, |x| ops::refresh_family_of(x, &jti))
+    }
+
     /// Remembers the first refresh token of a new family.
     pub async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<(), StoreError> {
         on_backend!(self, write, |x| ops::insert_refresh(x, &token))

@@ -106,6 +106,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_revocation_epoch.sql"),
         postgres: include_str!("../../migrations/postgres/0005_revocation_epoch.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_refresh_by_passport",
+        sqlite: include_str!("../../migrations/sqlite/0006_refresh_by_passport.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_refresh_by_passport.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows.
@@ -473,7 +479,25 @@ pub(super) async fn refresh_family<E: Exec>(
     x: &mut E,
     token: &TokenHash,
 ) -> Result<Option<RefreshFamily>, StoreError> {
-    let Some(r) = one(x, sql::REFRESH_BY_HASH, &[token.as_str().into()]).await? else {
+    let row = one(x, sql::REFRESH_BY_HASH, &[token.as_str().into()]).await?;
+    family_of_row(x, row).await
+}
+
+pub(super) async fn refresh_family_of<E: Exec>(
+    x: &mut E,
+    passport_jti: &str,
+) -> Result<Option<RefreshFamily>, StoreError> {
+    let row = one(x, sql::REFRESH_BY_PASSPORT, &[passport_jti.into()]).await?;
+    family_of_row(x, row).await
+}
+
+/// A row of `family_id, client_id, passport_jti, scope, claims,
+/// expires_at`, with every passport of its family.
+async fn family_of_row<E: Exec>(
+    x: &mut E,
+    row: Option<Row>,
+) -> Result<Option<RefreshFamily>, StoreError> {
+    let Some(r) = row else {
         return Ok(None);
     };
     let family_id = r.text(0)?;

@@ -87,6 +87,9 @@ pub(super) const CODE_BY_HASH: &str = "SELECT client_id, redirect_uri, code_chal
 pub(super) const REFRESH_BY_HASH: &str = "SELECT family_id, client_id, passport_jti, scope, \
      claims, expires_at FROM refresh_tokens WHERE token_hash = $1";
 
+pub(super) const REFRESH_BY_PASSPORT: &str = "SELECT family_id, client_id, passport_jti, \
+     scope, claims, expires_at FROM refresh_tokens WHERE passport_jti = $1 LIMIT 1";
+
 pub(super) const MARK_CODE_REUSED: &str =
     "UPDATE auth_codes SET reused_at = $1 WHERE code_hash = $2 AND reused_at IS NULL";
 

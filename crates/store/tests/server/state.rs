@@ -366,6 +366,19 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
             .unwrap()
             .is_none()
     );
+    // each passport names the family that issued it
+    for jti in ["p1", "p2", "p3"] {
+        let family = db.refresh_family_of(jti).await.unwrap().unwrap();
+        assert_eq!(family.family_id, "fam-1", "{jti}");
+        assert_eq!(family.passport_jti, jti);
+        assert_eq!(family.passports, ["p1", "p2", "p3"]);
+    }
+    assert!(
+        db.refresh_family_of("not-issued-here")
+            .await
+            .unwrap()
+            .is_none()
+    );
     // the first token again: the whole family goes
     match db
         .rotate_refresh(&first, successor("rt-x", "px"), NOW + 3)
