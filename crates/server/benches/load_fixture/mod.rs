@@ -1,6 +1,7 @@
 //! What the token service's benchmark (`benches/token_service.rs`) and its
 //! load run (`examples/load_server.rs`, `scripts/load-server.sh`) share: a
-//! server with three workload clients, a parent passport to exchange, a
+//! server with two workload clients (the parent passport's holder, which
+//! exchanges it, and a tool that introspects), a parent passport to exchange, a
 //! child to introspect again and again, and `distinct` other children.
 //! Every request goes through the router in-process
 //! (`tower::ServiceExt::oneshot`: no socket).
@@ -99,10 +100,6 @@ pub(crate) async fn prepare(issuer: &str, database: Database, distinct: usize) -
         .register_workload_client("alice", "files:*")
         .await
         .expect("client");
-    let agent = server
-        .register_workload_client("alice", "files:read")
-        .await
-        .expect("client");
     let tool = server
         .register_workload_client("tool", "introspect")
         .await
@@ -119,7 +116,8 @@ pub(crate) async fn prepare(issuer: &str, database: Database, distinct: usize) -
     )
     .await;
     let parent = access_token(status, &body);
-    let exchange_auth = basic(&agent);
+    // the holder exchanges its bearer passport (no other client may)
+    let exchange_auth = basic(&owner);
     let exchange_body = form(&[
         (
             "grant_type",
