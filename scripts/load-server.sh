@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A bounded load run of the token service (passport-server) on loopback:
-# examples/load_server starts it on 127.0.0.1:0 (its /token, /introspect
+# examples/token_load_server starts it on 127.0.0.1:0 (its /token, /introspect
 # and /revoke limits set to LOAD_RATE in
 # crates/server/benches/load_fixture/mod.rs: a burst of
 # 1,000,000, then 1,000,000 a second, per client and per address — no
@@ -32,12 +32,12 @@ if [ -n "${DATABASE:-}" ]; then
     features=(--features postgres)
     db_args=(--database "$DATABASE")
 fi
-cargo build --quiet --release -p passport-server "${features[@]}" --example load_server
+cargo build --quiet --release -p passport-server "${features[@]}" --example token_load_server
 dir="$(mktemp -d)"
 server=
 trap 'rm -rf "$dir"; [ -z "$server" ] || kill "$server" 2>/dev/null || true' EXIT
 lifetime=$((DURATION * 4 + 120))
-target/release/examples/load_server "$dir" "$lifetime" --distinct "$DISTINCT" "${db_args[@]}" > "$dir/url" &
+target/release/examples/token_load_server "$dir" "$lifetime" --distinct "$DISTINCT" "${db_args[@]}" > "$dir/url" &
 server=$!
 for _ in $(seq 1200); do [ -s "$dir/url" ] && break; sleep 0.1; done
 url="$(head -1 "$dir/url")"

@@ -1,5 +1,5 @@
 //! What the token service's benchmark (`benches/token_service.rs`) and its
-//! load run (`examples/load_server.rs`, `scripts/load-server.sh`) share: a
+//! load run (`examples/token_load_server.rs`, `scripts/load-server.sh`) share: a
 //! server with two workload clients (the parent passport's holder, which
 //! exchanges it, and a tool that introspects), a parent passport to exchange, a
 //! child to introspect again and again, and `distinct` other children.

@@ -7,7 +7,7 @@
 //! the files hold client secrets: DIR must be private) —, its URL printed
 //! on the first line of output; it serves for SECONDS, then exits.
 //!
-//! Run: `cargo run --release -p passport-server --example load_server --
+//! Run: `cargo run --release -p passport-server --example token_load_server --
 //! DIR SECONDS [--database URL] [--distinct N]` (a `postgres://` URL needs
 //! `--features postgres`; without `--database` the state is SQLite in DIR).
 // A load fixture that cannot be built should fail loudly.
@@ -26,7 +26,7 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(
         args.next()
-            .expect("usage: load_server DIR SECONDS [--database URL] [--distinct N]"),
+            .expect("usage: token_load_server DIR SECONDS [--database URL] [--distinct N]"),
     );
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).expect("SECONDS");
     let mut database = dir.join("server.db").to_string_lossy().into_owned();
