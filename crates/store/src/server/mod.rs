@@ -249,6 +249,20 @@ impl Database {
             // one statement on PostgreSQL: no revocation lock to hold
             return on_backend!(self, single_write, |x| ops::record_issued(x, &entry));
         }
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            // the lock, then the checked insert, in one transaction sent
+            // in one write: one round trip
+            let values = ops::passport_values(&entry)?;
+            let rows = p
+                .pipelined(
+                    &ops::shared_revocation_lock(),
+                    sql::RECORD_PASSPORT_POSTGRES,
+                    &values,
+                )
+                .await?;
+            return ops::recorded_postgres(&entry, rows.first());
+        }
         on_backend!(self, write, |x| ops::record_issued(x, &entry))
     }
 

@@ -204,7 +204,36 @@ fn registry_row(r: &Row) -> Result<RegistryRecord, StoreError> {
 ///
 /// [`Database::record_issued`]: super::Database::record_issued
 pub(super) async fn record_issued<E: Exec>(x: &mut E, e: &PassportEntry) -> Result<(), StoreError> {
-    let values = [
+    let values = passport_values(e)?;
+    if x.dialect() == Dialect::Postgres {
+        if e.parent_jti.is_some() {
+            x.exec(&shared_revocation_lock(), &[]).await?;
+        }
+        let rows = x.query(sql::RECORD_PASSPORT_POSTGRES, &values).await?;
+        return recorded_postgres(e, rows.first());
+    }
+    if let Some(parent) = &e.parent_jti {
+        let state = one(x, sql::PARENT_STATE, &[parent.as_str().into()]).await?;
+        parent_active(parent, state.map(|r| r.text(0)).transpose()?.as_deref())?;
+    }
+    if x.exec(sql::INSERT_PASSPORT, &values).await? == 0 {
+        return Err(StoreError::DuplicatePassport(shorten(&e.jti)));
+    }
+    x.exec(sql::NOTE_KEY_EXP, &[e.exp.into(), e.kid.as_str().into()])
+        .await?;
+    Ok(())
+}
+
+/// The statement taking the revocation lock shared (PostgreSQL), which a
+/// delegated passport's insert runs after, in its transaction.
+pub(super) fn shared_revocation_lock() -> String {
+    pg_lock("pg_advisory_xact_lock_shared", REVOCATION_LOCK)
+}
+
+/// The values of [`sql::INSERT_PASSPORT`] and
+/// [`sql::RECORD_PASSPORT_POSTGRES`] for `e`.
+pub(super) fn passport_values(e: &PassportEntry) -> Result<[Val; 13], StoreError> {
+    Ok([
         e.jti.as_str().into(),
         e.parent_jti.as_deref().into(),
         e.client_id.as_str().into(),
@@ -218,35 +247,18 @@ pub(super) async fn record_issued<E: Exec>(x: &mut E, e: &PassportEntry) -> Resu
         e.status_uri.as_deref().into(),
         idx_in(e.status_idx)?,
         e.created_at.into(),
-    ];
-    if x.dialect() == Dialect::Postgres {
-        if e.parent_jti.is_some() {
-            x.exec(
-                &pg_lock("pg_advisory_xact_lock_shared", REVOCATION_LOCK),
-                &[],
-            )
-            .await?;
-        }
-        let row = one(x, sql::RECORD_PASSPORT_POSTGRES, &values)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("the insert returned no row".into()))?;
-        if let Some(parent) = &e.parent_jti {
-            parent_active(parent, row.opt_text(0)?.as_deref())?;
-        }
-        if row.int(1)? == 0 {
-            return Err(StoreError::DuplicatePassport(shorten(&e.jti)));
-        }
-        return Ok(());
-    }
+    ])
+}
+
+/// What the row of [`sql::RECORD_PASSPORT_POSTGRES`] says of `e`.
+pub(super) fn recorded_postgres(e: &PassportEntry, row: Option<&Row>) -> Result<(), StoreError> {
+    let row = row.ok_or_else(|| StoreError::Corrupt("the insert returned no row".into()))?;
     if let Some(parent) = &e.parent_jti {
-        let state = one(x, sql::PARENT_STATE, &[parent.as_str().into()]).await?;
-        parent_active(parent, state.map(|r| r.text(0)).transpose()?.as_deref())?;
+        parent_active(parent, row.opt_text(0)?.as_deref())?;
     }
-    if x.exec(sql::INSERT_PASSPORT, &values).await? == 0 {
+    if row.int(1)? == 0 {
         return Err(StoreError::DuplicatePassport(shorten(&e.jti)));
     }
-    x.exec(sql::NOTE_KEY_EXP, &[e.exp.into(), e.kid.as_str().into()])
-        .await?;
     Ok(())
 }
 
