@@ -91,7 +91,11 @@ enum Backend {
 }
 
 /// Runs one operation of `ops` on whichever backend: `write` in a
-/// transaction (on SQLite, the writer's next group commit), `read` on a
+/// transaction (on SQLite, the writer's next group commit);
+/// `single_write` a change made by ONE statement, which PostgreSQL runs
+/// outside an explicit transaction (atomic and committed — durably, as
+/// every commit here — when it returns: one round trip where `BEGIN` and
+/// `COMMIT` made three), SQLite as `write`; `read` on a
 /// snapshot; `point_read` a read of a row or two by key, which on SQLite
 /// runs on the calling thread (a few microseconds: cheaper than handing it
 /// to the blocking pool). The body names its executor `$x`; on SQLite a
@@ -117,6 +121,14 @@ macro_rules! on_backend {
                 tx.commit().await.map_err(postgres::pg)?;
                 Ok(out)
             }
+        }
+    };
+    ($self:ident, single_write, |$x:ident| $body:expr) => {
+        match &$self.backend {
+            Backend::Sqlite(_) => on_backend!($self, write, |$x| $body),
+            // on a pooled connection, no transaction: as a read runs
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => on_backend!($self, point_read, |$x| $body),
         }
     };
     ($self:ident, point_read, |$x:ident| $body:expr) => {
@@ -233,6 +245,24 @@ impl Database {
     /// parent's revocation cannot escape the cascade. The signing key's
     /// `max_exp` follows the passport's `exp` in the same transaction.
     pub async fn record_issued(&self, entry: PassportEntry) -> Result<(), StoreError> {
+        if entry.parent_jti.is_none() {
+            // one statement on PostgreSQL: no revocation lock to hold
+            return on_backend!(self, single_write, |x| ops::record_issued(x, &entry));
+        }
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(p) = &self.backend {
+            // the lock, then the checked insert, in one transaction sent
+            // in one write: one round trip
+            let values = ops::passport_values(&entry)?;
+            let rows = p
+                .pipelined(
+                    &ops::shared_revocation_lock(),
+                    sql::RECORD_PASSPORT_POSTGRES,
+                    &values,
+                )
+                .await?;
+            return ops::recorded_postgres(&entry, rows.first());
+        }
         on_backend!(self, write, |x| ops::record_issued(x, &entry))
     }
 
@@ -282,6 +312,18 @@ impl Database {
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         let id = client_id.to_owned();
         on_backend!(self, read, |x| ops::client(x, &id))
+    }
+
+    /// The client `client_id` (`None` if unknown) and the
+    /// [revocation epoch](Database::revocation_epoch), read by one
+    /// statement: a request that authenticates its client learns the epoch
+    /// with it, read after the request arrived, without a round trip of its
+    /// own.
+    pub async fn client_and_epoch(
+        &self,
+        client_id: &str,
+    ) -> Result<(Option<ClientRecord>, i64), StoreError> {
+        on_backend!(self, point_read, |x| ops::client_and_epoch(x, client_id))
     }
 
     /// Removes the client `client_id`; whether it existed.
@@ -410,7 +452,7 @@ impl Database {
         now: i64,
     ) -> Result<(), StoreError> {
         let (jkt, jti) = (jkt.to_owned(), jti.to_owned());
-        on_backend!(self, write, |x| ops::remember_dpop(
+        on_backend!(self, single_write, |x| ops::remember_dpop(
             x, &jkt, &jti, expires_at, now
         ))
     }
@@ -428,7 +470,7 @@ impl Database {
         now: i64,
     ) -> Result<(), StoreError> {
         let (key, jti) = (ops::assertion_replay_key(client_id), jti.to_owned());
-        on_backend!(self, write, |x| ops::remember_dpop(
+        on_backend!(self, single_write, |x| ops::remember_dpop(
             x, &key, &jti, expires_at, now
         ))
     }

@@ -197,53 +197,81 @@ fn registry_row(r: &Row) -> Result<RegistryRecord, StoreError> {
     })
 }
 
+/// Records `e`. On PostgreSQL a root passport is one statement (the
+/// caller may run it outside a transaction: [`Database::record_issued`]),
+/// a delegated one two: the shared revocation lock, then the checked
+/// insert (see [`sql::RECORD_PASSPORT_POSTGRES`]).
+///
+/// [`Database::record_issued`]: super::Database::record_issued
 pub(super) async fn record_issued<E: Exec>(x: &mut E, e: &PassportEntry) -> Result<(), StoreError> {
-    if let Some(parent) = &e.parent_jti {
-        if x.dialect() == Dialect::Postgres {
-            x.exec(
-                &pg_lock("pg_advisory_xact_lock_shared", REVOCATION_LOCK),
-                &[],
-            )
-            .await?;
+    let values = passport_values(e)?;
+    if x.dialect() == Dialect::Postgres {
+        if e.parent_jti.is_some() {
+            x.exec(&shared_revocation_lock(), &[]).await?;
         }
-        let state = one(x, sql::PARENT_STATE, &[parent.as_str().into()]).await?;
-        match state.map(|r| r.text(0)).transpose()?.as_deref() {
-            Some("active") => {}
-            Some(_) => return Err(StoreError::ParentRevoked(shorten(parent))),
-            None => {
-                return Err(StoreError::UnknownRecord(format!(
-                    "parent {}",
-                    shorten(parent)
-                )));
-            }
-        }
+        let rows = x.query(sql::RECORD_PASSPORT_POSTGRES, &values).await?;
+        return recorded_postgres(e, rows.first());
     }
-    let changed = x
-        .exec(
-            sql::INSERT_PASSPORT,
-            &[
-                e.jti.as_str().into(),
-                e.parent_jti.as_deref().into(),
-                e.client_id.as_str().into(),
-                e.agent_id.as_str().into(),
-                e.principal.as_str().into(),
-                e.audience.as_str().into(),
-                e.scopes.as_str().into(),
-                e.iat.into(),
-                e.exp.into(),
-                e.kid.as_str().into(),
-                e.status_uri.as_deref().into(),
-                idx_in(e.status_idx)?,
-                e.created_at.into(),
-            ],
-        )
-        .await?;
-    if changed == 0 {
+    if let Some(parent) = &e.parent_jti {
+        let state = one(x, sql::PARENT_STATE, &[parent.as_str().into()]).await?;
+        parent_active(parent, state.map(|r| r.text(0)).transpose()?.as_deref())?;
+    }
+    if x.exec(sql::INSERT_PASSPORT, &values).await? == 0 {
         return Err(StoreError::DuplicatePassport(shorten(&e.jti)));
     }
     x.exec(sql::NOTE_KEY_EXP, &[e.exp.into(), e.kid.as_str().into()])
         .await?;
     Ok(())
+}
+
+/// The statement taking the revocation lock shared (PostgreSQL), which a
+/// delegated passport's insert runs after, in its transaction.
+pub(super) fn shared_revocation_lock() -> String {
+    pg_lock("pg_advisory_xact_lock_shared", REVOCATION_LOCK)
+}
+
+/// The values of [`sql::INSERT_PASSPORT`] and
+/// [`sql::RECORD_PASSPORT_POSTGRES`] for `e`.
+pub(super) fn passport_values(e: &PassportEntry) -> Result<[Val; 13], StoreError> {
+    Ok([
+        e.jti.as_str().into(),
+        e.parent_jti.as_deref().into(),
+        e.client_id.as_str().into(),
+        e.agent_id.as_str().into(),
+        e.principal.as_str().into(),
+        e.audience.as_str().into(),
+        e.scopes.as_str().into(),
+        e.iat.into(),
+        e.exp.into(),
+        e.kid.as_str().into(),
+        e.status_uri.as_deref().into(),
+        idx_in(e.status_idx)?,
+        e.created_at.into(),
+    ])
+}
+
+/// What the row of [`sql::RECORD_PASSPORT_POSTGRES`] says of `e`.
+pub(super) fn recorded_postgres(e: &PassportEntry, row: Option<&Row>) -> Result<(), StoreError> {
+    let row = row.ok_or_else(|| StoreError::Corrupt("the insert returned no row".into()))?;
+    if let Some(parent) = &e.parent_jti {
+        parent_active(parent, row.opt_text(0)?.as_deref())?;
+    }
+    if row.int(1)? == 0 {
+        return Err(StoreError::DuplicatePassport(shorten(&e.jti)));
+    }
+    Ok(())
+}
+
+/// Refuses a child of a parent in `state` other than active (or unknown).
+fn parent_active(parent: &str, state: Option<&str>) -> Result<(), StoreError> {
+    match state {
+        Some("active") => Ok(()),
+        Some(_) => Err(StoreError::ParentRevoked(shorten(parent))),
+        None => Err(StoreError::UnknownRecord(format!(
+            "parent {}",
+            shorten(parent)
+        ))),
+    }
 }
 
 pub(super) async fn revoke_cascade<E: Exec>(
@@ -364,6 +392,23 @@ pub(super) async fn client<E: Exec>(
         .await?
         .map(|r| client_row(&r))
         .transpose()
+}
+
+/// The client `client_id` (if registered) and the revocation epoch, read
+/// by one statement.
+pub(super) async fn client_and_epoch<E: Exec>(
+    x: &mut E,
+    client_id: &str,
+) -> Result<(Option<ClientRecord>, i64), StoreError> {
+    let row = one(x, &sql::client_and_epoch(), &[client_id.into()])
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the revocation epoch is missing".into()))?;
+    let epoch = row.int(11)?;
+    let client = match row.opt_text(0)? {
+        Some(_) => Some(client_row(&row)?),
+        None => None,
+    };
+    Ok((client, epoch))
 }
 
 pub(super) async fn delete_client<E: Exec>(x: &mut E, client_id: &str) -> Result<bool, StoreError> {

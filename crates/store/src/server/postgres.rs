@@ -237,6 +237,45 @@ impl Postgres {
         Ok(format!("{base}/{name}"))
     }
 
+    /// Runs `first` (no parameters, its rows ignored) then `second` in ONE
+    /// transaction, sent together (pipelined): `BEGIN`, both statements
+    /// and `COMMIT` are written before any answer is awaited, and the
+    /// server runs them in that order — one round trip where four were
+    /// (a statement new to the connection is prepared first). Under READ
+    /// COMMITTED `second` still takes its snapshot when it starts, after
+    /// `first` finished. Everything is sent at the first poll, so a caller
+    /// that stops waiting leaves a transaction that commits or rolls back
+    /// whole, as with [`Transaction`](tokio_postgres::Transaction). The rows
+    /// of `second`; if a statement fails, the server rolls the transaction
+    /// back (its `COMMIT` answers `ROLLBACK`) and the first error returns.
+    pub(super) async fn pipelined(
+        &self,
+        first: &str,
+        second: &str,
+        params: &[Val],
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut conn = self.get().await?;
+        let (client, statements) = conn.client()?;
+        let client = &*client;
+        let first = prepared(client, statements, first).await?;
+        let second = prepared(client, statements, second).await?;
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        // biased: polled in this order, so sent in this order
+        let (begin, first, second, commit) = tokio::join!(
+            biased;
+            client.batch_execute("BEGIN"),
+            client.query(&first, &[]),
+            client.query(&second, &refs),
+            client.batch_execute("COMMIT"),
+        );
+        begin.map_err(pg)?;
+        first.map_err(pg)?;
+        let rows = second.map_err(pg)?;
+        commit.map_err(pg)?;
+        rows.iter().map(read_row).collect()
+    }
+
     /// A connection of the pool (waiting while all are busy).
     pub(super) async fn get(&self) -> Result<Pooled<'_>, StoreError> {
         let permit = self
