@@ -18,6 +18,16 @@ use crate::error::{StoreError, shorten};
 /// other), a revocation exclusively; SQLite's single writer needs none.
 const REVOCATION_LOCK: i64 = 0x7061_7373_7265_766b;
 
+/// Signing-key changes (the first key, a rotation, a promotion) run under
+/// this transaction-level lock on PostgreSQL. Without it, two instances
+/// starting together on a new database each read "no key" in their
+/// insert's snapshot (READ COMMITTED) while the other's key was being
+/// promoted, both inserted one, and one then signed with a key the other
+/// did not publish (found by passport-server's suite on PostgreSQL). Under
+/// the lock, the insert's snapshot is taken after the other's commit.
+/// (SQLite's single writer serialises them already.)
+const KEYS_LOCK: i64 = 0x7061_7373_6b65_7973;
+
 /// Migrations run under this transaction-level lock on PostgreSQL, so
 /// instances starting together apply each one once.
 const MIGRATION_LOCK: i64 = 0x7061_7373_6d69_6772;
@@ -718,7 +728,17 @@ fn key_row(r: &Row) -> Result<SigningKeyRecord, StoreError> {
     })
 }
 
+/// [`KEYS_LOCK`], on PostgreSQL, until the caller's transaction ends.
+async fn lock_keys<E: Exec>(x: &mut E) -> Result<(), StoreError> {
+    if x.dialect() == Dialect::Postgres {
+        x.exec(&pg_lock("pg_advisory_xact_lock", KEYS_LOCK), &[])
+            .await?;
+    }
+    Ok(())
+}
+
 pub(super) async fn add_next_key<E: Exec>(x: &mut E, k: &NewSigningKey) -> Result<(), StoreError> {
+    lock_keys(x).await?;
     let changed = x
         .exec(
             sql::INSERT_KEY,
@@ -742,6 +762,7 @@ pub(super) async fn add_first_key<E: Exec>(
     x: &mut E,
     k: &NewSigningKey,
 ) -> Result<bool, StoreError> {
+    lock_keys(x).await?;
     let changed = x
         .exec(
             sql::INSERT_FIRST_KEY,
@@ -769,6 +790,7 @@ pub(super) async fn promote_next_key<E: Exec>(
     x: &mut E,
     now: i64,
 ) -> Result<SigningKeyRecord, StoreError> {
+    lock_keys(x).await?;
     // only a key whose time has come (a caller's view of the keys may be
     // stale: the next key it saw promoted and another scheduled since), or
     // any on the first start (nothing signed before it)
