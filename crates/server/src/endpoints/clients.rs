@@ -153,21 +153,12 @@ pub(super) enum At {
 pub(super) struct Caller {
     proof: AuthenticatedClient,
     record: ClientRecord,
-    /// The revocation epoch read with the client's record (after the
-    /// request arrived); `None` for a client no row describes.
-    epoch: Option<i64>,
 }
 
 impl Caller {
     /// The client's registration.
     pub(super) fn record(&self) -> &ClientRecord {
         &self.record
-    }
-
-    /// The registry's revocation epoch, read by the statement that read
-    /// the client (see [`crate::active_cache`]), if it was read there.
-    pub(super) fn epoch(&self) -> Option<i64> {
-        self.epoch
     }
 
     /// The proof of authentication (what the per-client limit is keyed by).
@@ -222,7 +213,7 @@ pub(super) async fn authenticate(
         }
         e
     };
-    let (record, epoch) = client_and_epoch(server, credentials.client_id())
+    let record = client_by_id(server, credentials.client_id())
         .await
         .map_err(challenge)?;
     // the method first: keys are fetched only to verify an assertion, never
@@ -268,11 +259,7 @@ pub(super) async fn authenticate(
             ));
         }
     }
-    Ok(Caller {
-        proof,
-        record,
-        epoch,
-    })
+    Ok(Caller { proof, record })
 }
 
 /// What `record` registered to authenticate with, its keys fetched from
@@ -392,15 +379,6 @@ pub(super) async fn client_by_id(
     server: &Server,
     client_id: &str,
 ) -> Result<ClientRecord, OAuthError> {
-    Ok(client_and_epoch(server, client_id).await?.0)
-}
-
-/// [`client_by_id`], with the revocation epoch a registered client's
-/// lookup reads in the same statement (`None` for a metadata document).
-async fn client_and_epoch(
-    server: &Server,
-    client_id: &str,
-) -> Result<(ClientRecord, Option<i64>), OAuthError> {
     let settings = &server.inner.clients;
     if is_document_url(client_id) {
         let document = settings
@@ -408,11 +386,11 @@ async fn client_and_epoch(
             .fetch(client_id)
             .await
             .map_err(|e| metadata_refusal(&e, "the client metadata document"))?;
-        return Ok((document_client(server, &document)?, None));
+        return document_client(server, &document);
     }
-    match server.inner.db.client_and_epoch(client_id).await {
-        Ok((Some(client), epoch)) => Ok((client, Some(epoch))),
-        Ok((None, _)) => Err(OAuthError::new(
+    match server.inner.db.client(client_id).await {
+        Ok(Some(client)) => Ok(client),
+        Ok(None) => Err(OAuthError::new(
             401,
             codes::INVALID_CLIENT,
             "unknown_client: this client is not registered",

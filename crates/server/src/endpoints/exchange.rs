@@ -72,7 +72,6 @@ pub(super) async fn acting_agent(
     server: &Server,
     client: &ClientRecord,
     actor_token: Option<&(String, TokenType)>,
-    epoch: Option<i64>,
 ) -> Result<Acting, OAuthError> {
     let Some((token, _)) = actor_token else {
         return Ok(Acting {
@@ -82,7 +81,7 @@ pub(super) async fn acting_agent(
             expires_at: None,
         });
     };
-    let Some((actor, _)) = verified(server, token, epoch).await else {
+    let Some((actor, _)) = verified(server, token).await else {
         // RFC 8693 §2.2.2: an invalid actor_token is invalid_request
         return Err(OAuthError::new(
             400,

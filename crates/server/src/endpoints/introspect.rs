@@ -7,13 +7,10 @@ use super::*;
 
 /// Verifies a presented bundle against this server's keys (every link's
 /// signature and every SPEC §5 chain rule) and the registry (every link
-/// recorded and active). `None` for anything else. `epoch` is the
-/// revocation epoch if the request already read it (with its client:
-/// [`Caller::epoch`]); otherwise it is read here.
+/// recorded and active). `None` for anything else.
 pub(super) async fn verified(
     server: &Server,
     token: &str,
-    epoch: Option<i64>,
 ) -> Option<(VerifiedPassport, Vec<String>)> {
     server.reload_keys_if_due(false).await;
     let bundle = UnverifiedBundle::parse(token).ok()?;
@@ -50,14 +47,10 @@ pub(super) async fn verified(
     if passport.links().iter().any(|link| link.exp <= now) {
         return None;
     }
-    // every link recorded and active: the epoch first (read after the
-    // request arrived, with its client or now), then the rows (see
+    // every link recorded and active: the epoch first, then the rows (see
     // crate::active_cache), so no revocation on any instance is missed
     let db = &server.inner.db;
-    let epoch = match epoch {
-        Some(epoch) => epoch,
-        None => server.inner.epoch.read(db).await.ok()?,
-    };
+    let epoch = server.inner.epoch.read(db).await.ok()?;
     let mut client = Vec::new();
     for link in passport.links() {
         if let Some(known) = server.inner.active.get(epoch, &link.jti) {
@@ -116,7 +109,7 @@ pub(super) async fn introspect_inner(
         .form
         .get("token")
         .ok_or_else(|| OAuthError::new(400, codes::INVALID_REQUEST, "missing parameter: token"))?;
-    let Some((passport, clients)) = verified(server, token, caller.epoch()).await else {
+    let Some((passport, clients)) = verified(server, token).await else {
         return Ok(json!({ "active": false }));
     };
     let claims = passport.claims();
@@ -175,7 +168,7 @@ pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<()
     if revoke_refresh_token(server, client, token).await? {
         return Ok(());
     }
-    let Some((passport, clients)) = verified(server, token, caller.epoch()).await else {
+    let Some((passport, clients)) = verified(server, token).await else {
         return Ok(());
     };
     let claims = passport.claims();

@@ -47,7 +47,7 @@ pub(super) async fn token_inner(server: &Server, request: Request) -> Result<Val
             client_credentials(server, client, scope, resource, &posted.headers).await
         }
         TokenRequest::TokenExchange(exchange) => {
-            token_exchange(server, client, exchange, &posted.headers, caller.epoch()).await
+            token_exchange(server, client, exchange, &posted.headers).await
         }
         TokenRequest::AuthorizationCode {
             code,
@@ -141,9 +141,8 @@ pub(super) async fn token_exchange(
     client: &ClientRecord,
     exchange: TokenExchange,
     headers: &HeaderMap,
-    epoch: Option<i64>,
 ) -> Result<Value, OAuthError> {
-    let acting = acting_agent(server, client, exchange.actor_token.as_ref(), epoch).await?;
+    let acting = acting_agent(server, client, exchange.actor_token.as_ref()).await?;
     match exchange.subject_token_type {
         TokenType::IdToken => {
             return id_token_root(server, client, exchange, acting, headers).await;
@@ -151,7 +150,7 @@ pub(super) async fn token_exchange(
         TokenType::Jwt | TokenType::AccessToken => {}
     }
     let audience = require_resource(exchange.resource.or(exchange.audience))?;
-    let Some((parent, clients)) = verified(server, &exchange.subject_token, epoch).await else {
+    let Some((parent, clients)) = verified(server, &exchange.subject_token).await else {
         return Err(OAuthError::new(
             400,
             codes::INVALID_GRANT,
