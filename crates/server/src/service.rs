@@ -328,10 +328,14 @@ impl ServerBuilder {
 
     /// The scopes (space-separated patterns) a client nobody vouches for —
     /// registered at `/register`, or described by a client ID metadata
-    /// document — may be granted at most. It asks for some (its `scope`) and
-    /// gets those these imply; asking for none, it gets these. Default
-    /// none: such a client is granted nothing until the operator says what
-    /// strangers may ask a person to consent to.
+    /// document — may be granted at most, each authorization with the
+    /// principal's consent. Such a client is registered with all of these
+    /// whatever its `scope` asked (RFC 7591 §2 lets the server decide, and
+    /// its answer says which): an MCP client registers with its first scope
+    /// and steps up to others later. RFC 6749 scope tokens only
+    /// ([`ServerError::InvalidScope`] otherwise). Default none: such a
+    /// client is granted nothing until the operator says what strangers may
+    /// ask a person to consent to.
     pub fn registration_scopes(mut self, scopes: &str) -> ServerBuilder {
         self.clients.registration_scopes = scopes.to_owned();
         self
