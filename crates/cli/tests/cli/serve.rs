@@ -247,7 +247,7 @@ async fn no_registration_serves_and_advertises_no_register_endpoint() {
 #[test]
 fn a_bad_registration_scope_is_refused_before_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let out = passport(&dir.path().join("data"))
+    let mut child = passport(&dir.path().join("data"))
         .args([
             "serve",
             "--listen",
@@ -255,9 +255,24 @@ fn a_bad_registration_scope_is_refused_before_serving() {
             "--registration-scope",
             "bad scope\u{7f}",
         ])
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // bounded: a server that accepted the scope would serve until killed
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("passport serve accepted a registration scope with a control character");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("scope"), "{stderr}");
 }
