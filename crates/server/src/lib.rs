@@ -69,6 +69,7 @@ pub mod client_auth;
 pub mod client_metadata;
 mod endpoints;
 pub mod form;
+mod governance;
 mod grant;
 mod keys;
 mod lru;

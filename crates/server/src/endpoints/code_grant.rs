@@ -419,15 +419,24 @@ async fn mint_root(
     jkt: Option<String>,
     jti: &str,
 ) -> Result<Value, OAuthError> {
-    let ttl = server.inner.passport_ttl;
     let jti = jti.to_owned();
     let identity = principal.assertion();
     let model = AgentModel::new(CLIENT_MODEL).map_err(|e| server_error("agent model", &e))?;
-    mint(server, client, None, move |issuer| {
-        let mut request =
-            IssuanceRequest::new(identity, audience, agent_of(client)?, model, scopes)
-                .ttl(ttl)
-                .jti(jti);
+    let agent = agent_of(client)?;
+    let candidate = Candidate {
+        agent_id: agent.as_str().to_owned(),
+        principal: principal.subject.clone(),
+        client_id: client.client_id.clone(),
+        audience: audience.as_str().to_owned(),
+        scopes: scopes.clone(),
+        ttl: server.inner.passport_ttl,
+        parent_jti: None,
+        replaces: None,
+    };
+    mint(server, client, candidate, move |issuer, admitted| {
+        let mut request = IssuanceRequest::new(identity, audience, agent, model, scopes)
+            .ttl(admitted.ttl)
+            .jti(jti);
         if let Some(jkt) = jkt {
             request = request.holder_jkt(jkt);
         }

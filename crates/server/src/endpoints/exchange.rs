@@ -168,10 +168,20 @@ pub(super) async fn id_token_root(
         sub = %assertion.subject,
         "upstream ID token exchanged"
     );
-    let mut answer = mint(server, client, None, move |issuer| {
+    let candidate = Candidate {
+        agent_id: acting.agent_id.as_str().to_owned(),
+        principal: assertion.subject.clone(),
+        client_id: client.client_id.clone(),
+        audience: audience.as_str().to_owned(),
+        scopes: scopes.clone(),
+        ttl,
+        parent_jti: None,
+        replaces: None,
+    };
+    let mut answer = mint(server, client, candidate, move |issuer, admitted| {
         let mut request =
             IssuanceRequest::new(assertion, audience, acting.agent_id, acting.model, scopes)
-                .ttl(ttl);
+                .ttl(admitted.ttl);
         if let Some(jkt) = jkt {
             request = request.holder_jkt(jkt);
         }

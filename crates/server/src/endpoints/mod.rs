@@ -22,6 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::client_auth::{AuthenticatedClient, ClientAuthError, ClientCredentials};
 use crate::form::{DEFAULT_MAX_FORM_BYTES, Form};
+use crate::governance::{Admission, Candidate, admit};
 use crate::metadata::{AUTH_METHODS, MetadataOptions, ServerMetadata, paths};
 use crate::oauth::{OAuthError, codes};
 use crate::service::{STATUS_LIST_PATH, Server};

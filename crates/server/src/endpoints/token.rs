@@ -106,17 +106,27 @@ pub(super) async fn client_credentials(
     let scopes = granted_scopes(client, scope)?;
     let jkt = dpop_binding(server, headers, None).await?;
     let inner = &server.inner;
-    let ttl = inner.passport_ttl;
-    mint(server, client, None, move |issuer| {
+    let agent = agent_of(client)?;
+    let candidate = Candidate {
+        agent_id: agent.as_str().to_owned(),
+        principal: owner.clone(),
+        client_id: client.client_id.clone(),
+        audience: audience.as_str().to_owned(),
+        scopes: scopes.clone(),
+        ttl: inner.passport_ttl,
+        parent_jti: None,
+        replaces: None,
+    };
+    mint(server, client, candidate, move |issuer, admitted| {
         let mut request = IssuanceRequest::new(
             // no assurance level is asserted: nobody authenticated a person
             IdentityAssertion::new(inner.issuer.as_str(), owner),
             audience,
-            agent_of(client)?,
+            agent,
             model()?,
             scopes,
         )
-        .ttl(ttl);
+        .ttl(admitted.ttl);
         if let Some(jkt) = jkt {
             request = request.holder_jkt(jkt);
         }
@@ -180,11 +190,20 @@ pub(super) async fn token_exchange(
         None => parent.scopes().clone(),
     };
     let scopes = granted_scopes(client, Some(scopes))?;
-    let parent_jti = parent.claims().jti.clone();
-    mint(server, client, Some(parent_jti), move |issuer| {
+    let candidate = Candidate {
+        agent_id: acting.agent_id.as_str().to_owned(),
+        principal: parent.claims().sub.clone(),
+        client_id: client.client_id.clone(),
+        audience: audience.as_str().to_owned(),
+        scopes: scopes.clone(),
+        ttl,
+        parent_jti: Some(parent.claims().jti.clone()),
+        replaces: None,
+    };
+    mint(server, client, candidate, move |issuer, admitted| {
         let mut request =
             DelegationRequest::new(&parent, audience, acting.agent_id, acting.model, scopes)
-                .ttl(ttl);
+                .ttl(admitted.ttl);
         if let Some(jkt) = jkt {
             request = request.holder_jkt(jkt);
         }
@@ -214,16 +233,20 @@ pub(super) fn issue_error(e: IssueError) -> OAuthError {
     OAuthError::new(400, error, format!("{}: {e}", e.code()))
 }
 
-/// Reserves a status index, signs with `sign` (given an issuer holding this
-/// server's key and that index), records the passport durably, and answers
-/// RFC 6749 §5.1 (with RFC 8693's `issued_token_type` for an exchange).
+/// Asks governance whether `candidate` may be minted ([`admit`]), reserves
+/// a status index, signs with `sign` (given an issuer holding this server's
+/// key and that index, and what governance admitted: sign with its `ttl`),
+/// records the passport durably, and answers RFC 6749 §5.1 (with RFC
+/// 8693's `issued_token_type` for an exchange).
 pub(super) async fn mint(
     server: &Server,
     client: &ClientRecord,
-    parent_jti: Option<String>,
-    sign: impl FnOnce(&Issuer) -> Result<IssuedPassport, OAuthError>,
+    candidate: Candidate,
+    sign: impl FnOnce(&Issuer, &Admission) -> Result<IssuedPassport, OAuthError>,
 ) -> Result<Value, OAuthError> {
     let inner = &server.inner;
+    let admitted = admit(server, &candidate).await?;
+    let parent_jti = candidate.parent_jti;
     server.reload_keys_if_due(false).await;
     // an index from the blocks taken before: no write of its own
     let index = inner
@@ -232,7 +255,8 @@ pub(super) async fn mint(
         .await
         .map_err(|e| server_error("no status index could be allocated", &e))?;
     let keys = server.keys();
-    let (issued, unused) = crate::status_pool::with_reserved(index, || sign(&keys.issuer));
+    let (issued, unused) =
+        crate::status_pool::with_reserved(index, || sign(&keys.issuer, &admitted));
     if let Some(index) = unused {
         inner.status_pool.put_back(index);
     }
