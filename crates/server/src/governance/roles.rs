@@ -11,9 +11,15 @@
 //! auditor = ["auditors"]
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use axum::http::{HeaderMap, header};
+use passport_oidc::OidcError;
 use serde::Deserialize;
+use serde_json::Value;
+
+use crate::oauth::{OAuthError, codes};
+use crate::service::Server;
 
 /// What an administrator may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
@@ -45,4 +51,183 @@ pub(crate) struct RoleMapping {
 
 fn default_claim() -> String {
     "roles".to_owned()
+}
+
+impl RoleMapping {
+    /// The roles `claims` (an upstream ID token's) give: every role one of
+    /// whose values the mapped claim holds. A claim of another shape gives
+    /// none.
+    pub(crate) fn roles_of(&self, claims: &serde_json::Map<String, Value>) -> BTreeSet<AdminRole> {
+        let held: BTreeSet<&str> = match claims.get(&self.claim) {
+            Some(Value::Array(values)) => values.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(values)) => values.split_ascii_whitespace().collect(),
+            _ => BTreeSet::new(),
+        };
+        self.roles
+            .iter()
+            .filter(|(_, values)| values.iter().any(|v| held.contains(v.as_str())))
+            .map(|(role, _)| *role)
+            .collect()
+    }
+}
+
+/// An authenticated administrator: the upstream principal and the roles
+/// the mapping gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AdminActor {
+    /// The upstream `sub`.
+    pub(crate) principal: String,
+    /// What it may do.
+    pub(crate) roles: BTreeSet<AdminRole>,
+}
+
+impl AdminActor {
+    /// Refuses (403 `access_denied`, naming the role) unless the actor
+    /// holds `role`.
+    pub(crate) fn require(&self, role: AdminRole) -> Result<(), OAuthError> {
+        if self.roles.contains(&role) {
+            Ok(())
+        } else {
+            Err(OAuthError::new(
+                403,
+                codes::ACCESS_DENIED,
+                format!("insufficient_role: this needs the {} role", role.name()),
+            ))
+        }
+    }
+}
+
+impl AdminRole {
+    /// The name used in the policy file and in refusals.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            AdminRole::IdentityAdmin => "identity_admin",
+            AdminRole::Approver => "approver",
+            AdminRole::ResourceOwner => "resource_owner",
+            AdminRole::Auditor => "auditor",
+        }
+    }
+}
+
+/// The administrator an API request authenticates as: `Authorization:
+/// Bearer <ID token>` of the upstream provider (signature, `iss`, `aud` =
+/// this server's upstream client, times: [`passport_oidc::Provider::validate_id_token`]),
+/// with its roles from the [`RoleMapping`]. Without an upstream provider
+/// there are no administrators (every request 401). The dashboard's
+/// browser sessions produce the same [`AdminActor`].
+///
+/// # Errors
+/// 401 `invalid_token` with a `Bearer` challenge when the header is
+/// missing or the token is refused; 503 when the provider is unreachable.
+pub(crate) async fn actor_from_bearer(
+    server: &Server,
+    headers: &HeaderMap,
+) -> Result<AdminActor, OAuthError> {
+    let unauthorized = |why: &str| {
+        let mut e = OAuthError::new(401, INVALID_TOKEN, why);
+        e.www_authenticate = Some(format!("Bearer error=\"{INVALID_TOKEN}\""));
+        e
+    };
+    let Some(upstream) = server.inner.upstream.clone() else {
+        return Err(unauthorized(
+            "administrators log in at the upstream provider, and none is configured",
+        ));
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("an upstream ID token is required (Authorization: Bearer)"))?;
+    let assertion = upstream
+        .validate_id_token(token, None)
+        .await
+        .map_err(|e| match e {
+            OidcError::DiscoveryFailed(_) | OidcError::JwksFailed(_) | OidcError::HttpFailed(_) => {
+                OAuthError::new(
+                    503,
+                    codes::TEMPORARILY_UNAVAILABLE,
+                    "the upstream provider is unavailable",
+                )
+            }
+            other => unauthorized(&format!("{}: the ID token is refused", other.code())),
+        })?;
+    let roles = super::role_mapping(server).roles_of(&assertion.raw_claims);
+    Ok(AdminActor {
+        principal: assertion.subject,
+        roles,
+    })
+}
+
+/// RFC 6750 §3.1's error for a refused bearer token.
+const INVALID_TOKEN: &str = "invalid_token";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn mapping() -> RoleMapping {
+        toml::from_str(
+            r#"
+            claim = "groups"
+            [roles]
+            identity_admin = ["passport-admins"]
+            approver = ["approvers", "leads"]
+            "#,
+        )
+        .unwrap()
+    }
+
+    fn claims(v: Value) -> serde_json::Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn roles_come_from_the_mapped_claim_only() {
+        let m = mapping();
+        let both = m.roles_of(&claims(
+            json!({"groups": ["leads", "passport-admins", "x"]}),
+        ));
+        assert_eq!(
+            both,
+            BTreeSet::from([AdminRole::IdentityAdmin, AdminRole::Approver])
+        );
+        // a space-separated string counts too
+        let one = m.roles_of(&claims(json!({"groups": "approvers other"})));
+        assert_eq!(one, BTreeSet::from([AdminRole::Approver]));
+        // another claim, another shape, or a value that is only a prefix: none
+        assert!(
+            m.roles_of(&claims(json!({"roles": ["approvers"]})))
+                .is_empty()
+        );
+        assert!(
+            m.roles_of(&claims(json!({"groups": {"approvers": true}})))
+                .is_empty()
+        );
+        assert!(
+            m.roles_of(&claims(json!({"groups": ["approver"]})))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_unknown_role_or_member_is_refused_at_load() {
+        assert!(toml::from_str::<RoleMapping>("[roles]\nsuperuser = [\"x\"]").is_err());
+        assert!(toml::from_str::<RoleMapping>("claims = \"roles\"").is_err());
+        assert_eq!(toml::from_str::<RoleMapping>("").unwrap().claim, "roles");
+    }
+
+    #[test]
+    fn require_names_the_missing_role() {
+        let actor = AdminActor {
+            principal: "alice".into(),
+            roles: BTreeSet::from([AdminRole::Auditor]),
+        };
+        assert!(actor.require(AdminRole::Auditor).is_ok());
+        let e = actor.require(AdminRole::Approver).unwrap_err();
+        assert_eq!((e.status, e.error), (403, "access_denied"));
+        assert!(e.description.contains("approver"), "{}", e.description);
+    }
 }
