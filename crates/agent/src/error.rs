@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use std::sync::Arc;
+
 use passport_dpop::DpopError;
 use passport_oidc::OidcError;
 use passport_remote::RemoteError;
@@ -55,6 +57,18 @@ pub enum ClientError {
     /// `invalid_callback`, `login_timeout`, …).
     #[error("authorization: {0}")]
     Authorization(#[source] OidcError),
+    /// A [`RotatingPassport`](crate::RotatingPassport) holds no valid
+    /// passport (none yet, or the one it holds has expired) and could not
+    /// obtain one: the last attempt failed with `cause`, and the next is
+    /// not made before `retry_at` (exponential backoff).
+    #[error("no valid passport: obtaining one failed, next attempt at {retry_at}: {cause}")]
+    RotationFailed {
+        /// When the cache tries again (seconds since the epoch, on its clock).
+        retry_at: i64,
+        /// Why the last attempt failed (shared by every caller told so).
+        #[source]
+        cause: Arc<ClientError>,
+    },
 }
 
 passport_jose::error_codes! {
@@ -71,6 +85,8 @@ passport_jose::error_codes! {
             "The authorization server's token endpoint refused the request with an OAuth error.",
         ClientError::TokenResponse(_) => "invalid_token_response":
             "The token endpoint's answer is not a usable token response (no access token, an unknown or unexpected token type).",
+        ClientError::RotationFailed { .. } => "rotation_failed":
+            "The rotating passport cache holds no valid passport and its last attempt to obtain one failed; it waits (exponential backoff) before the next.",
     }
     wraps {
         ClientError::Proof(e) => e.code(),

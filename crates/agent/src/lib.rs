@@ -77,6 +77,11 @@
 //! # let _ = uploaded; Ok(()) }
 //! ```
 //!
+//! [`RotatingPassport`] is a rotating cache for a workload: it replaces
+//! the passport a margin before it expires, with one request in flight
+//! however many tasks ask, backs off on failure, and names the predecessor
+//! so the server marks it ROTATED.
+//!
 //! See the [workspace README](https://github.com/agent-passport/agent-passport-rs)
 //! and `docs/design.md` ("passport-agent").
 #![forbid(unsafe_code)]
@@ -89,6 +94,7 @@ mod error;
 #[cfg(feature = "rmcp")]
 mod mcp;
 mod middleware;
+mod rotating;
 mod service_passport;
 mod token_service;
 mod user_agent;
@@ -99,6 +105,7 @@ pub use error::ClientError;
 #[cfg(feature = "rmcp")]
 pub use mcp::McpHttpClient;
 pub use middleware::PassportMiddleware;
+pub use rotating::{CachedPassport, RotatingPassport, RotatingPassportBuilder, RotationMargin};
 pub use service_passport::ServicePassport;
 pub use token_service::{
     ClientSecret, OAuthClient, PassportRequest, RefreshToken, ServerMetadata, TokenResponse,

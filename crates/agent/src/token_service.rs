@@ -481,6 +481,11 @@ impl TokenService {
         self.inner.clock.now()
     }
 
+    /// This service's clock.
+    pub(crate) fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
+    }
+
     /// The client this service authenticates as.
     pub fn client(&self) -> &OAuthClient {
         &self.inner.client
@@ -493,6 +498,25 @@ impl TokenService {
         request: &PassportRequest,
     ) -> Result<TokenResponse, ClientError> {
         let form = vec![("grant_type", "client_credentials".to_owned())];
+        self.token_request(form, request).await
+    }
+
+    /// Like [`TokenService::client_credentials`], naming the passport the
+    /// new one replaces (a rotation): the form carries
+    /// `replaces=<predecessor_jti>`, and passport-server records the new
+    /// passport as the predecessor's successor (the predecessor reads
+    /// ROTATED in its registry). A server that does not know the parameter
+    /// ignores it (RFC 6749 §3.2: unrecognised request parameters are
+    /// ignored). [`crate::RotatingPassport`] sends it on each rotation.
+    pub async fn client_credentials_replacing(
+        &self,
+        request: &PassportRequest,
+        predecessor_jti: &str,
+    ) -> Result<TokenResponse, ClientError> {
+        let form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("replaces", predecessor_jti.to_owned()),
+        ];
         self.token_request(form, request).await
     }
 

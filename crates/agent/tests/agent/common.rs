@@ -173,3 +173,61 @@ impl Server {
 pub(crate) fn key() -> DpopKey {
     DpopKey::generate(Algorithm::ES256).unwrap()
 }
+
+/// A real passport-server on 127.0.0.1:0 (SQLite in a temporary
+/// directory, signing keys made at `now`), configured by `configure`;
+/// stopped when dropped.
+pub(crate) struct TokenServer {
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) issuer: String,
+    pub(crate) server: passport_server::Server,
+    task: JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TokenServer {
+    pub(crate) async fn start(
+        now: i64,
+        configure: impl FnOnce(passport_server::ServerBuilder) -> passport_server::ServerBuilder,
+    ) -> TokenServer {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let db = passport_store::server::Database::open(
+            dir.path().join("server.db").to_str().unwrap(),
+            now,
+        )
+        .await
+        .unwrap();
+        let server = configure(passport_server::Server::builder(&issuer, db))
+            .build()
+            .await
+            .unwrap();
+        let serving = server.clone().serve(listener, std::future::pending());
+        let task = tokio::spawn(async move {
+            let _ = serving.await;
+        });
+        TokenServer {
+            issuer,
+            server,
+            task,
+            _dir: dir,
+        }
+    }
+}
+
+/// The leaf passport's claims of `bundle` (unverified).
+pub(crate) fn leaf_of(bundle: &str) -> passport_claims::PassportClaims {
+    passport_claims::UnverifiedBundle::parse(bundle)
+        .unwrap()
+        .inspect_unverified()
+        .remove(0)
+        .unwrap()
+        .claims
+}

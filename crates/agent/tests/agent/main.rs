@@ -7,4 +7,5 @@ mod common;
 mod mcp;
 mod middleware;
 mod review_b2;
+mod rotating;
 mod token_service;

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::common::key;
+use crate::common::{TokenServer, key};
 
 pub(crate) const CLIENT_ID: &str = "agent-1";
 const SECRET: &str = "s3cr3t/with+chars";
@@ -821,22 +821,10 @@ async fn the_loopback_user_agent_receives_the_redirect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_passport_server_issues_by_client_credentials_and_exchange() {
     bounded(async {
-        let dir = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let db = passport_store::server::Database::open(
-            dir.path().join("server.db").to_str().unwrap(),
-            SystemClock.now(),
-        )
-        .await
-        .unwrap();
-        let server = passport_server::Server::builder(&issuer, db)
-            .build()
-            .await
-            .unwrap();
+        let token_server = TokenServer::start(SystemClock.now(), |b| b).await;
+        let (issuer, server) = (token_server.issuer.clone(), &token_server.server);
         let orchestrator = server.register_workload_client("alice", "files:*").await.unwrap();
         let reader = server.register_workload_client("alice", "files:read").await.unwrap();
-        let task = tokio::spawn(server.clone().serve(listener, std::future::pending()));
         let client = |w: &passport_server::WorkloadClient| {
             OAuthClient::with_secret(w.client_id.clone(), ClientSecret::new(w.secret.expose()))
         };
@@ -902,7 +890,6 @@ async fn a_real_passport_server_issues_by_client_credentials_and_exchange() {
             matches!(&err, ClientError::TokenRefused { status: 400, error, .. } if error == "invalid_scope"),
             "{err:?}"
         );
-        task.abort();
     })
     .await;
 }
@@ -910,20 +897,8 @@ async fn a_real_passport_server_issues_by_client_credentials_and_exchange() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_passport_server_hands_a_child_to_the_actor_that_holds_its_own_key() {
     bounded(async {
-        let dir = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let db = passport_store::server::Database::open(
-            dir.path().join("server.db").to_str().unwrap(),
-            SystemClock.now(),
-        )
-        .await
-        .unwrap();
-        let server = passport_server::Server::builder(&issuer, db)
-            .dpop_nonces(true)
-            .build()
-            .await
-            .unwrap();
+        let token_server = TokenServer::start(SystemClock.now(), |b| b.dpop_nonces(true)).await;
+        let (issuer, server) = (token_server.issuer.clone(), &token_server.server);
         let orchestrator = server
             .register_workload_client("alice", "files:*")
             .await
@@ -932,7 +907,6 @@ async fn a_real_passport_server_hands_a_child_to_the_actor_that_holds_its_own_ke
             .register_workload_client("alice", "files:read")
             .await
             .unwrap();
-        let task = tokio::spawn(server.clone().serve(listener, std::future::pending()));
         let client = |w: &passport_server::WorkloadClient| {
             OAuthClient::with_secret(w.client_id.clone(), ClientSecret::new(w.secret.expose()))
         };
@@ -986,7 +960,6 @@ async fn a_real_passport_server_hands_a_child_to_the_actor_that_holds_its_own_ke
             .claims;
         assert_eq!(leaf.cnf_jkt.as_deref(), Some(sub_jkt.as_str()));
         assert_eq!(leaf.agent.agent_id.as_str(), reader.client_id);
-        task.abort();
     })
     .await;
 }
@@ -1077,22 +1050,8 @@ async fn a_real_passport_server_runs_the_code_flow_with_nonces_refresh_and_step_
             mock.client_id(),
         ))
         .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let db = passport_store::server::Database::open(
-            dir.path().join("server.db").to_str().unwrap(),
-            SystemClock.now(),
-        )
-        .await
-        .unwrap();
-        let server = passport_server::Server::builder(&issuer, db)
-            .upstream(upstream)
-            .auto_consent(true)
-            .dpop_nonces(true)
-            .build()
-            .await
-            .unwrap();
+        let token_server = TokenServer::start(SystemClock.now(), |b| b.upstream(upstream).auto_consent(true).dpop_nonces(true)).await;
+        let (issuer, server) = (token_server.issuer.clone(), &token_server.server);
         // a public client (`none`), as an agent on a person's machine is
         server
             .database()
@@ -1111,7 +1070,6 @@ async fn a_real_passport_server_runs_the_code_flow_with_nonces_refresh_and_step_
             })
             .await
             .unwrap();
-        let task = tokio::spawn(server.clone().serve(listener, std::future::pending()));
         let rs = scope_checking_resource_server().await;
 
         let service = TokenService::discover(
@@ -1179,7 +1137,6 @@ async fn a_real_passport_server_runs_the_code_flow_with_nonces_refresh_and_step_
             matches!(&err, ClientError::TokenRefused { status: 400, error, .. } if error == "invalid_grant"),
             "{err:?}"
         );
-        task.abort();
     })
     .await;
 }
