@@ -460,6 +460,13 @@ pub(crate) struct ServeArgs {
     /// Do not serve /register (RFC 7591 dynamic registration).
     #[arg(long)]
     pub(crate) no_registration: bool,
+    /// Govern issuance with the policy FILE (TOML: environments with their
+    /// TTL caps, audiences, grants and approval; the administrators' role
+    /// mapping). A bad file refuses to start; the file is re-read when it
+    /// changes, and a bad new one keeps the running policy. Without it,
+    /// nothing is governed.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) policy: Option<std::path::PathBuf>,
     /// Do not require DPoP server nonces at /token (RFC 9449 §8; required
     /// by default, so a proof cannot be made ahead of time).
     #[arg(long)]

@@ -103,6 +103,8 @@ mod tests {
             status_uri: None,
             status_idx: None,
             created_at: 1_700_000_000,
+            environment: None,
+            approval_id: None,
         };
         db.record_issued(entry).await.unwrap();
         db.revoke_cascade("p", 1_700_000_001).await.unwrap();

@@ -26,6 +26,9 @@ pub mod codes {
     pub const TEMPORARILY_UNAVAILABLE: &str = "temporarily_unavailable";
     /// RFC 6749 §4.1.2.1: an unexpected condition.
     pub const SERVER_ERROR: &str = "server_error";
+    /// RFC 8628 §3.5: the request waits for a decision (here an approver's,
+    /// issue 14); ask again later.
+    pub const AUTHORIZATION_PENDING: &str = "authorization_pending";
 }
 
 /// An OAuth error answer: the HTTP status, the RFC 6749 `error`, a short
@@ -51,6 +54,9 @@ pub struct OAuthError {
     pub www_authenticate: Option<String>,
     /// `Retry-After` seconds (429).
     pub retry_after: Option<u64>,
+    /// Further members of the body (governance's `rule`, `approval_id`);
+    /// never `error` nor `error_description`.
+    pub extra: Map<String, Value>,
 }
 
 impl OAuthError {
@@ -72,7 +78,25 @@ impl OAuthError {
             description: passport_jose::clip(&clean, 200).replace('…', "..."),
             www_authenticate: None,
             retry_after: None,
+            extra: Map::new(),
         }
+    }
+
+    /// Adds the member `name` to the body (ignored for `error` and
+    /// `error_description`).
+    ///
+    /// ```
+    /// use passport_server::OAuthError;
+    /// let e = OAuthError::new(400, "invalid_scope", "policy: environments.prod.grants: deploy")
+    ///     .with("rule", "environments.prod.grants");
+    /// assert_eq!(e.body()["rule"], "environments.prod.grants");
+    /// ```
+    #[must_use]
+    pub fn with(mut self, name: &str, value: impl Into<Value>) -> OAuthError {
+        if name != "error" && name != "error_description" {
+            self.extra.insert(name.to_owned(), value.into());
+        }
+        self
     }
 
     /// The RFC 6749 §5.2 JSON body.
@@ -81,6 +105,9 @@ impl OAuthError {
         map.insert("error".into(), json!(self.error));
         if !self.description.is_empty() {
             map.insert("error_description".into(), json!(self.description));
+        }
+        for (name, value) in &self.extra {
+            map.entry(name.clone()).or_insert_with(|| value.clone());
         }
         Value::Object(map)
     }

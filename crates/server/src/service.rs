@@ -18,6 +18,8 @@ use crate::active_cache::{ActiveCache, EpochGate};
 use crate::client_auth::ClientSecret;
 use crate::client_metadata::{ClientMetadataFetcher, Resolver, SystemResolver};
 use crate::endpoints::clients::ClientSettings;
+pub use crate::governance::policy::{DEFAULT_POLICY_RELOAD_INTERVAL, PolicyError, PolicyStatus};
+use crate::governance::policy::PolicyHandle;
 use crate::keys::{KEY_RELOAD_INTERVAL, KeySet, KeySetConfig, ScheduledKey};
 use crate::metadata::{Issuer, MetadataError};
 use crate::rate_limit::{RateLimit, RateLimiter};
@@ -105,6 +107,9 @@ pub enum ServerError {
     /// Binding or serving the listening socket failed.
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
+    /// The governance policy file is refused.
+    #[error("the policy file is refused: {0}")]
+    Policy(#[from] PolicyError),
 }
 
 passport_jose::error_codes! {
@@ -124,6 +129,7 @@ passport_jose::error_codes! {
         ServerError::Issuer(e) => e.code(),
         ServerError::Store(e) => e.code(),
         ServerError::Key(e) => e.code(),
+        ServerError::Policy(e) => e.code(),
     }
 }
 
@@ -167,6 +173,8 @@ pub struct ServerBuilder {
     authorize_rate: RateLimit,
     auto_consent: bool,
     clients: ClientOptions,
+    policy_file: Option<std::path::PathBuf>,
+    policy_reload_interval: std::time::Duration,
 }
 
 /// The builder's client options (registration, metadata documents).
@@ -365,10 +373,38 @@ impl ServerBuilder {
         self
     }
 
+    /// Governs issuance with the policy file `path` (TOML: environments
+    /// with their TTL caps, audiences, grants and approval; the
+    /// administrators' role mapping). It is read by
+    /// [`build`](ServerBuilder::build), which refuses a bad file
+    /// ([`ServerError::Policy`], naming the file, the line when known and
+    /// the rule), and read again whenever its modification time or size
+    /// changes: a bad new file keeps the running policy and is reported by
+    /// [`Server::policy_status`]. Without a policy file nothing is governed.
+    pub fn policy_file(mut self, path: impl Into<std::path::PathBuf>) -> ServerBuilder {
+        self.policy_file = Some(path.into());
+        self
+    }
+
+    /// How often the policy file is checked for a change (default
+    /// [`DEFAULT_POLICY_RELOAD_INTERVAL`], 2 seconds; at least 10 ms).
+    pub fn policy_reload_interval(mut self, interval: std::time::Duration) -> ServerBuilder {
+        self.policy_reload_interval = interval.max(std::time::Duration::from_millis(10));
+        self
+    }
+
     /// Validates the issuer and loads (or, on the first start, generates and
-    /// stores) the signing key.
+    /// stores) the signing key, and the policy file if one is set.
     pub async fn build(self) -> Result<Server, ServerError> {
         let issuer = Issuer::new(&self.issuer)?;
+        let policy = match &self.policy_file {
+            Some(path) => {
+                let handle = Arc::new(PolicyHandle::load(path, self.clock.clone())?);
+                handle.watch(self.policy_reload_interval);
+                Some(handle)
+            }
+            None => None,
+        };
         let now = self.clock.now();
         let status_uri = issuer.endpoint(STATUS_LIST_PATH);
         let records = crate::keys::load(&self.database, now).await?;
@@ -444,6 +480,7 @@ impl ServerBuilder {
                     crate::endpoints::authorize::MAX_PENDING,
                 ),
                 clients,
+                policy,
             }),
         })
     }
@@ -495,6 +532,8 @@ pub(crate) struct Inner {
     pub(crate) authorizations: crate::endpoints::authorize::PendingAuthorizations,
     /// Registration, metadata documents, open clients' scopes.
     pub(crate) clients: ClientSettings,
+    /// The governance policy in force, if a policy file is set.
+    pub(crate) policy: Option<Arc<PolicyHandle>>,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and
@@ -551,6 +590,8 @@ impl Server {
             authorize_rate: DEFAULT_AUTHORIZE_RATE,
             auto_consent: false,
             clients: ClientOptions::default(),
+            policy_file: None,
+            policy_reload_interval: DEFAULT_POLICY_RELOAD_INTERVAL,
         }
     }
 
@@ -640,6 +681,22 @@ impl Server {
         if let Err(e) = self.reload_keys().await {
             tracing::warn!(error = %e, "the signing keys could not be reloaded");
         }
+    }
+
+    /// The policy in force: its file, version, when it was loaded, and why
+    /// the last reload failed if it did; `None` without a policy file.
+    pub fn policy_status(&self) -> Option<PolicyStatus> {
+        self.inner.policy.as_ref().map(|p| p.status())
+    }
+
+    /// Reads the policy file now, changed or not (an operator's reload,
+    /// and tests), with the effect of a change seen by the periodic check;
+    /// the status after. `None` without a policy file.
+    pub async fn reload_policy_now(&self) -> Option<PolicyStatus> {
+        let handle = Arc::clone(self.inner.policy.as_ref()?);
+        let reloaded = Arc::clone(&handle);
+        let _ = tokio::task::spawn_blocking(move || reloaded.reload(true)).await;
+        Some(handle.status())
     }
 
     /// The database.

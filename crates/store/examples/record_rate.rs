@@ -33,6 +33,8 @@ fn entry(jti: String) -> PassportEntry {
         status_uri: None,
         status_idx: None,
         created_at: 1_800_000_000,
+        environment: None,
+        approval_id: None,
     }
 }
 

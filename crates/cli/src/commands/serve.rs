@@ -78,6 +78,9 @@ pub(crate) fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), CliError> {
             .registration(!args.no_registration)
             .registration_scopes(&args.registration_scope.join(" "))
             .dpop_nonces(!args.no_dpop_nonces);
+        if let Some(policy) = &args.policy {
+            builder = builder.policy_file(policy);
+        }
         // the upstream provider principals log in at, as `passport login`
         // reads it
         if ctx.env.get("CSP_DISCOVERY_URL").is_some() {
@@ -151,7 +154,8 @@ fn server_error(e: ServerError) -> CliError {
         ServerError::InvalidOwner
         | ServerError::InvalidScope(_)
         | ServerError::Issuer(_)
-        | ServerError::AutoConsentNotLoopback(_) => CliError::usage(e.code(), e.to_string()),
+        | ServerError::AutoConsentNotLoopback(_)
+        | ServerError::Policy(_) => CliError::usage(e.code(), e.to_string()),
         ServerError::Store(e) => e.into(),
         e => CliError::failed(e.code(), e.to_string()),
     }

@@ -36,6 +36,7 @@ const STATUS_LIST_LIFETIME: i64 = 3600;
 /// RFC 9449 §5's error for a bad proof at the token endpoint.
 const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 
+mod admin_api_governance;
 pub(crate) mod authorize;
 pub(crate) mod clients;
 mod code_grant;
@@ -74,6 +75,12 @@ pub(crate) fn router(server: Server) -> Router {
         .route(&route(authorize::CALLBACK_PATH), get(authorize::callback))
         .route(&route(authorize::CONSENT_PATH), post(authorize::consent))
         .route(&route(paths::REGISTER), post(register))
+        .route(&route("/admin/api/identities"), get(admin_api_governance::list_identities).post(admin_api_governance::register_identity))
+        .route(&route("/admin/api/identities/{id}"), post(admin_api_governance::update_identity))
+        .route(&route("/admin/api/approvals"), get(admin_api_governance::list_approvals))
+        .route(&route("/admin/api/approvals/{id}/approve"), post(admin_api_governance::approve))
+        .route(&route("/admin/api/approvals/{id}/deny"), post(admin_api_governance::deny))
+        .route(&route("/admin/api/policy"), get(admin_api_governance::policy_status))
         .layer(axum::middleware::from_fn_with_state(
             server.inner.request_timeout,
             deadline,

@@ -280,6 +280,8 @@ pub(super) async fn mint(
             status_uri: Some(inner.status_uri.clone()),
             status_idx: Some(index),
             created_at: server.now(),
+            environment: admitted.environment.clone(),
+            approval_id: admitted.approval_id.clone(),
         })
         .await
     {

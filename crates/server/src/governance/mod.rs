@@ -10,15 +10,24 @@
 //! The parts, each in its own module:
 //! - [`roles`]: administrators' roles and the mapping from the upstream
 //!   provider's claim.
+//! - [`policy`]: the policy file (environments, TTL caps, audiences,
+//!   grants, approval), validated on load and reloaded when it changes.
+//! - [`identities`]: agent identities, registered by identity
+//!   administrators.
+//! - [`approvals`]: requests for environments that need approval, and
+//!   approvers' decisions.
 
 // A skeleton: the governance modules read these as they land.
 #![allow(dead_code)]
 
+pub(crate) mod approvals;
+pub(crate) mod identities;
+pub(crate) mod policy;
 pub(crate) mod roles;
 
 use passport_claims::ScopeSet;
 
-use crate::oauth::OAuthError;
+use crate::oauth::{OAuthError, codes};
 use crate::service::Server;
 
 /// What a grant is about to mint, as governance sees it.
@@ -68,15 +77,85 @@ impl Admission {
 /// The administrators' role mapping in force (the policy file's
 /// `[administrators]`; none without a policy: nobody has a role).
 pub(crate) fn role_mapping(server: &Server) -> std::sync::Arc<roles::RoleMapping> {
-    let _ = server;
-    std::sync::Arc::new(roles::RoleMapping::default())
+    match &server.inner.policy {
+        Some(handle) => std::sync::Arc::clone(&handle.current().administrators),
+        None => std::sync::Arc::new(roles::RoleMapping::default()),
+    }
+}
+
+/// A refusal by the policy: `error_description` starts with `policy:
+/// RULE:`, and the body names the rule.
+fn refusal(status: u16, error: &'static str, rule: &str, why: &str) -> OAuthError {
+    OAuthError::new(status, error, format!("policy: {rule}: {why}")).with("rule", rule)
 }
 
 /// Decides whether `candidate` may be minted, and how.
 ///
 /// # Errors
 /// The OAuth error to answer with when governance refuses.
+///
+/// With a policy, in order: the environment is the one whose audiences
+/// hold the candidate's audience (none: `invalid_target`, rule
+/// `environments`); the agent identity must be registered and active
+/// (`access_denied`, rule `identities`); every scope must be implied by
+/// the grants naming the agent or one of its roles (`invalid_scope`, rule
+/// `environments.NAME.grants`, naming the scopes beyond); the lifetime is
+/// capped to the environment's `max_ttl`; and an environment with
+/// `approval = true` needs a standing approval
+/// ([`approvals::admit_under`]). A delegated child is checked as any
+/// passport, for its own agent.
 pub(crate) async fn admit(server: &Server, candidate: &Candidate) -> Result<Admission, OAuthError> {
-    let _ = server;
-    Ok(Admission::as_asked(candidate))
+    let Some(handle) = &server.inner.policy else {
+        return Ok(Admission::as_asked(candidate));
+    };
+    let policy = handle.current();
+    let refused = |e: OAuthError| {
+        // audit: issuance refused by governance
+        tracing::info!(
+            agent_id = %candidate.agent_id,
+            principal = %candidate.principal,
+            client_id = %candidate.client_id,
+            audience = %candidate.audience,
+            error = e.error,
+            rule = ?e.extra.get("rule"),
+            outcome = "refused",
+            "issuance refused by policy"
+        );
+        e
+    };
+    let Some(env) = policy.environment_for(&candidate.audience) else {
+        return Err(refused(refusal(
+            400,
+            codes::INVALID_TARGET,
+            "environments",
+            "the resource belongs to no environment of the policy",
+        )));
+    };
+    let identity = identities::active(server, &candidate.agent_id)
+        .await
+        .map_err(refused)?;
+    let beyond = policy::beyond(
+        &candidate.scopes,
+        &env.granted(&identity.agent_id, &identity.roles),
+    );
+    if !beyond.is_empty() {
+        let rule = format!("environments.{}.grants", env.name);
+        return Err(refused(refusal(
+            400,
+            codes::INVALID_SCOPE,
+            &rule,
+            &format!("not granted to this agent: {}", beyond.join(" ")),
+        )));
+    }
+    let approval_id = if env.approval {
+        // refusals there are audited there (pending, denied)
+        Some(approvals::admit_under(server, env, candidate).await?)
+    } else {
+        None
+    };
+    Ok(Admission {
+        ttl: candidate.ttl.min(env.max_ttl),
+        environment: Some(env.name.clone()),
+        approval_id,
+    })
 }

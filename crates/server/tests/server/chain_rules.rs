@@ -55,6 +55,8 @@ async fn empty_scope_root(s: &Running, client_id: &str) -> String {
         status_uri: None,
         status_idx: None,
         created_at: claims.iat,
+        environment: None,
+        approval_id: None,
     })
     .await
     .unwrap();

@@ -46,6 +46,8 @@
 //!     status_uri: Some("https://issuer.example/status/1".into()),
 //!     status_idx: Some(db.allocate_status_index("https://issuer.example/status/1").await?),
 //!     created_at: 1_700_000_000,
+//!     environment: None,
+//!     approval_id: None,
 //! })
 //! .await?;
 //! let revoked = db.revoke_cascade("p1", 1_700_000_010).await?;
@@ -166,7 +168,12 @@ macro_rules! on_backend {
     };
 }
 
+mod governance;
 mod status_query;
+
+pub use governance::{
+    AgentIdentity, ApprovalRecord, ApprovalState, Decision, IdentityState, MAX_LISTED,
+};
 
 impl Database {
     /// Opens the database `url` names, creating and migrating it:

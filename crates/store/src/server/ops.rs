@@ -122,6 +122,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_refresh_by_passport.sql"),
         postgres: include_str!("../../migrations/postgres/0006_refresh_by_passport.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_governance",
+        sqlite: include_str!("../../migrations/sqlite/0007_governance.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_governance.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows.
@@ -197,6 +203,8 @@ fn registry_row(r: &Row) -> Result<RegistryRecord, StoreError> {
             status_uri: r.opt_text(10)?,
             status_idx: idx_out(r.opt_int(11)?)?,
             created_at: r.int(12)?,
+            environment: r.opt_text(16)?,
+            approval_id: r.opt_text(17)?,
         },
         state,
         revoked_at: r.opt_int(14)?,
@@ -242,7 +250,7 @@ pub(super) fn shared_revocation_lock() -> String {
 
 /// The values of [`sql::INSERT_PASSPORT`] and
 /// [`sql::RECORD_PASSPORT_POSTGRES`] for `e`.
-pub(super) fn passport_values(e: &PassportEntry) -> Result<[Val; 13], StoreError> {
+pub(super) fn passport_values(e: &PassportEntry) -> Result<[Val; 15], StoreError> {
     Ok([
         e.jti.as_str().into(),
         e.parent_jti.as_deref().into(),
@@ -257,6 +265,8 @@ pub(super) fn passport_values(e: &PassportEntry) -> Result<[Val; 13], StoreError
         e.status_uri.as_deref().into(),
         idx_in(e.status_idx)?,
         e.created_at.into(),
+        e.environment.as_deref().into(),
+        e.approval_id.as_deref().into(),
     ])
 }
 

@@ -6,11 +6,13 @@
 /// The registry's columns, in the order `registry_row` reads them.
 pub(super) const REGISTRY_COLUMNS: &str = "jti, parent_jti, client_id, agent_id, principal, \
      audience, scopes, iat, exp, kid, status_uri, status_idx, created_at, state, revoked_at, \
-     revoked_reason";
+     revoked_reason, environment, approval_id";
 
 pub(super) const INSERT_PASSPORT: &str = "INSERT INTO registry (jti, parent_jti, client_id, \
-     agent_id, principal, audience, scopes, iat, exp, kid, status_uri, status_idx, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING";
+     agent_id, principal, audience, scopes, iat, exp, kid, status_uri, status_idx, created_at, \
+     environment, approval_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     ON CONFLICT DO NOTHING";
 
 /// PostgreSQL's [`INSERT_PASSPORT`], [`PARENT_STATE`] and
 /// [`NOTE_KEY_EXP`] in one statement (one round trip where three were;
@@ -24,9 +26,10 @@ pub(super) const RECORD_PASSPORT_POSTGRES: &str = "WITH parent AS ( \
        SELECT state FROM registry WHERE jti = $2::text), \
      inserted AS ( \
        INSERT INTO registry (jti, parent_jti, client_id, agent_id, principal, audience, \
-         scopes, iat, exp, kid, status_uri, status_idx, created_at) \
+         scopes, iat, exp, kid, status_uri, status_idx, created_at, environment, approval_id) \
        SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
-         $8::bigint, $9::bigint, $10::text, $11::text, $12::bigint, $13::bigint \
+         $8::bigint, $9::bigint, $10::text, $11::text, $12::bigint, $13::bigint, $14::text, \
+         $15::text \
        WHERE $2::text IS NULL OR (SELECT state FROM parent) = 'active' \
        ON CONFLICT DO NOTHING RETURNING exp, kid), \
      noted AS ( \

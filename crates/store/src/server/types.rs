@@ -81,6 +81,10 @@ pub struct PassportEntry {
     pub status_idx: Option<u64>,
     /// When the row was written.
     pub created_at: i64,
+    /// The governance environment whose policy admitted it, if any.
+    pub environment: Option<String>,
+    /// The approval it was issued under, if its environment needs one.
+    pub approval_id: Option<String>,
 }
 
 /// A passport's lifecycle state in the registry.

@@ -107,5 +107,7 @@ pub(crate) fn entry(jti: &str, parent: Option<&str>) -> PassportEntry {
         status_uri: Some("https://issuer.example/status/1".into()),
         status_idx: None,
         created_at: NOW,
+        environment: None,
+        approval_id: None,
     }
 }

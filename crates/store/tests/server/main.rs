@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod governance;
 mod hot_paths;
 mod review3;
 mod schema;

@@ -1,0 +1,270 @@
+//! Agent identities: registered and changed by an administrator holding
+//! the `identity_admin` role, never by an agent (agents hold passports and
+//! client secrets, neither of which authenticates an administrator).
+//!
+//! No one grants itself a role: an administrator may not add roles to an
+//! identity it owns (before or after the change). Removing roles, changing
+//! the team and disabling are allowed: they only take away.
+
+use passport_store::StoreError;
+use passport_store::server::{AgentIdentity, IdentityState};
+use serde::Deserialize;
+
+use super::policy::valid_label;
+use super::roles::{AdminActor, AdminRole};
+use crate::oauth::{OAuthError, codes};
+use crate::service::Server;
+
+/// The most roles an identity holds.
+const MAX_ROLES: usize = 32;
+
+/// A registration (the JSON body of `POST /admin/api/identities`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewIdentity {
+    pub(crate) agent_id: String,
+    pub(crate) owner: String,
+    #[serde(default)]
+    pub(crate) team: String,
+    #[serde(default)]
+    pub(crate) roles: Vec<String>,
+}
+
+/// A change (the JSON body of `POST /admin/api/identities/{id}`): what is
+/// absent is kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IdentityChange {
+    pub(crate) owner: Option<String>,
+    pub(crate) team: Option<String>,
+    pub(crate) roles: Option<Vec<String>>,
+    pub(crate) state: Option<StateName>,
+}
+
+/// An identity's state as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StateName {
+    Active,
+    Disabled,
+}
+
+pub(crate) fn invalid(why: impl AsRef<str>) -> OAuthError {
+    OAuthError::new(400, codes::INVALID_REQUEST, why)
+}
+
+pub(crate) fn unavailable(e: &StoreError) -> OAuthError {
+    tracing::error!(error = %e, "governance state unavailable");
+    OAuthError::new(
+        503,
+        codes::TEMPORARILY_UNAVAILABLE,
+        "the governance state cannot be read",
+    )
+}
+
+fn check(agent_id: &str, owner: &str, team: &str, roles: &[String]) -> Result<(), OAuthError> {
+    if !valid_label(agent_id) {
+        return Err(invalid("agent_id: 1 to 256 characters, no controls"));
+    }
+    if !valid_label(owner) {
+        return Err(invalid("owner: 1 to 256 characters, no controls"));
+    }
+    if team.len() > 256 || team.chars().any(char::is_control) {
+        return Err(invalid("team: at most 256 characters, no controls"));
+    }
+    if roles.len() > MAX_ROLES || roles.iter().any(|r| !valid_label(r)) {
+        return Err(invalid(format!(
+            "roles: at most {MAX_ROLES}, each 1 to 256 characters without controls"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses an actor adding roles to an identity it owns.
+fn no_self_grant(
+    actor: &AdminActor,
+    owners: &[&str],
+    before: &[String],
+    after: &[String],
+) -> Result<(), OAuthError> {
+    let adds = after.iter().any(|r| !before.contains(r));
+    if adds && owners.contains(&actor.principal.as_str()) {
+        return Err(OAuthError::new(
+            403,
+            codes::ACCESS_DENIED,
+            "self_grant: an administrator may not give roles to an identity it owns",
+        )
+        .with("rule", "identities.self_grant"));
+    }
+    Ok(())
+}
+
+fn dedup(mut roles: Vec<String>) -> Vec<String> {
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+/// Every identity (identity administrators and auditors).
+pub(crate) async fn list(
+    server: &Server,
+    actor: &AdminActor,
+) -> Result<Vec<AgentIdentity>, OAuthError> {
+    actor
+        .require(AdminRole::IdentityAdmin)
+        .or_else(|_| actor.require(AdminRole::Auditor))?;
+    server
+        .inner
+        .db
+        .agent_identities()
+        .await
+        .map_err(|e| unavailable(&e))
+}
+
+/// Registers an identity, active.
+pub(crate) async fn register(
+    server: &Server,
+    actor: &AdminActor,
+    new: NewIdentity,
+) -> Result<AgentIdentity, OAuthError> {
+    actor.require(AdminRole::IdentityAdmin)?;
+    let roles = dedup(new.roles);
+    check(&new.agent_id, &new.owner, &new.team, &roles)?;
+    no_self_grant(actor, &[&new.owner], &[], &roles)?;
+    let now = server.inner.clock.now();
+    let identity = AgentIdentity {
+        agent_id: new.agent_id,
+        owner: new.owner,
+        team: new.team,
+        roles,
+        state: IdentityState::Active,
+        created_at: now,
+        updated_at: now,
+        updated_by: actor.principal.clone(),
+    };
+    let inserted = server
+        .inner
+        .db
+        .insert_agent_identity(identity.clone())
+        .await
+        .map_err(|e| unavailable(&e))?;
+    if !inserted {
+        return Err(OAuthError::new(
+            409,
+            codes::INVALID_REQUEST,
+            "identity_exists: this agent_id is registered already",
+        ));
+    }
+    // audit: identity registered
+    tracing::info!(
+        actor = %actor.principal,
+        agent_id = %identity.agent_id,
+        owner = %identity.owner,
+        roles = ?identity.roles,
+        outcome = "ok",
+        "identity registered"
+    );
+    Ok(identity)
+}
+
+/// Changes an identity.
+pub(crate) async fn update(
+    server: &Server,
+    actor: &AdminActor,
+    agent_id: &str,
+    change: IdentityChange,
+) -> Result<AgentIdentity, OAuthError> {
+    actor.require(AdminRole::IdentityAdmin)?;
+    let db = &server.inner.db;
+    let Some(before) = db
+        .agent_identity(agent_id)
+        .await
+        .map_err(|e| unavailable(&e))?
+    else {
+        return Err(OAuthError::new(
+            404,
+            codes::INVALID_REQUEST,
+            "unknown_identity: no identity with this agent_id",
+        ));
+    };
+    let mut after = before.clone();
+    if let Some(owner) = change.owner {
+        after.owner = owner;
+    }
+    if let Some(team) = change.team {
+        after.team = team;
+    }
+    if let Some(roles) = change.roles {
+        after.roles = dedup(roles);
+    }
+    if let Some(state) = change.state {
+        after.state = match state {
+            StateName::Active => IdentityState::Active,
+            StateName::Disabled => IdentityState::Disabled,
+        };
+    }
+    check(&after.agent_id, &after.owner, &after.team, &after.roles)?;
+    no_self_grant(
+        actor,
+        &[&before.owner, &after.owner],
+        &before.roles,
+        &after.roles,
+    )?;
+    after.updated_at = server.inner.clock.now();
+    after.updated_by = actor.principal.clone();
+    if !db
+        .update_agent_identity(after.clone())
+        .await
+        .map_err(|e| unavailable(&e))?
+    {
+        return Err(OAuthError::new(
+            404,
+            codes::INVALID_REQUEST,
+            "unknown_identity: no identity with this agent_id",
+        ));
+    }
+    // audit: identity changed
+    tracing::info!(
+        actor = %actor.principal,
+        agent_id = %after.agent_id,
+        owner = %after.owner,
+        roles = ?after.roles,
+        state = after.state.as_str(),
+        outcome = "ok",
+        "identity changed"
+    );
+    Ok(after)
+}
+
+/// Disables an identity: nothing more is issued to it.
+pub(crate) async fn disable(
+    server: &Server,
+    actor: &AdminActor,
+    agent_id: &str,
+) -> Result<AgentIdentity, OAuthError> {
+    let change = IdentityChange {
+        state: Some(StateName::Disabled),
+        ..IdentityChange::default()
+    };
+    update(server, actor, agent_id, change).await
+}
+
+/// The identity `agent_id` as issuance sees it: registered and active, or
+/// the refusal (rule `identities`). A database that cannot be read
+/// refuses (fail closed).
+pub(crate) async fn active(server: &Server, agent_id: &str) -> Result<AgentIdentity, OAuthError> {
+    let refuse = |why: &str| {
+        OAuthError::new(
+            400,
+            codes::ACCESS_DENIED,
+            format!("policy: identities: {why}"),
+        )
+        .with("rule", "identities")
+    };
+    match server.inner.db.agent_identity(agent_id).await {
+        Ok(Some(identity)) if identity.state == IdentityState::Active => Ok(identity),
+        Ok(Some(_)) => Err(refuse("the agent identity is disabled")),
+        Ok(None) => Err(refuse("the agent identity is not registered")),
+        Err(e) => Err(unavailable(&e)),
+    }
+}

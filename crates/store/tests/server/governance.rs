@@ -1,0 +1,155 @@
+//! Agent identities and approvals (issue 14), on both backends.
+
+use std::sync::Arc;
+
+use passport_store::server::{
+    AgentIdentity, ApprovalRecord, ApprovalState, Database, Decision, IdentityState,
+};
+
+use crate::common::{NOW, entry, on_both};
+
+on_both!(
+    identities_are_registered_once_and_updated,
+    one_pending_approval_per_request_and_decisions_expire,
+    the_registry_keeps_environment_and_approval,
+);
+
+fn identity(agent: &str) -> AgentIdentity {
+    AgentIdentity {
+        agent_id: agent.into(),
+        owner: "alice".into(),
+        team: "payments".into(),
+        roles: vec!["deployer".into()],
+        state: IdentityState::Active,
+        created_at: NOW,
+        updated_at: NOW,
+        updated_by: "admin".into(),
+    }
+}
+
+fn pending(id: &str, scopes: &str) -> ApprovalRecord {
+    ApprovalRecord {
+        id: id.into(),
+        agent_id: "agent-1".into(),
+        environment: "prod".into(),
+        audience: "https://prod.example".into(),
+        scopes: scopes.into(),
+        requested_by: "alice".into(),
+        requested_at: NOW,
+        state: ApprovalState::Pending,
+        decided_by: None,
+        decided_at: None,
+        expires_at: None,
+    }
+}
+
+async fn identities_are_registered_once_and_updated(db: Arc<Database>) {
+    assert!(db.insert_agent_identity(identity("a1")).await.unwrap());
+    // a second registration changes nothing
+    let mut other = identity("a1");
+    other.owner = "mallory".into();
+    assert!(!db.insert_agent_identity(other).await.unwrap());
+    assert_eq!(db.agent_identity("a1").await.unwrap().unwrap().owner, "alice");
+    // an update keeps created_at
+    let mut changed = identity("a1");
+    changed.state = IdentityState::Disabled;
+    changed.roles = vec![];
+    changed.created_at = NOW + 99;
+    changed.updated_at = NOW + 5;
+    assert!(db.update_agent_identity(changed).await.unwrap());
+    let read = db.agent_identity("a1").await.unwrap().unwrap();
+    assert_eq!(
+        (read.state, read.roles.len(), read.created_at, read.updated_at),
+        (IdentityState::Disabled, 0, NOW, NOW + 5)
+    );
+    assert!(!db.update_agent_identity(identity("nobody")).await.unwrap());
+    assert!(db.agent_identity("nobody").await.unwrap().is_none());
+    db.insert_agent_identity(identity("a0")).await.unwrap();
+    let all: Vec<String> = db
+        .agent_identities()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.agent_id)
+        .collect();
+    assert_eq!(all, ["a0", "a1"]);
+}
+
+async fn one_pending_approval_per_request_and_decisions_expire(db: Arc<Database>) {
+    let first = db.request_approval(pending("ap1", "deploy")).await.unwrap();
+    assert_eq!((first.id.as_str(), first.state), ("ap1", ApprovalState::Pending));
+    // the same request again finds it; other scopes make another
+    let again = db.request_approval(pending("ap2", "deploy")).await.unwrap();
+    assert_eq!(again.id, "ap1");
+    let other = db.request_approval(pending("ap3", "read")).await.unwrap();
+    assert_eq!(other.id, "ap3");
+    let standing = db
+        .standing_approvals("agent-1", "prod", "https://prod.example", NOW)
+        .await
+        .unwrap();
+    assert_eq!(standing.len(), 2);
+    // one decision wins
+    let decision = Decision {
+        approve: true,
+        decided_by: "bob".into(),
+        now: NOW + 1,
+        expires_at: NOW + 100,
+    };
+    let decided = db.decide_approval("ap1", decision.clone()).await.unwrap().unwrap();
+    assert_eq!(
+        (decided.state, decided.decided_by.as_deref(), decided.expires_at),
+        (ApprovalState::Approved, Some("bob"), Some(NOW + 100))
+    );
+    assert!(db.decide_approval("ap1", decision.clone()).await.unwrap().is_none());
+    assert!(db.decide_approval("unknown", decision).await.unwrap().is_none());
+    // while approved, a new request for the same thing is a new pending one
+    // (the caller looks for a standing approval first)
+    let standing = db
+        .standing_approvals("agent-1", "prod", "https://prod.example", NOW + 99)
+        .await
+        .unwrap();
+    assert!(standing.iter().any(|a| a.id == "ap1" && a.state == ApprovalState::Approved));
+    // past expires_at it no longer stands, and a listing marks it expired
+    let standing = db
+        .standing_approvals("agent-1", "prod", "https://prod.example", NOW + 100)
+        .await
+        .unwrap();
+    assert!(standing.iter().all(|a| a.id != "ap1"));
+    let approved = db
+        .approvals(Some(ApprovalState::Approved), NOW + 100)
+        .await
+        .unwrap();
+    assert!(approved.is_empty());
+    let expired = db.approval("ap1").await.unwrap().unwrap();
+    assert_eq!(expired.state, ApprovalState::Expired);
+    assert_eq!(db.approvals(None, NOW + 100).await.unwrap().len(), 2);
+    let next = db
+        .request_approval(ApprovalRecord {
+            requested_at: NOW + 101,
+            ..pending("ap4", "deploy")
+        })
+        .await
+        .unwrap();
+    assert_eq!((next.id.as_str(), next.state), ("ap4", ApprovalState::Pending));
+}
+
+async fn the_registry_keeps_environment_and_approval(db: Arc<Database>) {
+    let mut e = entry("gov-root", None);
+    e.environment = Some("prod".into());
+    e.approval_id = Some("ap1".into());
+    db.record_issued(e).await.unwrap();
+    // a delegated child too (PostgreSQL's pipelined statement)
+    let mut child = entry("gov-child", Some("gov-root"));
+    child.environment = Some("prod".into());
+    db.record_issued(child).await.unwrap();
+    let root = db.passport("gov-root").await.unwrap().unwrap();
+    assert_eq!(root.entry.environment.as_deref(), Some("prod"));
+    assert_eq!(root.entry.approval_id.as_deref(), Some("ap1"));
+    let child = db.passport("gov-child").await.unwrap().unwrap();
+    assert_eq!(child.entry.environment.as_deref(), Some("prod"));
+    assert_eq!(child.entry.approval_id, None);
+    let plain = entry("plain", None);
+    db.record_issued(plain).await.unwrap();
+    let plain = db.passport("plain").await.unwrap().unwrap();
+    assert_eq!((plain.entry.environment, plain.entry.approval_id), (None, None));
+}
