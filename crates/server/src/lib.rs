@@ -84,9 +84,9 @@ pub mod token_request;
 pub use keys::{KEY_RELOAD_INTERVAL, KEY_ROTATION_DELAY, ScheduledKey, rotate_signing_key};
 pub use oauth::{OAuthError, codes};
 pub use service::DEFAULT_REFRESH_GRANT_MAX_LIFETIME;
-pub use service::{DEFAULT_POLICY_RELOAD_INTERVAL, PolicyError, PolicyStatus};
 pub use service::{
     DEFAULT_AUTHORIZE_RATE, DEFAULT_INTROSPECTION_RATE, DEFAULT_PASSPORT_TTL, DEFAULT_REFRESH_TTL,
     DEFAULT_REGISTRATION_RATE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_REVOCATION_RATE,
     DEFAULT_STATUS_TTL, DEFAULT_TOKEN_RATE, Server, ServerBuilder, ServerError, WorkloadClient,
 };
+pub use service::{DEFAULT_POLICY_RELOAD_INTERVAL, PolicyError, PolicyStatus};

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{no_store, oauth_error};
+use crate::governance::approvals;
 use crate::governance::identities::{self, IdentityChange, NewIdentity, invalid};
 use crate::governance::roles::{AdminActor, AdminRole, actor_from_bearer};
-use crate::governance::approvals;
 use crate::oauth::OAuthError;
 use crate::service::Server;
 

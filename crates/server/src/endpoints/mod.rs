@@ -75,12 +75,31 @@ pub(crate) fn router(server: Server) -> Router {
         .route(&route(authorize::CALLBACK_PATH), get(authorize::callback))
         .route(&route(authorize::CONSENT_PATH), post(authorize::consent))
         .route(&route(paths::REGISTER), post(register))
-        .route(&route("/admin/api/identities"), get(admin_api_governance::list_identities).post(admin_api_governance::register_identity))
-        .route(&route("/admin/api/identities/{id}"), post(admin_api_governance::update_identity))
-        .route(&route("/admin/api/approvals"), get(admin_api_governance::list_approvals))
-        .route(&route("/admin/api/approvals/{id}/approve"), post(admin_api_governance::approve))
-        .route(&route("/admin/api/approvals/{id}/deny"), post(admin_api_governance::deny))
-        .route(&route("/admin/api/policy"), get(admin_api_governance::policy_status))
+        .route(
+            &route("/admin/api/identities"),
+            get(admin_api_governance::list_identities)
+                .post(admin_api_governance::register_identity),
+        )
+        .route(
+            &format!("{}/{{id}}", route("/admin/api/identities")),
+            post(admin_api_governance::update_identity),
+        )
+        .route(
+            &route("/admin/api/approvals"),
+            get(admin_api_governance::list_approvals),
+        )
+        .route(
+            &format!("{}/{{id}}/approve", route("/admin/api/approvals")),
+            post(admin_api_governance::approve),
+        )
+        .route(
+            &format!("{}/{{id}}/deny", route("/admin/api/approvals")),
+            post(admin_api_governance::deny),
+        )
+        .route(
+            &route("/admin/api/policy"),
+            get(admin_api_governance::policy_status),
+        )
         .layer(axum::middleware::from_fn_with_state(
             server.inner.request_timeout,
             deadline,

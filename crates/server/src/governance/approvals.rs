@@ -36,7 +36,8 @@ pub(crate) async fn admit_under(
         let Ok(approved) = ScopeSet::parse(a.scopes.split_ascii_whitespace()) else {
             continue;
         };
-        if a.state == ApprovalState::Approved && beyond(&candidate.scopes, &approved.iter().collect::<Vec<_>>()).is_empty()
+        if a.state == ApprovalState::Approved
+            && beyond(&candidate.scopes, &approved.iter().collect::<Vec<_>>()).is_empty()
         {
             return Ok(a.id.clone());
         }
@@ -135,7 +136,8 @@ pub(crate) async fn decide(
         .await
         .map_err(|e| unavailable(&e))?
         .map(|i: AgentIdentity| i.owner);
-    if owner.as_deref() == Some(actor.principal.as_str()) || approval.requested_by == actor.principal
+    if owner.as_deref() == Some(actor.principal.as_str())
+        || approval.requested_by == actor.principal
     {
         // audit: self-approval refused
         tracing::info!(actor = %actor.principal, approval_id = %id, outcome = "refused", "self-approval refused");

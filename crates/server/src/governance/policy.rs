@@ -210,11 +210,17 @@ impl Policy {
             let mut grants = Vec::new();
             for (i, grant) in env.grants.into_iter().enumerate() {
                 let grant_rule = rule("grants");
-                let at = |reason: String| invalid(grant_rule.clone(), format!("#{i}: {reason}"), &table);
+                let at =
+                    |reason: String| invalid(grant_rule.clone(), format!("#{i}: {reason}"), &table);
                 if grant.agents.is_empty() && grant.roles.is_empty() {
                     return Err(at("names no agents and no roles".into()));
                 }
-                if let Some(bad) = grant.agents.iter().chain(&grant.roles).find(|s| !valid_label(s)) {
+                if let Some(bad) = grant
+                    .agents
+                    .iter()
+                    .chain(&grant.roles)
+                    .find(|s| !valid_label(s))
+                {
                     return Err(at(format!(
                         "{bad:?}: agents and roles are 1 to 256 characters without controls \
                          or surrounding spaces"
@@ -223,7 +229,17 @@ impl Policy {
                 if grant.scopes.is_empty() {
                     return Err(at("no scopes".into()));
                 }
-                let scopes = ScopeSet::parse(&grant.scopes).map_err(|e| at(format!("scopes: {e}")))?;
+                let scopes =
+                    ScopeSet::parse(&grant.scopes).map_err(|e| at(format!("scopes: {e}")))?;
+                // granted through OAuth's scope parameter: RFC 6749 tokens
+                if let Some(bad) = scopes.iter().find(|p| {
+                    p.as_str().contains(' ') || !passport_claims::scope::is_oauth_scope(p.as_str())
+                }) {
+                    return Err(at(format!(
+                        "{:?} is not an RFC 6749 scope token",
+                        bad.as_str()
+                    )));
+                }
                 grants.push(Grant {
                     agents: grant.agents.into_iter().collect(),
                     roles: grant.roles.into_iter().collect(),
@@ -294,7 +310,10 @@ fn check_audience(audience: &str) -> Result<(), &'static str> {
     if url.fragment().is_some() {
         return Err("has a fragment");
     }
-    if audience.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if audience
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err("has spaces or controls");
     }
     Ok(())
@@ -306,9 +325,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// The first line mentioning `needle` (a table name or key), if any.
 fn find_line(text: &str, needle: &str) -> Option<usize> {
-    text.lines()
-        .position(|l| l.contains(needle))
-        .map(|i| i + 1)
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
 }
 
 // ---- the handle: the policy in force, reloaded ----
@@ -521,7 +538,10 @@ scopes = ["deploy:run"]
         let p = parse(GOOD).unwrap();
         assert_eq!(p.approval_ttl, DEFAULT_APPROVAL_TTL);
         let prod = p.environment_for("https://prod.example/api").unwrap();
-        assert_eq!((prod.name.as_str(), prod.max_ttl, prod.approval), ("prod", 45, true));
+        assert_eq!(
+            (prod.name.as_str(), prod.max_ttl, prod.approval),
+            ("prod", 45, true)
+        );
         assert!(p.environment_for("https://prod.example/api/").is_none());
         let dev = p.environment_for("https://dev.example/api").unwrap();
         let asked = ScopeSet::parse(["build:x", "deploy:run"]).unwrap();
@@ -533,7 +553,10 @@ scopes = ["deploy:run"]
     #[test]
     fn each_rule_refuses_with_its_name() {
         let with = |from: &str, to: &str| parse(&GOOD.replace(from, to)).unwrap_err();
-        assert_eq!(rule_of(with("max_ttl = 45", "max_ttl = 0")), "environments.prod.max_ttl");
+        assert_eq!(
+            rule_of(with("max_ttl = 45", "max_ttl = 0")),
+            "environments.prod.max_ttl"
+        );
         assert_eq!(
             rule_of(with("https://dev.example/api", "https://prod.example/api")),
             "environments.prod.audiences"
@@ -546,21 +569,60 @@ scopes = ["deploy:run"]
             rule_of(with("https://dev.example/api", "ftp://dev.example")),
             "environments.dev.audiences"
         );
-        assert_eq!(rule_of(with("[\"build:*\"]", "[\"bad scope\"]")), "environments.dev.grants");
-        assert_eq!(rule_of(with("[\"build:*\"]", "[]")), "environments.dev.grants");
-        assert_eq!(rule_of(with("roles = [\"builder\"]", "roles = [\"\"]")), "environments.dev.grants");
-        assert_eq!(rule_of(with("agents = [\"a1\"]", "agents = []")), "environments.prod.grants");
-        assert_eq!(rule_of(with("audiences = [\"https://dev.example/api\"]", "audiences = []")), "environments.dev.audiences");
-        assert_eq!(rule_of(with("[environments.dev]", "approval_ttl = 10\n[environments.dev]")), "approval_ttl");
-        assert_eq!(rule_of(with("[environments.dev]", "approval_ttl = 100000\n[environments.dev]")), "approval_ttl");
-        assert_eq!(rule_of(with("environments.dev", "environments.\"d v\"")), "environments");
+        assert_eq!(
+            rule_of(with("[\"build:*\"]", "[\"bad scope\"]")),
+            "environments.dev.grants"
+        );
+        assert_eq!(
+            rule_of(with("[\"build:*\"]", "[\"a\\\"b\"]")),
+            "environments.dev.grants"
+        );
+        assert_eq!(
+            rule_of(with("[\"build:*\"]", "[]")),
+            "environments.dev.grants"
+        );
+        assert_eq!(
+            rule_of(with("roles = [\"builder\"]", "roles = [\"\"]")),
+            "environments.dev.grants"
+        );
+        assert_eq!(
+            rule_of(with("agents = [\"a1\"]", "agents = []")),
+            "environments.prod.grants"
+        );
+        assert_eq!(
+            rule_of(with(
+                "audiences = [\"https://dev.example/api\"]",
+                "audiences = []"
+            )),
+            "environments.dev.audiences"
+        );
+        assert_eq!(
+            rule_of(with(
+                "[environments.dev]",
+                "approval_ttl = 10\n[environments.dev]"
+            )),
+            "approval_ttl"
+        );
+        assert_eq!(
+            rule_of(with(
+                "[environments.dev]",
+                "approval_ttl = 100000\n[environments.dev]"
+            )),
+            "approval_ttl"
+        );
+        assert_eq!(
+            rule_of(with("environments.dev", "environments.\"d v\"")),
+            "environments"
+        );
     }
 
     #[test]
     fn unknown_keys_and_bad_toml_name_the_line() {
         let e = parse(&GOOD.replace("approval = true", "approvals = true")).unwrap_err();
         assert_eq!(e.code(), "policy_syntax");
-        let PolicyError::Syntax { line, .. } = &e else { panic!() };
+        let PolicyError::Syntax { line, .. } = &e else {
+            panic!()
+        };
         assert_eq!(*line, Some(12), "{e}");
         assert!(e.to_string().starts_with("policy.toml:12:"), "{e}");
         let e = parse("[environments.dev\nmax_ttl = 1").unwrap_err();
@@ -569,6 +631,10 @@ scopes = ["deploy:run"]
         assert_eq!(e.code(), "policy_syntax");
         // an invalid rule names the table's line
         let e = parse(&GOOD.replace("max_ttl = 45", "max_ttl = 0")).unwrap_err();
-        assert!(e.to_string().starts_with("policy.toml:9: environments.prod.max_ttl:"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("policy.toml:9: environments.prod.max_ttl:"),
+            "{e}"
+        );
     }
 }

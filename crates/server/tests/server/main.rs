@@ -13,6 +13,7 @@ mod code_grant;
 mod dpop_nonce;
 mod endpoints;
 mod exchange;
+mod governance_policy;
 mod id_token_exchange;
 mod introspect_limits;
 mod limits;

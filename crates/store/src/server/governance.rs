@@ -372,7 +372,10 @@ impl Database {
     }
 
     /// The agent identity `agent_id`.
-    pub async fn agent_identity(&self, agent_id: &str) -> Result<Option<AgentIdentity>, StoreError> {
+    pub async fn agent_identity(
+        &self,
+        agent_id: &str,
+    ) -> Result<Option<AgentIdentity>, StoreError> {
         on_backend!(self, point_read, |x| identity(x, agent_id))
     }
 

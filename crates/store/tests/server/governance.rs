@@ -49,7 +49,10 @@ async fn identities_are_registered_once_and_updated(db: Arc<Database>) {
     let mut other = identity("a1");
     other.owner = "mallory".into();
     assert!(!db.insert_agent_identity(other).await.unwrap());
-    assert_eq!(db.agent_identity("a1").await.unwrap().unwrap().owner, "alice");
+    assert_eq!(
+        db.agent_identity("a1").await.unwrap().unwrap().owner,
+        "alice"
+    );
     // an update keeps created_at
     let mut changed = identity("a1");
     changed.state = IdentityState::Disabled;
@@ -59,7 +62,12 @@ async fn identities_are_registered_once_and_updated(db: Arc<Database>) {
     assert!(db.update_agent_identity(changed).await.unwrap());
     let read = db.agent_identity("a1").await.unwrap().unwrap();
     assert_eq!(
-        (read.state, read.roles.len(), read.created_at, read.updated_at),
+        (
+            read.state,
+            read.roles.len(),
+            read.created_at,
+            read.updated_at
+        ),
         (IdentityState::Disabled, 0, NOW, NOW + 5)
     );
     assert!(!db.update_agent_identity(identity("nobody")).await.unwrap());
@@ -77,7 +85,10 @@ async fn identities_are_registered_once_and_updated(db: Arc<Database>) {
 
 async fn one_pending_approval_per_request_and_decisions_expire(db: Arc<Database>) {
     let first = db.request_approval(pending("ap1", "deploy")).await.unwrap();
-    assert_eq!((first.id.as_str(), first.state), ("ap1", ApprovalState::Pending));
+    assert_eq!(
+        (first.id.as_str(), first.state),
+        ("ap1", ApprovalState::Pending)
+    );
     // the same request again finds it; other scopes make another
     let again = db.request_approval(pending("ap2", "deploy")).await.unwrap();
     assert_eq!(again.id, "ap1");
@@ -95,20 +106,42 @@ async fn one_pending_approval_per_request_and_decisions_expire(db: Arc<Database>
         now: NOW + 1,
         expires_at: NOW + 100,
     };
-    let decided = db.decide_approval("ap1", decision.clone()).await.unwrap().unwrap();
+    let decided = db
+        .decide_approval("ap1", decision.clone())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        (decided.state, decided.decided_by.as_deref(), decided.expires_at),
+        (
+            decided.state,
+            decided.decided_by.as_deref(),
+            decided.expires_at
+        ),
         (ApprovalState::Approved, Some("bob"), Some(NOW + 100))
     );
-    assert!(db.decide_approval("ap1", decision.clone()).await.unwrap().is_none());
-    assert!(db.decide_approval("unknown", decision).await.unwrap().is_none());
+    assert!(
+        db.decide_approval("ap1", decision.clone())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        db.decide_approval("unknown", decision)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // while approved, a new request for the same thing is a new pending one
     // (the caller looks for a standing approval first)
     let standing = db
         .standing_approvals("agent-1", "prod", "https://prod.example", NOW + 99)
         .await
         .unwrap();
-    assert!(standing.iter().any(|a| a.id == "ap1" && a.state == ApprovalState::Approved));
+    assert!(
+        standing
+            .iter()
+            .any(|a| a.id == "ap1" && a.state == ApprovalState::Approved)
+    );
     // past expires_at it no longer stands, and a listing marks it expired
     let standing = db
         .standing_approvals("agent-1", "prod", "https://prod.example", NOW + 100)
@@ -130,7 +163,10 @@ async fn one_pending_approval_per_request_and_decisions_expire(db: Arc<Database>
         })
         .await
         .unwrap();
-    assert_eq!((next.id.as_str(), next.state), ("ap4", ApprovalState::Pending));
+    assert_eq!(
+        (next.id.as_str(), next.state),
+        ("ap4", ApprovalState::Pending)
+    );
 }
 
 async fn the_registry_keeps_environment_and_approval(db: Arc<Database>) {
@@ -151,5 +187,8 @@ async fn the_registry_keeps_environment_and_approval(db: Arc<Database>) {
     let plain = entry("plain", None);
     db.record_issued(plain).await.unwrap();
     let plain = db.passport("plain").await.unwrap().unwrap();
-    assert_eq!((plain.entry.environment, plain.entry.approval_id), (None, None));
+    assert_eq!(
+        (plain.entry.environment, plain.entry.approval_id),
+        (None, None)
+    );
 }

@@ -136,7 +136,10 @@ async fn sqlite_state_is_private_and_reopens_migrated() {
     }
     // reopened (the writer of the first handle may still be closing)
     let again = Database::open(&f.url, NOW + 1).await.unwrap();
-    assert_eq!(again.schema_versions().await.unwrap(), [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(
+        again.schema_versions().await.unwrap(),
+        [1, 2, 3, 4, 5, 6, 7]
+    );
     assert!(again.passport("kept").await.unwrap().is_some());
 }
 

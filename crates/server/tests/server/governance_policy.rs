@@ -1,0 +1,779 @@
+//! Governance (issue 14): policy as data, agent identities, approvals —
+//! every rule fed the input it refuses, expecting the status, the OAuth
+//! `error` and the `rule`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use passport_claims::ManualClock;
+use passport_mock_oidc::MockOidc;
+use passport_oidc::{OidcConfig, Provider};
+use passport_server::{Server, WorkloadClient};
+use passport_store::server::Database;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::endpoints::{Running, start_with};
+use crate::exchange::{links, now};
+
+const DEV: &str = "https://dev.example/api";
+const TEST: &str = "https://test.example/api";
+const PROD: &str = "https://prod.example/api";
+
+/// The reference's pipeline: dev 120 s, test 90 s, prod 45 s + approval.
+const POLICY: &str = r#"
+approval_ttl = 900
+
+[environments.dev]
+max_ttl = 120
+audiences = ["https://dev.example/api"]
+[[environments.dev.grants]]
+roles = ["pipeline"]
+scopes = ["build:*", "files:read"]
+
+[environments.test]
+max_ttl = 90
+audiences = ["https://test.example/api"]
+[[environments.test.grants]]
+roles = ["pipeline"]
+scopes = ["test:run"]
+
+[environments.prod]
+max_ttl = 45
+audiences = ["https://prod.example/api"]
+approval = true
+[[environments.prod.grants]]
+roles = ["deployer"]
+scopes = ["deploy:run"]
+
+[administrators]
+claim = "roles"
+[administrators.roles]
+identity_admin = ["idadmins"]
+approver = ["approvers"]
+auditor = ["auditors"]
+"#;
+
+struct Governed {
+    mock: MockOidc,
+    s: Running,
+    clock: Arc<ManualClock>,
+    policy: std::path::PathBuf,
+}
+
+async fn governed(policy: &str) -> Governed {
+    let mock = MockOidc::start().await;
+    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, policy).unwrap();
+    let clock = Arc::new(ManualClock::new(now()));
+    let (p, c) = (path.clone(), clock.clone());
+    let s = start_with(dir, move |b| {
+        b.upstream(provider)
+            .policy_file(p)
+            .clock(c)
+            // the periodic check is tested on its own below
+            .policy_reload_interval(Duration::from_secs(3600))
+    })
+    .await;
+    Governed {
+        mock,
+        s,
+        clock,
+        policy: path,
+    }
+}
+
+impl Governed {
+    /// An upstream ID token of `sub` holding the upstream `roles`.
+    fn admin(&self, sub: &str, roles: &[&str]) -> String {
+        let mut claims = self.mock.default_claims();
+        claims["sub"] = json!(sub);
+        claims["roles"] = json!(roles);
+        self.mock.mint_id_token(claims)
+    }
+
+    async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let url = self.s.at(path);
+        let mut r = match method {
+            "GET" => self.s.http.get(url),
+            _ => self.s.http.post(url),
+        };
+        if !bearer.is_empty() {
+            r = r.bearer_auth(bearer);
+        }
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        r.send().await.unwrap()
+    }
+
+    /// Registers the workload's identity (owner alice, as its client) with
+    /// `roles`, through the API, as the identity administrator "carol".
+    async fn register(&self, client: &WorkloadClient, roles: &[&str]) {
+        let r = self
+            .api(
+                "POST",
+                "/admin/api/identities",
+                &self.admin("carol", &["idadmins"]),
+                Some(json!({"agent_id": client.client_id, "owner": "alice", "team": "ci", "roles": roles})),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+    }
+
+    async fn ask(&self, client: &WorkloadClient, resource: &str, scope: &str) -> reqwest::Response {
+        self.s
+            .token(
+                client,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", resource),
+                    ("scope", scope),
+                ],
+            )
+            .await
+    }
+
+    async fn workload(&self, roles: &[&str]) -> WorkloadClient {
+        let client = self
+            .s
+            .workload("build:* files:read test:* deploy:run")
+            .await;
+        self.register(&client, roles).await;
+        client
+    }
+}
+
+/// The refusal must be `status`, `error`, with the `rule` member and a
+/// description starting `policy: RULE:`.
+async fn refused(r: reqwest::Response, status: StatusCode, error: &str, rule: &str) -> Value {
+    let got = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    assert_eq!(body["error"], error, "{body}");
+    assert_eq!(body["rule"], rule, "{body}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.starts_with(&format!("policy: {rule}:")),
+        "{body}"
+    );
+    body
+}
+
+async fn issued(r: reqwest::Response) -> Value {
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+fn jti_of(body: &Value) -> String {
+    links(body["access_token"].as_str().unwrap())
+        .pop()
+        .unwrap()
+        .jti
+}
+
+#[tokio::test]
+async fn each_environment_caps_the_lifetime_and_is_recorded() {
+    let g = governed(POLICY).await;
+    let client = g.workload(&["pipeline"]).await;
+    for (resource, scope, ttl, env) in
+        [(DEV, "build:x", 120, "dev"), (TEST, "test:run", 90, "test")]
+    {
+        let body = issued(g.ask(&client, resource, scope).await).await;
+        assert_eq!(body["expires_in"], ttl, "{body}");
+        let claims = links(body["access_token"].as_str().unwrap()).pop().unwrap();
+        assert_eq!(claims.exp - claims.iat, ttl);
+        let row =
+            g.s.server
+                .database()
+                .passport(&claims.jti)
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(row.entry.environment.as_deref(), Some(env));
+        assert_eq!(row.entry.approval_id, None);
+    }
+}
+
+#[tokio::test]
+async fn a_resource_in_no_environment_is_refused() {
+    let g = governed(POLICY).await;
+    let client = g.workload(&["pipeline"]).await;
+    // not even a prefix or a trailing slash matches
+    for resource in [
+        "https://tools.example/mcp",
+        "https://dev.example/api/",
+        "https://dev.example",
+    ] {
+        refused(
+            g.ask(&client, resource, "build:x").await,
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "environments",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn unregistered_and_disabled_identities_are_refused() {
+    let g = governed(POLICY).await;
+    let stranger = g.s.workload("build:*").await;
+    let body = refused(
+        g.ask(&stranger, DEV, "build:x").await,
+        StatusCode::BAD_REQUEST,
+        "access_denied",
+        "identities",
+    )
+    .await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("not registered")
+    );
+
+    let client = g.workload(&["pipeline"]).await;
+    issued(g.ask(&client, DEV, "build:x").await).await;
+    let r = g
+        .api(
+            "POST",
+            &format!("/admin/api/identities/{}", client.client_id),
+            &g.admin("carol", &["idadmins"]),
+            Some(json!({"state": "disabled"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = refused(
+        g.ask(&client, DEV, "build:x").await,
+        StatusCode::BAD_REQUEST,
+        "access_denied",
+        "identities",
+    )
+    .await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("disabled")
+    );
+}
+
+#[tokio::test]
+async fn scopes_beyond_the_grants_are_refused_naming_them() {
+    let g = governed(POLICY).await;
+    let client = g.workload(&["pipeline"]).await;
+    // within the client's scopes, but not granted in dev
+    let body = refused(
+        g.ask(&client, DEV, "build:x deploy:run").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        "environments.dev.grants",
+    )
+    .await;
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.ends_with("deploy:run"), "{description}");
+    // a role the identity lacks grants nothing: prod is the deployers'
+    refused(
+        g.ask(&client, PROD, "deploy:run").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        "environments.prod.grants",
+    )
+    .await;
+    // a pattern wider than the grant is beyond it too
+    refused(
+        g.ask(&client, TEST, "test:*").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        "environments.test.grants",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn prod_waits_for_another_principal_s_approval_until_it_expires() {
+    let g = governed(POLICY).await;
+    let client = g.workload(&["deployer"]).await;
+    let body = refused(
+        g.ask(&client, PROD, "deploy:run").await,
+        StatusCode::BAD_REQUEST,
+        "authorization_pending",
+        "environments.prod.approval",
+    )
+    .await;
+    let id = body["approval_id"].as_str().unwrap().to_owned();
+    // asking again finds the same pending approval
+    let again = refused(
+        g.ask(&client, PROD, "deploy:run").await,
+        StatusCode::BAD_REQUEST,
+        "authorization_pending",
+        "environments.prod.approval",
+    )
+    .await;
+    assert_eq!(again["approval_id"], id.as_str());
+    let listed: Value = g
+        .api(
+            "GET",
+            "/admin/api/approvals?state=pending",
+            &g.admin("bob", &["approvers"]),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["approvals"].as_array().unwrap().len(), 1, "{listed}");
+
+    let approve = format!("/admin/api/approvals/{id}/approve");
+    // the owner (and requester) of the identity may not approve it
+    let r = g
+        .api("POST", &approve, &g.admin("alice", &["approvers"]), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "access_denied");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("self_approval:"),
+        "{body}"
+    );
+    // nor may someone without the approver role
+    let r = g
+        .api(
+            "POST",
+            &approve,
+            &g.admin("dave", &["idadmins", "auditors"]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("approver"),
+        "{body}"
+    );
+    // still pending
+    refused(
+        g.ask(&client, PROD, "deploy:run").await,
+        StatusCode::BAD_REQUEST,
+        "authorization_pending",
+        "environments.prod.approval",
+    )
+    .await;
+
+    let r = g
+        .api("POST", &approve, &g.admin("bob", &["approvers"]), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let decided: Value = r.json().await.unwrap();
+    assert_eq!(
+        (decided["state"].as_str(), decided["decided_by"].as_str()),
+        (Some("approved"), Some("bob"))
+    );
+    // a second decision is refused
+    let r = g
+        .api(
+            "POST",
+            &format!("/admin/api/approvals/{id}/deny"),
+            &g.admin("bob", &["approvers"]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    let body = issued(g.ask(&client, PROD, "deploy:run").await).await;
+    assert_eq!(body["expires_in"], 45);
+    let row =
+        g.s.server
+            .database()
+            .passport(&jti_of(&body))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(row.entry.approval_id.as_deref(), Some(id.as_str()));
+    assert_eq!(row.entry.environment.as_deref(), Some("prod"));
+
+    // 15 minutes later the approval no longer admits: a new request waits
+    g.clock.advance(900);
+    let body = refused(
+        g.ask(&client, PROD, "deploy:run").await,
+        StatusCode::BAD_REQUEST,
+        "authorization_pending",
+        "environments.prod.approval",
+    )
+    .await;
+    let next = body["approval_id"].as_str().unwrap().to_owned();
+    assert_ne!(next, id);
+    // denied: access_denied naming it, until the denial expires
+    let r = g
+        .api(
+            "POST",
+            &format!("/admin/api/approvals/{next}/deny"),
+            &g.admin("bob", &["approvers"]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = refused(
+        g.ask(&client, PROD, "deploy:run").await,
+        StatusCode::BAD_REQUEST,
+        "access_denied",
+        "environments.prod.approval",
+    )
+    .await;
+    assert_eq!(body["approval_id"], next.as_str());
+}
+
+#[tokio::test]
+async fn a_delegated_child_is_governed_for_its_own_agent() {
+    let g = governed(POLICY).await;
+    let parent = g.workload(&["pipeline"]).await;
+    let body = issued(g.ask(&parent, DEV, "build:x").await).await;
+    let bundle = body["access_token"].as_str().unwrap().to_owned();
+    let exchange = [
+        ("grant_type", crate::exchange::EXCHANGE),
+        ("subject_token", bundle.as_str()),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ),
+        ("resource", DEV),
+        ("scope", "build:x"),
+    ];
+    // into another environment: its grants apply (test:run only in test)
+    let to_test = [
+        ("grant_type", crate::exchange::EXCHANGE),
+        ("subject_token", bundle.as_str()),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ),
+        ("resource", TEST),
+        ("scope", "build:x"),
+    ];
+    refused(
+        g.s.token(&parent, &to_test).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        "environments.test.grants",
+    )
+    .await;
+    // the parent's own client exchanging for itself is checked as any mint
+    let r = g.s.token(&parent, &exchange).await;
+    let child = issued(r).await;
+    assert!(child["expires_in"].as_i64().unwrap() <= 120);
+    let jti = jti_of(&child);
+    let row = g.s.server.database().passport(&jti).await.unwrap().unwrap();
+    assert_eq!(row.entry.environment.as_deref(), Some("dev"));
+    // and refused once its identity is disabled
+    let r = g
+        .api(
+            "POST",
+            &format!("/admin/api/identities/{}", parent.client_id),
+            &g.admin("carol", &["idadmins"]),
+            Some(json!({"state": "disabled"})),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{} {}",
+        parent.client_id,
+        r.text().await.unwrap()
+    );
+    refused(
+        g.s.token(&parent, &exchange).await,
+        StatusCode::BAD_REQUEST,
+        "access_denied",
+        "identities",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_good_new_policy_is_applied_and_a_bad_one_kept_out() {
+    let g = governed(POLICY).await;
+    let client = g.workload(&["pipeline"]).await;
+    refused(
+        g.ask(&client, DEV, "files:read deploy:run").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        "environments.dev.grants",
+    )
+    .await;
+    // grant the agent itself deploy:run in dev, and shorten dev
+    let granted = POLICY.replace(
+        "[environments.test]",
+        &format!(
+            "[[environments.dev.grants]]\nagents = [\"{}\"]\nscopes = [\"deploy:run\"]\n\n[environments.test]",
+            client.client_id
+        ),
+    )
+    .replace("max_ttl = 120", "max_ttl = 60");
+    std::fs::write(&g.policy, &granted).unwrap();
+    let status = g.s.server.reload_policy_now().await.unwrap();
+    assert_eq!((status.version, status.last_error.as_deref()), (2, None));
+    let body = issued(g.ask(&client, DEV, "files:read deploy:run").await).await;
+    assert_eq!(body["expires_in"], 60);
+
+    // a bad file: overlapping audiences
+    std::fs::write(&g.policy, granted.replace(TEST, DEV)).unwrap();
+    let status = g.s.server.reload_policy_now().await.unwrap();
+    assert_eq!(status.version, 2);
+    let error = status.last_error.unwrap();
+    assert!(error.contains("environments.test.audiences"), "{error}");
+    assert!(error.contains("policy.toml"), "{error}");
+    // the running policy stays: dev is still 60 s, test still served
+    let body = issued(g.ask(&client, DEV, "files:read deploy:run").await).await;
+    assert_eq!(body["expires_in"], 60);
+    issued(g.ask(&client, TEST, "test:run").await).await;
+    // and the error is visible to administrators
+    let r = g
+        .api(
+            "GET",
+            "/admin/api/policy",
+            &g.admin("erin", &["auditors"]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["policy"]["version"], 2);
+    assert!(
+        body["policy"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("environments.test.audiences")
+    );
+    // a file of unknown keys or no file at all: kept out too
+    std::fs::write(&g.policy, "[environments.dev]\nmax_tll = 5\n").unwrap();
+    let status = g.s.server.reload_policy_now().await.unwrap();
+    assert!(status.last_error.unwrap().contains("policy.toml:2"));
+    std::fs::remove_file(&g.policy).unwrap();
+    let status = g.s.server.reload_policy_now().await.unwrap();
+    assert!(status.last_error.unwrap().contains("cannot read"));
+    issued(g.ask(&client, DEV, "build:x").await).await;
+}
+
+#[tokio::test]
+async fn the_policy_file_is_watched_for_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, POLICY).unwrap();
+    let db = Database::open(dir.path().join("s.db").to_str().unwrap(), now())
+        .await
+        .unwrap();
+    let server = Server::builder("http://127.0.0.1:9", db)
+        .policy_file(&path)
+        .policy_reload_interval(Duration::from_millis(20))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(server.policy_status().unwrap().version, 1);
+    std::fs::write(
+        &path,
+        POLICY.replace("max_ttl = 45", "max_ttl = 30\n# changed size"),
+    )
+    .unwrap();
+    let mut waited = 0;
+    while server.policy_status().unwrap().version < 2 {
+        assert!(waited < 250, "the change was not picked up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    std::fs::write(&path, "not toml [").unwrap();
+    while server.policy_status().unwrap().last_error.is_none() {
+        assert!(waited < 500, "the bad file was not reported");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    assert_eq!(server.policy_status().unwrap().version, 2);
+}
+
+#[tokio::test]
+async fn a_bad_policy_refuses_to_start_naming_file_line_and_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad-policy.toml");
+    std::fs::write(&path, POLICY.replace("max_ttl = 90", "max_ttl = 0")).unwrap();
+    let db = Database::open(dir.path().join("s.db").to_str().unwrap(), now())
+        .await
+        .unwrap();
+    let e = Server::builder("http://127.0.0.1:9", db)
+        .policy_file(&path)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "policy_invalid");
+    let text = e.to_string();
+    assert!(
+        text.contains("bad-policy.toml:11: environments.test.max_ttl"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_policy_nothing_is_governed() {
+    let s = crate::endpoints::start().await;
+    let client = s.workload("files:read").await;
+    // unregistered agent, any resource, the default lifetime
+    let r = s
+        .token(
+            &client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", "https://anything.example"),
+                ("scope", "files:read"),
+            ],
+        )
+        .await;
+    let body = issued(r).await;
+    assert_eq!(body["expires_in"], 900);
+    assert!(s.server.policy_status().is_none());
+    let row = s
+        .server
+        .database()
+        .passport(&jti_of(&body))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.entry.environment, row.entry.approval_id), (None, None));
+}
+
+#[tokio::test]
+async fn agents_and_unprivileged_administrators_cannot_change_identities() {
+    let g = governed(POLICY).await;
+    let client = g.workload(&["pipeline"]).await;
+    let passport = issued(g.ask(&client, DEV, "build:x").await).await;
+    let body = json!({"roles": ["deployer"]});
+    let path = format!("/admin/api/identities/{}", client.client_id);
+    // an agent's passport is no administrator's ID token
+    let r = g
+        .api(
+            "POST",
+            &path,
+            passport["access_token"].as_str().unwrap(),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // nor are its client credentials
+    let r =
+        g.s.http
+            .post(g.s.at(&path))
+            .basic_auth(&client.client_id, Some(client.secret.expose()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = g.api("GET", "/admin/api/identities", "", None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // an administrator without identity_admin
+    let r = g
+        .api(
+            "POST",
+            &path,
+            &g.admin("bob", &["approvers"]),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // an identity admin who owns the identity may not give it roles
+    let r = g
+        .api(
+            "POST",
+            &path,
+            &g.admin("alice", &["idadmins"]),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let refusal: Value = r.json().await.unwrap();
+    assert_eq!(refusal["rule"], "identities.self_grant", "{refusal}");
+    // nor by making itself the owner in the same change
+    let r = g
+        .api(
+            "POST",
+            &path,
+            &g.admin("mallory", &["idadmins"]),
+            Some(json!({"owner": "mallory", "roles": ["deployer"]})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // nor register one it owns with roles
+    let r = g
+        .api(
+            "POST",
+            "/admin/api/identities",
+            &g.admin("mallory", &["idadmins"]),
+            Some(json!({"agent_id": "mine", "owner": "mallory", "roles": ["deployer"]})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // it may take roles away from its own identity
+    let r = g
+        .api(
+            "POST",
+            &path,
+            &g.admin("alice", &["idadmins"]),
+            Some(json!({"roles": []})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // another identity admin may grant
+    let r = g
+        .api("POST", &path, &g.admin("carol", &["idadmins"]), Some(body))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let changed: Value = r.json().await.unwrap();
+    assert_eq!(changed["roles"], json!(["deployer"]));
+    assert_eq!(changed["updated_by"], "carol");
+    // hostile bodies: unknown members, bad values, a duplicate
+    for bad in [
+        json!({"role": ["x"]}),
+        json!({"state": "deleted"}),
+        json!({"roles": [""]}),
+    ] {
+        let r = g
+            .api("POST", &path, &g.admin("carol", &["idadmins"]), Some(bad))
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+    let r = g
+        .api(
+            "POST",
+            "/admin/api/identities",
+            &g.admin("carol", &["idadmins"]),
+            Some(json!({"agent_id": client.client_id, "owner": "x"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = g
+        .api(
+            "POST",
+            "/admin/api/identities/nobody",
+            &g.admin("carol", &["idadmins"]),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
