@@ -85,7 +85,7 @@ async fn sqlite_and_postgres_have_the_same_tables_and_columns() {
     let left = sqlite_columns(&sqlite.url);
     let right = postgres_columns(&postgres.url).await;
     assert!(left.contains_key("registry") && left.contains_key("schema_migrations"));
-    assert_eq!(left.len(), 11, "{:?}", left.keys().collect::<Vec<_>>());
+    assert_eq!(left.len(), 13, "{:?}", left.keys().collect::<Vec<_>>());
     assert_eq!(left, right);
     assert_eq!(
         sqlite.db.schema_versions().await.unwrap(),
