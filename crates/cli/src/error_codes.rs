@@ -317,7 +317,13 @@ fn sections() -> Vec<Section> {
             "passport-server",
             "ServerError",
             server::ServerError::CODES,
-            "`MetadataError` (`Issuer`), `StoreError` (`Store`), `JoseError` (`Key`)",
+            "`MetadataError` (`Issuer`), `StoreError` (`Store`), `JoseError` (`Key`), `PolicyError` (`Policy`)",
+        ),
+        section(
+            "passport-server",
+            "PolicyError",
+            server::PolicyError::CODES,
+            "",
         ),
     ];
     for sec in &mut s {
