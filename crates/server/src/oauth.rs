@@ -56,7 +56,8 @@ pub struct OAuthError {
     pub retry_after: Option<u64>,
     /// Further members of the body (governance's `rule`, `approval_id`);
     /// never `error` nor `error_description`.
-    pub extra: Map<String, Value>,
+    /// (Boxed: errors stay small on the hot path.)
+    pub extra: Option<Box<Map<String, Value>>>,
 }
 
 impl OAuthError {
@@ -78,7 +79,7 @@ impl OAuthError {
             description: passport_jose::clip(&clean, 200).replace('…', "..."),
             www_authenticate: None,
             retry_after: None,
-            extra: Map::new(),
+            extra: None,
         }
     }
 
@@ -94,7 +95,9 @@ impl OAuthError {
     #[must_use]
     pub fn with(mut self, name: &str, value: impl Into<Value>) -> OAuthError {
         if name != "error" && name != "error_description" {
-            self.extra.insert(name.to_owned(), value.into());
+            self.extra
+                .get_or_insert_with(Box::default)
+                .insert(name.to_owned(), value.into());
         }
         self
     }
@@ -106,7 +109,7 @@ impl OAuthError {
         if !self.description.is_empty() {
             map.insert("error_description".into(), json!(self.description));
         }
-        for (name, value) in &self.extra {
+        for (name, value) in self.extra.iter().flat_map(|m| m.iter()) {
             map.entry(name.clone()).or_insert_with(|| value.clone());
         }
         Value::Object(map)

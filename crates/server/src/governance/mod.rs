@@ -117,7 +117,7 @@ pub(crate) async fn admit(server: &Server, candidate: &Candidate) -> Result<Admi
             client_id = %candidate.client_id,
             audience = %candidate.audience,
             error = e.error,
-            rule = ?e.extra.get("rule"),
+            rule = ?e.extra.as_ref().and_then(|m| m.get("rule")),
             outcome = "refused",
             "issuance refused by policy"
         );
