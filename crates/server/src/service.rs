@@ -167,6 +167,7 @@ pub struct ServerBuilder {
     authorize_rate: RateLimit,
     auto_consent: bool,
     clients: ClientOptions,
+    admin_roles: Option<String>,
 }
 
 /// The builder's client options (registration, metadata documents).
@@ -365,6 +366,16 @@ impl ServerBuilder {
         self
     }
 
+    /// Test support, not API (hidden, may change): the administrators'
+    /// role mapping, as TOML (`claim = "roles"`, `[roles]` table: the
+    /// policy file's `[administrators]`), for a server without a policy
+    /// file. Refused at [`build`](ServerBuilder::build) when invalid.
+    #[doc(hidden)]
+    pub fn admin_roles(mut self, mapping: &str) -> ServerBuilder {
+        self.admin_roles = Some(mapping.to_owned());
+        self
+    }
+
     /// Validates the issuer and loads (or, on the first start, generates and
     /// stores) the signing key.
     pub async fn build(self) -> Result<Server, ServerError> {
@@ -392,6 +403,13 @@ impl ServerBuilder {
             RateLimiter::new(self.introspection_rate, MAX_RATE_KEYS, self.clock.clone());
         let revocation_limiter =
             RateLimiter::new(self.revocation_rate, MAX_RATE_KEYS, self.clock.clone());
+        let admin_roles = self
+            .admin_roles
+            .as_deref()
+            .map(toml::from_str::<crate::governance::roles::RoleMapping>)
+            .transpose()
+            .map_err(|e| ServerError::InvalidScope(format!("administrators' roles: {e}")))?
+            .map(Arc::new);
         let c = self.clients;
         let open_scopes = ScopeSet::parse(c.registration_scopes.split_ascii_whitespace())
             .map_err(|e| ServerError::InvalidScope(e.to_string()))?;
@@ -444,6 +462,7 @@ impl ServerBuilder {
                     crate::endpoints::authorize::MAX_PENDING,
                 ),
                 clients,
+                admin_roles,
             }),
         })
     }
@@ -495,6 +514,8 @@ pub(crate) struct Inner {
     pub(crate) authorizations: crate::endpoints::authorize::PendingAuthorizations,
     /// Registration, metadata documents, open clients' scopes.
     pub(crate) clients: ClientSettings,
+    /// The administrators' roles set by [`ServerBuilder::admin_roles`].
+    pub(crate) admin_roles: Option<Arc<crate::governance::roles::RoleMapping>>,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and
@@ -551,6 +572,7 @@ impl Server {
             authorize_rate: DEFAULT_AUTHORIZE_RATE,
             auto_consent: false,
             clients: ClientOptions::default(),
+            admin_roles: None,
         }
     }
 

@@ -14,6 +14,8 @@
 // A skeleton: the governance modules read these as they land.
 #![allow(dead_code)]
 
+pub(crate) mod kill_switch;
+pub(crate) mod lifecycle;
 pub(crate) mod roles;
 
 use passport_claims::ScopeSet;
@@ -68,8 +70,7 @@ impl Admission {
 /// The administrators' role mapping in force (the policy file's
 /// `[administrators]`; none without a policy: nobody has a role).
 pub(crate) fn role_mapping(server: &Server) -> std::sync::Arc<roles::RoleMapping> {
-    let _ = server;
-    std::sync::Arc::new(roles::RoleMapping::default())
+    server.inner.admin_roles.clone().unwrap_or_default()
 }
 
 /// Decides whether `candidate` may be minted, and how.
@@ -77,6 +78,6 @@ pub(crate) fn role_mapping(server: &Server) -> std::sync::Arc<roles::RoleMapping
 /// # Errors
 /// The OAuth error to answer with when governance refuses.
 pub(crate) async fn admit(server: &Server, candidate: &Candidate) -> Result<Admission, OAuthError> {
-    let _ = server;
+    kill_switch::check(server, candidate).await?;
     Ok(Admission::as_asked(candidate))
 }

@@ -15,6 +15,8 @@ mod endpoints;
 mod exchange;
 mod id_token_exchange;
 mod introspect_limits;
+mod kill_switch;
+mod lifecycle;
 mod limits;
 mod peer_attacks;
 mod postgres;

@@ -65,6 +65,7 @@ mod types;
 
 use std::path::Path;
 
+pub use kill::{KillKind, KillSwitch, Lifecycle, NewKillSwitch, RegistryFilter, RegistryListing};
 pub use types::{
     ClientKind, ClientRecord, CodeGrant, KeyMaterial, KeyState, NewClient, NewCode,
     NewRefreshToken, NewSigningKey, PassportEntry, PassportState, RefreshFamily, RefreshGrant,
@@ -166,6 +167,7 @@ macro_rules! on_backend {
     };
 }
 
+mod kill;
 mod status_query;
 
 impl Database {
