@@ -231,7 +231,7 @@ fn lift_switch() -> String {
 fn switches() -> String {
     format!(
         "SELECT {SWITCH_COLUMNS} FROM kill_switches \
-         WHERE lifted_at IS NULL OR $1 = 1 ORDER BY engaged_at DESC, id LIMIT $2"
+         WHERE lifted_at IS NULL OR CAST($1 AS BIGINT) = 1 ORDER BY engaged_at DESC, id LIMIT $2"
     )
 }
 
@@ -406,6 +406,26 @@ async fn revoke_subject<E: Exec>(
     ops::revoked_rows(&rows)
 }
 
+async fn list_switches<E: Exec>(
+    x: &mut E,
+    all: i64,
+    limit: i64,
+) -> Result<Vec<KillSwitch>, StoreError> {
+    let rows = x.query(&switches(), &[all.into(), limit.into()]).await?;
+    rows.iter().map(switch_row).collect()
+}
+
+async fn set_successor<E: Exec>(
+    x: &mut E,
+    predecessor: &str,
+    successor: &str,
+) -> Result<bool, StoreError> {
+    let changed = x
+        .exec(SET_SUCCESSOR, &[successor.into(), predecessor.into()])
+        .await?;
+    Ok(changed == 1)
+}
+
 async fn engaged_for<E: Exec>(
     x: &mut E,
     parent: Option<&str>,
@@ -492,10 +512,7 @@ impl Database {
     ) -> Result<Vec<KillSwitch>, StoreError> {
         let limit = i64::from(limit.clamp(1, MAX_LISTING));
         let all = i64::from(include_lifted);
-        on_backend!(self, read, |x| async move {
-            let rows = x.query(&switches(), &[all.into(), limit.into()]).await?;
-            rows.iter().map(switch_row).collect()
-        })
+        on_backend!(self, read, |x| list_switches(x, all, limit))
     }
 
     /// The first engaged kill-switch that blocks a passport for `agent`,
@@ -539,13 +556,7 @@ impl Database {
         successor: &str,
     ) -> Result<bool, StoreError> {
         let (p, s) = (predecessor.to_owned(), successor.to_owned());
-        on_backend!(self, single_write, |x| async move {
-            Ok(
-                x.exec(SET_SUCCESSOR, &[s.as_str().into(), p.as_str().into()])
-                    .await?
-                    == 1,
-            )
-        })
+        on_backend!(self, single_write, |x| set_successor(x, &p, &s))
     }
 
     /// The registry rows `filter` selects, newest first, with their

@@ -9,6 +9,7 @@
 
 mod common;
 mod hot_paths;
+mod kill;
 mod review3;
 mod schema;
 mod secrets;
