@@ -150,7 +150,7 @@ impl Lifecycle {
     }
 
     /// The state of `listing` at `now` (the same rule as
-    /// [`Database::registry_listing`]'s filter, [`LIFECYCLE_SQL`]).
+    /// [`Database::registry_listing`]'s filter).
     pub fn of(listing: &RegistryListing, now: i64) -> Lifecycle {
         if listing.record.state == PassportState::Revoked {
             Lifecycle::Revoked
@@ -483,6 +483,25 @@ impl Database {
     /// engaged switch. It blocks issuance from its commit on
     /// ([`engaged_kill_switch`](Database::engaged_kill_switch)); revoking
     /// what the subject holds is [`revoke_subject`](Database::revoke_subject).
+    ///
+    /// ```
+    /// use passport_store::server::{Database, KillKind, NewKillSwitch};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path().join("s.db").to_str().unwrap(), 1_700_000_000).await?;
+    /// let switch = NewKillSwitch::new(
+    ///     "ks-1".into(), KillKind::Agent, "agent-7".into(), "alice".into(),
+    ///     "leaked key".into(), 1_700_000_000,
+    /// );
+    /// db.engage_kill_switch(switch).await?;
+    /// db.revoke_subject(KillKind::Agent, "agent-7", 1_700_000_000).await?;
+    /// let blocked = db.engaged_kill_switch(None, "agent-7", "bob", "client-1").await?;
+    /// assert_eq!(blocked, Some((KillKind::Agent, "agent-7".to_owned())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn engage_kill_switch(
         &self,
         switch: NewKillSwitch,
