@@ -175,6 +175,7 @@ pub struct ServerBuilder {
     clients: ClientOptions,
     policy_file: Option<std::path::PathBuf>,
     policy_reload_interval: std::time::Duration,
+    admin_roles: Option<String>,
 }
 
 /// The builder's client options (registration, metadata documents).
@@ -393,6 +394,16 @@ impl ServerBuilder {
         self
     }
 
+    /// Test support, not API (hidden, may change): the administrators'
+    /// role mapping, as TOML (`claim = "roles"`, `[roles]` table: the
+    /// policy file's `[administrators]`), for a server without a policy
+    /// file. Refused at [`build`](ServerBuilder::build) when invalid.
+    #[doc(hidden)]
+    pub fn admin_roles(mut self, mapping: &str) -> ServerBuilder {
+        self.admin_roles = Some(mapping.to_owned());
+        self
+    }
+
     /// Validates the issuer and loads (or, on the first start, generates and
     /// stores) the signing key, and the policy file if one is set.
     pub async fn build(self) -> Result<Server, ServerError> {
@@ -428,6 +439,13 @@ impl ServerBuilder {
             RateLimiter::new(self.introspection_rate, MAX_RATE_KEYS, self.clock.clone());
         let revocation_limiter =
             RateLimiter::new(self.revocation_rate, MAX_RATE_KEYS, self.clock.clone());
+        let admin_roles = self
+            .admin_roles
+            .as_deref()
+            .map(toml::from_str::<crate::governance::roles::RoleMapping>)
+            .transpose()
+            .map_err(|e| ServerError::InvalidScope(format!("administrators' roles: {e}")))?
+            .map(Arc::new);
         let c = self.clients;
         let open_scopes = ScopeSet::parse(c.registration_scopes.split_ascii_whitespace())
             .map_err(|e| ServerError::InvalidScope(e.to_string()))?;
@@ -481,6 +499,7 @@ impl ServerBuilder {
                 ),
                 clients,
                 policy,
+                admin_roles,
             }),
         })
     }
@@ -534,6 +553,8 @@ pub(crate) struct Inner {
     pub(crate) clients: ClientSettings,
     /// The governance policy in force, if a policy file is set.
     pub(crate) policy: Option<Arc<PolicyHandle>>,
+    /// The administrators' roles set by [`ServerBuilder::admin_roles`].
+    pub(crate) admin_roles: Option<Arc<crate::governance::roles::RoleMapping>>,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and
@@ -592,6 +613,7 @@ impl Server {
             clients: ClientOptions::default(),
             policy_file: None,
             policy_reload_interval: DEFAULT_POLICY_RELOAD_INTERVAL,
+            admin_roles: None,
         }
     }
 

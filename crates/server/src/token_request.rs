@@ -161,6 +161,9 @@ pub enum TokenRequest {
         scope: Option<ScopeSet>,
         /// RFC 8707 `resource`, if sent.
         resource: Option<String>,
+        /// The `jti` of the passport this one replaces (a rotation: the
+        /// predecessor then reads ROTATED), if sent.
+        replaces: Option<String>,
     },
 }
 
@@ -311,7 +314,11 @@ impl TokenRequest {
                     scope,
                 })
             }
-            _ => TokenRequest::ClientCredentials { scope, resource },
+            _ => TokenRequest::ClientCredentials {
+                scope,
+                resource,
+                replaces: form.get("replaces").map(str::to_owned),
+            },
         })
     }
 

@@ -186,7 +186,16 @@ pub(super) async fn authorization_code(
     } else {
         None
     };
-    let mut answer = mint_root(server, client, &principal, audience, scopes, jkt, &jti).await?;
+    let mut answer = mint_root(
+        server,
+        client,
+        &principal,
+        audience,
+        scopes,
+        jkt,
+        (&jti, None),
+    )
+    .await?;
     // recorded: a reuse refused meanwhile may have missed it (see above)
     let reused = db
         .code_reused(&hash)
@@ -337,7 +346,8 @@ pub(super) async fn refresh_token(
         audience,
         scopes,
         jkt,
-        &jti,
+        // the family's previous passport is ROTATED
+        (&jti, Some(family.passport_jti.clone())),
     )
     .await?;
     // recorded: a reuse (or a revocation) of the family meanwhile may have
@@ -409,7 +419,8 @@ pub(super) async fn end_family_of(server: &Server, jti: &str) -> Result<(), OAut
 }
 
 /// Mints the root passport of a grant (reusing [`mint`]), with the given
-/// `jti` (already named to the store), bound to `jkt` if any.
+/// `jti` (already named to the store), bound to `jkt` if any, replacing
+/// the passport `replaces` names (a refresh: the family's previous one).
 async fn mint_root(
     server: &Server,
     client: &ClientRecord,
@@ -417,7 +428,7 @@ async fn mint_root(
     audience: Audience,
     scopes: ScopeSet,
     jkt: Option<String>,
-    jti: &str,
+    (jti, replaces): (&str, Option<String>),
 ) -> Result<Value, OAuthError> {
     let jti = jti.to_owned();
     let identity = principal.assertion();
@@ -431,7 +442,7 @@ async fn mint_root(
         scopes: scopes.clone(),
         ttl: server.inner.passport_ttl,
         parent_jti: None,
-        replaces: None,
+        replaces,
     };
     mint(server, client, candidate, move |issuer, admitted| {
         let mut request = IssuanceRequest::new(identity, audience, agent, model, scopes)

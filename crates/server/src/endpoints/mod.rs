@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::client_auth::{AuthenticatedClient, ClientAuthError, ClientCredentials};
 use crate::form::{DEFAULT_MAX_FORM_BYTES, Form};
-use crate::governance::{Admission, Candidate, admit};
+use crate::governance::{Admission, Candidate, admit, lifecycle};
 use crate::metadata::{AUTH_METHODS, MetadataOptions, ServerMetadata, paths};
 use crate::oauth::{OAuthError, codes};
 use crate::service::{STATUS_LIST_PATH, Server};
@@ -37,6 +37,7 @@ const STATUS_LIST_LIFETIME: i64 = 3600;
 const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 
 mod admin_api_governance;
+pub(crate) mod admin_api_kill;
 pub(crate) mod authorize;
 pub(crate) mod clients;
 mod code_grant;
@@ -99,6 +100,22 @@ pub(crate) fn router(server: Server) -> Router {
         .route(
             &route("/admin/api/policy"),
             get(admin_api_governance::policy_status),
+        )
+        .route(
+            &route(admin_api_kill::KILL_SWITCHES),
+            get(admin_api_kill::list_switches).post(admin_api_kill::engage_switch),
+        )
+        .route(
+            &route(admin_api_kill::KILL_SWITCHES_LIFT),
+            post(admin_api_kill::lift_switch),
+        )
+        .route(
+            &route(admin_api_kill::REGISTRY),
+            get(admin_api_kill::registry),
+        )
+        .route(
+            &(route(admin_api_kill::REGISTRY) + admin_api_kill::REVOKE_SUFFIX),
+            post(admin_api_kill::registry_revoke),
         )
         .layer(axum::middleware::from_fn_with_state(
             server.inner.request_timeout,

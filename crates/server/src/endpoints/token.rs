@@ -43,9 +43,11 @@ pub(super) async fn token_inner(server: &Server, request: Request) -> Result<Val
         ));
     }
     match grant {
-        TokenRequest::ClientCredentials { scope, resource } => {
-            client_credentials(server, client, scope, resource, &posted.headers).await
-        }
+        TokenRequest::ClientCredentials {
+            scope,
+            resource,
+            replaces,
+        } => client_credentials(server, client, (scope, resource, replaces), &posted.headers).await,
         TokenRequest::TokenExchange(exchange) => {
             token_exchange(server, client, exchange, &posted.headers).await
         }
@@ -88,11 +90,12 @@ pub(super) fn require_resource(resource: Option<String>) -> Result<Audience, OAu
 }
 
 /// RFC 6749 §4.4 for a workload: the principal is its registered owner.
+/// With `replaces`, the new passport succeeds that one of this client
+/// (see [`crate::governance::lifecycle::check_replaces`]).
 pub(super) async fn client_credentials(
     server: &Server,
     client: &ClientRecord,
-    scope: Option<ScopeSet>,
-    resource: Option<String>,
+    (scope, resource, replaces): (Option<ScopeSet>, Option<String>, Option<String>),
     headers: &HeaderMap,
 ) -> Result<Value, OAuthError> {
     let (Some(owner), ClientKind::Workload) = (client.owner.clone(), client.kind) else {
@@ -104,6 +107,9 @@ pub(super) async fn client_credentials(
     };
     let audience = require_resource(resource)?;
     let scopes = granted_scopes(client, scope)?;
+    if let Some(previous) = &replaces {
+        lifecycle::check_replaces(server, &client.client_id, audience.as_str(), previous).await?;
+    }
     let jkt = dpop_binding(server, headers, None).await?;
     let inner = &server.inner;
     let agent = agent_of(client)?;
@@ -115,7 +121,7 @@ pub(super) async fn client_credentials(
         scopes: scopes.clone(),
         ttl: inner.passport_ttl,
         parent_jti: None,
-        replaces: None,
+        replaces,
     };
     mint(server, client, candidate, move |issuer, admitted| {
         let mut request = IssuanceRequest::new(
@@ -246,7 +252,7 @@ pub(super) async fn mint(
 ) -> Result<Value, OAuthError> {
     let inner = &server.inner;
     let admitted = admit(server, &candidate).await?;
-    let parent_jti = candidate.parent_jti;
+    let parent_jti = candidate.parent_jti.clone();
     server.reload_keys_if_due(false).await;
     // an index from the blocks taken before: no write of its own
     let index = inner
@@ -295,6 +301,8 @@ pub(super) async fn mint(
         }
         Err(e) => return Err(server_error("the passport could not be recorded", &e)),
     }
+    // recorded: a kill-switch engaged meanwhile revokes it; a rotation names it
+    lifecycle::recorded(server, &candidate, &claims.jti).await?;
     tracing::info!(
         jti = %claims.jti,
         client_id = %client.client_id,

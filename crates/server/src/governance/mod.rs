@@ -22,6 +22,8 @@
 
 pub(crate) mod approvals;
 pub(crate) mod identities;
+pub(crate) mod kill_switch;
+pub(crate) mod lifecycle;
 pub(crate) mod policy;
 pub(crate) mod roles;
 
@@ -79,7 +81,7 @@ impl Admission {
 pub(crate) fn role_mapping(server: &Server) -> std::sync::Arc<roles::RoleMapping> {
     match &server.inner.policy {
         Some(handle) => std::sync::Arc::clone(&handle.current().administrators),
-        None => std::sync::Arc::new(roles::RoleMapping::default()),
+        None => server.inner.admin_roles.clone().unwrap_or_default(),
     }
 }
 
@@ -105,6 +107,7 @@ fn refusal(status: u16, error: &'static str, rule: &str, why: &str) -> OAuthErro
 /// ([`approvals::admit_under`]). A delegated child is checked as any
 /// passport, for its own agent.
 pub(crate) async fn admit(server: &Server, candidate: &Candidate) -> Result<Admission, OAuthError> {
+    kill_switch::check(server, candidate).await?;
     let Some(handle) = &server.inner.policy else {
         return Ok(Admission::as_asked(candidate));
     };

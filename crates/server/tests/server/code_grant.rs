@@ -19,8 +19,8 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const PRINCIPAL: &str = r#"{"issuer":"https://idp.example","subject":"alice","acr":null,"ial":null,"aal":null,"fal":null}"#;
 
 /// A confidential client registered by an operator (secret, Basic).
-struct Client {
-    id: String,
+pub(crate) struct Client {
+    pub(crate) id: String,
     secret: String,
 }
 
@@ -31,7 +31,7 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-async fn client(s: &Running, id: &str, scopes: &str) -> Client {
+pub(crate) async fn client(s: &Running, id: &str, scopes: &str) -> Client {
     let (secret, hash) = ClientSecret::generate().unwrap();
     s.server
         .database()
@@ -57,7 +57,13 @@ async fn client(s: &Running, id: &str, scopes: &str) -> Client {
 }
 
 /// Stores a code for `client`, as `/authorize` does, expiring at `expires_at`.
-async fn code_for(s: &Running, client: &Client, code: &str, scope: &str, expires_at: i64) {
+pub(crate) async fn code_for(
+    s: &Running,
+    client: &Client,
+    code: &str,
+    scope: &str,
+    expires_at: i64,
+) {
     s.server
         .database()
         .insert_code(NewCode {
@@ -92,7 +98,7 @@ async fn post(
     request.send().await.unwrap()
 }
 
-async fn redeem(
+pub(crate) async fn redeem(
     s: &Running,
     client: &Client,
     code: &str,
@@ -118,7 +124,7 @@ fn code_form<'a>(
     form
 }
 
-async fn refresh(
+pub(crate) async fn refresh(
     s: &Running,
     client: &Client,
     token: &str,
@@ -129,7 +135,7 @@ async fn refresh(
     post(s, "/token", client, &form, None).await
 }
 
-async fn ok(r: reqwest::Response) -> Value {
+pub(crate) async fn ok(r: reqwest::Response) -> Value {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
     r.json().await.unwrap()

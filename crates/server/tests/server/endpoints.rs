@@ -61,25 +61,31 @@ pub(crate) async fn start_on(
         .await
         .unwrap();
     let server = configure(Server::builder(&url, db)).build().await.unwrap();
-    let task = tokio::spawn({
-        let server = server.clone();
-        async move {
-            server
-                .serve(listener, std::future::pending())
-                .await
-                .unwrap();
-        }
-    });
-    Running {
-        server,
-        url,
-        http: reqwest::Client::new(),
-        task,
-        dir: None,
-    }
+    Running::serving(server, listener)
 }
 
 impl Running {
+    /// `server`, serving on `listener`.
+    pub(crate) fn serving(server: Server, listener: tokio::net::TcpListener) -> Running {
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn({
+            let server = server.clone();
+            async move {
+                server
+                    .serve(listener, std::future::pending())
+                    .await
+                    .unwrap();
+            }
+        });
+        Running {
+            server,
+            url,
+            http: reqwest::Client::new(),
+            task,
+            dir: None,
+        }
+    }
+
     pub(crate) fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }

@@ -16,6 +16,8 @@ mod exchange;
 mod governance_policy;
 mod id_token_exchange;
 mod introspect_limits;
+mod kill_switch;
+mod lifecycle;
 mod limits;
 mod peer_attacks;
 mod postgres;

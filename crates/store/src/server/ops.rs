@@ -16,7 +16,7 @@ use crate::error::{StoreError, shorten};
 /// while its parent's subtree is being revoked would escape the recursive
 /// query's snapshot. Children take it shared (they do not wait for each
 /// other), a revocation exclusively; SQLite's single writer needs none.
-const REVOCATION_LOCK: i64 = 0x7061_7373_7265_766b;
+pub(super) const REVOCATION_LOCK: i64 = 0x7061_7373_7265_766b;
 
 /// Signing-key changes (the first key, a rotation, a promotion) run under
 /// this transaction-level lock on PostgreSQL. Without it, two instances
@@ -46,7 +46,7 @@ async fn lock_family<E: Exec>(x: &mut E, family: &str) -> Result<(), StoreError>
     Ok(())
 }
 
-fn pg_lock(kind: &str, key: i64) -> String {
+pub(super) fn pg_lock(kind: &str, key: i64) -> String {
     format!("SELECT {kind}({key})")
 }
 
@@ -56,7 +56,7 @@ fn idx_in(v: Option<u64>) -> Result<Val, StoreError> {
         .map(Val::from)
 }
 
-fn idx_out(v: Option<i64>) -> Result<Option<u64>, StoreError> {
+pub(super) fn idx_out(v: Option<i64>) -> Result<Option<u64>, StoreError> {
     v.map(|i| u64::try_from(i).map_err(|_| StoreError::Corrupt(format!("status index {i}"))))
         .transpose()
 }
@@ -70,7 +70,11 @@ fn parse_list(s: &str) -> Result<Vec<String>, StoreError> {
 }
 
 /// One statement's only row, if any.
-async fn one<E: Exec>(x: &mut E, query: &str, params: &[Val]) -> Result<Option<Row>, StoreError> {
+pub(super) async fn one<E: Exec>(
+    x: &mut E,
+    query: &str,
+    params: &[Val],
+) -> Result<Option<Row>, StoreError> {
     Ok(x.query(query, params).await?.into_iter().next())
 }
 
@@ -128,10 +132,20 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_governance.sql"),
         postgres: include_str!("../../migrations/postgres/0007_governance.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_lifecycle_kill",
+        sqlite: include_str!("../../migrations/sqlite/0008_lifecycle_kill.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_lifecycle_kill.sql"),
+    },
 ];
 
-/// The newest schema version this crate knows.
-pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+/// The newest schema version this crate knows: the last migration's
+/// (migrations are numbered without gaps once every branch is merged).
+pub(super) const SCHEMA_VERSION: i64 = match MIGRATIONS.last() {
+    Some(m) => m.version,
+    None => 0,
+};
 
 /// Creates the version table; the versions applied.
 pub(super) async fn applied_versions<E: Exec>(x: &mut E) -> Result<Vec<i64>, StoreError> {
@@ -177,7 +191,7 @@ pub(super) async fn apply<E: Exec>(x: &mut E, m: &Migration, now: i64) -> Result
 
 // ---- registry ----
 
-fn registry_row(r: &Row) -> Result<RegistryRecord, StoreError> {
+pub(super) fn registry_row(r: &Row) -> Result<RegistryRecord, StoreError> {
     let state = match r.text(13)?.as_str() {
         "active" => PassportState::Active,
         "revoked" => PassportState::Revoked,
@@ -313,6 +327,13 @@ pub(super) async fn revoke_cascade<E: Exec>(
         // in the same transaction: whoever reads the new epoch sees these
         x.exec(sql::BUMP_REVOCATION_EPOCH, &[]).await?;
     }
+    revoked_rows(&rows)
+}
+
+/// The rows of a revoking `UPDATE … RETURNING jti, status_uri,
+/// status_idx, revoked_reason`: the direct ones first, then the
+/// descendants, each in a stable order.
+pub(super) fn revoked_rows(rows: &[Row]) -> Result<Vec<Revoked>, StoreError> {
     let mut out = rows
         .iter()
         .map(|r| {
@@ -324,7 +345,6 @@ pub(super) async fn revoke_cascade<E: Exec>(
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    // the direct one first, then the descendants in a stable order
     out.sort_by(|a, b| {
         (a.reason != RevocationReason::Direct, &a.jti)
             .cmp(&(b.reason != RevocationReason::Direct, &b.jti))

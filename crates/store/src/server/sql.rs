@@ -93,7 +93,7 @@ pub(super) fn client_by_id() -> String {
 }
 
 /// `columns` (comma-separated), each prefixed with the table alias `alias`.
-fn qualified(columns: &str, alias: &str) -> String {
+pub(super) fn qualified(columns: &str, alias: &str) -> String {
     columns
         .split(", ")
         .map(|c| format!("{alias}.{c}"))

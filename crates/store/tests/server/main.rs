@@ -10,6 +10,7 @@
 mod common;
 mod governance;
 mod hot_paths;
+mod kill;
 mod review3;
 mod schema;
 mod secrets;

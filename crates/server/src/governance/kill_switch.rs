@@ -1,0 +1,389 @@
+//! Kill-switches (issue 14): per agent identity, principal or client.
+//!
+//! Engaging one ([`engage`]) first records the switch — from its commit on
+//! every instance on the database refuses issuance for the subject
+//! ([`check`], which every grant runs first in `admit`) — and then revokes
+//! every active passport the subject holds, with their descendants, and
+//! ends every refresh family that issued one, in one transaction that
+//! moves the revocation epoch (so every instance's introspection cache
+//! reads the registry again). A failure between the two leaves the switch
+//! engaged (fail closed) and is reported; engaging again is idempotent and
+//! finishes the revocation. A grant that passed [`check`] just before the
+//! switch was engaged checks again once its passport is recorded
+//! ([`after_record`]) and revokes it then, so no passport recorded after
+//! the revocation's snapshot escapes it.
+//!
+//! Engaging and lifting need the `resource_owner` or the `identity_admin`
+//! role (a resource owner stops what reaches its resources; an identity
+//! administrator manages the identities themselves); reading the switches
+//! also the `auditor` role. The check reads the database at every grant
+//! (one indexed read, no cache: a switch engaged on any instance counts at
+//! once); when it cannot be read, issuance is refused (503
+//! `temporarily_unavailable`).
+
+use passport_store::server::{KillKind, KillSwitch, NewKillSwitch, Revoked};
+use serde_json::{Value, json};
+
+use super::Candidate;
+use super::roles::{AdminActor, AdminRole};
+use crate::oauth::{OAuthError, codes};
+use crate::service::Server;
+
+/// Who may engage and lift kill-switches (and revoke passports).
+pub(crate) const OPERATORS: [AdminRole; 2] = [AdminRole::ResourceOwner, AdminRole::IdentityAdmin];
+
+/// Who may read the kill-switches and the registry.
+pub(crate) const READERS: [AdminRole; 3] = [
+    AdminRole::Auditor,
+    AdminRole::ResourceOwner,
+    AdminRole::IdentityAdmin,
+];
+
+/// The longest subject (an agent id, principal or client id) a switch names.
+const MAX_SUBJECT: usize = 256;
+/// The longest reason.
+const MAX_REASON: usize = 512;
+
+/// Refuses (403 `access_denied`, naming the roles) unless `actor` holds
+/// one of `roles`.
+pub(crate) fn require_any(actor: &AdminActor, roles: &[AdminRole]) -> Result<(), OAuthError> {
+    if roles.iter().any(|r| actor.roles.contains(r)) {
+        return Ok(());
+    }
+    let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+    Err(OAuthError::new(
+        403,
+        codes::ACCESS_DENIED,
+        format!(
+            "insufficient_role: this needs one of the roles {}",
+            names.join(", ")
+        ),
+    ))
+}
+
+/// The kind named `s` (`agent`, `principal` or `client`), or 400.
+pub(crate) fn kind(s: &str) -> Result<KillKind, OAuthError> {
+    KillKind::parse(s).ok_or_else(|| {
+        OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            "kind must be agent, principal or client",
+        )
+    })
+}
+
+/// `text` as a bounded, printable field, or 400 naming `what`.
+fn field(what: &str, text: &str, max: usize) -> Result<String, OAuthError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            format!("{what} must be 1 to {max} characters without controls"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+fn unavailable(what: &str, e: &dyn std::error::Error) -> OAuthError {
+    tracing::error!(error = %e, "{what}");
+    OAuthError::new(503, codes::TEMPORARILY_UNAVAILABLE, what)
+}
+
+/// A switch engaged and what its engagement revoked.
+#[derive(Debug, Clone)]
+pub(crate) struct Engaged {
+    /// The switch (the one engaged before, when it already was).
+    pub(crate) switch: KillSwitch,
+    /// The passports this call revoked.
+    pub(crate) revoked: Vec<Revoked>,
+}
+
+/// Engages the kill-switch of `kind` = `subject` and revokes what it
+/// holds (see the module). Needs [`OPERATORS`].
+///
+/// # Errors
+/// 403 without the role; 400 for an invalid subject or reason; 503 when
+/// the database fails — after the switch was recorded, the description
+/// says so (the switch stays engaged: engage again to finish).
+pub(crate) async fn engage(
+    server: &Server,
+    actor: &AdminActor,
+    kind: KillKind,
+    subject: &str,
+    reason: &str,
+) -> Result<Engaged, OAuthError> {
+    require_any(actor, &OPERATORS)?;
+    let subject = field("subject", subject, MAX_SUBJECT)?;
+    let reason = field("reason", reason, MAX_REASON)?;
+    let id = crate::service::random_id()
+        .map_err(|e| unavailable("no kill-switch id could be drawn", &e))?;
+    let db = &server.inner.db;
+    let now = server.inner.clock.now();
+    let switch = db
+        .engage_kill_switch(NewKillSwitch::new(
+            id,
+            kind,
+            subject.clone(),
+            actor.principal.clone(),
+            reason,
+            now,
+        ))
+        .await
+        .map_err(|e| unavailable("the kill-switch could not be engaged", &e))?;
+    // audit: kill-switch engaged
+    tracing::info!(
+        audit = "kill_switch_engaged",
+        actor = %actor.principal,
+        kind = kind.as_str(),
+        subject = %subject,
+        switch = %switch.id,
+        "kill-switch engaged"
+    );
+    let revoked = db
+        .revoke_subject(kind, &subject, server.inner.clock.now())
+        .await
+        .map_err(|e| {
+            unavailable(
+                &format!(
+                    "kill-switch: {} {} is engaged (issuance is refused) but revoking what it \
+                     holds failed: engage it again to finish",
+                    kind.as_str(),
+                    passport_jose::clip(&subject, 80)
+                ),
+                &e,
+            )
+        })?;
+    // audit: what the kill-switch revoked
+    tracing::info!(
+        audit = "kill_switch_revoked",
+        actor = %actor.principal,
+        kind = kind.as_str(),
+        subject = %subject,
+        revoked = revoked.len(),
+        "kill-switch revoked the subject's passports and refresh families"
+    );
+    Ok(Engaged { switch, revoked })
+}
+
+/// Lifts the engaged kill-switch of `kind` = `subject`. Needs
+/// [`OPERATORS`].
+///
+/// # Errors
+/// 403 without the role; 404 `invalid_request` when none is engaged; 503
+/// when the database fails.
+pub(crate) async fn lift(
+    server: &Server,
+    actor: &AdminActor,
+    kind: KillKind,
+    subject: &str,
+) -> Result<KillSwitch, OAuthError> {
+    require_any(actor, &OPERATORS)?;
+    let subject = field("subject", subject, MAX_SUBJECT)?;
+    let lifted = server
+        .inner
+        .db
+        .lift_kill_switch(kind, &subject, &actor.principal, server.inner.clock.now())
+        .await
+        .map_err(|e| unavailable("the kill-switch could not be lifted", &e))?
+        .ok_or_else(|| {
+            OAuthError::new(
+                404,
+                codes::INVALID_REQUEST,
+                format!(
+                    "no kill-switch is engaged for {} {}",
+                    kind.as_str(),
+                    passport_jose::clip(&subject, 80)
+                ),
+            )
+        })?;
+    // audit: kill-switch lifted
+    tracing::info!(
+        audit = "kill_switch_lifted",
+        actor = %actor.principal,
+        kind = kind.as_str(),
+        subject = %subject,
+        switch = %lifted.id,
+        "kill-switch lifted"
+    );
+    Ok(lifted)
+}
+
+/// The kill-switches, newest first (the engaged ones, or all with
+/// `include_lifted`). Needs [`READERS`].
+///
+/// # Errors
+/// 403 without the role; 503 when the database fails.
+pub(crate) async fn list(
+    server: &Server,
+    actor: &AdminActor,
+    include_lifted: bool,
+    limit: u32,
+) -> Result<Vec<KillSwitch>, OAuthError> {
+    require_any(actor, &READERS)?;
+    server
+        .inner
+        .db
+        .kill_switches(include_lifted, limit)
+        .await
+        .map_err(|e| unavailable("the kill-switches could not be read", &e))
+}
+
+/// A switch as the admin API shows it.
+pub(crate) fn switch_json(s: &KillSwitch) -> Value {
+    json!({
+        "id": s.id,
+        "kind": s.kind.as_str(),
+        "subject": s.subject,
+        "engaged": s.lifted_at.is_none(),
+        "engaged_at": s.engaged_at,
+        "engaged_by": s.engaged_by,
+        "reason": s.reason,
+        "lifted_at": s.lifted_at,
+        "lifted_by": s.lifted_by,
+    })
+}
+
+/// The refusal for an engaged switch: `access_denied`, `kill-switch:
+/// agent X`.
+fn refusal(kind: KillKind, subject: &str) -> OAuthError {
+    OAuthError::new(
+        400,
+        codes::ACCESS_DENIED,
+        format!(
+            "kill-switch: {} {}",
+            kind.as_str(),
+            passport_jose::clip(subject, 128)
+        ),
+    )
+}
+
+/// The engaged switch blocking `candidate`, if any: its agent, principal
+/// or client, or — for a delegated child — any passport's up its chain.
+async fn blocking(
+    server: &Server,
+    candidate: &Candidate,
+) -> Result<Option<(KillKind, String)>, OAuthError> {
+    server
+        .inner
+        .db
+        .engaged_kill_switch(
+            candidate.parent_jti.as_deref(),
+            &candidate.agent_id,
+            &candidate.principal,
+            &candidate.client_id,
+        )
+        .await
+        .map_err(|e| {
+            unavailable(
+                "kill-switch: the kill-switches could not be read; issuance is refused",
+                &e,
+            )
+        })
+}
+
+/// Refuses `candidate` when an engaged switch blocks it (400
+/// `access_denied`, `kill-switch: agent X`), or when the switches cannot
+/// be read (503 `temporarily_unavailable`: fail closed).
+///
+/// # Errors
+/// As above.
+pub(crate) async fn check(server: &Server, candidate: &Candidate) -> Result<(), OAuthError> {
+    match blocking(server, candidate).await? {
+        None => Ok(()),
+        Some((kind, subject)) => {
+            // audit: issuance refused by a kill-switch
+            tracing::info!(
+                audit = "kill_switch_refused",
+                agent_id = %candidate.agent_id,
+                principal = %candidate.principal,
+                client_id = %candidate.client_id,
+                kind = kind.as_str(),
+                subject = %subject,
+                "issuance refused by a kill-switch"
+            );
+            Err(refusal(kind, &subject))
+        }
+    }
+}
+
+/// [`check`] again once `jti` (minted for `candidate`) is recorded: a
+/// switch engaged since the first check — whose revocation may have run
+/// before this passport's row existed — revokes it here and refuses.
+///
+/// # Errors
+/// As [`check`]; the passport is then revoked (when the database allows).
+pub(crate) async fn after_record(
+    server: &Server,
+    candidate: &Candidate,
+    jti: &str,
+) -> Result<(), OAuthError> {
+    let refused = match blocking(server, candidate).await {
+        Ok(None) => return Ok(()),
+        Ok(Some((kind, subject))) => refusal(kind, &subject),
+        Err(e) => e,
+    };
+    let revoked = server
+        .inner
+        .db
+        .revoke_cascade(jti, server.inner.clock.now())
+        .await;
+    // audit: a passport minted while a kill-switch was being engaged
+    tracing::warn!(
+        audit = "kill_switch_revoked_in_flight",
+        jti = %jti,
+        agent_id = %candidate.agent_id,
+        revoked = revoked.is_ok(),
+        "a kill-switch engaged while this passport was minted: it is revoked"
+    );
+    Err(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn actor(roles: &[AdminRole]) -> AdminActor {
+        AdminActor {
+            principal: "admin".into(),
+            roles: roles.iter().copied().collect::<BTreeSet<_>>(),
+        }
+    }
+
+    #[test]
+    fn operators_and_readers() {
+        assert!(require_any(&actor(&[AdminRole::ResourceOwner]), &OPERATORS).is_ok());
+        assert!(require_any(&actor(&[AdminRole::IdentityAdmin]), &OPERATORS).is_ok());
+        for lacking in [&[AdminRole::Auditor][..], &[AdminRole::Approver], &[]] {
+            let e = require_any(&actor(lacking), &OPERATORS).unwrap_err();
+            assert_eq!((e.status, e.error), (403, "access_denied"));
+            assert!(
+                e.description.contains("resource_owner, identity_admin"),
+                "{}",
+                e.description
+            );
+        }
+        assert!(require_any(&actor(&[AdminRole::Auditor]), &READERS).is_ok());
+        assert!(require_any(&actor(&[AdminRole::Approver]), &READERS).is_err());
+    }
+
+    #[test]
+    fn fields_are_bounded_and_printable() {
+        assert_eq!(field("subject", " a ", 5).unwrap(), "a");
+        for bad in ["", "   ", "a\nb", "abcdef"] {
+            let e = field("subject", bad, 5).unwrap_err();
+            assert_eq!((e.status, e.error), (400, "invalid_request"));
+        }
+        assert!(kind("agent").is_ok());
+        assert_eq!(kind("Agent").unwrap_err().error, "invalid_request");
+    }
+
+    #[test]
+    fn the_refusal_names_the_switch() {
+        let e = refusal(KillKind::Agent, "agent-7");
+        assert_eq!((e.status, e.error), (400, "access_denied"));
+        assert_eq!(e.description, "kill-switch: agent agent-7");
+    }
+}

@@ -1,0 +1,562 @@
+//! Kill-switches (issue 14) over the admin API: engaging one revokes every
+//! passport the subject holds (registry, status list, descendants, refresh
+//! families) and blocks its issuance on every instance until it is
+//! lifted; the check fails closed; only the right roles may act.
+
+use std::sync::Arc;
+
+use passport_claims::{Clock as _, ManualClock};
+use passport_dpop::DpopKey;
+use passport_jose::Algorithm;
+use passport_mock_oidc::MockOidc;
+use passport_oidc::{OidcConfig, Provider};
+use passport_server::{Server, ServerBuilder, WorkloadClient};
+use passport_store::server::{Database, KillKind, NewKillSwitch};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::actor_token::delegate_to;
+use crate::code_grant::{client, code_for, ok, redeem, refresh};
+use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, fetch_list, start_with};
+use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links, now};
+
+/// The administrators' roles of these tests' servers.
+pub(crate) const ROLES: &str = r#"
+claim = "roles"
+[roles]
+resource_owner = ["owners"]
+identity_admin = ["admins"]
+auditor = ["auditors"]
+approver = ["approvers"]
+"#;
+
+/// A server with an upstream provider (the mock) and [`ROLES`].
+pub(crate) async fn admin_server(
+    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+) -> (MockOidc, Running) {
+    let mock = MockOidc::start().await;
+    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        configure(b.upstream(provider).admin_roles(ROLES))
+    })
+    .await;
+    (mock, s)
+}
+
+/// An upstream ID token of `sub` holding the upstream `roles`.
+pub(crate) fn id_token(mock: &MockOidc, sub: &str, roles: &[&str]) -> String {
+    let mut claims = mock.default_claims();
+    claims["sub"] = json!(sub);
+    claims["roles"] = json!(roles);
+    mock.mint_id_token(claims)
+}
+
+/// Calls the admin API at `url` + `path` as `bearer`.
+pub(crate) async fn api_at(
+    url: &str,
+    bearer: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new().request(method, format!("{url}{path}"));
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+pub(crate) async fn api(
+    s: &Running,
+    bearer: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    api_at(&s.url, bearer, method, path, body).await
+}
+
+/// `/introspect`'s `active` at `url`, asked by `client`.
+pub(crate) async fn active_at(url: &str, client: &WorkloadClient, token: &str) -> bool {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/introspect"))
+        .basic_auth(&client.client_id, Some(client.secret.expose()))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Value>().await.unwrap()["active"]
+        .as_bool()
+        .unwrap()
+}
+
+async fn engage(s: &Running, bearer: &str, kind: &str, subject: &str) -> reqwest::Response {
+    api(
+        s,
+        Some(bearer),
+        Method::POST,
+        "/admin/api/kill-switches",
+        Some(json!({"kind": kind, "subject": subject, "reason": "compromised"})),
+    )
+    .await
+}
+
+async fn lift(s: &Running, bearer: &str, kind: &str, subject: &str) -> reqwest::Response {
+    api(
+        s,
+        Some(bearer),
+        Method::POST,
+        "/admin/api/kill-switches/lift",
+        Some(json!({"kind": kind, "subject": subject})),
+    )
+    .await
+}
+
+fn cc_form() -> [(&'static str, &'static str); 2] {
+    [("grant_type", "client_credentials"), ("resource", RESOURCE)]
+}
+
+/// The answer must be 400 `access_denied` with exactly `description`.
+pub(crate) async fn killed(r: reqwest::Response, description: &str) {
+    let body = expect_error(r, StatusCode::BAD_REQUEST, "access_denied").await;
+    assert_eq!(body["error_description"], description, "{body}");
+}
+
+/// Engaged in the database only, as an engagement whose revocation failed
+/// midway leaves it: issuance is blocked, nothing is revoked yet.
+async fn engaged_only(db: &Database, kind: KillKind, subject: &str) {
+    db.engage_kill_switch(NewKillSwitch::new(
+        format!("test-{subject}"),
+        kind,
+        subject.to_owned(),
+        "test".into(),
+        "simulated".into(),
+        now(),
+    ))
+    .await
+    .unwrap();
+}
+
+fn status_idx(bundle: &str) -> u64 {
+    // the leaf's (a bundle lists the leaf first)
+    links(bundle)[0].status.as_ref().unwrap().idx()
+}
+
+#[tokio::test]
+async fn engaging_revokes_what_the_agent_holds_and_blocks_it_until_lifted() {
+    let (mock, s) = admin_server(|b| b).await;
+    let owner = id_token(&mock, "olivia", &["owners"]);
+    let a = s.workload("files:read files:write").await;
+    let b = s.workload("files:read").await;
+    let p1 = s.mint(&a, "files:read").await;
+    let p2 = s.mint(&a, "files:write").await;
+    let r = exchange(
+        &s,
+        &a,
+        &p1,
+        &[("resource", CHILD_RESOURCE), ("scope", "files:read")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let child = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let q = s.mint(&b, "files:read").await;
+
+    let r = engage(&s, &owner, "agent", &a.client_id).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["revoked"], 3, "{body}");
+    let switch = &body["kill_switch"];
+    assert_eq!(
+        (&switch["kind"], &switch["subject"], &switch["engaged"]),
+        (&json!("agent"), &json!(a.client_id), &json!(true))
+    );
+    assert_eq!(switch["engaged_by"], "olivia");
+    assert_eq!(switch["reason"], "compromised");
+
+    // every passport of the agent, its descendant too: inactive, and on
+    // the status list; another agent's untouched
+    for t in [&p1, &p2, &child] {
+        assert!(!active_at(&s.url, &a, t).await);
+    }
+    assert!(active_at(&s.url, &b, &q).await);
+    let list = fetch_list(&s).await;
+    for t in [&p1, &p2, &child] {
+        assert_eq!(list.list.get(status_idx(t)).unwrap(), 1);
+    }
+    assert_eq!(list.list.get(status_idx(&q)).unwrap(), 0);
+
+    // no new issuance for the agent, by any grant
+    let description = format!("kill-switch: agent {}", a.client_id);
+    killed(s.token(&a, &cc_form()).await, &description).await;
+    // another agent is not affected
+    assert!(active_at(&s.url, &b, &s.mint(&b, "files:read").await).await);
+
+    // listed; engaging again is one switch and revokes nothing more
+    let r = api(
+        &s,
+        Some(&owner),
+        Method::GET,
+        "/admin/api/kill-switches",
+        None,
+    )
+    .await;
+    let listed: Value = ok(r).await;
+    assert_eq!(listed["kill_switches"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["kill_switches"][0]["id"], switch["id"]);
+    let again: Value = ok(engage(&s, &owner, "agent", &a.client_id).await).await;
+    assert_eq!(again["kill_switch"]["id"], switch["id"]);
+    assert_eq!(again["revoked"], 0);
+
+    // lifted: issuance works again (what was revoked stays revoked)
+    let lifted: Value = ok(lift(&s, &owner, "agent", &a.client_id).await).await;
+    assert_eq!(lifted["kill_switch"]["engaged"], false);
+    assert_eq!(lifted["kill_switch"]["lifted_by"], "olivia");
+    let fresh = s.mint(&a, "files:read").await;
+    assert!(active_at(&s.url, &a, &fresh).await);
+    assert!(!active_at(&s.url, &a, &p1).await);
+    expect_refusal(
+        lift(&s, &owner, "agent", &a.client_id).await,
+        StatusCode::NOT_FOUND,
+        "invalid_request",
+        "no kill-switch is engaged for agent",
+    )
+    .await;
+    let r = api(
+        &s,
+        Some(&owner),
+        Method::GET,
+        "/admin/api/kill-switches?all=true",
+        None,
+    )
+    .await;
+    assert_eq!(ok(r).await["kill_switches"][0]["engaged"], false);
+    let r = api(
+        &s,
+        Some(&owner),
+        Method::GET,
+        "/admin/api/kill-switches",
+        None,
+    )
+    .await;
+    assert!(ok(r).await["kill_switches"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_principal_or_client_switch_and_a_killed_ancestor_block_a_delegation() {
+    let (mock, s) = admin_server(|b| b).await;
+    let admin = id_token(&mock, "ida", &["admins"]);
+    let orchestrator = s.workload("files:*").await;
+    let sub_agent = s.workload("files:read").await;
+    let key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let actor = bound_passport(&s, &sub_agent, &key, None, now()).await;
+    let parent = s.mint(&orchestrator, "files:*").await;
+
+    // the orchestrator's agent killed, its revocation not run yet: a
+    // child for the sub-agent is refused for its parent's agent
+    engaged_only(
+        s.server.database(),
+        KillKind::Agent,
+        &orchestrator.client_id,
+    )
+    .await;
+    let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
+    killed(r, &format!("kill-switch: agent {}", orchestrator.client_id)).await;
+    assert!(active_at(&s.url, &orchestrator, &parent).await);
+    // engaging it through the API finishes the revocation
+    let body: Value = ok(engage(&s, &admin, "agent", &orchestrator.client_id).await).await;
+    assert_eq!(body["revoked"], 1);
+    assert!(!active_at(&s.url, &orchestrator, &parent).await);
+    ok(lift(&s, &admin, "agent", &orchestrator.client_id).await).await;
+
+    // a principal's switch covers every agent acting for it
+    let parent = s.mint(&orchestrator, "files:*").await;
+    let body: Value = ok(engage(&s, &admin, "principal", "alice").await).await;
+    assert_eq!(
+        body["revoked"], 2,
+        "the parent and the sub-agent's actor passport"
+    );
+    assert!(!active_at(&s.url, &orchestrator, &parent).await);
+    killed(
+        s.token(&sub_agent, &cc_form()).await,
+        "kill-switch: principal alice",
+    )
+    .await;
+    ok(lift(&s, &admin, "principal", "alice").await).await;
+
+    // a client's switch
+    ok(engage(&s, &admin, "client", &sub_agent.client_id).await).await;
+    killed(
+        s.token(&sub_agent, &cc_form()).await,
+        &format!("kill-switch: client {}", sub_agent.client_id),
+    )
+    .await;
+    s.mint(&orchestrator, "files:read").await;
+}
+
+#[tokio::test]
+async fn refresh_families_of_a_killed_agent_end_and_its_grants_are_refused() {
+    let (mock, s) = admin_server(|b| b).await;
+    let owner = id_token(&mock, "olivia", &["owners"]);
+    let app = client(&s, "app", "files:*").await;
+    code_for(&s, &app, "code-1", "files:read", now() + 60).await;
+    let body = ok(redeem(&s, &app, "code-1", &[]).await).await;
+    let first = body["refresh_token"].as_str().unwrap().to_owned();
+
+    ok(engage(&s, &owner, "agent", "app").await).await;
+    // the family ended with its passport
+    expect_error(
+        refresh(&s, &app, &first, &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    // a code redeemed while the switch is engaged mints nothing
+    code_for(&s, &app, "code-2", "files:read", now() + 60).await;
+    killed(
+        redeem(&s, &app, "code-2", &[]).await,
+        "kill-switch: agent app",
+    )
+    .await;
+    ok(lift(&s, &owner, "agent", "app").await).await;
+
+    // a live family: refused at its next refresh while a switch is engaged
+    code_for(&s, &app, "code-3", "files:read", now() + 60).await;
+    let body = ok(redeem(&s, &app, "code-3", &[]).await).await;
+    let live = body["refresh_token"].as_str().unwrap().to_owned();
+    engaged_only(s.server.database(), KillKind::Agent, "app").await;
+    killed(
+        refresh(&s, &app, &live, &[]).await,
+        "kill-switch: agent app",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn only_authenticated_administrators_with_the_role_may_act() {
+    let (mock, s) = admin_server(|b| b).await;
+    let auditor = id_token(&mock, "audrey", &["auditors"]);
+    let approver = id_token(&mock, "april", &["approvers"]);
+    let a = s.workload("files:read").await;
+    let p = s.mint(&a, "files:read").await;
+    let jti = links(&p)[0].jti.clone();
+    let revoke_path = format!("/admin/api/registry/{jti}/revoke");
+    let calls = [
+        (Method::POST, "/admin/api/kill-switches"),
+        (Method::POST, "/admin/api/kill-switches/lift"),
+        (Method::GET, "/admin/api/kill-switches"),
+        (Method::GET, "/admin/api/registry"),
+        (Method::POST, revoke_path.as_str()),
+    ];
+    let body = json!({"kind": "agent", "subject": a.client_id, "reason": "x"});
+    for (method, path) in &calls {
+        for bearer in [None, Some("not-a-token")] {
+            let r = api(&s, bearer, method.clone(), path, Some(body.clone())).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+            assert!(r.headers().contains_key("www-authenticate"));
+            assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_token");
+        }
+    }
+    // an auditor reads but does not act; an approver does neither
+    for (method, path) in &calls {
+        let reads = *method == Method::GET;
+        let r = api(&s, Some(&auditor), method.clone(), path, Some(body.clone())).await;
+        if reads {
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+        } else {
+            expect_refusal(
+                r,
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "insufficient_role",
+            )
+            .await;
+        }
+        let r = api(
+            &s,
+            Some(&approver),
+            method.clone(),
+            path,
+            Some(body.clone()),
+        )
+        .await;
+        expect_refusal(
+            r,
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "insufficient_role",
+        )
+        .await;
+    }
+    // nothing happened
+    assert!(active_at(&s.url, &a, &p).await);
+    s.mint(&a, "files:read").await;
+
+    // without an upstream provider there are no administrators
+    let plain = crate::endpoints::start().await;
+    let r = api(
+        &plain,
+        Some(&auditor),
+        Method::GET,
+        "/admin/api/kill-switches",
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn hostile_engagements_are_refused() {
+    let (mock, s) = admin_server(|b| b).await;
+    let owner = id_token(&mock, "olivia", &["owners"]);
+    let post = |body: Value| {
+        api(
+            &s,
+            Some(&owner),
+            Method::POST,
+            "/admin/api/kill-switches",
+            Some(body),
+        )
+    };
+    for (body, why) in [
+        (
+            json!({"kind": "agents", "subject": "x", "reason": "r"}),
+            "kind must be",
+        ),
+        (
+            json!({"kind": "agent", "subject": "", "reason": "r"}),
+            "subject must be",
+        ),
+        (
+            json!({"kind": "agent", "subject": "a\nb", "reason": "r"}),
+            "subject must be",
+        ),
+        (
+            json!({"kind": "agent", "subject": "x".repeat(257), "reason": "r"}),
+            "subject must be",
+        ),
+        (
+            json!({"kind": "agent", "subject": "x"}),
+            "reason (a string) is required",
+        ),
+        (
+            json!({"kind": "agent", "subject": "x", "reason": " "}),
+            "reason must be",
+        ),
+        (json!(["agent"]), "the body must be a JSON object"),
+    ] {
+        expect_refusal(
+            post(body).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            why,
+        )
+        .await;
+    }
+    let r = api(
+        &s,
+        Some(&owner),
+        Method::GET,
+        "/admin/api/kill-switches?all=maybe",
+        None,
+    )
+    .await;
+    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_request", "all must be").await;
+    let r = api(
+        &s,
+        Some(&owner),
+        Method::GET,
+        "/admin/api/kill-switches?limit=1&limit=2",
+        None,
+    )
+    .await;
+    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_request", "query:").await;
+}
+
+#[tokio::test]
+async fn the_check_fails_closed_when_the_switches_cannot_be_read() {
+    if std::env::var("PASSPORT_SERVER_TEST_BACKEND").as_deref() == Ok("postgres") {
+        // the SQLite run breaks the table; PostgreSQL runs the same code
+        return;
+    }
+    let (_mock, s) = admin_server(|b| b).await;
+    let a = s.workload("files:read").await;
+    let path = s.dir.as_ref().unwrap().path().join("server.db");
+    let broken = rusqlite::Connection::open(&path).unwrap();
+    broken
+        .execute_batch("ALTER TABLE kill_switches RENAME TO kill_switches_away")
+        .unwrap();
+    let r = s.token(&a, &cc_form()).await;
+    let body = expect_error(
+        r,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+    )
+    .await;
+    assert_eq!(
+        body["error_description"],
+        "kill-switch: the kill-switches could not be read; issuance is refused"
+    );
+    broken
+        .execute_batch("ALTER TABLE kill_switches_away RENAME TO kill_switches")
+        .unwrap();
+    s.mint(&a, "files:read").await;
+}
+
+/// Two instances of one issuer on one database, with administrators.
+async fn two_instances(mock: &MockOidc, clock: &Arc<ManualClock>) -> Vec<Running> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    let url = crate::test_database(path.to_str().unwrap()).await;
+    let listeners = [
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    ];
+    let issuer = format!("http://{}", listeners[0].local_addr().unwrap());
+    let mut out = Vec::new();
+    for listener in listeners {
+        let provider =
+            Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
+        let server = Server::builder(&issuer, Database::open(&url, clock.now()).await.unwrap())
+            .clock(clock.clone())
+            .upstream(provider)
+            .admin_roles(ROLES)
+            .build()
+            .await
+            .unwrap();
+        out.push(Running::serving(server, listener));
+    }
+    out[0].dir = Some(dir);
+    out
+}
+
+#[tokio::test]
+async fn a_switch_engaged_on_one_instance_holds_on_the_other_at_once() {
+    let mock = MockOidc::start().await;
+    let clock = Arc::new(ManualClock::new(now()));
+    let instances = two_instances(&mock, &clock).await;
+    let (a, b) = (&instances[0], &instances[1]);
+    let owner = id_token(&mock, "olivia", &["owners"]);
+    let client = a.workload("files:read").await;
+    let p = a.mint(&client, "files:read").await;
+    // b has seen it active (its cache holds the answer)
+    assert!(active_at(&b.url, &client, &p).await);
+    assert!(active_at(&a.url, &client, &p).await);
+
+    ok(engage(a, &owner, "agent", &client.client_id).await).await;
+    assert!(!active_at(&b.url, &client, &p).await);
+    let description = format!("kill-switch: agent {}", client.client_id);
+    killed(b.token(&client, &cc_form()).await, &description).await;
+
+    ok(lift(b, &owner, "agent", &client.client_id).await).await;
+    let fresh = a.mint(&client, "files:read").await;
+    assert!(active_at(&b.url, &client, &fresh).await);
+}
