@@ -65,6 +65,7 @@ mod types;
 
 use std::path::Path;
 
+pub use audit::{AuditAppend, AuditHead, AuditRow};
 pub use types::{
     ClientKind, ClientRecord, CodeGrant, KeyMaterial, KeyState, NewClient, NewCode,
     NewRefreshToken, NewSigningKey, PassportEntry, PassportState, RefreshFamily, RefreshGrant,
@@ -166,6 +167,7 @@ macro_rules! on_backend {
     };
 }
 
+mod audit;
 mod status_query;
 
 impl Database {

@@ -122,10 +122,27 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_refresh_by_passport.sql"),
         postgres: include_str!("../../migrations/postgres/0006_refresh_by_passport.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_audit",
+        sqlite: include_str!("../../migrations/sqlite/0009_audit.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_audit.sql"),
+    },
 ];
 
-/// The newest schema version this crate knows.
-pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+/// The newest schema version this crate knows (the highest: migrations
+/// developed in parallel may land out of order).
+pub(super) const SCHEMA_VERSION: i64 = {
+    let mut newest = 0;
+    let mut i = 0;
+    while i < MIGRATIONS.len() {
+        if MIGRATIONS[i].version > newest {
+            newest = MIGRATIONS[i].version;
+        }
+        i += 1;
+    }
+    newest
+};
 
 /// Creates the version table; the versions applied.
 pub(super) async fn applied_versions<E: Exec>(x: &mut E) -> Result<Vec<i64>, StoreError> {
