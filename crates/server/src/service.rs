@@ -444,6 +444,9 @@ impl ServerBuilder {
                     crate::endpoints::authorize::MAX_PENDING,
                 ),
                 clients,
+                audit: crate::governance::audit::AuditLog::new().map_err(|e| {
+                    ServerError::Store(StoreError::RandomUnavailable(e.to_string()))
+                })?,
             }),
         })
     }
@@ -495,6 +498,8 @@ pub(crate) struct Inner {
     pub(crate) authorizations: crate::endpoints::authorize::PendingAuthorizations,
     /// Registration, metadata documents, open clients' scopes.
     pub(crate) clients: ClientSettings,
+    /// This process's audit chain (governance::audit).
+    pub(crate) audit: crate::governance::audit::AuditLog,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and

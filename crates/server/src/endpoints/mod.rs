@@ -36,6 +36,7 @@ const STATUS_LIST_LIFETIME: i64 = 3600;
 /// RFC 9449 §5's error for a bad proof at the token endpoint.
 const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 
+mod admin_api_audit;
 pub(crate) mod authorize;
 pub(crate) mod clients;
 mod code_grant;
@@ -74,6 +75,14 @@ pub(crate) fn router(server: Server) -> Router {
         .route(&route(authorize::CALLBACK_PATH), get(authorize::callback))
         .route(&route(authorize::CONSENT_PATH), post(authorize::consent))
         .route(&route(paths::REGISTER), post(register))
+        .route(
+            &route(admin_api_audit::AUDIT_PATH),
+            get(admin_api_audit::audit_records),
+        )
+        .route(
+            &route(admin_api_audit::AUDIT_VERIFY_PATH),
+            get(admin_api_audit::audit_verify),
+        )
         .layer(axum::middleware::from_fn_with_state(
             server.inner.request_timeout,
             deadline,

@@ -10,10 +10,12 @@
 //! The parts, each in its own module:
 //! - [`roles`]: administrators' roles and the mapping from the upstream
 //!   provider's claim.
+//! - [`audit`]: the tamper-evident audit trail every module records to.
 
 // A skeleton: the governance modules read these as they land.
 #![allow(dead_code)]
 
+pub(crate) mod audit;
 pub(crate) mod roles;
 
 use passport_claims::ScopeSet;
