@@ -169,6 +169,9 @@ pub enum BreakKind {
     /// A record that was never appended through the chain: a line without
     /// chain members after chained records, or records past the head.
     Inserted,
+    /// The chain's head row is missing (a server table): its tail cannot
+    /// be checked.
+    NoHead,
 }
 
 impl BreakKind {
@@ -181,6 +184,7 @@ impl BreakKind {
             BreakKind::Duplicated => "duplicated",
             BreakKind::Truncated => "truncated",
             BreakKind::Inserted => "inserted",
+            BreakKind::NoHead => "no_head",
         }
     }
 }
@@ -219,6 +223,7 @@ impl std::fmt::Display for ChainBreak {
                 BreakKind::Duplicated => "appears twice",
                 BreakKind::Truncated => "and those after it were cut off",
                 BreakKind::Inserted => "is preceded by a record the chain never had",
+                BreakKind::NoHead => "is the last, and the chain's head row is missing",
             }
         )?;
         if let Some(line) = self.line {

@@ -288,6 +288,31 @@ impl Database {
         }
     }
 
+    /// The stored lines `filter` accepts, verbatim, by chain then seq (at
+    /// most `limit`): what `passport audit export` writes and the admin
+    /// API answers. The time bounds are applied by the query.
+    pub async fn export_audit(
+        &self,
+        filter: &passport_audit::Filter,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        self.each_audit_row(
+            filter.since.unwrap_or(i64::MIN),
+            filter.until.unwrap_or(i64::MAX),
+            |row| {
+                if out.len() < limit
+                    && serde_json::from_str::<passport_audit::AuditRecord>(&row.line)
+                        .is_ok_and(|r| filter.accepts(&r))
+                {
+                    out.push(row.line);
+                }
+            },
+        )
+        .await?;
+        Ok(out)
+    }
+
     /// Test support, not API (hidden, may change): runs `sql` (a script
     /// without parameters) in a transaction, to tamper with stored state
     /// in tests.
