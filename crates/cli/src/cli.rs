@@ -251,7 +251,7 @@ Examples:
   passport audit --file verifier-audit.jsonl --json
   passport audit verify
   passport audit verify --database postgres://db.internal/passport
-  passport audit export --database server.db --agent reader --since 1d > trail.jsonl")]
+  passport audit export --database server.db --agent reader > trail.jsonl")]
     Audit(AuditArgs),
     /// Who is logged in, at which provider, with which levels, until when.
     #[command(after_help = "\
@@ -511,7 +511,7 @@ pub(crate) enum AuditAction {
 Examples:
   passport audit verify
   passport audit verify --file verifier-audit.jsonl --json
-  passport audit verify --database ~/.local/share/passport/server.db
+  passport audit verify --database server.db
   passport audit verify --database postgres://db.internal/passport
 
 Finds an edited, dropped, reordered, duplicated or inserted record and names
@@ -524,8 +524,9 @@ before chaining, at the start of a file, are counted as unchained.")]
     #[command(after_help = "\
 Examples:
   passport audit export --database server.db > trail.jsonl
-  passport audit export --database postgres://db.internal/passport --principal alice --since 7d
-  passport audit export --database server.db --agent reader --outcome refused --until 2026-11-27T00:00:00Z")]
+  passport audit export --database postgres://db.internal/passport --since 7d
+  passport audit export --database server.db --principal alice
+  passport audit export --database server.db --outcome refused --until 2h")]
     Export(AuditExportArgs),
 }
 

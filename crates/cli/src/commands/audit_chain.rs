@@ -99,8 +99,8 @@ pub(crate) fn export(ctx: &Context, args: &AuditExportArgs) -> Result<(), CliErr
     let mut out = std::io::stdout().lock();
     for line in &lines {
         writeln!(out, "{line}")
-            .map_err(|e| CliError::failed("io_error", format!("writing the export: {e}")))?;
+            .map_err(|e| CliError::usage("io_error", format!("writing the export: {e}")))?;
     }
     out.flush()
-        .map_err(|e| CliError::failed("io_error", format!("writing the export: {e}")))
+        .map_err(|e| CliError::usage("io_error", format!("writing the export: {e}")))
 }
