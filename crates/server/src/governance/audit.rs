@@ -377,3 +377,108 @@ pub(crate) async fn verify(
         .await
         .map_err(|e| unreadable(&e))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    async fn server(dir: &tempfile::TempDir) -> Server {
+        let db = passport_store::server::Database::open(
+            dir.path().join("s.db").to_str().unwrap(),
+            1_700_000_000,
+        )
+        .await
+        .unwrap();
+        Server::builder("http://127.0.0.1:9", db)
+            .build()
+            .await
+            .unwrap()
+    }
+
+    /// Every stored record reaches a subscriber, in chain order, as stored.
+    #[tokio::test]
+    async fn the_live_stream_publishes_each_stored_record_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = server(&dir).await;
+        let mut live = subscribe(&server);
+        record_all(
+            &server,
+            vec![
+                AuditEvent::new(Action::KillSwitchEngaged, Outcome::Done)
+                    .actor("admin")
+                    .agent("bot"),
+                AuditEvent::new(Action::Refuse, Outcome::Refused)
+                    .agent("bot")
+                    .rule("kill-switch")
+                    .error("access_denied"),
+            ],
+        )
+        .await
+        .unwrap();
+        record(
+            &server,
+            AuditEvent::new(Action::KillSwitchLifted, Outcome::Done).actor("admin"),
+        )
+        .await
+        .unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let entry = live.recv().await.unwrap();
+            assert_eq!(
+                entry.record.chain.as_deref(),
+                Some(server.inner.audit.chain_id())
+            );
+            seen.push((entry.record.seq, entry.record.action));
+            // the line is what is stored
+            let stored: AuditRecord = serde_json::from_str(&entry.line).unwrap();
+            assert_eq!(stored.seq, entry.record.seq);
+        }
+        assert_eq!(
+            seen,
+            [
+                (Some(1), Action::KillSwitchEngaged),
+                (Some(2), Action::Refuse),
+                (Some(3), Action::KillSwitchLifted),
+            ]
+        );
+        let report = server.inner.db.verify_audit().await.unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.chains[0].records, 3);
+    }
+
+    /// A record that cannot be stored is an error to its caller (500),
+    /// and the chain does not advance past it.
+    #[tokio::test]
+    async fn a_failed_append_is_an_error_and_the_chain_does_not_advance() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = server(&dir).await;
+        record(&server, AuditEvent::new(Action::AdminLogin, Outcome::Done))
+            .await
+            .unwrap();
+        // the table refuses writes for a moment
+        server
+            .inner
+            .db
+            .execute_script_for_tests("ALTER TABLE audit_log RENAME TO audit_log_away")
+            .await
+            .unwrap();
+        let err = record(&server, AuditEvent::new(Action::AdminLogin, Outcome::Done))
+            .await
+            .unwrap_err();
+        assert_eq!((err.status, err.error), (500, codes::SERVER_ERROR));
+        server
+            .inner
+            .db
+            .execute_script_for_tests("ALTER TABLE audit_log_away RENAME TO audit_log")
+            .await
+            .unwrap();
+        record(&server, AuditEvent::new(Action::AdminLogin, Outcome::Done))
+            .await
+            .unwrap();
+        let report = server.inner.db.verify_audit().await.unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.chains[0].head.seq, 2);
+    }
+}
