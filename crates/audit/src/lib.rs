@@ -21,7 +21,9 @@
 //! record.links = vec![LinkRef { jti: "j1".into(), agent_id: "bot".into() }];
 //! sink.record(&record)?;
 //! let back = read_records(&dir.path().join("audit.jsonl"), &Filter::default())?;
-//! assert_eq!(back, vec![record]);
+//! // as written, sealed into the file's hash chain
+//! assert_eq!((back[0].seq, back[0].error.as_deref()), (Some(1), Some("audience_mismatch")));
+//! assert!(passport_audit::verify_file(&dir.path().join("audit.jsonl"))?.ok());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
