@@ -21,14 +21,19 @@
 //! record.links = vec![LinkRef { jti: "j1".into(), agent_id: "bot".into() }];
 //! sink.record(&record)?;
 //! let back = read_records(&dir.path().join("audit.jsonl"), &Filter::default())?;
-//! assert_eq!(back, vec![record]);
+//! // as written, sealed into the file's hash chain
+//! assert_eq!((back[0].seq, back[0].error.as_deref()), (Some(1), Some("audience_mismatch")));
+//! assert!(passport_audit::verify_file(&dir.path().join("audit.jsonl"))?.ok());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod chain;
+
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write as _};
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -52,6 +57,24 @@ pub enum Action {
     Suspend,
     /// A suspended passport was reinstated.
     Reinstate,
+    /// Governance refused an issuance (see [`AuditRecord::rule`]).
+    Refuse,
+    /// An issuance waits for an approval.
+    ApprovalRequested,
+    /// An approver approved.
+    ApprovalApproved,
+    /// An approver denied.
+    ApprovalDenied,
+    /// A kill-switch was engaged.
+    KillSwitchEngaged,
+    /// A kill-switch was lifted.
+    KillSwitchLifted,
+    /// An agent identity was registered or changed.
+    IdentityChanged,
+    /// An administrator logged in.
+    AdminLogin,
+    /// The policy file was (re)loaded, or a reload was refused.
+    PolicyReloaded,
 }
 
 /// How it ended.
@@ -83,6 +106,17 @@ pub struct LinkRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AuditRecord {
+    /// The hash chain the record belongs to (set when it is sealed; absent
+    /// in logs written before chaining). See [`chain`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// Its position in the chain, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The base64url SHA-256 of the chain's previous record as stored (or
+    /// the chain's [`chain::genesis`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
     /// Seconds since the epoch.
     pub time: i64,
     /// What was done.
@@ -114,6 +148,28 @@ pub struct AuditRecord {
     /// The policy that applied (a summary, no secrets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Value>,
+    /// Who acted: an administrator's principal, or the client that asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The agent identity concerned, when no link names it (a kill-switch,
+    /// an identity change, a refusal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The OAuth client concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The governance environment that applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The approval concerned or cited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    /// The policy rule that decided (`environments.prod.grants`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// For a revocation by cascade: the `jti` whose revocation reached it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 fn yes() -> bool {
@@ -124,6 +180,9 @@ impl AuditRecord {
     /// A record with no links and no identity yet.
     pub fn new(time: i64, action: Action, outcome: Outcome) -> AuditRecord {
         AuditRecord {
+            chain: None,
+            seq: None,
+            prev: None,
             time,
             action,
             outcome,
@@ -135,7 +194,20 @@ impl AuditRecord {
             aud: None,
             required_scope: None,
             policy: None,
+            actor: None,
+            agent_id: None,
+            client_id: None,
+            environment: None,
+            approval_id: None,
+            rule: None,
+            via: None,
         }
+    }
+
+    /// True when the record names `agent` (in a link or as
+    /// [`agent_id`](AuditRecord::agent_id)).
+    pub fn names_agent(&self, agent: &str) -> bool {
+        self.agent_id.as_deref() == Some(agent) || self.links.iter().any(|l| l.agent_id == agent)
     }
 }
 
@@ -162,6 +234,9 @@ pub enum AuditError {
         /// What is wrong.
         reason: String,
     },
+    /// A hash chain of the log is broken (see [`chain`]).
+    #[error("audit chain broken: {0}")]
+    ChainBroken(chain::ChainBreak),
 }
 
 passport_jose::error_codes! {
@@ -170,6 +245,8 @@ passport_jose::error_codes! {
             "The audit log could not be opened, locked, written or read.",
         AuditError::Corrupt { .. } => "audit_corrupt":
             "A line of the audit log is not a record.",
+        AuditError::ChainBroken(..) => "audit_chain_broken":
+            "A hash chain of the audit trail is broken: a record was edited, dropped, reordered, duplicated or inserted, or the tail was cut off (the error names the first bad seq and the kind).",
     }
 }
 
@@ -186,23 +263,31 @@ impl<S: AuditSink + ?Sized> AuditSink for std::sync::Arc<S> {
     }
 }
 
-/// Appends records as JSON lines. Safe under concurrent writers from several
-/// threads and processes: each record is one `write` of a whole line, made
-/// while holding an exclusive lock on the file, on a descriptor opened in
-/// append mode.
+/// Appends records as JSON lines, each sealed into the file's hash chain
+/// ([`chain`]). Safe under concurrent writers from several threads and
+/// processes: each record is one `write` of a whole line, made while
+/// holding an exclusive lock on the file, on a descriptor opened in append
+/// mode. Under that lock the writer reads the file's last line (from the
+/// end, at most [`MAX_TAIL`] bytes) to continue its chain, so sinks in
+/// several processes extend one chain. A file whose last line is not a
+/// chained record (empty, written before chaining, or mangled) starts a
+/// new chain with a random id.
 #[derive(Debug)]
 pub struct JsonLinesSink {
     path: PathBuf,
-    file: Mutex<File>,
+    file: Mutex<(File, Option<(u64, chain::ChainState)>)>,
     durable: bool,
 }
+
+/// The most of a file's end [`JsonLinesSink`] reads to find its last line.
+pub const MAX_TAIL: u64 = 1 << 20;
 
 impl JsonLinesSink {
     /// Opens (creating with mode 0600) `path` for appending.
     pub fn open(path: impl Into<PathBuf>) -> Result<JsonLinesSink, AuditError> {
         let path = path.into();
         let mut options = OpenOptions::new();
-        options.append(true).create(true);
+        options.read(true).append(true).create(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt as _;
@@ -214,7 +299,7 @@ impl JsonLinesSink {
         })?;
         Ok(JsonLinesSink {
             path,
-            file: Mutex::new(file),
+            file: Mutex::new((file, None)),
             durable: false,
         })
     }
@@ -229,6 +314,54 @@ impl JsonLinesSink {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Where the file's chain stands: its last line, read from the end.
+    fn chain_at_end(&self, file: &mut File, len: u64) -> Result<chain::ChainState, AuditError> {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let start = len.saturating_sub(MAX_TAIL);
+        file.seek(SeekFrom::Start(start)).map_err(io)?;
+        let mut tail = Vec::new();
+        file.take(len - start).read_to_end(&mut tail).map_err(io)?;
+        let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+        let last = match body.iter().rposition(|&b| b == b'\n') {
+            Some(i) => &body[i + 1..],
+            None if start == 0 => body,
+            None => {
+                return Err(AuditError::Corrupt {
+                    path: self.path.clone(),
+                    line: 0,
+                    reason: format!("the last line is longer than {MAX_TAIL} bytes"),
+                });
+            }
+        };
+        let record: Option<AuditRecord> = serde_json::from_slice(last).ok();
+        if let Some(AuditRecord {
+            chain: Some(id),
+            seq: Some(seq),
+            ..
+        }) = record
+        {
+            return Ok(chain::ChainState::resume(
+                id,
+                chain::Head {
+                    seq,
+                    hash: chain::hash_line(last),
+                },
+            ));
+        }
+        if !last.is_empty() {
+            tracing::warn!(
+                target: "passport::audit",
+                path = %self.path.display(),
+                "the audit log's last line is not a chained record: starting a new chain"
+            );
+        }
+        Ok(chain::ChainState::new(chain::random_id().map_err(io)?))
+    }
 }
 
 impl AuditSink for JsonLinesSink {
@@ -237,24 +370,54 @@ impl AuditSink for JsonLinesSink {
             path: self.path.clone(),
             source,
         };
-        let mut line = serde_json::to_vec(record).map_err(|e| io(std::io::Error::other(e)))?;
-        line.push(b'\n');
-        let mut file = self
+        let mut guard = self
             .file
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (file, cached) = &mut *guard;
         file.lock().map_err(io)?;
-        let written = file.write_all(&line).and_then(|()| {
+        let written = (|| {
+            let len = file.metadata().map_err(io)?.len();
+            // the chain as this sink left it, unless another writer
+            // appended since
+            let mut state = match cached.take() {
+                Some((at, state)) if at == len => state,
+                _ => self.chain_at_end(file, len)?,
+            };
+            let sealed = state.seal(record)?;
+            let mut line = sealed.line;
+            line.push(b'\n');
+            file.write_all(&line).map_err(io)?;
             if self.durable {
-                file.sync_data()
-            } else {
-                Ok(())
+                file.sync_data().map_err(io)?;
             }
-        });
+            *cached = Some((len + line.len() as u64, state));
+            Ok(())
+        })();
         let unlocked = file.unlock();
-        written.map_err(io)?;
+        written?;
         unlocked.map_err(io)
     }
+}
+
+/// Verifies every hash chain of the JSON-lines log at `path` (see
+/// [`chain`]). The records are read as stored, never re-serialized. A
+/// file cannot reveal records cut off its end: keep a copy of its last
+/// line's hash elsewhere to detect that.
+pub fn verify_file(path: &Path) -> Result<chain::Report, AuditError> {
+    let file = File::open(path).map_err(|source| AuditError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut verifier = chain::Verifier::default();
+    for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
+        let line = line.map_err(|source| AuditError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        verifier.push(i + 1, &line);
+    }
+    Ok(verifier.finish(&std::collections::BTreeMap::new()))
 }
 
 /// Emits each record as a `tracing` event (target `passport::audit`, level
@@ -297,16 +460,22 @@ pub struct Filter {
     pub outcome: Option<Outcome>,
     /// With this action.
     pub action: Option<Action>,
+    /// Naming this principal (`sub`).
+    pub principal: Option<String>,
+    /// At or before this time.
+    pub until: Option<i64>,
 }
 
 impl Filter {
     /// True when `record` passes.
     pub fn accepts(&self, r: &AuditRecord) -> bool {
         self.since.is_none_or(|t| r.time >= t)
+            && self.until.is_none_or(|t| r.time <= t)
+            && self.agent.as_deref().is_none_or(|a| r.names_agent(a))
             && self
-                .agent
+                .principal
                 .as_deref()
-                .is_none_or(|a| r.links.iter().any(|l| l.agent_id == a))
+                .is_none_or(|p| r.sub.as_deref() == Some(p))
             && self.outcome.is_none_or(|o| r.outcome == o)
             && self.action.is_none_or(|a| r.action == a)
     }

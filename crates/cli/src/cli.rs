@@ -248,7 +248,10 @@ Examples:
   passport audit
   passport audit --since 2h --agent reader --outcome refused
   passport audit --since 2026-11-22T00:00:00+01:00
-  passport audit --file verifier-audit.jsonl --json")]
+  passport audit --file verifier-audit.jsonl --json
+  passport audit verify
+  passport audit verify --database postgres://db.internal/passport
+  passport audit export --database server.db --agent reader > trail.jsonl")]
     Audit(AuditArgs),
     /// Who is logged in, at which provider, with which levels, until when.
     #[command(after_help = "\
@@ -486,7 +489,10 @@ pub(crate) struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct AuditArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<AuditAction>,
     /// Only records at or after this time: a duration ago (30m, 2h, 7d),
     /// RFC 3339 with any offset (2026-11-27T10:00:00+01:00), or seconds
     /// since the epoch.
@@ -501,6 +507,66 @@ pub(crate) struct AuditArgs {
     /// Read this log instead of the local issuer's (for example a verifier's --audit-log).
     #[arg(long, value_name = "FILE")]
     pub(crate) file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditAction {
+    /// Check the trail's hash chains: every record linked to the one before
+    /// it; print each chain's records, head and verdict (exit 0 only when
+    /// every chain verifies).
+    #[command(after_help = "\
+Examples:
+  passport audit verify
+  passport audit verify --file verifier-audit.jsonl --json
+  passport audit verify --database server.db
+  passport audit verify --database postgres://db.internal/passport
+
+Finds an edited, dropped, reordered, duplicated or inserted record and names
+the first bad seq. A file cannot show records cut off its end; the server's
+database can (each chain's head is kept in a row of its own). Lines written
+before chaining, at the start of a file, are counted as unchained.")]
+    Verify(AuditVerifyArgs),
+    /// Write the token service's stored audit records as JSON lines,
+    /// verbatim (as hashed), filtered.
+    #[command(after_help = "\
+Examples:
+  passport audit export --database server.db > trail.jsonl
+  passport audit export --database postgres://db.internal/passport --since 7d
+  passport audit export --database server.db --principal alice
+  passport audit export --database server.db --outcome refused --until 2h")]
+    Export(AuditExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditVerifyArgs {
+    /// Verify this JSON-lines file (default: the local issuer's trail).
+    #[arg(long, value_name = "FILE", conflicts_with = "database")]
+    pub(crate) file: Option<std::path::PathBuf>,
+    /// Verify the token service's database: a SQLite file or postgres://….
+    #[arg(long, value_name = "URL")]
+    pub(crate) database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditExportArgs {
+    /// The token service's database: a SQLite file or postgres://….
+    #[arg(long, value_name = "URL")]
+    pub(crate) database: String,
+    /// Only records naming this agent.
+    #[arg(long, value_name = "AGENT_ID")]
+    pub(crate) agent: Option<String>,
+    /// Only records naming this principal.
+    #[arg(long, value_name = "PRINCIPAL")]
+    pub(crate) principal: Option<String>,
+    /// Only records with this outcome.
+    #[arg(long, value_name = "OUTCOME", value_parser = ["accepted", "refused", "done", "failed"])]
+    pub(crate) outcome: Option<String>,
+    /// Only records at or after this time (as for `passport audit --since`).
+    #[arg(long, value_name = "TIME", value_parser = units::since)]
+    pub(crate) since: Option<units::Since>,
+    /// Only records at or before this time (the same forms).
+    #[arg(long, value_name = "TIME", value_parser = units::since)]
+    pub(crate) until: Option<units::Since>,
 }
 
 #[derive(Debug, Args)]

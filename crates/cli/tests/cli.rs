@@ -1214,6 +1214,8 @@ async fn small_order_ed25519_keys_are_refused_as_jwks_and_as_holder_keys() {
     }
 }
 
+#[path = "cli/audit_chain.rs"]
+mod audit_chain;
 #[path = "cli/state.rs"]
 mod state;
 

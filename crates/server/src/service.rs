@@ -500,6 +500,9 @@ impl ServerBuilder {
                 clients,
                 policy,
                 admin_roles,
+                audit: crate::governance::audit::AuditLog::new().map_err(|e| {
+                    ServerError::Store(StoreError::RandomUnavailable(e.to_string()))
+                })?,
             }),
         })
     }
@@ -555,6 +558,8 @@ pub(crate) struct Inner {
     pub(crate) policy: Option<Arc<PolicyHandle>>,
     /// The administrators' roles set by [`ServerBuilder::admin_roles`].
     pub(crate) admin_roles: Option<Arc<crate::governance::roles::RoleMapping>>,
+    /// This process's audit chain (governance::audit).
+    pub(crate) audit: crate::governance::audit::AuditLog,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and

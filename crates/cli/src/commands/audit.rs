@@ -3,27 +3,35 @@
 use passport_audit::{Filter, Outcome, read_records, records_from};
 
 use super::{AUDIT_LOG, Context};
-use crate::cli::AuditArgs;
+use crate::cli::{AuditAction, AuditArgs};
 use crate::error::CliError;
 use crate::files::{MAX_AUDIT_FILE_BYTES, read_capped};
 use crate::output;
 use crate::term::{self, escape};
 use crate::time::rfc3339;
 
+/// An `--outcome` value (one of those clap accepts).
+pub(super) fn outcome_of(outcome: &str) -> Outcome {
+    match outcome {
+        "accepted" => Outcome::Accepted,
+        "refused" => Outcome::Refused,
+        "done" => Outcome::Done,
+        _ => Outcome::Failed,
+    }
+}
+
 pub(crate) fn audit(ctx: &Context, args: &AuditArgs) -> Result<(), CliError> {
+    match &args.action {
+        Some(AuditAction::Verify(verify)) => return super::audit_chain::verify(ctx, verify),
+        Some(AuditAction::Export(export)) => return super::audit_chain::export(ctx, export),
+        None => {}
+    }
     let since = args.since.map(|since| since.resolve(ctx.now()));
-    let outcome = match args.outcome.as_deref() {
-        None => None,
-        Some("accepted") => Some(Outcome::Accepted),
-        Some("refused") => Some(Outcome::Refused),
-        Some("done") => Some(Outcome::Done),
-        Some(_) => Some(Outcome::Failed),
-    };
     let filter = Filter {
         since,
         agent: args.agent.clone(),
-        outcome,
-        action: None,
+        outcome: args.outcome.as_deref().map(outcome_of),
+        ..Filter::default()
     };
     // A log someone hands us (a verifier's) is read with a size cap; the
     // local issuer's own log is streamed.

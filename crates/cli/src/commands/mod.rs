@@ -2,6 +2,7 @@
 //! and input helpers they share.
 
 mod audit;
+mod audit_chain;
 mod delegate;
 mod inspect;
 mod issue;

@@ -210,6 +210,9 @@ async fn json_shapes_match_docs_cli_json() {
     for line in stdout(&out).lines() {
         printed.push(("audit", serde_json::from_str(line).unwrap()));
     }
+    let verified = ok("audit verify", &env.run(&["audit", "verify", "--json"]));
+    assert_eq!(verified["ok"], true);
+    printed.push(("audit verify", verified));
     printed.push(("where", ok("where", &env.run(&["where", "--json"]))));
     let registered = ok(
         "serve --register-workload",

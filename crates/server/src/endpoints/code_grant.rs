@@ -475,7 +475,10 @@ async fn end_family(server: &Server, family: &RefreshFamily) -> Result<(), OAuth
 async fn revoke_passports(server: &Server, jtis: &[String]) -> Result<(), OAuthError> {
     for jti in jtis {
         match server.inner.db.revoke_cascade(jti, server.now()).await {
-            Ok(_) | Err(StoreError::UnknownRecord(_)) => {}
+            Ok(revoked) => {
+                crate::governance::audit::revoked(server, "passport-server", &revoked).await?;
+            }
+            Err(StoreError::UnknownRecord(_)) => {}
             Err(e) => return Err(server_error("the revocation failed", &e)),
         }
     }

@@ -189,7 +189,7 @@ pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<()
     {
         Ok(revoked) => {
             tracing::info!(jti = %claims.jti, revoked = revoked.len(), "passport revoked");
-            Ok(())
+            crate::governance::audit::revoked(server, &client.client_id, &revoked).await
         }
         Err(StoreError::UnknownRecord(_)) => Ok(()),
         Err(e) => Err(server_error("the revocation failed", &e)),

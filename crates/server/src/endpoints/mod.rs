@@ -36,6 +36,7 @@ const STATUS_LIST_LIFETIME: i64 = 3600;
 /// RFC 9449 §5's error for a bad proof at the token endpoint.
 const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 
+mod admin_api_audit;
 mod admin_api_governance;
 pub(crate) mod admin_api_kill;
 pub(crate) mod authorize;
@@ -116,6 +117,14 @@ pub(crate) fn router(server: Server) -> Router {
         .route(
             &(route(admin_api_kill::REGISTRY) + admin_api_kill::REVOKE_SUFFIX),
             post(admin_api_kill::registry_revoke),
+        )
+        .route(
+            &route(admin_api_audit::AUDIT_PATH),
+            get(admin_api_audit::audit_records),
+        )
+        .route(
+            &route(admin_api_audit::AUDIT_VERIFY_PATH),
+            get(admin_api_audit::audit_verify),
         )
         .layer(axum::middleware::from_fn_with_state(
             server.inner.request_timeout,

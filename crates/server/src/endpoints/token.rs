@@ -2,6 +2,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::governance::audit::{self, AuditEvent};
 
 // ---- /token ----
 
@@ -303,6 +304,24 @@ pub(super) async fn mint(
     }
     // recorded: a kill-switch engaged meanwhile revokes it; a rotation names it
     lifecycle::recorded(server, &candidate, &claims.jti).await?;
+    // audited (durably) before it is handed out
+    let action = if exchange {
+        audit::Action::Delegate
+    } else {
+        audit::Action::Issue
+    };
+    audit::record(
+        server,
+        AuditEvent::new(action, audit::Outcome::Done)
+            .actor(&client.client_id)
+            .client(&client.client_id)
+            .principal(&claims.sub)
+            .passport(&claims.jti, &claims.agent.agent_id)
+            .audience(&claims.aud)
+            .environment(admitted.environment.as_deref())
+            .approval(admitted.approval_id.as_deref()),
+    )
+    .await?;
     tracing::info!(
         jti = %claims.jti,
         client_id = %client.client_id,

@@ -16,11 +16,13 @@
 //!   administrators.
 //! - [`approvals`]: requests for environments that need approval, and
 //!   approvers' decisions.
+//! - [`audit`]: the tamper-evident audit trail every module records to.
 
 // A skeleton: the governance modules read these as they land.
 #![allow(dead_code)]
 
 pub(crate) mod approvals;
+pub(crate) mod audit;
 pub(crate) mod identities;
 pub(crate) mod kill_switch;
 pub(crate) mod lifecycle;

@@ -67,6 +67,7 @@ mod types;
 
 use std::path::Path;
 
+pub use audit::{AuditAppend, AuditHead, AuditRow};
 pub use kill::{KillKind, KillSwitch, Lifecycle, NewKillSwitch, RegistryFilter, RegistryListing};
 pub use types::{
     ClientKind, ClientRecord, CodeGrant, KeyMaterial, KeyState, NewClient, NewCode,
@@ -169,6 +170,7 @@ macro_rules! on_backend {
     };
 }
 
+mod audit;
 mod governance;
 mod kill;
 mod status_query;

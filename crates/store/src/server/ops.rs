@@ -138,6 +138,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0008_lifecycle_kill.sql"),
         postgres: include_str!("../../migrations/postgres/0008_lifecycle_kill.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_audit",
+        sqlite: include_str!("../../migrations/sqlite/0009_audit.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_audit.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows: the last migration's

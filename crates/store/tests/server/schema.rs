@@ -85,15 +85,15 @@ async fn sqlite_and_postgres_have_the_same_tables_and_columns() {
     let left = sqlite_columns(&sqlite.url);
     let right = postgres_columns(&postgres.url).await;
     assert!(left.contains_key("registry") && left.contains_key("schema_migrations"));
-    assert_eq!(left.len(), 14, "{:?}", left.keys().collect::<Vec<_>>());
+    assert_eq!(left.len(), 16, "{:?}", left.keys().collect::<Vec<_>>());
     assert_eq!(left, right);
     assert_eq!(
         sqlite.db.schema_versions().await.unwrap(),
-        [1, 2, 3, 4, 5, 6, 7, 8]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9]
     );
     assert_eq!(
         postgres.db.schema_versions().await.unwrap(),
-        [1, 2, 3, 4, 5, 6, 7, 8]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9]
     );
 }
 
@@ -138,7 +138,7 @@ async fn sqlite_state_is_private_and_reopens_migrated() {
     let again = Database::open(&f.url, NOW + 1).await.unwrap();
     assert_eq!(
         again.schema_versions().await.unwrap(),
-        [1, 2, 3, 4, 5, 6, 7, 8]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9]
     );
     assert!(again.passport("kept").await.unwrap().is_some());
 }

@@ -1,0 +1,484 @@
+//! Hash chains of audit records: how a record is sealed into its chain,
+//! and how a sequence of stored lines is verified.
+//!
+//! Each chained record carries `chain` (the chain's id), `seq` (1, 2, … in
+//! its chain) and `prev`: the base64url SHA-256 of the previous record's
+//! exact stored bytes (its JSON line without the newline), or, for seq 1,
+//! [`genesis`] of the chain. A record's hash is SHA-256 of its bytes as
+//! stored, so verification never re-serializes anything.
+//!
+//! What verification detects, naming the first bad `seq`
+//! ([`BreakKind`]): an edited record (its successor's `prev` no longer
+//! matches), a dropped one (a gap in `seq`), two swapped (a `seq` out of
+//! order), a duplicated or inserted one (two records claiming one `seq`).
+//! What it cannot detect from the records alone: records cut off the end
+//! (the tail stays a valid chain) and an edit of the very last record —
+//! unless the verifier knows the chain's head ([`Head`], which the server
+//! keeps in a separate row written with every append).
+//!
+//! ```
+//! use passport_audit::{Action, AuditRecord, Outcome};
+//! use passport_audit::chain::{ChainState, Verifier};
+//!
+//! let mut chain = ChainState::new("c1");
+//! let mut lines = Vec::new();
+//! for t in 0..3 {
+//!     let sealed = chain.seal(&AuditRecord::new(t, Action::Issue, Outcome::Done))?;
+//!     lines.push(sealed.line);
+//! }
+//! let mut verifier = Verifier::default();
+//! for (n, line) in lines.iter().enumerate() {
+//!     verifier.push(n + 1, line);
+//! }
+//! let report = verifier.finish(&Default::default());
+//! assert!(report.chains[0].result.is_ok());
+//! assert_eq!(report.chains[0].records, 3);
+//! # Ok::<(), passport_audit::AuditError>(())
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use crate::{AuditError, AuditRecord};
+
+/// The `prev` of a chain's first record: names the chain, so a first
+/// record cannot be moved to another chain.
+pub fn genesis(chain: &str) -> String {
+    passport_jose::sha256_b64url(format!("passport-audit genesis {chain}").as_bytes())
+}
+
+/// A random chain id (16 bytes, base64url).
+pub fn random_id() -> Result<String, std::io::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+    Ok(passport_jose::b64::encode(bytes))
+}
+
+/// The hash of a stored record: base64url SHA-256 of its exact bytes.
+pub fn hash_line(line: &[u8]) -> String {
+    passport_jose::sha256_b64url(line)
+}
+
+/// The last record of a chain: its `seq` and hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Head {
+    /// Its `seq` (0 for a chain with no record yet).
+    pub seq: u64,
+    /// Its hash ([`hash_line`]), or [`genesis`] for an empty chain.
+    pub hash: String,
+}
+
+/// A record sealed into its chain, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Its `seq`.
+    pub seq: u64,
+    /// The exact bytes to store (JSON, no newline).
+    pub line: Vec<u8>,
+    /// Their hash, the chain's new head.
+    pub hash: String,
+}
+
+/// Where a chain stands: the next record's `seq` and `prev`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainState {
+    chain: String,
+    head: Head,
+}
+
+impl ChainState {
+    /// A new, empty chain named `chain`.
+    pub fn new(chain: impl Into<String>) -> ChainState {
+        let chain = chain.into();
+        let head = Head {
+            seq: 0,
+            hash: genesis(&chain),
+        };
+        ChainState { chain, head }
+    }
+
+    /// A chain continuing after `head`.
+    pub fn resume(chain: impl Into<String>, head: Head) -> ChainState {
+        ChainState {
+            chain: chain.into(),
+            head,
+        }
+    }
+
+    /// The chain's id.
+    pub fn chain(&self) -> &str {
+        &self.chain
+    }
+
+    /// Its last record (`seq` 0 when empty).
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// Seals `record` as the chain's next one (its chain members are
+    /// replaced) and advances the chain.
+    ///
+    /// # Errors
+    /// [`AuditError::Corrupt`] if the record cannot be serialized (it
+    /// always can) or the chain is full.
+    pub fn seal(&mut self, record: &AuditRecord) -> Result<Sealed, AuditError> {
+        let seq = self
+            .head
+            .seq
+            .checked_add(1)
+            .ok_or_else(|| corrupt("the chain is full"))?;
+        let mut record = record.clone();
+        record.chain = Some(self.chain.clone());
+        record.seq = Some(seq);
+        record.prev = Some(self.head.hash.clone());
+        let line = serde_json::to_vec(&record).map_err(|e| corrupt(&e.to_string()))?;
+        let hash = hash_line(&line);
+        self.head = Head {
+            seq,
+            hash: hash.clone(),
+        };
+        Ok(Sealed { seq, line, hash })
+    }
+}
+
+fn corrupt(reason: &str) -> AuditError {
+    AuditError::Corrupt {
+        path: "audit chain".into(),
+        line: 0,
+        reason: reason.to_owned(),
+    }
+}
+
+/// How a chain is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BreakKind {
+    /// The record's bytes changed after it was written (or it is not a
+    /// record any more).
+    Edited,
+    /// The record is missing (dropped).
+    Gap,
+    /// The record is out of order.
+    Reordered,
+    /// Two records claim this `seq` (a copy, or an inserted record).
+    Duplicated,
+    /// Records after this `seq` were cut off (found through the head).
+    Truncated,
+    /// A record that was never appended through the chain: a line without
+    /// chain members after chained records, or records past the head.
+    Inserted,
+    /// The chain's head row is missing (a server table): its tail cannot
+    /// be checked.
+    NoHead,
+}
+
+impl BreakKind {
+    /// The kind's name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakKind::Edited => "edited",
+            BreakKind::Gap => "gap",
+            BreakKind::Reordered => "reordered",
+            BreakKind::Duplicated => "duplicated",
+            BreakKind::Truncated => "truncated",
+            BreakKind::Inserted => "inserted",
+            BreakKind::NoHead => "no_head",
+        }
+    }
+}
+
+impl std::fmt::Display for BreakKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The first place a chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainBreak {
+    /// The chain.
+    pub chain: String,
+    /// The first bad `seq`.
+    pub seq: u64,
+    /// What is wrong there.
+    pub kind: BreakKind,
+    /// The line (file) or row position (database), 1-based, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+impl std::fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "chain {}: record {} {}",
+            self.chain,
+            self.seq,
+            match self.kind {
+                BreakKind::Edited => "was edited",
+                BreakKind::Gap => "is missing",
+                BreakKind::Reordered => "is out of order",
+                BreakKind::Duplicated => "appears twice",
+                BreakKind::Truncated => "and those after it were cut off",
+                BreakKind::Inserted => "is preceded by a record the chain never had",
+                BreakKind::NoHead => "is the last, and the chain's head row is missing",
+            }
+        )?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        Ok(())
+    }
+}
+
+/// One chain's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainVerdict {
+    /// The chain.
+    pub chain: String,
+    /// How many of its records were read.
+    pub records: u64,
+    /// Its last record as read (before any break, the last good one).
+    pub head: Head,
+    /// Whether it verifies; the first break if not.
+    #[serde(serialize_with = "verdict")]
+    pub result: Result<(), ChainBreak>,
+}
+
+fn verdict<S: serde::Serializer>(r: &Result<(), ChainBreak>, s: S) -> Result<S::Ok, S::Error> {
+    match r {
+        Ok(()) => s.serialize_str("ok"),
+        Err(b) => b.serialize(s),
+    }
+}
+
+/// What [`Verifier::finish`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Lines without chain members before the first chained record (a log
+    /// written before chaining): not verifiable, not tampering.
+    pub unchained: u64,
+    /// Each chain, in order of first appearance.
+    pub chains: Vec<ChainVerdict>,
+}
+
+impl Report {
+    /// True when every chain verifies.
+    pub fn ok(&self) -> bool {
+        self.chains.iter().all(|c| c.result.is_ok())
+    }
+
+    /// The first break, as an error.
+    pub fn first_break(&self) -> Option<&ChainBreak> {
+        self.chains.iter().find_map(|c| c.result.as_ref().err())
+    }
+}
+
+#[derive(Debug)]
+struct Item {
+    line: usize,
+    /// `None`: the line is no chained record any more (not JSON).
+    seq: Option<u64>,
+    prev: Option<String>,
+    hash: String,
+}
+
+/// Verifies stored lines, in stored order, chain by chain.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    unchained: u64,
+    /// Lines without chain members after a chained record: (line, the
+    /// chain before it, how many of its records came before).
+    inserted: Vec<(usize, String, usize)>,
+    chains: BTreeMap<String, Vec<Item>>,
+    /// Chain ids in order of first appearance.
+    order: Vec<String>,
+    last_chain: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Members {
+    #[serde(default)]
+    chain: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    prev: Option<String>,
+}
+
+impl Verifier {
+    /// Takes the next stored line (without its newline); `line` is its
+    /// 1-based position, for the report. Blank lines are skipped.
+    pub fn push(&mut self, line: usize, bytes: &[u8]) {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let hash = hash_line(bytes);
+        let members: Option<Members> = serde_json::from_slice(bytes).ok();
+        let (chain, seq, prev) = match (members, &self.last_chain) {
+            (
+                Some(Members {
+                    chain: Some(c),
+                    seq,
+                    prev,
+                }),
+                _,
+            ) => (c, seq, prev),
+            // legacy lines before any chained record
+            (_, None) => {
+                self.unchained += 1;
+                return;
+            }
+            // JSON without chain members after a chained record: inserted
+            (Some(_), Some(last)) => {
+                let at = self.chains.get(last).map_or(0, Vec::len);
+                self.inserted.push((line, last.clone(), at));
+                return;
+            }
+            // not JSON any more: a record whose bytes were mangled
+            (None, Some(last)) => (last.clone(), None, None),
+        };
+        if !self.chains.contains_key(&chain) {
+            self.order.push(chain.clone());
+        }
+        self.chains.entry(chain.clone()).or_default().push(Item {
+            line,
+            seq,
+            prev,
+            hash,
+        });
+        self.last_chain = Some(chain);
+    }
+
+    /// The verdicts; `heads` are the chains' heads as recorded apart (the
+    /// server's head rows), to detect a truncated tail or an edited last
+    /// record. A head for a chain with no record left reports it
+    /// truncated from seq 1.
+    pub fn finish(mut self, heads: &BTreeMap<String, Head>) -> Report {
+        for chain in heads.keys() {
+            if !self.chains.contains_key(chain) {
+                self.order.push(chain.clone());
+            }
+        }
+        let chains = self
+            .order
+            .iter()
+            .map(|chain| {
+                let items = self.chains.remove(chain).unwrap_or_default();
+                let inserted = self
+                    .inserted
+                    .iter()
+                    .find(|(_, c, _)| c == chain)
+                    .map(|(line, _, at)| (*line, *at));
+                verify_one(chain.clone(), &items, heads.get(chain), inserted)
+            })
+            .collect();
+        Report {
+            unchained: self.unchained,
+            chains,
+        }
+    }
+}
+
+fn verify_one(
+    chain: String,
+    items: &[Item],
+    recorded_head: Option<&Head>,
+    inserted: Option<(usize, usize)>,
+) -> ChainVerdict {
+    let mut head = Head {
+        seq: 0,
+        hash: genesis(&chain),
+    };
+    let mut seen: HashSet<u64> = HashSet::new();
+    let broken = |seq: u64, kind: BreakKind, line: Option<usize>| ChainBreak {
+        chain: chain.clone(),
+        seq,
+        kind,
+        line,
+    };
+    let mut result = Ok(());
+    for (i, item) in items.iter().enumerate() {
+        let expected = head.seq + 1;
+        if let Some((line, at)) = inserted
+            && at == i
+        {
+            result = Err(broken(expected, BreakKind::Inserted, Some(line)));
+            break;
+        }
+        let Some(seq) = item.seq else {
+            result = Err(broken(expected, BreakKind::Edited, Some(item.line)));
+            break;
+        };
+        if seq < expected {
+            let kind = if seen.contains(&seq) {
+                BreakKind::Duplicated
+            } else {
+                BreakKind::Reordered
+            };
+            result = Err(broken(seq, kind, Some(item.line)));
+            break;
+        }
+        if seq > expected {
+            let later = items[i + 1..].iter().any(|it| it.seq == Some(expected));
+            let kind = if later {
+                BreakKind::Reordered
+            } else {
+                BreakKind::Gap
+            };
+            result = Err(broken(expected, kind, Some(item.line)));
+            break;
+        }
+        if item.prev.as_deref() != Some(head.hash.as_str()) {
+            // the link into this record is broken: the previous record was
+            // edited, unless the link out of this one is broken too (this
+            // record's own `prev` was edited)
+            let out_broken = items
+                .get(i + 1)
+                .is_some_and(|next| next.prev.as_deref() != Some(item.hash.as_str()));
+            let (seq, line) = if seq == 1 || out_broken {
+                (seq, item.line)
+            } else {
+                (seq - 1, items[i - 1].line)
+            };
+            result = Err(broken(seq, BreakKind::Edited, Some(line)));
+            break;
+        }
+        seen.insert(seq);
+        head = Head {
+            seq,
+            hash: item.hash.clone(),
+        };
+    }
+    if result.is_ok()
+        && let Some((line, at)) = inserted
+        && at == items.len()
+    {
+        result = Err(broken(head.seq + 1, BreakKind::Inserted, Some(line)));
+    }
+    if result.is_ok()
+        && let Some(recorded) = recorded_head
+    {
+        if recorded.seq > head.seq {
+            result = Err(broken(head.seq + 1, BreakKind::Truncated, None));
+        } else if recorded.seq < head.seq {
+            // records past the head: appended without the head's
+            // transaction (inserted)
+            result = Err(broken(recorded.seq + 1, BreakKind::Inserted, None));
+        } else if recorded.hash != head.hash {
+            result = Err(broken(
+                head.seq,
+                BreakKind::Edited,
+                items.last().map(|i| i.line),
+            ));
+        }
+    }
+    ChainVerdict {
+        chain,
+        records: items.len() as u64,
+        head,
+        result,
+    }
+}

@@ -1,0 +1,484 @@
+//! The server's tamper-evident audit trail (issue 14): every issuance,
+//! revocation, governance refusal, approval decision, kill-switch and
+//! administrative action, as a [`passport_audit::AuditRecord`] sealed
+//! into this process's hash chain and stored in the database's
+//! `audit_log` (the chain's head moved in the same transaction).
+//!
+//! One function for every module: [`record`] with an [`AuditEvent`]. It
+//! returns once the record is durable. Records from concurrent requests
+//! are sealed in order by one batcher task per server (the chain stays
+//! linear) and stored one transaction per batch. Each stored record is
+//! also published to [`subscribe`]rs (the dashboard's live stream).
+//!
+//! The chain's id is random per server process: several instances on one
+//! database keep one chain each, and a restarted server starts a new one.
+
+use std::sync::{Arc, OnceLock, Weak};
+
+use passport_audit::chain::{ChainState, Head};
+pub(crate) use passport_audit::{Action, Outcome};
+use passport_audit::{AuditRecord, Filter, LinkRef, clip};
+use passport_store::server::AuditAppend;
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::roles::{AdminActor, AdminRole};
+use crate::oauth::{OAuthError, codes};
+use crate::service::{Inner, Server};
+
+/// The most records stored in one transaction.
+const MAX_BATCH: usize = 256;
+/// Records kept for a slow live-stream subscriber before it lags.
+const LIVE_CAPACITY: usize = 1024;
+/// The most records one export answers.
+pub(crate) const MAX_EXPORT: usize = 10_000;
+
+/// Something to audit: an action, its outcome, and who and what it
+/// concerns — identifiers only, never a token.
+///
+/// ```ignore
+/// audit::record(server, AuditEvent::new(Action::KillSwitchEngaged, Outcome::Done)
+///     .actor(&actor.principal)
+///     .agent("bot")).await?;
+/// ```
+#[derive(Debug, Clone)]
+pub(crate) struct AuditEvent {
+    record: AuditRecord,
+}
+
+impl AuditEvent {
+    /// An event with nothing named yet.
+    pub(crate) fn new(action: Action, outcome: Outcome) -> AuditEvent {
+        AuditEvent {
+            record: AuditRecord::new(0, action, outcome),
+        }
+    }
+
+    /// Who acted: an administrator's principal or the asking client.
+    pub(crate) fn actor(mut self, actor: &str) -> AuditEvent {
+        self.record.actor = Some(clip(actor));
+        self
+    }
+
+    /// The agent identity concerned.
+    pub(crate) fn agent(mut self, agent_id: &str) -> AuditEvent {
+        self.record.agent_id = Some(clip(agent_id));
+        self
+    }
+
+    /// The principal concerned (`sub`).
+    pub(crate) fn principal(mut self, principal: &str) -> AuditEvent {
+        self.record.sub = Some(clip(principal));
+        self
+    }
+
+    /// The client concerned.
+    pub(crate) fn client(mut self, client_id: &str) -> AuditEvent {
+        self.record.client_id = Some(clip(client_id));
+        self
+    }
+
+    /// The passport concerned and its holder.
+    pub(crate) fn passport(mut self, jti: &str, agent_id: &str) -> AuditEvent {
+        self.record.links.push(LinkRef {
+            jti: clip(jti),
+            agent_id: clip(agent_id),
+        });
+        self.record.agent_id = Some(clip(agent_id));
+        self
+    }
+
+    /// The audience concerned.
+    pub(crate) fn audience(mut self, audience: &str) -> AuditEvent {
+        self.record.aud = Some(clip(audience));
+        self
+    }
+
+    /// The environment that applied.
+    pub(crate) fn environment(mut self, environment: Option<&str>) -> AuditEvent {
+        self.record.environment = environment.map(clip);
+        self
+    }
+
+    /// The approval concerned or cited.
+    pub(crate) fn approval(mut self, approval_id: Option<&str>) -> AuditEvent {
+        self.record.approval_id = approval_id.map(clip);
+        self
+    }
+
+    /// The rule that decided.
+    pub(crate) fn rule(mut self, rule: &str) -> AuditEvent {
+        self.record.rule = Some(clip(rule));
+        self
+    }
+
+    /// The stable error code of a refusal or failure.
+    pub(crate) fn error(mut self, code: &str) -> AuditEvent {
+        self.record.error = Some(clip(code));
+        self
+    }
+
+    /// For a cascaded revocation: the passport whose revocation reached it.
+    pub(crate) fn via(mut self, jti: &str) -> AuditEvent {
+        self.record.via = Some(clip(jti));
+        self
+    }
+
+    /// A summary of the policy or change (no secrets).
+    pub(crate) fn detail(mut self, detail: Value) -> AuditEvent {
+        self.record.policy = Some(detail);
+        self
+    }
+}
+
+/// A stored record, as the live stream publishes it.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditEntry {
+    /// The line as stored (and hashed).
+    pub(crate) line: Arc<str>,
+    /// The record it holds.
+    pub(crate) record: AuditRecord,
+}
+
+type Job = (AuditRecord, oneshot::Sender<bool>);
+
+/// The per-server audit state kept in [`Inner`].
+#[derive(Debug)]
+pub(crate) struct AuditLog {
+    chain_id: String,
+    queue: OnceLock<mpsc::UnboundedSender<Job>>,
+    live: broadcast::Sender<Arc<AuditEntry>>,
+}
+
+impl AuditLog {
+    /// A new chain with a random id.
+    pub(crate) fn new() -> Result<AuditLog, getrandom::Error> {
+        Ok(AuditLog {
+            chain_id: crate::service::random_token()?,
+            queue: OnceLock::new(),
+            live: broadcast::channel(LIVE_CAPACITY).0,
+        })
+    }
+
+    /// This process's chain id.
+    pub(crate) fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+}
+
+/// Records `event` in the audit trail, durably, before returning.
+///
+/// # Errors
+/// 500 `server_error` when it could not be stored: the caller must not act
+/// as if it had been audited (an issuance is not handed out).
+pub(crate) async fn record(server: &Server, event: AuditEvent) -> Result<(), OAuthError> {
+    record_all(server, vec![event]).await
+}
+
+/// Records several events, in this order, in one batch (one transaction
+/// unless the batch is full), durably, before returning.
+///
+/// # Errors
+/// As [`record`]; some of them may have been stored.
+pub(crate) async fn record_all(server: &Server, events: Vec<AuditEvent>) -> Result<(), OAuthError> {
+    let failed = || {
+        tracing::error!("the audit trail could not be written");
+        OAuthError::new(
+            500,
+            codes::SERVER_ERROR,
+            "the audit trail could not be written",
+        )
+    };
+    let log = &server.inner.audit;
+    let queue = log.queue.get_or_init(|| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(batcher(
+            Arc::downgrade(&server.inner),
+            log.chain_id.clone(),
+            rx,
+        ));
+        tx
+    });
+    let now = server.inner.clock.now();
+    let mut answers = Vec::with_capacity(events.len());
+    for event in events {
+        let mut record = event.record;
+        record.time = now;
+        let (done, stored) = oneshot::channel();
+        queue.send((record, done)).map_err(|_| failed())?;
+        answers.push(stored);
+    }
+    for stored in answers {
+        if stored.await != Ok(true) {
+            return Err(failed());
+        }
+    }
+    Ok(())
+}
+
+/// Records the revocations `revoked` (as `Database::revoke_cascade`
+/// answers: the one named first, then its descendants) made at the request
+/// of `actor`; each cascaded one names the passport whose revocation
+/// reached it (`via`) and, read from the registry, its holder.
+///
+/// # Errors
+/// As [`record`].
+pub(crate) async fn revoked(
+    server: &Server,
+    actor: &str,
+    revoked: &[passport_store::server::Revoked],
+) -> Result<(), OAuthError> {
+    use passport_store::server::RevocationReason;
+    let direct = revoked
+        .iter()
+        .find(|r| r.reason == RevocationReason::Direct)
+        .map(|r| r.jti.clone());
+    let mut events = Vec::with_capacity(revoked.len());
+    for r in revoked {
+        let mut event = AuditEvent::new(Action::Revoke, Outcome::Done).actor(actor);
+        // the holder and principal, from the registry (a row gone since
+        // is recorded by its jti alone)
+        match server.inner.db.passport(&r.jti).await {
+            Ok(Some(row)) => {
+                event = event
+                    .passport(&r.jti, &row.entry.agent_id)
+                    .principal(&row.entry.principal)
+                    .client(&row.entry.client_id)
+                    .audience(&row.entry.audience);
+            }
+            _ => event = event.passport(&r.jti, ""),
+        }
+        if r.reason == RevocationReason::Cascaded
+            && let Some(via) = &direct
+        {
+            event = event.via(via);
+        }
+        events.push(event);
+    }
+    record_all(server, events).await
+}
+
+/// The live stream: every record stored from now on.
+pub(crate) fn subscribe(server: &Server) -> broadcast::Receiver<Arc<AuditEntry>> {
+    server.inner.audit.live.subscribe()
+}
+
+/// Seals what waits, stores it in one transaction, answers the callers.
+async fn batcher(inner: Weak<Inner>, chain_id: String, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut state = ChainState::new(chain_id);
+    let mut batch: Vec<Job> = Vec::new();
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let mut next = state.clone();
+        let mut appends = Vec::with_capacity(batch.len());
+        let mut entries = Vec::with_capacity(batch.len());
+        let sealed_all = batch.iter().try_for_each(|(record, _)| {
+            let sealed = next.seal(record)?;
+            let line: Arc<str> = String::from_utf8_lossy(&sealed.line).into();
+            appends.push(AuditAppend {
+                seq: sealed.seq,
+                at: record.time,
+                line: line.to_string(),
+            });
+            let mut record = record.clone();
+            record.chain = Some(next.chain().to_owned());
+            record.seq = Some(sealed.seq);
+            entries.push(Arc::new(AuditEntry { line, record }));
+            Ok::<(), passport_audit::AuditError>(())
+        });
+        let stored = match sealed_all {
+            Ok(()) => {
+                let now = inner.clock.now();
+                match inner
+                    .db
+                    .append_audit(next.chain(), appends, &next.head().hash, now)
+                    .await
+                {
+                    Ok(()) => true,
+                    // the commit's answer may be what was lost: the head
+                    // row says whether it happened
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit records could not be stored");
+                        committed(&inner, next.chain(), next.head()).await
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "audit records could not be sealed");
+                false
+            }
+        };
+        if stored {
+            state = next;
+            for entry in entries {
+                // no subscriber is fine
+                let _ = inner.audit.live.send(entry);
+            }
+        }
+        drop(inner);
+        for (_, done) in batch.drain(..) {
+            let _ = done.send(stored);
+        }
+    }
+}
+
+async fn committed(inner: &Inner, chain: &str, head: &Head) -> bool {
+    inner.db.audit_heads().await.is_ok_and(|heads| {
+        heads
+            .iter()
+            .any(|h| h.chain_id == chain && h.seq == head.seq && h.hash == head.hash)
+    })
+}
+
+/// The stored records `filter` accepts, by chain then seq, each as its
+/// stored line (at most `limit`). For an auditor.
+///
+/// # Errors
+/// 403 without the auditor role; 500 when the database cannot be read.
+pub(crate) async fn export(
+    server: &Server,
+    actor: &AdminActor,
+    filter: &Filter,
+    limit: usize,
+) -> Result<Vec<String>, OAuthError> {
+    actor.require(AdminRole::Auditor)?;
+    server
+        .inner
+        .db
+        .export_audit(filter, limit)
+        .await
+        .map_err(|e| unreadable(&e))
+}
+
+fn unreadable(e: &passport_store::StoreError) -> OAuthError {
+    tracing::error!(error = %e, "the audit trail could not be read");
+    OAuthError::new(
+        500,
+        codes::SERVER_ERROR,
+        "the audit trail could not be read",
+    )
+}
+
+/// Verifies every chain stored, against the heads. For an auditor.
+///
+/// # Errors
+/// 403 without the auditor role; 500 when the database cannot be read.
+pub(crate) async fn verify(
+    server: &Server,
+    actor: &AdminActor,
+) -> Result<passport_audit::chain::Report, OAuthError> {
+    actor.require(AdminRole::Auditor)?;
+    server
+        .inner
+        .db
+        .verify_audit()
+        .await
+        .map_err(|e| unreadable(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    async fn server(dir: &tempfile::TempDir) -> Server {
+        let db = passport_store::server::Database::open(
+            dir.path().join("s.db").to_str().unwrap(),
+            1_700_000_000,
+        )
+        .await
+        .unwrap();
+        Server::builder("http://127.0.0.1:9", db)
+            .build()
+            .await
+            .unwrap()
+    }
+
+    /// Every stored record reaches a subscriber, in chain order, as stored.
+    #[tokio::test]
+    async fn the_live_stream_publishes_each_stored_record_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = server(&dir).await;
+        let mut live = subscribe(&server);
+        record_all(
+            &server,
+            vec![
+                AuditEvent::new(Action::KillSwitchEngaged, Outcome::Done)
+                    .actor("admin")
+                    .agent("bot"),
+                AuditEvent::new(Action::Refuse, Outcome::Refused)
+                    .agent("bot")
+                    .rule("kill-switch")
+                    .error("access_denied"),
+            ],
+        )
+        .await
+        .unwrap();
+        record(
+            &server,
+            AuditEvent::new(Action::KillSwitchLifted, Outcome::Done).actor("admin"),
+        )
+        .await
+        .unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let entry = live.recv().await.unwrap();
+            assert_eq!(
+                entry.record.chain.as_deref(),
+                Some(server.inner.audit.chain_id())
+            );
+            seen.push((entry.record.seq, entry.record.action));
+            // the line is what is stored
+            let stored: AuditRecord = serde_json::from_str(&entry.line).unwrap();
+            assert_eq!(stored.seq, entry.record.seq);
+        }
+        assert_eq!(
+            seen,
+            [
+                (Some(1), Action::KillSwitchEngaged),
+                (Some(2), Action::Refuse),
+                (Some(3), Action::KillSwitchLifted),
+            ]
+        );
+        let report = server.inner.db.verify_audit().await.unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.chains[0].records, 3);
+    }
+
+    /// A record that cannot be stored is an error to its caller (500),
+    /// and the chain does not advance past it.
+    #[tokio::test]
+    async fn a_failed_append_is_an_error_and_the_chain_does_not_advance() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = server(&dir).await;
+        record(&server, AuditEvent::new(Action::AdminLogin, Outcome::Done))
+            .await
+            .unwrap();
+        // the table refuses writes for a moment
+        server
+            .inner
+            .db
+            .execute_script_for_tests("ALTER TABLE audit_log RENAME TO audit_log_away")
+            .await
+            .unwrap();
+        let err = record(&server, AuditEvent::new(Action::AdminLogin, Outcome::Done))
+            .await
+            .unwrap_err();
+        assert_eq!((err.status, err.error), (500, codes::SERVER_ERROR));
+        server
+            .inner
+            .db
+            .execute_script_for_tests("ALTER TABLE audit_log_away RENAME TO audit_log")
+            .await
+            .unwrap();
+        record(&server, AuditEvent::new(Action::AdminLogin, Outcome::Done))
+            .await
+            .unwrap();
+        let report = server.inner.db.verify_audit().await.unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.chains[0].head.seq, 2);
+    }
+}

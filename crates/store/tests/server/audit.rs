@@ -1,0 +1,205 @@
+//! The audit trail's tables: appends move the head in the same
+//! transaction; every kind of tampering with the stored rows is found,
+//! with the first bad seq — a truncated tail through the head row.
+
+use std::sync::Arc;
+
+use passport_audit::chain::{BreakKind, ChainBreak, ChainState};
+use passport_audit::{Action, AuditRecord, LinkRef, Outcome};
+use passport_store::server::{AuditAppend, Database};
+
+use crate::common::{NOW, on_both};
+
+on_both!(
+    appends_and_reads_back,
+    an_append_off_the_head_is_refused,
+    an_edited_record_is_found,
+    an_edited_last_record_is_found_through_the_head,
+    a_dropped_record_is_found,
+    swapped_records_are_found,
+    a_duplicated_record_is_found,
+    a_truncated_tail_is_found_through_the_head,
+    a_deleted_head_is_found,
+    a_row_appended_without_the_head_is_found,
+);
+
+const CHAIN: &str = "chain-a";
+
+async fn append(db: &Database, chain: &mut ChainState, n: usize) {
+    let mut records = Vec::new();
+    let mut hash = String::new();
+    for i in 0..n {
+        let mut r = AuditRecord::new(NOW + i as i64, Action::Issue, Outcome::Done);
+        r.links = vec![LinkRef {
+            jti: format!("j{}", chain.head().seq + 1),
+            agent_id: "bot".into(),
+        }];
+        let sealed = chain.seal(&r).unwrap();
+        hash = sealed.hash;
+        records.push(AuditAppend {
+            seq: sealed.seq,
+            at: r.time,
+            line: String::from_utf8(sealed.line).unwrap(),
+        });
+    }
+    db.append_audit(chain.chain(), records, &hash, NOW)
+        .await
+        .unwrap();
+}
+
+async fn six(db: &Database) {
+    let mut chain = ChainState::new(CHAIN);
+    append(db, &mut chain, 2).await;
+    append(db, &mut chain, 4).await;
+    let report = db.verify_audit().await.unwrap();
+    assert!(report.ok(), "{report:?}");
+}
+
+async fn broken(db: &Database, script: &str) -> ChainBreak {
+    six(db).await;
+    db.execute_script_for_tests(script).await.unwrap();
+    let report = db.verify_audit().await.unwrap();
+    assert!(!report.ok(), "{report:?}");
+    report.first_break().unwrap().clone()
+}
+
+async fn appends_and_reads_back(db: Arc<Database>) {
+    six(&db).await;
+    let mut other = ChainState::new("chain-b");
+    append(&db, &mut other, 3).await;
+    let heads = db.audit_heads().await.unwrap();
+    assert_eq!(heads.len(), 2);
+    assert_eq!((heads[0].chain_id.as_str(), heads[0].seq), (CHAIN, 6));
+    assert_eq!((heads[1].chain_id.as_str(), heads[1].seq), ("chain-b", 3));
+    let report = db.verify_audit().await.unwrap();
+    assert!(report.ok());
+    assert_eq!(
+        report.chains.iter().map(|c| c.records).collect::<Vec<_>>(),
+        [6, 3]
+    );
+    // pages, and the time filter
+    let page = db.audit_page(None, NOW, NOW + 1, 100).await.unwrap();
+    assert_eq!(page.len(), 6, "{page:?}");
+    let page = db
+        .audit_page(Some((CHAIN.into(), 5)), i64::MIN, i64::MAX, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter()
+            .map(|r| (r.chain_id.as_str(), r.seq))
+            .collect::<Vec<_>>(),
+        [(CHAIN, 6), ("chain-b", 1), ("chain-b", 2), ("chain-b", 3)]
+    );
+    // the lines are stored verbatim
+    let first = &db.audit_page(None, i64::MIN, i64::MAX, 1).await.unwrap()[0];
+    let record: AuditRecord = serde_json::from_str(&first.line).unwrap();
+    assert_eq!(record.seq, Some(1));
+}
+
+async fn an_append_off_the_head_is_refused(db: Arc<Database>) {
+    six(&db).await;
+    // a second writer on the chain, starting over from its genesis
+    let mut fork = ChainState::new(CHAIN);
+    let sealed = fork
+        .seal(&AuditRecord::new(NOW, Action::Revoke, Outcome::Done))
+        .unwrap();
+    let err = db
+        .append_audit(
+            CHAIN,
+            vec![AuditAppend {
+                seq: sealed.seq,
+                at: NOW,
+                line: String::from_utf8(sealed.line).unwrap(),
+            }],
+            &sealed.hash,
+            NOW,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        ["store_failed", "postgres_failed"].contains(&err.code()),
+        "{err}"
+    );
+    // nothing of it was stored
+    let report = db.verify_audit().await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.chains[0].records, 6);
+}
+
+async fn an_edited_record_is_found(db: Arc<Database>) {
+    let b = broken(
+        &db,
+        "UPDATE audit_log SET line = replace(line, '\"j3\"', '\"jX\"') WHERE seq = 3",
+    )
+    .await;
+    assert_eq!((b.kind, b.seq), (BreakKind::Edited, 3));
+}
+
+async fn an_edited_last_record_is_found_through_the_head(db: Arc<Database>) {
+    let b = broken(
+        &db,
+        "UPDATE audit_log SET line = replace(line, '\"j6\"', '\"jX\"') WHERE seq = 6",
+    )
+    .await;
+    assert_eq!((b.kind, b.seq), (BreakKind::Edited, 6));
+}
+
+async fn a_dropped_record_is_found(db: Arc<Database>) {
+    let b = broken(&db, "DELETE FROM audit_log WHERE seq = 4").await;
+    assert_eq!((b.kind, b.seq), (BreakKind::Gap, 4));
+}
+
+async fn swapped_records_are_found(db: Arc<Database>) {
+    let b = broken(
+        &db,
+        "UPDATE audit_log SET seq = -seq WHERE seq IN (2, 3); \
+         UPDATE audit_log SET seq = CASE seq WHEN -2 THEN 3 ELSE 2 END WHERE seq < 0",
+    )
+    .await;
+    assert_eq!((b.kind, b.seq), (BreakKind::Reordered, 2));
+}
+
+async fn a_duplicated_record_is_found(db: Arc<Database>) {
+    let b = broken(
+        &db,
+        "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 4; \
+         UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1000; \
+         INSERT INTO audit_log (chain_id, seq, at, line) \
+           SELECT chain_id, 4, at, line FROM audit_log WHERE seq = 3",
+    )
+    .await;
+    assert_eq!((b.kind, b.seq), (BreakKind::Duplicated, 3));
+}
+
+async fn a_truncated_tail_is_found_through_the_head(db: Arc<Database>) {
+    let b = broken(&db, "DELETE FROM audit_log WHERE seq > 4").await;
+    assert_eq!((b.kind, b.seq), (BreakKind::Truncated, 5));
+    // the whole chain gone: truncated from seq 1
+    let b2 = {
+        db.execute_script_for_tests("DELETE FROM audit_log")
+            .await
+            .unwrap();
+        db.verify_audit()
+            .await
+            .unwrap()
+            .first_break()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!((b2.kind, b2.seq), (BreakKind::Truncated, 1));
+}
+
+async fn a_deleted_head_is_found(db: Arc<Database>) {
+    let b = broken(&db, "DELETE FROM audit_heads").await;
+    assert_eq!((b.kind, b.seq), (BreakKind::NoHead, 6));
+}
+
+async fn a_row_appended_without_the_head_is_found(db: Arc<Database>) {
+    let b = broken(
+        &db,
+        "INSERT INTO audit_log (chain_id, seq, at, line) \
+           SELECT chain_id, 7, at, line FROM audit_log WHERE seq = 6",
+    )
+    .await;
+    assert_eq!((b.kind, b.seq), (BreakKind::Inserted, 7));
+}
