@@ -163,6 +163,7 @@ pub struct ServerBuilder {
     status_ttl: u64,
     max_depth: usize,
     upstream: Option<Arc<Provider>>,
+    admin_roles: Option<Arc<crate::governance::roles::RoleMapping>>,
     request_timeout: std::time::Duration,
     authorize_rate: RateLimit,
     auto_consent: bool,
@@ -294,6 +295,20 @@ impl ServerBuilder {
     pub fn upstream(mut self, provider: Provider) -> ServerBuilder {
         self.upstream = Some(Arc::new(provider));
         self
+    }
+
+    /// Test and demo support, not API (hidden, may change): the
+    /// administrators' role mapping as the TOML of a policy file's
+    /// `[administrators]` table (`claim = "roles"` and `[roles]`), until
+    /// the policy file gives it.
+    ///
+    /// # Errors
+    /// The TOML error when the text is not such a table.
+    #[doc(hidden)]
+    pub fn admin_role_mapping(mut self, toml_text: &str) -> Result<ServerBuilder, toml::de::Error> {
+        let mapping: crate::governance::roles::RoleMapping = toml::from_str(toml_text)?;
+        self.admin_roles = Some(Arc::new(mapping));
+        Ok(self)
     }
 
     /// The per-address limit on `/authorize`, its login callback and its
@@ -444,6 +459,9 @@ impl ServerBuilder {
                     crate::endpoints::authorize::MAX_PENDING,
                 ),
                 clients,
+                events: Default::default(),
+                admin_logins: Default::default(),
+                admin_roles: self.admin_roles,
             }),
         })
     }
@@ -495,6 +513,12 @@ pub(crate) struct Inner {
     pub(crate) authorizations: crate::endpoints::authorize::PendingAuthorizations,
     /// Registration, metadata documents, open clients' scopes.
     pub(crate) clients: ClientSettings,
+    /// Registry changes, for the dashboard's server-sent events.
+    pub(crate) events: crate::governance::events::Events,
+    /// Administrators' logins between `/admin/login` and the callback.
+    pub(crate) admin_logins: crate::endpoints::admin_session::PendingAdminLogins,
+    /// The administrators' role mapping given to the builder, if any.
+    pub(crate) admin_roles: Option<Arc<crate::governance::roles::RoleMapping>>,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and
@@ -551,6 +575,7 @@ impl Server {
             authorize_rate: DEFAULT_AUTHORIZE_RATE,
             auto_consent: false,
             clients: ClientOptions::default(),
+            admin_roles: None,
         }
     }
 

@@ -189,6 +189,11 @@ pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<()
     {
         Ok(revoked) => {
             tracing::info!(jti = %claims.jti, revoked = revoked.len(), "passport revoked");
+            let jtis = revoked.into_iter().map(|r| r.jti).collect();
+            crate::governance::events::publish(
+                server,
+                crate::governance::events::Event::Revoked { jtis },
+            );
             Ok(())
         }
         Err(StoreError::UnknownRecord(_)) => Ok(()),

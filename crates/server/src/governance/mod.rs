@@ -10,10 +10,15 @@
 //! The parts, each in its own module:
 //! - [`roles`]: administrators' roles and the mapping from the upstream
 //!   provider's claim.
+//! - [`events`]: the in-process broadcast of registry changes the
+//!   dashboard's server-sent events follow.
+//! - [`revocation`]: an administrator revokes a passport.
 
 // A skeleton: the governance modules read these as they land.
 #![allow(dead_code)]
 
+pub(crate) mod events;
+pub(crate) mod revocation;
 pub(crate) mod roles;
 
 use passport_claims::ScopeSet;
@@ -68,8 +73,9 @@ impl Admission {
 /// The administrators' role mapping in force (the policy file's
 /// `[administrators]`; none without a policy: nobody has a role).
 pub(crate) fn role_mapping(server: &Server) -> std::sync::Arc<roles::RoleMapping> {
-    let _ = server;
-    std::sync::Arc::new(roles::RoleMapping::default())
+    // until the policy file lands: the mapping the builder was given (test
+    // support, `ServerBuilder::admin_role_mapping`), else none
+    server.inner.admin_roles.clone().unwrap_or_default()
 }
 
 /// Decides whether `candidate` may be minted, and how.

@@ -166,7 +166,10 @@ macro_rules! on_backend {
     };
 }
 
+mod sessions;
 mod status_query;
+
+pub use sessions::{AdminSessionRecord, NewAdminSession};
 
 impl Database {
     /// Opens the database `url` names, creating and migrating it:

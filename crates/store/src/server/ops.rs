@@ -122,10 +122,28 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_refresh_by_passport.sql"),
         postgres: include_str!("../../migrations/postgres/0006_refresh_by_passport.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_admin_sessions",
+        sqlite: include_str!("../../migrations/sqlite/0010_admin_sessions.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_admin_sessions.sql"),
+    },
 ];
 
-/// The newest schema version this crate knows.
-pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+/// The newest schema version this crate knows: the highest migration's
+/// (migrations are numbered, in order; numbers may be taken by parallel
+/// work before their neighbours land).
+pub(super) const SCHEMA_VERSION: i64 = {
+    let mut i = 0;
+    let mut max = 0;
+    while i < MIGRATIONS.len() {
+        if MIGRATIONS[i].version > max {
+            max = MIGRATIONS[i].version;
+        }
+        i += 1;
+    }
+    max
+};
 
 /// Creates the version table; the versions applied.
 pub(super) async fn applied_versions<E: Exec>(x: &mut E) -> Result<Vec<i64>, StoreError> {
@@ -171,7 +189,7 @@ pub(super) async fn apply<E: Exec>(x: &mut E, m: &Migration, now: i64) -> Result
 
 // ---- registry ----
 
-fn registry_row(r: &Row) -> Result<RegistryRecord, StoreError> {
+pub(super) fn registry_row(r: &Row) -> Result<RegistryRecord, StoreError> {
     let state = match r.text(13)?.as_str() {
         "active" => PassportState::Active,
         "revoked" => PassportState::Revoked,
