@@ -91,9 +91,10 @@ const INSERT: &str = "INSERT INTO admin_sessions (id_hash, principal, roles, csr
     created_at, expires_at, last_seen, idle_timeout) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// Records the use and returns the session, only if neither expired nor
-/// idle for too long.
-const TOUCH: &str = "UPDATE admin_sessions SET last_seen = $2 \
-    WHERE id_hash = $1 AND expires_at > $2 AND last_seen + idle_timeout > $2 \
+/// idle for too long. (`$1` first: SQLite numbers `$N` parameters in the
+/// order they appear.)
+const TOUCH: &str = "UPDATE admin_sessions SET last_seen = $1 \
+    WHERE id_hash = $2 AND expires_at > $1 AND last_seen + idle_timeout > $1 \
     RETURNING principal, roles, csrf_secret, created_at, expires_at";
 
 const DELETE: &str = "DELETE FROM admin_sessions WHERE id_hash = $1";
@@ -137,7 +138,7 @@ async fn touch<E: Exec>(
     id_hash: &str,
     now: i64,
 ) -> Result<Option<AdminSessionRecord>, StoreError> {
-    let rows = x.query(TOUCH, &[id_hash.into(), now.into()]).await?;
+    let rows = x.query(TOUCH, &[now.into(), id_hash.into()]).await?;
     rows.first().map(session_row).transpose()
 }
 
