@@ -509,7 +509,7 @@ async fn hostile_registry_values_are_escaped() {
     let page = a.registry(&cookie).await;
     assert!(!page.contains("<script>alert"), "{page}");
     assert!(
-        page.contains("&#60;script&#62;alert(&#39;agent&#39;)&#60;/script&#62;")
+        page.contains("&#60;script&#62;alert(&#39;agent&#39;)&#60;/script&#62;"),
         "{page}"
     );
     assert!(!page.contains("<img src=x"), "{page}");

@@ -581,8 +581,10 @@ async fn no_administrative_path_answers() {
     let id = client.client_id.clone();
     // `/admin` is the dashboard now: a client's credentials only get the
     // way to the administrators' login (admin_session.rs tests the rest)
-    let r = s
-        .http
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
         .get(s.at("/admin"))
         .basic_auth(&id, Some(client.secret.expose()))
         .send()
