@@ -305,6 +305,19 @@ impl ServerBuilder {
         self
     }
 
+    /// Test and demo support, not API (hidden, may change): the
+    /// administrators' role mapping as the TOML of a policy file's
+    /// `[administrators]` table (`claim = "roles"` and `[roles]`), until
+    /// the policy file gives it.
+    ///
+    /// # Errors
+    /// The TOML error when the text is not such a table.
+    #[doc(hidden)]
+    pub fn admin_role_mapping(self, toml_text: &str) -> Result<ServerBuilder, toml::de::Error> {
+        let _: crate::governance::roles::RoleMapping = toml::from_str(toml_text)?;
+        Ok(self.admin_roles(toml_text))
+    }
+
     /// The per-address limit on `/authorize`, its login callback and its
     /// consent form (default [`DEFAULT_AUTHORIZE_RATE`]).
     pub fn authorize_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
@@ -503,6 +516,8 @@ impl ServerBuilder {
                 audit: crate::governance::audit::AuditLog::new().map_err(|e| {
                     ServerError::Store(StoreError::RandomUnavailable(e.to_string()))
                 })?,
+                events: Default::default(),
+                admin_logins: Default::default(),
             }),
         })
     }
@@ -560,6 +575,10 @@ pub(crate) struct Inner {
     pub(crate) admin_roles: Option<Arc<crate::governance::roles::RoleMapping>>,
     /// This process's audit chain (governance::audit).
     pub(crate) audit: crate::governance::audit::AuditLog,
+    /// Registry changes, for the dashboard's server-sent events.
+    pub(crate) events: crate::governance::events::Events,
+    /// Administrators' logins between `/admin/login` and the callback.
+    pub(crate) admin_logins: crate::endpoints::admin_session::PendingAdminLogins,
 }
 
 /// The token service (SPEC §7): its issuer, database, signing key and

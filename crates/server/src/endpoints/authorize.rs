@@ -26,6 +26,8 @@ use std::sync::{Mutex, PoisonError};
 
 use axum::http::Method;
 use passport_oidc::PendingLogin;
+
+use super::upstream_login;
 use passport_store::server::{NewCode, TokenHash};
 
 use crate::authorize::{AuthorizationRequest, AuthorizeError, AuthorizeFailure, ClientPolicy};
@@ -52,8 +54,6 @@ const CONSENT_TTL: i64 = 300;
 /// The browser-binding cookie's name (prefixed `__Host-` on an https
 /// issuer, suffixed per authorization: see [`cookie_name`]).
 const COOKIE: &str = "passport-consent";
-/// The longest upstream callback query read.
-const MAX_CALLBACK_QUERY: usize = 8192;
 /// The longest client name shown.
 const MAX_CLIENT_NAME: usize = 100;
 /// The consent page and error pages: no script, no framing, no referrer.
@@ -218,14 +218,7 @@ async fn authorize_inner(server: &Server, request: Request) -> Result<Response, 
         let query = request.uri().query().unwrap_or("").as_bytes();
         Form::parse(query, DEFAULT_MAX_FORM_BYTES).map_err(|e| error_page(&e.oauth()))?
     };
-    let Some(upstream) = server.inner.upstream.clone() else {
-        return Err(error_page(&OAuthError::new(
-            503,
-            codes::TEMPORARILY_UNAVAILABLE,
-            "this server has no upstream identity provider configured, so nobody can log in \
-             (set the CSP_* variables of passport serve)",
-        )));
-    };
+    upstream_login::provider(server).map_err(|e| error_page(&e))?;
     let unknown = || error_page(&AuthorizeError::UnknownClient.oauth());
     let client_id = form.get("client_id").ok_or_else(unknown)?;
     let client = match client_by_id(server, client_id).await {
@@ -262,16 +255,7 @@ async fn authorize_inner(server: &Server, request: Request) -> Result<Response, 
             "this client may not use the authorization code grant",
         )));
     }
-    let login = PendingLogin::start(&upstream, &server.inner.issuer.endpoint(CALLBACK_PATH))
-        .await
-        .map_err(|e| {
-            tracing::warn!(code = e.code(), error = %e, "the upstream login could not start");
-            refuse(OAuthError::new(
-                503,
-                codes::TEMPORARILY_UNAVAILABLE,
-                format!("the identity provider cannot be reached ({})", e.code()),
-            ))
-        })?;
+    let login = upstream_login::start(server).await.map_err(refuse)?;
     let location = login.authorization_url().to_owned();
     let key = login.state().to_owned();
     let now = server.now();
@@ -299,22 +283,14 @@ pub(super) async fn callback(State(server): State<Server>, request: Request) -> 
 async fn callback_inner(server: &Server, request: Request) -> Result<Response, Response> {
     let peer = peer_of(&request);
     check_rate(server, peer).map_err(|e| error_page(&e))?;
-    let query = request.uri().query().unwrap_or("");
-    if query.len() > MAX_CALLBACK_QUERY {
-        return Err(error_page(&OAuthError::new(
-            400,
-            codes::INVALID_REQUEST,
-            "the login response is too large",
-        )));
+    let params = upstream_login::callback_params(&request).map_err(|e| error_page(&e))?;
+    let state = upstream_login::state_of(&params);
+    if let Some(login) = server.inner.admin_logins.take(state, server.now()) {
+        // an administrator's login (`/admin/login`) comes back here too
+        return Ok(
+            super::admin_session::finish_login(server, login, &params, request.headers()).await,
+        );
     }
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let state = params
-        .iter()
-        .find(|(n, _)| n == "state")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
     let now = server.now();
     let Some(pending) = server.inner.authorizations.take_login(state, now) else {
         return Err(error_page(&OAuthError::new(
@@ -335,24 +311,9 @@ async fn callback_inner(server: &Server, request: Request) -> Result<Response, R
     let request = pending.request;
     let refuse =
         |e: OAuthError| redirect(StatusCode::FOUND, &request.redirect_with_error(&e, issuer));
-    let Some(upstream) = server.inner.upstream.clone() else {
-        return Err(refuse(OAuthError::new(
-            503,
-            codes::TEMPORARILY_UNAVAILABLE,
-            "no upstream identity provider is configured",
-        )));
-    };
-    let identity = match login.finish(&upstream, &params).await {
-        Ok(result) => result.assertion,
-        Err(e) => {
-            tracing::warn!(code = e.code(), error = %e, "the upstream login failed");
-            return Err(refuse(OAuthError::new(
-                400,
-                codes::ACCESS_DENIED,
-                format!("the login at the identity provider failed ({})", e.code()),
-            )));
-        }
-    };
+    let identity = upstream_login::finish(server, *login, &params)
+        .await
+        .map_err(refuse)?;
     if server.inner.auto_consent {
         return approve(server, &request, &identity, StatusCode::FOUND).await;
     }

@@ -405,7 +405,7 @@ pub(super) async fn revoke_refresh_token(
 /// or any rotation's, the latest or not): the family ends — its refresh
 /// tokens and every passport issued in it are revoked. Nothing for a
 /// passport no family issued (client credentials, token exchange).
-pub(super) async fn end_family_of(server: &Server, jti: &str) -> Result<(), OAuthError> {
+pub(crate) async fn end_family_of(server: &Server, jti: &str) -> Result<(), OAuthError> {
     let family = server
         .inner
         .db

@@ -189,6 +189,11 @@ pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<()
     {
         Ok(revoked) => {
             tracing::info!(jti = %claims.jti, revoked = revoked.len(), "passport revoked");
+            let jtis: Vec<String> = revoked.iter().map(|r| r.jti.clone()).collect();
+            crate::governance::events::publish(
+                server,
+                crate::governance::events::Event::Revoked { jtis },
+            );
             crate::governance::audit::revoked(server, &client.client_id, &revoked).await
         }
         Err(StoreError::UnknownRecord(_)) => Ok(()),

@@ -39,15 +39,20 @@ const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 mod admin_api_audit;
 mod admin_api_governance;
 pub(crate) mod admin_api_kill;
+pub(crate) mod admin_session;
 pub(crate) mod authorize;
 pub(crate) mod clients;
 mod code_grant;
+mod dashboard;
 mod exchange;
 mod introspect;
 pub(crate) mod nonce;
 mod published;
 mod register;
 pub(crate) mod token;
+mod upstream_login;
+
+pub(crate) use code_grant::end_family_of;
 
 use clients::*;
 use code_grant::*;
@@ -126,6 +131,22 @@ pub(crate) fn router(server: Server) -> Router {
             &route(admin_api_audit::AUDIT_VERIFY_PATH),
             get(admin_api_audit::audit_verify),
         )
+        .route(&route(admin_session::LOGIN_PATH), get(admin_session::login))
+        .route(
+            &route(admin_session::LOGOUT_PATH),
+            post(admin_session::logout),
+        )
+        .route(&route(dashboard::REGISTRY_PATH), get(dashboard::registry))
+        .route(&route(dashboard::APPROVALS_PATH), get(dashboard::approvals))
+        .route(
+            &route(dashboard::KILL_SWITCHES_PATH),
+            get(dashboard::kill_switches),
+        )
+        .route(&route(dashboard::AUDIT_PATH), get(dashboard::audit))
+        .route(&route(dashboard::REVOKE_PATH), post(dashboard::revoke))
+        .route(&route(dashboard::EVENTS_PATH), get(dashboard::events))
+        .route(&route(dashboard::SCRIPT_PATH), get(dashboard::script))
+        .route(&route(dashboard::STYLE_PATH), get(dashboard::style))
         .layer(axum::middleware::from_fn_with_state(
             server.inner.request_timeout,
             deadline,

@@ -292,7 +292,12 @@ pub(super) async fn mint(
         })
         .await
     {
-        Ok(()) => {}
+        Ok(()) => crate::governance::events::publish(
+            server,
+            crate::governance::events::Event::Minted {
+                jti: claims.jti.clone(),
+            },
+        ),
         Err(StoreError::ParentRevoked(_)) => {
             return Err(OAuthError::new(
                 400,

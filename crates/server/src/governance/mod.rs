@@ -17,16 +17,21 @@
 //! - [`approvals`]: requests for environments that need approval, and
 //!   approvers' decisions.
 //! - [`audit`]: the tamper-evident audit trail every module records to.
+//! - [`events`]: the in-process broadcast of registry changes the
+//!   dashboard's server-sent events follow.
+//! - [`revocation`]: an administrator revokes a passport.
 
 // A skeleton: the governance modules read these as they land.
 #![allow(dead_code)]
 
 pub(crate) mod approvals;
 pub(crate) mod audit;
+pub(crate) mod events;
 pub(crate) mod identities;
 pub(crate) mod kill_switch;
 pub(crate) mod lifecycle;
 pub(crate) mod policy;
+pub(crate) mod revocation;
 pub(crate) mod roles;
 
 use passport_claims::ScopeSet;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod actor_token;
+mod admin_session;
 mod audit_trail;
 mod authorize;
 mod authorize_flow;

@@ -579,8 +579,20 @@ async fn no_administrative_path_answers() {
     let s = start().await;
     let client = s.workload("files:read").await;
     let id = client.client_id.clone();
+    // `/admin` is the dashboard now: a client's credentials only get the
+    // way to the administrators' login (admin_session.rs tests the rest)
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(s.at("/admin"))
+        .basic_auth(&id, Some(client.secret.expose()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], s.at("/admin/login"));
     let paths = [
-        "/admin".to_owned(),
         "/admin/clients".to_owned(),
         "/admin/keys".to_owned(),
         "/clients".to_owned(),

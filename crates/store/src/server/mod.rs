@@ -178,6 +178,9 @@ mod status_query;
 pub use governance::{
     AgentIdentity, ApprovalRecord, ApprovalState, Decision, IdentityState, MAX_LISTED,
 };
+mod sessions;
+
+pub use sessions::{AdminSessionRecord, NewAdminSession};
 
 impl Database {
     /// Opens the database `url` names, creating and migrating it:

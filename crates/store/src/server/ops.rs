@@ -144,6 +144,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0009_audit.sql"),
         postgres: include_str!("../../migrations/postgres/0009_audit.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_admin_sessions",
+        sqlite: include_str!("../../migrations/sqlite/0010_admin_sessions.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_admin_sessions.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows: the last migration's
