@@ -16,6 +16,7 @@ mod exchange;
 mod id_token_exchange;
 mod introspect_limits;
 mod limits;
+mod multi_instance;
 mod peer_attacks;
 mod postgres;
 mod rate_limit;
