@@ -267,7 +267,13 @@ async fn an_authorization_code_redeemed_at_one_instance_is_refused_at_the_other(
     let passport = body["access_token"].as_str().unwrap().to_owned();
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
     let second = redeem(&b).await.unwrap();
-    expect_refusal(second, StatusCode::BAD_REQUEST, "invalid_grant", "code_reused").await;
+    expect_refusal(
+        second,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "code_reused",
+    )
+    .await;
     // the reuse revoked what the code gave (RFC 9700 §4.5.3.1 — the
     // service's rule on one instance, kept across two): the refresh token
     // is refused at A, where it was issued
@@ -278,7 +284,13 @@ async fn an_authorization_code_redeemed_at_one_instance_is_refused_at_the_other(
         .send()
         .await
         .unwrap();
-    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", "refresh_token_revoked").await;
+    expect_refusal(
+        r,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "refresh_token_revoked",
+    )
+    .await;
     let caller = a
         .server
         .register_workload_client("tool", "introspect")

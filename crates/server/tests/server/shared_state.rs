@@ -87,7 +87,12 @@ pub(crate) async fn pair_with(
 }
 
 impl Instance {
-    pub(crate) async fn post(&self, path: &str, client: &WorkloadClient, form: &[(&str, &str)]) -> Value {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        client: &WorkloadClient,
+        form: &[(&str, &str)],
+    ) -> Value {
         let r = reqwest::Client::new()
             .post(format!("{}{path}", self.url))
             .basic_auth(&client.client_id, Some(client.secret.expose()))
@@ -117,7 +122,12 @@ impl Instance {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    pub(crate) async fn exchange(&self, client: &WorkloadClient, subject: &str, scope: &str) -> String {
+    pub(crate) async fn exchange(
+        &self,
+        client: &WorkloadClient,
+        subject: &str,
+        scope: &str,
+    ) -> String {
         let body = self
             .post(
                 "/token",
