@@ -49,7 +49,8 @@ else
     # both instances on the first one's SQLite file
     db_args=(--database "$dir/server.db")
 fi
-cargo build --quiet --release -p passport-server "${features[@]}" \
+# SKIP_BUILD=1: the release examples already built are used as they are
+[ "${SKIP_BUILD:-}" = 1 ] || cargo build --quiet --release -p passport-server "${features[@]}" \
     --example token_load_server --example revocation_propagation
 servers=()
 cleanup() {

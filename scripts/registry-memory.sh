@@ -25,7 +25,8 @@ DISTINCT="${DISTINCT:-20000}"
 DURATION="${DURATION:-5}"
 FETCHES="${FETCHES:-5}"
 command -v wrk >/dev/null || { echo "registry-memory.sh: needs wrk" >&2; exit 1; }
-cargo build --quiet --release -p passport-server --features postgres --example token_load_server
+# SKIP_BUILD=1: the release examples already built are used as they are
+[ "${SKIP_BUILD:-}" = 1 ] || cargo build --quiet --release -p passport-server --features postgres --example token_load_server
 dir="$(mktemp -d)"
 server=
 trap '[ -z "$server" ] || kill "$server" 2>/dev/null || true; rm -rf "$dir"' EXIT
