@@ -10,6 +10,10 @@
 # every test server's state on PostgreSQL (PASSPORT_SERVER_TEST_BACKEND):
 # the token service is tested on both of its databases.
 #
+# The load-and-faults scenarios (crates/cli/tests/load_faults.rs: real
+# `passport serve` processes, SIGKILL mid-run) are part of the first run:
+# their SQLite scenarios always, their PostgreSQL one on this cluster.
+#
 # Without the PostgreSQL server binaries the PostgreSQL tests fail and say
 # so; PASSPORT_SKIP_POSTGRES=1 skips them explicitly instead.
 set -euo pipefail

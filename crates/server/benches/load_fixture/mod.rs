@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode, header};
 use base64::Engine as _;
 use passport_server::rate_limit::RateLimit;
-use passport_server::{Server, WorkloadClient};
+use passport_server::{Server, ServerBuilder, WorkloadClient};
 use passport_store::server::Database;
 use tower::ServiceExt as _;
 
@@ -88,13 +88,35 @@ fn access_token(status: StatusCode, body: &Bytes) -> String {
 /// A server named `issuer` on `database`, its clients and passports, with
 /// `distinct` children minted for the distinct-introspection runs.
 pub(crate) async fn prepare(issuer: &str, database: Database, distinct: usize) -> Fixture {
-    let server = Server::builder(issuer, database)
-        .token_rate_limit(LOAD_RATE)
-        .introspection_rate_limit(LOAD_RATE)
-        .revocation_rate_limit(LOAD_RATE)
-        .build()
-        .await
-        .expect("server");
+    prepare_with(issuer, database, distinct, |b| b).await
+}
+
+/// A server named `issuer` on `database` with the load limits
+/// ([`LOAD_RATE`]), its builder passed through `configure`.
+pub(crate) async fn load_server(
+    issuer: &str,
+    database: Database,
+    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+) -> Server {
+    configure(
+        Server::builder(issuer, database)
+            .token_rate_limit(LOAD_RATE)
+            .introspection_rate_limit(LOAD_RATE)
+            .revocation_rate_limit(LOAD_RATE),
+    )
+    .build()
+    .await
+    .expect("server")
+}
+
+/// As [`prepare`], the server's builder passed through `configure`.
+pub(crate) async fn prepare_with(
+    issuer: &str,
+    database: Database,
+    distinct: usize,
+    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+) -> Fixture {
+    let server = load_server(issuer, database, configure).await;
     let router = server.router();
     let owner = server
         .register_workload_client("alice", "files:*")

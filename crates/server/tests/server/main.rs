@@ -21,6 +21,7 @@ mod introspect_limits;
 mod kill_switch;
 mod lifecycle;
 mod limits;
+mod multi_instance;
 mod peer_attacks;
 mod postgres;
 mod rate_limit;

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use passport_claims::{Clock as _, ManualClock, PassportClaims, UnverifiedBundle};
-use passport_server::{KEY_RELOAD_INTERVAL, KEY_ROTATION_DELAY, Server, WorkloadClient};
+use passport_server::{
+    KEY_RELOAD_INTERVAL, KEY_ROTATION_DELAY, Server, ServerBuilder, WorkloadClient,
+};
 use passport_store::server::Database;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -42,6 +44,15 @@ pub(crate) async fn pair(
     dir: &tempfile::TempDir,
     clock: &Arc<ManualClock>,
 ) -> (Instance, Instance) {
+    pair_with(dir, clock, |b| b).await
+}
+
+/// As [`pair`], each instance's builder passed through `configure`.
+pub(crate) async fn pair_with(
+    dir: &tempfile::TempDir,
+    clock: &Arc<ManualClock>,
+    configure: impl Fn(ServerBuilder) -> ServerBuilder,
+) -> (Instance, Instance) {
     let path = dir.path().join("server.db");
     let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://{}", first.local_addr().unwrap());
@@ -55,8 +66,7 @@ pub(crate) async fn pair(
         )
         .await
         .unwrap();
-        let server = Server::builder(&issuer, db)
-            .clock(clock.clone())
+        let server = configure(Server::builder(&issuer, db).clock(clock.clone()))
             .build()
             .await
             .unwrap();
@@ -77,7 +87,12 @@ pub(crate) async fn pair(
 }
 
 impl Instance {
-    async fn post(&self, path: &str, client: &WorkloadClient, form: &[(&str, &str)]) -> Value {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        client: &WorkloadClient,
+        form: &[(&str, &str)],
+    ) -> Value {
         let r = reqwest::Client::new()
             .post(format!("{}{path}", self.url))
             .basic_auth(&client.client_id, Some(client.secret.expose()))
@@ -107,7 +122,12 @@ impl Instance {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    async fn exchange(&self, client: &WorkloadClient, subject: &str, scope: &str) -> String {
+    pub(crate) async fn exchange(
+        &self,
+        client: &WorkloadClient,
+        subject: &str,
+        scope: &str,
+    ) -> String {
         let body = self
             .post(
                 "/token",
@@ -294,6 +314,12 @@ async fn a_rotated_key_is_published_before_it_signs_and_the_retired_one_until_it
     assert!(a.active(&caller, &before).await);
     assert!(b.active(&caller, &before).await);
     assert!(b.active(&caller, &on_a).await);
+    // a verifier holding the keys B publishes accepts B's passports of
+    // either key, and A's
+    let verifier = crate::multi_instance::verifier_of(&b, &clock, None).await;
+    for bundle in [&before, &on_b, &on_a] {
+        verifier.verify_str(bundle).unwrap();
+    }
 
     // once the last passport the old key signed has expired (and one
     // reload interval passed), neither instance publishes it
