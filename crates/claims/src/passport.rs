@@ -73,7 +73,10 @@ impl Actor {
                 reason: "not an object",
             });
         };
-        let sub = match map.remove("sub") {
+        // `shift_remove`, not `remove` (a swap with the last member under
+        // `preserve_order`): the other members keep their order, so
+        // decoding then encoding is stable (found by fuzz/ `claims`).
+        let sub = match map.shift_remove("sub") {
             Some(Value::String(s)) if !s.is_empty() => s,
             _ => {
                 return Err(ClaimsError::InvalidClaim {
@@ -82,7 +85,7 @@ impl Actor {
                 });
             }
         };
-        let act = match map.remove("act") {
+        let act = match map.shift_remove("act") {
             None => None,
             Some(inner) => Some(Box::new(Actor::from_value(inner)?)),
         };
@@ -304,7 +307,8 @@ impl PassportClaims {
     pub fn from_map(mut map: Map<String, Value>) -> Result<PassportClaims, ClaimsError> {
         let mut slots = Slots::default();
         for (index, name) in FIELDS.iter().enumerate() {
-            slots[index] = map.remove(*name);
+            // the extra claims keep their order (see `Actor::from_value`)
+            slots[index] = map.shift_remove(*name);
         }
         PassportClaims::from_slots(slots, map)
     }

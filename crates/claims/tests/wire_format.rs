@@ -192,3 +192,26 @@ fn a_status_claim_this_project_cannot_check_is_refused_when_decoded() {
     let err = PassportClaims::from_json(&serde_json::to_vec(&value).unwrap()).unwrap_err();
     assert_eq!(err.code(), "invalid_claim");
 }
+
+/// Found by the `claims` fuzz target (docs/fuzzing.md, finding 1): members
+/// beside the known ones, in `act` and at the top level, kept their values
+/// but not their order through a decode, because removing a known member
+/// swapped the last member into its place; decode → encode was then not
+/// stable (each round moved them again). They keep the order written now.
+#[test]
+fn unknown_members_keep_their_order_through_decode_and_encode() {
+    let json = br#"{"iss":"https://issuer.local","x-first":1,"sub":"alice","aud":"https://tool.example","iat":1700000000,"exp":1700000300,"nbf":1700000000,"jti":"25c5e521-77c7-459f-a833-3f7608b753eb","act":{"sub":"agent-d","b-extra":"1","act":{"sub":"agent-a"},"a-extra":"2"},"https://agent-passport.org/claims/agent_id":"agent-d","https://agent-passport.org/claims/agent_model":"model-b","https://agent-passport.org/claims/tool_scope":[],"x-last":2}"#;
+    let decoded = PassportClaims::from_json(json).unwrap();
+    let once = decoded.to_json();
+    let twice = PassportClaims::from_json(&once).unwrap().to_json();
+    assert_eq!(
+        String::from_utf8(twice).unwrap(),
+        String::from_utf8(once.clone()).unwrap()
+    );
+    let act: Vec<&String> = decoded.act.extra.keys().collect();
+    assert_eq!(act, ["b-extra", "a-extra"]);
+    let extra: Vec<&String> = decoded.extra.keys().collect();
+    assert_eq!(extra, ["x-first", "x-last"]);
+    let text = String::from_utf8(once).unwrap();
+    assert!(text.find("b-extra").unwrap() < text.find("a-extra").unwrap());
+}

@@ -69,6 +69,8 @@ pub mod client_auth;
 pub mod client_metadata;
 mod endpoints;
 pub mod form;
+#[doc(hidden)]
+pub mod fuzzing;
 mod governance;
 mod grant;
 mod keys;

@@ -134,6 +134,8 @@ mod auth;
 mod builder;
 mod credentials;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod layer;
 mod metadata;
 mod passport;

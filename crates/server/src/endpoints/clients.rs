@@ -77,14 +77,22 @@ impl ClientSettings {
     /// the operator's, and each authorization still names its scopes on the
     /// consent page. A `scope` that is not RFC 6749 scope tokens is refused.
     pub(crate) fn open_scope_string(&self, asked: Option<&str>) -> Result<String, String> {
-        if let Some(asked) = asked {
-            if !asked.is_empty() && !passport_claims::scope::is_oauth_scope(asked) {
-                return Err("scope: not space-separated RFC 6749 scope tokens".into());
-            }
-            ScopeSet::parse(asked.split_ascii_whitespace()).map_err(|e| format!("scope: {e}"))?;
-        }
-        Ok(scope_string(&self.open_scopes))
+        open_scope_string(&self.open_scopes, asked)
     }
+}
+
+/// [`ClientSettings::open_scope_string`] for the open scopes `open_scopes`.
+pub(crate) fn open_scope_string(
+    open_scopes: &ScopeSet,
+    asked: Option<&str>,
+) -> Result<String, String> {
+    if let Some(asked) = asked {
+        if !asked.is_empty() && !passport_claims::scope::is_oauth_scope(asked) {
+            return Err("scope: not space-separated RFC 6749 scope tokens".into());
+        }
+        ScopeSet::parse(asked.split_ascii_whitespace()).map_err(|e| format!("scope: {e}"))?;
+    }
+    Ok(scope_string(open_scopes))
 }
 
 /// A POST request read: its form, its `Authorization` header, the peer.

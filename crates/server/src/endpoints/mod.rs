@@ -48,7 +48,7 @@ mod exchange;
 mod introspect;
 pub(crate) mod nonce;
 mod published;
-mod register;
+pub(crate) mod register;
 pub(crate) mod token;
 mod upstream_login;
 

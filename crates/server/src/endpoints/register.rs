@@ -62,9 +62,7 @@ async fn register_inner(server: &Server, request: Request) -> Result<Value, OAut
                 format!("the registration request is larger than {MAX_REGISTRATION_BYTES} bytes"),
             )
         })?;
-    let request: Map<String, Value> = passport_jose::json::parse_object(&bytes, "registration")
-        .map_err(|e| invalid(format!("not a JSON object: {e}")))?;
-    let client = Registration::from_json(server, &request)?;
+    let client = Registration::parse(&bytes, &server.inner.clients.open_scopes)?;
     let mut answer = client.answer.clone();
     let secret = match client.method {
         "client_secret_basic" | "client_secret_post" => {
@@ -111,7 +109,7 @@ async fn register_inner(server: &Server, request: Request) -> Result<Value, OAut
 }
 
 /// A registration request that passed every check.
-struct Registration {
+pub(crate) struct Registration {
     method: &'static str,
     redirect_uris: Vec<String>,
     grant_types: Vec<String>,
@@ -120,11 +118,22 @@ struct Registration {
     /// What the client's record keeps besides (`client_name`, `jwks_uri`).
     stored: Map<String, Value>,
     /// The RFC 7591 §3.2.1 answer, without the id and secret.
-    answer: Map<String, Value>,
+    pub(crate) answer: Map<String, Value>,
 }
 
 impl Registration {
-    fn from_json(server: &Server, r: &Map<String, Value>) -> Result<Registration, OAuthError> {
+    /// Checks the body of a registration request, `open_scopes` being what
+    /// an open client may be granted.
+    pub(crate) fn parse(bytes: &[u8], open_scopes: &ScopeSet) -> Result<Registration, OAuthError> {
+        let request: Map<String, Value> = passport_jose::json::parse_object(bytes, "registration")
+            .map_err(|e| invalid(format!("not a JSON object: {e}")))?;
+        Registration::from_json(open_scopes, &request)
+    }
+
+    fn from_json(
+        open_scopes: &ScopeSet,
+        r: &Map<String, Value>,
+    ) -> Result<Registration, OAuthError> {
         let string = |name: &str| -> Result<Option<&str>, OAuthError> {
             match r.get(name) {
                 None | Some(Value::Null) => Ok(None),
@@ -240,11 +249,8 @@ impl Registration {
             stored.insert("client_name".into(), json!(name));
             answer.insert("client_name".into(), json!(name));
         }
-        let scopes = server
-            .inner
-            .clients
-            .open_scope_string(string("scope")?)
-            .map_err(invalid)?;
+        let scopes =
+            super::clients::open_scope_string(open_scopes, string("scope")?).map_err(invalid)?;
 
         let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
         answer.insert("redirect_uris".into(), json!(redirect_uris));

@@ -1,0 +1,63 @@
+//! The bundle parser (`leaf~parent~…~root`) and what reads a bundle next:
+//! the unverified inspection and the verifier.
+//!
+//! Properties: a parsed bundle re-parses from its own text to the same
+//! bundle; its tokens joined with `~` are that text; it holds 1 to
+//! `MAX_BUNDLE_LINKS` tokens of three non-empty segments; every refusal
+//! (parser, inspection, verifier) has a documented code; the verifier never
+//! accepts a bundle the parser refuses.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use passport_claims::{MAX_BUNDLE_LINKS, UnverifiedBundle};
+use passport_fuzz::{assert_documented, kit};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let verified = kit().verify(text);
+    if let Err(e) = &verified {
+        assert_documented(e.code());
+    }
+    let bundle = match UnverifiedBundle::parse(text) {
+        Ok(bundle) => bundle,
+        Err(e) => {
+            assert_documented(e.code());
+            assert!(
+                verified.is_err(),
+                "the verifier accepted a bundle the parser refuses"
+            );
+            return;
+        }
+    };
+    assert!((1..=MAX_BUNDLE_LINKS).contains(&bundle.len()));
+    assert_eq!(bundle.tokens().len(), bundle.len());
+    assert_eq!(bundle.ancestors().len(), bundle.len() - 1);
+    assert_eq!(
+        bundle.tokens().collect::<Vec<_>>().join("~"),
+        bundle.as_str()
+    );
+    assert_eq!(bundle.leaf(), bundle.get(0).unwrap());
+    for token in bundle.tokens() {
+        let segments: Vec<&str> = token.split('.').collect();
+        assert_eq!(
+            segments.len(),
+            3,
+            "a token of the bundle is not three segments"
+        );
+        assert!(segments.iter().all(|s| !s.is_empty()));
+        assert!(
+            !token
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        );
+    }
+    let again = UnverifiedBundle::parse(bundle.as_str()).expect("a bundle re-parses");
+    assert!(again == bundle);
+    for inspected in bundle.inspect_unverified() {
+        if let Err(e) = inspected {
+            assert_documented(e.code());
+        }
+    }
+});
