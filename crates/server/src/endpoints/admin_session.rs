@@ -160,19 +160,8 @@ pub(crate) fn error_page(e: &OAuthError) -> Response {
 }
 
 /// Never cached, never framed, no referrer; scripts and styles from here.
-pub(crate) fn harden(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::PRAGMA, "no-cache"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CONTENT_SECURITY_POLICY, DASHBOARD_CSP),
-        (header::REFERRER_POLICY, "same-origin"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    response
+pub(crate) fn harden(response: Response) -> Response {
+    super::authorize::harden_page(response, DASHBOARD_CSP, "same-origin")
 }
 
 fn see_other(location: &str) -> Response {

@@ -571,14 +571,25 @@ fn redirect(status: StatusCode, location: &str) -> Response {
 }
 
 /// Never cached, never framed, no script, no referrer.
-fn harden(mut response: Response) -> Response {
+fn harden(response: Response) -> Response {
+    harden_page(response, PAGE_CSP, "no-referrer")
+}
+
+/// The headers of every page this server renders (the consent page, the
+/// dashboard): never cached, never framed, not sniffed, with the page's
+/// own content security and referrer policies.
+pub(crate) fn harden_page(
+    mut response: Response,
+    csp: &'static str,
+    referrer: &'static str,
+) -> Response {
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CACHE_CONTROL, "no-store"),
         (header::PRAGMA, "no-cache"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::REFERRER_POLICY, referrer),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
