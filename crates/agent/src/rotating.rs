@@ -183,7 +183,10 @@ struct Inner {
 /// grant's refresh token when it gave one (the server knows the
 /// predecessor), else by client credentials naming the predecessor
 /// (`replaces=<jti>`, see [`TokenService::client_credentials_replacing`])
-/// so the server marks it ROTATED.
+/// so the server marks it ROTATED. When the server refuses to succeed
+/// that predecessor (`invalid_request`: revoked meanwhile, say by a
+/// kill-switch since lifted), the same grant is asked once more without
+/// `replaces`; the lineage is lost, not the agent's access.
 ///
 /// - **One refresh in flight**: however many tasks call
 ///   [`RotatingPassport::get`] at once, one request goes to the token
@@ -467,9 +470,23 @@ impl Inner {
             // an expired predecessor is nothing to rotate: the server keeps
             // it EXPIRED
             (None, Some(predecessor)) if predecessor.valid_at(now) => {
-                self.service
+                match self
+                    .service
                     .client_credentials_replacing(&self.request, predecessor.jti())
-                    .await?
+                    .await
+                {
+                    // The server refuses `replaces` for a predecessor it
+                    // cannot succeed (revoked meanwhile, say by a
+                    // kill-switch since lifted): the lineage is lost, not
+                    // the agent's access. Asked once more without it; any
+                    // other refusal stands.
+                    Err(ClientError::TokenRefused {
+                        status: 400, error, ..
+                    }) if error == "invalid_request" => {
+                        self.service.client_credentials(&self.request).await?
+                    }
+                    other => other?,
+                }
             }
             (None, _) => self.service.client_credentials(&self.request).await?,
         };

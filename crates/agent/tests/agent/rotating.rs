@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use passport_agent::{
@@ -25,20 +25,44 @@ const AUD: &str = "https://files.example";
 /// The lifetime of the mock's passports: the default margin is 20 s.
 const TTL: u64 = 100;
 
+const REFUSE_REPLACES: u8 = 1;
+const DENY_ALL: u8 = 2;
+
 /// `/token`: a fresh passport of `kit` per request (its clock is the
 /// test's), or 503 while `failing`; a refresh token `r-N` for the N-th
 /// answer when `refresh`.
 struct Minting {
     kit: Kit,
     failing: Arc<AtomicBool>,
+    /// [`REFUSE_REPLACES`]: answer 400 `invalid_request` to a request
+    /// naming `replaces` (as passport-server does when the predecessor was
+    /// revoked meanwhile); [`DENY_ALL`]: 400 `access_denied` to every
+    /// request (a kill-switch); 0: mint
+    refusing: Arc<AtomicU8>,
     refresh: bool,
     minted: std::sync::atomic::AtomicUsize,
 }
 
 impl Respond for Minting {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
         if self.failing.load(Ordering::SeqCst) {
             return ResponseTemplate::new(503);
+        }
+        let replacing = url::form_urlencoded::parse(&request.body).any(|(k, _)| k == "replaces");
+        match self.refusing.load(Ordering::SeqCst) {
+            REFUSE_REPLACES if replacing => {
+                return ResponseTemplate::new(400).set_body_json(json!({
+                    "error": "invalid_request",
+                    "error_description": "replaces: the passport is revoked",
+                }));
+            }
+            DENY_ALL => {
+                return ResponseTemplate::new(400).set_body_json(json!({
+                    "error": "access_denied",
+                    "error_description": "kill-switch: agent agent-a",
+                }));
+            }
+            _ => {}
         }
         let n = self.minted.fetch_add(1, Ordering::SeqCst) + 1;
         let passport = self
@@ -64,6 +88,7 @@ struct Setup {
     server: MockServer,
     clock: Arc<ManualClock>,
     failing: Arc<AtomicBool>,
+    refusing: Arc<AtomicU8>,
     service: TokenService,
 }
 
@@ -73,11 +98,13 @@ impl Setup {
         let kit = Kit::at(SystemClock.now(), AUD);
         let clock = kit.clock.clone();
         let failing = Arc::new(AtomicBool::new(false));
+        let refusing = Arc::new(AtomicU8::new(0));
         Mock::given(method("POST"))
             .and(path("/token"))
             .respond_with(Minting {
                 kit,
                 failing: failing.clone(),
+                refusing: refusing.clone(),
                 refresh,
                 minted: Default::default(),
             })
@@ -95,6 +122,7 @@ impl Setup {
             server,
             clock,
             failing,
+            refusing,
             service,
         }
     }
@@ -161,6 +189,57 @@ async fn reused_within_the_margin_then_rotated_once_naming_the_predecessor() {
         assert_eq!(cache.get().await.unwrap().jti(), second.jti());
         assert_eq!(cache.current().unwrap().jti(), second.jti());
         assert_eq!(setup.forms().await.len(), 2);
+    })
+    .await;
+}
+
+/// A predecessor revoked meanwhile (an administrator's revocation, a
+/// kill-switch since lifted) cannot be replaced: the server refuses
+/// `replaces`. The cache asks once more without it, instead of failing
+/// until the revoked predecessor expires.
+#[tokio::test]
+async fn a_refused_replacement_is_asked_again_once_without_replaces() {
+    bounded(async {
+        let setup = Setup::start(false).await;
+        let cache = RotatingPassport::new(setup.service.clone(), Setup::request());
+        let first = cache.get().await.unwrap();
+        setup.refusing.store(REFUSE_REPLACES, Ordering::SeqCst);
+        setup.clock.advance(80);
+        let second = cache.get().await.unwrap();
+        assert_ne!(second.jti(), first.jti());
+        let forms = setup.forms().await;
+        assert_eq!(forms.len(), 3, "{forms:?}");
+        assert_eq!(forms[1]["replaces"], first.jti());
+        assert!(!forms[2].contains_key("replaces"), "{:?}", forms[2]);
+        assert_eq!(forms[2]["grant_type"], "client_credentials");
+    })
+    .await;
+}
+
+/// Any other refusal is not asked again: a kill-switch's `access_denied`
+/// is the answer (the held passport is served while it lasts, then the
+/// typed error carries the refusal).
+#[tokio::test]
+async fn another_refusal_of_a_replacement_is_not_asked_again() {
+    bounded(async {
+        let setup = Setup::start(false).await;
+        let cache = RotatingPassport::builder(setup.service.clone(), Setup::request())
+            .backoff(Duration::from_secs(100), Duration::from_secs(100))
+            .build();
+        let first = cache.get().await.unwrap();
+        setup.refusing.store(DENY_ALL, Ordering::SeqCst);
+        setup.clock.advance(80);
+        assert_eq!(cache.get().await.unwrap().jti(), first.jti(), "held");
+        assert_eq!(setup.forms().await.len(), 2, "one attempt, not asked again");
+        setup.clock.advance(20);
+        match cache.get().await {
+            Err(ClientError::RotationFailed { cause, .. }) => assert!(
+                matches!(&*cause, ClientError::TokenRefused { error, .. } if error == "access_denied"),
+                "{cause:?}"
+            ),
+            other => panic!("expected rotation_failed, got {other:?}"),
+        }
+        assert_eq!(setup.forms().await.len(), 2, "backing off");
     })
     .await;
 }
