@@ -143,6 +143,34 @@ impl Provider {
         token: &str,
         expected_nonce: Option<&str>,
     ) -> Result<IdentityAssertion, OidcError> {
+        let client_id = self.config.client_id.clone();
+        self.validate_id_token_for(token, expected_nonce, &client_id)
+            .await
+    }
+
+    /// [`Provider::validate_id_token`] for another client of the same
+    /// provider: `aud` must hold `client_id` (and `azp`, when present or
+    /// with several audiences, be it) instead of the configured client's.
+    /// For a relying party with two registrations whose ID tokens must not
+    /// stand in for each other (passport-server's administrators present
+    /// ID tokens issued to its admin client, never those a user hands an
+    /// agent). Every other check is the same.
+    ///
+    /// ```no_run
+    /// # async fn run(provider: passport_oidc::Provider, token: &str) -> Result<(), passport_oidc::OidcError> {
+    /// let admin = provider.validate_id_token_for(token, None, "passport-admin").await?;
+    /// println!("administrator {}", admin.subject);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Provider::validate_id_token`]; `aud`/`azp` against `client_id`.
+    pub async fn validate_id_token_for(
+        &self,
+        token: &str,
+        expected_nonce: Option<&str>,
+        client_id: &str,
+    ) -> Result<IdentityAssertion, OidcError> {
         let jws = CompactJws::parse(token)?;
         let alg = jws.header().alg();
         if !self.config.allowed_algorithms.contains(&alg) {
@@ -176,7 +204,7 @@ impl Provider {
         let claims = passport_jose::json::parse_object(payload, "payload")?;
         let rules = ClaimRules {
             issuer: &metadata.issuer,
-            client_id: &self.config.client_id,
+            client_id,
             now: self.clock.now(),
             skew: secs(self.config.clock_skew),
             nonce: expected_nonce,

@@ -14,6 +14,7 @@
 //!
 //! [administrators]
 //! claim = "roles"
+//! api_client_id = "passport-admin"   # the admin API's bearer tokens' client
 //! [administrators.roles]
 //! approver = ["approvers"]
 //! ```

@@ -4,6 +4,10 @@
 //! ```toml
 //! [administrators]
 //! claim = "roles"
+//! # the upstream client whose ID tokens administrators present on the
+//! # admin JSON API (a registration of its own: see `api_client_id`)
+//! api_client_id = "passport-admin"
+//! api_max_age = 600
 //! [administrators.roles]
 //! identity_admin = ["passport-admins"]
 //! approver = ["approvers"]
@@ -36,8 +40,9 @@ pub(crate) enum AdminRole {
     Auditor,
 }
 
-/// Which upstream claim values give which role.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// Which upstream claim values give which role, and which ID tokens the
+/// admin JSON API takes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoleMapping {
     /// The ID-token claim holding the upstream roles or groups: an array
@@ -47,10 +52,39 @@ pub(crate) struct RoleMapping {
     /// For each role, the upstream values that give it.
     #[serde(default)]
     pub(crate) roles: BTreeMap<AdminRole, Vec<String>>,
+    /// The upstream client whose ID tokens administrators present on the
+    /// admin JSON API: a registration of its own at the provider, never
+    /// the client users log in with. An ID token a user hands an agent to
+    /// exchange for a passport is issued to that client, so it is no
+    /// administrator's credential (and an admin token is no subject token:
+    /// its `aud`/`azp` name this client). Unset: the JSON API takes no
+    /// bearer (the dashboard's sessions still work).
+    #[serde(default)]
+    pub(crate) api_client_id: Option<String>,
+    /// How old, in seconds, an admin API ID token may be (since its
+    /// `auth_time`, else its `iat`): bounds the replay of one that leaked.
+    #[serde(default = "default_api_max_age")]
+    pub(crate) api_max_age: u64,
+}
+
+impl Default for RoleMapping {
+    fn default() -> RoleMapping {
+        RoleMapping {
+            claim: default_claim(),
+            roles: BTreeMap::new(),
+            api_client_id: None,
+            api_max_age: default_api_max_age(),
+        }
+    }
 }
 
 fn default_claim() -> String {
     "roles".to_owned()
+}
+
+/// Ten minutes: a fresh login for each administrative session of work.
+fn default_api_max_age() -> u64 {
+    600
 }
 
 impl RoleMapping {
@@ -110,10 +144,12 @@ impl AdminRole {
 }
 
 /// The administrator an API request authenticates as: `Authorization:
-/// Bearer <ID token>` of the upstream provider (signature, `iss`, `aud` =
-/// this server's upstream client, times: [`passport_oidc::Provider::validate_id_token`]),
-/// with its roles from the [`RoleMapping`]. Without an upstream provider
-/// there are no administrators (every request 401). The dashboard's
+/// Bearer <ID token>` of the upstream provider issued to the
+/// [`RoleMapping::api_client_id`] client (signature, `iss`, `aud`/`azp` =
+/// that client, times: [`passport_oidc::Provider::validate_id_token_for`]),
+/// at most [`RoleMapping::api_max_age`] seconds old, with its roles from
+/// the [`RoleMapping`]. Without an upstream provider or an admin client
+/// there are no API administrators (every request 401). The dashboard's
 /// browser sessions produce the same [`AdminActor`].
 ///
 /// # Errors
@@ -133,6 +169,23 @@ pub(crate) async fn actor_from_bearer(
             "administrators log in at the upstream provider, and none is configured",
         ));
     };
+    let mapping = super::role_mapping(server);
+    let Some(api_client) = mapping.api_client_id.as_deref() else {
+        return Err(unauthorized(
+            "admin_api_off: the admin API takes ID tokens of the upstream client \
+             `[administrators] api_client_id` names, and none is configured",
+        ));
+    };
+    if api_client == upstream.config().client_id {
+        tracing::error!(
+            "[administrators] api_client_id is the client users log in with: \
+             the admin API stays off"
+        );
+        return Err(unauthorized(
+            "admin_api_off: `[administrators] api_client_id` must be a client of its own, \
+             not the one users log in with",
+        ));
+    }
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -141,7 +194,7 @@ pub(crate) async fn actor_from_bearer(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthorized("an upstream ID token is required (Authorization: Bearer)"))?;
     let assertion = upstream
-        .validate_id_token(token, None)
+        .validate_id_token_for(token, None, api_client)
         .await
         .map_err(|e| match e {
             OidcError::DiscoveryFailed(_) | OidcError::JwksFailed(_) | OidcError::HttpFailed(_) => {
@@ -153,7 +206,21 @@ pub(crate) async fn actor_from_bearer(
             }
             other => unauthorized(&format!("{}: the ID token is refused", other.code())),
         })?;
-    let roles = super::role_mapping(server).roles_of(&assertion.raw_claims);
+    let claims = &assertion.raw_claims;
+    let authenticated = ["auth_time", "iat"]
+        .iter()
+        .find_map(|name| claims.get(*name).and_then(Value::as_i64));
+    let max_age = i64::try_from(mapping.api_max_age).unwrap_or(i64::MAX);
+    match authenticated {
+        Some(at) if server.inner.clock.now().saturating_sub(at) <= max_age => {}
+        _ => {
+            return Err(unauthorized(&format!(
+                "stale_login: the ID token's authentication is more than {max_age} s old; \
+                 log in again"
+            )));
+        }
+    }
+    let roles = mapping.roles_of(claims);
     Ok(AdminActor {
         principal: assertion.subject,
         roles,

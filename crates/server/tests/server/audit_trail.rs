@@ -145,7 +145,11 @@ async fn the_admin_api_needs_an_authenticated_auditor() {
 
     let mock = passport_mock_oidc::MockOidc::start().await;
     let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-    let s = start_with(tempfile::tempdir().unwrap(), |b| b.upstream(provider)).await;
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        b.upstream(provider)
+            .admin_roles(r#"api_client_id = "passport-admin""#)
+    })
+    .await;
     for path in ["/admin/api/audit", "/admin/api/audit/verify"] {
         // no token, then a forged one
         let r = s.http.get(s.at(path)).send().await.unwrap();
@@ -158,13 +162,24 @@ async fn the_admin_api_needs_an_authenticated_auditor() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
-        // a valid ID token without the auditor role (no mapping gives it)
+        // a user's login token (issued to the client users log in with)
+        // is no administrator's credential, whatever it claims
         let mut claims = mock.default_claims();
         claims["roles"] = json!(["auditor"]);
         let r = s
             .http
             .get(s.at(path))
             .bearer_auth(mock.mint_id_token(claims))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+        // an admin client's token without the auditor role (no mapping
+        // gives it)
+        let r = s
+            .http
+            .get(s.at(path))
+            .bearer_auth(crate::kill_switch::id_token(&mock, "alice", &["auditor"]))
             .send()
             .await
             .unwrap();

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use passport_claims::ManualClock;
+use passport_claims::{Clock as _, ManualClock};
 use passport_mock_oidc::MockOidc;
 use passport_oidc::{OidcConfig, Provider};
 use passport_server::{Server, WorkloadClient};
@@ -48,6 +48,7 @@ scopes = ["deploy:run"]
 
 [administrators]
 claim = "roles"
+api_client_id = "passport-admin"
 [administrators.roles]
 identity_admin = ["idadmins"]
 approver = ["approvers"]
@@ -87,10 +88,14 @@ async fn governed(policy: &str) -> Governed {
 
 impl Governed {
     /// An upstream ID token of `sub` holding the upstream `roles`.
+    /// (Issued to the administrators' client, and authenticated at the
+    /// server's time: the tests move the server's clock.)
     fn admin(&self, sub: &str, roles: &[&str]) -> String {
         let mut claims = self.mock.default_claims();
         claims["sub"] = json!(sub);
         claims["roles"] = json!(roles);
+        claims["aud"] = json!(crate::kill_switch::ADMIN_CLIENT);
+        claims["auth_time"] = json!(self.clock.now());
         self.mock.mint_id_token(claims)
     }
 

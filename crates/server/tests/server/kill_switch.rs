@@ -20,9 +20,14 @@ use crate::code_grant::{client, code_for, ok, redeem, refresh};
 use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, fetch_list, start_with};
 use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links, now};
 
+/// The upstream client administrators' API tokens are issued to (the
+/// mapping's `api_client_id`): not the client users log in with.
+pub(crate) const ADMIN_CLIENT: &str = "passport-admin";
+
 /// The administrators' roles of these tests' servers.
 pub(crate) const ROLES: &str = r#"
 claim = "roles"
+api_client_id = "passport-admin"
 [roles]
 resource_owner = ["owners"]
 identity_admin = ["admins"]
@@ -43,11 +48,13 @@ pub(crate) async fn admin_server(
     (mock, s)
 }
 
-/// An upstream ID token of `sub` holding the upstream `roles`.
+/// An upstream ID token of `sub` holding the upstream `roles`, issued to
+/// the administrators' client ([`ADMIN_CLIENT`]): what the admin API takes.
 pub(crate) fn id_token(mock: &MockOidc, sub: &str, roles: &[&str]) -> String {
     let mut claims = mock.default_claims();
     claims["sub"] = json!(sub);
     claims["roles"] = json!(roles);
+    claims["aud"] = json!(ADMIN_CLIENT);
     mock.mint_id_token(claims)
 }
 
@@ -559,4 +566,172 @@ async fn a_switch_engaged_on_one_instance_holds_on_the_other_at_once() {
     ok(lift(b, &owner, "agent", &client.client_id).await).await;
     let fresh = a.mint(&client, "files:read").await;
     assert!(active_at(&b.url, &client, &fresh).await);
+}
+
+/// A user's login token — the RFC 8693 subject token a human hands an
+/// agent to exchange — is no administrator's credential: the admin API
+/// takes ID tokens of the administrators' own client only. A killed agent
+/// holding its owner's login token cannot lift its own kill-switch (found
+/// by the session-5 review: both were the same credential).
+#[tokio::test]
+async fn an_id_token_given_to_an_agent_is_not_an_admin_credential() {
+    let (mock, s) = admin_server(|b| b).await;
+    let agent = s.workload("files:read").await;
+    // alice logged in with the users' client and handed the agent her token
+    let mut claims = mock.default_claims();
+    claims["sub"] = json!("alice");
+    claims["roles"] = json!(["owners"]);
+    let alice = mock.mint_id_token(claims);
+    let r = s
+        .token(
+            &agent,
+            &[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", alice.as_str()),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:id_token",
+                ),
+                ("resource", RESOURCE),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let bob = id_token(&mock, "bob", &["owners"]);
+    assert!(
+        engage(&s, &bob, "agent", &agent.client_id)
+            .await
+            .status()
+            .is_success()
+    );
+    // the agent replays alice's login token at the admin API
+    let r = lift(&s, &alice, "agent", &agent.client_id).await;
+    let body = expect_refusal(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "id_token_audience_mismatch",
+    )
+    .await;
+    assert!(body.is_object());
+    expect_refusal(
+        s.token(&agent, &cc_form()).await,
+        StatusCode::BAD_REQUEST,
+        "access_denied",
+        "kill-switch",
+    )
+    .await;
+
+    // and the other way round: an administrator's token is no subject
+    // token (its audience is the admin client)
+    let r = s
+        .token(
+            &agent,
+            &[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", bob.as_str()),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:id_token",
+                ),
+                ("resource", RESOURCE),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+}
+
+/// An admin API token whose authentication is older than `api_max_age`
+/// is refused (a leaked one is replayable for ten minutes at most), as is
+/// one with neither `auth_time` nor `iat` inside the window.
+#[tokio::test]
+async fn a_stale_admin_token_is_refused() {
+    let (mock, s) = admin_server(|b| b).await;
+    let old = |claim: &str, age: i64| {
+        let mut claims = mock.default_claims();
+        claims["sub"] = json!("audrey");
+        claims["roles"] = json!(["auditors"]);
+        claims["aud"] = json!(ADMIN_CLIENT);
+        if claim == "iat" {
+            // without auth_time, iat is when it authenticated
+            claims.as_object_mut().unwrap().remove("auth_time");
+        }
+        claims[claim] = json!(now() - age);
+        mock.mint_id_token(claims)
+    };
+    for token in [old("auth_time", 601), old("iat", 700)] {
+        let r = api(
+            &s,
+            Some(&token),
+            Method::GET,
+            "/admin/api/kill-switches",
+            None,
+        )
+        .await;
+        expect_refusal(r, StatusCode::UNAUTHORIZED, "invalid_token", "stale_login").await;
+    }
+    // a fresh login an hour after the token's issue is judged by auth_time
+    let mut claims = mock.default_claims();
+    claims["sub"] = json!("audrey");
+    claims["roles"] = json!(["auditors"]);
+    claims["aud"] = json!(ADMIN_CLIENT);
+    claims["auth_time"] = json!(now() - 30);
+    let r = api(
+        &s,
+        Some(&mock.mint_id_token(claims)),
+        Method::GET,
+        "/admin/api/kill-switches",
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Without `api_client_id`, or with the users' own client named there,
+/// the admin API takes no bearer at all (fails closed, saying why).
+#[tokio::test]
+async fn the_admin_api_is_off_without_an_admin_client_of_its_own() {
+    let mock = MockOidc::start().await;
+    let users_client = mock.client_id().to_owned();
+    for mapping in [
+        "claim = \"roles\"\n[roles]\nauditor = [\"auditors\"]\n".to_owned(),
+        format!("api_client_id = \"{users_client}\"\n[roles]\nauditor = [\"auditors\"]\n"),
+    ] {
+        let provider =
+            Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
+        let s = start_with(tempfile::tempdir().unwrap(), |b| {
+            b.upstream(provider).admin_roles(&mapping)
+        })
+        .await;
+        let mut claims = mock.default_claims();
+        claims["roles"] = json!(["auditors"]);
+        for token in [
+            mock.mint_id_token(claims.clone()),
+            id_token(&mock, "a", &["auditors"]),
+        ] {
+            let r = api(
+                &s,
+                Some(&token),
+                Method::GET,
+                "/admin/api/kill-switches",
+                None,
+            )
+            .await;
+            expect_refusal(
+                r,
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "admin_api_off",
+            )
+            .await;
+        }
+    }
 }
