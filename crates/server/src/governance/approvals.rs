@@ -1,9 +1,9 @@
 //! Approvals: a request for an environment with `approval = true` waits
 //! for an approver — a principal holding the approver role other than the
 //! identity's owner and other than the requester. An approval admits
-//! passports whose scopes it covers until it expires (the policy's
-//! `approval_ttl`); a denial refuses the same request for as long, after
-//! which it may be asked again.
+//! passports whose scopes it covers, for the principal that asked, until it
+//! expires (the policy's `approval_ttl`); a denial refuses the same request
+//! for as long, after which it may be asked again.
 
 use passport_claims::ScopeSet;
 use passport_store::server::{AgentIdentity, ApprovalRecord, ApprovalState, Decision};
@@ -36,7 +36,11 @@ pub(crate) async fn admit_under(
         let Ok(approved) = ScopeSet::parse(a.scopes.split_ascii_whitespace()) else {
             continue;
         };
+        // for the principal that asked only: the approver (or anyone else)
+        // minting through the same agent under it would be a self-approval
+        // by another route (found by the session-5 review)
         if a.state == ApprovalState::Approved
+            && a.requested_by == candidate.principal
             && beyond(&candidate.scopes, &approved.iter().collect::<Vec<_>>()).is_empty()
         {
             return Ok(a.id.clone());

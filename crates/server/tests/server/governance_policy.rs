@@ -782,3 +782,67 @@ async fn agents_and_unprivileged_administrators_cannot_change_identities() {
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+/// An approval admits the principal that asked, and nobody else through
+/// the same agent: the approver exchanging its own login token there gets
+/// a request of its own, pending (self-approval by another route; found by
+/// the session-5 review).
+#[tokio::test]
+async fn an_approval_admits_only_the_principal_that_asked() {
+    let g = governed(POLICY).await;
+    let client = g.workload(&["deployer"]).await;
+    let body = refused(
+        g.ask(&client, PROD, "deploy:run").await,
+        StatusCode::BAD_REQUEST,
+        "authorization_pending",
+        "environments.prod.approval",
+    )
+    .await;
+    let id = body["approval_id"].as_str().unwrap().to_owned();
+    let r = g
+        .api(
+            "POST",
+            &format!("/admin/api/approvals/{id}/approve"),
+            &g.admin("bob", &["approvers"]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // bob's own login token (issued to the users' client), exchanged by
+    // the same agent
+    let mut claims = g.mock.default_claims();
+    claims["sub"] = json!("bob");
+    let bob_login = g.mock.mint_id_token(claims);
+    let exchange = |token: String| {
+        let (g, client) = (&g, &client);
+        async move {
+            g.s.token(
+                client,
+                &[
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:token-exchange",
+                    ),
+                    ("subject_token", token.as_str()),
+                    (
+                        "subject_token_type",
+                        "urn:ietf:params:oauth:token-type:id_token",
+                    ),
+                    ("resource", PROD),
+                    ("scope", "deploy:run"),
+                ],
+            )
+            .await
+        }
+    };
+    let body = refused(
+        exchange(bob_login).await,
+        StatusCode::BAD_REQUEST,
+        "authorization_pending",
+        "environments.prod.approval",
+    )
+    .await;
+    assert_ne!(body["approval_id"], id.as_str(), "{body}");
+    // the principal that asked is issued under it
+    issued(g.ask(&client, PROD, "deploy:run").await).await;
+}
