@@ -80,21 +80,39 @@ fn check(agent_id: &str, owner: &str, team: &str, roles: &[String]) -> Result<()
     Ok(())
 }
 
-/// Refuses an actor adding roles to an identity it owns.
+/// Refuses an actor giving roles to an identity it owns, directly or by
+/// way of its ownership: adding roles to an identity it owns before or
+/// after the change; handing an identity it owns to another owner (else:
+/// hand it to a placeholder, add roles, take it back — found by the
+/// session-5 review); taking ownership of an identity that has roles.
+/// Another identity administrator does each of these.
 fn no_self_grant(
     actor: &AdminActor,
-    owners: &[&str],
+    (before_owner, after_owner): (Option<&str>, &str),
     before: &[String],
     after: &[String],
 ) -> Result<(), OAuthError> {
-    let adds = after.iter().any(|r| !before.contains(r));
-    if adds && owners.contains(&actor.principal.as_str()) {
-        return Err(OAuthError::new(
-            403,
-            codes::ACCESS_DENIED,
-            "self_grant: an administrator may not give roles to an identity it owns",
+    let me = actor.principal.as_str();
+    let refuse = |why: &str| {
+        Err(
+            OAuthError::new(403, codes::ACCESS_DENIED, format!("self_grant: {why}"))
+                .with("rule", "identities.self_grant"),
         )
-        .with("rule", "identities.self_grant"));
+    };
+    let adds = after.iter().any(|r| !before.contains(r));
+    if adds && (before_owner == Some(me) || after_owner == me) {
+        return refuse("an administrator may not give roles to an identity it owns");
+    }
+    if before_owner == Some(me) && after_owner != me {
+        return refuse(
+            "an administrator may not hand over an identity it owns: another administrator does",
+        );
+    }
+    if before_owner != Some(me) && after_owner == me && !after.is_empty() {
+        return refuse(
+            "an administrator may not take ownership of an identity with roles: another \
+             administrator does",
+        );
     }
     Ok(())
 }
@@ -130,7 +148,7 @@ pub(crate) async fn register(
     actor.require(AdminRole::IdentityAdmin)?;
     let roles = dedup(new.roles);
     check(&new.agent_id, &new.owner, &new.team, &roles)?;
-    no_self_grant(actor, &[&new.owner], &[], &roles)?;
+    no_self_grant(actor, (None, &new.owner), &[], &roles)?;
     let now = server.inner.clock.now();
     let identity = AgentIdentity {
         agent_id: new.agent_id,
@@ -206,7 +224,7 @@ pub(crate) async fn update(
     check(&after.agent_id, &after.owner, &after.team, &after.roles)?;
     no_self_grant(
         actor,
-        &[&before.owner, &after.owner],
+        (Some(&before.owner), &after.owner),
         &before.roles,
         &after.roles,
     )?;

@@ -846,3 +846,65 @@ async fn an_approval_admits_only_the_principal_that_asked() {
     // the principal that asked is issued under it
     issued(g.ask(&client, PROD, "deploy:run").await).await;
 }
+
+/// "No one grants itself a role" holds across several changes: an
+/// identity administrator may not hand an identity it owns to another
+/// owner (then add roles, then take it back), nor take ownership of an
+/// identity that has roles; another administrator may do both (found by
+/// the session-5 review).
+#[tokio::test]
+async fn an_identity_admin_cannot_grant_its_own_identity_roles_in_steps() {
+    let g = governed(POLICY).await;
+    let carol = g.admin("carol", &["idadmins"]);
+    let dave = g.admin("dave", &["idadmins"]);
+    let r = g
+        .api(
+            "POST",
+            "/admin/api/identities",
+            &carol,
+            Some(json!({"agent_id": "carols-bot", "owner": "carol", "roles": []})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let change = |who: &str, body: Value| {
+        let who = who.to_owned();
+        let g = &g;
+        async move {
+            g.api("POST", "/admin/api/identities/carols-bot", &who, Some(body))
+                .await
+        }
+    };
+    let self_grant = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["rule"], "identities.self_grant", "{body}");
+    };
+    // directly, and by handing it to a placeholder first
+    self_grant(change(&carol, json!({"roles": ["deployer"]})).await).await;
+    self_grant(change(&carol, json!({"owner": "placeholder"})).await).await;
+    // another administrator hands it over and gives it a role
+    let r = change(
+        &dave,
+        json!({"owner": "placeholder", "roles": ["deployer"]}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // carol may not take it back with its role
+    self_grant(change(&carol, json!({"owner": "carol"})).await).await;
+    // nor register a new one of her own with roles
+    let r = g
+        .api(
+            "POST",
+            "/admin/api/identities",
+            &carol,
+            Some(json!({"agent_id": "carols-2", "owner": "carol", "roles": ["deployer"]})),
+        )
+        .await;
+    self_grant(r).await;
+    // dave gives it back to carol: an act of another administrator
+    let r = change(&dave, json!({"owner": "carol"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // taking roles away and disabling her own stay hers to do
+    let r = change(&carol, json!({"roles": [], "state": "disabled"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
