@@ -104,7 +104,8 @@ struct PolicyFile {
 struct EnvironmentFile {
     max_ttl: u64,
     audiences: Vec<String>,
-    #[serde(default)]
+    /// Required: the one field whose absence would widen access, so a
+    /// file cut short by a writer mid-way never loses it silently.
     approval: bool,
     #[serde(default)]
     grants: Vec<GrantFile>,
@@ -380,6 +381,30 @@ fn fingerprint(path: &Path) -> Fingerprint {
     Some((meta.modified().ok()?, meta.len()))
 }
 
+/// How many times a file that changes while it is read is read again.
+const SETTLE_ATTEMPTS: usize = 3;
+
+/// [`read`], trusted only when the file's fingerprint is the same after
+/// the read as before (`seen`): a file written in place while it was read
+/// may be a valid prefix of the new one. Read again, at most
+/// [`SETTLE_ATTEMPTS`] times; then refused (the running policy stays and
+/// the next check reads it again). Writing the file by an atomic rename
+/// avoids the question.
+fn read_settled(path: &Path, mut seen: Fingerprint) -> Result<Policy, PolicyError> {
+    for _ in 0..SETTLE_ATTEMPTS {
+        let outcome = read(path);
+        let after = fingerprint(path);
+        if after == seen {
+            return outcome;
+        }
+        seen = after;
+    }
+    Err(PolicyError::Unreadable {
+        file: path.display().to_string(),
+        reason: "the file kept changing while it was read; write it by an atomic rename".into(),
+    })
+}
+
 fn read(path: &Path) -> Result<Policy, PolicyError> {
     let unreadable = |reason: String| PolicyError::Unreadable {
         file: path.display().to_string(),
@@ -441,7 +466,7 @@ impl PolicyHandle {
             }
             state.seen = seen;
         }
-        let outcome = read(&self.path);
+        let outcome = read_settled(&self.path, seen);
         let now = self.clock.now();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match outcome {
@@ -521,6 +546,7 @@ mod tests {
 [environments.dev]
 max_ttl = 120
 audiences = ["https://dev.example/api"]
+approval = false
 [[environments.dev.grants]]
 roles = ["builder"]
 scopes = ["build:*"]
@@ -549,6 +575,41 @@ scopes = ["deploy:run"]
         let granted = dev.granted("a1", &["builder".into()]);
         assert_eq!(beyond(&asked, &granted), ["deploy:run"]);
         assert!(dev.granted("a1", &[]).is_empty());
+    }
+
+    /// A writer caught mid-way: the file cut just before `approval = true`
+    /// is still valid TOML, and would have run prod without approval
+    /// (found by the session-5 review). `approval` is required.
+    #[test]
+    fn a_file_cut_before_approval_is_refused() {
+        let cut = &GOOD[..GOOD.find("approval = true").unwrap()];
+        let e = parse(cut).unwrap_err();
+        assert_eq!(e.code(), "policy_syntax", "{e}");
+        assert!(e.to_string().contains("approval"), "{e}");
+    }
+
+    /// A file that changes while it is read is read again; one that never
+    /// settles is refused (the running policy stays).
+    #[test]
+    fn a_file_changing_while_read_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, GOOD).unwrap();
+        let now = fingerprint(&path);
+        assert!(read_settled(&path, now).is_ok());
+        // `seen` taken before a write the read then sees: read again, and
+        // the settled file is what is returned
+        let stale = Some((std::time::SystemTime::UNIX_EPOCH, 1));
+        let settled = read_settled(&path, stale).unwrap();
+        assert!(
+            settled
+                .environment_for("https://prod.example/api")
+                .is_some()
+        );
+        // a file that is gone is unreadable, not a policy
+        std::fs::remove_file(&path).unwrap();
+        let e = read_settled(&path, None).unwrap_err();
+        assert_eq!(e.code(), "policy_unreadable", "{e}");
     }
 
     #[test]
@@ -624,8 +685,8 @@ scopes = ["deploy:run"]
         let PolicyError::Syntax { line, .. } = &e else {
             panic!()
         };
-        assert_eq!(*line, Some(12), "{e}");
-        assert!(e.to_string().starts_with("policy.toml:12:"), "{e}");
+        assert_eq!(*line, Some(13), "{e}");
+        assert!(e.to_string().starts_with("policy.toml:13:"), "{e}");
         let e = parse("[environments.dev\nmax_ttl = 1").unwrap_err();
         assert_eq!(e.code(), "policy_syntax");
         let e = parse(&GOOD.replace("max_ttl = 120", "max_ttl = -1")).unwrap_err();
@@ -634,7 +695,7 @@ scopes = ["deploy:run"]
         let e = parse(&GOOD.replace("max_ttl = 45", "max_ttl = 0")).unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("policy.toml:9: environments.prod.max_ttl:"),
+                .starts_with("policy.toml:10: environments.prod.max_ttl:"),
             "{e}"
         );
     }

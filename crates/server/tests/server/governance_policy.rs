@@ -27,6 +27,7 @@ approval_ttl = 900
 [environments.dev]
 max_ttl = 120
 audiences = ["https://dev.example/api"]
+approval = false
 [[environments.dev.grants]]
 roles = ["pipeline"]
 scopes = ["build:*", "files:read"]
@@ -34,6 +35,7 @@ scopes = ["build:*", "files:read"]
 [environments.test]
 max_ttl = 90
 audiences = ["https://test.example/api"]
+approval = false
 [[environments.test.grants]]
 roles = ["pipeline"]
 scopes = ["test:run"]
@@ -630,7 +632,7 @@ async fn a_bad_policy_refuses_to_start_naming_file_line_and_rule() {
     assert_eq!(e.code(), "policy_invalid");
     let text = e.to_string();
     assert!(
-        text.contains("bad-policy.toml:11: environments.test.max_ttl"),
+        text.contains("bad-policy.toml:12: environments.test.max_ttl"),
         "{text}"
     );
 }
