@@ -180,6 +180,7 @@ pub(crate) async fn lift(
 ) -> Result<KillSwitch, OAuthError> {
     require_any(actor, &OPERATORS)?;
     let subject = field("subject", subject, MAX_SUBJECT)?;
+    no_self_lift(server, actor, kind, &subject).await?;
     let lifted = server
         .inner
         .db
@@ -207,6 +208,39 @@ pub(crate) async fn lift(
         "kill-switch lifted"
     );
     Ok(lifted)
+}
+
+/// Refuses (403 `self_lift`) the killed principal, and the owner of the
+/// killed agent or client's registered identity, lifting the switch: it
+/// is another administrator's decision (session-5 review: any resource
+/// owner could lift the switch on its own agent). Fails closed (503) when
+/// the identity cannot be read.
+async fn no_self_lift(
+    server: &Server,
+    actor: &AdminActor,
+    kind: KillKind,
+    subject: &str,
+) -> Result<(), OAuthError> {
+    let own = match kind {
+        KillKind::Principal => subject == actor.principal,
+        KillKind::Agent | KillKind::Client => server
+            .inner
+            .db
+            .agent_identity(subject)
+            .await
+            .map_err(|e| unavailable("the identity could not be read", &e))?
+            .is_some_and(|identity| identity.owner == actor.principal),
+    };
+    if own {
+        return Err(OAuthError::new(
+            403,
+            codes::ACCESS_DENIED,
+            "self_lift: the subject of a kill-switch, or its owner, may not lift it; \
+             another administrator does",
+        )
+        .with("rule", "kill_switch.self_lift"));
+    }
+    Ok(())
 }
 
 /// The kill-switches, newest first (the engaged ones, or all with

@@ -735,3 +735,45 @@ async fn the_admin_api_is_off_without_an_admin_client_of_its_own() {
         }
     }
 }
+
+/// The subject of a kill-switch — the killed principal, or the owner of
+/// the killed agent's or client's identity — may not lift it, whatever
+/// its roles; another administrator does (session-5 review).
+#[tokio::test]
+async fn the_subject_or_its_owner_cannot_lift_its_own_kill_switch() {
+    let (mock, s) = admin_server(|b| b).await;
+    let agent = s.workload("files:read").await;
+    let carol = id_token(&mock, "carol", &["admins"]);
+    let olivia = id_token(&mock, "olivia", &["owners"]);
+    let bob = id_token(&mock, "bob", &["owners"]);
+    let r = api(
+        &s,
+        Some(&carol),
+        Method::POST,
+        "/admin/api/identities",
+        Some(json!({"agent_id": agent.client_id, "owner": "olivia", "roles": []})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    for (kind, subject) in [
+        ("agent", agent.client_id.as_str()),
+        ("client", agent.client_id.as_str()),
+        ("principal", "olivia"),
+    ] {
+        assert!(engage(&s, &bob, kind, subject).await.status().is_success());
+        let body = expect_refusal(
+            lift(&s, &olivia, kind, subject).await,
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "self_lift",
+        )
+        .await;
+        assert_eq!(body["rule"], "kill_switch.self_lift");
+        // still engaged: another administrator lifts it
+        assert_eq!(
+            lift(&s, &bob, kind, subject).await.status(),
+            StatusCode::OK,
+            "{kind}"
+        );
+    }
+}
