@@ -804,3 +804,77 @@ async fn only_an_authenticated_auditor_reads_the_trail() {
     // the auditor does
     assert_eq!(t.records().await.len(), 1);
 }
+
+/// The rule when the trail cannot be written: an administrative change is
+/// not answered as done (500; the kill-switch stands, fail closed), a
+/// refusal is still the refusal; once the trail is back, engaging again
+/// records the switch and the chain verifies.
+#[tokio::test]
+async fn without_its_record_a_change_is_not_answered_done_and_a_refusal_stays_one() {
+    let t = trail().await;
+    let agent = t.agent(&["pipeline"]).await;
+    let db = t.s.server.database();
+    db.execute_script_for_tests("ALTER TABLE audit_log RENAME TO audit_log_away")
+        .await
+        .unwrap();
+    let body = t
+        .act(
+            ADA,
+            "/admin/api/identities",
+            json!({"agent_id": "late", "owner": "alice", "team": "ci", "roles": []}),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        )
+        .await;
+    assert_eq!(body["error"], "server_error");
+    let switch = json!({"kind": "agent", "subject": agent.client_id, "reason": "leaked"});
+    let body = t
+        .act(
+            ADA,
+            "/admin/api/kill-switches",
+            switch.clone(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        )
+        .await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("is engaged (issuance is refused) but the audit trail could not be written"),
+        "{body}"
+    );
+    // the switch stands, and its refusal is answered unrecorded
+    let (status, refused) = t
+        .ask(&agent, &[("resource", DEV), ("scope", "build:x")])
+        .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("access_denied"))
+    );
+    // a policy refusal too
+    let stranger = t.s.workload("build:*").await;
+    let (status, refused) = t
+        .ask(&stranger, &[("resource", DEV), ("scope", "build:x")])
+        .await;
+    assert_eq!(
+        (status, refused["rule"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("identities"))
+    );
+    db.execute_script_for_tests("ALTER TABLE audit_log_away RENAME TO audit_log")
+        .await
+        .unwrap();
+    t.act(ADA, "/admin/api/kill-switches", switch, StatusCode::OK)
+        .await;
+    let actions: Vec<(Action, Outcome)> = t
+        .records()
+        .await
+        .iter()
+        .map(|r| (r.action, r.outcome))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (Action::IdentityChanged, Outcome::Done),
+            (Action::KillSwitchEngaged, Outcome::Done),
+        ]
+    );
+}
