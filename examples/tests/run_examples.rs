@@ -164,6 +164,33 @@ fn mcp_agent() {
 }
 
 #[test]
+fn governance_pipeline() {
+    let out = run("governance_pipeline");
+    has_all(
+        &out,
+        &[
+            "policy version 1: environments dev, prod, test",
+            "registered agent ",
+            "(owner alice, team platform, roles [\"pipeline\",\"deployer\"]) by ida",
+            "dev passport issued: expires_in 120 s (cap 120)",
+            "test passport issued: expires_in 90 s (cap 90)",
+            "prod answered authorization_pending (approval ",
+            "alice (the owner) tries to approve: refused, self_approval:",
+            "victor (approver) approves: state approved",
+            "prod passport issued: expires_in 45 s (cap 45), citing approval ",
+            "the tester holds its own passport, bound to its key",
+            "actor_token: a child of 2 links",
+            "for alice, bound to the tester's key",
+            "engages the kill-switch: 4 passport(s) revoked",
+            "the builder's next request: access_denied (kill-switch: agent ",
+            "approval_requested",
+            "kill_switch_engaged",
+            "the trail verifies",
+        ],
+    );
+}
+
+#[test]
 fn token_service() {
     let out = run("token_service");
     has_all(

@@ -75,6 +75,11 @@ pub enum Action {
     AdminLogin,
     /// The policy file was (re)loaded, or a reload was refused.
     PolicyReloaded,
+    /// An administrator logged out.
+    AdminLogout,
+    /// A passport was replaced by a successor (its lineage: the first
+    /// link is the successor, the second its predecessor).
+    Rotate,
 }
 
 /// How it ended.

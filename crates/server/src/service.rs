@@ -422,11 +422,7 @@ impl ServerBuilder {
     pub async fn build(self) -> Result<Server, ServerError> {
         let issuer = Issuer::new(&self.issuer)?;
         let policy = match &self.policy_file {
-            Some(path) => {
-                let handle = Arc::new(PolicyHandle::load(path, self.clock.clone())?);
-                handle.watch(self.policy_reload_interval);
-                Some(handle)
-            }
+            Some(path) => Some(Arc::new(PolicyHandle::load(path, self.clock.clone())?)),
             None => None,
         };
         let now = self.clock.now();
@@ -482,7 +478,8 @@ impl ServerBuilder {
             RateLimiter::new(c.registration_rate, MAX_RATE_KEYS, self.clock.clone()),
             fetcher,
         );
-        Ok(Server {
+        let reload_interval = self.policy_reload_interval;
+        let server = Server {
             inner: Arc::new(Inner {
                 status_pool: StatusPool::new(&status_uri),
                 status_uri,
@@ -519,7 +516,10 @@ impl ServerBuilder {
                 events: Default::default(),
                 admin_logins: Default::default(),
             }),
-        })
+        };
+        // each reload audited in the server's trail
+        crate::governance::policy::watch(&server, reload_interval);
+        Ok(server)
     }
 }
 
@@ -739,10 +739,7 @@ impl Server {
     /// and tests), with the effect of a change seen by the periodic check;
     /// the status after. `None` without a policy file.
     pub async fn reload_policy_now(&self) -> Option<PolicyStatus> {
-        let handle = Arc::clone(self.inner.policy.as_ref()?);
-        let reloaded = Arc::clone(&handle);
-        let _ = tokio::task::spawn_blocking(move || reloaded.reload(true)).await;
-        Some(handle.status())
+        crate::governance::policy::reload_now(self).await
     }
 
     /// The database.

@@ -16,9 +16,10 @@ use super::*;
 use axum::extract::{Path, RawQuery};
 use passport_store::server::Lifecycle;
 
-use crate::governance::kill_switch::{self, OPERATORS, require_any, switch_json};
+use crate::governance::kill_switch::{self, switch_json};
 use crate::governance::lifecycle::{self, RegistryQuery};
-use crate::governance::roles::{AdminActor, actor_from_bearer};
+use crate::governance::revocation::revoke_passport;
+use crate::governance::roles::actor_from_bearer;
 
 /// The largest JSON body accepted.
 const MAX_BODY: usize = 16 * 1024;
@@ -174,47 +175,4 @@ pub(super) async fn registry_revoke(
         }
         .await,
     )
-}
-
-/// An administrator's revocation of the passport `jti`: as `/revoke`
-/// (RFC 7009) revokes it — its descendants too, and the refresh family
-/// that issued it ends — whoever it was issued to. Needs the
-/// `resource_owner` or `identity_admin` role. The `jti`s revoked, the
-/// named one first (empty when it already was).
-///
-/// # Errors
-/// 403 without the role; 404 `invalid_request` for an unknown `jti`; 500
-/// when the database fails.
-pub(crate) async fn revoke_passport(
-    server: &Server,
-    actor: &AdminActor,
-    jti: &str,
-) -> Result<Vec<String>, OAuthError> {
-    require_any(actor, &OPERATORS)?;
-    let unknown = || {
-        OAuthError::new(
-            404,
-            codes::INVALID_REQUEST,
-            "no passport of this server has this jti",
-        )
-    };
-    if jti.len() > 256 {
-        return Err(unknown());
-    }
-    end_family_of(server, jti).await?;
-    match server.inner.db.revoke_cascade(jti, server.now()).await {
-        Ok(revoked) => {
-            // audit: an administrator revoked a passport
-            tracing::info!(
-                audit = "admin_revoked",
-                actor = %actor.principal,
-                jti = %jti,
-                revoked = revoked.len(),
-                "passport revoked by an administrator"
-            );
-            Ok(revoked.into_iter().map(|r| r.jti).collect())
-        }
-        Err(StoreError::UnknownRecord(_)) => Err(unknown()),
-        Err(e) => Err(server_error("the revocation failed", &e)),
-    }
 }

@@ -30,6 +30,7 @@ use passport_oidc::PendingLogin;
 use passport_store::server::{NewAdminSession, TokenHash};
 
 use super::upstream_login;
+use crate::governance::audit::{self, Action, AuditEvent, Outcome};
 use crate::governance::roles::{AdminActor, AdminRole};
 use crate::service::random_token;
 
@@ -325,13 +326,16 @@ async fn create_session(
     let identity = upstream_login::finish(server, *pending.login, params).await?;
     let roles = crate::governance::role_mapping(server).roles_of(&identity.raw_claims);
     if roles.is_empty() {
-        // audit: a login without an administrator role is refused
-        tracing::warn!(
-            target: "passport_server::audit",
-            action = "admin.login_refused",
-            principal = %identity.subject,
-            "a principal without an administrator role tried to log in"
-        );
+        // a refusal stays one, recorded or not
+        audit::refusal(
+            server,
+            AuditEvent::new(Action::AdminLogin, Outcome::Refused)
+                .actor(&identity.subject)
+                .principal(&identity.subject)
+                .rule("administrators.roles")
+                .error(codes::ACCESS_DENIED),
+        )
+        .await;
         return Err(OAuthError::new(
             403,
             codes::ACCESS_DENIED,
@@ -365,14 +369,23 @@ async fn create_session(
     if let Err(e) = server.inner.db.purge_admin_sessions(now).await {
         tracing::warn!(error = %e, "expired administrator sessions could not be purged");
     }
-    // audit: an administrator logged in
-    tracing::info!(
-        target: "passport_server::audit",
-        action = "admin.login",
-        principal = %identity.subject,
-        roles = %names.join(" "),
-        "administrator logged in"
-    );
+    // no session without its record: the cookie is never handed out, and
+    // the row goes
+    let logged_in = AuditEvent::new(Action::AdminLogin, Outcome::Done)
+        .actor(&identity.subject)
+        .principal(&identity.subject)
+        .detail(serde_json::json!({ "roles": names }));
+    if let Err(e) = audit::record(server, logged_in).await {
+        if let Err(e) = server
+            .inner
+            .db
+            .delete_admin_session(&TokenHash::of(&id))
+            .await
+        {
+            tracing::error!(error = %e, "an unaudited administrator session could not be removed");
+        }
+        return Err(e);
+    }
     let home = server.inner.issuer.endpoint(HOME_PATH);
     let mut response = render(
         StatusCode::OK,
@@ -568,13 +581,14 @@ pub(super) async fn logout(State(server): State<Server>, request: Request) -> Re
             .delete_admin_session(&session.id_hash)
             .await
             .map_err(|e| server_error("the session could not be ended", &e))?;
-        // audit: an administrator logged out
-        tracing::info!(
-            target: "passport_server::audit",
-            action = "admin.logout",
-            principal = %session.actor.principal,
-            "administrator logged out"
-        );
+        // ended either way; answered as done only once recorded
+        audit::record(
+            &server,
+            AuditEvent::new(Action::AdminLogout, Outcome::Done)
+                .actor(&session.actor.principal)
+                .principal(&session.actor.principal),
+        )
+        .await?;
         Ok::<_, OAuthError>(())
     }
     .await;

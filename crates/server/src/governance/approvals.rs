@@ -8,7 +8,10 @@
 use passport_claims::ScopeSet;
 use passport_store::server::{AgentIdentity, ApprovalRecord, ApprovalState, Decision};
 
+use serde_json::json;
+
 use super::Candidate;
+use super::audit::{self, Action, AuditEvent, Outcome};
 use super::identities::unavailable;
 use super::policy::{DEFAULT_APPROVAL_TTL, Environment, beyond};
 use super::roles::{AdminActor, AdminRole};
@@ -50,15 +53,19 @@ pub(crate) async fn admit_under(
         .iter()
         .find(|a| a.state == ApprovalState::Denied && a.scopes == asked)
     {
-        // audit: refused (denied approval)
-        tracing::info!(agent_id = %candidate.agent_id, approval_id = %denied.id, rule = %rule, outcome = "refused", "issuance refused: the approval was denied");
-        return Err(OAuthError::new(
+        let refused = OAuthError::new(
             400,
             codes::ACCESS_DENIED,
             format!("policy: {rule}: the request was denied by an approver"),
         )
         .with("rule", rule)
-        .with("approval_id", denied.id.clone()));
+        .with("approval_id", denied.id.clone());
+        audit::refusal(
+            server,
+            super::refused_event(candidate, &refused).environment(Some(&env.name)),
+        )
+        .await;
+        return Err(refused);
     }
     let id = random_id().map_err(|e| {
         tracing::error!(error = %e, "no approval id");
@@ -80,15 +87,30 @@ pub(crate) async fn admit_under(
         })
         .await
         .map_err(|e| unavailable(&e))?;
-    // audit: approval requested (issuance pending)
-    tracing::info!(agent_id = %candidate.agent_id, principal = %candidate.principal, approval_id = %pending.id, rule = %rule, outcome = "pending", "issuance waits for an approval");
-    Err(OAuthError::new(
+    let waiting = OAuthError::new(
         400,
         codes::AUTHORIZATION_PENDING,
         format!("policy: {rule}: this environment needs an approval; ask again once approved"),
     )
-    .with("rule", rule)
-    .with("approval_id", pending.id))
+    .with("rule", rule.clone())
+    .with("approval_id", pending.id.clone());
+    // the issuance is refused for now: a request left pending
+    audit::refusal(
+        server,
+        AuditEvent::new(Action::ApprovalRequested, Outcome::Refused)
+            .actor(&candidate.client_id)
+            .client(&candidate.client_id)
+            .agent(&candidate.agent_id)
+            .principal(&candidate.principal)
+            .audience(&candidate.audience)
+            .environment(Some(&env.name))
+            .approval(Some(&pending.id))
+            .rule(&rule)
+            .error(codes::AUTHORIZATION_PENDING)
+            .detail(json!({ "scopes": pending.scopes })),
+    )
+    .await;
+    Err(waiting)
 }
 
 /// The scopes as stored: sorted, space-separated.
@@ -118,8 +140,10 @@ pub(crate) async fn list(
 
 /// An approver approves (or denies) the pending approval `id`. Refused
 /// without the approver role (403), to the identity's owner and to the
-/// principal that asked (403 `self_approval`), for an unknown approval
-/// (404) or one already decided (409).
+/// principal that asked (403 `self_approval`, audited as refused), for an
+/// unknown approval (404) or one already decided (409). The decision is
+/// answered only once audited (500 otherwise; it stands, and the
+/// administrator sees it was not confirmed).
 pub(crate) async fn decide(
     server: &Server,
     actor: &AdminActor,
@@ -143,14 +167,20 @@ pub(crate) async fn decide(
     if owner.as_deref() == Some(actor.principal.as_str())
         || approval.requested_by == actor.principal
     {
-        // audit: self-approval refused
-        tracing::info!(actor = %actor.principal, approval_id = %id, outcome = "refused", "self-approval refused");
-        return Err(OAuthError::new(
+        let refused = OAuthError::new(
             403,
             codes::ACCESS_DENIED,
             "self_approval: the identity's owner and the requester may not decide this approval",
         )
-        .with("rule", "approvals.self_approval"));
+        .with("rule", SELF_APPROVAL);
+        audit::refusal(
+            server,
+            decision_event(actor, &approval, approve, Outcome::Refused)
+                .rule(SELF_APPROVAL)
+                .error(codes::ACCESS_DENIED),
+        )
+        .await;
+        return Err(refused);
     }
     let now = server.inner.clock.now();
     let ttl = server
@@ -175,16 +205,36 @@ pub(crate) async fn decide(
             "approval_decided: this approval is no longer pending",
         ));
     };
-    // audit: approval decided
-    tracing::info!(
-        actor = %actor.principal,
-        approval_id = %id,
-        agent_id = %decided.agent_id,
-        environment = %decided.environment,
-        decision = decided.state.as_str(),
-        expires_at = ?decided.expires_at,
-        outcome = "ok",
-        "approval decided"
-    );
+    // answered as decided only once audited
+    audit::record(
+        server,
+        decision_event(actor, &decided, approve, Outcome::Done)
+            .detail(json!({ "scopes": decided.scopes, "expires_at": decided.expires_at })),
+    )
+    .await?;
     Ok(decided)
+}
+
+/// The rule a self-approval breaks.
+const SELF_APPROVAL: &str = "approvals.self_approval";
+
+/// The audit record of `actor`'s decision on `approval`.
+fn decision_event(
+    actor: &AdminActor,
+    approval: &ApprovalRecord,
+    approve: bool,
+    outcome: Outcome,
+) -> AuditEvent {
+    let action = if approve {
+        Action::ApprovalApproved
+    } else {
+        Action::ApprovalDenied
+    };
+    AuditEvent::new(action, outcome)
+        .actor(&actor.principal)
+        .agent(&approval.agent_id)
+        .principal(&approval.requested_by)
+        .audience(&approval.audience)
+        .environment(Some(&approval.environment))
+        .approval(Some(&approval.id))
 }

@@ -175,6 +175,20 @@ pub(crate) async fn record(server: &Server, event: AuditEvent) -> Result<(), OAu
     record_all(server, vec![event]).await
 }
 
+/// Records a refusal (or a request left pending). A refusal stays a
+/// refusal: when the record cannot be stored this is logged (at error
+/// level, naming the action) and the caller answers its refusal as it
+/// would have.
+pub(crate) async fn refusal(server: &Server, event: AuditEvent) {
+    let action = event.record.action;
+    if record(server, event).await.is_err() {
+        tracing::error!(
+            ?action,
+            "a refusal could not be audited; it is answered all the same"
+        );
+    }
+}
+
 /// Records several events, in this order, in one batch (one transaction
 /// unless the batch is full), durably, before returning.
 ///
@@ -228,16 +242,39 @@ pub(crate) async fn revoked(
     actor: &str,
     revoked: &[passport_store::server::Revoked],
 ) -> Result<(), OAuthError> {
+    revoked_by_rule(server, actor, None, revoked).await
+}
+
+/// As [`revoked`], each record naming the `rule` that revoked (an
+/// administrator's revocation, a kill-switch).
+///
+/// # Errors
+/// As [`record`].
+pub(crate) async fn revoked_by_rule(
+    server: &Server,
+    actor: &str,
+    rule: Option<&str>,
+    revoked: &[passport_store::server::Revoked],
+) -> Result<(), OAuthError> {
     use passport_store::server::RevocationReason;
-    let direct = revoked
+    // one passport named: its revocation reached every cascaded one;
+    // several (a kill-switch): each cascaded one names its parent
+    let mut directs = revoked
         .iter()
-        .find(|r| r.reason == RevocationReason::Direct)
-        .map(|r| r.jti.clone());
+        .filter(|r| r.reason == RevocationReason::Direct);
+    let direct = match (directs.next(), directs.next()) {
+        (Some(only), None) => Some(only.jti.clone()),
+        _ => None,
+    };
     let mut events = Vec::with_capacity(revoked.len());
     for r in revoked {
         let mut event = AuditEvent::new(Action::Revoke, Outcome::Done).actor(actor);
+        if let Some(rule) = rule {
+            event = event.rule(rule);
+        }
         // the holder and principal, from the registry (a row gone since
         // is recorded by its jti alone)
+        let mut parent = None;
         match server.inner.db.passport(&r.jti).await {
             Ok(Some(row)) => {
                 event = event
@@ -245,11 +282,12 @@ pub(crate) async fn revoked(
                     .principal(&row.entry.principal)
                     .client(&row.entry.client_id)
                     .audience(&row.entry.audience);
+                parent = row.entry.parent_jti;
             }
             _ => event = event.passport(&r.jti, ""),
         }
         if r.reason == RevocationReason::Cascaded
-            && let Some(via) = &direct
+            && let Some(via) = direct.as_ref().or(parent.as_ref())
         {
             event = event.via(via);
         }

@@ -10,6 +10,7 @@ use passport_store::StoreError;
 use passport_store::server::{AgentIdentity, IdentityState};
 use serde::Deserialize;
 
+use super::audit::{self, Action, AuditEvent, Outcome};
 use super::policy::valid_label;
 use super::roles::{AdminActor, AdminRole};
 use crate::oauth::{OAuthError, codes};
@@ -139,7 +140,8 @@ pub(crate) async fn list(
         .map_err(|e| unavailable(&e))
 }
 
-/// Registers an identity, active.
+/// Registers an identity, active; answered only once audited (500
+/// otherwise: the identity stands, unconfirmed).
 pub(crate) async fn register(
     server: &Server,
     actor: &AdminActor,
@@ -173,19 +175,36 @@ pub(crate) async fn register(
             "identity_exists: this agent_id is registered already",
         ));
     }
-    // audit: identity registered
-    tracing::info!(
-        actor = %actor.principal,
-        agent_id = %identity.agent_id,
-        owner = %identity.owner,
-        roles = ?identity.roles,
-        outcome = "ok",
-        "identity registered"
-    );
+    identity_event(server, actor, &identity, "registered").await?;
     Ok(identity)
 }
 
-/// Changes an identity.
+/// Records `actor`'s change (`registered` or `changed`) of `identity`, as
+/// it now stands; the change is answered as done only once audited.
+async fn identity_event(
+    server: &Server,
+    actor: &AdminActor,
+    identity: &AgentIdentity,
+    change: &str,
+) -> Result<(), OAuthError> {
+    audit::record(
+        server,
+        AuditEvent::new(Action::IdentityChanged, Outcome::Done)
+            .actor(&actor.principal)
+            .agent(&identity.agent_id)
+            .principal(&identity.owner)
+            .detail(serde_json::json!({
+                "change": change,
+                "owner": identity.owner,
+                "team": identity.team,
+                "roles": identity.roles,
+                "state": identity.state.as_str(),
+            })),
+    )
+    .await
+}
+
+/// Changes an identity; answered only once audited, as [`register`].
 pub(crate) async fn update(
     server: &Server,
     actor: &AdminActor,
@@ -241,16 +260,7 @@ pub(crate) async fn update(
             "unknown_identity: no identity with this agent_id",
         ));
     }
-    // audit: identity changed
-    tracing::info!(
-        actor = %actor.principal,
-        agent_id = %after.agent_id,
-        owner = %after.owner,
-        roles = ?after.roles,
-        state = after.state.as_str(),
-        outcome = "ok",
-        "identity changed"
-    );
+    identity_event(server, actor, &after, "changed").await?;
     Ok(after)
 }
 

@@ -25,6 +25,7 @@ use passport_store::server::{KillKind, KillSwitch, NewKillSwitch, Revoked};
 use serde_json::{Value, json};
 
 use super::Candidate;
+use super::audit::{self, Action, AuditEvent, Outcome};
 use super::roles::{AdminActor, AdminRole};
 use crate::oauth::{OAuthError, codes};
 use crate::service::Server;
@@ -131,15 +132,14 @@ pub(crate) async fn engage(
         ))
         .await
         .map_err(|e| unavailable("the kill-switch could not be engaged", &e))?;
-    // audit: kill-switch engaged
-    tracing::info!(
-        audit = "kill_switch_engaged",
-        actor = %actor.principal,
-        kind = kind.as_str(),
-        subject = %subject,
-        switch = %switch.id,
-        "kill-switch engaged"
-    );
+    // recorded before anything is revoked; unrecorded, the switch stays
+    // engaged (fail closed) and the answer says so
+    audit::record(
+        server,
+        switch_event(Action::KillSwitchEngaged, actor, &switch),
+    )
+    .await
+    .map_err(|e| not_audited(e, kind, &subject))?;
     let revoked = db
         .revoke_subject(kind, &subject, server.inner.clock.now())
         .await
@@ -154,15 +154,9 @@ pub(crate) async fn engage(
                 &e,
             )
         })?;
-    // audit: what the kill-switch revoked
-    tracing::info!(
-        audit = "kill_switch_revoked",
-        actor = %actor.principal,
-        kind = kind.as_str(),
-        subject = %subject,
-        revoked = revoked.len(),
-        "kill-switch revoked the subject's passports and refresh families"
-    );
+    audit::revoked_by_rule(server, &actor.principal, Some(KILL_SWITCH_RULE), &revoked)
+        .await
+        .map_err(|e| not_audited(e, kind, &subject))?;
     Ok(Engaged { switch, revoked })
 }
 
@@ -198,15 +192,11 @@ pub(crate) async fn lift(
                 ),
             )
         })?;
-    // audit: kill-switch lifted
-    tracing::info!(
-        audit = "kill_switch_lifted",
-        actor = %actor.principal,
-        kind = kind.as_str(),
-        subject = %subject,
-        switch = %lifted.id,
-        "kill-switch lifted"
-    );
+    audit::record(
+        server,
+        switch_event(Action::KillSwitchLifted, actor, &lifted),
+    )
+    .await?;
     Ok(lifted)
 }
 
@@ -261,6 +251,43 @@ pub(crate) async fn list(
         .kill_switches(include_lifted, limit)
         .await
         .map_err(|e| unavailable("the kill-switches could not be read", &e))
+}
+
+/// The rule audit records of a kill-switch name.
+pub(crate) const KILL_SWITCH_RULE: &str = "kill-switch";
+
+/// The audit record of `actor` engaging or lifting `switch`: its subject
+/// named as agent, principal or client.
+fn switch_event(action: Action, actor: &AdminActor, switch: &KillSwitch) -> AuditEvent {
+    let event = AuditEvent::new(action, Outcome::Done)
+        .actor(&actor.principal)
+        .rule(KILL_SWITCH_RULE)
+        .detail(json!({
+            "switch": switch.id,
+            "kind": switch.kind.as_str(),
+            "subject": switch.subject,
+            "reason": switch.reason,
+        }));
+    match switch.kind {
+        KillKind::Agent => event.agent(&switch.subject),
+        KillKind::Principal => event.principal(&switch.subject),
+        KillKind::Client => event.client(&switch.subject),
+    }
+}
+
+/// The answer when the switch is engaged but its record (or that of what
+/// it revoked) could not be stored: 500, saying the switch stands.
+fn not_audited(e: OAuthError, kind: KillKind, subject: &str) -> OAuthError {
+    OAuthError::new(
+        e.status,
+        e.error,
+        format!(
+            "kill-switch: {} {} is engaged (issuance is refused) but the audit trail could not \
+             be written: engage it again to finish",
+            kind.as_str(),
+            passport_jose::clip(subject, 80)
+        ),
+    )
 }
 
 /// A switch as the admin API shows it.
@@ -326,17 +353,13 @@ pub(crate) async fn check(server: &Server, candidate: &Candidate) -> Result<(), 
     match blocking(server, candidate).await? {
         None => Ok(()),
         Some((kind, subject)) => {
-            // audit: issuance refused by a kill-switch
-            tracing::info!(
-                audit = "kill_switch_refused",
-                agent_id = %candidate.agent_id,
-                principal = %candidate.principal,
-                client_id = %candidate.client_id,
-                kind = kind.as_str(),
-                subject = %subject,
-                "issuance refused by a kill-switch"
-            );
-            Err(refusal(kind, &subject))
+            let refused = refusal(kind, &subject);
+            audit::refusal(
+                server,
+                super::refused_event(candidate, &refused).rule(KILL_SWITCH_RULE),
+            )
+            .await;
+            Err(refused)
         }
     }
 }
@@ -357,24 +380,52 @@ pub(crate) async fn after_record(
         Ok(Some((kind, subject))) => refusal(kind, &subject),
         Err(e) => e,
     };
-    let revoked = server
+    let mut events = vec![
+        super::refused_event(candidate, &refused)
+            .rule(KILL_SWITCH_RULE)
+            .passport(jti, &candidate.agent_id),
+    ];
+    match server
         .inner
         .db
         .revoke_cascade(jti, server.inner.clock.now())
-        .await;
-    // audit: a passport minted while a kill-switch was being engaged
-    tracing::warn!(
-        audit = "kill_switch_revoked_in_flight",
-        jti = %jti,
-        agent_id = %candidate.agent_id,
-        revoked = revoked.is_ok(),
-        "a kill-switch engaged while this passport was minted: it is revoked"
-    );
+        .await
+    {
+        Ok(revoked) => {
+            tracing::warn!(
+                jti = %jti,
+                agent_id = %candidate.agent_id,
+                "a kill-switch engaged while this passport was minted: it is revoked"
+            );
+            audit::refusal(server, events.remove(0)).await;
+            if audit::revoked_by_rule(
+                server,
+                &candidate.client_id,
+                Some(KILL_SWITCH_RULE),
+                &revoked,
+            )
+            .await
+            .is_err()
+            {
+                tracing::error!(jti = %jti, "the in-flight revocation could not be audited");
+            }
+        }
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                jti = %jti,
+                "a kill-switch engaged while this passport was minted, and it could not be revoked"
+            );
+            audit::refusal(server, events.remove(0).detail(json!({"revoked": false}))).await;
+        }
+    }
     Err(refused)
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use std::collections::BTreeSet;
 
     use super::*;
@@ -412,6 +463,118 @@ mod tests {
         }
         assert!(kind("agent").is_ok());
         assert_eq!(kind("Agent").unwrap_err().error, "invalid_request");
+    }
+
+    /// A passport recorded while a switch was being engaged (after the
+    /// first check, before the revocation's snapshot saw it): revoked and
+    /// refused, and both are in the audit trail.
+    #[tokio::test]
+    async fn a_mint_racing_the_switch_is_revoked_refused_and_audited() {
+        use passport_audit::{Action, AuditRecord, Filter, Outcome};
+        use passport_store::server::PassportEntry;
+
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_700_000_000;
+        let db =
+            passport_store::server::Database::open(dir.path().join("s.db").to_str().unwrap(), now)
+                .await
+                .unwrap();
+        let server = Server::builder("http://127.0.0.1:9", db)
+            .build()
+            .await
+            .unwrap();
+        let candidate = Candidate {
+            agent_id: "bot".into(),
+            principal: "alice".into(),
+            client_id: "bot".into(),
+            audience: "https://api.example".into(),
+            scopes: passport_claims::ScopeSet::parse(["files:read"]).unwrap(),
+            ttl: 60,
+            parent_jti: None,
+            replaces: None,
+        };
+        // admitted first: no switch yet
+        check(&server, &candidate).await.unwrap();
+        let db = &server.inner.db;
+        db.record_issued(PassportEntry {
+            jti: "j-racing".into(),
+            parent_jti: None,
+            client_id: "bot".into(),
+            agent_id: "bot".into(),
+            principal: "alice".into(),
+            audience: "https://api.example".into(),
+            scopes: "files:read".into(),
+            iat: now,
+            exp: now + 60,
+            kid: server.kid(),
+            status_uri: None,
+            status_idx: None,
+            created_at: now,
+            environment: None,
+            approval_id: None,
+        })
+        .await
+        .unwrap();
+        // the switch lands between the check and the record's re-check
+        db.engage_kill_switch(NewKillSwitch::new(
+            "k1".into(),
+            KillKind::Agent,
+            "bot".into(),
+            "admin".into(),
+            "race".into(),
+            now,
+        ))
+        .await
+        .unwrap();
+        let e = after_record(&server, &candidate, "j-racing")
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.error), (400, "access_denied"));
+        assert!(
+            db.passport("j-racing")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        let records: Vec<AuditRecord> = db
+            .export_audit(&Filter::default(), 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let seen: Vec<(Action, Outcome, Option<&str>, &str)> = records
+            .iter()
+            .map(|r| {
+                (
+                    r.action,
+                    r.outcome,
+                    r.rule.as_deref(),
+                    r.links[0].jti.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    Action::Refuse,
+                    Outcome::Refused,
+                    Some(KILL_SWITCH_RULE),
+                    "j-racing"
+                ),
+                (
+                    Action::Revoke,
+                    Outcome::Done,
+                    Some(KILL_SWITCH_RULE),
+                    "j-racing"
+                ),
+            ]
+        );
+        assert!(records.iter().all(|r| r.actor.as_deref() == Some("bot")));
+        assert!(db.verify_audit().await.unwrap().ok());
     }
 
     #[test]

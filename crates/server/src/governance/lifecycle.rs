@@ -15,6 +15,7 @@ use passport_store::server::{Lifecycle, PassportState, RegistryFilter, RegistryL
 use serde::Serialize;
 
 use super::Candidate;
+use super::audit::{self, Action, AuditEvent, Outcome};
 use super::kill_switch::{self, READERS, require_any};
 use super::roles::AdminActor;
 use crate::oauth::{OAuthError, codes};
@@ -86,7 +87,8 @@ pub(crate) async fn check_replaces(
 /// rotation lineage (the predecessor's successor).
 ///
 /// # Errors
-/// The kill-switch's refusal (the passport is then revoked).
+/// The kill-switch's refusal (the passport is then revoked); 500 when the
+/// rotation could not be audited (the successor is not handed out).
 pub(crate) async fn recorded(
     server: &Server,
     candidate: &Candidate,
@@ -98,14 +100,16 @@ pub(crate) async fn recorded(
     };
     match server.inner.db.set_successor(previous, jti).await {
         Ok(true) => {
-            // audit: rotation
-            tracing::info!(
-                audit = "passport_rotated",
-                predecessor = %previous,
-                successor = %jti,
-                client_id = %candidate.client_id,
-                "passport rotated"
-            );
+            // audited before the successor is handed out
+            // (the links: the successor, then its predecessor)
+            let event = AuditEvent::new(Action::Rotate, Outcome::Done)
+                .actor(&candidate.client_id)
+                .client(&candidate.client_id)
+                .principal(&candidate.principal)
+                .audience(&candidate.audience)
+                .passport(jti, &candidate.agent_id)
+                .passport(previous, &candidate.agent_id);
+            audit::record(server, event).await?;
         }
         // a concurrent replacement named its successor first; this
         // passport stands alone (the lineage keeps the first)

@@ -98,6 +98,30 @@ fn refusal(status: u16, error: &'static str, rule: &str, why: &str) -> OAuthErro
     OAuthError::new(status, error, format!("policy: {rule}: {why}")).with("rule", rule)
 }
 
+/// The audit record of `candidate` refused with `e`: action `refuse`,
+/// the client as actor, the rule and approval the refusal names.
+pub(crate) fn refused_event(candidate: &Candidate, e: &OAuthError) -> audit::AuditEvent {
+    let member = |name: &str| {
+        e.extra
+            .as_ref()
+            .and_then(|m| m.get(name))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let mut event = audit::AuditEvent::new(audit::Action::Refuse, audit::Outcome::Refused)
+        .actor(&candidate.client_id)
+        .client(&candidate.client_id)
+        .agent(&candidate.agent_id)
+        .principal(&candidate.principal)
+        .audience(&candidate.audience)
+        .error(e.error)
+        .approval(member("approval_id").as_deref());
+    if let Some(rule) = member("rule") {
+        event = event.rule(&rule);
+    }
+    event
+}
+
 /// Decides whether `candidate` may be minted, and how.
 ///
 /// # Errors
@@ -112,51 +136,47 @@ fn refusal(status: u16, error: &'static str, rule: &str, why: &str) -> OAuthErro
 /// capped to the environment's `max_ttl`; and an environment with
 /// `approval = true` needs a standing approval
 /// ([`approvals::admit_under`]). A delegated child is checked as any
-/// passport, for its own agent.
+/// passport, for its own agent. Every refusal is audited (action
+/// `refuse`, naming the rule) before it is answered.
 pub(crate) async fn admit(server: &Server, candidate: &Candidate) -> Result<Admission, OAuthError> {
     kill_switch::check(server, candidate).await?;
     let Some(handle) = &server.inner.policy else {
         return Ok(Admission::as_asked(candidate));
     };
     let policy = handle.current();
-    let refused = |e: OAuthError| {
-        // audit: issuance refused by governance
-        tracing::info!(
-            agent_id = %candidate.agent_id,
-            principal = %candidate.principal,
-            client_id = %candidate.client_id,
-            audience = %candidate.audience,
-            error = e.error,
-            rule = ?e.extra.as_ref().and_then(|m| m.get("rule")),
-            outcome = "refused",
-            "issuance refused by policy"
+    let checked = async {
+        let Some(env) = policy.environment_for(&candidate.audience) else {
+            return Err(refusal(
+                400,
+                codes::INVALID_TARGET,
+                "environments",
+                "the resource belongs to no environment of the policy",
+            ));
+        };
+        let identity = identities::active(server, &candidate.agent_id).await?;
+        let beyond = policy::beyond(
+            &candidate.scopes,
+            &env.granted(&identity.agent_id, &identity.roles),
         );
-        e
-    };
-    let Some(env) = policy.environment_for(&candidate.audience) else {
-        return Err(refused(refusal(
-            400,
-            codes::INVALID_TARGET,
-            "environments",
-            "the resource belongs to no environment of the policy",
-        )));
-    };
-    let identity = identities::active(server, &candidate.agent_id)
-        .await
-        .map_err(refused)?;
-    let beyond = policy::beyond(
-        &candidate.scopes,
-        &env.granted(&identity.agent_id, &identity.roles),
-    );
-    if !beyond.is_empty() {
-        let rule = format!("environments.{}.grants", env.name);
-        return Err(refused(refusal(
-            400,
-            codes::INVALID_SCOPE,
-            &rule,
-            &format!("not granted to this agent: {}", beyond.join(" ")),
-        )));
+        if !beyond.is_empty() {
+            let rule = format!("environments.{}.grants", env.name);
+            return Err(refusal(
+                400,
+                codes::INVALID_SCOPE,
+                &rule,
+                &format!("not granted to this agent: {}", beyond.join(" ")),
+            ));
+        }
+        Ok(env)
     }
+    .await;
+    let env = match checked {
+        Ok(env) => env,
+        Err(e) => {
+            audit::refusal(server, refused_event(candidate, &e)).await;
+            return Err(e);
+        }
+    };
     let approval_id = if env.approval {
         // refusals there are audited there (pending, denied)
         Some(approvals::admit_under(server, env, candidate).await?)

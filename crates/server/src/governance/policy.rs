@@ -27,7 +27,9 @@ use std::time::{Duration, SystemTime};
 use passport_claims::{Clock, ScopePattern, ScopeSet};
 use serde::Deserialize;
 
+use super::audit::{self, Action, AuditEvent, Outcome};
 use super::roles::RoleMapping;
+use crate::service::Server;
 
 /// The default time an approval admits, in seconds (15 minutes).
 pub(crate) const DEFAULT_APPROVAL_TTL: u64 = 15 * 60;
@@ -456,13 +458,13 @@ impl PolicyHandle {
 
     /// Reads the file again if it changed (or always, with `force`): a good
     /// file replaces the policy in force, a bad one is reported and kept
-    /// out.
-    pub(crate) fn reload(&self, force: bool) {
+    /// out. What happened, `None` when the file had not changed.
+    pub(crate) fn reload(&self, force: bool) -> Option<Reloaded> {
         let seen = fingerprint(&self.path);
         {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if !force && state.seen == seen {
-                return;
+                return None;
             }
             state.seen = seen;
         }
@@ -479,39 +481,107 @@ impl PolicyHandle {
                 s.environments = environments;
                 s.last_error = None;
                 s.last_error_at = None;
-                // audit: policy reloaded
                 tracing::info!(file = %s.file, version = s.version, outcome = "ok", "policy reloaded");
+                Some(Reloaded::Applied(s.clone()))
             }
             Err(e) => {
-                // audit: policy reload refused
                 tracing::warn!(error = %e, code = e.code(), "the new policy file is refused; the running policy stays");
                 state.status.last_error = Some(e.to_string());
                 state.status.last_error_at = Some(now);
+                Some(Reloaded::Refused(state.status.clone(), e))
             }
         }
     }
+}
 
-    /// Checks the file every `interval` from a task that ends when the
-    /// handle is dropped (the server's last clone).
-    pub(crate) fn watch(self: &Arc<Self>, interval: Duration) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("no runtime: the policy file is not watched for changes");
-            return;
-        };
-        let weak: Weak<PolicyHandle> = Arc::downgrade(self);
-        let task = runtime.spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(handle) = weak.upgrade() else { break };
-                // a file read: off the runtime's worker threads
-                let _ = tokio::task::spawn_blocking(move || handle.reload(false)).await;
-            }
-        });
-        *self.watcher.lock().unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
+/// What a reload did.
+#[derive(Debug, Clone)]
+pub(crate) enum Reloaded {
+    /// The new file is in force (the status after).
+    Applied(PolicyStatus),
+    /// The new file was refused; the running policy stays.
+    Refused(PolicyStatus, PolicyError),
+}
+
+/// Records `reloaded` in the audit trail (action `policy_reloaded`, done
+/// or refused). The file reload is no administrator's request and is in
+/// force (or refused) already: a record that cannot be stored is logged.
+async fn audit_reload(server: &Server, reloaded: Reloaded) {
+    let (outcome, status, error) = match reloaded {
+        Reloaded::Applied(status) => (Outcome::Done, status, None),
+        Reloaded::Refused(status, e) => (Outcome::Refused, status, Some(e)),
+    };
+    let mut event = AuditEvent::new(Action::PolicyReloaded, outcome)
+        .actor(POLICY_ACTOR)
+        .rule("policy");
+    let detail = match &error {
+        None => serde_json::json!({
+            "file": status.file,
+            "version": status.version,
+            "environments": status.environments,
+        }),
+        Some(e) => {
+            event = event.error(e.code());
+            serde_json::json!({
+                "file": status.file,
+                "version": status.version,
+                "reason": passport_jose::clip(&e.to_string(), 512),
+            })
+        }
+    };
+    if audit::record(server, event.detail(detail)).await.is_err() {
+        tracing::error!(file = %status.file, "a policy reload could not be audited");
     }
+}
+
+/// Who reloads the policy file, in the audit trail.
+const POLICY_ACTOR: &str = "passport-server";
+
+/// Reads `server`'s policy file now, changed or not, and audits what
+/// happened; the status after (`None` without a policy file).
+pub(crate) async fn reload_now(server: &Server) -> Option<PolicyStatus> {
+    let handle = Arc::clone(server.inner.policy.as_ref()?);
+    let reloading = Arc::clone(&handle);
+    if let Ok(Some(reloaded)) = tokio::task::spawn_blocking(move || reloading.reload(true)).await {
+        audit_reload(server, reloaded).await;
+    }
+    Some(handle.status())
+}
+
+/// Checks `server`'s policy file every `interval` (a change is applied or
+/// refused, and audited) from a task that ends with the server.
+pub(crate) fn watch(server: &Server, interval: Duration) {
+    let Some(handle) = &server.inner.policy else {
+        return;
+    };
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!("no runtime: the policy file is not watched for changes");
+        return;
+    };
+    let weak: Weak<crate::service::Inner> = Arc::downgrade(&server.inner);
+    let task = runtime.spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else { break };
+            let server = Server { inner };
+            let Some(handle) = server.inner.policy.clone() else {
+                break;
+            };
+            // a file read: off the runtime's worker threads
+            if let Ok(Some(reloaded)) =
+                tokio::task::spawn_blocking(move || handle.reload(false)).await
+            {
+                audit_reload(&server, reloaded).await;
+            }
+        }
+    });
+    *handle
+        .watcher
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
 }
 
 impl Drop for PolicyHandle {

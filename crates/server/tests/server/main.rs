@@ -4,6 +4,7 @@
 
 mod actor_token;
 mod admin_session;
+mod audit_actions;
 mod audit_trail;
 mod authorize;
 mod authorize_flow;
