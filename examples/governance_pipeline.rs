@@ -34,6 +34,7 @@ approval_ttl = 900
 [environments.dev]
 max_ttl = 120
 audiences = ["https://dev.example/api"]
+approval = false
 [[environments.dev.grants]]
 roles = ["pipeline"]
 scopes = ["build:*"]
@@ -41,6 +42,7 @@ scopes = ["build:*"]
 [environments.test]
 max_ttl = 90
 audiences = ["https://test.example/api"]
+approval = false
 [[environments.test.grants]]
 roles = ["pipeline"]
 scopes = ["test:run"]
@@ -55,6 +57,8 @@ scopes = ["deploy:run"]
 
 [administrators]
 claim = "roles"
+# administrators present ID tokens of their own upstream client on the API
+api_client_id = "passport-admin"
 [administrators.roles]
 identity_admin = ["passport-admins"]
 approver = ["approvers"]
@@ -73,11 +77,14 @@ struct Pipeline {
 
 impl Pipeline {
     /// An administrator's bearer credential: an upstream ID token of `sub`
-    /// with the upstream `roles` (the policy maps them to admin roles).
+    /// with the upstream `roles` (the policy maps them to admin roles),
+    /// issued to the administrators' own client (`api_client_id`), not the
+    /// one users log in with.
     fn administrator(&self, sub: &str, roles: &[&str]) -> String {
         let mut claims = self.mock.default_claims();
         claims["sub"] = json!(sub);
         claims["roles"] = json!(roles);
+        claims["aud"] = json!("passport-admin");
         self.mock.mint_id_token(claims)
     }
 

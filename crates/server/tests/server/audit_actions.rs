@@ -28,6 +28,7 @@ const POLICY: &str = r#"
 [environments.dev]
 max_ttl = 120
 audiences = ["https://dev.example/api"]
+approval = false
 [[environments.dev.grants]]
 roles = ["pipeline"]
 scopes = ["build:*"]
@@ -42,6 +43,7 @@ scopes = ["deploy:run"]
 
 [administrators]
 claim = "roles"
+api_client_id = "passport-admin"
 [administrators.roles]
 identity_admin = ["idadmins"]
 resource_owner = ["owners"]
@@ -92,10 +94,7 @@ async fn trail() -> Trail {
 impl Trail {
     /// An upstream ID token of `sub` holding the upstream `roles`.
     fn bearer(&self, sub: &str, roles: &[&str]) -> String {
-        let mut claims = self.mock.default_claims();
-        claims["sub"] = json!(sub);
-        claims["roles"] = json!(roles);
-        self.mock.mint_id_token(claims)
+        crate::kill_switch::id_token(&self.mock, sub, roles)
     }
 
     async fn api(&self, path: &str, bearer: &str, body: Option<Value>) -> reqwest::Response {
