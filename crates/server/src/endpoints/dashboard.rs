@@ -203,7 +203,8 @@ async fn newest(server: &Server, actor: &AdminActor) -> Result<Vec<RegistryEntry
 }
 
 /// `GET /admin`: the registry overview (for the roles that may read the
-/// registry; the others get a page saying so, with the navigation).
+/// registry; an approver is sent to the approvals, the others get a page
+/// saying so, with the navigation).
 pub(super) async fn registry(
     State(server): State<Server>,
     PageSession(session): PageSession,
@@ -211,6 +212,13 @@ pub(super) async fn registry(
 ) -> Response {
     let entries = match newest(&server, &session.actor).await {
         Ok(entries) => entries,
+        // an approver's home is the approvals page
+        Err(e) if e.status == 403 && session.actor.roles.contains(&AdminRole::Approver) => {
+            let approvals = server.inner.issuer.endpoint(APPROVALS_PATH);
+            return harden(
+                (StatusCode::SEE_OTHER, [(header::LOCATION, approvals)]).into_response(),
+            );
+        }
         Err(e) => return refused_page(&server, &session, "registry", "Registry", &e),
     };
     let notice = query.get("revoked").map(|jti| {

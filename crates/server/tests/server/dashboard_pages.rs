@@ -732,7 +732,7 @@ async fn the_registry_shows_rotation_and_stops_the_ttl_bar_saying_why() {
 }
 
 #[tokio::test]
-async fn an_expired_passport_s_bar_stops_and_a_role_without_the_registry_is_told() {
+async fn an_expired_passport_s_bar_stops_and_other_roles_are_sent_or_told() {
     let clock = std::sync::Arc::new(passport_claims::ManualClock::new(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -753,11 +753,23 @@ async fn an_expired_passport_s_bar_stops_and_a_role_without_the_registry_is_told
     assert!(row.contains(r#"data-state="EXPIRED""#), "{row}");
     assert!(row.contains("stopped: expired"), "{row}");
     assert!(!row.contains("data-exp"), "{row}");
-    // an approver reads no registry: told so, with the navigation kept
+    // an approver reads no registry: sent to the approvals
     let april = a.session("april").await;
-    let (status, page) = a.page("/admin", &april).await;
+    let r = a.get("/admin", &april).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("/admin/approvals")
+    );
+    // an auditor reads it; another role is told why, with the navigation
+    let (status, page) = a.page("/admin/audit", &ada).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("Not allowed: "), "{page}");
+    assert!(page.contains(r#"<nav aria-label="Dashboard">"#), "{page}");
+    let (status, page) = a.page("/admin/kill-switches", &april).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains("insufficient_role"), "{page}");
-    assert!(page.contains(r#"<nav aria-label="Dashboard">"#), "{page}");
     assert!(!page.contains(&jti), "{page}");
 }
