@@ -503,9 +503,11 @@ pub(crate) fn audit_row_html(record: &AuditRecord) -> Option<String> {
     .ok()
 }
 
-/// The newest `n` stored records, oldest first: the last hour's, else the
-/// last day's, else all (each window read whole, at most [`MAX_EXPORT`]).
-/// Needs the auditor role.
+/// The newest `n` stored records, oldest first: the last minute's, else
+/// the last hour's, else the last day's, else all (the first window
+/// holding `n`; each read whole, at most [`MAX_EXPORT`] lines, so a minute
+/// with more records than that shows its earliest). Needs the auditor
+/// role.
 async fn newest_records(
     server: &Server,
     actor: &AdminActor,
@@ -513,7 +515,7 @@ async fn newest_records(
 ) -> Result<Vec<AuditRecord>, OAuthError> {
     let now = server.now();
     let mut records = Vec::new();
-    for window in [Some(3600), Some(86_400), None] {
+    for window in [Some(60), Some(3600), Some(86_400), None] {
         let filter = passport_audit::Filter {
             since: window.map(|w| now.saturating_sub(w)),
             ..passport_audit::Filter::default()
