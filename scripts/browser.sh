@@ -3,7 +3,9 @@
 # playwright-core from npm (pinned in scripts/browser/package-lock.json; no
 # browser download ever), against a hermetic server
 # (crates/server/examples/admin_dashboard.rs: the mock provider with several
-# users and passport-server on 127.0.0.1). Screenshots go to
+# users and passport-server on 127.0.0.1 governed by the reference's
+# dev/test/prod policy, two registered agents). The steps follow the
+# reference's pipeline (scripts/browser/dashboard.mjs). Screenshots go to
 # target/browser-artifacts/. Every step is bounded; whatever this starts is
 # stopped when it exits.
 set -euo pipefail
@@ -48,11 +50,11 @@ target/debug/examples/admin_dashboard "$work/env" <"$work/stdin" 2>"$artifacts/s
 server_pid=$!
 exec 9>"$work/stdin"
 for _ in $(seq 100); do
-    [ -s "$work/env" ] && grep -q '^RESOURCE=' "$work/env" && break
+    [ -s "$work/env" ] && grep -q '^AGENT_B_SECRET=' "$work/env" && break
     kill -0 "$server_pid" 2>/dev/null || { cat "$artifacts/server.log" >&2; exit 1; }
     sleep 0.2
 done
-grep -q '^RESOURCE=' "$work/env" || { echo "the server did not start" >&2; exit 1; }
+grep -q '^AGENT_B_SECRET=' "$work/env" || { echo "the server did not start" >&2; exit 1; }
 set -a
 # shellcheck disable=SC1091
 . "$work/env"

@@ -1,10 +1,14 @@
 //! A hermetic dashboard for the real-browser tests (`scripts/browser.sh`):
 //! the mock OpenID provider with three users — `ada` (identity admin and
 //! resource owner), `april` (approver), `audrey` (auditor) — and `nobody`
-//! (no administrator role), and passport-server on 127.0.0.1:0 with their
-//! role mapping and one workload client. It writes `KEY=value` lines to
-//! FILE (private: it holds the test client's secret), then serves until
-//! stdin closes or it is signalled.
+//! (no administrator role), and passport-server on 127.0.0.1:0 governed by
+//! the reference's pipeline policy (dev: max TTL 120 s, test: 90 s, prod:
+//! 45 s and an approval; one audience each; the role mapping in its
+//! `[administrators]` table). Two workload clients, agents A and B (owner
+//! and principal `alice`, role `pipeline`), are registered as agent
+//! identities through the admin API (as `ada`). It writes `KEY=value`
+//! lines to FILE (private: it holds the clients' secrets), then serves
+//! until stdin closes or it is signalled.
 //!
 //! Run: `cargo run -p passport-server --example admin_dashboard -- FILE`.
 // A test fixture that cannot be built should fail loudly.
@@ -14,19 +18,72 @@ use std::io::Write as _;
 
 use passport_mock_oidc::MockOidc;
 use passport_oidc::{OidcConfig, Provider};
-use passport_server::Server;
+use passport_server::{Server, WorkloadClient};
 use passport_store::server::Database;
 use serde_json::json;
 use tokio::io::AsyncReadExt as _;
 
-const MAPPING: &str = r#"
+const DEV: &str = "https://dev.example/api";
+const TEST: &str = "https://test.example/api";
+const PROD: &str = "https://prod.example/api";
+
+/// The reference's Dev → Test → Prod pipeline, and the administrators.
+const POLICY: &str = r#"
+[environments.dev]
+max_ttl = 120
+audiences = ["https://dev.example/api"]
+[[environments.dev.grants]]
+roles = ["pipeline"]
+scopes = ["build:*"]
+
+[environments.test]
+max_ttl = 90
+audiences = ["https://test.example/api"]
+[[environments.test.grants]]
+roles = ["pipeline"]
+scopes = ["test:run"]
+
+[environments.prod]
+max_ttl = 45
+audiences = ["https://prod.example/api"]
+approval = true
+[[environments.prod.grants]]
+roles = ["pipeline"]
+scopes = ["deploy:run"]
+
+[administrators]
 claim = "roles"
-[roles]
+[administrators.roles]
 identity_admin = ["passport-admins"]
 resource_owner = ["owners"]
 approver = ["approvers"]
 auditor = ["auditors"]
 "#;
+
+/// Registers `client` as an agent identity (owner alice, role pipeline)
+/// through the admin API, as ada.
+async fn register(issuer: &str, mock: &MockOidc, client: &WorkloadClient) {
+    let mut claims = mock.default_claims();
+    claims["sub"] = json!("ada");
+    claims["roles"] = json!(["passport-admins"]);
+    let r = reqwest::Client::new()
+        .post(format!("{issuer}/admin/api/identities"))
+        .bearer_auth(mock.mint_id_token(claims))
+        .json(&json!({
+            "agent_id": client.client_id,
+            "owner": "alice",
+            "team": "pipeline",
+            "roles": ["pipeline"],
+        }))
+        .send()
+        .await
+        .expect("the identities API");
+    assert!(
+        r.status().is_success(),
+        "registering an identity: {}",
+        r.status()
+    );
+}
 
 #[tokio::main]
 async fn main() {
@@ -56,22 +113,32 @@ async fn main() {
     let db = Database::open(dir.path().join("server.db").to_str().expect("path"), now)
         .await
         .expect("database");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).expect("the policy file");
     let server = Server::builder(&issuer, db)
         .upstream(provider)
-        .admin_role_mapping(MAPPING)
-        .expect("the role mapping")
+        .policy_file(policy)
         .build()
         .await
         .expect("the server");
-    let client = server
-        .register_workload_client("alice", "tools:read tools:list")
-        .await
-        .expect("a workload client");
+    let serve = tokio::spawn(server.clone().serve(listener, std::future::pending()));
+    let mut agents = Vec::new();
+    for _ in 0..2 {
+        let client = server
+            .register_workload_client("alice", "build:* test:run deploy:run")
+            .await
+            .expect("a workload client");
+        register(&issuer, &mock, &client).await;
+        agents.push(client);
+    }
     let lines = format!(
-        "SERVER_URL={issuer}\nMOCK_URL={}\nCLIENT_ID={}\nCLIENT_SECRET={}\nRESOURCE=https://tools.example/mcp\n",
+        "SERVER_URL={issuer}\nMOCK_URL={}\nDEV={DEV}\nTEST={TEST}\nPROD={PROD}\n\
+         AGENT_A_ID={}\nAGENT_A_SECRET={}\nAGENT_B_ID={}\nAGENT_B_SECRET={}\n",
         mock.issuer(),
-        client.client_id,
-        client.secret.expose()
+        agents[0].client_id,
+        agents[0].secret.expose(),
+        agents[1].client_id,
+        agents[1].secret.expose(),
     );
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -81,7 +148,6 @@ async fn main() {
     file.write_all(lines.as_bytes()).expect("write FILE");
     drop(file);
     eprintln!("admin_dashboard: serving {issuer} (mock {})", mock.issuer());
-    let serve = tokio::spawn(server.serve(listener, std::future::pending()));
     // until stdin closes (the script that started it ended) or a signal
     let mut stdin = tokio::io::stdin();
     let mut buf = [0u8; 64];

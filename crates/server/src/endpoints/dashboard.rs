@@ -10,19 +10,22 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::time::Duration;
 
 use askama::Template;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use passport_store::server::RegistryRecord;
 
 use super::admin_session::{
     LOGOUT_PATH, PageSession, Session, check_form, error_page, harden, read_form, render,
     session_of,
 };
-use crate::governance::roles::AdminRole;
+use super::dashboard_governance::{approvals_fragment, audit_row_html, switches_fragment};
+use crate::governance::audit::AuditEntry;
+use crate::governance::kill_switch::{OPERATORS, require_any};
+use crate::governance::lifecycle::{self, RegistryEntry, RegistryQuery};
+use crate::governance::roles::{AdminActor, AdminRole};
 
 /// The registry overview.
 pub(crate) const REGISTRY_PATH: &str = "/admin";
@@ -68,7 +71,7 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    fn new(server: &Server, session: &Session, current: &'static str) -> Layout {
+    pub(crate) fn new(server: &Server, session: &Session, current: &'static str) -> Layout {
         let url = |p: &str| server.inner.issuer.endpoint(p);
         let roles: Vec<&str> = session.actor.roles.iter().map(|r| r.name()).collect();
         Layout {
@@ -94,6 +97,12 @@ pub(crate) struct PassportRow {
     pub(crate) parent: Option<String>,
     pub(crate) depth: usize,
     pub(crate) state: &'static str,
+    /// Why the TTL bar stopped (`None` while ACTIVE: it counts down).
+    pub(crate) stopped: Option<String>,
+    /// The passport that replaced this one (ROTATED).
+    pub(crate) successor: Option<String>,
+    /// The passport this one replaced.
+    pub(crate) predecessor: Option<String>,
     pub(crate) agent: String,
     pub(crate) principal: String,
     pub(crate) audience: String,
@@ -113,56 +122,67 @@ struct RegistryPage {
     notice: Option<String>,
 }
 
-#[derive(Template)]
-#[template(path = "admin/placeholder.html")]
-struct PlaceholderPage {
-    layout: Layout,
-    heading: &'static str,
-    what: &'static str,
+/// The state `entry` is in, as the dashboard names it.
+fn state_name(entry: &RegistryEntry) -> &'static str {
+    match entry.state {
+        "revoked" => "REVOKED",
+        "rotated" => "ROTATED",
+        "expired" => "EXPIRED",
+        _ => "ACTIVE",
+    }
 }
 
-/// The state a passport is in at `now`, as the dashboard names it.
-fn state_of(record: &RegistryRecord, now: i64) -> &'static str {
-    match record.state {
-        PassportState::Revoked => "REVOKED",
-        _ if record.entry.exp <= now => "EXPIRED",
-        _ => "ACTIVE",
+/// Why the TTL bar of `entry` no longer counts down.
+fn stopped(entry: &RegistryEntry) -> Option<String> {
+    let clip = |jti: &str| passport_jose::clip(jti, 80).to_string();
+    match state_name(entry) {
+        "REVOKED" => Some(match entry.revoked_reason {
+            Some("cascaded") => "stopped: revoked with its parent".to_owned(),
+            _ => "stopped: revoked".to_owned(),
+        }),
+        "ROTATED" => Some(match &entry.successor_jti {
+            Some(next) => format!("stopped: rotated, replaced by {}", clip(next)),
+            None => "stopped: rotated".to_owned(),
+        }),
+        "EXPIRED" => Some("stopped: expired".to_owned()),
+        _ => None,
     }
 }
 
 /// The newest passports in lineage order: each root (a passport whose
 /// parent is not among them) followed by its descendants, depth-first.
-fn lineage(records: &[RegistryRecord], now: i64) -> Vec<PassportRow> {
-    let shown: HashSet<&str> = records.iter().map(|r| r.entry.jti.as_str()).collect();
-    let mut children: HashMap<&str, Vec<&RegistryRecord>> = HashMap::new();
+fn lineage(entries: &[RegistryEntry]) -> Vec<PassportRow> {
+    let shown: HashSet<&str> = entries.iter().map(|e| e.jti.as_str()).collect();
+    let mut children: HashMap<&str, Vec<&RegistryEntry>> = HashMap::new();
     let mut roots = Vec::new();
-    for r in records {
-        match r.entry.parent_jti.as_deref().filter(|p| shown.contains(p)) {
-            Some(parent) => children.entry(parent).or_default().push(r),
-            None => roots.push(r),
+    for e in entries {
+        match e.parent_jti.as_deref().filter(|p| shown.contains(p)) {
+            Some(parent) => children.entry(parent).or_default().push(e),
+            None => roots.push(e),
         }
     }
-    let mut rows = Vec::with_capacity(records.len());
+    let mut rows = Vec::with_capacity(entries.len());
     let mut visited = HashSet::new();
-    let mut stack: Vec<(&RegistryRecord, usize)> =
-        roots.into_iter().rev().map(|r| (r, 0)).collect();
-    while let Some((r, depth)) = stack.pop() {
-        if !visited.insert(r.entry.jti.as_str()) {
+    let mut stack: Vec<(&RegistryEntry, usize)> = roots.into_iter().rev().map(|e| (e, 0)).collect();
+    while let Some((e, depth)) = stack.pop() {
+        if !visited.insert(e.jti.as_str()) {
             continue;
         }
-        let e = &r.entry;
         rows.push(PassportRow {
             jti: e.jti.clone(),
             parent: e.parent_jti.clone(),
             depth,
-            state: state_of(r, now),
+            state: state_name(e),
+            stopped: stopped(e),
+            successor: e.successor_jti.clone(),
+            predecessor: e.predecessor_jti.clone(),
             agent: e.agent_id.clone(),
             principal: e.principal.clone(),
             audience: e.audience.clone(),
             scopes: e.scopes.clone(),
             exp: e.exp,
             lifetime: e.exp.saturating_sub(e.iat).max(1),
-            remaining: e.exp.saturating_sub(now).max(0),
+            remaining: e.expires_in,
         });
         if depth < MAX_DEPTH
             && let Some(kids) = children.get(e.jti.as_str())
@@ -173,15 +193,33 @@ fn lineage(records: &[RegistryRecord], now: i64) -> Vec<PassportRow> {
     rows
 }
 
-/// `GET /admin`: the registry overview.
+/// The newest passports `actor` may read (the JSON API's registry rule).
+async fn newest(server: &Server, actor: &AdminActor) -> Result<Vec<RegistryEntry>, OAuthError> {
+    let query = RegistryQuery {
+        limit: NEWEST,
+        ..RegistryQuery::default()
+    };
+    lifecycle::list(server, actor, query).await
+}
+
+/// `GET /admin`: the registry overview (for the roles that may read the
+/// registry; an approver is sent to the approvals, the others get a page
+/// saying so, with the navigation).
 pub(super) async fn registry(
     State(server): State<Server>,
     PageSession(session): PageSession,
     axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
-    let records = match server.inner.db.newest_passports(NEWEST).await {
-        Ok(records) => records,
-        Err(e) => return error_page(&server_error("the registry could not be read", &e)),
+    let entries = match newest(&server, &session.actor).await {
+        Ok(entries) => entries,
+        // an approver's home is the approvals page
+        Err(e) if e.status == 403 && session.actor.roles.contains(&AdminRole::Approver) => {
+            let approvals = server.inner.issuer.endpoint(APPROVALS_PATH);
+            return harden(
+                (StatusCode::SEE_OTHER, [(header::LOCATION, approvals)]).into_response(),
+            );
+        }
+        Err(e) => return refused_page(&server, &session, "registry", "Registry", &e),
     };
     let notice = query.get("revoked").map(|jti| {
         format!(
@@ -190,71 +228,43 @@ pub(super) async fn registry(
         )
     });
     let page = RegistryPage {
-        rows: lineage(&records, server.now()),
+        rows: lineage(&entries),
         revoke: server.inner.issuer.endpoint(REVOKE_PATH),
-        can_revoke: session.actor.roles.contains(&AdminRole::ResourceOwner),
+        can_revoke: require_any(&session.actor, &OPERATORS).is_ok(),
         notice,
         layout: Layout::new(&server, &session, "registry"),
     };
     render(StatusCode::OK, &page)
 }
 
-fn placeholder(
+#[derive(Template)]
+#[template(path = "admin/refused.html")]
+struct RefusedPage<'a> {
+    layout: Layout,
+    heading: &'a str,
+    message: &'a str,
+}
+
+/// A dashboard page refused to this session (its status, the navigation
+/// kept, the reason said).
+pub(crate) fn refused_page(
     server: &Server,
     session: &Session,
     current: &'static str,
-    heading: &'static str,
-    what: &'static str,
+    heading: &str,
+    e: &OAuthError,
 ) -> Response {
+    if e.status != 403 {
+        return error_page(e);
+    }
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::FORBIDDEN);
     render(
-        StatusCode::OK,
-        &PlaceholderPage {
+        status,
+        &RefusedPage {
             layout: Layout::new(server, session, current),
             heading,
-            what,
+            message: &e.description,
         },
-    )
-}
-
-/// `GET /admin/approvals`.
-pub(super) async fn approvals(
-    State(server): State<Server>,
-    PageSession(session): PageSession,
-) -> Response {
-    placeholder(
-        &server,
-        &session,
-        "approvals",
-        "Pending approvals",
-        "the pending approvals, with approve and deny",
-    )
-}
-
-/// `GET /admin/kill-switches`.
-pub(super) async fn kill_switches(
-    State(server): State<Server>,
-    PageSession(session): PageSession,
-) -> Response {
-    placeholder(
-        &server,
-        &session,
-        "kill-switches",
-        "Kill-switches",
-        "the engaged kill-switches, with engage and lift",
-    )
-}
-
-/// `GET /admin/audit`.
-pub(super) async fn audit(
-    State(server): State<Server>,
-    PageSession(session): PageSession,
-) -> Response {
-    placeholder(
-        &server,
-        &session,
-        "audit",
-        "Audit trail",
-        "the live audit stream",
     )
 }
 
@@ -288,21 +298,113 @@ pub(super) async fn revoke(State(server): State<Server>, request: Request) -> Re
 }
 
 /// What the event stream sends about the registry: each shown passport's
-/// state.
-async fn registry_snapshot(server: &Server) -> Option<String> {
-    let records = server.inner.db.newest_passports(NEWEST).await.ok()?;
-    let now = server.now();
-    let passports: Vec<Value> = records
+/// state (with why its TTL bar stopped).
+async fn registry_snapshot(server: &Server, actor: &AdminActor) -> Option<String> {
+    let entries = newest(server, actor).await.ok()?;
+    let passports: Vec<Value> = entries
         .iter()
-        .map(|r| json!({"jti": r.entry.jti, "state": state_of(r, now), "exp": r.entry.exp}))
+        .map(|e| {
+            json!({
+                "jti": e.jti,
+                "state": state_name(e),
+                "exp": e.exp,
+                "stopped": stopped(e),
+            })
+        })
         .collect();
     Some(json!({ "passports": passports }).to_string())
 }
 
-/// `GET /admin/events`: server-sent events for the session's dashboard.
-/// An event `registry` carries the newest passports' states whenever they
-/// change: on a mint or revocation here (the broadcast), or on the next
-/// tick for changes made by another instance. Ends when the session does.
+/// The event stream of one session: what it last sent of each kind, and
+/// what waits to be sent.
+struct Stream {
+    server: Server,
+    session: Session,
+    changes: tokio::sync::broadcast::Receiver<crate::governance::events::Event>,
+    audit: tokio::sync::broadcast::Receiver<std::sync::Arc<AuditEntry>>,
+    /// Whether this session may read the audit trail (the live rows).
+    auditor: bool,
+    tick: tokio::time::Interval,
+    last: HashMap<&'static str, String>,
+    queue: VecDeque<SseEvent>,
+}
+
+impl Stream {
+    /// Queues each snapshot (registry, approvals, kill-switches) the
+    /// session may read that changed since it was last sent.
+    async fn refresh(&mut self) {
+        let snapshots = [
+            (
+                "registry",
+                registry_snapshot(&self.server, &self.session.actor).await,
+            ),
+            (
+                "approvals",
+                approvals_fragment(&self.server, &self.session)
+                    .await
+                    .ok()
+                    .map(|f| f.json()),
+            ),
+            (
+                "kill-switches",
+                switches_fragment(&self.server, &self.session)
+                    .await
+                    .ok()
+                    .map(|f| f.json()),
+            ),
+        ];
+        for (kind, snapshot) in snapshots {
+            let Some(snapshot) = snapshot else { continue };
+            if self.last.get(kind) != Some(&snapshot) {
+                self.queue
+                    .push_back(SseEvent::default().event(kind).data(&snapshot));
+                self.last.insert(kind, snapshot);
+            }
+        }
+    }
+
+    /// The next event, or `None` once the session ended.
+    async fn next(&mut self) -> Option<SseEvent> {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Some(event);
+            }
+            tokio::select! {
+                _ = self.changes.recv() => {}
+                entry = self.audit.recv() => match entry {
+                    Ok(entry) if self.auditor => {
+                        if let Some(row) = audit_row_html(&entry.record) {
+                            self.queue.push_back(SseEvent::default().event("audit").data(row));
+                        }
+                    }
+                    // a lagging reader skips ahead; the page shows the
+                    // stored trail on reload
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = self.tick.tick() => {
+                    if !self.session.is_live(&self.server).await {
+                        return None;
+                    }
+                }
+            }
+            self.refresh().await;
+        }
+    }
+}
+
+/// `GET /admin/events`: server-sent events for the session's dashboard,
+/// each kind only to a session whose roles may read it:
+///
+/// - `registry`: the newest passports' states (JSON);
+/// - `approvals`, `kill-switches`: the pending approvals and the engaged
+///   switches, rendered for this session (JSON `{digest, html}`);
+/// - `audit`: each audit record stored from now on, rendered as a row.
+///
+/// Snapshots are re-read on a mint, revocation or audit record here, and
+/// every tick for changes made by another instance; sent when changed.
+/// Ends when the session does.
 pub(super) async fn events(State(server): State<Server>, headers: HeaderMap) -> Response {
     let session = match session_of(&server, &headers).await {
         Ok(session) => session,
@@ -311,30 +413,21 @@ pub(super) async fn events(State(server): State<Server>, headers: HeaderMap) -> 
     if session.actor.roles.is_empty() {
         return oauth_error(&OAuthError::new(403, codes::ACCESS_DENIED, "no role"));
     }
-    let receiver = server.inner.events.subscribe();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let state = (server, session, receiver, tick, String::new());
+    let state = Stream {
+        changes: server.inner.events.subscribe(),
+        audit: crate::governance::audit::subscribe(&server),
+        auditor: session.actor.require(AdminRole::Auditor).is_ok(),
+        server,
+        session,
+        tick,
+        last: HashMap::new(),
+        queue: VecDeque::new(),
+    };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
-        loop {
-            let (server, session, receiver, tick, last) = &mut st;
-            tokio::select! {
-                _ = receiver.recv() => {}
-                _ = tick.tick() => {
-                    if !session.is_live(server).await {
-                        return None;
-                    }
-                }
-            }
-            let Some(snapshot) = registry_snapshot(server).await else {
-                continue;
-            };
-            if snapshot != *last {
-                *last = snapshot.clone();
-                let event = SseEvent::default().event("registry").data(snapshot);
-                return Some((Ok::<_, Infallible>(event), st));
-            }
-        }
+        let event = st.next().await?;
+        Some((Ok::<_, Infallible>(event), st))
     });
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

@@ -44,6 +44,7 @@ pub(crate) mod authorize;
 pub(crate) mod clients;
 mod code_grant;
 mod dashboard;
+mod dashboard_governance;
 mod exchange;
 mod introspect;
 pub(crate) mod nonce;
@@ -137,12 +138,30 @@ pub(crate) fn router(server: Server) -> Router {
             post(admin_session::logout),
         )
         .route(&route(dashboard::REGISTRY_PATH), get(dashboard::registry))
-        .route(&route(dashboard::APPROVALS_PATH), get(dashboard::approvals))
+        .route(
+            &route(dashboard::APPROVALS_PATH),
+            get(dashboard_governance::approvals_index),
+        )
+        .route(
+            &route(dashboard_governance::DECIDE_PATH),
+            post(dashboard_governance::decide),
+        )
         .route(
             &route(dashboard::KILL_SWITCHES_PATH),
-            get(dashboard::kill_switches),
+            get(dashboard_governance::switches_index),
         )
-        .route(&route(dashboard::AUDIT_PATH), get(dashboard::audit))
+        .route(
+            &route(dashboard_governance::ENGAGE_PATH),
+            post(dashboard_governance::engage),
+        )
+        .route(
+            &route(dashboard_governance::LIFT_PATH),
+            post(dashboard_governance::lift),
+        )
+        .route(
+            &route(dashboard::AUDIT_PATH),
+            get(dashboard_governance::audit_index),
+        )
         .route(&route(dashboard::REVOKE_PATH), post(dashboard::revoke))
         .route(&route(dashboard::EVENTS_PATH), get(dashboard::events))
         .route(&route(dashboard::SCRIPT_PATH), get(dashboard::script))

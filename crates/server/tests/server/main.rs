@@ -13,6 +13,7 @@ mod client_auth;
 mod client_metadata;
 mod clients;
 mod code_grant;
+mod dashboard_pages;
 mod dpop_nonce;
 mod endpoints;
 mod exchange;
