@@ -32,6 +32,7 @@ const POLICY: &str = r#"
 [environments.dev]
 max_ttl = 120
 audiences = ["https://dev.example/api"]
+approval = false
 [[environments.dev.grants]]
 roles = ["pipeline"]
 scopes = ["build:*"]
@@ -39,6 +40,7 @@ scopes = ["build:*"]
 [environments.test]
 max_ttl = 90
 audiences = ["https://test.example/api"]
+approval = false
 [[environments.test.grants]]
 roles = ["pipeline"]
 scopes = ["test:run"]
@@ -53,6 +55,7 @@ scopes = ["deploy:run"]
 
 [administrators]
 claim = "roles"
+api_client_id = "passport-admin"
 [administrators.roles]
 identity_admin = ["passport-admins"]
 resource_owner = ["owners"]
@@ -66,6 +69,8 @@ async fn register(issuer: &str, mock: &MockOidc, client: &WorkloadClient) {
     let mut claims = mock.default_claims();
     claims["sub"] = json!("ada");
     claims["roles"] = json!(["passport-admins"]);
+    // the admin API's bearer: an ID token of the administrators' own client
+    claims["aud"] = json!("passport-admin");
     let r = reqwest::Client::new()
         .post(format!("{issuer}/admin/api/identities"))
         .bearer_auth(mock.mint_id_token(claims))

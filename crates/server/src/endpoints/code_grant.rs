@@ -17,6 +17,11 @@
 //!   passport issued in a family ends the family at once; a passport
 //!   revoked otherwise (a cascade from elsewhere) ends it at the next
 //!   refresh, which is refused.
+//! - Governance ([`admit`]) is asked before the code is consumed or the
+//!   refresh token rotated, so a refusal (an approval pending, say) spends
+//!   neither: the client asks again with the same one. A code already
+//!   used, or a token already rotated or revoked, skips that question and
+//!   goes straight to its use, which takes it as a reuse (or refuses it).
 //! - A family ends at its start (the code grant) plus
 //!   `refresh_grant_max_lifetime`, however often it is rotated: no
 //!   successor expires later, and a refresh past it is `invalid_grant`
@@ -133,8 +138,16 @@ pub(super) async fn authorization_code(
     let scopes = granted_scopes(client, Some(scopes))?;
     let jkt = dpop_binding(server, headers, None).await?;
 
-    let jti = new_id()?;
     let now = server.now();
+    let candidate = root_candidate(server, client, &principal, &audience, &scopes, None)?;
+    let live = stored.expires_at > now
+        && !db
+            .code_spent(&hash)
+            .await
+            .map_err(stored_error("the authorization code could not be read"))?;
+    let admitted = admit_if_live(server, &candidate, live).await?;
+
+    let jti = new_id()?;
     match db
         .consume_code(&hash, now, std::slice::from_ref(&jti))
         .await
@@ -160,6 +173,7 @@ pub(super) async fn authorization_code(
         }
         Err(e) => return Err(server_error("the authorization code could not be used", &e)),
     }
+    let admitted = admitted_after_use(server, &candidate, admitted).await?;
 
     let refresh = if client.grant_types.iter().any(|g| g == "refresh_token") {
         let token = crate::service::random_token()
@@ -191,9 +205,9 @@ pub(super) async fn authorization_code(
         client,
         &principal,
         audience,
-        scopes,
         jkt,
-        (&jti, None),
+        &jti,
+        (candidate, admitted),
     )
     .await?;
     // recorded: a reuse refused meanwhile may have missed it (see above)
@@ -304,10 +318,27 @@ pub(super) async fn refresh_token(
     let audience =
         Audience::new(original).map_err(|e| server_error("the grant's resource is invalid", &e))?;
 
+    let now = server.now();
+    // the family's previous passport is ROTATED
+    let replaces = Some(family.passport_jti.clone());
+    let candidate = root_candidate(
+        server,
+        client,
+        &claims.principal,
+        &audience,
+        &scopes,
+        replaces,
+    )?;
+    let live = family.expires_at > now
+        && !db
+            .refresh_spent(&hash)
+            .await
+            .map_err(stored_error("the refresh token could not be read"))?;
+    let admitted = admit_if_live(server, &candidate, live).await?;
+
     let jti = new_id()?;
     let next = crate::service::random_token()
         .map_err(|e| server_error("no refresh token could be generated", &e))?;
-    let now = server.now();
     let next_hash = TokenHash::of(&next);
     let successor = RefreshSuccessor {
         token: next_hash.clone(),
@@ -339,15 +370,15 @@ pub(super) async fn refresh_token(
         }
         Err(e) => return Err(server_error("the refresh token could not be used", &e)),
     }
+    let admitted = admitted_after_use(server, &candidate, admitted).await?;
     let mut answer = mint_root(
         server,
         client,
         &claims.principal,
         audience,
-        scopes,
         jkt,
-        // the family's previous passport is ROTATED
-        (&jti, Some(family.passport_jti.clone())),
+        &jti,
+        (candidate, admitted),
     )
     .await?;
     // recorded: a reuse (or a revocation) of the family meanwhile may have
@@ -418,24 +449,19 @@ pub(crate) async fn end_family_of(server: &Server, jti: &str) -> Result<(), OAut
     }
 }
 
-/// Mints the root passport of a grant (reusing [`mint`]), with the given
-/// `jti` (already named to the store), bound to `jkt` if any, replacing
-/// the passport `replaces` names (a refresh: the family's previous one).
-async fn mint_root(
+/// The root passport of a grant as governance sees it: for the client's
+/// agent, `principal`, `audience` and `scopes`, replacing the passport
+/// `replaces` names (a refresh: the family's previous one).
+fn root_candidate(
     server: &Server,
     client: &ClientRecord,
     principal: &GrantedPrincipal,
-    audience: Audience,
-    scopes: ScopeSet,
-    jkt: Option<String>,
-    (jti, replaces): (&str, Option<String>),
-) -> Result<Value, OAuthError> {
-    let jti = jti.to_owned();
-    let identity = principal.assertion();
-    let model = AgentModel::new(CLIENT_MODEL).map_err(|e| server_error("agent model", &e))?;
-    let agent = agent_of(client)?;
-    let candidate = Candidate {
-        agent_id: agent.as_str().to_owned(),
+    audience: &Audience,
+    scopes: &ScopeSet,
+    replaces: Option<String>,
+) -> Result<Candidate, OAuthError> {
+    Ok(Candidate {
+        agent_id: agent_of(client)?.as_str().to_owned(),
         principal: principal.subject.clone(),
         client_id: client.client_id.clone(),
         audience: audience.as_str().to_owned(),
@@ -443,16 +469,75 @@ async fn mint_root(
         ttl: server.inner.passport_ttl,
         parent_jti: None,
         replaces,
-    };
-    mint(server, client, candidate, move |issuer, admitted| {
-        let mut request = IssuanceRequest::new(identity, audience, agent, model, scopes)
-            .ttl(admitted.ttl)
-            .jti(jti);
-        if let Some(jkt) = jkt {
-            request = request.holder_jkt(jkt);
-        }
-        issuer.issue(request).map_err(issue_error)
     })
+}
+
+/// Governance's admission of `candidate`, asked BEFORE the code or refresh
+/// token is spent: a refusal (an approval pending, say) spends nothing, and
+/// the client asks again with the same code or token. `None` for one that
+/// is not live (used, revoked or expired): its use refuses it — a reuse is
+/// still taken as one, at once — and governance is not asked about what
+/// will not be minted. The admission stands for the mint that follows the
+/// use; a kill-switch engaged in between is caught once the passport is
+/// recorded ([`mint_admitted`]).
+async fn admit_if_live(
+    server: &Server,
+    candidate: &Candidate,
+    live: bool,
+) -> Result<Option<Admission>, OAuthError> {
+    if live {
+        admit(server, candidate).await.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The admission after a successful use: the one asked before, or — for a
+/// code or token that was not live when read and yet was used (never, but
+/// nothing is minted unadmitted) — governance asked now.
+async fn admitted_after_use(
+    server: &Server,
+    candidate: &Candidate,
+    before: Option<Admission>,
+) -> Result<Admission, OAuthError> {
+    match before {
+        Some(admitted) => Ok(admitted),
+        None => admit(server, candidate).await,
+    }
+}
+
+/// Mints the root passport of a grant (reusing [`mint_admitted`]) for the
+/// `candidate` governance `admitted`, with the given `jti` (already named
+/// to the store), bound to `jkt` if any.
+async fn mint_root(
+    server: &Server,
+    client: &ClientRecord,
+    principal: &GrantedPrincipal,
+    audience: Audience,
+    jkt: Option<String>,
+    jti: &str,
+    (candidate, admitted): (Candidate, Admission),
+) -> Result<Value, OAuthError> {
+    let jti = jti.to_owned();
+    let identity = principal.assertion();
+    let model = AgentModel::new(CLIENT_MODEL).map_err(|e| server_error("agent model", &e))?;
+    let agent = agent_of(client)?;
+    let scopes = candidate.scopes.clone();
+    mint_admitted(
+        server,
+        client,
+        candidate,
+        admitted,
+        move |issuer, admitted| {
+            let mut request = IssuanceRequest::new(identity, audience, agent, model, scopes)
+                .ttl(admitted.ttl)
+                .jti(jti);
+            if let Some(jkt) = jkt {
+                request = request.holder_jkt(jkt);
+            }
+            issuer.issue(request).map_err(issue_error)
+        },
+    )
     .await
 }
 

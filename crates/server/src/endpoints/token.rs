@@ -251,8 +251,22 @@ pub(super) async fn mint(
     candidate: Candidate,
     sign: impl FnOnce(&Issuer, &Admission) -> Result<IssuedPassport, OAuthError>,
 ) -> Result<Value, OAuthError> {
-    let inner = &server.inner;
     let admitted = admit(server, &candidate).await?;
+    mint_admitted(server, client, candidate, admitted, sign).await
+}
+
+/// [`mint`] for a `candidate` governance has already `admitted` — a grant
+/// that spends something (a code, a refresh token) asks [`admit`] first,
+/// so that a refusal spends nothing. A kill-switch engaged since is still
+/// caught once the passport is recorded ([`lifecycle::recorded`]).
+pub(super) async fn mint_admitted(
+    server: &Server,
+    client: &ClientRecord,
+    candidate: Candidate,
+    admitted: Admission,
+    sign: impl FnOnce(&Issuer, &Admission) -> Result<IssuedPassport, OAuthError>,
+) -> Result<Value, OAuthError> {
+    let inner = &server.inner;
     let parent_jti = candidate.parent_jti.clone();
     server.reload_keys_if_due(false).await;
     // an index from the blocks taken before: no write of its own

@@ -18,6 +18,7 @@ use crate::endpoints::{Running, start_on};
 
 const MAPPING: &str = r#"
 claim = "roles"
+api_client_id = "passport-admin"
 [roles]
 identity_admin = ["passport-admins"]
 resource_owner = ["owners"]

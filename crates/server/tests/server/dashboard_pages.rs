@@ -25,6 +25,7 @@ const POLICY: &str = r#"
 [environments.dev]
 max_ttl = 120
 audiences = ["https://dev.example/api"]
+approval = false
 [[environments.dev.grants]]
 roles = ["pipeline"]
 scopes = ["build:*"]
@@ -39,6 +40,7 @@ scopes = ["deploy:run"]
 
 [administrators]
 claim = "roles"
+api_client_id = "passport-admin"
 [administrators.roles]
 identity_admin = ["passport-admins"]
 resource_owner = ["owners"]
@@ -84,6 +86,7 @@ impl Admin {
         let mut claims = self.mock.default_claims();
         claims["sub"] = json!(sub);
         claims["roles"] = json!(roles);
+        claims["aud"] = json!(crate::kill_switch::ADMIN_CLIENT);
         self.mock.mint_id_token(claims)
     }
 
@@ -708,12 +711,7 @@ async fn the_registry_shows_rotation_and_stops_the_ttl_bar_saying_why() {
         .running
         .http
         .get(a.at("/admin/api/registry"))
-        .bearer_auth({
-            let mut claims = a.mock.default_claims();
-            claims["sub"] = json!("carl");
-            claims["roles"] = json!(["auditors"]);
-            a.mock.mint_id_token(claims)
-        })
+        .bearer_auth(a.bearer("carl", &["auditors"]))
         .send()
         .await
         .unwrap()

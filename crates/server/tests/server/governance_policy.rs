@@ -18,10 +18,10 @@ use crate::exchange::{links, now};
 
 const DEV: &str = "https://dev.example/api";
 const TEST: &str = "https://test.example/api";
-const PROD: &str = "https://prod.example/api";
+pub(crate) const PROD: &str = "https://prod.example/api";
 
 /// The reference's pipeline: dev 120 s, test 90 s, prod 45 s + approval.
-const POLICY: &str = r#"
+pub(crate) const POLICY: &str = r#"
 approval_ttl = 900
 
 [environments.dev]
@@ -57,14 +57,14 @@ approver = ["approvers"]
 auditor = ["auditors"]
 "#;
 
-struct Governed {
+pub(crate) struct Governed {
     mock: MockOidc,
-    s: Running,
-    clock: Arc<ManualClock>,
+    pub(crate) s: Running,
+    pub(crate) clock: Arc<ManualClock>,
     policy: std::path::PathBuf,
 }
 
-async fn governed(policy: &str) -> Governed {
+pub(crate) async fn governed(policy: &str) -> Governed {
     let mock = MockOidc::start().await;
     let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -92,7 +92,7 @@ impl Governed {
     /// An upstream ID token of `sub` holding the upstream `roles`.
     /// (Issued to the administrators' client, and authenticated at the
     /// server's time: the tests move the server's clock.)
-    fn admin(&self, sub: &str, roles: &[&str]) -> String {
+    pub(crate) fn admin(&self, sub: &str, roles: &[&str]) -> String {
         let mut claims = self.mock.default_claims();
         claims["sub"] = json!(sub);
         claims["roles"] = json!(roles);
@@ -101,7 +101,7 @@ impl Governed {
         self.mock.mint_id_token(claims)
     }
 
-    async fn api(
+    pub(crate) async fn api(
         &self,
         method: &str,
         path: &str,
@@ -166,7 +166,12 @@ impl Governed {
 
 /// The refusal must be `status`, `error`, with the `rule` member and a
 /// description starting `policy: RULE:`.
-async fn refused(r: reqwest::Response, status: StatusCode, error: &str, rule: &str) -> Value {
+pub(crate) async fn refused(
+    r: reqwest::Response,
+    status: StatusCode,
+    error: &str,
+    rule: &str,
+) -> Value {
     let got = r.status();
     let body: Value = r.json().await.unwrap();
     assert_eq!(got, status, "{body}");
@@ -909,4 +914,65 @@ async fn an_identity_admin_cannot_grant_its_own_identity_roles_in_steps() {
     // taking roles away and disabling her own stay hers to do
     let r = change(&carol, json!({"roles": [], "state": "disabled"})).await;
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// REVIEW S5: a refresh refused by governance (here: the approval expired)
+/// has already spent the refresh token, and the successor is never handed
+/// out; the client's retry after a fresh approval is taken as a reuse and
+/// revokes the whole grant.
+#[tokio::test]
+async fn review_a_refresh_refused_by_governance_does_not_spend_the_grant() {
+    use crate::code_grant::{client as code_client, code_for, redeem, refresh};
+    const RESOURCE: &str = crate::endpoints::RESOURCE;
+    let g = governed(&POLICY.replace(PROD, RESOURCE)).await;
+    let c = code_client(&g.s, "code-app", "deploy:run").await;
+    let r = g
+        .api(
+            "POST",
+            "/admin/api/identities",
+            &g.admin("carol", &["idadmins"]),
+            Some(json!({"agent_id": "code-app", "owner": "olga", "roles": ["deployer"]})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // bob logs in when he approves: the test moves the server's clock
+    let approve = |id: String| {
+        let g = &g;
+        async move {
+            let bob = g.admin("bob", &["approvers"]);
+            let r = g
+                .api(
+                    "POST",
+                    &format!("/admin/api/approvals/{id}/approve"),
+                    &bob,
+                    None,
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    };
+    // first code: pending
+    code_for(&g.s, &c, "code-1", "deploy:run", now() + 600).await;
+    let body: Value = redeem(&g.s, &c, "code-1", &[]).await.json().await.unwrap();
+    assert_eq!(body["error"], "authorization_pending", "{body}");
+    approve(body["approval_id"].as_str().unwrap().to_owned()).await;
+    code_for(&g.s, &c, "code-2", "deploy:run", now() + 600).await;
+    let r = redeem(&g.s, &c, "code-2", &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    let r1 = body["refresh_token"].as_str().unwrap().to_owned();
+    // the approval expires; the refresh waits for a new one
+    g.clock.advance(901);
+    let body: Value = refresh(&g.s, &c, &r1, &[]).await.json().await.unwrap();
+    assert_eq!(body["error"], "authorization_pending", "{body}");
+    approve(body["approval_id"].as_str().unwrap().to_owned()).await;
+    // the client asks again with the only refresh token it has
+    let r = refresh(&g.s, &c, &r1, &[]).await;
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "after approval, the retry of the refused refresh: {body}"
+    );
 }

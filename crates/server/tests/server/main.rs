@@ -18,6 +18,7 @@ mod dpop_nonce;
 mod endpoints;
 mod exchange;
 mod governance_policy;
+mod grant_governance;
 mod id_token_exchange;
 mod introspect_limits;
 mod kill_switch;

@@ -380,6 +380,15 @@ impl Database {
         on_backend!(self, read, |x| ops::code_reused(x, &code))
     }
 
+    /// Whether the code was used already (a further use is a reuse),
+    /// without using it: a grant asks before the checks that would refuse
+    /// without spending a live code, so that a reuse is still taken as one.
+    /// `false` for an unknown code.
+    pub async fn code_spent(&self, code: &TokenHash) -> Result<bool, StoreError> {
+        let code = code.clone();
+        on_backend!(self, read, |x| ops::code_spent(x, &code))
+    }
+
     /// What the authorization code `code` grants, whatever its state (used,
     /// expired or not), without using it: to check the request before
     /// [`consume_code`](Database::consume_code), which alone decides.
@@ -400,6 +409,14 @@ impl Database {
     ) -> Result<Option<RefreshFamily>, StoreError> {
         let token = token.clone();
         on_backend!(self, read, |x| ops::refresh_family(x, &token))
+    }
+
+    /// Whether the refresh token `token` was used (rotated) or revoked,
+    /// without using it: as [`code_spent`](Database::code_spent) for a
+    /// refresh. `false` for an unknown token.
+    pub async fn refresh_spent(&self, token: &TokenHash) -> Result<bool, StoreError> {
+        let token = token.clone();
+        on_backend!(self, read, |x| ops::refresh_spent(x, &token))
     }
 
     /// Whether the refresh token `token` is revoked (its family ended by a

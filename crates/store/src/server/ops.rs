@@ -558,7 +558,27 @@ pub(super) async fn code_reused<E: Exec>(x: &mut E, code: &TokenHash) -> Result<
     }
 }
 
+/// Whether the code was used already (false for an unknown code).
+pub(super) async fn code_spent<E: Exec>(x: &mut E, code: &TokenHash) -> Result<bool, StoreError> {
+    match one(x, sql::CODE_STATE, &[code.as_str().into()]).await? {
+        Some(r) => Ok(r.opt_int(0)?.is_some()),
+        None => Ok(false),
+    }
+}
+
 // ---- refresh tokens ----
+
+/// Whether the refresh token was used (rotated) or revoked; false for an
+/// unknown token.
+pub(super) async fn refresh_spent<E: Exec>(
+    x: &mut E,
+    token: &TokenHash,
+) -> Result<bool, StoreError> {
+    match one(x, sql::REFRESH_STATE, &[token.as_str().into()]).await? {
+        Some(r) => Ok(r.opt_int(1)?.is_some() || r.opt_int(2)?.is_some()),
+        None => Ok(false),
+    }
+}
 
 /// Whether the refresh token was revoked (its family ended: a reuse, an
 /// RFC 7009 revocation); false for an unknown token.

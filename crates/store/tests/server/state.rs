@@ -269,10 +269,14 @@ async fn authorization_code_is_single_use(db: Arc<Database>) {
             .unwrap()
             .is_none()
     );
+    // peeked, not spent
+    assert!(!db.code_spent(&hash).await.unwrap());
+    assert!(!db.code_spent(&TokenHash::of("never-issued")).await.unwrap());
     let grant = db
         .consume_code(&hash, NOW, &["p1".to_owned()])
         .await
         .unwrap();
+    assert!(db.code_spent(&hash).await.unwrap());
     assert_eq!(grant.client_id, "client-1");
     assert_eq!(grant.redirect_uri, "http://127.0.0.1:8080/cb");
     assert_eq!(grant.resource, "https://tool.example");
@@ -337,10 +341,14 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
         passport_jti: jti.into(),
         expires_at: NOW + 3600,
     };
+    assert!(!db.refresh_spent(&first).await.unwrap());
     let grant = db
         .rotate_refresh(&first, successor("rt-2", "p2"), NOW + 1)
         .await
         .unwrap();
+    // rotated: spent; its successor is not
+    assert!(db.refresh_spent(&first).await.unwrap());
+    assert!(!db.refresh_spent(&TokenHash::of("rt-2")).await.unwrap());
     assert_eq!(grant.family_id, "fam-1");
     assert_eq!(grant.previous_passport_jti, "p1");
     assert_eq!(grant.scope, "read");
@@ -393,6 +401,9 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
     // the live member of the family is dead too, as the rotation that
     // issued it sees when it re-reads it
     assert!(db.refresh_revoked(&TokenHash::of("rt-3")).await.unwrap());
+    // revoked, never used: spent too
+    assert!(db.refresh_spent(&TokenHash::of("rt-3")).await.unwrap());
+    assert!(!db.refresh_spent(&TokenHash::of("rt-never")).await.unwrap());
     assert!(
         !db.refresh_revoked(&TokenHash::of("rt-never"))
             .await
