@@ -552,19 +552,25 @@ pub fn verify_legacy_file(path: &Path) -> Result<chain::Report, AuditError> {
 }
 
 fn verify_file_inner(path: &Path, legacy: bool) -> Result<chain::Report, AuditError> {
-    let file = File::open(path).map_err(|source| AuditError::Io {
+    let io = |source| AuditError::Io {
         path: path.to_owned(),
         source,
-    })?;
-    let heads = read_heads(path)?.unwrap_or_default();
-    let mut verifier = chain::Verifier::default().allowing_interrupted_append();
-    for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
-        let line = line.map_err(|source| AuditError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        verifier.push(i + 1, &line);
-    }
+    };
+    let file = File::open(path).map_err(io)?;
+    // the writers' lock, shared: no append between reading the heads and
+    // reading the records
+    file.lock_shared().map_err(io)?;
+    let read = (|| {
+        let heads = read_heads(path)?.unwrap_or_default();
+        let mut verifier = chain::Verifier::default().allowing_interrupted_append();
+        for (i, line) in BufReader::new(&file).split(b'\n').enumerate() {
+            verifier.push(i + 1, &line.map_err(io)?);
+        }
+        Ok::<_, AuditError>((heads, verifier))
+    })();
+    let unlocked = file.unlock();
+    let (heads, verifier) = read?;
+    unlocked.map_err(io)?;
     let mut report = verifier.finish(&heads);
     if report.chains.is_empty() {
         report.findings.push(chain::Finding::NoChainedRecord);

@@ -274,3 +274,24 @@ fn a_planted_temporary_file_is_never_written_through() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
     assert!(verify_file(&path).unwrap().ok());
 }
+
+#[test]
+fn verification_during_appends_sees_heads_and_records_that_agree() {
+    let (_dir, path) = log();
+    append(&path, 1);
+    let writer = {
+        let path = path.clone();
+        std::thread::spawn(move || append(&path, 60))
+    };
+    let mut rounds = 0;
+    while !writer.is_finished() {
+        let report = verify_file(&path).unwrap();
+        assert!(report.ok(), "{report:?}");
+        rounds += 1;
+    }
+    writer.join().unwrap();
+    let report = verify_file(&path).unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.chains[0].head.seq, 61);
+    assert!(rounds > 0);
+}
