@@ -14,7 +14,9 @@
 //! What it cannot detect from the records alone: records cut off the end
 //! (the tail stays a valid chain) and an edit of the very last record —
 //! unless the verifier knows the chain's head ([`Head`], which the server
-//! keeps in a separate row written with every append).
+//! keeps in a separate row written with every append, and a
+//! [`JsonLinesSink`](crate::JsonLinesSink) in a head file next to its log,
+//! see [`head_path`](crate::head_path)).
 //!
 //! ```
 //! use passport_audit::{Action, AuditRecord, Outcome};
@@ -38,7 +40,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{AuditError, AuditRecord};
 
@@ -61,7 +63,7 @@ pub fn hash_line(line: &[u8]) -> String {
 }
 
 /// The last record of a chain: its `seq` and hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
     /// Its `seq` (0 for a chain with no record yet).
     pub seq: u64,
@@ -242,6 +244,13 @@ pub struct ChainVerdict {
     pub records: u64,
     /// Its last record as read (before any break, the last good one).
     pub head: Head,
+    /// The last record was written but the recorded head still names the
+    /// one before it: an append interrupted between writing its record and
+    /// its head (accepted only by a verifier built with
+    /// [`Verifier::allowing_interrupted_append`]; the next append confirms
+    /// the record).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// Whether it verifies; the first break if not.
     #[serde(serialize_with = "verdict")]
     pub result: Result<(), ChainBreak>,
@@ -258,21 +267,83 @@ fn verdict<S: serde::Serializer>(r: &Result<(), ChainBreak>, s: S) -> Result<S::
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Lines without chain members before the first chained record (a log
-    /// written before chaining): not verifiable, not tampering.
+    /// written before chaining): not verifiable. A file verifier reports
+    /// them as a [`Finding::Unchained`] too.
     pub unchained: u64,
     /// Each chain, in order of first appearance.
     pub chains: Vec<ChainVerdict>,
+    /// What makes the trail unverifiable although no chain is broken (a
+    /// file with no chained record, unchained lines, a chain without a
+    /// head). Each fails verification unless [`legacy`](Report::legacy).
+    pub findings: Vec<Finding>,
+    /// The findings were accepted: a log written before heads existed,
+    /// verified with the explicit legacy option. The parts they name are
+    /// **not** verified.
+    pub legacy: bool,
 }
 
 impl Report {
-    /// True when every chain verifies.
+    /// True when every chain verifies and nothing unverifiable was found
+    /// (or it was accepted as [`legacy`](Report::legacy)).
     pub fn ok(&self) -> bool {
-        self.chains.iter().all(|c| c.result.is_ok())
+        self.check().is_ok()
     }
 
     /// The first break, as an error.
     pub fn first_break(&self) -> Option<&ChainBreak> {
         self.chains.iter().find_map(|c| c.result.as_ref().err())
+    }
+
+    /// The verdict as an error: the first broken chain
+    /// ([`AuditError::ChainBroken`]), else the first finding unless they
+    /// were accepted as legacy ([`AuditError::NoChain`],
+    /// [`AuditError::Unchained`], [`AuditError::NoHead`]).
+    ///
+    /// # Errors
+    /// As above.
+    pub fn check(&self) -> Result<(), AuditError> {
+        if let Some(b) = self.first_break() {
+            return Err(AuditError::ChainBroken(b.clone()));
+        }
+        match self.findings.first() {
+            Some(finding) if !self.legacy => Err(finding.error()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Something that makes a trail unverifiable without any chain being
+/// broken: what a log written before chaining or before heads looks like,
+/// and what a forger who replaced or emptied a log leaves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Finding {
+    /// No chained record at all (an empty trail, or only unchained lines).
+    NoChainedRecord,
+    /// Lines without chain members before the first chained record.
+    Unchained {
+        /// How many.
+        lines: u64,
+    },
+    /// A chain with records but no recorded head: records cut off its end
+    /// cannot be detected.
+    NoHead {
+        /// The chain.
+        chain: String,
+    },
+}
+
+impl Finding {
+    /// The finding as the error that refuses the trail.
+    pub fn error(&self) -> AuditError {
+        match self {
+            Finding::NoChainedRecord => AuditError::NoChain,
+            Finding::Unchained { lines } => AuditError::Unchained { lines: *lines },
+            Finding::NoHead { chain } => AuditError::NoHead {
+                chain: chain.clone(),
+            },
+        }
     }
 }
 
@@ -288,6 +359,8 @@ struct Item {
 /// Verifies stored lines, in stored order, chain by chain.
 #[derive(Debug, Default)]
 pub struct Verifier {
+    /// Accept a recorded head one record behind the last record.
+    interrupted_ok: bool,
     unchained: u64,
     /// Lines without chain members after a chained record: (line, the
     /// chain before it, how many of its records came before).
@@ -309,6 +382,17 @@ struct Members {
 }
 
 impl Verifier {
+    /// Also accepts a chain whose recorded head is exactly one record
+    /// behind its last record, when that record's `prev` is the recorded
+    /// head's hash: the trace of an append interrupted after its record was
+    /// written and before its head was (a file's order; the verdict says
+    /// [`interrupted`](ChainVerdict::interrupted)). A head further behind,
+    /// or one that does not match, is still a break.
+    pub fn allowing_interrupted_append(mut self) -> Verifier {
+        self.interrupted_ok = true;
+        self
+    }
+
     /// Takes the next stored line (without its newline); `line` is its
     /// 1-based position, for the report. Blank lines are skipped.
     pub fn push(&mut self, line: usize, bytes: &[u8]) {
@@ -372,12 +456,20 @@ impl Verifier {
                     .iter()
                     .find(|(_, c, _)| c == chain)
                     .map(|(line, _, at)| (*line, *at));
-                verify_one(chain.clone(), &items, heads.get(chain), inserted)
+                verify_one(
+                    chain.clone(),
+                    &items,
+                    heads.get(chain),
+                    inserted,
+                    self.interrupted_ok,
+                )
             })
             .collect();
         Report {
             unchained: self.unchained,
             chains,
+            findings: Vec::new(),
+            legacy: false,
         }
     }
 }
@@ -387,6 +479,7 @@ fn verify_one(
     items: &[Item],
     recorded_head: Option<&Head>,
     inserted: Option<(usize, usize)>,
+    interrupted_ok: bool,
 ) -> ChainVerdict {
     let mut head = Head {
         seq: 0,
@@ -400,6 +493,7 @@ fn verify_one(
         line,
     };
     let mut result = Ok(());
+    let mut interrupted = false;
     for (i, item) in items.iter().enumerate() {
         let expected = head.seq + 1;
         if let Some((line, at)) = inserted
@@ -463,6 +557,12 @@ fn verify_one(
     {
         if recorded.seq > head.seq {
             result = Err(broken(head.seq + 1, BreakKind::Truncated, None));
+        } else if interrupted_ok
+            && recorded.seq.checked_add(1) == Some(head.seq)
+            && items.last().and_then(|i| i.prev.as_deref()) == Some(recorded.hash.as_str())
+        {
+            // the record is written, its head is not (yet)
+            interrupted = true;
         } else if recorded.seq < head.seq {
             // records past the head: appended without the head's
             // transaction (inserted)
@@ -479,6 +579,7 @@ fn verify_one(
         chain,
         records: items.len() as u64,
         head,
+        interrupted,
         result,
     }
 }

@@ -8,8 +8,10 @@
 //! Records go to an [`AuditSink`]: [`JsonLinesSink`] appends one JSON object
 //! per line to a file (created 0600, one `write` per record under an
 //! exclusive file lock, so concurrent writers from several processes never
-//! interleave partial lines), [`TracingSink`] emits `tracing` events, and
-//! [`read_records`] reads a file back with filters.
+//! interleave partial lines) and keeps each hash chain's head in a file
+//! beside it ([`head_path`]) so [`verify_file`] finds a cut tail,
+//! [`TracingSink`] emits `tracing` events, and [`read_records`] reads a file
+//! back with filters.
 //!
 //! ```
 //! use passport_audit::{Action, AuditRecord, AuditSink, JsonLinesSink, LinkRef, Outcome, read_records, Filter};
@@ -30,7 +32,11 @@
 #![warn(missing_docs)]
 
 pub mod chain;
+mod head;
 
+pub use head::{head_path, read_heads};
+
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write as _};
 
@@ -242,6 +248,37 @@ pub enum AuditError {
     /// A hash chain of the log is broken (see [`chain`]).
     #[error("audit chain broken: {0}")]
     ChainBroken(chain::ChainBreak),
+    /// The trail holds no chained record: an empty file, or only lines
+    /// written without a chain, proves nothing.
+    #[error(
+        "the audit trail holds no chained record (empty, or only unchained lines): nothing is verifiable"
+    )]
+    NoChain,
+    /// Lines without chain members precede the chained records.
+    #[error(
+        "{lines} audit line(s) before the first chained record carry no chain and cannot be verified (a log written before chaining: verify it with the legacy option)"
+    )]
+    Unchained {
+        /// How many.
+        lines: u64,
+    },
+    /// A chain has records but no head: records cut off its end cannot be
+    /// detected.
+    #[error(
+        "audit chain {chain} has records but no head: records cut off its end cannot be detected (a log written before heads existed: verify it with the legacy option)"
+    )]
+    NoHead {
+        /// The chain.
+        chain: String,
+    },
+    /// The log's head file cannot be read as heads.
+    #[error("audit head file {path}: {reason}")]
+    HeadCorrupt {
+        /// The head file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 passport_jose::error_codes! {
@@ -252,6 +289,14 @@ passport_jose::error_codes! {
             "A line of the audit log is not a record.",
         AuditError::ChainBroken(..) => "audit_chain_broken":
             "A hash chain of the audit trail is broken: a record was edited, dropped, reordered, duplicated or inserted, or the tail was cut off (the error names the first bad seq and the kind).",
+        AuditError::NoChain => "audit_no_chain":
+            "The audit trail holds no chained record (an empty file, or only lines without a chain): nothing is verifiable.",
+        AuditError::Unchained { .. } => "audit_unchained":
+            "Lines without chain members precede the audit log's chained records (a log written before chaining; `passport audit verify --legacy` accepts and reports them).",
+        AuditError::NoHead { .. } => "audit_no_head":
+            "An audit chain has records but no head, so records cut off its end cannot be detected (a log written before heads existed; `passport audit verify --legacy` accepts and reports it).",
+        AuditError::HeadCorrupt { .. } => "audit_head_corrupt":
+            "The audit log's head file (`<log>.head`) cannot be read as heads; the log is neither appended to nor verified.",
     }
 }
 
@@ -274,9 +319,19 @@ impl<S: AuditSink + ?Sized> AuditSink for std::sync::Arc<S> {
 /// holding an exclusive lock on the file, on a descriptor opened in append
 /// mode. Under that lock the writer reads the file's last line (from the
 /// end, at most [`MAX_TAIL`] bytes) to continue its chain, so sinks in
-/// several processes extend one chain. A file whose last line is not a
-/// chained record (empty, written before chaining, or mangled) starts a
-/// new chain with a random id.
+/// several processes extend one chain.
+///
+/// After each record the sink `fsync`s the log and then replaces the head
+/// file ([`head_path`]) atomically with the chain's new head, so
+/// [`verify_file`] detects records cut off the end. The record is written
+/// first: an append interrupted between the two leaves a head one record
+/// behind, which verification tells from a cut (and the next append
+/// confirms). A chain is continued only where its head says it ends (or
+/// one record past it, that interrupted append); a file whose last line is
+/// not a chained record, or whose last chain has no head or does not end
+/// at it (cut, edited), gets a new chain with a random id, and the old
+/// head stays in the head file as evidence. A head file that cannot be
+/// read refuses the append.
 #[derive(Debug)]
 pub struct JsonLinesSink {
     path: PathBuf,
@@ -286,6 +341,13 @@ pub struct JsonLinesSink {
 
 /// The most of a file's end [`JsonLinesSink`] reads to find its last line.
 pub const MAX_TAIL: u64 = 1 << 20;
+
+/// The file's last line, when it is a chained record.
+struct End {
+    chain: String,
+    head: chain::Head,
+    prev: Option<String>,
+}
 
 impl JsonLinesSink {
     /// Opens (creating with mode 0600) `path` for appending.
@@ -309,7 +371,12 @@ impl JsonLinesSink {
         })
     }
 
-    /// Also `fsync` after every record (slower; survives power loss).
+    /// Also `fsync` the log after every record (before its head is
+    /// written) and the directory after the head is replaced: slower, and
+    /// survives power loss. Without it a power loss can lose the last
+    /// records, which verification then reports as cut off (they were);
+    /// the head file itself is always `fsync`ed before its rename, so it is
+    /// never half written.
     pub fn durable(mut self, durable: bool) -> JsonLinesSink {
         self.durable = durable;
         self
@@ -320,8 +387,8 @@ impl JsonLinesSink {
         &self.path
     }
 
-    /// Where the file's chain stands: its last line, read from the end.
-    fn chain_at_end(&self, file: &mut File, len: u64) -> Result<chain::ChainState, AuditError> {
+    /// The file's last line, read from the end, if it is a chained record.
+    fn end(&self, file: &mut File, len: u64) -> Result<Option<End>, AuditError> {
         use std::io::{Read as _, Seek as _, SeekFrom};
         let io = |source| AuditError::Io {
             path: self.path.clone(),
@@ -345,18 +412,20 @@ impl JsonLinesSink {
         };
         let record: Option<AuditRecord> = serde_json::from_slice(last).ok();
         if let Some(AuditRecord {
-            chain: Some(id),
+            chain: Some(chain),
             seq: Some(seq),
+            prev,
             ..
         }) = record
         {
-            return Ok(chain::ChainState::resume(
-                id,
-                chain::Head {
+            return Ok(Some(End {
+                chain,
+                head: chain::Head {
                     seq,
                     hash: chain::hash_line(last),
                 },
-            ));
+                prev,
+            }));
         }
         if !last.is_empty() {
             tracing::warn!(
@@ -365,7 +434,48 @@ impl JsonLinesSink {
                 "the audit log's last line is not a chained record: starting a new chain"
             );
         }
-        Ok(chain::ChainState::new(chain::random_id().map_err(io)?))
+        Ok(None)
+    }
+
+    /// The chain to append to: the file's last chain where its recorded
+    /// head says it ends (or one record past it), else a new one.
+    fn resume(
+        &self,
+        file: &mut File,
+        len: u64,
+        heads: &BTreeMap<String, chain::Head>,
+    ) -> Result<chain::ChainState, AuditError> {
+        if let Some(end) = self.end(file, len)? {
+            match heads.get(&end.chain) {
+                Some(recorded) if *recorded == end.head => {
+                    return Ok(chain::ChainState::resume(end.chain, end.head));
+                }
+                // an append interrupted after its record: this one confirms it
+                Some(recorded)
+                    if recorded.seq.checked_add(1) == Some(end.head.seq)
+                        && end.prev.as_deref() == Some(recorded.hash.as_str()) =>
+                {
+                    return Ok(chain::ChainState::resume(end.chain, end.head));
+                }
+                Some(_) => tracing::warn!(
+                    target: "passport::audit",
+                    path = %self.path.display(),
+                    chain = %end.chain,
+                    "the audit log does not end at its chain's head (cut or edited): starting a new chain, the old head is kept"
+                ),
+                None => tracing::warn!(
+                    target: "passport::audit",
+                    path = %self.path.display(),
+                    chain = %end.chain,
+                    "the audit log's last chain has no head (written before heads existed?): starting a new chain"
+                ),
+            }
+        }
+        let id = chain::random_id().map_err(|source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(chain::ChainState::new(id))
     }
 }
 
@@ -383,19 +493,28 @@ impl AuditSink for JsonLinesSink {
         file.lock().map_err(io)?;
         let written = (|| {
             let len = file.metadata().map_err(io)?.len();
+            let mut heads = read_heads(&self.path)?.unwrap_or_default();
             // the chain as this sink left it, unless another writer
-            // appended since
+            // appended since or the head file changed
             let mut state = match cached.take() {
-                Some((at, state)) if at == len => state,
-                _ => self.chain_at_end(file, len)?,
+                Some((at, state))
+                    if at == len && heads.get(state.chain()) == Some(state.head()) =>
+                {
+                    state
+                }
+                _ => self.resume(file, len, &heads)?,
             };
             let sealed = state.seal(record)?;
             let mut line = sealed.line;
             line.push(b'\n');
             file.write_all(&line).map_err(io)?;
             if self.durable {
+                // the record is on disk before a head names it: after a
+                // power loss the head is never ahead of the log
                 file.sync_data().map_err(io)?;
             }
+            heads.insert(state.chain().to_owned(), state.head().clone());
+            head::write_heads(&self.path, &heads, self.durable)?;
             *cached = Some((len + line.len() as u64, state));
             Ok(())
         })();
@@ -406,23 +525,76 @@ impl AuditSink for JsonLinesSink {
 }
 
 /// Verifies every hash chain of the JSON-lines log at `path` (see
-/// [`chain`]). The records are read as stored, never re-serialized. A
-/// file cannot reveal records cut off its end: keep a copy of its last
-/// line's hash elsewhere to detect that.
+/// [`chain`]) against the heads in its head file ([`head_path`]). The
+/// records are read as stored, never re-serialized.
+///
+/// Besides a broken chain (including records cut off the end, found
+/// through the head), the report is not [`ok`](chain::Report::ok) for a
+/// file with no chained record (empty, or only unchained lines), with
+/// unchained lines before its chain, or with a chain the head file does
+/// not name (or no head file at all): see [`chain::Finding`] and
+/// [`chain::Report::check`]. A head exactly one record behind, with that
+/// record's `prev` its hash, is an interrupted append, not a cut: accepted
+/// and reported ([`chain::ChainVerdict::interrupted`]).
+///
+/// # Errors
+/// [`AuditError::Io`] if the log or its head file cannot be read,
+/// [`AuditError::HeadCorrupt`] if the head file is not one.
 pub fn verify_file(path: &Path) -> Result<chain::Report, AuditError> {
-    let file = File::open(path).map_err(|source| AuditError::Io {
+    verify_file_inner(path, false)
+}
+
+/// [`verify_file`] for a log written before heads (or chaining) existed:
+/// the findings (unchained lines, chains without a head, no chained record)
+/// are reported in [`chain::Report::findings`] but accepted
+/// ([`chain::Report::legacy`]). What they name is **not** verified: a cut
+/// tail of a chain without a head goes unnoticed. Broken chains still fail.
+///
+/// # Errors
+/// As [`verify_file`].
+pub fn verify_legacy_file(path: &Path) -> Result<chain::Report, AuditError> {
+    verify_file_inner(path, true)
+}
+
+fn verify_file_inner(path: &Path, legacy: bool) -> Result<chain::Report, AuditError> {
+    let io = |source| AuditError::Io {
         path: path.to_owned(),
         source,
-    })?;
-    let mut verifier = chain::Verifier::default();
-    for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
-        let line = line.map_err(|source| AuditError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        verifier.push(i + 1, &line);
+    };
+    let file = File::open(path).map_err(io)?;
+    // the writers' lock, shared: no append between reading the heads and
+    // reading the records
+    file.lock_shared().map_err(io)?;
+    let read = (|| {
+        let heads = read_heads(path)?.unwrap_or_default();
+        let mut verifier = chain::Verifier::default().allowing_interrupted_append();
+        for (i, line) in BufReader::new(&file).split(b'\n').enumerate() {
+            verifier.push(i + 1, &line.map_err(io)?);
+        }
+        Ok::<_, AuditError>((heads, verifier))
+    })();
+    let unlocked = file.unlock();
+    let (heads, verifier) = read?;
+    unlocked.map_err(io)?;
+    let mut report = verifier.finish(&heads);
+    if report.chains.is_empty() {
+        report.findings.push(chain::Finding::NoChainedRecord);
     }
-    Ok(verifier.finish(&std::collections::BTreeMap::new()))
+    if report.unchained > 0 {
+        report.findings.push(chain::Finding::Unchained {
+            lines: report.unchained,
+        });
+    }
+    let headless = report
+        .chains
+        .iter()
+        .filter(|c| !heads.contains_key(&c.chain))
+        .map(|c| chain::Finding::NoHead {
+            chain: c.chain.clone(),
+        });
+    report.findings.extend(headless.collect::<Vec<_>>());
+    report.legacy = legacy;
+    Ok(report)
 }
 
 /// Emits each record as a `tracing` event (target `passport::audit`, level

@@ -6,6 +6,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+mod common;
+
+use common::{lines, put};
 use passport_audit::chain::{BreakKind, ChainBreak};
 use passport_audit::{
     Action, AuditRecord, AuditSink, Filter, JsonLinesSink, LinkRef, Outcome, read_records,
@@ -22,22 +25,7 @@ fn record(n: usize) -> AuditRecord {
 }
 
 fn write(path: &Path, n: usize) {
-    let sink = JsonLinesSink::open(path).unwrap();
-    for i in 0..n {
-        sink.record(&record(i)).unwrap();
-    }
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn put(path: &Path, lines: &[String]) {
-    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    common::append(path, n, record);
 }
 
 fn first_break(path: &Path) -> ChainBreak {
@@ -131,22 +119,20 @@ fn an_inserted_unchained_line_is_named() {
 }
 
 #[test]
-fn a_truncated_tail_is_not_detectable_from_the_file_alone() {
+fn a_truncated_tail_is_found_through_the_head_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     write(&path, 6);
     let mut all = lines(&path);
     all.truncate(4);
     put(&path, &all);
-    // documented: the remaining chain is valid (the server's head row is
-    // what catches this)
-    let report = verify_file(&path).unwrap();
-    assert!(report.ok());
-    assert_eq!(report.chains[0].head.seq, 4);
+    // the remaining chain is valid; the head file says it went on to 6
+    let b = first_break(&path);
+    assert_eq!((b.kind, b.seq), (BreakKind::Truncated, 5));
 }
 
 #[test]
-fn legacy_lines_before_the_chain_are_unchained_not_tampering() {
+fn legacy_lines_before_the_chain_are_refused_unless_legacy() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     // two records as written before chaining
@@ -156,8 +142,17 @@ fn legacy_lines_before_the_chain_are_unchained_not_tampering() {
     put(&path, &legacy);
     write(&path, 3);
     let report = verify_file(&path).unwrap();
-    assert!(report.ok(), "{report:?}");
+    assert!(!report.ok(), "{report:?}");
+    assert_eq!(report.check().unwrap_err().code(), "audit_unchained");
     assert_eq!(report.unchained, 2);
+    // accepted, and said, with the legacy option
+    let report = passport_audit::verify_legacy_file(&path).unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert!(report.legacy);
+    assert_eq!(
+        report.findings,
+        [passport_audit::chain::Finding::Unchained { lines: 2 }]
+    );
     assert_eq!(report.chains[0].records, 3);
 }
 

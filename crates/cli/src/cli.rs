@@ -520,11 +520,15 @@ Examples:
   passport audit verify --file verifier-audit.jsonl --json
   passport audit verify --database server.db
   passport audit verify --database postgres://db.internal/passport
+  passport audit verify --file old-audit.jsonl --legacy
 
 Finds an edited, dropped, reordered, duplicated or inserted record and names
-the first bad seq. A file cannot show records cut off its end; the server's
-database can (each chain's head is kept in a row of its own). Lines written
-before chaining, at the start of a file, are counted as unchained.")]
+the first bad seq, and records cut off the end through each chain's head (a
+file's <FILE>.head, written after every record; the database's head rows).
+Refused too: a chain without a head, lines without a chain, no chained record
+at all. --legacy accepts a file written before heads existed and prints what
+it could NOT verify. A head one record behind is an interrupted append
+(reported, accepted).")]
     Verify(AuditVerifyArgs),
     /// Write the token service's stored audit records as JSON lines,
     /// verbatim (as hashed), filtered.
@@ -545,6 +549,11 @@ pub(crate) struct AuditVerifyArgs {
     /// Verify the token service's database: a SQLite file or postgres://….
     #[arg(long, value_name = "URL")]
     pub(crate) database: Option<String>,
+    /// Accept a file written before heads existed: lines without a chain,
+    /// chains without a head and an empty file are reported as unverified
+    /// instead of refused (a cut tail of such a chain goes unnoticed).
+    #[arg(long, conflicts_with = "database")]
+    pub(crate) legacy: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@
 //! | `id_token.jwt` | the principal's validated ID token | 0600 |
 //! | `session.json` | who it is for, and when it expires | 0600 |
 //! | `audit.jsonl` | the audit trail | 0600 |
+//! | `audit.jsonl.head` | each audit chain's head (replaced after every record) | 0600 |
 //! | `jwks-cache/` | JWKS documents fetched by `verify --jwks URL` | 0700 (files 0600) |
 //!
 //! The JSON state of earlier versions (`issuer.jwk`, `issuer-keys.json`,

@@ -1216,6 +1216,8 @@ async fn small_order_ed25519_keys_are_refused_as_jwks_and_as_holder_keys() {
 
 #[path = "cli/audit_chain.rs"]
 mod audit_chain;
+#[path = "cli/audit_head.rs"]
+mod audit_head;
 #[path = "cli/state.rs"]
 mod state;
 

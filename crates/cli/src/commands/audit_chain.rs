@@ -4,8 +4,8 @@
 
 use std::io::Write as _;
 
-use passport_audit::chain::Report;
-use passport_audit::{AuditError, Filter, verify_file};
+use passport_audit::chain::{Finding, Report};
+use passport_audit::{Filter, verify_file, verify_legacy_file};
 use passport_store::server::Database;
 use serde_json::json;
 
@@ -21,52 +21,55 @@ pub(crate) fn verify(ctx: &Context, args: &AuditVerifyArgs) -> Result<(), CliErr
     let now = ctx.now();
     let (source, report) = match &args.database {
         Some(url) => {
-            let report = runtime()?.block_on(async {
+            let mut report = runtime()?.block_on(async {
                 let db = Database::open(url, now).await?;
                 Ok::<_, CliError>(db.verify_audit().await?)
             })?;
+            // no chain means no head row: nothing the database holds is
+            // verifiable (an empty or wiped trail)
+            if report.chains.is_empty() {
+                report.findings.push(Finding::NoChainedRecord);
+            }
             (url.clone(), report)
         }
         None => {
             let path = args.file.clone().unwrap_or_else(|| ctx.dir.path(AUDIT_LOG));
-            let report =
-                verify_file(&path).map_err(|e| CliError::failed(e.code(), e.to_string()))?;
+            let verify = if args.legacy {
+                verify_legacy_file
+            } else {
+                verify_file
+            };
+            let report = verify(&path).map_err(|e| CliError::failed(e.code(), e.to_string()))?;
             (path.display().to_string(), report)
         }
     };
-    show(&source, &report);
-    match report.first_break() {
-        None => Ok(()),
-        Some(b) => {
-            let e = AuditError::ChainBroken(b.clone());
-            Err(CliError::failed(e.code(), e.to_string()))
-        }
-    }
+    show(&source, &report, args.database.is_none());
+    report
+        .check()
+        .map_err(|e| CliError::failed(e.code(), e.to_string()))
 }
 
-fn show(source: &str, report: &Report) {
+/// The report; `file`: the source is a file (which `--legacy` may accept).
+fn show(source: &str, report: &Report, file: bool) {
     if output::json_mode() {
         let value = json!({
             "source": source,
             "ok": report.ok(),
             "unchained": report.unchained,
             "chains": report.chains,
+            "findings": report.findings,
+            "legacy": report.legacy,
         });
         say!("{}", term::json(&value, false));
         return;
     }
     say!("{}", escape(source));
-    if report.unchained > 0 {
-        say!(
-            "  {} unchained record(s) written before chaining (not verifiable)",
-            report.unchained
-        );
-    }
-    if report.chains.is_empty() {
-        say!("  no chained record");
-    }
     for c in &report.chains {
         let verdict = match &c.result {
+            Ok(()) if c.interrupted => format!(
+                "ok (record {} written after the head: an interrupted append, confirmed by the next)",
+                c.head.seq
+            ),
             Ok(()) => "ok".to_owned(),
             Err(b) => format!("BROKEN: {b}"),
         };
@@ -78,6 +81,28 @@ fn show(source: &str, report: &Report) {
             escape(&c.head.hash),
             escape(&verdict)
         );
+    }
+    let (lead, tail) = match (report.legacy, file) {
+        (true, _) => ("LEGACY, accepted by --legacy, NOT verified", ""),
+        (false, true) => (
+            "REFUSED",
+            " (--legacy accepts a file written before heads existed)",
+        ),
+        (false, false) => ("REFUSED", ""),
+    };
+    for finding in &report.findings {
+        let what = match finding {
+            Finding::NoChainedRecord => "no chained record".to_owned(),
+            Finding::Unchained { lines } => {
+                format!("{lines} line(s) without a chain before the chained records")
+            }
+            Finding::NoHead { chain } => format!(
+                "chain {} has no head: records cut off its end cannot be detected",
+                escape(chain)
+            ),
+            _ => "unverifiable".to_owned(),
+        };
+        say!("  {lead}: {what}{tail}");
     }
 }
 

@@ -9,7 +9,7 @@ use passport_store::server::{AuditAppend, Database};
 
 use super::{BIN, assert_fails, stderr, stdout};
 
-fn passport(dir: &std::path::Path, args: &[&str]) -> Output {
+pub(super) fn passport(dir: &std::path::Path, args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("--data-dir")
         .arg(dir)
