@@ -47,7 +47,7 @@ mod dashboard;
 mod exchange;
 mod introspect;
 pub(crate) mod nonce;
-mod published;
+pub(crate) mod published;
 pub(crate) mod register;
 pub(crate) mod token;
 mod upstream_login;
