@@ -28,6 +28,7 @@
 #   INSTANCES=2 scripts/load-server.sh             # two instances, one database,
 #     one issuer name; wrk's connections split between them
 #   CONNECTIONS="4 16 64" DURATION=10 SCENARIOS="exchange propagation" ...
+#   BIN=/tmp/before SKIP_BUILD=1 ...   # examples built elsewhere (a before/after)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10}"
@@ -37,6 +38,7 @@ INSTANCES="${INSTANCES:-1}"
 STATUS_TTL="${STATUS_TTL:-1}"
 ROUNDS="${ROUNDS:-20}"
 SCENARIOS="${SCENARIOS:-exchange introspect_repeated introspect_distinct propagation}"
+BIN="${BIN:-target/release/examples}"
 case "$INSTANCES" in 1 | 2) ;; *) echo "load-server.sh: INSTANCES is 1 or 2" >&2; exit 1 ;; esac
 command -v wrk >/dev/null || { echo "load-server.sh: needs wrk (apt-get install wrk)" >&2; exit 1; }
 # one build for both databases (PostgreSQL support costs SQLite nothing)
@@ -69,13 +71,13 @@ url_of() {
     for _ in $(seq 1200); do [ -s "$1" ] && break; sleep 0.1; done
     head -1 "$1"
 }
-target/release/examples/token_load_server "$dir" "$lifetime" --distinct "$DISTINCT" \
+"$BIN"/token_load_server "$dir" "$lifetime" --distinct "$DISTINCT" \
     --status-ttl "$STATUS_TTL" "${db_args[@]}" > "$dir/url.0" &
 servers+=($!)
 urls=("$(url_of "$dir/url.0")")
 [ -n "${urls[0]}" ] || { echo "load-server.sh: the server did not start" >&2; exit 1; }
 if [ "$INSTANCES" = 2 ]; then
-    target/release/examples/token_load_server "$dir" "$lifetime" --join "${urls[0]}" \
+    "$BIN"/token_load_server "$dir" "$lifetime" --join "${urls[0]}" \
         --status-ttl "$STATUS_TTL" "${db_args[@]}" > "$dir/url.1" &
     servers+=($!)
     urls+=("$(url_of "$dir/url.1")")
@@ -124,7 +126,7 @@ for scenario in $SCENARIOS; do
     done
     if [ "$scenario" = propagation ]; then
         echo "propagation (status list ttl ${STATUS_TTL}s, revoked at ${urls[-1]}, read at ${urls[0]}):"
-        target/release/examples/revocation_propagation "$dir" "$ROUNDS" "${urls[@]}"
+        "$BIN"/revocation_propagation "$dir" "$ROUNDS" "${urls[@]}"
     fi
 done
 # still correct after the load: the repeated child is active on every instance

@@ -514,6 +514,7 @@ impl ServerBuilder {
                     ServerError::Store(StoreError::RandomUnavailable(e.to_string()))
                 })?,
                 events: Default::default(),
+                status_list: Default::default(),
                 admin_logins: Default::default(),
             }),
         };
@@ -575,6 +576,8 @@ pub(crate) struct Inner {
     pub(crate) admin_roles: Option<Arc<crate::governance::roles::RoleMapping>>,
     /// This process's audit chain (governance::audit).
     pub(crate) audit: crate::governance::audit::AuditLog,
+    /// The signed status list kept between requests.
+    pub(crate) status_list: crate::endpoints::published::StatusListCache,
     /// Registry changes, for the dashboard's server-sent events.
     pub(crate) events: crate::governance::events::Events,
     /// Administrators' logins between `/admin/login` and the callback.

@@ -48,7 +48,7 @@ mod dashboard_governance;
 mod exchange;
 mod introspect;
 pub(crate) mod nonce;
-mod published;
+pub(crate) mod published;
 pub(crate) mod register;
 pub(crate) mod token;
 mod upstream_login;

@@ -1,5 +1,10 @@
 //! Metadata, the JWKS and the status list.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use passport_store::server::StatusListVersion;
+
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
@@ -76,15 +81,19 @@ pub(super) async fn jwks(State(server): State<Server>) -> Response {
     )
 }
 
-/// The signed Token Status List, built from the registry at each request:
-/// a revocation shows on the next fetch.
+/// The signed Token Status List. Signed again only when what it says
+/// changed — a revocation by any instance on this database (the registry's
+/// revocation epoch), a larger index space, a new signing key — or when
+/// the one kept is a `ttl` old: each request reads the list's version (one
+/// indexed read) and otherwise answers the list kept ([`StatusListCache`]).
+/// A revocation shows on the next fetch from any instance.
 pub(super) async fn status_list(State(server): State<Server>) -> Response {
     // signed with the current key, never one retired (and unpublished) since
     server.reload_keys_if_due(false).await;
-    match signed_status_list(&server, &server.inner.status_uri).await {
+    match served_status_list(&server).await {
         Ok(token) => {
             let ttl = server.inner.status_ttl;
-            let mut response = token.into_response();
+            let mut response = token.to_string().into_response();
             let headers = response.headers_mut();
             headers.insert(
                 header::CONTENT_TYPE,
@@ -99,30 +108,112 @@ pub(super) async fn status_list(State(server): State<Server>) -> Response {
     }
 }
 
-pub(super) async fn signed_status_list(server: &Server, uri: &str) -> Result<String, OAuthError> {
+/// The signed status list an instance keeps between requests.
+#[derive(Debug, Default)]
+pub(crate) struct StatusListCache {
+    kept: Mutex<Option<Arc<KeptList>>>,
+    signed: AtomicU64,
+}
+
+#[derive(Debug)]
+struct KeptList {
+    /// The registry's state it was built from (or newer).
+    version: StatusListVersion,
+    /// The key it is signed with.
+    kid: String,
+    /// Its `iat`: the start of the period it was signed in.
+    iat: i64,
+    token: Arc<str>,
+}
+
+impl Server {
+    /// How many times this instance has signed its status list: a list
+    /// is signed again only when a revocation, a larger index space, a
+    /// new key or its age (the list's `ttl`) calls for it, not at each
+    /// request.
+    pub fn status_list_signatures(&self) -> u64 {
+        self.inner.status_list.signed.load(Ordering::Relaxed)
+    }
+}
+
+/// The `iat` of a list signed at `now`: the start of the current period of
+/// `ttl` seconds (at most half the list's lifetime). Every instance signing
+/// in one period names the same `iat`, so a verifier fed alternately by
+/// several instances never sees a list older than one it has seen (which
+/// it would refuse as a rollback); a kept list is served at most one
+/// period, so never older than its `ttl` promises.
+fn period_start(now: i64, ttl: u64) -> i64 {
+    let period = i64::try_from(ttl)
+        .unwrap_or(i64::MAX)
+        .clamp(1, STATUS_LIST_LIFETIME / 2);
+    now - now.rem_euclid(period)
+}
+
+async fn served_status_list(server: &Server) -> Result<Arc<str>, OAuthError> {
+    let inner = &server.inner;
+    let uri = inner.status_uri.as_str();
+    let version = inner
+        .db
+        .status_list_version(uri)
+        .await
+        .map_err(|e| server_error("the status list could not be read", &e))?;
+    let keys = server.keys();
+    let iat = period_start(server.now(), inner.status_ttl);
+    let cache = &inner.status_list;
+    let kept = cache
+        .kept
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if let Some(kept) = kept
+        && kept.version == version
+        && kept.iat == iat
+        && kept.kid == keys.kid()
+    {
+        return Ok(Arc::clone(&kept.token));
+    }
+    let (version, token) = signed_status_list(server, uri, iat).await?;
+    cache.signed.fetch_add(1, Ordering::Relaxed);
+    let token: Arc<str> = token.into();
+    *cache.kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(KeptList {
+        version,
+        kid: keys.kid().to_owned(),
+        iat,
+        token: Arc::clone(&token),
+    }));
+    Ok(token)
+}
+
+/// The list `uri` as the registry has it now, signed with `iat`, and the
+/// version it was built from.
+async fn signed_status_list(
+    server: &Server,
+    uri: &str,
+    iat: i64,
+) -> Result<(StatusListVersion, String), OAuthError> {
     // The list covers the whole index space the allocator draws from (a
     // power of two of at least 2^16 entries, twice the places handed out):
     // every index is inside it, and its size tells little of how many exist.
-    let (size, revoked) = server
+    let (version, revoked) = server
         .inner
         .db
-        .status_list_entries(uri)
+        .status_list_snapshot(uri)
         .await
         .map_err(|e| server_error("the status list could not be read", &e))?;
-    let mut list = StatusList::with_capacity(1, size)
+    let mut list = StatusList::with_capacity(1, version.space)
         .map_err(|e| server_error("the status list could not be built", &e))?;
     for idx in revoked {
         list.set(idx, Status::Invalid.value())
             .map_err(|e| server_error("the status list could not be built", &e))?;
     }
-    let now = server.now();
-    StatusListToken::sign(
+    let token = StatusListToken::sign(
         &server.keys().key,
         uri,
         &list,
-        now,
-        now.saturating_add(STATUS_LIST_LIFETIME),
+        iat,
+        iat.saturating_add(STATUS_LIST_LIFETIME),
         server.inner.status_ttl,
     )
-    .map_err(|e| server_error("the status list could not be signed", &e))
+    .map_err(|e| server_error("the status list could not be signed", &e))?;
+    Ok((version, token))
 }

@@ -284,28 +284,40 @@ pub(super) async fn mint_admitted(
     let issued = issued?;
     let claims = issued.claims();
     let exchange = parent_jti.is_some();
-    // durable before it is handed out; a parent revoked meanwhile refuses it
-    match inner
-        .db
-        .record_issued(PassportEntry {
-            jti: claims.jti.clone(),
-            parent_jti,
-            client_id: client.client_id.clone(),
-            agent_id: claims.agent.agent_id.clone(),
-            principal: claims.sub.clone(),
-            audience: claims.aud.clone(),
-            scopes: scope_string(&claims.agent.tool_scope),
-            iat: claims.iat,
-            exp: claims.exp,
-            kid: keys.kid().to_owned(),
-            status_uri: Some(inner.status_uri.clone()),
-            status_idx: Some(index),
-            created_at: server.now(),
-            environment: admitted.environment.clone(),
-            approval_id: admitted.approval_id.clone(),
-        })
-        .await
-    {
+    let action = if exchange {
+        audit::Action::Delegate
+    } else {
+        audit::Action::Issue
+    };
+    let event = AuditEvent::new(action, audit::Outcome::Done)
+        .actor(&client.client_id)
+        .client(&client.client_id)
+        .principal(&claims.sub)
+        .passport(&claims.jti, &claims.agent.agent_id)
+        .audience(&claims.aud)
+        .environment(admitted.environment.as_deref())
+        .approval(admitted.approval_id.as_deref());
+    let entry = PassportEntry {
+        jti: claims.jti.clone(),
+        parent_jti,
+        client_id: client.client_id.clone(),
+        agent_id: claims.agent.agent_id.clone(),
+        principal: claims.sub.clone(),
+        audience: claims.aud.clone(),
+        scopes: scope_string(&claims.agent.tool_scope),
+        iat: claims.iat,
+        exp: claims.exp,
+        kid: keys.kid().to_owned(),
+        status_uri: Some(inner.status_uri.clone()),
+        status_idx: Some(index),
+        created_at: server.now(),
+        environment: admitted.environment.clone(),
+        approval_id: admitted.approval_id.clone(),
+    };
+    // recorded and audited in one transaction (one commit shared with
+    // concurrent mints), durably, before it is handed out; a parent
+    // revoked meanwhile refuses it (and nothing of it is stored)
+    match audit::record_issued(server, entry, event).await? {
         Ok(()) => crate::governance::events::publish(
             server,
             crate::governance::events::Event::Minted {
@@ -323,24 +335,6 @@ pub(super) async fn mint_admitted(
     }
     // recorded: a kill-switch engaged meanwhile revokes it; a rotation names it
     lifecycle::recorded(server, &candidate, &claims.jti).await?;
-    // audited (durably) before it is handed out
-    let action = if exchange {
-        audit::Action::Delegate
-    } else {
-        audit::Action::Issue
-    };
-    audit::record(
-        server,
-        AuditEvent::new(action, audit::Outcome::Done)
-            .actor(&client.client_id)
-            .client(&client.client_id)
-            .principal(&claims.sub)
-            .passport(&claims.jti, &claims.agent.agent_id)
-            .audience(&claims.aud)
-            .environment(admitted.environment.as_deref())
-            .approval(admitted.approval_id.as_deref()),
-    )
-    .await?;
     tracing::info!(
         jti = %claims.jti,
         client_id = %client.client_id,

@@ -13,12 +13,13 @@
 //! The chain's id is random per server process: several instances on one
 //! database keep one chain each, and a restarted server starts a new one.
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use passport_audit::chain::{ChainState, Head};
 pub(crate) use passport_audit::{Action, Outcome};
 use passport_audit::{AuditRecord, Filter, LinkRef, clip};
-use passport_store::server::AuditAppend;
+use passport_store::StoreError;
+use passport_store::server::{AuditAppend, PassportEntry};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -140,7 +141,24 @@ pub(crate) struct AuditEntry {
     pub(crate) record: AuditRecord,
 }
 
-type Job = (AuditRecord, oneshot::Sender<bool>);
+/// A record to store and, for an issuance, the passport to record with
+/// it; the batcher answers on `done`.
+struct Job {
+    record: AuditRecord,
+    issued: Option<PassportEntry>,
+    done: oneshot::Sender<Stored>,
+}
+
+/// The batcher's answer to one [`Job`].
+#[derive(Debug)]
+enum Stored {
+    /// Durable (with its passport).
+    Done,
+    /// Nothing of it stored: the database failed.
+    Failed,
+    /// Its passport was refused by the registry (nothing of it stored).
+    Refused(StoreError),
+}
 
 /// The per-server audit state kept in [`Inner`].
 #[derive(Debug)]
@@ -195,14 +213,51 @@ pub(crate) async fn refusal(server: &Server, event: AuditEvent) {
 /// # Errors
 /// As [`record`]; some of them may have been stored.
 pub(crate) async fn record_all(server: &Server, events: Vec<AuditEvent>) -> Result<(), OAuthError> {
-    let failed = || {
-        tracing::error!("the audit trail could not be written");
-        OAuthError::new(
-            500,
-            codes::SERVER_ERROR,
-            "the audit trail could not be written",
-        )
-    };
+    let jobs = events.into_iter().map(|event| (event, None)).collect();
+    for stored in submit(server, jobs).await? {
+        if !matches!(stored, Stored::Done) {
+            return Err(failed());
+        }
+    }
+    Ok(())
+}
+
+/// Records the passport `entry` just minted in the registry and `event`,
+/// its audit record, in one transaction (shared with the records and
+/// passports of concurrent requests: one commit for them all), durably,
+/// before returning. Nothing is answered before both are stored; neither
+/// is stored without the other.
+///
+/// # Errors
+/// 500 `server_error` when they could not be stored; the inner error when
+/// the registry refused the passport (`ParentRevoked`, …: see
+/// `Database::record_issued`) — its audit record is then not stored.
+pub(crate) async fn record_issued(
+    server: &Server,
+    entry: PassportEntry,
+    event: AuditEvent,
+) -> Result<Result<(), StoreError>, OAuthError> {
+    match submit(server, vec![(event, Some(entry))]).await?.pop() {
+        Some(Stored::Done) => Ok(Ok(())),
+        Some(Stored::Refused(e)) => Ok(Err(e)),
+        Some(Stored::Failed) | None => Err(failed()),
+    }
+}
+
+fn failed() -> OAuthError {
+    tracing::error!("the audit trail could not be written");
+    OAuthError::new(
+        500,
+        codes::SERVER_ERROR,
+        "the audit trail could not be written",
+    )
+}
+
+/// Queues `jobs` to the batcher, in this order, and waits for each answer.
+async fn submit(
+    server: &Server,
+    jobs: Vec<(AuditEvent, Option<PassportEntry>)>,
+) -> Result<Vec<Stored>, OAuthError> {
     let log = &server.inner.audit;
     let queue = log.queue.get_or_init(|| {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -214,20 +269,25 @@ pub(crate) async fn record_all(server: &Server, events: Vec<AuditEvent>) -> Resu
         tx
     });
     let now = server.inner.clock.now();
-    let mut answers = Vec::with_capacity(events.len());
-    for event in events {
+    let mut answers = Vec::with_capacity(jobs.len());
+    for (event, issued) in jobs {
         let mut record = event.record;
         record.time = now;
         let (done, stored) = oneshot::channel();
-        queue.send((record, done)).map_err(|_| failed())?;
+        queue
+            .send(Job {
+                record,
+                issued,
+                done,
+            })
+            .map_err(|_| failed())?;
         answers.push(stored);
     }
+    let mut out = Vec::with_capacity(answers.len());
     for stored in answers {
-        if stored.await != Ok(true) {
-            return Err(failed());
-        }
+        out.push(stored.await.unwrap_or(Stored::Failed));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Records the revocations `revoked` (as `Database::revoke_cascade`
@@ -301,7 +361,48 @@ pub(crate) fn subscribe(server: &Server) -> broadcast::Receiver<Arc<AuditEntry>>
     server.inner.audit.live.subscribe()
 }
 
-/// Seals what waits, stores it in one transaction, answers the callers.
+/// What sealing one batch produced: the chain after it, and per job
+/// whether it was kept (its passport recorded, or none) and its entry.
+struct SealedBatch {
+    next: ChainState,
+    kept: Vec<bool>,
+    entries: Vec<Arc<AuditEntry>>,
+}
+
+/// Seals the records of the jobs `kept` says to keep, after `state`.
+fn seal_batch(
+    mut next: ChainState,
+    records: &[AuditRecord],
+    kept: Vec<bool>,
+) -> Result<(SealedBatch, Vec<AuditAppend>), passport_audit::AuditError> {
+    let mut appends = Vec::with_capacity(records.len());
+    let mut entries = Vec::with_capacity(records.len());
+    for (record, _) in records.iter().zip(&kept).filter(|(_, keep)| **keep) {
+        let sealed = next.seal(record)?;
+        let line: Arc<str> = String::from_utf8_lossy(&sealed.line).into();
+        appends.push(AuditAppend {
+            seq: sealed.seq,
+            at: record.time,
+            line: line.to_string(),
+        });
+        let mut record = record.clone();
+        record.chain = Some(next.chain().to_owned());
+        record.seq = Some(sealed.seq);
+        entries.push(Arc::new(AuditEntry { line, record }));
+    }
+    Ok((
+        SealedBatch {
+            next,
+            kept,
+            entries,
+        },
+        appends,
+    ))
+}
+
+/// Records what waits — the passports of issuances and every record, the
+/// records sealed in order after the registry said which passports it
+/// took — in one transaction, then answers the callers.
 async fn batcher(inner: Weak<Inner>, chain_id: String, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let mut state = ChainState::new(chain_id);
     let mut batch: Vec<Job> = Vec::new();
@@ -309,55 +410,72 @@ async fn batcher(inner: Weak<Inner>, chain_id: String, mut jobs: mpsc::Unbounded
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        let mut next = state.clone();
-        let mut appends = Vec::with_capacity(batch.len());
-        let mut entries = Vec::with_capacity(batch.len());
-        let sealed_all = batch.iter().try_for_each(|(record, _)| {
-            let sealed = next.seal(record)?;
-            let line: Arc<str> = String::from_utf8_lossy(&sealed.line).into();
-            appends.push(AuditAppend {
-                seq: sealed.seq,
-                at: record.time,
-                line: line.to_string(),
-            });
-            let mut record = record.clone();
-            record.chain = Some(next.chain().to_owned());
-            record.seq = Some(sealed.seq);
-            entries.push(Arc::new(AuditEntry { line, record }));
-            Ok::<(), passport_audit::AuditError>(())
-        });
-        let stored = match sealed_all {
-            Ok(()) => {
-                let now = inner.clock.now();
-                match inner
-                    .db
-                    .append_audit(next.chain(), appends, &next.head().hash, now)
-                    .await
-                {
-                    Ok(()) => true,
-                    // the commit's answer may be what was lost: the head
-                    // row says whether it happened
-                    Err(e) => {
-                        tracing::error!(error = %e, "audit records could not be stored");
-                        committed(&inner, next.chain(), next.head()).await
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "audit records could not be sealed");
-                false
+        let is_issue: Vec<bool> = batch.iter().map(|j| j.issued.is_some()).collect();
+        let issued: Vec<PassportEntry> = batch.iter_mut().filter_map(|j| j.issued.take()).collect();
+        let records: Vec<AuditRecord> = batch.iter().map(|j| j.record.clone()).collect();
+        // the sealing runs inside the transaction; what it produced is
+        // left here for after the commit
+        let slot: Arc<Mutex<Option<SealedBatch>>> = Arc::default();
+        let seal = {
+            let (slot, start) = (Arc::clone(&slot), state.clone());
+            move |recorded: &[bool]| {
+                let mut recorded = recorded.iter();
+                let kept = is_issue
+                    .iter()
+                    .map(|&issue| !issue || recorded.next().copied().unwrap_or(false))
+                    .collect();
+                let (sealed, appends) = seal_batch(start, &records, kept)
+                    .map_err(|e| StoreError::Corrupt(format!("audit records not sealed: {e}")))?;
+                let hash = sealed.next.head().hash.clone();
+                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(sealed);
+                Ok((appends, hash))
             }
         };
-        if stored {
-            state = next;
-            for entry in entries {
-                // no subscriber is fine
-                let _ = inner.audit.live.send(entry);
+        let now = inner.clock.now();
+        let chain = state.chain().to_owned();
+        let result = inner
+            .db
+            .record_issued_audited(&chain, issued, seal, now)
+            .await;
+        let sealed = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let (sealed, mut refusals) = match (result, sealed) {
+            (Ok(results), Some(sealed)) => (Some(sealed), results),
+            (Err(e), Some(sealed)) => {
+                tracing::error!(error = %e, "audit records could not be stored");
+                // the commit's answer may be what was lost: the head row
+                // says whether it happened (a refusal's reason is lost)
+                let stored = committed(&inner, sealed.next.chain(), sealed.next.head()).await;
+                (stored.then_some(sealed), Vec::new())
             }
+            (result, None) => {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "audit records could not be stored");
+                }
+                (None, Vec::new())
+            }
+        };
+        let mut answers = Vec::with_capacity(batch.len());
+        match sealed {
+            Some(sealed) => {
+                state = sealed.next;
+                for entry in sealed.entries {
+                    // no subscriber is fine
+                    let _ = inner.audit.live.send(entry);
+                }
+                let mut refusals = refusals.drain(..).filter_map(Result::err);
+                for kept in sealed.kept {
+                    answers.push(if kept {
+                        Stored::Done
+                    } else {
+                        refusals.next().map_or(Stored::Failed, Stored::Refused)
+                    });
+                }
+            }
+            None => answers.resize_with(batch.len(), || Stored::Failed),
         }
         drop(inner);
-        for (_, done) in batch.drain(..) {
-            let _ = done.send(stored);
+        for (job, answer) in batch.drain(..).zip(answers) {
+            let _ = job.done.send(answer);
         }
     }
 }

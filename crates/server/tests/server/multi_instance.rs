@@ -12,31 +12,36 @@
 //!   rotation test verifies B's passports with B's JWKS through
 //!   [`verifier_of`]).
 //!
+//! - a kill-switch engaged on A is refused by B's introspection and
+//!   issuance at once and by a status-list verifier fed from B; lifted on
+//!   B, issuance works again on A;
+//! - each instance keeps its signed status list until it changes: a
+//!   revocation on B is in the list A serves at once, an unchanged list
+//!   is not signed again, and both name the same `iat`.
+//!
 //! The other multi-instance tests: `shared_state.rs` (revocation cascade
 //! across instances, distinct status indices under concurrent mints, key
 //! rotation) and `postgres.rs` (PostgreSQL only).
-//!
-//! KILL-SWITCH (issue 14, being built): its cross-instance test belongs
-//! here — engage on A (`/admin/api/...` with an identity_admin's bearer),
-//! then B refuses issuance for the agent with `access_denied`
-//! (`kill-switch: agent X`), B's introspection answers inactive for every
-//! passport it held, and a status-list verifier fed from B refuses them
-//! (use [`list_source`] and [`verifier_of`] as the revocation test does).
 
 use std::sync::Arc;
 
+use base64::Engine as _;
 use passport_claims::{Clock as _, ManualClock};
 use passport_dpop::DpopKey;
 use passport_jose::{Algorithm, JwkSet};
+use passport_mock_oidc::MockOidc;
+use passport_oidc::{OidcConfig, Provider};
+use passport_server::WorkloadClient;
 use passport_server::client_auth::ClientSecret;
 use passport_server::pkce::CodeChallenge;
 use passport_status::StatusListSource;
 use passport_store::server::{ClientKind, NewClient, NewCode, TokenHash};
 use passport_verifier::{InMemoryKeyStore, KeyStore, VerificationPolicy, Verifier};
-use reqwest::StatusCode;
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
 use crate::endpoints::{RESOURCE, expect_refusal};
+use crate::kill_switch::{ROLES, api_at, id_token, killed};
 use crate::shared_state::{Instance, pair, pair_with, wall_clock};
 
 /// The status list's `ttl` in these tests (seconds).
@@ -104,11 +109,17 @@ pub(crate) async fn verifier_of(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revocation_on_one_instance_reaches_a_status_list_verifier_fed_from_the_other() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(wall_clock()));
-    let (a, b) = pair_with(&dir, &clock, |builder| builder.status_ttl(LIST_TTL)).await;
+/// A workload client `alice` (`files:*`) registered on A, an
+/// introspecting client registered on B, a passport A minted for alice and
+/// its child B delegated.
+struct Family {
+    owner: WorkloadClient,
+    caller: WorkloadClient,
+    parent: String,
+    child: String,
+}
+
+async fn family(a: &Instance, b: &Instance) -> Family {
     let owner = a
         .server
         .register_workload_client("alice", "files:*")
@@ -121,11 +132,39 @@ async fn a_revocation_on_one_instance_reaches_a_status_list_verifier_fed_from_th
         .unwrap();
     let parent = a.mint(&owner, "files:*").await;
     let child = b.exchange(&owner, &parent, "files:read").await;
+    Family {
+        owner,
+        caller,
+        parent,
+        child,
+    }
+}
 
-    let keys = keys_of(&b).await;
-    let source = list_source(&b, keys, &clock);
-    let verifier = verifier_of(&b, &clock, Some(source.clone())).await;
-    feed_list(&b, &source).await;
+/// A status-list source and a verifier using it, fed the list `instance`
+/// serves now.
+async fn fed_from(
+    instance: &Instance,
+    clock: &Arc<ManualClock>,
+) -> (Arc<StatusListSource>, Verifier) {
+    let keys = keys_of(instance).await;
+    let source = list_source(instance, keys, clock);
+    let verifier = verifier_of(instance, clock, Some(source.clone())).await;
+    feed_list(instance, &source).await;
+    (source, verifier)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_instance_reaches_a_status_list_verifier_fed_from_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(wall_clock()));
+    let (a, b) = pair_with(&dir, &clock, |builder| builder.status_ttl(LIST_TTL)).await;
+    let Family {
+        owner,
+        caller,
+        parent,
+        child,
+    } = family(&a, &b).await;
+    let (source, verifier) = fed_from(&b, &clock).await;
     verifier.verify_str(&child).unwrap();
     assert!(b.active(&caller, &child).await);
 
@@ -297,4 +336,158 @@ async fn an_authorization_code_redeemed_at_one_instance_is_refused_at_the_other(
         .await
         .unwrap();
     assert!(!a.active(&caller, &passport).await);
+}
+
+/// The status list `instance` serves, as text.
+async fn served_list(instance: &Instance) -> String {
+    reqwest::get(format!("{}/status/1", instance.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The `iat` of a served status list token (read, not verified).
+fn iat_of(token: &str) -> i64 {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["iat"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_switch_engaged_on_one_instance_holds_on_the_other_and_in_its_status_list() {
+    let mock = MockOidc::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(wall_clock()));
+    let (a, b) = pair_with(&dir, &clock, |builder| {
+        let provider =
+            Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
+        builder
+            .status_ttl(LIST_TTL)
+            .upstream(provider)
+            .admin_roles(ROLES)
+    })
+    .await;
+    let admin = id_token(&mock, "olivia", &["owners"]);
+    let Family {
+        owner: agent,
+        caller,
+        parent,
+        child,
+    } = family(&a, &b).await;
+    let bystander = a
+        .server
+        .register_workload_client("bob", "files:*")
+        .await
+        .unwrap();
+    let other = a.mint(&bystander, "files:read").await;
+    let (source, verifier) = fed_from(&b, &clock).await;
+    verifier.verify_str(&child).unwrap();
+    assert!(b.active(&caller, &parent).await);
+
+    // engaged on A
+    let engaged = api_at(
+        &a.url,
+        Some(&admin),
+        Method::POST,
+        "/admin/api/kill-switches",
+        Some(json!({"kind": "agent", "subject": agent.client_id, "reason": "compromised"})),
+    )
+    .await;
+    assert_eq!(engaged.status(), StatusCode::OK);
+    // B's introspection: inactive at once, for all it held; not the bystander's
+    assert!(!b.active(&caller, &parent).await);
+    assert!(!b.active(&caller, &child).await);
+    assert!(b.active(&caller, &other).await);
+    // B refuses new issuance for the agent
+    let refused = reqwest::Client::new()
+        .post(format!("{}/token", b.url))
+        .basic_auth(&agent.client_id, Some(agent.secret.expose()))
+        .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
+        .send()
+        .await
+        .unwrap();
+    killed(refused, &format!("kill-switch: agent {}", agent.client_id)).await;
+    // the list B serves now (no later than one `ttl` after the verifier's
+    // last fetch) refuses both; the bystander's passport still passes
+    feed_list(&b, &source).await;
+    for revoked in [&parent, &child] {
+        let e = verifier.verify_str(revoked).unwrap_err();
+        assert_eq!(e.root_cause().code(), "revoked", "{e}");
+    }
+    verifier.verify_str(&other).unwrap();
+
+    // lifted on B: A issues again, and the new passport is valid everywhere
+    let lifted = api_at(
+        &b.url,
+        Some(&admin),
+        Method::POST,
+        "/admin/api/kill-switches/lift",
+        Some(json!({"kind": "agent", "subject": agent.client_id})),
+    )
+    .await;
+    assert_eq!(lifted.status(), StatusCode::OK);
+    let fresh = a.mint(&agent, "files:read").await;
+    assert!(b.active(&caller, &fresh).await);
+    feed_list(&b, &source).await;
+    verifier.verify_str(&fresh).unwrap();
+    // what the switch revoked stays revoked
+    assert!(!b.active(&caller, &parent).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_instance_keeps_its_signed_status_list_until_a_revocation_anywhere_or_its_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(wall_clock()));
+    // at the start of a period of `ttl` seconds: a list's `iat`
+    clock.advance(LIST_TTL as i64 - clock.now().rem_euclid(LIST_TTL as i64));
+    let (a, b) = pair_with(&dir, &clock, |builder| builder.status_ttl(LIST_TTL)).await;
+    let owner = a
+        .server
+        .register_workload_client("alice", "files:*")
+        .await
+        .unwrap();
+    let passport = a.mint(&owner, "files:read").await;
+
+    let first = served_list(&a).await;
+    assert_eq!(iat_of(&first), clock.now());
+    let signed = a.server.status_list_signatures();
+    // nothing changed: the same list, not signed again
+    clock.advance(LIST_TTL as i64 - 1);
+    for _ in 0..3 {
+        assert_eq!(served_list(&a).await, first);
+    }
+    assert_eq!(a.server.status_list_signatures(), signed);
+
+    // revoked on B: the list A serves says so at once, signed once more
+    b.post("/revoke", &owner, &[("token", &passport)]).await;
+    let second = served_list(&a).await;
+    assert_ne!(second, first);
+    assert_eq!(a.server.status_list_signatures(), signed + 1);
+    assert_eq!(served_list(&a).await, second);
+    assert_eq!(a.server.status_list_signatures(), signed + 1);
+    let source = list_source(&a, keys_of(&a).await, &clock);
+    source.add_token(&first).unwrap();
+    let verifier = verifier_of(&a, &clock, Some(source.clone())).await;
+    verifier.verify_str(&passport).unwrap();
+    // the same `iat` as the list before, never older: a verifier takes it
+    source.add_token(&second).unwrap();
+    let e = verifier.verify_str(&passport).unwrap_err();
+    assert_eq!(e.root_cause().code(), "revoked", "{e}");
+    // B serves the same list (same state, key and `iat`)
+    assert_eq!(served_list(&b).await, second);
+
+    // a `ttl` after its `iat`, a list is signed again: never served older
+    clock.advance(1);
+    let third = served_list(&a).await;
+    assert_eq!(iat_of(&third), iat_of(&second) + LIST_TTL as i64);
+    assert_eq!(a.server.status_list_signatures(), signed + 2);
+    source.add_token(&third).unwrap();
+    let e = verifier.verify_str(&passport).unwrap_err();
+    assert_eq!(e.root_cause().code(), "revoked", "{e}");
 }

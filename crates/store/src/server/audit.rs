@@ -7,6 +7,7 @@
 use super::exec::{Exec, Row};
 #[cfg(feature = "postgres")]
 use super::postgres;
+use super::types::PassportEntry;
 use super::{Backend, Database, sqlite};
 use crate::error::StoreError;
 
@@ -112,6 +113,40 @@ async fn append<E: Exec>(
     Ok(())
 }
 
+/// Records the passports `issued` (as [`Database::record_issued`] does,
+/// each refused alone on its own grounds), then appends the audit records
+/// `seal` returns for those recorded (it is told, in order, which were),
+/// in one transaction.
+async fn issue_and_append<E: Exec, F>(
+    x: &mut E,
+    chain_id: &str,
+    issued: &[PassportEntry],
+    seal: F,
+    now: i64,
+) -> Result<Vec<Result<(), StoreError>>, StoreError>
+where
+    F: FnOnce(&[bool]) -> Result<(Vec<AuditAppend>, String), StoreError>,
+{
+    let mut results = Vec::with_capacity(issued.len());
+    for entry in issued {
+        // a refusal writes nothing (a read, or an insert of no row), so
+        // the transaction goes on for the others
+        results.push(match super::ops::record_issued(x, entry).await {
+            Ok(()) => Ok(()),
+            Err(
+                e @ (StoreError::ParentRevoked(_)
+                | StoreError::UnknownRecord(_)
+                | StoreError::DuplicatePassport(_)),
+            ) => Err(e),
+            Err(e) => return Err(e),
+        });
+    }
+    let recorded: Vec<bool> = results.iter().map(Result::is_ok).collect();
+    let (records, head_hash) = seal(&recorded)?;
+    append(x, chain_id, &records, &head_hash, now).await?;
+    Ok(results)
+}
+
 /// Rows read per page when verifying or exporting.
 const PAGE_SIZE: u32 = 1000;
 
@@ -140,6 +175,31 @@ impl Database {
         let (chain_id, head_hash) = (chain_id.to_owned(), head_hash.to_owned());
         on_backend!(self, write, |x| append(
             x, &chain_id, &records, &head_hash, now
+        ))
+    }
+
+    /// Records the passports `issued` and appends audit records to the
+    /// chain `chain_id`, in one transaction, durably — one commit where
+    /// [`Database::record_issued`] then [`Database::append_audit`] take
+    /// two. Each passport is checked as [`Database::record_issued`] checks
+    /// it; `seal` is then told which were recorded (in the order given)
+    /// and answers the sealed records to append and the new head's hash
+    /// (it seals the records of those recorded and of anything else, never
+    /// of one refused). Answers each passport's outcome; an error of the
+    /// transaction (or of `seal`) stores nothing.
+    pub async fn record_issued_audited<F>(
+        &self,
+        chain_id: &str,
+        issued: Vec<PassportEntry>,
+        seal: F,
+        now: i64,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError>
+    where
+        F: FnOnce(&[bool]) -> Result<(Vec<AuditAppend>, String), StoreError> + Send + 'static,
+    {
+        let chain_id = chain_id.to_owned();
+        on_backend!(self, write, |x| issue_and_append(
+            x, &chain_id, &issued, seal, now
         ))
     }
 

@@ -174,6 +174,7 @@ mod audit;
 mod governance;
 mod kill;
 mod status_query;
+pub use status_query::StatusListVersion;
 
 pub use governance::{
     AgentIdentity, ApprovalRecord, ApprovalState, Decision, IdentityState, MAX_LISTED,

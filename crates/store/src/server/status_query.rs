@@ -9,22 +9,76 @@ use crate::error::StoreError;
 
 const ALLOCATED: &str = "SELECT next_idx FROM status_allocation WHERE uri = $1";
 
+/// The revocation epoch and the places handed out from list `$1`, in one
+/// statement (one snapshot).
+const VERSION: &str = "SELECT e.revocations, a.next_idx FROM registry_epoch e \
+     LEFT JOIN status_allocation a ON a.uri = $1 WHERE e.id = 1";
+
+/// What the status list of one URI, as the registry has it, depends on:
+/// while neither part moves, the list is the same (every revocation moves
+/// the registry's revocation epoch in its transaction; the index space
+/// grows only with the places handed out). Read cheaply per request by
+/// [`Database::status_list_version`] to keep a signed list until it
+/// changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusListVersion {
+    /// The registry's revocation epoch.
+    pub revocations: i64,
+    /// The size of the list's index space.
+    pub space: u64,
+}
+
+fn space(allocated: Option<i64>) -> Result<u64, StoreError> {
+    let allocated = allocated.map(index).transpose()?.unwrap_or(0);
+    // The allocator draws each index below the space for the count at that
+    // time; the space only grows with the count, so every index handed out
+    // is below the space for the count now.
+    Ok(
+        crate::status::space_for(allocated, crate::INITIAL_INDEX_SPACE)
+            .unwrap_or(crate::MAX_INDEX_SPACE),
+    )
+}
+
+async fn version<E: super::exec::Exec>(
+    x: &mut E,
+    uri: &str,
+) -> Result<StatusListVersion, StoreError> {
+    let row = x
+        .query(VERSION, &[Val::from(uri)])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("the revocation epoch is missing".into()))?;
+    Ok(StatusListVersion {
+        revocations: row.int(0)?,
+        space: space(row.opt_int(1)?)?,
+    })
+}
+
+/// The epoch first, the revoked places next, the space last: the places
+/// include every revocation the epoch counts, and the space every index
+/// handed out before (so every revoked one).
+async fn snapshot<E: super::exec::Exec>(
+    x: &mut E,
+    uri: &str,
+) -> Result<(StatusListVersion, Vec<u64>), StoreError> {
+    let revocations = super::ops::revocation_epoch(x).await?;
+    let (space, revoked) = revoked(x, uri).await?;
+    Ok((StatusListVersion { revocations, space }, revoked))
+}
+
 async fn revoked<E: super::exec::Exec>(
     x: &mut E,
     uri: &str,
 ) -> Result<(u64, Vec<u64>), StoreError> {
-    let params = [Val::from(uri)];
-    let allocated = match x.query(ALLOCATED, &params).await?.into_iter().next() {
-        Some(row) => index(row.int(0)?)?,
-        None => 0,
-    };
-    // The allocator draws each index below the space for the count at that
-    // time; the space only grows with the count, so every index handed out
-    // is below the space for the count now.
-    let space = crate::status::space_for(allocated, crate::INITIAL_INDEX_SPACE)
-        .unwrap_or(crate::MAX_INDEX_SPACE);
     let revoked = super::ops::revoked_status_indices(x, uri).await?;
-    Ok((space, revoked))
+    // read after the revoked places: every one of them is below it
+    let params = [Val::from(uri)];
+    let allocated = match x.query(ALLOCATED, &params).await?.first() {
+        Some(row) => Some(row.int(0)?),
+        None => None,
+    };
+    Ok((space(allocated)?, revoked))
 }
 
 fn index(v: i64) -> Result<u64, StoreError> {
@@ -39,5 +93,22 @@ impl Database {
     pub async fn status_list_entries(&self, uri: &str) -> Result<(u64, Vec<u64>), StoreError> {
         let uri = uri.to_owned();
         on_backend!(self, read, |x| revoked(x, &uri))
+    }
+
+    /// What the status list `uri` depends on now ([`StatusListVersion`]):
+    /// one indexed read of two rows.
+    pub async fn status_list_version(&self, uri: &str) -> Result<StatusListVersion, StoreError> {
+        on_backend!(self, point_read, |x| version(x, uri))
+    }
+
+    /// As [`Database::status_list_entries`], with the version the entries
+    /// are at least as new as: a list built from them may be kept while
+    /// [`Database::status_list_version`] answers that version.
+    pub async fn status_list_snapshot(
+        &self,
+        uri: &str,
+    ) -> Result<(StatusListVersion, Vec<u64>), StoreError> {
+        let uri = uri.to_owned();
+        on_backend!(self, read, |x| snapshot(x, &uri))
     }
 }

@@ -8,7 +8,8 @@ use passport_audit::chain::{BreakKind, ChainBreak, ChainState};
 use passport_audit::{Action, AuditRecord, LinkRef, Outcome};
 use passport_store::server::{AuditAppend, Database};
 
-use crate::common::{NOW, on_both};
+use crate::common::{NOW, entry, on_both};
+use passport_store::StoreError;
 
 on_both!(
     appends_and_reads_back,
@@ -21,6 +22,7 @@ on_both!(
     a_truncated_tail_is_found_through_the_head,
     a_deleted_head_is_found,
     a_row_appended_without_the_head_is_found,
+    passports_and_their_records_are_stored_together,
 );
 
 const CHAIN: &str = "chain-a";
@@ -202,4 +204,73 @@ async fn a_row_appended_without_the_head_is_found(db: Arc<Database>) {
     )
     .await;
     assert_eq!((b.kind, b.seq), (BreakKind::Inserted, 7));
+}
+
+/// `record_issued_audited`: the passports the registry takes and the
+/// records sealed for them are stored in one transaction; a refused
+/// passport is told to the sealer and stores nothing; a sealing error
+/// stores nothing at all.
+async fn passports_and_their_records_are_stored_together(db: Arc<Database>) {
+    db.record_issued(entry("gone", None)).await.unwrap();
+    db.revoke_cascade("gone", NOW).await.unwrap();
+    let mut chain = ChainState::new(CHAIN);
+    let seal = {
+        let mut chain = chain.clone();
+        move |recorded: &[bool]| {
+            // root, a child of a revoked parent, a duplicate of root
+            assert_eq!(recorded, [true, false, false]);
+            let r = AuditRecord::new(NOW, Action::Issue, Outcome::Done);
+            let sealed = chain.seal(&r).unwrap();
+            let append = AuditAppend {
+                seq: sealed.seq,
+                at: NOW,
+                line: String::from_utf8(sealed.line).unwrap(),
+            };
+            Ok((vec![append], sealed.hash))
+        }
+    };
+    let results = db
+        .record_issued_audited(
+            CHAIN,
+            vec![
+                entry("root", None),
+                entry("kid", Some("gone")),
+                entry("root", None),
+            ],
+            seal,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(results[0].is_ok());
+    assert!(
+        matches!(results[1], Err(StoreError::ParentRevoked(_))),
+        "{results:?}"
+    );
+    assert!(
+        matches!(results[2], Err(StoreError::DuplicatePassport(_))),
+        "{results:?}"
+    );
+    assert!(db.passport("root").await.unwrap().is_some());
+    assert!(db.passport("kid").await.unwrap().is_none());
+    chain
+        .seal(&AuditRecord::new(NOW, Action::Issue, Outcome::Done))
+        .unwrap();
+    let heads = db.audit_heads().await.unwrap();
+    assert_eq!((heads[0].seq, &heads[0].hash), (1, &chain.head().hash));
+
+    // the sealer fails: neither the passport nor any record is stored
+    let err = db
+        .record_issued_audited(
+            CHAIN,
+            vec![entry("later", None)],
+            |_: &[bool]| Err(StoreError::Corrupt("not sealed".into())),
+            NOW,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(db.passport("later").await.unwrap().is_none());
+    assert_eq!(db.audit_heads().await.unwrap()[0].seq, 1);
+    assert!(db.verify_audit().await.unwrap().ok());
 }
