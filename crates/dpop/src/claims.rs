@@ -11,7 +11,7 @@
 use serde::de::{self, Deserializer as _, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use passport_jose::json::{self, StrictSeed, Text};
+use passport_jose::json::{self, Compact, StrictSeed, Text};
 
 use crate::DpopError;
 
@@ -110,10 +110,50 @@ impl ProofClaims {
 fn typed(payload: &[u8]) -> Option<Typed> {
     // UTF-8 once for the whole payload, not string by string.
     let text = std::str::from_utf8(payload).ok()?;
+    // The compact shape proofs are written in, without a parser; anything
+    // else (whitespace, escapes, other members, errors) through serde_json.
+    if let Some(claims) = compact(text) {
+        return Some(claims);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let claims = (&mut de).deserialize_map(ClaimsVisitor).ok()?;
     de.end().ok()?;
     Some(claims)
+}
+
+/// The typed form of a compact proof ([`Compact`]) with only the claims
+/// the rules read, or `None`.
+fn compact(text: &str) -> Option<Typed> {
+    fn put<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+        slot.replace(value).is_none().then_some(())
+    }
+    let r = &mut Compact::new(text);
+    let non_empty = |r: &mut Compact<'_>| r.string().filter(|s| !s.is_empty()).map(str::to_owned);
+    let (mut jti, mut htm, mut htu, mut iat) = (None, None, None, None);
+    let (mut ath, mut nonce) = (None, None);
+    r.object()?;
+    let mut first = true;
+    while let Some(name) = r.member(first)? {
+        first = false;
+        match name {
+            "jti" => put(&mut jti, non_empty(r)?)?,
+            "htm" => put(&mut htm, non_empty(r)?)?,
+            "htu" => put(&mut htu, non_empty(r)?)?,
+            "iat" => put(&mut iat, i64::try_from(r.integer()?).ok()?)?,
+            "ath" => put(&mut ath, r.string()?.to_owned())?,
+            "nonce" => put(&mut nonce, r.string()?.to_owned())?,
+            _ => return None,
+        }
+    }
+    r.end()?;
+    Some(Typed {
+        jti: jti?,
+        htm: htm?,
+        htu: htu?,
+        iat: iat?,
+        ath,
+        nonce,
+    })
 }
 
 fn general<E: de::Error>() -> E {
@@ -246,6 +286,12 @@ mod tests {
     /// The typed form, when built, reads exactly as the map would.
     fn agrees(payload: &[u8]) {
         let map = json::parse_object(payload, "payload").map(ProofClaims::General);
+        if let Some(compact) = std::str::from_utf8(payload).ok().and_then(compact) {
+            let map = map
+                .as_ref()
+                .unwrap_or_else(|e| panic!("compact accepted, the map parser refused: {e}"));
+            assert_eq!(readings(&ProofClaims::Typed(compact)), readings(map));
+        }
         if let Some(typed) = typed(payload) {
             let map = map
                 .as_ref()
@@ -272,6 +318,7 @@ mod tests {
             ("ath", "\"h\""),
         ];
         assert!(typed(&document(&base)).is_some());
+        assert!(compact(std::str::from_utf8(&document(&base)).unwrap()).is_some());
         for name in NAMES {
             for value in VALUES {
                 for extra in [0, 1, 2] {
@@ -292,6 +339,36 @@ mod tests {
         }
         for doc in [&b"[]"[..], b"{}", b"\xff", b"{\"jti\":\"a\"} x", b""] {
             agrees(doc);
+        }
+        // Hostile variations of a compact proof: non-UTF-8, a control
+        // character, huge and negative numbers, leading zeros, trailing
+        // data and commas, whitespace, escapes: each reads as the map.
+        let valid = String::from_utf8(document(&base)).unwrap();
+        for (from, to) in [
+            ("j-1", "j-\u{ff}"),
+            ("j-1", "j\t1"),
+            ("1700000000", "99999999999999999999"),
+            ("1700000000", "9223372036854775808"),
+            ("1700000000", "-1700000000"),
+            ("1700000000", "01700000000"),
+            ("1700000000", "1700000000.0"),
+            ("\"h\"}", "\"h\",}"),
+            ("\"h\"}", "\"h\"}x"),
+            ("{", "{ "),
+            ("\"GET\"", "\"G\\u0045T\""),
+            ("\"GET\"", "\"\""),
+        ] {
+            let mut doc = valid.replacen(from, to, 1).into_bytes();
+            if to.contains('\u{ff}') {
+                doc = doc
+                    .iter()
+                    .map(|&b| if b == 0xc3 { 0xff } else { b })
+                    .collect();
+            }
+            let text = std::str::from_utf8(&doc).ok();
+            let compact = text.and_then(compact);
+            assert!(compact.is_none(), "compact took {to}");
+            agrees(&doc);
         }
     }
 

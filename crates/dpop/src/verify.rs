@@ -75,6 +75,7 @@ pub struct DpopVerifier {
     keys: Arc<KeyCache>,
     headers: Arc<HeaderCache>,
     aths: Arc<AthCache>,
+    htus: Arc<HtuMemo>,
 }
 
 /// Proof keys already parsed, keyed by the SHA-256 of the JWK exactly as the
@@ -180,6 +181,49 @@ fn ath_slot(token: &str) -> usize {
     (h >> 56) as usize % ATH_CACHE_SLOTS
 }
 
+/// The normalised `htu` of the request URLs seen last: a server's routes
+/// are few, and parsing the URL is most of what checking `htu` costs.
+/// [`request_htu`] is a function of the URL's exact text, so a hit (the
+/// same text, compared whole) answers as parsing it again would; a URL it
+/// refuses is never kept, and is refused again each time.
+#[derive(Default)]
+struct HtuMemo(std::sync::Mutex<[HtuSlot; HTU_MEMO_SLOTS]>);
+
+/// A request URL's exact text and its normalised `htu`, or nothing.
+type HtuSlot = Option<(Box<str>, String)>;
+
+/// How many request URLs a verifier remembers (round robin).
+const HTU_MEMO_SLOTS: usize = 8;
+
+/// The longest request URL remembered.
+const MAX_MEMO_URL_LEN: usize = 1024;
+
+impl HtuMemo {
+    fn request_htu(&self, url: &str) -> Result<String, DpopError> {
+        let lock = || {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((_, htu)) = lock().iter().flatten().find(|(seen, _)| **seen == *url) {
+            return Ok(htu.clone());
+        }
+        let htu = request_htu(url)?;
+        if url.len() <= MAX_MEMO_URL_LEN {
+            let mut slots = lock();
+            // The first free slot, else the first one (moved to the end).
+            match slots.iter().position(Option::is_none) {
+                Some(free) => slots[free] = Some((url.into(), htu.clone())),
+                None => {
+                    slots.rotate_left(1);
+                    slots[HTU_MEMO_SLOTS - 1] = Some((url.into(), htu.clone()));
+                }
+            }
+        }
+        Ok(htu)
+    }
+}
+
 /// The longest header segment kept (a 4096-bit RSA `jwk` fits).
 const MAX_CACHED_HEADER_LEN: usize = 2048;
 
@@ -224,6 +268,7 @@ impl DpopVerifier {
             keys: Arc::new(KeyCache::default()),
             headers: Arc::new(HeaderCache::default()),
             aths: Arc::new(AthCache::default()),
+            htus: Arc::new(HtuMemo::default()),
         }
     }
 
@@ -318,7 +363,7 @@ impl DpopVerifier {
         // would match a proof made for another path: refuse it.
         // One parse of the request URL serves both the path check and the
         // normalisation.
-        let request_htu = request_htu(url)?;
+        let request_htu = self.htus.request_htu(url)?;
         // A proof whose `htu` is the request URL byte for byte (what an
         // agent signs) normalises to the same string: the normaliser is a
         // function of its input, and it accepted that input just above.
@@ -646,6 +691,37 @@ fn short(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The memo answers as `request_htu` for the exact URL only, never
+    /// keeps a refusal, and stays bounded.
+    #[test]
+    fn the_htu_memo_answers_as_a_parse() {
+        let memo = HtuMemo::default();
+        let urls = [
+            "https://api.example/resource",
+            "https://API.example:443/resource",
+            "https://api.example/resource?q=1",
+            "https://api.example/a/../admin",
+            "https://api.example/static\\x",
+            "not a url",
+        ];
+        for _ in 0..2 {
+            for url in urls {
+                assert_eq!(memo.request_htu(url), request_htu(url), "{url}");
+            }
+        }
+        for n in 0..3 * HTU_MEMO_SLOTS {
+            let url = format!("https://api.example/r{n}");
+            assert_eq!(memo.request_htu(&url), request_htu(&url));
+            assert_eq!(memo.request_htu(&url), request_htu(&url));
+        }
+        let kept = memo.0.lock().unwrap();
+        assert!(
+            kept.iter()
+                .flatten()
+                .all(|(url, htu)| request_htu(url).as_ref() == Ok(htu))
+        );
+    }
 
     #[test]
     fn single_proof_rules() {

@@ -22,3 +22,18 @@ pub fn encode(bytes: impl AsRef<[u8]>) -> String {
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }
+
+/// Decodes unpadded, canonical base64url (the same rules as [`decode`]) into
+/// `out`, without allocating; the decoded length, or `None` on any deviation
+/// or when the bytes do not fit in `out`.
+///
+/// ```
+/// let mut out = [0u8; 4];
+/// assert_eq!(passport_jose::b64::decode_into("aGk", &mut out), Some(2));
+/// assert_eq!(&out[..2], b"hi");
+/// assert!(passport_jose::b64::decode_into("aGl", &mut out).is_none()); // trailing bits
+/// assert!(passport_jose::b64::decode_into("aGVsbG8", &mut out).is_none()); // too long
+/// ```
+pub fn decode_into(text: &str, out: &mut [u8]) -> Option<usize> {
+    URL_SAFE_NO_PAD.decode_slice(text, out).ok()
+}

@@ -183,6 +183,137 @@ impl<'de> serde::Deserialize<'de> for Text<'de> {
     }
 }
 
+/// A reader of compact JSON — no whitespace between tokens, strings without
+/// escapes or control characters, numbers that are non-negative integers —
+/// for decoders that take the usual shape of a document they issue
+/// themselves without a general parser. Every method answers `None` for
+/// anything outside that subset, valid JSON or not; the caller then decodes
+/// the document with a general parser, which decides and names any error.
+/// Checking that the text is UTF-8 is the caller's (it is a `&str`).
+///
+/// ```
+/// use passport_jose::json::Compact;
+/// fn read() -> Option<()> {
+///     let mut r = Compact::new(r#"{"a":"x","b":[7]}"#);
+///     r.object()?;
+///     assert_eq!(r.member(true)?, Some("a"));
+///     assert_eq!(r.string()?, "x");
+///     assert_eq!(r.member(false)?, Some("b"));
+///     r.array()?;
+///     assert!(r.element(true)?);
+///     assert_eq!(r.integer()?, 7);
+///     assert!(!r.element(false)?);
+///     assert_eq!(r.member(false)?, None);
+///     r.end()
+/// }
+/// assert!(read().is_some());
+/// assert!(Compact::new(r#""a\u0062""#).string().is_none()); // an escape
+/// assert!(Compact::new("1.0").integer().is_none()); // not an integer
+/// ```
+#[derive(Debug, Clone)]
+pub struct Compact<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Compact<'a> {
+    /// A reader at the start of `text`.
+    pub fn new(text: &'a str) -> Compact<'a> {
+        Compact { text, at: 0 }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// The `{` that opens an object.
+    pub fn object(&mut self) -> Option<()> {
+        self.eat(b'{')
+    }
+
+    /// The next member's name and its `:` (`Some(name)`), or the object's
+    /// closing `}` (`Some(None)`); `first` when no member was read yet.
+    pub fn member(&mut self, first: bool) -> Option<Option<&'a str>> {
+        if self.eat(b'}').is_some() {
+            // `{}` or a member just read; never after a comma.
+            return Some(None);
+        }
+        if !first {
+            self.eat(b',')?;
+        }
+        let name = self.string()?;
+        self.eat(b':')?;
+        Some(Some(name))
+    }
+
+    /// The `[` that opens an array.
+    pub fn array(&mut self) -> Option<()> {
+        self.eat(b'[')
+    }
+
+    /// Whether another element follows (`true`) or the array's closing `]`
+    /// was read (`false`); `first` when no element was read yet.
+    pub fn element(&mut self, first: bool) -> Option<bool> {
+        if self.eat(b']').is_some() {
+            return Some(false);
+        }
+        if !first {
+            self.eat(b',')?;
+        }
+        Some(true)
+    }
+
+    /// A string without escapes or control characters, borrowed.
+    pub fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let rest = self.text.as_bytes().get(start..)?;
+        let special = |b: u8| (b == b'"') | (b == b'\\') | (b < 0x20);
+        // Whole chunks first, each without a branch per byte.
+        let mut skipped = 0;
+        for chunk in rest.chunks_exact(16) {
+            if chunk.iter().fold(false, |found, &b| found | special(b)) {
+                break;
+            }
+            skipped += 16;
+        }
+        let len = skipped + rest.get(skipped..)?.iter().position(|&b| special(b))?;
+        // The quote is ASCII, so `start + len` is a character boundary.
+        let value = self.text.get(start..start + len)?;
+        self.at = start + len;
+        self.eat(b'"')?;
+        Some(value)
+    }
+
+    /// A non-negative integer written without sign, fraction or exponent,
+    /// at most `u64::MAX`.
+    pub fn integer(&mut self) -> Option<u64> {
+        let digits = self.text.as_bytes().get(self.at..)?;
+        let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        if len == 0 || (len > 1 && digits.first() == Some(&b'0')) {
+            return None;
+        }
+        // A fraction or an exponent makes it another number.
+        if matches!(digits.get(len), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let value = digits.get(..len)?.iter().try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })?;
+        self.at += len;
+        Some(value)
+    }
+
+    /// The end of the text: nothing follows, not even whitespace.
+    pub fn end(&self) -> Option<()> {
+        (self.at == self.text.len()).then_some(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +358,102 @@ mod tests {
             parse_object(doc.as_bytes(), "doc").unwrap_err().code(),
             "invalid_json"
         );
+    }
+
+    /// Every reader of [`Compact`] refuses what is outside its subset,
+    /// valid JSON or not, and consumes nothing it did not accept whole.
+    #[test]
+    fn the_compact_reader_takes_only_its_subset() {
+        for text in [
+            r#""a\"b""#,
+            r#""a\u0062""#,
+            "\"a\tb\"",
+            "\"a\u{0}b\"",
+            "\"unterminated",
+            "'single'",
+            " \"lead\"",
+        ] {
+            assert_eq!(Compact::new(text).string(), None, "{text:?}");
+        }
+        assert_eq!(Compact::new("\"é ✓ x\"").string(), Some("é ✓ x"));
+        let long = format!("\"{}\"", "a".repeat(40));
+        assert_eq!(Compact::new(&long).string().map(str::len), Some(40));
+        let quote_in_chunk = format!("\"{}\\\"{}\"", "a".repeat(20), "b".repeat(20));
+        assert_eq!(Compact::new(&quote_in_chunk).string(), None);
+        for text in [
+            "",
+            "-1",
+            "-0",
+            "01",
+            "00",
+            "1.0",
+            "1e3",
+            "1E3",
+            "+1",
+            "18446744073709551616",
+            "x",
+        ] {
+            assert_eq!(Compact::new(text).integer(), None, "{text:?}");
+        }
+        assert_eq!(Compact::new("0").integer(), Some(0));
+        assert_eq!(
+            Compact::new("18446744073709551615").integer(),
+            Some(u64::MAX)
+        );
+        // Structure: a comma only between members, no whitespace, nothing
+        // after the end.
+        let members = |text: &str| -> Option<Vec<String>> {
+            let mut r = Compact::new(text);
+            r.object()?;
+            let mut names = Vec::new();
+            while let Some(name) = r.member(names.is_empty())? {
+                names.push(name.to_owned());
+                r.integer()?;
+            }
+            r.end()?;
+            Some(names)
+        };
+        assert_eq!(
+            members(r#"{"a":1,"b":2}"#),
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(members("{}"), Some(vec![]));
+        for text in [
+            r#"{"a":1,}"#,
+            r#"{,"a":1}"#,
+            r#"{"a":1 }"#,
+            r#"{ "a":1}"#,
+            r#"{"a" :1}"#,
+            r#"{"a":1,,"b":2}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":1}{}"#,
+            r#"{"a":1} "#,
+            r#"{"a":1"#,
+            r#"{"a"}"#,
+        ] {
+            assert_eq!(members(text), None, "{text}");
+        }
+        let elements = |text: &str| -> Option<usize> {
+            let mut r = Compact::new(text);
+            r.array()?;
+            let mut n = 0;
+            while r.element(n == 0)? {
+                r.string()?;
+                n += 1;
+            }
+            r.end().map(|()| n)
+        };
+        assert_eq!(elements(r#"["a","b"]"#), Some(2));
+        assert_eq!(elements("[]"), Some(0));
+        for text in [
+            r#"["a",]"#,
+            r#"[,"a"]"#,
+            r#"["a" ,"b"]"#,
+            r#"["a""b"]"#,
+            r#"["a""#,
+        ] {
+            assert_eq!(elements(text), None, "{text}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Strict compact JWS (RFC 7515 §7.1).
 
+use std::cell::RefCell;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
@@ -20,8 +21,14 @@ pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 const FORBIDDEN_MEMBERS: [&str; 6] = ["jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256"];
 
 /// A parsed, unverified JWS protected header.
+///
+/// Cloning it is cheap (its decoded parts are shared).
 #[derive(Debug, Clone)]
-pub struct Header {
+pub struct Header(Arc<HeaderData>);
+
+/// What a [`Header`] shares between its clones.
+#[derive(Debug)]
+struct HeaderData {
     alg: Algorithm,
     kid: Option<String>,
     typ: Option<String>,
@@ -35,28 +42,29 @@ pub struct Header {
 impl Header {
     /// The algorithm the header names (already known to be implemented here).
     pub fn alg(&self) -> Algorithm {
-        self.alg
+        self.0.alg
     }
 
     /// The `kid`, if present.
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.0.kid.as_deref()
     }
 
     /// The `kid`, or [`JoseError::MissingKid`].
     pub fn require_kid(&self) -> Result<&str, JoseError> {
-        self.kid.as_deref().ok_or(JoseError::MissingKid)
+        self.0.kid.as_deref().ok_or(JoseError::MissingKid)
     }
 
     /// The `typ`, if present.
     pub fn typ(&self) -> Option<&str> {
-        self.typ.as_deref()
+        self.0.typ.as_deref()
     }
 
     /// True when the token has no explicit type: no `typ`, or `typ: JWT`
     /// (what csp-agent-passport and most JWT libraries write).
     pub fn is_untyped(&self) -> bool {
-        self.typ
+        self.0
+            .typ
             .as_deref()
             .is_none_or(|t| t.eq_ignore_ascii_case("JWT"))
     }
@@ -65,8 +73,9 @@ impl Header {
     pub fn members(&self) -> &Map<String, Value> {
         // The JSON was parsed strictly when the header was built, so this
         // parse succeeds; an empty map would be the answer if it did not.
-        self.members
-            .get_or_init(|| json::parse_object(&self.json, "header").unwrap_or_default())
+        self.0
+            .members
+            .get_or_init(|| json::parse_object(&self.0.json, "header").unwrap_or_default())
     }
 
     /// Decodes and checks a header: the typed path for the usual shape, and
@@ -75,13 +84,13 @@ impl Header {
     /// accepts what the general one accepts, with the same result.
     fn parse(json: Vec<u8>) -> Result<Header, JoseError> {
         if let Some(typed) = typed_header(&json) {
-            return Ok(Header {
+            return Ok(Header(Arc::new(HeaderData {
                 alg: typed.alg,
                 kid: typed.kid,
                 typ: typed.typ,
                 json,
                 members: OnceLock::new(),
-            });
+            })));
         }
         Header::parse_general(json)
     }
@@ -118,13 +127,13 @@ impl Header {
                 });
             }
         };
-        Ok(Header {
+        Ok(Header(Arc::new(HeaderData {
             alg,
             kid,
             typ,
             json,
             members: OnceLock::from(members),
-        })
+        })))
     }
 }
 
@@ -307,8 +316,15 @@ impl<'a> CompactJws<'a> {
         if h.is_empty() || p.is_empty() || s.is_empty() {
             return Err(JoseError::Malformed("empty segment"));
         }
-        let header_bytes = b64::decode(h).ok_or(JoseError::InvalidBase64 { part: "header" })?;
-        let header = Header::parse(header_bytes)?;
+        let header = match header_memo::get(h) {
+            Some(header) => header,
+            None => {
+                let bytes = b64::decode(h).ok_or(JoseError::InvalidBase64 { part: "header" })?;
+                let header = Header::parse(bytes)?;
+                header_memo::insert(h, &header);
+                header
+            }
+        };
         let payload = b64::decode(p).ok_or(JoseError::InvalidBase64 { part: "payload" })?;
         let signature = b64::decode(s).ok_or(JoseError::InvalidBase64 { part: "signature" })?;
         Ok(CompactJws {
@@ -347,7 +363,7 @@ impl<'a> CompactJws<'a> {
     /// (cheap, and they never depend on key material), then the header's
     /// algorithm is matched against the key, then the signature.
     pub fn verify(&self, key: &VerifyingKey, options: &VerifyOptions) -> Result<&[u8], JoseError> {
-        let alg = self.header.alg;
+        let alg = self.header.alg();
         if !options.algorithms.contains(&alg) {
             return Err(JoseError::AlgorithmNotAllowed {
                 alg,
@@ -357,6 +373,58 @@ impl<'a> CompactJws<'a> {
         options.check_type(&self.header)?;
         key.verify(alg, self.signing_input(), &self.signature)?;
         Ok(&self.payload)
+    }
+}
+
+/// The headers of recently parsed tokens, per thread, by their exact
+/// base64url segment. A token's header is a function of that segment alone,
+/// and every token of one key carries the same one, so a hit returns what
+/// decoding and parsing it again would. Only accepted headers are kept: a
+/// refused one is parsed (and refused, with its error) every time.
+mod header_memo {
+    use super::{Header, RefCell};
+
+    /// Headers remembered per thread (a server sees a few keys at a time).
+    const SLOTS: usize = 8;
+    /// The longest segment remembered; a passport's is about 100 bytes.
+    const MAX_SEGMENT: usize = 512;
+
+    #[derive(Default)]
+    struct Memo {
+        slots: [Option<(Box<str>, Header)>; SLOTS],
+        next: usize,
+    }
+
+    thread_local! {
+        static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+    }
+
+    /// The header parsed from exactly `segment` before on this thread.
+    pub(super) fn get(segment: &str) -> Option<Header> {
+        MEMO.try_with(|memo| {
+            let memo = memo.try_borrow().ok()?;
+            memo.slots
+                .iter()
+                .flatten()
+                .find(|(seen, _)| **seen == *segment)
+                .map(|(_, header)| header.clone())
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// Remembers `header`, parsed from `segment`, in the oldest slot.
+    pub(super) fn insert(segment: &str, header: &Header) {
+        if segment.len() > MAX_SEGMENT {
+            return;
+        }
+        let _ = MEMO.try_with(|memo| {
+            if let Ok(mut memo) = memo.try_borrow_mut() {
+                let at = memo.next % SLOTS;
+                memo.slots[at] = Some((segment.into(), header.clone()));
+                memo.next = (at + 1) % SLOTS;
+            }
+        });
     }
 }
 
@@ -420,12 +488,12 @@ mod tests {
                 .unwrap_or_else(|e| panic!("typed accepted, general refused: {e:?}"));
             assert_eq!(
                 (typed.alg, typed.kid.as_deref(), typed.typ.as_deref()),
-                (general.alg, general.kid(), general.typ())
+                (general.alg(), general.kid(), general.typ())
             );
         }
         match (Header::parse(json.to_vec()), general) {
             (Ok(a), Ok(b)) => {
-                assert_eq!((a.alg, a.kid(), a.typ()), (b.alg, b.kid(), b.typ()));
+                assert_eq!((a.alg(), a.kid(), a.typ()), (b.alg(), b.kid(), b.typ()));
                 assert_eq!(a.members(), b.members());
             }
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
@@ -463,6 +531,49 @@ mod tests {
         }
         for doc in [&b"[]"[..], b"{}", b"\xff", b"{\"alg\":\"EdDSA\"} x", b""] {
             agrees(doc);
+        }
+    }
+
+    /// The per-thread memo of headers answers only for the exact segment,
+    /// and never remembers a refusal.
+    #[test]
+    fn the_header_memo_answers_for_the_exact_segment_only() {
+        let segment = |json: &str| b64::encode(json);
+        let token = |h: &str| format!("{h}.cGF5bG9hZA.c2ln");
+        let k1 = segment(r#"{"alg":"EdDSA","kid":"k1","typ":"passport+jwt"}"#);
+        let k2 = segment(r#"{"alg":"EdDSA","kid":"k2","typ":"passport+jwt"}"#);
+        for _ in 0..2 {
+            let (t1, t2) = (token(&k1), token(&k2));
+            let one = CompactJws::parse(&t1).unwrap();
+            let two = CompactJws::parse(&t2).unwrap();
+            assert_eq!(one.header().kid(), Some("k1"));
+            assert_eq!(two.header().kid(), Some("k2"));
+            assert_eq!(one.header().members()["kid"], "k1");
+        }
+        // A refused header is refused every time, with its own error.
+        let refused = segment(r#"{"alg":"EdDSA","kid":"k1","kid":"k1"}"#);
+        for _ in 0..2 {
+            let err = CompactJws::parse(&token(&refused)).unwrap_err();
+            assert_eq!(err.code(), "duplicate_member");
+        }
+        // A segment that differs from a remembered one in its last
+        // character (non-canonical base64url) is still refused.
+        let mut altered = k1.clone();
+        let last = altered.pop().unwrap();
+        altered.push(if last == 'Q' { 'R' } else { 'Q' });
+        assert!(CompactJws::parse(&token(&altered)).is_err());
+        // More headers than slots: each still parses to its own.
+        for n in 0..20 {
+            let h = segment(&format!(r#"{{"alg":"EdDSA","kid":"k{n}"}}"#));
+            let kid = format!("k{n}");
+            assert_eq!(
+                CompactJws::parse(&token(&h)).unwrap().header().kid(),
+                Some(kid.as_str())
+            );
+            assert_eq!(
+                CompactJws::parse(&token(&h)).unwrap().header().kid(),
+                Some(kid.as_str())
+            );
         }
     }
 

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use passport_claims::{Actor, Assurance, PassportClaims, ScopeSet};
+use passport_claims::{Assurance, PassportClaims, ScopeSet};
 
 use crate::{
     AssuranceKind, ChainViolation, LinkStatus, StatusSource, VerificationPolicy, VerifyError,
@@ -285,7 +285,8 @@ pub(crate) fn is_root(p: &PassportClaims, index: usize) -> Result<(), ChainViola
             ChainViolation::RootClaimsParent { parent_jti }
         });
     }
-    if p.act != Actor::new(p.agent.agent_id.clone()) {
+    // `act` must equal `Actor::new(agent_id)`, compared without building it.
+    if p.act.sub != p.agent.agent_id || p.act.act.is_some() || !p.act.extra.is_empty() {
         return Err(ChainViolation::ActorChainMismatch {
             agent_id: shorten(&p.agent.agent_id),
         });
@@ -339,8 +340,11 @@ pub(crate) fn binds_parent(
 ) -> Result<(), ChainViolation> {
     match &child.passport.parent_hash {
         Some(hash) => {
-            let matches = passport_jose::b64::decode(hash)
-                .is_some_and(|h| parent.digest.is_some_and(|d| h.as_slice() == d.as_slice()));
+            // A SHA-256 is 32 bytes: anything longer does not fit, and does
+            // not match.
+            let mut decoded = [0u8; 32];
+            let matches = passport_jose::b64::decode_into(hash, &mut decoded)
+                .is_some_and(|n| parent.digest.is_some_and(|d| decoded[..n] == d[..]));
             if !matches {
                 return Err(ChainViolation::ParentHashMismatch);
             }
@@ -464,7 +468,7 @@ pub(crate) fn shorten(s: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
-    use passport_claims::{AgentClaims, ScopeSet};
+    use passport_claims::{Actor, AgentClaims, ScopeSet};
 
     const NOW: i64 = 1_700_000_000;
 

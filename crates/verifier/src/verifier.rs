@@ -421,18 +421,20 @@ impl Verifier {
         rules::key_not_retired(&passport, kid, key.retired_at())?;
         let untyped = jws.header().is_untyped();
         let digest = ancestor.then(|| sha256(token.as_bytes()));
-        self.cache.insert(
-            token,
-            digest,
-            Verified {
-                iss: passport.iss.clone(),
-                kid: kid.to_owned(),
-                key,
-                alg: jws.header().alg(),
-                untyped,
-                passport: Arc::clone(&passport),
-            },
-        );
+        if self.cache.enabled() {
+            self.cache.insert(
+                token,
+                digest,
+                Verified {
+                    iss: passport.iss.clone(),
+                    kid: kid.to_owned(),
+                    key,
+                    alg: jws.header().alg(),
+                    untyped,
+                    passport: Arc::clone(&passport),
+                },
+            );
+        }
         Ok(Link {
             passport,
             untyped,
