@@ -211,8 +211,13 @@ pub(crate) async fn actor_from_bearer(
         .iter()
         .find_map(|name| claims.get(*name).and_then(Value::as_i64));
     let max_age = i64::try_from(mapping.api_max_age).unwrap_or(i64::MAX);
+    let now = server.inner.clock.now();
+    // an authentication in the future (beyond the provider's clock skew)
+    // is no fresh login: a clock fault would otherwise stretch the window
+    // to the token's expiry (session-5 review 2)
+    let skew = i64::try_from(upstream.config().clock_skew.as_secs()).unwrap_or(0);
     match authenticated {
-        Some(at) if server.inner.clock.now().saturating_sub(at) <= max_age => {}
+        Some(at) if at <= now.saturating_add(skew) && now.saturating_sub(at) <= max_age => {}
         _ => {
             return Err(unauthorized(&format!(
                 "stale_login: the ID token's authentication is more than {max_age} s old; \

@@ -667,7 +667,12 @@ async fn a_stale_admin_token_is_refused() {
         claims[claim] = json!(now() - age);
         mock.mint_id_token(claims)
     };
-    for token in [old("auth_time", 601), old("iat", 700)] {
+    // an authentication an hour in the future is no fresh login either
+    for token in [
+        old("auth_time", 601),
+        old("iat", 700),
+        old("auth_time", -3600),
+    ] {
         let r = api(
             &s,
             Some(&token),
