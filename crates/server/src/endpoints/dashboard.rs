@@ -221,12 +221,22 @@ pub(super) async fn registry(
         }
         Err(e) => return refused_page(&server, &session, "registry", "Registry", &e),
     };
-    let notice = query.get("revoked").map(|jti| {
-        format!(
-            "Revoked {} and its descendants.",
-            passport_jose::clip(jti, 80)
-        )
-    });
+    // only for a passport the registry shows revoked: a crafted link
+    // shows nothing (session-5 review 2)
+    let notice = match query.get("revoked") {
+        Some(jti) => match server.inner.db.registry_lineage(jti).await {
+            Ok(Some(found))
+                if found.record.state == passport_store::server::PassportState::Revoked =>
+            {
+                Some(format!(
+                    "Revoked {} and its descendants.",
+                    passport_jose::clip(jti, 80)
+                ))
+            }
+            _ => None,
+        },
+        None => None,
+    };
     let page = RegistryPage {
         rows: lineage(&entries),
         revoke: server.inner.issuer.endpoint(REVOKE_PATH),

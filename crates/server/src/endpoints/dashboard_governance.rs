@@ -203,10 +203,23 @@ pub(super) async fn approvals_index(
     PageSession(session): PageSession,
     axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
+    // A notice only for what the store confirms this administrator did: a
+    // crafted link (`?decided=approved&id=…`) shows nothing (session-5
+    // review 2: the query string was echoed as a confirmation).
     let notice = match (query.get("decided"), query.get("id")) {
-        (Some(decision), Some(id)) if ["approved", "denied"].contains(&decision.as_str()) => Some(
-            format!("Request {} {decision}.", passport_jose::clip(id, 80)),
-        ),
+        (Some(decision), Some(id)) => match server.inner.db.approval(id).await {
+            Ok(Some(a))
+                if a.state.as_str() == decision.as_str()
+                    && a.decided_by.as_deref() == Some(session.actor.principal.as_str()) =>
+            {
+                Some(format!(
+                    "Request {} {}.",
+                    passport_jose::clip(&a.id, 80),
+                    a.state.as_str()
+                ))
+            }
+            _ => None,
+        },
         _ => None,
     };
     approvals_page(&server, &session, StatusCode::OK, notice, None).await
@@ -351,16 +364,37 @@ pub(super) async fn switches_index(
     PageSession(session): PageSession,
     axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
-    let clip = |s: &String| passport_jose::clip(s, 160);
+    // A notice only for a switch the store shows this administrator
+    // engaged (still engaged) or lifted: a crafted link shows nothing
+    // (session-5 review 2).
     let notice = match (query.get("engaged"), query.get("lifted")) {
-        (Some(what), _) => Some(format!(
-            "Kill-switch engaged for {}: {} passport(s) revoked; issuance is refused until it \
-             is lifted.",
-            clip(what),
-            query.get("revoked").map_or("0", |n| n.as_str())
-        )),
-        (None, Some(what)) => Some(format!("Kill-switch lifted for {}.", clip(what))),
-        _ => None,
+        (None, None) => None,
+        (engaged, lifted) => {
+            let me = session.actor.principal.as_str();
+            let switches = kill_switch::list(&server, &session.actor, true, 500)
+                .await
+                .unwrap_or_default();
+            let what = |s: &passport_store::server::KillSwitch| {
+                passport_jose::clip(&format!("{} {}", s.kind.as_str(), s.subject), 160)
+            };
+            match (engaged, lifted) {
+                (Some(id), _) => switches
+                    .iter()
+                    .find(|s| &s.id == id && s.engaged_by == me && s.lifted_at.is_none())
+                    .map(|s| {
+                        format!(
+                            "Kill-switch engaged for {}: the passports it holds are revoked; \
+                             issuance is refused until it is lifted.",
+                            what(s)
+                        )
+                    }),
+                (None, Some(id)) => switches
+                    .iter()
+                    .find(|s| &s.id == id && s.lifted_by.as_deref() == Some(me))
+                    .map(|s| format!("Kill-switch lifted for {}.", what(s))),
+                (None, None) => None,
+            }
+        }
     };
     switches_page(&server, &session, StatusCode::OK, notice, None).await
 }
@@ -393,19 +427,11 @@ pub(super) async fn engage(State(server): State<Server>, request: Request) -> Re
     }
     .await;
     match engaged {
-        Ok(engaged) => {
-            let what = format!(
-                "{} {}",
-                engaged.switch.kind.as_str(),
-                engaged.switch.subject
-            );
-            let revoked = engaged.revoked.len().to_string();
-            back_to(
-                &server,
-                KILL_SWITCHES_PATH,
-                &[("engaged", &what), ("revoked", &revoked)],
-            )
-        }
+        Ok(engaged) => back_to(
+            &server,
+            KILL_SWITCHES_PATH,
+            &[("engaged", &engaged.switch.id)],
+        ),
         Err(e) => switch_refused(&server, &session, &e).await,
     }
 }
@@ -422,10 +448,7 @@ pub(super) async fn lift(State(server): State<Server>, request: Request) -> Resp
     }
     .await;
     match lifted {
-        Ok(s) => {
-            let what = format!("{} {}", s.kind.as_str(), s.subject);
-            back_to(&server, KILL_SWITCHES_PATH, &[("lifted", &what)])
-        }
+        Ok(s) => back_to(&server, KILL_SWITCHES_PATH, &[("lifted", &s.id)]),
         Err(e) => switch_refused(&server, &session, &e).await,
     }
 }

@@ -408,7 +408,13 @@ async fn the_kill_switch_form_engages_and_lifts_and_blocks_issuance() {
     let back = r.headers()[LOCATION].to_str().unwrap().to_owned();
     let (status, page) = a.page(back.strip_prefix(&a.at("")).unwrap(), &ada).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("1 passport(s) revoked"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "Kill-switch engaged for agent {}: the passports it holds are revoked",
+            client.client_id
+        )),
+        "{page}"
+    );
     assert!(page.contains("leaked key &#60;script&#62;"), "{page}");
     assert!(
         page.contains(&format!(
@@ -445,6 +451,15 @@ async fn the_kill_switch_form_engages_and_lifts_and_blocks_issuance() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let back = r.headers()[LOCATION].to_str().unwrap().to_owned();
+    let (_, page) = a.page(back.strip_prefix(&a.at("")).unwrap(), &ada).await;
+    assert!(
+        page.contains(&format!(
+            "Kill-switch lifted for agent {}.",
+            client.client_id
+        )),
+        "{page}"
+    );
     assert!(a.engaged().await.is_empty());
     assert_eq!(
         a.ask(&client, DEV, "build:x").await.status(),
@@ -771,4 +786,39 @@ async fn an_expired_passport_s_bar_stops_and_other_roles_are_sent_or_told() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains("insufficient_role"), "{page}");
     assert!(!page.contains(&jti), "{page}");
+}
+
+/// A confirmation is shown only for what the store says this
+/// administrator did: a crafted link's query string (an engaged
+/// kill-switch, a decided approval, a revoked passport that is not) shows
+/// nothing (session-5 review 2: the notices echoed the query string).
+#[tokio::test]
+async fn a_crafted_link_shows_no_false_confirmation() {
+    let a = governed().await;
+    let ada = a.session("ada").await;
+    let april = a.session("april").await;
+    let client = a.agent().await;
+    let jti = issued(a.ask(&client, DEV, "build:x").await).await.1;
+    for (path, who, forged) in [
+        (
+            "/admin/kill-switches?engaged=agent%20prod-bot&revoked=42",
+            &ada,
+            "Kill-switch engaged",
+        ),
+        (
+            "/admin/kill-switches?lifted=agent%20prod-bot",
+            &ada,
+            "Kill-switch lifted",
+        ),
+        (
+            "/admin/approvals?decided=approved&id=appr-1",
+            &april,
+            "Request appr-1",
+        ),
+        (&format!("/admin?revoked={jti}") as &str, &ada, "Revoked "),
+    ] {
+        let (status, page) = a.page(path, who).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        assert!(!page.contains(forged), "{path}: {page}");
+    }
 }
