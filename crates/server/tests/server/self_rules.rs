@@ -121,3 +121,60 @@ async fn an_identity_admin_may_not_give_roles_to_its_own_workload() {
     assert_eq!(r.status(), StatusCode::CREATED);
     expect_self_grant(change(&s, &alice, &agent, json!({"roles": roles})).await).await;
 }
+
+/// The owner of an agent's workload client may not decide an approval
+/// for that agent, though another principal asked (an upstream user's ID
+/// token exchanged by the workload) and the identity's `owner` names
+/// someone else: the passports are minted for its own workload.
+#[tokio::test]
+async fn the_workload_s_owner_may_not_approve_for_its_agent() {
+    use crate::governance_policy::{POLICY, PROD, governed, refused};
+
+    let g = governed(POLICY).await;
+    // bob's workload; its identity written as olivia's
+    let client =
+        g.s.server
+            .register_workload_client("bob", "deploy:run")
+            .await
+            .unwrap();
+    let carol = g.admin("carol", &["idadmins"]);
+    let body = json!({"agent_id": client.client_id, "owner": "olivia", "roles": ["deployer"]});
+    let r = g
+        .api("POST", "/admin/api/identities", &carol, Some(body))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // ursula's ID token, exchanged by bob's workload, waits for approval
+    let mut claims = g.mock.default_claims();
+    claims["sub"] = json!("ursula");
+    let id_token = g.mock.mint_id_token(claims);
+    let form = [
+        ("grant_type", crate::exchange::EXCHANGE),
+        ("subject_token", id_token.as_str()),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:id_token",
+        ),
+        ("resource", PROD),
+        ("scope", "deploy:run"),
+    ];
+    let body = refused(
+        g.s.token(&client, &form).await,
+        StatusCode::BAD_REQUEST,
+        "authorization_pending",
+        "environments.prod.approval",
+    )
+    .await;
+    let approve = format!(
+        "/admin/api/approvals/{}/approve",
+        body["approval_id"].as_str().unwrap()
+    );
+    let bob = g.admin("bob", &["approvers"]);
+    let r = g.api("POST", &approve, &bob, None).await;
+    let body = expect_refusal(r, StatusCode::FORBIDDEN, "access_denied", "self_approval").await;
+    assert_eq!(body["rule"], "approvals.self_approval");
+    // another approver may
+    let r = g
+        .api("POST", &approve, &g.admin("april", &["approvers"]), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
