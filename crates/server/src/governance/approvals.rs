@@ -1,12 +1,13 @@
 //! Approvals: a request for an environment with `approval = true` waits
 //! for an approver — a principal holding the approver role other than the
-//! identity's owner and other than the requester. An approval admits
+//! identity's owner (or its workload client's owner) and other than the
+//! requester. An approval admits
 //! passports whose scopes it covers, for the principal that asked, until it
 //! expires (the policy's `approval_ttl`); a denial refuses the same request
 //! for as long, after which it may be asked again.
 
 use passport_claims::ScopeSet;
-use passport_store::server::{AgentIdentity, ApprovalRecord, ApprovalState, Decision};
+use passport_store::server::{ApprovalRecord, ApprovalState, Decision};
 
 use serde_json::json;
 
@@ -159,13 +160,9 @@ pub(crate) async fn decide(
             "unknown_approval: no approval with this id",
         ));
     };
-    let owner = db
-        .agent_identity(&approval.agent_id)
-        .await
-        .map_err(|e| unavailable(&e))?
-        .map(|i: AgentIdentity| i.owner);
-    if owner.as_deref() == Some(actor.principal.as_str())
-        || approval.requested_by == actor.principal
+    // the owner: the identity's, or its workload client's (review 2b)
+    if approval.requested_by == actor.principal
+        || super::identities::owned_by(server, &approval.agent_id, &actor.principal).await?
     {
         let refused = OAuthError::new(
             403,

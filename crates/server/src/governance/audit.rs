@@ -403,12 +403,29 @@ fn seal_batch(
 /// Records what waits — the passports of issuances and every record, the
 /// records sealed in order after the registry said which passports it
 /// took — in one transaction, then answers the callers.
+///
+/// After a batch fails the chain's position is unknown (the commit may
+/// have happened and only its answer been lost): it is read again from
+/// this chain's head row, before the next batch if it cannot be read at
+/// once; until it is, batches fail (review 2b: a lost answer and a failed
+/// read used to leave the batcher sealing a `seq` the store had, refusing
+/// every record until restart).
 async fn batcher(inner: Weak<Inner>, chain_id: String, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    let mut state = ChainState::new(chain_id);
+    let mut known = Some(ChainState::new(chain_id.clone()));
     let mut batch: Vec<Job> = Vec::new();
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let Some(inner) = inner.upgrade() else {
             return;
+        };
+        if known.is_none() {
+            known = resume(&inner, &chain_id).await;
+        }
+        let Some(state) = known.take() else {
+            drop(inner);
+            for job in batch.drain(..) {
+                let _ = job.done.send(Stored::Failed);
+            }
+            continue;
         };
         let is_issue: Vec<bool> = batch.iter().map(|j| j.issued.is_some()).collect();
         let issued: Vec<PassportEntry> = batch.iter_mut().filter_map(|j| j.issued.take()).collect();
@@ -440,24 +457,27 @@ async fn batcher(inner: Weak<Inner>, chain_id: String, mut jobs: mpsc::Unbounded
         let sealed = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
         let (sealed, mut refusals) = match (result, sealed) {
             (Ok(results), Some(sealed)) => (Some(sealed), results),
-            (Err(e), Some(sealed)) => {
+            (Err(e), sealed) => {
                 tracing::error!(error = %e, "audit records could not be stored");
                 // the commit's answer may be what was lost: the head row
-                // says whether it happened (a refusal's reason is lost)
-                let stored = committed(&inner, sealed.next.chain(), sealed.next.head()).await;
-                (stored.then_some(sealed), Vec::new())
+                // says where the chain stands, and whether it happened (a
+                // refusal's reason is lost); unread, it is read before the
+                // next batch
+                known = resume(&inner, &chain_id).await;
+                let stored =
+                    sealed.filter(|s| known.as_ref().is_some_and(|k| k.head() == s.next.head()));
+                (stored, Vec::new())
             }
-            (result, None) => {
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "audit records could not be stored");
-                }
+            (Ok(_), None) => {
+                // nothing sealed, nothing stored: the chain stands
+                known = Some(state);
                 (None, Vec::new())
             }
         };
         let mut answers = Vec::with_capacity(batch.len());
         match sealed {
             Some(sealed) => {
-                state = sealed.next;
+                known = Some(sealed.next);
                 for entry in sealed.entries {
                     // no subscriber is fine
                     let _ = inner.audit.live.send(entry);
@@ -480,12 +500,27 @@ async fn batcher(inner: Weak<Inner>, chain_id: String, mut jobs: mpsc::Unbounded
     }
 }
 
-async fn committed(inner: &Inner, chain: &str, head: &Head) -> bool {
-    inner.db.audit_heads().await.is_ok_and(|heads| {
-        heads
-            .iter()
-            .any(|h| h.chain_id == chain && h.seq == head.seq && h.hash == head.hash)
-    })
+/// Where `chain` stands as its head row says (a chain without one is
+/// empty), or `None` when the heads cannot be read.
+async fn resume(inner: &Inner, chain: &str) -> Option<ChainState> {
+    match inner.db.audit_heads().await {
+        Ok(heads) => Some(heads.into_iter().find(|h| h.chain_id == chain).map_or_else(
+            || ChainState::new(chain),
+            |h| {
+                ChainState::resume(
+                    chain,
+                    Head {
+                        seq: h.seq,
+                        hash: h.hash,
+                    },
+                )
+            },
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "the audit chain's head could not be read");
+            None
+        }
+    }
 }
 
 /// The stored records `filter` accepts, by chain then seq, each as its
@@ -535,12 +570,13 @@ pub(crate) async fn verify(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use super::*;
 
-    async fn server(dir: &tempfile::TempDir) -> Server {
+    /// A server on a new SQLite database in `dir`, created at 1 700 000 000.
+    pub(crate) async fn server(dir: &tempfile::TempDir) -> Server {
         let db = passport_store::server::Database::open(
             dir.path().join("s.db").to_str().unwrap(),
             1_700_000_000,
@@ -551,6 +587,22 @@ mod tests {
             .build()
             .await
             .unwrap()
+    }
+
+    /// With the table `table` renamed away, a record is refused (500);
+    /// then the table is put back.
+    async fn refused_while_away(server: &Server, table: &str) {
+        let db = &server.inner.db;
+        db.execute_script_for_tests(&format!("ALTER TABLE {table} RENAME TO {table}_away"))
+            .await
+            .unwrap();
+        let err = record(server, AuditEvent::new(Action::AdminLogin, Outcome::Done))
+            .await
+            .unwrap_err();
+        assert_eq!((err.status, err.error), (500, codes::SERVER_ERROR));
+        db.execute_script_for_tests(&format!("ALTER TABLE {table}_away RENAME TO {table}"))
+            .await
+            .unwrap();
     }
 
     /// Every stored record reaches a subscriber, in chain order, as stored.
@@ -614,27 +666,72 @@ mod tests {
             .await
             .unwrap();
         // the table refuses writes for a moment
-        server
-            .inner
-            .db
-            .execute_script_for_tests("ALTER TABLE audit_log RENAME TO audit_log_away")
-            .await
-            .unwrap();
-        let err = record(&server, AuditEvent::new(Action::AdminLogin, Outcome::Done))
-            .await
-            .unwrap_err();
-        assert_eq!((err.status, err.error), (500, codes::SERVER_ERROR));
-        server
-            .inner
-            .db
-            .execute_script_for_tests("ALTER TABLE audit_log_away RENAME TO audit_log")
-            .await
-            .unwrap();
+        refused_while_away(&server, "audit_log").await;
         record(&server, AuditEvent::new(Action::AdminLogin, Outcome::Done))
             .await
             .unwrap();
         let report = server.inner.db.verify_audit().await.unwrap();
         assert!(report.ok(), "{report:?}");
         assert_eq!(report.chains[0].head.seq, 2);
+    }
+
+    /// A batch whose commit happened but whose answer was lost, while the
+    /// heads could not be read either: the batcher must not keep sealing
+    /// the `seq` the store has. The failure is fed (the heads table away:
+    /// the append and the read fail), then the lost commit is simulated by
+    /// appending this chain's next record behind the batcher's back; the
+    /// next record resumes from the head row and is stored.
+    #[tokio::test]
+    async fn after_a_failed_batch_the_chain_resumes_from_its_head_row() {
+        use passport_audit::chain::ChainState;
+        use passport_store::server::AuditAppend;
+
+        let dir = tempfile::tempdir().unwrap();
+        let server = server(&dir).await;
+        let db = &server.inner.db;
+        record(&server, AuditEvent::new(Action::AdminLogin, Outcome::Done))
+            .await
+            .unwrap();
+        refused_while_away(&server, "audit_heads").await;
+        // the lost commit: seq 2 of this chain is stored
+        let chain = server.inner.audit.chain_id().to_owned();
+        let head = db.audit_heads().await.unwrap().pop().unwrap();
+        assert_eq!(head.seq, 1);
+        let mut state = ChainState::resume(
+            chain.clone(),
+            Head {
+                seq: head.seq,
+                hash: head.hash,
+            },
+        );
+        let sealed = state
+            .seal(&AuditRecord::new(
+                1_700_000_000,
+                Action::AdminLogin,
+                Outcome::Done,
+            ))
+            .unwrap();
+        let line = String::from_utf8(sealed.line).unwrap();
+        db.append_audit(
+            &chain,
+            vec![AuditAppend {
+                seq: sealed.seq,
+                at: 1_700_000_000,
+                line,
+            }],
+            &sealed.hash,
+            1_700_000_000,
+        )
+        .await
+        .unwrap();
+        // the batcher goes on after it, at once
+        for _ in 0..2 {
+            record(&server, AuditEvent::new(Action::AdminLogin, Outcome::Done))
+                .await
+                .unwrap();
+        }
+        let report = db.verify_audit().await.unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.chains[0].head.seq, 4);
     }
 }

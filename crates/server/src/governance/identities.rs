@@ -3,8 +3,17 @@
 //! client secrets, neither of which authenticates an administrator).
 //!
 //! No one grants itself a role: an administrator may not add roles to an
-//! identity it owns (before or after the change). Removing roles, changing
-//! the team and disabling are allowed: they only take away.
+//! identity it owns (before or after the change), nor switch a disabled
+//! identity it owns back on. Removing roles, changing the team and
+//! disabling are allowed: they only take away.
+//!
+//! Who owns an identity, for every self rule (here, the kill-switch's
+//! `self_lift` and the approvals' `self_approval`): its `owner`, and the
+//! owner of the workload client whose `client_id` is the agent id (the
+//! principal every passport of that workload is issued for), when such a
+//! client exists ([`owned_by`]). An identity's `owner` may name another
+//! principal than its client's owner (the person accountable for a
+//! service account need not be the principal it acts for): both count.
 
 use passport_store::StoreError;
 use passport_store::server::{AgentIdentity, IdentityState};
@@ -86,12 +95,15 @@ fn check(agent_id: &str, owner: &str, team: &str, roles: &[String]) -> Result<()
 /// after the change; handing an identity it owns to another owner (else:
 /// hand it to a placeholder, add roles, take it back — found by the
 /// session-5 review); taking ownership of an identity that has roles.
-/// Another identity administrator does each of these.
+/// Switching a disabled identity it owns back on gives back all it could
+/// mint: refused too (review 2b). The owner of the agent's workload client
+/// (`client_owner`) owns the identity before and after, whatever `owner`
+/// says. Another identity administrator does each of these.
 fn no_self_grant(
     actor: &AdminActor,
+    client_owner: Option<&str>,
     (before_owner, after_owner): (Option<&str>, &str),
-    before: &[String],
-    after: &[String],
+    (before, after): (&Side, &Side),
 ) -> Result<(), OAuthError> {
     let me = actor.principal.as_str();
     let refuse = |why: &str| {
@@ -100,22 +112,77 @@ fn no_self_grant(
                 .with("rule", "identities.self_grant"),
         )
     };
-    let adds = after.iter().any(|r| !before.contains(r));
-    if adds && (before_owner == Some(me) || after_owner == me) {
+    let by_client = client_owner == Some(me);
+    let owned_before = before_owner == Some(me) || by_client;
+    let owned_after = after_owner == me || by_client;
+    let adds = after.roles.iter().any(|r| !before.roles.contains(r));
+    if adds && (owned_before || owned_after) {
         return refuse("an administrator may not give roles to an identity it owns");
     }
-    if before_owner == Some(me) && after_owner != me {
+    if before.state == IdentityState::Disabled
+        && after.state == IdentityState::Active
+        && (owned_before || owned_after)
+    {
+        return refuse(
+            "an administrator may not re-enable an identity it owns: another administrator does",
+        );
+    }
+    if owned_before && !owned_after {
         return refuse(
             "an administrator may not hand over an identity it owns: another administrator does",
         );
     }
-    if before_owner != Some(me) && after_owner == me && !after.is_empty() {
+    if !owned_before && owned_after && !after.roles.is_empty() {
         return refuse(
             "an administrator may not take ownership of an identity with roles: another \
              administrator does",
         );
     }
     Ok(())
+}
+
+/// What [`no_self_grant`] compares of an identity, before and after.
+struct Side<'a> {
+    roles: &'a [String],
+    state: IdentityState,
+}
+
+/// The owner of the workload client `agent_id` names, if there is one
+/// (and it has an owner).
+///
+/// # Errors
+/// 503 when the client cannot be read (fail closed).
+async fn client_owner(server: &Server, agent_id: &str) -> Result<Option<String>, OAuthError> {
+    Ok(server
+        .inner
+        .db
+        .client(agent_id)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .and_then(|c| c.owner))
+}
+
+/// Whether `principal` owns the agent `agent_id` for the self rules: it
+/// is its registered identity's `owner`, or the owner of the workload
+/// client of that id (see the module).
+///
+/// # Errors
+/// 503 when the identity or the client cannot be read (fail closed).
+pub(crate) async fn owned_by(
+    server: &Server,
+    agent_id: &str,
+    principal: &str,
+) -> Result<bool, OAuthError> {
+    let identity = server
+        .inner
+        .db
+        .agent_identity(agent_id)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    if identity.is_some_and(|i| i.owner == principal) {
+        return Ok(true);
+    }
+    Ok(client_owner(server, agent_id).await?.as_deref() == Some(principal))
 }
 
 fn dedup(mut roles: Vec<String>) -> Vec<String> {
@@ -150,7 +217,23 @@ pub(crate) async fn register(
     actor.require(AdminRole::IdentityAdmin)?;
     let roles = dedup(new.roles);
     check(&new.agent_id, &new.owner, &new.team, &roles)?;
-    no_self_grant(actor, (None, &new.owner), &[], &roles)?;
+    let by_client = client_owner(server, &new.agent_id).await?;
+    let (none, some) = (
+        Side {
+            roles: &[],
+            state: IdentityState::Active,
+        },
+        Side {
+            roles: &roles,
+            state: IdentityState::Active,
+        },
+    );
+    no_self_grant(
+        actor,
+        by_client.as_deref(),
+        (None, &new.owner),
+        (&none, &some),
+    )?;
     let now = server.inner.clock.now();
     let identity = AgentIdentity {
         agent_id: new.agent_id,
@@ -241,11 +324,21 @@ pub(crate) async fn update(
         };
     }
     check(&after.agent_id, &after.owner, &after.team, &after.roles)?;
+    let by_client = client_owner(server, agent_id).await?;
     no_self_grant(
         actor,
+        by_client.as_deref(),
         (Some(&before.owner), &after.owner),
-        &before.roles,
-        &after.roles,
+        (
+            &Side {
+                roles: &before.roles,
+                state: before.state,
+            },
+            &Side {
+                roles: &after.roles,
+                state: after.state,
+            },
+        ),
     )?;
     after.updated_at = server.inner.clock.now();
     after.updated_by = actor.principal.clone();

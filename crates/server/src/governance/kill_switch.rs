@@ -201,10 +201,12 @@ pub(crate) async fn lift(
 }
 
 /// Refuses (403 `self_lift`) the killed principal, and the owner of the
-/// killed agent or client's registered identity, lifting the switch: it
-/// is another administrator's decision (session-5 review: any resource
-/// owner could lift the switch on its own agent). Fails closed (503) when
-/// the identity cannot be read.
+/// killed agent or client — its registered identity's owner or its
+/// workload client's owner (`identities::owned_by`) — lifting the switch:
+/// it is another administrator's decision (session-5 reviews: any
+/// resource owner could lift the switch on its own agent; then the
+/// workload's own principal, when the identity named another owner).
+/// Fails closed (503) when the identity or client cannot be read.
 async fn no_self_lift(
     server: &Server,
     actor: &AdminActor,
@@ -213,13 +215,9 @@ async fn no_self_lift(
 ) -> Result<(), OAuthError> {
     let own = match kind {
         KillKind::Principal => subject == actor.principal,
-        KillKind::Agent | KillKind::Client => server
-            .inner
-            .db
-            .agent_identity(subject)
-            .await
-            .map_err(|e| unavailable("the identity could not be read", &e))?
-            .is_some_and(|identity| identity.owner == actor.principal),
+        KillKind::Agent | KillKind::Client => {
+            super::identities::owned_by(server, subject, &actor.principal).await?
+        }
     };
     if own {
         return Err(OAuthError::new(
@@ -380,53 +378,20 @@ pub(crate) async fn after_record(
         Ok(Some((kind, subject))) => refusal(kind, &subject),
         Err(e) => e,
     };
-    let mut events = vec![
-        super::refused_event(candidate, &refused)
-            .rule(KILL_SWITCH_RULE)
-            .passport(jti, &candidate.agent_id),
-    ];
-    match server
-        .inner
-        .db
-        .revoke_cascade(jti, server.inner.clock.now())
-        .await
-    {
-        Ok(revoked) => {
-            tracing::warn!(
-                jti = %jti,
-                agent_id = %candidate.agent_id,
-                "a kill-switch engaged while this passport was minted: it is revoked"
-            );
-            audit::refusal(server, events.remove(0)).await;
-            if audit::revoked_by_rule(
-                server,
-                &candidate.client_id,
-                Some(KILL_SWITCH_RULE),
-                &revoked,
-            )
-            .await
-            .is_err()
-            {
-                tracing::error!(jti = %jti, "the in-flight revocation could not be audited");
-            }
-        }
-        Err(e) => {
-            tracing::error!(
-                error = %e,
-                jti = %jti,
-                "a kill-switch engaged while this passport was minted, and it could not be revoked"
-            );
-            audit::refusal(server, events.remove(0).detail(json!({"revoked": false}))).await;
-        }
-    }
+    let event = super::refused_event(candidate, &refused)
+        .rule(KILL_SWITCH_RULE)
+        .passport(jti, &candidate.agent_id);
+    super::lifecycle::revoke_unhanded(server, candidate, jti, KILL_SWITCH_RULE, Some(event)).await;
     Err(refused)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::collections::BTreeSet;
+
+    use passport_store::server::PassportEntry;
 
     use super::*;
 
@@ -465,13 +430,49 @@ mod tests {
         assert_eq!(kind("Agent").unwrap_err().error, "invalid_request");
     }
 
+    /// What the agent "bot" of alice's client "bot" asks for
+    /// `https://api.example` (replacing `replaces`).
+    pub(crate) fn bot_candidate(replaces: Option<&str>) -> Candidate {
+        Candidate {
+            agent_id: "bot".into(),
+            principal: "alice".into(),
+            client_id: "bot".into(),
+            audience: "https://api.example".into(),
+            scopes: passport_claims::ScopeSet::parse(["files:read"]).unwrap(),
+            ttl: 60,
+            parent_jti: None,
+            replaces: replaces.map(str::to_owned),
+        }
+    }
+
+    /// The registry row of [`bot_candidate`]'s passport `jti`, issued at
+    /// `now` under `kid`.
+    pub(crate) fn bot_entry(jti: &str, now: i64, kid: &str) -> PassportEntry {
+        PassportEntry {
+            jti: jti.into(),
+            parent_jti: None,
+            client_id: "bot".into(),
+            agent_id: "bot".into(),
+            principal: "alice".into(),
+            audience: "https://api.example".into(),
+            scopes: "files:read".into(),
+            iat: now,
+            exp: now + 60,
+            kid: kid.into(),
+            status_uri: None,
+            status_idx: None,
+            created_at: now,
+            environment: None,
+            approval_id: None,
+        }
+    }
+
     /// A passport recorded while a switch was being engaged (after the
     /// first check, before the revocation's snapshot saw it): revoked and
     /// refused, and both are in the audit trail.
     #[tokio::test]
     async fn a_mint_racing_the_switch_is_revoked_refused_and_audited() {
         use passport_audit::{Action, AuditRecord, Filter, Outcome};
-        use passport_store::server::PassportEntry;
 
         let dir = tempfile::tempdir().unwrap();
         let now = 1_700_000_000;
@@ -483,38 +484,13 @@ mod tests {
             .build()
             .await
             .unwrap();
-        let candidate = Candidate {
-            agent_id: "bot".into(),
-            principal: "alice".into(),
-            client_id: "bot".into(),
-            audience: "https://api.example".into(),
-            scopes: passport_claims::ScopeSet::parse(["files:read"]).unwrap(),
-            ttl: 60,
-            parent_jti: None,
-            replaces: None,
-        };
+        let candidate = bot_candidate(None);
         // admitted first: no switch yet
         check(&server, &candidate).await.unwrap();
         let db = &server.inner.db;
-        db.record_issued(PassportEntry {
-            jti: "j-racing".into(),
-            parent_jti: None,
-            client_id: "bot".into(),
-            agent_id: "bot".into(),
-            principal: "alice".into(),
-            audience: "https://api.example".into(),
-            scopes: "files:read".into(),
-            iat: now,
-            exp: now + 60,
-            kid: server.kid(),
-            status_uri: None,
-            status_idx: None,
-            created_at: now,
-            environment: None,
-            approval_id: None,
-        })
-        .await
-        .unwrap();
+        db.record_issued(bot_entry("j-racing", now, &server.kid()))
+            .await
+            .unwrap();
         // the switch lands between the check and the record's re-check
         db.engage_kill_switch(NewKillSwitch::new(
             "k1".into(),

@@ -88,7 +88,8 @@ pub(crate) async fn check_replaces(
 ///
 /// # Errors
 /// The kill-switch's refusal (the passport is then revoked); 500 when the
-/// rotation could not be audited (the successor is not handed out).
+/// rotation could not be audited: the successor is then revoked (with
+/// [`revoke_unhanded`]), so no passport never handed out stays ACTIVE.
 pub(crate) async fn recorded(
     server: &Server,
     candidate: &Candidate,
@@ -109,7 +110,10 @@ pub(crate) async fn recorded(
                 .audience(&candidate.audience)
                 .passport(jti, &candidate.agent_id)
                 .passport(previous, &candidate.agent_id);
-            audit::record(server, event).await?;
+            if let Err(e) = audit::record(server, event).await {
+                revoke_unhanded(server, candidate, jti, UNHANDED_RULE, None).await;
+                return Err(e);
+            }
         }
         // a concurrent replacement named its successor first; this
         // passport stands alone (the lineage keeps the first)
@@ -127,6 +131,64 @@ pub(crate) async fn recorded(
         ),
     }
     Ok(())
+}
+
+/// The rule the revocation of a successor never handed out names.
+pub(crate) const UNHANDED_RULE: &str = "lifecycle.rotation";
+
+/// Revokes `jti`, minted for `candidate` and recorded but not handed out
+/// (with its descendants), audited as revoked under `rule` — after
+/// `first` (a refusal's record) when given; when it cannot be revoked,
+/// `first` is recorded saying so (`"revoked": false`). Failures are
+/// logged: the caller answers its error already.
+///
+/// Used for a successor whose rotation could not be audited (review 2b:
+/// it stayed ACTIVE, its predecessor ROTATED; the predecessor keeps its
+/// successor link — the registry names a successor once — and stays valid
+/// until it expires: its holder asks again without `replaces`) and for a
+/// passport caught by a kill-switch engaged while it was minted.
+pub(crate) async fn revoke_unhanded(
+    server: &Server,
+    candidate: &Candidate,
+    jti: &str,
+    rule: &str,
+    first: Option<AuditEvent>,
+) {
+    match server
+        .inner
+        .db
+        .revoke_cascade(jti, server.inner.clock.now())
+        .await
+    {
+        Ok(revoked) => {
+            tracing::warn!(
+                jti = %jti,
+                agent_id = %candidate.agent_id,
+                rule,
+                "a passport minted but not handed out is revoked"
+            );
+            if let Some(first) = first {
+                audit::refusal(server, first).await;
+            }
+            if audit::revoked_by_rule(server, &candidate.client_id, Some(rule), &revoked)
+                .await
+                .is_err()
+            {
+                tracing::error!(jti = %jti, rule, "the revocation could not be audited");
+            }
+        }
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                jti = %jti,
+                rule,
+                "a passport minted but not handed out could not be revoked"
+            );
+            if let Some(first) = first {
+                audit::refusal(server, first.detail(serde_json::json!({"revoked": false}))).await;
+            }
+        }
+    }
 }
 
 /// Which registry rows an administrator lists.
@@ -229,4 +291,54 @@ pub(crate) async fn list(
             )
         })?;
     Ok(rows.into_iter().map(|l| entry(l, now)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::super::audit::tests::server;
+    use super::super::kill_switch::tests::{bot_candidate, bot_entry};
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    /// The rotation's record cannot be stored (a trigger refuses it, and
+    /// only it): the mint answers 500 and the successor, recorded but
+    /// never handed out, is REVOKED, not ACTIVE.
+    #[tokio::test]
+    async fn a_successor_whose_rotation_is_not_audited_is_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = server(&dir).await;
+        let db = &server.inner.db;
+        for jti in ["j-old", "j-new"] {
+            db.record_issued(bot_entry(jti, NOW, "k")).await.unwrap();
+        }
+        db.execute_script_for_tests(
+            "CREATE TRIGGER no_rotate BEFORE INSERT ON audit_log \
+             WHEN instr(NEW.line, '\"action\":\"rotate\"') > 0 \
+             BEGIN SELECT RAISE(ABORT, 'rotation refused'); END",
+        )
+        .await
+        .unwrap();
+        let candidate = bot_candidate(Some("j-old"));
+        let e = recorded(&server, &candidate, "j-new").await.unwrap_err();
+        assert_eq!((e.status, e.error), (500, codes::SERVER_ERROR));
+        let now = server.inner.clock.now();
+        let successor = db.registry_lineage("j-new").await.unwrap().unwrap();
+        assert!(successor.record.revoked_at.is_some());
+        assert_eq!(state(&successor, now), Lifecycle::Revoked);
+        // and its revocation is in the trail, naming the rule
+        let revokes: Vec<passport_audit::AuditRecord> = db
+            .export_audit(&passport_audit::Filter::default(), 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|r: &passport_audit::AuditRecord| r.action == Action::Revoke)
+            .collect();
+        assert_eq!(revokes.len(), 1);
+        assert_eq!(revokes[0].rule.as_deref(), Some(UNHANDED_RULE));
+        assert_eq!(revokes[0].links[0].jti, "j-new");
+    }
 }

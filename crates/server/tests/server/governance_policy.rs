@@ -58,7 +58,7 @@ auditor = ["auditors"]
 "#;
 
 pub(crate) struct Governed {
-    mock: MockOidc,
+    pub(crate) mock: MockOidc,
     pub(crate) s: Running,
     pub(crate) clock: Arc<ManualClock>,
     policy: std::path::PathBuf,

@@ -32,6 +32,7 @@ mod resource_server;
 mod review_a;
 mod review_b1;
 mod review_b2;
+mod self_rules;
 mod shared_state;
 mod token_request;
 
