@@ -309,6 +309,30 @@ mod tests {
     }
 
     #[test]
+    fn kept_claim_values_are_mapped_by_the_mapping_in_force() {
+        let kept = mapping().claim_of(&claims(json!({"groups": "leads x", "sub": "s"})));
+        assert_eq!(
+            kept,
+            RoleClaim::new("groups", vec!["leads".into(), "x".into()])
+        );
+        assert_eq!(
+            mapping().roles_from(&kept),
+            BTreeSet::from([AdminRole::Approver])
+        );
+        // the value taken out of the mapping: the role is gone
+        let fewer: RoleMapping =
+            toml::from_str("claim = \"groups\"\n[roles]\napprover = [\"approvers\"]").unwrap();
+        assert!(fewer.roles_from(&kept).is_empty());
+        // the mapping now reads another claim: values kept from the old
+        // one give nothing, even if they match
+        let renamed: RoleMapping =
+            toml::from_str("claim = \"roles\"\n[roles]\napprover = [\"leads\"]").unwrap();
+        assert!(renamed.roles_from(&kept).is_empty());
+        // a session stored before claim values were kept: no role
+        assert!(mapping().roles_from(&RoleClaim::default()).is_empty());
+    }
+
+    #[test]
     fn an_unknown_role_or_member_is_refused_at_load() {
         assert!(toml::from_str::<RoleMapping>("[roles]\nsuperuser = [\"x\"]").is_err());
         assert!(toml::from_str::<RoleMapping>("claims = \"roles\"").is_err());
