@@ -6,9 +6,15 @@
 //! - **The session.** A random 256-bit id in a cookie (`HttpOnly`,
 //!   `SameSite=Strict`, `Path=/admin`, `Secure` and `__Secure-`-prefixed
 //!   on an https issuer); the database keeps only its SHA-256, with the
-//!   principal, the roles the mapping gave at login, a CSRF secret, and
-//!   its absolute ([`SESSION_TTL`]) and idle ([`IDLE_TIMEOUT`]) limits. Any
+//!   principal, the upstream claim values the role mapping reads (and the
+//!   roles they gave at login, for the record), a CSRF secret, and its
+//!   absolute ([`SESSION_TTL`]) and idle ([`IDLE_TIMEOUT`]) limits. Any
 //!   instance on the database accepts it.
+//! - **Roles in force.** A session's roles are mapped from its stored
+//!   claim values at every request with the mapping in force
+//!   ([`crate::governance::role_mapping`]): a role the policy takes away
+//!   (and reloads) is gone from open sessions at once, on pages, forms
+//!   and the event stream, as on the bearer path.
 //! - **No role, no session.** A principal the mapping gives no role gets a
 //!   403 page.
 //! - **Login CSRF.** `/admin/login` sets a browser-binding cookie whose
@@ -27,11 +33,11 @@ use std::sync::{Mutex, PoisonError};
 use askama::Template;
 use axum::http::request::Parts;
 use passport_oidc::PendingLogin;
-use passport_store::server::{NewAdminSession, TokenHash};
+use passport_store::server::{NewAdminSession, RoleClaim, TokenHash};
 
 use super::upstream_login;
 use crate::governance::audit::{self, Action, AuditEvent, Outcome};
-use crate::governance::roles::{AdminActor, AdminRole};
+use crate::governance::roles::AdminActor;
 use crate::service::random_token;
 
 /// Where an administrator logs in.
@@ -324,7 +330,9 @@ async fn create_session(
     params: &[(String, String)],
 ) -> Result<Response, OAuthError> {
     let identity = upstream_login::finish(server, *pending.login, params).await?;
-    let roles = crate::governance::role_mapping(server).roles_of(&identity.raw_claims);
+    let mapping = crate::governance::role_mapping(server);
+    let role_claim = mapping.claim_of(&identity.raw_claims);
+    let roles = mapping.roles_from(&role_claim);
     if roles.is_empty() {
         // a refusal stays one, recorded or not
         audit::refusal(
@@ -355,15 +363,18 @@ async fn create_session(
     server
         .inner
         .db
-        .insert_admin_session(NewAdminSession::new(
-            TokenHash::of(&id),
-            identity.subject.clone(),
-            names.clone(),
-            csrf,
-            now,
-            now.saturating_add(SESSION_TTL),
-            IDLE_TIMEOUT,
-        ))
+        .insert_admin_session(
+            NewAdminSession::new(
+                TokenHash::of(&id),
+                identity.subject.clone(),
+                names.clone(),
+                csrf,
+                now,
+                now.saturating_add(SESSION_TTL),
+                IDLE_TIMEOUT,
+            )
+            .with_role_claim(role_claim),
+        )
         .await
         .map_err(|e| server_error("the session could not be stored", &e))?;
     if let Err(e) = server.inner.db.purge_admin_sessions(now).await {
@@ -420,6 +431,8 @@ pub(crate) struct Session {
     /// The token every state-changing form of this session carries.
     pub(crate) csrf: String,
     id_hash: TokenHash,
+    /// The upstream claim values the roles are mapped from.
+    role_claim: RoleClaim,
 }
 
 impl std::fmt::Debug for Session {
@@ -430,13 +443,6 @@ impl std::fmt::Debug for Session {
             .finish_non_exhaustive()
     }
 }
-
-const ALL_ROLES: [AdminRole; 4] = [
-    AdminRole::IdentityAdmin,
-    AdminRole::Approver,
-    AdminRole::ResourceOwner,
-    AdminRole::Auditor,
-];
 
 /// The live session the request's cookie names (its use recorded), if any.
 ///
@@ -462,10 +468,8 @@ pub(crate) async fn session_of(
         .await
         .map_err(|e| server_error("the session could not be read", &e))?
         .ok_or_else(unauthorized)?;
-    let roles = ALL_ROLES
-        .into_iter()
-        .filter(|role| record.roles.iter().any(|n| n == role.name()))
-        .collect();
+    // the mapping in force now, not the roles it gave at login
+    let roles = crate::governance::role_mapping(server).roles_from(&record.role_claim);
     Ok(Session {
         actor: AdminActor {
             principal: record.principal,
@@ -473,10 +477,19 @@ pub(crate) async fn session_of(
         },
         csrf: record.csrf_secret,
         id_hash,
+        role_claim: record.role_claim,
     })
 }
 
 impl Session {
+    /// Maps the session's claim values again with the mapping in force (a
+    /// long-lived request, the event stream, calls it before each use of
+    /// the roles); whether the session still holds any role.
+    pub(crate) fn remap_roles(&mut self, server: &Server) -> bool {
+        self.actor.roles = crate::governance::role_mapping(server).roles_from(&self.role_claim);
+        !self.actor.roles.is_empty()
+    }
+
     /// Whether the session is still live at `now` (without recording a
     /// use: an open event stream is not activity).
     pub(crate) async fn is_live(&self, server: &Server) -> bool {

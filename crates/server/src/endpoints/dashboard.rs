@@ -332,8 +332,6 @@ struct Stream {
     session: Session,
     changes: tokio::sync::broadcast::Receiver<crate::governance::events::Event>,
     audit: tokio::sync::broadcast::Receiver<std::sync::Arc<AuditEntry>>,
-    /// Whether this session may read the audit trail (the live rows).
-    auditor: bool,
     tick: tokio::time::Interval,
     last: HashMap<&'static str, String>,
     queue: VecDeque<SseEvent>,
@@ -377,13 +375,26 @@ impl Stream {
     async fn next(&mut self) -> Option<SseEvent> {
         use tokio::sync::broadcast::error::RecvError;
         loop {
+            // the roles the mapping in force gives, before each event: a
+            // role taken away (a policy reload) stops what it let the
+            // stream send; no role left ends the stream
+            let before = self.session.actor.roles.clone();
+            if !self.session.remap_roles(&self.server) {
+                return None;
+            }
+            if self.session.actor.roles != before {
+                // queued under the roles before: read again under these
+                self.queue.clear();
+                self.last.clear();
+                self.refresh().await;
+            }
             if let Some(event) = self.queue.pop_front() {
                 return Some(event);
             }
             tokio::select! {
                 _ = self.changes.recv() => {}
                 entry = self.audit.recv() => match entry {
-                    Ok(entry) if self.auditor => {
+                    Ok(entry) if self.session.actor.require(AdminRole::Auditor).is_ok() => {
                         if let Some(row) = audit_row_html(&entry.record) {
                             self.queue.push_back(SseEvent::default().event("audit").data(row));
                         }
@@ -414,7 +425,8 @@ impl Stream {
 ///
 /// Snapshots are re-read on a mint, revocation or audit record here, and
 /// every tick for changes made by another instance; sent when changed.
-/// Ends when the session does.
+/// The session's roles are mapped again with the mapping in force before
+/// each event. Ends when the session does, or holds no role any more.
 pub(super) async fn events(State(server): State<Server>, headers: HeaderMap) -> Response {
     let session = match session_of(&server, &headers).await {
         Ok(session) => session,
@@ -428,7 +440,6 @@ pub(super) async fn events(State(server): State<Server>, headers: HeaderMap) -> 
     let state = Stream {
         changes: server.inner.events.subscribe(),
         audit: crate::governance::audit::subscribe(&server),
-        auditor: session.actor.require(AdminRole::Auditor).is_ok(),
         server,
         session,
         tick,

@@ -121,7 +121,7 @@ struct KeptList {
     version: StatusListVersion,
     /// The key it is signed with.
     kid: String,
-    /// Its `iat`: the start of the period it was signed in.
+    /// Its `iat` ([`list_iat`]).
     iat: i64,
     token: Arc<str>,
 }
@@ -149,6 +149,19 @@ fn period_start(now: i64, ttl: u64) -> i64 {
     now - now.rem_euclid(period)
 }
 
+/// The `iat` of a list showing the registry at `version`, signed at
+/// `now`: the start of the period ([`period_start`]), or the time of the
+/// latest revocation it shows if that is later. A list from before a
+/// revocation is then strictly older than every list after it (unless
+/// both fall in the revocation's second), and a verifier that has seen the
+/// newer one refuses the older as a rollback — with the period start
+/// alone, both named the same `iat` for up to a period. Every instance
+/// reads the same time from the database, so they still sign the same
+/// `iat` for the same state.
+fn list_iat(now: i64, ttl: u64, version: &StatusListVersion) -> i64 {
+    period_start(now, ttl).max(version.revoked_at)
+}
+
 async fn served_status_list(server: &Server) -> Result<Arc<str>, OAuthError> {
     let inner = &server.inner;
     let uri = inner.status_uri.as_str();
@@ -158,7 +171,8 @@ async fn served_status_list(server: &Server) -> Result<Arc<str>, OAuthError> {
         .await
         .map_err(|e| server_error("the status list could not be read", &e))?;
     let keys = server.keys();
-    let iat = period_start(server.now(), inner.status_ttl);
+    let now = server.now();
+    let iat = list_iat(now, inner.status_ttl, &version);
     let cache = &inner.status_list;
     let kept = cache
         .kept
@@ -172,7 +186,7 @@ async fn served_status_list(server: &Server) -> Result<Arc<str>, OAuthError> {
     {
         return Ok(Arc::clone(&kept.token));
     }
-    let (version, token) = signed_status_list(server, uri, iat).await?;
+    let (version, iat, token) = signed_status_list(server, uri, now).await?;
     cache.signed.fetch_add(1, Ordering::Relaxed);
     let token: Arc<str> = token.into();
     *cache.kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(KeptList {
@@ -184,13 +198,14 @@ async fn served_status_list(server: &Server) -> Result<Arc<str>, OAuthError> {
     Ok(token)
 }
 
-/// The list `uri` as the registry has it now, signed with `iat`, and the
-/// version it was built from.
+/// The list `uri` as the registry has it now, signed at `now`: the version
+/// it was built from, its `iat` ([`list_iat`] of that version: at least
+/// the time of every revocation it shows) and the token.
 async fn signed_status_list(
     server: &Server,
     uri: &str,
-    iat: i64,
-) -> Result<(StatusListVersion, String), OAuthError> {
+    now: i64,
+) -> Result<(StatusListVersion, i64, String), OAuthError> {
     // The list covers the whole index space the allocator draws from (a
     // power of two of at least 2^16 entries, twice the places handed out):
     // every index is inside it, and its size tells little of how many exist.
@@ -200,6 +215,7 @@ async fn signed_status_list(
         .status_list_snapshot(uri)
         .await
         .map_err(|e| server_error("the status list could not be read", &e))?;
+    let iat = list_iat(now, server.inner.status_ttl, &version);
     let mut list = StatusList::with_capacity(1, version.space)
         .map_err(|e| server_error("the status list could not be built", &e))?;
     for idx in revoked {
@@ -215,5 +231,5 @@ async fn signed_status_list(
         server.inner.status_ttl,
     )
     .map_err(|e| server_error("the status list could not be signed", &e))?;
-    Ok((version, token))
+    Ok((version, iat, token))
 }

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::{HeaderMap, header};
 use passport_oidc::OidcError;
+use passport_store::server::RoleClaim;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -92,11 +93,39 @@ impl RoleMapping {
     /// whose values the mapped claim holds. A claim of another shape gives
     /// none.
     pub(crate) fn roles_of(&self, claims: &serde_json::Map<String, Value>) -> BTreeSet<AdminRole> {
-        let held: BTreeSet<&str> = match claims.get(&self.claim) {
-            Some(Value::Array(values)) => values.iter().filter_map(Value::as_str).collect(),
-            Some(Value::String(values)) => values.split_ascii_whitespace().collect(),
-            _ => BTreeSet::new(),
+        self.roles_held(&self.claim_of(claims))
+    }
+
+    /// The mapped claim of `claims` and its values (none for a claim of
+    /// another shape): what a dashboard session keeps, to be mapped again
+    /// at each request with [`RoleMapping::roles_from`].
+    pub(crate) fn claim_of(&self, claims: &serde_json::Map<String, Value>) -> RoleClaim {
+        let values = match claims.get(&self.claim) {
+            Some(Value::Array(values)) => values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::String(values)) => {
+                values.split_ascii_whitespace().map(str::to_owned).collect()
+            }
+            _ => Vec::new(),
         };
+        RoleClaim::new(self.claim.clone(), values)
+    }
+
+    /// The roles this mapping gives the values `kept` (from
+    /// [`RoleMapping::claim_of`], perhaps under an earlier mapping): none
+    /// when the mapping now reads another claim.
+    pub(crate) fn roles_from(&self, kept: &RoleClaim) -> BTreeSet<AdminRole> {
+        if kept.claim != self.claim {
+            return BTreeSet::new();
+        }
+        self.roles_held(kept)
+    }
+
+    fn roles_held(&self, held: &RoleClaim) -> BTreeSet<AdminRole> {
+        let held: BTreeSet<&str> = held.values.iter().map(String::as_str).collect();
         self.roles
             .iter()
             .filter(|(_, values)| values.iter().any(|v| held.contains(v.as_str())))
@@ -282,6 +311,30 @@ mod tests {
             m.roles_of(&claims(json!({"groups": ["approver"]})))
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn kept_claim_values_are_mapped_by_the_mapping_in_force() {
+        let kept = mapping().claim_of(&claims(json!({"groups": "leads x", "sub": "s"})));
+        assert_eq!(
+            kept,
+            RoleClaim::new("groups", vec!["leads".into(), "x".into()])
+        );
+        assert_eq!(
+            mapping().roles_from(&kept),
+            BTreeSet::from([AdminRole::Approver])
+        );
+        // the value taken out of the mapping: the role is gone
+        let fewer: RoleMapping =
+            toml::from_str("claim = \"groups\"\n[roles]\napprover = [\"approvers\"]").unwrap();
+        assert!(fewer.roles_from(&kept).is_empty());
+        // the mapping now reads another claim: values kept from the old
+        // one give nothing, even if they match
+        let renamed: RoleMapping =
+            toml::from_str("claim = \"roles\"\n[roles]\napprover = [\"leads\"]").unwrap();
+        assert!(renamed.roles_from(&kept).is_empty());
+        // a session stored before claim values were kept: no role
+        assert!(mapping().roles_from(&RoleClaim::default()).is_empty());
     }
 
     #[test]

@@ -29,11 +29,13 @@ mod peer_attacks;
 mod postgres;
 mod rate_limit;
 mod resource_server;
+mod review2b_sessions;
 mod review_a;
 mod review_b1;
 mod review_b2;
 mod self_rules;
 mod shared_state;
+mod status_list_rollback;
 mod token_request;
 
 /// Runs `future` to completion on a runtime of its own (for the sync tests

@@ -464,10 +464,14 @@ async fn each_instance_keeps_its_signed_status_list_until_a_revocation_anywhere_
     }
     assert_eq!(a.server.status_list_signatures(), signed);
 
-    // revoked on B: the list A serves says so at once, signed once more
+    // revoked on B: the list A serves says so at once, signed once more,
+    // its `iat` the revocation's time (later than the list before it)
+    let revoked_at = clock.now();
     b.post("/revoke", &owner, &[("token", &passport)]).await;
     let second = served_list(&a).await;
     assert_ne!(second, first);
+    assert_eq!(iat_of(&second), revoked_at);
+    assert!(iat_of(&second) > iat_of(&first));
     assert_eq!(a.server.status_list_signatures(), signed + 1);
     assert_eq!(served_list(&a).await, second);
     assert_eq!(a.server.status_list_signatures(), signed + 1);
@@ -475,17 +479,19 @@ async fn each_instance_keeps_its_signed_status_list_until_a_revocation_anywhere_
     source.add_token(&first).unwrap();
     let verifier = verifier_of(&a, &clock, Some(source.clone())).await;
     verifier.verify_str(&passport).unwrap();
-    // the same `iat` as the list before, never older: a verifier takes it
+    // newer than the list before: a verifier takes it
     source.add_token(&second).unwrap();
     let e = verifier.verify_str(&passport).unwrap_err();
     assert_eq!(e.root_cause().code(), "revoked", "{e}");
     // B serves the same list (same state, key and `iat`)
     assert_eq!(served_list(&b).await, second);
 
-    // a `ttl` after its `iat`, a list is signed again: never served older
+    // at the next period, a list is signed again: never served older than
+    // a `ttl`
     clock.advance(1);
     let third = served_list(&a).await;
-    assert_eq!(iat_of(&third), iat_of(&second) + LIST_TTL as i64);
+    assert_eq!(iat_of(&third), iat_of(&first) + LIST_TTL as i64);
+    assert!(iat_of(&third) > iat_of(&second));
     assert_eq!(a.server.status_list_signatures(), signed + 2);
     source.add_token(&third).unwrap();
     let e = verifier.verify_str(&passport).unwrap_err();

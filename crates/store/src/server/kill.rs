@@ -402,7 +402,8 @@ async fn revoke_subject<E: Exec>(
         )
         .await?;
     // always: an instance caching "active" answers reads the registry again
-    x.exec(super::sql::BUMP_REVOCATION_EPOCH, &[]).await?;
+    x.exec(super::sql::BUMP_REVOCATION_EPOCH, &[now.into()])
+        .await?;
     ops::revoked_rows(&rows)
 }
 

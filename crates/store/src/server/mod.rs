@@ -181,7 +181,7 @@ pub use governance::{
 };
 mod sessions;
 
-pub use sessions::{AdminSessionRecord, NewAdminSession};
+pub use sessions::{AdminSessionRecord, NewAdminSession, RoleClaim};
 
 impl Database {
     /// Opens the database `url` names, creating and migrating it:

@@ -150,6 +150,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0010_admin_sessions.sql"),
         postgres: include_str!("../../migrations/postgres/0010_admin_sessions.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_list_iat_session_claims",
+        sqlite: include_str!("../../migrations/sqlite/0011_list_iat_session_claims.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_list_iat_session_claims.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows: the last migration's
@@ -337,7 +343,7 @@ pub(super) async fn revoke_cascade<E: Exec>(
         .await?;
     if !rows.is_empty() {
         // in the same transaction: whoever reads the new epoch sees these
-        x.exec(sql::BUMP_REVOCATION_EPOCH, &[]).await?;
+        x.exec(sql::BUMP_REVOCATION_EPOCH, &[now.into()]).await?;
     }
     revoked_rows(&rows)
 }

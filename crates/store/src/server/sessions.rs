@@ -23,8 +23,12 @@ pub struct NewAdminSession {
     pub id_hash: TokenHash,
     /// The administrator's upstream `sub`.
     pub principal: String,
-    /// The role names the mapping gave at login.
+    /// The role names the mapping gave at login (a record of the login;
+    /// the roles in force are mapped from [`NewAdminSession::role_claim`]
+    /// at each request).
     pub roles: Vec<String>,
+    /// The upstream claim the role mapping read at login and its values.
+    pub role_claim: RoleClaim,
     /// The secret the session's CSRF tokens derive from.
     pub csrf_secret: String,
     /// When it was created.
@@ -51,11 +55,75 @@ impl NewAdminSession {
             id_hash,
             principal: principal.into(),
             roles,
+            role_claim: RoleClaim::default(),
             csrf_secret: csrf_secret.into(),
             created_at: now,
             expires_at,
             idle_timeout,
         }
+    }
+
+    /// The session with the upstream claim the role mapping reads and the
+    /// values the administrator's ID token held in it.
+    #[must_use]
+    pub fn with_role_claim(mut self, role_claim: RoleClaim) -> NewAdminSession {
+        self.role_claim = role_claim;
+        self
+    }
+}
+
+/// The upstream claim a role mapping reads (e.g. `roles`) and the values
+/// an administrator's ID token held in it at login: what a session's roles
+/// are mapped from again at each request, with the mapping in force then.
+/// A session opened before these were stored has none (no claim, no
+/// value), and so no role.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoleClaim {
+    /// The claim's name.
+    pub claim: String,
+    /// Its values, as strings.
+    pub values: Vec<String>,
+}
+
+impl RoleClaim {
+    /// The claim `claim` holding `values`.
+    ///
+    /// ```
+    /// use passport_store::server::RoleClaim;
+    /// let c = RoleClaim::new("roles", vec!["approvers".into()]);
+    /// assert_eq!(c.claim, "roles");
+    /// ```
+    pub fn new(claim: impl Into<String>, values: Vec<String>) -> RoleClaim {
+        RoleClaim {
+            claim: claim.into(),
+            values,
+        }
+    }
+
+    /// As stored: `{"claim": NAME, "values": [...]}`.
+    fn to_json(&self) -> String {
+        serde_json::json!({ "claim": self.claim, "values": self.values }).to_string()
+    }
+
+    /// As stored; `{}` (a session from before they were kept) is none.
+    fn from_json(text: &str) -> Result<RoleClaim, StoreError> {
+        let corrupt = || StoreError::Corrupt("session claim values".into());
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| corrupt())?;
+        let claim = match value.get("claim") {
+            None => String::new(),
+            Some(c) => c.as_str().ok_or_else(corrupt)?.to_owned(),
+        };
+        let values = match value.get("values") {
+            None => Vec::new(),
+            Some(v) => v
+                .as_array()
+                .ok_or_else(corrupt)?
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned).ok_or_else(corrupt))
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(RoleClaim { claim, values })
     }
 }
 
@@ -65,8 +133,11 @@ impl NewAdminSession {
 pub struct AdminSessionRecord {
     /// The administrator's upstream `sub`.
     pub principal: String,
-    /// The role names given at login.
+    /// The role names given at login (a record; map
+    /// [`AdminSessionRecord::role_claim`] for the roles in force).
     pub roles: Vec<String>,
+    /// The upstream claim the mapping read at login and its values.
+    pub role_claim: RoleClaim,
     /// The CSRF secret.
     pub csrf_secret: String,
     /// When it was created.
@@ -80,6 +151,7 @@ impl std::fmt::Debug for AdminSessionRecord {
         f.debug_struct("AdminSessionRecord")
             .field("principal", &self.principal)
             .field("roles", &self.roles)
+            .field("role_claim", &self.role_claim)
             .field("csrf_secret", &"[redacted]")
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
@@ -88,14 +160,15 @@ impl std::fmt::Debug for AdminSessionRecord {
 }
 
 const INSERT: &str = "INSERT INTO admin_sessions (id_hash, principal, roles, csrf_secret, \
-    created_at, expires_at, last_seen, idle_timeout) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    created_at, expires_at, last_seen, idle_timeout, claim_values) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// Records the use and returns the session, only if neither expired nor
 /// idle for too long. (`$1` first: SQLite numbers `$N` parameters in the
 /// order they appear.)
 const TOUCH: &str = "UPDATE admin_sessions SET last_seen = $1 \
     WHERE id_hash = $2 AND expires_at > $1 AND last_seen + idle_timeout > $1 \
-    RETURNING principal, roles, csrf_secret, created_at, expires_at";
+    RETURNING principal, roles, csrf_secret, created_at, expires_at, claim_values";
 
 const DELETE: &str = "DELETE FROM admin_sessions WHERE id_hash = $1";
 
@@ -104,6 +177,7 @@ const PURGE: &str =
 
 async fn insert<E: Exec>(x: &mut E, s: &NewAdminSession) -> Result<(), StoreError> {
     let roles = serde_json::to_string(&s.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let claim = s.role_claim.to_json();
     x.exec(
         INSERT,
         &[
@@ -115,6 +189,7 @@ async fn insert<E: Exec>(x: &mut E, s: &NewAdminSession) -> Result<(), StoreErro
             s.expires_at.into(),
             s.created_at.into(),
             s.idle_timeout.into(),
+            claim.into(),
         ],
     )
     .await?;
@@ -124,9 +199,11 @@ async fn insert<E: Exec>(x: &mut E, s: &NewAdminSession) -> Result<(), StoreErro
 fn session_row(r: &Row) -> Result<AdminSessionRecord, StoreError> {
     let roles = serde_json::from_str(&r.text(1)?)
         .map_err(|e| StoreError::Corrupt(format!("session roles: {e}")))?;
+    let role_claim = RoleClaim::from_json(&r.text(5)?)?;
     Ok(AdminSessionRecord {
         principal: r.text(0)?,
         roles,
+        role_claim,
         csrf_secret: r.text(2)?,
         created_at: r.int(3)?,
         expires_at: r.int(4)?,

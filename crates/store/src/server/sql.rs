@@ -53,10 +53,14 @@ pub(super) const REVOKE_CASCADE: &str = "WITH RECURSIVE chain(jti) AS ( \
      WHERE jti IN (SELECT jti FROM chain) AND state = 'active' \
      RETURNING jti, status_uri, status_idx, revoked_reason";
 
-/// Moves the revocation epoch (no parameters: the statement runs as a
-/// script on both backends).
-pub(super) const BUMP_REVOCATION_EPOCH: &str =
-    "UPDATE registry_epoch SET revocations = revocations + 1 WHERE id = 1";
+/// Moves the revocation epoch and records `$1` as the latest revocation's
+/// time (never moved backwards: an instance whose clock is behind does not
+/// make a later list look older), in one statement: whoever reads the new
+/// epoch reads that time with it.
+pub(super) const BUMP_REVOCATION_EPOCH: &str = "UPDATE registry_epoch \
+     SET revocations = revocations + 1, \
+       revoked_at = CASE WHEN revoked_at > $1 THEN revoked_at ELSE $1 END \
+     WHERE id = 1";
 
 pub(super) const REVOCATION_EPOCH: &str = "SELECT revocations FROM registry_epoch WHERE id = 1";
 

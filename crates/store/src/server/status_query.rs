@@ -9,9 +9,9 @@ use crate::error::StoreError;
 
 const ALLOCATED: &str = "SELECT next_idx FROM status_allocation WHERE uri = $1";
 
-/// The revocation epoch and the places handed out from list `$1`, in one
-/// statement (one snapshot).
-const VERSION: &str = "SELECT e.revocations, a.next_idx FROM registry_epoch e \
+/// The revocation epoch, the places handed out from list `$1` and the
+/// latest revocation's time, in one statement (one snapshot).
+const VERSION: &str = "SELECT e.revocations, a.next_idx, e.revoked_at FROM registry_epoch e \
      LEFT JOIN status_allocation a ON a.uri = $1 WHERE e.id = 1";
 
 /// What the status list of one URI, as the registry has it, depends on:
@@ -24,6 +24,10 @@ const VERSION: &str = "SELECT e.revocations, a.next_idx FROM registry_epoch e \
 pub struct StatusListVersion {
     /// The registry's revocation epoch.
     pub revocations: i64,
+    /// When the latest revocation counted by `revocations` was made (0
+    /// before any): a list showing it must not name an earlier `iat` than
+    /// this, or the list from before it would look as new.
+    pub revoked_at: i64,
     /// The size of the list's index space.
     pub space: u64,
 }
@@ -51,6 +55,7 @@ async fn version<E: super::exec::Exec>(
         .ok_or_else(|| StoreError::Corrupt("the revocation epoch is missing".into()))?;
     Ok(StatusListVersion {
         revocations: row.int(0)?,
+        revoked_at: row.int(2)?,
         space: space(row.opt_int(1)?)?,
     })
 }
@@ -62,9 +67,25 @@ async fn snapshot<E: super::exec::Exec>(
     x: &mut E,
     uri: &str,
 ) -> Result<(StatusListVersion, Vec<u64>), StoreError> {
-    let revocations = super::ops::revocation_epoch(x).await?;
+    let (revocations, revoked_at) = epoch(x).await?;
     let (space, revoked) = revoked(x, uri).await?;
-    Ok((StatusListVersion { revocations, space }, revoked))
+    let version = StatusListVersion {
+        revocations,
+        revoked_at,
+        space,
+    };
+    Ok((version, revoked))
+}
+
+const EPOCH: &str = "SELECT revocations, revoked_at FROM registry_epoch WHERE id = 1";
+
+/// The revocation epoch and the latest revocation's time.
+async fn epoch<E: super::exec::Exec>(x: &mut E) -> Result<(i64, i64), StoreError> {
+    let rows = x.query(EPOCH, &[]).await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("the revocation epoch is missing".into()))?;
+    Ok((row.int(0)?, row.int(1)?))
 }
 
 async fn revoked<E: super::exec::Exec>(

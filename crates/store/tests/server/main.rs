@@ -12,6 +12,7 @@ mod common;
 mod governance;
 mod hot_paths;
 mod kill;
+mod list_iat_session_claims;
 mod review3;
 mod schema;
 mod secrets;

@@ -1,0 +1,181 @@
+//! A dashboard session's roles are those the role mapping in force gives
+//! the upstream claim values stored at login, mapped again at each
+//! request: a role the operator takes away from `[administrators.roles]`
+//! (and reloads) is gone from open sessions at once — their forms are
+//! refused and their event stream stops sending what the role let it
+//! read — as it is on the bearer path. (Second review of session 5: a
+//! session kept the roles of its login for up to 8 h.)
+
+use std::time::Duration;
+
+use passport_mock_oidc::MockOidc;
+use passport_oidc::{OidcConfig, Provider};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::admin_session::{Admin, admin_of, csrf_of};
+use crate::kill_switch::{ADMIN_CLIENT, api};
+use passport_server::WorkloadClient;
+
+const POLICY: &str = r#"
+[environments.prod]
+max_ttl = 45
+audiences = ["https://prod.example/api"]
+approval = true
+[[environments.prod.grants]]
+roles = ["pipeline"]
+scopes = ["deploy:run"]
+
+[administrators]
+claim = "roles"
+api_client_id = "passport-admin"
+[administrators.roles]
+identity_admin = ["passport-admins"]
+approver = ["approvers"]
+auditor = ["auditors"]
+"#;
+
+/// An admin API bearer for `sub` holding `roles`.
+fn bearer(a: &Admin, sub: &str, roles: &[&str]) -> String {
+    let mut claims = a.mock.default_claims();
+    claims["sub"] = json!(sub);
+    claims["roles"] = json!(roles);
+    claims["aud"] = json!(ADMIN_CLIENT);
+    a.mock.mint_id_token(claims)
+}
+
+/// A workload registered with the `pipeline` identity whose request for
+/// prod waits for an approval; the approval's id.
+async fn pending_approval(a: &Admin, ada: &str) -> (WorkloadClient, String) {
+    let client = a.running.workload("deploy:run").await;
+    let r = api(
+        &a.running,
+        Some(ada),
+        Method::POST,
+        "/admin/api/identities",
+        Some(json!({"agent_id": client.client_id, "owner": "olivia", "roles": ["pipeline"]})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = a
+        .running
+        .token(
+            &client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", "https://prod.example/api"),
+                ("scope", "deploy:run"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "authorization_pending", "{body}");
+    let id = body["approval_id"].as_str().unwrap().to_owned();
+    (client, id)
+}
+
+#[tokio::test]
+async fn a_role_taken_away_by_a_policy_reload_is_gone_from_open_sessions() {
+    let mock = MockOidc::builder()
+        .redirect_path("/authorize/callback")
+        .user("april", json!({"roles": ["approvers"]}))
+        .start()
+        .await
+        .unwrap();
+    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let p = policy.clone();
+    let a = admin_of(mock, dir, move |b| b.upstream(provider).policy_file(p)).await;
+    let ada = bearer(&a, "ada", &["passport-admins"]);
+    let (_, id) = pending_approval(&a, &ada).await;
+
+    // april's session, opened while "approvers" gives the approver role:
+    // its page offers the decision, its event stream sends the approvals
+    let april = a.session("april").await;
+    let page = a
+        .get("/admin/approvals", &april)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&id), "{page}");
+    let csrf = csrf_of(&page);
+    let mut events = a.get("/admin/events", &april).await;
+    assert_eq!(events.status(), StatusCode::OK);
+    let mut seen = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !(seen.contains("event: approvals") && seen.contains(&id)) {
+            let chunk = events.chunk().await.unwrap().expect("the stream goes on");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no approval in {seen}"));
+
+    // the operator takes the approver role away from "approvers"
+    std::fs::write(&policy, POLICY.replace("approver = [\"approvers\"]\n", "")).unwrap();
+    a.running.server.reload_policy_now().await.unwrap();
+    // the reload took: april's bearer has no approver role any more
+    let r = api(
+        &a.running,
+        Some(&bearer(&a, "april", &["approvers"])),
+        Method::POST,
+        &format!("/admin/api/approvals/{id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // nor has her open session: its form is refused
+    let r = a
+        .post(
+            "/admin/approvals/decide",
+            &april,
+            None,
+            &[("csrf", &csrf), ("id", &id), ("decision", "approve")],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "{:?}",
+        r.headers().get("location")
+    );
+    let page = a
+        .get("/admin/approvals", &april)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(&id), "{page}");
+    // the approval still waits
+    let r = api(
+        &a.running,
+        Some(&bearer(&a, "audrey", &["auditors"])),
+        Method::GET,
+        "/admin/api/approvals",
+        None,
+    )
+    .await;
+    let listed = r.text().await.unwrap();
+    assert!(
+        listed.contains(&id) && listed.contains("pending"),
+        "{listed}"
+    );
+
+    // a new request waits for an approval: the open stream does not send
+    // it (april holds no role now, so the stream ends)
+    let (_, second) = pending_approval(&a, &ada).await;
+    seen.clear();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = events.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream went on: {seen}");
+    assert!(!seen.contains(&second), "{seen}");
+    assert!(!seen.contains("event: approvals"), "{seen}");
+}
