@@ -27,44 +27,10 @@ const DEV: &str = "https://dev.example/api";
 const TEST: &str = "https://test.example/api";
 const PROD: &str = "https://prod.example/api";
 
-/// The reference's caps: dev 120 s, test 90 s, prod 45 s with approval.
-const POLICY: &str = r#"
-approval_ttl = 900
-
-[environments.dev]
-max_ttl = 120
-audiences = ["https://dev.example/api"]
-approval = false
-[[environments.dev.grants]]
-roles = ["pipeline"]
-scopes = ["build:*"]
-
-[environments.test]
-max_ttl = 90
-audiences = ["https://test.example/api"]
-approval = false
-[[environments.test.grants]]
-roles = ["pipeline"]
-scopes = ["test:run"]
-
-[environments.prod]
-max_ttl = 45
-audiences = ["https://prod.example/api"]
-approval = true
-[[environments.prod.grants]]
-roles = ["deployer"]
-scopes = ["deploy:run"]
-
-[administrators]
-claim = "roles"
-# administrators present ID tokens of their own upstream client on the API
-api_client_id = "passport-admin"
-[administrators.roles]
-identity_admin = ["passport-admins"]
-approver = ["approvers"]
-resource_owner = ["owners"]
-auditor = ["auditors"]
-"#;
+/// The reference's caps: dev 120 s, test 90 s, prod 45 s with approval —
+/// the policy file the README and `passport serve --policy` document, so
+/// this example keeps it honest.
+const POLICY: &str = include_str!("governance/policy.toml");
 
 /// The running pipeline: the server, its URL, the provider that signs the
 /// administrators' ID tokens.
