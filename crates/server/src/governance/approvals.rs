@@ -4,7 +4,9 @@
 //! requester. An approval admits
 //! passports whose scopes it covers, for the principal that asked, until it
 //! expires (the policy's `approval_ttl`); a denial refuses the same request
-//! for as long, after which it may be asked again.
+//! for as long, after which it may be asked again. A request waits for a
+//! decision as long (then it is expired, cannot be decided, and the next
+//! request opens a new one).
 
 use passport_claims::ScopeSet;
 use passport_store::server::{ApprovalRecord, ApprovalState, Decision};
@@ -84,7 +86,9 @@ pub(crate) async fn admit_under(
             state: ApprovalState::Pending,
             decided_by: None,
             decided_at: None,
-            expires_at: None,
+            // nobody decided in time: expired, and the next request opens
+            // a new one (an approver never approves a stale request)
+            expires_at: Some(now.saturating_add(approval_ttl(server))),
         })
         .await
         .map_err(|e| unavailable(&e))?;
@@ -112,6 +116,17 @@ pub(crate) async fn admit_under(
     )
     .await;
     Err(waiting)
+}
+
+/// The policy's `approval_ttl` in seconds: how long a decision holds, and
+/// how long a request waits for one.
+fn approval_ttl(server: &Server) -> i64 {
+    let ttl = server
+        .inner
+        .policy
+        .as_ref()
+        .map_or(DEFAULT_APPROVAL_TTL, |p| p.current().approval_ttl);
+    i64::try_from(ttl).unwrap_or(i64::MAX)
 }
 
 /// The scopes as stored: sorted, space-separated.
@@ -180,16 +195,11 @@ pub(crate) async fn decide(
         return Err(refused);
     }
     let now = server.inner.clock.now();
-    let ttl = server
-        .inner
-        .policy
-        .as_ref()
-        .map_or(DEFAULT_APPROVAL_TTL, |p| p.current().approval_ttl);
     let decision = Decision {
         approve,
         decided_by: actor.principal.clone(),
         now,
-        expires_at: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+        expires_at: now.saturating_add(approval_ttl(server)),
     };
     let Some(decided) = db
         .decide_approval(id, decision)
@@ -199,7 +209,7 @@ pub(crate) async fn decide(
         return Err(OAuthError::new(
             409,
             codes::INVALID_REQUEST,
-            "approval_decided: this approval is no longer pending",
+            "approval_decided: this approval is no longer pending (decided, or expired undecided)",
         ));
     };
     // answered as decided only once audited

@@ -175,6 +175,16 @@ impl Policy {
                 "approval_ttl",
             ));
         }
+        // A policy without environments would refuse every grant; more
+        // likely it is a file caught empty by a writer (truncated, not yet
+        // written): refused, so the running policy stays.
+        if raw.environments.is_empty() {
+            return Err(invalid(
+                "environments".into(),
+                "none defined: a policy names at least one environment".into(),
+                "[environments",
+            ));
+        }
         let mut environments = Vec::new();
         let mut owner_of: BTreeMap<String, String> = BTreeMap::new();
         for (env_name, env) in raw.environments {
@@ -645,6 +655,22 @@ scopes = ["deploy:run"]
         let granted = dev.granted("a1", &["builder".into()]);
         assert_eq!(beyond(&asked, &granted), ["deploy:run"]);
         assert!(dev.granted("a1", &[]).is_empty());
+    }
+
+    /// A file caught empty (truncated by a writer, not yet written) is no
+    /// policy: it would refuse every grant and drop the administrators.
+    #[test]
+    fn a_policy_without_environments_is_refused() {
+        for text in [
+            "",
+            "\n",
+            "approval_ttl = 900\n",
+            "[administrators]\nclaim = \"roles\"\n",
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.code(), "policy_invalid", "{text:?}: {e}");
+            assert_eq!(rule_of(e), "environments", "{text:?}");
+        }
     }
 
     /// A writer caught mid-way: the file cut just before `approval = true`

@@ -976,3 +976,42 @@ async fn review_a_refresh_refused_by_governance_does_not_spend_the_grant() {
         "after approval, the retry of the refused refresh: {body}"
     );
 }
+
+/// A request nobody decided within `approval_ttl` expires: an approver
+/// cannot approve it afterwards (409), and the agent's next request opens
+/// a new one (an approver never approves a stale request).
+#[tokio::test]
+async fn a_request_nobody_decided_in_time_expires() {
+    let g = governed(POLICY).await;
+    let client = g.workload(&["deployer"]).await;
+    let pending = |r| {
+        refused(
+            r,
+            StatusCode::BAD_REQUEST,
+            "authorization_pending",
+            "environments.prod.approval",
+        )
+    };
+    let body = pending(g.ask(&client, PROD, "deploy:run").await).await;
+    let stale = body["approval_id"].as_str().unwrap().to_owned();
+    g.clock.advance(901);
+    let r = g
+        .api(
+            "POST",
+            &format!("/admin/api/approvals/{stale}/approve"),
+            &g.admin("bob", &["approvers"]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("approval_decided"),
+        "{body}"
+    );
+    let body = pending(g.ask(&client, PROD, "deploy:run").await).await;
+    assert_ne!(body["approval_id"], stale.as_str(), "{body}");
+}

@@ -121,7 +121,9 @@ pub struct ApprovalRecord {
     pub decided_by: Option<String>,
     /// When.
     pub decided_at: Option<i64>,
-    /// Until when a decision holds.
+    /// Until when a decision holds; for a pending request, until when it
+    /// waits for one (then it is expired and cannot be decided; `None`:
+    /// it waits for ever).
     pub expires_at: Option<i64>,
 }
 
@@ -140,11 +142,14 @@ const APPROVAL_COLUMNS: &str = "id, agent_id, environment, audience, scopes, req
      requested_at, state, decided_by, decided_at, expires_at";
 
 const INSERT_PENDING: &str = "INSERT INTO approvals (id, agent_id, environment, audience, \
-     scopes, requested_by, requested_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending') \
-     ON CONFLICT DO NOTHING";
+     scopes, requested_by, requested_at, state, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) ON CONFLICT DO NOTHING";
 
+/// Marks expired what has passed its `expires_at`: a decision, and a
+/// pending request nobody decided in time (one without `expires_at`
+/// waits for ever).
 const EXPIRE_DECIDED: &str = "UPDATE approvals SET state = 'expired' \
-     WHERE state IN ('approved', 'denied') AND expires_at <= $1";
+     WHERE state IN ('pending', 'approved', 'denied') AND expires_at <= $1";
 
 /// The most identities or approvals one listing returns.
 pub const MAX_LISTED: i64 = 1_000;
@@ -237,6 +242,7 @@ async fn request_one<E: Exec>(x: &mut E, a: &ApprovalRecord) -> Result<ApprovalR
             a.scopes.as_str().into(),
             a.requested_by.as_str().into(),
             a.requested_at.into(),
+            a.expires_at.into(),
         ],
     )
     .await?;
@@ -268,8 +274,8 @@ async fn standing<E: Exec>(
 ) -> Result<Vec<ApprovalRecord>, StoreError> {
     let q = format!(
         "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE agent_id = $1 AND environment = $2 \
-         AND audience = $3 AND (state = 'pending' OR (state IN ('approved', 'denied') \
-         AND expires_at > $4)) ORDER BY requested_at DESC, id LIMIT $5"
+         AND audience = $3 AND state IN ('pending', 'approved', 'denied') \
+         AND (expires_at IS NULL OR expires_at > $4) ORDER BY requested_at DESC, id LIMIT $5"
     );
     let [agent, env, aud] = key;
     x.query(
@@ -322,7 +328,8 @@ async fn decide<E: Exec>(
 ) -> Result<Option<ApprovalRecord>, StoreError> {
     let q = format!(
         "UPDATE approvals SET state = $1, decided_by = $2, decided_at = $3, expires_at = $4 \
-         WHERE id = $5 AND state = 'pending' RETURNING {APPROVAL_COLUMNS}"
+         WHERE id = $5 AND state = 'pending' AND (expires_at IS NULL OR expires_at > $3) \
+         RETURNING {APPROVAL_COLUMNS}"
     );
     let state = if decision.approve {
         ApprovalState::Approved

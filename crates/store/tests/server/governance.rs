@@ -11,6 +11,7 @@ use crate::common::{NOW, entry, on_both};
 on_both!(
     identities_are_registered_once_and_updated,
     one_pending_approval_per_request_and_decisions_expire,
+    a_request_nobody_decided_in_time_expires,
     the_registry_keeps_environment_and_approval,
 );
 
@@ -190,5 +191,60 @@ async fn the_registry_keeps_environment_and_approval(db: Arc<Database>) {
     assert_eq!(
         (plain.entry.environment, plain.entry.approval_id),
         (None, None)
+    );
+}
+
+/// A pending request with `expires_at` waits until then: after it, it no
+/// longer stands, cannot be decided, is listed expired, and the same
+/// request opens a new one.
+async fn a_request_nobody_decided_in_time_expires(db: Arc<Database>) {
+    let waiting = ApprovalRecord {
+        expires_at: Some(NOW + 60),
+        ..pending("ap1", "deploy")
+    };
+    db.request_approval(waiting).await.unwrap();
+    let standing = |at| {
+        let db = db.clone();
+        async move {
+            db.standing_approvals("agent-1", "prod", "https://prod.example", at)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(standing(NOW + 59).await.len(), 1);
+    assert!(standing(NOW + 60).await.is_empty());
+    let late = Decision {
+        approve: true,
+        decided_by: "bob".into(),
+        now: NOW + 60,
+        expires_at: NOW + 960,
+    };
+    assert_eq!(db.decide_approval("ap1", late).await.unwrap(), None);
+    let listed = db.approvals(None, NOW + 60).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state, ApprovalState::Expired);
+    let next = db
+        .request_approval(ApprovalRecord {
+            requested_at: NOW + 61,
+            expires_at: Some(NOW + 121),
+            ..pending("ap2", "deploy")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (next.id.as_str(), next.state),
+        ("ap2", ApprovalState::Pending)
+    );
+    // in time, it is decided
+    let in_time = Decision {
+        approve: true,
+        decided_by: "bob".into(),
+        now: NOW + 120,
+        expires_at: NOW + 1_020,
+    };
+    let decided = db.decide_approval("ap2", in_time).await.unwrap().unwrap();
+    assert_eq!(
+        (decided.state, decided.expires_at),
+        (ApprovalState::Approved, Some(NOW + 1_020))
     );
 }
