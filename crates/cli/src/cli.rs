@@ -444,7 +444,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub(crate) issuer: Option<String>,
     /// The database: postgres://… or a SQLite file (default: server.db in the
-    /// data directory).
+    /// data directory). A PostgreSQL password goes in PGPASSWORD, not in the
+    /// URL: the command line is visible to other local users.
     #[arg(long, value_name = "URL")]
     pub(crate) database: Option<String>,
     /// Listen on a non-loopback address (serve it behind TLS).
@@ -546,7 +547,8 @@ pub(crate) struct AuditVerifyArgs {
     /// Verify this JSON-lines file (default: the local issuer's trail).
     #[arg(long, value_name = "FILE", conflicts_with = "database")]
     pub(crate) file: Option<std::path::PathBuf>,
-    /// Verify the token service's database: a SQLite file or postgres://….
+    /// Verify the token service's database: a SQLite file or postgres://…
+    /// (a password in PGPASSWORD, not in the URL).
     #[arg(long, value_name = "URL")]
     pub(crate) database: Option<String>,
     /// Accept a file written before heads existed: lines without a chain,
@@ -558,7 +560,8 @@ pub(crate) struct AuditVerifyArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct AuditExportArgs {
-    /// The token service's database: a SQLite file or postgres://….
+    /// The token service's database: a SQLite file or postgres://… (a
+    /// password in PGPASSWORD, not in the URL).
     #[arg(long, value_name = "URL")]
     pub(crate) database: String,
     /// Only records naming this agent.

@@ -195,10 +195,11 @@ impl Postgres {
         // before parsing: tokio-postgres does not parse `verify-ca` or
         // `verify-full`, and those deserve the TLS error, not a syntax one
         refuse_tls_mode(url)?;
-        let config: Config = url
+        let mut config: Config = url
             .parse()
             .map_err(|_| StoreError::DatabaseUrl(redact(url)))?;
         refuse_network(&config)?;
+        password_from(&mut config, std::env::var("PGPASSWORD").ok());
         let db = Postgres {
             config,
             idle: Mutex::new(Vec::new()),
@@ -320,6 +321,18 @@ fn refuse_tls_mode(url: &str) -> Result<(), StoreError> {
     }
 }
 
+/// The password of a URL without one, from `PGPASSWORD` (libpq's
+/// variable): a password in the URL is in the command line of `passport
+/// serve --database`, which other local users can read. One in the URL
+/// wins.
+fn password_from(config: &mut Config, env: Option<String>) {
+    if config.get_password().is_none()
+        && let Some(password) = env.filter(|p| !p.is_empty())
+    {
+        config.password(password);
+    }
+}
+
 /// Refuses a configuration that would reach a host other than loopback
 /// (`127.0.0.0/8`, `::1`, `localhost`) or a Unix socket directory: without
 /// TLS, the signing keys would cross the network in clear.
@@ -364,5 +377,25 @@ fn redact(url: &str) -> String {
             )
         }
         _ => crate::error::shorten(url),
+    }
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::*;
+
+    #[test]
+    fn the_password_comes_from_pgpassword_unless_the_url_has_one() {
+        let mut bare: Config = "postgres://passport@127.0.0.1/db".parse().unwrap();
+        password_from(&mut bare, Some("s3cret".into()));
+        assert_eq!(bare.get_password(), Some(&b"s3cret"[..]));
+        let mut given: Config = "postgres://passport:inurl@127.0.0.1/db".parse().unwrap();
+        password_from(&mut given, Some("s3cret".into()));
+        assert_eq!(given.get_password(), Some(&b"inurl"[..]));
+        for env in [None, Some(String::new())] {
+            let mut none: Config = "postgres://passport@127.0.0.1/db".parse().unwrap();
+            password_from(&mut none, env);
+            assert_eq!(none.get_password(), None);
+        }
     }
 }
