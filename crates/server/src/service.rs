@@ -506,6 +506,7 @@ impl ServerBuilder {
                 auto_consent: self.auto_consent,
                 authorizations: crate::endpoints::authorize::PendingAuthorizations::new(
                     crate::endpoints::authorize::MAX_PENDING,
+                    "authorizations",
                 ),
                 clients,
                 policy,
@@ -515,7 +516,10 @@ impl ServerBuilder {
                 })?,
                 events: Default::default(),
                 status_list: Default::default(),
-                admin_logins: Default::default(),
+                admin_logins: crate::endpoints::admin_session::PendingAdminLogins::new(
+                    crate::endpoints::admin_session::MAX_PENDING,
+                    "administrator logins",
+                ),
             }),
         };
         // each reload audited in the server's trail

@@ -27,9 +27,6 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
 use askama::Template;
 use axum::http::request::Parts;
 use passport_oidc::PendingLogin;
@@ -53,7 +50,7 @@ pub(crate) const IDLE_TIMEOUT: i64 = 30 * 60;
 /// How long an administrator has to log in upstream.
 const LOGIN_TTL: i64 = 600;
 /// At most this many administrator logins in progress per instance.
-const MAX_PENDING: usize = 1_000;
+pub(crate) const MAX_PENDING: usize = 1_000;
 /// The session cookie's name (prefixed `__Secure-` on an https issuer).
 const SESSION_COOKIE: &str = "passport-admin";
 /// The login's browser-binding cookie's name.
@@ -69,42 +66,23 @@ pub(crate) struct PendingAdminLogin {
     login: Box<PendingLogin>,
     /// SHA-256 of the browser-binding cookie.
     browser: [u8; 32],
+    /// The address of the browser that started it.
+    peer: IpAddr,
     expires_at: i64,
 }
 
-/// Administrators' logins in progress, in this instance's memory, keyed by
-/// the login's `state`: bounded, expiring.
-#[derive(Default)]
-pub(crate) struct PendingAdminLogins {
-    entries: Mutex<HashMap<String, PendingAdminLogin>>,
-}
-
-impl PendingAdminLogins {
-    fn insert(&self, key: String, login: PendingAdminLogin, now: i64) -> Result<(), OAuthError> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= MAX_PENDING {
-            entries.retain(|_, p| p.expires_at > now);
-        }
-        if entries.len() >= MAX_PENDING {
-            return Err(OAuthError::new(
-                503,
-                codes::TEMPORARILY_UNAVAILABLE,
-                "too many administrator logins in progress; try again later",
-            ));
-        }
-        entries.insert(key, login);
-        Ok(())
+impl super::authorize::InProgress for PendingAdminLogin {
+    fn peer(&self) -> IpAddr {
+        self.peer
     }
-
-    /// Takes the live login whose `state` this is.
-    pub(crate) fn take(&self, state: &str, now: i64) -> Option<PendingAdminLogin> {
-        if state.is_empty() {
-            return None;
-        }
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.remove(state).filter(|p| p.expires_at > now)
+    fn expires_at(&self) -> i64 {
+        self.expires_at
     }
 }
+
+/// Administrators' logins in progress, keyed by the login's `state`: the
+/// same bounded, expiring, per-address store as the authorizations'.
+pub(crate) type PendingAdminLogins = super::authorize::BoundedPending<PendingAdminLogin>;
 
 // ---- pages ----
 
@@ -240,10 +218,7 @@ pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 /// `GET /admin/login`: to the upstream provider, with a browser-binding
 /// cookie for the callback.
 pub(super) async fn login(State(server): State<Server>, request: Request) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let peer = super::authorize::peer_of(&request);
     if let Err(e) = server.inner.authorize_limiter.check_address(peer) {
         return error_page(&e.oauth());
     }
@@ -259,6 +234,7 @@ pub(super) async fn login(State(server): State<Server>, request: Request) -> Res
             PendingAdminLogin {
                 login: Box::new(login),
                 browser: passport_jose::sha256(browser.as_bytes()),
+                peer,
                 expires_at: now.saturating_add(LOGIN_TTL),
             },
             now,

@@ -17,6 +17,7 @@
 //! Pending authorizations live in this instance's memory (bounded, expiring);
 //! codes are in the database, shared by every instance.
 
+use super::admin_session::cookie_value;
 #[allow(clippy::wildcard_imports)]
 use super::*;
 use crate::service::random_token;
@@ -74,7 +75,7 @@ enum Stage {
     },
 }
 
-struct Pending {
+pub(crate) struct Pending {
     /// The address of the browser that started it (or finished its login).
     peer: IpAddr,
     request: AuthorizationRequest,
@@ -91,39 +92,67 @@ enum ConsentRefusal {
     NotBound,
 }
 
-/// Authorizations between `/authorize` and the code, in this instance's
-/// memory: random unguessable keys, expiring, at most `max`, at most
-/// `per_address` of them from one address (a place is freed when its
-/// authorization ends or expires).
-pub(crate) struct PendingAuthorizations {
-    max: usize,
-    per_address: usize,
-    entries: Mutex<HashMap<String, Pending>>,
+/// What a store of logins in progress needs of an entry.
+pub(crate) trait InProgress {
+    /// The address of the browser that started it.
+    fn peer(&self) -> IpAddr;
+    /// When it is forgotten.
+    fn expires_at(&self) -> i64;
 }
 
-impl PendingAuthorizations {
-    pub(crate) fn new(max: usize) -> PendingAuthorizations {
-        PendingAuthorizations {
+impl InProgress for Pending {
+    fn peer(&self) -> IpAddr {
+        self.peer
+    }
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+}
+
+/// Logins in progress (authorizations between `/authorize` and the code,
+/// administrators' logins between `/admin/login` and the callback), in
+/// this instance's memory: random unguessable keys, expiring, at most
+/// `max`, at most `per_address` of them from one address (a place is
+/// freed when its login ends or expires), so one address cannot fill the
+/// store and lock everybody else out.
+pub(crate) struct BoundedPending<T> {
+    max: usize,
+    per_address: usize,
+    /// What the entries are, for the refusals ("authorizations").
+    what: &'static str,
+    entries: Mutex<HashMap<String, T>>,
+}
+
+/// The authorizations between `/authorize` and the code.
+pub(crate) type PendingAuthorizations = BoundedPending<Pending>;
+
+impl<T: InProgress> BoundedPending<T> {
+    pub(crate) fn new(max: usize, what: &'static str) -> BoundedPending<T> {
+        BoundedPending {
             max: max.max(1),
             per_address: MAX_PENDING_PER_ADDRESS.min(max).max(1),
+            what,
             entries: Mutex::new(HashMap::new()),
         }
     }
 
     /// Keeps `pending` under `key`; refused when full of live entries, or
     /// when its address already has `per_address` live ones.
-    fn insert(&self, key: String, pending: Pending, now: i64) -> Result<(), OAuthError> {
+    pub(crate) fn insert(&self, key: String, pending: T, now: i64) -> Result<(), OAuthError> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let live = |p: &Pending| p.expires_at > now;
+        let live = |p: &T| p.expires_at() > now;
         let from_peer = entries
             .values()
-            .filter(|p| p.peer == pending.peer && live(p))
+            .filter(|p| p.peer() == pending.peer() && live(p))
             .count();
         if from_peer >= self.per_address {
             return Err(OAuthError::new(
                 503,
                 codes::TEMPORARILY_UNAVAILABLE,
-                "too many authorizations in progress from this address; try again later",
+                format!(
+                    "too many {} in progress from this address; try again later",
+                    self.what
+                ),
             ));
         }
         if entries.len() >= self.max {
@@ -133,13 +162,24 @@ impl PendingAuthorizations {
             return Err(OAuthError::new(
                 503,
                 codes::TEMPORARILY_UNAVAILABLE,
-                "too many authorizations in progress; try again later",
+                format!("too many {} in progress; try again later", self.what),
             ));
         }
         entries.insert(key, pending);
         Ok(())
     }
 
+    /// Takes the live entry `key` (an expired one is dropped).
+    pub(crate) fn take(&self, key: &str, now: i64) -> Option<T> {
+        if key.is_empty() {
+            return None;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.remove(key).filter(|p| p.expires_at() > now)
+    }
+}
+
+impl BoundedPending<Pending> {
     /// Takes the authorization waiting for the login whose `state` this is.
     fn take_login(&self, state: &str, now: i64) -> Option<Pending> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -477,7 +517,7 @@ async fn approve(
 
 // ---- helpers ----
 
-fn peer_of(request: &Request) -> IpAddr {
+pub(crate) fn peer_of(request: &Request) -> IpAddr {
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -545,18 +585,6 @@ fn cookie(server: &Server, id: &str, value: &str, max_age: i64) -> String {
         "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
         cookie_name(server, id)
     )
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_owned())
 }
 
 fn redirect(status: StatusCode, location: &str) -> Response {
@@ -710,6 +738,45 @@ fn consent_page(
 
 #[cfg(test)]
 mod tests {
+
+    /// Administrators' logins are kept in the same store type
+    /// ([`super::super::admin_session::PendingAdminLogins`] is a
+    /// `BoundedPending`): one address cannot fill it and lock the
+    /// administrators out of the dashboard (final review of session 5: the
+    /// admin logins had their own copy without the per-address cap).
+    #[test]
+    fn any_logins_in_progress_are_capped_per_address() {
+        struct Login(IpAddr);
+        impl InProgress for Login {
+            fn peer(&self) -> IpAddr {
+                self.0
+            }
+            fn expires_at(&self) -> i64 {
+                600
+            }
+        }
+        let store = BoundedPending::new(1_000, "administrator logins");
+        let attacker = IpAddr::from([127, 0, 0, 9]);
+        for i in 0..MAX_PENDING_PER_ADDRESS {
+            store.insert(format!("x{i}"), Login(attacker), 0).unwrap();
+        }
+        let refused = store
+            .insert("x-more".into(), Login(attacker), 0)
+            .unwrap_err();
+        assert_eq!(refused.status, 503);
+        assert!(
+            refused.description.contains("administrator logins"),
+            "{refused:?}"
+        );
+        // another address still logs in, and a login is taken once
+        store
+            .insert("admin".into(), Login(IpAddr::from([127, 0, 0, 1])), 0)
+            .unwrap();
+        assert!(store.take("admin", 1).is_some());
+        assert!(store.take("admin", 1).is_none());
+        assert!(store.take("", 1).is_none());
+    }
+
     use super::*;
 
     #[test]
@@ -747,7 +814,7 @@ mod tests {
 
     #[test]
     fn the_pending_store_is_bounded_and_expires() {
-        let store = PendingAuthorizations::new(1);
+        let store = PendingAuthorizations::new(1, "authorizations");
         store
             .insert("a".into(), waiting_for_consent(100), 0)
             .unwrap();
@@ -789,7 +856,7 @@ mod tests {
 
     #[test]
     fn one_address_cannot_fill_the_pending_store() {
-        let store = PendingAuthorizations::new(1_000);
+        let store = PendingAuthorizations::new(1_000, "authorizations");
         let (a, b) = ([127, 0, 0, 2], [127, 0, 0, 3]);
         for i in 0..MAX_PENDING_PER_ADDRESS {
             store.insert(format!("a{i}"), from(a, 100), 0).unwrap();

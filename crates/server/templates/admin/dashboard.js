@@ -110,6 +110,7 @@
         counted();
       });
     });
+    var AUDIT_KEPT = 500;
     source.addEventListener("audit", function (e) {
       var log = document.getElementById("audit-log");
       if (!log) return;
@@ -118,6 +119,9 @@
       holder.innerHTML = e.data;
       var entry = holder.firstElementChild;
       if (entry) log.appendChild(entry);
+      // bounded: a page left open through a flood keeps the newest
+      // AUDIT_KEPT entries (the older ones are in the trail and on reload)
+      while (log.children.length > AUDIT_KEPT) log.firstElementChild.remove();
       var empty = document.getElementById("audit-empty");
       if (empty) empty.remove();
       counted();

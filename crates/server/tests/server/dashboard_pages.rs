@@ -83,11 +83,7 @@ impl Admin {
     /// An upstream ID token of `sub` with the upstream `roles` (the API's
     /// bearer).
     fn bearer(&self, sub: &str, roles: &[&str]) -> String {
-        let mut claims = self.mock.default_claims();
-        claims["sub"] = json!(sub);
-        claims["roles"] = json!(roles);
-        claims["aud"] = json!(crate::kill_switch::ADMIN_CLIENT);
-        self.mock.mint_id_token(claims)
+        crate::kill_switch::id_token(&self.mock, sub, roles)
     }
 
     async fn api(&self, method: &str, path: &str, bearer: &str, body: Option<Value>) -> Value {

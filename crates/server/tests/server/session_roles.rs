@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::admin_session::{Admin, admin_of, csrf_of};
-use crate::kill_switch::{ADMIN_CLIENT, api};
+use crate::kill_switch::api;
 use passport_server::WorkloadClient;
 
 const POLICY: &str = r#"
@@ -37,11 +37,7 @@ auditor = ["auditors"]
 
 /// An admin API bearer for `sub` holding `roles`.
 fn bearer(a: &Admin, sub: &str, roles: &[&str]) -> String {
-    let mut claims = a.mock.default_claims();
-    claims["sub"] = json!(sub);
-    claims["roles"] = json!(roles);
-    claims["aud"] = json!(ADMIN_CLIENT);
-    a.mock.mint_id_token(claims)
+    crate::kill_switch::id_token(&a.mock, sub, roles)
 }
 
 /// A workload registered with the `pipeline` identity whose request for
