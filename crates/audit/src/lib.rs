@@ -556,6 +556,11 @@ pub fn verify_legacy_file(path: &Path) -> Result<chain::Report, AuditError> {
     verify_file_inner(path, true)
 }
 
+/// The longest line [`verify_file`] reads: a record is a few hundred
+/// bytes; 1 MiB leaves room for any and refuses a file of one endless
+/// line before it fills memory.
+pub const MAX_VERIFIED_LINE: usize = 1 << 20;
+
 fn verify_file_inner(path: &Path, legacy: bool) -> Result<chain::Report, AuditError> {
     let io = |source| AuditError::Io {
         path: path.to_owned(),
@@ -568,8 +573,29 @@ fn verify_file_inner(path: &Path, legacy: bool) -> Result<chain::Report, AuditEr
     let read = (|| {
         let heads = read_heads(path)?.unwrap_or_default();
         let mut verifier = chain::Verifier::default().allowing_interrupted_append();
-        for (i, line) in BufReader::new(&file).split(b'\n').enumerate() {
-            verifier.push(i + 1, &line.map_err(io)?);
+        let mut reader = BufReader::new(&file);
+        let mut line = Vec::new();
+        for i in 1.. {
+            line.clear();
+            // at most one line's cap at a time: a file of one endless line
+            // is refused, not read into memory
+            let n = std::io::Read::take(&mut reader, MAX_VERIFIED_LINE as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            } else if n > MAX_VERIFIED_LINE {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "line {i} is longer than {MAX_VERIFIED_LINE} bytes: not an audit record"
+                    ),
+                )));
+            }
+            verifier.push(i, &line);
         }
         Ok::<_, AuditError>((heads, verifier))
     })();

@@ -295,3 +295,26 @@ fn verification_during_appends_sees_heads_and_records_that_agree() {
     assert_eq!(report.chains[0].head.seq, 61);
     assert!(rounds > 0);
 }
+
+/// A file of one endless line is refused before it fills memory: no line
+/// longer than `MAX_VERIFIED_LINE` is read (final review of session 5).
+#[test]
+fn an_endless_line_is_refused_not_read_into_memory() {
+    let (_dir, path) = log();
+    append(&path, 2);
+    let mut all = std::fs::read(&path).unwrap();
+    all.extend(std::iter::repeat_n(
+        b'x',
+        passport_audit::MAX_VERIFIED_LINE + 10,
+    ));
+    std::fs::write(&path, all).unwrap();
+    let e = verify_file(&path).unwrap_err();
+    assert!(e.to_string().contains("longer than"), "{e}");
+    // a last line without its newline, short, is read as before
+    let (_dir2, ok) = log();
+    append(&ok, 3);
+    let mut text = std::fs::read(&ok).unwrap();
+    assert_eq!(text.pop(), Some(b'\n'));
+    std::fs::write(&ok, text).unwrap();
+    assert!(verify_file(&ok).unwrap().ok());
+}

@@ -281,9 +281,12 @@ impl ServerBuilder {
     }
 
     /// The longest bundle token exchange may build (default
-    /// `passport_verifier::DEFAULT_MAX_DEPTH`).
+    /// `passport_verifier::DEFAULT_MAX_DEPTH`; at most
+    /// `passport_claims::MAX_BUNDLE_LINKS`, the longest bundle anyone can
+    /// parse — which also keeps every chain within the kill-switch's walk
+    /// up the registry, 64 links).
     pub fn max_depth(mut self, links: usize) -> ServerBuilder {
-        self.max_depth = links;
+        self.max_depth = links.min(passport_claims::MAX_BUNDLE_LINKS);
         self
     }
 

@@ -24,7 +24,7 @@ use super::admin_session::{
     PageSession, Session, check_form, error_page, harden, read_form, render, session_of,
 };
 use super::dashboard::{APPROVALS_PATH, KILL_SWITCHES_PATH, Layout, refused_page};
-use crate::governance::audit::{self, MAX_EXPORT};
+use crate::governance::audit;
 use crate::governance::kill_switch::{self, OPERATORS, require_any};
 use crate::governance::roles::AdminRole;
 use crate::governance::{approvals, roles::AdminActor};
@@ -526,35 +526,19 @@ pub(crate) fn audit_row_html(record: &AuditRecord) -> Option<String> {
     .ok()
 }
 
-/// The newest `n` stored records, oldest first: the last minute's, else
-/// the last hour's, else the last day's, else all (the first window
-/// holding `n`; each read whole, at most [`MAX_EXPORT`] lines, so a minute
-/// with more records than that shows its earliest). Needs the auditor
-/// role.
+/// The newest `n` stored records by time, oldest first (one indexed
+/// read: a flood of records in the last minute cannot push the newest out
+/// of view). Needs the auditor role.
 async fn newest_records(
     server: &Server,
     actor: &AdminActor,
     n: usize,
 ) -> Result<Vec<AuditRecord>, OAuthError> {
-    let now = server.now();
-    let mut records = Vec::new();
-    for window in [Some(60), Some(3600), Some(86_400), None] {
-        let filter = passport_audit::Filter {
-            since: window.map(|w| now.saturating_sub(w)),
-            ..passport_audit::Filter::default()
-        };
-        let lines = audit::export(server, actor, &filter, MAX_EXPORT).await?;
-        records = lines
-            .iter()
-            .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
-            .collect();
-        if records.len() >= n {
-            break;
-        }
-    }
-    records.sort_by(|a, b| (a.time, &a.chain, a.seq).cmp(&(b.time, &b.chain, b.seq)));
-    let skip = records.len().saturating_sub(n);
-    Ok(records.split_off(skip))
+    Ok(audit::newest(server, actor, n)
+        .await?
+        .iter()
+        .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
+        .collect())
 }
 
 /// `GET /admin/audit`: the newest audit records, rendered here, then each

@@ -543,6 +543,28 @@ pub(crate) async fn export(
         .map_err(|e| unreadable(&e))
 }
 
+/// The newest `n` stored records (at most [`MAX_EXPORT`]), oldest first,
+/// each line as stored. For an auditor.
+///
+/// # Errors
+/// 403 without the auditor role; 500 when the trail cannot be read.
+pub(crate) async fn newest(
+    server: &Server,
+    actor: &AdminActor,
+    n: usize,
+) -> Result<Vec<String>, OAuthError> {
+    actor.require(AdminRole::Auditor)?;
+    let n = u32::try_from(n.min(MAX_EXPORT)).unwrap_or(u32::MAX);
+    let mut rows = server
+        .inner
+        .db
+        .newest_audit(n)
+        .await
+        .map_err(|e| unreadable(&e))?;
+    rows.reverse();
+    Ok(rows.into_iter().map(|r| r.line).collect())
+}
+
 fn unreadable(e: &passport_store::StoreError) -> OAuthError {
     tracing::error!(error = %e, "the audit trail could not be read");
     OAuthError::new(

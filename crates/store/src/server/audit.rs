@@ -62,6 +62,11 @@ const PAGE: &str = "SELECT chain_id, seq, at, line FROM audit_log \
      WHERE (chain_id > $1 OR (chain_id = $1 AND seq > $2)) AND at >= $3 AND at <= $4 \
      ORDER BY chain_id, seq LIMIT $5";
 
+/// The newest rows by time (then chain and seq, newest first): the
+/// `audit_log_at` index, read backwards for `LIMIT` rows.
+const NEWEST: &str = "SELECT chain_id, seq, at, line FROM audit_log \
+     ORDER BY at DESC, chain_id DESC, seq DESC LIMIT $1";
+
 fn int(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("audit seq {v}")))
 }
@@ -247,6 +252,18 @@ impl Database {
             .iter()
             .map(row)
             .collect()
+        })
+    }
+
+    /// The newest `limit` stored records by time, newest first: what a
+    /// live view shows, however many records older windows hold.
+    pub async fn newest_audit(&self, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        on_backend!(self, read, |x| async move {
+            x.query(NEWEST, &[i64::from(limit).into()])
+                .await?
+                .iter()
+                .map(row)
+                .collect()
         })
     }
 

@@ -274,8 +274,9 @@ async fn standing<E: Exec>(
 ) -> Result<Vec<ApprovalRecord>, StoreError> {
     let q = format!(
         "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE agent_id = $1 AND environment = $2 \
-         AND audience = $3 AND state IN ('pending', 'approved', 'denied') \
-         AND (expires_at IS NULL OR expires_at > $4) ORDER BY requested_at DESC, id LIMIT $5"
+         AND audience = $3 AND ((state = 'pending' AND (expires_at IS NULL OR expires_at > $4)) \
+         OR (state IN ('approved', 'denied') AND expires_at > $4)) \
+         ORDER BY requested_at DESC, id LIMIT $5"
     );
     let [agent, env, aud] = key;
     x.query(

@@ -238,7 +238,9 @@ fn switches() -> String {
 /// The first engaged switch of the candidate `$2` (agent), `$3`
 /// (principal), `$4` (client) or of any passport in the chain of the
 /// parent `$1` (its agent, principal or client): the candidate's own
-/// first, then the parent's, then further up.
+/// first, then the parent's, then further up. The walk stops at 64 links
+/// (a bound against a cyclic row); a chain is never longer than a bundle,
+/// `MAX_BUNDLE_LINKS` (32), the server's `max_depth` cap.
 const ENGAGED_FOR: &str = "WITH RECURSIVE up(jti, parent_jti, depth) AS ( \
        SELECT jti, parent_jti, 0 FROM registry WHERE jti = CAST($1 AS TEXT) \
        UNION ALL \

@@ -23,6 +23,7 @@ on_both!(
     a_deleted_head_is_found,
     a_row_appended_without_the_head_is_found,
     passports_and_their_records_are_stored_together,
+    the_newest_records_are_read_by_time_across_chains,
 );
 
 const CHAIN: &str = "chain-a";
@@ -273,4 +274,27 @@ async fn passports_and_their_records_are_stored_together(db: Arc<Database>) {
     assert!(db.passport("later").await.unwrap().is_none());
     assert_eq!(db.audit_heads().await.unwrap()[0].seq, 1);
     assert!(db.verify_audit().await.unwrap().ok());
+}
+
+/// The live view's read: the newest by time whatever the chains (a chain
+/// id sorting first, with old records, does not push newer ones out).
+async fn the_newest_records_are_read_by_time_across_chains(db: Arc<Database>) {
+    // chain "a…" holds NOW..NOW+2, chain "z…" NOW..NOW+4
+    append(&db, &mut ChainState::new("a-old"), 3).await;
+    append(&db, &mut ChainState::new("z-new"), 5).await;
+    let newest = db.newest_audit(3).await.unwrap();
+    let got: Vec<(String, u64, i64)> = newest
+        .iter()
+        .map(|r| (r.chain_id.clone(), r.seq, r.at))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("z-new".to_owned(), 5, NOW + 4),
+            ("z-new".to_owned(), 4, NOW + 3),
+            ("z-new".to_owned(), 3, NOW + 2),
+        ]
+    );
+    assert_eq!(db.newest_audit(100).await.unwrap().len(), 8);
+    assert!(db.newest_audit(0).await.unwrap().is_empty());
 }

@@ -12,6 +12,7 @@ on_both!(
     identities_are_registered_once_and_updated,
     one_pending_approval_per_request_and_decisions_expire,
     a_request_nobody_decided_in_time_expires,
+    a_decision_without_an_expiry_never_stands,
     the_registry_keeps_environment_and_approval,
 );
 
@@ -247,4 +248,21 @@ async fn a_request_nobody_decided_in_time_expires(db: Arc<Database>) {
         (decided.state, decided.expires_at),
         (ApprovalState::Approved, Some(NOW + 1_020))
     );
+}
+
+/// A decided row without `expires_at` (imported, edited by hand) admits
+/// nothing: only a pending request may lack one (final review of session
+/// 5: the standing query had widened to it).
+async fn a_decision_without_an_expiry_never_stands(db: Arc<Database>) {
+    db.request_approval(pending("ap1", "deploy")).await.unwrap();
+    db.execute_script_for_tests(
+        "UPDATE approvals SET state = 'approved', decided_by = 'bob' WHERE id = 'ap1'",
+    )
+    .await
+    .unwrap();
+    let standing = db
+        .standing_approvals("agent-1", "prod", "https://prod.example", NOW)
+        .await
+        .unwrap();
+    assert!(standing.is_empty(), "{standing:?}");
 }
