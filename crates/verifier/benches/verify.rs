@@ -538,12 +538,25 @@ impl<'a> Op<'a> {
 fn operation<'a>(f: &'a Fixture, op: &str) -> Op<'a> {
     let chain = f.chain3.bundle();
     match op {
-        "baseline" => {
-            let baseline = Baseline::of(f.chain3.token());
+        // The baselines: raw verifications of the very signing inputs the
+        // operation verifies (their length decides the SHA-512 work: the
+        // root's is 993 bytes, the 3-link leaf's 1,225, and one over the
+        // other reads 0.988). `baseline_chain3` verifies the bundle's three
+        // tokens in turn: its three signatures are 3.0 of it.
+        "baseline" | "baseline_root" | "baseline_chain3" => {
+            let tokens: Vec<&str> = match op {
+                "baseline" => vec![f.chain3.token()],
+                "baseline_root" => vec![f.root.token()],
+                _ => chain.split('~').collect(),
+            };
+            let set: Vec<Baseline> = tokens.into_iter().map(Baseline::of).collect();
+            let mut i = 0;
             Op::plain(move || {
+                i = (i + 1) % set.len();
+                let b = &set[i];
                 black_box(
                     f.raw_key
-                        .verify_sig(black_box(&baseline.message), black_box(&baseline.signature))
+                        .verify_sig(black_box(&b.message), black_box(&b.signature))
                         .is_ok(),
                 );
             })
@@ -638,6 +651,7 @@ fn count_instructions(f: &Fixture, n: usize, op: &str) {
 /// load drifts out of the ratio.
 fn interleaved(f: &Fixture, rounds: usize) {
     const BATCH: usize = 20;
+
     println!(
         "op median p10 p90 (ratio to one raw Ed25519 verification); baseline us median p10 p90"
     );
@@ -649,7 +663,18 @@ fn interleaved(f: &Fixture, rounds: usize) {
         "chain3_repeat",
         "root_repeat",
     ] {
-        let mut base = operation(f, "baseline");
+        // `PASSPORT_BENCH_OP=<op>`: that operation alone (for a profiler).
+        if std::env::var("PASSPORT_BENCH_OP").is_ok_and(|only| only != name) {
+            continue;
+        }
+        let mut base = operation(
+            f,
+            match name {
+                "root_cold" | "root_repeat" => "baseline_root",
+                "chain3_cold" => "baseline_chain3",
+                _ => "baseline",
+            },
+        );
         let mut op = operation(f, name);
         (op.prepare)(BATCH);
         count_target(&mut op.run, BATCH);
