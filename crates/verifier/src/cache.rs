@@ -11,9 +11,24 @@
 //! store still returns the very key object that verified it — a key removed
 //! or replaced takes its entries with it.
 //!
-//! Eviction is second-chance FIFO: an entry used since it last reached the
-//! front of the queue goes round once more, so the ancestors every request
-//! shares survive a stream of leaves seen once.
+//! Eviction is segmented, so a stream of tokens seen once (new leaves, or a
+//! flood of them) never pushes out the tokens that are used again (the
+//! ancestors every request shares, the bundles agents repeat):
+//!
+//! - a new token enters a small *probation* queue ([`PROBATION_MAX`]
+//!   entries at most); when it reaches the front, it moves to the *main*
+//!   queue if it was used meanwhile, and is dropped otherwise, leaving a
+//!   *ghost* (its slot number, 8 bytes);
+//! - a token whose ghost is still remembered when it is verified again
+//!   (used twice, but too far apart for probation) enters the main queue
+//!   at once;
+//! - the main queue evicts second-chance FIFO: an entry used since it last
+//!   reached the front goes round once more.
+//!
+//! Besides scan resistance, this keeps the request path cheap: the entry a
+//! new token evicts was itself inserted a few dozen tokens earlier, so
+//! freeing it touches memory still in the CPU's cache, where an entry a
+//! thousand tokens old costs a cache miss for each of its allocations.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -25,6 +40,11 @@ use passport_jose::{Algorithm, VerifyingKey, sha256};
 
 /// The default number of tokens (leaves and ancestors) remembered.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
+
+/// The most entries on probation (see the module documentation): enough
+/// for a token to be used again while a few dozen others arrive, few enough
+/// that the one it evicts is still in the CPU's cache.
+pub(crate) const PROBATION_MAX: usize = 64;
 
 /// Tokens longer than this are verified every time rather than cached, so
 /// the cache's memory is bounded by its capacity times a small entry size
@@ -106,21 +126,68 @@ impl Hasher for SlotHasher {
 
 pub(crate) struct SignatureCache {
     capacity: usize,
+    /// `min(PROBATION_MAX, capacity / 4)`, at least 1 (when enabled).
+    probation_capacity: usize,
     inner: Mutex<Inner>,
 }
 
-#[derive(Default)]
+type SlotMap<V> = HashMap<u64, V, BuildHasherDefault<SlotHasher>>;
+
 struct Inner {
-    map: HashMap<u64, Arc<CachedLink>, BuildHasherDefault<SlotHasher>>,
-    order: VecDeque<u64>,
+    /// Every entry, on probation or main.
+    map: SlotMap<Arc<CachedLink>>,
+    /// The slots of the entries on probation, oldest first.
+    probation: VecDeque<u64>,
+    /// The slots of the entries in the main queue, oldest first.
+    main: VecDeque<u64>,
+    /// The slots of entries dropped from probation unused: a direct-mapped
+    /// table of `capacity` places, a slot in the place its value selects
+    /// (so a newer ghost overwrites an older one in its place; 0 is empty).
+    ghosts: Box<[u64]>,
+}
+
+impl Inner {
+    /// The place of `key` in the ghost table (none in an empty table).
+    fn ghost_place(&self, key: u64) -> usize {
+        key.checked_rem(self.ghosts.len() as u64).unwrap_or(0) as usize
+    }
+
+    fn remember_ghost(&mut self, key: u64) {
+        let place = self.ghost_place(key);
+        if let Some(ghost) = self.ghosts.get_mut(place) {
+            *ghost = key;
+        }
+    }
+
+    /// Whether `key` is a ghost; it no longer is.
+    fn take_ghost(&mut self, key: u64) -> bool {
+        let place = self.ghost_place(key);
+        match self.ghosts.get_mut(place) {
+            Some(ghost) if *ghost == key && key != 0 => {
+                *ghost = 0;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl SignatureCache {
     pub(crate) fn new(capacity: usize) -> SignatureCache {
         SignatureCache {
             capacity,
-            inner: Mutex::new(Inner::default()),
+            probation_capacity: (capacity / 4).clamp(1, PROBATION_MAX).min(capacity),
+            inner: Mutex::new(Inner {
+                map: SlotMap::default(),
+                probation: VecDeque::new(),
+                main: VecDeque::new(),
+                ghosts: vec![0; capacity].into_boxed_slice(),
+            }),
         }
+    }
+
+    fn main_capacity(&self) -> usize {
+        self.capacity - self.probation_capacity
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -157,11 +224,14 @@ impl SignatureCache {
         let mut inner = self.lock();
         if inner.map.get(&key).is_some_and(|e| *e.token == *token) {
             inner.map.remove(&key);
-            inner.order.retain(|k| *k != key);
+            inner.probation.retain(|k| *k != key);
+            inner.main.retain(|k| *k != key);
         }
     }
 
-    /// Remembers `token` (with its SHA-256 when already computed).
+    /// Remembers `token` (with its SHA-256 when already computed): on
+    /// probation, or in the main queue when its ghost says it was verified
+    /// (and dropped unused) not long ago.
     pub(crate) fn insert(&self, token: &str, digest: Option<[u8; 32]>, verified: Verified) {
         if self.capacity == 0 || token.len() > MAX_CACHED_TOKEN_LEN {
             return;
@@ -185,12 +255,46 @@ impl SignatureCache {
             *existing = entry;
             return;
         }
+        if inner.take_ghost(key) && self.make_room_in_main(&mut inner) {
+            inner.main.push_back(key);
+        } else {
+            self.make_room_on_probation(&mut inner);
+            inner.probation.push_back(key);
+        }
+        inner.map.insert(key, entry);
+    }
+
+    /// Moves the oldest entries off probation until one more fits: to the
+    /// main queue when used since they were inserted, else dropped and
+    /// remembered as ghosts.
+    fn make_room_on_probation(&self, inner: &mut Inner) {
+        while inner.probation.len() >= self.probation_capacity {
+            let Some(oldest) = inner.probation.pop_front() else {
+                return;
+            };
+            let used = inner
+                .map
+                .get(&oldest)
+                .is_some_and(|e| e.referenced.swap(false, Ordering::Relaxed));
+            if used && self.make_room_in_main(inner) {
+                inner.main.push_back(oldest);
+            } else {
+                inner.map.remove(&oldest);
+                inner.remember_ghost(oldest);
+            }
+        }
+    }
+
+    /// Evicts from the main queue, second-chance FIFO, until one more fits;
+    /// false if none does (no main queue, or other threads kept marking its
+    /// entries used throughout two passes).
+    fn make_room_in_main(&self, inner: &mut Inner) -> bool {
         // Each entry is given at most one second chance per pass, so this
         // ends after at most two passes over the queue.
-        let mut budget = 2 * inner.order.len() + 1;
-        while inner.map.len() >= self.capacity && budget > 0 {
+        let mut budget = 2 * inner.main.len() + 1;
+        while inner.main.len() >= self.main_capacity() && budget > 0 {
             budget -= 1;
-            let Some(oldest) = inner.order.pop_front() else {
+            let Some(oldest) = inner.main.pop_front() else {
                 break;
             };
             let spared = inner
@@ -198,16 +302,12 @@ impl SignatureCache {
                 .get(&oldest)
                 .is_some_and(|e| e.referenced.swap(false, Ordering::Relaxed));
             if spared {
-                inner.order.push_back(oldest);
+                inner.main.push_back(oldest);
             } else {
                 inner.map.remove(&oldest);
             }
         }
-        if inner.map.len() >= self.capacity {
-            return;
-        }
-        inner.order.push_back(key);
-        inner.map.insert(key, entry);
+        inner.main.len() < self.main_capacity()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -329,21 +429,118 @@ mod tests {
         assert!(cache.get(&token).is_none());
     }
 
+    /// `n` distinct tokens of one shape.
+    fn tokens(prefix: &str, n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("h.p.{prefix}-{i}")).collect()
+    }
+
     #[test]
-    fn an_entry_used_since_it_was_queued_survives_one_eviction() {
-        let cache = SignatureCache::new(2);
+    fn a_stream_of_tokens_seen_once_never_evicts_a_token_used_again() {
+        // 1024: 64 on probation, 960 in the main queue.
+        let cache = SignatureCache::new(1024);
+        assert_eq!(cache.probation_capacity, PROBATION_MAX);
         cache.insert(T1, None, entry());
         cache.insert(T2, None, entry());
+        assert!(cache.get(T1).is_some(), "used on probation");
+        // Ten thousand tokens seen once: ten times the capacity.
+        for token in tokens("flood", 10_000) {
+            cache.insert(&token, None, entry());
+            assert!(cache.len() <= 1024);
+        }
+        assert!(cache.get(T1).is_some(), "promoted to the main queue");
+        assert!(cache.get(T2).is_none(), "unused: dropped from probation");
+        // Only probation churned: the flood's survivors are its last 64.
+        assert_eq!(cache.len(), 1 + PROBATION_MAX);
+    }
+
+    #[test]
+    fn a_token_verified_again_after_probation_enters_the_main_queue() {
+        let cache = SignatureCache::new(16); // 4 on probation, 12 main
+        cache.insert(T1, None, entry());
+        for token in tokens("a", 4) {
+            cache.insert(&token, None, entry());
+        }
+        assert!(cache.get(T1).is_none(), "dropped unused: a ghost");
+        // Verified again (a miss, then an insert): straight to main.
+        cache.insert(T1, None, entry());
+        for token in tokens("b", 100) {
+            cache.insert(&token, None, entry());
+        }
+        assert!(cache.get(T1).is_some(), "its ghost sent it to main");
+        // Tokens used on probation are promoted as newer ones arrive.
+        let used = tokens("c", 3);
+        for token in &used {
+            cache.insert(token, None, entry());
+            assert!(cache.get(token).is_some());
+        }
+        for token in tokens("d", 100) {
+            cache.insert(&token, None, entry());
+            assert!(cache.len() <= 16);
+        }
+        for token in &used {
+            assert!(cache.get(token).is_some(), "promoted, then kept");
+        }
         assert!(cache.get(T1).is_some());
-        cache.insert(T3, None, entry());
-        assert!(cache.get(T1).is_some(), "the used entry was spared");
-        assert!(cache.get(T2).is_none(), "the unused one was evicted");
-        assert_eq!(cache.len(), 2);
-        // Both used now: the next insert still evicts one, never grows.
-        assert!(cache.get(T3).is_some());
-        cache.insert(T4, None, entry());
-        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn the_main_queue_gives_a_used_entry_a_second_chance() {
+        let cache = SignatureCache::new(4); // 1 on probation, 3 main
+        for token in [T1, T2, T3] {
+            cache.insert(token, None, entry());
+            assert!(cache.get(token).is_some());
+        }
+        cache.insert(T4, None, entry()); // T3 promoted; main: T1 T2 T3
+        assert_eq!(cache.len(), 4);
+        assert!(cache.get(T1).is_some(), "T1 used again");
         assert!(cache.get(T4).is_some());
+        // T4 promoted: main is full; T1 is spared, T2 (unused since it
+        // entered main) evicted.
+        cache.insert("h.p.signature-five", None, entry());
+        assert!(cache.get(T2).is_none());
+        assert!(cache.get(T1).is_some());
+        assert!(cache.get(T3).is_some());
+        assert!(cache.get(T4).is_some());
+        assert_eq!(cache.len(), 4);
+    }
+
+    #[test]
+    fn tiny_capacities_stay_bounded() {
+        for capacity in 1..=5 {
+            let cache = SignatureCache::new(capacity);
+            let all = tokens("t", 50);
+            for (i, token) in all.iter().enumerate() {
+                cache.insert(token, None, entry());
+                // Use every other token, and one old one again and again.
+                if i % 2 == 0 {
+                    assert!(cache.get(token).is_some(), "capacity {capacity}");
+                }
+                let _ = cache.get(&all[0]);
+                assert!(cache.len() <= capacity, "capacity {capacity}");
+            }
+            assert!(cache.get(&all[49]).is_some(), "the newest is cached");
+        }
+    }
+
+    #[test]
+    fn remove_takes_an_entry_from_either_queue() {
+        let cache = SignatureCache::new(8); // 2 on probation, 6 main
+        cache.insert(T1, None, entry());
+        assert!(cache.get(T1).is_some());
+        cache.insert(T2, None, entry());
+        cache.insert(T3, None, entry()); // T1 promoted to main
+        cache.remove(T1);
+        cache.remove(T3);
+        assert!(cache.get(T1).is_none());
+        assert!(cache.get(T3).is_none());
+        assert!(cache.get(T2).is_some());
+        assert_eq!(cache.len(), 1);
+        // The queues forgot them too: eight more fill the cache exactly.
+        for token in tokens("x", 8) {
+            cache.insert(&token, None, entry());
+            assert!(cache.get(&token).is_some());
+        }
+        assert_eq!(cache.len(), 8);
     }
 
     #[test]

@@ -113,9 +113,21 @@ fn failures_are_not_cached() {
 fn the_cache_never_grows_past_its_capacity() {
     let f = Kit::new();
     let verifier = f.verifier(f.policy()).with_cache_capacity(4);
-    for _ in 0..12 {
-        let root = f.root(&["files:*"]);
-        let child = f.delegate(root.bundle(), "agent-b", &["files:read"]);
+    let bundles: Vec<_> = (0..12)
+        .map(|_| {
+            let root = f.root(&["files:*"]);
+            f.delegate(root.bundle(), "agent-b", &["files:read"])
+        })
+        .collect();
+    // Seen once each: they only pass through probation (one place of four).
+    for child in &bundles {
+        verifier.verify_str(child.bundle()).unwrap();
+        assert!(verifier.cached_tokens() <= 4);
+    }
+    assert_eq!(verifier.cached_tokens(), 1);
+    // Used again and again: promoted, they fill the cache, never past it.
+    for child in bundles.iter().chain(&bundles) {
+        verifier.verify_str(child.bundle()).unwrap();
         verifier.verify_str(child.bundle()).unwrap();
         assert!(verifier.cached_tokens() <= 4);
     }
