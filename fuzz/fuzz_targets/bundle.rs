@@ -5,7 +5,9 @@
 //! bundle; its tokens joined with `~` are that text; it holds 1 to
 //! `MAX_BUNDLE_LINKS` tokens of three non-empty segments; every refusal
 //! (parser, inspection, verifier) has a documented code; the verifier never
-//! accepts a bundle the parser refuses.
+//! accepts a bundle the parser refuses; `parse_reusing` answers as `parse`
+//! (over a known bundle with the same ancestors as the input, so its
+//! shortcut is taken whenever the input's leaf allows it).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -20,7 +22,17 @@ fuzz_target!(|data: &[u8]| {
     if let Err(e) = &verified {
         assert_documented(e.code());
     }
-    let bundle = match UnverifiedBundle::parse(text) {
+    let parsed = UnverifiedBundle::parse(text);
+    if let Some(at) = text.find('~')
+        && let Ok(known) = UnverifiedBundle::parse(&format!("k.k.k{}", &text[at..]))
+    {
+        let reused = UnverifiedBundle::parse_reusing(text, &known);
+        assert_eq!(format!("{reused:?}"), format!("{parsed:?}"));
+        if let (Ok(a), Ok(b)) = (&reused, &parsed) {
+            assert!(a == b, "parse_reusing built another bundle");
+        }
+    }
+    let bundle = match parsed {
         Ok(bundle) => bundle,
         Err(e) => {
             assert_documented(e.code());

@@ -36,8 +36,12 @@ pub struct UnverifiedBundle {
     /// Shared: a verified passport keeps the bundle it came from, and a
     /// clone must not copy kilobytes on every request.
     text: Arc<str>,
-    /// Byte ranges of each token in `text`, leaf first.
-    spans: Vec<(usize, usize)>,
+    /// Where each token ends in `text`, leaf first: `ends[..len]` (the
+    /// next starts one byte later, after its `~`); the rest is 0. Inline,
+    /// so a clone allocates nothing.
+    ends: [u32; MAX_BUNDLE_LINKS],
+    /// How many tokens, at least 1.
+    len: u8,
 }
 
 impl UnverifiedBundle {
@@ -78,8 +82,8 @@ impl UnverifiedBundle {
         // of place does each token go through the full check, which names
         // the token and the reason.
         let settled = separators_and_bytes_in_place(text.as_bytes());
-        let mut spans = Vec::with_capacity(count);
-        let mut start = 0;
+        let mut ends = [0; MAX_BUNDLE_LINKS];
+        let mut end = 0;
         for (index, token) in text.split('~').enumerate() {
             let fine =
                 settled && token.len() <= MAX_TOKEN_LEN && count_byte(token.as_bytes(), b'.') == 2;
@@ -87,12 +91,72 @@ impl UnverifiedBundle {
                 check_token_shape(token)
                     .map_err(|reason| ClaimsError::MalformedBundle { index, reason })?;
             }
-            spans.push((start, start + token.len()));
-            start += token.len() + 1;
+            end += token.len();
+            // `count` ≤ MAX_BUNDLE_LINKS places, and `end` ≤ MAX_BUNDLE_LEN.
+            if let Some(slot) = ends.get_mut(index) {
+                *slot = end as u32;
+            }
+            end += 1;
         }
         Ok(UnverifiedBundle {
             text: Arc::from(text),
-            spans,
+            ends,
+            len: count as u8,
+        })
+    }
+
+    /// The same as [`UnverifiedBundle::parse`]`(text)` — the same bundle,
+    /// or the same error — but when `text` is a new leaf followed by exactly
+    /// the ancestors of `known`, byte for byte (an agent's next passport
+    /// under the same chain), only the leaf is checked: the ancestors'
+    /// bytes were checked when `known` was parsed.
+    ///
+    /// ```
+    /// use passport_claims::UnverifiedBundle;
+    /// let known = UnverifiedBundle::parse("aaa.bbb.ccc~ddd.eee.fff")?;
+    /// let next = UnverifiedBundle::parse_reusing("xxx.yyy.zzz~ddd.eee.fff", &known)?;
+    /// assert_eq!(next, UnverifiedBundle::parse("xxx.yyy.zzz~ddd.eee.fff")?);
+    /// assert!(UnverifiedBundle::parse_reusing("x y.z~ddd.eee.fff", &known).is_err());
+    /// # Ok::<(), passport_claims::ClaimsError>(())
+    /// ```
+    pub fn parse_reusing(
+        text: &str,
+        known: &UnverifiedBundle,
+    ) -> Result<UnverifiedBundle, ClaimsError> {
+        match UnverifiedBundle::with_ancestors_of(text, known) {
+            Some(bundle) => Ok(bundle),
+            None => UnverifiedBundle::parse(text),
+        }
+    }
+
+    /// `text` as a new leaf over `known`'s ancestors, or `None` when it is
+    /// not exactly that (with a leaf `parse` accepts).
+    fn with_ancestors_of(text: &str, known: &UnverifiedBundle) -> Option<UnverifiedBundle> {
+        // Every bundle's text was trimmed and each of its tokens passed
+        // `check_token_shape` when it was parsed; so did the ancestors.
+        let first_end = *known.ends.first()? as usize;
+        let ancestors = known.text.get(first_end..).filter(|a| !a.is_empty())?;
+        if text.len() > MAX_BUNDLE_LEN {
+            return None;
+        }
+        let leaf_len = text.len().checked_sub(ancestors.len())?;
+        let (leaf, rest) = (text.get(..leaf_len)?, text.get(leaf_len..)?);
+        // `rest` starts with the `~` after the leaf.
+        if rest != ancestors || leaf.as_bytes().contains(&b'~') {
+            return None;
+        }
+        // The leaf is checked as `parse` checks any token; it refuses
+        // whitespace, so `text` needs no trimming (and ends as `known`).
+        check_token_shape(leaf).ok()?;
+        let mut ends = known.ends;
+        let shift = |end: u32| end as usize - first_end + leaf_len;
+        for end in ends.iter_mut().take(usize::from(known.len)) {
+            *end = u32::try_from(shift(*end)).ok()?;
+        }
+        Some(UnverifiedBundle {
+            text: Arc::from(text),
+            ends,
+            len: known.len,
         })
     }
 
@@ -104,12 +168,12 @@ impl UnverifiedBundle {
 
     /// How many passports: 1 for a root alone.
     pub fn len(&self) -> usize {
-        self.spans.len()
+        usize::from(self.len)
     }
 
     /// Never true: a parsed bundle holds at least its leaf.
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.len == 0
     }
 
     /// The leaf (the passport being presented).
@@ -119,12 +183,17 @@ impl UnverifiedBundle {
 
     /// The passport at `index` (0 = leaf, `len() - 1` = root).
     pub fn get(&self, index: usize) -> Option<&str> {
-        self.spans.get(index).map(|&(a, b)| &self.text[a..b])
+        let end = *self.ends.get(..self.len())?.get(index)? as usize;
+        let start = match index {
+            0 => 0,
+            _ => *self.ends.get(index - 1)? as usize + 1,
+        };
+        self.text.get(start..end)
     }
 
     /// The passports, leaf first.
     pub fn tokens(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.spans.iter().map(|&(a, b)| &self.text[a..b])
+        (0..self.len()).map(|index| self.get(index).unwrap_or_default())
     }
 
     /// The ancestors of the leaf, nearest first (empty for a root).
@@ -307,7 +376,80 @@ mod tests {
         assert!(!format!("{b:?}").contains("secret"));
     }
 
+    #[test]
+    fn parse_reusing_takes_only_a_new_leaf_over_the_very_same_ancestors() {
+        let known = UnverifiedBundle::parse("aaa.bbb.ccc~ddd.eee.fff~ggg.hhh.iii").unwrap();
+        let next = UnverifiedBundle::parse_reusing("x.y.z~ddd.eee.fff~ggg.hhh.iii", &known);
+        assert_eq!(next.as_ref().unwrap().leaf(), "x.y.z");
+        assert_eq!(
+            next.unwrap().tokens().collect::<Vec<_>>(),
+            ["x.y.z", "ddd.eee.fff", "ggg.hhh.iii"]
+        );
+        let longer = format!("{}.y.z~ddd.eee.fff~ggg.hhh.iii", "x".repeat(5000));
+        assert_eq!(
+            UnverifiedBundle::parse_reusing(&longer, &known).unwrap(),
+            UnverifiedBundle::parse(&longer).unwrap()
+        );
+        // Each refusal is parse's, with its position.
+        for (text, index) in [
+            ("x.y~ddd.eee.fff~ggg.hhh.iii", 0),
+            ("x.y.z.w~ddd.eee.fff~ggg.hhh.iii", 0),
+            ("x..z~ddd.eee.fff~ggg.hhh.iii", 0),
+            ("x.y\t.z~ddd.eee.fff~ggg.hhh.iii", 0),
+            ("~ddd.eee.fff~ggg.hhh.iii", 0),
+            ("a.b.c~~ddd.eee.fff~ggg.hhh.iii", 1),
+        ] {
+            match UnverifiedBundle::parse_reusing(text, &known) {
+                Err(ClaimsError::MalformedBundle { index: at, .. }) => {
+                    assert_eq!(at, index, "{text}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        // Surrounding whitespace is trimmed as by parse.
+        let padded = " x.y.z~ddd.eee.fff~ggg.hhh.iii\n";
+        assert_eq!(
+            UnverifiedBundle::parse_reusing(padded, &known)
+                .unwrap()
+                .as_str(),
+            "x.y.z~ddd.eee.fff~ggg.hhh.iii"
+        );
+        // A root alone has no ancestors to reuse.
+        let root = UnverifiedBundle::parse("aaa.bbb.ccc").unwrap();
+        assert_eq!(
+            UnverifiedBundle::parse_reusing("x.y.z", &root).unwrap(),
+            UnverifiedBundle::parse("x.y.z").unwrap()
+        );
+    }
+
     proptest::proptest! {
+        /// `parse_reusing` answers as `parse`, whatever the text: a new
+        /// leaf (of any bytes) over the known ancestors, a suffix or prefix
+        /// of them, or anything else.
+        #[test]
+        fn parse_reusing_answers_as_parse(
+            leaf in "[ab.~ \t\x7f]{0,12}",
+            links in 1usize..5,
+            cut in 0usize..40,
+            prefix in proptest::bool::ANY,
+        ) {
+            let chain: Vec<String> = (0..links).map(|i| format!("h{i}.p{i}.s{i}")).collect();
+            let known_text = format!("known.leaf.sig~{}", chain.join("~"));
+            let known = UnverifiedBundle::parse(&known_text).unwrap();
+            let ancestors = &known_text[known_text.find('~').unwrap()..];
+            let mut text = format!("{leaf}{ancestors}");
+            if cut > 0 && cut < text.len() {
+                if prefix { text.truncate(text.len() - cut) } else { text.drain(..cut); }
+            }
+            let reused = UnverifiedBundle::parse_reusing(&text, &known);
+            let parsed = UnverifiedBundle::parse(&text);
+            proptest::prop_assert_eq!(format!("{reused:?}"), format!("{parsed:?}"));
+            if let (Ok(a), Ok(b)) = (&reused, &parsed) {
+                proptest::prop_assert_eq!(a, b);
+                proptest::prop_assert_eq!(a.tokens().collect::<Vec<_>>(), b.tokens().collect::<Vec<_>>());
+            }
+        }
+
         /// The fused pass never lets through what the full per-token check
         /// refuses (beyond size and dot count, which `parse` still checks).
         #[test]

@@ -243,6 +243,33 @@ impl VerifyOptions {
         }
     }
 
+    /// The header rules [`CompactJws::verify`] applies before the
+    /// signature: `alg` among the allowed algorithms
+    /// ([`JoseError::AlgorithmNotAllowed`]), then the `typ` rules
+    /// ([`JoseError::InvalidType`], [`JoseError::UntypedNotAccepted`]). For
+    /// a caller that verified a token's signature before and kept its
+    /// header (a cache): the same checks against the options in force now.
+    ///
+    /// ```
+    /// use passport_jose::{Algorithm, CompactJws, VerifyOptions, b64};
+    /// let token = format!("{}.e30.sig", b64::encode(r#"{"alg":"ES256","typ":"passport+jwt"}"#));
+    /// let header = CompactJws::parse(&token)?.header().clone();
+    /// assert!(VerifyOptions::new(&[Algorithm::ES256], "passport+jwt").check_header(&header).is_ok());
+    /// let refused = VerifyOptions::new(&[Algorithm::EdDSA], "passport+jwt").check_header(&header);
+    /// assert_eq!(refused.unwrap_err().code(), "alg_not_allowed");
+    /// # Ok::<(), passport_jose::JoseError>(())
+    /// ```
+    pub fn check_header(&self, header: &Header) -> Result<(), JoseError> {
+        let alg = header.alg();
+        if !self.algorithms.contains(&alg) {
+            return Err(JoseError::AlgorithmNotAllowed {
+                alg,
+                allowed: self.algorithms.clone(),
+            });
+        }
+        self.check_type(header)
+    }
+
     fn check_type(&self, header: &Header) -> Result<(), JoseError> {
         let Some(expected) = self.typ.as_deref() else {
             return Ok(());
@@ -363,15 +390,8 @@ impl<'a> CompactJws<'a> {
     /// (cheap, and they never depend on key material), then the header's
     /// algorithm is matched against the key, then the signature.
     pub fn verify(&self, key: &VerifyingKey, options: &VerifyOptions) -> Result<&[u8], JoseError> {
-        let alg = self.header.alg();
-        if !options.algorithms.contains(&alg) {
-            return Err(JoseError::AlgorithmNotAllowed {
-                alg,
-                allowed: options.algorithms.clone(),
-            });
-        }
-        options.check_type(&self.header)?;
-        key.verify(alg, self.signing_input(), &self.signature)?;
+        options.check_header(&self.header)?;
+        key.verify(self.header.alg(), self.signing_input(), &self.signature)?;
         Ok(&self.payload)
     }
 }

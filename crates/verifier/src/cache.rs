@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use passport_claims::{ClaimsError, PassportClaims, UnverifiedBundle};
-use passport_jose::{Algorithm, VerifyingKey, sha256};
+use passport_jose::{Header, VerifyingKey, sha256};
 
 /// The default number of tokens (leaves and ancestors) remembered.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
@@ -59,27 +59,32 @@ pub(crate) struct CachedLink {
     /// when the token is first verified as an ancestor, or the first time a
     /// cached leaf is used as one; never twice.
     digest: OnceLock<[u8; 32]>,
-    /// The token's `iss` and its header's `kid`: what the key store is asked
-    /// on every hit (a key belongs to one issuer).
-    pub(crate) iss: String,
-    /// See `iss`.
-    pub(crate) kid: String,
-    pub(crate) key: VerifyingKey,
-    pub(crate) alg: Algorithm,
-    pub(crate) untyped: bool,
-    pub(crate) passport: Arc<PassportClaims>,
-    /// Used since it last came to the front of the eviction queue.
+    pub(crate) verified: Verified,
+    /// Used since it last came to the front of its queue.
     referenced: AtomicBool,
 }
 
-/// What the verifier learnt from one token's signature, to be cached.
+/// What the verifier learnt from one token's signature, to be cached: the
+/// claims' `iss` and the header's `kid` are what the key store is asked on
+/// every hit (a key belongs to one issuer).
 pub(crate) struct Verified {
-    pub(crate) iss: String,
-    pub(crate) kid: String,
+    /// The token's header (shared with every token of its segment): its
+    /// `kid` (present: the token was refused without one), `alg` and `typ`.
+    pub(crate) header: Header,
     pub(crate) key: VerifyingKey,
-    pub(crate) alg: Algorithm,
-    pub(crate) untyped: bool,
     pub(crate) passport: Arc<PassportClaims>,
+}
+
+impl Verified {
+    /// The issuer that vouched for the token.
+    pub(crate) fn iss(&self) -> &str {
+        &self.passport.iss
+    }
+
+    /// The header's `kid`.
+    pub(crate) fn kid(&self) -> &str {
+        self.header.kid().unwrap_or_default()
+    }
 }
 
 impl CachedLink {
@@ -240,12 +245,7 @@ impl SignatureCache {
         let entry = Arc::new(CachedLink {
             token: token.into(),
             digest: digest.map_or_else(OnceLock::new, OnceLock::from),
-            iss: verified.iss,
-            kid: verified.kid,
-            key: verified.key,
-            alg: verified.alg,
-            untyped: verified.untyped,
-            passport: verified.passport,
+            verified,
             referenced: AtomicBool::new(false),
         });
         let mut inner = self.lock();
@@ -333,11 +333,28 @@ pub(crate) const MAX_MEMO_BUNDLE_LEN: usize = 16 * 1024;
 /// new parse would return; nothing else about the bundle is remembered here
 /// (its signatures, keys and rules are the verifier's business on every
 /// use). Direct-mapped: a slot from the text's length and its last bytes.
-pub(crate) struct BundleMemo(Mutex<Vec<Option<UnverifiedBundle>>>);
+///
+/// A second table keeps recent bundles by their ancestors' text (from the
+/// first `~` on): an agent's next passport comes over the same chain, and
+/// [`UnverifiedBundle::parse_reusing`] then checks only the new leaf.
+pub(crate) struct BundleMemo(Mutex<MemoTables>);
+
+struct MemoTables {
+    by_text: Vec<Option<UnverifiedBundle>>,
+    by_ancestors: Vec<Option<UnverifiedBundle>>,
+}
+
+/// The text of `bundle` from its first `~` on (its ancestors), if any.
+fn ancestors_text(text: &str) -> Option<&str> {
+    text.find('~').and_then(|at| text.get(at..))
+}
 
 impl BundleMemo {
     pub(crate) fn new() -> BundleMemo {
-        BundleMemo(Mutex::new(vec![None; BUNDLE_MEMO_SLOTS]))
+        BundleMemo(Mutex::new(MemoTables {
+            by_text: vec![None; BUNDLE_MEMO_SLOTS],
+            by_ancestors: vec![None; BUNDLE_MEMO_SLOTS],
+        }))
     }
 
     fn slot(text: &str) -> usize {
@@ -346,27 +363,44 @@ impl BundleMemo {
     }
 
     /// `UnverifiedBundle::parse(text)`, from the memo when `text` is
-    /// byte for byte a bundle parsed before.
+    /// byte for byte a bundle parsed before, or a new leaf over the
+    /// ancestors of one.
     pub(crate) fn parse(&self, text: &str) -> Result<UnverifiedBundle, ClaimsError> {
         if text.len() > MAX_MEMO_BUNDLE_LEN {
             return UnverifiedBundle::parse(text);
         }
         let slot = BundleMemo::slot(text);
-        if let Some(hit) = &self.lock()[slot]
-            && hit.as_str() == text
-        {
-            return Ok(hit.clone());
-        }
-        let parsed = UnverifiedBundle::parse(text)?;
+        let (ancestors, known) = {
+            let tables = self.lock();
+            if let Some(hit) = tables.by_text.get(slot).and_then(Option::as_ref)
+                && hit.as_str() == text
+            {
+                return Ok(hit.clone());
+            }
+            // Only on a miss: finding the first `~` reads the whole leaf.
+            let ancestors = ancestors_text(text).map(BundleMemo::slot);
+            let known = ancestors.and_then(|a| tables.by_ancestors.get(a).cloned().flatten());
+            (ancestors, known)
+        };
+        let parsed = match &known {
+            Some(known) => UnverifiedBundle::parse_reusing(text, known)?,
+            None => UnverifiedBundle::parse(text)?,
+        };
         // A bundle parsed with surrounding whitespace has another text than
         // its input: it could never hit, so it is not kept.
         if parsed.as_str().len() == text.len() {
-            self.lock()[slot] = Some(parsed.clone());
+            let mut tables = self.lock();
+            if let Some(place) = tables.by_text.get_mut(slot) {
+                *place = Some(parsed.clone());
+            }
+            if let Some(place) = ancestors.and_then(|a| tables.by_ancestors.get_mut(a)) {
+                *place = Some(parsed.clone());
+            }
         }
         Ok(parsed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<UnverifiedBundle>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoTables> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -378,6 +412,7 @@ impl BundleMemo {
 mod tests {
     use super::*;
     use passport_claims::{AgentClaims, ScopeSet};
+    use passport_jose::Algorithm;
 
     fn entry() -> Verified {
         let key = passport_jose::SigningKey::generate(Algorithm::EdDSA)
@@ -391,12 +426,19 @@ mod tests {
             parent_jti: None,
         };
         let claims = PassportClaims::new("iss", "sub", "aud", "jti", 0, 1, agent);
+        use passport_jose::b64;
+        let token = format!(
+            "{}.e30.{}",
+            b64::encode(r#"{"alg":"EdDSA","kid":"kid"}"#),
+            b64::encode([0u8; 64])
+        );
+        let header = passport_jose::CompactJws::parse(&token)
+            .unwrap()
+            .header()
+            .clone();
         Verified {
-            iss: "iss".into(),
-            kid: "kid".into(),
+            header,
             key,
-            alg: Algorithm::EdDSA,
-            untyped: false,
             passport: Arc::new(claims),
         }
     }
@@ -577,5 +619,24 @@ mod tests {
             memo.parse(" aaa.bbb.ccc\n").unwrap().as_str(),
             "aaa.bbb.ccc"
         );
+        // A new leaf over the ancestors of a memoised bundle: parse's
+        // answer, accepted or refused.
+        memo.parse(text).unwrap();
+        for next in [
+            "xxx.yyy.zzz~ddd.eee.fff",
+            "x.y~ddd.eee.fff",
+            "x y.z~ddd.eee.fff",
+            "x.y.z~ddd.eee.ff",
+            "~ddd.eee.fff",
+        ] {
+            assert_eq!(
+                format!("{:?}", memo.parse(next)),
+                format!("{:?}", UnverifiedBundle::parse(next)),
+                "{next}"
+            );
+            if let Ok(parsed) = UnverifiedBundle::parse(next) {
+                assert_eq!(memo.parse(next).unwrap(), parsed);
+            }
+        }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use passport_claims::{Clock, PASSPORT_TYP, PassportClaims, SystemClock, UnverifiedBundle};
-use passport_jose::{CompactJws, JoseError, VerifyOptions, sha256};
+use passport_jose::{CompactJws, VerifyOptions, sha256};
 
 use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
 
@@ -426,11 +426,8 @@ impl Verifier {
                 token,
                 digest,
                 Verified {
-                    iss: passport.iss.clone(),
-                    kid: kid.to_owned(),
+                    header: jws.header().clone(),
                     key,
-                    alg: jws.header().alg(),
-                    untyped,
                     passport: Arc::clone(&passport),
                 },
             );
@@ -459,28 +456,21 @@ impl Verifier {
         // The same question the cold path asked: the claims' `iss` and the
         // header's `kid`, so a hit is only ever used with a key of the
         // link's own issuer.
-        match self.keys.key(&hit.iss, &hit.kid) {
-            Some(current) if current.same_key(&hit.key) => {
+        let cached = &hit.verified;
+        match self.keys.key(cached.iss(), cached.kid()) {
+            Some(current) if current.same_key(&cached.key) => {
                 observe::cache_lookup(true);
-                rules::trusted_issuer(&hit.iss, &self.policy)?;
+                rules::trusted_issuer(cached.iss(), &self.policy)?;
                 // Retirement may have been published since it was cached.
-                rules::key_not_retired(&hit.passport, &hit.kid, current.retired_at())?;
-                // The policy could only differ if the cache outlived it; it
-                // cannot (each verifier owns its cache), but these checks are
-                // cheap and keep the cached path identical to the cold one.
-                if !self.options.algorithms.contains(&hit.alg) {
-                    return Err(JoseError::AlgorithmNotAllowed {
-                        alg: hit.alg,
-                        allowed: self.options.algorithms.clone(),
-                    }
-                    .into());
-                }
-                if hit.untyped && !self.options.accept_untyped {
-                    return Err(JoseError::UntypedNotAccepted { found: None }.into());
-                }
+                rules::key_not_retired(&cached.passport, cached.kid(), current.retired_at())?;
+                // The header rules of the cold path, against the options
+                // in force now (the same as when it was cached: each
+                // verifier owns its cache; cheap, and the paths stay one).
+                self.options.check_header(&cached.header)?;
+                let untyped = cached.header.is_untyped();
                 Ok(Link {
-                    passport: Arc::clone(&hit.passport),
-                    untyped: hit.untyped,
+                    passport: Arc::clone(&cached.passport),
+                    untyped,
                     digest: ancestor.then(|| hit.digest()),
                 })
             }
