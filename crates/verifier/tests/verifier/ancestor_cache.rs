@@ -140,6 +140,31 @@ fn the_cache_never_grows_past_its_capacity() {
     assert_eq!(uncached.cached_tokens(), 0);
 }
 
+/// A flood of tokens seen once — here 200 fresh delegations, each verified
+/// once, through a cache of 32 — must not evict the chain an agent keeps
+/// presenting: before segmented eviction every new token pushed an old one
+/// out, and after a pass over the queue the shared ancestors went too.
+#[test]
+fn a_flood_of_tokens_seen_once_does_not_evict_a_chain_in_use() {
+    let f = Kit::new();
+    let [_, _, grandchild] = f.chain3();
+    let verifier = f.verifier(f.policy()).with_cache_capacity(32);
+    // Presented twice: its three tokens are in use.
+    verifier.verify_str(grandchild.bundle()).unwrap();
+    verifier.verify_str(grandchild.bundle()).unwrap();
+    let root = f.root(&["files:*"]);
+    let flood: Vec<_> = (0..200)
+        .map(|i| f.delegate(root.bundle(), &format!("agent-{i}"), &["files:read"]))
+        .collect();
+    for child in &flood {
+        verifier.verify_str(child.bundle()).unwrap();
+        assert!(verifier.cached_tokens() <= 32);
+    }
+    let (_, counters, _) = observed(|| verifier.verify_str(grandchild.bundle()).unwrap());
+    assert_eq!(counters.get("passport_verify_cache_total{result=hit}"), 3);
+    assert_eq!(counters.get("passport_verify_cache_total{result=miss}"), 0);
+}
+
 #[test]
 fn a_verifier_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
