@@ -46,6 +46,11 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 /// that the one it evicts is still in the CPU's cache.
 pub(crate) const PROBATION_MAX: usize = 64;
 
+/// The most places in the ghost table: `capacity` is a bound on entries,
+/// not an allocation, so a huge one (a caller's "no practical limit") must
+/// neither panic nor reserve 8 bytes per place up front.
+pub(crate) const MAX_GHOSTS: usize = 1 << 16;
+
 /// Tokens longer than this are verified every time rather than cached, so
 /// the cache's memory is bounded by its capacity times a small entry size
 /// whatever claims a trusted issuer puts in a passport.
@@ -146,8 +151,9 @@ struct Inner {
     /// The slots of the entries in the main queue, oldest first.
     main: VecDeque<u64>,
     /// The slots of entries dropped from probation unused: a direct-mapped
-    /// table of `capacity` places, a slot in the place its value selects
-    /// (so a newer ghost overwrites an older one in its place; 0 is empty).
+    /// table of `min(capacity, MAX_GHOSTS)` places, a slot in the place its
+    /// value selects (so a newer ghost overwrites an older one in its place;
+    /// 0 is empty).
     ghosts: Box<[u64]>,
 }
 
@@ -186,7 +192,7 @@ impl SignatureCache {
                 map: SlotMap::default(),
                 probation: VecDeque::new(),
                 main: VecDeque::new(),
-                ghosts: vec![0; capacity].into_boxed_slice(),
+                ghosts: vec![0; capacity.min(MAX_GHOSTS)].into_boxed_slice(),
             }),
         }
     }
