@@ -328,8 +328,8 @@ impl SignatureCache {
 /// How many parsed bundles a [`BundleMemo`] keeps.
 pub(crate) const BUNDLE_MEMO_SLOTS: usize = 64;
 
-/// The longest bundle text a [`BundleMemo`] keeps (64 slots of it: 1 MiB
-/// at most).
+/// The longest bundle text a [`BundleMemo`] keeps (two tables of 64 slots
+/// of it: 2 MiB at most).
 pub(crate) const MAX_MEMO_BUNDLE_LEN: usize = 16 * 1024;
 
 /// Parsed bundles by their exact text: an agent presents the same bundle on
@@ -613,6 +613,14 @@ mod tests {
         let other = "aab.bbb.ccc~ddd.eee.fff";
         assert_eq!(memo.parse(other).unwrap().leaf(), "aab.bbb.ccc");
         assert_eq!(memo.parse(text).unwrap().leaf(), "aaa.bbb.ccc");
+        // Those two are short enough to land in different slots; these two
+        // share their length and last 32 bytes, so the same slot for sure.
+        let ancestors = format!("~{}.{}.{}", "d".repeat(12), "e".repeat(12), "f".repeat(12));
+        let (one, two) = (format!("aaa.b.c{ancestors}"), format!("aab.b.c{ancestors}"));
+        assert_eq!(BundleMemo::slot(&one), BundleMemo::slot(&two));
+        assert_eq!(memo.parse(&one).unwrap().leaf(), "aaa.b.c");
+        assert_eq!(memo.parse(&two).unwrap().leaf(), "aab.b.c");
+        assert_eq!(memo.parse(&one).unwrap().leaf(), "aaa.b.c");
         // Refusals are a parse's refusals, and are not remembered.
         assert_eq!(memo.parse("a.b~").unwrap_err().code(), "malformed_bundle");
         assert_eq!(memo.parse("a.b~").unwrap_err().code(), "malformed_bundle");
