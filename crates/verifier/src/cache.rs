@@ -653,4 +653,87 @@ mod tests {
             }
         }
     }
+
+    /// The cache's bookkeeping: every queued slot is an entry, once, and
+    /// every entry is queued; each queue within its bound.
+    fn assert_consistent(cache: &SignatureCache) {
+        let inner = cache.lock();
+        let mut queued: Vec<u64> = inner.probation.iter().chain(&inner.main).copied().collect();
+        let count = queued.len();
+        queued.sort_unstable();
+        queued.dedup();
+        assert_eq!(queued.len(), count, "a slot queued twice");
+        assert_eq!(inner.map.len(), count, "entries and queued slots differ");
+        assert!(
+            queued.iter().all(|k| inner.map.contains_key(k)),
+            "a stale slot"
+        );
+        assert!(inner.probation.len() <= cache.probation_capacity);
+        assert!(inner.main.len() <= cache.main_capacity());
+    }
+
+    #[test]
+    fn random_inserts_uses_and_removals_keep_the_bookkeeping_consistent() {
+        let mut seed: u64 = 0x1234_5678;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let verified = entry();
+        for capacity in [1, 2, 3, 4, 5, 8, 16, 300] {
+            let cache = SignatureCache::new(capacity);
+            // Three tokens per slot (same length and last bytes).
+            let all: Vec<String> = (0..capacity * 3 + 10)
+                .map(|i| format!("h{}.p.signature-{:04}", i % 3, i / 3))
+                .collect();
+            for _ in 0..5_000 {
+                let token = &all[next() as usize % all.len()];
+                match next() % 3 {
+                    0 => cache.insert(token, None, share(&verified)),
+                    1 => {
+                        if let Some(hit) = cache.get(token) {
+                            assert_eq!(&*hit.token, token.as_str());
+                        }
+                    }
+                    _ => cache.remove(token),
+                }
+                assert_consistent(&cache);
+            }
+        }
+    }
+
+    #[test]
+    fn racing_threads_keep_the_bookkeeping_consistent() {
+        let cache = Arc::new(SignatureCache::new(8));
+        let verified = Arc::new(entry());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let (cache, verified) = (Arc::clone(&cache), Arc::clone(&verified));
+                std::thread::spawn(move || {
+                    for i in 0..5_000usize {
+                        let token = format!("h.p.signature-{}", (i * 7 + t) % 40);
+                        cache.insert(&token, None, share(&verified));
+                        let _ = cache.get(&token);
+                        if i % 5 == 0 {
+                            cache.remove(&token);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_consistent(&cache);
+    }
+
+    fn share(verified: &Verified) -> Verified {
+        Verified {
+            header: verified.header.clone(),
+            key: verified.key.clone(),
+            passport: Arc::clone(&verified.passport),
+        }
+    }
 }
