@@ -450,6 +450,29 @@ mod tests {
             }
         }
 
+        /// The same over ancestors of the known's length but other bytes
+        /// (one replaced): the shortcut must compare them, not their length.
+        #[test]
+        fn parse_reusing_answers_as_parse_over_other_ancestors_of_that_length(
+            links in 1usize..5,
+            at in 0usize..64,
+            byte in proptest::sample::select(vec![b'a', b'.', b'~', b' ', b'\t']),
+        ) {
+            let chain: Vec<String> = (0..links).map(|i| format!("h{i}.p{i}.s{i}")).collect();
+            let known = UnverifiedBundle::parse(&format!("known.leaf.sig~{}", chain.join("~"))).unwrap();
+            let mut ancestors = format!("~{}", chain.join("~")).into_bytes();
+            let at = at % ancestors.len();
+            ancestors[at] = byte;
+            let text = format!("x.y.z{}", String::from_utf8(ancestors).unwrap());
+            let reused = UnverifiedBundle::parse_reusing(&text, &known);
+            let parsed = UnverifiedBundle::parse(&text);
+            proptest::prop_assert_eq!(format!("{reused:?}"), format!("{parsed:?}"));
+            if let (Ok(a), Ok(b)) = (&reused, &parsed) {
+                proptest::prop_assert_eq!(a, b);
+                proptest::prop_assert_eq!(a.tokens().collect::<Vec<_>>(), b.tokens().collect::<Vec<_>>());
+            }
+        }
+
         /// The fused pass never lets through what the full per-token check
         /// refuses (beyond size and dot count, which `parse` still checks).
         #[test]

@@ -46,6 +46,11 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 /// that the one it evicts is still in the CPU's cache.
 pub(crate) const PROBATION_MAX: usize = 64;
 
+/// The most places in the ghost table: `capacity` is a bound on entries,
+/// not an allocation, so a huge one (a caller's "no practical limit") must
+/// neither panic nor reserve 8 bytes per place up front.
+pub(crate) const MAX_GHOSTS: usize = 1 << 16;
+
 /// Tokens longer than this are verified every time rather than cached, so
 /// the cache's memory is bounded by its capacity times a small entry size
 /// whatever claims a trusted issuer puts in a passport.
@@ -146,8 +151,9 @@ struct Inner {
     /// The slots of the entries in the main queue, oldest first.
     main: VecDeque<u64>,
     /// The slots of entries dropped from probation unused: a direct-mapped
-    /// table of `capacity` places, a slot in the place its value selects
-    /// (so a newer ghost overwrites an older one in its place; 0 is empty).
+    /// table of `min(capacity, MAX_GHOSTS)` places, a slot in the place its
+    /// value selects (so a newer ghost overwrites an older one in its place;
+    /// 0 is empty).
     ghosts: Box<[u64]>,
 }
 
@@ -186,7 +192,7 @@ impl SignatureCache {
                 map: SlotMap::default(),
                 probation: VecDeque::new(),
                 main: VecDeque::new(),
-                ghosts: vec![0; capacity].into_boxed_slice(),
+                ghosts: vec![0; capacity.min(MAX_GHOSTS)].into_boxed_slice(),
             }),
         }
     }
@@ -322,8 +328,8 @@ impl SignatureCache {
 /// How many parsed bundles a [`BundleMemo`] keeps.
 pub(crate) const BUNDLE_MEMO_SLOTS: usize = 64;
 
-/// The longest bundle text a [`BundleMemo`] keeps (64 slots of it: 1 MiB
-/// at most).
+/// The longest bundle text a [`BundleMemo`] keeps (two tables of 64 slots
+/// of it: 2 MiB at most).
 pub(crate) const MAX_MEMO_BUNDLE_LEN: usize = 16 * 1024;
 
 /// Parsed bundles by their exact text: an agent presents the same bundle on
@@ -607,6 +613,14 @@ mod tests {
         let other = "aab.bbb.ccc~ddd.eee.fff";
         assert_eq!(memo.parse(other).unwrap().leaf(), "aab.bbb.ccc");
         assert_eq!(memo.parse(text).unwrap().leaf(), "aaa.bbb.ccc");
+        // Those two are short enough to land in different slots; these two
+        // share their length and last 32 bytes, so the same slot for sure.
+        let ancestors = format!("~{}.{}.{}", "d".repeat(12), "e".repeat(12), "f".repeat(12));
+        let (one, two) = (format!("aaa.b.c{ancestors}"), format!("aab.b.c{ancestors}"));
+        assert_eq!(BundleMemo::slot(&one), BundleMemo::slot(&two));
+        assert_eq!(memo.parse(&one).unwrap().leaf(), "aaa.b.c");
+        assert_eq!(memo.parse(&two).unwrap().leaf(), "aab.b.c");
+        assert_eq!(memo.parse(&one).unwrap().leaf(), "aaa.b.c");
         // Refusals are a parse's refusals, and are not remembered.
         assert_eq!(memo.parse("a.b~").unwrap_err().code(), "malformed_bundle");
         assert_eq!(memo.parse("a.b~").unwrap_err().code(), "malformed_bundle");
@@ -637,6 +651,89 @@ mod tests {
             if let Ok(parsed) = UnverifiedBundle::parse(next) {
                 assert_eq!(memo.parse(next).unwrap(), parsed);
             }
+        }
+    }
+
+    /// The cache's bookkeeping: every queued slot is an entry, once, and
+    /// every entry is queued; each queue within its bound.
+    fn assert_consistent(cache: &SignatureCache) {
+        let inner = cache.lock();
+        let mut queued: Vec<u64> = inner.probation.iter().chain(&inner.main).copied().collect();
+        let count = queued.len();
+        queued.sort_unstable();
+        queued.dedup();
+        assert_eq!(queued.len(), count, "a slot queued twice");
+        assert_eq!(inner.map.len(), count, "entries and queued slots differ");
+        assert!(
+            queued.iter().all(|k| inner.map.contains_key(k)),
+            "a stale slot"
+        );
+        assert!(inner.probation.len() <= cache.probation_capacity);
+        assert!(inner.main.len() <= cache.main_capacity());
+    }
+
+    #[test]
+    fn random_inserts_uses_and_removals_keep_the_bookkeeping_consistent() {
+        let mut seed: u64 = 0x1234_5678;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let verified = entry();
+        for capacity in [1, 2, 3, 4, 5, 8, 16, 300] {
+            let cache = SignatureCache::new(capacity);
+            // Three tokens per slot (same length and last bytes).
+            let all: Vec<String> = (0..capacity * 3 + 10)
+                .map(|i| format!("h{}.p.signature-{:04}", i % 3, i / 3))
+                .collect();
+            for _ in 0..5_000 {
+                let token = &all[next() as usize % all.len()];
+                match next() % 3 {
+                    0 => cache.insert(token, None, share(&verified)),
+                    1 => {
+                        if let Some(hit) = cache.get(token) {
+                            assert_eq!(&*hit.token, token.as_str());
+                        }
+                    }
+                    _ => cache.remove(token),
+                }
+                assert_consistent(&cache);
+            }
+        }
+    }
+
+    #[test]
+    fn racing_threads_keep_the_bookkeeping_consistent() {
+        let cache = Arc::new(SignatureCache::new(8));
+        let verified = Arc::new(entry());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let (cache, verified) = (Arc::clone(&cache), Arc::clone(&verified));
+                std::thread::spawn(move || {
+                    for i in 0..5_000usize {
+                        let token = format!("h.p.signature-{}", (i * 7 + t) % 40);
+                        cache.insert(&token, None, share(&verified));
+                        let _ = cache.get(&token);
+                        if i % 5 == 0 {
+                            cache.remove(&token);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_consistent(&cache);
+    }
+
+    fn share(verified: &Verified) -> Verified {
+        Verified {
+            header: verified.header.clone(),
+            key: verified.key.clone(),
+            passport: Arc::clone(&verified.passport),
         }
     }
 }

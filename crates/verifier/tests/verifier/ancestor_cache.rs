@@ -257,3 +257,18 @@ fn a_cache_hit_asks_the_store_for_the_headers_kid() {
     let err = verifier.verify_str(&bundle).unwrap_err();
     assert_eq!((err.link(), err.code()), (1, "unknown_kid"));
 }
+
+#[test]
+fn a_huge_capacity_is_a_bound_not_an_allocation() {
+    // The capacity is a limit on entries: a caller that wants "no practical
+    // limit" must not get a panic (or a table of that many places up front).
+    let f = Kit::new();
+    let [_, _, grandchild] = f.chain3();
+    for capacity in [usize::MAX, usize::MAX / 8, 1 << 40] {
+        let verifier = f.verifier(f.policy()).with_cache_capacity(capacity);
+        assert_eq!(verifier.cache_capacity(), capacity);
+        verifier.verify_str(grandchild.bundle()).unwrap();
+        verifier.verify_str(grandchild.bundle()).unwrap();
+        assert_eq!(verifier.cached_tokens(), 3);
+    }
+}

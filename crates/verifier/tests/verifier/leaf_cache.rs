@@ -265,3 +265,30 @@ fn a_forged_token_reusing_a_cached_signature_is_not_served_from_the_cache() {
     assert_eq!(verifier.cached_tokens(), 2);
     verifier.verify_str(child.bundle()).unwrap();
 }
+
+#[test]
+fn a_cached_leaf_keeps_its_header_type_for_the_chain_rules() {
+    // Only an untyped child, under a policy accepting untyped passports, may
+    // lack its parent hash: a hit must tell a typed leaf from an untyped
+    // one exactly as the cold path does (the header it kept, not a guess).
+    let f = Kit::new();
+    let [root, child, _] = f.chain3();
+    let verifier = f.verifier(f.policy().accept_untyped(true));
+    let mut unbound = child.claims().clone();
+    unbound.parent_hash = None;
+    let typed = format!("{}~{}", f.sign_passport(&unbound), root.token());
+    let untyped = format!(
+        "{}~{}",
+        f.sign_raw(
+            &f.header(serde_json::json!({"typ": "JWT"})),
+            &unbound.to_json()
+        ),
+        root.token()
+    );
+    for round in ["cold", "cached"] {
+        let refused = verifier.verify_str(&typed).unwrap_err();
+        assert_eq!(refused.code(), "chain_broken", "{round}: {refused}");
+        verifier.verify_str(&untyped).unwrap();
+    }
+    assert_eq!(verifier.cached_tokens(), 3);
+}
