@@ -48,6 +48,50 @@ const NEWEST: u32 = 100;
 /// How often the event stream re-reads the registry (changes made by
 /// another instance reach no broadcast here).
 const TICK: Duration = Duration::from_secs(2);
+
+/// The least time between two reads of one stream's snapshots. Every mint
+/// here is an event and an audit record: read on each, a burst of a
+/// thousand mints made each open dashboard run three thousand queries (one
+/// of them a write, expiring stale approvals). Read at once after a quiet
+/// spell, then at most once per gap while events keep coming.
+const REFRESH_GAP: Duration = Duration::from_millis(250);
+
+/// When a stream reads its snapshots again (see [`REFRESH_GAP`]).
+#[derive(Debug, Default)]
+struct RefreshGate {
+    /// Something happened since the last read.
+    pending: bool,
+    /// When the snapshots were last read.
+    last: Option<tokio::time::Instant>,
+}
+
+impl RefreshGate {
+    /// Something happened: the snapshots are to be read again.
+    fn mark(&mut self) {
+        self.pending = true;
+    }
+
+    /// When the pending read is due; `None` when nothing is pending.
+    fn due(&self) -> Option<tokio::time::Instant> {
+        if !self.pending {
+            return None;
+        }
+        Some(match self.last {
+            Some(last) => last + REFRESH_GAP,
+            None => tokio::time::Instant::now(),
+        })
+    }
+
+    /// Whether to read the snapshots at `now`; if so, the read is counted.
+    fn take(&mut self, now: tokio::time::Instant) -> bool {
+        let ready = self.pending && self.last.is_none_or(|last| now >= last + REFRESH_GAP);
+        if ready {
+            self.pending = false;
+            self.last = Some(now);
+        }
+        ready
+    }
+}
 /// The deepest lineage shown (a corrupt cycle does not loop).
 const MAX_DEPTH: usize = 16;
 
@@ -333,6 +377,7 @@ struct Stream {
     changes: tokio::sync::broadcast::Receiver<crate::governance::events::Event>,
     audit: tokio::sync::broadcast::Receiver<std::sync::Arc<AuditEntry>>,
     tick: tokio::time::Interval,
+    gate: RefreshGate,
     last: HashMap<&'static str, String>,
     queue: VecDeque<SseEvent>,
 }
@@ -391,26 +436,36 @@ impl Stream {
             if let Some(event) = self.queue.pop_front() {
                 return Some(event);
             }
+            let due = self.gate.due();
             tokio::select! {
-                _ = self.changes.recv() => {}
-                entry = self.audit.recv() => match entry {
-                    Ok(entry) if self.session.actor.require(AdminRole::Auditor).is_ok() => {
-                        if let Some(row) = audit_row_html(&entry.record) {
-                            self.queue.push_back(SseEvent::default().event("audit").data(row));
+                _ = self.changes.recv() => self.gate.mark(),
+                entry = self.audit.recv() => {
+                    match entry {
+                        Ok(entry) if self.session.actor.require(AdminRole::Auditor).is_ok() => {
+                            if let Some(row) = audit_row_html(&entry.record) {
+                                self.queue.push_back(SseEvent::default().event("audit").data(row));
+                            }
                         }
+                        // a lagging reader skips ahead; the page shows the
+                        // stored trail on reload
+                        Ok(_) | Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => return None,
                     }
-                    // a lagging reader skips ahead; the page shows the
-                    // stored trail on reload
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return None,
-                },
+                    self.gate.mark();
+                }
                 _ = self.tick.tick() => {
                     if !self.session.is_live(&self.server).await {
                         return None;
                     }
+                    // changes another instance made reach no broadcast here
+                    self.gate.mark();
                 }
+                () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)),
+                    if due.is_some() => {}
             }
-            self.refresh().await;
+            if self.gate.take(tokio::time::Instant::now()) {
+                self.refresh().await;
+            }
         }
     }
 }
@@ -424,7 +479,8 @@ impl Stream {
 /// - `audit`: each audit record stored from now on, rendered as a row.
 ///
 /// Snapshots are re-read on a mint, revocation or audit record here, and
-/// every tick for changes made by another instance; sent when changed.
+/// every tick for changes made by another instance — at most once per
+/// [`REFRESH_GAP`] however many events arrive; sent when changed.
 /// The session's roles are mapped again with the mapping in force before
 /// each event. Ends when the session does, or holds no role any more.
 pub(super) async fn events(State(server): State<Server>, headers: HeaderMap) -> Response {
@@ -443,6 +499,7 @@ pub(super) async fn events(State(server): State<Server>, headers: HeaderMap) -> 
         server,
         session,
         tick,
+        gate: RefreshGate::default(),
         last: HashMap::new(),
         queue: VecDeque::new(),
     };
@@ -479,4 +536,36 @@ pub(super) async fn script() -> Response {
 /// The dashboard's style sheet.
 pub(super) async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_events_is_read_once_per_gap() {
+        let t0 = tokio::time::Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut gate = RefreshGate::default();
+        assert_eq!(gate.due(), None, "nothing happened");
+        assert!(!gate.take(ms(0)));
+        // The first event after a quiet spell is read at once.
+        gate.mark();
+        assert!(gate.take(ms(0)));
+        assert!(!gate.take(ms(1)), "read: nothing pending");
+        // A burst: a thousand events within the gap, one read at its end.
+        for n in 1..=1000 {
+            gate.mark();
+            assert!(!gate.take(ms(n / 10)), "event {n} read within the gap");
+        }
+        assert_eq!(gate.due(), Some(ms(250)));
+        assert!(gate.take(ms(250)));
+        assert_eq!(gate.due(), None);
+        // Quiet again: the next event waits only for the rest of the gap.
+        gate.mark();
+        assert!(!gate.take(ms(499)));
+        assert!(gate.take(ms(500)));
+        gate.mark();
+        assert!(gate.take(ms(2_000)));
+    }
 }
