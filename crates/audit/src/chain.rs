@@ -38,7 +38,7 @@
 //! # Ok::<(), passport_audit::AuditError>(())
 //! ```
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -362,9 +362,11 @@ pub struct Verifier {
     /// Accept a recorded head one record behind the last record.
     interrupted_ok: bool,
     unchained: u64,
-    /// Lines without chain members after a chained record: (line, the
-    /// chain before it, how many of its records came before).
-    inserted: Vec<(usize, String, usize)>,
+    /// The first line without chain members after a chained record, per
+    /// chain before it: (line, how many of its records came before). Only
+    /// the first is reported, so only the first is kept: a tampered file of
+    /// a million such lines over many chains costs one entry per chain.
+    inserted: HashMap<String, (usize, usize)>,
     chains: BTreeMap<String, Vec<Item>>,
     /// Chain ids in order of first appearance.
     order: Vec<String>,
@@ -417,8 +419,10 @@ impl Verifier {
             }
             // JSON without chain members after a chained record: inserted
             (Some(_), Some(last)) => {
-                let at = self.chains.get(last).map_or(0, Vec::len);
-                self.inserted.push((line, last.clone(), at));
+                if !self.inserted.contains_key(last) {
+                    let at = self.chains.get(last).map_or(0, Vec::len);
+                    self.inserted.insert(last.clone(), (line, at));
+                }
                 return;
             }
             // not JSON any more: a record whose bytes were mangled
@@ -451,11 +455,7 @@ impl Verifier {
             .iter()
             .map(|chain| {
                 let items = self.chains.remove(chain).unwrap_or_default();
-                let inserted = self
-                    .inserted
-                    .iter()
-                    .find(|(_, c, _)| c == chain)
-                    .map(|(line, _, at)| (*line, *at));
+                let inserted = self.inserted.get(chain).copied();
                 verify_one(
                     chain.clone(),
                     &items,

@@ -119,6 +119,20 @@ fn an_inserted_unchained_line_is_named() {
 }
 
 #[test]
+fn the_first_of_many_inserted_lines_is_named() {
+    // Thousands of forged lines: the verdict names the first, and keeping
+    // only the first per chain keeps the work linear in the lines.
+    let b = tampered(|l| {
+        let forged = serde_json::to_string(&record(99)).unwrap();
+        for _ in 0..5_000 {
+            l.insert(4, forged.clone());
+        }
+        l.insert(2, forged);
+    });
+    assert_eq!((b.kind, b.seq, b.line), (BreakKind::Inserted, 3, Some(3)));
+}
+
+#[test]
 fn a_truncated_tail_is_found_through_the_head_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
