@@ -10,6 +10,7 @@ use super::postgres;
 use super::types::PassportEntry;
 use super::{Backend, Database, sqlite};
 use crate::error::StoreError;
+use std::ops::ControlFlow;
 
 /// One sealed record to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -349,6 +350,21 @@ impl Database {
         until: i64,
         mut f: impl FnMut(AuditRow),
     ) -> Result<(), StoreError> {
+        self.scan_audit_rows(since, until, |row| {
+            f(row);
+            ControlFlow::Continue(())
+        })
+        .await
+    }
+
+    /// As [`Database::each_audit_row`], until `f` breaks: no page is read
+    /// after that.
+    async fn scan_audit_rows(
+        &self,
+        since: i64,
+        until: i64,
+        mut f: impl FnMut(AuditRow) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
         let mut after = None;
         loop {
             let page = self
@@ -358,7 +374,11 @@ impl Database {
             if let Some(last) = page.last() {
                 after = Some((last.chain_id.clone(), last.seq));
             }
-            page.into_iter().for_each(&mut f);
+            for row in page {
+                if f(row).is_break() {
+                    return Ok(());
+                }
+            }
             if !full {
                 return Ok(());
             }
@@ -374,15 +394,24 @@ impl Database {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
-        self.each_audit_row(
+        if limit == 0 {
+            return Ok(out);
+        }
+        // Stops reading at the limit: an export of the first lines of a
+        // million-record trail reads a page or two, not the whole table.
+        self.scan_audit_rows(
             filter.since.unwrap_or(i64::MIN),
             filter.until.unwrap_or(i64::MAX),
             |row| {
-                if out.len() < limit
-                    && serde_json::from_str::<passport_audit::AuditRecord>(&row.line)
-                        .is_ok_and(|r| filter.accepts(&r))
+                if serde_json::from_str::<passport_audit::AuditRecord>(&row.line)
+                    .is_ok_and(|r| filter.accepts(&r))
                 {
                     out.push(row.line);
+                }
+                if out.len() >= limit {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
                 }
             },
         )

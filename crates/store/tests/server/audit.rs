@@ -24,6 +24,7 @@ on_both!(
     a_row_appended_without_the_head_is_found,
     passports_and_their_records_are_stored_together,
     the_newest_records_are_read_by_time_across_chains,
+    an_export_stops_at_its_limit,
 );
 
 const CHAIN: &str = "chain-a";
@@ -297,4 +298,18 @@ async fn the_newest_records_are_read_by_time_across_chains(db: Arc<Database>) {
     );
     assert_eq!(db.newest_audit(100).await.unwrap().len(), 8);
     assert!(db.newest_audit(0).await.unwrap().is_empty());
+}
+
+async fn an_export_stops_at_its_limit(db: Arc<Database>) {
+    let mut chain = ChainState::new(CHAIN);
+    append(&db, &mut chain, 2_100).await;
+    let filter = passport_audit::Filter::default();
+    let all = db.export_audit(&filter, usize::MAX).await.unwrap();
+    assert_eq!(all.len(), 2_100);
+    // The first lines, in order, however the pages (of 1,000) fall.
+    for limit in [1, 3, 999, 1_000, 1_001, 2_000, 2_099, 2_100, 2_101] {
+        let some = db.export_audit(&filter, limit).await.unwrap();
+        assert_eq!(some, all[..limit.min(2_100)], "limit {limit}");
+    }
+    assert!(db.export_audit(&filter, 0).await.unwrap().is_empty());
 }
