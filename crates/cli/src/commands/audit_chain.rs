@@ -116,16 +116,26 @@ pub(crate) fn export(ctx: &Context, args: &AuditExportArgs) -> Result<(), CliErr
         outcome: args.outcome.as_deref().map(outcome_of),
         ..Filter::default()
     };
-    let lines = runtime()?.block_on(async {
+    let written =
+        |e: std::io::Error| CliError::usage("io_error", format!("writing the export: {e}"));
+    // the stored lines verbatim (a verifier re-hashes exactly these bytes),
+    // each written as it is read: the trail is never held in memory
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = None;
+    runtime()?.block_on(async {
         let db = Database::open(&args.database, now).await?;
-        Ok::<_, CliError>(db.export_audit(&filter, usize::MAX).await?)
+        db.each_exported_line(&filter, |line| match writeln!(out, "{line}") {
+            Ok(()) => std::ops::ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(e);
+                std::ops::ControlFlow::Break(())
+            }
+        })
+        .await?;
+        Ok::<_, CliError>(())
     })?;
-    // the stored lines verbatim: a verifier re-hashes exactly these bytes
-    let mut out = std::io::stdout().lock();
-    for line in &lines {
-        writeln!(out, "{line}")
-            .map_err(|e| CliError::usage("io_error", format!("writing the export: {e}")))?;
+    if let Some(e) = failed {
+        return Err(written(e));
     }
-    out.flush()
-        .map_err(|e| CliError::usage("io_error", format!("writing the export: {e}")))
+    out.flush().map_err(written)
 }

@@ -399,6 +399,26 @@ impl Database {
         }
         // Stops reading at the limit: an export of the first lines of a
         // million-record trail reads a page or two, not the whole table.
+        self.each_exported_line(filter, |line| {
+            out.push(line);
+            if out.len() >= limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each stored line `filter` accepts, verbatim, by chain
+    /// then seq, until `f` breaks: [`Database::export_audit`] without
+    /// holding the lines (the CLI writes each as it comes).
+    pub async fn each_exported_line(
+        &self,
+        filter: &passport_audit::Filter,
+        mut f: impl FnMut(String) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
         self.scan_audit_rows(
             filter.since.unwrap_or(i64::MIN),
             filter.until.unwrap_or(i64::MAX),
@@ -406,17 +426,13 @@ impl Database {
                 if serde_json::from_str::<passport_audit::AuditRecord>(&row.line)
                     .is_ok_and(|r| filter.accepts(&r))
                 {
-                    out.push(row.line);
-                }
-                if out.len() >= limit {
-                    ControlFlow::Break(())
+                    f(row.line)
                 } else {
                     ControlFlow::Continue(())
                 }
             },
         )
-        .await?;
-        Ok(out)
+        .await
     }
 
     /// Test support, not API (hidden, may change): runs `sql` (a script
