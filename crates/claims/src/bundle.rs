@@ -422,6 +422,24 @@ mod tests {
         );
     }
 
+    /// `parse_reusing(text, known)` answers exactly as `parse(text)`.
+    fn reuses_as_parse(
+        text: &str,
+        known: &UnverifiedBundle,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let reused = UnverifiedBundle::parse_reusing(text, known);
+        let parsed = UnverifiedBundle::parse(text);
+        proptest::prop_assert_eq!(format!("{reused:?}"), format!("{parsed:?}"));
+        if let (Ok(a), Ok(b)) = (&reused, &parsed) {
+            proptest::prop_assert_eq!(a, b);
+            proptest::prop_assert_eq!(
+                a.tokens().collect::<Vec<_>>(),
+                b.tokens().collect::<Vec<_>>()
+            );
+        }
+        Ok(())
+    }
+
     proptest::proptest! {
         /// `parse_reusing` answers as `parse`, whatever the text: a new
         /// leaf (of any bytes) over the known ancestors, a suffix or prefix
@@ -441,13 +459,7 @@ mod tests {
             if cut > 0 && cut < text.len() {
                 if prefix { text.truncate(text.len() - cut) } else { text.drain(..cut); }
             }
-            let reused = UnverifiedBundle::parse_reusing(&text, &known);
-            let parsed = UnverifiedBundle::parse(&text);
-            proptest::prop_assert_eq!(format!("{reused:?}"), format!("{parsed:?}"));
-            if let (Ok(a), Ok(b)) = (&reused, &parsed) {
-                proptest::prop_assert_eq!(a, b);
-                proptest::prop_assert_eq!(a.tokens().collect::<Vec<_>>(), b.tokens().collect::<Vec<_>>());
-            }
+            reuses_as_parse(&text, &known)?;
         }
 
         /// The same over ancestors of the known's length but other bytes
@@ -464,13 +476,7 @@ mod tests {
             let at = at % ancestors.len();
             ancestors[at] = byte;
             let text = format!("x.y.z{}", String::from_utf8(ancestors).unwrap());
-            let reused = UnverifiedBundle::parse_reusing(&text, &known);
-            let parsed = UnverifiedBundle::parse(&text);
-            proptest::prop_assert_eq!(format!("{reused:?}"), format!("{parsed:?}"));
-            if let (Ok(a), Ok(b)) = (&reused, &parsed) {
-                proptest::prop_assert_eq!(a, b);
-                proptest::prop_assert_eq!(a.tokens().collect::<Vec<_>>(), b.tokens().collect::<Vec<_>>());
-            }
+            reuses_as_parse(&text, &known)?;
         }
 
         /// The fused pass never lets through what the full per-token check
