@@ -143,3 +143,62 @@ async fn export_filters_and_verify_reads_the_database() {
     assert_eq!(report["chains"][0]["result"]["kind"], "truncated");
     assert_eq!(report["chains"][0]["result"]["seq"], 4);
 }
+
+/// A write error (a full disk, a closed pipe) is an io_error, exit 2,
+/// whether it comes while the lines stream (a trail of several pages) or
+/// at the last flush (two lines); a whole export is the stored lines.
+#[tokio::test(flavor = "multi_thread")]
+async fn export_write_errors_are_io_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("server.db");
+    let url = path.to_str().unwrap().to_owned();
+    let db = Database::open(&url, 1_800_000_000).await.unwrap();
+    let mut chain = ChainState::new("server-chain");
+    let mut appends = Vec::new();
+    for time in 0..3_000 {
+        let r = record(time, "reader", "alice", Outcome::Done);
+        let sealed = chain.seal(&r).unwrap();
+        appends.push(AuditAppend {
+            seq: sealed.seq,
+            at: time,
+            line: String::from_utf8(sealed.line).unwrap(),
+        });
+    }
+    db.append_audit("server-chain", appends, &chain.head().hash, 1_800_000_000)
+        .await
+        .unwrap();
+    for extra in [&[][..], &["--until", "1"][..]] {
+        let run = |stdout: Stdio| {
+            let mut c = Command::new(BIN);
+            c.arg("--data-dir")
+                .arg(&data)
+                .args(["audit", "export", "--database", url.as_str()])
+                .args(extra)
+                .env_remove("AGENT_PASSPORT_HOME")
+                .env("NO_COLOR", "1")
+                .stdin(Stdio::null())
+                .stdout(stdout)
+                .stderr(Stdio::piped());
+            c
+        };
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = run(Stdio::from(full)).output().unwrap();
+        assert_fails(&out, 2, "io_error");
+        // a closed pipe
+        let mut child = run(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_fails(&out, 2, "io_error");
+    }
+    let out = passport(&data, &["audit", "export", "--database", &url]);
+    let stored = db
+        .export_audit(&passport_audit::Filter::default(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(stdout(&out), stored.join("\n") + "\n");
+    assert_eq!(stored.len(), 3_000);
+}

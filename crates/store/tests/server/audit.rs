@@ -25,6 +25,7 @@ on_both!(
     passports_and_their_records_are_stored_together,
     the_newest_records_are_read_by_time_across_chains,
     an_export_stops_at_its_limit,
+    a_filtered_export_counts_only_accepted_lines_over_pages,
 );
 
 const CHAIN: &str = "chain-a";
@@ -312,4 +313,78 @@ async fn an_export_stops_at_its_limit(db: Arc<Database>) {
         assert_eq!(some, all[..limit.min(2_100)], "limit {limit}");
     }
     assert!(db.export_audit(&filter, 0).await.unwrap().is_empty());
+}
+
+/// The limit counts the lines the filter accepts, not the rows read: a
+/// filter that skips two rows in three, over two chains and several pages,
+/// exports what `each_audit_row` filtered by hand gives, in order.
+async fn a_filtered_export_counts_only_accepted_lines_over_pages(db: Arc<Database>) {
+    for (name, n) in [("chain-a", 2_345usize), ("chain-b", 1_234)] {
+        let mut chain = ChainState::new(name);
+        let mut records = Vec::new();
+        let mut hash = String::new();
+        for i in 0..n {
+            let mut r = AuditRecord::new(NOW + i as i64, Action::Issue, Outcome::Done);
+            r.links = vec![LinkRef {
+                jti: format!("j{i}"),
+                agent_id: if i % 3 == 0 {
+                    "bot".into()
+                } else {
+                    "other".into()
+                },
+            }];
+            let sealed = chain.seal(&r).unwrap();
+            hash = sealed.hash;
+            records.push(AuditAppend {
+                seq: sealed.seq,
+                at: r.time,
+                line: String::from_utf8(sealed.line).unwrap(),
+            });
+        }
+        db.append_audit(chain.chain(), records, &hash, NOW)
+            .await
+            .unwrap();
+    }
+    let filter = passport_audit::Filter {
+        agent: Some("bot".into()),
+        since: Some(NOW + 5),
+        ..passport_audit::Filter::default()
+    };
+    let mut expected = Vec::new();
+    db.each_audit_row(NOW + 5, i64::MAX, |row| {
+        if serde_json::from_str::<AuditRecord>(&row.line).is_ok_and(|r| filter.accepts(&r)) {
+            expected.push(row.line);
+        }
+    })
+    .await
+    .unwrap();
+    assert!(expected.len() > 1_000, "{}", expected.len());
+    let all = db.export_audit(&filter, usize::MAX).await.unwrap();
+    assert_eq!(all, expected);
+    for limit in [
+        0,
+        1,
+        332,
+        333,
+        334,
+        666,
+        667,
+        999,
+        1_000,
+        1_001,
+        expected.len() - 1,
+        expected.len(),
+        expected.len() + 1,
+    ] {
+        let some = db.export_audit(&filter, limit).await.unwrap();
+        assert_eq!(some, expected[..limit.min(expected.len())], "limit {limit}");
+    }
+    let mut streamed = Vec::new();
+    db.each_exported_line(&filter, |l| {
+        streamed.push(l);
+        std::ops::ControlFlow::Continue(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(streamed, expected);
 }
