@@ -71,20 +71,21 @@ impl UnverifiedBundle {
                 max: MAX_BUNDLE_LINKS,
             });
         }
-        // Structure only, with the standard library's searchers (memchr-based
-        // and vectorised): token boundaries, segment counts, empty segments,
-        // sizes, and no whitespace or control bytes inside. Every other byte
-        // is checked by the strict base64url decoder each token goes through
-        // before anything reads it (`invalid_base64`).
+        // Structure only, with passes that vectorise: token boundaries,
+        // segment counts, empty segments, sizes, and no whitespace or
+        // control bytes inside. Every other byte is checked by the strict
+        // base64url decoder each token goes through before anything reads
+        // it (`invalid_base64`).
         //
         // One fused pass over the whole text first settles every check but
         // each token's size and dot count; only when it finds something out
         // of place does each token go through the full check, which names
-        // the token and the reason.
+        // the token and the reason. With `count` known, the last token (a
+        // root alone: the whole text) is not searched for a `~`.
         let settled = separators_and_bytes_in_place(text.as_bytes());
         let mut ends = [0; MAX_BUNDLE_LINKS];
         let mut end = 0;
-        for (index, token) in text.split('~').enumerate() {
+        for (index, token) in text.splitn(count, '~').enumerate() {
             let fine =
                 settled && token.len() <= MAX_TOKEN_LEN && count_byte(token.as_bytes(), b'.') == 2;
             if !fine {
@@ -142,12 +143,12 @@ impl UnverifiedBundle {
         let leaf_len = text.len().checked_sub(ancestors.len())?;
         let (leaf, rest) = (text.get(..leaf_len)?, text.get(leaf_len..)?);
         // `rest` starts with the `~` after the leaf.
-        if rest != ancestors || leaf.as_bytes().contains(&b'~') {
+        // The leaf is checked as `parse` checks any token (and holds no
+        // `~`); it refuses whitespace, so `text` needs no trimming (and ends
+        // as `known`).
+        if rest != ancestors || !plain_token(leaf.as_bytes()) {
             return None;
         }
-        // The leaf is checked as `parse` checks any token; it refuses
-        // whitespace, so `text` needs no trimming (and ends as `known`).
-        check_token_shape(leaf).ok()?;
         let mut ends = known.ends;
         let shift = |end: u32| end as usize - first_end + leaf_len;
         for end in ends.iter_mut().take(usize::from(known.len)) {
@@ -276,6 +277,35 @@ fn separators_and_bytes_in_place(bytes: &[u8]) -> bool {
     !(out_of_place || control(first) || sep(first) || sep(last))
 }
 
+/// True exactly when `token` holds no `~` and [`check_token_shape`]
+/// accepts it, in one pass over the bytes (a fold over byte pairs without an
+/// early exit, so it vectorises) where that takes four.
+fn plain_token(token: &[u8]) -> bool {
+    let (Some(&first), Some(&last)) = (token.first(), token.last()) else {
+        return false;
+    };
+    if token.len() > MAX_TOKEN_LEN || first == b'.' || last == b'.' {
+        return false;
+    }
+    let stray = |b: u8| (b <= b' ') | (b == 0x7f) | (b == b'~');
+    let mut dots = 0;
+    let mut bad = stray(first);
+    // Each byte after the first with the one before it; a chunk counts at
+    // most 255 dots, so its count fits a `u8`.
+    for (before, after) in token.chunks(255).zip(token[1..].chunks(255)) {
+        let (n, out) = before
+            .iter()
+            .zip(after)
+            .fold((0u8, false), |(n, out), (&a, &b)| {
+                let dot = b == b'.';
+                (n + u8::from(dot), out | stray(b) | ((a == b'.') & dot))
+            });
+        dots += usize::from(n);
+        bad |= out;
+    }
+    !bad && dots == 2
+}
+
 fn check_token_shape(token: &str) -> Result<(), &'static str> {
     let bytes = token.as_bytes();
     if bytes.is_empty() {
@@ -305,6 +335,70 @@ fn check_token_shape(token: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `plain_token` is the one-pass form of "no `~` and
+    /// `check_token_shape` accepts": every string of up to 6 bytes over an
+    /// alphabet of what matters, and every single-byte change of a real
+    /// token's size.
+    #[test]
+    fn plain_token_is_the_shape_check_in_one_pass() {
+        let reference = |t: &[u8]| {
+            let text = std::str::from_utf8(t).unwrap();
+            !t.contains(&b'~') && check_token_shape(text).is_ok()
+        };
+        let alphabet = [b'a', b'.', b'~', b' ', b'\n', 0x7f, 0x1f, b'Z'];
+        let mut strings = vec![Vec::new()];
+        for _ in 0..6 {
+            let longer: Vec<Vec<u8>> = strings
+                .iter()
+                .filter(|s| s.len() < 6)
+                .flat_map(|s| {
+                    alphabet.iter().map(move |&b| {
+                        let mut t = s.clone();
+                        t.push(b);
+                        t
+                    })
+                })
+                .collect();
+            strings.extend(longer);
+            strings.sort();
+            strings.dedup();
+        }
+        let token = format!("{}.{}.{}", "h".repeat(40), "p".repeat(600), "s".repeat(86));
+        for at in 0..token.len() {
+            for &b in &alphabet {
+                let mut t = token.clone().into_bytes();
+                t[at] = b;
+                strings.push(t);
+            }
+        }
+        // Sizes around the limit, where chunks of 255 meet.
+        for len in [
+            MAX_TOKEN_LEN - 1,
+            MAX_TOKEN_LEN,
+            MAX_TOKEN_LEN + 1,
+            255,
+            256,
+            510,
+            511,
+        ] {
+            let mut t = vec![b'a'; len];
+            t[1] = b'.';
+            t[len - 2] = b'.';
+            strings.push(t);
+        }
+        let mut accepted = 0;
+        for t in &strings {
+            assert_eq!(
+                plain_token(t),
+                reference(t),
+                "{:?}",
+                String::from_utf8_lossy(t)
+            );
+            accepted += usize::from(plain_token(t));
+        }
+        assert!(accepted > 100, "{accepted}");
+    }
 
     #[test]
     fn refuses_malformed_bundles_with_their_position() {
@@ -495,6 +589,48 @@ mod tests {
                     proptest::prop_assert_eq!(check_token_shape(token).is_ok(), dots_fine);
                 }
             }
+        }
+
+        /// `parse` answers as the plain definition does — split on `~`,
+        /// check each token in full — the same tokens or the same error,
+        /// whatever the fused pass and the uncounted last token skip.
+        #[test]
+        fn parse_answers_as_the_plain_definition(
+            // Tokens of 1 to 4 segments (3 is well formed), around the
+            // link limit, then a few bytes changed.
+            segments in proptest::collection::vec(1usize..5, 1..40),
+            changes in proptest::collection::vec((0usize..1000, 0u8..8), 0..3),
+        ) {
+            let alphabet = [b'a', b'b', b'.', b'~', b' ', 0x7f, b'\n', b'.'];
+            let tokens: Vec<String> = segments.iter().map(|&n| vec!["ab"; n].join(".")).collect();
+            let mut bytes = tokens.join("~").into_bytes();
+            for (at, k) in changes {
+                let at = at % bytes.len();
+                bytes[at] = alphabet[usize::from(k)];
+            }
+            let text = String::from_utf8(bytes).unwrap();
+            let plain = |text: &str| -> Result<Vec<String>, String> {
+                let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+                if text.is_empty() {
+                    return Err(ClaimsError::EmptyBundle.to_string());
+                }
+                let count = text.matches('~').count() + 1;
+                if count > MAX_BUNDLE_LINKS {
+                    return Err(ClaimsError::BundleTooDeep { count, max: MAX_BUNDLE_LINKS }.to_string());
+                }
+                text.split('~')
+                    .enumerate()
+                    .map(|(index, token)| {
+                        check_token_shape(token)
+                            .map(|()| token.to_owned())
+                            .map_err(|reason| ClaimsError::MalformedBundle { index, reason }.to_string())
+                    })
+                    .collect()
+            };
+            let parsed = UnverifiedBundle::parse(&text)
+                .map(|b| b.tokens().map(str::to_owned).collect::<Vec<_>>())
+                .map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(parsed, plain(&text));
         }
     }
 }

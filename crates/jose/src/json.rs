@@ -271,17 +271,7 @@ impl<'a> Compact<'a> {
     pub fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let rest = self.text.as_bytes().get(start..)?;
-        let special = |b: u8| (b == b'"') | (b == b'\\') | (b < 0x20);
-        // Whole chunks first, each without a branch per byte.
-        let mut skipped = 0;
-        for chunk in rest.chunks_exact(16) {
-            if chunk.iter().fold(false, |found, &b| found | special(b)) {
-                break;
-            }
-            skipped += 16;
-        }
-        let len = skipped + rest.get(skipped..)?.iter().position(|&b| special(b))?;
+        let len = special_position(self.text.as_bytes().get(start..)?)?;
         // The quote is ASCII, so `start + len` is a character boundary.
         let value = self.text.get(start..start + len)?;
         self.at = start + len;
@@ -314,9 +304,68 @@ impl<'a> Compact<'a> {
     }
 }
 
+/// Whether a byte ends the run [`Compact::string`] reads: a quote, a
+/// backslash or a control character.
+fn special(b: u8) -> bool {
+    (b == b'"') | (b == b'\\') | (b < 0x20)
+}
+
+/// The index of the first [`special`] byte of `bytes`, eight bytes at a
+/// time: in a word `w`, `(w - 0x01…01) & !w & 0x80…80` sets the high bit of
+/// each zero byte and of no byte below the lowest zero byte (a borrow only
+/// runs upwards from a zero byte), so the lowest bit set of the three masks
+/// below (a byte equal to `"`, equal to `\`, less than 0x20) marks the first
+/// special byte. Claims are mostly short strings, where a loop over 16-byte
+/// chunks ends in a byte-by-byte search.
+fn special_position(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_le_bytes(w);
+        let found = below(w ^ (ONES * u64::from(b'"')), 1)
+            | below(w ^ (ONES * u64::from(b'\\')), 1)
+            | below(w, 0x20);
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = words.remainder().iter().position(|&b| special(b))?;
+    Some(at + tail)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The word-at-a-time search finds exactly the first special byte, at
+    /// every offset of every word and with every byte value around it.
+    #[test]
+    fn special_position_is_the_first_special_byte() {
+        let plain = |b: u8| if special(b) { b'a' } else { b };
+        for len in 0..40 {
+            for at in 0..=len {
+                for value in 0..=255u8 {
+                    // Bytes before `at` are every non-special value in turn,
+                    // the byte at `at` is `value`, and a special one follows.
+                    let mut bytes: Vec<u8> = (0..len)
+                        .map(|i| plain((i as u8).wrapping_mul(37).wrapping_add(value)))
+                        .collect();
+                    if at < len {
+                        bytes[at] = value;
+                        bytes.push(b'"');
+                    }
+                    let expected = bytes.iter().position(|&b| special(b));
+                    assert_eq!(special_position(&bytes), expected, "{bytes:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn refuses_duplicates_at_every_depth() {
