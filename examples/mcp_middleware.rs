@@ -131,7 +131,7 @@ async fn main() -> Result<(), BoxError> {
         );
     }
     println!(
-        "   signature cache: {} tokens (each passport seen above, leaves and ancestors)",
+        "   signature cache: {} tokens (each ancestor seen above, and each leaf seen twice)",
         server.verifier.cached_tokens()
     );
     match server.call("write_file", child.bundle()) {

@@ -11,24 +11,29 @@
 //! store still returns the very key object that verified it — a key removed
 //! or replaced takes its entries with it.
 //!
-//! Eviction is segmented, so a stream of tokens seen once (new leaves, or a
-//! flood of them) never pushes out the tokens that are used again (the
-//! ancestors every request shares, the bundles agents repeat):
+//! Admission and eviction are segmented, so a stream of tokens seen once
+//! (new leaves, or a flood of them) never pushes out the tokens that are
+//! used again (the ancestors every request shares, the bundles agents
+//! repeat):
 //!
-//! - a new token enters a small *probation* queue ([`PROBATION_MAX`]
+//! - a leaf verified for the first time is not kept: it leaves a *ghost*
+//!   (its slot number, 8 bytes). Most leaves are new on every request (an
+//!   agent mints one per call), and keeping them costs the request a copy
+//!   and, later, an eviction, for nothing;
+//! - a new ancestor enters a small *probation* queue ([`PROBATION_MAX`]
 //!   entries at most); when it reaches the front, it moves to the *main*
 //!   queue if it was used meanwhile, and is dropped otherwise, leaving a
-//!   *ghost* (its slot number, 8 bytes);
+//!   ghost;
 //! - a token whose ghost is still remembered when it is verified again
-//!   (used twice, but too far apart for probation) enters the main queue
-//!   at once;
+//!   (a leaf presented again, or a token used twice but too far apart for
+//!   probation) enters the main queue at once;
 //! - the main queue evicts second-chance FIFO: an entry used since it last
 //!   reached the front goes round once more.
 //!
-//! Besides scan resistance, this keeps the request path cheap: the entry a
-//! new token evicts was itself inserted a few dozen tokens earlier, so
-//! freeing it touches memory still in the CPU's cache, where an entry a
-//! thousand tokens old costs a cache miss for each of its allocations.
+//! Besides scan resistance, this keeps the request path cheap: a leaf seen
+//! once costs a ghost's 8 bytes, and the entry a new ancestor evicts was
+//! itself inserted a few dozen tokens earlier, so freeing it touches memory
+//! still in the CPU's cache.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -134,6 +139,18 @@ impl Hasher for SlotHasher {
     }
 }
 
+/// When a verified token is worth a place in the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// At once: an ancestor, which every passport delegated under it
+    /// presents again.
+    Now,
+    /// The second time it is verified while its ghost is remembered: a
+    /// leaf, which is usually new on every request (an agent mints one per
+    /// call) and only sometimes presented again.
+    WhenSeenAgain,
+}
+
 pub(crate) struct SignatureCache {
     capacity: usize,
     /// `min(PROBATION_MAX, capacity / 4)`, at least 1 (when enabled).
@@ -150,7 +167,8 @@ struct Inner {
     probation: VecDeque<u64>,
     /// The slots of the entries in the main queue, oldest first.
     main: VecDeque<u64>,
-    /// The slots of entries dropped from probation unused: a direct-mapped
+    /// The slots of leaves verified once and not kept, and of entries
+    /// dropped from probation unused: a direct-mapped
     /// table of `min(capacity, MAX_GHOSTS)` places, a slot in the place its
     /// value selects (so a newer ghost overwrites an older one in its place;
     /// 0 is empty).
@@ -240,18 +258,35 @@ impl SignatureCache {
         }
     }
 
-    /// Remembers `token` (with its SHA-256 when already computed): on
-    /// probation, or in the main queue when its ghost says it was verified
-    /// (and dropped unused) not long ago.
-    pub(crate) fn insert(&self, token: &str, digest: Option<[u8; 32]>, verified: Verified) {
+    /// Remembers `token` (with its SHA-256 when already computed), as
+    /// `admission` says: a token [`Admission::WhenSeenAgain`] seen for the
+    /// first time leaves only a ghost (nothing else is built or kept); one
+    /// whose ghost is remembered — verified (and not kept) not long ago —
+    /// enters the main queue at once; any other enters probation.
+    pub(crate) fn insert(
+        &self,
+        token: &str,
+        digest: Option<[u8; 32]>,
+        admission: Admission,
+        verified: impl FnOnce() -> Verified,
+    ) {
         if self.capacity == 0 || token.len() > MAX_CACHED_TOKEN_LEN {
             return;
         }
         let key = slot(token);
+        let seen = {
+            let mut inner = self.lock();
+            let seen = inner.take_ghost(key);
+            if !seen && admission == Admission::WhenSeenAgain {
+                inner.remember_ghost(key);
+                return;
+            }
+            seen
+        };
         let entry = Arc::new(CachedLink {
             token: token.into(),
             digest: digest.map_or_else(OnceLock::new, OnceLock::from),
-            verified,
+            verified: verified(),
             referenced: AtomicBool::new(false),
         });
         let mut inner = self.lock();
@@ -261,7 +296,7 @@ impl SignatureCache {
             *existing = entry;
             return;
         }
-        if inner.take_ghost(key) && self.make_room_in_main(&mut inner) {
+        if seen && self.make_room_in_main(&mut inner) {
             inner.main.push_back(key);
         } else {
             self.make_room_on_probation(&mut inner);
@@ -462,7 +497,7 @@ mod tests {
         let forged = format!("h.{}.{signature}", "q".repeat(40));
         assert_eq!(slot(&token), slot(&forged));
         let cache = SignatureCache::new(4);
-        cache.insert(&token, None, entry());
+        cache.insert(&token, None, Admission::Now, entry);
         assert!(cache.get(&token).is_some());
         assert!(cache.get(&forged).is_none(), "a slot is not a hit");
         assert!(cache.get(&token[1..]).is_none());
@@ -482,17 +517,57 @@ mod tests {
         (0..n).map(|i| format!("h.p.{prefix}-{i}")).collect()
     }
 
+    /// A leaf is kept the second time it is verified, straight into the
+    /// main queue; the first time only its ghost is, and nothing is built.
+    #[test]
+    fn a_leaf_is_kept_when_it_is_verified_again() {
+        let cache = SignatureCache::new(1024);
+        let built = std::cell::Cell::new(0);
+        let build = || {
+            built.set(built.get() + 1);
+            entry()
+        };
+        cache.insert(T1, None, Admission::WhenSeenAgain, build);
+        assert_eq!(
+            (cache.len(), built.get()),
+            (0, 0),
+            "seen once: not kept, not built"
+        );
+        assert!(cache.get(T1).is_none());
+        cache.insert(T1, None, Admission::WhenSeenAgain, build);
+        assert_eq!((cache.len(), built.get()), (1, 1));
+        assert!(cache.get(T1).is_some());
+        let inner = cache.lock();
+        assert_eq!(inner.main.len(), 1, "used twice: the main queue");
+        assert!(inner.probation.is_empty());
+    }
+
+    /// A flood of leaves seen once takes no place at all: the ancestors
+    /// and the leaves used again stay, and the cache holds nothing else.
+    #[test]
+    fn leaves_seen_once_take_no_place() {
+        let cache = SignatureCache::new(8);
+        cache.insert(T1, None, Admission::Now, entry);
+        cache.insert(T2, None, Admission::WhenSeenAgain, entry);
+        cache.insert(T2, None, Admission::WhenSeenAgain, entry);
+        for token in tokens("leaf", 10_000) {
+            cache.insert(&token, None, Admission::WhenSeenAgain, entry);
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(T1).is_some() && cache.get(T2).is_some());
+    }
+
     #[test]
     fn a_stream_of_tokens_seen_once_never_evicts_a_token_used_again() {
         // 1024: 64 on probation, 960 in the main queue.
         let cache = SignatureCache::new(1024);
         assert_eq!(cache.probation_capacity, PROBATION_MAX);
-        cache.insert(T1, None, entry());
-        cache.insert(T2, None, entry());
+        cache.insert(T1, None, Admission::Now, entry);
+        cache.insert(T2, None, Admission::Now, entry);
         assert!(cache.get(T1).is_some(), "used on probation");
         // Ten thousand tokens seen once: ten times the capacity.
         for token in tokens("flood", 10_000) {
-            cache.insert(&token, None, entry());
+            cache.insert(&token, None, Admission::Now, entry);
             assert!(cache.len() <= 1024);
         }
         assert!(cache.get(T1).is_some(), "promoted to the main queue");
@@ -504,25 +579,25 @@ mod tests {
     #[test]
     fn a_token_verified_again_after_probation_enters_the_main_queue() {
         let cache = SignatureCache::new(16); // 4 on probation, 12 main
-        cache.insert(T1, None, entry());
+        cache.insert(T1, None, Admission::Now, entry);
         for token in tokens("a", 4) {
-            cache.insert(&token, None, entry());
+            cache.insert(&token, None, Admission::Now, entry);
         }
         assert!(cache.get(T1).is_none(), "dropped unused: a ghost");
         // Verified again (a miss, then an insert): straight to main.
-        cache.insert(T1, None, entry());
+        cache.insert(T1, None, Admission::Now, entry);
         for token in tokens("b", 100) {
-            cache.insert(&token, None, entry());
+            cache.insert(&token, None, Admission::Now, entry);
         }
         assert!(cache.get(T1).is_some(), "its ghost sent it to main");
         // Tokens used on probation are promoted as newer ones arrive.
         let used = tokens("c", 3);
         for token in &used {
-            cache.insert(token, None, entry());
+            cache.insert(token, None, Admission::Now, entry);
             assert!(cache.get(token).is_some());
         }
         for token in tokens("d", 100) {
-            cache.insert(&token, None, entry());
+            cache.insert(&token, None, Admission::Now, entry);
             assert!(cache.len() <= 16);
         }
         for token in &used {
@@ -535,16 +610,16 @@ mod tests {
     fn the_main_queue_gives_a_used_entry_a_second_chance() {
         let cache = SignatureCache::new(4); // 1 on probation, 3 main
         for token in [T1, T2, T3] {
-            cache.insert(token, None, entry());
+            cache.insert(token, None, Admission::Now, entry);
             assert!(cache.get(token).is_some());
         }
-        cache.insert(T4, None, entry()); // T3 promoted; main: T1 T2 T3
+        cache.insert(T4, None, Admission::Now, entry); // T3 promoted; main: T1 T2 T3
         assert_eq!(cache.len(), 4);
         assert!(cache.get(T1).is_some(), "T1 used again");
         assert!(cache.get(T4).is_some());
         // T4 promoted: main is full; T1 is spared, T2 (unused since it
         // entered main) evicted.
-        cache.insert("h.p.signature-five", None, entry());
+        cache.insert("h.p.signature-five", None, Admission::Now, entry);
         assert!(cache.get(T2).is_none());
         assert!(cache.get(T1).is_some());
         assert!(cache.get(T3).is_some());
@@ -558,7 +633,7 @@ mod tests {
             let cache = SignatureCache::new(capacity);
             let all = tokens("t", 50);
             for (i, token) in all.iter().enumerate() {
-                cache.insert(token, None, entry());
+                cache.insert(token, None, Admission::Now, entry);
                 // Use every other token, and one old one again and again.
                 if i % 2 == 0 {
                     assert!(cache.get(token).is_some(), "capacity {capacity}");
@@ -573,10 +648,10 @@ mod tests {
     #[test]
     fn remove_takes_an_entry_from_either_queue() {
         let cache = SignatureCache::new(8); // 2 on probation, 6 main
-        cache.insert(T1, None, entry());
+        cache.insert(T1, None, Admission::Now, entry);
         assert!(cache.get(T1).is_some());
-        cache.insert(T2, None, entry());
-        cache.insert(T3, None, entry()); // T1 promoted to main
+        cache.insert(T2, None, Admission::Now, entry);
+        cache.insert(T3, None, Admission::Now, entry); // T1 promoted to main
         cache.remove(T1);
         cache.remove(T3);
         assert!(cache.get(T1).is_none());
@@ -585,7 +660,7 @@ mod tests {
         assert_eq!(cache.len(), 1);
         // The queues forgot them too: eight more fill the cache exactly.
         for token in tokens("x", 8) {
-            cache.insert(&token, None, entry());
+            cache.insert(&token, None, Admission::Now, entry);
             assert!(cache.get(&token).is_some());
         }
         assert_eq!(cache.len(), 8);
@@ -594,10 +669,15 @@ mod tests {
     #[test]
     fn oversized_tokens_and_a_zero_capacity_cache_nothing() {
         let cache = SignatureCache::new(2);
-        cache.insert(&"a".repeat(MAX_CACHED_TOKEN_LEN + 1), None, entry());
+        cache.insert(
+            &"a".repeat(MAX_CACHED_TOKEN_LEN + 1),
+            None,
+            Admission::Now,
+            entry,
+        );
         assert_eq!(cache.len(), 0);
         let off = SignatureCache::new(0);
-        off.insert(T1, None, entry());
+        off.insert(T1, None, Admission::Now, entry);
         assert_eq!(off.len(), 0);
         assert!(off.get(T1).is_none());
     }
@@ -691,7 +771,7 @@ mod tests {
             for _ in 0..5_000 {
                 let token = &all[next() as usize % all.len()];
                 match next() % 3 {
-                    0 => cache.insert(token, None, share(&verified)),
+                    0 => cache.insert(token, None, Admission::Now, || share(&verified)),
                     1 => {
                         if let Some(hit) = cache.get(token) {
                             assert_eq!(&*hit.token, token.as_str());
@@ -714,7 +794,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..5_000usize {
                         let token = format!("h.p.signature-{}", (i * 7 + t) % 40);
-                        cache.insert(&token, None, share(&verified));
+                        cache.insert(&token, None, Admission::Now, || share(&verified));
                         let _ = cache.get(&token);
                         if i % 5 == 0 {
                             cache.remove(&token);

@@ -9,7 +9,7 @@ use passport_jose::{CompactJws, VerifyOptions, sha256};
 
 use passport_audit::{Action, AuditRecord, AuditSink, LinkRef, Outcome, clip};
 
-use crate::cache::{BundleMemo, DEFAULT_CACHE_CAPACITY, SignatureCache, Verified};
+use crate::cache::{Admission, BundleMemo, DEFAULT_CACHE_CAPACITY, SignatureCache, Verified};
 use crate::observe;
 use crate::rules::{self, Link, shorten};
 use crate::{
@@ -158,9 +158,11 @@ impl Verifier {
 
     /// Sets the signature cache's fixed capacity in tokens, leaves and
     /// ancestors together (0 disables it, and the memo of recently parsed
-    /// bundle texts with it). A token verified once is then
-    /// neither decoded nor signature-checked again while its key stays the
-    /// same key object in the store; every other rule runs on every use.
+    /// bundle texts with it). An ancestor verified once, and a leaf
+    /// verified twice, is then neither decoded nor signature-checked again
+    /// while its key stays the same key object in the store; every other
+    /// rule runs on every use. (Most leaves are new on every request: a
+    /// leaf is kept only once it is presented again.)
     pub fn with_cache_capacity(mut self, capacity: usize) -> Verifier {
         self.cache = SignatureCache::new(capacity);
         self
@@ -397,7 +399,8 @@ impl Verifier {
 
     /// Parses one token, finds the key its `iss` and `kid` name — a key of
     /// that issuer only — verifies its signature and checks the key was not
-    /// retired when the token was issued, then remembers it in the cache.
+    /// retired when the token was issued, then offers it to the cache (an
+    /// ancestor is kept at once, a leaf when it is verified again).
     /// An `ancestor` is hashed (its child's `parent_hash` must equal the
     /// digest); a leaf is not, unless it is later used as an ancestor.
     ///
@@ -422,15 +425,15 @@ impl Verifier {
         let untyped = jws.header().is_untyped();
         let digest = ancestor.then(|| sha256(token.as_bytes()));
         if self.cache.enabled() {
-            self.cache.insert(
-                token,
-                digest,
-                Verified {
-                    header: jws.header().clone(),
-                    key,
-                    passport: Arc::clone(&passport),
-                },
-            );
+            let admission = match ancestor {
+                true => Admission::Now,
+                false => Admission::WhenSeenAgain,
+            };
+            self.cache.insert(token, digest, admission, || Verified {
+                header: jws.header().clone(),
+                key,
+                passport: Arc::clone(&passport),
+            });
         }
         Ok(Link {
             passport,

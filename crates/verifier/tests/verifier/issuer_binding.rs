@@ -80,7 +80,7 @@ fn a_cached_ancestor_is_looked_up_by_its_own_issuer() {
     let leaf = Kit::sign_passport_with(&a2, grandchild.claims());
     let bundle = format!("{leaf}~{}~{}", child.token(), root.token());
     let verifier = f.verifier(f.policy());
-    verifier.verify_str(&bundle).unwrap();
+    crate::cache_bundle(&verifier, &bundle);
     assert_eq!(verifier.cached_tokens(), 3);
     // The ancestors' key (the very same key object) now belongs to B: the
     // cached ancestors, which claim A, must not be vouched for by it.

@@ -1,7 +1,8 @@
 //! The signature cache serves the leaf as it serves ancestors: a bundle
 //! presented again costs a hash, yet every time, policy, chain, key and
 //! status rule runs again on each use, and a bound leaf still needs its
-//! proof of possession every time.
+//! proof of possession every time. A leaf is kept the second time it is
+//! verified (an ancestor the first): `crate::cache_bundle` verifies twice.
 
 use std::sync::Arc;
 
@@ -15,7 +16,11 @@ fn a_repeated_bundle_is_cached_leaf_and_ancestors() {
     let [root, _, grandchild] = f.chain3();
     let verifier = f.verifier(f.policy());
     verifier.verify_str(root.bundle()).unwrap();
-    assert_eq!(verifier.cached_tokens(), 1, "a root alone is cached");
+    assert_eq!(verifier.cached_tokens(), 0, "a leaf seen once is not kept");
+    verifier.verify_str(root.bundle()).unwrap();
+    assert_eq!(verifier.cached_tokens(), 1, "a root alone, seen again, is");
+    verifier.verify_str(grandchild.bundle()).unwrap();
+    assert_eq!(verifier.cached_tokens(), 2, "its ancestors at once");
     verifier.verify_str(grandchild.bundle()).unwrap();
     assert_eq!(verifier.cached_tokens(), 3);
     let again = verifier.verify_str(grandchild.bundle()).unwrap();
@@ -29,7 +34,7 @@ fn time_rules_apply_to_a_cached_leaf() {
     let f = Kit::new();
     let root = f.root(&["files:read"]);
     let verifier = f.verifier(f.policy());
-    verifier.verify_str(root.bundle()).unwrap();
+    crate::cache_bundle(&verifier, root.bundle());
     assert_eq!(verifier.cached_tokens(), 1);
     // Expired: 30 s of skew, then refused.
     f.clock.set(root.claims().exp + 30);
@@ -59,18 +64,19 @@ fn the_audience_and_scope_rules_apply_to_a_cached_leaf() {
     let f = Kit::new();
     let root = f.root(&["files:read"]);
     // Signature valid, audience not this verifier's: refused, and refused
-    // again when the signature result comes from the cache.
+    // again when the signature result comes from the cache (kept the
+    // second time, used the third).
     let elsewhere = f.verifier(passport_verifier::VerificationPolicy::new(
         ISS,
         "https://other.example",
     ));
-    for _ in 0..2 {
+    for _ in 0..3 {
         let err = elsewhere.verify_str(root.bundle()).unwrap_err();
         assert_eq!(err.code(), "audience_mismatch");
     }
     assert_eq!(elsewhere.cached_tokens(), 1);
     let needs_mail = f.verifier(f.policy().required_scope("mail:send"));
-    for _ in 0..2 {
+    for _ in 0..3 {
         let err = needs_mail.verify_str(root.bundle()).unwrap_err();
         assert_eq!(err.code(), "scope_violation");
     }
@@ -126,7 +132,8 @@ fn a_key_removed_or_replaced_takes_the_cached_leaf_with_it() {
     let f = Kit::new();
     let root = f.root(&["files:read"]);
     let verifier = f.verifier(f.policy());
-    verifier.verify_str(root.bundle()).unwrap();
+    crate::cache_bundle(&verifier, root.bundle());
+    assert_eq!(verifier.cached_tokens(), 1);
     f.keys.remove(ISS, f.key.kid());
     assert_eq!(
         verifier.verify_str(root.bundle()).unwrap_err().code(),
@@ -152,7 +159,8 @@ fn a_cached_leaf_issued_after_its_keys_retirement_is_refused() {
     let f = Kit::new();
     let root = f.root(&["files:read"]);
     let verifier = f.verifier(f.policy());
-    verifier.verify_str(root.bundle()).unwrap();
+    crate::cache_bundle(&verifier, root.bundle());
+    assert_eq!(verifier.cached_tokens(), 1);
     // The store keeps the same key object and only learns its retirement:
     // a store that republishes a key gives a new object, so this is the
     // harder case for the cache — the hit must still ask for `retired_at`.
@@ -170,7 +178,7 @@ fn chain_rules_apply_to_a_cached_leaf() {
     let f = Kit::new();
     let [root, child, grandchild] = f.chain3();
     let verifier = f.verifier(f.policy());
-    verifier.verify_str(grandchild.bundle()).unwrap();
+    crate::cache_bundle(&verifier, grandchild.bundle());
     assert_eq!(verifier.cached_tokens(), 3);
     // The cached leaf without its ancestors.
     assert_eq!(
@@ -235,7 +243,7 @@ fn a_forged_token_reusing_a_cached_signature_is_not_served_from_the_cache() {
     let f = Kit::new();
     let [root, child, _] = f.chain3();
     let verifier = f.verifier(f.policy());
-    verifier.verify_str(child.bundle()).unwrap();
+    crate::cache_bundle(&verifier, child.bundle());
     assert_eq!(verifier.cached_tokens(), 2);
     // A cached token's header and signature over a payload that lives a
     // second longer.
@@ -285,7 +293,7 @@ fn a_cached_leaf_keeps_its_header_type_for_the_chain_rules() {
         ),
         root.token()
     );
-    for round in ["cold", "cached"] {
+    for round in ["cold", "kept", "cached"] {
         let refused = verifier.verify_str(&typed).unwrap_err();
         assert_eq!(refused.code(), "chain_broken", "{round}: {refused}");
         verifier.verify_str(&untyped).unwrap();

@@ -59,7 +59,7 @@ fn cached_ancestors_are_still_asked_about_revocation() {
     let [root, _, grandchild] = f.chain3();
     let table = Arc::new(StatusTable::default());
     let verifier = f.verifier(f.policy()).with_status_source(table.clone());
-    verifier.verify_str(grandchild.bundle()).unwrap();
+    crate::cache_bundle(&verifier, grandchild.bundle());
     assert_eq!(verifier.cached_tokens(), 3);
     table.set(&root.claims().jti, LinkStatus::Revoked);
     assert_eq!(
