@@ -7,49 +7,32 @@
 //! audit verify` reads them).
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use passport_audit::chain::{Head, Verifier};
 use passport_audit::{Action, AuditRecord, Outcome};
 use passport_mock_oidc::MockOidc;
-use passport_oidc::{OidcConfig, Provider};
 use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
 
-use crate::endpoints::{Running, start_with};
+use crate::endpoints::Running;
 use crate::exchange::links;
+use crate::policy_fixture::{DEV, PROD, PolicyText, start_governed};
 
-const DEV: &str = "https://dev.example/api";
-const PROD: &str = "https://prod.example/api";
-
-const POLICY: &str = r#"
-[environments.dev]
-max_ttl = 120
-audiences = ["https://dev.example/api"]
-approval = false
-[[environments.dev.grants]]
-roles = ["pipeline"]
-scopes = ["build:*"]
-
-[environments.prod]
-max_ttl = 45
-audiences = ["https://prod.example/api"]
-approval = true
-[[environments.prod.grants]]
-roles = ["deployer"]
-scopes = ["deploy:run"]
-
-[administrators]
-claim = "roles"
-api_client_id = "passport-admin"
-[administrators.roles]
-identity_admin = ["idadmins"]
-resource_owner = ["owners"]
-approver = ["approvers"]
-auditor = ["auditors"]
-"#;
+static POLICY: LazyLock<String> = LazyLock::new(|| {
+    PolicyText::new()
+        .environment("dev", 120, false, &["pipeline"], &["build:*"])
+        .environment("prod", 45, true, &["deployer"], &["deploy:run"])
+        .administrators(&[
+            ("identity_admin", "idadmins"),
+            ("resource_owner", "owners"),
+            ("approver", "approvers"),
+            ("auditor", "auditors"),
+        ])
+});
 
 /// A governed server (the policy above) with the mock provider upstream,
 /// whose users log in at the dashboard by `login_hint`.
@@ -68,15 +51,8 @@ async fn trail() -> Trail {
         .start()
         .await
         .unwrap();
-    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let p = policy.clone();
-    let s = start_with(dir, move |b| {
-        b.upstream(provider)
-            .policy_file(p)
-            .policy_reload_interval(Duration::from_secs(3600))
+    let (s, policy) = start_governed(&mock, &POLICY, |b| {
+        b.policy_reload_interval(Duration::from_secs(3600))
     })
     .await;
     let browser = reqwest::Client::builder()
@@ -660,11 +636,7 @@ async fn policy_reloads_applied_and_refused() {
     let status = t.s.server.reload_policy_now().await.unwrap();
     assert_eq!(status.version, 2);
     // overlapping audiences: refused, the running policy stays
-    std::fs::write(
-        &t.policy,
-        POLICY.replace("https://prod.example/api", "https://dev.example/api"),
-    )
-    .unwrap();
+    std::fs::write(&t.policy, POLICY.replace(PROD, DEV)).unwrap();
     let status = t.s.server.reload_policy_now().await.unwrap();
     assert_eq!(status.version, 2);
     assert!(status.last_error.is_some());

@@ -5,48 +5,31 @@
 //! wrong role, a missing or wrong CSRF token, another origin, and
 //! self-approval.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use passport_mock_oidc::MockOidc;
-use passport_oidc::{OidcConfig, Provider};
 use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 
-use crate::admin_session::{Admin, admin, admin_of, csrf_of};
+use crate::admin_session::{Admin, admin, admin_on, csrf_of};
 use crate::exchange::links;
 use crate::kill_switch::active_at;
+use crate::policy_fixture::{DEV, PROD, PolicyText, start_governed};
 
-const DEV: &str = "https://dev.example/api";
-const PROD: &str = "https://prod.example/api";
-
-const POLICY: &str = r#"
-[environments.dev]
-max_ttl = 120
-audiences = ["https://dev.example/api"]
-approval = false
-[[environments.dev.grants]]
-roles = ["pipeline"]
-scopes = ["build:*"]
-
-[environments.prod]
-max_ttl = 45
-audiences = ["https://prod.example/api"]
-approval = true
-[[environments.prod.grants]]
-roles = ["pipeline"]
-scopes = ["deploy:run"]
-
-[administrators]
-claim = "roles"
-api_client_id = "passport-admin"
-[administrators.roles]
-identity_admin = ["passport-admins"]
-resource_owner = ["owners"]
-approver = ["approvers"]
-auditor = ["auditors"]
-"#;
+static POLICY: LazyLock<String> = LazyLock::new(|| {
+    PolicyText::new()
+        .environment("dev", 120, false, &["pipeline"], &["build:*"])
+        .environment("prod", 45, true, &["pipeline"], &["deploy:run"])
+        .administrators(&[
+            ("identity_admin", "passport-admins"),
+            ("resource_owner", "owners"),
+            ("approver", "approvers"),
+            ("auditor", "auditors"),
+        ])
+});
 
 /// A governed server: ada (identity admin, resource owner), april
 /// (approver), alice (approver, and the owner and principal of the
@@ -65,18 +48,12 @@ async fn governed_with_clock(clock: Option<std::sync::Arc<passport_claims::Manua
         .start()
         .await
         .unwrap();
-    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
-    admin_of(mock, dir, move |b| {
-        let b = b.upstream(provider).policy_file(policy);
-        match clock {
-            Some(clock) => b.clock(clock),
-            None => b,
-        }
+    let (running, _) = start_governed(&mock, &POLICY, move |b| match clock {
+        Some(clock) => b.clock(clock),
+        None => b,
     })
-    .await
+    .await;
+    admin_on(mock, running)
 }
 
 impl Admin {

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use crate::code_grant::{Client, client as code_client, code_for, redeem, refresh};
 use crate::endpoints::{RESOURCE, expect_refusal};
 use crate::exchange::{links, now};
-use crate::governance_policy::{Governed, POLICY, PROD, governed, refused};
+use crate::governance_policy::{Governed, POLICY, governed, refused};
+use crate::policy_fixture::PROD;
 
 /// The approval rule of the policy's prod environment (audience RESOURCE).
 const APPROVAL: &str = "environments.prod.approval";
@@ -28,12 +29,8 @@ struct Setup {
 async fn setup() -> Setup {
     let g = governed(&POLICY.replace(PROD, RESOURCE)).await;
     let c = code_client(&g.s, "code-app", "deploy:run").await;
-    let carol = g.admin("carol", &["idadmins"]);
     let identity = json!({"agent_id": "code-app", "owner": "olga", "roles": ["deployer"]});
-    let r = g
-        .api("POST", "/admin/api/identities", &carol, Some(identity))
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    g.register(identity).await;
     Setup { g, c }
 }
 
@@ -51,14 +48,6 @@ impl Setup {
         body["approval_id"].as_str().unwrap().to_owned()
     }
 
-    async fn approve(&self, id: &str) {
-        let path = format!("/admin/api/approvals/{id}/approve");
-        // minted now: the tests move the server's clock past a login's age
-        let bob = self.g.admin("bob", &["approvers"]);
-        let r = self.g.api("POST", &path, &bob, None).await;
-        assert_eq!(r.status(), StatusCode::OK);
-    }
-
     async fn redeem(&self, code: &str) -> reqwest::Response {
         redeem(&self.g.s, &self.c, code, &[]).await
     }
@@ -72,7 +61,7 @@ impl Setup {
     async fn redeemed(&self, code: &str) -> (String, String) {
         code_for(&self.g.s, &self.c, code, "deploy:run", now() + 3600).await;
         let id = self.pending(self.redeem(code).await).await;
-        self.approve(&id).await;
+        self.g.approve(&id).await;
         issued(self.redeem(code).await).await
     }
 
@@ -107,7 +96,7 @@ async fn a_code_refused_by_governance_is_redeemed_once_approved_and_still_once()
     assert!(!db.code_spent(&TokenHash::of("code-1")).await.unwrap());
     // asked again before the decision: still pending, the same approval
     assert_eq!(t.pending(t.redeem("code-1").await).await, id);
-    t.approve(&id).await;
+    t.g.approve(&id).await;
     // the same code, within its lifetime
     let (jti, _) = issued(t.redeem("code-1").await).await;
     let record = t.record(&jti).await;
@@ -150,7 +139,7 @@ async fn a_refresh_refused_by_governance_rotates_once_approved_and_reuse_still_r
     // nothing spent: neither the token nor the family's passport
     assert!(!db.refresh_spent(&TokenHash::of(&r1)).await.unwrap());
     assert_eq!(t.state(&first).await, PassportState::Active);
-    t.approve(&id).await;
+    t.g.approve(&id).await;
     let (second, r2) = issued(t.refresh(&r1).await).await;
     let record = t.record(&second).await;
     assert_eq!(record.entry.approval_id.as_deref(), Some(id.as_str()));

@@ -3,7 +3,7 @@
 //! families) and blocks its issuance on every instance until it is
 //! lifted; the check fails closed; only the right roles may act.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use passport_claims::{Clock as _, ManualClock};
 use passport_dpop::DpopKey;
@@ -19,21 +19,21 @@ use crate::actor_token::delegate_to;
 use crate::code_grant::{client, code_for, ok, redeem, refresh};
 use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, fetch_list, start_with};
 use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links, now};
+use crate::policy_fixture::role_mapping;
 
 /// The upstream client administrators' API tokens are issued to (the
 /// mapping's `api_client_id`): not the client users log in with.
 pub(crate) const ADMIN_CLIENT: &str = "passport-admin";
 
 /// The administrators' roles of these tests' servers.
-pub(crate) const ROLES: &str = r#"
-claim = "roles"
-api_client_id = "passport-admin"
-[roles]
-resource_owner = ["owners"]
-identity_admin = ["admins"]
-auditor = ["auditors"]
-approver = ["approvers"]
-"#;
+pub(crate) static ROLES: LazyLock<String> = LazyLock::new(|| {
+    role_mapping(&[
+        ("resource_owner", "owners"),
+        ("identity_admin", "admins"),
+        ("auditor", "auditors"),
+        ("approver", "approvers"),
+    ])
+});
 
 /// A server with an upstream provider (the mock) and [`ROLES`].
 pub(crate) async fn admin_server(
@@ -42,7 +42,7 @@ pub(crate) async fn admin_server(
     let mock = MockOidc::start().await;
     let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
     let s = start_with(tempfile::tempdir().unwrap(), |b| {
-        configure(b.upstream(provider).admin_roles(ROLES))
+        configure(b.upstream(provider).admin_roles(&ROLES))
     })
     .await;
     (mock, s)
@@ -51,11 +51,16 @@ pub(crate) async fn admin_server(
 /// An upstream ID token of `sub` holding the upstream `roles`, issued to
 /// the administrators' client ([`ADMIN_CLIENT`]): what the admin API takes.
 pub(crate) fn id_token(mock: &MockOidc, sub: &str, roles: &[&str]) -> String {
+    mock.mint_id_token(admin_claims(mock, sub, roles))
+}
+
+/// The claims of [`id_token`].
+pub(crate) fn admin_claims(mock: &MockOidc, sub: &str, roles: &[&str]) -> Value {
     let mut claims = mock.default_claims();
     claims["sub"] = json!(sub);
     claims["roles"] = json!(roles);
     claims["aud"] = json!(ADMIN_CLIENT);
-    mock.mint_id_token(claims)
+    claims
 }
 
 /// Calls the admin API at `url` + `path` as `bearer`.
@@ -535,7 +540,7 @@ async fn two_instances(mock: &MockOidc, clock: &Arc<ManualClock>) -> Vec<Running
         let server = Server::builder(&issuer, Database::open(&url, clock.now()).await.unwrap())
             .clock(clock.clone())
             .upstream(provider)
-            .admin_roles(ROLES)
+            .admin_roles(&ROLES)
             .build()
             .await
             .unwrap();

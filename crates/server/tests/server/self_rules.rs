@@ -128,21 +128,18 @@ async fn an_identity_admin_may_not_give_roles_to_its_own_workload() {
 /// someone else: the passports are minted for its own workload.
 #[tokio::test]
 async fn the_workload_s_owner_may_not_approve_for_its_agent() {
-    use crate::governance_policy::{POLICY, PROD, governed, refused};
+    use crate::governance_policy::{BOB, POLICY, governed, refused};
+    use crate::policy_fixture::PROD;
 
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     // bob's workload; its identity written as olivia's
     let client =
         g.s.server
             .register_workload_client("bob", "deploy:run")
             .await
             .unwrap();
-    let carol = g.admin("carol", &["idadmins"]);
-    let body = json!({"agent_id": client.client_id, "owner": "olivia", "roles": ["deployer"]});
-    let r = g
-        .api("POST", "/admin/api/identities", &carol, Some(body))
+    g.register(json!({"agent_id": client.client_id, "owner": "olivia", "roles": ["deployer"]}))
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
     // ursula's ID token, exchanged by bob's workload, waits for approval
     let mut claims = g.mock.default_claims();
     claims["sub"] = json!("ursula");
@@ -164,17 +161,11 @@ async fn the_workload_s_owner_may_not_approve_for_its_agent() {
         "environments.prod.approval",
     )
     .await;
-    let approve = format!(
-        "/admin/api/approvals/{}/approve",
-        body["approval_id"].as_str().unwrap()
-    );
-    let bob = g.admin("bob", &["approvers"]);
-    let r = g.api("POST", &approve, &bob, None).await;
+    let id = body["approval_id"].as_str().unwrap();
+    let r = g.decide(BOB, id, "approve").await;
     let body = expect_refusal(r, StatusCode::FORBIDDEN, "access_denied", "self_approval").await;
     assert_eq!(body["rule"], "approvals.self_approval");
     // another approver may
-    let r = g
-        .api("POST", &approve, &g.admin("april", &["approvers"]), None)
-        .await;
+    let r = g.decide(("april", &["approvers"]), id, "approve").await;
     assert_eq!(r.status(), StatusCode::OK);
 }

@@ -1,0 +1,112 @@
+//! The one fixture of the governed-server tests: the text of a policy file
+//! (or of an administrators' role mapping on its own), built from the
+//! values in which the tests' policies differ, and a server started on such
+//! a file with the mock provider upstream.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use passport_mock_oidc::MockOidc;
+use passport_oidc::{OidcConfig, Provider};
+use passport_server::ServerBuilder;
+
+use crate::endpoints::{Running, start_with};
+
+/// The audience of the environment `dev` (see [`PolicyText::environment`]).
+pub(crate) const DEV: &str = "https://dev.example/api";
+/// The audience of the environment `test`.
+pub(crate) const TEST: &str = "https://test.example/api";
+/// The audience of the environment `prod`.
+pub(crate) const PROD: &str = "https://prod.example/api";
+
+/// A policy file's text, written section by section in the order of the
+/// calls (the tests `.replace()` its exact lines, and one reads an error's
+/// line number in it): it opens with an empty line; each environment ends
+/// with one; [`PolicyText::administrators`] closes it.
+pub(crate) struct PolicyText(String);
+
+impl PolicyText {
+    pub(crate) fn new() -> PolicyText {
+        PolicyText("\n".to_owned())
+    }
+
+    /// `approval_ttl = SECONDS`.
+    pub(crate) fn approval_ttl(mut self, seconds: u32) -> PolicyText {
+        writeln!(self.0, "approval_ttl = {seconds}\n").unwrap();
+        self
+    }
+
+    /// `[environments.NAME]` with `max_ttl`, the one audience
+    /// `https://NAME.example/api`, `approval`, and one grant row giving the
+    /// identities of `roles` the scope patterns `scopes`.
+    pub(crate) fn environment(
+        mut self,
+        name: &str,
+        max_ttl: u32,
+        approval: bool,
+        roles: &[&str],
+        scopes: &[&str],
+    ) -> PolicyText {
+        let (roles, scopes) = (list(roles), list(scopes));
+        writeln!(
+            self.0,
+            "[environments.{name}]\nmax_ttl = {max_ttl}\n\
+             audiences = [\"https://{name}.example/api\"]\napproval = {approval}\n\
+             [[environments.{name}.grants]]\nroles = {roles}\nscopes = {scopes}\n"
+        )
+        .unwrap();
+        self
+    }
+
+    /// The whole text, closed by `[administrators]` mapping each role to
+    /// one upstream value of the `roles` claim, in the order given.
+    pub(crate) fn administrators(self, roles: &[(&str, &str)]) -> String {
+        format!(
+            "{}[administrators]\n{}",
+            self.0,
+            mapping("[administrators.roles]", roles)
+        )
+    }
+}
+
+/// An administrators' role mapping on its own (for
+/// `ServerBuilder::admin_roles`), as [`PolicyText::administrators`] writes
+/// it in a policy, after an empty line.
+pub(crate) fn role_mapping(roles: &[(&str, &str)]) -> String {
+    format!("\n{}", mapping("[roles]", roles))
+}
+
+fn mapping(table: &str, roles: &[(&str, &str)]) -> String {
+    let mut text = format!("claim = \"roles\"\napi_client_id = \"passport-admin\"\n{table}\n");
+    for (role, value) in roles {
+        writeln!(text, "{role} = [\"{value}\"]").unwrap();
+    }
+    text
+}
+
+/// A TOML array of strings: `["a", "b"]`.
+fn list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("\"{i}\"")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// Writes `policy` to `policy.toml` in a new temporary directory, and
+/// starts a server keeping its database there, with `mock` upstream and
+/// that policy file, further `configure`d. The server (which keeps the
+/// directory) and the policy file's path, for the tests that rewrite it.
+pub(crate) async fn start_governed(
+    mock: &MockOidc,
+    policy: &str,
+    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+) -> (Running, PathBuf) {
+    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, policy).unwrap();
+    let file = path.clone();
+    let s = start_with(dir, move |b| {
+        configure(b.upstream(provider).policy_file(file))
+    })
+    .await;
+    (s, path)
+}
