@@ -173,6 +173,12 @@ impl Admin {
             .unwrap()
     }
 
+    /// The page at `path` (status, body) for `cookie`.
+    pub(crate) async fn page(&self, path: &str, cookie: &str) -> (StatusCode, String) {
+        let r = self.get(path, cookie).await;
+        (r.status(), r.text().await.unwrap())
+    }
+
     /// The registry page's HTML for `cookie` (200 expected).
     pub(crate) async fn registry(&self, cookie: &str) -> String {
         let page = self.get("/admin", cookie).await;

@@ -19,20 +19,10 @@ use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::endpoints::Running;
-use crate::exchange::links;
-use crate::policy_fixture::{DEV, PROD, PolicyText, start_governed};
+use crate::policy_fixture::{DEV, PROD, dev_and_prod, jti_of, start_governed};
 
-static POLICY: LazyLock<String> = LazyLock::new(|| {
-    PolicyText::new()
-        .environment("dev", 120, false, &["pipeline"], &["build:*"])
-        .environment("prod", 45, true, &["deployer"], &["deploy:run"])
-        .administrators(&[
-            ("identity_admin", "idadmins"),
-            ("resource_owner", "owners"),
-            ("approver", "approvers"),
-            ("auditor", "auditors"),
-        ])
-});
+/// The deployer identity is the one deploying to prod here.
+static POLICY: LazyLock<String> = LazyLock::new(|| dev_and_prod("deployer", "idadmins"));
 
 /// A governed server (the policy above) with the mock provider upstream,
 /// whose users log in at the dashboard by `login_hint`.
@@ -225,13 +215,6 @@ fn cookie_named(response: &reqwest::Response, name: &str) -> Option<String> {
 const ADA: (&str, &[&str]) = ("ada", &["idadmins", "owners"]);
 /// The approver.
 const BOB: (&str, &[&str]) = ("bob", &["approvers"]);
-
-fn jti_of(body: &Value) -> String {
-    links(body["access_token"].as_str().unwrap())
-        .pop()
-        .unwrap()
-        .jti
-}
 
 #[tokio::test]
 async fn governance_refusals_name_the_client_the_agent_and_the_rule() {

@@ -17,19 +17,10 @@ use serde_json::{Value, json};
 use crate::admin_session::{Admin, admin, admin_on, csrf_of};
 use crate::exchange::links;
 use crate::kill_switch::active_at;
-use crate::policy_fixture::{DEV, PROD, PolicyText, start_governed};
+use crate::policy_fixture::{DEV, PROD, ask, dev_and_prod, pending, start_governed};
 
-static POLICY: LazyLock<String> = LazyLock::new(|| {
-    PolicyText::new()
-        .environment("dev", 120, false, &["pipeline"], &["build:*"])
-        .environment("prod", 45, true, &["pipeline"], &["deploy:run"])
-        .administrators(&[
-            ("identity_admin", "passport-admins"),
-            ("resource_owner", "owners"),
-            ("approver", "approvers"),
-            ("auditor", "auditors"),
-        ])
-});
+/// The pipeline identity is the one deploying to prod here.
+static POLICY: LazyLock<String> = LazyLock::new(|| dev_and_prod("pipeline", "passport-admins"));
 
 /// A governed server: ada (identity admin, resource owner), april
 /// (approver), alice (approver, and the owner and principal of the
@@ -94,37 +85,18 @@ impl Admin {
     }
 
     async fn ask(&self, client: &WorkloadClient, resource: &str, scope: &str) -> reqwest::Response {
-        self.running
-            .token(
-                client,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("resource", resource),
-                    ("scope", scope),
-                ],
-            )
-            .await
+        ask(&self.running, client, resource, scope).await
     }
 
     /// The approval id of a pending prod request of `client`.
     async fn pending(&self, client: &WorkloadClient) -> String {
-        let r = self.ask(client, PROD, "deploy:run").await;
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["error"], "authorization_pending", "{body}");
+        let body = pending(&self.running, client).await;
         body["approval_id"].as_str().unwrap().to_owned()
     }
 
     /// The approval `id` as the JSON API shows it.
     async fn approval(&self, id: &str) -> Value {
-        let all = self
-            .api(
-                "GET",
-                "/admin/api/approvals",
-                &self.bearer("carl", &["auditors"]),
-                None,
-            )
-            .await;
+        let all = self.listed("/admin/api/approvals").await;
         all["approvals"]
             .as_array()
             .unwrap()
@@ -136,15 +108,14 @@ impl Admin {
 
     /// The engaged kill-switches as the JSON API shows them.
     async fn engaged(&self) -> Vec<Value> {
-        let all = self
-            .api(
-                "GET",
-                "/admin/api/kill-switches",
-                &self.bearer("carl", &["auditors"]),
-                None,
-            )
-            .await;
+        let all = self.listed("/admin/api/kill-switches").await;
         all["kill_switches"].as_array().unwrap().clone()
+    }
+
+    /// The JSON API's list at `path`, as the auditor carl reads it.
+    async fn listed(&self, path: &str) -> Value {
+        let carl = self.bearer("carl", &["auditors"]);
+        self.api("GET", path, &carl, None).await
     }
 
     /// Posts the decide form of approval `id`.
@@ -180,12 +151,6 @@ impl Admin {
                 .await,
         )
         .await
-    }
-
-    /// The page at `path` (status, body) for `cookie`.
-    async fn page(&self, path: &str, cookie: &str) -> (StatusCode, String) {
-        let r = self.get(path, cookie).await;
-        (r.status(), r.text().await.unwrap())
     }
 }
 

@@ -12,9 +12,11 @@ use passport_store::server::Database;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::endpoints::Running;
+use crate::endpoints::{Running, expect_refusal};
 use crate::exchange::{links, now};
-use crate::policy_fixture::{DEV, PROD, PolicyText, TEST, start_governed};
+use crate::policy_fixture::{
+    DEV, PROD, PolicyText, TEST, ask, jti_of, pending, refused, start_governed,
+};
 
 /// The reference's pipeline: dev 120 s, test 90 s, prod 45 s + approval.
 pub(crate) static POLICY: LazyLock<String> = LazyLock::new(|| {
@@ -135,16 +137,7 @@ impl Governed {
     }
 
     async fn ask(&self, client: &WorkloadClient, resource: &str, scope: &str) -> reqwest::Response {
-        self.s
-            .token(
-                client,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("resource", resource),
-                    ("scope", scope),
-                ],
-            )
-            .await
+        ask(&self.s, client, resource, scope).await
     }
 
     /// The request of `client` for `resource` and `scope` must be refused
@@ -160,12 +153,8 @@ impl Governed {
         refused(r, StatusCode::BAD_REQUEST, error, rule).await
     }
 
-    /// The request of `client` for `deploy:run` in prod must wait for an
-    /// approval; the body (with `approval_id`).
     async fn pending(&self, client: &WorkloadClient) -> Value {
-        let pending = "authorization_pending";
-        self.refuses(client, (PROD, "deploy:run"), pending, APPROVAL)
-            .await
+        pending(&self.s, client).await
     }
 
     async fn workload(&self, roles: &[&str]) -> WorkloadClient {
@@ -182,40 +171,9 @@ impl Governed {
     }
 }
 
-/// The approval rule of prod.
-const APPROVAL: &str = "environments.prod.approval";
-
-/// The refusal must be `status`, `error`, with the `rule` member and a
-/// description starting `policy: RULE:`.
-pub(crate) async fn refused(
-    r: reqwest::Response,
-    status: StatusCode,
-    error: &str,
-    rule: &str,
-) -> Value {
-    let got = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(got, status, "{body}");
-    assert_eq!(body["error"], error, "{body}");
-    assert_eq!(body["rule"], rule, "{body}");
-    let description = body["error_description"].as_str().unwrap();
-    assert!(
-        description.starts_with(&format!("policy: {rule}:")),
-        "{body}"
-    );
-    body
-}
-
 async fn issued(r: reqwest::Response) -> Value {
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.unwrap()
-}
-
-fn jti_of(body: &Value) -> String {
-    links(body["access_token"].as_str().unwrap())
-        .pop()
-        .unwrap()
-        .jti
 }
 
 #[tokio::test]
@@ -353,16 +311,7 @@ async fn prod_waits_for_another_principal_s_approval_until_it_expires() {
 
     // the owner (and requester) of the identity may not approve it
     let r = g.decide(("alice", &["approvers"]), &id, "approve").await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "access_denied");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .starts_with("self_approval:"),
-        "{body}"
-    );
+    expect_refusal(r, StatusCode::FORBIDDEN, "access_denied", "self_approval:").await;
     // nor may someone without the approver role
     let r = g
         .decide(("dave", &["idadmins", "auditors"]), &id, "approve")

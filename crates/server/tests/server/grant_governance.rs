@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use crate::code_grant::{Client, client as code_client, code_for, redeem, refresh};
 use crate::endpoints::{RESOURCE, expect_refusal};
 use crate::exchange::{links, now};
-use crate::governance_policy::{Governed, POLICY, governed, refused};
-use crate::policy_fixture::PROD;
+use crate::governance_policy::{Governed, POLICY, governed};
+use crate::policy_fixture::{PROD, refused};
 
 /// The approval rule of the policy's prod environment (audience RESOURCE).
 const APPROVAL: &str = "environments.prod.approval";

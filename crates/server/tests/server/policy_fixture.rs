@@ -8,9 +8,12 @@ use std::path::PathBuf;
 
 use passport_mock_oidc::MockOidc;
 use passport_oidc::{OidcConfig, Provider};
-use passport_server::ServerBuilder;
+use passport_server::{ServerBuilder, WorkloadClient};
+use reqwest::StatusCode;
+use serde_json::Value;
 
 use crate::endpoints::{Running, start_with};
+use crate::exchange::links;
 
 /// The audience of the environment `dev` (see [`PolicyText::environment`]).
 pub(crate) const DEV: &str = "https://dev.example/api";
@@ -69,6 +72,22 @@ impl PolicyText {
     }
 }
 
+/// The dashboard's and the audit trail's policy: `dev` (120 s, role
+/// `pipeline`: `build:*`) and `prod` (45 s, approval, role `prod_role`:
+/// `deploy:run`); administrators: `identity_admins`, `owners`, `approvers`,
+/// `auditors`.
+pub(crate) fn dev_and_prod(prod_role: &str, identity_admins: &str) -> String {
+    PolicyText::new()
+        .environment("dev", 120, false, &["pipeline"], &["build:*"])
+        .environment("prod", 45, true, &[prod_role], &["deploy:run"])
+        .administrators(&[
+            ("identity_admin", identity_admins),
+            ("resource_owner", "owners"),
+            ("approver", "approvers"),
+            ("auditor", "auditors"),
+        ])
+}
+
 /// An administrators' role mapping on its own (for
 /// `ServerBuilder::admin_roles`), as [`PolicyText::administrators`] writes
 /// it in a policy, after an empty line.
@@ -109,4 +128,61 @@ pub(crate) async fn start_governed(
     })
     .await;
     (s, path)
+}
+
+/// `client`'s `client_credentials` request at `s` for `resource` and
+/// `scope`.
+pub(crate) async fn ask(
+    s: &Running,
+    client: &WorkloadClient,
+    resource: &str,
+    scope: &str,
+) -> reqwest::Response {
+    s.token(
+        client,
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", resource),
+            ("scope", scope),
+        ],
+    )
+    .await
+}
+
+/// The refusal must be `status`, `error`, with the `rule` member and a
+/// description starting `policy: RULE:`; the body.
+pub(crate) async fn refused(
+    r: reqwest::Response,
+    status: StatusCode,
+    error: &str,
+    rule: &str,
+) -> Value {
+    let got = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    assert_eq!(body["error"], error, "{body}");
+    assert_eq!(body["rule"], rule, "{body}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.starts_with(&format!("policy: {rule}:")),
+        "{body}"
+    );
+    body
+}
+
+/// `client`'s request at `s` for `deploy:run` in prod must wait for an
+/// approval (400 `authorization_pending` by `environments.prod.approval`);
+/// the body, with the `approval_id`.
+pub(crate) async fn pending(s: &Running, client: &WorkloadClient) -> Value {
+    let r = ask(s, client, PROD, "deploy:run").await;
+    let rule = "environments.prod.approval";
+    refused(r, StatusCode::BAD_REQUEST, "authorization_pending", rule).await
+}
+
+/// The `jti` of the passport an answer's `access_token` ends with.
+pub(crate) fn jti_of(body: &Value) -> String {
+    links(body["access_token"].as_str().unwrap())
+        .pop()
+        .unwrap()
+        .jti
 }

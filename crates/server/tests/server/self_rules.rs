@@ -128,8 +128,8 @@ async fn an_identity_admin_may_not_give_roles_to_its_own_workload() {
 /// someone else: the passports are minted for its own workload.
 #[tokio::test]
 async fn the_workload_s_owner_may_not_approve_for_its_agent() {
-    use crate::governance_policy::{BOB, POLICY, governed, refused};
-    use crate::policy_fixture::PROD;
+    use crate::governance_policy::{BOB, POLICY, governed};
+    use crate::policy_fixture::{PROD, refused};
 
     let g = governed(&POLICY).await;
     // bob's workload; its identity written as olivia's

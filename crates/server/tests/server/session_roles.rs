@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use passport_mock_oidc::MockOidc;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::admin_session::{Admin, admin_on, csrf_of};
 use crate::kill_switch::api;
-use crate::policy_fixture::{PROD, PolicyText, start_governed};
+use crate::policy_fixture::{PolicyText, pending, start_governed};
 use passport_server::WorkloadClient;
 
 static POLICY: LazyLock<String> = LazyLock::new(|| {
@@ -46,20 +46,7 @@ async fn pending_approval(a: &Admin, ada: &str) -> (WorkloadClient, String) {
     )
     .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = a
-        .running
-        .token(
-            &client,
-            &[
-                ("grant_type", "client_credentials"),
-                ("resource", PROD),
-                ("scope", "deploy:run"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "authorization_pending", "{body}");
+    let body = pending(&a.running, &client).await;
     let id = body["approval_id"].as_str().unwrap().to_owned();
     (client, id)
 }
@@ -80,12 +67,7 @@ async fn a_role_taken_away_by_a_policy_reload_is_gone_from_open_sessions() {
     // april's session, opened while "approvers" gives the approver role:
     // its page offers the decision, its event stream sends the approvals
     let april = a.session("april").await;
-    let page = a
-        .get("/admin/approvals", &april)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = a.page("/admin/approvals", &april).await;
     assert!(page.contains(&id), "{page}");
     let csrf = csrf_of(&page);
     let mut events = a.get("/admin/events", &april).await;
@@ -128,12 +110,7 @@ async fn a_role_taken_away_by_a_policy_reload_is_gone_from_open_sessions() {
         "{:?}",
         r.headers().get("location")
     );
-    let page = a
-        .get("/admin/approvals", &april)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = a.page("/admin/approvals", &april).await;
     assert!(!page.contains(&id), "{page}");
     // the approval still waits
     let r = api(
