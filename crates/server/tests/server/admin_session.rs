@@ -179,6 +179,13 @@ impl Admin {
         (r.status(), r.text().await.unwrap())
     }
 
+    /// POSTs the registry's revoke form of `jti` with `cookie` and `csrf`.
+    pub(crate) async fn revoke(&self, cookie: &str, csrf: &str, jti: &str) -> reqwest::Response {
+        let form = [("jti", jti), ("csrf", csrf)];
+        self.post("/admin/passports/revoke", cookie, None, &form)
+            .await
+    }
+
     /// The registry page's HTML for `cookie` (200 expected).
     pub(crate) async fn registry(&self, cookie: &str) -> String {
         let page = self.get("/admin", cookie).await;
@@ -426,14 +433,7 @@ async fn revoking_needs_the_resource_owner_role() {
     assert!(page.contains(&jti), "{page}");
     assert!(!page.contains(">Revoke</button>"), "{page}");
     let csrf = csrf_of(&page);
-    let r = a
-        .post(
-            "/admin/passports/revoke",
-            &auditor,
-            None,
-            &[("jti", jti.as_str()), ("csrf", csrf.as_str())],
-        )
-        .await;
+    let r = a.revoke(&auditor, &csrf, &jti).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("resource_owner"));
     assert!(!a.revoked(&jti).await);
@@ -567,14 +567,7 @@ async fn the_event_stream_reports_a_revocation_without_reload() {
     };
     read_until(r#""state":"ACTIVE""#, &mut seen).await;
     assert!(seen.contains("event: registry"), "{seen}");
-    let r = a
-        .post(
-            "/admin/passports/revoke",
-            &cookie,
-            None,
-            &[("jti", jti.as_str()), ("csrf", csrf.as_str())],
-        )
-        .await;
+    let r = a.revoke(&cookie, &csrf, &jti).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     seen.clear();
     read_until(r#""state":"REVOKED""#, &mut seen).await;

@@ -618,14 +618,7 @@ async fn the_registry_shows_rotation_and_stops_the_ttl_bar_saying_why() {
     let other = mint(None).await;
     let ada = a.session("ada").await;
     let csrf = csrf_of(&a.registry(&ada).await);
-    let r = a
-        .post(
-            "/admin/passports/revoke",
-            &ada,
-            None,
-            &[("jti", other.as_str()), ("csrf", csrf.as_str())],
-        )
-        .await;
+    let r = a.revoke(&ada, &csrf, &other).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let page = a.registry(&ada).await;
     let row = |jti: &str| {

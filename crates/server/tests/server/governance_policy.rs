@@ -793,29 +793,27 @@ async fn an_identity_admin_cannot_grant_its_own_identity_roles_in_steps() {
 /// revokes the whole grant.
 #[tokio::test]
 async fn review_a_refresh_refused_by_governance_does_not_spend_the_grant() {
-    use crate::code_grant::{client as code_client, code_for, redeem, refresh};
-    const RESOURCE: &str = crate::endpoints::RESOURCE;
-    let g = governed(&POLICY.replace(PROD, RESOURCE)).await;
-    let c = code_client(&g.s, "code-app", "deploy:run").await;
-    g.register(json!({"agent_id": "code-app", "owner": "olga", "roles": ["deployer"]}))
-        .await;
+    use crate::code_grant::code_for;
+    // prod holds the code-flow client "code-app", registered as a deployer
+    let t = crate::grant_governance::setup().await;
+    let (g, c) = (&t.g, &t.c);
     // first code: pending
-    code_for(&g.s, &c, "code-1", "deploy:run", now() + 600).await;
-    let body: Value = redeem(&g.s, &c, "code-1", &[]).await.json().await.unwrap();
+    code_for(&g.s, c, "code-1", "deploy:run", now() + 600).await;
+    let body: Value = t.redeem("code-1").await.json().await.unwrap();
     assert_eq!(body["error"], "authorization_pending", "{body}");
     g.approve(body["approval_id"].as_str().unwrap()).await;
-    code_for(&g.s, &c, "code-2", "deploy:run", now() + 600).await;
-    let r = redeem(&g.s, &c, "code-2", &[]).await;
+    code_for(&g.s, c, "code-2", "deploy:run", now() + 600).await;
+    let r = t.redeem("code-2").await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     let r1 = body["refresh_token"].as_str().unwrap().to_owned();
     // the approval expires; the refresh waits for a new one
     g.clock.advance(901);
-    let body: Value = refresh(&g.s, &c, &r1, &[]).await.json().await.unwrap();
+    let body: Value = t.refresh(&r1).await.json().await.unwrap();
     assert_eq!(body["error"], "authorization_pending", "{body}");
     g.approve(body["approval_id"].as_str().unwrap()).await;
     // the client asks again with the only refresh token it has
-    let r = refresh(&g.s, &c, &r1, &[]).await;
+    let r = t.refresh(&r1).await;
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     assert_eq!(

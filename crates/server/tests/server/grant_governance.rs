@@ -21,12 +21,12 @@ const APPROVAL: &str = "environments.prod.approval";
 /// A governed server whose prod environment (approval required) holds
 /// RESOURCE, the code-flow client "code-app", registered (owner olga) with
 /// the deployer role (the approver bob logs in when he approves).
-struct Setup {
-    g: Governed,
-    c: Client,
+pub(crate) struct Setup {
+    pub(crate) g: Governed,
+    pub(crate) c: Client,
 }
 
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let g = governed(&POLICY.replace(PROD, RESOURCE)).await;
     let c = code_client(&g.s, "code-app", "deploy:run").await;
     let identity = json!({"agent_id": "code-app", "owner": "olga", "roles": ["deployer"]});
@@ -48,11 +48,11 @@ impl Setup {
         body["approval_id"].as_str().unwrap().to_owned()
     }
 
-    async fn redeem(&self, code: &str) -> reqwest::Response {
+    pub(crate) async fn redeem(&self, code: &str) -> reqwest::Response {
         redeem(&self.g.s, &self.c, code, &[]).await
     }
 
-    async fn refresh(&self, token: &str) -> reqwest::Response {
+    pub(crate) async fn refresh(&self, token: &str) -> reqwest::Response {
         refresh(&self.g.s, &self.c, token, &[]).await
     }
 
@@ -67,6 +67,19 @@ impl Setup {
 
     async fn state(&self, jti: &str) -> PassportState {
         self.record(jti).await.state
+    }
+
+    /// `rotated`, used again, must be taken as a reuse: the passports
+    /// `revoked` are revoked, and the family's `latest` token is refused.
+    async fn reuse_revokes(&self, rotated: &str, latest: &str, revoked: &[&str]) {
+        let r = self.refresh(rotated).await;
+        let reused = "refresh_token_reused";
+        expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", reused).await;
+        for jti in revoked {
+            assert_eq!(self.state(jti).await, PassportState::Revoked, "{jti}");
+        }
+        let r = self.refresh(latest).await;
+        expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", "refresh_token").await;
     }
 
     async fn record(&self, jti: &str) -> passport_store::server::RegistryRecord {
@@ -145,18 +158,7 @@ async fn a_refresh_refused_by_governance_rotates_once_approved_and_reuse_still_r
     assert_eq!(record.entry.approval_id.as_deref(), Some(id.as_str()));
     assert!(db.refresh_spent(&TokenHash::of(&r1)).await.unwrap());
     // the rotated token again: the family and its passports are revoked
-    let r = t.refresh(&r1).await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "refresh_token_reused",
-    )
-    .await;
-    assert_eq!(t.state(&second).await, PassportState::Revoked);
-    assert_eq!(t.state(&first).await, PassportState::Revoked);
-    let r = t.refresh(&r2).await;
-    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", "refresh_token").await;
+    t.reuse_revokes(&r1, &r2, &[&second, &first]).await;
 }
 
 #[tokio::test]
@@ -167,15 +169,5 @@ async fn a_rotated_refresh_token_is_a_reuse_even_while_governance_would_refuse()
     // the approval expires: governance would now answer pending, but r1
     // was rotated, and its use again is a reuse at once
     t.g.clock.advance(901);
-    let r = t.refresh(&r1).await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "refresh_token_reused",
-    )
-    .await;
-    assert_eq!(t.state(&second).await, PassportState::Revoked);
-    let r = t.refresh(&r2).await;
-    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", "refresh_token").await;
+    t.reuse_revokes(&r1, &r2, &[&second]).await;
 }
