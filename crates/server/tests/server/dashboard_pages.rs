@@ -47,7 +47,23 @@ async fn governed_with_clock(clock: Option<std::sync::Arc<passport_claims::Manua
     admin_on(mock, running)
 }
 
+/// A [`governed`] server, its agent, and the id of the agent's pending
+/// prod request.
+async fn governed_with_pending() -> (Admin, WorkloadClient, String) {
+    let a = governed().await;
+    let client = a.agent().await;
+    let id = a.pending(&client).await;
+    (a, client, id)
+}
+
 impl Admin {
+    /// A session of `user` and the CSRF token of its page at `path`.
+    async fn session_and_csrf(&self, user: &str, path: &str) -> (String, String) {
+        let cookie = self.session(user).await;
+        let csrf = csrf_of(&self.page(path, &cookie).await.1);
+        (cookie, csrf)
+    }
+
     /// An upstream ID token of `sub` with the upstream `roles` (the API's
     /// bearer).
     fn bearer(&self, sub: &str, roles: &[&str]) -> String {
@@ -182,9 +198,7 @@ async fn posted(r: reqwest::Response) -> (StatusCode, String) {
 
 #[tokio::test]
 async fn an_approver_approves_on_the_page_and_the_request_is_issued() {
-    let a = governed().await;
-    let client = a.agent().await;
-    let id = a.pending(&client).await;
+    let (a, client, id) = governed_with_pending().await;
     let april = a.session("april").await;
     let (status, page) = a.page("/admin/approvals", &april).await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -224,11 +238,8 @@ async fn an_approver_approves_on_the_page_and_the_request_is_issued() {
 
 #[tokio::test]
 async fn a_denial_on_the_page_refuses_the_request() {
-    let a = governed().await;
-    let client = a.agent().await;
-    let id = a.pending(&client).await;
-    let april = a.session("april").await;
-    let csrf = csrf_of(&a.page("/admin/approvals", &april).await.1);
+    let (a, client, id) = governed_with_pending().await;
+    let (april, csrf) = a.session_and_csrf("april", "/admin/approvals").await;
     let r = a.post_decision(&april, &csrf, &id, "deny").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(a.approval(&id).await["state"], "denied");
@@ -245,12 +256,9 @@ async fn a_denial_on_the_page_refuses_the_request() {
 
 #[tokio::test]
 async fn self_approval_is_refused_with_a_clear_message_on_the_page() {
-    let a = governed().await;
-    let client = a.agent().await;
-    let id = a.pending(&client).await;
+    let (a, _, id) = governed_with_pending().await;
     // alice holds the approver role but owns the identity (and asked)
-    let alice = a.session("alice").await;
-    let csrf = csrf_of(&a.page("/admin/approvals", &alice).await.1);
+    let (alice, csrf) = a.session_and_csrf("alice", "/admin/approvals").await;
     let (status, page) = a.decide(&alice, None, &csrf, &id, "approve").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains(r#"role="alert""#), "{page}");
@@ -263,9 +271,7 @@ async fn self_approval_is_refused_with_a_clear_message_on_the_page() {
 
 #[tokio::test]
 async fn deciding_needs_a_session_the_approver_role_csrf_and_this_origin() {
-    let a = governed().await;
-    let client = a.agent().await;
-    let id = a.pending(&client).await;
+    let (a, _, id) = governed_with_pending().await;
     // no session: the page sends to the login, the form is refused
     let r = a.get("/admin/approvals", "").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -295,8 +301,7 @@ async fn deciding_needs_a_session_the_approver_role_csrf_and_this_origin() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains("approver"), "{page}");
 
-    let april = a.session("april").await;
-    let csrf = csrf_of(&a.page("/admin/approvals", &april).await.1);
+    let (april, csrf) = a.session_and_csrf("april", "/admin/approvals").await;
     let cases: [(Option<&str>, &str, &str); 5] = [
         (None, "", "csrf_token"),
         (None, "forged-token", "csrf_token"),
@@ -463,8 +468,7 @@ async fn kill_switch_forms_need_a_session_an_operator_csrf_and_this_origin() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains("resource_owner, identity_admin"), "{page}");
 
-    let ada = a.session("ada").await;
-    let csrf = csrf_of(&a.page("/admin/kill-switches", &ada).await.1);
+    let (ada, csrf) = a.session_and_csrf("ada", "/admin/kill-switches").await;
     for (origin, token, why) in [
         (None, "", "csrf_token"),
         (None, "forged", "csrf_token"),

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use crate::endpoints::{Running, expect_refusal};
 use crate::exchange::{links, now};
 use crate::policy_fixture::{
-    DEV, PROD, PolicyText, TEST, ask, jti_of, pending, refused, start_governed,
+    DEV, PROD, PolicyText, TEST, ask, awaits_approval, exchange_id_token, jti_of, login_token,
+    pending, refused, start_governed,
 };
 
 /// The reference's pipeline: dev 120 s, test 90 s, prod 45 s + approval.
@@ -688,38 +689,9 @@ async fn an_approval_admits_only_the_principal_that_asked() {
     g.approve(&id).await;
     // bob's own login token (issued to the users' client), exchanged by
     // the same agent
-    let mut claims = g.mock.default_claims();
-    claims["sub"] = json!("bob");
-    let bob_login = g.mock.mint_id_token(claims);
-    let exchange = |token: String| {
-        let (g, client) = (&g, &client);
-        async move {
-            g.s.token(
-                client,
-                &[
-                    (
-                        "grant_type",
-                        "urn:ietf:params:oauth:grant-type:token-exchange",
-                    ),
-                    ("subject_token", token.as_str()),
-                    (
-                        "subject_token_type",
-                        "urn:ietf:params:oauth:token-type:id_token",
-                    ),
-                    ("resource", PROD),
-                    ("scope", "deploy:run"),
-                ],
-            )
-            .await
-        }
-    };
-    let body = refused(
-        exchange(bob_login).await,
-        StatusCode::BAD_REQUEST,
-        "authorization_pending",
-        "environments.prod.approval",
-    )
-    .await;
+    let bob_login = login_token(&g.mock, "bob");
+    let r = exchange_id_token(&g.s, &client, &bob_login, PROD, Some("deploy:run")).await;
+    let body = awaits_approval(r).await;
     assert_ne!(body["approval_id"], id.as_str(), "{body}");
     // the principal that asked is issued under it
     issued(g.ask(&client, PROD, "deploy:run").await).await;
@@ -830,15 +802,7 @@ async fn review_a_refresh_refused_by_governance_does_not_spend_the_grant() {
 async fn a_request_nobody_decided_in_time_expires() {
     let g = governed(&POLICY).await;
     let client = g.workload(&["deployer"]).await;
-    let pending = |r| {
-        refused(
-            r,
-            StatusCode::BAD_REQUEST,
-            "authorization_pending",
-            "environments.prod.approval",
-        )
-    };
-    let body = pending(g.ask(&client, PROD, "deploy:run").await).await;
+    let body = g.pending(&client).await;
     let stale = body["approval_id"].as_str().unwrap().to_owned();
     g.clock.advance(901);
     let r = g.decide(BOB, &stale, "approve").await;
@@ -851,6 +815,6 @@ async fn a_request_nobody_decided_in_time_expires() {
             .starts_with("approval_decided"),
         "{body}"
     );
-    let body = pending(g.ask(&client, PROD, "deploy:run").await).await;
+    let body = g.pending(&client).await;
     assert_ne!(body["approval_id"], stale.as_str(), "{body}");
 }

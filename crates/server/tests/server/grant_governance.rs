@@ -13,10 +13,7 @@ use crate::code_grant::{Client, client as code_client, code_for, redeem, refresh
 use crate::endpoints::{RESOURCE, expect_refusal};
 use crate::exchange::{links, now};
 use crate::governance_policy::{Governed, POLICY, governed};
-use crate::policy_fixture::{PROD, refused};
-
-/// The approval rule of the policy's prod environment (audience RESOURCE).
-const APPROVAL: &str = "environments.prod.approval";
+use crate::policy_fixture::{PROD, awaits_approval};
 
 /// A governed server whose prod environment (approval required) holds
 /// RESOURCE, the code-flow client "code-app", registered (owner olga) with
@@ -38,13 +35,7 @@ impl Setup {
     /// The answer must be `authorization_pending` by the approval rule; the
     /// approval's id.
     async fn pending(&self, r: reqwest::Response) -> String {
-        let body = refused(
-            r,
-            StatusCode::BAD_REQUEST,
-            "authorization_pending",
-            APPROVAL,
-        )
-        .await;
+        let body = awaits_approval(r).await;
         body["approval_id"].as_str().unwrap().to_owned()
     }
 

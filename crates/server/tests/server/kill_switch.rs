@@ -19,7 +19,7 @@ use crate::actor_token::delegate_to;
 use crate::code_grant::{client, code_for, ok, redeem, refresh};
 use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, fetch_list, start_with};
 use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links, now};
-use crate::policy_fixture::role_mapping;
+use crate::policy_fixture::{exchange_id_token, role_mapping};
 
 /// The upstream client administrators' API tokens are issued to (the
 /// mapping's `api_client_id`): not the client users log in with.
@@ -587,23 +587,7 @@ async fn an_id_token_given_to_an_agent_is_not_an_admin_credential() {
     claims["sub"] = json!("alice");
     claims["roles"] = json!(["owners"]);
     let alice = mock.mint_id_token(claims);
-    let r = s
-        .token(
-            &agent,
-            &[
-                (
-                    "grant_type",
-                    "urn:ietf:params:oauth:grant-type:token-exchange",
-                ),
-                ("subject_token", alice.as_str()),
-                (
-                    "subject_token_type",
-                    "urn:ietf:params:oauth:token-type:id_token",
-                ),
-                ("resource", RESOURCE),
-            ],
-        )
-        .await;
+    let r = exchange_id_token(&s, &agent, &alice, RESOURCE, None).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let bob = id_token(&mock, "bob", &["owners"]);
     assert!(
@@ -632,23 +616,7 @@ async fn an_id_token_given_to_an_agent_is_not_an_admin_credential() {
 
     // and the other way round: an administrator's token is no subject
     // token (its audience is the admin client)
-    let r = s
-        .token(
-            &agent,
-            &[
-                (
-                    "grant_type",
-                    "urn:ietf:params:oauth:grant-type:token-exchange",
-                ),
-                ("subject_token", bob.as_str()),
-                (
-                    "subject_token_type",
-                    "urn:ietf:params:oauth:token-type:id_token",
-                ),
-                ("resource", RESOURCE),
-            ],
-        )
-        .await;
+    let r = exchange_id_token(&s, &agent, &bob, RESOURCE, None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant", "{body}");

@@ -10,7 +10,7 @@ use passport_mock_oidc::MockOidc;
 use passport_oidc::{OidcConfig, Provider};
 use passport_server::{ServerBuilder, WorkloadClient};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::endpoints::{Running, start_with};
 use crate::exchange::links;
@@ -170,13 +170,18 @@ pub(crate) async fn refused(
     body
 }
 
-/// `client`'s request at `s` for `deploy:run` in prod must wait for an
-/// approval (400 `authorization_pending` by `environments.prod.approval`);
-/// the body, with the `approval_id`.
-pub(crate) async fn pending(s: &Running, client: &WorkloadClient) -> Value {
-    let r = ask(s, client, PROD, "deploy:run").await;
+/// The answer must wait for an approval in prod: 400
+/// `authorization_pending` by `environments.prod.approval`; the body, with
+/// the `approval_id`.
+pub(crate) async fn awaits_approval(r: reqwest::Response) -> Value {
     let rule = "environments.prod.approval";
     refused(r, StatusCode::BAD_REQUEST, "authorization_pending", rule).await
+}
+
+/// `client`'s request at `s` for `deploy:run` in prod must wait for an
+/// approval ([`awaits_approval`]); the body.
+pub(crate) async fn pending(s: &Running, client: &WorkloadClient) -> Value {
+    awaits_approval(ask(s, client, PROD, "deploy:run").await).await
 }
 
 /// The `jti` of the passport an answer's `access_token` ends with.
@@ -185,4 +190,34 @@ pub(crate) fn jti_of(body: &Value) -> String {
         .pop()
         .unwrap()
         .jti
+}
+
+/// An upstream user's login ID token of `sub` (issued to the users'
+/// client, not the administrators').
+pub(crate) fn login_token(mock: &MockOidc, sub: &str) -> String {
+    let mut claims = mock.default_claims();
+    claims["sub"] = json!(sub);
+    mock.mint_id_token(claims)
+}
+
+/// `client`'s token exchange at `s` of the upstream ID token `id_token`
+/// for `resource` (and `scope`, when given).
+pub(crate) async fn exchange_id_token(
+    s: &Running,
+    client: &WorkloadClient,
+    id_token: &str,
+    resource: &str,
+    scope: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", crate::exchange::EXCHANGE),
+        ("subject_token", id_token),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:id_token",
+        ),
+        ("resource", resource),
+    ];
+    form.extend(scope.map(|scope| ("scope", scope)));
+    s.token(client, &form).await
 }

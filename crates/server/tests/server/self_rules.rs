@@ -129,7 +129,7 @@ async fn an_identity_admin_may_not_give_roles_to_its_own_workload() {
 #[tokio::test]
 async fn the_workload_s_owner_may_not_approve_for_its_agent() {
     use crate::governance_policy::{BOB, POLICY, governed};
-    use crate::policy_fixture::{PROD, refused};
+    use crate::policy_fixture::{PROD, awaits_approval, exchange_id_token, login_token};
 
     let g = governed(&POLICY).await;
     // bob's workload; its identity written as olivia's
@@ -141,26 +141,9 @@ async fn the_workload_s_owner_may_not_approve_for_its_agent() {
     g.register(json!({"agent_id": client.client_id, "owner": "olivia", "roles": ["deployer"]}))
         .await;
     // ursula's ID token, exchanged by bob's workload, waits for approval
-    let mut claims = g.mock.default_claims();
-    claims["sub"] = json!("ursula");
-    let id_token = g.mock.mint_id_token(claims);
-    let form = [
-        ("grant_type", crate::exchange::EXCHANGE),
-        ("subject_token", id_token.as_str()),
-        (
-            "subject_token_type",
-            "urn:ietf:params:oauth:token-type:id_token",
-        ),
-        ("resource", PROD),
-        ("scope", "deploy:run"),
-    ];
-    let body = refused(
-        g.s.token(&client, &form).await,
-        StatusCode::BAD_REQUEST,
-        "authorization_pending",
-        "environments.prod.approval",
-    )
-    .await;
+    let ursula = login_token(&g.mock, "ursula");
+    let r = exchange_id_token(&g.s, &client, &ursula, PROD, Some("deploy:run")).await;
+    let body = awaits_approval(r).await;
     let id = body["approval_id"].as_str().unwrap();
     let r = g.decide(BOB, id, "approve").await;
     let body = expect_refusal(r, StatusCode::FORBIDDEN, "access_denied", "self_approval").await;
