@@ -2,7 +2,7 @@
 //! provider upstream (several users, each with its roles claim), every hop
 //! of the login by hand (no redirects followed, cookies carried by hand).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use passport_claims::ManualClock;
@@ -14,17 +14,17 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, REFERER, SET_COOKIE};
 use serde_json::json;
 
-use crate::endpoints::{Running, start_on};
+use crate::endpoints::{Running, start_on, start_with};
+use crate::policy_fixture::role_mapping;
 
-const MAPPING: &str = r#"
-claim = "roles"
-api_client_id = "passport-admin"
-[roles]
-identity_admin = ["passport-admins"]
-resource_owner = ["owners"]
-approver = ["approvers"]
-auditor = ["auditors"]
-"#;
+static MAPPING: LazyLock<String> = LazyLock::new(|| {
+    role_mapping(&[
+        ("identity_admin", "passport-admins"),
+        ("resource_owner", "owners"),
+        ("approver", "approvers"),
+        ("auditor", "auditors"),
+    ])
+});
 
 pub(crate) struct Admin {
     pub(crate) running: Running,
@@ -50,7 +50,7 @@ fn configure(
 ) -> impl FnOnce(ServerBuilder) -> ServerBuilder + use<> {
     let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
     move |b| {
-        let b = b.upstream(provider).admin_role_mapping(MAPPING).unwrap();
+        let b = b.upstream(provider).admin_role_mapping(&MAPPING).unwrap();
         match clock {
             Some(clock) => b.clock(clock),
             None => b,
@@ -61,19 +61,20 @@ fn configure(
 async fn admin_with(clock: Option<Arc<ManualClock>>) -> Admin {
     let mock = mock().await;
     let configure = configure(&mock, clock);
-    admin_of(mock, tempfile::tempdir().unwrap(), configure).await
+    admin_on(
+        mock,
+        start_with(tempfile::tempdir().unwrap(), configure).await,
+    )
 }
 
-/// An administrators' server `configure`d, with `mock` upstream, its
-/// database in `dir` (kept as long as the server).
-pub(crate) async fn admin_of(
-    mock: MockOidc,
-    dir: tempfile::TempDir,
-    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
-) -> Admin {
+/// The administrators' view of `running` (started by `start_with`, its
+/// database `server.db` in its directory), with `mock` upstream.
+pub(crate) fn admin_on(mock: MockOidc, running: Running) -> Admin {
+    let dir = running
+        .dir
+        .as_ref()
+        .expect("a server started in a directory");
     let path = dir.path().join("server.db").to_str().unwrap().to_owned();
-    let mut running = start_on(&path, configure).await;
-    running.dir = Some(dir);
     Admin {
         running,
         mock,
@@ -170,6 +171,19 @@ impl Admin {
             .send()
             .await
             .unwrap()
+    }
+
+    /// The page at `path` (status, body) for `cookie`.
+    pub(crate) async fn page(&self, path: &str, cookie: &str) -> (StatusCode, String) {
+        let r = self.get(path, cookie).await;
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// POSTs the registry's revoke form of `jti` with `cookie` and `csrf`.
+    pub(crate) async fn revoke(&self, cookie: &str, csrf: &str, jti: &str) -> reqwest::Response {
+        let form = [("jti", jti), ("csrf", csrf)];
+        self.post("/admin/passports/revoke", cookie, None, &form)
+            .await
     }
 
     /// The registry page's HTML for `cookie` (200 expected).
@@ -419,14 +433,7 @@ async fn revoking_needs_the_resource_owner_role() {
     assert!(page.contains(&jti), "{page}");
     assert!(!page.contains(">Revoke</button>"), "{page}");
     let csrf = csrf_of(&page);
-    let r = a
-        .post(
-            "/admin/passports/revoke",
-            &auditor,
-            None,
-            &[("jti", jti.as_str()), ("csrf", csrf.as_str())],
-        )
-        .await;
+    let r = a.revoke(&auditor, &csrf, &jti).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("resource_owner"));
     assert!(!a.revoked(&jti).await);
@@ -560,14 +567,7 @@ async fn the_event_stream_reports_a_revocation_without_reload() {
     };
     read_until(r#""state":"ACTIVE""#, &mut seen).await;
     assert!(seen.contains("event: registry"), "{seen}");
-    let r = a
-        .post(
-            "/admin/passports/revoke",
-            &cookie,
-            None,
-            &[("jti", jti.as_str()), ("csrf", csrf.as_str())],
-        )
-        .await;
+    let r = a.revoke(&cookie, &csrf, &jti).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     seen.clear();
     read_until(r#""state":"REVOKED""#, &mut seen).await;

@@ -7,49 +7,22 @@
 //! audit verify` reads them).
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use passport_audit::chain::{Head, Verifier};
 use passport_audit::{Action, AuditRecord, Outcome};
 use passport_mock_oidc::MockOidc;
-use passport_oidc::{OidcConfig, Provider};
 use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
 
-use crate::endpoints::{Running, start_with};
-use crate::exchange::links;
+use crate::endpoints::Running;
+use crate::policy_fixture::{DEV, PROD, dev_and_prod, jti_of, start_governed};
 
-const DEV: &str = "https://dev.example/api";
-const PROD: &str = "https://prod.example/api";
-
-const POLICY: &str = r#"
-[environments.dev]
-max_ttl = 120
-audiences = ["https://dev.example/api"]
-approval = false
-[[environments.dev.grants]]
-roles = ["pipeline"]
-scopes = ["build:*"]
-
-[environments.prod]
-max_ttl = 45
-audiences = ["https://prod.example/api"]
-approval = true
-[[environments.prod.grants]]
-roles = ["deployer"]
-scopes = ["deploy:run"]
-
-[administrators]
-claim = "roles"
-api_client_id = "passport-admin"
-[administrators.roles]
-identity_admin = ["idadmins"]
-resource_owner = ["owners"]
-approver = ["approvers"]
-auditor = ["auditors"]
-"#;
+/// The deployer identity is the one deploying to prod here.
+static POLICY: LazyLock<String> = LazyLock::new(|| dev_and_prod("deployer", "idadmins"));
 
 /// A governed server (the policy above) with the mock provider upstream,
 /// whose users log in at the dashboard by `login_hint`.
@@ -68,15 +41,8 @@ async fn trail() -> Trail {
         .start()
         .await
         .unwrap();
-    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let p = policy.clone();
-    let s = start_with(dir, move |b| {
-        b.upstream(provider)
-            .policy_file(p)
-            .policy_reload_interval(Duration::from_secs(3600))
+    let (s, policy) = start_governed(&mock, &POLICY, |b| {
+        b.policy_reload_interval(Duration::from_secs(3600))
     })
     .await;
     let browser = reqwest::Client::builder()
@@ -249,13 +215,6 @@ fn cookie_named(response: &reqwest::Response, name: &str) -> Option<String> {
 const ADA: (&str, &[&str]) = ("ada", &["idadmins", "owners"]);
 /// The approver.
 const BOB: (&str, &[&str]) = ("bob", &["approvers"]);
-
-fn jti_of(body: &Value) -> String {
-    links(body["access_token"].as_str().unwrap())
-        .pop()
-        .unwrap()
-        .jti
-}
 
 #[tokio::test]
 async fn governance_refusals_name_the_client_the_agent_and_the_rule() {
@@ -660,11 +619,7 @@ async fn policy_reloads_applied_and_refused() {
     let status = t.s.server.reload_policy_now().await.unwrap();
     assert_eq!(status.version, 2);
     // overlapping audiences: refused, the running policy stays
-    std::fs::write(
-        &t.policy,
-        POLICY.replace("https://prod.example/api", "https://dev.example/api"),
-    )
-    .unwrap();
+    std::fs::write(&t.policy, POLICY.replace(PROD, DEV)).unwrap();
     let status = t.s.server.reload_policy_now().await.unwrap();
     assert_eq!(status.version, 2);
     assert!(status.last_error.is_some());

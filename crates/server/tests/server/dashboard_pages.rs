@@ -5,48 +5,22 @@
 //! wrong role, a missing or wrong CSRF token, another origin, and
 //! self-approval.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use passport_mock_oidc::MockOidc;
-use passport_oidc::{OidcConfig, Provider};
 use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 
-use crate::admin_session::{Admin, admin, admin_of, csrf_of};
+use crate::admin_session::{Admin, admin, admin_on, csrf_of};
 use crate::exchange::links;
 use crate::kill_switch::active_at;
+use crate::policy_fixture::{DEV, PROD, ask, dev_and_prod, pending, start_governed};
 
-const DEV: &str = "https://dev.example/api";
-const PROD: &str = "https://prod.example/api";
-
-const POLICY: &str = r#"
-[environments.dev]
-max_ttl = 120
-audiences = ["https://dev.example/api"]
-approval = false
-[[environments.dev.grants]]
-roles = ["pipeline"]
-scopes = ["build:*"]
-
-[environments.prod]
-max_ttl = 45
-audiences = ["https://prod.example/api"]
-approval = true
-[[environments.prod.grants]]
-roles = ["pipeline"]
-scopes = ["deploy:run"]
-
-[administrators]
-claim = "roles"
-api_client_id = "passport-admin"
-[administrators.roles]
-identity_admin = ["passport-admins"]
-resource_owner = ["owners"]
-approver = ["approvers"]
-auditor = ["auditors"]
-"#;
+/// The pipeline identity is the one deploying to prod here.
+static POLICY: LazyLock<String> = LazyLock::new(|| dev_and_prod("pipeline", "passport-admins"));
 
 /// A governed server: ada (identity admin, resource owner), april
 /// (approver), alice (approver, and the owner and principal of the
@@ -65,21 +39,31 @@ async fn governed_with_clock(clock: Option<std::sync::Arc<passport_claims::Manua
         .start()
         .await
         .unwrap();
-    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
-    admin_of(mock, dir, move |b| {
-        let b = b.upstream(provider).policy_file(policy);
-        match clock {
-            Some(clock) => b.clock(clock),
-            None => b,
-        }
+    let (running, _) = start_governed(&mock, &POLICY, move |b| match clock {
+        Some(clock) => b.clock(clock),
+        None => b,
     })
-    .await
+    .await;
+    admin_on(mock, running)
+}
+
+/// A [`governed`] server, its agent, and the id of the agent's pending
+/// prod request.
+async fn governed_with_pending() -> (Admin, WorkloadClient, String) {
+    let a = governed().await;
+    let client = a.agent().await;
+    let id = a.pending(&client).await;
+    (a, client, id)
 }
 
 impl Admin {
+    /// A session of `user` and the CSRF token of its page at `path`.
+    async fn session_and_csrf(&self, user: &str, path: &str) -> (String, String) {
+        let cookie = self.session(user).await;
+        let csrf = csrf_of(&self.page(path, &cookie).await.1);
+        (cookie, csrf)
+    }
+
     /// An upstream ID token of `sub` with the upstream `roles` (the API's
     /// bearer).
     fn bearer(&self, sub: &str, roles: &[&str]) -> String {
@@ -117,37 +101,18 @@ impl Admin {
     }
 
     async fn ask(&self, client: &WorkloadClient, resource: &str, scope: &str) -> reqwest::Response {
-        self.running
-            .token(
-                client,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("resource", resource),
-                    ("scope", scope),
-                ],
-            )
-            .await
+        ask(&self.running, client, resource, scope).await
     }
 
     /// The approval id of a pending prod request of `client`.
     async fn pending(&self, client: &WorkloadClient) -> String {
-        let r = self.ask(client, PROD, "deploy:run").await;
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["error"], "authorization_pending", "{body}");
+        let body = pending(&self.running, client).await;
         body["approval_id"].as_str().unwrap().to_owned()
     }
 
     /// The approval `id` as the JSON API shows it.
     async fn approval(&self, id: &str) -> Value {
-        let all = self
-            .api(
-                "GET",
-                "/admin/api/approvals",
-                &self.bearer("carl", &["auditors"]),
-                None,
-            )
-            .await;
+        let all = self.listed("/admin/api/approvals").await;
         all["approvals"]
             .as_array()
             .unwrap()
@@ -159,15 +124,14 @@ impl Admin {
 
     /// The engaged kill-switches as the JSON API shows them.
     async fn engaged(&self) -> Vec<Value> {
-        let all = self
-            .api(
-                "GET",
-                "/admin/api/kill-switches",
-                &self.bearer("carl", &["auditors"]),
-                None,
-            )
-            .await;
+        let all = self.listed("/admin/api/kill-switches").await;
         all["kill_switches"].as_array().unwrap().clone()
+    }
+
+    /// The JSON API's list at `path`, as the auditor carl reads it.
+    async fn listed(&self, path: &str) -> Value {
+        let carl = self.bearer("carl", &["auditors"]);
+        self.api("GET", path, &carl, None).await
     }
 
     /// Posts the decide form of approval `id`.
@@ -204,12 +168,6 @@ impl Admin {
         )
         .await
     }
-
-    /// The page at `path` (status, body) for `cookie`.
-    async fn page(&self, path: &str, cookie: &str) -> (StatusCode, String) {
-        let r = self.get(path, cookie).await;
-        (r.status(), r.text().await.unwrap())
-    }
 }
 
 /// Reads the event stream `events` until it holds `needle` (10 s at most).
@@ -240,9 +198,7 @@ async fn posted(r: reqwest::Response) -> (StatusCode, String) {
 
 #[tokio::test]
 async fn an_approver_approves_on_the_page_and_the_request_is_issued() {
-    let a = governed().await;
-    let client = a.agent().await;
-    let id = a.pending(&client).await;
+    let (a, client, id) = governed_with_pending().await;
     let april = a.session("april").await;
     let (status, page) = a.page("/admin/approvals", &april).await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -282,11 +238,8 @@ async fn an_approver_approves_on_the_page_and_the_request_is_issued() {
 
 #[tokio::test]
 async fn a_denial_on_the_page_refuses_the_request() {
-    let a = governed().await;
-    let client = a.agent().await;
-    let id = a.pending(&client).await;
-    let april = a.session("april").await;
-    let csrf = csrf_of(&a.page("/admin/approvals", &april).await.1);
+    let (a, client, id) = governed_with_pending().await;
+    let (april, csrf) = a.session_and_csrf("april", "/admin/approvals").await;
     let r = a.post_decision(&april, &csrf, &id, "deny").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(a.approval(&id).await["state"], "denied");
@@ -303,12 +256,9 @@ async fn a_denial_on_the_page_refuses_the_request() {
 
 #[tokio::test]
 async fn self_approval_is_refused_with_a_clear_message_on_the_page() {
-    let a = governed().await;
-    let client = a.agent().await;
-    let id = a.pending(&client).await;
+    let (a, _, id) = governed_with_pending().await;
     // alice holds the approver role but owns the identity (and asked)
-    let alice = a.session("alice").await;
-    let csrf = csrf_of(&a.page("/admin/approvals", &alice).await.1);
+    let (alice, csrf) = a.session_and_csrf("alice", "/admin/approvals").await;
     let (status, page) = a.decide(&alice, None, &csrf, &id, "approve").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains(r#"role="alert""#), "{page}");
@@ -321,9 +271,7 @@ async fn self_approval_is_refused_with_a_clear_message_on_the_page() {
 
 #[tokio::test]
 async fn deciding_needs_a_session_the_approver_role_csrf_and_this_origin() {
-    let a = governed().await;
-    let client = a.agent().await;
-    let id = a.pending(&client).await;
+    let (a, _, id) = governed_with_pending().await;
     // no session: the page sends to the login, the form is refused
     let r = a.get("/admin/approvals", "").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -353,8 +301,7 @@ async fn deciding_needs_a_session_the_approver_role_csrf_and_this_origin() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains("approver"), "{page}");
 
-    let april = a.session("april").await;
-    let csrf = csrf_of(&a.page("/admin/approvals", &april).await.1);
+    let (april, csrf) = a.session_and_csrf("april", "/admin/approvals").await;
     let cases: [(Option<&str>, &str, &str); 5] = [
         (None, "", "csrf_token"),
         (None, "forged-token", "csrf_token"),
@@ -521,8 +468,7 @@ async fn kill_switch_forms_need_a_session_an_operator_csrf_and_this_origin() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains("resource_owner, identity_admin"), "{page}");
 
-    let ada = a.session("ada").await;
-    let csrf = csrf_of(&a.page("/admin/kill-switches", &ada).await.1);
+    let (ada, csrf) = a.session_and_csrf("ada", "/admin/kill-switches").await;
     for (origin, token, why) in [
         (None, "", "csrf_token"),
         (None, "forged", "csrf_token"),
@@ -676,14 +622,7 @@ async fn the_registry_shows_rotation_and_stops_the_ttl_bar_saying_why() {
     let other = mint(None).await;
     let ada = a.session("ada").await;
     let csrf = csrf_of(&a.registry(&ada).await);
-    let r = a
-        .post(
-            "/admin/passports/revoke",
-            &ada,
-            None,
-            &[("jti", other.as_str()), ("csrf", csrf.as_str())],
-        )
-        .await;
+    let r = a.revoke(&ada, &csrf, &other).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let page = a.registry(&ada).await;
     let row = |jti: &str| {

@@ -2,60 +2,41 @@
 //! every rule fed the input it refuses, expecting the status, the OAuth
 //! `error` and the `rule`.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use passport_claims::{Clock as _, ManualClock};
 use passport_mock_oidc::MockOidc;
-use passport_oidc::{OidcConfig, Provider};
 use passport_server::{Server, WorkloadClient};
 use passport_store::server::Database;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::endpoints::{Running, start_with};
+use crate::endpoints::{Running, expect_refusal};
 use crate::exchange::{links, now};
-
-const DEV: &str = "https://dev.example/api";
-const TEST: &str = "https://test.example/api";
-pub(crate) const PROD: &str = "https://prod.example/api";
+use crate::policy_fixture::{
+    DEV, PROD, PolicyText, TEST, ask, awaits_approval, exchange_id_token, jti_of, login_token,
+    pending, refused, start_governed,
+};
 
 /// The reference's pipeline: dev 120 s, test 90 s, prod 45 s + approval.
-pub(crate) const POLICY: &str = r#"
-approval_ttl = 900
+pub(crate) static POLICY: LazyLock<String> = LazyLock::new(|| {
+    PolicyText::new()
+        .approval_ttl(900)
+        .environment("dev", 120, false, &["pipeline"], &["build:*", "files:read"])
+        .environment("test", 90, false, &["pipeline"], &["test:run"])
+        .environment("prod", 45, true, &["deployer"], &["deploy:run"])
+        .administrators(&[
+            ("identity_admin", "idadmins"),
+            ("approver", "approvers"),
+            ("auditor", "auditors"),
+        ])
+});
 
-[environments.dev]
-max_ttl = 120
-audiences = ["https://dev.example/api"]
-approval = false
-[[environments.dev.grants]]
-roles = ["pipeline"]
-scopes = ["build:*", "files:read"]
-
-[environments.test]
-max_ttl = 90
-audiences = ["https://test.example/api"]
-approval = false
-[[environments.test.grants]]
-roles = ["pipeline"]
-scopes = ["test:run"]
-
-[environments.prod]
-max_ttl = 45
-audiences = ["https://prod.example/api"]
-approval = true
-[[environments.prod.grants]]
-roles = ["deployer"]
-scopes = ["deploy:run"]
-
-[administrators]
-claim = "roles"
-api_client_id = "passport-admin"
-[administrators.roles]
-identity_admin = ["idadmins"]
-approver = ["approvers"]
-auditor = ["auditors"]
-"#;
+/// The identity administrator of these tests (owner of no identity).
+pub(crate) const CAROL: (&str, &[&str]) = ("carol", &["idadmins"]);
+/// The approver of these tests.
+pub(crate) const BOB: (&str, &[&str]) = ("bob", &["approvers"]);
 
 pub(crate) struct Governed {
     pub(crate) mock: MockOidc,
@@ -66,16 +47,10 @@ pub(crate) struct Governed {
 
 pub(crate) async fn governed(policy: &str) -> Governed {
     let mock = MockOidc::start().await;
-    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policy.toml");
-    std::fs::write(&path, policy).unwrap();
     let clock = Arc::new(ManualClock::new(now()));
-    let (p, c) = (path.clone(), clock.clone());
-    let s = start_with(dir, move |b| {
-        b.upstream(provider)
-            .policy_file(p)
-            .clock(c)
+    let c = clock.clone();
+    let (s, policy) = start_governed(&mock, policy, move |b| {
+        b.clock(c)
             // the periodic check is tested on its own below
             .policy_reload_interval(Duration::from_secs(3600))
     })
@@ -84,7 +59,7 @@ pub(crate) async fn governed(policy: &str) -> Governed {
         mock,
         s,
         clock,
-        policy: path,
+        policy,
     }
 }
 
@@ -93,10 +68,7 @@ impl Governed {
     /// (Issued to the administrators' client, and authenticated at the
     /// server's time: the tests move the server's clock.)
     pub(crate) fn admin(&self, sub: &str, roles: &[&str]) -> String {
-        let mut claims = self.mock.default_claims();
-        claims["sub"] = json!(sub);
-        claims["roles"] = json!(roles);
-        claims["aud"] = json!(crate::kill_switch::ADMIN_CLIENT);
+        let mut claims = crate::kill_switch::admin_claims(&self.mock, sub, roles);
         claims["auth_time"] = json!(self.clock.now());
         self.mock.mint_id_token(claims)
     }
@@ -122,16 +94,22 @@ impl Governed {
         r.send().await.unwrap()
     }
 
-    /// Registers the workload's identity (owner alice, as its client) with
-    /// `roles`, through the API, as the identity administrator "carol".
-    async fn register(&self, client: &WorkloadClient, roles: &[&str]) {
+    /// `POST`s `body` to the admin API's `path` as the administrator `sub`
+    /// holding `roles` (logged in now).
+    pub(crate) async fn post_as(
+        &self,
+        (sub, roles): (&str, &[&str]),
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        self.api("POST", path, &self.admin(sub, roles), body).await
+    }
+
+    /// Registers the agent identity `identity` (the API's JSON) as the
+    /// identity administrator [`CAROL`].
+    pub(crate) async fn register(&self, identity: Value) {
         let r = self
-            .api(
-                "POST",
-                "/admin/api/identities",
-                &self.admin("carol", &["idadmins"]),
-                Some(json!({"agent_id": client.client_id, "owner": "alice", "team": "ci", "roles": roles})),
-            )
+            .post_as(CAROL, "/admin/api/identities", Some(identity))
             .await;
         assert_eq!(
             r.status(),
@@ -141,17 +119,43 @@ impl Governed {
         );
     }
 
+    /// Decides (`approve` or `deny`) the approval `id` as `who`; the answer.
+    pub(crate) async fn decide(
+        &self,
+        who: (&str, &[&str]),
+        id: &str,
+        decision: &str,
+    ) -> reqwest::Response {
+        let path = format!("/admin/api/approvals/{id}/{decision}");
+        self.post_as(who, &path, None).await
+    }
+
+    /// Approves `id` as the approver [`BOB`] (logged in now: the tests
+    /// move the server's clock past a login's age); it must be approved.
+    pub(crate) async fn approve(&self, id: &str) {
+        let r = self.decide(BOB, id, "approve").await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
     async fn ask(&self, client: &WorkloadClient, resource: &str, scope: &str) -> reqwest::Response {
-        self.s
-            .token(
-                client,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("resource", resource),
-                    ("scope", scope),
-                ],
-            )
-            .await
+        ask(&self.s, client, resource, scope).await
+    }
+
+    /// The request of `client` for `resource` and `scope` must be refused
+    /// 400 with `error` by `rule` (see [`refused`]); the body.
+    async fn refuses(
+        &self,
+        client: &WorkloadClient,
+        (resource, scope): (&str, &str),
+        error: &str,
+        rule: &str,
+    ) -> Value {
+        let r = self.ask(client, resource, scope).await;
+        refused(r, StatusCode::BAD_REQUEST, error, rule).await
+    }
+
+    async fn pending(&self, client: &WorkloadClient) -> Value {
+        pending(&self.s, client).await
     }
 
     async fn workload(&self, roles: &[&str]) -> WorkloadClient {
@@ -159,30 +163,13 @@ impl Governed {
             .s
             .workload("build:* files:read test:* deploy:run")
             .await;
-        self.register(&client, roles).await;
+        // owner alice, as its client
+        self.register(
+            json!({"agent_id": client.client_id, "owner": "alice", "team": "ci", "roles": roles}),
+        )
+        .await;
         client
     }
-}
-
-/// The refusal must be `status`, `error`, with the `rule` member and a
-/// description starting `policy: RULE:`.
-pub(crate) async fn refused(
-    r: reqwest::Response,
-    status: StatusCode,
-    error: &str,
-    rule: &str,
-) -> Value {
-    let got = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(got, status, "{body}");
-    assert_eq!(body["error"], error, "{body}");
-    assert_eq!(body["rule"], rule, "{body}");
-    let description = body["error_description"].as_str().unwrap();
-    assert!(
-        description.starts_with(&format!("policy: {rule}:")),
-        "{body}"
-    );
-    body
 }
 
 async fn issued(r: reqwest::Response) -> Value {
@@ -190,16 +177,9 @@ async fn issued(r: reqwest::Response) -> Value {
     r.json().await.unwrap()
 }
 
-fn jti_of(body: &Value) -> String {
-    links(body["access_token"].as_str().unwrap())
-        .pop()
-        .unwrap()
-        .jti
-}
-
 #[tokio::test]
 async fn each_environment_caps_the_lifetime_and_is_recorded() {
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     let client = g.workload(&["pipeline"]).await;
     for (resource, scope, ttl, env) in
         [(DEV, "build:x", 120, "dev"), (TEST, "test:run", 90, "test")]
@@ -222,7 +202,7 @@ async fn each_environment_caps_the_lifetime_and_is_recorded() {
 
 #[tokio::test]
 async fn a_resource_in_no_environment_is_refused() {
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     let client = g.workload(&["pipeline"]).await;
     // not even a prefix or a trailing slash matches
     for resource in [
@@ -230,9 +210,9 @@ async fn a_resource_in_no_environment_is_refused() {
         "https://dev.example/api/",
         "https://dev.example",
     ] {
-        refused(
-            g.ask(&client, resource, "build:x").await,
-            StatusCode::BAD_REQUEST,
+        g.refuses(
+            &client,
+            (resource, "build:x"),
             "invalid_target",
             "environments",
         )
@@ -242,15 +222,11 @@ async fn a_resource_in_no_environment_is_refused() {
 
 #[tokio::test]
 async fn unregistered_and_disabled_identities_are_refused() {
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     let stranger = g.s.workload("build:*").await;
-    let body = refused(
-        g.ask(&stranger, DEV, "build:x").await,
-        StatusCode::BAD_REQUEST,
-        "access_denied",
-        "identities",
-    )
-    .await;
+    let body = g
+        .refuses(&stranger, (DEV, "build:x"), "access_denied", "identities")
+        .await;
     assert!(
         body["error_description"]
             .as_str()
@@ -261,21 +237,16 @@ async fn unregistered_and_disabled_identities_are_refused() {
     let client = g.workload(&["pipeline"]).await;
     issued(g.ask(&client, DEV, "build:x").await).await;
     let r = g
-        .api(
-            "POST",
+        .post_as(
+            CAROL,
             &format!("/admin/api/identities/{}", client.client_id),
-            &g.admin("carol", &["idadmins"]),
             Some(json!({"state": "disabled"})),
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let body = refused(
-        g.ask(&client, DEV, "build:x").await,
-        StatusCode::BAD_REQUEST,
-        "access_denied",
-        "identities",
-    )
-    .await;
+    let body = g
+        .refuses(&client, (DEV, "build:x"), "access_denied", "identities")
+        .await;
     assert!(
         body["error_description"]
             .as_str()
@@ -286,30 +257,31 @@ async fn unregistered_and_disabled_identities_are_refused() {
 
 #[tokio::test]
 async fn scopes_beyond_the_grants_are_refused_naming_them() {
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     let client = g.workload(&["pipeline"]).await;
     // within the client's scopes, but not granted in dev
-    let body = refused(
-        g.ask(&client, DEV, "build:x deploy:run").await,
-        StatusCode::BAD_REQUEST,
-        "invalid_scope",
-        "environments.dev.grants",
-    )
-    .await;
+    let body = g
+        .refuses(
+            &client,
+            (DEV, "build:x deploy:run"),
+            "invalid_scope",
+            "environments.dev.grants",
+        )
+        .await;
     let description = body["error_description"].as_str().unwrap();
     assert!(description.ends_with("deploy:run"), "{description}");
     // a role the identity lacks grants nothing: prod is the deployers'
-    refused(
-        g.ask(&client, PROD, "deploy:run").await,
-        StatusCode::BAD_REQUEST,
+    g.refuses(
+        &client,
+        (PROD, "deploy:run"),
         "invalid_scope",
         "environments.prod.grants",
     )
     .await;
     // a pattern wider than the grant is beyond it too
-    refused(
-        g.ask(&client, TEST, "test:*").await,
-        StatusCode::BAD_REQUEST,
+    g.refuses(
+        &client,
+        (TEST, "test:*"),
         "invalid_scope",
         "environments.test.grants",
     )
@@ -318,24 +290,12 @@ async fn scopes_beyond_the_grants_are_refused_naming_them() {
 
 #[tokio::test]
 async fn prod_waits_for_another_principal_s_approval_until_it_expires() {
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     let client = g.workload(&["deployer"]).await;
-    let body = refused(
-        g.ask(&client, PROD, "deploy:run").await,
-        StatusCode::BAD_REQUEST,
-        "authorization_pending",
-        "environments.prod.approval",
-    )
-    .await;
+    let body = g.pending(&client).await;
     let id = body["approval_id"].as_str().unwrap().to_owned();
     // asking again finds the same pending approval
-    let again = refused(
-        g.ask(&client, PROD, "deploy:run").await,
-        StatusCode::BAD_REQUEST,
-        "authorization_pending",
-        "environments.prod.approval",
-    )
-    .await;
+    let again = g.pending(&client).await;
     assert_eq!(again["approval_id"], id.as_str());
     let listed: Value = g
         .api(
@@ -350,29 +310,12 @@ async fn prod_waits_for_another_principal_s_approval_until_it_expires() {
         .unwrap();
     assert_eq!(listed["approvals"].as_array().unwrap().len(), 1, "{listed}");
 
-    let approve = format!("/admin/api/approvals/{id}/approve");
     // the owner (and requester) of the identity may not approve it
-    let r = g
-        .api("POST", &approve, &g.admin("alice", &["approvers"]), None)
-        .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "access_denied");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .starts_with("self_approval:"),
-        "{body}"
-    );
+    let r = g.decide(("alice", &["approvers"]), &id, "approve").await;
+    expect_refusal(r, StatusCode::FORBIDDEN, "access_denied", "self_approval:").await;
     // nor may someone without the approver role
     let r = g
-        .api(
-            "POST",
-            &approve,
-            &g.admin("dave", &["idadmins", "auditors"]),
-            None,
-        )
+        .decide(("dave", &["idadmins", "auditors"]), &id, "approve")
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let body: Value = r.json().await.unwrap();
@@ -384,17 +327,9 @@ async fn prod_waits_for_another_principal_s_approval_until_it_expires() {
         "{body}"
     );
     // still pending
-    refused(
-        g.ask(&client, PROD, "deploy:run").await,
-        StatusCode::BAD_REQUEST,
-        "authorization_pending",
-        "environments.prod.approval",
-    )
-    .await;
+    g.pending(&client).await;
 
-    let r = g
-        .api("POST", &approve, &g.admin("bob", &["approvers"]), None)
-        .await;
+    let r = g.decide(BOB, &id, "approve").await;
     assert_eq!(r.status(), StatusCode::OK);
     let decided: Value = r.json().await.unwrap();
     assert_eq!(
@@ -402,14 +337,7 @@ async fn prod_waits_for_another_principal_s_approval_until_it_expires() {
         (Some("approved"), Some("bob"))
     );
     // a second decision is refused
-    let r = g
-        .api(
-            "POST",
-            &format!("/admin/api/approvals/{id}/deny"),
-            &g.admin("bob", &["approvers"]),
-            None,
-        )
-        .await;
+    let r = g.decide(BOB, &id, "deny").await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
     let body = issued(g.ask(&client, PROD, "deploy:run").await).await;
@@ -426,38 +354,26 @@ async fn prod_waits_for_another_principal_s_approval_until_it_expires() {
 
     // 15 minutes later the approval no longer admits: a new request waits
     g.clock.advance(900);
-    let body = refused(
-        g.ask(&client, PROD, "deploy:run").await,
-        StatusCode::BAD_REQUEST,
-        "authorization_pending",
-        "environments.prod.approval",
-    )
-    .await;
+    let body = g.pending(&client).await;
     let next = body["approval_id"].as_str().unwrap().to_owned();
     assert_ne!(next, id);
     // denied: access_denied naming it, until the denial expires
-    let r = g
-        .api(
-            "POST",
-            &format!("/admin/api/approvals/{next}/deny"),
-            &g.admin("bob", &["approvers"]),
-            None,
+    let r = g.decide(BOB, &next, "deny").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = g
+        .refuses(
+            &client,
+            (PROD, "deploy:run"),
+            "access_denied",
+            "environments.prod.approval",
         )
         .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let body = refused(
-        g.ask(&client, PROD, "deploy:run").await,
-        StatusCode::BAD_REQUEST,
-        "access_denied",
-        "environments.prod.approval",
-    )
-    .await;
     assert_eq!(body["approval_id"], next.as_str());
 }
 
 #[tokio::test]
 async fn a_delegated_child_is_governed_for_its_own_agent() {
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     let parent = g.workload(&["pipeline"]).await;
     let body = issued(g.ask(&parent, DEV, "build:x").await).await;
     let bundle = body["access_token"].as_str().unwrap().to_owned();
@@ -498,10 +414,9 @@ async fn a_delegated_child_is_governed_for_its_own_agent() {
     assert_eq!(row.entry.environment.as_deref(), Some("dev"));
     // and refused once its identity is disabled
     let r = g
-        .api(
-            "POST",
+        .post_as(
+            CAROL,
             &format!("/admin/api/identities/{}", parent.client_id),
-            &g.admin("carol", &["idadmins"]),
             Some(json!({"state": "disabled"})),
         )
         .await;
@@ -523,11 +438,11 @@ async fn a_delegated_child_is_governed_for_its_own_agent() {
 
 #[tokio::test]
 async fn a_good_new_policy_is_applied_and_a_bad_one_kept_out() {
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     let client = g.workload(&["pipeline"]).await;
-    refused(
-        g.ask(&client, DEV, "files:read deploy:run").await,
-        StatusCode::BAD_REQUEST,
+    g.refuses(
+        &client,
+        (DEV, "files:read deploy:run"),
         "invalid_scope",
         "environments.dev.grants",
     )
@@ -590,7 +505,7 @@ async fn a_good_new_policy_is_applied_and_a_bad_one_kept_out() {
 async fn the_policy_file_is_watched_for_changes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.toml");
-    std::fs::write(&path, POLICY).unwrap();
+    std::fs::write(&path, &*POLICY).unwrap();
     let db = Database::open(dir.path().join("s.db").to_str().unwrap(), now())
         .await
         .unwrap();
@@ -672,7 +587,7 @@ async fn without_a_policy_nothing_is_governed() {
 
 #[tokio::test]
 async fn agents_and_unprivileged_administrators_cannot_change_identities() {
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     let client = g.workload(&["pipeline"]).await;
     let passport = issued(g.ask(&client, DEV, "build:x").await).await;
     let body = json!({"roles": ["deployer"]});
@@ -700,61 +615,40 @@ async fn agents_and_unprivileged_administrators_cannot_change_identities() {
     let r = g.api("GET", "/admin/api/identities", "", None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // an administrator without identity_admin
-    let r = g
-        .api(
-            "POST",
-            &path,
-            &g.admin("bob", &["approvers"]),
-            Some(body.clone()),
-        )
-        .await;
+    let r = g.post_as(BOB, &path, Some(body.clone())).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // an identity admin who owns the identity may not give it roles
     let r = g
-        .api(
-            "POST",
-            &path,
-            &g.admin("alice", &["idadmins"]),
-            Some(body.clone()),
-        )
+        .post_as(("alice", &["idadmins"]), &path, Some(body.clone()))
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let refusal: Value = r.json().await.unwrap();
     assert_eq!(refusal["rule"], "identities.self_grant", "{refusal}");
     // nor by making itself the owner in the same change
     let r = g
-        .api(
-            "POST",
+        .post_as(
+            ("mallory", &["idadmins"]),
             &path,
-            &g.admin("mallory", &["idadmins"]),
             Some(json!({"owner": "mallory", "roles": ["deployer"]})),
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // nor register one it owns with roles
     let r = g
-        .api(
-            "POST",
+        .post_as(
+            ("mallory", &["idadmins"]),
             "/admin/api/identities",
-            &g.admin("mallory", &["idadmins"]),
             Some(json!({"agent_id": "mine", "owner": "mallory", "roles": ["deployer"]})),
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // it may take roles away from its own identity
     let r = g
-        .api(
-            "POST",
-            &path,
-            &g.admin("alice", &["idadmins"]),
-            Some(json!({"roles": []})),
-        )
+        .post_as(("alice", &["idadmins"]), &path, Some(json!({"roles": []})))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     // another identity admin may grant
-    let r = g
-        .api("POST", &path, &g.admin("carol", &["idadmins"]), Some(body))
-        .await;
+    let r = g.post_as(CAROL, &path, Some(body)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let changed: Value = r.json().await.unwrap();
     assert_eq!(changed["roles"], json!(["deployer"]));
@@ -765,27 +659,19 @@ async fn agents_and_unprivileged_administrators_cannot_change_identities() {
         json!({"state": "deleted"}),
         json!({"roles": [""]}),
     ] {
-        let r = g
-            .api("POST", &path, &g.admin("carol", &["idadmins"]), Some(bad))
-            .await;
+        let r = g.post_as(CAROL, &path, Some(bad)).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     }
     let r = g
-        .api(
-            "POST",
+        .post_as(
+            CAROL,
             "/admin/api/identities",
-            &g.admin("carol", &["idadmins"]),
             Some(json!({"agent_id": client.client_id, "owner": "x"})),
         )
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let r = g
-        .api(
-            "POST",
-            "/admin/api/identities/nobody",
-            &g.admin("carol", &["idadmins"]),
-            Some(json!({})),
-        )
+        .post_as(CAROL, "/admin/api/identities/nobody", Some(json!({})))
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
@@ -796,59 +682,16 @@ async fn agents_and_unprivileged_administrators_cannot_change_identities() {
 /// the session-5 review).
 #[tokio::test]
 async fn an_approval_admits_only_the_principal_that_asked() {
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     let client = g.workload(&["deployer"]).await;
-    let body = refused(
-        g.ask(&client, PROD, "deploy:run").await,
-        StatusCode::BAD_REQUEST,
-        "authorization_pending",
-        "environments.prod.approval",
-    )
-    .await;
+    let body = g.pending(&client).await;
     let id = body["approval_id"].as_str().unwrap().to_owned();
-    let r = g
-        .api(
-            "POST",
-            &format!("/admin/api/approvals/{id}/approve"),
-            &g.admin("bob", &["approvers"]),
-            None,
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    g.approve(&id).await;
     // bob's own login token (issued to the users' client), exchanged by
     // the same agent
-    let mut claims = g.mock.default_claims();
-    claims["sub"] = json!("bob");
-    let bob_login = g.mock.mint_id_token(claims);
-    let exchange = |token: String| {
-        let (g, client) = (&g, &client);
-        async move {
-            g.s.token(
-                client,
-                &[
-                    (
-                        "grant_type",
-                        "urn:ietf:params:oauth:grant-type:token-exchange",
-                    ),
-                    ("subject_token", token.as_str()),
-                    (
-                        "subject_token_type",
-                        "urn:ietf:params:oauth:token-type:id_token",
-                    ),
-                    ("resource", PROD),
-                    ("scope", "deploy:run"),
-                ],
-            )
-            .await
-        }
-    };
-    let body = refused(
-        exchange(bob_login).await,
-        StatusCode::BAD_REQUEST,
-        "authorization_pending",
-        "environments.prod.approval",
-    )
-    .await;
+    let bob_login = login_token(&g.mock, "bob");
+    let r = exchange_id_token(&g.s, &client, &bob_login, PROD, Some("deploy:run")).await;
+    let body = awaits_approval(r).await;
     assert_ne!(body["approval_id"], id.as_str(), "{body}");
     // the principal that asked is issued under it
     issued(g.ask(&client, PROD, "deploy:run").await).await;
@@ -861,7 +704,7 @@ async fn an_approval_admits_only_the_principal_that_asked() {
 /// the session-5 review).
 #[tokio::test]
 async fn an_identity_admin_cannot_grant_its_own_identity_roles_in_steps() {
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     let carol = g.admin("carol", &["idadmins"]);
     let dave = g.admin("dave", &["idadmins"]);
     let r = g
@@ -922,52 +765,27 @@ async fn an_identity_admin_cannot_grant_its_own_identity_roles_in_steps() {
 /// revokes the whole grant.
 #[tokio::test]
 async fn review_a_refresh_refused_by_governance_does_not_spend_the_grant() {
-    use crate::code_grant::{client as code_client, code_for, redeem, refresh};
-    const RESOURCE: &str = crate::endpoints::RESOURCE;
-    let g = governed(&POLICY.replace(PROD, RESOURCE)).await;
-    let c = code_client(&g.s, "code-app", "deploy:run").await;
-    let r = g
-        .api(
-            "POST",
-            "/admin/api/identities",
-            &g.admin("carol", &["idadmins"]),
-            Some(json!({"agent_id": "code-app", "owner": "olga", "roles": ["deployer"]})),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    // bob logs in when he approves: the test moves the server's clock
-    let approve = |id: String| {
-        let g = &g;
-        async move {
-            let bob = g.admin("bob", &["approvers"]);
-            let r = g
-                .api(
-                    "POST",
-                    &format!("/admin/api/approvals/{id}/approve"),
-                    &bob,
-                    None,
-                )
-                .await;
-            assert_eq!(r.status(), StatusCode::OK);
-        }
-    };
+    use crate::code_grant::code_for;
+    // prod holds the code-flow client "code-app", registered as a deployer
+    let t = crate::grant_governance::setup().await;
+    let (g, c) = (&t.g, &t.c);
     // first code: pending
-    code_for(&g.s, &c, "code-1", "deploy:run", now() + 600).await;
-    let body: Value = redeem(&g.s, &c, "code-1", &[]).await.json().await.unwrap();
+    code_for(&g.s, c, "code-1", "deploy:run", now() + 600).await;
+    let body: Value = t.redeem("code-1").await.json().await.unwrap();
     assert_eq!(body["error"], "authorization_pending", "{body}");
-    approve(body["approval_id"].as_str().unwrap().to_owned()).await;
-    code_for(&g.s, &c, "code-2", "deploy:run", now() + 600).await;
-    let r = redeem(&g.s, &c, "code-2", &[]).await;
+    g.approve(body["approval_id"].as_str().unwrap()).await;
+    code_for(&g.s, c, "code-2", "deploy:run", now() + 600).await;
+    let r = t.redeem("code-2").await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     let r1 = body["refresh_token"].as_str().unwrap().to_owned();
     // the approval expires; the refresh waits for a new one
     g.clock.advance(901);
-    let body: Value = refresh(&g.s, &c, &r1, &[]).await.json().await.unwrap();
+    let body: Value = t.refresh(&r1).await.json().await.unwrap();
     assert_eq!(body["error"], "authorization_pending", "{body}");
-    approve(body["approval_id"].as_str().unwrap().to_owned()).await;
+    g.approve(body["approval_id"].as_str().unwrap()).await;
     // the client asks again with the only refresh token it has
-    let r = refresh(&g.s, &c, &r1, &[]).await;
+    let r = t.refresh(&r1).await;
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     assert_eq!(
@@ -982,27 +800,12 @@ async fn review_a_refresh_refused_by_governance_does_not_spend_the_grant() {
 /// a new one (an approver never approves a stale request).
 #[tokio::test]
 async fn a_request_nobody_decided_in_time_expires() {
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     let client = g.workload(&["deployer"]).await;
-    let pending = |r| {
-        refused(
-            r,
-            StatusCode::BAD_REQUEST,
-            "authorization_pending",
-            "environments.prod.approval",
-        )
-    };
-    let body = pending(g.ask(&client, PROD, "deploy:run").await).await;
+    let body = g.pending(&client).await;
     let stale = body["approval_id"].as_str().unwrap().to_owned();
     g.clock.advance(901);
-    let r = g
-        .api(
-            "POST",
-            &format!("/admin/api/approvals/{stale}/approve"),
-            &g.admin("bob", &["approvers"]),
-            None,
-        )
-        .await;
+    let r = g.decide(BOB, &stale, "approve").await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let body: Value = r.json().await.unwrap();
     assert!(
@@ -1012,6 +815,6 @@ async fn a_request_nobody_decided_in_time_expires() {
             .starts_with("approval_decided"),
         "{body}"
     );
-    let body = pending(g.ask(&client, PROD, "deploy:run").await).await;
+    let body = g.pending(&client).await;
     assert_ne!(body["approval_id"], stale.as_str(), "{body}");
 }

@@ -12,28 +12,22 @@ use serde_json::{Value, json};
 use crate::code_grant::{Client, client as code_client, code_for, redeem, refresh};
 use crate::endpoints::{RESOURCE, expect_refusal};
 use crate::exchange::{links, now};
-use crate::governance_policy::{Governed, POLICY, PROD, governed, refused};
-
-/// The approval rule of the policy's prod environment (audience RESOURCE).
-const APPROVAL: &str = "environments.prod.approval";
+use crate::governance_policy::{Governed, POLICY, governed};
+use crate::policy_fixture::{PROD, awaits_approval};
 
 /// A governed server whose prod environment (approval required) holds
 /// RESOURCE, the code-flow client "code-app", registered (owner olga) with
 /// the deployer role (the approver bob logs in when he approves).
-struct Setup {
-    g: Governed,
-    c: Client,
+pub(crate) struct Setup {
+    pub(crate) g: Governed,
+    pub(crate) c: Client,
 }
 
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let g = governed(&POLICY.replace(PROD, RESOURCE)).await;
     let c = code_client(&g.s, "code-app", "deploy:run").await;
-    let carol = g.admin("carol", &["idadmins"]);
     let identity = json!({"agent_id": "code-app", "owner": "olga", "roles": ["deployer"]});
-    let r = g
-        .api("POST", "/admin/api/identities", &carol, Some(identity))
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    g.register(identity).await;
     Setup { g, c }
 }
 
@@ -41,29 +35,15 @@ impl Setup {
     /// The answer must be `authorization_pending` by the approval rule; the
     /// approval's id.
     async fn pending(&self, r: reqwest::Response) -> String {
-        let body = refused(
-            r,
-            StatusCode::BAD_REQUEST,
-            "authorization_pending",
-            APPROVAL,
-        )
-        .await;
+        let body = awaits_approval(r).await;
         body["approval_id"].as_str().unwrap().to_owned()
     }
 
-    async fn approve(&self, id: &str) {
-        let path = format!("/admin/api/approvals/{id}/approve");
-        // minted now: the tests move the server's clock past a login's age
-        let bob = self.g.admin("bob", &["approvers"]);
-        let r = self.g.api("POST", &path, &bob, None).await;
-        assert_eq!(r.status(), StatusCode::OK);
-    }
-
-    async fn redeem(&self, code: &str) -> reqwest::Response {
+    pub(crate) async fn redeem(&self, code: &str) -> reqwest::Response {
         redeem(&self.g.s, &self.c, code, &[]).await
     }
 
-    async fn refresh(&self, token: &str) -> reqwest::Response {
+    pub(crate) async fn refresh(&self, token: &str) -> reqwest::Response {
         refresh(&self.g.s, &self.c, token, &[]).await
     }
 
@@ -72,12 +52,25 @@ impl Setup {
     async fn redeemed(&self, code: &str) -> (String, String) {
         code_for(&self.g.s, &self.c, code, "deploy:run", now() + 3600).await;
         let id = self.pending(self.redeem(code).await).await;
-        self.approve(&id).await;
+        self.g.approve(&id).await;
         issued(self.redeem(code).await).await
     }
 
     async fn state(&self, jti: &str) -> PassportState {
         self.record(jti).await.state
+    }
+
+    /// `rotated`, used again, must be taken as a reuse: the passports
+    /// `revoked` are revoked, and the family's `latest` token is refused.
+    async fn reuse_revokes(&self, rotated: &str, latest: &str, revoked: &[&str]) {
+        let r = self.refresh(rotated).await;
+        let reused = "refresh_token_reused";
+        expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", reused).await;
+        for jti in revoked {
+            assert_eq!(self.state(jti).await, PassportState::Revoked, "{jti}");
+        }
+        let r = self.refresh(latest).await;
+        expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", "refresh_token").await;
     }
 
     async fn record(&self, jti: &str) -> passport_store::server::RegistryRecord {
@@ -107,7 +100,7 @@ async fn a_code_refused_by_governance_is_redeemed_once_approved_and_still_once()
     assert!(!db.code_spent(&TokenHash::of("code-1")).await.unwrap());
     // asked again before the decision: still pending, the same approval
     assert_eq!(t.pending(t.redeem("code-1").await).await, id);
-    t.approve(&id).await;
+    t.g.approve(&id).await;
     // the same code, within its lifetime
     let (jti, _) = issued(t.redeem("code-1").await).await;
     let record = t.record(&jti).await;
@@ -150,24 +143,13 @@ async fn a_refresh_refused_by_governance_rotates_once_approved_and_reuse_still_r
     // nothing spent: neither the token nor the family's passport
     assert!(!db.refresh_spent(&TokenHash::of(&r1)).await.unwrap());
     assert_eq!(t.state(&first).await, PassportState::Active);
-    t.approve(&id).await;
+    t.g.approve(&id).await;
     let (second, r2) = issued(t.refresh(&r1).await).await;
     let record = t.record(&second).await;
     assert_eq!(record.entry.approval_id.as_deref(), Some(id.as_str()));
     assert!(db.refresh_spent(&TokenHash::of(&r1)).await.unwrap());
     // the rotated token again: the family and its passports are revoked
-    let r = t.refresh(&r1).await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "refresh_token_reused",
-    )
-    .await;
-    assert_eq!(t.state(&second).await, PassportState::Revoked);
-    assert_eq!(t.state(&first).await, PassportState::Revoked);
-    let r = t.refresh(&r2).await;
-    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", "refresh_token").await;
+    t.reuse_revokes(&r1, &r2, &[&second, &first]).await;
 }
 
 #[tokio::test]
@@ -178,15 +160,5 @@ async fn a_rotated_refresh_token_is_a_reuse_even_while_governance_would_refuse()
     // the approval expires: governance would now answer pending, but r1
     // was rotated, and its use again is a reuse at once
     t.g.clock.advance(901);
-    let r = t.refresh(&r1).await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        "refresh_token_reused",
-    )
-    .await;
-    assert_eq!(t.state(&second).await, PassportState::Revoked);
-    let r = t.refresh(&r2).await;
-    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_grant", "refresh_token").await;
+    t.reuse_revokes(&r1, &r2, &[&second]).await;
 }

@@ -3,7 +3,7 @@
 //! families) and blocks its issuance on every instance until it is
 //! lifted; the check fails closed; only the right roles may act.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use passport_claims::{Clock as _, ManualClock};
 use passport_dpop::DpopKey;
@@ -19,21 +19,21 @@ use crate::actor_token::delegate_to;
 use crate::code_grant::{client, code_for, ok, redeem, refresh};
 use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, fetch_list, start_with};
 use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links, now};
+use crate::policy_fixture::{exchange_id_token, role_mapping};
 
 /// The upstream client administrators' API tokens are issued to (the
 /// mapping's `api_client_id`): not the client users log in with.
 pub(crate) const ADMIN_CLIENT: &str = "passport-admin";
 
 /// The administrators' roles of these tests' servers.
-pub(crate) const ROLES: &str = r#"
-claim = "roles"
-api_client_id = "passport-admin"
-[roles]
-resource_owner = ["owners"]
-identity_admin = ["admins"]
-auditor = ["auditors"]
-approver = ["approvers"]
-"#;
+pub(crate) static ROLES: LazyLock<String> = LazyLock::new(|| {
+    role_mapping(&[
+        ("resource_owner", "owners"),
+        ("identity_admin", "admins"),
+        ("auditor", "auditors"),
+        ("approver", "approvers"),
+    ])
+});
 
 /// A server with an upstream provider (the mock) and [`ROLES`].
 pub(crate) async fn admin_server(
@@ -42,7 +42,7 @@ pub(crate) async fn admin_server(
     let mock = MockOidc::start().await;
     let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
     let s = start_with(tempfile::tempdir().unwrap(), |b| {
-        configure(b.upstream(provider).admin_roles(ROLES))
+        configure(b.upstream(provider).admin_roles(&ROLES))
     })
     .await;
     (mock, s)
@@ -51,11 +51,16 @@ pub(crate) async fn admin_server(
 /// An upstream ID token of `sub` holding the upstream `roles`, issued to
 /// the administrators' client ([`ADMIN_CLIENT`]): what the admin API takes.
 pub(crate) fn id_token(mock: &MockOidc, sub: &str, roles: &[&str]) -> String {
+    mock.mint_id_token(admin_claims(mock, sub, roles))
+}
+
+/// The claims of [`id_token`].
+pub(crate) fn admin_claims(mock: &MockOidc, sub: &str, roles: &[&str]) -> Value {
     let mut claims = mock.default_claims();
     claims["sub"] = json!(sub);
     claims["roles"] = json!(roles);
     claims["aud"] = json!(ADMIN_CLIENT);
-    mock.mint_id_token(claims)
+    claims
 }
 
 /// Calls the admin API at `url` + `path` as `bearer`.
@@ -535,7 +540,7 @@ async fn two_instances(mock: &MockOidc, clock: &Arc<ManualClock>) -> Vec<Running
         let server = Server::builder(&issuer, Database::open(&url, clock.now()).await.unwrap())
             .clock(clock.clone())
             .upstream(provider)
-            .admin_roles(ROLES)
+            .admin_roles(&ROLES)
             .build()
             .await
             .unwrap();
@@ -582,23 +587,7 @@ async fn an_id_token_given_to_an_agent_is_not_an_admin_credential() {
     claims["sub"] = json!("alice");
     claims["roles"] = json!(["owners"]);
     let alice = mock.mint_id_token(claims);
-    let r = s
-        .token(
-            &agent,
-            &[
-                (
-                    "grant_type",
-                    "urn:ietf:params:oauth:grant-type:token-exchange",
-                ),
-                ("subject_token", alice.as_str()),
-                (
-                    "subject_token_type",
-                    "urn:ietf:params:oauth:token-type:id_token",
-                ),
-                ("resource", RESOURCE),
-            ],
-        )
-        .await;
+    let r = exchange_id_token(&s, &agent, &alice, RESOURCE, None).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let bob = id_token(&mock, "bob", &["owners"]);
     assert!(
@@ -627,23 +616,7 @@ async fn an_id_token_given_to_an_agent_is_not_an_admin_credential() {
 
     // and the other way round: an administrator's token is no subject
     // token (its audience is the admin client)
-    let r = s
-        .token(
-            &agent,
-            &[
-                (
-                    "grant_type",
-                    "urn:ietf:params:oauth:grant-type:token-exchange",
-                ),
-                ("subject_token", bob.as_str()),
-                (
-                    "subject_token_type",
-                    "urn:ietf:params:oauth:token-type:id_token",
-                ),
-                ("resource", RESOURCE),
-            ],
-        )
-        .await;
+    let r = exchange_id_token(&s, &agent, &bob, RESOURCE, None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant", "{body}");

@@ -26,6 +26,7 @@ mod lifecycle;
 mod limits;
 mod multi_instance;
 mod peer_attacks;
+mod policy_fixture;
 mod postgres;
 mod rate_limit;
 mod resource_server;

@@ -370,7 +370,7 @@ async fn a_kill_switch_engaged_on_one_instance_holds_on_the_other_and_in_its_sta
         builder
             .status_ttl(LIST_TTL)
             .upstream(provider)
-            .admin_roles(ROLES)
+            .admin_roles(&ROLES)
     })
     .await;
     let admin = id_token(&mock, "olivia", &["owners"]);

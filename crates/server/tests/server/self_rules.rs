@@ -128,53 +128,27 @@ async fn an_identity_admin_may_not_give_roles_to_its_own_workload() {
 /// someone else: the passports are minted for its own workload.
 #[tokio::test]
 async fn the_workload_s_owner_may_not_approve_for_its_agent() {
-    use crate::governance_policy::{POLICY, PROD, governed, refused};
+    use crate::governance_policy::{BOB, POLICY, governed};
+    use crate::policy_fixture::{PROD, awaits_approval, exchange_id_token, login_token};
 
-    let g = governed(POLICY).await;
+    let g = governed(&POLICY).await;
     // bob's workload; its identity written as olivia's
     let client =
         g.s.server
             .register_workload_client("bob", "deploy:run")
             .await
             .unwrap();
-    let carol = g.admin("carol", &["idadmins"]);
-    let body = json!({"agent_id": client.client_id, "owner": "olivia", "roles": ["deployer"]});
-    let r = g
-        .api("POST", "/admin/api/identities", &carol, Some(body))
+    g.register(json!({"agent_id": client.client_id, "owner": "olivia", "roles": ["deployer"]}))
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
     // ursula's ID token, exchanged by bob's workload, waits for approval
-    let mut claims = g.mock.default_claims();
-    claims["sub"] = json!("ursula");
-    let id_token = g.mock.mint_id_token(claims);
-    let form = [
-        ("grant_type", crate::exchange::EXCHANGE),
-        ("subject_token", id_token.as_str()),
-        (
-            "subject_token_type",
-            "urn:ietf:params:oauth:token-type:id_token",
-        ),
-        ("resource", PROD),
-        ("scope", "deploy:run"),
-    ];
-    let body = refused(
-        g.s.token(&client, &form).await,
-        StatusCode::BAD_REQUEST,
-        "authorization_pending",
-        "environments.prod.approval",
-    )
-    .await;
-    let approve = format!(
-        "/admin/api/approvals/{}/approve",
-        body["approval_id"].as_str().unwrap()
-    );
-    let bob = g.admin("bob", &["approvers"]);
-    let r = g.api("POST", &approve, &bob, None).await;
+    let ursula = login_token(&g.mock, "ursula");
+    let r = exchange_id_token(&g.s, &client, &ursula, PROD, Some("deploy:run")).await;
+    let body = awaits_approval(r).await;
+    let id = body["approval_id"].as_str().unwrap();
+    let r = g.decide(BOB, id, "approve").await;
     let body = expect_refusal(r, StatusCode::FORBIDDEN, "access_denied", "self_approval").await;
     assert_eq!(body["rule"], "approvals.self_approval");
     // another approver may
-    let r = g
-        .api("POST", &approve, &g.admin("april", &["approvers"]), None)
-        .await;
+    let r = g.decide(("april", &["approvers"]), id, "approve").await;
     assert_eq!(r.status(), StatusCode::OK);
 }

@@ -6,34 +6,27 @@
 //! read — as it is on the bearer path. (Second review of session 5: a
 //! session kept the roles of its login for up to 8 h.)
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use passport_mock_oidc::MockOidc;
-use passport_oidc::{OidcConfig, Provider};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::admin_session::{Admin, admin_of, csrf_of};
+use crate::admin_session::{Admin, admin_on, csrf_of};
 use crate::kill_switch::api;
+use crate::policy_fixture::{PolicyText, pending, start_governed};
 use passport_server::WorkloadClient;
 
-const POLICY: &str = r#"
-[environments.prod]
-max_ttl = 45
-audiences = ["https://prod.example/api"]
-approval = true
-[[environments.prod.grants]]
-roles = ["pipeline"]
-scopes = ["deploy:run"]
-
-[administrators]
-claim = "roles"
-api_client_id = "passport-admin"
-[administrators.roles]
-identity_admin = ["passport-admins"]
-approver = ["approvers"]
-auditor = ["auditors"]
-"#;
+static POLICY: LazyLock<String> = LazyLock::new(|| {
+    PolicyText::new()
+        .environment("prod", 45, true, &["pipeline"], &["deploy:run"])
+        .administrators(&[
+            ("identity_admin", "passport-admins"),
+            ("approver", "approvers"),
+            ("auditor", "auditors"),
+        ])
+});
 
 /// An admin API bearer for `sub` holding `roles`.
 fn bearer(a: &Admin, sub: &str, roles: &[&str]) -> String {
@@ -53,20 +46,7 @@ async fn pending_approval(a: &Admin, ada: &str) -> (WorkloadClient, String) {
     )
     .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = a
-        .running
-        .token(
-            &client,
-            &[
-                ("grant_type", "client_credentials"),
-                ("resource", "https://prod.example/api"),
-                ("scope", "deploy:run"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "authorization_pending", "{body}");
+    let body = pending(&a.running, &client).await;
     let id = body["approval_id"].as_str().unwrap().to_owned();
     (client, id)
 }
@@ -79,24 +59,15 @@ async fn a_role_taken_away_by_a_policy_reload_is_gone_from_open_sessions() {
         .start()
         .await
         .unwrap();
-    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let p = policy.clone();
-    let a = admin_of(mock, dir, move |b| b.upstream(provider).policy_file(p)).await;
+    let (running, policy) = start_governed(&mock, &POLICY, |b| b).await;
+    let a = admin_on(mock, running);
     let ada = bearer(&a, "ada", &["passport-admins"]);
     let (_, id) = pending_approval(&a, &ada).await;
 
     // april's session, opened while "approvers" gives the approver role:
     // its page offers the decision, its event stream sends the approvals
     let april = a.session("april").await;
-    let page = a
-        .get("/admin/approvals", &april)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = a.page("/admin/approvals", &april).await;
     assert!(page.contains(&id), "{page}");
     let csrf = csrf_of(&page);
     let mut events = a.get("/admin/events", &april).await;
@@ -139,12 +110,7 @@ async fn a_role_taken_away_by_a_policy_reload_is_gone_from_open_sessions() {
         "{:?}",
         r.headers().get("location")
     );
-    let page = a
-        .get("/admin/approvals", &april)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = a.page("/admin/approvals", &april).await;
     assert!(!page.contains(&id), "{page}");
     // the approval still waits
     let r = api(
