@@ -89,8 +89,10 @@
 //! ancestor's SHA-256, what its child's `parent_hash` must equal, is kept
 //! with it): a bundle presented again (an agent calling a server again and
 //! again) costs lookups and its rules, no signature and no hash; a new leaf
-//! on a known chain costs one signature. Only decoding and signature checks are skipped on a hit;
-//! every other rule runs on every use. See `docs/performance.md`.
+//! on a known chain costs one signature. An ancestor is kept the first time
+//! it verifies, a leaf the second (most leaves are new on every request).
+//! Only decoding and signature checks are skipped on a hit; every other
+//! rule runs on every use. See `docs/performance.md`.
 //!
 //! ## Observability
 //!
