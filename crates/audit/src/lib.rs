@@ -614,12 +614,11 @@ fn verify_file_inner(path: &Path, legacy: bool) -> Result<chain::Report, AuditEr
             if line.last() == Some(&b'\n') {
                 line.pop();
             } else if n > MAX_VERIFIED_LINE {
-                return Err(io(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "line {i} is longer than {MAX_VERIFIED_LINE} bytes: not an audit record"
-                    ),
-                )));
+                return Err(AuditError::Corrupt {
+                    path: path.to_owned(),
+                    line: i,
+                    reason: format!("longer than {MAX_VERIFIED_LINE} bytes: not an audit record"),
+                });
             }
             verifier.push(i, &line);
         }

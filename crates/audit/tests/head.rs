@@ -360,3 +360,24 @@ fn an_append_after_a_last_line_without_its_newline_starts_a_new_line() {
     assert!(report.ok(), "{report:?}");
     assert_eq!((report.chains.len(), report.chains[0].head.seq), (1, 4));
 }
+
+/// Review 7: a line too long to be a record is the log's fault, not the
+/// disk's: `audit_corrupt` naming the line (as the sink's own refusal of
+/// an endless last line is), never `audit_io`.
+#[test]
+fn an_endless_line_is_a_corrupt_log_naming_its_line() {
+    let (_dir, path) = log();
+    append(&path, 2);
+    let mut all = std::fs::read(&path).unwrap();
+    all.extend(std::iter::repeat_n(
+        b'x',
+        passport_audit::MAX_VERIFIED_LINE + 10,
+    ));
+    std::fs::write(&path, all).unwrap();
+    let e = verify_file(&path).unwrap_err();
+    assert_eq!(e.code(), "audit_corrupt", "{e}");
+    assert!(
+        matches!(e, passport_audit::AuditError::Corrupt { line: 3, .. }),
+        "{e:?}"
+    );
+}
