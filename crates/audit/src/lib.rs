@@ -437,6 +437,23 @@ impl JsonLinesSink {
         Ok(None)
     }
 
+    /// Whether the file's last byte is not a newline (a torn write, or a
+    /// last line that lost its newline).
+    fn ends_mid_line(&self, file: &mut File, len: u64) -> Result<bool, AuditError> {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        let Some(last) = len.checked_sub(1) else {
+            return Ok(false);
+        };
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        file.seek(SeekFrom::Start(last)).map_err(io)?;
+        let mut byte = [0u8; 1];
+        file.read_exact(&mut byte).map_err(io)?;
+        Ok(byte[0] != b'\n')
+    }
+
     /// The chain to append to: the file's last chain where its recorded
     /// head says it ends (or one record past it), else a new one.
     fn resume(
@@ -496,16 +513,25 @@ impl AuditSink for JsonLinesSink {
             let mut heads = read_heads(&self.path)?.unwrap_or_default();
             // the chain as this sink left it, unless another writer
             // appended since or the head file changed
-            let mut state = match cached.take() {
+            let (mut state, mid_line) = match cached.take() {
                 Some((at, state))
                     if at == len && heads.get(state.chain()) == Some(state.head()) =>
                 {
-                    state
+                    (state, false)
                 }
-                _ => self.resume(file, len, &heads)?,
+                _ => (
+                    self.resume(file, len, &heads)?,
+                    self.ends_mid_line(file, len)?,
+                ),
             };
             let sealed = state.seal(record)?;
-            let mut line = sealed.line;
+            // a last line without its newline (a torn write, an edit) is
+            // ended first: the record never joins it
+            let mut line = Vec::with_capacity(sealed.line.len() + 2);
+            if mid_line {
+                line.push(b'\n');
+            }
+            line.extend_from_slice(&sealed.line);
             line.push(b'\n');
             file.write_all(&line).map_err(io)?;
             if self.durable {
@@ -588,12 +614,11 @@ fn verify_file_inner(path: &Path, legacy: bool) -> Result<chain::Report, AuditEr
             if line.last() == Some(&b'\n') {
                 line.pop();
             } else if n > MAX_VERIFIED_LINE {
-                return Err(io(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "line {i} is longer than {MAX_VERIFIED_LINE} bytes: not an audit record"
-                    ),
-                )));
+                return Err(AuditError::Corrupt {
+                    path: path.to_owned(),
+                    line: i,
+                    reason: format!("longer than {MAX_VERIFIED_LINE} bytes: not an audit record"),
+                });
             }
             verifier.push(i, &line);
         }

@@ -318,3 +318,66 @@ fn an_endless_line_is_refused_not_read_into_memory() {
     std::fs::write(&ok, text).unwrap();
     assert!(verify_file(&ok).unwrap().ok());
 }
+
+/// Review 7: a write torn by a crash (or a full disk) leaves a partial last
+/// line without its newline. The next append must not glue its record onto
+/// it: the torn record is reported (`edited`, its seq), and the records
+/// written after it form a chain that verifies.
+#[test]
+fn a_torn_last_line_does_not_swallow_the_next_record() {
+    let (_dir, path) = log();
+    append(&path, 3);
+    let mut all = std::fs::read(&path).unwrap();
+    all.extend_from_slice(br#"{"time":1700000042,"action":"iss"#);
+    std::fs::write(&path, all).unwrap();
+    append(&path, 2);
+    let report = verify_file(&path).unwrap();
+    assert_eq!(refusal(&report), "audit_chain_broken");
+    let b = report.first_break().unwrap();
+    assert_eq!((b.kind, b.seq, b.line), (BreakKind::Edited, 4, Some(4)));
+    assert_eq!(report.chains.len(), 2, "{report:?}");
+    assert_eq!(
+        (report.chains[1].records, &report.chains[1].result),
+        (2, &Ok(())),
+        "the records appended after the torn line are lost: {report:?}"
+    );
+}
+
+/// Review 7: a log whose last record lost only its newline (copied or
+/// edited by a tool that strips it) still verifies, as
+/// `an_endless_line_is_refused_not_read_into_memory` shows; the next
+/// append must continue it on a line of its own, not glue onto it.
+#[test]
+fn an_append_after_a_last_line_without_its_newline_starts_a_new_line() {
+    let (_dir, path) = log();
+    append(&path, 3);
+    let mut text = std::fs::read(&path).unwrap();
+    assert_eq!(text.pop(), Some(b'\n'));
+    std::fs::write(&path, text).unwrap();
+    assert!(verify_file(&path).unwrap().ok());
+    append(&path, 1);
+    let report = verify_file(&path).unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!((report.chains.len(), report.chains[0].head.seq), (1, 4));
+}
+
+/// Review 7: a line too long to be a record is the log's fault, not the
+/// disk's: `audit_corrupt` naming the line (as the sink's own refusal of
+/// an endless last line is), never `audit_io`.
+#[test]
+fn an_endless_line_is_a_corrupt_log_naming_its_line() {
+    let (_dir, path) = log();
+    append(&path, 2);
+    let mut all = std::fs::read(&path).unwrap();
+    all.extend(std::iter::repeat_n(
+        b'x',
+        passport_audit::MAX_VERIFIED_LINE + 10,
+    ));
+    std::fs::write(&path, all).unwrap();
+    let e = verify_file(&path).unwrap_err();
+    assert_eq!(e.code(), "audit_corrupt", "{e}");
+    assert!(
+        matches!(e, passport_audit::AuditError::Corrupt { line: 3, .. }),
+        "{e:?}"
+    );
+}

@@ -155,6 +155,12 @@ pub(super) async fn authorization_code(
         Ok(grant) if grant == stored => {}
         Ok(_) => return Err(invalid_grant("the authorization code changed meanwhile")),
         Err(StoreError::CodeReused { issued }) => {
+            // everything issued on the code (OAuth 2.1 §4.1.3): its
+            // passport, and the refresh family it started — with whatever
+            // that family issued since by rotation
+            for jti in &issued {
+                end_family_of(server, jti).await?;
+            }
             revoke_passports(server, &issued).await?;
             tracing::warn!(
                 client_id = %client.client_id,

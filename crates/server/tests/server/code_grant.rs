@@ -584,3 +584,34 @@ async fn a_client_without_the_grant_type_is_unauthorized() {
         .await;
     expect_error(r, StatusCode::BAD_REQUEST, "unauthorized_client").await;
 }
+
+/// Review 7: OAuth 2.1 §4.1.3 / RFC 6749 §4.1.2 — a reused code SHOULD
+/// revoke every token issued based on it. A thief who redeemed the code
+/// first and rotated its refresh token once before the victim's (legitimate)
+/// redemption is refused must not keep the grant alive through the rotated
+/// token or the rotated passport.
+#[tokio::test]
+async fn a_code_reuse_after_a_rotation_revokes_the_whole_grant() {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, "code-rot", "files:read", now() + 60).await;
+    let first = ok(redeem(&s, &c, "code-rot", &[]).await).await;
+    let (p1, rt1) = (
+        token(&first, "access_token"),
+        token(&first, "refresh_token"),
+    );
+    let second = ok(refresh(&s, &c, &rt1, &[]).await).await;
+    let (p2, rt2) = (
+        token(&second, "access_token"),
+        token(&second, "refresh_token"),
+    );
+    assert!(active(&s, &c, &p2).await);
+
+    refused(redeem(&s, &c, "code-rot", &[]).await, "code_reused").await;
+    assert!(!active(&s, &c, &p1).await);
+    assert!(
+        !active(&s, &c, &p2).await,
+        "the rotated passport of a reused code's grant is still active"
+    );
+    refused(refresh(&s, &c, &rt2, &[]).await, "refresh_token_revoked").await;
+}
