@@ -809,6 +809,78 @@ mod tests {
         assert_consistent(&cache);
     }
 
+    /// The same bookkeeping with both admissions mixed (the tests above
+    /// insert ancestors only): a leaf's first sight records a ghost under
+    /// one lock and a later sight inserts under another, and neither may
+    /// break a bound, at tiny capacities, huge ones, or across threads; a
+    /// leaf seen once never builds an entry.
+    #[test]
+    fn mixed_admissions_keep_the_bookkeeping_consistent() {
+        let mut seed: u64 = 0x9e37_79b9;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let admission = |n: u64| match n % 2 {
+            0 => Admission::Now,
+            _ => Admission::WhenSeenAgain,
+        };
+        let verified = entry();
+        for capacity in [1, 2, 3, 4, 5, 8, 300, usize::MAX] {
+            let cache = SignatureCache::new(capacity);
+            for token in tokens("once", 50) {
+                cache.insert(&token, None, Admission::WhenSeenAgain, || {
+                    panic!("a leaf seen once is not built")
+                });
+            }
+            assert_eq!(cache.len(), 0);
+            // Three tokens per slot (same length and last bytes).
+            let all: Vec<String> = (0..capacity.min(300) * 3 + 10)
+                .map(|i| format!("h{}.p.signature-{:04}", i % 3, i / 3))
+                .collect();
+            for _ in 0..5_000 {
+                let token = &all[next() as usize % all.len()];
+                match next() % 4 {
+                    0 | 1 => cache.insert(token, None, admission(next()), || share(&verified)),
+                    2 => {
+                        if let Some(hit) = cache.get(token) {
+                            assert_eq!(&*hit.token, token.as_str());
+                        }
+                    }
+                    _ => cache.remove(token),
+                }
+                assert_consistent(&cache);
+                assert!(cache.len() <= capacity);
+            }
+        }
+        for capacity in [1, 2, 4, 8] {
+            let cache = Arc::new(SignatureCache::new(capacity));
+            let verified = Arc::new(entry());
+            let threads: Vec<_> = (0..4u64)
+                .map(|t| {
+                    let (cache, verified) = (Arc::clone(&cache), Arc::clone(&verified));
+                    std::thread::spawn(move || {
+                        for i in 0..5_000u64 {
+                            let token = format!("h.p.signature-{}", (i * 7 + t) % 40);
+                            cache.insert(&token, None, admission(i / 3 + t), || share(&verified));
+                            assert!(cache.len() <= capacity);
+                            let _ = cache.get(&token);
+                            if i % 5 == 0 {
+                                cache.remove(&token);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            assert_consistent(&cache);
+        }
+    }
+
     fn share(verified: &Verified) -> Verified {
         Verified {
             header: verified.header.clone(),

@@ -300,3 +300,33 @@ fn a_cached_leaf_keeps_its_header_type_for_the_chain_rules() {
     }
     assert_eq!(verifier.cached_tokens(), 3);
 }
+
+/// Only a verified signature is cached, for a leaf as for an ancestor
+/// (`ancestor_cache::failures_are_not_cached` covers only the latter): a
+/// leaf is admitted the second time it is verified, so a forged leaf is
+/// presented more than twice, alone and over valid ancestors, and every
+/// presentation is a miss refused for its signature.
+#[test]
+fn a_leaf_whose_signature_fails_is_never_cached() {
+    let f = Kit::new();
+    let [root, child, _] = f.chain3();
+    let verifier = f.verifier(f.policy());
+    let forge = |token: &str| {
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let mut raw = passport_jose::b64::decode(sig).unwrap();
+        raw[5] ^= 4;
+        format!("{input}.{}", passport_jose::b64::encode(raw))
+    };
+    let bad_root = forge(root.token());
+    let bad_child = format!("{}~{}", forge(child.token()), root.token());
+    let (_, counters, _) = observed(|| {
+        for _ in 0..4 {
+            for bundle in [&bad_root, &bad_child] {
+                let err = verifier.verify_str(bundle).unwrap_err();
+                assert_eq!((err.link(), err.code()), (0, "bad_signature"));
+            }
+        }
+    });
+    assert_eq!(counters.get("passport_verify_cache_total{result=hit}"), 0);
+    assert_eq!(verifier.cached_tokens(), 0);
+}
