@@ -161,9 +161,12 @@ fn a_cached_leaf_issued_after_its_keys_retirement_is_refused() {
     let verifier = f.verifier(f.policy());
     crate::cache_bundle(&verifier, root.bundle());
     assert_eq!(verifier.cached_tokens(), 1);
-    // The store keeps the same key object and only learns its retirement:
-    // a store that republishes a key gives a new object, so this is the
-    // harder case for the cache — the hit must still ask for `retired_at`.
+    // The store learns the key's retirement: it republishes the key, which
+    // gives a new key object, so the cached entry (tied to the old object)
+    // is not used and the cold path refuses the leaf. (`retired_at` lives
+    // in the immutable key object, so a hit — the very same object — sees
+    // the retirement it was verified against; the hit path checks it again
+    // all the same.)
     let mut jwk = f.key.public_jwk().clone();
     jwk.insert(JWK_RETIRED_AT.into(), (NOW - 1).into());
     f.keys
