@@ -101,7 +101,9 @@ fn mcp_middleware() {
             "delete_file  DENY scope_violation",
             "DENY wildcard_not_allowed",
             "DENY audience_mismatch",
-            "signature cache: 4 tokens",
+            // The root and the delegated child, each presented more than once;
+            // the wildcard and other-audience passports were seen once each.
+            "signature cache: 2 tokens",
             "write_file DENY scope_violation",
         ],
     );
