@@ -3,6 +3,8 @@
 //! `/authorize` does (hashed, with the principal's JSON), since the
 //! authorization endpoint is tested on its own.
 
+use std::sync::Arc;
+
 use passport_claims::{PassportClaims, UnverifiedBundle};
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
@@ -87,15 +89,8 @@ async fn post(
     form: &[(&str, &str)],
     dpop: Option<&str>,
 ) -> reqwest::Response {
-    let mut request = s
-        .http
-        .post(s.at(path))
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(form);
-    if let Some(proof) = dpop {
-        request = request.header("DPoP", proof);
-    }
-    request.send().await.unwrap()
+    let basic = (client.id.as_str(), client.secret.as_str());
+    s.send(path, Some(basic), form, dpop).await
 }
 
 pub(crate) async fn redeem(
@@ -158,6 +153,35 @@ async fn active(s: &Running, client: &Client, token: &str) -> bool {
 
 fn token(body: &Value, member: &str) -> String {
     body[member].as_str().unwrap().to_owned()
+}
+
+/// Runs eight `request`s of `c` at `s` at once; the passports of those
+/// answered 200 (every other must be 400 `invalid_grant`).
+async fn race<F, R>(s: &Arc<Running>, c: &Arc<Client>, request: F) -> Vec<String>
+where
+    F: Fn(Arc<Running>, Arc<Client>) -> R,
+    R: Future<Output = reqwest::Response> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let r = request(s.clone(), c.clone());
+        tasks.spawn(async move {
+            let r = r.await;
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (status, body) = done.unwrap();
+        if status == StatusCode::OK {
+            winners.push(token(&body, "access_token"));
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["error"], "invalid_grant", "{body}");
+        }
+    }
+    winners
 }
 
 #[tokio::test]
@@ -427,28 +451,13 @@ async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
 
 #[tokio::test]
 async fn of_concurrent_uses_of_one_code_exactly_one_succeeds() {
-    let s = std::sync::Arc::new(start().await);
-    let c = std::sync::Arc::new(client(&s, "app", "files:*").await);
+    let s = Arc::new(start().await);
+    let c = Arc::new(client(&s, "app", "files:*").await);
     code_for(&s, &c, "code-race", "files:read", now() + 60).await;
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        let (s, c) = (s.clone(), c.clone());
-        tasks.spawn(async move {
-            let r = redeem(&s, &c, "code-race", &[]).await;
-            let status = r.status();
-            (status, r.json::<Value>().await.unwrap())
-        });
-    }
-    let mut winners = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        let (status, body) = done.unwrap();
-        if status == StatusCode::OK {
-            winners.push(token(&body, "access_token"));
-        } else {
-            assert_eq!(status, StatusCode::BAD_REQUEST);
-            assert_eq!(body["error"], "invalid_grant", "{body}");
-        }
-    }
+    let winners = race(&s, &c, |s, c| async move {
+        redeem(&s, &c, "code-race", &[]).await
+    })
+    .await;
     assert_eq!(winners.len(), 1);
     // the losers were reuses: the winner's passport is revoked
     assert!(!active(&s, &c, &winners[0]).await);
@@ -487,30 +496,16 @@ async fn a_reuse_answers_at_once_whatever_the_first_use_is_doing() {
 
 #[tokio::test]
 async fn of_concurrent_uses_of_one_refresh_token_one_succeeds_and_is_revoked() {
-    let s = std::sync::Arc::new(start().await);
-    let c = std::sync::Arc::new(client(&s, "app", "files:*").await);
+    let s = Arc::new(start().await);
+    let c = Arc::new(client(&s, "app", "files:*").await);
     code_for(&s, &c, "code-rr", "files:read", now() + 60).await;
     let first = ok(redeem(&s, &c, "code-rr", &[]).await).await;
-    let rt = std::sync::Arc::new(token(&first, "refresh_token"));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        let (s, c, rt) = (s.clone(), c.clone(), rt.clone());
-        tasks.spawn(async move {
-            let r = refresh(&s, &c, &rt, &[]).await;
-            let status = r.status();
-            (status, r.json::<Value>().await.unwrap())
-        });
-    }
-    let mut winners = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        let (status, body) = done.unwrap();
-        if status == StatusCode::OK {
-            winners.push(token(&body, "access_token"));
-        } else {
-            assert_eq!(status, StatusCode::BAD_REQUEST);
-            assert_eq!(body["error"], "invalid_grant", "{body}");
-        }
-    }
+    let rt = Arc::new(token(&first, "refresh_token"));
+    let winners = race(&s, &c, |s, c| {
+        let rt = rt.clone();
+        async move { refresh(&s, &c, &rt, &[]).await }
+    })
+    .await;
     assert_eq!(winners.len(), 1);
     // the others were reuses: the family and the winner's passport are revoked
     assert!(!active(&s, &c, &winners[0]).await);

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 
 use crate::admin_session::{Admin, admin, admin_on, csrf_of};
 use crate::exchange::links;
-use crate::kill_switch::active_at;
 use crate::policy_fixture::{DEV, PROD, ask, dev_and_prod, pending, start_governed};
 
 /// The pipeline identity is the one deploying to prod here.
@@ -371,7 +370,7 @@ async fn the_kill_switch_form_engages_and_lifts_and_blocks_issuance() {
     assert_eq!(engaged[0]["subject"], client.client_id.as_str());
     assert_eq!(engaged[0]["engaged_by"], "ada");
     // the agent's passport is inactive, its next request refused
-    assert!(!active_at(&a.running.url, &client, &token).await);
+    assert!(!a.running.active(&client, &token).await);
     let r = a.ask(&client, DEV, "build:x").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();

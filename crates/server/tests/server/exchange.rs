@@ -3,19 +3,20 @@
 //! expiry, depth-limited, bound to the caller's DPoP key, recorded with its
 //! parent (so a revocation of the parent reaches it).
 
-use std::sync::Arc;
-
-use passport_claims::{Clock as _, ManualClock, PassportClaims, UnverifiedBundle};
+use passport_claims::{Clock as _, PassportClaims, UnverifiedBundle};
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
 use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::endpoints::{RESOURCE, Running, expect_refusal, start, start_with};
+use crate::endpoints::{
+    RESOURCE, Running, access_token, expect_refusal, start, start_clocked, start_with,
+};
 
 pub(crate) const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub(crate) const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub(crate) const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 pub(crate) const CHILD_RESOURCE: &str = "https://files.example/api";
 
 pub(crate) fn links(bundle: &str) -> Vec<PassportClaims> {
@@ -27,6 +28,27 @@ pub(crate) fn links(bundle: &str) -> Vec<PassportClaims> {
         .collect()
 }
 
+/// `client`'s RFC 8693 exchange at `s` of `subject`, a token of
+/// `subject_type`, with the further form members `extra` and the DPoP
+/// `proof`, if given.
+pub(crate) async fn exchange_of(
+    s: &Running,
+    client: &WorkloadClient,
+    subject: &str,
+    subject_type: &str,
+    extra: &[(&str, &str)],
+    proof: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", subject_type),
+    ];
+    form.extend_from_slice(extra);
+    s.post_as("/token", client, &form, proof).await
+}
+
+/// [`exchange_of`] a passport bundle.
 pub(crate) async fn exchange(
     s: &Running,
     client: &WorkloadClient,
@@ -34,21 +56,7 @@ pub(crate) async fn exchange(
     extra: &[(&str, &str)],
     proof: Option<&str>,
 ) -> reqwest::Response {
-    let mut form = vec![
-        ("grant_type", EXCHANGE),
-        ("subject_token", subject),
-        ("subject_token_type", JWT),
-    ];
-    form.extend_from_slice(extra);
-    let mut request = s
-        .http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .form(&form);
-    if let Some(proof) = proof {
-        request = request.header("DPoP", proof);
-    }
-    request.send().await.unwrap()
+    exchange_of(s, client, subject, JWT, extra, proof).await
 }
 
 /// A passport for `client` (with `scope`, or all of its scopes), bound to
@@ -61,22 +69,7 @@ pub(crate) async fn bound_passport(
     at: i64,
 ) -> String {
     let proof = key.proof("POST", &s.at("/token"), None, None, at).unwrap();
-    let mut form = vec![("grant_type", "client_credentials"), ("resource", RESOURCE)];
-    if let Some(scope) = scope {
-        form.push(("scope", scope));
-    }
-    let r = s
-        .http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .header("DPoP", proof)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    access_token(s.client_credentials(client, scope, Some(&proof)).await).await
 }
 
 pub(crate) async fn error(r: reqwest::Response) -> Value {
@@ -86,12 +79,7 @@ pub(crate) async fn error(r: reqwest::Response) -> Value {
 
 #[tokio::test]
 async fn a_bundle_is_exchanged_for_a_narrower_child_recorded_with_its_parent() {
-    let clock = Arc::new(ManualClock::new(now()));
-    let s = start_with(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |b| b.clock(clock)
-    })
-    .await;
+    let (clock, s) = start_clocked(|b| b).await;
     let orchestrator = s.workload("files:*").await;
     let reader = s.workload("files:read").await;
     let parent = s.mint(&orchestrator, "files:*").await;
@@ -146,12 +134,7 @@ async fn a_bundle_is_exchanged_for_a_narrower_child_recorded_with_its_parent() {
         .post_authenticated("/revoke", &orchestrator, &[("token", &parent)])
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let answer: Value = s
-        .post_authenticated("/introspect", &reader, &[("token", child)])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer = s.introspect(&reader, child).await;
     assert_eq!(answer, serde_json::json!({"active": false}));
     // and a revoked subject cannot be exchanged
     let r = exchange(
@@ -252,18 +235,13 @@ async fn invalid_subjects_and_missing_resources_are_refused() {
     let r = exchange(&s, &client, &root, &[], None).await;
     assert_eq!(error(r).await["error"], "invalid_target");
     // an unauthenticated exchange
-    let r = s
-        .post(
-            "/token",
-            None,
-            &[
-                ("grant_type", EXCHANGE),
-                ("subject_token", root.as_str()),
-                ("subject_token_type", JWT),
-                ("resource", RESOURCE),
-            ],
-        )
-        .await;
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", root.as_str()),
+        ("subject_token_type", JWT),
+        ("resource", RESOURCE),
+    ];
+    let r = s.post("/token", None, &form).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -272,20 +250,8 @@ async fn a_bound_subject_needs_a_proof_by_its_key_and_binds_the_child() {
     let s = start().await;
     let client = s.workload("files:*").await;
     let holder = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = holder
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
-    let r = s
-        .http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .header("DPoP", proof)
-        .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
-        .send()
-        .await
-        .unwrap();
-    let bound: Value = r.json().await.unwrap();
-    let bound = bound["access_token"].as_str().unwrap();
+    let bound = bound_passport(&s, &client, &holder, None, now()).await;
+    let bound = bound.as_str();
 
     // a thief without the key: no proof, or a proof by another key
     let r = exchange(&s, &client, bound, &[("resource", RESOURCE)], None).await;

@@ -11,11 +11,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, start, start_with};
-use crate::exchange::{EXCHANGE, links, now};
+use crate::exchange::{ID_TOKEN, exchange_of, links, now};
 
-const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
-
-async fn with_upstream() -> (MockOidc, Running) {
+/// A server with the mock provider upstream (and no administrators).
+pub(crate) async fn with_upstream() -> (MockOidc, Running) {
     let mock = MockOidc::start().await;
     let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
     let s = start_with(tempfile::tempdir().unwrap(), |b| b.upstream(provider)).await;
@@ -29,21 +28,7 @@ async fn exchange_id_token(
     extra: &[(&str, &str)],
     proof: Option<&str>,
 ) -> reqwest::Response {
-    let mut form = vec![
-        ("grant_type", EXCHANGE),
-        ("subject_token", id_token),
-        ("subject_token_type", ID_TOKEN),
-    ];
-    form.extend_from_slice(extra);
-    let mut request = s
-        .http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .form(&form);
-    if let Some(proof) = proof {
-        request = request.header("DPoP", proof);
-    }
-    request.send().await.unwrap()
+    exchange_of(s, client, id_token, ID_TOKEN, extra, proof).await
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::code_grant::{client, code_for, ok, redeem, refresh};
 use crate::endpoints::{RESOURCE, Running, expect_refusal};
 use crate::exchange::{CHILD_RESOURCE, exchange, links, now};
-use crate::kill_switch::{active_at, admin_server, api, id_token};
+use crate::kill_switch::{admin_server, api, id_token};
 
 /// The leaf's `jti` (a bundle lists the leaf first).
 fn jti(bundle: &str) -> String {
@@ -101,7 +101,7 @@ async fn states_and_lineage_through_rotation_delegation_expiry_and_revocation() 
     assert_eq!(three["principal"], "alice");
     assert!(three["expires_in"].as_i64().unwrap() > 0);
     // a rotated passport stays valid until it expires
-    assert!(active_at(&s.url, &a, &first).await);
+    assert!(s.active(&a, &first).await);
 
     // filters
     let rotated = registry(&s, &auditor, "?state=rotated").await;
@@ -128,7 +128,7 @@ async fn states_and_lineage_through_rotation_delegation_expiry_and_revocation() 
     assert_eq!(row(&rows, &p2)["state"], "revoked");
     assert_eq!(row(&rows, &p2)["revoked_reason"], "direct");
     assert_eq!(row(&rows, &c)["revoked_reason"], "cascaded");
-    assert!(!active_at(&s.url, &a, &child).await);
+    assert!(!s.active(&a, &child).await);
     // again: nothing more; unknown: 404
     let r = api(
         &s,

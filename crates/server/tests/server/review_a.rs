@@ -8,9 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::endpoints::{RESOURCE, Running, expect_refusal, start, start_with};
-use crate::exchange::{CHILD_RESOURCE, EXCHANGE, JWT, exchange, links, now};
-
-const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+use crate::exchange::{CHILD_RESOURCE, ID_TOKEN, JWT, exchange, exchange_of, links, now};
+use crate::id_token_exchange::with_upstream;
 
 /// Finding 1: a bearer passport is an audience-restricted credential (RFC
 /// 8707, RFC 9700 §4.10). A resource server that received one (here:
@@ -93,27 +92,9 @@ async fn finding_2_an_unbound_actor_token_cannot_name_its_agent_for_someone_else
     .await;
 }
 
-async fn with_upstream() -> (MockOidc, Running) {
-    let mock = MockOidc::start().await;
-    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-    let s = start_with(tempfile::tempdir().unwrap(), |b| b.upstream(provider)).await;
-    (mock, s)
-}
-
 async fn exchange_id_token(s: &Running, client: &WorkloadClient, id_token: &str) -> Value {
-    let r = s
-        .http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .form(&[
-            ("grant_type", EXCHANGE),
-            ("subject_token", id_token),
-            ("subject_token_type", ID_TOKEN),
-            ("resource", RESOURCE),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let extra = [("resource", RESOURCE)];
+    let r = exchange_of(s, client, id_token, ID_TOKEN, &extra, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.unwrap()
 }

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::clients::{FixedResolver, KeyClient, document_server, public_client, revoke_with};
-use crate::endpoints::{Running, expect_refusal, start, start_with};
+use crate::endpoints::{Running, expect_refusal, start, start_clocked, start_with};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -330,12 +330,7 @@ async fn a_documents_grant_types_bound_what_it_gets() {
 /// person who left keeps an agent minting in their name for a year.
 #[tokio::test]
 async fn a_refresh_family_ends_however_often_it_is_used() {
-    let clock = Arc::new(passport_claims::ManualClock::new(now()));
-    let s = start_with(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |b| b.clock(clock)
-    })
-    .await;
+    let (clock, s) = start_clocked(|b| b).await;
     let c = s.registered(&public_client()).await;
     let client_id = c["client_id"].as_str().unwrap().to_owned();
     store_code(&s, &client_id, "the-code").await;
@@ -391,12 +386,7 @@ async fn a_refresh_family_ends_however_often_it_is_used() {
 /// 36 h, not at 47 h.
 #[tokio::test]
 async fn a_rotated_refresh_token_expires_when_its_grant_does() {
-    let clock = Arc::new(passport_claims::ManualClock::new(now()));
-    let s = start_with(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |b| b.clock(clock).refresh_grant_max_lifetime(36 * 3600)
-    })
-    .await;
+    let (clock, s) = start_clocked(|b| b.refresh_grant_max_lifetime(36 * 3600)).await;
     let c = s.registered(&public_client()).await;
     let client_id = c["client_id"].as_str().unwrap().to_owned();
     store_code(&s, &client_id, "the-code").await;
