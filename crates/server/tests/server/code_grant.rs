@@ -14,7 +14,7 @@ use passport_store::server::{ClientKind, NewClient, NewCode, TokenHash};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, start};
+use crate::endpoints::{Credentials, RESOURCE, Running, expect_error, expect_refusal, start};
 
 const REDIRECT: &str = "http://127.0.0.1:9999/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -82,15 +82,10 @@ pub(crate) async fn code_for(
         .unwrap();
 }
 
-async fn post(
-    s: &Running,
-    path: &str,
-    client: &Client,
-    form: &[(&str, &str)],
-    dpop: Option<&str>,
-) -> reqwest::Response {
-    let basic = (client.id.as_str(), client.secret.as_str());
-    s.send(path, Some(basic), form, dpop).await
+impl Credentials for Client {
+    fn basic(&self) -> (&str, &str) {
+        (self.id.as_str(), self.secret.as_str())
+    }
 }
 
 pub(crate) async fn redeem(
@@ -101,7 +96,7 @@ pub(crate) async fn redeem(
 ) -> reqwest::Response {
     let mut form = code_form(code, REDIRECT, Some(VERIFIER));
     form.extend_from_slice(extra);
-    post(s, "/token", client, &form, None).await
+    s.post_as("/token", client, &form, None).await
 }
 
 /// An `authorization_code` request's form.
@@ -127,7 +122,7 @@ pub(crate) async fn refresh(
 ) -> reqwest::Response {
     let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
     form.extend_from_slice(extra);
-    post(s, "/token", client, &form, None).await
+    s.post_as("/token", client, &form, None).await
 }
 
 pub(crate) async fn ok(r: reqwest::Response) -> Value {
@@ -147,12 +142,20 @@ fn claims_of(bundle: &str) -> PassportClaims {
 }
 
 async fn active(s: &Running, client: &Client, token: &str) -> bool {
-    let body = ok(post(s, "/introspect", client, &[("token", token)], None).await).await;
+    let body = ok(s
+        .post_as("/introspect", client, &[("token", token)], None)
+        .await)
+    .await;
     body["active"].as_bool().unwrap()
 }
 
 fn token(body: &Value, member: &str) -> String {
     body[member].as_str().unwrap().to_owned()
+}
+
+/// A token response's passport and refresh token.
+fn tokens(body: &Value) -> (String, String) {
+    (token(body, "access_token"), token(body, "refresh_token"))
 }
 
 /// Runs eight `request`s of `c` at `s` at once; the passports of those
@@ -223,24 +226,24 @@ async fn a_wrong_verifier_is_refused_and_does_not_spend_the_code() {
     let c = client(&s, "app", "files:*").await;
     code_for(&s, &c, "code-v", "files:read", now() + 60).await;
     let wrong = "x".repeat(43);
-    let r = post(
-        &s,
-        "/token",
-        &c,
-        &code_form("code-v", REDIRECT, Some(&wrong)),
-        None,
-    )
-    .await;
+    let r = s
+        .post_as(
+            "/token",
+            &c,
+            &code_form("code-v", REDIRECT, Some(&wrong)),
+            None,
+        )
+        .await;
     refused(r, "pkce_mismatch").await;
     // a malformed verifier is a malformed request
-    let r = post(
-        &s,
-        "/token",
-        &c,
-        &code_form("code-v", REDIRECT, Some("short")),
-        None,
-    )
-    .await;
+    let r = s
+        .post_as(
+            "/token",
+            &c,
+            &code_form("code-v", REDIRECT, Some("short")),
+            None,
+        )
+        .await;
     expect_refusal(
         r,
         StatusCode::BAD_REQUEST,
@@ -256,7 +259,9 @@ async fn a_missing_verifier_is_an_invalid_request() {
     let s = start().await;
     let c = client(&s, "app", "files:*").await;
     code_for(&s, &c, "code-m", "files:read", now() + 60).await;
-    let r = post(&s, "/token", &c, &code_form("code-m", REDIRECT, None), None).await;
+    let r = s
+        .post_as("/token", &c, &code_form("code-m", REDIRECT, None), None)
+        .await;
     let body = expect_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert!(
         body["error_description"]
@@ -276,14 +281,14 @@ async fn a_redirect_uri_one_character_off_is_refused() {
         "http://127.0.0.1:9999/callback/",
         "http://127.0.0.1:9999/callbac",
     ] {
-        let r = post(
-            &s,
-            "/token",
-            &c,
-            &code_form("code-r", off, Some(VERIFIER)),
-            None,
-        )
-        .await;
+        let r = s
+            .post_as(
+                "/token",
+                &c,
+                &code_form("code-r", off, Some(VERIFIER)),
+                None,
+            )
+            .await;
         refused(r, "redirect_uri_mismatch").await;
     }
 }
@@ -334,16 +339,10 @@ async fn refresh_rotates_and_a_reuse_revokes_the_family_and_its_passports() {
     let c = client(&s, "app", "files:*").await;
     code_for(&s, &c, "code-f", "files:read files:write", now() + 60).await;
     let first = ok(redeem(&s, &c, "code-f", &[]).await).await;
-    let (p1, rt1) = (
-        token(&first, "access_token"),
-        token(&first, "refresh_token"),
-    );
+    let (p1, rt1) = tokens(&first);
 
     let second = ok(refresh(&s, &c, &rt1, &[]).await).await;
-    let (p2, rt2) = (
-        token(&second, "access_token"),
-        token(&second, "refresh_token"),
-    );
+    let (p2, rt2) = tokens(&second);
     assert_ne!(rt1, rt2, "rotated");
     assert_eq!(second["scope"], "files:read files:write");
     let claims = claims_of(&p2);
@@ -404,18 +403,18 @@ async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
         .proof("POST", &s.at("/token"), None, None, now())
         .unwrap();
     let form = code_form("code-d", REDIRECT, Some(VERIFIER));
-    let body = ok(post(&s, "/token", &c, &form, Some(&proof)).await).await;
+    let body = ok(s.post_as("/token", &c, &form, Some(&proof)).await).await;
     assert_eq!(body["token_type"], "DPoP");
     let claims = claims_of(&token(&body, "access_token"));
     assert_eq!(claims.cnf_jkt.as_deref(), Some(holder.jkt()));
-    let introspected = ok(post(
-        &s,
-        "/introspect",
-        &c,
-        &[("token", &token(&body, "access_token"))],
-        None,
-    )
-    .await)
+    let introspected = ok(s
+        .post_as(
+            "/introspect",
+            &c,
+            &[("token", &token(&body, "access_token"))],
+            None,
+        )
+        .await)
     .await;
     assert_eq!(introspected["cnf"]["jkt"], holder.jkt());
     let rt = token(&body, "refresh_token");
@@ -431,7 +430,7 @@ async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
         ("grant_type", "refresh_token"),
         ("refresh_token", rt.as_str()),
     ];
-    let r = post(&s, "/token", &c, &form, Some(&proof)).await;
+    let r = s.post_as("/token", &c, &form, Some(&proof)).await;
     expect_refusal(
         r,
         StatusCode::BAD_REQUEST,
@@ -443,7 +442,7 @@ async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
     let proof = holder
         .proof("POST", &s.at("/token"), None, None, now())
         .unwrap();
-    let body = ok(post(&s, "/token", &c, &form, Some(&proof)).await).await;
+    let body = ok(s.post_as("/token", &c, &form, Some(&proof)).await).await;
     assert_eq!(body["token_type"], "DPoP");
     let claims = claims_of(&token(&body, "access_token"));
     assert_eq!(claims.cnf_jkt.as_deref(), Some(holder.jkt()));
@@ -523,25 +522,20 @@ async fn revoking_a_refresh_token_revokes_its_family_and_passports() {
     let rt = token(&second, "refresh_token");
 
     // another client may not revoke it
-    let r = post(&s, "/revoke", &other, &[("token", &rt)], None).await;
+    let r = s.post_as("/revoke", &other, &[("token", &rt)], None).await;
     expect_error(r, StatusCode::BAD_REQUEST, "unauthorized_client").await;
     assert!(active(&s, &c, &token(&second, "access_token")).await);
 
     let form = [("token", rt.as_str()), ("token_type_hint", "refresh_token")];
-    let r = post(&s, "/revoke", &c, &form, None).await;
+    let r = s.post_as("/revoke", &c, &form, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(!active(&s, &c, &token(&first, "access_token")).await);
     assert!(!active(&s, &c, &token(&second, "access_token")).await);
     refused(refresh(&s, &c, &rt, &[]).await, "refresh_token_revoked").await;
     // unknown refresh tokens are 200 (RFC 7009 §2.2)
-    let r = post(
-        &s,
-        "/revoke",
-        &c,
-        &[("token", "no-such-refresh-token")],
-        None,
-    )
-    .await;
+    let r = s
+        .post_as("/revoke", &c, &[("token", "no-such-refresh-token")], None)
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -551,14 +545,14 @@ async fn revoking_the_grants_passport_ends_the_grant() {
     let c = client(&s, "app", "files:*").await;
     code_for(&s, &c, "code-k", "files:read", now() + 60).await;
     let body = ok(redeem(&s, &c, "code-k", &[]).await).await;
-    let r = post(
-        &s,
-        "/revoke",
-        &c,
-        &[("token", &token(&body, "access_token"))],
-        None,
-    )
-    .await;
+    let r = s
+        .post_as(
+            "/revoke",
+            &c,
+            &[("token", &token(&body, "access_token"))],
+            None,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let rt = token(&body, "refresh_token");
     refused(refresh(&s, &c, &rt, &[]).await, "refresh_token_revoked").await;
@@ -591,15 +585,9 @@ async fn a_code_reuse_after_a_rotation_revokes_the_whole_grant() {
     let c = client(&s, "app", "files:*").await;
     code_for(&s, &c, "code-rot", "files:read", now() + 60).await;
     let first = ok(redeem(&s, &c, "code-rot", &[]).await).await;
-    let (p1, rt1) = (
-        token(&first, "access_token"),
-        token(&first, "refresh_token"),
-    );
+    let (p1, rt1) = tokens(&first);
     let second = ok(refresh(&s, &c, &rt1, &[]).await).await;
-    let (p2, rt2) = (
-        token(&second, "access_token"),
-        token(&second, "refresh_token"),
-    );
+    let (p2, rt2) = tokens(&second);
     assert!(active(&s, &c, &p2).await);
 
     refused(redeem(&s, &c, "code-rot", &[]).await, "code_reused").await;

@@ -158,12 +158,11 @@ impl Running {
     pub(crate) async fn post_as(
         &self,
         path: &str,
-        client: &WorkloadClient,
+        client: &impl Credentials,
         form: &[(&str, &str)],
         dpop: Option<&str>,
     ) -> reqwest::Response {
-        let basic = (client.client_id.as_str(), client.secret.expose());
-        self.send(path, Some(basic), form, dpop).await
+        self.send(path, Some(client.basic()), form, dpop).await
     }
 
     pub(crate) async fn token(
@@ -215,6 +214,18 @@ impl Running {
         self.introspect(caller, token).await["active"]
             .as_bool()
             .unwrap()
+    }
+}
+
+/// A client that authenticates with HTTP Basic.
+pub(crate) trait Credentials {
+    /// Its `(client_id, secret)`.
+    fn basic(&self) -> (&str, &str);
+}
+
+impl Credentials for WorkloadClient {
+    fn basic(&self) -> (&str, &str) {
+        (self.client_id.as_str(), self.secret.expose())
     }
 }
 

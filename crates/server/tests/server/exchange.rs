@@ -28,14 +28,13 @@ pub(crate) fn links(bundle: &str) -> Vec<PassportClaims> {
         .collect()
 }
 
-/// `client`'s RFC 8693 exchange at `s` of `subject`, a token of
-/// `subject_type`, with the further form members `extra` and the DPoP
-/// `proof`, if given.
+/// `client`'s RFC 8693 exchange at `s` of the subject token `(token,
+/// type)`, with the further form members `extra` and the DPoP `proof`, if
+/// given.
 pub(crate) async fn exchange_of(
     s: &Running,
     client: &WorkloadClient,
-    subject: &str,
-    subject_type: &str,
+    (subject, subject_type): (&str, &str),
     extra: &[(&str, &str)],
     proof: Option<&str>,
 ) -> reqwest::Response {
@@ -56,7 +55,7 @@ pub(crate) async fn exchange(
     extra: &[(&str, &str)],
     proof: Option<&str>,
 ) -> reqwest::Response {
-    exchange_of(s, client, subject, JWT, extra, proof).await
+    exchange_of(s, client, (subject, JWT), extra, proof).await
 }
 
 /// A passport for `client` (with `scope`, or all of its scopes), bound to

@@ -6,12 +6,14 @@ use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
 use passport_mock_oidc::MockOidc;
 use passport_oidc::{OidcConfig, Provider};
-use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, start, start_with};
 use crate::exchange::{ID_TOKEN, exchange_of, links, now};
+
+/// The form member naming [`RESOURCE`].
+const FOR_RESOURCE: [(&str, &str); 1] = [("resource", RESOURCE)];
 
 /// A server with the mock provider upstream (and no administrators).
 pub(crate) async fn with_upstream() -> (MockOidc, Running) {
@@ -19,16 +21,6 @@ pub(crate) async fn with_upstream() -> (MockOidc, Running) {
     let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
     let s = start_with(tempfile::tempdir().unwrap(), |b| b.upstream(provider)).await;
     (mock, s)
-}
-
-async fn exchange_id_token(
-    s: &Running,
-    client: &WorkloadClient,
-    id_token: &str,
-    extra: &[(&str, &str)],
-    proof: Option<&str>,
-) -> reqwest::Response {
-    exchange_of(s, client, id_token, ID_TOKEN, extra, proof).await
 }
 
 #[tokio::test]
@@ -41,10 +33,10 @@ async fn an_upstream_id_token_yields_a_root_for_its_subject() {
     let proof = key
         .proof("POST", &s.at("/token"), None, None, now())
         .unwrap();
-    let r = exchange_id_token(
+    let r = exchange_of(
         &s,
         &client,
-        &id_token,
+        (&id_token, ID_TOKEN),
         &[("resource", RESOURCE), ("scope", "files:read")],
         Some(&proof),
     )
@@ -70,12 +62,12 @@ async fn an_upstream_id_token_yields_a_root_for_its_subject() {
     assert_eq!(recorded.unwrap().entry.principal, sub);
 
     // the resource is required, and the scopes stay within the client's
-    let r = exchange_id_token(&s, &client, &id_token, &[], None).await;
+    let r = exchange_of(&s, &client, (&id_token, ID_TOKEN), &[], None).await;
     expect_error(r, StatusCode::BAD_REQUEST, "invalid_target").await;
-    let r = exchange_id_token(
+    let r = exchange_of(
         &s,
         &client,
-        &id_token,
+        (&id_token, ID_TOKEN),
         &[("resource", RESOURCE), ("scope", "mail:send")],
         None,
     )
@@ -89,7 +81,7 @@ async fn without_an_upstream_an_id_token_is_an_unsupported_token_type() {
     let mock = MockOidc::start().await;
     let client = s.workload("files:read").await;
     let id_token = mock.mint_id_token(mock.default_claims());
-    let r = exchange_id_token(&s, &client, &id_token, &[("resource", RESOURCE)], None).await;
+    let r = exchange_of(&s, &client, (&id_token, ID_TOKEN), &FOR_RESOURCE, None).await;
     expect_refusal(
         r,
         StatusCode::BAD_REQUEST,
@@ -153,7 +145,7 @@ async fn id_tokens_the_upstream_did_not_issue_for_this_server_are_refused() {
         ),
     ];
     for (what, token, code) in cases {
-        let r = exchange_id_token(&s, &client, &token, &[("resource", RESOURCE)], None).await;
+        let r = exchange_of(&s, &client, (&token, ID_TOKEN), &FOR_RESOURCE, None).await;
         let body = expect_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
         let description = body["error_description"].as_str().unwrap();
         assert!(description.starts_with(code), "{what}: {body}");

@@ -211,5 +211,5 @@ pub(crate) async fn exchange_id_token(
 ) -> reqwest::Response {
     let mut extra = vec![("resource", resource)];
     extra.extend(scope.map(|scope| ("scope", scope)));
-    exchange_of(s, client, id_token, ID_TOKEN, &extra, None).await
+    exchange_of(s, client, (id_token, ID_TOKEN), &extra, None).await
 }

@@ -94,7 +94,7 @@ async fn finding_2_an_unbound_actor_token_cannot_name_its_agent_for_someone_else
 
 async fn exchange_id_token(s: &Running, client: &WorkloadClient, id_token: &str) -> Value {
     let extra = [("resource", RESOURCE)];
-    let r = exchange_of(s, client, id_token, ID_TOKEN, &extra, None).await;
+    let r = exchange_of(s, client, (id_token, ID_TOKEN), &extra, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.unwrap()
 }
