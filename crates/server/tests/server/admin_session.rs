@@ -230,14 +230,7 @@ impl Admin {
     }
 
     pub(crate) async fn revoked(&self, jti: &str) -> bool {
-        let record = self
-            .running
-            .server
-            .database()
-            .passport(jti)
-            .await
-            .unwrap()
-            .unwrap();
+        let record = self.running.record(jti).await;
         record.revoked_at.is_some()
     }
 }

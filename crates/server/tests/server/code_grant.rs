@@ -14,7 +14,9 @@ use passport_store::server::{ClientKind, NewClient, NewCode, TokenHash};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::endpoints::{Credentials, RESOURCE, Running, expect_error, expect_refusal, start};
+use crate::endpoints::{
+    Credentials, RESOURCE, Running, dpop_refused, expect_error, expect_refusal, start,
+};
 
 const REDIRECT: &str = "http://127.0.0.1:9999/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -205,13 +207,7 @@ async fn a_code_works_once_and_its_reuse_revokes_what_it_issued() {
     assert_eq!(claims.aud, RESOURCE);
     assert_eq!(claims.agent.agent_id, "app");
     assert!(claims.agent.parent_jti.is_none(), "a root passport");
-    let record = s
-        .server
-        .database()
-        .passport(&claims.jti)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = s.record(&claims.jti).await;
     assert_eq!(record.entry.client_id, "app");
     assert!(active(&s, &c, &passport).await);
 
@@ -399,9 +395,7 @@ async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
     let c = client(&s, "app", "files:*").await;
     code_for(&s, &c, "code-d", "files:read", now() + 60).await;
     let holder = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = holder
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&holder);
     let form = code_form("code-d", REDIRECT, Some(VERIFIER));
     let body = ok(s.post_as("/token", &c, &form, Some(&proof)).await).await;
     assert_eq!(body["token_type"], "DPoP");
@@ -423,25 +417,15 @@ async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
     let r = refresh(&s, &c, &rt, &[]).await;
     expect_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
     let thief = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = thief
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&thief);
     let form = [
         ("grant_type", "refresh_token"),
         ("refresh_token", rt.as_str()),
     ];
     let r = s.post_as("/token", &c, &form, Some(&proof)).await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "dpop_key_mismatch",
-    )
-    .await;
+    dpop_refused(r, "dpop_key_mismatch").await;
 
-    let proof = holder
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&holder);
     let body = ok(s.post_as("/token", &c, &form, Some(&proof)).await).await;
     assert_eq!(body["token_type"], "DPoP");
     let claims = claims_of(&token(&body, "access_token"));

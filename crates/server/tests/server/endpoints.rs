@@ -10,7 +10,7 @@ use passport_jose::Algorithm;
 use passport_server::rate_limit::RateLimit;
 use passport_server::{Server, ServerBuilder, WorkloadClient};
 use passport_status::{ListExpectations, StatusListToken};
-use passport_store::server::{Database, PassportState};
+use passport_store::server::{Database, PassportState, RegistryRecord};
 use passport_verifier::InMemoryKeyStore;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -199,6 +199,18 @@ impl Running {
         self.post_as(path, client, form, None).await
     }
 
+    /// The registry's record of the passport `jti` (which must exist).
+    pub(crate) async fn record(&self, jti: &str) -> RegistryRecord {
+        let record = self.server.database().passport(jti).await.unwrap();
+        record.unwrap()
+    }
+
+    /// A DPoP proof by `key` for a POST to this server's `/token`, now.
+    pub(crate) fn token_proof(&self, key: &DpopKey) -> String {
+        key.proof("POST", &self.at("/token"), None, None, now())
+            .unwrap()
+    }
+
     /// `/introspect`'s answer for `token`, asked by `caller` (it must be
     /// 200).
     pub(crate) async fn introspect(&self, caller: &WorkloadClient, token: &str) -> Value {
@@ -266,6 +278,11 @@ pub(crate) async fn expect_refusal(
     let description = body["error_description"].as_str().unwrap_or_default();
     assert!(description.starts_with(why), "{body}");
     body
+}
+
+/// The answer must be 400 `invalid_dpop_proof` for the reason `why`.
+pub(crate) async fn dpop_refused(response: reqwest::Response, why: &str) {
+    expect_refusal(response, StatusCode::BAD_REQUEST, "invalid_dpop_proof", why).await;
 }
 
 /// The answer must be `status` with the OAuth `error` `code`.
@@ -419,13 +436,7 @@ async fn client_credentials_mints_a_recorded_passport_for_the_owner() {
     assert!(claims.assurance.ial.is_none() && claims.acr.is_none());
     assert!(claims.cnf_jkt.is_none());
     // durable before the response
-    let record = s
-        .server
-        .database()
-        .passport(&claims.jti)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = s.record(&claims.jti).await;
     assert_eq!(record.state, PassportState::Active);
     assert_eq!(record.entry.client_id, client.client_id);
     assert_eq!(record.entry.status_idx, Some(claims.status.unwrap().idx()));
@@ -556,9 +567,7 @@ async fn a_dpop_proof_binds_the_passport_and_its_replay_is_refused() {
     let s = start().await;
     let client = s.workload("files:read").await;
     let key = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = key
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&key);
     let r = dpop_token(&s, &client, &proof).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
@@ -568,26 +577,14 @@ async fn a_dpop_proof_binds_the_passport_and_its_replay_is_refused() {
 
     // the same proof again
     let replayed = dpop_token(&s, &client, &proof).await;
-    expect_refusal(
-        replayed,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "replay:",
-    )
-    .await;
+    dpop_refused(replayed, "replay:").await;
 
     // a proof for another URL
     let proof = key
         .proof("POST", &s.at("/revoke"), None, None, now())
         .unwrap();
     let elsewhere = dpop_token(&s, &client, &proof).await;
-    expect_refusal(
-        elsewhere,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "htu_mismatch:",
-    )
-    .await;
+    dpop_refused(elsewhere, "htu_mismatch:").await;
 }
 
 #[tokio::test]
@@ -663,9 +660,7 @@ async fn introspection_answers_the_verified_passport_or_inactive() {
 
     // a DPoP-bound passport reports its cnf
     let key = DpopKey::generate(Algorithm::EdDSA).unwrap();
-    let proof = key
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&key);
     let bound = access_token(dpop_token(&s, &client, &proof).await).await;
     let answer = s.introspect(&caller, &bound).await;
     assert_eq!(answer["active"], true);
@@ -696,7 +691,7 @@ async fn revocation_requires_client_authentication() {
     expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
     // still active
     let jti = claims_of(&bundle).jti;
-    let record = s.server.database().passport(&jti).await.unwrap().unwrap();
+    let record = s.record(&jti).await;
     assert_eq!(record.state, PassportState::Active);
 }
 
@@ -725,7 +720,7 @@ async fn revocation_revokes_and_introspection_shows_it() {
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert!(r.text().await.unwrap().is_empty(), "RFC 7009: no body");
     let jti = claims_of(&bundle).jti;
-    let record = s.server.database().passport(&jti).await.unwrap().unwrap();
+    let record = s.record(&jti).await;
     assert_eq!(record.state, PassportState::Revoked);
     let answer = s.introspect(&stranger, &bundle).await;
     assert_eq!(answer, serde_json::json!({"active": false}));

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::endpoints::{
-    RESOURCE, Running, access_token, expect_refusal, start, start_clocked, start_with,
+    RESOURCE, Running, access_token, dpop_refused, expect_refusal, start, start_clocked, start_with,
 };
 
 pub(crate) const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -162,12 +162,7 @@ async fn an_exchange_that_widens_the_scope_is_invalid_scope() {
     // exchanged by whoever proves its key
     let key = DpopKey::generate(Algorithm::ES256).unwrap();
     let parent = bound_passport(&s, &orchestrator, &key, Some("files:read"), now()).await;
-    let proof = || {
-        Some(
-            key.proof("POST", &s.at("/token"), None, None, now())
-                .unwrap(),
-        )
-    };
+    let proof = || Some(s.token_proof(&key));
     // within the client's scopes, beyond the parent's
     let r = exchange(
         &s,
@@ -256,22 +251,12 @@ async fn a_bound_subject_needs_a_proof_by_its_key_and_binds_the_child() {
     let r = exchange(&s, &client, bound, &[("resource", RESOURCE)], None).await;
     assert_eq!(error(r).await["error"], "invalid_grant");
     let thief = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = thief
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&thief);
     let r = exchange(&s, &client, bound, &[("resource", RESOURCE)], Some(&proof)).await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "dpop_key_mismatch",
-    )
-    .await;
+    dpop_refused(r, "dpop_key_mismatch").await;
 
     // the holder
-    let proof = holder
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&holder);
     let r = exchange(&s, &client, bound, &[("resource", RESOURCE)], Some(&proof)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();

@@ -30,9 +30,7 @@ async fn an_upstream_id_token_yields_a_root_for_its_subject() {
     let id_token = mock.mint_id_token(mock.default_claims());
     let sub = mock.default_claims()["sub"].as_str().unwrap().to_owned();
     let key = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = key
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&key);
     let r = exchange_of(
         &s,
         &client,

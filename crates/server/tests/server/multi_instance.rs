@@ -38,7 +38,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::code_grant::{client, code_for, ok, redeem, refresh};
-use crate::endpoints::{RESOURCE, Running, cc_form, expect_refusal};
+use crate::endpoints::{RESOURCE, Running, cc_form, dpop_refused, expect_refusal};
 use crate::kill_switch::{ROLES, api_at, id_token, killed};
 use crate::shared_state::{pair, pair_with, wall_clock};
 
@@ -200,22 +200,10 @@ async fn a_dpop_proof_spent_at_one_instances_token_endpoint_is_a_replay_at_the_o
     let body: Value = first.json().await.unwrap();
     assert_eq!(body["token_type"], "DPoP");
     let replay = b.client_credentials(&client, None, Some(&proof)).await;
-    expect_refusal(
-        replay,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "replay:",
-    )
-    .await;
+    dpop_refused(replay, "replay:").await;
     // and back at A, too
     let again = a.client_credentials(&client, None, Some(&proof)).await;
-    expect_refusal(
-        again,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "replay:",
-    )
-    .await;
+    dpop_refused(again, "replay:").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,9 +11,8 @@ use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
 use passport_server::Server;
 use passport_store::server::Database;
-use reqwest::StatusCode;
 
-use crate::endpoints::{Running, access_token, expect_refusal};
+use crate::endpoints::{Running, access_token, dpop_refused};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -95,13 +94,7 @@ async fn two_instances_on_one_postgres_database_act_as_one() {
     let r = a.client_credentials(&client, None, Some(&proof)).await;
     let bundle = access_token(r).await;
     let replay = b.client_credentials(&client, None, Some(&proof)).await;
-    expect_refusal(
-        replay,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "replay:",
-    )
-    .await;
+    dpop_refused(replay, "replay:").await;
 
     // minted at one, introspected and revoked at the other, shown by both
     let answer = b.introspect(&client, &bundle).await;
