@@ -10,6 +10,7 @@ use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::actor_token::delegate_to;
 use crate::endpoints::{
     RESOURCE, Running, access_token, dpop_refused, expect_refusal, start, start_clocked, start_with,
 };
@@ -71,6 +72,17 @@ pub(crate) async fn bound_passport(
     access_token(s.client_credentials(client, scope, Some(&proof)).await).await
 }
 
+/// The answer to an exchange must be 200 with an access token; its body.
+pub(crate) async fn issued(r: reqwest::Response) -> Value {
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    body
+}
+
 pub(crate) async fn error(r: reqwest::Response) -> Value {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     r.json().await.unwrap()
@@ -88,25 +100,8 @@ async fn a_bundle_is_exchanged_for_a_narrower_child_recorded_with_its_parent() {
     // reader, named by its bound passport
     let reader_key = DpopKey::generate(Algorithm::ES256).unwrap();
     let actor = bound_passport(&s, &reader, &reader_key, None, clock.now()).await;
-    let r = exchange(
-        &s,
-        &orchestrator,
-        &parent,
-        &[
-            ("resource", CHILD_RESOURCE),
-            ("scope", "files:read"),
-            ("actor_token", &actor),
-            ("actor_token_type", JWT),
-        ],
-        None,
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(
-        body["issued_token_type"],
-        "urn:ietf:params:oauth:token-type:access_token"
-    );
+    let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
+    let body = issued(r).await;
     assert_eq!(body["token_type"], "DPoP", "held by the reader's key");
     assert_eq!(body["scope"], "files:read");
     let child = body["access_token"].as_str().unwrap();

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, start, start_with};
-use crate::exchange::{ID_TOKEN, exchange_of, links, now};
+use crate::exchange::{ID_TOKEN, exchange_of, issued, links, now};
 
 /// The form member naming [`RESOURCE`].
 const FOR_RESOURCE: [(&str, &str); 1] = [("resource", RESOURCE)];
@@ -39,12 +39,7 @@ async fn an_upstream_id_token_yields_a_root_for_its_subject() {
         Some(&proof),
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(
-        body["issued_token_type"],
-        "urn:ietf:params:oauth:token-type:access_token"
-    );
+    let body = issued(r).await;
     assert_eq!(body["token_type"], "DPoP");
     assert_eq!(body["scope"], "files:read");
     let chain = links(body["access_token"].as_str().unwrap());

@@ -96,6 +96,18 @@ pub(crate) async fn verifier_of(
     }
 }
 
+/// Two instances ([`pair_with`]) signing status lists of `ttl` seconds,
+/// on `clock` moved to the start of a period of `ttl` seconds (a list's
+/// `iat`).
+pub(crate) async fn listing_pair(
+    dir: &tempfile::TempDir,
+    clock: &Arc<ManualClock>,
+    ttl: u64,
+) -> (Running, Running) {
+    clock.advance(ttl as i64 - clock.now().rem_euclid(ttl as i64));
+    pair_with(dir, clock, |builder| builder.status_ttl(ttl)).await
+}
+
 /// A workload client `alice` (`files:*`) registered on A, an
 /// introspecting client registered on B, a passport A minted for alice and
 /// its child B delegated.
@@ -326,9 +338,7 @@ async fn a_kill_switch_engaged_on_one_instance_holds_on_the_other_and_in_its_sta
 async fn each_instance_keeps_its_signed_status_list_until_a_revocation_anywhere_or_its_ttl() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(wall_clock()));
-    // at the start of a period of `ttl` seconds: a list's `iat`
-    clock.advance(LIST_TTL as i64 - clock.now().rem_euclid(LIST_TTL as i64));
-    let (a, b) = pair_with(&dir, &clock, |builder| builder.status_ttl(LIST_TTL)).await;
+    let (a, b) = listing_pair(&dir, &clock, LIST_TTL).await;
     let owner = a.workload_of("alice", "files:*").await;
     let passport = a.mint(&owner, "files:read").await;
 

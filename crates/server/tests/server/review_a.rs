@@ -7,6 +7,7 @@ use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::actor_token::delegate_to;
 use crate::endpoints::{RESOURCE, Running, expect_refusal, start, start_with};
 use crate::exchange::{CHILD_RESOURCE, ID_TOKEN, JWT, exchange, exchange_of, links, now};
 use crate::id_token_exchange::with_upstream;
@@ -62,19 +63,7 @@ async fn finding_2_an_unbound_actor_token_cannot_name_its_agent_for_someone_else
     // the victim agent's bearer passport, as its audience saw it
     let seen = s.mint(&victim_agent, "files:read").await;
     let parent = s.mint(&orchestrator, "files:*").await;
-    let r = exchange(
-        &s,
-        &orchestrator,
-        &parent,
-        &[
-            ("resource", CHILD_RESOURCE),
-            ("scope", "files:read"),
-            ("actor_token", &seen),
-            ("actor_token_type", JWT),
-        ],
-        None,
-    )
-    .await;
+    let r = delegate_to(&s, &orchestrator, &parent, &seen, JWT).await;
     if r.status() == StatusCode::OK {
         let body: Value = r.json().await.unwrap();
         let child = &links(body["access_token"].as_str().unwrap())[0];

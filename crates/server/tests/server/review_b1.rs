@@ -58,6 +58,33 @@ async fn redeem(s: &Running, client_id: &str, code: &str) -> reqwest::Response {
     s.post("/token", None, &form).await
 }
 
+/// Refreshes `token` as the public client `client_id`.
+async fn refresh(s: &Running, client_id: &str, token: &str) -> reqwest::Response {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", client_id),
+    ];
+    s.post("/token", None, &form).await
+}
+
+/// A public client registered at `s` and its code redeemed: the client's
+/// id and the token response.
+async fn public_grant(s: &Running) -> (String, serde_json::Value) {
+    let c = s.registered(&public_client()).await;
+    let client_id = c["client_id"].as_str().unwrap().to_owned();
+    store_code(s, &client_id, "the-code").await;
+    let r = redeem(s, &client_id, "the-code").await;
+    (client_id, r.json().await.unwrap())
+}
+
+/// The refresh family of `token` (which must exist).
+async fn family_of(s: &Running, token: &str) -> passport_store::server::RefreshFamily {
+    let hash = passport_store::server::TokenHash::of(token);
+    let family = s.server.database().refresh_family(&hash).await.unwrap();
+    family.unwrap()
+}
+
 /// Names that render as something else on the consent page: a right-to-left
 /// override (the rest of the line, client id and resource included, is then
 /// shown reversed), an isolate, a zero-width space, a line break.
@@ -331,29 +358,15 @@ async fn a_documents_grant_types_bound_what_it_gets() {
 #[tokio::test]
 async fn a_refresh_family_ends_however_often_it_is_used() {
     let (clock, s) = start_clocked(|b| b).await;
-    let c = s.registered(&public_client()).await;
-    let client_id = c["client_id"].as_str().unwrap().to_owned();
-    store_code(&s, &client_id, "the-code").await;
     let started = clock.now();
-    let r = redeem(&s, &client_id, "the-code").await;
-    let body: serde_json::Value = r.json().await.unwrap();
+    let (client_id, body) = public_grant(&s).await;
     let mut token = body["refresh_token"].as_str().unwrap().to_owned();
     // a refresh every 23 hours, for 400 days
     let mut refreshed_for_days = 0;
     let mut refusal = None;
     for _ in 0..400 {
         clock.advance(23 * 3600);
-        let r = s
-            .post(
-                "/token",
-                None,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &token),
-                    ("client_id", &client_id),
-                ],
-            )
-            .await;
+        let r = refresh(&s, &client_id, &token).await;
         if r.status() != StatusCode::OK {
             refusal = Some(r);
             break;
@@ -387,43 +400,17 @@ async fn a_refresh_family_ends_however_often_it_is_used() {
 #[tokio::test]
 async fn a_rotated_refresh_token_expires_when_its_grant_does() {
     let (clock, s) = start_clocked(|b| b.refresh_grant_max_lifetime(36 * 3600)).await;
-    let c = s.registered(&public_client()).await;
-    let client_id = c["client_id"].as_str().unwrap().to_owned();
-    store_code(&s, &client_id, "the-code").await;
-    let r = redeem(&s, &client_id, "the-code").await;
-    let body: serde_json::Value = r.json().await.unwrap();
-    let refresh = |token: String| {
-        let s = &s;
-        let client_id = client_id.clone();
-        async move {
-            s.post(
-                "/token",
-                None,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &token),
-                    ("client_id", &client_id),
-                ],
-            )
-            .await
-        }
-    };
+    let (client_id, body) = public_grant(&s).await;
     clock.advance(23 * 3600);
-    let r = refresh(body["refresh_token"].as_str().unwrap().to_owned()).await;
+    let r = refresh(&s, &client_id, body["refresh_token"].as_str().unwrap()).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: serde_json::Value = r.json().await.unwrap();
     let token = body["refresh_token"].as_str().unwrap().to_owned();
-    let stored = s
-        .server
-        .database()
-        .refresh_family(&passport_store::server::TokenHash::of(&token))
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = family_of(&s, &token).await;
     assert_eq!(stored.expires_at - (clock.now() - 23 * 3600), 36 * 3600);
     clock.advance(13 * 3600);
     expect_refusal(
-        refresh(token).await,
+        refresh(&s, &client_id, &token).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
         "refresh_grant_expired",
@@ -476,34 +463,11 @@ async fn a_key_set_is_fetched_only_to_verify_an_assertion() {
 #[tokio::test]
 async fn revoking_any_passport_of_a_refresh_family_ends_the_family() {
     let s = start().await;
-    let c = s.registered(&public_client()).await;
-    let client_id = c["client_id"].as_str().unwrap().to_owned();
-    store_code(&s, &client_id, "the-code").await;
-    let body: serde_json::Value = redeem(&s, &client_id, "the-code")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (client_id, body) = public_grant(&s).await;
     let first_passport = body["access_token"].as_str().unwrap().to_owned();
     let mut token = body["refresh_token"].as_str().unwrap().to_owned();
-    let refresh = |token: String| {
-        let s = &s;
-        let client_id = client_id.clone();
-        async move {
-            s.post(
-                "/token",
-                None,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &token),
-                    ("client_id", &client_id),
-                ],
-            )
-            .await
-        }
-    };
     for _ in 0..2 {
-        let r = refresh(token.clone()).await;
+        let r = refresh(&s, &client_id, &token).await;
         assert_eq!(r.status(), StatusCode::OK);
         let body: serde_json::Value = r.json().await.unwrap();
         token = body["refresh_token"].as_str().unwrap().to_owned();
@@ -517,15 +481,10 @@ async fn revoking_any_passport_of_a_refresh_family_ends_the_family() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     // every passport of the family is revoked, the latest included
-    let db = s.server.database();
-    let family = db
-        .refresh_family(&passport_store::server::TokenHash::of(&token))
-        .await
-        .unwrap()
-        .unwrap();
+    let family = family_of(&s, &token).await;
     assert_eq!(family.passports.len(), 3);
     for jti in &family.passports {
-        let record = db.passport(jti).await.unwrap().unwrap();
+        let record = s.record(jti).await;
         assert_ne!(
             record.state,
             passport_store::server::PassportState::Active,
@@ -534,7 +493,7 @@ async fn revoking_any_passport_of_a_refresh_family_ends_the_family() {
     }
     // and the current refresh token is dead
     expect_refusal(
-        refresh(token).await,
+        refresh(&s, &client_id, &token).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
         "refresh_token_revoked",
