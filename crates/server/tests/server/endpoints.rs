@@ -280,6 +280,31 @@ pub(crate) async fn expect_refusal(
     body
 }
 
+/// The answer must be 429 with a `Retry-After` of a second or more; the
+/// answer.
+pub(crate) fn throttled(response: reqwest::Response) -> reqwest::Response {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    response
+}
+
+/// The answer must be [`throttled`], with the OAuth error
+/// `temporarily_unavailable`.
+pub(crate) async fn rate_limited(response: reqwest::Response) {
+    let response = throttled(response);
+    expect_error(
+        response,
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+    )
+    .await;
+}
+
 /// The answer must be 400 `invalid_dpop_proof` for the reason `why`.
 pub(crate) async fn dpop_refused(response: reqwest::Response, why: &str) {
     expect_refusal(response, StatusCode::BAD_REQUEST, "invalid_dpop_proof", why).await;
@@ -546,14 +571,7 @@ async fn token_requests_over_the_limit_get_429_with_retry_after() {
     let form = cc_form(&[]);
     assert_eq!(s.token(&client, &form).await.status(), StatusCode::OK);
     assert_eq!(s.token(&client, &form).await.status(), StatusCode::OK);
-    let r = s.token(&client, &form).await;
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(retry >= 1);
-    expect_error(r, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable").await;
+    rate_limited(s.token(&client, &form).await).await;
 }
 
 // ---- DPoP at /token ----

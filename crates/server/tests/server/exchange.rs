@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::actor_token::delegate_to;
+use crate::code_grant::ok;
 use crate::endpoints::{
     RESOURCE, Running, access_token, dpop_refused, expect_refusal, start, start_clocked, start_with,
 };
@@ -57,6 +58,21 @@ pub(crate) async fn exchange(
     proof: Option<&str>,
 ) -> reqwest::Response {
     exchange_of(s, client, (subject, JWT), extra, proof).await
+}
+
+impl Running {
+    /// A child of `subject` for `resource` and `scope`, exchanged here by
+    /// `client` (the answer must be 200, `no-store`).
+    pub(crate) async fn delegate(
+        &self,
+        client: &WorkloadClient,
+        subject: &str,
+        (resource, scope): (&str, &str),
+    ) -> String {
+        let extra = [("resource", resource), ("scope", scope)];
+        let body = ok(exchange(self, client, subject, &extra, None).await).await;
+        body["access_token"].as_str().unwrap().to_owned()
+    }
 }
 
 /// A passport for `client` (with `scope`, or all of its scopes), bound to

@@ -20,7 +20,7 @@ use crate::code_grant::{client, code_for, ok, redeem, refresh};
 use crate::endpoints::{
     RESOURCE, Running, cc_form, expect_error, expect_refusal, fetch_list, start_with,
 };
-use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links, now};
+use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, links, now};
 use crate::policy_fixture::{exchange_id_token, role_mapping};
 use crate::shared_state::pair_with;
 
@@ -157,19 +157,7 @@ async fn engaging_revokes_what_the_agent_holds_and_blocks_it_until_lifted() {
     let b = s.workload("files:read").await;
     let p1 = s.mint(&a, "files:read").await;
     let p2 = s.mint(&a, "files:write").await;
-    let r = exchange(
-        &s,
-        &a,
-        &p1,
-        &[("resource", CHILD_RESOURCE), ("scope", "files:read")],
-        None,
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let child = r.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let child = s.delegate(&a, &p1, (CHILD_RESOURCE, "files:read")).await;
     let q = s.mint(&b, "files:read").await;
 
     let r = engage(&s, &owner, "agent", &a.client_id).await;

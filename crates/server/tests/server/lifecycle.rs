@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::code_grant::{client, code_for, ok, redeem, refresh};
 use crate::endpoints::{RESOURCE, Running, expect_refusal};
-use crate::exchange::{CHILD_RESOURCE, exchange, links, now};
+use crate::exchange::{CHILD_RESOURCE, links, now};
 use crate::kill_switch::{admin_server, api, id_token};
 
 /// The leaf's `jti` (a bundle lists the leaf first).
@@ -71,15 +71,9 @@ async fn states_and_lineage_through_rotation_delegation_expiry_and_revocation() 
     let r = replace(&s, &a, RESOURCE, &jti(&first)).await;
     let second = ok(r).await["access_token"].as_str().unwrap().to_owned();
     clock.advance(1);
-    let r = exchange(
-        &s,
-        &a,
-        &second,
-        &[("resource", CHILD_RESOURCE), ("scope", "files:read")],
-        None,
-    )
-    .await;
-    let child = ok(r).await["access_token"].as_str().unwrap().to_owned();
+    let child = s
+        .delegate(&a, &second, (CHILD_RESOURCE, "files:read"))
+        .await;
 
     let rows = registry(&s, &auditor, "").await;
     assert_eq!(rows.len(), 3);
@@ -200,15 +194,7 @@ async fn replaces_is_refused_for_anything_but_this_clients_live_root_to_the_same
     )
     .await;
     // a delegated passport
-    let r = exchange(
-        &s,
-        &a,
-        &mine,
-        &[("resource", RESOURCE), ("scope", "files:read")],
-        None,
-    )
-    .await;
-    let child = ok(r).await["access_token"].as_str().unwrap().to_owned();
+    let child = s.delegate(&a, &mine, (RESOURCE, "files:read")).await;
     refused(
         replace(&s, &a, RESOURCE, &jti(&child)).await,
         "replaces: the passport is delegated: exchange its parent again instead",

@@ -122,7 +122,7 @@ async fn family(a: &Running, b: &Running) -> Family {
     let owner = a.workload_of("alice", "files:*").await;
     let caller = b.workload_of("tool", "introspect").await;
     let parent = a.mint(&owner, "files:*").await;
-    let child = b.delegate(&owner, &parent, "files:read").await;
+    let child = b.delegate(&owner, &parent, (RESOURCE, "files:read")).await;
     Family {
         owner,
         caller,

@@ -14,8 +14,7 @@ use passport_store::server::Database;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::endpoints::{RESOURCE, Running, access_token};
-use crate::exchange::exchange;
+use crate::endpoints::{RESOURCE, Running};
 
 pub(crate) fn wall_clock() -> i64 {
     std::time::SystemTime::now()
@@ -69,18 +68,6 @@ impl Running {
         assert_eq!(r.status(), StatusCode::OK, "/revoke");
     }
 
-    /// A child of `subject` for [`RESOURCE`] and `scope`, exchanged here by
-    /// `client`.
-    pub(crate) async fn delegate(
-        &self,
-        client: &WorkloadClient,
-        subject: &str,
-        scope: &str,
-    ) -> String {
-        let extra = [("resource", RESOURCE), ("scope", scope)];
-        access_token(exchange(self, client, subject, &extra, None).await).await
-    }
-
     /// The `kid`s of the JWKS published here, sorted.
     pub(crate) async fn jwks_kids(&self) -> Vec<String> {
         let jwks: Value = self.get("/jwks.json").await.json().await.unwrap();
@@ -126,7 +113,7 @@ async fn a_revocation_on_one_instance_is_refused_at_once_by_the_others_introspec
     let parent = a.mint(&owner, "files:*").await;
     // the child is minted on B, from a parent minted on A (by its holder:
     // a bearer passport is exchanged by no other client)
-    let child = b.delegate(&owner, &parent, "files:read").await;
+    let child = b.delegate(&owner, &parent, (RESOURCE, "files:read")).await;
     // both instances have found both active (and remember it)
     for _ in 0..2 {
         for instance in [&a, &b] {
