@@ -179,6 +179,14 @@ impl Admin {
         (r.status(), r.text().await.unwrap())
     }
 
+    /// The body of the page at `path` for `cookie`, which must answer
+    /// `status`.
+    pub(crate) async fn page_is(&self, path: &str, cookie: &str, status: StatusCode) -> String {
+        let (got, page) = self.page(path, cookie).await;
+        assert_eq!(got, status, "{page}");
+        page
+    }
+
     /// POSTs the registry's revoke form of `jti` with `cookie` and `csrf`.
     pub(crate) async fn revoke(&self, cookie: &str, csrf: &str, jti: &str) -> reqwest::Response {
         let form = [("jti", jti), ("csrf", csrf)];

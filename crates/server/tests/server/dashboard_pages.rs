@@ -199,8 +199,7 @@ async fn posted(r: reqwest::Response) -> (StatusCode, String) {
 async fn an_approver_approves_on_the_page_and_the_request_is_issued() {
     let (a, client, id) = governed_with_pending().await;
     let april = a.session("april").await;
-    let (status, page) = a.page("/admin/approvals", &april).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = a.page_is("/admin/approvals", &april, StatusCode::OK).await;
     for shown in [
         client.client_id.as_str(),
         "prod",
@@ -285,14 +284,14 @@ async fn deciding_needs_a_session_the_approver_role_csrf_and_this_origin() {
 
     // ada (identity admin, resource owner) may not even read the approvals
     let ada = a.session("ada").await;
-    let (status, page) = a.page("/admin/approvals", &ada).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let page = a
+        .page_is("/admin/approvals", &ada, StatusCode::FORBIDDEN)
+        .await;
     assert!(page.contains("auditor"), "{page}");
     assert!(!page.contains(&id), "{page}");
     // carl (auditor) reads them, without the decide forms, and may not decide
     let carl = a.session("carl").await;
-    let (status, page) = a.page("/admin/approvals", &carl).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = a.page_is("/admin/approvals", &carl, StatusCode::OK).await;
     assert!(page.contains(&format!(r#"data-approval="{id}""#)), "{page}");
     assert!(!page.contains(r#"value="approve""#), "{page}");
     let carl_csrf = csrf_of(&page);
@@ -328,8 +327,9 @@ async fn the_kill_switch_form_engages_and_lifts_and_blocks_issuance() {
     assert_eq!(r.status(), StatusCode::OK);
     let (token, _) = issued(r).await;
     let ada = a.session("ada").await;
-    let (status, page) = a.page("/admin/kill-switches", &ada).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = a
+        .page_is("/admin/kill-switches", &ada, StatusCode::OK)
+        .await;
     assert!(page.contains(r#"<label for="kill-subject">"#), "{page}");
     assert!(page.contains("No kill-switch is engaged"), "{page}");
     let csrf = csrf_of(&page);
@@ -455,13 +455,15 @@ async fn kill_switch_forms_need_a_session_an_operator_csrf_and_this_origin() {
 
     // april (approver) may not read them
     let april = a.session("april").await;
-    let (status, page) = a.page("/admin/kill-switches", &april).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let page = a
+        .page_is("/admin/kill-switches", &april, StatusCode::FORBIDDEN)
+        .await;
     assert!(page.contains("insufficient_role"), "{page}");
     // carl (auditor) reads them, without the forms, and may not engage
     let carl = a.session("carl").await;
-    let (status, page) = a.page("/admin/kill-switches", &carl).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = a
+        .page_is("/admin/kill-switches", &carl, StatusCode::OK)
+        .await;
     assert!(!page.contains("Engage kill-switch"), "{page}");
     let (status, page) = post(&carl, None, engage(&csrf_of(&page))).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
@@ -512,13 +514,11 @@ async fn the_audit_page_shows_the_newest_records_to_an_auditor_and_no_token() {
     let r = a.get("/admin/audit", "").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let ada = a.session("ada").await;
-    let (status, page) = a.page("/admin/audit", &ada).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let page = a.page_is("/admin/audit", &ada, StatusCode::FORBIDDEN).await;
     assert!(page.contains("auditor"), "{page}");
 
     let carl = a.session("carl").await;
-    let (status, page) = a.page("/admin/audit", &carl).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = a.page_is("/admin/audit", &carl, StatusCode::OK).await;
     assert!(page.contains(r#"role="log""#), "{page}");
     assert!(page.contains(r#"data-action="issue""#), "{page}");
     assert!(page.contains(&jti), "{page}");
@@ -712,12 +712,12 @@ async fn an_expired_passport_s_bar_stops_and_other_roles_are_sent_or_told() {
             .ends_with("/admin/approvals")
     );
     // an auditor reads it; another role is told why, with the navigation
-    let (status, page) = a.page("/admin/audit", &ada).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let page = a.page_is("/admin/audit", &ada, StatusCode::FORBIDDEN).await;
     assert!(page.contains("Not allowed: "), "{page}");
     assert!(page.contains(r#"<nav aria-label="Dashboard">"#), "{page}");
-    let (status, page) = a.page("/admin/kill-switches", &april).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let page = a
+        .page_is("/admin/kill-switches", &april, StatusCode::FORBIDDEN)
+        .await;
     assert!(page.contains("insufficient_role"), "{page}");
     assert!(!page.contains(&jti), "{page}");
 }

@@ -108,14 +108,8 @@ async fn states_and_lineage_through_rotation_delegation_expiry_and_revocation() 
 
     // revoked: the parent and, by cascade, its child
     let owner = id_token(&mock, "olivia", &["owners"]);
-    let r = api(
-        &s,
-        Some(&owner),
-        Method::POST,
-        &format!("/admin/api/registry/{p2}/revoke"),
-        None,
-    )
-    .await;
+    let revoke_p2 = format!("/admin/api/registry/{p2}/revoke");
+    let r = api(&s, Some(&owner), Method::POST, &revoke_p2, None).await;
     let revoked: Value = ok(r).await;
     assert_eq!(revoked["revoked"], serde_json::json!([p2, c]));
     let rows = registry(&s, &auditor, "").await;
@@ -124,14 +118,7 @@ async fn states_and_lineage_through_rotation_delegation_expiry_and_revocation() 
     assert_eq!(row(&rows, &c)["revoked_reason"], "cascaded");
     assert!(!s.active(&a, &child).await);
     // again: nothing more; unknown: 404
-    let r = api(
-        &s,
-        Some(&owner),
-        Method::POST,
-        &format!("/admin/api/registry/{p2}/revoke"),
-        None,
-    )
-    .await;
+    let r = api(&s, Some(&owner), Method::POST, &revoke_p2, None).await;
     assert_eq!(ok(r).await["revoked"], serde_json::json!([]));
     let r = api(
         &s,
