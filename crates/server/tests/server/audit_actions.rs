@@ -18,7 +18,7 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
 
-use crate::endpoints::Running;
+use crate::endpoints::{Running, no_redirects};
 use crate::policy_fixture::{DEV, PROD, dev_and_prod, jti_of, start_governed};
 
 /// The deployer identity is the one deploying to prod here.
@@ -45,10 +45,7 @@ async fn trail() -> Trail {
         b.policy_reload_interval(Duration::from_secs(3600))
     })
     .await;
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let browser = no_redirects();
     Trail {
         mock,
         s,

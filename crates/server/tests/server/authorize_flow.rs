@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
-use crate::endpoints::{RESOURCE, Running, start, start_with};
+use crate::endpoints::{RESOURCE, Running, authorize_url, no_redirects, start, start_with};
 
 const CLIENT: &str = "app";
 pub(crate) const REDIRECT: &str = "https://app.example/cb";
@@ -53,10 +53,7 @@ async fn flow_with(
     Flow {
         running,
         mock,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        http: no_redirects(),
         verifier: PkceVerifier::generate().unwrap(),
     }
 }
@@ -632,24 +629,8 @@ async fn auto_consent_issues_the_code_right_after_the_login() {
 async fn without_an_upstream_there_is_no_login_and_no_code() {
     let running = start().await;
     register_client(&running, CLIENT, json!({}), "authorization_code").await;
-    let verifier = PkceVerifier::generate().unwrap();
-    let url = url::Url::parse_with_params(
-        &running.at("/authorize"),
-        &[
-            ("response_type", "code"),
-            ("client_id", CLIENT),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", &verifier.challenge_s256()),
-            ("code_challenge_method", "S256"),
-            ("resource", RESOURCE),
-        ],
-    )
-    .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = http.get(url).send().await.unwrap();
+    let url = authorize_url(&running, (CLIENT, REDIRECT), &[]);
+    let response = no_redirects().get(url).send().await.unwrap();
     let page = assert_page(
         response,
         StatusCode::SERVICE_UNAVAILABLE,

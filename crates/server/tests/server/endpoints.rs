@@ -241,6 +241,38 @@ impl Credentials for WorkloadClient {
     }
 }
 
+/// An HTTP client that follows no redirect (each answer as a browser gets
+/// it).
+pub(crate) fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The URL of an authorization request at `s` for the public client
+/// `client_id` and its `redirect_uri`, with a fresh S256 challenge, for
+/// [`RESOURCE`], followed by `extra`.
+pub(crate) fn authorize_url(
+    s: &Running,
+    (client_id, redirect_uri): (&str, &str),
+    extra: &[(&str, &str)],
+) -> url::Url {
+    let challenge = passport_oidc::PkceVerifier::generate()
+        .unwrap()
+        .challenge_s256();
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("resource", RESOURCE),
+    ];
+    params.extend_from_slice(extra);
+    url::Url::parse_with_params(&s.at("/authorize"), &params).unwrap()
+}
+
 /// A `client_credentials` form for [`RESOURCE`], followed by `extra`.
 pub(crate) fn cc_form<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut form = vec![("grant_type", "client_credentials"), ("resource", RESOURCE)];

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use passport_claims::PASSPORT_TYP;
 use passport_dpop::DpopKey;
 use passport_jose::{Algorithm, JwkSet, SigningKey};
-use passport_oidc::{OidcConfig, PkceVerifier, Provider};
+use passport_oidc::{OidcConfig, Provider};
 use passport_server::WorkloadClient;
 use passport_server::client_auth::JWT_BEARER_ASSERTION;
 use passport_store::server::PassportState;
@@ -29,7 +29,8 @@ use serde_json::{Map, Value, json};
 
 use crate::clients::{KeyClient, revoke_with};
 use crate::endpoints::{
-    RESOURCE, Running, dpop_refused, expect_error, expect_refusal, fetch_list, start, start_with,
+    RESOURCE, Running, authorize_url, dpop_refused, expect_error, expect_refusal, fetch_list,
+    no_redirects, start, start_with,
 };
 use crate::exchange::{CHILD_RESOURCE, EXCHANGE, JWT, bound_passport, exchange, links, now};
 
@@ -341,24 +342,10 @@ async fn authorize_at(up: &Upstream, extra: &[(&str, &str)]) -> (Running, reqwes
     .unwrap();
     let s = start_with(tempfile::tempdir().unwrap(), |b| b.upstream(provider)).await;
     crate::authorize_flow::register_client(&s, "app", json!({}), "authorization_code").await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let challenge = PkceVerifier::generate().unwrap().challenge_s256();
-    let mut params = vec![
-        ("response_type", "code"),
-        ("client_id", "app"),
-        ("redirect_uri", crate::authorize_flow::REDIRECT),
-        ("state", "st"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-        ("resource", RESOURCE),
-        ("scope", "tools:read"),
-    ];
+    let mut params = vec![("state", "st"), ("scope", "tools:read")];
     params.extend_from_slice(extra);
-    let url = url::Url::parse_with_params(&s.at("/authorize"), &params).unwrap();
-    (s, http, url.to_string())
+    let url = authorize_url(&s, ("app", crate::authorize_flow::REDIRECT), &params);
+    (s, no_redirects(), url.to_string())
 }
 
 /// The query parameters of `response`'s `Location`, which must be the
@@ -569,10 +556,7 @@ async fn no_administrative_path_answers() {
     let id = client.client_id.clone();
     // `/admin` is the dashboard now: a client's credentials only get the
     // way to the administrators' login (admin_session.rs tests the rest)
-    let r = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let r = no_redirects()
         .get(s.at("/admin"))
         .basic_auth(&id, Some(client.secret.expose()))
         .send()

@@ -8,7 +8,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::actor_token::delegate_to;
-use crate::endpoints::{RESOURCE, Running, expect_refusal, start, start_with};
+use crate::endpoints::{
+    RESOURCE, Running, authorize_url, expect_refusal, no_redirects, start, start_with,
+};
 use crate::exchange::{CHILD_RESOURCE, ID_TOKEN, JWT, exchange, exchange_of, links, now};
 use crate::id_token_exchange::with_upstream;
 
@@ -148,23 +150,8 @@ async fn finding_4_auto_consent_refuses_a_rebound_host() {
         })
         .await
         .unwrap();
-    let verifier = passport_oidc::PkceVerifier::generate().unwrap();
-    let url = url::Url::parse_with_params(
-        &s.at("/authorize"),
-        &[
-            ("response_type", "code"),
-            ("client_id", "app"),
-            ("redirect_uri", "https://app.example/cb"),
-            ("code_challenge", verifier.challenge_s256().as_str()),
-            ("code_challenge_method", "S256"),
-            ("resource", RESOURCE),
-        ],
-    )
-    .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let url = authorize_url(&s, ("app", "https://app.example/cb"), &[]);
+    let http = no_redirects();
     let port = url.port().unwrap();
     let rebound = http
         .get(url.clone())
