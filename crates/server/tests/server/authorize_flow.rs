@@ -39,6 +39,21 @@ async fn flow_with(
     client_metadata: Value,
     configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
 ) -> Flow {
+    let (mock, running) = login_server(configure).await;
+    register_client(&running, CLIENT, client_metadata, "authorization_code").await;
+    Flow {
+        running,
+        mock,
+        http: no_redirects(),
+        verifier: PkceVerifier::generate().unwrap(),
+    }
+}
+
+/// A server with the mock provider upstream, which sends the browser back
+/// to `/authorize/callback`; its builder further `configure`d.
+pub(crate) async fn login_server(
+    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+) -> (MockOidc, Running) {
     let mock = MockOidc::builder()
         .redirect_path("/authorize/callback")
         .start()
@@ -49,13 +64,7 @@ async fn flow_with(
         configure(b.upstream(provider))
     })
     .await;
-    register_client(&running, CLIENT, client_metadata, "authorization_code").await;
-    Flow {
-        running,
-        mock,
-        http: no_redirects(),
-        verifier: PkceVerifier::generate().unwrap(),
-    }
+    (mock, running)
 }
 
 pub(crate) async fn register_client(

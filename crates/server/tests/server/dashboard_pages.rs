@@ -380,18 +380,12 @@ async fn the_kill_switch_form_engages_and_lifts_and_blocks_issuance() {
         format!("kill-switch: agent {}", client.client_id)
     );
 
-    let r = a
-        .post(
-            "/admin/kill-switches/lift",
-            &ada,
-            None,
-            &[
-                ("csrf", &csrf),
-                ("kind", "agent"),
-                ("subject", &client.client_id),
-            ],
-        )
-        .await;
+    let lift = [
+        ("csrf", csrf.as_str()),
+        ("kind", "agent"),
+        ("subject", client.client_id.as_str()),
+    ];
+    let r = a.post("/admin/kill-switches/lift", &ada, None, &lift).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let back = r.headers()[LOCATION].to_str().unwrap().to_owned();
     let (_, page) = a.page(back.strip_prefix(&a.at("")).unwrap(), &ada).await;
@@ -408,20 +402,7 @@ async fn the_kill_switch_form_engages_and_lifts_and_blocks_issuance() {
         StatusCode::OK
     );
     // lifting again: nothing engaged, said on the page
-    let (status, page) = posted(
-        a.post(
-            "/admin/kill-switches/lift",
-            &ada,
-            None,
-            &[
-                ("csrf", &csrf),
-                ("kind", "agent"),
-                ("subject", &client.client_id),
-            ],
-        )
-        .await,
-    )
-    .await;
+    let (status, page) = posted(a.post("/admin/kill-switches/lift", &ada, None, &lift).await).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
     assert!(page.contains("no kill-switch is engaged"), "{page}");
 }

@@ -337,6 +337,16 @@ pub(crate) async fn rate_limited(response: reqwest::Response) {
     .await;
 }
 
+/// The answer must be 403 `access_denied`, its description naming the
+/// administrators' `role` it lacks.
+pub(crate) async fn lacks_role(response: reqwest::Response, role: &str) {
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "access_denied", "{body}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains(role), "{body}");
+}
+
 /// The answer must be 400 `invalid_dpop_proof` for the reason `why`.
 pub(crate) async fn dpop_refused(response: reqwest::Response, why: &str) {
     expect_refusal(response, StatusCode::BAD_REQUEST, "invalid_dpop_proof", why).await;

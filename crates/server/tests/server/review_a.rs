@@ -1,16 +1,13 @@
 //! Security review A of /authorize and the token exchange (issue 13): each
 //! test feeds the attack a finding describes and expects the refusal.
 
-use passport_mock_oidc::MockOidc;
-use passport_oidc::{OidcConfig, Provider};
 use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::actor_token::delegate_to;
-use crate::endpoints::{
-    RESOURCE, Running, authorize_url, expect_refusal, no_redirects, start, start_with,
-};
+use crate::authorize_flow::{REDIRECT, login_server, register_client};
+use crate::endpoints::{RESOURCE, Running, authorize_url, expect_refusal, no_redirects, start};
 use crate::exchange::{CHILD_RESOURCE, ID_TOKEN, JWT, exchange, exchange_of, links, now};
 use crate::id_token_exchange::with_upstream;
 
@@ -123,34 +120,9 @@ async fn finding_3_a_root_never_outlives_the_id_token_it_came_from() {
 /// `/authorize` must answer only requests addressed to the issuer.
 #[tokio::test]
 async fn finding_4_auto_consent_refuses_a_rebound_host() {
-    let mock = MockOidc::builder()
-        .redirect_path("/authorize/callback")
-        .start()
-        .await
-        .unwrap();
-    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-    let s = start_with(tempfile::tempdir().unwrap(), |b| {
-        b.upstream(provider).auto_consent(true)
-    })
-    .await;
-    s.server
-        .database()
-        .insert_client(passport_store::server::NewClient {
-            client_id: "app".into(),
-            kind: passport_store::server::ClientKind::Public,
-            secret_hash: None,
-            auth_method: "none".into(),
-            redirect_uris: vec!["https://app.example/cb".into()],
-            grant_types: vec!["authorization_code".into()],
-            scopes: "tools:read".into(),
-            owner: None,
-            jwks: None,
-            metadata: "{}".into(),
-            created_at: 1_700_000_000,
-        })
-        .await
-        .unwrap();
-    let url = authorize_url(&s, ("app", "https://app.example/cb"), &[]);
+    let (_mock, s) = login_server(|b| b.auto_consent(true)).await;
+    register_client(&s, "app", json!({}), "authorization_code").await;
+    let url = authorize_url(&s, ("app", REDIRECT), &[]);
     let http = no_redirects();
     let port = url.port().unwrap();
     let rebound = http
