@@ -249,6 +249,18 @@ pub(crate) fn csrf_of(page: &str) -> String {
     page[at..].split('"').next().unwrap().to_owned()
 }
 
+/// Reads the event stream `events` until it holds `needle` (10 s at most).
+pub(crate) async fn read_until(events: &mut reqwest::Response, needle: &str, seen: &mut String) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains(needle) {
+            let chunk = events.chunk().await.unwrap().expect("the stream goes on");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle} in {seen}"));
+}
+
 #[tokio::test]
 async fn a_login_gives_a_database_session_with_the_mapped_roles() {
     let a = admin().await;
@@ -556,22 +568,12 @@ async fn the_event_stream_reports_a_revocation_without_reload() {
             .starts_with("text/event-stream")
     );
     let mut seen = String::new();
-    let mut read_until = async |needle: &str, seen: &mut String| {
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while !seen.contains(needle) {
-                let chunk = events.chunk().await.unwrap().expect("the stream goes on");
-                seen.push_str(&String::from_utf8_lossy(&chunk));
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("no {needle} in {seen}"));
-    };
-    read_until(r#""state":"ACTIVE""#, &mut seen).await;
+    read_until(&mut events, r#""state":"ACTIVE""#, &mut seen).await;
     assert!(seen.contains("event: registry"), "{seen}");
     let r = a.revoke(&cookie, &csrf, &jti).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     seen.clear();
-    read_until(r#""state":"REVOKED""#, &mut seen).await;
+    read_until(&mut events, r#""state":"REVOKED""#, &mut seen).await;
     assert!(seen.contains(&jti), "{seen}");
 }
 

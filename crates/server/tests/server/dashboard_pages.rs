@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 
-use crate::admin_session::{Admin, admin, admin_on, csrf_of};
+use crate::admin_session::{Admin, admin, admin_on, csrf_of, read_until};
 use crate::exchange::links;
 use crate::policy_fixture::{DEV, PROD, ask, dev_and_prod, pending, start_governed};
 
@@ -167,18 +167,6 @@ impl Admin {
         )
         .await
     }
-}
-
-/// Reads the event stream `events` until it holds `needle` (10 s at most).
-async fn read_until(events: &mut reqwest::Response, needle: &str, seen: &mut String) {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !seen.contains(needle) {
-            let chunk = events.chunk().await.unwrap().expect("the stream goes on");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {needle} in {seen}"));
 }
 
 /// An issued token and its `jti`.
