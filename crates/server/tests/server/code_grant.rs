@@ -60,6 +60,15 @@ pub(crate) async fn client(s: &Running, id: &str, scopes: &str) -> Client {
     }
 }
 
+/// A server with the client `app` (`files:*`) and its `code` for
+/// `files:read`, valid for a minute.
+async fn app_with_code(code: &str) -> (Running, Client) {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, code, "files:read", now() + 60).await;
+    (s, c)
+}
+
 /// Stores a code for `client`, as `/authorize` does, expiring at `expires_at`.
 pub(crate) async fn code_for(
     s: &Running,
@@ -191,9 +200,7 @@ where
 
 #[tokio::test]
 async fn a_code_works_once_and_its_reuse_revokes_what_it_issued() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-1", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-1").await;
 
     let body = ok(redeem(&s, &c, "code-1", &[("resource", RESOURCE)]).await).await;
     assert_eq!(body["token_type"], "Bearer");
@@ -218,9 +225,7 @@ async fn a_code_works_once_and_its_reuse_revokes_what_it_issued() {
 
 #[tokio::test]
 async fn a_wrong_verifier_is_refused_and_does_not_spend_the_code() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-v", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-v").await;
     let wrong = "x".repeat(43);
     let r = s
         .post_as(
@@ -252,9 +257,7 @@ async fn a_wrong_verifier_is_refused_and_does_not_spend_the_code() {
 
 #[tokio::test]
 async fn a_missing_verifier_is_an_invalid_request() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-m", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-m").await;
     let r = s
         .post_as("/token", &c, &code_form("code-m", REDIRECT, None), None)
         .await;
@@ -269,9 +272,7 @@ async fn a_missing_verifier_is_an_invalid_request() {
 
 #[tokio::test]
 async fn a_redirect_uri_one_character_off_is_refused() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-r", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-r").await;
     for off in [
         "http://127.0.0.1:9999/callbacK",
         "http://127.0.0.1:9999/callback/",
@@ -315,9 +316,7 @@ async fn expired_and_unknown_codes_are_refused() {
 
 #[tokio::test]
 async fn a_resource_other_than_the_codes_is_refused() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-res", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-res").await;
     let r = redeem(
         &s,
         &c,
@@ -391,9 +390,7 @@ async fn refresh_may_narrow_but_never_widen_and_belongs_to_its_client() {
 
 #[tokio::test]
 async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-d", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-d").await;
     let holder = DpopKey::generate(Algorithm::ES256).unwrap();
     let proof = s.token_proof(&holder);
     let form = code_form("code-d", REDIRECT, Some(VERIFIER));
@@ -434,9 +431,8 @@ async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
 
 #[tokio::test]
 async fn of_concurrent_uses_of_one_code_exactly_one_succeeds() {
-    let s = Arc::new(start().await);
-    let c = Arc::new(client(&s, "app", "files:*").await);
-    code_for(&s, &c, "code-race", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-race").await;
+    let (s, c) = (Arc::new(s), Arc::new(c));
     let winners = race(&s, &c, |s, c| async move {
         redeem(&s, &c, "code-race", &[]).await
     })
@@ -451,9 +447,7 @@ async fn of_concurrent_uses_of_one_code_exactly_one_succeeds() {
 /// records) its passport — that first use re-checks the code itself.
 #[tokio::test]
 async fn a_reuse_answers_at_once_whatever_the_first_use_is_doing() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-lost", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-lost").await;
     // a first use that consumed the code and never recorded its passport
     let first = ["never-recorded".to_owned()];
     s.server
@@ -479,9 +473,8 @@ async fn a_reuse_answers_at_once_whatever_the_first_use_is_doing() {
 
 #[tokio::test]
 async fn of_concurrent_uses_of_one_refresh_token_one_succeeds_and_is_revoked() {
-    let s = Arc::new(start().await);
-    let c = Arc::new(client(&s, "app", "files:*").await);
-    code_for(&s, &c, "code-rr", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-rr").await;
+    let (s, c) = (Arc::new(s), Arc::new(c));
     let first = ok(redeem(&s, &c, "code-rr", &[]).await).await;
     let rt = Arc::new(token(&first, "refresh_token"));
     let winners = race(&s, &c, |s, c| {
@@ -525,9 +518,7 @@ async fn revoking_a_refresh_token_revokes_its_family_and_passports() {
 
 #[tokio::test]
 async fn revoking_the_grants_passport_ends_the_grant() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-k", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-k").await;
     let body = ok(redeem(&s, &c, "code-k", &[]).await).await;
     let r = s
         .post_as(
@@ -565,9 +556,7 @@ async fn a_client_without_the_grant_type_is_unauthorized() {
 /// token or the rotated passport.
 #[tokio::test]
 async fn a_code_reuse_after_a_rotation_revokes_the_whole_grant() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-rot", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-rot").await;
     let first = ok(redeem(&s, &c, "code-rot", &[]).await).await;
     let (p1, rt1) = tokens(&first);
     let second = ok(refresh(&s, &c, &rt1, &[]).await).await;
