@@ -4,17 +4,15 @@
 //! actor's key. The actor token is verified in full; an ID token or an
 //! unknown type as `actor_token_type` is refused.
 
-use std::sync::Arc;
-
-use passport_claims::{Actor, Clock as _, ManualClock, PASSPORT_TYP};
+use passport_claims::{Actor, Clock as _, PASSPORT_TYP};
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
 use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::endpoints::{Running, expect_refusal, start_with};
-use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links, now};
+use crate::endpoints::{Running, expect_refusal, start_clocked, start_with};
+use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links};
 
 pub(crate) async fn delegate_to(
     s: &Running,
@@ -44,12 +42,7 @@ async fn actor_refused(r: reqwest::Response, why: &str) {
 
 #[tokio::test]
 async fn the_actor_passport_names_the_childs_agent_act_and_key() {
-    let clock = Arc::new(ManualClock::new(now()));
-    let s = start_with(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |b| b.clock(clock)
-    })
-    .await;
+    let (clock, s) = start_clocked(|b| b).await;
     let orchestrator = s.workload("files:*").await;
     let sub_agent = s.workload("files:read").await;
     let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();
@@ -93,12 +86,7 @@ async fn the_actor_passport_names_the_childs_agent_act_and_key() {
 
 #[tokio::test]
 async fn an_actor_token_that_is_not_an_active_passport_is_refused() {
-    let clock = Arc::new(ManualClock::new(now()));
-    let s = start_with(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |b| b.clock(clock)
-    })
-    .await;
+    let (clock, s) = start_clocked(|b| b).await;
     let orchestrator = s.workload("files:*").await;
     let sub_agent = s.workload("files:read").await;
     let expiring = s.mint(&sub_agent, "files:read").await;
@@ -156,12 +144,7 @@ async fn an_unsupported_actor_token_type_is_invalid_request() {
 
 #[tokio::test]
 async fn the_child_never_outlives_the_actor_passport() {
-    let clock = Arc::new(ManualClock::new(now()));
-    let s = start_with(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |b| b.clock(clock)
-    })
-    .await;
+    let (clock, s) = start_clocked(|b| b).await;
     let orchestrator = s.workload("files:*").await;
     let sub_agent = s.workload("files:read").await;
     let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();

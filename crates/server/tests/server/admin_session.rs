@@ -179,6 +179,14 @@ impl Admin {
         (r.status(), r.text().await.unwrap())
     }
 
+    /// The body of the page at `path` for `cookie`, which must answer
+    /// `status`.
+    pub(crate) async fn page_is(&self, path: &str, cookie: &str, status: StatusCode) -> String {
+        let (got, page) = self.page(path, cookie).await;
+        assert_eq!(got, status, "{page}");
+        page
+    }
+
     /// POSTs the registry's revoke form of `jti` with `cookie` and `csrf`.
     pub(crate) async fn revoke(&self, cookie: &str, csrf: &str, jti: &str) -> reqwest::Response {
         let form = [("jti", jti), ("csrf", csrf)];
@@ -230,14 +238,7 @@ impl Admin {
     }
 
     pub(crate) async fn revoked(&self, jti: &str) -> bool {
-        let record = self
-            .running
-            .server
-            .database()
-            .passport(jti)
-            .await
-            .unwrap()
-            .unwrap();
+        let record = self.running.record(jti).await;
         record.revoked_at.is_some()
     }
 }
@@ -246,6 +247,18 @@ impl Admin {
 pub(crate) fn csrf_of(page: &str) -> String {
     let at = page.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
     page[at..].split('"').next().unwrap().to_owned()
+}
+
+/// Reads the event stream `events` until it holds `needle` (10 s at most).
+pub(crate) async fn read_until(events: &mut reqwest::Response, needle: &str, seen: &mut String) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains(needle) {
+            let chunk = events.chunk().await.unwrap().expect("the stream goes on");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle} in {seen}"));
 }
 
 #[tokio::test]
@@ -555,22 +568,12 @@ async fn the_event_stream_reports_a_revocation_without_reload() {
             .starts_with("text/event-stream")
     );
     let mut seen = String::new();
-    let mut read_until = async |needle: &str, seen: &mut String| {
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while !seen.contains(needle) {
-                let chunk = events.chunk().await.unwrap().expect("the stream goes on");
-                seen.push_str(&String::from_utf8_lossy(&chunk));
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("no {needle} in {seen}"));
-    };
-    read_until(r#""state":"ACTIVE""#, &mut seen).await;
+    read_until(&mut events, r#""state":"ACTIVE""#, &mut seen).await;
     assert!(seen.contains("event: registry"), "{seen}");
     let r = a.revoke(&cookie, &csrf, &jti).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     seen.clear();
-    read_until(r#""state":"REVOKED""#, &mut seen).await;
+    read_until(&mut events, r#""state":"REVOKED""#, &mut seen).await;
     assert!(seen.contains(&jti), "{seen}");
 }
 

@@ -18,7 +18,7 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
 
-use crate::endpoints::Running;
+use crate::endpoints::{Running, lacks_role, no_redirects};
 use crate::policy_fixture::{DEV, PROD, dev_and_prod, jti_of, start_governed};
 
 /// The deployer identity is the one deploying to prod here.
@@ -45,10 +45,7 @@ async fn trail() -> Trail {
         b.policy_reload_interval(Duration::from_secs(3600))
     })
     .await;
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let browser = no_redirects();
     Trail {
         mock,
         s,
@@ -744,16 +741,7 @@ async fn only_an_authenticated_auditor_reads_the_trail() {
                 None,
             )
             .await;
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["error"], "access_denied");
-        assert!(
-            body["error_description"]
-                .as_str()
-                .unwrap()
-                .contains("auditor"),
-            "{body}"
-        );
+        lacks_role(r, "auditor").await;
     }
     // the auditor does
     assert_eq!(t.records().await.len(), 1);

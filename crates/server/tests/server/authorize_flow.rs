@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
-use crate::endpoints::{RESOURCE, Running, start, start_with};
+use crate::endpoints::{RESOURCE, Running, authorize_url, no_redirects, start, start_with};
 
 const CLIENT: &str = "app";
 pub(crate) const REDIRECT: &str = "https://app.example/cb";
@@ -39,6 +39,21 @@ async fn flow_with(
     client_metadata: Value,
     configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
 ) -> Flow {
+    let (mock, running) = login_server(configure).await;
+    register_client(&running, CLIENT, client_metadata, "authorization_code").await;
+    Flow {
+        running,
+        mock,
+        http: no_redirects(),
+        verifier: PkceVerifier::generate().unwrap(),
+    }
+}
+
+/// A server with the mock provider upstream, which sends the browser back
+/// to `/authorize/callback`; its builder further `configure`d.
+pub(crate) async fn login_server(
+    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+) -> (MockOidc, Running) {
     let mock = MockOidc::builder()
         .redirect_path("/authorize/callback")
         .start()
@@ -49,16 +64,7 @@ async fn flow_with(
         configure(b.upstream(provider))
     })
     .await;
-    register_client(&running, CLIENT, client_metadata, "authorization_code").await;
-    Flow {
-        running,
-        mock,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        verifier: PkceVerifier::generate().unwrap(),
-    }
+    (mock, running)
 }
 
 pub(crate) async fn register_client(
@@ -632,24 +638,8 @@ async fn auto_consent_issues_the_code_right_after_the_login() {
 async fn without_an_upstream_there_is_no_login_and_no_code() {
     let running = start().await;
     register_client(&running, CLIENT, json!({}), "authorization_code").await;
-    let verifier = PkceVerifier::generate().unwrap();
-    let url = url::Url::parse_with_params(
-        &running.at("/authorize"),
-        &[
-            ("response_type", "code"),
-            ("client_id", CLIENT),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", &verifier.challenge_s256()),
-            ("code_challenge_method", "S256"),
-            ("resource", RESOURCE),
-        ],
-    )
-    .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = http.get(url).send().await.unwrap();
+    let url = authorize_url(&running, (CLIENT, REDIRECT), &[]);
+    let response = no_redirects().get(url).send().await.unwrap();
     let page = assert_page(
         response,
         StatusCode::SERVICE_UNAVAILABLE,

@@ -3,11 +3,8 @@
 //! subject token's expiry (never extended, at any depth), and a subject
 //! token with `alg: none` or past its expiry is refused.
 
-use std::sync::Arc;
-
 use passport_claims::{
-    AgentId, AgentModel, Audience, Clock as _, IdentityAssertion, ManualClock, PASSPORT_TYP,
-    ScopeSet,
+    AgentId, AgentModel, Audience, Clock as _, IdentityAssertion, PASSPORT_TYP, ScopeSet,
 };
 use passport_issuer::{IssuanceRequest, Issuer};
 use passport_jose::SigningKey;
@@ -15,8 +12,8 @@ use passport_store::server::{KeyState, PassportEntry};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::endpoints::{RESOURCE, Running, expect_refusal, start, start_with};
-use crate::exchange::{CHILD_RESOURCE, error, exchange, links, now};
+use crate::endpoints::{RESOURCE, Running, expect_refusal, start, start_clocked};
+use crate::exchange::{CHILD_RESOURCE, error, exchange, links};
 
 /// A root with no scope at all, signed with the server's own key and
 /// recorded in its registry (no grant mints one: `scope` cannot be empty).
@@ -94,13 +91,8 @@ async fn an_empty_scope_parent_never_yields_a_wider_child() {
 
 #[tokio::test]
 async fn a_child_never_outlives_its_subject_token_at_any_depth() {
-    let clock = Arc::new(ManualClock::new(now()));
     // each child asks for the full 15 minutes from now: more than is left
-    let s = start_with(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |b| b.clock(clock)
-    })
-    .await;
+    let (clock, s) = start_clocked(|b| b).await;
     let client = s.workload("files:*").await;
     let root = s.mint(&client, "files:*").await;
     let root_exp = links(&root)[0].exp;

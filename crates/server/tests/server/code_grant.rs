@@ -3,6 +3,8 @@
 //! `/authorize` does (hashed, with the principal's JSON), since the
 //! authorization endpoint is tested on its own.
 
+use std::sync::Arc;
+
 use passport_claims::{PassportClaims, UnverifiedBundle};
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
@@ -12,7 +14,9 @@ use passport_store::server::{ClientKind, NewClient, NewCode, TokenHash};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, start};
+use crate::endpoints::{
+    Credentials, RESOURCE, Running, dpop_refused, expect_error, expect_refusal, start,
+};
 
 const REDIRECT: &str = "http://127.0.0.1:9999/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -56,6 +60,15 @@ pub(crate) async fn client(s: &Running, id: &str, scopes: &str) -> Client {
     }
 }
 
+/// A server with the client `app` (`files:*`) and its `code` for
+/// `files:read`, valid for a minute.
+async fn app_with_code(code: &str) -> (Running, Client) {
+    let s = start().await;
+    let c = client(&s, "app", "files:*").await;
+    code_for(&s, &c, code, "files:read", now() + 60).await;
+    (s, c)
+}
+
 /// Stores a code for `client`, as `/authorize` does, expiring at `expires_at`.
 pub(crate) async fn code_for(
     s: &Running,
@@ -80,22 +93,10 @@ pub(crate) async fn code_for(
         .unwrap();
 }
 
-async fn post(
-    s: &Running,
-    path: &str,
-    client: &Client,
-    form: &[(&str, &str)],
-    dpop: Option<&str>,
-) -> reqwest::Response {
-    let mut request = s
-        .http
-        .post(s.at(path))
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(form);
-    if let Some(proof) = dpop {
-        request = request.header("DPoP", proof);
+impl Credentials for Client {
+    fn basic(&self) -> (&str, &str) {
+        (self.id.as_str(), self.secret.as_str())
     }
-    request.send().await.unwrap()
 }
 
 pub(crate) async fn redeem(
@@ -106,7 +107,7 @@ pub(crate) async fn redeem(
 ) -> reqwest::Response {
     let mut form = code_form(code, REDIRECT, Some(VERIFIER));
     form.extend_from_slice(extra);
-    post(s, "/token", client, &form, None).await
+    s.post_as("/token", client, &form, None).await
 }
 
 /// An `authorization_code` request's form.
@@ -132,7 +133,7 @@ pub(crate) async fn refresh(
 ) -> reqwest::Response {
     let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
     form.extend_from_slice(extra);
-    post(s, "/token", client, &form, None).await
+    s.post_as("/token", client, &form, None).await
 }
 
 pub(crate) async fn ok(r: reqwest::Response) -> Value {
@@ -152,7 +153,10 @@ fn claims_of(bundle: &str) -> PassportClaims {
 }
 
 async fn active(s: &Running, client: &Client, token: &str) -> bool {
-    let body = ok(post(s, "/introspect", client, &[("token", token)], None).await).await;
+    let body = ok(s
+        .post_as("/introspect", client, &[("token", token)], None)
+        .await)
+    .await;
     body["active"].as_bool().unwrap()
 }
 
@@ -160,11 +164,43 @@ fn token(body: &Value, member: &str) -> String {
     body[member].as_str().unwrap().to_owned()
 }
 
+/// A token response's passport and refresh token.
+fn tokens(body: &Value) -> (String, String) {
+    (token(body, "access_token"), token(body, "refresh_token"))
+}
+
+/// Runs eight `request`s of `c` at `s` at once; the passports of those
+/// answered 200 (every other must be 400 `invalid_grant`).
+async fn race<F, R>(s: &Arc<Running>, c: &Arc<Client>, request: F) -> Vec<String>
+where
+    F: Fn(Arc<Running>, Arc<Client>) -> R,
+    R: Future<Output = reqwest::Response> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let r = request(s.clone(), c.clone());
+        tasks.spawn(async move {
+            let r = r.await;
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (status, body) = done.unwrap();
+        if status == StatusCode::OK {
+            winners.push(token(&body, "access_token"));
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["error"], "invalid_grant", "{body}");
+        }
+    }
+    winners
+}
+
 #[tokio::test]
 async fn a_code_works_once_and_its_reuse_revokes_what_it_issued() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-1", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-1").await;
 
     let body = ok(redeem(&s, &c, "code-1", &[("resource", RESOURCE)]).await).await;
     assert_eq!(body["token_type"], "Bearer");
@@ -178,13 +214,7 @@ async fn a_code_works_once_and_its_reuse_revokes_what_it_issued() {
     assert_eq!(claims.aud, RESOURCE);
     assert_eq!(claims.agent.agent_id, "app");
     assert!(claims.agent.parent_jti.is_none(), "a root passport");
-    let record = s
-        .server
-        .database()
-        .passport(&claims.jti)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = s.record(&claims.jti).await;
     assert_eq!(record.entry.client_id, "app");
     assert!(active(&s, &c, &passport).await);
 
@@ -195,28 +225,26 @@ async fn a_code_works_once_and_its_reuse_revokes_what_it_issued() {
 
 #[tokio::test]
 async fn a_wrong_verifier_is_refused_and_does_not_spend_the_code() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-v", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-v").await;
     let wrong = "x".repeat(43);
-    let r = post(
-        &s,
-        "/token",
-        &c,
-        &code_form("code-v", REDIRECT, Some(&wrong)),
-        None,
-    )
-    .await;
+    let r = s
+        .post_as(
+            "/token",
+            &c,
+            &code_form("code-v", REDIRECT, Some(&wrong)),
+            None,
+        )
+        .await;
     refused(r, "pkce_mismatch").await;
     // a malformed verifier is a malformed request
-    let r = post(
-        &s,
-        "/token",
-        &c,
-        &code_form("code-v", REDIRECT, Some("short")),
-        None,
-    )
-    .await;
+    let r = s
+        .post_as(
+            "/token",
+            &c,
+            &code_form("code-v", REDIRECT, Some("short")),
+            None,
+        )
+        .await;
     expect_refusal(
         r,
         StatusCode::BAD_REQUEST,
@@ -229,10 +257,10 @@ async fn a_wrong_verifier_is_refused_and_does_not_spend_the_code() {
 
 #[tokio::test]
 async fn a_missing_verifier_is_an_invalid_request() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-m", "files:read", now() + 60).await;
-    let r = post(&s, "/token", &c, &code_form("code-m", REDIRECT, None), None).await;
+    let (s, c) = app_with_code("code-m").await;
+    let r = s
+        .post_as("/token", &c, &code_form("code-m", REDIRECT, None), None)
+        .await;
     let body = expect_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert!(
         body["error_description"]
@@ -244,22 +272,20 @@ async fn a_missing_verifier_is_an_invalid_request() {
 
 #[tokio::test]
 async fn a_redirect_uri_one_character_off_is_refused() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-r", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-r").await;
     for off in [
         "http://127.0.0.1:9999/callbacK",
         "http://127.0.0.1:9999/callback/",
         "http://127.0.0.1:9999/callbac",
     ] {
-        let r = post(
-            &s,
-            "/token",
-            &c,
-            &code_form("code-r", off, Some(VERIFIER)),
-            None,
-        )
-        .await;
+        let r = s
+            .post_as(
+                "/token",
+                &c,
+                &code_form("code-r", off, Some(VERIFIER)),
+                None,
+            )
+            .await;
         refused(r, "redirect_uri_mismatch").await;
     }
 }
@@ -290,9 +316,7 @@ async fn expired_and_unknown_codes_are_refused() {
 
 #[tokio::test]
 async fn a_resource_other_than_the_codes_is_refused() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-res", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-res").await;
     let r = redeem(
         &s,
         &c,
@@ -310,16 +334,10 @@ async fn refresh_rotates_and_a_reuse_revokes_the_family_and_its_passports() {
     let c = client(&s, "app", "files:*").await;
     code_for(&s, &c, "code-f", "files:read files:write", now() + 60).await;
     let first = ok(redeem(&s, &c, "code-f", &[]).await).await;
-    let (p1, rt1) = (
-        token(&first, "access_token"),
-        token(&first, "refresh_token"),
-    );
+    let (p1, rt1) = tokens(&first);
 
     let second = ok(refresh(&s, &c, &rt1, &[]).await).await;
-    let (p2, rt2) = (
-        token(&second, "access_token"),
-        token(&second, "refresh_token"),
-    );
+    let (p2, rt2) = tokens(&second);
     assert_ne!(rt1, rt2, "rotated");
     assert_eq!(second["scope"], "files:read files:write");
     let claims = claims_of(&p2);
@@ -372,26 +390,22 @@ async fn refresh_may_narrow_but_never_widen_and_belongs_to_its_client() {
 
 #[tokio::test]
 async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-d", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-d").await;
     let holder = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = holder
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&holder);
     let form = code_form("code-d", REDIRECT, Some(VERIFIER));
-    let body = ok(post(&s, "/token", &c, &form, Some(&proof)).await).await;
+    let body = ok(s.post_as("/token", &c, &form, Some(&proof)).await).await;
     assert_eq!(body["token_type"], "DPoP");
     let claims = claims_of(&token(&body, "access_token"));
     assert_eq!(claims.cnf_jkt.as_deref(), Some(holder.jkt()));
-    let introspected = ok(post(
-        &s,
-        "/introspect",
-        &c,
-        &[("token", &token(&body, "access_token"))],
-        None,
-    )
-    .await)
+    let introspected = ok(s
+        .post_as(
+            "/introspect",
+            &c,
+            &[("token", &token(&body, "access_token"))],
+            None,
+        )
+        .await)
     .await;
     assert_eq!(introspected["cnf"]["jkt"], holder.jkt());
     let rt = token(&body, "refresh_token");
@@ -400,26 +414,16 @@ async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
     let r = refresh(&s, &c, &rt, &[]).await;
     expect_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
     let thief = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = thief
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&thief);
     let form = [
         ("grant_type", "refresh_token"),
         ("refresh_token", rt.as_str()),
     ];
-    let r = post(&s, "/token", &c, &form, Some(&proof)).await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "dpop_key_mismatch",
-    )
-    .await;
+    let r = s.post_as("/token", &c, &form, Some(&proof)).await;
+    dpop_refused(r, "dpop_key_mismatch").await;
 
-    let proof = holder
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
-    let body = ok(post(&s, "/token", &c, &form, Some(&proof)).await).await;
+    let proof = s.token_proof(&holder);
+    let body = ok(s.post_as("/token", &c, &form, Some(&proof)).await).await;
     assert_eq!(body["token_type"], "DPoP");
     let claims = claims_of(&token(&body, "access_token"));
     assert_eq!(claims.cnf_jkt.as_deref(), Some(holder.jkt()));
@@ -427,28 +431,12 @@ async fn a_dpop_bound_code_grant_binds_the_passport_and_its_refreshes() {
 
 #[tokio::test]
 async fn of_concurrent_uses_of_one_code_exactly_one_succeeds() {
-    let s = std::sync::Arc::new(start().await);
-    let c = std::sync::Arc::new(client(&s, "app", "files:*").await);
-    code_for(&s, &c, "code-race", "files:read", now() + 60).await;
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        let (s, c) = (s.clone(), c.clone());
-        tasks.spawn(async move {
-            let r = redeem(&s, &c, "code-race", &[]).await;
-            let status = r.status();
-            (status, r.json::<Value>().await.unwrap())
-        });
-    }
-    let mut winners = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        let (status, body) = done.unwrap();
-        if status == StatusCode::OK {
-            winners.push(token(&body, "access_token"));
-        } else {
-            assert_eq!(status, StatusCode::BAD_REQUEST);
-            assert_eq!(body["error"], "invalid_grant", "{body}");
-        }
-    }
+    let (s, c) = app_with_code("code-race").await;
+    let (s, c) = (Arc::new(s), Arc::new(c));
+    let winners = race(&s, &c, |s, c| async move {
+        redeem(&s, &c, "code-race", &[]).await
+    })
+    .await;
     assert_eq!(winners.len(), 1);
     // the losers were reuses: the winner's passport is revoked
     assert!(!active(&s, &c, &winners[0]).await);
@@ -459,9 +447,7 @@ async fn of_concurrent_uses_of_one_code_exactly_one_succeeds() {
 /// records) its passport — that first use re-checks the code itself.
 #[tokio::test]
 async fn a_reuse_answers_at_once_whatever_the_first_use_is_doing() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-lost", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-lost").await;
     // a first use that consumed the code and never recorded its passport
     let first = ["never-recorded".to_owned()];
     s.server
@@ -487,30 +473,15 @@ async fn a_reuse_answers_at_once_whatever_the_first_use_is_doing() {
 
 #[tokio::test]
 async fn of_concurrent_uses_of_one_refresh_token_one_succeeds_and_is_revoked() {
-    let s = std::sync::Arc::new(start().await);
-    let c = std::sync::Arc::new(client(&s, "app", "files:*").await);
-    code_for(&s, &c, "code-rr", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-rr").await;
+    let (s, c) = (Arc::new(s), Arc::new(c));
     let first = ok(redeem(&s, &c, "code-rr", &[]).await).await;
-    let rt = std::sync::Arc::new(token(&first, "refresh_token"));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        let (s, c, rt) = (s.clone(), c.clone(), rt.clone());
-        tasks.spawn(async move {
-            let r = refresh(&s, &c, &rt, &[]).await;
-            let status = r.status();
-            (status, r.json::<Value>().await.unwrap())
-        });
-    }
-    let mut winners = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        let (status, body) = done.unwrap();
-        if status == StatusCode::OK {
-            winners.push(token(&body, "access_token"));
-        } else {
-            assert_eq!(status, StatusCode::BAD_REQUEST);
-            assert_eq!(body["error"], "invalid_grant", "{body}");
-        }
-    }
+    let rt = Arc::new(token(&first, "refresh_token"));
+    let winners = race(&s, &c, |s, c| {
+        let rt = rt.clone();
+        async move { refresh(&s, &c, &rt, &[]).await }
+    })
+    .await;
     assert_eq!(winners.len(), 1);
     // the others were reuses: the family and the winner's passport are revoked
     assert!(!active(&s, &c, &winners[0]).await);
@@ -528,42 +499,35 @@ async fn revoking_a_refresh_token_revokes_its_family_and_passports() {
     let rt = token(&second, "refresh_token");
 
     // another client may not revoke it
-    let r = post(&s, "/revoke", &other, &[("token", &rt)], None).await;
+    let r = s.post_as("/revoke", &other, &[("token", &rt)], None).await;
     expect_error(r, StatusCode::BAD_REQUEST, "unauthorized_client").await;
     assert!(active(&s, &c, &token(&second, "access_token")).await);
 
     let form = [("token", rt.as_str()), ("token_type_hint", "refresh_token")];
-    let r = post(&s, "/revoke", &c, &form, None).await;
+    let r = s.post_as("/revoke", &c, &form, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(!active(&s, &c, &token(&first, "access_token")).await);
     assert!(!active(&s, &c, &token(&second, "access_token")).await);
     refused(refresh(&s, &c, &rt, &[]).await, "refresh_token_revoked").await;
     // unknown refresh tokens are 200 (RFC 7009 §2.2)
-    let r = post(
-        &s,
-        "/revoke",
-        &c,
-        &[("token", "no-such-refresh-token")],
-        None,
-    )
-    .await;
+    let r = s
+        .post_as("/revoke", &c, &[("token", "no-such-refresh-token")], None)
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn revoking_the_grants_passport_ends_the_grant() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-k", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-k").await;
     let body = ok(redeem(&s, &c, "code-k", &[]).await).await;
-    let r = post(
-        &s,
-        "/revoke",
-        &c,
-        &[("token", &token(&body, "access_token"))],
-        None,
-    )
-    .await;
+    let r = s
+        .post_as(
+            "/revoke",
+            &c,
+            &[("token", &token(&body, "access_token"))],
+            None,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let rt = token(&body, "refresh_token");
     refused(refresh(&s, &c, &rt, &[]).await, "refresh_token_revoked").await;
@@ -592,19 +556,11 @@ async fn a_client_without_the_grant_type_is_unauthorized() {
 /// token or the rotated passport.
 #[tokio::test]
 async fn a_code_reuse_after_a_rotation_revokes_the_whole_grant() {
-    let s = start().await;
-    let c = client(&s, "app", "files:*").await;
-    code_for(&s, &c, "code-rot", "files:read", now() + 60).await;
+    let (s, c) = app_with_code("code-rot").await;
     let first = ok(redeem(&s, &c, "code-rot", &[]).await).await;
-    let (p1, rt1) = (
-        token(&first, "access_token"),
-        token(&first, "refresh_token"),
-    );
+    let (p1, rt1) = tokens(&first);
     let second = ok(refresh(&s, &c, &rt1, &[]).await).await;
-    let (p2, rt2) = (
-        token(&second, "access_token"),
-        token(&second, "refresh_token"),
-    );
+    let (p2, rt2) = tokens(&second);
     assert!(active(&s, &c, &p2).await);
 
     refused(redeem(&s, &c, "code-rot", &[]).await, "code_reused").await;

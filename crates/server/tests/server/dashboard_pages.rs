@@ -14,9 +14,8 @@ use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 
-use crate::admin_session::{Admin, admin, admin_on, csrf_of};
+use crate::admin_session::{Admin, admin, admin_on, csrf_of, read_until};
 use crate::exchange::links;
-use crate::kill_switch::active_at;
 use crate::policy_fixture::{DEV, PROD, ask, dev_and_prod, pending, start_governed};
 
 /// The pipeline identity is the one deploying to prod here.
@@ -170,18 +169,6 @@ impl Admin {
     }
 }
 
-/// Reads the event stream `events` until it holds `needle` (10 s at most).
-async fn read_until(events: &mut reqwest::Response, needle: &str, seen: &mut String) {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !seen.contains(needle) {
-            let chunk = events.chunk().await.unwrap().expect("the stream goes on");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {needle} in {seen}"));
-}
-
 /// An issued token and its `jti`.
 async fn issued(r: reqwest::Response) -> (String, String) {
     assert_eq!(r.status(), StatusCode::OK);
@@ -200,8 +187,7 @@ async fn posted(r: reqwest::Response) -> (StatusCode, String) {
 async fn an_approver_approves_on_the_page_and_the_request_is_issued() {
     let (a, client, id) = governed_with_pending().await;
     let april = a.session("april").await;
-    let (status, page) = a.page("/admin/approvals", &april).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = a.page_is("/admin/approvals", &april, StatusCode::OK).await;
     for shown in [
         client.client_id.as_str(),
         "prod",
@@ -286,14 +272,14 @@ async fn deciding_needs_a_session_the_approver_role_csrf_and_this_origin() {
 
     // ada (identity admin, resource owner) may not even read the approvals
     let ada = a.session("ada").await;
-    let (status, page) = a.page("/admin/approvals", &ada).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let page = a
+        .page_is("/admin/approvals", &ada, StatusCode::FORBIDDEN)
+        .await;
     assert!(page.contains("auditor"), "{page}");
     assert!(!page.contains(&id), "{page}");
     // carl (auditor) reads them, without the decide forms, and may not decide
     let carl = a.session("carl").await;
-    let (status, page) = a.page("/admin/approvals", &carl).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = a.page_is("/admin/approvals", &carl, StatusCode::OK).await;
     assert!(page.contains(&format!(r#"data-approval="{id}""#)), "{page}");
     assert!(!page.contains(r#"value="approve""#), "{page}");
     let carl_csrf = csrf_of(&page);
@@ -329,8 +315,9 @@ async fn the_kill_switch_form_engages_and_lifts_and_blocks_issuance() {
     assert_eq!(r.status(), StatusCode::OK);
     let (token, _) = issued(r).await;
     let ada = a.session("ada").await;
-    let (status, page) = a.page("/admin/kill-switches", &ada).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = a
+        .page_is("/admin/kill-switches", &ada, StatusCode::OK)
+        .await;
     assert!(page.contains(r#"<label for="kill-subject">"#), "{page}");
     assert!(page.contains("No kill-switch is engaged"), "{page}");
     let csrf = csrf_of(&page);
@@ -371,7 +358,7 @@ async fn the_kill_switch_form_engages_and_lifts_and_blocks_issuance() {
     assert_eq!(engaged[0]["subject"], client.client_id.as_str());
     assert_eq!(engaged[0]["engaged_by"], "ada");
     // the agent's passport is inactive, its next request refused
-    assert!(!active_at(&a.running.url, &client, &token).await);
+    assert!(!a.running.active(&client, &token).await);
     let r = a.ask(&client, DEV, "build:x").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
@@ -381,18 +368,12 @@ async fn the_kill_switch_form_engages_and_lifts_and_blocks_issuance() {
         format!("kill-switch: agent {}", client.client_id)
     );
 
-    let r = a
-        .post(
-            "/admin/kill-switches/lift",
-            &ada,
-            None,
-            &[
-                ("csrf", &csrf),
-                ("kind", "agent"),
-                ("subject", &client.client_id),
-            ],
-        )
-        .await;
+    let lift = [
+        ("csrf", csrf.as_str()),
+        ("kind", "agent"),
+        ("subject", client.client_id.as_str()),
+    ];
+    let r = a.post("/admin/kill-switches/lift", &ada, None, &lift).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let back = r.headers()[LOCATION].to_str().unwrap().to_owned();
     let (_, page) = a.page(back.strip_prefix(&a.at("")).unwrap(), &ada).await;
@@ -409,20 +390,7 @@ async fn the_kill_switch_form_engages_and_lifts_and_blocks_issuance() {
         StatusCode::OK
     );
     // lifting again: nothing engaged, said on the page
-    let (status, page) = posted(
-        a.post(
-            "/admin/kill-switches/lift",
-            &ada,
-            None,
-            &[
-                ("csrf", &csrf),
-                ("kind", "agent"),
-                ("subject", &client.client_id),
-            ],
-        )
-        .await,
-    )
-    .await;
+    let (status, page) = posted(a.post("/admin/kill-switches/lift", &ada, None, &lift).await).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
     assert!(page.contains("no kill-switch is engaged"), "{page}");
 }
@@ -456,13 +424,15 @@ async fn kill_switch_forms_need_a_session_an_operator_csrf_and_this_origin() {
 
     // april (approver) may not read them
     let april = a.session("april").await;
-    let (status, page) = a.page("/admin/kill-switches", &april).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let page = a
+        .page_is("/admin/kill-switches", &april, StatusCode::FORBIDDEN)
+        .await;
     assert!(page.contains("insufficient_role"), "{page}");
     // carl (auditor) reads them, without the forms, and may not engage
     let carl = a.session("carl").await;
-    let (status, page) = a.page("/admin/kill-switches", &carl).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = a
+        .page_is("/admin/kill-switches", &carl, StatusCode::OK)
+        .await;
     assert!(!page.contains("Engage kill-switch"), "{page}");
     let (status, page) = post(&carl, None, engage(&csrf_of(&page))).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
@@ -513,13 +483,11 @@ async fn the_audit_page_shows_the_newest_records_to_an_auditor_and_no_token() {
     let r = a.get("/admin/audit", "").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let ada = a.session("ada").await;
-    let (status, page) = a.page("/admin/audit", &ada).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let page = a.page_is("/admin/audit", &ada, StatusCode::FORBIDDEN).await;
     assert!(page.contains("auditor"), "{page}");
 
     let carl = a.session("carl").await;
-    let (status, page) = a.page("/admin/audit", &carl).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = a.page_is("/admin/audit", &carl, StatusCode::OK).await;
     assert!(page.contains(r#"role="log""#), "{page}");
     assert!(page.contains(r#"data-action="issue""#), "{page}");
     assert!(page.contains(&jti), "{page}");
@@ -713,12 +681,12 @@ async fn an_expired_passport_s_bar_stops_and_other_roles_are_sent_or_told() {
             .ends_with("/admin/approvals")
     );
     // an auditor reads it; another role is told why, with the navigation
-    let (status, page) = a.page("/admin/audit", &ada).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let page = a.page_is("/admin/audit", &ada, StatusCode::FORBIDDEN).await;
     assert!(page.contains("Not allowed: "), "{page}");
     assert!(page.contains(r#"<nav aria-label="Dashboard">"#), "{page}");
-    let (status, page) = a.page("/admin/kill-switches", &april).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let page = a
+        .page_is("/admin/kill-switches", &april, StatusCode::FORBIDDEN)
+        .await;
     assert!(page.contains("insufficient_role"), "{page}");
     assert!(!page.contains(&jti), "{page}");
 }

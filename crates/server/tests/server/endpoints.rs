@@ -2,13 +2,15 @@
 //! temporary directory), driven with reqwest. Every security rule is fed
 //! its hostile input and must answer the specific OAuth error.
 
-use passport_claims::{PassportClaims, UnverifiedBundle};
+use std::sync::Arc;
+
+use passport_claims::{ManualClock, PassportClaims, UnverifiedBundle};
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
 use passport_server::rate_limit::RateLimit;
 use passport_server::{Server, ServerBuilder, WorkloadClient};
 use passport_status::{ListExpectations, StatusListToken};
-use passport_store::server::{Database, PassportState};
+use passport_store::server::{Database, PassportState, RegistryRecord};
 use passport_verifier::InMemoryKeyStore;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -48,6 +50,20 @@ pub(crate) async fn start_with(
     let mut running = start_on(path.to_str().unwrap(), configure).await;
     running.dir = Some(dir);
     running
+}
+
+/// A server on a `ManualClock` set to now (the clock too), its builder
+/// further `configure`d.
+pub(crate) async fn start_clocked(
+    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+) -> (Arc<ManualClock>, Running) {
+    let clock = Arc::new(ManualClock::new(now()));
+    let s = start_with(tempfile::tempdir().unwrap(), {
+        let clock = clock.clone();
+        move |b| configure(b.clock(clock))
+    })
+    .await;
+    (clock, s)
 }
 
 /// A server on the SQLite database at `path` (another instance may share it).
@@ -90,11 +106,36 @@ impl Running {
         format!("{}{path}", self.url)
     }
 
+    /// A workload client of `alice` allowed `scopes`.
     pub(crate) async fn workload(&self, scopes: &str) -> WorkloadClient {
+        self.workload_of("alice", scopes).await
+    }
+
+    /// A workload client of `owner` allowed `scopes`.
+    pub(crate) async fn workload_of(&self, owner: &str, scopes: &str) -> WorkloadClient {
         self.server
-            .register_workload_client("alice", scopes)
+            .register_workload_client(owner, scopes)
             .await
             .unwrap()
+    }
+
+    /// POSTs `form` to `path`, with HTTP Basic `(id, secret)` and a `DPoP`
+    /// proof if given: the one request the helpers below send.
+    pub(crate) async fn send(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+        dpop: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.at(path)).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        if let Some(proof) = dpop {
+            request = request.header("DPoP", proof);
+        }
+        request.send().await.unwrap()
     }
 
     /// POSTs `form` to `path`, with HTTP Basic `(id, secret)` if given.
@@ -104,11 +145,24 @@ impl Running {
         basic: Option<(&str, &str)>,
         form: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut request = self.http.post(self.at(path)).form(form);
-        if let Some((id, secret)) = basic {
-            request = request.basic_auth(id, Some(secret));
-        }
-        request.send().await.unwrap()
+        self.send(path, basic, form, None).await
+    }
+
+    /// GETs `path`.
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.at(path)).send().await.unwrap()
+    }
+
+    /// POSTs `form` to `path` as `client` (HTTP Basic), with a `DPoP` proof
+    /// if given.
+    pub(crate) async fn post_as(
+        &self,
+        path: &str,
+        client: &impl Credentials,
+        form: &[(&str, &str)],
+        dpop: Option<&str>,
+    ) -> reqwest::Response {
+        self.send(path, Some(client.basic()), form, dpop).await
     }
 
     pub(crate) async fn token(
@@ -119,20 +173,21 @@ impl Running {
         self.post_authenticated("/token", client, form).await
     }
 
+    /// `client_credentials` for [`RESOURCE`] as `client`, for `scope` (or
+    /// every scope the client may have), DPoP-bound if `dpop` is given.
+    pub(crate) async fn client_credentials(
+        &self,
+        client: &WorkloadClient,
+        scope: Option<&str>,
+        dpop: Option<&str>,
+    ) -> reqwest::Response {
+        let scope = scope.map(|scope| ("scope", scope));
+        let form = cc_form(scope.as_slice());
+        self.post_as("/token", client, &form, dpop).await
+    }
+
     pub(crate) async fn mint(&self, client: &WorkloadClient, scope: &str) -> String {
-        let r = self
-            .token(
-                client,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("resource", RESOURCE),
-                    ("scope", scope),
-                ],
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::OK);
-        let body: Value = r.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_owned()
+        access_token(self.client_credentials(client, Some(scope), None).await).await
     }
 
     pub(crate) async fn post_authenticated(
@@ -141,9 +196,95 @@ impl Running {
         client: &WorkloadClient,
         form: &[(&str, &str)],
     ) -> reqwest::Response {
-        let basic = (client.client_id.as_str(), client.secret.expose());
-        self.post(path, Some(basic), form).await
+        self.post_as(path, client, form, None).await
     }
+
+    /// The registry's record of the passport `jti` (which must exist).
+    pub(crate) async fn record(&self, jti: &str) -> RegistryRecord {
+        let record = self.server.database().passport(jti).await.unwrap();
+        record.unwrap()
+    }
+
+    /// A DPoP proof by `key` for a POST to this server's `/token`, now.
+    pub(crate) fn token_proof(&self, key: &DpopKey) -> String {
+        key.proof("POST", &self.at("/token"), None, None, now())
+            .unwrap()
+    }
+
+    /// `/introspect`'s answer for `token`, asked by `caller` (it must be
+    /// 200).
+    pub(crate) async fn introspect(&self, caller: &WorkloadClient, token: &str) -> Value {
+        let r = self
+            .post_authenticated("/introspect", caller, &[("token", token)])
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    /// `/introspect`'s `active` for `token`, asked by `caller`.
+    pub(crate) async fn active(&self, caller: &WorkloadClient, token: &str) -> bool {
+        self.introspect(caller, token).await["active"]
+            .as_bool()
+            .unwrap()
+    }
+}
+
+/// A client that authenticates with HTTP Basic.
+pub(crate) trait Credentials {
+    /// Its `(client_id, secret)`.
+    fn basic(&self) -> (&str, &str);
+}
+
+impl Credentials for WorkloadClient {
+    fn basic(&self) -> (&str, &str) {
+        (self.client_id.as_str(), self.secret.expose())
+    }
+}
+
+/// An HTTP client that follows no redirect (each answer as a browser gets
+/// it).
+pub(crate) fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The URL of an authorization request at `s` for the public client
+/// `client_id` and its `redirect_uri`, with a fresh S256 challenge, for
+/// [`RESOURCE`], followed by `extra`.
+pub(crate) fn authorize_url(
+    s: &Running,
+    (client_id, redirect_uri): (&str, &str),
+    extra: &[(&str, &str)],
+) -> url::Url {
+    let challenge = passport_oidc::PkceVerifier::generate()
+        .unwrap()
+        .challenge_s256();
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("resource", RESOURCE),
+    ];
+    params.extend_from_slice(extra);
+    url::Url::parse_with_params(&s.at("/authorize"), &params).unwrap()
+}
+
+/// A `client_credentials` form for [`RESOURCE`], followed by `extra`.
+pub(crate) fn cc_form<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![("grant_type", "client_credentials"), ("resource", RESOURCE)];
+    form.extend_from_slice(extra);
+    form
+}
+
+/// The `access_token` of a token response, which must be 200.
+pub(crate) async fn access_token(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
 }
 
 fn claims_of(bundle: &str) -> PassportClaims {
@@ -171,6 +312,46 @@ pub(crate) async fn expect_refusal(
     body
 }
 
+/// The answer must be 429 with a `Retry-After` of a second or more; the
+/// answer.
+pub(crate) fn throttled(response: reqwest::Response) -> reqwest::Response {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    response
+}
+
+/// The answer must be [`throttled`], with the OAuth error
+/// `temporarily_unavailable`.
+pub(crate) async fn rate_limited(response: reqwest::Response) {
+    let response = throttled(response);
+    expect_error(
+        response,
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+    )
+    .await;
+}
+
+/// The answer must be 403 `access_denied`, its description naming the
+/// administrators' `role` it lacks.
+pub(crate) async fn lacks_role(response: reqwest::Response, role: &str) {
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "access_denied", "{body}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains(role), "{body}");
+}
+
+/// The answer must be 400 `invalid_dpop_proof` for the reason `why`.
+pub(crate) async fn dpop_refused(response: reqwest::Response, why: &str) {
+    expect_refusal(response, StatusCode::BAD_REQUEST, "invalid_dpop_proof", why).await;
+}
+
 /// The answer must be `status` with the OAuth `error` `code`.
 pub(crate) async fn expect_error(
     response: reqwest::Response,
@@ -191,15 +372,7 @@ async fn metadata_advertises_only_what_exists() {
         "/.well-known/oauth-authorization-server",
         "/.well-known/openid-configuration",
     ] {
-        let m: Value = s
-            .http
-            .get(s.at(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let m: Value = s.get(path).await.json().await.unwrap();
         assert_eq!(m["issuer"], s.url.as_str());
         assert_eq!(m["token_endpoint"], s.at("/token"));
         // no upstream provider: no /authorize, so no code grant and no
@@ -254,7 +427,7 @@ async fn jwks_publishes_the_signing_key_and_a_restart_reuses_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = start_with(dir, |b| b).await;
     let kid = s.server.kid().to_owned();
-    let r = s.http.get(s.at("/jwks.json")).send().await.unwrap();
+    let r = s.get("/jwks.json").await;
     assert_eq!(r.headers()["cache-control"], "public, max-age=60");
     let jwks: Value = r.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
@@ -271,20 +444,12 @@ async fn jwks_publishes_the_signing_key_and_a_restart_reuses_it() {
 }
 
 pub(crate) async fn fetch_list(s: &Running) -> passport_status::VerifiedStatusList {
-    let r = s.http.get(s.at("/status/1")).send().await.unwrap();
+    let r = s.get("/status/1").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/statuslist+jwt");
     assert_eq!(r.headers()["cache-control"], "public, max-age=60");
     let token = r.text().await.unwrap();
-    let jwks = s
-        .http
-        .get(s.at("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let jwks = s.get("/jwks.json").await.bytes().await.unwrap();
     let keys =
         InMemoryKeyStore::from_jwks(&s.url, &passport_jose::JwkSet::from_json(&jwks).unwrap())
             .unwrap();
@@ -311,7 +476,7 @@ async fn the_status_list_is_signed_and_shows_a_revocation_on_the_next_fetch() {
     let after = fetch_list(&s).await;
     assert_eq!(after.list.get(status.idx()).unwrap(), 1);
 
-    let other = s.http.get(s.at("/status/2")).send().await.unwrap();
+    let other = s.get("/status/2").await;
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
 }
 
@@ -322,14 +487,7 @@ async fn client_credentials_mints_a_recorded_passport_for_the_owner() {
     let s = start().await;
     let client = s.workload("files:* mail:send").await;
     let r = s
-        .token(
-            &client,
-            &[
-                ("grant_type", "client_credentials"),
-                ("resource", RESOURCE),
-                ("scope", "files:read"),
-            ],
-        )
+        .client_credentials(&client, Some("files:read"), None)
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
@@ -345,24 +503,13 @@ async fn client_credentials_mints_a_recorded_passport_for_the_owner() {
     assert!(claims.assurance.ial.is_none() && claims.acr.is_none());
     assert!(claims.cnf_jkt.is_none());
     // durable before the response
-    let record = s
-        .server
-        .database()
-        .passport(&claims.jti)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = s.record(&claims.jti).await;
     assert_eq!(record.state, PassportState::Active);
     assert_eq!(record.entry.client_id, client.client_id);
     assert_eq!(record.entry.status_idx, Some(claims.status.unwrap().idx()));
 
     // no scope asked: everything the client may have
-    let r = s
-        .token(
-            &client,
-            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
-        )
-        .await;
+    let r = s.client_credentials(&client, None, None).await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["scope"], "files:* mail:send");
 }
@@ -374,18 +521,11 @@ async fn a_secret_in_the_body_is_refused_for_a_client_registered_for_basic() {
     // another method and is refused like a wrong secret.
     let s = start().await;
     let client = s.workload("files:read").await;
-    let r = s
-        .post(
-            "/token",
-            None,
-            &[
-                ("grant_type", "client_credentials"),
-                ("resource", RESOURCE),
-                ("client_id", client.client_id.as_str()),
-                ("client_secret", client.secret.expose()),
-            ],
-        )
-        .await;
+    let form = cc_form(&[
+        ("client_id", client.client_id.as_str()),
+        ("client_secret", client.secret.expose()),
+    ]);
+    let r = s.post("/token", None, &form).await;
     expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
 
@@ -394,26 +534,11 @@ async fn no_client_authentication_is_invalid_client() {
     let s = start().await;
     let client = s.workload("files:read").await;
     // nothing at all
-    let r = s
-        .post(
-            "/token",
-            None,
-            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
-        )
-        .await;
+    let r = s.post("/token", None, &cc_form(&[])).await;
     expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
     // a client_id without a secret (the hole authgent-server had)
-    let r = s
-        .post(
-            "/token",
-            None,
-            &[
-                ("grant_type", "client_credentials"),
-                ("resource", RESOURCE),
-                ("client_id", client.client_id.as_str()),
-            ],
-        )
-        .await;
+    let form = cc_form(&[("client_id", client.client_id.as_str())]);
+    let r = s.post("/token", None, &form).await;
     expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
 
@@ -421,13 +546,8 @@ async fn no_client_authentication_is_invalid_client() {
 async fn a_wrong_secret_is_invalid_client_with_a_basic_challenge() {
     let s = start().await;
     let client = s.workload("files:read").await;
-    let r = s
-        .post(
-            "/token",
-            Some((client.client_id.as_str(), "not-the-secret")),
-            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
-        )
-        .await;
+    let wrong = (client.client_id.as_str(), "not-the-secret");
+    let r = s.post("/token", Some(wrong), &cc_form(&[])).await;
     assert!(
         r.headers()["www-authenticate"]
             .to_str()
@@ -437,13 +557,8 @@ async fn a_wrong_secret_is_invalid_client_with_a_basic_challenge() {
     let body = error_of(r, StatusCode::UNAUTHORIZED).await;
     assert_eq!(body["error"], "invalid_client");
     // an unknown client the same
-    let r = s
-        .post(
-            "/token",
-            Some(("nobody", client.secret.expose())),
-            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
-        )
-        .await;
+    let unknown = ("nobody", client.secret.expose());
+    let r = s.post("/token", Some(unknown), &cc_form(&[])).await;
     expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
 
@@ -452,16 +567,7 @@ async fn a_scope_the_client_may_not_have_is_invalid_scope() {
     let s = start().await;
     let client = s.workload("files:read").await;
     for scope in ["files:write", "files:*", "files:read mail:send"] {
-        let r = s
-            .token(
-                &client,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("resource", RESOURCE),
-                    ("scope", scope),
-                ],
-            )
-            .await;
+        let r = s.client_credentials(&client, Some(scope), None).await;
         expect_error(r, StatusCode::BAD_REQUEST, "invalid_scope").await;
     }
 }
@@ -504,30 +610,16 @@ async fn token_requests_over_the_limit_get_429_with_retry_after() {
     })
     .await;
     let client = s.workload("files:read").await;
-    let form = [("grant_type", "client_credentials"), ("resource", RESOURCE)];
+    let form = cc_form(&[]);
     assert_eq!(s.token(&client, &form).await.status(), StatusCode::OK);
     assert_eq!(s.token(&client, &form).await.status(), StatusCode::OK);
-    let r = s.token(&client, &form).await;
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(retry >= 1);
-    expect_error(r, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable").await;
+    rate_limited(s.token(&client, &form).await).await;
 }
 
 // ---- DPoP at /token ----
 
 async fn dpop_token(s: &Running, client: &WorkloadClient, proof: &str) -> reqwest::Response {
-    s.http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .header("DPoP", proof)
-        .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
-        .send()
-        .await
-        .unwrap()
+    s.client_credentials(client, None, Some(proof)).await
 }
 
 #[tokio::test]
@@ -535,9 +627,7 @@ async fn a_dpop_proof_binds_the_passport_and_its_replay_is_refused() {
     let s = start().await;
     let client = s.workload("files:read").await;
     let key = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = key
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&key);
     let r = dpop_token(&s, &client, &proof).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
@@ -547,26 +637,14 @@ async fn a_dpop_proof_binds_the_passport_and_its_replay_is_refused() {
 
     // the same proof again
     let replayed = dpop_token(&s, &client, &proof).await;
-    expect_refusal(
-        replayed,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "replay:",
-    )
-    .await;
+    dpop_refused(replayed, "replay:").await;
 
     // a proof for another URL
     let proof = key
         .proof("POST", &s.at("/revoke"), None, None, now())
         .unwrap();
     let elsewhere = dpop_token(&s, &client, &proof).await;
-    expect_refusal(
-        elsewhere,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "htu_mismatch:",
-    )
-    .await;
+    dpop_refused(elsewhere, "htu_mismatch:").await;
 }
 
 #[tokio::test]
@@ -609,12 +687,9 @@ async fn introspection_requires_client_authentication() {
         .post("/introspect", None, &[("token", bundle.as_str())])
         .await;
     expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let wrong = (client.client_id.as_str(), "wrong");
     let r = s
-        .post(
-            "/introspect",
-            Some((client.client_id.as_str(), "wrong")),
-            &[("token", bundle.as_str())],
-        )
+        .post("/introspect", Some(wrong), &[("token", bundle.as_str())])
         .await;
     expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
@@ -645,20 +720,9 @@ async fn introspection_answers_the_verified_passport_or_inactive() {
 
     // a DPoP-bound passport reports its cnf
     let key = DpopKey::generate(Algorithm::EdDSA).unwrap();
-    let proof = key
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
-    let bound: Value = dpop_token(&s, &client, &proof).await.json().await.unwrap();
-    let answer: Value = s
-        .post_authenticated(
-            "/introspect",
-            &caller,
-            &[("token", bound["access_token"].as_str().unwrap())],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let proof = s.token_proof(&key);
+    let bound = access_token(dpop_token(&s, &client, &proof).await).await;
+    let answer = s.introspect(&caller, &bound).await;
     assert_eq!(answer["active"], true);
     assert_eq!(answer["cnf"]["jkt"], key.jkt());
     assert_eq!(answer["token_type"], "DPoP");
@@ -671,12 +735,7 @@ async fn introspection_answers_the_verified_passport_or_inactive() {
     let other_client = other.workload("files:read").await;
     let foreign = other.mint(&other_client, "files:read").await;
     for token in ["not a token", tampered.as_str(), foreign.as_str()] {
-        let answer: Value = s
-            .post_authenticated("/introspect", &caller, &[("token", token)])
-            .await
-            .json()
-            .await
-            .unwrap();
+        let answer = s.introspect(&caller, token).await;
         assert_eq!(answer, serde_json::json!({"active": false}), "{token:.20}");
     }
 }
@@ -692,7 +751,7 @@ async fn revocation_requires_client_authentication() {
     expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
     // still active
     let jti = claims_of(&bundle).jti;
-    let record = s.server.database().passport(&jti).await.unwrap().unwrap();
+    let record = s.record(&jti).await;
     assert_eq!(record.state, PassportState::Active);
 }
 
@@ -721,14 +780,9 @@ async fn revocation_revokes_and_introspection_shows_it() {
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert!(r.text().await.unwrap().is_empty(), "RFC 7009: no body");
     let jti = claims_of(&bundle).jti;
-    let record = s.server.database().passport(&jti).await.unwrap().unwrap();
+    let record = s.record(&jti).await;
     assert_eq!(record.state, PassportState::Revoked);
-    let answer: Value = s
-        .post_authenticated("/introspect", &stranger, &[("token", &bundle)])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer = s.introspect(&stranger, &bundle).await;
     assert_eq!(answer, serde_json::json!({"active": false}));
     // a second revocation is still 200
     let r = s

@@ -3,19 +3,22 @@
 //! expiry, depth-limited, bound to the caller's DPoP key, recorded with its
 //! parent (so a revocation of the parent reaches it).
 
-use std::sync::Arc;
-
-use passport_claims::{Clock as _, ManualClock, PassportClaims, UnverifiedBundle};
+use passport_claims::{Clock as _, PassportClaims, UnverifiedBundle};
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
 use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::endpoints::{RESOURCE, Running, expect_refusal, start, start_with};
+use crate::actor_token::delegate_to;
+use crate::code_grant::ok;
+use crate::endpoints::{
+    RESOURCE, Running, access_token, dpop_refused, expect_refusal, start, start_clocked, start_with,
+};
 
 pub(crate) const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub(crate) const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub(crate) const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 pub(crate) const CHILD_RESOURCE: &str = "https://files.example/api";
 
 pub(crate) fn links(bundle: &str) -> Vec<PassportClaims> {
@@ -27,6 +30,26 @@ pub(crate) fn links(bundle: &str) -> Vec<PassportClaims> {
         .collect()
 }
 
+/// `client`'s RFC 8693 exchange at `s` of the subject token `(token,
+/// type)`, with the further form members `extra` and the DPoP `proof`, if
+/// given.
+pub(crate) async fn exchange_of(
+    s: &Running,
+    client: &WorkloadClient,
+    (subject, subject_type): (&str, &str),
+    extra: &[(&str, &str)],
+    proof: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", subject_type),
+    ];
+    form.extend_from_slice(extra);
+    s.post_as("/token", client, &form, proof).await
+}
+
+/// [`exchange_of`] a passport bundle.
 pub(crate) async fn exchange(
     s: &Running,
     client: &WorkloadClient,
@@ -34,21 +57,22 @@ pub(crate) async fn exchange(
     extra: &[(&str, &str)],
     proof: Option<&str>,
 ) -> reqwest::Response {
-    let mut form = vec![
-        ("grant_type", EXCHANGE),
-        ("subject_token", subject),
-        ("subject_token_type", JWT),
-    ];
-    form.extend_from_slice(extra);
-    let mut request = s
-        .http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .form(&form);
-    if let Some(proof) = proof {
-        request = request.header("DPoP", proof);
+    exchange_of(s, client, (subject, JWT), extra, proof).await
+}
+
+impl Running {
+    /// A child of `subject` for `resource` and `scope`, exchanged here by
+    /// `client` (the answer must be 200, `no-store`).
+    pub(crate) async fn delegate(
+        &self,
+        client: &WorkloadClient,
+        subject: &str,
+        (resource, scope): (&str, &str),
+    ) -> String {
+        let extra = [("resource", resource), ("scope", scope)];
+        let body = ok(exchange(self, client, subject, &extra, None).await).await;
+        body["access_token"].as_str().unwrap().to_owned()
     }
-    request.send().await.unwrap()
 }
 
 /// A passport for `client` (with `scope`, or all of its scopes), bound to
@@ -61,22 +85,18 @@ pub(crate) async fn bound_passport(
     at: i64,
 ) -> String {
     let proof = key.proof("POST", &s.at("/token"), None, None, at).unwrap();
-    let mut form = vec![("grant_type", "client_credentials"), ("resource", RESOURCE)];
-    if let Some(scope) = scope {
-        form.push(("scope", scope));
-    }
-    let r = s
-        .http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .header("DPoP", proof)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    access_token(s.client_credentials(client, scope, Some(&proof)).await).await
+}
+
+/// The answer to an exchange must be 200 with an access token; its body.
+pub(crate) async fn issued(r: reqwest::Response) -> Value {
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    assert_eq!(
+        body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    body
 }
 
 pub(crate) async fn error(r: reqwest::Response) -> Value {
@@ -86,12 +106,7 @@ pub(crate) async fn error(r: reqwest::Response) -> Value {
 
 #[tokio::test]
 async fn a_bundle_is_exchanged_for_a_narrower_child_recorded_with_its_parent() {
-    let clock = Arc::new(ManualClock::new(now()));
-    let s = start_with(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |b| b.clock(clock)
-    })
-    .await;
+    let (clock, s) = start_clocked(|b| b).await;
     let orchestrator = s.workload("files:*").await;
     let reader = s.workload("files:read").await;
     let parent = s.mint(&orchestrator, "files:*").await;
@@ -101,25 +116,8 @@ async fn a_bundle_is_exchanged_for_a_narrower_child_recorded_with_its_parent() {
     // reader, named by its bound passport
     let reader_key = DpopKey::generate(Algorithm::ES256).unwrap();
     let actor = bound_passport(&s, &reader, &reader_key, None, clock.now()).await;
-    let r = exchange(
-        &s,
-        &orchestrator,
-        &parent,
-        &[
-            ("resource", CHILD_RESOURCE),
-            ("scope", "files:read"),
-            ("actor_token", &actor),
-            ("actor_token_type", JWT),
-        ],
-        None,
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(
-        body["issued_token_type"],
-        "urn:ietf:params:oauth:token-type:access_token"
-    );
+    let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
+    let body = issued(r).await;
     assert_eq!(body["token_type"], "DPoP", "held by the reader's key");
     assert_eq!(body["scope"], "files:read");
     let child = body["access_token"].as_str().unwrap();
@@ -146,12 +144,7 @@ async fn a_bundle_is_exchanged_for_a_narrower_child_recorded_with_its_parent() {
         .post_authenticated("/revoke", &orchestrator, &[("token", &parent)])
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let answer: Value = s
-        .post_authenticated("/introspect", &reader, &[("token", child)])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer = s.introspect(&reader, child).await;
     assert_eq!(answer, serde_json::json!({"active": false}));
     // and a revoked subject cannot be exchanged
     let r = exchange(
@@ -180,12 +173,7 @@ async fn an_exchange_that_widens_the_scope_is_invalid_scope() {
     // exchanged by whoever proves its key
     let key = DpopKey::generate(Algorithm::ES256).unwrap();
     let parent = bound_passport(&s, &orchestrator, &key, Some("files:read"), now()).await;
-    let proof = || {
-        Some(
-            key.proof("POST", &s.at("/token"), None, None, now())
-                .unwrap(),
-        )
-    };
+    let proof = || Some(s.token_proof(&key));
     // within the client's scopes, beyond the parent's
     let r = exchange(
         &s,
@@ -252,18 +240,13 @@ async fn invalid_subjects_and_missing_resources_are_refused() {
     let r = exchange(&s, &client, &root, &[], None).await;
     assert_eq!(error(r).await["error"], "invalid_target");
     // an unauthenticated exchange
-    let r = s
-        .post(
-            "/token",
-            None,
-            &[
-                ("grant_type", EXCHANGE),
-                ("subject_token", root.as_str()),
-                ("subject_token_type", JWT),
-                ("resource", RESOURCE),
-            ],
-        )
-        .await;
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", root.as_str()),
+        ("subject_token_type", JWT),
+        ("resource", RESOURCE),
+    ];
+    let r = s.post("/token", None, &form).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -272,41 +255,19 @@ async fn a_bound_subject_needs_a_proof_by_its_key_and_binds_the_child() {
     let s = start().await;
     let client = s.workload("files:*").await;
     let holder = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = holder
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
-    let r = s
-        .http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .header("DPoP", proof)
-        .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
-        .send()
-        .await
-        .unwrap();
-    let bound: Value = r.json().await.unwrap();
-    let bound = bound["access_token"].as_str().unwrap();
+    let bound = bound_passport(&s, &client, &holder, None, now()).await;
+    let bound = bound.as_str();
 
     // a thief without the key: no proof, or a proof by another key
     let r = exchange(&s, &client, bound, &[("resource", RESOURCE)], None).await;
     assert_eq!(error(r).await["error"], "invalid_grant");
     let thief = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = thief
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&thief);
     let r = exchange(&s, &client, bound, &[("resource", RESOURCE)], Some(&proof)).await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "dpop_key_mismatch",
-    )
-    .await;
+    dpop_refused(r, "dpop_key_mismatch").await;
 
     // the holder
-    let proof = holder
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&holder);
     let r = exchange(&s, &client, bound, &[("resource", RESOURCE)], Some(&proof)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();

@@ -188,13 +188,7 @@ async fn each_environment_caps_the_lifetime_and_is_recorded() {
         assert_eq!(body["expires_in"], ttl, "{body}");
         let claims = links(body["access_token"].as_str().unwrap()).pop().unwrap();
         assert_eq!(claims.exp - claims.iat, ttl);
-        let row =
-            g.s.server
-                .database()
-                .passport(&claims.jti)
-                .await
-                .unwrap()
-                .unwrap();
+        let row = g.s.record(&claims.jti).await;
         assert_eq!(row.entry.environment.as_deref(), Some(env));
         assert_eq!(row.entry.approval_id, None);
     }
@@ -342,13 +336,7 @@ async fn prod_waits_for_another_principal_s_approval_until_it_expires() {
 
     let body = issued(g.ask(&client, PROD, "deploy:run").await).await;
     assert_eq!(body["expires_in"], 45);
-    let row =
-        g.s.server
-            .database()
-            .passport(&jti_of(&body))
-            .await
-            .unwrap()
-            .unwrap();
+    let row = g.s.record(&jti_of(&body)).await;
     assert_eq!(row.entry.approval_id.as_deref(), Some(id.as_str()));
     assert_eq!(row.entry.environment.as_deref(), Some("prod"));
 
@@ -410,7 +398,7 @@ async fn a_delegated_child_is_governed_for_its_own_agent() {
     let child = issued(r).await;
     assert!(child["expires_in"].as_i64().unwrap() <= 120);
     let jti = jti_of(&child);
-    let row = g.s.server.database().passport(&jti).await.unwrap().unwrap();
+    let row = g.s.record(&jti).await;
     assert_eq!(row.entry.environment.as_deref(), Some("dev"));
     // and refused once its identity is disabled
     let r = g
@@ -575,13 +563,7 @@ async fn without_a_policy_nothing_is_governed() {
     let body = issued(r).await;
     assert_eq!(body["expires_in"], 900);
     assert!(s.server.policy_status().is_none());
-    let row = s
-        .server
-        .database()
-        .passport(&jti_of(&body))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = s.record(&jti_of(&body)).await;
     assert_eq!((row.entry.environment, row.entry.approval_id), (None, None));
 }
 

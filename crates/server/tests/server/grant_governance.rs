@@ -74,8 +74,7 @@ impl Setup {
     }
 
     async fn record(&self, jti: &str) -> passport_store::server::RegistryRecord {
-        let db = self.g.s.server.database();
-        db.passport(jti).await.unwrap().unwrap()
+        self.g.s.record(jti).await
     }
 }
 

@@ -6,44 +6,21 @@ use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
 use passport_mock_oidc::MockOidc;
 use passport_oidc::{OidcConfig, Provider};
-use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, start, start_with};
-use crate::exchange::{EXCHANGE, links, now};
+use crate::exchange::{ID_TOKEN, exchange_of, issued, links, now};
 
-const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+/// The form member naming [`RESOURCE`].
+const FOR_RESOURCE: [(&str, &str); 1] = [("resource", RESOURCE)];
 
-async fn with_upstream() -> (MockOidc, Running) {
+/// A server with the mock provider upstream (and no administrators).
+pub(crate) async fn with_upstream() -> (MockOidc, Running) {
     let mock = MockOidc::start().await;
     let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
     let s = start_with(tempfile::tempdir().unwrap(), |b| b.upstream(provider)).await;
     (mock, s)
-}
-
-async fn exchange_id_token(
-    s: &Running,
-    client: &WorkloadClient,
-    id_token: &str,
-    extra: &[(&str, &str)],
-    proof: Option<&str>,
-) -> reqwest::Response {
-    let mut form = vec![
-        ("grant_type", EXCHANGE),
-        ("subject_token", id_token),
-        ("subject_token_type", ID_TOKEN),
-    ];
-    form.extend_from_slice(extra);
-    let mut request = s
-        .http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .form(&form);
-    if let Some(proof) = proof {
-        request = request.header("DPoP", proof);
-    }
-    request.send().await.unwrap()
 }
 
 #[tokio::test]
@@ -53,23 +30,16 @@ async fn an_upstream_id_token_yields_a_root_for_its_subject() {
     let id_token = mock.mint_id_token(mock.default_claims());
     let sub = mock.default_claims()["sub"].as_str().unwrap().to_owned();
     let key = DpopKey::generate(Algorithm::ES256).unwrap();
-    let proof = key
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
-    let r = exchange_id_token(
+    let proof = s.token_proof(&key);
+    let r = exchange_of(
         &s,
         &client,
-        &id_token,
+        (&id_token, ID_TOKEN),
         &[("resource", RESOURCE), ("scope", "files:read")],
         Some(&proof),
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(
-        body["issued_token_type"],
-        "urn:ietf:params:oauth:token-type:access_token"
-    );
+    let body = issued(r).await;
     assert_eq!(body["token_type"], "DPoP");
     assert_eq!(body["scope"], "files:read");
     let chain = links(body["access_token"].as_str().unwrap());
@@ -85,12 +55,12 @@ async fn an_upstream_id_token_yields_a_root_for_its_subject() {
     assert_eq!(recorded.unwrap().entry.principal, sub);
 
     // the resource is required, and the scopes stay within the client's
-    let r = exchange_id_token(&s, &client, &id_token, &[], None).await;
+    let r = exchange_of(&s, &client, (&id_token, ID_TOKEN), &[], None).await;
     expect_error(r, StatusCode::BAD_REQUEST, "invalid_target").await;
-    let r = exchange_id_token(
+    let r = exchange_of(
         &s,
         &client,
-        &id_token,
+        (&id_token, ID_TOKEN),
         &[("resource", RESOURCE), ("scope", "mail:send")],
         None,
     )
@@ -104,7 +74,7 @@ async fn without_an_upstream_an_id_token_is_an_unsupported_token_type() {
     let mock = MockOidc::start().await;
     let client = s.workload("files:read").await;
     let id_token = mock.mint_id_token(mock.default_claims());
-    let r = exchange_id_token(&s, &client, &id_token, &[("resource", RESOURCE)], None).await;
+    let r = exchange_of(&s, &client, (&id_token, ID_TOKEN), &FOR_RESOURCE, None).await;
     expect_refusal(
         r,
         StatusCode::BAD_REQUEST,
@@ -168,7 +138,7 @@ async fn id_tokens_the_upstream_did_not_issue_for_this_server_are_refused() {
         ),
     ];
     for (what, token, code) in cases {
-        let r = exchange_id_token(&s, &client, &token, &[("resource", RESOURCE)], None).await;
+        let r = exchange_of(&s, &client, (&token, ID_TOKEN), &FOR_RESOURCE, None).await;
         let body = expect_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
         let description = body["error_description"].as_str().unwrap();
         assert!(description.starts_with(code), "{what}: {body}");

@@ -7,7 +7,7 @@ use passport_server::WorkloadClient;
 use passport_server::rate_limit::RateLimit;
 use reqwest::StatusCode;
 
-use crate::endpoints::{Running, expect_error, start_with};
+use crate::endpoints::{Running, rate_limited, start_with};
 
 const TWO: RateLimit = RateLimit {
     burst: 2,
@@ -39,16 +39,6 @@ async fn call(
         .unwrap()
 }
 
-async fn limited(r: reqwest::Response) {
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(retry >= 1);
-    expect_error(r, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable").await;
-}
-
 #[tokio::test]
 async fn introspection_is_limited_per_client_and_per_address() {
     let s = start_with(tempfile::tempdir().unwrap(), |b| {
@@ -65,9 +55,9 @@ async fn introspection_is_limited_per_client_and_per_address() {
         assert_eq!(r.status(), StatusCode::OK);
     }
     // the address is spent, for every client
-    limited(call(&s, &here, "/introspect", &b, sb, &token).await).await;
+    rate_limited(call(&s, &here, "/introspect", &b, sb, &token).await).await;
     // from another address: client a is spent, client b is not
-    limited(call(&s, &there, "/introspect", &a, sa, &token).await).await;
+    rate_limited(call(&s, &there, "/introspect", &a, sa, &token).await).await;
     let r = call(&s, &there, "/introspect", &b, sb, &token).await;
     assert_eq!(r.status(), StatusCode::OK);
     // revocation has buckets of its own
@@ -88,7 +78,7 @@ async fn wrong_secrets_spend_the_address_not_the_client() {
         let r = call(&s, &here, "/revoke", &a, "wrong", &token).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    limited(call(&s, &here, "/revoke", &a, a.secret.expose(), &token).await).await;
+    rate_limited(call(&s, &here, "/revoke", &a, a.secret.expose(), &token).await).await;
     // the client's own allowance is untouched by strangers using its id
     let r = call(&s, &there, "/revoke", &a, a.secret.expose(), &token).await;
     assert_eq!(r.status(), StatusCode::OK);

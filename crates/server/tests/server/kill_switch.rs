@@ -5,21 +5,24 @@
 
 use std::sync::{Arc, LazyLock};
 
-use passport_claims::{Clock as _, ManualClock};
+use passport_claims::ManualClock;
 use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
 use passport_mock_oidc::MockOidc;
 use passport_oidc::{OidcConfig, Provider};
-use passport_server::{Server, ServerBuilder, WorkloadClient};
+use passport_server::ServerBuilder;
 use passport_store::server::{Database, KillKind, NewKillSwitch};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::actor_token::delegate_to;
 use crate::code_grant::{client, code_for, ok, redeem, refresh};
-use crate::endpoints::{RESOURCE, Running, expect_error, expect_refusal, fetch_list, start_with};
-use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links, now};
+use crate::endpoints::{
+    RESOURCE, Running, cc_form, expect_error, expect_refusal, fetch_list, start_with,
+};
+use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, links, now};
 use crate::policy_fixture::{exchange_id_token, role_mapping};
+use crate::shared_state::pair_with;
 
 /// The upstream client administrators' API tokens are issued to (the
 /// mapping's `api_client_id`): not the client users log in with.
@@ -91,21 +94,6 @@ pub(crate) async fn api(
     api_at(&s.url, bearer, method, path, body).await
 }
 
-/// `/introspect`'s `active` at `url`, asked by `client`.
-pub(crate) async fn active_at(url: &str, client: &WorkloadClient, token: &str) -> bool {
-    let r = reqwest::Client::new()
-        .post(format!("{url}/introspect"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json::<Value>().await.unwrap()["active"]
-        .as_bool()
-        .unwrap()
-}
-
 async fn engage(s: &Running, bearer: &str, kind: &str, subject: &str) -> reqwest::Response {
     api(
         s,
@@ -126,10 +114,6 @@ async fn lift(s: &Running, bearer: &str, kind: &str, subject: &str) -> reqwest::
         Some(json!({"kind": kind, "subject": subject})),
     )
     .await
-}
-
-fn cc_form() -> [(&'static str, &'static str); 2] {
-    [("grant_type", "client_credentials"), ("resource", RESOURCE)]
 }
 
 /// The answer must be 400 `access_denied` with exactly `description`.
@@ -153,6 +137,13 @@ async fn engaged_only(db: &Database, kind: KillKind, subject: &str) {
     .unwrap();
 }
 
+/// The kill-switches listed at `s` for `bearer`, `query` appended to the
+/// path.
+async fn switches(s: &Running, bearer: &str, query: &str) -> reqwest::Response {
+    let path = format!("/admin/api/kill-switches{query}");
+    api(s, Some(bearer), Method::GET, &path, None).await
+}
+
 fn status_idx(bundle: &str) -> u64 {
     // the leaf's (a bundle lists the leaf first)
     links(bundle)[0].status.as_ref().unwrap().idx()
@@ -166,19 +157,7 @@ async fn engaging_revokes_what_the_agent_holds_and_blocks_it_until_lifted() {
     let b = s.workload("files:read").await;
     let p1 = s.mint(&a, "files:read").await;
     let p2 = s.mint(&a, "files:write").await;
-    let r = exchange(
-        &s,
-        &a,
-        &p1,
-        &[("resource", CHILD_RESOURCE), ("scope", "files:read")],
-        None,
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let child = r.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let child = s.delegate(&a, &p1, (CHILD_RESOURCE, "files:read")).await;
     let q = s.mint(&b, "files:read").await;
 
     let r = engage(&s, &owner, "agent", &a.client_id).await;
@@ -197,9 +176,9 @@ async fn engaging_revokes_what_the_agent_holds_and_blocks_it_until_lifted() {
     // every passport of the agent, its descendant too: inactive, and on
     // the status list; another agent's untouched
     for t in [&p1, &p2, &child] {
-        assert!(!active_at(&s.url, &a, t).await);
+        assert!(!s.active(&a, t).await);
     }
-    assert!(active_at(&s.url, &b, &q).await);
+    assert!(s.active(&b, &q).await);
     let list = fetch_list(&s).await;
     for t in [&p1, &p2, &child] {
         assert_eq!(list.list.get(status_idx(t)).unwrap(), 1);
@@ -208,19 +187,12 @@ async fn engaging_revokes_what_the_agent_holds_and_blocks_it_until_lifted() {
 
     // no new issuance for the agent, by any grant
     let description = format!("kill-switch: agent {}", a.client_id);
-    killed(s.token(&a, &cc_form()).await, &description).await;
+    killed(s.token(&a, &cc_form(&[])).await, &description).await;
     // another agent is not affected
-    assert!(active_at(&s.url, &b, &s.mint(&b, "files:read").await).await);
+    assert!(s.active(&b, &s.mint(&b, "files:read").await).await);
 
     // listed; engaging again is one switch and revokes nothing more
-    let r = api(
-        &s,
-        Some(&owner),
-        Method::GET,
-        "/admin/api/kill-switches",
-        None,
-    )
-    .await;
+    let r = switches(&s, &owner, "").await;
     let listed: Value = ok(r).await;
     assert_eq!(listed["kill_switches"].as_array().unwrap().len(), 1);
     assert_eq!(listed["kill_switches"][0]["id"], switch["id"]);
@@ -233,8 +205,8 @@ async fn engaging_revokes_what_the_agent_holds_and_blocks_it_until_lifted() {
     assert_eq!(lifted["kill_switch"]["engaged"], false);
     assert_eq!(lifted["kill_switch"]["lifted_by"], "olivia");
     let fresh = s.mint(&a, "files:read").await;
-    assert!(active_at(&s.url, &a, &fresh).await);
-    assert!(!active_at(&s.url, &a, &p1).await);
+    assert!(s.active(&a, &fresh).await);
+    assert!(!s.active(&a, &p1).await);
     expect_refusal(
         lift(&s, &owner, "agent", &a.client_id).await,
         StatusCode::NOT_FOUND,
@@ -242,23 +214,9 @@ async fn engaging_revokes_what_the_agent_holds_and_blocks_it_until_lifted() {
         "no kill-switch is engaged for agent",
     )
     .await;
-    let r = api(
-        &s,
-        Some(&owner),
-        Method::GET,
-        "/admin/api/kill-switches?all=true",
-        None,
-    )
-    .await;
+    let r = switches(&s, &owner, "?all=true").await;
     assert_eq!(ok(r).await["kill_switches"][0]["engaged"], false);
-    let r = api(
-        &s,
-        Some(&owner),
-        Method::GET,
-        "/admin/api/kill-switches",
-        None,
-    )
-    .await;
+    let r = switches(&s, &owner, "").await;
     assert!(ok(r).await["kill_switches"].as_array().unwrap().is_empty());
 }
 
@@ -282,11 +240,11 @@ async fn a_principal_or_client_switch_and_a_killed_ancestor_block_a_delegation()
     .await;
     let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
     killed(r, &format!("kill-switch: agent {}", orchestrator.client_id)).await;
-    assert!(active_at(&s.url, &orchestrator, &parent).await);
+    assert!(s.active(&orchestrator, &parent).await);
     // engaging it through the API finishes the revocation
     let body: Value = ok(engage(&s, &admin, "agent", &orchestrator.client_id).await).await;
     assert_eq!(body["revoked"], 1);
-    assert!(!active_at(&s.url, &orchestrator, &parent).await);
+    assert!(!s.active(&orchestrator, &parent).await);
     ok(lift(&s, &admin, "agent", &orchestrator.client_id).await).await;
 
     // a principal's switch covers every agent acting for it
@@ -296,9 +254,9 @@ async fn a_principal_or_client_switch_and_a_killed_ancestor_block_a_delegation()
         body["revoked"], 2,
         "the parent and the sub-agent's actor passport"
     );
-    assert!(!active_at(&s.url, &orchestrator, &parent).await);
+    assert!(!s.active(&orchestrator, &parent).await);
     killed(
-        s.token(&sub_agent, &cc_form()).await,
+        s.token(&sub_agent, &cc_form(&[])).await,
         "kill-switch: principal alice",
     )
     .await;
@@ -307,7 +265,7 @@ async fn a_principal_or_client_switch_and_a_killed_ancestor_block_a_delegation()
     // a client's switch
     ok(engage(&s, &admin, "client", &sub_agent.client_id).await).await;
     killed(
-        s.token(&sub_agent, &cc_form()).await,
+        s.token(&sub_agent, &cc_form(&[])).await,
         &format!("kill-switch: client {}", sub_agent.client_id),
     )
     .await;
@@ -409,19 +367,12 @@ async fn only_authenticated_administrators_with_the_role_may_act() {
         .await;
     }
     // nothing happened
-    assert!(active_at(&s.url, &a, &p).await);
+    assert!(s.active(&a, &p).await);
     s.mint(&a, "files:read").await;
 
     // without an upstream provider there are no administrators
     let plain = crate::endpoints::start().await;
-    let r = api(
-        &plain,
-        Some(&auditor),
-        Method::GET,
-        "/admin/api/kill-switches",
-        None,
-    )
-    .await;
+    let r = switches(&plain, &auditor, "").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -473,23 +424,9 @@ async fn hostile_engagements_are_refused() {
         )
         .await;
     }
-    let r = api(
-        &s,
-        Some(&owner),
-        Method::GET,
-        "/admin/api/kill-switches?all=maybe",
-        None,
-    )
-    .await;
+    let r = switches(&s, &owner, "?all=maybe").await;
     expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_request", "all must be").await;
-    let r = api(
-        &s,
-        Some(&owner),
-        Method::GET,
-        "/admin/api/kill-switches?limit=1&limit=2",
-        None,
-    )
-    .await;
+    let r = switches(&s, &owner, "?limit=1&limit=2").await;
     expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_request", "query:").await;
 }
 
@@ -506,7 +443,7 @@ async fn the_check_fails_closed_when_the_switches_cannot_be_read() {
     broken
         .execute_batch("ALTER TABLE kill_switches RENAME TO kill_switches_away")
         .unwrap();
-    let r = s.token(&a, &cc_form()).await;
+    let r = s.token(&a, &cc_form(&[])).await;
     let body = expect_error(
         r,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -523,54 +460,33 @@ async fn the_check_fails_closed_when_the_switches_cannot_be_read() {
     s.mint(&a, "files:read").await;
 }
 
-/// Two instances of one issuer on one database, with administrators.
-async fn two_instances(mock: &MockOidc, clock: &Arc<ManualClock>) -> Vec<Running> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("server.db");
-    let url = crate::test_database(path.to_str().unwrap()).await;
-    let listeners = [
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    ];
-    let issuer = format!("http://{}", listeners[0].local_addr().unwrap());
-    let mut out = Vec::new();
-    for listener in listeners {
-        let provider =
-            Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-        let server = Server::builder(&issuer, Database::open(&url, clock.now()).await.unwrap())
-            .clock(clock.clone())
-            .upstream(provider)
-            .admin_roles(&ROLES)
-            .build()
-            .await
-            .unwrap();
-        out.push(Running::serving(server, listener));
-    }
-    out[0].dir = Some(dir);
-    out
-}
-
 #[tokio::test]
 async fn a_switch_engaged_on_one_instance_holds_on_the_other_at_once() {
     let mock = MockOidc::start().await;
     let clock = Arc::new(ManualClock::new(now()));
-    let instances = two_instances(&mock, &clock).await;
-    let (a, b) = (&instances[0], &instances[1]);
+    // two instances of one issuer on one database, with administrators
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = &pair_with(&dir, &clock, |b| {
+        let provider =
+            Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
+        b.upstream(provider).admin_roles(&ROLES)
+    })
+    .await;
     let owner = id_token(&mock, "olivia", &["owners"]);
     let client = a.workload("files:read").await;
     let p = a.mint(&client, "files:read").await;
     // b has seen it active (its cache holds the answer)
-    assert!(active_at(&b.url, &client, &p).await);
-    assert!(active_at(&a.url, &client, &p).await);
+    assert!(b.active(&client, &p).await);
+    assert!(a.active(&client, &p).await);
 
     ok(engage(a, &owner, "agent", &client.client_id).await).await;
-    assert!(!active_at(&b.url, &client, &p).await);
+    assert!(!b.active(&client, &p).await);
     let description = format!("kill-switch: agent {}", client.client_id);
-    killed(b.token(&client, &cc_form()).await, &description).await;
+    killed(b.token(&client, &cc_form(&[])).await, &description).await;
 
     ok(lift(b, &owner, "agent", &client.client_id).await).await;
     let fresh = a.mint(&client, "files:read").await;
-    assert!(active_at(&b.url, &client, &fresh).await);
+    assert!(b.active(&client, &fresh).await);
 }
 
 /// A user's login token — the RFC 8693 subject token a human hands an
@@ -607,7 +523,7 @@ async fn an_id_token_given_to_an_agent_is_not_an_admin_credential() {
     .await;
     assert!(body.is_object());
     expect_refusal(
-        s.token(&agent, &cc_form()).await,
+        s.token(&agent, &cc_form(&[])).await,
         StatusCode::BAD_REQUEST,
         "access_denied",
         "kill-switch",
@@ -629,10 +545,7 @@ async fn an_id_token_given_to_an_agent_is_not_an_admin_credential() {
 async fn a_stale_admin_token_is_refused() {
     let (mock, s) = admin_server(|b| b).await;
     let old = |claim: &str, age: i64| {
-        let mut claims = mock.default_claims();
-        claims["sub"] = json!("audrey");
-        claims["roles"] = json!(["auditors"]);
-        claims["aud"] = json!(ADMIN_CLIENT);
+        let mut claims = admin_claims(&mock, "audrey", &["auditors"]);
         if claim == "iat" {
             // without auth_time, iat is when it authenticated
             claims.as_object_mut().unwrap().remove("auth_time");
@@ -646,21 +559,11 @@ async fn a_stale_admin_token_is_refused() {
         old("iat", 700),
         old("auth_time", -3600),
     ] {
-        let r = api(
-            &s,
-            Some(&token),
-            Method::GET,
-            "/admin/api/kill-switches",
-            None,
-        )
-        .await;
+        let r = switches(&s, &token, "").await;
         expect_refusal(r, StatusCode::UNAUTHORIZED, "invalid_token", "stale_login").await;
     }
     // a fresh login an hour after the token's issue is judged by auth_time
-    let mut claims = mock.default_claims();
-    claims["sub"] = json!("audrey");
-    claims["roles"] = json!(["auditors"]);
-    claims["aud"] = json!(ADMIN_CLIENT);
+    let mut claims = admin_claims(&mock, "audrey", &["auditors"]);
     claims["auth_time"] = json!(now() - 30);
     let r = api(
         &s,
@@ -695,14 +598,7 @@ async fn the_admin_api_is_off_without_an_admin_client_of_its_own() {
             mock.mint_id_token(claims.clone()),
             id_token(&mock, "a", &["auditors"]),
         ] {
-            let r = api(
-                &s,
-                Some(&token),
-                Method::GET,
-                "/admin/api/kill-switches",
-                None,
-            )
-            .await;
+            let r = switches(&s, &token, "").await;
             expect_refusal(
                 r,
                 StatusCode::UNAUTHORIZED,

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::code_grant::{client, code_for, ok, redeem, refresh};
 use crate::endpoints::{RESOURCE, Running, expect_refusal};
-use crate::exchange::{CHILD_RESOURCE, exchange, links, now};
-use crate::kill_switch::{active_at, admin_server, api, id_token};
+use crate::exchange::{CHILD_RESOURCE, links, now};
+use crate::kill_switch::{admin_server, api, id_token};
 
 /// The leaf's `jti` (a bundle lists the leaf first).
 fn jti(bundle: &str) -> String {
@@ -71,15 +71,9 @@ async fn states_and_lineage_through_rotation_delegation_expiry_and_revocation() 
     let r = replace(&s, &a, RESOURCE, &jti(&first)).await;
     let second = ok(r).await["access_token"].as_str().unwrap().to_owned();
     clock.advance(1);
-    let r = exchange(
-        &s,
-        &a,
-        &second,
-        &[("resource", CHILD_RESOURCE), ("scope", "files:read")],
-        None,
-    )
-    .await;
-    let child = ok(r).await["access_token"].as_str().unwrap().to_owned();
+    let child = s
+        .delegate(&a, &second, (CHILD_RESOURCE, "files:read"))
+        .await;
 
     let rows = registry(&s, &auditor, "").await;
     assert_eq!(rows.len(), 3);
@@ -101,7 +95,7 @@ async fn states_and_lineage_through_rotation_delegation_expiry_and_revocation() 
     assert_eq!(three["principal"], "alice");
     assert!(three["expires_in"].as_i64().unwrap() > 0);
     // a rotated passport stays valid until it expires
-    assert!(active_at(&s.url, &a, &first).await);
+    assert!(s.active(&a, &first).await);
 
     // filters
     let rotated = registry(&s, &auditor, "?state=rotated").await;
@@ -114,30 +108,17 @@ async fn states_and_lineage_through_rotation_delegation_expiry_and_revocation() 
 
     // revoked: the parent and, by cascade, its child
     let owner = id_token(&mock, "olivia", &["owners"]);
-    let r = api(
-        &s,
-        Some(&owner),
-        Method::POST,
-        &format!("/admin/api/registry/{p2}/revoke"),
-        None,
-    )
-    .await;
+    let revoke_p2 = format!("/admin/api/registry/{p2}/revoke");
+    let r = api(&s, Some(&owner), Method::POST, &revoke_p2, None).await;
     let revoked: Value = ok(r).await;
     assert_eq!(revoked["revoked"], serde_json::json!([p2, c]));
     let rows = registry(&s, &auditor, "").await;
     assert_eq!(row(&rows, &p2)["state"], "revoked");
     assert_eq!(row(&rows, &p2)["revoked_reason"], "direct");
     assert_eq!(row(&rows, &c)["revoked_reason"], "cascaded");
-    assert!(!active_at(&s.url, &a, &child).await);
+    assert!(!s.active(&a, &child).await);
     // again: nothing more; unknown: 404
-    let r = api(
-        &s,
-        Some(&owner),
-        Method::POST,
-        &format!("/admin/api/registry/{p2}/revoke"),
-        None,
-    )
-    .await;
+    let r = api(&s, Some(&owner), Method::POST, &revoke_p2, None).await;
     assert_eq!(ok(r).await["revoked"], serde_json::json!([]));
     let r = api(
         &s,
@@ -200,15 +181,7 @@ async fn replaces_is_refused_for_anything_but_this_clients_live_root_to_the_same
     )
     .await;
     // a delegated passport
-    let r = exchange(
-        &s,
-        &a,
-        &mine,
-        &[("resource", RESOURCE), ("scope", "files:read")],
-        None,
-    )
-    .await;
-    let child = ok(r).await["access_token"].as_str().unwrap().to_owned();
+    let child = s.delegate(&a, &mine, (RESOURCE, "files:read")).await;
     refused(
         replace(&s, &a, RESOURCE, &jti(&child)).await,
         "replaces: the passport is delegated: exchange its parent again instead",

@@ -32,29 +32,22 @@ use passport_jose::{Algorithm, JwkSet};
 use passport_mock_oidc::MockOidc;
 use passport_oidc::{OidcConfig, Provider};
 use passport_server::WorkloadClient;
-use passport_server::client_auth::ClientSecret;
-use passport_server::pkce::CodeChallenge;
 use passport_status::StatusListSource;
-use passport_store::server::{ClientKind, NewClient, NewCode, TokenHash};
 use passport_verifier::{InMemoryKeyStore, KeyStore, VerificationPolicy, Verifier};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::endpoints::{RESOURCE, expect_refusal};
+use crate::code_grant::{client, code_for, ok, redeem, refresh};
+use crate::endpoints::{RESOURCE, Running, cc_form, dpop_refused, expect_refusal};
 use crate::kill_switch::{ROLES, api_at, id_token, killed};
-use crate::shared_state::{Instance, pair, pair_with, wall_clock};
+use crate::shared_state::{pair, pair_with, wall_clock};
 
 /// The status list's `ttl` in these tests (seconds).
 const LIST_TTL: u64 = 30;
 
 /// A key store holding the keys `instance` publishes, for the shared issuer.
-pub(crate) async fn keys_of(instance: &Instance) -> Arc<InMemoryKeyStore> {
-    let jwks = reqwest::get(format!("{}/jwks.json", instance.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+pub(crate) async fn keys_of(instance: &Running) -> Arc<InMemoryKeyStore> {
+    let jwks = instance.get("/jwks.json").await.text().await.unwrap();
     Arc::new(
         InMemoryKeyStore::from_jwks(
             instance.server.issuer(),
@@ -66,7 +59,7 @@ pub(crate) async fn keys_of(instance: &Instance) -> Arc<InMemoryKeyStore> {
 
 /// A status-list source trusting the shared issuer, on `clock`.
 pub(crate) fn list_source(
-    instance: &Instance,
+    instance: &Running,
     keys: Arc<InMemoryKeyStore>,
     clock: &Arc<ManualClock>,
 ) -> Arc<StatusListSource> {
@@ -80,21 +73,15 @@ pub(crate) fn list_source(
 
 /// Fetches the served status list from `instance` (whatever instance the
 /// issuer's name points at) into `source`.
-pub(crate) async fn feed_list(instance: &Instance, source: &StatusListSource) {
-    let token = reqwest::get(format!("{}/status/1", instance.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    source.add_token(&token).unwrap();
+pub(crate) async fn feed_list(instance: &Running, source: &StatusListSource) {
+    source.add_token(&instance.served_list().await).unwrap();
 }
 
 /// A verifier of the shared issuer's passports for [`RESOURCE`] with the
 /// keys `instance` publishes, on `clock`, answering revocation from
 /// `status` (or ignoring it).
 pub(crate) async fn verifier_of(
-    instance: &Instance,
+    instance: &Running,
     clock: &Arc<ManualClock>,
     status: Option<Arc<StatusListSource>>,
 ) -> Verifier {
@@ -109,6 +96,18 @@ pub(crate) async fn verifier_of(
     }
 }
 
+/// Two instances ([`pair_with`]) signing status lists of `ttl` seconds,
+/// on `clock` moved to the start of a period of `ttl` seconds (a list's
+/// `iat`).
+pub(crate) async fn listing_pair(
+    dir: &tempfile::TempDir,
+    clock: &Arc<ManualClock>,
+    ttl: u64,
+) -> (Running, Running) {
+    clock.advance(ttl as i64 - clock.now().rem_euclid(ttl as i64));
+    pair_with(dir, clock, |builder| builder.status_ttl(ttl)).await
+}
+
 /// A workload client `alice` (`files:*`) registered on A, an
 /// introspecting client registered on B, a passport A minted for alice and
 /// its child B delegated.
@@ -119,19 +118,11 @@ struct Family {
     child: String,
 }
 
-async fn family(a: &Instance, b: &Instance) -> Family {
-    let owner = a
-        .server
-        .register_workload_client("alice", "files:*")
-        .await
-        .unwrap();
-    let caller = b
-        .server
-        .register_workload_client("tool", "introspect")
-        .await
-        .unwrap();
+async fn family(a: &Running, b: &Running) -> Family {
+    let owner = a.workload_of("alice", "files:*").await;
+    let caller = b.workload_of("tool", "introspect").await;
     let parent = a.mint(&owner, "files:*").await;
-    let child = b.exchange(&owner, &parent, "files:read").await;
+    let child = b.delegate(&owner, &parent, (RESOURCE, "files:read")).await;
     Family {
         owner,
         caller,
@@ -143,7 +134,7 @@ async fn family(a: &Instance, b: &Instance) -> Family {
 /// A status-list source and a verifier using it, fed the list `instance`
 /// serves now.
 async fn fed_from(
-    instance: &Instance,
+    instance: &Running,
     clock: &Arc<ManualClock>,
 ) -> (Arc<StatusListSource>, Verifier) {
     let keys = keys_of(instance).await;
@@ -169,13 +160,13 @@ async fn a_revocation_on_one_instance_reaches_a_status_list_verifier_fed_from_th
     assert!(b.active(&caller, &child).await);
 
     // revoked on A: B's introspection refuses parent and child at once
-    a.post("/revoke", &owner, &[("token", &parent)]).await;
+    a.revoke(&owner, &parent).await;
     assert!(!b.active(&caller, &parent).await);
     assert!(!b.active(&caller, &child).await);
 
     // the list B serves says so; its ttl bounds how long a verifier keeps
     // the list it held before
-    let listed = reqwest::get(format!("{}/status/1", b.url)).await.unwrap();
+    let listed = b.get("/status/1").await;
     assert_eq!(
         listed.headers()["cache-control"],
         format!("public, max-age={LIST_TTL}").as_str()
@@ -204,11 +195,7 @@ async fn a_dpop_proof_spent_at_one_instances_token_endpoint_is_a_replay_at_the_o
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(wall_clock()));
     let (a, b) = pair(&dir, &clock).await;
-    let client = a
-        .server
-        .register_workload_client("alice", "files:read")
-        .await
-        .unwrap();
+    let client = a.workload_of("alice", "files:read").await;
     let key = DpopKey::generate(Algorithm::ES256).unwrap();
     // the proof names the issuer's token endpoint, which both serve
     let proof = key
@@ -220,92 +207,29 @@ async fn a_dpop_proof_spent_at_one_instances_token_endpoint_is_a_replay_at_the_o
             clock.now(),
         )
         .unwrap();
-    let token = |instance: &Instance| {
-        reqwest::Client::new()
-            .post(format!("{}/token", instance.url))
-            .basic_auth(&client.client_id, Some(client.secret.expose()))
-            .header("DPoP", proof.clone())
-            .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
-            .send()
-    };
-    let first = token(&a).await.unwrap();
+    let first = a.client_credentials(&client, None, Some(&proof)).await;
     assert_eq!(first.status(), StatusCode::OK);
     let body: Value = first.json().await.unwrap();
     assert_eq!(body["token_type"], "DPoP");
-    let replay = token(&b).await.unwrap();
-    expect_refusal(
-        replay,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "replay:",
-    )
-    .await;
+    let replay = b.client_credentials(&client, None, Some(&proof)).await;
+    dpop_refused(replay, "replay:").await;
     // and back at A, too
-    let again = token(&a).await.unwrap();
-    expect_refusal(
-        again,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "replay:",
-    )
-    .await;
+    let again = a.client_credentials(&client, None, Some(&proof)).await;
+    dpop_refused(again, "replay:").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authorization_code_redeemed_at_one_instance_is_refused_at_the_other() {
-    const REDIRECT: &str = "http://127.0.0.1:9999/callback";
-    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(wall_clock()));
     let (a, b) = pair(&dir, &clock).await;
-    let (secret, hash) = ClientSecret::generate().unwrap();
-    let db = a.server.database();
-    db.insert_client(NewClient {
-        client_id: "app".into(),
-        kind: ClientKind::Confidential,
-        secret_hash: Some(hash.to_b64()),
-        auth_method: "client_secret_basic".into(),
-        redirect_uris: vec![REDIRECT.into()],
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-        scopes: "files:read".into(),
-        owner: None,
-        jwks: None,
-        metadata: "{}".into(),
-        created_at: clock.now(),
-    })
-    .await
-    .unwrap();
+    let app = client(&a, "app", "files:read").await;
     // stored as /authorize stores it (hashed, with the principal's JSON)
-    db.insert_code(NewCode {
-        code: TokenHash::of("the-code"),
-        client_id: "app".into(),
-        redirect_uri: REDIRECT.into(),
-        code_challenge: CodeChallenge::s256(VERIFIER).unwrap().as_str().to_owned(),
-        resource: RESOURCE.into(),
-        scope: "files:read".into(),
-        claims: r#"{"issuer":"https://idp.example","subject":"alice","acr":null,"ial":null,"aal":null,"fal":null}"#.into(),
-        expires_at: clock.now() + 60,
-    })
-    .await
-    .unwrap();
-    let redeem = |instance: &Instance| {
-        reqwest::Client::new()
-            .post(format!("{}/token", instance.url))
-            .basic_auth("app", Some(secret.expose()))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", "the-code"),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-            ])
-            .send()
-    };
-    let first = redeem(&a).await.unwrap();
-    assert_eq!(first.status(), StatusCode::OK);
-    let body: Value = first.json().await.unwrap();
+    code_for(&a, &app, "the-code", "files:read", clock.now() + 60).await;
+    let body = ok(redeem(&a, &app, "the-code", &[]).await).await;
     let passport = body["access_token"].as_str().unwrap().to_owned();
-    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
-    let second = redeem(&b).await.unwrap();
+    let token = body["refresh_token"].as_str().unwrap().to_owned();
+    let second = redeem(&b, &app, "the-code", &[]).await;
     expect_refusal(
         second,
         StatusCode::BAD_REQUEST,
@@ -316,13 +240,7 @@ async fn an_authorization_code_redeemed_at_one_instance_is_refused_at_the_other(
     // the reuse revoked what the code gave (RFC 9700 §4.5.3.1 — the
     // service's rule on one instance, kept across two): the refresh token
     // is refused at A, where it was issued
-    let r = reqwest::Client::new()
-        .post(format!("{}/token", a.url))
-        .basic_auth("app", Some(secret.expose()))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
-        .send()
-        .await
-        .unwrap();
+    let r = refresh(&a, &app, &token, &[]).await;
     expect_refusal(
         r,
         StatusCode::BAD_REQUEST,
@@ -330,22 +248,8 @@ async fn an_authorization_code_redeemed_at_one_instance_is_refused_at_the_other(
         "refresh_token_revoked",
     )
     .await;
-    let caller = a
-        .server
-        .register_workload_client("tool", "introspect")
-        .await
-        .unwrap();
+    let caller = a.workload_of("tool", "introspect").await;
     assert!(!a.active(&caller, &passport).await);
-}
-
-/// The status list `instance` serves, as text.
-async fn served_list(instance: &Instance) -> String {
-    reqwest::get(format!("{}/status/1", instance.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 /// The `iat` of a served status list token (read, not verified).
@@ -380,11 +284,7 @@ async fn a_kill_switch_engaged_on_one_instance_holds_on_the_other_and_in_its_sta
         parent,
         child,
     } = family(&a, &b).await;
-    let bystander = a
-        .server
-        .register_workload_client("bob", "files:*")
-        .await
-        .unwrap();
+    let bystander = a.workload_of("bob", "files:*").await;
     let other = a.mint(&bystander, "files:read").await;
     let (source, verifier) = fed_from(&b, &clock).await;
     verifier.verify_str(&child).unwrap();
@@ -405,13 +305,7 @@ async fn a_kill_switch_engaged_on_one_instance_holds_on_the_other_and_in_its_sta
     assert!(!b.active(&caller, &child).await);
     assert!(b.active(&caller, &other).await);
     // B refuses new issuance for the agent
-    let refused = reqwest::Client::new()
-        .post(format!("{}/token", b.url))
-        .basic_auth(&agent.client_id, Some(agent.secret.expose()))
-        .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
-        .send()
-        .await
-        .unwrap();
+    let refused = b.token(&agent, &cc_form(&[])).await;
     killed(refused, &format!("kill-switch: agent {}", agent.client_id)).await;
     // the list B serves now (no later than one `ttl` after the verifier's
     // last fetch) refuses both; the bystander's passport still passes
@@ -444,36 +338,30 @@ async fn a_kill_switch_engaged_on_one_instance_holds_on_the_other_and_in_its_sta
 async fn each_instance_keeps_its_signed_status_list_until_a_revocation_anywhere_or_its_ttl() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(wall_clock()));
-    // at the start of a period of `ttl` seconds: a list's `iat`
-    clock.advance(LIST_TTL as i64 - clock.now().rem_euclid(LIST_TTL as i64));
-    let (a, b) = pair_with(&dir, &clock, |builder| builder.status_ttl(LIST_TTL)).await;
-    let owner = a
-        .server
-        .register_workload_client("alice", "files:*")
-        .await
-        .unwrap();
+    let (a, b) = listing_pair(&dir, &clock, LIST_TTL).await;
+    let owner = a.workload_of("alice", "files:*").await;
     let passport = a.mint(&owner, "files:read").await;
 
-    let first = served_list(&a).await;
+    let first = a.served_list().await;
     assert_eq!(iat_of(&first), clock.now());
     let signed = a.server.status_list_signatures();
     // nothing changed: the same list, not signed again
     clock.advance(LIST_TTL as i64 - 1);
     for _ in 0..3 {
-        assert_eq!(served_list(&a).await, first);
+        assert_eq!(a.served_list().await, first);
     }
     assert_eq!(a.server.status_list_signatures(), signed);
 
     // revoked on B: the list A serves says so at once, signed once more,
     // its `iat` the revocation's time (later than the list before it)
     let revoked_at = clock.now();
-    b.post("/revoke", &owner, &[("token", &passport)]).await;
-    let second = served_list(&a).await;
+    b.revoke(&owner, &passport).await;
+    let second = a.served_list().await;
     assert_ne!(second, first);
     assert_eq!(iat_of(&second), revoked_at);
     assert!(iat_of(&second) > iat_of(&first));
     assert_eq!(a.server.status_list_signatures(), signed + 1);
-    assert_eq!(served_list(&a).await, second);
+    assert_eq!(a.served_list().await, second);
     assert_eq!(a.server.status_list_signatures(), signed + 1);
     let source = list_source(&a, keys_of(&a).await, &clock);
     source.add_token(&first).unwrap();
@@ -484,12 +372,12 @@ async fn each_instance_keeps_its_signed_status_list_until_a_revocation_anywhere_
     let e = verifier.verify_str(&passport).unwrap_err();
     assert_eq!(e.root_cause().code(), "revoked", "{e}");
     // B serves the same list (same state, key and `iat`)
-    assert_eq!(served_list(&b).await, second);
+    assert_eq!(b.served_list().await, second);
 
     // at the next period, a list is signed again: never served older than
     // a `ttl`
     clock.advance(1);
-    let third = served_list(&a).await;
+    let third = a.served_list().await;
     assert_eq!(iat_of(&third), iat_of(&first) + LIST_TTL as i64);
     assert!(iat_of(&third) > iat_of(&second));
     assert_eq!(a.server.status_list_signatures(), signed + 2);

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use passport_claims::PASSPORT_TYP;
 use passport_dpop::DpopKey;
 use passport_jose::{Algorithm, JwkSet, SigningKey};
-use passport_oidc::{OidcConfig, PkceVerifier, Provider};
+use passport_oidc::{OidcConfig, Provider};
 use passport_server::WorkloadClient;
 use passport_server::client_auth::JWT_BEARER_ASSERTION;
 use passport_store::server::PassportState;
@@ -29,7 +29,8 @@ use serde_json::{Map, Value, json};
 
 use crate::clients::{KeyClient, revoke_with};
 use crate::endpoints::{
-    RESOURCE, Running, expect_error, expect_refusal, fetch_list, start, start_with,
+    RESOURCE, Running, authorize_url, dpop_refused, expect_error, expect_refusal, fetch_list,
+    no_redirects, start, start_with,
 };
 use crate::exchange::{CHILD_RESOURCE, EXCHANGE, JWT, bound_passport, exchange, links, now};
 
@@ -75,7 +76,7 @@ async fn introspect(s: &Running, caller: &WorkloadClient, token: &str) -> Value 
 
 async fn state_of(s: &Running, bundle: &str) -> PassportState {
     let jti = links(bundle)[0].jti.clone();
-    let record = s.server.database().passport(&jti).await.unwrap().unwrap();
+    let record = s.record(&jti).await;
     record.state
 }
 
@@ -109,9 +110,7 @@ async fn three_generations(
     assert_eq!(r.status(), StatusCode::OK);
     let child: Value = r.json().await.unwrap();
     let child = child["access_token"].as_str().unwrap().to_owned();
-    let proof = sub_key
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(sub_key);
     let r = exchange(
         s,
         sub_agent,
@@ -222,17 +221,9 @@ async fn alg_none_subject_tokens_and_dpop_proofs_are_refused_at_token_exchange()
     let claims = json!({"jti": "x-none", "htm": "POST", "htu": s.at("/token"), "iat": now()});
     let proof = format!("{}.{}.AAAA", b64(&header), b64(&claims));
     let r = exchange(&s, &client, &bound, &[("resource", RESOURCE)], Some(&proof)).await;
-    expect_refusal(
-        r,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "dpop_alg_none:",
-    )
-    .await;
+    dpop_refused(r, "dpop_alg_none:").await;
     // the control: a signed proof by the same key exchanges the same subject
-    let proof = holder
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&holder);
     let r = exchange(&s, &client, &bound, &[("resource", RESOURCE)], Some(&proof)).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
@@ -351,24 +342,10 @@ async fn authorize_at(up: &Upstream, extra: &[(&str, &str)]) -> (Running, reqwes
     .unwrap();
     let s = start_with(tempfile::tempdir().unwrap(), |b| b.upstream(provider)).await;
     crate::authorize_flow::register_client(&s, "app", json!({}), "authorization_code").await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let challenge = PkceVerifier::generate().unwrap().challenge_s256();
-    let mut params = vec![
-        ("response_type", "code"),
-        ("client_id", "app"),
-        ("redirect_uri", crate::authorize_flow::REDIRECT),
-        ("state", "st"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-        ("resource", RESOURCE),
-        ("scope", "tools:read"),
-    ];
+    let mut params = vec![("state", "st"), ("scope", "tools:read")];
     params.extend_from_slice(extra);
-    let url = url::Url::parse_with_params(&s.at("/authorize"), &params).unwrap();
-    (s, http, url.to_string())
+    let url = authorize_url(&s, ("app", crate::authorize_flow::REDIRECT), &params);
+    (s, no_redirects(), url.to_string())
 }
 
 /// The query parameters of `response`'s `Location`, which must be the
@@ -485,13 +462,11 @@ async fn a_replayed_dpop_proof_is_refused_at_token_exchange() {
     let client = s.workload("files:*").await;
     let holder = DpopKey::generate(Algorithm::ES256).unwrap();
     let bound = bound_passport(&s, &client, &holder, None, now()).await;
-    let proof = holder
-        .proof("POST", &s.at("/token"), None, None, now())
-        .unwrap();
+    let proof = s.token_proof(&holder);
     let r = exchange(&s, &client, &bound, &[("resource", RESOURCE)], Some(&proof)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = exchange(&s, &client, &bound, &[("resource", RESOURCE)], Some(&proof)).await;
-    expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_dpop_proof", "replay:").await;
+    dpop_refused(r, "replay:").await;
 }
 
 // ---- revocation: under concurrent load, synchronous cascade, act ----
@@ -581,10 +556,7 @@ async fn no_administrative_path_answers() {
     let id = client.client_id.clone();
     // `/admin` is the dashboard now: a client's credentials only get the
     // way to the administrators' login (admin_session.rs tests the rest)
-    let r = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let r = no_redirects()
         .get(s.at("/admin"))
         .basic_auth(&id, Some(client.secret.expose()))
         .send()

@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::endpoints::{Running, start_with};
-use crate::exchange::links;
+use crate::exchange::{ID_TOKEN, exchange_of, links};
 
 /// The audience of the environment `dev` (see [`PolicyText::environment`]).
 pub(crate) const DEV: &str = "https://dev.example/api";
@@ -209,15 +209,7 @@ pub(crate) async fn exchange_id_token(
     resource: &str,
     scope: Option<&str>,
 ) -> reqwest::Response {
-    let mut form = vec![
-        ("grant_type", crate::exchange::EXCHANGE),
-        ("subject_token", id_token),
-        (
-            "subject_token_type",
-            "urn:ietf:params:oauth:token-type:id_token",
-        ),
-        ("resource", resource),
-    ];
-    form.extend(scope.map(|scope| ("scope", scope)));
-    s.token(client, &form).await
+    let mut extra = vec![("resource", resource)];
+    extra.extend(scope.map(|scope| ("scope", scope)));
+    exchange_of(s, client, (id_token, ID_TOKEN), &extra, None).await
 }

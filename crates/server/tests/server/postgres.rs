@@ -11,10 +11,8 @@ use passport_dpop::DpopKey;
 use passport_jose::Algorithm;
 use passport_server::Server;
 use passport_store::server::Database;
-use reqwest::StatusCode;
-use serde_json::Value;
 
-use crate::endpoints::{RESOURCE, expect_refusal};
+use crate::endpoints::{Running, access_token, dpop_refused};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -52,25 +50,13 @@ async fn fresh_database() -> Option<String> {
     }
 }
 
-struct Instance {
-    server: Server,
-    url: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// An instance on `database` listening on its own port, under the shared
 /// issuer name the instances serve as one.
 async fn instance(
     database: &str,
     issuer: &str,
     listener: tokio::net::TcpListener,
-) -> Option<Instance> {
+) -> Option<Running> {
     let db = match Database::open(database, now()).await {
         Ok(db) => db,
         Err(e) if e.code() == "postgres_unsupported" => {
@@ -79,18 +65,8 @@ async fn instance(
         }
         Err(e) => panic!("{e}"),
     };
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let server = Server::builder(issuer, db).build().await.unwrap();
-    let task = tokio::spawn({
-        let server = server.clone();
-        async move {
-            server
-                .serve(listener, std::future::pending())
-                .await
-                .unwrap();
-        }
-    });
-    Some(Instance { server, url, task })
+    Some(Running::serving(server, listener))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,58 +85,21 @@ async fn two_instances_on_one_postgres_database_act_as_one() {
     let b = instance(&database, &issuer, second).await.unwrap();
     assert_eq!(a.server.kid(), b.server.kid(), "one signing key");
 
-    let client = a
-        .server
-        .register_workload_client("alice", "files:read")
-        .await
-        .unwrap();
-    let http = reqwest::Client::new();
-    let token = |base: &str, proof: Option<String>| {
-        let mut request = http
-            .post(format!("{base}/token"))
-            .basic_auth(&client.client_id, Some(client.secret.expose()))
-            .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)]);
-        if let Some(proof) = proof {
-            request = request.header("DPoP", proof);
-        }
-        request.send()
-    };
-
+    let client = a.workload_of("alice", "files:read").await;
     // a DPoP proof spent at one instance is a replay at the other
     let key = DpopKey::generate(Algorithm::ES256).unwrap();
     let proof = key
         .proof("POST", &format!("{issuer}/token"), None, None, now())
         .unwrap();
-    let r = token(&a.url, Some(proof.clone())).await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let bundle: Value = r.json().await.unwrap();
-    let bundle = bundle["access_token"].as_str().unwrap().to_owned();
-    let replay = token(&b.url, Some(proof)).await.unwrap();
-    expect_refusal(
-        replay,
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        "replay:",
-    )
-    .await;
+    let r = a.client_credentials(&client, None, Some(&proof)).await;
+    let bundle = access_token(r).await;
+    let replay = b.client_credentials(&client, None, Some(&proof)).await;
+    dpop_refused(replay, "replay:").await;
 
     // minted at one, introspected and revoked at the other, shown by both
-    let introspect = |base: &str| {
-        http.post(format!("{base}/introspect"))
-            .basic_auth(&client.client_id, Some(client.secret.expose()))
-            .form(&[("token", bundle.as_str())])
-            .send()
-    };
-    let answer: Value = introspect(&b.url).await.unwrap().json().await.unwrap();
+    let answer = b.introspect(&client, &bundle).await;
     assert_eq!(answer["active"], true);
-    let r = http
-        .post(format!("{}/revoke", b.url))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .form(&[("token", bundle.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let answer: Value = introspect(&a.url).await.unwrap().json().await.unwrap();
+    b.revoke(&client, &bundle).await;
+    let answer = a.introspect(&client, &bundle).await;
     assert_eq!(answer, serde_json::json!({"active": false}));
 }

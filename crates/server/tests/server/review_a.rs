@@ -1,16 +1,15 @@
 //! Security review A of /authorize and the token exchange (issue 13): each
 //! test feeds the attack a finding describes and expects the refusal.
 
-use passport_mock_oidc::MockOidc;
-use passport_oidc::{OidcConfig, Provider};
 use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::endpoints::{RESOURCE, Running, expect_refusal, start, start_with};
-use crate::exchange::{CHILD_RESOURCE, EXCHANGE, JWT, exchange, links, now};
-
-const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+use crate::actor_token::delegate_to;
+use crate::authorize_flow::{REDIRECT, login_server, register_client};
+use crate::endpoints::{RESOURCE, Running, authorize_url, expect_refusal, no_redirects, start};
+use crate::exchange::{CHILD_RESOURCE, ID_TOKEN, JWT, exchange, exchange_of, links, now};
+use crate::id_token_exchange::with_upstream;
 
 /// Finding 1: a bearer passport is an audience-restricted credential (RFC
 /// 8707, RFC 9700 §4.10). A resource server that received one (here:
@@ -63,19 +62,7 @@ async fn finding_2_an_unbound_actor_token_cannot_name_its_agent_for_someone_else
     // the victim agent's bearer passport, as its audience saw it
     let seen = s.mint(&victim_agent, "files:read").await;
     let parent = s.mint(&orchestrator, "files:*").await;
-    let r = exchange(
-        &s,
-        &orchestrator,
-        &parent,
-        &[
-            ("resource", CHILD_RESOURCE),
-            ("scope", "files:read"),
-            ("actor_token", &seen),
-            ("actor_token_type", JWT),
-        ],
-        None,
-    )
-    .await;
+    let r = delegate_to(&s, &orchestrator, &parent, &seen, JWT).await;
     if r.status() == StatusCode::OK {
         let body: Value = r.json().await.unwrap();
         let child = &links(body["access_token"].as_str().unwrap())[0];
@@ -93,27 +80,9 @@ async fn finding_2_an_unbound_actor_token_cannot_name_its_agent_for_someone_else
     .await;
 }
 
-async fn with_upstream() -> (MockOidc, Running) {
-    let mock = MockOidc::start().await;
-    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-    let s = start_with(tempfile::tempdir().unwrap(), |b| b.upstream(provider)).await;
-    (mock, s)
-}
-
 async fn exchange_id_token(s: &Running, client: &WorkloadClient, id_token: &str) -> Value {
-    let r = s
-        .http
-        .post(s.at("/token"))
-        .basic_auth(&client.client_id, Some(client.secret.expose()))
-        .form(&[
-            ("grant_type", EXCHANGE),
-            ("subject_token", id_token),
-            ("subject_token_type", ID_TOKEN),
-            ("resource", RESOURCE),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let extra = [("resource", RESOURCE)];
+    let r = exchange_of(s, client, (id_token, ID_TOKEN), &extra, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.unwrap()
 }
@@ -151,50 +120,10 @@ async fn finding_3_a_root_never_outlives_the_id_token_it_came_from() {
 /// `/authorize` must answer only requests addressed to the issuer.
 #[tokio::test]
 async fn finding_4_auto_consent_refuses_a_rebound_host() {
-    let mock = MockOidc::builder()
-        .redirect_path("/authorize/callback")
-        .start()
-        .await
-        .unwrap();
-    let provider = Provider::new(OidcConfig::new(mock.discovery_url(), mock.client_id())).unwrap();
-    let s = start_with(tempfile::tempdir().unwrap(), |b| {
-        b.upstream(provider).auto_consent(true)
-    })
-    .await;
-    s.server
-        .database()
-        .insert_client(passport_store::server::NewClient {
-            client_id: "app".into(),
-            kind: passport_store::server::ClientKind::Public,
-            secret_hash: None,
-            auth_method: "none".into(),
-            redirect_uris: vec!["https://app.example/cb".into()],
-            grant_types: vec!["authorization_code".into()],
-            scopes: "tools:read".into(),
-            owner: None,
-            jwks: None,
-            metadata: "{}".into(),
-            created_at: 1_700_000_000,
-        })
-        .await
-        .unwrap();
-    let verifier = passport_oidc::PkceVerifier::generate().unwrap();
-    let url = url::Url::parse_with_params(
-        &s.at("/authorize"),
-        &[
-            ("response_type", "code"),
-            ("client_id", "app"),
-            ("redirect_uri", "https://app.example/cb"),
-            ("code_challenge", verifier.challenge_s256().as_str()),
-            ("code_challenge_method", "S256"),
-            ("resource", RESOURCE),
-        ],
-    )
-    .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let (_mock, s) = login_server(|b| b.auto_consent(true)).await;
+    register_client(&s, "app", json!({}), "authorization_code").await;
+    let url = authorize_url(&s, ("app", REDIRECT), &[]);
+    let http = no_redirects();
     let port = url.port().unwrap();
     let rebound = http
         .get(url.clone())

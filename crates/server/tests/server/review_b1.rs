@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::clients::{FixedResolver, KeyClient, document_server, public_client, revoke_with};
-use crate::endpoints::{Running, expect_refusal, start, start_with};
+use crate::endpoints::{Running, expect_refusal, start, start_clocked, start_with};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -56,6 +56,33 @@ async fn redeem(s: &Running, client_id: &str, code: &str) -> reqwest::Response {
         ("client_id", client_id),
     ];
     s.post("/token", None, &form).await
+}
+
+/// Refreshes `token` as the public client `client_id`.
+async fn refresh(s: &Running, client_id: &str, token: &str) -> reqwest::Response {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", client_id),
+    ];
+    s.post("/token", None, &form).await
+}
+
+/// A public client registered at `s` and its code redeemed: the client's
+/// id and the token response.
+async fn public_grant(s: &Running) -> (String, serde_json::Value) {
+    let c = s.registered(&public_client()).await;
+    let client_id = c["client_id"].as_str().unwrap().to_owned();
+    store_code(s, &client_id, "the-code").await;
+    let r = redeem(s, &client_id, "the-code").await;
+    (client_id, r.json().await.unwrap())
+}
+
+/// The refresh family of `token` (which must exist).
+async fn family_of(s: &Running, token: &str) -> passport_store::server::RefreshFamily {
+    let hash = passport_store::server::TokenHash::of(token);
+    let family = s.server.database().refresh_family(&hash).await.unwrap();
+    family.unwrap()
 }
 
 /// Names that render as something else on the consent page: a right-to-left
@@ -179,15 +206,7 @@ async fn refused_metadata_urls_do_not_reveal_internal_addresses() {
                 ],
             )
             .await;
-        let body = expect_refusal(
-            r,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client_id_address_forbidden",
-        )
-        .await;
-        let description = body["error_description"].as_str().unwrap();
-        assert!(!description.contains(address), "{description}");
+        address_refused(r, address).await;
     }
     // a registered client's jwks_uri: the same
     let mut body = public_client();
@@ -199,15 +218,16 @@ async fn refused_metadata_urls_do_not_reveal_internal_addresses() {
         client_id: c["client_id"].as_str().unwrap().to_owned(),
     };
     let r = revoke_with(&s, &key.sign(&key.claims(&s.url, "j-1"))).await;
-    let body = expect_refusal(
-        r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client_id_address_forbidden",
-    )
-    .await;
+    address_refused(r, "10.20.30.40").await;
+}
+
+/// The answer must be 401 `invalid_client` for `client_id_address_forbidden`,
+/// its description not naming `address`.
+async fn address_refused(r: reqwest::Response, address: &str) {
+    let why = "client_id_address_forbidden";
+    let body = expect_refusal(r, StatusCode::UNAUTHORIZED, "invalid_client", why).await;
     let description = body["error_description"].as_str().unwrap();
-    assert!(!description.contains("10.20.30.40"), "{description}");
+    assert!(!description.contains(address), "{description}");
 }
 
 /// Finding 3: `AssertionCheck::max_lifetime` is documented as bounding
@@ -330,35 +350,16 @@ async fn a_documents_grant_types_bound_what_it_gets() {
 /// person who left keeps an agent minting in their name for a year.
 #[tokio::test]
 async fn a_refresh_family_ends_however_often_it_is_used() {
-    let clock = Arc::new(passport_claims::ManualClock::new(now()));
-    let s = start_with(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |b| b.clock(clock)
-    })
-    .await;
-    let c = s.registered(&public_client()).await;
-    let client_id = c["client_id"].as_str().unwrap().to_owned();
-    store_code(&s, &client_id, "the-code").await;
+    let (clock, s) = start_clocked(|b| b).await;
     let started = clock.now();
-    let r = redeem(&s, &client_id, "the-code").await;
-    let body: serde_json::Value = r.json().await.unwrap();
+    let (client_id, body) = public_grant(&s).await;
     let mut token = body["refresh_token"].as_str().unwrap().to_owned();
     // a refresh every 23 hours, for 400 days
     let mut refreshed_for_days = 0;
     let mut refusal = None;
     for _ in 0..400 {
         clock.advance(23 * 3600);
-        let r = s
-            .post(
-                "/token",
-                None,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &token),
-                    ("client_id", &client_id),
-                ],
-            )
-            .await;
+        let r = refresh(&s, &client_id, &token).await;
         if r.status() != StatusCode::OK {
             refusal = Some(r);
             break;
@@ -391,49 +392,18 @@ async fn a_refresh_family_ends_however_often_it_is_used() {
 /// 36 h, not at 47 h.
 #[tokio::test]
 async fn a_rotated_refresh_token_expires_when_its_grant_does() {
-    let clock = Arc::new(passport_claims::ManualClock::new(now()));
-    let s = start_with(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |b| b.clock(clock).refresh_grant_max_lifetime(36 * 3600)
-    })
-    .await;
-    let c = s.registered(&public_client()).await;
-    let client_id = c["client_id"].as_str().unwrap().to_owned();
-    store_code(&s, &client_id, "the-code").await;
-    let r = redeem(&s, &client_id, "the-code").await;
-    let body: serde_json::Value = r.json().await.unwrap();
-    let refresh = |token: String| {
-        let s = &s;
-        let client_id = client_id.clone();
-        async move {
-            s.post(
-                "/token",
-                None,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &token),
-                    ("client_id", &client_id),
-                ],
-            )
-            .await
-        }
-    };
+    let (clock, s) = start_clocked(|b| b.refresh_grant_max_lifetime(36 * 3600)).await;
+    let (client_id, body) = public_grant(&s).await;
     clock.advance(23 * 3600);
-    let r = refresh(body["refresh_token"].as_str().unwrap().to_owned()).await;
+    let r = refresh(&s, &client_id, body["refresh_token"].as_str().unwrap()).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: serde_json::Value = r.json().await.unwrap();
     let token = body["refresh_token"].as_str().unwrap().to_owned();
-    let stored = s
-        .server
-        .database()
-        .refresh_family(&passport_store::server::TokenHash::of(&token))
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = family_of(&s, &token).await;
     assert_eq!(stored.expires_at - (clock.now() - 23 * 3600), 36 * 3600);
     clock.advance(13 * 3600);
     expect_refusal(
-        refresh(token).await,
+        refresh(&s, &client_id, &token).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
         "refresh_grant_expired",
@@ -486,34 +456,11 @@ async fn a_key_set_is_fetched_only_to_verify_an_assertion() {
 #[tokio::test]
 async fn revoking_any_passport_of_a_refresh_family_ends_the_family() {
     let s = start().await;
-    let c = s.registered(&public_client()).await;
-    let client_id = c["client_id"].as_str().unwrap().to_owned();
-    store_code(&s, &client_id, "the-code").await;
-    let body: serde_json::Value = redeem(&s, &client_id, "the-code")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (client_id, body) = public_grant(&s).await;
     let first_passport = body["access_token"].as_str().unwrap().to_owned();
     let mut token = body["refresh_token"].as_str().unwrap().to_owned();
-    let refresh = |token: String| {
-        let s = &s;
-        let client_id = client_id.clone();
-        async move {
-            s.post(
-                "/token",
-                None,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &token),
-                    ("client_id", &client_id),
-                ],
-            )
-            .await
-        }
-    };
     for _ in 0..2 {
-        let r = refresh(token.clone()).await;
+        let r = refresh(&s, &client_id, &token).await;
         assert_eq!(r.status(), StatusCode::OK);
         let body: serde_json::Value = r.json().await.unwrap();
         token = body["refresh_token"].as_str().unwrap().to_owned();
@@ -527,15 +474,10 @@ async fn revoking_any_passport_of_a_refresh_family_ends_the_family() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     // every passport of the family is revoked, the latest included
-    let db = s.server.database();
-    let family = db
-        .refresh_family(&passport_store::server::TokenHash::of(&token))
-        .await
-        .unwrap()
-        .unwrap();
+    let family = family_of(&s, &token).await;
     assert_eq!(family.passports.len(), 3);
     for jti in &family.passports {
-        let record = db.passport(jti).await.unwrap().unwrap();
+        let record = s.record(jti).await;
         assert_ne!(
             record.state,
             passport_store::server::PassportState::Active,
@@ -544,7 +486,7 @@ async fn revoking_any_passport_of_a_refresh_family_ends_the_family() {
     }
     // and the current refresh token is dead
     expect_refusal(
-        refresh(token).await,
+        refresh(&s, &client_id, &token).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
         "refresh_token_revoked",

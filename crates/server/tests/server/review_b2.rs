@@ -29,12 +29,7 @@ async fn a_status_list_is_signed_only_with_a_published_key() {
     clock.advance(KEY_RELOAD_INTERVAL + 2);
     let published = a.jwks_kids().await;
     assert_eq!(published, vec![next.kid.clone()]);
-    let list = reqwest::get(format!("{}/status/1", b.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = b.served_list().await;
     let signer = kid_of(&list);
     assert!(
         published.contains(&signer),
@@ -84,12 +79,7 @@ async fn a_retired_key_stays_published_while_another_instance_may_still_sign_wit
     clock.set(next.signs_from);
     // A promotes; B still signs with the old key until its next reload
     let published = a.jwks_kids().await;
-    let list = reqwest::get(format!("{}/status/1", b.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = b.served_list().await;
     let signer = kid_of(&list);
     assert_eq!(signer, old, "B has not reloaded yet");
     assert!(
@@ -150,16 +140,8 @@ async fn an_expired_passport_is_never_introspected_active() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(wall_clock()));
     let (a, _b) = pair(&dir, &clock).await;
-    let owner = a
-        .server
-        .register_workload_client("alice", "files:*")
-        .await
-        .unwrap();
-    let caller = a
-        .server
-        .register_workload_client("tool", "introspect")
-        .await
-        .unwrap();
+    let owner = a.workload_of("alice", "files:*").await;
+    let caller = a.workload_of("tool", "introspect").await;
     let passport = a.mint(&owner, "files:read").await;
     assert!(a.active(&caller, &passport).await);
     let exp = crate::shared_state::leaf(&passport).exp;

@@ -14,22 +14,7 @@ use passport_store::server::Database;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::endpoints::RESOURCE;
-
-const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
-
-pub(crate) struct Instance {
-    pub(crate) server: Server,
-    pub(crate) url: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+use crate::endpoints::{RESOURCE, Running};
 
 pub(crate) fn wall_clock() -> i64 {
     std::time::SystemTime::now()
@@ -40,10 +25,7 @@ pub(crate) fn wall_clock() -> i64 {
 
 /// Two instances named `issuer` (the first one's address, as behind a load
 /// balancer) on the database file in `dir`, on `clock`.
-pub(crate) async fn pair(
-    dir: &tempfile::TempDir,
-    clock: &Arc<ManualClock>,
-) -> (Instance, Instance) {
+pub(crate) async fn pair(dir: &tempfile::TempDir, clock: &Arc<ManualClock>) -> (Running, Running) {
     pair_with(dir, clock, |b| b).await
 }
 
@@ -52,14 +34,13 @@ pub(crate) async fn pair_with(
     dir: &tempfile::TempDir,
     clock: &Arc<ManualClock>,
     configure: impl Fn(ServerBuilder) -> ServerBuilder,
-) -> (Instance, Instance) {
+) -> (Running, Running) {
     let path = dir.path().join("server.db");
     let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://{}", first.local_addr().unwrap());
     let second = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut out = Vec::new();
     for listener in [first, second] {
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let db = Database::open(
             &crate::test_database(path.to_str().unwrap()).await,
             clock.now(),
@@ -70,92 +51,26 @@ pub(crate) async fn pair_with(
             .build()
             .await
             .unwrap();
-        let task = tokio::spawn({
-            let server = server.clone();
-            async move {
-                server
-                    .serve(listener, std::future::pending())
-                    .await
-                    .unwrap();
-            }
-        });
-        out.push(Instance { server, url, task });
+        out.push(Running::serving(server, listener));
     }
     let b = out.pop().unwrap();
     let a = out.pop().unwrap();
     (a, b)
 }
 
-impl Instance {
-    pub(crate) async fn post(
-        &self,
-        path: &str,
-        client: &WorkloadClient,
-        form: &[(&str, &str)],
-    ) -> Value {
-        let r = reqwest::Client::new()
-            .post(format!("{}{path}", self.url))
-            .basic_auth(&client.client_id, Some(client.secret.expose()))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{path}");
-        if path == "/revoke" {
-            return Value::Null;
-        }
-        r.json().await.unwrap()
-    }
-
-    pub(crate) async fn mint(&self, client: &WorkloadClient, scope: &str) -> String {
-        let body = self
-            .post(
-                "/token",
-                client,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("resource", RESOURCE),
-                    ("scope", scope),
-                ],
-            )
+/// What the multi-instance tests ask of an instance.
+impl Running {
+    /// `client` revokes `token` here (which must answer 200).
+    pub(crate) async fn revoke(&self, client: &WorkloadClient, token: &str) {
+        let r = self
+            .post_authenticated("/revoke", client, &[("token", token)])
             .await;
-        body["access_token"].as_str().unwrap().to_owned()
+        assert_eq!(r.status(), StatusCode::OK, "/revoke");
     }
 
-    pub(crate) async fn exchange(
-        &self,
-        client: &WorkloadClient,
-        subject: &str,
-        scope: &str,
-    ) -> String {
-        let body = self
-            .post(
-                "/token",
-                client,
-                &[
-                    ("grant_type", EXCHANGE),
-                    ("subject_token", subject),
-                    ("subject_token_type", JWT),
-                    ("resource", RESOURCE),
-                    ("scope", scope),
-                ],
-            )
-            .await;
-        body["access_token"].as_str().unwrap().to_owned()
-    }
-
-    pub(crate) async fn active(&self, caller: &WorkloadClient, token: &str) -> bool {
-        let body = self.post("/introspect", caller, &[("token", token)]).await;
-        body["active"].as_bool().unwrap()
-    }
-
+    /// The `kid`s of the JWKS published here, sorted.
     pub(crate) async fn jwks_kids(&self) -> Vec<String> {
-        let jwks: Value = reqwest::get(format!("{}/jwks.json", self.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value = self.get("/jwks.json").await.json().await.unwrap();
         let mut kids: Vec<String> = jwks["keys"]
             .as_array()
             .unwrap()
@@ -164,6 +79,11 @@ impl Instance {
             .collect();
         kids.sort();
         kids
+    }
+
+    /// The status list served here, as text.
+    pub(crate) async fn served_list(&self) -> String {
+        self.get("/status/1").await.text().await.unwrap()
     }
 }
 
@@ -188,20 +108,12 @@ async fn a_revocation_on_one_instance_is_refused_at_once_by_the_others_introspec
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(wall_clock()));
     let (a, b) = pair(&dir, &clock).await;
-    let owner = a
-        .server
-        .register_workload_client("alice", "files:*")
-        .await
-        .unwrap();
-    let caller = a
-        .server
-        .register_workload_client("tool", "introspect")
-        .await
-        .unwrap();
+    let owner = a.workload_of("alice", "files:*").await;
+    let caller = a.workload_of("tool", "introspect").await;
     let parent = a.mint(&owner, "files:*").await;
     // the child is minted on B, from a parent minted on A (by its holder:
     // a bearer passport is exchanged by no other client)
-    let child = b.exchange(&owner, &parent, "files:read").await;
+    let child = b.delegate(&owner, &parent, (RESOURCE, "files:read")).await;
     // both instances have found both active (and remember it)
     for _ in 0..2 {
         for instance in [&a, &b] {
@@ -211,14 +123,14 @@ async fn a_revocation_on_one_instance_is_refused_at_once_by_the_others_introspec
     }
     // revoked on A; B refuses the child (cascade) and the parent at once,
     // without any time passing
-    a.post("/revoke", &owner, &[("token", &parent)]).await;
+    a.revoke(&owner, &parent).await;
     assert!(!b.active(&caller, &child).await);
     assert!(!b.active(&caller, &parent).await);
     assert!(!a.active(&caller, &child).await);
     // and a revocation on B reaches A the same way
     let other = a.mint(&owner, "files:read").await;
     assert!(a.active(&caller, &other).await);
-    b.post("/revoke", &owner, &[("token", &other)]).await;
+    b.revoke(&owner, &other).await;
     assert!(!a.active(&caller, &other).await);
     // a fresh passport is still active on both (the caches only forgot)
     let fresh = b.mint(&owner, "files:read").await;
@@ -231,11 +143,7 @@ async fn concurrent_mints_get_distinct_status_indices_from_both_instances() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(wall_clock()));
     let (a, b) = pair(&dir, &clock).await;
-    let owner = a
-        .server
-        .register_workload_client("alice", "files:*")
-        .await
-        .unwrap();
+    let owner = a.workload_of("alice", "files:*").await;
     let a = Arc::new(a);
     let b = Arc::new(b);
     let mut tasks = tokio::task::JoinSet::new();
@@ -249,13 +157,7 @@ async fn concurrent_mints_get_distinct_status_indices_from_both_instances() {
         let claims = leaf(&token.unwrap());
         let status = claims.status.unwrap();
         assert!(indices.insert(status.idx()), "index {} twice", status.idx());
-        let record = a
-            .server
-            .database()
-            .passport(&claims.jti)
-            .await
-            .unwrap()
-            .unwrap();
+        let record = a.record(&claims.jti).await;
         assert_eq!(record.entry.status_idx, Some(status.idx()));
     }
     assert_eq!(indices.len(), 100);
@@ -269,16 +171,8 @@ async fn a_rotated_key_is_published_before_it_signs_and_the_retired_one_until_it
     let (a, b) = pair(&dir, &clock).await;
     let old = a.server.kid();
     assert_eq!(b.server.kid(), old, "one key on one database");
-    let owner = a
-        .server
-        .register_workload_client("alice", "files:*")
-        .await
-        .unwrap();
-    let caller = a
-        .server
-        .register_workload_client("tool", "introspect")
-        .await
-        .unwrap();
+    let owner = a.workload_of("alice", "files:*").await;
+    let caller = a.workload_of("tool", "introspect").await;
     let before = b.mint(&owner, "files:read").await;
     assert_eq!(kid_of(&before), old);
 

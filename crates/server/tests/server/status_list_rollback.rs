@@ -5,41 +5,27 @@
 
 use std::sync::Arc;
 
-use passport_claims::{Clock as _, ManualClock};
+use passport_claims::ManualClock;
 
-use crate::multi_instance::{keys_of, list_source, verifier_of};
-use crate::shared_state::{pair_with, wall_clock};
+use crate::multi_instance::{keys_of, list_source, listing_pair, verifier_of};
+use crate::shared_state::wall_clock;
 
 const LIST_TTL: u64 = 60;
-
-async fn served_list(url: &str) -> String {
-    reqwest::get(format!("{url}/status/1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_from_before_a_revocation_is_refused_once_the_list_after_it_was_seen() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(wall_clock()));
     // at the start of a period
-    clock.advance(LIST_TTL as i64 - clock.now().rem_euclid(LIST_TTL as i64));
-    let (a, b) = pair_with(&dir, &clock, |builder| builder.status_ttl(LIST_TTL)).await;
-    let owner = a
-        .server
-        .register_workload_client("alice", "files:*")
-        .await
-        .unwrap();
+    let (a, b) = listing_pair(&dir, &clock, LIST_TTL).await;
+    let owner = a.workload_of("alice", "files:*").await;
     let passport = a.mint(&owner, "files:read").await;
     // the revoked agent keeps a copy of the list from before its revocation
-    let before = served_list(&a.url).await;
+    let before = a.served_list().await;
     // ten seconds later (same period), an administrator revokes it
     clock.advance(10);
-    b.post("/revoke", &owner, &[("token", &passport)]).await;
-    let after = served_list(&a.url).await;
+    b.revoke(&owner, &passport).await;
+    let after = a.served_list().await;
     assert_ne!(before, after);
 
     let source = list_source(&a, keys_of(&a).await, &clock);
