@@ -752,9 +752,11 @@ mod tests {
         assert!(inner.main.len() <= cache.main_capacity());
     }
 
-    #[test]
-    fn random_inserts_uses_and_removals_keep_the_bookkeeping_consistent() {
-        let mut seed: u64 = 0x1234_5678;
+    /// 5,000 random inserts (each with the admission `admission` picks
+    /// from a random number), uses and removals at `capacity`, three tokens
+    /// per slot (same length and last bytes), the bookkeeping checked after
+    /// each step.
+    fn random_steps(capacity: usize, mut seed: u64, admission: fn(u64) -> Admission) {
         let mut next = move || {
             seed ^= seed << 13;
             seed ^= seed >> 7;
@@ -762,39 +764,39 @@ mod tests {
             seed
         };
         let verified = entry();
-        for capacity in [1, 2, 3, 4, 5, 8, 16, 300] {
-            let cache = SignatureCache::new(capacity);
-            // Three tokens per slot (same length and last bytes).
-            let all: Vec<String> = (0..capacity * 3 + 10)
-                .map(|i| format!("h{}.p.signature-{:04}", i % 3, i / 3))
-                .collect();
-            for _ in 0..5_000 {
-                let token = &all[next() as usize % all.len()];
-                match next() % 3 {
-                    0 => cache.insert(token, None, Admission::Now, || share(&verified)),
-                    1 => {
-                        if let Some(hit) = cache.get(token) {
-                            assert_eq!(&*hit.token, token.as_str());
-                        }
+        let cache = SignatureCache::new(capacity);
+        let all: Vec<String> = (0..capacity.min(300) * 3 + 10)
+            .map(|i| format!("h{}.p.signature-{:04}", i % 3, i / 3))
+            .collect();
+        for _ in 0..5_000 {
+            let token = &all[next() as usize % all.len()];
+            match next() % 4 {
+                0 | 1 => cache.insert(token, None, admission(next()), || share(&verified)),
+                2 => {
+                    if let Some(hit) = cache.get(token) {
+                        assert_eq!(&*hit.token, token.as_str());
                     }
-                    _ => cache.remove(token),
                 }
-                assert_consistent(&cache);
+                _ => cache.remove(token),
             }
+            assert_consistent(&cache);
+            assert!(cache.len() <= capacity);
         }
     }
 
-    #[test]
-    fn racing_threads_keep_the_bookkeeping_consistent() {
-        let cache = Arc::new(SignatureCache::new(8));
+    /// Four threads inserting (with the admission `admission` picks from
+    /// the round), using and removing 40 tokens at `capacity`.
+    fn racing_threads(capacity: usize, admission: fn(u64) -> Admission) {
+        let cache = Arc::new(SignatureCache::new(capacity));
         let verified = Arc::new(entry());
-        let threads: Vec<_> = (0..4)
+        let threads: Vec<_> = (0..4u64)
             .map(|t| {
                 let (cache, verified) = (Arc::clone(&cache), Arc::clone(&verified));
                 std::thread::spawn(move || {
-                    for i in 0..5_000usize {
+                    for i in 0..5_000u64 {
                         let token = format!("h.p.signature-{}", (i * 7 + t) % 40);
-                        cache.insert(&token, None, Admission::Now, || share(&verified));
+                        cache.insert(&token, None, admission(i / 3 + t), || share(&verified));
+                        assert!(cache.len() <= capacity);
                         let _ = cache.get(&token);
                         if i % 5 == 0 {
                             cache.remove(&token);
@@ -809,6 +811,18 @@ mod tests {
         assert_consistent(&cache);
     }
 
+    #[test]
+    fn random_inserts_uses_and_removals_keep_the_bookkeeping_consistent() {
+        for capacity in [1, 2, 3, 4, 5, 8, 16, 300] {
+            random_steps(capacity, 0x1234_5678, |_| Admission::Now);
+        }
+    }
+
+    #[test]
+    fn racing_threads_keep_the_bookkeeping_consistent() {
+        racing_threads(8, |_| Admission::Now);
+    }
+
     /// The same bookkeeping with both admissions mixed (the tests above
     /// insert ancestors only): a leaf's first sight records a ghost under
     /// one lock and a later sight inserts under another, and neither may
@@ -816,18 +830,10 @@ mod tests {
     /// leaf seen once never builds an entry.
     #[test]
     fn mixed_admissions_keep_the_bookkeeping_consistent() {
-        let mut seed: u64 = 0x9e37_79b9;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let admission = |n: u64| match n % 2 {
+        let mixed = |n: u64| match n % 2 {
             0 => Admission::Now,
             _ => Admission::WhenSeenAgain,
         };
-        let verified = entry();
         for capacity in [1, 2, 3, 4, 5, 8, 300, usize::MAX] {
             let cache = SignatureCache::new(capacity);
             for token in tokens("once", 50) {
@@ -836,48 +842,10 @@ mod tests {
                 });
             }
             assert_eq!(cache.len(), 0);
-            // Three tokens per slot (same length and last bytes).
-            let all: Vec<String> = (0..capacity.min(300) * 3 + 10)
-                .map(|i| format!("h{}.p.signature-{:04}", i % 3, i / 3))
-                .collect();
-            for _ in 0..5_000 {
-                let token = &all[next() as usize % all.len()];
-                match next() % 4 {
-                    0 | 1 => cache.insert(token, None, admission(next()), || share(&verified)),
-                    2 => {
-                        if let Some(hit) = cache.get(token) {
-                            assert_eq!(&*hit.token, token.as_str());
-                        }
-                    }
-                    _ => cache.remove(token),
-                }
-                assert_consistent(&cache);
-                assert!(cache.len() <= capacity);
-            }
+            random_steps(capacity, 0x9e37_79b9, mixed);
         }
         for capacity in [1, 2, 4, 8] {
-            let cache = Arc::new(SignatureCache::new(capacity));
-            let verified = Arc::new(entry());
-            let threads: Vec<_> = (0..4u64)
-                .map(|t| {
-                    let (cache, verified) = (Arc::clone(&cache), Arc::clone(&verified));
-                    std::thread::spawn(move || {
-                        for i in 0..5_000u64 {
-                            let token = format!("h.p.signature-{}", (i * 7 + t) % 40);
-                            cache.insert(&token, None, admission(i / 3 + t), || share(&verified));
-                            assert!(cache.len() <= capacity);
-                            let _ = cache.get(&token);
-                            if i % 5 == 0 {
-                                cache.remove(&token);
-                            }
-                        }
-                    })
-                })
-                .collect();
-            for thread in threads {
-                thread.join().unwrap();
-            }
-            assert_consistent(&cache);
+            racing_threads(capacity, mixed);
         }
     }
 
