@@ -4,12 +4,45 @@
 //! non-zero trailing bits, so every byte string has exactly one encoding and
 //! a token cannot be altered without changing its signing input.
 
+//!
+//! With the `simd` feature (on by default) the base64 crate's SIMD engine
+//! does the work where the CPU has it (AVX2 on x86_64, NEON on aarch64,
+//! detected once at run time), and its scalar engine everywhere else. The
+//! rules are the crate's configuration, the same for both engines: the
+//! whole block loop only converts valid characters, and the padding, the
+//! length and the last characters' bits are judged by the shared scalar
+//! code (the tests compare the two engines on hostile input).
+
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+#[cfg(all(
+    feature = "simd",
+    any(
+        target_arch = "x86_64",
+        all(target_arch = "aarch64", target_feature = "neon")
+    )
+))]
+fn engine() -> &'static impl base64::Engine {
+    use base64::engine::Simd;
+    use base64::engine::general_purpose::NO_PAD;
+    static ENGINE: std::sync::LazyLock<Simd> = std::sync::LazyLock::new(|| Simd::url_safe(NO_PAD));
+    &*ENGINE
+}
+
+#[cfg(not(all(
+    feature = "simd",
+    any(
+        target_arch = "x86_64",
+        all(target_arch = "aarch64", target_feature = "neon")
+    )
+)))]
+fn engine() -> &'static impl base64::Engine {
+    &base64::engine::general_purpose::URL_SAFE_NO_PAD
+}
 
 /// Encodes bytes as unpadded base64url.
 pub fn encode(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    engine().encode(bytes)
 }
 
 /// Decodes unpadded, canonical base64url; `None` on any deviation.
@@ -20,7 +53,7 @@ pub fn encode(bytes: impl AsRef<[u8]>) -> String {
 /// assert!(passport_jose::b64::decode("aGl").is_none()); // non-zero trailing bits
 /// ```
 pub fn decode(text: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(text).ok()
+    engine().decode(text).ok()
 }
 
 /// Decodes unpadded, canonical base64url (the same rules as [`decode`]) into
@@ -35,5 +68,5 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
 /// assert!(passport_jose::b64::decode_into("aGVsbG8", &mut out).is_none()); // too long
 /// ```
 pub fn decode_into(text: &str, out: &mut [u8]) -> Option<usize> {
-    URL_SAFE_NO_PAD.decode_slice(text, out).ok()
+    engine().decode_slice(text, out).ok()
 }

@@ -332,14 +332,32 @@ impl<'a> CompactJws<'a> {
                 max: max_len,
             });
         }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(JoseError::Malformed(
-                "a compact JWS has exactly three segments",
-            ));
+        // The header ends at the first dot and the signature starts after
+        // the last, so only those two short ends are searched. A dot in the
+        // payload between them fails its strict base64url decode (a dot is
+        // not in the alphabet), so no token with more than three segments
+        // parses; on any error such a token reports its segment count, as
+        // it would have had the whole token been split first.
+        let three = || JoseError::Malformed("a compact JWS has exactly three segments");
+        let (Some(first), Some(last)) = (token.find('.'), token.rfind('.')) else {
+            return Err(three());
         };
+        if first == last {
+            return Err(three());
+        }
+        let (h, p, s) = (&token[..first], &token[first + 1..last], &token[last + 1..]);
+        CompactJws::parse_segments(token, h, p, s)
+            .map_err(|e| if p.contains('.') { three() } else { e })
+    }
+
+    /// The rest of [`CompactJws::parse_with_max_len`], given the segments
+    /// around the first and the last dot of `token`.
+    fn parse_segments(
+        token: &'a str,
+        h: &str,
+        p: &str,
+        s: &str,
+    ) -> Result<CompactJws<'a>, JoseError> {
         if h.is_empty() || p.is_empty() || s.is_empty() {
             return Err(JoseError::Malformed("empty segment"));
         }
