@@ -310,7 +310,34 @@ pub struct CompactJws<'a> {
     signing_input_len: usize,
     header: Header,
     payload: Vec<u8>,
-    signature: Vec<u8>,
+    signature: SignatureBytes,
+}
+
+/// A signature's bytes. The 64 of an Ed25519 or an ES256 signature (every
+/// passport and DPoP proof) are kept inline, which spares a verification
+/// an allocation; longer ones (RS256) on the heap.
+#[derive(Debug, Clone)]
+enum SignatureBytes {
+    Inline([u8; 64]),
+    Heap(Vec<u8>),
+}
+
+impl SignatureBytes {
+    /// The strict base64url decode of `text`.
+    fn decode(text: &str) -> Option<SignatureBytes> {
+        let mut inline = [0u8; 64];
+        match b64::decode_into(text, &mut inline) {
+            Some(64) => Some(SignatureBytes::Inline(inline)),
+            _ => b64::decode(text).map(SignatureBytes::Heap),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            SignatureBytes::Inline(bytes) => bytes,
+            SignatureBytes::Heap(bytes) => bytes,
+        }
+    }
 }
 
 impl<'a> CompactJws<'a> {
@@ -371,7 +398,8 @@ impl<'a> CompactJws<'a> {
             }
         };
         let payload = b64::decode(p).ok_or(JoseError::InvalidBase64 { part: "payload" })?;
-        let signature = b64::decode(s).ok_or(JoseError::InvalidBase64 { part: "signature" })?;
+        let signature =
+            SignatureBytes::decode(s).ok_or(JoseError::InvalidBase64 { part: "signature" })?;
         Ok(CompactJws {
             token,
             signing_input_len: h.len() + 1 + p.len(),
@@ -409,7 +437,11 @@ impl<'a> CompactJws<'a> {
     /// algorithm is matched against the key, then the signature.
     pub fn verify(&self, key: &VerifyingKey, options: &VerifyOptions) -> Result<&[u8], JoseError> {
         options.check_header(&self.header)?;
-        key.verify(self.header.alg(), self.signing_input(), &self.signature)?;
+        key.verify(
+            self.header.alg(),
+            self.signing_input(),
+            self.signature.as_slice(),
+        )?;
         Ok(&self.payload)
     }
 }

@@ -63,7 +63,10 @@ fn non_canonical_text() -> impl Strategy<Value = String> {
             let mut text = URL_SAFE_NO_PAD.encode(&bytes).into_bytes();
             let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let last = text.last_mut().expect("not empty");
-            let value = alphabet.iter().position(|c| c == last).expect("in the alphabet");
+            let value = alphabet
+                .iter()
+                .position(|c| c == last)
+                .expect("in the alphabet");
             // 2 bytes left over: the last character's low 2 bits are unused;
             // 1 byte left over: its low 4 bits. Set some of them.
             let unused = if bytes.len() % 3 == 2 { 0b11 } else { 0b1111 };
