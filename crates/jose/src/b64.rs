@@ -5,18 +5,19 @@
 //! a token cannot be altered without changing its signing input.
 
 //!
-//! With the `simd` feature (on by default) the base64 crate's SIMD engine
-//! does the work where the CPU has it (AVX2 on x86_64, NEON on aarch64,
-//! detected once at run time), and its scalar engine everywhere else. The
-//! rules are the crate's configuration, the same for both engines: the
-//! whole block loop only converts valid characters, and the padding, the
-//! length and the last characters' bits are judged by the shared scalar
-//! code (the tests compare the two engines on hostile input).
+//! The base64 crate's SIMD engine does the work where the CPU has it (AVX2
+//! on x86_64, NEON on aarch64, detected once at run time), and its scalar
+//! engine everywhere else, or everywhere when built with `--cfg
+//! passport_scalar_base64` in `RUSTFLAGS`. The rules are the crate's
+//! configuration, the same for both engines: the SIMD loop only converts
+//! whole blocks of valid characters, and the padding, the length and the
+//! last characters' bits are judged by the shared scalar code (the tests
+//! compare the two engines on hostile input, exhaustively for short text).
 
 use base64::Engine as _;
 
 #[cfg(all(
-    feature = "simd",
+    not(passport_scalar_base64),
     any(
         target_arch = "x86_64",
         all(target_arch = "aarch64", target_feature = "neon")
@@ -30,7 +31,7 @@ fn engine() -> &'static impl base64::Engine {
 }
 
 #[cfg(not(all(
-    feature = "simd",
+    not(passport_scalar_base64),
     any(
         target_arch = "x86_64",
         all(target_arch = "aarch64", target_feature = "neon")

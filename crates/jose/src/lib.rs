@@ -44,12 +44,13 @@
 //! The `kid` is required by the key stores of the verifier, which look keys up
 //! by `kid` only; a header's embedded key material is never used.
 //!
-//! ## Features
+//! ## Base64url and SIMD
 //!
-//! `simd` (default): base64url through the base64 crate's SIMD engine
-//! (AVX2 or NEON, detected at run time; its scalar engine elsewhere). This
-//! crate forbids unsafe code of its own; with default features off, every
-//! decode takes the scalar engine, with the same strict rules and answers.
+//! Tokens are decoded with the base64 crate's SIMD engine (AVX2 or NEON,
+//! detected at run time; its scalar engine elsewhere). This crate forbids
+//! unsafe code of its own; built with `RUSTFLAGS="--cfg
+//! passport_scalar_base64"`, every decode takes the scalar engine, with the
+//! same strict rules and answers.
 //!
 //! ## Example
 //!

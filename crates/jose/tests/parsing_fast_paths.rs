@@ -2,12 +2,12 @@
 //! input:
 //!
 //! - `b64` decodes with the base64 crate's SIMD engine where the CPU has it
-//!   (AVX2, NEON; the `simd` feature). Its answers — the bytes, or a refusal
-//!   — must be the crate's scalar engine's under the same strict rules, for
-//!   lengths that cross the SIMD block sizes (32 characters, and the 64 below
-//!   which the SIMD path is not taken) and with a hostile byte anywhere:
-//!   outside the alphabet, padding, whitespace, non-ASCII, or non-zero
-//!   trailing bits in the last character.
+//!   (AVX2, NEON). Its answers — the bytes, or a refusal — must be the
+//!   crate's scalar engine's under the same strict rules: every byte value
+//!   at every position of every length up to 190 characters (the SIMD path
+//!   starts past 64, in blocks of 32), random hostile text up to 400, non-zero
+//!   trailing bits in the last character, and every size of output buffer
+//!   (too small refused, nothing written past the end). Encoding too.
 //! - `CompactJws::parse` searches only for the first and the last dot. A
 //!   token must still be refused as "not three segments" exactly when
 //!   splitting the whole token on dots says so, whatever else is wrong with
@@ -31,7 +31,7 @@ const HOSTILE: [&str; 12] = [
 fn hostile_text() -> impl Strategy<Value = String> {
     (
         proptest::collection::vec(any::<u8>(), 0..300),
-        proptest::collection::vec((any::<prop::sample::Index>(), 0..HOSTILE.len()), 0..3),
+        proptest::collection::vec((any::<prop::sample::Index>(), 0..HOSTILE.len()), 0..4),
         proptest::option::of(any::<prop::sample::Index>()),
     )
         .prop_map(|(bytes, changes, drop)| {
@@ -73,6 +73,80 @@ fn non_canonical_text() -> impl Strategy<Value = String> {
             *last = alphabet[value | (usize::from(bits) & unused)];
             String::from_utf8(text).expect("ASCII")
         })
+}
+
+/// Every byte value at every position of a canonical encoding of each
+/// length up to 190 characters: the SIMD engine's validity tables are
+/// checked for every byte, in every lane of every block.
+#[test]
+fn every_byte_at_every_position_decodes_as_the_scalar_engine() {
+    let source: Vec<u8> = (0..=255u8).cycle().skip(7).take(142).collect();
+    for len in 0..=142 {
+        let text = URL_SAFE_NO_PAD.encode(&source[..len]).into_bytes();
+        for at in 0..text.len() {
+            for value in 0..=255u8 {
+                // A byte of 0x80 or more appears in text only within a
+                // character: the first of these sequences that is UTF-8
+                // puts `value` at `at` or right after it (0xC0, 0xC1 and
+                // 0xF5–0xFF never appear in UTF-8).
+                let sequences: [&[u8]; 7] = [
+                    &[value],
+                    &[0xC2, value],
+                    &[value, 0x80],
+                    &[value, 0xA0, 0x80],
+                    &[value, 0x80, 0x80],
+                    &[value, 0x90, 0x80, 0x80],
+                    &[value, 0x80, 0x80, 0x80],
+                ];
+                let Some(hostile) = sequences.iter().find_map(|sequence| {
+                    let mut bytes = text.clone();
+                    bytes.splice(at..=at, sequence.iter().copied());
+                    String::from_utf8(bytes).ok()
+                }) else {
+                    continue;
+                };
+                let expected = URL_SAFE_NO_PAD.decode(&hostile).ok();
+                assert_eq!(b64::decode(&hostile), expected, "{hostile:?}");
+            }
+        }
+    }
+}
+
+/// `decode_into` with every buffer size around the decoded length: the
+/// bytes when they fit, a refusal when they do not, and nothing written
+/// past what was decoded.
+#[test]
+fn decode_into_fits_or_refuses_and_writes_nothing_past_the_end() {
+    for len in 0..300usize {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+        let text = URL_SAFE_NO_PAD.encode(&bytes);
+        for size in 0..len + 8 {
+            let mut out = vec![0xA5u8; size + 16];
+            let got = b64::decode_into(&text, &mut out[..size]);
+            if size >= len {
+                assert_eq!(got, Some(len), "{len} into {size}");
+                assert_eq!(&out[..len], &bytes[..], "{len} into {size}");
+            } else {
+                assert_eq!(got, None, "{len} into {size}");
+            }
+            let untouched = if got.is_some() { len } else { 0 };
+            assert!(
+                out[size..].iter().all(|&b| b == 0xA5),
+                "{len} into {size}: written past the buffer"
+            );
+            if got.is_some() {
+                assert!(out[untouched..size].iter().all(|&b| b == 0xA5), "{len} into {size}");
+            }
+        }
+    }
+}
+
+#[test]
+fn encode_writes_what_the_scalar_engine_writes() {
+    for len in 0..2000usize {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 131 + len) as u8).collect();
+        assert_eq!(b64::encode(&bytes), URL_SAFE_NO_PAD.encode(&bytes), "{len}");
+    }
 }
 
 proptest! {
