@@ -135,7 +135,10 @@ fn decode_into_fits_or_refuses_and_writes_nothing_past_the_end() {
                 "{len} into {size}: written past the buffer"
             );
             if got.is_some() {
-                assert!(out[untouched..size].iter().all(|&b| b == 0xA5), "{len} into {size}");
+                assert!(
+                    out[untouched..size].iter().all(|&b| b == 0xA5),
+                    "{len} into {size}"
+                );
             }
         }
     }
