@@ -61,17 +61,6 @@ impl UnverifiedBundle {
             });
         }
         let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
-        if plain_token(text.as_bytes()) {
-            // A root alone, settled in one pass (what the passes below
-            // would find for it).
-            let mut ends = [0; MAX_BUNDLE_LINKS];
-            ends[0] = text.len() as u32;
-            return Ok(UnverifiedBundle {
-                text: Arc::from(text),
-                ends,
-                len: 1,
-            });
-        }
         if text.is_empty() {
             return Err(ClaimsError::EmptyBundle);
         }
@@ -80,6 +69,18 @@ impl UnverifiedBundle {
             return Err(ClaimsError::BundleTooDeep {
                 count,
                 max: MAX_BUNDLE_LINKS,
+            });
+        }
+        if count == 1 && plain_token(text.as_bytes()) {
+            // A root alone, settled in one pass (what the passes below
+            // would find for it). After the count, so that a chain's text
+            // is never read by it first: that pass would fail at the end.
+            let mut ends = [0; MAX_BUNDLE_LINKS];
+            ends[0] = text.len() as u32;
+            return Ok(UnverifiedBundle {
+                text: Arc::from(text),
+                ends,
+                len: 1,
             });
         }
         // Structure only, with passes that vectorise: token boundaries,
