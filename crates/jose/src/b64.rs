@@ -3,7 +3,6 @@
 //! Decoding refuses padding, characters outside the URL-safe alphabet and
 //! non-zero trailing bits, so every byte string has exactly one encoding and
 //! a token cannot be altered without changing its signing input.
-
 //!
 //! The base64 crate's SIMD engine does the work where the CPU has it (AVX2
 //! on x86_64, NEON on aarch64, detected once at run time), and its scalar

@@ -47,27 +47,32 @@ struct Entry {
 #[derive(Default, Clone, Copy)]
 struct NameHasher(u64);
 
+impl NameHasher {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
 impl Hasher for NameHasher {
     fn finish(&self) -> u64 {
         self.0 ^ (self.0 >> 29)
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mix = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
         let mut words = bytes.chunks_exact(8);
         for word in &mut words {
             let mut w = [0u8; 8];
             w.copy_from_slice(word);
-            self.0 = mix(self.0, u64::from_le_bytes(w));
+            self.mix(u64::from_le_bytes(w));
         }
         let rest = words.remainder();
         if !rest.is_empty() {
             let mut w = [0u8; 8];
             w[..rest.len()].copy_from_slice(rest);
-            self.0 = mix(self.0, u64::from_le_bytes(w));
+            self.mix(u64::from_le_bytes(w));
         }
     }
     fn write_u8(&mut self, n: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        self.mix(u64::from(n));
     }
 }
 
