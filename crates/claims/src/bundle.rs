@@ -610,21 +610,30 @@ mod tests {
         fn parse_answers_as_the_plain_definition(
             // Tokens of 1 to 4 segments (3 is well formed): half the time
             // one alone (a root's one-pass path), else up to past the link
-            // limit; then a few bytes changed.
+            // limit; one of them, sometimes, as long as a token may be, one
+            // byte less or one more; then a few characters changed, among
+            // them tabs, carriage returns and characters of two, three and
+            // four bytes.
             segments in proptest::prop_oneof![
                 proptest::collection::vec(1usize..5, 1..2),
                 proptest::collection::vec(1usize..5, 1..40),
             ],
-            changes in proptest::collection::vec((0usize..1000, 0u8..8), 0..3),
+            long in proptest::option::of((proptest::num::usize::ANY, 0usize..3)),
+            changes in proptest::collection::vec((proptest::num::usize::ANY, 0u8..12), 0..3),
         ) {
-            let alphabet = [b'a', b'b', b'.', b'~', b' ', 0x7f, b'\n', b'.'];
-            let tokens: Vec<String> = segments.iter().map(|&n| vec!["ab"; n].join(".")).collect();
-            let mut bytes = tokens.join("~").into_bytes();
-            for (at, k) in changes {
-                let at = at % bytes.len();
-                bytes[at] = alphabet[usize::from(k)];
+            let alphabet = ['a', 'b', '.', '~', ' ', '\u{7f}', '\n', '.', '\t', '\r', '\u{e9}', '\u{1f600}'];
+            let mut tokens: Vec<String> = segments.iter().map(|&n| vec!["ab"; n].join(".")).collect();
+            if let Some((which, delta)) = long {
+                let at = which % tokens.len();
+                // MAX_TOKEN_LEN - 1, MAX_TOKEN_LEN or MAX_TOKEN_LEN + 1 bytes
+                tokens[at] = format!("a.{}.c", "b".repeat(MAX_TOKEN_LEN - 5 + delta));
             }
-            let text = String::from_utf8(bytes).unwrap();
+            let mut chars: Vec<char> = tokens.join("~").chars().collect();
+            for (at, k) in changes {
+                let at = at % chars.len();
+                chars[at] = alphabet[usize::from(k)];
+            }
+            let text: String = chars.into_iter().collect();
             let plain = |text: &str| -> Result<Vec<String>, String> {
                 let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
                 if text.is_empty() {

@@ -671,4 +671,51 @@ mod tests {
         assert_eq!(code(&[alg, ("kid", "7")]), "missing_kid");
         assert_eq!(code(&[alg, ("typ", "7")]), "invalid_typ");
     }
+
+    /// The inline path answers exactly as the general decode: a 64-byte
+    /// signature is inline; every other length (63 bytes are never padded
+    /// to 64; 65, 66) and every invalid text gives `decode`'s answer.
+    #[test]
+    fn signature_bytes_decode_as_the_general_decoder() {
+        let mut checked = 0;
+        for n in 58..=70usize {
+            for seed in 0..32usize {
+                let bytes: Vec<u8> = (0..n).map(|i| (i * 31 + seed * 97 + i * i) as u8).collect();
+                let valid = b64::encode(&bytes);
+                assert_eq!(
+                    SignatureBytes::decode(&valid).map(|b| b.as_slice().to_vec()),
+                    Some(bytes)
+                );
+                let mut variants = vec![valid.clone()];
+                // a byte outside the alphabet, padding, the standard
+                // alphabet's two, at a position that moves with the seed
+                for bad in [".", "=", "+", "/", " ", "\u{e9}"] {
+                    let at = (seed * 5) % valid.len();
+                    variants.push(format!("{}{bad}{}", &valid[..at], &valid[at + 1..]));
+                }
+                // one character more or fewer, and a changed last character
+                // (non-canonical trailing bits for most lengths)
+                variants.push(format!("{valid}A"));
+                variants.push(valid[..valid.len() - 1].to_owned());
+                variants.push(format!("{}B", &valid[..valid.len() - 1]));
+                for s in &variants {
+                    let inline = SignatureBytes::decode(s);
+                    assert_eq!(
+                        inline.as_ref().map(|b| b.as_slice().to_vec()),
+                        b64::decode(s),
+                        "{s}"
+                    );
+                    if let Some(bytes) = &inline {
+                        assert_eq!(
+                            matches!(bytes, SignatureBytes::Inline(_)),
+                            bytes.as_slice().len() == 64,
+                            "{s}"
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 13 * 32 * 10);
+    }
 }

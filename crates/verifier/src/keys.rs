@@ -37,13 +37,19 @@ struct Entry {
     thumbprint: String,
 }
 
-/// The maps' hasher. Their names are the operator's — trusted issuers and
-/// the `kid`s of their keys — never a token's: a token's `iss` and `kid` are
-/// only looked up. Nobody can fill a map with colliding names, so the
-/// randomised SipHash a map uses by default (against exactly that) would
-/// only cost time on every verification. Eight bytes at a time, a rotate,
-/// an xor and a multiply, then the high half folded into the low bits the
-/// map indexes with.
+/// The maps' hasher. Their names are never a token's (a token's `iss` and
+/// `kid` are only looked up): the issuers are the operator's, and the
+/// `kid`s are those of the keys the operator added or of a JWKS a trusted
+/// issuer publishes (`passport verify --trust ISSUER=URL`, a remote key
+/// store). Such a publisher could craft colliding `kid`s, which with this
+/// hasher is easy, but a set holds at most
+/// [`MAX_JWKS_KEYS`](passport_jose::MAX_JWKS_KEYS) (64) keys and replaces
+/// its issuer's map whole ([`InMemoryKeyStore::replace_all`]), so the worst
+/// lookup compares 64 names, once per verification — no flood
+/// to defend against with the randomised SipHash a map uses by default,
+/// which would only cost time on every verification. Eight bytes at a
+/// time, a rotate, an xor and a multiply, then the high half folded into
+/// the low bits the map indexes with.
 #[derive(Default, Clone, Copy)]
 struct NameHasher(u64);
 
