@@ -6,6 +6,7 @@
 #   scripts/postgres.sh start   # initialise and start; prints the URL
 #   scripts/postgres.sh url     # prints the URL of the running cluster
 #   scripts/postgres.sh stop    # stop it and delete its directory
+#   scripts/postgres.sh drop-scratch  # drop the tests' leftover databases
 #
 # The cluster lives in a temporary directory recorded in
 # ${PASSPORT_PG_STATE:-/tmp/passport-postgres-$UID.dir}; it listens on
@@ -90,8 +91,24 @@ stop)
     case "$dir" in /tmp/passport-postgres.*) rm -rf "$dir" ;; esac
     rm -f "$state_file"
     ;;
+drop-scratch)
+    # Drops the tests' scratch databases (passport_test_<16 hex digits>,
+    # made by Database::create_scratch_postgres_database) still on the
+    # cluster: ~8 MB each, hundreds in a run. scripts/test.sh calls this
+    # between its two runs.
+    [ -s "$state_file" ] || { echo "postgres.sh: no cluster started (run: $0 start)" >&2; exit 1; }
+    url="$(url_of "$(cat "$state_file")")"
+    psql="$(bindir)/psql"
+    [ -x "$psql" ] || psql=psql
+    names="$("$psql" "$url" -Atqc \
+        "SELECT datname FROM pg_database WHERE datname ~ '^passport_test_[0-9a-f]{16}\$'")"
+    for name in $names; do
+        "$psql" "$url" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" > /dev/null
+    done
+    echo "dropped $(printf '%s\n' $names | grep -c . || true) scratch databases" >&2
+    ;;
 *)
-    echo "usage: $0 start|stop|url" >&2
+    echo "usage: $0 start|stop|url|drop-scratch" >&2
     exit 2
     ;;
 esac

@@ -19,16 +19,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+own_cluster=
 if [ "${PASSPORT_SKIP_POSTGRES:-}" != 1 ] && [ -z "${PASSPORT_TEST_DATABASE_URL:-}" ]; then
     export PASSPORT_PG_STATE="${PASSPORT_PG_STATE:-$(mktemp -u /tmp/passport-postgres-test.XXXXXX)}"
     trap 'scripts/postgres.sh stop' EXIT
+    own_cluster=1
     PASSPORT_TEST_DATABASE_URL="$(scripts/postgres.sh start)"
     export PASSPORT_TEST_DATABASE_URL
     echo "PostgreSQL for the tests: $PASSPORT_TEST_DATABASE_URL"
 fi
 cargo test --workspace --features passport-store/postgres "$@"
 if [ -n "${PASSPORT_TEST_DATABASE_URL:-}" ]; then
+    # the first run's leftover databases (a few hundred MB) go first
+    [ -z "$own_cluster" ] || scripts/postgres.sh drop-scratch
     echo "passport-server's tests again, with its state on PostgreSQL"
     PASSPORT_SERVER_TEST_BACKEND=postgres \
         cargo test -p passport-server --features postgres "$@" --test server
+    if [ -n "$own_cluster" ]; then
+        echo "the test cluster's size at the end: $(du -sh "$(cat "$PASSPORT_PG_STATE")" | cut -f1)"
+    fi
 fi

@@ -235,6 +235,23 @@ impl Database {
         }
     }
 
+    /// Test support, not API (hidden, may change): drops a database that
+    /// [`Database::create_scratch_postgres_database`] created, given the
+    /// URL it returned, ending any connection still open to it, so a test
+    /// run does not keep hundreds of them on disk. Any other database name
+    /// is refused ([`StoreError::DatabaseUrl`]); a database already gone is
+    /// not an error.
+    #[doc(hidden)]
+    pub async fn drop_scratch_postgres_database(url: &str) -> Result<(), StoreError> {
+        #[cfg(feature = "postgres")]
+        return postgres::Postgres::drop_scratch_database(url).await;
+        #[cfg(not(feature = "postgres"))]
+        {
+            let _ = url;
+            Err(StoreError::PostgresUnsupported)
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {

@@ -17,9 +17,53 @@ use crate::error::StoreError;
 /// instances stay under the server's `max_connections` (100 by default).
 const POOL_SIZE: usize = 16;
 
+/// The name of every scratch database starts so (test support).
+const SCRATCH_PREFIX: &str = "passport_test_";
+
 pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Postgres(Box::new(e))
+    StoreError::Postgres(Box::new(PgError(e)))
 }
+
+/// A tokio-postgres error whose message says what the server said.
+///
+/// tokio-postgres displays a server's refusal as only `db error`, and a
+/// failed connection as `error connecting to server`, with the reason in
+/// the error's source, which most logs and our own messages never print.
+/// This one line carries it: for an error the server sent, its severity,
+/// SQLSTATE code and message (`db error: FATAL 53300: sorry, too many
+/// clients already`); otherwise the cause (`error connecting to server:
+/// Connection refused (os error 111)`). A server error's DETAIL is left
+/// out: it may quote row values (a token hash in a key conflict).
+struct PgError(tokio_postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(db) = self.0.as_db_error() {
+            return write!(
+                f,
+                "{}: {} {}: {}",
+                self.0,
+                db.severity(),
+                db.code().code(),
+                db.message()
+            );
+        }
+        match std::error::Error::source(&self.0) {
+            Some(cause) => write!(f, "{}: {cause}", self.0),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::fmt::Debug for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// Its message already holds the cause: no source, so a chain printer
+/// does not say it twice.
+impl std::error::Error for PgError {}
 
 impl ToSql for Val {
     fn to_sql(
@@ -229,13 +273,39 @@ impl Postgres {
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).map_err(|e| StoreError::RandomUnavailable(e.to_string()))?;
         let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let name = format!("passport_test_{name}");
+        let name = format!("{SCRATCH_PREFIX}{name}");
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .map_err(pg)?;
         let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
         Ok(format!("{base}/{name}"))
+    }
+
+    /// Drops a database [`Postgres::create_scratch_database`] made, from
+    /// the cluster's `postgres` database; refuses any other name.
+    pub(super) async fn drop_scratch_database(url: &str) -> Result<(), StoreError> {
+        refuse_tls_mode(url)?;
+        let config: Config = url
+            .parse()
+            .map_err(|_| StoreError::DatabaseUrl(redact(url)))?;
+        refuse_network(&config)?;
+        let name = config.get_dbname().unwrap_or_default().to_owned();
+        let scratch = name
+            .strip_prefix(SCRATCH_PREFIX)
+            .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !scratch {
+            return Err(StoreError::DatabaseUrl(redact(url)));
+        }
+        let mut admin = config;
+        admin.dbname("postgres");
+        let (client, connection) = admin.connect(NoTls).await.map_err(pg)?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
+        handle.spawn(connection);
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .map_err(pg)
     }
 
     /// Runs `first` (no parameters, its rows ignored) then `second` in ONE

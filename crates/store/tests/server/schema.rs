@@ -202,3 +202,84 @@ async fn a_newer_schema_is_refused() {
     let err = Database::open(&postgres.url, NOW).await.unwrap_err();
     assert_eq!(err.code(), "store_schema_newer");
 }
+
+/// What the PostgreSQL server said reaches the message: tokio-postgres
+/// alone displays a refusal as `db error` (what a CI log once showed for
+/// 40 tests, with nothing to tell why).
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_by_postgres_says_what_the_server_said() {
+    let Some(url) = crate::common::postgres_url() else {
+        return;
+    };
+    let base = url.rsplit_once('/').unwrap().0;
+    let missing = format!("{base}/passport_no_such_database");
+    let err = Database::open(&missing, NOW).await.unwrap_err();
+    assert_eq!(err.code(), "postgres_failed");
+    let message = err.to_string();
+    assert!(
+        message.contains(
+            "db error: FATAL 3D000: database \"passport_no_such_database\" does not exist"
+        ),
+        "{message}"
+    );
+    // the Debug form is the same line (no DETAIL, which may quote values)
+    assert!(format!("{err:?}").contains("3D000"), "{err:?}");
+}
+
+/// A connection that never reached a server names its cause too.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_refused_says_so() {
+    // a port nobody listens on: bound, its number read, then released
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres?connect_timeout=5");
+    let err = Database::open(&url, NOW).await.unwrap_err();
+    assert_eq!(err.code(), "postgres_failed");
+    let message = err.to_string();
+    assert!(
+        message.contains("error connecting to server: ") && message.contains("refused"),
+        "{message}"
+    );
+}
+
+/// The tests' cleanup drops only a scratch database, and that one for good.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_scratch_database_is_dropped() {
+    let Some(cluster) = crate::common::postgres_url() else {
+        return;
+    };
+    let base = cluster.rsplit_once('/').unwrap().0;
+    for other in [
+        cluster.clone(),
+        format!("{base}/template1"),
+        format!("{base}/passport_test_"),
+        format!("{base}/passport_test_0123456789abcdef0"),
+        format!("{base}/passport_test_0123456789abcdeg"),
+    ] {
+        let err = Database::drop_scratch_postgres_database(&other)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_database_url", "{other}");
+    }
+    let scratch = Database::create_scratch_postgres_database(&cluster)
+        .await
+        .unwrap();
+    let open = Database::open(&scratch, NOW).await.unwrap();
+    // dropped while a connection is open to it
+    Database::drop_scratch_postgres_database(&scratch)
+        .await
+        .unwrap();
+    drop(open);
+    let err = Database::open(&scratch, NOW).await.unwrap_err();
+    assert!(err.to_string().contains("3D000"), "{err}");
+    // gone already: not an error
+    Database::drop_scratch_postgres_database(&scratch)
+        .await
+        .unwrap();
+}

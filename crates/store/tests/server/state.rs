@@ -203,10 +203,15 @@ async fn child_recorded_during_revocation_cannot_escape(db: Arc<Database>) {
     for round in 0..3 {
         let root = format!("r{round}");
         db.record_issued(entry(&root, None)).await.unwrap();
+        // The revocation starts once every task has recorded a child and
+        // they all go on together: no sleep to guess how long that takes
+        // (30 ms once, which a loaded machine can overrun).
+        let started = Arc::new(tokio::sync::Barrier::new(17));
         let mut tasks = tokio::task::JoinSet::new();
         for t in 0..16 {
             let db = Arc::clone(&db);
             let root = root.clone();
+            let started = Arc::clone(&started);
             tasks.spawn(async move {
                 let mut recorded = Vec::new();
                 let mut parent = root.clone();
@@ -215,9 +220,13 @@ async fn child_recorded_during_revocation_cannot_escape(db: Arc<Database>) {
                     match db.record_issued(entry(&child, Some(&parent))).await {
                         Ok(()) => recorded.push(child.clone()),
                         Err(e) => {
-                            assert_eq!(e.code(), "parent_revoked");
+                            assert_eq!(e.code(), "parent_revoked", "{e}");
+                            assert!(n > 0, "the first child is recorded before the revocation");
                             break;
                         }
+                    }
+                    if n == 0 {
+                        started.wait().await;
                     }
                     // every other one a grandchild of the last
                     parent = if n % 2 == 0 { child } else { root.clone() };
@@ -225,7 +234,7 @@ async fn child_recorded_during_revocation_cannot_escape(db: Arc<Database>) {
                 recorded
             });
         }
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        started.wait().await;
         db.revoke_cascade(&root, NOW).await.unwrap();
         let mut recorded = Vec::new();
         while let Some(done) = tasks.join_next().await {
