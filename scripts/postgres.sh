@@ -100,10 +100,11 @@ drop-scratch)
     url="$(url_of "$(cat "$state_file")")"
     psql="$(bindir)/psql"
     [ -x "$psql" ] || psql=psql
-    names="$("$psql" "$url" -Atqc \
+    # -X: a user's ~/.psqlrc (\timing, say) must not add lines to the names
+    names="$("$psql" -X "$url" -Atqc \
         "SELECT datname FROM pg_database WHERE datname ~ '^passport_test_[0-9a-f]{16}\$'")"
     for name in $names; do
-        "$psql" "$url" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" > /dev/null
+        "$psql" -X "$url" -qc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" > /dev/null
     done
     echo "dropped $(printf '%s\n' $names | grep -c . || true) scratch databases" >&2
     ;;

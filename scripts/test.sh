@@ -22,7 +22,9 @@ cd "$(dirname "$0")/.."
 own_cluster=
 if [ "${PASSPORT_SKIP_POSTGRES:-}" != 1 ] && [ -z "${PASSPORT_TEST_DATABASE_URL:-}" ]; then
     export PASSPORT_PG_STATE="${PASSPORT_PG_STATE:-$(mktemp -u /tmp/passport-postgres-test.XXXXXX)}"
-    trap 'scripts/postgres.sh stop' EXIT
+    # On a failure, the disk space before the cluster (which may be what
+    # filled it) is deleted.
+    trap 'rc=$?; [ "$rc" -eq 0 ] || df -h /tmp "$(cat "$PASSPORT_PG_STATE" 2>/dev/null || echo /tmp)" >&2 || true; scripts/postgres.sh stop' EXIT
     own_cluster=1
     PASSPORT_TEST_DATABASE_URL="$(scripts/postgres.sh start)"
     export PASSPORT_TEST_DATABASE_URL
@@ -31,7 +33,10 @@ fi
 cargo test --workspace --features passport-store/postgres "$@"
 if [ -n "${PASSPORT_TEST_DATABASE_URL:-}" ]; then
     # the first run's leftover databases (a few hundred MB) go first
-    [ -z "$own_cluster" ] || scripts/postgres.sh drop-scratch
+    # (best effort: the second run does not depend on it)
+    if [ -n "$own_cluster" ]; then
+        scripts/postgres.sh drop-scratch || echo "test.sh: warning: scratch databases not dropped" >&2
+    fi
     echo "passport-server's tests again, with its state on PostgreSQL"
     PASSPORT_SERVER_TEST_BACKEND=postgres \
         cargo test -p passport-server --features postgres "$@" --test server

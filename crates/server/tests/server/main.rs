@@ -92,10 +92,14 @@ pub(crate) async fn test_database(path: &str) -> String {
             .map(|(url, _)| url)
             .collect()
     };
+    // Best effort: a cluster that refuses the drop (no `postgres`
+    // database to connect to, a server older than 13) must not fail
+    // whichever test happens to come next, nor stop the other drops.
     for url in finished {
-        passport_store::server::Database::drop_scratch_postgres_database(&url)
-            .await
-            .expect("dropping a finished test's scratch database");
+        if let Err(e) = passport_store::server::Database::drop_scratch_postgres_database(&url).await
+        {
+            eprintln!("leaving a finished test's scratch database: {e}");
+        }
     }
     let cluster = std::env::var("PASSPORT_TEST_DATABASE_URL")
         .expect("PASSPORT_SERVER_TEST_BACKEND=postgres needs PASSPORT_TEST_DATABASE_URL");

@@ -291,9 +291,11 @@ impl Postgres {
             .map_err(|_| StoreError::DatabaseUrl(redact(url)))?;
         refuse_network(&config)?;
         let name = config.get_dbname().unwrap_or_default().to_owned();
-        let scratch = name
-            .strip_prefix(SCRATCH_PREFIX)
-            .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        let scratch = name.strip_prefix(SCRATCH_PREFIX).is_some_and(|hex| {
+            // Lower case only: PostgreSQL folds an unquoted name to
+            // lower case, so `…ABCDEF…` would drop `…abcdef…`.
+            hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
         if !scratch {
             return Err(StoreError::DatabaseUrl(redact(url)));
         }
@@ -303,7 +305,7 @@ impl Postgres {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
         handle.spawn(connection);
         client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .await
             .map_err(pg)
     }

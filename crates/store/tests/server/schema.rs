@@ -261,6 +261,9 @@ async fn only_a_scratch_database_is_dropped() {
         format!("{base}/passport_test_"),
         format!("{base}/passport_test_0123456789abcdef0"),
         format!("{base}/passport_test_0123456789abcdeg"),
+        // upper case: unquoted, PostgreSQL would fold it to another
+        // (lower-case) scratch database
+        format!("{base}/passport_test_0123456789ABCDEF"),
     ] {
         let err = Database::drop_scratch_postgres_database(&other)
             .await
