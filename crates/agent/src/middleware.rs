@@ -43,7 +43,14 @@ static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 ///   `error="use_dpop_nonce"` and a new `DPoP-Nonce`, the request is sent
 ///   once more with a proof carrying that nonce — only if its body can be
 ///   cloned (a stream cannot be sent twice: that answer is returned as is).
-///   Never a second retry.
+///   Never a second retry. A streamed body to a server that may refuse it
+///   (the first request to a server that requires nonces always is) can
+///   also fail outright: a server that answers before reading the body —
+///   hyper-based ones, the passport layer among them, do — closes the
+///   connection while the body is still arriving, and the client may see
+///   the connection end (`http_failed`) instead of the refusal, its nonce
+///   unread. Send bodies from memory where a refusal is likely, or make a
+///   small request first (it fetches the nonce).
 ///
 /// - **Step-up, once.** On 401 or 403 with `error="insufficient_scope"`
 ///   and a `scope` (RFC 6750 §3.1, the MCP authorization specification),

@@ -18,6 +18,12 @@
 //!   request's extensions;
 //! - refusals as RFC 6750 §3 / RFC 9449 §7.1 challenges ([`Rejection`]).
 //!
+//! A refusal is answered without reading the request's body: an
+//! unauthenticated client cannot make the server read (or wait for)
+//! anything. hyper then closes the connection if the body has not fully
+//! arrived, and a client still sending a large or streamed body may lose
+//! the answer to the reset (see passport-agent's notes on streamed bodies).
+//!
 //! The layer wraps any `Service<http::Request<ReqBody>, Response =
 //! http::Response<ResBody>>` whose `ResBody: From<bytes::Bytes>` (the
 //! bound that lets a refusal carry its JSON body): hyper's and

@@ -243,7 +243,22 @@ async fn child_recorded_during_revocation_cannot_escape(db: Arc<Database>) {
                 recorded
             });
         }
-        started.wait().await;
+        // Bounded: a recorder that panics inside its first record never
+        // reaches the barrier (its message is shown by the failure).
+        if tokio::time::timeout(std::time::Duration::from_secs(60), started.wait())
+            .await
+            .is_err()
+        {
+            tasks.abort_all();
+            while let Some(done) = tasks.join_next().await {
+                if let Err(e) = done
+                    && e.is_panic()
+                {
+                    std::panic::resume_unwind(e.into_panic());
+                }
+            }
+            panic!("a recorder never reached the barrier");
+        }
         db.revoke_cascade(&root, NOW).await.unwrap();
         let mut recorded = Vec::new();
         while let Some(done) = tasks.join_next().await {
