@@ -22,9 +22,9 @@ cd "$(dirname "$0")/.."
 own_cluster=
 if [ "${PASSPORT_SKIP_POSTGRES:-}" != 1 ] && [ -z "${PASSPORT_TEST_DATABASE_URL:-}" ]; then
     export PASSPORT_PG_STATE="${PASSPORT_PG_STATE:-$(mktemp -u /tmp/passport-postgres-test.XXXXXX)}"
-    # On a failure, the disk space before the cluster (which may be what
-    # filled it) is deleted.
-    trap 'rc=$?; [ "$rc" -eq 0 ] || df -h /tmp "$(cat "$PASSPORT_PG_STATE" 2>/dev/null || echo /tmp)" >&2 || true; scripts/postgres.sh stop' EXIT
+    # On a failure, the disk space and the cluster's size (it may be what
+    # filled the disk), before the cluster is deleted.
+    trap 'rc=$?; [ "$rc" -eq 0 ] || { df -h /tmp; du -sh "$(cat "$PASSPORT_PG_STATE")"; } >&2 2>/dev/null || true; scripts/postgres.sh stop' EXIT
     own_cluster=1
     PASSPORT_TEST_DATABASE_URL="$(scripts/postgres.sh start)"
     export PASSPORT_TEST_DATABASE_URL
