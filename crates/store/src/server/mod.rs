@@ -220,8 +220,9 @@ impl Database {
 
     /// Test support, not API (hidden, may change): creates an empty
     /// database with a random name on the PostgreSQL cluster `url` names
-    /// (a loopback one, as [`Database::open`] requires) and returns its URL,
-    /// for a test to open. Shared by passport-store's and passport-server's
+    /// (a loopback one, as [`Database::open`] requires) and returns its URL
+    /// (the cluster's, query kept, naming the new database), for a test to
+    /// open. Shared by passport-store's and passport-server's
     /// tests. Without feature `postgres`,
     /// [`StoreError::PostgresUnsupported`].
     #[doc(hidden)]

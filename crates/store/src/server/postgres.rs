@@ -278,8 +278,7 @@ impl Postgres {
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .map_err(pg)?;
-        let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
-        Ok(format!("{base}/{name}"))
+        scratch_url(url, &name)
     }
 
     /// Drops a database [`Postgres::create_scratch_database`] made, from
@@ -405,6 +404,40 @@ fn password_from(config: &mut Config, env: Option<String>) {
     }
 }
 
+/// The cluster's connection string `url` with its database replaced by
+/// `name`, everything else kept: a URL's query (`?host=/run/postgresql`)
+/// without its `dbname`, which would override the path; a key=value string
+/// with `dbname` appended (the last value wins). The result is parsed back
+/// and must name `name`, so whatever form `url` takes, a test never gets
+/// the cluster's own database in place of its scratch one.
+fn scratch_url(url: &str, name: &str) -> Result<String, StoreError> {
+    let bad = || StoreError::DatabaseUrl(redact(url));
+    let scratch = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let authority = before_query
+                .split_once('/')
+                .map_or(before_query, |(a, _)| a);
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.is_empty() && !p.starts_with("dbname="))
+                .collect();
+            let query = if kept.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", kept.join("&"))
+            };
+            format!("{scheme}://{authority}/{name}{query}")
+        }
+        None => format!("{} dbname={name}", url.trim_end()),
+    };
+    let config: Config = scratch.parse().map_err(|_| bad())?;
+    if config.get_dbname() != Some(name) {
+        return Err(bad());
+    }
+    Ok(scratch)
+}
+
 /// Refuses a configuration that would reach a host other than loopback
 /// (`127.0.0.0/8`, `::1`, `localhost`) or a Unix socket directory: without
 /// TLS, the signing keys would cross the network in clear.
@@ -449,6 +482,57 @@ fn redact(url: &str) -> String {
             )
         }
         _ => crate::error::shorten(url),
+    }
+}
+
+#[cfg(test)]
+mod scratch_url_tests {
+    use super::*;
+
+    const NAME: &str = "passport_test_0123456789abcdef";
+
+    #[test]
+    fn the_database_is_replaced_and_everything_else_kept() {
+        for (cluster, scratch) in [
+            (
+                "postgres://u@127.0.0.1:5432/postgres",
+                format!("postgres://u@127.0.0.1:5432/{NAME}"),
+            ),
+            // no database at all
+            (
+                "postgres://u@127.0.0.1",
+                format!("postgres://u@127.0.0.1/{NAME}"),
+            ),
+            // a socket directory in the query: its slashes are not the path
+            (
+                "postgresql://u@localhost/postgres?host=/tmp/pg&connect_timeout=5",
+                format!("postgresql://u@localhost/{NAME}?host=/tmp/pg&connect_timeout=5"),
+            ),
+            // a dbname in the query would override the path: dropped
+            (
+                "postgres://u@127.0.0.1/postgres?dbname=postgres&application_name=t",
+                format!("postgres://u@127.0.0.1/{NAME}?application_name=t"),
+            ),
+            (
+                "host=127.0.0.1 user=u dbname=postgres ",
+                format!("host=127.0.0.1 user=u dbname=postgres dbname={NAME}"),
+            ),
+        ] {
+            let url = scratch_url(cluster, NAME).unwrap();
+            assert_eq!(url, scratch, "{cluster}");
+            let config: Config = url.parse().unwrap();
+            assert_eq!(config.get_dbname(), Some(NAME), "{cluster}");
+        }
+    }
+
+    #[test]
+    fn a_string_that_does_not_name_the_scratch_database_is_refused() {
+        // a quoted value swallows the appended dbname: never the cluster's
+        // own database in its place
+        for cluster in ["host=127.0.0.1 options='-c a=b", "postgres://u@[::1"] {
+            let err = scratch_url(cluster, NAME).unwrap_err();
+            assert_eq!(err.code(), "invalid_database_url", "{cluster}");
+        }
     }
 }
 

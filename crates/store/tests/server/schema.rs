@@ -212,8 +212,7 @@ async fn a_refusal_by_postgres_says_what_the_server_said() {
     let Some(url) = crate::common::postgres_url() else {
         return;
     };
-    let base = url.rsplit_once('/').unwrap().0;
-    let missing = format!("{base}/passport_no_such_database");
+    let missing = naming(&url, "passport_no_such_database");
     let err = Database::open(&missing, NOW).await.unwrap_err();
     assert_eq!(err.code(), "postgres_failed");
     let message = err.to_string();
@@ -254,16 +253,15 @@ async fn only_a_scratch_database_is_dropped() {
     let Some(cluster) = crate::common::postgres_url() else {
         return;
     };
-    let base = cluster.rsplit_once('/').unwrap().0;
     for other in [
         cluster.clone(),
-        format!("{base}/template1"),
-        format!("{base}/passport_test_"),
-        format!("{base}/passport_test_0123456789abcdef0"),
-        format!("{base}/passport_test_0123456789abcdeg"),
+        naming(&cluster, "template1"),
+        naming(&cluster, "passport_test_"),
+        naming(&cluster, "passport_test_0123456789abcdef0"),
+        naming(&cluster, "passport_test_0123456789abcdeg"),
         // upper case: unquoted, PostgreSQL would fold it to another
         // (lower-case) scratch database
-        format!("{base}/passport_test_0123456789ABCDEF"),
+        naming(&cluster, "passport_test_0123456789ABCDEF"),
     ] {
         let err = Database::drop_scratch_postgres_database(&other)
             .await
@@ -285,4 +283,18 @@ async fn only_a_scratch_database_is_dropped() {
     Database::drop_scratch_postgres_database(&scratch)
         .await
         .unwrap();
+}
+
+/// The cluster URL `url` (with a path, as the suite's are) naming database
+/// `name`, its query kept (`?host=/socket/dir` has slashes of its own).
+#[cfg(feature = "postgres")]
+fn naming(url: &str, name: &str) -> String {
+    let (head, query) = url.split_once('?').map_or((url, ""), |(h, q)| (h, q));
+    let base = head.rsplit_once('/').unwrap().0;
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{base}/{name}{query}")
 }
