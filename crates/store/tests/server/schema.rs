@@ -230,12 +230,11 @@ async fn a_refusal_by_postgres_says_what_the_server_said() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_refused_says_so() {
-    // a port nobody listens on: bound, its number read, then released
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // a port nobody can listen on: bound, never listened on, held until the
+    // test ends (a released port could be taken in between)
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = held.local_addr().unwrap().port();
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres?connect_timeout=5");
     let err = Database::open(&url, NOW).await.unwrap_err();
     assert_eq!(err.code(), "postgres_failed");
@@ -244,6 +243,7 @@ async fn a_connection_refused_says_so() {
         message.contains("error connecting to server: ") && message.contains("refused"),
         "{message}"
     );
+    drop(held);
 }
 
 /// The tests' cleanup drops only a scratch database, and that one for good.
