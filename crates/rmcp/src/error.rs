@@ -45,6 +45,11 @@ pub enum ToolScopeError {
     /// in one object, or holds a `tools/call` without a tool name (400).
     #[error("malformed JSON-RPC request: {0}")]
     MalformedRequest(&'static str),
+    /// The request names an MCP session (`Mcp-Session-Id`) that the same
+    /// agent did not open through the layer: another agent's, or one the
+    /// layer no longer remembers (404; the client opens a new session).
+    #[error("no such MCP session for this agent")]
+    UnknownSession,
 }
 
 passport_jose::error_codes! {
@@ -58,6 +63,8 @@ passport_jose::error_codes! {
         ToolScopeError::BodyTooLarge { .. } => "request_too_large":
             "An MCP request body is larger than the bound of the tool scope layer (413).",
         ToolScopeError::MalformedRequest(_) => "malformed_jsonrpc":
-            "An MCP request body that is not JSON, repeats a member, or calls a tool without a name (400).",
+            "An MCP request body that is not JSON, repeats a member, or calls a tool without a name; or a request with two Mcp-Session-Id headers (400).",
+        ToolScopeError::UnknownSession => "mcp_session_unknown":
+            "An MCP request names a session its agent did not open, or one the tool scope layer no longer remembers (404: open a new session).",
     }
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes, HttpBody};
@@ -21,6 +22,10 @@ use tower_service::Service;
 
 use crate::ToolScopeError;
 use crate::declare::{ToolAccess, ToolScopes};
+use crate::sessions::{DEFAULT_MAX_SESSIONS, Owner, Sessions};
+
+/// The header that names an MCP session (MCP's streamable HTTP transport).
+const SESSION_ID: &str = "mcp-session-id";
 
 /// The default bound on a request body: rmcp's own default
 /// (`StreamableHttpServerConfig::max_request_body_bytes`), so the layer
@@ -52,7 +57,25 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///   with 400 `tool_scope_undeclared` — not 403: no scope would let it
 ///   through, so there is nothing to step up to — whether or not rmcp
 ///   serves it (fail closed: a tool added to the handler but not to the
-///   table never runs unchecked). Otherwise the same bytes go on to rmcp.
+///   table never runs unchecked). Otherwise the same bytes go on to rmcp;
+/// - a request naming a session (`Mcp-Session-Id`) that the same agent did
+///   not open through this layer — another agent's, or one the layer no
+///   longer remembers — is answered 404 `mcp_session_unknown`, what rmcp
+///   answers for a session it does not know (a client then opens a new
+///   one), whatever the method: no other agent's passport can post into a
+///   session, open or resume its event stream, answer its pending
+///   requests or end it. The agent is the leaf passport's issuer,
+///   principal and `agent_id` (not its `jti` or holder key, which change
+///   when the passport rotates). The layer remembers at most
+///   [`ToolScopeLayer::max_sessions`] sessions, forgetting the oldest, and
+///   at most [`crate::MAX_SESSIONS_PER_AGENT`] per agent, forgetting that
+///   agent's oldest; a forgotten session gets the 404.
+///
+/// A request the layer lets through is recorded as accepted in the
+/// verifier's audit sink before rmcp reads it — an acceptance that cannot
+/// be recorded is answered 503 `audit_failed` and no tool runs, as
+/// passport-axum's extractor does for a handler. A refusal by the layer is
+/// recorded with its code.
 ///
 /// It also puts the [`ToolScopes`] in the request's extensions, where
 /// [`crate::AgentPassport`] reads them for the tool-side check.
@@ -60,6 +83,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct ToolScopeLayer {
     scopes: ToolScopes,
     max_body: usize,
+    sessions: Arc<Sessions>,
 }
 
 impl ToolScopes {
@@ -69,6 +93,7 @@ impl ToolScopes {
         ToolScopeLayer {
             scopes: self.clone(),
             max_body: DEFAULT_MAX_BODY,
+            sessions: Arc::new(Sessions::new(DEFAULT_MAX_SESSIONS)),
         }
     }
 }
@@ -81,6 +106,16 @@ impl ToolScopeLayer {
         self
     }
 
+    /// The most MCP sessions the layer remembers with the agent that
+    /// opened each ([`crate::DEFAULT_MAX_SESSIONS`] unless set; at least
+    /// 1). When it is full, opening a session forgets the oldest, which
+    /// then gets 404 `mcp_session_unknown`. Every service made from this
+    /// layer shares one table.
+    pub fn max_sessions(mut self, sessions: usize) -> ToolScopeLayer {
+        self.sessions = Arc::new(Sessions::new(sessions));
+        self
+    }
+
     /// `inner` (rmcp's `StreamableHttpService`) behind this check: the same
     /// as [`Layer::layer`], without importing the trait.
     pub fn service<S>(&self, inner: S) -> ToolScopeService<S> {
@@ -88,6 +123,7 @@ impl ToolScopeLayer {
             inner,
             scopes: self.scopes.clone(),
             max_body: self.max_body,
+            sessions: self.sessions.clone(),
         }
     }
 }
@@ -106,6 +142,7 @@ pub struct ToolScopeService<S> {
     inner: S,
     scopes: ToolScopes,
     max_body: usize,
+    sessions: Arc<Sessions>,
 }
 
 impl<S> fmt::Debug for ToolScopeService<S> {
@@ -145,10 +182,16 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let scopes = self.scopes.clone();
         let max_body = self.max_body;
+        let sessions = self.sessions.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let Some(passport) = parts.extensions.get::<Passport>().cloned() else {
                 return Ok(layer_missing(&mut parts).await);
+            };
+            let owner = Owner::of(&passport);
+            let session = match session_of(&parts, &sessions, &owner) {
+                Ok(session) => session,
+                Err(error) => return Ok(refuse(&passport, error)),
             };
             let body = if parts.method == Method::POST {
                 match check(&passport, &scopes, &parts, body, max_body).await {
@@ -159,7 +202,28 @@ where
                 Body::new(body)
             };
             parts.extensions.insert(scopes);
+            // rmcp, and the tools behind it, receive the passport now: the
+            // acceptance is recorded first (passport-axum's extractor does
+            // it), and one that cannot be is answered 503 before rmcp runs.
+            if let Err(rejection) = Passport::from_request_parts(&mut parts, &()).await {
+                return Ok(rejection.into_response());
+            }
+            let ending = parts.method == Method::DELETE;
             let response = inner.call(Request::from_parts(parts, body)).await?;
+            match session {
+                Some(id) if ending && response.status().is_success() => sessions.ended(&id),
+                Some(_) => {}
+                None => {
+                    if let Some(id) = response
+                        .headers()
+                        .get(SESSION_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .filter(|_| response.status().is_success())
+                    {
+                        sessions.opened(id, owner);
+                    }
+                }
+            }
             Ok(response.map(Body::new))
         })
     }
@@ -172,6 +236,29 @@ async fn layer_missing(parts: &mut Parts) -> axum::response::Response {
         Err(rejection) => rejection.into_response(),
         // Not reached: the caller found no passport.
         Ok(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The session the request names (`None`: none), when `owner` opened it
+/// through this layer; a request naming it twice, or naming a session of
+/// another agent or one the layer does not remember, is refused.
+fn session_of(
+    parts: &Parts,
+    sessions: &Sessions,
+    owner: &Owner,
+) -> Result<Option<String>, ToolScopeError> {
+    let mut named = parts.headers.get_all(SESSION_ID).iter();
+    let Some(id) = named.next() else {
+        return Ok(None);
+    };
+    if named.next().is_some() {
+        return Err(ToolScopeError::MalformedRequest(
+            "two Mcp-Session-Id headers",
+        ));
+    }
+    match id.to_str() {
+        Ok(id) if sessions.belongs_to(id, owner) => Ok(Some(id.to_owned())),
+        _ => Err(ToolScopeError::UnknownSession),
     }
 }
 
@@ -188,8 +275,10 @@ where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let bytes = read_bounded(parts, body, max_body).await.map_err(refuse)?;
-    let tools = called_tools(&bytes).map_err(refuse)?;
+    let bytes = read_bounded(parts, body, max_body)
+        .await
+        .map_err(|e| refuse(passport, e))?;
+    let tools = called_tools(&bytes).map_err(|e| refuse(passport, e))?;
     for tool in tools {
         match scopes.access(&tool) {
             Some(ToolAccess::Scope(scope)) => passport
@@ -198,7 +287,7 @@ where
             Some(ToolAccess::Public) => {}
             // Fail closed: a tool the table does not know may still be one
             // the handler serves (added later, another router).
-            None => return Err(refuse(ToolScopeError::Undeclared { tool })),
+            None => return Err(refuse(passport, ToolScopeError::Undeclared { tool })),
         }
     }
     Ok(bytes)
@@ -227,11 +316,14 @@ where
     }
 }
 
-/// 413 or 400, with a body like passport-axum's refusals; the
-/// `error_description` is the code.
-fn refuse(error: ToolScopeError) -> axum::response::Response {
+/// 413, 404 or 400, with a body like passport-axum's refusals; the
+/// `error_description` is the code, which is also the request's audit
+/// record.
+fn refuse(passport: &Passport, error: ToolScopeError) -> axum::response::Response {
+    passport.record_refusal(error.code());
     let status = match error {
         ToolScopeError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        ToolScopeError::UnknownSession => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_REQUEST,
     };
     let body = serde_json::json!({

@@ -101,6 +101,8 @@
 //! | body over the bound (4 MiB, rmcp's default) | 413 `request_too_large` |
 //! | body not JSON, a member twice in an object, a `tools/call` without a name | 400 `malformed_jsonrpc` |
 //! | `tools/call` of a tool not in the [`ToolScopes`] table (alone or in a batch), served by the handler or not | 400 `tool_scope_undeclared`; nothing reaches rmcp |
+//! | an `Mcp-Session-Id` of a session another agent opened, or one the layer no longer remembers (any method: post, event stream, `DELETE`) | 404 `mcp_session_unknown`, as rmcp answers an unknown session |
+//! | an acceptance the verifier's audit sink cannot record | 503 `audit_failed`; nothing reaches rmcp |
 //! | `tools/list`, `initialize`, … | passed on: any valid passport |
 //!
 //! See the workspace's `docs/design.md` ("rmcp") for why the scope is
@@ -112,8 +114,10 @@ mod declare;
 mod error;
 mod extract;
 mod layer;
+mod sessions;
 
 pub use declare::{PUBLIC_META_KEY, SCOPE_META_KEY, ToolAccess, ToolScopes, public, scope};
 pub use error::ToolScopeError;
 pub use extract::{AgentPassport, insufficient_scope};
 pub use layer::{DEFAULT_MAX_BODY, ToolScopeFuture, ToolScopeLayer, ToolScopeService};
+pub use sessions::{DEFAULT_MAX_SESSIONS, MAX_SESSIONS_PER_AGENT};

@@ -4,18 +4,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use passport_agent::{Credentials, PassportClient};
+use passport_audit::{AuditError, AuditRecord, AuditSink};
 use passport_axum::{PassportAuth, Requirements};
 use passport_claims::{Clock as _, SystemClock};
 use passport_dpop::{DpopKey, DpopPolicy, DpopVerifier};
 use passport_jose::Algorithm;
-use passport_rmcp::{AgentPassport, ToolScopes};
-use passport_testkit::{Kit, MemorySink, alice_ial2, issuance};
+use passport_rmcp::{AgentPassport, DEFAULT_MAX_SESSIONS, ToolScopes};
+use passport_testkit::{BrokenSink, Kit, MemorySink, alice_ial2, issuance};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -86,12 +87,36 @@ enum Stack {
     PartialTable,
 }
 
+/// The verifier's audit sink: records in memory, or fails like a full
+/// disk while `broken`.
+#[derive(Default)]
+struct Audit {
+    records: MemorySink,
+    broken: AtomicBool,
+}
+
+impl AuditSink for Audit {
+    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+        if self.broken.load(Ordering::SeqCst) {
+            BrokenSink.record(record)
+        } else {
+            self.records.record(record)
+        }
+    }
+}
+
+impl Audit {
+    fn take(&self) -> Vec<AuditRecord> {
+        self.records.take()
+    }
+}
+
 struct Server {
     kit: Kit,
     url: String,
     metadata_url: String,
     calls: Arc<AtomicUsize>,
-    audit: Arc<MemorySink>,
+    audit: Arc<Audit>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -104,6 +129,11 @@ impl Drop for Server {
 const MAX_BODY: usize = 64 * 1024;
 
 async fn start(stack: Stack, dpop: bool) -> Server {
+    start_with(stack, dpop, DEFAULT_MAX_SESSIONS).await
+}
+
+/// [`start`], the tool scope layer remembering at most `max_sessions`.
+async fn start_with(stack: Stack, dpop: bool, max_sessions: usize) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let url = format!("{base}/mcp");
@@ -114,7 +144,7 @@ async fn start(stack: Stack, dpop: bool) -> Server {
     } else {
         ToolScopes::from_router(&Tools::tool_router()).unwrap()
     };
-    let audit = Arc::new(MemorySink::default());
+    let audit = Arc::new(Audit::default());
     let verifier = kit.verifier(kit.policy()).with_audit(audit.clone());
     let mut auth = PassportAuth::builder(Arc::new(verifier))
         .resource(&url)
@@ -137,7 +167,7 @@ async fn start(stack: Stack, dpop: bool) -> Server {
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default(),
     );
-    let layer = scopes.layer().max_body(MAX_BODY);
+    let layer = scopes.layer().max_body(MAX_BODY).max_sessions(max_sessions);
     // `/reference`: passport-axum's own refusal for `files:write`, to hold
     // the layer's challenge to it byte for byte.
     let reference = Router::new()
@@ -164,10 +194,16 @@ async fn start(stack: Stack, dpop: bool) -> Server {
     }
 }
 
-/// A client with a passport for `agent` holding `patterns` (bound to a
+/// A client with a passport for `agent-a` holding `patterns` (bound to a
 /// fresh key and sent with DPoP proofs when `dpop`).
 fn client(server: &Server, patterns: &[&str], dpop: bool) -> PassportClient {
-    let request = issuance(alice_ial2(), &server.url, "agent-a", "model-a", patterns);
+    client_of(server, "agent-a", patterns, dpop)
+}
+
+/// [`client`] for `agent`; every call issues a new passport (its own
+/// `jti`, and with `dpop` its own key).
+fn client_of(server: &Server, agent: &str, patterns: &[&str], dpop: bool) -> PassportClient {
+    let request = issuance(alice_ial2(), &server.url, agent, "model-a", patterns);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -371,6 +407,10 @@ async fn an_oversized_body_is_413() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error_description"], "request_too_large");
     assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+    // The request's one record is the layer's refusal, not an acceptance.
+    let last = server.audit.take().pop().unwrap();
+    assert_eq!(last.outcome, passport_audit::Outcome::Refused);
+    assert_eq!(last.error.as_deref(), Some("request_too_large"));
 }
 
 #[tokio::test]
@@ -554,4 +594,134 @@ async fn a_tool_missing_from_the_table_is_refused_not_passed_on() {
     let response = session.post(batch.to_string()).await;
     assert_eq!(response.status(), 400);
     assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+}
+
+/// Review finding (rev11-b, 1): the acceptance was recorded only when rmcp's
+/// response passed back through the passport layer, so with a failing
+/// audit sink the tool ran unrecorded and the client, told 503, would send
+/// it again. Now the layer records before rmcp reads the request.
+#[tokio::test]
+async fn an_acceptance_that_cannot_be_recorded_never_reaches_a_tool() {
+    let server = start(Stack::Full, false).await;
+    let session = Session::open(&server, client(&server, &["files:read"], false)).await;
+    server.audit.broken.store(true, Ordering::SeqCst);
+    let response = session.call("read_file", json!({"path": "a"})).await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_description"], "audit_failed");
+    // Mended, the next call runs. rmcp handles a session's messages in
+    // order, so had the refused call reached it, its tool would have run
+    // before this one answers.
+    server.audit.broken.store(false, Ordering::SeqCst);
+    let reply = jsonrpc_reply(session.call("read_file", json!({"path": "b"})).await).await;
+    assert_eq!(reply["result"]["content"][0]["text"], "b read by agent-a");
+    assert_eq!(server.calls.load(Ordering::SeqCst), 1);
+    // The accepted call's one record was written before the tool ran.
+    let records = server.audit.take();
+    let last = records.last().unwrap();
+    assert_eq!(last.outcome, passport_audit::Outcome::Accepted);
+}
+
+/// Review finding (rev11-b, 2): any valid passport could act in a session
+/// by its `Mcp-Session-Id` — post into it, open its event stream, end it.
+/// Now a session belongs to the agent that opened it.
+#[tokio::test]
+async fn a_session_is_used_and_ended_only_by_the_agent_that_opened_it() {
+    let server = start(Stack::Full, false).await;
+    let a = Session::open(&server, client(&server, &["files:read"], false)).await;
+    // agent-b, of the same principal and issuer, with a valid passport
+    let b = Session {
+        client: client_of(&server, "agent-b", &["files:read"], false),
+        url: server.url.clone(),
+        id: a.id.clone(),
+    };
+    let list = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"});
+    let posted = b.post(list.to_string()).await;
+    assert_eq!(posted.status(), 404);
+    let body: Value = posted.json().await.unwrap();
+    assert_eq!(body["error_description"], "mcp_session_unknown");
+    let refused = server.audit.take().pop().unwrap();
+    assert_eq!(refused.error.as_deref(), Some("mcp_session_unknown"));
+    assert_eq!(refused.links.last().unwrap().agent_id, "agent-b");
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let request = b
+            .client
+            .http()
+            .request(method.clone(), &b.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &b.id)
+            .header("mcp-protocol-version", "2025-11-25");
+        let response = b.client.send(request).await.unwrap();
+        assert_eq!(response.status(), 404, "{method}");
+    }
+    assert_eq!(b.call("whoami", json!({})).await.status(), 404);
+    // agent-a's session is untouched, and agent-a with a new passport (a
+    // rotation: another jti) is still agent-a.
+    let reply = jsonrpc_reply(a.call("read_file", json!({"path": "a"})).await).await;
+    assert_eq!(reply["result"]["content"][0]["text"], "a read by agent-a");
+    let rotated = Session {
+        client: client(&server, &["files:read"], false),
+        url: server.url.clone(),
+        id: a.id.clone(),
+    };
+    let reply = jsonrpc_reply(rotated.call("whoami", json!({})).await).await;
+    assert_eq!(reply["result"]["content"][0]["text"], "agent-a for alice");
+    // Ended by its owner, it is gone for everyone.
+    let end = a
+        .client
+        .http()
+        .delete(&a.url)
+        .header("mcp-session-id", &a.id)
+        .header("mcp-protocol-version", "2025-11-25");
+    assert!(a.client.send(end).await.unwrap().status().is_success());
+    assert_eq!(
+        a.call("read_file", json!({"path": "a"})).await.status(),
+        404
+    );
+    assert_eq!(server.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_session_the_layer_does_not_know_is_404_and_two_ids_are_400() {
+    let server = start(Stack::Full, false).await;
+    let a = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let forged = Session {
+        client: client(&server, &["files:read"], false),
+        url: server.url.clone(),
+        id: "00000000-0000-4000-8000-000000000000".to_owned(),
+    };
+    assert_eq!(forged.call("whoami", json!({})).await.status(), 404);
+    let twice = a
+        .client
+        .http()
+        .post(&a.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &a.id)
+        .header("mcp-session-id", &a.id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string());
+    let response = a.client.send(twice).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_description"], "malformed_jsonrpc");
+    assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn the_oldest_session_is_forgotten_when_the_layer_is_full() {
+    let server = start_with(Stack::Full, false, 1).await;
+    let a = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let b = Session::open(
+        &server,
+        client_of(&server, "agent-b", &["files:read"], false),
+    )
+    .await;
+    assert_eq!(a.call("whoami", json!({})).await.status(), 404);
+    let reply = jsonrpc_reply(b.call("whoami", json!({})).await).await;
+    assert_eq!(reply["result"]["content"][0]["text"], "agent-b for alice");
+    // a client told 404 opens a new session, which works
+    let again = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let reply = jsonrpc_reply(again.call("whoami", json!({})).await).await;
+    assert_eq!(reply["result"]["content"][0]["text"], "agent-a for alice");
 }

@@ -103,6 +103,18 @@ impl Passport {
         })
     }
 
+    /// Records the request as refused with `code`, unless its record was
+    /// written already: for a layer inside the passport layer that refuses
+    /// an authenticated request for a reason of its own (a body too large,
+    /// a session of another agent). Without it, the request's record would
+    /// say `accepted` when the response passes back through the passport
+    /// layer. `code` is the refusing layer's stable error code.
+    pub fn record_refusal(&self, code: &str) {
+        if let Some(audit) = self.0.audit.take() {
+            audit.refuse(code);
+        }
+    }
+
     /// Records `rejection` as the request's outcome, unless its record was
     /// written already.
     fn settle_refused(&self, rejection: &Rejection, requirements: &Requirements) {
