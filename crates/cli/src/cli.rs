@@ -451,8 +451,10 @@ pub(crate) struct ServeArgs {
     /// Listen on a non-loopback address (serve it behind TLS).
     #[arg(long)]
     pub(crate) allow_remote: bool,
-    /// Approve every authorization right after the upstream login, without
-    /// a consent page (tests and demos; loopback --listen only).
+    /// Approve authorizations right after the upstream login, without a
+    /// consent page (tests and demos; loopback --listen only). A client
+    /// that registered itself still gets the page unless its redirect URI
+    /// is on a loopback IP.
     #[arg(long)]
     pub(crate) auto_consent: bool,
     /// A scope a client nobody vouches for (registered at /register, or

@@ -432,6 +432,12 @@ fn visible_ascii(s: &str) -> bool {
     s.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
+/// Whether `uri` is an `http` or `https` URI to a loopback IP literal: a code sent
+/// there cannot leave the machine.
+pub(crate) fn is_loopback_redirect(uri: &str) -> bool {
+    Url::parse(uri).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && loopback_ip(&url))
+}
+
 fn loopback_ip(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -483,6 +489,28 @@ fn redirect_matches(registered: &str, requested: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_loopback_redirect_is_an_ip_literal_on_the_loopback_only() {
+        for uri in [
+            "http://127.0.0.1:9/cb",
+            "http://127.0.0.2/cb",
+            "http://[::1]:4000/cb",
+            "https://127.0.0.1/cb",
+        ] {
+            assert!(is_loopback_redirect(uri), "{uri}");
+        }
+        for uri in [
+            "http://localhost/cb",
+            "http://127.0.0.1.attacker.example/cb",
+            "https://attacker.example/cb",
+            "http://10.0.0.1/cb",
+            "com.example.app:/cb",
+            "not a uri",
+        ] {
+            assert!(!is_loopback_redirect(uri), "{uri}");
+        }
+    }
 
     #[test]
     fn loopback_port_flexibility_only_for_loopback_ip_literals() {

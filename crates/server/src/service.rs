@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use passport_claims::{Clock, ScopeSet, SystemClock};
@@ -329,9 +329,13 @@ impl ServerBuilder {
     }
 
     /// Skips the consent page: once the principal has logged in upstream,
-    /// `/authorize` issues the code at once (for tests and demos). Anyone
-    /// who can make a logged-in browser open an authorization URL then gets
-    /// a code for any registered client, so [`Server::serve`] refuses it
+    /// `/authorize` issues the code at once (for tests and demos) — for a
+    /// client an operator registered, or to a redirect URI on a loopback IP
+    /// literal; a client that registered itself (a metadata document,
+    /// dynamic registration) with any other redirect URI still gets the
+    /// consent page, since it could name an attacker's. Anyone who can make
+    /// a logged-in browser open an authorization URL then gets a code for
+    /// any operator-registered client, so [`Server::serve`] refuses it
     /// unless its listener is on a loopback address
     /// ([`ServerError::AutoConsentNotLoopback`]), and `passport serve
     /// --auto-consent` refuses a non-loopback `--listen`. Whoever serves
@@ -492,6 +496,7 @@ impl ServerBuilder {
                 keys: RwLock::new(Arc::new(keys)),
                 next_key_reload: AtomicI64::new(now.saturating_add(KEY_RELOAD_INTERVAL)),
                 last_forced_reload: AtomicI64::new(i64::MIN),
+                keys_stale: AtomicBool::new(false),
                 active: ActiveCache::default(),
                 epoch: EpochGate::default(),
                 dpop,
@@ -545,6 +550,9 @@ pub(crate) struct Inner {
     next_key_reload: AtomicI64,
     /// The last reload an unknown `kid` caused (at most one a second).
     last_forced_reload: AtomicI64,
+    /// Whether the last reload of the keys failed: the keys in memory may
+    /// lack one the database has.
+    keys_stale: AtomicBool,
     /// Status indices taken from the database by blocks.
     pub(crate) status_pool: StatusPool,
     /// Passports introspection found active, per revocation epoch.
@@ -708,8 +716,17 @@ impl Server {
 
     /// Reloads the keys if [`KEY_RELOAD_INTERVAL`] has passed since the last
     /// time (one request does it; the others go on with the keys they
-    /// have), or, with `unknown_kid`, at most once a second.
+    /// have), or, with `unknown_kid`, at most once a second. A failure is
+    /// logged; the keys in memory stay in use.
     pub(crate) async fn reload_keys_if_due(&self, unknown_kid: bool) {
+        let _ = self.reload_keys_when_due(unknown_kid).await;
+    }
+
+    /// [`Server::reload_keys_if_due`], for a caller that must know whether
+    /// the keys are current: `false` when the reload was due and failed, or
+    /// was not due and the last one failed (the keys in memory may lack
+    /// one the database has).
+    pub(crate) async fn reload_keys_when_due(&self, unknown_kid: bool) -> bool {
         let inner = &self.inner;
         let now = inner.clock.now();
         let (slot, next) = if unknown_kid {
@@ -727,16 +744,19 @@ impl Server {
                 .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
                 .is_err()
         {
-            return;
+            return !inner.keys_stale.load(Ordering::Relaxed);
         }
         if unknown_kid {
             inner
                 .next_key_reload
                 .store(now.saturating_add(KEY_RELOAD_INTERVAL), Ordering::Relaxed);
         }
-        if let Err(e) = self.reload_keys().await {
+        let reloaded = self.reload_keys().await;
+        if let Err(e) = &reloaded {
             tracing::warn!(error = %e, "the signing keys could not be reloaded");
         }
+        inner.keys_stale.store(reloaded.is_err(), Ordering::Relaxed);
+        reloaded.is_ok()
     }
 
     /// The policy in force: its file, version, when it was loaded, and why

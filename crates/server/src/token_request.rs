@@ -56,7 +56,8 @@ pub enum TokenRequestError {
         /// Its value (clipped).
         value: String,
     },
-    /// `resource` is not an absolute http(s) URI without a fragment.
+    /// `resource` (or a token exchange's `audience`) is not an absolute
+    /// http(s) URI without a fragment, or the two differ.
     #[error("resource invalid: {0}")]
     InvalidResource(&'static str),
     /// `scope` is not valid.
@@ -73,7 +74,7 @@ passport_jose::error_codes! {
         TokenRequestError::UnsupportedTokenType { .. } => "token_type_unsupported":
             "A token exchange names a subject, actor or requested token type this server does not handle.",
         TokenRequestError::InvalidResource(_) => "resource_invalid":
-            "resource is not an absolute http(s) URI without a fragment.",
+            "resource (or a token exchange's audience) is not an absolute http(s) URI without a fragment, or the two differ.",
         TokenRequestError::InvalidScope(_) => "scope_invalid":
             "scope is not a space-separated list of valid scope patterns.",
     }
@@ -183,7 +184,8 @@ pub struct TokenExchange {
     pub requested_token_type: Option<TokenType>,
     /// `resource`.
     pub resource: Option<String>,
-    /// `audience`.
+    /// `audience`: checked like `resource`, and equal to it when both are
+    /// sent.
     pub audience: Option<String>,
     /// `scope`.
     pub scope: Option<ScopeSet>,
@@ -304,13 +306,32 @@ impl TokenRequest {
                         ok => Ok(ok),
                     })
                     .transpose()?;
+                // RFC 8693 `audience` becomes the passport's `aud` as
+                // `resource` does, so it meets the same rules; both sent
+                // must name the same target (one `aud` is minted)
+                let audience = form
+                    .get("audience")
+                    .map(|a| {
+                        check_resource(a).map(|()| a.to_owned()).map_err(
+                            |_| "audience is not an absolute http(s) URI without a fragment",
+                        )
+                    })
+                    .transpose()
+                    .map_err(TokenRequestError::InvalidResource)?;
+                if let (Some(r), Some(a)) = (&resource, &audience)
+                    && r != a
+                {
+                    return Err(TokenRequestError::InvalidResource(
+                        "resource and audience name different targets",
+                    ));
+                }
                 TokenRequest::TokenExchange(TokenExchange {
                     subject_token: owned("subject_token"),
                     subject_token_type,
                     actor_token,
                     requested_token_type,
                     resource,
-                    audience: form.get("audience").map(str::to_owned),
+                    audience,
                     scope,
                 })
             }

@@ -29,7 +29,7 @@ use axum::http::Method;
 use passport_oidc::PendingLogin;
 
 use super::upstream_login;
-use passport_store::server::{NewCode, TokenHash};
+use passport_store::server::{ClientKind, NewCode, TokenHash};
 
 use crate::authorize::{AuthorizationRequest, AuthorizeError, AuthorizeFailure, ClientPolicy};
 use crate::grant::GrantedPrincipal;
@@ -80,6 +80,9 @@ pub(crate) struct Pending {
     peer: IpAddr,
     request: AuthorizationRequest,
     client_name: Option<String>,
+    /// Approved right after the login, without a consent page (see
+    /// [`auto_approves`]).
+    auto_approve: bool,
     expires_at: i64,
     stage: Stage,
 }
@@ -229,6 +232,24 @@ impl BoundedPending<Pending> {
 
 // ---- /authorize ----
 
+/// Whether auto-consent approves this authorization without a consent
+/// page: only for a client an operator registered, or where the code
+/// cannot leave this machine (an `http` redirect URI to a loopback IP
+/// literal). A client that registered itself — a metadata document,
+/// dynamic registration — names whatever redirect URI it likes, and any
+/// page the principal opens while signed in upstream can start its
+/// authorization: without a consent page, its code would go to that page's
+/// author (review rev11-c, finding 3). Such a client gets the consent page.
+fn auto_approves(server: &Server, kind: ClientKind, redirect_uri: &str) -> bool {
+    let operator_registered = match kind {
+        ClientKind::Public | ClientKind::Confidential | ClientKind::Workload => true,
+        // a kind added later is not trusted until it is listed here
+        _ => false,
+    };
+    server.inner.auto_consent
+        && (operator_registered || crate::authorize::is_loopback_redirect(redirect_uri))
+}
+
 pub(super) async fn authorize(State(server): State<Server>, request: Request) -> Response {
     harden(
         authorize_inner(&server, request)
@@ -302,6 +323,7 @@ async fn authorize_inner(server: &Server, request: Request) -> Result<Response, 
     let pending = Pending {
         peer,
         client_name: client_name(&client),
+        auto_approve: auto_approves(server, client.kind, &request.redirect_uri),
         request: request.clone(),
         expires_at: now.saturating_add(LOGIN_TTL),
         stage: Stage::Login(Box::new(login)),
@@ -354,7 +376,7 @@ async fn callback_inner(server: &Server, request: Request) -> Result<Response, R
     let identity = upstream_login::finish(server, *login, &params)
         .await
         .map_err(refuse)?;
-    if server.inner.auto_consent {
+    if pending.auto_approve {
         return approve(server, &request, &identity, StatusCode::FOUND).await;
     }
     let (Ok(id), Ok(csrf), Ok(browser)) = (random_token(), random_token(), random_token()) else {
@@ -382,6 +404,7 @@ async fn callback_inner(server: &Server, request: Request) -> Result<Response, R
                 peer,
                 request: request.clone(),
                 client_name: pending.client_name,
+                auto_approve: false,
                 expires_at: now.saturating_add(CONSENT_TTL),
                 stage: Stage::Consent {
                     identity: Box::new(identity),
@@ -803,6 +826,7 @@ mod tests {
             peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
             request: crate::authorize::validate(&form, &policy).unwrap(),
             client_name: None,
+            auto_approve: false,
             expires_at,
             stage: Stage::Consent {
                 identity: Box::new(IdentityAssertion::new("https://idp.example", "alice")),

@@ -81,7 +81,7 @@ pub(super) async fn acting_agent(
             expires_at: None,
         });
     };
-    let Some((actor, _)) = verified(server, token).await else {
+    let Some((actor, _)) = verified(server, token).await? else {
         // RFC 8693 §2.2.2: an invalid actor_token is invalid_request
         return Err(OAuthError::new(
             400,

@@ -7,17 +7,25 @@ use super::*;
 
 /// Verifies a presented bundle against this server's keys (every link's
 /// signature and every SPEC §5 chain rule) and the registry (every link
-/// recorded and active). `None` for anything else.
+/// recorded and active): `Ok(None)` for a token that is not a valid, active
+/// passport of this server. When the server cannot tell — the registry
+/// cannot be read, or a key it does not know may be one the database has
+/// but could not be read — 503 `temporarily_unavailable`, never `None`: a
+/// revocation answered 200 would not have happened (RFC 7009 §2.2.1).
 pub(super) async fn verified(
     server: &Server,
     token: &str,
-) -> Option<(VerifiedPassport, Vec<String>)> {
+) -> Result<Option<(VerifiedPassport, Vec<String>)>, OAuthError> {
     server.reload_keys_if_due(false).await;
-    let bundle = UnverifiedBundle::parse(token).ok()?;
+    let Ok(bundle) = UnverifiedBundle::parse(token) else {
+        return Ok(None);
+    };
     // the audience is only read to pick the verifier: the signature then
     // covers it like every other claim. Only it is decoded here (the
     // verifier decodes the rest, or finds the token in its cache).
-    let audience = leaf_audience(bundle.leaf())?;
+    let Some(audience) = leaf_audience(bundle.leaf()) else {
+        return Ok(None);
+    };
     let audience = audience.as_str();
     let verify = |keys: &crate::keys::KeySet| {
         let verifier = keys.verifier(server.issuer(), audience, &server.inner.clock)?;
@@ -28,38 +36,48 @@ pub(super) async fn verified(
     };
     let outcome = match verify(&server.keys()) {
         Err(e) if e.code() == "unknown_kid" => {
-            refresh_keys(server).await;
+            if !server.reload_keys_when_due(true).await {
+                return Err(unavailable("the signing keys could not be read"));
+            }
             verify(&server.keys())
         }
         other => other,
-    }
-    .ok()?;
+    };
+    let Ok(outcome) = outcome else {
+        return Ok(None);
+    };
     // a bound passport is valid only with a proof, which the resource
     // server checks; introspection reports its cnf
     let passport = match outcome {
         passport_verifier::Verification::Verified(v) => v,
         passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven(),
-        _ => return None,
+        _ => return Ok(None),
     };
     // by this server's own clock, without the offline verifiers' skew
     // (RFC 7662 §2.2: active means not expired, here and now)
     let now = server.now();
     if passport.links().iter().any(|link| link.exp <= now) {
-        return None;
+        return Ok(None);
     }
     // every link recorded and active: the epoch first, then the rows (see
     // crate::active_cache), so no revocation on any instance is missed
     let db = &server.inner.db;
-    let epoch = server.inner.epoch.read(db).await.ok()?;
+    let registry = |e: StoreError| {
+        tracing::error!(error = %e, "the registry could not be read");
+        unavailable("the registry could not be read")
+    };
+    let epoch = server.inner.epoch.read(db).await.map_err(registry)?;
     let mut client = Vec::new();
     for link in passport.links() {
         if let Some(known) = server.inner.active.get(epoch, &link.jti) {
             client.push(known);
             continue;
         }
-        let record = db.passport(&link.jti).await.ok()??;
+        let Some(record) = db.passport(&link.jti).await.map_err(registry)? else {
+            return Ok(None);
+        };
         if record.state != PassportState::Active {
-            return None;
+            return Ok(None);
         }
         server
             .inner
@@ -67,7 +85,17 @@ pub(super) async fn verified(
             .insert(epoch, &link.jti, &record.entry.client_id);
         client.push(record.entry.client_id);
     }
-    Some((passport, client))
+    Ok(Some((passport, client)))
+}
+
+/// 503 `temporarily_unavailable`: the server cannot answer now (the cause
+/// is logged where it is known).
+fn unavailable(what: &str) -> OAuthError {
+    OAuthError::new(
+        503,
+        codes::TEMPORARILY_UNAVAILABLE,
+        format!("{what}; try again later"),
+    )
 }
 
 /// The unverified `aud` of a compact JWS, to pick the verifier by: its
@@ -81,12 +109,6 @@ fn leaf_audience(leaf: &str) -> Option<String> {
     let payload = leaf.split('.').nth(1)?;
     let bytes = passport_jose::b64::decode(payload)?;
     serde_json::from_slice::<Aud>(&bytes).ok().map(|a| a.aud)
-}
-
-/// Reads the keys again after an unknown `kid` (a key another instance
-/// just promoted), at most once a second.
-pub(super) async fn refresh_keys(server: &Server) {
-    server.reload_keys_if_due(true).await;
 }
 
 pub(super) async fn introspect(State(server): State<Server>, request: Request) -> Response {
@@ -109,7 +131,7 @@ pub(super) async fn introspect_inner(
         .form
         .get("token")
         .ok_or_else(|| OAuthError::new(400, codes::INVALID_REQUEST, "missing parameter: token"))?;
-    let Some((passport, clients)) = verified(server, token).await else {
+    let Some((passport, clients)) = verified(server, token).await? else {
         return Ok(json!({ "active": false }));
     };
     let claims = passport.claims();
@@ -168,7 +190,7 @@ pub(super) async fn revoke_inner(server: &Server, request: Request) -> Result<()
     if revoke_refresh_token(server, client, token).await? {
         return Ok(());
     }
-    let Some((passport, clients)) = verified(server, token).await else {
+    let Some((passport, clients)) = verified(server, token).await? else {
         return Ok(());
     };
     let claims = passport.claims();

@@ -167,7 +167,7 @@ pub(super) async fn token_exchange(
         TokenType::Jwt | TokenType::AccessToken => {}
     }
     let audience = require_resource(exchange.resource.or(exchange.audience))?;
-    let Some((parent, clients)) = verified(server, &exchange.subject_token).await else {
+    let Some((parent, clients)) = verified(server, &exchange.subject_token).await? else {
         return Err(OAuthError::new(
             400,
             codes::INVALID_GRANT,

@@ -67,30 +67,52 @@ pub(crate) async fn login_server(
     (mock, running)
 }
 
+/// Registers a client of `kind` with the one redirect URI `redirect`
+/// (the code grant, scope `tools:read`).
+async fn register_client_as(running: &Running, client_id: &str, kind: ClientKind, redirect: &str) {
+    let client = NewClient {
+        kind,
+        redirect_uris: vec![redirect.to_owned()],
+        ..public_client(client_id, json!({}), "authorization_code")
+    };
+    running
+        .server
+        .database()
+        .insert_client(client)
+        .await
+        .unwrap();
+}
+
 pub(crate) async fn register_client(
     running: &Running,
     client_id: &str,
     metadata: Value,
     grant: &str,
 ) {
+    let client = public_client(client_id, metadata, grant);
     running
         .server
         .database()
-        .insert_client(NewClient {
-            client_id: client_id.to_owned(),
-            kind: ClientKind::Public,
-            secret_hash: None,
-            auth_method: "none".into(),
-            redirect_uris: vec![REDIRECT.to_owned()],
-            grant_types: vec![grant.to_owned()],
-            scopes: "tools:read tools:list".into(),
-            owner: None,
-            jwks: None,
-            metadata: metadata.to_string(),
-            created_at: 1_700_000_000,
-        })
+        .insert_client(client)
         .await
         .unwrap();
+}
+
+/// A public client (`none`) redirecting to [`REDIRECT`], with `grant`.
+fn public_client(client_id: &str, metadata: Value, grant: &str) -> NewClient {
+    NewClient {
+        client_id: client_id.to_owned(),
+        kind: ClientKind::Public,
+        secret_hash: None,
+        auth_method: "none".into(),
+        redirect_uris: vec![REDIRECT.to_owned()],
+        grant_types: vec![grant.to_owned()],
+        scopes: "tools:read tools:list".into(),
+        owner: None,
+        jwks: None,
+        metadata: metadata.to_string(),
+        created_at: 1_700_000_000,
+    }
 }
 
 fn location(response: &reqwest::Response) -> String {
@@ -190,7 +212,13 @@ impl Flow {
     /// `/authorize`, then the upstream login: the URL of our callback the
     /// provider sends the browser back to.
     async fn upstream_login(&self) -> String {
-        let response = self.authorize(&[]).await;
+        self.upstream_login_with(&[]).await
+    }
+
+    /// [`Flow::upstream_login`] for the standard request, `changes`
+    /// applied.
+    async fn upstream_login_with(&self, changes: Changes<'_>) -> String {
+        let response = self.authorize(changes).await;
         assert_eq!(response.status(), StatusCode::FOUND);
         assert_hardened(&response);
         let upstream = location(&response);
@@ -632,6 +660,77 @@ async fn auto_consent_issues_the_code_right_after_the_login() {
         .await
         .unwrap_err();
     assert!(matches!(again, StoreError::CodeReused { .. }), "{again:?}");
+}
+
+/// Review rev11-c, finding 3: with auto-consent, any page the principal
+/// opens while signed in upstream can start an authorization (a top-level
+/// navigation carries the issuer's Host). A client that registered itself
+/// names any redirect URI it likes — here a metadata document naming the
+/// attacker's — and got its code with no consent page. Now such a client
+/// gets the consent page, unless its code cannot leave the machine (a
+/// loopback redirect URI); an operator's client is still approved at once
+/// (`auto_consent_issues_the_code_right_after_the_login`).
+#[tokio::test]
+async fn auto_consent_asks_consent_for_a_self_registered_client_with_a_remote_redirect() {
+    let evil = "https://attacker.example/cb";
+    let (base, task) = crate::clients::document_server(|base| {
+        vec![(
+            "/evil.json",
+            json!({
+                "client_id": format!("{base}/evil.json"),
+                "redirect_uris": [evil],
+                "token_endpoint_auth_method": "none",
+            }),
+        )]
+    })
+    .await;
+    let f = flow_with(json!({}), |b| {
+        b.auto_consent(true).dangerous_client_metadata_test_mode()
+    })
+    .await;
+    let loopback = "http://127.0.0.1:9/cb";
+    for (kind, client, redirect) in [
+        (None, "document", evil),
+        (Some(ClientKind::Dynamic), "dyn-remote", evil),
+        (Some(ClientKind::Dynamic), "dyn-loopback", loopback),
+        (Some(ClientKind::MetadataDocument), "doc-loopback", loopback),
+    ] {
+        let client_id = match kind {
+            None => format!("{base}/evil.json"),
+            Some(kind) => {
+                register_client_as(&f.running, client, kind, redirect).await;
+                client.to_owned()
+            }
+        };
+        let callback = f
+            .upstream_login_with(&[
+                ("client_id", Some(&client_id)),
+                ("redirect_uri", Some(redirect)),
+                // a metadata document's client is granted no scope
+                ("scope", None),
+            ])
+            .await;
+        let response = f.http.get(&callback).send().await.unwrap();
+        if redirect == loopback {
+            // the code can only reach this machine: approved at once
+            assert_eq!(response.status(), StatusCode::FOUND, "{client}");
+            let to = location(&response);
+            assert!(
+                to.starts_with(&format!("{loopback}?code=")),
+                "{client}: {to}"
+            );
+        } else {
+            assert_eq!(response.status(), StatusCode::OK, "{client}");
+            assert!(response.headers().get(LOCATION).is_none(), "{client}");
+            let page = response.text().await.unwrap();
+            assert!(
+                page.contains(evil),
+                "{client}: the consent page names the redirect URI"
+            );
+            assert!(!hidden(&page, "csrf").is_empty(), "{client}");
+        }
+    }
+    task.abort();
 }
 
 #[tokio::test]

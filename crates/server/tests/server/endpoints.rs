@@ -227,6 +227,37 @@ impl Running {
             .as_bool()
             .unwrap()
     }
+
+    /// Renames `table` of this SQLite server's database away, so that every
+    /// read of it fails, until [`TableAway::mend`]. `None` on the
+    /// PostgreSQL run (which runs the same code, with nothing broken).
+    pub(crate) fn break_table(&self, table: &'static str) -> Option<TableAway> {
+        if std::env::var("PASSPORT_SERVER_TEST_BACKEND").as_deref() == Ok("postgres") {
+            return None;
+        }
+        let path = self.dir.as_ref().unwrap().path().join("server.db");
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch(&format!("ALTER TABLE {table} RENAME TO {table}_away"))
+            .unwrap();
+        Some(TableAway { connection, table })
+    }
+}
+
+/// A table renamed away by [`Running::break_table`].
+pub(crate) struct TableAway {
+    connection: rusqlite::Connection,
+    table: &'static str,
+}
+
+impl TableAway {
+    /// Gives the table its name back.
+    pub(crate) fn mend(self) {
+        let table = self.table;
+        self.connection
+            .execute_batch(&format!("ALTER TABLE {table}_away RENAME TO {table}"))
+            .unwrap();
+    }
 }
 
 /// A client that authenticates with HTTP Basic.
@@ -353,6 +384,17 @@ pub(crate) async fn dpop_refused(response: reqwest::Response, why: &str) {
 }
 
 /// The answer must be `status` with the OAuth `error` `code`.
+/// A 503 `temporarily_unavailable` saying `description`.
+pub(crate) async fn expect_unavailable(r: reqwest::Response, description: &str) {
+    let body = expect_error(
+        r,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+    )
+    .await;
+    assert_eq!(body["error_description"], description);
+}
+
 pub(crate) async fn expect_error(
     response: reqwest::Response,
     status: StatusCode,
@@ -794,6 +836,72 @@ async fn revocation_revokes_and_introspection_shows_it() {
         .post_authenticated("/revoke", &client, &[("token", &bundle)])
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Review rev11-c, finding 2: a registry that could not be read made the
+/// passport "not a valid token", and `/revoke` answered 200 (RFC 7009's
+/// answer for one) while nothing was revoked. Now it is 503 (RFC 7009
+/// §2.2.1), and so is introspection, and the client can try again.
+#[tokio::test]
+async fn revocation_and_introspection_are_503_when_the_registry_cannot_be_read() {
+    let s = start_with(tempfile::tempdir().unwrap(), |b| b).await;
+    let client = s.workload("files:read").await;
+    let bundle = s.mint(&client, "files:read").await;
+    let Some(broken) = s.break_table("registry") else {
+        return;
+    };
+    let r = s
+        .post_authenticated("/revoke", &client, &[("token", &bundle)])
+        .await;
+    expect_unavailable(r, "the registry could not be read; try again later").await;
+    let r = s
+        .post_authenticated("/introspect", &client, &[("token", &bundle)])
+        .await;
+    expect_error(
+        r,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+    )
+    .await;
+    broken.mend();
+    // nothing was revoked; the retry is
+    assert!(s.active(&client, &bundle).await);
+    let r = s
+        .post_authenticated("/revoke", &client, &[("token", &bundle)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(!s.active(&client, &bundle).await);
+}
+
+/// The same for a passport signed by a key the server has not loaded (one
+/// another instance just promoted, say): the server reads its keys again
+/// to know, and when they cannot be read it cannot tell whether the
+/// passport is its own — 503, never "not a valid token" (200).
+#[tokio::test]
+async fn revocation_is_503_when_the_keys_cannot_be_read_for_an_unknown_kid() {
+    let s = start_with(tempfile::tempdir().unwrap(), |b| b).await;
+    let client = s.workload("files:read").await;
+    let minted = s.mint(&client, "files:read").await;
+    // its claims under a key the server does not hold
+    let mut parts = minted.split('.');
+    let header: Value =
+        serde_json::from_slice(&passport_jose::b64::decode(parts.next().unwrap()).unwrap())
+            .unwrap();
+    let payload = passport_jose::b64::decode(parts.next().unwrap()).unwrap();
+    let key = passport_jose::SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let header = serde_json::json!({"alg": "EdDSA", "kid": "not-loaded-yet", "typ": header["typ"]});
+    let Value::Object(header) = header else {
+        unreachable!()
+    };
+    let unknown = key.sign_compact_with_header(&header, &payload).unwrap();
+    let Some(broken) = s.break_table("signing_keys") else {
+        return;
+    };
+    let r = s
+        .post_authenticated("/revoke", &client, &[("token", &unknown)])
+        .await;
+    expect_unavailable(r, "the signing keys could not be read; try again later").await;
+    broken.mend();
 }
 
 #[tokio::test]

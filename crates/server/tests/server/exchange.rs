@@ -250,6 +250,49 @@ async fn invalid_subjects_and_missing_resources_are_refused() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// Review rev11-c, finding 4: RFC 8693 `audience` became the child's `aud`
+/// as `resource` does, but only had to be non-blank: a fragment, a space,
+/// a non-URI were minted as the audience. Now it meets `resource`'s rules,
+/// and the two, both sent, must agree.
+#[tokio::test]
+async fn the_audience_parameter_meets_the_resource_rules() {
+    let s = start().await;
+    let client = s.workload("files:*").await;
+    let root = s.mint(&client, "files:*").await;
+    for bad in [
+        "https://files.example/api#frag ment",
+        "https://files.example/api#f",
+        "files",
+        "ftp://files.example/",
+    ] {
+        for name in ["resource", "audience"] {
+            let r = exchange(&s, &client, &root, &[(name, bad)], None).await;
+            let body = error(r).await;
+            assert_eq!(body["error"], "invalid_target", "{name}={bad}");
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("resource invalid: "),
+                "{body}"
+            );
+        }
+    }
+    let other = "https://other.example/api";
+    let both = [("resource", RESOURCE), ("audience", other)];
+    let body = error(exchange(&s, &client, &root, &both, None).await).await;
+    assert_eq!(body["error"], "invalid_target");
+    // a valid audience alone, or equal to the resource, is the child's aud
+    for extra in [
+        vec![("audience", RESOURCE)],
+        vec![("resource", RESOURCE), ("audience", RESOURCE)],
+    ] {
+        let body = ok(exchange(&s, &client, &root, &extra, None).await).await;
+        let child = body["access_token"].as_str().unwrap();
+        assert_eq!(links(child)[0].aud, RESOURCE);
+    }
+}
+
 #[tokio::test]
 async fn a_bound_subject_needs_a_proof_by_its_key_and_binds_the_child() {
     let s = start().await;

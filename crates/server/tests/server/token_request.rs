@@ -52,7 +52,7 @@ fn four_grant_types() {
             "requested_token_type",
             "urn:ietf:params:oauth:token-type:access_token",
         ),
-        ("audience", "agent-2"),
+        ("audience", "https://agent-2.example/mcp"),
     ])
     .unwrap();
     let TokenRequest::TokenExchange(x) = r else {
@@ -64,7 +64,7 @@ fn four_grant_types() {
         Some(TokenType::Jwt)
     );
     assert_eq!(x.requested_token_type, Some(TokenType::AccessToken));
-    assert_eq!(x.audience.as_deref(), Some("agent-2"));
+    assert_eq!(x.audience.as_deref(), Some("https://agent-2.example/mcp"));
     // Debug never prints a token
     assert!(!format!("{x:?}").contains("s.s.s") && !format!("{x:?}").contains("a.a.a"));
 }
