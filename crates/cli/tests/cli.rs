@@ -15,6 +15,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_passport");
 
 #[path = "cli/hardening.rs"]
 mod hardening;
+#[path = "cli/plain_http.rs"]
+mod plain_http;
 
 struct Env {
     data: tempfile::TempDir,
