@@ -95,8 +95,12 @@ impl fmt::Debug for CachedPassport {
 
 impl CachedPassport {
     /// Reads `response`'s leaf passport. Its expiry is the leaf's `exp`, or
-    /// the response's `expires_in` when that comes sooner.
-    fn read(response: &TokenResponse) -> Result<CachedPassport, ClientError> {
+    /// the response's `expires_in` when that comes sooner: `expires_in` is
+    /// only RECOMMENDED (RFC 6749 §5.1) and may be absent or run past the
+    /// passport's own expiry. A response whose leaf cannot be read is
+    /// refused (`invalid_token_response`): its expiry would be unknown.
+    /// [`crate::ServicePassport`] renews by the same expiry.
+    pub(crate) fn read(response: &TokenResponse) -> Result<CachedPassport, ClientError> {
         let unreadable =
             || ClientError::TokenResponse("the passport's claims cannot be read".into());
         let leaf = UnverifiedBundle::parse(response.credentials.bundle())

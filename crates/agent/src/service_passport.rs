@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::rotating::CachedPassport;
 use crate::token_service::{PassportRequest, RefreshToken, TokenResponse, TokenService};
 use crate::user_agent::UserAgent;
 use crate::{ClientError, CredentialSource, Credentials, CredentialsFuture};
@@ -25,12 +26,32 @@ enum Grant {
 struct Held {
     request: PassportRequest,
     response: TokenResponse,
+    /// When the passport expires: its leaf's `exp`, or `expires_in` when
+    /// that comes sooner ([`CachedPassport`]'s reading, as a
+    /// [`crate::RotatingPassport`]'s).
+    expires_at: i64,
+}
+
+impl Held {
+    /// Refused when the leaf passport cannot be read
+    /// (`invalid_token_response`): it could not be renewed in time.
+    fn new(request: PassportRequest, response: TokenResponse) -> Result<Held, ClientError> {
+        let expires_at = CachedPassport::read(&response)?.expires_at();
+        Ok(Held {
+            request,
+            response,
+            expires_at,
+        })
+    }
 }
 
 /// A [`CredentialSource`] whose passport comes from a [`TokenService`]:
 /// the agent's passport for a [`crate::PassportClient`], obtained once
-/// when it is made, renewed when it is about to expire (with the refresh
-/// token after the code flow, rotated; by the same grant otherwise), and
+/// when it is made, renewed when it has 30 seconds or less left — by the
+/// leaf passport's `exp`, or the response's `expires_in` when that comes
+/// sooner (a server may send no `expires_in`, or one past the passport's
+/// expiry) — with the refresh token after the code flow, rotated, by the
+/// same grant otherwise; and
 /// **stepped up** when a resource server answers `insufficient_scope`:
 ///
 /// - code flow: a new authorization for the passport's scopes plus the
@@ -122,7 +143,7 @@ impl ServicePassport {
         Ok(ServicePassport {
             service,
             grant,
-            held: Mutex::new(Held { request, response }),
+            held: Mutex::new(Held::new(request, response)?),
             obtaining: tokio::sync::Mutex::new(()),
             declined: Mutex::new(Vec::new()),
         })
@@ -165,7 +186,7 @@ impl ServicePassport {
             None => obtain(&self.service, &self.grant, &request).await?,
         };
         let credentials = response.credentials.clone();
-        self.held().response = response;
+        *self.held() = Held::new(request, response)?;
         Ok(credentials)
     }
 
@@ -244,7 +265,7 @@ impl ServicePassport {
         }
         let response = obtained?;
         let credentials = response.credentials.clone();
-        *self.held() = Held { request, response };
+        *self.held() = Held::new(request, response)?;
         Ok(credentials)
     }
 
@@ -291,21 +312,21 @@ async fn obtain(
 impl CredentialSource for ServicePassport {
     fn credentials(&self) -> CredentialsFuture<'_> {
         Box::pin(async move {
-            let expires_at = self.held().response.expires_at;
             let now = self.service.now();
-            match expires_at {
-                Some(exp) if exp.saturating_sub(now) <= RENEW_BEFORE_SECS => {
-                    let _one = self.obtaining.lock().await;
-                    // renewed by another request while this one waited?
-                    let held = self.held().response.clone();
-                    match held.expires_at {
-                        Some(exp) if exp.saturating_sub(now) <= RENEW_BEFORE_SECS => {
-                            self.renew_locked().await
-                        }
-                        _ => Ok(held.credentials),
-                    }
-                }
-                _ => Ok(self.current()),
+            let due = |expires_at: i64| expires_at.saturating_sub(now) <= RENEW_BEFORE_SECS;
+            if !due(self.held().expires_at) {
+                return Ok(self.current());
+            }
+            let _one = self.obtaining.lock().await;
+            // renewed by another request while this one waited?
+            let (expires_at, credentials) = {
+                let held = self.held();
+                (held.expires_at, held.response.credentials.clone())
+            };
+            if due(expires_at) {
+                self.renew_locked().await
+            } else {
+                Ok(credentials)
             }
         })
     }

@@ -324,7 +324,9 @@ pub struct TokenResponse {
     /// The scopes granted (the response's `scope`, or those asked for when
     /// it has none: RFC 6749 §5.1).
     pub scopes: Vec<String>,
-    /// When it expires (`expires_in` from now), if the server said.
+    /// When it expires (`expires_in` from now), if the server said. The
+    /// passport's own `exp` may come sooner: [`crate::ServicePassport`] and
+    /// [`crate::RotatingPassport`] renew by the sooner of the two.
     pub expires_at: Option<i64>,
     /// The refresh token, if one was issued (the code flow's).
     pub refresh_token: Option<RefreshToken>,

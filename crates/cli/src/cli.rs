@@ -351,16 +351,19 @@ pub(crate) struct VerifyArgs {
     /// This verifier's audience (exact match with the leaf's `aud`).
     #[arg(long, value_name = "URL")]
     pub(crate) aud: String,
-    /// A trusted issuer and its own keys (a JWKS file or an http(s) URL);
-    /// repeat for several. A key verifies only its own issuer's passports.
+    /// A trusted issuer and its own keys (a JWKS file or an http(s) URL:
+    /// https for an https issuer, plain http only for an issuer on this
+    /// machine); repeat for several. A key verifies only its own issuer's
+    /// passports.
     #[arg(long = "trust", value_name = "ISSUER=JWKS")]
     pub(crate) trust: Vec<String>,
     /// The trusted issuer (default: the local issuer); with --jwks, one only.
     /// For several issuers use --trust.
     #[arg(long = "issuer", value_name = "URL")]
     pub(crate) issuers: Vec<String>,
-    /// The issuer's keys: a JWKS file or an http(s) URL (default: the local
-    /// issuer's keys). Pairs with a single --issuer; for several use --trust.
+    /// The issuer's keys: a JWKS file or an http(s) URL, as for --trust
+    /// (default: the local issuer's keys). Pairs with a single --issuer; for
+    /// several use --trust.
     #[arg(long, value_name = "FILE|URL")]
     pub(crate) jwks: Option<String>,
     /// Minimum identity assurance level.
@@ -396,7 +399,9 @@ pub(crate) struct VerifyArgs {
     /// Clock skew tolerated (seconds, or 2m; at most 2m).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = units::duration(0, 120))]
     pub(crate) clock_skew: u64,
-    /// Check revocation against this Token Status List (a file, or an http(s) URL).
+    /// Check revocation against this Token Status List (a file, or an http(s)
+    /// URL: https when any trusted issuer is https, plain http only when
+    /// every one is on this machine).
     #[arg(long, value_name = "FILE|URL")]
     pub(crate) status_list: Option<String>,
     /// Refuse passports whose jti is in this deny list ({"revoked": [...]}).

@@ -198,6 +198,9 @@ fn code_hint(code: &str) -> Option<&'static str> {
         "discovery_failed" | "http_failed" => {
             "check that CSP_DISCOVERY_URL is right and the provider is reachable from here"
         }
+        "insecure_url" => {
+            "use https; plain http only for an issuer on this machine (127.0.0.1, [::1], localhost)"
+        }
         "issuer_mismatch" => {
             "CSP_DISCOVERY_URL must be the provider's issuer followed by /.well-known/openid-configuration"
         }
@@ -312,7 +315,12 @@ impl From<passport_status::StatusError> for CliError {
 
 impl From<OidcError> for CliError {
     fn from(e: OidcError) -> CliError {
-        let exit = if e.code() == "config" { 2 } else { 1 };
+        // An insecure issuer or discovery URL is the configuration's.
+        let exit = if matches!(e, OidcError::Config(_) | OidcError::InsecureUrl { .. }) {
+            2
+        } else {
+            1
+        };
         CliError {
             exit,
             code: e.code(),

@@ -129,6 +129,10 @@ const SHARED: &[(&str, &str)] = &[
         "An issuer's metadata document could not be fetched or used, whether passport-oidc reads it for a login or passport-remote for a trusted issuer's `jwks_uri`.",
     ),
     (
+        "insecure_url",
+        "Plain http where https is required, by the same rule (passport-remote's `check_issuer` and `check_endpoint`): an issuer must be https or plain http on a loopback host, and an https issuer's URLs are https — a trusted issuer's `jwks_uri` (the remote key store, or `passport verify`'s `--jwks`, `--trust` and `--status-list` URLs, which pass its error on), or the OIDC client's issuer and discovery URL.",
+    ),
+    (
         "issuer_mismatch",
         "A document or response names another issuer than the expected one, byte for byte: the same rule in the OIDC client and in the remote key store's discovery.",
     ),

@@ -15,12 +15,20 @@ const BIN: &str = env!("CARGO_BIN_EXE_passport");
 
 #[path = "cli/hardening.rs"]
 mod hardening;
+#[path = "cli/plain_http.rs"]
+mod plain_http;
+
+/// A plain-http issuer on this machine: `verify` fetches its keys and
+/// status list over plain http (an https issuer's only over https).
+const LOOPBACK_ISSUER: &str = "http://127.0.0.1:8080";
 
 struct Env {
     data: tempfile::TempDir,
     work: tempfile::TempDir,
     discovery: String,
     client_id: String,
+    /// `AGENT_PASSPORT_ISSUER`, when not the default (`https://issuer.local`).
+    issuer: Option<&'static str>,
 }
 
 impl Env {
@@ -30,7 +38,14 @@ impl Env {
             work: tempfile::tempdir().unwrap(),
             discovery: mock.discovery_url(),
             client_id: mock.client_id().to_owned(),
+            issuer: None,
         }
+    }
+
+    /// The local issuer named `issuer` in every command.
+    fn with_issuer(mut self, issuer: &'static str) -> Env {
+        self.issuer = Some(issuer);
+        self
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -45,6 +60,9 @@ impl Env {
             .env("CSP_CLIENT_ID", &self.client_id)
             .env("CSP_REDIRECT_URI", "http://127.0.0.1:0/callback")
             .env("NO_COLOR", "1");
+        if let Some(issuer) = self.issuer {
+            c.env("AGENT_PASSPORT_ISSUER", issuer);
+        }
         c
     }
 
@@ -514,7 +532,7 @@ async fn keys_rotate_keeps_verifying_passports_signed_by_the_old_key() {
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_with_a_jwks_served_on_loopback() {
     let mock = MockOidc::start().await;
-    let env = Env::new(&mock);
+    let env = Env::new(&mock).with_issuer(LOOPBACK_ISSUER);
     env.login_with_token(&mock);
     let root = env.issue(&["files:read"]);
     let jwks = stdout(&env.run(&["keys", "jwks"]));
@@ -946,7 +964,7 @@ async fn verify_pairs_each_key_set_with_its_own_issuer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_status_list_served_over_loopback_reaches_an_offline_verifier() {
     let mock = MockOidc::start().await;
-    let env = Env::new(&mock);
+    let env = Env::new(&mock).with_issuer(LOOPBACK_ISSUER);
     // Not from wiremock's pool: dropped, it stops listening (the
     // unreachable case below).
     let server = wiremock::MockServer::builder().start().await;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use passport_jose::Algorithm;
 
 use crate::acr::{AcrMapping, NistIalMapping, acr_mapping_from_spec};
+use crate::error::truncate;
 use crate::{OidcError, WELL_KNOWN_SUFFIX};
 
 /// The redirect URI used when `CSP_REDIRECT_URI` is not set.
@@ -43,14 +44,22 @@ impl fmt::Debug for ClientSecret {
 ///
 /// Build with [`OidcConfig::new`] (safe defaults, then adjust the public
 /// fields) or [`OidcConfig::from_env`]. [`crate::Provider::new`] checks the
-/// values (skew at most [`MAX_CLOCK_SKEW`], a non-empty algorithm list).
+/// values (skew at most [`MAX_CLOCK_SKEW`], a non-empty algorithm list, and
+/// the URLs: see [`OidcConfig::discovery_url`]).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct OidcConfig {
     /// The discovery document's URL (`…/.well-known/openid-configuration`).
+    /// It and the expected issuer must be https, or plain http on a loopback
+    /// host (a development provider on this machine); when the issuer is
+    /// https, so is this URL. Otherwise [`crate::Provider::new`] refuses
+    /// with [`OidcError::InsecureUrl`] (`insecure_url`): whoever answers a
+    /// plain-http discovery request chooses the token endpoint the client
+    /// secret, the code and the PKCE verifier are sent to.
     pub discovery_url: String,
     /// The issuer the discovery document and every ID token must name. When
     /// `None`, the discovery URL without `/.well-known/openid-configuration`.
+    /// Subject to the same rule as [`OidcConfig::discovery_url`].
     pub issuer: Option<String>,
     /// This client's id; every ID token's `aud` must contain it.
     pub client_id: String,
@@ -194,7 +203,46 @@ impl OidcConfig {
         url::Url::parse(&self.discovery_url).map_err(|e| {
             OidcError::Config(format!("discovery URL {:?}: {e}", self.discovery_url))
         })?;
-        self.expected_issuer()?;
+        // The discovery document names the token endpoint (which receives
+        // the client secret, the code and the PKCE verifier) and the JWKS
+        // (which decides the keys ID tokens are checked with); the
+        // document's endpoints follow the issuer's scheme, so the issuer
+        // and the document must both come over TLS — plain http only on
+        // this machine, as passport-remote's trusted issuers.
+        let issuer = self.expected_issuer()?;
+        url_rule("issuer", &issuer, passport_remote::check_issuer(&issuer))?;
+        url_rule(
+            "discovery URL",
+            &self.discovery_url,
+            passport_remote::check_issuer(&self.discovery_url),
+        )?;
+        url_rule(
+            "discovery URL",
+            &self.discovery_url,
+            passport_remote::check_endpoint(&issuer, &self.discovery_url),
+        )?;
         Ok(())
     }
+}
+
+/// The expected issuer may be used: https, or plain http on a loopback host
+/// ([`passport_remote::check_issuer`]).
+pub(crate) fn check_issuer(issuer: &str) -> Result<(), OidcError> {
+    url_rule("issuer", issuer, passport_remote::check_issuer(issuer))
+}
+
+/// `checked`, passport-remote's verdict on `url`, as this crate's error.
+fn url_rule(
+    what: &'static str,
+    url: &str,
+    checked: Result<(), passport_remote::RemoteError>,
+) -> Result<(), OidcError> {
+    checked.map_err(|e| match e {
+        passport_remote::RemoteError::InsecureUrl { reason, .. } => OidcError::InsecureUrl {
+            what,
+            url: truncate(url),
+            reason,
+        },
+        e => OidcError::Config(format!("{what} {:?}: {e}", truncate(url))),
+    })
 }

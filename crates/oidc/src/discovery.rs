@@ -70,8 +70,13 @@ struct Document {
 impl ProviderMetadata {
     /// Parses and checks a discovery document: a JSON object (no duplicate
     /// members) with the required fields of Discovery §3, whose `issuer` is
-    /// `expected_issuer`.
+    /// `expected_issuer`. The issuer must be https or plain http on a
+    /// loopback host ([`OidcError::InsecureUrl`]), and the endpoints follow
+    /// its scheme: an https issuer's are https.
     pub fn from_json(bytes: &[u8], expected_issuer: &str) -> Result<ProviderMetadata, OidcError> {
+        // A plain-http issuer elsewhere would let its endpoints be plain http
+        // on any host (see `http_url`).
+        crate::config::check_issuer(expected_issuer)?;
         let doc = passport_jose::json::parse_object(bytes, "discovery document")
             .map_err(|e| OidcError::DiscoveryFailed(e.to_string()))?;
         let doc: Document = serde_json::from_value(Value::Object(doc))
@@ -228,10 +233,37 @@ mod tests {
             "token_endpoint",
             "jwks_uri",
         ] {
+            let v = d[field]
+                .as_str()
+                .unwrap()
+                .replace("https://idp.example", "http://127.0.0.1:8080");
+            d[field] = json!(v);
+        }
+        ProviderMetadata::from_json(d.to_string().as_bytes(), "http://127.0.0.1:8080").unwrap();
+    }
+
+    #[test]
+    fn a_plain_http_issuer_off_loopback_is_refused_whatever_its_document_says() {
+        // Its endpoints could be plain http on any host (the token endpoint
+        // an on-path attacker's), so the issuer itself is refused.
+        let mut d = doc();
+        for field in [
+            "issuer",
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+        ] {
             let v = d[field].as_str().unwrap().replace("https://", "http://");
             d[field] = json!(v);
         }
-        ProviderMetadata::from_json(d.to_string().as_bytes(), "http://idp.example").unwrap();
+        d["token_endpoint"] = json!("http://attacker.example/token");
+        let err = ProviderMetadata::from_json(d.to_string().as_bytes(), "http://idp.example")
+            .unwrap_err();
+        assert_eq!(err.code(), "insecure_url", "{err}");
+        assert!(
+            matches!(err, OidcError::InsecureUrl { what: "issuer", .. }),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -16,6 +16,19 @@ pub enum OidcError {
     /// variable, an unreadable acr mapping file, a non-loopback redirect URI).
     #[error("configuration: {0}")]
     Config(String),
+    /// A configured URL would let an on-path attacker read or rewrite what
+    /// travels over it: the expected issuer or the discovery URL is neither
+    /// https nor plain http on a loopback host, or the discovery URL is
+    /// plain http while the issuer is https. Found before any request.
+    #[error("{what} {url:?}: {reason}")]
+    InsecureUrl {
+        /// Which URL (`issuer`, `discovery URL`).
+        what: &'static str,
+        /// The URL (truncated).
+        url: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
     /// The discovery document could not be fetched, was not JSON, or lacks a
     /// required field.
     #[error("discovery failed: {0}")]
@@ -137,6 +150,8 @@ passport_jose::error_codes! {
     OidcError {
         OidcError::Config(_) => "config":
             "The configuration is missing or invalid (a `CSP_*` variable, the acr mapping file, a non-loopback redirect URI).",
+        OidcError::InsecureUrl { .. } => "insecure_url":
+            "The configured issuer or discovery URL is not https (plain http only on a loopback host), or the discovery URL is plain http while the issuer is https.",
         OidcError::DiscoveryFailed(_) => "discovery_failed":
             "The OpenID Provider's discovery document could not be fetched, is not JSON, or lacks a required field.",
         OidcError::IssuerMismatch { .. } => "issuer_mismatch":

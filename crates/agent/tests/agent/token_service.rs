@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use passport_agent::{
-    AuthorizationRequest, AuthorizationResponse, ClientError, ClientSecret, LoopbackUserAgent,
-    OAuthClient, PassportClient, PassportRequest, ServicePassport, TokenService, UserAgent,
+    AuthorizationRequest, AuthorizationResponse, ClientError, ClientSecret, CredentialSource,
+    LoopbackUserAgent, OAuthClient, PassportClient, PassportRequest, ServicePassport, TokenService,
+    UserAgent,
 };
 use passport_claims::{Clock as _, SystemClock, UnverifiedBundle};
 use passport_dpop::{DpopPolicy, DpopVerifier};
@@ -466,6 +467,93 @@ async fn refresh_tokens_rotate_and_the_newest_is_kept() {
         assert_eq!(forms[2]["refresh_token"], "r-2", "the rotated one, not r-1");
         assert_eq!(forms[2]["resource"], "https://files.example");
         assert_eq!(browser.urls().len(), 1, "no new consent to renew");
+    })
+    .await;
+}
+
+/// `expires_in` is only RECOMMENDED (RFC 6749 §5.1): a server may send
+/// none, or one running past the passport's own `exp`. The passport is
+/// renewed by the sooner of the two, so an expired passport is never sent;
+/// a token whose passport cannot be read (its expiry unknown) is refused.
+#[tokio::test]
+async fn a_service_passport_is_renewed_by_its_own_exp_whatever_expires_in_says() {
+    bounded(async {
+        const AUD: &str = "https://files.example";
+        for expires_in in [None, Some(3600)] {
+            let server = authorization_server(None, true).await;
+            let kit = Kit::at(SystemClock.now(), AUD);
+            let mint = |ttl: u64| {
+                kit.issue(
+                    issuance(alice_ial2(), AUD, "agent-a", "model-a", &["files:read"]).ttl(ttl),
+                )
+                .bundle()
+                .to_owned()
+            };
+            let (b1, b2) = (mint(100), mint(300));
+            let answer = |bundle: &str| {
+                let mut body =
+                    json!({"access_token": bundle, "token_type": "Bearer", "scope": "files:read"});
+                if let Some(secs) = expires_in {
+                    body["expires_in"] = json!(secs);
+                }
+                ResponseTemplate::new(200).set_body_json(body)
+            };
+            token_endpoint(&server, vec![answer(&b1), answer(&b2)]).await;
+            let service = TokenService::builder(&server.uri(), confidential())
+                .clock(kit.clock.clone())
+                .discover()
+                .await
+                .unwrap();
+            let passport = ServicePassport::client_credentials(
+                service,
+                PassportRequest::new(AUD).scope("files:read"),
+            )
+            .await
+            .unwrap();
+            // 31 s before b1's `exp`: still b1, nothing asked
+            kit.clock.advance(69);
+            assert_eq!(
+                passport.credentials().await.unwrap().bundle(),
+                b1,
+                "{expires_in:?}"
+            );
+            assert_eq!(requests_to(&server, "/token").await.len(), 1);
+            // 30 s before: renewed, whatever `expires_in` said
+            kit.clock.advance(1);
+            assert_eq!(
+                passport.credentials().await.unwrap().bundle(),
+                b2,
+                "{expires_in:?}"
+            );
+            assert_eq!(requests_to(&server, "/token").await.len(), 2);
+            // and kept until its own renewal time
+            kit.clock.advance(100);
+            assert_eq!(
+                passport.credentials().await.unwrap().bundle(),
+                b2,
+                "{expires_in:?}"
+            );
+            assert_eq!(requests_to(&server, "/token").await.len(), 2);
+        }
+
+        // a token that is not a readable passport: its expiry is unknown
+        let server = authorization_server(None, true).await;
+        token_endpoint(
+            &server,
+            vec![
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"access_token": "not-a-passport", "token_type": "Bearer"}),
+                ),
+            ],
+        )
+        .await;
+        let err = ServicePassport::client_credentials(
+            service_for(&server).await,
+            PassportRequest::new(AUD).scope("files:read"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "invalid_token_response", "{err}");
     })
     .await;
 }

@@ -61,6 +61,19 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
     let bundle = UnverifiedBundle::parse(&text).map_err(passport_verifier::VerifyError::from)?;
     let trust = trusted_issuers(ctx, args)?;
     let issuers: Vec<String> = trust.iter().map(|t| t.issuer.clone()).collect();
+    // Every URL is checked before anything is fetched or read from the
+    // JWKS cache. A list answers for every trusted issuer whose key signed
+    // it, so its URL must suit each of them.
+    for t in &trust {
+        if let Some(url) = t.jwks.as_deref().filter(|s| is_url(s)) {
+            check_fetch_url("JWKS", &t.issuer, url)?;
+        }
+    }
+    if let Some(url) = args.status_list.as_deref().filter(|s| is_url(s)) {
+        for issuer in &issuers {
+            check_fetch_url("status list", issuer, url)?;
+        }
+    }
     let mut policy = VerificationPolicy::new(issuers[0].clone(), args.aud.clone())
         .max_depth(usize::try_from(args.max_depth).unwrap_or(MAX_BUNDLE_LINKS))
         .max_lifetime(args.max_lifetime)
@@ -96,9 +109,7 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
                 local_keys = true;
                 ctx.dir.jwks(ctx.now())?
             }
-            Some(source) if source.starts_with("https://") || source.starts_with("http://") => {
-                fetch_jwks(ctx, source)?
-            }
+            Some(source) if is_url(source) => fetch_jwks(ctx, source)?,
             Some(file) => {
                 let path = std::path::Path::new(file);
                 let bytes = read_capped_or(path, MAX_JWKS_BYTES, "--jwks", |source| {
@@ -150,6 +161,34 @@ fn verify_inner(ctx: &Context, args: &VerifyArgs) -> Result<VerifiedPassport, Cl
         verifier = verifier.with_audit(sink);
     }
     Ok(verifier.verify_bundle(&bundle)?)
+}
+
+/// Whether a `--jwks` or `--status-list` value names a URL (fetched) rather
+/// than a file (read).
+fn is_url(source: &str) -> bool {
+    source.starts_with("https://") || source.starts_with("http://")
+}
+
+/// Refuses to fetch `url` (`what`: JWKS, status list) for `issuer` unless
+/// the remote key store would: the issuer https or plain http on a loopback host
+/// ([`passport_remote::check_issuer`]), and the URL https when the issuer is
+/// ([`passport_remote::check_endpoint`]). An https issuer's keys over plain
+/// http let whoever is on the path choose the keys a forged passport is
+/// checked with; its status list over plain http, an older list (from
+/// before a revocation) be replayed, as this command keeps no record of the
+/// lists it saw. Exit 2, `insecure_url`, before any request.
+fn check_fetch_url(what: &str, issuer: &str, url: &str) -> Result<(), CliError> {
+    passport_remote::check_issuer(issuer)
+        .and_then(|()| passport_remote::check_endpoint(issuer, url))
+        .map_err(|e| {
+            let err = CliError::usage(e.code(), format!("the {what} of issuer {issuer}: {e}"));
+            match e {
+                passport_remote::RemoteError::InsecureUrl { .. } => err.hint(
+                    "an https issuer's keys and status list need https URLs (or files); plain http only for an issuer on this machine",
+                ),
+                _ => err,
+            }
+        })
 }
 
 /// A trusted issuer and where its keys come from (`None`: the local issuer's).
@@ -302,7 +341,7 @@ fn status_list_source(
             |lists, issuer| lists.trust_issuer(issuer.clone(), base.to_owned()),
         )
     };
-    if source.starts_with("https://") || source.starts_with("http://") {
+    if is_url(source) {
         let lists = trusting(source);
         runtime()?
             .block_on(lists.prefetch(bundle))

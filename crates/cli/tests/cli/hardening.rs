@@ -11,7 +11,7 @@ use passport_mock_oidc::MockOidc;
 use passport_testkit::Kit;
 use serde_json::{Value, json};
 
-use super::{Env, assert_fails, stderr, stdout};
+use super::{Env, LOOPBACK_ISSUER, assert_fails, stderr, stdout};
 
 /// ESC sequences (a window title, clear screen, an OSC 8 link), the C1 CSI,
 /// a right-to-left override, and a newline with a forged line after it.
@@ -276,7 +276,7 @@ async fn a_dotenv_file_is_named_and_never_overrides_a_set_variable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_jwks_cache_directory_is_private() {
     let mock = MockOidc::start().await;
-    let env = Env::new(&mock);
+    let env = Env::new(&mock).with_issuer(LOOPBACK_ISSUER);
     env.login_with_token(&mock);
     let root = env.issue(&["files:read"]);
     let body = stdout(&env.run(&["keys", "jwks"]));
@@ -326,7 +326,7 @@ async fn issue_refuses_a_passport_larger_than_verify_accepts() {
 async fn a_jwks_cache_in_an_insecure_data_directory_is_not_trusted() {
     use std::os::unix::fs::PermissionsExt as _;
     let mock = MockOidc::start().await;
-    let env = Env::new(&mock);
+    let env = Env::new(&mock).with_issuer(LOOPBACK_ISSUER);
     env.login_with_token(&mock);
     let root = env.issue(&["files:read"]);
     let body = stdout(&env.run(&["keys", "jwks"]));

@@ -8,5 +8,6 @@ mod common;
 mod id_token_rules;
 mod jwks_cache;
 mod login_flow;
+mod plain_http;
 mod provider_faults;
 mod token_exchange;
