@@ -92,6 +92,7 @@ mod tests {
         let entry = passport_store::server::PassportEntry {
             jti: "p".into(),
             parent_jti: None,
+            actor_jti: None,
             client_id: "c".into(),
             agent_id: "a".into(),
             principal: "alice".into(),

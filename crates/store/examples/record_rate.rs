@@ -22,6 +22,7 @@ fn entry(jti: String) -> PassportEntry {
     PassportEntry {
         jti,
         parent_jti: None,
+        actor_jti: None,
         client_id: "bench".into(),
         agent_id: "agent".into(),
         principal: "alice".into(),

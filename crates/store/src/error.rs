@@ -122,6 +122,10 @@ pub enum StoreError {
     /// The parent of a delegated passport is revoked.
     #[error("the parent passport {0:?} is revoked")]
     ParentRevoked(String),
+    /// The actor passport a passport is being minted for (RFC 8693
+    /// `actor_token`) is revoked.
+    #[error("the actor passport {0:?} is revoked")]
+    ActorRevoked(String),
     /// An authorization code was used before; its first use issued these
     /// passports (revoke them).
     #[error("the authorization code was already used")]
@@ -216,6 +220,8 @@ passport_jose::error_codes! {
             "A passport with this `jti` is already in the token service's registry.",
         StoreError::ParentRevoked(_) => "parent_revoked":
             "The parent of a passport being delegated is revoked.",
+        StoreError::ActorRevoked(_) => "actor_revoked":
+            "The actor passport a passport is being minted for (RFC 8693 `actor_token`) is revoked.",
         StoreError::CodeReused { .. } => "code_reused":
             "An authorization code was presented a second time (what its first use issued is revoked).",
         StoreError::CodeExpired => "code_expired":

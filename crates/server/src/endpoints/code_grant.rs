@@ -474,6 +474,7 @@ fn root_candidate(
         scopes: scopes.clone(),
         ttl: server.inner.passport_ttl,
         parent_jti: None,
+        actor_jti: None,
         replaces,
     })
 }

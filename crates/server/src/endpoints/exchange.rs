@@ -16,6 +16,10 @@ pub(super) struct Acting {
     pub(super) jkt: Option<String>,
     /// The actor passport's `exp`: what is minted for it never outlives it.
     pub(super) expires_at: Option<i64>,
+    /// The actor passport's `jti` (its leaf's): what is minted for it is
+    /// recorded with it ([`Candidate::actor_jti`]), so that its revocation
+    /// revokes what was minted for it, as a parent's revokes its children.
+    pub(super) jti: Option<String>,
 }
 
 impl Acting {
@@ -79,6 +83,7 @@ pub(super) async fn acting_agent(
             model: model()?,
             jkt: None,
             expires_at: None,
+            jti: None,
         });
     };
     let Some((actor, _)) = verified(server, token).await? else {
@@ -114,6 +119,7 @@ pub(super) async fn acting_agent(
         model: AgentModel::new(agent.agent_model.clone()).map_err(|e| bad("agent_model", &e))?,
         jkt: Some(actor_jkt),
         expires_at: Some(actor.claims().exp),
+        jti: Some(actor.claims().jti.clone()),
     })
 }
 
@@ -123,7 +129,8 @@ pub(super) async fn acting_agent(
 /// yields a root passport for its `sub`: agent the caller (or the actor),
 /// audience `resource` (required), scopes within the client's, bound to the
 /// DPoP key of the request when a proof is sent (or to the actor's key),
-/// expiring no later than the ID token.
+/// expiring no later than the ID token (nor the actor passport), recorded
+/// with the actor passport so that its revocation revokes the root.
 /// Without an upstream provider, this subject token type is not supported.
 pub(super) async fn id_token_root(
     server: &Server,
@@ -176,6 +183,9 @@ pub(super) async fn id_token_root(
         scopes: scopes.clone(),
         ttl,
         parent_jti: None,
+        // a root, but it depends on the actor passport as a child on its
+        // parent: bound to its key, expiring with it
+        actor_jti: acting.jti.clone(),
         replaces: None,
     };
     let mut answer = mint(server, client, candidate, move |issuer, admitted| {

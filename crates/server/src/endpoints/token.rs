@@ -122,6 +122,7 @@ pub(super) async fn client_credentials(
         scopes: scopes.clone(),
         ttl: inner.passport_ttl,
         parent_jti: None,
+        actor_jti: None,
         replaces,
     };
     mint(server, client, candidate, move |issuer, admitted| {
@@ -147,11 +148,12 @@ pub(super) async fn client_credentials(
 /// to the parent's expiry, depth-limited, recorded with its parent — for
 /// the calling client, or for the agent an `actor_token` names (the child's
 /// `act` then names that agent, wrapping the parent's `act`; the child
-/// expires no later than the actor passport either). A bearer parent is
-/// exchanged only by its own client ([`bearer_held_by`]). The child is
-/// bound to the actor's key when the actor passport is bound, else to the
-/// DPoP key of the request (required, and the parent's own key, when the
-/// parent is bound). An upstream ID token yields a root
+/// expires no later than the actor passport either, and is recorded with
+/// it, so that revoking the actor passport revokes the child). A bearer
+/// parent is exchanged only by its own client ([`bearer_held_by`]). The
+/// child is bound to the actor's key when the actor passport is bound,
+/// else to the DPoP key of the request (required, and the parent's own
+/// key, when the parent is bound). An upstream ID token yields a root
 /// ([`id_token_root`]).
 pub(super) async fn token_exchange(
     server: &Server,
@@ -205,6 +207,7 @@ pub(super) async fn token_exchange(
         scopes: scopes.clone(),
         ttl,
         parent_jti: Some(parent.claims().jti.clone()),
+        actor_jti: acting.jti.clone(),
         replaces: None,
     };
     mint(server, client, candidate, move |issuer, admitted| {
@@ -300,6 +303,7 @@ pub(super) async fn mint_admitted(
     let entry = PassportEntry {
         jti: claims.jti.clone(),
         parent_jti,
+        actor_jti: candidate.actor_jti.clone(),
         client_id: client.client_id.clone(),
         agent_id: claims.agent.agent_id.clone(),
         principal: claims.sub.clone(),
@@ -315,8 +319,9 @@ pub(super) async fn mint_admitted(
         approval_id: admitted.approval_id.clone(),
     };
     // recorded and audited in one transaction (one commit shared with
-    // concurrent mints), durably, before it is handed out; a parent
-    // revoked meanwhile refuses it (and nothing of it is stored)
+    // concurrent mints), durably, before it is handed out; a parent or an
+    // actor passport revoked meanwhile refuses it (and nothing of it is
+    // stored)
     match audit::record_issued(server, entry, event).await? {
         Ok(()) => crate::governance::events::publish(
             server,
@@ -329,6 +334,14 @@ pub(super) async fn mint_admitted(
                 400,
                 codes::INVALID_GRANT,
                 "the subject token was revoked",
+            ));
+        }
+        // RFC 8693 §2.2.2: an invalid actor_token is invalid_request
+        Err(StoreError::ActorRevoked(_)) => {
+            return Err(OAuthError::new(
+                400,
+                codes::INVALID_REQUEST,
+                "actor_token_invalid: the actor token was revoked",
             ));
         }
         Err(e) => return Err(server_error("the passport could not be recorded", &e)),

@@ -293,7 +293,9 @@ async fn submit(
 /// Records the revocations `revoked` (as `Database::revoke_cascade`
 /// answers: the one named first, then its descendants) made at the request
 /// of `actor`; each cascaded one names the passport whose revocation
-/// reached it (`via`) and, read from the registry, its holder.
+/// reached it (`via`: the one named; with several named, its parent or the
+/// actor passport it was minted for) and, read from the registry, its
+/// holder.
 ///
 /// # Errors
 /// As [`record`].
@@ -318,7 +320,10 @@ pub(crate) async fn revoked_by_rule(
 ) -> Result<(), OAuthError> {
     use passport_store::server::RevocationReason;
     // one passport named: its revocation reached every cascaded one;
-    // several (a kill-switch): each cascaded one names its parent
+    // several (a kill-switch): each cascaded one names its parent, or its
+    // actor passport when only that was revoked here (the link the
+    // cascade came down)
+    let here: std::collections::HashSet<&str> = revoked.iter().map(|r| r.jti.as_str()).collect();
     let mut directs = revoked
         .iter()
         .filter(|r| r.reason == RevocationReason::Direct);
@@ -334,7 +339,7 @@ pub(crate) async fn revoked_by_rule(
         }
         // the holder and principal, from the registry (a row gone since
         // is recorded by its jti alone)
-        let mut parent = None;
+        let mut link = None;
         match server.inner.db.passport(&r.jti).await {
             Ok(Some(row)) => {
                 event = event
@@ -342,12 +347,20 @@ pub(crate) async fn revoked_by_rule(
                     .principal(&row.entry.principal)
                     .client(&row.entry.client_id)
                     .audience(&row.entry.audience);
-                parent = row.entry.parent_jti;
+                let (parent, actor) = (row.entry.parent_jti, row.entry.actor_jti);
+                link = match (parent, actor) {
+                    (Some(p), Some(a))
+                        if !here.contains(p.as_str()) && here.contains(a.as_str()) =>
+                    {
+                        Some(a)
+                    }
+                    (parent, actor) => parent.or(actor),
+                };
             }
             _ => event = event.passport(&r.jti, ""),
         }
         if r.reason == RevocationReason::Cascaded
-            && let Some(via) = direct.as_ref().or(parent.as_ref())
+            && let Some(via) = direct.as_ref().or(link.as_ref())
         {
             event = event.via(via);
         }

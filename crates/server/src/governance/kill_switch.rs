@@ -318,7 +318,10 @@ fn refusal(kind: KillKind, subject: &str) -> OAuthError {
 }
 
 /// The engaged switch blocking `candidate`, if any: its agent, principal
-/// or client, or — for a delegated child — any passport's up its chain.
+/// or client, or — for a delegated child, or one minted for an actor
+/// passport — any passport's up the parent's and the actor passport's
+/// links (each passport's parent and actor passport: what a revocation
+/// would cascade from to it).
 async fn blocking(
     server: &Server,
     candidate: &Candidate,
@@ -328,6 +331,7 @@ async fn blocking(
         .db
         .engaged_kill_switch(
             candidate.parent_jti.as_deref(),
+            candidate.actor_jti.as_deref(),
             &candidate.agent_id,
             &candidate.principal,
             &candidate.client_id,
@@ -441,6 +445,7 @@ pub(crate) mod tests {
             scopes: passport_claims::ScopeSet::parse(["files:read"]).unwrap(),
             ttl: 60,
             parent_jti: None,
+            actor_jti: None,
             replaces: replaces.map(str::to_owned),
         }
     }
@@ -451,6 +456,7 @@ pub(crate) mod tests {
         PassportEntry {
             jti: jti.into(),
             parent_jti: None,
+            actor_jti: None,
             client_id: "bot".into(),
             agent_id: "bot".into(),
             principal: "alice".into(),

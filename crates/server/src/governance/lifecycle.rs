@@ -206,12 +206,14 @@ pub(crate) struct RegistryQuery {
 
 /// One registry row as administrators see it (the dashboard renders the
 /// rows as a tree by `parent_jti`, and rotations by
-/// `predecessor_jti` / `successor_jti`).
+/// `predecessor_jti` / `successor_jti`; `actor_jti` names the actor
+/// passport it was minted for, whose revocation revokes it too).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct RegistryEntry {
     pub(crate) jti: String,
     pub(crate) state: &'static str,
     pub(crate) parent_jti: Option<String>,
+    pub(crate) actor_jti: Option<String>,
     pub(crate) predecessor_jti: Option<String>,
     pub(crate) successor_jti: Option<String>,
     pub(crate) agent_id: String,
@@ -240,6 +242,7 @@ fn entry(listing: RegistryListing, now: i64) -> RegistryEntry {
         jti: e.jti,
         state,
         parent_jti: e.parent_jti,
+        actor_jti: e.actor_jti,
         predecessor_jti,
         successor_jti,
         agent_id: e.agent_id,

@@ -57,6 +57,10 @@ pub(crate) struct Candidate {
     pub(crate) ttl: u64,
     /// The parent, for a delegated child.
     pub(crate) parent_jti: Option<String>,
+    /// The actor passport it is minted for (RFC 8693 `actor_token`), if
+    /// any: recorded with it, so that revoking that passport revokes it,
+    /// and walked up like the parent by the kill-switch check.
+    pub(crate) actor_jti: Option<String>,
     /// The predecessor this passport replaces (a rotation), if named.
     pub(crate) replaces: Option<String>,
 }

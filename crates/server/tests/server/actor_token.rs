@@ -2,7 +2,8 @@
 //! who will act. The child's agent is that passport's agent, its `act`
 //! names it and wraps the parent's `act` once, and it is bound to the
 //! actor's key. The actor token is verified in full; an ID token or an
-//! unknown type as `actor_token_type` is refused.
+//! unknown type as `actor_token_type` is refused. What is minted for an
+//! actor passport is recorded with it, and goes when it is revoked.
 
 use passport_claims::{Actor, Clock as _, PASSPORT_TYP};
 use passport_dpop::DpopKey;
@@ -11,8 +12,11 @@ use passport_server::WorkloadClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::endpoints::{Running, expect_refusal, start_clocked, start_with};
-use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, exchange, links};
+use crate::endpoints::{RESOURCE, Running, expect_refusal, fetch_list, start_clocked, start_with};
+use crate::exchange::{
+    CHILD_RESOURCE, ID_TOKEN, JWT, bound_passport, exchange, exchange_of, issued, links, now,
+};
+use crate::id_token_exchange::with_upstream;
 
 pub(crate) async fn delegate_to(
     s: &Running,
@@ -161,4 +165,87 @@ async fn the_child_never_outlives_the_actor_passport() {
     let child = &links(body["access_token"].as_str().unwrap())[0];
     assert_eq!(child.exp, actor_exp, "clamped to the actor passport");
     assert_eq!(body["expires_in"], actor_exp - clock.now());
+}
+
+/// The status list index of the leaf of `bundle`.
+fn status_idx(bundle: &str) -> u64 {
+    links(bundle)[0].status.as_ref().unwrap().idx()
+}
+
+/// Review rev11-c, finding 1: a child minted for an `actor_token` is bound
+/// to the actor passport's key and clamped to its `exp`, but the registry
+/// recorded it only under its parent, so revoking the actor passport (the
+/// sub-agent's key leaked) left the child active at `/introspect` and on
+/// the status list until its `exp`. It is recorded with its actor passport
+/// now, and the cascade takes it.
+#[tokio::test]
+async fn review_rev11c_finding_1_revoking_the_actor_passport_revokes_the_child_minted_for_it() {
+    let (clock, s) = start_clocked(|b| b).await;
+    let orchestrator = s.workload("files:*").await;
+    let sub_agent = s.workload("files:read").await;
+    let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let actor = bound_passport(&s, &sub_agent, &sub_key, None, clock.now()).await;
+    let parent = s.mint(&orchestrator, "files:*").await;
+    let body = issued(delegate_to(&s, &orchestrator, &parent, &actor, JWT).await).await;
+    let child = body["access_token"].as_str().unwrap().to_owned();
+    assert!(s.active(&orchestrator, &child).await);
+    let record = s.server.database().passport(&links(&child)[0].jti).await;
+    assert_eq!(
+        record.unwrap().unwrap().entry.actor_jti,
+        Some(links(&actor)[0].jti.clone()),
+        "recorded with the actor passport"
+    );
+    // the sub-agent's key leaked: its passport is revoked
+    let r = s
+        .post_authenticated("/revoke", &sub_agent, &[("token", &actor)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(!s.active(&orchestrator, &actor).await);
+    assert!(
+        !s.active(&orchestrator, &child).await,
+        "the child bound to the revoked actor's key is still active"
+    );
+    let list = fetch_list(&s).await;
+    assert_eq!(list.list.get(status_idx(&child)).unwrap(), 1, "on the list");
+    // the orchestrator's own passport stays; the revoked actor names no one
+    assert!(s.active(&orchestrator, &parent).await);
+    assert_eq!(list.list.get(status_idx(&parent)).unwrap(), 0);
+    let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
+    actor_refused(r, "actor_token_invalid:").await;
+}
+
+/// Review rev11-c, finding 1, for a root: an upstream ID token exchanged
+/// with an `actor_token` yields a root bound to the actor passport's key
+/// and clamped to it (no parent); revoking the actor passport revokes it.
+#[tokio::test]
+async fn review_rev11c_finding_1_revoking_the_actor_passport_revokes_an_id_token_root_minted_for_it()
+ {
+    let (mock, s) = with_upstream().await;
+    let client = s.workload("files:read").await;
+    let sub_agent = s.workload("files:read").await;
+    let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let actor = bound_passport(&s, &sub_agent, &sub_key, None, now()).await;
+    let id_token = mock.mint_id_token(mock.default_claims());
+    let extra = [
+        ("resource", RESOURCE),
+        ("actor_token", actor.as_str()),
+        ("actor_token_type", JWT),
+    ];
+    let r = exchange_of(&s, &client, (&id_token, ID_TOKEN), &extra, None).await;
+    let body = issued(r).await;
+    let root = body["access_token"].as_str().unwrap().to_owned();
+    let claims = &links(&root)[0];
+    assert_eq!(claims.agent.parent_jti, None, "a root");
+    assert_eq!(claims.cnf_jkt.as_deref(), Some(sub_key.jkt()));
+    assert!(s.active(&client, &root).await);
+    let r = s
+        .post_authenticated("/revoke", &sub_agent, &[("token", &actor)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        !s.active(&client, &root).await,
+        "the root bound to the revoked actor's key is still active"
+    );
+    let list = fetch_list(&s).await;
+    assert_eq!(list.list.get(status_idx(&root)).unwrap(), 1);
 }

@@ -524,6 +524,7 @@ async fn hostile_registry_values_are_escaped() {
     db.record_issued(PassportEntry {
         jti: "jti-\"><img src=x onerror=alert(1)>".into(),
         parent_jti: None,
+        actor_jti: None,
         client_id: "client".into(),
         agent_id: "<script>alert('agent')</script>".into(),
         principal: "mallory & <b>co</b>".into(),
@@ -585,6 +586,7 @@ async fn the_registry_shows_the_delegation_lineage_nested() {
     let entry = |jti: &str, parent: Option<&str>, at: i64| PassportEntry {
         jti: jti.into(),
         parent_jti: parent.map(Into::into),
+        actor_jti: None,
         client_id: "client".into(),
         agent_id: format!("agent-{jti}"),
         principal: "alice".into(),

@@ -41,6 +41,7 @@ async fn empty_scope_root(s: &Running, client_id: &str) -> String {
     db.record_issued(PassportEntry {
         jti: claims.jti.clone(),
         parent_jti: None,
+        actor_jti: None,
         client_id: client_id.to_owned(),
         agent_id: client_id.to_owned(),
         principal: claims.sub.clone(),

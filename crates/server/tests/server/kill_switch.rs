@@ -273,6 +273,44 @@ async fn a_principal_or_client_switch_and_a_killed_ancestor_block_a_delegation()
     s.mint(&orchestrator, "files:read").await;
 }
 
+/// Review rev11-c, finding 1, through a kill-switch: a switch on the
+/// sub-agent's client — the client of the actor passport, not of the child
+/// the orchestrator had minted for it (whose client is the orchestrator's)
+/// — blocks a child for that actor passport while its revocation has not
+/// run, and engaging it revokes the child with the actor passport (the
+/// registry and the status list). The orchestrator's own passport stays.
+#[tokio::test]
+async fn review_rev11c_finding_1_a_switch_on_the_actor_passport_s_client_reaches_what_was_minted_for_it()
+ {
+    let (mock, s) = admin_server(|b| b).await;
+    let admin = id_token(&mock, "ida", &["admins"]);
+    let orchestrator = s.workload("files:*").await;
+    let sub_agent = s.workload("files:read").await;
+    let key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let actor = bound_passport(&s, &sub_agent, &key, None, now()).await;
+    let parent = s.mint(&orchestrator, "files:*").await;
+    let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
+    let child = ok(r).await["access_token"].as_str().unwrap().to_owned();
+
+    // engaged, its revocation not run yet: no further child for the actor
+    engaged_only(s.server.database(), KillKind::Client, &sub_agent.client_id).await;
+    let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
+    killed(r, &format!("kill-switch: client {}", sub_agent.client_id)).await;
+    // engaging it through the API revokes what depends on the actor passport
+    let body: Value = ok(engage(&s, &admin, "client", &sub_agent.client_id).await).await;
+    assert_eq!(
+        body["revoked"], 2,
+        "the actor passport and the child minted for it: {body}"
+    );
+    assert!(!s.active(&orchestrator, &child).await);
+    assert!(s.active(&orchestrator, &parent).await);
+    let list = fetch_list(&s).await;
+    for t in [&actor, &child] {
+        assert_eq!(list.list.get(status_idx(t)).unwrap(), 1);
+    }
+    assert_eq!(list.list.get(status_idx(&parent)).unwrap(), 0);
+}
+
 #[tokio::test]
 async fn refresh_families_of_a_killed_agent_end_and_its_grants_are_refused() {
     let (mock, s) = admin_server(|b| b).await;

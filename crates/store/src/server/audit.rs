@@ -141,6 +141,7 @@ where
             Ok(()) => Ok(()),
             Err(
                 e @ (StoreError::ParentRevoked(_)
+                | StoreError::ActorRevoked(_)
                 | StoreError::UnknownRecord(_)
                 | StoreError::DuplicatePassport(_)),
             ) => Err(e),

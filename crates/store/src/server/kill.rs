@@ -235,21 +235,31 @@ fn switches() -> String {
     )
 }
 
-/// The first engaged switch of the candidate `$2` (agent), `$3`
-/// (principal), `$4` (client) or of any passport in the chain of the
-/// parent `$1` (its agent, principal or client): the candidate's own
-/// first, then the parent's, then further up. The walk stops at 64 links
-/// (a bound against a cyclic row); a chain is never longer than a bundle,
-/// `MAX_BUNDLE_LINKS` (32), the server's `max_depth` cap.
-const ENGAGED_FOR: &str = "WITH RECURSIVE up(jti, parent_jti, depth) AS ( \
-       SELECT jti, parent_jti, 0 FROM registry WHERE jti = CAST($1 AS TEXT) \
-       UNION ALL \
-       SELECT r.jti, r.parent_jti, up.depth + 1 FROM registry r \
-         JOIN up ON r.jti = up.parent_jti WHERE up.depth < 64), \
+/// The first engaged switch of the candidate `$3` (agent), `$4`
+/// (principal), `$5` (client) or of any passport up the links of the
+/// parent `$1` and of the actor passport `$2` (its agent, principal or
+/// client): the candidate's own first, then the parent's and the actor
+/// passport's, then further up. A link up is a passport's parent or its
+/// actor passport, as the cascade follows them down
+/// ([`super::sql::REVOKE_CASCADE`]): a switch that would revoke a
+/// passport when engaged blocks what would depend on it. `UNION` keeps
+/// each passport once per depth, so passports reached by several links
+/// (a parent that is also the actor passport) do not multiply the walk;
+/// it stops at 64 links (a bound against a cyclic row). A delegation chain
+/// is never longer than a bundle, `MAX_BUNDLE_LINKS` (32), the server's
+/// `max_depth` cap; a chain of actor passports (each minted for the one
+/// before) may be longer, but keeps one agent: the candidate's own, which
+/// rank 0 checks at any length.
+const ENGAGED_FOR: &str = "WITH RECURSIVE up(jti, parent_jti, actor_jti, depth) AS ( \
+       SELECT jti, parent_jti, actor_jti, 0 FROM registry \
+         WHERE jti = CAST($1 AS TEXT) OR jti = CAST($2 AS TEXT) \
+       UNION \
+       SELECT r.jti, r.parent_jti, r.actor_jti, up.depth + 1 FROM registry r \
+         JOIN up ON r.jti = up.parent_jti OR r.jti = up.actor_jti WHERE up.depth < 64), \
      wanted(rank, kind, subject) AS ( \
-       SELECT 0, 'agent', CAST($2 AS TEXT) \
-       UNION ALL SELECT 1, 'principal', CAST($3 AS TEXT) \
-       UNION ALL SELECT 2, 'client', CAST($4 AS TEXT) \
+       SELECT 0, 'agent', CAST($3 AS TEXT) \
+       UNION ALL SELECT 1, 'principal', CAST($4 AS TEXT) \
+       UNION ALL SELECT 2, 'client', CAST($5 AS TEXT) \
        UNION ALL SELECT 3 * up.depth + 3, 'agent', r.agent_id \
          FROM up JOIN registry r ON r.jti = up.jti \
        UNION ALL SELECT 3 * up.depth + 4, 'principal', r.principal \
@@ -258,16 +268,19 @@ const ENGAGED_FOR: &str = "WITH RECURSIVE up(jti, parent_jti, depth) AS ( \
          FROM up JOIN registry r ON r.jti = up.jti) \
      SELECT k.kind, k.subject FROM wanted w JOIN kill_switches k \
        ON k.kind = w.kind AND k.subject = w.subject AND k.lifted_at IS NULL \
-     ORDER BY w.rank LIMIT 1";
+     ORDER BY w.rank, k.subject LIMIT 1";
 
 /// Revokes every active passport whose `column` is `$1`, and every
-/// descendant, as [`super::sql::REVOKE_CASCADE`] does for one.
+/// passport that depends on one (delegated from it or minted for it as
+/// the actor passport, at any depth), as [`super::sql::REVOKE_CASCADE`]
+/// does for one.
 fn revoke_subject_sql(column: &str) -> String {
     format!(
         "WITH RECURSIVE chain(jti) AS ( \
            SELECT jti FROM registry WHERE {column} = $1 AND state = 'active' \
            UNION \
-           SELECT r.jti FROM registry r JOIN chain c ON r.parent_jti = c.jti) \
+           SELECT r.jti FROM registry r JOIN chain c \
+             ON r.parent_jti = c.jti OR r.actor_jti = c.jti) \
          UPDATE registry SET state = 'revoked', revoked_at = $2, \
            revoked_reason = CASE WHEN {column} = $1 THEN 'direct' ELSE 'cascaded' END \
          WHERE jti IN (SELECT jti FROM chain) AND state = 'active' \
@@ -432,6 +445,7 @@ async fn set_successor<E: Exec>(
 async fn engaged_for<E: Exec>(
     x: &mut E,
     parent: Option<&str>,
+    actor: Option<&str>,
     agent: &str,
     principal: &str,
     client: &str,
@@ -439,7 +453,13 @@ async fn engaged_for<E: Exec>(
     let Some(r) = one(
         x,
         ENGAGED_FOR,
-        &[parent.into(), agent.into(), principal.into(), client.into()],
+        &[
+            parent.into(),
+            actor.into(),
+            agent.into(),
+            principal.into(),
+            client.into(),
+        ],
     )
     .await?
     else {
@@ -499,7 +519,7 @@ impl Database {
     /// );
     /// db.engage_kill_switch(switch).await?;
     /// db.revoke_subject(KillKind::Agent, "agent-7", 1_700_000_000).await?;
-    /// let blocked = db.engaged_kill_switch(None, "agent-7", "bob", "client-1").await?;
+    /// let blocked = db.engaged_kill_switch(None, None, "agent-7", "bob", "client-1").await?;
     /// assert_eq!(blocked, Some((KillKind::Agent, "agent-7".to_owned())));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # })?;
@@ -538,24 +558,28 @@ impl Database {
     }
 
     /// The first engaged kill-switch that blocks a passport for `agent`,
-    /// `principal` and `client` delegated from `parent` (if any): one of
-    /// these three, or the agent, principal or client of any passport in
-    /// the parent's chain (nearest first). One indexed read.
+    /// `principal` and `client` delegated from `parent` and minted for the
+    /// actor passport `actor` (each if any): one of these three, or the
+    /// agent, principal or client of any passport up the parent's and the
+    /// actor passport's links — each passport's parent and actor passport,
+    /// the links a revocation cascades down — nearest first. One read.
     pub async fn engaged_kill_switch(
         &self,
         parent: Option<&str>,
+        actor: Option<&str>,
         agent: &str,
         principal: &str,
         client: &str,
     ) -> Result<Option<(KillKind, String)>, StoreError> {
         on_backend!(self, point_read, |x| engaged_for(
-            x, parent, agent, principal, client
+            x, parent, actor, agent, principal, client
         ))
     }
 
     /// Revokes, in one transaction, every active passport `kind` =
-    /// `subject` holds and every passport delegated from one (as
-    /// [`revoke_cascade`](Database::revoke_cascade)), ends every refresh
+    /// `subject` holds and every passport that depends on one — delegated
+    /// from it or minted for it as the actor passport, at any depth (as
+    /// [`revoke_cascade`](Database::revoke_cascade)) — ends every refresh
     /// family that issued one, and moves the revocation epoch. Returns the
     /// passports revoked (those held `Direct`, their descendants
     /// `Cascaded`). Idempotent.

@@ -14,8 +14,9 @@
 //!   whole batch (group commit); each caller gets its answer after that
 //!   commit. On PostgreSQL each change is a transaction on a pooled
 //!   connection; the server groups concurrent WAL flushes itself.
-//! - **Atomic.** A revocation marks the passport and every descendant in
-//!   one statement; a code or a refresh token is consumed by a conditional
+//! - **Atomic.** A revocation marks the passport and every descendant
+//!   (delegated from it, or minted for it as the actor passport) in one
+//!   statement; a code or a refresh token is consumed by a conditional
 //!   update, so of two concurrent uses exactly one wins; a DPoP proof is
 //!   remembered by an insert that conflicts on replay; a status index is
 //!   handed out by an upsert. Several instances on one PostgreSQL database
@@ -35,6 +36,7 @@
 //! db.record_issued(PassportEntry {
 //!     jti: "p1".into(),
 //!     parent_jti: None,
+//!     actor_jti: None,
 //!     client_id: "client".into(),
 //!     agent_id: "agent".into(),
 //!     principal: "alice".into(),
@@ -273,12 +275,16 @@ impl Database {
     // ---- registry ----
 
     /// Records a passport just minted, durably, before it is handed out.
-    /// A delegated passport whose parent is revoked (or unknown) is refused
-    /// ([`StoreError::ParentRevoked`]), so a child minted during its
-    /// parent's revocation cannot escape the cascade. The signing key's
-    /// `max_exp` follows the passport's `exp` in the same transaction.
+    /// A delegated passport whose parent is revoked is refused
+    /// ([`StoreError::ParentRevoked`]), and a passport whose actor passport
+    /// ([`PassportEntry::actor_jti`]) is revoked likewise
+    /// ([`StoreError::ActorRevoked`]); an unknown parent or actor passport
+    /// is [`StoreError::UnknownRecord`]. So a passport minted during the
+    /// revocation of one it depends on cannot escape the cascade. The
+    /// signing key's `max_exp` follows the passport's `exp` in the same
+    /// transaction.
     pub async fn record_issued(&self, entry: PassportEntry) -> Result<(), StoreError> {
-        if entry.parent_jti.is_none() {
+        if !ops::is_linked(&entry) {
             // one statement on PostgreSQL: no revocation lock to hold
             return on_backend!(self, single_write, |x| ops::record_issued(x, &entry));
         }
@@ -299,9 +305,11 @@ impl Database {
         on_backend!(self, write, |x| ops::record_issued(x, &entry))
     }
 
-    /// Revokes the passport `jti` and every passport delegated from it,
-    /// directly or not, in one transaction; returns those this call
-    /// revoked (the named one first, `Direct`; the descendants `Cascaded`),
+    /// Revokes the passport `jti` and every passport that depends on it,
+    /// directly or not, in one transaction: those delegated from it and
+    /// those minted for it as the actor passport (bound to its key), and
+    /// theirs, by either link; returns those this call revoked
+    /// (the named one first, `Direct`; the descendants `Cascaded`),
     /// for the status lists. Idempotent: passports already revoked are not
     /// returned again, so a second call returns only descendants recorded
     /// since (usually none). An unknown `jti` is
@@ -327,7 +335,8 @@ impl Database {
         on_backend!(self, point_read, |x| ops::passport(x, jti))
     }
 
-    /// The passport `jti` and its ancestors, root first (empty if unknown).
+    /// The passport `jti` and its ancestors by delegation (`parent_jti`;
+    /// not its actor passport), root first (empty if unknown).
     pub async fn chain(&self, jti: &str) -> Result<Vec<RegistryRecord>, StoreError> {
         let jti = jti.to_owned();
         on_backend!(self, read, |x| ops::chain(x, &jti))

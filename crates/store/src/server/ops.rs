@@ -11,11 +11,13 @@ use super::types::{
 };
 use crate::error::{StoreError, shorten};
 
-/// Serialises revocations against the insertion of delegated passports on
-/// PostgreSQL, where several instances write at once: a child recorded
-/// while its parent's subtree is being revoked would escape the recursive
-/// query's snapshot. Children take it shared (they do not wait for each
-/// other), a revocation exclusively; SQLite's single writer needs none.
+/// Serialises revocations against the insertion of linked passports (a
+/// delegated one, one minted for an actor passport) on PostgreSQL, where
+/// several instances write at once: a child recorded while its parent's
+/// (or its actor passport's) subtree is being revoked would escape the
+/// recursive query's snapshot. Children take it shared (they do not wait
+/// for each other), a revocation exclusively; SQLite's single writer needs
+/// none.
 pub(super) const REVOCATION_LOCK: i64 = 0x7061_7373_7265_766b;
 
 /// Signing-key changes (the first key, a rotation, a promotion) run under
@@ -156,6 +158,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0011_list_iat_session_claims.sql"),
         postgres: include_str!("../../migrations/postgres/0011_list_iat_session_claims.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_actor_lineage",
+        sqlite: include_str!("../../migrations/sqlite/0012_actor_lineage.sql"),
+        postgres: include_str!("../../migrations/postgres/0012_actor_lineage.sql"),
+    },
 ];
 
 /// The newest schema version this crate knows: the last migration's
@@ -237,6 +245,7 @@ pub(super) fn registry_row(r: &Row) -> Result<RegistryRecord, StoreError> {
             created_at: r.int(12)?,
             environment: r.opt_text(16)?,
             approval_id: r.opt_text(17)?,
+            actor_jti: r.opt_text(18)?,
         },
         state,
         revoked_at: r.opt_int(14)?,
@@ -247,24 +256,44 @@ pub(super) fn registry_row(r: &Row) -> Result<RegistryRecord, StoreError> {
     })
 }
 
-/// Records `e`. On PostgreSQL a root passport is one statement (the
-/// caller may run it outside a transaction: [`Database::record_issued`]),
-/// a delegated one two: the shared revocation lock, then the checked
-/// insert (see [`sql::RECORD_PASSPORT_POSTGRES`]).
+/// Whether `e` depends on another passport (a parent, an actor passport):
+/// its record is then checked against that passport's state, under the
+/// shared revocation lock on PostgreSQL.
+pub(super) fn is_linked(e: &PassportEntry) -> bool {
+    e.parent_jti.is_some() || e.actor_jti.is_some()
+}
+
+/// Records `e`. On PostgreSQL a passport linked to none is one statement
+/// (the caller may run it outside a transaction:
+/// [`Database::record_issued`]), a linked one ([`is_linked`]) two: the
+/// shared revocation lock, then the checked insert (see
+/// [`sql::RECORD_PASSPORT_POSTGRES`]).
 ///
 /// [`Database::record_issued`]: super::Database::record_issued
 pub(super) async fn record_issued<E: Exec>(x: &mut E, e: &PassportEntry) -> Result<(), StoreError> {
     let values = passport_values(e)?;
     if x.dialect() == Dialect::Postgres {
-        if e.parent_jti.is_some() {
+        if is_linked(e) {
             x.exec(&shared_revocation_lock(), &[]).await?;
         }
         let rows = x.query(sql::RECORD_PASSPORT_POSTGRES, &values).await?;
         return recorded_postgres(e, rows.first());
     }
     if let Some(parent) = &e.parent_jti {
-        let state = one(x, sql::PARENT_STATE, &[parent.as_str().into()]).await?;
-        parent_active(parent, state.map(|r| r.text(0)).transpose()?.as_deref())?;
+        let state = one(x, sql::LINK_STATE, &[parent.as_str().into()]).await?;
+        link_active(
+            Link::Parent,
+            parent,
+            state.map(|r| r.text(0)).transpose()?.as_deref(),
+        )?;
+    }
+    if let Some(actor) = &e.actor_jti {
+        let state = one(x, sql::LINK_STATE, &[actor.as_str().into()]).await?;
+        link_active(
+            Link::Actor,
+            actor,
+            state.map(|r| r.text(0)).transpose()?.as_deref(),
+        )?;
     }
     if x.exec(sql::INSERT_PASSPORT, &values).await? == 0 {
         return Err(StoreError::DuplicatePassport(shorten(&e.jti)));
@@ -275,14 +304,14 @@ pub(super) async fn record_issued<E: Exec>(x: &mut E, e: &PassportEntry) -> Resu
 }
 
 /// The statement taking the revocation lock shared (PostgreSQL), which a
-/// delegated passport's insert runs after, in its transaction.
+/// linked passport's insert runs after, in its transaction.
 pub(super) fn shared_revocation_lock() -> String {
     pg_lock("pg_advisory_xact_lock_shared", REVOCATION_LOCK)
 }
 
 /// The values of [`sql::INSERT_PASSPORT`] and
 /// [`sql::RECORD_PASSPORT_POSTGRES`] for `e`.
-pub(super) fn passport_values(e: &PassportEntry) -> Result<[Val; 15], StoreError> {
+pub(super) fn passport_values(e: &PassportEntry) -> Result<[Val; 16], StoreError> {
     Ok([
         e.jti.as_str().into(),
         e.parent_jti.as_deref().into(),
@@ -299,6 +328,7 @@ pub(super) fn passport_values(e: &PassportEntry) -> Result<[Val; 15], StoreError
         e.created_at.into(),
         e.environment.as_deref().into(),
         e.approval_id.as_deref().into(),
+        e.actor_jti.as_deref().into(),
     ])
 }
 
@@ -306,7 +336,10 @@ pub(super) fn passport_values(e: &PassportEntry) -> Result<[Val; 15], StoreError
 pub(super) fn recorded_postgres(e: &PassportEntry, row: Option<&Row>) -> Result<(), StoreError> {
     let row = row.ok_or_else(|| StoreError::Corrupt("the insert returned no row".into()))?;
     if let Some(parent) = &e.parent_jti {
-        parent_active(parent, row.opt_text(0)?.as_deref())?;
+        link_active(Link::Parent, parent, row.opt_text(0)?.as_deref())?;
+    }
+    if let Some(actor) = &e.actor_jti {
+        link_active(Link::Actor, actor, row.opt_text(2)?.as_deref())?;
     }
     if row.int(1)? == 0 {
         return Err(StoreError::DuplicatePassport(shorten(&e.jti)));
@@ -314,15 +347,28 @@ pub(super) fn recorded_postgres(e: &PassportEntry, row: Option<&Row>) -> Result<
     Ok(())
 }
 
-/// Refuses a child of a parent in `state` other than active (or unknown).
-fn parent_active(parent: &str, state: Option<&str>) -> Result<(), StoreError> {
-    match state {
-        Some("active") => Ok(()),
-        Some(_) => Err(StoreError::ParentRevoked(shorten(parent))),
-        None => Err(StoreError::UnknownRecord(format!(
+/// What a passport being recorded depends on.
+#[derive(Debug, Clone, Copy)]
+enum Link {
+    /// The passport it is delegated from (`parent_jti`).
+    Parent,
+    /// The actor passport it is minted for (`actor_jti`).
+    Actor,
+}
+
+/// Refuses a passport whose `link` `jti` is in `state` other than active
+/// ([`StoreError::ParentRevoked`], [`StoreError::ActorRevoked`]) or unknown
+/// ([`StoreError::UnknownRecord`]).
+fn link_active(link: Link, jti: &str, state: Option<&str>) -> Result<(), StoreError> {
+    match (state, link) {
+        (Some("active"), _) => Ok(()),
+        (Some(_), Link::Parent) => Err(StoreError::ParentRevoked(shorten(jti))),
+        (Some(_), Link::Actor) => Err(StoreError::ActorRevoked(shorten(jti))),
+        (None, Link::Parent) => Err(StoreError::UnknownRecord(format!(
             "parent {}",
-            shorten(parent)
+            shorten(jti)
         ))),
+        (None, Link::Actor) => Err(StoreError::UnknownRecord(format!("actor {}", shorten(jti)))),
     }
 }
 

@@ -6,48 +6,67 @@
 /// The registry's columns, in the order `registry_row` reads them.
 pub(super) const REGISTRY_COLUMNS: &str = "jti, parent_jti, client_id, agent_id, principal, \
      audience, scopes, iat, exp, kid, status_uri, status_idx, created_at, state, revoked_at, \
-     revoked_reason, environment, approval_id";
+     revoked_reason, environment, approval_id, actor_jti";
 
 pub(super) const INSERT_PASSPORT: &str = "INSERT INTO registry (jti, parent_jti, client_id, \
      agent_id, principal, audience, scopes, iat, exp, kid, status_uri, status_idx, created_at, \
-     environment, approval_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     environment, approval_id, actor_jti) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT DO NOTHING";
 
-/// PostgreSQL's [`INSERT_PASSPORT`], [`PARENT_STATE`] and
-/// [`NOTE_KEY_EXP`] in one statement (one round trip where three were;
-/// SQLite has no writable CTEs and no round trips): the row is inserted
-/// only for a root (`$2` NULL) or an active parent, and the key's
-/// `max_exp` follows only a row inserted. Its row: the parent's state
-/// (NULL for a root or an unknown parent) and the rows inserted (0 or 1).
-/// Run after the revocation lock, in a statement of its own, so that its
+/// PostgreSQL's [`INSERT_PASSPORT`], [`LINK_STATE`] (of the parent and of
+/// the actor passport) and [`NOTE_KEY_EXP`] in one statement (one round
+/// trip where four were; SQLite has no writable CTEs and no round trips):
+/// the row is inserted only if its parent (`$2`) and its actor passport
+/// (`$16`) are each absent (NULL) or active, and the key's `max_exp`
+/// follows only a row inserted. Its row: the parent's state (NULL for a
+/// root or an unknown parent), the rows inserted (0 or 1), and the actor
+/// passport's state (NULL without an actor or for an unknown one). Run
+/// after the revocation lock, in a statement of its own, so that its
 /// snapshot sees every revocation committed before the lock was granted.
+/// (`$16` first appears after `$15`: the numbering rule above holds.)
 pub(super) const RECORD_PASSPORT_POSTGRES: &str = "WITH parent AS ( \
        SELECT state FROM registry WHERE jti = $2::text), \
      inserted AS ( \
        INSERT INTO registry (jti, parent_jti, client_id, agent_id, principal, audience, \
-         scopes, iat, exp, kid, status_uri, status_idx, created_at, environment, approval_id) \
+         scopes, iat, exp, kid, status_uri, status_idx, created_at, environment, approval_id, \
+         actor_jti) \
        SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
          $8::bigint, $9::bigint, $10::text, $11::text, $12::bigint, $13::bigint, $14::text, \
-         $15::text \
-       WHERE $2::text IS NULL OR (SELECT state FROM parent) = 'active' \
+         $15::text, $16::text \
+       WHERE ($2::text IS NULL OR (SELECT state FROM parent) = 'active') \
+         AND ($16::text IS NULL \
+           OR (SELECT state FROM registry WHERE jti = $16::text) = 'active') \
        ON CONFLICT DO NOTHING RETURNING exp, kid), \
      noted AS ( \
        UPDATE signing_keys SET max_exp = inserted.exp FROM inserted \
        WHERE signing_keys.kid = inserted.kid AND signing_keys.max_exp < inserted.exp) \
-     SELECT (SELECT state FROM parent), (SELECT count(*) FROM inserted)";
+     SELECT (SELECT state FROM parent), (SELECT count(*) FROM inserted), \
+       (SELECT state FROM registry WHERE jti = $16::text)";
 
-pub(super) const PARENT_STATE: &str = "SELECT state FROM registry WHERE jti = $1";
+/// The state of the passport `$1`: a delegated passport's parent, or the
+/// actor passport a passport is minted for.
+pub(super) const LINK_STATE: &str = "SELECT state FROM registry WHERE jti = $1";
 
 pub(super) const NOTE_KEY_EXP: &str =
     "UPDATE signing_keys SET max_exp = $1 WHERE max_exp < $1 AND kid = $2";
 
 pub(super) const PASSPORT_EXISTS: &str = "SELECT 1 FROM registry WHERE jti = $1";
 
+/// Revokes the passport `$1` and every passport that depends on it, at
+/// `$2`: those delegated from it (`parent_jti`) and those minted for it
+/// as the actor passport (`actor_jti`: bound to its key, expiring with
+/// it), and theirs, by either link, at any depth. `UNION`, not `UNION
+/// ALL`: each passport enters the walk once, so a passport reached by two
+/// links (its parent and its actor, even the same one) is revoked once
+/// and a cyclic row (never written by the server: a link names a passport
+/// recorded before) ends the walk. No depth bound: the walk is finite,
+/// and a bound would leave what lies beyond it active.
 pub(super) const REVOKE_CASCADE: &str = "WITH RECURSIVE chain(jti) AS ( \
        SELECT jti FROM registry WHERE jti = $1 \
        UNION \
-       SELECT r.jti FROM registry r JOIN chain c ON r.parent_jti = c.jti) \
+       SELECT r.jti FROM registry r JOIN chain c \
+         ON r.parent_jti = c.jti OR r.actor_jti = c.jti) \
      UPDATE registry SET state = 'revoked', revoked_at = $2, \
        revoked_reason = CASE WHEN jti = $1 THEN 'direct' ELSE 'cascaded' END \
      WHERE jti IN (SELECT jti FROM chain) AND state = 'active' \

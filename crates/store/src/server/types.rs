@@ -59,6 +59,12 @@ pub struct PassportEntry {
     pub jti: String,
     /// The passport it was delegated from; `None` for a root.
     pub parent_jti: Option<String>,
+    /// The actor passport it was minted for (RFC 8693 `actor_token`: it is
+    /// bound to that passport's key and expires no later), delegated or a
+    /// root; `None` without an actor, and for a row recorded before
+    /// migration 0012. A revocation of that passport revokes this one too,
+    /// as a parent's revokes its children.
+    pub actor_jti: Option<String>,
     /// The OAuth client it was issued to.
     pub client_id: String,
     /// The agent holding it.
@@ -93,7 +99,8 @@ pub struct PassportEntry {
 pub enum PassportState {
     /// Not revoked (it may have expired: compare `exp`).
     Active,
-    /// Revoked, directly or as a descendant of a revoked passport.
+    /// Revoked, directly or as a descendant of a revoked passport (by a
+    /// parent or an actor link).
     Revoked,
 }
 
@@ -102,7 +109,8 @@ pub enum PassportState {
 pub enum RevocationReason {
     /// It was the passport named in the revocation.
     Direct,
-    /// It descends from the passport named.
+    /// It descends from the passport named: delegated from it, or minted
+    /// for it as the actor passport (or from or for such a descendant).
     Cascaded,
 }
 

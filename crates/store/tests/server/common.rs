@@ -126,6 +126,7 @@ pub(crate) fn entry(jti: &str, parent: Option<&str>) -> PassportEntry {
     PassportEntry {
         jti: jti.into(),
         parent_jti: parent.map(Into::into),
+        actor_jti: None,
         client_id: "client-1".into(),
         agent_id: format!("agent-{jti}"),
         principal: "alice".into(),

@@ -39,7 +39,7 @@ async fn switches_engage_once_and_block_through_the_chain(db: Arc<Database>) {
     let blocked = |parent: Option<&'static str>, agent: &'static str| {
         let db = Arc::clone(&db);
         async move {
-            db.engaged_kill_switch(parent, agent, "bob", "client-9")
+            db.engaged_kill_switch(parent, None, agent, "bob", "client-9")
                 .await
                 .unwrap()
         }

@@ -7,6 +7,7 @@
 //! unless `PASSPORT_SKIP_POSTGRES=1` says to skip them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod actor_lineage;
 mod audit;
 mod common;
 mod governance;

@@ -283,7 +283,7 @@ async fn indices_of_the_counter_are_kept_by_migration_0002() {
     let db = Database::open(path, NOW).await.unwrap();
     assert_eq!(
         db.schema_versions().await.unwrap(),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     );
     let mut seen = std::collections::HashSet::new();
     for _ in 0..200 {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use passport_store::server::{
     ClientKind, Database, KeyMaterial, KeyState, NewClient, NewCode, NewRefreshToken,
-    NewSigningKey, PassportState, RefreshSuccessor, RevocationReason, TokenHash,
+    NewSigningKey, PassportEntry, PassportState, RefreshSuccessor, RevocationReason, TokenHash,
 };
 
 use crate::common::{NOW, entry, on_both};
@@ -15,6 +15,7 @@ on_both!(
     revoke_cascade_revokes_descendants_once,
     concurrent_revocations_lose_nothing,
     child_recorded_during_revocation_cannot_escape,
+    passport_recorded_for_an_actor_during_its_revocation_cannot_escape,
     authorization_code_is_single_use,
     refresh_reuse_revokes_the_family,
     dpop_proof_replay_is_refused,
@@ -200,9 +201,55 @@ async fn concurrent_revocations_lose_nothing(db: Arc<Database>) {
 /// the recursive query's snapshot would otherwise miss a child committed
 /// during the cascade: without the advisory lock this test fails.)
 async fn child_recorded_during_revocation_cannot_escape(db: Arc<Database>) {
+    recorded_during_revocation(db, Link::Parent).await;
+}
+
+/// As [`child_recorded_during_revocation_cannot_escape`], for passports
+/// minted for an actor passport (each delegated from a root that stays
+/// active): those recorded while the first actor passport is revoked,
+/// each minted for it or for one minted for it, are all revoked after;
+/// the others are refused (`actor_revoked`).
+async fn passport_recorded_for_an_actor_during_its_revocation_cannot_escape(db: Arc<Database>) {
+    recorded_during_revocation(db, Link::Actor).await;
+}
+
+/// How the passports of [`recorded_during_revocation`] depend on the one
+/// revoked.
+#[derive(Clone, Copy)]
+enum Link {
+    /// Delegated from it (`parent_jti`).
+    Parent,
+    /// Minted for it as the actor passport (`actor_jti`), delegated from
+    /// another root.
+    Actor,
+}
+
+/// 16 tasks record passports linked (`link`) to a root or to the last
+/// passport they recorded, without pause, while the root is revoked;
+/// afterwards none they recorded is active.
+async fn recorded_during_revocation(db: Arc<Database>, link: Link) {
     for round in 0..3 {
         let root = format!("r{round}");
         db.record_issued(entry(&root, None)).await.unwrap();
+        // the parent of passports minted for an actor: never revoked
+        let other = format!("o{round}");
+        db.record_issued(entry(&other, None)).await.unwrap();
+        let (linked, refusal) = match link {
+            Link::Parent => (
+                Arc::new(|child: &str, to: &str| entry(child, Some(to))) as Arc<Linked>,
+                "parent_revoked",
+            ),
+            Link::Actor => {
+                let other = other.clone();
+                (
+                    Arc::new(move |child: &str, to: &str| PassportEntry {
+                        actor_jti: Some(to.into()),
+                        ..entry(child, Some(&other))
+                    }) as Arc<Linked>,
+                    "actor_revoked",
+                )
+            }
+        };
         // The revocation starts once every task has recorded a child and
         // they all go on together: no sleep to guess how long that takes
         // (30 ms once, which a loaded machine can overrun).
@@ -212,12 +259,16 @@ async fn child_recorded_during_revocation_cannot_escape(db: Arc<Database>) {
             let db = Arc::clone(&db);
             let root = root.clone();
             let started = Arc::clone(&started);
+            let linked = Arc::clone(&linked);
             tasks.spawn(async move {
                 let mut recorded = Vec::new();
                 let mut parent = root.clone();
                 for n in 0.. {
+                    // bounded: a revocation that never refuses them (the
+                    // defect this tests for) fails instead of hanging
+                    assert!(n < 10_000, "still recorded after the revocation");
                     let child = format!("{root}-t{t}-{n}");
-                    let result = db.record_issued(entry(&child, Some(&parent))).await;
+                    let result = db.record_issued(linked(&child, &parent)).await;
                     if n == 0 {
                         // At the barrier whatever the first record did: a
                         // task that panicked before it would leave the
@@ -232,7 +283,7 @@ async fn child_recorded_during_revocation_cannot_escape(db: Arc<Database>) {
                         match result {
                             Ok(()) => recorded.push(child.clone()),
                             Err(e) => {
-                                assert_eq!(e.code(), "parent_revoked", "{e}");
+                                assert_eq!(e.code(), refusal, "{e}");
                                 break;
                             }
                         }
@@ -273,8 +324,15 @@ async fn child_recorded_during_revocation_cannot_escape(db: Arc<Database>) {
                 "{jti} escaped the cascade"
             );
         }
+        assert_eq!(
+            db.passport(&other).await.unwrap().unwrap().state,
+            PassportState::Active
+        );
     }
 }
+
+/// The registry row of a passport `child` linked to the passport `to`.
+type Linked = dyn Fn(&str, &str) -> PassportEntry + Send + Sync;
 
 fn code(hash: &TokenHash, expires_at: i64) -> NewCode {
     NewCode {
