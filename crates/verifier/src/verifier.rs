@@ -135,6 +135,12 @@ impl Verifier {
     /// code, each link's `jti` and `agent_id`, `sub`, `iss`, `aud`, the
     /// required scope and a summary of the policy — never the token. An
     /// acceptance that cannot be recorded is refused (`audit_failed`).
+    ///
+    /// A refused bundle's record quotes what its links claim, marked
+    /// unverified, one entry per link in the bundle's order: a link that
+    /// does not decode keeps its place with an empty `jti` and `agent_id`,
+    /// and `sub` and `iss` are the leaf's, absent when the leaf does not
+    /// decode.
     pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Verifier {
         let p = &self.policy;
         let summary = serde_json::json!({
@@ -348,18 +354,28 @@ impl Verifier {
                 record.iss = Some(clip(&v.claims().iss));
             }
             Err(e) => {
-                // What the refused bundle claims, marked as unverified.
+                // What the refused bundle claims, marked as unverified: one
+                // entry per token, in place (a token that does not decode
+                // is an empty entry, so `links[i]` is always the bundle's
+                // link i), and the identity of the leaf only: an
+                // ancestor's would attribute the refusal to another
+                // passport.
                 record.error = Some(e.code().to_owned());
                 record.verified = false;
-                let claimed: Vec<PassportClaims> = bundle
+                let claimed = bundle
                     .map(UnverifiedBundle::inspect_unverified)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|d| d.ok().map(|d| d.claims))
+                    .unwrap_or_default();
+                record.links = claimed
+                    .iter()
+                    .map(|d| {
+                        d.as_ref()
+                            .map_or_else(|_| undecoded_link(), |d| link_ref(&d.claims))
+                    })
                     .collect();
-                record.links = claimed.iter().map(link_ref).collect();
-                record.sub = claimed.first().map(|p| clip(&p.sub));
-                record.iss = claimed.first().map(|p| clip(&p.iss));
+                if let Some(Ok(leaf)) = claimed.first() {
+                    record.sub = Some(clip(&leaf.claims.sub));
+                    record.iss = Some(clip(&leaf.claims.iss));
+                }
             }
         }
         DeferredAudit::new(Some((Arc::clone(sink), record)))
@@ -491,5 +507,15 @@ fn link_ref(p: &PassportClaims) -> LinkRef {
     LinkRef {
         jti: clip(&p.jti),
         agent_id: clip(&p.agent.agent_id),
+    }
+}
+
+/// The entry of a refused bundle's link that does not decode: empty, which
+/// no decoded link can be (`jti` is a non-empty string), so readers of the
+/// record format as it is tell it apart.
+fn undecoded_link() -> LinkRef {
+    LinkRef {
+        jti: String::new(),
+        agent_id: String::new(),
     }
 }

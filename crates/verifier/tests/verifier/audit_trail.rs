@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use passport_audit::{Action, Outcome};
+use passport_audit::{Action, AuditRecord, Outcome};
 use passport_testkit::*;
 
 #[test]
@@ -228,4 +228,52 @@ fn a_deferred_acceptance_that_cannot_be_audited_is_refused() {
     let (_, audit) = quiet.verify_str_deferring_audit(root.bundle());
     assert!(!audit.is_enabled());
     audit.accept().unwrap();
+}
+
+/// Review rev11-a, finding 3: the record of a refused bundle dropped the
+/// links that did not decode, so `links[0]`, `sub` and `iss` were an
+/// ancestor's and the refusal was attributed to another passport. Each
+/// token keeps its place (an empty entry when it does not decode), and the
+/// identity is the leaf's only.
+#[test]
+fn a_refused_records_links_keep_their_positions() {
+    let f = Kit::new();
+    let [root, child, _] = f.chain3();
+    let sink = Arc::new(MemorySink::default());
+    let verifier = f.verifier(f.policy()).with_audit(sink.clone());
+
+    // A leaf that does not decode, on a real root.
+    let bundle = format!("AAAA.AAAA.AAAA~{}", root.token());
+    verifier.verify_str(&bundle).unwrap_err();
+    let r = sink.take();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].links.len(), 2);
+    assert_eq!(
+        (r[0].links[0].jti.as_str(), r[0].links[0].agent_id.as_str()),
+        ("", "")
+    );
+    assert_eq!(r[0].links[1].jti, root.claims().jti);
+    assert_eq!((r[0].sub.as_deref(), r[0].iss.as_deref()), (None, None));
+    assert!(!r[0].verified);
+
+    // A real leaf on an ancestor that does not decode.
+    let bundle = format!("{}~AAAA.AAAA.AAAA", child.token());
+    verifier.verify_str(&bundle).unwrap_err();
+    let r = sink.take();
+    assert_eq!(
+        r[0].links
+            .iter()
+            .map(|l| l.jti.as_str())
+            .collect::<Vec<_>>(),
+        [child.claims().jti.as_str(), ""]
+    );
+    assert_eq!(
+        (r[0].sub.as_deref(), r[0].iss.as_deref()),
+        (Some("alice"), Some(ISS))
+    );
+
+    // Still readable by a reader of the record format as it was.
+    let text = serde_json::to_string(&r[0]).unwrap();
+    let back: AuditRecord = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, r[0]);
 }
