@@ -136,7 +136,8 @@ impl Verifier {
     /// required scope and a summary of the policy — never the token. An
     /// acceptance that cannot be recorded is refused (`audit_failed`).
     ///
-    /// A refused bundle's record quotes what its links claim, marked
+    /// A bundle that does not even parse is recorded refused, with no
+    /// links. A refused bundle's record quotes what its links claim, marked
     /// unverified, one entry per link in the bundle's order: a link that
     /// does not decode keeps its place with an empty `jti` and `agent_id`,
     /// and `sub` and `iss` are the leaf's, absent when the leaf does not
@@ -190,9 +191,11 @@ impl Verifier {
         self.cache.capacity()
     }
 
-    /// Parses `text` as a bundle and verifies it.
+    /// Parses `text` as a bundle and verifies it. A bundle that does not
+    /// parse is a refusal like any other (and recorded so, with an audit
+    /// sink).
     pub fn verify_str(&self, text: &str) -> Result<VerifiedPassport, VerifyError> {
-        self.verify_bundle(&self.parse_observed(text)?)
+        self.verify_bundle(&self.parse_audited(text)?)
     }
 
     /// Verifies `token` with its ancestors `chain`, nearest first (parent,
@@ -201,7 +204,8 @@ impl Verifier {
         let mut tokens = Vec::with_capacity(chain.len() + 1);
         tokens.push(token);
         tokens.extend_from_slice(chain);
-        self.verify_bundle(&UnverifiedBundle::from_tokens(&tokens)?)
+        let bundle = UnverifiedBundle::from_tokens(&tokens).map_err(|e| self.refuse_unparsed(e))?;
+        self.verify_bundle(&bundle)
     }
 
     /// Verifies a bundle: every SPEC §5 rule on the leaf and every link.
@@ -237,9 +241,11 @@ impl Verifier {
         self.verify_audited(bundle, true)
     }
 
-    /// Parses `text` and calls [`Verifier::verify_bundle_pending_proof`].
+    /// Parses `text` and calls [`Verifier::verify_bundle_pending_proof`]; a
+    /// bundle that does not parse is a recorded refusal, as in
+    /// [`Verifier::verify_str`].
     pub fn verify_str_pending_proof(&self, text: &str) -> Result<Verification, VerifyError> {
-        self.verify_bundle_pending_proof(&self.parse_observed(text)?)
+        self.verify_bundle_pending_proof(&self.parse_audited(text)?)
     }
 
     /// As [`Verifier::verify_str_pending_proof`], for a caller whose
@@ -255,14 +261,13 @@ impl Verifier {
         match self.parse_bundle(text) {
             Ok(bundle) => {
                 let result = self.verify_observed(&bundle, true);
-                let audit = self.audit_draft(Some(&bundle), &result);
+                let audit = self.audit_draft(Some(&bundle), result.as_ref());
                 (result, audit)
             }
             Err(e) => {
-                let result = Err(VerifyError::from(e));
-                observe::verified(&observe::verify_span(), result.as_ref());
-                let audit = self.audit_draft(None, &result);
-                (result, audit)
+                let refused = self.unparsed(e);
+                let audit = self.audit_draft(None, Err(&refused));
+                (Err(refused), audit)
             }
         }
     }
@@ -273,7 +278,7 @@ impl Verifier {
         allow_pending: bool,
     ) -> Result<Verification, VerifyError> {
         let result = self.verify_observed(bundle, allow_pending);
-        let audit = self.audit_draft(Some(bundle), &result);
+        let audit = self.audit_draft(Some(bundle), result.as_ref());
         match result {
             Ok(verification) => audit.accept().map(|()| verification),
             Err(refused) => {
@@ -294,13 +299,27 @@ impl Verifier {
     }
 
     /// Parses a bundle; a bundle that does not parse is a refused
-    /// verification for the span and the metrics too.
-    fn parse_observed(&self, text: &str) -> Result<UnverifiedBundle, VerifyError> {
-        self.parse_bundle(text).map_err(|e| {
-            let refused = VerifyError::from(e);
-            observe::verified(&observe::verify_span(), Err(&refused));
-            refused
-        })
+    /// verification for the span, the metrics and the audit trail too.
+    fn parse_audited(&self, text: &str) -> Result<UnverifiedBundle, VerifyError> {
+        self.parse_bundle(text).map_err(|e| self.refuse_unparsed(e))
+    }
+
+    /// A bundle that did not parse: a refused verification, observed and
+    /// recorded (without a sink, `audit_draft` returns at once).
+    /// Off the path of a bundle that parses.
+    #[cold]
+    fn refuse_unparsed(&self, e: passport_claims::ClaimsError) -> VerifyError {
+        let refused = self.unparsed(e);
+        self.audit_draft(None, Err(&refused)).refuse(refused.code());
+        refused
+    }
+
+    /// A bundle that did not parse: a refused verification for the span and
+    /// the metrics.
+    fn unparsed(&self, e: passport_claims::ClaimsError) -> VerifyError {
+        let refused = VerifyError::from(e);
+        observe::verified(&observe::verify_span(), Err(&refused));
+        refused
     }
 
     /// [`Verifier::verify_pending`] inside a `passport.verify` span, its
@@ -334,7 +353,7 @@ impl Verifier {
     fn audit_draft(
         &self,
         bundle: Option<&UnverifiedBundle>,
-        result: &Result<Verification, VerifyError>,
+        result: Result<&Verification, &VerifyError>,
     ) -> DeferredAudit {
         let Some((sink, policy)) = &self.audit else {
             return DeferredAudit::new(None);

@@ -230,6 +230,44 @@ fn a_deferred_acceptance_that_cannot_be_audited_is_refused() {
     audit.accept().unwrap();
 }
 
+/// Review rev11-a, finding 2: a bundle refused before it parses (by
+/// `verify_str`, `verify` or `verify_str_pending_proof`) left no record,
+/// although `with_audit` records every verification and the deferring path
+/// recorded the same refusal.
+#[test]
+fn a_bundle_that_does_not_parse_is_recorded_refused() {
+    let f = Kit::new();
+    let sink = Arc::new(MemorySink::default());
+    let verifier = f.verifier(f.policy()).with_audit(sink.clone());
+    let deep = vec!["a.b.c"; 40].join("~");
+    let mut codes = Vec::new();
+    for text in ["not a bundle", deep.as_str()] {
+        codes.push(verifier.verify_str(text).unwrap_err().code());
+    }
+    codes.push(verifier.verify("a.b", &[]).unwrap_err().code());
+    codes.push(
+        verifier
+            .verify_str_pending_proof("not a bundle")
+            .unwrap_err()
+            .code(),
+    );
+    let r = sink.take();
+    assert_eq!(r.len(), 4, "refusals left no record");
+    for (record, code) in r.iter().zip(codes) {
+        assert_eq!(
+            (
+                record.action,
+                record.outcome,
+                record.error.as_deref(),
+                record.verified,
+                record.links.len()
+            ),
+            (Action::Verify, Outcome::Refused, Some(code), false, 0)
+        );
+        assert_eq!(record.aud.as_deref(), Some(AUD));
+    }
+}
+
 /// Review rev11-a, finding 3: the record of a refused bundle dropped the
 /// links that did not decode, so `links[0]`, `sub` and `iss` were an
 /// ancestor's and the refusal was attributed to another passport. Each
