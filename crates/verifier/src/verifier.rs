@@ -141,7 +141,9 @@ impl Verifier {
     /// unverified, one entry per link in the bundle's order: a link that
     /// does not decode keeps its place with an empty `jti` and `agent_id`,
     /// and `sub` and `iss` are the leaf's, absent when the leaf does not
-    /// decode.
+    /// decode. A bound passport from
+    /// [`Verifier::verify_bundle_pending_proof`] is recorded when its proof
+    /// is decided, not before (see [`PendingProof`]).
     pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Verifier {
         let p = &self.policy;
         let summary = serde_json::json!({
@@ -231,9 +233,17 @@ impl Verifier {
     }
 
     /// As [`Verifier::verify_bundle`], for callers that check proofs of
-    /// possession (an HTTP layer with DPoP): a bound leaf is returned as a
-    /// [`PendingProof`], which becomes a [`VerifiedPassport`] only once the
-    /// caller confirms that the request proved possession of the bound key.
+    /// possession themselves: a bound leaf is returned as a [`PendingProof`],
+    /// which becomes a [`VerifiedPassport`] only once the caller confirms
+    /// that the request proved possession of the bound key.
+    ///
+    /// With an audit sink, a bearer passport ([`Verification::Verified`])
+    /// and a refusal are recorded here, as by [`Verifier::verify_bundle`];
+    /// a bound one is recorded by its [`PendingProof`] once the proof is
+    /// decided — `accepted` only on [`PendingProof::confirm`] with the bound
+    /// key (or [`PendingProof::dangerous_assume_proven`]), refused otherwise.
+    /// An HTTP layer whose decision also depends on the route's
+    /// requirements uses [`Verifier::verify_str_deferring_audit`] instead.
     pub fn verify_bundle_pending_proof(
         &self,
         bundle: &UnverifiedBundle,
@@ -272,6 +282,9 @@ impl Verifier {
         }
     }
 
+    /// Verifies and records the outcome: a refusal or a bearer passport
+    /// now; a bound passport's record goes with its [`PendingProof`], to
+    /// be written when its proof is decided (it is not accepted before).
     fn verify_audited(
         &self,
         bundle: &UnverifiedBundle,
@@ -280,6 +293,9 @@ impl Verifier {
         let result = self.verify_observed(bundle, allow_pending);
         let audit = self.audit_draft(Some(bundle), result.as_ref());
         match result {
+            Ok(Verification::ProofRequired(pending)) => {
+                Ok(Verification::ProofRequired(pending.owing(audit)))
+            }
             Ok(verification) => audit.accept().map(|()| verification),
             Err(refused) => {
                 audit.refuse(refused.code());
@@ -356,7 +372,7 @@ impl Verifier {
         result: Result<&Verification, &VerifyError>,
     ) -> DeferredAudit {
         let Some((sink, policy)) = &self.audit else {
-            return DeferredAudit::new(None);
+            return DeferredAudit::disabled();
         };
         let mut record = AuditRecord::new(self.clock.now(), Action::Verify, Outcome::Refused);
         record.aud = Some(self.policy.audience.clone());
@@ -397,7 +413,7 @@ impl Verifier {
                 }
             }
         }
-        DeferredAudit::new(Some((Arc::clone(sink), record)))
+        DeferredAudit::new(Arc::clone(sink), record)
     }
 
     fn verify_unaudited(&self, bundle: &UnverifiedBundle) -> Result<VerifiedPassport, VerifyError> {

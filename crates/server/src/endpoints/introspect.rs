@@ -38,7 +38,7 @@ pub(super) async fn verified(
     // server checks; introspection reports its cnf
     let passport = match outcome {
         passport_verifier::Verification::Verified(v) => v,
-        passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven(),
+        passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven().ok()?,
         _ => return None,
     };
     // by this server's own clock, without the offline verifiers' skew
