@@ -104,6 +104,10 @@ pub enum Outcome {
 }
 
 /// One link of a chain, as audited: identifiers only.
+///
+/// In the record of a refused bundle (`verified: false`), a link that could
+/// not be decoded keeps its place with both fields empty; a decoded link
+/// never has an empty `jti`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkRef {
     /// The passport's `jti`.

@@ -1,5 +1,6 @@
 //! [`DeferredAudit`]: the one audit record of a verification whose final
-//! decision the caller takes.
+//! decision the caller takes; [`OwedRecord`]: the one a
+//! [`PendingProof`](crate::PendingProof) owes until its proof is decided.
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,12 +25,29 @@ use crate::VerifyError;
 /// dropped without either writes nothing.
 #[must_use = "a deferred audit record is written only by accept() or refuse()"]
 pub struct DeferredAudit {
-    pending: Option<(Arc<dyn AuditSink>, AuditRecord)>,
+    // Boxed: without a sink the value is one pointer wide (`None`), so it
+    // costs nothing to move along the verification's path, and a
+    // `PendingProof` that carries it grows by a pointer only.
+    pending: Option<Box<Draft>>,
+}
+
+/// A record waiting for its outcome, and the sink it goes to.
+#[derive(Clone)]
+struct Draft {
+    sink: Arc<dyn AuditSink>,
+    record: AuditRecord,
 }
 
 impl DeferredAudit {
-    pub(crate) fn new(pending: Option<(Arc<dyn AuditSink>, AuditRecord)>) -> DeferredAudit {
-        DeferredAudit { pending }
+    /// No sink: nothing will be written.
+    pub(crate) const fn disabled() -> DeferredAudit {
+        DeferredAudit { pending: None }
+    }
+
+    pub(crate) fn new(sink: Arc<dyn AuditSink>, record: AuditRecord) -> DeferredAudit {
+        DeferredAudit {
+            pending: Some(Box::new(Draft { sink, record })),
+        }
     }
 
     /// True when the verifier has an audit sink (a record will be written).
@@ -40,32 +58,35 @@ impl DeferredAudit {
     /// Sets the record's required scope (the caller's own requirement, a
     /// route's scope for example), clipped like every identifier.
     pub fn set_required_scope(&mut self, scope: &str) {
-        if let Some((_, record)) = &mut self.pending {
-            record.required_scope = Some(clip(scope));
+        if let Some(draft) = &mut self.pending {
+            draft.record.required_scope = Some(clip(scope));
         }
     }
 
     /// Records the acceptance. An acceptance that cannot be recorded is
     /// refused: the error is [`VerifyError::AuditFailed`].
     pub fn accept(self) -> Result<(), VerifyError> {
-        let Some((sink, mut record)) = self.pending else {
+        let Some(mut draft) = self.pending else {
             return Ok(());
         };
-        record.outcome = Outcome::Accepted;
-        record.error = None;
-        sink.record(&record).map_err(VerifyError::AuditFailed)
+        draft.record.outcome = Outcome::Accepted;
+        draft.record.error = None;
+        draft
+            .sink
+            .record(&draft.record)
+            .map_err(VerifyError::AuditFailed)
     }
 
     /// Records a refusal with its stable `code`. The refusal stands whether
     /// or not it can be recorded, so a failing sink is not reported.
     pub fn refuse(self, code: &str) {
-        let Some((sink, mut record)) = self.pending else {
+        let Some(mut draft) = self.pending else {
             return;
         };
-        record.outcome = Outcome::Refused;
-        record.error = Some(clip(code));
+        draft.record.outcome = Outcome::Refused;
+        draft.record.error = Some(clip(code));
         // Best effort: refusing already is the safe answer.
-        let _ = sink.record(&record);
+        let _ = draft.sink.record(&draft.record);
     }
 }
 
@@ -74,5 +95,69 @@ impl fmt::Debug for DeferredAudit {
         f.debug_struct("DeferredAudit")
             .field("enabled", &self.is_enabled())
             .finish()
+    }
+}
+
+/// The audit record a [`PendingProof`](crate::PendingProof) owes: a bound
+/// passport verified, its proof of possession not yet decided, nothing
+/// written yet. It is written once, with the decision:
+/// [`OwedRecord::accept`] (the proof was confirmed, or assumed by the
+/// dangerous opt-out), [`OwedRecord::refuse`] (the proof's key is not the
+/// bound one), or — dropped undecided — a refusal
+/// (`dpop_proof_required`): the passport never became a
+/// [`VerifiedPassport`](crate::VerifiedPassport), and the trail keeps the
+/// presentation of a bound passport that was never proven (a stolen bundle
+/// without its key) rather than losing it.
+///
+/// A clone owes its own record (each clone of a `PendingProof` is decided
+/// on its own). Without a sink it is `None`: dropping it is one branch.
+pub(crate) struct OwedRecord(Option<Box<Draft>>);
+
+impl OwedRecord {
+    /// Owes the record `audit` would have written (nothing without a sink).
+    pub(crate) fn new(audit: DeferredAudit) -> OwedRecord {
+        OwedRecord(audit.pending)
+    }
+
+    /// Owes nothing: the caller records the decision itself (the deferring
+    /// path's [`DeferredAudit`]), or there is no sink.
+    pub(crate) const fn nothing() -> OwedRecord {
+        OwedRecord(None)
+    }
+
+    /// Whether a record is owed (the verifier has a sink).
+    pub(crate) fn is_owed(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Writes the acceptance; one that cannot be written is refused
+    /// ([`VerifyError::AuditFailed`]), as everywhere in the crate.
+    pub(crate) fn accept(mut self) -> Result<(), VerifyError> {
+        self.take().accept()
+    }
+
+    /// Writes the refusal with its stable `code` (best effort).
+    pub(crate) fn refuse(mut self, code: &str) {
+        self.take().refuse(code);
+    }
+
+    fn take(&mut self) -> DeferredAudit {
+        DeferredAudit {
+            pending: self.0.take(),
+        }
+    }
+}
+
+impl Clone for OwedRecord {
+    fn clone(&self) -> OwedRecord {
+        OwedRecord(self.0.clone())
+    }
+}
+
+impl Drop for OwedRecord {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            self.take().refuse(VerifyError::ProofRequired.code());
+        }
     }
 }

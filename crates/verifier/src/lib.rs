@@ -69,7 +69,8 @@
 //! | 11 | a status list not signed by a trusted key, for another URI, or expired | `status_unavailable` (list codes `unknown_kid`, `uri_mismatch`, `status_list_expired`) | passport-status hostile_lists: `a_list_signed_by_an_untrusted_key_is_refused`, `a_list_for_another_uri_is_refused`, `the_time_window_is_checked_with_the_skew` |
 //! | — | a policy requiring a holder key gets a bearer passport | `pop_required` | proof_of_possession: `a_policy_requiring_possession_refuses_bearer_passports` |
 //! | — | a bound passport used as a bearer token, or confirmed with another key | `dpop_proof_required`, `dpop_key_mismatch` | proof_of_possession: `a_bound_passport_never_verifies_as_a_bearer_token` |
-//! | — | an acceptance that cannot be audited | `audit_failed` | audit_trail: `an_acceptance_that_cannot_be_audited_is_refused` |
+//! | — | an acceptance that cannot be audited, a bound passport's confirmation included | `audit_failed` | audit_trail: `an_acceptance_that_cannot_be_audited_is_refused`, `a_confirmation_that_cannot_be_audited_is_refused` |
+//! | — | a bound passport audited as accepted before its proof of possession: recorded only by its [`PendingProof`]'s decision (refused `dpop_key_mismatch`, or `dpop_proof_required` when dropped undecided) | `dpop_key_mismatch`, `dpop_proof_required` | audit_trail: `a_stolen_bound_bundle_without_its_key_leaves_a_refusal_not_an_acceptance`, `a_pending_proof_records_the_one_decision_taken_on_it` |
 //!
 //! The [`Verifier`] checks, in order: the depth; the leaf's issuer, its key
 //! (of that issuer), signature (from the signature cache when possible) and
@@ -80,6 +81,17 @@
 //! accepted as a bearer token: [`Verifier::verify_bundle`] refuses it, and
 //! [`Verifier::verify_bundle_pending_proof`] returns a [`PendingProof`] that
 //! becomes a [`VerifiedPassport`] only through [`PendingProof::confirm`].
+//!
+//! ## Audit
+//!
+//! With [`Verifier::with_audit`], every verification leaves one record,
+//! accepted or refused, a bundle that does not parse included; an
+//! acceptance that cannot be recorded is refused (`audit_failed`). A bound
+//! passport is not accepted when it verifies: its [`PendingProof`] carries
+//! the record and writes it when the proof is decided, so a stolen bundle
+//! presented without its key leaves a refusal, never an acceptance. Callers
+//! that decide after verification (an HTTP layer) use
+//! [`Verifier::verify_str_deferring_audit`] and its [`DeferredAudit`].
 //!
 //! ## Performance
 //!

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use passport_claims::{Assurance, PassportClaims, ScopeSet, UnverifiedBundle};
 
-use crate::{VerifyError, rules};
+use crate::deferred::OwedRecord;
+use crate::{DeferredAudit, VerifyError, rules};
 
 /// The outcome of [`Verifier::verify_bundle_pending_proof`](crate::Verifier::verify_bundle_pending_proof).
 #[derive(Debug, Clone)]
@@ -31,14 +32,50 @@ impl Verification {
 /// A bound passport that passed every rule but still needs its holder's
 /// proof of possession. Only [`PendingProof::confirm`] (with the thumbprint
 /// of the key a proof was verified with) turns it into a [`VerifiedPassport`].
-#[derive(Debug, Clone)]
+///
+/// ## Audit
+///
+/// From [`Verifier::verify_bundle_pending_proof`](crate::Verifier::verify_bundle_pending_proof)
+/// (or [`verify_str_pending_proof`](crate::Verifier::verify_str_pending_proof))
+/// on a verifier with an audit sink, nothing is recorded when the bundle
+/// verifies: a bound passport is not accepted until its holder has proven
+/// possession, so whoever presents a stolen bundle without its key writes
+/// no acceptance. The `PendingProof` carries the verification's one record
+/// and writes it with the decision:
+///
+/// - [`confirm`](PendingProof::confirm) with the bound key: `accepted` (an
+///   acceptance that cannot be recorded is refused, `audit_failed`);
+/// - `confirm` with another key: refused, `dpop_key_mismatch`;
+/// - [`dangerous_assume_proven`](PendingProof::dangerous_assume_proven):
+///   `accepted` (refused with `audit_failed` if it cannot be recorded);
+/// - dropped without either: refused, `dpop_proof_required` — the passport
+///   was never used, and the trail keeps its presentation.
+///
+/// A clone carries its own copy of the record: each clone writes one record
+/// of its own decision. From
+/// [`Verifier::verify_str_deferring_audit`](crate::Verifier::verify_str_deferring_audit)
+/// a `PendingProof` carries no record (the [`DeferredAudit`](crate::DeferredAudit)
+/// does), and without a sink none either.
+#[derive(Clone)]
 pub struct PendingProof {
     verified: VerifiedPassport,
+    audit: OwedRecord,
 }
 
 impl PendingProof {
+    /// A pending proof that owes no audit record.
     pub(crate) fn new(verified: VerifiedPassport) -> PendingProof {
-        PendingProof { verified }
+        PendingProof {
+            verified,
+            audit: OwedRecord::nothing(),
+        }
+    }
+
+    /// The same, owing the record `audit` would write (nothing when the
+    /// verifier has no sink).
+    pub(crate) fn owing(mut self, audit: DeferredAudit) -> PendingProof {
+        self.audit = OwedRecord::new(audit);
+        self
     }
 
     /// The RFC 7638 thumbprint the proof's key must have (`cnf.jkt`).
@@ -53,20 +90,42 @@ impl PendingProof {
 
     /// Completes verification: `proven_jkt` is the thumbprint of the key the
     /// caller verified a proof of possession with (for DPoP, the verified
-    /// proof's `jkt`). Any other key is refused (`dpop_key_mismatch`).
+    /// proof's `jkt`). Any other key is refused (`dpop_key_mismatch`), and
+    /// so recorded when the verifier has an audit sink; the bound key is
+    /// recorded `accepted`, and an acceptance that cannot be recorded is
+    /// refused (`audit_failed`).
     pub fn confirm(self, proven_jkt: &str) -> Result<VerifiedPassport, VerifyError> {
-        if self.bound_jkt() != proven_jkt {
-            return Err(VerifyError::ProofKeyMismatch);
+        let PendingProof { verified, audit } = self;
+        if verified.bound_jkt().unwrap_or_default() != proven_jkt {
+            let refused = VerifyError::ProofKeyMismatch;
+            audit.refuse(refused.code());
+            return Err(refused);
         }
-        Ok(self.verified)
+        audit.accept()?;
+        Ok(verified)
     }
 
     /// Treats possession as proven without a proof. Only for a party that is
     /// itself trusted with the passport's authority — the issuer's operator
     /// delegating on the holder's behalf — never for a server answering a
     /// request.
-    pub fn dangerous_assume_proven(self) -> VerifiedPassport {
-        self.verified
+    ///
+    /// Recorded `accepted` when the verifier has an audit sink; an
+    /// acceptance that cannot be recorded is refused (`audit_failed`), the
+    /// only error.
+    pub fn dangerous_assume_proven(self) -> Result<VerifiedPassport, VerifyError> {
+        let PendingProof { verified, audit } = self;
+        audit.accept()?;
+        Ok(verified)
+    }
+}
+
+impl std::fmt::Debug for PendingProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingProof")
+            .field("verified", &self.verified)
+            .field("audit_owed", &self.audit.is_owed())
+            .finish()
     }
 }
 

@@ -135,6 +135,15 @@ impl Verifier {
     /// code, each link's `jti` and `agent_id`, `sub`, `iss`, `aud`, the
     /// required scope and a summary of the policy — never the token. An
     /// acceptance that cannot be recorded is refused (`audit_failed`).
+    ///
+    /// A bundle that does not even parse is recorded refused, with no
+    /// links. A refused bundle's record quotes what its links claim, marked
+    /// unverified, one entry per link in the bundle's order: a link that
+    /// does not decode keeps its place with an empty `jti` and `agent_id`,
+    /// and `sub` and `iss` are the leaf's, absent when the leaf does not
+    /// decode. A bound passport from
+    /// [`Verifier::verify_bundle_pending_proof`] is recorded when its proof
+    /// is decided, not before (see [`PendingProof`]).
     pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Verifier {
         let p = &self.policy;
         let summary = serde_json::json!({
@@ -184,9 +193,11 @@ impl Verifier {
         self.cache.capacity()
     }
 
-    /// Parses `text` as a bundle and verifies it.
+    /// Parses `text` as a bundle and verifies it. A bundle that does not
+    /// parse is a refusal like any other (and recorded so, with an audit
+    /// sink).
     pub fn verify_str(&self, text: &str) -> Result<VerifiedPassport, VerifyError> {
-        self.verify_bundle(&self.parse_observed(text)?)
+        self.verify_bundle(&self.parse_audited(text)?)
     }
 
     /// Verifies `token` with its ancestors `chain`, nearest first (parent,
@@ -195,7 +206,8 @@ impl Verifier {
         let mut tokens = Vec::with_capacity(chain.len() + 1);
         tokens.push(token);
         tokens.extend_from_slice(chain);
-        self.verify_bundle(&UnverifiedBundle::from_tokens(&tokens)?)
+        let bundle = UnverifiedBundle::from_tokens(&tokens).map_err(|e| self.refuse_unparsed(e))?;
+        self.verify_bundle(&bundle)
     }
 
     /// Verifies a bundle: every SPEC §5 rule on the leaf and every link.
@@ -221,9 +233,17 @@ impl Verifier {
     }
 
     /// As [`Verifier::verify_bundle`], for callers that check proofs of
-    /// possession (an HTTP layer with DPoP): a bound leaf is returned as a
-    /// [`PendingProof`], which becomes a [`VerifiedPassport`] only once the
-    /// caller confirms that the request proved possession of the bound key.
+    /// possession themselves: a bound leaf is returned as a [`PendingProof`],
+    /// which becomes a [`VerifiedPassport`] only once the caller confirms
+    /// that the request proved possession of the bound key.
+    ///
+    /// With an audit sink, a bearer passport ([`Verification::Verified`])
+    /// and a refusal are recorded here, as by [`Verifier::verify_bundle`];
+    /// a bound one is recorded by its [`PendingProof`] once the proof is
+    /// decided — `accepted` only on [`PendingProof::confirm`] with the bound
+    /// key (or [`PendingProof::dangerous_assume_proven`]), refused otherwise.
+    /// An HTTP layer whose decision also depends on the route's
+    /// requirements uses [`Verifier::verify_str_deferring_audit`] instead.
     pub fn verify_bundle_pending_proof(
         &self,
         bundle: &UnverifiedBundle,
@@ -231,9 +251,11 @@ impl Verifier {
         self.verify_audited(bundle, true)
     }
 
-    /// Parses `text` and calls [`Verifier::verify_bundle_pending_proof`].
+    /// Parses `text` and calls [`Verifier::verify_bundle_pending_proof`]; a
+    /// bundle that does not parse is a recorded refusal, as in
+    /// [`Verifier::verify_str`].
     pub fn verify_str_pending_proof(&self, text: &str) -> Result<Verification, VerifyError> {
-        self.verify_bundle_pending_proof(&self.parse_observed(text)?)
+        self.verify_bundle_pending_proof(&self.parse_audited(text)?)
     }
 
     /// As [`Verifier::verify_str_pending_proof`], for a caller whose
@@ -249,26 +271,31 @@ impl Verifier {
         match self.parse_bundle(text) {
             Ok(bundle) => {
                 let result = self.verify_observed(&bundle, true);
-                let audit = self.audit_draft(Some(&bundle), &result);
+                let audit = self.audit_draft(Some(&bundle), result.as_ref());
                 (result, audit)
             }
             Err(e) => {
-                let result = Err(VerifyError::from(e));
-                observe::verified(&observe::verify_span(), result.as_ref());
-                let audit = self.audit_draft(None, &result);
-                (result, audit)
+                let refused = self.unparsed(e);
+                let audit = self.audit_draft(None, Err(&refused));
+                (Err(refused), audit)
             }
         }
     }
 
+    /// Verifies and records the outcome: a refusal or a bearer passport
+    /// now; a bound passport's record goes with its [`PendingProof`], to
+    /// be written when its proof is decided (it is not accepted before).
     fn verify_audited(
         &self,
         bundle: &UnverifiedBundle,
         allow_pending: bool,
     ) -> Result<Verification, VerifyError> {
         let result = self.verify_observed(bundle, allow_pending);
-        let audit = self.audit_draft(Some(bundle), &result);
+        let audit = self.audit_draft(Some(bundle), result.as_ref());
         match result {
+            Ok(Verification::ProofRequired(pending)) => {
+                Ok(Verification::ProofRequired(pending.owing(audit)))
+            }
             Ok(verification) => audit.accept().map(|()| verification),
             Err(refused) => {
                 audit.refuse(refused.code());
@@ -288,13 +315,27 @@ impl Verifier {
     }
 
     /// Parses a bundle; a bundle that does not parse is a refused
-    /// verification for the span and the metrics too.
-    fn parse_observed(&self, text: &str) -> Result<UnverifiedBundle, VerifyError> {
-        self.parse_bundle(text).map_err(|e| {
-            let refused = VerifyError::from(e);
-            observe::verified(&observe::verify_span(), Err(&refused));
-            refused
-        })
+    /// verification for the span, the metrics and the audit trail too.
+    fn parse_audited(&self, text: &str) -> Result<UnverifiedBundle, VerifyError> {
+        self.parse_bundle(text).map_err(|e| self.refuse_unparsed(e))
+    }
+
+    /// A bundle that did not parse: a refused verification, observed and
+    /// recorded (without a sink, `audit_draft` returns at once).
+    /// Off the path of a bundle that parses.
+    #[cold]
+    fn refuse_unparsed(&self, e: passport_claims::ClaimsError) -> VerifyError {
+        let refused = self.unparsed(e);
+        self.audit_draft(None, Err(&refused)).refuse(refused.code());
+        refused
+    }
+
+    /// A bundle that did not parse: a refused verification for the span and
+    /// the metrics.
+    fn unparsed(&self, e: passport_claims::ClaimsError) -> VerifyError {
+        let refused = VerifyError::from(e);
+        observe::verified(&observe::verify_span(), Err(&refused));
+        refused
     }
 
     /// [`Verifier::verify_pending`] inside a `passport.verify` span, its
@@ -328,10 +369,10 @@ impl Verifier {
     fn audit_draft(
         &self,
         bundle: Option<&UnverifiedBundle>,
-        result: &Result<Verification, VerifyError>,
+        result: Result<&Verification, &VerifyError>,
     ) -> DeferredAudit {
         let Some((sink, policy)) = &self.audit else {
-            return DeferredAudit::new(None);
+            return DeferredAudit::disabled();
         };
         let mut record = AuditRecord::new(self.clock.now(), Action::Verify, Outcome::Refused);
         record.aud = Some(self.policy.audience.clone());
@@ -348,21 +389,31 @@ impl Verifier {
                 record.iss = Some(clip(&v.claims().iss));
             }
             Err(e) => {
-                // What the refused bundle claims, marked as unverified.
+                // What the refused bundle claims, marked as unverified: one
+                // entry per token, in place (a token that does not decode
+                // is an empty entry, so `links[i]` is always the bundle's
+                // link i), and the identity of the leaf only: an
+                // ancestor's would attribute the refusal to another
+                // passport.
                 record.error = Some(e.code().to_owned());
                 record.verified = false;
-                let claimed: Vec<PassportClaims> = bundle
+                let claimed = bundle
                     .map(UnverifiedBundle::inspect_unverified)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|d| d.ok().map(|d| d.claims))
+                    .unwrap_or_default();
+                record.links = claimed
+                    .iter()
+                    .map(|d| {
+                        d.as_ref()
+                            .map_or_else(|_| undecoded_link(), |d| link_ref(&d.claims))
+                    })
                     .collect();
-                record.links = claimed.iter().map(link_ref).collect();
-                record.sub = claimed.first().map(|p| clip(&p.sub));
-                record.iss = claimed.first().map(|p| clip(&p.iss));
+                if let Some(Ok(leaf)) = claimed.first() {
+                    record.sub = Some(clip(&leaf.claims.sub));
+                    record.iss = Some(clip(&leaf.claims.iss));
+                }
             }
         }
-        DeferredAudit::new(Some((Arc::clone(sink), record)))
+        DeferredAudit::new(Arc::clone(sink), record)
     }
 
     fn verify_unaudited(&self, bundle: &UnverifiedBundle) -> Result<VerifiedPassport, VerifyError> {
@@ -491,5 +542,15 @@ fn link_ref(p: &PassportClaims) -> LinkRef {
     LinkRef {
         jti: clip(&p.jti),
         agent_id: clip(&p.agent.agent_id),
+    }
+}
+
+/// The entry of a refused bundle's link that does not decode: empty, which
+/// no decoded link can be (`jti` is a non-empty string), so readers of the
+/// record format as it is tell it apart.
+fn undecoded_link() -> LinkRef {
+    LinkRef {
+        jti: String::new(),
+        agent_id: String::new(),
     }
 }

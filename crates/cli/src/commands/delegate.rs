@@ -37,7 +37,7 @@ pub(crate) fn delegate(ctx: &Context, args: &DelegateArgs) -> Result<(), CliErro
     // binds the child to its own holder key (--holder-key is then required).
     let parent = match verifier.verify_bundle_pending_proof(&bundle)? {
         Verification::Verified(v) => v,
-        Verification::ProofRequired(pending) => pending.dangerous_assume_proven(),
+        Verification::ProofRequired(pending) => pending.dangerous_assume_proven()?,
         _ => {
             return Err(CliError::failed(
                 "unsupported",

@@ -179,7 +179,7 @@ async fn an_unknown_kid_at_an_ancestor_refetches_that_links_issuer() {
         .unwrap()
     {
         passport_verifier::Verification::Verified(v) => v,
-        passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven(),
+        passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven().unwrap(),
         other => panic!("{other:?}"),
     };
     let delegating = Issuer::new(&iss, a.try_clone().unwrap()).with_clock(clock.clone());

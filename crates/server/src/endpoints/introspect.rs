@@ -50,7 +50,10 @@ pub(super) async fn verified(
     // server checks; introspection reports its cnf
     let passport = match outcome {
         passport_verifier::Verification::Verified(v) => v,
-        passport_verifier::Verification::ProofRequired(p) => p.dangerous_assume_proven(),
+        // (this verifier has no audit sink: recording cannot fail)
+        passport_verifier::Verification::ProofRequired(p) => p
+            .dangerous_assume_proven()
+            .map_err(|_| unavailable("the verification could not be recorded"))?,
         _ => return Ok(None),
     };
     // by this server's own clock, without the offline verifiers' skew

@@ -4,8 +4,38 @@
 
 use std::sync::Arc;
 
-use passport_audit::{Action, Outcome};
+use passport_audit::{Action, AuditRecord, Outcome};
+use passport_jose::{Algorithm, SigningKey};
 use passport_testkit::*;
+use passport_verifier::{PendingProof, Verification, Verifier};
+
+/// A root passport bound to a fresh holder key, and that key's thumbprint.
+fn bound_root(f: &Kit) -> (passport_issuer::IssuedPassport, String) {
+    let jkt = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .verifying_key()
+        .thumbprint()
+        .unwrap();
+    let root = f
+        .issuer
+        .issue(issuance(alice(), AUD, "agent-a", "m", &["files:*"]).holder_jkt(&jkt))
+        .unwrap();
+    (root, jkt)
+}
+
+fn pending(verifier: &Verifier, bundle: &str) -> PendingProof {
+    match verifier.verify_str_pending_proof(bundle).unwrap() {
+        Verification::ProofRequired(p) => p,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn outcomes(records: &[AuditRecord]) -> Vec<(Outcome, Option<&str>)> {
+    records
+        .iter()
+        .map(|r| (r.outcome, r.error.as_deref()))
+        .collect()
+}
 
 #[test]
 fn accepted_and_refused_verifications_are_recorded_without_tokens() {
@@ -228,4 +258,220 @@ fn a_deferred_acceptance_that_cannot_be_audited_is_refused() {
     let (_, audit) = quiet.verify_str_deferring_audit(root.bundle());
     assert!(!audit.is_enabled());
     audit.accept().unwrap();
+}
+
+/// Review rev11-a, finding 1: `verify_str_pending_proof` recorded
+/// `accepted` for a bound passport before any proof of possession was
+/// checked, and a failing `confirm` wrote nothing — so whoever held a stolen
+/// bound bundle without its key left only an acceptance.
+#[test]
+fn a_stolen_bound_bundle_without_its_key_leaves_a_refusal_not_an_acceptance() {
+    let f = Kit::new();
+    let (root, _) = bound_root(&f);
+    let sink = Arc::new(MemorySink::default());
+    let verifier = f.verifier(f.policy()).with_audit(sink.clone());
+    let p = pending(&verifier, root.bundle());
+    // Nothing is accepted before the proof is decided.
+    assert!(sink.take().is_empty());
+    // The thief's proof is by another key: refused, and recorded so.
+    assert_eq!(
+        p.confirm("not-the-bound-key").unwrap_err().code(),
+        "dpop_key_mismatch"
+    );
+    let r = sink.take();
+    assert_eq!(
+        outcomes(&r),
+        [(Outcome::Refused, Some("dpop_key_mismatch"))]
+    );
+    // The bundle's claims did verify: only the proof failed.
+    assert!(r[0].verified);
+    assert_eq!(r[0].links[0].jti, root.claims().jti);
+    assert_eq!(r[0].sub.as_deref(), Some("alice"));
+}
+
+/// Finding 1: each way a `PendingProof` ends writes exactly one record of
+/// its decision — `accepted` on `confirm` with the bound key or on
+/// `dangerous_assume_proven`, a refusal (`dpop_proof_required`) when it is
+/// dropped undecided — and a clone owes its own record.
+#[test]
+fn a_pending_proof_records_the_one_decision_taken_on_it() {
+    let f = Kit::new();
+    let (root, jkt) = bound_root(&f);
+    let sink = Arc::new(MemorySink::default());
+    let verifier = f.verifier(f.policy()).with_audit(sink.clone());
+
+    let verified = pending(&verifier, root.bundle()).confirm(&jkt).unwrap();
+    let r = sink.take();
+    assert_eq!(outcomes(&r), [(Outcome::Accepted, None)]);
+    assert!(r[0].verified);
+    assert_eq!(r[0].links[0].jti, verified.claims().jti);
+
+    pending(&verifier, root.bundle())
+        .dangerous_assume_proven()
+        .unwrap();
+    assert_eq!(outcomes(&sink.take()), [(Outcome::Accepted, None)]);
+
+    drop(pending(&verifier, root.bundle()));
+    assert_eq!(
+        outcomes(&sink.take()),
+        [(Outcome::Refused, Some("dpop_proof_required"))]
+    );
+
+    let p = pending(&verifier, root.bundle());
+    p.clone().confirm("another-key").unwrap_err();
+    p.confirm(&jkt).unwrap();
+    assert_eq!(
+        outcomes(&sink.take()),
+        [
+            (Outcome::Refused, Some("dpop_key_mismatch")),
+            (Outcome::Accepted, None)
+        ]
+    );
+}
+
+/// Finding 1: the acceptance a confirmation writes is a condition of the
+/// acceptance, as everywhere: a sink that fails refuses it (`audit_failed`).
+#[test]
+fn a_confirmation_that_cannot_be_audited_is_refused() {
+    let f = Kit::new();
+    let (root, jkt) = bound_root(&f);
+    let verifier = f.verifier(f.policy()).with_audit(Arc::new(BrokenSink));
+    // Nothing is written at verification, so nothing fails yet.
+    assert_eq!(
+        pending(&verifier, root.bundle())
+            .confirm(&jkt)
+            .unwrap_err()
+            .code(),
+        "audit_failed"
+    );
+    assert_eq!(
+        pending(&verifier, root.bundle())
+            .dangerous_assume_proven()
+            .unwrap_err()
+            .code(),
+        "audit_failed"
+    );
+    // A refusal stays the refusal it was.
+    assert_eq!(
+        pending(&verifier, root.bundle())
+            .confirm("another-key")
+            .unwrap_err()
+            .code(),
+        "dpop_key_mismatch"
+    );
+}
+
+/// Finding 1: a bearer passport through the proof-checking path is recorded
+/// when it verifies, as before; and a `PendingProof` from the deferring path
+/// owes nothing (its `DeferredAudit` writes the one record), so the HTTP
+/// layer's requests are not recorded twice.
+#[test]
+fn only_pending_proofs_of_the_audited_path_carry_a_record() {
+    let f = Kit::new();
+    let sink = Arc::new(MemorySink::default());
+    let verifier = f.verifier(f.policy()).with_audit(sink.clone());
+    let bearer = f.root(&["files:read"]);
+    match verifier.verify_str_pending_proof(bearer.bundle()).unwrap() {
+        Verification::Verified(_) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(outcomes(&sink.take()), [(Outcome::Accepted, None)]);
+
+    let (root, jkt) = bound_root(&f);
+    let (result, audit) = verifier.verify_str_deferring_audit(root.bundle());
+    let Ok(Verification::ProofRequired(p)) = result else {
+        panic!("{result:?}");
+    };
+    p.clone().confirm("another-key").unwrap_err();
+    drop(p.clone());
+    p.confirm(&jkt).unwrap();
+    assert!(sink.take().is_empty());
+    audit.accept().unwrap();
+    assert_eq!(outcomes(&sink.take()), [(Outcome::Accepted, None)]);
+}
+
+/// Review rev11-a, finding 2: a bundle refused before it parses (by
+/// `verify_str`, `verify` or `verify_str_pending_proof`) left no record,
+/// although `with_audit` records every verification and the deferring path
+/// recorded the same refusal.
+#[test]
+fn a_bundle_that_does_not_parse_is_recorded_refused() {
+    let f = Kit::new();
+    let sink = Arc::new(MemorySink::default());
+    let verifier = f.verifier(f.policy()).with_audit(sink.clone());
+    let deep = vec!["a.b.c"; 40].join("~");
+    let mut codes = Vec::new();
+    for text in ["not a bundle", deep.as_str()] {
+        codes.push(verifier.verify_str(text).unwrap_err().code());
+    }
+    codes.push(verifier.verify("a.b", &[]).unwrap_err().code());
+    codes.push(
+        verifier
+            .verify_str_pending_proof("not a bundle")
+            .unwrap_err()
+            .code(),
+    );
+    let r = sink.take();
+    assert_eq!(r.len(), 4, "refusals left no record");
+    for (record, code) in r.iter().zip(codes) {
+        assert_eq!(
+            (
+                record.action,
+                record.outcome,
+                record.error.as_deref(),
+                record.verified,
+                record.links.len()
+            ),
+            (Action::Verify, Outcome::Refused, Some(code), false, 0)
+        );
+        assert_eq!(record.aud.as_deref(), Some(AUD));
+    }
+}
+
+/// Review rev11-a, finding 3: the record of a refused bundle dropped the
+/// links that did not decode, so `links[0]`, `sub` and `iss` were an
+/// ancestor's and the refusal was attributed to another passport. Each
+/// token keeps its place (an empty entry when it does not decode), and the
+/// identity is the leaf's only.
+#[test]
+fn a_refused_records_links_keep_their_positions() {
+    let f = Kit::new();
+    let [root, child, _] = f.chain3();
+    let sink = Arc::new(MemorySink::default());
+    let verifier = f.verifier(f.policy()).with_audit(sink.clone());
+
+    // A leaf that does not decode, on a real root.
+    let bundle = format!("AAAA.AAAA.AAAA~{}", root.token());
+    verifier.verify_str(&bundle).unwrap_err();
+    let r = sink.take();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].links.len(), 2);
+    assert_eq!(
+        (r[0].links[0].jti.as_str(), r[0].links[0].agent_id.as_str()),
+        ("", "")
+    );
+    assert_eq!(r[0].links[1].jti, root.claims().jti);
+    assert_eq!((r[0].sub.as_deref(), r[0].iss.as_deref()), (None, None));
+    assert!(!r[0].verified);
+
+    // A real leaf on an ancestor that does not decode.
+    let bundle = format!("{}~AAAA.AAAA.AAAA", child.token());
+    verifier.verify_str(&bundle).unwrap_err();
+    let r = sink.take();
+    assert_eq!(
+        r[0].links
+            .iter()
+            .map(|l| l.jti.as_str())
+            .collect::<Vec<_>>(),
+        [child.claims().jti.as_str(), ""]
+    );
+    assert_eq!(
+        (r[0].sub.as_deref(), r[0].iss.as_deref()),
+        (Some("alice"), Some(ISS))
+    );
+
+    // Still readable by a reader of the record format as it was.
+    let text = serde_json::to_string(&r[0]).unwrap();
+    let back: AuditRecord = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, r[0]);
 }
