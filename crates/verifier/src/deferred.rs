@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use passport_audit::{AuditRecord, AuditSink, Outcome, clip};
 
@@ -100,23 +101,53 @@ impl fmt::Debug for DeferredAudit {
 
 /// The audit record a [`PendingProof`](crate::PendingProof) owes: a bound
 /// passport verified, its proof of possession not yet decided, nothing
-/// written yet. It is written once, with the decision:
+/// written yet. Each decision writes its record:
 /// [`OwedRecord::accept`] (the proof was confirmed, or assumed by the
-/// dangerous opt-out), [`OwedRecord::refuse`] (the proof's key is not the
-/// bound one), or — dropped undecided — a refusal
+/// dangerous opt-out) or [`OwedRecord::refuse`] (the proof's key is not the
+/// bound one). When no decision was ever taken — the pending proof and
+/// every clone of it dropped undecided — one refusal is written
 /// (`dpop_proof_required`): the passport never became a
 /// [`VerifiedPassport`](crate::VerifiedPassport), and the trail keeps the
 /// presentation of a bound passport that was never proven (a stolen bundle
 /// without its key) rather than losing it.
 ///
-/// A clone owes its own record (each clone of a `PendingProof` is decided
-/// on its own). Without a sink it is `None`: dropping it is one branch.
-pub(crate) struct OwedRecord(Option<Box<Draft>>);
+/// Clones share that fallback: a decision on one clone means the others,
+/// dropped undecided, write nothing (a caller that clones a
+/// [`Verification`](crate::Verification) to log it adds no refusal to the
+/// trail), and each clone that is decided writes its own decision. Without
+/// a sink it is `None`: dropping it is one branch.
+#[derive(Clone)]
+pub(crate) struct OwedRecord(Option<Arc<Owed>>);
+
+/// The record shared by the clones of one pending proof.
+struct Owed {
+    draft: Draft,
+    /// Whether any clone has been decided.
+    decided: AtomicBool,
+}
+
+impl Drop for Owed {
+    fn drop(&mut self) {
+        // the last clone is gone: no decision was ever taken on any
+        if !*self.decided.get_mut() {
+            let draft = Box::new(self.draft.clone());
+            DeferredAudit {
+                pending: Some(draft),
+            }
+            .refuse(VerifyError::ProofRequired.code());
+        }
+    }
+}
 
 impl OwedRecord {
     /// Owes the record `audit` would have written (nothing without a sink).
     pub(crate) fn new(audit: DeferredAudit) -> OwedRecord {
-        OwedRecord(audit.pending)
+        OwedRecord(audit.pending.map(|draft| {
+            Arc::new(Owed {
+                draft: *draft,
+                decided: AtomicBool::new(false),
+            })
+        }))
     }
 
     /// Owes nothing: the caller records the decision itself (the deferring
@@ -132,32 +163,23 @@ impl OwedRecord {
 
     /// Writes the acceptance; one that cannot be written is refused
     /// ([`VerifyError::AuditFailed`]), as everywhere in the crate.
-    pub(crate) fn accept(mut self) -> Result<(), VerifyError> {
-        self.take().accept()
+    pub(crate) fn accept(self) -> Result<(), VerifyError> {
+        self.decide().accept()
     }
 
     /// Writes the refusal with its stable `code` (best effort).
-    pub(crate) fn refuse(mut self, code: &str) {
-        self.take().refuse(code);
+    pub(crate) fn refuse(self, code: &str) {
+        self.decide().refuse(code);
     }
 
-    fn take(&mut self) -> DeferredAudit {
+    /// This clone's record, for its decision; the shared fallback is off.
+    fn decide(self) -> DeferredAudit {
+        let Some(owed) = self.0 else {
+            return DeferredAudit::disabled();
+        };
+        owed.decided.store(true, Ordering::Release);
         DeferredAudit {
-            pending: self.0.take(),
-        }
-    }
-}
-
-impl Clone for OwedRecord {
-    fn clone(&self) -> OwedRecord {
-        OwedRecord(self.0.clone())
-    }
-}
-
-impl Drop for OwedRecord {
-    fn drop(&mut self) {
-        if self.0.is_some() {
-            self.take().refuse(VerifyError::ProofRequired.code());
+            pending: Some(Box::new(owed.draft.clone())),
         }
     }
 }

@@ -51,8 +51,9 @@ impl Verification {
 /// - dropped without either: refused, `dpop_proof_required` — the passport
 ///   was never used, and the trail keeps its presentation.
 ///
-/// A clone carries its own copy of the record: each clone writes one record
-/// of its own decision. From
+/// Each clone that is decided writes the record of its own decision; the
+/// refusal for "dropped undecided" is written once, and only when no clone
+/// was ever decided (a clone kept for logging adds nothing). From
 /// [`Verifier::verify_str_deferring_audit`](crate::Verifier::verify_str_deferring_audit)
 /// a `PendingProof` carries no record (the [`DeferredAudit`](crate::DeferredAudit)
 /// does), and without a sink none either.

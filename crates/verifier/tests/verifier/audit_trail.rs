@@ -327,6 +327,22 @@ fn a_pending_proof_records_the_one_decision_taken_on_it() {
             (Outcome::Accepted, None)
         ]
     );
+
+    // Review (helper-96, finding 6): a clone dropped undecided once another
+    // was decided adds no refusal; all dropped undecided, one refusal.
+    let p = pending(&verifier, root.bundle());
+    let kept_for_logging = p.clone();
+    p.confirm(&jkt).unwrap();
+    drop(kept_for_logging);
+    assert_eq!(outcomes(&sink.take()), [(Outcome::Accepted, None)]);
+    let p = pending(&verifier, root.bundle());
+    let clones = [p.clone(), p.clone()];
+    drop(p);
+    drop(clones);
+    assert_eq!(
+        outcomes(&sink.take()),
+        [(Outcome::Refused, Some("dpop_proof_required"))]
+    );
 }
 
 /// Finding 1: the acceptance a confirmation writes is a condition of the
