@@ -690,7 +690,14 @@ async fn a_session_the_layer_does_not_know_is_404_and_two_ids_are_400() {
         url: server.url.clone(),
         id: "00000000-0000-4000-8000-000000000000".to_owned(),
     };
-    assert_eq!(forged.call("whoami", json!({})).await.status(), 404);
+    // rmcp would answer 404 too: the layer's own answer and record show
+    // that the request never reached it
+    let response = forged.call("whoami", json!({})).await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_description"], "mcp_session_unknown");
+    let refused = server.audit.take().pop().unwrap();
+    assert_eq!(refused.error.as_deref(), Some("mcp_session_unknown"));
     let twice = a
         .client
         .http()
