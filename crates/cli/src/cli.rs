@@ -353,7 +353,7 @@ pub(crate) struct VerifyArgs {
     pub(crate) aud: String,
     /// A trusted issuer and its own keys (a JWKS file or an http(s) URL:
     /// https for an https issuer, plain http only for an issuer on this
-    /// machine); repeat for several. A key verifies only its own issuer's
+    /// machine and from this machine); repeat for several. A key verifies only its own issuer's
     /// passports.
     #[arg(long = "trust", value_name = "ISSUER=JWKS")]
     pub(crate) trust: Vec<String>,
@@ -400,8 +400,8 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = units::duration(0, 120))]
     pub(crate) clock_skew: u64,
     /// Check revocation against this Token Status List (a file, or an http(s)
-    /// URL: https when any trusted issuer is https, plain http only when
-    /// every one is on this machine).
+    /// URL: https when any trusted issuer is https, plain http only from this
+    /// machine when every one is on this machine).
     #[arg(long, value_name = "FILE|URL")]
     pub(crate) status_list: Option<String>,
     /// Refuse passports whose jti is in this deny list ({"revoked": [...]}).

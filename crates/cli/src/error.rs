@@ -199,7 +199,7 @@ fn code_hint(code: &str) -> Option<&'static str> {
             "check that CSP_DISCOVERY_URL is right and the provider is reachable from here"
         }
         "insecure_url" => {
-            "use https; plain http only for an issuer on this machine (127.0.0.1, [::1], localhost)"
+            "use https; plain http only for an issuer on this machine, from this machine (127.0.0.1, [::1], localhost)"
         }
         "issuer_mismatch" => {
             "CSP_DISCOVERY_URL must be the provider's issuer followed by /.well-known/openid-configuration"

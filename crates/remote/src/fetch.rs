@@ -254,9 +254,11 @@ pub fn metadata_urls(issuer: &str) -> Result<[String; 2], RemoteError> {
 }
 
 /// Checks that `endpoint` may serve keys or metadata for `issuer`: an
-/// absolute http(s) URL, and https when the issuer is https (a plain-http
-/// JWKS lets anyone on the path choose the keys tokens are checked with).
-/// passport-oidc applies the same rule to every endpoint of its provider.
+/// absolute http(s) URL, and https unless the issuer is plain http and the
+/// endpoint too is on a loopback host (a plain-http JWKS lets anyone on the
+/// path choose the keys tokens are checked with; a development issuer on
+/// this machine serves its keys from this machine too). passport-oidc
+/// applies the same rule to every endpoint of its provider.
 pub fn check_endpoint(issuer: &str, endpoint: &str) -> Result<(), RemoteError> {
     let insecure = |reason| RemoteError::InsecureUrl {
         url: truncate(endpoint),
@@ -269,7 +271,8 @@ pub fn check_endpoint(issuer: &str, endpoint: &str) -> Result<(), RemoteError> {
     let https_issuer = url::Url::parse(issuer).map_or(true, |i| i.scheme() != "http");
     match url.scheme() {
         "https" => Ok(()),
-        "http" if !https_issuer => Ok(()),
+        "http" if !https_issuer && is_loopback(&url) => Ok(()),
+        "http" if !https_issuer => Err(insecure("plain http off a loopback host")),
         "http" => Err(insecure("plain http while the issuer is https")),
         _ => Err(insecure("not an http(s) URL")),
     }
@@ -289,15 +292,9 @@ pub fn check_issuer(issuer: &str) -> Result<(), RemoteError> {
     let url = url::Url::parse(issuer).map_err(|e| {
         RemoteError::Config(format!("issuer {:?} is not a URL: {e}", truncate(issuer)))
     })?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    };
     match url.scheme() {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
         "http" => Err(RemoteError::InsecureUrl {
             url: truncate(issuer),
             reason: "a plain-http issuer must be on a loopback host",
@@ -306,6 +303,16 @@ pub fn check_issuer(issuer: &str) -> Result<(), RemoteError> {
             url: truncate(issuer),
             reason: "not an http(s) URL",
         }),
+    }
+}
+
+/// Whether `url`'s host is `localhost` or a loopback IP literal.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
     }
 }
 
@@ -483,6 +490,19 @@ mod tests {
             "insecure_url"
         );
         assert!(check_endpoint("http://127.0.0.1:1", "http://127.0.0.1:1/jwks").is_ok());
+        assert!(check_endpoint("http://localhost:1", "http://[::1]:2/jwks").is_ok());
+        // a development issuer's keys come from this machine too: plain
+        // http elsewhere lets anyone on the path choose them (final review,
+        // finding 7)
+        for remote in ["http://keys.example/jwks", "http://10.0.0.1/jwks"] {
+            assert_eq!(
+                check_endpoint("http://127.0.0.1:1", remote)
+                    .unwrap_err()
+                    .code(),
+                "insecure_url",
+                "{remote}"
+            );
+        }
     }
 
     #[test]

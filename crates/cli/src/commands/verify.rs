@@ -184,7 +184,7 @@ fn check_fetch_url(what: &str, issuer: &str, url: &str) -> Result<(), CliError> 
             let err = CliError::usage(e.code(), format!("the {what} of issuer {issuer}: {e}"));
             match e {
                 passport_remote::RemoteError::InsecureUrl { .. } => err.hint(
-                    "an https issuer's keys and status list need https URLs (or files); plain http only for an issuer on this machine",
+                    "an https issuer's keys and status list need https URLs (or files); plain http only for an issuer on this machine, from this machine",
                 ),
                 _ => err,
             }
