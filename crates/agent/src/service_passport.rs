@@ -172,6 +172,34 @@ impl ServicePassport {
         self.renew_locked().await
     }
 
+    /// Holds `response` (for `request`) from now on, and returns its
+    /// credentials. A response whose passport cannot be read is refused,
+    /// but its refresh token is kept: the server rotated the grant, the old
+    /// token is spent, and presenting it again would look like a stolen
+    /// token's reuse and end the whole grant.
+    fn hold(
+        &self,
+        request: PassportRequest,
+        response: TokenResponse,
+    ) -> Result<Credentials, ClientError> {
+        let expires_at = match CachedPassport::read(&response) {
+            Ok(read) => read.expires_at(),
+            Err(e) => {
+                if let Some(rotated) = response.refresh_token {
+                    self.held().response.refresh_token = Some(rotated);
+                }
+                return Err(e);
+            }
+        };
+        let credentials = response.credentials.clone();
+        *self.held() = Held {
+            request,
+            response,
+            expires_at,
+        };
+        Ok(credentials)
+    }
+
     async fn renew_locked(&self) -> Result<Credentials, ClientError> {
         let (request, refresh) = {
             let held = self.held();
@@ -185,9 +213,7 @@ impl ServicePassport {
             }
             None => obtain(&self.service, &self.grant, &request).await?,
         };
-        let credentials = response.credentials.clone();
-        *self.held() = Held::new(request, response)?;
-        Ok(credentials)
+        self.hold(request, response)
     }
 
     async fn step_up_to(
@@ -264,9 +290,7 @@ impl ServicePassport {
             declined.drain(..excess);
         }
         let response = obtained?;
-        let credentials = response.credentials.clone();
-        *self.held() = Held::new(request, response)?;
-        Ok(credentials)
+        self.hold(request, response)
     }
 
     /// True when every scope of `scopes` not in `granted` was asked for

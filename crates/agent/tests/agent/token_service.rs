@@ -429,6 +429,45 @@ async fn the_code_flow_checks_state_and_iss_and_redeems_with_the_verifier() {
     .await;
 }
 
+/// Final review, finding 5: a renewal whose passport cannot be read is
+/// refused, but the server has rotated the grant all the same; the next
+/// renewal presents the new refresh token, not the spent one (whose reuse
+/// would end the grant).
+#[tokio::test]
+async fn a_refused_renewal_keeps_the_rotated_refresh_token() {
+    bounded(async {
+        let server = authorization_server(None, true).await;
+        let b1 = bundle_for("https://files.example", &["files:read"]);
+        let b3 = bundle_for("https://files.example", &["files:read"]);
+        token_endpoint(
+            &server,
+            vec![
+                with_refresh(&b1, "files:read", "r-1"),
+                with_refresh("not-a-passport", "files:read", "r-2"),
+                with_refresh(&b3, "files:read", "r-3"),
+            ],
+        )
+        .await;
+        let browser = FakeBrowser::new(&server.uri(), Tamper::None);
+        let passport = ServicePassport::authorization_code(
+            service_for(&server).await,
+            browser.clone(),
+            PassportRequest::new("https://files.example").scope("files:read"),
+        )
+        .await
+        .unwrap();
+        let err = passport.renew().await.unwrap_err();
+        assert_eq!(err.code(), "invalid_token_response");
+        assert_eq!(passport.current().bundle(), b1, "the last good passport");
+        assert_eq!(passport.refresh_token().unwrap().expose(), "r-2");
+        assert_eq!(passport.renew().await.unwrap().bundle(), b3);
+        let sent = requests_to(&server, "/token").await;
+        let forms: Vec<_> = sent.iter().map(form_of).collect();
+        assert_eq!(forms[2]["refresh_token"], "r-2", "the rotated one, not r-1");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn refresh_tokens_rotate_and_the_newest_is_kept() {
     bounded(async {
