@@ -40,6 +40,32 @@ pub(crate) async fn delegate_to(
     .await
 }
 
+/// The parties of an exchange with an actor: an orchestrator (`files:*`)
+/// and its passport (the parent), and a sub-agent (`files:read`) with a
+/// passport bound to its own key, issued at `now` (the actor passport).
+pub(crate) struct Orchestration {
+    pub(crate) orchestrator: WorkloadClient,
+    pub(crate) sub_agent: WorkloadClient,
+    pub(crate) sub_key: DpopKey,
+    pub(crate) actor: String,
+    pub(crate) parent: String,
+}
+
+pub(crate) async fn orchestration(s: &Running, now: i64) -> Orchestration {
+    let orchestrator = s.workload("files:*").await;
+    let sub_agent = s.workload("files:read").await;
+    let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let actor = bound_passport(s, &sub_agent, &sub_key, None, now).await;
+    let parent = s.mint(&orchestrator, "files:*").await;
+    Orchestration {
+        orchestrator,
+        sub_agent,
+        sub_key,
+        actor,
+        parent,
+    }
+}
+
 async fn actor_refused(r: reqwest::Response, why: &str) {
     expect_refusal(r, StatusCode::BAD_REQUEST, "invalid_request", why).await;
 }
@@ -47,11 +73,13 @@ async fn actor_refused(r: reqwest::Response, why: &str) {
 #[tokio::test]
 async fn the_actor_passport_names_the_childs_agent_act_and_key() {
     let (clock, s) = start_clocked(|b| b).await;
-    let orchestrator = s.workload("files:*").await;
-    let sub_agent = s.workload("files:read").await;
-    let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();
-    let actor = bound_passport(&s, &sub_agent, &sub_key, None, clock.now()).await;
-    let parent = s.mint(&orchestrator, "files:*").await;
+    let Orchestration {
+        orchestrator,
+        sub_agent,
+        sub_key,
+        actor,
+        parent,
+    } = orchestration(&s, clock.now()).await;
 
     let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -181,11 +209,13 @@ fn status_idx(bundle: &str) -> u64 {
 #[tokio::test]
 async fn review_rev11c_finding_1_revoking_the_actor_passport_revokes_the_child_minted_for_it() {
     let (clock, s) = start_clocked(|b| b).await;
-    let orchestrator = s.workload("files:*").await;
-    let sub_agent = s.workload("files:read").await;
-    let sub_key = DpopKey::generate(Algorithm::ES256).unwrap();
-    let actor = bound_passport(&s, &sub_agent, &sub_key, None, clock.now()).await;
-    let parent = s.mint(&orchestrator, "files:*").await;
+    let Orchestration {
+        orchestrator,
+        sub_agent,
+        sub_key: _,
+        actor,
+        parent,
+    } = orchestration(&s, clock.now()).await;
     let body = issued(delegate_to(&s, &orchestrator, &parent, &actor, JWT).await).await;
     let child = body["access_token"].as_str().unwrap().to_owned();
     assert!(s.active(&orchestrator, &child).await);

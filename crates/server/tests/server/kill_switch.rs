@@ -6,8 +6,6 @@
 use std::sync::{Arc, LazyLock};
 
 use passport_claims::ManualClock;
-use passport_dpop::DpopKey;
-use passport_jose::Algorithm;
 use passport_mock_oidc::MockOidc;
 use passport_oidc::{OidcConfig, Provider};
 use passport_server::ServerBuilder;
@@ -15,13 +13,13 @@ use passport_store::server::{Database, KillKind, NewKillSwitch};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::actor_token::delegate_to;
+use crate::actor_token::{Orchestration, delegate_to, orchestration};
 use crate::code_grant::{client, code_for, ok, redeem, refresh};
 use crate::endpoints::{
     RESOURCE, Running, cc_form, expect_error, expect_refusal, expect_unavailable, fetch_list,
     start_with,
 };
-use crate::exchange::{CHILD_RESOURCE, JWT, bound_passport, links, now};
+use crate::exchange::{CHILD_RESOURCE, JWT, links, now};
 use crate::policy_fixture::{exchange_id_token, role_mapping};
 use crate::shared_state::pair_with;
 
@@ -225,11 +223,13 @@ async fn engaging_revokes_what_the_agent_holds_and_blocks_it_until_lifted() {
 async fn a_principal_or_client_switch_and_a_killed_ancestor_block_a_delegation() {
     let (mock, s) = admin_server(|b| b).await;
     let admin = id_token(&mock, "ida", &["admins"]);
-    let orchestrator = s.workload("files:*").await;
-    let sub_agent = s.workload("files:read").await;
-    let key = DpopKey::generate(Algorithm::ES256).unwrap();
-    let actor = bound_passport(&s, &sub_agent, &key, None, now()).await;
-    let parent = s.mint(&orchestrator, "files:*").await;
+    let Orchestration {
+        orchestrator,
+        sub_agent,
+        sub_key: _,
+        actor,
+        parent,
+    } = orchestration(&s, now()).await;
 
     // the orchestrator's agent killed, its revocation not run yet: a
     // child for the sub-agent is refused for its parent's agent
@@ -284,11 +284,13 @@ async fn review_rev11c_finding_1_a_switch_on_the_actor_passport_s_client_reaches
  {
     let (mock, s) = admin_server(|b| b).await;
     let admin = id_token(&mock, "ida", &["admins"]);
-    let orchestrator = s.workload("files:*").await;
-    let sub_agent = s.workload("files:read").await;
-    let key = DpopKey::generate(Algorithm::ES256).unwrap();
-    let actor = bound_passport(&s, &sub_agent, &key, None, now()).await;
-    let parent = s.mint(&orchestrator, "files:*").await;
+    let Orchestration {
+        orchestrator,
+        sub_agent,
+        sub_key: _,
+        actor,
+        parent,
+    } = orchestration(&s, now()).await;
     let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
     let child = ok(r).await["access_token"].as_str().unwrap().to_owned();
 
