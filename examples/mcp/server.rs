@@ -127,14 +127,18 @@ fn serve(
     )])));
     // A session per `initialize` (`Mcp-Session-Id`); each gets its own
     // handler value, sharing the disk.
+    let sessions = Arc::new(LocalSessionManager::default());
     let mcp = StreamableHttpService::new(
         move || Ok(FilesAndMail::new(disk.clone())),
-        Arc::new(LocalSessionManager::default()),
+        sessions.clone(),
         StreamableHttpServerConfig::default(),
     );
+    // The tool scope layer binds each session to the agent that opened it;
+    // a session it forgets to make room is closed in rmcp too.
+    let tool_layer = scopes.layer().close_forgotten(sessions);
 
     let app = Router::new()
-        .nest_service("/mcp", scopes.layer().service(mcp))
+        .nest_service("/mcp", tool_layer.service(mcp))
         .layer(auth.layer())
         // After `.layer`: the metadata document is public.
         .merge(auth.metadata_router());

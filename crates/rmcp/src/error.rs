@@ -50,6 +50,12 @@ pub enum ToolScopeError {
     /// layer no longer remembers (404; the client opens a new session).
     #[error("no such MCP session for this agent")]
     UnknownSession,
+    /// The request resumes an event stream (`Last-Event-ID`) from an event
+    /// id the layer did not send to the same agent: another agent's, one
+    /// without its tag, or one made up (404; the client opens a new
+    /// stream).
+    #[error("no such MCP event for this agent")]
+    UnknownEvent,
 }
 
 passport_jose::error_codes! {
@@ -63,8 +69,10 @@ passport_jose::error_codes! {
         ToolScopeError::BodyTooLarge { .. } => "request_too_large":
             "An MCP request body is larger than the bound of the tool scope layer (413).",
         ToolScopeError::MalformedRequest(_) => "malformed_jsonrpc":
-            "An MCP request body that is not JSON, repeats a member, or calls a tool without a name; or a request with two Mcp-Session-Id headers (400).",
+            "An MCP request body that is not JSON, repeats a member, or calls a tool without a name; or a request with two Mcp-Session-Id or Last-Event-ID headers (400).",
         ToolScopeError::UnknownSession => "mcp_session_unknown":
             "An MCP request names a session its agent did not open, or one the tool scope layer no longer remembers (404: open a new session).",
+        ToolScopeError::UnknownEvent => "mcp_event_unknown":
+            "An MCP request resumes an event stream (Last-Event-ID) from an event id the tool scope layer did not send to its agent (404).",
     }
 }

@@ -20,12 +20,22 @@ use serde_json::{Map, Value};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use rmcp::transport::streamable_http_server::SessionManager;
+
 use crate::ToolScopeError;
 use crate::declare::{ToolAccess, ToolScopes};
-use crate::sessions::{DEFAULT_MAX_SESSIONS, Owner, Sessions};
+use crate::events::EventIds;
+use crate::sessions::{DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSIONS_PER_PRINCIPAL, Owner, Sessions};
 
 /// The header that names an MCP session (MCP's streamable HTTP transport).
 const SESSION_ID: &str = "mcp-session-id";
+
+/// The header that resumes an event stream after the event it names
+/// (WHATWG server-sent events; MCP's streamable HTTP transport).
+const LAST_EVENT_ID: &str = "last-event-id";
+
+/// Closes a session in rmcp (its session manager's `close_session`).
+type Close = Arc<dyn Fn(Arc<str>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// The default bound on a request body: rmcp's own default
 /// (`StreamableHttpServerConfig::max_request_body_bytes`), so the layer
@@ -67,9 +77,21 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///   requests or end it. The agent is the leaf passport's issuer,
 ///   principal and `agent_id` (not its `jti` or holder key, which change
 ///   when the passport rotates). The layer remembers at most
-///   [`ToolScopeLayer::max_sessions`] sessions, forgetting the oldest, and
-///   at most [`crate::MAX_SESSIONS_PER_AGENT`] per agent, forgetting that
-///   agent's oldest; a forgotten session gets the 404.
+///   [`ToolScopeLayer::max_sessions`] sessions in all,
+///   [`ToolScopeLayer::max_sessions_per_principal`] per principal and
+///   [`crate::MAX_SESSIONS_PER_AGENT`] per agent; each bound forgets the
+///   session used least recently within it. A forgotten session gets the
+///   404, and rmcp closes it when the layer was given its session manager
+///   ([`ToolScopeLayer::close_forgotten`]);
+/// - every event id the layer passes on in an event stream
+///   (`text/event-stream`) is tagged for the agent it is sent to (an
+///   HMAC under a key of the layer's own), and a `Last-Event-ID` that
+///   does not carry the asking agent's tag is answered 404
+///   `mcp_event_unknown` before rmcp replays anything: with an
+///   `EventStore`, rmcp would replay any stream by its event id alone.
+///   Two `Last-Event-ID` headers are 400. The key lives as long as the
+///   layer: a stream resumes only through the layer (and process) that
+///   sent it.
 ///
 /// A request the layer lets through is recorded as accepted in the
 /// verifier's audit sink before rmcp reads it — an acceptance that cannot
@@ -79,11 +101,30 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// It also puts the [`ToolScopes`] in the request's extensions, where
 /// [`crate::AgentPassport`] reads them for the tool-side check.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ToolScopeLayer {
     scopes: ToolScopes,
     max_body: usize,
+    max_sessions: usize,
+    max_sessions_per_principal: usize,
     sessions: Arc<Sessions>,
+    events: EventIds,
+    close: Option<Close>,
+}
+
+impl fmt::Debug for ToolScopeLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToolScopeLayer")
+            .field("scopes", &self.scopes)
+            .field("max_body", &self.max_body)
+            .field("max_sessions", &self.max_sessions)
+            .field(
+                "max_sessions_per_principal",
+                &self.max_sessions_per_principal,
+            )
+            .field("close_forgotten", &self.close.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ToolScopes {
@@ -93,7 +134,14 @@ impl ToolScopes {
         ToolScopeLayer {
             scopes: self.clone(),
             max_body: DEFAULT_MAX_BODY,
-            sessions: Arc::new(Sessions::new(DEFAULT_MAX_SESSIONS)),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_sessions_per_principal: DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+            sessions: Arc::new(Sessions::new(
+                DEFAULT_MAX_SESSIONS,
+                DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+            )),
+            events: EventIds::new(),
+            close: None,
         }
     }
 }
@@ -108,11 +156,54 @@ impl ToolScopeLayer {
 
     /// The most MCP sessions the layer remembers with the agent that
     /// opened each ([`crate::DEFAULT_MAX_SESSIONS`] unless set; at least
-    /// 1). When it is full, opening a session forgets the oldest, which
-    /// then gets 404 `mcp_session_unknown`. Every service made from this
-    /// layer shares one table.
+    /// 1). When it is full, opening a session forgets the session used
+    /// least recently, which then gets 404 `mcp_session_unknown`. Every
+    /// service made from this layer shares one table (setting a bound
+    /// starts a new, empty one).
     pub fn max_sessions(mut self, sessions: usize) -> ToolScopeLayer {
-        self.sessions = Arc::new(Sessions::new(sessions));
+        self.max_sessions = sessions;
+        self.sessions = Arc::new(Sessions::new(sessions, self.max_sessions_per_principal));
+        self
+    }
+
+    /// The most MCP sessions of one principal (a passport's issuer and
+    /// `sub`), whatever its number of agents
+    /// ([`crate::DEFAULT_MAX_SESSIONS_PER_PRINCIPAL`] unless set; at least
+    /// 1, at most [`ToolScopeLayer::max_sessions`]). Opening one more
+    /// forgets the principal's session used least recently: a principal
+    /// that registers many clients (many agents) cannot push out other
+    /// principals' sessions.
+    pub fn max_sessions_per_principal(mut self, sessions: usize) -> ToolScopeLayer {
+        self.max_sessions_per_principal = sessions;
+        self.sessions = Arc::new(Sessions::new(self.max_sessions, sessions));
+        self
+    }
+
+    /// Closes in rmcp each session the layer forgets to make room (see
+    /// [`ToolScopeLayer::max_sessions`]): give it the session manager
+    /// given to rmcp's `StreamableHttpService`. Without it, a forgotten
+    /// session is unreachable through the layer (404) but lives on in
+    /// rmcp until rmcp's own idle timeout ends it (`LocalSessionManager`:
+    /// 5 minutes by default).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    /// # fn layer(scopes: passport_rmcp::ToolScopes) {
+    /// let sessions = Arc::new(LocalSessionManager::default());
+    /// let layer = scopes.layer().close_forgotten(sessions.clone());
+    /// // … StreamableHttpService::new(factory, sessions, config) behind `layer`
+    /// # let _ = layer;
+    /// # }
+    /// ```
+    pub fn close_forgotten<M: SessionManager>(mut self, manager: Arc<M>) -> ToolScopeLayer {
+        self.close = Some(Arc::new(move |id: Arc<str>| {
+            let manager = manager.clone();
+            Box::pin(async move {
+                // A session rmcp already ended is no error worth an answer.
+                let _ = manager.close_session(&id).await;
+            })
+        }));
         self
     }
 
@@ -124,6 +215,8 @@ impl ToolScopeLayer {
             scopes: self.scopes.clone(),
             max_body: self.max_body,
             sessions: self.sessions.clone(),
+            events: self.events.clone(),
+            close: self.close.clone(),
         }
     }
 }
@@ -143,6 +236,8 @@ pub struct ToolScopeService<S> {
     scopes: ToolScopes,
     max_body: usize,
     sessions: Arc<Sessions>,
+    events: EventIds,
+    close: Option<Close>,
 }
 
 impl<S> fmt::Debug for ToolScopeService<S> {
@@ -183,6 +278,8 @@ where
         let scopes = self.scopes.clone();
         let max_body = self.max_body;
         let sessions = self.sessions.clone();
+        let events = self.events.clone();
+        let close = self.close.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let Some(passport) = parts.extensions.get::<Passport>().cloned() else {
@@ -193,6 +290,9 @@ where
                 Ok(session) => session,
                 Err(error) => return Ok(refuse(&passport, error)),
             };
+            if let Err(error) = untag_last_event_id(&mut parts, &events, &owner) {
+                return Ok(refuse(&passport, error));
+            }
             let body = if parts.method == Method::POST {
                 match check(&passport, &scopes, &parts, body, max_body).await {
                     Ok(bytes) => Body::from(bytes),
@@ -210,6 +310,7 @@ where
             }
             let ending = parts.method == Method::DELETE;
             let response = inner.call(Request::from_parts(parts, body)).await?;
+            let mut forgotten = Vec::new();
             match session {
                 Some(id) if ending && response.status().is_success() => sessions.ended(&id),
                 Some(_) => {}
@@ -220,11 +321,16 @@ where
                         .and_then(|v| v.to_str().ok())
                         .filter(|_| response.status().is_success())
                     {
-                        sessions.opened(id, owner);
+                        forgotten = sessions.opened(id, owner.clone());
                     }
                 }
             }
-            Ok(response.map(Body::new))
+            if let Some(close) = &close {
+                for id in forgotten {
+                    close(id).await;
+                }
+            }
+            Ok(tag_event_ids(response, &events, &owner))
         })
     }
 }
@@ -260,6 +366,61 @@ fn session_of(
         Ok(id) if sessions.belongs_to(id, owner) => Ok(Some(id.to_owned())),
         _ => Err(ToolScopeError::UnknownSession),
     }
+}
+
+/// Takes the asking agent's tag off the request's `Last-Event-ID` (see
+/// [`crate::events`]); a request with none is left as it is, one with
+/// another agent's, a cut or a made-up tag, or with two, is refused.
+fn untag_last_event_id(
+    parts: &mut Parts,
+    events: &EventIds,
+    owner: &Owner,
+) -> Result<(), ToolScopeError> {
+    let mut named = parts.headers.get_all(LAST_EVENT_ID).iter();
+    let Some(presented) = named.next() else {
+        return Ok(());
+    };
+    if named.next().is_some() {
+        return Err(ToolScopeError::MalformedRequest(
+            "two Last-Event-ID headers",
+        ));
+    }
+    let id = presented
+        .to_str()
+        .ok()
+        .and_then(|presented| events.untagged(owner, presented))
+        .and_then(|id| HeaderValue::from_str(id).ok())
+        .ok_or(ToolScopeError::UnknownEvent)?;
+    parts.headers.insert(LAST_EVENT_ID, id);
+    Ok(())
+}
+
+/// rmcp's answer, with every event id of an event stream tagged for
+/// `owner`.
+fn tag_event_ids<RB>(
+    response: Response<RB>,
+    events: &EventIds,
+    owner: &Owner,
+) -> axum::response::Response
+where
+    RB: HttpBody<Data = Bytes> + Send + 'static,
+    RB::Error: Into<BoxError>,
+{
+    let is_stream = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"));
+    if !is_stream {
+        return response.map(Body::new);
+    }
+    let (mut parts, body) = response.into_parts();
+    // the tags lengthen the body
+    parts.headers.remove(CONTENT_LENGTH);
+    let mut rewriter = events.rewriter(owner);
+    let body = body.map_frame(move |frame| frame.map_data(|data| rewriter.feed(&data)));
+    Response::from_parts(parts, Body::new(body))
 }
 
 /// Reads the body and checks every tool it calls; the body's bytes when
@@ -323,7 +484,7 @@ fn refuse(passport: &Passport, error: ToolScopeError) -> axum::response::Respons
     passport.record_refusal(error.code());
     let status = match error {
         ToolScopeError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        ToolScopeError::UnknownSession => StatusCode::NOT_FOUND,
+        ToolScopeError::UnknownSession | ToolScopeError::UnknownEvent => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_REQUEST,
     };
     let body = serde_json::json!({

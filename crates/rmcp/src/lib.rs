@@ -74,14 +74,18 @@
 //!     .resource(resource)
 //!     .scopes_supported(scopes.scopes())
 //!     .build()?;
+//! let sessions = Arc::new(LocalSessionManager::default());
 //! let mcp = StreamableHttpService::new(
 //!     || Ok(Files { tool_router: Files::tool_router() }),
-//!     Arc::new(LocalSessionManager::default()),
+//!     sessions.clone(),
 //!     StreamableHttpServerConfig::default(),
 //! );
+//! // Each MCP session belongs to the agent that opened it; one the layer
+//! // forgets to make room is closed in rmcp too.
+//! let tool_layer = scopes.layer().close_forgotten(sessions);
 //! let app: Router = Router::new()
 //!     // Outermost first: the passport layer, then the tool scope check, then rmcp.
-//!     .nest_service("/mcp", scopes.layer().service(mcp))
+//!     .nest_service("/mcp", tool_layer.service(mcp))
 //!     .layer(auth.layer())
 //!     .merge(auth.metadata_router());
 //! # let _ = app;
@@ -102,6 +106,7 @@
 //! | body not JSON, a member twice in an object, a `tools/call` without a name | 400 `malformed_jsonrpc` |
 //! | `tools/call` of a tool not in the [`ToolScopes`] table (alone or in a batch), served by the handler or not | 400 `tool_scope_undeclared`; nothing reaches rmcp |
 //! | an `Mcp-Session-Id` of a session another agent opened, or one the layer no longer remembers (any method: post, event stream, `DELETE`) | 404 `mcp_session_unknown`, as rmcp answers an unknown session |
+//! | a `Last-Event-ID` the layer did not send to the same agent (another agent's, untagged, made up) | 404 `mcp_event_unknown`; rmcp replays nothing |
 //! | an acceptance the verifier's audit sink cannot record | 503 `audit_failed`; nothing reaches rmcp |
 //! | `tools/list`, `initialize`, … | passed on: any valid passport |
 //!
@@ -112,6 +117,7 @@
 
 mod declare;
 mod error;
+mod events;
 mod extract;
 mod layer;
 mod sessions;
@@ -120,4 +126,6 @@ pub use declare::{PUBLIC_META_KEY, SCOPE_META_KEY, ToolAccess, ToolScopes, publi
 pub use error::ToolScopeError;
 pub use extract::{AgentPassport, insufficient_scope};
 pub use layer::{DEFAULT_MAX_BODY, ToolScopeFuture, ToolScopeLayer, ToolScopeService};
-pub use sessions::{DEFAULT_MAX_SESSIONS, MAX_SESSIONS_PER_AGENT};
+pub use sessions::{
+    DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSIONS_PER_PRINCIPAL, MAX_SESSIONS_PER_AGENT,
+};

@@ -3,8 +3,8 @@
 //! test kit's issuer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -20,7 +20,12 @@ use passport_testkit::{BrokenSink, Kit, MemorySink, alice_ial2, issuance};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::transport::streamable_http_server::session::{
+    EventStore, EventStoreError, EventStream, ServerSseMessage,
+};
+use rmcp::transport::streamable_http_server::{
+    SessionManager, StreamableHttpServerConfig, StreamableHttpService,
+};
 use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -111,12 +116,82 @@ impl Audit {
     }
 }
 
+/// An rmcp event store in memory, which notes each replay asked of it.
+#[derive(Default)]
+struct Events {
+    /// Each event's stream, id and message, in order.
+    stored: Mutex<Vec<(String, String, ServerSseMessage)>>,
+    /// The ids replays were asked after.
+    replays: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl EventStore for Events {
+    async fn store_event(
+        &self,
+        stream_id: &str,
+        event: &ServerSseMessage,
+    ) -> Result<String, EventStoreError> {
+        let mut stored = self.stored.lock().unwrap();
+        // guessable on purpose: the layer must not rely on ids being secret
+        let id = format!("event-{}", stored.len());
+        let mut event = event.clone();
+        event.event_id = Some(id.clone());
+        stored.push((stream_id.to_owned(), id.clone(), event));
+        Ok(id)
+    }
+
+    async fn replay_events_after(
+        &self,
+        last_event_id: &str,
+    ) -> Result<EventStream, EventStoreError> {
+        self.replays.lock().unwrap().push(last_event_id.to_owned());
+        let stored = self.stored.lock().unwrap();
+        let at = stored
+            .iter()
+            .position(|(_, id, _)| id == last_event_id)
+            .ok_or("no such event")?;
+        let stream = stored[at].0.clone();
+        let after: Vec<ServerSseMessage> = stored[at + 1..]
+            .iter()
+            .filter(|(s, _, _)| *s == stream)
+            .map(|(_, _, event)| event.clone())
+            .collect();
+        Ok(Box::pin(futures_util::stream::iter(after)))
+    }
+}
+
+/// What [`start_with`] sets up besides the defaults.
+#[derive(Clone, Copy)]
+struct Options {
+    max_sessions: usize,
+    /// The tool scope layer's bound per principal (`None`: its default).
+    per_principal: Option<usize>,
+    /// The layer closes the sessions it forgets in rmcp.
+    close_forgotten: bool,
+    /// rmcp keeps its events in an [`Events`] store.
+    event_store: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            per_principal: None,
+            close_forgotten: false,
+            event_store: false,
+        }
+    }
+}
+
 struct Server {
     kit: Kit,
     url: String,
     metadata_url: String,
     calls: Arc<AtomicUsize>,
     audit: Arc<Audit>,
+    sessions: Arc<LocalSessionManager>,
+    events: Arc<Events>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -129,11 +204,11 @@ impl Drop for Server {
 const MAX_BODY: usize = 64 * 1024;
 
 async fn start(stack: Stack, dpop: bool) -> Server {
-    start_with(stack, dpop, DEFAULT_MAX_SESSIONS).await
+    start_with(stack, dpop, Options::default()).await
 }
 
-/// [`start`], the tool scope layer remembering at most `max_sessions`.
-async fn start_with(stack: Stack, dpop: bool, max_sessions: usize) -> Server {
+/// [`start`], with `options`.
+async fn start_with(stack: Stack, dpop: bool, options: Options) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let url = format!("{base}/mcp");
@@ -157,6 +232,12 @@ async fn start_with(stack: Stack, dpop: bool, max_sessions: usize) -> Server {
     let metadata_url = auth.metadata_url().to_owned();
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
+    let events = Arc::new(Events::default());
+    let mut sessions = LocalSessionManager::default();
+    if options.event_store {
+        sessions = sessions.with_event_store(events.clone());
+    }
+    let sessions = Arc::new(sessions);
     let mcp = StreamableHttpService::new(
         move || {
             Ok(Tools {
@@ -164,10 +245,19 @@ async fn start_with(stack: Stack, dpop: bool, max_sessions: usize) -> Server {
                 tool_router: Tools::tool_router(),
             })
         },
-        Arc::new(LocalSessionManager::default()),
+        sessions.clone(),
         StreamableHttpServerConfig::default(),
     );
-    let layer = scopes.layer().max_body(MAX_BODY).max_sessions(max_sessions);
+    let mut layer = scopes
+        .layer()
+        .max_body(MAX_BODY)
+        .max_sessions(options.max_sessions);
+    if let Some(bound) = options.per_principal {
+        layer = layer.max_sessions_per_principal(bound);
+    }
+    if options.close_forgotten {
+        layer = layer.close_forgotten(sessions.clone());
+    }
     // `/reference`: passport-axum's own refusal for `files:write`, to hold
     // the layer's challenge to it byte for byte.
     let reference = Router::new()
@@ -190,6 +280,8 @@ async fn start_with(stack: Stack, dpop: bool, max_sessions: usize) -> Server {
         metadata_url,
         calls,
         audit,
+        sessions,
+        events,
         task,
     }
 }
@@ -715,15 +807,26 @@ async fn a_session_the_layer_does_not_know_is_404_and_two_ids_are_400() {
     assert_eq!(server.calls.load(Ordering::SeqCst), 0);
 }
 
-#[tokio::test]
-async fn the_oldest_session_is_forgotten_when_the_layer_is_full() {
-    let server = start_with(Stack::Full, false, 1).await;
+/// A server with `options` and a session each of `agent-a` and then
+/// `agent-b` (both alice's, `files:read`).
+async fn two_sessions(options: Options) -> (Server, Session, Session) {
+    let server = start_with(Stack::Full, false, options).await;
     let a = Session::open(&server, client(&server, &["files:read"], false)).await;
     let b = Session::open(
         &server,
         client_of(&server, "agent-b", &["files:read"], false),
     )
     .await;
+    (server, a, b)
+}
+
+#[tokio::test]
+async fn the_oldest_session_is_forgotten_when_the_layer_is_full() {
+    let options = Options {
+        max_sessions: 1,
+        ..Options::default()
+    };
+    let (server, a, b) = two_sessions(options).await;
     assert_eq!(a.call("whoami", json!({})).await.status(), 404);
     let reply = jsonrpc_reply(b.call("whoami", json!({})).await).await;
     assert_eq!(reply["result"]["content"][0]["text"], "agent-b for alice");
@@ -731,4 +834,154 @@ async fn the_oldest_session_is_forgotten_when_the_layer_is_full() {
     let again = Session::open(&server, client(&server, &["files:read"], false)).await;
     let reply = jsonrpc_reply(again.call("whoami", json!({})).await).await;
     assert_eq!(reply["result"]["content"][0]["text"], "agent-a for alice");
+}
+
+#[tokio::test]
+async fn a_forgotten_session_is_closed_in_rmcp_when_the_layer_has_its_manager() {
+    for close_forgotten in [false, true] {
+        let options = Options {
+            max_sessions: 1,
+            close_forgotten,
+            ..Options::default()
+        };
+        let (server, a, b) = two_sessions(options).await;
+        let a_id = Arc::<str>::from(a.id.as_str());
+        assert_eq!(a.call("whoami", json!({})).await.status(), 404);
+        // forgotten by the layer; in rmcp it ends now, or at rmcp's idle timeout
+        assert_eq!(
+            server.sessions.has_session(&a_id).await.unwrap(),
+            !close_forgotten
+        );
+        let b_id = Arc::<str>::from(b.id.as_str());
+        assert!(server.sessions.has_session(&b_id).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn one_principal_cannot_hold_more_sessions_than_its_bound() {
+    // session 11's final review, finding 1: many agents of one principal
+    // (one per client it registers) filled the table for everyone
+    let options = Options {
+        per_principal: Some(2),
+        ..Options::default()
+    };
+    let server = start_with(Stack::Full, false, options).await;
+    let mut sessions = Vec::new();
+    for agent in ["agent-a", "agent-b", "agent-c"] {
+        let client = client_of(&server, agent, &["files:read"], false);
+        sessions.push(Session::open(&server, client).await);
+        // each agent's session is in use right after it opens
+        let reply = jsonrpc_reply(sessions.last().unwrap().call("whoami", json!({})).await).await;
+        assert_eq!(
+            reply["result"]["content"][0]["text"],
+            format!("{agent} for alice")
+        );
+    }
+    // alice's least recently used session made room for her third
+    assert_eq!(sessions[0].call("whoami", json!({})).await.status(), 404);
+    for session in &sessions[1..] {
+        assert_eq!(session.call("whoami", json!({})).await.status(), 200);
+    }
+}
+
+/// The event ids in an event stream's text.
+fn event_ids(stream: &str) -> Vec<String> {
+    stream
+        .lines()
+        .filter_map(|line| line.strip_prefix("id:"))
+        .map(|id| id.trim_start().to_owned())
+        .collect()
+}
+
+/// A GET that resumes an event stream after `last_event_id`, in `session`
+/// (`None`: MCP's stateless form, no session).
+async fn resume(
+    client: &PassportClient,
+    url: &str,
+    session: Option<&str>,
+    last_event_id: &str,
+) -> reqwest::Response {
+    let mut request = client
+        .http()
+        .get(url)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", last_event_id);
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    client.send(request).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_event_stream_resumes_only_for_the_agent_it_was_sent_to() {
+    // session 11's final review: with an event store, rmcp replays any
+    // stream by its event id alone, whichever session (or none) asks
+    let options = Options {
+        event_store: true,
+        ..Options::default()
+    };
+    let (server, a, b) = two_sessions(options).await;
+    let response = a.call("read_file", json!({"path": "secret"})).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("secret read by agent-a"), "{text}");
+    // the ids agent-a was sent are the store's ids, each with agent-a's tag
+    let sent = event_ids(&text);
+    assert!(!sent.is_empty(), "{text}");
+    let stored: Vec<String> = server
+        .events
+        .stored
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, id, _)| id.clone())
+        .collect();
+    for id in &sent {
+        let (raw, tag) = id.rsplit_once('.').unwrap();
+        assert!(stored.iter().any(|s| s == raw), "{raw} not in {stored:?}");
+        assert_eq!(tag.len(), 22);
+    }
+    let first = &sent[0];
+    let (first_raw, _) = first.rsplit_once('.').unwrap();
+    // agent-b, in its own session or in none, with agent-a's id tagged or
+    // bare: refused before rmcp replays anything
+    for session in [Some(b.id.as_str()), None] {
+        for id in [first.as_str(), first_raw] {
+            let response = resume(&b.client, &server.url, session, id).await;
+            assert_eq!(response.status(), 404, "{session:?} {id}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error_description"], "mcp_event_unknown");
+        }
+    }
+    let refused = server.audit.take().pop().unwrap();
+    assert_eq!(refused.error.as_deref(), Some("mcp_event_unknown"));
+    assert_eq!(refused.links.last().unwrap().agent_id, "agent-b");
+    // agent-a itself, without the tag
+    let response = resume(&a.client, &server.url, Some(&a.id), first_raw).await;
+    assert_eq!(response.status(), 404);
+    assert!(server.events.replays.lock().unwrap().is_empty());
+    // two Last-Event-ID headers
+    let twice = a
+        .client
+        .http()
+        .get(&server.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &a.id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("last-event-id", first.as_str())
+        .header("last-event-id", first.as_str());
+    assert_eq!(a.client.send(twice).await.unwrap().status(), 400);
+    assert!(server.events.replays.lock().unwrap().is_empty());
+    // agent-a, with the id as it was sent: rmcp replays from the bare id,
+    // and the replayed events' ids are tagged for agent-a too
+    let response = resume(&a.client, &server.url, Some(&a.id), first).await;
+    assert_eq!(response.status(), 200);
+    let replayed = response.text().await.unwrap();
+    assert_eq!(
+        *server.events.replays.lock().unwrap(),
+        [first_raw.to_owned()]
+    );
+    assert_eq!(event_ids(&replayed), sent[1..], "{replayed}");
 }
