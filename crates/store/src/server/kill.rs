@@ -247,9 +247,12 @@ fn switches() -> String {
 /// (a parent that is also the actor passport) do not multiply the walk;
 /// it stops at 64 links (a bound against a cyclic row). A delegation chain
 /// is never longer than a bundle, `MAX_BUNDLE_LINKS` (32), the server's
-/// `max_depth` cap; a chain of actor passports (each minted for the one
-/// before) may be longer, but keeps one agent: the candidate's own, which
-/// rank 0 checks at any length.
+/// `max_depth` cap. A chain of actor passports (each minted for the one
+/// before) may be longer than the walk, and a switch engaged for a
+/// passport beyond it is not seen here; that passport's engagement
+/// revoked it and, by the unbounded cascade, every passport below it, and
+/// a child of a revoked actor passport is refused (`actor_revoked`), so
+/// the walk is a pre-check, not the guard.
 const ENGAGED_FOR: &str = "WITH RECURSIVE up(jti, parent_jti, actor_jti, depth) AS ( \
        SELECT jti, parent_jti, actor_jti, 0 FROM registry \
          WHERE jti = CAST($1 AS TEXT) OR jti = CAST($2 AS TEXT) \
