@@ -73,6 +73,7 @@ pub mod form;
 pub mod fuzzing;
 mod governance;
 mod grant;
+mod key_reloads;
 mod keys;
 mod lru;
 pub mod metadata;

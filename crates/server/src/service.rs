@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use passport_claims::{Clock, ScopeSet, SystemClock};
@@ -20,6 +20,7 @@ use crate::client_metadata::{ClientMetadataFetcher, Resolver, SystemResolver};
 use crate::endpoints::clients::ClientSettings;
 use crate::governance::policy::PolicyHandle;
 pub use crate::governance::policy::{DEFAULT_POLICY_RELOAD_INTERVAL, PolicyError, PolicyStatus};
+use crate::key_reloads::{FORCED_RELOAD_SPACING, KeyReloads};
 use crate::keys::{KEY_RELOAD_INTERVAL, KeySet, KeySetConfig, ScheduledKey};
 use crate::metadata::{Issuer, MetadataError};
 use crate::rate_limit::{RateLimit, RateLimiter};
@@ -495,8 +496,7 @@ impl ServerBuilder {
                 clock: self.clock,
                 keys: RwLock::new(Arc::new(keys)),
                 next_key_reload: AtomicI64::new(now.saturating_add(KEY_RELOAD_INTERVAL)),
-                last_forced_reload: AtomicI64::new(i64::MIN),
-                keys_stale: AtomicBool::new(false),
+                key_reloads: KeyReloads::default(),
                 active: ActiveCache::default(),
                 epoch: EpochGate::default(),
                 dpop,
@@ -548,11 +548,9 @@ pub(crate) struct Inner {
     keys: RwLock<Arc<KeySet>>,
     /// When the keys are read again (Unix seconds).
     next_key_reload: AtomicI64,
-    /// The last reload an unknown `kid` caused (at most one a second).
-    last_forced_reload: AtomicI64,
-    /// Whether the last reload of the keys failed: the keys in memory may
-    /// lack one the database has.
-    keys_stale: AtomicBool,
+    /// The reloads of the keys, one at a time (every swap of `keys` is
+    /// made by one).
+    key_reloads: KeyReloads,
     /// Status indices taken from the database by blocks.
     pub(crate) status_pool: StatusPool,
     /// Passports introspection found active, per revocation epoch.
@@ -675,7 +673,7 @@ impl Server {
     pub async fn rotate_signing_key(&self) -> Result<ScheduledKey, ServerError> {
         let scheduled =
             crate::keys::rotate_signing_key(&self.inner.db, self.inner.clock.now()).await?;
-        self.reload_keys().await?;
+        self.inner.key_reloads.in_turn(self.reload_keys()).await?;
         Ok(scheduled)
     }
 
@@ -691,8 +689,10 @@ impl Server {
     }
 
     /// Reads the database's keys again (promoting a next key whose time
-    /// has come) and swaps in a new key set if they changed.
-    pub(crate) async fn reload_keys(&self) -> Result<(), ServerError> {
+    /// has come) and swaps in a new key set if they changed. Only run
+    /// through `key_reloads` (one at a time: an older read never
+    /// overwrites a newer one's keys).
+    async fn reload_keys(&self) -> Result<(), ServerError> {
         let inner = &self.inner;
         let now = inner.clock.now();
         let records = crate::keys::load(&inner.db, now).await?;
@@ -714,49 +714,61 @@ impl Server {
         Ok(())
     }
 
-    /// Reloads the keys if [`KEY_RELOAD_INTERVAL`] has passed since the last
-    /// time (one request does it; the others go on with the keys they
-    /// have), or, with `unknown_kid`, at most once a second. A failure is
-    /// logged; the keys in memory stay in use.
-    pub(crate) async fn reload_keys_if_due(&self, unknown_kid: bool) {
-        let _ = self.reload_keys_when_due(unknown_kid).await;
-    }
-
-    /// [`Server::reload_keys_if_due`], for a caller that must know whether
-    /// the keys are current: `false` when the reload was due and failed, or
-    /// was not due and the last one failed (the keys in memory may lack
-    /// one the database has).
-    pub(crate) async fn reload_keys_when_due(&self, unknown_kid: bool) -> bool {
+    /// Reloads the keys if [`KEY_RELOAD_INTERVAL`] has passed since the
+    /// last reload (one request does it; the others go on with the keys
+    /// they have). Never waits: while another reload runs it skips. A
+    /// failure is logged; the keys in memory stay in use.
+    pub(crate) async fn reload_keys_if_due(&self) {
         let inner = &self.inner;
         let now = inner.clock.now();
-        let (slot, next) = if unknown_kid {
-            (&inner.last_forced_reload, now)
-        } else {
-            (
-                &inner.next_key_reload,
-                now.saturating_add(KEY_RELOAD_INTERVAL),
-            )
-        };
-        let due = slot.load(Ordering::Relaxed);
-        let is_due = if unknown_kid { due < now } else { due <= now };
-        if !is_due
-            || slot
-                .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return !inner.keys_stale.load(Ordering::Relaxed);
+        if inner.next_key_reload.load(Ordering::Relaxed) > now {
+            return;
         }
-        if unknown_kid {
-            inner
-                .next_key_reload
-                .store(now.saturating_add(KEY_RELOAD_INTERVAL), Ordering::Relaxed);
-        }
+        // checked again once the turn is taken: another may have just
+        // reloaded
+        let due = || inner.next_key_reload.load(Ordering::Relaxed) <= now;
+        let _ = inner
+            .key_reloads
+            .unless_running(due, self.reload_keys_logged())
+            .await;
+    }
+
+    /// For a caller that met a `kid` it does not know (a key another
+    /// instance may just have promoted): whether the keys were read by a
+    /// reload that *began after this call* — never a reload already
+    /// running or just finished, which may predate the promotion. `false`
+    /// when that read failed (the keys in memory may lack one the database
+    /// has): the caller cannot tell and answers 503.
+    ///
+    /// The caller waits for the running reload, then for the next, which
+    /// it runs or shares with every caller that queued meanwhile: one key
+    /// read at a time. Forced reloads still begin at least
+    /// [`FORCED_RELOAD_SPACING`] (1 s) apart, so tokens with made-up
+    /// `kid`s cannot turn each request into a database read; but the
+    /// caller waits for its turn rather than taking an older read. The
+    /// price is latency, not correctness: under such a flood, or within a
+    /// second of another forced reload, the caller waits up to a second
+    /// (within the request's deadline).
+    pub(crate) async fn reload_keys_for_unknown_kid(&self) -> bool {
+        self.inner
+            .key_reloads
+            .current(FORCED_RELOAD_SPACING, self.reload_keys_logged())
+            .await
+    }
+
+    /// [`Server::reload_keys`], its failure logged, and the next periodic
+    /// reload scheduled.
+    async fn reload_keys_logged(&self) -> Result<(), ServerError> {
+        let inner = &self.inner;
+        inner.next_key_reload.store(
+            inner.clock.now().saturating_add(KEY_RELOAD_INTERVAL),
+            Ordering::Relaxed,
+        );
         let reloaded = self.reload_keys().await;
         if let Err(e) = &reloaded {
             tracing::warn!(error = %e, "the signing keys could not be reloaded");
         }
-        inner.keys_stale.store(reloaded.is_err(), Ordering::Relaxed);
-        reloaded.is_ok()
+        reloaded
     }
 
     /// The policy in force: its file, version, when it was loaded, and why

@@ -16,7 +16,7 @@ pub(super) async fn verified(
     server: &Server,
     token: &str,
 ) -> Result<Option<(VerifiedPassport, Vec<String>)>, OAuthError> {
-    server.reload_keys_if_due(false).await;
+    server.reload_keys_if_due().await;
     let Ok(bundle) = UnverifiedBundle::parse(token) else {
         return Ok(None);
     };
@@ -36,7 +36,7 @@ pub(super) async fn verified(
     };
     let outcome = match verify(&server.keys()) {
         Err(e) if e.code() == "unknown_kid" => {
-            if !server.reload_keys_when_due(true).await {
+            if !server.reload_keys_for_unknown_kid().await {
                 return Err(unavailable("the signing keys could not be read"));
             }
             verify(&server.keys())

@@ -74,7 +74,7 @@ pub(super) async fn metadata(State(server): State<Server>) -> Response {
 /// The JWK Set of the instance's key set: built when the keys last
 /// changed, not at each request.
 pub(super) async fn jwks(State(server): State<Server>) -> Response {
-    server.reload_keys_if_due(false).await;
+    server.reload_keys_if_due().await;
     json_response(
         &server.keys().jwks,
         &format!("public, max-age={}", crate::keys::JWKS_MAX_AGE),
@@ -89,7 +89,7 @@ pub(super) async fn jwks(State(server): State<Server>) -> Response {
 /// A revocation shows on the next fetch from any instance.
 pub(super) async fn status_list(State(server): State<Server>) -> Response {
     // signed with the current key, never one retired (and unpublished) since
-    server.reload_keys_if_due(false).await;
+    server.reload_keys_if_due().await;
     match served_status_list(&server).await {
         Ok(token) => {
             let ttl = server.inner.status_ttl;

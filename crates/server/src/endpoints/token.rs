@@ -271,7 +271,7 @@ pub(super) async fn mint_admitted(
 ) -> Result<Value, OAuthError> {
     let inner = &server.inner;
     let parent_jti = candidate.parent_jti.clone();
-    server.reload_keys_if_due(false).await;
+    server.reload_keys_if_due().await;
     // an index from the blocks taken before: no write of its own
     let index = inner
         .status_pool

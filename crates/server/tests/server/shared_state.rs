@@ -222,3 +222,60 @@ async fn a_rotated_key_is_published_before_it_signs_and_the_retired_one_until_it
     assert_eq!(a.jwks_kids().await, vec![next.kid.clone()]);
     assert_eq!(b.jwks_kids().await, vec![next.kid.clone()]);
 }
+
+/// `bundle`'s claims signed again by a key no instance has, under a `kid`
+/// none knows: verifying it makes an instance read its keys again.
+fn under_an_unknown_key(bundle: &str) -> String {
+    let mut parts = bundle.split('.');
+    let header: Value =
+        serde_json::from_slice(&passport_jose::b64::decode(parts.next().unwrap()).unwrap())
+            .unwrap();
+    let payload = passport_jose::b64::decode(parts.next().unwrap()).unwrap();
+    let header = serde_json::json!({"alg": "EdDSA", "kid": "made-up", "typ": header["typ"]});
+    let Value::Object(header) = header else {
+        unreachable!()
+    };
+    passport_jose::SigningKey::generate(passport_jose::Algorithm::EdDSA)
+        .unwrap()
+        .sign_compact_with_header(&header, &payload)
+        .unwrap()
+}
+
+/// Review S12: an instance that read its keys a moment before another
+/// instance promoted a new one, then is asked to revoke a passport signed
+/// by that key, reads its keys again before it answers — and revokes.
+/// Before, an unknown `kid` reloaded at most once a second and a caller
+/// within that second (or while a reload ran) took the keys in memory as
+/// current: the `kid` stayed unknown, the passport "not ours", and
+/// `/revoke` answered 200 having revoked nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_right_after_a_key_reload_sees_the_key_another_instance_promoted_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(wall_clock()));
+    let (a, b) = pair(&dir, &clock).await;
+    let owner = a.workload_of("alice", "files:*").await;
+    let caller = a.workload_of("tool", "introspect").await;
+    // A meets an unknown `kid` and reads its keys: not a passport of ours
+    let made_up = under_an_unknown_key(&a.mint(&owner, "files:read").await);
+    a.revoke(&owner, &made_up).await;
+    // in the same second a new key is added and promoted, and B (its
+    // keys read since) signs with it; A has not read the keys since
+    let next = b.server.rotate_signing_key().await.unwrap();
+    b.server
+        .database()
+        .promote_next_key(next.signs_from)
+        .await
+        .unwrap();
+    b.revoke(&owner, &made_up).await;
+    let passport = b.mint(&owner, "files:read").await;
+    assert_eq!(kid_of(&passport), next.kid);
+    assert_ne!(a.server.kid(), next.kid);
+    // A is asked to revoke it: it must read the keys again, and revoke
+    a.revoke(&owner, &passport).await;
+    assert!(
+        !b.active(&caller, &passport).await,
+        "A's /revoke answered 200 and revoked nothing"
+    );
+    assert!(!a.active(&caller, &passport).await);
+    assert_eq!(a.server.kid(), next.kid);
+}

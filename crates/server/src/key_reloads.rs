@@ -1,0 +1,253 @@
+//! The reloads of the signing keys, one at a time.
+//!
+//! Another instance on the database may promote a key at any moment, so a
+//! passport whose `kid` this instance does not know may be its own. A
+//! caller that must tell (`/revoke`, `/introspect`, the token exchange)
+//! takes the outcome of a reload that *began after it asked*: a reload
+//! already running, or one that just finished, may have read the keys
+//! before the promotion, and its answer would make `/revoke` answer 200
+//! having revoked nothing (RFC 7009 §2.2.1). It waits for the running
+//! reload, then runs the next one — or takes the outcome of the next one
+//! another waiter ran: the callers that queue while one reload runs share
+//! the next, so at most one key read runs at a time whatever the number of
+//! callers.
+//!
+//! Forced reloads also begin at least [`FORCED_RELOAD_SPACING`] apart (the
+//! bound of before: tokens with made-up `kid`s cannot turn each request
+//! into a database read), but the caller *waits* for its turn rather than
+//! being answered from an older read. The periodic reload never waits: it
+//! skips while another runs.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The least time between the starts of two reloads forced by unknown
+/// `kid`s (monotonic time, not the server's clock).
+pub(crate) const FORCED_RELOAD_SPACING: Duration = Duration::from_secs(1);
+
+/// The instance's key reloads: numbered, one at a time, the newest
+/// outcome kept for the callers that queued behind it.
+#[derive(Debug, Default)]
+pub(crate) struct KeyReloads {
+    /// Reloads begun so far; a reload's number is this count once begun.
+    begun: AtomicU64,
+    /// The newest finished reload: its number and whether it succeeded.
+    finished: Mutex<(u64, bool)>,
+    /// Held while a reload runs, and while a forced one waits for its
+    /// turn; it keeps when the last forced one began.
+    running: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl KeyReloads {
+    /// Whether a reload begun after this call read the keys (`false`: it
+    /// failed, the keys in memory may lack one the database has). Runs
+    /// `reload` itself, at least `spacing` after the last forced reload
+    /// began, unless another waiter's began after this call meanwhile.
+    pub(crate) async fn current<E>(
+        &self,
+        spacing: Duration,
+        reload: impl Future<Output = Result<(), E>>,
+    ) -> bool {
+        let arrived = self.begun.load(Ordering::SeqCst);
+        let mut last_forced = self.running.lock().await;
+        if let Some(succeeded) = self.finished_after(arrived) {
+            return succeeded;
+        }
+        if let Some(turn) = last_forced.and_then(|last| last.checked_add(spacing)) {
+            tokio::time::sleep_until(turn).await;
+        }
+        *last_forced = Some(Instant::now());
+        self.run(reload).await.is_ok()
+    }
+
+    /// Runs `reload` if no reload is running and `due()` (asked once the
+    /// turn is taken); `None` otherwise, at once.
+    pub(crate) async fn unless_running<E>(
+        &self,
+        due: impl FnOnce() -> bool,
+        reload: impl Future<Output = Result<(), E>>,
+    ) -> Option<Result<(), E>> {
+        let Ok(_running) = self.running.try_lock() else {
+            return None;
+        };
+        if !due() {
+            return None;
+        }
+        Some(self.run(reload).await)
+    }
+
+    /// Runs `reload` after the running one, whatever the spacing (a
+    /// rotation on this instance).
+    pub(crate) async fn in_turn<E>(
+        &self,
+        reload: impl Future<Output = Result<(), E>>,
+    ) -> Result<(), E> {
+        let _running = self.running.lock().await;
+        self.run(reload).await
+    }
+
+    /// `reload`, numbered and its outcome recorded; the caller holds
+    /// `running`.
+    async fn run<E>(&self, reload: impl Future<Output = Result<(), E>>) -> Result<(), E> {
+        let number = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        let outcome = reload.await;
+        let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+        if number > finished.0 {
+            *finished = (number, outcome.is_ok());
+        }
+        outcome
+    }
+
+    /// The outcome of the newest finished reload if it began after
+    /// `arrived` reloads had.
+    fn finished_after(&self, arrived: u64) -> Option<bool> {
+        let (number, succeeded) = *self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+        (number > arrived).then_some(succeeded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tokio::sync::oneshot;
+
+    use super::KeyReloads;
+
+    /// Polls `future` once: it has asked, and has not been answered.
+    async fn asks<F: std::future::Future + Unpin>(future: &mut F) {
+        tokio::select! {
+            biased;
+            _ = future => panic!("answered while a reload that began before it ran"),
+            () = std::future::ready(()) => {}
+        }
+    }
+
+    /// A reload that counts itself in `runs` and ends with `succeeded`.
+    async fn counted(runs: &AtomicUsize, succeeded: bool) -> Result<(), ()> {
+        runs.fetch_add(1, Ordering::SeqCst);
+        if succeeded { Ok(()) } else { Err(()) }
+    }
+
+    /// A reload begun before a caller asked (it may have read the keys
+    /// before another instance promoted one) does not answer it: the
+    /// caller waits, then runs its own, whose failure is its answer.
+    #[tokio::test]
+    async fn a_reload_begun_before_the_caller_asked_does_not_answer_it() {
+        let reloads = Arc::new(KeyReloads::default());
+        let (started, is_started) = oneshot::channel();
+        let (release, released) = oneshot::channel::<()>();
+        let first = tokio::spawn({
+            let reloads = Arc::clone(&reloads);
+            async move {
+                let reload = async {
+                    started.send(()).unwrap();
+                    released.await.unwrap();
+                    Ok::<(), ()>(())
+                };
+                reloads.current(Duration::ZERO, reload).await
+            }
+        });
+        is_started.await.unwrap();
+        let runs = AtomicUsize::new(0);
+        let mut second = Box::pin(reloads.current(Duration::ZERO, counted(&runs, false)));
+        asks(&mut second).await;
+        release.send(()).unwrap();
+        assert!(first.await.unwrap());
+        // the first reload succeeded, but began too early: the second
+        // caller's own read failed, so the keys may not be current
+        assert!(!second.await);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    /// The callers that queue while a reload runs share the next one: one
+    /// read for all, each answered by its outcome.
+    #[tokio::test]
+    async fn callers_queued_behind_a_reload_share_the_next_one() {
+        let reloads = Arc::new(KeyReloads::default());
+        let (started, is_started) = oneshot::channel();
+        let (release, released) = oneshot::channel::<()>();
+        let first = tokio::spawn({
+            let reloads = Arc::clone(&reloads);
+            async move {
+                let reload = async {
+                    started.send(()).unwrap();
+                    released.await.unwrap();
+                    Ok::<(), ()>(())
+                };
+                reloads.current(Duration::ZERO, reload).await
+            }
+        });
+        is_started.await.unwrap();
+        let runs = AtomicUsize::new(0);
+        let mut callers: Vec<_> = (0..3)
+            .map(|_| Box::pin(reloads.current(Duration::ZERO, counted(&runs, false))))
+            .collect();
+        for caller in &mut callers {
+            asks(caller).await;
+        }
+        release.send(()).unwrap();
+        assert!(first.await.unwrap());
+        for caller in callers {
+            assert!(!caller.await, "a failed read answered as current");
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // a caller arriving after that read runs one more
+        assert!(reloads.current(Duration::ZERO, counted(&runs, true)).await);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    /// Forced reloads begin at least the spacing apart: the caller waits
+    /// for its turn, then reads.
+    #[tokio::test]
+    async fn forced_reloads_begin_the_spacing_apart() {
+        let reloads = KeyReloads::default();
+        let runs = AtomicUsize::new(0);
+        let spacing = Duration::from_millis(200);
+        let start = tokio::time::Instant::now();
+        assert!(reloads.current(spacing, counted(&runs, true)).await);
+        assert!(reloads.current(spacing, counted(&runs, true)).await);
+        assert!(start.elapsed() >= spacing);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    /// The periodic reload never waits: while another runs it skips, and
+    /// it reads only when still due once its turn is taken.
+    #[tokio::test]
+    async fn the_periodic_reload_skips_while_another_runs() {
+        let reloads = Arc::new(KeyReloads::default());
+        let (started, is_started) = oneshot::channel();
+        let (release, released) = oneshot::channel::<()>();
+        let first = tokio::spawn({
+            let reloads = Arc::clone(&reloads);
+            async move {
+                let reload = async {
+                    started.send(()).unwrap();
+                    released.await.unwrap();
+                    Ok::<(), ()>(())
+                };
+                reloads.in_turn(reload).await
+            }
+        });
+        is_started.await.unwrap();
+        let runs = AtomicUsize::new(0);
+        let skipped = reloads.unless_running(|| true, counted(&runs, true)).await;
+        assert!(skipped.is_none());
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let not_due = reloads.unless_running(|| false, counted(&runs, true)).await;
+        assert!(not_due.is_none());
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        let due = reloads.unless_running(|| true, counted(&runs, true)).await;
+        assert_eq!(due, Some(Ok(())));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+}
