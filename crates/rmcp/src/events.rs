@@ -42,9 +42,13 @@ impl std::fmt::Debug for EventIds {
 impl EventIds {
     /// A fresh random key.
     pub(crate) fn new() -> EventIds {
-        EventIds {
-            key: hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new()).ok(),
+        let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new()).ok();
+        if key.is_none() {
+            tracing::error!(
+                "no key could be drawn for MCP event ids: no event stream can be resumed through this layer"
+            );
         }
+        EventIds { key }
     }
 
     fn mac(&self, owner: &[u8], id: &[u8]) -> Option<hmac::Tag> {
@@ -102,7 +106,11 @@ enum Line {
 /// Tags the `id:` fields of an SSE stream (the WHATWG event stream format:
 /// lines end in CR LF, LF or CR; a field is `name:value`, with one space
 /// after the colon dropped), frame by frame: a line split across frames is
-/// held back only while it may be an `id:` line.
+/// held back only while it may be an `id:` line. Such a line still open
+/// when the stream ends is not sent: an SSE client discards an
+/// unterminated last line anyway. An id that begins with a space after
+/// the dropped one cannot be resumed (HTTP trims the header value, and the
+/// tag no longer matches): refused, never widened; rmcp's ids have none.
 pub(crate) struct Rewriter {
     ids: EventIds,
     owner: Vec<u8>,
@@ -272,6 +280,16 @@ mod tests {
         let out = rewrite(&ids, &a, &["id: 1\n\n"]);
         assert_eq!(out, "id: 1\n\n");
         assert_eq!(ids.untagged(&a, "1"), None);
+    }
+
+    #[test]
+    fn an_unterminated_last_line_that_may_be_an_id_is_not_sent() {
+        let ids = EventIds::new();
+        let a = owner("agent-a");
+        assert_eq!(rewrite(&ids, &a, &["data: 1\n\nid: 5"]), "data: 1\n\n");
+        assert_eq!(rewrite(&ids, &a, &["data: 1\n\ni"]), "data: 1\n\n");
+        // any other line goes out as it comes
+        assert_eq!(rewrite(&ids, &a, &["data: 1\n\nda"]), "data: 1\n\nda");
     }
 
     #[test]

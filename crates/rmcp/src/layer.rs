@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::FromRequestParts;
@@ -80,12 +81,16 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///   [`ToolScopeLayer::max_sessions`] sessions in all,
 ///   [`ToolScopeLayer::max_sessions_per_principal`] per principal and
 ///   [`crate::MAX_SESSIONS_PER_AGENT`] per agent; each bound forgets the
-///   session used least recently within it. A forgotten session gets the
-///   404, and rmcp closes it when the layer was given its session manager
+///   session used least recently within it (a request naming a session
+///   uses it, and so does an open event stream of the session, frame by
+///   frame). A forgotten session gets the 404, and rmcp closes it when the
+///   layer was given its session manager
 ///   ([`ToolScopeLayer::close_forgotten`]);
 /// - every event id the layer passes on in an event stream
 ///   (`text/event-stream`) is tagged for the agent it is sent to (an
-///   HMAC under a key of the layer's own), and a `Last-Event-ID` that
+///   HMAC under a key of the layer's own) — but in the answer that opens a
+///   session, whose only id is rmcp's own priming `"0"` and which has
+///   nothing to resume — and a `Last-Event-ID` that
 ///   does not carry the asking agent's tag is answered 404
 ///   `mcp_event_unknown` before rmcp replays anything: with an
 ///   `EventStore`, rmcp would replay any stream by its event id alone.
@@ -310,27 +315,29 @@ where
             }
             let ending = parts.method == Method::DELETE;
             let response = inner.call(Request::from_parts(parts, body)).await?;
-            let mut forgotten = Vec::new();
-            match session {
-                Some(id) if ending && response.status().is_success() => sessions.ended(&id),
-                Some(_) => {}
-                None => {
-                    if let Some(id) = response
-                        .headers()
-                        .get(SESSION_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .filter(|_| response.status().is_success())
-                    {
-                        forgotten = sessions.opened(id, owner.clone());
+            let stream = match session {
+                Some(id) if ending && response.status().is_success() => {
+                    sessions.ended(&id);
+                    EventStream::InSession(sessions, id)
+                }
+                Some(id) => EventStream::InSession(sessions, id),
+                None => match response
+                    .headers()
+                    .get(SESSION_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|_| response.status().is_success())
+                {
+                    Some(id) => {
+                        let forgotten = sessions.opened(id, owner.clone());
+                        if let Some(close) = close {
+                            close_in_background(close, forgotten);
+                        }
+                        EventStream::OpensSession
                     }
-                }
-            }
-            if let Some(close) = &close {
-                for id in forgotten {
-                    close(id).await;
-                }
-            }
-            Ok(tag_event_ids(response, &events, &owner))
+                    None => EventStream::Sessionless,
+                },
+            };
+            Ok(tag_event_ids(response, &events, owner, stream))
         })
     }
 }
@@ -395,12 +402,57 @@ fn untag_last_event_id(
     Ok(())
 }
 
+/// Closes the forgotten sessions in rmcp, in a task of their own: not in
+/// the request that made room (an agent's `initialize` would wait on
+/// another's session, and stop closing if its client went away).
+fn close_in_background(close: Close, forgotten: Vec<Arc<str>>) {
+    if forgotten.is_empty() {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                for id in forgotten {
+                    close(id).await;
+                }
+            });
+        }
+        // rmcp's service runs on tokio: not reached.
+        Err(_) => tracing::warn!(
+            sessions = forgotten.len(),
+            "no tokio runtime to close forgotten MCP sessions: rmcp's idle timeout will"
+        ),
+    }
+}
+
+/// How often, at most, an open event stream marks its session as used.
+const STREAM_USE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What an answer's event stream belongs to.
+enum EventStream {
+    /// A session the request named: each frame that passes (events, and
+    /// rmcp's keep-alives) marks it as used, at most every
+    /// [`STREAM_USE_INTERVAL`], so a session with an open stream is not
+    /// the least recently used.
+    InSession(Arc<Sessions>, String),
+    /// The answer that opens a session (`initialize`): its ids are rmcp's
+    /// own (`"0"`, a priming event), not an event store's, and the same
+    /// string may name another agent's event in the store. Nothing in it
+    /// needs resuming: its ids pass untagged, so a resume from one is
+    /// refused.
+    OpensSession,
+    /// MCP's stateless form: no session.
+    Sessionless,
+}
+
 /// rmcp's answer, with every event id of an event stream tagged for
-/// `owner`.
+/// `owner` (but in the answer that opens a session: see
+/// [`EventStream::OpensSession`]).
 fn tag_event_ids<RB>(
     response: Response<RB>,
     events: &EventIds,
-    owner: &Owner,
+    owner: Owner,
+    stream: EventStream,
 ) -> axum::response::Response
 where
     RB: HttpBody<Data = Bytes> + Send + 'static,
@@ -412,14 +464,23 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"));
-    if !is_stream {
+    if !is_stream || matches!(stream, EventStream::OpensSession) {
         return response.map(Body::new);
     }
     let (mut parts, body) = response.into_parts();
     // the tags lengthen the body
     parts.headers.remove(CONTENT_LENGTH);
-    let mut rewriter = events.rewriter(owner);
-    let body = body.map_frame(move |frame| frame.map_data(|data| rewriter.feed(&data)));
+    let mut rewriter = events.rewriter(&owner);
+    let mut used = Instant::now();
+    let body = body.map_frame(move |frame| {
+        if let EventStream::InSession(sessions, id) = &stream
+            && used.elapsed() >= STREAM_USE_INTERVAL
+        {
+            used = Instant::now();
+            sessions.belongs_to(id, &owner);
+        }
+        frame.map_data(|data| rewriter.feed(&data))
+    });
     Response::from_parts(parts, Body::new(body))
 }
 

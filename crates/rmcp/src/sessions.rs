@@ -377,6 +377,24 @@ mod tests {
     }
 
     #[test]
+    fn each_bound_forgets_its_least_recently_used_session() {
+        // per principal: alice's first session is in use, her second idle
+        let sessions = Sessions::new(10, 2);
+        sessions.opened("a1", owner("agent-a"));
+        sessions.opened("b1", owner("agent-b"));
+        assert!(sessions.belongs_to("a1", &owner("agent-a")));
+        assert_eq!(ids(sessions.opened("c1", owner("agent-c"))), ["b1"]);
+        // per agent: the same, within one agent's sessions
+        let sessions = Sessions::new(10 * MAX_SESSIONS_PER_AGENT, 10 * MAX_SESSIONS_PER_AGENT);
+        for n in 0..MAX_SESSIONS_PER_AGENT {
+            sessions.opened(&format!("s{n}"), owner("a"));
+        }
+        assert!(sessions.belongs_to("s0", &owner("a")));
+        assert_eq!(ids(sessions.opened("next", owner("a"))), ["s1"]);
+        assert!(sessions.belongs_to("s0", &owner("a")));
+    }
+
+    #[test]
     fn bounds_never_exceed_the_table() {
         let sessions = Sessions::new(0, 0);
         assert_eq!((sessions.max(), sessions.per_principal()), (1, 1));

@@ -133,8 +133,9 @@ impl EventStore for Events {
         event: &ServerSseMessage,
     ) -> Result<String, EventStoreError> {
         let mut stored = self.stored.lock().unwrap();
-        // guessable on purpose: the layer must not rely on ids being secret
-        let id = format!("event-{}", stored.len());
+        // guessable on purpose, counted from 0: the layer must not rely on
+        // ids being secret, nor on their differing from rmcp's own
+        let id = stored.len().to_string();
         let mut event = event.clone();
         event.event_id = Some(id.clone());
         stored.push((stream_id.to_owned(), id.clone(), event));
@@ -171,6 +172,8 @@ struct Options {
     close_forgotten: bool,
     /// rmcp keeps its events in an [`Events`] store.
     event_store: bool,
+    /// rmcp's keep-alive on open event streams (`None`: its default).
+    keep_alive: Option<Duration>,
 }
 
 impl Default for Options {
@@ -180,6 +183,7 @@ impl Default for Options {
             per_principal: None,
             close_forgotten: false,
             event_store: false,
+            keep_alive: None,
         }
     }
 }
@@ -238,6 +242,10 @@ async fn start_with(stack: Stack, dpop: bool, options: Options) -> Server {
         sessions = sessions.with_event_store(events.clone());
     }
     let sessions = Arc::new(sessions);
+    let mut config = StreamableHttpServerConfig::default();
+    if let Some(keep_alive) = options.keep_alive {
+        config.sse_keep_alive = Some(keep_alive);
+    }
     let mcp = StreamableHttpService::new(
         move || {
             Ok(Tools {
@@ -246,7 +254,7 @@ async fn start_with(stack: Stack, dpop: bool, options: Options) -> Server {
             })
         },
         sessions.clone(),
-        StreamableHttpServerConfig::default(),
+        config,
     );
     let mut layer = scopes
         .layer()
@@ -321,6 +329,11 @@ struct Session {
 
 impl Session {
     async fn open(server: &Server, client: PassportClient) -> Session {
+        Session::open_answered(server, client).await.0
+    }
+
+    /// [`Session::open`], and the text of rmcp's answer to `initialize`.
+    async fn open_answered(server: &Server, client: PassportClient) -> (Session, String) {
         let mut session = Session {
             client,
             url: server.url.clone(),
@@ -337,10 +350,26 @@ impl Session {
             .to_str()
             .unwrap()
             .to_owned();
-        let _ = jsonrpc_reply(response).await;
+        let answer = response.text().await.unwrap();
+        let _ = jsonrpc_in(&answer);
         let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         assert_eq!(session.post(initialized.to_string()).await.status(), 202);
-        session
+        (session, answer)
+    }
+
+    /// A GET that opens the session's event stream, with `headers` too.
+    async fn listen(&self, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self
+            .client
+            .http()
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-11-25");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.client.send(request).await.unwrap()
     }
 
     async fn post(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
@@ -370,8 +399,12 @@ impl Session {
 /// carries it).
 async fn jsonrpc_reply(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), 200);
-    let text = response.text().await.unwrap();
-    if let Ok(value) = serde_json::from_str::<Value>(&text) {
+    jsonrpc_in(&response.text().await.unwrap())
+}
+
+/// The JSON-RPC response in an answer's text (JSON, or an SSE event).
+fn jsonrpc_in(text: &str) -> Value {
+    if let Ok(value) = serde_json::from_str::<Value>(text) {
         return value;
     }
     text.lines()
@@ -847,14 +880,53 @@ async fn a_forgotten_session_is_closed_in_rmcp_when_the_layer_has_its_manager() 
         let (server, a, b) = two_sessions(options).await;
         let a_id = Arc::<str>::from(a.id.as_str());
         assert_eq!(a.call("whoami", json!({})).await.status(), 404);
-        // forgotten by the layer; in rmcp it ends now, or at rmcp's idle timeout
-        assert_eq!(
-            server.sessions.has_session(&a_id).await.unwrap(),
-            !close_forgotten
-        );
+        // forgotten by the layer; in rmcp it ends soon (a task of its
+        // own), or at rmcp's idle timeout
+        let mut closed = false;
+        for _ in 0..50 {
+            closed = !server.sessions.has_session(&a_id).await.unwrap();
+            if closed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(closed, close_forgotten);
         let b_id = Arc::<str>::from(b.id.as_str());
         assert!(server.sessions.has_session(&b_id).await.unwrap());
     }
+}
+
+#[tokio::test]
+async fn a_session_with_an_open_event_stream_is_in_use() {
+    // session 12's review, M3: a session's last use was the request that
+    // opened its event stream, however long the stream stayed open
+    let options = Options {
+        max_sessions: 2,
+        keep_alive: Some(Duration::from_millis(100)),
+        ..Options::default()
+    };
+    let server = start_with(Stack::Full, false, options).await;
+    let a = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let mut stream = a.listen(&[]).await;
+    assert_eq!(stream.status(), 200);
+    let listening = tokio::spawn(async move { while let Ok(Some(_)) = stream.chunk().await {} });
+    let b = Session::open(
+        &server,
+        client_of(&server, "agent-b", &["files:read"], false),
+    )
+    .await;
+    // agent-a's stream stays open (rmcp's keep-alives pass) after agent-b
+    // last used its session
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let _c = Session::open(
+        &server,
+        client_of(&server, "agent-c", &["files:read"], false),
+    )
+    .await;
+    listening.abort();
+    assert_eq!(b.call("whoami", json!({})).await.status(), 404);
+    let reply = jsonrpc_reply(a.call("whoami", json!({})).await).await;
+    assert_eq!(reply["result"]["content"][0]["text"], "agent-a for alice");
 }
 
 #[tokio::test]
@@ -906,27 +978,40 @@ async fn resume(
         .get(url)
         .header("accept", "text/event-stream")
         .header("last-event-id", last_event_id);
-    if let Some(session) = session {
-        request = request
+    request = match session {
+        Some(session) => request
             .header("mcp-session-id", session)
-            .header("mcp-protocol-version", "2025-11-25");
-    }
+            .header("mcp-protocol-version", "2025-11-25"),
+        // rmcp's stateless replay: a protocol version without sessions
+        None => request.header("mcp-protocol-version", "2026-07-28"),
+    };
     client.send(request).await.unwrap()
 }
 
 #[tokio::test]
 async fn an_event_stream_resumes_only_for_the_agent_it_was_sent_to() {
-    // session 11's final review: with an event store, rmcp replays any
-    // stream by its event id alone, whichever session (or none) asks
+    // With an event store, rmcp replays a stream by its event id alone, in
+    // any session or none (MCP's stateless form). This store counts its
+    // ids from 0, as a simple one would: "0" is also the id of the priming
+    // event rmcp puts in every answer to `initialize`, which, tagged for
+    // each agent, replayed another agent's stream (session 12's review,
+    // H1).
     let options = Options {
         event_store: true,
         ..Options::default()
     };
-    let (server, a, b) = two_sessions(options).await;
+    let server = start_with(Stack::Full, false, options).await;
+    let a = Session::open(&server, client(&server, &["files:read"], false)).await;
+    let (b, b_opened) = Session::open_answered(
+        &server,
+        client_of(&server, "agent-b", &["files:read"], false),
+    )
+    .await;
     let response = a.call("read_file", json!({"path": "secret"})).await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
-    assert!(text.contains("secret read by agent-a"), "{text}");
+    const SECRET: &str = "secret read by agent-a";
+    assert!(text.contains(SECRET), "{text}");
     // the ids agent-a was sent are the store's ids, each with agent-a's tag
     let sent = event_ids(&text);
     assert!(!sent.is_empty(), "{text}");
@@ -938,6 +1023,7 @@ async fn an_event_stream_resumes_only_for_the_agent_it_was_sent_to() {
         .iter()
         .map(|(_, id, _)| id.clone())
         .collect();
+    assert_eq!(stored[0], "0");
     for id in &sent {
         let (raw, tag) = id.rsplit_once('.').unwrap();
         assert!(stored.iter().any(|s| s == raw), "{raw} not in {stored:?}");
@@ -945,10 +1031,28 @@ async fn an_event_stream_resumes_only_for_the_agent_it_was_sent_to() {
     }
     let first = &sent[0];
     let (first_raw, _) = first.rsplit_once('.').unwrap();
-    // agent-b, in its own session or in none, with agent-a's id tagged or
-    // bare: refused before rmcp replays anything
+    // agent-a itself, without the tag; and two Last-Event-ID headers
+    let response = resume(&a.client, &server.url, Some(&a.id), first_raw).await;
+    assert_eq!(response.status(), 404);
+    let twice = [
+        ("last-event-id", first.as_str()),
+        ("last-event-id", first.as_str()),
+    ];
+    assert_eq!(a.listen(&twice).await.status(), 400);
+    assert!(server.events.replays.lock().unwrap().is_empty());
+    // agent-b's answer to initialize carries rmcp's "0", untagged
+    let b_initialize_ids = event_ids(&b_opened);
+    assert!(
+        b_initialize_ids.iter().all(|id| !id.contains('.')),
+        "{b_opened}"
+    );
+    // agent-b, in its own session or in none, with agent-a's ids tagged
+    // or bare, and with the ids of its own answer to initialize: refused
+    // before rmcp replays anything
+    let mut foreign = vec![first.clone(), first_raw.to_owned()];
+    foreign.extend(b_initialize_ids);
     for session in [Some(b.id.as_str()), None] {
-        for id in [first.as_str(), first_raw] {
+        for id in &foreign {
             let response = resume(&b.client, &server.url, session, id).await;
             assert_eq!(response.status(), 404, "{session:?} {id}");
             let body: Value = response.json().await.unwrap();
@@ -958,24 +1062,21 @@ async fn an_event_stream_resumes_only_for_the_agent_it_was_sent_to() {
     let refused = server.audit.take().pop().unwrap();
     assert_eq!(refused.error.as_deref(), Some("mcp_event_unknown"));
     assert_eq!(refused.links.last().unwrap().agent_id, "agent-b");
-    // agent-a itself, without the tag
-    let response = resume(&a.client, &server.url, Some(&a.id), first_raw).await;
-    assert_eq!(response.status(), 404);
     assert!(server.events.replays.lock().unwrap().is_empty());
-    // two Last-Event-ID headers
-    let twice = a
-        .client
-        .http()
-        .get(&server.url)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &a.id)
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("last-event-id", first.as_str())
-        .header("last-event-id", first.as_str());
-    assert_eq!(a.client.send(twice).await.unwrap().status(), 400);
-    assert!(server.events.replays.lock().unwrap().is_empty());
+    // agent-b's own stream resumes, with what follows in it only
+    let own = event_ids(&b.call("whoami", json!({})).await.text().await.unwrap());
+    assert!(!own.is_empty());
+    for session in [Some(b.id.as_str()), None] {
+        for id in &own {
+            let response = resume(&b.client, &server.url, session, id).await;
+            assert_eq!(response.status(), 200, "{session:?} {id}");
+            let replayed = response.text().await.unwrap();
+            assert!(!replayed.contains(SECRET), "{replayed}");
+        }
+    }
     // agent-a, with the id as it was sent: rmcp replays from the bare id,
     // and the replayed events' ids are tagged for agent-a too
+    server.events.replays.lock().unwrap().clear();
     let response = resume(&a.client, &server.url, Some(&a.id), first).await;
     assert_eq!(response.status(), 200);
     let replayed = response.text().await.unwrap();
@@ -984,4 +1085,5 @@ async fn an_event_stream_resumes_only_for_the_agent_it_was_sent_to() {
         [first_raw.to_owned()]
     );
     assert_eq!(event_ids(&replayed), sent[1..], "{replayed}");
+    assert!(replayed.contains(SECRET), "{replayed}");
 }
