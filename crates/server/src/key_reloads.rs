@@ -20,7 +20,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -29,6 +29,11 @@ use tokio::time::Instant;
 /// `kid`s (monotonic time, not the server's clock).
 pub(crate) const FORCED_RELOAD_SPACING: Duration = Duration::from_secs(1);
 
+/// The longest a forced reload may read: past it, the read counts as
+/// failed (503 `temporarily_unavailable`), well before the request's own
+/// deadline (30 s) would answer 408.
+pub(crate) const FORCED_READ_LIMIT: Duration = Duration::from_secs(5);
+
 /// The instance's key reloads: numbered, one at a time, the newest
 /// outcome kept for the callers that queued behind it.
 #[derive(Debug, Default)]
@@ -36,32 +41,55 @@ pub(crate) struct KeyReloads {
     /// Reloads begun so far; a reload's number is this count once begun.
     begun: AtomicU64,
     /// The newest finished reload: its number and whether it succeeded.
-    finished: Mutex<(u64, bool)>,
+    finished: Arc<Mutex<(u64, bool)>>,
     /// Held while a reload runs, and while a forced one waits for its
     /// turn; it keeps when the last forced one began.
-    running: tokio::sync::Mutex<Option<Instant>>,
+    running: Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
 
 impl KeyReloads {
     /// Whether a reload begun after this call read the keys (`false`: it
-    /// failed, the keys in memory may lack one the database has). Runs
-    /// `reload` itself, at least `spacing` after the last forced reload
-    /// began, unless another waiter's began after this call meanwhile.
-    pub(crate) async fn current<E>(
+    /// failed or took longer than `limit`, the keys in memory may lack one
+    /// the database has). Runs `reload` (`true`: read) itself, at least
+    /// `spacing` after the last forced reload began, unless another
+    /// waiter's began after this call meanwhile.
+    ///
+    /// The read runs in a task of its own, which holds the turn until it
+    /// ends and records its outcome: a caller that goes away meanwhile
+    /// (its client gone, its deadline passed) neither frees the turn early
+    /// nor leaves the callers queued behind it without the outcome (they
+    /// would wait the spacing again and read once more).
+    pub(crate) async fn current(
         &self,
         spacing: Duration,
-        reload: impl Future<Output = Result<(), E>>,
+        limit: Duration,
+        reload: impl Future<Output = bool> + Send + 'static,
     ) -> bool {
         let arrived = self.begun.load(Ordering::SeqCst);
-        let mut last_forced = self.running.lock().await;
+        let mut turn = Arc::clone(&self.running).lock_owned().await;
         if let Some(succeeded) = self.finished_after(arrived) {
             return succeeded;
         }
-        if let Some(turn) = last_forced.and_then(|last| last.checked_add(spacing)) {
-            tokio::time::sleep_until(turn).await;
+        if let Some(at) = turn.and_then(|last| last.checked_add(spacing)) {
+            tokio::time::sleep_until(at).await;
         }
-        *last_forced = Some(Instant::now());
-        self.run(reload).await.is_ok()
+        *turn = Some(Instant::now());
+        let number = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        let finished = Arc::clone(&self.finished);
+        let read = tokio::spawn(async move {
+            let _turn = turn;
+            let succeeded = match tokio::time::timeout(limit, reload).await {
+                Ok(succeeded) => succeeded,
+                Err(_) => {
+                    tracing::warn!(?limit, "the signing keys could not be read in time");
+                    false
+                }
+            };
+            record(&finished, number, succeeded);
+            succeeded
+        });
+        // A read that panicked read nothing.
+        read.await.unwrap_or(false)
     }
 
     /// Runs `reload` if no reload is running and `due()` (asked once the
@@ -95,10 +123,7 @@ impl KeyReloads {
     async fn run<E>(&self, reload: impl Future<Output = Result<(), E>>) -> Result<(), E> {
         let number = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
         let outcome = reload.await;
-        let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
-        if number > finished.0 {
-            *finished = (number, outcome.is_ok());
-        }
+        record(&self.finished, number, outcome.is_ok());
         outcome
     }
 
@@ -110,17 +135,27 @@ impl KeyReloads {
     }
 }
 
+/// Records that reload `number` ended (`succeeded` or not), unless a
+/// newer one already did.
+fn record(finished: &Mutex<(u64, bool)>, number: u64, succeeded: bool) {
+    let mut finished = finished.lock().unwrap_or_else(PoisonError::into_inner);
+    if number > finished.0 {
+        *finished = (number, succeeded);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
+    use std::future::Future;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     use tokio::sync::oneshot;
 
-    use super::KeyReloads;
+    use super::{FORCED_READ_LIMIT, KeyReloads};
 
     /// Polls `future` once: it has asked, and has not been answered.
     async fn asks<F: std::future::Future + Unpin>(future: &mut F) {
@@ -131,10 +166,35 @@ mod tests {
         }
     }
 
-    /// A reload that counts itself in `runs` and ends with `succeeded`.
-    async fn counted(runs: &AtomicUsize, succeeded: bool) -> Result<(), ()> {
-        runs.fetch_add(1, Ordering::SeqCst);
-        if succeeded { Ok(()) } else { Err(()) }
+    /// A forced reload that counts itself in `runs` and ends with
+    /// `succeeded`.
+    fn counted(
+        runs: &Arc<AtomicUsize>,
+        succeeded: bool,
+    ) -> impl Future<Output = bool> + Send + 'static {
+        let runs = Arc::clone(runs);
+        async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            succeeded
+        }
+    }
+
+    /// [`counted`], for the periodic reload and a rotation.
+    async fn counted_result(runs: &Arc<AtomicUsize>, succeeded: bool) -> Result<(), ()> {
+        if counted(runs, succeeded).await {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
+    /// [`KeyReloads::current`] at `spacing`, with the production limit.
+    async fn current(
+        reloads: &KeyReloads,
+        spacing: Duration,
+        reload: impl Future<Output = bool> + Send + 'static,
+    ) -> bool {
+        reloads.current(spacing, FORCED_READ_LIMIT, reload).await
     }
 
     /// A reload begun before a caller asked (it may have read the keys
@@ -148,17 +208,17 @@ mod tests {
         let first = tokio::spawn({
             let reloads = Arc::clone(&reloads);
             async move {
-                let reload = async {
+                let reload = async move {
                     started.send(()).unwrap();
                     released.await.unwrap();
-                    Ok::<(), ()>(())
+                    true
                 };
-                reloads.current(Duration::ZERO, reload).await
+                current(&reloads, Duration::ZERO, reload).await
             }
         });
         is_started.await.unwrap();
-        let runs = AtomicUsize::new(0);
-        let mut second = Box::pin(reloads.current(Duration::ZERO, counted(&runs, false)));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut second = Box::pin(current(&reloads, Duration::ZERO, counted(&runs, false)));
         asks(&mut second).await;
         release.send(()).unwrap();
         assert!(first.await.unwrap());
@@ -178,18 +238,18 @@ mod tests {
         let first = tokio::spawn({
             let reloads = Arc::clone(&reloads);
             async move {
-                let reload = async {
+                let reload = async move {
                     started.send(()).unwrap();
                     released.await.unwrap();
-                    Ok::<(), ()>(())
+                    true
                 };
-                reloads.current(Duration::ZERO, reload).await
+                current(&reloads, Duration::ZERO, reload).await
             }
         });
         is_started.await.unwrap();
-        let runs = AtomicUsize::new(0);
+        let runs = Arc::new(AtomicUsize::new(0));
         let mut callers: Vec<_> = (0..3)
-            .map(|_| Box::pin(reloads.current(Duration::ZERO, counted(&runs, false))))
+            .map(|_| Box::pin(current(&reloads, Duration::ZERO, counted(&runs, false))))
             .collect();
         for caller in &mut callers {
             asks(caller).await;
@@ -201,7 +261,7 @@ mod tests {
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         // a caller arriving after that read runs one more
-        assert!(reloads.current(Duration::ZERO, counted(&runs, true)).await);
+        assert!(current(&reloads, Duration::ZERO, counted(&runs, true)).await);
         assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 
@@ -210,11 +270,11 @@ mod tests {
     #[tokio::test]
     async fn forced_reloads_begin_the_spacing_apart() {
         let reloads = KeyReloads::default();
-        let runs = AtomicUsize::new(0);
+        let runs = Arc::new(AtomicUsize::new(0));
         let spacing = Duration::from_millis(200);
         let start = tokio::time::Instant::now();
-        assert!(reloads.current(spacing, counted(&runs, true)).await);
-        assert!(reloads.current(spacing, counted(&runs, true)).await);
+        assert!(current(&reloads, spacing, counted(&runs, true)).await);
+        assert!(current(&reloads, spacing, counted(&runs, true)).await);
         assert!(start.elapsed() >= spacing);
         assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
@@ -238,16 +298,94 @@ mod tests {
             }
         });
         is_started.await.unwrap();
-        let runs = AtomicUsize::new(0);
-        let skipped = reloads.unless_running(|| true, counted(&runs, true)).await;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let skipped = reloads
+            .unless_running(|| true, counted_result(&runs, true))
+            .await;
         assert!(skipped.is_none());
         release.send(()).unwrap();
         first.await.unwrap().unwrap();
-        let not_due = reloads.unless_running(|| false, counted(&runs, true)).await;
+        let not_due = reloads
+            .unless_running(|| false, counted_result(&runs, true))
+            .await;
         assert!(not_due.is_none());
         assert_eq!(runs.load(Ordering::SeqCst), 0);
-        let due = reloads.unless_running(|| true, counted(&runs, true)).await;
+        let due = reloads
+            .unless_running(|| true, counted_result(&runs, true))
+            .await;
         assert_eq!(due, Some(Ok(())));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    /// A caller that goes away while its read runs (its client gone, its
+    /// deadline) leaves the read to finish and answer the callers queued
+    /// behind it, who began waiting before it began (session 12's review
+    /// of the key reloads, finding 1: they waited the spacing again and
+    /// read once more).
+    #[tokio::test]
+    async fn a_read_outlives_the_caller_that_began_it() {
+        let reloads = Arc::new(KeyReloads::default());
+        // a rotation's reload holds the turn
+        let (started, is_started) = oneshot::channel();
+        let (release, released) = oneshot::channel::<()>();
+        let rotation = tokio::spawn({
+            let reloads = Arc::clone(&reloads);
+            async move {
+                let reload = async move {
+                    started.send(()).unwrap();
+                    released.await.unwrap();
+                    Ok::<(), ()>(())
+                };
+                reloads.in_turn(reload).await
+            }
+        });
+        is_started.await.unwrap();
+        // `gone` queues first, then `stays`
+        let (read_started, read_is_started) = oneshot::channel();
+        let (read_release, read_released) = oneshot::channel::<()>();
+        let gone = tokio::spawn({
+            let reloads = Arc::clone(&reloads);
+            async move {
+                let reload = async move {
+                    read_started.send(()).unwrap();
+                    read_released.await.unwrap();
+                    true
+                };
+                current(&reloads, Duration::ZERO, reload).await
+            }
+        });
+        tokio::task::yield_now().await;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut stays = Box::pin(current(&reloads, Duration::ZERO, counted(&runs, false)));
+        asks(&mut stays).await;
+        release.send(()).unwrap();
+        rotation.await.unwrap().unwrap();
+        // `gone` began its read, then went away
+        read_is_started.await.unwrap();
+        gone.abort();
+        assert!(gone.await.unwrap_err().is_cancelled());
+        asks(&mut stays).await;
+        let _ = read_release.send(());
+        // `stays` is answered by that read, and reads nothing itself
+        assert!(stays.await);
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+    }
+
+    /// A read that does not end within the limit is a failure (503), not
+    /// a wait until the request's deadline (408).
+    #[tokio::test]
+    async fn a_read_that_hangs_fails_at_the_limit() {
+        let reloads = KeyReloads::default();
+        let limit = Duration::from_millis(50);
+        let hung = reloads.current(Duration::ZERO, limit, std::future::pending::<bool>());
+        assert!(!hung.await);
+        // the turn is free again, and the next caller reads
+        let runs = Arc::new(AtomicUsize::new(0));
+        assert!(
+            reloads
+                .current(Duration::ZERO, limit, counted(&runs, true))
+                .await
+        );
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 }

@@ -20,7 +20,7 @@ use crate::client_metadata::{ClientMetadataFetcher, Resolver, SystemResolver};
 use crate::endpoints::clients::ClientSettings;
 use crate::governance::policy::PolicyHandle;
 pub use crate::governance::policy::{DEFAULT_POLICY_RELOAD_INTERVAL, PolicyError, PolicyStatus};
-use crate::key_reloads::{FORCED_RELOAD_SPACING, KeyReloads};
+use crate::key_reloads::{FORCED_READ_LIMIT, FORCED_RELOAD_SPACING, KeyReloads};
 use crate::keys::{KEY_RELOAD_INTERVAL, KeySet, KeySetConfig, ScheduledKey};
 use crate::metadata::{Issuer, MetadataError};
 use crate::rate_limit::{RateLimit, RateLimiter};
@@ -750,9 +750,11 @@ impl Server {
     /// second of another forced reload, the caller waits up to a second
     /// (within the request's deadline).
     pub(crate) async fn reload_keys_for_unknown_kid(&self) -> bool {
+        let server = self.clone();
+        let reload = async move { server.reload_keys_logged().await.is_ok() };
         self.inner
             .key_reloads
-            .current(FORCED_RELOAD_SPACING, self.reload_keys_logged())
+            .current(FORCED_RELOAD_SPACING, FORCED_READ_LIMIT, reload)
             .await
     }
 
