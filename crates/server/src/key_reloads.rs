@@ -188,6 +188,44 @@ mod tests {
         }
     }
 
+    /// A reload held mid-read: `started` fires when it begins; it ends
+    /// with its outcome when `release` is sent (or dropped).
+    struct Held {
+        started: oneshot::Receiver<()>,
+        release: oneshot::Sender<()>,
+    }
+
+    fn held<T: Send + 'static>(outcome: T) -> (Held, impl Future<Output = T> + Send + 'static) {
+        let (begins, started) = oneshot::channel();
+        let (release, released) = oneshot::channel::<()>();
+        let reload = async move {
+            begins.send(()).unwrap();
+            let _ = released.await;
+            outcome
+        };
+        (Held { started, release }, reload)
+    }
+
+    /// A forced reload that succeeds, spawned and held mid-read.
+    fn spawn_held_current(reloads: &Arc<KeyReloads>) -> (Held, tokio::task::JoinHandle<bool>) {
+        let (held, reload) = held(true);
+        let reloads = Arc::clone(reloads);
+        let task = tokio::spawn(async move { current(&reloads, Duration::ZERO, reload).await });
+        (held, task)
+    }
+
+    /// A rotation's reload, spawned and held mid-read.
+    fn spawn_held_rotation(
+        reloads: &Arc<KeyReloads>,
+    ) -> (Held, tokio::task::JoinHandle<Result<(), ()>>) {
+        let (held, reload) = held(Ok(()));
+        let reloads = Arc::clone(reloads);
+        (
+            held,
+            tokio::spawn(async move { reloads.in_turn(reload).await }),
+        )
+    }
+
     /// [`KeyReloads::current`] at `spacing`, with the production limit.
     async fn current(
         reloads: &KeyReloads,
@@ -203,24 +241,12 @@ mod tests {
     #[tokio::test]
     async fn a_reload_begun_before_the_caller_asked_does_not_answer_it() {
         let reloads = Arc::new(KeyReloads::default());
-        let (started, is_started) = oneshot::channel();
-        let (release, released) = oneshot::channel::<()>();
-        let first = tokio::spawn({
-            let reloads = Arc::clone(&reloads);
-            async move {
-                let reload = async move {
-                    started.send(()).unwrap();
-                    released.await.unwrap();
-                    true
-                };
-                current(&reloads, Duration::ZERO, reload).await
-            }
-        });
-        is_started.await.unwrap();
+        let (held, first) = spawn_held_current(&reloads);
+        held.started.await.unwrap();
         let runs = Arc::new(AtomicUsize::new(0));
         let mut second = Box::pin(current(&reloads, Duration::ZERO, counted(&runs, false)));
         asks(&mut second).await;
-        release.send(()).unwrap();
+        held.release.send(()).unwrap();
         assert!(first.await.unwrap());
         // the first reload succeeded, but began too early: the second
         // caller's own read failed, so the keys may not be current
@@ -233,20 +259,8 @@ mod tests {
     #[tokio::test]
     async fn callers_queued_behind_a_reload_share_the_next_one() {
         let reloads = Arc::new(KeyReloads::default());
-        let (started, is_started) = oneshot::channel();
-        let (release, released) = oneshot::channel::<()>();
-        let first = tokio::spawn({
-            let reloads = Arc::clone(&reloads);
-            async move {
-                let reload = async move {
-                    started.send(()).unwrap();
-                    released.await.unwrap();
-                    true
-                };
-                current(&reloads, Duration::ZERO, reload).await
-            }
-        });
-        is_started.await.unwrap();
+        let (held, first) = spawn_held_current(&reloads);
+        held.started.await.unwrap();
         let runs = Arc::new(AtomicUsize::new(0));
         let mut callers: Vec<_> = (0..3)
             .map(|_| Box::pin(current(&reloads, Duration::ZERO, counted(&runs, false))))
@@ -254,7 +268,7 @@ mod tests {
         for caller in &mut callers {
             asks(caller).await;
         }
-        release.send(()).unwrap();
+        held.release.send(()).unwrap();
         assert!(first.await.unwrap());
         for caller in callers {
             assert!(!caller.await, "a failed read answered as current");
@@ -284,26 +298,14 @@ mod tests {
     #[tokio::test]
     async fn the_periodic_reload_skips_while_another_runs() {
         let reloads = Arc::new(KeyReloads::default());
-        let (started, is_started) = oneshot::channel();
-        let (release, released) = oneshot::channel::<()>();
-        let first = tokio::spawn({
-            let reloads = Arc::clone(&reloads);
-            async move {
-                let reload = async {
-                    started.send(()).unwrap();
-                    released.await.unwrap();
-                    Ok::<(), ()>(())
-                };
-                reloads.in_turn(reload).await
-            }
-        });
-        is_started.await.unwrap();
+        let (held, first) = spawn_held_rotation(&reloads);
+        held.started.await.unwrap();
         let runs = Arc::new(AtomicUsize::new(0));
         let skipped = reloads
             .unless_running(|| true, counted_result(&runs, true))
             .await;
         assert!(skipped.is_none());
-        release.send(()).unwrap();
+        held.release.send(()).unwrap();
         first.await.unwrap().unwrap();
         let not_due = reloads
             .unless_running(|| false, counted_result(&runs, true))
@@ -326,46 +328,22 @@ mod tests {
     async fn a_read_outlives_the_caller_that_began_it() {
         let reloads = Arc::new(KeyReloads::default());
         // a rotation's reload holds the turn
-        let (started, is_started) = oneshot::channel();
-        let (release, released) = oneshot::channel::<()>();
-        let rotation = tokio::spawn({
-            let reloads = Arc::clone(&reloads);
-            async move {
-                let reload = async move {
-                    started.send(()).unwrap();
-                    released.await.unwrap();
-                    Ok::<(), ()>(())
-                };
-                reloads.in_turn(reload).await
-            }
-        });
-        is_started.await.unwrap();
+        let (rotation_held, rotation) = spawn_held_rotation(&reloads);
+        rotation_held.started.await.unwrap();
         // `gone` queues first, then `stays`
-        let (read_started, read_is_started) = oneshot::channel();
-        let (read_release, read_released) = oneshot::channel::<()>();
-        let gone = tokio::spawn({
-            let reloads = Arc::clone(&reloads);
-            async move {
-                let reload = async move {
-                    read_started.send(()).unwrap();
-                    read_released.await.unwrap();
-                    true
-                };
-                current(&reloads, Duration::ZERO, reload).await
-            }
-        });
+        let (read, gone) = spawn_held_current(&reloads);
         tokio::task::yield_now().await;
         let runs = Arc::new(AtomicUsize::new(0));
         let mut stays = Box::pin(current(&reloads, Duration::ZERO, counted(&runs, false)));
         asks(&mut stays).await;
-        release.send(()).unwrap();
+        rotation_held.release.send(()).unwrap();
         rotation.await.unwrap().unwrap();
         // `gone` began its read, then went away
-        read_is_started.await.unwrap();
+        read.started.await.unwrap();
         gone.abort();
         assert!(gone.await.unwrap_err().is_cancelled());
         asks(&mut stays).await;
-        let _ = read_release.send(());
+        let _ = read.release.send(());
         // `stays` is answered by that read, and reads nothing itself
         assert!(stays.await);
         assert_eq!(runs.load(Ordering::SeqCst), 0);
