@@ -439,7 +439,9 @@ enum EventStream {
     /// own (`"0"`, a priming event), not an event store's, and the same
     /// string may name another agent's event in the store. Nothing in it
     /// needs resuming: its ids pass untagged, so a resume from one is
-    /// refused.
+    /// refused. (rmcp 3.11 takes every other id from the store when one is
+    /// configured; a session manager that mixes ids of its own with a
+    /// store's would need the same care.)
     OpensSession,
     /// MCP's stateless form: no session.
     Sessionless,

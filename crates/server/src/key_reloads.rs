@@ -9,8 +9,11 @@
 //! having revoked nothing (RFC 7009 §2.2.1). It waits for the running
 //! reload, then runs the next one — or takes the outcome of the next one
 //! another waiter ran: the callers that queue while one reload runs share
-//! the next, so at most one key read runs at a time whatever the number of
-//! callers.
+//! the next, so one reload at a time reads and replaces the keys, whatever
+//! the number of callers. A read given up at its limit
+//! ([`FORCED_READ_LIMIT`]) frees the turn, and may still run in the
+//! database (SQLite's blocking thread) while the next begins; its result
+//! is dropped.
 //!
 //! Forced reloads also begin at least [`FORCED_RELOAD_SPACING`] apart (the
 //! bound of before: tokens with made-up `kid`s cannot turn each request
@@ -66,7 +69,13 @@ impl KeyReloads {
         reload: impl Future<Output = bool> + Send + 'static,
     ) -> bool {
         let arrived = self.begun.load(Ordering::SeqCst);
-        let mut turn = Arc::clone(&self.running).lock_owned().await;
+        // A turn held past the limit (a hung periodic read, a rotation's)
+        // is a failure too: 503, not the request deadline's 408.
+        let turn = tokio::time::timeout(limit, Arc::clone(&self.running).lock_owned()).await;
+        let Ok(mut turn) = turn else {
+            tracing::warn!(?limit, "no turn to read the signing keys in time");
+            return false;
+        };
         if let Some(succeeded) = self.finished_after(arrived) {
             return succeeded;
         }
@@ -78,13 +87,7 @@ impl KeyReloads {
         let finished = Arc::clone(&self.finished);
         let read = tokio::spawn(async move {
             let _turn = turn;
-            let succeeded = match tokio::time::timeout(limit, reload).await {
-                Ok(succeeded) => succeeded,
-                Err(_) => {
-                    tracing::warn!(?limit, "the signing keys could not be read in time");
-                    false
-                }
-            };
+            let succeeded = within(limit, reload).await;
             record(&finished, number, succeeded);
             succeeded
         });
@@ -92,35 +95,34 @@ impl KeyReloads {
         read.await.unwrap_or(false)
     }
 
-    /// Runs `reload` if no reload is running and `due()` (asked once the
-    /// turn is taken); `None` otherwise, at once.
-    pub(crate) async fn unless_running<E>(
+    /// Runs `reload` (`true`: read) if no reload is running and `due()`
+    /// (asked once the turn is taken), failed after `limit`; at once
+    /// otherwise. Whether a reload ran and read.
+    pub(crate) async fn unless_running(
         &self,
         due: impl FnOnce() -> bool,
-        reload: impl Future<Output = Result<(), E>>,
-    ) -> Option<Result<(), E>> {
+        limit: Duration,
+        reload: impl Future<Output = bool>,
+    ) -> bool {
         let Ok(_running) = self.running.try_lock() else {
-            return None;
+            return false;
         };
         if !due() {
-            return None;
+            return false;
         }
-        Some(self.run(reload).await)
+        let number = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        let succeeded = within(limit, reload).await;
+        record(&self.finished, number, succeeded);
+        succeeded
     }
 
     /// Runs `reload` after the running one, whatever the spacing (a
-    /// rotation on this instance).
+    /// rotation on this instance, which an operator waits for).
     pub(crate) async fn in_turn<E>(
         &self,
         reload: impl Future<Output = Result<(), E>>,
     ) -> Result<(), E> {
         let _running = self.running.lock().await;
-        self.run(reload).await
-    }
-
-    /// `reload`, numbered and its outcome recorded; the caller holds
-    /// `running`.
-    async fn run<E>(&self, reload: impl Future<Output = Result<(), E>>) -> Result<(), E> {
         let number = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
         let outcome = reload.await;
         record(&self.finished, number, outcome.is_ok());
@@ -132,6 +134,17 @@ impl KeyReloads {
     fn finished_after(&self, arrived: u64) -> Option<bool> {
         let (number, succeeded) = *self.finished.lock().unwrap_or_else(PoisonError::into_inner);
         (number > arrived).then_some(succeeded)
+    }
+}
+
+/// Whether `reload` read the keys within `limit`.
+async fn within(limit: Duration, reload: impl Future<Output = bool>) -> bool {
+    match tokio::time::timeout(limit, reload).await {
+        Ok(succeeded) => succeeded,
+        Err(_) => {
+            tracing::warn!(?limit, "the signing keys could not be read in time");
+            false
+        }
     }
 }
 
@@ -176,15 +189,6 @@ mod tests {
         async move {
             runs.fetch_add(1, Ordering::SeqCst);
             succeeded
-        }
-    }
-
-    /// [`counted`], for the periodic reload and a rotation.
-    async fn counted_result(runs: &Arc<AtomicUsize>, succeeded: bool) -> Result<(), ()> {
-        if counted(runs, succeeded).await {
-            Ok(())
-        } else {
-            Err(())
         }
     }
 
@@ -301,21 +305,22 @@ mod tests {
         let (held, first) = spawn_held_rotation(&reloads);
         held.started.await.unwrap();
         let runs = Arc::new(AtomicUsize::new(0));
+        let limit = FORCED_READ_LIMIT;
         let skipped = reloads
-            .unless_running(|| true, counted_result(&runs, true))
+            .unless_running(|| true, limit, counted(&runs, true))
             .await;
-        assert!(skipped.is_none());
+        assert!(!skipped);
         held.release.send(()).unwrap();
         first.await.unwrap().unwrap();
         let not_due = reloads
-            .unless_running(|| false, counted_result(&runs, true))
+            .unless_running(|| false, limit, counted(&runs, true))
             .await;
-        assert!(not_due.is_none());
+        assert!(!not_due);
         assert_eq!(runs.load(Ordering::SeqCst), 0);
         let due = reloads
-            .unless_running(|| true, counted_result(&runs, true))
+            .unless_running(|| true, limit, counted(&runs, true))
             .await;
-        assert_eq!(due, Some(Ok(())));
+        assert!(due);
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 
@@ -359,6 +364,35 @@ mod tests {
         assert!(!hung.await);
         // the turn is free again, and the next caller reads
         let runs = Arc::new(AtomicUsize::new(0));
+        assert!(
+            reloads
+                .current(Duration::ZERO, limit, counted(&runs, true))
+                .await
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    /// A turn held past the limit — a rotation's read, or a periodic one,
+    /// hung on the database — fails an unknown-kid caller at the limit
+    /// (503), not at the request's deadline (408); and a hung periodic
+    /// read gives up at its own limit (session 12's second review, LOW-1).
+    #[tokio::test]
+    async fn a_turn_held_past_the_limit_is_a_failure() {
+        let reloads = Arc::new(KeyReloads::default());
+        let limit = Duration::from_millis(50);
+        let (rotation_held, rotation) = spawn_held_rotation(&reloads);
+        rotation_held.started.await.unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        assert!(
+            !reloads
+                .current(Duration::ZERO, limit, counted(&runs, true))
+                .await
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        rotation_held.release.send(()).unwrap();
+        rotation.await.unwrap().unwrap();
+        let hung = reloads.unless_running(|| true, limit, std::future::pending::<bool>());
+        assert!(!hung.await);
         assert!(
             reloads
                 .current(Duration::ZERO, limit, counted(&runs, true))

@@ -717,7 +717,8 @@ impl Server {
     /// Reloads the keys if [`KEY_RELOAD_INTERVAL`] has passed since the
     /// last reload (one request does it; the others go on with the keys
     /// they have). Never waits: while another reload runs it skips. A
-    /// failure is logged; the keys in memory stay in use.
+    /// failure, or a read longer than [`FORCED_READ_LIMIT`], is logged;
+    /// the keys in memory stay in use.
     pub(crate) async fn reload_keys_if_due(&self) {
         let inner = &self.inner;
         let now = inner.clock.now();
@@ -727,9 +728,10 @@ impl Server {
         // checked again once the turn is taken: another may have just
         // reloaded
         let due = || inner.next_key_reload.load(Ordering::Relaxed) <= now;
-        let _ = inner
+        let reload = async { self.reload_keys_logged().await.is_ok() };
+        inner
             .key_reloads
-            .unless_running(due, self.reload_keys_logged())
+            .unless_running(due, FORCED_READ_LIMIT, reload)
             .await;
     }
 
@@ -741,14 +743,15 @@ impl Server {
     /// has): the caller cannot tell and answers 503.
     ///
     /// The caller waits for the running reload, then for the next, which
-    /// it runs or shares with every caller that queued meanwhile: one key
-    /// read at a time. Forced reloads still begin at least
+    /// it runs or shares with every caller that queued meanwhile: one
+    /// reload at a time. Forced reloads still begin at least
     /// [`FORCED_RELOAD_SPACING`] (1 s) apart, so tokens with made-up
     /// `kid`s cannot turn each request into a database read; but the
     /// caller waits for its turn rather than taking an older read. The
     /// price is latency, not correctness: under such a flood, or within a
-    /// second of another forced reload, the caller waits up to a second
-    /// (within the request's deadline).
+    /// second of another forced reload, the caller waits for the running
+    /// read, the spacing and its own read; a turn or a read that takes
+    /// longer than [`FORCED_READ_LIMIT`] (5 s) is `false` (503).
     pub(crate) async fn reload_keys_for_unknown_kid(&self) -> bool {
         let server = self.clone();
         let reload = async move { server.reload_keys_logged().await.is_ok() };
