@@ -228,25 +228,65 @@ impl Running {
             .unwrap()
     }
 
-    /// Renames `table` of this SQLite server's database away, so that every
-    /// read of it fails, until [`TableAway::mend`]. `None` on the
-    /// PostgreSQL run (which runs the same code, with nothing broken).
-    pub(crate) fn break_table(&self, table: &'static str) -> Option<TableAway> {
-        if std::env::var("PASSPORT_SERVER_TEST_BACKEND").as_deref() == Ok("postgres") {
-            return None;
-        }
+    /// Renames `table` of this server's database away, so that every read
+    /// of it fails, until [`TableAway::mend`]: the SQLite file, or on the
+    /// PostgreSQL run the test's scratch database (with `psql`, from the
+    /// cluster's own binaries).
+    pub(crate) async fn break_table(&self, table: &'static str) -> TableAway {
         let path = self.dir.as_ref().unwrap().path().join("server.db");
-        let connection = rusqlite::Connection::open(&path).unwrap();
-        connection
-            .execute_batch(&format!("ALTER TABLE {table} RENAME TO {table}_away"))
-            .unwrap();
-        Some(TableAway { connection, table })
+        let url = crate::test_database(path.to_str().unwrap()).await;
+        let database = if url.starts_with("postgres") {
+            TestDatabase::Postgres(url)
+        } else {
+            TestDatabase::Sqlite(rusqlite::Connection::open(&path).unwrap())
+        };
+        database.rename(table, &format!("{table}_away"));
+        TableAway { database, table }
+    }
+}
+
+/// A test server's database, for changes behind the server's back.
+enum TestDatabase {
+    Sqlite(rusqlite::Connection),
+    /// The scratch database's URL.
+    Postgres(String),
+}
+
+impl TestDatabase {
+    fn rename(&self, from: &str, to: &str) {
+        let sql = format!("ALTER TABLE {from} RENAME TO {to}");
+        match self {
+            TestDatabase::Sqlite(connection) => connection.execute_batch(&sql).unwrap(),
+            TestDatabase::Postgres(url) => {
+                // the cluster's psql (scripts/postgres.sh starts that
+                // cluster from the same directory), else the one on PATH
+                let psql = newest_psql().unwrap_or_else(|| "psql".into());
+                let output = std::process::Command::new(psql)
+                    .args([
+                        "--no-psqlrc",
+                        "-q",
+                        "-v",
+                        "ON_ERROR_STOP=1",
+                        "-d",
+                        url,
+                        "-c",
+                        &sql,
+                    ])
+                    .output()
+                    .expect("psql, to break a table on the PostgreSQL run");
+                assert!(
+                    output.status.success(),
+                    "psql: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
     }
 }
 
 /// A table renamed away by [`Running::break_table`].
 pub(crate) struct TableAway {
-    connection: rusqlite::Connection,
+    database: TestDatabase,
     table: &'static str,
 }
 
@@ -254,10 +294,23 @@ impl TableAway {
     /// Gives the table its name back.
     pub(crate) fn mend(self) {
         let table = self.table;
-        self.connection
-            .execute_batch(&format!("ALTER TABLE {table}_away RENAME TO {table}"))
-            .unwrap();
+        self.database.rename(&format!("{table}_away"), table);
     }
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin/psql`.
+fn newest_psql() -> Option<std::path::PathBuf> {
+    let mut found: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let psql = entry.path().join("bin/psql");
+            psql.exists().then_some((version, psql))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, psql)| psql)
 }
 
 /// A client that authenticates with HTTP Basic.
@@ -847,9 +900,7 @@ async fn revocation_and_introspection_are_503_when_the_registry_cannot_be_read()
     let s = start_with(tempfile::tempdir().unwrap(), |b| b).await;
     let client = s.workload("files:read").await;
     let bundle = s.mint(&client, "files:read").await;
-    let Some(broken) = s.break_table("registry") else {
-        return;
-    };
+    let broken = s.break_table("registry").await;
     let r = s
         .post_authenticated("/revoke", &client, &[("token", &bundle)])
         .await;
@@ -894,9 +945,7 @@ async fn revocation_is_503_when_the_keys_cannot_be_read_for_an_unknown_kid() {
         unreachable!()
     };
     let unknown = key.sign_compact_with_header(&header, &payload).unwrap();
-    let Some(broken) = s.break_table("signing_keys") else {
-        return;
-    };
+    let broken = s.break_table("signing_keys").await;
     let r = s
         .post_authenticated("/revoke", &client, &[("token", &unknown)])
         .await;
