@@ -201,6 +201,23 @@ async fn client_credentials_authenticate_with_basic_and_name_the_resource() {
     .await;
 }
 
+/// A `ServicePassport` signed in through `server`'s authorization code
+/// flow (a `FakeBrowser` that consents) for `request`, the token endpoint
+/// giving `answers` in turn; and the browser.
+async fn signed_in(
+    server: &MockServer,
+    request: PassportRequest,
+    answers: Vec<ResponseTemplate>,
+) -> (ServicePassport, FakeBrowser) {
+    token_endpoint(server, answers).await;
+    let browser = FakeBrowser::new(&server.uri(), Tamper::None);
+    let passport =
+        ServicePassport::authorization_code(service_for(server).await, browser.clone(), request)
+            .await
+            .unwrap();
+    (passport, browser)
+}
+
 pub(crate) async fn service_for(server: &MockServer) -> TokenService {
     service(server, confidential()).await
 }
@@ -439,8 +456,9 @@ async fn a_refused_renewal_keeps_the_rotated_refresh_token() {
         let server = authorization_server(None, true).await;
         let b1 = bundle_for("https://files.example", &["files:read"]);
         let b3 = bundle_for("https://files.example", &["files:read"]);
-        token_endpoint(
+        let (passport, _browser) = signed_in(
             &server,
+            PassportRequest::new("https://files.example").scope("files:read"),
             vec![
                 with_refresh(&b1, "files:read", "r-1"),
                 with_refresh("not-a-passport", "files:read", "r-2"),
@@ -448,14 +466,6 @@ async fn a_refused_renewal_keeps_the_rotated_refresh_token() {
             ],
         )
         .await;
-        let browser = FakeBrowser::new(&server.uri(), Tamper::None);
-        let passport = ServicePassport::authorization_code(
-            service_for(&server).await,
-            browser.clone(),
-            PassportRequest::new("https://files.example").scope("files:read"),
-        )
-        .await
-        .unwrap();
         let err = passport.renew().await.unwrap_err();
         assert_eq!(err.code(), "invalid_token_response");
         assert_eq!(passport.current().bundle(), b1, "the last good passport");
@@ -475,8 +485,9 @@ async fn refresh_tokens_rotate_and_the_newest_is_kept() {
         let b1 = bundle_for("https://files.example", &["files:read"]);
         let b2 = bundle_for("https://files.example", &["files:read"]);
         let b3 = bundle_for("https://files.example", &["files:read"]);
-        token_endpoint(
+        let (passport, browser) = signed_in(
             &server,
+            PassportRequest::new("https://files.example").scope("files:read"),
             vec![
                 with_refresh(&b1, "files:read", "r-1"),
                 with_refresh(&b2, "files:read", "r-2"),
@@ -484,14 +495,6 @@ async fn refresh_tokens_rotate_and_the_newest_is_kept() {
             ],
         )
         .await;
-        let browser = FakeBrowser::new(&server.uri(), Tamper::None);
-        let passport = ServicePassport::authorization_code(
-            service_for(&server).await,
-            browser.clone(),
-            PassportRequest::new("https://files.example").scope("files:read"),
-        )
-        .await
-        .unwrap();
         assert_eq!(passport.refresh_token().unwrap().expose(), "r-1");
         assert!(!format!("{passport:?}").contains("r-1"), "{passport:?}");
         assert_eq!(passport.renew().await.unwrap().bundle(), b2);
@@ -655,22 +658,15 @@ async fn insufficient_scope_steps_up_with_consent_and_retries_once() {
         let b1 = bundle_for(&rs.server.uri(), &["files:read"]);
         let b2 = bundle_for(&rs.server.uri(), &["files:read", "files:write"]);
         rs.accept(&b2);
-        token_endpoint(
+        let (passport, browser) = signed_in(
             &authz,
+            PassportRequest::new(rs.server.uri()).scope("files:read"),
             vec![
                 with_refresh(&b1, "files:read", "r-1"),
                 with_refresh(&b2, "files:read files:write", "r-2"),
             ],
         )
         .await;
-        let browser = FakeBrowser::new(&authz.uri(), Tamper::None);
-        let passport = ServicePassport::authorization_code(
-            service_for(&authz).await,
-            browser.clone(),
-            PassportRequest::new(rs.server.uri()).scope("files:read"),
-        )
-        .await
-        .unwrap();
         let client = PassportClient::builder(passport).build();
         let answer = client
             .post_json(&rs.upload(), &json!({"f": 1}))

@@ -79,6 +79,7 @@ async fn the_actor_passport_names_the_childs_agent_act_and_key() {
         sub_key,
         actor,
         parent,
+        ..
     } = orchestration(&s, clock.now()).await;
 
     let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
@@ -212,9 +213,9 @@ async fn review_rev11c_finding_1_revoking_the_actor_passport_revokes_the_child_m
     let Orchestration {
         orchestrator,
         sub_agent,
-        sub_key: _,
         actor,
         parent,
+        ..
     } = orchestration(&s, clock.now()).await;
     let body = issued(delegate_to(&s, &orchestrator, &parent, &actor, JWT).await).await;
     let child = body["access_token"].as_str().unwrap().to_owned();

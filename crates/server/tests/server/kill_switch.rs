@@ -226,9 +226,9 @@ async fn a_principal_or_client_switch_and_a_killed_ancestor_block_a_delegation()
     let Orchestration {
         orchestrator,
         sub_agent,
-        sub_key: _,
         actor,
         parent,
+        ..
     } = orchestration(&s, now()).await;
 
     // the orchestrator's agent killed, its revocation not run yet: a
@@ -287,9 +287,9 @@ async fn review_rev11c_finding_1_a_switch_on_the_actor_passport_s_client_reaches
     let Orchestration {
         orchestrator,
         sub_agent,
-        sub_key: _,
         actor,
         parent,
+        ..
     } = orchestration(&s, now()).await;
     let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
     let child = ok(r).await["access_token"].as_str().unwrap().to_owned();
