@@ -50,6 +50,15 @@ pub(crate) async fn admin_server(
     (mock, s)
 }
 
+/// [`admin_server`] with an orchestration ([`orchestration`]) and an
+/// administrator's ID token (`ida`, group `admins`).
+async fn orchestration_with_an_admin() -> (MockOidc, Running, String, Orchestration) {
+    let (mock, s) = admin_server(|b| b).await;
+    let admin = id_token(&mock, "ida", &["admins"]);
+    let orchestration = orchestration(&s, now()).await;
+    (mock, s, admin, orchestration)
+}
+
 /// An upstream ID token of `sub` holding the upstream `roles`, issued to
 /// the administrators' client ([`ADMIN_CLIENT`]): what the admin API takes.
 pub(crate) fn id_token(mock: &MockOidc, sub: &str, roles: &[&str]) -> String {
@@ -221,15 +230,14 @@ async fn engaging_revokes_what_the_agent_holds_and_blocks_it_until_lifted() {
 
 #[tokio::test]
 async fn a_principal_or_client_switch_and_a_killed_ancestor_block_a_delegation() {
-    let (mock, s) = admin_server(|b| b).await;
-    let admin = id_token(&mock, "ida", &["admins"]);
+    let (_mock, s, admin, orchestration) = orchestration_with_an_admin().await;
     let Orchestration {
         orchestrator,
         sub_agent,
         actor,
         parent,
         ..
-    } = orchestration(&s, now()).await;
+    } = orchestration;
 
     // the orchestrator's agent killed, its revocation not run yet: a
     // child for the sub-agent is refused for its parent's agent
@@ -282,15 +290,14 @@ async fn a_principal_or_client_switch_and_a_killed_ancestor_block_a_delegation()
 #[tokio::test]
 async fn review_rev11c_finding_1_a_switch_on_the_actor_passport_s_client_reaches_what_was_minted_for_it()
  {
-    let (mock, s) = admin_server(|b| b).await;
-    let admin = id_token(&mock, "ida", &["admins"]);
+    let (_mock, s, admin, orchestration) = orchestration_with_an_admin().await;
     let Orchestration {
         orchestrator,
         sub_agent,
         actor,
         parent,
         ..
-    } = orchestration(&s, now()).await;
+    } = orchestration;
     let r = delegate_to(&s, &orchestrator, &parent, &actor, JWT).await;
     let child = ok(r).await["access_token"].as_str().unwrap().to_owned();
 
