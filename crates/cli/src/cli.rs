@@ -353,8 +353,8 @@ pub(crate) struct VerifyArgs {
     pub(crate) aud: String,
     /// A trusted issuer and its own keys (a JWKS file or an http(s) URL:
     /// https for an https issuer, plain http only for an issuer on this
-    /// machine and from this machine); repeat for several. A key verifies only its own issuer's
-    /// passports.
+    /// machine and from this machine); repeat for several. A key verifies
+    /// only its own issuer's passports.
     #[arg(long = "trust", value_name = "ISSUER=JWKS")]
     pub(crate) trust: Vec<String>,
     /// The trusted issuer (default: the local issuer); with --jwks, one only.
