@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::alg::KeyAlgorithm;
 use crate::key::key_algorithm_of;
-use crate::{JoseError, VerifyingKey, json};
+use crate::{JoseError, VerifyingKey, json, rsa};
 
 /// The JWK member naming when a key stopped signing: an integer NumericDate
 /// (seconds since the epoch). An issuer publishes it on a retired key; a
@@ -98,6 +98,10 @@ pub struct JwkSet {
 /// (current, next and retired keys).
 pub const MAX_JWKS_KEYS: usize = 64;
 
+/// The most keys a client's JWKS may hold ([`JwkSet::from_client_json`]):
+/// a client signs its assertions with one key, two while it rotates.
+pub const MAX_CLIENT_JWKS_KEYS: usize = 8;
+
 impl JwkSet {
     /// An empty set.
     pub fn new() -> JwkSet {
@@ -118,6 +122,37 @@ impl JwkSet {
     /// checking an RSA key costs milliseconds, so a hostile provider's set of
     /// hundreds of large keys would otherwise cost minutes.
     pub fn from_json(bytes: &[u8]) -> Result<JwkSet, JoseError> {
+        JwkSet::from_json_bounded(bytes, MAX_JWKS_KEYS, rsa::MAX_MODULUS_BITS)
+    }
+
+    /// [`JwkSet::from_json`] for a set that arrives with a request: an OAuth
+    /// client's keys, from its registration, its client ID metadata document
+    /// or its `jwks_uri`. Anyone may register a client, so what loading its
+    /// set costs is bounded as for a holder's key
+    /// ([`VerifyingKey::from_holder_jwk_map`](crate::VerifyingKey::from_holder_jwk_map)):
+    /// at most [`MAX_CLIENT_JWKS_KEYS`] keys, refused before any is parsed,
+    /// and RSA moduli of at most 4096 bits, refused before the primality
+    /// test (whose cost grows with the cube of the size).
+    ///
+    /// ```
+    /// use passport_jose::{JwkSet, b64};
+    /// // A 4097-bit modulus: a trusted set may hold it, a client's may not.
+    /// let mut n = vec![0xffu8; 513];
+    /// n[0] = 0x01;
+    /// let key = serde_json::json!({"kty": "RSA", "n": b64::encode(&n), "e": "AQAB"});
+    /// let doc = serde_json::json!({"keys": [key]}).to_string();
+    /// let err = JwkSet::from_client_json(doc.as_bytes()).unwrap_err();
+    /// assert_eq!(err.code(), "invalid_key");
+    /// ```
+    pub fn from_client_json(bytes: &[u8]) -> Result<JwkSet, JoseError> {
+        JwkSet::from_json_bounded(bytes, MAX_CLIENT_JWKS_KEYS, rsa::MAX_HOLDER_MODULUS_BITS)
+    }
+
+    fn from_json_bounded(
+        bytes: &[u8],
+        max_keys: usize,
+        max_rsa_bits: usize,
+    ) -> Result<JwkSet, JoseError> {
         let mut doc = json::parse_object(bytes, "jwks")?;
         let Some(Value::Array(keys)) = doc.remove("keys") else {
             return Err(JoseError::InvalidJson {
@@ -125,13 +160,10 @@ impl JwkSet {
                 reason: "no `keys` array".into(),
             });
         };
-        if keys.len() > MAX_JWKS_KEYS {
+        if keys.len() > max_keys {
             return Err(JoseError::InvalidJson {
                 part: "jwks",
-                reason: format!(
-                    "{} keys, more than the {MAX_JWKS_KEYS} accepted",
-                    keys.len()
-                ),
+                reason: format!("{} keys, more than the {max_keys} accepted", keys.len()),
             });
         }
         let mut set = JwkSet::new();
@@ -146,7 +178,7 @@ impl JwkSet {
                 set.skipped += 1;
                 continue;
             }
-            set.insert(VerifyingKey::from_jwk_map(map)?)?;
+            set.insert(VerifyingKey::from_jwk_map_bounded(map, max_rsa_bits)?)?;
         }
         Ok(set)
     }

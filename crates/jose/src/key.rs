@@ -405,7 +405,7 @@ impl VerifyingKey {
     }
 
     /// Parses a public JWK whose RSA modulus has at most `max_rsa_bits` bits.
-    fn from_jwk_map_bounded(
+    pub(crate) fn from_jwk_map_bounded(
         map: Map<String, Value>,
         max_rsa_bits: usize,
     ) -> Result<VerifyingKey, JoseError> {

@@ -112,7 +112,7 @@ pub fn clip(s: &str, max: usize) -> String {
 }
 pub use digest::{sha256, sha256_b64url};
 pub use error::JoseError;
-pub use jwk::{JWK_RETIRED_AT, JwkSet, MAX_JWKS_KEYS, thumbprint};
+pub use jwk::{JWK_RETIRED_AT, JwkSet, MAX_CLIENT_JWKS_KEYS, MAX_JWKS_KEYS, thumbprint};
 pub use jws::{CompactJws, Header, MAX_TOKEN_LEN, VerifyOptions};
 pub use key::{SigningKey, VerifyingKey};
 pub use mac::{MacKey, constant_time_eq};

@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
-use passport_jose::{Algorithm, JoseError, JwkSet, SigningKey, VerifyingKey, b64};
+use passport_jose::{
+    Algorithm, JoseError, JwkSet, MAX_CLIENT_JWKS_KEYS, SigningKey, VerifyingKey, b64,
+};
 use serde_json::{Map, Value, json};
 
 /// The signature that verifies under a small-order key without any private
@@ -376,4 +378,60 @@ fn rsa_moduli_with_computable_factors_are_refused() {
     let err = VerifyingKey::from_holder_jwk_map(rsa_public(&big)).unwrap_err();
     assert!(matches!(err, JoseError::InvalidKey(_)), "{err:?}");
     assert!(err.to_string().contains("at most 4096"), "{err}");
+
+    // A client's key set (anyone may register one) is bounded as a
+    // holder's key: the 5120-bit key loads in a trusted set, not in a
+    // client's, and the 2048-bit one loads in both.
+    let set = |n: &[u8]| json!({"keys": [rsa_public(n)]}).to_string();
+    JwkSet::from_json(set(&big).as_bytes()).unwrap();
+    let err = JwkSet::from_client_json(set(&big).as_bytes()).unwrap_err();
+    assert!(matches!(err, JoseError::InvalidKey(_)), "{err:?}");
+    assert!(err.to_string().contains("at most 4096"), "{err}");
+    assert_eq!(
+        JwkSet::from_client_json(set(&n).as_bytes()).unwrap().len(),
+        1
+    );
+}
+
+/// A client's key set holds at most `MAX_CLIENT_JWKS_KEYS` keys, counted
+/// before any key is parsed (each RSA key costs a primality test); a
+/// trusted set may hold more.
+#[test]
+fn a_client_key_set_is_refused_past_its_key_count_before_any_key_is_parsed() {
+    let keys = |count: usize| -> Vec<Value> {
+        (0..count)
+            .map(|_| {
+                Value::Object(
+                    SigningKey::generate(Algorithm::EdDSA)
+                        .unwrap()
+                        .verifying_key()
+                        .jwk()
+                        .clone(),
+                )
+            })
+            .collect()
+    };
+    let doc = |keys: Vec<Value>| json!({ "keys": keys }).to_string();
+    let most = doc(keys(MAX_CLIENT_JWKS_KEYS));
+    assert_eq!(
+        JwkSet::from_client_json(most.as_bytes()).unwrap().len(),
+        MAX_CLIENT_JWKS_KEYS
+    );
+    // One more: refused by its count, even though the extra entry is not a
+    // key at all (nothing was parsed).
+    let mut over = keys(MAX_CLIENT_JWKS_KEYS);
+    over.push(json!("not a key"));
+    let err = JwkSet::from_client_json(doc(over.clone()).as_bytes()).unwrap_err();
+    assert!(matches!(err, JoseError::InvalidJson { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("more than the {MAX_CLIENT_JWKS_KEYS} accepted")),
+        "{err}"
+    );
+    over.pop();
+    over.extend(keys(1));
+    assert_eq!(
+        JwkSet::from_json(doc(over).as_bytes()).unwrap().len(),
+        MAX_CLIENT_JWKS_KEYS + 1
+    );
 }

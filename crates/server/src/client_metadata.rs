@@ -355,6 +355,28 @@ impl ClientMetadataDocument {
             }
             _ => return Err(ClientMetadataError::RedirectUris("missing or empty".into())),
         };
+        let grant_types = match doc.get("grant_types") {
+            None => None,
+            Some(Value::Array(list)) => Some(
+                list.iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| invalid("grant_types holds a non-string".into()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(invalid("grant_types is not an array".into())),
+        };
+        let client_name = string("client_name")?;
+        if client_name.as_deref().is_some_and(|n| !displayable_name(n)) {
+            return Err(invalid(
+                "client_name holds a control, invisible or direction-changing character".into(),
+            ));
+        }
+        let scope = string("scope")?;
+        // The keys last: loading an RSA key costs a primality test, so a
+        // document that fails a cheap check above never costs one.
         let method = string("token_endpoint_auth_method")?.unwrap_or_else(|| "none".to_owned());
         let auth = match method.as_str() {
             "none" => DocumentAuth::None,
@@ -366,7 +388,7 @@ impl ClientMetadataDocument {
                 }
                 (Some(jwks), None) => {
                     let bytes = serde_json::to_vec(jwks).map_err(|e| invalid(e.to_string()))?;
-                    let keys = JwkSet::from_json(&bytes)
+                    let keys = JwkSet::from_client_json(&bytes)
                         .map_err(|e| ClientMetadataError::AuthMethod(format!("jwks: {e}")))?;
                     if keys.is_empty() {
                         return Err(ClientMetadataError::AuthMethod(
@@ -398,31 +420,12 @@ impl ClientMetadataDocument {
                 )));
             }
         };
-        let grant_types = match doc.get("grant_types") {
-            None => None,
-            Some(Value::Array(list)) => Some(
-                list.iter()
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_owned)
-                            .ok_or_else(|| invalid("grant_types holds a non-string".into()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(_) => return Err(invalid("grant_types is not an array".into())),
-        };
-        let client_name = string("client_name")?;
-        if client_name.as_deref().is_some_and(|n| !displayable_name(n)) {
-            return Err(invalid(
-                "client_name holds a control, invisible or direction-changing character".into(),
-            ));
-        }
         Ok(ClientMetadataDocument {
             client_id: url.as_str().to_owned(),
             redirect_uris,
             client_name: client_name.map(|n| passport_jose::clip(&n, 100)),
             auth,
-            scope: string("scope")?,
+            scope,
             grant_types,
         })
     }
@@ -554,7 +557,7 @@ impl ClientMetadataFetcher {
         let (body, _) = tokio::time::timeout(self.policy.timeout, self.fetch_pinned(&url))
             .await
             .map_err(|_| ClientMetadataError::Timeout)??;
-        let keys = JwkSet::from_json(&body)
+        let keys = JwkSet::from_client_json(&body)
             .map_err(|e| ClientMetadataError::AuthMethod(format!("jwks_uri: {e}")))?;
         if keys.is_empty() {
             return Err(ClientMetadataError::AuthMethod(

@@ -31,6 +31,9 @@ const JWKS_URI_TTL: i64 = 300;
 /// The most `jwks_uri` key sets kept; past it, the least recently used
 /// goes (one at a time: a flood of new URLs never empties it).
 const JWKS_URI_CACHE: usize = 1024;
+/// The most registered key sets kept parsed; past it, the least recently
+/// used goes.
+const REGISTERED_KEYS_CACHE: usize = 1024;
 /// The grant types of a client nobody vouches for (dynamic registration, a
 /// metadata document): those PKCE and refresh rotation protect.
 pub(crate) const OPEN_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
@@ -48,6 +51,9 @@ pub(crate) struct ClientSettings {
     pub(crate) fetcher: ClientMetadataFetcher,
     /// Keys fetched from `jwks_uri`, with when they go stale.
     jwks_cache: Mutex<LruMap<(JwkSet, i64)>>,
+    /// Registered key sets (a client's `jwks`) already parsed, by what
+    /// [`registered_keys`] names them.
+    registered_keys: Mutex<LruMap<JwkSet>>,
 }
 
 impl ClientSettings {
@@ -63,6 +69,7 @@ impl ClientSettings {
             register_limiter,
             fetcher,
             jwks_cache: Mutex::new(LruMap::new(JWKS_URI_CACHE)),
+            registered_keys: Mutex::new(LruMap::new(REGISTERED_KEYS_CACHE)),
         }
     }
 
@@ -305,8 +312,14 @@ async fn registered_auth(
 /// kept [`JWKS_URI_TTL`] seconds.
 async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, OAuthError> {
     if let Some(jwks) = &record.jwks {
-        return JwkSet::from_json(jwks.as_bytes())
-            .map_err(|e| server_error("the client's registered keys are unusable", &e));
+        let settings = &server.inner.clients;
+        return registered_keys(&settings.registered_keys, record.kind, jwks, |open| {
+            let parsed = match open {
+                true => JwkSet::from_client_json(jwks.as_bytes()),
+                false => JwkSet::from_json(jwks.as_bytes()),
+            };
+            parsed.map_err(|e| server_error("the client's registered keys are unusable", &e))
+        });
     }
     let metadata: Map<String, Value> = serde_json::from_str(&record.metadata).unwrap_or_default();
     let Some(uri) = metadata.get("jwks_uri").and_then(Value::as_str) else {
@@ -344,6 +357,35 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
         uri.to_owned(),
         (keys.clone(), now.saturating_add(JWKS_URI_TTL)),
     );
+    Ok(keys)
+}
+
+/// A client's registered key set (`jwks`), parsed once: loading an RSA key
+/// runs a primality test, and anyone may register a client and then name
+/// it at `/token` with a made-up assertion as often as the rate limit
+/// lets them, so the set is not parsed again for each request. Entries are
+/// named by the SHA-256 of the set's text and the bounds it is parsed
+/// under (`parse(open)`: a client nobody vouches for — dynamic, metadata
+/// document — under [`JwkSet::from_client_json`]'s), so a cached set is
+/// always exactly what parsing the record's text now would give.
+fn registered_keys(
+    cache: &Mutex<LruMap<JwkSet>>,
+    kind: ClientKind,
+    jwks: &str,
+    parse: impl FnOnce(bool) -> Result<JwkSet, OAuthError>,
+) -> Result<JwkSet, OAuthError> {
+    let open = !matches!(kind, ClientKind::Confidential | ClientKind::Workload);
+    let name = format!(
+        "{}:{}",
+        if open { "open" } else { "operator" },
+        passport_jose::b64::encode(passport_jose::sha256(jwks.as_bytes()))
+    );
+    let lock = || cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(keys) = lock().get(&name) {
+        return Ok(keys.clone());
+    }
+    let keys = parse(open)?;
+    lock().insert(name, keys.clone());
     Ok(keys)
 }
 
@@ -483,4 +525,51 @@ fn document_client(
         created_at: server.now(),
     }
     .into_record())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// A registered key set is parsed once, then served from the cache;
+    /// another text, or the same text under the other bounds, is parsed
+    /// on its own; a set that does not parse is not kept.
+    #[test]
+    fn a_registered_key_set_is_parsed_once_per_text_and_bounds() {
+        let cache = Mutex::new(LruMap::new(4));
+        let key = passport_jose::SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let set = JwkSet::from_keys([key.verifying_key()]).unwrap();
+        let text = set.to_json().to_string();
+        let parses = Cell::new(Vec::new());
+        let get = |kind: ClientKind, text: &str| {
+            registered_keys(&cache, kind, text, |open| {
+                let mut seen = parses.take();
+                seen.push(open);
+                parses.set(seen);
+                JwkSet::from_json(text.as_bytes()).map_err(|e| server_error("unusable", &e))
+            })
+        };
+        for _ in 0..3 {
+            assert_eq!(get(ClientKind::Dynamic, &text).unwrap().len(), 1);
+        }
+        // a metadata document's client is open too: the same entry
+        assert_eq!(get(ClientKind::MetadataDocument, &text).unwrap().len(), 1);
+        // an operator's client: the trusted bounds, parsed on its own
+        assert_eq!(get(ClientKind::Confidential, &text).unwrap().len(), 1);
+        assert_eq!(get(ClientKind::Workload, &text).unwrap().len(), 1);
+        assert_eq!(parses.take(), [true, false]);
+        // another text is another set
+        let other = format!("{text} ");
+        assert_eq!(get(ClientKind::Dynamic, &other).unwrap().len(), 1);
+        assert_eq!(parses.take(), [true]);
+        // a refusal is not kept: asked again, it is parsed again
+        for _ in 0..2 {
+            assert!(get(ClientKind::Dynamic, "{}").is_err());
+        }
+        assert_eq!(parses.take(), [true, true]);
+    }
 }

@@ -43,7 +43,7 @@ const CLIENT_MODEL: &str = "oauth-client";
 /// DPoP key the grant is bound to (if the code grant was), and when the
 /// grant started (Unix seconds; absent in families of earlier versions,
 /// whose start is their first passport's `iat`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FamilyClaims {
     principal: GrantedPrincipal,
@@ -282,6 +282,24 @@ pub(super) async fn refresh_token(
             "the grant is bound to a key: send a DPoP proof by that key",
         ));
     }
+    // RFC 9449 §5: a refresh token issued to a public client in answer to
+    // a DPoP-bound request is bound to that key. A public client's grant
+    // made without DPoP is bound by its first DPoP-bound refresh: from the
+    // next token on, a refresh needs a proof by the key (a thief of the
+    // token without it gets nothing). A confidential client's token stays
+    // bound to its authentication instead (its DPoP key may change).
+    let binds = claims.jkt.is_none() && client.auth_method == "none";
+    let rebound = match jkt.as_ref().filter(|_| binds) {
+        Some(key) => Some(
+            serde_json::to_string(&FamilyClaims {
+                jkt: Some(key.clone()),
+                started_at: Some(started_at),
+                ..claims.clone()
+            })
+            .map_err(|e| server_error("the refresh family's claims could not be written", &e))?,
+        ),
+        None => None,
+    };
     let previous = db
         .passport(&family.passport_jti)
         .await
@@ -350,6 +368,7 @@ pub(super) async fn refresh_token(
         token: next_hash.clone(),
         passport_jti: jti.clone(),
         expires_at: refresh_expiry(server, now, grant_ends),
+        claims: rebound,
     };
     match db.rotate_refresh(&hash, successor, now).await {
         Ok(grant) if grant.family_id == family.family_id => {}

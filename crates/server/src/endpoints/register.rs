@@ -209,13 +209,29 @@ impl Registration {
         };
         let mut stored = Map::new();
         let mut answer = Map::new();
+        if let Some(name) = string("client_name")? {
+            if name.chars().count() > MAX_CLIENT_NAME
+                || !crate::client_metadata::displayable_name(name)
+            {
+                return Err(invalid(format!(
+                    "client_name must be at most {MAX_CLIENT_NAME} characters without control, \
+                     invisible or direction-changing characters"
+                )));
+            }
+            stored.insert("client_name".into(), json!(name));
+            answer.insert("client_name".into(), json!(name));
+        }
+        let scopes =
+            super::clients::open_scope_string(open_scopes, string("scope")?).map_err(invalid)?;
+        // The keys last: loading an RSA key costs a primality test, so a
+        // registration that fails a cheap check above never costs one.
         let jwks_uri = string("jwks_uri")?;
         let jwks = match (method, r.get("jwks"), jwks_uri) {
             ("private_key_jwt", Some(_), Some(_)) => {
                 return Err(invalid("jwks and jwks_uri are mutually exclusive"));
             }
             ("private_key_jwt", Some(jwks), None) => {
-                let keys = JwkSet::from_json(jwks.to_string().as_bytes())
+                let keys = JwkSet::from_client_json(jwks.to_string().as_bytes())
                     .map_err(|e| invalid(format!("jwks: {e}")))?;
                 if keys.is_empty() {
                     return Err(invalid("jwks holds no usable public signing key"));
@@ -237,20 +253,6 @@ impl Registration {
             (_, None, None) => None,
             (_, _, _) => return Err(invalid("jwks and jwks_uri are for private_key_jwt only")),
         };
-        if let Some(name) = string("client_name")? {
-            if name.chars().count() > MAX_CLIENT_NAME
-                || !crate::client_metadata::displayable_name(name)
-            {
-                return Err(invalid(format!(
-                    "client_name must be at most {MAX_CLIENT_NAME} characters without control, \
-                     invisible or direction-changing characters"
-                )));
-            }
-            stored.insert("client_name".into(), json!(name));
-            answer.insert("client_name".into(), json!(name));
-        }
-        let scopes =
-            super::clients::open_scope_string(open_scopes, string("scope")?).map_err(invalid)?;
 
         let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
         answer.insert("redirect_uris".into(), json!(redirect_uris));

@@ -33,6 +33,7 @@ mod resource_server;
 mod review_a;
 mod review_b1;
 mod review_b2;
+mod review_s13;
 mod self_rules;
 mod session_roles;
 mod shared_state;

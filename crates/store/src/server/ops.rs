@@ -761,7 +761,7 @@ pub(super) async fn rotate_refresh<E: Exec>(
                 client_id: grant.client_id.clone(),
                 passport_jti: next.passport_jti.clone(),
                 scope: grant.scope.clone(),
-                claims: grant.claims.clone(),
+                claims: next.claims.clone().unwrap_or_else(|| grant.claims.clone()),
                 expires_at: next.expires_at,
                 created_at: now,
             },

@@ -347,6 +347,10 @@ pub struct RefreshSuccessor {
     pub passport_jti: String,
     /// Its expiry.
     pub expires_at: i64,
+    /// The grant's claims from this token on, when the rotation changes
+    /// them (a public client's first DPoP-bound refresh binds the family
+    /// to its key, RFC 9449 §5); `None` keeps the presented token's.
+    pub claims: Option<String>,
 }
 
 /// What a rotated refresh token granted.

@@ -15,6 +15,7 @@ fn successor(token: &str, jti: &str) -> RefreshSuccessor {
         token: TokenHash::of(token),
         passport_jti: jti.into(),
         expires_at: NOW + 3600,
+        claims: None,
     }
 }
 

@@ -431,6 +431,7 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
         token: TokenHash::of(token),
         passport_jti: jti.into(),
         expires_at: NOW + 3600,
+        claims: None,
     };
     assert!(!db.refresh_spent(&first).await.unwrap());
     let grant = db
@@ -443,10 +444,29 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
     assert_eq!(grant.family_id, "fam-1");
     assert_eq!(grant.previous_passport_jti, "p1");
     assert_eq!(grant.scope, "read");
-    db.rotate_refresh(&TokenHash::of("rt-2"), successor("rt-3", "p3"), NOW + 2)
+    // a rotation that changes the grant's claims (a public client's first
+    // DPoP-bound refresh binds it to its key): the successor carries them,
+    // the presented token's stay as they were
+    let bound = RefreshSuccessor {
+        claims: Some(r#"{"jkt":"k"}"#.into()),
+        ..successor("rt-3", "p3")
+    };
+    db.rotate_refresh(&TokenHash::of("rt-2"), bound, NOW + 2)
         .await
         .unwrap();
     assert!(!db.refresh_revoked(&TokenHash::of("rt-3")).await.unwrap());
+    let claims = |token: &'static str| {
+        let db = Arc::clone(&db);
+        async move {
+            db.refresh_family(&TokenHash::of(token))
+                .await
+                .unwrap()
+                .unwrap()
+                .claims
+        }
+    };
+    assert_eq!(claims("rt-2").await, "{}");
+    assert_eq!(claims("rt-3").await, r#"{"jkt":"k"}"#);
     // any member names its family and every passport issued in it, unused
     for (token, beside) in [("rt-1", "p1"), ("rt-3", "p3")] {
         let family = db
