@@ -120,11 +120,16 @@
 //! sink on the verifier, each request that presents a passport leaves
 //! exactly one record: the refusal with its code (whichever layer refused,
 //! including a route layer's 403), or `accepted` once the layers let it
-//! through — written before the handler runs, so an acceptance that cannot
-//! be recorded is answered 503 `audit_failed`. The bundle verifying is not
-//! an acceptance: a bound bundle whose proof fails is recorded as refused,
-//! so whoever holds a stolen bundle without its key cannot write
-//! `accepted` records. See [`Passport`] for when exactly it is written.
+//! through — written when the application takes the passport (the axum
+//! extractor, or [`Passport::accept`] in a plain tower service, before it
+//! acts), so an acceptance that cannot be recorded is answered 503
+//! `audit_failed` before the handler acts. A service that never takes it
+//! has run when its acceptance is written: a failing sink then turns its
+//! response into that 503, with what it did unrecorded. The bundle
+//! verifying is not an acceptance: a bound bundle whose proof fails is
+//! recorded as refused, so whoever holds a stolen bundle without its key
+//! cannot write `accepted` records. See [`Passport`] for when exactly it is
+//! written.
 //!
 //! **Status source unavailable → 503, not 401.** The verifier refuses a
 //! passport whose revocation status it cannot establish (fail closed); that

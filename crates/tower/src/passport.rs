@@ -28,12 +28,16 @@ use crate::{AuthError, PassportAuth, Rejection, Requirements, Scheme};
 /// any layer (or any [`Passport::require`] before the application has the
 /// passport) is recorded with its code at once. An acceptance is recorded
 /// when the application receives the passport: when this extractor first
-/// runs — so an acceptance that cannot be recorded is answered 503
-/// `audit_failed` before the handler runs — or, for a service that never
-/// extracts it, when the response passes back through the outermost layer
-/// (a failing sink then turns the response into that 503). Checks the
-/// handler makes itself afterwards are the application's decisions, not
-/// the layer's: the record stays `accepted`.
+/// runs, or when a service calls [`Passport::accept`] — so an acceptance
+/// that cannot be recorded is answered 503 `audit_failed` before the
+/// handler acts. For a service that does neither, it is recorded when the
+/// response passes back through the outermost layer: the service has run
+/// by then, and a failing sink turns its response into that 503, so
+/// whatever it did stays unrecorded (and a client retrying the 503 has it
+/// done again). A tower service that is not an axum handler therefore
+/// calls [`Passport::accept`] before it acts. Checks the handler makes
+/// itself afterwards are the application's decisions, not the layer's:
+/// the record stays `accepted`.
 #[derive(Clone)]
 pub struct Passport(Arc<Inner>);
 
@@ -101,6 +105,34 @@ impl Passport {
                 false,
             )
         })
+    }
+
+    /// Records the request as accepted now, unless its record was written
+    /// already: what the axum extractor does, for a tower service that is
+    /// not an axum handler. Call it before acting on the request: when the
+    /// acceptance cannot be recorded (the audit sink is failing), it returns
+    /// the 503 `audit_failed` rejection to answer with, and the request
+    /// must not be acted on. Once it returned `Ok`, later calls (and the
+    /// layer, when the response passes back) write nothing more.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::{Request, Response};
+    /// use passport_tower::Passport;
+    ///
+    /// fn handle(request: Request<Bytes>) -> Response<Bytes> {
+    ///     let Some(passport) = request.extensions().get::<Passport>() else {
+    ///         return Response::new(Bytes::from("no passport"));
+    ///     };
+    ///     if let Err(rejection) = passport.accept() {
+    ///         return rejection.into_http_response();
+    ///     }
+    ///     // recorded: act on the request
+    ///     Response::new(Bytes::from(format!("hello {}", passport.agent_id())))
+    /// }
+    /// ```
+    pub fn accept(&self) -> Result<(), Rejection> {
+        self.settle_accepted()
     }
 
     /// Records the request as refused with `code`, unless its record was

@@ -28,10 +28,13 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 /// The application: answers `agent <id>` with the passport the layer put
-/// in the request, and counts its calls.
+/// in the request, and counts its calls. With `accepts`, it first records
+/// the acceptance itself ([`Passport::accept`]) and acts (counts) only once
+/// that is recorded.
 #[derive(Clone, Default)]
 struct App {
     hits: Arc<AtomicUsize>,
+    accepts: bool,
 }
 
 impl Service<Request<String>> for App {
@@ -44,6 +47,12 @@ impl Service<Request<String>> for App {
     }
 
     fn call(&mut self, request: Request<String>) -> Self::Future {
+        if self.accepts
+            && let Some(passport) = request.extensions().get::<Passport>()
+            && let Err(rejection) = passport.accept()
+        {
+            return ready(Ok(rejection.into_http_response()));
+        }
         self.hits.fetch_add(1, Ordering::SeqCst);
         let body = match request.extensions().get::<Passport>() {
             Some(passport) => format!("agent {}", passport.agent_id()),
@@ -521,4 +530,65 @@ async fn a_request_cancelled_during_its_refetch_still_leaves_its_record() {
     assert_eq!(record.outcome, Outcome::Refused);
     assert_eq!(record.error.as_deref(), Some("unknown_kid"));
     assert_eq!(f.app.hits.load(Ordering::SeqCst), 0);
+}
+
+/// Review S13 (passport-tower, LOW): with a failing audit sink, a plain
+/// tower service (no axum extractor) ran before its acceptance was
+/// recorded — the crate's docs said the record was written before the
+/// handler runs — and had no way to record it first. It now calls
+/// `Passport::accept` before it acts: the acceptance that cannot be
+/// recorded is answered 503 `audit_failed` and the service does nothing.
+/// A service that does not call it runs first (documented), and its answer
+/// is still withheld.
+#[tokio::test]
+async fn a_plain_service_that_accepts_first_never_acts_on_an_unrecorded_acceptance() {
+    let f = Fixture::new();
+    let verifier = f
+        .kit
+        .verifier(f.kit.policy())
+        .dangerous_ignore_status()
+        .with_audit(Arc::new(passport_testkit::BrokenSink));
+    let auth = PassportAuth::builder(Arc::new(verifier)).build().unwrap();
+    let [_, _, leaf] = f.kit.chain3();
+    let bearer = format!("Bearer {}", leaf.bundle());
+    for accepts in [true, false] {
+        let app = App {
+            accepts,
+            ..App::default()
+        };
+        let mut service = auth
+            .require(Requirements::scope("files:read"))
+            .layer(app.clone());
+        let (status, _, body) = send(&mut service, get("/files", Some(&bearer))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(json(&body)["error_description"], "audit_failed");
+        let acted = app.hits.load(Ordering::SeqCst);
+        assert_eq!(acted, usize::from(!accepts), "accepts first: {accepts}");
+    }
+}
+
+/// `Passport::accept` with a working sink: one `accepted` record, written
+/// once — not again when the response passes back through the layer.
+#[tokio::test]
+async fn a_plain_service_that_accepts_first_leaves_one_record() {
+    let f = Fixture::new();
+    let auth = f.auth().build().unwrap();
+    let app = App {
+        accepts: true,
+        ..App::default()
+    };
+    let mut service = auth
+        .require(Requirements::scope("files:read"))
+        .layer(app.clone());
+    let [_, _, leaf] = f.kit.chain3();
+    let (status, _, _) = send(
+        &mut service,
+        get("/files", Some(&format!("Bearer {}", leaf.bundle()))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.hits.load(Ordering::SeqCst), 1);
+    let records = f.records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].outcome, Outcome::Accepted);
 }
