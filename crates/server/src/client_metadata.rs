@@ -86,6 +86,10 @@ pub enum ClientMetadataError {
     /// The document carries `client_secret` or `client_secret_expires_at`.
     #[error("client metadata documents cannot carry a client secret")]
     SecretPresent,
+    /// Loading a client's RSA keys waited too long for its turn (other
+    /// clients' keys were loading), or did not finish: see [`KEY_LOAD_WAIT`].
+    #[error("the server is busy loading other clients' keys; try again later")]
+    KeysBusy,
 }
 
 passport_jose::error_codes! {
@@ -108,6 +112,8 @@ passport_jose::error_codes! {
             "A client metadata document names a secret-based or unknown auth method, or private_key_jwt without keys.",
         ClientMetadataError::SecretPresent => "client_metadata_secret_present":
             "A client metadata document carries client_secret or client_secret_expires_at.",
+        ClientMetadataError::KeysBusy => "client_keys_busy":
+            "Loading a client's RSA keys waited too long for its turn behind other clients' key loads (one at a time), or did not finish.",
     }
     wraps {
         ClientMetadataError::Fetch(e) => e.code(),
@@ -115,11 +121,95 @@ passport_jose::error_codes! {
 }
 
 impl ClientMetadataError {
-    /// The answer: `invalid_client` (400). At `/authorize` it is shown as a
-    /// direct error page, never sent to a redirect URI.
+    /// The answer: `invalid_client` (400); for [`ClientMetadataError::KeysBusy`],
+    /// the server's condition, 503 `temporarily_unavailable`. At
+    /// `/authorize` it is shown as a direct error page, never sent to a
+    /// redirect URI.
     pub fn oauth(&self) -> OAuthError {
-        OAuthError::new(400, codes::INVALID_CLIENT, self.to_string())
+        match self {
+            ClientMetadataError::KeysBusy => self.busy(),
+            _ => OAuthError::new(400, codes::INVALID_CLIENT, self.to_string()),
+        }
     }
+
+    /// 503 `temporarily_unavailable`, naming the code.
+    pub(crate) fn busy(&self) -> OAuthError {
+        OAuthError::new(
+            503,
+            codes::TEMPORARILY_UNAVAILABLE,
+            format!("{}: {self}", self.code()),
+        )
+    }
+}
+
+/// How long a load of a client's RSA keys waits for its turn before the
+/// request is refused ([`ClientMetadataError::KeysBusy`]): longer than a
+/// load of the most keys a client may have (eight 4096-bit RSA keys take
+/// about 0.2 s), so only a queue of many loads reaches it.
+pub const KEY_LOAD_WAIT: Duration = Duration::from_secs(5);
+
+/// Loads of key sets that strangers supply — a registration's, a metadata
+/// document's, a `jwks_uri` set, a registered set not parsed yet — when
+/// they may hold an RSA key. Loading an RSA key runs a primality test
+/// (milliseconds; tens at 4096 bits), and anyone may ask for such loads as
+/// often as the rate limits allow, from as many addresses as they have. So
+/// these loads run one at a time, on a blocking thread: they never take
+/// more than one core, and never stall the async runtime's workers (every
+/// other request goes on). A load that waits longer than its `wait` for
+/// its turn is refused ([`ClientMetadataError::KeysBusy`]). A set of
+/// Ed25519 and P-256 keys only loads at once, where it is asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyLoads {
+    turn: Arc<tokio::sync::Semaphore>,
+    wait: Duration,
+}
+
+impl KeyLoads {
+    pub(crate) fn new(wait: Duration) -> KeyLoads {
+        KeyLoads {
+            turn: Arc::new(tokio::sync::Semaphore::new(1)),
+            wait,
+        }
+    }
+
+    /// `load()`, of a set that [`may_hold_rsa`] (`costly`): in its turn, on
+    /// a blocking thread; otherwise at once, here. A caller that goes away
+    /// while its load runs does not end the load early: the turn is held
+    /// until the load has finished.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        costly: bool,
+        load: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ClientMetadataError> {
+        if !costly {
+            return Ok(load());
+        }
+        let turn = tokio::time::timeout(self.wait, Arc::clone(&self.turn).acquire_owned())
+            .await
+            .map_err(|_| ClientMetadataError::KeysBusy)?
+            .map_err(|_| ClientMetadataError::KeysBusy)?;
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            load()
+        })
+        .await
+        .map_err(|_| ClientMetadataError::KeysBusy)
+    }
+}
+
+/// Whether loading the JWKS `jwks` may cost primality tests: unless it is
+/// a `keys` array of Ed25519 (`OKP`) and P-256 (`EC`) keys only, it may
+/// (anything else, RSA or unusual, counts as costly: the loader decides
+/// what it is, this only decides where it runs). No JWKS costs nothing.
+pub(crate) fn may_hold_rsa(jwks: Option<&Value>) -> bool {
+    let Some(jwks) = jwks else {
+        return false;
+    };
+    let cheap = |key: &Value| matches!(key.get("kty").and_then(Value::as_str), Some("OKP" | "EC"));
+    !jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .is_some_and(|keys| keys.iter().all(cheap))
 }
 
 /// Resolves a host name to addresses. Injected so tests never send traffic
@@ -487,6 +577,7 @@ pub struct ClientMetadataFetcher {
     policy: FetchPolicy,
     test_mode: bool,
     cache: Mutex<HashMap<String, CacheEntry>>,
+    key_loads: KeyLoads,
 }
 
 impl std::fmt::Debug for ClientMetadataFetcher {
@@ -507,7 +598,14 @@ impl ClientMetadataFetcher {
             policy: FetchPolicy::default(),
             test_mode: false,
             cache: Mutex::new(HashMap::new()),
+            key_loads: KeyLoads::new(KEY_LOAD_WAIT),
         }
+    }
+
+    /// The turn of loads of strangers' keys, which the server's other key
+    /// loads (registration, registered sets) share.
+    pub(crate) fn key_loads(&self) -> &KeyLoads {
+        &self.key_loads
     }
 
     /// Replaces the policy.
@@ -539,7 +637,15 @@ impl ClientMetadataFetcher {
         let (body, headers) = tokio::time::timeout(self.policy.timeout, self.fetch_pinned(&url))
             .await
             .map_err(|_| ClientMetadataError::Timeout)??;
-        let doc = Arc::new(ClientMetadataDocument::from_json(&body, &url)?);
+        let jwks = serde_json::from_slice::<Value>(&body).ok();
+        let costly = may_hold_rsa(jwks.as_ref().and_then(|doc| doc.get("jwks")));
+        let doc = self
+            .key_loads
+            .run(costly, move || {
+                ClientMetadataDocument::from_json(&body, &url)
+            })
+            .await??;
+        let doc = Arc::new(doc);
         let p = &self.policy;
         let ttl = CacheLifetime::from_headers(&headers).ttl(p.min_ttl, p.max_ttl, p.default_ttl);
         let expires = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
@@ -550,14 +656,34 @@ impl ClientMetadataFetcher {
     /// The keys at a document's `jwks_uri` (for [`DocumentAuth::JwksUri`]),
     /// fetched under the same rules as the document: https with a path,
     /// public addresses only, pinned connection, no redirect, the size cap
-    /// and the timeout. Not cached here: the caller keeps the keys with the
-    /// document.
+    /// and the timeout; loaded under a client's bounds
+    /// ([`JwkSet::from_client_json`]). Not cached here: the caller keeps
+    /// the keys with the document.
     pub async fn fetch_jwks(&self, jwks_uri: &str) -> Result<JwkSet, ClientMetadataError> {
+        self.fetch_jwks_bounded(jwks_uri, true).await
+    }
+
+    /// [`ClientMetadataFetcher::fetch_jwks`], under a client's bounds when
+    /// `open` (a client nobody vouches for), else a trusted set's (an
+    /// operator's client); a set that may hold RSA keys loads in
+    /// [`KeyLoads`]' turn either way.
+    pub(crate) async fn fetch_jwks_bounded(
+        &self,
+        jwks_uri: &str,
+        open: bool,
+    ) -> Result<JwkSet, ClientMetadataError> {
         let url = ClientIdUrl::parse(jwks_uri, self.test_mode)?;
         let (body, _) = tokio::time::timeout(self.policy.timeout, self.fetch_pinned(&url))
             .await
             .map_err(|_| ClientMetadataError::Timeout)??;
-        let keys = JwkSet::from_client_json(&body)
+        let costly = may_hold_rsa(serde_json::from_slice::<Value>(&body).ok().as_ref());
+        let keys = self
+            .key_loads
+            .run(costly, move || match open {
+                true => JwkSet::from_client_json(&body),
+                false => JwkSet::from_json(&body),
+            })
+            .await?
             .map_err(|e| ClientMetadataError::AuthMethod(format!("jwks_uri: {e}")))?;
         if keys.is_empty() {
             return Err(ClientMetadataError::AuthMethod(
@@ -637,5 +763,94 @@ impl ClientMetadataFetcher {
             .build()
             .map_err(|e| RemoteError::Config(format!("HTTP client: {e}")))?;
         Ok(passport_remote::get_bounded(&client, url.as_str(), self.policy.max_bytes).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// Only a set of Ed25519 and P-256 keys is cheap; RSA, an unknown or
+    /// oddly spelled `kty`, a key without one, or something that is not a
+    /// key set at all goes through the turn; no set at all is cheap.
+    #[test]
+    fn a_key_set_is_cheap_only_when_every_key_is_ed25519_or_p256() {
+        let cheap = [
+            json!({"keys": []}),
+            json!({"keys": [{"kty": "OKP"}, {"kty": "EC"}]}),
+        ];
+        for jwks in &cheap {
+            assert!(!may_hold_rsa(Some(jwks)), "{jwks}");
+        }
+        assert!(!may_hold_rsa(None));
+        let costly = [
+            json!({"keys": [{"kty": "OKP"}, {"kty": "RSA"}]}),
+            json!({"keys": [{"kty": "rsa"}]}),
+            json!({"keys": [{"kty": "oct"}]}),
+            json!({"keys": [{"n": "AQAB"}]}),
+            json!({"keys": [{"kty": ["OKP"]}]}),
+            json!({"keys": ["OKP"]}),
+            json!({"keys": {"kty": "OKP"}}),
+            json!({"kty": "OKP"}),
+            json!("keys"),
+        ];
+        for jwks in &costly {
+            assert!(may_hold_rsa(Some(jwks)), "{jwks}");
+        }
+    }
+
+    /// Costly loads run one at a time, each on a thread other than the
+    /// caller's (a blocking thread, not a runtime worker); a cheap one runs
+    /// at once on the caller's thread, even while a costly one holds the
+    /// turn; a costly one that waits past its bound is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn costly_key_loads_take_turns_off_the_runtime_and_give_up_after_their_wait() {
+        let loads = KeyLoads::new(Duration::from_secs(30));
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let (loads, running, most) = (loads.clone(), running.clone(), most.clone());
+            tasks.spawn(async move {
+                let caller = std::thread::current().id();
+                let ran_on = loads
+                    .run(true, move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        std::thread::current().id()
+                    })
+                    .await
+                    .unwrap();
+                assert_ne!(ran_on, caller);
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+
+        // the turn held (a costly load in progress): a cheap load runs at
+        // once, here; a costly one gives up after its wait
+        let loads = KeyLoads::new(Duration::from_millis(50));
+        let held = Arc::clone(&loads.turn).acquire_owned().await.unwrap();
+        let caller = std::thread::current().id();
+        let ran_on = loads
+            .run(false, || std::thread::current().id())
+            .await
+            .unwrap();
+        assert_eq!(ran_on, caller);
+        let refused = loads.run(true, || ()).await.unwrap_err();
+        assert_eq!(refused.code(), "client_keys_busy");
+        let answer = refused.oauth();
+        assert_eq!(answer.status, 503);
+        drop(held);
+        assert_eq!(loads.run(true, || 7).await.unwrap(), 7);
     }
 }

@@ -15,7 +15,7 @@ use crate::client_auth::{
     SecretHash,
 };
 use crate::client_metadata::{
-    ClientMetadataDocument, ClientMetadataError, ClientMetadataFetcher, DocumentAuth,
+    ClientMetadataDocument, ClientMetadataError, ClientMetadataFetcher, DocumentAuth, may_hold_rsa,
 };
 use crate::lru::LruMap;
 use crate::rate_limit::RateLimiter;
@@ -28,6 +28,9 @@ pub(crate) const ASSERTION_ALGORITHMS: [Algorithm; 3] =
 const ASSERTION_SKEW: i64 = 30;
 /// How long keys fetched from a client's `jwks_uri` are used, in seconds.
 const JWKS_URI_TTL: i64 = 300;
+/// How long a `jwks_uri` set that was fetched but does not load is
+/// remembered as refused, in seconds.
+const JWKS_URI_REFUSAL_TTL: i64 = 60;
 /// The most `jwks_uri` key sets kept; past it, the least recently used
 /// goes (one at a time: a flood of new URLs never empties it).
 const JWKS_URI_CACHE: usize = 1024;
@@ -49,11 +52,12 @@ pub(crate) struct ClientSettings {
     pub(crate) register_limiter: RateLimiter,
     /// Fetches client ID metadata documents and `jwks_uri` key sets.
     pub(crate) fetcher: ClientMetadataFetcher,
-    /// Keys fetched from `jwks_uri`, with when they go stale.
-    jwks_cache: Mutex<LruMap<(JwkSet, i64)>>,
-    /// Registered key sets (a client's `jwks`) already parsed, by what
-    /// [`registered_keys`] names them.
-    registered_keys: Mutex<LruMap<JwkSet>>,
+    /// Key sets fetched from `jwks_uri` (or their refusals), by the bounds
+    /// they load under and the URI, with when they go stale.
+    jwks_cache: Mutex<LruMap<(Result<JwkSet, OAuthError>, i64)>>,
+    /// Registered key sets (a client's `jwks`) already loaded, or refused,
+    /// by [`key_set_name`].
+    registered_keys: Mutex<LruMap<Result<JwkSet, OAuthError>>>,
 }
 
 impl ClientSettings {
@@ -215,6 +219,13 @@ pub(super) async fn authenticate(
     peer: IpAddr,
 ) -> Result<Caller, OAuthError> {
     let basic = credentials.used_basic();
+    // Introspection is for an operator's clients (below): a client that
+    // cannot be one is refused before anything is fetched or loaded for it
+    // — a metadata document's URL here, a stranger's registered client
+    // once it is looked up.
+    if at == At::Introspect && is_document_url(credentials.client_id()) {
+        return Err(introspection_not_allowed());
+    }
     if at != At::Token && is_document_url(credentials.client_id()) {
         server
             .inner
@@ -231,6 +242,9 @@ pub(super) async fn authenticate(
     let record = client_by_id(server, credentials.client_id())
         .await
         .map_err(challenge)?;
+    if at == At::Introspect && is_open(record.kind) {
+        return Err(introspection_not_allowed());
+    }
     // the method first: keys are fetched only to verify an assertion, never
     // for a request that brings none
     if record.auth_method == "private_key_jwt"
@@ -266,12 +280,8 @@ pub(super) async fn authenticate(
         // RFC 7662 §4: introspection needs authorization too, or anyone
         // registering at /register could scan tokens: it is for clients an
         // operator registered (resource servers, workloads)
-        if !matches!(record.kind, ClientKind::Workload | ClientKind::Confidential) {
-            return Err(OAuthError::new(
-                401,
-                codes::INVALID_CLIENT,
-                "introspection_not_allowed: introspection is for clients an operator registered",
-            ));
+        if is_open(record.kind) {
+            return Err(introspection_not_allowed());
         }
     }
     Ok(Caller { proof, record })
@@ -309,17 +319,32 @@ async fn registered_auth(
 
 /// A `private_key_jwt` client's keys: its registered `jwks`, or the set at
 /// its `jwks_uri`, fetched behind the SSRF defences of client metadata and
-/// kept [`JWKS_URI_TTL`] seconds.
+/// kept [`JWKS_URI_TTL`] seconds — a set there that does not load is
+/// remembered as refused for [`JWKS_URI_REFUSAL_TTL`] seconds, so a
+/// stranger's set that costs primality tests and then fails is not fetched
+/// and tested again at each request naming the client. A client nobody
+/// vouches for (see [`is_open`]) gets the bounds of
+/// [`JwkSet::from_client_json`]; an operator's, those of a trusted set.
 async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, OAuthError> {
+    let settings = &server.inner.clients;
+    let open = is_open(record.kind);
     if let Some(jwks) = &record.jwks {
-        let settings = &server.inner.clients;
-        return registered_keys(&settings.registered_keys, record.kind, jwks, |open| {
-            let parsed = match open {
-                true => JwkSet::from_client_json(jwks.as_bytes()),
-                false => JwkSet::from_json(jwks.as_bytes()),
-            };
-            parsed.map_err(|e| server_error("the client's registered keys are unusable", &e))
-        });
+        let name = key_set_name(open, jwks);
+        return registered_keys(&settings.registered_keys, &name, || async {
+            let text = jwks.clone();
+            let costly = may_hold_rsa(serde_json::from_str::<Value>(&text).ok().as_ref());
+            let parsed = settings
+                .fetcher
+                .key_loads()
+                .run(costly, move || match open {
+                    true => JwkSet::from_client_json(text.as_bytes()),
+                    false => JwkSet::from_json(text.as_bytes()),
+                })
+                .await
+                .map_err(|e| e.busy())?;
+            Ok(parsed.map_err(|e| server_error("the client's registered keys are unusable", &e)))
+        })
+        .await;
     }
     let metadata: Map<String, Value> = serde_json::from_str(&record.metadata).unwrap_or_default();
     let Some(uri) = metadata.get("jwks_uri").and_then(Value::as_str) else {
@@ -329,64 +354,85 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
             "the client registered private_key_jwt without keys",
         ));
     };
-    let settings = &server.inner.clients;
+    let name = format!("{}:{uri}", if open { "open" } else { "operator" });
     let now = server.now();
-    let cached = {
-        let mut cache = settings
+    let lock = || {
+        settings
             .jwks_cache
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        cache
-            .get(uri)
-            .filter(|(_, until)| *until > now)
-            .map(|(keys, _)| keys.clone())
+            .unwrap_or_else(PoisonError::into_inner)
     };
+    let cached = lock()
+        .get(&name)
+        .filter(|(_, until)| *until > now)
+        .map(|(keys, _)| keys.clone());
     if let Some(keys) = cached {
-        return Ok(keys);
+        return keys;
     }
-    let keys = settings
-        .fetcher
-        .fetch_jwks(uri)
-        .await
-        .map_err(|e| metadata_refusal(&e, "the client's jwks_uri"))?;
-    let mut cache = settings
-        .jwks_cache
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    cache.insert(
-        uri.to_owned(),
-        (keys.clone(), now.saturating_add(JWKS_URI_TTL)),
-    );
-    Ok(keys)
+    let (keys, ttl) = match settings.fetcher.fetch_jwks_bounded(uri, open).await {
+        Ok(keys) => (Ok(keys), JWKS_URI_TTL),
+        // fetched, and the set does not load: remembered
+        Err(e @ ClientMetadataError::AuthMethod(_)) => (
+            Err(metadata_refusal(&e, "the client's jwks_uri")),
+            JWKS_URI_REFUSAL_TTL,
+        ),
+        // not fetched (or busy): nothing was learnt about the set
+        Err(e) => return Err(metadata_refusal(&e, "the client's jwks_uri")),
+    };
+    lock().insert(name, (keys.clone(), now.saturating_add(ttl)));
+    keys
 }
 
-/// A client's registered key set (`jwks`), parsed once: loading an RSA key
-/// runs a primality test, and anyone may register a client and then name
-/// it at `/token` with a made-up assertion as often as the rate limit
-/// lets them, so the set is not parsed again for each request. Entries are
-/// named by the SHA-256 of the set's text and the bounds it is parsed
-/// under (`parse(open)`: a client nobody vouches for — dynamic, metadata
-/// document — under [`JwkSet::from_client_json`]'s), so a cached set is
-/// always exactly what parsing the record's text now would give.
-fn registered_keys(
-    cache: &Mutex<LruMap<JwkSet>>,
-    kind: ClientKind,
-    jwks: &str,
-    parse: impl FnOnce(bool) -> Result<JwkSet, OAuthError>,
-) -> Result<JwkSet, OAuthError> {
-    let open = !matches!(kind, ClientKind::Confidential | ClientKind::Workload);
-    let name = format!(
+/// The refusal of introspection to a client an operator did not register.
+fn introspection_not_allowed() -> OAuthError {
+    OAuthError::new(
+        401,
+        codes::INVALID_CLIENT,
+        "introspection_not_allowed: introspection is for clients an operator registered",
+    )
+}
+
+/// Whether a client of `kind` is one nobody vouches for: registered by
+/// anyone (dynamic registration), described by a metadata document, or
+/// public. Only an operator's confidential clients and workloads are not.
+fn is_open(kind: ClientKind) -> bool {
+    !matches!(kind, ClientKind::Confidential | ClientKind::Workload)
+}
+
+/// The name of a registered key set (`jwks`, its exact text) loaded under
+/// the open (`open`) or trusted bounds.
+fn key_set_name(open: bool, jwks: &str) -> String {
+    format!(
         "{}:{}",
         if open { "open" } else { "operator" },
         passport_jose::b64::encode(passport_jose::sha256(jwks.as_bytes()))
-    );
+    )
+}
+
+/// A client's registered key set (`jwks`), loaded once: loading an RSA key
+/// runs a primality test, and anyone may register a client and then name
+/// it at `/token` with a made-up assertion as often as the rate limits
+/// let them, so the set is not loaded again for each request. Entries are
+/// named by [`key_set_name`] — the SHA-256 of the set's text and the bounds
+/// it is loaded under — and what loading gives depends on nothing else, so
+/// a set that does not load is kept as refused too. `load` gives the
+/// outcome (`Ok`, kept) or that there is none yet (`Err`: it could not run,
+/// the server being busy; not kept).
+async fn registered_keys<F>(
+    cache: &Mutex<LruMap<Result<JwkSet, OAuthError>>>,
+    name: &str,
+    load: impl FnOnce() -> F,
+) -> Result<JwkSet, OAuthError>
+where
+    F: Future<Output = Result<Result<JwkSet, OAuthError>, OAuthError>>,
+{
     let lock = || cache.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(keys) = lock().get(&name) {
-        return Ok(keys.clone());
+    if let Some(keys) = lock().get(name) {
+        return keys.clone();
     }
-    let keys = parse(open)?;
-    lock().insert(name, keys.clone());
-    Ok(keys)
+    let keys = load().await?;
+    lock().insert(name.to_owned(), keys.clone());
+    keys
 }
 
 /// The replay check of client assertions, on the database's replay table:
@@ -456,6 +502,9 @@ pub(super) async fn client_by_id(
 /// or why a connection failed, goes to the log only — otherwise anyone
 /// could read the deployment's internal DNS through `/token`.
 fn metadata_refusal(e: &ClientMetadataError, what: &str) -> OAuthError {
+    if let ClientMetadataError::KeysBusy = e {
+        return e.busy();
+    }
     let description = match e {
         ClientMetadataError::Resolve(_)
         | ClientMetadataError::ForbiddenAddress(_)
@@ -489,7 +538,19 @@ fn document_client(
     }
     let (auth_method, jwks) = match &document.auth {
         DocumentAuth::None => ("none", None),
-        DocumentAuth::Jwks(keys) => ("private_key_jwt", Some(keys.to_json().to_string())),
+        DocumentAuth::Jwks(keys) => {
+            // loaded when the document was: [`client_keys`] finds the set
+            // instead of loading its text again
+            let text = keys.to_json().to_string();
+            server
+                .inner
+                .clients
+                .registered_keys
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key_set_name(true, &text), Ok(keys.clone()));
+            ("private_key_jwt", Some(text))
+        }
         DocumentAuth::JwksUri(uri) => {
             metadata.insert("jwks_uri".into(), json!(uri));
             ("private_key_jwt", None)
@@ -535,41 +596,63 @@ mod tests {
 
     use super::*;
 
-    /// A registered key set is parsed once, then served from the cache;
-    /// another text, or the same text under the other bounds, is parsed
-    /// on its own; a set that does not parse is not kept.
-    #[test]
-    fn a_registered_key_set_is_parsed_once_per_text_and_bounds() {
-        let cache = Mutex::new(LruMap::new(4));
+    /// A registered key set is loaded once, then served from the cache,
+    /// refusal included (it depends on the text and the bounds only); a
+    /// load that could not run (busy) is not kept. Another text, or the
+    /// same text under the other bounds, is another entry: open clients
+    /// (dynamic, metadata document, public) share one bound, operators'
+    /// (confidential, workload) the other.
+    #[tokio::test]
+    async fn a_registered_key_set_is_loaded_once_per_text_and_bounds() {
+        let cache = Mutex::new(LruMap::new(8));
         let key = passport_jose::SigningKey::generate(Algorithm::EdDSA).unwrap();
-        let set = JwkSet::from_keys([key.verifying_key()]).unwrap();
-        let text = set.to_json().to_string();
-        let parses = Cell::new(Vec::new());
-        let get = |kind: ClientKind, text: &str| {
-            registered_keys(&cache, kind, text, |open| {
-                let mut seen = parses.take();
-                seen.push(open);
-                parses.set(seen);
-                JwkSet::from_json(text.as_bytes()).map_err(|e| server_error("unusable", &e))
-            })
-        };
-        for _ in 0..3 {
-            assert_eq!(get(ClientKind::Dynamic, &text).unwrap().len(), 1);
+        let text = JwkSet::from_keys([key.verifying_key()])
+            .unwrap()
+            .to_json()
+            .to_string();
+        let loads = Cell::new(0);
+        let get =
+            |kind: ClientKind, text: &str, busy: bool| {
+                let (cache, loads) = (&cache, &loads);
+                let name = key_set_name(is_open(kind), text);
+                let text = text.to_owned();
+                async move {
+                    registered_keys(cache, &name, || async move {
+                        loads.set(loads.get() + 1);
+                        if busy {
+                            return Err(ClientMetadataError::KeysBusy.busy());
+                        }
+                        Ok(JwkSet::from_json(text.as_bytes())
+                            .map_err(|e| server_error("unusable", &e)))
+                    })
+                    .await
+                }
+            };
+        let open = [
+            ClientKind::Dynamic,
+            ClientKind::MetadataDocument,
+            ClientKind::Public,
+        ];
+        for kind in open {
+            assert_eq!(get(kind, &text, false).await.unwrap().len(), 1);
         }
-        // a metadata document's client is open too: the same entry
-        assert_eq!(get(ClientKind::MetadataDocument, &text).unwrap().len(), 1);
-        // an operator's client: the trusted bounds, parsed on its own
-        assert_eq!(get(ClientKind::Confidential, &text).unwrap().len(), 1);
-        assert_eq!(get(ClientKind::Workload, &text).unwrap().len(), 1);
-        assert_eq!(parses.take(), [true, false]);
-        // another text is another set
+        assert_eq!(loads.take(), 1);
+        for kind in [ClientKind::Confidential, ClientKind::Workload] {
+            assert_eq!(get(kind, &text, false).await.unwrap().len(), 1);
+        }
+        assert_eq!(loads.take(), 1);
         let other = format!("{text} ");
-        assert_eq!(get(ClientKind::Dynamic, &other).unwrap().len(), 1);
-        assert_eq!(parses.take(), [true]);
-        // a refusal is not kept: asked again, it is parsed again
-        for _ in 0..2 {
-            assert!(get(ClientKind::Dynamic, "{}").is_err());
+        assert!(get(ClientKind::Dynamic, &other, false).await.is_ok());
+        assert_eq!(loads.take(), 1);
+        // a refusal is kept: asked again, it is not loaded again
+        for _ in 0..3 {
+            assert!(get(ClientKind::Dynamic, "{}", false).await.is_err());
         }
-        assert_eq!(parses.take(), [true, true]);
+        assert_eq!(loads.take(), 1);
+        // a load that could not run is not kept
+        for _ in 0..2 {
+            assert!(get(ClientKind::Dynamic, "[]", true).await.is_err());
+        }
+        assert_eq!(loads.take(), 2);
     }
 }

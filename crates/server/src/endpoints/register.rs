@@ -13,7 +13,7 @@ use super::clients::OPEN_GRANT_TYPES;
 #[allow(clippy::wildcard_imports)]
 use super::*;
 use crate::client_auth::ClientSecret;
-use crate::client_metadata::ClientIdUrl;
+use crate::client_metadata::{ClientIdUrl, may_hold_rsa};
 
 /// The largest registration request read, in bytes.
 pub(crate) const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
@@ -62,7 +62,17 @@ async fn register_inner(server: &Server, request: Request) -> Result<Value, OAut
                 format!("the registration request is larger than {MAX_REGISTRATION_BYTES} bytes"),
             )
         })?;
-    let client = Registration::parse(&bytes, &server.inner.clients.open_scopes)?;
+    // a registration's keys may cost primality tests: in their turn
+    let settings = &server.inner.clients;
+    let body = serde_json::from_slice::<Value>(&bytes).ok();
+    let costly = may_hold_rsa(body.as_ref().and_then(|body| body.get("jwks")));
+    let open_scopes = settings.open_scopes.clone();
+    let client = settings
+        .fetcher
+        .key_loads()
+        .run(costly, move || Registration::parse(&bytes, &open_scopes))
+        .await
+        .map_err(|e| e.busy())??;
     let mut answer = client.answer.clone();
     let secret = match client.method {
         "client_secret_basic" | "client_secret_post" => {

@@ -395,11 +395,11 @@ async fn public_clients_get_only_the_grants_pkce_protects() {
         )
         .await;
     refused_as_public(r).await;
-    // introspection needs a credential
+    // never introspection: refused for what it is, before any credential
     let r = s
         .post("/introspect", None, &[("token", "x"), ("client_id", id)])
         .await;
-    unauthenticated(r, "client_auth_method_mismatch").await;
+    unauthenticated(r, "introspection_not_allowed").await;
     // RFC 7009 §2.1: a public client may revoke (its own tokens; an
     // unknown token is 200)
     let r = s.revoke_as(id).await;
@@ -538,10 +538,11 @@ async fn private_key_jwt_rules_at_the_endpoints() {
     // ... at another endpoint ...
     let r = s
         .post(
-            "/introspect",
+            "/token",
             None,
             &[
-                ("token", "x"),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "x"),
                 ("client_assertion_type", JWT_BEARER_ASSERTION),
                 ("client_assertion", &good),
             ],
@@ -758,13 +759,14 @@ async fn metadata_documents_name_themselves_and_make_open_clients() {
         )
         .await;
     refused_as_public(r).await;
-    // it may revoke (its own tokens), never introspect
+    // it may revoke (its own tokens), never introspect: refused for what
+    // it is, before its document is read
     let r = s.revoke_as(&good).await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = s
         .post("/introspect", None, &[("token", "x"), ("client_id", &good)])
         .await;
-    unauthenticated(r, "client_auth_method_mismatch").await;
+    unauthenticated(r, "introspection_not_allowed").await;
     // never stored as a registered client
     assert!(s.server.database().client(&good).await.unwrap().is_none());
 

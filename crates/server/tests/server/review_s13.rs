@@ -317,3 +317,259 @@ async fn a_public_clients_first_dpop_bound_refresh_binds_its_grant_to_the_key() 
     let rt3 = body["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(refresh(rt3, None).await.status(), StatusCode::BAD_REQUEST);
 }
+
+// ---- review of the S13 fixes (rev3) ----
+
+/// A server answering `path` with `body` and counting the requests.
+async fn counting_server(
+    path: &'static str,
+    body: impl FnOnce(&str) -> Value,
+) -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let text = body(&base).to_string();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let router = axum::Router::new().route(
+        path,
+        axum::routing::get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let text = text.clone();
+            async move { ([("content-type", "application/json")], text) }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (base, hits, task)
+}
+
+/// A key set that costs the server two 4096-bit primality tests and then
+/// fails to load: the second key's `kid` is refused only after its
+/// modulus was tested.
+fn set_that_fails_after_the_tests() -> Value {
+    let mut second = big_rsa_jwk(41, 4096);
+    second["kid"] = json!("");
+    json!({ "keys": [big_rsa_jwk(40, 4096), second] })
+}
+
+/// Inserts a stranger's client (`Dynamic`, as `/register` makes one)
+/// authenticating by `private_key_jwt` with the keys at `jwks_uri`.
+/// (`/register` accepts only https `jwks_uri`s; the test server is http,
+/// so the record is written directly: the same record an https URL makes.)
+async fn stranger_with_jwks_uri(s: &Running, client_id: &str, jwks_uri: &str) {
+    use passport_store::server::{ClientKind, NewClient};
+    s.server
+        .database()
+        .insert_client(NewClient {
+            client_id: client_id.into(),
+            kind: ClientKind::Dynamic,
+            secret_hash: None,
+            auth_method: "private_key_jwt".into(),
+            redirect_uris: vec!["http://127.0.0.1:9999/callback".into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            scopes: "files:*".into(),
+            owner: None,
+            jwks: None,
+            metadata: json!({ "jwks_uri": jwks_uri }).to_string(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+}
+
+async fn bogus_assertion_at(s: &Running, path: &str, client_id: &str) -> (StatusCode, Value) {
+    let r = s
+        .post(
+            path,
+            None,
+            &[
+                ("token", "x"),
+                ("client_id", client_id),
+                ("client_assertion_type", JWT_BEARER_ASSERTION),
+                ("client_assertion", "e30.e30.AAAA"),
+            ],
+        )
+        .await;
+    (r.status(), r.json().await.unwrap())
+}
+
+/// Review S13's second pass, finding 1: a stranger's `jwks_uri` set that
+/// passes the client bounds (≤ 8 keys, ≤ 4096 bits), costs a primality
+/// test per key, and then fails to load (an empty `kid`) was remembered by
+/// nobody: every request naming the client with a made-up assertion
+/// fetched and tested it again, at the full per-address rate of `/token`,
+/// `/revoke` and `/introspect`. A set that was fetched and does not load is
+/// now remembered as refused for a minute.
+#[tokio::test]
+async fn a_jwks_uri_set_that_fails_to_load_is_not_loaded_again_at_each_request() {
+    let (s, hits, _task) = stranger_behind_a_failing_set().await;
+    for _ in 0..4 {
+        let (status, answer) = token_with_bogus_assertion(&s, "dyn-stranger").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        let why = answer["error_description"].as_str().unwrap();
+        assert!(why.contains("jwks_uri"), "{why}");
+    }
+    let fetched = hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        fetched, 1,
+        "the failing key set was fetched and loaded (two 4096-bit primality tests) \
+         {fetched} times for 4 requests"
+    );
+}
+
+/// A server, and on it a stranger's client `dyn-stranger` whose `jwks_uri`
+/// serves [`set_that_fails_after_the_tests`]; how often that set was
+/// fetched.
+async fn stranger_behind_a_failing_set() -> (
+    Running,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (base, hits, task) = counting_server("/jwks", |_| set_that_fails_after_the_tests()).await;
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        b.dangerous_client_metadata_test_mode()
+    })
+    .await;
+    stranger_with_jwks_uri(&s, "dyn-stranger", &format!("{base}/jwks")).await;
+    (s, hits, task)
+}
+
+/// Review S13's second pass, finding 1, at `/introspect` (1,000 requests
+/// a second per address): a stranger's client was refused
+/// (`introspection_not_allowed`) only after its keys were fetched and
+/// loaded, though its kind alone decides. It is now refused first.
+#[tokio::test]
+async fn introspection_refuses_a_strangers_client_before_loading_its_keys() {
+    let (s, hits, _task) = stranger_behind_a_failing_set().await;
+    for _ in 0..4 {
+        let (status, answer) = bogus_assertion_at(&s, "/introspect", "dyn-stranger").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    }
+    let fetched = hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        fetched, 0,
+        "/introspect fetched and loaded a non-operator client's keys {fetched} times \
+         before refusing it for its kind"
+    );
+}
+
+/// The same for a metadata document at `/introspect`: a URL `client_id`
+/// is never an operator's client, so it is refused before its document is
+/// fetched (it was fetched and its keys loaded first).
+#[tokio::test]
+async fn introspection_refuses_a_metadata_document_client_without_fetching_it() {
+    let (base, hits, _task) = counting_server("/doc.json", |base| {
+        json!({
+            "client_id": format!("{base}/doc.json"),
+            "redirect_uris": ["http://127.0.0.1:9999/callback"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": { "keys": [big_rsa_jwk(50, 4096)] },
+        })
+    })
+    .await;
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        b.dangerous_client_metadata_test_mode()
+    })
+    .await;
+    let (status, answer) = bogus_assertion_at(&s, "/introspect", &format!("{base}/doc.json")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    let fetched = hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(fetched, 0, "the document was fetched and its keys loaded");
+}
+
+/// Review S13's second pass, finding 2: an operator's client keeps the
+/// trusted bounds (up to 64 keys, RSA up to 8192 bits), inline or at its
+/// `jwks_uri`, while a stranger's client of the same keys is refused: a
+/// key set of nine keys, one more than a client set may hold.
+#[tokio::test]
+async fn an_operators_client_keeps_the_trusted_bounds_and_a_strangers_does_not() {
+    use passport_store::server::{ClientKind, NewClient};
+    let keys: Vec<SigningKey> = (0..=MAX_CLIENT_JWKS_KEYS)
+        .map(|_| SigningKey::generate(Algorithm::ES256).unwrap())
+        .collect();
+    let set = json!({
+        "keys": keys
+            .iter()
+            .map(|k| Value::Object(k.verifying_key().jwk().clone()))
+            .collect::<Vec<_>>(),
+    });
+    let published = set.clone();
+    let (base, _hits, _task) = counting_server("/jwks", move |_| published.clone()).await;
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        b.dangerous_client_metadata_test_mode()
+    })
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for (n, kind, inline, expected) in [
+        (1, ClientKind::Confidential, true, StatusCode::OK),
+        (2, ClientKind::Confidential, false, StatusCode::OK),
+        (
+            3,
+            ClientKind::Dynamic,
+            true,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        (4, ClientKind::Dynamic, false, StatusCode::UNAUTHORIZED),
+    ] {
+        let client_id = format!("client-{n}");
+        let (jwks, metadata) = match inline {
+            true => (Some(set.to_string()), json!({})),
+            false => (None, json!({ "jwks_uri": format!("{base}/jwks") })),
+        };
+        s.server
+            .database()
+            .insert_client(NewClient {
+                client_id: client_id.clone(),
+                kind,
+                secret_hash: None,
+                auth_method: "private_key_jwt".into(),
+                redirect_uris: vec!["http://127.0.0.1:9999/callback".into()],
+                grant_types: vec!["authorization_code".into()],
+                scopes: "files:*".into(),
+                owner: None,
+                jwks,
+                metadata: metadata.to_string(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        let claims = json!({
+            "iss": client_id, "sub": client_id, "aud": s.url,
+            "iat": now, "exp": now + 60, "jti": format!("j-{n}"),
+        });
+        let assertion = keys[0]
+            .sign_compact(None, &serde_json::to_vec(&claims).unwrap())
+            .unwrap();
+        let r = s
+            .post(
+                "/revoke",
+                None,
+                &[
+                    ("token", "x"),
+                    ("client_id", &client_id),
+                    ("client_assertion_type", JWT_BEARER_ASSERTION),
+                    ("client_assertion", &assertion),
+                ],
+            )
+            .await;
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, expected, "{kind:?}, inline {inline}: {body}");
+        match status {
+            // the stored set no longer loads: the server's condition
+            StatusCode::INTERNAL_SERVER_ERROR => assert!(body.contains("unusable"), "{body}"),
+            StatusCode::UNAUTHORIZED => assert!(body.contains("more than the 8"), "{body}"),
+            _ => {}
+        }
+    }
+}
