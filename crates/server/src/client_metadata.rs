@@ -148,46 +148,102 @@ impl ClientMetadataError {
 /// about 0.2 s), so only a queue of many loads reaches it.
 pub const KEY_LOAD_WAIT: Duration = Duration::from_secs(5);
 
-/// Loads of key sets that strangers supply — a registration's, a metadata
-/// document's, a `jwks_uri` set, a registered set not parsed yet — when
-/// they may hold an RSA key. Loading an RSA key runs a primality test
-/// (milliseconds; tens at 4096 bits), and anyone may ask for such loads as
-/// often as the rate limits allow, from as many addresses as they have. So
-/// these loads run one at a time, on a blocking thread: they never take
-/// more than one core, and never stall the async runtime's workers (every
-/// other request goes on). A load that waits longer than its `wait` for
-/// its turn is refused ([`ClientMetadataError::KeysBusy`]). A set of
-/// Ed25519 and P-256 keys only loads at once, where it is asked for.
+/// Where a key set loads (see [`KeyLoads`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Load {
+    /// No RSA key can be in it: at once, where it is asked for.
+    Cheap,
+    /// A stranger's set (a client nobody vouches for) that may hold RSA
+    /// keys: in the strangers' turn.
+    Stranger,
+    /// An operator's client's set that may hold RSA keys: in the
+    /// operators' turn, which strangers never hold.
+    Operator,
+}
+
+impl Load {
+    /// The load of the key set `member` of the JSON object `body` (the
+    /// object itself when `member` is `None`), for a client nobody vouches
+    /// for (`open`) or an operator's. It is cheap only when the strict
+    /// parser — the one that loads the keys — reads `body` as an object
+    /// whose set holds Ed25519 and P-256 keys only, or no set at all.
+    pub(crate) fn of(body: &[u8], member: Option<&str>, open: bool) -> Load {
+        let costly = match passport_jose::json::parse_object(body, "key set") {
+            Ok(object) => match member {
+                Some(name) => may_hold_rsa(object.get(name)),
+                None => may_hold_rsa(Some(&Value::Object(object))),
+            },
+            // the loader refuses it before any key; counted costly all
+            // the same, so no reading of it can step around the turn
+            Err(_) => true,
+        };
+        match (costly, open) {
+            (false, _) => Load::Cheap,
+            (true, true) => Load::Stranger,
+            (true, false) => Load::Operator,
+        }
+    }
+}
+
+/// Loads of key sets that may hold RSA keys. Loading an RSA key runs a
+/// primality test (milliseconds; tens at 4096 bits), and anyone may ask
+/// for loads of strangers' sets — a registration's, a metadata document's,
+/// a `jwks_uri` set — as often as the rate limits allow, from as many
+/// addresses as they have. So such loads run one at a time, on a blocking
+/// thread: strangers' loads never take more than one core, and never stall
+/// the async runtime's workers (every other request goes on). An
+/// operator's client's set loads in a turn of its own, so a flood of
+/// strangers' loads never delays it. A load that waits longer than `wait`
+/// for its turn is refused ([`ClientMetadataError::KeysBusy`]): a flood
+/// from strangers can make other strangers' first loads of RSA sets fail
+/// (503), and nothing else. A set of Ed25519 and P-256 keys only
+/// ([`Load::Cheap`]) loads at once.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyLoads {
-    turn: Arc<tokio::sync::Semaphore>,
+    strangers: Arc<tokio::sync::Semaphore>,
+    operators: Arc<tokio::sync::Semaphore>,
     wait: Duration,
 }
 
 impl KeyLoads {
     pub(crate) fn new(wait: Duration) -> KeyLoads {
         KeyLoads {
-            turn: Arc::new(tokio::sync::Semaphore::new(1)),
+            strangers: Arc::new(tokio::sync::Semaphore::new(1)),
+            operators: Arc::new(tokio::sync::Semaphore::new(1)),
             wait,
         }
     }
 
-    /// `load()`, of a set that [`may_hold_rsa`] (`costly`): in its turn, on
-    /// a blocking thread; otherwise at once, here. A caller that goes away
-    /// while its load runs does not end the load early: the turn is held
-    /// until the load has finished.
+    /// The strangers' turn, for tests that hold it.
+    #[cfg(test)]
+    pub(crate) fn strangers(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.strangers
+    }
+
+    /// `load()` as `how` says. Once it has the turn, `done()` is asked
+    /// first: what it gives (a load of the same set that finished while
+    /// this one waited) is the answer, and nothing is loaded — requests
+    /// that arrive together for one set load it once. A caller that goes
+    /// away while its load runs does not end the load early: the turn is
+    /// held until the load has finished.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
-        costly: bool,
+        how: Load,
+        done: impl FnOnce() -> Option<T>,
         load: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ClientMetadataError> {
-        if !costly {
-            return Ok(load());
-        }
-        let turn = tokio::time::timeout(self.wait, Arc::clone(&self.turn).acquire_owned())
+        let turn = match how {
+            Load::Cheap => return Ok(load()),
+            Load::Stranger => &self.strangers,
+            Load::Operator => &self.operators,
+        };
+        let turn = tokio::time::timeout(self.wait, Arc::clone(turn).acquire_owned())
             .await
             .map_err(|_| ClientMetadataError::KeysBusy)?
             .map_err(|_| ClientMetadataError::KeysBusy)?;
+        if let Some(answer) = done() {
+            return Ok(answer);
+        }
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
             load()
@@ -201,7 +257,7 @@ impl KeyLoads {
 /// a `keys` array of Ed25519 (`OKP`) and P-256 (`EC`) keys only, it may
 /// (anything else, RSA or unusual, counts as costly: the loader decides
 /// what it is, this only decides where it runs). No JWKS costs nothing.
-pub(crate) fn may_hold_rsa(jwks: Option<&Value>) -> bool {
+fn may_hold_rsa(jwks: Option<&Value>) -> bool {
     let Some(jwks) = jwks else {
         return false;
     };
@@ -637,15 +693,20 @@ impl ClientMetadataFetcher {
         let (body, headers) = tokio::time::timeout(self.policy.timeout, self.fetch_pinned(&url))
             .await
             .map_err(|_| ClientMetadataError::Timeout)??;
-        let jwks = serde_json::from_slice::<Value>(&body).ok();
-        let costly = may_hold_rsa(jwks.as_ref().and_then(|doc| doc.get("jwks")));
+        // a document loaded meanwhile by a request for the same client is
+        // taken as it is, not loaded again
+        let cached = || {
+            self.lock()
+                .get(client_id)
+                .filter(|(_, expires)| *expires > now)
+                .map(|(doc, _)| Ok(Arc::clone(doc)))
+        };
         let doc = self
             .key_loads
-            .run(costly, move || {
-                ClientMetadataDocument::from_json(&body, &url)
+            .run(Load::of(&body, Some("jwks"), true), cached, move || {
+                ClientMetadataDocument::from_json(&body, &url).map(Arc::new)
             })
             .await??;
-        let doc = Arc::new(doc);
         let p = &self.policy;
         let ttl = CacheLifetime::from_headers(&headers).ttl(p.min_ttl, p.max_ttl, p.default_ttl);
         let expires = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
@@ -665,8 +726,8 @@ impl ClientMetadataFetcher {
 
     /// [`ClientMetadataFetcher::fetch_jwks`], under a client's bounds when
     /// `open` (a client nobody vouches for), else a trusted set's (an
-    /// operator's client); a set that may hold RSA keys loads in
-    /// [`KeyLoads`]' turn either way.
+    /// operator's client); a set that may hold RSA keys loads in the
+    /// [`KeyLoads`] turn of its kind of client.
     pub(crate) async fn fetch_jwks_bounded(
         &self,
         jwks_uri: &str,
@@ -676,13 +737,16 @@ impl ClientMetadataFetcher {
         let (body, _) = tokio::time::timeout(self.policy.timeout, self.fetch_pinned(&url))
             .await
             .map_err(|_| ClientMetadataError::Timeout)??;
-        let costly = may_hold_rsa(serde_json::from_slice::<Value>(&body).ok().as_ref());
         let keys = self
             .key_loads
-            .run(costly, move || match open {
-                true => JwkSet::from_client_json(&body),
-                false => JwkSet::from_json(&body),
-            })
+            .run(
+                Load::of(&body, None, open),
+                || None,
+                move || match open {
+                    true => JwkSet::from_client_json(&body),
+                    false => JwkSet::from_json(&body),
+                },
+            )
             .await?
             .map_err(|e| ClientMetadataError::AuthMethod(format!("jwks_uri: {e}")))?;
         if keys.is_empty() {
@@ -778,17 +842,27 @@ mod tests {
 
     /// Only a set of Ed25519 and P-256 keys is cheap; RSA, an unknown or
     /// oddly spelled `kty`, a key without one, or something that is not a
-    /// key set at all goes through the turn; no set at all is cheap.
+    /// key set at all goes through a turn — the strangers' for an open
+    /// client, the operators' otherwise; no set at all is cheap.
     #[test]
     fn a_key_set_is_cheap_only_when_every_key_is_ed25519_or_p256() {
+        let load = |jwks: &Value, open: bool| {
+            Load::of(
+                json!({ "jwks": jwks }).to_string().as_bytes(),
+                Some("jwks"),
+                open,
+            )
+        };
         let cheap = [
             json!({"keys": []}),
             json!({"keys": [{"kty": "OKP"}, {"kty": "EC"}]}),
         ];
         for jwks in &cheap {
-            assert!(!may_hold_rsa(Some(jwks)), "{jwks}");
+            assert_eq!(load(jwks, true), Load::Cheap, "{jwks}");
+            let alone = Load::of(jwks.to_string().as_bytes(), None, false);
+            assert_eq!(alone, Load::Cheap, "{jwks}");
         }
-        assert!(!may_hold_rsa(None));
+        assert_eq!(Load::of(b"{}", Some("jwks"), true), Load::Cheap);
         let costly = [
             json!({"keys": [{"kty": "OKP"}, {"kty": "RSA"}]}),
             json!({"keys": [{"kty": "rsa"}]}),
@@ -801,14 +875,44 @@ mod tests {
             json!("keys"),
         ];
         for jwks in &costly {
-            assert!(may_hold_rsa(Some(jwks)), "{jwks}");
+            assert_eq!(load(jwks, true), Load::Stranger, "{jwks}");
+            assert_eq!(load(jwks, false), Load::Operator, "{jwks}");
         }
+        // what the strict parser refuses counts as costly too
+        assert_eq!(Load::of(b"not json", Some("jwks"), true), Load::Stranger);
     }
 
-    /// Costly loads run one at a time, each on a thread other than the
-    /// caller's (a blocking thread, not a runtime worker); a cheap one runs
-    /// at once on the caller's thread, even while a costly one holds the
-    /// turn; a costly one that waits past its bound is refused.
+    /// Review S13, third pass, finding 1: which turn a set takes is read
+    /// by the strict parser, the one that loads the keys. With serde_json's
+    /// `raw_value` feature (on in this build), an object holding the member
+    /// `$serde_json::private::RawValue` is not a `serde_json::Value`, so a
+    /// reading through `Value` took an RSA set for no set at all, and its
+    /// keys loaded at once on a runtime worker, outside the turn.
+    #[test]
+    fn a_raw_value_member_does_not_make_an_rsa_set_cheap() {
+        let body = json!({
+            "keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}],
+            "x": { "$serde_json::private::RawValue": 0 },
+        })
+        .to_string();
+        // what the two parsers make of it
+        assert!(passport_jose::json::parse_object(body.as_bytes(), "jwks").is_ok());
+        assert!(serde_json::from_str::<Value>(&body).is_err());
+        assert_eq!(Load::of(body.as_bytes(), None, true), Load::Stranger);
+        let registration = format!(
+            r#"{{"software_id": {{"$serde_json::private::RawValue": 0}}, "jwks": {body}}}"#
+        );
+        assert!(serde_json::from_str::<Value>(&registration).is_err());
+        let how = Load::of(registration.as_bytes(), Some("jwks"), true);
+        assert_eq!(how, Load::Stranger);
+    }
+
+    /// Costly loads run one at a time in their turn, each on a thread other
+    /// than the caller's (a blocking thread, not a runtime worker); a cheap
+    /// one runs at once on the caller's thread, even while a costly one
+    /// holds the turn; an operator's load has a turn of its own; a costly
+    /// one that waits past its bound is refused; one that finds its answer
+    /// ready when it gets the turn does not load.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn costly_key_loads_take_turns_off_the_runtime_and_give_up_after_their_wait() {
         let loads = KeyLoads::new(Duration::from_secs(30));
@@ -819,13 +923,17 @@ mod tests {
             tasks.spawn(async move {
                 let caller = std::thread::current().id();
                 let ran_on = loads
-                    .run(true, move || {
-                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                        most.fetch_max(now, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(20));
-                        running.fetch_sub(1, Ordering::SeqCst);
-                        std::thread::current().id()
-                    })
+                    .run(
+                        Load::Stranger,
+                        || None,
+                        move || {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(20));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            std::thread::current().id()
+                        },
+                    )
                     .await
                     .unwrap();
                 assert_ne!(ran_on, caller);
@@ -836,21 +944,83 @@ mod tests {
         }
         assert_eq!(most.load(Ordering::SeqCst), 1);
 
-        // the turn held (a costly load in progress): a cheap load runs at
-        // once, here; a costly one gives up after its wait
+        // the strangers' turn held (a load in progress): a cheap load runs
+        // at once, here; an operator's in its own turn; a stranger's gives
+        // up after its wait
         let loads = KeyLoads::new(Duration::from_millis(50));
-        let held = Arc::clone(&loads.turn).acquire_owned().await.unwrap();
+        let held = Arc::clone(&loads.strangers).acquire_owned().await.unwrap();
         let caller = std::thread::current().id();
-        let ran_on = loads
-            .run(false, || std::thread::current().id())
-            .await
-            .unwrap();
-        assert_eq!(ran_on, caller);
-        let refused = loads.run(true, || ()).await.unwrap_err();
+        let cheap = loads.run(Load::Cheap, || None, || std::thread::current().id());
+        assert_eq!(cheap.await.unwrap(), caller);
+        assert_eq!(loads.run(Load::Operator, || None, || 3).await.unwrap(), 3);
+        let refused = loads.run(Load::Stranger, || None, || ()).await.unwrap_err();
         assert_eq!(refused.code(), "client_keys_busy");
         let answer = refused.oauth();
         assert_eq!(answer.status, 503);
         drop(held);
-        assert_eq!(loads.run(true, || 7).await.unwrap(), 7);
+        assert_eq!(loads.run(Load::Stranger, || None, || 7).await.unwrap(), 7);
+        // an answer ready once the turn is had: nothing is loaded
+        let ready = loads.run(Load::Stranger, || Some(1), || panic!("loaded"));
+        assert_eq!(ready.await.unwrap(), 1);
+    }
+
+    /// The same through the fetcher: with the strangers' turn held, a
+    /// `jwks_uri` set of RSA keys that carries the `RawValue` member waits
+    /// for the turn (and is refused busy), rather than loading at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_jwks_uri_set_with_a_raw_value_member_waits_for_the_turn() {
+        use passport_jose::{Algorithm, SigningKey};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        struct Loopback;
+        impl Resolver for Loopback {
+            fn resolve<'a>(
+                &'a self,
+                _host: &'a str,
+            ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>>
+            {
+                Box::pin(async { Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]) })
+            }
+        }
+        let rsa = SigningKey::generate(Algorithm::RS256).unwrap();
+        let body = json!({
+            "keys": [Value::Object(rsa.verifying_key().jwk().clone())],
+            "x": { "$serde_json::private::RawValue": 0 },
+        })
+        .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        let mut fetcher =
+            ClientMetadataFetcher::new(Arc::new(Loopback), Arc::new(passport_claims::SystemClock))
+                .dangerous_test_mode();
+        fetcher.key_loads = KeyLoads::new(Duration::from_millis(200));
+        let held = Arc::clone(&fetcher.key_loads.strangers)
+            .acquire_owned()
+            .await
+            .unwrap();
+        let uri = format!("{base}/jwks");
+        match fetcher.fetch_jwks(&uri).await {
+            Err(ClientMetadataError::KeysBusy) => {}
+            Ok(keys) => panic!("an RSA set of {} key loaded outside the turn", keys.len()),
+            Err(e) => panic!("unexpected: {e}"),
+        }
+        // once the turn is free, it loads
+        drop(held);
+        assert_eq!(fetcher.fetch_jwks(&uri).await.unwrap().len(), 1);
     }
 }

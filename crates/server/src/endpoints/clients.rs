@@ -15,7 +15,8 @@ use crate::client_auth::{
     SecretHash,
 };
 use crate::client_metadata::{
-    ClientMetadataDocument, ClientMetadataError, ClientMetadataFetcher, DocumentAuth, may_hold_rsa,
+    ClientMetadataDocument, ClientMetadataError, ClientMetadataFetcher, DocumentAuth, KeyLoads,
+    Load,
 };
 use crate::lru::LruMap;
 use crate::rate_limit::RateLimiter;
@@ -41,6 +42,34 @@ const REGISTERED_KEYS_CACHE: usize = 1024;
 /// metadata document): those PKCE and refresh rotation protect.
 pub(crate) const OPEN_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 
+/// A client's key set, or why it does not load.
+type KeySet = Result<JwkSet, OAuthError>;
+
+/// One cache for the clients nobody vouches for and one for an operator's
+/// ([`is_open`]): strangers' entries, however many, never push out an
+/// operator's client's.
+struct PerKind<T> {
+    open: T,
+    operator: T,
+}
+
+impl<T> PerKind<T> {
+    fn new(make: impl Fn() -> T) -> PerKind<T> {
+        PerKind {
+            open: make(),
+            operator: make(),
+        }
+    }
+
+    /// The cache of clients nobody vouches for (`open`), or operators'.
+    fn of(&self, open: bool) -> &T {
+        match open {
+            true => &self.open,
+            false => &self.operator,
+        }
+    }
+}
+
 /// How clients come to exist and what the strangers among them may have.
 pub(crate) struct ClientSettings {
     /// Whether `/register` (RFC 7591) is served.
@@ -52,12 +81,12 @@ pub(crate) struct ClientSettings {
     pub(crate) register_limiter: RateLimiter,
     /// Fetches client ID metadata documents and `jwks_uri` key sets.
     pub(crate) fetcher: ClientMetadataFetcher,
-    /// Key sets fetched from `jwks_uri` (or their refusals), by the bounds
-    /// they load under and the URI, with when they go stale.
-    jwks_cache: Mutex<LruMap<(Result<JwkSet, OAuthError>, i64)>>,
+    /// Key sets fetched from `jwks_uri` (or their refusals), by URI, with
+    /// when they go stale.
+    jwks_cache: PerKind<Mutex<LruMap<(KeySet, i64)>>>,
     /// Registered key sets (a client's `jwks`) already loaded, or refused,
     /// by [`key_set_name`].
-    registered_keys: Mutex<LruMap<Result<JwkSet, OAuthError>>>,
+    registered_keys: PerKind<Mutex<LruMap<KeySet>>>,
 }
 
 impl ClientSettings {
@@ -72,8 +101,8 @@ impl ClientSettings {
             open_scopes,
             register_limiter,
             fetcher,
-            jwks_cache: Mutex::new(LruMap::new(JWKS_URI_CACHE)),
-            registered_keys: Mutex::new(LruMap::new(REGISTERED_KEYS_CACHE)),
+            jwks_cache: PerKind::new(|| Mutex::new(LruMap::new(JWKS_URI_CACHE))),
+            registered_keys: PerKind::new(|| Mutex::new(LruMap::new(REGISTERED_KEYS_CACHE))),
         }
     }
 
@@ -329,21 +358,20 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
     let settings = &server.inner.clients;
     let open = is_open(record.kind);
     if let Some(jwks) = &record.jwks {
-        let name = key_set_name(open, jwks);
-        return registered_keys(&settings.registered_keys, &name, || async {
-            let text = jwks.clone();
-            let costly = may_hold_rsa(serde_json::from_str::<Value>(&text).ok().as_ref());
-            let parsed = settings
-                .fetcher
-                .key_loads()
-                .run(costly, move || match open {
+        let text = jwks.clone();
+        return registered_keys(
+            settings.registered_keys.of(open),
+            settings.fetcher.key_loads(),
+            Load::of(jwks.as_bytes(), None, open),
+            &key_set_name(jwks),
+            move || {
+                let loaded = match open {
                     true => JwkSet::from_client_json(text.as_bytes()),
                     false => JwkSet::from_json(text.as_bytes()),
-                })
-                .await
-                .map_err(|e| e.busy())?;
-            Ok(parsed.map_err(|e| server_error("the client's registered keys are unusable", &e)))
-        })
+                };
+                loaded.map_err(|e| server_error("the client's registered keys are unusable", &e))
+            },
+        )
         .await;
     }
     let metadata: Map<String, Value> = serde_json::from_str(&record.metadata).unwrap_or_default();
@@ -354,16 +382,16 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
             "the client registered private_key_jwt without keys",
         ));
     };
-    let name = format!("{}:{uri}", if open { "open" } else { "operator" });
     let now = server.now();
     let lock = || {
         settings
             .jwks_cache
+            .of(open)
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     };
     let cached = lock()
-        .get(&name)
+        .get(uri)
         .filter(|(_, until)| *until > now)
         .map(|(keys, _)| keys.clone());
     if let Some(keys) = cached {
@@ -379,7 +407,7 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
         // not fetched (or busy): nothing was learnt about the set
         Err(e) => return Err(metadata_refusal(&e, "the client's jwks_uri")),
     };
-    lock().insert(name, (keys.clone(), now.saturating_add(ttl)));
+    lock().insert(uri.to_owned(), (keys.clone(), now.saturating_add(ttl)));
     keys
 }
 
@@ -399,38 +427,36 @@ fn is_open(kind: ClientKind) -> bool {
     !matches!(kind, ClientKind::Confidential | ClientKind::Workload)
 }
 
-/// The name of a registered key set (`jwks`, its exact text) loaded under
-/// the open (`open`) or trusted bounds.
-fn key_set_name(open: bool, jwks: &str) -> String {
-    format!(
-        "{}:{}",
-        if open { "open" } else { "operator" },
-        passport_jose::b64::encode(passport_jose::sha256(jwks.as_bytes()))
-    )
+/// The name of a registered key set (`jwks`): the SHA-256 of its exact
+/// text.
+fn key_set_name(jwks: &str) -> String {
+    passport_jose::b64::encode(passport_jose::sha256(jwks.as_bytes()))
 }
 
 /// A client's registered key set (`jwks`), loaded once: loading an RSA key
 /// runs a primality test, and anyone may register a client and then name
 /// it at `/token` with a made-up assertion as often as the rate limits
-/// let them, so the set is not loaded again for each request. Entries are
-/// named by [`key_set_name`] — the SHA-256 of the set's text and the bounds
-/// it is loaded under — and what loading gives depends on nothing else, so
-/// a set that does not load is kept as refused too. `load` gives the
-/// outcome (`Ok`, kept) or that there is none yet (`Err`: it could not run,
-/// the server being busy; not kept).
-async fn registered_keys<F>(
-    cache: &Mutex<LruMap<Result<JwkSet, OAuthError>>>,
+/// let them, so the set is not loaded again for each request, nor once per
+/// request when requests arrive together (the load asks `cache` again
+/// once it has its turn). `cache` is the one of the client's kind, entries
+/// named by [`key_set_name`]; what `load` gives depends on the text and
+/// the kind only, so a set that does not load is kept as refused too. A
+/// load that could not run (the server busy: 503) is not kept.
+async fn registered_keys(
+    cache: &Mutex<LruMap<KeySet>>,
+    loads: &KeyLoads,
+    how: Load,
     name: &str,
-    load: impl FnOnce() -> F,
-) -> Result<JwkSet, OAuthError>
-where
-    F: Future<Output = Result<Result<JwkSet, OAuthError>, OAuthError>>,
-{
+    load: impl FnOnce() -> Result<JwkSet, OAuthError> + Send + 'static,
+) -> Result<JwkSet, OAuthError> {
     let lock = || cache.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(keys) = lock().get(name) {
         return keys.clone();
     }
-    let keys = load().await?;
+    let keys = loads
+        .run(how, || lock().get(name).cloned(), load)
+        .await
+        .map_err(|e| e.busy())?;
     lock().insert(name.to_owned(), keys.clone());
     keys
 }
@@ -546,9 +572,10 @@ fn document_client(
                 .inner
                 .clients
                 .registered_keys
+                .of(true)
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(key_set_name(true, &text), Ok(keys.clone()));
+                .insert(key_set_name(&text), Ok(keys.clone()));
             ("private_key_jwt", Some(text))
         }
         DocumentAuth::JwksUri(uri) => {
@@ -592,67 +619,77 @@ fn document_client(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use std::cell::Cell;
-
     use super::*;
 
     /// A registered key set is loaded once, then served from the cache,
     /// refusal included (it depends on the text and the bounds only); a
-    /// load that could not run (busy) is not kept. Another text, or the
-    /// same text under the other bounds, is another entry: open clients
-    /// (dynamic, metadata document, public) share one bound, operators'
-    /// (confidential, workload) the other.
+    /// load that could not run (busy) is not kept, and a load that gets
+    /// its turn after another load of the same set finished takes that
+    /// one's outcome.
     #[tokio::test]
-    async fn a_registered_key_set_is_loaded_once_per_text_and_bounds() {
+    async fn a_registered_key_set_is_loaded_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+
         let cache = Mutex::new(LruMap::new(8));
         let key = passport_jose::SigningKey::generate(Algorithm::EdDSA).unwrap();
         let text = JwkSet::from_keys([key.verifying_key()])
             .unwrap()
             .to_json()
             .to_string();
-        let loads = Cell::new(0);
-        let get =
-            |kind: ClientKind, text: &str, busy: bool| {
-                let (cache, loads) = (&cache, &loads);
-                let name = key_set_name(is_open(kind), text);
-                let text = text.to_owned();
-                async move {
-                    registered_keys(cache, &name, || async move {
-                        loads.set(loads.get() + 1);
-                        if busy {
-                            return Err(ClientMetadataError::KeysBusy.busy());
-                        }
-                        Ok(JwkSet::from_json(text.as_bytes())
-                            .map_err(|e| server_error("unusable", &e)))
-                    })
-                    .await
-                }
-            };
-        let open = [
-            ClientKind::Dynamic,
-            ClientKind::MetadataDocument,
-            ClientKind::Public,
-        ];
-        for kind in open {
-            assert_eq!(get(kind, &text, false).await.unwrap().len(), 1);
+        let loads = Arc::new(AtomicUsize::new(0));
+        let turns = KeyLoads::new(Duration::from_millis(50));
+        let get = |how: Load, text: &str| {
+            let (cache, turns, loads) = (&cache, &turns, Arc::clone(&loads));
+            let name = key_set_name(text);
+            let text = text.to_owned();
+            async move {
+                registered_keys(cache, turns, how, &name, move || {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    JwkSet::from_json(text.as_bytes()).map_err(|e| server_error("unusable", &e))
+                })
+                .await
+            }
+        };
+        let count = || loads.swap(0, Ordering::SeqCst);
+        for how in [Load::Cheap, Load::Stranger, Load::Operator] {
+            assert_eq!(get(how, &text).await.unwrap().len(), 1);
         }
-        assert_eq!(loads.take(), 1);
-        for kind in [ClientKind::Confidential, ClientKind::Workload] {
-            assert_eq!(get(kind, &text, false).await.unwrap().len(), 1);
-        }
-        assert_eq!(loads.take(), 1);
+        assert_eq!(count(), 1);
         let other = format!("{text} ");
-        assert!(get(ClientKind::Dynamic, &other, false).await.is_ok());
-        assert_eq!(loads.take(), 1);
+        assert!(get(Load::Stranger, &other).await.is_ok());
+        assert_eq!(count(), 1);
         // a refusal is kept: asked again, it is not loaded again
         for _ in 0..3 {
-            assert!(get(ClientKind::Dynamic, "{}", false).await.is_err());
+            assert!(get(Load::Stranger, "{}").await.is_err());
         }
-        assert_eq!(loads.take(), 1);
-        // a load that could not run is not kept
+        assert_eq!(count(), 1);
+        // a load that could not run is not kept: the strangers' turn held,
+        // it is refused busy (503) and nothing is loaded; once the turn is
+        // free, it loads
+        let held = Arc::clone(turns.strangers()).acquire_owned().await.unwrap();
         for _ in 0..2 {
-            assert!(get(ClientKind::Dynamic, "[]", true).await.is_err());
+            let busy = get(Load::Stranger, "[]").await.unwrap_err();
+            assert_eq!(busy.status, 503, "{busy:?}");
         }
-        assert_eq!(loads.take(), 2);
+        assert_eq!(count(), 0);
+        // the operators' turn is another: it loads meanwhile
+        assert!(get(Load::Operator, "[]").await.is_err());
+        assert_eq!(count(), 1);
+        drop(held);
+        assert!(get(Load::Stranger, "[ ]").await.is_err());
+        assert_eq!(count(), 1);
+        // requests that wait together for the turn load the set once
+        let held = Arc::clone(turns.strangers()).acquire_owned().await.unwrap();
+        let third = format!("{text}  ");
+        let waiting = [get(Load::Stranger, &third), get(Load::Stranger, &third)];
+        let release = async {
+            tokio::task::yield_now().await;
+            drop(held);
+        };
+        let (answers, ()) = tokio::join!(futures_util::future::join_all(waiting), release);
+        assert!(answers.iter().all(Result::is_ok));
+        assert_eq!(count(), 1);
     }
 }

@@ -13,7 +13,7 @@ use super::clients::OPEN_GRANT_TYPES;
 #[allow(clippy::wildcard_imports)]
 use super::*;
 use crate::client_auth::ClientSecret;
-use crate::client_metadata::{ClientIdUrl, may_hold_rsa};
+use crate::client_metadata::{ClientIdUrl, Load};
 
 /// The largest registration request read, in bytes.
 pub(crate) const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
@@ -62,15 +62,18 @@ async fn register_inner(server: &Server, request: Request) -> Result<Value, OAut
                 format!("the registration request is larger than {MAX_REGISTRATION_BYTES} bytes"),
             )
         })?;
-    // a registration's keys may cost primality tests: in their turn
+    // a registration's keys may cost primality tests: in the strangers' turn
     let settings = &server.inner.clients;
-    let body = serde_json::from_slice::<Value>(&bytes).ok();
-    let costly = may_hold_rsa(body.as_ref().and_then(|body| body.get("jwks")));
+    let how = Load::of(&bytes, Some("jwks"), true);
     let open_scopes = settings.open_scopes.clone();
     let client = settings
         .fetcher
         .key_loads()
-        .run(costly, move || Registration::parse(&bytes, &open_scopes))
+        .run(
+            how,
+            || None,
+            move || Registration::parse(&bytes, &open_scopes),
+        )
         .await
         .map_err(|e| e.busy())??;
     let mut answer = client.answer.clone();
