@@ -215,3 +215,34 @@ fn unknown_members_keep_their_order_through_decode_and_encode() {
     let text = String::from_utf8(once).unwrap();
     assert!(text.find("b-extra").unwrap() < text.find("a-extra").unwrap());
 }
+
+/// Found by the `claims` fuzz target (session 13): an unknown claim holding
+/// a number beyond `u64` (or any float) decoded to one `f64`, re-encoded,
+/// and decoded to the next one (serde_json's fast float parser is not
+/// always correctly rounded), so decode → encode → decode changed the
+/// claims. With serde_json's `float_roundtrip` parsing, a number decodes
+/// to the nearest `f64` and re-encodes to text that decodes to it again.
+#[test]
+fn unknown_numeric_claims_keep_their_value_through_encode_and_decode() {
+    let mut numbers: Vec<String> = vec![
+        "2".repeat(1) + &"5".repeat(82),
+        "18446744073709551616".into(),
+        "1e308".into(),
+        "-0.1".into(),
+        "0.30000000000000004".into(),
+        "2.5555555555555554e82".into(),
+        "5e-324".into(),
+    ];
+    // and a spread of long decimal mantissas
+    numbers.extend((1..40).map(|i| format!("{}.{}e{}", i, "7".repeat(i), i * 7)));
+    for number in numbers {
+        let json = format!(
+            r#"{{"iss":"https://issuer.local","sub":"alice","aud":"https://tool.example","iat":1700000000,"exp":1700000300,"nbf":1700000000,"jti":"25c5e521-77c7-459f-a833-3f7608b753eb","act":{{"sub":"agent-a"}},"https://agent-passport.org/claims/agent_id":"agent-a","https://agent-passport.org/claims/agent_model":"model-a","https://agent-passport.org/claims/tool_scope":[],"x-number":{number}}}"#
+        );
+        let decoded = PassportClaims::from_json(json.as_bytes()).unwrap();
+        let encoded = decoded.to_json();
+        let again = PassportClaims::from_json(&encoded).unwrap();
+        assert_eq!(again, decoded, "{number}");
+        assert_eq!(again.to_json(), encoded, "{number}");
+    }
+}
