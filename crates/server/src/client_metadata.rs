@@ -268,6 +268,52 @@ fn may_hold_rsa(jwks: Option<&Value>) -> bool {
         .is_some_and(|keys| keys.iter().all(cheap))
 }
 
+/// Keeps `doc` as `key`'s document until `expires`, in a cache of at most
+/// `capacity` documents: when full, the expired go first, then the one that
+/// expires soonest.
+fn remember(
+    cache: &Mutex<HashMap<String, CacheEntry>>,
+    capacity: usize,
+    key: String,
+    doc: Arc<ClientMetadataDocument>,
+    expires: i64,
+    now: i64,
+) {
+    let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if cache.len() >= capacity && !cache.contains_key(&key) {
+        cache.retain(|_, (_, e)| *e > now);
+        if cache.len() >= capacity
+            && let Some(soonest) = cache
+                .iter()
+                .min_by_key(|(_, (_, e))| *e)
+                .map(|(k, _)| k.clone())
+        {
+            cache.remove(&soonest);
+        }
+    }
+    if capacity > 0 {
+        cache.insert(key, (doc, expires));
+    }
+}
+
+/// Loads a key set fetched from a `jwks_uri`: under a client's bounds when
+/// `open` (a client nobody vouches for), else a trusted set's (an
+/// operator's client). Costly for RSA keys: callers run it in the
+/// [`KeyLoads`] turn [`Load::of`] names.
+pub(crate) fn load_jwks(body: &[u8], open: bool) -> Result<JwkSet, ClientMetadataError> {
+    let keys = match open {
+        true => JwkSet::from_client_json(body),
+        false => JwkSet::from_json(body),
+    }
+    .map_err(|e| ClientMetadataError::AuthMethod(format!("jwks_uri: {e}")))?;
+    if keys.is_empty() {
+        return Err(ClientMetadataError::AuthMethod(
+            "jwks_uri has no usable key".into(),
+        ));
+    }
+    Ok(keys)
+}
+
 /// Resolves a host name to addresses. Injected so tests never send traffic
 /// to a private range and deployments may use their own resolver.
 pub trait Resolver: Send + Sync {
@@ -632,7 +678,7 @@ pub struct ClientMetadataFetcher {
     clock: Arc<dyn Clock>,
     policy: FetchPolicy,
     test_mode: bool,
-    cache: Mutex<HashMap<String, CacheEntry>>,
+    cache: Arc<Mutex<HashMap<String, CacheEntry>>>,
     key_loads: KeyLoads,
 }
 
@@ -653,7 +699,7 @@ impl ClientMetadataFetcher {
             clock,
             policy: FetchPolicy::default(),
             test_mode: false,
-            cache: Mutex::new(HashMap::new()),
+            cache: Arc::new(Mutex::new(HashMap::new())),
             key_loads: KeyLoads::new(KEY_LOAD_WAIT),
         }
     }
@@ -693,6 +739,9 @@ impl ClientMetadataFetcher {
         let (body, headers) = tokio::time::timeout(self.policy.timeout, self.fetch_pinned(&url))
             .await
             .map_err(|_| ClientMetadataError::Timeout)??;
+        let p = &self.policy;
+        let ttl = CacheLifetime::from_headers(&headers).ttl(p.min_ttl, p.max_ttl, p.default_ttl);
+        let expires = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
         // a document loaded meanwhile by a request for the same client is
         // taken as it is, not loaded again
         let cached = || {
@@ -701,17 +750,20 @@ impl ClientMetadataFetcher {
                 .filter(|(_, expires)| *expires > now)
                 .map(|(doc, _)| Ok(Arc::clone(doc)))
         };
-        let doc = self
-            .key_loads
+        // kept as soon as it is loaded, whoever asked: a caller that went
+        // away meanwhile does not make the next request load it again
+        let (kept, capacity, key) = (
+            Arc::clone(&self.cache),
+            self.policy.cache_capacity,
+            client_id.to_owned(),
+        );
+        self.key_loads
             .run(Load::of(&body, Some("jwks"), true), cached, move || {
-                ClientMetadataDocument::from_json(&body, &url).map(Arc::new)
+                let doc = Arc::new(ClientMetadataDocument::from_json(&body, &url)?);
+                remember(&kept, capacity, key, Arc::clone(&doc), expires, now);
+                Ok(doc)
             })
-            .await??;
-        let p = &self.policy;
-        let ttl = CacheLifetime::from_headers(&headers).ttl(p.min_ttl, p.max_ttl, p.default_ttl);
-        let expires = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
-        self.remember(client_id, Arc::clone(&doc), expires, now);
-        Ok(doc)
+            .await?
     }
 
     /// The keys at a document's `jwks_uri` (for [`DocumentAuth::JwksUri`]),
@@ -721,62 +773,31 @@ impl ClientMetadataFetcher {
     /// ([`JwkSet::from_client_json`]). Not cached here: the caller keeps
     /// the keys with the document.
     pub async fn fetch_jwks(&self, jwks_uri: &str) -> Result<JwkSet, ClientMetadataError> {
-        self.fetch_jwks_bounded(jwks_uri, true).await
+        let body = self.fetch_jwks_body(jwks_uri).await?;
+        self.key_loads
+            .run(
+                Load::of(&body, None, true),
+                || None,
+                move || load_jwks(&body, true),
+            )
+            .await?
     }
 
-    /// [`ClientMetadataFetcher::fetch_jwks`], under a client's bounds when
-    /// `open` (a client nobody vouches for), else a trusted set's (an
-    /// operator's client); a set that may hold RSA keys loads in the
-    /// [`KeyLoads`] turn of its kind of client.
-    pub(crate) async fn fetch_jwks_bounded(
+    /// The body at a `jwks_uri`, fetched as [`ClientMetadataFetcher::fetch_jwks`]
+    /// fetches it; [`load_jwks`] loads it.
+    pub(crate) async fn fetch_jwks_body(
         &self,
         jwks_uri: &str,
-        open: bool,
-    ) -> Result<JwkSet, ClientMetadataError> {
+    ) -> Result<Vec<u8>, ClientMetadataError> {
         let url = ClientIdUrl::parse(jwks_uri, self.test_mode)?;
         let (body, _) = tokio::time::timeout(self.policy.timeout, self.fetch_pinned(&url))
             .await
             .map_err(|_| ClientMetadataError::Timeout)??;
-        let keys = self
-            .key_loads
-            .run(
-                Load::of(&body, None, open),
-                || None,
-                move || match open {
-                    true => JwkSet::from_client_json(&body),
-                    false => JwkSet::from_json(&body),
-                },
-            )
-            .await?
-            .map_err(|e| ClientMetadataError::AuthMethod(format!("jwks_uri: {e}")))?;
-        if keys.is_empty() {
-            return Err(ClientMetadataError::AuthMethod(
-                "jwks_uri has no usable key".into(),
-            ));
-        }
-        Ok(keys)
+        Ok(body)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CacheEntry>> {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn remember(&self, key: &str, doc: Arc<ClientMetadataDocument>, expires: i64, now: i64) {
-        let mut cache = self.lock();
-        if cache.len() >= self.policy.cache_capacity && !cache.contains_key(key) {
-            cache.retain(|_, (_, e)| *e > now);
-            if cache.len() >= self.policy.cache_capacity
-                && let Some(soonest) = cache
-                    .iter()
-                    .min_by_key(|(_, (_, e))| *e)
-                    .map(|(k, _)| k.clone())
-            {
-                cache.remove(&soonest);
-            }
-        }
-        if self.policy.cache_capacity > 0 {
-            cache.insert(key.to_owned(), (doc, expires));
-        }
     }
 
     /// Resolves once, checks every address, then fetches with the HTTP
@@ -895,14 +916,13 @@ mod tests {
             "x": { "$serde_json::private::RawValue": 0 },
         })
         .to_string();
-        // what the two parsers make of it
+        // the strict parser takes it (and would load the key); whether a
+        // `serde_json::Value` does depends on serde_json's features
         assert!(passport_jose::json::parse_object(body.as_bytes(), "jwks").is_ok());
-        assert!(serde_json::from_str::<Value>(&body).is_err());
         assert_eq!(Load::of(body.as_bytes(), None, true), Load::Stranger);
         let registration = format!(
             r#"{{"software_id": {{"$serde_json::private::RawValue": 0}}, "jwks": {body}}}"#
         );
-        assert!(serde_json::from_str::<Value>(&registration).is_err());
         let how = Load::of(registration.as_bytes(), Some("jwks"), true);
         assert_eq!(how, Load::Stranger);
     }

@@ -3,7 +3,7 @@
 //! `client_auth::authenticate` checked the method the client registered
 //! (its secret, its assertion, or `none` for a public client).
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use passport_jose::{Algorithm, JwkSet};
 use passport_store::server::NewClient;
@@ -16,7 +16,7 @@ use crate::client_auth::{
 };
 use crate::client_metadata::{
     ClientMetadataDocument, ClientMetadataError, ClientMetadataFetcher, DocumentAuth, KeyLoads,
-    Load,
+    Load, load_jwks,
 };
 use crate::lru::LruMap;
 use crate::rate_limit::RateLimiter;
@@ -29,6 +29,8 @@ pub(crate) const ASSERTION_ALGORITHMS: [Algorithm; 3] =
 const ASSERTION_SKEW: i64 = 30;
 /// How long keys fetched from a client's `jwks_uri` are used, in seconds.
 const JWKS_URI_TTL: i64 = 300;
+/// What a refusal of a client's `jwks_uri` names.
+const JWKS_URI: &str = "the client's jwks_uri";
 /// How long a `jwks_uri` set that was fetched but does not load is
 /// remembered as refused, in seconds.
 const JWKS_URI_REFUSAL_TTL: i64 = 60;
@@ -44,6 +46,9 @@ pub(crate) const OPEN_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_t
 
 /// A client's key set, or why it does not load.
 type KeySet = Result<JwkSet, OAuthError>;
+
+/// A bounded cache of key sets, shared with the loads that fill it.
+type Cache<V> = Arc<Mutex<LruMap<V>>>;
 
 /// One cache for the clients nobody vouches for and one for an operator's
 /// ([`is_open`]): strangers' entries, however many, never push out an
@@ -83,10 +88,10 @@ pub(crate) struct ClientSettings {
     pub(crate) fetcher: ClientMetadataFetcher,
     /// Key sets fetched from `jwks_uri` (or their refusals), by URI, with
     /// when they go stale.
-    jwks_cache: PerKind<Mutex<LruMap<(KeySet, i64)>>>,
+    jwks_cache: PerKind<Cache<(KeySet, i64)>>,
     /// Registered key sets (a client's `jwks`) already loaded, or refused,
     /// by [`key_set_name`].
-    registered_keys: PerKind<Mutex<LruMap<KeySet>>>,
+    registered_keys: PerKind<Cache<KeySet>>,
 }
 
 impl ClientSettings {
@@ -101,8 +106,10 @@ impl ClientSettings {
             open_scopes,
             register_limiter,
             fetcher,
-            jwks_cache: PerKind::new(|| Mutex::new(LruMap::new(JWKS_URI_CACHE))),
-            registered_keys: PerKind::new(|| Mutex::new(LruMap::new(REGISTERED_KEYS_CACHE))),
+            jwks_cache: PerKind::new(|| Arc::new(Mutex::new(LruMap::new(JWKS_URI_CACHE)))),
+            registered_keys: PerKind::new(|| {
+                Arc::new(Mutex::new(LruMap::new(REGISTERED_KEYS_CACHE)))
+            }),
         }
     }
 
@@ -383,32 +390,45 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
         ));
     };
     let now = server.now();
-    let lock = || {
-        settings
-            .jwks_cache
-            .of(open)
+    let cache = settings.jwks_cache.of(open);
+    let fresh = || {
+        cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .get(uri)
+            .filter(|(_, until)| *until > now)
+            .map(|(keys, _)| keys.clone())
     };
-    let cached = lock()
-        .get(uri)
-        .filter(|(_, until)| *until > now)
-        .map(|(keys, _)| keys.clone());
-    if let Some(keys) = cached {
+    if let Some(keys) = fresh() {
         return keys;
     }
-    let (keys, ttl) = match settings.fetcher.fetch_jwks_bounded(uri, open).await {
-        Ok(keys) => (Ok(keys), JWKS_URI_TTL),
-        // fetched, and the set does not load: remembered
-        Err(e @ ClientMetadataError::AuthMethod(_)) => (
-            Err(metadata_refusal(&e, "the client's jwks_uri")),
-            JWKS_URI_REFUSAL_TTL,
-        ),
-        // not fetched (or busy): nothing was learnt about the set
-        Err(e) => return Err(metadata_refusal(&e, "the client's jwks_uri")),
-    };
-    lock().insert(uri.to_owned(), (keys.clone(), now.saturating_add(ttl)));
-    keys
+    // not fetched (or refused for its address): nothing was learnt about
+    // the set, nothing is kept
+    let body = settings
+        .fetcher
+        .fetch_jwks_body(uri)
+        .await
+        .map_err(|e| metadata_refusal(&e, JWKS_URI))?;
+    // fetched: its keys, or that they do not load, are kept as soon as
+    // they are known, whoever asked; a request that waited for the turn
+    // meanwhile takes them as they are (requests that arrive together
+    // load the set once)
+    let (kept, at) = (Arc::clone(cache), uri.to_owned());
+    settings
+        .fetcher
+        .key_loads()
+        .run(Load::of(&body, None, open), fresh, move || {
+            let (keys, ttl) = match load_jwks(&body, open) {
+                Ok(keys) => (Ok(keys), JWKS_URI_TTL),
+                Err(e) => (Err(metadata_refusal(&e, JWKS_URI)), JWKS_URI_REFUSAL_TTL),
+            };
+            kept.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(at, (keys.clone(), now.saturating_add(ttl)));
+            keys
+        })
+        .await
+        .map_err(|e| e.busy())?
 }
 
 /// The refusal of introspection to a client an operator did not register.
@@ -443,22 +463,35 @@ fn key_set_name(jwks: &str) -> String {
 /// the kind only, so a set that does not load is kept as refused too. A
 /// load that could not run (the server busy: 503) is not kept.
 async fn registered_keys(
-    cache: &Mutex<LruMap<KeySet>>,
+    cache: &Cache<KeySet>,
     loads: &KeyLoads,
     how: Load,
     name: &str,
-    load: impl FnOnce() -> Result<JwkSet, OAuthError> + Send + 'static,
-) -> Result<JwkSet, OAuthError> {
-    let lock = || cache.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(keys) = lock().get(name) {
-        return keys.clone();
+    load: impl FnOnce() -> KeySet + Send + 'static,
+) -> KeySet {
+    let cached = || {
+        cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    };
+    if let Some(keys) = cached() {
+        return keys;
     }
-    let keys = loads
-        .run(how, || lock().get(name).cloned(), load)
+    // kept as soon as it is loaded, whoever asked: a caller that went away
+    // meanwhile does not make the next request load it again
+    let (kept, named) = (Arc::clone(cache), name.to_owned());
+    loads
+        .run(how, cached, move || {
+            let keys = load();
+            kept.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(named, keys.clone());
+            keys
+        })
         .await
-        .map_err(|e| e.busy())?;
-    lock().insert(name.to_owned(), keys.clone());
-    keys
+        .map_err(|e| e.busy())?
 }
 
 /// The replay check of client assertions, on the database's replay table:
@@ -628,11 +661,10 @@ mod tests {
     /// one's outcome.
     #[tokio::test]
     async fn a_registered_key_set_is_loaded_once() {
-        use std::sync::Arc;
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::time::Duration;
 
-        let cache = Mutex::new(LruMap::new(8));
+        let cache = Arc::new(Mutex::new(LruMap::new(8)));
         let key = passport_jose::SigningKey::generate(Algorithm::EdDSA).unwrap();
         let text = JwkSet::from_keys([key.verifying_key()])
             .unwrap()
@@ -691,5 +723,63 @@ mod tests {
         let (answers, ()) = tokio::join!(futures_util::future::join_all(waiting), release);
         assert!(answers.iter().all(Result::is_ok));
         assert_eq!(count(), 1);
+    }
+
+    /// Review S13, fourth pass, finding 2: a load whose caller went away
+    /// (its connection closed, and the server dropped the request) runs to
+    /// its end in the turn, and its outcome is kept: the next request for
+    /// the set does not load it again.
+    #[tokio::test]
+    async fn a_load_whose_caller_went_away_is_still_kept() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+
+        let cache = Arc::new(Mutex::new(LruMap::new(8)));
+        let key = passport_jose::SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let text = JwkSet::from_keys([key.verifying_key()])
+            .unwrap()
+            .to_json()
+            .to_string();
+        let (loads, turns) = (
+            Arc::new(AtomicUsize::new(0)),
+            KeyLoads::new(Duration::from_secs(30)),
+        );
+        let (started, finish) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(std::sync::Barrier::new(2)),
+        );
+        let get = || {
+            let (loads, started, finish) = (
+                Arc::clone(&loads),
+                Arc::clone(&started),
+                Arc::clone(&finish),
+            );
+            let text = text.clone();
+            registered_keys(&cache, &turns, Load::Stranger, "the set", move || {
+                loads.fetch_add(1, Ordering::SeqCst);
+                started.notify_one();
+                // runs until the test lets it finish
+                finish.wait();
+                JwkSet::from_json(text.as_bytes()).map_err(|e| server_error("unusable", &e))
+            })
+        };
+        // the caller goes away once its load has begun
+        let first = get();
+        tokio::select! {
+            _ = first => panic!("the load finished before it was let"),
+            () = started.notified() => {}
+        }
+        // the load goes on in its turn: let it finish, and wait for the turn
+        // to be free again
+        finish.wait();
+        drop(Arc::clone(turns.strangers()).acquire_owned().await.unwrap());
+        assert!(
+            cache.lock().unwrap().get("the set").is_some(),
+            "its outcome was not kept"
+        );
+        // the next request takes it; nothing is loaded again
+        let second = get();
+        assert!(second.await.is_ok());
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
     }
 }

@@ -573,3 +573,85 @@ async fn an_operators_client_keeps_the_trusted_bounds_and_a_strangers_does_not()
         }
     }
 }
+
+/// Inserts an operator's client (`Confidential`) authenticating by
+/// `private_key_jwt` with `jwks` inline or the set at `jwks_uri`.
+async fn operator_client(
+    s: &Running,
+    client_id: &str,
+    jwks: Option<Value>,
+    jwks_uri: Option<&str>,
+) {
+    use passport_store::server::{ClientKind, NewClient};
+    let metadata = match jwks_uri {
+        Some(uri) => json!({ "jwks_uri": uri }),
+        None => json!({}),
+    };
+    s.server
+        .database()
+        .insert_client(NewClient {
+            client_id: client_id.into(),
+            kind: ClientKind::Confidential,
+            secret_hash: None,
+            auth_method: "private_key_jwt".into(),
+            redirect_uris: vec!["http://127.0.0.1:9999/callback".into()],
+            grant_types: vec!["authorization_code".into()],
+            scopes: "files:*".into(),
+            owner: None,
+            jwks: jwks.map(|j| j.to_string()),
+            metadata: metadata.to_string(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+}
+
+/// Review S13, fourth pass, finding 1: anyone may name an operator's
+/// client at `/token` with a made-up assertion, so strangers reach the
+/// operators' turn when that client's `jwks_uri` set is not cached (first
+/// use, or every `JWKS_URI_TTL`); and each waiting request loaded the set
+/// again (nothing asked the `jwks_uri` cache once it had the turn), so a
+/// burst queued seconds of loads and another operator's client was refused
+/// 503 `client_keys_busy`. Now the set loads once, the waiting requests
+/// take it, and the other client is answered.
+#[tokio::test]
+async fn strangers_naming_an_operators_jwks_uri_client_do_not_fill_the_operators_turn() {
+    // an operator's set of two 8192-bit keys (trusted bounds): ~0.5 s a load
+    let set = json!({ "keys": [big_rsa_jwk(60, 8192), big_rsa_jwk(61, 8192)] });
+    let (base, hits, _task) = counting_server("/jwks", move |_| set.clone()).await;
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        b.dangerous_client_metadata_test_mode()
+    })
+    .await;
+    operator_client(&s, "op-uri", None, Some(&format!("{base}/jwks"))).await;
+    let rsa = SigningKey::generate(Algorithm::RS256).unwrap();
+    let inline = json!({ "keys": [Value::Object(rsa.verifying_key().jwk().clone())] });
+    operator_client(&s, "op-inline", Some(inline), None).await;
+
+    let started = std::time::Instant::now();
+    let flood =
+        futures_util::future::join_all((0..16).map(|_| token_with_bogus_assertion(&s, "op-uri")));
+    let other = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        token_with_bogus_assertion(&s, "op-inline").await
+    };
+    let (flood, (other_status, other_answer)) = tokio::join!(flood, other);
+    let busy = flood
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    let fetched = hits.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "16 strangers' requests naming op-uri: {fetched} fetches, {busy} refused busy, {:?}",
+        started.elapsed()
+    );
+    assert_ne!(
+        other_status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "another operator's client was refused busy behind strangers' loads: {other_answer}"
+    );
+    assert_eq!(
+        busy, 0,
+        "{busy} of 16 requests for one set were refused busy"
+    );
+}
