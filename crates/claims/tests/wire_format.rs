@@ -225,7 +225,7 @@ fn unknown_members_keep_their_order_through_decode_and_encode() {
 #[test]
 fn unknown_numeric_claims_keep_their_value_through_encode_and_decode() {
     let mut numbers: Vec<String> = vec![
-        "2".repeat(1) + &"5".repeat(82),
+        "2".to_owned() + &"5".repeat(82),
         "18446744073709551616".into(),
         "1e308".into(),
         "-0.1".into(),

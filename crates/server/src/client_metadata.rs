@@ -704,8 +704,8 @@ impl ClientMetadataFetcher {
         }
     }
 
-    /// The turn of loads of strangers' keys, which the server's other key
-    /// loads (registration, registered sets) share.
+    /// The turns of key loads (strangers' and operators'), which the
+    /// server's other key loads (registration, registered sets) share.
     pub(crate) fn key_loads(&self) -> &KeyLoads {
         &self.key_loads
     }

@@ -113,6 +113,17 @@ impl ClientSettings {
         }
     }
 
+    /// Keeps `keys`, loaded from `text` for a client nobody vouches for
+    /// (its registration, its metadata document), as that text's set:
+    /// [`client_keys`] then finds it instead of loading the text again.
+    pub(crate) fn keep_open_keys(&self, text: &str, keys: &JwkSet) {
+        self.registered_keys
+            .of(true)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key_set_name(text), Ok(keys.clone()));
+    }
+
     /// The scopes an open client may be granted: all of
     /// [`ClientSettings::open_scopes`], whatever it asked for at
     /// registration. RFC 7591 §2 lets the server register a client with
@@ -598,17 +609,8 @@ fn document_client(
     let (auth_method, jwks) = match &document.auth {
         DocumentAuth::None => ("none", None),
         DocumentAuth::Jwks(keys) => {
-            // loaded when the document was: [`client_keys`] finds the set
-            // instead of loading its text again
             let text = keys.to_json().to_string();
-            server
-                .inner
-                .clients
-                .registered_keys
-                .of(true)
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key_set_name(&text), Ok(keys.clone()));
+            server.inner.clients.keep_open_keys(&text, keys);
             ("private_key_jwt", Some(text))
         }
         DocumentAuth::JwksUri(uri) => {
@@ -781,5 +783,54 @@ mod tests {
         let second = get();
         assert!(second.await.is_ok());
         assert_eq!(loads.load(Ordering::SeqCst), 1);
+    }
+
+    /// Review S13, fifth pass: a set loaded at registration (or with a
+    /// metadata document) is kept for the client's requests, which find it
+    /// instead of loading the stored text a second time.
+    #[tokio::test]
+    async fn a_set_loaded_at_registration_is_not_loaded_again() {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use crate::client_metadata::SystemResolver;
+        use crate::rate_limit::{RateLimit, RateLimiter};
+
+        let clock: Arc<dyn passport_claims::Clock> = Arc::new(passport_claims::SystemClock);
+        let limit = RateLimit {
+            burst: 1,
+            per_second: 1.0,
+        };
+        let settings = ClientSettings::new(
+            true,
+            passport_claims::ScopeSet::parse(["files:*"]).unwrap(),
+            RateLimiter::new(limit, 16, Arc::clone(&clock)),
+            ClientMetadataFetcher::new(Arc::new(SystemResolver), clock),
+        );
+        let key = passport_jose::SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let keys = JwkSet::from_keys([key.verifying_key()]).unwrap();
+        let text = keys.to_json().to_string();
+        settings.keep_open_keys(&text, &keys);
+        let loads = KeyLoads::new(Duration::from_secs(1));
+        let found = registered_keys(
+            settings.registered_keys.of(true),
+            &loads,
+            Load::Stranger,
+            &key_set_name(&text),
+            || panic!("the set was loaded again"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(found.len(), 1);
+        // an operator's client of the same text is another entry
+        assert!(
+            settings
+                .registered_keys
+                .of(false)
+                .lock()
+                .unwrap()
+                .get(&key_set_name(&text))
+                .is_none()
+        );
     }
 }

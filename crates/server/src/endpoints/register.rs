@@ -104,12 +104,16 @@ async fn register_inner(server: &Server, request: Request) -> Result<Value, OAut
             grant_types: client.grant_types,
             scopes: client.scopes,
             owner: None,
-            jwks: client.jwks,
+            jwks: client.jwks.as_ref().map(|(text, _)| text.clone()),
             metadata: Value::Object(client.stored).to_string(),
             created_at: now,
         })
         .await
         .map_err(|e| server_error("the client could not be registered", &e))?;
+    // loaded once, here: its first request finds the set
+    if let Some((text, keys)) = &client.jwks {
+        settings.keep_open_keys(text, keys);
+    }
     tracing::info!(client_id = %client_id, method = client.method, "client registered");
     answer.insert("client_id".into(), json!(client_id));
     answer.insert("client_id_issued_at".into(), json!(now));
@@ -127,7 +131,8 @@ pub(crate) struct Registration {
     redirect_uris: Vec<String>,
     grant_types: Vec<String>,
     scopes: String,
-    jwks: Option<String>,
+    /// The `jwks` as stored, and the set loaded from it.
+    jwks: Option<(String, JwkSet)>,
     /// What the client's record keeps besides (`client_name`, `jwks_uri`).
     stored: Map<String, Value>,
     /// The RFC 7591 §3.2.1 answer, without the id and secret.
@@ -250,7 +255,7 @@ impl Registration {
                     return Err(invalid("jwks holds no usable public signing key"));
                 }
                 answer.insert("jwks".into(), keys.to_json());
-                Some(keys.to_json().to_string())
+                Some((keys.to_json().to_string(), keys))
             }
             ("private_key_jwt", None, Some(uri)) => {
                 // fetched, when used, behind the metadata fetcher's SSRF
