@@ -656,6 +656,15 @@ mod tests {
 
     use super::*;
 
+    /// A key set of one new Ed25519 key, as stored.
+    fn one_key_set() -> String {
+        let key = passport_jose::SigningKey::generate(Algorithm::EdDSA).unwrap();
+        JwkSet::from_keys([key.verifying_key()])
+            .unwrap()
+            .to_json()
+            .to_string()
+    }
+
     /// A registered key set is loaded once, then served from the cache,
     /// refusal included (it depends on the text and the bounds only); a
     /// load that could not run (busy) is not kept, and a load that gets
@@ -667,11 +676,7 @@ mod tests {
         use std::time::Duration;
 
         let cache = Arc::new(Mutex::new(LruMap::new(8)));
-        let key = passport_jose::SigningKey::generate(Algorithm::EdDSA).unwrap();
-        let text = JwkSet::from_keys([key.verifying_key()])
-            .unwrap()
-            .to_json()
-            .to_string();
+        let text = one_key_set();
         let loads = Arc::new(AtomicUsize::new(0));
         let turns = KeyLoads::new(Duration::from_millis(50));
         let get = |how: Load, text: &str| {
@@ -737,11 +742,7 @@ mod tests {
         use std::time::Duration;
 
         let cache = Arc::new(Mutex::new(LruMap::new(8)));
-        let key = passport_jose::SigningKey::generate(Algorithm::EdDSA).unwrap();
-        let text = JwkSet::from_keys([key.verifying_key()])
-            .unwrap()
-            .to_json()
-            .to_string();
+        let text = one_key_set();
         let (loads, turns) = (
             Arc::new(AtomicUsize::new(0)),
             KeyLoads::new(Duration::from_secs(30)),

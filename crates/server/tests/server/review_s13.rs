@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use passport_jose::{Algorithm, MAX_CLIENT_JWKS_KEYS, SigningKey};
 use passport_server::client_auth::JWT_BEARER_ASSERTION;
+use passport_store::server::{ClientKind, NewClient};
 
 use crate::clients::{document_server, public_client};
 use crate::endpoints::{Running, start, start_with};
@@ -215,7 +216,7 @@ async fn a_metadata_documents_keys_are_bounded_and_checked_last() {
 async fn a_public_clients_first_dpop_bound_refresh_binds_its_grant_to_the_key() {
     use passport_dpop::DpopKey;
     use passport_server::pkce::CodeChallenge;
-    use passport_store::server::{ClientKind, NewClient, NewCode, TokenHash};
+    use passport_store::server::{NewCode, TokenHash};
 
     const REDIRECT: &str = "http://127.0.0.1:9999/callback";
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -364,24 +365,7 @@ fn set_that_fails_after_the_tests() -> Value {
 /// (`/register` accepts only https `jwks_uri`s; the test server is http,
 /// so the record is written directly: the same record an https URL makes.)
 async fn stranger_with_jwks_uri(s: &Running, client_id: &str, jwks_uri: &str) {
-    use passport_store::server::{ClientKind, NewClient};
-    s.server
-        .database()
-        .insert_client(NewClient {
-            client_id: client_id.into(),
-            kind: ClientKind::Dynamic,
-            secret_hash: None,
-            auth_method: "private_key_jwt".into(),
-            redirect_uris: vec!["http://127.0.0.1:9999/callback".into()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            scopes: "files:*".into(),
-            owner: None,
-            jwks: None,
-            metadata: json!({ "jwks_uri": jwks_uri }).to_string(),
-            created_at: 0,
-        })
-        .await
-        .unwrap();
+    key_client(s, client_id, ClientKind::Dynamic, None, Some(jwks_uri)).await;
 }
 
 async fn bogus_assertion_at(s: &Running, path: &str, client_id: &str) -> (StatusCode, Value) {
@@ -490,7 +474,6 @@ async fn introspection_refuses_a_metadata_document_client_without_fetching_it() 
 /// key set of nine keys, one more than a client set may hold.
 #[tokio::test]
 async fn an_operators_client_keeps_the_trusted_bounds_and_a_strangers_does_not() {
-    use passport_store::server::{ClientKind, NewClient};
     let keys: Vec<SigningKey> = (0..=MAX_CLIENT_JWKS_KEYS)
         .map(|_| SigningKey::generate(Algorithm::ES256).unwrap())
         .collect();
@@ -522,27 +505,11 @@ async fn an_operators_client_keeps_the_trusted_bounds_and_a_strangers_does_not()
         (4, ClientKind::Dynamic, false, StatusCode::UNAUTHORIZED),
     ] {
         let client_id = format!("client-{n}");
-        let (jwks, metadata) = match inline {
-            true => (Some(set.to_string()), json!({})),
-            false => (None, json!({ "jwks_uri": format!("{base}/jwks") })),
-        };
-        s.server
-            .database()
-            .insert_client(NewClient {
-                client_id: client_id.clone(),
-                kind,
-                secret_hash: None,
-                auth_method: "private_key_jwt".into(),
-                redirect_uris: vec!["http://127.0.0.1:9999/callback".into()],
-                grant_types: vec!["authorization_code".into()],
-                scopes: "files:*".into(),
-                owner: None,
-                jwks,
-                metadata: metadata.to_string(),
-                created_at: 0,
-            })
-            .await
-            .unwrap();
+        let uri = format!("{base}/jwks");
+        match inline {
+            true => key_client(&s, &client_id, kind, Some(set.clone()), None).await,
+            false => key_client(&s, &client_id, kind, None, Some(&uri)).await,
+        }
         let claims = json!({
             "iss": client_id, "sub": client_id, "aud": s.url,
             "iat": now, "exp": now + 60, "jti": format!("j-{n}"),
@@ -574,15 +541,17 @@ async fn an_operators_client_keeps_the_trusted_bounds_and_a_strangers_does_not()
     }
 }
 
-/// Inserts an operator's client (`Confidential`) authenticating by
-/// `private_key_jwt` with `jwks` inline or the set at `jwks_uri`.
-async fn operator_client(
+/// Inserts a client of `kind` authenticating by `private_key_jwt` with
+/// `jwks` inline or the set at `jwks_uri`, as `/register` or an operator
+/// would record it (written directly: `/register` takes only https
+/// `jwks_uri`s, and the test servers are http).
+async fn key_client(
     s: &Running,
     client_id: &str,
+    kind: ClientKind,
     jwks: Option<Value>,
     jwks_uri: Option<&str>,
 ) {
-    use passport_store::server::{ClientKind, NewClient};
     let metadata = match jwks_uri {
         Some(uri) => json!({ "jwks_uri": uri }),
         None => json!({}),
@@ -591,11 +560,11 @@ async fn operator_client(
         .database()
         .insert_client(NewClient {
             client_id: client_id.into(),
-            kind: ClientKind::Confidential,
+            kind,
             secret_hash: None,
             auth_method: "private_key_jwt".into(),
             redirect_uris: vec!["http://127.0.0.1:9999/callback".into()],
-            grant_types: vec!["authorization_code".into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             scopes: "files:*".into(),
             owner: None,
             jwks: jwks.map(|j| j.to_string()),
@@ -623,10 +592,18 @@ async fn strangers_naming_an_operators_jwks_uri_client_do_not_fill_the_operators
         b.dangerous_client_metadata_test_mode()
     })
     .await;
-    operator_client(&s, "op-uri", None, Some(&format!("{base}/jwks"))).await;
+    let uri = format!("{base}/jwks");
+    key_client(&s, "op-uri", ClientKind::Confidential, None, Some(&uri)).await;
     let rsa = SigningKey::generate(Algorithm::RS256).unwrap();
     let inline = json!({ "keys": [Value::Object(rsa.verifying_key().jwk().clone())] });
-    operator_client(&s, "op-inline", Some(inline), None).await;
+    key_client(
+        &s,
+        "op-inline",
+        ClientKind::Confidential,
+        Some(inline),
+        None,
+    )
+    .await;
 
     let started = std::time::Instant::now();
     let flood =
