@@ -380,7 +380,7 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
         return registered_keys(
             settings.registered_keys.of(open),
             settings.fetcher.key_loads(),
-            Load::of(jwks.as_bytes(), None, open),
+            || Load::of(jwks.as_bytes(), None, open),
             &key_set_name(jwks),
             move || {
                 let loaded = match open {
@@ -472,11 +472,13 @@ fn key_set_name(jwks: &str) -> String {
 /// once it has its turn). `cache` is the one of the client's kind, entries
 /// named by [`key_set_name`]; what `load` gives depends on the text and
 /// the kind only, so a set that does not load is kept as refused too. A
-/// load that could not run (the server busy: 503) is not kept.
+/// load that could not run (the server busy: 503) is not kept. `how` (the
+/// load's turn, which reads the text) is asked only when the set is not
+/// kept yet.
 async fn registered_keys(
     cache: &Cache<KeySet>,
     loads: &KeyLoads,
-    how: Load,
+    how: impl FnOnce() -> Load,
     name: &str,
     load: impl FnOnce() -> KeySet + Send + 'static,
 ) -> KeySet {
@@ -494,7 +496,7 @@ async fn registered_keys(
     // meanwhile does not make the next request load it again
     let (kept, named) = (Arc::clone(cache), name.to_owned());
     loads
-        .run(how, cached, move || {
+        .run(how(), cached, move || {
             let keys = load();
             kept.lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -684,10 +686,16 @@ mod tests {
             let name = key_set_name(text);
             let text = text.to_owned();
             async move {
-                registered_keys(cache, turns, how, &name, move || {
-                    loads.fetch_add(1, Ordering::SeqCst);
-                    JwkSet::from_json(text.as_bytes()).map_err(|e| server_error("unusable", &e))
-                })
+                registered_keys(
+                    cache,
+                    turns,
+                    || how,
+                    &name,
+                    move || {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        JwkSet::from_json(text.as_bytes()).map_err(|e| server_error("unusable", &e))
+                    },
+                )
                 .await
             }
         };
@@ -758,13 +766,19 @@ mod tests {
                 Arc::clone(&finish),
             );
             let text = text.clone();
-            registered_keys(&cache, &turns, Load::Stranger, "the set", move || {
-                loads.fetch_add(1, Ordering::SeqCst);
-                started.notify_one();
-                // runs until the test lets it finish
-                finish.wait();
-                JwkSet::from_json(text.as_bytes()).map_err(|e| server_error("unusable", &e))
-            })
+            registered_keys(
+                &cache,
+                &turns,
+                || Load::Stranger,
+                "the set",
+                move || {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    started.notify_one();
+                    // runs until the test lets it finish
+                    finish.wait();
+                    JwkSet::from_json(text.as_bytes()).map_err(|e| server_error("unusable", &e))
+                },
+            )
         };
         // the caller goes away once its load has begun
         let first = get();
@@ -816,7 +830,7 @@ mod tests {
         let found = registered_keys(
             settings.registered_keys.of(true),
             &loads,
-            Load::Stranger,
+            || Load::Stranger,
             &key_set_name(&text),
             || panic!("the set was loaded again"),
         )
