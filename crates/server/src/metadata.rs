@@ -18,11 +18,9 @@
 //! # Ok::<(), passport_server::metadata::MetadataError>(())
 //! ```
 
-use std::net::IpAddr;
-
 use passport_jose::Algorithm;
 use serde::Serialize;
-use url::{Host, Url};
+use url::Url;
 
 /// The RFC 8414 well-known suffix.
 pub const OAUTH_WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
@@ -100,10 +98,10 @@ impl Issuer {
     pub fn new(issuer: &str) -> Result<Issuer, MetadataError> {
         let clipped = || passport_jose::clip(issuer, 120);
         let url = Url::parse(issuer).map_err(|_| MetadataError::NotAUrl(clipped()))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback_host(&url) => {}
-            _ => return Err(MetadataError::InsecureScheme(clipped())),
+        // The rule every fetch of an issuer's documents applies
+        // (passport-remote): https, or plain http on a loopback host.
+        if passport_remote::check_issuer(issuer).is_err() {
+            return Err(MetadataError::InsecureScheme(clipped()));
         }
         if url.host().is_none() {
             return Err(MetadataError::NotAUrl(clipped()));
@@ -177,15 +175,6 @@ impl Issuer {
             out.push(format!("{OPENID_WELL_KNOWN}{path}"));
         }
         out
-    }
-}
-
-fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 
