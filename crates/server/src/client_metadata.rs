@@ -87,7 +87,8 @@ pub enum ClientMetadataError {
     #[error("client metadata documents cannot carry a client secret")]
     SecretPresent,
     /// Loading a client's RSA keys waited too long for its turn (other
-    /// clients' keys were loading), or did not finish: see [`KEY_LOAD_WAIT`].
+    /// clients' keys were loading), found too many addresses waiting for
+    /// it, or did not finish: see [`KEY_LOAD_WAIT`].
     #[error("the server is busy loading other clients' keys; try again later")]
     KeysBusy,
 }
@@ -113,7 +114,7 @@ passport_jose::error_codes! {
         ClientMetadataError::SecretPresent => "client_metadata_secret_present":
             "A client metadata document carries client_secret or client_secret_expires_at.",
         ClientMetadataError::KeysBusy => "client_keys_busy":
-            "Loading a client's RSA keys waited too long for its turn behind other clients' key loads (one at a time), or did not finish.",
+            "Loading a client's RSA keys waited too long for its turn behind other clients' key loads (one at a time, address by address), found too many addresses waiting, or did not finish.",
     }
     wraps {
         ClientMetadataError::Fetch(e) => e.code(),
@@ -196,13 +197,59 @@ impl Load {
 /// strangers' loads never delays it. A load that waits longer than `wait`
 /// for its turn is refused ([`ClientMetadataError::KeysBusy`]): a flood
 /// from strangers can make other strangers' first loads of RSA sets fail
-/// (503), and nothing else. A set of Ed25519 and P-256 keys only
-/// ([`Load::Cheap`]) loads at once.
+/// (503), and nothing else.
+///
+/// Strangers' loads take the turn address by address: the loads one
+/// address asks for wait in a line of their own, and only the first of
+/// them waits for the turn, so a load waits behind at most one load of
+/// each other address (and the earlier loads of its own). One address —
+/// an IPv6 /64, as the rate limits count — asking for load after load
+/// delays only itself; only many addresses together can make others wait
+/// long. A set of Ed25519 and P-256 keys only ([`Load::Cheap`]) loads at
+/// once.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyLoads {
     strangers: Arc<tokio::sync::Semaphore>,
     operators: Arc<tokio::sync::Semaphore>,
+    /// Each address's line for the strangers' turn, and how many of its
+    /// loads are in it: there while one of them waits or runs.
+    lines: Arc<Mutex<Lines>>,
+    /// At most this many lines ([`MAX_WAITING_ADDRESSES`]).
+    max_lines: usize,
     wait: Duration,
+}
+
+/// How many addresses may have strangers' loads waiting or running at
+/// once; a load from one more is refused busy at once. Far more than can
+/// wait out [`KEY_LOAD_WAIT`] together (each load takes milliseconds).
+const MAX_WAITING_ADDRESSES: usize = 4096;
+
+/// Each address's line: one place at its front at a time, and how many
+/// places are in it.
+type Lines = HashMap<IpAddr, (Arc<tokio::sync::Semaphore>, usize)>;
+
+/// An address's place in the strangers' turn, counted in its line until
+/// the load it was taken for has finished (or its caller stopped waiting);
+/// the line goes when nobody is in it.
+struct Place {
+    lines: Arc<Mutex<Lines>>,
+    address: IpAddr,
+    line: Arc<tokio::sync::Semaphore>,
+    /// The front of the line, once this place has reached it.
+    front: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        drop(self.front.take());
+        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, count)) = lines.get_mut(&self.address) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                lines.remove(&self.address);
+            }
+        }
+    }
 }
 
 impl KeyLoads {
@@ -210,6 +257,8 @@ impl KeyLoads {
         KeyLoads {
             strangers: Arc::new(tokio::sync::Semaphore::new(1)),
             operators: Arc::new(tokio::sync::Semaphore::new(1)),
+            lines: Arc::new(Mutex::new(HashMap::new())),
+            max_lines: MAX_WAITING_ADDRESSES,
             wait,
         }
     }
@@ -220,36 +269,84 @@ impl KeyLoads {
         &self.strangers
     }
 
-    /// `load()` as `how` says. Once it has the turn, `done()` is asked
-    /// first: what it gives (a load of the same set that finished while
-    /// this one waited) is the answer, and nothing is loaded — requests
-    /// that arrive together for one set load it once. A caller that goes
-    /// away while its load runs does not end the load early: the turn is
-    /// held until the load has finished.
+    /// `load()` as `how` says, for a request from `from`. Once it has the
+    /// turn, `done()` is asked first: what it gives (a load of the same
+    /// set that finished while this one waited) is the answer, and nothing
+    /// is loaded — requests that arrive together for one set load it once.
+    /// A caller that goes away while its load runs does not end the load
+    /// early: the turn (and its address's place) is held until the load has
+    /// finished.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         how: Load,
+        from: IpAddr,
         done: impl FnOnce() -> Option<T>,
         load: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ClientMetadataError> {
-        let turn = match how {
+        let (turn, place) = match how {
             Load::Cheap => return Ok(load()),
-            Load::Stranger => &self.strangers,
-            Load::Operator => &self.operators,
+            Load::Stranger => (&self.strangers, Some(self.place(from)?)),
+            Load::Operator => (&self.operators, None),
         };
-        let turn = tokio::time::timeout(self.wait, Arc::clone(turn).acquire_owned())
+        let take_turn = async move {
+            let place = match place {
+                Some(mut place) => {
+                    let front = Arc::clone(&place.line)
+                        .acquire_owned()
+                        .await
+                        .map_err(|_| ClientMetadataError::KeysBusy)?;
+                    place.front = Some(front);
+                    Some(place)
+                }
+                None => None,
+            };
+            let turn = Arc::clone(turn)
+                .acquire_owned()
+                .await
+                .map_err(|_| ClientMetadataError::KeysBusy)?;
+            Ok::<_, ClientMetadataError>((turn, place))
+        };
+        let (turn, place) = tokio::time::timeout(self.wait, take_turn)
             .await
-            .map_err(|_| ClientMetadataError::KeysBusy)?
-            .map_err(|_| ClientMetadataError::KeysBusy)?;
+            .map_err(|_| ClientMetadataError::KeysBusy)??;
         if let Some(answer) = done() {
             return Ok(answer);
         }
         tokio::task::spawn_blocking(move || {
-            let _turn = turn;
+            let _held = (turn, place);
             load()
         })
         .await
         .map_err(|_| ClientMetadataError::KeysBusy)
+    }
+
+    /// `from`'s line for the strangers' turn, made when it has none; busy
+    /// when [`MAX_WAITING_ADDRESSES`] others have one.
+    fn place(&self, from: IpAddr) -> Result<Place, ClientMetadataError> {
+        let address = crate::rate_limit::address_key(from);
+        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        if lines.len() >= self.max_lines && !lines.contains_key(&address) {
+            return Err(ClientMetadataError::KeysBusy);
+        }
+        let (line, count) = lines
+            .entry(address)
+            .or_insert_with(|| (Arc::new(tokio::sync::Semaphore::new(1)), 0));
+        *count += 1;
+        Ok(Place {
+            lines: Arc::clone(&self.lines),
+            address,
+            line: Arc::clone(line),
+            front: None,
+        })
+    }
+
+    /// How many places `from`'s line holds now, and how many lines there
+    /// are (for tests).
+    #[cfg(test)]
+    pub(crate) fn in_line(&self, from: IpAddr) -> (usize, usize) {
+        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        let address = crate::rate_limit::address_key(from);
+        (lines.get(&address).map_or(0, |(_, n)| *n), lines.len())
     }
 }
 
@@ -664,12 +761,15 @@ type CacheEntry = (Arc<ClientMetadataDocument>, i64);
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), passport_server::client_metadata::ClientMetadataError> {
+/// use std::net::{IpAddr, Ipv4Addr};
 /// use std::sync::Arc;
 /// use passport_claims::SystemClock;
 /// use passport_server::client_metadata::{ClientMetadataFetcher, SystemResolver};
 ///
 /// let fetcher = ClientMetadataFetcher::new(Arc::new(SystemResolver), Arc::new(SystemClock));
-/// let doc = fetcher.fetch("https://app.example/oauth/client.json").await?;
+/// // the address of the request that names the client
+/// let from = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+/// let doc = fetcher.fetch("https://app.example/oauth/client.json", from).await?;
 /// println!("{:?} redirects to {:?}", doc.client_name, doc.redirect_uris);
 /// # Ok(()) }
 /// ```
@@ -724,10 +824,13 @@ impl ClientMetadataFetcher {
         self
     }
 
-    /// The checked document of `client_id`, from the cache or fetched.
+    /// The checked document of `client_id`, from the cache or fetched, for
+    /// a request from `from` (its keys, if they may cost primality tests,
+    /// load in that address's line: see [`KEY_LOAD_WAIT`]).
     pub async fn fetch(
         &self,
         client_id: &str,
+        from: IpAddr,
     ) -> Result<Arc<ClientMetadataDocument>, ClientMetadataError> {
         let url = ClientIdUrl::parse(client_id, self.test_mode)?;
         let now = self.clock.now();
@@ -758,11 +861,16 @@ impl ClientMetadataFetcher {
             client_id.to_owned(),
         );
         self.key_loads
-            .run(Load::of(&body, Some("jwks"), true), cached, move || {
-                let doc = Arc::new(ClientMetadataDocument::from_json(&body, &url)?);
-                remember(&kept, capacity, key, Arc::clone(&doc), expires, now);
-                Ok(doc)
-            })
+            .run(
+                Load::of(&body, Some("jwks"), true),
+                from,
+                cached,
+                move || {
+                    let doc = Arc::new(ClientMetadataDocument::from_json(&body, &url)?);
+                    remember(&kept, capacity, key, Arc::clone(&doc), expires, now);
+                    Ok(doc)
+                },
+            )
             .await?
     }
 
@@ -772,11 +880,16 @@ impl ClientMetadataFetcher {
     /// and the timeout; loaded under a client's bounds
     /// ([`JwkSet::from_client_json`]). Not cached here: the caller keeps
     /// the keys with the document.
-    pub async fn fetch_jwks(&self, jwks_uri: &str) -> Result<JwkSet, ClientMetadataError> {
+    pub async fn fetch_jwks(
+        &self,
+        jwks_uri: &str,
+        from: IpAddr,
+    ) -> Result<JwkSet, ClientMetadataError> {
         let body = self.fetch_jwks_body(jwks_uri).await?;
         self.key_loads
             .run(
                 Load::of(&body, None, true),
+                from,
                 || None,
                 move || load_jwks(&body, true),
             )
@@ -860,6 +973,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// The address of the requests in these tests.
+    const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
 
     /// Only a set of Ed25519 and P-256 keys is cheap; RSA, an unknown or
     /// oddly spelled `kty`, a key without one, or something that is not a
@@ -945,6 +1061,7 @@ mod tests {
                 let ran_on = loads
                     .run(
                         Load::Stranger,
+                        PEER,
                         || None,
                         move || {
                             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -970,18 +1087,132 @@ mod tests {
         let loads = KeyLoads::new(Duration::from_millis(50));
         let held = Arc::clone(&loads.strangers).acquire_owned().await.unwrap();
         let caller = std::thread::current().id();
-        let cheap = loads.run(Load::Cheap, || None, || std::thread::current().id());
+        let cheap = loads.run(Load::Cheap, PEER, || None, || std::thread::current().id());
         assert_eq!(cheap.await.unwrap(), caller);
-        assert_eq!(loads.run(Load::Operator, || None, || 3).await.unwrap(), 3);
-        let refused = loads.run(Load::Stranger, || None, || ()).await.unwrap_err();
+        assert_eq!(
+            loads
+                .run(Load::Operator, PEER, || None, || 3)
+                .await
+                .unwrap(),
+            3
+        );
+        let refused = loads
+            .run(Load::Stranger, PEER, || None, || ())
+            .await
+            .unwrap_err();
         assert_eq!(refused.code(), "client_keys_busy");
         let answer = refused.oauth();
         assert_eq!(answer.status, 503);
         drop(held);
-        assert_eq!(loads.run(Load::Stranger, || None, || 7).await.unwrap(), 7);
+        assert_eq!(
+            loads
+                .run(Load::Stranger, PEER, || None, || 7)
+                .await
+                .unwrap(),
+            7
+        );
         // an answer ready once the turn is had: nothing is loaded
-        let ready = loads.run(Load::Stranger, || Some(1), || panic!("loaded"));
+        let ready = loads.run(Load::Stranger, PEER, || Some(1), || panic!("loaded"));
         assert_eq!(ready.await.unwrap(), 1);
+    }
+
+    /// Strangers' loads take the turn address by address: while one load
+    /// of address A runs and five more of A wait, a load of address B runs
+    /// next — not after A's five (one FIFO turn made it wait behind every
+    /// load one address queued, so one address could keep others waiting
+    /// past [`KEY_LOAD_WAIT`]). An IPv6 address counts by its /64. A line
+    /// goes once nobody is in it: its loads finished, or their callers
+    /// stopped waiting. Past the bound on lines, a new address is busy at
+    /// once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn strangers_loads_take_the_turn_address_by_address() {
+        let a = IpAddr::V6("2001:db8:0:1::1".parse().unwrap());
+        let a_too = IpAddr::V6("2001:db8:0:1::2".parse().unwrap());
+        let b = PEER;
+        let loads = KeyLoads::new(Duration::from_secs(30));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let run = |from: IpAddr, label: &'static str, first: bool| {
+            let (loads, order, released) =
+                (loads.clone(), Arc::clone(&order), Arc::clone(&released));
+            tokio::spawn(async move {
+                loads
+                    .run(
+                        Load::Stranger,
+                        from,
+                        || None,
+                        move || {
+                            if first {
+                                released.lock().unwrap().recv().unwrap();
+                            }
+                            order.lock().unwrap().push(label);
+                        },
+                    )
+                    .await
+                    .unwrap();
+            })
+        };
+        // until `n` places are in `from`'s line (each task is placed, and
+        // waiting, once it has been polled)
+        let placed = |from: IpAddr, n: usize| {
+            let loads = loads.clone();
+            async move {
+                while loads.in_line(from).0 < n {
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        let mut tasks = vec![run(a, "A", true)];
+        placed(a, 1).await;
+        for i in 0..5 {
+            tasks.push(run(if i % 2 == 0 { a } else { a_too }, "A", false));
+        }
+        placed(a, 6).await;
+        tasks.push(run(b, "B", false));
+        placed(b, 1).await;
+        // B is placed and waits for the turn; let A's first load finish
+        tokio::task::yield_now().await;
+        release.send(()).unwrap();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            ["A", "B", "A", "A", "A", "A", "A"],
+            "B waited behind more than one load of A"
+        );
+        assert_eq!(loads.in_line(a), (0, 0), "a line nobody is in was kept");
+
+        // a caller that stops waiting leaves its line
+        let held = Arc::clone(&loads.strangers).acquire_owned().await.unwrap();
+        {
+            let waiting = loads.run(Load::Stranger, b, || None, || ());
+            tokio::pin!(waiting);
+            assert!(futures_util::FutureExt::now_or_never(waiting.as_mut()).is_none());
+            assert_eq!(loads.in_line(b), (1, 1));
+        }
+        assert_eq!(loads.in_line(b), (0, 0));
+
+        // past the bound on lines, a new address is busy at once; one that
+        // has a line joins it
+        let mut loads = KeyLoads::new(Duration::from_secs(30));
+        loads.max_lines = 1;
+        drop(held);
+        let held = Arc::clone(&loads.strangers).acquire_owned().await.unwrap();
+        let waiting = loads.run(Load::Stranger, a, || None, || ());
+        tokio::pin!(waiting);
+        assert!(futures_util::FutureExt::now_or_never(waiting.as_mut()).is_none());
+        let refused = loads.run(Load::Stranger, b, || None, || ()).await;
+        assert_eq!(refused.unwrap_err().code(), "client_keys_busy");
+        let same = loads.run(Load::Stranger, a_too, || None, || ());
+        tokio::pin!(same);
+        assert!(futures_util::FutureExt::now_or_never(same.as_mut()).is_none());
+        assert_eq!(loads.in_line(a), (2, 1));
+        drop(held);
+        waiting.await.unwrap();
+        same.await.unwrap();
+        assert_eq!(loads.in_line(a), (0, 0));
     }
 
     /// The same through the fetcher: with the strangers' turn held, a
@@ -1034,13 +1265,13 @@ mod tests {
             .await
             .unwrap();
         let uri = format!("{base}/jwks");
-        match fetcher.fetch_jwks(&uri).await {
+        match fetcher.fetch_jwks(&uri, PEER).await {
             Err(ClientMetadataError::KeysBusy) => {}
             Ok(keys) => panic!("an RSA set of {} key loaded outside the turn", keys.len()),
             Err(e) => panic!("unexpected: {e}"),
         }
         // once the turn is free, it loads
         drop(held);
-        assert_eq!(fetcher.fetch_jwks(&uri).await.unwrap().len(), 1);
+        assert_eq!(fetcher.fetch_jwks(&uri, PEER).await.unwrap().len(), 1);
     }
 }

@@ -242,7 +242,9 @@ impl RateLimiter {
     }
 }
 
-fn address_key(addr: IpAddr) -> IpAddr {
+/// The address a limit counts: an IPv6 address by its /64, an IPv4-mapped
+/// IPv6 address as IPv4.
+pub(crate) fn address_key(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V4(_) => addr,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -282,7 +282,7 @@ async fn authorize_inner(server: &Server, request: Request) -> Result<Response, 
     upstream_login::provider(server).map_err(|e| error_page(&e))?;
     let unknown = || error_page(&AuthorizeError::UnknownClient.oauth());
     let client_id = form.get("client_id").ok_or_else(unknown)?;
-    let client = match client_by_id(server, client_id).await {
+    let client = match client_by_id(server, client_id, peer).await {
         Ok(client) => client,
         Err(e) if e.error == codes::INVALID_CLIENT => return Err(unknown()),
         Err(e) => return Err(error_page(&e)),

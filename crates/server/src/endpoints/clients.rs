@@ -286,7 +286,7 @@ pub(super) async fn authenticate(
         }
         e
     };
-    let record = client_by_id(server, credentials.client_id())
+    let record = client_by_id(server, credentials.client_id(), peer)
         .await
         .map_err(challenge)?;
     if at == At::Introspect && is_open(record.kind) {
@@ -303,7 +303,9 @@ pub(super) async fn authenticate(
         }
         .oauth(basic));
     }
-    let registered = registered_auth(server, &record).await.map_err(challenge)?;
+    let registered = registered_auth(server, &record, peer)
+        .await
+        .map_err(challenge)?;
     let replay = DatabaseReplay(server);
     let check = AssertionCheck {
         issuer: server.issuer(),
@@ -335,10 +337,11 @@ pub(super) async fn authenticate(
 }
 
 /// What `record` registered to authenticate with, its keys fetched from
-/// its `jwks_uri` when it named one.
+/// its `jwks_uri` when it named one (for a request from `peer`).
 async fn registered_auth(
     server: &Server,
     record: &ClientRecord,
+    peer: IpAddr,
 ) -> Result<RegisteredAuth, OAuthError> {
     let corrupt = || {
         tracing::error!(client_id = %record.client_id, "client record unusable");
@@ -359,7 +362,9 @@ async fn registered_auth(
         "none" => RegisteredAuth::None,
         "client_secret_basic" => RegisteredAuth::SecretBasic(hash()?),
         "client_secret_post" => RegisteredAuth::SecretPost(hash()?),
-        "private_key_jwt" => RegisteredAuth::PrivateKeyJwt(client_keys(server, record).await?),
+        "private_key_jwt" => {
+            RegisteredAuth::PrivateKeyJwt(client_keys(server, record, peer).await?)
+        }
         _ => return Err(corrupt()),
     })
 }
@@ -371,8 +376,14 @@ async fn registered_auth(
 /// stranger's set that costs primality tests and then fails is not fetched
 /// and tested again at each request naming the client. A client nobody
 /// vouches for (see [`is_open`]) gets the bounds of
-/// [`JwkSet::from_client_json`]; an operator's, those of a trusted set.
-async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, OAuthError> {
+/// [`JwkSet::from_client_json`]; an operator's, those of a trusted set. A
+/// stranger's set that may cost primality tests loads in the line of the
+/// request's address, `peer` ([`KeyLoads`]).
+async fn client_keys(
+    server: &Server,
+    record: &ClientRecord,
+    peer: IpAddr,
+) -> Result<JwkSet, OAuthError> {
     let settings = &server.inner.clients;
     let open = is_open(record.kind);
     if let Some(jwks) = &record.jwks {
@@ -381,6 +392,7 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
             settings.registered_keys.of(open),
             settings.fetcher.key_loads(),
             || Load::of(jwks.as_bytes(), None, open),
+            peer,
             &key_set_name(jwks),
             move || {
                 let loaded = match open {
@@ -428,7 +440,7 @@ async fn client_keys(server: &Server, record: &ClientRecord) -> Result<JwkSet, O
     settings
         .fetcher
         .key_loads()
-        .run(Load::of(&body, None, open), fresh, move || {
+        .run(Load::of(&body, None, open), peer, fresh, move || {
             let (keys, ttl) = match load_jwks(&body, open) {
                 Ok(keys) => (Ok(keys), JWKS_URI_TTL),
                 Err(e) => (Err(metadata_refusal(&e, JWKS_URI)), JWKS_URI_REFUSAL_TTL),
@@ -479,6 +491,7 @@ async fn registered_keys(
     cache: &Cache<KeySet>,
     loads: &KeyLoads,
     how: impl FnOnce() -> Load,
+    from: IpAddr,
     name: &str,
     load: impl FnOnce() -> KeySet + Send + 'static,
 ) -> KeySet {
@@ -496,7 +509,7 @@ async fn registered_keys(
     // meanwhile does not make the next request load it again
     let (kept, named) = (Arc::clone(cache), name.to_owned());
     loads
-        .run(how(), cached, move || {
+        .run(how(), from, cached, move || {
             let keys = load();
             kept.lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -546,12 +559,13 @@ fn is_document_url(client_id: &str) -> bool {
 pub(super) async fn client_by_id(
     server: &Server,
     client_id: &str,
+    peer: IpAddr,
 ) -> Result<ClientRecord, OAuthError> {
     let settings = &server.inner.clients;
     if is_document_url(client_id) {
         let document = settings
             .fetcher
-            .fetch(client_id)
+            .fetch(client_id, peer)
             .await
             .map_err(|e| metadata_refusal(&e, "the client metadata document"))?;
         return document_client(server, &document);
@@ -658,6 +672,9 @@ mod tests {
 
     use super::*;
 
+    /// The address of the requests that name the clients.
+    const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+
     /// A key set of one new Ed25519 key, as stored.
     fn one_key_set() -> String {
         let key = passport_jose::SigningKey::generate(Algorithm::EdDSA).unwrap();
@@ -690,6 +707,7 @@ mod tests {
                     cache,
                     turns,
                     || how,
+                    PEER,
                     &name,
                     move || {
                         loads.fetch_add(1, Ordering::SeqCst);
@@ -770,6 +788,7 @@ mod tests {
                 &cache,
                 &turns,
                 || Load::Stranger,
+                PEER,
                 "the set",
                 move || {
                     loads.fetch_add(1, Ordering::SeqCst);
@@ -831,6 +850,7 @@ mod tests {
             settings.registered_keys.of(true),
             &loads,
             || Load::Stranger,
+            PEER,
             &key_set_name(&text),
             || panic!("the set was loaded again"),
         )

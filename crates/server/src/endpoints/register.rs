@@ -46,12 +46,13 @@ pub(super) async fn register(State(server): State<Server>, request: Request) -> 
 
 async fn register_inner(server: &Server, request: Request) -> Result<Value, OAuthError> {
     let (parts, body) = request.into_parts();
+    let peer = peer_of(&parts);
     // the address's limit before anything is read
     server
         .inner
         .clients
         .register_limiter
-        .check_address(peer_of(&parts))
+        .check_address(peer)
         .map_err(|e| e.oauth())?;
     let bytes = axum::body::to_bytes(body, MAX_REGISTRATION_BYTES)
         .await
@@ -71,6 +72,7 @@ async fn register_inner(server: &Server, request: Request) -> Result<Value, OAut
         .key_loads()
         .run(
             how,
+            peer,
             || None,
             move || Registration::parse(&bytes, &open_scopes),
         )

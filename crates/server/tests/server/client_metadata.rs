@@ -14,6 +14,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// The address of the requests that name the clients.
+const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7));
+
 /// A resolver answering from a script, counting calls; it never touches DNS.
 struct Fake {
     answers: Mutex<Vec<Vec<IpAddr>>>,
@@ -218,7 +221,7 @@ async fn private_addresses_refused_before_any_connection() {
     ] {
         let resolver = Fake::new(&[answer]);
         let err = fetcher(resolver.clone(), clock.clone())
-            .fetch("https://client.example/meta.json")
+            .fetch("https://client.example/meta.json", PEER)
             .await
             .unwrap_err();
         assert!(
@@ -237,7 +240,7 @@ async fn private_addresses_refused_before_any_connection() {
     ] {
         let resolver = Fake::new(&[]);
         let err = fetcher(resolver.clone(), clock.clone())
-            .fetch(url)
+            .fetch(url, PEER)
             .await
             .unwrap_err();
         assert_eq!(err.code(), "client_id_address_forbidden", "{url}");
@@ -246,25 +249,25 @@ async fn private_addresses_refused_before_any_connection() {
     // test mode lets loopback through, never private ranges
     let err = fetcher(Fake::new(&[&["192.168.1.1"]]), clock.clone())
         .dangerous_test_mode()
-        .fetch("https://client.example/meta.json")
+        .fetch("https://client.example/meta.json", PEER)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "client_id_address_forbidden");
     // test mode: http goes to loopback addresses only, not even public ones
     let err = fetcher(Fake::new(&[&["93.184.215.14"]]), clock.clone())
         .dangerous_test_mode()
-        .fetch("http://client.example/meta.json")
+        .fetch("http://client.example/meta.json", PEER)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "client_id_address_forbidden");
     // no answer, or a failing resolver
     let err = fetcher(Fake::new(&[&[]]), clock.clone())
-        .fetch("https://c.example/m")
+        .fetch("https://c.example/m", PEER)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "client_id_resolve_failed");
     let err = fetcher(Fake::new(&[]), clock)
-        .fetch("https://c.example/m")
+        .fetch("https://c.example/m", PEER)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "client_id_resolve_failed");
@@ -286,7 +289,7 @@ async fn fetches_from_the_checked_address_only_and_caches() {
     let resolver = Fake::new(&[&["127.0.0.1"], &["10.0.0.1"]]);
     let fetcher = fetcher(resolver.clone(), clock.clone()).dangerous_test_mode();
 
-    let fetched = fetcher.fetch(&url).await.unwrap();
+    let fetched = fetcher.fetch(&url, PEER).await.unwrap();
     assert_eq!(fetched.client_id, url);
     assert_eq!(fetched.client_name.as_deref(), Some("Test client"));
     assert_eq!(fetched.redirect_uris, ["http://127.0.0.1/callback"]);
@@ -295,14 +298,14 @@ async fn fetches_from_the_checked_address_only_and_caches() {
     assert_eq!(resolver.calls.load(Ordering::SeqCst), 1);
 
     clock.advance(100);
-    fetcher.fetch(&url).await.unwrap();
+    fetcher.fetch(&url, PEER).await.unwrap();
     assert_eq!(hits.load(Ordering::SeqCst), 1, "served from the cache");
     assert_eq!(resolver.calls.load(Ordering::SeqCst), 1);
 
     // max-age passed: resolved again, and the rebound name is refused
     // before any connection
     clock.advance(30);
-    let err = fetcher.fetch(&url).await.unwrap_err();
+    let err = fetcher.fetch(&url, PEER).await.unwrap_err();
     assert_eq!(err.code(), "client_id_address_forbidden");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
@@ -311,7 +314,7 @@ async fn fetches_from_the_checked_address_only_and_caches() {
 async fn without_test_mode_http_is_never_fetched() {
     let (port, hits) = serve_with(|_| http_response("200 OK", "", "{}")).await;
     let err = fetcher(Fake::new(&[&["127.0.0.1"]]), Arc::new(ManualClock::new(0)))
-        .fetch(&format!("http://127.0.0.1:{port}/meta.json"))
+        .fetch(&format!("http://127.0.0.1:{port}/meta.json"), PEER)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "client_id_url_invalid");
@@ -325,7 +328,7 @@ async fn fetch_served(
     let url = format!("http://127.0.0.1:{port}/meta.json");
     fetcher(Fake::new(&[]), Arc::new(ManualClock::new(1_000)))
         .dangerous_test_mode()
-        .fetch(&url)
+        .fetch(&url, PEER)
         .await
 }
 
@@ -377,7 +380,7 @@ async fn slow_resolution_times_out() {
     policy.timeout = Duration::from_millis(50);
     let err = fetcher(resolver, Arc::new(ManualClock::new(0)))
         .with_policy(policy)
-        .fetch("https://slow.example/meta.json")
+        .fetch("https://slow.example/meta.json", PEER)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "client_metadata_timeout");
@@ -513,20 +516,20 @@ async fn jwks_uri_fetched_under_the_same_rules() {
     let clock = Arc::new(ManualClock::new(0));
     let keys = fetcher(Fake::new(&[&["127.0.0.1"]]), clock.clone())
         .dangerous_test_mode()
-        .fetch_jwks(&format!("http://keys.test:{port}/jwks.json"))
+        .fetch_jwks(&format!("http://keys.test:{port}/jwks.json"), PEER)
         .await
         .unwrap();
     assert!(keys.get(key.kid()).is_some());
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     let err = fetcher(Fake::new(&[&["10.1.1.1"]]), clock.clone())
-        .fetch_jwks("https://keys.example/jwks.json")
+        .fetch_jwks("https://keys.example/jwks.json", PEER)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "client_id_address_forbidden");
     let (port, _) = serve_with(|_| http_response("200 OK", "", r#"{"keys":[]}"#)).await;
     let err = fetcher(Fake::new(&[]), clock)
         .dangerous_test_mode()
-        .fetch_jwks(&format!("http://127.0.0.1:{port}/jwks.json"))
+        .fetch_jwks(&format!("http://127.0.0.1:{port}/jwks.json"), PEER)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "client_metadata_auth_method_invalid");
