@@ -107,8 +107,6 @@ struct Status {
 #[derive(Default)]
 struct Snapshot {
     issuers: HashMap<String, Arc<IssuerKeys>>,
-    /// Counts accepted sets: orders when each issuer got each key.
-    seq: u64,
 }
 
 #[derive(Clone)]
@@ -119,8 +117,6 @@ struct IssuerKeys {
     /// The thumbprints of every key of the fetched set, usable or not: a
     /// key another issuer claims is not given to a third.
     claimed: HashSet<String>,
-    /// The [`Snapshot::seq`] of this set.
-    seq: u64,
     expires_at: i64,
     /// `expires_at + max_stale`: past it, the keys are no longer returned.
     usable_until: i64,
@@ -130,9 +126,6 @@ struct IssuerKeys {
 struct Entry {
     key: VerifyingKey,
     thumbprint: String,
-    /// The [`Snapshot::seq`] of the set that first gave the key to this
-    /// issuer.
-    since: u64,
 }
 
 /// The last failure of an issuer's fetch, as shown by [`RemoteKeys::health`].
@@ -643,12 +636,16 @@ impl Inner {
     ///
     /// One key (RFC 7638 thumbprint) is usable by one issuer only. A key of
     /// the set that another issuer already holds stays with that issuer,
-    /// refused here — unless that issuer got it after this issuer's previous
-    /// set was fetched: then both claimed it at once, and it is taken from
-    /// both. A key no one holds but another issuer claims is refused too,
-    /// until one of them stops publishing it. The rest of the set is used
-    /// either way: one issuer's set changes another's usable keys by the
-    /// contested key at most.
+    /// refused here: a key is never taken from the issuer that holds it
+    /// (review S14: "taken from both when both claimed it at once" let a
+    /// co-trusted issuer, by choosing when its own set was last fetched,
+    /// take the key another issuer had been signing with for hours). A
+    /// key no one holds but another issuer claims is refused too, until
+    /// one of them stops publishing it. The rest of the set is used either
+    /// way: one issuer's set changes another's usable keys by the contested
+    /// key at most. Holding a copy of another issuer's public key gains the
+    /// copier nothing: only the owner can sign with it, and a passport
+    /// names its issuer inside what is signed.
     fn publish(
         &self,
         state: &IssuerState,
@@ -662,12 +659,10 @@ impl Inner {
             .snapshot
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let seq = snapshot.seq.wrapping_add(1);
         let previous = snapshot.issuers.get(&state.issuer).cloned();
         let mut keys = HashMap::with_capacity(fetched.keys.len());
         let mut claimed = HashSet::with_capacity(fetched.keys.len());
         let mut conflict = None;
-        let mut taken: Vec<(String, String)> = Vec::new();
         for key in fetched.keys.iter() {
             let thumbprint = key
                 .thumbprint()
@@ -680,22 +675,17 @@ impl Inner {
                 .as_deref()
                 .and_then(|set| set.keys.values().find(|e| e.thumbprint == thumbprint));
             if held.is_none()
-                && let Some(other) =
-                    contest(&snapshot, &state.issuer, &thumbprint, previous.as_deref())
+                && let Some(other) = contest(&snapshot, &state.issuer, &thumbprint)
             {
                 tracing::warn!(
                     issuer = %state.issuer,
-                    other = %other.issuer,
+                    other = %other,
                     kid = %truncate(key.kid()),
-                    taken_from_both = other.take,
                     "a fetched key is claimed by another trusted issuer: not used for this one"
                 );
-                if other.take {
-                    taken.push((other.issuer.clone(), thumbprint));
-                }
                 conflict.get_or_insert_with(|| RemoteError::KeyIssuerConflict {
                     issuer: state.issuer.clone(),
-                    other: other.issuer,
+                    other,
                     kid: truncate(key.kid()),
                 });
                 continue;
@@ -711,26 +701,16 @@ impl Inner {
                 None => Entry {
                     key: key.clone(),
                     thumbprint,
-                    since: held.map_or(seq, |e| e.since),
                 },
             };
             keys.insert(key.kid().to_owned(), entry);
         }
-        for (other, thumbprint) in taken {
-            if let Some(set) = snapshot.issuers.get(&other) {
-                let mut set = IssuerKeys::clone(set);
-                set.keys.retain(|_, e| e.thumbprint != thumbprint);
-                snapshot.issuers.insert(other, Arc::new(set));
-            }
-        }
         let expires_at = now.saturating_add(secs(ttl));
-        snapshot.seq = seq;
         snapshot.issuers.insert(
             state.issuer.clone(),
             Arc::new(IssuerKeys {
                 keys,
                 claimed,
-                seq,
                 expires_at,
                 usable_until: expires_at.saturating_add(secs(c.max_stale)),
             }),
@@ -739,41 +719,22 @@ impl Inner {
     }
 }
 
-/// Another issuer's claim on a key `issuer` does not hold yet.
-struct Claim {
-    issuer: String,
-    /// Both claimed it at once: it is taken from the other issuer too.
-    take: bool,
-}
-
-/// Who else claims the key `thumbprint`, if anyone: an issuer holding it
-/// (taken from it too when it got the key after `issuer`'s `previous` set),
-/// or an issuer publishing it without holding it.
-fn contest(
-    snapshot: &Snapshot,
-    issuer: &str,
-    thumbprint: &str,
-    previous: Option<&IssuerKeys>,
-) -> Option<Claim> {
+/// Who else claims the key `thumbprint`, if anyone: an issuer holding it,
+/// or one publishing it without holding it.
+fn contest(snapshot: &Snapshot, issuer: &str, thumbprint: &str) -> Option<String> {
     let others = snapshot
         .issuers
         .iter()
         .filter(|(other, _)| *other != issuer);
-    for (other, set) in others.clone() {
-        if let Some(e) = set.keys.values().find(|e| e.thumbprint == thumbprint) {
-            return Some(Claim {
-                issuer: other.clone(),
-                take: previous.is_some_and(|p| e.since > p.seq),
-            });
-        }
-    }
     others
-        .into_iter()
-        .find(|(_, set)| set.claimed.contains(thumbprint))
-        .map(|(other, _)| Claim {
-            issuer: other.clone(),
-            take: false,
+        .clone()
+        .find(|(_, set)| set.keys.values().any(|e| e.thumbprint == thumbprint))
+        .or_else(|| {
+            others
+                .into_iter()
+                .find(|(_, set)| set.claimed.contains(thumbprint))
         })
+        .map(|(other, _)| other.clone())
 }
 
 /// Refreshes every issuer whose refresh time has come, until the last

@@ -165,9 +165,9 @@ async fn refresh_now_refuses_an_untrusted_issuer() {
 /// published key (a JWKS is public) into its own set, and got refreshed
 /// first (an unknown-`kid` token naming it is enough), froze the other's
 /// rotation: every refresh of the victim was refused, and after `max_stale`
-/// it failed closed altogether. Now only the contested key is refused — for
-/// both, since both claimed it at once — and the rest of the victim's set,
-/// its later keys included, is used.
+/// it failed closed altogether. Now only the contested key is refused, for
+/// the later claimant (review S14: never taken from the issuer holding it),
+/// and the rest of the victim's set, its later keys included, is used.
 #[tokio::test]
 async fn another_issuer_copying_a_new_key_cannot_freeze_a_rotation() {
     let server = Server::start().await;
@@ -190,9 +190,11 @@ async fn another_issuer_copying_a_new_key_cannot_freeze_a_rotation() {
         matches!(&err, RemoteError::KeyIssuerConflict { issuer, other, .. } if *issuer == victim && *other == hostile),
         "{err:?}"
     );
-    // Claimed by both at once: usable by neither; everything else stays.
+    // Refused for the later claimant; it stays with the issuer that got it
+    // first (a copy of another's public key lets it sign nothing), and
+    // everything else stays.
     assert!(lookup(&keys, &victim, a2.kid()).is_none());
-    assert!(lookup(&keys, &hostile, a2.kid()).is_none());
+    assert!(lookup(&keys, &hostile, a2.kid()).is_some());
     assert!(lookup(&keys, &victim, a1.kid()).is_some());
     assert!(lookup(&keys, &hostile, h.kid()).is_some());
     let health = &keys.health()[0];
@@ -202,9 +204,9 @@ async fn another_issuer_copying_a_new_key_cannot_freeze_a_rotation() {
         health.last_error.as_ref().map(|e| e.code),
         Some("key_issuer_conflict")
     );
-    // The hostile issuer's next refresh does not win the key back.
-    keys.refresh_now(&hostile).await.unwrap_err();
-    assert!(lookup(&keys, &hostile, a2.kid()).is_none());
+    // The victim's next refresh does not win the key over either.
+    keys.refresh_now(&victim).await.unwrap_err();
+    assert!(lookup(&keys, &victim, a2.kid()).is_none());
 
     // The rotation goes on: a key the hostile issuer did not copy is used.
     server.set_jwks("/victim/jwks", &[&a1, &a2, &a3]);

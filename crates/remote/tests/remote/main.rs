@@ -14,3 +14,4 @@ mod hostile;
 mod metrics;
 mod refetch;
 mod refresh;
+mod review_s14;
