@@ -1,6 +1,7 @@
 //! Review S14 (s14-r1): a `.env` file can never copy a variable of the
-//! environment into the configuration. Each test failed on the reviewed
-//! code (685a2688).
+//! environment into the configuration, and `passport audit export` never
+//! writes a terminal control raw. Each test failed on the reviewed code
+//! (685a2688).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::{Command, Output, Stdio};
@@ -133,4 +134,71 @@ fn a_dotenv_file_cannot_send_an_environment_secret_in_the_discovery_request() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("error[config]"), "{}", text(&out));
+}
+
+/// Review S14: `passport audit export` writes the token service's stored
+/// audit lines to stdout verbatim. They were serde_json, which escapes C0
+/// controls but leaves C1 controls (U+009B is CSI) and bidi overrides
+/// (U+202E) raw, and the server stores what clients name: a client's
+/// requested `agent_id` in a `refuse` record (`governance::refused_event`),
+/// a metadata document's `client_id`, a principal's `sub`. Every other
+/// output of this CLI escapes such characters (term.rs); this one reached
+/// the operator's terminal raw. Sealing now writes them as `\uXXXX` (the
+/// same JSON). The record is sealed and appended exactly as the server
+/// does it.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_export_never_writes_raw_c1_controls_or_bidi_overrides() {
+    use passport_audit::chain::ChainState;
+    use passport_audit::{Action, AuditRecord, Outcome};
+    use passport_store::server::{AuditAppend, Database};
+
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let db_path = work.path().join("server.db");
+    let db_url = db_path.to_str().unwrap().to_owned();
+    let now = 1_800_000_000;
+    {
+        let db = Database::open(&db_url, now).await.unwrap();
+        let mut chain = ChainState::new("c1");
+        let hostile = "bot\u{9b}2J\u{9b}31mall clear\u{202e}exe.txt";
+        let record = AuditRecord::new(now, Action::Refuse, Outcome::Refused);
+        let mut record = record;
+        record.agent_id = Some(hostile.to_owned());
+        record.client_id = Some(hostile.to_owned());
+        let sealed = chain.seal(&record).unwrap();
+        db.append_audit(
+            "c1",
+            vec![AuditAppend {
+                seq: sealed.seq,
+                at: now,
+                line: String::from_utf8(sealed.line).unwrap(),
+            }],
+            &sealed.hash,
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    let out = passport(
+        work.path(),
+        data.path(),
+        &["audit", "export", "--database", &db_url],
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout.contains("bot"),
+        "the record was not exported: {}",
+        text(&out)
+    );
+    let raw: Vec<char> = stdout
+        .chars()
+        .filter(|c| ('\u{80}'..='\u{9f}').contains(c) || ('\u{202a}'..='\u{202e}').contains(c))
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "audit export wrote terminal controls raw: {raw:?} in {stdout:?}"
+    );
 }
