@@ -30,7 +30,8 @@ pub(crate) fn verify(ctx: &Context, args: &AuditVerifyArgs) -> Result<(), CliErr
             if report.chains.is_empty() {
                 report.findings.push(Finding::NoChainedRecord);
             }
-            (url.clone(), report)
+            // never the password of a postgres:// URL
+            (Database::display_url(url), report)
         }
         None => {
             let path = args.file.clone().unwrap_or_else(|| ctx.dir.path(AUDIT_LOG));
