@@ -119,7 +119,9 @@ impl ChainState {
     }
 
     /// Seals `record` as the chain's next one (its chain members are
-    /// replaced) and advances the chain.
+    /// replaced) and advances the chain. The line is compact JSON with no
+    /// character a terminal acts on ([`crate::text::is_terminal_control`]):
+    /// those in strings are `\uXXXX` escapes.
     ///
     /// # Errors
     /// [`AuditError::Corrupt`] if the record cannot be serialized (it
@@ -134,7 +136,15 @@ impl ChainState {
         record.chain = Some(self.chain.clone());
         record.seq = Some(seq);
         record.prev = Some(self.head.hash.clone());
-        let line = serde_json::to_vec(&record).map_err(|e| corrupt(&e.to_string()))?;
+        let json = serde_json::to_string(&record).map_err(|e| corrupt(&e.to_string()))?;
+        // serde_json escapes C0 controls but leaves C1 controls, line
+        // separators and bidi controls raw: written as `\uXXXX` they are
+        // the same JSON, and a stored line shown on a terminal cannot
+        // drive it (the hash is over these bytes, so verification is the
+        // same for records sealed before)
+        let line = crate::text::escape_terminal_controls(&json, &[])
+            .into_owned()
+            .into_bytes();
         let hash = hash_line(&line);
         self.head = Head {
             seq,
@@ -581,5 +591,43 @@ fn verify_one(
         head,
         interrupted,
         result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::is_terminal_control;
+    use crate::{Action, Outcome};
+
+    /// Review S14: C1 controls (U+009B is CSI), DEL, line separators and
+    /// bidi controls that others chose are never stored raw.
+    #[test]
+    fn a_sealed_record_holds_no_raw_terminal_control_and_still_verifies() {
+        let hostile = "bot\u{9b}2J\u{85}\u{7f}\u{2028}\u{2029}\u{202a}\u{202e}exe.txt\u{2066}\u{2069}\u{200e}\u{200f}\u{61c}\u{1b}[31m\n";
+        let mut record = AuditRecord::new(1, Action::Refuse, Outcome::Refused);
+        record.agent_id = Some(hostile.to_owned());
+        record.client_id = Some(hostile.to_owned());
+        record.sub = Some(hostile.to_owned());
+        record.aud = Some(hostile.to_owned());
+        let mut chain = ChainState::new("c1");
+        let first = chain.seal(&record).unwrap();
+        let second = chain.seal(&record).unwrap();
+        let mut verifier = Verifier::default();
+        for (n, sealed) in [&first, &second].into_iter().enumerate() {
+            let text = std::str::from_utf8(&sealed.line).unwrap();
+            assert!(!text.chars().any(is_terminal_control), "{text:?}");
+            // the same JSON value: every string reads back as given
+            let back: AuditRecord = serde_json::from_str(text).unwrap();
+            assert_eq!(back.agent_id.as_deref(), Some(hostile));
+            assert_eq!(back.client_id.as_deref(), Some(hostile));
+            assert_eq!(back.sub.as_deref(), Some(hostile));
+            assert_eq!(back.aud.as_deref(), Some(hostile));
+            verifier.push(n + 1, &sealed.line);
+        }
+        let heads = BTreeMap::from([("c1".to_owned(), chain.head().clone())]);
+        let report = verifier.finish(&heads);
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.chains[0].records, 2);
     }
 }

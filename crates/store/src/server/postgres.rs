@@ -471,18 +471,9 @@ fn is_loopback_name(name: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// A database URL for an error message, without its password.
+/// A database URL for an error message: without its password, and short.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!(
-                "{}://[redacted]@{}",
-                &url[..scheme],
-                crate::error::shorten(&url[at + 1..])
-            )
-        }
-        _ => crate::error::shorten(url),
-    }
+    crate::error::shorten(&super::Database::display_url(url))
 }
 
 #[cfg(test)]
