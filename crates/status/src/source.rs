@@ -181,13 +181,20 @@ impl StatusListSource {
     /// never `…/statusX` nor `https://issuer.example.evil/…`. A URI must also
     /// be in normal form (what a URL parser prints back), so dot segments,
     /// user info, fragments and case tricks never slip under a base.
+    ///
+    /// The base must pass [`check_status_url`] for `issuer`
+    /// (`insecure_url`): an https issuer's lists are never fetched over
+    /// plain http, where whoever is on the path could answer with a list
+    /// from before a revocation.
     pub fn trust_issuer(
         mut self,
         issuer: impl Into<String>,
         status_base: impl Into<String>,
-    ) -> Self {
-        self.issuers.push((issuer.into(), status_base.into()));
-        self
+    ) -> Result<Self, StatusError> {
+        let (issuer, status_base) = (issuer.into(), status_base.into());
+        check_status_url(&issuer, &status_base)?;
+        self.issuers.push((issuer, status_base));
+        Ok(self)
     }
 
     /// Sets the failure policy.
@@ -487,6 +494,9 @@ impl StatusListSource {
         if !self.is_under_base(issuer, uri) {
             return Err(StatusError::UriNotAllowed(shorten(uri)));
         }
+        // Its base passed this check when it was trusted, and a URI under
+        // it has the base's scheme; checked again right before the request.
+        check_status_url(issuer, uri)?;
         let unreachable = |reason: String| StatusError::Unreachable {
             uri: shorten(uri),
             reason,
@@ -682,6 +692,29 @@ impl StatusListSource {
             .iter()
             .any(|(iss, base)| iss == issuer && under_base(uri, base))
     }
+}
+
+/// Checks that `issuer`'s status lists may be fetched from `url` (a status
+/// base or a list URI), by the rule of every URL fetched for an issuer
+/// ([`passport_remote::check_issuer`], [`passport_remote::check_endpoint`]):
+/// the issuer is https, or plain http on a loopback host (a development
+/// issuer on this machine), and an https issuer's URLs are https.
+///
+/// ```
+/// use passport_status::check_status_url;
+///
+/// assert!(check_status_url("https://as.example", "https://as.example/status").is_ok());
+/// assert!(check_status_url("http://127.0.0.1:8080", "http://127.0.0.1:8080/status").is_ok());
+/// let refused = check_status_url("https://as.example", "http://127.0.0.1:8080/status");
+/// assert_eq!(refused.unwrap_err().code(), "insecure_url");
+/// ```
+pub fn check_status_url(issuer: &str, url: &str) -> Result<(), StatusError> {
+    passport_remote::check_issuer(issuer)
+        .and_then(|()| passport_remote::check_endpoint(issuer, url))
+        .map_err(|e| StatusError::InsecureUrl {
+            issuer: shorten(issuer),
+            reason: e.to_string(),
+        })
 }
 
 /// `uri` is an absolute http(s) URL in normal form under `base`, at a path
@@ -944,7 +977,8 @@ mod tests {
         let source = Arc::new(
             StatusListSource::new(kit.key_store())
                 .with_clock(kit.clock.clone())
-                .trust_issuer(ISS, "https://issuer.local/status"),
+                .trust_issuer(ISS, "https://issuer.local/status")
+                .unwrap(),
         );
         let list = StatusList::with_capacity(1, 64).unwrap();
         let mut revoked = list.clone();

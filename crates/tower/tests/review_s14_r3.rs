@@ -193,3 +193,18 @@ async fn r3_4_authenticate_with_a_trusting_auth_fetches_the_status_list_it_needs
          then {second:?}) while the layer's path accepts it ({through_layer})"
     );
 }
+
+/// Finding R3-3, the one-line path: `PassportAuth::trusting(..)` with a
+/// plain-http `status_base` for an https issuer is refused at build
+/// (`insecure_url`), before any request — the issuer here is on a closed
+/// loopback port, so any attempt to reach it would end in another code.
+#[tokio::test(flavor = "current_thread")]
+async fn r3_3_trusting_refuses_a_plain_http_status_base_for_an_https_issuer() {
+    let refused = PassportAuth::trusting("https://127.0.0.1:1")
+        .resource(RESOURCE)
+        .status_base("http://127.0.0.1:1/status")
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "insecure_url", "{refused}");
+}

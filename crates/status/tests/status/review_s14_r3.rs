@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use passport_status::StatusList;
+use passport_status::{StatusList, StatusListSource, check_status_url};
 use passport_testkit::{ISS, NOW};
 
-use crate::common::{Fixture, URI};
+use crate::common::{Fixture, LOOPBACK_ISS, URI};
+use crate::http::{Reply, Server};
 
 /// Finding R3-2. The rollback check (`seen`) and the cache insert of
 /// `StatusListSource::store` take two different locks, one after the other.
@@ -105,4 +106,49 @@ fn r3_2_two_loads_at_once_never_leave_the_older_list_in_the_cache() {
         base + 2 * (k as i64 - 1),
         base + 2 * (k as i64 - 1) + 1
     );
+}
+
+/// Finding R3-3. The plain-http rule of passport-remote ("wherever
+/// something is fetched for an issuer: an https issuer's URLs are https",
+/// docs/threat-model.md, "Plain-http URLs") is applied by `passport verify
+/// --status-list` but not by the library: `StatusListSource::trust_issuer`
+/// (and so `PassportAuth::trusting(..).status_base(..)`) takes a plain-http
+/// status base for an https issuer, and its lists are then fetched over
+/// plain http. Anyone on the path answers with an older list signed before
+/// a revocation (unexpired, up to its 7-day lifetime) — to every new
+/// process, which has seen no newer one — and keeps answering with it: the
+/// revoked passport is accepted. An https issuer's lists must not be
+/// fetched over plain http (not even from a loopback host, as for its keys):
+/// `trust_issuer` now applies passport-remote's rule (`check_status_url`)
+/// and refuses such a base (`insecure_url`), and `fetch` checks each URL
+/// again before its request.
+#[tokio::test]
+async fn r3_3_an_https_issuers_status_list_is_never_fetched_over_plain_http() {
+    let server = Server::start().await;
+    // An https issuer, its list served over plain http on loopback.
+    let f = Fixture::with_uri(&server.uri());
+    assert!(ISS.starts_with("https://"));
+    server.set(Reply::Body(f.publish()));
+    let trusting = |issuer: &str, base: &str| {
+        StatusListSource::new(f.key_store())
+            .with_clock(f.clock.clone())
+            .trust_issuer(issuer, base)
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    // The base is refused when it is trusted: nothing is ever fetched.
+    assert_eq!(trusting(ISS, &server.prefix()), Err("insecure_url"));
+    // Nor is a plain-http issuer off loopback trusted, whatever its base.
+    assert_eq!(
+        trusting("http://issuer.example", "https://issuer.example/status"),
+        Err("insecure_url")
+    );
+    assert_eq!(trusting(ISS, "https://issuer.local/status"), Ok(()));
+    assert_eq!(trusting(LOOPBACK_ISS, &server.prefix()), Ok(()));
+    // The same rule, as `passport verify` and the key store apply it.
+    assert_eq!(
+        check_status_url(ISS, &server.uri()).map_err(|e| e.code()),
+        Err("insecure_url")
+    );
+    assert_eq!(server.hits(), 0, "the list was fetched over plain http");
 }
