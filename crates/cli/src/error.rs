@@ -300,9 +300,14 @@ impl From<StoreError> for CliError {
 
 impl From<passport_status::StatusError> for CliError {
     fn from(e: passport_status::StatusError) -> CliError {
-        // A list file that cannot be read is the operator's to fix; a list
+        // A list file that cannot be read, or a list URI its issuer's
+        // lists may not be fetched from, is the operator's to fix; a list
         // that is read and refused is a refusal.
-        let exit = if e.code() == "io_error" { 2 } else { 1 };
+        let exit = if matches!(e.code(), "io_error" | "insecure_url") {
+            2
+        } else {
+            1
+        };
         CliError {
             exit,
             code: e.code(),

@@ -105,7 +105,9 @@ async fn main() {
         // a verifier holding a list fetched before the revocation, as one
         // in service would
         let source = Arc::new(
-            StatusListSource::new(keys.clone()).trust_issuer(&issuer, format!("{issuer}/status")),
+            StatusListSource::new(keys.clone())
+                .trust_issuer(&issuer, format!("{issuer}/status"))
+                .expect("a loopback issuer's base"),
         );
         let verifier =
             Verifier::with_key_store(VerificationPolicy::new(&issuer, RESOURCE), keys.clone())

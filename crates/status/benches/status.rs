@@ -104,7 +104,8 @@ impl Fixture {
         let keystore: Arc<dyn KeyStore> = keys.clone();
         let source = StatusListSource::new(keystore)
             .with_clock(clock.clone())
-            .trust_issuer(ISSUER, STATUS_BASE);
+            .trust_issuer(ISSUER, STATUS_BASE)
+            .expect("an https base");
         source.add_token(&token).expect("list verifies");
         Fixture {
             _dir: dir,

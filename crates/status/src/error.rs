@@ -119,6 +119,17 @@ pub enum StatusError {
     /// not an absolute http(s) URL in normal form).
     #[error("status list URI {0:?} is not allowed")]
     UriNotAllowed(String),
+    /// A status base or list URL may not be fetched for its issuer, by
+    /// passport-remote's rule ([`passport_remote::check_issuer`],
+    /// [`passport_remote::check_endpoint`]): the issuer is https, or plain
+    /// http on a loopback host, and an https issuer's URLs are https.
+    #[error("the status lists of issuer {issuer:?} may not be fetched from {reason}")]
+    InsecureUrl {
+        /// The issuer (shortened).
+        issuer: String,
+        /// The URL refused and why, as passport-remote says it.
+        reason: String,
+    },
     /// A list could not be fetched.
     #[error("status list {uri} could not be fetched: {reason}")]
     Unreachable {
@@ -203,6 +214,8 @@ passport_jose::error_codes! {
             "A status list token's `exp` is in the past by more than the clock skew.",
         StatusError::UriNotAllowed(_) => "status_uri_not_allowed":
             "A status list URI is not one this source trusts or may fetch.",
+        StatusError::InsecureUrl { .. } => "insecure_url":
+            "A status base or list URL may not be fetched for its issuer: the issuer is neither https nor plain http on a loopback host, or the URL is plain http while the issuer is https.",
         StatusError::Unreachable { .. } => "status_list_unreachable":
             "A status list could not be fetched or loaded.",
         StatusError::Io { .. } => "io_error":

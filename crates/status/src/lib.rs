@@ -55,7 +55,7 @@
 //! let token = allocator.publish(&key, now, 300, 3600)?;
 //!
 //! let source = StatusListSource::new(keys.clone() as Arc<dyn KeyStore>)
-//!     .trust_issuer("https://issuer.local", "https://issuer.local/status");
+//!     .trust_issuer("https://issuer.local", "https://issuer.local/status")?;
 //! source.add_token(&token)?;
 //! let verifier = Verifier::with_key_store(
 //!     VerificationPolicy::new("https://issuer.local", "https://tool.example"), keys)?
@@ -99,7 +99,7 @@
 //! # runtime.block_on(async {
 //! let source = Arc::new(
 //!     StatusListSource::new(keys.clone() as Arc<dyn KeyStore>)
-//!         .trust_issuer("https://issuer.local", "https://issuer.local/status"),
+//!         .trust_issuer("https://issuer.local", "https://issuer.local/status")?,
 //! );
 //! source.add_token(&token)?;
 //! let refresher = StatusRefresher::start(source, RefresherOptions::default()).await?;
@@ -141,7 +141,7 @@ pub use refresher::{
 };
 pub use source::{
     DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_LISTS, DEFAULT_RETRY_AFTER, FailurePolicy, MAX_PREFETCH_URIS,
-    StatusListSource,
+    StatusListSource, check_status_url,
 };
 pub use token::{
     DEFAULT_LIST_CLOCK_SKEW, DEFAULT_MAX_LIST_LIFETIME, DEFAULT_MAX_LIST_TOKEN_LEN,

@@ -270,7 +270,7 @@ impl Drop for TaskGuard {
 /// let keys: Arc<dyn KeyStore> = Arc::new(InMemoryKeyStore::new());
 /// let source = Arc::new(
 ///     StatusListSource::new(keys)
-///         .trust_issuer("https://issuer.example", "https://issuer.example/status"),
+///         .trust_issuer("https://issuer.example", "https://issuer.example/status")?,
 /// );
 /// let refresher = StatusRefresher::start(
 ///     source,

@@ -129,6 +129,7 @@ pub struct StatusListSource {
     cache: RwLock<HashMap<ListKey, Cached>>,
     /// The newest `iat` verified per list: what a rollback is measured
     /// against. Only lists signed by a trusted issuer create entries.
+    /// Taken only under `cache`'s write lock (`store`).
     seen: Mutex<HashMap<ListKey, i64>>,
     failures: Mutex<HashMap<ListKey, i64>>,
 }
@@ -180,13 +181,20 @@ impl StatusListSource {
     /// never `…/statusX` nor `https://issuer.example.evil/…`. A URI must also
     /// be in normal form (what a URL parser prints back), so dot segments,
     /// user info, fragments and case tricks never slip under a base.
+    ///
+    /// The base must pass [`check_status_url`] for `issuer`
+    /// (`insecure_url`): an https issuer's lists are never fetched over
+    /// plain http, where whoever is on the path could answer with a list
+    /// from before a revocation.
     pub fn trust_issuer(
         mut self,
         issuer: impl Into<String>,
         status_base: impl Into<String>,
-    ) -> Self {
-        self.issuers.push((issuer.into(), status_base.into()));
-        self
+    ) -> Result<Self, StatusError> {
+        let (issuer, status_base) = (issuer.into(), status_base.into());
+        check_status_url(&issuer, &status_base)?;
+        self.issuers.push((issuer, status_base));
+        Ok(self)
     }
 
     /// Sets the failure policy.
@@ -486,6 +494,9 @@ impl StatusListSource {
         if !self.is_under_base(issuer, uri) {
             return Err(StatusError::UriNotAllowed(shorten(uri)));
         }
+        // Its base passed this check when it was trusted, and a URI under
+        // it has the base's scheme; checked again right before the request.
+        check_status_url(issuer, uri)?;
         let unreachable = |reason: String| StatusError::Unreachable {
             uri: shorten(uri),
             reason,
@@ -581,6 +592,14 @@ impl StatusListSource {
 
     /// Caches a verified list, unless it is older than one already seen for
     /// its issuer and URI (a rollback).
+    ///
+    /// The rollback check and the insert are one step, under the cache's
+    /// write lock (`seen` is taken inside it, and nowhere else): two loads
+    /// of one list at once (the refresher's and a request's, or two
+    /// requests') are checked and cached in the same order, so the list
+    /// cached is always the newest seen — never an older one that passed
+    /// the check first and reached the cache last (review S14, R3-2). Lock
+    /// order: `cache`, then `seen`, `files`, `pinned`; no await under them.
     fn store(
         &self,
         list: VerifiedStatusList,
@@ -588,6 +607,10 @@ impl StatusListSource {
         now: i64,
     ) -> Result<Arc<VerifiedStatusList>, StatusError> {
         let key = list_key(&list.issuer, &list.uri);
+        let list = Arc::new(list);
+        #[cfg(test)]
+        tests::before_cache_write();
+        let mut cache = write(&self.cache);
         {
             let mut seen = lock(&self.seen);
             let newest = seen.entry(key.clone()).or_insert(list.iat);
@@ -600,8 +623,6 @@ impl StatusListSource {
             }
             *newest = list.iat;
         }
-        let list = Arc::new(list);
-        let mut cache = write(&self.cache);
         if !cache.contains_key(&key) && cache.len() >= self.max_lists {
             let files = read(&self.files);
             let pinned = read(&self.pinned);
@@ -671,6 +692,29 @@ impl StatusListSource {
             .iter()
             .any(|(iss, base)| iss == issuer && under_base(uri, base))
     }
+}
+
+/// Checks that `issuer`'s status lists may be fetched from `url` (a status
+/// base or a list URI), by the rule of every URL fetched for an issuer
+/// ([`passport_remote::check_issuer`], [`passport_remote::check_endpoint`]):
+/// the issuer is https, or plain http on a loopback host (a development
+/// issuer on this machine), and an https issuer's URLs are https.
+///
+/// ```
+/// use passport_status::check_status_url;
+///
+/// assert!(check_status_url("https://as.example", "https://as.example/status").is_ok());
+/// assert!(check_status_url("http://127.0.0.1:8080", "http://127.0.0.1:8080/status").is_ok());
+/// let refused = check_status_url("https://as.example", "http://127.0.0.1:8080/status");
+/// assert_eq!(refused.unwrap_err().code(), "insecure_url");
+/// ```
+pub fn check_status_url(issuer: &str, url: &str) -> Result<(), StatusError> {
+    passport_remote::check_issuer(issuer)
+        .and_then(|()| passport_remote::check_endpoint(issuer, url))
+        .map_err(|e| StatusError::InsecureUrl {
+            issuer: shorten(issuer),
+            reason: e.to_string(),
+        })
 }
 
 /// `uri` is an absolute http(s) URL in normal form under `base`, at a path
@@ -894,4 +938,65 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 pub(crate) fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use passport_testkit::{ISS, Kit, NOW};
+
+    use super::StatusListSource;
+    use crate::{StatusList, StatusListToken};
+
+    thread_local! {
+        /// Run once by `store`, on this thread, just before it takes the
+        /// cache's write lock: where another load of the same list can
+        /// slip in.
+        static BEFORE_CACHE_WRITE: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+    }
+
+    pub(super) fn before_cache_write() {
+        if let Some(hook) = BEFORE_CACHE_WRITE.with(|h| h.borrow_mut().take()) {
+            hook();
+        }
+    }
+
+    /// Review S14, finding R3-2, driven deterministically: a load of the
+    /// older list reaches `store` first; the newer one (revoking index 5)
+    /// is stored in full before the older one takes the cache's lock. The
+    /// source must end up holding the newer list, the older one refused as
+    /// a rollback (the rollback check and the insert are one step).
+    #[test]
+    fn an_older_list_stored_after_a_newer_one_never_replaces_it() {
+        const URI: &str = "https://issuer.local/status/1";
+        let kit = Kit::new();
+        let source = Arc::new(
+            StatusListSource::new(kit.key_store())
+                .with_clock(kit.clock.clone())
+                .trust_issuer(ISS, "https://issuer.local/status")
+                .unwrap(),
+        );
+        let list = StatusList::with_capacity(1, 64).unwrap();
+        let mut revoked = list.clone();
+        revoked.set(5, 1).unwrap();
+        let older = StatusListToken::sign(&kit.key, URI, &list, NOW - 20, NOW + 3600, 300).unwrap();
+        let newer =
+            StatusListToken::sign(&kit.key, URI, &revoked, NOW - 10, NOW + 3600, 300).unwrap();
+
+        let other = Arc::clone(&source);
+        BEFORE_CACHE_WRITE.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move || {
+                other.add_token(&newer).unwrap();
+            }));
+        });
+        let refused = source.add_token(&older).unwrap_err();
+        assert_eq!(refused.code(), "status_list_rolled_back", "{refused}");
+        let held = source.cached(ISS, URI).unwrap();
+        assert_eq!(held.iat, NOW - 10, "the older list replaced the newer one");
+        assert_eq!(held.list.get(5).unwrap(), 1);
+    }
 }

@@ -156,7 +156,10 @@ impl PassportAuth {
     /// passports must name `resource` as their audience exactly; bearer and
     /// DPoP-bound passports are accepted, each under its rules; the RFC 9728
     /// metadata names the issuer as the authorization server.
-    /// [`PassportAuth::trust`] reports the refreshers' health.
+    /// [`PassportAuth::trust`] reports the refreshers' health. The fetches
+    /// on first need (a new `kid`, a list not held yet) are run by the
+    /// request's authentication: the layer's, or
+    /// [`PassportAuth::authenticate`] for other frameworks.
     #[cfg(feature = "remote")]
     pub fn trusting(issuer: impl Into<String>) -> crate::TrustingBuilder {
         crate::TrustingBuilder::new(issuer)
@@ -250,8 +253,15 @@ impl PassportAuth {
         Rejection::new(error, Some(self.shared.clone()), None, false)
     }
 
-    /// Authenticates one request: the function the layer runs, exposed for
-    /// other frameworks and for benchmarks.
+    /// Authenticates one request as the layer does, for other frameworks
+    /// (and for benchmarks): the same first verification and, when the
+    /// verifier refuses the bundle and a registered [`Refetch`] may help
+    /// (a remote key store for a new `kid`, a status refresher for a list
+    /// not held yet — both registered by [`PassportAuth::trusting`]), the
+    /// same refetch and second verification, within the configured
+    /// timeout. It is async for that wait only: without a refetch to do it
+    /// completes at once. The refetch needs a tokio runtime; outside one the
+    /// first refusal stands.
     ///
     /// `path` is the request's path as the client sent it (under axum's
     /// `nest`, the `OriginalUri`'s path; the layer takes care of that);
@@ -265,30 +275,40 @@ impl PassportAuth {
     /// possession is required; then the assurance floors and the scope.
     ///
     /// When the verifier has an audit sink, a request that presents a
-    /// passport leaves exactly one record of this decision: `accepted` when
-    /// this returns `Ok` (an acceptance that cannot be recorded is refused,
-    /// 503 `audit_failed`), otherwise the refusal with its code — never an
+    /// passport leaves exactly one record of this decision (also when the
+    /// future is dropped during a refetch): `accepted` when this returns
+    /// `Ok` (an acceptance that cannot be recorded is refused, 503
+    /// `audit_failed`), otherwise the refusal with its code — never an
     /// `accepted` record for a bound passport whose proof failed.
     ///
     /// Prefer [`Requirements`] to the verifier policy's own
     /// `required_scope` and floors: the policy's are checked while the
     /// bundle is verified, so their refusals come before the DPoP proof is
     /// looked at.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
         requirements: &Requirements,
     ) -> Result<Passport, Rejection> {
-        let passport = self.authenticate_deferred(method, path, headers, requirements)?;
+        let passport =
+            match self.first_attempt(method, path, headers, requirements, self.refetches()) {
+                Ok(passport) => passport,
+                Err(Refused::Final(rejection)) => return Err(rejection),
+                Err(Refused::Retry { rejection, audit }) => {
+                    self.refetch_and_retry(method, path, headers, requirements, rejection, audit)
+                        .await?
+                }
+            };
         passport.settle_accepted()?;
         Ok(passport)
     }
 
-    /// [`PassportAuth::authenticate`] for the layer: a refusal is recorded
-    /// at once; an accepted request's record waits in the [`Passport`]
-    /// until the application receives it (inner layers may still refuse).
+    /// One verification, never retried: a refusal is recorded at once; an
+    /// accepted request's record waits in the [`Passport`] until the
+    /// application receives it (inner layers may still refuse). The second
+    /// attempt of [`PassportAuth::refetch_and_retry`].
     pub(crate) fn authenticate_deferred(
         &self,
         method: &Method,

@@ -65,8 +65,9 @@ pub enum AuthError {
     InvalidConfig(String),
     /// [`PassportAuth::trusting`](crate::PassportAuth::trusting) could not
     /// establish trust in the issuer at startup (its metadata or keys could
-    /// not be fetched or were refused). The code is the source's
-    /// (`discovery_failed`, `issuer_mismatch`, `weak_key`, …).
+    /// not be fetched or were refused, or its status base may not be
+    /// fetched from). The code is the source's (`discovery_failed`,
+    /// `issuer_mismatch`, `weak_key`, `insecure_url`, …).
     #[error("cannot trust the issuer: {source}")]
     TrustUnavailable {
         /// The source error's code.

@@ -100,7 +100,10 @@ impl TrustingBuilder {
 
     /// The URI prefix under which the issuer publishes its status lists
     /// (default: the issuer URL itself). A passport naming a list outside
-    /// it is refused.
+    /// it is refused. It must be https when the issuer is (plain http only
+    /// for an issuer on a loopback host, [`passport_status::check_status_url`]):
+    /// [`TrustingBuilder::build`] refuses it otherwise (`insecure_url`),
+    /// before any request.
     pub fn status_base(mut self, base: impl Into<String>) -> Self {
         self.status_base = Some(base.into());
         self
@@ -157,7 +160,8 @@ impl TrustingBuilder {
     /// Fetches the issuer's metadata and keys (failing if they cannot be
     /// fetched: a server must not start trusting half an issuer), starts the
     /// background key and status-list refreshers, and builds the
-    /// [`PassportAuth`]. Needs a tokio runtime.
+    /// [`PassportAuth`]. Needs a tokio runtime. A status base its issuer's
+    /// lists may not be fetched from is refused first (`insecure_url`).
     pub async fn build(self) -> Result<PassportAuth, AuthError> {
         let resource = self.resource.ok_or_else(|| {
             AuthError::InvalidConfig(
@@ -165,6 +169,12 @@ impl TrustingBuilder {
                     .into(),
             )
         })?;
+        let untrusted = |e: passport_status::StatusError| AuthError::TrustUnavailable {
+            code: e.code(),
+            source: Box::new(e),
+        };
+        let base = self.status_base.unwrap_or_else(|| self.issuer.clone());
+        passport_status::check_status_url(&self.issuer, &base).map_err(untrusted)?;
         let keys = (self.keys)(RemoteKeys::builder().trust_issuer(self.issuer.clone()))
             .build()
             .await
@@ -173,15 +183,13 @@ impl TrustingBuilder {
                 source: Box::new(e),
             })?;
         let store: Arc<dyn KeyStore> = Arc::new(keys.clone());
-        let base = self.status_base.unwrap_or_else(|| self.issuer.clone());
-        let source = StatusListSource::new(Arc::clone(&store)).trust_issuer(&self.issuer, base);
+        let source = StatusListSource::new(Arc::clone(&store))
+            .trust_issuer(&self.issuer, base)
+            .map_err(untrusted)?;
         let status =
             StatusRefresher::start(Arc::new(source), (self.status)(RefresherOptions::default()))
                 .await
-                .map_err(|e| AuthError::TrustUnavailable {
-                    code: e.code(),
-                    source: Box::new(e),
-                })?;
+                .map_err(untrusted)?;
         let policy = (self.policy)(VerificationPolicy::new(&self.issuer, &resource));
         let verifier = Verifier::with_key_store(policy, store)
             .map_err(|e| AuthError::InvalidConfig(format!("verification policy: {e}")))?

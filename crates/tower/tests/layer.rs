@@ -360,6 +360,38 @@ async fn an_unknown_kid_is_refetched_and_the_request_verified_once_more() {
     assert_eq!(one_record(&f).outcome, Outcome::Accepted);
 }
 
+/// `authenticate`, for other frameworks, refetches and retries as the
+/// layer does, and leaves one record per request: the second attempt's
+/// when it runs, the first refusal's when the refetch does not help
+/// (review S14, R3-4).
+#[tokio::test]
+async fn authenticate_refetches_and_retries_with_one_record_per_request() {
+    let f = Fixture::new();
+    for helps in [true, false] {
+        let (bundle, fetch) = rotated(&f, helps, Duration::from_millis(5));
+        let calls = fetch.calls.clone();
+        let auth = f.auth().refetch(fetch).build().unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {bundle}")).unwrap(),
+        );
+        let outcome = auth
+            .authenticate(&http::Method::GET, "/", &headers, &Requirements::none())
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let record = one_record(&f);
+        if helps {
+            assert_eq!(outcome.unwrap().agent_id(), "agent-a");
+            assert_eq!((record.outcome, record.error), (Outcome::Accepted, None));
+        } else {
+            assert_eq!(outcome.unwrap_err().code(), "unknown_kid");
+            assert_eq!(record.outcome, Outcome::Refused);
+            assert_eq!(record.error.as_deref(), Some("unknown_kid"));
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_refetch_with_nothing_to_do_leaves_the_original_error() {
     let f = Fixture::new();
@@ -448,8 +480,8 @@ async fn at_most_one_retry_per_request_and_every_refetch_is_asked() {
 
 /// Header values hyper would not put on the wire (or a client would not
 /// send), straight into `authenticate`: never a panic, always 400 or 401.
-#[test]
-fn authenticate_survives_arbitrary_bytes() {
+#[tokio::test(flavor = "current_thread")]
+async fn authenticate_survives_arbitrary_bytes() {
     let f = Fixture::new();
     let auth = f.auth().dpop(f.dpop()).build().unwrap();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -480,6 +512,7 @@ fn authenticate_survives_arbitrary_bytes() {
                 &headers,
                 &Requirements::none(),
             )
+            .await
             .unwrap_err();
         let status = rejection.error().status().as_u16();
         assert!(status == 400 || status == 401, "{bytes:?}: {status}");

@@ -336,13 +336,13 @@ fn status_list_source(
 ) -> Result<Arc<dyn StatusSource>, CliError> {
     let failed = |e: passport_status::StatusError| CliError::failed(e.code(), e.to_string());
     let trusting = |base: &str| {
-        issuers.iter().fold(
+        issuers.iter().try_fold(
             StatusListSource::new(Arc::clone(&keys)).with_clock(ctx.clock.clone()),
             |lists, issuer| lists.trust_issuer(issuer.clone(), base.to_owned()),
         )
     };
     if is_url(source) {
-        let lists = trusting(source);
+        let lists = trusting(source)?;
         runtime()?
             .block_on(lists.prefetch(bundle))
             .map_err(failed)?;
@@ -352,7 +352,7 @@ fn status_list_source(
         // own URI is the base, and its signer decides whose passports it
         // answers for.
         let base = list_file_uri(source)?;
-        let lists = trusting(&base);
+        let lists = trusting(&base)?;
         lists.add_file(source)?;
         Ok(Arc::new(lists))
     }

@@ -67,6 +67,7 @@ pub(crate) fn list_source(
     Arc::new(
         StatusListSource::new(keys)
             .trust_issuer(issuer, format!("{issuer}/status"))
+            .unwrap()
             .with_clock(clock.clone()),
     )
 }

@@ -13,6 +13,10 @@ use serde_json::{Value, json};
 pub(crate) const URI: &str = "https://issuer.local/status/1";
 /// The kit issuer's status base: where its lists live.
 pub(crate) const STATUS_BASE: &str = "https://issuer.local/status";
+/// The issuer of [`Fixture::served`]: plain http on loopback, as its lists
+/// are served by a plain-http test server on this machine (an https
+/// issuer's lists are never fetched over plain http).
+pub(crate) const LOOPBACK_ISS: &str = "http://127.0.0.1";
 
 /// A [`Kit`] whose issuer allocates status indices for the list at a URI.
 pub(crate) struct Fixture {
@@ -35,8 +39,17 @@ impl Fixture {
     }
 
     pub(crate) fn with_uri(uri: &str) -> Fixture {
+        Fixture::with_kit(Kit::new(), uri)
+    }
+
+    /// A fixture whose issuer is [`LOOPBACK_ISS`], its list at `uri` on a
+    /// plain-http server on this machine.
+    pub(crate) fn served(uri: &str) -> Fixture {
+        Fixture::with_kit(Kit::for_issuer(LOOPBACK_ISS), uri)
+    }
+
+    fn with_kit(mut kit: Kit, uri: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let mut kit = Kit::new();
         let allocator = Arc::new(
             IndexAllocator::open(dir.path().join("status.json"), uri)
                 .unwrap()
@@ -60,6 +73,7 @@ impl Fixture {
         StatusListSource::new(self.key_store())
             .with_clock(self.clock.clone())
             .trust_issuer(passport_testkit::ISS, STATUS_BASE)
+            .unwrap()
     }
 
     /// A verifier asking `source` about every link.

@@ -436,7 +436,7 @@ fn a_list_for_one_issuers_uri_signed_by_another_issuer_is_refused() {
     assert_eq!(source.add_token(&b_list).unwrap_err().code(), "unknown_kid");
     // Even when B is trusted under the very same status base, B's list
     // answers only for B's passports: A's root still reads A's list.
-    let shared = f.source().trust_issuer(B, STATUS_BASE);
+    let shared = f.source().trust_issuer(B, STATUS_BASE).unwrap();
     shared.add_token(&b_list).unwrap();
     assert!(shared.cached(ISS, URI).is_none());
     let shared = Arc::new(shared);
@@ -458,7 +458,10 @@ fn a_status_uri_outside_the_issuers_base_is_refused() {
     let f = Fixture::with_uri("https://second.local/status/1");
     f.trust_second_issuer(B);
     let root = f.root(ROOT_SCOPES);
-    let source = f.source().trust_issuer(B, "https://second.local/status");
+    let source = f
+        .source()
+        .trust_issuer(B, "https://second.local/status")
+        .unwrap();
     let token = f.publish();
     // A's key signed it, but the URI is not under A's base: nobody's list.
     assert_eq!(source.add_token(&token).unwrap_err().code(), "unknown_kid");

@@ -107,7 +107,8 @@ impl Drop for Server {
 pub(crate) fn source(f: &Fixture, prefix: &str) -> StatusListSource {
     StatusListSource::new(f.key_store())
         .with_clock(f.clock.clone())
-        .trust_issuer(ISS, prefix)
+        .trust_issuer(&f.iss, prefix)
+        .unwrap()
         .http_timeout(Duration::from_secs(5))
 }
 
@@ -118,7 +119,7 @@ pub(crate) fn bundle(text: &str) -> UnverifiedBundle {
 #[tokio::test]
 async fn fetched_on_first_need_and_refreshed_after_its_ttl() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let [root, _, grandchild] = f.chain3();
     server.set(Reply::Body(f.publish())); // ttl 60 s
     let source = Arc::new(source(&f, &server.prefix()));
@@ -163,7 +164,7 @@ async fn an_unreachable_list_fails_closed_by_default() {
         l.local_addr().unwrap().port()
     };
     let prefix = format!("http://127.0.0.1:{port}/status/");
-    let f = Fixture::with_uri(&format!("{prefix}1"));
+    let f = Fixture::served(&format!("{prefix}1"));
     let root = f.root(ROOT_SCOPES);
     let source = Arc::new(source(&f, &prefix));
     let err = source.prefetch(&bundle(root.bundle())).await.unwrap_err();
@@ -178,7 +179,7 @@ async fn an_unreachable_list_fails_closed_by_default() {
 #[tokio::test]
 async fn grace_keeps_the_last_good_list_for_a_bounded_time_only() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let root = f.root(ROOT_SCOPES);
     server.set(Reply::Body(f.publish())); // ttl 60 s, exp 1 h
     let closed = Arc::new(source(&f, &server.prefix()));
@@ -227,7 +228,7 @@ async fn grace_keeps_the_last_good_list_for_a_bounded_time_only() {
 #[tokio::test]
 async fn a_failed_fetch_is_not_retried_before_the_retry_period() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let root = f.root(ROOT_SCOPES);
     server.set(Reply::Status(500, ""));
     let source = source(&f, &server.prefix()).retry_after(Duration::from_secs(10));
@@ -244,7 +245,7 @@ async fn a_failed_fetch_is_not_retried_before_the_retry_period() {
 #[tokio::test]
 async fn hostile_or_wrong_responses_are_refused_and_never_cached() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let uri = server.uri();
     let other = StatusList::with_capacity(2, 1 << 16).unwrap();
     let stranger = passport_jose::SigningKey::generate(passport_jose::Algorithm::EdDSA).unwrap();
@@ -276,7 +277,7 @@ async fn hostile_or_wrong_responses_are_refused_and_never_cached() {
     for (reply, expected) in cases {
         server.set(reply);
         let source = source(&f, &server.prefix()).max_token_len(4096);
-        let err = source.ensure_fresh(ISS, &uri).await.unwrap_err();
+        let err = source.ensure_fresh(LOOPBACK_ISS, &uri).await.unwrap_err();
         assert_eq!(err.code(), expected);
         assert_eq!(source.cached_lists(), 0);
     }
@@ -285,7 +286,7 @@ async fn hostile_or_wrong_responses_are_refused_and_never_cached() {
 #[tokio::test]
 async fn only_uris_under_an_allowed_prefix_in_normal_form_are_fetched() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     server.set(Reply::Body(f.publish()));
     let base = format!("http://127.0.0.1:{}", server.port);
     let source = source(&f, &format!("{base}/status"));
@@ -300,35 +301,38 @@ async fn only_uris_under_an_allowed_prefix_in_normal_form_are_fetched() {
         "file:///etc/passwd".to_owned(),
         "/status/1".to_owned(),
     ] {
-        let err = source.ensure_fresh(ISS, &uri).await.unwrap_err();
+        let err = source.ensure_fresh(LOOPBACK_ISS, &uri).await.unwrap_err();
         assert_eq!(err.code(), "status_uri_not_allowed", "{uri}");
     }
     assert_eq!(server.hits(), 0);
-    source.ensure_fresh(ISS, &server.uri()).await.unwrap();
+    source
+        .ensure_fresh(LOOPBACK_ISS, &server.uri())
+        .await
+        .unwrap();
     assert_eq!(server.hits(), 1);
 }
 
 #[tokio::test]
 async fn the_cache_is_bounded() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let list = StatusList::with_capacity(2, 64).unwrap();
     let source = source(&f, &server.prefix()).max_lists(2);
     for i in 0..5 {
         let uri = format!("{}{i}", server.prefix());
         server.set(Reply::Body(f.sign_list(&uri, &list, NOW, NOW + 600, 60)));
-        source.ensure_fresh(ISS, &uri).await.unwrap();
+        source.ensure_fresh(LOOPBACK_ISS, &uri).await.unwrap();
         f.clock.advance(1);
         assert!(source.cached_lists() <= 2);
     }
     assert!(
         source
-            .cached(ISS, &format!("{}4", server.prefix()))
+            .cached(LOOPBACK_ISS, &format!("{}4", server.prefix()))
             .is_some()
     );
     assert!(
         source
-            .cached(ISS, &format!("{}0", server.prefix()))
+            .cached(LOOPBACK_ISS, &format!("{}0", server.prefix()))
             .is_none()
     );
 }
@@ -340,7 +344,7 @@ async fn the_cache_is_bounded() {
 #[tokio::test]
 async fn a_forged_bundle_cannot_make_prefetch_fetch_many_lists() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let source = source(&f, &server.prefix());
     let root = f.root(&["files:read"]);
     let links: Vec<String> = (0..12)

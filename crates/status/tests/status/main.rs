@@ -9,4 +9,5 @@ mod common;
 mod hostile_lists;
 mod http;
 mod refresher;
+mod review_s14_r3;
 mod revocation;

@@ -49,7 +49,7 @@ async fn caught_up(refresher: &StatusRefresher, f: &Fixture) {
 
 async fn started(f: &Fixture, server: &Server, options: RefresherOptions) -> StatusRefresher {
     let source = Arc::new(source(f, &server.prefix()));
-    StatusRefresher::start(source, options.watch(ISS, server.uri()))
+    StatusRefresher::start(source, options.watch(LOOPBACK_ISS, server.uri()))
         .await
         .unwrap()
 }
@@ -57,7 +57,7 @@ async fn started(f: &Fixture, server: &Server, options: RefresherOptions) -> Sta
 #[tokio::test]
 async fn a_watched_list_is_fetched_before_start_returns() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let root = f.root(ROOT_SCOPES);
     server.set(Reply::Body(f.publish())); // ttl 60 s, exp 1 h
     let refresher = started(&f, &server, fast()).await;
@@ -70,7 +70,7 @@ async fn a_watched_list_is_fetched_before_start_returns() {
     };
     assert_eq!(
         (list.issuer.as_str(), list.uri.as_str()),
-        (ISS, server.uri().as_str())
+        (LOOPBACK_ISS, server.uri().as_str())
     );
     assert_eq!(list.last_success, Some(NOW));
     assert_eq!(list.expires_at, Some(NOW + 3600));
@@ -91,7 +91,7 @@ async fn a_watched_list_is_fetched_before_start_returns() {
 #[tokio::test]
 async fn the_http_max_age_shortens_the_schedule() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     server.set(Reply::Cached(f.publish(), "public, max-age=8"));
     let refresher = started(&f, &server, fast()).await;
     let next = refresher.health().lists[0].next_refresh;
@@ -102,7 +102,7 @@ async fn the_http_max_age_shortens_the_schedule() {
 #[tokio::test]
 async fn a_revocation_is_seen_after_the_next_refresh_without_a_request_path_fetch() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let [root, _, grandchild] = f.chain3();
     server.set(Reply::Body(f.publish()));
     let refresher = started(&f, &server, fast()).await;
@@ -128,7 +128,7 @@ async fn a_revocation_is_seen_after_the_next_refresh_without_a_request_path_fetc
 #[tokio::test]
 async fn a_list_about_to_expire_is_refreshed_before_it_does() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let root = f.root(ROOT_SCOPES);
     // Lives 10 s: without a refresh it is unusable 10 s from now.
     let publish = || f.allocator.publish(&f.key, f.now(), 10, 10).unwrap();
@@ -151,7 +151,7 @@ async fn a_list_about_to_expire_is_refreshed_before_it_does() {
 #[tokio::test]
 async fn an_outage_backs_off_is_reported_and_fails_closed_once_the_held_list_expires() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let root = f.root(ROOT_SCOPES);
     server.set(Reply::Body(
         f.allocator.publish(&f.key, NOW, 30, 30).unwrap(),
@@ -199,7 +199,7 @@ async fn an_outage_backs_off_is_reported_and_fails_closed_once_the_held_list_exp
 #[tokio::test]
 async fn a_rolled_back_list_is_refused_and_the_held_one_kept() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let root = f.root(ROOT_SCOPES);
     let before_revocation = f.publish();
     f.clock.advance(5);
@@ -233,7 +233,7 @@ async fn a_rolled_back_list_is_refused_and_the_held_one_kept() {
 #[tokio::test]
 async fn lists_loaded_for_requests_join_the_watched_set_within_the_bound() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let root = f.root(ROOT_SCOPES);
     server.set(Reply::Body(f.publish()));
     let source = Arc::new(source(&f, &server.prefix()).max_lists(2));
@@ -255,9 +255,9 @@ async fn lists_loaded_for_requests_join_the_watched_set_within_the_bound() {
     assert_eq!(server.hits(), 2);
     assert_eq!(refresher.health().lists[0].last_success, Some(due));
 
-    assert!(refresher.watch(ISS, format!("{}2", server.prefix())));
+    assert!(refresher.watch(LOOPBACK_ISS, format!("{}2", server.prefix())));
     assert!(
-        !refresher.watch(ISS, format!("{}3", server.prefix())),
+        !refresher.watch(LOOPBACK_ISS, format!("{}3", server.prefix())),
         "max_lists is 2"
     );
     assert_eq!(refresher.health().lists.len(), 2);
@@ -266,12 +266,13 @@ async fn lists_loaded_for_requests_join_the_watched_set_within_the_bound() {
 #[tokio::test]
 async fn the_task_ends_when_the_last_handle_is_dropped() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     server.set(Reply::Body(f.publish()));
     let source = Arc::new(source(&f, &server.prefix()));
-    let refresher = StatusRefresher::start(source.clone(), fast().watch(ISS, server.uri()))
-        .await
-        .unwrap();
+    let refresher =
+        StatusRefresher::start(source.clone(), fast().watch(LOOPBACK_ISS, server.uri()))
+            .await
+            .unwrap();
     let other = refresher.clone();
     drop(refresher);
 
@@ -315,7 +316,7 @@ fn unavailable(verifier: &passport_verifier::Verifier, bundle: &str) -> VerifyEr
 #[tokio::test]
 async fn a_refetch_loads_a_missing_list_and_then_verification_succeeds() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let [_, _, grandchild] = f.chain3();
     server.set(Reply::Body(f.publish()));
     let source = Arc::new(source(&f, &server.prefix()));
@@ -339,7 +340,7 @@ async fn a_refetch_loads_a_missing_list_and_then_verification_succeeds() {
 #[tokio::test]
 async fn refetches_are_bounded_per_list_and_overall_by_a_cooldown() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     server.set(Reply::Status(503, ""));
     let source_with = |cooldown| {
         let source = source(&f, &server.prefix()).retry_after(Duration::ZERO);
@@ -477,16 +478,22 @@ fn fetches_are_timed_and_failures_counted_by_issuer() {
     metrics::with_local_recorder(&emitted, || {
         runtime.block_on(async {
             let server = Server::start().await;
-            let f = Fixture::with_uri(&server.uri());
+            let f = Fixture::served(&server.uri());
             server.set(Reply::Body(f.publish()));
             let source = source(&f, &server.prefix()).retry_after(Duration::ZERO);
-            source.ensure_fresh(ISS, &server.uri()).await.unwrap();
+            source
+                .ensure_fresh(LOOPBACK_ISS, &server.uri())
+                .await
+                .unwrap();
             server.set(Reply::Status(503, ""));
             f.clock.advance(61);
-            source.ensure_fresh(ISS, &server.uri()).await.unwrap_err();
+            source
+                .ensure_fresh(LOOPBACK_ISS, &server.uri())
+                .await
+                .unwrap_err();
         });
     });
-    let label = format!("issuer={ISS}");
+    let label = format!("issuer={LOOPBACK_ISS}");
     assert_eq!(
         emitted.count(&format!("passport_status_fetch_seconds{{{label}}}")),
         2
@@ -509,13 +516,14 @@ fn fetches_are_timed_and_failures_counted_by_issuer() {
 #[tokio::test]
 async fn lists_loaded_later_never_evict_a_watched_list() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let root = f.root(ROOT_SCOPES);
     server.set(Reply::Body(f.publish()));
     let source = Arc::new(source(&f, &server.prefix()).max_lists(2));
-    let refresher = StatusRefresher::start(source.clone(), fast().watch(ISS, server.uri()))
-        .await
-        .unwrap();
+    let refresher =
+        StatusRefresher::start(source.clone(), fast().watch(LOOPBACK_ISS, server.uri()))
+            .await
+            .unwrap();
     for n in [2, 3] {
         f.clock.advance(1);
         let uri = format!("{}{n}", server.prefix());
@@ -525,15 +533,15 @@ async fn lists_loaded_later_never_evict_a_watched_list() {
     }
     let joined = format!("{}2", server.prefix());
     assert!(
-        source.cached(ISS, &joined).is_none(),
+        source.cached(LOOPBACK_ISS, &joined).is_none(),
         "a request-loaded list is evicted"
     );
     assert!(
         source
-            .cached(ISS, &format!("{}3", server.prefix()))
+            .cached(LOOPBACK_ISS, &format!("{}3", server.prefix()))
             .is_some()
     );
-    assert!(source.cached(ISS, &server.uri()).is_some());
+    assert!(source.cached(LOOPBACK_ISS, &server.uri()).is_some());
     assert!(refresher.is_healthy(), "{:?}", refresher.health());
     let verifier = f.verifier_using(Arc::new(refresher.clone()));
     verifier.verify_str(root.bundle()).unwrap();
@@ -548,7 +556,7 @@ async fn lists_loaded_later_never_evict_a_watched_list() {
 #[tokio::test]
 async fn a_list_a_verified_passport_names_that_cannot_be_loaded_is_unhealthy() {
     let server = Server::start().await;
-    let f = Fixture::with_uri(&server.uri());
+    let f = Fixture::served(&server.uri());
     let root = f.root(ROOT_SCOPES);
     server.set(Reply::Status(503, ""));
     let source = Arc::new(source(&f, &server.prefix()));

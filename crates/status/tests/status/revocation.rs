@@ -138,7 +138,8 @@ fn a_list_uri_the_verifier_was_not_given_is_refused_and_never_fetched() {
     let root = f.root(ROOT_SCOPES);
     let source = StatusListSource::new(f.key_store())
         .with_clock(f.clock.clone())
-        .trust_issuer(ISS, "https://issuer.local/status/");
+        .trust_issuer(ISS, "https://issuer.local/status/")
+        .unwrap();
     let verifier = f.verifier_using(Arc::new(source));
     assert_eq!(
         unavailable_code(&verifier, root.bundle()),
@@ -152,7 +153,8 @@ fn an_allowed_list_that_was_never_loaded_fails_closed() {
     let root = f.root(ROOT_SCOPES);
     let source = StatusListSource::new(f.key_store())
         .with_clock(f.clock.clone())
-        .trust_issuer(ISS, "https://issuer.local/status/");
+        .trust_issuer(ISS, "https://issuer.local/status/")
+        .unwrap();
     let verifier = f.verifier_using(Arc::new(source));
     assert_eq!(
         unavailable_code(&verifier, root.bundle()),
