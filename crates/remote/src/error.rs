@@ -93,10 +93,11 @@ pub enum RemoteError {
         /// The JWKS URL.
         url: String,
     },
-    /// A key of the fetched set is held or claimed by another trusted issuer
-    /// (the same RFC 7638 thumbprint): one key belongs to one issuer only.
-    /// Only that key was refused; the rest of the set is in use.
-    #[error("key {kid:?} of {issuer} is held or claimed by {other}: not used for {issuer}")]
+    /// A key of the fetched set is published by another trusted issuer too
+    /// (the same RFC 7638 thumbprint): one key belongs to one issuer only,
+    /// so it is used by neither until one stops publishing it. Only that
+    /// key was refused; the rest of the set is in use.
+    #[error("key {kid:?} of {issuer} is published by {other} too: used by neither")]
     KeyIssuerConflict {
         /// The issuer whose set was fetched.
         issuer: String,
@@ -142,7 +143,7 @@ passport_jose::error_codes! {
         RemoteError::NoUsableKey { .. } => "jwks_empty":
             "A fetched key set holds no key usable for verifying.",
         RemoteError::KeyIssuerConflict { .. } => "key_issuer_conflict":
-            "A fetched key is held or claimed by another trusted issuer: that key alone is not used.",
+            "A fetched key is published by another trusted issuer too: that key alone is used by neither.",
         RemoteError::UnknownIssuer(_) => "unknown_issuer":
             "The issuer is not one the remote key store trusts.",
     }

@@ -634,18 +634,20 @@ impl Inner {
     /// every key that did not change (the verifier's signature cache is tied
     /// to it). Returns the cache lifetime, and the first key conflict.
     ///
-    /// One key (RFC 7638 thumbprint) is usable by one issuer only. A key of
-    /// the set that another issuer already holds stays with that issuer,
-    /// refused here: a key is never taken from the issuer that holds it
-    /// (review S14: "taken from both when both claimed it at once" let a
-    /// co-trusted issuer, by choosing when its own set was last fetched,
-    /// take the key another issuer had been signing with for hours). A
-    /// key no one holds but another issuer claims is refused too, until
-    /// one of them stops publishing it. The rest of the set is used either
-    /// way: one issuer's set changes another's usable keys by the contested
-    /// key at most. Holding a copy of another issuer's public key gains the
-    /// copier nothing: only the owner can sign with it, and a passport
-    /// names its issuer inside what is signed.
+    /// One key (RFC 7638 thumbprint) is usable by one issuer only (SPEC §5
+    /// item 5). A key that another trusted issuer publishes too is used by
+    /// neither: it is refused here and taken from every other issuer that
+    /// holds it, until all but one stop publishing it (the one left gets it
+    /// at its next fetch). Who published it first decides nothing: the store
+    /// cannot tell the key's owner from a copier, and "first" is chosen by
+    /// the order issuers are fetched at start-up, or by a copier forcing
+    /// its own refetch or delaying its refreshes (review S14: two rules
+    /// that kept the key with one of them were each won by the copier). So
+    /// a co-trusted issuer can make another's key unusable by publishing a
+    /// copy — visibly (`key_issuer_conflict` in health, the failure counter
+    /// and a warning naming both) — and never gets to verify with it. The
+    /// rest of the set is used either way: one issuer's set changes
+    /// another's usable keys by the contested keys at most.
     fn publish(
         &self,
         state: &IssuerState,
@@ -663,6 +665,7 @@ impl Inner {
         let mut keys = HashMap::with_capacity(fetched.keys.len());
         let mut claimed = HashSet::with_capacity(fetched.keys.len());
         let mut conflict = None;
+        let mut taken: Vec<(String, String)> = Vec::new();
         for key in fetched.keys.iter() {
             let thumbprint = key
                 .thumbprint()
@@ -671,23 +674,20 @@ impl Inner {
                     source,
                 })?;
             claimed.insert(thumbprint.clone());
-            let held = previous
-                .as_deref()
-                .and_then(|set| set.keys.values().find(|e| e.thumbprint == thumbprint));
-            if held.is_none()
-                && let Some(other) = contest(&snapshot, &state.issuer, &thumbprint)
-            {
+            let others = claimants(&snapshot, &state.issuer, &thumbprint);
+            if let Some(other) = others.first() {
                 tracing::warn!(
                     issuer = %state.issuer,
-                    other = %other,
+                    others = ?others,
                     kid = %truncate(key.kid()),
-                    "a fetched key is claimed by another trusted issuer: not used for this one"
+                    "a fetched key is published by another trusted issuer too: used by neither"
                 );
                 conflict.get_or_insert_with(|| RemoteError::KeyIssuerConflict {
                     issuer: state.issuer.clone(),
-                    other,
+                    other: other.clone(),
                     kid: truncate(key.kid()),
                 });
+                taken.extend(others.into_iter().map(|o| (o, thumbprint.clone())));
                 continue;
             }
             let kept = previous
@@ -705,6 +705,15 @@ impl Inner {
             };
             keys.insert(key.kid().to_owned(), entry);
         }
+        for (other, thumbprint) in taken {
+            if let Some(set) = snapshot.issuers.get(&other)
+                && set.keys.values().any(|e| e.thumbprint == thumbprint)
+            {
+                let mut set = IssuerKeys::clone(set);
+                set.keys.retain(|_, e| e.thumbprint != thumbprint);
+                snapshot.issuers.insert(other, Arc::new(set));
+            }
+        }
         let expires_at = now.saturating_add(secs(ttl));
         snapshot.issuers.insert(
             state.issuer.clone(),
@@ -719,22 +728,17 @@ impl Inner {
     }
 }
 
-/// Who else claims the key `thumbprint`, if anyone: an issuer holding it,
-/// or one publishing it without holding it.
-fn contest(snapshot: &Snapshot, issuer: &str, thumbprint: &str) -> Option<String> {
-    let others = snapshot
+/// The other issuers whose last fetched set holds the key `thumbprint`
+/// (used or refused), in a stable order.
+fn claimants(snapshot: &Snapshot, issuer: &str, thumbprint: &str) -> Vec<String> {
+    let mut others: Vec<String> = snapshot
         .issuers
         .iter()
-        .filter(|(other, _)| *other != issuer);
-    others
-        .clone()
-        .find(|(_, set)| set.keys.values().any(|e| e.thumbprint == thumbprint))
-        .or_else(|| {
-            others
-                .into_iter()
-                .find(|(_, set)| set.claimed.contains(thumbprint))
-        })
+        .filter(|(other, set)| *other != issuer && set.claimed.contains(thumbprint))
         .map(|(other, _)| other.clone())
+        .collect();
+    others.sort_unstable();
+    others
 }
 
 /// Refreshes every issuer whose refresh time has come, until the last

@@ -46,13 +46,14 @@
 //!   recorded in health and in `passport_key_fetch_failures_total` — when it
 //!   does not parse, holds a weak or malformed key, holds more than
 //!   [`passport_jose::MAX_JWKS_KEYS`] keys, or holds no usable key.
-//! - One key (RFC 7638 thumbprint) is used for one issuer only. A key another
-//!   trusted issuer holds stays with it; a new key two issuers publish at
-//!   once (the holder got it after the other's previous fetch) is used by
-//!   neither until one withdraws it. Only that key is refused: the rest of
-//!   the set is used, and the conflict is in health (`key_issuer_conflict`),
-//!   the failure counter and a warning — so no issuer can freeze another's
-//!   rotation by copying its next key. Redirects are
+//! - One key (RFC 7638 thumbprint) is used for one issuer only. A key two
+//!   trusted issuers publish is used by neither until one withdraws it —
+//!   whichever published it first, since the store cannot tell the owner
+//!   from a copier. Only that key is refused: the rest of the set is used,
+//!   and the conflict is in health (`key_issuer_conflict`), the failure
+//!   counter and a warning — so no issuer can freeze another's rotation by
+//!   copying its next key, though it can make that one key unusable, visibly,
+//!   until the operator removes one of them. Redirects are
 //!   refused, responses are capped, and an https issuer's `jwks_uri` must be
 //!   https (a plain-http issuer must be on a loopback host).
 //! - An unchanged key (same `kid`, thumbprint and retirement) keeps its

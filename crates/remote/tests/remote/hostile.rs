@@ -89,6 +89,10 @@ async fn malformed_json_is_refused() {
     refused(&server, reply, "invalid_jwks").await;
 }
 
+/// A key two trusted issuers publish is used by neither (SPEC §5 item 5:
+/// one key, one issuer; the store cannot tell the owner from a copier), the
+/// rest of each set is used, the conflict is in health; once one stops
+/// publishing it, the other gets it at its next fetch.
 #[tokio::test]
 async fn a_key_of_another_trusted_issuer_is_refused() {
     let server = Server::start().await;
@@ -113,9 +117,12 @@ async fn a_key_of_another_trusted_issuer_is_refused() {
     );
     assert!(
         lookup(&keys, &two, a.kid()).is_none(),
-        "the key stays one's"
+        "two verifies with a"
     );
-    assert!(lookup(&keys, &one, a.kid()).is_some());
+    assert!(
+        lookup(&keys, &one, a.kid()).is_none(),
+        "a key two issuers publish is used by neither"
+    );
     assert!(
         lookup(&keys, &two, b.kid()).is_some() && lookup(&keys, &two, c.kid()).is_some(),
         "the rest of two's set is used"
@@ -126,25 +133,37 @@ async fn a_key_of_another_trusted_issuer_is_refused() {
         health.last_error.as_ref().map(|e| e.code),
         Some("key_issuer_conflict")
     );
-    // One's next refresh keeps its key: two's claim changes nothing there.
+    // One's next refresh does not get it back while two publishes it, and
+    // says so in one's health.
+    let err = keys.refresh_now(&one).await.unwrap_err();
+    assert_eq!(err.code(), "key_issuer_conflict");
+    assert!(lookup(&keys, &one, a.kid()).is_none());
+    // Two withdraws it: one's next fetch gets it.
+    server.set_jwks("/two/jwks", &[&b, &c]);
+    keys.refresh_now(&two).await.unwrap();
     keys.refresh_now(&one).await.unwrap();
     assert!(lookup(&keys, &one, a.kid()).is_some());
-
-    // The same at startup: the store is built, the key stays with the issuer
-    // fetched first, the conflict is in the other's health.
-    let keys = builder(&clock())
-        .trust_jwks(&one, server.url("/one/jwks"))
-        .trust_jwks(&two, server.url("/two/jwks"))
-        .build()
-        .await
-        .unwrap();
-    assert!(lookup(&keys, &one, a.kid()).is_some());
     assert!(lookup(&keys, &two, a.kid()).is_none());
-    assert!(lookup(&keys, &two, b.kid()).is_some());
-    assert_eq!(
-        keys.health()[1].last_error.as_ref().map(|e| e.code),
-        Some("key_issuer_conflict")
-    );
+
+    // The same at startup, whichever issuer is fetched first: neither uses
+    // it, the store is built, the rest is used, the conflict is in health.
+    server.set_jwks("/two/jwks", &[&b, &a]);
+    for order in [[&one, &two], [&two, &one]] {
+        let (first, second) = (order[0], order[1]);
+        let keys = builder(&clock())
+            .trust_jwks(first, format!("{first}/jwks"))
+            .trust_jwks(second, format!("{second}/jwks"))
+            .build()
+            .await
+            .unwrap();
+        assert!(lookup(&keys, &one, a.kid()).is_none(), "{first} first");
+        assert!(lookup(&keys, &two, a.kid()).is_none(), "{first} first");
+        assert!(lookup(&keys, &two, b.kid()).is_some());
+        assert_eq!(
+            keys.health()[1].last_error.as_ref().map(|e| e.code),
+            Some("key_issuer_conflict")
+        );
+    }
 }
 
 #[tokio::test]
@@ -165,9 +184,9 @@ async fn refresh_now_refuses_an_untrusted_issuer() {
 /// published key (a JWKS is public) into its own set, and got refreshed
 /// first (an unknown-`kid` token naming it is enough), froze the other's
 /// rotation: every refresh of the victim was refused, and after `max_stale`
-/// it failed closed altogether. Now only the contested key is refused, for
-/// the later claimant (review S14: never taken from the issuer holding it),
-/// and the rest of the victim's set, its later keys included, is used.
+/// it failed closed altogether. Now only the contested key is refused — used
+/// by neither while both publish it — and the rest of the victim's set, its
+/// later keys included, is used.
 #[tokio::test]
 async fn another_issuer_copying_a_new_key_cannot_freeze_a_rotation() {
     let server = Server::start().await;
@@ -190,11 +209,10 @@ async fn another_issuer_copying_a_new_key_cannot_freeze_a_rotation() {
         matches!(&err, RemoteError::KeyIssuerConflict { issuer, other, .. } if *issuer == victim && *other == hostile),
         "{err:?}"
     );
-    // Refused for the later claimant; it stays with the issuer that got it
-    // first (a copy of another's public key lets it sign nothing), and
-    // everything else stays.
+    // Used by neither (the copier never verifies with it); everything else
+    // stays.
     assert!(lookup(&keys, &victim, a2.kid()).is_none());
-    assert!(lookup(&keys, &hostile, a2.kid()).is_some());
+    assert!(lookup(&keys, &hostile, a2.kid()).is_none());
     assert!(lookup(&keys, &victim, a1.kid()).is_some());
     assert!(lookup(&keys, &hostile, h.kid()).is_some());
     let health = &keys.health()[0];

@@ -1,27 +1,28 @@
-//! Review S14: findings on passport-remote, each a test that
-//! fails on the code reviewed (685a2688) and passes once fixed.
+//! Review S14: a co-trusted issuer publishing a copy of another issuer's
+//! key. The store cannot tell the key's owner from the copier, so no rule
+//! may give the key to whichever was fetched first: the first reviewer
+//! (R3-1) had the copier take the victim's long-held key by choosing when
+//! its own previous fetch was, the second had it take the key by being
+//! listed first at start-up. A key two trusted issuers publish is used by
+//! neither — the copier never verifies with it — visibly, until the copy
+//! is withdrawn; then the victim gets it back.
 
 use passport_remote::RemoteKeys;
 
 use crate::common::{Reply, Server, builder, clock, jwks, key, lookup};
 
-/// Review S14, finding R3-1. "Both claimed it at once" is measured against the hostile
-/// issuer's previous *successful* set, whose age the hostile issuer chooses
-/// (its own `Cache-Control: max-age`, up to `max_ttl`, or failing its own
-/// fetches). So a co-trusted issuer can take from the victim not only a key
-/// it has just published, but the key the victim has been signing with for
-/// hours: every passport of the victim is then refused (`unknown_kid`), and
-/// the victim's own refetch cannot win it back while the copy stays
-/// published.
+/// R3-1: the victim held and used `a2` for 30 minutes; the hostile issuer,
+/// cached for an hour by its own `max-age`, then publishes a copy. The copy
+/// never verifies for the hostile issuer, the conflict is in the victim's
+/// health at its next fetch, and once the copy is gone the victim's next
+/// fetch (an unknown-`kid` refetch is enough) gets the key back.
 #[tokio::test]
-async fn a_co_trusted_issuer_cannot_take_a_key_the_victim_has_been_using() {
+async fn a_co_trusted_issuer_copying_the_victims_key_never_verifies_with_it() {
     let server = Server::start().await;
     let (victim, hostile) = (server.url("/victim"), server.url("/hostile"));
     let (a1, a2, h) = (key(), key(), key());
     let clock = clock();
     server.set_jwks("/victim/jwks", &[&a1]);
-    // The hostile issuer asks to be cached as long as the store allows:
-    // its next scheduled refresh is ~48 min away (80 % of max_ttl 3600 s).
     server.set(
         "/hostile/jwks",
         Reply::json(&jwks(&[&h])).with_header("cache-control", "max-age=3600"),
@@ -32,17 +33,9 @@ async fn a_co_trusted_issuer_cannot_take_a_key_the_victim_has_been_using() {
         .build()
         .await
         .unwrap();
-
-    // Five minutes later the victim rotates: a2 is published, fetched, and
-    // from now on every new passport of the victim is signed with it.
     clock.advance(300);
     server.set_jwks("/victim/jwks", &[&a1, &a2]);
     keys.refresh_now(&victim).await.unwrap();
-    assert!(lookup(&keys, &victim, a2.kid()).is_some());
-
-    // Thirty minutes of the victim signing with a2 (its set refreshed as
-    // usual in between). Then the hostile issuer's scheduled refresh comes,
-    // and its set now carries a copy of a2.
     for _ in 0..6 {
         clock.advance(300);
         keys.refresh_now(&victim).await.unwrap();
@@ -51,14 +44,48 @@ async fn a_co_trusted_issuer_cannot_take_a_key_the_victim_has_been_using() {
         "/hostile/jwks",
         Reply::json(&jwks(&[&h, &a2])).with_header("cache-control", "max-age=3600"),
     );
-    let _ = keys.refresh_now(&hostile).await;
-
-    // a2 was the victim's alone for 30 minutes: it must stay the victim's
-    // (the later claimant alone is refused), as it does for a key the
-    // victim held before the hostile issuer's previous fetch.
+    let err = keys.refresh_now(&hostile).await.unwrap_err();
+    assert_eq!(err.code(), "key_issuer_conflict");
     assert!(
-        lookup(&keys, &victim, a2.kid()).is_some(),
-        "the victim's signing key, held for 30 min, was taken from it by another issuer's copy"
+        lookup(&keys, &hostile, a2.kid()).is_none(),
+        "the copier verifies with the victim's key"
     );
+    assert!(lookup(&keys, &victim, a2.kid()).is_none());
+    assert!(lookup(&keys, &victim, a1.kid()).is_some());
+    assert_eq!(
+        keys.refresh_now(&victim).await.unwrap_err().code(),
+        "key_issuer_conflict"
+    );
+    // The copy is withdrawn: the victim's next fetch gets its key back.
+    server.set_jwks("/hostile/jwks", &[&h]);
+    keys.refresh_now(&hostile).await.unwrap();
+    keys.refresh_now(&victim).await.unwrap();
+    assert!(lookup(&keys, &victim, a2.kid()).is_some());
     assert!(lookup(&keys, &hostile, a2.kid()).is_none());
+}
+
+/// The second reviewer's case: the hostile issuer, listed first, publishes
+/// a copy of the victim's long-standing key at start-up. It does not get
+/// the key (neither does the victim while the copy stays), and the store is
+/// built with the rest of both sets.
+#[tokio::test]
+async fn at_startup_the_issuer_listed_first_does_not_get_a_copied_key() {
+    let server = Server::start().await;
+    let (victim, hostile) = (server.url("/victim"), server.url("/hostile"));
+    let (a1, a0, h) = (key(), key(), key());
+    server.set_jwks("/victim/jwks", &[&a0, &a1]);
+    server.set_jwks("/hostile/jwks", &[&h, &a1]);
+    let keys: RemoteKeys = builder(&clock())
+        .trust_jwks(&hostile, server.url("/hostile/jwks"))
+        .trust_jwks(&victim, server.url("/victim/jwks"))
+        .build()
+        .await
+        .unwrap();
+    assert!(
+        lookup(&keys, &hostile, a1.kid()).is_none(),
+        "the issuer listed first got the victim's key"
+    );
+    assert!(lookup(&keys, &victim, a1.kid()).is_none());
+    assert!(lookup(&keys, &victim, a0.kid()).is_some());
+    assert!(lookup(&keys, &hostile, h.kid()).is_some());
 }
