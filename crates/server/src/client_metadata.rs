@@ -114,7 +114,7 @@ passport_jose::error_codes! {
         ClientMetadataError::SecretPresent => "client_metadata_secret_present":
             "A client metadata document carries client_secret or client_secret_expires_at.",
         ClientMetadataError::KeysBusy => "client_keys_busy":
-            "Loading a client's RSA keys waited too long for its turn behind other clients' key loads (one at a time, address by address), found too many addresses waiting, or did not finish.",
+            "Loading a client's RSA keys waited too long for its turn behind other clients' key loads (one at a time, network by network), found too many networks waiting, or did not finish.",
     }
     wraps {
         ClientMetadataError::Fetch(e) => e.code(),
@@ -199,14 +199,15 @@ impl Load {
 /// from strangers can make other strangers' first loads of RSA sets fail
 /// (503), and nothing else.
 ///
-/// Strangers' loads take the turn address by address: the loads one
-/// address asks for wait in a line of their own, and only the first of
-/// them waits for the turn, so a load waits behind at most one load of
-/// each other address (and the earlier loads of its own). One address —
-/// an IPv6 /64, as the rate limits count — asking for load after load
-/// delays only itself; only many addresses together can make others wait
-/// long. A set of Ed25519 and P-256 keys only ([`Load::Cheap`]) loads at
-/// once.
+/// Strangers' loads take the turn network by network: the loads one IPv4
+/// address or one IPv6 /48 ([`line_of`]) asks for wait in a line of their
+/// own, and only the first of them waits for the turn, so a load waits
+/// behind at most one load of each other line (and the earlier loads of its
+/// own). One address or site asking for load after load delays only
+/// itself; it takes loads from many IPv4 addresses or /48s together — each
+/// at most eight RSA keys of at most 4096 bits, tenths of a second — to
+/// make others wait [`KEY_LOAD_WAIT`]. A set of Ed25519 and P-256 keys only
+/// ([`Load::Cheap`]) loads at once.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyLoads {
     strangers: Arc<tokio::sync::Semaphore>,
@@ -323,7 +324,7 @@ impl KeyLoads {
     /// `from`'s line for the strangers' turn, made when it has none; busy
     /// when [`MAX_WAITING_ADDRESSES`] others have one.
     fn place(&self, from: IpAddr) -> Result<Place, ClientMetadataError> {
-        let address = crate::rate_limit::address_key(from);
+        let address = line_of(from);
         let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
         if lines.len() >= self.max_lines && !lines.contains_key(&address) {
             return Err(ClientMetadataError::KeysBusy);
@@ -345,8 +346,22 @@ impl KeyLoads {
     #[cfg(test)]
     pub(crate) fn in_line(&self, from: IpAddr) -> (usize, usize) {
         let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        let address = crate::rate_limit::address_key(from);
+        let address = line_of(from);
         (lines.get(&address).map_or(0, |(_, n)| *n), lines.len())
+    }
+}
+
+/// The line a stranger's load from `from` waits in: an IPv4 address (or an
+/// IPv4-mapped IPv6 one) alone, an IPv6 address by its /48 — a whole site's
+/// delegation, commonly handed to one customer, whose /64s would otherwise
+/// each put a load ahead of everyone else (review S14, second pass).
+fn line_of(from: IpAddr) -> IpAddr {
+    match crate::rate_limit::address_key(from) {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+        }
+        v4 => v4,
     }
 }
 
@@ -1120,7 +1135,7 @@ mod tests {
     /// of address A runs and five more of A wait, a load of address B runs
     /// next — not after A's five (one FIFO turn made it wait behind every
     /// load one address queued, so one address could keep others waiting
-    /// past [`KEY_LOAD_WAIT`]). An IPv6 address counts by its /64. A line
+    /// past [`KEY_LOAD_WAIT`]). An IPv6 address counts by its /48. A line
     /// goes once nobody is in it: its loads finished, or their callers
     /// stopped waiting. Past the bound on lines, a new address is busy at
     /// once.
@@ -1213,6 +1228,45 @@ mod tests {
         waiting.await.unwrap();
         same.await.unwrap();
         assert_eq!(loads.in_line(a), (0, 0));
+    }
+
+    /// Review S14, second pass: lines were per IPv6 /64, but one site is
+    /// commonly delegated a /56 (256 /64s) or a /48 (65 536). Each of its
+    /// /64s had a line of its own, so a single attacker's /56 put a load in
+    /// front of every other stranger's first RSA load, and the victim
+    /// (another address, asking once) was refused busy. Now a /48 is one
+    /// line. Here 64 /64s of one /56, loads of 20 ms, a wait of 500 ms.
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_ipv6_slash_48_is_one_line() {
+        let loads = KeyLoads::new(Duration::from_millis(500));
+        let mut tasks = Vec::new();
+        for i in 0..64u16 {
+            let from = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, i, 0, 0, 0, 1));
+            let loads = loads.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = loads
+                    .run(
+                        Load::Stranger,
+                        from,
+                        || None,
+                        || std::thread::sleep(Duration::from_millis(20)),
+                    )
+                    .await;
+            }));
+        }
+        let attacker = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0xff, 0, 0, 0, 9));
+        while loads.in_line(attacker).0 < 64 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(loads.in_line(attacker).1, 1, "one /48, one line");
+        let victim = loads.run(Load::Stranger, PEER, || None, || ()).await;
+        assert!(
+            victim.is_ok(),
+            "one /56 (64 of its /64s) kept another stranger's single load waiting past the limit"
+        );
+        for task in tasks {
+            task.await.unwrap();
+        }
     }
 
     /// The same through the fetcher: with the strangers' turn held, a
