@@ -40,8 +40,12 @@ pub(crate) const READERS: [AdminRole; 3] = [
     AdminRole::IdentityAdmin,
 ];
 
-/// The longest subject (an agent id, principal or client id) a switch names.
-const MAX_SUBJECT: usize = 256;
+/// The longest subject (an agent id, principal or client id) a switch
+/// names, in bytes: every client id the server accepts (an agent's id is
+/// its client's), a client ID metadata document URL included — a shorter
+/// limit left such a client no switch but its principal's, which stops
+/// every other client of that person too.
+pub(crate) const MAX_SUBJECT: usize = crate::client_auth::MAX_CLIENT_ID_LEN;
 /// The longest reason.
 const MAX_REASON: usize = 512;
 
@@ -86,6 +90,20 @@ fn field(what: &str, text: &str, max: usize) -> Result<String, OAuthError> {
     Ok(text.to_owned())
 }
 
+/// `text` as a switch's subject: a [`field`] of at most [`MAX_SUBJECT`]
+/// bytes (ids are bounded in bytes; stored and indexed as given).
+fn checked_subject(text: &str) -> Result<String, OAuthError> {
+    let subject = field("subject", text, MAX_SUBJECT)?;
+    if subject.len() > MAX_SUBJECT {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            format!("subject must be at most {MAX_SUBJECT} bytes"),
+        ));
+    }
+    Ok(subject)
+}
+
 fn unavailable(what: &str, e: &dyn std::error::Error) -> OAuthError {
     tracing::error!(error = %e, "{what}");
     OAuthError::new(503, codes::TEMPORARILY_UNAVAILABLE, what)
@@ -115,7 +133,7 @@ pub(crate) async fn engage(
     reason: &str,
 ) -> Result<Engaged, OAuthError> {
     require_any(actor, &OPERATORS)?;
-    let subject = field("subject", subject, MAX_SUBJECT)?;
+    let subject = checked_subject(subject)?;
     let reason = field("reason", reason, MAX_REASON)?;
     let id = crate::service::random_id()
         .map_err(|e| unavailable("no kill-switch id could be drawn", &e))?;
@@ -173,7 +191,7 @@ pub(crate) async fn lift(
     subject: &str,
 ) -> Result<KillSwitch, OAuthError> {
     require_any(actor, &OPERATORS)?;
-    let subject = field("subject", subject, MAX_SUBJECT)?;
+    let subject = checked_subject(subject)?;
     no_self_lift(server, actor, kind, &subject).await?;
     let lifted = server
         .inner
@@ -430,6 +448,11 @@ pub(crate) mod tests {
             let e = field("subject", bad, 5).unwrap_err();
             assert_eq!((e.status, e.error), (400, "invalid_request"));
         }
+        // every client id the server accepts, in bytes
+        let longest = "a".repeat(crate::client_auth::MAX_CLIENT_ID_LEN);
+        assert_eq!(checked_subject(&longest).unwrap(), longest);
+        assert!(checked_subject(&format!("{longest}a")).is_err());
+        assert!(checked_subject(&"é".repeat(MAX_SUBJECT / 2 + 1)).is_err());
         assert!(kind("agent").is_ok());
         assert_eq!(kind("Agent").unwrap_err().error, "invalid_request");
     }

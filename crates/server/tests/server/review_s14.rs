@@ -128,3 +128,57 @@ async fn a_concurrent_identity_change_does_not_undo_an_acknowledged_disable() {
         "carol's acknowledged disable and role removal were undone by dave's team change: {identity:?}"
     );
 }
+
+/// Finding 2: a kill-switch's subject is limited to 256 characters
+/// (`kill_switch::MAX_SUBJECT`), but the server accepts client ids — and so
+/// agent ids, `agent.agent_id` of every passport a client gets — of up to
+/// 2048 (`client_auth::MAX_CLIENT_ID_LEN`: a client ID metadata document
+/// URL). A client whose URL is longer than 256 characters cannot be
+/// stopped by its agent or client switch: engaging one is a 400, so the
+/// only switch left is the principal's, which stops every other client of
+/// that person too.
+#[tokio::test]
+async fn every_client_the_server_accepts_can_be_kill_switched() {
+    let path: &'static str = Box::leak(format!("/{}.json", "a".repeat(300)).into_boxed_str());
+    let (base, task) = crate::clients::document_server(|base| {
+        vec![(
+            path,
+            json!({
+                "client_id": format!("{base}{path}"),
+                "redirect_uris": ["http://127.0.0.1:9999/callback"],
+                "token_endpoint_auth_method": "none",
+            }),
+        )]
+    })
+    .await;
+    let (mock, s) = admin_server(|b| b.dangerous_client_metadata_test_mode()).await;
+    let client_id = format!("{base}{path}");
+    assert!(client_id.chars().count() > 256);
+    // the server takes it as a client (it authenticates at /revoke)
+    let r = s
+        .post(
+            "/revoke",
+            None,
+            &[("token", "x"), ("client_id", &client_id)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "a client the server accepts");
+    let bob = id_token(&mock, "bob", &["owners"]);
+    for kind in ["client", "agent"] {
+        let r = post(
+            &s,
+            &bob,
+            "/admin/api/kill-switches",
+            json!({"kind": kind, "subject": client_id, "reason": "compromised"}),
+        )
+        .await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{kind} switch for an accepted client id: {body}"
+        );
+    }
+    task.abort();
+}
