@@ -247,7 +247,7 @@ pub(super) async fn decide(State(server): State<Server>, request: Request) -> Re
                 ));
             }
         };
-        approvals::decide(&server, &session.actor, id, approve).await
+        crate::governance::decide(&server, &session.actor, id, approve).await
     }
     .await;
     match decided {

@@ -208,8 +208,21 @@ pub(crate) async fn list(
 }
 
 /// Registers an identity, active; answered only once audited (500
-/// otherwise: the identity stands, unconfirmed).
+/// otherwise: the identity stands, unconfirmed). Runs to its end whether
+/// or not the request waits ([`super::to_completion`]).
 pub(crate) async fn register(
+    server: &Server,
+    actor: &AdminActor,
+    new: NewIdentity,
+) -> Result<AgentIdentity, OAuthError> {
+    super::to_completion(server, actor, move |server, actor| async move {
+        register_to_end(&server, &actor, new).await
+    })
+    .await
+}
+
+/// [`register`], on the task [`super::to_completion`] gives it.
+async fn register_to_end(
     server: &Server,
     actor: &AdminActor,
     new: NewIdentity,
@@ -300,7 +313,23 @@ const ATTEMPTS: usize = 4;
 /// times (then 409 `identity_changed`). Written unconditionally, a change
 /// made on a stale reading silently undid the other (a disable, a role
 /// removal) — even one the self rules would refuse if asked for directly.
+/// Runs to its end whether or not the request waits
+/// ([`super::to_completion`]).
 pub(crate) async fn update(
+    server: &Server,
+    actor: &AdminActor,
+    agent_id: &str,
+    change: IdentityChange,
+) -> Result<AgentIdentity, OAuthError> {
+    let agent_id = agent_id.to_owned();
+    super::to_completion(server, actor, move |server, actor| async move {
+        update_to_end(&server, &actor, &agent_id, change).await
+    })
+    .await
+}
+
+/// [`update`], on the task [`super::to_completion`] gives it.
+async fn update_to_end(
     server: &Server,
     actor: &AdminActor,
     agent_id: &str,

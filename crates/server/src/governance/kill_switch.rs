@@ -119,13 +119,29 @@ pub(crate) struct Engaged {
 }
 
 /// Engages the kill-switch of `kind` = `subject` and revokes what it
-/// holds (see the module). Needs [`OPERATORS`].
+/// holds (see the module). Needs [`OPERATORS`]. Runs to its end (audited,
+/// revoked) whether or not the request waits ([`super::to_completion`]).
 ///
 /// # Errors
 /// 403 without the role; 400 for an invalid subject or reason; 503 when
 /// the database fails — after the switch was recorded, the description
 /// says so (the switch stays engaged: engage again to finish).
 pub(crate) async fn engage(
+    server: &Server,
+    actor: &AdminActor,
+    kind: KillKind,
+    subject: &str,
+    reason: &str,
+) -> Result<Engaged, OAuthError> {
+    let (subject, reason) = (subject.to_owned(), reason.to_owned());
+    super::to_completion(server, actor, move |server, actor| async move {
+        engage_to_end(&server, &actor, kind, &subject, &reason).await
+    })
+    .await
+}
+
+/// [`engage`], on the task [`super::to_completion`] gives it.
+async fn engage_to_end(
     server: &Server,
     actor: &AdminActor,
     kind: KillKind,
@@ -179,12 +195,27 @@ pub(crate) async fn engage(
 }
 
 /// Lifts the engaged kill-switch of `kind` = `subject`. Needs
-/// [`OPERATORS`].
+/// [`OPERATORS`]. Runs to its end (audited) whether or not the request
+/// waits ([`super::to_completion`]).
 ///
 /// # Errors
 /// 403 without the role; 404 `invalid_request` when none is engaged; 503
 /// when the database fails.
 pub(crate) async fn lift(
+    server: &Server,
+    actor: &AdminActor,
+    kind: KillKind,
+    subject: &str,
+) -> Result<KillSwitch, OAuthError> {
+    let subject = subject.to_owned();
+    super::to_completion(server, actor, move |server, actor| async move {
+        lift_to_end(&server, &actor, kind, &subject).await
+    })
+    .await
+}
+
+/// [`lift`], on the task [`super::to_completion`] gives it.
+async fn lift_to_end(
     server: &Server,
     actor: &AdminActor,
     kind: KillKind,

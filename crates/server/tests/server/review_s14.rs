@@ -9,6 +9,27 @@ use serde_json::{Value, json};
 
 use crate::kill_switch::{admin_server, api, id_token};
 
+/// Waits until `done` holds, at most `bound` (checking every 100 ms);
+/// whether it held. The slow commits below take as long as the machine
+/// makes them: the tests wait for the write itself, not a guess of its
+/// length.
+async fn until<F, Fut>(bound: Duration, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = std::time::Instant::now() + bound;
+    loop {
+        if done().await {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A trigger making the write it follows (`on`: `AFTER INSERT ON …`) slow,
 /// `n` times a moment of work, as a busy disk or a large batch makes a
 /// commit slow.
@@ -181,4 +202,137 @@ async fn every_client_the_server_accepts_can_be_kill_switched() {
         );
     }
     task.abort();
+}
+
+/// Finding 4: the governance actions run inside the HTTP handler's future,
+/// which the server drops when the request's deadline passes
+/// (`endpoints::deadline`, 30 s by default) or the administrator's
+/// connection closes. The SQLite writer (and a PostgreSQL commit already
+/// sent) carries on with the write the future was waiting for, and the
+/// steps after it never run. For a kill-switch: the switch is engaged (and
+/// listed as engaged) but nothing the agent holds is revoked and neither
+/// the engagement nor anything else is in the audit trail; the answer is
+/// 408 "the request was not received" — not the documented 503 "engaged
+/// but revoking failed: engage it again". (The same cancellation makes a
+/// lift, an approval decision or an identity change stand without its
+/// audit record.) The trigger stands for a slow commit (a busy disk, a
+/// large batch): the write outlasts the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kill_switch_engaged_past_the_deadline_still_revokes_and_is_audited() {
+    let (mock, s) = admin_server(|b| b.request_timeout(Duration::from_millis(1500))).await;
+    let client = s.workload("files:read").await;
+    let token = s.mint(&client, "files:read").await;
+    let jti = crate::exchange::links(&token).pop().unwrap().jti;
+    let db = s.server.database();
+    db.execute_script_for_tests(&slow_trigger(
+        "slow_engage",
+        "AFTER INSERT ON kill_switches",
+        8,
+    ))
+    .await
+    .unwrap();
+    let bob = id_token(&mock, "bob", &["owners"]);
+    let started = std::time::Instant::now();
+    let r = post(
+        &s,
+        &bob,
+        "/admin/api/kill-switches",
+        json!({"kind": "agent", "subject": client.client_id, "reason": "leaked"}),
+    )
+    .await;
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    eprintln!(
+        "engage answered {status} after {:?}: {body}",
+        started.elapsed()
+    );
+    // let the writer finish what it was given
+    let engaged = until(Duration::from_secs(60), || async {
+        db.engaged_kill_switch(None, None, &client.client_id, "nobody", "none")
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    assert!(engaged, "the switch is engaged (it blocks issuance)");
+    // then what follows the write: the record, the revocation
+    let finished = || async {
+        let passport = db.passport(&jti).await.unwrap().unwrap();
+        let audited: Vec<String> = db
+            .export_audit(&passport_audit::Filter::default(), 100)
+            .await
+            .unwrap();
+        let recorded = audited.iter().any(|l| l.contains("kill_switch_engaged"));
+        (passport.revoked_at, recorded)
+    };
+    until(Duration::from_secs(10), || async {
+        matches!(finished().await, (Some(_), true))
+    })
+    .await;
+    let (revoked_at, recorded) = finished().await;
+    assert!(
+        revoked_at.is_some() && recorded,
+        "the switch is engaged, yet the agent's passport is still active (revoked_at \
+         {revoked_at:?}) and the engagement is audited: {recorded}; the answer was {status} {body}"
+    );
+}
+
+/// Finding 4, by the administrator's own hand: the client closes its
+/// connection while the lift is being written (here the HTTP client gives
+/// up after 300 ms). The server drops the handler; the writer still lifts
+/// the switch; the `kill_switch_lifted` record is never appended. An
+/// insider lifts a kill-switch and the tamper-evident trail never shows it
+/// (default server settings: no short deadline involved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lift_whose_client_hangs_up_is_still_audited() {
+    let (mock, s) = admin_server(|b| b).await;
+    let agent = s.workload("files:read").await.client_id;
+    let bob = id_token(&mock, "bob", &["owners"]);
+    let r = post(
+        &s,
+        &bob,
+        "/admin/api/kill-switches",
+        json!({"kind": "agent", "subject": agent, "reason": "leaked"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let db = s.server.database();
+    db.execute_script_for_tests(&slow_trigger(
+        "slow_lift",
+        "AFTER UPDATE ON kill_switches WHEN NEW.lifted_at IS NOT NULL",
+        4,
+    ))
+    .await
+    .unwrap();
+    let carl = id_token(&mock, "carl", &["owners"]);
+    let hung_up = reqwest::Client::new()
+        .post(format!("{}/admin/api/kill-switches/lift", s.url))
+        .bearer_auth(&carl)
+        .json(&json!({"kind": "agent", "subject": agent}))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up");
+    // the writer lifts the switch all the same ...
+    let lifted = until(Duration::from_secs(60), || async {
+        db.engaged_kill_switch(None, None, &agent, "nobody", "none")
+            .await
+            .unwrap()
+            .is_none()
+    })
+    .await;
+    assert!(lifted, "the writer lifted the switch");
+    // ... and the record follows it
+    let recorded = until(Duration::from_secs(10), || async {
+        db.export_audit(&passport_audit::Filter::default(), 100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("kill_switch_lifted"))
+    })
+    .await;
+    assert!(
+        recorded,
+        "the switch was lifted (by carl) and the trail has no kill_switch_lifted record"
+    );
 }
