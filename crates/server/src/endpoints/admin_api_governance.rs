@@ -165,7 +165,7 @@ async fn decide(server: &Server, id: &str, headers: &HeaderMap, approve: bool) -
     answer(
         async {
             let actor = actor_from_bearer(server, headers).await?;
-            let decided = approvals::decide(server, &actor, id, approve).await?;
+            let decided = crate::governance::decide(server, &actor, id, approve).await?;
             Ok((StatusCode::OK, approval_json(&decided)))
         }
         .await,

@@ -247,7 +247,7 @@ pub(super) async fn decide(State(server): State<Server>, request: Request) -> Re
                 ));
             }
         };
-        approvals::decide(&server, &session.actor, id, approve).await
+        crate::governance::decide(&server, &session.actor, id, approve).await
     }
     .await;
     match decided {
@@ -300,6 +300,8 @@ struct SwitchesPage {
     layout: Layout,
     list: Fragment,
     engage: String,
+    /// The longest subject (the form's `maxlength`).
+    max_subject: usize,
     can_operate: bool,
     notice: Option<String>,
     alert: Option<String>,
@@ -348,6 +350,7 @@ async fn switches_page(
                 layout: Layout::new(server, session, "kill-switches"),
                 list,
                 engage: server.inner.issuer.endpoint(ENGAGE_PATH),
+                max_subject: kill_switch::MAX_SUBJECT,
                 can_operate: can_operate(&session.actor),
                 notice,
                 alert,

@@ -208,8 +208,21 @@ pub(crate) async fn list(
 }
 
 /// Registers an identity, active; answered only once audited (500
-/// otherwise: the identity stands, unconfirmed).
+/// otherwise: the identity stands, unconfirmed). Runs to its end whether
+/// or not the request waits ([`super::to_completion`]).
 pub(crate) async fn register(
+    server: &Server,
+    actor: &AdminActor,
+    new: NewIdentity,
+) -> Result<AgentIdentity, OAuthError> {
+    super::to_completion(server, actor, move |server, actor| async move {
+        register_to_end(&server, &actor, new).await
+    })
+    .await
+}
+
+/// [`register`], on the task [`super::to_completion`] gives it.
+async fn register_to_end(
     server: &Server,
     actor: &AdminActor,
     new: NewIdentity,
@@ -287,8 +300,36 @@ async fn identity_event(
     .await
 }
 
+/// How many times [`update`] makes its change on a fresh reading when
+/// another change landed between its reading and its write.
+const ATTEMPTS: usize = 4;
+
 /// Changes an identity; answered only once audited, as [`register`].
+///
+/// The change and the self rules are made on the identity as read, and
+/// written only if it still stands so (the write is conditional): when
+/// another administrator's change landed in between, the identity is read
+/// again and the change made and checked anew on it, at most [`ATTEMPTS`]
+/// times (then 409 `identity_changed`). Written unconditionally, a change
+/// made on a stale reading silently undid the other (a disable, a role
+/// removal) — even one the self rules would refuse if asked for directly.
+/// Runs to its end whether or not the request waits
+/// ([`super::to_completion`]).
 pub(crate) async fn update(
+    server: &Server,
+    actor: &AdminActor,
+    agent_id: &str,
+    change: IdentityChange,
+) -> Result<AgentIdentity, OAuthError> {
+    let agent_id = agent_id.to_owned();
+    super::to_completion(server, actor, move |server, actor| async move {
+        update_to_end(&server, &actor, &agent_id, change).await
+    })
+    .await
+}
+
+/// [`update`], on the task [`super::to_completion`] gives it.
+async fn update_to_end(
     server: &Server,
     actor: &AdminActor,
     agent_id: &str,
@@ -296,26 +337,53 @@ pub(crate) async fn update(
 ) -> Result<AgentIdentity, OAuthError> {
     actor.require(AdminRole::IdentityAdmin)?;
     let db = &server.inner.db;
-    let Some(before) = db
-        .agent_identity(agent_id)
-        .await
-        .map_err(|e| unavailable(&e))?
-    else {
-        return Err(OAuthError::new(
-            404,
-            codes::INVALID_REQUEST,
-            "unknown_identity: no identity with this agent_id",
-        ));
-    };
+    for _ in 0..ATTEMPTS {
+        let Some(before) = db
+            .agent_identity(agent_id)
+            .await
+            .map_err(|e| unavailable(&e))?
+        else {
+            return Err(OAuthError::new(
+                404,
+                codes::INVALID_REQUEST,
+                "unknown_identity: no identity with this agent_id",
+            ));
+        };
+        let after = changed(server, actor, &before, &change).await?;
+        if db
+            .update_agent_identity(&before, after.clone())
+            .await
+            .map_err(|e| unavailable(&e))?
+        {
+            identity_event(server, actor, &after, "changed").await?;
+            return Ok(after);
+        }
+    }
+    Err(OAuthError::new(
+        409,
+        codes::INVALID_REQUEST,
+        "identity_changed: other changes of this identity kept landing while this one was \
+         made; read it again and retry",
+    ))
+}
+
+/// `before` with `change` made by `actor`, checked (400) and within the
+/// self rules (403).
+async fn changed(
+    server: &Server,
+    actor: &AdminActor,
+    before: &AgentIdentity,
+    change: &IdentityChange,
+) -> Result<AgentIdentity, OAuthError> {
     let mut after = before.clone();
-    if let Some(owner) = change.owner {
-        after.owner = owner;
+    if let Some(owner) = &change.owner {
+        after.owner.clone_from(owner);
     }
-    if let Some(team) = change.team {
-        after.team = team;
+    if let Some(team) = &change.team {
+        after.team.clone_from(team);
     }
-    if let Some(roles) = change.roles {
-        after.roles = dedup(roles);
+    if let Some(roles) = &change.roles {
+        after.roles = dedup(roles.clone());
     }
     if let Some(state) = change.state {
         after.state = match state {
@@ -324,7 +392,7 @@ pub(crate) async fn update(
         };
     }
     check(&after.agent_id, &after.owner, &after.team, &after.roles)?;
-    let by_client = client_owner(server, agent_id).await?;
+    let by_client = client_owner(server, &before.agent_id).await?;
     no_self_grant(
         actor,
         by_client.as_deref(),
@@ -342,18 +410,6 @@ pub(crate) async fn update(
     )?;
     after.updated_at = server.inner.clock.now();
     after.updated_by = actor.principal.clone();
-    if !db
-        .update_agent_identity(after.clone())
-        .await
-        .map_err(|e| unavailable(&e))?
-    {
-        return Err(OAuthError::new(
-            404,
-            codes::INVALID_REQUEST,
-            "unknown_identity: no identity with this agent_id",
-        ));
-    }
-    identity_event(server, actor, &after, "changed").await?;
     Ok(after)
 }
 

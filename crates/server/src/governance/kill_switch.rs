@@ -40,8 +40,12 @@ pub(crate) const READERS: [AdminRole; 3] = [
     AdminRole::IdentityAdmin,
 ];
 
-/// The longest subject (an agent id, principal or client id) a switch names.
-const MAX_SUBJECT: usize = 256;
+/// The longest subject (an agent id, principal or client id) a switch
+/// names, in bytes: every client id the server accepts (an agent's id is
+/// its client's), a client ID metadata document URL included — a shorter
+/// limit left such a client no switch but its principal's, which stops
+/// every other client of that person too.
+pub(crate) const MAX_SUBJECT: usize = crate::client_auth::MAX_CLIENT_ID_LEN;
 /// The longest reason.
 const MAX_REASON: usize = 512;
 
@@ -86,6 +90,20 @@ fn field(what: &str, text: &str, max: usize) -> Result<String, OAuthError> {
     Ok(text.to_owned())
 }
 
+/// `text` as a switch's subject: a [`field`] of at most [`MAX_SUBJECT`]
+/// bytes (ids are bounded in bytes; stored and indexed as given).
+fn checked_subject(text: &str) -> Result<String, OAuthError> {
+    let subject = field("subject", text, MAX_SUBJECT)?;
+    if subject.len() > MAX_SUBJECT {
+        return Err(OAuthError::new(
+            400,
+            codes::INVALID_REQUEST,
+            format!("subject must be at most {MAX_SUBJECT} bytes"),
+        ));
+    }
+    Ok(subject)
+}
+
 fn unavailable(what: &str, e: &dyn std::error::Error) -> OAuthError {
     tracing::error!(error = %e, "{what}");
     OAuthError::new(503, codes::TEMPORARILY_UNAVAILABLE, what)
@@ -101,7 +119,8 @@ pub(crate) struct Engaged {
 }
 
 /// Engages the kill-switch of `kind` = `subject` and revokes what it
-/// holds (see the module). Needs [`OPERATORS`].
+/// holds (see the module). Needs [`OPERATORS`]. Runs to its end (audited,
+/// revoked) whether or not the request waits ([`super::to_completion`]).
 ///
 /// # Errors
 /// 403 without the role; 400 for an invalid subject or reason; 503 when
@@ -114,8 +133,23 @@ pub(crate) async fn engage(
     subject: &str,
     reason: &str,
 ) -> Result<Engaged, OAuthError> {
+    let (subject, reason) = (subject.to_owned(), reason.to_owned());
+    super::to_completion(server, actor, move |server, actor| async move {
+        engage_to_end(&server, &actor, kind, &subject, &reason).await
+    })
+    .await
+}
+
+/// [`engage`], on the task [`super::to_completion`] gives it.
+async fn engage_to_end(
+    server: &Server,
+    actor: &AdminActor,
+    kind: KillKind,
+    subject: &str,
+    reason: &str,
+) -> Result<Engaged, OAuthError> {
     require_any(actor, &OPERATORS)?;
-    let subject = field("subject", subject, MAX_SUBJECT)?;
+    let subject = checked_subject(subject)?;
     let reason = field("reason", reason, MAX_REASON)?;
     let id = crate::service::random_id()
         .map_err(|e| unavailable("no kill-switch id could be drawn", &e))?;
@@ -161,7 +195,8 @@ pub(crate) async fn engage(
 }
 
 /// Lifts the engaged kill-switch of `kind` = `subject`. Needs
-/// [`OPERATORS`].
+/// [`OPERATORS`]. Runs to its end (audited) whether or not the request
+/// waits ([`super::to_completion`]).
 ///
 /// # Errors
 /// 403 without the role; 404 `invalid_request` when none is engaged; 503
@@ -172,8 +207,22 @@ pub(crate) async fn lift(
     kind: KillKind,
     subject: &str,
 ) -> Result<KillSwitch, OAuthError> {
+    let subject = subject.to_owned();
+    super::to_completion(server, actor, move |server, actor| async move {
+        lift_to_end(&server, &actor, kind, &subject).await
+    })
+    .await
+}
+
+/// [`lift`], on the task [`super::to_completion`] gives it.
+async fn lift_to_end(
+    server: &Server,
+    actor: &AdminActor,
+    kind: KillKind,
+    subject: &str,
+) -> Result<KillSwitch, OAuthError> {
     require_any(actor, &OPERATORS)?;
-    let subject = field("subject", subject, MAX_SUBJECT)?;
+    let subject = checked_subject(subject)?;
     no_self_lift(server, actor, kind, &subject).await?;
     let lifted = server
         .inner
@@ -430,6 +479,11 @@ pub(crate) mod tests {
             let e = field("subject", bad, 5).unwrap_err();
             assert_eq!((e.status, e.error), (400, "invalid_request"));
         }
+        // every client id the server accepts, in bytes
+        let longest = "a".repeat(crate::client_auth::MAX_CLIENT_ID_LEN);
+        assert_eq!(checked_subject(&longest).unwrap(), longest);
+        assert!(checked_subject(&format!("{longest}a")).is_err());
+        assert!(checked_subject(&"é".repeat(MAX_SUBJECT / 2 + 1)).is_err());
         assert!(kind("agent").is_ok());
         assert_eq!(kind("Agent").unwrap_err().error, "invalid_request");
     }

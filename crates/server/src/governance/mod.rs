@@ -87,6 +87,65 @@ impl Admission {
     }
 }
 
+/// Runs an administrator's action — `action` given its own handle on the
+/// server and `actor` — to its end on a task of its own, and answers its
+/// result.
+///
+/// A request's future is dropped at its deadline (`endpoints::deadline`)
+/// or when the client hangs up, and an action awaited inside it stopped
+/// at whichever await it had reached: after its write committed (the
+/// database carries on with a write it was given) and before the steps
+/// that follow — the audit record, the revocation of what a kill-switch
+/// holds. Spawned, the action is no longer the request's: it runs to its
+/// end whether or not anyone waits for the answer. Every action that
+/// changes the governance state runs through here, from the API and the
+/// dashboard alike.
+///
+/// # Errors
+/// The action's own; 500 `server_error` when its task panicked (or the
+/// runtime is shutting down): what it did is in the state and the audit
+/// trail, as far as it got.
+pub(crate) async fn to_completion<T, F, Fut>(
+    server: &Server,
+    actor: &roles::AdminActor,
+    action: F,
+) -> Result<T, OAuthError>
+where
+    F: FnOnce(Server, roles::AdminActor) -> Fut,
+    Fut: std::future::Future<Output = Result<T, OAuthError>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(action(server.clone(), actor.clone()))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "an administrator's action ended abnormally");
+            Err(OAuthError::new(
+                500,
+                codes::SERVER_ERROR,
+                "the action ended abnormally: read the state before trying again",
+            ))
+        })
+}
+
+/// An approver's decision ([`approvals::decide`]), run to its end
+/// whether or not the request waits ([`to_completion`]): the API and the
+/// dashboard both decide through here.
+///
+/// # Errors
+/// As [`approvals::decide`]'s.
+pub(crate) async fn decide(
+    server: &Server,
+    actor: &roles::AdminActor,
+    id: &str,
+    approve: bool,
+) -> Result<passport_store::server::ApprovalRecord, OAuthError> {
+    let id = id.to_owned();
+    to_completion(server, actor, move |server, actor| async move {
+        approvals::decide(&server, &actor, &id, approve).await
+    })
+    .await
+}
+
 /// The administrators' role mapping in force (the policy file's
 /// `[administrators]`; none without a policy: nobody has a role).
 pub(crate) fn role_mapping(server: &Server) -> std::sync::Arc<roles::RoleMapping> {

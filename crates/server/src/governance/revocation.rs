@@ -23,10 +23,26 @@ const ADMIN_REVOKE: &str = "admin.revoke";
 /// revoked passport (or, when there was none left to revoke, the request)
 /// is recorded naming the administrator.
 ///
+/// Runs to its end whether or not the request waits
+/// ([`super::to_completion`]).
+///
 /// # Errors
 /// 403 without the role, 404 `invalid_request` for an unknown `jti`, 500
 /// when the database fails or the audit trail cannot be written.
 pub(crate) async fn revoke_passport(
+    server: &Server,
+    actor: &AdminActor,
+    jti: &str,
+) -> Result<Vec<String>, OAuthError> {
+    let jti = jti.to_owned();
+    super::to_completion(server, actor, move |server, actor| async move {
+        revoke_to_end(&server, &actor, &jti).await
+    })
+    .await
+}
+
+/// [`revoke_passport`], on the task [`super::to_completion`] gives it.
+async fn revoke_to_end(
     server: &Server,
     actor: &AdminActor,
     jti: &str,

@@ -437,6 +437,8 @@ async fn hostile_engagements_are_refused() {
             Some(body),
         )
     };
+    // longer than any client id the server accepts
+    let too_long = "x".repeat(passport_server::client_auth::MAX_CLIENT_ID_LEN + 1);
     for (body, why) in [
         (
             json!({"kind": "agents", "subject": "x", "reason": "r"}),
@@ -451,7 +453,7 @@ async fn hostile_engagements_are_refused() {
             "subject must be",
         ),
         (
-            json!({"kind": "agent", "subject": "x".repeat(257), "reason": "r"}),
+            json!({"kind": "agent", "subject": too_long, "reason": "r"}),
             "subject must be",
         ),
         (

@@ -134,9 +134,14 @@ const INSERT_IDENTITY: &str = "INSERT INTO agent_identities (agent_id, owner, te
      state, created_at, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
      ON CONFLICT DO NOTHING";
 
-/// (`$N` first appear in order: SQLite numbers them so.)
+/// Conditional on the row being as it was read (every column a change
+/// writes: `updated_at` counts seconds, so two changes in one second are
+/// told apart by the rest), so of two concurrent changes made on the same
+/// reading exactly one lands. (`$N` first appear in order: SQLite numbers
+/// them so.)
 const UPDATE_IDENTITY: &str = "UPDATE agent_identities SET owner = $1, team = $2, roles = $3, \
-     state = $4, updated_at = $5, updated_by = $6 WHERE agent_id = $7";
+     state = $4, updated_at = $5, updated_by = $6 WHERE agent_id = $7 AND owner = $8 \
+     AND team = $9 AND roles = $10 AND state = $11 AND updated_at = $12 AND updated_by = $13";
 
 const APPROVAL_COLUMNS: &str = "id, agent_id, environment, audience, scopes, requested_by, \
      requested_at, state, decided_by, decided_at, expires_at";
@@ -205,10 +210,17 @@ async fn insert_identity<E: Exec>(x: &mut E, i: &AgentIdentity) -> Result<bool, 
     Ok(x.exec(INSERT_IDENTITY, &values).await? == 1)
 }
 
-async fn update_identity<E: Exec>(x: &mut E, i: &AgentIdentity) -> Result<bool, StoreError> {
+async fn update_identity<E: Exec>(
+    x: &mut E,
+    read: &AgentIdentity,
+    i: &AgentIdentity,
+) -> Result<bool, StoreError> {
     let mut values = identity_values(i)?;
-    let agent_id = values.remove(0);
-    values.extend([i.updated_at.into(), i.updated_by.as_str().into(), agent_id]);
+    values.remove(0);
+    values.extend([i.updated_at.into(), i.updated_by.as_str().into()]);
+    // the row as read: its agent_id (the key) and the columns a change writes
+    values.extend(identity_values(read)?);
+    values.extend([read.updated_at.into(), read.updated_by.as_str().into()]);
     Ok(x.exec(UPDATE_IDENTITY, &values).await? == 1)
 }
 
@@ -373,10 +385,19 @@ impl Database {
         on_backend!(self, write, |x| insert_identity(x, &identity))
     }
 
-    /// Replaces an agent identity's owner, team, roles and state (keyed by
-    /// its `agent_id`; `created_at` is kept); `false` when it is unknown.
-    pub async fn update_agent_identity(&self, identity: AgentIdentity) -> Result<bool, StoreError> {
-        on_backend!(self, write, |x| update_identity(x, &identity))
+    /// Replaces the agent identity `read` (as [`Database::agent_identity`]
+    /// read it) with `identity`'s owner, team, roles, state and last
+    /// change (keyed by `read`'s `agent_id`; `created_at` is kept), only if
+    /// it still stands as read; `false` when it is unknown or was changed
+    /// since (of two concurrent changes made on the same reading exactly
+    /// one lands: read it again and redo the change).
+    pub async fn update_agent_identity(
+        &self,
+        read: &AgentIdentity,
+        identity: AgentIdentity,
+    ) -> Result<bool, StoreError> {
+        let read = read.clone();
+        on_backend!(self, write, |x| update_identity(x, &read, &identity))
     }
 
     /// The agent identity `agent_id`.

@@ -10,6 +10,7 @@ use crate::common::{NOW, entry, on_both};
 
 on_both!(
     identities_are_registered_once_and_updated,
+    an_identity_change_made_on_a_stale_reading_changes_nothing,
     one_pending_approval_per_request_and_decisions_expire,
     a_request_nobody_decided_in_time_expires,
     a_decision_without_an_expiry_never_stands,
@@ -61,7 +62,12 @@ async fn identities_are_registered_once_and_updated(db: Arc<Database>) {
     changed.roles = vec![];
     changed.created_at = NOW + 99;
     changed.updated_at = NOW + 5;
-    assert!(db.update_agent_identity(changed).await.unwrap());
+    let read = db.agent_identity("a1").await.unwrap().unwrap();
+    assert!(
+        db.update_agent_identity(&read, changed.clone())
+            .await
+            .unwrap()
+    );
     let read = db.agent_identity("a1").await.unwrap().unwrap();
     assert_eq!(
         (
@@ -72,7 +78,11 @@ async fn identities_are_registered_once_and_updated(db: Arc<Database>) {
         ),
         (IdentityState::Disabled, 0, NOW, NOW + 5)
     );
-    assert!(!db.update_agent_identity(identity("nobody")).await.unwrap());
+    assert!(
+        !db.update_agent_identity(&identity("nobody"), identity("nobody"))
+            .await
+            .unwrap()
+    );
     assert!(db.agent_identity("nobody").await.unwrap().is_none());
     db.insert_agent_identity(identity("a0")).await.unwrap();
     let all: Vec<String> = db
@@ -83,6 +93,50 @@ async fn identities_are_registered_once_and_updated(db: Arc<Database>) {
         .map(|i| i.agent_id)
         .collect();
     assert_eq!(all, ["a0", "a1"]);
+}
+
+/// A change lands only on the row as it was read: of two changes made on
+/// the same reading, the later one changes nothing (it would write the
+/// stale fields over the first), whichever column the first one changed.
+async fn an_identity_change_made_on_a_stale_reading_changes_nothing(db: Arc<Database>) {
+    assert!(db.insert_agent_identity(identity("a1")).await.unwrap());
+    let read = db.agent_identity("a1").await.unwrap().unwrap();
+    let mut disabled = read.clone();
+    disabled.state = IdentityState::Disabled;
+    disabled.roles = vec![];
+    disabled.updated_by = "carol".into();
+    assert!(
+        db.update_agent_identity(&read, disabled.clone())
+            .await
+            .unwrap()
+    );
+    let mut team = read.clone();
+    team.team = "platform".into();
+    team.updated_by = "dave".into();
+    assert!(!db.update_agent_identity(&read, team).await.unwrap());
+    assert_eq!(db.agent_identity("a1").await.unwrap().unwrap(), disabled);
+    // each column counts, in the same second and by the same administrator
+    let changes: [fn(&mut AgentIdentity); 5] = [
+        |i| i.owner = "bob".into(),
+        |i| i.team = "other".into(),
+        |i| i.roles = vec!["deployer".into()],
+        |i| i.state = IdentityState::Active,
+        |i| i.updated_at += 1,
+    ];
+    for change in changes {
+        let read = db.agent_identity("a1").await.unwrap().unwrap();
+        let mut first = read.clone();
+        change(&mut first);
+        assert!(
+            db.update_agent_identity(&read, first.clone())
+                .await
+                .unwrap()
+        );
+        let mut stale = read.clone();
+        stale.updated_by = "dave".into();
+        assert!(!db.update_agent_identity(&read, stale).await.unwrap());
+        assert_eq!(db.agent_identity("a1").await.unwrap().unwrap(), first);
+    }
 }
 
 async fn one_pending_approval_per_request_and_decisions_expire(db: Arc<Database>) {

@@ -16,6 +16,7 @@ on_both!(
     switches_engage_once_and_block_through_the_chain,
     revoking_a_subject_takes_descendants_and_families,
     rotation_lineage_and_states,
+    a_switch_names_a_subject_as_long_as_any_client_id,
 );
 
 fn switch(id: &str, kind: KillKind, subject: &str) -> NewKillSwitch {
@@ -27,6 +28,40 @@ fn switch(id: &str, kind: KillKind, subject: &str) -> NewKillSwitch {
         "why".into(),
         NOW,
     )
+}
+
+/// A switch's subject may be as long as any client id the server accepts
+/// (passport-server `MAX_CLIENT_ID_LEN`, 2,048 bytes: a client ID metadata
+/// document URL): kept, indexed (PostgreSQL's B-tree entries are bounded)
+/// and lifted.
+async fn a_switch_names_a_subject_as_long_as_any_client_id(db: Arc<Database>) {
+    let long = format!("https://clients.example/{}", "a".repeat(2048 - 24));
+    assert_eq!(long.len(), 2048);
+    for kind in [KillKind::Client, KillKind::Agent] {
+        db.engage_kill_switch(switch(kind.as_str(), kind, &long))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        db.engaged_kill_switch(None, None, "agent", "bob", &long)
+            .await
+            .unwrap(),
+        Some((KillKind::Client, long.clone()))
+    );
+    assert_eq!(
+        db.engaged_kill_switch(None, None, &long, "bob", "client")
+            .await
+            .unwrap(),
+        Some((KillKind::Agent, long.clone()))
+    );
+    for kind in [KillKind::Client, KillKind::Agent] {
+        assert!(
+            db.lift_kill_switch(kind, &long, "admin2", NOW + 1)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
 }
 
 async fn switches_engage_once_and_block_through_the_chain(db: Arc<Database>) {
