@@ -130,7 +130,7 @@ const SHARED: &[(&str, &str)] = &[
     ),
     (
         "insecure_url",
-        "Plain http where https is required, by the same rule (passport-remote's `check_issuer` and `check_endpoint`): an issuer must be https or plain http on a loopback host, and an https issuer's URLs are https — a trusted issuer's `jwks_uri` (the remote key store, or `passport verify`'s `--jwks`, `--trust` and `--status-list` URLs, which pass its error on), a status list source's status bases and list URLs (passport-status `check_status_url`, applied by `StatusListSource::trust_issuer`, before each fetch, and by passport-tower's `trusting(..).status_base(..)`), or the OIDC client's issuer and discovery URL.",
+        "Plain http where https is required, by the same rule (passport-remote's `check_issuer` and `check_endpoint`): an issuer must be https or plain http on a loopback host, and an https issuer's URLs are https — a trusted issuer's `jwks_uri` (the remote key store, or `passport verify`'s `--jwks`, `--trust` and `--status-list` URLs, which pass its error on), a status list source's status bases (`check_endpoint` only, applied by `StatusListSource::trust_issuer`: a source that fetches nothing may trust an issuer that is not a URL) and list URLs (passport-status `check_status_url`, both checks, before each fetch and in passport-tower's `trusting(..).status_base(..)`), or the OIDC client's issuer and discovery URL.",
     ),
     (
         "issuer_mismatch",

@@ -65,14 +65,11 @@ impl Provider {
     pub fn with_clock(config: OidcConfig, clock: Arc<dyn Clock>) -> Result<Provider, OidcError> {
         config.check()?;
         let expected_issuer = config.expected_issuer()?;
-        let http = reqwest::Client::builder()
-            .timeout(config.http_timeout)
-            .connect_timeout(config.http_timeout)
-            // Discovery, JWKS and token responses are never redirects; not
-            // following them keeps every request on the configured origin.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| OidcError::Config(format!("HTTP client: {e}")))?;
+        // Discovery, JWKS and token responses are never redirects; not
+        // following them keeps every request on the configured origin. A
+        // plain-http (loopback) provider is never reached through a proxy.
+        let http = passport_remote::http_client(config.http_timeout)
+            .map_err(|e| OidcError::Config(e.to_string()))?;
         Ok(Provider {
             config,
             expected_issuer,

@@ -21,16 +21,57 @@ pub const OAUTH_METADATA_SUFFIX: &str = "/.well-known/oauth-authorization-server
 /// The OpenID Connect Discovery 1.0 well-known suffix.
 pub const OPENID_METADATA_SUFFIX: &str = "/.well-known/openid-configuration";
 
-/// An HTTP client for key fetching: the given timeout for connecting and for
-/// the whole request, and no redirects followed (every request stays on the
-/// configured origin).
+/// An HTTP client for fetching what an issuer publishes (keys, metadata,
+/// status lists; passport-status and passport-oidc use it too): the given
+/// timeout for connecting and for the whole request, and no redirects
+/// followed (every request stays on the configured origin).
+///
+/// Proxies: an https request goes through the proxy the environment names
+/// for it, as reqwest would choose it (`HTTPS_PROXY`, else `ALL_PROXY`, in
+/// either case; `NO_PROXY` honoured; none in a CGI process, where
+/// `REQUEST_METHOD` is set). A plain-http request never goes through a
+/// proxy: plain http is allowed only to a loopback host
+/// ([`check_endpoint`]), on the premise that the request never leaves this
+/// machine, and reqwest would send it to `HTTP_PROXY` / `ALL_PROXY`, which
+/// may name another host, in clear text.
+///
+/// # Errors
+///
+/// [`RemoteError::Config`] when the client cannot be built, or the https
+/// proxy the environment names is not a proxy URL.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, RemoteError> {
-    reqwest::Client::builder()
+    let config = |what: String| RemoteError::Config(format!("HTTP client: {what}"));
+    // Replaces reqwest's own proxies from the environment, which apply to
+    // plain http too.
+    let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| RemoteError::Config(format!("HTTP client: {e}")))
+        .no_proxy();
+    if let Some((name, url)) = https_proxy_from_env() {
+        let proxy = reqwest::Proxy::https(url.as_str())
+            .map_err(|e| config(format!("{name} is not a proxy URL: {}", e.without_url())))?
+            .no_proxy(reqwest::NoProxy::from_env());
+        builder = builder.proxy(proxy);
+    }
+    builder.build().map_err(|e| config(e.to_string()))
+}
+
+/// The proxy the environment names for https requests, with the variable
+/// that named it: what reqwest (hyper-util's matcher) reads for them.
+fn https_proxy_from_env() -> Option<(&'static str, String)> {
+    // A CGI request's headers become variables (`Proxy:` as HTTP_PROXY,
+    // "httpoxy"): the matcher trusts none of them there.
+    if std::env::var_os("REQUEST_METHOD").is_some() {
+        return None;
+    }
+    ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .into_iter()
+        .find_map(|name| {
+            let value = std::env::var(name).ok()?;
+            let value = value.trim();
+            (!value.is_empty()).then(|| (name, value.to_owned()))
+        })
 }
 
 /// A JWKS as fetched: the parsed keys, the body as it arrived, and how long

@@ -120,10 +120,12 @@ pub enum StatusError {
     #[error("status list URI {0:?} is not allowed")]
     UriNotAllowed(String),
     /// A status base or list URL may not be fetched for its issuer, by
-    /// passport-remote's rule ([`passport_remote::check_issuer`],
-    /// [`passport_remote::check_endpoint`]): the issuer is https, or plain
-    /// http on a loopback host, and an https issuer's URLs are https.
-    #[error("the status lists of issuer {issuer:?} may not be fetched from {reason}")]
+    /// passport-remote's rule: a status base must pass
+    /// [`passport_remote::check_endpoint`] (https, or plain http on a
+    /// loopback host for a plain-http issuer); before a fetch, the issuer
+    /// must also pass [`passport_remote::check_issuer`] (https, or plain
+    /// http on a loopback host).
+    #[error("the status lists of issuer {issuer:?} may not be fetched: {reason}")]
     InsecureUrl {
         /// The issuer (shortened).
         issuer: String,
@@ -215,7 +217,7 @@ passport_jose::error_codes! {
         StatusError::UriNotAllowed(_) => "status_uri_not_allowed":
             "A status list URI is not one this source trusts or may fetch.",
         StatusError::InsecureUrl { .. } => "insecure_url":
-            "A status base or list URL may not be fetched for its issuer: the issuer is neither https nor plain http on a loopback host, or the URL is plain http while the issuer is https.",
+            "A status base or list URL may not be fetched for its issuer: the URL is not http(s), or is plain http while the issuer is https, or off a loopback host; or, when a list is about to be fetched, the issuer is neither https nor plain http on a loopback host.",
         StatusError::Unreachable { .. } => "status_list_unreachable":
             "A status list could not be fetched or loaded.",
         StatusError::Io { .. } => "io_error":

@@ -205,6 +205,21 @@ struct Refetches {
     per_list: HashMap<ListKey, Instant>,
     window_start: Instant,
     in_window: usize,
+    /// The fetches requests triggered that have not finished yet, by the
+    /// list that triggered them: a request for that list waits for the
+    /// fetch under way (its receiver sees `true`, or the sender dropped,
+    /// once it is over).
+    in_flight: HashMap<ListKey, tokio::sync::watch::Receiver<bool>>,
+}
+
+/// What a request asking for a refetch gets ([`Shared::may_refetch`]).
+enum Allowed {
+    /// Start a fetch: the cooldown and the window were spent for it.
+    Start(tokio::sync::watch::Sender<bool>),
+    /// Wait for the fetch of this list already under way (nothing spent).
+    Join(tokio::sync::watch::Receiver<bool>),
+    /// Neither: within the cooldown, or the window is full.
+    No,
 }
 
 #[derive(Debug)]
@@ -255,7 +270,10 @@ impl Drop for TaskGuard {
 /// - **Requests.** It is a [`StatusSource`] (the source's answers) and a
 ///   [`Refetch`]: after a verification fails with `status_unavailable`, it
 ///   prefetches the bundle's lists, at most once per list per cooldown and
-///   [`MAX_REFETCHES_PER_COOLDOWN`] times per cooldown overall.
+///   [`MAX_REFETCHES_PER_COOLDOWN`] times per cooldown overall. The fetch
+///   runs in a task of its own: a request that goes away does not cancel
+///   it, its outcome is recorded, and the requests for the same list
+///   meanwhile wait for it.
 /// - **Lifetime.** Handles are cheap clones; the task ends when the last one
 ///   is dropped.
 ///
@@ -318,6 +336,7 @@ impl StatusRefresher {
                 per_list: HashMap::new(),
                 window_start: Instant::now(),
                 in_window: 0,
+                in_flight: HashMap::new(),
             }),
         });
         for (issuer, uri) in watch {
@@ -550,11 +569,20 @@ impl Shared {
         }
     }
 
-    /// A request may trigger a fetch of `key` now (and it is counted).
-    fn may_refetch(&self, key: &ListKey) -> bool {
+    /// Whether a request may trigger a fetch of `key` now (and then it is
+    /// counted, and marked under way), or may wait for the one under way.
+    fn may_refetch(&self, key: &ListKey) -> Allowed {
         let cooldown = self.options.refetch_cooldown;
         let now = Instant::now();
         let mut r = lock(&self.refetches);
+        match r.in_flight.get(key) {
+            // Its task ended without saying so (aborted): not under way.
+            Some(running) if running.has_changed().is_err() => {
+                r.in_flight.remove(key);
+            }
+            Some(running) => return Allowed::Join(running.clone()),
+            None => {}
+        }
         if now.duration_since(r.window_start) >= cooldown {
             r.window_start = now;
             r.in_window = 0;
@@ -566,11 +594,31 @@ impl Shared {
                 .get(key)
                 .is_some_and(|at| now.duration_since(*at) < cooldown)
         {
-            return false;
+            return Allowed::No;
         }
         r.in_window += 1;
         r.per_list.insert(key.clone(), now);
-        true
+        let (done, running) = tokio::sync::watch::channel(false);
+        r.in_flight.insert(key.clone(), running);
+        Allowed::Start(done)
+    }
+
+    /// The fetch a request triggered for `key`'s list: the bundle's lists
+    /// are prefetched and the outcome recorded. It runs in its own task
+    /// ([`Refetch::refetch`]), so a request that goes away does not cancel
+    /// it.
+    async fn refetch(self: Arc<Self>, bundle: UnverifiedBundle, key: ListKey) {
+        // A failure leaves the state as it was: the second verification
+        // fails closed again.
+        let _ = self.source.prefetch(&bundle).await;
+        self.join_held();
+        // The failing link's signature was verified before its status was
+        // asked: its list is the issuer's. Watched even when it could not
+        // be loaded, so health reports the outage and the background
+        // retries it (within the bound).
+        self.watch_failed(key.clone());
+        lock(&self.refetches).in_flight.remove(&key);
+        self.wake.notify_one();
     }
 }
 
@@ -586,9 +634,14 @@ impl StatusSource for StatusRefresher {
 
 impl Refetch for StatusRefresher {
     /// On `status_unavailable` at link N, when link N names a list under a
-    /// status base of its issuer and no request triggered a fetch of that
-    /// list within the cooldown (nor too many fetches overall): prefetch the
-    /// bundle's lists ([`StatusListSource::prefetch`]).
+    /// status base of its issuer: when a fetch a request triggered for that
+    /// list is under way, waits for it; otherwise, when no request
+    /// triggered a fetch of that list within the cooldown (nor too many
+    /// fetches overall), prefetches the bundle's lists
+    /// ([`StatusListSource::prefetch`]). The fetch runs in a task of its
+    /// own, started here: dropping the returned future (the request went
+    /// away) does not cancel it, and its outcome is recorded all the same.
+    /// Outside a tokio runtime nothing is fetched and nothing is counted.
     fn refetch<'a>(
         &'a self,
         bundle: &'a UnverifiedBundle,
@@ -607,24 +660,25 @@ impl Refetch for StatusRefresher {
         if !self.shared.source.is_under_base(&claims.iss, uri) {
             return None;
         }
-        if !self
-            .shared
-            .may_refetch(&(claims.iss.clone(), uri.to_owned()))
-        {
-            return None;
-        }
-        let key = (claims.iss, uri.to_owned());
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let key = (claims.iss.clone(), uri.to_owned());
+        let mut running = match self.shared.may_refetch(&key) {
+            Allowed::No => return None,
+            Allowed::Join(running) => running,
+            Allowed::Start(done) => {
+                let running = done.subscribe();
+                let fetch = Arc::clone(&self.shared).refetch(bundle.clone(), key);
+                runtime.spawn(async move {
+                    fetch.await;
+                    let _ = done.send(true);
+                });
+                running
+            }
+        };
+        // Over when the task says so, or ends without saying (aborted with
+        // the runtime): either way there is nothing more to wait for.
         Some(Box::pin(async move {
-            // A failure leaves the state as it was: the second verification
-            // fails closed again.
-            let _ = self.shared.source.prefetch(bundle).await;
-            self.shared.join_held();
-            // The failing link's signature was verified before its status
-            // was asked: its list is the issuer's. Watched even when it
-            // could not be loaded, so health reports the outage and the
-            // background retries it (within the bound).
-            self.shared.watch_failed(key);
-            self.shared.wake.notify_one();
+            let _ = running.wait_for(|done| *done).await;
         }))
     }
 }

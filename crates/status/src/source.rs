@@ -182,17 +182,24 @@ impl StatusListSource {
     /// be in normal form (what a URL parser prints back), so dot segments,
     /// user info, fragments and case tricks never slip under a base.
     ///
-    /// The base must pass [`check_status_url`] for `issuer`
-    /// (`insecure_url`): an https issuer's lists are never fetched over
-    /// plain http, where whoever is on the path could answer with a list
-    /// from before a revocation.
+    /// The base must pass [`passport_remote::check_endpoint`] for `issuer`
+    /// (`insecure_url`): an absolute http(s) URL, and https unless the
+    /// issuer is plain http and the base on a loopback host. An https
+    /// issuer's lists are never fetched over plain http, where whoever is on
+    /// the path could answer with a list from before a revocation. The
+    /// issuer itself is not checked here — a source that is only handed
+    /// lists ([`StatusListSource::add_file`], [`StatusListSource::add_token`])
+    /// may trust an issuer whose identifier is not a URL — but nothing is
+    /// fetched for an issuer that fails [`check_status_url`]: each fetch
+    /// checks the whole rule right before its request.
     pub fn trust_issuer(
         mut self,
         issuer: impl Into<String>,
         status_base: impl Into<String>,
     ) -> Result<Self, StatusError> {
         let (issuer, status_base) = (issuer.into(), status_base.into());
-        check_status_url(&issuer, &status_base)?;
+        passport_remote::check_endpoint(&issuer, &status_base)
+            .map_err(|e| insecure_url(&issuer, &e))?;
         self.issuers.push((issuer, status_base));
         Ok(self)
     }
@@ -494,8 +501,9 @@ impl StatusListSource {
         if !self.is_under_base(issuer, uri) {
             return Err(StatusError::UriNotAllowed(shorten(uri)));
         }
-        // Its base passed this check when it was trusted, and a URI under
-        // it has the base's scheme; checked again right before the request.
+        // Its base passed `check_endpoint` when it was trusted, and a URI
+        // under it has the base's scheme; the issuer too is checked here,
+        // right before the request.
         check_status_url(issuer, uri)?;
         let unreachable = |reason: String| StatusError::Unreachable {
             uri: shorten(uri),
@@ -542,14 +550,10 @@ impl StatusListSource {
         if let Some(client) = self.http.get() {
             return Ok(client);
         }
-        let client = reqwest::Client::builder()
-            .timeout(self.http_timeout)
-            .connect_timeout(self.http_timeout)
-            // A list lives at the URI the passport names; a redirect could
-            // only lead somewhere that was not allowed.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
+        // No redirects: a list lives at the URI the passport names, a
+        // redirect could only lead somewhere that was not allowed. No proxy
+        // for plain http (loopback only): it stays on this machine.
+        let client = passport_remote::http_client(self.http_timeout).map_err(|e| e.to_string())?;
         Ok(self.http.get_or_init(|| client))
     }
 
@@ -711,10 +715,15 @@ impl StatusListSource {
 pub fn check_status_url(issuer: &str, url: &str) -> Result<(), StatusError> {
     passport_remote::check_issuer(issuer)
         .and_then(|()| passport_remote::check_endpoint(issuer, url))
-        .map_err(|e| StatusError::InsecureUrl {
-            issuer: shorten(issuer),
-            reason: e.to_string(),
-        })
+        .map_err(|e| insecure_url(issuer, &e))
+}
+
+/// `issuer`'s lists may not be fetched, as passport-remote said why.
+fn insecure_url(issuer: &str, refused: &passport_remote::RemoteError) -> StatusError {
+    StatusError::InsecureUrl {
+        issuer: shorten(issuer),
+        reason: refused.to_string(),
+    }
 }
 
 /// `uri` is an absolute http(s) URL in normal form under `base`, at a path

@@ -261,7 +261,8 @@ impl PassportAuth {
     /// same refetch and second verification, within the configured
     /// timeout. It is async for that wait only: without a refetch to do it
     /// completes at once. The refetch needs a tokio runtime; outside one the
-    /// first refusal stands.
+    /// first refusal stands, and no [`Refetch`] is asked (none spends its
+    /// cooldown).
     ///
     /// `path` is the request's path as the client sent it (under axum's
     /// `nest`, the `OriginalUri`'s path; the layer takes care of that);
@@ -275,8 +276,10 @@ impl PassportAuth {
     /// possession is required; then the assurance floors and the scope.
     ///
     /// When the verifier has an audit sink, a request that presents a
-    /// passport leaves exactly one record of this decision (also when the
-    /// future is dropped during a refetch): `accepted` when this returns
+    /// passport leaves exactly one record of this decision once the future
+    /// is first polled (also when it is dropped during a refetch; a future
+    /// dropped before its first poll decided nothing and leaves no record):
+    /// `accepted` when this returns
     /// `Ok` (an acceptance that cannot be recorded is refused, 503
     /// `audit_failed`), otherwise the refusal with its code — never an
     /// `accepted` record for a bound passport whose proof failed.
@@ -416,23 +419,28 @@ impl PassportAuth {
             rejection.error(),
             credentials(headers, shared.max_authorization_len, shared.dpop.is_some()),
         ) {
-            (AuthError::Token(error), Ok((_, token))) => match UnverifiedBundle::parse(token) {
-                Ok(bundle) => {
-                    let work: Vec<RefetchFuture<'_>> = shared
-                        .refetch
-                        .iter()
-                        .filter_map(|r| r.refetch(&bundle, error))
-                        .collect();
-                    // The timeout needs tokio's timer: outside a tokio
-                    // runtime the first refusal stands rather than a panic.
-                    !work.is_empty()
-                        && tokio::runtime::Handle::try_current().is_ok()
-                        && tokio::time::timeout(shared.refetch_timeout, join_all(work))
-                            .await
-                            .is_ok()
+            // The timeout needs tokio's timer (and the refetches their
+            // tasks): outside a tokio runtime the first refusal stands
+            // rather than a panic, and no refetch is asked for — asking
+            // spends its cooldown.
+            (AuthError::Token(error), Ok((_, token)))
+                if tokio::runtime::Handle::try_current().is_ok() =>
+            {
+                match UnverifiedBundle::parse(token) {
+                    Ok(bundle) => {
+                        let work: Vec<RefetchFuture<'_>> = shared
+                            .refetch
+                            .iter()
+                            .filter_map(|r| r.refetch(&bundle, error))
+                            .collect();
+                        !work.is_empty()
+                            && tokio::time::timeout(shared.refetch_timeout, join_all(work))
+                                .await
+                                .is_ok()
+                    }
+                    Err(_) => false,
                 }
-                Err(_) => false,
-            },
+            }
             _ => false,
         };
         if !refetched {

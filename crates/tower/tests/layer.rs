@@ -520,9 +520,11 @@ async fn authenticate_survives_arbitrary_bytes() {
 }
 
 /// Outside a tokio runtime the refetch cannot be timed: the first refusal
-/// stands (no panic, one record).
+/// stands (no panic, one record), and no `Refetch` is asked — asking spends
+/// its cooldown, for a fetch that would never run (review S14, second
+/// pass: it was asked, then its work dropped).
 #[test]
-fn without_a_tokio_runtime_the_first_refusal_stands() {
+fn without_a_tokio_runtime_the_first_refusal_stands_and_no_refetch_is_asked() {
     let f = Fixture::new();
     let (bundle, _) = rotated(&f, false, Duration::ZERO);
     let useless = Arc::new(AtomicUsize::new(0));
@@ -536,7 +538,7 @@ fn without_a_tokio_runtime_the_first_refusal_stands() {
     };
     let response = response.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(useless.load(Ordering::SeqCst), 1);
+    assert_eq!(useless.load(Ordering::SeqCst), 0, "a Refetch was asked");
     assert_eq!(one_record(&f).error.as_deref(), Some("unknown_kid"));
 }
 

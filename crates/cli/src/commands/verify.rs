@@ -351,15 +351,19 @@ fn status_list_source(
         // The CLI does not know the issuers' status bases: the list file's
         // own URI is the base, and its signer decides whose passports it
         // answers for.
-        let base = list_file_uri(source)?;
-        let lists = trusting(&base)?;
+        // Without a `sub`, no base: loading the file then says so
+        // (`invalid_claims`), before any issuer is trusted with a base.
+        let lists = match list_file_uri(source)? {
+            Some(base) => trusting(&base)?,
+            None => StatusListSource::new(Arc::clone(&keys)),
+        };
         lists.add_file(source)?;
         Ok(Arc::new(lists))
     }
 }
 
 /// The URI a list file claims (its `sub`), read without verifying anything.
-fn list_file_uri(path: &str) -> Result<String, CliError> {
+fn list_file_uri(path: &str) -> Result<Option<String>, CliError> {
     use std::io::Read as _;
     let io = |e: std::io::Error| CliError::usage("io_error", format!("{path}: {e}"));
     let mut token = String::new();
@@ -368,6 +372,5 @@ fn list_file_uri(path: &str) -> Result<String, CliError> {
         .take(passport_status::DEFAULT_MAX_LIST_TOKEN_LEN as u64)
         .read_to_string(&mut token)
         .map_err(io)?;
-    // Without a `sub`, no base: loading the file then reports why.
-    Ok(passport_status::StatusListToken::unverified_uri(&token).unwrap_or_default())
+    Ok(passport_status::StatusListToken::unverified_uri(&token))
 }

@@ -47,6 +47,24 @@ fn run(env: &Env, args: &[&str]) -> Output {
     tokio::task::block_in_place(|| env.run(args))
 }
 
+/// `passport verify` of `root` with the keys at `jwks` and the status list
+/// at `list` (a file or a URL).
+fn verify_with_list(env: &Env, root: &str, jwks: &str, list: &str) -> Output {
+    run(
+        env,
+        &[
+            "verify",
+            root,
+            "--aud",
+            "https://orch.example",
+            "--jwks",
+            jwks,
+            "--status-list",
+            list,
+        ],
+    )
+}
+
 fn assert_insecure(out: &Output) {
     assert_fails(out, 2, "insecure_url");
     assert!(!stdout(out).contains("valid"), "{}", stdout(out));
@@ -144,19 +162,7 @@ async fn verify_refuses_a_plain_http_status_list_when_an_issuer_is_https() {
     let before = stdout(&env.run(&["status-list"])).trim().to_owned();
     assert_eq!(env.run(&["revoke", &root]).status.code(), Some(0));
     answer(&server, before).await;
-    let out = run(
-        &env,
-        &[
-            "verify",
-            &root,
-            "--aud",
-            "https://orch.example",
-            "--jwks",
-            jwks,
-            "--status-list",
-            &list,
-        ],
-    );
+    let out = verify_with_list(&env, &root, jwks, &list);
     assert_insecure(&out);
     // The list answers for every trusted issuer whose key signs it: one
     // https issuer among them is enough to refuse it.
@@ -208,4 +214,24 @@ async fn login_refuses_a_plain_http_provider_before_any_request() {
     assert!(err.contains("loopback"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
     assert_never_asked(&proxy).await;
+}
+
+/// Review S14 (second pass, V2-1): a list file that names no URI (no
+/// `sub`) is refused for what it is, `invalid_status_list_claims` "no `sub`", exit 1 —
+/// not `insecure_url` about an empty URL, which the https check of the
+/// (missing) base reported once the issuers were trusted with it first.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reports_a_status_list_file_without_a_sub_as_such() {
+    let mock = MockOidc::start().await;
+    let env = Env::new(&mock);
+    env.login_with_token(&mock);
+    let root = env.issue(&["files:read"]);
+    let jwks = env.work.path().join("jwks.json");
+    std::fs::write(&jwks, stdout(&env.run(&["keys", "jwks"]))).unwrap();
+    // A JWS whose payload is `{}`: no `sub`, nothing else either.
+    let list = env.work.path().join("no-sub.jwt");
+    std::fs::write(&list, "eyJhbGciOiJFUzI1NiJ9.e30.c2ln").unwrap();
+    let out = verify_with_list(&env, &root, jwks.to_str().unwrap(), list.to_str().unwrap());
+    assert_fails(&out, 1, "invalid_status_list_claims");
+    assert!(stderr(&out).contains("no `sub`"), "{}", stderr(&out));
 }

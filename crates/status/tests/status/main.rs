@@ -10,4 +10,5 @@ mod hostile_lists;
 mod http;
 mod refresher;
 mod review_s14_r3;
+mod review_s14_v2;
 mod revocation;

@@ -384,8 +384,12 @@ async fn refetches_are_bounded_per_list_and_overall_by_a_cooldown() {
     let short = StatusRefresher::start(source, options).await.unwrap();
     let before = server.hits();
     let first = short.refetch(&text, &err).unwrap();
-    assert!(short.refetch(&text, &err).is_none());
+    // A request meanwhile waits for the fetch under way (on this
+    // current-thread runtime it has not run yet): no second fetch.
+    let joined = short.refetch(&text, &err).unwrap();
     first.await;
+    joined.await;
+    assert!(short.refetch(&text, &err).is_none());
     tokio::time::sleep(Duration::from_millis(400)).await;
     short.refetch(&text, &err).unwrap().await;
     assert_eq!(server.hits(), before + 2);

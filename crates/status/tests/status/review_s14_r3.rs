@@ -119,9 +119,9 @@ fn r3_2_two_loads_at_once_never_leave_the_older_list_in_the_cache() {
 /// process, which has seen no newer one — and keeps answering with it: the
 /// revoked passport is accepted. An https issuer's lists must not be
 /// fetched over plain http (not even from a loopback host, as for its keys):
-/// `trust_issuer` now applies passport-remote's rule (`check_status_url`)
-/// and refuses such a base (`insecure_url`), and `fetch` checks each URL
-/// again before its request.
+/// `trust_issuer` now applies passport-remote's `check_endpoint` and
+/// refuses such a base (`insecure_url`), and `fetch` checks each URL and
+/// its issuer (`check_status_url`) before its request.
 #[tokio::test]
 async fn r3_3_an_https_issuers_status_list_is_never_fetched_over_plain_http() {
     let server = Server::start().await;
@@ -138,11 +138,21 @@ async fn r3_3_an_https_issuers_status_list_is_never_fetched_over_plain_http() {
     };
     // The base is refused when it is trusted: nothing is ever fetched.
     assert_eq!(trusting(ISS, &server.prefix()), Err("insecure_url"));
-    // Nor is a plain-http issuer off loopback trusted, whatever its base.
+    // A plain-http issuer off loopback may be trusted (a source handed
+    // lists offline fetches nothing: review S14 V2-1), even with a
+    // loopback base, but nothing is ever fetched for it: each fetch checks
+    // the issuer too, before its request.
+    let off_loopback = "http://issuer.example";
     assert_eq!(
-        trusting("http://issuer.example", "https://issuer.example/status"),
-        Err("insecure_url")
+        trusting(off_loopback, "https://issuer.example/status"),
+        Ok(())
     );
+    let source = StatusListSource::new(f.key_store())
+        .with_clock(f.clock.clone())
+        .trust_issuer(off_loopback, server.prefix())
+        .unwrap();
+    let fetched = source.ensure_fresh(off_loopback, &server.uri()).await;
+    assert_eq!(fetched.map_err(|e| e.code()), Err("insecure_url"));
     assert_eq!(trusting(ISS, "https://issuer.local/status"), Ok(()));
     assert_eq!(trusting(LOOPBACK_ISS, &server.prefix()), Ok(()));
     // The same rule, as `passport verify` and the key store apply it.
