@@ -131,6 +131,7 @@ impl Issuer {
             ttl,
             holder_jkt,
             jti,
+            not_after,
         } = request;
         // The audience and agent id are non-empty by construction (their types).
         non_empty("subject", &assertion.subject)?;
@@ -141,13 +142,24 @@ impl Issuer {
         check_jkt(holder_jkt.as_deref())?;
         let ttl = checked_ttl(ttl.unwrap_or(DEFAULT_ROOT_TTL))?;
         let now = self.clock.now();
+        let wanted = now.saturating_add(ttl);
+        let exp = match not_after {
+            Some(cap) if cap <= now => {
+                return Err(IssueError::InvalidRequest {
+                    field: "not_after",
+                    reason: format!("{cap} is not after the signing time {now}"),
+                });
+            }
+            Some(cap) => wanted.min(cap),
+            None => wanted,
+        };
         let mut passport = PassportClaims::new(
             self.url.clone(),
             assertion.subject,
             String::from(audience),
             jti,
             now,
-            now.saturating_add(ttl),
+            exp,
             AgentClaims {
                 agent_id: agent_id.into(),
                 agent_model: agent_model.into(),
@@ -163,8 +175,8 @@ impl Issuer {
         Ok(IssuedPassport {
             bundle: token.clone(),
             token,
+            clamped: exp < wanted,
             claims: passport,
-            clamped: false,
         })
     }
 

@@ -65,6 +65,9 @@ pub struct IssuanceRequest {
     pub holder_jkt: Option<String>,
     /// The passport's `jti`, chosen by the caller; `None` = a random UUID.
     pub jti: Option<String>,
+    /// The latest `exp` the passport may have (clock seconds): the end of
+    /// what it stands for, e.g. the ID token's `exp`. `None` = no cap.
+    pub not_after: Option<i64>,
 }
 
 impl IssuanceRequest {
@@ -86,6 +89,7 @@ impl IssuanceRequest {
             ttl: None,
             holder_jkt: None,
             jti: None,
+            not_after: None,
         }
     }
 
@@ -104,6 +108,32 @@ impl IssuanceRequest {
     /// Binds the passport to the holder's key (its RFC 7638 thumbprint).
     pub fn holder_jkt(mut self, jkt: impl Into<String>) -> Self {
         self.holder_jkt = Some(jkt.into());
+        self
+    }
+
+    /// Caps the passport's `exp` at `exp` (clock seconds), read against the
+    /// issuer's clock when it signs: a root never outlives the
+    /// authentication it stands for, however long the caller took between
+    /// reading the ID token and asking. A cap that is not after the
+    /// signing time is refused (`invalid_request`, field `not_after`).
+    ///
+    /// ```
+    /// # use passport_claims::{AgentId, AgentModel, Audience, IdentityAssertion, ScopeSet};
+    /// # use passport_issuer::IssuanceRequest;
+    /// let request = IssuanceRequest::new(
+    ///     IdentityAssertion::new("https://idp.example", "alice"),
+    ///     Audience::new("https://tools.example")?,
+    ///     AgentId::new("agent-a")?,
+    ///     AgentModel::new("model-a")?,
+    ///     ScopeSet::parse(["files:read"])?,
+    /// )
+    /// .ttl(900)
+    /// .not_after(1_700_000_060);
+    /// assert_eq!(request.not_after, Some(1_700_000_060));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn not_after(mut self, exp: i64) -> Self {
+        self.not_after = Some(exp);
         self
     }
 
@@ -205,7 +235,8 @@ impl IssuedPassport {
         &self.claims
     }
 
-    /// True when the requested lifetime was cut to the parent's expiry.
+    /// True when the requested lifetime was cut: to the parent's expiry (a
+    /// child), or to [`IssuanceRequest::not_after`] (a root).
     pub fn clamped(&self) -> bool {
         self.clamped
     }

@@ -112,3 +112,50 @@ fn a_caller_chosen_jti_is_used_and_a_bad_one_refused() {
         );
     }
 }
+
+/// A root's `exp` is capped by `not_after`, read against the issuer's clock
+/// when it signs — so a root never outlives the ID token it stands for
+/// however long the caller took between reading the token's `exp` and
+/// asking (review S14: the token service computed the lifetime left a
+/// moment before signing, and its root could expire a second after the
+/// token); a cap not after the signing time is refused.
+#[test]
+fn a_root_never_outlives_its_not_after() {
+    let kit = Kit::new();
+    let now = passport_claims::Clock::now(kit.clock.as_ref());
+    let request = || {
+        issuance(
+            alice_ial2(),
+            &kit.aud,
+            "agent-a",
+            "model-a",
+            &["files:read"],
+        )
+    };
+    // the caller read 60 s left, then a second passed before signing
+    let cap = now + 60;
+    kit.clock.advance(1);
+    let issued = kit.issuer.issue(request().ttl(60).not_after(cap)).unwrap();
+    assert_eq!(issued.claims().exp, cap);
+    assert!(issued.clamped());
+    // a cap beyond the lifetime changes nothing
+    let issued = kit.issuer.issue(request().ttl(30).not_after(cap)).unwrap();
+    assert_eq!(issued.claims().exp, now + 1 + 30);
+    assert!(!issued.clamped());
+    // a cap that has passed, or is now, is refused
+    kit.clock.advance(59);
+    let err = kit
+        .issuer
+        .issue(request().ttl(30).not_after(cap))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IssueError::InvalidRequest {
+                field: "not_after",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

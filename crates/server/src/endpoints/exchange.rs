@@ -155,11 +155,8 @@ pub(super) async fn id_token_root(
         .map_err(|e| id_token_error(&e))?;
     // the root never outlives the authentication it stands for: an ID
     // token a minute from expiry yields a passport for that minute
-    let remaining = assertion
-        .raw_claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .map_or(0, |exp| exp.saturating_sub(server.now()));
+    let id_exp = assertion.raw_claims.get("exp").and_then(Value::as_i64);
+    let remaining = id_exp.map_or(0, |exp| exp.saturating_sub(server.now()));
     let Ok(remaining @ 1..) = u64::try_from(remaining) else {
         return Err(OAuthError::new(
             400,
@@ -192,6 +189,12 @@ pub(super) async fn id_token_root(
         let mut request =
             IssuanceRequest::new(assertion, audience, acting.agent_id, acting.model, scopes)
                 .ttl(admitted.ttl);
+        // capped again when signed: time passes between reading what is
+        // left and signing (review S14: the root could outlive the ID token
+        // by a second)
+        if let Some(exp) = id_exp {
+            request = request.not_after(exp);
+        }
         if let Some(jkt) = jkt {
             request = request.holder_jkt(jkt);
         }
