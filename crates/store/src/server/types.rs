@@ -153,6 +153,19 @@ pub struct Revoked {
     pub status_idx: Option<u64>,
     /// Direct or cascaded.
     pub reason: RevocationReason,
+    /// Its agent: with the principal, client and audience, the holder
+    /// its audit record names.
+    pub agent_id: String,
+    /// Its principal.
+    pub principal: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Its audience.
+    pub audience: String,
+    /// The passport it was delegated from, if any.
+    pub parent_jti: Option<String>,
+    /// The actor passport it was minted for, if any.
+    pub actor_jti: Option<String>,
 }
 
 /// How a client came to be registered.
