@@ -622,7 +622,7 @@ fn grant_end(server: &Server, started_at: i64) -> i64 {
 /// passport's `iat`. A family whose first passport is not in the registry
 /// is taken as ended (refused: the principal logs in again).
 async fn legacy_start(server: &Server, family: &RefreshFamily) -> Result<i64, OAuthError> {
-    let Some(first) = family.passports.first() else {
+    let Some(first) = family.first_passport.as_deref() else {
         return Err(invalid_grant(GRANT_EXPIRED));
     };
     match server

@@ -429,7 +429,7 @@ impl Database {
     // ---- refresh tokens ----
 
     /// The family of the refresh token `token` (whatever its state), with
-    /// every passport issued in it, without using the token: to check who
+    /// the first passport issued in it, without using the token: to check who
     /// presents it before [`rotate_refresh`](Database::rotate_refresh), or
     /// to revoke the family (RFC 7009).
     pub async fn refresh_family(

@@ -684,7 +684,8 @@ pub(super) async fn refresh_family_of<E: Exec>(
 }
 
 /// A row of `family_id, client_id, passport_jti, scope, claims,
-/// expires_at`, with every passport of its family.
+/// expires_at`, with the first passport of its family (one row read,
+/// however long the family: this runs at every refresh).
 async fn family_of_row<E: Exec>(
     x: &mut E,
     row: Option<Row>,
@@ -693,7 +694,10 @@ async fn family_of_row<E: Exec>(
         return Ok(None);
     };
     let family_id = r.text(0)?;
-    let passports = family_passports(x, &family_id).await?;
+    let first_passport = one(x, sql::FIRST_FAMILY_PASSPORT, &[family_id.as_str().into()])
+        .await?
+        .map(|r| r.text(0))
+        .transpose()?;
     Ok(Some(RefreshFamily {
         family_id,
         client_id: r.text(1)?,
@@ -701,7 +705,7 @@ async fn family_of_row<E: Exec>(
         scope: r.text(3)?,
         claims: r.text(4)?,
         expires_at: r.int(5)?,
-        passports,
+        first_passport,
     }))
 }
 
@@ -728,14 +732,6 @@ pub(super) async fn insert_refresh<E: Exec>(
         return Err(StoreError::Corrupt("a refresh token hash collided".into()));
     }
     Ok(())
-}
-
-async fn family_passports<E: Exec>(x: &mut E, family: &str) -> Result<Vec<String>, StoreError> {
-    x.query(sql::FAMILY_PASSPORTS, &[family.into()])
-        .await?
-        .iter()
-        .map(|r| r.text(0))
-        .collect()
 }
 
 /// Ends the refresh family `family` at `now`, in one transaction: its

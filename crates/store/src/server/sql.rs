@@ -198,8 +198,10 @@ pub(super) const REFRESH_STATE: &str =
 pub(super) const REVOKE_FAMILY: &str =
     "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL";
 
-pub(super) const FAMILY_PASSPORTS: &str =
-    "SELECT passport_jti FROM refresh_tokens WHERE family_id = $1 ORDER BY created_at";
+/// The passport the family `$1` issued first (the code grant's): one row,
+/// not the family's every passport at every refresh.
+pub(super) const FIRST_FAMILY_PASSPORT: &str = "SELECT passport_jti FROM refresh_tokens \
+     WHERE family_id = $1 ORDER BY created_at LIMIT 1";
 
 pub(super) const REMEMBER_DPOP: &str = "INSERT INTO dpop_replay (jkt, jti_hash, expires_at) \
      VALUES ($1, $2, $3) ON CONFLICT (jkt, jti_hash) DO UPDATE \

@@ -399,8 +399,10 @@ pub struct RefreshFamily {
     pub claims: String,
     /// This token's expiry.
     pub expires_at: i64,
-    /// Every passport issued in the family, oldest first.
-    pub passports: Vec<String>,
+    /// The passport the family issued first (the code grant's), if any:
+    /// the start of a family written before families recorded it. (Ending
+    /// the family revokes every passport it issued, in the store.)
+    pub first_passport: Option<String>,
 }
 
 /// A signing key's place in its rotation.
