@@ -242,7 +242,7 @@ pub(super) async fn authorization_code(
 /// A reuse of the presented token racing this rotation is ordered as a
 /// code's reuse ([`authorization_code`]): the reuse revokes the family in
 /// its transaction — the successor recorded by this rotation included —
-/// and then the family's recorded passports; this rotation re-reads its
+/// with the family's recorded passports; this rotation re-reads its
 /// successor's state after recording its passport and revokes that
 /// passport if the family is revoked.
 pub(super) async fn refresh_token(

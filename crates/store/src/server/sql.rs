@@ -89,10 +89,16 @@ pub(super) fn revoke_cascade() -> String {
     revoke_tree("jti = $1")
 }
 
-/// [`revoke_tree`] of every passport the refresh family `$1` issued (the
-/// code grant's and every rotation's).
+/// [`revoke_tree`] of every active passport the refresh family `$1`
+/// issued (the code grant's and every rotation's). A revoked one is no
+/// root: its revocation revoked what depended on it, and nothing is
+/// recorded under a revoked passport since, so a family ended already is
+/// not walked again (a kill-switch's roots are its active passports too).
 pub(super) fn revoke_family_passports() -> String {
-    revoke_tree("jti IN (SELECT passport_jti FROM refresh_tokens WHERE family_id = $1)")
+    revoke_tree(
+        "jti IN (SELECT passport_jti FROM refresh_tokens WHERE family_id = $1) \
+         AND state = 'active'",
+    )
 }
 
 /// Moves the revocation epoch and records `$1` as the latest revocation's
