@@ -139,13 +139,15 @@ pub enum StoreError {
     /// No such authorization code.
     #[error("unknown authorization code")]
     UnknownCode,
-    /// A refresh token was used before: its whole family is now revoked.
+    /// A refresh token was used before: its whole family is now revoked,
+    /// its refresh tokens and the passports it issued (with their
+    /// descendants), in the transaction that saw the reuse.
     #[error("the refresh token was already used; its family is revoked")]
     RefreshReused {
         /// The family, now revoked.
         family: String,
-        /// The passports issued in the family (revoke them).
-        passports: Vec<String>,
+        /// The passports this revoked (record them).
+        revoked: Vec<crate::server::Revoked>,
     },
     /// A refresh token has expired.
     #[error("the refresh token has expired")]

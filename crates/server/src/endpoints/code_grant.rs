@@ -242,7 +242,7 @@ pub(super) async fn authorization_code(
 /// A reuse of the presented token racing this rotation is ordered as a
 /// code's reuse ([`authorization_code`]): the reuse revokes the family in
 /// its transaction — the successor recorded by this rotation included —
-/// and then the family's recorded passports; this rotation re-reads its
+/// with the family's recorded passports; this rotation re-reads its
 /// successor's state after recording its passport and revokes that
 /// passport if the family is revoked.
 pub(super) async fn refresh_token(
@@ -373,13 +373,15 @@ pub(super) async fn refresh_token(
     match db.rotate_refresh(&hash, successor, now).await {
         Ok(grant) if grant.family_id == family.family_id => {}
         Ok(_) => return Err(invalid_grant("the refresh token changed meanwhile")),
-        Err(StoreError::RefreshReused { family, passports }) => {
-            // the store revoked the family; its passports follow
-            revoke_passports(server, &passports).await?;
+        Err(StoreError::RefreshReused { family, revoked }) => {
+            // the store ended the family, its passports with it, in the
+            // transaction that saw the reuse (the newest included, however
+            // long the family): recorded now
+            crate::governance::audit::revoked(server, "passport-server", &revoked).await?;
             tracing::warn!(
                 client_id = %client.client_id,
                 family = %family,
-                revoked = passports.len(),
+                revoked = revoked.len(),
                 "refresh token reused: its family and passports are revoked"
             );
             return Err(invalid_grant(
@@ -567,22 +569,29 @@ async fn mint_root(
     .await
 }
 
-/// Revokes a family's refresh tokens and every passport issued in it.
+/// Revokes a family's refresh tokens and every passport issued in it (in
+/// one transaction, whatever the family's size), and records what it
+/// revoked.
 async fn end_family(server: &Server, family: &RefreshFamily) -> Result<(), OAuthError> {
-    server
+    let revoked = server
         .inner
         .db
-        .revoke_refresh_family(&family.family_id, server.now())
+        .end_refresh_family(&family.family_id, server.now())
         .await
         .map_err(stored_error("the refresh family could not be revoked"))?;
-    revoke_passports(server, &family.passports).await?;
-    tracing::info!(family = %family.family_id, "refresh family revoked");
+    crate::governance::audit::revoked(server, "passport-server", &revoked).await?;
+    tracing::info!(
+        family = %family.family_id,
+        revoked = revoked.len(),
+        "refresh family revoked"
+    );
     Ok(())
 }
 
-/// Revokes each passport (and its descendants). A `jti` not in the
-/// registry (yet) is skipped: a first use still minting revokes its own
-/// passport when it sees the reuse (see [`authorization_code`]).
+/// Revokes each passport (and its descendants): the few a code's first use
+/// or a rotation's mint issued. A `jti` not in the registry (yet) is
+/// skipped: a first use still minting revokes its own passport when it
+/// sees the reuse (see [`authorization_code`]).
 async fn revoke_passports(server: &Server, jtis: &[String]) -> Result<(), OAuthError> {
     for jti in jtis {
         match server.inner.db.revoke_cascade(jti, server.now()).await {
@@ -613,7 +622,7 @@ fn grant_end(server: &Server, started_at: i64) -> i64 {
 /// passport's `iat`. A family whose first passport is not in the registry
 /// is taken as ended (refused: the principal logs in again).
 async fn legacy_start(server: &Server, family: &RefreshFamily) -> Result<i64, OAuthError> {
-    let Some(first) = family.passports.first() else {
+    let Some(first) = family.first_passport.as_deref() else {
         return Err(invalid_grant(GRANT_EXPIRED));
     };
     match server

@@ -1,15 +1,21 @@
 //! Approvals: a request for an environment with `approval = true` waits
 //! for an approver — a principal holding the approver role other than the
 //! identity's owner (or its workload client's owner) and other than the
-//! requester. An approval admits
-//! passports whose scopes it covers, for the principal that asked, until it
-//! expires (the policy's `approval_ttl`); a denial refuses the same request
-//! for as long, after which it may be asked again. A request waits for a
-//! decision as long (then it is expired, cannot be decided, and the next
-//! request opens a new one).
+//! requester. An approval admits passports whose scopes it covers, for the
+//! principal that asked, until it expires (the policy's `approval_ttl`); a
+//! denial refuses the same request of the same principal for as long,
+//! after which it may be asked again. A request waits for a decision as
+//! long (then it is expired, cannot be decided, and the next request opens
+//! a new one). Each principal's request is an approval of its own: another
+//! principal asking the same through the same agent waits for a decision
+//! on theirs. An agent has at most `MAX_PENDING_PER_AGENT` requests
+//! waiting at once, and approvers see the pending ones oldest first, so no
+//! agent buries another's.
 
 use passport_claims::ScopeSet;
-use passport_store::server::{ApprovalRecord, ApprovalState, Decision};
+use passport_store::server::{
+    ApprovalRecord, ApprovalRequest, ApprovalState, Decision, MAX_PENDING_PER_AGENT,
+};
 
 use serde_json::json;
 
@@ -24,7 +30,7 @@ use crate::service::{Server, random_id};
 /// The approval `candidate` is issued under in `env`: a standing approval
 /// covering its scopes, or the refusal — `authorization_pending` naming
 /// the pending approval (created or found), or `access_denied` when the
-/// same request was denied.
+/// same request of the same principal was denied.
 pub(crate) async fn admit_under(
     server: &Server,
     env: &Environment,
@@ -52,10 +58,14 @@ pub(crate) async fn admit_under(
             return Ok(a.id.clone());
         }
     }
-    if let Some(denied) = standing
-        .iter()
-        .find(|a| a.state == ApprovalState::Denied && a.scopes == asked)
-    {
+    // as an approval, a denial answers the principal that asked: another
+    // principal's request for the same is theirs to ask, and an approver's
+    // to decide (review S14, finding 3)
+    if let Some(denied) = standing.iter().find(|a| {
+        a.state == ApprovalState::Denied
+            && a.scopes == asked
+            && a.requested_by == candidate.principal
+    }) {
         let refused = OAuthError::new(
             400,
             codes::ACCESS_DENIED,
@@ -74,7 +84,7 @@ pub(crate) async fn admit_under(
         tracing::error!(error = %e, "no approval id");
         OAuthError::new(500, codes::SERVER_ERROR, "no approval id could be drawn")
     })?;
-    let pending = db
+    let requested = db
         .request_approval(ApprovalRecord {
             id,
             agent_id: candidate.agent_id.clone(),
@@ -92,6 +102,12 @@ pub(crate) async fn admit_under(
         })
         .await
         .map_err(|e| unavailable(&e))?;
+    let pending = match requested {
+        ApprovalRequest::Pending(pending) => pending,
+        ApprovalRequest::Full(oldest) => {
+            return Err(too_many_pending(server, env, candidate, &oldest, now).await);
+        }
+    };
     let waiting = OAuthError::new(
         400,
         codes::AUTHORIZATION_PENDING,
@@ -116,6 +132,40 @@ pub(crate) async fn admit_under(
     )
     .await;
     Err(waiting)
+}
+
+/// The refusal of a request through an agent that has
+/// [`MAX_PENDING_PER_AGENT`] requests waiting already (review S14, finding
+/// 6), audited: not `authorization_pending`, since no request of this one
+/// waits for a decision. 429 `temporarily_unavailable`, `Retry-After` until
+/// the `oldest` pending one expires (a slot is free by then).
+async fn too_many_pending(
+    server: &Server,
+    env: &Environment,
+    candidate: &Candidate,
+    oldest: &ApprovalRecord,
+    now: i64,
+) -> OAuthError {
+    let rule = format!("environments.{}.approval", env.name);
+    let mut refused = OAuthError::new(
+        429,
+        codes::TEMPORARILY_UNAVAILABLE,
+        format!(
+            "policy: {rule}: this agent has {MAX_PENDING_PER_AGENT} requests waiting for an \
+             approver, the most it may; this one is not recorded: ask again once one of them \
+             is decided or expires"
+        ),
+    )
+    .with("rule", rule);
+    refused.retry_after = oldest
+        .expires_at
+        .map(|at| u64::try_from(at.saturating_sub(now)).unwrap_or(0).max(1));
+    audit::refusal(
+        server,
+        super::refused_event(candidate, &refused).environment(Some(&env.name)),
+    )
+    .await;
+    refused
 }
 
 /// The policy's `approval_ttl` in seconds: how long a decision holds, and

@@ -294,8 +294,8 @@ async fn submit(
 /// answers: the one named first, then its descendants) made at the request
 /// of `actor`; each cascaded one names the passport whose revocation
 /// reached it (`via`: the one named; with several named, its parent or the
-/// actor passport it was minted for) and, read from the registry, its
-/// holder.
+/// actor passport it was minted for) and its holder (as the revoking
+/// statement returned it: no read per passport, however many).
 ///
 /// # Errors
 /// As [`record`].
@@ -337,30 +337,19 @@ pub(crate) async fn revoked_by_rule(
         if let Some(rule) = rule {
             event = event.rule(rule);
         }
-        // the holder and principal, from the registry (a row gone since
-        // is recorded by its jti alone)
-        let mut link = None;
-        match server.inner.db.passport(&r.jti).await {
-            Ok(Some(row)) => {
-                event = event
-                    .passport(&r.jti, &row.entry.agent_id)
-                    .principal(&row.entry.principal)
-                    .client(&row.entry.client_id)
-                    .audience(&row.entry.audience);
-                let (parent, actor) = (row.entry.parent_jti, row.entry.actor_jti);
-                link = match (parent, actor) {
-                    (Some(p), Some(a))
-                        if !here.contains(p.as_str()) && here.contains(a.as_str()) =>
-                    {
-                        Some(a)
-                    }
-                    (parent, actor) => parent.or(actor),
-                };
+        event = event
+            .passport(&r.jti, &r.agent_id)
+            .principal(&r.principal)
+            .client(&r.client_id)
+            .audience(&r.audience);
+        let link = match (&r.parent_jti, &r.actor_jti) {
+            (Some(p), Some(a)) if !here.contains(p.as_str()) && here.contains(a.as_str()) => {
+                Some(a)
             }
-            _ => event = event.passport(&r.jti, ""),
-        }
+            (parent, actor) => parent.as_ref().or(actor.as_ref()),
+        };
         if r.reason == RevocationReason::Cascaded
-            && let Some(via) = direct.as_ref().or(link.as_ref())
+            && let Some(via) = direct.as_ref().or(link)
         {
             event = event.via(via);
         }

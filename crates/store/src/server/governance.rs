@@ -159,6 +159,30 @@ const EXPIRE_DECIDED: &str = "UPDATE approvals SET state = 'expired' \
 /// The most identities or approvals one listing returns.
 pub const MAX_LISTED: i64 = 1_000;
 
+/// The most requests one agent may have waiting for an approver at once
+/// (review S14, finding 6): past it, a new request is not recorded
+/// ([`ApprovalRequest::Full`]) until one is decided or expires. With the
+/// pending requests listed oldest first, no agent can bury another's
+/// request under its own.
+pub const MAX_PENDING_PER_AGENT: usize = 16;
+
+/// Serialises, on PostgreSQL, the requests through one agent (keyed by
+/// the hash of its id), so that concurrent ones do not each count fewer
+/// pending than [`MAX_PENDING_PER_AGENT`] and all be recorded.
+const AGENT_REQUESTS_LOCK: i32 = 0x6170_7072;
+
+/// What a request for approval came to (exhaustive: a caller handles
+/// every outcome).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalRequest {
+    /// Waiting for an approver: the request this principal left pending
+    /// already, or the one just recorded.
+    Pending(ApprovalRecord),
+    /// Not recorded: the agent has [`MAX_PENDING_PER_AGENT`] requests
+    /// pending already; the oldest of them.
+    Full(ApprovalRecord),
+}
+
 fn identity_row(r: &Row) -> Result<AgentIdentity, StoreError> {
     Ok(AgentIdentity {
         agent_id: r.text(0)?,
@@ -242,8 +266,28 @@ async fn identities<E: Exec>(x: &mut E) -> Result<Vec<AgentIdentity>, StoreError
         .collect()
 }
 
-async fn request_one<E: Exec>(x: &mut E, a: &ApprovalRecord) -> Result<ApprovalRecord, StoreError> {
+async fn request_one<E: Exec>(
+    x: &mut E,
+    a: &ApprovalRecord,
+) -> Result<ApprovalRequest, StoreError> {
+    super::ops::lock_keyed(x, AGENT_REQUESTS_LOCK, &a.agent_id).await?;
     x.exec(EXPIRE_DECIDED, &[a.requested_at.into()]).await?;
+    if let Some(own) = own_pending(x, a).await? {
+        return Ok(ApprovalRequest::Pending(own));
+    }
+    let q = format!(
+        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE agent_id = $1 AND state = 'pending' \
+         ORDER BY requested_at, id LIMIT $2"
+    );
+    let limit = i64::try_from(MAX_PENDING_PER_AGENT).unwrap_or(i64::MAX);
+    let waiting = x
+        .query(&q, &[a.agent_id.as_str().into(), limit.into()])
+        .await?;
+    if waiting.len() >= MAX_PENDING_PER_AGENT
+        && let Some(oldest) = waiting.first()
+    {
+        return Ok(ApprovalRequest::Full(approval_row(oldest)?));
+    }
     x.exec(
         INSERT_PENDING,
         &[
@@ -258,25 +302,36 @@ async fn request_one<E: Exec>(x: &mut E, a: &ApprovalRecord) -> Result<ApprovalR
         ],
     )
     .await?;
+    own_pending(x, a)
+        .await?
+        .map(ApprovalRequest::Pending)
+        .ok_or_else(|| StoreError::Corrupt("the pending approval vanished".into()))
+}
+
+/// The request of `a`'s principal pending for the same (agent,
+/// environment, audience, scopes), if any.
+async fn own_pending<E: Exec>(
+    x: &mut E,
+    a: &ApprovalRecord,
+) -> Result<Option<ApprovalRecord>, StoreError> {
     let q = format!(
         "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE agent_id = $1 AND environment = $2 \
-         AND audience = $3 AND scopes = $4 AND state = 'pending'"
+         AND audience = $3 AND scopes = $4 AND requested_by = $5 AND state = 'pending'"
     );
-    let rows = x
-        .query(
-            &q,
-            &[
-                a.agent_id.as_str().into(),
-                a.environment.as_str().into(),
-                a.audience.as_str().into(),
-                a.scopes.as_str().into(),
-            ],
-        )
-        .await?;
-    rows.first()
-        .map(approval_row)
-        .transpose()?
-        .ok_or_else(|| StoreError::Corrupt("the pending approval vanished".into()))
+    x.query(
+        &q,
+        &[
+            a.agent_id.as_str().into(),
+            a.environment.as_str().into(),
+            a.audience.as_str().into(),
+            a.scopes.as_str().into(),
+            a.requested_by.as_str().into(),
+        ],
+    )
+    .await?
+    .first()
+    .map(approval_row)
+    .transpose()
 }
 
 async fn standing<E: Exec>(
@@ -322,9 +377,14 @@ async fn approvals<E: Exec>(
     now: i64,
 ) -> Result<Vec<ApprovalRecord>, StoreError> {
     x.exec(EXPIRE_DECIDED, &[now.into()]).await?;
+    // pending first, oldest first: every agent's waiting requests stay
+    // within the listing (each agent has at most MAX_PENDING_PER_AGENT),
+    // however many one agent asks; then the rest, newest first
     let q = format!(
         "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE $1 = '' OR state = $1 \
-         ORDER BY requested_at DESC, id LIMIT $2"
+         ORDER BY CASE WHEN state = 'pending' THEN 0 ELSE 1 END, \
+           CASE WHEN state = 'pending' THEN requested_at ELSE -requested_at END, id \
+         LIMIT $2"
     );
     let state = state.map_or("", ApprovalState::as_str);
     x.query(&q, &[state.into(), MAX_LISTED.into()])
@@ -414,14 +474,18 @@ impl Database {
     }
 
     /// The pending approval of (`agent_id`, `environment`, `audience`,
-    /// `scopes`) of `request`: the one already pending, or `request` itself
-    /// (inserted as pending; its `state` and decision fields are ignored).
-    /// Decisions past their `expires_at` (at `request.requested_at`) are
-    /// marked expired first.
+    /// `scopes`, `requested_by`) of `request`: the one this principal's
+    /// request left pending already, or `request` itself (inserted as
+    /// pending; its `state` and decision fields are ignored). Another
+    /// principal's request is another approval: each is decided, and
+    /// admits or refuses, for the principal that asked. A new request is
+    /// not recorded while the agent has [`MAX_PENDING_PER_AGENT`] pending
+    /// ([`ApprovalRequest::Full`]). Decisions and requests past their
+    /// `expires_at` (at `request.requested_at`) are marked expired first.
     pub async fn request_approval(
         &self,
         request: ApprovalRecord,
-    ) -> Result<ApprovalRecord, StoreError> {
+    ) -> Result<ApprovalRequest, StoreError> {
         on_backend!(self, write, |x| request_one(x, &request))
     }
 
@@ -448,8 +512,9 @@ impl Database {
         on_backend!(self, point_read, |x| approval(x, id))
     }
 
-    /// The approvals (in `state`, or all), newest first, at most
-    /// [`MAX_LISTED`]; decisions past their `expires_at` at `now` are marked
+    /// The approvals (in `state`, or all), at most [`MAX_LISTED`]: the
+    /// pending ones first, oldest first, then the others, newest first;
+    /// decisions and requests past their `expires_at` at `now` are marked
     /// expired first.
     pub async fn approvals(
         &self,

@@ -241,7 +241,7 @@ fn switches() -> String {
 /// client): the candidate's own first, then the parent's and the actor
 /// passport's, then further up. A link up is a passport's parent or its
 /// actor passport, as the cascade follows them down
-/// ([`super::sql::REVOKE_CASCADE`]): a switch that would revoke a
+/// ([`super::sql::revoke_cascade`]): a switch that would revoke a
 /// passport when engaged blocks what would depend on it. `UNION` keeps
 /// each passport once per depth, so passports reached by several links
 /// (a parent that is also the actor passport) do not multiply the walk;
@@ -275,20 +275,10 @@ const ENGAGED_FOR: &str = "WITH RECURSIVE up(jti, parent_jti, actor_jti, depth) 
 
 /// Revokes every active passport whose `column` is `$1`, and every
 /// passport that depends on one (delegated from it or minted for it as
-/// the actor passport, at any depth), as [`super::sql::REVOKE_CASCADE`]
+/// the actor passport, at any depth), as [`super::sql::revoke_cascade`]
 /// does for one.
 fn revoke_subject_sql(column: &str) -> String {
-    format!(
-        "WITH RECURSIVE chain(jti) AS ( \
-           SELECT jti FROM registry WHERE {column} = $1 AND state = 'active' \
-           UNION \
-           SELECT r.jti FROM registry r JOIN chain c \
-             ON r.parent_jti = c.jti OR r.actor_jti = c.jti) \
-         UPDATE registry SET state = 'revoked', revoked_at = $2, \
-           revoked_reason = CASE WHEN {column} = $1 THEN 'direct' ELSE 'cascaded' END \
-         WHERE jti IN (SELECT jti FROM chain) AND state = 'active' \
-         RETURNING jti, status_uri, status_idx, revoked_reason"
-    )
+    super::sql::revoke_tree(&format!("{column} = $1 AND state = 'active'"))
 }
 
 /// Ends every refresh family that issued a passport whose `column` is `$2`.

@@ -179,7 +179,8 @@ mod status_query;
 pub use status_query::StatusListVersion;
 
 pub use governance::{
-    AgentIdentity, ApprovalRecord, ApprovalState, Decision, IdentityState, MAX_LISTED,
+    AgentIdentity, ApprovalRecord, ApprovalRequest, ApprovalState, Decision, IdentityState,
+    MAX_LISTED, MAX_PENDING_PER_AGENT,
 };
 mod sessions;
 
@@ -463,7 +464,7 @@ impl Database {
     // ---- refresh tokens ----
 
     /// The family of the refresh token `token` (whatever its state), with
-    /// every passport issued in it, without using the token: to check who
+    /// the first passport issued in it, without using the token: to check who
     /// presents it before [`rotate_refresh`](Database::rotate_refresh), or
     /// to revoke the family (RFC 7009).
     pub async fn refresh_family(
@@ -508,10 +509,11 @@ impl Database {
 
     /// Uses a refresh token once and records its successor in the same
     /// family and grant. A token used before is
-    /// [`StoreError::RefreshReused`]: its whole family is revoked (in the
-    /// same transaction) and the passports issued in it are named, to be
-    /// revoked too. Otherwise [`StoreError::RefreshRevoked`],
-    /// [`StoreError::RefreshExpired`] or [`StoreError::UnknownRefreshToken`].
+    /// [`StoreError::RefreshReused`]: its whole family ends in the same
+    /// transaction (as [`end_refresh_family`](Database::end_refresh_family))
+    /// and the passports revoked are named, to be recorded. Otherwise
+    /// [`StoreError::RefreshRevoked`], [`StoreError::RefreshExpired`] or
+    /// [`StoreError::UnknownRefreshToken`].
     pub async fn rotate_refresh(
         &self,
         presented: &TokenHash,
@@ -526,10 +528,19 @@ impl Database {
         answer
     }
 
-    /// Revokes every refresh token of `family`; how many were still live.
-    pub async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<u64, StoreError> {
+    /// Ends the refresh family `family`, in one transaction: revokes its
+    /// refresh tokens and every passport issued in it with their
+    /// descendants (as [`revoke_cascade`](Database::revoke_cascade) for
+    /// each, in one statement whatever the family's size), and moves the
+    /// revocation epoch; the passports revoked (the family's `Direct`).
+    /// Idempotent.
+    pub async fn end_refresh_family(
+        &self,
+        family: &str,
+        now: i64,
+    ) -> Result<Vec<Revoked>, StoreError> {
         let family = family.to_owned();
-        on_backend!(self, write, |x| ops::revoke_family(x, &family, now))
+        on_backend!(self, write, |x| ops::end_family(x, &family, now))
     }
 
     // ---- DPoP replay ----

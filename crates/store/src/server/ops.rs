@@ -39,11 +39,23 @@ const MIGRATION_LOCK: i64 = 0x7061_7373_6d69_6772;
 /// from the locks above). Without it a family revoked while another
 /// instance rotates one of its tokens misses the successor that rotation
 /// commits: the revocation's snapshot predates the successor's row.
-const REFRESH_FAMILY_LOCK: &str = "SELECT pg_advisory_xact_lock(1919247974, hashtext($1))";
+const REFRESH_FAMILY_LOCK: i32 = 1_919_247_974;
 
 async fn lock_family<E: Exec>(x: &mut E, family: &str) -> Result<(), StoreError> {
+    lock_keyed(x, REFRESH_FAMILY_LOCK, family).await
+}
+
+/// Takes, on PostgreSQL, the transaction-level advisory lock on `key` (by
+/// its hash) in the two-key space `class`: the same key in another class
+/// is another lock. SQLite's single writer needs none.
+pub(super) async fn lock_keyed<E: Exec>(
+    x: &mut E,
+    class: i32,
+    key: &str,
+) -> Result<(), StoreError> {
     if x.dialect() == Dialect::Postgres {
-        x.exec(REFRESH_FAMILY_LOCK, &[family.into()]).await?;
+        let lock = format!("SELECT pg_advisory_xact_lock({class}, hashtext($1))");
+        x.exec(&lock, &[key.into()]).await?;
     }
     Ok(())
 }
@@ -163,6 +175,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "0012_actor_lineage",
         sqlite: include_str!("../../migrations/sqlite/0012_actor_lineage.sql"),
         postgres: include_str!("../../migrations/postgres/0012_actor_lineage.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "0013_approval_per_requester",
+        sqlite: include_str!("../../migrations/sqlite/0013_approval_per_requester.sql"),
+        postgres: include_str!("../../migrations/postgres/0013_approval_per_requester.sql"),
     },
 ];
 
@@ -385,7 +403,7 @@ pub(super) async fn revoke_cascade<E: Exec>(
         return Err(StoreError::UnknownRecord(shorten(jti)));
     }
     let rows = x
-        .query(sql::REVOKE_CASCADE, &[jti.into(), now.into()])
+        .query(&sql::revoke_cascade(), &[jti.into(), now.into()])
         .await?;
     if !rows.is_empty() {
         // in the same transaction: whoever reads the new epoch sees these
@@ -394,9 +412,8 @@ pub(super) async fn revoke_cascade<E: Exec>(
     revoked_rows(&rows)
 }
 
-/// The rows of a revoking `UPDATE … RETURNING jti, status_uri,
-/// status_idx, revoked_reason`: the direct ones first, then the
-/// descendants, each in a stable order.
+/// The rows of a revoking `UPDATE … RETURNING` [`sql::REVOKED_COLUMNS`]:
+/// the direct ones first, then the descendants, each in a stable order.
 pub(super) fn revoked_rows(rows: &[Row]) -> Result<Vec<Revoked>, StoreError> {
     let mut out = rows
         .iter()
@@ -406,6 +423,12 @@ pub(super) fn revoked_rows(rows: &[Row]) -> Result<Vec<Revoked>, StoreError> {
                 status_uri: r.opt_text(1)?,
                 status_idx: idx_out(r.opt_int(2)?)?,
                 reason: RevocationReason::parse(&r.text(3)?)?,
+                agent_id: r.text(4)?,
+                principal: r.text(5)?,
+                client_id: r.text(6)?,
+                audience: r.text(7)?,
+                parent_jti: r.opt_text(8)?,
+                actor_jti: r.opt_text(9)?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -661,7 +684,8 @@ pub(super) async fn refresh_family_of<E: Exec>(
 }
 
 /// A row of `family_id, client_id, passport_jti, scope, claims,
-/// expires_at`, with every passport of its family.
+/// expires_at`, with the first passport of its family (one row read,
+/// however long the family: this runs at every refresh).
 async fn family_of_row<E: Exec>(
     x: &mut E,
     row: Option<Row>,
@@ -670,7 +694,10 @@ async fn family_of_row<E: Exec>(
         return Ok(None);
     };
     let family_id = r.text(0)?;
-    let passports = family_passports(x, &family_id).await?;
+    let first_passport = one(x, sql::FIRST_FAMILY_PASSPORT, &[family_id.as_str().into()])
+        .await?
+        .map(|r| r.text(0))
+        .transpose()?;
     Ok(Some(RefreshFamily {
         family_id,
         client_id: r.text(1)?,
@@ -678,7 +705,7 @@ async fn family_of_row<E: Exec>(
         scope: r.text(3)?,
         claims: r.text(4)?,
         expires_at: r.int(5)?,
-        passports,
+        first_passport,
     }))
 }
 
@@ -707,22 +734,37 @@ pub(super) async fn insert_refresh<E: Exec>(
     Ok(())
 }
 
-async fn family_passports<E: Exec>(x: &mut E, family: &str) -> Result<Vec<String>, StoreError> {
-    x.query(sql::FAMILY_PASSPORTS, &[family.into()])
-        .await?
-        .iter()
-        .map(|r| r.text(0))
-        .collect()
-}
-
-pub(super) async fn revoke_family<E: Exec>(
+/// Ends the refresh family `family` at `now`, in one transaction: its
+/// refresh tokens, and every passport it issued with their descendants
+/// (set-based: the newest passports of a long family are revoked at once,
+/// not after every older one). The passports revoked. A passport still
+/// being minted (not recorded yet) is revoked by its own rotation, which
+/// reads its token revoked once it has recorded it.
+pub(super) async fn end_family<E: Exec>(
     x: &mut E,
     family: &str,
     now: i64,
-) -> Result<u64, StoreError> {
+) -> Result<Vec<Revoked>, StoreError> {
+    // the family's lock first, then the revocation lock, as every other
+    // path takes them (a rotation holds the first): no deadlock between
     lock_family(x, family).await?;
+    if x.dialect() == Dialect::Postgres {
+        x.exec(&pg_lock("pg_advisory_xact_lock", REVOCATION_LOCK), &[])
+            .await?;
+    }
     x.exec(sql::REVOKE_FAMILY, &[now.into(), family.into()])
-        .await
+        .await?;
+    let rows = x
+        .query(
+            &sql::revoke_family_passports(),
+            &[family.into(), now.into()],
+        )
+        .await?;
+    if !rows.is_empty() {
+        // in the same transaction: whoever reads the new epoch sees these
+        x.exec(sql::BUMP_REVOCATION_EPOCH, &[now.into()]).await?;
+    }
+    revoked_rows(&rows)
 }
 
 /// As [`consume_code`]: a reuse revokes the family and is committed.
@@ -774,9 +816,8 @@ pub(super) async fn rotate_refresh<E: Exec>(
     };
     let family = state.text(0)?;
     if state.opt_int(1)?.is_some() {
-        revoke_family(x, &family, now).await?;
-        let passports = family_passports(x, &family).await?;
-        return Ok(Err(StoreError::RefreshReused { family, passports }));
+        let revoked = end_family(x, &family, now).await?;
+        return Ok(Err(StoreError::RefreshReused { family, revoked }));
     }
     if state.opt_int(2)?.is_some() {
         return Ok(Err(StoreError::RefreshRevoked));

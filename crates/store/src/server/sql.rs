@@ -53,24 +53,53 @@ pub(super) const NOTE_KEY_EXP: &str =
 
 pub(super) const PASSPORT_EXISTS: &str = "SELECT 1 FROM registry WHERE jti = $1";
 
-/// Revokes the passport `$1` and every passport that depends on it, at
-/// `$2`: those delegated from it (`parent_jti`) and those minted for it
-/// as the actor passport (`actor_jti`: bound to its key, expiring with
-/// it), and theirs, by either link, at any depth. `UNION`, not `UNION
-/// ALL`: each passport enters the walk once, so a passport reached by two
-/// links (its parent and its actor, even the same one) is revoked once
-/// and a cyclic row (never written by the server: a link names a passport
-/// recorded before) ends the walk. No depth bound: the walk is finite,
-/// and a bound would leave what lies beyond it active.
-pub(super) const REVOKE_CASCADE: &str = "WITH RECURSIVE chain(jti) AS ( \
-       SELECT jti FROM registry WHERE jti = $1 \
-       UNION \
-       SELECT r.jti FROM registry r JOIN chain c \
-         ON r.parent_jti = c.jti OR r.actor_jti = c.jti) \
-     UPDATE registry SET state = 'revoked', revoked_at = $2, \
-       revoked_reason = CASE WHEN jti = $1 THEN 'direct' ELSE 'cascaded' END \
-     WHERE jti IN (SELECT jti FROM chain) AND state = 'active' \
-     RETURNING jti, status_uri, status_idx, revoked_reason";
+/// What a revoking statement returns of each passport it revoked: what
+/// the status list must show, and the holder its audit record names (read
+/// in the same statement, not once per passport afterwards).
+pub(super) const REVOKED_COLUMNS: &str = "jti, status_uri, status_idx, revoked_reason, \
+     agent_id, principal, client_id, audience, parent_jti, actor_jti";
+
+/// Revokes, at `$2`, every passport `roots` selects (a condition on a
+/// `registry` row, naming `$1`) and every passport that depends on one:
+/// those delegated from it (`parent_jti`) and those minted for it as the
+/// actor passport (`actor_jti`: bound to its key, expiring with it), and
+/// theirs, by either link, at any depth — in one statement, however many
+/// there are. `UNION`, not `UNION ALL`: each passport enters the walk
+/// once, so a passport reached by two links (its parent and its actor,
+/// even the same one) is revoked once and a cyclic row (never written by
+/// the server: a link names a passport recorded before) ends the walk. No
+/// depth bound: the walk is finite, and a bound would leave what lies
+/// beyond it active. The roots are `direct`, the rest `cascaded`.
+pub(super) fn revoke_tree(roots: &str) -> String {
+    format!(
+        "WITH RECURSIVE chain(jti) AS ( \
+           SELECT jti FROM registry WHERE {roots} \
+           UNION \
+           SELECT r.jti FROM registry r JOIN chain c \
+             ON r.parent_jti = c.jti OR r.actor_jti = c.jti) \
+         UPDATE registry SET state = 'revoked', revoked_at = $2, \
+           revoked_reason = CASE WHEN {roots} THEN 'direct' ELSE 'cascaded' END \
+         WHERE jti IN (SELECT jti FROM chain) AND state = 'active' \
+         RETURNING {REVOKED_COLUMNS}"
+    )
+}
+
+/// [`revoke_tree`] of the passport `$1`.
+pub(super) fn revoke_cascade() -> String {
+    revoke_tree("jti = $1")
+}
+
+/// [`revoke_tree`] of every active passport the refresh family `$1`
+/// issued (the code grant's and every rotation's). A revoked one is no
+/// root: its revocation revoked what depended on it, and nothing is
+/// recorded under a revoked passport since, so a family ended already is
+/// not walked again (a kill-switch's roots are its active passports too).
+pub(super) fn revoke_family_passports() -> String {
+    revoke_tree(
+        "jti IN (SELECT passport_jti FROM refresh_tokens WHERE family_id = $1) \
+         AND state = 'active'",
+    )
+}
 
 /// Moves the revocation epoch and records `$1` as the latest revocation's
 /// time (never moved backwards: an instance whose clock is behind does not
@@ -175,8 +204,10 @@ pub(super) const REFRESH_STATE: &str =
 pub(super) const REVOKE_FAMILY: &str =
     "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL";
 
-pub(super) const FAMILY_PASSPORTS: &str =
-    "SELECT passport_jti FROM refresh_tokens WHERE family_id = $1 ORDER BY created_at";
+/// The passport the family `$1` issued first (the code grant's): one row,
+/// not the family's every passport at every refresh.
+pub(super) const FIRST_FAMILY_PASSPORT: &str = "SELECT passport_jti FROM refresh_tokens \
+     WHERE family_id = $1 ORDER BY created_at LIMIT 1";
 
 pub(super) const REMEMBER_DPOP: &str = "INSERT INTO dpop_replay (jkt, jti_hash, expires_at) \
      VALUES ($1, $2, $3) ON CONFLICT (jkt, jti_hash) DO UPDATE \

@@ -153,6 +153,19 @@ pub struct Revoked {
     pub status_idx: Option<u64>,
     /// Direct or cascaded.
     pub reason: RevocationReason,
+    /// Its agent: with the principal, client and audience, the holder
+    /// its audit record names.
+    pub agent_id: String,
+    /// Its principal.
+    pub principal: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Its audience.
+    pub audience: String,
+    /// The passport it was delegated from, if any.
+    pub parent_jti: Option<String>,
+    /// The actor passport it was minted for, if any.
+    pub actor_jti: Option<String>,
 }
 
 /// How a client came to be registered.
@@ -386,8 +399,10 @@ pub struct RefreshFamily {
     pub claims: String,
     /// This token's expiry.
     pub expires_at: i64,
-    /// Every passport issued in the family, oldest first.
-    pub passports: Vec<String>,
+    /// The passport the family issued first (the code grant's), if any:
+    /// the start of a family written before families recorded it. (Ending
+    /// the family revokes every passport it issued, in the store.)
+    pub first_passport: Option<String>,
 }
 
 /// A signing key's place in its rotation.

@@ -346,7 +346,7 @@ async fn rows_recorded_before_0012_have_no_actor_passport() {
     let db = Database::open(path, NOW).await.unwrap();
     assert_eq!(
         db.schema_versions().await.unwrap(),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
     let old = db.passport("old-child").await.unwrap().unwrap();
     assert_eq!(old.entry.actor_jti, None);

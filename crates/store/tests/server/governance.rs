@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use passport_store::StoreError;
 use passport_store::server::{
-    AgentIdentity, ApprovalRecord, ApprovalState, Database, Decision, IdentityState,
+    AgentIdentity, ApprovalRecord, ApprovalRequest, ApprovalState, Database, Decision,
+    IdentityState, MAX_PENDING_PER_AGENT,
 };
 
 use crate::common::{NOW, entry, on_both};
@@ -12,10 +14,26 @@ on_both!(
     identities_are_registered_once_and_updated,
     an_identity_change_made_on_a_stale_reading_changes_nothing,
     one_pending_approval_per_request_and_decisions_expire,
+    each_principal_s_request_is_an_approval_of_its_own,
+    an_agent_s_pending_requests_are_capped_and_listed_oldest_first,
     a_request_nobody_decided_in_time_expires,
     a_decision_without_an_expiry_never_stands,
     the_registry_keeps_environment_and_approval,
 );
+
+/// `request_approval` for a request that must be left pending.
+trait RequestPending {
+    async fn request_pending(&self, r: ApprovalRecord) -> Result<ApprovalRecord, StoreError>;
+}
+
+impl RequestPending for Database {
+    async fn request_pending(&self, r: ApprovalRecord) -> Result<ApprovalRecord, StoreError> {
+        match self.request_approval(r).await? {
+            ApprovalRequest::Pending(a) => Ok(a),
+            other => panic!("expected a pending request, got {other:?}"),
+        }
+    }
+}
 
 fn identity(agent: &str) -> AgentIdentity {
     AgentIdentity {
@@ -140,15 +158,15 @@ async fn an_identity_change_made_on_a_stale_reading_changes_nothing(db: Arc<Data
 }
 
 async fn one_pending_approval_per_request_and_decisions_expire(db: Arc<Database>) {
-    let first = db.request_approval(pending("ap1", "deploy")).await.unwrap();
+    let first = db.request_pending(pending("ap1", "deploy")).await.unwrap();
     assert_eq!(
         (first.id.as_str(), first.state),
         ("ap1", ApprovalState::Pending)
     );
     // the same request again finds it; other scopes make another
-    let again = db.request_approval(pending("ap2", "deploy")).await.unwrap();
+    let again = db.request_pending(pending("ap2", "deploy")).await.unwrap();
     assert_eq!(again.id, "ap1");
-    let other = db.request_approval(pending("ap3", "read")).await.unwrap();
+    let other = db.request_pending(pending("ap3", "read")).await.unwrap();
     assert_eq!(other.id, "ap3");
     let standing = db
         .standing_approvals("agent-1", "prod", "https://prod.example", NOW)
@@ -213,7 +231,7 @@ async fn one_pending_approval_per_request_and_decisions_expire(db: Arc<Database>
     assert_eq!(expired.state, ApprovalState::Expired);
     assert_eq!(db.approvals(None, NOW + 100).await.unwrap().len(), 2);
     let next = db
-        .request_approval(ApprovalRecord {
+        .request_pending(ApprovalRecord {
             requested_at: NOW + 101,
             ..pending("ap4", "deploy")
         })
@@ -249,6 +267,106 @@ async fn the_registry_keeps_environment_and_approval(db: Arc<Database>) {
     );
 }
 
+/// Review S14, finding 3: a pending approval is keyed by its requester
+/// too. Another principal's request for the same (agent, environment,
+/// audience, scopes) is recorded as its own, not answered with the first
+/// one's (which approvers would decide for the first principal alone).
+async fn each_principal_s_request_is_an_approval_of_its_own(db: Arc<Database>) {
+    let alice = db.request_pending(pending("ap1", "deploy")).await.unwrap();
+    assert_eq!(alice.id, "ap1");
+    let victor = db
+        .request_pending(ApprovalRecord {
+            requested_by: "victor".into(),
+            ..pending("ap2", "deploy")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (victor.id.as_str(), victor.requested_by.as_str()),
+        ("ap2", "victor")
+    );
+    // each asks again: each finds their own
+    let again = db.request_pending(pending("ap3", "deploy")).await.unwrap();
+    assert_eq!(again.id, "ap1");
+    let again = db
+        .request_pending(ApprovalRecord {
+            requested_by: "victor".into(),
+            ..pending("ap4", "deploy")
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.id, "ap2");
+    let listed = db
+        .approvals(Some(ApprovalState::Pending), NOW)
+        .await
+        .unwrap();
+    let mut requesters: Vec<&str> = listed.iter().map(|a| a.requested_by.as_str()).collect();
+    requesters.sort_unstable();
+    assert_eq!(requesters, ["alice", "victor"]);
+}
+
+/// Review S14, finding 6: one agent asking many distinct scope sets had
+/// every request recorded, and the listing showed the newest 1,000: it
+/// buried every other agent's pending request. An agent has at most
+/// `MAX_PENDING_PER_AGENT` pending (past it a request is not recorded, and
+/// the oldest is named), a principal's same request still finds its own,
+/// a slot frees when one expires, and pending requests are listed first,
+/// oldest first.
+async fn an_agent_s_pending_requests_are_capped_and_listed_oldest_first(db: Arc<Database>) {
+    let victim = db
+        .request_pending(ApprovalRecord {
+            agent_id: "victim".into(),
+            ..pending("victim-1", "deploy")
+        })
+        .await
+        .unwrap();
+    let flood = |n: usize, at: i64| ApprovalRecord {
+        requested_at: at,
+        expires_at: Some(at + 60),
+        ..pending(&format!("f{n}"), &format!("deploy:x{n}"))
+    };
+    for n in 0..MAX_PENDING_PER_AGENT {
+        let at = NOW + 1 + i64::try_from(n).unwrap();
+        db.request_pending(flood(n, at)).await.unwrap();
+    }
+    let late = NOW + 100;
+    for n in MAX_PENDING_PER_AGENT..MAX_PENDING_PER_AGENT + 5 {
+        match db.request_approval(flood(n, NOW + 30)).await.unwrap() {
+            ApprovalRequest::Full(oldest) => assert_eq!(oldest.id, "f0"),
+            other => panic!("expected the agent's requests full, got {other:?}"),
+        }
+    }
+    // the same request of the same principal still finds its own
+    let again = db.request_pending(flood(3, NOW + 30)).await.unwrap();
+    assert_eq!(again.id, "f3");
+    // another agent is not limited by this one's
+    db.request_pending(ApprovalRecord {
+        agent_id: "victim".into(),
+        requested_at: NOW + 40,
+        ..pending("victim-2", "read")
+    })
+    .await
+    .unwrap();
+    // once the oldest has expired, a slot is free
+    let freed = db.request_approval(flood(99, NOW + 61)).await.unwrap();
+    assert!(
+        matches!(&freed, ApprovalRequest::Pending(a) if a.id == "f99"),
+        "{freed:?}"
+    );
+    let listed = db
+        .approvals(Some(ApprovalState::Pending), NOW + 61)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids.first(), Some(&victim.id.as_str()), "{ids:?}");
+    assert_eq!(ids.len(), MAX_PENDING_PER_AGENT + 2, "{ids:?}");
+    assert!(!ids.contains(&"f0") && ids.contains(&"victim-2"), "{ids:?}");
+    // all states: the pending ones first, the expired after
+    let all = db.approvals(None, late).await.unwrap();
+    assert_eq!(all.first().map(|a| a.id.as_str()), Some("victim-1"));
+    assert_eq!(all.last().map(|a| a.state), Some(ApprovalState::Expired));
+}
+
 /// A pending request with `expires_at` waits until then: after it, it no
 /// longer stands, cannot be decided, is listed expired, and the same
 /// request opens a new one.
@@ -257,7 +375,7 @@ async fn a_request_nobody_decided_in_time_expires(db: Arc<Database>) {
         expires_at: Some(NOW + 60),
         ..pending("ap1", "deploy")
     };
-    db.request_approval(waiting).await.unwrap();
+    db.request_pending(waiting).await.unwrap();
     let standing = |at| {
         let db = db.clone();
         async move {
@@ -279,7 +397,7 @@ async fn a_request_nobody_decided_in_time_expires(db: Arc<Database>) {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state, ApprovalState::Expired);
     let next = db
-        .request_approval(ApprovalRecord {
+        .request_pending(ApprovalRecord {
             requested_at: NOW + 61,
             expires_at: Some(NOW + 121),
             ..pending("ap2", "deploy")
@@ -308,7 +426,7 @@ async fn a_request_nobody_decided_in_time_expires(db: Arc<Database>) {
 /// nothing: only a pending request may lack one (final review of session
 /// 5: the standing query had widened to it).
 async fn a_decision_without_an_expiry_never_stands(db: Arc<Database>) {
-    db.request_approval(pending("ap1", "deploy")).await.unwrap();
+    db.request_pending(pending("ap1", "deploy")).await.unwrap();
     db.execute_script_for_tests(
         "UPDATE approvals SET state = 'approved', decided_by = 'bob' WHERE id = 'ap1'",
     )

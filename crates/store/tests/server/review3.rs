@@ -62,7 +62,7 @@ async fn stall_insert_of(url: &str, hash: &TokenHash) -> tokio_postgres::Client 
 }
 
 /// Finding 1: on PostgreSQL a family revoked (by reuse, or by
-/// `revoke_refresh_family`) while another instance rotates one of its
+/// `end_refresh_family`) while another instance rotates one of its
 /// tokens missed the successor that rotation committed: the revocation's
 /// snapshot predates the successor's row, so the family stayed alive
 /// through it. Rotations and revocations of one family must be serialised.
@@ -126,7 +126,7 @@ async fn postgres_reuse_revocation_catches_a_successor_committed_concurrently() 
     );
 }
 
-/// Finding 1, the operator's path: `revoke_refresh_family` during a
+/// Finding 1, the operator's path: `end_refresh_family` during a
 /// rotation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_family_revocation_catches_a_successor_committed_concurrently() {
@@ -150,7 +150,7 @@ async fn postgres_family_revocation_catches_a_successor_committed_concurrently()
     tokio::time::sleep(Duration::from_millis(400)).await;
     let a = {
         let db = Arc::clone(&db);
-        tokio::spawn(async move { db.revoke_refresh_family("fam", NOW + 3).await })
+        tokio::spawn(async move { db.end_refresh_family("fam", NOW + 3).await })
     };
     tokio::time::sleep(Duration::from_millis(400)).await;
     raw.batch_execute("ROLLBACK").await.unwrap();
@@ -284,7 +284,7 @@ async fn indices_of_the_counter_are_kept_by_migration_0002() {
     let db = Database::open(path, NOW).await.unwrap();
     assert_eq!(
         db.schema_versions().await.unwrap(),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
     let mut seen = std::collections::HashSet::new();
     for _ in 0..200 {

@@ -89,11 +89,11 @@ async fn sqlite_and_postgres_have_the_same_tables_and_columns() {
     assert_eq!(left, right);
     assert_eq!(
         sqlite.db.schema_versions().await.unwrap(),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
     assert_eq!(
         postgres.db.schema_versions().await.unwrap(),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
 }
 
@@ -144,7 +144,7 @@ async fn sqlite_state_is_private_and_reopens_migrated() {
     let again = Database::open(&f.url, NOW + 1).await.unwrap();
     assert_eq!(
         again.schema_versions().await.unwrap(),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
     assert!(again.passport("kept").await.unwrap().is_some());
 }

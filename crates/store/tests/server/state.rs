@@ -18,6 +18,7 @@ on_both!(
     passport_recorded_for_an_actor_during_its_revocation_cannot_escape,
     authorization_code_is_single_use,
     refresh_reuse_revokes_the_family,
+    a_reuse_revokes_a_long_family_s_passports_in_one_transaction,
     dpop_proof_replay_is_refused,
     clients_keep_their_secret_hash,
     assertion_jti_single_use,
@@ -413,13 +414,14 @@ async fn authorization_code_is_single_use(db: Arc<Database>) {
     assert_eq!(wins, 1);
 }
 
-async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
-    let first = TokenHash::of("rt-1");
+/// Starts the family `family` (of client-1, for `read`, for an hour) with
+/// `token`, issued beside the passport `jti`.
+async fn first_refresh_token(db: &Database, token: &TokenHash, family: &str, jti: &str) {
     db.insert_refresh_token(NewRefreshToken {
-        token: first.clone(),
-        family_id: "fam-1".into(),
+        token: token.clone(),
+        family_id: family.into(),
         client_id: "client-1".into(),
-        passport_jti: "p1".into(),
+        passport_jti: jti.into(),
         scope: "read".into(),
         claims: "{}".into(),
         expires_at: NOW + 3600,
@@ -427,6 +429,11 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
     })
     .await
     .unwrap();
+}
+
+async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
+    let first = TokenHash::of("rt-1");
+    first_refresh_token(&db, &first, "fam-1", "p1").await;
     let successor = |token: &str, jti: &str| RefreshSuccessor {
         token: TokenHash::of(token),
         passport_jti: jti.into(),
@@ -467,7 +474,7 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
     };
     assert_eq!(claims("rt-2").await, "{}");
     assert_eq!(claims("rt-3").await, r#"{"jkt":"k"}"#);
-    // any member names its family and every passport issued in it, unused
+    // any member names its family and the first passport issued in it, unused
     for (token, beside) in [("rt-1", "p1"), ("rt-3", "p3")] {
         let family = db
             .refresh_family(&TokenHash::of(token))
@@ -477,7 +484,7 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
         assert_eq!(family.family_id, "fam-1");
         assert_eq!(family.client_id, "client-1");
         assert_eq!(family.passport_jti, beside);
-        assert_eq!(family.passports, ["p1", "p2", "p3"]);
+        assert_eq!(family.first_passport.as_deref(), Some("p1"));
     }
     assert!(
         db.refresh_family(&TokenHash::of("nope"))
@@ -490,7 +497,7 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
         let family = db.refresh_family_of(jti).await.unwrap().unwrap();
         assert_eq!(family.family_id, "fam-1", "{jti}");
         assert_eq!(family.passport_jti, jti);
-        assert_eq!(family.passports, ["p1", "p2", "p3"]);
+        assert_eq!(family.first_passport.as_deref(), Some("p1"));
     }
     assert!(
         db.refresh_family_of("not-issued-here")
@@ -503,9 +510,11 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
         .rotate_refresh(&first, successor("rt-x", "px"), NOW + 3)
         .await
     {
-        Err(passport_store::StoreError::RefreshReused { family, passports }) => {
+        Err(passport_store::StoreError::RefreshReused { family, revoked }) => {
             assert_eq!(family, "fam-1");
-            assert_eq!(passports, ["p1", "p2", "p3"]);
+            // none of them is in this registry (`state::*` revokes
+            // recorded ones, in one transaction)
+            assert!(revoked.is_empty(), "{revoked:?}");
         }
         other => panic!("expected refresh_token_reused, got {other:?}"),
     }
@@ -549,7 +558,106 @@ async fn refresh_reuse_revokes_the_family(db: Arc<Database>) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "refresh_token_expired");
-    assert_eq!(db.revoke_refresh_family("fam-2", NOW).await.unwrap(), 1);
+    assert!(
+        db.end_refresh_family("fam-2", NOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = db
+        .rotate_refresh(&old, successor("rt-7", "q3"), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "refresh_token_revoked");
+}
+
+/// Review S14, finding 5: a reuse revokes every passport the family
+/// issued (the newest included) and their descendants in the transaction
+/// that saw it, and names each with its holder, to be recorded: nothing
+/// is left for the server to revoke one by one after answering.
+async fn a_reuse_revokes_a_long_family_s_passports_in_one_transaction(db: Arc<Database>) {
+    const ROTATIONS: usize = 200;
+    let token = |n: usize| TokenHash::of(&format!("long-{n}"));
+    let jti = |n: usize| format!("long-p{n}");
+    db.record_issued(entry(&jti(0), None)).await.unwrap();
+    first_refresh_token(&db, &token(0), "long", &jti(0)).await;
+    for n in 1..=ROTATIONS {
+        let next = RefreshSuccessor {
+            token: token(n),
+            passport_jti: jti(n),
+            expires_at: NOW + 3600,
+            claims: None,
+        };
+        db.rotate_refresh(&token(n - 1), next, NOW).await.unwrap();
+        db.record_issued(entry(&jti(n), None)).await.unwrap();
+    }
+    // the newest passport delegated onwards
+    db.record_issued(entry("long-child", Some(&jti(ROTATIONS))))
+        .await
+        .unwrap();
+    let reuse = RefreshSuccessor {
+        token: TokenHash::of("long-x"),
+        passport_jti: "long-px".into(),
+        expires_at: NOW + 3600,
+        claims: None,
+    };
+    let revoked = match db.rotate_refresh(&token(0), reuse, NOW + 1).await {
+        Err(passport_store::StoreError::RefreshReused { family, revoked }) => {
+            assert_eq!(family, "long");
+            revoked
+        }
+        other => panic!("expected refresh_token_reused, got {other:?}"),
+    };
+    assert_eq!(revoked.len(), ROTATIONS + 2);
+    let direct = revoked
+        .iter()
+        .filter(|r| r.reason == RevocationReason::Direct)
+        .count();
+    assert_eq!(direct, ROTATIONS + 1);
+    let child = revoked.iter().find(|r| r.jti == "long-child").unwrap();
+    assert_eq!(
+        (
+            child.reason,
+            child.agent_id.as_str(),
+            child.principal.as_str(),
+            child.client_id.as_str(),
+            child.audience.as_str(),
+            child.parent_jti.clone()
+        ),
+        (
+            RevocationReason::Cascaded,
+            "agent-long-child",
+            "alice",
+            "client-1",
+            "https://tool.example",
+            Some(jti(ROTATIONS))
+        )
+    );
+    for jti in [jti(0), jti(ROTATIONS), "long-child".into()] {
+        let row = db.passport(&jti).await.unwrap().unwrap();
+        assert_eq!(row.state, PassportState::Revoked, "{jti}");
+    }
+    // the newest token is dead too; ending it again revokes nothing more
+    let err = db
+        .rotate_refresh(
+            &token(ROTATIONS),
+            RefreshSuccessor {
+                token: TokenHash::of("long-y"),
+                passport_jti: "long-py".into(),
+                expires_at: NOW + 3600,
+                claims: None,
+            },
+            NOW + 2,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "refresh_token_revoked");
+    assert!(
+        db.end_refresh_family("long", NOW + 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn dpop_proof_replay_is_refused(db: Arc<Database>) {
