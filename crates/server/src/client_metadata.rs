@@ -199,55 +199,73 @@ impl Load {
 /// from strangers can make other strangers' first loads of RSA sets fail
 /// (503), and nothing else.
 ///
-/// Strangers' loads take the turn network by network: the loads one IPv4
-/// address or one IPv6 /48 ([`line_of`]) asks for wait in a line of their
-/// own, and only the first of them waits for the turn, so a load waits
-/// behind at most one load of each other line (and the earlier loads of its
-/// own). One address or site asking for load after load delays only
-/// itself; it takes loads from many IPv4 addresses or /48s together — each
-/// at most eight RSA keys of at most 4096 bits, tenths of a second — to
-/// make others wait [`KEY_LOAD_WAIT`]. A set of Ed25519 and P-256 keys only
-/// ([`Load::Cheap`]) loads at once.
+/// Strangers' loads take the turn network by network, at every level an
+/// IPv6 network is handed out: a load waits in the line of its address —
+/// an IPv4 address alone; for IPv6, its /64, then its /56, then its /48
+/// ([`lines_of`]) — and only the front of each line goes on to the next,
+/// the front of the outermost to the turn. So a load waits behind at most
+/// one load of each other /48 (or IPv4 address), one of each other /56 of
+/// its own /48, and one of each other /64 of its own /56, plus the earlier
+/// loads of its own /64. One customer — a /64, a /56 or a whole /48 —
+/// asking for load after load delays only itself and at most one load's
+/// time for each of its neighbours (review S14: one line per /64 let a
+/// /56 count as 256 networks; one per /48 made every customer of a shared
+/// /48 wait behind one of them). It takes loads from many networks together
+/// — each at most eight RSA keys of at most 4096 bits, tenths of a second —
+/// to make others wait [`KEY_LOAD_WAIT`]. A set of Ed25519 and P-256 keys
+/// only ([`Load::Cheap`]) loads at once.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyLoads {
     strangers: Arc<tokio::sync::Semaphore>,
     operators: Arc<tokio::sync::Semaphore>,
-    /// Each address's line for the strangers' turn, and how many of its
-    /// loads are in it: there while one of them waits or runs.
+    /// Each network's line for the strangers' turn, and how many loads are
+    /// in it: there while one of them waits or runs.
     lines: Arc<Mutex<Lines>>,
-    /// At most this many lines ([`MAX_WAITING_ADDRESSES`]).
+    /// At most this many lines ([`MAX_WAITING_LINES`]).
     max_lines: usize,
     wait: Duration,
 }
 
-/// How many addresses may have strangers' loads waiting or running at
-/// once; a load from one more is refused busy at once. Far more than can
-/// wait out [`KEY_LOAD_WAIT`] together (each load takes milliseconds).
-const MAX_WAITING_ADDRESSES: usize = 4096;
+/// How many lines (networks with strangers' loads waiting or running) may
+/// exist at once; a load that needs one more is refused busy at once. Far
+/// more than can wait out [`KEY_LOAD_WAIT`] together (each load takes
+/// milliseconds).
+const MAX_WAITING_LINES: usize = 4096;
 
-/// Each address's line: one place at its front at a time, and how many
+/// A network: its first address and its prefix length.
+type Network = (IpAddr, u8);
+
+/// Each network's line: one place at its front at a time, and how many
 /// places are in it.
-type Lines = HashMap<IpAddr, (Arc<tokio::sync::Semaphore>, usize)>;
+type Lines = HashMap<Network, (Arc<tokio::sync::Semaphore>, usize)>;
 
-/// An address's place in the strangers' turn, counted in its line until
-/// the load it was taken for has finished (or its caller stopped waiting);
-/// the line goes when nobody is in it.
+/// A load's places in the strangers' turn, one per line of [`lines_of`],
+/// counted in their lines until the load has finished (or its caller
+/// stopped waiting); a line goes when nobody is in it.
 struct Place {
     lines: Arc<Mutex<Lines>>,
-    address: IpAddr,
-    line: Arc<tokio::sync::Semaphore>,
-    /// The front of the line, once this place has reached it.
-    front: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The lines, innermost first, each with its front once reached.
+    slots: Vec<(
+        Network,
+        Arc<tokio::sync::Semaphore>,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    )>,
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        drop(self.front.take());
+        // the outermost front first: the next of an outer line goes on
+        // before the next of an inner one joins it
+        for (_, _, front) in self.slots.iter_mut().rev() {
+            drop(front.take());
+        }
         let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, count)) = lines.get_mut(&self.address) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                lines.remove(&self.address);
+        for (network, _, _) in &self.slots {
+            if let Some((_, count)) = lines.get_mut(network) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    lines.remove(network);
+                }
             }
         }
     }
@@ -259,7 +277,7 @@ impl KeyLoads {
             strangers: Arc::new(tokio::sync::Semaphore::new(1)),
             operators: Arc::new(tokio::sync::Semaphore::new(1)),
             lines: Arc::new(Mutex::new(HashMap::new())),
-            max_lines: MAX_WAITING_ADDRESSES,
+            max_lines: MAX_WAITING_LINES,
             wait,
         }
     }
@@ -292,11 +310,14 @@ impl KeyLoads {
         let take_turn = async move {
             let place = match place {
                 Some(mut place) => {
-                    let front = Arc::clone(&place.line)
-                        .acquire_owned()
-                        .await
-                        .map_err(|_| ClientMetadataError::KeysBusy)?;
-                    place.front = Some(front);
+                    for (_, line, front) in &mut place.slots {
+                        *front = Some(
+                            Arc::clone(line)
+                                .acquire_owned()
+                                .await
+                                .map_err(|_| ClientMetadataError::KeysBusy)?,
+                        );
+                    }
                     Some(place)
                 }
                 None => None,
@@ -321,47 +342,71 @@ impl KeyLoads {
         .map_err(|_| ClientMetadataError::KeysBusy)
     }
 
-    /// `from`'s line for the strangers' turn, made when it has none; busy
-    /// when [`MAX_WAITING_ADDRESSES`] others have one.
+    /// `from`'s places in the lines of its networks, each line made when
+    /// there is none; busy when that would make more than
+    /// [`MAX_WAITING_LINES`] lines.
     fn place(&self, from: IpAddr) -> Result<Place, ClientMetadataError> {
-        let address = line_of(from);
+        let networks = lines_of(from);
         let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        if lines.len() >= self.max_lines && !lines.contains_key(&address) {
+        let new = networks.iter().filter(|n| !lines.contains_key(n)).count();
+        if new > 0 && lines.len().saturating_add(new) > self.max_lines {
             return Err(ClientMetadataError::KeysBusy);
         }
-        let (line, count) = lines
-            .entry(address)
-            .or_insert_with(|| (Arc::new(tokio::sync::Semaphore::new(1)), 0));
-        *count += 1;
+        let slots = networks
+            .into_iter()
+            .map(|network| {
+                let (line, count) = lines
+                    .entry(network)
+                    .or_insert_with(|| (Arc::new(tokio::sync::Semaphore::new(1)), 0));
+                *count += 1;
+                (network, Arc::clone(line), None)
+            })
+            .collect();
         Ok(Place {
             lines: Arc::clone(&self.lines),
-            address,
-            line: Arc::clone(line),
-            front: None,
+            slots,
         })
     }
 
-    /// How many places `from`'s line holds now, and how many lines there
-    /// are (for tests).
+    /// How many places the line of `from`'s innermost network holds now,
+    /// and how many lines there are (for tests).
     #[cfg(test)]
     pub(crate) fn in_line(&self, from: IpAddr) -> (usize, usize) {
         let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        let address = line_of(from);
-        (lines.get(&address).map_or(0, |(_, n)| *n), lines.len())
+        let inner = lines_of(from)[0];
+        (lines.get(&inner).map_or(0, |(_, n)| *n), lines.len())
+    }
+
+    /// How many places the line of `from`'s network of prefix `len` holds
+    /// now (for tests).
+    #[cfg(test)]
+    pub(crate) fn in_network(&self, from: IpAddr, len: u8) -> usize {
+        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        lines_of(from)
+            .into_iter()
+            .find(|(_, l)| *l == len)
+            .and_then(|network| lines.get(&network).map(|(_, n)| *n))
+            .unwrap_or(0)
     }
 }
 
-/// The line a stranger's load from `from` waits in: an IPv4 address (or an
-/// IPv4-mapped IPv6 one) alone, an IPv6 address by its /48 — a whole site's
-/// delegation, commonly handed to one customer, whose /64s would otherwise
-/// each put a load ahead of everyone else (review S14, second pass).
-fn line_of(from: IpAddr) -> IpAddr {
+/// The networks whose lines a stranger's load from `from` waits in,
+/// innermost first: an IPv4 address (or an IPv4-mapped IPv6 one) alone; an
+/// IPv6 address's /64, /56 and /48 — what one host, one customer and one
+/// site are commonly handed (review S14).
+fn lines_of(from: IpAddr) -> Vec<Network> {
     match crate::rate_limit::address_key(from) {
         IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+            let bits = u128::from(v6);
+            [64u8, 56, 48]
+                .into_iter()
+                .map(|len| {
+                    let mask = u128::MAX << (128 - u32::from(len));
+                    (IpAddr::V6(Ipv6Addr::from(bits & mask)), len)
+                })
+                .collect()
         }
-        v4 => v4,
+        v4 => vec![(v4, 32)],
     }
 }
 
@@ -1210,9 +1255,10 @@ mod tests {
         assert_eq!(loads.in_line(b), (0, 0));
 
         // past the bound on lines, a new address is busy at once; one that
-        // has a line joins it
+        // has its lines joins them (an IPv6 address takes three: its /64,
+        // /56 and /48)
         let mut loads = KeyLoads::new(Duration::from_secs(30));
-        loads.max_lines = 1;
+        loads.max_lines = 3;
         drop(held);
         let held = Arc::clone(&loads.strangers).acquire_owned().await.unwrap();
         let waiting = loads.run(Load::Stranger, a, || None, || ());
@@ -1223,21 +1269,22 @@ mod tests {
         let same = loads.run(Load::Stranger, a_too, || None, || ());
         tokio::pin!(same);
         assert!(futures_util::FutureExt::now_or_never(same.as_mut()).is_none());
-        assert_eq!(loads.in_line(a), (2, 1));
+        assert_eq!(loads.in_line(a), (2, 3));
         drop(held);
         waiting.await.unwrap();
         same.await.unwrap();
         assert_eq!(loads.in_line(a), (0, 0));
     }
 
-    /// Review S14, second pass: lines were per IPv6 /64, but one site is
-    /// commonly delegated a /56 (256 /64s) or a /48 (65 536). Each of its
-    /// /64s had a line of its own, so a single attacker's /56 put a load in
-    /// front of every other stranger's first RSA load, and the victim
-    /// (another address, asking once) was refused busy. Now a /48 is one
-    /// line. Here 64 /64s of one /56, loads of 20 ms, a wait of 500 ms.
+    /// Review S14, second pass: lines were per IPv6 /64, but one customer
+    /// is commonly delegated a /56 (256 /64s) or a /48 (65 536). Each of
+    /// its /64s had a line of its own, so a single attacker's /56 put a load
+    /// in front of every other stranger's first RSA load, and the victim
+    /// (another address, asking once) was refused busy. Now the /64s of a
+    /// /56 wait in its line. Here 64 /64s of one /56, loads of 20 ms, a
+    /// wait of 500 ms.
     #[tokio::test(flavor = "current_thread")]
-    async fn one_ipv6_slash_48_is_one_line() {
+    async fn one_ipv6_slash_56_waits_in_one_line() {
         let loads = KeyLoads::new(Duration::from_millis(500));
         let mut tasks = Vec::new();
         for i in 0..64u16 {
@@ -1255,10 +1302,11 @@ mod tests {
             }));
         }
         let attacker = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0xff, 0, 0, 0, 9));
-        while loads.in_line(attacker).0 < 64 {
+        while loads.in_network(attacker, 56) < 64 {
             tokio::task::yield_now().await;
         }
-        assert_eq!(loads.in_line(attacker).1, 1, "one /48, one line");
+        // 64 lines of /64s, one of their /56, one of their /48
+        assert_eq!(loads.in_line(attacker).1, 66);
         let victim = loads.run(Load::Stranger, PEER, || None, || ()).await;
         assert!(
             victim.is_ok(),
@@ -1267,6 +1315,48 @@ mod tests {
         for task in tasks {
             task.await.unwrap();
         }
+    }
+
+    /// Review S14 v3: a /48 is one line, so a neighbour in the attacker's
+    /// /48 -- another subscriber of a mobile carrier or ISP that hands each
+    /// customer a /64 or /56 out of one /48 -- queues behind every load the
+    /// attacker has placed (one line is FIFO: only its front waits for the
+    /// turn). The docs say "one address or site asking for load after load
+    /// delays only itself". Here the attacker asks from one /64 only (one
+    /// subscriber), 64 loads of 20 ms, a wait of 500 ms; the neighbour asks
+    /// once, from a different /56 of the same /48.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_neighbour_in_the_attackers_slash_48_waits_behind_one_of_its_loads() {
+        let loads = KeyLoads::new(Duration::from_millis(500));
+        let attacker = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0x0100, 0, 0, 0, 9));
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let loads = loads.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = loads
+                    .run(
+                        Load::Stranger,
+                        attacker,
+                        || None,
+                        || std::thread::sleep(Duration::from_millis(20)),
+                    )
+                    .await;
+            }));
+        }
+        while loads.in_line(attacker).0 < 64 {
+            tokio::task::yield_now().await;
+        }
+        let neighbour = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0xfe00, 0, 0, 0, 1));
+        let victim = loads.run(Load::Stranger, neighbour, || None, || ()).await;
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert!(
+            victim.is_ok(),
+            "one subscriber's /64 kept a different customer's single load (same /48, \
+             another /56) waiting past the limit: {:?}",
+            victim.err().map(|e| e.code())
+        );
     }
 
     /// The same through the fetcher: with the strangers' turn held, a
