@@ -101,8 +101,9 @@ impl Env {
 /// - in double quotes: `\\`, `\"`, `\'`, `\$`, `\ ` and `\n` are escapes,
 ///   and a `$` is refused;
 ///
-/// and only whitespace and a `# comment` may follow it. Anything else is
-/// refused naming the line (never quoting it: it may hold a secret).
+/// and only whitespace and a `# comment` may follow it. A key given on two
+/// lines is refused naming both. Anything else is refused naming the line
+/// (never quoting it: it may hold a secret).
 ///
 /// Earlier versions read `.env` with dotenvy, which replaces `$VAR` and
 /// `${VAR}` outside single quotes with the environment's values, and a
@@ -120,10 +121,16 @@ fn parse_dotenv(bytes: &[u8]) -> Result<HashMap<String, String>, CliError> {
         refused(line + 1, None, Refusal::NotUtf8)
     })?;
     let mut out = HashMap::new();
+    // the line each key is on: a key given twice is refused, so the line a
+    // reader sees first is never overridden by one further down
+    let mut lines: HashMap<&str, usize> = HashMap::new();
     for (n, line) in text.split('\n').enumerate() {
         if let Some((key, value)) =
             parse_line(line).map_err(|(key, why)| refused(n + 1, key, why))?
         {
+            if let Some(first) = lines.insert(key, n + 1) {
+                return Err(refused(n + 1, Some(key), Refusal::Repeated(first)));
+            }
             out.insert(key.to_owned(), value);
         }
     }
@@ -140,6 +147,8 @@ enum Refusal {
     AfterValue,
     Escape,
     Bare,
+    /// The key is already set on this earlier line.
+    Repeated(usize),
 }
 
 fn refused(line: usize, key: Option<&str>, why: Refusal) -> CliError {
@@ -147,7 +156,7 @@ fn refused(line: usize, key: Option<&str>, why: Refusal) -> CliError {
     let what = match why {
         Refusal::NotUtf8 => "it is not UTF-8".to_owned(),
         Refusal::NotKeyValue => {
-            "it is not KEY=VALUE (KEY: letters, digits and `_`), a `#` comment or blank".to_owned()
+            "it is not KEY=VALUE (KEY: letters, digits, `_` and `.`, not starting with a digit or `.`), a `#` comment or blank".to_owned()
         }
         Refusal::Dollar => format!(
             "the value{of} contains `$` outside single quotes (.env values are never expanded from the environment)"
@@ -166,6 +175,9 @@ fn refused(line: usize, key: Option<&str>, why: Refusal) -> CliError {
         Refusal::Bare => {
             format!("the value{of} is not quoted and holds a quote or `\\`, or starts with `#`")
         }
+        Refusal::Repeated(first) => format!(
+            "the variable{of} is already set on line {first} (a variable is given once: which line wins would be hidden)"
+        ),
     };
     // The message never quotes the line: it may hold a secret.
     let err = CliError::usage(
@@ -281,6 +293,58 @@ mod tests {
         // Single quotes keep `$` literally, and a comment may say anything.
         let env = parse_dotenv(b"# costs $5\nCSP_CLIENT_ID='a$b'\n").unwrap();
         assert_eq!(env["CSP_CLIENT_ID"], "a$b");
+    }
+
+    /// Re-review of 3727f964 (pre-existing: the dotenvy iterator fed a
+    /// HashMap the same way): a variable given twice is taken silently,
+    /// the LAST line winning. A reader of the file sees the first,
+    /// harmless line; the one used is further down. A strict parser
+    /// should refuse a key given twice, naming both lines.
+    #[test]
+    fn a_variable_given_twice_is_not_taken_silently() {
+        let read = parse_dotenv(
+            b"CSP_DISCOVERY_URL=https://idp.example/.well-known/openid-configuration\nA=1\nCSP_DISCOVERY_URL=https://evil.example/.well-known/openid-configuration\n",
+        );
+        assert!(
+            read.is_err(),
+            "taken silently: {:?}",
+            read.ok().map(|env| env["CSP_DISCOVERY_URL"].clone())
+        );
+    }
+
+    /// The refusal names both lines and the key, never a value; `export`
+    /// does not make a second key.
+    #[test]
+    fn a_repeated_variable_is_refused_naming_both_lines() {
+        let err = parse_dotenv(b"A=s3cret\n# note\nexport A=other\n").unwrap_err();
+        assert_eq!(err.code, "config");
+        assert!(
+            err.message
+                .contains("line 3: the variable of A is already set on line 1"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("s3cret") && !err.message.contains("other"));
+        // two different keys, a key that differs only in case, are fine
+        let env = parse_dotenv(b"A=1\na=2\nA.B=3\n").unwrap();
+        assert_eq!((env["A"].as_str(), env["a"].as_str()), ("1", "2"));
+    }
+
+    /// The message says what a key may hold, as the parser reads it.
+    #[test]
+    fn the_key_rule_in_the_message_is_the_parsers() {
+        let env = parse_dotenv(b"spring.profile_1=x\n").unwrap();
+        assert_eq!(env["spring.profile_1"], "x");
+        for bad in [&b"1A=x\n"[..], b".A=x\n", b"A-B=x\n"] {
+            let err = parse_dotenv(bad).unwrap_err();
+            assert!(
+                err.message.contains(
+                    "KEY: letters, digits, `_` and `.`, not starting with a digit or `.`"
+                ),
+                "{}",
+                err.message
+            );
+        }
     }
 
     #[test]

@@ -294,8 +294,15 @@ impl DataDir {
     /// back as it was (or removed, when there was none, or when putting it
     /// back fails too), so a token is never left beside another login's
     /// session: `whoami` would name one principal and `issue` mint for the
-    /// other.
+    /// other. The session records the SHA-256 of its token
+    /// ([`TOKEN_HASH`]), so a pair mixed some other way (a crash between
+    /// the two writes, two logins at once) is refused by
+    /// [`DataDir::session`], not used.
     pub(crate) fn save_session(&self, id_token: &str, session: &Value) -> Result<(), CliError> {
+        let mut session = session.clone();
+        if let Some(fields) = session.as_object_mut() {
+            fields.insert(TOKEN_HASH.to_owned(), Value::String(token_hash(id_token)));
+        }
         let before = self.read(ID_TOKEN)?;
         self.write_secret(ID_TOKEN, id_token.as_bytes())?;
         let written = self.write_secret(SESSION, format!("{session:#}\n").as_bytes());
@@ -337,10 +344,24 @@ impl DataDir {
         let token = String::from_utf8(token).map_err(|_| {
             CliError::usage("corrupt_session", "the stored ID token is not UTF-8").hint(relogin)
         })?;
-        let meta = passport_jose::json::parse_object(&meta, "session").map_err(|e| {
+        let mut meta = passport_jose::json::parse_object(&meta, "session").map_err(|e| {
             CliError::usage("corrupt_session", format!("session.json: {e}")).hint(relogin)
         })?;
-        Ok(Some((token.trim().to_owned(), meta)))
+        let token = token.trim().to_owned();
+        // a session.json written before the hash was recorded is read as
+        // before
+        match meta.remove(TOKEN_HASH) {
+            None => {}
+            Some(Value::String(hash)) if hash == token_hash(&token) => {}
+            Some(_) => {
+                return Err(CliError::usage(
+                    "corrupt_session",
+                    "the stored ID token is not the one session.json was written with (a login interrupted or run twice at once)",
+                )
+                .hint(relogin));
+            }
+        }
+        Ok(Some((token, meta)))
     }
 
     /// Every file with its mode, for `passport where`.
@@ -385,9 +406,55 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     Ok(passport_store::write_private(path, bytes)?)
 }
 
+/// The field of `session.json` holding the SHA-256 (base64url) of the ID
+/// token it was written with.
+const TOKEN_HASH: &str = "id_token_sha256";
+
+/// The SHA-256 (base64url) of an ID token, as stored (trimmed).
+fn token_hash(id_token: &str) -> String {
+    passport_jose::sha256_b64url(id_token.trim().as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review S14 re-review: the two files of a login can still be mixed
+    /// (a crash between the writes, two `passport login`s at once). The
+    /// session names its token's hash: a mixed pair is refused, asking
+    /// for a new login; a session.json without the hash (an older
+    /// version's) is read as before.
+    #[test]
+    fn a_session_beside_another_logins_token_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::locate(Some((tmp.path().join("data"), DirSource::Flag))).unwrap();
+        dir.save_session("token-of-alice", &serde_json::json!({"sub": "alice"}))
+            .unwrap();
+        let (token, session) = dir.session().unwrap().unwrap();
+        assert_eq!(
+            (token.as_str(), &session["sub"]),
+            ("token-of-alice", &serde_json::json!("alice"))
+        );
+        assert!(!session.contains_key(TOKEN_HASH));
+
+        // bob's token written, alice's session left: a crash, or a second
+        // login between the two writes
+        dir.write_secret(ID_TOKEN, b"token-of-bob").unwrap();
+        let err = dir.session().unwrap_err();
+        assert_eq!(err.code, "corrupt_session", "{}", err.message);
+        assert!(
+            err.message
+                .contains("not the one session.json was written with")
+        );
+
+        // an older version's session.json: no hash, read as before
+        dir.write_secret(SESSION, b"{\"sub\": \"bob\"}\n").unwrap();
+        let (token, session) = dir.session().unwrap().unwrap();
+        assert_eq!(
+            (token.as_str(), &session["sub"]),
+            ("token-of-bob", &serde_json::json!("bob"))
+        );
+    }
 
     /// Review S14: a login whose session cannot be written (here
     /// session.json is a symbolic link, which writes refuse) leaves the

@@ -104,8 +104,12 @@ pub enum StoreError {
     /// An async operation was called outside a tokio runtime.
     #[error("the server state database needs a tokio runtime")]
     NoRuntime,
-    /// A database URL is neither a file path nor a `postgres://` URL.
-    #[error("invalid database URL {0:?}")]
+    /// A database URL is neither a file path nor a `postgres://` URL (a
+    /// libpq `key=value` string included). It is shown quoted, without its
+    /// password.
+    #[error(
+        "invalid database URL {0}: give a file path, sqlite://PATH or postgres://USER@HOST/DATABASE"
+    )]
     DatabaseUrl(String),
     /// A `postgres://` URL this build would reach in plain text: a host not
     /// on loopback nor a Unix socket, or an explicit `sslmode` asking for
@@ -264,6 +268,17 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 impl StoreError {
+    /// [`StoreError::DatabaseUrl`] for `url`: shown as
+    /// [`Database::display_url`](crate::server::Database::display_url)
+    /// shows it (never a password), and short. Every such error is built
+    /// here.
+    pub(crate) fn database_url(url: &str) -> StoreError {
+        StoreError::DatabaseUrl(format!(
+            "{:?}",
+            shorten(&crate::server::Database::display_url(url))
+        ))
+    }
+
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> StoreError {
         StoreError::Io {
             path: path.to_owned(),

@@ -22,7 +22,7 @@ pub(crate) fn verify(ctx: &Context, args: &AuditVerifyArgs) -> Result<(), CliErr
     let (source, report) = match &args.database {
         Some(url) => {
             let mut report = runtime()?.block_on(async {
-                let db = Database::open(url, now).await?;
+                let db = Database::open_existing(url, now).await?;
                 Ok::<_, CliError>(db.verify_audit().await?)
             })?;
             // no chain means no head row: nothing the database holds is
@@ -129,7 +129,7 @@ pub(crate) fn export(ctx: &Context, args: &AuditExportArgs) -> Result<(), CliErr
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = None;
     runtime()?.block_on(async {
-        let db = Database::open(&args.database, now).await?;
+        let db = Database::open_existing(&args.database, now).await?;
         db.each_exported_line(&filter, |line| {
             let line = if terminal {
                 escape(&line).into_owned()

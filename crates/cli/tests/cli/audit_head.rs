@@ -4,13 +4,13 @@
 //! append is told from a cut.
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use passport_audit::{Action, AuditRecord, AuditSink as _, JsonLinesSink, Outcome, head_path};
 use passport_store::server::Database;
 
 use super::audit_chain::passport;
-use super::{assert_fails, stderr, stdout};
+use super::{BIN, assert_fails, stderr, stdout};
 
 fn trail(path: &Path, n: i64) {
     let sink = JsonLinesSink::open(path).unwrap();
@@ -143,4 +143,45 @@ async fn a_database_without_heads_is_refused() {
     // --legacy is for files only
     let out = passport(&data, &["audit", "verify", "--database", &url, "--legacy"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// Review S14 re-review: `audit verify --database` created (and migrated)
+/// a database it was only asked to verify, and took a libpq `key=value`
+/// string for a file name, creating files named after the password in the
+/// working directory and printing it.
+#[test]
+fn verify_never_creates_the_database_nor_takes_a_conninfo_string_for_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let missing = dir.path().join("missing.db");
+    let url = missing.to_str().unwrap();
+    for command in ["verify", "export"] {
+        let out = passport(&data, &["audit", command, "--database", url]);
+        assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stderr(&out).contains("missing.db"), "{}", stderr(&out));
+        assert!(!missing.exists(), "audit {command} created the database");
+    }
+
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let conninfo = "host=127.0.0.1 user=passport password=s3cret dbname=passport";
+    for command in ["verify", "export"] {
+        let out = Command::new(BIN)
+            .current_dir(&work)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["audit", command, "--database", conninfo])
+            .env_remove("AGENT_PASSPORT_HOME")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+        let said = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!said.contains("s3cret"), "{said}");
+        assert!(stderr(&out).contains("invalid_database_url"), "{said}");
+        assert!(stderr(&out).contains("postgres://"), "{said}");
+        let made: Vec<_> = std::fs::read_dir(&work).unwrap().collect();
+        assert!(made.is_empty(), "audit {command} created {made:?}");
+    }
 }

@@ -234,7 +234,24 @@ fn server_error(what: &str, e: &dyn std::error::Error) -> OAuthError {
 }
 
 fn json_response(body: &Value, cache_control: &str) -> Response {
-    let mut response = axum::Json(body).into_response();
+    with_cache_control(axum::Json(body).into_response(), cache_control)
+}
+
+/// A JSON body already written (`body` must be JSON), with
+/// `Cache-Control: cache_control`.
+fn json_text_response(body: String, cache_control: &str) -> Response {
+    let response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    with_cache_control(response, cache_control)
+}
+
+fn with_cache_control(mut response: Response, cache_control: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(cache_control) {
         response.headers_mut().insert(header::CACHE_CONTROL, v);
     }

@@ -820,3 +820,40 @@ async fn without_its_record_a_change_is_not_answered_done_and_a_refusal_stays_on
         ]
     );
 }
+
+/// Review S14 re-review: `/admin/api/audit` parsed each stored line and
+/// serialised it again, so C1 and bidi characters went out raw (undoing
+/// the seal's escaping), for records sealed before the fix (held raw) and
+/// after (held escaped). The answer holds neither raw.
+#[tokio::test]
+async fn the_admin_api_never_answers_raw_terminal_controls() {
+    let t = trail().await;
+    let agent = t.agent(&["pipeline"]).await;
+    let db = t.s.server.database();
+    let lines = db
+        .export_audit(&passport_audit::Filter::default(), 10)
+        .await
+        .unwrap();
+    let line = lines.iter().find(|l| l.contains(&agent.client_id)).unwrap();
+    // a record as stored before the seal escaped: the characters raw
+    let hostile = "evil\u{9b}31m\u{202e}\u{2028}";
+    let old = line.replace(&agent.client_id, hostile).replace('\'', "''");
+    db.execute_script_for_tests(&format!(
+        "INSERT INTO audit_log (chain_id, seq, at, line) VALUES ('review-s14', 1, 0, '{old}')"
+    ))
+    .await
+    .unwrap();
+    let auditor = t.bearer("carl", &["auditors"]);
+    let r = t.api("/admin/api/audit", &auditor, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(
+        !text.chars().any(passport_audit::text::is_terminal_control),
+        "{text:?}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let records = body["records"].as_array().unwrap();
+    assert_eq!(records.len(), lines.len() + 1, "{text}");
+    assert!(text.contains(r"evil\u009b31m\u202e\u2028"), "{text}");
+    assert!(records.iter().any(|r| r.to_string().contains(hostile)));
+}

@@ -172,6 +172,71 @@ macro_rules! on_backend {
     };
 }
 
+/// `key` with its `%XX` escapes decoded (an invalid one kept as written),
+/// as tokio-postgres decodes a URL's query keys.
+fn percent_decoded(key: &str) -> Vec<u8> {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `s` with whatever follows a `password` key (any case, `=` after
+/// optional whitespace) shown as `***`: a libpq `key=value` string or a
+/// path never shows a password given that way.
+fn hide_after_password(s: &str) -> String {
+    let lower = s.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("password").map(|i| from + i) {
+        let after = &s[at + "password".len()..];
+        if after.trim_start().starts_with('=') {
+            return format!("{}password=***", &s[..at]);
+        }
+        from = at + 1;
+    }
+    s.to_owned()
+}
+
+/// The SQLite file `url` names: `sqlite://PATH` or a plain path; anything
+/// else (another `scheme://`, a libpq `key=value` string) is refused.
+fn sqlite_path(url: &str) -> Result<&Path, StoreError> {
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    if looks_like_conninfo(path) {
+        // never taken as a file name (the password would name a file) nor
+        // echoed
+        return Err(StoreError::DatabaseUrl(
+            "(a libpq `key=value` string, not shown)".to_owned(),
+        ));
+    }
+    if path.is_empty() || path.contains("://") {
+        return Err(StoreError::database_url(url));
+    }
+    Ok(Path::new(path))
+}
+
+/// A libpq `key=value` connection string (`host=… user=… password=…`),
+/// which [`Database::open`] would otherwise take as a file name: an `=`,
+/// whitespace, and no `/`.
+fn looks_like_conninfo(path: &str) -> bool {
+    path.contains('=') && path.contains(char::is_whitespace) && !path.contains('/')
+}
+
 mod audit;
 mod governance;
 mod kill;
@@ -187,15 +252,18 @@ mod sessions;
 pub use sessions::{AdminSessionRecord, NewAdminSession, RoleClaim};
 
 impl Database {
-    /// `url` as shown to people (a report's source, an error): the password
-    /// of a `postgres://` URL, in its user info or a `password` query
-    /// parameter, is `***`; anything else is kept as given.
+    /// `url` as shown to people (a report's source, an error): for any
+    /// `scheme://` URL but `sqlite://`, the password in its user info or in
+    /// a `password` query parameter (its key read percent-decoded, as the
+    /// PostgreSQL driver reads it) is `***`; in anything else (a file path,
+    /// or a mistaken libpq `key=value` string) whatever follows `password`
+    /// is `***`. Everything else is kept as given.
     pub fn display_url(url: &str) -> String {
         let Some((scheme, rest)) = url.split_once("://") else {
-            return url.to_owned();
+            return hide_after_password(url);
         };
-        if !(scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql")) {
-            return url.to_owned();
+        if scheme.eq_ignore_ascii_case("sqlite") {
+            return hide_after_password(url);
         }
         // the user info ends at the last `@`: a password holding a raw `@`
         // is hidden whole (an `@` in the query hides more than needed)
@@ -211,7 +279,11 @@ impl Database {
                 let query: Vec<&str> = query
                     .split('&')
                     .map(|pair| match pair.split_once('=') {
-                        Some((key, _)) if key.eq_ignore_ascii_case("password") => "password=***",
+                        Some((key, _))
+                            if percent_decoded(key).eq_ignore_ascii_case(b"password") =>
+                        {
+                            "password=***"
+                        }
                         _ => pair,
                     })
                     .collect();
@@ -241,11 +313,7 @@ impl Database {
             #[cfg(not(feature = "postgres"))]
             return Err(StoreError::PostgresUnsupported);
         }
-        let path = url.strip_prefix("sqlite://").unwrap_or(url);
-        if path.is_empty() || path.contains("://") {
-            return Err(StoreError::DatabaseUrl(crate::error::shorten(url)));
-        }
-        let path = Path::new(path).to_owned();
+        let path = sqlite_path(url)?.to_owned();
         let handle = tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
         let sqlite = handle
             .spawn_blocking(move || sqlite::Sqlite::open(&path, now))
@@ -254,6 +322,19 @@ impl Database {
         Ok(Database {
             backend: Backend::Sqlite(sqlite),
         })
+    }
+
+    /// As [`Database::open`], for a command that only reads (`passport
+    /// audit verify`, `audit export`): a SQLite file that does not exist is
+    /// [`StoreError::Io`] naming it (`NotFound`), never created.
+    pub async fn open_existing(url: &str, now: i64) -> Result<Database, StoreError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            let path = sqlite_path(url)?;
+            if let Err(e) = std::fs::symlink_metadata(path) {
+                return Err(StoreError::io(path, e));
+            }
+        }
+        Database::open(url, now).await
     }
 
     /// Test support, not API (hidden, may change): creates an empty
@@ -714,5 +795,79 @@ mod display_url_tests {
             assert_eq!(Database::display_url(url), shown, "{url}");
             assert!(!Database::display_url(url).contains("s3"), "{url}");
         }
+    }
+
+    /// Re-review of 9e2b66a9: a URL whose scheme is not exactly
+    /// `postgres://` (a typo, `POSTGRES://`, which display_url itself treats
+    /// as postgres) is refused as `invalid_database_url` quoting the raw
+    /// URL, password included: this error does not go through display_url.
+    #[tokio::test]
+    async fn a_refused_database_url_is_shown_without_its_password() {
+        for url in [
+            "POSTGRES://passport:s3cret@127.0.0.1/db",
+            "postgress://passport:s3cret@127.0.0.1/db",
+        ] {
+            let err = Database::open(url, 0).await.expect_err("refused");
+            assert!(!err.to_string().contains("s3cret"), "{err}");
+        }
+    }
+
+    /// Review S14 re-review: tokio-postgres percent-decodes query keys
+    /// (config.rs `parse_params`: `self.decode(key)`), so `pass%77ord=`
+    /// IS the password; display_url compares the raw key and prints it.
+    #[test]
+    fn a_percent_encoded_password_key_is_still_hidden() {
+        let url = "postgres://passport@127.0.0.1/db?pass%77ord=s3cret";
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        assert_eq!(
+            config.get_password(),
+            Some(&b"s3cret"[..]),
+            "the driver reads it"
+        );
+        let shown = Database::display_url(url);
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    /// Review S14 re-review: any `scheme://` URL but `sqlite://` shows no
+    /// password; a libpq `key=value` string shows nothing after
+    /// `password=`; a path is kept as given.
+    #[test]
+    fn any_url_or_conninfo_is_shown_without_its_password() {
+        for (url, shown) in [
+            (
+                "postgress://passport:s3cret@127.0.0.1/db?Pass%57ord=s3cret",
+                "postgress://passport:***@127.0.0.1/db?password=***",
+            ),
+            ("mysql://u:s3cret@h/db", "mysql://u:***@h/db"),
+            (
+                "host=127.0.0.1 user=passport password=s3cret dbname=db",
+                "host=127.0.0.1 user=passport password=***",
+            ),
+            ("host=h PASSWORD = 's3 cret'", "host=h password=***"),
+            (
+                "/var/lib/passwords/server.db",
+                "/var/lib/passwords/server.db",
+            ),
+        ] {
+            assert_eq!(Database::display_url(url), shown, "{url}");
+        }
+    }
+
+    /// Review S14 re-review: a libpq `key=value` string was taken as a
+    /// SQLite file name, creating files named after the password in the
+    /// working directory. It is refused, naming the accepted forms and
+    /// never echoing the string.
+    #[tokio::test]
+    async fn a_conninfo_string_is_refused_not_taken_as_a_file_name() {
+        let conninfo = "host=127.0.0.1 user=passport password=s3cret dbname=review_s14";
+        let err = Database::open(conninfo, 0).await.expect_err("refused");
+        let shown = err.to_string();
+        assert_eq!(err.code(), "invalid_database_url", "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("127.0.0.1"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://"), "{shown}");
+        assert!(!std::path::Path::new(conninfo).exists());
     }
 }

@@ -239,9 +239,7 @@ impl Postgres {
         // before parsing: tokio-postgres does not parse `verify-ca` or
         // `verify-full`, and those deserve the TLS error, not a syntax one
         refuse_tls_mode(url)?;
-        let mut config: Config = url
-            .parse()
-            .map_err(|_| StoreError::DatabaseUrl(redact(url)))?;
+        let mut config: Config = url.parse().map_err(|_| StoreError::database_url(url))?;
         refuse_network(&config)?;
         password_from(&mut config, std::env::var("PGPASSWORD").ok());
         let db = Postgres {
@@ -263,9 +261,7 @@ impl Postgres {
     /// the cluster of `url` (loopback only, like [`Postgres::open`]); its URL.
     pub(super) async fn create_scratch_database(url: &str) -> Result<String, StoreError> {
         refuse_tls_mode(url)?;
-        let config: Config = url
-            .parse()
-            .map_err(|_| StoreError::DatabaseUrl(redact(url)))?;
+        let config: Config = url.parse().map_err(|_| StoreError::database_url(url))?;
         refuse_network(&config)?;
         let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
         let handle = tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
@@ -285,9 +281,7 @@ impl Postgres {
     /// the cluster's `postgres` database; refuses any other name.
     pub(super) async fn drop_scratch_database(url: &str) -> Result<(), StoreError> {
         refuse_tls_mode(url)?;
-        let config: Config = url
-            .parse()
-            .map_err(|_| StoreError::DatabaseUrl(redact(url)))?;
+        let config: Config = url.parse().map_err(|_| StoreError::database_url(url))?;
         refuse_network(&config)?;
         let name = config.get_dbname().unwrap_or_default().to_owned();
         let scratch = name.strip_prefix(SCRATCH_PREFIX).is_some_and(|hex| {
@@ -296,7 +290,7 @@ impl Postgres {
             hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         });
         if !scratch {
-            return Err(StoreError::DatabaseUrl(redact(url)));
+            return Err(StoreError::database_url(url));
         }
         let mut admin = config;
         admin.dbname("postgres");
@@ -411,7 +405,7 @@ fn password_from(config: &mut Config, env: Option<String>) {
 /// and must name `name`, so whatever form `url` takes, a test never gets
 /// the cluster's own database in place of its scratch one.
 fn scratch_url(url: &str, name: &str) -> Result<String, StoreError> {
-    let bad = || StoreError::DatabaseUrl(redact(url));
+    let bad = || StoreError::database_url(url);
     let scratch = match url.split_once("://") {
         Some((scheme, rest)) => {
             let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -469,11 +463,6 @@ fn is_loopback_name(name: &str) -> bool {
         || bare
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// A database URL for an error message: without its password, and short.
-fn redact(url: &str) -> String {
-    crate::error::shorten(&super::Database::display_url(url))
 }
 
 #[cfg(test)]
