@@ -674,7 +674,7 @@ impl Inner {
                     source,
                 })?;
             claimed.insert(thumbprint.clone());
-            let others = claimants(&snapshot, &state.issuer, &thumbprint);
+            let others = claimants(&snapshot, &state.issuer, &thumbprint, now);
             if let Some(other) = others.first() {
                 tracing::warn!(
                     issuer = %state.issuer,
@@ -729,12 +729,16 @@ impl Inner {
 }
 
 /// The other issuers whose last fetched set holds the key `thumbprint`
-/// (used or refused), in a stable order.
-fn claimants(snapshot: &Snapshot, issuer: &str, thumbprint: &str) -> Vec<String> {
+/// (used or refused), in a stable order. A set past `usable_until` (its
+/// issuer failed closed: unreachable past `max_stale`) claims nothing: an
+/// issuer that went dark keeps no other issuer's key unusable (review S14).
+fn claimants(snapshot: &Snapshot, issuer: &str, thumbprint: &str, now: i64) -> Vec<String> {
     let mut others: Vec<String> = snapshot
         .issuers
         .iter()
-        .filter(|(other, set)| *other != issuer && set.claimed.contains(thumbprint))
+        .filter(|(other, set)| {
+            *other != issuer && now <= set.usable_until && set.claimed.contains(thumbprint)
+        })
         .map(|(other, _)| other.clone())
         .collect();
     others.sort_unstable();

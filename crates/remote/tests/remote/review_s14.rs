@@ -89,3 +89,31 @@ async fn at_startup_the_issuer_listed_first_does_not_get_a_copied_key() {
     assert!(lookup(&keys, &victim, a0.kid()).is_some());
     assert!(lookup(&keys, &hostile, h.kid()).is_some());
 }
+
+/// Review S14, third pass: a copier that goes dark (its JWKS unreachable)
+/// fails closed after `max_stale`; its last set then claims nothing, and
+/// the victim's next fetch gets its key back.
+#[tokio::test]
+async fn a_copier_that_failed_closed_claims_nothing() {
+    let server = Server::start().await;
+    let (victim, hostile) = (server.url("/victim"), server.url("/hostile"));
+    let (a1, h) = (key(), key());
+    let clock = clock();
+    server.set_jwks("/victim/jwks", &[&a1]);
+    server.set_jwks("/hostile/jwks", &[&h, &a1]);
+    let keys: RemoteKeys = builder(&clock)
+        .trust_jwks(&victim, server.url("/victim/jwks"))
+        .trust_jwks(&hostile, server.url("/hostile/jwks"))
+        .build()
+        .await
+        .unwrap();
+    assert!(lookup(&keys, &victim, a1.kid()).is_none());
+    // the copier's JWKS goes away; past its cache lifetime and max_stale
+    // (300 s + 600 s here) it has failed closed
+    server.set("/hostile/jwks", Reply::status(503));
+    clock.advance(901);
+    let _ = keys.refresh_now(&hostile).await;
+    assert!(keys.health().iter().any(|h| h.failed_closed));
+    keys.refresh_now(&victim).await.unwrap();
+    assert!(lookup(&keys, &victim, a1.kid()).is_some());
+}
