@@ -30,10 +30,24 @@ where
     }
 }
 
-/// A trigger making the write it follows (`on`: `AFTER INSERT ON …`) slow,
-/// `n` times a moment of work, as a busy disk or a large batch makes a
-/// commit slow.
+/// A trigger making the write it follows (`on`: `AFTER INSERT ON …`,
+/// optionally `… WHEN condition`) slow, `n` times a moment of work, as a
+/// busy disk or a large batch makes a commit slow: on SQLite, work in the
+/// trigger; on PostgreSQL (`PASSPORT_SERVER_TEST_BACKEND=postgres`), a
+/// row trigger that sleeps.
 fn slow_trigger(name: &str, on: &str, n: usize) -> String {
+    if std::env::var("PASSPORT_SERVER_TEST_BACKEND").as_deref() == Ok("postgres") {
+        let (event, when) = match on.split_once(" WHEN ") {
+            Some((event, condition)) => (event, format!("WHEN ({condition}) ")),
+            None => (on, String::new()),
+        };
+        let seconds = 0.6 * n as f64;
+        return format!(
+            "CREATE FUNCTION {name}_fn() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN PERFORM pg_sleep({seconds}); RETURN NEW; END $$; \
+             CREATE TRIGGER {name} {event} FOR EACH ROW {when}EXECUTE FUNCTION {name}_fn()"
+        );
+    }
     let work = "SELECT length(replace(hex(zeroblob(40000000)), '0', '1')); ".repeat(n);
     format!("CREATE TRIGGER {name} {on} BEGIN {work}END")
 }
