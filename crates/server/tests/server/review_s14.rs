@@ -38,6 +38,46 @@ fn slow_trigger(name: &str, on: &str, n: usize) -> String {
     format!("CREATE TRIGGER {name} {on} BEGIN {work}END")
 }
 
+/// Engages a kill-switch on `client_id` as bob (an owner) with the write
+/// made slow (`slow_trigger`): the answer, after the request's deadline on
+/// a server with a short one.
+async fn engage_slowly(
+    mock: &passport_mock_oidc::MockOidc,
+    s: &crate::endpoints::Running,
+    client_id: &str,
+) -> (StatusCode, Value) {
+    let db = s.server.database();
+    db.execute_script_for_tests(&slow_trigger(
+        "slow_engage",
+        "AFTER INSERT ON kill_switches",
+        8,
+    ))
+    .await
+    .unwrap();
+    let bob = id_token(mock, "bob", &["owners"]);
+    let r = post(
+        s,
+        &bob,
+        "/admin/api/kill-switches",
+        json!({"kind": "agent", "subject": client_id, "reason": "leaked"}),
+    )
+    .await;
+    let status = r.status();
+    (status, r.json().await.unwrap())
+}
+
+/// Whether the kill-switch on `client_id` is engaged within a minute (the
+/// writer finishing what it was given).
+async fn engaged_in_time(db: &passport_store::server::Database, client_id: &str) -> bool {
+    until(Duration::from_secs(60), || async {
+        db.engaged_kill_switch(None, None, client_id, "nobody", "none")
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await
+}
+
 async fn post(
     s: &crate::endpoints::Running,
     bearer: &str,
@@ -224,36 +264,14 @@ async fn a_kill_switch_engaged_past_the_deadline_still_revokes_and_is_audited() 
     let token = s.mint(&client, "files:read").await;
     let jti = crate::exchange::links(&token).pop().unwrap().jti;
     let db = s.server.database();
-    db.execute_script_for_tests(&slow_trigger(
-        "slow_engage",
-        "AFTER INSERT ON kill_switches",
-        8,
-    ))
-    .await
-    .unwrap();
-    let bob = id_token(&mock, "bob", &["owners"]);
     let started = std::time::Instant::now();
-    let r = post(
-        &s,
-        &bob,
-        "/admin/api/kill-switches",
-        json!({"kind": "agent", "subject": client.client_id, "reason": "leaked"}),
-    )
-    .await;
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = engage_slowly(&mock, &s, &client.client_id).await;
     eprintln!(
         "engage answered {status} after {:?}: {body}",
         started.elapsed()
     );
     // let the writer finish what it was given
-    let engaged = until(Duration::from_secs(60), || async {
-        db.engaged_kill_switch(None, None, &client.client_id, "nobody", "none")
-            .await
-            .unwrap()
-            .is_some()
-    })
-    .await;
+    let engaged = engaged_in_time(db, &client.client_id).await;
     assert!(engaged, "the switch is engaged (it blocks issuance)");
     // then what follows the write: the record, the revocation
     let finished = || async {
@@ -334,5 +352,33 @@ async fn a_lift_whose_client_hangs_up_is_still_audited() {
     assert!(
         recorded,
         "the switch was lifted (by carl) and the trail has no kill_switch_lifted record"
+    );
+}
+
+/// Review S14 v3 (V3-4 a): an administrator's action that outlasts the
+/// request's deadline goes on to its end (`governance::to_completion`),
+/// but was answered 408 "the request was not received and answered in
+/// time" — an invitation to send it again, when it is in fact accepted
+/// and about to be in the state. The deadline now says so: 503
+/// `temporarily_unavailable`, "accepted and is still running: read the
+/// state before trying again".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_s14_v3_an_action_past_the_deadline_is_answered_accepted_and_running() {
+    let (mock, s) = admin_server(|b| b.request_timeout(Duration::from_millis(1500))).await;
+    let client = s.workload("files:read").await;
+    let (status, body) = engage_slowly(&mock, &s, &client.client_id).await;
+    // the writer finishes what it was given before the test ends
+    let engaged = engaged_in_time(s.server.database(), &client.client_id).await;
+    assert!(engaged, "the switch is engaged");
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "an engage past the deadline: {body}"
+    );
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("accepted and is still running"),
+        "{body}"
     );
 }
