@@ -78,6 +78,33 @@ async fn engaged_in_time(db: &passport_store::server::Database, client_id: &str)
     .await
 }
 
+/// A server with an identity registered by carol (an identity admin) for
+/// a new workload client, owned by dave with the role `deployer`: the
+/// server, the agent id, carol's token and `other`'s (an admin too).
+async fn with_identity(other: &str) -> (crate::endpoints::Running, String, String, String) {
+    let (mock, s) = admin_server(|b| b).await;
+    let agent = s.workload("files:read").await.client_id;
+    let carol = id_token(&mock, "carol", &["admins"]);
+    let other = id_token(&mock, other, &["admins"]);
+    let body = json!({"agent_id": agent, "owner": "dave", "roles": ["deployer"]});
+    let r = post(&s, &carol, "/admin/api/identities", body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    (s, agent, carol, other)
+}
+
+/// The identity of `agent` as stored.
+async fn identity_of(
+    s: &crate::endpoints::Running,
+    agent: &str,
+) -> passport_store::server::AgentIdentity {
+    s.server
+        .database()
+        .agent_identity(agent)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 async fn post(
     s: &crate::endpoints::Running,
     bearer: &str,
@@ -101,13 +128,7 @@ async fn post(
 /// moment to commit, as an fsync or a busy batch would make it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_concurrent_identity_change_does_not_undo_an_acknowledged_disable() {
-    let (mock, s) = admin_server(|b| b).await;
-    let agent = s.workload("files:read").await.client_id;
-    let carol = id_token(&mock, "carol", &["admins"]);
-    let dave = id_token(&mock, "dave", &["admins"]);
-    let body = json!({"agent_id": agent, "owner": "dave", "roles": ["deployer"]});
-    let r = post(&s, &carol, "/admin/api/identities", body).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    let (s, agent, carol, dave) = with_identity("dave").await;
     // dave may not do this himself
     let r = post(
         &s,
@@ -176,13 +197,7 @@ async fn a_concurrent_identity_change_does_not_undo_an_acknowledged_disable() {
         "carol's disable answered done"
     );
 
-    let identity = s
-        .server
-        .database()
-        .agent_identity(&agent)
-        .await
-        .unwrap()
-        .unwrap();
+    let identity = identity_of(&s, &agent).await;
     assert_eq!(
         (identity.state.as_str(), identity.roles.clone()),
         ("disabled", Vec::<String>::new()),
@@ -352,6 +367,82 @@ async fn a_lift_whose_client_hangs_up_is_still_audited() {
     assert!(
         recorded,
         "the switch was lifted (by carl) and the trail has no kill_switch_lifted record"
+    );
+}
+
+/// erin's stale save of a whole identity: erin reads the identity (as an
+/// edit form would, through the API), carol then disables it and removes
+/// its role (acknowledged), and erin (not the owner, so no self rule
+/// applies) posts her form — only the team differs from what she read —
+/// with the `version` she read as `if_version` or without it. The
+/// answer's status and the identity after.
+async fn stale_whole_object_save(
+    with_version: bool,
+) -> (StatusCode, passport_store::server::AgentIdentity) {
+    let (s, agent, carol, erin) = with_identity("erin").await;
+    let path = format!("/admin/api/identities/{agent}");
+    let listed: Value = api(&s, Some(&erin), Method::GET, "/admin/api/identities", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let read = listed["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["agent_id"] == agent.as_str())
+        .unwrap()
+        .clone();
+    let r = post(&s, &carol, &path, json!({"state": "disabled", "roles": []})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut form = json!({
+        "owner": read["owner"],
+        "team": "platform",
+        "roles": read["roles"],
+        "state": read["state"],
+    });
+    if with_version {
+        form["if_version"] = read["version"].clone();
+    }
+    let status = post(&s, &erin, &path, form).await.status();
+    let identity = identity_of(&s, &agent).await;
+    (status, identity)
+}
+
+/// Review S14 v3 (V3-2): the compare-and-set closes the server's
+/// read-modify-write window, but the retry re-applies the change *as sent*
+/// on the fresh row: a client that sends the identity's fields as it read
+/// them (an edit form; `roles` can only be changed by sending the whole
+/// list) silently undid another administrator's acknowledged disable and
+/// role removal. With the `version` it read as `if_version`, its stale
+/// save is refused (409 `identity_changed`) and the disable stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_s14_v3_a_whole_object_change_still_undoes_a_concurrent_disable() {
+    let (status, identity) = stale_whole_object_save(true).await;
+    assert_eq!(
+        (identity.state.as_str(), identity.roles.clone()),
+        ("disabled", Vec::<String>::new()),
+        "erin's stale whole-object save ({status}) undid carol's acknowledged disable and \
+         role removal: {identity:?}"
+    );
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+/// Review S14 v3 (V3-2), as documented: without `if_version` the fields
+/// sent are made on the identity as it is now — a stale whole-object save
+/// writes them over another administrator's change (a client that sends
+/// fields as it read them must send `if_version`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_s14_v3_without_if_version_the_fields_sent_are_made_on_the_identity_as_it_is() {
+    let (status, identity) = stale_whole_object_save(false).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            identity.state.as_str(),
+            identity.roles,
+            identity.team.as_str()
+        ),
+        ("active", vec!["deployer".to_owned()], "platform"),
     );
 }
 
