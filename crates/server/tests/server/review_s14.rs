@@ -105,6 +105,18 @@ async fn identity_of(
         .unwrap()
 }
 
+/// Whether a record naming `action` is in the audit trail within `bound`.
+async fn audited_in(db: &passport_store::server::Database, action: &str, bound: Duration) -> bool {
+    until(bound, || async {
+        db.export_audit(&passport_audit::Filter::default(), 100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(action))
+    })
+    .await
+}
+
 async fn post(
     s: &crate::endpoints::Running,
     bearer: &str,
@@ -356,14 +368,7 @@ async fn a_lift_whose_client_hangs_up_is_still_audited() {
     .await;
     assert!(lifted, "the writer lifted the switch");
     // ... and the record follows it
-    let recorded = until(Duration::from_secs(10), || async {
-        db.export_audit(&passport_audit::Filter::default(), 100)
-            .await
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("kill_switch_lifted"))
-    })
-    .await;
+    let recorded = audited_in(db, "kill_switch_lifted", Duration::from_secs(10)).await;
     assert!(
         recorded,
         "the switch was lifted (by carl) and the trail has no kill_switch_lifted record"
@@ -472,4 +477,35 @@ async fn review_s14_v3_an_action_past_the_deadline_is_answered_accepted_and_runn
         description.contains("accepted and is still running"),
         "{body}"
     );
+}
+
+/// Review S14 v3 (V3-4 b): the dashboard's logout ended the session and
+/// then wrote its audit record inside the request: an administrator who
+/// hangs up while the session's end is being written (here the HTTP
+/// client gives up after 300 ms) is logged out with no `admin_logout`
+/// record. It now runs to its end as every other action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_s14_v3_a_logout_whose_client_hangs_up_is_still_audited() {
+    let a = crate::admin_session::admin().await;
+    let cookie = a.session("ada").await;
+    let csrf = crate::admin_session::csrf_of(&a.registry(&cookie).await);
+    let db = a.running.server.database();
+    db.execute_script_for_tests(&slow_trigger(
+        "slow_logout",
+        "AFTER DELETE ON admin_sessions",
+        4,
+    ))
+    .await
+    .unwrap();
+    let hung_up = reqwest::Client::new()
+        .post(a.at("/admin/logout"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .header(reqwest::header::ORIGIN, &a.running.url)
+        .form(&[("csrf", csrf.as_str())])
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up");
+    let recorded = audited_in(db, "admin_logout", Duration::from_secs(60)).await;
+    assert!(recorded, "the session ended with no admin_logout record");
 }
