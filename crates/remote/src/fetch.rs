@@ -27,9 +27,12 @@ pub const OPENID_METADATA_SUFFIX: &str = "/.well-known/openid-configuration";
 /// followed (every request stays on the configured origin).
 ///
 /// Proxies: an https request goes through the proxy the environment names
-/// for it, as reqwest would choose it (`HTTPS_PROXY`, else `ALL_PROXY`, in
-/// either case; `NO_PROXY` honoured; none in a CGI process, where
-/// `REQUEST_METHOD` is set). A plain-http request never goes through a
+/// for it, chosen as reqwest would choose it (hyper-util 0.1's matcher):
+/// the first of `HTTPS_PROXY` / `https_proxy` that is set, if it is a proxy
+/// URL the matcher accepts (an http, https or socks scheme, or none, and a
+/// host), else the first of `ALL_PROXY` / `all_proxy` that is set, on the
+/// same condition, else none; `NO_PROXY` honoured; none in a CGI process,
+/// where `REQUEST_METHOD` is set. A plain-http request never goes through a
 /// proxy: plain http is allowed only to a loopback host
 /// ([`check_endpoint`]), on the premise that the request never leaves this
 /// machine, and reqwest would send it to `HTTP_PROXY` / `ALL_PROXY`, which
@@ -37,8 +40,9 @@ pub const OPENID_METADATA_SUFFIX: &str = "/.well-known/openid-configuration";
 ///
 /// # Errors
 ///
-/// [`RemoteError::Config`] when the client cannot be built, or the https
-/// proxy the environment names is not a proxy URL.
+/// [`RemoteError::Config`] when the client cannot be built, or reqwest
+/// refuses the proxy chosen (a socks proxy: this build has no socks
+/// support).
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, RemoteError> {
     let config = |what: String| RemoteError::Config(format!("HTTP client: {what}"));
     // Replaces reqwest's own proxies from the environment, which apply to
@@ -50,28 +54,73 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, RemoteError> {
         .no_proxy();
     if let Some((name, url)) = https_proxy_from_env() {
         let proxy = reqwest::Proxy::https(url.as_str())
-            .map_err(|e| config(format!("{name} is not a proxy URL: {}", e.without_url())))?
+            .map_err(|e| config(format!("{name}: {}", error_chain(&e.without_url()))))?
             .no_proxy(reqwest::NoProxy::from_env());
         builder = builder.proxy(proxy);
     }
-    builder.build().map_err(|e| config(e.to_string()))
+    builder.build().map_err(|e| config(error_chain(&e)))
+}
+
+/// An error's message with its sources' (reqwest's own says only
+/// "builder error").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// The proxy the environment names for https requests, with the variable
-/// that named it: what reqwest (hyper-util's matcher) reads for them.
+/// that named it: what reqwest (hyper-util 0.1's `Matcher::from_env`)
+/// chooses for them.
 fn https_proxy_from_env() -> Option<(&'static str, String)> {
     // A CGI request's headers become variables (`Proxy:` as HTTP_PROXY,
     // "httpoxy"): the matcher trusts none of them there.
     if std::env::var_os("REQUEST_METHOD").is_some() {
         return None;
     }
-    ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-        .into_iter()
-        .find_map(|name| {
-            let value = std::env::var(name).ok()?;
-            let value = value.trim();
-            (!value.is_empty()).then(|| (name, value.to_owned()))
-        })
+    // The matcher takes the first variable of a pair that is set (empty
+    // included), and skips a value it cannot use.
+    let first_set = |names: [&'static str; 2]| {
+        names
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok().map(|value| (name, value)))
+            .filter(|(_, value)| is_usable_proxy(value))
+    };
+    first_set(["HTTPS_PROXY", "https_proxy"]).or_else(|| first_set(["ALL_PROXY", "all_proxy"]))
+}
+
+/// Whether hyper-util's matcher uses `value` as a proxy (its
+/// `parse_env_uri`): a URI with an http, https or socks scheme, or none,
+/// and an authority that rebuilds without its user information.
+fn is_usable_proxy(value: &str) -> bool {
+    use http::uri::Scheme;
+    let Ok(uri) = value.parse::<http::Uri>() else {
+        return false;
+    };
+    let scheme = match uri.scheme() {
+        Some(s) if s == &Scheme::HTTP || s == &Scheme::HTTPS => s.clone(),
+        Some(s) if matches!(s.as_str(), "socks4" | "socks4a" | "socks5" | "socks5h") => s.clone(),
+        Some(_) => return false,
+        None => Scheme::HTTP,
+    };
+    let Some(authority) = uri.authority() else {
+        return false;
+    };
+    let host_port = authority
+        .as_str()
+        .split_once('@')
+        .map_or(authority.as_str(), |(_, host_port)| host_port);
+    http::Uri::builder()
+        .scheme(scheme)
+        .authority(host_port)
+        .path_and_query("/")
+        .build()
+        .is_ok()
 }
 
 /// A JWKS as fetched: the parsed keys, the body as it arrived, and how long

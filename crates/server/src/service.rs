@@ -516,6 +516,9 @@ impl ServerBuilder {
                     crate::endpoints::authorize::MAX_PENDING,
                     "authorizations",
                 ),
+                admin_actions: Arc::new(tokio::sync::Semaphore::new(
+                    crate::governance::MAX_RUNNING_ACTIONS,
+                )),
                 clients,
                 policy,
                 admin_roles,
@@ -581,6 +584,10 @@ pub(crate) struct Inner {
     pub(crate) auto_consent: bool,
     /// Authorizations between `/authorize` and the code (this instance's).
     pub(crate) authorizations: crate::endpoints::authorize::PendingAuthorizations,
+    /// Administrators' actions running to their end
+    /// ([`crate::governance::to_completion`]): at most
+    /// [`crate::governance::MAX_RUNNING_ACTIONS`] at once.
+    pub(crate) admin_actions: Arc<tokio::sync::Semaphore>,
     /// Registration, metadata documents, open clients' scopes.
     pub(crate) clients: ClientSettings,
     /// The governance policy in force, if a policy file is set.

@@ -44,6 +44,7 @@ fn identity_json(i: &AgentIdentity) -> Value {
         "created_at": i.created_at,
         "updated_at": i.updated_at,
         "updated_by": i.updated_by,
+        "version": identities::version(i),
     })
 }
 
@@ -94,7 +95,8 @@ pub(super) async fn register_identity(
 }
 
 /// `POST /admin/api/identities/{id}`: `{"owner"?, "team"?, "roles"?,
-/// "state"?: "active"|"disabled"}`.
+/// "state"?: "active"|"disabled", "if_version"?}` (`if_version`: the
+/// `version` as read; 409 `identity_changed` when it no longer is).
 pub(super) async fn update_identity(
     State(server): State<Server>,
     Path(agent_id): Path<String>,

@@ -564,21 +564,26 @@ pub(super) async fn logout(State(server): State<Server>, request: Request) -> Re
         let session = session_of(&server, request.headers()).await?;
         let (headers, form) = read_form(request).await?;
         check_form(&server, &session, &headers, &form)?;
-        server
-            .inner
-            .db
-            .delete_admin_session(&session.id_hash)
+        // the end and its record run to their end together, whether or
+        // not the request waits
+        let id_hash = session.id_hash.clone();
+        crate::governance::to_completion(&server, &session.actor, move |server, actor| async move {
+            server
+                .inner
+                .db
+                .delete_admin_session(&id_hash)
+                .await
+                .map_err(|e| server_error("the session could not be ended", &e))?;
+            // ended either way; answered as done only once recorded
+            audit::record(
+                &server,
+                AuditEvent::new(Action::AdminLogout, Outcome::Done)
+                    .actor(&actor.principal)
+                    .principal(&actor.principal),
+            )
             .await
-            .map_err(|e| server_error("the session could not be ended", &e))?;
-        // ended either way; answered as done only once recorded
-        audit::record(
-            &server,
-            AuditEvent::new(Action::AdminLogout, Outcome::Done)
-                .actor(&session.actor.principal)
-                .principal(&session.actor.principal),
-        )
-        .await?;
-        Ok::<_, OAuthError>(())
+        })
+        .await
     }
     .await;
     match result {

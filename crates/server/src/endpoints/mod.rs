@@ -177,20 +177,36 @@ pub(crate) fn router(server: Server) -> Router {
 /// a client that sends its request slowly (or never finishes it) holds a
 /// connection and a task for that long, and is then answered 408 with an
 /// OAuth error body (`temporarily_unavailable` would invite a retry of
-/// the same slow request).
+/// the same slow request). A request whose administrator's action was
+/// accepted (handed to `governance::to_completion`, which runs it to its
+/// end) is answered 503 `temporarily_unavailable` saying so: the action
+/// goes on and will be in the state and the audit trail.
 async fn deadline(
     State(timeout): State<std::time::Duration>,
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match tokio::time::timeout(timeout, next.run(request)).await {
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let work =
+        crate::governance::noting_actions(std::sync::Arc::clone(&accepted), next.run(request));
+    match tokio::time::timeout(timeout, work).await {
         Ok(response) => response,
         Err(_) => {
-            let mut response = oauth_error(&OAuthError::new(
-                408,
-                codes::INVALID_REQUEST,
-                "request_timeout: the request was not received and answered in time",
-            ));
+            let error = if accepted.load(std::sync::atomic::Ordering::SeqCst) {
+                OAuthError::new(
+                    503,
+                    codes::TEMPORARILY_UNAVAILABLE,
+                    "the action was accepted and is still running: \
+                     read the state before trying again",
+                )
+            } else {
+                OAuthError::new(
+                    408,
+                    codes::INVALID_REQUEST,
+                    "request_timeout: the request was not received and answered in time",
+                )
+            };
+            let mut response = oauth_error(&error);
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -41,7 +41,9 @@ pub(crate) struct NewIdentity {
 }
 
 /// A change (the JSON body of `POST /admin/api/identities/{id}`): what is
-/// absent is kept.
+/// absent is kept. `if_version`, the identity's [`version`] as the client
+/// read it, makes the change conditional: made only if the identity is
+/// still as read (409 `identity_changed` otherwise).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IdentityChange {
@@ -49,6 +51,25 @@ pub(crate) struct IdentityChange {
     pub(crate) team: Option<String>,
     pub(crate) roles: Option<Vec<String>>,
     pub(crate) state: Option<StateName>,
+    pub(crate) if_version: Option<String>,
+}
+
+/// An identity's version, as the API shows it (`version`) and a change's
+/// `if_version` names it: a digest of everything it holds, so any change
+/// of any field (or a write of the same values by another administrator
+/// or at another time) gives another.
+pub(crate) fn version(identity: &AgentIdentity) -> String {
+    let held = serde_json::json!([
+        identity.agent_id,
+        identity.owner,
+        identity.team,
+        identity.roles,
+        identity.state.as_str(),
+        identity.created_at,
+        identity.updated_at,
+        identity.updated_by,
+    ]);
+    passport_jose::sha256_b64url(held.to_string().as_bytes())
 }
 
 /// An identity's state as the API names it.
@@ -306,6 +327,12 @@ const ATTEMPTS: usize = 4;
 
 /// Changes an identity; answered only once audited, as [`register`].
 ///
+/// With `if_version`, the change is made only on the identity as the
+/// client read it: when it is no longer so (another administrator's change
+/// landed since), 409 `identity_changed`, without retrying — a client that
+/// sends back fields as it read them (an edit form; `roles` is always the
+/// whole list) would otherwise write them over the other change. Without
+/// it, the fields sent are made on the identity as it is now:
 /// The change and the self rules are made on the identity as read, and
 /// written only if it still stands so (the write is conditional): when
 /// another administrator's change landed in between, the identity is read
@@ -349,6 +376,16 @@ async fn update_to_end(
                 "unknown_identity: no identity with this agent_id",
             ));
         };
+        if let Some(expected) = &change.if_version
+            && *expected != version(&before)
+        {
+            return Err(OAuthError::new(
+                409,
+                codes::INVALID_REQUEST,
+                "identity_changed: the identity changed since it was read (if_version); read \
+                 it again and make the change on what it is now",
+            ));
+        }
         let after = changed(server, actor, &before, &change).await?;
         if db
             .update_agent_identity(&before, after.clone())

@@ -87,6 +87,28 @@ impl Admission {
     }
 }
 
+/// How many administrators' actions run at once ([`to_completion`]): more
+/// wait for one to end. An operator who hangs up and sends again cannot
+/// pile up concurrent revocations.
+pub(crate) const MAX_RUNNING_ACTIONS: usize = 8;
+
+tokio::task_local! {
+    /// Set, in a request's future, once [`to_completion`] has handed the
+    /// request's action to a task of its own (see [`noting_actions`]).
+    static ACTION_ACCEPTED: std::sync::Arc<std::sync::atomic::AtomicBool>;
+}
+
+/// Runs a request's future `work`, setting `accepted` once an action
+/// within it is handed to [`to_completion`]'s task: the deadline
+/// (`endpoints::deadline`) then knows the action goes on without the
+/// request, and says so.
+pub(crate) async fn noting_actions<F: std::future::Future>(
+    accepted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    work: F,
+) -> F::Output {
+    ACTION_ACCEPTED.scope(accepted, work).await
+}
+
 /// Runs an administrator's action — `action` given its own handle on the
 /// server and `actor` — to its end on a task of its own, and answers its
 /// result.
@@ -97,9 +119,12 @@ impl Admission {
 /// database carries on with a write it was given) and before the steps
 /// that follow — the audit record, the revocation of what a kill-switch
 /// holds. Spawned, the action is no longer the request's: it runs to its
-/// end whether or not anyone waits for the answer. Every action that
-/// changes the governance state runs through here, from the API and the
-/// dashboard alike.
+/// end whether or not anyone waits for the answer (a request past its
+/// deadline is answered that the action was accepted and is still
+/// running). Every action that changes the governance state runs through
+/// here, from the API and the dashboard alike. At most
+/// [`MAX_RUNNING_ACTIONS`] run at once: the request waits for a place,
+/// and an action whose request ends while it waits never starts.
 ///
 /// # Errors
 /// The action's own; 500 `server_error` when its task panicked (or the
@@ -115,16 +140,32 @@ where
     Fut: std::future::Future<Output = Result<T, OAuthError>> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::spawn(action(server.clone(), actor.clone()))
+    let ended = || {
+        OAuthError::new(
+            500,
+            codes::SERVER_ERROR,
+            "the action ended abnormally: read the state before trying again",
+        )
+    };
+    // never closed: an error only if it were
+    let permit = std::sync::Arc::clone(&server.inner.admin_actions)
+        .acquire_owned()
         .await
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "an administrator's action ended abnormally");
-            Err(OAuthError::new(
-                500,
-                codes::SERVER_ERROR,
-                "the action ended abnormally: read the state before trying again",
-            ))
-        })
+        .map_err(|_| ended())?;
+    let running = action(server.clone(), actor.clone());
+    let task = tokio::spawn(async move {
+        let result = running.await;
+        drop(permit);
+        result
+    });
+    // outside a request (none in the scope) nothing is noted
+    let _ = ACTION_ACCEPTED.try_with(|accepted| {
+        accepted.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    task.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "an administrator's action ended abnormally");
+        Err(ended())
+    })
 }
 
 /// An approver's decision ([`approvals::decide`]), run to its end
@@ -251,4 +292,64 @@ pub(crate) async fn admit(server: &Server, candidate: &Candidate) -> Result<Admi
         environment: Some(env.name.clone()),
         approval_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Review S14 v3 (V3-4 c): an operator who hangs up and sends again
+    /// cannot run any number of actions at once: the ninth waits (it is
+    /// not refused) until one of the eight running ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_eight_actions_run_at_once_and_more_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = audit::tests::server(&dir).await;
+        let actor = roles::AdminActor {
+            principal: "admin".into(),
+            roles: std::collections::BTreeSet::new(),
+        };
+        let running = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        let mut requests = Vec::new();
+        for _ in 0..=MAX_RUNNING_ACTIONS {
+            let (server, actor) = (server.clone(), actor.clone());
+            let (running, release) = (Arc::clone(&running), Arc::clone(&release));
+            requests.push(tokio::spawn(async move {
+                to_completion(&server, &actor, move |_, _| async move {
+                    running.fetch_add(1, Ordering::SeqCst);
+                    let _ = release.acquire().await.map(|p| p.forget());
+                    Ok::<_, OAuthError>(())
+                })
+                .await
+            }));
+        }
+        let waited = |n: usize| {
+            let running = Arc::clone(&running);
+            async move {
+                for _ in 0..600 {
+                    if running.load(Ordering::SeqCst) >= n {
+                        return true;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                false
+            }
+        };
+        assert!(waited(MAX_RUNNING_ACTIONS).await, "eight actions start");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(running.load(Ordering::SeqCst), MAX_RUNNING_ACTIONS);
+        // one ends: the ninth starts
+        release.add_permits(1);
+        assert!(waited(MAX_RUNNING_ACTIONS + 1).await, "the ninth starts");
+        release.add_permits(MAX_RUNNING_ACTIONS);
+        for request in requests {
+            assert!(request.await.unwrap().is_ok());
+        }
+    }
 }

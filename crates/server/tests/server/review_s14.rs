@@ -52,6 +52,85 @@ fn slow_trigger(name: &str, on: &str, n: usize) -> String {
     format!("CREATE TRIGGER {name} {on} BEGIN {work}END")
 }
 
+/// Engages a kill-switch on `client_id` as bob (an owner) with the write
+/// made slow (`slow_trigger`): the answer, after the request's deadline on
+/// a server with a short one.
+async fn engage_slowly(
+    mock: &passport_mock_oidc::MockOidc,
+    s: &crate::endpoints::Running,
+    client_id: &str,
+) -> (StatusCode, Value) {
+    let db = s.server.database();
+    db.execute_script_for_tests(&slow_trigger(
+        "slow_engage",
+        "AFTER INSERT ON kill_switches",
+        8,
+    ))
+    .await
+    .unwrap();
+    let bob = id_token(mock, "bob", &["owners"]);
+    let r = post(
+        s,
+        &bob,
+        "/admin/api/kill-switches",
+        json!({"kind": "agent", "subject": client_id, "reason": "leaked"}),
+    )
+    .await;
+    let status = r.status();
+    (status, r.json().await.unwrap())
+}
+
+/// Whether the kill-switch on `client_id` is engaged within a minute (the
+/// writer finishing what it was given).
+async fn engaged_in_time(db: &passport_store::server::Database, client_id: &str) -> bool {
+    until(Duration::from_secs(60), || async {
+        db.engaged_kill_switch(None, None, client_id, "nobody", "none")
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await
+}
+
+/// A server with an identity registered by carol (an identity admin) for
+/// a new workload client, owned by dave with the role `deployer`: the
+/// server, the agent id, carol's token and `other`'s (an admin too).
+async fn with_identity(other: &str) -> (crate::endpoints::Running, String, String, String) {
+    let (mock, s) = admin_server(|b| b).await;
+    let agent = s.workload("files:read").await.client_id;
+    let carol = id_token(&mock, "carol", &["admins"]);
+    let other = id_token(&mock, other, &["admins"]);
+    let body = json!({"agent_id": agent, "owner": "dave", "roles": ["deployer"]});
+    let r = post(&s, &carol, "/admin/api/identities", body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    (s, agent, carol, other)
+}
+
+/// The identity of `agent` as stored.
+async fn identity_of(
+    s: &crate::endpoints::Running,
+    agent: &str,
+) -> passport_store::server::AgentIdentity {
+    s.server
+        .database()
+        .agent_identity(agent)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Whether a record naming `action` is in the audit trail within `bound`.
+async fn audited_in(db: &passport_store::server::Database, action: &str, bound: Duration) -> bool {
+    until(bound, || async {
+        db.export_audit(&passport_audit::Filter::default(), 100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(action))
+    })
+    .await
+}
+
 async fn post(
     s: &crate::endpoints::Running,
     bearer: &str,
@@ -75,13 +154,7 @@ async fn post(
 /// moment to commit, as an fsync or a busy batch would make it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_concurrent_identity_change_does_not_undo_an_acknowledged_disable() {
-    let (mock, s) = admin_server(|b| b).await;
-    let agent = s.workload("files:read").await.client_id;
-    let carol = id_token(&mock, "carol", &["admins"]);
-    let dave = id_token(&mock, "dave", &["admins"]);
-    let body = json!({"agent_id": agent, "owner": "dave", "roles": ["deployer"]});
-    let r = post(&s, &carol, "/admin/api/identities", body).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    let (s, agent, carol, dave) = with_identity("dave").await;
     // dave may not do this himself
     let r = post(
         &s,
@@ -150,13 +223,7 @@ async fn a_concurrent_identity_change_does_not_undo_an_acknowledged_disable() {
         "carol's disable answered done"
     );
 
-    let identity = s
-        .server
-        .database()
-        .agent_identity(&agent)
-        .await
-        .unwrap()
-        .unwrap();
+    let identity = identity_of(&s, &agent).await;
     assert_eq!(
         (identity.state.as_str(), identity.roles.clone()),
         ("disabled", Vec::<String>::new()),
@@ -238,36 +305,14 @@ async fn a_kill_switch_engaged_past_the_deadline_still_revokes_and_is_audited() 
     let token = s.mint(&client, "files:read").await;
     let jti = crate::exchange::links(&token).pop().unwrap().jti;
     let db = s.server.database();
-    db.execute_script_for_tests(&slow_trigger(
-        "slow_engage",
-        "AFTER INSERT ON kill_switches",
-        8,
-    ))
-    .await
-    .unwrap();
-    let bob = id_token(&mock, "bob", &["owners"]);
     let started = std::time::Instant::now();
-    let r = post(
-        &s,
-        &bob,
-        "/admin/api/kill-switches",
-        json!({"kind": "agent", "subject": client.client_id, "reason": "leaked"}),
-    )
-    .await;
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = engage_slowly(&mock, &s, &client.client_id).await;
     eprintln!(
         "engage answered {status} after {:?}: {body}",
         started.elapsed()
     );
     // let the writer finish what it was given
-    let engaged = until(Duration::from_secs(60), || async {
-        db.engaged_kill_switch(None, None, &client.client_id, "nobody", "none")
-            .await
-            .unwrap()
-            .is_some()
-    })
-    .await;
+    let engaged = engaged_in_time(db, &client.client_id).await;
     assert!(engaged, "the switch is engaged (it blocks issuance)");
     // then what follows the write: the record, the revocation
     let finished = || async {
@@ -337,16 +382,144 @@ async fn a_lift_whose_client_hangs_up_is_still_audited() {
     .await;
     assert!(lifted, "the writer lifted the switch");
     // ... and the record follows it
-    let recorded = until(Duration::from_secs(10), || async {
-        db.export_audit(&passport_audit::Filter::default(), 100)
-            .await
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("kill_switch_lifted"))
-    })
-    .await;
+    let recorded = audited_in(db, "kill_switch_lifted", Duration::from_secs(10)).await;
     assert!(
         recorded,
         "the switch was lifted (by carl) and the trail has no kill_switch_lifted record"
     );
+}
+
+/// erin's stale save of a whole identity: erin reads the identity (as an
+/// edit form would, through the API), carol then disables it and removes
+/// its role (acknowledged), and erin (not the owner, so no self rule
+/// applies) posts her form — only the team differs from what she read —
+/// with the `version` she read as `if_version` or without it. The
+/// answer's status and the identity after.
+async fn stale_whole_object_save(
+    with_version: bool,
+) -> (StatusCode, passport_store::server::AgentIdentity) {
+    let (s, agent, carol, erin) = with_identity("erin").await;
+    let path = format!("/admin/api/identities/{agent}");
+    let listed: Value = api(&s, Some(&erin), Method::GET, "/admin/api/identities", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let read = listed["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["agent_id"] == agent.as_str())
+        .unwrap()
+        .clone();
+    let r = post(&s, &carol, &path, json!({"state": "disabled", "roles": []})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut form = json!({
+        "owner": read["owner"],
+        "team": "platform",
+        "roles": read["roles"],
+        "state": read["state"],
+    });
+    if with_version {
+        form["if_version"] = read["version"].clone();
+    }
+    let status = post(&s, &erin, &path, form).await.status();
+    let identity = identity_of(&s, &agent).await;
+    (status, identity)
+}
+
+/// Review S14 v3 (V3-2): the compare-and-set closes the server's
+/// read-modify-write window, but the retry re-applies the change *as sent*
+/// on the fresh row: a client that sends the identity's fields as it read
+/// them (an edit form; `roles` can only be changed by sending the whole
+/// list) silently undid another administrator's acknowledged disable and
+/// role removal. With the `version` it read as `if_version`, its stale
+/// save is refused (409 `identity_changed`) and the disable stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_s14_v3_a_whole_object_change_still_undoes_a_concurrent_disable() {
+    let (status, identity) = stale_whole_object_save(true).await;
+    assert_eq!(
+        (identity.state.as_str(), identity.roles.clone()),
+        ("disabled", Vec::<String>::new()),
+        "erin's stale whole-object save ({status}) undid carol's acknowledged disable and \
+         role removal: {identity:?}"
+    );
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+/// Review S14 v3 (V3-2), as documented: without `if_version` the fields
+/// sent are made on the identity as it is now — a stale whole-object save
+/// writes them over another administrator's change (a client that sends
+/// fields as it read them must send `if_version`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_s14_v3_without_if_version_the_fields_sent_are_made_on_the_identity_as_it_is() {
+    let (status, identity) = stale_whole_object_save(false).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            identity.state.as_str(),
+            identity.roles,
+            identity.team.as_str()
+        ),
+        ("active", vec!["deployer".to_owned()], "platform"),
+    );
+}
+
+/// Review S14 v3 (V3-4 a): an administrator's action that outlasts the
+/// request's deadline goes on to its end (`governance::to_completion`),
+/// but was answered 408 "the request was not received and answered in
+/// time" — an invitation to send it again, when it is in fact accepted
+/// and about to be in the state. The deadline now says so: 503
+/// `temporarily_unavailable`, "accepted and is still running: read the
+/// state before trying again".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_s14_v3_an_action_past_the_deadline_is_answered_accepted_and_running() {
+    let (mock, s) = admin_server(|b| b.request_timeout(Duration::from_millis(1500))).await;
+    let client = s.workload("files:read").await;
+    let (status, body) = engage_slowly(&mock, &s, &client.client_id).await;
+    // the writer finishes what it was given before the test ends
+    let engaged = engaged_in_time(s.server.database(), &client.client_id).await;
+    assert!(engaged, "the switch is engaged");
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "an engage past the deadline: {body}"
+    );
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("accepted and is still running"),
+        "{body}"
+    );
+}
+
+/// Review S14 v3 (V3-4 b): the dashboard's logout ended the session and
+/// then wrote its audit record inside the request: an administrator who
+/// hangs up while the session's end is being written (here the HTTP
+/// client gives up after 300 ms) is logged out with no `admin_logout`
+/// record. It now runs to its end as every other action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_s14_v3_a_logout_whose_client_hangs_up_is_still_audited() {
+    let a = crate::admin_session::admin().await;
+    let cookie = a.session("ada").await;
+    let csrf = crate::admin_session::csrf_of(&a.registry(&cookie).await);
+    let db = a.running.server.database();
+    db.execute_script_for_tests(&slow_trigger(
+        "slow_logout",
+        "AFTER DELETE ON admin_sessions",
+        4,
+    ))
+    .await
+    .unwrap();
+    let hung_up = reqwest::Client::new()
+        .post(a.at("/admin/logout"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .header(reqwest::header::ORIGIN, &a.running.url)
+        .form(&[("csrf", csrf.as_str())])
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up");
+    let recorded = audited_in(db, "admin_logout", Duration::from_secs(60)).await;
+    assert!(recorded, "the session ended with no admin_logout record");
 }
