@@ -221,29 +221,44 @@ pub(crate) struct KeyLoads {
     /// Each network's line for the strangers' turn, and how many loads are
     /// in it: there while one of them waits or runs.
     lines: Arc<Mutex<Lines>>,
-    /// At most this many lines ([`MAX_WAITING_LINES`]).
-    max_lines: usize,
+    /// At most this many outermost networks — IPv4 addresses and IPv6 /48s
+    /// — with lines ([`MAX_WAITING_NETWORKS`]).
+    max_networks: usize,
     wait: Duration,
 }
 
-/// How many lines (networks with strangers' loads waiting or running) may
-/// exist at once; a load that needs one more is refused busy at once. Far
-/// more than can wait out [`KEY_LOAD_WAIT`] together (each load takes
-/// milliseconds).
-const MAX_WAITING_LINES: usize = 4096;
+/// How many outermost networks (IPv4 addresses, IPv6 /48s) may have
+/// strangers' loads waiting or running at once; a load from one more is
+/// refused busy at once. Far more than can wait out [`KEY_LOAD_WAIT`]
+/// together (each load takes milliseconds).
+const MAX_WAITING_NETWORKS: usize = 4096;
+
+/// How many lines of its /56s and /64s one /48 may have at once. Past it,
+/// a load from a /56 or /64 without a line waits in the lines its /48
+/// already has (its /48's at least): one /48 cannot use up the lines of
+/// everyone (review S14, fourth pass), and its customers share fewer lines.
+const MAX_LINES_PER_NETWORK: usize = 64;
 
 /// A network: its first address and its prefix length.
 type Network = (IpAddr, u8);
 
-/// Each network's line: one place at its front at a time, and how many
-/// places are in it.
-type Lines = HashMap<Network, (Arc<tokio::sync::Semaphore>, usize)>;
+/// Each network's line (one place at its front at a time, and how many
+/// places are in it); how many inner lines each outermost network has; how
+/// many outermost networks have lines.
+#[derive(Debug, Default)]
+struct Lines {
+    lines: HashMap<Network, (Arc<tokio::sync::Semaphore>, usize)>,
+    inner: HashMap<Network, usize>,
+    outer: usize,
+}
 
 /// A load's places in the strangers' turn, one per line of [`lines_of`],
 /// counted in their lines until the load has finished (or its caller
 /// stopped waiting); a line goes when nobody is in it.
 struct Place {
     lines: Arc<Mutex<Lines>>,
+    /// Its outermost network (the last of `slots`).
+    outer: Network,
     /// The lines, innermost first, each with its front once reached.
     slots: Vec<(
         Network,
@@ -260,11 +275,22 @@ impl Drop for Place {
             drop(front.take());
         }
         let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        let lines = &mut *lines;
         for (network, _, _) in &self.slots {
-            if let Some((_, count)) = lines.get_mut(network) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    lines.remove(network);
+            let Some((_, count)) = lines.lines.get_mut(network) else {
+                continue;
+            };
+            *count = count.saturating_sub(1);
+            if *count > 0 {
+                continue;
+            }
+            lines.lines.remove(network);
+            if *network == self.outer {
+                lines.outer = lines.outer.saturating_sub(1);
+            } else if let Some(inner) = lines.inner.get_mut(&self.outer) {
+                *inner = inner.saturating_sub(1);
+                if *inner == 0 {
+                    lines.inner.remove(&self.outer);
                 }
             }
         }
@@ -276,8 +302,8 @@ impl KeyLoads {
         KeyLoads {
             strangers: Arc::new(tokio::sync::Semaphore::new(1)),
             operators: Arc::new(tokio::sync::Semaphore::new(1)),
-            lines: Arc::new(Mutex::new(HashMap::new())),
-            max_lines: MAX_WAITING_LINES,
+            lines: Arc::new(Mutex::new(Lines::default())),
+            max_networks: MAX_WAITING_NETWORKS,
             wait,
         }
     }
@@ -343,27 +369,43 @@ impl KeyLoads {
     }
 
     /// `from`'s places in the lines of its networks, each line made when
-    /// there is none; busy when that would make more than
-    /// [`MAX_WAITING_LINES`] lines.
+    /// there is none: busy when its outermost network has no line and
+    /// [`MAX_WAITING_NETWORKS`] others have; an inner line that would be
+    /// one more than [`MAX_LINES_PER_NETWORK`] for its outermost network is
+    /// not made, and the load waits in the lines there are.
     fn place(&self, from: IpAddr) -> Result<Place, ClientMetadataError> {
         let networks = lines_of(from);
+        let Some(&outer) = networks.last() else {
+            return Err(ClientMetadataError::KeysBusy);
+        };
         let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        let new = networks.iter().filter(|n| !lines.contains_key(n)).count();
-        if new > 0 && lines.len().saturating_add(new) > self.max_lines {
+        let lines = &mut *lines;
+        if !lines.lines.contains_key(&outer) && lines.outer >= self.max_networks {
             return Err(ClientMetadataError::KeysBusy);
         }
-        let slots = networks
-            .into_iter()
-            .map(|network| {
-                let (line, count) = lines
-                    .entry(network)
-                    .or_insert_with(|| (Arc::new(tokio::sync::Semaphore::new(1)), 0));
-                *count += 1;
-                (network, Arc::clone(line), None)
-            })
-            .collect();
+        let mut slots = Vec::with_capacity(networks.len());
+        for network in networks {
+            if !lines.lines.contains_key(&network) {
+                if network == outer {
+                    lines.outer += 1;
+                } else {
+                    let inner = lines.inner.entry(outer).or_insert(0);
+                    if *inner >= MAX_LINES_PER_NETWORK {
+                        continue;
+                    }
+                    *inner += 1;
+                }
+            }
+            let (line, count) = lines
+                .lines
+                .entry(network)
+                .or_insert_with(|| (Arc::new(tokio::sync::Semaphore::new(1)), 0));
+            *count += 1;
+            slots.push((network, Arc::clone(line), None));
+        }
         Ok(Place {
             lines: Arc::clone(&self.lines),
+            outer,
             slots,
         })
     }
@@ -374,7 +416,10 @@ impl KeyLoads {
     pub(crate) fn in_line(&self, from: IpAddr) -> (usize, usize) {
         let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
         let inner = lines_of(from)[0];
-        (lines.get(&inner).map_or(0, |(_, n)| *n), lines.len())
+        (
+            lines.lines.get(&inner).map_or(0, |(_, n)| *n),
+            lines.lines.len(),
+        )
     }
 
     /// How many places the line of `from`'s network of prefix `len` holds
@@ -385,7 +430,7 @@ impl KeyLoads {
         lines_of(from)
             .into_iter()
             .find(|(_, l)| *l == len)
-            .and_then(|network| lines.get(&network).map(|(_, n)| *n))
+            .and_then(|network| lines.lines.get(&network).map(|(_, n)| *n))
             .unwrap_or(0)
     }
 }
@@ -1254,11 +1299,10 @@ mod tests {
         }
         assert_eq!(loads.in_line(b), (0, 0));
 
-        // past the bound on lines, a new address is busy at once; one that
-        // has its lines joins them (an IPv6 address takes three: its /64,
-        // /56 and /48)
+        // past the bound on networks, a new one is busy at once; an address
+        // of a network that has its lines joins them
         let mut loads = KeyLoads::new(Duration::from_secs(30));
-        loads.max_lines = 3;
+        loads.max_networks = 1;
         drop(held);
         let held = Arc::clone(&loads.strangers).acquire_owned().await.unwrap();
         let waiting = loads.run(Load::Stranger, a, || None, || ());
@@ -1305,8 +1349,9 @@ mod tests {
         while loads.in_network(attacker, 56) < 64 {
             tokio::task::yield_now().await;
         }
-        // 64 lines of /64s, one of their /56, one of their /48
-        assert_eq!(loads.in_line(attacker).1, 66);
+        // the /48's line, its /56's and 63 of the /64s': one /48 has at most
+        // MAX_LINES_PER_NETWORK inner lines, the 64th /64 waits in the /56's
+        assert_eq!(loads.in_line(attacker).1, 1 + MAX_LINES_PER_NETWORK);
         let victim = loads.run(Load::Stranger, PEER, || None, || ()).await;
         assert!(
             victim.is_ok(),
@@ -1417,5 +1462,50 @@ mod tests {
         // once the turn is free, it loads
         drop(held);
         assert_eq!(fetcher.fetch_jwks(&uri, PEER).await.unwrap().len(), 1);
+    }
+
+    /// Review S14, fourth pass: the lines are nested per /64, /56 and /48,
+    /// and the bound on lines was one for everyone: one customer's /48 —
+    /// 65,536 /64s, each a rate-limit bucket of its own — holding a load
+    /// waiting from 4,079 of its /64s made 4,096 lines, and every other
+    /// network's first RSA load was refused busy at once. Now the bound
+    /// counts outermost networks, and one /48 has at most
+    /// [`MAX_LINES_PER_NETWORK`] inner lines: its further loads wait in the
+    /// lines it has.
+    #[test]
+    fn one_slash_48_cannot_fill_every_line() {
+        let loads = KeyLoads::new(Duration::from_secs(30));
+        let mut held = Vec::new();
+        'fill: for s56 in 0..256u16 {
+            for s64 in 0..256u16 {
+                let from = IpAddr::V6(Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    1,
+                    (s56 << 8) | s64,
+                    0,
+                    0,
+                    0,
+                    1,
+                ));
+                match loads.place(from) {
+                    Ok(place) => held.push(place),
+                    Err(_) => break 'fill,
+                }
+            }
+        }
+        let other: IpAddr = "192.0.2.7".parse().unwrap();
+        assert!(
+            loads.place(other).is_ok(),
+            "one /48 ({} of its /64s waiting) took every line: another network is refused busy",
+            held.len()
+        );
+        assert_eq!(held.len(), 65_536, "a load of the /48 was refused");
+        let any = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1));
+        assert_eq!(loads.in_line(any).1, 1 + MAX_LINES_PER_NETWORK);
+        drop(held);
+        assert_eq!(loads.in_line(any).1, 0);
+        let lines = loads.lines.lock().unwrap();
+        assert!(lines.inner.is_empty() && lines.outer == 0, "{lines:?}");
     }
 }
