@@ -245,7 +245,7 @@ pub use status_query::StatusListVersion;
 
 pub use governance::{
     AgentIdentity, ApprovalRecord, ApprovalRequest, ApprovalState, Decision, IdentityState,
-    MAX_LISTED, MAX_PENDING_PER_AGENT,
+    MAX_LISTED, MAX_PENDING_PER_REQUESTER,
 };
 mod sessions;
 
