@@ -225,6 +225,9 @@ fn code_hint(code: &str) -> Option<&'static str> {
         "store_schema_newer" => {
             "a newer passport wrote this data directory: upgrade, or use another --data-dir"
         }
+        "store_schema_older" => {
+            "check the database named is the server's, and that this version's `passport serve` has opened it"
+        }
         "insecure_data_dir" | "insecure_path" => {
             "the data directory must be yours and closed to others: chmod 700 it (`passport where` shows it)"
         }

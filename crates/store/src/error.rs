@@ -26,6 +26,20 @@ pub enum StoreError {
         /// The newest version this crate knows.
         known: i64,
     },
+    /// A command that only reads found a database whose schema it cannot
+    /// read: none (`found` 0: no passport server ever migrated it), or one
+    /// older than it needs; it changes nothing (review S14, fourth pass).
+    #[error(
+        "local state database schema version {found} is older than this command reads \
+         ({needs}; 0: no passport schema): run this version's `passport serve` on it first, \
+         or name the right database"
+    )]
+    OlderSchema {
+        /// The newest version applied (0: none).
+        found: i64,
+        /// The version this command needs at least.
+        needs: i64,
+    },
     /// A row is not what this crate writes.
     #[error("local state database: {0}")]
     Corrupt(String),
@@ -184,6 +198,8 @@ passport_jose::error_codes! {
             "Another process held the local state database's write lock longer than the busy timeout.",
         StoreError::NewerSchema { .. } => "store_schema_newer":
             "The local state database was written by a newer version of this program.",
+        StoreError::OlderSchema { .. } => "store_schema_older":
+            "A command that only reads found no schema it can read in the database (none, or an older one).",
         StoreError::Corrupt(_) => "corrupt_store":
             "A row of the local state database is not what this program writes.",
         StoreError::Io { .. } => "io_error":

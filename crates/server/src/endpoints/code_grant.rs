@@ -27,7 +27,9 @@
 //!   successor expires later, and a refresh past it is `invalid_grant`
 //!   (`refresh_grant_expired`). The principal logs in again.
 
-use passport_store::server::{NewRefreshToken, RefreshFamily, RefreshSuccessor, TokenHash};
+use passport_store::server::{
+    CodeGrant, NewRefreshToken, RefreshFamily, RefreshGrant, RefreshSuccessor, TokenHash,
+};
 use serde::{Deserialize, Serialize};
 
 #[allow(clippy::wildcard_imports)]
@@ -148,29 +150,14 @@ pub(super) async fn authorization_code(
     let admitted = admit_if_live(server, &candidate, live).await?;
 
     let jti = new_id()?;
-    match db
-        .consume_code(&hash, now, std::slice::from_ref(&jti))
-        .await
-    {
+    let used = {
+        let (server, hash, jti) = (server.clone(), hash.clone(), jti.clone());
+        let client_id = client.client_id.clone();
+        to_its_end(async move { use_code(&server, &hash, now, jti, &client_id).await }).await?
+    };
+    match used {
         Ok(grant) if grant == stored => {}
         Ok(_) => return Err(invalid_grant("the authorization code changed meanwhile")),
-        Err(StoreError::CodeReused { issued }) => {
-            // everything issued on the code (OAuth 2.1 §4.1.3): its
-            // passport, and the refresh family it started — with whatever
-            // that family issued since by rotation
-            for jti in &issued {
-                end_family_of(server, jti).await?;
-            }
-            revoke_passports(server, &issued).await?;
-            tracing::warn!(
-                client_id = %client.client_id,
-                revoked = issued.len(),
-                "authorization code reused: what its first use issued is revoked"
-            );
-            return Err(invalid_grant(
-                "code_reused: the code was already used; what it issued is revoked",
-            ));
-        }
         Err(StoreError::CodeExpired) => {
             return Err(invalid_grant("code_expired: the code has expired"));
         }
@@ -370,24 +357,14 @@ pub(super) async fn refresh_token(
         expires_at: refresh_expiry(server, now, grant_ends),
         claims: rebound,
     };
-    match db.rotate_refresh(&hash, successor, now).await {
+    let rotated = {
+        let (server, hash) = (server.clone(), hash.clone());
+        let client_id = client.client_id.clone();
+        to_its_end(async move { rotate(&server, &hash, successor, now, &client_id).await }).await?
+    };
+    match rotated {
         Ok(grant) if grant.family_id == family.family_id => {}
         Ok(_) => return Err(invalid_grant("the refresh token changed meanwhile")),
-        Err(StoreError::RefreshReused { family, revoked }) => {
-            // the store ended the family, its passports with it, in the
-            // transaction that saw the reuse (the newest included, however
-            // long the family): recorded now
-            crate::governance::audit::revoked(server, "passport-server", &revoked).await?;
-            tracing::warn!(
-                client_id = %client.client_id,
-                family = %family,
-                revoked = revoked.len(),
-                "refresh token reused: its family and passports are revoked"
-            );
-            return Err(invalid_grant(
-                "refresh_token_reused: the token was already used; its grant is revoked",
-            ));
-        }
         Err(
             e @ (StoreError::RefreshRevoked
             | StoreError::RefreshExpired
@@ -569,23 +546,123 @@ async fn mint_root(
     .await
 }
 
-/// Revokes a family's refresh tokens and every passport issued in it (in
-/// one transaction, whatever the family's size), and records what it
-/// revoked.
-async fn end_family(server: &Server, family: &RefreshFamily) -> Result<(), OAuthError> {
-    let revoked = server
+/// Runs `work` — a revocation in the store and the audit records and log
+/// line of what it revoked — on a task of its own (review S14, fourth
+/// pass, V4-2). A request's future is dropped at its deadline
+/// (`endpoints::deadline`) or when the client hangs up, stopping whatever
+/// it awaited at that point: after the store committed the revocation
+/// (or, for a reused code, the `reused` mark) and before the audit
+/// records, or before the family was ended at all. Spawned, the sequence
+/// is no longer the request's and runs to its end.
+///
+/// # Errors
+/// `work`'s own; 500 `server_error` when its task panicked (or the runtime
+/// is shutting down): what it did is in the store and the trail, as far as
+/// it got.
+async fn to_its_end<T, F>(work: F) -> Result<T, OAuthError>
+where
+    F: std::future::Future<Output = Result<T, OAuthError>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(work).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a revocation ended abnormally");
+        Err(OAuthError::new(
+            500,
+            codes::SERVER_ERROR,
+            "the revocation ended abnormally: read the state before trying again",
+        ))
+    })
+}
+
+/// Consumes the code `hash` for `jti` (the store's answer, for the caller
+/// to handle) — but a reuse is handled here: everything the code's first
+/// use issued (OAuth 2.1 §4.1.3) — its passport, and the refresh family it
+/// started with whatever that family issued since by rotation — is
+/// revoked and audited, and the reuse answered `code_reused`. Run by
+/// [`to_its_end`]: the `reused` mark the store commits is never left
+/// without the revocation.
+async fn use_code(
+    server: &Server,
+    hash: &TokenHash,
+    now: i64,
+    jti: String,
+    client_id: &str,
+) -> Result<Result<CodeGrant, StoreError>, OAuthError> {
+    match server
         .inner
         .db
-        .end_refresh_family(&family.family_id, server.now())
+        .consume_code(hash, now, std::slice::from_ref(&jti))
         .await
-        .map_err(stored_error("the refresh family could not be revoked"))?;
-    crate::governance::audit::revoked(server, "passport-server", &revoked).await?;
-    tracing::info!(
-        family = %family.family_id,
-        revoked = revoked.len(),
-        "refresh family revoked"
-    );
-    Ok(())
+    {
+        Err(StoreError::CodeReused { issued }) => {
+            for jti in &issued {
+                end_family_of(server, jti).await?;
+            }
+            revoke_passports(server, &issued).await?;
+            tracing::warn!(
+                client_id = %client_id,
+                revoked = issued.len(),
+                "authorization code reused: what its first use issued is revoked"
+            );
+            Err(invalid_grant(
+                "code_reused: the code was already used; what it issued is revoked",
+            ))
+        }
+        used => Ok(used),
+    }
+}
+
+/// Rotates the refresh token `hash` to `next` (the store's answer, for the
+/// caller to handle) — but a reuse is handled here: the store ended the
+/// family, its passports with it, in the transaction that saw the reuse
+/// (the newest included, however long the family), and what it revoked
+/// is audited, and the reuse answered `refresh_token_reused`. Run by
+/// [`to_its_end`]: no revocation goes unaudited.
+async fn rotate(
+    server: &Server,
+    hash: &TokenHash,
+    next: RefreshSuccessor,
+    now: i64,
+    client_id: &str,
+) -> Result<Result<RefreshGrant, StoreError>, OAuthError> {
+    match server.inner.db.rotate_refresh(hash, next, now).await {
+        Err(StoreError::RefreshReused { family, revoked }) => {
+            crate::governance::audit::revoked(server, "passport-server", &revoked).await?;
+            tracing::warn!(
+                client_id = %client_id,
+                family = %family,
+                revoked = revoked.len(),
+                "refresh token reused: its family and passports are revoked"
+            );
+            Err(invalid_grant(
+                "refresh_token_reused: the token was already used; its grant is revoked",
+            ))
+        }
+        rotated => Ok(rotated),
+    }
+}
+
+/// Revokes a family's refresh tokens and every passport issued in it (in
+/// one transaction, whatever the family's size), and records what it
+/// revoked — to the end, whether or not the request waits ([`to_its_end`]).
+async fn end_family(server: &Server, family: &RefreshFamily) -> Result<(), OAuthError> {
+    let (server, family_id) = (server.clone(), family.family_id.clone());
+    to_its_end(async move {
+        let revoked = server
+            .inner
+            .db
+            .end_refresh_family(&family_id, server.now())
+            .await
+            .map_err(stored_error("the refresh family could not be revoked"))?;
+        crate::governance::audit::revoked(&server, "passport-server", &revoked).await?;
+        tracing::info!(
+            family = %family_id,
+            revoked = revoked.len(),
+            "refresh family revoked"
+        );
+        Ok(())
+    })
+    .await
 }
 
 /// Revokes each passport (and its descendants): the few a code's first use

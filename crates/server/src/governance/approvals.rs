@@ -8,13 +8,14 @@
 //! long (then it is expired, cannot be decided, and the next request opens
 //! a new one). Each principal's request is an approval of its own: another
 //! principal asking the same through the same agent waits for a decision
-//! on theirs. An agent has at most `MAX_PENDING_PER_AGENT` requests
-//! waiting at once, and approvers see the pending ones oldest first, so no
-//! agent buries another's.
+//! on theirs. A principal has at most `MAX_PENDING_PER_REQUESTER`
+//! requests waiting through one agent at once (so no principal's flood
+//! refuses another's request), and approvers see the pending ones oldest
+//! first, so no flood buries a request waiting before it.
 
 use passport_claims::ScopeSet;
 use passport_store::server::{
-    ApprovalRecord, ApprovalRequest, ApprovalState, Decision, MAX_PENDING_PER_AGENT,
+    ApprovalRecord, ApprovalRequest, ApprovalState, Decision, MAX_PENDING_PER_REQUESTER,
 };
 
 use serde_json::json;
@@ -134,11 +135,13 @@ pub(crate) async fn admit_under(
     Err(waiting)
 }
 
-/// The refusal of a request through an agent that has
-/// [`MAX_PENDING_PER_AGENT`] requests waiting already (review S14, finding
-/// 6), audited: not `authorization_pending`, since no request of this one
-/// waits for a decision. 429 `temporarily_unavailable`, `Retry-After` until
-/// the `oldest` pending one expires (a slot is free by then).
+/// The refusal of a request of a principal who has
+/// [`MAX_PENDING_PER_REQUESTER`] requests waiting through the agent already
+/// (review S14, finding 6; fourth pass, V4-1), audited: not
+/// `authorization_pending`, since no request of this one waits for a
+/// decision. 429 `temporarily_unavailable`, with `Retry-After` always:
+/// until the `oldest` pending one expires (a slot is free by then), or
+/// the policy's `approval_ttl` should it carry no expiry.
 async fn too_many_pending(
     server: &Server,
     env: &Environment,
@@ -151,15 +154,16 @@ async fn too_many_pending(
         429,
         codes::TEMPORARILY_UNAVAILABLE,
         format!(
-            "policy: {rule}: this agent has {MAX_PENDING_PER_AGENT} requests waiting for an \
-             approver, the most it may; this one is not recorded: ask again once one of them \
-             is decided or expires"
+            "policy: {rule}: you have {MAX_PENDING_PER_REQUESTER} requests waiting for an \
+             approver through this agent, the most you may; this one is not recorded: ask \
+             again once one of them is decided or expires"
         ),
     )
     .with("rule", rule);
-    refused.retry_after = oldest
+    let until = oldest
         .expires_at
-        .map(|at| u64::try_from(at.saturating_sub(now)).unwrap_or(0).max(1));
+        .unwrap_or_else(|| now.saturating_add(approval_ttl(server)));
+    refused.retry_after = Some(u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1));
     audit::refusal(
         server,
         super::refused_event(candidate, &refused).environment(Some(&env.name)),

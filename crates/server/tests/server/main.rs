@@ -35,6 +35,7 @@ mod review_b1;
 mod review_b2;
 mod review_s13;
 mod review_s14;
+mod review_s14_cancel_and_cap;
 mod review_s14_grants;
 mod self_rules;
 mod session_roles;

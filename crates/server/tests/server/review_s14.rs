@@ -13,7 +13,7 @@ use crate::kill_switch::{admin_server, api, id_token};
 /// whether it held. The slow commits below take as long as the machine
 /// makes them: the tests wait for the write itself, not a guess of its
 /// length.
-async fn until<F, Fut>(bound: Duration, mut done: F) -> bool
+pub(crate) async fn until<F, Fut>(bound: Duration, mut done: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -35,7 +35,7 @@ where
 /// busy disk or a large batch makes a commit slow: on SQLite, work in the
 /// trigger; on PostgreSQL (`PASSPORT_SERVER_TEST_BACKEND=postgres`), a
 /// row trigger that sleeps.
-fn slow_trigger(name: &str, on: &str, n: usize) -> String {
+pub(crate) fn slow_trigger(name: &str, on: &str, n: usize) -> String {
     if std::env::var("PASSPORT_SERVER_TEST_BACKEND").as_deref() == Ok("postgres") {
         let (event, when) = match on.split_once(" WHEN ") {
             Some((event, condition)) => (event, format!("WHEN ({condition}) ")),

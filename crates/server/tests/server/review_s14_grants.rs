@@ -216,11 +216,11 @@ async fn a_flood_of_requests_by_one_agent_does_not_hide_another_s_pending_approv
     let waiting = body["approval_id"].as_str().unwrap().to_owned();
     // the flood comes later (the lists order by the second of the request)
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    // (past the agent's MAX_PENDING_PER_AGENT, a request is not recorded:
+    // (past the flooder's MAX_PENDING_PER_REQUESTER, a request is not recorded:
     // 429, not `authorization_pending`, since none of its waits)
     for n in 0..1000 {
         let r = ask(&s, &flooder, PROD, &format!("deploy:x{n}")).await;
-        if n < passport_store::server::MAX_PENDING_PER_AGENT {
+        if n < passport_store::server::MAX_PENDING_PER_REQUESTER {
             awaits_approval(r).await;
         } else {
             let status = r.status();

@@ -151,24 +151,41 @@ const INSERT_PENDING: &str = "INSERT INTO approvals (id, agent_id, environment, 
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) ON CONFLICT DO NOTHING";
 
 /// Marks expired what has passed its `expires_at`: a decision, and a
-/// pending request nobody decided in time (one without `expires_at`
-/// waits for ever).
+/// pending request nobody decided in time (one without `expires_at`,
+/// written before requests expired, is not marked, but neither counts
+/// toward [`MAX_PENDING_PER_REQUESTER`] nor is listed with the pending).
 const EXPIRE_DECIDED: &str = "UPDATE approvals SET state = 'expired' \
      WHERE state IN ('pending', 'approved', 'denied') AND expires_at <= $1";
+
+/// [`EXPIRE_DECIDED`] over one (agent, requester)'s rows only (review S14,
+/// fourth pass, V4-6): a request sweeps no rows but those its lock
+/// serialises, so that requests for different agents never wait on (and,
+/// on PostgreSQL, never deadlock over) each other's rows.
+const EXPIRE_REQUESTERS: &str = "UPDATE approvals SET state = 'expired' \
+     WHERE state IN ('pending', 'approved', 'denied') AND expires_at <= $1 \
+     AND agent_id = $2 AND requested_by = $3";
 
 /// The most identities or approvals one listing returns.
 pub const MAX_LISTED: i64 = 1_000;
 
-/// The most requests one agent may have waiting for an approver at once
-/// (review S14, finding 6): past it, a new request is not recorded
-/// ([`ApprovalRequest::Full`]) until one is decided or expires. With the
-/// pending requests listed oldest first, no agent can bury another's
-/// request under its own.
-pub const MAX_PENDING_PER_AGENT: usize = 16;
+/// The most requests one principal may have waiting for an approver
+/// through one agent at once (review S14, finding 6; fourth pass, V4-1):
+/// past it, a new request of theirs is not recorded
+/// ([`ApprovalRequest::Full`]) until one of theirs is decided or expires.
+/// The bound is per (agent, requester), not per agent: a per-agent bound
+/// is one any principal who may use the agent fills alone with made-up
+/// scope sets, locking every other principal of that agent out, renewably.
+/// There is no overall per-agent bound for the same reason (any bound a
+/// few principals reach together lets them lock out the rest); the rows
+/// stay bounded by 16 per principal who may use the agent, and with the
+/// pending requests listed oldest first, no flood buries a request that
+/// was waiting before it.
+pub const MAX_PENDING_PER_REQUESTER: usize = 16;
 
-/// Serialises, on PostgreSQL, the requests through one agent (keyed by
-/// the hash of its id), so that concurrent ones do not each count fewer
-/// pending than [`MAX_PENDING_PER_AGENT`] and all be recorded.
+/// Serialises, on PostgreSQL, the requests of one principal through one
+/// agent (keyed by the hash of both), so that concurrent ones do not each
+/// count fewer pending than [`MAX_PENDING_PER_REQUESTER`] and all be
+/// recorded; another principal's requests do not wait on them.
 const AGENT_REQUESTS_LOCK: i32 = 0x6170_7072;
 
 /// What a request for approval came to (exhaustive: a caller handles
@@ -178,8 +195,9 @@ pub enum ApprovalRequest {
     /// Waiting for an approver: the request this principal left pending
     /// already, or the one just recorded.
     Pending(ApprovalRecord),
-    /// Not recorded: the agent has [`MAX_PENDING_PER_AGENT`] requests
-    /// pending already; the oldest of them.
+    /// Not recorded: the principal has [`MAX_PENDING_PER_REQUESTER`]
+    /// requests pending through the agent already; the oldest of them
+    /// (it has an `expires_at`).
     Full(ApprovalRecord),
 }
 
@@ -270,20 +288,37 @@ async fn request_one<E: Exec>(
     x: &mut E,
     a: &ApprovalRecord,
 ) -> Result<ApprovalRequest, StoreError> {
-    super::ops::lock_keyed(x, AGENT_REQUESTS_LOCK, &a.agent_id).await?;
-    x.exec(EXPIRE_DECIDED, &[a.requested_at.into()]).await?;
+    // agent and requester, unambiguously (the agent id's length first)
+    let key = format!("{}:{}{}", a.agent_id.len(), a.agent_id, a.requested_by);
+    super::ops::lock_keyed(x, AGENT_REQUESTS_LOCK, &key).await?;
+    let own_rows = [
+        a.requested_at.into(),
+        a.agent_id.as_str().into(),
+        a.requested_by.as_str().into(),
+    ];
+    x.exec(EXPIRE_REQUESTERS, &own_rows).await?;
     if let Some(own) = own_pending(x, a).await? {
         return Ok(ApprovalRequest::Pending(own));
     }
+    // a pending row without `expires_at` (written before requests expired)
+    // counts as expired: it does not hold a slot for ever
     let q = format!(
-        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE agent_id = $1 AND state = 'pending' \
-         ORDER BY requested_at, id LIMIT $2"
+        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE agent_id = $1 AND requested_by = $2 \
+         AND state = 'pending' AND expires_at > $3 ORDER BY requested_at, id LIMIT $4"
     );
-    let limit = i64::try_from(MAX_PENDING_PER_AGENT).unwrap_or(i64::MAX);
+    let limit = i64::try_from(MAX_PENDING_PER_REQUESTER).unwrap_or(i64::MAX);
     let waiting = x
-        .query(&q, &[a.agent_id.as_str().into(), limit.into()])
+        .query(
+            &q,
+            &[
+                a.agent_id.as_str().into(),
+                a.requested_by.as_str().into(),
+                a.requested_at.into(),
+                limit.into(),
+            ],
+        )
         .await?;
-    if waiting.len() >= MAX_PENDING_PER_AGENT
+    if waiting.len() >= MAX_PENDING_PER_REQUESTER
         && let Some(oldest) = waiting.first()
     {
         return Ok(ApprovalRequest::Full(approval_row(oldest)?));
@@ -377,13 +412,16 @@ async fn approvals<E: Exec>(
     now: i64,
 ) -> Result<Vec<ApprovalRecord>, StoreError> {
     x.exec(EXPIRE_DECIDED, &[now.into()]).await?;
-    // pending first, oldest first: every agent's waiting requests stay
-    // within the listing (each agent has at most MAX_PENDING_PER_AGENT),
-    // however many one agent asks; then the rest, newest first
+    // pending first, oldest first: a request waiting stays within the
+    // listing however many requests come after it (each principal has at
+    // most MAX_PENDING_PER_REQUESTER through an agent); then the rest,
+    // newest first, with them a pending request without `expires_at`
+    // (written before requests expired: it is not among the waiting ones)
     let q = format!(
         "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE $1 = '' OR state = $1 \
-         ORDER BY CASE WHEN state = 'pending' THEN 0 ELSE 1 END, \
-           CASE WHEN state = 'pending' THEN requested_at ELSE -requested_at END, id \
+         ORDER BY CASE WHEN state = 'pending' AND expires_at IS NOT NULL THEN 0 ELSE 1 END, \
+           CASE WHEN state = 'pending' AND expires_at IS NOT NULL THEN requested_at \
+             ELSE -requested_at END, id \
          LIMIT $2"
     );
     let state = state.map_or("", ApprovalState::as_str);
@@ -479,8 +517,9 @@ impl Database {
     /// pending; its `state` and decision fields are ignored). Another
     /// principal's request is another approval: each is decided, and
     /// admits or refuses, for the principal that asked. A new request is
-    /// not recorded while the agent has [`MAX_PENDING_PER_AGENT`] pending
-    /// ([`ApprovalRequest::Full`]). Decisions and requests past their
+    /// not recorded while its principal has [`MAX_PENDING_PER_REQUESTER`]
+    /// pending through the agent ([`ApprovalRequest::Full`]). That
+    /// principal's decisions and requests through the agent past their
     /// `expires_at` (at `request.requested_at`) are marked expired first.
     pub async fn request_approval(
         &self,

@@ -245,7 +245,7 @@ pub use status_query::StatusListVersion;
 
 pub use governance::{
     AgentIdentity, ApprovalRecord, ApprovalRequest, ApprovalState, Decision, IdentityState,
-    MAX_LISTED, MAX_PENDING_PER_AGENT,
+    MAX_LISTED, MAX_PENDING_PER_REQUESTER,
 };
 mod sessions;
 
@@ -324,15 +324,30 @@ impl Database {
         })
     }
 
-    /// As [`Database::open`], for a command that only reads (`passport
-    /// audit verify`, `audit export`): a SQLite file that does not exist is
-    /// [`StoreError::Io`] naming it (`NotFound`), never created.
+    /// As [`Database::open`], for a command that only reads the audit
+    /// trail (`passport audit verify`, `audit export`): a SQLite file that
+    /// does not exist is [`StoreError::Io`] naming it (`NotFound`), never
+    /// created. A PostgreSQL database is not migrated (review S14, fourth
+    /// pass, V4-4: no DDL on a production database, and a read-only role
+    /// suffices): one whose schema is newer than this program knows is
+    /// [`StoreError::NewerSchema`], one without the audit trail's
+    /// (migration 0009, or no schema at all) [`StoreError::OlderSchema`].
     pub async fn open_existing(url: &str, now: i64) -> Result<Database, StoreError> {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            let path = sqlite_path(url)?;
-            if let Err(e) = std::fs::symlink_metadata(path) {
-                return Err(StoreError::io(path, e));
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            {
+                let (db, versions) = postgres::Postgres::open_unmigrated(url).await?;
+                readable_audit_schema(&versions)?;
+                return Ok(Database {
+                    backend: Backend::Postgres(Box::new(db)),
+                });
             }
+            #[cfg(not(feature = "postgres"))]
+            return Err(StoreError::PostgresUnsupported);
+        }
+        let path = sqlite_path(url)?;
+        if let Err(e) = std::fs::symlink_metadata(path) {
+            return Err(StoreError::io(path, e));
         }
         Database::open(url, now).await
     }
@@ -757,6 +772,26 @@ impl Database {
             x, &name, &candidate, now
         ))
     }
+}
+
+/// The schema versions `applied` hold the audit trail (migration 0009) and
+/// nothing newer than this program knows.
+#[cfg(feature = "postgres")]
+fn readable_audit_schema(applied: &[i64]) -> Result<(), StoreError> {
+    let found = applied.iter().max().copied().unwrap_or(0);
+    if found > Database::SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            known: Database::SCHEMA_VERSION,
+        });
+    }
+    if !applied.contains(&ops::AUDIT_SCHEMA_VERSION) {
+        return Err(StoreError::OlderSchema {
+            found,
+            needs: ops::AUDIT_SCHEMA_VERSION,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -234,19 +234,56 @@ impl Drop for Pooled<'_> {
 }
 
 impl Postgres {
-    /// Connects to `url` and migrates the database.
-    pub(super) async fn open(url: &str, now: i64) -> Result<Postgres, StoreError> {
+    /// The database `url` names, not yet connected to.
+    fn at(url: &str) -> Result<Postgres, StoreError> {
         // before parsing: tokio-postgres does not parse `verify-ca` or
         // `verify-full`, and those deserve the TLS error, not a syntax one
         refuse_tls_mode(url)?;
         let mut config: Config = url.parse().map_err(|_| StoreError::database_url(url))?;
         refuse_network(&config)?;
         password_from(&mut config, std::env::var("PGPASSWORD").ok());
-        let db = Postgres {
+        Ok(Postgres {
             config,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(POOL_SIZE),
+        })
+    }
+
+    /// Connects to `url` without changing anything in it (no migration):
+    /// the database and the schema versions applied to it, oldest first
+    /// (none when it has no `schema_migrations` table), read in a
+    /// read-only transaction.
+    pub(super) async fn open_unmigrated(url: &str) -> Result<(Postgres, Vec<i64>), StoreError> {
+        let db = Postgres::at(url)?;
+        let versions = {
+            let mut conn = db.get().await?;
+            let (client, statements) = conn.client()?;
+            let tx = client
+                .build_transaction()
+                .read_only(true)
+                .start()
+                .await
+                .map_err(pg)?;
+            let mut x = PgExec::new(&tx, statements);
+            let tables = x.query(super::sql::MIGRATIONS_TABLE_EXISTS, &[]).await?;
+            let versions = match tables.first().map(|r| r.int(0)).transpose()? {
+                Some(n) if n > 0 => x
+                    .query(super::sql::APPLIED_VERSIONS, &[])
+                    .await?
+                    .iter()
+                    .map(|r| r.int(0))
+                    .collect::<Result<Vec<i64>, StoreError>>()?,
+                _ => Vec::new(),
+            };
+            tx.commit().await.map_err(pg)?;
+            versions
         };
+        Ok((db, versions))
+    }
+
+    /// Connects to `url` and migrates the database.
+    pub(super) async fn open(url: &str, now: i64) -> Result<Postgres, StoreError> {
+        let db = Postgres::at(url)?;
         for m in super::ops::MIGRATIONS {
             let mut conn = db.get().await?;
             let (client, statements) = conn.client()?;

@@ -271,6 +271,11 @@ pub(super) const MIGRATIONS_TABLE_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS \
      schema_migrations (version BIGINT PRIMARY KEY NOT NULL, name TEXT NOT NULL, \
      applied_at BIGINT NOT NULL)";
 
+/// How many `schema_migrations` tables the search path shows (PostgreSQL).
+#[cfg(feature = "postgres")]
+pub(super) const MIGRATIONS_TABLE_EXISTS: &str = "SELECT count(*) FROM pg_catalog.pg_tables \
+     WHERE tablename = 'schema_migrations' AND schemaname = ANY(current_schemas(false))";
+
 pub(super) const APPLIED_VERSIONS: &str = "SELECT version FROM schema_migrations ORDER BY version";
 
 pub(super) const RECORD_MIGRATION: &str =

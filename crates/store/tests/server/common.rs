@@ -54,7 +54,7 @@ impl Fixture {
 
 /// A PostgreSQL test's database, dropped when the test ends (passed or
 /// not), so a run does not leave ~8 MB per test on the cluster's disk.
-struct Scratch(String);
+pub(crate) struct Scratch(pub(crate) String);
 
 impl Drop for Scratch {
     fn drop(&mut self) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use passport_store::StoreError;
 use passport_store::server::{
     AgentIdentity, ApprovalRecord, ApprovalRequest, ApprovalState, Database, Decision,
-    IdentityState, MAX_PENDING_PER_AGENT,
+    IdentityState, MAX_PENDING_PER_REQUESTER,
 };
 
 use crate::common::{NOW, entry, on_both};
@@ -307,38 +307,61 @@ async fn each_principal_s_request_is_an_approval_of_its_own(db: Arc<Database>) {
 
 /// Review S14, finding 6: one agent asking many distinct scope sets had
 /// every request recorded, and the listing showed the newest 1,000: it
-/// buried every other agent's pending request. An agent has at most
-/// `MAX_PENDING_PER_AGENT` pending (past it a request is not recorded, and
-/// the oldest is named), a principal's same request still finds its own,
-/// a slot frees when one expires, and pending requests are listed first,
+/// buried every other agent's pending request. Fourth pass, V4-1: the cap
+/// was per agent, so one principal filled it and locked every other
+/// principal of that agent out. A principal has at most
+/// `MAX_PENDING_PER_REQUESTER` pending through one agent (past it a
+/// request is not recorded, and the oldest is named), a principal's same
+/// request still finds its own, another principal (or agent) is not
+/// limited by it, a pending request without `expires_at` holds no slot, a
+/// slot frees when one expires, and pending requests are listed first,
 /// oldest first.
 async fn an_agent_s_pending_requests_are_capped_and_listed_oldest_first(db: Arc<Database>) {
     let victim = db
         .request_pending(ApprovalRecord {
             agent_id: "victim".into(),
+            expires_at: Some(NOW + 1_000),
             ..pending("victim-1", "deploy")
         })
         .await
         .unwrap();
+    // written before requests expired: it holds none of alice's slots
+    db.request_pending(ApprovalRecord {
+        requested_at: NOW + 2,
+        ..pending("legacy", "deploy:legacy")
+    })
+    .await
+    .unwrap();
     let flood = |n: usize, at: i64| ApprovalRecord {
         requested_at: at,
         expires_at: Some(at + 60),
         ..pending(&format!("f{n}"), &format!("deploy:x{n}"))
     };
-    for n in 0..MAX_PENDING_PER_AGENT {
+    for n in 0..MAX_PENDING_PER_REQUESTER {
         let at = NOW + 1 + i64::try_from(n).unwrap();
         db.request_pending(flood(n, at)).await.unwrap();
     }
-    let late = NOW + 100;
-    for n in MAX_PENDING_PER_AGENT..MAX_PENDING_PER_AGENT + 5 {
+    for n in MAX_PENDING_PER_REQUESTER..MAX_PENDING_PER_REQUESTER + 5 {
         match db.request_approval(flood(n, NOW + 30)).await.unwrap() {
             ApprovalRequest::Full(oldest) => assert_eq!(oldest.id, "f0"),
-            other => panic!("expected the agent's requests full, got {other:?}"),
+            other => panic!("expected alice's requests full, got {other:?}"),
         }
     }
     // the same request of the same principal still finds its own
     let again = db.request_pending(flood(3, NOW + 30)).await.unwrap();
     assert_eq!(again.id, "f3");
+    // another principal through the same agent is not limited by alice's
+    let bob = db
+        .request_approval(ApprovalRecord {
+            requested_by: "bob".into(),
+            ..flood(50, NOW + 30)
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(&bob, ApprovalRequest::Pending(a) if a.id == "f50"),
+        "{bob:?}"
+    );
     // another agent is not limited by this one's
     db.request_pending(ApprovalRecord {
         agent_id: "victim".into(),
@@ -359,8 +382,11 @@ async fn an_agent_s_pending_requests_are_capped_and_listed_oldest_first(db: Arc<
         .unwrap();
     let ids: Vec<&str> = listed.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(ids.first(), Some(&victim.id.as_str()), "{ids:?}");
-    assert_eq!(ids.len(), MAX_PENDING_PER_AGENT + 2, "{ids:?}");
+    assert_eq!(ids.len(), MAX_PENDING_PER_REQUESTER + 4, "{ids:?}");
     assert!(!ids.contains(&"f0") && ids.contains(&"victim-2"), "{ids:?}");
+    // the one without `expires_at` is not among the waiting ones, first
+    assert_eq!(ids.last(), Some(&"legacy"), "{ids:?}");
+    let late = NOW + 100;
     // all states: the pending ones first, the expired after
     let all = db.approvals(None, late).await.unwrap();
     assert_eq!(all.first().map(|a| a.id.as_str()), Some("victim-1"));

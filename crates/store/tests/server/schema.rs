@@ -298,3 +298,82 @@ fn naming(url: &str, name: &str) -> String {
     };
     format!("{base}/{name}{query}")
 }
+
+/// Review S14, fourth pass, V4-4: `Database::open_existing` (for `passport
+/// audit verify` and `audit export`, which only read) connected to a
+/// PostgreSQL database and migrated it: DDL applied to a production
+/// database by a read-only command, or a failure under a read-only role.
+/// It now changes nothing: a database without the passport schema (or
+/// without the audit trail's migration) is `store_schema_older`, one newer
+/// than this program knows `store_schema_newer`, and one it can read opens
+/// — each left as it was.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_only_open_never_migrates_a_postgres_database() {
+    let Some(cluster) = crate::common::postgres_url() else {
+        return;
+    };
+    let url = Database::create_scratch_postgres_database(&cluster)
+        .await
+        .unwrap();
+    let _scratch = crate::common::Scratch(url.clone());
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let tables = || async {
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = 'public'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let code = |r: Result<Database, passport_store::StoreError>| match r {
+        Ok(_) => "opened".to_owned(),
+        Err(e) => e.code().to_owned(),
+    };
+    // no schema at all: refused, and nothing created
+    assert_eq!(
+        code(Database::open_existing(&url, NOW).await),
+        "store_schema_older"
+    );
+    assert_eq!(tables().await, 0, "a read-only open created tables");
+    // migrated by the server: it opens
+    drop(Database::open(&url, NOW).await.unwrap());
+    let migrated = tables().await;
+    let reader = Database::open_existing(&url, NOW).await.unwrap();
+    let report = reader.verify_audit().await.unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    drop(reader);
+    // newer than this program: refused
+    client
+        .batch_execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, '0099_future', 0)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        code(Database::open_existing(&url, NOW).await),
+        "store_schema_newer"
+    );
+    // older than the audit trail (its migration not applied): refused,
+    // and not migrated
+    client
+        .batch_execute("DELETE FROM schema_migrations WHERE version >= 9")
+        .await
+        .unwrap();
+    assert_eq!(
+        code(Database::open_existing(&url, NOW).await),
+        "store_schema_older"
+    );
+    let versions = client
+        .query_one("SELECT max(version) FROM schema_migrations", &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(versions, 8, "a read-only open migrated the database");
+    assert_eq!(tables().await, migrated);
+}
