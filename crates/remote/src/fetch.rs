@@ -40,9 +40,11 @@ pub const OPENID_METADATA_SUFFIX: &str = "/.well-known/openid-configuration";
 ///
 /// # Errors
 ///
-/// [`RemoteError::Config`] when the client cannot be built, or reqwest
-/// refuses the proxy chosen (a socks proxy: this build has no socks
-/// support).
+/// [`RemoteError::Config`] when the client cannot be built, when the proxy
+/// chosen is a socks proxy (this build has no socks support: reqwest would
+/// send an HTTP `CONNECT` to it), or when reqwest refuses the proxy chosen.
+/// The message names the variable, never its value, which may hold a
+/// password (review S14: reqwest's own error quotes the URL).
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, RemoteError> {
     let config = |what: String| RemoteError::Config(format!("HTTP client: {what}"));
     // Replaces reqwest's own proxies from the environment, which apply to
@@ -53,25 +55,24 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, RemoteError> {
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy();
     if let Some((name, url)) = https_proxy_from_env() {
+        if url.to_ascii_lowercase().starts_with("socks") {
+            return Err(config(format!(
+                "{name} names a socks proxy, which this build does not support"
+            )));
+        }
         let proxy = reqwest::Proxy::https(url.as_str())
-            .map_err(|e| config(format!("{name}: {}", error_chain(&e.without_url()))))?
+            .map_err(|_| {
+                config(format!(
+                    "{name} is not a proxy URL reqwest can use (its value is not shown: \
+                     it may hold a password)"
+                ))
+            })?
             .no_proxy(reqwest::NoProxy::from_env());
         builder = builder.proxy(proxy);
     }
-    builder.build().map_err(|e| config(error_chain(&e)))
-}
-
-/// An error's message with its sources' (reqwest's own says only
-/// "builder error").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
+    builder
+        .build()
+        .map_err(|e| config(e.without_url().to_string()))
 }
 
 /// The proxy the environment names for https requests, with the variable

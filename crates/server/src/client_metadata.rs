@@ -233,18 +233,21 @@ pub(crate) struct KeyLoads {
 /// together (each load takes milliseconds).
 const MAX_WAITING_NETWORKS: usize = 4096;
 
-/// How many lines of its /56s and /64s one /48 may have at once. Past it,
-/// a load from a /56 or /64 without a line waits in the lines its /48
-/// already has (its /48's at least): one /48 cannot use up the lines of
-/// everyone (review S14, fourth pass), and its customers share fewer lines.
+/// How many lines of its /64s one /48 may have at once. Past it, a load
+/// from a /64 without a line waits in its /56's line (there is one for
+/// each of the /48's 256 /56s that has loads): one /48 cannot use up the
+/// lines of everyone (review S14, fourth pass), and a /56 flooding from
+/// /64s without lines still waits in its own line (fifth pass: skipping
+/// the /56 too put such a flood in the /48's line, ahead of every
+/// neighbour).
 const MAX_LINES_PER_NETWORK: usize = 64;
 
 /// A network: its first address and its prefix length.
 type Network = (IpAddr, u8);
 
 /// Each network's line (one place at its front at a time, and how many
-/// places are in it); how many inner lines each outermost network has; how
-/// many outermost networks have lines.
+/// places are in it); how many /64 lines each /48 has; how many outermost
+/// networks have lines.
 #[derive(Debug, Default)]
 struct Lines {
     lines: HashMap<Network, (Arc<tokio::sync::Semaphore>, usize)>,
@@ -287,7 +290,9 @@ impl Drop for Place {
             lines.lines.remove(network);
             if *network == self.outer {
                 lines.outer = lines.outer.saturating_sub(1);
-            } else if let Some(inner) = lines.inner.get_mut(&self.outer) {
+            } else if network.1 == 64
+                && let Some(inner) = lines.inner.get_mut(&self.outer)
+            {
                 *inner = inner.saturating_sub(1);
                 if *inner == 0 {
                     lines.inner.remove(&self.outer);
@@ -370,9 +375,9 @@ impl KeyLoads {
 
     /// `from`'s places in the lines of its networks, each line made when
     /// there is none: busy when its outermost network has no line and
-    /// [`MAX_WAITING_NETWORKS`] others have; an inner line that would be
-    /// one more than [`MAX_LINES_PER_NETWORK`] for its outermost network is
-    /// not made, and the load waits in the lines there are.
+    /// [`MAX_WAITING_NETWORKS`] others have; a /64 line that would be one
+    /// more than [`MAX_LINES_PER_NETWORK`] for its /48 is not made, and the
+    /// load waits in its /56's line and its /48's.
     fn place(&self, from: IpAddr) -> Result<Place, ClientMetadataError> {
         let networks = lines_of(from);
         let Some(&outer) = networks.last() else {
@@ -388,7 +393,7 @@ impl KeyLoads {
             if !lines.lines.contains_key(&network) {
                 if network == outer {
                     lines.outer += 1;
-                } else {
+                } else if network.1 == 64 {
                     let inner = lines.inner.entry(outer).or_insert(0);
                     if *inner >= MAX_LINES_PER_NETWORK {
                         continue;
@@ -1349,9 +1354,8 @@ mod tests {
         while loads.in_network(attacker, 56) < 64 {
             tokio::task::yield_now().await;
         }
-        // the /48's line, its /56's and 63 of the /64s': one /48 has at most
-        // MAX_LINES_PER_NETWORK inner lines, the 64th /64 waits in the /56's
-        assert_eq!(loads.in_line(attacker).1, 1 + MAX_LINES_PER_NETWORK);
+        // the /48's line, its /56's and its 64 /64s'
+        assert_eq!(loads.in_line(attacker).1, 2 + MAX_LINES_PER_NETWORK);
         let victim = loads.run(Load::Stranger, PEER, || None, || ()).await;
         assert!(
             victim.is_ok(),
@@ -1502,10 +1506,88 @@ mod tests {
         );
         assert_eq!(held.len(), 65_536, "a load of the /48 was refused");
         let any = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1));
-        assert_eq!(loads.in_line(any).1, 1 + MAX_LINES_PER_NETWORK);
+        // the /48's line, its 256 /56s' and MAX_LINES_PER_NETWORK /64s'
+        assert_eq!(loads.in_line(any).1, 1 + 256 + MAX_LINES_PER_NETWORK);
         drop(held);
         assert_eq!(loads.in_line(any).1, 0);
         let lines = loads.lines.lock().unwrap();
         assert!(lines.inner.is_empty() && lines.outer == 0, "{lines:?}");
+    }
+
+    /// Review S14, fifth pass (on c4872569): past
+    /// [`MAX_LINES_PER_NETWORK`], a load whose /64 and /56 got no line had
+    /// a place in its /48's line only, and every such load is a place of
+    /// its own there: they do not queue behind each other first. An
+    /// attacker holding the 64 inner lines of a shared /48 (63 /64s of its
+    /// /56, and the /56) and one more address in another /56 of that /48
+    /// puts its whole flood straight into the /48's FIFO line, and a
+    /// neighbour (a third /56) waits behind all of it -- the third pass's
+    /// finding ("one line per /48 made every customer of a shared /48 wait
+    /// behind one of them") again, though the docs say a load waits behind
+    /// at most one load of each other /56 of its /48. Now only /64 lines
+    /// are capped: the flood waits in its /56's line. Loads of 20 ms, a
+    /// wait of 500 ms, a flood of 40.
+    #[tokio::test(flavor = "current_thread")]
+    async fn past_the_slash_64_line_cap_a_flood_still_waits_in_its_slash_56s_line() {
+        flood_from_another_slash_56(true).await;
+    }
+
+    /// The control: the same flood with the inner lines free waits in its
+    /// own /64's and /56's lines, and the neighbour gets its turn.
+    #[tokio::test(flavor = "current_thread")]
+    async fn below_the_slash_64_line_cap_a_flood_waits_in_its_own_lines() {
+        flood_from_another_slash_56(false).await;
+    }
+
+    async fn flood_from_another_slash_56(fill_the_cap: bool) {
+        let loads = KeyLoads::new(Duration::from_millis(500));
+        // the attacker's /56 (2001:db8:0:0000::/56): 64 of its /64s with a
+        // load waiting: every /64 line the /48 may have
+        let mut held = Vec::new();
+        for i in 0..if fill_the_cap { 64u16 } else { 0 } {
+            let from = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, i, 0, 0, 0, 1));
+            held.push(loads.place(from).unwrap());
+        }
+        let filler = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+        if fill_the_cap {
+            assert_eq!(loads.in_line(filler).1, 2 + MAX_LINES_PER_NETWORK);
+        }
+        // the attacker's other address, another /56 of the same /48
+        let flooder = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0x0100, 0, 0, 0, 9));
+        let mut tasks = Vec::new();
+        for _ in 0..40 {
+            let loads = loads.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = loads
+                    .run(
+                        Load::Stranger,
+                        flooder,
+                        || None,
+                        || std::thread::sleep(Duration::from_millis(20)),
+                    )
+                    .await;
+            }));
+        }
+        let filled = held.len();
+        while loads.in_network(flooder, 48) < filled + 40 {
+            tokio::task::yield_now().await;
+        }
+        if fill_the_cap {
+            // its /64 got no line; its /56's line holds the flood back
+            assert_eq!(loads.in_network(flooder, 64), 0);
+            assert_eq!(loads.in_network(flooder, 56), 40);
+        }
+        let neighbour = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0xfe00, 0, 0, 0, 1));
+        let victim = loads.run(Load::Stranger, neighbour, || None, || ()).await;
+        for task in tasks {
+            task.await.unwrap();
+        }
+        drop(held);
+        assert!(
+            victim.is_ok(),
+            "a neighbour (its own /56) waited behind the attacker's whole flood from one \
+             address of another /56: {:?}",
+            victim.err().map(|e| e.code())
+        );
     }
 }

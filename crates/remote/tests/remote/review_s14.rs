@@ -113,7 +113,13 @@ async fn a_copier_that_failed_closed_claims_nothing() {
     server.set("/hostile/jwks", Reply::status(503));
     clock.advance(901);
     let _ = keys.refresh_now(&hostile).await;
-    assert!(keys.health().iter().any(|h| h.failed_closed));
+    assert!(
+        keys.health()
+            .iter()
+            .any(|h| h.issuer == hostile && h.failed_closed),
+        "{:?}",
+        keys.health()
+    );
     keys.refresh_now(&victim).await.unwrap();
     assert!(lookup(&keys, &victim, a1.kid()).is_some());
 }
