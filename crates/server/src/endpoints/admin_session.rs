@@ -565,24 +565,30 @@ pub(super) async fn logout(State(server): State<Server>, request: Request) -> Re
         let (headers, form) = read_form(request).await?;
         check_form(&server, &session, &headers, &form)?;
         // the end and its record run to their end together, whether or
-        // not the request waits
+        // not the request waits; without waiting for a place among the
+        // running actions
         let id_hash = session.id_hash.clone();
-        crate::governance::to_completion(&server, &session.actor, move |server, actor| async move {
-            server
-                .inner
-                .db
-                .delete_admin_session(&id_hash)
+        crate::governance::to_completion(
+            &server,
+            &session.actor,
+            crate::governance::Place::Exempt,
+            move |server, actor| async move {
+                server
+                    .inner
+                    .db
+                    .delete_admin_session(&id_hash)
+                    .await
+                    .map_err(|e| server_error("the session could not be ended", &e))?;
+                // ended either way; answered as done only once recorded
+                audit::record(
+                    &server,
+                    AuditEvent::new(Action::AdminLogout, Outcome::Done)
+                        .actor(&actor.principal)
+                        .principal(&actor.principal),
+                )
                 .await
-                .map_err(|e| server_error("the session could not be ended", &e))?;
-            // ended either way; answered as done only once recorded
-            audit::record(
-                &server,
-                AuditEvent::new(Action::AdminLogout, Outcome::Done)
-                    .actor(&actor.principal)
-                    .principal(&actor.principal),
-            )
-            .await
-        })
+            },
+        )
         .await
     }
     .await;

@@ -178,9 +178,12 @@ pub(crate) fn router(server: Server) -> Router {
 /// connection and a task for that long, and is then answered 408 with an
 /// OAuth error body (`temporarily_unavailable` would invite a retry of
 /// the same slow request). A request whose administrator's action was
-/// accepted (handed to `governance::to_completion`, which runs it to its
+/// handed over (to `governance::to_completion`, which runs it to its
 /// end) is answered 503 `temporarily_unavailable` saying so: the action
-/// goes on and will be in the state and the audit trail.
+/// goes on and will be in the state and the audit trail. The flag is set
+/// at the hand-over, not once the action's checks passed: the answer says
+/// "handed over", not "accepted" (it may yet be refused), and to read the
+/// state before trying again.
 async fn deadline(
     State(timeout): State<std::time::Duration>,
     request: Request,
@@ -196,8 +199,8 @@ async fn deadline(
                 OAuthError::new(
                     503,
                     codes::TEMPORARILY_UNAVAILABLE,
-                    "the action was accepted and is still running: \
-                     read the state before trying again",
+                    "the action was handed over and is still running (it may yet be \
+                     refused): read the state before trying again",
                 )
             } else {
                 OAuthError::new(

@@ -236,19 +236,24 @@ pub(crate) async fn register(
     actor: &AdminActor,
     new: NewIdentity,
 ) -> Result<AgentIdentity, OAuthError> {
-    super::to_completion(server, actor, move |server, actor| async move {
-        register_to_end(&server, &actor, new).await
-    })
+    // refused at once, without taking a place
+    actor.require(AdminRole::IdentityAdmin)?;
+    super::to_completion(
+        server,
+        actor,
+        super::Place::Wait,
+        move |server, actor| async move { register_to_end(&server, &actor, new).await },
+    )
     .await
 }
 
-/// [`register`], on the task [`super::to_completion`] gives it.
+/// [`register`], on the task [`super::to_completion`] gives it: the role
+/// was checked before.
 async fn register_to_end(
     server: &Server,
     actor: &AdminActor,
     new: NewIdentity,
 ) -> Result<AgentIdentity, OAuthError> {
-    actor.require(AdminRole::IdentityAdmin)?;
     let roles = dedup(new.roles);
     check(&new.agent_id, &new.owner, &new.team, &roles)?;
     let by_client = client_owner(server, &new.agent_id).await?;
@@ -348,21 +353,26 @@ pub(crate) async fn update(
     agent_id: &str,
     change: IdentityChange,
 ) -> Result<AgentIdentity, OAuthError> {
+    // refused at once, without taking a place
+    actor.require(AdminRole::IdentityAdmin)?;
     let agent_id = agent_id.to_owned();
-    super::to_completion(server, actor, move |server, actor| async move {
-        update_to_end(&server, &actor, &agent_id, change).await
-    })
+    super::to_completion(
+        server,
+        actor,
+        super::Place::Wait,
+        move |server, actor| async move { update_to_end(&server, &actor, &agent_id, change).await },
+    )
     .await
 }
 
-/// [`update`], on the task [`super::to_completion`] gives it.
+/// [`update`], on the task [`super::to_completion`] gives it: the role
+/// was checked before.
 async fn update_to_end(
     server: &Server,
     actor: &AdminActor,
     agent_id: &str,
     change: IdentityChange,
 ) -> Result<AgentIdentity, OAuthError> {
-    actor.require(AdminRole::IdentityAdmin)?;
     let db = &server.inner.db;
     for _ in 0..ATTEMPTS {
         let Some(before) = db

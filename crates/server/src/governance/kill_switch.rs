@@ -133,24 +133,26 @@ pub(crate) async fn engage(
     subject: &str,
     reason: &str,
 ) -> Result<Engaged, OAuthError> {
-    let (subject, reason) = (subject.to_owned(), reason.to_owned());
-    super::to_completion(server, actor, move |server, actor| async move {
-        engage_to_end(&server, &actor, kind, &subject, &reason).await
+    // refused at once; and an engage takes no place among the running
+    // actions: it never waits behind them (review S14, finding 4)
+    require_any(actor, &OPERATORS)?;
+    let subject = checked_subject(subject)?;
+    let reason = field("reason", reason, MAX_REASON)?;
+    super::to_completion(server, actor, super::Place::Exempt, move |server, actor| async move {
+        engage_to_end(&server, &actor, kind, subject, reason).await
     })
     .await
 }
 
-/// [`engage`], on the task [`super::to_completion`] gives it.
+/// [`engage`], on the task [`super::to_completion`] gives it:
+/// the role and the fields were checked before.
 async fn engage_to_end(
     server: &Server,
     actor: &AdminActor,
     kind: KillKind,
-    subject: &str,
-    reason: &str,
+    subject: String,
+    reason: String,
 ) -> Result<Engaged, OAuthError> {
-    require_any(actor, &OPERATORS)?;
-    let subject = checked_subject(subject)?;
-    let reason = field("reason", reason, MAX_REASON)?;
     let id = crate::service::random_id()
         .map_err(|e| unavailable("no kill-switch id could be drawn", &e))?;
     let db = &server.inner.db;
@@ -207,22 +209,26 @@ pub(crate) async fn lift(
     kind: KillKind,
     subject: &str,
 ) -> Result<KillSwitch, OAuthError> {
-    let subject = subject.to_owned();
-    super::to_completion(server, actor, move |server, actor| async move {
-        lift_to_end(&server, &actor, kind, &subject).await
-    })
+    // refused at once, without taking a place
+    require_any(actor, &OPERATORS)?;
+    let subject = checked_subject(subject)?;
+    super::to_completion(
+        server,
+        actor,
+        super::Place::Wait,
+        move |server, actor| async move { lift_to_end(&server, &actor, kind, subject).await },
+    )
     .await
 }
 
-/// [`lift`], on the task [`super::to_completion`] gives it.
+/// [`lift`], on the task [`super::to_completion`] gives it: the role and
+/// the subject were checked before.
 async fn lift_to_end(
     server: &Server,
     actor: &AdminActor,
     kind: KillKind,
-    subject: &str,
+    subject: String,
 ) -> Result<KillSwitch, OAuthError> {
-    require_any(actor, &OPERATORS)?;
-    let subject = checked_subject(subject)?;
     no_self_lift(server, actor, kind, &subject).await?;
     let lifted = server
         .inner

@@ -109,6 +109,21 @@ pub(crate) async fn noting_actions<F: std::future::Future>(
     ACTION_ACCEPTED.scope(accepted, work).await
 }
 
+/// Whether an administrator's action waits for a place among the
+/// [`MAX_RUNNING_ACTIONS`] ([`to_completion`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// Waits for a place: every action but the two below.
+    Wait,
+    /// Takes none: a kill-switch engage (its first write is what blocks
+    /// issuance: it must not wait behind long actions, nor be dropped at
+    /// its deadline while it waits) and a logout. These are bounded
+    /// otherwise: an engage by its role (checked before) and the request
+    /// rate, a logout by its session and the request rate (review S14,
+    /// governance finding 4).
+    Exempt,
+}
+
 /// Runs an administrator's action — `action` given its own handle on the
 /// server and `actor` — to its end on a task of its own, and answers its
 /// result.
@@ -120,11 +135,14 @@ pub(crate) async fn noting_actions<F: std::future::Future>(
 /// that follow — the audit record, the revocation of what a kill-switch
 /// holds. Spawned, the action is no longer the request's: it runs to its
 /// end whether or not anyone waits for the answer (a request past its
-/// deadline is answered that the action was accepted and is still
+/// deadline is answered that the action was handed over and is still
 /// running). Every action that changes the governance state runs through
 /// here, from the API and the dashboard alike. At most
-/// [`MAX_RUNNING_ACTIONS`] run at once: the request waits for a place,
-/// and an action whose request ends while it waits never starts.
+/// [`MAX_RUNNING_ACTIONS`] run at once ([`Place::Wait`]): the request
+/// waits for a place, and an action whose request ends while it waits
+/// never starts. The caller checks the actor's role before (an actor
+/// without it is refused at once, without taking a place); a kill-switch
+/// engage and a logout take none ([`Place::Exempt`]).
 ///
 /// # Errors
 /// The action's own; 500 `server_error` when its task panicked (or the
@@ -133,6 +151,7 @@ pub(crate) async fn noting_actions<F: std::future::Future>(
 pub(crate) async fn to_completion<T, F, Fut>(
     server: &Server,
     actor: &roles::AdminActor,
+    place: Place,
     action: F,
 ) -> Result<T, OAuthError>
 where
@@ -147,11 +166,16 @@ where
             "the action ended abnormally: read the state before trying again",
         )
     };
-    // never closed: an error only if it were
-    let permit = std::sync::Arc::clone(&server.inner.admin_actions)
-        .acquire_owned()
-        .await
-        .map_err(|_| ended())?;
+    let permit = match place {
+        // never closed: an error only if it were
+        Place::Wait => Some(
+            std::sync::Arc::clone(&server.inner.admin_actions)
+                .acquire_owned()
+                .await
+                .map_err(|_| ended())?,
+        ),
+        Place::Exempt => None,
+    };
     let running = action(server.clone(), actor.clone());
     let task = tokio::spawn(async move {
         let result = running.await;
@@ -180,10 +204,15 @@ pub(crate) async fn decide(
     id: &str,
     approve: bool,
 ) -> Result<passport_store::server::ApprovalRecord, OAuthError> {
+    // refused at once, without taking a place
+    actor.require(roles::AdminRole::Approver)?;
     let id = id.to_owned();
-    to_completion(server, actor, move |server, actor| async move {
-        approvals::decide(&server, &actor, &id, approve).await
-    })
+    to_completion(
+        server,
+        actor,
+        Place::Wait,
+        move |server, actor| async move { approvals::decide(&server, &actor, &id, approve).await },
+    )
     .await
 }
 
@@ -321,7 +350,7 @@ mod tests {
             let (server, actor) = (server.clone(), actor.clone());
             let (running, release) = (Arc::clone(&running), Arc::clone(&release));
             requests.push(tokio::spawn(async move {
-                to_completion(&server, &actor, move |_, _| async move {
+                to_completion(&server, &actor, Place::Wait, move |_, _| async move {
                     running.fetch_add(1, Ordering::SeqCst);
                     let _ = release.acquire().await.map(|p| p.forget());
                     Ok::<_, OAuthError>(())
@@ -351,5 +380,66 @@ mod tests {
         for request in requests {
             assert!(request.await.unwrap().is_ok());
         }
+    }
+
+    /// Review S14 v5 (adversarial pass on fda1d256): the place among the
+    /// [`MAX_RUNNING_ACTIONS`] was taken before the action checked the
+    /// actor's role, and a kill-switch engage waited in the same FIFO
+    /// line as every other action. With eight actions running long (held
+    /// places here), (a) an actor with no administrator role at all was
+    /// not refused 403 at once: it waited for a place like any operator;
+    /// (b) an operator's engage -- the most urgent action, whose first
+    /// write is what blocks issuance -- waited behind them, and when its
+    /// request's deadline passed (200 ms here) it was dropped and never
+    /// engaged. Now the role is checked before a place is taken, and an
+    /// engage takes none ([`Place::Exempt`]).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_engage_never_waits_behind_running_actions_and_no_role_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = audit::tests::server(&dir).await;
+        let running: Vec<_> = (0..MAX_RUNNING_ACTIONS)
+            .map(|_| {
+                Arc::clone(&server.inner.admin_actions)
+                    .try_acquire_owned()
+                    .unwrap()
+            })
+            .collect();
+        let nobody = roles::AdminActor {
+            principal: "mallory".into(),
+            roles: std::collections::BTreeSet::new(),
+        };
+        // an engage by `actor`, given 200 ms
+        let engage = |actor, kind, subject| {
+            tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                kill_switch::engage(&server, actor, kind, subject, "leaked"),
+            )
+        };
+        let refused = engage(&nobody, passport_store::server::KillKind::Agent, "agent-1").await;
+        let operator = roles::AdminActor {
+            principal: "olga".into(),
+            roles: [roles::AdminRole::ResourceOwner].into_iter().collect(),
+        };
+        let engaged = engage(
+            &operator,
+            passport_store::server::KillKind::Principal,
+            "olga",
+        )
+        .await;
+        drop(running);
+        let mut wrong = Vec::new();
+        if !matches!(refused, Ok(Err(ref e)) if e.status == 403) {
+            wrong.push(
+                "an actor with no role waited for a place among the running actions instead \
+                 of being refused at once",
+            );
+        }
+        if engaged.is_err() {
+            wrong.push(
+                "an operator's kill-switch engage waited behind eight running actions past \
+                 its deadline and was dropped before it engaged anything",
+            );
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 }

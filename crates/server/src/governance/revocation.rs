@@ -34,20 +34,25 @@ pub(crate) async fn revoke_passport(
     actor: &AdminActor,
     jti: &str,
 ) -> Result<Vec<String>, OAuthError> {
+    // refused at once, without taking a place
+    require_any(actor, &OPERATORS)?;
     let jti = jti.to_owned();
-    super::to_completion(server, actor, move |server, actor| async move {
-        revoke_to_end(&server, &actor, &jti).await
-    })
+    super::to_completion(
+        server,
+        actor,
+        super::Place::Wait,
+        move |server, actor| async move { revoke_to_end(&server, &actor, &jti).await },
+    )
     .await
 }
 
-/// [`revoke_passport`], on the task [`super::to_completion`] gives it.
+/// [`revoke_passport`], on the task [`super::to_completion`] gives it:
+/// the role was checked before.
 async fn revoke_to_end(
     server: &Server,
     actor: &AdminActor,
     jti: &str,
 ) -> Result<Vec<String>, OAuthError> {
-    require_any(actor, &OPERATORS)?;
     let unknown = || {
         OAuthError::new(
             404,

@@ -436,7 +436,7 @@ async fn stale_whole_object_save(
 /// role removal. With the `version` it read as `if_version`, its stale
 /// save is refused (409 `identity_changed`) and the disable stands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn review_s14_v3_a_whole_object_change_still_undoes_a_concurrent_disable() {
+async fn review_s14_v3_a_stale_if_version_is_refused_and_the_disable_stands() {
     let (status, identity) = stale_whole_object_save(true).await;
     assert_eq!(
         (identity.state.as_str(), identity.roles.clone()),
@@ -470,10 +470,12 @@ async fn review_s14_v3_without_if_version_the_fields_sent_are_made_on_the_identi
 /// but was answered 408 "the request was not received and answered in
 /// time" — an invitation to send it again, when it is in fact accepted
 /// and about to be in the state. The deadline now says so: 503
-/// `temporarily_unavailable`, "accepted and is still running: read the
-/// state before trying again".
+/// `temporarily_unavailable`, "handed over and is still running (it may
+/// yet be refused): read the state before trying again" (not "accepted":
+/// it is said at the hand-over, before the action's checks; review S14
+/// final pass).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn review_s14_v3_an_action_past_the_deadline_is_answered_accepted_and_running() {
+async fn review_s14_v3_an_action_past_the_deadline_is_answered_handed_over_and_running() {
     let (mock, s) = admin_server(|b| b.request_timeout(Duration::from_millis(1500))).await;
     let client = s.workload("files:read").await;
     let (status, body) = engage_slowly(&mock, &s, &client.client_id).await;
@@ -488,7 +490,7 @@ async fn review_s14_v3_an_action_past_the_deadline_is_answered_accepted_and_runn
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
     let description = body["error_description"].as_str().unwrap_or_default();
     assert!(
-        description.contains("accepted and is still running"),
+        description.contains("handed over and is still running"),
         "{body}"
     );
 }
