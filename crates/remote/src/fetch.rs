@@ -55,7 +55,15 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, RemoteError> {
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy();
     if let Some((name, url)) = https_proxy_from_env() {
-        if url.to_ascii_lowercase().starts_with("socks") {
+        // by the scheme the matcher read (`socks-gw.example:3128` is an
+        // http proxy without a scheme)
+        let socks = url.parse::<http::Uri>().ok().is_some_and(|uri| {
+            matches!(
+                uri.scheme_str(),
+                Some("socks4" | "socks4a" | "socks5" | "socks5h")
+            )
+        });
+        if socks {
             return Err(config(format!(
                 "{name} names a socks proxy, which this build does not support"
             )));

@@ -81,3 +81,27 @@ fn a_socks_proxy_is_refused_when_the_client_is_built() {
         "a socks HTTPS_PROXY: the client was built: {text}"
     );
 }
+
+/// Review S14, last read: the socks check looked at the value's text, so an
+/// http proxy without a scheme whose host begins with "socks"
+/// (`socks-gw.example:3128`) was refused as a socks proxy. It goes by the
+/// scheme the matcher reads.
+#[test]
+fn an_http_proxy_named_socks_something_is_not_taken_for_a_socks_proxy() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_builds_a_client",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("HTTPS_PROXY", "socks-gw.example:3128")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("REQUEST_METHOD")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("CHILD: built"), "{text}");
+}

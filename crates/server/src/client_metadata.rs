@@ -242,6 +242,12 @@ const MAX_WAITING_NETWORKS: usize = 4096;
 /// neighbour).
 const MAX_LINES_PER_NETWORK: usize = 64;
 
+/// How many of those /64 lines one /56 may have: a quarter, so one /56
+/// (which a provider may share out /64 by /64 among its customers) cannot
+/// take them all and leave another /56's flood without its /64 lines
+/// (review S14, last read).
+const MAX_LINES_PER_SLASH_56: usize = 16;
+
 /// A network: its first address and its prefix length.
 type Network = (IpAddr, u8);
 
@@ -251,6 +257,7 @@ type Network = (IpAddr, u8);
 #[derive(Debug, Default)]
 struct Lines {
     lines: HashMap<Network, (Arc<tokio::sync::Semaphore>, usize)>,
+    /// How many /64 lines each /48, and each /56, has.
     inner: HashMap<Network, usize>,
     outer: usize,
 }
@@ -290,12 +297,15 @@ impl Drop for Place {
             lines.lines.remove(network);
             if *network == self.outer {
                 lines.outer = lines.outer.saturating_sub(1);
-            } else if network.1 == 64
-                && let Some(inner) = lines.inner.get_mut(&self.outer)
-            {
-                *inner = inner.saturating_sub(1);
-                if *inner == 0 {
-                    lines.inner.remove(&self.outer);
+            } else if network.1 == 64 {
+                // the /64's /48 and /56 each counted it
+                for counted in [self.outer, slash_56(*network)] {
+                    if let Some(inner) = lines.inner.get_mut(&counted) {
+                        *inner = inner.saturating_sub(1);
+                        if *inner == 0 {
+                            lines.inner.remove(&counted);
+                        }
+                    }
                 }
             }
         }
@@ -394,11 +404,16 @@ impl KeyLoads {
                 if network == outer {
                     lines.outer += 1;
                 } else if network.1 == 64 {
-                    let inner = lines.inner.entry(outer).or_insert(0);
-                    if *inner >= MAX_LINES_PER_NETWORK {
+                    let slash_56 = slash_56(network);
+                    let full = |n: &Network, max| lines.inner.get(n).is_some_and(|c| *c >= max);
+                    if full(&outer, MAX_LINES_PER_NETWORK)
+                        || full(&slash_56, MAX_LINES_PER_SLASH_56)
+                    {
                         continue;
                     }
-                    *inner += 1;
+                    for counted in [outer, slash_56] {
+                        *lines.inner.entry(counted).or_insert(0) += 1;
+                    }
                 }
             }
             let (line, count) = lines
@@ -437,6 +452,17 @@ impl KeyLoads {
             .find(|(_, l)| *l == len)
             .and_then(|network| lines.lines.get(&network).map(|(_, n)| *n))
             .unwrap_or(0)
+    }
+}
+
+/// The /56 of the /64 `network`.
+fn slash_56(network: Network) -> Network {
+    match network.0 {
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX << (128 - 56);
+            (IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask)), 56)
+        }
+        v4 => (v4, 56),
     }
 }
 
@@ -1354,8 +1380,8 @@ mod tests {
         while loads.in_network(attacker, 56) < 64 {
             tokio::task::yield_now().await;
         }
-        // the /48's line, its /56's and its 64 /64s'
-        assert_eq!(loads.in_line(attacker).1, 2 + MAX_LINES_PER_NETWORK);
+        // the /48's line, its /56's and MAX_LINES_PER_SLASH_56 of its /64s'
+        assert_eq!(loads.in_line(attacker).1, 2 + MAX_LINES_PER_SLASH_56);
         let victim = loads.run(Load::Stranger, PEER, || None, || ()).await;
         assert!(
             victim.is_ok(),
@@ -1539,21 +1565,57 @@ mod tests {
         flood_from_another_slash_56(false).await;
     }
 
+    /// Review S14, last read: the /64 lines were capped per /48 only, so
+    /// one /56 holding loads from 64 of its /64s took them all, and a flood
+    /// from one /64 of another /56 — another customer of a provider that
+    /// shares a /56 out /64 by /64 — got no line of its /64 and queued
+    /// ahead of every neighbour in its /56. Now one /56 has at most
+    /// [`MAX_LINES_PER_SLASH_56`] of them.
+    #[test]
+    fn one_slash_56_takes_at_most_a_quarter_of_its_slash_48s_slash_64_lines() {
+        let loads = KeyLoads::new(Duration::from_secs(30));
+        let held: Vec<_> = (0..64u16)
+            .map(|i| {
+                let from = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, i, 0, 0, 0, 1));
+                loads.place(from).unwrap()
+            })
+            .collect();
+        let first = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+        assert_eq!(loads.in_line(first).1, 2 + MAX_LINES_PER_SLASH_56);
+        // another /56's /64 still gets a line of its own
+        let other = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0x01aa, 0, 0, 0, 9));
+        let place = loads.place(other).unwrap();
+        assert_eq!(loads.in_network(other, 64), 1);
+        drop((held, place));
+        assert_eq!(loads.in_line(first).1, 0);
+        assert!(loads.lines.lock().unwrap().inner.is_empty());
+    }
+
     async fn flood_from_another_slash_56(fill_the_cap: bool) {
         let loads = KeyLoads::new(Duration::from_millis(500));
-        // the attacker's /56 (2001:db8:0:0000::/56): 64 of its /64s with a
-        // load waiting: every /64 line the /48 may have
+        // the attacker's four /56s (2001:db8:0:0000::/56 to 0300), 16 of
+        // each one's /64s with a load waiting: every /64 line the /48 may
+        // have
         let mut held = Vec::new();
         for i in 0..if fill_the_cap { 64u16 } else { 0 } {
-            let from = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, i, 0, 0, 0, 1));
+            let from = IpAddr::V6(Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                0,
+                ((i / 16) << 8) | (i % 16),
+                0,
+                0,
+                0,
+                1,
+            ));
             held.push(loads.place(from).unwrap());
         }
         let filler = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
         if fill_the_cap {
-            assert_eq!(loads.in_line(filler).1, 2 + MAX_LINES_PER_NETWORK);
+            assert_eq!(loads.in_line(filler).1, 1 + 4 + MAX_LINES_PER_NETWORK);
         }
         // the attacker's other address, another /56 of the same /48
-        let flooder = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0x0100, 0, 0, 0, 9));
+        let flooder = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0x1000, 0, 0, 0, 9));
         let mut tasks = Vec::new();
         for _ in 0..40 {
             let loads = loads.clone();

@@ -21,6 +21,8 @@
 //! once); when it cannot be read, issuance is refused (503
 //! `temporarily_unavailable`).
 
+use std::sync::Arc;
+
 use passport_store::server::{KillKind, KillSwitch, NewKillSwitch, Revoked};
 use serde_json::{Value, json};
 
@@ -176,6 +178,22 @@ async fn engage_to_end(
     )
     .await
     .map_err(|e| not_audited(e, kind, &subject))?;
+    // the switch blocks issuance from here on; what it holds is revoked in
+    // a place among the running actions, waited for here, on the action's
+    // own task (its request's deadline cannot drop it): engages sent one
+    // after another cannot run any number of revocations at once (review
+    // S14, last read)
+    let _place = Arc::clone(&server.inner.admin_actions)
+        .acquire_owned()
+        .await
+        .map_err(|_| {
+            OAuthError::new(
+                503,
+                codes::TEMPORARILY_UNAVAILABLE,
+                "kill-switch: engaged (issuance is refused) but the server is shutting down: \
+                 engage it again to revoke what it holds",
+            )
+        })?;
     let revoked = db
         .revoke_subject(kind, &subject, server.inner.clock.now())
         .await

@@ -117,10 +117,12 @@ pub(crate) enum Place {
     Wait,
     /// Takes none: a kill-switch engage (its first write is what blocks
     /// issuance: it must not wait behind long actions, nor be dropped at
-    /// its deadline while it waits) and a logout. These are bounded
-    /// otherwise: an engage by its role (checked before) and the request
-    /// rate, a logout by its session and the request rate (review S14,
-    /// governance finding 4).
+    /// its deadline while it waits) and a logout. An engage's switch and
+    /// its record are written at once; the revocation of what it holds
+    /// then waits for a place on the engage's own task (so engages sent
+    /// one after another cannot run any number of revocations at once); a
+    /// logout is one delete and one record (review S14, governance finding
+    /// 4, and the last read).
     Exempt,
 }
 
@@ -426,6 +428,14 @@ mod tests {
             "olga",
         )
         .await;
+        // the switch is engaged at once; its revocation waits for a place
+        let switched = server
+            .database()
+            .kill_switches(false, 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.subject == "olga");
         drop(running);
         let mut wrong = Vec::new();
         if !matches!(refused, Ok(Err(ref e)) if e.status == 403) {
@@ -434,11 +444,16 @@ mod tests {
                  of being refused at once",
             );
         }
-        if engaged.is_err() {
+        if !switched {
             wrong.push(
                 "an operator's kill-switch engage waited behind eight running actions past \
                  its deadline and was dropped before it engaged anything",
             );
+        }
+        // still running (its revocation waited for a place) or done: not
+        // refused
+        if matches!(engaged, Ok(Err(_))) {
+            wrong.push("the engage was refused");
         }
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
