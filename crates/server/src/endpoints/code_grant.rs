@@ -153,7 +153,10 @@ pub(super) async fn authorization_code(
     let used = {
         let (server, hash, jti) = (server.clone(), hash.clone(), jti.clone());
         let client_id = client.client_id.clone();
-        to_its_end(async move { use_code(&server, &hash, now, jti, &client_id).await }).await?
+        crate::governance::spawn_to_end("revocation", async move {
+            use_code(&server, &hash, now, jti, &client_id).await
+        })
+        .await?
     };
     match used {
         Ok(grant) if grant == stored => {}
@@ -360,7 +363,10 @@ pub(super) async fn refresh_token(
     let rotated = {
         let (server, hash) = (server.clone(), hash.clone());
         let client_id = client.client_id.clone();
-        to_its_end(async move { rotate(&server, &hash, successor, now, &client_id).await }).await?
+        crate::governance::spawn_to_end("revocation", async move {
+            rotate(&server, &hash, successor, now, &client_id).await
+        })
+        .await?
     };
     match rotated {
         Ok(grant) if grant.family_id == family.family_id => {}
@@ -546,40 +552,12 @@ async fn mint_root(
     .await
 }
 
-/// Runs `work` — a revocation in the store and the audit records and log
-/// line of what it revoked — on a task of its own (review S14, fourth
-/// pass, V4-2). A request's future is dropped at its deadline
-/// (`endpoints::deadline`) or when the client hangs up, stopping whatever
-/// it awaited at that point: after the store committed the revocation
-/// (or, for a reused code, the `reused` mark) and before the audit
-/// records, or before the family was ended at all. Spawned, the sequence
-/// is no longer the request's and runs to its end.
-///
-/// # Errors
-/// `work`'s own; 500 `server_error` when its task panicked (or the runtime
-/// is shutting down): what it did is in the store and the trail, as far as
-/// it got.
-async fn to_its_end<T, F>(work: F) -> Result<T, OAuthError>
-where
-    F: std::future::Future<Output = Result<T, OAuthError>> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::spawn(work).await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "a revocation ended abnormally");
-        Err(OAuthError::new(
-            500,
-            codes::SERVER_ERROR,
-            "the revocation ended abnormally: read the state before trying again",
-        ))
-    })
-}
-
 /// Consumes the code `hash` for `jti` (the store's answer, for the caller
 /// to handle) — but a reuse is handled here: everything the code's first
 /// use issued (OAuth 2.1 §4.1.3) — its passport, and the refresh family it
 /// started with whatever that family issued since by rotation — is
 /// revoked and audited, and the reuse answered `code_reused`. Run by
-/// [`to_its_end`]: the `reused` mark the store commits is never left
+/// [`spawn_to_end`](crate::governance::spawn_to_end): the `reused` mark the store commits is never left
 /// without the revocation.
 async fn use_code(
     server: &Server,
@@ -617,7 +595,7 @@ async fn use_code(
 /// family, its passports with it, in the transaction that saw the reuse
 /// (the newest included, however long the family), and what it revoked
 /// is audited, and the reuse answered `refresh_token_reused`. Run by
-/// [`to_its_end`]: no revocation goes unaudited.
+/// [`spawn_to_end`](crate::governance::spawn_to_end): no revocation goes unaudited.
 async fn rotate(
     server: &Server,
     hash: &TokenHash,
@@ -644,10 +622,10 @@ async fn rotate(
 
 /// Revokes a family's refresh tokens and every passport issued in it (in
 /// one transaction, whatever the family's size), and records what it
-/// revoked — to the end, whether or not the request waits ([`to_its_end`]).
+/// revoked — to the end, whether or not the request waits ([`spawn_to_end`](crate::governance::spawn_to_end)).
 async fn end_family(server: &Server, family: &RefreshFamily) -> Result<(), OAuthError> {
     let (server, family_id) = (server.clone(), family.family_id.clone());
-    to_its_end(async move {
+    crate::governance::spawn_to_end("revocation", async move {
         let revoked = server
             .inner
             .db

@@ -179,7 +179,7 @@ where
         Place::Exempt => None,
     };
     let running = action(server.clone(), actor.clone());
-    let task = tokio::spawn(async move {
+    let done = spawn_to_end("action", async move {
         let result = running.await;
         drop(permit);
         result
@@ -188,10 +188,36 @@ where
     let _ = ACTION_ACCEPTED.try_with(|accepted| {
         accepted.store(true, std::sync::atomic::Ordering::SeqCst);
     });
-    task.await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "an administrator's action ended abnormally");
-        Err(ended())
-    })
+    done.await
+}
+
+/// Spawns `work` at once on a task of its own, so that it runs to its end
+/// whether or not anyone awaits the answer (a request dropped at its
+/// deadline, or whose client hung up, stops only its own future), and
+/// gives the future of its result: `work`'s own, or 500 `server_error`
+/// naming `what` when its task panicked (or the runtime is shutting down)
+/// — what it did is in the state and the audit trail, as far as it got.
+/// Used by [`to_completion`] and by the token endpoint's revocations of a
+/// refresh family.
+pub(crate) fn spawn_to_end<T, F>(
+    what: &'static str,
+    work: F,
+) -> impl std::future::Future<Output = Result<T, OAuthError>>
+where
+    F: std::future::Future<Output = Result<T, OAuthError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let task = tokio::spawn(work);
+    async move {
+        task.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "{what} ended abnormally");
+            Err(OAuthError::new(
+                500,
+                codes::SERVER_ERROR,
+                format!("the {what} ended abnormally: read the state before trying again"),
+            ))
+        })
+    }
 }
 
 /// An approver's decision ([`approvals::decide`]), run to its end
