@@ -9,6 +9,27 @@
 
 use std::time::Duration;
 
+/// `child_builds_a_client` run in a process of its own, with `HTTPS_PROXY`
+/// set to `value` and no other proxy variable.
+fn child(value: &str) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_builds_a_client",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("HTTPS_PROXY", value)
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env_remove("REQUEST_METHOD")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_proxy_password_never_appears_in_the_client_error() {
     for value in [
@@ -18,22 +39,7 @@ fn a_proxy_password_never_appears_in_the_client_error() {
         "user:hunter2@proxy.example:99999",
         "user:hunter2@[zz]:8080",
     ] {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_builds_a_client",
-                "--ignored",
-                "--nocapture",
-            ])
-            .env("HTTPS_PROXY", value)
-            .env_remove("https_proxy")
-            .env_remove("ALL_PROXY")
-            .env_remove("all_proxy")
-            .env_remove("NO_PROXY")
-            .env_remove("no_proxy")
-            .env_remove("REQUEST_METHOD")
-            .output()
-            .unwrap();
+        let out = child(value);
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -61,20 +67,7 @@ fn child_builds_a_client() {
 /// sent an HTTP CONNECT to it. It is refused when the client is built.
 #[test]
 fn a_socks_proxy_is_refused_when_the_client_is_built() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_builds_a_client",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env("HTTPS_PROXY", "socks5://127.0.0.1:1080")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("REQUEST_METHOD")
-        .output()
-        .unwrap();
+    let out = child("socks5://127.0.0.1:1080");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("CHILD: error"),
@@ -88,20 +81,7 @@ fn a_socks_proxy_is_refused_when_the_client_is_built() {
 /// scheme the matcher reads.
 #[test]
 fn an_http_proxy_named_socks_something_is_not_taken_for_a_socks_proxy() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_builds_a_client",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env("HTTPS_PROXY", "socks-gw.example:3128")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("REQUEST_METHOD")
-        .output()
-        .unwrap();
+    let out = child("socks-gw.example:3128");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("CHILD: built"), "{text}");
 }
