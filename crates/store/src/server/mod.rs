@@ -327,12 +327,14 @@ impl Database {
     /// As [`Database::open`], for a command that only reads the audit
     /// trail (`passport audit verify`, `audit export`): a SQLite file that
     /// does not exist is [`StoreError::Io`] naming it (`NotFound`), never
-    /// created. A PostgreSQL database is not migrated (review S14, fourth
-    /// pass, V4-4: no DDL on a production database, and a read-only role
-    /// suffices): one whose schema is newer than this program knows is
-    /// [`StoreError::NewerSchema`], one without the audit trail's
-    /// (migration 0009, or no schema at all) [`StoreError::OlderSchema`].
+    /// created. Neither backend is migrated (review S14, fourth pass, V4-4,
+    /// and session 15 for SQLite: no DDL on a production database, and on
+    /// PostgreSQL a read-only role suffices): one whose schema is newer
+    /// than this program knows is [`StoreError::NewerSchema`], one without
+    /// the audit trail's (migration 0009, or no schema at all)
+    /// [`StoreError::OlderSchema`]. `now` is unused (kept for callers).
     pub async fn open_existing(url: &str, now: i64) -> Result<Database, StoreError> {
+        let _ = now;
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             #[cfg(feature = "postgres")]
             {
@@ -345,11 +347,16 @@ impl Database {
             #[cfg(not(feature = "postgres"))]
             return Err(StoreError::PostgresUnsupported);
         }
-        let path = sqlite_path(url)?;
-        if let Err(e) = std::fs::symlink_metadata(path) {
-            return Err(StoreError::io(path, e));
-        }
-        Database::open(url, now).await
+        let path = sqlite_path(url)?.to_owned();
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
+        let (sqlite, versions) = handle
+            .spawn_blocking(move || sqlite::Sqlite::open_unmigrated(&path))
+            .await
+            .map_err(|_| StoreError::Closed)??;
+        readable_audit_schema(&versions)?;
+        Ok(Database {
+            backend: Backend::Sqlite(sqlite),
+        })
     }
 
     /// Test support, not API (hidden, may change): creates an empty
@@ -776,7 +783,6 @@ impl Database {
 
 /// The schema versions `applied` hold the audit trail (migration 0009) and
 /// nothing newer than this program knows.
-#[cfg(feature = "postgres")]
 fn readable_audit_schema(applied: &[i64]) -> Result<(), StoreError> {
     let found = applied.iter().max().copied().unwrap_or(0);
     if found > Database::SCHEMA_VERSION {

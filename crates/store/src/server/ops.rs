@@ -186,7 +186,6 @@ pub(super) const MIGRATIONS: &[Migration] = &[
 
 /// The migration that made the audit trail (`0009_audit`): a command that
 /// only reads it needs at least this schema.
-#[cfg(feature = "postgres")]
 pub(super) const AUDIT_SCHEMA_VERSION: i64 = 9;
 
 /// The newest schema version this crate knows: the last migration's

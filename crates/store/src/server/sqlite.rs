@@ -156,6 +156,24 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// The connection to the existing file at `path`, after checking that it
+/// (and its WAL, which SQLite creates with the file's mode) is this user's
+/// alone: it holds the signing keys' private halves. Never creates the file.
+fn open_private(path: &Path) -> Result<Connection, StoreError> {
+    if private_file(path)?.is_none() {
+        return Err(StoreError::io(
+            path,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        private_file(Path::new(&side))?;
+    }
+    open_connection(path)
+}
+
 impl Sqlite {
     /// Opens (creating, mode `0600`, in a private directory) the database
     /// at `path`, migrates it, and starts its writer.
@@ -168,16 +186,7 @@ impl Sqlite {
             Ok(_) | Err(StoreError::InsecurePath { .. }) => {}
             Err(e) => return Err(e),
         }
-        // an existing file (and its WAL, which SQLite creates with the
-        // file's mode) must be this user's alone: it holds the signing
-        // keys' private halves
-        private_file(path)?;
-        for suffix in ["-wal", "-shm"] {
-            let mut side = path.as_os_str().to_owned();
-            side.push(suffix);
-            private_file(Path::new(&side))?;
-        }
-        let mut conn = open_connection(path)?;
+        let mut conn = open_private(path)?;
         // one transaction per migration (the write lock taken first, so
         // two processes opening at once apply each migration once)
         for m in super::ops::MIGRATIONS {
@@ -190,6 +199,36 @@ impl Sqlite {
                 }
             }
         }
+        Sqlite::start(conn, path)
+    }
+
+    /// Opens the existing database at `path` without changing it (no
+    /// directory or file created, no migration): the database and the
+    /// schema versions applied to it, oldest first (none when it has no
+    /// `schema_migrations` table). The file must be this user's alone, as
+    /// for [`Sqlite::open`].
+    pub(super) fn open_unmigrated(path: &Path) -> Result<(Sqlite, Vec<i64>), StoreError> {
+        let conn = open_private(path)?;
+        let versions = {
+            let tables: i64 = conn.query_row(
+                "SELECT count(*) FROM sqlite_schema \
+                 WHERE type = 'table' AND name = 'schema_migrations'",
+                [],
+                |r| r.get(0),
+            )?;
+            if tables > 0 {
+                let mut query = conn.prepare(super::sql::APPLIED_VERSIONS)?;
+                let rows = query.query_map([], |r| r.get::<_, i64>(0))?;
+                rows.collect::<Result<Vec<i64>, _>>()?
+            } else {
+                Vec::new()
+            }
+        };
+        Ok((Sqlite::start(conn, path)?, versions))
+    }
+
+    /// Starts the writer thread over `conn`, the connection to `path`.
+    fn start(conn: Connection, path: &Path) -> Result<Sqlite, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let commits = Arc::new(AtomicU64::new(0));
         let counted = Arc::clone(&commits);

@@ -377,3 +377,76 @@ async fn a_read_only_open_never_migrates_a_postgres_database() {
     assert_eq!(versions, 8, "a read-only open migrated the database");
     assert_eq!(tables().await, migrated);
 }
+
+/// Session 15 (the SQLite half of review S14's V4-4): `open_existing` on a
+/// SQLite file migrated it, so `passport audit verify --database FILE`
+/// applied DDL to the file it was asked only to read (a live server's, or
+/// an auditor's copy of an older one). It now changes nothing there either:
+/// a file without the passport schema or without the audit trail's
+/// migration is `store_schema_older`, one newer than this program knows
+/// `store_schema_newer`, and one it can read opens — each left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_open_never_migrates_a_sqlite_file() {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("passport.db");
+    let url = path.to_str().unwrap().to_owned();
+    let code = |r: Result<Database, passport_store::StoreError>| match r {
+        Ok(_) => "opened".to_owned(),
+        Err(e) => e.code().to_owned(),
+    };
+    let tables = || {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+    };
+    // an empty private file (not a passport database yet): refused, and
+    // nothing created in it
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    assert_eq!(
+        code(Database::open_existing(&url, NOW).await),
+        "store_schema_older"
+    );
+    assert_eq!(tables(), 0, "a read-only open created tables");
+    // migrated by the server: it opens, and its trail verifies
+    drop(Database::open(&url, NOW).await.unwrap());
+    let migrated = tables();
+    let reader = Database::open_existing(&url, NOW).await.unwrap();
+    let report = reader.verify_audit().await.unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    drop(reader);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // newer than this program: refused
+    conn.execute_batch(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, '0099_future', 0)",
+    )
+    .unwrap();
+    assert_eq!(
+        code(Database::open_existing(&url, NOW).await),
+        "store_schema_newer"
+    );
+    // older than the audit trail (its migration not applied): refused,
+    // and not migrated
+    conn.execute_batch("DELETE FROM schema_migrations WHERE version >= 9")
+        .unwrap();
+    assert_eq!(
+        code(Database::open_existing(&url, NOW).await),
+        "store_schema_older"
+    );
+    let newest: i64 = conn
+        .query_row("SELECT max(version) FROM schema_migrations", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(newest, 8, "a read-only open migrated the file");
+    assert_eq!(tables(), migrated);
+}
