@@ -522,25 +522,50 @@ fn audit_row(r: &AuditRecord) -> AuditRow {
 
 /// `record` rendered as one entry of the audit stream.
 pub(crate) fn audit_row_html(record: &AuditRecord) -> Option<String> {
-    AuditRowTemplate {
-        row: &audit_row(record),
-    }
-    .render()
-    .ok()
+    row_html(&audit_row(record))
 }
 
-/// The newest `n` stored records by time, oldest first (one indexed
-/// read: a flood of records in the last minute cannot push the newest out
-/// of view). Needs the auditor role.
-async fn newest_records(
+fn row_html(row: &AuditRow) -> Option<String> {
+    AuditRowTemplate { row }.render().ok()
+}
+
+/// How much of a stored line the page shows when it cannot read it.
+const UNREADABLE_SHOWN: usize = 512;
+
+/// A stored line that is not an audit record this version can read (one
+/// written by a newer version, or changed in the database): shown, never
+/// dropped, so the page has no silent hole. Its text (the first
+/// [`UNREADABLE_SHOWN`] characters) is escaped by the template like any
+/// other field; `audit verify` says whether the chain still holds.
+fn unreadable_row(line: &str) -> AuditRow {
+    let shown = match line.char_indices().nth(UNREADABLE_SHOWN) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line.to_owned(),
+    };
+    AuditRow {
+        at: "unknown time".to_owned(),
+        action: "unreadable".to_owned(),
+        outcome: "unknown".to_owned(),
+        fields: vec![("stored", shown)],
+    }
+}
+
+/// The newest `n` stored lines by time, oldest first (one indexed read: a
+/// flood of records in the last minute cannot push the newest out of
+/// view), each rendered as a row; a line this version cannot read as
+/// [`unreadable_row`]. Needs the auditor role.
+async fn newest_rows(
     server: &Server,
     actor: &AdminActor,
     n: usize,
-) -> Result<Vec<AuditRecord>, OAuthError> {
+) -> Result<Vec<String>, OAuthError> {
     Ok(audit::newest(server, actor, n)
         .await?
         .iter()
-        .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
+        .filter_map(|l| match serde_json::from_str::<AuditRecord>(l) {
+            Ok(record) => audit_row_html(&record),
+            Err(_) => row_html(&unreadable_row(l)),
+        })
         .collect())
 }
 
@@ -550,12 +575,12 @@ pub(super) async fn audit_index(
     State(server): State<Server>,
     PageSession(session): PageSession,
 ) -> Response {
-    match newest_records(&server, &session.actor, AUDIT_ROWS).await {
-        Ok(records) => render(
+    match newest_rows(&server, &session.actor, AUDIT_ROWS).await {
+        Ok(rows) => render(
             StatusCode::OK,
             &AuditPage {
                 layout: Layout::new(&server, &session, "audit"),
-                rows: records.iter().filter_map(audit_row_html).collect(),
+                rows,
             },
         ),
         Err(e) => refused_page(&server, &session, "audit", "Audit trail", &e),

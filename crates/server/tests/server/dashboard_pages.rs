@@ -725,3 +725,36 @@ async fn a_crafted_link_shows_no_false_confirmation() {
         assert!(!page.contains(forged), "{path}: {page}");
     }
 }
+
+/// Session 15: the audit page parsed each stored line and silently dropped
+/// one it could not read (a record written by a newer version, or a line
+/// changed in the database), so an auditor saw a trail with a hole and no
+/// sign of it. Such a line is now shown as an unreadable record, its text
+/// escaped (no markup from the database reaches the page).
+#[tokio::test]
+async fn the_audit_page_shows_a_stored_line_it_cannot_read() {
+    let a = governed().await;
+    let client = a.agent().await;
+    let r = a.ask(&client, DEV, "build:x").await;
+    let _ = issued(r).await;
+    let hostile = r#"{"v":99,"action":"<script>alert(1)</script>","note":"tampered"}"#;
+    a.running
+        .server
+        .database()
+        .execute_script_for_tests(&format!(
+            "INSERT INTO audit_log (chain_id, seq, at, line) VALUES ('s15', 1, 4102444800, '{hostile}')"
+        ))
+        .await
+        .unwrap();
+    let carl = a.session("carl").await;
+    let page = a.page_is("/admin/audit", &carl, StatusCode::OK).await;
+    // the readable records are still there
+    assert!(page.contains(r#"data-action="issue""#), "{page}");
+    // and the unreadable one is shown, escaped, not dropped
+    assert!(page.contains(r#"data-action="unreadable""#), "{page}");
+    assert!(page.contains("tampered"), "{page}");
+    assert!(
+        !page.contains("<script>alert(1)"),
+        "markup from the database: {page}"
+    );
+}
