@@ -122,8 +122,11 @@ pub struct ApprovalRecord {
     /// When.
     pub decided_at: Option<i64>,
     /// Until when a decision holds; for a pending request, until when it
-    /// waits for one (then it is expired and cannot be decided; `None`:
-    /// it waits for ever).
+    /// waits for one (then it is expired and cannot be decided). `None`
+    /// (a row written before requests expired) is expired at once: a
+    /// pending request without it is never decided and never stands
+    /// (session 15; before, it waited for ever); a decision without it
+    /// never stands.
     pub expires_at: Option<i64>,
 }
 
@@ -151,18 +154,21 @@ const INSERT_PENDING: &str = "INSERT INTO approvals (id, agent_id, environment, 
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) ON CONFLICT DO NOTHING";
 
 /// Marks expired what has passed its `expires_at`: a decision, and a
-/// pending request nobody decided in time (one without `expires_at`,
-/// written before requests expired, is not marked, but neither counts
-/// toward [`MAX_PENDING_PER_REQUESTER`] nor is listed with the pending).
+/// pending request nobody decided in time, or one without `expires_at`
+/// (written before requests expired: session 15, it could otherwise be
+/// approved however old). A decision without `expires_at` is not marked;
+/// it never stands.
 const EXPIRE_DECIDED: &str = "UPDATE approvals SET state = 'expired' \
-     WHERE state IN ('pending', 'approved', 'denied') AND expires_at <= $1";
+     WHERE state IN ('pending', 'approved', 'denied') \
+     AND (expires_at <= $1 OR (state = 'pending' AND expires_at IS NULL))";
 
 /// [`EXPIRE_DECIDED`] over one (agent, requester)'s rows only (review S14,
 /// fourth pass, V4-6): a request sweeps no rows but those its lock
 /// serialises, so that requests for different agents never wait on (and,
 /// on PostgreSQL, never deadlock over) each other's rows.
 const EXPIRE_REQUESTERS: &str = "UPDATE approvals SET state = 'expired' \
-     WHERE state IN ('pending', 'approved', 'denied') AND expires_at <= $1 \
+     WHERE state IN ('pending', 'approved', 'denied') \
+     AND (expires_at <= $1 OR (state = 'pending' AND expires_at IS NULL)) \
      AND agent_id = $2 AND requested_by = $3";
 
 /// The most identities or approvals one listing returns.
@@ -301,7 +307,8 @@ async fn request_one<E: Exec>(
         return Ok(ApprovalRequest::Pending(own));
     }
     // a pending row without `expires_at` (written before requests expired)
-    // counts as expired: it does not hold a slot for ever
+    // counts as expired (the sweep above marked this requester's): it does
+    // not hold a slot for ever
     let q = format!(
         "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE agent_id = $1 AND requested_by = $2 \
          AND state = 'pending' AND expires_at > $3 ORDER BY requested_at, id LIMIT $4"
@@ -376,7 +383,7 @@ async fn standing<E: Exec>(
 ) -> Result<Vec<ApprovalRecord>, StoreError> {
     let q = format!(
         "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE agent_id = $1 AND environment = $2 \
-         AND audience = $3 AND ((state = 'pending' AND (expires_at IS NULL OR expires_at > $4)) \
+         AND audience = $3 AND ((state = 'pending' AND expires_at > $4) \
          OR (state IN ('approved', 'denied') AND expires_at > $4)) \
          ORDER BY requested_at DESC, id LIMIT $5"
     );
@@ -439,7 +446,7 @@ async fn decide<E: Exec>(
 ) -> Result<Option<ApprovalRecord>, StoreError> {
     let q = format!(
         "UPDATE approvals SET state = $1, decided_by = $2, decided_at = $3, expires_at = $4 \
-         WHERE id = $5 AND state = 'pending' AND (expires_at IS NULL OR expires_at > $3) \
+         WHERE id = $5 AND state = 'pending' AND expires_at > $3 \
          RETURNING {APPROVAL_COLUMNS}"
     );
     let state = if decision.approve {

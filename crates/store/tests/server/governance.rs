@@ -18,6 +18,7 @@ on_both!(
     an_agent_s_pending_requests_are_capped_and_listed_oldest_first,
     a_request_nobody_decided_in_time_expires,
     a_decision_without_an_expiry_never_stands,
+    a_pending_request_without_an_expiry_can_no_longer_be_decided,
     the_registry_keeps_environment_and_approval,
 );
 
@@ -60,7 +61,7 @@ fn pending(id: &str, scopes: &str) -> ApprovalRecord {
         state: ApprovalState::Pending,
         decided_by: None,
         decided_at: None,
-        expires_at: None,
+        expires_at: Some(NOW + 3_600),
     }
 }
 
@@ -313,7 +314,8 @@ async fn each_principal_s_request_is_an_approval_of_its_own(db: Arc<Database>) {
 /// `MAX_PENDING_PER_REQUESTER` pending through one agent (past it a
 /// request is not recorded, and the oldest is named), a principal's same
 /// request still finds its own, another principal (or agent) is not
-/// limited by it, a pending request without `expires_at` holds no slot, a
+/// limited by it, a pending request without `expires_at` holds no slot (and
+/// since session 15 is expired: never listed as waiting), a
 /// slot frees when one expires, and pending requests are listed first,
 /// oldest first.
 async fn an_agent_s_pending_requests_are_capped_and_listed_oldest_first(db: Arc<Database>) {
@@ -328,6 +330,7 @@ async fn an_agent_s_pending_requests_are_capped_and_listed_oldest_first(db: Arc<
     // written before requests expired: it holds none of alice's slots
     db.request_pending(ApprovalRecord {
         requested_at: NOW + 2,
+        expires_at: None,
         ..pending("legacy", "deploy:legacy")
     })
     .await
@@ -382,10 +385,10 @@ async fn an_agent_s_pending_requests_are_capped_and_listed_oldest_first(db: Arc<
         .unwrap();
     let ids: Vec<&str> = listed.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(ids.first(), Some(&victim.id.as_str()), "{ids:?}");
-    assert_eq!(ids.len(), MAX_PENDING_PER_REQUESTER + 4, "{ids:?}");
+    assert_eq!(ids.len(), MAX_PENDING_PER_REQUESTER + 3, "{ids:?}");
     assert!(!ids.contains(&"f0") && ids.contains(&"victim-2"), "{ids:?}");
-    // the one without `expires_at` is not among the waiting ones, first
-    assert_eq!(ids.last(), Some(&"legacy"), "{ids:?}");
+    // the one without `expires_at` is not among the waiting ones
+    assert!(!ids.contains(&"legacy"), "{ids:?}");
     let late = NOW + 100;
     // all states: the pending ones first, the expired after
     let all = db.approvals(None, late).await.unwrap();
@@ -448,11 +451,62 @@ async fn a_request_nobody_decided_in_time_expires(db: Arc<Database>) {
     );
 }
 
+/// Session 15: a pending request without `expires_at` (written before
+/// requests expired) held no slot and was not listed with the waiting
+/// ones, but it still stood and could still be approved, however old: an
+/// approver could approve a request nobody had made for months, and the
+/// agent then got the access. It now counts as expired everywhere: it
+/// cannot be decided, does not stand, is listed expired, and the same
+/// request opens a new one an approver sees fresh.
+async fn a_pending_request_without_an_expiry_can_no_longer_be_decided(db: Arc<Database>) {
+    db.execute_script_for_tests(
+        "INSERT INTO approvals (id, agent_id, environment, audience, scopes, requested_by, \
+         requested_at, state) VALUES ('old', 'agent-1', 'prod', 'https://prod.example', \
+         'deploy', 'alice', 0, 'pending')",
+    )
+    .await
+    .unwrap();
+    let standing = db
+        .standing_approvals("agent-1", "prod", "https://prod.example", NOW)
+        .await
+        .unwrap();
+    assert!(standing.is_empty(), "{standing:?}");
+    let decision = Decision {
+        approve: true,
+        decided_by: "bob".into(),
+        now: NOW,
+        expires_at: NOW + 900,
+    };
+    assert_eq!(db.decide_approval("old", decision).await.unwrap(), None);
+    let old = db.approval("old").await.unwrap().unwrap();
+    assert_ne!(old.state, ApprovalState::Approved);
+    // the same request again: a new one, pending, with an expiry
+    let next = db
+        .request_pending(ApprovalRecord {
+            expires_at: Some(NOW + 60),
+            ..pending("new", "deploy")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (next.id.as_str(), next.state),
+        ("new", ApprovalState::Pending)
+    );
+    let listed = db.approvals(None, NOW).await.unwrap();
+    let old = listed.iter().find(|a| a.id == "old").unwrap();
+    assert_eq!(old.state, ApprovalState::Expired);
+}
+
 /// A decided row without `expires_at` (imported, edited by hand) admits
 /// nothing: only a pending request may lack one (final review of session
 /// 5: the standing query had widened to it).
 async fn a_decision_without_an_expiry_never_stands(db: Arc<Database>) {
-    db.request_pending(pending("ap1", "deploy")).await.unwrap();
+    db.request_pending(ApprovalRecord {
+        expires_at: None,
+        ..pending("ap1", "deploy")
+    })
+    .await
+    .unwrap();
     db.execute_script_for_tests(
         "UPDATE approvals SET state = 'approved', decided_by = 'bob' WHERE id = 'ap1'",
     )
