@@ -481,16 +481,10 @@ async fn a_pending_request_without_an_expiry_can_no_longer_be_decided(db: Arc<Da
     let old = db.approval("old").await.unwrap().unwrap();
     assert_ne!(old.state, ApprovalState::Approved);
     // the same request again: a new one, pending, with an expiry
-    let next = db
-        .request_pending(ApprovalRecord {
-            expires_at: Some(NOW + 60),
-            ..pending("new", "deploy")
-        })
-        .await
-        .unwrap();
+    let next = db.request_pending(pending("new", "deploy")).await.unwrap();
     assert_eq!(
-        (next.id.as_str(), next.state),
-        ("new", ApprovalState::Pending)
+        (next.id, next.state),
+        ("new".into(), ApprovalState::Pending)
     );
     let listed = db.approvals(None, NOW).await.unwrap();
     let old = listed.iter().find(|a| a.id == "old").unwrap();
