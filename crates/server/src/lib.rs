@@ -42,6 +42,7 @@
 //! | [`client_metadata`] | draft-ietf-oauth-client-id-metadata-document | fetching a client's metadata document behind SSRF defences |
 //! | [`authorize`] | RFC 6749 §4.1, RFC 8707, RFC 9207 | validation of an authorization request |
 //! | [`rate_limit`] | — | token buckets per client and per address |
+//! | [`client_address`] | — | a request's address behind trusted reverse proxies (`X-Forwarded-For`) |
 //! | [`token_request`] | RFC 6749 §4–6, RFC 8693 | strict parsing of token endpoint bodies |
 //! | [`form`] | RFC 6749 §3 | form bodies with each parameter at most once |
 //!
@@ -65,6 +66,7 @@
 
 mod active_cache;
 pub mod authorize;
+pub mod client_address;
 pub mod client_auth;
 pub mod client_metadata;
 mod endpoints;

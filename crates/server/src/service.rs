@@ -177,6 +177,7 @@ pub struct ServerBuilder {
     policy_file: Option<std::path::PathBuf>,
     policy_reload_interval: std::time::Duration,
     admin_roles: Option<String>,
+    trusted_proxies: Vec<crate::client_address::TrustedProxy>,
 }
 
 /// The builder's client options (registration, metadata documents).
@@ -210,6 +211,34 @@ impl std::fmt::Debug for ServerBuilder {
 }
 
 impl ServerBuilder {
+    /// Trusts `proxies` (reverse proxies, by address or network) to name
+    /// the address a request comes from in `X-Forwarded-For`, for every
+    /// per-address limit (see [`crate::client_address`]). Default: none —
+    /// a request's address is its connection's, whatever it sends. Name
+    /// only the proxies' own addresses: a client that can connect from a
+    /// trusted address chooses the address it is limited by.
+    ///
+    /// ```
+    /// # async fn run(db: passport_store::server::Database) -> Result<(), Box<dyn std::error::Error>> {
+    /// use passport_server::Server;
+    /// use passport_server::client_address::TrustedProxy;
+    ///
+    /// let lb: TrustedProxy = "10.0.0.0/8".parse()?;
+    /// let server = Server::builder("https://passport.example", db)
+    ///     .trusted_proxies([lb])
+    ///     .build()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn trusted_proxies(
+        mut self,
+        proxies: impl IntoIterator<Item = crate::client_address::TrustedProxy>,
+    ) -> ServerBuilder {
+        self.trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+
     /// Uses `clock` instead of the system clock (tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> ServerBuilder {
         self.clock = clock;
@@ -510,6 +539,7 @@ impl ServerBuilder {
                 max_depth: self.max_depth,
                 upstream: self.upstream,
                 request_timeout: self.request_timeout,
+                trusted_proxies: self.trusted_proxies,
                 authorize_limiter,
                 auto_consent: self.auto_consent,
                 authorizations: crate::endpoints::authorize::PendingAuthorizations::new(
@@ -578,6 +608,9 @@ pub(crate) struct Inner {
     pub(crate) upstream: Option<Arc<Provider>>,
     /// The longest a request may take (the `deadline` layer).
     pub(crate) request_timeout: std::time::Duration,
+    /// The reverse proxies whose `X-Forwarded-For` names a request's
+    /// address (see [`crate::client_address`]).
+    pub(crate) trusted_proxies: Vec<crate::client_address::TrustedProxy>,
     /// The per-address limit of `/authorize` and its follow-ups.
     pub(crate) authorize_limiter: RateLimiter,
     /// Approve right after the upstream login (loopback only).
@@ -661,6 +694,7 @@ impl Server {
             policy_file: None,
             policy_reload_interval: DEFAULT_POLICY_RELOAD_INTERVAL,
             admin_roles: None,
+            trusted_proxies: Vec::new(),
         }
     }
 

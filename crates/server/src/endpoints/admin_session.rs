@@ -218,7 +218,7 @@ pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 /// `GET /admin/login`: to the upstream provider, with a browser-binding
 /// cookie for the callback.
 pub(super) async fn login(State(server): State<Server>, request: Request) -> Response {
-    let peer = super::authorize::peer_of(&request);
+    let peer = super::peer_of(request.extensions());
     if let Err(e) = server.inner.authorize_limiter.check_address(peer) {
         return error_page(&e.oauth());
     }

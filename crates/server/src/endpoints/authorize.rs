@@ -260,7 +260,7 @@ pub(super) async fn authorize(State(server): State<Server>, request: Request) ->
 
 async fn authorize_inner(server: &Server, request: Request) -> Result<Response, Response> {
     // the address's limit before anything is read
-    let peer = peer_of(&request);
+    let peer = super::peer_of(request.extensions());
     check_rate(server, peer).map_err(|e| error_page(&e))?;
     if server.inner.auto_consent && !addressed_to_issuer(server, &request) {
         // the loopback rule keeps out the network, not the browser: a page
@@ -343,7 +343,7 @@ pub(super) async fn callback(State(server): State<Server>, request: Request) -> 
 }
 
 async fn callback_inner(server: &Server, request: Request) -> Result<Response, Response> {
-    let peer = peer_of(&request);
+    let peer = super::peer_of(request.extensions());
     check_rate(server, peer).map_err(|e| error_page(&e))?;
     let params = upstream_login::callback_params(&request).map_err(|e| error_page(&e))?;
     let state = upstream_login::state_of(&params);
@@ -442,7 +442,7 @@ pub(super) async fn consent(State(server): State<Server>, request: Request) -> R
 
 /// The answer, and the authorization's id (naming its cookie).
 async fn consent_inner(server: &Server, request: Request) -> Result<(Response, String), Response> {
-    check_rate(server, peer_of(&request)).map_err(|e| error_page(&e))?;
+    check_rate(server, super::peer_of(request.extensions())).map_err(|e| error_page(&e))?;
     let posted = read_post(request).await.map_err(|e| error_page(&e))?;
     let bad = |what: &str| error_page(&OAuthError::new(400, codes::INVALID_REQUEST, what));
     let approve_it = match posted.form.get("decision") {
@@ -539,13 +539,6 @@ async fn approve(
 }
 
 // ---- helpers ----
-
-pub(crate) fn peer_of(request: &Request) -> IpAddr {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
-}
 
 /// Whether the request's `Host` (or HTTP/2 `:authority`) is the issuer's
 /// host and port, as sent (ASCII case aside).

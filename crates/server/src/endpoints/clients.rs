@@ -160,17 +160,9 @@ pub(super) struct Posted {
     pub(super) peer: IpAddr,
 }
 
-/// The peer address of a request (unspecified without connection info).
-pub(super) fn peer_of(parts: &axum::http::request::Parts) -> IpAddr {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
-}
-
 pub(super) async fn read_post(request: Request) -> Result<Posted, OAuthError> {
     let (parts, body) = request.into_parts();
-    let peer = peer_of(&parts);
+    let peer = super::peer_of(&parts.extensions);
     let bytes: Bytes = axum::body::to_bytes(body, DEFAULT_MAX_FORM_BYTES)
         .await
         .map_err(|_| {

@@ -170,7 +170,45 @@ pub(crate) fn router(server: Server) -> Router {
             server.inner.request_timeout,
             deadline,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            server.clone(),
+            note_client_address,
+        ))
         .with_state(server)
+}
+
+/// The address a request comes from, worked out once for every handler
+/// ([`peer_of`]): its connection's, or behind a trusted proxy the one the
+/// proxies name (see [`crate::client_address`]).
+#[derive(Clone, Copy, Debug)]
+struct ClientAddress(IpAddr);
+
+async fn note_client_address(
+    State(server): State<Server>,
+    mut request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let address = crate::client_address::client_address(
+        &server.inner.trusted_proxies,
+        peer,
+        request.headers(),
+    );
+    request.extensions_mut().insert(ClientAddress(address));
+    next.run(request).await
+}
+
+/// The address a request comes from (see [`ClientAddress`]): every
+/// per-address limit keys on it. The unspecified address when it is not
+/// known (no connection information: every such request shares one
+/// bucket).
+pub(crate) fn peer_of(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
+        .get::<ClientAddress>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.0)
 }
 
 /// Every request is answered within `timeout`, reading its body included:

@@ -46,7 +46,7 @@ pub(super) async fn register(State(server): State<Server>, request: Request) -> 
 
 async fn register_inner(server: &Server, request: Request) -> Result<Value, OAuthError> {
     let (parts, body) = request.into_parts();
-    let peer = peer_of(&parts);
+    let peer = super::peer_of(&parts.extensions);
     // the address's limit before anything is read
     server
         .inner

@@ -42,6 +42,7 @@ mod session_roles;
 mod shared_state;
 mod status_list_rollback;
 mod token_request;
+mod trusted_proxy;
 
 /// Runs `future` to completion on a runtime of its own (for the sync tests
 /// of async APIs that do not actually wait, such as secret checks).
