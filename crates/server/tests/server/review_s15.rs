@@ -52,7 +52,10 @@ fn an_action_handed_over_runs_to_its_end_when_the_server_shuts_down() {
         .build()
         .unwrap();
     let mock = test_rt.block_on(MockOidc::start());
-    let (discovery, oidc_client) = (mock.discovery_url().to_string(), mock.client_id().to_string());
+    let (discovery, oidc_client) = (
+        mock.discovery_url().to_string(),
+        mock.client_id().to_string(),
+    );
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server_path = path.clone();
@@ -128,7 +131,10 @@ fn an_action_handed_over_runs_to_its_end_when_the_server_shuts_down() {
             .await
             .unwrap();
         // given every chance to have finished
-        let recorded = until(Duration::from_secs(10), || audited(&db, "kill_switch_engaged")).await;
+        let recorded = until(Duration::from_secs(10), || {
+            audited(&db, "kill_switch_engaged")
+        })
+        .await;
         let engaged = db
             .engaged_kill_switch(None, None, &agent, "nobody", "none")
             .await
@@ -283,5 +289,8 @@ fn ipv4_clients_behind_a_translator_do_not_share_one_bucket() {
             .check_address("::ffff:1.2.3.4".parse().unwrap())
             .is_err()
     );
-    assert!(shared.is_empty(), "two IPv4 clients share one bucket: {shared:?}");
+    assert!(
+        shared.is_empty(),
+        "two IPv4 clients share one bucket: {shared:?}"
+    );
 }
