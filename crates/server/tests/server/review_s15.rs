@@ -199,14 +199,17 @@ async fn the_handed_over_answer_names_its_condition() {
 }
 
 /// S15-3: a kill-switch engage takes no place among the running actions
-/// (`Place::Exempt`), "bounded otherwise: by its role and the request
-/// rate" (governance/mod.rs, `Place::Exempt`). No limiter guards the
-/// admin API: one `resource_owner` — the least of the operators' roles —
-/// may send engages as fast as it likes, and each one writes an audit
-/// record (an already engaged switch included) and leaves a task waiting,
-/// with no deadline, for a place to revoke what the switch holds. Here
-/// one owner re-engages its own principal's switch 120 times in a burst:
-/// none is refused.
+/// (`governance::Place::Exempt`) and nothing else bounds it: no limiter
+/// guards the admin API (`/admin/api/*`, nor the dashboard's forms), and
+/// an engage of a switch already engaged is done again in full. Each one
+/// writes a `kill_switch_engaged` record and leaves a task waiting, with
+/// no deadline (`kill_switch::engage_to_end`, the `acquire_owned` of a
+/// place), to revoke what the switch holds: with the eight places busy
+/// those tasks pile up without bound, and every lift, revocation,
+/// decision and identity change queued behind them waits until its
+/// deadline and is dropped unstarted. Here one `resource_owner` — the
+/// least of the operators' roles — re-engages its own principal's switch
+/// 120 times in a burst: none is refused (429, or 503 busy).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "S15-3: fails until fixed"]
 async fn one_owners_engages_are_bounded_by_a_request_rate() {
@@ -234,7 +237,7 @@ async fn one_owners_engages_are_bounded_by_a_request_rate() {
         .filter(|l| l.contains("kill_switch_engaged"))
         .count();
     assert!(
-        answers.contains_key(&429),
+        answers.contains_key(&429) || answers.contains_key(&503),
         "120 engages of one switch by one owner, none refused: answers {answers:?}, \
          {records} kill_switch_engaged records"
     );
