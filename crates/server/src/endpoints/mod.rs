@@ -217,7 +217,9 @@ pub(crate) fn peer_of(extensions: &axum::http::Extensions) -> IpAddr {
 /// OAuth error body (`temporarily_unavailable` would invite a retry of
 /// the same slow request). A request whose administrator's action was
 /// handed over (to `governance::to_completion`, which runs it to its
-/// end) is answered 503 `temporarily_unavailable` saying so: the action
+/// end) is answered 503 `temporarily_unavailable` `action_handed_over: …`
+/// (review S15-2: a condition a client can tell from the 503s that ask for
+/// the action again) saying so: the action
 /// goes on and will be in the state and the audit trail. The flag is set
 /// at the hand-over, not once the action's checks passed: the answer says
 /// "handed over", not "accepted" (it may yet be refused), and to read the
@@ -237,8 +239,8 @@ async fn deadline(
                 OAuthError::new(
                     503,
                     codes::TEMPORARILY_UNAVAILABLE,
-                    "the action was handed over and is still running (it may yet be \
-                     refused): read the state before trying again",
+                    "action_handed_over: the action was handed over and is still running \
+                     (it may yet be refused): read the state before trying again",
                 )
             } else {
                 OAuthError::new(

@@ -157,7 +157,6 @@ fn an_action_handed_over_runs_to_its_end_when_the_server_shuts_down() {
 /// deadline answer names its condition first (`request_timeout: ...`);
 /// this one must too (and be listed in docs/error-codes.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "S15-2: fails until fixed"]
 async fn the_handed_over_answer_names_its_condition() {
     let (mock, s) = admin_server(|b| b.request_timeout(Duration::from_millis(1500))).await;
     let agent = s.workload("files:read").await.client_id;
