@@ -242,17 +242,67 @@ impl RateLimiter {
     }
 }
 
-/// The address a limit counts: an IPv6 address by its /64, an IPv4-mapped
-/// IPv6 address as IPv4.
+/// The address a limit counts: an IPv6 address by its /64; an IPv6
+/// address that carries an IPv4 client's address as that IPv4 address
+/// ([`embedded_ipv4`]).
 pub(crate) fn address_key(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V4(_) => addr,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_ipv4(v6) {
             Some(v4) => IpAddr::V4(v4),
             None => {
                 let s = v6.segments();
                 IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
             }
         },
+    }
+}
+
+/// The IPv4 client an IPv6 address stands for: an IPv4-mapped address
+/// (`::ffff:a.b.c.d`, a dual-stack socket's view of an IPv4 peer); one in
+/// the well-known NAT64 prefix `64:ff9b::/96` (RFC 6052 §2.1: an IPv4
+/// client seen through a stateless translator in front of an IPv6-only
+/// server, RFC 7755); an IPv4-compatible one (`::a.b.c.d`, deprecated by
+/// RFC 4291 §2.5.5.1, but still what some stacks write), except `::` and
+/// `::1`. Each of these holds a different IPv4 client in its last 32
+/// bits, and would otherwise put every IPv4 client in one /64 (review
+/// S15-4).
+fn embedded_ipv4(v6: Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let bits = u128::from(v6);
+    let low = u32::try_from(bits & u128::from(u32::MAX)).ok()?;
+    const NAT64_WELL_KNOWN: u128 = 0x0064_ff9b_u128 << 96;
+    match bits >> 32 {
+        prefix if prefix << 32 == NAT64_WELL_KNOWN => Some(low.into()),
+        0 if low > 1 => Some(low.into()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+    use std::net::IpAddr;
+
+    fn key(a: &str) -> String {
+        address_key(a.parse::<IpAddr>().unwrap()).to_string()
+    }
+
+    /// Review S15-4: only the forms that carry an IPv4 client in their last
+    /// 32 bits are read as IPv4; every other IPv6 address counts by its /64.
+    #[test]
+    fn embedded_ipv4_clients_count_as_their_ipv4_address() {
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("64:ff9b::192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::192.0.2.7"), "192.0.2.7");
+        // the unspecified and loopback addresses are not IPv4 clients
+        assert_eq!(key("::"), "::");
+        assert_eq!(key("::1"), "::");
+        // near the NAT64 prefix, but not in it: by the /64
+        assert_eq!(key("64:ff9b:0:0:1::c000:207"), "64:ff9b::");
+        assert_eq!(key("64:ff9b:1::c000:207"), "64:ff9b:1::");
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::");
     }
 }

@@ -254,7 +254,6 @@ async fn one_owners_engages_are_bounded_by_a_request_rate() {
 /// clients must not share a bucket however the address reaches the
 /// server.
 #[test]
-#[ignore = "S15-4: fails until fixed"]
 fn ipv4_clients_behind_a_translator_do_not_share_one_bucket() {
     use passport_server::rate_limit::{RateLimit, RateLimiter};
     let clock = std::sync::Arc::new(passport_claims::ManualClock::new(1_000));
