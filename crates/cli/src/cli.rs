@@ -456,6 +456,15 @@ pub(crate) struct ServeArgs {
     /// Listen on a non-loopback address (serve it behind TLS).
     #[arg(long)]
     pub(crate) allow_remote: bool,
+    /// A reverse proxy's address or network (10.0.0.0/8, 192.0.2.7,
+    /// fd00::/8) trusted to name the client's address in X-Forwarded-For:
+    /// a request from it is limited by the address the proxies name (read
+    /// from the right), not by the proxy's own (repeatable; default: none,
+    /// every request is limited by its connection's address, whatever it
+    /// sends). Name only your proxies: a client that can connect from a
+    /// trusted address chooses the address it is limited by.
+    #[arg(long, value_name = "NETWORK")]
+    pub(crate) trusted_proxy: Vec<passport_server::client_address::TrustedProxy>,
     /// Approve authorizations right after the upstream login, without a
     /// consent page (tests and demos; loopback --listen only). A client
     /// that registered itself still gets the page unless its redirect URI

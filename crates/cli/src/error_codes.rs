@@ -319,6 +319,12 @@ fn sections() -> Vec<Section> {
         ),
         section(
             "passport-server",
+            "TrustedProxyError",
+            server::client_address::TrustedProxyError::CODES,
+            "",
+        ),
+        section(
+            "passport-server",
             "ServerError",
             server::ServerError::CODES,
             "`MetadataError` (`Issuer`), `StoreError` (`Store`), `JoseError` (`Key`), `PolicyError` (`Policy`)",

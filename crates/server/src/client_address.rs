@@ -89,10 +89,14 @@ pub enum TrustedProxyError {
     },
 }
 
-impl TrustedProxyError {
-    /// The stable error code: `invalid_trusted_proxy`.
-    pub fn code(&self) -> &'static str {
-        "invalid_trusted_proxy"
+passport_jose::error_codes! {
+    TrustedProxyError {
+        TrustedProxyError::Syntax(_) => "trusted_proxy_syntax":
+            "A trusted proxy is not written as an IP address or network (ADDRESS or ADDRESS/PREFIX).",
+        TrustedProxyError::Everything(_) => "trusted_proxy_everything":
+            "A trusted proxy network of prefix 0 (every address) is refused: every client could choose its address.",
+        TrustedProxyError::HostBits { .. } => "trusted_proxy_host_bits":
+            "A trusted proxy network has bits set after its prefix (a typo for another network).",
     }
 }
 
@@ -286,7 +290,7 @@ mod tests {
             ));
         }
         let e = "10.0.0.1/8".parse::<TrustedProxy>().unwrap_err();
-        assert_eq!(e.code(), "invalid_trusted_proxy");
+        assert_eq!(e.code(), "trusted_proxy_host_bits");
         assert!(e.to_string().contains("did you mean 10.0.0.0/8"), "{e}");
         assert!(matches!(
             "2001:db8::1/32".parse::<TrustedProxy>(),

@@ -77,7 +77,8 @@ pub(crate) fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), CliError> {
             .auto_consent(args.auto_consent)
             .registration(!args.no_registration)
             .registration_scopes(&args.registration_scope.join(" "))
-            .dpop_nonces(!args.no_dpop_nonces);
+            .dpop_nonces(!args.no_dpop_nonces)
+            .trusted_proxies(args.trusted_proxy.iter().copied());
         if let Some(policy) = &args.policy {
             builder = builder.policy_file(policy);
         }
@@ -101,6 +102,13 @@ pub(crate) fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), CliError> {
             escape(server.issuer()),
             server.database().backend_name()
         );
+        if !args.trusted_proxy.is_empty() {
+            let proxies: Vec<String> = args.trusted_proxy.iter().map(|p| p.to_string()).collect();
+            note!(
+                "passport-server: requests from {} are limited by the address they name in X-Forwarded-For",
+                proxies.join(", ")
+            );
+        }
         server
             .serve(listener, async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -103,6 +103,38 @@ fn serve_refuses_a_non_loopback_address_without_allow_remote() {
     assert_fails(&out, 2, "serve_not_loopback");
 }
 
+/// Session 15: `--trusted-proxy` takes a network, and refuses one that
+/// would let every client choose its address, or a typo'd one, before
+/// anything starts.
+#[test]
+fn serve_refuses_a_trusted_proxy_network_that_trusts_everyone_or_is_mistyped() {
+    let dir = tempfile::tempdir().unwrap();
+    for (network, said) in [
+        ("0.0.0.0/0", "trusts every address"),
+        ("::/0", "trusts every address"),
+        ("10.0.0.1/8", "did you mean 10.0.0.0/8"),
+        ("proxy.internal", "not an IP address or network"),
+    ] {
+        let out = passport(dir.path())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--trusted-proxy",
+                network,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{network}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(said), "{network}: {err}");
+    }
+    assert!(
+        !dir.path().join("server.db").exists(),
+        "a refused option created the database"
+    );
+}
+
 #[test]
 fn a_workload_needs_a_scope() {
     let dir = tempfile::tempdir().unwrap();
