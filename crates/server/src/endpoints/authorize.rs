@@ -43,8 +43,8 @@ pub(crate) const CONSENT_PATH: &str = "/authorize/consent";
 pub(crate) const MAX_PENDING: usize = 10_000;
 /// At most this many of them from one address (review A finding 5: a few
 /// addresses must not fill the whole store). Behind a reverse proxy every
-/// request comes from the proxy's address (no `X-Forwarded-For` is
-/// trusted), so this is then a cap on the proxy.
+/// request comes from the proxy's address, so this is then a cap on the
+/// proxy, unless the proxy is trusted ([`crate::client_address`]).
 const MAX_PENDING_PER_ADDRESS: usize = 64;
 /// How long an authorization code lives, in seconds.
 const CODE_TTL: i64 = 60;
