@@ -41,6 +41,7 @@ mod self_rules;
 mod session_roles;
 mod shared_state;
 mod status_list_rollback;
+mod stress_refresh;
 mod token_request;
 
 /// Runs `future` to completion on a runtime of its own (for the sync tests
