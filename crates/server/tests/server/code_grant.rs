@@ -105,9 +105,21 @@ pub(crate) async fn redeem(
     code: &str,
     extra: &[(&str, &str)],
 ) -> reqwest::Response {
+    redeem_with(s, client, code, extra, None).await
+}
+
+/// As [`redeem`], with a `DPoP` proof if given (the grant is then bound to
+/// its key).
+pub(crate) async fn redeem_with(
+    s: &Running,
+    client: &Client,
+    code: &str,
+    extra: &[(&str, &str)],
+    dpop: Option<&str>,
+) -> reqwest::Response {
     let mut form = code_form(code, REDIRECT, Some(VERIFIER));
     form.extend_from_slice(extra);
-    s.post_as("/token", client, &form, None).await
+    s.post_as("/token", client, &form, dpop).await
 }
 
 /// An `authorization_code` request's form.
@@ -131,9 +143,20 @@ pub(crate) async fn refresh(
     token: &str,
     extra: &[(&str, &str)],
 ) -> reqwest::Response {
+    refresh_with(s, client, token, extra, None).await
+}
+
+/// As [`refresh`], with a `DPoP` proof if given.
+pub(crate) async fn refresh_with(
+    s: &Running,
+    client: &Client,
+    token: &str,
+    extra: &[(&str, &str)],
+    dpop: Option<&str>,
+) -> reqwest::Response {
     let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
     form.extend_from_slice(extra);
-    s.post_as("/token", client, &form, None).await
+    s.post_as("/token", client, &form, dpop).await
 }
 
 pub(crate) async fn ok(r: reqwest::Response) -> Value {
@@ -160,7 +183,7 @@ async fn active(s: &Running, client: &Client, token: &str) -> bool {
     body["active"].as_bool().unwrap()
 }
 
-fn token(body: &Value, member: &str) -> String {
+pub(crate) fn token(body: &Value, member: &str) -> String {
     body[member].as_str().unwrap().to_owned()
 }
 

@@ -42,6 +42,7 @@ mod self_rules;
 mod session_roles;
 mod shared_state;
 mod status_list_rollback;
+mod stress_refresh;
 mod token_request;
 mod trusted_proxy;
 
