@@ -28,6 +28,10 @@ const STATEMENT_CACHE: usize = 64;
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
+/// Reads that may run off the async workers at once, each on its own
+/// connection (a few file handles): more wait for a turn.
+const MAX_READERS: usize = 32;
+
 type Done = Box<dyn FnOnce(Option<&Arc<rusqlite::Error>>) + Send>;
 type Job = Box<dyn FnOnce(Result<&mut Connection, &Arc<rusqlite::Error>>) -> Done + Send>;
 
@@ -45,6 +49,34 @@ pub(super) struct Sqlite {
 struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Turns for reads off the async workers ([`MAX_READERS`]).
+    turns: Arc<tokio::sync::Semaphore>,
+}
+
+impl Readers {
+    /// Runs `query` on an idle reader connection, or a new one, on the
+    /// calling thread; keeps the connection for the next read while fewer
+    /// than [`MAX_IDLE_READERS`] are idle.
+    fn with_connection<T>(
+        &self,
+        query: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut conn = match idle {
+            Some(c) => c,
+            None => open_connection(&self.path)?,
+        };
+        let out = query(&mut conn);
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
 }
 
 /// Runs a future that never waits (every [`SqliteExec`] call is ready at
@@ -242,6 +274,7 @@ impl Sqlite {
             readers: Arc::new(Readers {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
+                turns: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
             }),
         })
     }
@@ -272,53 +305,36 @@ impl Sqlite {
 
     /// Runs `query` on an idle reader connection on the calling thread:
     /// for reads of a row or two by key, which cost a few microseconds
-    /// (WAL readers never wait for the writer).
+    /// (WAL readers never wait for the writer). As many run at once as
+    /// threads call it (the async workers).
     pub(super) fn read_inline<T>(
         &self,
         query: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let readers = &self.readers;
-        let idle = readers
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let mut conn = match idle {
-            Some(c) => c,
-            None => open_connection(&readers.path)?,
-        };
-        let out = query(&mut conn);
-        let mut idle = readers.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < MAX_IDLE_READERS {
-            idle.push(conn);
-        }
-        out
+        self.readers.with_connection(query)
     }
 
-    /// Runs `query` on a reader connection, off the async workers.
+    /// Runs `query` on a reader connection, off the async workers: at most
+    /// [`MAX_READERS`] at once (each holds a connection: a burst of reads
+    /// must not open one per blocking thread, session 15), the rest wait
+    /// for a turn.
     pub(super) async fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let readers = Arc::clone(&self.readers);
         let handle = tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
+        // never closed: an error would only mean the store is gone. The
+        // turn goes with the blocking task, which runs to its end even if
+        // the caller stops waiting
+        let turn = Arc::clone(&readers.turns)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         handle
             .spawn_blocking(move || {
-                let idle = readers
-                    .idle
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .pop();
-                let mut conn = match idle {
-                    Some(c) => c,
-                    None => open_connection(&readers.path)?,
-                };
-                let out = query(&mut conn);
-                let mut idle = readers.idle.lock().unwrap_or_else(PoisonError::into_inner);
-                if idle.len() < MAX_IDLE_READERS {
-                    idle.push(conn);
-                }
-                out
+                let _turn = turn;
+                readers.with_connection(query)
             })
             .await
             .map_err(|_| StoreError::Closed)?
@@ -453,5 +469,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(used, (56, 56));
+    }
+
+    /// Session 15: reads off the async workers each took an idle reader
+    /// connection or opened one more, with nothing bounding how many were
+    /// open at once but tokio's blocking pool (512 threads): a burst of
+    /// reads opened hundreds of connections (each a few file handles), and
+    /// under a low open-file limit a read failed (a 500 for the request).
+    /// At most `MAX_READERS` are open at once; the rest wait their turn.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_reads_opens_a_bounded_number_of_connections() {
+        use std::sync::atomic::AtomicUsize;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(super::Sqlite::open(&dir.path().join("s.db"), 0).unwrap());
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut reads = tokio::task::JoinSet::new();
+        for _ in 0..(4 * super::MAX_READERS) {
+            let (db, now, most) = (Arc::clone(&db), Arc::clone(&now), Arc::clone(&most));
+            reads.spawn(async move {
+                db.read(move |_| {
+                    let at_once = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(at_once, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                })
+                .await
+            });
+        }
+        while let Some(done) = reads.join_next().await {
+            done.unwrap().unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            most <= super::MAX_READERS,
+            "{most} reads ran at once (at most {} may)",
+            super::MAX_READERS
+        );
     }
 }
