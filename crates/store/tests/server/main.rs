@@ -15,6 +15,7 @@ mod hot_paths;
 mod kill;
 mod list_iat_session_claims;
 mod review3;
+mod review_s15b;
 mod schema;
 mod secrets;
 mod state;
