@@ -48,6 +48,8 @@ pub(super) struct Sqlite {
 #[derive(Debug)]
 struct Readers {
     path: PathBuf,
+    /// How connections to `path` are opened.
+    access: Access,
     idle: Mutex<Vec<Connection>>,
     /// Turns for reads off the async workers ([`MAX_READERS`]).
     turns: Arc<tokio::sync::Semaphore>,
@@ -68,7 +70,7 @@ impl Readers {
             .pop();
         let mut conn = match idle {
             Some(c) => c,
-            None => open_connection(&self.path)?,
+            None => open_connection(&self.path, self.access)?,
         };
         let out = query(&mut conn);
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -172,26 +174,41 @@ impl Exec for SqliteExec<'_> {
     }
 }
 
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+/// How a database file is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// The server's: read-write, in WAL mode, every commit synced.
+    Serve,
+    /// A command's that only reads (`open_existing`): read-only, and the
+    /// file's journal mode left as it is (review S15b-4: setting WAL
+    /// rewrote an auditor's rollback-journal copy).
+    ReadOnly,
+}
+
+fn open_connection(path: &Path, access: Access) -> Result<Connection, StoreError> {
     refuse_symlink(path)?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let mode = match access {
+        Access::Serve => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+    };
+    let flags = mode | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
     // every statement is prepared once per connection
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    // WAL: readers never block the writer. FULL: a commit is on disk when
-    // it returns (the WAL is synced at every commit).
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    if access == Access::Serve {
+        // WAL: readers never block the writer. FULL: a commit is on disk
+        // when it returns (the WAL is synced at every commit).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
     Ok(conn)
 }
 
 /// The connection to the existing file at `path`, after checking that it
 /// (and its WAL, which SQLite creates with the file's mode) is this user's
 /// alone: it holds the signing keys' private halves. Never creates the file.
-fn open_private(path: &Path) -> Result<Connection, StoreError> {
+fn open_private(path: &Path, access: Access) -> Result<Connection, StoreError> {
     if private_file(path)?.is_none() {
         return Err(StoreError::io(
             path,
@@ -203,7 +220,7 @@ fn open_private(path: &Path) -> Result<Connection, StoreError> {
         side.push(suffix);
         private_file(Path::new(&side))?;
     }
-    open_connection(path)
+    open_connection(path, access)
 }
 
 impl Sqlite {
@@ -218,7 +235,7 @@ impl Sqlite {
             Ok(_) | Err(StoreError::InsecurePath { .. }) => {}
             Err(e) => return Err(e),
         }
-        let mut conn = open_private(path)?;
+        let mut conn = open_private(path, Access::Serve)?;
         // one transaction per migration (the write lock taken first, so
         // two processes opening at once apply each migration once)
         for m in super::ops::MIGRATIONS {
@@ -231,16 +248,17 @@ impl Sqlite {
                 }
             }
         }
-        Sqlite::start(conn, path)
+        Sqlite::start(conn, path, Access::Serve)
     }
 
     /// Opens the existing database at `path` without changing it (no
-    /// directory or file created, no migration): the database and the
+    /// directory or file created, no migration, read-only connections that
+    /// leave its journal mode as it is): the database and the
     /// schema versions applied to it, oldest first (none when it has no
     /// `schema_migrations` table). The file must be this user's alone, as
     /// for [`Sqlite::open`].
     pub(super) fn open_unmigrated(path: &Path) -> Result<(Sqlite, Vec<i64>), StoreError> {
-        let conn = open_private(path)?;
+        let conn = open_private(path, Access::ReadOnly)?;
         let versions = {
             let tables: i64 = conn.query_row(
                 "SELECT count(*) FROM sqlite_schema \
@@ -256,11 +274,11 @@ impl Sqlite {
                 Vec::new()
             }
         };
-        Ok((Sqlite::start(conn, path)?, versions))
+        Ok((Sqlite::start(conn, path, Access::ReadOnly)?, versions))
     }
 
     /// Starts the writer thread over `conn`, the connection to `path`.
-    fn start(conn: Connection, path: &Path) -> Result<Sqlite, StoreError> {
+    fn start(conn: Connection, path: &Path, access: Access) -> Result<Sqlite, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let commits = Arc::new(AtomicU64::new(0));
         let counted = Arc::clone(&commits);
@@ -273,6 +291,7 @@ impl Sqlite {
             commits,
             readers: Arc::new(Readers {
                 path: path.to_owned(),
+                access,
                 idle: Mutex::new(Vec::new()),
                 turns: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
             }),

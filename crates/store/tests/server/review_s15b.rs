@@ -16,7 +16,6 @@ use crate::common::NOW;
 /// versions, 1 → 2) and gains `-wal`/`-shm` files. The evidence the
 /// auditor was asked only to read no longer hashes as it did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "S15b-4: fails until fixed"]
 async fn s15b_4_a_read_only_open_leaves_a_rollback_journal_file_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("copy.db");
