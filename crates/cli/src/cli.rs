@@ -465,6 +465,13 @@ pub(crate) struct ServeArgs {
     /// trusted address chooses the address it is limited by.
     #[arg(long, value_name = "NETWORK")]
     pub(crate) trusted_proxy: Vec<passport_server::client_address::TrustedProxy>,
+    /// A NAT64 translator's prefix (RFC 6052: 64:ff9b:1::/48, or a /96 of
+    /// your own; length 32, 40, 48, 56, 64 or 96): a request from an
+    /// address in it is limited as the IPv4 client it carries, not with
+    /// every other IPv4 client in one /64 (repeatable; 64:ff9b::/96 is
+    /// always read so).
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) nat64_prefix: Vec<passport_server::client_address::Nat64Prefix>,
     /// Approve authorizations right after the upstream login, without a
     /// consent page (tests and demos; loopback --listen only). A client
     /// that registered itself still gets the page unless its redirect URI

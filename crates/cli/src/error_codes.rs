@@ -325,6 +325,12 @@ fn sections() -> Vec<Section> {
         ),
         section(
             "passport-server",
+            "Nat64PrefixError",
+            server::client_address::Nat64PrefixError::CODES,
+            "",
+        ),
+        section(
+            "passport-server",
             "ServerError",
             server::ServerError::CODES,
             "`MetadataError` (`Issuer`), `StoreError` (`Store`), `JoseError` (`Key`), `PolicyError` (`Policy`)",

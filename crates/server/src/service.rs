@@ -177,7 +177,7 @@ pub struct ServerBuilder {
     policy_file: Option<std::path::PathBuf>,
     policy_reload_interval: std::time::Duration,
     admin_roles: Option<String>,
-    trusted_proxies: Vec<crate::client_address::TrustedProxy>,
+    addresses: crate::client_address::AddressRules,
 }
 
 /// The builder's client options (registration, metadata documents).
@@ -235,7 +235,21 @@ impl ServerBuilder {
         mut self,
         proxies: impl IntoIterator<Item = crate::client_address::TrustedProxy>,
     ) -> ServerBuilder {
-        self.trusted_proxies = proxies.into_iter().collect();
+        self.addresses.proxies = proxies.into_iter().collect();
+        self
+    }
+
+    /// Reads an address in one of `prefixes` (NAT64 translators' prefixes,
+    /// RFC 6052) as the IPv4 client it carries, for every per-address
+    /// limit: behind a translator in front of an IPv6-only server, each
+    /// IPv4 client then has its own limits (see
+    /// [`crate::client_address`]). The well-known `64:ff9b::/96` is always
+    /// read so. Default: no other.
+    pub fn nat64_prefixes(
+        mut self,
+        prefixes: impl IntoIterator<Item = crate::client_address::Nat64Prefix>,
+    ) -> ServerBuilder {
+        self.addresses.nat64 = prefixes.into_iter().collect();
         self
     }
 
@@ -539,7 +553,7 @@ impl ServerBuilder {
                 max_depth: self.max_depth,
                 upstream: self.upstream,
                 request_timeout: self.request_timeout,
-                trusted_proxies: self.trusted_proxies,
+                addresses: self.addresses,
                 authorize_limiter,
                 auto_consent: self.auto_consent,
                 authorizations: crate::endpoints::authorize::PendingAuthorizations::new(
@@ -609,8 +623,8 @@ pub(crate) struct Inner {
     /// The longest a request may take (the `deadline` layer).
     pub(crate) request_timeout: std::time::Duration,
     /// The reverse proxies whose `X-Forwarded-For` names a request's
-    /// address (see [`crate::client_address`]).
-    pub(crate) trusted_proxies: Vec<crate::client_address::TrustedProxy>,
+    /// address, and the NAT64 prefixes (see [`crate::client_address`]).
+    pub(crate) addresses: crate::client_address::AddressRules,
     /// The per-address limit of `/authorize` and its follow-ups.
     pub(crate) authorize_limiter: RateLimiter,
     /// Approve right after the upstream login (loopback only).
@@ -694,7 +708,7 @@ impl Server {
             policy_file: None,
             policy_reload_interval: DEFAULT_POLICY_RELOAD_INTERVAL,
             admin_roles: None,
-            trusted_proxies: Vec::new(),
+            addresses: crate::client_address::AddressRules::default(),
         }
     }
 

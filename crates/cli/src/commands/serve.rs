@@ -78,7 +78,8 @@ pub(crate) fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), CliError> {
             .registration(!args.no_registration)
             .registration_scopes(&args.registration_scope.join(" "))
             .dpop_nonces(!args.no_dpop_nonces)
-            .trusted_proxies(args.trusted_proxy.iter().copied());
+            .trusted_proxies(args.trusted_proxy.iter().copied())
+            .nat64_prefixes(args.nat64_prefix.iter().copied());
         if let Some(policy) = &args.policy {
             builder = builder.policy_file(policy);
         }

@@ -104,30 +104,40 @@ fn serve_refuses_a_non_loopback_address_without_allow_remote() {
 }
 
 /// Session 15: `--trusted-proxy` takes a network, and refuses one that
-/// would let every client choose its address, or a typo'd one, before
+/// would let every client choose its address, or a typo'd one;
+/// `--nat64-prefix` a prefix of a length RFC 6052 defines; both before
 /// anything starts.
 #[test]
-fn serve_refuses_a_trusted_proxy_network_that_trusts_everyone_or_is_mistyped() {
+fn serve_refuses_a_trusted_proxy_or_nat64_prefix_that_trusts_everyone_or_is_mistyped() {
     let dir = tempfile::tempdir().unwrap();
-    for (network, said) in [
-        ("0.0.0.0/0", "trusts every address"),
-        ("::/0", "trusts every address"),
-        ("10.0.0.1/8", "did you mean 10.0.0.0/8"),
-        ("proxy.internal", "not an IP address or network"),
+    for (option, value, said) in [
+        ("--trusted-proxy", "0.0.0.0/0", "trusts every address"),
+        ("--trusted-proxy", "::/0", "trusts every address"),
+        ("--trusted-proxy", "10.0.0.1/8", "did you mean 10.0.0.0/8"),
+        (
+            "--trusted-proxy",
+            "proxy.internal",
+            "not an IP address or network",
+        ),
+        (
+            "--nat64-prefix",
+            "64:ff9b:1::/50",
+            "must be 32, 40, 48, 56, 64 or 96",
+        ),
+        (
+            "--nat64-prefix",
+            "64:ff9b:1::1/48",
+            "did you mean 64:ff9b:1::/48",
+        ),
+        ("--nat64-prefix", "10.0.0.0/8", "not an IPv6 prefix"),
     ] {
         let out = passport(dir.path())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--trusted-proxy",
-                network,
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", option, value])
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{network}");
+        assert_eq!(out.status.code(), Some(2), "{option} {value}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(said), "{network}: {err}");
+        assert!(err.contains(said), "{option} {value}: {err}");
     }
     assert!(
         !dir.path().join("server.db").exists(),

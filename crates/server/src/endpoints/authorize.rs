@@ -115,7 +115,8 @@ impl InProgress for Pending {
 /// Logins in progress (authorizations between `/authorize` and the code,
 /// administrators' logins between `/admin/login` and the callback), in
 /// this instance's memory: random unguessable keys, expiring, at most
-/// `max`, at most `per_address` of them from one address (a place is
+/// `max`, at most `per_address` of them from one address (an IPv6 /64,
+/// as the rate limits count it; a place is
 /// freed when its login ends or expires), so one address cannot fill the
 /// store and lock everybody else out.
 pub(crate) struct BoundedPending<T> {
@@ -144,9 +145,13 @@ impl<T: InProgress> BoundedPending<T> {
     pub(crate) fn insert(&self, key: String, pending: T, now: i64) -> Result<(), OAuthError> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let live = |p: &T| p.expires_at() > now;
+        // the address as every per-address limit counts it: an IPv6
+        // address by its /64 (review S15b-2: a host rotating its interface
+        // identifier got 64 fresh places with every new address)
+        let address = crate::rate_limit::address_key(pending.peer());
         let from_peer = entries
             .values()
-            .filter(|p| p.peer() == pending.peer() && live(p))
+            .filter(|p| crate::rate_limit::address_key(p.peer()) == address && live(p))
             .count();
         if from_peer >= self.per_address {
             return Err(OAuthError::new(

@@ -192,11 +192,8 @@ async fn note_client_address(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let address = crate::client_address::client_address(
-        &server.inner.trusted_proxies,
-        peer,
-        request.headers(),
-    );
+    let address =
+        crate::client_address::client_address(&server.inner.addresses, peer, request.headers());
     request.extensions_mut().insert(ClientAddress(address));
     next.run(request).await
 }
