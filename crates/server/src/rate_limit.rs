@@ -1,5 +1,6 @@
 //! Token buckets per client and per address, for `/token`, `/authorize` and
-//! `/register` (429 with `Retry-After`).
+//! `/register` (429 with `Retry-After`); and per administrator, for the
+//! administrators' actions (`ServerBuilder::admin_rate_limit`).
 //!
 //! Two checks, at two moments. [`RateLimiter::check_address`] runs before
 //! anything else is read and charges the address's bucket.
@@ -113,6 +114,8 @@ impl RateLimitError {
 enum Key {
     /// The SHA-256 of an authenticated client's id.
     Client([u8; 32]),
+    /// The SHA-256 of an authenticated administrator's principal.
+    Actor([u8; 32]),
     Address(IpAddr),
 }
 
@@ -171,6 +174,14 @@ impl RateLimiter {
         self.take(Key::Client(passport_jose::sha256(
             client.client_id().as_bytes(),
         )))
+    }
+
+    /// Takes one token from the bucket of an administrator (its upstream
+    /// principal, authenticated by the admin API or the dashboard's
+    /// session): what bounds the actions one operator sends
+    /// (`governance::to_completion`).
+    pub(crate) fn check_actor(&self, principal: &str) -> Result<(), RateLimitError> {
+        self.take(Key::Actor(passport_jose::sha256(principal.as_bytes())))
     }
 
     fn take(&self, key: Key) -> Result<(), RateLimitError> {

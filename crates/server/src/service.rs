@@ -74,9 +74,26 @@ pub const DEFAULT_REGISTRATION_RATE: RateLimit = RateLimit {
     burst: 10,
     per_second: 1.0 / 60.0,
 };
+/// The default limit on the administrators' actions, per administrator
+/// (its upstream principal), from the admin API and the dashboard alike
+/// (every action that changes the governance state: kill-switch engages
+/// and lifts, revocations, approvers' decisions, identity changes; not a
+/// logout): a burst of 60, then one a second. Far above what an operator
+/// sends by hand; a script engaging more switches than that at once is
+/// answered 429 with `Retry-After` (review S15-3: nothing bounded the
+/// engages one operator sent).
+pub const DEFAULT_ADMIN_RATE: RateLimit = RateLimit {
+    burst: 60,
+    per_second: 1.0,
+};
 /// How long a request may take by default, its body and any upstream call
 /// included (30 seconds).
 pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long [`Server::shutdown`] waits for the actions and revocations
+/// still running on tasks of their own to end (30 seconds): past it, what
+/// remains is logged (at error level, by what each does) and the shutdown
+/// goes on.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 /// How many rate-limit buckets are kept in memory.
 const MAX_RATE_KEYS: usize = 100_000;
 
@@ -163,6 +180,7 @@ pub struct ServerBuilder {
     token_rate: RateLimit,
     introspection_rate: RateLimit,
     revocation_rate: RateLimit,
+    admin_rate: RateLimit,
     dpop_nonces: bool,
     passport_ttl: u64,
     refresh_ttl: u64,
@@ -277,6 +295,14 @@ impl ServerBuilder {
     /// (default [`DEFAULT_REVOCATION_RATE`]).
     pub fn revocation_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
         self.revocation_rate = limit;
+        self
+    }
+
+    /// The per-administrator limit on the administrators' actions, from
+    /// the admin API and the dashboard alike (default
+    /// [`DEFAULT_ADMIN_RATE`]; a logout is never limited).
+    pub fn admin_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
+        self.admin_rate = limit;
         self
     }
 
@@ -499,6 +525,7 @@ impl ServerBuilder {
             RateLimiter::new(self.introspection_rate, MAX_RATE_KEYS, self.clock.clone());
         let revocation_limiter =
             RateLimiter::new(self.revocation_rate, MAX_RATE_KEYS, self.clock.clone());
+        let admin_limiter = RateLimiter::new(self.admin_rate, MAX_RATE_KEYS, self.clock.clone());
         let admin_roles = self
             .admin_roles
             .as_deref()
@@ -563,6 +590,10 @@ impl ServerBuilder {
                 admin_actions: Arc::new(tokio::sync::Semaphore::new(
                     crate::governance::MAX_RUNNING_ACTIONS,
                 )),
+                running: Arc::default(),
+                admin_limiter,
+                admin_limited: Default::default(),
+                switch_revocations: Default::default(),
                 clients,
                 policy,
                 admin_roles,
@@ -634,7 +665,21 @@ pub(crate) struct Inner {
     /// Administrators' actions running to their end
     /// ([`crate::governance::to_completion`]): at most
     /// [`crate::governance::MAX_RUNNING_ACTIONS`] at once.
+    /// Closed by [`Server::shutdown`]: no action starts after.
     pub(crate) admin_actions: Arc<tokio::sync::Semaphore>,
+    /// The actions and revocations running to their end on tasks of their
+    /// own ([`crate::governance::spawn_to_end`]), which
+    /// [`Server::shutdown`] waits for.
+    pub(crate) running: Arc<crate::governance::Running>,
+    /// The administrators' buckets ([`ServerBuilder::admin_rate_limit`]).
+    pub(crate) admin_limiter: RateLimiter,
+    /// The administrators refused by it whose refusal is recorded and who
+    /// have had no action accepted since
+    /// ([`crate::governance::to_completion`]).
+    pub(crate) admin_limited: crate::governance::Limited,
+    /// The kill-switches whose revocation is waiting for a place or
+    /// running (`kill_switch::engage`): an engage of one queues none.
+    pub(crate) switch_revocations: crate::governance::kill_switch::Revoking,
     /// Registration, metadata documents, open clients' scopes.
     pub(crate) clients: ClientSettings,
     /// The governance policy in force, if a policy file is set.
@@ -694,6 +739,7 @@ impl Server {
             token_rate: DEFAULT_TOKEN_RATE,
             introspection_rate: DEFAULT_INTROSPECTION_RATE,
             revocation_rate: DEFAULT_REVOCATION_RATE,
+            admin_rate: DEFAULT_ADMIN_RATE,
             dpop_nonces: false,
             passport_ttl: DEFAULT_PASSPORT_TTL,
             refresh_ttl: DEFAULT_REFRESH_TTL,
@@ -902,7 +948,14 @@ impl Server {
         crate::endpoints::router(self.clone())
     }
 
-    /// Serves [`Server::router`] on `listener` until `shutdown` completes.
+    /// Serves [`Server::router`] on `listener` until `shutdown` completes,
+    /// then shuts down gracefully: once `shutdown` completes no
+    /// administrator's action starts (answered 503), the open connections'
+    /// requests are answered, and [`Server::shutdown`] then waits (at most
+    /// [`SHUTDOWN_GRACE`]) for what was handed over to tasks of its own —
+    /// an action past its request's deadline, a kill-switch's revocation,
+    /// a reused refresh token's or code's revocation — before this
+    /// returns. The caller may then drop its runtime.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -917,10 +970,51 @@ impl Server {
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let places = Arc::clone(&self.inner.admin_actions);
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                // no action starts while the connections drain
+                places.close();
+            })
+            .await;
+        // what was handed over runs to its end, served or failed
+        self.shutdown().await;
+        served?;
         Ok(())
+    }
+
+    /// Ends the server's own work, for an embedder serving
+    /// [`Server::router`] itself (and [`Server::serve`], which calls it):
+    /// from the call on, no administrator's action starts (each is
+    /// answered 503 `temporarily_unavailable`, nothing done, including one
+    /// waiting for a place); then it waits, at most [`SHUTDOWN_GRACE`],
+    /// for the tasks the server handed work to — actions past their request's
+    /// deadline, kill-switches' revocations (which no longer wait for a
+    /// place), reused refresh tokens' and codes' revocations — and logs
+    /// (at error level) what is still running then. Call it once the
+    /// listener has stopped and the connections have ended (a token
+    /// request served after it may start a revocation it does not wait
+    /// for), before dropping the runtime: a task the runtime drops stops
+    /// at its next await, its action half done. Calling it again waits
+    /// again. Returns how many tasks were still running (0: all ended).
+    pub async fn shutdown(&self) -> usize {
+        self.inner.admin_actions.close();
+        let running = &self.inner.running;
+        if tokio::time::timeout(SHUTDOWN_GRACE, running.all_ended())
+            .await
+            .is_ok()
+        {
+            return 0;
+        }
+        let unfinished = running.unfinished();
+        tracing::error!(
+            ?unfinished,
+            "shutting down with {} task(s) still running: what each did is in the state \
+             and the audit trail as far as it got",
+            unfinished.len()
+        );
+        unfinished.len()
     }
 }
 

@@ -566,12 +566,12 @@ pub(super) async fn logout(State(server): State<Server>, request: Request) -> Re
         check_form(&server, &session, &headers, &form)?;
         // the end and its record run to their end together, whether or
         // not the request waits; without waiting for a place among the
-        // running actions
+        // running actions, nor being charged to the actor's rate
         let id_hash = session.id_hash.clone();
         crate::governance::to_completion(
             &server,
             &session.actor,
-            crate::governance::Place::Exempt,
+            crate::governance::Place::Free,
             move |server, actor| async move {
                 server
                     .inner

@@ -151,9 +151,9 @@ pub(super) async fn authorization_code(
 
     let jti = new_id()?;
     let used = {
-        let (server, hash, jti) = (server.clone(), hash.clone(), jti.clone());
+        let (hash, jti) = (hash.clone(), jti.clone());
         let client_id = client.client_id.clone();
-        crate::governance::spawn_to_end("revocation", async move {
+        crate::governance::spawn_to_end(server, "revocation", move |server| async move {
             use_code(&server, &hash, now, jti, &client_id).await
         })
         .await?
@@ -361,9 +361,9 @@ pub(super) async fn refresh_token(
         claims: rebound,
     };
     let rotated = {
-        let (server, hash) = (server.clone(), hash.clone());
+        let hash = hash.clone();
         let client_id = client.client_id.clone();
-        crate::governance::spawn_to_end("revocation", async move {
+        crate::governance::spawn_to_end(server, "revocation", move |server| async move {
             rotate(&server, &hash, successor, now, &client_id).await
         })
         .await?
@@ -624,8 +624,8 @@ async fn rotate(
 /// one transaction, whatever the family's size), and records what it
 /// revoked — to the end, whether or not the request waits ([`spawn_to_end`](crate::governance::spawn_to_end)).
 async fn end_family(server: &Server, family: &RefreshFamily) -> Result<(), OAuthError> {
-    let (server, family_id) = (server.clone(), family.family_id.clone());
-    crate::governance::spawn_to_end("revocation", async move {
+    let family_id = family.family_id.clone();
+    crate::governance::spawn_to_end(server, "revocation", move |server| async move {
         let revoked = server
             .inner
             .db

@@ -123,6 +123,10 @@ pub(crate) struct Engaged {
 /// Engages the kill-switch of `kind` = `subject` and revokes what it
 /// holds (see the module). Needs [`OPERATORS`]. Runs to its end (audited,
 /// revoked) whether or not the request waits ([`super::to_completion`]).
+/// An engage of a switch already engaged is recorded and answered with
+/// that switch; it revokes again (finishing a revocation that failed)
+/// unless a revocation of that switch is already waiting for a place or
+/// running, which covers it ([`Revoking`]: it then revokes nothing).
 ///
 /// # Errors
 /// 403 without the role; 400 for an invalid subject or reason; 503 when
@@ -144,6 +148,42 @@ pub(crate) async fn engage(
         engage_to_end(&server, &actor, kind, subject, reason).await
     })
     .await
+}
+
+/// The switches (by id) whose revocation is waiting for a place or
+/// running ([`engage_to_end`]): an engage of one of them queues none.
+#[derive(Debug, Default)]
+pub(crate) struct Revoking(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+/// A switch's revocation counted in [`Revoking`] until dropped.
+#[derive(Debug)]
+pub(crate) struct RevokingSwitch {
+    of: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    id: String,
+}
+
+impl Revoking {
+    /// The mark of `id`'s revocation, or `None` when one is already
+    /// waiting or running.
+    pub(crate) fn begin(&self, id: &str) -> Option<RevokingSwitch> {
+        let mut ids = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ids.insert(id.to_owned()).then(|| RevokingSwitch {
+            of: Arc::clone(&self.0),
+            id: id.to_owned(),
+        })
+    }
+}
+
+impl Drop for RevokingSwitch {
+    fn drop(&mut self) {
+        self.of
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+    }
 }
 
 /// [`engage`], on the task [`super::to_completion`] gives it:
@@ -178,22 +218,30 @@ async fn engage_to_end(
     )
     .await
     .map_err(|e| not_audited(e, kind, &subject))?;
+    // a revocation of this switch already waiting for a place or running
+    // covers this engage too (its snapshot is taken after this switch was
+    // engaged; a passport recorded later meets `after_record`): none is
+    // queued again, so engages of one switch cannot pile up revocations
+    // (review S15-3). Answered as engaged, with nothing revoked by this
+    // call: the first engage's answer (or the state) tells what was
+    let Some(_revoking) = server.inner.switch_revocations.begin(&switch.id) else {
+        return Ok(Engaged {
+            switch,
+            revoked: Vec::new(),
+        });
+    };
     // the switch blocks issuance from here on; what it holds is revoked in
     // a place among the running actions, waited for here, on the action's
     // own task (its request's deadline cannot drop it): engages sent one
     // after another cannot run any number of revocations at once (review
-    // S14, last read)
+    // S14, last read). Closed, the places are the server's shutdown
+    // (`Server::shutdown`), which waits for this task: the revocation runs
+    // then without a place rather than giving up (no new action starts
+    // once they are closed, so none piles up; review S15-1)
     let _place = Arc::clone(&server.inner.admin_actions)
         .acquire_owned()
         .await
-        .map_err(|_| {
-            OAuthError::new(
-                503,
-                codes::TEMPORARILY_UNAVAILABLE,
-                "kill-switch: engaged (issuance is refused) but the server is shutting down: \
-                 engage it again to revoke what it holds",
-            )
-        })?;
+        .ok();
     let revoked = db
         .revoke_subject(kind, &subject, server.inner.clock.now())
         .await

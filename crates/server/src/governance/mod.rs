@@ -110,20 +110,26 @@ pub(crate) async fn noting_actions<F: std::future::Future>(
 }
 
 /// Whether an administrator's action waits for a place among the
-/// [`MAX_RUNNING_ACTIONS`] ([`to_completion`]).
+/// [`MAX_RUNNING_ACTIONS`] ([`to_completion`]), and whether it is charged
+/// to its actor's rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Place {
     /// Waits for a place: every action but the two below.
     Wait,
     /// Takes none: a kill-switch engage (its first write is what blocks
     /// issuance: it must not wait behind long actions, nor be dropped at
-    /// its deadline while it waits) and a logout. An engage's switch and
-    /// its record are written at once; the revocation of what it holds
-    /// then waits for a place on the engage's own task (so engages sent
-    /// one after another cannot run any number of revocations at once); a
-    /// logout is one delete and one record (review S14, governance finding
-    /// 4, and the last read).
+    /// its deadline while it waits). Its switch and its record are written
+    /// at once; the revocation of what it holds then waits for a place on
+    /// the engage's own task (so engages sent one after another cannot run
+    /// any number of revocations at once; review S14, governance finding
+    /// 4, and the last read). Charged to its actor's rate like every
+    /// action: what bounds the engages one operator sends, and so the
+    /// revocations waiting for a place (review S15-3).
     Exempt,
+    /// Takes none and is not charged to the actor's rate: a logout (one
+    /// delete and one record; ending one's own session is never refused
+    /// for the rate).
+    Free,
 }
 
 /// Runs an administrator's action — `action` given its own handle on the
@@ -144,12 +150,21 @@ pub(crate) enum Place {
 /// waits for a place, and an action whose request ends while it waits
 /// never starts. The caller checks the actor's role before (an actor
 /// without it is refused at once, without taking a place); a kill-switch
-/// engage and a logout take none ([`Place::Exempt`]).
+/// engage and a logout take none ([`Place::Exempt`], [`Place::Free`]).
+/// Every action but a logout is first charged to its actor's rate
+/// ([`limit`]: 429 past it, before any place is taken).
+///
+/// Once the server is shutting down ([`Server::shutdown`]) no action
+/// starts: it is answered 503 at once, or when it was waiting for a
+/// place. An action handed over before runs to its end during the drain
+/// (the shutdown waits for it).
 ///
 /// # Errors
-/// The action's own; 500 `server_error` when its task panicked (or the
-/// runtime is shutting down): what it did is in the state and the audit
-/// trail, as far as it got.
+/// The action's own; 429 `temporarily_unavailable` (with `Retry-After`)
+/// past the actor's rate; 503 `temporarily_unavailable` when the server is
+/// shutting down (nothing was done); 500 `server_error` when its task
+/// panicked (or the runtime is shutting down): what it did is in the
+/// state and the audit trail, as far as it got.
 pub(crate) async fn to_completion<T, F, Fut>(
     server: &Server,
     actor: &roles::AdminActor,
@@ -161,25 +176,25 @@ where
     Fut: std::future::Future<Output = Result<T, OAuthError>> + Send + 'static,
     T: Send + 'static,
 {
-    let ended = || {
-        OAuthError::new(
-            500,
-            codes::SERVER_ERROR,
-            "the action ended abnormally: read the state before trying again",
-        )
-    };
+    // closed by `Server::shutdown`: from then on no action starts, of any
+    // place (those handed over before run to their end)
+    if server.inner.admin_actions.is_closed() {
+        return Err(shutting_down());
+    }
+    if place != Place::Free {
+        limit(server, actor).await?;
+    }
     let permit = match place {
-        // never closed: an error only if it were
         Place::Wait => Some(
             std::sync::Arc::clone(&server.inner.admin_actions)
                 .acquire_owned()
                 .await
-                .map_err(|_| ended())?,
+                .map_err(|_| shutting_down())?,
         ),
-        Place::Exempt => None,
+        Place::Exempt | Place::Free => None,
     };
     let running = action(server.clone(), actor.clone());
-    let done = spawn_to_end("action", async move {
+    let done = spawn_to_end(server, "action", move |_| async move {
         let result = running.await;
         drop(permit);
         result
@@ -191,23 +206,109 @@ where
     done.await
 }
 
-/// Spawns `work` at once on a task of its own, so that it runs to its end
+/// Charges one action to `actor`'s bucket ([`Server`]'s
+/// `admin_rate_limit`): refused, 429 `temporarily_unavailable` with
+/// `Retry-After`. The first refusal of a run is recorded (action
+/// `refuse`, rule [`ADMIN_RATE_RULE`], the actor named); the ones after
+/// it, until one of the actor's actions is accepted again, are logged
+/// only: a flood of refused requests writes one record, not one each.
+async fn limit(server: &Server, actor: &roles::AdminActor) -> Result<(), OAuthError> {
+    let limited = &server.inner.admin_limited;
+    let Err(e) = server.inner.admin_limiter.check_actor(&actor.principal) else {
+        limited.accepted(&actor.principal);
+        return Ok(());
+    };
+    let refused = e.oauth();
+    if limited.first_refusal(&actor.principal) {
+        audit::refusal(
+            server,
+            audit::AuditEvent::new(audit::Action::Refuse, audit::Outcome::Refused)
+                .actor(&actor.principal)
+                .principal(&actor.principal)
+                .rule(ADMIN_RATE_RULE)
+                .error(refused.error)
+                .detail(serde_json::json!({ "retry_after": e.retry_after() })),
+        )
+        .await;
+    } else {
+        tracing::warn!(
+            actor = %passport_jose::clip(&actor.principal, 80),
+            "an administrator's action refused for the rate"
+        );
+    }
+    Err(refused)
+}
+
+/// The rule the record of an administrator's action refused for its rate
+/// names.
+pub(crate) const ADMIN_RATE_RULE: &str = "admin_rate_limit";
+
+/// The most administrators [`Limited`] remembers: past it, a refusal is
+/// logged and not recorded (the administrators are the principals the
+/// role mapping names; this is far above their number).
+const MAX_LIMITED: usize = 4096;
+
+/// The administrators refused for their rate whose refusal was recorded,
+/// and who have had no action accepted since ([`limit`]).
+#[derive(Debug, Default)]
+pub(crate) struct Limited(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl Limited {
+    fn set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether this refusal of `principal` is the first since its last
+    /// accepted action (to be recorded).
+    fn first_refusal(&self, principal: &str) -> bool {
+        let mut set = self.set();
+        if set.contains(principal) || set.len() >= MAX_LIMITED {
+            return false;
+        }
+        set.insert(principal.to_owned())
+    }
+
+    /// `principal`'s action was accepted: its next refusal is recorded.
+    fn accepted(&self, principal: &str) {
+        let mut set = self.set();
+        if !set.is_empty() {
+            set.remove(principal);
+        }
+    }
+}
+
+/// Spawns `work` (given its own handle on the server) at once on a task
+/// of its own, so that it runs to its end
 /// whether or not anyone awaits the answer (a request dropped at its
 /// deadline, or whose client hung up, stops only its own future), and
 /// gives the future of its result: `work`'s own, or 500 `server_error`
 /// naming `what` when its task panicked (or the runtime is shutting down)
 /// — what it did is in the state and the audit trail, as far as it got.
-/// Used by [`to_completion`] and by the token endpoint's revocations of a
-/// refresh family.
-pub(crate) fn spawn_to_end<T, F>(
+/// The task is tracked ([`Running`]) from here until it ends:
+/// [`Server::shutdown`] waits for it (review S15-1: an untracked task was
+/// dropped with the runtime once `serve` returned). Used by
+/// [`to_completion`] and by the token endpoint's revocations of a refresh
+/// family or a code's grant.
+pub(crate) fn spawn_to_end<T, W, F>(
+    server: &Server,
     what: &'static str,
-    work: F,
-) -> impl std::future::Future<Output = Result<T, OAuthError>>
+    work: W,
+) -> impl std::future::Future<Output = Result<T, OAuthError>> + use<T, W, F>
 where
+    W: FnOnce(Server) -> F,
     F: std::future::Future<Output = Result<T, OAuthError>> + Send + 'static,
     T: Send + 'static,
 {
-    let task = tokio::spawn(work);
+    // counted before the task exists: a shutdown that starts now waits
+    let tracked = server.inner.running.track(what);
+    let work = work(server.clone());
+    let task = tokio::spawn(async move {
+        let result = work.await;
+        drop(tracked);
+        result
+    });
     async move {
         task.await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "{what} ended abnormally");
@@ -218,6 +319,89 @@ where
             ))
         })
     }
+}
+
+/// The tasks [`spawn_to_end`] started that have not ended yet, each by
+/// what it does: what [`Server::shutdown`] waits for.
+#[derive(Debug, Default)]
+pub(crate) struct Running {
+    tasks: std::sync::Mutex<RunningTasks>,
+    /// Notified when the last one ends.
+    idle: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct RunningTasks {
+    next: u64,
+    what: std::collections::BTreeMap<u64, &'static str>,
+}
+
+/// One task counted in [`Running`] until this is dropped (its end, or
+/// the runtime dropping it).
+#[derive(Debug)]
+pub(crate) struct Tracked {
+    running: std::sync::Arc<Running>,
+    id: u64,
+}
+
+impl Running {
+    fn tasks(&self) -> std::sync::MutexGuard<'_, RunningTasks> {
+        self.tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts one task doing `what` until the guard is dropped.
+    pub(crate) fn track(self: &std::sync::Arc<Self>, what: &'static str) -> Tracked {
+        let mut tasks = self.tasks();
+        let id = tasks.next;
+        tasks.next += 1;
+        tasks.what.insert(id, what);
+        Tracked {
+            running: std::sync::Arc::clone(self),
+            id,
+        }
+    }
+
+    /// What the tasks still running do (one name per task).
+    pub(crate) fn unfinished(&self) -> Vec<&'static str> {
+        self.tasks().what.values().copied().collect()
+    }
+
+    /// Returns once no task is running (at once when none is).
+    pub(crate) async fn all_ended(&self) {
+        loop {
+            let mut idle = std::pin::pin!(self.idle.notified());
+            // registered before the check: an end in between is not missed
+            idle.as_mut().enable();
+            if self.tasks().what.is_empty() {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut tasks = self.running.tasks();
+        tasks.what.remove(&self.id);
+        if tasks.what.is_empty() {
+            drop(tasks);
+            self.running.idle.notify_waiters();
+        }
+    }
+}
+
+/// The answer to an action sent once the server is shutting down
+/// ([`Server::shutdown`] closed the places): nothing of it was done.
+fn shutting_down() -> OAuthError {
+    OAuthError::new(
+        503,
+        codes::TEMPORARILY_UNAVAILABLE,
+        "the server is shutting down: the action was not started; send it again once the \
+         server is back",
+    )
 }
 
 /// An approver's decision ([`approvals::decide`]), run to its end
@@ -410,6 +594,73 @@ mod tests {
         }
     }
 
+    /// Every place among the running actions, held until dropped.
+    fn all_places(server: &Server) -> Vec<tokio::sync::OwnedSemaphorePermit> {
+        (0..MAX_RUNNING_ACTIONS)
+            .map(|_| {
+                Arc::clone(&server.inner.admin_actions)
+                    .try_acquire_owned()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// Review S15-3: engages of one switch sent while its revocation waits
+    /// for a place (the eight held here) queue no second revocation: each
+    /// is answered as engaged at once, nothing revoked by it, and one task
+    /// only is left waiting; once a place frees, that one revokes and
+    /// ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn engages_of_one_switch_queue_one_revocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = audit::tests::server(&dir).await;
+        let places = all_places(&server);
+        let operator = roles::AdminActor {
+            principal: "olga".into(),
+            roles: [roles::AdminRole::ResourceOwner].into_iter().collect(),
+        };
+        let engage = || {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                kill_switch::engage(
+                    &server,
+                    &operator,
+                    passport_store::server::KillKind::Principal,
+                    "mallory",
+                    "leaked",
+                ),
+            )
+        };
+        // the first waits for a place to revoke (past its 2 s here)
+        assert!(
+            engage().await.is_err(),
+            "the first engage's revocation waits"
+        );
+        let mut switch = None;
+        for _ in 0..5 {
+            let again = engage().await.unwrap().unwrap();
+            assert!(again.revoked.is_empty());
+            switch = Some(again.switch.id);
+        }
+        assert_eq!(server.inner.running.unfinished(), ["action"]);
+        drop(places);
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            server.inner.running.all_ended(),
+        )
+        .await
+        .unwrap();
+        // ended, unmarked: the next engage revokes again (idempotent: it
+        // finishes a revocation that failed)
+        assert!(
+            server
+                .inner
+                .switch_revocations
+                .begin(&switch.unwrap())
+                .is_some()
+        );
+    }
+
     /// Review S14 v5 (adversarial pass on fda1d256): the place among the
     /// [`MAX_RUNNING_ACTIONS`] was taken before the action checked the
     /// actor's role, and a kill-switch engage waited in the same FIFO
@@ -425,13 +676,7 @@ mod tests {
     async fn an_engage_never_waits_behind_running_actions_and_no_role_is_refused_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let server = audit::tests::server(&dir).await;
-        let running: Vec<_> = (0..MAX_RUNNING_ACTIONS)
-            .map(|_| {
-                Arc::clone(&server.inner.admin_actions)
-                    .try_acquire_owned()
-                    .unwrap()
-            })
-            .collect();
+        let running = all_places(&server);
         let nobody = roles::AdminActor {
             principal: "mallory".into(),
             roles: std::collections::BTreeSet::new(),
