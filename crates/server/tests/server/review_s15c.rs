@@ -338,3 +338,38 @@ async fn open_existing_reads_a_wal_database_in_a_read_only_directory() {
         "a read-only WAL database in a read-only directory could not be read: {read:?}"
     );
 }
+
+/// S15c-1, by anyone: the same unbounded drain without a session. A
+/// stranger opens a connection and sends the start of a request head,
+/// then nothing; after the shutdown signal `serve` waits for that
+/// connection (the request's deadline only starts once its head is read),
+/// so it does not return, the places stay closed (every administrator's
+/// action answered 503) and `Server::shutdown` is never reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "S15c-1: fails until fixed"]
+async fn serve_returns_after_its_signal_while_a_stranger_sends_half_a_request() {
+    use tokio::io::AsyncWriteExt as _;
+    let s = crate::endpoints::start_with(tempfile::tempdir().unwrap(), |b| b).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(s.server.clone().serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    let mut stranger = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stranger
+        .write_all(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // the connection is accepted and its head being read
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(()).unwrap();
+    let bound = passport_server::SHUTDOWN_GRACE + Duration::from_secs(10);
+    let ended = tokio::time::timeout(bound, serving).await;
+    drop(stranger);
+    assert!(
+        ended.is_ok(),
+        "serve had not returned {bound:?} after its shutdown signal: a stranger's unfinished \
+         request head holds the drain without bound"
+    );
+}
