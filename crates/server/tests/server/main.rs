@@ -39,6 +39,7 @@ mod review_s14_cancel_and_cap;
 mod review_s14_grants;
 mod review_s15;
 mod review_s15b;
+mod review_s15c;
 mod self_rules;
 mod session_roles;
 mod shared_state;
