@@ -94,6 +94,9 @@ pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::fr
 /// remains is logged (at error level, by what each does) and the shutdown
 /// goes on.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How much longer than the request deadline [`Server::serve`] waits for
+/// the open connections after its shutdown signal.
+const DRAIN_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// How many rate-limit buckets are kept in memory.
 const MAX_RATE_KEYS: usize = 100_000;
 
@@ -591,6 +594,7 @@ impl ServerBuilder {
                     crate::governance::MAX_RUNNING_ACTIONS,
                 )),
                 running: Arc::default(),
+                closing: tokio::sync::watch::Sender::new(false),
                 admin_limiter,
                 admin_limited: Default::default(),
                 switch_revocations: Default::default(),
@@ -671,6 +675,10 @@ pub(crate) struct Inner {
     /// own ([`crate::governance::spawn_to_end`]), which
     /// [`Server::shutdown`] waits for.
     pub(crate) running: Arc<crate::governance::Running>,
+    /// Set once the server shuts down ([`Server::serve`]'s signal, or
+    /// [`Server::shutdown`]): what serves a connection without end (the
+    /// dashboard's event stream) ends then.
+    pub(crate) closing: tokio::sync::watch::Sender<bool>,
     /// The administrators' buckets ([`ServerBuilder::admin_rate_limit`]).
     pub(crate) admin_limiter: RateLimiter,
     /// The administrators refused by it whose refusal is recorded and who
@@ -950,12 +958,17 @@ impl Server {
 
     /// Serves [`Server::router`] on `listener` until `shutdown` completes,
     /// then shuts down gracefully: once `shutdown` completes no
-    /// administrator's action starts (answered 503), the open connections'
-    /// requests are answered, and [`Server::shutdown`] then waits (at most
-    /// [`SHUTDOWN_GRACE`]) for what was handed over to tasks of its own —
-    /// an action past its request's deadline, a kill-switch's revocation,
-    /// a reused refresh token's or code's revocation — before this
-    /// returns. The caller may then drop its runtime.
+    /// administrator's action starts (answered 503), the dashboards' event
+    /// streams end, and the open connections' requests are answered — for
+    /// at most the request deadline ([`ServerBuilder::request_timeout`])
+    /// and a second more, within which every request read is answered; a
+    /// connection still open then (a request head never finished) is
+    /// dropped (review S15c-1: the drain had no bound). [`Server::shutdown`]
+    /// then waits (at most [`SHUTDOWN_GRACE`]) for what was handed over to
+    /// tasks of its own — an action past its request's deadline, a
+    /// kill-switch's revocation, a reused refresh token's or code's
+    /// revocation — before this returns. The caller may then drop its
+    /// runtime.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -971,13 +984,32 @@ impl Server {
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
         let places = Arc::clone(&self.inner.admin_actions);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // no action starts while the connections drain
-                places.close();
-            })
-            .await;
+        let closing = self.inner.closing.clone();
+        let (signalled, drain_starts) = tokio::sync::oneshot::channel::<()>();
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            // no action starts while the connections drain; the event
+            // streams end
+            places.close();
+            closing.send_replace(true);
+            let _ = signalled.send(());
+        });
+        let drain = self.inner.request_timeout + DRAIN_MARGIN;
+        let served = tokio::select! {
+            served = std::future::IntoFuture::into_future(served) => served,
+            () = async {
+                match drain_starts.await {
+                    Ok(()) => tokio::time::sleep(drain).await,
+                    // served ended without the signal: that branch wins
+                    Err(_) => std::future::pending().await,
+                }
+            } => {
+                tracing::warn!(
+                    "connections still open {drain:?} after the shutdown signal: dropped"
+                );
+                Ok(())
+            }
+        };
         // what was handed over runs to its end, served or failed
         self.shutdown().await;
         served?;
@@ -1000,6 +1032,7 @@ impl Server {
     /// again. Returns how many tasks were still running (0: all ended).
     pub async fn shutdown(&self) -> usize {
         self.inner.admin_actions.close();
+        self.inner.closing.send_replace(true);
         let running = &self.inner.running;
         if tokio::time::timeout(SHUTDOWN_GRACE, running.all_ended())
             .await

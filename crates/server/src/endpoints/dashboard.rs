@@ -377,6 +377,9 @@ struct Stream {
     changes: tokio::sync::broadcast::Receiver<crate::governance::events::Event>,
     audit: tokio::sync::broadcast::Receiver<std::sync::Arc<AuditEntry>>,
     tick: tokio::time::Interval,
+    /// The server's shutdown: the stream ends (review S15c-1: an open
+    /// dashboard held the shutdown's drain without bound).
+    closing: tokio::sync::watch::Receiver<bool>,
     gate: RefreshGate,
     last: HashMap<&'static str, String>,
     queue: VecDeque<SseEvent>,
@@ -436,8 +439,17 @@ impl Stream {
             if let Some(event) = self.queue.pop_front() {
                 return Some(event);
             }
+            if *self.closing.borrow_and_update() {
+                return None;
+            }
             let due = self.gate.due();
             tokio::select! {
+                changed = self.closing.changed() => {
+                    // the server shuts down (or is gone)
+                    if changed.is_err() || *self.closing.borrow_and_update() {
+                        return None;
+                    }
+                }
                 _ = self.changes.recv() => self.gate.mark(),
                 entry = self.audit.recv() => {
                     match entry {
@@ -482,7 +494,8 @@ impl Stream {
 /// every tick for changes made by another instance — at most once per
 /// [`REFRESH_GAP`] however many events arrive; sent when changed.
 /// The session's roles are mapped again with the mapping in force before
-/// each event. Ends when the session does, or holds no role any more.
+/// each event. Ends when the session does, holds no role any more, or the
+/// server shuts down.
 pub(super) async fn events(State(server): State<Server>, headers: HeaderMap) -> Response {
     let session = match session_of(&server, &headers).await {
         Ok(session) => session,
@@ -494,6 +507,7 @@ pub(super) async fn events(State(server): State<Server>, headers: HeaderMap) -> 
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = Stream {
+        closing: server.inner.closing.subscribe(),
         changes: server.inner.events.subscribe(),
         audit: crate::governance::audit::subscribe(&server),
         server,
