@@ -206,7 +206,6 @@ async fn a_revocation_that_fails_after_a_second_engage_is_run_again() {
 /// On an auditor's copy in a read-only directory (or one of another
 /// owner) they cannot be created at all. SQLite only.
 #[tokio::test]
-#[ignore = "S15c-4: fails until fixed"]
 async fn open_existing_creates_no_file_beside_a_wal_database() {
     if postgres() {
         return;
@@ -297,7 +296,6 @@ impl Drop for Unwritable {
 /// evidence mounted read-only. SQLite only; skipped where the directory
 /// cannot be made unwritable.
 #[tokio::test]
-#[ignore = "S15c-5: fails until fixed"]
 async fn open_existing_reads_a_wal_database_in_a_read_only_directory() {
     if postgres() {
         return;

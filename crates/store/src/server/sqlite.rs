@@ -183,16 +183,30 @@ enum Access {
     /// file's journal mode left as it is (review S15b-4: setting WAL
     /// rewrote an auditor's rollback-journal copy).
     ReadOnly,
+    /// The same for a file without a `-wal` beside it (a stopped server's,
+    /// or a copy of the file alone): opened `immutable`, so SQLite creates
+    /// no `-wal`/`-shm` beside it (review S15c-4) and reads it in a
+    /// directory it may not write (S15c-5). Nothing may write the file
+    /// meanwhile: a server started during the read could make it report
+    /// a false finding, never hide one.
+    Immutable,
 }
 
 fn open_connection(path: &Path, access: Access) -> Result<Connection, StoreError> {
     refuse_symlink(path)?;
-    let mode = match access {
-        Access::Serve => OpenFlags::SQLITE_OPEN_READ_WRITE,
-        Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+    let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let conn = match access {
+        Access::Serve => {
+            Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_READ_WRITE)?
+        }
+        Access::ReadOnly => {
+            Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_READ_ONLY)?
+        }
+        Access::Immutable => Connection::open_with_flags(
+            immutable_uri(path),
+            flags | OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+        )?,
     };
-    let flags = mode | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-    let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
     // every statement is prepared once per connection
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -203,6 +217,24 @@ fn open_connection(path: &Path, access: Access) -> Result<Connection, StoreError
         conn.pragma_update(None, "synchronous", "FULL")?;
     }
     Ok(conn)
+}
+
+/// `path` as an SQLite URI opening it immutable: `file:` and the path,
+/// every byte but an unreserved one or `/` percent-encoded (so `?`, `#`
+/// and `%` in a name are the name's), then `?immutable=1`.
+fn immutable_uri(path: &Path) -> String {
+    use std::fmt::Write as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 /// The connection to the existing file at `path`, after checking that it
@@ -253,12 +285,20 @@ impl Sqlite {
 
     /// Opens the existing database at `path` without changing it (no
     /// directory or file created, no migration, read-only connections that
-    /// leave its journal mode as it is): the database and the
+    /// leave its journal mode as it is; [`Access::Immutable`] when no
+    /// `-wal` is beside it): the database and the
     /// schema versions applied to it, oldest first (none when it has no
     /// `schema_migrations` table). The file must be this user's alone, as
     /// for [`Sqlite::open`].
     pub(super) fn open_unmigrated(path: &Path) -> Result<(Sqlite, Vec<i64>), StoreError> {
-        let conn = open_private(path, Access::ReadOnly)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let access = match std::fs::symlink_metadata(Path::new(&wal)) {
+            Ok(_) => Access::ReadOnly,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Access::Immutable,
+            Err(e) => return Err(StoreError::io(Path::new(&wal), e)),
+        };
+        let conn = open_private(path, access)?;
         let versions = {
             let tables: i64 = conn.query_row(
                 "SELECT count(*) FROM sqlite_schema \
@@ -274,7 +314,7 @@ impl Sqlite {
                 Vec::new()
             }
         };
-        Ok((Sqlite::start(conn, path, Access::ReadOnly)?, versions))
+        Ok((Sqlite::start(conn, path, access)?, versions))
     }
 
     /// Starts the writer thread over `conn`, the connection to `path`.

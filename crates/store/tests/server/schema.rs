@@ -450,3 +450,33 @@ async fn a_read_only_open_never_migrates_a_sqlite_file() {
     assert_eq!(newest, 8, "a read-only open migrated the file");
     assert_eq!(tables(), migrated);
 }
+
+/// Review S15c-4: a read-only open of a file with no `-wal` beside it
+/// goes through an SQLite URI (immutable); a name holding the characters
+/// a URI gives meaning to (`?`, `#`, `%`, a space) is still that file's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_open_reads_a_file_whose_name_a_uri_would_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("a?b#c%41 d");
+    std::fs::create_dir(&odd).unwrap();
+    std::fs::set_permissions(&odd, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let path = odd.join("server?immutable=0#x.db");
+    let url = path.to_str().unwrap().to_owned();
+    drop(Database::open(&url, NOW).await.unwrap());
+    // the server's connection closes on its own thread: wait for its -wal
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    for _ in 0..200 {
+        if !std::path::Path::new(&wal).exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let reader = Database::open_existing(&url, NOW).await.unwrap();
+    let report = reader.verify_audit().await.unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert!(
+        !std::path::Path::new(&wal).exists(),
+        "a read-only open created a -wal"
+    );
+}
