@@ -652,8 +652,8 @@ mod tests {
     /// Review S15-3: engages of one switch sent while its revocation waits
     /// for a place (the eight held here) queue no second revocation: each
     /// is answered as engaged at once, nothing revoked by it, and one task
-    /// only is left waiting; once a place frees, that one revokes and
-    /// ends.
+    /// only is left waiting; once a place frees, that one revokes (and,
+    /// marked by them, once more: review S15c-3) and ends.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn engages_of_one_switch_queue_one_revocation() {
         let dir = tempfile::tempdir().unwrap();
@@ -700,7 +700,7 @@ mod tests {
             server
                 .inner
                 .switch_revocations
-                .begin(&switch.unwrap())
+                .begin(&switch.unwrap(), "olga")
                 .is_some()
         );
     }

@@ -143,7 +143,6 @@ async fn other_actions_do_not_starve_an_operators_kill_switch_engage() {
 /// transaction is open (on SQLite the one writer orders them after it,
 /// and the first's mark is gone by then).
 #[tokio::test]
-#[ignore = "S15c-3: fails until fixed"]
 async fn a_revocation_that_fails_after_a_second_engage_is_run_again() {
     if !postgres() {
         return;
