@@ -116,6 +116,8 @@ enum Key {
     Client([u8; 32]),
     /// The SHA-256 of an authenticated administrator's principal.
     Actor([u8; 32]),
+    /// The same, for its kill-switch engages alone.
+    Engager([u8; 32]),
     Address(IpAddr),
 }
 
@@ -182,6 +184,14 @@ impl RateLimiter {
     /// (`governance::to_completion`).
     pub(crate) fn check_actor(&self, principal: &str) -> Result<(), RateLimitError> {
         self.take(Key::Actor(passport_jose::sha256(principal.as_bytes())))
+    }
+
+    /// Takes one token from an administrator's bucket of kill-switch
+    /// engages: one of its own, beside [`RateLimiter::check_actor`]'s, so
+    /// that the operator's other actions never use up its emergency stop
+    /// (review S15c-2), while its engages stay bounded (review S15-3).
+    pub(crate) fn check_engager(&self, principal: &str) -> Result<(), RateLimitError> {
+        self.take(Key::Engager(passport_jose::sha256(principal.as_bytes())))
     }
 
     fn take(&self, key: Key) -> Result<(), RateLimitError> {

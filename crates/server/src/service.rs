@@ -81,7 +81,9 @@ pub const DEFAULT_REGISTRATION_RATE: RateLimit = RateLimit {
 /// logout): a burst of 60, then one a second. Far above what an operator
 /// sends by hand; a script engaging more switches than that at once is
 /// answered 429 with `Retry-After` (review S15-3: nothing bounded the
-/// engages one operator sent).
+/// engages one operator sent). An administrator's kill-switch engages
+/// have a bucket of their own at this rate, beside the one of its other
+/// actions: those never use up its emergency stop (review S15c-2).
 pub const DEFAULT_ADMIN_RATE: RateLimit = RateLimit {
     burst: 60,
     per_second: 1.0,
@@ -303,7 +305,9 @@ impl ServerBuilder {
 
     /// The per-administrator limit on the administrators' actions, from
     /// the admin API and the dashboard alike (default
-    /// [`DEFAULT_ADMIN_RATE`]; a logout is never limited).
+    /// [`DEFAULT_ADMIN_RATE`]; a logout is never limited). Applied to two
+    /// buckets per administrator: its kill-switch engages, and its other
+    /// actions.
     pub fn admin_rate_limit(mut self, limit: RateLimit) -> ServerBuilder {
         self.admin_rate = limit;
         self
@@ -679,7 +683,8 @@ pub(crate) struct Inner {
     /// [`Server::shutdown`]): what serves a connection without end (the
     /// dashboard's event stream) ends then.
     pub(crate) closing: tokio::sync::watch::Sender<bool>,
-    /// The administrators' buckets ([`ServerBuilder::admin_rate_limit`]).
+    /// The administrators' buckets ([`ServerBuilder::admin_rate_limit`]):
+    /// two each, its engages' and its other actions'.
     pub(crate) admin_limiter: RateLimiter,
     /// The administrators refused by it whose refusal is recorded and who
     /// have had no action accepted since

@@ -126,7 +126,9 @@ pub(crate) struct Engaged {
 /// An engage of a switch already engaged is recorded and answered with
 /// that switch; it revokes again (finishing a revocation that failed)
 /// unless a revocation of that switch is already waiting for a place or
-/// running, which covers it ([`Revoking`]: it then revokes nothing).
+/// running: it then revokes nothing itself, and marks that one to run
+/// once more when it ends ([`Revoking`]), so a revocation failing after
+/// it is run again (review S15c-3).
 ///
 /// # Errors
 /// 403 without the role; 400 for an invalid subject or reason; 503 when
@@ -151,38 +153,85 @@ pub(crate) async fn engage(
 }
 
 /// The switches (by id) whose revocation is waiting for a place or
-/// running ([`engage_to_end`]): an engage of one of them queues none.
+/// running ([`engage_to_end`]), each with its "run again" mark: the
+/// principal of the last engage that arrived meanwhile, if any. An engage
+/// of one of them queues no revocation of its own: it sets the mark, and
+/// the running one, when it ends (done or failed), runs once more
+/// (review S15c-3: one that failed after such an engage was answered ran
+/// nowhere again). At most one revocation of a switch runs or waits, and
+/// at most one more is asked for.
 #[derive(Debug, Default)]
-pub(crate) struct Revoking(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+pub(crate) struct Revoking(Arc<std::sync::Mutex<RevokingMarks>>);
 
-/// A switch's revocation counted in [`Revoking`] until dropped.
+/// By switch id: the principal of the engage that asked for one run more
+/// since the current one began, if one did.
+type RevokingMarks = std::collections::HashMap<String, Option<String>>;
+
+/// A switch's revocation counted in [`Revoking`] until it ends
+/// ([`RevokingSwitch::again`] answers `None`) or is dropped.
 #[derive(Debug)]
 pub(crate) struct RevokingSwitch {
-    of: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    of: Arc<std::sync::Mutex<RevokingMarks>>,
     id: String,
+    /// Removed from [`Revoking`] by [`RevokingSwitch::again`]: the entry
+    /// under `id`, if any, is another revocation's now.
+    ended: bool,
+}
+
+fn marks(of: &std::sync::Mutex<RevokingMarks>) -> std::sync::MutexGuard<'_, RevokingMarks> {
+    of.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Revoking {
     /// The mark of `id`'s revocation, or `None` when one is already
-    /// waiting or running.
-    pub(crate) fn begin(&self, id: &str) -> Option<RevokingSwitch> {
-        let mut ids = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ids.insert(id.to_owned()).then(|| RevokingSwitch {
+    /// waiting or running: that one is then marked to run once more when
+    /// it ends, for `principal` (checked and set under one lock with
+    /// [`RevokingSwitch::again`]'s decision, so no mark is lost between
+    /// them).
+    pub(crate) fn begin(&self, id: &str, principal: &str) -> Option<RevokingSwitch> {
+        let mut ids = marks(&self.0);
+        if let Some(again) = ids.get_mut(id) {
+            *again = Some(principal.to_owned());
+            return None;
+        }
+        ids.insert(id.to_owned(), None);
+        Some(RevokingSwitch {
             of: Arc::clone(&self.0),
             id: id.to_owned(),
+            ended: false,
         })
+    }
+}
+
+impl RevokingSwitch {
+    /// The end of a run: the principal of the engage that asked for one
+    /// more meanwhile (the mark cleared: this switch's revocation stays
+    /// counted, to run again), or `None` — then it is no longer counted,
+    /// and the next engage revokes on its own. Decided under the lock
+    /// [`Revoking::begin`] takes, so an engage sees either this run still
+    /// counted (and its mark is read here) or ended (and it revokes).
+    fn again(&mut self) -> Option<String> {
+        if self.ended {
+            return None;
+        }
+        let mut ids = marks(&self.of);
+        match ids.get_mut(&self.id) {
+            Some(again @ Some(_)) => again.take(),
+            _ => {
+                ids.remove(&self.id);
+                self.ended = true;
+                None
+            }
+        }
     }
 }
 
 impl Drop for RevokingSwitch {
     fn drop(&mut self) {
-        self.of
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.id);
+        // ended by `again`, the entry (if any) is another run's
+        if !self.ended {
+            marks(&self.of).remove(&self.id);
+        }
     }
 }
 
@@ -218,18 +267,59 @@ async fn engage_to_end(
     )
     .await
     .map_err(|e| not_audited(e, kind, &subject))?;
-    // a revocation of this switch already waiting for a place or running
-    // covers this engage too (its snapshot is taken after this switch was
-    // engaged; a passport recorded later meets `after_record`): none is
-    // queued again, so engages of one switch cannot pile up revocations
-    // (review S15-3). Answered as engaged, with nothing revoked by this
-    // call: the first engage's answer (or the state) tells what was
-    let Some(_revoking) = server.inner.switch_revocations.begin(&switch.id) else {
+    // a revocation of this switch already waiting for a place or running:
+    // none is queued again, so engages of one switch cannot pile up
+    // revocations (review S15-3); that one is marked to run once more when
+    // it ends, done or failed, so that a failure after this engage was
+    // answered is not left standing (review S15c-3). Answered as engaged,
+    // with nothing revoked by this call: the state tells what was
+    let Some(mut revoking) = server
+        .inner
+        .switch_revocations
+        .begin(&switch.id, &actor.principal)
+    else {
         return Ok(Engaged {
             switch,
             revoked: Vec::new(),
         });
     };
+    // this task's runs: its own, then one more each time an engage marked
+    // it meanwhile (recorded as that engage's actor's); answered with the
+    // last run's outcome and all that was revoked. The same task, tracked
+    // until it ends (`governance::spawn_to_end`): the shutdown waits for
+    // the runs asked before its places closed (none is asked after: no
+    // engage starts then)
+    let mut revoked = Vec::new();
+    let mut by = actor.principal.clone();
+    loop {
+        let run = revoke_held(server, &by, kind, &subject).await;
+        let failed = match run {
+            Ok(more) => {
+                revoked.extend(more);
+                None
+            }
+            Err(e) => Some(e),
+        };
+        match revoking.again() {
+            Some(next) => by = next,
+            None => {
+                return match failed {
+                    None => Ok(Engaged { switch, revoked }),
+                    Some(e) => Err(e),
+                };
+            }
+        }
+    }
+}
+
+/// One revocation of what the switch of `kind` = `subject` holds, recorded
+/// as `actor`'s ([`engage_to_end`]).
+async fn revoke_held(
+    server: &Server,
+    actor: &str,
+    kind: KillKind,
+    subject: &str,
+) -> Result<Vec<Revoked>, OAuthError> {
     // the switch blocks issuance from here on; what it holds is revoked in
     // a place among the running actions, waited for here, on the action's
     // own task (its request's deadline cannot drop it): engages sent one
@@ -242,8 +332,10 @@ async fn engage_to_end(
         .acquire_owned()
         .await
         .ok();
-    let revoked = db
-        .revoke_subject(kind, &subject, server.inner.clock.now())
+    let revoked = server
+        .inner
+        .db
+        .revoke_subject(kind, subject, server.inner.clock.now())
         .await
         .map_err(|e| {
             unavailable(
@@ -251,15 +343,15 @@ async fn engage_to_end(
                     "kill-switch: {} {} is engaged (issuance is refused) but revoking what it \
                      holds failed: engage it again to finish",
                     kind.as_str(),
-                    passport_jose::clip(&subject, 80)
+                    passport_jose::clip(subject, 80)
                 ),
                 &e,
             )
         })?;
-    audit::revoked_by_rule(server, &actor.principal, Some(KILL_SWITCH_RULE), &revoked)
+    audit::revoked_by_rule(server, actor, Some(KILL_SWITCH_RULE), &revoked)
         .await
-        .map_err(|e| not_audited(e, kind, &subject))?;
-    Ok(Engaged { switch, revoked })
+        .map_err(|e| not_audited(e, kind, subject))?;
+    Ok(revoked)
 }
 
 /// Lifts the engaged kill-switch of `kind` = `subject`. Needs
@@ -683,6 +775,33 @@ pub(crate) mod tests {
         );
         assert!(records.iter().all(|r| r.actor.as_deref() == Some("bot")));
         assert!(db.verify_audit().await.unwrap().ok());
+    }
+
+    /// Review S15c-3: an engage arriving while a switch's revocation runs
+    /// marks it to run once more (the last engage's actor named); the run
+    /// that ends with no mark leaves the switch uncounted, and its guard,
+    /// dropped later, does not remove the next revocation's count.
+    #[test]
+    fn an_engage_during_a_revocation_marks_it_to_run_again() {
+        let revoking = Revoking::default();
+        let mut first = revoking.begin("k1", "olga").unwrap();
+        assert!(revoking.begin("k1", "bob").is_none());
+        assert!(revoking.begin("k1", "carol").is_none());
+        // another switch is its own
+        assert!(revoking.begin("k2", "olga").is_some());
+        // one run more, for the last that asked; then none
+        assert_eq!(first.again().as_deref(), Some("carol"));
+        assert!(revoking.begin("k1", "dan").is_none());
+        assert_eq!(first.again().as_deref(), Some("dan"));
+        assert_eq!(first.again(), None);
+        assert_eq!(first.again(), None);
+        // ended: the next engage revokes on its own, and the ended guard
+        // leaves its count alone
+        let second = revoking.begin("k1", "bob").unwrap();
+        drop(first);
+        assert!(revoking.begin("k1", "olga").is_none());
+        drop(second);
+        assert!(revoking.begin("k1", "olga").is_some());
     }
 
     #[test]

@@ -122,9 +122,11 @@ pub(crate) enum Place {
     /// at once; the revocation of what it holds then waits for a place on
     /// the engage's own task (so engages sent one after another cannot run
     /// any number of revocations at once; review S14, governance finding
-    /// 4, and the last read). Charged to its actor's rate like every
-    /// action: what bounds the engages one operator sends, and so the
-    /// revocations waiting for a place (review S15-3).
+    /// 4, and the last read). Charged to its actor's rate of engages, a
+    /// bucket of its own ([`Bucket::Engages`]): what bounds the engages
+    /// one operator sends, and so the revocations waiting for a place
+    /// (review S15-3), without the operator's other actions using it up
+    /// (review S15c-2).
     Exempt,
     /// Takes none and is not charged to the actor's rate: a logout (one
     /// delete and one record; ending one's own session is never refused
@@ -152,7 +154,9 @@ pub(crate) enum Place {
 /// without it is refused at once, without taking a place); a kill-switch
 /// engage and a logout take none ([`Place::Exempt`], [`Place::Free`]).
 /// Every action but a logout is first charged to its actor's rate
-/// ([`limit`]: 429 past it, before any place is taken).
+/// ([`limit`]: 429 past it, before any place is taken): an engage to its
+/// actor's bucket of engages, every other action to its actor's bucket of
+/// actions ([`Bucket`]).
 ///
 /// Once the server is shutting down ([`Server::shutdown`]) no action
 /// starts: it is answered 503 at once, or when it was waiting for a
@@ -181,8 +185,10 @@ where
     if server.inner.admin_actions.is_closed() {
         return Err(shutting_down());
     }
-    if place != Place::Free {
-        limit(server, actor).await?;
+    match place {
+        Place::Wait => limit(server, actor, Bucket::Actions).await?,
+        Place::Exempt => limit(server, actor, Bucket::Engages).await?,
+        Place::Free => {}
     }
     let permit = match place {
         Place::Wait => Some(
@@ -206,20 +212,53 @@ where
     done.await
 }
 
-/// Charges one action to `actor`'s bucket ([`Server`]'s
+/// An administrator's two buckets ([`Server`]'s `admin_rate_limit`,
+/// each at that rate): its kill-switch engages have one of their own, so
+/// that a burst of its other actions (lifts, revocations, decisions, as
+/// in an incident) never leaves its emergency stop refused (review
+/// S15c-2); each stays bounded (review S15-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Bucket {
+    /// Every charged action but an engage ([`Place::Wait`]).
+    Actions,
+    /// Kill-switch engages ([`Place::Exempt`]).
+    Engages,
+}
+
+impl Bucket {
+    /// As the record of a refusal names it.
+    fn name(self) -> &'static str {
+        match self {
+            Bucket::Actions => "actions",
+            Bucket::Engages => "kill_switch_engages",
+        }
+    }
+}
+
+/// Charges one action to `actor`'s `bucket` ([`Server`]'s
 /// `admin_rate_limit`): refused, 429 `temporarily_unavailable` with
 /// `Retry-After`. The first refusal of a run is recorded (action
-/// `refuse`, rule [`ADMIN_RATE_RULE`], the actor named); the ones after
-/// it, until one of the actor's actions is accepted again, are logged
-/// only: a flood of refused requests writes one record, not one each.
-async fn limit(server: &Server, actor: &roles::AdminActor) -> Result<(), OAuthError> {
+/// `refuse`, rule [`ADMIN_RATE_RULE`], the actor and the bucket named);
+/// the ones after it, until one of the actor's actions is accepted again
+/// from that bucket, are logged only: a flood of refused requests writes
+/// one record per bucket, not one each.
+async fn limit(
+    server: &Server,
+    actor: &roles::AdminActor,
+    bucket: Bucket,
+) -> Result<(), OAuthError> {
     let limited = &server.inner.admin_limited;
-    let Err(e) = server.inner.admin_limiter.check_actor(&actor.principal) else {
-        limited.accepted(&actor.principal);
+    let limiter = &server.inner.admin_limiter;
+    let charged = match bucket {
+        Bucket::Actions => limiter.check_actor(&actor.principal),
+        Bucket::Engages => limiter.check_engager(&actor.principal),
+    };
+    let Err(e) = charged else {
+        limited.accepted(bucket, &actor.principal);
         return Ok(());
     };
     let refused = e.oauth();
-    if limited.first_refusal(&actor.principal) {
+    if limited.first_refusal(bucket, &actor.principal) {
         audit::refusal(
             server,
             audit::AuditEvent::new(audit::Action::Refuse, audit::Outcome::Refused)
@@ -227,12 +266,16 @@ async fn limit(server: &Server, actor: &roles::AdminActor) -> Result<(), OAuthEr
                 .principal(&actor.principal)
                 .rule(ADMIN_RATE_RULE)
                 .error(refused.error)
-                .detail(serde_json::json!({ "retry_after": e.retry_after() })),
+                .detail(serde_json::json!({
+                    "retry_after": e.retry_after(),
+                    "bucket": bucket.name(),
+                })),
         )
         .await;
     } else {
         tracing::warn!(
             actor = %passport_jose::clip(&actor.principal, 80),
+            bucket = bucket.name(),
             "an administrator's action refused for the rate"
         );
     }
@@ -243,38 +286,39 @@ async fn limit(server: &Server, actor: &roles::AdminActor) -> Result<(), OAuthEr
 /// names.
 pub(crate) const ADMIN_RATE_RULE: &str = "admin_rate_limit";
 
-/// The most administrators [`Limited`] remembers: past it, a refusal is
-/// logged and not recorded (the administrators are the principals the
+/// The most administrators (by bucket) [`Limited`] remembers: past it, a
+/// refusal is logged and not recorded (the administrators are the principals the
 /// role mapping names; this is far above their number).
 const MAX_LIMITED: usize = 4096;
 
 /// The administrators refused for their rate whose refusal was recorded,
-/// and who have had no action accepted since ([`limit`]).
+/// and who have had no action accepted since ([`limit`]), by [`Bucket`].
 #[derive(Debug, Default)]
-pub(crate) struct Limited(std::sync::Mutex<std::collections::HashSet<String>>);
+pub(crate) struct Limited(std::sync::Mutex<std::collections::HashSet<(Bucket, String)>>);
 
 impl Limited {
-    fn set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+    fn set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<(Bucket, String)>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether this refusal of `principal` is the first since its last
-    /// accepted action (to be recorded).
-    fn first_refusal(&self, principal: &str) -> bool {
+    /// Whether this refusal of `principal` from `bucket` is the first
+    /// since its last action accepted from it (to be recorded).
+    fn first_refusal(&self, bucket: Bucket, principal: &str) -> bool {
         let mut set = self.set();
-        if set.contains(principal) || set.len() >= MAX_LIMITED {
+        if set.len() >= MAX_LIMITED {
             return false;
         }
-        set.insert(principal.to_owned())
+        set.insert((bucket, principal.to_owned()))
     }
 
-    /// `principal`'s action was accepted: its next refusal is recorded.
-    fn accepted(&self, principal: &str) {
+    /// `principal`'s action from `bucket` was accepted: its next refusal
+    /// from it is recorded.
+    fn accepted(&self, bucket: Bucket, principal: &str) {
         let mut set = self.set();
         if !set.is_empty() {
-            set.remove(principal);
+            set.remove(&(bucket, principal.to_owned()));
         }
     }
 }
@@ -608,8 +652,8 @@ mod tests {
     /// Review S15-3: engages of one switch sent while its revocation waits
     /// for a place (the eight held here) queue no second revocation: each
     /// is answered as engaged at once, nothing revoked by it, and one task
-    /// only is left waiting; once a place frees, that one revokes and
-    /// ends.
+    /// only is left waiting; once a place frees, that one revokes (and,
+    /// marked by them, once more: review S15c-3) and ends.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn engages_of_one_switch_queue_one_revocation() {
         let dir = tempfile::tempdir().unwrap();
@@ -656,7 +700,7 @@ mod tests {
             server
                 .inner
                 .switch_revocations
-                .begin(&switch.unwrap())
+                .begin(&switch.unwrap(), "olga")
                 .is_some()
         );
     }

@@ -84,7 +84,6 @@ async fn serve_returns_after_its_signal_while_a_dashboard_stream_is_open() {
 /// none; two lifts (404, but charged) take it, and the engage that
 /// follows must still engage.
 #[tokio::test]
-#[ignore = "S15c-2: fails until fixed"]
 async fn other_actions_do_not_starve_an_operators_kill_switch_engage() {
     let (mock, s) = admin_server(|b| {
         b.admin_rate_limit(RateLimit {
@@ -143,7 +142,6 @@ async fn other_actions_do_not_starve_an_operators_kill_switch_engage() {
 /// transaction is open (on SQLite the one writer orders them after it,
 /// and the first's mark is gone by then).
 #[tokio::test]
-#[ignore = "S15c-3: fails until fixed"]
 async fn a_revocation_that_fails_after_a_second_engage_is_run_again() {
     if !postgres() {
         return;
