@@ -1,7 +1,7 @@
 //! Review S15 (adversarial pass on b05601d2, `governance::to_completion` /
 //! `spawn_to_end` and the key-load lines). Each test feeds the hostile
-//! case and fails on the code as reviewed; they are `#[ignore]`d with
-//! their finding's id until fixed.
+//! case and failed on the code as reviewed (each was `#[ignore]`d with
+//! its finding's id until fixed; all are fixed now).
 
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! Review S15c (adversarial pass on e385b253 and 5154e873 / 52128bf4:
 //! shutdown tracking, the administrators' rate, `kill_switch::Revoking`,
 //! read-only `open_existing`). Each test feeds the hostile case and fails
-//! on the code as reviewed; they are `#[ignore]`d with their finding's id
-//! until fixed.
+//! case and failed on the code as reviewed (each was `#[ignore]`d with
+//! its finding's id until fixed; all are fixed now).
 
 use std::time::Duration;
 

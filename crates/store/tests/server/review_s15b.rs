@@ -1,6 +1,6 @@
 //! Review S15b (session 15, second independent review) on the store:
 //! `Database::open_existing` for a SQLite file (commit a7c85fce). Each
-//! test fails on the code as reviewed (ignored until fixed).
+//! test failed on the code as reviewed (ignored until fixed; fixed now).
 
 use passport_store::server::Database;
 
