@@ -1,8 +1,8 @@
 //! Review S15b (session 15, second independent review): trusted reverse
 //! proxies (`client_address`), the S15-4 change to `rate_limit::address_key`
 //! and the per-address caps every caller of `peer_of` feeds. Each test
-//! feeds the hostile input and fails on the code as reviewed (ignored until
-//! fixed).
+//! feeds the hostile input and failed on the code as reviewed (ignored
+//! until fixed; all are fixed now).
 //!
 //! The tests connect from 127.0.0.1 and name 127.0.0.1 a trusted proxy, so
 //! `X-Forwarded-For` stands for what a real proxy appends: the tests can
