@@ -99,6 +99,19 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3
 /// How much longer than the request deadline [`Server::serve`] waits for
 /// the open connections after its shutdown signal.
 const DRAIN_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Begins `.0`'s shutdown ([`Server::begin_shutdown`]) and tells `.1` when
+/// dropped: when the shutdown signal completed, or panicked.
+struct BeginsShutdown(Server, Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for BeginsShutdown {
+    fn drop(&mut self) {
+        self.0.begin_shutdown();
+        if let Some(signalled) = self.1.take() {
+            let _ = signalled.send(());
+        }
+    }
+}
 /// How many rate-limit buckets are kept in memory.
 const MAX_RATE_KEYS: usize = 100_000;
 
@@ -988,26 +1001,24 @@ impl Server {
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
-        let places = Arc::clone(&self.inner.admin_actions);
-        let closing = self.inner.closing.clone();
         let (signalled, drain_starts) = tokio::sync::oneshot::channel::<()>();
+        let server = self.clone();
         let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+            // the shutdown begins when `shutdown` completes, and also if it
+            // panics (review S15d-5: the drain then started with nothing
+            // closed and no bound)
+            let _begun = BeginsShutdown(server, Some(signalled));
             shutdown.await;
-            // no action starts while the connections drain; the event
-            // streams end
-            places.close();
-            closing.send_replace(true);
-            let _ = signalled.send(());
         });
-        let drain = self.inner.request_timeout + DRAIN_MARGIN;
+        // overflow-safe: a request deadline of Duration::MAX means none
+        // (review S15d-4)
+        let drain = self.inner.request_timeout.saturating_add(DRAIN_MARGIN);
         let served = tokio::select! {
             served = std::future::IntoFuture::into_future(served) => served,
             () = async {
-                match drain_starts.await {
-                    Ok(()) => tokio::time::sleep(drain).await,
-                    // served ended without the signal: that branch wins
-                    Err(_) => std::future::pending().await,
-                }
+                // sent, or dropped with the signal's task: the drain begins
+                let _ = drain_starts.await;
+                tokio::time::sleep(drain).await;
             } => {
                 tracing::warn!(
                     "connections still open {drain:?} after the shutdown signal: dropped"
@@ -1019,6 +1030,19 @@ impl Server {
         self.shutdown().await;
         served?;
         Ok(())
+    }
+
+    /// Begins the shutdown, at once: no administrator's action starts from
+    /// now on (503 `temporarily_unavailable`, nothing done) and the
+    /// dashboards' event streams end, so a graceful drain of the
+    /// connections can end. An embedder serving [`Server::router`] with
+    /// its own graceful shutdown calls it when its shutdown signal comes
+    /// (review S15d-2: an open dashboard otherwise held its drain without
+    /// bound), then [`Server::shutdown`] once the connections have ended.
+    /// [`Server::serve`] does both. Calling it again changes nothing.
+    pub fn begin_shutdown(&self) {
+        self.inner.admin_actions.close();
+        self.inner.closing.send_replace(true);
     }
 
     /// Ends the server's own work, for an embedder serving
@@ -1036,8 +1060,7 @@ impl Server {
     /// at its next await, its action half done. Calling it again waits
     /// again. Returns how many tasks were still running (0: all ended).
     pub async fn shutdown(&self) -> usize {
-        self.inner.admin_actions.close();
-        self.inner.closing.send_replace(true);
+        self.begin_shutdown();
         let running = &self.inner.running;
         if tokio::time::timeout(SHUTDOWN_GRACE, running.all_ended())
             .await

@@ -292,7 +292,7 @@ async fn engage_to_end(
     let mut revoked = Vec::new();
     let mut by = actor.principal.clone();
     loop {
-        let run = revoke_held(server, &by, kind, &subject).await;
+        let run = revoke_held(server, &by, &switch.id, kind, &subject).await;
         let failed = match run {
             Ok(more) => {
                 revoked.extend(more);
@@ -312,11 +312,15 @@ async fn engage_to_end(
     }
 }
 
-/// One revocation of what the switch of `kind` = `subject` holds, recorded
-/// as `actor`'s ([`engage_to_end`]).
+/// One revocation of what the switch `id` (of `kind` = `subject`) holds,
+/// recorded as `actor`'s ([`engage_to_end`]) — only while the switch is
+/// still engaged: one lifted meanwhile (a lift that got its place first,
+/// or on another instance) revokes nothing and records nothing (review
+/// S15d-1: it revoked the passports minted after the lift).
 async fn revoke_held(
     server: &Server,
     actor: &str,
+    id: &str,
     kind: KillKind,
     subject: &str,
 ) -> Result<Vec<Revoked>, OAuthError> {
@@ -335,7 +339,7 @@ async fn revoke_held(
     let revoked = server
         .inner
         .db
-        .revoke_subject(kind, subject, server.inner.clock.now())
+        .revoke_while_engaged(id, kind, subject, server.inner.clock.now())
         .await
         .map_err(|e| {
             unavailable(
@@ -348,6 +352,13 @@ async fn revoke_held(
                 &e,
             )
         })?;
+    let Some(revoked) = revoked else {
+        tracing::info!(
+            kind = kind.as_str(),
+            "kill-switch lifted before its revocation ran: nothing revoked"
+        );
+        return Ok(Vec::new());
+    };
     audit::revoked_by_rule(server, actor, Some(KILL_SWITCH_RULE), &revoked)
         .await
         .map_err(|e| not_audited(e, kind, subject))?;

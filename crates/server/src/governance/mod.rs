@@ -649,6 +649,24 @@ mod tests {
             .collect()
     }
 
+    /// A server with every place among the running actions taken (held
+    /// until the permits are dropped), and an operator, olga.
+    async fn busy_server_and_operator(
+        dir: &tempfile::TempDir,
+    ) -> (
+        Server,
+        Vec<tokio::sync::OwnedSemaphorePermit>,
+        roles::AdminActor,
+    ) {
+        let server = audit::tests::server(dir).await;
+        let places = all_places(&server);
+        let operator = roles::AdminActor {
+            principal: "olga".into(),
+            roles: [roles::AdminRole::ResourceOwner].into_iter().collect(),
+        };
+        (server, places, operator)
+    }
+
     /// Review S15-3: engages of one switch sent while its revocation waits
     /// for a place (the eight held here) queue no second revocation: each
     /// is answered as engaged at once, nothing revoked by it, and one task
@@ -657,12 +675,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn engages_of_one_switch_queue_one_revocation() {
         let dir = tempfile::tempdir().unwrap();
-        let server = audit::tests::server(&dir).await;
-        let places = all_places(&server);
-        let operator = roles::AdminActor {
-            principal: "olga".into(),
-            roles: [roles::AdminRole::ResourceOwner].into_iter().collect(),
-        };
+        let (server, places, operator) = busy_server_and_operator(&dir).await;
         let engage = || {
             tokio::time::timeout(
                 std::time::Duration::from_secs(2),
@@ -702,6 +715,65 @@ mod tests {
                 .switch_revocations
                 .begin(&switch.unwrap(), "olga")
                 .is_some()
+        );
+    }
+
+    /// Review S15d-1: a kill-switch's revocation waiting for a place ran
+    /// whatever happened meanwhile; when the switch was lifted first (a
+    /// lift that got a place before it, or one on another instance), it
+    /// revoked the passports minted after the lift, for a switch no longer
+    /// engaged. Now it revokes only while its switch is engaged.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_revocation_that_runs_after_a_lift_revokes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, places, operator) = busy_server_and_operator(&dir).await;
+        let kind = passport_store::server::KillKind::Principal;
+        // engaged at once; its revocation waits for a place
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            kill_switch::engage(&server, &operator, kind, "mallory", "leaked"),
+        )
+        .await;
+        assert!(waiting.is_err(), "the engage's revocation waits");
+        let db = &server.inner.db;
+        db.lift_kill_switch(kind, "mallory", "carol", server.inner.clock.now())
+            .await
+            .unwrap()
+            .unwrap();
+        // a passport minted after the lift
+        let now = server.inner.clock.now();
+        db.record_issued(passport_store::server::PassportEntry {
+            jti: "after-lift".into(),
+            parent_jti: None,
+            actor_jti: None,
+            client_id: "client-1".into(),
+            agent_id: "agent-1".into(),
+            principal: "mallory".into(),
+            audience: "https://tool.example".into(),
+            scopes: "read".into(),
+            iat: now,
+            exp: now + 300,
+            kid: "k1".into(),
+            status_uri: None,
+            status_idx: None,
+            created_at: now,
+            environment: None,
+            approval_id: None,
+        })
+        .await
+        .unwrap();
+        drop(places);
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            server.inner.running.all_ended(),
+        )
+        .await
+        .unwrap();
+        let state = db.passport("after-lift").await.unwrap().unwrap().state;
+        assert_eq!(
+            state,
+            passport_store::server::PassportState::Active,
+            "the revocation of a lifted switch revoked a passport minted after the lift"
         );
     }
 

@@ -40,6 +40,7 @@ mod review_s14_grants;
 mod review_s15;
 mod review_s15b;
 mod review_s15c;
+mod review_s15d;
 mod self_rules;
 mod session_roles;
 mod shared_state;

@@ -47,20 +47,8 @@ async fn serve_returns_after_its_signal_while_a_dashboard_stream_is_open() {
     let serving = tokio::spawn(a.running.server.clone().serve(listener, async move {
         let _ = stopped.await;
     }));
-    let http = reqwest::Client::new();
-    let mut events = http
-        .get(format!("{url}/admin/events"))
-        .header(reqwest::header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(events.status(), StatusCode::OK);
     // the stream is open: its first event has arrived
-    let first = tokio::time::timeout(Duration::from_secs(20), events.chunk())
-        .await
-        .expect("a first event")
-        .unwrap();
-    assert!(first.is_some());
+    let events = crate::review_s15d::dashboard_stream(&url, &cookie).await;
     stop.send(()).unwrap();
     let bound = passport_server::SHUTDOWN_GRACE + Duration::from_secs(10);
     let ended = tokio::time::timeout(bound, serving).await;

@@ -415,6 +415,32 @@ async fn revoke_subject<E: Exec>(
     ops::revoked_rows(&rows)
 }
 
+/// [`revoke_subject`] if the switch `id` is still engaged, in the same
+/// transaction (on PostgreSQL its row is locked against a lift until the
+/// revocation commits); `None`, nothing revoked, once it is lifted.
+async fn revoke_while_engaged<E: Exec>(
+    x: &mut E,
+    id: &str,
+    kind: KillKind,
+    subject: &str,
+    now: i64,
+) -> Result<Option<Vec<Revoked>>, StoreError> {
+    let lock = match x.dialect() {
+        super::exec::Dialect::Postgres => " FOR SHARE",
+        super::exec::Dialect::Sqlite => "",
+    };
+    let engaged = x
+        .query(
+            &format!("SELECT 1 FROM kill_switches WHERE id = $1 AND lifted_at IS NULL{lock}"),
+            &[id.into()],
+        )
+        .await?;
+    if engaged.is_empty() {
+        return Ok(None);
+    }
+    revoke_subject(x, kind, subject, now).await.map(Some)
+}
+
 async fn list_switches<E: Exec>(
     x: &mut E,
     all: i64,
@@ -584,6 +610,24 @@ impl Database {
     ) -> Result<Vec<Revoked>, StoreError> {
         let subject = subject.to_owned();
         on_backend!(self, write, |x| revoke_subject(x, kind, &subject, now))
+    }
+
+    /// As [`revoke_subject`](Database::revoke_subject), for the engaged
+    /// switch `id` (of `kind` = `subject`): only while it is still engaged,
+    /// checked in the same transaction — `None`, nothing revoked, once it
+    /// is lifted (review S15d-1: a revocation that ran after a lift revoked
+    /// the passports minted since, for a switch no longer engaged).
+    pub async fn revoke_while_engaged(
+        &self,
+        id: &str,
+        kind: KillKind,
+        subject: &str,
+        now: i64,
+    ) -> Result<Option<Vec<Revoked>>, StoreError> {
+        let (id, subject) = (id.to_owned(), subject.to_owned());
+        on_backend!(self, write, |x| revoke_while_engaged(
+            x, &id, kind, &subject, now
+        ))
     }
 
     /// Names `successor` as the passport that replaced `predecessor` (it is

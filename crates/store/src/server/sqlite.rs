@@ -187,8 +187,10 @@ enum Access {
     /// or a copy of the file alone): opened `immutable`, so SQLite creates
     /// no `-wal`/`-shm` beside it (review S15c-4) and reads it in a
     /// directory it may not write (S15c-5). Nothing may write the file
-    /// meanwhile: a server started during the read could make it report
-    /// a false finding, never hide one.
+    /// meanwhile: immutable connections take no lock and never see a
+    /// change, so a server started on the file during the read makes what
+    /// is read a mix of before and after (review S15d-7: verify a stopped
+    /// server's file, or a copy).
     Immutable,
 }
 
@@ -203,7 +205,7 @@ fn open_connection(path: &Path, access: Access) -> Result<Connection, StoreError
             Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_READ_ONLY)?
         }
         Access::Immutable => Connection::open_with_flags(
-            immutable_uri(path),
+            immutable_uri(path)?,
             flags | OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
         )?,
     };
@@ -219,14 +221,19 @@ fn open_connection(path: &Path, access: Access) -> Result<Connection, StoreError
     Ok(conn)
 }
 
-/// `path` as an SQLite URI opening it immutable: `file:` and the path,
-/// every byte but an unreserved one or `/` percent-encoded (so `?`, `#`
-/// and `%` in a name are the name's), then `?immutable=1`.
-fn immutable_uri(path: &Path) -> String {
+/// `path` as an SQLite URI opening it immutable: `file://`, an empty
+/// authority, and the path made absolute (symbolic links left as they
+/// are: `NOFOLLOW` refuses them), every byte but an unreserved one or `/`
+/// percent-encoded (so `?`, `#` and `%` in a name are the name's), then
+/// `?immutable=1`. With `file:` and the path as given, a path beginning
+/// `//` was read as an authority (review S15d-8: `//localhost/p` opened
+/// `/p`).
+fn immutable_uri(path: &Path) -> Result<String, StoreError> {
     use std::fmt::Write as _;
     use std::os::unix::ffi::OsStrExt as _;
-    let mut uri = String::from("file:");
-    for &b in path.as_os_str().as_bytes() {
+    let absolute = std::path::absolute(path).map_err(|e| StoreError::io(path, e))?;
+    let mut uri = String::from("file://");
+    for &b in absolute.as_os_str().as_bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
             uri.push(char::from(b));
         } else {
@@ -234,7 +241,7 @@ fn immutable_uri(path: &Path) -> String {
         }
     }
     uri.push_str("?immutable=1");
-    uri
+    Ok(uri)
 }
 
 /// The connection to the existing file at `path`, after checking that it
@@ -291,13 +298,20 @@ impl Sqlite {
     /// `schema_migrations` table). The file must be this user's alone, as
     /// for [`Sqlite::open`].
     pub(super) fn open_unmigrated(path: &Path) -> Result<(Sqlite, Vec<i64>), StoreError> {
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let access = match std::fs::symlink_metadata(Path::new(&wal)) {
-            Ok(_) => Access::ReadOnly,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Access::Immutable,
-            Err(e) => return Err(StoreError::io(Path::new(&wal), e)),
-        };
+        // immutable only with no journal of either kind beside it: a
+        // `-journal` may be a hot one, which immutable mode would not roll
+        // back (review S15d-6: half-written pages read as committed);
+        // read-only then fails loudly instead
+        let mut access = Access::Immutable;
+        for suffix in ["-wal", "-journal"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            match std::fs::symlink_metadata(Path::new(&side)) {
+                Ok(_) => access = Access::ReadOnly,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io(Path::new(&side), e)),
+            }
+        }
         let conn = open_private(path, access)?;
         let versions = {
             let tables: i64 = conn.query_row(

@@ -17,6 +17,7 @@ on_both!(
     revoking_a_subject_takes_descendants_and_families,
     rotation_lineage_and_states,
     a_switch_names_a_subject_as_long_as_any_client_id,
+    a_lifted_switch_revokes_nothing,
 );
 
 fn switch(id: &str, kind: KillKind, subject: &str) -> NewKillSwitch {
@@ -251,4 +252,44 @@ async fn rotation_lineage_and_states(db: Arc<Database>) {
     let mut filter = RegistryFilter::newest(10);
     filter.agent_id = Some("agent-p1".into());
     assert_eq!(db.registry_listing(filter, now).await.unwrap().len(), 1);
+}
+
+/// Review S15d-1: a kill-switch's revocation that runs after its switch
+/// was lifted (queued behind a lift, or racing a lift on another instance)
+/// revoked every passport minted since, for a switch no longer engaged.
+/// `revoke_while_engaged` checks the switch in the same transaction: a
+/// lifted one revokes nothing; a switch engaged again is a new one, whose
+/// revocation runs.
+async fn a_lifted_switch_revokes_nothing(db: Arc<Database>) {
+    let engaged = db
+        .engage_kill_switch(switch("s1", KillKind::Agent, "victim"))
+        .await
+        .unwrap();
+    db.lift_kill_switch(KillKind::Agent, "victim", "admin2", NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    // minted after the lift
+    let mut after = entry("after", None);
+    after.agent_id = "victim".into();
+    db.record_issued(after).await.unwrap();
+    let late = db
+        .revoke_while_engaged(&engaged.id, KillKind::Agent, "victim", NOW + 2)
+        .await
+        .unwrap();
+    assert!(late.is_none(), "{late:?}");
+    let state = db.passport("after").await.unwrap().unwrap().state;
+    assert_eq!(state, passport_store::server::PassportState::Active);
+    // engaged again: a new switch, whose revocation runs
+    let again = db
+        .engage_kill_switch(switch("s2", KillKind::Agent, "victim"))
+        .await
+        .unwrap();
+    assert_ne!(again.id, engaged.id);
+    let revoked = db
+        .revoke_while_engaged(&again.id, KillKind::Agent, "victim", NOW + 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.len(), 1);
 }
