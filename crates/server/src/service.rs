@@ -100,16 +100,22 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3
 /// the open connections after its shutdown signal.
 const DRAIN_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Begins `.0`'s shutdown ([`Server::begin_shutdown`]) and tells `.1` when
-/// dropped: when the shutdown signal completed, or panicked.
-struct BeginsShutdown(Server, Option<tokio::sync::oneshot::Sender<()>>);
+/// The longest [`Server::serve`] waits for the open connections after its
+/// shutdown signal, whatever the request deadline (review S15e-4: a
+/// deadline of `Duration::MAX` made the drain unbounded again).
+const MAX_DRAIN: std::time::Duration = std::time::Duration::from_secs(300);
 
-impl Drop for BeginsShutdown {
-    fn drop(&mut self) {
-        self.0.begin_shutdown();
-        if let Some(signalled) = self.1.take() {
-            let _ = signalled.send(());
-        }
+/// What beginning the shutdown touches ([`Server::begin_shutdown`]): the
+/// places among the running actions, closed, and the streams' signal.
+struct Closer {
+    places: Arc<tokio::sync::Semaphore>,
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Closer {
+    fn close(&self) {
+        self.places.close();
+        self.closing.send_replace(true);
     }
 }
 /// How many rate-limit buckets are kept in memory.
@@ -1002,17 +1008,30 @@ impl Server {
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
         let (signalled, drain_starts) = tokio::sync::oneshot::channel::<()>();
-        let server = self.clone();
+        // what the signal needs, not the server: axum runs the signal on a
+        // task of its own, which outlives a `serve` cancelled by its caller
+        // (review S15e-3: it kept the whole server alive)
+        let closer = self.closer();
         let served = axum::serve(listener, app).with_graceful_shutdown(async move {
             // the shutdown begins when `shutdown` completes, and also if it
             // panics (review S15d-5: the drain then started with nothing
-            // closed and no bound)
-            let _begun = BeginsShutdown(server, Some(signalled));
-            shutdown.await;
+            // closed and no bound); not when the future is merely dropped
+            // unfinished (review S15e-5)
+            let ended =
+                futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(shutdown)).await;
+            if ended.is_err() {
+                tracing::error!("the shutdown signal panicked: shutting down");
+            }
+            closer.close();
+            let _ = signalled.send(());
         });
-        // overflow-safe: a request deadline of Duration::MAX means none
-        // (review S15d-4)
-        let drain = self.inner.request_timeout.saturating_add(DRAIN_MARGIN);
+        // bounded whatever the deadline (a deadline of Duration::MAX means
+        // none: review S15d-4, S15e-4)
+        let drain = self
+            .inner
+            .request_timeout
+            .min(MAX_DRAIN)
+            .saturating_add(DRAIN_MARGIN);
         let served = tokio::select! {
             served = std::future::IntoFuture::into_future(served) => served,
             () = async {
@@ -1041,8 +1060,14 @@ impl Server {
     /// bound), then [`Server::shutdown`] once the connections have ended.
     /// [`Server::serve`] does both. Calling it again changes nothing.
     pub fn begin_shutdown(&self) {
-        self.inner.admin_actions.close();
-        self.inner.closing.send_replace(true);
+        self.closer().close();
+    }
+
+    fn closer(&self) -> Closer {
+        Closer {
+            places: Arc::clone(&self.inner.admin_actions),
+            closing: self.inner.closing.clone(),
+        }
     }
 
     /// Ends the server's own work, for an embedder serving

@@ -339,7 +339,7 @@ async fn revoke_held(
     let revoked = server
         .inner
         .db
-        .revoke_while_engaged(id, kind, subject, server.inner.clock.now())
+        .revoke_while_engaged(id, server.inner.clock.now())
         .await
         .map_err(|e| {
             unavailable(
@@ -353,8 +353,11 @@ async fn revoke_held(
             )
         })?;
     let Some(revoked) = revoked else {
-        tracing::info!(
+        tracing::warn!(
+            switch = id,
             kind = kind.as_str(),
+            subject = %passport_jose::clip(subject, 80),
+            actor = %passport_jose::clip(actor, 80),
             "kill-switch lifted before its revocation ran: nothing revoked"
         );
         return Ok(Vec::new());

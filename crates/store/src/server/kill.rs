@@ -415,14 +415,13 @@ async fn revoke_subject<E: Exec>(
     ops::revoked_rows(&rows)
 }
 
-/// [`revoke_subject`] if the switch `id` is still engaged, in the same
-/// transaction (on PostgreSQL its row is locked against a lift until the
-/// revocation commits); `None`, nothing revoked, once it is lifted.
+/// [`revoke_subject`] of what the switch `id` names, if it is still
+/// engaged, in the same transaction (on PostgreSQL its row is locked
+/// against a lift until the revocation commits); `None`, nothing revoked,
+/// once it is lifted (or unknown).
 async fn revoke_while_engaged<E: Exec>(
     x: &mut E,
     id: &str,
-    kind: KillKind,
-    subject: &str,
     now: i64,
 ) -> Result<Option<Vec<Revoked>>, StoreError> {
     let lock = match x.dialect() {
@@ -431,14 +430,17 @@ async fn revoke_while_engaged<E: Exec>(
     };
     let engaged = x
         .query(
-            &format!("SELECT 1 FROM kill_switches WHERE id = $1 AND lifted_at IS NULL{lock}"),
+            &format!("SELECT {SWITCH_COLUMNS} FROM kill_switches WHERE id = $1 AND lifted_at IS NULL{lock}"),
             &[id.into()],
         )
         .await?;
-    if engaged.is_empty() {
+    let Some(row) = engaged.first() else {
         return Ok(None);
-    }
-    revoke_subject(x, kind, subject, now).await.map(Some)
+    };
+    let switch = switch_row(row)?;
+    revoke_subject(x, switch.kind, &switch.subject, now)
+        .await
+        .map(Some)
 }
 
 async fn list_switches<E: Exec>(
@@ -612,22 +614,19 @@ impl Database {
         on_backend!(self, write, |x| revoke_subject(x, kind, &subject, now))
     }
 
-    /// As [`revoke_subject`](Database::revoke_subject), for the engaged
-    /// switch `id` (of `kind` = `subject`): only while it is still engaged,
-    /// checked in the same transaction — `None`, nothing revoked, once it
-    /// is lifted (review S15d-1: a revocation that ran after a lift revoked
+    /// As [`revoke_subject`](Database::revoke_subject), for what the
+    /// switch `id` names (its kind and subject, read from its row): only
+    /// while it is still engaged, checked in the same transaction —
+    /// `None`, nothing revoked, once it is lifted or when there is no such
+    /// switch (review S15d-1: a revocation that ran after a lift revoked
     /// the passports minted since, for a switch no longer engaged).
     pub async fn revoke_while_engaged(
         &self,
         id: &str,
-        kind: KillKind,
-        subject: &str,
         now: i64,
     ) -> Result<Option<Vec<Revoked>>, StoreError> {
-        let (id, subject) = (id.to_owned(), subject.to_owned());
-        on_backend!(self, write, |x| revoke_while_engaged(
-            x, &id, kind, &subject, now
-        ))
+        let id = id.to_owned();
+        on_backend!(self, write, |x| revoke_while_engaged(x, &id, now))
     }
 
     /// Names `successor` as the passport that replaced `predecessor` (it is

@@ -273,10 +273,7 @@ async fn a_lifted_switch_revokes_nothing(db: Arc<Database>) {
     let mut after = entry("after", None);
     after.agent_id = "victim".into();
     db.record_issued(after).await.unwrap();
-    let late = db
-        .revoke_while_engaged(&engaged.id, KillKind::Agent, "victim", NOW + 2)
-        .await
-        .unwrap();
+    let late = db.revoke_while_engaged(&engaged.id, NOW + 2).await.unwrap();
     assert!(late.is_none(), "{late:?}");
     let state = db.passport("after").await.unwrap().unwrap().state;
     assert_eq!(state, passport_store::server::PassportState::Active);
@@ -287,9 +284,16 @@ async fn a_lifted_switch_revokes_nothing(db: Arc<Database>) {
         .unwrap();
     assert_ne!(again.id, engaged.id);
     let revoked = db
-        .revoke_while_engaged(&again.id, KillKind::Agent, "victim", NOW + 3)
+        .revoke_while_engaged(&again.id, NOW + 3)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(revoked.len(), 1);
+    // no such switch: nothing
+    assert!(
+        db.revoke_while_engaged("no-such-switch", NOW + 4)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
