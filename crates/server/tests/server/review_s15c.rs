@@ -185,6 +185,32 @@ async fn a_revocation_that_fails_after_a_second_engage_is_run_again() {
     );
 }
 
+/// `path` beside which `suffix` would be (`-wal`, `-shm`).
+fn beside(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    std::path::PathBuf::from(p)
+}
+
+/// Makes `path` a server's database and stops the server: the last
+/// connection closed, SQLite removed its `-wal` and `-shm` (given a
+/// moment: the writer's thread ends on its own). Its URL.
+async fn a_stopped_servers_database(path: &std::path::Path) -> String {
+    let url = path.to_str().unwrap().to_owned();
+    {
+        let db = Database::open(&url, now()).await.unwrap();
+        db.export_audit(&passport_audit::Filter::default(), 10)
+            .await
+            .unwrap();
+    }
+    let gone = until(Duration::from_secs(10), || async {
+        !beside(path, "-wal").exists() && !beside(path, "-shm").exists()
+    })
+    .await;
+    assert!(gone, "precondition: the stopped server left no -wal/-shm");
+    url
+}
+
 /// S15c-4: `open_existing` promises "no directory or file created", but
 /// its read-only connections to a WAL database whose `-wal`/`-shm` files
 /// are gone (the server stopped cleanly, or an auditor's copy of the
@@ -198,25 +224,8 @@ async fn open_existing_creates_no_file_beside_a_wal_database() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("server.db");
-    let url = path.to_str().unwrap().to_owned();
-    {
-        let db = Database::open(&url, now()).await.unwrap();
-        db.export_audit(&passport_audit::Filter::default(), 10)
-            .await
-            .unwrap();
-    }
-    let side = |suffix: &str| {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        std::path::PathBuf::from(p)
-    };
-    // the last connection closed: SQLite removed them (given a moment:
-    // the writer's thread ends on its own)
-    let gone = until(Duration::from_secs(10), || async {
-        !side("-wal").exists() && !side("-shm").exists()
-    })
-    .await;
-    assert!(gone, "precondition: the stopped server left no -wal/-shm");
+    let url = a_stopped_servers_database(&path).await;
+    let side = |suffix: &str| beside(&path, suffix);
     {
         let db = Database::open_existing(&url, now()).await.unwrap();
         db.export_audit(&passport_audit::Filter::default(), 10)
@@ -286,27 +295,13 @@ async fn open_existing_reads_a_wal_database_in_a_read_only_directory() {
     if postgres() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    // on the build's disk: `/tmp` may be a tmpfs, where `chattr +i` (what
+    // makes a directory unwritable to root) is not supported
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let evidence = dir.path().join("evidence");
     std::fs::create_dir(&evidence).unwrap();
     let path = evidence.join("server.db");
-    let url = path.to_str().unwrap().to_owned();
-    {
-        let db = Database::open(&url, now()).await.unwrap();
-        db.export_audit(&passport_audit::Filter::default(), 10)
-            .await
-            .unwrap();
-    }
-    let side = |suffix: &str| {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        std::path::PathBuf::from(p)
-    };
-    let gone = until(Duration::from_secs(10), || async {
-        !side("-wal").exists() && !side("-shm").exists()
-    })
-    .await;
-    assert!(gone, "precondition: the stopped server left no -wal/-shm");
+    let url = a_stopped_servers_database(&path).await;
     let Some(_unwritable) = Unwritable::make(&evidence) else {
         eprintln!("skipped: the directory cannot be made unwritable here");
         return;
