@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
@@ -13,6 +13,40 @@ use crate::error::StoreError;
 /// gives up with [`StoreError::Busy`]. Transactions here take milliseconds;
 /// the margin covers a burst of many processes at once.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Puts `conn`'s database in write-ahead-log mode (readers never block the
+/// writer nor each other), waiting up to `busy_timeout` for other
+/// connections doing the same.
+///
+/// SQLite switches a file to WAL by upgrading a read transaction to a
+/// write one, and refuses an upgrade that would have to wait at once,
+/// without calling the busy handler (a wait could deadlock). Several
+/// processes opening a new file together therefore met
+/// [`StoreError::Busy`] within milliseconds, whatever the busy timeout
+/// (found by CI: six `passport issue` started at once). This retries,
+/// with a short growing pause, until the timeout has passed; busy is the
+/// only error retried.
+pub(crate) fn enter_wal(conn: &Connection, busy_timeout: Duration) -> Result<(), StoreError> {
+    const LONGEST_PAUSE: Duration = Duration::from_millis(50);
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => return Ok(()),
+            Err(e) => match StoreError::from(e) {
+                StoreError::Busy => {
+                    let left = busy_timeout.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err(StoreError::Busy);
+                    }
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(LONGEST_PAUSE);
+                }
+                other => return Err(other),
+            },
+        }
+    }
+}
 
 /// The migrations, in order; migration `n` (1-based) brings the schema to
 /// `PRAGMA user_version = n`. Embedded, so the binary carries its schema.
@@ -82,9 +116,8 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn = Connection::open_with_flags(&path, flags)?;
         conn.busy_timeout(busy_timeout)?;
-        // WAL: readers never block the writer nor each other. FULL: an
-        // acknowledged revocation survives a power cut.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: an acknowledged revocation survives a power cut.
+        enter_wal(&conn, busy_timeout)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         let store = Store {

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::exec::{Dialect, Exec, Row, Val};
 use crate::dir::{create_new_private, ensure_private_dir, private_file, refuse_symlink};
 use crate::error::StoreError;
-use crate::store::DEFAULT_BUSY_TIMEOUT;
+use crate::store::{DEFAULT_BUSY_TIMEOUT, enter_wal};
 
 /// The most changes one commit carries: enough to amortise the fsync,
 /// few enough that no caller waits behind a long batch.
@@ -213,9 +213,9 @@ fn open_connection(path: &Path, access: Access) -> Result<Connection, StoreError
     // every statement is prepared once per connection
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     if access == Access::Serve {
-        // WAL: readers never block the writer. FULL: a commit is on disk
-        // when it returns (the WAL is synced at every commit).
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is on disk when it returns (the WAL is synced at
+        // every commit).
+        enter_wal(&conn, DEFAULT_BUSY_TIMEOUT)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
     }
     Ok(conn)

@@ -10,6 +10,7 @@
 mod actor_lineage;
 mod audit;
 mod common;
+mod first_open;
 mod governance;
 mod hot_paths;
 mod kill;

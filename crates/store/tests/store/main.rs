@@ -3,6 +3,7 @@
 
 mod common;
 mod dir;
+mod first_open;
 mod keys;
 mod legacy;
 mod local_status;
