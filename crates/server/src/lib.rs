@@ -69,6 +69,7 @@ pub mod authorize;
 pub mod client_address;
 pub mod client_auth;
 pub mod client_metadata;
+mod connections;
 mod endpoints;
 pub mod form;
 #[doc(hidden)]

@@ -386,10 +386,12 @@ impl ServerBuilder {
         self
     }
 
-    /// How long a request may take, from its first byte to its answer, its
-    /// body and any upstream call included (default
+    /// How long a request may take once its head is read, to its answer,
+    /// its body and any upstream call included (default
     /// [`DEFAULT_REQUEST_TIMEOUT`]); past it, 408 and the connection
-    /// closes. At least one millisecond.
+    /// closes. [`Server::serve`] gives the head the same time (capped at
+    /// 5 minutes), from when it starts reading it. At least one
+    /// millisecond.
     pub fn request_timeout(mut self, timeout: std::time::Duration) -> ServerBuilder {
         self.request_timeout = timeout.max(std::time::Duration::from_millis(1));
         self
@@ -973,21 +975,32 @@ impl Server {
     }
 
     /// The HTTP endpoints. Serve it with connection information
-    /// (`into_make_service_with_connect_info::<SocketAddr>()`, as
-    /// [`Server::serve`] does) so that `/token` limits each address;
-    /// without it every request counts against one shared address bucket.
+    /// (`into_make_service_with_connect_info::<SocketAddr>()`, or a
+    /// [`ConnectInfo`](axum::extract::ConnectInfo) in each request's
+    /// extensions, as [`Server::serve`] does) so that `/token` limits each
+    /// address; without it every request counts against one shared address
+    /// bucket. The request deadline starts once a request's head is read:
+    /// serving it yourself, bound the head too (hyper's
+    /// `header_read_timeout`, which needs a timer; `axum::serve` sets
+    /// none), or prefer [`Server::serve`].
     pub fn router(&self) -> axum::Router {
         crate::endpoints::router(self.clone())
     }
 
-    /// Serves [`Server::router`] on `listener` until `shutdown` completes,
-    /// then shuts down gracefully: once `shutdown` completes no
+    /// Serves [`Server::router`] over HTTP/1.1 on `listener` until
+    /// `shutdown` completes. Each request's head must arrive within the
+    /// request deadline ([`ServerBuilder::request_timeout`], at most 5
+    /// minutes), from when the server starts reading it: a connection
+    /// that sends half a head, or nothing, or stays idle between requests
+    /// that long, is closed (session 16: heads were read with no time
+    /// limit). Then it shuts down gracefully: once `shutdown` completes no
     /// administrator's action starts (answered 503), the dashboards' event
-    /// streams end, and the open connections' requests are answered — for
-    /// at most the request deadline ([`ServerBuilder::request_timeout`])
-    /// and a second more, within which every request read is answered; a
-    /// connection still open then (a request head never finished) is
-    /// dropped (review S15c-1: the drain had no bound). [`Server::shutdown`]
+    /// streams end, no connection is accepted, and the open connections'
+    /// requests are answered — for at most the request deadline and a
+    /// second more, within which every request read is answered; a
+    /// connection still open then (an answer its client does not read) is
+    /// aborted (review S15c-1: the drain had no bound; S15d-3: such a
+    /// connection kept running in the caller's runtime). [`Server::shutdown`]
     /// then waits (at most [`SHUTDOWN_GRACE`]) for what was handed over to
     /// tasks of its own — an action past its request's deadline, a
     /// kill-switch's revocation, a reused refresh token's or code's
@@ -1004,15 +1017,9 @@ impl Server {
                 return Err(ServerError::AutoConsentNotLoopback(local));
             }
         }
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let (signalled, drain_starts) = tokio::sync::oneshot::channel::<()>();
-        // what the signal needs, not the server: axum runs the signal on a
-        // task of its own, which outlives a `serve` cancelled by its caller
-        // (review S15e-3: it kept the whole server alive)
+        // the signal holds what it closes, not the server (review S15e-3)
         let closer = self.closer();
-        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let signal = async move {
             // the shutdown begins when `shutdown` completes, and also if it
             // panics (review S15d-5: the drain then started with nothing
             // closed and no bound); not when the future is merely dropped
@@ -1023,31 +1030,20 @@ impl Server {
                 tracing::error!("the shutdown signal panicked: shutting down");
             }
             closer.close();
-            let _ = signalled.send(());
-        });
-        // bounded whatever the deadline (a deadline of Duration::MAX means
-        // none: review S15d-4, S15e-4)
-        let drain = self
-            .inner
-            .request_timeout
-            .min(MAX_DRAIN)
-            .saturating_add(DRAIN_MARGIN);
-        let served = tokio::select! {
-            served = std::future::IntoFuture::into_future(served) => served,
-            () = async {
-                // sent, or dropped with the signal's task: the drain begins
-                let _ = drain_starts.await;
-                tokio::time::sleep(drain).await;
-            } => {
-                tracing::warn!(
-                    "connections still open {drain:?} after the shutdown signal: dropped"
-                );
-                Ok(())
-            }
         };
-        // what was handed over runs to its end, served or failed
+        // both bounded whatever the deadline (a deadline of Duration::MAX
+        // means none: review S15d-4, S15e-4)
+        let limits = crate::connections::Limits {
+            head: self.inner.request_timeout.min(MAX_DRAIN),
+            drain: self
+                .inner
+                .request_timeout
+                .min(MAX_DRAIN)
+                .saturating_add(DRAIN_MARGIN),
+        };
+        crate::connections::serve(listener, self.router(), limits, signal).await;
+        // what was handed over runs to its end
         self.shutdown().await;
-        served?;
         Ok(())
     }
 

@@ -52,6 +52,25 @@ pub(crate) async fn start_with(
     running
 }
 
+/// `server` served by `Server::serve` on a listener of its own until the
+/// returned sender is used (or dropped): its address, the sender, and
+/// `serve`'s task.
+pub(crate) async fn serve_until_told(
+    server: &Server,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), passport_server::ServerError>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.clone().serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop, serving)
+}
+
 /// A server on a `ManualClock` set to now (the clock too), its builder
 /// further `configure`d.
 pub(crate) async fn start_clocked(

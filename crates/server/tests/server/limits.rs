@@ -50,3 +50,100 @@ async fn a_request_in_time_is_not_cut_short() {
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK);
 }
+
+/// A server with `request_timeout`, served by `Server::serve` until the
+/// sender is used (or dropped).
+async fn serving(
+    request_timeout: Duration,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), passport_server::ServerError>>,
+    crate::endpoints::Running,
+) {
+    let s = start_with(tempfile::tempdir().unwrap(), |b| {
+        b.request_timeout(request_timeout)
+    })
+    .await;
+    let (addr, stop, serving) = crate::endpoints::serve_until_told(&s.server).await;
+    (addr, stop, serving, s)
+}
+
+/// What the server sends on `stream` until it closes it, within `bound`
+/// (`None`: still open then).
+async fn until_closed(stream: &mut tokio::net::TcpStream, bound: Duration) -> Option<String> {
+    let mut answer = Vec::new();
+    match tokio::time::timeout(bound, stream.read_to_end(&mut answer)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&answer).into_owned()),
+        Err(_) => None,
+    }
+}
+
+/// Session 16: the request deadline starts once a request's head is read;
+/// hyper read heads without a timeout under `axum::serve` (it sets no
+/// timer), so a client that sent half a head, or nothing, held a
+/// connection and a task for ever — any number of them (slowloris on the
+/// head; the threat model's row covered the body only). `Server::serve`
+/// now closes a connection whose head is not in within the request
+/// deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_never_finished_is_closed_at_the_deadline() {
+    let (addr, _stop, _serving, _s) = serving(Duration::from_millis(500)).await;
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let answer = until_closed(&mut half, Duration::from_secs(10))
+        .await
+        .expect("a half-sent request head kept its connection open 10 s (deadline 500 ms)");
+    // hyper answers 408 without a body, or just closes
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_nothing_is_closed_at_the_deadline() {
+    let (addr, _stop, _serving, _s) = serving(Duration::from_millis(500)).await;
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let answer = until_closed(&mut silent, Duration::from_secs(10))
+        .await
+        .expect("a silent connection was kept open 10 s (deadline 500 ms)");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}
+
+/// The head's bound is per request, not per connection: a client that
+/// sends its heads in time is served on one connection for longer than
+/// the deadline, and an idle keep-alive connection is closed at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_sent_in_time_are_served_and_idle_connections_end() {
+    let (addr, _stop, _serving, _s) = serving(Duration::from_millis(800)).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = b"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: x\r\n\r\n";
+    for _ in 0..4 {
+        stream.write_all(request).await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // 1.6 s on one connection, longer than the deadline; idle now
+    let rest = until_closed(&mut stream, Duration::from_secs(10))
+        .await
+        .expect("an idle keep-alive connection was kept open 10 s (deadline 800 ms)");
+    assert!(
+        rest.is_empty() || rest.starts_with("HTTP/1.1 408"),
+        "{rest}"
+    );
+}

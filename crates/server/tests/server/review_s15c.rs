@@ -41,12 +41,8 @@ fn postgres() -> bool {
 async fn serve_returns_after_its_signal_while_a_dashboard_stream_is_open() {
     let a = crate::admin_session::admin().await;
     let cookie = a.session("ada").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(a.running.server.clone().serve(listener, async move {
-        let _ = stopped.await;
-    }));
+    let (addr, stop, serving) = crate::endpoints::serve_until_told(&a.running.server).await;
+    let url = format!("http://{addr}");
     // the stream is open: its first event has arrived
     let events = crate::review_s15d::dashboard_stream(&url, &cookie).await;
     stop.send(()).unwrap();
@@ -331,12 +327,7 @@ async fn serve_returns_after_its_signal_while_a_stranger_sends_half_a_request() 
         b.request_timeout(Duration::from_secs(2))
     })
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(s.server.clone().serve(listener, async move {
-        let _ = stopped.await;
-    }));
+    let (addr, stop, serving) = crate::endpoints::serve_until_told(&s.server).await;
     let mut stranger = tokio::net::TcpStream::connect(addr).await.unwrap();
     stranger
         .write_all(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n")
