@@ -9,18 +9,25 @@
 //! ever, and any number of clients could (session 16). Here each
 //! connection's head must arrive within the request deadline (hyper's
 //! `header_read_timeout`, which also ends a keep-alive connection idle that
-//! long), and the connections still open at the end of the shutdown's drain
-//! are aborted rather than left running in the embedder's runtime (review
-//! S15d-3).
+//! long), an answer its client does not read for that long ends its
+//! connection (review R16-1: hyper has no write timeout, and its head timer
+//! does not run while an answer waits to be sent), at most
+//! [`Limits::connections`] are served at once (review R16-2: the rest wait
+//! in the listener's backlog), and the connections still open at the end of
+//! the shutdown's drain are aborted rather than left running in the
+//! embedder's runtime (review S15d-3).
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -33,14 +40,19 @@ const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     /// Each request's head must be in within this, from when the server
-    /// starts reading it (the connection's start, or its previous answer).
+    /// starts reading it (the connection's start, or once its previous
+    /// answer is handed to hyper); and an answer waiting to be sent may
+    /// wait this long for its client to read.
     pub(crate) head: Duration,
+    /// The most connections served at once.
+    pub(crate) connections: usize,
     /// How long the open connections are waited for after the signal;
     /// those still open then are aborted.
     pub(crate) drain: Duration,
 }
 
-/// Serves `router` on the connections `listener` accepts until `signal`
+/// Serves `router` on the connections `listener` accepts, at most
+/// [`Limits::connections`] at once, until `signal`
 /// completes, each request carrying its peer's
 /// [`ConnectInfo<SocketAddr>`](ConnectInfo); then stops accepting, lets
 /// each connection finish the request it is reading or answering
@@ -59,7 +71,9 @@ pub(crate) async fn serve(
     loop {
         tokio::select! {
             () = &mut signal => break,
-            accepted = listener.accept() => match accepted {
+            // at the bound, none is accepted until one ends (they wait in
+            // the listener's backlog)
+            accepted = listener.accept(), if connections.len() < limits.connections => match accepted {
                 Ok((stream, peer)) => {
                     connections.spawn(connection(
                         stream,
@@ -79,13 +93,17 @@ pub(crate) async fn serve(
                 }
             },
             // the ended connections' tasks, reaped as they end
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(ended) = connections.join_next(), if !connections.is_empty() => {
+                note_panic(ended);
+            }
         }
     }
     drop(listener);
     let _ = closing.send(true);
     let drained = tokio::time::timeout(limits.drain, async {
-        while connections.join_next().await.is_some() {}
+        while let Some(ended) = connections.join_next().await {
+            note_panic(ended);
+        }
     })
     .await;
     if drained.is_err() {
@@ -95,6 +113,16 @@ pub(crate) async fn serve(
             limits.drain
         );
         connections.shutdown().await;
+    }
+}
+
+/// Logs a connection task's panic (review R16-8: it ended the connection
+/// without a line in the log).
+fn note_panic(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = ended
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "a connection's task panicked");
     }
 }
 
@@ -126,6 +154,11 @@ async fn connection(
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(head);
+    let stream = WriteStall {
+        inner: stream,
+        stall: head,
+        timer: None,
+    };
     let mut served = pin!(builder.serve_connection(TokioIo::new(stream), service));
     tokio::select! {
         ended = served.as_mut() => {
@@ -140,6 +173,85 @@ async fn connection(
     served.as_mut().graceful_shutdown();
     if let Err(e) = served.await {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// A connection's stream whose writes must make progress within `stall`
+/// (review R16-1): hyper has no write timeout, and while an answer waits to
+/// be sent it neither reads the next head (so its head timer is not
+/// running) nor polls the request's future (so the request deadline is
+/// not either). A client that stops reading — after pipelining requests,
+/// or in the middle of a long answer — held its connection for ever. Only
+/// the time a write waits counts: a connection with nothing to send (an
+/// event stream between events) is not timed here.
+struct WriteStall {
+    inner: TcpStream,
+    stall: Duration,
+    /// Running while writes wait; dropped at the first one that goes
+    /// through.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WriteStall {
+    /// `written`, the outcome of a write: `Pending` starts (or goes on
+    /// with) the stall's timer, which fails the write once it expires;
+    /// anything else stops it.
+    fn timed<T>(&mut self, cx: &mut Context<'_>, written: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if written.is_ready() {
+            self.timer = None;
+            return written;
+        }
+        let stall = self.stall;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not read its answer in time",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for WriteStall {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteStall {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.timed(cx, written)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.timed(cx, written)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -166,11 +278,11 @@ mod tests {
         )
     }
 
-    /// `router` served with a drain of `drain` until the sender is used:
-    /// its address, the sender, and `serve`'s task.
+    /// `router` served with `limits` until the sender is used: its
+    /// address, the sender, and `serve`'s task.
     async fn start(
         router: axum::Router,
-        drain: Duration,
+        limits: Limits,
     ) -> (
         SocketAddr,
         tokio::sync::oneshot::Sender<()>,
@@ -179,23 +291,38 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let limits = Limits {
-            head: Duration::from_secs(5),
-            drain,
-        };
         let serving = tokio::spawn(serve(listener, router, limits, async move {
             let _ = stopped.await;
         }));
         (addr, stop, serving)
     }
 
-    /// Review S15d-3: past the drain's bound a connection was no longer
-    /// waited for but kept running in the embedder's runtime. Now it is
-    /// aborted: `serve` returns within the bound, and the client's
-    /// connection ends.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn connections_still_open_at_the_drain_bound_are_aborted() {
-        let (addr, stop, serving) = start(endless(), Duration::from_millis(500)).await;
+    fn limits(head: Duration, drain: Duration, connections: usize) -> Limits {
+        Limits {
+            head,
+            drain,
+            connections,
+        }
+    }
+
+    /// Reads `client` until the server ends the connection, within
+    /// `bound`: whether it did.
+    async fn ends_within(client: &mut TcpStream, bound: Duration) -> bool {
+        let mut sink = vec![0u8; 1 << 20];
+        tokio::time::timeout(bound, async {
+            loop {
+                match client.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    /// A request for the endless answer, its status line read.
+    async fn endless_request(addr: SocketAddr) -> TcpStream {
         let mut client = TcpStream::connect(addr).await.unwrap();
         client
             .write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -204,6 +331,73 @@ mod tests {
         let mut first = [0u8; 12];
         client.read_exact(&mut first).await.unwrap();
         assert_eq!(&first, b"HTTP/1.1 200");
+        client
+    }
+
+    /// Review R16-1: an answer its client stopped reading held the
+    /// connection for ever (no timer runs while hyper waits to write).
+    /// Now the connection ends once a write has waited the head bound,
+    /// while `serve` goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_stops_reading_its_answer_is_closed() {
+        let bound = Duration::from_millis(500);
+        let (addr, _stop, serving) =
+            start(endless(), limits(bound, Duration::from_secs(5), 64)).await;
+        let mut client = endless_request(addr).await;
+        // the client reads nothing for six bounds
+        tokio::time::sleep(6 * bound).await;
+        assert!(!serving.is_finished(), "serve ended");
+        assert!(
+            ends_within(&mut client, Duration::from_secs(10)).await,
+            "an answer unread for 3 s (bound 500 ms) still had its connection"
+        );
+    }
+
+    /// Review R16-2: connections are served at most `connections` at once;
+    /// one more waits (in the listener's backlog) until one ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_beyond_the_bound_wait_for_one_to_end() {
+        let router = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let (addr, stop, serving) =
+            start(router, limits(Duration::from_secs(5), Duration::from_secs(1), 2)).await;
+        let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(request).await.unwrap();
+            let mut buf = [0u8; 12];
+            c.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"HTTP/1.1 200");
+            held.push(c);
+        }
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        third.write_all(request).await.unwrap();
+        let mut buf = [0u8; 12];
+        let early = tokio::time::timeout(Duration::from_millis(500), third.read_exact(&mut buf)).await;
+        assert!(early.is_err(), "a third connection was served beyond a bound of 2");
+        drop(held.pop());
+        tokio::time::timeout(Duration::from_secs(5), third.read_exact(&mut buf))
+            .await
+            .expect("the third connection was served once another ended")
+            .unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        stop.send(()).unwrap();
+        serving.await.unwrap();
+    }
+
+    /// Review S15d-3: past the drain's bound a connection was no longer
+    /// waited for but kept running in the embedder's runtime. Now it is
+    /// aborted: `serve` returns within the bound, and the client's
+    /// connection ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_still_open_at_the_drain_bound_are_aborted() {
+        // a stall bound longer than the test: only the drain's bound ends it
+        let (addr, stop, serving) = start(
+            endless(),
+            limits(Duration::from_secs(60), Duration::from_millis(500), 64),
+        )
+        .await;
+        let mut client = endless_request(addr).await;
         // the client stops reading; the answer never ends
         stop.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(10), serving)
@@ -211,18 +405,8 @@ mod tests {
             .expect("serve returned within its drain bound")
             .unwrap();
         // the connection was aborted: what is buffered, then its end
-        let mut sink = vec![0u8; 1 << 20];
-        let ended = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match client.read(&mut sink).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await;
         assert!(
-            ended.is_ok(),
+            ends_within(&mut client, Duration::from_secs(10)).await,
             "the connection was still served after serve returned"
         );
     }
@@ -237,7 +421,11 @@ mod tests {
                 peer.to_string()
             }),
         );
-        let (addr, stop, serving) = start(router, Duration::from_secs(5)).await;
+        let (addr, stop, serving) = start(
+            router,
+            limits(Duration::from_secs(5), Duration::from_secs(5), 64),
+        )
+        .await;
         let mut client = TcpStream::connect(addr).await.unwrap();
         let local = client.local_addr().unwrap();
         client

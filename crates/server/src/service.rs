@@ -91,6 +91,11 @@ pub const DEFAULT_ADMIN_RATE: RateLimit = RateLimit {
 /// How long a request may take by default, its body and any upstream call
 /// included (30 seconds).
 pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The most connections [`Server::serve`] serves at once (4,096); more wait
+/// in the listener's backlog until one ends. Keep it below the process's
+/// open-file limit, less a few hundred for the database and outbound
+/// calls ([`ServerBuilder::max_connections`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// How long [`Server::shutdown`] waits for the actions and revocations
 /// still running on tasks of their own to end (30 seconds): past it, what
 /// remains is logged (at error level, by what each does) and the shutdown
@@ -213,6 +218,7 @@ pub struct ServerBuilder {
     max_depth: usize,
     upstream: Option<Arc<Provider>>,
     request_timeout: std::time::Duration,
+    max_connections: usize,
     authorize_rate: RateLimit,
     auto_consent: bool,
     clients: ClientOptions,
@@ -394,6 +400,16 @@ impl ServerBuilder {
     /// millisecond.
     pub fn request_timeout(mut self, timeout: std::time::Duration) -> ServerBuilder {
         self.request_timeout = timeout.max(std::time::Duration::from_millis(1));
+        self
+    }
+
+    /// The most connections [`Server::serve`] serves at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`]); at the bound none is accepted until
+    /// one ends (they wait in the listener's backlog). At least one. Keep
+    /// it below the process's open-file limit, less a few hundred: past
+    /// that limit, accepting pauses a second at a time.
+    pub fn max_connections(mut self, connections: usize) -> ServerBuilder {
+        self.max_connections = connections.max(1);
         self
     }
 
@@ -608,6 +624,7 @@ impl ServerBuilder {
                 max_depth: self.max_depth,
                 upstream: self.upstream,
                 request_timeout: self.request_timeout,
+                max_connections: self.max_connections,
                 addresses: self.addresses,
                 authorize_limiter,
                 auto_consent: self.auto_consent,
@@ -682,6 +699,8 @@ pub(crate) struct Inner {
     pub(crate) upstream: Option<Arc<Provider>>,
     /// The longest a request may take (the `deadline` layer).
     pub(crate) request_timeout: std::time::Duration,
+    /// The most connections [`Server::serve`] serves at once.
+    pub(crate) max_connections: usize,
     /// The reverse proxies whose `X-Forwarded-For` names a request's
     /// address, and the NAT64 prefixes (see [`crate::client_address`]).
     pub(crate) addresses: crate::client_address::AddressRules,
@@ -782,6 +801,7 @@ impl Server {
             max_depth: passport_verifier::DEFAULT_MAX_DEPTH,
             upstream: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             authorize_rate: DEFAULT_AUTHORIZE_RATE,
             auto_consent: false,
             clients: ClientOptions::default(),
@@ -988,19 +1008,27 @@ impl Server {
     }
 
     /// Serves [`Server::router`] over HTTP/1.1 on `listener` until
-    /// `shutdown` completes. Each request's head must arrive within the
+    /// `shutdown` completes, at most [`ServerBuilder::max_connections`]
+    /// connections at once. Each request's head must arrive within the
     /// request deadline ([`ServerBuilder::request_timeout`], at most 5
     /// minutes), from when the server starts reading it: a connection
     /// that sends half a head, or nothing, or stays idle between requests
     /// that long, is closed (session 16: heads were read with no time
-    /// limit). Then it shuts down gracefully: once `shutdown` completes no
+    /// limit) — a proxy or client pool in front should close idle
+    /// connections sooner. A connection whose answer its client leaves
+    /// unread that long is closed too (review R16-1). Limit: the next
+    /// head's time starts once an answer is handed to hyper, not once it
+    /// is sent, so an answer that takes longer than the deadline to reach
+    /// its client is cut (review R16-3). Then it shuts down gracefully:
+    /// once `shutdown` completes no
     /// administrator's action starts (answered 503), the dashboards' event
     /// streams end, no connection is accepted, and the open connections'
     /// requests are answered — for at most the request deadline and a
-    /// second more, within which every request read is answered; a
-    /// connection still open then (an answer its client does not read) is
-    /// aborted (review S15c-1: the drain had no bound; S15d-3: such a
-    /// connection kept running in the caller's runtime). [`Server::shutdown`]
+    /// second more, within which every request whose head was read before
+    /// the signal is answered; a connection still open then (a head that
+    /// was still arriving, an answer being sent) is aborted (review
+    /// S15c-1: the drain had no bound; S15d-3: such a connection kept
+    /// running in the caller's runtime). [`Server::shutdown`]
     /// then waits (at most [`SHUTDOWN_GRACE`]) for what was handed over to
     /// tasks of its own — an action past its request's deadline, a
     /// kill-switch's revocation, a reused refresh token's or code's
@@ -1035,6 +1063,7 @@ impl Server {
         // means none: review S15d-4, S15e-4)
         let limits = crate::connections::Limits {
             head: self.inner.request_timeout.min(MAX_DRAIN),
+            connections: self.inner.max_connections,
             drain: self
                 .inner
                 .request_timeout
