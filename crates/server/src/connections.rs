@@ -196,7 +196,11 @@ impl WriteStall {
     /// `written`, the outcome of a write: `Pending` starts (or goes on
     /// with) the stall's timer, which fails the write once it expires;
     /// anything else stops it.
-    fn timed<T>(&mut self, cx: &mut Context<'_>, written: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    fn timed<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
         if written.is_ready() {
             self.timer = None;
             return written;
@@ -226,7 +230,11 @@ impl AsyncRead for WriteStall {
 }
 
 impl AsyncWrite for WriteStall {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.timed(cx, written)
@@ -358,8 +366,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn connections_beyond_the_bound_wait_for_one_to_end() {
         let router = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
-        let (addr, stop, serving) =
-            start(router, limits(Duration::from_secs(5), Duration::from_secs(1), 2)).await;
+        let (addr, stop, serving) = start(
+            router,
+            limits(Duration::from_secs(5), Duration::from_secs(1), 2),
+        )
+        .await;
         let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         let mut held = Vec::new();
         for _ in 0..2 {
@@ -373,8 +384,12 @@ mod tests {
         let mut third = TcpStream::connect(addr).await.unwrap();
         third.write_all(request).await.unwrap();
         let mut buf = [0u8; 12];
-        let early = tokio::time::timeout(Duration::from_millis(500), third.read_exact(&mut buf)).await;
-        assert!(early.is_err(), "a third connection was served beyond a bound of 2");
+        let early =
+            tokio::time::timeout(Duration::from_millis(500), third.read_exact(&mut buf)).await;
+        assert!(
+            early.is_err(),
+            "a third connection was served beyond a bound of 2"
+        );
         drop(held.pop());
         tokio::time::timeout(Duration::from_secs(5), third.read_exact(&mut buf))
             .await

@@ -155,7 +155,13 @@ async fn heads_sent_in_time_are_served_and_idle_connections_end() {
         );
     }
     // 1.2 s on one connection, longer than the deadline; idle from now
-    closed_at(&mut stream, deadline, &serving, "an idle keep-alive connection").await;
+    closed_at(
+        &mut stream,
+        deadline,
+        &serving,
+        "an idle keep-alive connection",
+    )
+    .await;
 }
 
 /// Review R16-1: a client that pipelines requests and never reads the

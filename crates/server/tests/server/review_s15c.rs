@@ -190,7 +190,10 @@ fn beside(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
 
 /// Makes `path` a server's database and stops the server: the last
 /// connection closed, SQLite removed its `-wal` and `-shm` (given a
-/// moment: the writer's thread ends on its own). Its URL.
+/// moment: the writer's thread ends on its own). When the writer's
+/// connection and a reader's close at the same moment, each still sees the
+/// other's lock and neither checkpoints (seen under load, session 16): then
+/// one more connection, opened and closed alone, does. Its URL.
 async fn a_stopped_servers_database(path: &std::path::Path) -> String {
     let url = path.to_str().unwrap().to_owned();
     {
@@ -199,10 +202,17 @@ async fn a_stopped_servers_database(path: &std::path::Path) -> String {
             .await
             .unwrap();
     }
-    let gone = until(Duration::from_secs(10), || async {
-        !beside(path, "-wal").exists() && !beside(path, "-shm").exists()
-    })
-    .await;
+    let no_side_files =
+        || async { !beside(path, "-wal").exists() && !beside(path, "-shm").exists() };
+    if !until(Duration::from_secs(2), no_side_files).await {
+        // it opens the write-ahead log when it first reads
+        let alone = rusqlite::Connection::open(path).unwrap();
+        let _: i64 = alone
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        drop(alone);
+    }
+    let gone = until(Duration::from_secs(10), no_side_files).await;
     assert!(gone, "precondition: the stopped server left no -wal/-shm");
     url
 }
