@@ -472,6 +472,11 @@ pub(crate) struct ServeArgs {
     /// always read so).
     #[arg(long, value_name = "PREFIX")]
     pub(crate) nat64_prefix: Vec<passport_server::client_address::Nat64Prefix>,
+    /// The most connections served at once; more wait until one ends
+    /// (default 4096, lowered to the process's open-file limit less 256
+    /// when that is smaller: raise it, e.g. LimitNOFILE in a systemd unit).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: Option<u32>,
     /// Approve authorizations right after the upstream login, without a
     /// consent page (tests and demos; loopback --listen only). A client
     /// that registered itself still gets the page unless its redirect URI

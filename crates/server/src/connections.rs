@@ -62,9 +62,24 @@ pub(crate) struct Limits {
 pub(crate) async fn serve(
     listener: TcpListener,
     router: axum::Router,
-    limits: Limits,
+    mut limits: Limits,
     signal: impl Future<Output = ()>,
 ) {
+    if let Some(files) = open_file_limit() {
+        let room = usize::try_from(files)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(FILES_KEPT)
+            .max(1);
+        if limits.connections > room {
+            tracing::warn!(
+                "serving at most {room} connections at once, not {}: the process may open \
+                 {files} files, {FILES_KEPT} of them kept for the database and outbound \
+                 calls (raise the limit, e.g. LimitNOFILE in a systemd unit)",
+                limits.connections
+            );
+            limits.connections = room;
+        }
+    }
     let mut signal = pin!(signal);
     let (closing, closed) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -114,6 +129,32 @@ pub(crate) async fn serve(
         );
         connections.shutdown().await;
     }
+}
+
+/// The files [`serve`] leaves to the rest of the process when the
+/// open-file limit bounds the connections: the database's (a few per
+/// connection), outbound calls, key and policy files.
+const FILES_KEPT: usize = 256;
+
+/// The process's open-file limit (the soft one), where the system says
+/// (`/proc/self/limits` on Linux): at the bound of
+/// [`Limits::connections`] the process must still be able to open files,
+/// or every accept fails and the database with it (review R16b-2: the
+/// default bound, 4,096, is above the usual limit of 1,024).
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    soft_open_files(&limits)
+}
+
+/// The soft limit of `Max open files` in the text of `/proc/self/limits`
+/// (`None` when it is unlimited or the line is missing).
+fn soft_open_files(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Logs a connection task's panic (review R16-8: it ended the connection
@@ -210,10 +251,16 @@ impl WriteStall {
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
         match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client did not read its answer in time",
-            ))),
+            Poll::Ready(()) => {
+                // closed with a reset, not a FIN: the unsent answer is
+                // dropped at once instead of staying in the kernel for as
+                // long as the client keeps its window shut (review R16b-5)
+                let _ = self.inner.set_zero_linger();
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client did not read its answer in time",
+                )))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -424,6 +471,19 @@ mod tests {
             ends_within(&mut client, Duration::from_secs(10)).await,
             "the connection was still served after serve returned"
         );
+    }
+
+    #[test]
+    fn the_soft_open_file_limit_is_read_from_proc_self_limits() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                    Max cpu time              unlimited            unlimited            seconds   \n\
+                    Max open files            1024                 524288               files     \n";
+        assert_eq!(soft_open_files(text), Some(1024));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(soft_open_files(unlimited), None);
+        assert_eq!(soft_open_files("Max processes 10 10 processes\n"), None);
+        assert_eq!(soft_open_files(""), None);
     }
 
     /// Each request carries its peer's address, as

@@ -396,8 +396,9 @@ impl ServerBuilder {
     /// its body and any upstream call included (default
     /// [`DEFAULT_REQUEST_TIMEOUT`]); past it, 408 and the connection
     /// closes. [`Server::serve`] gives the head the same time (capped at
-    /// 5 minutes), from when it starts reading it. At least one
-    /// millisecond.
+    /// 5 minutes), from when it starts reading it, and closes a connection
+    /// whose writes make no progress for that long (its client reads
+    /// nothing). At least one millisecond.
     pub fn request_timeout(mut self, timeout: std::time::Duration) -> ServerBuilder {
         self.request_timeout = timeout.max(std::time::Duration::from_millis(1));
         self
@@ -405,9 +406,11 @@ impl ServerBuilder {
 
     /// The most connections [`Server::serve`] serves at once (default
     /// [`DEFAULT_MAX_CONNECTIONS`]); at the bound none is accepted until
-    /// one ends (they wait in the listener's backlog). At least one. Keep
-    /// it below the process's open-file limit, less a few hundred: past
-    /// that limit, accepting pauses a second at a time.
+    /// one ends (they wait in the listener's backlog). At least one. Where
+    /// the system tells the process's open-file limit (Linux), `serve`
+    /// lowers the bound to that limit less 256, with a warning in the log
+    /// (review R16b-2: past the limit every accept fails, and the database
+    /// with it).
     pub fn max_connections(mut self, connections: usize) -> ServerBuilder {
         self.max_connections = connections.max(1);
         self
@@ -999,10 +1002,12 @@ impl Server {
     /// [`ConnectInfo`](axum::extract::ConnectInfo) in each request's
     /// extensions, as [`Server::serve`] does) so that `/token` limits each
     /// address; without it every request counts against one shared address
-    /// bucket. The request deadline starts once a request's head is read:
-    /// serving it yourself, bound the head too (hyper's
-    /// `header_read_timeout`, which needs a timer; `axum::serve` sets
-    /// none), or prefer [`Server::serve`].
+    /// bucket. The request deadline starts once a request's head is read
+    /// and does not cover sending the answer: serving it yourself, bound
+    /// the head (hyper's `header_read_timeout`, which needs a timer;
+    /// `axum::serve` sets none), writes that make no progress, and the
+    /// number of connections too — or prefer [`Server::serve`], which
+    /// does.
     pub fn router(&self) -> axum::Router {
         crate::endpoints::router(self.clone())
     }
@@ -1015,17 +1020,19 @@ impl Server {
     /// that sends half a head, or nothing, or stays idle between requests
     /// that long, is closed (session 16: heads were read with no time
     /// limit) — a proxy or client pool in front should close idle
-    /// connections sooner. A connection whose answer its client leaves
-    /// unread that long is closed too (review R16-1). Limit: the next
+    /// connections sooner. A connection whose writes make no progress for
+    /// that long (its client reads nothing) is closed too (review R16-1;
+    /// a client reading a little at a time is not). Limit: the next
     /// head's time starts once an answer is handed to hyper, not once it
     /// is sent, so an answer that takes longer than the deadline to reach
     /// its client is cut (review R16-3). Then it shuts down gracefully:
     /// once `shutdown` completes no
     /// administrator's action starts (answered 503), the dashboards' event
     /// streams end, no connection is accepted, and the open connections'
-    /// requests are answered — for at most the request deadline and a
-    /// second more, within which every request whose head was read before
-    /// the signal is answered; a connection still open then (a head that
+    /// requests are answered — for at most the request deadline (capped at
+    /// 5 minutes) and a second more, within which every request whose head
+    /// was read before the signal is answered when the deadline is not
+    /// capped; a connection still open then (a head that
     /// was still arriving, an answer being sent) is aborted (review
     /// S15c-1: the drain had no bound; S15d-3: such a connection kept
     /// running in the caller's runtime). [`Server::shutdown`]

@@ -83,6 +83,9 @@ pub(crate) fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), CliError> {
         if let Some(policy) = &args.policy {
             builder = builder.policy_file(policy);
         }
+        if let Some(connections) = args.max_connections {
+            builder = builder.max_connections(usize::try_from(connections).unwrap_or(usize::MAX));
+        }
         // the upstream provider principals log in at, as `passport login`
         // reads it
         if ctx.env.get("CSP_DISCOVERY_URL").is_some() {
