@@ -479,7 +479,8 @@ pub(crate) struct ServeArgs {
     pub(crate) max_connections: Option<u32>,
     /// The most connections served at once from one client address (an
     /// IPv4 address, an IPv6 /64); more are closed as they arrive
-    /// (default 256; --trusted-proxy addresses are held to none).
+    /// (default 256; loopback and --trusted-proxy addresses are held to
+    /// none).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_connections_per_address: Option<u32>,
     /// Approve authorizations right after the upstream login, without a

@@ -56,6 +56,10 @@ pub(crate) struct Limits {
     /// The trusted reverse proxies: every client behind one shares its
     /// address, so they are held to no share.
     pub(crate) exempt: Vec<crate::client_address::TrustedProxy>,
+    /// Whether loopback addresses are held to no share either: on the
+    /// default loopback-only deployment every client is one (`false` only
+    /// in tests, which have no other address to connect from).
+    pub(crate) exempt_loopback: bool,
     /// How long the open connections are waited for after the signal;
     /// those still open then are aborted.
     pub(crate) drain: Duration,
@@ -207,11 +211,14 @@ impl Drop for Share {
 }
 
 /// The share a connection from `peer` takes: `Ok(None)` from a trusted
-/// proxy (held to no share), `Err` when its address holds
+/// proxy or, with [`Limits::exempt_loopback`], a loopback address (held to
+/// no share), `Err` when its address holds
 /// [`Limits::per_address`] already.
 fn share_of(shares: &Shares, limits: &Limits, peer: IpAddr) -> Result<Option<Share>, ()> {
     let canonical = peer.to_canonical();
-    if limits.exempt.iter().any(|p| p.contains(canonical)) {
+    if (limits.exempt_loopback && canonical.is_loopback())
+        || limits.exempt.iter().any(|p| p.contains(canonical))
+    {
         return Ok(None);
     }
     let key = crate::rate_limit::address_key(peer);
@@ -432,6 +439,7 @@ mod tests {
             connections,
             per_address: connections,
             exempt: Vec::new(),
+            exempt_loopback: false,
         }
     }
 
@@ -490,6 +498,20 @@ mod tests {
             }
         }
         assert!(again.is_some(), "the freed place was not given back");
+        stop.send(()).unwrap();
+        serving.await.unwrap();
+    }
+
+    /// Loopback clients are held to no share when so configured, as
+    /// `Server::serve` does (the default deployment listens on loopback:
+    /// every client is one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn loopback_clients_can_be_held_to_no_share() {
+        let mut l = limits(Duration::from_secs(5), Duration::from_secs(1), 64);
+        l.per_address = 1;
+        l.exempt_loopback = true;
+        let (addr, stop, serving) = start(ok(), l).await;
+        let _held = [served(addr).await, served(addr).await, served(addr).await];
         stop.send(()).unwrap();
         serving.await.unwrap();
     }

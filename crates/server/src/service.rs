@@ -97,7 +97,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::fr
 /// calls ([`ServerBuilder::max_connections`]).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// The most connections [`Server::serve`] serves at once from one client
-/// address (an IPv4 address, an IPv6 /64), trusted proxies excepted (256);
+/// address (an IPv4 address, an IPv6 /64), trusted proxies and loopback
+/// excepted (256);
 /// more are closed as they are accepted
 /// ([`ServerBuilder::max_connections_per_address`]).
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
@@ -427,9 +428,10 @@ impl ServerBuilder {
     /// read as the IPv4 address it carries) or an IPv6 /64 — (default
     /// [`DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`]); one more is closed as it
     /// is accepted (review R16b-1: one address could take every place).
-    /// The [`trusted proxies`](ServerBuilder::trusted_proxies) are held to
-    /// none: their clients share their address. At least one. Raise it
-    /// for many clients behind one NAT address.
+    /// The [`trusted proxies`](ServerBuilder::trusted_proxies) and loopback
+    /// addresses are held to none: their clients share their address (on
+    /// the default loopback-only deployment every client is local). At
+    /// least one. Raise it for many clients behind one NAT address.
     pub fn max_connections_per_address(mut self, connections: usize) -> ServerBuilder {
         self.max_connections_per_address = connections.max(1);
         self
@@ -1098,6 +1100,7 @@ impl Server {
             connections: self.inner.max_connections,
             per_address: self.inner.max_connections_per_address,
             exempt: self.inner.addresses.proxies.clone(),
+            exempt_loopback: true,
             drain: self
                 .inner
                 .request_timeout
