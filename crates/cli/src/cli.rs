@@ -477,6 +477,12 @@ pub(crate) struct ServeArgs {
     /// when that is smaller: raise it, e.g. LimitNOFILE in a systemd unit).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_connections: Option<u32>,
+    /// The most connections served at once from one client address (an
+    /// IPv4 address, an IPv6 /64); more are closed as they arrive
+    /// (default 256; loopback and --trusted-proxy addresses are held to
+    /// none).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections_per_address: Option<u32>,
     /// Approve authorizations right after the upstream login, without a
     /// consent page (tests and demos; loopback --listen only). A client
     /// that registered itself still gets the page unless its redirect URI

@@ -13,13 +13,16 @@
 //! connection (review R16-1: hyper has no write timeout, and its head timer
 //! does not run while an answer waits to be sent), at most
 //! [`Limits::connections`] are served at once (review R16-2: the rest wait
-//! in the listener's backlog), and the connections still open at the end of
+//! in the listener's backlog) and at most [`Limits::per_address`] from one
+//! client address (review R16b-1: one address could take every place), and the connections still open at the end of
 //! the shutdown's drain are aborted rather than left running in the
 //! embedder's runtime (review S15d-3).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -37,7 +40,7 @@ use tokio::task::JoinSet;
 const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
 /// How the connections are served.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Limits {
     /// Each request's head must be in within this, from when the server
     /// starts reading it (the connection's start, or once its previous
@@ -46,6 +49,17 @@ pub(crate) struct Limits {
     pub(crate) head: Duration,
     /// The most connections served at once.
     pub(crate) connections: usize,
+    /// The most one client address (an IPv4 address, an IPv6 /64: see
+    /// `rate_limit::address_key`) holds at once; more are closed as they
+    /// are accepted (review R16b-1).
+    pub(crate) per_address: usize,
+    /// The trusted reverse proxies: every client behind one shares its
+    /// address, so they are held to no share.
+    pub(crate) exempt: Vec<crate::client_address::TrustedProxy>,
+    /// Whether loopback addresses are held to no share either: on the
+    /// default loopback-only deployment every client is one (`false` only
+    /// in tests, which have no other address to connect from).
+    pub(crate) exempt_loopback: bool,
     /// How long the open connections are waited for after the signal;
     /// those still open then are aborted.
     pub(crate) drain: Duration,
@@ -83,21 +97,30 @@ pub(crate) async fn serve(
     let mut signal = pin!(signal);
     let (closing, closed) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let shares = Shares::default();
     loop {
         tokio::select! {
             () = &mut signal => break,
             // at the bound, none is accepted until one ends (they wait in
             // the listener's backlog)
             accepted = listener.accept(), if connections.len() < limits.connections => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(connection(
-                        stream,
-                        peer,
-                        router.clone(),
-                        limits.head,
-                        closed.clone(),
-                    ));
-                }
+                Ok((stream, peer)) => match share_of(&shares, &limits, peer.ip()) {
+                    Ok(share) => {
+                        connections.spawn(connection(
+                            stream,
+                            peer,
+                            router.clone(),
+                            limits.head,
+                            closed.clone(),
+                            share,
+                        ));
+                    }
+                    Err(()) => {
+                        // closed at once, with a reset: nothing is kept for it
+                        let _ = stream.set_zero_linger();
+                        tracing::debug!(%peer, "connection refused: its address holds its share");
+                    }
+                },
                 Err(e) if one_connections(&e) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "accepting a connection failed: pausing");
@@ -157,6 +180,60 @@ fn soft_open_files(limits: &str) -> Option<u64> {
         .ok()
 }
 
+/// Connections open per client address ([`Limits::per_address`]).
+#[derive(Debug, Clone, Default)]
+struct Shares(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One connection counted in its address's share until it is dropped
+/// (the connection's task ends or is aborted).
+#[derive(Debug)]
+struct Share {
+    of: Shares,
+    key: IpAddr,
+}
+
+impl Shares {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut counts = self.of.counts();
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The share a connection from `peer` takes: `Ok(None)` from a trusted
+/// proxy or, with [`Limits::exempt_loopback`], a loopback address (held to
+/// no share), `Err` when its address holds
+/// [`Limits::per_address`] already.
+fn share_of(shares: &Shares, limits: &Limits, peer: IpAddr) -> Result<Option<Share>, ()> {
+    let canonical = peer.to_canonical();
+    if (limits.exempt_loopback && canonical.is_loopback())
+        || limits.exempt.iter().any(|p| p.contains(canonical))
+    {
+        return Ok(None);
+    }
+    let key = crate::rate_limit::address_key(peer);
+    let mut counts = shares.counts();
+    let n = counts.entry(key).or_insert(0);
+    if *n >= limits.per_address {
+        return Err(());
+    }
+    *n += 1;
+    Ok(Some(Share {
+        of: shares.clone(),
+        key,
+    }))
+}
+
 /// Logs a connection task's panic (review R16-8: it ended the connection
 /// without a line in the log).
 fn note_panic(ended: Result<(), tokio::task::JoinError>) {
@@ -185,7 +262,10 @@ async fn connection(
     router: axum::Router,
     head: Duration,
     mut closed: watch::Receiver<bool>,
+    share: Option<Share>,
 ) {
+    // counted in its address's share until this task ends or is aborted
+    let _share = share;
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         let mut router = router.clone();
@@ -357,7 +437,96 @@ mod tests {
             head,
             drain,
             connections,
+            per_address: connections,
+            exempt: Vec::new(),
+            exempt_loopback: false,
         }
+    }
+
+    /// A connection from `addr`'s client, its first request answered.
+    async fn served(addr: SocketAddr) -> TcpStream {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut buf))
+            .await
+            .expect("answered")
+            .unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        c
+    }
+
+    fn ok() -> axum::Router {
+        axum::Router::new().route("/", axum::routing::get(|| async { "ok" }))
+    }
+
+    /// Review R16b-1: one address could take every place. It holds at most
+    /// its share; one more connection is closed at once, and once one of
+    /// its connections ends it may open another.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_address_holds_at_most_its_share() {
+        let mut l = limits(Duration::from_secs(5), Duration::from_secs(1), 64);
+        l.per_address = 2;
+        let (addr, stop, serving) = start(ok(), l).await;
+        let mut held = vec![served(addr).await, served(addr).await];
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        let _ = third.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut buf = [0u8; 64];
+        let refused = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+            .await
+            .expect("the connection beyond the share was closed");
+        assert!(
+            matches!(refused, Ok(0) | Err(_)),
+            "a third connection was served beyond a share of 2"
+        );
+        drop(held.pop());
+        // the share is given back when the connection's task ends
+        let mut again = None;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+            let mut buf = [0u8; 12];
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut buf)).await
+            {
+                assert_eq!(&buf, b"HTTP/1.1 200");
+                again = Some(c);
+                break;
+            }
+        }
+        assert!(again.is_some(), "the freed place was not given back");
+        stop.send(()).unwrap();
+        serving.await.unwrap();
+    }
+
+    /// Loopback clients are held to no share when so configured, as
+    /// `Server::serve` does (the default deployment listens on loopback:
+    /// every client is one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn loopback_clients_can_be_held_to_no_share() {
+        let mut l = limits(Duration::from_secs(5), Duration::from_secs(1), 64);
+        l.per_address = 1;
+        l.exempt_loopback = true;
+        let (addr, stop, serving) = start(ok(), l).await;
+        let _held = [served(addr).await, served(addr).await, served(addr).await];
+        stop.send(()).unwrap();
+        serving.await.unwrap();
+    }
+
+    /// A trusted proxy carries many clients on its one address: it is
+    /// held to no share.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_trusted_proxy_is_held_to_no_share() {
+        let mut l = limits(Duration::from_secs(5), Duration::from_secs(1), 64);
+        l.per_address = 1;
+        l.exempt = vec!["127.0.0.1".parse().unwrap()];
+        let (addr, stop, serving) = start(ok(), l).await;
+        let _held = [served(addr).await, served(addr).await, served(addr).await];
+        stop.send(()).unwrap();
+        serving.await.unwrap();
     }
 
     /// Reads `client` until the server ends the connection, within

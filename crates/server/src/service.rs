@@ -96,6 +96,12 @@ pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::fr
 /// open-file limit, less a few hundred for the database and outbound
 /// calls ([`ServerBuilder::max_connections`]).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// The most connections [`Server::serve`] serves at once from one client
+/// address (an IPv4 address, an IPv6 /64), trusted proxies and loopback
+/// excepted (256);
+/// more are closed as they are accepted
+/// ([`ServerBuilder::max_connections_per_address`]).
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 /// How long [`Server::shutdown`] waits for the actions and revocations
 /// still running on tasks of their own to end (30 seconds): past it, what
 /// remains is logged (at error level, by what each does) and the shutdown
@@ -219,6 +225,7 @@ pub struct ServerBuilder {
     upstream: Option<Arc<Provider>>,
     request_timeout: std::time::Duration,
     max_connections: usize,
+    max_connections_per_address: usize,
     authorize_rate: RateLimit,
     auto_consent: bool,
     clients: ClientOptions,
@@ -413,6 +420,20 @@ impl ServerBuilder {
     /// with it).
     pub fn max_connections(mut self, connections: usize) -> ServerBuilder {
         self.max_connections = connections.max(1);
+        self
+    }
+
+    /// The most connections [`Server::serve`] serves at once from one
+    /// client address — an IPv4 address (an IPv4-mapped or NAT64 one
+    /// read as the IPv4 address it carries) or an IPv6 /64 — (default
+    /// [`DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`]); one more is closed as it
+    /// is accepted (review R16b-1: one address could take every place).
+    /// The [`trusted proxies`](ServerBuilder::trusted_proxies) and loopback
+    /// addresses are held to none: their clients share their address (on
+    /// the default loopback-only deployment every client is local). At
+    /// least one. Raise it for many clients behind one NAT address.
+    pub fn max_connections_per_address(mut self, connections: usize) -> ServerBuilder {
+        self.max_connections_per_address = connections.max(1);
         self
     }
 
@@ -628,6 +649,7 @@ impl ServerBuilder {
                 upstream: self.upstream,
                 request_timeout: self.request_timeout,
                 max_connections: self.max_connections,
+                max_connections_per_address: self.max_connections_per_address,
                 addresses: self.addresses,
                 authorize_limiter,
                 auto_consent: self.auto_consent,
@@ -704,6 +726,8 @@ pub(crate) struct Inner {
     pub(crate) request_timeout: std::time::Duration,
     /// The most connections [`Server::serve`] serves at once.
     pub(crate) max_connections: usize,
+    /// The most from one client address.
+    pub(crate) max_connections_per_address: usize,
     /// The reverse proxies whose `X-Forwarded-For` names a request's
     /// address, and the NAT64 prefixes (see [`crate::client_address`]).
     pub(crate) addresses: crate::client_address::AddressRules,
@@ -805,6 +829,7 @@ impl Server {
             upstream: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             authorize_rate: DEFAULT_AUTHORIZE_RATE,
             auto_consent: false,
             clients: ClientOptions::default(),
@@ -1014,7 +1039,9 @@ impl Server {
 
     /// Serves [`Server::router`] over HTTP/1.1 on `listener` until
     /// `shutdown` completes, at most [`ServerBuilder::max_connections`]
-    /// connections at once. Each request's head must arrive within the
+    /// connections at once and
+    /// [`ServerBuilder::max_connections_per_address`] from one address.
+    /// Each request's head must arrive within the
     /// request deadline ([`ServerBuilder::request_timeout`], at most 5
     /// minutes), from when the server starts reading it: a connection
     /// that sends half a head, or nothing, or stays idle between requests
@@ -1071,6 +1098,9 @@ impl Server {
         let limits = crate::connections::Limits {
             head: self.inner.request_timeout.min(MAX_DRAIN),
             connections: self.inner.max_connections,
+            per_address: self.inner.max_connections_per_address,
+            exempt: self.inner.addresses.proxies.clone(),
+            exempt_loopback: true,
             drain: self
                 .inner
                 .request_timeout

@@ -83,6 +83,10 @@ pub(crate) fn serve(ctx: &Context, args: &ServeArgs) -> Result<(), CliError> {
         if let Some(policy) = &args.policy {
             builder = builder.policy_file(policy);
         }
+        if let Some(connections) = args.max_connections_per_address {
+            builder = builder
+                .max_connections_per_address(usize::try_from(connections).unwrap_or(usize::MAX));
+        }
         if let Some(connections) = args.max_connections {
             builder = builder.max_connections(usize::try_from(connections).unwrap_or(usize::MAX));
         }
