@@ -317,7 +317,7 @@ pub(crate) struct AddressRules {
 impl AddressRules {
     /// `addr` as the client it stands for: an IPv4-mapped address as IPv4,
     /// an address in a named NAT64 prefix as the IPv4 client it carries.
-    fn canonical(&self, addr: IpAddr) -> IpAddr {
+    pub(crate) fn canonical(&self, addr: IpAddr) -> IpAddr {
         match addr.to_canonical() {
             IpAddr::V6(v6) => self
                 .nat64
@@ -326,6 +326,15 @@ impl AddressRules {
                 .map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         }
+    }
+}
+
+impl AddressRules {
+    /// Whether `peer`, a connection's address read by
+    /// [`canonical`](AddressRules::canonical), is one of the trusted
+    /// proxies.
+    pub(crate) fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.proxies.iter().any(|p| p.contains(peer))
     }
 }
 
@@ -341,7 +350,7 @@ pub(crate) fn client_address(
     let Some(peer) = peer.map(|p| rules.canonical(p)) else {
         return IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     };
-    let trusted = |a: IpAddr| rules.proxies.iter().any(|p| p.contains(a));
+    let trusted = |a: IpAddr| rules.is_trusted_proxy(a);
     if !trusted(peer) {
         return peer;
     }

@@ -53,9 +53,11 @@ pub(crate) struct Limits {
     /// `rate_limit::address_key`) holds at once; more are closed as they
     /// are accepted (review R16b-1).
     pub(crate) per_address: usize,
-    /// The trusted reverse proxies: every client behind one shares its
-    /// address, so they are held to no share.
-    pub(crate) exempt: Vec<crate::client_address::TrustedProxy>,
+    /// How a connection's address is read (the named NAT64 prefixes, as
+    /// for every per-address limit: review R16c-1), and the trusted
+    /// reverse proxies, which are held to no share: every client behind
+    /// one shares its address.
+    pub(crate) rules: crate::client_address::AddressRules,
     /// Whether loopback addresses are held to no share either: on the
     /// default loopback-only deployment every client is one (`false` only
     /// in tests, which have no other address to connect from).
@@ -215,13 +217,14 @@ impl Drop for Share {
 /// no share), `Err` when its address holds
 /// [`Limits::per_address`] already.
 fn share_of(shares: &Shares, limits: &Limits, peer: IpAddr) -> Result<Option<Share>, ()> {
-    let canonical = peer.to_canonical();
-    if (limits.exempt_loopback && canonical.is_loopback())
-        || limits.exempt.iter().any(|p| p.contains(canonical))
-    {
+    // the client the address stands for (review R16c-1: an IPv4 client
+    // behind a named NAT64 prefix was keyed by the translator's /64, so
+    // every IPv4 client shared one share)
+    let client = limits.rules.canonical(peer);
+    if (limits.exempt_loopback && client.is_loopback()) || limits.rules.is_trusted_proxy(client) {
         return Ok(None);
     }
-    let key = crate::rate_limit::address_key(peer);
+    let key = crate::rate_limit::address_key(client);
     let mut counts = shares.counts();
     let n = counts.entry(key).or_insert(0);
     if *n >= limits.per_address {
@@ -438,7 +441,7 @@ mod tests {
             drain,
             connections,
             per_address: connections,
-            exempt: Vec::new(),
+            rules: crate::client_address::AddressRules::default(),
             exempt_loopback: false,
         }
     }
@@ -509,6 +512,35 @@ mod tests {
         serving.await.unwrap();
     }
 
+    /// Review R16c-1: the share is keyed by the client an address stands
+    /// for, as every per-address limit is: behind a named NAT64 prefix,
+    /// each IPv4 client has its own (they shared one, the translator's
+    /// /64), and a trusted proxy reached through the prefix is exempt.
+    #[test]
+    fn the_share_is_keyed_by_the_client_an_address_stands_for() {
+        let mut l = limits(Duration::from_secs(5), Duration::from_secs(1), 64);
+        l.per_address = 1;
+        l.rules.nat64 = vec!["2001:db8:64::/96".parse().unwrap()];
+        let shares = Shares::default();
+        let a: IpAddr = "2001:db8:64::c000:201".parse().unwrap(); // 192.0.2.1
+        let b: IpAddr = "2001:db8:64::c000:202".parse().unwrap(); // 192.0.2.2
+        let first = share_of(&shares, &l, a).unwrap();
+        assert!(first.is_some());
+        let other = share_of(&shares, &l, b);
+        assert!(
+            matches!(other, Ok(Some(_))),
+            "a second IPv4 client behind the translator shared the first one's share"
+        );
+        assert!(share_of(&shares, &l, a).is_err(), "192.0.2.1 holds its share");
+        // the same client over plain IPv4 is the same key
+        assert!(share_of(&shares, &l, "192.0.2.1".parse().unwrap()).is_err());
+        l.rules.proxies = vec!["192.0.2.9".parse().unwrap()];
+        let proxy: IpAddr = "2001:db8:64::c000:209".parse().unwrap();
+        assert!(matches!(share_of(&shares, &l, proxy), Ok(None)));
+        drop(first);
+        assert!(share_of(&shares, &l, a).unwrap().is_some(), "the place was given back");
+    }
+
     /// Loopback clients are held to no share when so configured, as
     /// `Server::serve` does (the default deployment listens on loopback:
     /// every client is one).
@@ -529,7 +561,7 @@ mod tests {
     async fn a_trusted_proxy_is_held_to_no_share() {
         let mut l = limits(Duration::from_secs(5), Duration::from_secs(1), 64);
         l.per_address = 1;
-        l.exempt = vec!["127.0.0.1".parse().unwrap()];
+        l.rules.proxies = vec!["127.0.0.1".parse().unwrap()];
         let (addr, stop, serving) = start(ok(), l).await;
         let _held = [served(addr).await, served(addr).await, served(addr).await];
         stop.send(()).unwrap();

@@ -1099,7 +1099,7 @@ impl Server {
             head: self.inner.request_timeout.min(MAX_DRAIN),
             connections: self.inner.max_connections,
             per_address: self.inner.max_connections_per_address,
-            exempt: self.inner.addresses.proxies.clone(),
+            rules: self.inner.addresses.clone(),
             exempt_loopback: true,
             drain: self
                 .inner
