@@ -531,14 +531,20 @@ mod tests {
             matches!(other, Ok(Some(_))),
             "a second IPv4 client behind the translator shared the first one's share"
         );
-        assert!(share_of(&shares, &l, a).is_err(), "192.0.2.1 holds its share");
+        assert!(
+            share_of(&shares, &l, a).is_err(),
+            "192.0.2.1 holds its share"
+        );
         // the same client over plain IPv4 is the same key
         assert!(share_of(&shares, &l, "192.0.2.1".parse().unwrap()).is_err());
         l.rules.proxies = vec!["192.0.2.9".parse().unwrap()];
         let proxy: IpAddr = "2001:db8:64::c000:209".parse().unwrap();
         assert!(matches!(share_of(&shares, &l, proxy), Ok(None)));
         drop(first);
-        assert!(share_of(&shares, &l, a).unwrap().is_some(), "the place was given back");
+        assert!(
+            share_of(&shares, &l, a).unwrap().is_some(),
+            "the place was given back"
+        );
     }
 
     /// Loopback clients are held to no share when so configured, as
