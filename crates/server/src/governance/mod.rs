@@ -649,6 +649,18 @@ mod tests {
             .collect()
     }
 
+    /// Gives the held places back and waits (30 s at most) for every
+    /// task the server handed work to.
+    async fn free_places_and_wait(server: &Server, places: Vec<tokio::sync::OwnedSemaphorePermit>) {
+        drop(places);
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            server.inner.running.all_ended(),
+        )
+        .await
+        .unwrap();
+    }
+
     /// A server with every place among the running actions taken (held
     /// until the permits are dropped), and an operator, olga.
     async fn busy_server_and_operator(
@@ -700,13 +712,7 @@ mod tests {
             switch = Some(again.switch.id);
         }
         assert_eq!(server.inner.running.unfinished(), ["action"]);
-        drop(places);
-        tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            server.inner.running.all_ended(),
-        )
-        .await
-        .unwrap();
+        free_places_and_wait(&server, places).await;
         // ended, unmarked: the next engage revokes again (idempotent: it
         // finishes a revocation that failed)
         assert!(
@@ -762,13 +768,7 @@ mod tests {
         })
         .await
         .unwrap();
-        drop(places);
-        tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            server.inner.running.all_ended(),
-        )
-        .await
-        .unwrap();
+        free_places_and_wait(&server, places).await;
         let state = db.passport("after-lift").await.unwrap().unwrap().state;
         assert_eq!(
             state,
